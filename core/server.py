@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from overcast.config import Config
+from overcast.errors import ConfigError
 from overcast.runtime import SERVICE_FACTORIES, Runtime, build_runtime
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,40 @@ def start_cloud(runtime: Runtime, agents: bool = True) -> StartedCloud:
     return started
 
 
-def serve(config: Config, pid_file: Path | None = None) -> None:
-    """Run the server in the foreground until SIGTERM or SIGINT; then stop cleanly."""
+def check_initialised(runtime: Runtime) -> None:
+    """Refuse to serve a database that ``overcast init`` never bootstrapped."""
+    from overcast.db.models.identity import DEFAULT_DOMAIN_ID, Domain
+
+    with runtime.db.session() as s:
+        if s.get(Domain, DEFAULT_DOMAIN_ID) is None:
+            raise ConfigError(f"{runtime.config.path}: this cloud is not initialised (run 'overcast init')")
+
+
+def uses_fake_drivers(config: Config) -> bool:
+    """Whether any driver table names the in-core ``fake`` driver."""
+    tables = [*config.hosts.values(), *config.volume_backends.values(), config.image_store, config.object_store, config.network]
+    return any(t is not None and t.driver == "fake" for t in tables)
+
+
+def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = False) -> None:
+    """Run the server in the foreground until SIGTERM or SIGINT; then stop cleanly.
+
+    ``fake_drivers`` also loads the in-memory fake drivers (tests and demos)."""
     import uvicorn
 
     from overcast.api.app import create_app
+    from overcast.plugins import load_plugin_manager
 
-    runtime = build_runtime(config)
+    if config.api.workers != 1:
+        raise ConfigError(f"{config.path}: [api] workers: the all-in-one server runs one worker (got {config.api.workers})")
+    extra: list[tuple[str, object]] = []
+    if fake_drivers or uses_fake_drivers(config):
+        from overcast.testing.fakes import FakeDriversPlugin
+
+        extra.append(("fake", FakeDriversPlugin()))
+    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra))
     try:
+        check_initialised(runtime)
         start_cloud(runtime)
         app = create_app(runtime)
         server = uvicorn.Server(

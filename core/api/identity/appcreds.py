@@ -38,7 +38,7 @@ def _requested_roles(runtime: Runtime, ctx: RequestContext, refs: Any) -> list[s
     or all the token's roles."""
     all_roles = {r.name: r for r in runtime.identity.directory.list(Role)}
     held = {all_roles[n].id: all_roles[n] for n in ctx.roles if n in all_roles}
-    if refs is None:
+    if not refs:  # absent, null or [] (what the CLI sends without --role)
         return sorted(held)
     if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
         raise b.invalid("roles", "a list of objects with 'id' or 'name' is required.")
