@@ -37,10 +37,18 @@ the ``running_cloud_config`` fixture in your test module::
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,3 +127,134 @@ def cloud(overcast_runtime: Any) -> Iterator[TestCloud]:
             admin_password=password,
             role_ids=dict(boot.role_ids),
         )
+
+
+# --- a real server -------------------------------------------------------------------------
+
+
+@dataclass
+class RunningCloud:
+    url: str  # http://127.0.0.1:PORT
+    auth_url: str  # url + /identity
+    admin_password: str
+    data_dir: Path
+    config_path: Path
+    env: dict[str, str]  # os.environ plus OS_CLIENT_CONFIG_FILE and OS_CLOUD=overcast
+    process: subprocess.Popen
+    log_path: Path
+
+    def openstack(self, *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 120) -> Any:
+        """Run the ``openstack`` CLI against this cloud. With ``-f json`` among the args the
+        parsed JSON is returned, else stdout. A failure raises with the CLI's stderr
+        (``check=False`` returns the CompletedProcess instead)."""
+        exe = shutil.which("openstack") or str(Path(sys.executable).with_name("openstack"))
+        proc = subprocess.run([exe, *args], env=env or self.env, capture_output=True, text=True, timeout=timeout)
+        if not check:
+            return proc
+        if proc.returncode != 0:
+            raise AssertionError(f"openstack {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}\n{proc.stdout}")
+        if "json" in args and ("-f" in args or "--format" in args):
+            return json.loads(proc.stdout) if proc.stdout.strip() else None
+        return proc.stdout
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = None, timeout: float = 90) -> RunningCloud:
+    """Write an all-fake config (plus ``extra_config`` tables), bootstrap it, and start
+    ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`."""
+    import httpx
+
+    from overcast.cli.server import clouds_yaml, to_toml
+    from overcast.config import load_config
+    from overcast.plugins import load_plugin_manager
+    from overcast.runtime import build_runtime
+    from overcast.testing.fakes import FakeDriversPlugin
+    from overcast.testing.fixtures import fake_config_data
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    data = fake_config_data(data_dir)
+    data.pop("data_dir")
+    data["api"] = {"host": "127.0.0.1", "port": port}
+    data = _merge(data, extra_config or {})
+    config_path = data_dir / "overcast.toml"
+    config_path.write_text(to_toml(data))
+    config = load_config(config_path)
+    password = secrets.token_urlsafe(12)
+    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=[("fake", FakeDriversPlugin())], strict=False))
+    try:
+        runtime.identity.bootstrap(password)
+    finally:
+        runtime.close()
+    url = f"http://127.0.0.1:{port}"
+    clouds = data_dir / "clouds.yaml"
+    clouds.write_text(clouds_yaml(url + "/identity", password, config.api.region))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update({"OS_CLIENT_CONFIG_FILE": str(clouds), "OS_CLOUD": "overcast", "OVERCAST_CONFIG": str(config_path)})
+    log_path = data_dir / "overcast.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config_path), "--fake-drivers"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
+        )
+    cloud = RunningCloud(url, url + "/identity", password, data_dir, config_path, env, process, log_path)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"overcast up exited with {process.returncode}:\n{cloud.log_tail()}")
+        try:
+            if httpx.get(cloud.auth_url, timeout=2).status_code == 300:
+                return cloud
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            stop_running_cloud(cloud)
+            raise RuntimeError(f"overcast up did not answer within {timeout}s:\n{cloud.log_tail()}")
+        time.sleep(0.2)
+
+
+def stop_running_cloud(cloud: RunningCloud, timeout: float = 20) -> None:
+    """SIGTERM, wait, then SIGKILL the whole process group if it hangs."""
+    proc = cloud.process
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def running_cloud_config() -> dict[str, Any]:
+    """Extra config tables for ``running_cloud`` (override in a test module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def running_cloud(tmp_path_factory: pytest.TempPathFactory, running_cloud_config: dict[str, Any]) -> Iterator[RunningCloud]:
+    """A real ``overcast up`` subprocess over the fake drivers, shared by a test module
+    (see the module docstring)."""
+    cloud = start_running_cloud(tmp_path_factory.mktemp("running-cloud"), running_cloud_config)
+    try:
+        yield cloud
+    finally:
+        stop_running_cloud(cloud)
