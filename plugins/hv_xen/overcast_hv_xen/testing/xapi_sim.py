@@ -842,6 +842,9 @@ class Api:
     def _encode_result(v):
         if v == "" or v is None:
             return ""
+        if isinstance(v, str):  # xapi writes bare strings: <value>OpaqueRef:...</value>
+            from xml.sax.saxutils import escape
+            return "<value>%s</value>" % escape(v)
         body = xmlrpc.client.dumps((v,), methodresponse=True)
         start = body.index("<value>")
         end = body.rindex("</value>") + len("</value>")
