@@ -1345,7 +1345,7 @@ class XapiSimulator:
         self._thread = None
 
     def start(self):
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="xapi-sim")
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True, name="xapi-sim")
         self._thread.start()
         return self
 
