@@ -1,0 +1,5 @@
+"""HTTP API of the objectstore service."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

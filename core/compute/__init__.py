@@ -1,0 +1,1 @@
+"""The compute service's logic (the HTTP layer is ``overcast.api.compute``)."""

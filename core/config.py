@@ -1,0 +1,265 @@
+"""The one settings loader: ``overcast.toml``, validated, with errors that say where.
+
+The file has core sections (``[database]``, ``[bus]``, ``[api]``, and one per service) and
+driver tables: named ``[hosts.NAME]`` and ``[volume_backends.NAME]``, plus ``[image_store]``,
+``[object_store]`` and ``[network]``. A driver table names its ``driver``; its other keys
+are that driver's options, declared by the plugin (``overcast_add_config_options``) and
+validated by :func:`resolve_drivers` once plugins are loaded.
+
+Every error is one line: ``<file>: [table] key: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from overcast.errors import ConfigError, DriverNotInstalled
+from overcast.types import Backend, ConfigOption, DriverKind, Host
+
+CONFIG_ENV = "OVERCAST_CONFIG"
+CONFIG_NAME = "overcast.toml"
+
+
+def default_data_dir() -> Path:
+    return Path("/var/lib/overcast") if os.geteuid() == 0 else Path.home() / ".overcast"
+
+
+def default_config_path() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else default_data_dir() / CONFIG_NAME
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSection(_Section):
+    url: str = ""  # empty: SQLite file overcast.db in the data dir
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1)
+
+
+class BusSection(_Section):
+    url: str = "memory://"
+    rpc_timeout: float = Field(default=60.0, gt=0)
+    heartbeat_interval: float = Field(default=10.0, gt=0)
+    host_down_after: float = Field(default=30.0, gt=0)
+
+
+class ApiSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=6080, ge=0, le=65535)
+    public_url: str = ""  # empty: http://host:port
+    region: str = "RegionOne"
+    max_request_body: int = Field(default=1024 * 1024, ge=1024)  # JSON bodies, not uploads
+    workers: int = Field(default=1, ge=1)
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class IdentitySection(_Section):
+    token_ttl: int = Field(default=3600, ge=60)
+    keys_dir: str = ""  # empty: <data_dir>/fernet-keys
+    max_active_keys: int = Field(default=3, ge=2)
+    password_hash_time_cost: int = Field(default=2, ge=1)
+    password_hash_memory_kib: int = Field(default=19456, ge=1024)
+
+
+class ComputeSection(_Section):
+    cpu_allocation_ratio: float = Field(default=4.0, gt=0)
+    ram_allocation_ratio: float = Field(default=1.0, gt=0)
+    disk_allocation_ratio: float = Field(default=1.0, gt=0)
+    weigher: str = Field(default="spread", pattern="^(spread|pack)$")
+    image_cache_dir: str = ""  # empty: <data_dir>/image-cache
+    instances_dir: str = ""  # empty: <data_dir>/instances
+    shutdown_timeout: int = Field(default=60, ge=0)
+
+
+class DriverTable(BaseModel):
+    """A table that names a driver; every other key is a driver option."""
+
+    model_config = ConfigDict(extra="allow")
+    driver: str
+
+
+class HostTable(DriverTable):
+    availability_zone: str = "nova"
+
+
+class Config(_Section):
+    """The whole validated file. ``path`` and ``data_dir`` are absolute."""
+
+    path: Path = Path(CONFIG_NAME)
+    data_dir: Path = Path(".")
+    database: DatabaseSection = DatabaseSection()
+    bus: BusSection = BusSection()
+    api: ApiSection = ApiSection()
+    identity: IdentitySection = IdentitySection()
+    compute: ComputeSection = ComputeSection()
+    hosts: dict[str, HostTable] = {}
+    volume_backends: dict[str, DriverTable] = {}
+    image_store: DriverTable | None = None
+    object_store: DriverTable | None = None
+    network: DriverTable | None = None
+
+    # --- derived paths ------------------------------------------------------------------
+
+    def resolve_path(self, value: str | os.PathLike[str], default: str) -> Path:
+        """A path option: relative paths are relative to the data dir; empty gives ``default``."""
+        path = Path(value) if str(value) else Path(default)
+        return path if path.is_absolute() else self.data_dir / path
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'overcast.db'}"
+
+
+def _format_location(loc: Sequence[Any]) -> str:
+    """``('hosts', 'node1', 'driver')`` -> ``[hosts.node1] driver``."""
+    parts = [str(p) for p in loc]
+    if len(parts) == 1:
+        return parts[0]
+    return f"[{'.'.join(parts[:-1])}] {parts[-1]}"
+
+
+def parse_config(data: Mapping[str, Any], path: Path) -> Config:
+    """Validate already-parsed TOML data. Raises ``ConfigError`` naming file and key."""
+    data = dict(data)
+    data_dir = Path(data.pop("data_dir", "") or path.parent)
+    if not data_dir.is_absolute():
+        data_dir = (path.parent / data_dir).resolve()
+    try:
+        return Config(path=path, data_dir=data_dir, **data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = _format_location(err["loc"])
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "missing":
+            msg = "is required"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"{path}: {where}: {msg}{more}") from None
+    except TypeError as exc:  # a key that is a table where a value was expected, etc.
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the config file (``path``, ``$OVERCAST_CONFIG``, or the default)."""
+    file = Path(path) if path else default_config_path()
+    file = file.expanduser().absolute()
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such config file (run 'overcast init' or set {CONFIG_ENV})") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return parse_config(data, file)
+
+
+# --------------------------------------------------------------------------------------
+# Driver tables, validated against the options the plugins declare
+# --------------------------------------------------------------------------------------
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
+
+
+def _check_option(opt: ConfigOption, value: Any, where: str) -> Any:
+    expected = opt.type
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ConfigError(f"{where} {opt.name}: must be {_TYPE_NAMES.get(expected, expected.__name__)}, got {value!r}")
+    if opt.choices is not None and value not in opt.choices:
+        choices = ", ".join(repr(c) for c in opt.choices)
+        raise ConfigError(f"{where} {opt.name}: must be one of {choices}, got {value!r}")
+    return value
+
+
+def validate_driver_options(
+    kind: DriverKind,
+    driver: str,
+    values: Mapping[str, Any],
+    options: Sequence[ConfigOption],
+    where: str,
+) -> dict[str, Any]:
+    """Check one table's options against the driver's declared ones; apply defaults."""
+    declared = {o.name: o for o in options if o.kind == kind and o.driver == driver}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        opt = declared.get(key)
+        if opt is None:
+            known = ", ".join(sorted(declared)) or "none"
+            raise ConfigError(f"{where} {key}: unknown option for {kind.value} driver '{driver}' (known: {known})")
+        out[key] = _check_option(opt, value, where)
+    for name, opt in declared.items():
+        if name not in out:
+            if opt.required:
+                raise ConfigError(f"{where} {name}: is required by {kind.value} driver '{driver}'")
+            out[name] = opt.default
+    return out
+
+
+@dataclass(frozen=True)
+class ResolvedDrivers:
+    """Every configured target with validated options, ready to route to."""
+
+    hosts: Mapping[str, Host]
+    volume_backends: Mapping[str, Backend]
+    image_store: Backend | None
+    object_store: Backend | None
+    network: Backend | None
+
+
+def resolve_drivers(config: Config, pm: Any) -> ResolvedDrivers:
+    """Check that every named driver is installed and its options are valid.
+
+    ``pm`` is an :class:`overcast.plugins.PluginManager` (not imported, to keep this module
+    free of plugin loading).
+    """
+    options = pm.config_options()
+    file = config.path
+
+    def target(kind: DriverKind, table: DriverTable, where: str, state: str) -> tuple[str, dict[str, Any], str]:
+        try:
+            pm.registry.get(kind, table.driver)
+        except DriverNotInstalled as exc:
+            raise DriverNotInstalled(f"{file}: {where} driver: {exc}") from None
+        extra = dict(table.model_extra or {})
+        opts = validate_driver_options(kind, table.driver, extra, options, f"{file}: {where}")
+        state_dir = str(config.data_dir / state)
+        return table.driver, opts, state_dir
+
+    hosts = {}
+    for name, table in config.hosts.items():
+        driver, opts, state_dir = target(DriverKind.HYPERVISOR, table, f"[hosts.{name}]", f"hosts/{name}")
+        hosts[name] = Host(name, driver, opts, table.availability_zone, state_dir)
+    backends = {}
+    for name, table in config.volume_backends.items():
+        driver, opts, state_dir = target(DriverKind.VOLUME, table, f"[volume_backends.{name}]", f"volumes/{name}")
+        backends[name] = Backend(DriverKind.VOLUME, name, driver, opts, state_dir)
+
+    def single(kind: DriverKind, table: DriverTable | None, section: str) -> Backend | None:
+        if table is None:
+            return None
+        driver, opts, state_dir = target(kind, table, f"[{section}]", section)
+        return Backend(kind, section, driver, opts, state_dir)
+
+    return ResolvedDrivers(
+        hosts=hosts,
+        volume_backends=backends,
+        image_store=single(DriverKind.IMAGE_STORE, config.image_store, "image_store"),
+        object_store=single(DriverKind.OBJECT_STORE, config.object_store, "object_store"),
+        network=single(DriverKind.NETWORK, config.network, "network"),
+    )

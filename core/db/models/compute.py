@@ -1,0 +1,5 @@
+"""Tables of the compute service."""
+
+from __future__ import annotations
+
+from overcast.db.models.base import Base  # noqa: F401

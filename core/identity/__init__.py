@@ -1,0 +1,1 @@
+"""The identity service's logic (the HTTP layer is ``overcast.api.identity``)."""

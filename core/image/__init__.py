@@ -1,0 +1,1 @@
+"""The image service's logic (the HTTP layer is ``overcast.api.image``)."""

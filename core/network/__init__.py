@@ -1,0 +1,1 @@
+"""The network service's logic (the HTTP layer is ``overcast.api.network``)."""

@@ -1,0 +1,1 @@
+"""The objectstore service's logic (the HTTP layer is ``overcast.api.objectstore``)."""

@@ -1,0 +1,77 @@
+"""Everything a running cloud process holds: config, database, plugins, drivers, bus,
+and the services, built once by :func:`build_runtime` and shared by the API and agents.
+
+Services are created lazily by name (``runtime.service("image")`` or ``runtime.image``) and
+talk to each other only through these objects, never through each other's tables.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from overcast.bus import Bus, make_bus
+from overcast.config import Config, ResolvedDrivers, resolve_drivers
+from overcast.db import Database
+from overcast.plugins import PluginManager, load_plugin_manager
+
+#: service name -> "module:factory"; the factory takes the runtime and returns the service.
+SERVICE_FACTORIES: dict[str, str] = {
+    "identity": "overcast.identity.service:IdentityService",
+    "image": "overcast.image.service:ImageService",
+    "compute": "overcast.compute.service:ComputeService",
+    "network": "overcast.network.service:NetworkService",
+    "volume": "overcast.volume.service:VolumeService",
+    "objectstore": "overcast.objectstore.service:ObjectStoreService",
+}
+
+
+@dataclass
+class Runtime:
+    config: Config
+    db: Database
+    plugins: PluginManager
+    drivers: ResolvedDrivers
+    bus: Bus
+    _services: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def service(self, name: str) -> Any:
+        svc = self._services.get(name)
+        if svc is None:
+            with self._lock:
+                svc = self._services.get(name)
+                if svc is None:
+                    module_name, _, attr = SERVICE_FACTORIES[name].partition(":")
+                    factory = getattr(importlib.import_module(module_name), attr)
+                    svc = factory(self)
+                    self._services[name] = svc
+        return svc
+
+    def __getattr__(self, name: str) -> Any:
+        if name in SERVICE_FACTORIES:
+            return self.service(name)
+        raise AttributeError(name)
+
+    def close(self) -> None:
+        for svc in list(self._services.values()):
+            stop = getattr(svc, "close", None)
+            if stop is not None:
+                stop()
+        self.bus.close()
+        self.db.dispose()
+
+
+def build_runtime(config: Config, pm: PluginManager | None = None, migrate: bool = True) -> Runtime:
+    """Load plugins, check the configured drivers, open the database (migrating it)."""
+    from overcast.db import upgrade
+
+    pm = pm or load_plugin_manager()
+    drivers = resolve_drivers(config, pm)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(config.database_url, echo=config.database.echo, pool_size=config.database.pool_size)
+    if migrate:
+        upgrade(db)
+    return Runtime(config=config, db=db, plugins=pm, drivers=drivers, bus=make_bus(config.bus))

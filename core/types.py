@@ -1,0 +1,602 @@
+"""Frozen dataclasses that cross the plugin contract (``overcast.hookspecs``).
+
+Everything a driver receives or returns is one of these (or a plain ``str``/``int``/``bool``,
+a path, or an iterator of ``bytes`` for data streams). They are plain data: no methods that
+do I/O, no references to the database or to other services, so that the same values can be
+sent to a host agent over the message bus (see :func:`to_dict` / :func:`from_dict`).
+
+Sections follow the hook families: configuration targets, hypervisor (``hv_*``), volume
+(``vol_*``), network (``net_*``), image store (``img_*``) and object store (``obj_*``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# --------------------------------------------------------------------------------------
+# Driver kinds and configuration targets
+# --------------------------------------------------------------------------------------
+
+
+class DriverKind(str, enum.Enum):
+    """The kinds of driver a plugin can register; each has its own hook family."""
+
+    HYPERVISOR = "hypervisor"  # hv_*
+    VOLUME = "volume"  # vol_*
+    NETWORK = "network"  # net_*
+    IMAGE_STORE = "image_store"  # img_*
+    OBJECT_STORE = "object_store"  # obj_*
+
+    @property
+    def hook_prefix(self) -> str:
+        return HOOK_PREFIXES[self]
+
+
+HOOK_PREFIXES: Mapping[DriverKind, str] = types.MappingProxyType(
+    {
+        DriverKind.HYPERVISOR: "hv_",
+        DriverKind.VOLUME: "vol_",
+        DriverKind.NETWORK: "net_",
+        DriverKind.IMAGE_STORE: "img_",
+        DriverKind.OBJECT_STORE: "obj_",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ConfigOption:
+    """An option a driver accepts in the config table of a host or backend that names it.
+
+    ``type`` is one of ``str``, ``int``, ``float``, ``bool``, ``list``. ``choices`` limits
+    the value; ``secret`` hides it from ``overcast config check`` output.
+    """
+
+    kind: DriverKind
+    driver: str
+    name: str
+    type: type = str
+    default: Any = None
+    required: bool = False
+    help: str = ""
+    choices: tuple[Any, ...] | None = None
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Host:
+    """A compute host as configured in ``[hosts.NAME]``: the unit the scheduler places on.
+
+    ``name`` is the operator's name for it (``node1``), ``driver`` the hypervisor driver
+    (``kvm``), ``options`` the driver's validated connection keys (``uri``, ``virt_type``, ...).
+    Drivers are shared between hosts, so every ``hv_*`` hook receives the host it acts on.
+    """
+
+    name: str
+    driver: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    availability_zone: str = "nova"
+    state_dir: str = ""  # a directory the driver may use for this host's local files
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A named storage or network backend: ``[volume_backends.NAME]``, ``[image_store]``,
+    ``[object_store]`` or ``[network]``. ``name`` != ``driver``: ``fast`` may use ``lvm``."""
+
+    kind: DriverKind
+    name: str
+    driver: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    state_dir: str = ""
+
+
+# --------------------------------------------------------------------------------------
+# Hypervisor (hv_*)
+# --------------------------------------------------------------------------------------
+
+
+class PowerState(str, enum.Enum):
+    """What the hypervisor says about a guest (Nova's power_state values, by name)."""
+
+    NOSTATE = "nostate"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SHUTDOWN = "shutdown"
+    CRASHED = "crashed"
+    SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True)
+class HvCapabilities:
+    """What a host's hypervisor can take. The scheduler and the API's errors read these.
+
+    ``image_types`` are Glance ``disk_format`` values the host boots (qcow2, raw, vhd, vhdx,
+    vmdk, ...); ``volume_connection_types`` are ``ConnectionInfo.driver_volume_type`` values
+    it can attach; ``vif_types`` are ``VifDetails.vif_type`` values it can plug.
+    ``hypervisor_type`` is the value matched against an image or flavor's
+    ``hypervisor_type`` property (kvm, qemu, xen, hyperv, vmware).
+    """
+
+    hypervisor_type: str
+    image_types: frozenset[str]
+    volume_connection_types: frozenset[str] = frozenset()
+    vif_types: frozenset[str] = frozenset()
+    live_migration: bool = False
+    shared_storage: bool = False  # instance disks survive the host (evacuate can rebuild)
+
+
+@dataclass(frozen=True)
+class HostResources:
+    """A host's capacity and use, as the hypervisor reports it."""
+
+    vcpus: int
+    memory_mb: int
+    local_gb: int
+    vcpus_used: int = 0
+    memory_mb_used: int = 0
+    local_gb_used: int = 0
+    running_vms: int = 0
+    hypervisor_type: str = ""
+    hypervisor_version: int = 0
+    hypervisor_hostname: str = ""
+    cpu_info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Flavor:
+    id: str
+    name: str
+    vcpus: int
+    memory_mb: int
+    root_gb: int
+    ephemeral_gb: int = 0
+    swap_mb: int = 0
+    extra_specs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image as the image service describes it (no data)."""
+
+    id: str
+    name: str
+    disk_format: str
+    container_format: str = "bare"
+    size: int = 0
+    checksum: str = ""  # md5 hex
+    os_hash_algo: str = ""
+    os_hash_value: str = ""
+    min_disk: int = 0
+    min_ram: int = 0
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """An image fetched into a host's image cache, verified and in a format the host takes.
+
+    The core downloads, verifies and (if needed) converts; the driver only reads ``path``.
+    """
+
+    image: ImageRef
+    path: str
+    disk_format: str
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A server as the hypervisor driver needs to know it.
+
+    ``name`` is the hypervisor-side name the core chose (unique per cloud, stable, safe:
+    ``oc-<uuid>``); ``display_name`` is the user's name and must only ever be used as data.
+    """
+
+    uuid: str
+    name: str
+    display_name: str
+    project_id: str
+    flavor: Flavor
+    image: ImageRef | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    user_data: str | None = None  # base64 as the API received it
+    key_data: str | None = None
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """A guest's state as the hypervisor reports it."""
+
+    state: PowerState
+    max_mem_kb: int = 0
+    mem_kb: int = 0
+    num_cpu: int = 0
+    cpu_time_ns: int = 0
+    internal_id: str = ""  # the hypervisor's own id or ref (domain UUID, OpaqueRef, moref)
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """The disk image a snapshot produced, for the core to upload to the image service."""
+
+    path: str
+    disk_format: str
+    size: int = 0
+    cleanup: bool = True  # the core deletes ``path`` after the upload
+
+
+@dataclass(frozen=True)
+class MigrationData:
+    """Opaque, driver-owned data handed between the steps of a migration."""
+
+    source_host: str
+    dest_host: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BlockDevice:
+    """A volume attached (or to attach) to an instance."""
+
+    volume_id: str
+    mountpoint: str  # /dev/vdb
+    connection_info: ConnectionInfo
+
+
+# --------------------------------------------------------------------------------------
+# Volume (vol_*) and the attach handshake
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connector:
+    """What a host tells a volume backend about itself so it can export a volume to it
+    (``hv_get_volume_connector``). ``connection_types`` are the types it can attach."""
+
+    host: str
+    connection_types: frozenset[str]
+    ip: str | None = None
+    platform: str = "x86_64"
+    os_type: str = "linux"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """How to reach an exported volume (``vol_initialize_connection``).
+
+    ``driver_volume_type`` is ``file`` (data: path, format), ``block`` (data: device_path),
+    ``vmdk``, ``vhdx``, ... ; ``data`` is type-specific.
+    """
+
+    driver_volume_type: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VolumeRef:
+    """A volume as a backend driver needs to know it. ``location`` is the driver's own
+    string (a path, an LV name) returned by the create hooks and stored by the core."""
+
+    id: str
+    name: str
+    size_gb: int
+    project_id: str = ""
+    location: str = ""
+    multiattach: bool = False
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SnapshotRef:
+    id: str
+    volume: VolumeRef
+    name: str = ""
+    location: str = ""
+
+
+@dataclass(frozen=True)
+class VolumeLocation:
+    """Where a create/clone/snapshot hook put the data, and how it did it.
+
+    ``copy_on_write`` says honestly whether the operation shared blocks (reflink, qcow2
+    backing chain, LVM snapshot) or did a full copy.
+    """
+
+    location: str
+    size_gb: int
+    copy_on_write: bool = False
+
+
+@dataclass(frozen=True)
+class BackendStats:
+    """A volume backend's capacity, for the volume scheduler."""
+
+    total_gb: float
+    free_gb: float
+    thin_provisioning: bool = False
+    max_over_subscription_ratio: float = 1.0
+    provisioned_gb: float = 0.0
+    connection_types: frozenset[str] = frozenset()
+
+
+# --------------------------------------------------------------------------------------
+# Network (net_*)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IpAllocationPool:
+    start: str
+    end: str
+
+
+@dataclass(frozen=True)
+class HostRoute:
+    destination: str
+    nexthop: str
+
+
+@dataclass(frozen=True)
+class Subnet:
+    id: str
+    network_id: str
+    cidr: str
+    ip_version: int = 4
+    gateway_ip: str | None = None
+    enable_dhcp: bool = True
+    dns_nameservers: tuple[str, ...] = ()
+    host_routes: tuple[HostRoute, ...] = ()
+    allocation_pools: tuple[IpAllocationPool, ...] = ()
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network with its segment: ``network_type`` is ``flat`` or ``vxlan``."""
+
+    id: str
+    name: str
+    project_id: str
+    network_type: str = "vxlan"
+    segmentation_id: int | None = None
+    physical_network: str | None = None
+    mtu: int = 1450
+    external: bool = False
+    shared: bool = False
+    subnets: tuple[Subnet, ...] = ()
+
+
+@dataclass(frozen=True)
+class FixedIp:
+    subnet_id: str
+    ip_address: str
+
+
+@dataclass(frozen=True)
+class SecurityGroupRule:
+    id: str
+    security_group_id: str
+    direction: str  # ingress | egress
+    ethertype: str = "IPv4"  # IPv4 | IPv6
+    protocol: str | None = None  # tcp, udp, icmp, a number, or None for any
+    port_range_min: int | None = None
+    port_range_max: int | None = None
+    remote_ip_prefix: str | None = None
+    remote_group_id: str | None = None
+    # addresses of the ports in remote_group_id, filled in by the core for the driver
+    remote_group_ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Port:
+    id: str
+    network_id: str
+    mac_address: str
+    project_id: str = ""
+    fixed_ips: tuple[FixedIp, ...] = ()
+    device_id: str = ""
+    device_owner: str = ""
+    binding_host: str = ""
+    port_security_enabled: bool = True
+    security_group_rules: tuple[SecurityGroupRule, ...] = ()
+    allowed_address_pairs: tuple[tuple[str, str], ...] = ()  # (ip_or_cidr, mac)
+
+
+@dataclass(frozen=True)
+class VifDetails:
+    """How a bound port is plugged into a guest (``net_bind_port`` -> ``hv_plug_vifs``).
+
+    For ``vif_type="bridge"``: details ``bridge`` (name) and ``devname`` (tap name).
+    """
+
+    vif_type: str
+    port_id: str
+    mac_address: str
+    network_id: str = ""
+    mtu: int = 1500
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RouterInterface:
+    subnet: Subnet
+    port: Port
+
+
+@dataclass(frozen=True)
+class FloatingIp:
+    id: str
+    floating_ip_address: str
+    fixed_ip_address: str | None = None
+    port_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Router:
+    """A router with everything its plumbing needs, as the core knows it now."""
+
+    id: str
+    project_id: str
+    external_network: Network | None = None
+    external_gateway_ip: str | None = None  # our address on the external network
+    external_port: Port | None = None
+    enable_snat: bool = True
+    interfaces: tuple[RouterInterface, ...] = ()
+    floating_ips: tuple[FloatingIp, ...] = ()
+    routes: tuple[HostRoute, ...] = ()
+
+
+# --------------------------------------------------------------------------------------
+# Image store (img_*) and object store (obj_*)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """What ``img_add`` wrote: the location URI (its scheme routes to the store) and size."""
+
+    location: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object's metadata as a store reports it. ``etag`` is the md5 hex of the content."""
+
+    name: str
+    size: int
+    etag: str
+    content_type: str = "application/octet-stream"
+    last_modified: float = 0.0  # seconds since the epoch
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObjectSubdir:
+    """A pseudo-folder in a listing made with ``delimiter``."""
+
+    subdir: str
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """An inclusive byte range ``first..last`` of an object, resolved against its size."""
+
+    first: int
+    last: int
+
+
+# --------------------------------------------------------------------------------------
+# Scheduling (overcast_filter_hosts / overcast_weigh_hosts)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostState:
+    """A host as the scheduler sees it: configured target, capabilities and free capacity."""
+
+    name: str
+    driver: str
+    availability_zone: str
+    capabilities: HvCapabilities
+    resources: HostResources
+    enabled: bool = True
+    up: bool = True
+    instance_count: int = 0
+
+
+@dataclass(frozen=True)
+class ScheduleRequest:
+    """One placement request: what to place, and the constraints that come with it."""
+
+    instance_uuid: str
+    project_id: str
+    flavor: Flavor
+    image: ImageRef | None = None
+    availability_zone: str | None = None
+    hints: Mapping[str, Any] = field(default_factory=dict)
+    ignore_hosts: tuple[str, ...] = ()
+    force_hosts: tuple[str, ...] = ()
+    same_driver_as: str | None = None  # migrations stay on one driver
+
+
+# --------------------------------------------------------------------------------------
+# Serialisation for the message bus
+# --------------------------------------------------------------------------------------
+
+_DATACLASSES: dict[str, type] = {}
+
+
+def _register_all() -> None:
+    for obj in list(globals().values()):
+        if isinstance(obj, type) and dataclasses.is_dataclass(obj):
+            _DATACLASSES[obj.__name__] = obj
+
+
+def to_dict(value: Any) -> Any:
+    """Turn a contract value into JSON-able data, tagging dataclasses with their type name."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {"__type__": type(value).__name__}
+        for f in dataclasses.fields(value):
+            out[f.name] = to_dict(getattr(value, f.name))
+        return out
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): to_dict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, frozenset, set)):
+        items = [to_dict(v) for v in value]
+        return sorted(items) if isinstance(value, (frozenset, set)) else items
+    return value
+
+
+def from_dict(data: Any) -> Any:
+    """Inverse of :func:`to_dict`: rebuilds tagged dataclasses with their field types."""
+    if isinstance(data, list):
+        return [from_dict(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    tag = data.get("__type__")
+    if tag is None:
+        return {k: from_dict(v) for k, v in data.items()}
+    cls = _DATACLASSES[tag]
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:  # fields added by a newer sender are ignored; missing ones default
+            kwargs[f.name] = _coerce(hints[f.name], from_dict(data[f.name]))
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """Restore tuples, frozensets and enums that JSON flattened to lists and strings."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            if arg is not type(None):
+                try:
+                    return _coerce(arg, value)
+                except (TypeError, ValueError):
+                    continue
+        return value
+    if origin is frozenset:
+        return frozenset(value)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v) for v in value)
+        return tuple(_coerce(a, v) for a, v in zip(args, value))
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(value)
+    return value
+
+
+_register_all()

@@ -1,0 +1,1 @@
+"""The volume service's logic (the HTTP layer is ``overcast.api.volume``)."""

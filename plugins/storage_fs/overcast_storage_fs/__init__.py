@@ -1,0 +1,1 @@
+"""Overcast's file-system storage drivers: one package, three drivers named ``fs``."""

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up everything the tests need on a fresh Debian 12 machine (as root), then run them.
+#   scripts/test.sh [pytest args...]
+# Idempotent: a second run skips what is already installed or running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-host-deps.sh
+bash scripts/start-host-services.sh
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test,clients]' $(for p in plugins/*/; do printf -- '-e %s ' "$p"; done)
+
+export OVERCAST_GUEST_DIR=${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}
+bash scripts/build-tiny-guest.sh "$OVERCAST_GUEST_DIR" >/dev/null
+
+# Every plugin must load in tests; in CI a missing facility fails instead of skipping.
+export OVERCAST_STRICT_PLUGINS=1
+if [ "${CI:-}" = "true" ]; then
+    export OVERCAST_REQUIRE_FACILITIES=${OVERCAST_REQUIRE_FACILITIES:-all}
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+exec .venv/bin/python -m pytest "$@"
