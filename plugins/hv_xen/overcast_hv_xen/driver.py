@@ -87,8 +87,8 @@ def translate(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(self, *a, **kw):
-        host: Host | None = kw.get("host")
-        where = "xen host '%s'" % host.name if host else "xen"
+        host = kw.get("host", a[0] if a else None)   # pluggy passes arguments positionally
+        where = "xen host '%s'" % host.name if isinstance(host, Host) else "xen"
         try:
             return fn(self, *a, **kw)
         except XenUnreachable as e:
