@@ -140,3 +140,32 @@ def api(fs_runtime: Any, ctx_a: RequestContext, ctx_b: RequestContext, admin_ctx
             raw=client, a=ApiClient(client, "token-a"), b=ApiClient(client, "token-b"),
             admin=ApiClient(client, "token-admin"), runtime=fs_runtime,
         )
+
+
+@pytest.fixture
+def live_api(api: Any) -> Iterator[str]:
+    """The same app served by uvicorn on a free port (for real clients); yields the image
+    endpoint URL. Tokens: ``token-a``, ``token-b``, ``token-admin``."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from overcast.api.app import create_app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(api.runtime), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/image"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
