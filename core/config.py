@@ -83,6 +83,10 @@ class ComputeSection(_Section):
     shutdown_timeout: int = Field(default=60, ge=0)
 
 
+class ImageSection(_Section):
+    max_image_size: int = Field(default=1024**4, ge=1)  # bytes; larger uploads are refused (413)
+
+
 class DriverTable(BaseModel):
     """A table that names a driver; every other key is a driver option."""
 
@@ -104,6 +108,7 @@ class Config(_Section):
     api: ApiSection = ApiSection()
     identity: IdentitySection = IdentitySection()
     compute: ComputeSection = ComputeSection()
+    image: ImageSection = ImageSection()
     hosts: dict[str, HostTable] = {}
     volume_backends: dict[str, DriverTable] = {}
     image_store: DriverTable | None = None
