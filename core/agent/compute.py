@@ -114,8 +114,8 @@ class ComputeAgent:
     def compute_power_on(self, instance: Instance) -> bool:
         return self.driver.power_on(host=self.host, instance=instance)
 
-    def compute_power_off(self, instance: Instance, timeout: int, retry_interval: int = 5) -> bool:
-        return self.driver.power_off(host=self.host, instance=instance, timeout=timeout, retry_interval=retry_interval)
+    def compute_power_off(self, instance: Instance, shutdown_timeout: int, retry_interval: int = 5) -> bool:
+        return self.driver.power_off(host=self.host, instance=instance, timeout=shutdown_timeout, retry_interval=retry_interval)
 
     def compute_pause(self, instance: Instance) -> bool:
         return self.driver.pause(host=self.host, instance=instance)

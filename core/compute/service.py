@@ -142,7 +142,7 @@ class ComputeService:
     def power_action(self, ctx: RequestContext, uuid: str, action: str) -> None:
         vm_states, task_state, method, done = POWER_ACTIONS[action]
         self.transitions.begin(ctx, uuid, action, vm_states, task_state)
-        args = {"timeout": self.runtime.config.compute.shutdown_timeout} if action == "stop" else {}
+        args = {"shutdown_timeout": self.runtime.config.compute.shutdown_timeout} if action == "stop" else {}
         self._submit(f"{action} {uuid}", self.tasks.power, uuid, method, done, args)
 
     def reboot(self, ctx: RequestContext, uuid: str, reboot_type: str) -> None:

@@ -95,3 +95,50 @@ def boot(compute, ctx, flavor, name: str = "vm1", **extra) -> Any:
     body = {"name": name, "flavorRef": flavor.id, "imageRef": IMAGE_ID, "networks": "none", **extra}
     rec = compute.create_server(ctx, body)
     return wait_status(compute, ctx, rec.uuid, "ACTIVE")
+
+
+class Api:
+    """An in-process HTTP client with one token per caller (``p1``, ``p2``, ``admin``)."""
+
+    def __init__(self, client, version: str = "2.37") -> None:
+        self.client = client
+        self.version = version
+
+    def __call__(self, method: str, path: str, who: str = "p1", json: Any = None, version: str | None = None, **kw):
+        headers = {"X-Auth-Token": who, "OpenStack-API-Version": f"compute {version or self.version}"}
+        return self.client.request(method, "/compute/v2.1" + path, headers=headers, json=json, **kw)
+
+
+@pytest.fixture
+def api(cloud_runtime):
+    from fastapi.testclient import TestClient
+
+    from overcast.api.app import create_app
+
+    from .fake_peers import FakeIdentity
+
+    identity = FakeIdentity()
+    identity.tokens = {"p1": make_ctx("p1", "u1"), "p2": make_ctx("p2", "u2"), "admin": make_ctx("admin", "admin", admin=True),
+                       "reader": RequestContext(user_id="u3", project_id="p1", roles=frozenset({"reader"}))}
+    cloud_runtime._services["identity"] = identity
+    with TestClient(create_app(cloud_runtime)) as client:
+        yield Api(client)
+
+
+@pytest.fixture
+def api_flavor(api):
+    r = api("POST", "/flavors", "admin", {"flavor": {"name": "m1.tiny", "ram": 512, "vcpus": 1, "disk": 1, "id": None}})
+    assert r.status_code == 200, r.text
+    return r.json()["flavor"]
+
+
+def api_wait(api, compute, server_id: str, status: str, who: str = "p1", timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        compute.runner.wait_idle(timeout=timeout)
+        body = api("GET", f"/servers/{server_id}", who).json()["server"]
+        if body["status"] == status:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"server is {body['status']}, wanted {status}: {body.get('fault')}")
+        time.sleep(0.01)

@@ -93,3 +93,25 @@ class FakeVolumeService:
 
     def complete_detach(self, ctx, volume_id: str, instance_uuid: str) -> None:
         self._get(ctx, volume_id).update(status="available", attached_to=None)
+
+
+class FakeIdentity:
+    """Tokens mapped to contexts, with the real policy table deciding each rule."""
+
+    def __init__(self) -> None:
+        self.tokens: dict = {}
+
+    def context_from_token(self, token: str, request_id: str = ""):
+        from overcast.errors import Unauthorized
+
+        ctx = self.tokens.get(token)
+        if ctx is None:
+            raise Unauthorized("The request you have made requires authentication.")
+        return ctx
+
+    def enforce(self, rule: str, ctx) -> None:
+        from overcast.errors import Forbidden
+        from overcast.policy import required_role, role_satisfies
+
+        if not role_satisfies(ctx.roles, required_role(rule)):
+            raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
