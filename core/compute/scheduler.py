@@ -86,10 +86,12 @@ def explain(entries: Iterable[HostEntry], filters: list[tuple[str, Check]], tota
             if not check(entry):
                 rejected[name] += 1
                 break
+        else:
+            rejected["plugin filters"] += 1
     if total == 0:
         return "No valid host was found. There are no compute hosts registered."
-    parts = [f"{name} rejected {rejected[name]}" for name, _ in filters if rejected[name]]
-    detail = "; ".join(parts) or "a plugin filter rejected every host"
+    names = [name for name, _ in filters] + ["plugin filters"]
+    detail = "; ".join(f"{name} rejected {rejected[name]}" for name in names if rejected[name])
     return f"No valid host was found. There are not enough hosts available ({total} hosts: {detail})."
 
 

@@ -13,8 +13,8 @@ depends_on = None
 
 
 def _fk(column: str, target: str, table: str) -> sa.ForeignKeyConstraint:
-    ref_table = target.split(".")[0]
-    return sa.ForeignKeyConstraint([column], [target], ondelete="CASCADE", name=f"fk_{table}_{column}_{ref_table}")
+    # PostgreSQL limits identifiers to 63 characters, so the referred table is left out
+    return sa.ForeignKeyConstraint([column], [target], ondelete="CASCADE", name=f"fk_{table}_{column}")
 
 
 def upgrade() -> None:
