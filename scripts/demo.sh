@@ -12,7 +12,7 @@ bash scripts/start-host-services.sh
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[clients]' $(for p in plugins/*/; do printf -- '-e %s ' "$p"; done)
+.venv/bin/python -m pip install -q -e '.[clients]' $(for p in plugins/*/pyproject.toml; do printf -- '-e %s ' "${p%/pyproject.toml}"; done)
 export PATH="$PWD/.venv/bin:$PATH"
 
 GUEST=${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}
