@@ -81,6 +81,13 @@ class ComputeSection(_Section):
     image_cache_dir: str = ""  # empty: <data_dir>/image-cache
     instances_dir: str = ""  # empty: <data_dir>/instances
     shutdown_timeout: int = Field(default=60, ge=0)
+    task_workers: int = Field(default=8, ge=1)  # background threads running server tasks
+    quota_instances: int = Field(default=10, ge=-1)  # per-project defaults; -1 is unlimited
+    quota_cores: int = Field(default=20, ge=-1)
+    quota_ram: int = Field(default=51200, ge=-1)
+    quota_key_pairs: int = Field(default=100, ge=-1)
+    quota_server_groups: int = Field(default=10, ge=-1)
+    scheduler_cache_seconds: float = Field(default=1.0, ge=0)  # how stale host states may be
 
 
 class ImageSection(_Section):
