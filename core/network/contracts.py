@@ -68,23 +68,30 @@ def port_rules(session: Session, port: PortRecord) -> tuple[SecurityGroupRule, .
         return ()
     rows = session.scalars(select(SecurityGroupRuleRecord).where(SecurityGroupRuleRecord.security_group_id.in_(group_ids))
                            .order_by(SecurityGroupRuleRecord.created_at, SecurityGroupRuleRecord.id))
-    return tuple(
-        SecurityGroupRule(
+    members: dict[tuple[str, str], tuple[str, ...]] = {}
+    out = []
+    for r in rows:
+        ips: tuple[str, ...] = ()
+        if r.remote_group_id:
+            key = (r.remote_group_id, r.ethertype)
+            if key not in members:
+                members[key] = _group_member_ips(session, r.remote_group_id, r.ethertype)
+            ips = members[key]
+        out.append(SecurityGroupRule(
             id=r.id, security_group_id=r.security_group_id, direction=r.direction, ethertype=r.ethertype,
             protocol=r.protocol, port_range_min=r.port_range_min, port_range_max=r.port_range_max,
-            remote_ip_prefix=r.remote_ip_prefix, remote_group_id=r.remote_group_id,
-            remote_group_ips=_group_member_ips(session, r.remote_group_id, r.ethertype) if r.remote_group_id else (),
-        )
-        for r in rows
-    )
+            remote_ip_prefix=r.remote_ip_prefix, remote_group_id=r.remote_group_id, remote_group_ips=ips,
+        ))
+    return tuple(out)
 
 
-def port_contract(session: Session, port: PortRecord) -> Port:
+def port_contract(session: Session, port: PortRecord, with_rules: bool = True) -> Port:
+    """``with_rules=False`` leaves out the firewall rules (DHCP only needs addresses)."""
     return Port(
         id=port.id, network_id=port.network_id, mac_address=port.mac_address, project_id=port.project_id,
         fixed_ips=tuple(FixedIp(a.subnet_id, a.ip_address) for a in port.fixed_ips), device_id=port.device_id,
         device_owner=port.device_owner, binding_host=port.binding_host, port_security_enabled=port.port_security_enabled,
-        security_group_rules=port_rules(session, port) if port.port_security_enabled else (),
+        security_group_rules=port_rules(session, port) if port.port_security_enabled and with_rules else (),
         allowed_address_pairs=tuple((p["ip_address"], p.get("mac_address") or port.mac_address) for p in port.allowed_address_pairs),
     )
 

@@ -146,8 +146,8 @@ class Plumbing:
             network = contracts.network_contract(net)
             wanted = self._hosts_for(s, net)
             dhcp = bool(self._dhcp_subnets(net))
-            ports = [contracts.port_contract(s, p) for p in s.scalars(select(PortRecord).where(PortRecord.network_id == network_id))
-                     if p.fixed_ips]
+            ports = [contracts.port_contract(s, p, with_rules=False)
+                     for p in s.scalars(select(PortRecord).where(PortRecord.network_id == network_id)) if p.fixed_ips]
         net_host = self.network_host()
         for host in self.hosts():
             if host in wanted:
@@ -211,7 +211,8 @@ class Plumbing:
         if old_host and old_host != host:
             self._call(old_host, "network_teardown_port", port=contract)
         self.sync_network(network_id)
-        self._setup_port(port_id)
+        if host:
+            self._setup_port(port_id)
         self.groups_changed(groups, skip={port_id})
 
     def port_deleted(self, port: Port, host: str, network_id: str, groups: Iterable[str], routers: Iterable[str]) -> None:
@@ -231,7 +232,10 @@ class Plumbing:
         with self.runtime.db.session() as s:
             referencing = set(s.scalars(select(SecurityGroupRuleRecord.security_group_id).where(SecurityGroupRuleRecord.remote_group_id.in_(group_ids))))
             affected_groups = set(group_ids) | referencing
-            port_ids = set(s.scalars(select(PortSecurityGroupRecord.port_id).where(PortSecurityGroupRecord.security_group_id.in_(affected_groups))))
+            port_ids = set(s.scalars(
+                select(PortSecurityGroupRecord.port_id)
+                .join(PortRecord, PortRecord.id == PortSecurityGroupRecord.port_id)
+                .where(PortSecurityGroupRecord.security_group_id.in_(affected_groups), PortRecord.binding_host != "")))
         for port_id in sorted(port_ids - set(skip)):
             self._setup_port(port_id)
 
@@ -273,7 +277,8 @@ class Plumbing:
                 network = contracts.network_contract(net)
                 state["networks"].append(network)
                 if host == self.network_host() and self._dhcp_subnets(net):
-                    ports = [contracts.port_contract(s, p) for p in s.scalars(select(PortRecord).where(PortRecord.network_id == net.id)) if p.fixed_ips]
+                    ports = [contracts.port_contract(s, p, with_rules=False)
+                             for p in s.scalars(select(PortRecord).where(PortRecord.network_id == net.id)) if p.fixed_ips]
                     state["dhcp"].append({"network": network, "ports": ports})
             bound = s.scalars(select(PortRecord).where(PortRecord.binding_host == host, or_(PortRecord.device_owner == "",
                                                                                            ~PortRecord.device_owner.startswith("network:"))))
