@@ -94,6 +94,25 @@ class ImageSection(_Section):
     max_image_size: int = Field(default=1024**4, ge=1)  # bytes; larger uploads are refused (413)
 
 
+class NetworkingSection(_Section):
+    """Settings of the network service (the ``[network]`` table names its driver)."""
+
+    vni_min: int = Field(default=1001, ge=1, le=16777215)
+    vni_max: int = Field(default=65000, ge=1, le=16777215)
+    default_network_type: str = Field(default="vxlan", pattern="^(vxlan|flat)$")
+    vxlan_mtu: int = Field(default=1450, ge=576)
+    flat_mtu: int = Field(default=1500, ge=576)
+    network_host: str = ""  # the host that runs DHCP and routers; empty: the first configured host
+    mac_prefix: str = Field(default="fa:16:3e", pattern="^[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$")
+    quota_network: int = Field(default=100, ge=-1)
+    quota_subnet: int = Field(default=100, ge=-1)
+    quota_port: int = Field(default=500, ge=-1)
+    quota_router: int = Field(default=10, ge=-1)
+    quota_floatingip: int = Field(default=50, ge=-1)
+    quota_security_group: int = Field(default=10, ge=-1)
+    quota_security_group_rule: int = Field(default=100, ge=-1)
+
+
 class DriverTable(BaseModel):
     """A table that names a driver; every other key is a driver option."""
 
@@ -116,6 +135,7 @@ class Config(_Section):
     identity: IdentitySection = IdentitySection()
     compute: ComputeSection = ComputeSection()
     image: ImageSection = ImageSection()
+    networking: NetworkingSection = NetworkingSection()
     hosts: dict[str, HostTable] = {}
     volume_backends: dict[str, DriverTable] = {}
     image_store: DriverTable | None = None

@@ -69,6 +69,9 @@ RULES: dict[str, str] = {
     # --- volume -----------------------------------------------------------------------
 
     # --- network ----------------------------------------------------------------------
+    "network:quotas:list": "admin",  # every project's quotas
+    "network:quotas:update": "admin",
+    "network:quotas:delete": "admin",
 
     # --- objectstore ------------------------------------------------------------------
 
