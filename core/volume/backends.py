@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from overcast.agent import agent_topic
 from overcast.db.models.base import utcnow
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 class BackendCalls:
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
+        self._recorded = False
 
     def backend(self, name: str) -> Backend:
         try:
@@ -54,12 +56,19 @@ class BackendCalls:
     # --- service records -----------------------------------------------------------------
 
     def ensure_records(self) -> None:
-        """One ``volume_backend_services`` row per configured backend."""
+        """One ``volume_backend_services`` row per configured backend (safe to race)."""
+        if self._recorded:
+            return
         with self.runtime.db.session() as s:
             existing = set(s.execute(select(VolumeBackendService.name)).scalars())
             for name in self.names():
                 if name not in existing:
-                    s.add(VolumeBackendService(name=name, driver=self.backend(name).driver, up=False, stats={}))
+                    try:
+                        with s.begin_nested():
+                            s.add(VolumeBackendService(name=name, driver=self.backend(name).driver, up=False, stats={}))
+                    except IntegrityError:
+                        pass  # another thread recorded it first
+        self._recorded = True
 
     def refresh(self, name: str, init: bool = False) -> BackendStats | None:
         """Ask the driver for stats (and init it first if asked); record up/down."""
