@@ -624,7 +624,7 @@ class Store:
         rec = self.get("VDI", ref)
         new = self._create_vdi({**{k: v for k, v in rec.items() if k not in ("uuid", "location")},
                                 "SR": sr or rec["SR"], **extra})
-        shutil.copyfile(self._vdi_path(rec), self._vdi_path(self.t["VDI"][new]))
+        sparse_copy(self._vdi_path(rec), self._vdi_path(self.t["VDI"][new]))
         self.emit("VDI", "mod", new)
         return new
 
@@ -1228,6 +1228,28 @@ class Api:
     def debug__console_append(self, vm, text):
         self.s.get("VM", vm)
         self.s.console(vm, text)
+
+
+def sparse_copy(src: str, dst: str) -> None:
+    """Copy a (sparse) disk file, keeping holes as holes."""
+    size = os.path.getsize(src)
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        fo.truncate(size)
+        off = 0
+        while off < size:
+            try:
+                start = os.lseek(fi.fileno(), off, os.SEEK_DATA)
+            except OSError:
+                break
+            end = os.lseek(fi.fileno(), start, os.SEEK_HOLE)
+            fi.seek(start)
+            fo.seek(start)
+            left = end - start
+            while left:
+                chunk = fi.read(min(left, 1 << 20))
+                fo.write(chunk)
+                left -= len(chunk)
+            off = end
 
 
 def random_mac():
