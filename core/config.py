@@ -113,6 +113,19 @@ class NetworkingSection(_Section):
     quota_security_group_rule: int = Field(default=100, ge=-1)
 
 
+class VolumeSection(_Section):
+    """The volume service. ``backend_hosts`` maps a backend to the host whose agent runs its
+    driver (storage local to that host, e.g. an LVM group); other backends are driven by
+    the controller itself."""
+
+    backend_hosts: dict[str, str] = {}
+    quota_volumes: int = Field(default=10, ge=-1)
+    quota_gigabytes: int = Field(default=1000, ge=-1)
+    quota_snapshots: int = Field(default=10, ge=-1)
+    workers: int = Field(default=4, ge=1)  # background threads for slow volume work
+    work_dir: str = ""  # empty: <data_dir>/volume-work (image downloads and uploads)
+
+
 class DriverTable(BaseModel):
     """A table that names a driver; every other key is a driver option."""
 
@@ -136,6 +149,7 @@ class Config(_Section):
     compute: ComputeSection = ComputeSection()
     image: ImageSection = ImageSection()
     networking: NetworkingSection = NetworkingSection()
+    volume: VolumeSection = VolumeSection()
     hosts: dict[str, HostTable] = {}
     volume_backends: dict[str, DriverTable] = {}
     image_store: DriverTable | None = None

@@ -67,6 +67,18 @@ RULES: dict[str, str] = {
     "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
 
     # --- volume -----------------------------------------------------------------------
+    "volume:types:create": "admin",
+    "volume:types:update": "admin",
+    "volume:types:delete": "admin",
+    "volume:type_specs:create": "admin",
+    "volume:type_specs:update": "admin",
+    "volume:type_specs:delete": "admin",
+    "volume:quotas:update": "admin",
+    "volume:quotas:delete": "admin",
+    "volume:services:list": "admin",
+    "volume:services:update": "admin",
+    "volume:volumes:reset_status": "admin",
+    "volume:volumes:force_delete": "admin",
 
     # --- network ----------------------------------------------------------------------
     "network:quotas:list": "admin",  # every project's quotas
