@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from overcast.errors import Conflict, DriverError, NotFound, Unprocessable
+from overcast.errors import BadRequest, Conflict, DriverError, NotFound, Unprocessable
 from overcast.hookspecs import hookimpl
 from overcast.types import (
     Backend,
@@ -536,6 +536,8 @@ class FakeObjectStore:
         metadata: Mapping[str, str],
         expected_etag: str | None,
     ) -> ObjectInfo:
+        if "\x00" in name or len(name.encode("utf-8")) > 1024 or not name:
+            raise BadRequest("object names are 1 to 1024 bytes of UTF-8 without NUL")
         md5 = hashlib.md5()
         chunks = []
         for chunk in data:

@@ -1,0 +1,96 @@
+"""The volume driver contract (``vol_*``)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from overcast.errors import OvercastError, UnsupportedOperation
+from overcast.plugins import DriverCaller
+from overcast.testing.contract._common import check_refuses_unimplemented, needs
+from overcast.types import Backend, BackendStats, ConnectionInfo, Connector, SnapshotRef, VolumeLocation, VolumeRef
+
+
+def new_volume(size_gb: int = 1) -> VolumeRef:
+    vid = str(uuid.uuid4())
+    return VolumeRef(id=vid, name=f"contract-{vid[:8]}", size_gb=size_gb, project_id="contract-project")
+
+
+class VolumeContract:
+    """Provide ``driver`` and ``target`` (a :class:`Backend`)."""
+
+    def _create(self, driver: DriverCaller, target: Backend, size_gb: int = 1) -> VolumeRef:
+        vol = new_volume(size_gb)
+        loc = driver.create(backend=target, volume=vol)
+        assert isinstance(loc, VolumeLocation) and loc.location
+        assert loc.size_gb == size_gb
+        return VolumeRef(vol.id, vol.name, size_gb, vol.project_id, loc.location)
+
+    def test_init_and_stats(self, driver: DriverCaller, target: Backend) -> None:
+        needs(driver, "init_backend", "get_stats")
+        assert driver.init_backend(backend=target) is True
+        stats = driver.get_stats(backend=target)
+        assert isinstance(stats, BackendStats)
+        assert stats.total_gb >= stats.free_gb >= 0
+
+    def test_unimplemented_operations_are_refused_before_the_call(self, driver: DriverCaller) -> None:
+        check_refuses_unimplemented(driver)
+
+    def test_create_and_delete(self, driver: DriverCaller, target: Backend) -> None:
+        needs(driver, "create", "delete")
+        vol = self._create(driver, target)
+        assert driver.delete(backend=target, volume=vol) is True
+        assert driver.delete(backend=target, volume=vol) is True  # already gone is success
+
+    def test_extend_grows_and_never_shrinks(self, driver: DriverCaller, target: Backend) -> None:
+        needs(driver, "create", "extend", "delete")
+        vol = self._create(driver, target, 1)
+        try:
+            assert driver.extend(backend=target, volume=vol, new_size_gb=2) is True
+            bigger = VolumeRef(vol.id, vol.name, 2, vol.project_id, vol.location)
+            with pytest.raises(OvercastError):
+                driver.extend(backend=target, volume=bigger, new_size_gb=1)
+        finally:
+            driver.delete(backend=target, volume=vol)
+
+    def test_snapshot_then_volume_from_it(self, driver: DriverCaller, target: Backend) -> None:
+        needs(driver, "create", "create_snapshot", "create_from_snapshot", "delete_snapshot", "delete")
+        vol = self._create(driver, target)
+        snap = SnapshotRef(id=str(uuid.uuid4()), volume=vol, name="contract-snap")
+        loc = driver.create_snapshot(backend=target, snapshot=snap)
+        assert isinstance(loc, VolumeLocation) and loc.location
+        snap = SnapshotRef(snap.id, vol, snap.name, loc.location)
+        copy = new_volume(1)
+        copy_loc = driver.create_from_snapshot(backend=target, volume=copy, snapshot=snap)
+        assert copy_loc.location and copy_loc.location != vol.location
+        copy = VolumeRef(copy.id, copy.name, 1, copy.project_id, copy_loc.location)
+        driver.delete(backend=target, volume=copy)
+        assert driver.delete_snapshot(backend=target, snapshot=snap) is True
+        driver.delete(backend=target, volume=vol)
+
+    def test_clone_says_how_it_copied(self, driver: DriverCaller, target: Backend) -> None:
+        needs(driver, "create", "clone", "delete")
+        src = self._create(driver, target)
+        clone = new_volume(1)
+        loc = driver.clone(backend=target, volume=clone, source=src)
+        assert isinstance(loc.copy_on_write, bool)
+        assert loc.location != src.location
+        driver.delete(backend=target, volume=VolumeRef(clone.id, clone.name, 1, clone.project_id, loc.location))
+        driver.delete(backend=target, volume=src)
+
+    def test_connection_handshake(self, driver: DriverCaller, target: Backend) -> None:
+        needs(driver, "create", "initialize_connection", "terminate_connection", "delete")
+        types = set(driver.get_stats(backend=target).connection_types) if driver.supports("get_stats") else set()
+        vol = self._create(driver, target)
+        try:
+            connector = Connector(host="contract-host", connection_types=frozenset(types or {"file", "block"}))
+            info = driver.initialize_connection(backend=target, volume=vol, connector=connector)
+            assert isinstance(info, ConnectionInfo)
+            assert info.driver_volume_type in connector.connection_types
+            assert driver.terminate_connection(backend=target, volume=vol, connector=connector) is True
+            nowhere = Connector(host="contract-host", connection_types=frozenset({"no-such-type"}))
+            with pytest.raises(UnsupportedOperation):
+                driver.initialize_connection(backend=target, volume=vol, connector=nowhere)
+        finally:
+            driver.delete(backend=target, volume=vol)
