@@ -99,14 +99,14 @@ def parse_ranges(value: str | None, size: int) -> list[ByteRange] | None:
                 out.append(ByteRange(max(0, size - suffix), size - 1))
                 continue
             first = int(first_s)
-            last = int(last_s) if last_s else size - 1
+            last = int(last_s) if last_s else None
         except ValueError:
             return None
-        if first < 0 or last < first:
+        if first < 0 or (last is not None and last < first):
             return None
         if first >= size:
             continue
-        out.append(ByteRange(first, min(last, size - 1)))
+        out.append(ByteRange(first, size - 1 if last is None else min(last, size - 1)))
     if not out:
         raise RangeNotSatisfiable("Requested range not satisfiable")
     return out
