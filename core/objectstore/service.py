@@ -82,6 +82,15 @@ class ObjectStoreService(ObjectOps):
             self._expirer.join(timeout=5)
             self._expirer = None
 
+    def audit(self, policy: str | None = None) -> dict[str, dict[str, Any]]:
+        """Re-check every object of every policy (or one): checksums, listings against the
+        data, orphans. Corrupt objects are quarantined by the driver."""
+        reports = {}
+        for name in [policy] if policy else sorted(self.backends):
+            backend, driver = self.driver(name)
+            reports[name] = dict(driver.audit(backend=backend))
+        return reports
+
     # --- routing and access -------------------------------------------------------------
 
     def driver(self, policy: str) -> tuple[Backend, Any]:
