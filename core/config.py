@@ -126,11 +126,29 @@ class VolumeSection(_Section):
     work_dir: str = ""  # empty: <data_dir>/volume-work (image downloads and uploads)
 
 
+class ObjectStoreSection(_Section):
+    """Swift service settings. ``[object_store]`` is the default storage policy, named
+    ``default_policy``; ``[objectstore.policies.NAME]`` tables add more (each names a driver)."""
+
+    default_policy: str = "Policy-0"
+    policies: dict[str, "DriverTable"] = {}
+    container_cache_ttl: float = Field(default=2.0, ge=0)  # seconds a container record is reused
+    expirer_interval: float = Field(default=30.0, gt=0)
+    max_manifest_segments: int = Field(default=1000, ge=1)
+    min_segment_size: int = Field(default=1, ge=1)
+    container_listing_limit: int = Field(default=10000, ge=1)
+    max_file_size: int = Field(default=5 * 1024**3, ge=1)  # one object (not a manifest)
+    max_meta_overall_size: int = Field(default=4096, ge=256)
+
+
 class DriverTable(BaseModel):
     """A table that names a driver; every other key is a driver option."""
 
     model_config = ConfigDict(extra="allow")
     driver: str
+
+
+ObjectStoreSection.model_rebuild()
 
 
 class HostTable(DriverTable):
@@ -150,6 +168,7 @@ class Config(_Section):
     image: ImageSection = ImageSection()
     networking: NetworkingSection = NetworkingSection()
     volume: VolumeSection = VolumeSection()
+    objectstore: ObjectStoreSection = ObjectStoreSection()
     hosts: dict[str, HostTable] = {}
     volume_backends: dict[str, DriverTable] = {}
     image_store: DriverTable | None = None
