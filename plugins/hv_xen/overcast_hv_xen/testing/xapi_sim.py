@@ -1268,6 +1268,11 @@ class Handler(SimpleXMLRPCRequestHandler):
     def log_message(self, *a):
         pass
 
+    def setup(self):
+        super().setup()
+        import socket
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _session_vdi(self):
         q = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
         api: Api = self.server.api
