@@ -232,11 +232,10 @@ def resolve_drivers(config: Config, pm: Any) -> ResolvedDrivers:
     file = config.path
 
     def target(kind: DriverKind, table: DriverTable, where: str, state: str) -> tuple[str, dict[str, Any], str]:
-        if not pm.registry.has(kind, table.driver):
-            try:
-                pm.registry.get(kind, table.driver)
-            except DriverNotInstalled as exc:
-                raise DriverNotInstalled(f"{file}: {where} driver: {exc}") from None
+        try:
+            pm.registry.get(kind, table.driver)
+        except DriverNotInstalled as exc:
+            raise DriverNotInstalled(f"{file}: {where} driver: {exc}") from None
         extra = dict(table.model_extra or {})
         opts = validate_driver_options(kind, table.driver, extra, options, f"{file}: {where}")
         state_dir = str(config.data_dir / state)
