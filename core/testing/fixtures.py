@@ -16,7 +16,7 @@ from overcast.testing.cloud import cloud, running_cloud, running_cloud_config  #
 
 __all__ = [
     "fake_drivers", "overcast_pm", "overcast_config", "overcast_runtime", "fake_config_data",
-    "cloud", "running_cloud", "running_cloud_config",
+    "overcast_db_template", "cloud", "running_cloud", "running_cloud_config",
 ]
 
 
@@ -55,11 +55,30 @@ def overcast_config(tmp_path: Path) -> Config:
     return parse_config(fake_config_data(tmp_path), tmp_path / "overcast.toml")
 
 
+@pytest.fixture(scope="session")
+def overcast_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once per test session; copying it is ~5x faster than
+    migrating a fresh one for every test."""
+    from overcast.db import Database, upgrade
+
+    path = tmp_path_factory.mktemp("db-template") / "overcast.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    db.dispose()  # the last connection checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture
-def overcast_runtime(overcast_config: Config, overcast_pm: PluginManager) -> Iterator[Any]:
+def overcast_runtime(overcast_config: Config, overcast_pm: PluginManager, overcast_db_template: Path) -> Iterator[Any]:
     """A migrated runtime over the fake config and plugin manager."""
+    import shutil
+
     from overcast.runtime import build_runtime
 
+    target = overcast_config.data_dir / "overcast.db"
+    if not overcast_config.database.url and not target.exists():
+        overcast_config.data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(overcast_db_template, target)
     runtime = build_runtime(overcast_config, pm=overcast_pm)
     try:
         yield runtime
