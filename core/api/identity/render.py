@@ -22,7 +22,11 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def empty_response(status: int = 204, headers: dict[str, str] | None = None) -> Response:
-    return Response(b"", status_code=status, headers=headers)
+    """An empty body with an explicit ``Content-Length: 0`` (Starlette leaves it out of
+    204s; clients that reuse connections read it, as Keystone sends it)."""
+    response = Response(b"", status_code=status, headers=headers)
+    response.headers["content-length"] = "0"
+    return response
 
 
 def iso(moment: datetime | None) -> str | None:
