@@ -45,12 +45,45 @@ RULES: dict[str, str] = {
     "identity:grants:delete": "admin",
 
     # --- compute ----------------------------------------------------------------------
+    "compute:flavors:create": "admin",
+    "compute:flavors:delete": "admin",
+    "compute:flavor_extra_specs:create": "admin",
+    "compute:flavor_extra_specs:update": "admin",
+    "compute:flavor_extra_specs:delete": "admin",
+    "compute:flavor_access:list": "admin",
+    "compute:flavor_access:update": "admin",
+    "compute:hypervisors:list": "admin",
+    "compute:hypervisors:detail": "admin",
+    "compute:hypervisors:show": "admin",
+    "compute:hypervisors:statistics": "admin",
+    "compute:services:list": "admin",
+    "compute:availability_zones:detail": "admin",
+    "compute:servers:migrate": "admin",
+    "compute:servers:live_migrate": "admin",
+    "compute:quota_sets:update": "admin",
+    "compute:quota_sets:delete": "admin",
 
     # --- image ------------------------------------------------------------------------
+    "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
 
     # --- volume -----------------------------------------------------------------------
+    "volume:types:create": "admin",
+    "volume:types:update": "admin",
+    "volume:types:delete": "admin",
+    "volume:type_specs:create": "admin",
+    "volume:type_specs:update": "admin",
+    "volume:type_specs:delete": "admin",
+    "volume:quotas:update": "admin",
+    "volume:quotas:delete": "admin",
+    "volume:services:list": "admin",
+    "volume:services:update": "admin",
+    "volume:volumes:reset_status": "admin",
+    "volume:volumes:force_delete": "admin",
 
     # --- network ----------------------------------------------------------------------
+    "network:quotas:list": "admin",  # every project's quotas
+    "network:quotas:update": "admin",
+    "network:quotas:delete": "admin",
 
     # --- objectstore ------------------------------------------------------------------
 
