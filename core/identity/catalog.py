@@ -49,13 +49,14 @@ def endpoint_id(svc: ServiceDef, interface: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _catalog_json(base_url: str, region: str, project_id: str | None) -> str:
-    return json.dumps(_build_catalog(base_url, region, project_id))
+def catalog_json(base_url: str, region: str, project_id: str | None) -> str:
+    """The catalog already serialized, cached per project: token responses embed it as is."""
+    return json.dumps(_build_catalog(base_url, region, project_id), separators=(",", ":"))
 
 
 def build_catalog(base_url: str, region: str, project_id: str | None) -> list[dict[str, Any]]:
-    """The token's ``catalog`` (a fresh copy; built once per project and cached)."""
-    return json.loads(_catalog_json(base_url, region, project_id))
+    """The token's ``catalog`` (a fresh copy)."""
+    return json.loads(catalog_json(base_url, region, project_id))
 
 
 def _build_catalog(base_url: str, region: str, project_id: str | None) -> list[dict[str, Any]]:

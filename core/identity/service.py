@@ -24,7 +24,7 @@ from overcast.errors import Forbidden, NotFound
 from overcast.identity.appcreds import AppCredentials
 from overcast.identity.assignments import Assignments
 from overcast.identity.auth import Authenticator
-from overcast.identity.catalog import build_catalog
+from overcast.identity.catalog import build_catalog, catalog_json
 from overcast.identity.directory import Directory
 from overcast.identity.keys import KeyRepository
 from overcast.identity.passwords import Passwords
@@ -127,6 +127,10 @@ class IdentityService:
     def catalog(self, project_id: str | None) -> list[dict[str, Any]]:
         api = self.runtime.config.api
         return build_catalog(api.base_url(), api.region, project_id)
+
+    def catalog_json(self, project_id: str | None) -> str:
+        api = self.runtime.config.api
+        return catalog_json(api.base_url(), api.region, project_id)
 
     # --- bootstrap ----------------------------------------------------------------------
 

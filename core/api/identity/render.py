@@ -54,7 +54,8 @@ def _named(n: Named) -> dict[str, Any]:
     return {"id": n.id, "name": n.name, "domain": {"id": n.domain_id, "name": n.domain_name}}
 
 
-def token_body(data: TokenData, catalog: list[dict[str, Any]] | None) -> dict[str, Any]:
+def token_body(data: TokenData) -> dict[str, Any]:
+    """``{"token": {...}}`` without the catalog (see :func:`token_response`)."""
     p = data.payload
     token: dict[str, Any] = {
         "methods": list(p.methods),
@@ -70,9 +71,16 @@ def token_body(data: TokenData, catalog: list[dict[str, Any]] | None) -> dict[st
     if data.application_credential is not None:
         ac = data.application_credential
         token["application_credential"] = {"id": ac.id, "name": ac.name, "restricted": ac.restricted}
-    if catalog is not None:
-        token["catalog"] = catalog
     return {"token": token}
+
+
+def token_response(data: TokenData, catalog_json: str | None, status: int) -> Response:
+    """The token body with ``X-Subject-Token``. The catalog arrives serialized (it is cached
+    per project) and is spliced in, which halves the cost of a validation response."""
+    body = json.dumps(token_body(data), separators=(",", ":"))
+    if catalog_json is not None:
+        body = body[:-2] + ',"catalog":' + catalog_json + "}}"
+    return Response(body, status_code=status, media_type="application/json", headers={"X-Subject-Token": data.token})
 
 
 # --- resources ---------------------------------------------------------------------------

@@ -44,16 +44,16 @@ def _subject_data(request: Request, runtime: Runtime, ctx: RequestContext) -> An
 @router.post("/v3/auth/tokens")
 def issue_token(request: Request, body: Any = Body(None), runtime: Runtime = Depends(get_runtime)) -> Response:
     data = runtime.identity.issue_token(body)
-    catalog = runtime.identity.catalog(data.payload.project_id) if _wants_catalog(request) else None
-    return render.json_response(render.token_body(data, catalog), 201, {SUBJECT: data.token})
+    catalog = runtime.identity.catalog_json(data.payload.project_id) if _wants_catalog(request) else None
+    return render.token_response(data, catalog, 201)
 
 
 @router.get("/v3/auth/tokens")
 async def validate_token(request: Request, ctx: RequestContext = Depends(authorize("identity:tokens:validate"))) -> Response:
     runtime = runtime_of(request)
     data = _subject_data(request, runtime, ctx)
-    catalog = runtime.identity.catalog(data.payload.project_id) if _wants_catalog(request) else None
-    return render.json_response(render.token_body(data, catalog), 200, {SUBJECT: data.token})
+    catalog = runtime.identity.catalog_json(data.payload.project_id) if _wants_catalog(request) else None
+    return render.token_response(data, catalog, 200)
 
 
 @router.head("/v3/auth/tokens")
