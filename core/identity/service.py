@@ -148,6 +148,18 @@ class IdentityService:
         self.assignments.grant("user", user.id, project.id, role_ids["admin"])
         return BootstrapResult(DEFAULT_DOMAIN_ID, project.id, user.id, role_ids)
 
+    def find_bootstrap(self, admin_user: str = "admin", admin_project: str = "admin") -> BootstrapResult | None:
+        """What :meth:`bootstrap` made, if it ran (the admin holds admin on its project)."""
+        with self.db.session() as s:
+            roles = {r.name: r.id for r in s.scalars(select(Role).where(Role.name.in_(ROLE_ORDER)))}
+            user = s.scalars(select(User).where(User.name == admin_user, User.domain_id == DEFAULT_DOMAIN_ID)).first()
+            project = s.scalars(select(Project).where(Project.name == admin_project, Project.domain_id == DEFAULT_DOMAIN_ID)).first()
+        if user is None or project is None or len(roles) != len(ROLE_ORDER):
+            return None
+        if roles["admin"] not in {r.id for r in self.assignments.direct_roles("user", user.id, project.id)}:
+            return None
+        return BootstrapResult(DEFAULT_DOMAIN_ID, project.id, user.id, roles)
+
     def _ensure(self, model: type, name: str, create: Any) -> Any:
         stmt = select(model).where(model.name == name)
         if hasattr(model, "domain_id"):
