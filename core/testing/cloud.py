@@ -111,13 +111,8 @@ def cloud(overcast_runtime: Any) -> Iterator[TestCloud]:
     from overcast.api.app import create_app
     from overcast.server import start_cloud
 
-    from overcast.testing.fixtures import TEMPLATE_ADMIN_PASSWORD
-
-    boot = overcast_runtime.identity.find_bootstrap()  # present when copied from the template
-    password = TEMPLATE_ADMIN_PASSWORD
-    if boot is None:
-        password = secrets.token_urlsafe(12)
-        boot = overcast_runtime.identity.bootstrap(password)
+    password = secrets.token_urlsafe(12)
+    boot = overcast_runtime.identity.bootstrap(password)
     start_cloud(overcast_runtime)
     app = create_app(overcast_runtime)
     with TestClient(app, base_url="http://testserver") as client:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from overcast.testing.cloud import cloud, running_cloud, running_cloud_config  #
 
 __all__ = [
     "fake_drivers", "overcast_pm", "overcast_config", "overcast_runtime", "fake_config_data",
-    "overcast_db_template", "cloud", "running_cloud", "running_cloud_config",
+    "cloud", "running_cloud", "running_cloud_config", "migrated_sqlite_template",
 ]
 
 
@@ -49,46 +50,34 @@ def overcast_pm(fake_drivers: FakeDriversPlugin) -> PluginManager:
     return pm
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per test session, for tests to copy."""
+    from sqlalchemy import text
+
+    from overcast.db import Database, upgrade
+
+    path = tmp_path_factory.mktemp("db-template") / "overcast.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    with db.engine.connect() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    db.dispose()
+    return path
+
+
 @pytest.fixture
-def overcast_config(tmp_path: Path) -> Config:
-    """A validated config for an all-fake cloud in ``tmp_path``."""
+def overcast_config(tmp_path: Path, migrated_sqlite_template: Path) -> Config:
+    """A validated config for an all-fake cloud in ``tmp_path``, its database already at head."""
+    shutil.copyfile(migrated_sqlite_template, tmp_path / "overcast.db")
     return parse_config(fake_config_data(tmp_path), tmp_path / "overcast.toml")
 
 
-#: The admin password in databases copied from ``overcast_db_template``.
-TEMPLATE_ADMIN_PASSWORD = "overcast-test-admin"
-
-
-@pytest.fixture(scope="session")
-def overcast_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite database migrated and bootstrapped (admin user and project, roles; admin
-    password :data:`TEMPLATE_ADMIN_PASSWORD`) once per test session. Copying it is much
-    faster than migrating and bootstrapping for every test."""
-    from overcast.runtime import build_runtime
-
-    directory = tmp_path_factory.mktemp("db-template")
-    config = parse_config(fake_config_data(directory), directory / "overcast.toml")
-    pm = PluginManager()
-    pm.register_plugin(FakeDriversPlugin(), name="fake")
-    runtime = build_runtime(config, pm=pm)
-    try:
-        runtime.identity.bootstrap(TEMPLATE_ADMIN_PASSWORD)
-    finally:
-        runtime.close()  # the last connection checkpoints the WAL into the file
-    return directory / "overcast.db"
-
-
 @pytest.fixture
-def overcast_runtime(overcast_config: Config, overcast_pm: PluginManager, overcast_db_template: Path) -> Iterator[Any]:
+def overcast_runtime(overcast_config: Config, overcast_pm: PluginManager) -> Iterator[Any]:
     """A migrated runtime over the fake config and plugin manager."""
-    import shutil
-
     from overcast.runtime import build_runtime
 
-    target = overcast_config.data_dir / "overcast.db"
-    if not overcast_config.database.url and not target.exists():
-        overcast_config.data_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(overcast_db_template, target)
     runtime = build_runtime(overcast_config, pm=overcast_pm)
     try:
         yield runtime
