@@ -123,7 +123,8 @@ def upload(
             ),
         )
         if published:
-            s.add(ImageLocation(image_id=image_id, url=stored.location, store=store.backend.name, size=result.size))
+            s.add(ImageLocation(image_id=image_id, url=stored.location, store=store.backend.name, size=result.size,
+                                crc32=result.crc32))
     if not published:
         store.delete(stored.location)
         raise Conflict(f"Image {image_id} was deleted or reset while its data was uploading.")
@@ -193,14 +194,14 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 def open_download(
     db: object, store: ImageStore, ctx: RequestContext, image_id: str, range_header: str | None = None
 ) -> Download:
-    """Open the image's data for reading; a whole read is verified against its sha512."""
+    """Open the image's data for reading; a whole read is verified against the stored copy's CRC-32."""
     with db.session() as s:  # type: ignore[attr-defined]
         image = get_visible(s, ctx, image_id)
         if image.status == c.DEACTIVATED and not ctx.is_admin:
             raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
         if image.status not in (c.ACTIVE, c.DEACTIVATED) or not image.locations:
             return Download(image.id, 0, None, None)
-        location = image.locations[0].url
+        location, crc32 = image.locations[0].url, image.locations[0].crc32
         size, checksum = image.size or 0, image.checksum
         algo, expected = image.os_hash_algo or "md5", image.os_hash_value or image.checksum or ""
     stored_size = store.size(location)
@@ -211,7 +212,9 @@ def open_download(
         start, end = wanted
         chunks = store.get(location, start, end - start + 1)
         return Download(image_id, size, checksum, iter(chunks), start, end, partial=True)
-    chunks = VerifiedStream(store.get(location, 0, None), size=size, algo=algo, expected=expected, what=f"image {image_id}")
+    chunks = VerifiedStream(
+        store.get(location, 0, None), size=size, crc32=crc32, algo=algo, expected=expected, what=f"image {image_id}"
+    )
     return Download(image_id, size, checksum, iter(chunks), 0, size - 1)
 
 

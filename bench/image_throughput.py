@@ -1,0 +1,166 @@
+"""Image data throughput: upload and download MiB/s of a 1 GiB image through the Glance API
+(uvicorn server process, ``fs`` store with fsync) against the disk's own speed, measured in
+the same run with ``dd`` (write: ``conv=fdatasync``; read: ``iflag=direct``, cache bypassed).
+
+    .venv/bin/python bench/image_throughput.py [--size-mib 1024] [--dir DIR]
+
+The server runs in its own process with the real API and image service; only identity is
+replaced by a fixed token (the identity service is not part of what is measured). Target:
+image upload/download >= 80% of the disk's write/read speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+CHUNK = 1024 * 1024
+TOKEN = "bench-token"
+
+
+def _serve(data_dir: str, port: int, ready: multiprocessing.Event) -> None:  # type: ignore[type-arg]
+    import uvicorn
+    from overcast_storage_fs import plugin as fs_plugin
+
+    from overcast.api.app import create_app
+    from overcast.config import parse_config
+    from overcast.context import RequestContext
+    from overcast.plugins import PluginManager
+    from overcast.runtime import build_runtime
+
+    class FixedTokenIdentity:
+        ctx = RequestContext(user_id="bench", project_id="bench", roles=frozenset({"reader", "member", "admin"}))
+
+        def context_from_token(self, token: str, request_id: str = "") -> RequestContext:
+            from overcast.errors import Unauthorized
+
+            if token != TOKEN:
+                raise Unauthorized("bad token")
+            return self.ctx
+
+        def enforce(self, rule: str, ctx: RequestContext) -> None:
+            return None
+
+    pm = PluginManager()
+    pm.register_plugin(fs_plugin, name="storage_fs")
+    config = parse_config(
+        {"data_dir": data_dir, "image_store": {"driver": "fs", "path": f"{data_dir}/images"}},
+        Path(data_dir) / "overcast.toml",
+    )
+    runtime = build_runtime(config, pm=pm)
+    runtime._services["identity"] = FixedTokenIdentity()
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
+    ready.set()
+    server.run()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dd(args: list[str]) -> float:
+    """MiB/s that dd reports."""
+    out = subprocess.run(["dd", *args], capture_output=True, text=True, check=True).stderr
+    m = re.search(r"copied, ([\d.]+) s", out)
+    nbytes = int(re.search(r"^(\d+) bytes", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    return nbytes / float(m.group(1)) / 2**20  # type: ignore[union-attr]
+
+
+def _make_source(path: Path, size_mib: int) -> None:
+    block = os.urandom(16 * CHUNK)
+    with open(path, "wb") as f:
+        for _ in range(size_mib // 16):
+            f.write(block)
+        f.write(block[: (size_mib % 16) * CHUNK])
+
+
+def _drop_cache(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def _file_chunks(path: Path):  # type: ignore[no-untyped-def]
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--dir", default=None, help="scratch directory on the disk to measure (default: a temp dir)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="oc-bench-img-", dir=args.dir))
+    size = args.size_mib * CHUNK
+    try:
+        source = work / "source.raw"
+        _make_source(source, args.size_mib)
+        ddfile = work / "dd.raw"
+        disk_write = _dd(["if=/dev/zero", f"of={ddfile}", "bs=1M", f"count={args.size_mib}", "conv=fdatasync"])
+        disk_read = _dd([f"if={ddfile}", "of=/dev/null", "bs=1M", "iflag=direct"])
+        ddfile.unlink()
+
+        port = _free_port()
+        ready = multiprocessing.Event()
+        server = multiprocessing.Process(target=_serve, args=(str(work / "cloud"), port, ready), daemon=True)
+        server.start()
+        ready.wait(30)
+        base = f"http://127.0.0.1:{port}/image/v2"
+        client = httpx.Client(headers={"X-Auth-Token": TOKEN}, timeout=httpx.Timeout(600.0))
+        for _ in range(100):
+            try:
+                client.get(f"{base}/images")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        image = client.post(f"{base}/images", json={"name": "bench", "disk_format": "raw",
+                                                    "container_format": "bare"}).json()
+        _drop_cache(source)
+        started = time.perf_counter()
+        r = client.put(f"{base}/images/{image['id']}/file", content=_file_chunks(source),
+                       headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+        upload_s = time.perf_counter() - started
+        assert r.status_code == 204, r.text
+        stored = work / "cloud" / "images" / image["id"]
+        _drop_cache(stored)
+        started, received = time.perf_counter(), 0
+        with client.stream("GET", f"{base}/images/{image['id']}/file") as resp:
+            for chunk in resp.iter_raw(CHUNK):
+                received += len(chunk)
+        download_s = time.perf_counter() - started
+        assert received == size, received
+        server.terminate()
+        server.join(10)
+
+        upload, download = size / upload_s / 2**20, size / download_s / 2**20
+        rows = [
+            ("upload (PUT /file, md5+sha512+inspect, fsync)", upload, "disk write (dd conv=fdatasync)", disk_write),
+            ("download (GET /file, sha512 verify)", download, "disk read (dd iflag=direct)", disk_read),
+        ]
+        print(f"\nimage throughput, {args.size_mib} MiB, scratch dir {work}\n")
+        print(f"{'operation':48} {'MiB/s':>8}   {'peer':32} {'MiB/s':>8}  {'ratio':>6}")
+        for name, ours, peer, theirs in rows:
+            print(f"{name:48} {ours:8.1f}   {peer:32} {theirs:8.1f}  {ours / theirs:6.0%}")
+        print("\ntarget: >= 80% of the disk's speed")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
