@@ -25,15 +25,19 @@ class _NoDatabase:
 
 
 def _agent_side(runtime):
-    """An ImageService as an agent builds it: same config and plugins, no database."""
+    """An ImageService as an agent builds it: same config, plugins and bus, no database.
+    The controller's service answers it over the bus."""
+    runtime.image.start()
     agent_runtime = type("AgentRuntime", (), {"plugins": runtime.plugins, "drivers": runtime.drivers,
-                                              "db": _NoDatabase(), "config": runtime.config})()
+                                              "db": _NoDatabase(), "config": runtime.config,
+                                              "bus": runtime.bus})()
     return ImageService(agent_runtime)
 
 
 def _uploaded(images, ctx, path, disk_format):
-    ref = images.upload_file(ctx, path.name, path, disk_format)
-    return images.locate(ctx, ref.id)
+    view = images.create(ctx, {"name": path.name, "disk_format": disk_format, "container_format": "bare"})
+    images.upload(ctx, view["id"], [path.read_bytes()])
+    return images.image_ref(ctx, view["id"]), None
 
 
 def test_fetch_once_verify_and_keep_format(fs_runtime, fs_images, ctx_a, tmp_path):
@@ -42,12 +46,12 @@ def test_fetch_once_verify_and_keep_format(fs_runtime, fs_images, ctx_a, tmp_pat
     ref, location = _uploaded(fs_images, ctx_a, src, "qcow2")
     agent = _agent_side(fs_runtime)
     cache_dir = tmp_path / "cache"
-    got = agent.fetch_to_cache(ref, location, cache_dir, ["qcow2", "raw"])
+    got = agent.fetch_to_cache(ref, cache_dir, ["qcow2", "raw"])
     assert got.disk_format == "qcow2" and got.path == str(cache_dir / f"{ref.id}.qcow2")
     assert open(got.path, "rb").read() == src.read_bytes()
     calls = []
     agent.store.get = lambda *a, **k: calls.append(a)  # a second fetch must not download
-    again = agent.fetch_to_cache(ref, location, cache_dir, ["qcow2", "raw"])
+    again = agent.fetch_to_cache(ref, cache_dir, ["qcow2", "raw"])
     assert again.path == got.path and calls == []
 
 
@@ -56,7 +60,7 @@ def test_convert_when_host_needs_another_format(fs_runtime, fs_images, ctx_a, tm
     qemu_img("create", "-f", "qcow2", str(src), "32M")
     subprocess.run(["qemu-io", "-c", "write -P 0xab 0 1M", str(src)], check=True, capture_output=True)
     ref, location = _uploaded(fs_images, ctx_a, src, "qcow2")
-    got = _agent_side(fs_runtime).fetch_to_cache(ref, location, tmp_path / "cache", ["raw"])
+    got = _agent_side(fs_runtime).fetch_to_cache(ref, tmp_path / "cache", ["raw"])
     assert got.disk_format == "raw"
     info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", "-f", "raw", got.path],
                                      capture_output=True, text=True, check=True).stdout)
@@ -72,7 +76,7 @@ def test_checksum_mismatch_leaves_nothing_in_cache(fs_runtime, fs_images, ctx_a,
     ref, location = _uploaded(fs_images, ctx_a, src, "raw")
     forged = dataclasses.replace(ref, checksum="0" * 32)
     with pytest.raises(DriverError, match="checksum"):
-        _agent_side(fs_runtime).fetch_to_cache(forged, location, tmp_path / "cache", ["raw"])
+        _agent_side(fs_runtime).fetch_to_cache(forged, tmp_path / "cache", ["raw"])
     assert [p for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == []
 
 
@@ -89,7 +93,7 @@ def test_backing_file_is_refused_on_the_host_too(fs_runtime, fs_images, ctx_a, t
     ref = ImageRef(id="11111111-1111-1111-1111-111111111111", name="bad", disk_format="qcow2", size=len(data),
                    checksum=hashlib.md5(data).hexdigest())
     with pytest.raises(Unprocessable, match="backing file"):
-        _agent_side(fs_runtime).fetch_to_cache(ref, stored.location, tmp_path / "cache", ["raw"])
+        _agent_side(fs_runtime).fetch_to_cache(ref, tmp_path / "cache", ["raw"], location=stored.location)
     assert not (tmp_path / "cache" / f"{ref.id}.raw").exists()
 
 
@@ -107,7 +111,7 @@ def test_concurrent_fetches_download_once(fs_runtime, fs_images, ctx_a, tmp_path
     agent.store.get = counting_get
     results = []
     threads = [threading.Thread(target=lambda: results.append(
-        agent.fetch_to_cache(ref, location, tmp_path / "cache", ["raw"]))) for _ in range(4)]
+        agent.fetch_to_cache(ref, tmp_path / "cache", ["raw"]))) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
