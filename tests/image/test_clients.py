@@ -1,7 +1,8 @@
-"""The real ``openstack`` CLI and openstacksdk against the image API (live uvicorn server,
-fs store). Authentication is a fixed token with the ``admin_token`` auth plugin, so these
-tests need only the image service; member commands that resolve projects through Keystone
-(``image add project``) run in the whole-cloud tests once identity is there."""
+"""The real ``openstack`` CLI and openstacksdk against the image API: the in-process cloud
+served by uvicorn (fs store). The clients send a Keystone token with the ``admin_token``
+auth plugin and the image endpoint, which keeps these quick; the commands that resolve
+projects through Keystone (``image add project``, ``image set --accept``) run against a
+real ``overcast up`` in ``test_cloud_e2e.py``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import use_fs_store
+
+overcast_pm, overcast_config = use_fs_store()
 pytestmark = pytest.mark.clients
 
 
@@ -25,54 +29,54 @@ def _openstack(endpoint: str, token: str, *args: str) -> str:
     return proc.stdout
 
 
-def test_openstack_cli_image_lifecycle(live_api, tmp_path):
+def test_openstack_cli_image_lifecycle(live_api, api, tmp_path):
     src = tmp_path / "cirros.raw"
     src.write_bytes(os.urandom(3 * 1024 * 1024 + 11))
     created = json.loads(_openstack(
-        live_api, "token-a", "image", "create", "--file", str(src), "--disk-format", "raw",
+        live_api, api.a.token, "image", "create", "--file", str(src), "--disk-format", "raw",
         "--container-format", "bare", "--property", "hw_rng_model=virtio", "cirros", "-f", "json"))
     assert created["status"] == "active" and created["size"] == src.stat().st_size
     assert created["checksum"] == hashlib.md5(src.read_bytes()).hexdigest()
-    listed = json.loads(_openstack(live_api, "token-a", "image", "list", "-f", "json"))
+    listed = json.loads(_openstack(live_api, api.a.token, "image", "list", "-f", "json"))
     assert [i["Name"] for i in listed] == ["cirros"]
-    _openstack(live_api, "token-a", "image", "set", "--property", "os_distro=debian", "--min-ram", "64",
+    _openstack(live_api, api.a.token, "image", "set", "--property", "os_distro=debian", "--min-ram", "64",
                "--tag", "blue", "--name", "cirros2", "cirros")
-    _openstack(live_api, "token-a", "image", "unset", "--property", "hw_rng_model", "--tag", "blue", "cirros2")
-    shown = json.loads(_openstack(live_api, "token-a", "image", "show", "cirros2", "-f", "json"))
+    _openstack(live_api, api.a.token, "image", "unset", "--property", "hw_rng_model", "--tag", "blue", "cirros2")
+    shown = json.loads(_openstack(live_api, api.a.token, "image", "show", "cirros2", "-f", "json"))
     props = shown["properties"]
     assert props["os_distro"] == "debian" and "hw_rng_model" not in props
     assert shown["min_ram"] == 64 and shown["tags"] == []
     out = tmp_path / "saved.raw"
-    _openstack(live_api, "token-a", "image", "save", "--file", str(out), "cirros2")  # the SDK verifies sha512
+    _openstack(live_api, api.a.token, "image", "save", "--file", str(out), "cirros2")  # the SDK verifies sha512
     assert out.read_bytes() == src.read_bytes()
-    _openstack(live_api, "token-a", "image", "set", "--deactivate", "cirros2")
-    shown = json.loads(_openstack(live_api, "token-a", "image", "show", "cirros2", "-f", "json"))
+    _openstack(live_api, api.a.token, "image", "set", "--deactivate", "cirros2")
+    shown = json.loads(_openstack(live_api, api.a.token, "image", "show", "cirros2", "-f", "json"))
     assert shown["status"] == "deactivated"
-    _openstack(live_api, "token-a", "image", "set", "--activate", "cirros2")
-    _openstack(live_api, "token-a", "image", "delete", "cirros2")
-    assert json.loads(_openstack(live_api, "token-a", "image", "list", "-f", "json")) == []
+    _openstack(live_api, api.a.token, "image", "set", "--activate", "cirros2")
+    _openstack(live_api, api.a.token, "image", "delete", "cirros2")
+    assert json.loads(_openstack(live_api, api.a.token, "image", "list", "-f", "json")) == []
 
 
-def test_openstacksdk_members_and_verified_download(live_api, tmp_path):
+def test_openstacksdk_members_and_verified_download(live_api, api, tmp_path):
     import openstack
 
     def connect(token: str):  # noqa: ANN202
         return openstack.connect(auth_type="admin_token", auth={"endpoint": f"{live_api}/v2", "token": token})
 
-    a, b = connect("token-a"), connect("token-b")
+    a, b = connect(api.a.token), connect(api.b.token)
     data = os.urandom(1024 * 1024 + 3)
     image = a.image.create_image(name="shared-img", data=data, disk_format="raw", container_format="bare",
                                  visibility="shared", validate_checksum=True)
     image = a.image.get_image(image.id)
     assert image.status == "active" and image.hash_value == hashlib.sha512(data).hexdigest()
     assert image.id not in [i.id for i in b.image.images()]
-    member = a.image.add_member(image.id, member_id="project-b")
+    member = a.image.add_member(image.id, member_id=api.b_project)
     assert member.status == "pending"
     b.image.update_member(member, image.id, status="accepted")
     assert image.id in [i.id for i in b.image.images()]
     assert b.image.download_image(image.id).content == data  # checksum verified by the SDK
     with pytest.raises(openstack.exceptions.ForbiddenException):
         b.image.update_image(image.id, name="mine")
-    a.image.remove_member("project-b", image.id)
+    a.image.remove_member(api.b_project, image.id)
     with pytest.raises(openstack.exceptions.NotFoundException):
         b.image.get_image(image.id)
