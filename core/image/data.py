@@ -23,7 +23,7 @@ from overcast.image import constants as c
 from overcast.image.access import get_owned, get_visible
 from overcast.image.process import is_alive, process_id
 from overcast.image.store import ImageStore
-from overcast.image.streaming import UploadResult, UploadStream, VerifiedStream
+from overcast.image.streaming import HASH_ALGO, UploadResult, UploadStream, VerifiedStream
 from overcast.types import StoredImage
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,8 @@ def publish(db: object, store: ImageStore, image_id: str, disk_format: str, stor
 
 
 def store_stream(store: ImageStore, plan: UploadPlan, chunks: Iterable[bytes], *, declared_size: int | None,
-                 declared_md5: str | None = None, max_size: int | None = None) -> tuple[StoredImage, UploadResult]:
+                 declared_md5: str | None = None, max_size: int | None = None,
+                 hash_algo: str = HASH_ALGO) -> tuple[StoredImage, UploadResult]:
     """Stream ``chunks`` into the store while hashing and inspecting them."""
     stream = UploadStream(
         chunks,
@@ -115,6 +116,7 @@ def store_stream(store: ImageStore, plan: UploadPlan, chunks: Iterable[bytes], *
         declared_md5=declared_md5 or plan.declared_md5,
         declared_sha256=plan.declared_sha256,
         max_size=max_size,
+        hash_algo=hash_algo,
     )
     stored = store.add(plan.image_id, stream, declared_size)
     result = stream.result
@@ -134,6 +136,7 @@ def upload(
     declared_size: int | None = None,
     declared_md5: str | None = None,
     max_size: int | None = None,
+    hash_algo: str = HASH_ALGO,
 ) -> None:
     """Stream ``chunks`` into the store and activate the image. On any failure nothing is
     kept: the store drops what it wrote and the image leaves ``saving`` (see :func:`abort`)."""
@@ -141,7 +144,7 @@ def upload(
         plan = begin_upload(s, ctx, image_id)
     try:
         stored, result = store_stream(store, plan, chunks, declared_size=declared_size, declared_md5=declared_md5,
-                                      max_size=max_size)
+                                      max_size=max_size, hash_algo=hash_algo)
     except BaseException as exc:
         abort(db, image_id, exc)
         raise

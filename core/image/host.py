@@ -35,7 +35,7 @@ def fetch_to_cache(bus: Any, store: ImageStore, image: ImageRef, cache_dir: str 
 
 
 def upload_file(bus: Any, store: ImageStore, image_id: str, path: str | os.PathLike[str], disk_format: str,
-                max_size: int | None = None) -> None:
+                max_size: int | None = None, hash_algo: str = data.HASH_ALGO) -> None:
     """Stream a local file into the ``queued`` image ``image_id`` (hashing and inspecting it
     on the way); the image is ``active`` when this returns."""
     file = Path(path)
@@ -44,7 +44,7 @@ def upload_file(bus: Any, store: ImageStore, image_id: str, path: str | os.PathL
                                       disk_format=disk_format, uploader=uploader))
     try:
         stored, result = data.store_stream(store, plan, read_file(file), declared_size=file.stat().st_size,
-                                           max_size=max_size)
+                                           max_size=max_size, hash_algo=hash_algo)
     except BaseException as exc:
         client_fault = isinstance(exc, OvercastError) and exc.status < 500
         bus.call(IMAGE_TOPIC, "image_abort_host_upload", image_id=image_id, uploader=uploader,

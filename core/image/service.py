@@ -173,8 +173,9 @@ class ImageService:
         md5: str | None = None,
     ) -> None:
         """Stream data into a ``queued`` image; it is ``active`` when this returns."""
+        settings = self.runtime.config.image
         data.upload(self.db, self.store, ctx, image_id, chunks, declared_size=size, declared_md5=md5,
-                    max_size=self.runtime.config.image.max_image_size)
+                    max_size=settings.max_image_size, hash_algo=settings.hashing_algorithm)
 
     def open_download(self, ctx: RequestContext, image_id: str, range_header: str | None = None) -> data.Download:
         return data.open_download(self.db, self.store, ctx, image_id, range_header)
@@ -197,8 +198,9 @@ class ImageService:
 
     def upload_file(self, image_id: str, path: str | os.PathLike[str], disk_format: str) -> None:
         """Host side: stream a local file into the ``queued`` image (a snapshot)."""
-        host.upload_file(self.runtime.bus, self.store, image_id, path, disk_format,
-                         self.runtime.config.image.max_image_size)
+        settings = self.runtime.config.image
+        host.upload_file(self.runtime.bus, self.store, image_id, path, disk_format, settings.max_image_size,
+                         settings.hashing_algorithm)
 
     def discard_image(self, image_id: str) -> None:
         """Remove an image whose snapshot failed (system action: no owner check)."""

@@ -40,13 +40,13 @@ class UploadResult:
 
 class BackgroundHash:
     """A hash updated in its own thread (hashlib releases the GIL on large buffers), so
-    md5 and sha512 of an upload run on two cores instead of one after the other."""
+    md5 and sha512 of an upload run on other cores than the one receiving the data."""
 
     _DONE = object()
 
     def __init__(self, algo: str) -> None:
         self._hash = hashlib.new(algo)
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=16)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=8)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"hash-{algo}", daemon=True)
         self._thread.start()
@@ -86,6 +86,7 @@ class UploadStream:
         declared_md5: str | None = None,
         declared_sha256: str | None = None,
         max_size: int | None = None,
+        hash_algo: str = HASH_ALGO,
     ) -> None:
         self._chunks = chunks
         self._declared_size = declared_size
@@ -93,8 +94,9 @@ class UploadStream:
         self._declared_sha256 = (declared_sha256 or "").lower() or None
         self._max_size = max_size
         self._inspector = StreamInspector(disk_format) if inspect else None
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._sha512: BackgroundHash | None = None
+        self._hash_algo = hash_algo
+        self._md5: BackgroundHash | None = None
+        self._os_hash: BackgroundHash | None = None
         self._sha256 = hashlib.sha256() if self._declared_sha256 else None
         self._crc32 = 0
         self.received = 0
@@ -103,14 +105,15 @@ class UploadStream:
     def __iter__(self) -> Iterator[bytes]:
         inspector = self._inspector
         early_checked = False
-        self._sha512 = BackgroundHash(HASH_ALGO)
+        self._md5 = BackgroundHash("md5")
+        self._os_hash = BackgroundHash(self._hash_algo)
         try:
             for chunk in self._chunks:
                 if not chunk:
                     continue
                 self.received += len(chunk)
                 self._check_size_bound()
-                self._sha512.update(chunk)
+                self._os_hash.update(chunk)
                 self._md5.update(chunk)
                 self._crc32 = zlib.crc32(chunk, self._crc32)
                 if self._sha256 is not None:
@@ -123,7 +126,8 @@ class UploadStream:
                 yield chunk
             self.result = self._finish()
         finally:
-            self._sha512.close()
+            self._md5.close()
+            self._os_hash.close()
 
     def _check_size_bound(self) -> None:
         if self._declared_size is not None and self.received > self._declared_size:
@@ -138,6 +142,7 @@ class UploadStream:
             raise UploadAborted(
                 f"Image data ended after {self.received} of the declared {self._declared_size} bytes."
             )
+        assert self._md5 is not None and self._os_hash is not None
         md5 = self._md5.hexdigest()
         if self._declared_md5 and self._declared_md5 != md5:
             raise UploadAborted(f"Image data has md5 {md5}, not the declared {self._declared_md5}.")
@@ -146,8 +151,7 @@ class UploadStream:
                 f"Image data has sha256 {self._sha256.hexdigest()}, not the declared {self._declared_sha256}."
             )
         inspection = self._inspector.finish(self.received) if self._inspector is not None else None
-        assert self._sha512 is not None
-        return UploadResult(self.received, md5, HASH_ALGO, self._sha512.hexdigest(), self._crc32, inspection)
+        return UploadResult(self.received, md5, self._hash_algo, self._os_hash.hexdigest(), self._crc32, inspection)
 
 
 class VerifiedStream:

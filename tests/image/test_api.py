@@ -161,3 +161,13 @@ def test_stores_discovery(api):
     r = api.a.get("/image/v2/info/stores")
     assert r.status_code == 200
     assert r.json() == {"stores": [{"id": "image_store", "description": "fs image store", "default": True}]}
+
+
+def test_upload_content_type_and_conflicts(api):
+    view = _create(api.a)
+    url = f"/image/v2/images/{view['id']}/file"
+    r = api.a.put(url, content=b"x", headers={"Content-Type": "application/json"})
+    assert r.status_code == 415
+    assert api.a.put(url, content=b"data", headers=OCTET).status_code == 204
+    r = api.a.put(url, content=b"again", headers=OCTET)
+    assert r.status_code == 409 and "not allowed" in r.text
