@@ -4,9 +4,8 @@ the same run with ``dd`` (write: ``conv=fdatasync``; read: ``iflag=direct``, cac
 
     .venv/bin/python bench/image_throughput.py [--size-mib 1024] [--dir DIR]
 
-The server runs in its own process with the real API and image service; only identity is
-replaced by a fixed token (the identity service is not part of what is measured). Target:
-image upload/download >= 80% of the disk's write/read speed.
+The server runs in its own process: the real API, identity and image service (bootstrapped
+in a scratch data dir). Target: image upload/download >= 80% of the disk's write/read speed.
 """
 
 from __future__ import annotations
@@ -25,43 +24,28 @@ from pathlib import Path
 import httpx
 
 CHUNK = 1024 * 1024
-TOKEN = "bench-token"
 
 
-def _serve(data_dir: str, port: int, ready: multiprocessing.Event) -> None:  # type: ignore[type-arg]
+def _serve(data_dir: str, port: int, tokens: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    import secrets
+
     import uvicorn
-    from overcast_storage_fs import plugin as fs_plugin
 
     from overcast.api.app import create_app
     from overcast.config import parse_config
-    from overcast.context import RequestContext
-    from overcast.plugins import PluginManager
+    from overcast.plugins import load_plugin_manager
     from overcast.runtime import build_runtime
+    from overcast.server import start_cloud
 
-    class FixedTokenIdentity:
-        ctx = RequestContext(user_id="bench", project_id="bench", roles=frozenset({"reader", "member", "admin"}))
-
-        def context_from_token(self, token: str, request_id: str = "") -> RequestContext:
-            from overcast.errors import Unauthorized
-
-            if token != TOKEN:
-                raise Unauthorized("bad token")
-            return self.ctx
-
-        def enforce(self, rule: str, ctx: RequestContext) -> None:
-            return None
-
-    pm = PluginManager()
-    pm.register_plugin(fs_plugin, name="storage_fs")
     config = parse_config(
         {"data_dir": data_dir, "image_store": {"driver": "fs", "path": f"{data_dir}/images"}},
         Path(data_dir) / "overcast.toml",
     )
-    runtime = build_runtime(config, pm=pm)
-    runtime._services["identity"] = FixedTokenIdentity()
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
-    ready.set()
-    server.run()
+    runtime = build_runtime(config, pm=load_plugin_manager())
+    boot = runtime.identity.bootstrap(secrets.token_urlsafe(12))
+    start_cloud(runtime, agents=False)
+    tokens.put(runtime.identity.issue_token_for(boot.user_id, boot.project_id).token)
+    uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")).run()
 
 
 def _free_port() -> int:
@@ -118,12 +102,12 @@ def main() -> None:
         ddfile.unlink()
 
         port = _free_port()
-        ready = multiprocessing.Event()
-        server = multiprocessing.Process(target=_serve, args=(str(work / "cloud"), port, ready), daemon=True)
+        tokens: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+        server = multiprocessing.Process(target=_serve, args=(str(work / "cloud"), port, tokens), daemon=True)
         server.start()
-        ready.wait(30)
+        token = tokens.get(timeout=120)
         base = f"http://127.0.0.1:{port}/image/v2"
-        client = httpx.Client(headers={"X-Auth-Token": TOKEN}, timeout=httpx.Timeout(600.0))
+        client = httpx.Client(headers={"X-Auth-Token": token}, timeout=httpx.Timeout(600.0))
         for _ in range(100):
             try:
                 client.get(f"{base}/images")
@@ -134,7 +118,7 @@ def main() -> None:
                                                     "container_format": "bare"}).json()
         _drop_cache(source)
         url = f"{base}/images/{image['id']}/file"
-        auth = ["-H", f"X-Auth-Token: {TOKEN}"]
+        auth = ["-H", f"X-Auth-Token: {token}"]
         started = time.perf_counter()
         status = _curl([*auth, "-H", "Content-Type: application/octet-stream", "-T", str(source), url])
         upload_s = time.perf_counter() - started
@@ -150,8 +134,8 @@ def main() -> None:
 
         upload, download = size / upload_s / 2**20, size / download_s / 2**20
         rows = [
-            ("upload (PUT /file, md5+sha512+inspect, fsync)", upload, "disk write (dd conv=fdatasync)", disk_write),
-            ("download (GET /file, sha512 verify)", download, "disk read (dd iflag=direct)", disk_read),
+            ("upload (PUT /file: md5+sha512+inspect, fsync)", upload, "disk write (dd conv=fdatasync)", disk_write),
+            ("download (GET /file: CRC-32 verify)", download, "disk read (dd iflag=direct)", disk_read),
         ]
         print(f"\nimage throughput, {args.size_mib} MiB, scratch dir {work}\n")
         print(f"{'operation':48} {'MiB/s':>8}   {'peer':32} {'MiB/s':>8}  {'ratio':>6}")

@@ -3,7 +3,6 @@ fake store and over the real ``fs`` store."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,7 +77,6 @@ def stored_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-__all__ = ["make_ctx", "qemu_img", "chunks_of", "stored_files", "os"]
 
 
 def use_fs_store() -> tuple[Any, Any]:
