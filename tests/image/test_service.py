@@ -277,3 +277,27 @@ def test_image_ref_needs_an_active_image(images, ctx_a):
     view = _new(images, ctx_a)
     with pytest.raises(BadRequest, match="not active"):
         images.image_ref(ctx_a, view["id"])
+
+
+def test_delete_during_upload_publishes_nothing(images, ctx_a, fake_drivers):
+    view = _new(images, ctx_a)
+
+    def stream():
+        yield b"first part"
+        images.delete(ctx_a, view["id"])  # deleted while its data is still arriving
+        yield b"second part"
+
+    with pytest.raises(Conflict, match="deleted"):
+        images.upload(ctx_a, view["id"], stream())
+    assert fake_drivers.image_store.blobs == {}
+    with pytest.raises(NotFound):
+        images.show(ctx_a, view["id"])
+
+
+def test_create_with_chosen_id(images, ctx_a):
+    wanted = "2a0e7f5e-5c3b-4a7f-9b8e-1f2d3c4b5a69"
+    assert _new(images, ctx_a, id=wanted)["id"] == wanted
+    with pytest.raises(Conflict):
+        _new(images, ctx_a, id=wanted)
+    with pytest.raises(BadRequest):
+        _new(images, ctx_a, id="x" * 36)
