@@ -115,6 +115,9 @@ class ServerTasks:
 
     def build(self, uuid: str, ctx: RequestContext) -> None:
         rec = self._load(uuid)
+        if rec is not None and rec.task_state == st.DELETING:
+            self.delete(uuid)  # deleted before the build started
+            return
         if rec is None or rec.task_state != st.SCHEDULING:
             return
         host = None
