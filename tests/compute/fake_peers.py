@@ -7,10 +7,12 @@ import os
 import threading
 
 from overcast.errors import BadRequest, Conflict, NotFound
-from overcast.types import ConnectionInfo, ImageFile, ImageRef
+from overcast.types import ConnectionInfo, ImageFile, ImageRef, Port, VifDetails
 
 
 class FakeImageService:
+    """The image service's compute-facing methods (see ``overcast.compute.peers``)."""
+
     def __init__(self) -> None:
         self.images: dict[str, dict] = {}
         self.lock = threading.Lock()
@@ -20,79 +22,156 @@ class FakeImageService:
         self.images[image_id] = {"ref": ref, "owner": owner, "status": "active", "data": b"base"}
         return ref
 
-    def image_ref(self, ctx, image_id: str) -> ImageRef:
+    def _visible(self, ctx, image_id: str) -> dict:
         img = self.images.get(image_id)
-        if img is None or img["status"] != "active" or (img["owner"] and not ctx.can_see(img["owner"])):
-            raise NotFound(f"Image {image_id} could not be found.")
-        return img["ref"]
+        if img is None or (img["owner"] and not ctx.can_see(img["owner"])):
+            raise NotFound(f"No image found with ID {image_id}")
+        return img
 
-    def fetch_to_cache(self, image: ImageRef, cache_dir: str, formats) -> ImageFile:
-        if image.disk_format not in formats:
+    def get_ref(self, ctx, image_id: str) -> ImageRef:
+        return self.locate(ctx, image_id)[0]
+
+    def locate(self, ctx, image_id: str) -> tuple[ImageRef, str]:
+        img = self._visible(ctx, image_id)
+        if img["status"] != "active":
+            raise Conflict(f"Image {image_id} is not active (status {img['status']}).")
+        return img["ref"], f"fake://{image_id}"
+
+    def fetch_to_cache(self, image: ImageRef, location: str, cache_dir: str, want_formats) -> ImageFile:
+        if image.disk_format not in want_formats:
             raise BadRequest(f"cannot convert {image.disk_format}")
-        path = os.path.join(cache_dir, image.id)
+        assert location == f"fake://{image.id}"
+        path = os.path.join(cache_dir, f"{image.id}.{image.disk_format}")
         with open(path, "wb") as f:
             f.write(self.images[image.id]["data"])
         return ImageFile(image=image, path=path, disk_format=image.disk_format)
 
-    def create_snapshot_record(self, ctx, name: str, properties: dict) -> str:
+    def create(self, ctx, body: dict) -> dict:
         import uuid
 
         image_id = str(uuid.uuid4())
-        ref = ImageRef(id=image_id, name=name, disk_format="raw", properties=dict(properties))
+        props = {k: v for k, v in body.items() if k not in ("name", "disk_format", "container_format", "visibility")}
+        ref = ImageRef(id=image_id, name=body["name"], disk_format=body["disk_format"], properties=props)
         self.images[image_id] = {"ref": ref, "owner": ctx.project_id, "status": "queued", "data": b""}
-        return image_id
+        return {"id": image_id, "status": "queued"}
 
-    def upload_file(self, image_id: str, path: str, disk_format: str) -> None:
-        with open(path, "rb") as f:
-            data = f.read()
-        img = self.images[image_id]
+    def update(self, ctx, image_id: str, ops: list) -> dict:
+        img = self._visible(ctx, image_id)
+        for op in ops:
+            assert op["op"] == "replace" and op["path"] == "/disk_format" and img["status"] == "queued"
+            ref = img["ref"]
+            img["ref"] = ImageRef(id=ref.id, name=ref.name, disk_format=op["value"], properties=ref.properties)
+        return {"id": image_id}
+
+    def upload(self, ctx, image_id: str, chunks, size: int | None = None) -> None:
+        img = self._visible(ctx, image_id)
+        data = b"".join(chunks)
+        if size is not None and size != len(data):
+            raise BadRequest("size mismatch")
         img["data"], img["status"] = data, "active"
-        img["ref"] = ImageRef(id=image_id, name=img["ref"].name, disk_format=disk_format, properties=img["ref"].properties)
 
-    def discard_image(self, image_id: str) -> None:
+    def delete(self, ctx, image_id: str) -> None:
+        self._visible(ctx, image_id)
         self.images.pop(image_id, None)
 
 
 class FakeVolumeService:
-    """Volumes with Cinder's status rules: available -> attaching -> in-use -> detaching."""
+    """The volume service's attach handshake with Cinder's status rules."""
 
     def __init__(self) -> None:
         self.volumes: dict[str, dict] = {}
+        self.calls: list[str] = []
 
     def add(self, volume_id: str, project_id: str) -> None:
-        self.volumes[volume_id] = {"status": "available", "project": project_id, "attached_to": None}
+        self.volumes[volume_id] = {"status": "available", "project": project_id, "attachment": None}
 
-    def _get(self, ctx, volume_id: str) -> dict:
+    def get_volume(self, ctx, volume_id: str) -> dict:
         vol = self.volumes.get(volume_id)
         if vol is None or not ctx.can_see(vol["project"]):
             raise NotFound(f"Volume {volume_id} could not be found.")
         return vol
 
-    def reserve_attach(self, ctx, volume_id: str, instance_uuid: str) -> None:
-        vol = self._get(ctx, volume_id)
+    def reserve(self, ctx, volume_id: str, instance_uuid: str) -> str:
+        vol = self.get_volume(ctx, volume_id)
         if vol["status"] != "available":
-            raise Conflict(f"volume {volume_id} status must be available, but it is {vol['status']}")
-        vol["status"] = "attaching"
+            raise BadRequest(f"Invalid volume: Volume {volume_id} status must be available, but it is {vol['status']}")
+        vol.update(status="attaching", attachment=f"att-{volume_id}", server=instance_uuid)
+        self.calls.append("reserve")
+        return vol["attachment"]
 
-    def initialize_connection(self, ctx, volume_id: str, connector) -> ConnectionInfo:
-        self._get(ctx, volume_id)
+    def initialize_connection(self, ctx, volume_id: str, connector, attachment_id=None) -> ConnectionInfo:
+        assert self.get_volume(ctx, volume_id)["attachment"] == attachment_id
+        self.calls.append("initialize_connection")
         return ConnectionInfo("file", {"path": f"/fake/{volume_id}", "format": "raw", "host": connector.host})
 
-    def complete_attach(self, ctx, volume_id: str, instance_uuid: str, mountpoint: str, host: str) -> None:
-        vol = self._get(ctx, volume_id)
-        vol.update(status="in-use", attached_to=instance_uuid, mountpoint=mountpoint)
+    def attach(self, ctx, volume_id: str, attachment_id: str, mountpoint: str, host: str) -> None:
+        vol = self.get_volume(ctx, volume_id)
+        vol.update(status="in-use", mountpoint=mountpoint)
+        self.calls.append("attach")
 
-    def unreserve(self, ctx, volume_id: str) -> None:
-        self._get(ctx, volume_id)["status"] = "available"
+    def unreserve(self, ctx, volume_id: str, attachment_id: str) -> None:
+        self.get_volume(ctx, volume_id).update(status="available", attachment=None)
 
-    def begin_detach(self, ctx, volume_id: str, instance_uuid: str) -> None:
-        self._get(ctx, volume_id)["status"] = "detaching"
+    def begin_detaching(self, ctx, volume_id: str) -> None:
+        vol = self.get_volume(ctx, volume_id)
+        if vol["status"] != "in-use":
+            raise BadRequest("Invalid volume: must be in-use to detach")
+        vol["status"] = "detaching"
 
-    def terminate_connection(self, ctx, volume_id: str, connector) -> None:
-        self._get(ctx, volume_id)
+    def roll_detaching(self, ctx, volume_id: str) -> None:
+        self.get_volume(ctx, volume_id)["status"] = "in-use"
 
-    def complete_detach(self, ctx, volume_id: str, instance_uuid: str) -> None:
-        self._get(ctx, volume_id).update(status="available", attached_to=None)
+    def terminate_connection(self, ctx, volume_id: str, connector=None, attachment_id=None) -> None:
+        self.get_volume(ctx, volume_id)
+        self.calls.append("terminate_connection")
+
+    def detach(self, ctx, volume_id: str, attachment_id=None) -> None:
+        self.get_volume(ctx, volume_id).update(status="available", attachment=None)
+
+
+class FakeNetworkService:
+    """Ports on networks, bound as bridge vifs, with fixed IPs from one /24 per network."""
+
+    def __init__(self) -> None:
+        self.nets = {"net-1": {"name": "private", "project": "p1"}}
+        self.ports: dict[str, dict] = {}
+        self.bindings: list[tuple[str, str]] = []
+
+        class _Finder:
+            def __init__(self, table):
+                self.table = table
+
+            def get(self, ctx, item_id):
+                item = self.table.get(item_id)
+                if item is None or not ctx.can_see(item["project"]):
+                    raise NotFound(f"{item_id} not found")
+                return item
+
+        self.networks = _Finder(self.nets)
+
+    def allocate_port_for_instance(self, ctx, instance_uuid, host, network_id=None, port_id=None, fixed_ip=None) -> Port:
+        self.networks.get(ctx, network_id)
+        pid = f"port-{len(self.ports) + 1}"
+        ip = fixed_ip or f"10.0.0.{len(self.ports) + 10}"
+        self.ports[pid] = {"network": network_id, "device": instance_uuid, "ip": ip, "host": host}
+        return Port(id=pid, network_id=network_id, mac_address="fa:16:3e:00:00:01")
+
+    def bind_port(self, ctx, port_id, host) -> VifDetails:
+        self.ports[port_id]["host"] = host
+        self.bindings.append((port_id, host))
+        return VifDetails(vif_type="bridge", port_id=port_id, mac_address="fa:16:3e:00:00:01",
+                          network_id=self.ports[port_id]["network"], details={"bridge": f"brq-{host}"})
+
+    def get_instance_addresses(self, instance_uuid) -> dict:
+        out: dict = {}
+        for p in self.ports.values():
+            if p["device"] == instance_uuid:
+                out.setdefault(self.nets[p["network"]]["name"], []).append({"version": 4, "addr": p["ip"]})
+        return out
+
+    def deallocate_ports(self, ctx, instance_uuid) -> None:
+        for pid in [k for k, p in self.ports.items() if p["device"] == instance_uuid]:
+            del self.ports[pid]
 
 
 class FakeIdentity:
