@@ -38,7 +38,9 @@ def test_server_life_cycle_with_the_cli(running_cloud, tmp_path):
     cloud.openstack("flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", "m1.tiny", "-f", "json")
     assert "m1.tiny" in [f["Name"] for f in cloud.openstack("flavor", "list", "-f", "json")]
 
-    server = cloud.openstack("server", "create", "--flavor", "m1.tiny", "--image", "tiny", "--network", "none", "--wait",
+    # OSC 10.5 reads "--network none" as a network named "none" whenever a network service is
+    # in the catalog (as with real Neutron); "--nic none" is its spelling of Nova's networks=none.
+    server = cloud.openstack("server", "create", "--flavor", "m1.tiny", "--image", "tiny", "--nic", "none", "--wait",
                              "vm1", "-f", "json")
     assert server["status"] == "ACTIVE"
     assert [s["Name"] for s in cloud.openstack("server", "list", "-f", "json")] == ["vm1"]
