@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from overcast.compute.peers import optional_service, upload_snapshot
+from overcast.compute.peers import optional_service
 from overcast.errors import DriverError
 from overcast.types import (
     BlockDevice,
@@ -86,25 +86,21 @@ class ComputeAgent:
         os.makedirs(path, exist_ok=True)
         return path
 
-    def _fetch(self, image: ImageRef | None, location: str | None) -> ImageFile | None:
+    def _fetch(self, image: ImageRef | None) -> ImageFile | None:
         if image is None:
             return None
         svc = optional_service(self.runtime, "image")
-        if svc is None or not location:
-            raise DriverError(f"cannot fetch image {image.id} to {self.host.name}: no image service or location")
+        if svc is None:
+            raise DriverError(f"cannot fetch image {image.id} to {self.host.name}: no image service is available")
         caps = self.driver.get_capabilities(host=self.host)
-        return svc.fetch_to_cache(image, location, self._cache_dir(), sorted(caps.image_types))
+        return svc.fetch_to_cache(image, self._cache_dir(), sorted(caps.image_types))
 
     # --- lifecycle of guests ----------------------------------------------------------------------
 
     def compute_spawn(
-        self,
-        instance: Instance,
-        image_location: str | None = None,
-        network_info: Sequence[VifDetails] = (),
-        block_devices: Sequence[BlockDevice] = (),
+        self, instance: Instance, network_info: Sequence[VifDetails] = (), block_devices: Sequence[BlockDevice] = ()
     ) -> InstanceInfo:
-        image = self._fetch(instance.image, image_location)
+        image = self._fetch(instance.image)
         return self.driver.spawn(
             host=self.host, instance=instance, image=image, network_info=list(network_info), block_devices=list(block_devices)
         )
@@ -136,14 +132,14 @@ class ComputeAgent:
     def compute_console_output(self, instance: Instance, length: int | None = None) -> str:
         return self.driver.get_console_output(host=self.host, instance=instance, length=length)
 
-    def compute_snapshot(self, instance: Instance, image_id: str, image_name: str, planned_format: str) -> bool:
+    def compute_snapshot(self, instance: Instance, image_id: str, image_name: str) -> bool:
         """Copy the root disk with the driver and upload it into the queued image ``image_id``."""
         svc = optional_service(self.runtime, "image")
         if svc is None:
             raise DriverError("cannot upload a snapshot: no image service is available")
         result = self.driver.snapshot(host=self.host, instance=instance, image_name=image_name)
         try:
-            upload_snapshot(svc, image_id, result.path, result.disk_format, planned_format)
+            svc.upload_file(image_id, result.path, result.disk_format)
         finally:
             if result.cleanup:
                 try:
@@ -161,12 +157,11 @@ class ComputeAgent:
         self,
         instance: Instance,
         migration: MigrationData,
-        image_location: str | None = None,
         network_info: Sequence[VifDetails] = (),
         block_devices: Sequence[BlockDevice] = (),
         power_on: bool = True,
     ) -> InstanceInfo:
-        image = self._fetch(instance.image, image_location) if image_location else None
+        image = self._fetch(instance.image) if instance.image is not None else None
         return self.driver.finish_migration(
             host=self.host, instance=instance, migration=migration, image=image,
             network_info=list(network_info), block_devices=list(block_devices), power_on=power_on,

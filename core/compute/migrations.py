@@ -15,9 +15,8 @@ from typing import Any
 from sqlalchemy import select
 
 from overcast.compute import states as st
-from overcast.compute.peers import image_location, rebind_ports
-from overcast.compute.records import image_snapshot, instance_of
-from overcast.context import system_context
+from overcast.compute.peers import rebind_ports
+from overcast.compute.records import instance_of
 from overcast.compute.tasks import LONG_RPC, ServerTasks
 from overcast.db.models.compute import MigrationRecord
 from overcast.types import MigrationData, from_dict, to_dict
@@ -58,12 +57,6 @@ class MigrationTasks:
             return vifs
         return self.tasks.vifs_of(uuid)
 
-    def _location(self, rec) -> str | None:
-        try:
-            return image_location(self.svc.runtime, system_context(), image_snapshot(rec))
-        except Exception:  # noqa: BLE001 - the image may be gone; drivers that need it will say so
-            return None
-
     def _set_migration(self, mig_id: int, status: str, data: MigrationData | None = None) -> None:
         with self.db.session() as s:
             m = s.get(MigrationRecord, mig_id)
@@ -90,7 +83,7 @@ class MigrationTasks:
             data = self.tasks.call(source, "compute_migrate_disk_and_power_off", timeout=LONG_RPC, instance=instance, dest=dest)
             self._set_migration(mig_id, "migrating", data)
             info = self.tasks.call(dest, "compute_finish_migration", timeout=LONG_RPC, instance=instance, migration=data,
-                                   image_location=self._location(rec), network_info=self._vifs_on(uuid, dest),
+                                   network_info=self._vifs_on(uuid, dest),
                                    block_devices=[], power_on=was_running)
         except Exception as exc:  # noqa: BLE001 - roll back to the source
             self._set_migration(mig_id, "error")

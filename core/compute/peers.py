@@ -4,10 +4,10 @@ Compute talks to them only through the methods used here, on ``runtime.service(n
 service that is not installed is ``None`` and the feature that needs it says so. The
 methods are those the peers expose for compute:
 
-* image: ``get_ref(ctx, id) -> ImageRef``; ``locate(ctx, id) -> (ImageRef, location)``;
-  ``create(ctx, body) -> view`` (a queued snapshot image); ``update(ctx, id, patch)``;
-  ``upload(ctx, id, chunks, size=)``; ``delete(ctx, id)``; host side
-  ``fetch_to_cache(image, location, cache_dir, want_formats) -> ImageFile``.
+* image: ``image_ref(ctx, id) -> ImageRef``; ``create_snapshot_record(ctx, name,
+  properties) -> id`` (a queued private image); ``discard_image(id)``; host side
+  ``fetch_to_cache(image, cache_dir, formats) -> ImageFile`` and ``upload_file(id, path,
+  disk_format)``.
 * network: ``allocate_port_for_instance(ctx, instance_uuid, host, network_id=, port_id=,
   fixed_ip=) -> Port``; ``bind_port(ctx, port_id, host) -> VifDetails``;
   ``get_instance_addresses(instance_uuid)``; ``deallocate_ports(ctx, instance_uuid)``.
@@ -21,7 +21,6 @@ methods are those the peers expose for compute:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from overcast.context import RequestContext, system_context
@@ -29,8 +28,6 @@ from overcast.errors import BadRequest, Conflict, NotFound
 from overcast.types import ImageRef, VifDetails
 
 log = logging.getLogger(__name__)
-
-CHUNK = 1024 * 1024
 
 
 def optional_service(runtime: Any, name: str) -> Any | None:
@@ -60,52 +57,23 @@ def lookup_image(runtime: Any, ctx: RequestContext, image_id: str) -> ImageRef:
     if svc is None:
         raise BadRequest(f"Image {image_id} could not be found (no image service is available).")
     try:
-        return svc.get_ref(ctx, image_id)
+        return svc.image_ref(ctx, image_id)
     except NotFound:
         raise BadRequest(f"Image {image_id} could not be found.") from None
-    except Conflict as exc:
-        raise BadRequest(f"Image {image_id} is not active: {exc}") from None
+    except (Conflict, BadRequest) as exc:
+        raise BadRequest(f"Image {image_id} is not usable: {exc}") from None
 
 
-def image_location(runtime: Any, ctx: RequestContext, image: ImageRef | None) -> str | None:
-    """Where the host's agent fetches ``image`` from (looked up with the owner's rights)."""
-    if image is None:
-        return None
-    return require(runtime, "image", "locate", "Booting from an image").locate(ctx, image.id)[1]
-
-
-def create_snapshot_image(runtime: Any, ctx: RequestContext, name: str, disk_format: str,
-                          properties: dict[str, str]) -> str:
+def create_snapshot_image(runtime: Any, ctx: RequestContext, name: str, properties: dict[str, str]) -> str:
     """A queued, private image that the snapshot will be uploaded into; returns its id."""
-    svc = require(runtime, "image", "create", "Creating a server image")
-    body = {**properties, "name": name, "disk_format": disk_format, "container_format": "bare", "visibility": "private"}
-    return svc.create(ctx, body)["id"]
-
-
-def upload_snapshot(svc: Any, image_id: str, path: str, disk_format: str, planned_format: str) -> None:
-    """Host side: fill the queued image from the file the driver wrote."""
-    import os
-
-    ctx = system_context()
-    if disk_format != planned_format:
-        svc.update(ctx, image_id, [{"op": "replace", "path": "/disk_format", "value": disk_format}])
-    svc.upload(ctx, image_id, _chunks(path), size=os.path.getsize(path))
+    svc = require(runtime, "image", "create_snapshot_record", "Creating a server image")
+    return svc.create_snapshot_record(ctx, name, properties)
 
 
 def discard_image(runtime: Any, image_id: str) -> None:
     svc = optional_service(runtime, "image")
-    if svc is None:
-        return
-    try:
-        svc.delete(system_context(), image_id)
-    except NotFound:
-        pass
-
-
-def _chunks(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            yield block
+    if svc is not None:
+        svc.discard_image(image_id)
 
 
 # --- network -------------------------------------------------------------------------------------

@@ -159,18 +159,17 @@ class ComputeService:
             raise BadRequest("Invalid input for field/attribute name.")
         if metadata is not None and not isinstance(metadata, dict):
             raise BadRequest("Invalid input for field/attribute metadata.")
-        require(self.runtime, "image", "create", "Creating a server image")
+        require(self.runtime, "image", "create_snapshot_record", "Creating a server image")
         rec = self.transitions.begin(ctx, uuid, "createImage", SNAPSHOT_STATES, st.IMAGE_SNAPSHOT)
-        planned = "qcow2"  # the usual snapshot format; the agent corrects it if the driver differs
         try:
             base = dict((rec.image or {}).get("properties") or {})
             properties = {**base, **{str(k): str(v) for k, v in (metadata or {}).items()},
                           "instance_uuid": uuid, "image_type": "snapshot", "base_image_ref": rec.image_ref}
-            image_id = create_snapshot_image(self.runtime, ctx, name, planned, properties)
+            image_id = create_snapshot_image(self.runtime, ctx, name, properties)
         except Exception:
             self.transitions.finish(uuid, task_state=None)
             raise
-        self._submit(f"snapshot {uuid}", self.tasks.snapshot, uuid, image_id, name, planned)
+        self._submit(f"snapshot {uuid}", self.tasks.snapshot, uuid, image_id, name)
         return image_id
 
     def console_output(self, ctx: RequestContext, uuid: str, length: int | None) -> str:

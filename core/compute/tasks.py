@@ -19,7 +19,7 @@ from sqlalchemy import select
 from overcast.agent import agent_topic
 from overcast.compute import states as st
 from overcast.compute.claims import Usage, release
-from overcast.compute.peers import allocate_network, deallocate_network, discard_image, image_location
+from overcast.compute.peers import allocate_network, deallocate_network, discard_image
 from overcast.compute.records import flavor_snapshot, image_snapshot, instance_of
 from overcast.context import RequestContext, system_context
 from overcast.db.models.base import utcnow
@@ -130,10 +130,9 @@ class ServerTasks:
                 self.delete(uuid)
                 return
             rec = spawning
-            location = image_location(self.runtime, ctx, image_snapshot(rec))
             vifs = self._allocate_network(ctx, rec, host)
-            info = self.call(host, "compute_spawn", timeout=LONG_RPC, instance=instance_of(rec), image_location=location,
-                             network_info=vifs, block_devices=[])
+            info = self.call(host, "compute_spawn", timeout=LONG_RPC, instance=instance_of(rec), network_info=vifs,
+                             block_devices=[])
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
             self._build_failed(uuid, host, exc)
             return
@@ -249,13 +248,13 @@ class ServerTasks:
             return
         self.t.finish(uuid, vm_state=st.vm_state_for_power(info.state), task_state=None, power_state=info.state.value)
 
-    def snapshot(self, uuid: str, image_id: str, image_name: str, planned_format: str) -> None:
+    def snapshot(self, uuid: str, image_id: str, image_name: str) -> None:
         rec = self._load(uuid)
         if rec is None or not rec.host:
             return
         try:
             self.call(rec.host, "compute_snapshot", timeout=LONG_RPC, instance=instance_of(rec), image_id=image_id,
-                      image_name=image_name, planned_format=planned_format)
+                      image_name=image_name)
         except Exception as exc:  # noqa: BLE001 - the image is discarded and the fault recorded
             try:
                 discard_image(self.runtime, image_id)

@@ -22,56 +22,40 @@ class FakeImageService:
         self.images[image_id] = {"ref": ref, "owner": owner, "status": "active", "data": b"base"}
         return ref
 
-    def _visible(self, ctx, image_id: str) -> dict:
+    def image_ref(self, ctx, image_id: str) -> ImageRef:
         img = self.images.get(image_id)
         if img is None or (img["owner"] and not ctx.can_see(img["owner"])):
             raise NotFound(f"No image found with ID {image_id}")
-        return img
-
-    def get_ref(self, ctx, image_id: str) -> ImageRef:
-        return self.locate(ctx, image_id)[0]
-
-    def locate(self, ctx, image_id: str) -> tuple[ImageRef, str]:
-        img = self._visible(ctx, image_id)
         if img["status"] != "active":
-            raise Conflict(f"Image {image_id} is not active (status {img['status']}).")
-        return img["ref"], f"fake://{image_id}"
+            raise BadRequest(f"Image {image_id} is not active.")
+        return img["ref"]
 
-    def fetch_to_cache(self, image: ImageRef, location: str, cache_dir: str, want_formats) -> ImageFile:
-        if image.disk_format not in want_formats:
+    def fetch_to_cache(self, image: ImageRef, cache_dir: str, formats, location: str | None = None) -> ImageFile:
+        if image.disk_format not in formats:
             raise BadRequest(f"cannot convert {image.disk_format}")
-        assert location == f"fake://{image.id}"
         path = os.path.join(cache_dir, f"{image.id}.{image.disk_format}")
         with open(path, "wb") as f:
             f.write(self.images[image.id]["data"])
         return ImageFile(image=image, path=path, disk_format=image.disk_format)
 
-    def create(self, ctx, body: dict) -> dict:
+    def create_snapshot_record(self, ctx, name: str, properties: dict) -> str:
         import uuid
 
         image_id = str(uuid.uuid4())
-        props = {k: v for k, v in body.items() if k not in ("name", "disk_format", "container_format", "visibility")}
-        ref = ImageRef(id=image_id, name=body["name"], disk_format=body["disk_format"], properties=props)
+        ref = ImageRef(id=image_id, name=name, disk_format="", properties=dict(properties))
         self.images[image_id] = {"ref": ref, "owner": ctx.project_id, "status": "queued", "data": b""}
-        return {"id": image_id, "status": "queued"}
+        return image_id
 
-    def update(self, ctx, image_id: str, ops: list) -> dict:
-        img = self._visible(ctx, image_id)
-        for op in ops:
-            assert op["op"] == "replace" and op["path"] == "/disk_format" and img["status"] == "queued"
-            ref = img["ref"]
-            img["ref"] = ImageRef(id=ref.id, name=ref.name, disk_format=op["value"], properties=ref.properties)
-        return {"id": image_id}
+    def upload_file(self, image_id: str, path: str, disk_format: str) -> None:
+        img = self.images[image_id]
+        assert img["status"] == "queued"
+        with open(path, "rb") as f:
+            img["data"] = f.read()
+        ref = img["ref"]
+        img["ref"] = ImageRef(id=image_id, name=ref.name, disk_format=disk_format, properties=ref.properties)
+        img["status"] = "active"
 
-    def upload(self, ctx, image_id: str, chunks, size: int | None = None) -> None:
-        img = self._visible(ctx, image_id)
-        data = b"".join(chunks)
-        if size is not None and size != len(data):
-            raise BadRequest("size mismatch")
-        img["data"], img["status"] = data, "active"
-
-    def delete(self, ctx, image_id: str) -> None:
-        self._visible(ctx, image_id)
+    def discard_image(self, image_id: str) -> None:
         self.images.pop(image_id, None)
 
 
