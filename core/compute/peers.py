@@ -11,11 +11,12 @@ methods are those the peers expose for compute:
 * network: ``allocate_port_for_instance(ctx, instance_uuid, host, network_id=, port_id=,
   fixed_ip=) -> Port``; ``bind_port(ctx, port_id, host) -> VifDetails``;
   ``get_instance_addresses(instance_uuid)``; ``deallocate_ports(ctx, instance_uuid)``.
-* volume: ``get_volume(ctx, id)``; ``reserve(ctx, id, instance_uuid) -> attachment_id``;
-  ``initialize_connection(ctx, id, connector, attachment_id)``; ``attach(ctx, id,
-  attachment_id, mountpoint, host)``; ``unreserve``; ``begin_detaching``;
-  ``roll_detaching``; ``terminate_connection(ctx, id, connector, attachment_id)``;
-  ``detach(ctx, id, attachment_id)``.
+* volume: ``get_volume(ctx, id)``; ``reserve_attach(ctx, id, instance_uuid) ->
+  attachment_id``; ``initialize_connection(ctx, id, connector, instance_uuid=)``;
+  ``complete_attach(ctx, id, instance_uuid, mountpoint, host)``; ``unreserve(ctx, id,
+  instance_uuid)``; ``begin_detach(ctx, id, instance_uuid)``; ``roll_detaching(ctx, id,
+  instance_uuid)``; ``terminate_connection(ctx, id, connector)``; ``complete_detach(ctx, id,
+  instance_uuid)``.
 """
 
 from __future__ import annotations

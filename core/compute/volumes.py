@@ -84,13 +84,13 @@ class VolumeAttachments:
         attachment_id = None
         connector = None
         try:
-            attachment_id = volumes.reserve(ctx, volume_id, uuid)
+            attachment_id = volumes.reserve_attach(ctx, volume_id, uuid)
             connector = self._agent(host, "compute_get_volume_connector")
-            info = volumes.initialize_connection(ctx, volume_id, connector, attachment_id)
+            info = volumes.initialize_connection(ctx, volume_id, connector, instance_uuid=uuid)
             self._agent(host, "compute_attach_volume", instance=instance, connection_info=info, mountpoint=bdm.device_name)
-            volumes.attach(ctx, volume_id, attachment_id, bdm.device_name, host)
+            volumes.complete_attach(ctx, volume_id, uuid, bdm.device_name, host)
         except Exception:
-            self._undo_attach(ctx, volumes, volume_id, attachment_id, connector, bdm.id)
+            self._undo_attach(ctx, volumes, volume_id, uuid, attachment_id, connector, bdm.id)
             raise
         with self.db.session() as s:
             row = s.get(BlockDeviceMapping, bdm.id)
@@ -98,12 +98,12 @@ class VolumeAttachments:
         bdm.connection_info, bdm.attachment_id, bdm.status = to_dict(info), attachment_id, "attached"
         return bdm
 
-    def _undo_attach(self, ctx, volumes, volume_id, attachment_id, connector, bdm_id) -> None:
+    def _undo_attach(self, ctx, volumes, volume_id, uuid, attachment_id, connector, bdm_id) -> None:
         try:
             if attachment_id is not None:
                 if connector is not None:
-                    volumes.terminate_connection(ctx, volume_id, connector, attachment_id)
-                volumes.unreserve(ctx, volume_id, attachment_id)
+                    volumes.terminate_connection(ctx, volume_id, connector)
+                volumes.unreserve(ctx, volume_id, uuid)
         except Exception:  # noqa: BLE001 - the original error is what the caller needs
             log.exception("could not undo the reservation of volume %s", volume_id)
         with self.db.session() as s:
@@ -121,7 +121,7 @@ class VolumeAttachments:
         self._detach(ctx, rec, bdm, volumes)
 
     def _detach(self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any) -> None:
-        volumes.begin_detaching(ctx, bdm.volume_id)
+        volumes.begin_detach(ctx, bdm.volume_id, rec.uuid)
         connector = None
         if rec.host:
             info = from_dict(bdm.connection_info)
@@ -131,11 +131,12 @@ class VolumeAttachments:
             except NotFound:
                 pass  # the guest or the disk is already gone
             except Exception:
-                volumes.roll_detaching(ctx, bdm.volume_id)
+                volumes.roll_detaching(ctx, bdm.volume_id, rec.uuid)
                 raise
             connector = self._agent(rec.host, "compute_get_volume_connector")
-        volumes.terminate_connection(ctx, bdm.volume_id, connector, bdm.attachment_id)
-        volumes.detach(ctx, bdm.volume_id, bdm.attachment_id)
+        if connector is not None:
+            volumes.terminate_connection(ctx, bdm.volume_id, connector)
+        volumes.complete_detach(ctx, bdm.volume_id, rec.uuid)
         with self.db.session() as s:
             row = s.get(BlockDeviceMapping, bdm.id)
             if row is not None:

@@ -67,7 +67,7 @@ class FakeVolumeService:
         self.calls: list[str] = []
 
     def add(self, volume_id: str, project_id: str) -> None:
-        self.volumes[volume_id] = {"status": "available", "project": project_id, "attachment": None}
+        self.volumes[volume_id] = {"status": "available", "project": project_id, "server": None}
 
     def get_volume(self, ctx, volume_id: str) -> dict:
         vol = self.volumes.get(volume_id)
@@ -75,42 +75,41 @@ class FakeVolumeService:
             raise NotFound(f"Volume {volume_id} could not be found.")
         return vol
 
-    def reserve(self, ctx, volume_id: str, instance_uuid: str) -> str:
+    def reserve_attach(self, ctx, volume_id: str, instance_uuid: str) -> str:
         vol = self.get_volume(ctx, volume_id)
         if vol["status"] != "available":
             raise BadRequest(f"Invalid volume: Volume {volume_id} status must be available, but it is {vol['status']}")
-        vol.update(status="attaching", attachment=f"att-{volume_id}", server=instance_uuid)
-        self.calls.append("reserve")
-        return vol["attachment"]
+        vol.update(status="attaching", server=instance_uuid)
+        self.calls.append("reserve_attach")
+        return f"att-{volume_id}"
 
-    def initialize_connection(self, ctx, volume_id: str, connector, attachment_id=None) -> ConnectionInfo:
-        assert self.get_volume(ctx, volume_id)["attachment"] == attachment_id
+    def initialize_connection(self, ctx, volume_id: str, connector, instance_uuid=None) -> ConnectionInfo:
+        assert self.get_volume(ctx, volume_id)["server"] == instance_uuid
         self.calls.append("initialize_connection")
         return ConnectionInfo("file", {"path": f"/fake/{volume_id}", "format": "raw", "host": connector.host})
 
-    def attach(self, ctx, volume_id: str, attachment_id: str, mountpoint: str, host: str) -> None:
-        vol = self.get_volume(ctx, volume_id)
-        vol.update(status="in-use", mountpoint=mountpoint)
-        self.calls.append("attach")
+    def complete_attach(self, ctx, volume_id: str, instance_uuid: str, mountpoint: str, host: str) -> None:
+        self.get_volume(ctx, volume_id).update(status="in-use", mountpoint=mountpoint)
+        self.calls.append("complete_attach")
 
-    def unreserve(self, ctx, volume_id: str, attachment_id: str) -> None:
-        self.get_volume(ctx, volume_id).update(status="available", attachment=None)
+    def unreserve(self, ctx, volume_id: str, instance_uuid=None) -> None:
+        self.get_volume(ctx, volume_id).update(status="available", server=None)
 
-    def begin_detaching(self, ctx, volume_id: str) -> None:
+    def begin_detach(self, ctx, volume_id: str, instance_uuid: str) -> None:
         vol = self.get_volume(ctx, volume_id)
         if vol["status"] != "in-use":
             raise BadRequest("Invalid volume: must be in-use to detach")
         vol["status"] = "detaching"
 
-    def roll_detaching(self, ctx, volume_id: str) -> None:
+    def roll_detaching(self, ctx, volume_id: str, instance_uuid=None) -> None:
         self.get_volume(ctx, volume_id)["status"] = "in-use"
 
-    def terminate_connection(self, ctx, volume_id: str, connector=None, attachment_id=None) -> None:
+    def terminate_connection(self, ctx, volume_id: str, connector) -> None:
         self.get_volume(ctx, volume_id)
         self.calls.append("terminate_connection")
 
-    def detach(self, ctx, volume_id: str, attachment_id=None) -> None:
-        self.get_volume(ctx, volume_id).update(status="available", attachment=None)
+    def complete_detach(self, ctx, volume_id: str, instance_uuid: str) -> None:
+        self.get_volume(ctx, volume_id).update(status="available", server=None)
 
 
 class FakeNetworkService:

@@ -56,7 +56,7 @@ def test_volume_attach_handshake(compute, ctx, flavor, fake_drivers):
     server = boot(compute, ctx, flavor)
     bdm = compute.volumes.attach(ctx, server.uuid, "vol-1")
     assert bdm.device_name == "/dev/vdb" and vols.volumes["vol-1"]["status"] == "in-use"
-    assert vols.calls == ["reserve", "initialize_connection", "attach"]
+    assert vols.calls == ["reserve_attach", "initialize_connection", "complete_attach"]
     guest = fake_drivers.hypervisor.guests[server.host][server.hv_name]
     assert guest["volumes"]["/dev/vdb"].data["host"] == server.host  # connector came from the host
     with pytest.raises(Conflict):
