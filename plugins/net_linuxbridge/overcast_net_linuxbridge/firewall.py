@@ -127,7 +127,9 @@ def _top_lines(suffixes: Iterable[str]) -> list[str]:
 
 
 def _restore(version: int, lines: list[str]) -> None:
-    payload = "*filter\n" + "\n".join(lines) + "\nCOMMIT\n"
+    declarations = [line for line in lines if line.startswith(":")]  # every chain before any jump to it
+    rules = [line for line in lines if not line.startswith(":")]
+    payload = "*filter\n" + "\n".join(declarations + rules) + "\nCOMMIT\n"
     run([TOOLS[version][1], "-w", "--noflush"], input=payload)
 
 
