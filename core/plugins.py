@@ -187,7 +187,7 @@ class PluginManager:
     def load_entry_points(self, strict: bool | None = None) -> list[PluginRecord]:
         """Load every ``overcast`` entry point alone, recording each failure."""
         if strict is None:
-            strict = os.environ.get(STRICT_ENV, "") not in ("", "0", "false", "no")
+            strict = strict_from_env()
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if ep.name in self.records:
                 continue
@@ -306,6 +306,23 @@ class PluginManager:
     def broadcast(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call a registration or event hook on every plugin."""
         return getattr(self.hooks.hook, hook_name)(**kwargs)
+
+
+_PROCESS_MANAGERS: dict[bool, PluginManager] = {}
+
+
+def strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "") not in ("", "0", "false", "no")
+
+
+def process_plugin_manager(strict: bool | None = None) -> PluginManager:
+    """The plugin manager of this process, loaded once (CLI commands share it)."""
+    strict = strict_from_env() if strict is None else strict
+    pm = _PROCESS_MANAGERS.get(strict)
+    if pm is None:
+        pm = load_plugin_manager(strict=strict)
+        _PROCESS_MANAGERS[strict] = pm
+    return pm
 
 
 def load_plugin_manager(extra_plugins: Iterable[tuple[str, object]] = (), strict: bool | None = None) -> PluginManager:

@@ -23,10 +23,10 @@ def build_cli(load_plugins: bool = True) -> click.Group:
         for command in getattr(module, "COMMANDS", ()):
             cli.add_command(command)
     if load_plugins:
-        from overcast.plugins import load_plugin_manager
+        from overcast.plugins import process_plugin_manager
 
         try:
-            pm = load_plugin_manager()
+            pm = process_plugin_manager()
         except OvercastError:
             pm = None  # strict mode: the failure is reported by the command that needs plugins
         if pm is not None:

@@ -11,7 +11,7 @@ from overcast.cli.output import config_option, emit, json_option
 from overcast.config import load_config, resolve_drivers
 from overcast.db import Database, upgrade
 from overcast.db.migrate import head_revision
-from overcast.plugins import load_plugin_manager
+from overcast.plugins import process_plugin_manager
 from overcast.types import DriverKind
 
 
@@ -24,7 +24,7 @@ def plugins_group() -> None:
 @json_option
 def plugins_list(as_json: bool) -> None:
     """Every plugin entry point: name, version, drivers, status and error."""
-    pm = load_plugin_manager(strict=False)
+    pm = process_plugin_manager(strict=False)
     rows = [
         {
             "name": r.name,
@@ -48,7 +48,7 @@ def drivers_group() -> None:
 @json_option
 def drivers_list(as_json: bool) -> None:
     """Every driver: kind, name, package and the operations it implements."""
-    pm = load_plugin_manager(strict=False)
+    pm = process_plugin_manager()
     rows = []
     for info in pm.registry:
         prefix = info.kind.hook_prefix
@@ -115,7 +115,7 @@ def config_group() -> None:
 def config_check(config_path: str | None) -> None:
     """Validate the config file and every driver table against the installed plugins."""
     config = load_config(config_path)
-    pm = load_plugin_manager(strict=False)
+    pm = process_plugin_manager()
     resolved = resolve_drivers(config, pm)
     click.echo(f"{config.path}: ok")
     for name, host in resolved.hosts.items():

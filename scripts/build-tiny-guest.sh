@@ -1,0 +1,260 @@
+#!/bin/bash
+# build-tiny-guest.sh -- build Overcast's tiny test guest from Debian packages only.
+#
+#   usage: scripts/build-tiny-guest.sh [OUTDIR]
+#          OUTDIR defaults to ${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}
+#   env:   FLAVOUR=cloud-amd64   kernel flavour (linux-image-$FLAVOUR meta-package), or amd64
+#          DISK_IMAGE=1          also build the bootable disk images (0: kernel + initrd only)
+#          FORCE=1               rebuild even if OUTDIR is up to date
+#
+# Outputs (all world-readable, OUTDIR 0755 so libvirt's qemu user can reach them):
+#   vmlinuz          Debian kernel, extracted from its .deb (never installed on the host)
+#   initrd.img       gzip'd cpio: busybox-static + /init + the virtio/ACPI modules
+#   kernel.version   e.g. 6.1.0-56-cloud-amd64
+#   tinyguest.qcow2  BIOS-bootable disk: FAT16 "superfloppy" + SYSLINUX + kernel + initrd,
+#   tinyguest.raw    kernel command line "console=ttyS0 quiet" baked in (a Glance-style image)
+#   SHA256SUMS       checksums of the above
+#   build.stamp      kernel version + recipe version; a rebuild happens only if it changes
+#
+# Guest behaviour (serial console ttyS0; boot it with TCG -- see below):
+#   TINYGUEST-BOOTED uptime=<s>                       /init started
+#   TINYGUEST-DISK <vdX> <bytes> serial=<serial>      one per virtio disk present at boot
+#   TINYGUEST-DHCP eth0 <ip>/<prefix> router=<gw>     (or TINYGUEST-NODHCP / TINYGUEST-STATIC)
+#   TINYGUEST-READY host=<name> ip=<ip|none> uptime=<s>
+#   TINYGUEST-DISK-ADDED <vdX> <bytes> serial=<s>, TINYGUEST-DISK-REMOVED <vdX>,
+#   TINYGUEST-NIC-ADDED <ethN>                        hot-plug, polled once a second
+#   TINYGUEST-ACPI-POWEROFF                           ACPI power button -> poweroff
+#   With a NIC it serves "tinyguest <hostname> <ip>" on http://<ip>:80/ (busybox httpd).
+# Kernel arguments: tinyguest.halt=1 (power off after READY), tinyguest.ip=A.B.C.D/NN[,GW],
+#   tinyguest.hostname=NAME, tinyguest.shell=1 (shell on the console, for a pty console).
+#
+# Debian kernels do not boot under this project's PVM-based /dev/kvm: use TCG
+# (`qemu-system-x86_64 -accel tcg`, libvirt <domain type='qemu'>).
+set -euo pipefail
+
+# Bump when the initramfs/disk recipe changes, so existing outputs get rebuilt.
+RECIPE_VERSION=3
+
+OUT=${1:-${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}}
+FLAVOUR=${FLAVOUR:-cloud-amd64}
+DISK_IMAGE=${DISK_IMAGE:-1}
+FORCE=${FORCE:-0}
+export DEBIAN_FRONTEND=noninteractive
+
+log() { echo "build-tiny-guest: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# ---- host tools --------------------------------------------------------------------
+PKGS="busybox-static cpio gzip"
+[ "$DISK_IMAGE" = 1 ] && PKGS="$PKGS syslinux syslinux-common mtools dosfstools qemu-utils"
+need=()
+for p in $PKGS; do
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || die "missing packages ${need[*]} (run scripts/install-host-deps.sh as root)"
+    log "installing ${need[*]}"
+    ok=0
+    for i in $(seq 1 60); do
+        if apt-get -o DPkg::Lock::Timeout=60 install -y -q --no-install-recommends "${need[@]}" >&2 \
+           || { apt-get -o DPkg::Lock::Timeout=60 update -q >&2 && \
+                apt-get -o DPkg::Lock::Timeout=60 install -y -q --no-install-recommends "${need[@]}" >&2; }; then
+            ok=1; break
+        fi
+        log "apt-get failed (dpkg lock?), retry $i"; sleep 5
+    done
+    [ "$ok" = 1 ] || die "could not install ${need[*]}"
+fi
+
+# ---- which kernel ------------------------------------------------------------------
+resolve_kpkg() {
+    apt-cache depends "linux-image-$FLAVOUR" 2>/dev/null \
+        | awk '/Depends: linux-image-[0-9]/{print $2; exit}'
+}
+KPKG=$(resolve_kpkg || true)
+if [ -z "$KPKG" ] && [ -s "$OUT/build.stamp" ] && [ "$FORCE" != 1 ]; then
+    # No apt metadata (offline, or lists cleaned): keep what we have rather than fail.
+    log "cannot resolve linux-image-$FLAVOUR; reusing existing $OUT"
+    exit 0
+fi
+if [ -z "$KPKG" ]; then
+    [ "$(id -u)" = 0 ] && apt-get -o DPkg::Lock::Timeout=60 update -q >&2 || true
+    KPKG=$(resolve_kpkg || true)
+fi
+[ -n "$KPKG" ] || die "cannot resolve linux-image-$FLAVOUR with apt-cache"
+KVER=${KPKG#linux-image-}
+STAMP="kernel=$KVER flavour=$FLAVOUR recipe=$RECIPE_VERSION disk=$DISK_IMAGE"
+
+outputs_ok() {
+    local f
+    [ "$(cat "$OUT/build.stamp" 2>/dev/null)" = "$STAMP" ] || return 1
+    for f in vmlinuz initrd.img kernel.version SHA256SUMS; do [ -s "$OUT/$f" ] || return 1; done
+    if [ "$DISK_IMAGE" = 1 ]; then
+        for f in tinyguest.qcow2 tinyguest.raw; do [ -s "$OUT/$f" ] || return 1; done
+    fi
+}
+
+mkdir -p "$OUT"
+chmod 0755 "$OUT"
+# One builder at a time per OUTDIR (parallel test sessions); the loser then finds it done.
+exec 8>"$OUT/.build.lock"
+flock 8
+if [ "$FORCE" != 1 ] && outputs_ok; then
+    log "up to date in $OUT ($KVER)"
+    echo "$OUT"
+    exit 0
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/overcast-tinyguest.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+log "building $KVER into $OUT"
+
+# ---- kernel: fetch the .deb with apt (no install) and unpack it ------------------------
+# `apt-get download` as root into a root-only dir warns about sandboxing; make it 0777.
+chmod 0777 "$WORK"
+( cd "$WORK" && apt-get download "$KPKG" >&2 ) || die "apt-get download $KPKG failed"
+mkdir -p "$WORK/k"
+dpkg-deb -x "$WORK/${KPKG}"_*.deb "$WORK/k"
+MODDIR="$WORK/k/lib/modules/$KVER/kernel"
+[ -f "$WORK/k/boot/vmlinuz-$KVER" ] || die "no vmlinuz-$KVER in $KPKG"
+
+# ---- initramfs tree ------------------------------------------------------------------
+R="$WORK/root"
+mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,run,www,lib/modules,etc/acpi/PWRF,usr/bin,usr/sbin}
+cp /bin/busybox "$R/bin/busybox"
+ln -s busybox "$R/bin/sh"
+
+# Modules and their dependencies in load order.  Debian 6.1 ships uncompressed .ko files;
+# dependencies come from each module's .modinfo "depends=" string, so no kmod is needed.
+# (virtio_ring must precede virtio, etc. -- a wrong order gives "Unknown symbol" and no eth0.)
+WANT="virtio_pci virtio_net virtio_blk virtio_console virtio-rng button evdev"
+declare -A MODPATH=() SEEN=()
+while IFS= read -r f; do b=${f##*/}; MODPATH[${b%.ko}]=$f; done < <(find "$MODDIR" -name '*.ko')
+: > "$R/lib/modules/order"
+add_mod() {
+    local m=$1 d deps f
+    [ -n "${SEEN[$m]:-}" ] && return 0
+    SEEN[$m]=1
+    f=${MODPATH[$m]:-${MODPATH[${m//_/-}]:-${MODPATH[${m//-/_}]:-}}}
+    [ -n "$f" ] || { log "module $m not found (built in?)"; return 0; }
+    deps=$(tr '\0' '\n' < "$f" | sed -n 's/^depends=//p' | head -1)
+    for d in ${deps//,/ }; do add_mod "$d"; done
+    cp "$f" "$R/lib/modules/"
+    echo "${f##*/}" >> "$R/lib/modules/order"
+}
+for m in $WANT; do add_mod "$m"; done
+grep -q '^virtio_net.ko$' "$R/lib/modules/order" || die "virtio_net.ko not found in $KPKG"
+
+cat > "$R/etc/udhcpc.script" <<'EOF'
+#!/bin/sh
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip -4 addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    echo "$ip" > /run/ip.$interface
+    echo "TINYGUEST-DHCP $interface $ip/${mask:-24} router=${router:-none}" > /dev/console ;;
+esac
+exit 0
+EOF
+chmod 755 "$R/etc/udhcpc.script"
+
+# busybox acpid runs /etc/acpi/<group>/<code> on an event: PWRF/00000080 = power button.
+cat > "$R/etc/acpi/PWRF/00000080" <<'EOF'
+#!/bin/sh
+echo "TINYGUEST-ACPI-POWEROFF" > /dev/console
+sync
+poweroff -f
+EOF
+chmod 755 "$R/etc/acpi/PWRF/00000080"
+
+cat > "$R/init" <<'EOF'
+#!/bin/sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+exec </dev/console >/dev/console 2>&1
+echo "TINYGUEST-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
+CMDLINE=$(cat /proc/cmdline)
+arg() { for w in $CMDLINE; do case "$w" in "$1"=*) echo "${w#*=}";; esac; done; }
+for m in $(cat /lib/modules/order); do
+  insmod /lib/modules/$m 2>/tmp/insmod.err || echo "TINYGUEST-INSMOD-FAIL $m $(cat /tmp/insmod.err)"
+done
+HN=$(arg tinyguest.hostname); hostname "${HN:-tinyguest}"
+ip link set lo up
+acpid -c /etc/acpi -l /tmp/acpid.log 2>/dev/null
+sleep 0.2
+disk_line() { echo "$1 $(( $(cat /sys/block/$1/size) * 512 )) serial=$(cat /sys/block/$1/serial 2>/dev/null)"; }
+for d in /sys/block/vd*; do
+  [ -e "$d" ] && echo "TINYGUEST-DISK $(disk_line ${d##*/})"
+done
+IP=""
+if [ -e /sys/class/net/eth0 ]; then
+  ip link set eth0 up
+  STATIC=$(arg tinyguest.ip)
+  if [ -n "$STATIC" ]; then
+    ip addr add "${STATIC%%,*}" dev eth0
+    case "$STATIC" in *,*) ip route add default via "${STATIC#*,}";; esac
+    IP=${STATIC%%/*}; echo "TINYGUEST-STATIC eth0 ${STATIC}"
+  elif udhcpc -i eth0 -s /etc/udhcpc.script -n -q -t 10 -T 1 >/tmp/udhcpc.log 2>&1; then
+    IP=$(cat /run/ip.eth0 2>/dev/null)
+  else
+    echo "TINYGUEST-NODHCP eth0"
+  fi
+  echo "tinyguest $(hostname) $IP" > /www/index.html
+  httpd -p 80 -h /www
+fi
+echo "TINYGUEST-READY host=$(hostname) ip=${IP:-none} uptime=$(cut -d' ' -f1 /proc/uptime)"
+# hot-plug watcher: virtio disks and NICs appearing/disappearing
+(
+  old=$(ls /sys/block | grep '^vd' | tr '\n' ' '); oldn=$(ls /sys/class/net | tr '\n' ' ')
+  while sleep 1; do
+    new=$(ls /sys/block | grep '^vd' | tr '\n' ' '); newn=$(ls /sys/class/net | tr '\n' ' ')
+    for d in $new; do case " $old " in *" $d "*) ;; *) echo "TINYGUEST-DISK-ADDED $(disk_line $d)";; esac; done
+    for d in $old; do case " $new " in *" $d "*) ;; *) echo "TINYGUEST-DISK-REMOVED $d";; esac; done
+    for n in $newn; do case " $oldn " in *" $n "*) ;; *) echo "TINYGUEST-NIC-ADDED $n";; esac; done
+    old=$new; oldn=$newn
+  done
+) &
+if [ "$(arg tinyguest.halt)" = "1" ]; then sync; poweroff -f; fi
+# PID 1 must not exit; optional interactive shell for a pty console
+while :; do
+  if [ "$(arg tinyguest.shell)" = "1" ]; then setsid cttyhack sh; else sleep 3600; fi
+done
+EOF
+chmod 755 "$R/init"
+
+# ---- assemble in WORK, then move into OUT --------------------------------------------
+( cd "$R" && find . | cpio -o -H newc --quiet | gzip -9 ) > "$WORK/initrd.img"
+cp "$WORK/k/boot/vmlinuz-$KVER" "$WORK/vmlinuz"
+echo "$KVER" > "$WORK/kernel.version"
+FILES="vmlinuz initrd.img kernel.version"
+
+if [ "$DISK_IMAGE" = 1 ]; then
+    # FAT16 superfloppy (no partition table) + SYSLINUX boot sector: SeaBIOS boots it as a
+    # hard disk.  syslinux and mtools work on the image file itself: no loop device/mount.
+    IMG="$WORK/tinyguest.raw"
+    mkfs.vfat -n TINYGUEST -C "$IMG" 32768 >/dev/null        # 32 MiB
+    syslinux --install "$IMG"
+    printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.img\n  APPEND console=ttyS0 quiet\n' \
+        > "$WORK/syslinux.cfg"
+    mcopy -i "$IMG" "$WORK/vmlinuz" "$WORK/initrd.img" "$WORK/syslinux.cfg" ::
+    qemu-img convert -f raw -O qcow2 -c "$IMG" "$WORK/tinyguest.qcow2"
+    FILES="$FILES tinyguest.raw tinyguest.qcow2"
+fi
+( cd "$WORK" && sha256sum $FILES ) > "$WORK/SHA256SUMS"
+
+# Stamp first removed, written last: an interrupted build never looks complete.
+rm -f "$OUT/build.stamp"
+for f in $FILES SHA256SUMS; do
+    chmod 0644 "$WORK/$f"
+    mv -f "$WORK/$f" "$OUT/$f.tmp"
+    mv -f "$OUT/$f.tmp" "$OUT/$f"
+done
+echo "$STAMP" > "$OUT/build.stamp.tmp" && mv -f "$OUT/build.stamp.tmp" "$OUT/build.stamp"
+log "done: $(cd "$OUT" && ls -s $FILES | tr '\n' ' ')"
+echo "$OUT"

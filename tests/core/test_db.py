@@ -1,0 +1,74 @@
+"""Migrations run on an empty database, on SQLite and PostgreSQL, and match the models."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+
+from overcast.db import Database, upgrade
+from overcast.db.migrate import head_revision
+from overcast.db.models import Base
+from overcast.db.models.hosts import HostRecord
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    db = Database(f"sqlite:///{tmp_path}/test.db")
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[Database]:
+    name = f"overcast_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    db = Database(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def check_migrations(db: Database) -> None:
+    assert upgrade(db) == head_revision(db)
+    tables = set(inspect(db.engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+    assert diff == [], f"models and migrations disagree: {diff}"
+    assert upgrade(db) == head_revision(db)  # a second run is a no-op
+
+
+def test_migrations_on_sqlite(sqlite_db: Database) -> None:
+    check_migrations(sqlite_db)
+    with sqlite_db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+@pytest.mark.postgres
+def test_migrations_on_postgresql(postgres_db: Database) -> None:
+    check_migrations(postgres_db)
+
+
+def test_a_failed_transaction_leaves_nothing(sqlite_db: Database) -> None:
+    upgrade(sqlite_db)
+    with pytest.raises(RuntimeError):
+        with sqlite_db.session() as s:
+            s.add(HostRecord(name="half", driver="fake"))
+            s.flush()
+            raise RuntimeError("crash halfway")
+    with sqlite_db.session() as s:
+        assert s.query(HostRecord).count() == 0
