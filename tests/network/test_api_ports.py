@@ -72,10 +72,10 @@ def test_full_allocation_pool_is_a_clear_409_and_changes_nothing(api: Any) -> No
     assert port["fixed_ips"][0]["ip_address"] == "10.8.0.6"
 
 
-def test_concurrent_port_creates_never_share_an_address(api: Any, svc: Any, alice: Any) -> None:
+def test_concurrent_port_creates_never_share_an_address(api: Any) -> None:
     net = make_net(api.alice)
     make_subnet(api.alice, net["id"], cidr="10.7.0.0/27")  # 29 usable addresses, one for DHCP
-    svc.plumbing.strict = False
+    api.svc.plumbing.strict = False
 
     def create(_: int) -> Any:
         return api.alice.post(f"{V2}/ports", json={"port": {"network_id": net["id"]}})
