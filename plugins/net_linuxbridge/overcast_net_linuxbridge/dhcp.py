@@ -136,12 +136,12 @@ def setup(base: str, network: Network, ports: list[Port], lease_time: int) -> No
     if not _dhcp_subnets(network):
         teardown(base, network.id)
         return
-    where.mkdir(parents=True, exist_ok=True)
-    namespace = names.dhcp_namespace(network.id)
-    links.ensure_namespace(namespace)
     mac, cidrs = _server_addresses(network, ports)
     if not cidrs:
         raise DriverError(f"linuxbridge: no address for the DHCP server of network {network.id}")
+    where.mkdir(parents=True, exist_ok=True)
+    namespace = names.dhcp_namespace(network.id)
+    links.ensure_namespace(namespace)
     links.ensure_veth(names.dhcp_veth(network.id), names.DHCP_INNER, namespace, names.bridge(network.id), network.mtu, mac)
     links.set_addresses(namespace, names.DHCP_INNER, cidrs)
     _write(where / "hosts", _hosts_lines(network, ports))
