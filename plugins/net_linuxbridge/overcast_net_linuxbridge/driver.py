@@ -53,26 +53,27 @@ class LinuxBridgeDriver:
         return True
 
     def _setup_network(self, backend: Backend, host: str, network: Network) -> None:
+        vteps = _pairs(backend, "vteps", "=")  # options first: a bad one makes nothing
+        mappings = _pairs(backend, "physical_interface_mappings", ":")
+        if network.network_type not in ("vxlan", "flat"):
+            raise DriverError(f"linuxbridge: network type {network.network_type!r} is not supported here")
+        if network.network_type == "vxlan" and network.segmentation_id is None:
+            raise DriverError(f"linuxbridge: VXLAN network {network.id} has no segmentation id")
         bridge = names.bridge(network.id)
         links.ensure_bridge(bridge, network.mtu)
         if network.network_type == "vxlan":
-            if network.segmentation_id is None:
-                raise DriverError(f"linuxbridge: VXLAN network {network.id} has no segmentation id")
-            vteps = _pairs(backend, "vteps", "=")
             device = names.vxlan(network.id)
             links.ensure_vxlan(device, network.segmentation_id, int(backend.options.get("vxlan_port") or 4789),
                                network.mtu, vteps.get(host), backend.options.get("vxlan_interface") or None)
             links.attach(device, bridge)
             links.set_flood_peers(device, [ip for name, ip in sorted(vteps.items()) if name != host])
-        elif network.network_type == "flat":
-            interface = _pairs(backend, "physical_interface_mappings", ":").get(network.physical_network or "")
+        else:
+            interface = mappings.get(network.physical_network or "")
             if interface:
                 if not links.link_exists(interface):
                     raise DriverError(f"linuxbridge on {host}: interface {interface} for physical network "
                                       f"{network.physical_network} does not exist")
                 links.attach(interface, bridge)
-        else:
-            raise DriverError(f"linuxbridge: network type {network.network_type!r} is not supported here")
 
     @hookimpl
     def net_setup_network(self, backend: Backend, host: str, network: Network) -> bool:
