@@ -81,8 +81,6 @@ def wait_for(console: Path, pattern: str, timeout: float = 120) -> re.Match[str]
 
 
 def test_tiny_guests_get_ipam_addresses_by_dhcp_and_serve_their_page(rig: Any, boot: Any) -> None:
-    from guests import Guest
-
     net, sub = rig.network(rig.alice, "10.38.0.0/24")
     consoles = {}
     ports = {}
