@@ -216,11 +216,16 @@ class Plumbing:
             contract = contracts.port_contract(s, port, with_rules=False)
             groups = set(old_groups) | {g.security_group_id for g in port.security_groups}
             network_id, host = port.network_id, port.binding_host
+            needs_binding = bool(host) and port.binding_vif_type in ("unbound", "binding_failed") \
+                and not port.device_owner.startswith("network:")
         if old_host and old_host != host:
             self._call(old_host, "network_teardown_port", port=contract)
-        self.sync_network(network_id)
-        if host:
-            self._setup_port(port_id)
+        if needs_binding:  # a binding host set through the API (as Nova does): bind there
+            self.bind(port_id, host)
+        else:
+            self.sync_network(network_id)
+            if host:
+                self._setup_port(port_id)
         self.groups_changed(groups, skip={port_id})
 
     def port_deleted(self, port: Port, host: str, network_id: str, groups: Iterable[str], routers: Iterable[str]) -> None:
