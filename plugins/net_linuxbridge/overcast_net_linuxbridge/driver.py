@@ -17,11 +17,11 @@ from overcast.errors import ConfigError, DriverError
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, Network, Port, Router, VifDetails
 
-from overcast_net_linuxbridge import dhcp, firewall, links, names
+from overcast_net_linuxbridge import arpfilter, dhcp, firewall, links, names
 from overcast_net_linuxbridge import router as routers
 from overcast_net_linuxbridge.cmd import run
 
-TOOLS = ("ip", "bridge", "iptables", "iptables-restore", "ip6tables", "ip6tables-restore", "dnsmasq")
+TOOLS = ("ip", "bridge", "iptables", "iptables-restore", "ip6tables", "ip6tables-restore", "ebtables", "dnsmasq")
 
 
 def _pairs(backend: Backend, option: str, sep: str) -> dict[str, str]:
@@ -107,14 +107,17 @@ class LinuxBridgeDriver:
                 links.attach(tap, names.bridge(network.id))
             if port.port_security_enabled:
                 firewall.apply_port(port)
+                arpfilter.apply(port)
             else:
                 firewall.remove_port(port.id)
+                arpfilter.remove(port.id)
         return True
 
     @hookimpl
     def net_teardown_port(self, backend: Backend, host: str, port: Port) -> bool:
         with self.lock:
             firewall.remove_port(port.id)
+            arpfilter.remove(port.id)
         return True
 
     # --- DHCP and routers ----------------------------------------------------------------
@@ -157,6 +160,7 @@ class LinuxBridgeDriver:
             "dnsmasq": dhcp.our_processes(_state_base(backend)),
             "iptables_chains": firewall.our_chains(4),
             "ip6tables_chains": firewall.our_chains(6),
+            "ebtables_chains": arpfilter.our_chains(),
         }
 
 

@@ -94,6 +94,19 @@ def test_spoofed_source_address_is_dropped_unless_allowed(rig: Any) -> None:
     assert g1.ping(target, source="10.35.0.200")
 
 
+def test_arp_for_another_address_is_dropped(rig: Any) -> None:
+    net, _ = rig.network(rig.alice, "10.39.0.0/24")
+    p1, g1 = rig.guest(rig.alice, net["id"], "vm-1")
+    p2, g2 = rig.guest(rig.alice, net["id"], "vm-2")
+    assert g1.dhcp() and g2.dhcp()
+    target = p2.fixed_ips[0].ip_address
+    g1.run("ip", "addr", "add", "10.39.0.201/24", "dev", "eth0")
+    g1.run("busybox", "arping", "-c", "2", "-w", "2", "-I", "eth0", "-s", "10.39.0.201", target, check=False)
+    assert "lladdr" not in g2.run("ip", "neigh", "show", "10.39.0.201").stdout  # vm-2 never heard the claim
+    g1.run("busybox", "arping", "-c", "2", "-w", "2", "-I", "eth0", "-s", p1.fixed_ips[0].ip_address, target, check=False)
+    assert p1.mac_address in g2.run("ip", "neigh", "show", p1.fixed_ips[0].ip_address).stdout
+
+
 def test_agent_restart_recreates_the_plumbing(rig: Any) -> None:
     net, _ = rig.network(rig.alice, "10.36.0.0/24")
     p1, g1 = rig.guest(rig.alice, net["id"], "vm-1")
