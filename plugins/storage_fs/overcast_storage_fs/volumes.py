@@ -108,6 +108,45 @@ def qcow2_backing_name(path: Path) -> str | None:
         return None
 
 
+def qcow2_virtual_size(path: Path) -> int | None:
+    """The virtual size recorded in a qcow2 header (``None`` if not qcow2)."""
+    with open(path, "rb") as f:
+        header = f.read(32)
+    if len(header) < 32 or header[:4] != b"QFI\xfb":
+        return None
+    return struct.unpack(">Q", header[24:32])[0]
+
+
+class OverlayTemplates:
+    """Empty qcow2 overlays made by ``qemu-img create -u`` once per (size, backing format,
+    backing-name length), then copied with the backing name patched in: the same bytes
+    qemu-img writes, without a process start per snapshot or clone (~20-60 ms here)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[int, str, int], tuple[bytes, int]] = {}
+
+    def _template(self, size: int, fmt: str, name_len: int, scratch: Path) -> tuple[bytes, int]:
+        key = (size, fmt, name_len)
+        if key not in self._cache:
+            tmpl = scratch / f".template-{uuid.uuid4().hex}.qcow2"
+            try:
+                qemu_img("create", "-q", "-f", "qcow2", "-u", "-b", "x" * name_len, "-F", fmt, str(tmpl), str(size))
+                data = tmpl.read_bytes()
+            finally:
+                tmpl.unlink(missing_ok=True)
+            offset, length = struct.unpack(">QI", data[8:20])
+            if length != name_len:
+                raise DriverError("unexpected qcow2 template layout from qemu-img")
+            self._cache[key] = (data, offset)
+        return self._cache[key]
+
+    def write(self, dest: Path, backing_name: str, backing_fmt: str, size: int) -> None:
+        raw_name = backing_name.encode()
+        data, offset = self._template(size, backing_fmt, len(raw_name), dest.parent)
+        with open(dest, "wb") as f:
+            f.write(data[:offset] + raw_name + data[offset + len(raw_name):])
+
+
 def reflink(src: Path, dst: Path) -> None:
     """Share ``src``'s extents into a new ``dst`` (raises OSError if the FS cannot)."""
     with open(src, "rb") as s, open(dst, "wb") as d:
@@ -144,6 +183,7 @@ class FsVolumeDriver:
 
     def __init__(self) -> None:
         self._reflink: dict[str, bool] = {}
+        self._templates = OverlayTemplates()
 
     # --- paths and backend facts ------------------------------------------------------
 
@@ -174,7 +214,10 @@ class FsVolumeDriver:
     def _virtual_size(self, path: Path) -> int:
         if self._fmt_of(path) == "raw":
             return path.stat().st_size
-        return int(json.loads(qemu_img("info", "--output=json", "-U", str(path)))["virtual-size"])
+        size = qcow2_virtual_size(path)
+        if size is None:
+            raise DriverError(f"{path.name} is not a qcow2 file")
+        return size
 
     def _exported_to(self, backend: Backend, location: str) -> list[str]:
         exports = self._dir(backend) / "exports"
@@ -217,9 +260,7 @@ class FsVolumeDriver:
         """A qcow2 file at ``final`` on top of ``backing`` (named relatively: movable)."""
         tmp = self._tmp(final)
         try:
-            qemu_img(
-                "create", "-q", "-f", "qcow2", "-b", backing.name, "-F", self._fmt_of(backing), str(tmp), str(size_gb * GiB)
-            )
+            self._templates.write(tmp, backing.name, self._fmt_of(backing), size_gb * GiB)
             self._commit(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
