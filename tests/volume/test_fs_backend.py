@@ -121,13 +121,14 @@ def test_volume_life_on_files(fs_cloud: Any) -> None:
     svc.tasks.wait()
     assert svc.volumes.get(ctx, clone.id).size == 3
     # attach: the file connection the hypervisor gets
-    att = svc.reserve(ctx, src.id, "srv-1")
-    info = svc.initialize_connection(ctx, src.id, Connector("node1", frozenset({"file"})), att)
+    node1 = Connector("node1", frozenset({"file"}))
+    svc.reserve_attach(ctx, src.id, "srv-1")
+    info = svc.initialize_connection(ctx, src.id, node1)
     assert info.driver_volume_type == "file" and Path(info.data["path"]) == vols / src.location
-    svc.attach(ctx, src.id, att, "/dev/vdb", "node1")
-    svc.begin_detaching(ctx, src.id)
-    svc.terminate_connection(ctx, src.id, attachment_id=att)
-    svc.detach(ctx, src.id, att)
+    svc.complete_attach(ctx, src.id, "srv-1", "/dev/vdb", "node1")
+    svc.begin_detach(ctx, src.id, "srv-1")
+    svc.terminate_connection(ctx, src.id, node1)
+    svc.complete_detach(ctx, src.id, "srv-1")
     # delete everything; no file is left behind
     for vid in (from_snap.id, clone.id):
         svc.volumes.delete(ctx, vid)
