@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Api
+from .conftest import Api
 
 
 def create(api: Api, settle: Any, **body: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import make_ctx
+from .conftest import make_ctx
 from overcast.config import parse_config
 from overcast.errors import NotFound
 from overcast.plugins import PluginManager

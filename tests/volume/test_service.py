@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import make_ctx
+from .conftest import make_ctx
 from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeSnapshot
 from overcast.errors import BadRequest, NotFound
