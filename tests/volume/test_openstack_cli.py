@@ -64,6 +64,13 @@ def test_volume_commands(running_cloud: Any) -> None:
     os_("volume", "create", "--source", "cli-vol1", "--size", "3", "cli-clone", "-f", "json")
     assert wait_status(running_cloud, ["volume"], "cli-clone", "available")["size"] == 3
 
+    image_file = running_cloud.data_dir / "cli-image.raw"
+    image_file.write_bytes(b"\x01" * (1024 * 1024))
+    os_("image", "create", "--file", str(image_file), "--disk-format", "raw", "--container-format", "bare", "cli-image")
+    os_("volume", "create", "--image", "cli-image", "--size", "1", "--type", "files", "cli-from-image", "-f", "json")
+    from_image = wait_status(running_cloud, ["volume"], "cli-from-image", "available")
+    assert from_image["bootable"] in (True, "true")
+
     # bad input: extending to a smaller size is refused and changes nothing
     bad = os_("volume", "set", "--size", "1", "cli-clone", check=False)
     assert bad.returncode != 0
@@ -71,7 +78,7 @@ def test_volume_commands(running_cloud: Any) -> None:
 
     os_("volume", "snapshot", "delete", "cli-snap1")
     wait_gone(running_cloud, ["volume", "snapshot"], "cli-snap1")
-    os_("volume", "delete", "cli-from-snap", "cli-clone", "cli-vol1")
+    os_("volume", "delete", "cli-from-snap", "cli-clone", "cli-vol1", "cli-from-image")
     deadline = time.monotonic() + 60
     while os_("volume", "list", "-f", "json"):
         assert time.monotonic() < deadline, "volumes were not deleted"
