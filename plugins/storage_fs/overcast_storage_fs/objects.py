@@ -488,7 +488,8 @@ def _listing(
                 cut = name.find(delimiter, len(prefix))
                 if cut >= 0:
                     subdir = name[: cut + len(delimiter)]
-                    out.append(ObjectSubdir(subdir))
+                    if not (marker and not reverse and subdir <= marker):  # resuming inside it
+                        out.append(ObjectSubdir(subdir))
                     if reverse:
                         hi = subdir
                     else:
