@@ -36,10 +36,10 @@ def raw_api(xapi_sim):
     s.xenapi.session.logout()
 
 
-def new_instance(display_name="demo", memory_mb=256, vcpus=1) -> Instance:
+def new_instance(display_name="demo", memory_mb=256, vcpus=1, root_gb=1) -> Instance:
     u = str(uuid.uuid4())
     return Instance(uuid=u, name="oc-" + u, display_name=display_name, project_id="p1",
-                    flavor=Flavor(id="f", name="tiny", vcpus=vcpus, memory_mb=memory_mb, root_gb=1))
+                    flavor=Flavor(id="f", name="tiny", vcpus=vcpus, memory_mb=memory_mb, root_gb=root_gb))
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_entry_point_is_discovered():
 def test_spawn_writes_image_and_keeps_display_name_as_data(driver, xen_host, xapi_sim, raw_api, image):
     host = xen_host(xapi_sim)
     img, content = image
-    inst = new_instance(display_name=HOSTILE, memory_mb=512, vcpus=2)
+    inst = new_instance(display_name=HOSTILE, memory_mb=512, vcpus=2, root_gb=0)
     info = driver.spawn(host=host, instance=inst, image=img, network_info=[], block_devices=[])
     assert info.state == PowerState.RUNNING and info.num_cpu == 2 and info.max_mem_kb == 512 * 1024
     vm = raw_api.VM.get_by_name_label(inst.name)[0]
@@ -71,7 +71,7 @@ def test_spawn_writes_image_and_keeps_display_name_as_data(driver, xen_host, xap
     assert rec["other_config"]["overcast_instance"] == inst.uuid
     assert rec["resident_on"] == raw_api.host.get_by_name_label("xs-host-1")[0]
     root = raw_api.VBD.get_VDI(rec["VBDs"][0])
-    assert int(raw_api.VDI.get_virtual_size(root)) == 1 << 30   # flavor root_gb, larger than the image
+    assert int(raw_api.VDI.get_virtual_size(root)) == 6 << 20   # root_gb 0: the image's virtual size
     from overcast_hv_xen.session import XenSession
     s = XenSession(xapi_sim.url, "root", "secret")
     buf = io.BytesIO()
@@ -105,6 +105,9 @@ def test_snapshot_is_a_standalone_vhd_and_leaves_nothing_behind(driver, xen_host
     img, content = image
     inst = new_instance()
     driver.spawn(host=host, instance=inst, image=img, network_info=[], block_devices=[])
+    vm = raw_api.VM.get_by_name_label(inst.name)[0]
+    root = raw_api.VBD.get_VDI(raw_api.VM.get_VBDs(vm)[0])
+    assert int(raw_api.VDI.get_virtual_size(root)) == 1 << 30   # grown to the flavor's root_gb
     vdis_before = set(raw_api.VDI.get_all())
     result = driver.snapshot(host=host, instance=inst, image_name="snap")
     assert result.disk_format == "vhd" and result.path.startswith(str(tmp_path / "st"))

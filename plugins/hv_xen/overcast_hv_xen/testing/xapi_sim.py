@@ -1268,6 +1268,11 @@ class Handler(SimpleXMLRPCRequestHandler):
     def log_message(self, *a):
         pass
 
+    def setup(self):
+        super().setup()
+        import socket
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _session_vdi(self):
         q = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
         api: Api = self.server.api
@@ -1332,15 +1337,24 @@ class Handler(SimpleXMLRPCRequestHandler):
         if vdi is None:
             return
         s = self.server.api.s
+        if fmt == "raw":
+            size = rec["virtual_size"]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            with open(s._vdi_path(rec), "rb") as f:
+                while True:
+                    chunk = f.read(1 << 20)
+                    if not chunk:
+                        break
+                    self.wfile.write(chunk)
+            return
         import io
+        out = io.BytesIO()
         with open(s._vdi_path(rec), "rb") as f:
-            if fmt == "raw":
-                body = f.read()
-            else:
-                out = io.BytesIO()
-                vhd.write_dynamic_vhd(f, rec["virtual_size"], out)
-                body = out.getvalue()
-        self._plain(200, body, "application/octet-stream")
+            vhd.write_dynamic_vhd(f, rec["virtual_size"], out)
+        self._plain(200, out.getvalue(), "application/octet-stream")
 
 
 class Server(ThreadingMixIn, SimpleXMLRPCServer):
