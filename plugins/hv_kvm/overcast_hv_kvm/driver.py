@@ -573,11 +573,14 @@ class KvmDriver:
             path = domxml.console_path(dom.XMLDesc(0))
         if not path or not os.path.exists(path):
             return ""
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - MAX_CONSOLE_BYTES))
-            data = f.read()
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - MAX_CONSOLE_BYTES))
+                data = f.read()
+        except OSError as exc:
+            raise DriverError(f"reading the console log of {instance.name} ({path}): {exc.strerror}") from exc
         text = data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\x00", "")
         if length is not None:
             lines = text.splitlines(keepends=True)
