@@ -13,7 +13,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test,clients]' $(for p in plugins/*/; do printf -- '-e %s ' "$p"; done)
+.venv/bin/python -m pip install -q -e '.[test,clients]' $(for p in plugins/*/pyproject.toml; do printf -- '-e %s ' "${p%/pyproject.toml}"; done)
 
 export OVERCAST_GUEST_DIR=${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}
 bash scripts/build-tiny-guest.sh "$OVERCAST_GUEST_DIR" >/dev/null

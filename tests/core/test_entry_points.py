@@ -51,6 +51,16 @@ def overcast_register_drivers(registry):
 
 
 @hookimpl
+def overcast_register_commands(cli):
+    import click
+
+    @cli.command("acme-status")
+    def acme_status():
+        """Acme's own operator command."""
+        click.echo("acme: all quiet")
+
+
+@hookimpl
 def overcast_add_config_options():
     return [ConfigOption(DriverKind.HYPERVISOR, "acme", "endpoint", str, required=True)]
 '''
@@ -140,3 +150,9 @@ def test_vendor_driver_options_are_validated_from_config(vendor_site: Path, tmp_
     bad = _overcast(vendor_site, "config", "check", config=config)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == f"error: {config}: [hosts.lab1] endpoint: is required by hypervisor driver 'acme'"
+
+
+def test_vendor_plugin_adds_cli_commands(vendor_site: Path) -> None:
+    out = _overcast(vendor_site, "acme-status")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "acme: all quiet\n"

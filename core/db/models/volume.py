@@ -1,5 +1,161 @@
-"""Tables of the volume service."""
+"""Tables of the volume service: volumes, types, snapshots, attachments, quotas, backends.
+
+Status changes are made with conditional UPDATEs (``WHERE status IN (...)``) by
+``overcast.volume.state``, and quota usage with conditional increments by
+``overcast.volume.quotas``, so concurrent requests cannot both win.
+"""
 
 from __future__ import annotations
 
-from overcast.db.models.base import Base  # noqa: F401
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from overcast.db.models.base import Base, created_at, updated_at, uuid_pk
+
+#: Cinder's volume statuses.
+VOLUME_STATUSES = (
+    "creating",
+    "available",
+    "reserved",
+    "attaching",
+    "in-use",
+    "detaching",
+    "extending",
+    "uploading",
+    "downloading",
+    "error",
+    "error_extending",
+    "deleting",
+    "error_deleting",
+)
+SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
+ATTACHMENT_STATUSES = ("reserved", "attaching", "attached", "detaching", "error_attaching", "error_detaching")
+
+DEFAULT_TYPE_NAME = "__DEFAULT__"
+DEFAULT_TYPE_ID = "00000000-0000-0000-0000-00000000d0f7"
+
+
+class VolumeType(Base):
+    __tablename__ = "volume_types"
+
+    id: Mapped[str] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    extra_specs: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class Volume(Base):
+    __tablename__ = "volumes"
+
+    id: Mapped[str] = uuid_pk()
+    project_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(32), default="creating", nullable=False)
+    previous_status: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)  # why it went to error (admins see it)
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova", nullable=False)
+    volume_type_id: Mapped[str] = mapped_column(ForeignKey("volume_types.id"), nullable=False)
+    backend: Mapped[str | None] = mapped_column(String(255))
+    location: Mapped[str | None] = mapped_column(String(1024))
+    copy_on_write: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36))
+    source_volid: Mapped[str | None] = mapped_column(String(36))
+    image_id: Mapped[str | None] = mapped_column(String(36))
+    image_metadata: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)
+    multiattach: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    bootable: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    readonly: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict, nullable=False)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class VolumeSnapshot(Base):
+    __tablename__ = "volume_snapshots"
+
+    id: Mapped[str] = uuid_pk()
+    project_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id"), index=True, nullable=False)
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(32), default="creating", nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(1024))
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict, nullable=False)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class VolumeAttachment(Base):
+    """One server's use of one volume; a row exists from reservation until detach."""
+
+    __tablename__ = "volume_attachments"
+    __table_args__ = (UniqueConstraint("volume_id", "instance_uuid", name="uq_volume_attachments_volume_instance"),)
+
+    id: Mapped[str] = uuid_pk()
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id"), index=True, nullable=False)
+    project_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    instance_uuid: Mapped[str] = mapped_column(String(36), nullable=False)
+    attached_host: Mapped[str | None] = mapped_column(String(255))
+    mountpoint: Mapped[str | None] = mapped_column(String(255))
+    attach_mode: Mapped[str] = mapped_column(String(4), default="rw", nullable=False)
+    attach_status: Mapped[str] = mapped_column(String(32), default="reserved", nullable=False)
+    connector: Mapped[dict | None] = mapped_column(JSON)  # to_dict(Connector)
+    connection_info: Mapped[dict | None] = mapped_column(JSON)  # to_dict(ConnectionInfo)
+    attached_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class VolumeQuota(Base):
+    """A project's limit for one resource (``volumes``, ``gigabytes``, ``snapshots``)."""
+
+    __tablename__ = "volume_quotas"
+    __table_args__ = (UniqueConstraint("project_id", "resource", name="uq_volume_quotas_project_resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    resource: Mapped[str] = mapped_column(String(64), nullable=False)
+    hard_limit: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class VolumeQuotaUsage(Base):
+    """What a project holds; changed only by conditional UPDATEs against the limit."""
+
+    __tablename__ = "volume_quota_usages"
+    __table_args__ = (UniqueConstraint("project_id", "resource", name="uq_volume_quota_usages_project_resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    resource: Mapped[str] = mapped_column(String(64), nullable=False)
+    in_use: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+
+
+class VolumeBackendService(Base):
+    """A configured volume backend as ``os-services`` shows it (binary ``cinder-volume``)."""
+
+    __tablename__ = "volume_backend_services"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    driver: Mapped[str] = mapped_column(String(64), nullable=False)
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova", nullable=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    up: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    total_gb: Mapped[float] = mapped_column(default=0.0, nullable=False)
+    free_gb: Mapped[float] = mapped_column(default=0.0, nullable=False)
+    stats: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()

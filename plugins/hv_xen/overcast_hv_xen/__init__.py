@@ -1,0 +1,1 @@
+"""Overcast's ``xen`` hypervisor driver (XenServer / XCP-ng over XAPI)."""

@@ -139,8 +139,12 @@ def write_dynamic_vhd(src: BinaryIO, size: int, out: BinaryIO) -> int:
     blocks = io.BytesIO()
     next_sector = (table_off + bat_len) // SECTOR
     bitmap = b"\xff" * SECTOR  # 2 MiB block -> 4096 sectors -> 512-byte bitmap
+    allocated = _allocated_blocks(src, size, entries)
     for i in range(entries):
         want = min(BLOCK_SIZE, size - i * BLOCK_SIZE)
+        if allocated is not None and i not in allocated:
+            continue
+        src.seek(i * BLOCK_SIZE)
         chunk = src.read(want)
         if len(chunk) < want:
             chunk += bytes(want - len(chunk))
@@ -156,6 +160,25 @@ def write_dynamic_vhd(src: BinaryIO, size: int, out: BinaryIO) -> int:
     for p in parts:
         out.write(p)
     return sum(len(p) for p in parts)
+
+
+def _allocated_blocks(src, size, entries):
+    """Blocks of a sparse file that hold data (SEEK_DATA/SEEK_HOLE), or None if unknown."""
+    try:
+        fd = src.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+    import os
+    blocks, off = set(), 0
+    try:
+        while off < size:
+            start = os.lseek(fd, off, os.SEEK_DATA)
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            blocks.update(range(start // BLOCK_SIZE, min(entries, -(-end // BLOCK_SIZE))))
+            off = end
+    except OSError:  # ENXIO: no data after off
+        pass
+    return blocks
 
 
 def write_fixed_vhd(src: BinaryIO, size: int, out: BinaryIO) -> int:

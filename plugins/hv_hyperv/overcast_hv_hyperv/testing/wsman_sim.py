@@ -239,6 +239,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def setup(self):
+        super().setup()
+        import socket
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # no 40 ms Nagle stalls
+
     def _send(self, status, data, ctype="application/soap+xml;charset=UTF-8", extra=()):
         self.send_response(status)
         if data or status != 401:
@@ -384,9 +389,11 @@ def main(argv=None):
     p.add_argument("--password", default="Passw0rd!")
     p.add_argument("--root", default=None, help="state directory (default: a temporary one)")
     p.add_argument("--share", default=None, help="local directory behind \\\\fileserver\\overcast")
+    p.add_argument("--command-delay", type=float, default=0.0, help="seconds every PowerShell command takes")
     a = p.parse_args(argv)
     sim = HyperVSimulator(a.hosts.split(","), auth=a.auth, username=a.username, password=a.password,
                           root=a.root, share=a.share)
+    sim.command_delay = a.command_delay
     sim.start()
     for name, lst in sim.listeners.items():
         print(name, lst.url, flush=True)

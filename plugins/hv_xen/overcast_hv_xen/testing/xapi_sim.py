@@ -624,7 +624,7 @@ class Store:
         rec = self.get("VDI", ref)
         new = self._create_vdi({**{k: v for k, v in rec.items() if k not in ("uuid", "location")},
                                 "SR": sr or rec["SR"], **extra})
-        shutil.copyfile(self._vdi_path(rec), self._vdi_path(self.t["VDI"][new]))
+        sparse_copy(self._vdi_path(rec), self._vdi_path(self.t["VDI"][new]))
         self.emit("VDI", "mod", new)
         return new
 
@@ -1230,6 +1230,28 @@ class Api:
         self.s.console(vm, text)
 
 
+def sparse_copy(src: str, dst: str) -> None:
+    """Copy a (sparse) disk file, keeping holes as holes."""
+    size = os.path.getsize(src)
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        fo.truncate(size)
+        off = 0
+        while off < size:
+            try:
+                start = os.lseek(fi.fileno(), off, os.SEEK_DATA)
+            except OSError:
+                break
+            end = os.lseek(fi.fileno(), start, os.SEEK_HOLE)
+            fi.seek(start)
+            fo.seek(start)
+            left = end - start
+            while left:
+                chunk = fi.read(min(left, 1 << 20))
+                fo.write(chunk)
+                left -= len(chunk)
+            off = end
+
+
 def random_mac():
     b = os.urandom(5)
     return "02:" + ":".join("%02x" % x for x in b)
@@ -1245,6 +1267,11 @@ class Handler(SimpleXMLRPCRequestHandler):
 
     def log_message(self, *a):
         pass
+
+    def setup(self):
+        super().setup()
+        import socket
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _session_vdi(self):
         q = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
@@ -1310,15 +1337,24 @@ class Handler(SimpleXMLRPCRequestHandler):
         if vdi is None:
             return
         s = self.server.api.s
+        if fmt == "raw":
+            size = rec["virtual_size"]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            with open(s._vdi_path(rec), "rb") as f:
+                while True:
+                    chunk = f.read(1 << 20)
+                    if not chunk:
+                        break
+                    self.wfile.write(chunk)
+            return
         import io
+        out = io.BytesIO()
         with open(s._vdi_path(rec), "rb") as f:
-            if fmt == "raw":
-                body = f.read()
-            else:
-                out = io.BytesIO()
-                vhd.write_dynamic_vhd(f, rec["virtual_size"], out)
-                body = out.getvalue()
-        self._plain(200, body, "application/octet-stream")
+            vhd.write_dynamic_vhd(f, rec["virtual_size"], out)
+        self._plain(200, out.getvalue(), "application/octet-stream")
 
 
 class Server(ThreadingMixIn, SimpleXMLRPCServer):

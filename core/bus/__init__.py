@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
 
-from overcast.errors import OvercastError, ServiceUnavailable
+from overcast.errors import ConfigError, OvercastError, ServiceUnavailable
 from overcast.types import from_dict, to_dict
 
 log = logging.getLogger(__name__)
@@ -64,6 +60,21 @@ def decode_result(message: str) -> Any:
     return from_dict(data.get("result"))
 
 
+def handle_request(handler: object | None, topic: str, message: str) -> str:
+    """Run one RPC against ``handler`` and encode its answer (or its error) for the caller."""
+    if handler is None:
+        return encode_result(error=ServiceUnavailable(f"nothing is serving '{topic}'"))
+    method, args = decode(message)
+    func = None if method.startswith("_") else getattr(handler, method, None)
+    if func is None:
+        return encode_result(error=ServiceUnavailable(f"'{topic}' has no method '{method}'"))
+    try:
+        return encode_result(func(**args))
+    except Exception as exc:  # noqa: BLE001 - errors travel back to the caller
+        log.debug("rpc %s.%s failed", topic, method, exc_info=True)
+        return encode_result(error=exc)
+
+
 def raise_remote(class_name: str, message: str) -> None:
     from overcast import errors
 
@@ -90,74 +101,20 @@ class Bus(Protocol):
     def close(self) -> None: ...
 
 
-class InProcessBus:
-    """The ``memory://`` bus: same semantics and JSON envelopes, one process, thread pool."""
-
-    def __init__(self, rpc_timeout: float = 60.0, workers: int = 32) -> None:
-        self.rpc_timeout = rpc_timeout
-        self._handlers: dict[str, object] = {}
-        self._subscribers: dict[str, list[Callable[..., None]]] = defaultdict(list)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bus")
-        self._lock = threading.Lock()
-
-    def serve(self, topic: str, handler: object) -> None:
-        with self._lock:
-            self._handlers[topic] = handler
-
-    def stop_serving(self, topic: str) -> None:
-        with self._lock:
-            self._handlers.pop(topic, None)
-
-    def _dispatch(self, topic: str, message: str) -> str:
-        handler = self._handlers.get(topic)
-        method, args = decode(message)
-        if handler is None:
-            return encode_result(error=ServiceUnavailable(f"nothing is serving '{topic}'"))
-        func = getattr(handler, method, None)
-        if method.startswith("_") or func is None:
-            return encode_result(error=ServiceUnavailable(f"'{topic}' has no method '{method}'"))
-        try:
-            return encode_result(func(**args))
-        except Exception as exc:  # noqa: BLE001 - errors travel back to the caller
-            log.debug("rpc %s.%s failed", topic, method, exc_info=True)
-            return encode_result(error=exc)
-
-    def call(self, topic: str, method: str, timeout: float | None = None, **args: Any) -> Any:
-        if topic not in self._handlers:
-            raise ServiceUnavailable(f"nothing is serving '{topic}'")
-        future = self._pool.submit(self._dispatch, topic, encode(method, args))
-        try:
-            reply = future.result(timeout=timeout or self.rpc_timeout)
-        except FutureTimeout:
-            raise ServiceUnavailable(f"'{topic}' did not answer '{method}' in time") from None
-        return decode_result(reply)
-
-    def cast(self, topic: str, method: str, **args: Any) -> None:
-        self._pool.submit(self._dispatch, topic, encode(method, args))
-
-    def notify(self, event: str, **payload: Any) -> None:
-        message = encode(event, payload)
-        for callback in list(self._subscribers.get(event, ())):
-            _, args = decode(message)
-            self._pool.submit(callback, **args)
-
-    def subscribe(self, event: str, callback: Callable[..., None]) -> None:
-        with self._lock:
-            self._subscribers[event].append(callback)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
 def make_bus(section: Any) -> Bus:
     """The bus the ``[bus]`` section asks for."""
     url: str = section.url
     if url.startswith("memory://"):
+        from overcast.bus.memory import InProcessBus
+
         return InProcessBus(rpc_timeout=section.rpc_timeout)
-    if url.startswith("amqp://"):
-        from overcast.errors import ConfigError
+    if url.startswith(("amqp://", "pyamqp://")):
+        from overcast.bus.amqp import AmqpBus
 
-        raise ConfigError(f"[bus] url: the amqp:// transport is not available yet (got {url!r}); use memory://")
-    from overcast.errors import ConfigError
-
+        return AmqpBus(url, rpc_timeout=section.rpc_timeout)
     raise ConfigError(f"[bus] url: unknown scheme in {url!r}; use memory:// or amqp://")
+
+
+from overcast.bus.memory import InProcessBus  # noqa: E402  (re-exported for convenience)
+
+__all__ = ["Bus", "InProcessBus", "RemoteError", "decode", "decode_result", "encode", "encode_result", "handle_request", "make_bus"]

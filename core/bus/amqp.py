@@ -1,0 +1,216 @@
+"""The ``amqp://`` bus: RabbitMQ through kombu, for controllers and agents on many hosts.
+
+Delivery guarantees, and how they are kept:
+
+* A request is *acknowledged* to its sender once the broker has confirmed it (publisher
+  confirms) into a durable queue as a persistent message: a broker restart does not lose it.
+* A server acks a request only after its handler ran and the reply was published, so a
+  process or connection lost mid-request means the request is delivered again (at least
+  once: handlers must be idempotent, as agent operations are).
+* Every lost connection is retried with backoff, forever for the consumer and up to the
+  call's timeout for publishers; it is logged, never raised into the process.
+
+Topology: one durable direct exchange ``overcast`` with a durable queue per served topic
+(``agent.node1``, ``compute``); one topic exchange ``overcast.events`` for notifications, with
+an exclusive queue per subscribing process; an exclusive reply queue per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+
+from overcast.bus import decode, decode_result, encode, handle_request
+from overcast.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+RPC_EXCHANGE = Exchange("overcast", type="direct", durable=True)
+EVENT_EXCHANGE = Exchange("overcast.events", type="topic", durable=True)
+BACKOFF = {"interval_start": 0.2, "interval_step": 0.5, "interval_max": 5.0}
+
+
+def topic_queue(topic: str) -> Queue:
+    return Queue(topic, RPC_EXCHANGE, routing_key=topic, durable=True, auto_delete=False)
+
+
+class AmqpBus:
+    """A :class:`overcast.bus.Bus` over RabbitMQ. Thread-safe; one consumer thread."""
+
+    def __init__(self, url: str, rpc_timeout: float = 60.0, workers: int = 16) -> None:
+        self.url = url
+        self.rpc_timeout = rpc_timeout
+        self._id = uuid.uuid4().hex[:12]
+        self._reply_name = f"reply.{socket.gethostname()}.{self._id}"
+        self._handlers: dict[str, object] = {}
+        self._subscribers: dict[str, list[Callable[..., None]]] = defaultdict(list)
+        self._event_queues: dict[str, Queue] = {}
+        self._pending: dict[str, Future] = {}
+        self._acks: queue.SimpleQueue = queue.SimpleQueue()
+        self._changes = threading.Event()  # queues to consume changed
+        self._stopped = threading.Event()
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="amqp-handler")
+        self._publisher = Connection(url, transport_options={"confirm_publish": True})
+        self._publish_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._consume_forever, name="amqp-consumer", daemon=True)
+        self._thread.start()
+
+    # --- Bus API ------------------------------------------------------------------------
+
+    def serve(self, topic: str, handler: object) -> None:
+        with self._lock:
+            self._handlers[topic] = handler
+        self._changes.set()
+
+    def stop_serving(self, topic: str) -> None:
+        with self._lock:
+            self._handlers.pop(topic, None)
+        self._changes.set()
+
+    def call(self, topic: str, method: str, timeout: float | None = None, **args: Any) -> Any:
+        timeout = timeout or self.rpc_timeout
+        if not self._ready.wait(timeout):
+            raise ServiceUnavailable(f"message broker unreachable; '{topic}' not asked '{method}'")
+        correlation_id = uuid.uuid4().hex
+        future: Future = Future()
+        self._pending[correlation_id] = future
+        try:
+            self._publish(
+                encode(method, args), exchange=RPC_EXCHANGE, routing_key=topic, declare=[topic_queue(topic)],
+                reply_to=self._reply_name, correlation_id=correlation_id, deadline=timeout,
+            )
+            return decode_result(future.result(timeout=timeout))
+        except FutureTimeout:
+            raise ServiceUnavailable(f"'{topic}' did not answer '{method}' in time") from None
+        finally:
+            self._pending.pop(correlation_id, None)
+
+    def cast(self, topic: str, method: str, **args: Any) -> None:
+        self._publish(encode(method, args), exchange=RPC_EXCHANGE, routing_key=topic, declare=[topic_queue(topic)])
+
+    def notify(self, event: str, **payload: Any) -> None:
+        self._publish(encode(event, payload), exchange=EVENT_EXCHANGE, routing_key=event)
+
+    def subscribe(self, event: str, callback: Callable[..., None]) -> None:
+        with self._lock:
+            self._subscribers[event].append(callback)
+            if event not in self._event_queues:
+                name = f"events.{event}.{self._id}"
+                self._event_queues[event] = Queue(name, EVENT_EXCHANGE, routing_key=event, exclusive=True, auto_delete=True)
+        self._changes.set()
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Block until the consumer is connected and consuming every served queue."""
+        return self._ready.wait(timeout)
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._publisher.release()
+
+    # --- publishing -----------------------------------------------------------------------
+
+    def _publish(self, body: str, *, exchange: Exchange | str, routing_key: str, declare: list | None = None,
+                 reply_to: str | None = None, correlation_id: str | None = None, deadline: float | None = None) -> None:
+        """Publish persistently and wait for the broker's confirm, retrying a lost
+        connection with backoff for at most ``deadline`` seconds (default: the RPC timeout)."""
+        budget = deadline or self.rpc_timeout
+        retries = max(1, int(budget / BACKOFF["interval_max"]) + 3)
+        with self._publish_lock:
+            producer = Producer(self._publisher)
+            try:
+                producer.publish(
+                    body, exchange=exchange, routing_key=routing_key, declare=declare or [],
+                    serializer=None, content_type="application/json", content_encoding="utf-8",
+                    delivery_mode=2, reply_to=reply_to, correlation_id=correlation_id,
+                    retry=True, retry_policy={"max_retries": retries, **BACKOFF},
+                )
+            except Exception as exc:  # noqa: BLE001 - any transport failure after retries
+                raise ServiceUnavailable(f"message broker unreachable: {exc}") from None
+
+    # --- consuming ------------------------------------------------------------------------
+
+    def _queues(self) -> list[Queue]:
+        with self._lock:
+            reply = Queue(self._reply_name, exchange="", routing_key=self._reply_name, exclusive=True, auto_delete=True)
+            return [reply, *(topic_queue(t) for t in self._handlers), *self._event_queues.values()]
+
+    def _consume_forever(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                with Connection(self.url, heartbeat=10) as conn:
+                    conn.ensure_connection(max_retries=None, errback=self._log_retry, **BACKOFF)
+                    self._consume(conn)
+            except Exception as exc:  # noqa: BLE001 - never let a broker problem kill the process
+                self._ready.clear()
+                if not self._stopped.is_set():
+                    log.warning("message broker connection lost (%s); reconnecting", exc)
+                    self._stopped.wait(1.0)
+
+    def _consume(self, conn: Connection) -> None:
+        while not self._stopped.is_set():
+            self._changes.clear()
+            channel = conn.channel()
+            channel.basic_qos(0, 32, False)
+            consumer = Consumer(channel, queues=self._queues(), callbacks=[self._on_message], no_ack=False, accept=None)
+            with consumer:
+                self._ready.set()
+                while not self._stopped.is_set() and not self._changes.is_set():
+                    self._flush_acks()
+                    try:
+                        conn.drain_events(timeout=0.2)
+                    except socket.timeout:
+                        conn.heartbeat_check()
+                self._flush_acks()
+            channel.close()
+
+    def _flush_acks(self) -> None:
+        while True:
+            try:
+                message = self._acks.get_nowait()
+            except queue.Empty:
+                return
+            message.ack()
+
+    def _log_retry(self, exc: Exception, interval: float) -> None:
+        log.warning("message broker unreachable (%s); retrying in %.1f s", exc, interval)
+
+    def _on_message(self, body: Any, message: Any) -> None:
+        raw = message.body  # the raw envelope: kombu would otherwise decode JSON for us
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        routing_key = message.delivery_info.get("routing_key", "")
+        exchange = message.delivery_info.get("exchange", "")
+        if routing_key == self._reply_name:
+            future = self._pending.get(message.properties.get("correlation_id", ""))
+            if future is not None and not future.done():
+                future.set_result(text)
+            message.ack()
+        elif exchange == EVENT_EXCHANGE.name:
+            _, payload = decode(text)
+            for callback in list(self._subscribers.get(routing_key, ())):
+                self._pool.submit(callback, **payload)
+            message.ack()
+        else:
+            self._pool.submit(self._handle_request, routing_key, text, message)
+
+    def _handle_request(self, topic: str, text: str, message: Any) -> None:
+        reply = handle_request(self._handlers.get(topic), topic, text)
+        reply_to = message.properties.get("reply_to")
+        try:
+            if reply_to:
+                self._publish(reply, exchange="", routing_key=reply_to, correlation_id=message.properties.get("correlation_id"))
+        finally:
+            self._acks.put(message)  # acked on the consumer thread, after the reply is out

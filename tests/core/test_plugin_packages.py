@@ -1,0 +1,69 @@
+"""The seven plugin distributions: layout, dependencies, and installing each one alone."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGINS = ["hv_kvm", "hv_xen", "hv_hyperv", "hv_esx", "storage_lvm", "storage_fs", "net_linuxbridge"]
+CLIENT_LIBRARIES = {"libvirt-python", "xenapi", "pywinrm", "pyvmomi"}
+OWN_LIBRARIES = {
+    "hv_kvm": {"libvirt-python"},
+    "hv_xen": {"xenapi"},
+    "hv_hyperv": {"pywinrm"},
+    "hv_esx": {"pyvmomi"},
+    "storage_lvm": set(),
+    "storage_fs": set(),
+    "net_linuxbridge": {"pyroute2"},
+}
+
+
+def project(name: str) -> dict:
+    return tomllib.loads((ROOT / "plugins" / name / "pyproject.toml").read_text())["project"]
+
+
+def requirement_names(name: str) -> set[str]:
+    return {re.split(r"[\s<>=!~;\[]", dep, maxsplit=1)[0].lower() for dep in project(name).get("dependencies", [])}
+
+
+@pytest.mark.parametrize("name", PLUGINS)
+def test_layout_and_naming(name: str) -> None:
+    base = ROOT / "plugins" / name
+    meta = project(name)
+    assert meta["name"] == "overcast-" + name.replace("_", "-")
+    assert (base / f"overcast_{name}").is_dir() and (base / "README.md").is_file() and (base / "tests").is_dir()
+    entry_points = meta["entry-points"]["overcast"]
+    assert list(entry_points.values()) == [f"overcast_{name}.plugin"]
+
+
+@pytest.mark.parametrize("name", PLUGINS)
+def test_declares_its_own_client_library_and_no_other(name: str) -> None:
+    deps = requirement_names(name)
+    assert "overcast" in deps
+    assert OWN_LIBRARIES[name] <= deps
+    assert not (deps & (CLIENT_LIBRARIES - OWN_LIBRARIES[name])), f"{name} must not depend on other drivers' libraries"
+
+
+@pytest.mark.slow
+def test_each_plugin_installs_alone(tmp_path: Path) -> None:
+    """A fresh venv with only the core; then each plugin is installed, listed as ok, removed."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    subprocess.run(pip + ["-e", str(ROOT)], check=True, capture_output=True)
+    overcast = str(venv / "bin" / "overcast")
+    for name in PLUGINS:
+        dist = project(name)["name"]
+        subprocess.run(pip + ["-e", str(ROOT / "plugins" / name)], check=True, capture_output=True)
+        out = subprocess.run([overcast, "plugins", "list", "--json"], check=True, capture_output=True, text=True)
+        listed = {p["name"]: p for p in json.loads(out.stdout)}
+        assert set(listed) == {name}, f"only {name} should be installed, got {sorted(listed)}"
+        assert listed[name]["status"] == "ok", listed[name]["error"]
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y", dist], check=True)
