@@ -17,12 +17,19 @@ from pathlib import Path
 
 import libvirt
 import pytest
+from kvm_testlib import make_instance, wait_console
 from overcast.errors import NotFound
 from overcast.plugins import DriverCaller
 from overcast.testing.contract import HypervisorContract
-from overcast.types import ConnectionInfo, Host, ImageFile, ImageRef, Instance, PowerState, VifDetails
-
-from kvm_testlib import make_instance, wait_console
+from overcast.types import (
+    ConnectionInfo,
+    Host,
+    ImageFile,
+    ImageRef,
+    Instance,
+    PowerState,
+    VifDetails,
+)
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.slow]
 

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import libvirt
 import pytest
+from kvm_testlib import make_instance, wait_console
 from overcast.errors import Conflict, NotFound
 from overcast.plugins import DriverCaller
 from overcast.types import ConnectionInfo, Flavor, Host, ImageFile, PowerState
-
-from kvm_testlib import make_instance, wait_console
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.root, pytest.mark.slow]
 
