@@ -80,11 +80,14 @@ class DriverBase:
 
     def __init__(self, pool: ConnectionPool | None = None) -> None:
         self.pool = pool or ConnectionPool()
+
     @staticmethod
     def config(host: Host) -> KvmHostConfig:
         return KvmHostConfig.from_host(host)
+
     def conn(self, host: Host) -> libvirt.virConnect:
         return self.pool.get(self.config(host).uri)
+
     def domain(self, host: Host, instance: Instance) -> libvirt.virDomain:
         conn = self.conn(host)
         try:
@@ -93,10 +96,12 @@ class DriverBase:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 raise NotFound(f"instance {instance.name} not found on host {host.name}") from None
             raise DriverError(f"looking up {instance.name} on {host.name}: {exc}") from exc
+
     @staticmethod
     def state(dom: libvirt.virDomain) -> int:
         with translated(f"reading the state of {dom.name()}"):
             return int(dom.state()[0])
+
     def info(self, dom: libvirt.virDomain) -> InstanceInfo:
         with translated(f"reading the state of {dom.name()}"):
             state, max_mem, mem, ncpu, cpu_time = dom.info()
@@ -111,6 +116,7 @@ class DriverBase:
                 cpu_time_ns=int(cpu_time),
                 internal_id=dom.UUIDString(),
             )
+
     @staticmethod
     def require_state(dom: libvirt.virDomain, allowed: Sequence[int], doing: str) -> int:
         with translated(f"reading the state of {dom.name()}"):
@@ -121,6 +127,7 @@ class DriverBase:
                 now = PowerState.SUSPENDED.value
             raise Conflict(f"cannot {doing} {dom.name()}: it is {now}")
         return state
+
     @staticmethod
     def live_flags(dom: libvirt.virDomain) -> int:
         """Device changes go to the persistent config, and to the live guest if it runs."""
@@ -128,11 +135,13 @@ class DriverBase:
         if dom.isActive():
             flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
         return flags
+
     def prepare_dir(self, cfg: KvmHostConfig, path: str) -> None:
         """Create a directory QEMU can reach: 0755, owned by ``file_owner`` if set."""
         os.makedirs(path, mode=0o755, exist_ok=True)
         os.chmod(path, 0o755)
         chown_to(path, cfg.file_owner)
+
     @staticmethod
     def hard_stop(dom: libvirt.virDomain) -> None:
         """Destroy the domain if it runs (already stopped is fine)."""
@@ -142,6 +151,7 @@ class DriverBase:
         except libvirt.libvirtError as exc:
             if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:  # it just stopped
                 raise DriverError(f"stopping {dom.name()}: {exc}") from exc
+
     @staticmethod
     def undefine(dom: libvirt.virDomain) -> None:
         flags = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
@@ -156,6 +166,7 @@ class DriverBase:
                     dom.undefine()
                 return
             raise DriverError(f"undefining {dom.name()}: {exc}") from exc
+
     @staticmethod
     def _check_traversable(cfg: KvmHostConfig, target: str | None = None, what: str = "instances") -> None:
         """QEMU runs as an unprivileged user: every directory above its files must be
@@ -171,6 +182,7 @@ class DriverBase:
                     f"cannot reach {what} in {target} (chmod o+x {path})"
                 )
             path = os.path.dirname(path)
+
     @staticmethod
     def volume_disks(
         cfg: KvmHostConfig, instance: Instance, block_devices: Sequence[BlockDevice], used: list[str]
@@ -188,6 +200,7 @@ class DriverBase:
                 disk = domxml.DiskSpec(disk.kind, disk.path, disk.fmt, dev, disk.cache, bdm.volume_id)
             disks.append(disk)
         return disks
+
     @staticmethod
     def domain_spec(
         cfg: KvmHostConfig,
@@ -216,6 +229,7 @@ class DriverBase:
                 "image_id": instance.image.id if instance.image else "",
             },
         )
+
     def _acpi_shutdown(self, dom: libvirt.virDomain, timeout: float, retry_interval: float) -> bool:
         """Press the ACPI power button every ``retry_interval`` s until the guest is off or
         ``timeout`` s pass. True if it stopped."""
@@ -231,6 +245,7 @@ class DriverBase:
             if wait_for(lambda: not dom.isActive(), step):
                 return True
         return not dom.isActive()
+
     def root_disk(self, dom: libvirt.virDomain) -> domxml.DiskInfo:
         with translated(f"reading the definition of {dom.name()}"):
             xml = dom.XMLDesc(0)

@@ -27,6 +27,7 @@ class DeviceHooks(DriverBase):
             ip=cfg.migration_address,
             extra={"hypervisor": "kvm", "uri": cfg.migration_uri},
         )
+
     @hookimpl
     def hv_attach_volume(
         self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str
@@ -44,6 +45,7 @@ class DeviceHooks(DriverBase):
         with translated(f"attaching {disk.path} to {instance.name} as {dev}"):
             dom.attachDeviceFlags(domxml.disk_xml(disk), self.live_flags(dom))
         return True
+
     def _find_volume_disk(
         self, dom: libvirt.virDomain, connection_info: ConnectionInfo, mountpoint: str
     ) -> domxml.DiskInfo | None:
@@ -57,6 +59,7 @@ class DeviceHooks(DriverBase):
             if (dev and disk.target_dev == dev) or (not dev and path and disk.path == path):
                 return disk
         return None
+
     @hookimpl
     def hv_detach_volume(
         self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str
@@ -74,6 +77,7 @@ class DeviceHooks(DriverBase):
             if not gone:
                 raise DriverError(f"{instance.name} did not release {disk.target_dev} within 20 s")
         return True
+
     @hookimpl
     def hv_extend_volume(
         self, host: Host, instance: Instance, connection_info: ConnectionInfo, new_size_gb: int
@@ -86,6 +90,7 @@ class DeviceHooks(DriverBase):
             if dom.isActive():
                 dom.blockResize(disk.target_dev, new_size_gb * GiB, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
         return True
+
     @hookimpl
     def hv_plug_vifs(self, host: Host, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
         dom = self.domain(host, instance)
@@ -97,6 +102,7 @@ class DeviceHooks(DriverBase):
             with translated(f"plugging port {vif.port_id} into {instance.name}"):
                 dom.attachDeviceFlags(domxml.interface_xml(vif), self.live_flags(dom))
         return True
+
     @hookimpl
     def hv_unplug_vifs(self, host: Host, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
         dom = self.domain(host, instance)

@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 class KvmDriver(DeviceHooks, MigrationHooks):
     """The ``hv_*`` hooks for QEMU/KVM hosts managed through libvirt."""
 
-    """The ``hv_*`` hooks for QEMU/KVM hosts managed through libvirt."""
     @hookimpl
     def hv_init_host(self, host: Host) -> bool:
         cfg = self.config(host)
@@ -70,6 +69,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
         if is_qemu:
             self._check_traversable(cfg)
         return True
+
     @hookimpl
     def hv_get_capabilities(self, host: Host) -> HvCapabilities:
         cfg = self.config(host)
@@ -81,6 +81,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
             live_migration=True,
             shared_storage=False,
         )
+
     @hookimpl
     def hv_get_available_resource(self, host: Host) -> HostResources:
         cfg = self.config(host)
@@ -113,6 +114,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
             hypervisor_hostname=hostname,
             cpu_info=cpu_info,
         )
+
     @staticmethod
     def _cpu_info(caps_xml: str) -> dict[str, object]:
         cpu = ET.fromstring(caps_xml).find("./host/cpu")
@@ -126,23 +128,35 @@ class KvmDriver(DeviceHooks, MigrationHooks):
             "topology": dict(topo.attrib) if topo is not None else {},
             "features": sorted(f.get("name", "") for f in cpu.findall("feature")),
         }
+
     @hookimpl
     def hv_list_instances(self, host: Host) -> Sequence[str]:
-        conn = self.conn(host)
+        """Our guests on this host: domains with our metadata whose files live in this
+        host's ``instances_dir`` (one daemon may serve several Overcast hosts or clouds,
+        e.g. in tests; each lists only its own)."""
+        cfg = self.config(host)
+        conn = self.pool.get(cfg.uri)
+        prefix = cfg.instances_dir.rstrip("/") + "/"
         names = []
         with translated(f"listing guests on {host.name}"):
             for dom in conn.listAllDomains(0):
                 try:
-                    dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, domxml.METADATA_NS)
+                    xml = dom.XMLDesc(0)
                 except libvirt.libvirtError as exc:
-                    if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN_METADATA, libvirt.VIR_ERR_NO_DOMAIN):
-                        continue
+                    if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                        continue  # undefined while we listed
                     raise
-                names.append(dom.name())
+                if not domxml.metadata(xml):
+                    continue
+                console = domxml.console_path(xml) or ""
+                if console.startswith(prefix):
+                    names.append(dom.name())
         return sorted(names)
+
     @hookimpl
     def hv_get_info(self, host: Host, instance: Instance) -> InstanceInfo:
         return self.info(self.domain(host, instance))
+
     @hookimpl
     def hv_spawn(
         self,
@@ -187,6 +201,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
             if made_dir:
                 shutil.rmtree(inst_dir, ignore_errors=True)
             raise
+
     def _spawn_disks(
         self,
         cfg: KvmHostConfig,
@@ -220,6 +235,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
             chown_to(disk_path, cfg.file_owner)
             disks.append(domxml.DiskSpec("file", disk_path, "qcow2", "vda", cfg.disk_cachemode))
         return disks + self.volume_disks(cfg, instance, block_devices, [d.target_dev for d in disks])
+
     @hookimpl
     def hv_destroy(self, host: Host, instance: Instance, destroy_disks: bool) -> bool:
         cfg = self.config(host)
@@ -236,6 +252,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
             if os.path.exists(inst_dir):
                 raise DriverError(f"could not remove {inst_dir}")
         return True
+
     @hookimpl
     def hv_reboot(self, host: Host, instance: Instance, hard: bool) -> bool:
         cfg = self.config(host)
@@ -254,6 +271,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
         with translated(f"starting {dom.name()}"):
             dom.create()
         return True
+
     @hookimpl
     def hv_power_on(self, host: Host, instance: Instance) -> bool:
         dom = self.domain(host, instance)
@@ -261,6 +279,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
         with translated(f"starting {dom.name()}"):
             dom.create()
         return True
+
     @hookimpl
     def hv_power_off(self, host: Host, instance: Instance, timeout: int, retry_interval: int) -> bool:
         dom = self.domain(host, instance)
@@ -271,6 +290,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
             return True
         self.hard_stop(dom)
         return True
+
     @hookimpl
     def hv_pause(self, host: Host, instance: Instance) -> bool:
         dom = self.domain(host, instance)
@@ -278,6 +298,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
         with translated(f"pausing {dom.name()}"):
             dom.suspend()
         return True
+
     @hookimpl
     def hv_unpause(self, host: Host, instance: Instance) -> bool:
         dom = self.domain(host, instance)
@@ -285,6 +306,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
         with translated(f"unpausing {dom.name()}"):
             dom.resume()
         return True
+
     @hookimpl
     def hv_suspend(self, host: Host, instance: Instance) -> bool:
         dom = self.domain(host, instance)
@@ -294,6 +316,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
         with translated(f"suspending {dom.name()} (managed save)"):
             dom.managedSave(0)
         return True
+
     @hookimpl
     def hv_resume(self, host: Host, instance: Instance) -> bool:
         dom = self.domain(host, instance)
@@ -302,6 +325,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
                 raise Conflict(f"cannot resume {dom.name()}: it is not suspended")
             dom.create()  # restores the managed save image
         return True
+
     @hookimpl
     def hv_snapshot(self, host: Host, instance: Instance, image_name: str) -> SnapshotResult:
         cfg = self.config(host)
@@ -328,6 +352,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
             images.convert(root.path, dest, "qcow2")
         log.info("snapshot %s of %s -> %s", image_name, instance.name, dest)
         return SnapshotResult(path=dest, disk_format="qcow2", size=os.path.getsize(dest), cleanup=True)
+
     @hookimpl
     def hv_get_console_output(self, host: Host, instance: Instance, length: int | None) -> str:
         dom = self.domain(host, instance)

@@ -338,6 +338,7 @@ class MigrationHooks(DriverBase):
     @hookimpl
     def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host) -> MigrationData:
         return migrate_disk_and_power_off(self, host, instance, dest)
+
     @hookimpl
     def hv_finish_migration(
         self,
@@ -350,12 +351,15 @@ class MigrationHooks(DriverBase):
         power_on: bool,
     ) -> InstanceInfo:
         return finish_migration(self, host, instance, migration, network_info, block_devices, power_on)
+
     @hookimpl
     def hv_confirm_migration(self, host: Host, instance: Instance, migration: MigrationData) -> bool:
         return confirm_migration(self, host, instance, migration)
+
     @hookimpl
     def hv_check_can_live_migrate_destination(self, host: Host, instance: Instance, source: Host) -> MigrationData:
         return check_can_live_migrate_destination(self, host, instance, source)
+
     @hookimpl
     def hv_pre_live_migration(
         self,
@@ -366,9 +370,11 @@ class MigrationHooks(DriverBase):
         block_devices: Sequence[BlockDevice],
     ) -> MigrationData:
         return pre_live_migration(self, host, instance, migration)
+
     @hookimpl
     def hv_live_migration(self, host: Host, instance: Instance, dest: Host, migration: MigrationData) -> bool:
         return live_migration(self, host, instance, dest, migration)
+
     @hookimpl
     def hv_post_live_migration(self, host: Host, instance: Instance, migration: MigrationData) -> bool:
         return post_live_migration(self, host, instance, migration)
