@@ -199,9 +199,9 @@ class EsxDriver:
             stats = h.summary.quickStats
             ds = self._datastore(host, h).summary
             vcpus_used, running = 0, 0
-            for vm in h.vm:
+            for vm in s.objects(vim.VirtualMachine):
                 try:
-                    if vm.runtime.powerState == "poweredOn":
+                    if vm.runtime.host == h and vm.runtime.powerState == "poweredOn":
                         running += 1
                         vcpus_used += int(vm.summary.config.numCpu or 0)
                 except vmodl.fault.ManagedObjectNotFound:
@@ -225,9 +225,9 @@ class EsxDriver:
         def names():
             h = self._host(host)
             out = []
-            for vm in h.vm:
+            for vm in s.objects(vim.VirtualMachine):
                 try:
-                    if vm.name.startswith("oc-"):
+                    if vm.name.startswith("oc-") and vm.runtime.host == h:
                         out.append(vm.name)
                 except vmodl.fault.ManagedObjectNotFound:
                     continue
@@ -614,6 +614,7 @@ class EsxDriver:
     @hookimpl
     @translate
     def hv_attach_volume(self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
+        self._volume_path(host, connection_info)      # refuse what we cannot attach before looking anything up
         self._attach(host, self._vm(host, instance), connection_info)
         return True
 

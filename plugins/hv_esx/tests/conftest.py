@@ -52,8 +52,6 @@ def esx_host():
     return _esx_host
 
 
-needs_qemu_img = pytest.mark.skipif(shutil.which("qemu-img") is None,
-                                    reason="VMDK images are prepared with qemu-img (apt: qemu-utils)")
 
 
 def _make_vmdk(path, size=8 << 20, marker=b"TINYGUEST-VMDK"):

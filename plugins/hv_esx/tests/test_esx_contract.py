@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 
+import shutil
+
 import pytest
 
 from overcast.testing.contract import HypervisorContract
 from overcast.types import Flavor, ImageFile, ImageRef
 
-from conftest import needs_qemu_img
 
-pytestmark = needs_qemu_img
+pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
+                                reason="disk images are handled with qemu-img (apt: qemu-utils)")
 
 
 class TestEsxContract(HypervisorContract):

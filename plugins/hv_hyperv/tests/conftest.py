@@ -9,8 +9,6 @@ from overcast.types import DriverKind, Host
 from overcast_hv_hyperv import plugin
 from overcast_hv_hyperv.testing.wsman_sim import HyperVSimulator
 
-needs_qemu_img = pytest.mark.skipif(shutil.which("qemu-img") is None,
-                                    reason="the Hyper-V simulator's VHD/VHDX files need qemu-img (apt: qemu-utils)")
 
 
 @pytest.fixture(params=["ntlm"])

@@ -10,6 +10,8 @@ import threading
 import time
 import uuid
 
+import shutil
+
 import pytest
 
 from overcast.errors import BackendUnavailable, Conflict, NotFound, UnsupportedOperation
@@ -17,9 +19,9 @@ from overcast.plugins import load_plugin_manager
 from overcast.types import (ConnectionInfo, DriverKind, Flavor, ImageFile, ImageRef, Instance, PowerState,
                             VifDetails)
 
-from conftest import needs_qemu_img
 
-pytestmark = needs_qemu_img
+pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
+                                reason="disk images are handled with qemu-img (apt: qemu-utils)")
 
 
 def new_instance(display_name="demo", memory_mb=256, vcpus=1, root_gb=1) -> Instance:
