@@ -54,6 +54,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if err.get("type") == "json_invalid":
+            return _response(request.url.path, 400, "Bad Request", "The request body is not valid JSON.")
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
         message = f"Invalid input for field/attribute {where}: {err.get('msg')}" if where else str(err.get("msg"))
         return _response(request.url.path, 400, "Bad Request", message)

@@ -12,7 +12,12 @@ from overcast.config import Config, parse_config
 from overcast.plugins import PluginManager
 from overcast.testing.fakes import FakeDriversPlugin
 
-__all__ = ["fake_drivers", "overcast_pm", "overcast_config", "overcast_runtime", "fake_config_data"]
+from overcast.testing.cloud import cloud, running_cloud, running_cloud_config  # noqa: E402 - documented there
+
+__all__ = [
+    "fake_drivers", "overcast_pm", "overcast_config", "overcast_runtime", "fake_config_data",
+    "cloud", "running_cloud", "running_cloud_config",
+]
 
 
 def fake_config_data(data_dir: Path, hosts: int = 1) -> dict[str, Any]:

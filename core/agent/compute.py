@@ -1,0 +1,213 @@
+"""The host side of the compute service: every ``hv_*`` call for one host goes through here.
+
+Built by :class:`overcast.agent.HostAgent` with ``(runtime, host_name)`` and reached over the
+bus on ``agent.<host>``. It runs the host's hypervisor driver, fetches images into the host's
+cache through the image service's helper, and uploads snapshots; it never touches the
+database (the controller owns state).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from overcast.compute.peers import optional_service
+from overcast.errors import DriverError
+from overcast.types import (
+    BlockDevice,
+    ConnectionInfo,
+    Connector,
+    Host,
+    ImageFile,
+    ImageRef,
+    Instance,
+    InstanceInfo,
+    MigrationData,
+    VifDetails,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ComputeAgent:
+    """RPC handlers ``compute_*`` for one host."""
+
+    def __init__(self, runtime: Any, host_name: str) -> None:
+        self.runtime = runtime
+        self.host: Host = runtime.drivers.hosts[host_name]
+        self.driver = runtime.plugins.driver("hypervisor", self.host.driver)
+        self.init_error: str | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect to the hypervisor. A failure is remembered and reported, not raised, so
+        the host shows up as being in error instead of the whole process failing."""
+        try:
+            self.driver.init_host(host=self.host)
+            self.init_error = None
+        except Exception as exc:  # noqa: BLE001 - reported through compute_report
+            self.init_error = f"{type(exc).__name__}: {exc}"
+            log.error("host %s: cannot initialise hypervisor: %s", self.host.name, self.init_error)
+
+    def _other(self, name: str) -> Host:
+        try:
+            return self.runtime.drivers.hosts[name]
+        except KeyError:
+            raise DriverError(f"host {name} is not configured on {self.host.name}'s agent") from None
+
+    # --- reporting ----------------------------------------------------------------------------
+
+    def compute_report(self) -> dict:
+        """Capabilities and resources for the controller's ``hosts`` row (the heartbeat)."""
+        if self.init_error is not None:
+            self.start()
+        if self.init_error is not None:
+            return {"error": self.init_error}
+        return {
+            "capabilities": self.driver.get_capabilities(host=self.host),
+            "resources": self.driver.get_available_resource(host=self.host),
+        }
+
+    def compute_list_instances(self) -> list[str]:
+        return list(self.driver.list_instances(host=self.host))
+
+    def compute_get_info(self, instance: Instance) -> InstanceInfo:
+        return self.driver.get_info(host=self.host, instance=instance)
+
+    # --- images -------------------------------------------------------------------------------
+
+    def _cache_dir(self) -> str:
+        config = self.runtime.config
+        base = config.resolve_path(config.compute.image_cache_dir, "image-cache")
+        path = os.path.join(str(base), self.host.name)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def _fetch(self, image: ImageRef | None) -> ImageFile | None:
+        if image is None:
+            return None
+        svc = optional_service(self.runtime, "image")
+        if svc is None or not hasattr(svc, "fetch_to_cache"):
+            raise DriverError(f"cannot fetch image {image.id} to {self.host.name}: no image service is available")
+        caps = self.driver.get_capabilities(host=self.host)
+        return svc.fetch_to_cache(image=image, cache_dir=self._cache_dir(), formats=caps.image_types)
+
+    # --- lifecycle of guests ----------------------------------------------------------------------
+
+    def compute_spawn(
+        self, instance: Instance, network_info: Sequence[VifDetails] = (), block_devices: Sequence[BlockDevice] = ()
+    ) -> InstanceInfo:
+        image = self._fetch(instance.image)
+        return self.driver.spawn(
+            host=self.host, instance=instance, image=image, network_info=list(network_info), block_devices=list(block_devices)
+        )
+
+    def compute_destroy(self, instance: Instance, destroy_disks: bool = True) -> bool:
+        return self.driver.destroy(host=self.host, instance=instance, destroy_disks=destroy_disks)
+
+    def compute_reboot(self, instance: Instance, hard: bool) -> bool:
+        return self.driver.reboot(host=self.host, instance=instance, hard=hard)
+
+    def compute_power_on(self, instance: Instance) -> bool:
+        return self.driver.power_on(host=self.host, instance=instance)
+
+    def compute_power_off(self, instance: Instance, shutdown_timeout: int, retry_interval: int = 5) -> bool:
+        return self.driver.power_off(host=self.host, instance=instance, timeout=shutdown_timeout, retry_interval=retry_interval)
+
+    def compute_pause(self, instance: Instance) -> bool:
+        return self.driver.pause(host=self.host, instance=instance)
+
+    def compute_unpause(self, instance: Instance) -> bool:
+        return self.driver.unpause(host=self.host, instance=instance)
+
+    def compute_suspend(self, instance: Instance) -> bool:
+        return self.driver.suspend(host=self.host, instance=instance)
+
+    def compute_resume(self, instance: Instance) -> bool:
+        return self.driver.resume(host=self.host, instance=instance)
+
+    def compute_console_output(self, instance: Instance, length: int | None = None) -> str:
+        return self.driver.get_console_output(host=self.host, instance=instance, length=length)
+
+    def compute_snapshot(self, instance: Instance, image_id: str, image_name: str) -> bool:
+        """Copy the root disk with the driver and upload it into the queued image ``image_id``."""
+        svc = optional_service(self.runtime, "image")
+        if svc is None or not hasattr(svc, "upload_file"):
+            raise DriverError("cannot upload a snapshot: no image service is available")
+        result = self.driver.snapshot(host=self.host, instance=instance, image_name=image_name)
+        try:
+            svc.upload_file(image_id=image_id, path=result.path, disk_format=result.disk_format)
+        finally:
+            if result.cleanup:
+                try:
+                    os.unlink(result.path)
+                except FileNotFoundError:
+                    pass
+        return True
+
+    # --- migration ---------------------------------------------------------------------------
+
+    def compute_migrate_disk_and_power_off(self, instance: Instance, dest: str) -> MigrationData:
+        return self.driver.migrate_disk_and_power_off(host=self.host, instance=instance, dest=self._other(dest))
+
+    def compute_finish_migration(
+        self,
+        instance: Instance,
+        migration: MigrationData,
+        network_info: Sequence[VifDetails] = (),
+        block_devices: Sequence[BlockDevice] = (),
+        power_on: bool = True,
+    ) -> InstanceInfo:
+        image = self._fetch(instance.image) if instance.image is not None and self._can_fetch() else None
+        return self.driver.finish_migration(
+            host=self.host, instance=instance, migration=migration, image=image,
+            network_info=list(network_info), block_devices=list(block_devices), power_on=power_on,
+        )
+
+    def _can_fetch(self) -> bool:
+        svc = optional_service(self.runtime, "image")
+        return svc is not None and hasattr(svc, "fetch_to_cache")
+
+    def compute_confirm_migration(self, instance: Instance, migration: MigrationData) -> bool:
+        return self.driver.confirm_migration(host=self.host, instance=instance, migration=migration)
+
+    def compute_check_can_live_migrate_destination(self, instance: Instance, source: str) -> MigrationData:
+        return self.driver.check_can_live_migrate_destination(host=self.host, instance=instance, source=self._other(source))
+
+    def compute_pre_live_migration(
+        self,
+        instance: Instance,
+        migration: MigrationData,
+        network_info: Sequence[VifDetails] = (),
+        block_devices: Sequence[BlockDevice] = (),
+    ) -> MigrationData:
+        return self.driver.pre_live_migration(
+            host=self.host, instance=instance, migration=migration,
+            network_info=list(network_info), block_devices=list(block_devices),
+        )
+
+    def compute_live_migration(self, instance: Instance, dest: str, migration: MigrationData) -> bool:
+        return self.driver.live_migration(host=self.host, instance=instance, dest=self._other(dest), migration=migration)
+
+    def compute_post_live_migration(self, instance: Instance, migration: MigrationData) -> bool:
+        return self.driver.post_live_migration(host=self.host, instance=instance, migration=migration)
+
+    # --- volumes and vifs -----------------------------------------------------------------------
+
+    def compute_get_volume_connector(self) -> Connector:
+        return self.driver.get_volume_connector(host=self.host)
+
+    def compute_attach_volume(self, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
+        return self.driver.attach_volume(host=self.host, instance=instance, connection_info=connection_info, mountpoint=mountpoint)
+
+    def compute_detach_volume(self, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
+        return self.driver.detach_volume(host=self.host, instance=instance, connection_info=connection_info, mountpoint=mountpoint)
+
+    def compute_plug_vifs(self, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
+        return self.driver.plug_vifs(host=self.host, instance=instance, network_info=list(network_info))
+
+    def compute_unplug_vifs(self, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
+        return self.driver.unplug_vifs(host=self.host, instance=instance, network_info=list(network_info))

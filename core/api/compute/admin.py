@@ -1,0 +1,227 @@
+"""Hosts and limits: ``os-hypervisors``, ``os-services``, ``os-availability-zone``, ``limits``
+and ``os-quota-sets``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+
+from overcast.api.compute.common import iso_micro, json_body, reply, wrapped
+from overcast.api.compute.microversion import MicroversionRoute, version_of
+from overcast.api.deps import authorize, get_runtime
+from overcast.compute.hosts import COMPUTE_BINARY
+from overcast.context import RequestContext
+from overcast.db.models.base import utcnow
+from overcast.db.models.hosts import HostRecord, ServiceRecord
+from overcast.errors import NotFound
+
+router = APIRouter(route_class=MicroversionRoute)
+
+
+def _rows(runtime):
+    with runtime.db.session() as s:
+        hosts = list(s.scalars(select(HostRecord).order_by(HostRecord.name)))
+        services = {r.host: r for r in s.scalars(select(ServiceRecord).where(ServiceRecord.binary == COMPUTE_BINARY))}
+    return hosts, services
+
+
+def _up(runtime, seen) -> bool:
+    return seen is not None and utcnow() - seen <= timedelta(seconds=runtime.config.bus.host_down_after)
+
+
+def _hypervisor(runtime, version, rec: HostRecord, svc: ServiceRecord | None, detail: bool) -> dict:
+    out = {
+        "id": svc.id if svc else 0,
+        "hypervisor_hostname": rec.name,
+        "state": "up" if rec.error is None and _up(runtime, rec.last_heartbeat) else "down",
+        "status": "enabled" if rec.enabled else "disabled",
+    }
+    if not detail:
+        return out
+    r = runtime.compute.ratios
+    caps = rec.capabilities or {}
+    cpu_info = {"hypervisor_type": rec.hypervisor_type, "image_types": caps.get("image_types", [])}
+    out.update({
+        "hypervisor_type": rec.hypervisor_type,
+        "hypervisor_version": rec.hypervisor_version,
+        "host_ip": "127.0.0.1",
+        "vcpus": rec.vcpus,
+        "memory_mb": rec.memory_mb,
+        "local_gb": rec.local_gb,
+        "vcpus_used": rec.vcpus_used,
+        "memory_mb_used": rec.memory_mb_used,
+        "local_gb_used": rec.local_gb_used,
+        "free_ram_mb": int(rec.memory_mb * r.ram) - rec.memory_mb_used,
+        "free_disk_gb": int(rec.local_gb * r.disk) - rec.local_gb_used,
+        "current_workload": 0,
+        "running_vms": rec.running_vms,
+        "disk_available_least": int(rec.local_gb * r.disk) - rec.local_gb_used,
+        "cpu_info": cpu_info if version >= (2, 28) else str(cpu_info),
+        "service": {"id": svc.id if svc else 0, "host": rec.name, "disabled_reason": rec.disabled_reason},
+    })
+    return out
+
+
+@router.get("/v2.1/os-hypervisors")
+def list_hypervisors(request: Request, ctx: RequestContext = Depends(authorize("compute:hypervisors:list")),
+                     runtime=Depends(get_runtime)):
+    hosts, services = _rows(runtime)
+    version = version_of(request)
+    return reply({"hypervisors": [_hypervisor(runtime, version, h, services.get(h.name), False) for h in hosts]})
+
+
+@router.get("/v2.1/os-hypervisors/detail")
+def list_hypervisors_detail(request: Request, ctx: RequestContext = Depends(authorize("compute:hypervisors:detail")),
+                            runtime=Depends(get_runtime)):
+    hosts, services = _rows(runtime)
+    version = version_of(request)
+    return reply({"hypervisors": [_hypervisor(runtime, version, h, services.get(h.name), True) for h in hosts]})
+
+
+@router.get("/v2.1/os-hypervisors/statistics")
+def hypervisor_statistics(ctx: RequestContext = Depends(authorize("compute:hypervisors:statistics")),
+                          runtime=Depends(get_runtime)):
+    hosts, _ = _rows(runtime)
+    r = runtime.compute.ratios
+    stats = {k: 0 for k in ("count", "vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
+                            "free_ram_mb", "free_disk_gb", "current_workload", "running_vms", "disk_available_least")}
+    for h in hosts:
+        stats["count"] += 1
+        for k in ("vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used", "running_vms"):
+            stats[k] += getattr(h, k)
+        stats["free_ram_mb"] += int(h.memory_mb * r.ram) - h.memory_mb_used
+        stats["free_disk_gb"] += int(h.local_gb * r.disk) - h.local_gb_used
+        stats["disk_available_least"] += int(h.local_gb * r.disk) - h.local_gb_used
+    return reply({"hypervisor_statistics": stats})
+
+
+@router.get("/v2.1/os-hypervisors/{hypervisor_id}")
+def show_hypervisor(hypervisor_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:hypervisors:show")),
+                    runtime=Depends(get_runtime)):
+    hosts, services = _rows(runtime)
+    for h in hosts:
+        svc = services.get(h.name)
+        if svc is not None and str(svc.id) == hypervisor_id:
+            return reply({"hypervisor": _hypervisor(runtime, version_of(request), h, svc, True)})
+    raise NotFound(f"Hypervisor with ID {hypervisor_id} could not be found.")
+
+
+@router.get("/v2.1/os-services")
+def list_services(request: Request, ctx: RequestContext = Depends(authorize("compute:services:list")),
+                  runtime=Depends(get_runtime)):
+    params = request.query_params
+    with runtime.db.session() as s:
+        rows = list(s.scalars(select(ServiceRecord).order_by(ServiceRecord.id)))
+    out = []
+    for row in rows:
+        if params.get("binary") and row.binary != params["binary"]:
+            continue
+        if params.get("host") and row.host != params["host"]:
+            continue
+        item = {
+            "id": row.id, "binary": row.binary, "host": row.host, "zone": row.availability_zone,
+            "status": "disabled" if row.disabled else "enabled",
+            "state": "up" if _up(runtime, row.last_seen_at) and not row.forced_down else "down",
+            "updated_at": iso_micro(row.last_seen_at or row.updated_at), "disabled_reason": row.disabled_reason,
+        }
+        if version_of(request) >= (2, 11):
+            item["forced_down"] = row.forced_down
+        out.append(item)
+    return reply({"services": out})
+
+
+@router.get("/v2.1/os-availability-zone")
+def list_zones(ctx: RequestContext = Depends(authorize("compute:availability_zones:list")), runtime=Depends(get_runtime)):
+    zones = sorted({h.availability_zone for h in runtime.drivers.hosts.values()})
+    return reply({"availabilityZoneInfo": [{"zoneName": z, "zoneState": {"available": True}, "hosts": None} for z in zones]})
+
+
+@router.get("/v2.1/os-availability-zone/detail")
+def list_zones_detail(ctx: RequestContext = Depends(authorize("compute:availability_zones:detail")),
+                      runtime=Depends(get_runtime)):
+    hosts, services = _rows(runtime)
+    zones: dict[str, dict] = {}
+    for h in hosts:
+        svc = services.get(h.name)
+        zones.setdefault(h.availability_zone, {})[h.name] = {COMPUTE_BINARY: {
+            "available": h.enabled, "active": _up(runtime, h.last_heartbeat), "updated_at": iso_micro(h.last_heartbeat)}}
+        del svc
+    return reply({"availabilityZoneInfo": [
+        {"zoneName": z, "zoneState": {"available": True}, "hosts": hs} for z, hs in sorted(zones.items())]})
+
+
+# --- limits and quotas ---------------------------------------------------------------------------
+
+def _quota_view(project_id: str, limits: dict) -> dict:
+    return {"id": project_id, **limits}
+
+
+@router.get("/v2.1/limits")
+def limits(request: Request, ctx: RequestContext = Depends(authorize("compute:limits:show")), runtime=Depends(get_runtime)):
+    project = request.query_params.get("tenant_id") if ctx.is_admin else None
+    project = project or ctx.project_id or ""
+    quotas = runtime.compute.quotas
+    with runtime.db.session() as s:
+        lim, used = quotas.limits(s, project), quotas.usage(s, project)
+    absolute = {
+        "maxTotalInstances": lim["instances"], "maxTotalCores": lim["cores"], "maxTotalRAMSize": lim["ram"],
+        "maxTotalKeypairs": lim["key_pairs"], "maxServerGroups": lim["server_groups"], "maxServerGroupMembers": -1,
+        "maxServerMeta": 128, "maxImageMeta": 128, "maxPersonality": 5, "maxPersonalitySize": 10240,
+        "totalInstancesUsed": used["instances"], "totalCoresUsed": used["cores"], "totalRAMUsed": used["ram"],
+        "totalServerGroupsUsed": used["server_groups"],
+    }
+    return reply({"limits": {"rate": [], "absolute": absolute}})
+
+
+def _check_project(ctx: RequestContext, project_id: str) -> None:
+    if not ctx.can_see(project_id):
+        from overcast.errors import Forbidden
+
+        raise Forbidden(f"Policy doesn't allow quota sets of project {project_id} to be shown.")
+
+
+@router.get("/v2.1/os-quota-sets/{project_id}/defaults")
+def quota_defaults(project_id: str, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
+                   runtime=Depends(get_runtime)):
+    return reply({"quota_set": _quota_view(project_id, dict(runtime.compute.quotas.defaults))})
+
+
+@router.get("/v2.1/os-quota-sets/{project_id}/detail")
+def quota_detail(project_id: str, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
+                 runtime=Depends(get_runtime)):
+    _check_project(ctx, project_id)
+    quotas = runtime.compute.quotas
+    with runtime.db.session() as s:
+        lim, used = quotas.limits(s, project_id), quotas.usage(s, project_id)
+    detail = {k: {"limit": lim[k], "in_use": used.get(k, 0), "reserved": 0} for k in lim}
+    return reply({"quota_set": _quota_view(project_id, detail)})
+
+
+@router.get("/v2.1/os-quota-sets/{project_id}")
+def quota_show(project_id: str, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
+               runtime=Depends(get_runtime)):
+    _check_project(ctx, project_id)
+    with runtime.db.session() as s:
+        lim = runtime.compute.quotas.limits(s, project_id)
+    return reply({"quota_set": _quota_view(project_id, lim)})
+
+
+@router.put("/v2.1/os-quota-sets/{project_id}")
+async def quota_update(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:quota_sets:update")),
+                       runtime=Depends(get_runtime)):
+    body = wrapped(await json_body(request), "quota_set")
+    body = {k: v for k, v in body.items() if k not in ("force", "id")}
+    with runtime.db.session() as s:
+        runtime.compute.quotas.set_limits(s, project_id, body)
+        lim = runtime.compute.quotas.limits(s, project_id)
+    return reply({"quota_set": lim})
+
+
+@router.delete("/v2.1/os-quota-sets/{project_id}")
+def quota_delete(project_id: str, ctx: RequestContext = Depends(authorize("compute:quota_sets:delete")),
+                 runtime=Depends(get_runtime)):
+    with runtime.db.session() as s:
+        runtime.compute.quotas.reset(s, project_id)
+    return reply(None, 202)

@@ -1,0 +1,79 @@
+"""``/os-keypairs`` and ``/os-server-groups``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from overcast.api.compute.common import json_body, reply, wrapped
+from overcast.api.compute.microversion import MicroversionRoute, version_of
+from overcast.api.compute.views import keypair_view, server_group_view
+from overcast.api.deps import authorize, get_runtime
+from overcast.context import RequestContext
+
+router = APIRouter(route_class=MicroversionRoute)
+
+
+@router.get("/v2.1/os-keypairs")
+def list_keypairs(request: Request, ctx: RequestContext = Depends(authorize("compute:keypairs:list")),
+                  runtime=Depends(get_runtime)):
+    version = version_of(request)
+    recs = runtime.compute.keypairs.list(ctx, request.query_params.get("user_id"))
+    return reply({"keypairs": [{"keypair": keypair_view(r, version)} for r in recs]})
+
+
+@router.post("/v2.1/os-keypairs")
+async def create_keypair(request: Request, ctx: RequestContext = Depends(authorize("compute:keypairs:create")),
+                         runtime=Depends(get_runtime)):
+    body = wrapped(await json_body(request), "keypair")
+    version = version_of(request)
+    rec, private = runtime.compute.keypairs.create(ctx, body)
+    out = keypair_view(rec, version)
+    out["user_id"] = rec.user_id
+    if private is not None:
+        out["private_key"] = private
+    return reply({"keypair": out}, 201 if version >= (2, 2) else 200)
+
+
+@router.get("/v2.1/os-keypairs/{name}")
+def show_keypair(name: str, request: Request, ctx: RequestContext = Depends(authorize("compute:keypairs:show")),
+                 runtime=Depends(get_runtime)):
+    rec = runtime.compute.keypairs.get(ctx, name, request.query_params.get("user_id"))
+    return reply({"keypair": keypair_view(rec, version_of(request), detail=True)})
+
+
+@router.delete("/v2.1/os-keypairs/{name}")
+def delete_keypair(name: str, request: Request, ctx: RequestContext = Depends(authorize("compute:keypairs:delete")),
+                   runtime=Depends(get_runtime)):
+    runtime.compute.keypairs.delete(ctx, name, request.query_params.get("user_id"))
+    return reply(None, 204 if version_of(request) >= (2, 2) else 202)
+
+
+@router.get("/v2.1/os-server-groups")
+def list_groups(request: Request, ctx: RequestContext = Depends(authorize("compute:server_groups:list")),
+                runtime=Depends(get_runtime)):
+    all_projects = request.query_params.get("all_projects", "").lower() in ("1", "true", "yes")
+    version = version_of(request)
+    rows = runtime.compute.server_groups.list(ctx, all_projects)
+    return reply({"server_groups": [server_group_view(r, m, version) for r, m in rows]})
+
+
+@router.post("/v2.1/os-server-groups")
+async def create_group(request: Request, ctx: RequestContext = Depends(authorize("compute:server_groups:create")),
+                       runtime=Depends(get_runtime)):
+    body = wrapped(await json_body(request), "server_group")
+    rec = runtime.compute.server_groups.create(ctx, body)
+    return reply({"server_group": server_group_view(rec, [], version_of(request))})
+
+
+@router.get("/v2.1/os-server-groups/{group_id}")
+def show_group(group_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:server_groups:show")),
+               runtime=Depends(get_runtime)):
+    rec, members = runtime.compute.server_groups.get(ctx, group_id)
+    return reply({"server_group": server_group_view(rec, members, version_of(request))})
+
+
+@router.delete("/v2.1/os-server-groups/{group_id}")
+def delete_group(group_id: str, ctx: RequestContext = Depends(authorize("compute:server_groups:delete")),
+                 runtime=Depends(get_runtime)):
+    runtime.compute.server_groups.delete(ctx, group_id)
+    return reply(None, 204)

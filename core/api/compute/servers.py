@@ -1,0 +1,209 @@
+"""``/servers``: create, list, detail, show, update, delete, actions, console output and
+volume attachments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from overcast.api.compute.common import base_url, json_body, query_params, reply, wrapped
+from overcast.api.compute.microversion import MicroversionRoute, version_of
+from overcast.api.compute.views import attachment_view, server_summary, server_view
+from overcast.api.deps import authorize, get_runtime
+from overcast.context import RequestContext
+from overcast.errors import BadRequest
+
+router = APIRouter(route_class=MicroversionRoute)
+
+
+def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list) -> list[dict]:
+    compute = runtime.compute
+    faults = compute.faults([r.uuid for r in recs if r.vm_state in ("error", "deleted")])
+    from sqlalchemy import select
+
+    from overcast.db.models.compute import BlockDeviceMapping
+
+    volumes: dict[str, list] = {}
+    if recs:
+        with runtime.db.session() as s:
+            stmt = select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid.in_([r.uuid for r in recs]))
+            for bdm in s.scalars(stmt):
+                volumes.setdefault(bdm.instance_uuid, []).append(bdm)
+    version = version_of(request)
+    return [server_view(request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid)) for r in recs]
+
+
+def _links(request: Request, recs: list, params: dict, detail: bool) -> list[dict]:
+    if not recs or "limit" not in params or len(recs) < int(params["limit"]):
+        return []
+    path = "servers/detail" if detail else "servers"
+    return [{"rel": "next", "href": f"{base_url(request)}/compute/v2.1/{path}?limit={params['limit']}&marker={recs[-1].uuid}"}]
+
+
+@router.post("/v2.1/servers")
+async def create_server(request: Request, ctx: RequestContext = Depends(authorize("compute:servers:create")),
+                        runtime=Depends(get_runtime)):
+    body = wrapped(await json_body(request), "server")
+    if version_of(request) >= (2, 37) and "networks" not in body:
+        raise BadRequest("Invalid input for field/attribute server: 'networks' is a required property")
+    from starlette.concurrency import run_in_threadpool
+
+    rec = await run_in_threadpool(runtime.compute.create_server, ctx, body)
+    out = {"server": {"id": rec.uuid, "links": server_summary(request, rec)["links"], "OS-DCF:diskConfig": "MANUAL",
+                      "security_groups": [{"name": "default"}], "adminPass": ""}}
+    return reply(out, 202, {"Location": f"{base_url(request)}/compute/v2.1/servers/{rec.uuid}"})
+
+
+@router.get("/v2.1/servers")
+def list_servers(request: Request, ctx: RequestContext = Depends(authorize("compute:servers:list")),
+                 runtime=Depends(get_runtime)):
+    params = query_params(request)
+    recs = runtime.compute.list_servers(ctx, params)
+    out: dict[str, Any] = {"servers": [server_summary(request, r) for r in recs]}
+    nxt = _links(request, recs, params, detail=False)
+    if nxt:
+        out["servers_links"] = nxt
+    return reply(out)
+
+
+@router.get("/v2.1/servers/detail")
+def list_servers_detail(request: Request, ctx: RequestContext = Depends(authorize("compute:servers:detail")),
+                        runtime=Depends(get_runtime)):
+    params = query_params(request)
+    recs = runtime.compute.list_servers(ctx, params)
+    out: dict[str, Any] = {"servers": _render(request, ctx, runtime, recs)}
+    nxt = _links(request, recs, params, detail=True)
+    if nxt:
+        out["servers_links"] = nxt
+    return reply(out)
+
+
+@router.get("/v2.1/servers/{server_id}")
+def show_server(server_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:servers:show")),
+                runtime=Depends(get_runtime)):
+    rec = runtime.compute.get_server(ctx, server_id)
+    return reply({"server": _render(request, ctx, runtime, [rec])[0]})
+
+
+@router.put("/v2.1/servers/{server_id}")
+async def update_server(server_id: str, request: Request,
+                        ctx: RequestContext = Depends(authorize("compute:servers:update")), runtime=Depends(get_runtime)):
+    body = wrapped(await json_body(request), "server")
+    if "description" in body and version_of(request) < (2, 19):
+        raise BadRequest("Additional properties are not allowed ('description' was unexpected)")
+    rec = runtime.compute.update_server(ctx, server_id, body)
+    return reply({"server": _render(request, ctx, runtime, [rec])[0]})
+
+
+@router.delete("/v2.1/servers/{server_id}")
+def delete_server(server_id: str, ctx: RequestContext = Depends(authorize("compute:servers:delete")),
+                  runtime=Depends(get_runtime)):
+    runtime.compute.delete_server(ctx, server_id)
+    return reply(None, 204)
+
+
+# --- actions -------------------------------------------------------------------------------------
+
+_POWER = {"os-start": "start", "os-stop": "stop", "pause": "pause", "unpause": "unpause", "suspend": "suspend",
+          "resume": "resume"}
+_ADMIN_ACTIONS = {"migrate", "os-migrateLive"}
+
+
+@router.post("/v2.1/servers/{server_id}/action")
+async def server_action(server_id: str, request: Request,
+                        ctx: RequestContext = Depends(authorize("compute:servers:action")), runtime=Depends(get_runtime)):
+    body = await json_body(request)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("The action body must be an object with exactly one action.")
+    action, args = next(iter(body.items()))
+    if action in _ADMIN_ACTIONS:
+        rule = "compute:servers:migrate" if action == "migrate" else "compute:servers:live_migrate"
+        runtime.identity.enforce(rule, ctx)
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_dispatch, request, ctx, runtime, server_id, action, args)
+
+
+def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: str, action: str, args: Any):
+    compute = runtime.compute
+    version = version_of(request)
+    if action in _POWER:
+        compute.power_action(ctx, server_id, _POWER[action])
+    elif action == "reboot":
+        if not isinstance(args, dict) or "type" not in args:
+            raise BadRequest("Invalid input for field/attribute reboot: 'type' is a required property")
+        compute.reboot(ctx, server_id, args["type"])
+    elif action == "createImage":
+        if not isinstance(args, dict):
+            raise BadRequest("Invalid input for field/attribute createImage.")
+        image_id = compute.create_image(ctx, server_id, args.get("name"), args.get("metadata"))
+        location = f"{base_url(request)}/image/v2/images/{image_id}"
+        if version >= (2, 45):
+            return reply({"image_id": image_id}, 202)
+        return reply(None, 202, {"Location": location})
+    elif action == "os-getConsoleOutput":
+        length = (args or {}).get("length") if isinstance(args, dict) or args is None else None
+        if length is not None:
+            try:
+                length = int(length)
+            except (TypeError, ValueError):
+                raise BadRequest("Invalid input for field/attribute length.") from None
+            length = None if length == -1 else length
+            if length is not None and length < 0:
+                raise BadRequest("Invalid input for field/attribute length: must be -1 or >= 0.")
+        return reply({"output": compute.console_output(ctx, server_id, length)})
+    elif action == "migrate":
+        if isinstance(args, dict) and args.get("host") is not None and version < (2, 56):
+            raise BadRequest("Additional properties are not allowed ('host' was unexpected)")
+        compute.migrate(ctx, server_id, (args or {}).get("host") if isinstance(args, dict) else None)
+    elif action == "os-migrateLive":
+        if not isinstance(args, dict) or "block_migration" not in args or "host" not in args:
+            raise BadRequest("Invalid input for field/attribute os-migrateLive: 'host' and 'block_migration' are required")
+        bm = args["block_migration"]
+        if not (isinstance(bm, bool) or (bm == "auto" and version >= (2, 25))):
+            raise BadRequest(f"Invalid input for field/attribute block_migration. Value: {bm}.")
+        if "disk_over_commit" in args and version >= (2, 25):
+            raise BadRequest("Additional properties are not allowed ('disk_over_commit' was unexpected)")
+        compute.live_migrate(ctx, server_id, args["host"])
+    elif action == "confirmResize":
+        compute.confirm_resize(ctx, server_id)
+    elif action == "revertResize":
+        compute.revert_resize(ctx, server_id)
+    else:
+        raise BadRequest(f"There is no such action: {action}")
+    return reply(None, 202)
+
+
+# --- volume attachments --------------------------------------------------------------------------
+
+@router.get("/v2.1/servers/{server_id}/os-volume_attachments")
+def list_attachments(server_id: str, ctx: RequestContext = Depends(authorize("compute:volume_attachments:list")),
+                     runtime=Depends(get_runtime)):
+    return reply({"volumeAttachments": [attachment_view(b) for b in runtime.compute.volumes.list(ctx, server_id)]})
+
+
+@router.post("/v2.1/servers/{server_id}/os-volume_attachments")
+async def attach_volume(server_id: str, request: Request,
+                        ctx: RequestContext = Depends(authorize("compute:volume_attachments:create")),
+                        runtime=Depends(get_runtime)):
+    body = wrapped(await json_body(request), "volumeAttachment")
+    from starlette.concurrency import run_in_threadpool
+
+    bdm = await run_in_threadpool(runtime.compute.volumes.attach, ctx, server_id, body.get("volumeId"),
+                                  body.get("device"), bool(body.get("delete_on_termination", False)))
+    return reply({"volumeAttachment": attachment_view(bdm)})
+
+
+@router.get("/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
+def show_attachment(server_id: str, volume_id: str,
+                    ctx: RequestContext = Depends(authorize("compute:volume_attachments:show")), runtime=Depends(get_runtime)):
+    return reply({"volumeAttachment": attachment_view(runtime.compute.volumes.get(ctx, server_id, volume_id))})
+
+
+@router.delete("/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
+def detach_volume(server_id: str, volume_id: str,
+                  ctx: RequestContext = Depends(authorize("compute:volume_attachments:delete")),
+                  runtime=Depends(get_runtime)):
+    runtime.compute.volumes.detach(ctx, server_id, volume_id)
+    return reply(None, 202)

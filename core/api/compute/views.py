@@ -1,0 +1,137 @@
+"""JSON views of compute resources, per microversion (up to 2.37)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi import Request
+
+from overcast.api.compute.common import base_url, iso, links
+from overcast.compute.states import POWER_STATE_CODES, status_of
+from overcast.context import RequestContext
+
+V = tuple[int, int]
+
+
+def flavor_view(request: Request, rec: Any, detail: bool = True) -> dict:
+    out = {"id": rec.id, "name": rec.name, "links": links(request, "flavors", rec.id)}
+    if not detail:
+        return out
+    out.update({
+        "ram": rec.memory_mb,
+        "disk": rec.root_gb,
+        "vcpus": rec.vcpus,
+        "swap": rec.swap_mb or "",
+        "OS-FLV-EXT-DATA:ephemeral": rec.ephemeral_gb,
+        "OS-FLV-DISABLED:disabled": rec.disabled,
+        "os-flavor-access:is_public": rec.is_public,
+        "rxtx_factor": rec.rxtx_factor,
+    })
+    return out
+
+
+def host_id(project_id: str, host: str | None) -> str:
+    if not host:
+        return ""
+    return hashlib.sha224((project_id + host).encode()).hexdigest()
+
+
+def server_summary(request: Request, rec: Any) -> dict:
+    return {"id": rec.uuid, "name": rec.name, "links": links(request, "servers", rec.uuid)}
+
+
+def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fault: Any = None,
+                volumes: list | None = None) -> dict:
+    status = status_of(rec.vm_state, rec.task_state)
+    base = base_url(request)
+    image: Any = ""
+    if rec.image_ref:
+        image = {"id": rec.image_ref, "links": [{"rel": "bookmark", "href": f"{base}/compute/images/{rec.image_ref}"}]}
+    out: dict[str, Any] = {
+        "id": rec.uuid,
+        "name": rec.name,
+        "status": status,
+        "tenant_id": rec.project_id,
+        "user_id": rec.user_id,
+        "metadata": dict(rec.metadata_ or {}),
+        "hostId": host_id(rec.project_id, rec.host),
+        "image": image,
+        "flavor": {"id": rec.flavor_id, "links": [{"rel": "bookmark", "href": f"{base}/compute/flavors/{rec.flavor_id}"}]},
+        "created": iso(rec.created_at),
+        "updated": iso(rec.updated_at),
+        "addresses": dict(rec.addresses or {}),
+        "accessIPv4": rec.access_ipv4 or "",
+        "accessIPv6": rec.access_ipv6 or "",
+        "links": links(request, "servers", rec.uuid),
+        "OS-DCF:diskConfig": "MANUAL",
+        "progress": rec.progress if status in ("BUILD", "ACTIVE") else 0,
+        "OS-EXT-AZ:availability_zone": rec.availability_zone or "",
+        "config_drive": "",
+        "key_name": rec.key_name,
+        "OS-SRV-USG:launched_at": _micro(rec.launched_at),
+        "OS-SRV-USG:terminated_at": _micro(rec.terminated_at),
+        "OS-EXT-STS:task_state": rec.task_state,
+        "OS-EXT-STS:vm_state": rec.vm_state,
+        "OS-EXT-STS:power_state": POWER_STATE_CODES.get(rec.power_state, 0),
+        "os-extended-volumes:volumes_attached": [
+            ({"id": b.volume_id, "delete_on_termination": b.delete_on_termination} if version >= (2, 3) else {"id": b.volume_id})
+            for b in (volumes or [])
+        ],
+        "security_groups": [{"name": "default"}] if rec.addresses else [],
+    }
+    if ctx.is_admin:
+        out["OS-EXT-SRV-ATTR:host"] = rec.host
+        out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = rec.host
+        out["OS-EXT-SRV-ATTR:instance_name"] = rec.hv_name
+        if version >= (2, 3):
+            out.update({
+                "OS-EXT-SRV-ATTR:reservation_id": f"r-{rec.uuid[:8]}",
+                "OS-EXT-SRV-ATTR:launch_index": 0,
+                "OS-EXT-SRV-ATTR:hostname": rec.name,
+                "OS-EXT-SRV-ATTR:kernel_id": "",
+                "OS-EXT-SRV-ATTR:ramdisk_id": "",
+                "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
+                "OS-EXT-SRV-ATTR:user_data": rec.user_data,
+            })
+    if version >= (2, 9):
+        out["locked"] = bool(rec.locked)
+    if version >= (2, 16) and ctx.is_admin:
+        out["host_status"] = "UP" if rec.host else ""
+    if version >= (2, 19):
+        out["description"] = rec.description
+    if version >= (2, 26):
+        out["tags"] = []
+    if fault is not None and status in ("ERROR", "DELETED"):
+        out["fault"] = {"code": fault.code, "message": fault.message, "created": iso(fault.created_at)}
+        if ctx.is_admin and fault.details:
+            out["fault"]["details"] = fault.details
+    return out
+
+
+def _micro(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+
+
+def keypair_view(rec: Any, version: V, detail: bool = False) -> dict:
+    out = {"name": rec.name, "public_key": rec.public_key, "fingerprint": rec.fingerprint}
+    if version >= (2, 2):
+        out["type"] = rec.type
+    if detail:
+        out.update({"id": rec.id, "user_id": rec.user_id, "created_at": iso(rec.created_at), "deleted": False,
+                    "deleted_at": None, "updated_at": None})
+    elif version >= (2, 10):
+        pass
+    return out
+
+
+def server_group_view(rec: Any, members: list[str], version: V) -> dict:
+    out = {"id": rec.id, "name": rec.name, "policies": [rec.policy], "members": members, "metadata": {}}
+    if version >= (2, 13):
+        out["project_id"] = rec.project_id
+        out["user_id"] = rec.user_id
+    return out
+
+
+def attachment_view(bdm: Any) -> dict:
+    return {"id": bdm.volume_id, "volumeId": bdm.volume_id, "serverId": bdm.instance_uuid, "device": bdm.device_name}

@@ -1,0 +1,205 @@
+"""Flavors, their extra specs and access lists for private flavors."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from overcast.context import RequestContext
+from overcast.db.models.compute import FlavorAccess, FlavorExtraSpec, FlavorRecord
+from overcast.errors import BadRequest, Conflict, NotFound
+from overcast.types import Flavor
+
+_SPEC_KEY = re.compile(r"^[\w.:\- ]{1,255}$")
+_FLAVOR_ID = re.compile(r"^[\w.\- ]{1,255}$")
+
+
+def _int(value, name: str, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise BadRequest(f"Invalid input for field/attribute {name}. Value: {value}. must be an integer from {minimum} to {maximum}")
+    return value
+
+
+class FlavorManager:
+    def __init__(self, db) -> None:
+        self.db = db
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def _visible(self, ctx: RequestContext):
+        stmt = select(FlavorRecord)
+        if not ctx.is_admin:
+            access = exists().where(FlavorAccess.flavor_id == FlavorRecord.id, FlavorAccess.project_id == ctx.project_id)
+            stmt = stmt.where(or_(FlavorRecord.is_public.is_(True), access))
+        return stmt
+
+    def get_record(self, session, ctx: RequestContext, flavor_id: str) -> FlavorRecord:
+        rec = session.scalars(self._visible(ctx).where(FlavorRecord.id == str(flavor_id))).first()
+        if rec is None:
+            raise NotFound(f"Flavor {flavor_id} could not be found.")
+        return rec
+
+    def extra_specs(self, session, flavor_id: str) -> dict[str, str]:
+        rows = session.scalars(select(FlavorExtraSpec).where(FlavorExtraSpec.flavor_id == flavor_id))
+        return {r.key: r.value for r in rows}
+
+    def get(self, ctx: RequestContext, flavor_id: str) -> tuple[FlavorRecord, dict[str, str]]:
+        with self.db.session() as s:
+            rec = self.get_record(s, ctx, flavor_id)
+            return rec, self.extra_specs(s, rec.id)
+
+    def contract(self, ctx: RequestContext, flavor_id: str) -> Flavor:
+        from overcast.compute.records import flavor_of
+
+        rec, specs = self.get(ctx, flavor_id)
+        return flavor_of(rec, specs)
+
+    def list(
+        self,
+        ctx: RequestContext,
+        is_public: str | None = None,
+        min_ram: int | None = None,
+        min_disk: int | None = None,
+        marker: str | None = None,
+        limit: int | None = None,
+        sort_key: str = "id",
+        sort_dir: str = "asc",
+    ) -> list[tuple[FlavorRecord, dict[str, str]]]:
+        stmt = self._visible(ctx)
+        flag = (is_public or "").lower()
+        if flag in ("false", "0", "f", "no"):
+            stmt = stmt.where(FlavorRecord.is_public.is_(False))
+        elif flag in ("true", "1", "t", "yes") and ctx.is_admin:
+            stmt = stmt.where(FlavorRecord.is_public.is_(True))
+        # "None" or absent: everything the caller may see (public + accessible private)
+        if min_ram is not None:
+            stmt = stmt.where(FlavorRecord.memory_mb >= min_ram)
+        if min_disk is not None:
+            stmt = stmt.where(FlavorRecord.root_gb >= min_disk)
+        columns = {"id": FlavorRecord.id, "name": FlavorRecord.name, "memory_mb": FlavorRecord.memory_mb,
+                   "vcpus": FlavorRecord.vcpus, "root_gb": FlavorRecord.root_gb, "flavorid": FlavorRecord.id}
+        if sort_key not in columns or sort_dir not in ("asc", "desc"):
+            raise BadRequest(f"Invalid sort_key {sort_key} or sort_dir {sort_dir}")
+        col = columns[sort_key]
+        stmt = stmt.order_by(col.asc() if sort_dir == "asc" else col.desc(), FlavorRecord.id)
+        with self.db.session() as s:
+            rows = list(s.scalars(stmt))
+            if marker is not None:
+                ids = [r.id for r in rows]
+                if marker not in ids:
+                    raise BadRequest(f"marker [{marker}] not found")
+                rows = rows[ids.index(marker) + 1:]
+            if limit is not None:
+                rows = rows[:limit]
+            return [(r, self.extra_specs(s, r.id)) for r in rows]
+
+    # --- changes ----------------------------------------------------------------------------
+
+    def create(self, ctx: RequestContext, body: dict) -> FlavorRecord:
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise BadRequest("Invalid input for field/attribute name. Flavor names must be 1-255 characters.")
+        flavor_id = body.get("id")
+        if flavor_id is not None:
+            flavor_id = str(flavor_id)
+            if not _FLAVOR_ID.match(flavor_id):
+                raise BadRequest(f"Invalid input for field/attribute id. Value: {flavor_id}.")
+        is_public = body.get("os-flavor-access:is_public", True)
+        if not isinstance(is_public, bool):
+            raise BadRequest("Invalid input for field/attribute os-flavor-access:is_public.")
+        description = body.get("description")
+        if description is not None and (not isinstance(description, str) or len(description) > 65535):
+            raise BadRequest("Invalid input for field/attribute description.")
+        swap = body.get("swap", 0)
+        rec = FlavorRecord(
+            name=name.strip(),
+            vcpus=_int(body.get("vcpus"), "vcpus", 1),
+            memory_mb=_int(body.get("ram"), "ram", 1),
+            root_gb=_int(body.get("disk"), "disk", 0),
+            ephemeral_gb=_int(body.get("OS-FLV-EXT-DATA:ephemeral", 0), "OS-FLV-EXT-DATA:ephemeral", 0),
+            swap_mb=_int(0 if swap == "" else swap, "swap", 0),
+            rxtx_factor=float(body.get("rxtx_factor", 1.0) or 1.0),
+            is_public=is_public,
+            description=description,
+        )
+        if flavor_id is not None:
+            rec.id = flavor_id
+        try:
+            with self.db.session() as s:
+                if s.scalars(select(FlavorRecord).where(FlavorRecord.name == rec.name)).first() is not None:
+                    raise Conflict(f"Flavor with name {rec.name} already exists.")
+                if flavor_id is not None and s.get(FlavorRecord, flavor_id) is not None:
+                    raise Conflict(f"Flavor with ID {flavor_id} already exists.")
+                s.add(rec)
+        except IntegrityError:
+            raise Conflict(f"Flavor with name {rec.name} already exists.") from None
+        return rec
+
+    def delete(self, ctx: RequestContext, flavor_id: str) -> None:
+        with self.db.session() as s:
+            rec = s.get(FlavorRecord, str(flavor_id))
+            if rec is None:
+                raise NotFound(f"Flavor {flavor_id} could not be found.")
+            for model in (FlavorExtraSpec, FlavorAccess):
+                for row in s.scalars(select(model).where(model.flavor_id == rec.id)):
+                    s.delete(row)
+            s.delete(rec)
+
+    def set_extra_specs(self, ctx: RequestContext, flavor_id: str, specs: dict) -> dict[str, str]:
+        if not isinstance(specs, dict) or not specs:
+            raise BadRequest("extra_specs must be a non-empty object")
+        for key, value in specs.items():
+            if not _SPEC_KEY.match(str(key)):
+                raise BadRequest(f"Invalid extra spec key {key!r}")
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool) or len(str(value)) > 255:
+                raise BadRequest(f"Invalid extra spec value for {key!r}")
+        with self.db.session() as s:
+            rec = self.get_record(s, ctx, flavor_id)
+            for key, value in specs.items():
+                row = s.get(FlavorExtraSpec, (rec.id, key))
+                if row is None:
+                    s.add(FlavorExtraSpec(flavor_id=rec.id, key=key, value=str(value)))
+                else:
+                    row.value = str(value)
+            s.flush()
+            return self.extra_specs(s, rec.id)
+
+    def delete_extra_spec(self, ctx: RequestContext, flavor_id: str, key: str) -> None:
+        with self.db.session() as s:
+            rec = self.get_record(s, ctx, flavor_id)
+            row = s.get(FlavorExtraSpec, (rec.id, key))
+            if row is None:
+                raise NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
+            s.delete(row)
+
+    def access_list(self, ctx: RequestContext, flavor_id: str) -> list[str]:
+        with self.db.session() as s:
+            rec = self.get_record(s, ctx, flavor_id)
+            if rec.is_public:
+                raise NotFound("Access list not available for public flavors.")
+            return [r.project_id for r in s.scalars(select(FlavorAccess).where(FlavorAccess.flavor_id == rec.id))]
+
+    def add_access(self, ctx: RequestContext, flavor_id: str, project_id: str) -> list[str]:
+        if not isinstance(project_id, str) or not project_id:
+            raise BadRequest("addTenantAccess needs a tenant")
+        with self.db.session() as s:
+            rec = self.get_record(s, ctx, flavor_id)
+            if rec.is_public:
+                raise Conflict("Can not add access to a public flavor.")
+            if s.get(FlavorAccess, (rec.id, project_id)) is not None:
+                raise Conflict(f"Flavor access already exists for flavor {flavor_id} and project {project_id} combination.")
+            s.add(FlavorAccess(flavor_id=rec.id, project_id=project_id))
+        return self.access_list(ctx, flavor_id)
+
+    def remove_access(self, ctx: RequestContext, flavor_id: str, project_id: str) -> list[str]:
+        with self.db.session() as s:
+            rec = self.get_record(s, ctx, flavor_id)
+            row = s.get(FlavorAccess, (rec.id, project_id))
+            if row is None:
+                raise NotFound(f"Flavor access not found for {flavor_id} / {project_id} combination.")
+            s.delete(row)
+        return self.access_list(ctx, flavor_id)

@@ -1,0 +1,153 @@
+"""Host registration and the periodic heartbeat: ask each host's agent for its capabilities
+and resources and write them to its ``hosts`` row and its ``nova-compute`` service row.
+
+The ``*_used`` columns are *not* overwritten from the hypervisor: they hold the scheduler's
+claims (the sum of the flavors placed on the host), which :meth:`HostRegistry.recompute_usage`
+rebuilds from the instances table at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import func, select
+
+from overcast.agent import agent_topic
+from overcast.compute.claims import Usage
+from overcast.db.models.base import utcnow
+from overcast.db.models.compute import InstanceRecord, MigrationRecord
+from overcast.db.models.hosts import HostRecord, ServiceRecord
+from overcast.errors import OvercastError
+from overcast.types import HostResources, HvCapabilities, from_dict, to_dict
+
+log = logging.getLogger(__name__)
+
+COMPUTE_BINARY = "nova-compute"
+SCHEDULER_BINARY = "nova-scheduler"
+
+
+class HostRegistry:
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.db = runtime.db
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register_configured(self) -> None:
+        """Make sure every configured host has a ``hosts`` row and a service row."""
+        with self.db.session() as s:
+            for name, host in self.runtime.drivers.hosts.items():
+                rec = s.scalars(select(HostRecord).where(HostRecord.name == name)).first()
+                if rec is None:
+                    s.add(HostRecord(name=name, driver=host.driver, availability_zone=host.availability_zone, capabilities={}))
+                else:
+                    rec.driver = host.driver
+                    rec.availability_zone = host.availability_zone
+                self._service_row(s, COMPUTE_BINARY, name, host.availability_zone)
+            self._service_row(s, SCHEDULER_BINARY, "controller", "internal").last_seen_at = utcnow()
+
+    def _service_row(self, s, binary: str, host: str, zone: str) -> ServiceRecord:
+        row = s.scalars(select(ServiceRecord).where(ServiceRecord.binary == binary, ServiceRecord.host == host)).first()
+        if row is None:
+            row = ServiceRecord(binary=binary, host=host, topic="compute" if binary == COMPUTE_BINARY else "scheduler",
+                                availability_zone=zone)
+            s.add(row)
+            s.flush()
+        row.availability_zone = zone
+        return row
+
+    def refresh(self, name: str) -> None:
+        """One heartbeat for host ``name``: ask its agent, record what it says (or why not)."""
+        try:
+            report = self.runtime.bus.call(agent_topic(name), "compute_report", timeout=30)
+        except OvercastError as exc:
+            log.warning("host %s did not report: %s", name, exc)
+            return  # no heartbeat: the host goes "down" after [bus] host_down_after
+        now = utcnow()
+        with self.db.session() as s:
+            rec = s.scalars(select(HostRecord).where(HostRecord.name == name)).first()
+            if rec is None:
+                return
+            if report.get("error"):
+                rec.error = str(report["error"])[:1024]
+                rec.last_heartbeat = now
+                return
+            caps: HvCapabilities = report["capabilities"]
+            res: HostResources = report["resources"]
+            rec.error = None
+            rec.capabilities = to_dict(caps)
+            rec.hypervisor_type = res.hypervisor_type or caps.hypervisor_type
+            rec.hypervisor_version = res.hypervisor_version
+            rec.vcpus = res.vcpus
+            rec.memory_mb = res.memory_mb
+            rec.local_gb = res.local_gb
+            rec.running_vms = res.running_vms
+            rec.last_heartbeat = now
+            svc = self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
+            svc.last_seen_at = now
+            svc.report_count += 1
+
+    def refresh_all(self) -> None:
+        for name in list(self.runtime.drivers.hosts):
+            self.refresh(name)
+        with self.db.session() as s:
+            self._service_row(s, SCHEDULER_BINARY, "controller", "internal").last_seen_at = utcnow()
+
+    def recompute_usage(self) -> None:
+        """Rebuild every host's claimed usage from the live instances (and in-flight
+        migrations' destinations), healing anything a crash left behind."""
+        totals: dict[str, list[int]] = {}
+
+        def add(host: str | None, flavor: dict) -> None:
+            if not host:
+                return
+            u = Usage.of(from_dict(flavor))
+            t = totals.setdefault(host, [0, 0, 0])
+            t[0] += u.vcpus
+            t[1] += u.memory_mb
+            t[2] += u.disk_gb
+
+        with self.db.session() as s:
+            live = select(InstanceRecord.host, InstanceRecord.flavor).where(InstanceRecord.deleted.is_(False))
+            for host, flavor in s.execute(live):
+                add(host, flavor)
+            pending = (
+                select(MigrationRecord.dest_host, MigrationRecord.source_host, InstanceRecord.host, InstanceRecord.flavor)
+                .join(InstanceRecord, InstanceRecord.uuid == MigrationRecord.instance_uuid)
+                .where(MigrationRecord.status.in_(("migrating", "finished", "running", "preparing")), InstanceRecord.deleted.is_(False))
+            )
+            for dest, source, current, flavor in s.execute(pending):
+                add(source if current == dest else dest, flavor)  # both ends hold a claim
+            for rec in s.scalars(select(HostRecord)):
+                vcpus, ram, disk = totals.get(rec.name, (0, 0, 0))
+                rec.vcpus_used, rec.memory_mb_used, rec.local_gb_used = vcpus, ram, disk
+
+    # --- the periodic thread -----------------------------------------------------------------
+
+    def start(self, interval: float) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.refresh_all()
+                except Exception:  # noqa: BLE001 - the heartbeat must keep going
+                    log.exception("host heartbeat failed")
+
+        self._thread = threading.Thread(target=loop, name="compute-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+def instance_counts(session) -> dict[str, int]:
+    stmt = select(InstanceRecord.host, func.count()).where(InstanceRecord.deleted.is_(False)).group_by(InstanceRecord.host)
+    return {h: n for h, n in session.execute(stmt) if h}

@@ -1,0 +1,159 @@
+"""The scheduler's view of every host, read from the ``hosts`` table and kept briefly in
+memory so that a placement over 10,000 hosts does not re-read 10,000 rows.
+
+The cache is only a hint: the claim in :mod:`overcast.compute.claims` is the authority, and
+a failed claim refreshes the cache. Entries are kept sorted by free RAM, so the RAM weigher
+can stop at the first host that passes the filters instead of weighing them all.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from overcast.compute.claims import Ratios, Usage
+from overcast.db.models.base import utcnow
+from overcast.db.models.hosts import HostRecord
+from overcast.types import HostResources, HostState, HvCapabilities, from_dict
+
+
+@dataclass
+class HostEntry:
+    """One host's scheduling facts. ``static_key`` groups hosts that static filters treat alike."""
+
+    name: str
+    driver: str
+    availability_zone: str
+    enabled: bool
+    up: bool
+    capabilities: HvCapabilities
+    vcpus: int
+    memory_mb: int
+    local_gb: int
+    vcpus_used: int
+    memory_mb_used: int
+    local_gb_used: int
+    running_vms: int
+    static_key: tuple = field(default=())
+
+    def free_vcpus(self, r: Ratios) -> float:
+        return self.vcpus * r.cpu - self.vcpus_used
+
+    def free_ram(self, r: Ratios) -> float:
+        return self.memory_mb * r.ram - self.memory_mb_used
+
+    def free_disk(self, r: Ratios) -> float:
+        return self.local_gb * r.disk - self.local_gb_used
+
+    def to_host_state(self) -> HostState:
+        return HostState(
+            name=self.name,
+            driver=self.driver,
+            availability_zone=self.availability_zone,
+            capabilities=self.capabilities,
+            resources=HostResources(
+                vcpus=self.vcpus,
+                memory_mb=self.memory_mb,
+                local_gb=self.local_gb,
+                vcpus_used=self.vcpus_used,
+                memory_mb_used=self.memory_mb_used,
+                local_gb_used=self.local_gb_used,
+                running_vms=self.running_vms,
+                hypervisor_type=self.capabilities.hypervisor_type,
+            ),
+            enabled=self.enabled,
+            up=self.up,
+            instance_count=self.running_vms,
+        )
+
+
+_EMPTY_CAPS = HvCapabilities(hypervisor_type="", image_types=frozenset())
+
+
+def _capabilities(data: dict | None) -> HvCapabilities:
+    if not data:
+        return _EMPTY_CAPS
+    try:
+        caps = from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        return _EMPTY_CAPS
+    return caps if isinstance(caps, HvCapabilities) else _EMPTY_CAPS
+
+
+class HostStateCache:
+    """Host entries refreshed from the database at most every ``ttl`` seconds."""
+
+    def __init__(self, db, ratios: Ratios, down_after: float, ttl: float = 1.0) -> None:
+        self.db = db
+        self.ratios = ratios
+        self.down_after = timedelta(seconds=down_after)
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._loaded_at = 0.0
+        self._entries: dict[str, HostEntry] = {}
+        self._by_ram: list[tuple[float, str]] = []  # (free RAM, name), ascending
+        self._caps_memo: dict[str, HvCapabilities] = {}
+
+    def _load(self) -> None:
+        h = HostRecord.__table__.c
+        now = utcnow()
+        with self.db.session() as s:
+            rows = s.execute(
+                select(
+                    h.name, h.driver, h.availability_zone, h.enabled, h.error, h.last_heartbeat, h.capabilities,
+                    h.vcpus, h.memory_mb, h.local_gb, h.vcpus_used, h.memory_mb_used, h.local_gb_used, h.running_vms,
+                )
+            ).all()
+        entries = {}
+        for r in rows:
+            key = repr(r.capabilities)
+            caps = self._caps_memo.get(key)
+            if caps is None:
+                caps = self._caps_memo[key] = _capabilities(r.capabilities)
+            up = r.error is None and r.last_heartbeat is not None and now - r.last_heartbeat <= self.down_after
+            entry = HostEntry(
+                r.name, r.driver, r.availability_zone, bool(r.enabled), up, caps,
+                r.vcpus, r.memory_mb, r.local_gb, r.vcpus_used, r.memory_mb_used, r.local_gb_used, r.running_vms,
+            )
+            entry.static_key = (entry.driver, entry.availability_zone, entry.enabled, entry.up, id(caps))
+            entries[r.name] = entry
+        self._entries = entries
+        self._by_ram = sorted((e.free_ram(self.ratios), e.name) for e in entries.values())
+        self._loaded_at = time.monotonic()
+
+    def view(self) -> tuple[dict[str, HostEntry], list[tuple[float, str]]]:
+        """Current entries and the free-RAM index (refreshing if stale). Callers must hold
+        :attr:`lock` while they read, so claims applied by others do not interleave."""
+        if time.monotonic() - self._loaded_at > self.ttl:
+            self._load()
+        return self._entries, self._by_ram
+
+    @property
+    def lock(self) -> threading.Lock:
+        return self._lock
+
+    def invalidate(self) -> None:
+        self._loaded_at = 0.0
+
+    def apply(self, name: str, usage: Usage, sign: int = 1) -> None:
+        """Record a claim (``sign=1``) or release (``-1``) made in the database. Hold :attr:`lock`."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return
+        old = (entry.free_ram(self.ratios), name)
+        i = bisect.bisect_left(self._by_ram, old)
+        if i < len(self._by_ram) and self._by_ram[i] == old:
+            del self._by_ram[i]
+        entry.vcpus_used += sign * usage.vcpus
+        entry.memory_mb_used += sign * usage.memory_mb
+        entry.local_gb_used += sign * usage.disk_gb
+        bisect.insort(self._by_ram, (entry.free_ram(self.ratios), name))
+
+    def mark_full(self, name: str) -> None:
+        """A claim on ``name`` failed: our numbers were stale; reload before trusting it."""
+        self.invalidate()

@@ -1,0 +1,174 @@
+"""Cold and live migration tasks, and confirm / revert of a cold migration.
+
+Both kinds schedule a destination among hosts of the *same driver* (never the current host)
+and claim it atomically; the source keeps its claim until the move is final. Cold migration
+ends in ``VERIFY_RESIZE`` (vm_state ``resized``) until the user confirms (source cleaned,
+source claim released) or reverts (guest back on the source, destination released). Live
+migration moves a running guest and ends ``ACTIVE`` on the destination.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from overcast.compute import states as st
+from overcast.compute.records import instance_of
+from overcast.compute.tasks import LONG_RPC, ServerTasks
+from overcast.db.models.compute import MigrationRecord
+from overcast.types import MigrationData, from_dict, to_dict
+
+log = logging.getLogger(__name__)
+
+
+class MigrationTasks:
+    def __init__(self, tasks: ServerTasks) -> None:
+        self.tasks = tasks
+        self.svc = tasks.svc
+        self.db = tasks.db
+        self.t = tasks.t
+
+    def _claim_destination(self, rec, target: str | None) -> str:
+        source_driver = self.svc.runtime.drivers.hosts[rec.host].driver if rec.host in self.svc.runtime.drivers.hosts else None
+        request = self.tasks.schedule_request(
+            rec,
+            ignore_hosts=(rec.host,),
+            force_hosts=(target,) if target else (),
+            same_driver_as=source_driver,
+        )
+        return self.svc.scheduler.select_and_claim(request)
+
+    def _migration(self, uuid: str, kind: str, source: str, dest: str) -> int:
+        with self.db.session() as s:
+            m = MigrationRecord(instance_uuid=uuid, migration_type=kind, source_host=source, dest_host=dest,
+                                status="migrating", data={})
+            s.add(m)
+            s.flush()
+            return m.id
+
+    def _set_migration(self, mig_id: int, status: str, data: MigrationData | None = None) -> None:
+        with self.db.session() as s:
+            m = s.get(MigrationRecord, mig_id)
+            m.status = status
+            if data is not None:
+                m.data = to_dict(data)
+
+    # --- cold -----------------------------------------------------------------------------------
+
+    def cold(self, uuid: str, target: str | None) -> None:
+        rec = self.tasks._load(uuid)
+        if rec is None or not rec.host:
+            return
+        source = rec.host
+        was_running = rec.vm_state == st.ACTIVE
+        try:
+            dest = self._claim_destination(rec, target)
+        except Exception as exc:  # noqa: BLE001 - no destination: nothing changed
+            self.t.fault(uuid, exc, task_state=None)
+            return
+        mig_id = self._migration(uuid, "migration", source, dest)
+        instance = instance_of(rec)
+        try:
+            data = self.tasks.call(source, "compute_migrate_disk_and_power_off", timeout=LONG_RPC, instance=instance, dest=dest)
+            self._set_migration(mig_id, "migrating", data)
+            info = self.tasks.call(dest, "compute_finish_migration", timeout=LONG_RPC, instance=instance, migration=data,
+                                   network_info=self.tasks.vifs_of(uuid), block_devices=[], power_on=was_running)
+        except Exception as exc:  # noqa: BLE001 - roll back to the source
+            self._set_migration(mig_id, "error")
+            self.tasks.release_host(dest, rec)
+            self.t.fault(uuid, exc)
+            self.tasks.sync_power_state(uuid)
+            return
+        self._set_migration(mig_id, "finished", data)
+        self.t.finish(uuid, host=dest, vm_state=st.RESIZED, task_state=None, power_state=info.state.value,
+                      availability_zone=self._zone(dest))
+
+    def _zone(self, host: str) -> str | None:
+        h = self.svc.runtime.drivers.hosts.get(host)
+        return h.availability_zone if h else None
+
+    def pending(self, uuid: str) -> MigrationRecord | None:
+        with self.db.session() as s:
+            return s.scalars(
+                select(MigrationRecord)
+                .where(MigrationRecord.instance_uuid == uuid, MigrationRecord.status == "finished")
+                .order_by(MigrationRecord.id.desc())
+            ).first()
+
+    def confirm(self, uuid: str) -> None:
+        rec = self.tasks._load(uuid)
+        mig = self.pending(uuid)
+        if rec is None or mig is None:
+            self.t.finish(uuid, task_state=None)
+            return
+        data = from_dict(mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
+        try:
+            self.tasks.call(mig.source_host, "compute_confirm_migration", timeout=LONG_RPC, instance=instance_of(rec),
+                            migration=data)
+        except Exception as exc:  # noqa: BLE001 - still resized; the user may retry
+            self.t.fault(uuid, exc, task_state=None)
+            return
+        self.tasks.release_host(mig.source_host, rec)
+        self._set_migration(mig.id, "confirmed")
+        vm_state = st.ACTIVE if rec.power_state == "running" else st.STOPPED
+        self.t.finish(uuid, vm_state=vm_state, task_state=None)
+
+    def revert(self, uuid: str) -> None:
+        rec = self.tasks._load(uuid)
+        mig = self.pending(uuid)
+        if rec is None or mig is None:
+            self.t.finish(uuid, task_state=None)
+            return
+        instance = instance_of(rec)
+        was_running = rec.power_state == "running"
+        try:
+            self.tasks.call(mig.dest_host, "compute_destroy", timeout=LONG_RPC, instance=instance, destroy_disks=True)
+            source_instance = instance_of(rec)
+            if was_running:
+                self.tasks.call(mig.source_host, "compute_power_on", timeout=LONG_RPC, instance=source_instance)
+        except Exception as exc:  # noqa: BLE001
+            self.t.fault(uuid, exc, task_state=None)
+            return
+        self.tasks.release_host(mig.dest_host, rec)
+        self._set_migration(mig.id, "reverted")
+        self.t.finish(uuid, host=mig.source_host, availability_zone=self._zone(mig.source_host), task_state=None)
+        self.tasks.sync_power_state(uuid)
+
+    # --- live -----------------------------------------------------------------------------------
+
+    def live(self, uuid: str, target: str | None) -> None:
+        rec = self.tasks._load(uuid)
+        if rec is None or not rec.host:
+            return
+        source = rec.host
+        try:
+            dest = self._claim_destination(rec, target)
+        except Exception as exc:  # noqa: BLE001
+            self.t.fault(uuid, exc, task_state=None)
+            return
+        mig_id = self._migration(uuid, "live-migration", source, dest)
+        instance = instance_of(rec)
+        vifs = self.tasks.vifs_of(uuid)
+        moved = False
+        try:
+            data = self.tasks.call(dest, "compute_check_can_live_migrate_destination", instance=instance, source=source)
+            data = self.tasks.call(dest, "compute_pre_live_migration", timeout=LONG_RPC, instance=instance, migration=data,
+                                   network_info=vifs, block_devices=[])
+            self._set_migration(mig_id, "running", data)
+            self.tasks.call(source, "compute_live_migration", timeout=LONG_RPC, instance=instance, dest=dest, migration=data)
+            moved = True
+            self.t.finish(uuid, host=dest, availability_zone=self._zone(dest))
+            self.tasks.call(source, "compute_post_live_migration", timeout=LONG_RPC, instance=instance, migration=data)
+        except Exception as exc:  # noqa: BLE001
+            if not moved:
+                self._set_migration(mig_id, "error")
+                self.tasks.release_host(dest, rec)
+                self.t.fault(uuid, exc)
+                self.tasks.sync_power_state(uuid)
+                return
+            log.warning("server %s moved to %s but source clean-up failed: %s", uuid, dest, exc)
+        self.tasks.release_host(source, rec)
+        self._set_migration(mig_id, "completed")
+        self.tasks.sync_power_state(uuid)

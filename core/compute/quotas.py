@@ -1,0 +1,100 @@
+"""Per-project quotas (instances, cores, ram, key_pairs, server_groups), claimed atomically.
+
+Usage rows are updated with one conditional UPDATE per resource in the caller's transaction
+(``in_use + delta <= limit``), so two concurrent creates cannot both take the last slot, and
+a failed create rolls its usage back with everything else.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from overcast.db.models.compute import QuotaLimit, QuotaUsage
+from overcast.errors import BadRequest, OverQuota
+
+RESOURCES = ("instances", "cores", "ram", "key_pairs", "server_groups")
+UNLIMITED = -1
+
+
+class QuotaManager:
+    def __init__(self, db, section) -> None:
+        self.db = db
+        self.defaults = {
+            "instances": section.quota_instances,
+            "cores": section.quota_cores,
+            "ram": section.quota_ram,
+            "key_pairs": section.quota_key_pairs,
+            "server_groups": section.quota_server_groups,
+        }
+
+    def limits(self, session, project_id: str) -> dict[str, int]:
+        out = dict(self.defaults)
+        for row in session.scalars(select(QuotaLimit).where(QuotaLimit.project_id == project_id)):
+            out[row.resource] = row.hard_limit
+        return out
+
+    def usage(self, session, project_id: str) -> dict[str, int]:
+        out = {r: 0 for r in RESOURCES}
+        for row in session.scalars(select(QuotaUsage).where(QuotaUsage.project_id == project_id)):
+            out[row.resource] = row.in_use
+        return out
+
+    def set_limits(self, session, project_id: str, values: dict[str, int]) -> None:
+        for resource, value in values.items():
+            if resource not in RESOURCES:
+                raise BadRequest(f"Bad key(s) {resource} in quota_set")
+            if not isinstance(value, int) or isinstance(value, bool) or value < UNLIMITED:
+                raise BadRequest(f"Invalid input for field/attribute {resource}. Value: {value}. must be an integer >= -1")
+        for resource, value in values.items():
+            row = session.get(QuotaLimit, (project_id, resource))
+            if row is None:
+                session.add(QuotaLimit(project_id=project_id, resource=resource, hard_limit=value))
+            else:
+                row.hard_limit = value
+        session.flush()
+
+    def reset(self, session, project_id: str) -> None:
+        for row in session.scalars(select(QuotaLimit).where(QuotaLimit.project_id == project_id)):
+            session.delete(row)
+
+    def _ensure_rows(self, session, project_id: str, resources) -> None:
+        for resource in resources:
+            if session.get(QuotaUsage, (project_id, resource)) is None:
+                try:
+                    with session.begin_nested():
+                        session.add(QuotaUsage(project_id=project_id, resource=resource, in_use=0))
+                except IntegrityError:
+                    pass  # a concurrent request created it
+
+    def claim(self, session, project_id: str, deltas: dict[str, int]) -> None:
+        """Add ``deltas`` to the project's usage or raise ``OverQuota`` naming the resource."""
+        deltas = {k: v for k, v in deltas.items() if v}
+        self._ensure_rows(session, project_id, deltas)
+        limits = self.limits(session, project_id)
+        c = QuotaUsage.__table__.c
+        for resource, delta in deltas.items():
+            limit = limits[resource]
+            stmt = update(QuotaUsage).where(c.project_id == project_id, c.resource == resource)
+            if limit != UNLIMITED and delta > 0:
+                stmt = stmt.where(c.in_use + delta <= limit)
+            result = session.execute(stmt.values(in_use=c.in_use + delta).execution_options(synchronize_session=False))
+            if result.rowcount != 1:
+                used = session.execute(select(c.in_use).where(c.project_id == project_id, c.resource == resource)).scalar() or 0
+                raise OverQuota(
+                    f"Quota exceeded for {resource}: Requested {delta}, but already used {used} of {limit} {resource}"
+                )
+
+    def release(self, session, project_id: str, deltas: dict[str, int]) -> None:
+        c = QuotaUsage.__table__.c
+        from sqlalchemy import case
+
+        for resource, delta in deltas.items():
+            if not delta:
+                continue
+            session.execute(
+                update(QuotaUsage)
+                .where(c.project_id == project_id, c.resource == resource)
+                .values(in_use=case((c.in_use - delta < 0, 0), else_=c.in_use - delta))
+                .execution_options(synchronize_session=False)
+            )

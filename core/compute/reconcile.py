@@ -1,0 +1,97 @@
+"""After a restart: finish what the previous process left in a transitional state, using
+what each host's hypervisor reports (``hv_list_instances`` / ``hv_get_info``).
+
+* BUILD (scheduling/spawning): a guest that exists and runs becomes ACTIVE; otherwise the
+  server goes to ERROR with a fault saying the build was interrupted, and its claim is freed.
+* deleting: the delete is run again (it is idempotent).
+* any other task (powering-off, rebooting, migrating...): the task is cleared and the
+  vm_state set from the guest's power state.
+* Host usage is rebuilt from the instances table, healing claims lost in the crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from overcast.agent import agent_topic
+from overcast.compute import states as st
+from overcast.compute.records import instance_of
+from overcast.db.models.base import utcnow
+from overcast.db.models.compute import InstanceRecord, MigrationRecord
+from overcast.errors import Conflict, NotFound, OvercastError
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+        self.runtime = svc.runtime
+        self.db = svc.runtime.db
+        self.t = svc.transitions
+        self.tasks = svc.tasks
+
+    def _guests(self, host: str) -> set[str] | None:
+        try:
+            return set(self.runtime.bus.call(agent_topic(host), "compute_list_instances", timeout=30))
+        except OvercastError as exc:
+            log.warning("reconcile: host %s did not answer: %s", host, exc)
+            return None
+
+    def run(self) -> dict[str, int]:
+        """Reconcile every server in a transitional state; returns counts per outcome."""
+        counts = {"active": 0, "error": 0, "deleted": 0, "synced": 0}
+        with self.db.session() as s:
+            stuck = list(s.scalars(select(InstanceRecord).where(
+                InstanceRecord.deleted.is_(False),
+                or_(InstanceRecord.task_state.is_not(None), InstanceRecord.vm_state == st.BUILDING),
+            )))
+            s.execute(
+                MigrationRecord.__table__.update()
+                .where(MigrationRecord.status.in_(("migrating", "running", "preparing")))
+                .values(status="error", updated_at=utcnow())
+            )
+        guests_by_host: dict[str, set[str] | None] = {}
+        for rec in stuck:
+            if rec.host and rec.host not in guests_by_host:
+                guests_by_host[rec.host] = self._guests(rec.host)
+            guests = guests_by_host.get(rec.host) if rec.host else set()
+            outcome = self._one(rec, guests)
+            counts[outcome] = counts.get(outcome, 0) + 1
+        self.svc.hosts.recompute_usage()
+        self.svc.scheduler.cache.invalidate()
+        if stuck:
+            log.info("reconciled %d servers: %s", len(stuck), counts)
+        return counts
+
+    def _one(self, rec: InstanceRecord, guests: set[str] | None) -> str:
+        if rec.task_state == st.DELETING:
+            self.tasks.delete(rec.uuid)
+            return "deleted"
+        if rec.vm_state == st.BUILDING:
+            if guests is not None and rec.hv_name in guests and self._running(rec):
+                self.t.finish(rec.uuid, vm_state=st.ACTIVE, task_state=None, power_state="running",
+                              launched_at=rec.launched_at or utcnow())
+                return "active"
+            reason = Conflict(f"Build of server {rec.uuid} was interrupted by a restart of the compute service.")
+            self.t.fault(rec.uuid, reason, vm_state=st.ERROR, task_state=None, host=None, power_state="nostate")
+            return "error"
+        if guests is None:
+            self.t.finish(rec.uuid, task_state=None)  # host unreachable: keep the last known vm_state
+            return "synced"
+        if rec.hv_name not in guests:
+            self.t.fault(rec.uuid, NotFound(f"the guest of server {rec.uuid} is gone from host {rec.host}"),
+                         vm_state=st.ERROR, task_state=None, power_state="nostate")
+            return "error"
+        self.tasks.sync_power_state(rec.uuid)
+        return "synced"
+
+    def _running(self, rec: InstanceRecord) -> bool:
+        try:
+            info = self.runtime.bus.call(agent_topic(rec.host), "compute_get_info", instance=instance_of(rec), timeout=30)
+        except OvercastError:
+            return False
+        return info.state.value == "running"

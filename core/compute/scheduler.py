@@ -1,0 +1,208 @@
+"""Filter-and-weigh placement with atomic claims.
+
+Core filters (each with a name that appears in "No valid host" reasons): ComputeFilter
+(enabled and up), AvailabilityZoneFilter, ImageFormatFilter (the image's ``disk_format`` in
+the host's ``image_types``), HypervisorTypeFilter (image property or flavor extra spec
+``hypervisor_type``), CoreFilter / RamFilter / DiskFilter (capacity x allocation ratio),
+ServerGroupAffinityFilter / ServerGroupAntiAffinityFilter, plus the request's
+ignore/force/same-driver constraints. Plugins add filters and weighers through
+``overcast_filter_hosts`` / ``overcast_weigh_hosts``.
+
+The core weigher is RAM: ``spread`` prefers the most free RAM, ``pack`` the least. When no
+plugin filters or weighs, hosts are visited in free-RAM order and the first host that passes
+every filter wins, which is the same answer as weighing them all, in O(hosts skipped).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from overcast.compute.claims import Ratios, Usage, claim
+from overcast.compute.hoststate import HostEntry, HostStateCache
+from overcast.errors import NoValidHost
+from overcast.types import ScheduleRequest
+
+MAX_CLAIM_ATTEMPTS = 8
+
+Check = Callable[[HostEntry], bool]
+
+
+def _hypervisor_type_wanted(request: ScheduleRequest) -> str | None:
+    wanted = None
+    if request.image is not None:
+        wanted = request.image.properties.get("hypervisor_type") or request.image.properties.get("img_hv_type")
+    spec = request.flavor.extra_specs.get("hypervisor_type") or request.flavor.extra_specs.get(
+        "capabilities:hypervisor_type"
+    )
+    return (spec or wanted or None) and str(spec or wanted).lower()
+
+
+def static_filters(request: ScheduleRequest) -> list[tuple[str, Check]]:
+    """Filters whose answer depends only on a host's static facts (cached per host class)."""
+    filters: list[tuple[str, Check]] = [("ComputeFilter", lambda e: e.enabled and e.up)]
+    if request.availability_zone:
+        az = request.availability_zone
+        filters.append(("AvailabilityZoneFilter", lambda e: e.availability_zone == az))
+    if request.image is not None:
+        fmt = request.image.disk_format
+        filters.append(("ImageFormatFilter", lambda e: fmt in e.capabilities.image_types))
+    hv_type = _hypervisor_type_wanted(request)
+    if hv_type:
+        filters.append(("HypervisorTypeFilter", lambda e: e.capabilities.hypervisor_type.lower() == hv_type))
+    if request.same_driver_as:
+        drv = request.same_driver_as
+        filters.append(("SameDriverFilter", lambda e: e.driver == drv))
+    return filters
+
+
+def host_filters(request: ScheduleRequest, usage: Usage, ratios: Ratios) -> list[tuple[str, Check]]:
+    """Filters that look at one host's own numbers or name."""
+    filters: list[tuple[str, Check]] = []
+    if request.force_hosts:
+        forced = frozenset(request.force_hosts)
+        filters.append(("ForceHostsFilter", lambda e: e.name in forced))
+    if request.ignore_hosts:
+        ignored = frozenset(request.ignore_hosts)
+        filters.append(("IgnoreHostsFilter", lambda e: e.name not in ignored))
+    policy = request.hints.get("group_policy")
+    group_hosts = frozenset(request.hints.get("group_hosts") or ())
+    if policy == "affinity" and group_hosts:
+        filters.append(("ServerGroupAffinityFilter", lambda e: e.name in group_hosts))
+    elif policy == "anti-affinity" and group_hosts:
+        filters.append(("ServerGroupAntiAffinityFilter", lambda e: e.name not in group_hosts))
+    filters.append(("CoreFilter", lambda e: e.vcpus_used + usage.vcpus <= e.vcpus * ratios.cpu))
+    filters.append(("RamFilter", lambda e: e.memory_mb_used + usage.memory_mb <= e.memory_mb * ratios.ram))
+    filters.append(("DiskFilter", lambda e: e.local_gb_used + usage.disk_gb <= e.local_gb * ratios.disk))
+    return filters
+
+
+def explain(entries: Iterable[HostEntry], filters: list[tuple[str, Check]], total: int) -> str:
+    """Nova's message plus which filter removed how many hosts, in filter order."""
+    rejected: Counter[str] = Counter()
+    for entry in entries:
+        for name, check in filters:
+            if not check(entry):
+                rejected[name] += 1
+                break
+        else:
+            rejected["plugin filters"] += 1
+    if total == 0:
+        return "No valid host was found. There are no compute hosts registered."
+    names = [name for name, _ in filters] + ["plugin filters"]
+    detail = "; ".join(f"{name} rejected {rejected[name]}" for name in names if rejected[name])
+    return f"No valid host was found. There are not enough hosts available ({total} hosts: {detail})."
+
+
+class Scheduler:
+    """Picks a host for a request and claims its resources in the database."""
+
+    def __init__(self, db, plugins, ratios: Ratios, weigher: str, down_after: float, cache_seconds: float = 1.0) -> None:
+        self.db = db
+        self.plugins = plugins
+        self.ratios = ratios
+        self.pack = weigher == "pack"
+        self.cache = HostStateCache(db, ratios, down_after, ttl=cache_seconds)
+
+    # --- plugins --------------------------------------------------------------------------
+
+    def _plugin_hooks(self) -> tuple[bool, bool]:
+        hook = self.plugins.hooks.hook
+        return bool(hook.overcast_filter_hosts.get_hookimpls()), bool(hook.overcast_weigh_hosts.get_hookimpls())
+
+    # --- selection --------------------------------------------------------------------------
+
+    def select(self, request: ScheduleRequest, exclude: frozenset[str] = frozenset()) -> str:
+        """The best host for ``request`` (not claimed). Raises ``NoValidHost`` with reasons."""
+        usage = Usage.of(request.flavor)
+        statics = static_filters(request)
+        per_host = host_filters(request, usage, self.ratios)
+        with self.cache.lock:
+            entries, by_ram = self.cache.view()
+            memo: dict[tuple, bool] = {}
+
+            def passes(e: HostEntry) -> bool:
+                if e.name in exclude:
+                    return False
+                ok = memo.get(e.static_key)
+                if ok is None:
+                    ok = memo[e.static_key] = all(check(e) for _, check in statics)
+                return ok and all(check(e) for _, check in per_host)
+
+            plugin_filters, plugin_weighers = self._plugin_hooks()
+            if not plugin_filters and not plugin_weighers:
+                chosen = self._first_in_ram_order(entries, by_ram, usage, passes)
+            else:
+                chosen = self._filter_and_weigh(request, entries, passes, plugin_filters, plugin_weighers)
+            if chosen is None:
+                pool = [e for e in entries.values() if e.name not in exclude]
+                raise NoValidHost(explain(pool, statics + per_host, len(entries)))
+            return chosen
+
+    def _first_in_ram_order(self, entries, by_ram, usage: Usage, passes) -> str | None:
+        if self.pack:
+            start = bisect.bisect_left(by_ram, (float(usage.memory_mb), ""))
+            order = (by_ram[i] for i in range(start, len(by_ram)))
+        else:
+            order = reversed(by_ram)
+        for _, name in order:
+            if passes(entries[name]):
+                return name
+        return None
+
+    def _filter_and_weigh(self, request, entries, passes, plugin_filters: bool, plugin_weighers: bool) -> str | None:
+        candidates = [e for e in entries.values() if passes(e)]
+        if candidates and plugin_filters:
+            states = [e.to_host_state() for e in candidates]
+            for kept in self.plugins.hooks.hook.overcast_filter_hosts(request=request, hosts=states):
+                if kept is not None:
+                    names = {h.name for h in kept}
+                    candidates = [e for e in candidates if e.name in names]
+        if not candidates:
+            return None
+        weights = _normalise({e.name: e.free_ram(self.ratios) for e in candidates})
+        if self.pack:
+            weights = {k: 1.0 - v for k, v in weights.items()}
+        if plugin_weighers:
+            states = [e.to_host_state() for e in candidates]
+            for extra in self.plugins.hooks.hook.overcast_weigh_hosts(request=request, hosts=states):
+                if extra:
+                    for name, w in _normalise(dict(extra)).items():
+                        if name in weights:
+                            weights[name] += w
+        return max(candidates, key=lambda e: (weights[e.name], e.name)).name
+
+    # --- claiming ---------------------------------------------------------------------------
+
+    def select_and_claim(self, request: ScheduleRequest) -> str:
+        """Pick a host and claim the flavor on it atomically; retry elsewhere if we lost a race."""
+        usage = Usage.of(request.flavor)
+        tried: set[str] = set()
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            host = self.select(request, exclude=frozenset(tried))
+            with self.db.session() as s:
+                won = claim(s, host, usage, self.ratios)
+            if won:
+                with self.cache.lock:
+                    self.cache.apply(host, usage)
+                return host
+            tried.add(host)
+            self.cache.mark_full(host)
+        raise NoValidHost(
+            f"No valid host was found. Capacity on {len(tried)} hosts was taken by concurrent requests; try again."
+        )
+
+    def release(self, host: str, usage: Usage) -> None:
+        """Note a release already written to the database."""
+        with self.cache.lock:
+            self.cache.apply(host, usage, sign=-1)
+
+
+def _normalise(weights: dict[str, float]) -> dict[str, float]:
+    if not weights:
+        return {}
+    lo, hi = min(weights.values()), max(weights.values())
+    if hi == lo:
+        return {k: 0.0 for k in weights}
+    return {k: (v - lo) / (hi - lo) for k, v in weights.items()}

@@ -1,0 +1,297 @@
+"""Server create (validation, quota, the BUILD row), listing with Nova's filters, update and
+delete requests. The slow parts run in :mod:`overcast.compute.tasks`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from overcast.compute import states as st
+from overcast.compute.peers import lookup_image, optional_service
+from overcast.compute.records import flavor_of, get_instance
+from overcast.context import RequestContext
+from overcast.db.models.base import new_id
+from overcast.db.models.compute import InstanceRecord, KeyPairRecord, ServerGroupMember
+from overcast.errors import BadRequest, Conflict
+from overcast.types import to_dict
+
+MAX_USER_DATA = 65535
+_SORT_KEYS = {"created_at", "updated_at", "display_name", "name", "uuid", "vm_state", "task_state", "host"}
+
+
+def _text(value: Any, field: str, max_len: int = 255, allow_empty: bool = False) -> str:
+    if not isinstance(value, str) or len(value) > max_len or (not allow_empty and not value.strip()):
+        raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value!r}.")
+    return value
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > 128:
+        raise BadRequest("Invalid input for field/attribute metadata.")
+    for k, v in value.items():
+        if not isinstance(k, str) or not 1 <= len(k) <= 255 or not isinstance(v, str) or len(v) > 255:
+            raise BadRequest(f"Invalid input for field/attribute metadata. Value: {k!r}.")
+    return dict(value)
+
+
+def _user_data(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_USER_DATA:
+        raise BadRequest("Invalid input for field/attribute user_data.")
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("User data needs to be valid base 64.") from None
+    return value
+
+
+def parse_networks(value: Any, network_available: bool) -> list:
+    """``networks``: "none", "auto", or a list of ``{uuid|port[, fixed_ip]}``."""
+    if value is None or value == "auto":
+        return ["auto"]
+    if value == "none":
+        return ["none"]
+    if not isinstance(value, list):
+        raise BadRequest("Invalid input for field/attribute networks.")
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or not (item.get("uuid") or item.get("port")):
+            raise BadRequest("Invalid input for field/attribute networks: each needs a uuid or a port.")
+        out.append({k: item[k] for k in ("uuid", "port", "fixed_ip", "tag") if item.get(k)})
+    if out and not network_available:
+        raise BadRequest(f"Network {out[0].get('uuid') or out[0].get('port')} could not be found (no network service).")
+    return out
+
+
+def parse_time(value: str, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        raise BadRequest(f"Invalid filter field: {field}. Value {value!r} is not an ISO 8601 time.") from None
+    if parsed.tzinfo is not None:
+        from datetime import timezone
+
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+class ServerManager:
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+        self.runtime = svc.runtime
+        self.db = svc.runtime.db
+
+    # --- create ---------------------------------------------------------------------------------
+
+    def create(self, ctx: RequestContext, body: dict) -> InstanceRecord:
+        if not isinstance(body, dict):
+            raise BadRequest("The request body must be an object 'server'.")
+        name = _text(body.get("name"), "name")
+        flavor_ref = body.get("flavorRef")
+        if not isinstance(flavor_ref, (str, int)) or flavor_ref == "":
+            raise BadRequest("Invalid input for field/attribute flavorRef.")
+        flavor_ref = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
+        with self.db.session() as s:
+            try:
+                frec = self.svc.flavors.get_record(s, ctx, flavor_ref)
+            except Exception:
+                raise BadRequest(f"Flavor {flavor_ref} could not be found.") from None
+            if frec.disabled:
+                raise BadRequest(f"Flavor {flavor_ref} is disabled.")
+            flavor = flavor_of(frec, self.svc.flavors.extra_specs(s, frec.id))
+        image_ref = body.get("imageRef") or self._boot_image_from_bdm(body)
+        if not image_ref:
+            raise BadRequest("Missing imageRef attribute (booting from volume is not supported).")
+        image = lookup_image(self.runtime, ctx, str(image_ref).rstrip("/").rsplit("/", 1)[-1])
+        if image.min_ram and flavor.memory_mb < image.min_ram:
+            raise BadRequest("Flavor's memory is too small for requested image.")
+        if image.min_disk and flavor.root_gb and flavor.root_gb < image.min_disk:
+            raise BadRequest("Flavor's disk is too small for requested image.")
+        net = optional_service(self.runtime, "network")
+        networks = parse_networks(body.get("networks"), net is not None)
+        if net is not None and networks not in (["auto"], ["none"]) and hasattr(net, "validate_networks"):
+            net.validate_networks(ctx=ctx, requested=networks)
+        zone = body.get("availability_zone")
+        if zone is not None:
+            zone = _text(zone, "availability_zone")
+            zones = {h.availability_zone for h in self.runtime.drivers.hosts.values()}
+            if zone not in zones:
+                raise BadRequest(f"The requested availability zone is not available: {zone}")
+        hints = body.get("os:scheduler_hints") or body.get("scheduler_hints") or {}
+        group_id = hints.get("group") if isinstance(hints, dict) else None
+        min_count = body.get("min_count", 1)
+        max_count = body.get("max_count", 1)
+        if min_count not in (1, "1") or max_count not in (1, "1"):
+            raise BadRequest("Only one server per request is supported (min_count = max_count = 1).")
+        uuid = new_id()
+        rec = InstanceRecord(
+            uuid=uuid,
+            name=name,
+            hv_name=f"oc-{uuid}",
+            project_id=ctx.project_id or "",
+            user_id=ctx.user_id,
+            description=body.get("description"),
+            vm_state=st.BUILDING,
+            task_state=st.SCHEDULING,
+            power_state="nostate",
+            requested_zone=zone,
+            flavor_id=flavor.id,
+            flavor=to_dict(flavor),
+            image_ref=image.id,
+            image=to_dict(image),
+            metadata_=_metadata(body.get("metadata")),
+            user_data=_user_data(body.get("user_data")),
+            requested_networks=networks,
+            addresses={},
+            access_ipv4=body.get("accessIPv4") or "",
+            access_ipv6=body.get("accessIPv6") or "",
+            server_group_id=None,
+        )
+        with self.db.session() as s:
+            key_name = body.get("key_name")
+            if key_name is not None:
+                key = s.scalars(select(KeyPairRecord).where(KeyPairRecord.user_id == ctx.user_id,
+                                                            KeyPairRecord.name == key_name)).first()
+                if key is None:
+                    raise BadRequest(f"Invalid key_name provided.")
+                rec.key_name, rec.key_data = key.name, key.public_key
+            if group_id:
+                group = self.svc.server_groups.get_record(s, ctx, str(group_id))
+                rec.server_group_id = group.id
+                s.add(ServerGroupMember(group_id=group.id, instance_uuid=uuid))
+            self.svc.quotas.claim(s, rec.project_id, self.svc.quota_deltas(flavor))
+            s.add(rec)
+            s.flush()
+            self.svc.transitions.notify(rec, "")
+        self.svc.runner.submit(f"build {uuid}", self.svc.tasks.build, uuid, ctx)
+        return rec
+
+    @staticmethod
+    def _boot_image_from_bdm(body: dict) -> str | None:
+        for bdm in body.get("block_device_mapping_v2") or []:
+            if isinstance(bdm, dict) and bdm.get("source_type") == "image" and bdm.get("boot_index") in (0, "0"):
+                if bdm.get("destination_type", "local") != "local":
+                    raise BadRequest("Booting from a volume is not supported.")
+                return bdm.get("uuid")
+        return None
+
+    # --- read -----------------------------------------------------------------------------------
+
+    def get(self, ctx: RequestContext, uuid: str) -> InstanceRecord:
+        with self.db.session() as s:
+            return get_instance(s, ctx, uuid)
+
+    def list(self, ctx: RequestContext, params: dict[str, str]) -> list[InstanceRecord]:
+        all_projects = str(params.get("all_tenants", params.get("all_projects", "0"))).lower() not in ("0", "false", "")
+        if "all_tenants" in params and params["all_tenants"] == "":
+            all_projects = True
+        stmt = ctx.filter(select(InstanceRecord), InstanceRecord.project_id, all_projects and ctx.is_admin)
+        if ctx.is_admin and params.get("project_id") or params.get("tenant_id"):
+            if ctx.is_admin:
+                stmt = stmt.where(InstanceRecord.project_id == (params.get("project_id") or params.get("tenant_id")))
+        since = params.get("changes-since") or params.get("changes_since")
+        if since is not None:
+            stmt = stmt.where(InstanceRecord.updated_at >= parse_time(since, "changes-since"))
+        else:
+            deleted = str(params.get("deleted", "false")).lower() in ("true", "1", "yes")
+            stmt = stmt.where(InstanceRecord.deleted.is_(deleted and ctx.is_admin))
+        if "changes-before" in params:
+            stmt = stmt.where(InstanceRecord.updated_at <= parse_time(params["changes-before"], "changes-before"))
+        status = params.get("status")
+        if status:
+            vm_states = st.STATUS_VM_STATES.get(status.upper())
+            if vm_states is None:
+                raise BadRequest(f"Invalid status value: {status}")
+            stmt = stmt.where(InstanceRecord.vm_state.in_(vm_states))
+        for param, column in (("flavor", InstanceRecord.flavor_id), ("image", InstanceRecord.image_ref),
+                              ("availability_zone", InstanceRecord.availability_zone),
+                              ("key_name", InstanceRecord.key_name), ("user_id", InstanceRecord.user_id)):
+            if params.get(param):
+                stmt = stmt.where(column == params[param])
+        if params.get("host") and ctx.is_admin:
+            stmt = stmt.where(InstanceRecord.host == params["host"])
+        if params.get("uuid"):
+            stmt = stmt.where(InstanceRecord.uuid == params["uuid"])
+        sort_key = params.get("sort_key", "created_at")
+        sort_dir = params.get("sort_dir", "desc")
+        if sort_key not in _SORT_KEYS or sort_dir not in ("asc", "desc"):
+            raise BadRequest(f"Invalid sort_key/sort_dir: {sort_key} {sort_dir}")
+        column = getattr(InstanceRecord, {"display_name": "name"}.get(sort_key, sort_key))
+        order = column.desc() if sort_dir == "desc" else column.asc()
+        stmt = stmt.order_by(order, InstanceRecord.uuid.desc() if sort_dir == "desc" else InstanceRecord.uuid.asc())
+        name_re = None
+        if params.get("name"):
+            try:
+                name_re = re.compile(params["name"])
+            except re.error:
+                raise BadRequest(f"Invalid regular expression in name filter: {params['name']}") from None
+        with self.db.session() as s:
+            rows = [r for r in s.scalars(stmt) if name_re is None or name_re.search(r.name)]
+        marker = params.get("marker")
+        if marker:
+            ids = [r.uuid for r in rows]
+            if marker not in ids:
+                raise BadRequest(f"marker [{marker}] not found")
+            rows = rows[ids.index(marker) + 1:]
+        limit = params.get("limit")
+        if limit is not None:
+            try:
+                n = int(limit)
+            except ValueError:
+                raise BadRequest("limit param must be an integer") from None
+            if n < 0:
+                raise BadRequest("limit param must be positive")
+            rows = rows[:n]
+        return rows
+
+    # --- update / delete ------------------------------------------------------------------------
+
+    def update(self, ctx: RequestContext, uuid: str, body: dict) -> InstanceRecord:
+        if not isinstance(body, dict) or not body:
+            raise BadRequest("Invalid input for field/attribute server.")
+        allowed = {"name", "description", "accessIPv4", "accessIPv6"}
+        unknown = set(body) - allowed
+        if unknown:
+            raise BadRequest(f"Additional properties are not allowed ({', '.join(sorted(unknown))} were unexpected)")
+        with self.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            if "name" in body:
+                rec.name = _text(body["name"], "name")
+            if "description" in body:
+                rec.description = None if body["description"] is None else _text(body["description"], "description", allow_empty=True)
+            if "accessIPv4" in body:
+                rec.access_ipv4 = body["accessIPv4"] or ""
+            if "accessIPv6" in body:
+                rec.access_ipv6 = body["accessIPv6"] or ""
+            s.flush()
+            return rec
+
+    def delete(self, ctx: RequestContext, uuid: str) -> None:
+        """Mark the server ``deleting`` and start the delete task (a build in progress
+        notices and deletes instead of finishing)."""
+        c = InstanceRecord
+        for _ in range(5):  # compare-and-set on the task_state we saw, so no build slips by
+            with self.db.session() as s:
+                rec = get_instance(s, ctx, uuid)
+                if rec.locked and not ctx.is_admin:
+                    raise Conflict(f"Instance {uuid} is locked")
+                seen = rec.task_state
+                if seen == st.DELETING:
+                    return
+                same = c.task_state.is_(None) if seen is None else c.task_state == seen
+                updated = s.execute(
+                    c.__table__.update().where(c.uuid == uuid, same).values(task_state=st.DELETING)
+                ).rowcount
+            if updated == 1:
+                if seen not in (st.SCHEDULING, st.SPAWNING):
+                    self.svc.runner.submit(f"delete {uuid}", self.svc.tasks.delete, uuid)
+                return
+        raise Conflict(f"Instance {uuid} is changing state too fast to delete; try again.")

@@ -1,0 +1,202 @@
+"""``ComputeService``: the compute service's interface, used by its API and by peers.
+
+It composes the managers (flavors, servers, key pairs, server groups, quotas, volume
+attachments), the scheduler, the background task runner and host registry, and implements
+server actions as: an atomic state gate (409 if the server is in the wrong state), then a
+background task that does the work on the host's agent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from overcast.agent import agent_topic
+from overcast.compute import states as st
+from overcast.compute.claims import Ratios
+from overcast.compute.flavors import FlavorManager
+from overcast.compute.hosts import HostRegistry
+from overcast.compute.keypairs import KeyPairManager
+from overcast.compute.migrations import MigrationTasks
+from overcast.compute.peers import require
+from overcast.compute.quotas import QuotaManager
+from overcast.compute.reconcile import Reconciler
+from overcast.compute.records import get_instance, instance_of
+from overcast.compute.scheduler import Scheduler
+from overcast.compute.server_groups import ServerGroupManager
+from overcast.compute.servers import ServerManager
+from overcast.compute.tasks import ServerTasks, TaskRunner
+from overcast.compute.transitions import Transitions
+from overcast.compute.volumes import VolumeAttachments
+from overcast.context import RequestContext
+from overcast.errors import BadRequest, Conflict
+from overcast.types import Flavor
+
+log = logging.getLogger(__name__)
+
+#: action -> (allowed vm_states, task_state while running, agent method, vm_state when done)
+POWER_ACTIONS: dict[str, tuple[tuple[str, ...], str, str, str]] = {
+    "start": ((st.STOPPED,), st.POWERING_ON, "compute_power_on", st.ACTIVE),
+    "stop": ((st.ACTIVE,), st.POWERING_OFF, "compute_power_off", st.STOPPED),
+    "pause": ((st.ACTIVE,), st.PAUSING, "compute_pause", st.PAUSED),
+    "unpause": ((st.PAUSED,), st.UNPAUSING, "compute_unpause", st.ACTIVE),
+    "suspend": ((st.ACTIVE,), st.SUSPENDING, "compute_suspend", st.SUSPENDED),
+    "resume": ((st.SUSPENDED,), st.RESUMING, "compute_resume", st.ACTIVE),
+}
+SNAPSHOT_STATES = (st.ACTIVE, st.STOPPED, st.PAUSED, st.SUSPENDED)
+
+
+class ComputeService:
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        section = runtime.config.compute
+        self.ratios = Ratios(section.cpu_allocation_ratio, section.ram_allocation_ratio, section.disk_allocation_ratio)
+        self.quotas = QuotaManager(runtime.db, section)
+        self.flavors = FlavorManager(runtime.db)
+        self.keypairs = KeyPairManager(runtime.db, self.quotas)
+        self.server_groups = ServerGroupManager(runtime.db, self.quotas)
+        self.scheduler = Scheduler(runtime.db, runtime.plugins, self.ratios, section.weigher,
+                                   runtime.config.bus.host_down_after, section.scheduler_cache_seconds)
+        self.transitions = Transitions(runtime)
+        self.runner = TaskRunner(section.task_workers)
+        self.tasks = ServerTasks(self)
+        self.migrations = MigrationTasks(self.tasks)
+        self.volumes = VolumeAttachments(runtime)
+        self.servers = ServerManager(self)
+        self.hosts = HostRegistry(runtime)
+        self.reconciler = Reconciler(self)
+        self._started = False
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Register hosts, take a first heartbeat, reconcile what a previous run left
+        half-done, then keep heartbeats going in the background."""
+        if self._started:
+            return
+        self._started = True
+        self._serve_local_agents()
+        self.hosts.register_configured()
+        self.hosts.refresh_all()
+        self.reconciler.run()
+        self.hosts.start(self.runtime.config.bus.heartbeat_interval)
+
+    def _serve_local_agents(self) -> None:
+        """With the in-process bus, agents of configured hosts must live in this process."""
+        served = getattr(self.runtime.bus, "_handlers", None)
+        if served is None or not self.runtime.config.bus.url.startswith("memory://"):
+            return
+        missing = [h for h in self.runtime.drivers.hosts if agent_topic(h) not in served]
+        if missing:
+            from overcast.agent import start_local_agents
+
+            start_local_agents(self.runtime, missing)
+
+    def close(self) -> None:
+        self.hosts.stop()
+        self.runner.close()
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def quota_deltas(flavor: Flavor) -> dict[str, int]:
+        return {"instances": 1, "cores": flavor.vcpus, "ram": flavor.memory_mb}
+
+    def _submit(self, name: str, fn, *args) -> None:
+        self.runner.submit(name, fn, *args)
+
+    # --- servers ------------------------------------------------------------------------------------
+
+    def create_server(self, ctx: RequestContext, body: dict):
+        return self.servers.create(ctx, body)
+
+    def list_servers(self, ctx: RequestContext, params: dict[str, str]):
+        return self.servers.list(ctx, params)
+
+    def get_server(self, ctx: RequestContext, uuid: str):
+        return self.servers.get(ctx, uuid)
+
+    def update_server(self, ctx: RequestContext, uuid: str, body: dict):
+        return self.servers.update(ctx, uuid, body)
+
+    def delete_server(self, ctx: RequestContext, uuid: str) -> None:
+        self.servers.delete(ctx, uuid)
+
+    def faults(self, uuids: list[str]) -> dict[str, Any]:
+        """The latest fault of each server, for views of servers in ERROR."""
+        from sqlalchemy import select
+
+        from overcast.db.models.compute import InstanceFault
+
+        out: dict[str, Any] = {}
+        if not uuids:
+            return out
+        with self.runtime.db.session() as s:
+            stmt = select(InstanceFault).where(InstanceFault.instance_uuid.in_(uuids)).order_by(InstanceFault.id)
+            for fault in s.scalars(stmt):
+                out[fault.instance_uuid] = fault
+        return out
+
+    # --- actions ------------------------------------------------------------------------------------
+
+    def power_action(self, ctx: RequestContext, uuid: str, action: str) -> None:
+        vm_states, task_state, method, done = POWER_ACTIONS[action]
+        self.transitions.begin(ctx, uuid, action, vm_states, task_state)
+        args = {"shutdown_timeout": self.runtime.config.compute.shutdown_timeout} if action == "stop" else {}
+        self._submit(f"{action} {uuid}", self.tasks.power, uuid, method, done, args)
+
+    def reboot(self, ctx: RequestContext, uuid: str, reboot_type: str) -> None:
+        kind = str(reboot_type).upper()
+        if kind not in ("SOFT", "HARD"):
+            raise BadRequest(f"Argument 'type' for reboot must be a string with value 'SOFT' or 'HARD', got {reboot_type!r}")
+        hard = kind == "HARD"
+        states = (st.ACTIVE, st.STOPPED, st.PAUSED, st.SUSPENDED) if hard else (st.ACTIVE,)
+        self.transitions.begin(ctx, uuid, "reboot", states, st.REBOOTING_HARD if hard else st.REBOOTING)
+        self._submit(f"reboot {uuid}", self.tasks.power, uuid, "compute_reboot", st.ACTIVE, {"hard": hard})
+
+    def create_image(self, ctx: RequestContext, uuid: str, name: str, metadata: dict | None = None) -> str:
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise BadRequest("Invalid input for field/attribute name.")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise BadRequest("Invalid input for field/attribute metadata.")
+        images = require(self.runtime, "image", "create_snapshot_record", "Creating a server image")
+        rec = self.transitions.begin(ctx, uuid, "createImage", SNAPSHOT_STATES, st.IMAGE_SNAPSHOT)
+        try:
+            base = dict((rec.image or {}).get("properties") or {})
+            properties = {**base, **{str(k): str(v) for k, v in (metadata or {}).items()},
+                          "instance_uuid": uuid, "image_type": "snapshot", "base_image_ref": rec.image_ref}
+            image_id = images.create_snapshot_record(ctx=ctx, name=name, properties=properties)
+        except Exception:
+            self.transitions.finish(uuid, task_state=None)
+            raise
+        self._submit(f"snapshot {uuid}", self.tasks.snapshot, uuid, image_id, name)
+        return image_id
+
+    def console_output(self, ctx: RequestContext, uuid: str, length: int | None) -> str:
+        with self.runtime.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+        if not rec.host or rec.vm_state in (st.BUILDING, st.ERROR):
+            raise Conflict(f"Cannot 'get_console_output' instance {uuid} while it is in vm_state {rec.vm_state}")
+        return self.runtime.bus.call(agent_topic(rec.host), "compute_console_output", instance=instance_of(rec), length=length)
+
+    def migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
+        self._check_target(host)
+        self.transitions.begin(ctx, uuid, "migrate", (st.ACTIVE, st.STOPPED), st.RESIZE_MIGRATING)
+        self._submit(f"migrate {uuid}", self.migrations.cold, uuid, host)
+
+    def live_migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
+        self._check_target(host)
+        self.transitions.begin(ctx, uuid, "live-migration", (st.ACTIVE, st.PAUSED), st.MIGRATING)
+        self._submit(f"live-migrate {uuid}", self.migrations.live, uuid, host)
+
+    def _check_target(self, host: str | None) -> None:
+        if host is not None and (not isinstance(host, str) or host not in self.runtime.drivers.hosts):
+            raise BadRequest(f"Compute host {host} could not be found.")
+
+    def confirm_resize(self, ctx: RequestContext, uuid: str) -> None:
+        self.transitions.begin(ctx, uuid, "confirmResize", (st.RESIZED,), st.RESIZE_CONFIRMING)
+        self._submit(f"confirm {uuid}", self.migrations.confirm, uuid)
+
+    def revert_resize(self, ctx: RequestContext, uuid: str) -> None:
+        self.transitions.begin(ctx, uuid, "revertResize", (st.RESIZED,), st.RESIZE_REVERTING)
+        self._submit(f"revert {uuid}", self.migrations.revert, uuid)

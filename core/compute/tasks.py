@@ -1,0 +1,263 @@
+"""Background work on servers: build, delete, power actions and snapshots.
+
+Each API call that changes a server records the new ``task_state`` synchronously (see
+:mod:`overcast.compute.transitions`) and hands the slow part to :class:`TaskRunner`, whose
+threads outlive the request. Each task ends by clearing ``task_state`` and setting the
+vm_state the hypervisor confirms, or by recording a fault. A task interrupted by a restart
+is finished by :mod:`overcast.compute.reconcile`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from overcast.agent import agent_topic
+from overcast.compute import states as st
+from overcast.compute.claims import Usage, release
+from overcast.compute.peers import optional_service
+from overcast.compute.records import flavor_snapshot, image_snapshot, instance_of
+from overcast.context import RequestContext, system_context
+from overcast.db.models.base import utcnow
+from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
+from overcast.errors import NotFound, ServiceUnavailable
+from overcast.types import ScheduleRequest, VifDetails, from_dict, to_dict
+
+log = logging.getLogger(__name__)
+
+LONG_RPC = 900.0  # spawn, snapshot and migrations may copy whole disks
+
+
+class TaskRunner:
+    """A thread pool for server tasks; ``wait_idle`` lets tests and shutdown drain it."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compute-task")
+        self._pending: set[Future] = set()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+
+    def submit(self, name: str, fn: Callable[..., Any], *args: Any) -> Future:
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001 - a task must never die silently
+                log.exception("compute task %s failed", name)
+
+        future = self._pool.submit(run)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future: Future) -> None:
+        with self._idle:
+            self._pending.discard(future)
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._pending, timeout=timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class ServerTasks:
+    """The task bodies. ``svc`` is the :class:`~overcast.compute.service.ComputeService`."""
+
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+        self.runtime = svc.runtime
+        self.db = svc.runtime.db
+        self.t = svc.transitions
+
+    def call(self, host: str, method: str, timeout: float | None = None, **args: Any) -> Any:
+        return self.runtime.bus.call(agent_topic(host), method, timeout=timeout, **args)
+
+    def _load(self, uuid: str) -> InstanceRecord | None:
+        with self.db.session() as s:
+            return s.get(InstanceRecord, uuid)
+
+    def release_host(self, host: str | None, rec: InstanceRecord) -> None:
+        if not host:
+            return
+        usage = Usage.of(flavor_snapshot(rec))
+        with self.db.session() as s:
+            release(s, host, usage)
+        self.svc.scheduler.release(host, usage)
+
+    # --- build ---------------------------------------------------------------------------------
+
+    def schedule_request(self, rec: InstanceRecord, **extra: Any) -> ScheduleRequest:
+        hints: dict[str, Any] = {}
+        if rec.server_group_id:
+            group = self.svc.server_groups
+            with self.db.session() as s:
+                from overcast.db.models.compute import ServerGroupRecord
+
+                g = s.get(ServerGroupRecord, rec.server_group_id)
+                if g is not None:
+                    hints = {"group_policy": g.policy, "group_hosts": group.hosts_of(s, g.id, exclude_uuid=rec.uuid)}
+        return ScheduleRequest(
+            instance_uuid=rec.uuid,
+            project_id=rec.project_id,
+            flavor=flavor_snapshot(rec),
+            image=image_snapshot(rec),
+            availability_zone=rec.requested_zone,
+            hints=hints,
+            **extra,
+        )
+
+    def build(self, uuid: str, ctx: RequestContext) -> None:
+        rec = self._load(uuid)
+        if rec is None or rec.task_state != st.SCHEDULING:
+            return
+        host = None
+        try:
+            host = self.svc.scheduler.select_and_claim(self.schedule_request(rec))
+            zone = self.runtime.drivers.hosts[host].availability_zone if host in self.runtime.drivers.hosts else None
+            spawning = self.t.advance(uuid, st.SCHEDULING, host=host, availability_zone=zone, task_state=st.SPAWNING)
+            if spawning is None:  # deleted while scheduling
+                self.release_host(host, rec)
+                self.delete(uuid)
+                return
+            rec = spawning
+            vifs = self._allocate_network(ctx, rec, host)
+            info = self.call(host, "compute_spawn", timeout=LONG_RPC, instance=instance_of(rec), network_info=vifs,
+                             block_devices=[])
+        except Exception as exc:  # noqa: BLE001 - becomes the server's fault
+            self._build_failed(uuid, host, exc)
+            return
+        done = self.t.advance(uuid, st.SPAWNING, vm_state=st.ACTIVE, task_state=None, power_state=info.state.value,
+                              launched_at=utcnow(), progress=100)
+        if done is None:  # deleted while spawning
+            self.delete(uuid)
+
+    def _allocate_network(self, ctx: RequestContext, rec: InstanceRecord, host: str) -> list[VifDetails]:
+        requested = rec.requested_networks or []
+        net = optional_service(self.runtime, "network")
+        if net is None or requested in (["none"], []) or not hasattr(net, "allocate_for_instance"):
+            return []
+        vifs = list(net.allocate_for_instance(ctx=ctx, instance_uuid=rec.uuid, host=host,
+                                              requested="auto" if requested == ["auto"] else requested))
+        addresses = net.instance_addresses(ctx=ctx, instance_uuid=rec.uuid) if hasattr(net, "instance_addresses") else {}
+        with self.db.session() as s:
+            for vif in vifs:
+                s.merge(InstancePort(instance_uuid=rec.uuid, port_id=vif.port_id, network_id=vif.network_id, vif=to_dict(vif)))
+            row = s.get(InstanceRecord, rec.uuid)
+            row.addresses = dict(addresses or {})
+        return vifs
+
+    def _build_failed(self, uuid: str, host: str | None, exc: BaseException) -> None:
+        rec = self._load(uuid)
+        if rec is None:
+            return
+        if host:
+            try:
+                self.call(host, "compute_destroy", instance=instance_of(rec), destroy_disks=True)
+            except Exception:  # noqa: BLE001 - best effort: the guest may never have existed
+                log.debug("cleanup after failed build of %s", uuid, exc_info=True)
+            self.release_host(host, rec)
+        self._deallocate_network(uuid)
+        deleting = rec.task_state == st.DELETING
+        self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=st.DELETING if deleting else None, host=None,
+                     power_state="nostate")
+        if deleting:
+            self.delete(uuid)
+
+    def vifs_of(self, uuid: str) -> list[VifDetails]:
+        with self.db.session() as s:
+            return [from_dict(p.vif) for p in s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid))]
+
+    def _deallocate_network(self, uuid: str) -> None:
+        net = optional_service(self.runtime, "network")
+        with self.db.session() as s:
+            ports = list(s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid)))
+            for p in ports:
+                s.delete(p)
+        if net is not None and ports and hasattr(net, "deallocate_for_instance"):
+            net.deallocate_for_instance(ctx=system_context(), instance_uuid=uuid)
+
+    # --- delete --------------------------------------------------------------------------------
+
+    def delete(self, uuid: str) -> None:
+        rec = self._load(uuid)
+        if rec is None or rec.deleted:
+            return
+        if rec.host:
+            try:
+                self.call(rec.host, "compute_destroy", timeout=LONG_RPC, instance=instance_of(rec), destroy_disks=True)
+            except (NotFound, ServiceUnavailable) as exc:
+                log.warning("server %s: deleting locally, host %s: %s", uuid, rec.host, exc)
+            except Exception as exc:  # noqa: BLE001 - recorded; the user may retry the delete
+                self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=None)
+                return
+        self.svc.volumes.detach_all(rec)
+        self._deallocate_network(uuid)
+        with self.db.session() as s:
+            for m in s.scalars(select(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid)):
+                s.delete(m)
+            self.svc.quotas.release(s, rec.project_id, self.svc.quota_deltas(flavor_snapshot(rec)))
+        self.release_host(rec.host, rec)
+        now = utcnow()
+        self.t.finish(uuid, vm_state=st.DELETED, task_state=None, power_state="nostate", deleted=True, deleted_at=now,
+                      terminated_at=now)
+
+    # --- power actions and snapshots -------------------------------------------------------------
+
+    def power(self, uuid: str, method: str, done_vm_state: str, args: dict[str, Any]) -> None:
+        rec = self._load(uuid)
+        if rec is None or not rec.host:
+            return
+        instance = instance_of(rec)
+        try:
+            self.call(rec.host, method, timeout=LONG_RPC, instance=instance, **args)
+            info = self.call(rec.host, "compute_get_info", instance=instance)
+        except Exception as exc:  # noqa: BLE001 - recorded; state re-read from the hypervisor
+            self.t.fault(uuid, exc)
+            self.sync_power_state(uuid)
+            return
+        self.t.finish(uuid, vm_state=done_vm_state, task_state=None, power_state=info.state.value)
+
+    def sync_power_state(self, uuid: str) -> None:
+        """Clear the task and set the vm_state to what the hypervisor reports now."""
+        rec = self._load(uuid)
+        if rec is None or not rec.host:
+            return
+        try:
+            info = self.call(rec.host, "compute_get_info", instance=instance_of(rec))
+        except NotFound:
+            self.t.fault(uuid, NotFound(f"the guest of server {uuid} is gone from host {rec.host}"),
+                         vm_state=st.ERROR, task_state=None, power_state="nostate")
+            return
+        except Exception:  # noqa: BLE001 - host unreachable: keep vm_state, drop the task
+            self.t.finish(uuid, task_state=None)
+            return
+        self.t.finish(uuid, vm_state=st.vm_state_for_power(info.state), task_state=None, power_state=info.state.value)
+
+    def snapshot(self, uuid: str, image_id: str, image_name: str) -> None:
+        rec = self._load(uuid)
+        if rec is None or not rec.host:
+            return
+        try:
+            self.call(rec.host, "compute_snapshot", timeout=LONG_RPC, instance=instance_of(rec), image_id=image_id,
+                      image_name=image_name)
+        except Exception as exc:  # noqa: BLE001 - the image is discarded and the fault recorded
+            image = optional_service(self.runtime, "image")
+            if image is not None and hasattr(image, "discard_image"):
+                try:
+                    image.discard_image(image_id=image_id)
+                except Exception:  # noqa: BLE001
+                    log.exception("could not discard failed snapshot image %s", image_id)
+            self.t.fault(uuid, exc, task_state=None)
+            return
+        self.t.finish(uuid, task_state=None)
+
+    def bdms_of(self, uuid: str) -> list[BlockDeviceMapping]:
+        with self.db.session() as s:
+            return list(s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == uuid)))

@@ -1,0 +1,118 @@
+"""State changes of a server, each one atomic in SQL, with faults and events.
+
+``begin`` is the gate every action passes: one conditional UPDATE that sets the task state
+only if the server is in an allowed vm_state with no task running, so two concurrent actions
+cannot both start (the loser gets 409, as in Nova).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from sqlalchemy import update
+
+from overcast.compute.records import get_instance
+from overcast.compute.states import status_of
+from overcast.context import RequestContext
+from overcast.db.models.base import utcnow
+from overcast.db.models.compute import InstanceAction, InstanceFault, InstanceRecord
+from overcast.errors import Conflict, OvercastError
+
+log = logging.getLogger(__name__)
+
+
+class Transitions:
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.db = runtime.db
+
+    def begin(
+        self, ctx: RequestContext, uuid: str, action: str, vm_states: tuple[str, ...], task_state: str | None
+    ) -> InstanceRecord:
+        """Start ``action`` on the caller's server: set ``task_state`` or raise 404/409."""
+        with self.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            if rec.locked and not ctx.is_admin:
+                raise Conflict(f"Instance {uuid} is locked")
+            c = InstanceRecord.__table__.c
+            stmt = (
+                update(InstanceRecord)
+                .where(c.uuid == uuid, c.deleted.is_(False), c.vm_state.in_(vm_states), c.task_state.is_(None))
+                .values(task_state=task_state, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            if s.execute(stmt).rowcount != 1:
+                s.refresh(rec)
+                if rec.task_state is not None:
+                    raise Conflict(f"Cannot '{action}' instance {uuid} while it is in task_state {rec.task_state}")
+                raise Conflict(f"Cannot '{action}' instance {uuid} while it is in vm_state {rec.vm_state}")
+            s.add(InstanceAction(instance_uuid=uuid, action=action, request_id=ctx.request_id, user_id=ctx.user_id,
+                                 project_id=rec.project_id))
+            s.flush()
+            s.refresh(rec)
+            old = status_of(rec.vm_state, None)
+        self.notify(rec, old)
+        return rec
+
+    def finish(self, uuid: str, **values: Any) -> InstanceRecord | None:
+        """Write ``values`` to the server (usually clearing ``task_state``) and emit events."""
+        with self.db.session() as s:
+            rec = s.get(InstanceRecord, uuid)
+            if rec is None:
+                return None
+            old = status_of(rec.vm_state, rec.task_state)
+            for key, value in values.items():
+                setattr(rec, key, value)
+            rec.updated_at = utcnow()
+            s.flush()
+        self.notify(rec, old)
+        return rec
+
+    def advance(self, uuid: str, expect_task: str | None, **values: Any) -> InstanceRecord | None:
+        """Like :meth:`finish`, but only if ``task_state`` is still ``expect_task`` (a delete
+        requested meanwhile wins). Returns the row, or ``None`` if the state had moved on."""
+        c = InstanceRecord.__table__.c
+        with self.db.session() as s:
+            rec = s.get(InstanceRecord, uuid)
+            if rec is None:
+                return None
+            old = status_of(rec.vm_state, rec.task_state)
+            cond = c.task_state.is_(None) if expect_task is None else c.task_state == expect_task
+            stmt = (
+                update(InstanceRecord)
+                .where(c.uuid == uuid, cond)
+                .values(updated_at=utcnow(), **values)
+                .execution_options(synchronize_session=False)
+            )
+            if s.execute(stmt).rowcount != 1:
+                return None
+            s.refresh(rec)
+        self.notify(rec, old)
+        return rec
+
+    def fault(self, uuid: str, exc: BaseException, **values: Any) -> None:
+        """Record why something failed, and apply ``values`` (e.g. ``vm_state="error"``)."""
+        code = exc.status if isinstance(exc, OvercastError) else 500
+        message = str(exc) or type(exc).__name__
+        details = "" if isinstance(exc, OvercastError) else "".join(traceback.format_exception(exc))[-4000:]
+        log.warning("server %s: %s", uuid, message)
+        with self.db.session() as s:
+            if s.get(InstanceRecord, uuid) is None:
+                return
+            s.add(InstanceFault(instance_uuid=uuid, code=code, message=message[:255], details=details))
+        if values:
+            self.finish(uuid, **values)
+
+    def notify(self, rec: InstanceRecord, old_status: str) -> None:
+        new_status = status_of(rec.vm_state, rec.task_state)
+        if new_status == old_status:
+            return
+        try:
+            self.runtime.plugins.broadcast(
+                "overcast_instance_state_changed",
+                instance_uuid=rec.uuid, project_id=rec.project_id, old_status=old_status, new_status=new_status,
+            )
+        except Exception:  # noqa: BLE001 - listeners must not break state changes
+            log.exception("overcast_instance_state_changed listener failed")

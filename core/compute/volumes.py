@@ -1,0 +1,145 @@
+"""Volume attachments (``os-volume_attachments``) through the attach handshake:
+``hv_get_volume_connector`` (on the host's agent) -> the volume service's
+``initialize_connection`` -> ``hv_attach_volume`` (agent) -> the volume service records it.
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from overcast.agent import agent_topic
+from overcast.compute import states as st
+from overcast.compute.peers import optional_service, require
+from overcast.compute.records import get_instance, instance_of
+from overcast.context import RequestContext, system_context
+from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
+from overcast.errors import BadRequest, Conflict, NotFound
+from overcast.types import from_dict, to_dict
+
+log = logging.getLogger(__name__)
+
+ATTACHABLE = (st.ACTIVE, st.PAUSED, st.STOPPED, st.SUSPENDED)
+_DEVICE_LETTERS = string.ascii_lowercase[1:]  # vda is the root disk
+
+
+class VolumeAttachments:
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.db = runtime.db
+
+    def _agent(self, host: str, method: str, **args: Any) -> Any:
+        return self.runtime.bus.call(agent_topic(host), method, timeout=300, **args)
+
+    def list(self, ctx: RequestContext, uuid: str) -> list[BlockDeviceMapping]:
+        with self.db.session() as s:
+            get_instance(s, ctx, uuid)
+            return list(s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == uuid)
+                                  .order_by(BlockDeviceMapping.device_name)))
+
+    def get(self, ctx: RequestContext, uuid: str, volume_id: str) -> BlockDeviceMapping:
+        for bdm in self.list(ctx, uuid):
+            if bdm.volume_id == volume_id:
+                return bdm
+        raise NotFound(f"Volume {volume_id} is not attached to instance {uuid}.")
+
+    def _next_device(self, session, uuid: str, wanted: str | None) -> str:
+        used = set(session.scalars(select(BlockDeviceMapping.device_name).where(BlockDeviceMapping.instance_uuid == uuid)))
+        if wanted:
+            if not wanted.startswith("/dev/") or len(wanted) > 64:
+                raise BadRequest(f"The supplied device path ({wanted}) is invalid.")
+            if wanted in used:
+                raise Conflict(f"The supplied device path ({wanted}) is in use.")
+            return wanted
+        for letter in _DEVICE_LETTERS:
+            if f"/dev/vd{letter}" not in used:
+                return f"/dev/vd{letter}"
+        raise Conflict("No free disk device names left on this server.")
+
+    def attach(self, ctx: RequestContext, uuid: str, volume_id: str, device: str | None = None,
+               delete_on_termination: bool = False) -> BlockDeviceMapping:
+        volumes = require(self.runtime, "volume", "initialize_connection", "Attaching a volume")
+        if not isinstance(volume_id, str) or not volume_id:
+            raise BadRequest("Invalid input for field/attribute volumeId.")
+        with self.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            if rec.vm_state not in ATTACHABLE or rec.task_state is not None or not rec.host:
+                raise Conflict(f"Cannot 'attach_volume' instance {uuid} while it is in vm_state {rec.vm_state}")
+            if s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == uuid,
+                                                          BlockDeviceMapping.volume_id == volume_id)).first():
+                raise Conflict(f"Volume {volume_id} is already attached to instance {uuid}.")
+            bdm = BlockDeviceMapping(instance_uuid=uuid, volume_id=volume_id, device_name=self._next_device(s, uuid, device),
+                                     delete_on_termination=bool(delete_on_termination), status="attaching")
+            s.add(bdm)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise Conflict(f"The supplied device path ({bdm.device_name}) is in use.") from None
+            instance, host = instance_of(rec), rec.host
+        volumes.reserve_attach(ctx=ctx, volume_id=volume_id, instance_uuid=uuid)
+        try:
+            connector = self._agent(host, "compute_get_volume_connector")
+            info = volumes.initialize_connection(ctx=ctx, volume_id=volume_id, connector=connector)
+            self._agent(host, "compute_attach_volume", instance=instance, connection_info=info, mountpoint=bdm.device_name)
+            volumes.complete_attach(ctx=ctx, volume_id=volume_id, instance_uuid=uuid, mountpoint=bdm.device_name, host=host)
+        except Exception:
+            volumes.unreserve(ctx=ctx, volume_id=volume_id)
+            with self.db.session() as s:
+                row = s.get(BlockDeviceMapping, bdm.id)
+                if row is not None:
+                    s.delete(row)
+            raise
+        with self.db.session() as s:
+            row = s.get(BlockDeviceMapping, bdm.id)
+            row.connection_info = to_dict(info)
+            row.status = "attached"
+        bdm.connection_info, bdm.status = to_dict(info), "attached"
+        return bdm
+
+    def detach(self, ctx: RequestContext, uuid: str, volume_id: str) -> None:
+        bdm = self.get(ctx, uuid, volume_id)
+        with self.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            if rec.task_state is not None or not rec.host:
+                raise Conflict(f"Cannot 'detach_volume' instance {uuid} while it is in task_state {rec.task_state}")
+        volumes = require(self.runtime, "volume", "terminate_connection", "Detaching a volume")
+        self._detach(ctx, rec, bdm, volumes)
+
+    def _detach(self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any) -> None:
+        volumes.begin_detach(ctx=ctx, volume_id=bdm.volume_id, instance_uuid=rec.uuid)
+        if rec.host:
+            info = from_dict(bdm.connection_info)
+            try:
+                self._agent(rec.host, "compute_detach_volume", instance=instance_of(rec), connection_info=info,
+                            mountpoint=bdm.device_name)
+            except NotFound:
+                pass  # the guest or the disk is already gone
+            connector = self._agent(rec.host, "compute_get_volume_connector")
+            volumes.terminate_connection(ctx=ctx, volume_id=bdm.volume_id, connector=connector)
+        volumes.complete_detach(ctx=ctx, volume_id=bdm.volume_id, instance_uuid=rec.uuid)
+        with self.db.session() as s:
+            row = s.get(BlockDeviceMapping, bdm.id)
+            if row is not None:
+                s.delete(row)
+
+    def detach_all(self, rec: InstanceRecord) -> None:
+        """Detach every volume of a server being deleted (best effort, logged)."""
+        with self.db.session() as s:
+            bdms = list(s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == rec.uuid)))
+        if not bdms:
+            return
+        volumes = optional_service(self.runtime, "volume")
+        for bdm in bdms:
+            try:
+                if volumes is not None:
+                    self._detach(system_context(), rec, bdm, volumes)
+            except Exception:  # noqa: BLE001 - the server is going away regardless
+                log.exception("could not detach volume %s from %s", bdm.volume_id, rec.uuid)
+            with self.db.session() as s:
+                row = s.get(BlockDeviceMapping, bdm.id)
+                if row is not None:
+                    s.delete(row)

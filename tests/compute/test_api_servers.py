@@ -1,0 +1,179 @@
+"""Compute API through HTTP: shapes, microversions, errors, isolation."""
+
+from .conftest import IMAGE_ID, api_wait
+
+
+def _create(api, flavor_id, name="vm1", who="p1", **extra):
+    body = {"server": {"name": name, "flavorRef": flavor_id, "imageRef": IMAGE_ID, "networks": "none", **extra}}
+    return api("POST", "/servers", who, body)
+
+
+def test_version_discovery_and_echo(api):
+    root = api.client.get("/compute/").json()
+    assert root["versions"][0]["version"] == "2.37" and root["versions"][0]["min_version"] == "2.1"
+    r = api.client.get("/compute/v2.1", headers={"X-Auth-Token": "p1"})
+    assert r.json()["version"]["id"] == "v2.1"
+    r = api("GET", "/flavors", version="2.30")
+    assert r.headers["OpenStack-API-Version"] == "compute 2.30"
+    assert r.headers["X-OpenStack-Nova-API-Version"] == "2.30"
+    assert "OpenStack-API-Version" in r.headers["Vary"]
+    r = api("GET", "/flavors", version="2.99")
+    assert r.status_code == 406
+    r = api.client.get("/compute/v2.1/flavors", headers={"X-Auth-Token": "p1", "X-OpenStack-Nova-API-Version": "2.25"})
+    assert r.headers["X-OpenStack-Nova-API-Version"] == "2.25"
+
+
+def test_create_show_list_update_delete(api, api_flavor, compute):
+    r = _create(api, api_flavor["id"], metadata={"k": "v"})
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    assert r.headers["Location"].endswith(f"/servers/{sid}")
+    server = api_wait(api, compute, sid, "ACTIVE")
+    assert server["metadata"] == {"k": "v"}
+    assert server["flavor"]["id"] == api_flavor["id"] and server["image"]["id"] == IMAGE_ID
+    assert server["OS-EXT-STS:vm_state"] == "active" and server["OS-EXT-STS:power_state"] == 1
+    assert "OS-EXT-SRV-ATTR:host" not in server  # admin-only
+    admin_view = api("GET", f"/servers/{sid}", "admin").json()["server"]
+    assert admin_view["OS-EXT-SRV-ATTR:host"] in ("fake1", "fake2")
+    names = [s["name"] for s in api("GET", "/servers/detail?name=^vm").json()["servers"]]
+    assert names == ["vm1"]
+    assert api("GET", "/servers?name=nomatch").json()["servers"] == []
+    r = api("PUT", f"/servers/{sid}", json={"server": {"name": "renamed"}})
+    assert r.json()["server"]["name"] == "renamed"
+    assert api("GET", "/servers/renamed").status_code == 404  # a name in the id slot
+    r = api("DELETE", f"/servers/{sid}")
+    assert r.status_code == 204 and r.content == b""
+    compute.runner.wait_idle()
+    assert api("GET", f"/servers/{sid}").status_code == 404
+    gone = api("GET", "/servers/detail?changes-since=2000-01-01T00:00:00Z").json()["servers"]
+    assert [s["status"] for s in gone] == ["DELETED"]
+
+
+def test_paging_and_bad_filters(api, api_flavor, compute):
+    ids = [_create(api, api_flavor["id"], name=f"s{i}").json()["server"]["id"] for i in range(3)]
+    compute.runner.wait_idle()
+    page = api("GET", "/servers?limit=2").json()
+    assert len(page["servers"]) == 2 and "servers_links" in page
+    rest = api("GET", f"/servers?limit=2&marker={page['servers'][-1]['id']}").json()
+    assert {s["id"] for s in page["servers"] + rest["servers"]} == set(ids)
+    assert api("GET", "/servers?marker=nope").status_code == 400
+    assert api("GET", "/servers?changes-since=yesterday").status_code == 400
+    assert api("GET", "/servers?status=BOGUS").status_code == 400
+
+
+def test_bad_create_input_changes_nothing(api, api_flavor, compute):
+    r = _create(api, "no-such-flavor")
+    assert r.status_code == 400 and "Flavor no-such-flavor could not be found" in r.json()["badRequest"]["message"]
+    r = api("POST", "/servers", json={"server": {"name": "x", "flavorRef": api_flavor["id"], "imageRef": "nope", "networks": "none"}})
+    assert r.status_code == 400 and "Image nope could not be found" in r.json()["badRequest"]["message"]
+    r = api("POST", "/servers", json={"server": {"name": "x", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID}})
+    assert r.status_code == 400  # networks is required from 2.37
+    r = api("POST", "/servers", json={"server": {"name": "", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"}})
+    assert r.status_code == 400
+    assert api("POST", "/servers", json=None, data=b"{not json").status_code == 400
+    assert api("GET", "/servers").json()["servers"] == []
+    limits = api("GET", "/limits").json()["limits"]["absolute"]
+    assert limits["totalInstancesUsed"] == 0 and limits["totalCoresUsed"] == 0
+
+
+def test_over_quota_is_403(api, api_flavor, compute):
+    r = api("PUT", "/os-quota-sets/p1", "admin", {"quota_set": {"instances": 1}})
+    assert r.status_code == 200 and r.json()["quota_set"]["instances"] == 1
+    assert api("PUT", "/os-quota-sets/p1", "p1", {"quota_set": {"instances": 50}}).status_code == 403
+    assert _create(api, api_flavor["id"]).status_code == 202
+    r = _create(api, api_flavor["id"], name="vm2")
+    assert r.status_code == 403 and "Quota exceeded for instances" in r.json()["forbidden"]["message"]
+    assert len(api("GET", "/servers").json()["servers"]) == 1
+
+
+def test_no_valid_host_is_error_with_reason(api, compute):
+    r = api("POST", "/flavors", "admin", {"flavor": {"name": "huge", "ram": 10**7, "vcpus": 1, "disk": 1}})
+    fid = r.json()["flavor"]["id"]
+    api("PUT", "/os-quota-sets/p1", "admin", {"quota_set": {"ram": -1}})
+    sid = _create(api, fid).json()["server"]["id"]
+    server = api_wait(api, compute, sid, "ERROR")
+    assert server["fault"]["code"] == 500
+    assert "No valid host was found" in server["fault"]["message"] and "RamFilter rejected 2" in server["fault"]["message"]
+
+
+def test_wrong_state_is_409_and_isolation(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"]).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    r = api("POST", f"/servers/{sid}/action", json={"os-start": None})
+    assert r.status_code == 409 and "conflictingRequest" in r.json()
+    # another project can neither see nor act on it
+    assert api("GET", f"/servers/{sid}", "p2").status_code == 404
+    assert api("POST", f"/servers/{sid}/action", "p2", {"os-stop": None}).status_code == 404
+    assert api("DELETE", f"/servers/{sid}", "p2").status_code == 404
+    assert api("GET", "/servers", "p2").json()["servers"] == []
+    assert api("GET", "/servers/detail?all_tenants=1", "p2").json()["servers"] == []
+    assert len(api("GET", "/servers/detail?all_tenants=1", "admin").json()["servers"]) == 1
+    # readers cannot act; unknown actions are 400
+    assert api("POST", f"/servers/{sid}/action", "reader", {"os-stop": None}).status_code == 403
+    assert api("POST", f"/servers/{sid}/action", json={"frobnicate": None}).status_code == 400
+    assert api("GET", f"/servers/{sid}", "p1").json()["server"]["status"] == "ACTIVE"
+
+
+def test_every_action_over_http(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"]).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    steps = [({"os-stop": None}, "SHUTOFF"), ({"os-start": None}, "ACTIVE"), ({"reboot": {"type": "SOFT"}}, "ACTIVE"),
+             ({"reboot": {"type": "HARD"}}, "ACTIVE"), ({"pause": None}, "PAUSED"), ({"unpause": None}, "ACTIVE"),
+             ({"suspend": None}, "SUSPENDED"), ({"resume": None}, "ACTIVE")]
+    for body, status in steps:
+        r = api("POST", f"/servers/{sid}/action", json=body)
+        assert r.status_code == 202 and r.content == b"", (body, r.text)
+        api_wait(api, compute, sid, status)
+    out = api("POST", f"/servers/{sid}/action", json={"os-getConsoleOutput": {"length": 5}}).json()["output"]
+    assert "TINYGUEST-READY" in out and "FAKE-REBOOTED" in out
+    r = api("POST", f"/servers/{sid}/action", json={"createImage": {"name": "snap"}})
+    assert r.status_code == 202 and "/image/v2/images/" in r.headers["Location"]
+    image_id = r.headers["Location"].rsplit("/", 1)[-1]
+    api_wait(api, compute, sid, "ACTIVE")
+    assert compute.runtime.service("image").images[image_id]["status"] == "active"
+    # migrations are admin-only
+    assert api("POST", f"/servers/{sid}/action", json={"migrate": None}).status_code == 403
+    host = api("GET", f"/servers/{sid}", "admin").json()["server"]["OS-EXT-SRV-ATTR:host"]
+    r = api("POST", f"/servers/{sid}/action", "admin", {"os-migrateLive": {"host": None, "block_migration": "auto"}})
+    assert r.status_code == 202
+    moved = api_wait(api, compute, sid, "ACTIVE", "admin")
+    assert moved["OS-EXT-SRV-ATTR:host"] != host
+    assert api("POST", f"/servers/{sid}/action", "admin", {"migrate": None}).status_code == 202
+    api_wait(api, compute, sid, "VERIFY_RESIZE", "admin")
+    assert api("POST", f"/servers/{sid}/action", json={"confirmResize": None}).status_code == 202
+    final = api_wait(api, compute, sid, "ACTIVE", "admin")
+    assert final["OS-EXT-SRV-ATTR:host"] == host
+
+
+def test_flavors_keypairs_groups_and_admin_views(api, api_flavor):
+    assert api("POST", "/flavors", "p1", {"flavor": {"name": "x", "ram": 1, "vcpus": 1, "disk": 1}}).status_code == 403
+    assert api("POST", "/flavors", "admin", {"flavor": {"name": "m1.tiny", "ram": 1, "vcpus": 1, "disk": 1}}).status_code == 409
+    assert api("POST", "/flavors", "admin", {"flavor": {"name": "bad", "ram": -1, "vcpus": 1, "disk": 1}}).status_code == 400
+    listed = api("GET", "/flavors/detail?is_public=None").json()["flavors"]
+    assert listed[0]["swap"] == "" and listed[0]["os-flavor-access:is_public"] is True
+    r = api("POST", f"/flavors/{api_flavor['id']}/os-extra_specs", "admin", {"extra_specs": {"hw:cpu_policy": "shared"}})
+    assert r.json() == {"extra_specs": {"hw:cpu_policy": "shared"}}
+    priv = api("POST", "/flavors", "admin", {"flavor": {"name": "priv", "ram": 1, "vcpus": 1, "disk": 1,
+                                                         "os-flavor-access:is_public": False}}).json()["flavor"]
+    assert api("GET", f"/flavors/{priv['id']}", "p1").status_code == 404
+    api("POST", f"/flavors/{priv['id']}/action", "admin", {"addTenantAccess": {"tenant": "p1"}})
+    assert api("GET", f"/flavors/{priv['id']}", "p1").status_code == 200
+    assert api("GET", f"/flavors/{priv['id']}", "p2").status_code == 404
+    r = api("POST", "/os-keypairs", json={"keypair": {"name": "k1"}})
+    assert r.status_code == 201 and "PRIVATE KEY" in r.json()["keypair"]["private_key"]
+    assert api("POST", "/os-keypairs", json={"keypair": {"name": "k1"}}).status_code == 409
+    assert api("POST", "/os-keypairs", json={"keypair": {"name": "k2", "public_key": "garbage"}}).status_code == 400
+    assert [k["keypair"]["name"] for k in api("GET", "/os-keypairs").json()["keypairs"]] == ["k1"]
+    assert api("GET", "/os-keypairs/k1", "p2").status_code == 404
+    g = api("POST", "/os-server-groups", json={"server_group": {"name": "g", "policies": ["anti-affinity"]}})
+    assert g.status_code == 200 and g.json()["server_group"]["policies"] == ["anti-affinity"]
+    assert api("GET", f"/os-server-groups/{g.json()['server_group']['id']}", "p2").status_code == 404
+    hyp = api("GET", "/os-hypervisors/detail", "admin").json()["hypervisors"]
+    assert {h["hypervisor_hostname"] for h in hyp} == {"fake1", "fake2"} and all(h["state"] == "up" for h in hyp)
+    assert api("GET", "/os-hypervisors", "p1").status_code == 403
+    stats = api("GET", "/os-hypervisors/statistics", "admin").json()["hypervisor_statistics"]
+    assert stats["count"] == 2 and stats["vcpus"] == 32
+    services = api("GET", "/os-services", "admin").json()["services"]
+    assert {(s["binary"], s["host"], s["state"]) for s in services} >= {("nova-compute", "fake1", "up")}
+    zones = api("GET", "/os-availability-zone").json()["availabilityZoneInfo"]
+    assert zones == [{"zoneName": "nova", "zoneState": {"available": True}, "hosts": None}]

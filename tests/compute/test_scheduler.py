@@ -1,0 +1,181 @@
+"""Scheduler filters, weighers, plugin hooks and atomic claims."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from overcast.compute.claims import Ratios, Usage, claim
+from overcast.compute.scheduler import Scheduler
+from overcast.db import Database, upgrade
+from overcast.db.models.base import utcnow
+from overcast.db.models.hosts import HostRecord
+from overcast.errors import NoValidHost
+from overcast.hookspecs import hookimpl
+from overcast.types import Flavor, HvCapabilities, ImageRef, ScheduleRequest, to_dict
+
+RATIOS = Ratios(cpu=1.0, ram=1.0, disk=1.0)
+FLAVOR = Flavor(id="1", name="f", vcpus=1, memory_mb=1024, root_gb=1)
+
+
+def add_host(db, name, vcpus=4, ram=8192, disk=100, zone="nova", image_types=("qcow2",), hv_type="kvm",
+             driver="fake", enabled=True, heartbeat=True, used_ram=0):
+    caps = HvCapabilities(hypervisor_type=hv_type, image_types=frozenset(image_types))
+    with db.session() as s:
+        s.add(HostRecord(name=name, driver=driver, availability_zone=zone, enabled=enabled, capabilities=to_dict(caps),
+                         vcpus=vcpus, memory_mb=ram, local_gb=disk, memory_mb_used=used_ram,
+                         last_heartbeat=utcnow() if heartbeat else None))
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'sched.db'}")
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+def sched(db, pm, weigher="spread"):
+    return Scheduler(db, pm, RATIOS, weigher, down_after=60, cache_seconds=0)
+
+
+def req(flavor=FLAVOR, **kw):
+    return ScheduleRequest(instance_uuid="u", project_id="p", flavor=flavor, **kw)
+
+
+def test_spread_and_pack(db, overcast_pm):
+    add_host(db, "a", used_ram=4096)
+    add_host(db, "b")
+    assert sched(db, overcast_pm).select(req()) == "b"
+    assert sched(db, overcast_pm, "pack").select(req()) == "a"
+
+
+@pytest.mark.parametrize(
+    "host_kw, request_kw, reason",
+    [
+        ({"enabled": False}, {}, "ComputeFilter"),
+        ({"heartbeat": False}, {}, "ComputeFilter"),
+        ({"zone": "other"}, {"availability_zone": "nova"}, "AvailabilityZoneFilter"),
+        ({"image_types": ("raw",)}, {"image": ImageRef(id="i", name="i", disk_format="qcow2")}, "ImageFormatFilter"),
+        ({"hv_type": "xen"}, {"image": ImageRef(id="i", name="i", disk_format="qcow2",
+                                                properties={"hypervisor_type": "kvm"})}, "HypervisorTypeFilter"),
+        ({"vcpus": 0}, {}, "CoreFilter"),
+        ({"ram": 512}, {}, "RamFilter"),
+        ({"disk": 0}, {}, "DiskFilter"),
+        ({}, {"hints": {"group_policy": "affinity", "group_hosts": ["elsewhere"]}}, "ServerGroupAffinityFilter"),
+        ({}, {"hints": {"group_policy": "anti-affinity", "group_hosts": ["h"]}}, "ServerGroupAntiAffinityFilter"),
+        ({}, {"ignore_hosts": ("h",)}, "IgnoreHostsFilter"),
+        ({"driver": "kvm"}, {"same_driver_as": "fake"}, "SameDriverFilter"),
+    ],
+)
+def test_each_filter_rejects_with_its_name(db, overcast_pm, host_kw, request_kw, reason):
+    add_host(db, "h", **host_kw)
+    with pytest.raises(NoValidHost) as err:
+        sched(db, overcast_pm).select(req(**request_kw))
+    assert "No valid host was found" in str(err.value) and f"{reason} rejected 1" in str(err.value)
+
+
+def test_flavor_hypervisor_type_extra_spec(db, overcast_pm):
+    add_host(db, "k", hv_type="kvm")
+    add_host(db, "x", hv_type="xen", ram=16384)
+    flavor = Flavor(id="2", name="x", vcpus=1, memory_mb=512, root_gb=1, extra_specs={"hypervisor_type": "kvm"})
+    assert sched(db, overcast_pm).select(req(flavor=flavor)) == "k"
+
+
+def test_no_hosts_at_all(db, overcast_pm):
+    with pytest.raises(NoValidHost, match="no compute hosts"):
+        sched(db, overcast_pm).select(req())
+
+
+class EvenOnly:
+    @hookimpl
+    def overcast_filter_hosts(self, request, hosts):
+        return [h for h in hosts if h.name.endswith(("0", "2", "4"))]
+
+    @hookimpl
+    def overcast_weigh_hosts(self, request, hosts):
+        return {h.name: (10.0 if h.name == "h2" else 0.0) for h in hosts}
+
+
+def test_plugin_filters_and_weighers(db, overcast_pm):
+    for i in range(5):
+        add_host(db, f"h{i}", ram=8192 + i)
+    overcast_pm.hooks.register(EvenOnly(), name="even")
+    s = sched(db, overcast_pm)
+    assert s.select(req()) == "h2"  # plugin weight beats the RAM weigher; h3/h1 filtered out
+    with pytest.raises(NoValidHost, match="IgnoreHostsFilter rejected 3; plugin filters rejected 2"):
+        s.select(req(ignore_hosts=("h2", "h0", "h4")))
+
+
+def _claim_storm(db, scheduler, threads=16, per_thread=10):
+    placed, failures = [], []
+    lock = threading.Lock()
+
+    def worker():
+        for _ in range(per_thread):
+            try:
+                host = scheduler.select_and_claim(req())
+                with lock:
+                    placed.append(host)
+            except NoValidHost as exc:
+                with lock:
+                    failures.append(str(exc))
+
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return placed, failures
+
+
+def _assert_never_oversubscribed(db, placed, capacity_per_host):
+    with db.session() as s:
+        rows = list(s.scalars(select(HostRecord)))
+    for row in rows:
+        assert row.vcpus_used <= row.vcpus and row.memory_mb_used <= row.memory_mb
+        assert placed.count(row.name) == row.vcpus_used
+    assert len(placed) == sum(capacity_per_host for _ in rows)
+
+
+def test_concurrent_claims_never_oversubscribe_sqlite(db, overcast_pm):
+    for i in range(3):
+        add_host(db, f"h{i}", vcpus=4, ram=4096, disk=100)  # 4 slots of FLAVOR each
+    placed, failures = _claim_storm(db, sched(db, overcast_pm))
+    assert len(placed) == 12 and len(failures) == 160 - 12
+    _assert_never_oversubscribed(db, placed, 4)
+
+
+def test_claim_is_conditional(db):
+    add_host(db, "h", vcpus=1, ram=1024, disk=1)
+    with db.session() as s:
+        assert claim(s, "h", Usage.of(FLAVOR), RATIOS)
+    with db.session() as s:
+        assert not claim(s, "h", Usage.of(FLAVOR), RATIOS)
+
+
+@pytest.mark.postgres
+def test_concurrent_claims_never_oversubscribe_postgres(overcast_pm):
+    from sqlalchemy import text
+
+    url = os.environ.get("OVERCAST_TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
+    admin = Database(url)
+    name = f"oc_sched_{os.getpid()}"
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    db = Database(url.rsplit("/", 1)[0] + f"/{name}", pool_size=20)
+    try:
+        upgrade(db)
+        for i in range(3):
+            add_host(db, f"h{i}", vcpus=4, ram=4096, disk=100)
+        placed, _ = _claim_storm(db, sched(db, overcast_pm))
+        _assert_never_oversubscribed(db, placed, 4)
+    finally:
+        db.dispose()
+        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()

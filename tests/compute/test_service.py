@@ -1,0 +1,87 @@
+"""Service-level tests with the fake hypervisor: faults, reconciliation, volumes, groups."""
+
+from __future__ import annotations
+
+import pytest
+
+from overcast.compute import states as st
+from overcast.errors import Conflict, DriverError, NotFound
+from overcast.types import PowerState
+
+from .conftest import IMAGE_ID, boot, make_ctx, wait_status
+
+
+def test_driver_failure_records_fault_and_frees_claim(compute, ctx, flavor, fake_drivers, monkeypatch):
+    def broken(**kwargs):
+        raise DriverError("disk image is corrupt")
+
+    monkeypatch.setattr(compute.runtime.service("image"), "fetch_to_cache", broken)
+    rec = compute.create_server(ctx, {"name": "bad", "flavorRef": flavor.id, "imageRef": IMAGE_ID, "networks": "none"})
+    rec = wait_status(compute, ctx, rec.uuid, "ERROR")
+    fault = compute.faults([rec.uuid])[rec.uuid]
+    assert "disk image is corrupt" in fault.message and rec.host is None
+    from overcast.db.models.hosts import HostRecord
+
+    with compute.runtime.db.session() as s:
+        assert all(h.vcpus_used == 0 for h in s.query(HostRecord))
+
+
+def test_reconcile_after_restart(compute, ctx, flavor, fake_drivers):
+    done = boot(compute, ctx, flavor, "done")
+    stuck = boot(compute, ctx, flavor, "stuck")
+    lost = boot(compute, ctx, flavor, "lost")
+    # simulate a crash: rows left in transitional states the old process never finished
+    compute.transitions.finish(stuck.uuid, vm_state=st.BUILDING, task_state=st.SPAWNING)
+    compute.transitions.finish(done.uuid, task_state=st.POWERING_OFF)
+    fake_drivers.hypervisor.guests[done.host][done.hv_name]["state"] = PowerState.SHUTDOWN
+    compute.transitions.finish(lost.uuid, vm_state=st.BUILDING, task_state=st.SPAWNING)
+    fake_drivers.hypervisor.guests[lost.host].pop(lost.hv_name)
+    counts = compute.reconciler.run()
+    assert counts["active"] == 1 and counts["error"] == 1 and counts["synced"] == 1
+    assert wait_status(compute, ctx, stuck.uuid, "ACTIVE")
+    assert wait_status(compute, ctx, done.uuid, "SHUTOFF")
+    assert "interrupted by a restart" in compute.faults([lost.uuid])[lost.uuid].message
+
+
+def test_delete_while_building(compute, ctx, flavor, fake_drivers):
+    rec = compute.create_server(ctx, {"name": "x", "flavorRef": flavor.id, "imageRef": IMAGE_ID, "networks": "none"})
+    compute.delete_server(ctx, rec.uuid)
+    wait_status(compute, ctx, rec.uuid, "DELETED")
+    assert not any(rec.hv_name in g for g in fake_drivers.hypervisor.guests.values())
+
+
+def test_volume_attach_handshake(compute, ctx, flavor, fake_drivers):
+    vols = compute.runtime.service("volume")
+    vols.add("vol-1", "p1")
+    server = boot(compute, ctx, flavor)
+    bdm = compute.volumes.attach(ctx, server.uuid, "vol-1")
+    assert bdm.device_name == "/dev/vdb" and vols.volumes["vol-1"]["status"] == "in-use"
+    guest = fake_drivers.hypervisor.guests[server.host][server.hv_name]
+    assert guest["volumes"]["/dev/vdb"].data["host"] == server.host  # connector came from the host
+    with pytest.raises(Conflict):
+        compute.volumes.attach(ctx, server.uuid, "vol-1")
+    with pytest.raises(NotFound):
+        compute.volumes.attach(make_ctx("p2"), server.uuid, "vol-1")
+    compute.volumes.detach(ctx, server.uuid, "vol-1")
+    assert vols.volumes["vol-1"]["status"] == "available" and "/dev/vdb" not in guest["volumes"]
+
+
+def test_anti_affinity_group(compute, ctx, flavor):
+    group = compute.server_groups.create(ctx, {"name": "g", "policy": "anti-affinity"})
+    a = boot(compute, ctx, flavor, "a", **{"os:scheduler_hints": {"group": group.id}})
+    b = boot(compute, ctx, flavor, "b", **{"os:scheduler_hints": {"group": group.id}})
+    assert a.host != b.host
+    c = compute.create_server(ctx, {"name": "c", "flavorRef": flavor.id, "imageRef": IMAGE_ID, "networks": "none",
+                                    "os:scheduler_hints": {"group": group.id}})
+    c = wait_status(compute, ctx, c.uuid, "ERROR")
+    assert "ServerGroupAntiAffinityFilter rejected 2" in compute.faults([c.uuid])[c.uuid].message
+
+
+def test_cold_migration_revert(compute, ctx, flavor, admin_ctx, fake_drivers):
+    rec = boot(compute, ctx, flavor)
+    compute.migrate(admin_ctx, rec.uuid)
+    moved = wait_status(compute, ctx, rec.uuid, "VERIFY_RESIZE")
+    assert moved.host != rec.host
+    compute.revert_resize(ctx, rec.uuid)
+    back = wait_status(compute, ctx, rec.uuid, "ACTIVE")
+    assert back.host == rec.host and rec.hv_name not in fake_drivers.hypervisor.guests[moved.host]
