@@ -151,11 +151,24 @@ class XenDriver:
         return sr
 
     def _find_vm(self, host: Host, instance: Instance, required: bool = True) -> str | None:
+        """The instance's VM on this host's pool member. During a cold migration two VMs carry
+        the name (the stopped source and the copy for the destination); each Overcast host sees
+        its own, by ``resident_on`` or, for a halted VM, ``affinity``."""
         x = self.session(host)
+        h = self._xen_host(host)
+        candidates = []
         for ref in x.call("VM.get_by_name_label", instance.name):
             rec = x.call("VM.get_record", ref)
             if not rec["is_a_snapshot"] and not rec["is_a_template"]:
+                candidates.append((ref, rec))
+        for ref, rec in candidates:
+            if rec["resident_on"] == h or (rec["resident_on"] == NULL_REF and rec["affinity"] == h):
                 return ref
+        # elsewhere in the pool (started on another member by an operator, HA): still ours, unless
+        # it is the source side of a cold migration, which belongs to the source host only
+        others = [ref for ref, rec in candidates if rec["other_config"].get("overcast_migration") != "source"]
+        if len(others) == 1 and len(candidates) == 1:
+            return others[0]
         if required:
             raise NotFound("instance %s not found on xen host '%s'" % (instance.name, host.name))
         return None
@@ -396,6 +409,7 @@ class XenDriver:
     def hv_power_on(self, host: Host, instance: Instance) -> bool:
         x = self.session(host)
         vm = self._find_vm(host, instance)
+        x.call("VM.remove_from_other_config", vm, "overcast_migration")   # a reverted migration's source
         state = x.call("VM.get_power_state", vm)
         if state == "Running":
             return True
@@ -568,9 +582,24 @@ class XenDriver:
     @hookimpl
     @translate
     def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host) -> MigrationData:
+        """Stop the guest and copy it (``VM.copy``: disks included) for the destination host.
+        The source VM stays, halted, until ``confirm_migration`` (or a revert powers it on)."""
         self._same_pool(host, dest)
+        x = self.session(host)
+        vm = self._find_vm(host, instance)
+        target = self._xen_host(dest)
         self.hv_power_off(host=host, instance=instance, timeout=60, retry_interval=1)
-        return MigrationData(source_host=host.name, dest_host=dest.name, data={"shared_storage": True})
+        copy = x.async_call("VM.copy", vm, instance.name, NULL_REF, timeout=self._wait(host))
+        try:
+            x.call("VM.set_affinity", copy, target)
+            x.call("VM.remove_from_other_config", copy, "overcast_migration")
+            x.call("VM.remove_from_other_config", vm, "overcast_migration")
+            x.call("VM.add_to_other_config", vm, "overcast_migration", "source")
+        except BaseException:
+            self._destroy_vm_and_disks(x, copy)
+            raise
+        return MigrationData(source_host=host.name, dest_host=dest.name,
+                             data={"copy": x.call("VM.get_uuid", copy), "source": x.call("VM.get_uuid", vm)})
 
     @hookimpl
     @translate
@@ -579,16 +608,43 @@ class XenDriver:
                             power_on: bool) -> InstanceInfo:
         x = self.session(host)
         vm = self._find_vm(host, instance)
-        target = self._xen_host(host)
-        x.call("VM.set_affinity", vm, target)
-        if power_on:
-            x.async_call("VM.start_on", vm, target, False, False, timeout=self._wait(host))
+        if power_on and x.call("VM.get_power_state", vm) == "Halted":
+            x.async_call("VM.start_on", vm, self._xen_host(host), False, False, timeout=self._wait(host))
         return self._info(x.call("VM.get_record", vm))
 
     @hookimpl
     @translate
     def hv_confirm_migration(self, host: Host, instance: Instance, migration: MigrationData) -> bool:
-        return True   # the disks never moved: nothing is left behind on the source
+        """Source side: the copy now serves the instance; delete the halted original."""
+        x = self.session(host)
+        source = migration.data.get("source")
+        try:
+            vm = x.call("VM.get_by_uuid", source) if source else self._find_vm(host, instance, required=False)
+        except XenError as e:
+            if e.code != "UUID_INVALID":
+                raise
+            vm = None
+        if vm is not None:
+            if x.call("VM.get_power_state", vm) != "Halted":
+                raise Conflict("xen host '%s': the migration source of %s is running again; not deleting it"
+                               % (host.name, instance.name))
+            self._destroy_vm_and_disks(x, vm)
+        return True
+
+    def _destroy_vm_and_disks(self, x: XenSession, vm: str) -> None:
+        if x.call("VM.get_power_state", vm) != "Halted":
+            x.call("VM.hard_shutdown", vm)
+        vdis = []
+        for vbd in x.call("VM.get_VBDs", vm):
+            rec = x.call("VBD.get_record", vbd)
+            if rec["other_config"].get("overcast_disk") and rec["VDI"] != NULL_REF:
+                vdis.append(rec["VDI"])
+        snapshots = x.call("VM.get_snapshots", vm)
+        x.call("VM.destroy", vm)
+        for snap in snapshots:
+            self._destroy_snapshot(x, snap)
+        for vdi in vdis:
+            x.call("VDI.destroy", vdi)
 
     # ---- volumes and vifs ------------------------------------------------------------------
     @hookimpl

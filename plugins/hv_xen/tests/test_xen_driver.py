@@ -140,17 +140,42 @@ def test_live_migration_between_pool_hosts(driver, xen_host, xapi_sim, raw_api):
         driver.check_can_live_migrate_destination(host=b, instance=inst, source=a)
 
 
-def test_cold_migration_and_cross_pool_refusal(driver, xen_host, xapi_sim, raw_api):
+def test_cold_migration_confirm_revert_and_cross_pool_refusal(driver, xen_host, xapi_sim, raw_api, image):
     a, b = xen_host(xapi_sim, "xen1", "xs-host-1"), xen_host(xapi_sim, "xen2", "xs-host-2")
-    inst = new_instance()
-    driver.spawn(host=a, instance=inst, image=None, network_info=[], block_devices=[])
+    img, content = image
+    vif = VifDetails(vif_type="xenapi", port_id="port-1", mac_address="fa:16:3e:00:00:09")
+    inst = new_instance(root_gb=0)
+    driver.spawn(host=a, instance=inst, image=img, network_info=[vif], block_devices=[])
+    h2 = raw_api.host.get_by_name_label("xs-host-2")[0]
+    # migrate, then revert: the copy on xen2 goes, the original on xen1 runs again
     mig = driver.migrate_disk_and_power_off(host=a, instance=inst, dest=b)
     assert driver.get_info(host=a, instance=inst).state == PowerState.SHUTDOWN
-    info = driver.finish_migration(host=b, instance=inst, migration=mig, image=None, network_info=[],
+    assert len(raw_api.VM.get_by_name_label(inst.name)) == 2
+    info = driver.finish_migration(host=b, instance=inst, migration=mig, image=None, network_info=[vif],
                                    block_devices=[], power_on=True)
     assert info.state == PowerState.RUNNING
+    assert inst.name in driver.list_instances(host=b) and inst.name in driver.list_instances(host=a)
+    driver.destroy(host=b, instance=inst, destroy_disks=True)          # the core's revert
+    driver.power_on(host=a, instance=inst)
+    [vm] = raw_api.VM.get_by_name_label(inst.name)
+    assert raw_api.VM.get_resident_on(vm) == raw_api.host.get_by_name_label("xs-host-1")[0]
+    assert "overcast_migration" not in raw_api.VM.get_other_config(vm)
+    # migrate and confirm: only the copy on xen2 remains, with the disk content and the MAC
+    mig = driver.migrate_disk_and_power_off(host=a, instance=inst, dest=b)
+    driver.finish_migration(host=b, instance=inst, migration=mig, image=None, network_info=[vif],
+                            block_devices=[], power_on=True)
     assert driver.confirm_migration(host=a, instance=inst, migration=mig)
-    assert inst.name in driver.list_instances(host=b)
+    [vm] = raw_api.VM.get_by_name_label(inst.name)
+    assert raw_api.VM.get_resident_on(vm) == h2
+    assert raw_api.VIF.get_MAC(raw_api.VM.get_VIFs(vm)[0]) == "fa:16:3e:00:00:09"
+    root = raw_api.VBD.get_VDI(raw_api.VM.get_VBDs(vm)[0])
+    from overcast_hv_xen.session import XenSession
+    buf = io.BytesIO()
+    XenSession(xapi_sim.url, "root", "secret").export_vdi(root, buf, "raw")
+    assert buf.getvalue()[:len(content)] == content
+    assert inst.name not in driver.list_instances(host=a)
+    assert len([v for v in raw_api.VDI.get_all_records().values() if not v["is_a_snapshot"]
+                and v["other_config"].get("overcast_instance") == inst.uuid]) == 1       # no leftovers
     with XapiSimulator(users={"root": "secret"}) as other_pool:
         c = xen_host(other_pool, "xen3")
         with pytest.raises(Conflict, match="different pools"):

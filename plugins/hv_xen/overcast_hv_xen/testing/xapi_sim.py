@@ -1043,7 +1043,7 @@ class Api:
         for vif in s.children("VIF", "VM", vm):
             v = s.t["VIF"][vif]
             s.insert("VIF", {**{k: v2 for k, v2 in v.items() if SCHEMA["VIF"][k][1] in ("RW", "C")},
-                             "VM": new, "MAC": random_mac() if not snapshot else v["MAC"]})
+                             "VM": new, "MAC": v["MAC"]})      # clone/copy keep the MACs
         s.emit("VM", "mod", new)
         return new
 
