@@ -155,14 +155,38 @@ class EsxDriver:
                 return ds
         raise DriverError("esx host '%s': no datastore %r on %s" % (host.name, name, h.name))
 
+    @staticmethod
+    def _mark(vm) -> str:
+        for opt in (vm.config.extraConfig or []):
+            if opt.key == "overcast.migration":
+                return str(opt.value)
+        return ""
+
     def _vm(self, host: Host, instance: Instance, required: bool = True) -> vim.VirtualMachine | None:
+        """The instance's VM on this host. During a cold migration two VMs carry the name (the
+        stopped source and its clone on the destination); each Overcast host sees its own."""
         s = self.session(host)
-        vms = s.run(lambda: s.vms_named(instance.name), "find VM")
-        if not vms:
-            if required:
-                raise NotFound("instance %s not found on esx host '%s'" % (instance.name, host.name))
+
+        def find():
+            vms = s.vms_named(instance.name)
+            if not vms:
+                return None
+            h = self._host(host)
+            for vm in vms:
+                if vm.runtime.host == h:
+                    return vm
+            # moved by DRS or an operator: still ours, unless it is a migration's source
+            if len(vms) == 1 and self._mark(vms[0]) != "source":
+                return vms[0]
             return None
-        return vms[0]
+        vm = s.run(find, "find VM")
+        if vm is None and required:
+            raise NotFound("instance %s not found on esx host '%s'" % (instance.name, host.name))
+        return vm
+
+    def _set_mark(self, host: Host, vm, value: str) -> None:
+        spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="overcast.migration", value=value)])
+        self._wait(host, vm.ReconfigVM_Task(spec=spec), "ReconfigVM_Task")
 
     @staticmethod
     def _info(vm: vim.VirtualMachine) -> InstanceInfo:
@@ -406,6 +430,8 @@ class EsxDriver:
     @translate
     def hv_power_on(self, host: Host, instance: Instance) -> bool:
         vm = self._vm(host, instance)
+        if self._mark(vm):
+            self._set_mark(host, vm, "")           # the source of a reverted migration serves again
         if vm.runtime.powerState == "poweredOn":
             return True
         self._wait(host, vm.PowerOnVM_Task(), "PowerOnVM_Task")
@@ -559,13 +585,36 @@ class EsxDriver:
     def hv_post_live_migration(self, host: Host, instance: Instance, migration: MigrationData) -> bool:
         return True
 
+    def _migration_folder(self, host: Host, dc) -> vim.Folder:
+        for child in dc.vmFolder.childEntity:
+            if isinstance(child, vim.Folder) and child.name == "overcast-migrations":
+                return child
+        try:
+            return dc.vmFolder.CreateFolder("overcast-migrations")
+        except vim.fault.DuplicateName:
+            return next(c for c in dc.vmFolder.childEntity if isinstance(c, vim.Folder) and c.name == "overcast-migrations")
+
     @hookimpl
     @translate
     def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host) -> MigrationData:
+        """Stop the guest and clone it (disks included) onto the destination host. The source VM
+        stays, powered off, until ``confirm_migration``; a revert simply powers it on again."""
         self._same_endpoint(host, dest)
+        vm = self._vm(host, instance)
+        target = self._host(dest)
         self.hv_power_off(host=host, instance=instance, timeout=60, retry_interval=1)
-        self._relocate(host, instance, dest)
-        return MigrationData(source_host=host.name, dest_host=dest.name, data={"relocated": True})
+        dc = self._datacenter(vm)
+        spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(host=target, pool=target.parent.resourcePool),
+                                powerOn=False, template=False)
+        clone = self._wait(host, vm.CloneVM_Task(folder=self._migration_folder(host, dc), name=instance.name, spec=spec),
+                           "CloneVM_Task")
+        if clone.runtime.host != target:
+            # placement may override the requested host (DRS; vcsim 0.24.2 ignores it): insist
+            self._wait(host, clone.RelocateVM_Task(spec=vim.vm.RelocateSpec(host=target, pool=target.parent.resourcePool)),
+                       "RelocateVM_Task")
+        self._set_mark(host, vm, "source")
+        return MigrationData(source_host=host.name, dest_host=dest.name,
+                             data={"source": str(vm.config.instanceUuid), "clone": str(clone.config.instanceUuid)})
 
     @hookimpl
     @translate
@@ -580,6 +629,16 @@ class EsxDriver:
     @hookimpl
     @translate
     def hv_confirm_migration(self, host: Host, instance: Instance, migration: MigrationData) -> bool:
+        """Source side: the clone now serves the instance; delete the powered-off original."""
+        s = self.session(host)
+        source = migration.data.get("source")
+        vm = s.run(lambda: s.content.searchIndex.FindByUuid(None, source, True, True), "FindByUuid") if source else None
+        if vm is None:
+            return True
+        if vm.runtime.powerState != "poweredOff":
+            raise Conflict("esx host '%s': the migration source of %s is running again; not deleting it"
+                           % (host.name, instance.name))
+        self._wait(host, vm.Destroy_Task(), "Destroy_Task")
         return True
 
     # ---- volumes: VMDK files on a datastore the host sees ------------------------------------

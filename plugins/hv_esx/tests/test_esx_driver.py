@@ -120,10 +120,22 @@ def test_live_and_cold_migration_between_cluster_hosts(esx_driver, vcsim, esx_ho
     assert inst.name in esx_driver.list_instances(host=b) and inst.name not in esx_driver.list_instances(host=a)
     with pytest.raises(Conflict, match="already runs"):
         esx_driver.check_can_live_migrate_destination(host=b, instance=inst, source=a)
+    # cold: migrate + revert (the core destroys the destination's clone and powers the source on)
+    mig = esx_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a)
+    assert esx_driver.get_info(host=b, instance=inst).state == PowerState.SHUTDOWN
+    info = esx_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
+                                       block_devices=[], power_on=True)
+    assert info.state == PowerState.RUNNING
+    assert esx_driver.destroy(host=a, instance=inst, destroy_disks=True)
+    assert esx_driver.power_on(host=b, instance=inst)
+    assert esx_driver.get_info(host=b, instance=inst).state == PowerState.RUNNING
+    # migrate + confirm: only the clone on the destination remains
     mig = esx_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a)
     info = esx_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
                                        block_devices=[], power_on=True)
+    assert esx_driver.confirm_migration(host=b, instance=inst, migration=mig)
     assert info.state == PowerState.RUNNING and vm_named(api, inst.name).runtime.host.name == "DC0_C0_H0"
+    assert inst.name not in esx_driver.list_instances(host=b) and inst.name in esx_driver.list_instances(host=a)
     with Vcsim(vcsim_binary) as other:
         c = esx_host(other, "esx3")
         with pytest.raises(Conflict, match="different endpoints"):
