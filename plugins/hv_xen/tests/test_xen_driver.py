@@ -13,9 +13,9 @@ import uuid
 import pytest
 import XenAPI
 
-from overcast.errors import BackendUnavailable, Conflict, NotFound, UnsupportedOperation
+from overcast.errors import BackendUnavailable, Conflict, DriverError, NotFound, UnsupportedOperation
 from overcast.plugins import load_plugin_manager
-from overcast.types import DriverKind, Flavor, ImageFile, ImageRef, Instance, PowerState, VifDetails
+from overcast.types import ConnectionInfo, DriverKind, Flavor, ImageFile, ImageRef, Instance, PowerState, VifDetails
 
 from overcast_hv_xen import vhd
 from overcast_hv_xen.testing.xapi_sim import XapiSimulator
@@ -272,3 +272,51 @@ def test_simulator_killed_mid_operation(driver, xen_host, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_iscsi_volume_attach_detach(driver, xen_host, xapi_sim, raw_api):
+    host_a, host_b = xen_host(xapi_sim, "xen1", "xs-host-1"), xen_host(xapi_sim, "xen2", "xs-host-2")
+    lun_path = raw_api.debug.add_iscsi_lun("192.0.2.10", "iqn.2026-01.org.example:vol1", "0", str(64 << 20))
+    info = ConnectionInfo("iscsi", {"target_portal": "192.0.2.10:3260", "target_iqn": "iqn.2026-01.org.example:vol1",
+                                    "target_lun": 0, "volume_id": "vol-1"})
+    conn = driver.get_volume_connector(host=host_a)
+    assert "iscsi" in conn.connection_types and conn.extra["initiator"].startswith("iqn.")
+    inst = new_instance(root_gb=0)
+    driver.spawn(host=host_a, instance=inst, image=None, network_info=[], block_devices=[])
+    assert driver.attach_volume(host=host_a, instance=inst, connection_info=info, mountpoint="/dev/xvdb")
+    vm = raw_api.VM.get_by_name_label(inst.name)[0]
+    vbds = [raw_api.VBD.get_record(b) for b in raw_api.VM.get_VBDs(vm)]
+    vol = next(b for b in vbds if b["other_config"].get("overcast_volume") == "vol-1")
+    assert vol["currently_attached"] and vol["device"] == "xvdb" and vol["userdevice"] == "1"
+    sr = raw_api.VDI.get_SR(vol["VDI"])
+    assert raw_api.SR.get_type(sr) == "iscsi" and int(raw_api.SR.get_physical_size(sr)) == 64 << 20
+    assert all(raw_api.PBD.get_currently_attached(p) for p in raw_api.SR.get_PBDs(sr))
+    assert len(raw_api.SR.get_PBDs(sr)) == 2                  # plugged on every pool member
+    # the guest writes to the volume (the simulated array keeps the bytes)
+    with open(lun_path, "r+b") as f:
+        f.write(b"VOLUME-DATA")
+    # live migration keeps the volume attached
+    data = driver.check_can_live_migrate_destination(host=host_b, instance=inst, source=host_a)
+    driver.live_migration(host=host_a, instance=inst, dest=host_b, migration=data)
+    with pytest.raises(Conflict, match="detach the volumes"):
+        driver.migrate_disk_and_power_off(host=host_b, instance=inst, dest=host_a)
+    snap = driver.snapshot(host=host_b, instance=inst, image_name="s")   # volumes are not in the image
+    os.unlink(snap.path)
+    assert driver.detach_volume(host=host_b, instance=inst, connection_info=info, mountpoint="/dev/xvdb")
+    assert sr not in raw_api.SR.get_all()                      # released: unplugged and forgotten
+    assert len(raw_api.VM.get_VBDs(vm)) == 1
+    driver.attach_volume(host=host_b, instance=inst, connection_info=info, mountpoint="/dev/xvdc")
+    with open(lun_path, "rb") as f:
+        assert f.read(11) == b"VOLUME-DATA"                    # same LUN, same data
+    driver.destroy(host=host_b, instance=inst, destroy_disks=True)
+    assert not [r for r in raw_api.SR.get_all_records().values() if r["type"] == "iscsi"]
+    assert os.path.exists(lun_path)                            # the volume outlives the guest
+    bad = ConnectionInfo("iscsi", {"target_portal": "192.0.2.99:3260", "target_iqn": "iqn.x:none", "target_lun": 3})
+    inst2 = new_instance(root_gb=0)
+    driver.spawn(host=host_a, instance=inst2, image=None, network_info=[], block_devices=[])
+    with pytest.raises(DriverError, match="ISCSILogin"):
+        driver.attach_volume(host=host_a, instance=inst2, connection_info=bad, mountpoint="/dev/xvdb")
+    assert not [r for r in raw_api.SR.get_all_records().values() if r["type"] == "iscsi"]   # nothing left behind
+    with pytest.raises(UnsupportedOperation, match="'file'"):
+        driver.attach_volume(host=host_a, instance=inst2, connection_info=ConnectionInfo("file", {"path": "/x"}),
+                             mountpoint="/dev/xvdb")
