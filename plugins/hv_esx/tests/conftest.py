@@ -1,3 +1,4 @@
+import os
 import shutil
 import subprocess
 
@@ -10,6 +11,24 @@ from overcast_hv_esx import plugin
 from overcast_hv_esx.testing.vcsim import Vcsim, VcsimUnavailable, build
 
 
+def missing_facility(facility: str, reason: str) -> None:
+    """Skip for a missing facility, or fail when ``OVERCAST_REQUIRE_FACILITIES`` asks for it
+    (``all`` or a comma list naming it), so CI cannot pass silently."""
+    wanted = {v.strip() for v in os.environ.get("OVERCAST_REQUIRE_FACILITIES", "").split(",")}
+    if "all" in wanted or facility in wanted:
+        pytest.fail("required facility %s is missing: %s" % (facility, reason))
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def qemu_img():
+    """qemu-img (Debian qemu-utils): the simulators and the driver use it for disk formats."""
+    path = shutil.which("qemu-img")
+    if path is None:
+        missing_facility("qemu-img", "qemu-img is not installed (apt: qemu-utils)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def vcsim_binary():
     """Overcast's vcsim launcher, built from Debian's govmomi (apt-installs golang-go and
@@ -17,7 +36,7 @@ def vcsim_binary():
     try:
         return build()
     except VcsimUnavailable as e:
-        pytest.skip("vcsim is unavailable: %s" % e)
+        missing_facility("vcsim", "vcsim is unavailable: %s" % e)
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,7 @@ from overcast.types import ImageFile, ImageRef
 from overcast_hv_esx import plugin
 from overcast_hv_esx.testing.vcsim import Vcsim
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
-                                reason="VMDK images are prepared with qemu-img (apt: qemu-utils)")
+pytestmark = pytest.mark.usefixtures("qemu_img")
 
 
 def qemu_img(*args):

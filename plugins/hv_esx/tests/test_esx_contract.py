@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 
-import shutil
-
 import pytest
 
 from overcast.testing.contract import HypervisorContract
 from overcast.types import Flavor, ImageFile, ImageRef
 
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
-                                reason="disk images are handled with qemu-img (apt: qemu-utils)")
+pytestmark = pytest.mark.usefixtures("qemu_img")
 
 
 class TestEsxContract(HypervisorContract):

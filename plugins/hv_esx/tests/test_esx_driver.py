@@ -6,11 +6,7 @@ import os
 import socket
 import ssl
 import subprocess
-import threading
-import time
 import uuid
-
-import shutil
 
 import pytest
 from pyVim.connect import Disconnect, SmartConnect
@@ -24,8 +20,7 @@ from overcast_hv_esx.testing.vcsim import Vcsim
 from overcast_hv_esx.vim import VimSession
 
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
-                                reason="disk images are handled with qemu-img (apt: qemu-utils)")
+pytestmark = pytest.mark.usefixtures("qemu_img")
 HOSTILE = "web'; $(rm -rf /) <script>\u2019\"\n"
 
 
@@ -161,9 +156,17 @@ def test_power_operations(esx_driver, vcsim, esx_host):
     esx_driver.destroy(host=host, instance=inst, destroy_disks=True)
 
 
-def test_soft_reboot_needs_reboot_guest(esx_driver, vcsim, esx_host):
-    pytest.skip("vcsim 0.24.2 does not implement VirtualMachine.RebootGuest (MethodNotFound); "
-                "the driver's soft reboot calls it and resets only when VMware Tools are unavailable")
+def test_soft_reboot_fault_is_clear(esx_driver, vcsim, esx_host):
+    """vcsim 0.24.2 lacks VirtualMachine.RebootGuest (real vCenter has it): the soft reboot's
+    MethodNotFound fault must come back as a clear UnsupportedOperation naming the call; the
+    driver does not fall back on it (it resets only when VMware Tools are unavailable)."""
+    host = esx_host(vcsim)
+    inst = new_instance()
+    esx_driver.spawn(host=host, instance=inst, image=None, network_info=[], block_devices=[])
+    with pytest.raises(UnsupportedOperation, match="MethodNotFound.*RebootGuest"):
+        esx_driver.reboot(host=host, instance=inst, hard=False)
+    assert esx_driver.get_info(host=host, instance=inst).state == PowerState.RUNNING
+    esx_driver.destroy(host=host, instance=inst, destroy_disks=True)
 
 
 def test_vmdk_volume_attach_detach(esx_driver, vcsim, esx_host, api):

@@ -22,8 +22,7 @@ from overcast.types import ImageFile, ImageRef
 from overcast_hv_hyperv import plugin
 from overcast_hv_hyperv.testing.wsman_sim import HyperVSimulator
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
-                                reason="the Hyper-V simulator's disks need qemu-img (apt: qemu-utils)")
+pytestmark = pytest.mark.usefixtures("qemu_img")
 
 
 def qemu_img(*args):

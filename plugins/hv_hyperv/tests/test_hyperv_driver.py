@@ -10,8 +10,6 @@ import threading
 import time
 import uuid
 
-import shutil
-
 import pytest
 
 from overcast.errors import BackendUnavailable, Conflict, NotFound, UnsupportedOperation
@@ -20,8 +18,7 @@ from overcast.types import (ConnectionInfo, DriverKind, Flavor, ImageFile, Image
                             VifDetails)
 
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None,
-                                reason="disk images are handled with qemu-img (apt: qemu-utils)")
+pytestmark = pytest.mark.usefixtures("qemu_img")
 
 
 def new_instance(display_name="demo", memory_mb=256, vcpus=1, root_gb=1) -> Instance:

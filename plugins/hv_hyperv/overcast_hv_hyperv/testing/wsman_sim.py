@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import base64
 import http.server
-import io
 import os
 import re
 import signal
