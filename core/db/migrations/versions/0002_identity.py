@@ -117,7 +117,7 @@ def upgrade() -> None:
         _created(),
         sa.PrimaryKeyConstraint("id", name="pk_identity_application_credentials"),
         sa.ForeignKeyConstraint(["user_id"], ["identity_users.id"], ondelete="CASCADE", name="fk_identity_application_credentials_user_id_identity_users"),
-        sa.ForeignKeyConstraint(["project_id"], ["identity_projects.id"], ondelete="CASCADE", name="fk_identity_application_credentials_project_id_identity_projects"),
+        sa.ForeignKeyConstraint(["project_id"], ["identity_projects.id"], ondelete="CASCADE", name="fk_identity_application_credentials_project_id"),
         sa.UniqueConstraint("user_id", "name", name="uq_identity_application_credentials_user_id"),
     )
     op.create_table(

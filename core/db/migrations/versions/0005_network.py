@@ -132,7 +132,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["port_id"], ["network_ports.id"], ondelete="CASCADE",
                                 name="fk_network_port_security_groups_port_id_network_ports"),
         sa.ForeignKeyConstraint(["security_group_id"], ["network_security_groups.id"],
-                                name="fk_network_port_security_groups_security_group_id_network_security_groups"),
+                                name="fk_network_port_security_groups_security_group_id"),
     )
 
     op.create_table(
@@ -151,9 +151,9 @@ def upgrade() -> None:
         *_stamps(),
         sa.PrimaryKeyConstraint("id", name="pk_network_security_group_rules"),
         sa.ForeignKeyConstraint(["security_group_id"], ["network_security_groups.id"], ondelete="CASCADE",
-                                name="fk_network_security_group_rules_security_group_id_network_security_groups"),
+                                name="fk_network_security_group_rules_security_group_id"),
         sa.ForeignKeyConstraint(["remote_group_id"], ["network_security_groups.id"], ondelete="CASCADE",
-                                name="fk_network_security_group_rules_remote_group_id_network_security_groups"),
+                                name="fk_network_security_group_rules_remote_group_id"),
     )
     op.create_index("ix_network_security_group_rules_project_id", "network_security_group_rules", ["project_id"])
     op.create_index("ix_network_security_group_rules_security_group_id", "network_security_group_rules", ["security_group_id"])
