@@ -76,3 +76,28 @@ class Vcsim:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def main(argv=None) -> int:
+    """``python -m overcast_hv_esx.testing.vcsim [-esx] [-username U -password P]``: build if needed,
+    run vcsim in the foreground on a free loopback port and print its SDK URL."""
+    import argparse
+    import threading
+    p = argparse.ArgumentParser(description="Overcast's vcsim launcher (test infrastructure)")
+    p.add_argument("-esx", action="store_true")
+    p.add_argument("-username", default="user")
+    p.add_argument("-password", default="pass")
+    p.add_argument("-host", type=int, default=3)
+    a = p.parse_args(argv)
+    sim = Vcsim(build(), username=a.username, password=a.password, esx=a.esx, hosts=a.host).start()
+    print(sim.url, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
