@@ -57,6 +57,11 @@ class Vcsim:
         self.url = "%s://%s:%d/sdk" % (u.scheme, u.hostname, u.port)
         return self
 
+    def host_table(self, esx_host: str = "DC0_C0_H0") -> dict:
+        """The ``[hosts.NAME]`` table for an Overcast host standing for ``esx_host``."""
+        return {"driver": "esx", "url": self.url, "username": self.username, "password": self.password,
+                "esx_host": esx_host, "verify_tls": False}
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -1468,6 +1468,11 @@ class XapiSimulator:
         self.url = "http://%s:%d/" % self.server.server_address[:2]
         self._thread = None
 
+    def host_table(self, xen_host: str = "xs-host-1", user: str = "root") -> dict:
+        """The ``[hosts.NAME]`` table for an Overcast host standing for ``xen_host``."""
+        return {"driver": "xen", "url": self.url, "username": user, "password": self.store.users[user],
+                "xen_host": xen_host}
+
     def start(self):
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True, name="xapi-sim")
         self._thread.start()
