@@ -10,6 +10,7 @@ only travels as data (the VM's annotation). Images are VMDKs: the driver rewrite
 from __future__ import annotations
 
 import functools
+import http.client
 import os
 import shutil
 import subprocess
@@ -84,7 +85,8 @@ def translate(fn: Callable) -> Callable:
             return fn(self, *a, **kw)
         except VimUnreachable as e:
             raise BackendUnavailable("%s: %s" % (where, e)) from None
-        except VimError as e:
+        except (VimError, vmodl.MethodFault) as exc:
+            e = exc if isinstance(exc, VimError) else VimError(exc)   # a fault raised by a direct call
             f = e.fault
             if isinstance(f, (vim.fault.InvalidLogin, vim.fault.NotAuthenticated)):
                 raise BackendUnavailable("%s: vSphere refused the credentials (%s)" % (where, e)) from None
@@ -95,8 +97,8 @@ def translate(fn: Callable) -> Callable:
             if isinstance(f, _UNSUPPORTED):
                 raise UnsupportedOperation("%s: %s" % (where, e)) from None
             raise DriverError("%s: %s" % (where, e)) from None
-        except vmodl.MethodFault as f:   # a fault read straight off a property
-            raise DriverError("%s: vSphere fault %s" % (where, getattr(f, "_wsdlName", type(f).__name__))) from None
+        except (OSError, http.client.HTTPException) as e:
+            raise BackendUnavailable("%s: vSphere did not answer: %s" % (where, e)) from None
     return wrapper
 
 
