@@ -193,6 +193,22 @@ class ComputeService:
         if host is not None and (not isinstance(host, str) or host not in self.runtime.drivers.hosts):
             raise BadRequest(f"Compute host {host} could not be found.")
 
+    def set_locked(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
+        """lock / unlock: a locked server refuses actions from non-admins (409)."""
+        with self.runtime.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            rec.locked = locked
+
+    def instance_actions(self, ctx: RequestContext, uuid: str) -> list:
+        from sqlalchemy import select
+
+        from overcast.db.models.compute import InstanceAction
+
+        with self.runtime.db.session() as s:
+            get_instance(s, ctx, uuid, include_deleted=True)
+            stmt = select(InstanceAction).where(InstanceAction.instance_uuid == uuid).order_by(InstanceAction.id.desc())
+            return list(s.scalars(stmt))
+
     def confirm_resize(self, ctx: RequestContext, uuid: str) -> None:
         self.transitions.begin(ctx, uuid, "confirmResize", (st.RESIZED,), st.RESIZE_CONFIRMING)
         self._submit(f"confirm {uuid}", self.migrations.confirm, uuid)

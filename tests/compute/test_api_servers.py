@@ -178,3 +178,31 @@ def test_flavors_keypairs_groups_and_admin_views(api, api_flavor):
     assert {(s["binary"], s["host"], s["state"]) for s in services} >= {("nova-compute", "fake1", "up")}
     zones = api("GET", "/os-availability-zone").json()["availabilityZoneInfo"]
     assert zones == [{"zoneName": "nova", "zoneState": {"available": True}, "hosts": None}]
+
+
+def test_lock_actions_log_and_disabled_hosts(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"]).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    assert api("POST", f"/servers/{sid}/action", json={"lock": None}).status_code == 202
+    assert api("GET", f"/servers/{sid}").json()["server"]["locked"] is True
+    assert api("POST", f"/servers/{sid}/action", json={"os-stop": None}).status_code == 409
+    assert api("POST", f"/servers/{sid}/action", json={"unlock": None}).status_code == 202
+    assert api("POST", f"/servers/{sid}/action", json={"os-stop": None}).status_code == 202
+    api_wait(api, compute, sid, "SHUTOFF")
+    actions = api("GET", f"/servers/{sid}/os-instance-actions").json()["instanceActions"]
+    assert [a["action"] for a in actions] == ["stop", "create"]
+    assert api("GET", f"/servers/{sid}/os-instance-actions", "p2").status_code == 404
+    # a disabled host takes no new servers; ComputeFilter says so when none is left
+    for host in ("fake1", "fake2"):
+        r = api("PUT", "/os-services/disable-log-reason", "admin",
+                {"host": host, "binary": "nova-compute", "disabled_reason": "maintenance"})
+        assert r.status_code == 200 and r.json()["service"]["status"] == "disabled"
+    assert api("PUT", "/os-services/disable", "p1", {"host": "fake1", "binary": "nova-compute"}).status_code == 403
+    late = _create(api, api_flavor["id"], name="late").json()["server"]["id"]
+    failed = api_wait(api, compute, late, "ERROR")
+    assert "ComputeFilter rejected 2" in failed["fault"]["message"]
+    services = api("GET", "/os-services", "admin").json()["services"]
+    assert {s["host"]: s["status"] for s in services if s["binary"] == "nova-compute"} == {"fake1": "disabled", "fake2": "disabled"}
+    api("PUT", "/os-services/enable", "admin", {"host": "fake1", "binary": "nova-compute"})
+    ok = _create(api, api_flavor["id"], name="ok").json()["server"]["id"]
+    assert api_wait(api, compute, ok, "ACTIVE", "admin")

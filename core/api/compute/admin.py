@@ -132,6 +132,36 @@ def list_services(request: Request, ctx: RequestContext = Depends(authorize("com
     return reply({"services": out})
 
 
+@router.put("/v2.1/os-services/{verb}")
+async def update_service(verb: str, request: Request, ctx: RequestContext = Depends(authorize("compute:services:update")),
+                         runtime=Depends(get_runtime)):
+    from overcast.api.compute.common import json_body
+    from overcast.errors import BadRequest
+
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("host"), str) or not isinstance(body.get("binary"), str):
+        raise BadRequest("Invalid input: 'host' and 'binary' are required")
+    hosts = runtime.compute.hosts
+    out = {"host": body["host"], "binary": body["binary"]}
+    if verb in ("enable", "disable"):
+        row = hosts.set_service(body["host"], body["binary"], disabled=verb == "disable")
+        out["status"] = "disabled" if row.disabled else "enabled"
+    elif verb == "disable-log-reason":
+        reason = body.get("disabled_reason")
+        if not isinstance(reason, str) or not 1 <= len(reason) <= 255:
+            raise BadRequest("Invalid input for field/attribute disabled_reason.")
+        row = hosts.set_service(body["host"], body["binary"], disabled=True, reason=reason)
+        out.update(status="disabled", disabled_reason=row.disabled_reason)
+    elif verb == "force-down" and version_of(request) >= (2, 11):
+        if not isinstance(body.get("forced_down"), bool):
+            raise BadRequest("Invalid input for field/attribute forced_down.")
+        row = hosts.set_service(body["host"], body["binary"], forced_down=body["forced_down"])
+        out["forced_down"] = row.forced_down
+    else:
+        raise NotFound(f"Unknown action {verb}")
+    return reply({"service": out})
+
+
 @router.get("/v2.1/os-availability-zone")
 def list_zones(ctx: RequestContext = Depends(authorize("compute:availability_zones:list")), runtime=Depends(get_runtime)):
     zones = sorted({h.availability_zone for h in runtime.drivers.hosts.values()})

@@ -174,6 +174,8 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         if "disk_over_commit" in args and version >= (2, 25):
             raise BadRequest("Additional properties are not allowed ('disk_over_commit' was unexpected)")
         compute.live_migrate(ctx, server_id, args["host"])
+    elif action in ("lock", "unlock"):
+        compute.set_locked(ctx, server_id, action == "lock")
     elif action == "confirmResize":
         compute.confirm_resize(ctx, server_id)
     elif action == "revertResize":
@@ -181,6 +183,31 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
     else:
         raise BadRequest(f"There is no such action: {action}")
     return reply(None, 202)
+
+
+@router.get("/v2.1/servers/{server_id}/os-instance-actions")
+def list_instance_actions(server_id: str, ctx: RequestContext = Depends(authorize("compute:instance_actions:list")),
+                          runtime=Depends(get_runtime)):
+    return reply({"instanceActions": [_action_view(a) for a in runtime.compute.instance_actions(ctx, server_id)]})
+
+
+@router.get("/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
+def show_instance_action(server_id: str, request_id: str,
+                         ctx: RequestContext = Depends(authorize("compute:instance_actions:show")),
+                         runtime=Depends(get_runtime)):
+    for action in runtime.compute.instance_actions(ctx, server_id):
+        if action.request_id == request_id:
+            return reply({"instanceAction": {**_action_view(action), "events": []}})
+    from overcast.errors import NotFound
+
+    raise NotFound(f"Action for request_id {request_id} on instance {server_id} not found")
+
+
+def _action_view(a: Any) -> dict:
+    from overcast.api.compute.common import iso_micro
+
+    return {"action": a.action, "instance_uuid": a.instance_uuid, "request_id": a.request_id, "user_id": a.user_id,
+            "project_id": a.project_id, "start_time": iso_micro(a.start_time), "message": a.message}
 
 
 # --- volume attachments --------------------------------------------------------------------------
