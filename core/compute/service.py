@@ -24,6 +24,7 @@ from overcast.compute.reconcile import Reconciler
 from overcast.compute.records import get_instance, instance_of
 from overcast.compute.scheduler import Scheduler
 from overcast.compute.server_groups import ServerGroupManager
+from overcast.compute.tags import TagManager
 from overcast.compute.servers import ServerManager
 from overcast.compute.tasks import ServerTasks, TaskRunner
 from overcast.compute.transitions import Transitions
@@ -64,6 +65,7 @@ class ComputeService:
         self.volumes = VolumeAttachments(runtime)
         self.servers = ServerManager(self)
         self.hosts = HostRegistry(runtime)
+        self.tags = TagManager(runtime.db)
         self.reconciler = Reconciler(self)
         self._started = False
 

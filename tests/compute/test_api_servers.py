@@ -206,3 +206,22 @@ def test_lock_actions_log_and_disabled_hosts(api, api_flavor, compute):
     api("PUT", "/os-services/enable", "admin", {"host": "fake1", "binary": "nova-compute"})
     ok = _create(api, api_flavor["id"], name="ok").json()["server"]["id"]
     assert api_wait(api, compute, ok, "ACTIVE", "admin")
+
+
+def test_server_tags(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"]).json()["server"]["id"]
+    other = _create(api, api_flavor["id"], name="other").json()["server"]["id"]
+    assert api("GET", f"/servers/{sid}/tags", version="2.25").status_code == 404
+    assert api("PUT", f"/servers/{sid}/tags", json={"tags": ["b", "a"]}).json() == {"tags": ["a", "b"]}
+    assert api("PUT", f"/servers/{sid}/tags/c").status_code == 201
+    assert api("PUT", f"/servers/{sid}/tags/c").status_code == 204
+    assert api("GET", f"/servers/{sid}/tags/c").status_code == 204
+    assert api("GET", f"/servers/{sid}/tags/zz").status_code == 404
+    assert api("PUT", f"/servers/{sid}/tags", json={"tags": ["bad,tag"]}).status_code == 400
+    assert api("GET", f"/servers/{sid}/tags", "p2").status_code == 404
+    assert api("GET", f"/servers/{sid}").json()["server"]["tags"] == ["a", "b", "c"]
+    assert [s["id"] for s in api("GET", "/servers?tags=a,c").json()["servers"]] == [sid]
+    assert [s["id"] for s in api("GET", "/servers?not-tags-any=a").json()["servers"]] == [other]
+    assert api("DELETE", f"/servers/{sid}/tags/a").status_code == 204
+    assert api("DELETE", f"/servers/{sid}/tags").status_code == 204
+    assert api("GET", f"/servers/{sid}/tags").json() == {"tags": []}
