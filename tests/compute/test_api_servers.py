@@ -225,3 +225,15 @@ def test_server_tags(api, api_flavor, compute):
     assert api("DELETE", f"/servers/{sid}/tags/a").status_code == 204
     assert api("DELETE", f"/servers/{sid}/tags").status_code == 204
     assert api("GET", f"/servers/{sid}/tags").json() == {"tags": []}
+
+
+def test_hypervisor_and_keypair_paging(api):
+    page = api("GET", "/os-hypervisors?limit=1", "admin").json()
+    assert len(page["hypervisors"]) == 1 and "hypervisors_links" in page
+    rest = api("GET", f"/os-hypervisors?limit=1&marker={page['hypervisors'][0]['id']}", "admin").json()
+    assert {page["hypervisors"][0]["hypervisor_hostname"], rest["hypervisors"][0]["hypervisor_hostname"]} == {"fake1", "fake2"}
+    for name in ("k1", "k2", "k3"):
+        assert api("POST", "/os-keypairs", json={"keypair": {"name": name}}).status_code == 201
+    first = api("GET", "/os-keypairs?limit=2").json()
+    assert [k["keypair"]["name"] for k in first["keypairs"]] == ["k1", "k2"] and "keypairs_links" in first
+    assert [k["keypair"]["name"] for k in api("GET", "/os-keypairs?marker=k2").json()["keypairs"]] == ["k3"]

@@ -64,20 +64,47 @@ def _hypervisor(runtime, version, rec: HostRecord, svc: ServiceRecord | None, de
     return out
 
 
+def _hypervisor_page(request: Request, runtime, detail: bool):
+    """The hypervisor list, with ``limit``/``marker`` paging from 2.33 (ordered by id)."""
+    from overcast.errors import BadRequest
+
+    hosts, services = _rows(runtime)
+    version = version_of(request)
+    items = sorted((_hypervisor(runtime, version, h, services.get(h.name), detail) for h in hosts), key=lambda v: v["id"])
+    params = request.query_params
+    out: dict = {}
+    if version >= (2, 33) and ("limit" in params or "marker" in params):
+        try:
+            limit = int(params["limit"]) if "limit" in params else None
+            marker = int(params["marker"]) if "marker" in params else None
+        except ValueError:
+            raise BadRequest("limit and marker must be integers") from None
+        if marker is not None:
+            if marker not in [i["id"] for i in items]:
+                raise BadRequest(f"marker [{marker}] not found")
+            items = [i for i in items if i["id"] > marker]
+        if limit is not None:
+            if limit < 0:
+                raise BadRequest("limit must be >= 0")
+            more = len(items) > limit
+            items = items[:limit]
+            if more and items:
+                path = "os-hypervisors/detail" if detail else "os-hypervisors"
+                out["hypervisors_links"] = [{"rel": "next", "href":
+                                             f"{str(request.base_url).rstrip('/')}/compute/v2.1/{path}?limit={limit}&marker={items[-1]['id']}"}]
+    return reply({"hypervisors": items, **out})
+
+
 @router.get("/v2.1/os-hypervisors")
 def list_hypervisors(request: Request, ctx: RequestContext = Depends(authorize("compute:hypervisors:list")),
                      runtime=Depends(get_runtime)):
-    hosts, services = _rows(runtime)
-    version = version_of(request)
-    return reply({"hypervisors": [_hypervisor(runtime, version, h, services.get(h.name), False) for h in hosts]})
+    return _hypervisor_page(request, runtime, detail=False)
 
 
 @router.get("/v2.1/os-hypervisors/detail")
 def list_hypervisors_detail(request: Request, ctx: RequestContext = Depends(authorize("compute:hypervisors:detail")),
                             runtime=Depends(get_runtime)):
-    hosts, services = _rows(runtime)
-    version = version_of(request)
-    return reply({"hypervisors": [_hypervisor(runtime, version, h, services.get(h.name), True) for h in hosts]})
+    return _hypervisor_page(request, runtime, detail=True)
 
 
 @router.get("/v2.1/os-hypervisors/statistics")
