@@ -90,11 +90,67 @@ class ComputeSection(_Section):
     scheduler_cache_seconds: float = Field(default=1.0, ge=0)  # how stale host states may be
 
 
+class ImageSection(_Section):
+    max_image_size: int = Field(default=1024**4, ge=1)  # bytes; larger uploads are refused (413)
+    # os_hash_algo of new uploads (Glance's hashing_algorithm); clients verify with whatever it is
+    hashing_algorithm: str = Field(default="sha512", pattern="^(sha512|sha384|sha256|sha3_512|blake2b)$")
+
+
+class NetworkingSection(_Section):
+    """Settings of the network service (the ``[network]`` table names its driver)."""
+
+    vni_min: int = Field(default=1001, ge=1, le=16777215)
+    vni_max: int = Field(default=65000, ge=1, le=16777215)
+    default_network_type: str = Field(default="vxlan", pattern="^(vxlan|flat)$")
+    vxlan_mtu: int = Field(default=1450, ge=576)
+    flat_mtu: int = Field(default=1500, ge=576)
+    network_host: str = ""  # the host that runs DHCP and routers; empty: the first configured host
+    mac_prefix: str = Field(default="fa:16:3e", pattern="^[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$")
+    quota_network: int = Field(default=100, ge=-1)
+    quota_subnet: int = Field(default=100, ge=-1)
+    quota_port: int = Field(default=500, ge=-1)
+    quota_router: int = Field(default=10, ge=-1)
+    quota_floatingip: int = Field(default=50, ge=-1)
+    quota_security_group: int = Field(default=10, ge=-1)
+    quota_security_group_rule: int = Field(default=100, ge=-1)
+
+
+class VolumeSection(_Section):
+    """The volume service. ``backend_hosts`` maps a backend to the host whose agent runs its
+    driver (storage local to that host, e.g. an LVM group); other backends are driven by
+    the controller itself."""
+
+    backend_hosts: dict[str, str] = {}
+    quota_volumes: int = Field(default=10, ge=-1)
+    quota_gigabytes: int = Field(default=1000, ge=-1)
+    quota_snapshots: int = Field(default=10, ge=-1)
+    workers: int = Field(default=4, ge=1)  # background threads for slow volume work
+    work_dir: str = ""  # empty: <data_dir>/volume-work (image downloads and uploads)
+
+
+class ObjectStoreSection(_Section):
+    """Swift service settings. ``[object_store]`` is the default storage policy, named
+    ``default_policy``; ``[objectstore.policies.NAME]`` tables add more (each names a driver)."""
+
+    default_policy: str = "Policy-0"
+    policies: dict[str, "DriverTable"] = {}
+    container_cache_ttl: float = Field(default=2.0, ge=0)  # seconds a container record is reused
+    expirer_interval: float = Field(default=30.0, gt=0)
+    max_manifest_segments: int = Field(default=1000, ge=1)
+    min_segment_size: int = Field(default=1, ge=1)
+    container_listing_limit: int = Field(default=10000, ge=1)
+    max_file_size: int = Field(default=5 * 1024**3, ge=1)  # one object (not a manifest)
+    max_meta_overall_size: int = Field(default=4096, ge=256)
+
+
 class DriverTable(BaseModel):
     """A table that names a driver; every other key is a driver option."""
 
     model_config = ConfigDict(extra="allow")
     driver: str
+
+
+ObjectStoreSection.model_rebuild()
 
 
 class HostTable(DriverTable):
@@ -111,6 +167,10 @@ class Config(_Section):
     api: ApiSection = ApiSection()
     identity: IdentitySection = IdentitySection()
     compute: ComputeSection = ComputeSection()
+    image: ImageSection = ImageSection()
+    networking: NetworkingSection = NetworkingSection()
+    volume: VolumeSection = VolumeSection()
+    objectstore: ObjectStoreSection = ObjectStoreSection()
     hosts: dict[str, HostTable] = {}
     volume_backends: dict[str, DriverTable] = {}
     image_store: DriverTable | None = None

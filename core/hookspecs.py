@@ -598,6 +598,18 @@ def obj_list(
 
 
 @hookspec(firstresult=True)
+def obj_stats(backend: Backend, account: str, container: str) -> Mapping[str, int]:
+    """A container's usage: ``{"objects": count, "bytes": total size}``, consistent with
+    ``obj_list``. A container never written to has zeros. Blocks briefly."""
+
+
+@hookspec(firstresult=True)
+def obj_drop_container(backend: Backend, account: str, container: str) -> bool:
+    """Release what the store keeps for an empty container (its listing index). Raises
+    ``Conflict`` if it still holds objects. Never stored is success. Blocks."""
+
+
+@hookspec(firstresult=True)
 def obj_audit(backend: Backend) -> Mapping[str, Any]:
     """Re-check every object's checksum and the listings' agreement with the data;
     quarantine what is corrupt. Returns counts by outcome. Blocks for long."""

@@ -15,6 +15,34 @@ ROLE_ORDER = ("reader", "member", "admin")
 
 RULES: dict[str, str] = {
     # --- identity ---------------------------------------------------------------------
+    # "authenticated": any valid token, scoped or not; the handler limits what it shows
+    # to the caller's own user, projects and credentials.
+    "identity:tokens:validate": "authenticated",
+    "identity:tokens:revoke": "authenticated",
+    "identity:auth:catalog": "authenticated",
+    "identity:auth:projects": "authenticated",
+    "identity:user_projects:list": "authenticated",
+    "identity:users:change_password": "authenticated",
+    "identity:application_credentials:list": "authenticated",
+    "identity:application_credentials:show": "authenticated",
+    "identity:application_credentials:create": "reader",
+    "identity:application_credentials:delete": "reader",
+    "identity:projects:create": "admin",
+    "identity:projects:update": "admin",
+    "identity:projects:delete": "admin",
+    "identity:users:create": "admin",
+    "identity:users:update": "admin",
+    "identity:users:delete": "admin",
+    "identity:groups:create": "admin",
+    "identity:groups:update": "admin",
+    "identity:groups:delete": "admin",
+    "identity:groups:add_user": "admin",
+    "identity:groups:remove_user": "admin",
+    "identity:roles:create": "admin",
+    "identity:roles:update": "admin",
+    "identity:roles:delete": "admin",
+    "identity:grants:create": "admin",
+    "identity:grants:delete": "admin",
 
     # --- compute ----------------------------------------------------------------------
     "compute:flavors:create": "admin",
@@ -37,14 +65,31 @@ RULES: dict[str, str] = {
     "compute:quota_sets:delete": "admin",
 
     # --- image ------------------------------------------------------------------------
+    "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
 
     # --- volume -----------------------------------------------------------------------
+    "volume:types:create": "admin",
+    "volume:types:update": "admin",
+    "volume:types:delete": "admin",
+    "volume:type_specs:create": "admin",
+    "volume:type_specs:update": "admin",
+    "volume:type_specs:delete": "admin",
+    "volume:quotas:update": "admin",
+    "volume:quotas:delete": "admin",
+    "volume:services:list": "admin",
+    "volume:services:update": "admin",
+    "volume:volumes:reset_status": "admin",
+    "volume:volumes:force_delete": "admin",
 
     # --- network ----------------------------------------------------------------------
+    "network:quotas:list": "admin",  # every project's quotas
+    "network:quotas:update": "admin",
+    "network:quotas:delete": "admin",
 
     # --- objectstore ------------------------------------------------------------------
 
     # --- dashboard --------------------------------------------------------------------
+    "dashboard:plugins:list": "admin",
 }
 
 
@@ -58,5 +103,7 @@ def required_role(rule: str) -> str:
 
 def role_satisfies(roles: frozenset[str] | set[str], needed: str) -> bool:
     """Whether any of ``roles`` is ``needed`` or implies it."""
+    if needed not in ROLE_ORDER:
+        return False
     rank = ROLE_ORDER.index(needed)
     return any(r in ROLE_ORDER and ROLE_ORDER.index(r) >= rank for r in roles)

@@ -601,6 +601,19 @@ class FakeObjectStore:
             names, lambda n: self.objects[(account, container, n)][0], prefix, delimiter, marker, end_marker, limit, reverse
         )
 
+    @hookimpl
+    def obj_stats(self, backend: Backend, account: str, container: str) -> Mapping[str, int]:
+        with self.lock:
+            sizes = [i.size for (a, c, _n), (i, _d) in self.objects.items() if a == account and c == container]
+        return {"objects": len(sizes), "bytes": sum(sizes)}
+
+    @hookimpl
+    def obj_drop_container(self, backend: Backend, account: str, container: str) -> bool:
+        with self.lock:
+            if any(a == account and c == container for (a, c, _n) in self.objects):
+                raise Conflict(f"container {container} is not empty")
+        return True
+
 
 def swift_listing(
     names: Sequence[str],
@@ -629,7 +642,7 @@ def swift_listing(
             cut = rest.find(delimiter)
             if cut >= 0:
                 subdir = (prefix or "") + rest[: cut + len(delimiter)]
-                if subdir not in seen_dirs:
+                if subdir not in seen_dirs and not (marker and not reverse and subdir <= marker):
                     seen_dirs.add(subdir)
                     out.append(ObjectSubdir(subdir=subdir))
                 if len(out) >= limit:

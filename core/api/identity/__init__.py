@@ -1,5 +1,18 @@
-"""HTTP API of the identity service."""
+"""HTTP API of the identity service: Keystone v3 under ``/identity``.
+
+One module per resource family; each has its own ``router`` and they are all mounted
+here under the ``/identity`` prefix. Handlers parse and format; the logic is in
+``overcast.identity``.
+"""
 
 from fastapi import APIRouter
 
-router = APIRouter()
+from overcast.api.identity import appcreds, discovery, groups, projects, roles, tokens, users
+
+router = APIRouter(prefix="/identity")
+router.add_api_route("", discovery.versions, methods=["GET"])
+router.add_api_route("/", discovery.versions, methods=["GET"])
+for _module in (tokens, discovery, projects, users, roles, groups, appcreds):  # hottest first
+    router.include_router(_module.router)
+
+__all__ = ["router"]

@@ -1,5 +1,16 @@
-"""HTTP API of the image service."""
+"""HTTP API of the image service (Glance v2) under ``/image``.
+
+Bare image objects, no envelopes; JSON-patch updates; streamed data with ranges. Logic
+lives in ``overcast.image``; these modules only translate HTTP.
+"""
 
 from fastapi import APIRouter
 
+from overcast.api.image import data, images, members, versions
+
+PREFIX = "/image"
+
 router = APIRouter()
+router.include_router(versions.router)  # carries the /image prefix itself (its root is "")
+for _module in (images, data, members):
+    router.include_router(_module.router, prefix=PREFIX)

@@ -1,5 +1,62 @@
-"""HTTP API of the objectstore service."""
+"""HTTP API of the objectstore service (Swift v1) under ``/object``.
 
-from fastapi import APIRouter
+``/object/v1/AUTH_<project_id>/...`` is served by :class:`~overcast.api.objectstore.swift.SwiftApp`
+(a lean ASGI app, reached through ``FAST_PATHS`` ahead of FastAPI's routing: this is the
+benchmarked data path); ``/object/info`` (capabilities, read by
+swiftclient before segmented uploads) and ``/object/healthcheck`` are ordinary routes.
+"""
 
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from overcast import __version__
+from overcast.api.deps import get_runtime
+from overcast.api.objectstore.swift import SwiftApp
+from overcast.objectstore.names import MAX_CONTAINER_NAME, MAX_OBJECT_NAME
+from overcast.objectstore.metadata import MAX_META_COUNT, MAX_META_NAME, MAX_META_VALUE
+
+swift_app = SwiftApp()
 router = APIRouter()
+router.mount("/object/v1", swift_app, name="swift")
+#: ``create_app`` routes these prefixes to the lean app ahead of FastAPI's routing (the Mount
+#: above serves the same app if it is not).
+FAST_PATHS = {"/object/v1/": swift_app}
+
+
+@router.get("/object/info", include_in_schema=True)
+def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
+    """Swift's capabilities document."""
+    settings = runtime.config.objectstore
+    svc = runtime.objectstore
+    return JSONResponse({
+        "swift": {
+            "version": __version__,
+            "max_file_size": settings.max_file_size,
+            "max_meta_name_length": MAX_META_NAME,
+            "max_meta_value_length": MAX_META_VALUE,
+            "max_meta_count": MAX_META_COUNT,
+            "max_meta_overall_size": settings.max_meta_overall_size,
+            "max_object_name_length": MAX_OBJECT_NAME,
+            "max_container_name_length": MAX_CONTAINER_NAME,
+            "container_listing_limit": settings.container_listing_limit,
+            "account_listing_limit": settings.container_listing_limit,
+            "max_header_size": 8192,
+            "extra_header_count": 0,
+            "strict_cors_mode": True,
+            "policies": [{"name": name, "default": name == svc.default_policy} for name in svc.backends],
+        },
+        "slo": {
+            "max_manifest_segments": settings.max_manifest_segments,
+            "max_manifest_size": 8 * 1024 * 1024,
+            "min_segment_size": settings.min_segment_size,
+            "yield_frequency": 10,
+        },
+        "dlo": {"max_segments": 10000},
+        "container_quotas": {},
+        "account_quotas": {},
+    })
+
+
+@router.get("/object/healthcheck", include_in_schema=False)
+def healthcheck() -> PlainTextResponse:
+    return PlainTextResponse("OK")

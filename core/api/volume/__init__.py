@@ -1,5 +1,12 @@
-"""HTTP API of the volume service."""
+"""HTTP API of the volume service: Cinder v3 under ``/volume/v3/{project_id}``, with
+version discovery at ``/volume`` and ``/volume/v3``. Handlers parse and format; the logic
+is ``overcast.volume``; errors are mapped to Cinder's format by ``overcast.api.errors``."""
 
 from fastapi import APIRouter
 
+from overcast.api.volume import attachments, quotas, snapshots, types, versions, volumes
+
 router = APIRouter()
+router.include_router(versions.router)
+for _module in (volumes, snapshots, types, attachments, quotas):
+    router.include_router(_module.router, prefix="/volume/v3/{project_id}")

@@ -1,0 +1,1 @@
+"""Overcast's ``hyperv`` hypervisor driver (Hyper-V over WinRM / PowerShell)."""

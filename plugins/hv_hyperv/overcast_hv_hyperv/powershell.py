@@ -79,6 +79,8 @@ class Script:
                 continue
             if value is True:
                 out.append("-" + name)
+            elif isinstance(value, Pattern):
+                out.append("-%s %s" % (name, quote_literal_pattern(value.value)))
             elif isinstance(value, Raw):
                 out.append("-%s %s" % (name, value.text))
             elif isinstance(value, int):
@@ -123,6 +125,13 @@ class Script:
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
+
+
+class Pattern:
+    """A value for a wildcard-capable parameter (``Get-VM -Name``) that must match only itself."""
+
+    def __init__(self, value: str):
+        self.value = str(value)
 
 
 class Raw:

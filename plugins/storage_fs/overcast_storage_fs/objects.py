@@ -1,13 +1,511 @@
-"""The ``fs`` object_store driver."""
+"""The ``fs`` object_store driver: objects as files in hashed directories, one SQLite index
+per container.
+
+Layout under the backend's ``path``::
+
+    data/<h[0:2]>/<h[2:4]>/<h>.<timestamp>.<nonce>.data   one file per object version
+    index/<c[0:2]>/<c>.db                                  one SQLite (WAL) index per container
+    quarantine/                                            corrupt files, moved aside
+
+``h`` is the md5 of (account, container, name) and ``c`` that of (account, container), so a
+user's name never becomes a path (no ``../`` or absolute path can escape) and 65,536
+directories spread the files. The index is the source of truth: a row names the one data
+file that holds the current version. A PUT writes a new uniquely named file, fsyncs it, then
+commits the row in one SQLite transaction and only then unlinks the old file. A crash at
+any point leaves either the old or the new version visible (never a torn one); a half-written
+file that no row names is an orphan, removed by ``obj_audit``. GET and listings read the same
+index, so they always agree. Concurrent PUTs of one name keep the newest timestamp.
+
+Index commits use ``synchronous=NORMAL`` and are then made durable by a *group* fsync of the
+WAL: each writer waits for one fsync that started after its commit, so concurrent writers
+share fsyncs instead of queueing behind the write lock.
+"""
 
 from __future__ import annotations
 
-from overcast.types import ConfigOption, DriverKind
+import hashlib
+import itertools
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from overcast.errors import BadRequest, Conflict, DriverError, NotFound, Unprocessable
+from overcast.hookspecs import hookimpl
+from overcast.types import Backend, ByteRange, ConfigOption, DriverKind, ObjectInfo, ObjectSubdir
 
 OPTIONS: list[ConfigOption] = [
     ConfigOption(DriverKind.OBJECT_STORE, "fs", "path", str, required=True, help="directory that holds the data"),
+    ConfigOption(
+        DriverKind.OBJECT_STORE, "fs", "fsync", bool, default=True,
+        help="fsync data files and index commits before acknowledging a write",
+    ),
 ]
+
+MAX_NAME_BYTES = 1024
+MAX_CONTAINER_BYTES = 256
+CHUNK = 1024 * 1024
+VERIFY_WHOLE_BELOW = 1024 * 1024  # smaller objects are read and verified before the first byte
+ORPHAN_GRACE = 600.0  # seconds: an unindexed data file younger than this may be an in-flight PUT
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    name TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    meta TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS identity (account TEXT NOT NULL, container TEXT NOT NULL);
+"""
+
+
+def check_name(kind: str, value: str, limit: int) -> None:
+    """Refuse names that are empty, overlong, not UTF-8 or contain NUL (400)."""
+    if not value:
+        raise BadRequest(f"{kind} name is empty")
+    if "\x00" in value:
+        raise BadRequest(f"{kind} name contains a NUL byte")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise BadRequest(f"{kind} name is not valid UTF-8") from None
+    if size > limit:
+        raise BadRequest(f"{kind} name is {size} bytes long; the limit is {limit}")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.md5("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class _GroupSync:
+    """fsync of one file shared by every writer that committed before it started. The file
+    stays open between syncs; if it was replaced (SQLite removes the WAL when its last
+    connection closes), it is opened again."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.tickets = itertools.count(1)
+        self.done = 0
+        self.fd = -1
+        self.ino = -1
+
+    def sync(self) -> None:
+        ticket = next(self.tickets)
+        with self.lock:
+            if self.done >= ticket:
+                return
+            started = next(self.tickets)
+            try:
+                ino = os.stat(self.path).st_ino
+            except FileNotFoundError:  # checkpointed and removed: already durable
+                self.done = started
+                return
+            if ino != self.ino:
+                if self.fd >= 0:
+                    os.close(self.fd)
+                self.fd, self.ino = os.open(self.path, os.O_RDONLY), ino
+            os.fsync(self.fd)
+            self.done = started
+
+
+class _Index:
+    """One container's SQLite index, with a connection per thread."""
+
+    def __init__(self, path: Path, account: str, container: str, fsync: bool) -> None:
+        self.path = path
+        self.fsync = fsync
+        self.local = threading.local()
+        self.wal_sync = _GroupSync(str(path) + "-wal")
+        conn = self.conn()
+        with conn:
+            if conn.execute("SELECT count(*) FROM identity").fetchone()[0] == 0:
+                conn.execute("INSERT INTO identity VALUES (?, ?)", (account, container))
+
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            self.local.conn = conn
+        return conn
+
+    def commit_durably(self) -> None:
+        if self.fsync:
+            self.wal_sync.sync()
 
 
 class FsObjectStore:
-    """Driver object; its hook implementations are added by the service that uses it."""
+    """The driver object; one instance serves every ``fs`` object-store backend."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[tuple[str, str, str], _Index] = {}
+        self._dirs: set[str] = set()
+        self._lock = threading.Lock()
+
+    # --- paths and indexes --------------------------------------------------------------
+
+    @staticmethod
+    def _root(backend: Backend) -> Path:
+        return Path(backend.options["path"])
+
+    def _index_path(self, backend: Backend, account: str, container: str) -> Path:
+        c = _digest(account, container)
+        return self._root(backend) / "index" / c[:2] / f"{c}.db"
+
+    def _index(self, backend: Backend, account: str, container: str, create: bool = True) -> _Index | None:
+        check_name("account", account, MAX_CONTAINER_BYTES)
+        check_name("container", container, MAX_CONTAINER_BYTES)
+        key = (backend.options["path"], account, container)
+        index = self._indexes.get(key)
+        if index is not None:
+            return index
+        path = self._index_path(backend, account, container)
+        if not create and not path.exists():
+            return None
+        with self._lock:
+            index = self._indexes.get(key)
+            if index is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                index = _Index(path, account, container, bool(backend.options.get("fsync", True)))
+                self._indexes[key] = index
+        return index
+
+    def _data_dir(self, backend: Backend, h: str) -> str:
+        d = os.path.join(backend.options["path"], "data", h[:2], h[2:4])
+        if d not in self._dirs:
+            os.makedirs(d, exist_ok=True)
+            self._dirs.add(d)
+        return d
+
+    def _file_path(self, backend: Backend, file: str) -> str:
+        return os.path.join(backend.options["path"], "data", file[:2], file[2:4], file)
+
+    # --- hooks ----------------------------------------------------------------------
+
+    @hookimpl
+    def obj_put(
+        self,
+        backend: Backend,
+        account: str,
+        container: str,
+        name: str,
+        data: Iterable[bytes],
+        content_type: str,
+        metadata: Mapping[str, str],
+        expected_etag: str | None,
+    ) -> ObjectInfo:
+        check_name("object", name, MAX_NAME_BYTES)
+        index = self._index(backend, account, container)
+        assert index is not None
+        ts = time.time_ns()
+        h = _digest(account, container, name)
+        file = f"{h}.{ts:016x}.{os.urandom(4).hex()}.data"
+        path = os.path.join(self._data_dir(backend, h), file)
+        md5 = hashlib.md5()
+        size = 0
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            for chunk in data:
+                md5.update(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+                size += len(chunk)
+            etag = md5.hexdigest()
+            if expected_etag and expected_etag.strip('"').lower() != etag:
+                raise Unprocessable(f"the ETag sent ({expected_etag}) does not match the MD5 of the content ({etag})")
+            if index.fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            _unlink(path)
+            raise
+        os.close(fd)
+        info = ObjectInfo(name, size, etag, content_type, ts / 1e9, dict(metadata))
+        meta = json.dumps(dict(metadata), separators=(",", ":"))
+        conn = index.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT file, ts FROM objects WHERE name = ?", (name,)).fetchone()
+            if row is not None and row[1] > ts:  # a newer write already landed: it wins
+                conn.execute("ROLLBACK")
+                _unlink(path)
+                return info
+            conn.execute(
+                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, file, size, etag, content_type, ts, meta),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            _unlink(path)
+            raise
+        index.commit_durably()
+        if row is not None:
+            _unlink(self._file_path(backend, row[0]))
+        return info
+
+    def _row(self, backend: Backend, account: str, container: str, name: str) -> tuple[Any, ...]:
+        check_name("object", name, MAX_NAME_BYTES)
+        index = self._index(backend, account, container, create=False)
+        row = None
+        if index is not None:
+            row = index.conn().execute(
+                "SELECT file, size, etag, content_type, ts, meta FROM objects WHERE name = ?", (name,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"object {container}/{name} not found")
+        return row
+
+    @staticmethod
+    def _info(name: str, row: Sequence[Any]) -> ObjectInfo:
+        return ObjectInfo(name, row[1], row[2], row[3], row[4] / 1e9, json.loads(row[5]))
+
+    @hookimpl
+    def obj_head(self, backend: Backend, account: str, container: str, name: str) -> ObjectInfo:
+        return self._info(name, self._row(backend, account, container, name))
+
+    @hookimpl
+    def obj_get(
+        self, backend: Backend, account: str, container: str, name: str, byte_range: ByteRange | None
+    ) -> tuple[ObjectInfo, Iterator[bytes]]:
+        row = self._row(backend, account, container, name)
+        info = self._info(name, row)
+        path = self._file_path(backend, row[0])
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            self._quarantine(backend, account, container, name, row[0], "data file is missing")
+            raise DriverError(f"object {container}/{name} is missing on disk; it was removed from the index") from None
+        size = os.fstat(fd).st_size
+        if size != info.size:
+            os.close(fd)
+            self._quarantine(backend, account, container, name, row[0], f"size {size} != {info.size}")
+            raise DriverError(f"object {container}/{name} is corrupt (size); it was quarantined")
+        if info.size <= VERIFY_WHOLE_BELOW:
+            with os.fdopen(fd, "rb", buffering=0) as f:
+                content = f.read()
+            if hashlib.md5(content).hexdigest() != info.etag:
+                self._quarantine(backend, account, container, name, row[0], "checksum mismatch")
+                raise DriverError(f"object {container}/{name} is corrupt (checksum); it was quarantined")
+            if byte_range is not None:
+                content = content[byte_range.first : byte_range.last + 1]
+            return info, iter((content,))
+        if byte_range is not None:
+            return info, _read_range(fd, byte_range.first, byte_range.last + 1)
+        on_corrupt = lambda: self._quarantine(backend, account, container, name, row[0], "checksum mismatch")  # noqa: E731
+        return info, _read_verified(fd, info.etag, on_corrupt, f"{container}/{name}")
+
+    @hookimpl
+    def obj_post(self, backend: Backend, account: str, container: str, name: str, metadata: Mapping[str, str]) -> ObjectInfo:
+        row = self._row(backend, account, container, name)
+        index = self._index(backend, account, container)
+        assert index is not None
+        meta = dict(metadata)
+        conn = index.conn()
+        cur = conn.execute("UPDATE objects SET meta = ? WHERE name = ? AND file = ?", (json.dumps(meta), name, row[0]))
+        if cur.rowcount == 0:  # replaced meanwhile: apply to the new version
+            conn.execute("UPDATE objects SET meta = ? WHERE name = ?", (json.dumps(meta), name))
+        index.commit_durably()
+        return self._info(name, self._row(backend, account, container, name))
+
+    @hookimpl
+    def obj_delete(self, backend: Backend, account: str, container: str, name: str) -> bool:
+        row = self._row(backend, account, container, name)
+        index = self._index(backend, account, container)
+        assert index is not None
+        cur = index.conn().execute("DELETE FROM objects WHERE name = ? RETURNING file", (name,))
+        gone = cur.fetchone()
+        if gone is None:
+            raise NotFound(f"object {container}/{name} not found")
+        index.commit_durably()
+        _unlink(self._file_path(backend, gone[0] or row[0]))
+        return True
+
+    @hookimpl
+    def obj_list(
+        self,
+        backend: Backend,
+        account: str,
+        container: str,
+        prefix: str | None,
+        delimiter: str | None,
+        marker: str | None,
+        end_marker: str | None,
+        limit: int,
+        reverse: bool,
+    ) -> Sequence[ObjectInfo | ObjectSubdir]:
+        index = self._index(backend, account, container, create=False)
+        if index is None or limit <= 0:
+            return []
+        return _listing(index.conn(), prefix or "", delimiter or "", marker or "", end_marker or "", limit, reverse)
+
+    @hookimpl
+    def obj_stats(self, backend: Backend, account: str, container: str) -> Mapping[str, int]:
+        index = self._index(backend, account, container, create=False)
+        if index is None:
+            return {"objects": 0, "bytes": 0}
+        count, used = index.conn().execute("SELECT count(*), coalesce(sum(size), 0) FROM objects").fetchone()
+        return {"objects": count, "bytes": used}
+
+    @hookimpl
+    def obj_drop_container(self, backend: Backend, account: str, container: str) -> bool:
+        index = self._index(backend, account, container, create=False)
+        if index is None:
+            return True
+        if index.conn().execute("SELECT 1 FROM objects LIMIT 1").fetchone():
+            raise Conflict(f"container {container} is not empty")
+        with self._lock:
+            self._indexes.pop((backend.options["path"], account, container), None)
+        for suffix in ("-wal", "-shm", ""):
+            _unlink(str(index.path) + suffix)
+        return True
+
+    # --- corruption and audit -----------------------------------------------------------
+
+    def _quarantine(self, backend: Backend, account: str, container: str, name: str, file: str, why: str) -> None:
+        """Move a bad file aside and drop its index row, so it is never served again."""
+        qdir = self._root(backend) / "quarantine"
+        qdir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(self._file_path(backend, file), qdir / file)
+        except FileNotFoundError:
+            pass
+        (qdir / f"{file}.reason").write_text(json.dumps({"account": account, "container": container, "name": name, "why": why}))
+        index = self._index(backend, account, container, create=False)
+        if index is not None:
+            index.conn().execute("DELETE FROM objects WHERE name = ? AND file = ?", (name, file))
+            index.commit_durably()
+
+    @hookimpl
+    def obj_audit(self, backend: Backend) -> Mapping[str, Any]:
+        from overcast_storage_fs.objects_audit import audit
+
+        return audit(self, backend)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _read_range(fd: int, start: int, stop: int) -> Iterator[bytes]:
+    try:
+        pos = start
+        while pos < stop:
+            chunk = os.pread(fd, min(CHUNK, stop - pos), pos)
+            if not chunk:
+                raise DriverError("object data ended early")
+            pos += len(chunk)
+            yield chunk
+    finally:
+        os.close(fd)
+
+
+def _read_verified(fd: int, etag: str, on_corrupt: Any, what: str) -> Iterator[bytes]:
+    """Stream the whole file, holding back the last chunk until the md5 checks out, so a
+    corrupt object never reaches the client complete."""
+    md5 = hashlib.md5()
+    try:
+        pending = b""
+        while True:
+            chunk = os.read(fd, CHUNK)
+            if not chunk:
+                break
+            md5.update(chunk)
+            if pending:
+                yield pending
+            pending = chunk
+        if md5.hexdigest() != etag:
+            on_corrupt()
+            raise DriverError(f"object {what} is corrupt (checksum); it was quarantined")
+        if pending:
+            yield pending
+    finally:
+        os.close(fd)
+
+
+def _upper(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix``."""
+    if not prefix or prefix[-1] == "\U0010ffff":
+        return None
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _listing(
+    conn: sqlite3.Connection,
+    prefix: str,
+    delimiter: str,
+    marker: str,
+    end_marker: str,
+    limit: int,
+    reverse: bool,
+) -> list[ObjectInfo | ObjectSubdir]:
+    """Swift's listing rules in SQL: rows in (UTF-8 byte) order between the bounds, with names
+    that contain the delimiter after the prefix rolled up into one ``subdir`` each."""
+    # the window [lo, hi) (lo_incl says whether lo itself is in) narrows as we page
+    lo, lo_incl, hi = prefix, True, _upper(prefix)
+    if reverse:
+        if marker and (hi is None or marker < hi):
+            hi = marker
+        if end_marker and end_marker >= lo:
+            lo, lo_incl = end_marker, False
+    else:
+        if marker and marker >= lo:
+            lo, lo_incl = marker, False
+        if end_marker and (hi is None or end_marker < hi):
+            hi = end_marker
+    out: list[ObjectInfo | ObjectSubdir] = []
+    while len(out) < limit:
+        sql = "SELECT name, file, size, etag, content_type, ts, meta FROM objects WHERE name " + (">=" if lo_incl else ">") + " ?"
+        args: list[Any] = [lo]
+        if hi is not None:
+            sql += " AND name < ?"
+            args.append(hi)
+        sql += " ORDER BY name " + ("DESC" if reverse else "ASC") + " LIMIT ?"
+        want = limit - len(out)
+        args.append(want)
+        rows = conn.execute(sql, args).fetchall()
+        if not rows:
+            break
+        rolled = False
+        for row in rows:
+            name = row[0]
+            if delimiter:
+                cut = name.find(delimiter, len(prefix))
+                if cut >= 0:
+                    subdir = name[: cut + len(delimiter)]
+                    if not (marker and not reverse and subdir <= marker):  # resuming inside it
+                        out.append(ObjectSubdir(subdir))
+                    if reverse:
+                        hi = subdir
+                    else:
+                        up = _upper(subdir)
+                        if up is None:
+                            return out
+                        lo, lo_incl = up, True
+                    rolled = True
+                    break
+            out.append(FsObjectStore._info(name, row[1:]))
+        if not rolled:
+            if len(rows) < want:
+                break
+            last = rows[-1][0]
+            if reverse:
+                hi = last
+            else:
+                lo, lo_incl = last, False
+    return out[:limit]

@@ -25,7 +25,6 @@ migration (``Move-VM``) between hosts of one fabric, and VHD/VHDX files on disk 
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
@@ -664,6 +663,8 @@ class Interpreter:
                                   "ParameterBindingException", canonical)
                 bound[positional.pop(0)] = value
         self.host.transcript.append((canonical, dict(bound)))
+        if pipeline_input is not None and not pipeline_input and spec.pipeline:
+            return []      # downstream of a pipeline that produced nothing: the process block never runs
         pref = str(bound.get("ErrorAction", self.vars.get("ErrorActionPreference", "Continue")))
         try:
             result = spec.fn(self, bound, pipeline_input or [])
@@ -1245,7 +1246,18 @@ def resize_vhd(ip, b, inp):
         raise PsError("Failed to resize the virtual disk: shrinking is not supported for this disk.",
                       "InvalidParameter,Microsoft.Vhd.PowerShell.Cmdlets.ResizeVhd", "InvalidArgument", path,
                       "VirtualizationException")
-    _qemu(h, "Resize-VHD", "resize", "-q", h.local(path), str(int(b["SizeBytes"])))
+    # qemu-img cannot resize vhdx/vpc in place: go through raw, as the disk's data is what counts
+    lp = h.local(path)
+    raw = lp + ".resize.raw"
+    try:
+        _qemu(h, "Resize-VHD", "convert", "-q", "-O", "raw", lp, raw)
+        with open(raw, "r+b") as f:
+            f.truncate(int(b["SizeBytes"]))
+        _qemu(h, "Resize-VHD", "convert", "-q", "-f", "raw", "-O", _vhd_fmt("Resize-VHD", path), raw, lp + ".new")
+        os.replace(lp + ".new", lp)
+    finally:
+        if os.path.exists(raw):
+            os.unlink(raw)
     return []
 
 

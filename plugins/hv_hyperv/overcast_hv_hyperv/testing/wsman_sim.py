@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import base64
 import http.server
-import io
 import os
 import re
 import signal
@@ -239,6 +238,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def setup(self):
+        super().setup()
+        import socket
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # no 40 ms Nagle stalls
+
     def _send(self, status, data, ctype="application/soap+xml;charset=UTF-8", extra=()):
         self.send_response(status)
         if data or status != 401:
@@ -342,6 +346,11 @@ class HyperVSimulator:
     def url(self, host: str | None = None) -> str:
         return self.listeners[host or next(iter(self.listeners))].url
 
+    def host_table(self, name: str | None = None, switch: str = "External") -> dict:
+        """The ``[hosts.NAME]`` table for an Overcast host standing for simulated host ``name``."""
+        return {"driver": "hyperv", "url": self.url(name), "username": self.username, "password": self.password,
+                "transport": self.auth, "share_path": self.share_dir, "share_unc": self.share_unc, "switch": switch}
+
     def host(self, name: str | None = None) -> Host:
         return self.listeners[name or next(iter(self.listeners))].host
 
@@ -384,9 +393,11 @@ def main(argv=None):
     p.add_argument("--password", default="Passw0rd!")
     p.add_argument("--root", default=None, help="state directory (default: a temporary one)")
     p.add_argument("--share", default=None, help="local directory behind \\\\fileserver\\overcast")
+    p.add_argument("--command-delay", type=float, default=0.0, help="seconds every PowerShell command takes")
     a = p.parse_args(argv)
     sim = HyperVSimulator(a.hosts.split(","), auth=a.auth, username=a.username, password=a.password,
                           root=a.root, share=a.share)
+    sim.command_delay = a.command_delay
     sim.start()
     for name, lst in sim.listeners.items():
         print(name, lst.url, flush=True)

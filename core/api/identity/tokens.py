@@ -1,0 +1,96 @@
+"""``/v3/auth``: issue, validate, check and revoke tokens; the caller's catalog, projects,
+domains and system scopes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import Response
+
+from overcast.api.deps import authorize, get_runtime, runtime_of
+from overcast.api.identity import render
+from overcast.context import RequestContext
+from overcast.errors import Forbidden, NotFound
+from overcast.runtime import Runtime
+
+router = APIRouter()
+
+# GET and HEAD are async: validation is a cache hit plus one indexed read, cheaper than
+# a hop to the thread pool. Issuing hashes a password, so it runs in the pool.
+
+SUBJECT = "X-Subject-Token"
+
+
+def _wants_catalog(request: Request) -> bool:
+    return "nocatalog" not in request.query_params
+
+
+def _subject(request: Request) -> str:
+    token = request.headers.get("x-subject-token")
+    if not token:
+        raise NotFound("Could not find token: the X-Subject-Token header is missing.", code="TokenNotFound")
+    return token
+
+
+def _subject_data(request: Request, runtime: Runtime, ctx: RequestContext) -> Any:
+    """The subject token, if the caller may look at it: its owner or an admin."""
+    data = runtime.identity.validate_subject_token(_subject(request))
+    if not ctx.is_admin and data.payload.user_id != ctx.user_id:
+        raise Forbidden("You are not authorized to perform the requested action: identity:tokens:validate.")
+    return data
+
+
+@router.post("/v3/auth/tokens")
+def issue_token(request: Request, body: Any = Body(None), runtime: Runtime = Depends(get_runtime)) -> Response:
+    data = runtime.identity.issue_token(body)
+    catalog = runtime.identity.catalog_json(data.payload.project_id) if _wants_catalog(request) else None
+    return render.token_response(data, catalog, 201)
+
+
+@router.get("/v3/auth/tokens")
+async def validate_token(request: Request, ctx: RequestContext = Depends(authorize("identity:tokens:validate"))) -> Response:
+    runtime = runtime_of(request)
+    data = _subject_data(request, runtime, ctx)
+    catalog = runtime.identity.catalog_json(data.payload.project_id) if _wants_catalog(request) else None
+    return render.token_response(data, catalog, 200)
+
+
+@router.head("/v3/auth/tokens")
+async def check_token(request: Request, ctx: RequestContext = Depends(authorize("identity:tokens:validate"))) -> Response:
+    data = _subject_data(request, runtime_of(request), ctx)
+    return render.empty_response(200, {SUBJECT: data.token})
+
+
+@router.delete("/v3/auth/tokens")
+def revoke_token(
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:tokens:revoke")),
+) -> Response:
+    data = _subject_data(request, runtime, ctx)
+    runtime.identity.revoke_token(data.token)
+    return render.empty_response(204)
+
+
+@router.get("/v3/auth/catalog")
+def auth_catalog(request: Request, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:auth:catalog"))) -> Response:
+    if ctx.project_id is None:
+        raise Forbidden("The service catalog needs a project-scoped token.")
+    return render.json_response({"catalog": runtime.identity.catalog(ctx.project_id), "links": {"self": str(request.url)}})
+
+
+@router.get("/v3/auth/projects")
+def auth_projects(request: Request, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:auth:projects"))) -> Response:
+    projects = [p for p in runtime.identity.assignments.projects_of_user(ctx.user_id) if p.enabled]
+    return render.collection(request, "projects", [render.project(request, p) for p in projects])
+
+
+@router.get("/v3/auth/domains")
+def auth_domains(request: Request, ctx: RequestContext = Depends(authorize("identity:auth:projects"))) -> Response:
+    return render.collection(request, "domains", [])  # no domain-scoped roles here
+
+
+@router.get("/v3/auth/system")
+def auth_system(request: Request, ctx: RequestContext = Depends(authorize("identity:auth:projects"))) -> Response:
+    return render.collection(request, "system", [])

@@ -1,0 +1,103 @@
+"""Image data: ``PUT /v2/images/{id}/file`` (streamed in, 204) and ``GET`` (streamed out,
+with ``Content-MD5`` and single HTTP byte ranges).
+
+The upload runs in a worker thread (the store hooks block); it pulls the request body from
+the event loop in blocks of about a MiB, so the data is never held whole in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from overcast.api.deps import authorize, get_runtime
+from overcast.api.image.common import UnsupportedMediaType, no_content
+from overcast.context import RequestContext
+from overcast.errors import BadRequest
+from overcast.image.streaming import UploadAborted
+from overcast.runtime import Runtime
+
+router = APIRouter(prefix="/v2/images/{image_id}/file")
+
+BLOCK = 1024 * 1024
+
+
+class RequestBodyBlocks:
+    """The request body as a blocking iterator of ~1 MiB blocks, for a worker thread."""
+
+    def __init__(self, request: Request) -> None:
+        self._stream = request.stream().__aiter__()
+
+    async def _next_block(self) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while size < BLOCK:
+            try:
+                chunk = await self._stream.__anext__()
+            except StopAsyncIteration:
+                break
+            except ClientDisconnect:
+                raise UploadAborted("The client disconnected before the image data was complete.") from None
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while block := anyio.from_thread.run(self._next_block):
+            yield block
+
+
+def _declared_size(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    try:
+        size = int(value)
+    except ValueError:
+        raise BadRequest(f"Invalid Content-Length {value!r}.") from None
+    if size < 0:
+        raise BadRequest(f"Invalid Content-Length {value!r}.")
+    return size
+
+
+@router.put("")
+async def upload_data(
+    image_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("image:images:upload")),
+    runtime: Runtime = Depends(get_runtime),
+) -> Response:
+    media = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+    if media != "application/octet-stream":
+        raise UnsupportedMediaType(f"Unsupported Content-Type {media!r} for image data: use application/octet-stream.")
+    size = _declared_size(request)
+    body = RequestBodyBlocks(request)
+    await anyio.to_thread.run_sync(lambda: runtime.image.upload(ctx, image_id, body, size=size))
+    return no_content()
+
+
+@router.get("")
+async def download_data(
+    image_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("image:images:download")),
+    runtime: Runtime = Depends(get_runtime),
+) -> Response:
+    dl = await run_in_threadpool(runtime.image.open_download, ctx, image_id, request.headers.get("range"))
+    if dl.chunks is None:
+        return no_content()
+    headers = {"Content-Length": str(dl.end - dl.start + 1), "Accept-Ranges": "bytes"}
+    if dl.partial:
+        headers["Content-Range"] = f"bytes {dl.start}-{dl.end}/{dl.size}"
+    elif dl.checksum:
+        headers["Content-MD5"] = dl.checksum
+    return StreamingResponse(
+        dl.chunks, status_code=206 if dl.partial else 200, media_type="application/octet-stream", headers=headers
+    )

@@ -1,0 +1,75 @@
+"""The CRUD routes every Neutron resource shares: list, create, show, update, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+
+from overcast.api.deps import authorize, get_runtime
+from overcast.api.network.listing import list_response, show_response
+from overcast.context import RequestContext
+
+
+@dataclass(frozen=True)
+class Resource:
+    path: str  # URL segment: "security-groups"
+    collection: str  # body key of lists: "security_groups"
+    member: str  # body key of one: "security_group"
+    rule: str  # policy resource name: "security_groups"
+    manager: Callable[[Any], Any]  # runtime.network -> the manager
+    create: str = "create"
+    list: str = "list"
+    get: str = "get"
+    update: str = "update"
+    delete: str = "delete"
+
+
+RESOURCES = (
+    Resource("networks", "networks", "network", "networks", lambda s: s.networks),
+    Resource("subnets", "subnets", "subnet", "subnets", lambda s: s.subnets),
+    Resource("ports", "ports", "port", "ports", lambda s: s.ports),
+    Resource("security-groups", "security_groups", "security_group", "security_groups", lambda s: s.security_groups),
+    Resource("security-group-rules", "security_group_rules", "security_group_rule", "security_group_rules",
+             lambda s: s.security_groups, create="create_rule", list="list_rules", get="get_rule", update="",
+             delete="delete_rule"),
+    Resource("routers", "routers", "router", "routers", lambda s: s.routers),
+    Resource("floatingips", "floatingips", "floatingip", "floatingips", lambda s: s.floating_ips),
+)
+
+
+def add_resource_routes(router: APIRouter, res: Resource) -> None:
+    base = f"/v2.0/{res.path}"
+
+    def manager(runtime: Any) -> Any:
+        return res.manager(runtime.network)
+
+    @router.get(base, name=f"list_{res.collection}")
+    def list_items(request: Request, ctx: RequestContext = Depends(authorize(f"network:{res.rule}:list")),
+                   runtime: Any = Depends(get_runtime)) -> dict[str, Any]:
+        return list_response(res.collection, getattr(manager(runtime), res.list)(ctx), request)
+
+    @router.post(base, status_code=201, name=f"create_{res.member}")
+    def create_item(body: Any = Body(None), ctx: RequestContext = Depends(authorize(f"network:{res.rule}:create")),
+                    runtime: Any = Depends(get_runtime)) -> dict[str, Any]:
+        return {res.member: getattr(manager(runtime), res.create)(ctx, body)}
+
+    @router.get(base + "/{item_id}", name=f"show_{res.member}")
+    def show_item(item_id: str, request: Request, ctx: RequestContext = Depends(authorize(f"network:{res.rule}:show")),
+                  runtime: Any = Depends(get_runtime)) -> dict[str, Any]:
+        return show_response(res.member, getattr(manager(runtime), res.get)(ctx, item_id), request)
+
+    if res.update:
+        @router.put(base + "/{item_id}", name=f"update_{res.member}")
+        def update_item(item_id: str, body: Any = Body(None),
+                        ctx: RequestContext = Depends(authorize(f"network:{res.rule}:update")),
+                        runtime: Any = Depends(get_runtime)) -> dict[str, Any]:
+            return {res.member: getattr(manager(runtime), res.update)(ctx, item_id, body)}
+
+    @router.delete(base + "/{item_id}", status_code=204, name=f"delete_{res.member}")
+    def delete_item(item_id: str, ctx: RequestContext = Depends(authorize(f"network:{res.rule}:delete")),
+                    runtime: Any = Depends(get_runtime)) -> Response:
+        getattr(manager(runtime), res.delete)(ctx, item_id)
+        return Response(status_code=204)

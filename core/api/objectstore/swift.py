@@ -1,0 +1,228 @@
+"""Swift v1 request dispatch: account, container and object operations over
+:class:`~overcast.objectstore.service.ObjectStoreService`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from overcast.api.objectstore.asgi import (
+    SMALL_BODY, ClientGone, Request, prefetch, run, send_download, send_error, send_simple,
+)
+from overcast.api.objectstore.formats import account_listing, container_listing, listing_format, listing_params, FORMATS
+from overcast.errors import BadRequest, MethodNotAllowed, OvercastError
+from overcast.objectstore import names
+from overcast.objectstore.ranges import http_date
+
+RULES = {
+    ("account", "GET"): "objectstore:account:list",
+    ("account", "HEAD"): "objectstore:account:show",
+    ("account", "POST"): "objectstore:account:update",
+    ("container", "GET"): "objectstore:container:list",
+    ("container", "HEAD"): "objectstore:container:show",
+    ("container", "PUT"): "objectstore:container:create",
+    ("container", "POST"): "objectstore:container:update",
+    ("container", "DELETE"): "objectstore:container:delete",
+    ("object", "GET"): "objectstore:object:get",
+    ("object", "HEAD"): "objectstore:object:show",
+    ("object", "PUT"): "objectstore:object:create",
+    ("object", "POST"): "objectstore:object:update",
+    ("object", "DELETE"): "objectstore:object:delete",
+    ("object", "COPY"): "objectstore:object:copy",
+}
+
+
+def authenticate(runtime: Any, req: Request, level: str) -> Any:
+    """The caller's context (``None`` when anonymous), with the policy rule enforced."""
+    rule = RULES.get((level, req.method))
+    if rule is None:
+        raise MethodNotAllowed(f"{req.method} is not allowed on an {level}")
+    token = req.headers.get("x-auth-token") or req.headers.get("x-storage-token")
+    if not token:
+        return None
+    identity = runtime.identity
+    ctx = identity.context_from_token(token)
+    identity.enforce(rule, ctx)
+    return ctx
+
+
+class SwiftApp:
+    """ASGI app for ``/object/v1/...``."""
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        runtime = scope["app"].state.runtime
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            req = Request(scope, receive)
+            if req.obj:
+                await self.object(runtime, req, tracking_send)
+            elif req.container:
+                await self.container(runtime, req, tracking_send)
+            else:
+                await self.account(runtime, req, tracking_send)
+        except ClientGone:
+            return
+        except OvercastError as exc:
+            if started:
+                raise
+            await send_error(scope, send, exc, runtime.config.api.base_url())
+
+    # --- account ------------------------------------------------------------------------
+
+    async def account(self, runtime: Any, req: Request, send: Any) -> None:
+        svc = runtime.objectstore
+        if req.method == "POST":
+            await run(lambda: svc.post_account(authenticate(runtime, req, "account"), req.project_id, req.headers))
+            await send_simple(send, 204)
+            return
+        if req.method not in ("GET", "HEAD"):
+            raise MethodNotAllowed(f"{req.method} is not allowed on an account")
+
+        def work() -> tuple[Any, list[Any] | None]:
+            ctx = authenticate(runtime, req, "account")
+            stats = svc.account_stats(ctx, req.project_id)
+            items = None
+            if req.method == "GET":
+                params = listing_params(req.query, svc.settings.container_listing_limit)
+                items = svc.list_containers(ctx, req.project_id, **params)
+            return stats, items
+
+        stats, items = await run(work)
+        headers = {
+            "X-Account-Container-Count": str(stats.containers),
+            "X-Account-Object-Count": str(stats.objects),
+            "X-Account-Bytes-Used": str(stats.bytes),
+            "X-Timestamp": "0.00000",
+        }
+        headers.update(_titled(stats.meta))
+        await self._listing(send, req, headers, items, lambda fmt: account_listing(fmt, req.account, items or []))
+
+    async def _listing(self, send: Any, req: Request, headers: dict[str, str], items: list[Any] | None, render: Any) -> None:
+        fmt = listing_format(req.query, req.headers)
+        content_type = FORMATS[fmt] + "; charset=utf-8"
+        headers["Content-Type"] = content_type
+        if items is None or (fmt == "plain" and not items):
+            await send_simple(send, 204, headers)
+            return
+        await send_simple(send, 200, headers, render(fmt), content_type.encode())
+
+    # --- container ----------------------------------------------------------------------
+
+    async def container(self, runtime: Any, req: Request, send: Any) -> None:
+        svc = runtime.objectstore
+        pid, name, method = req.project_id, req.container, req.method
+
+        def work() -> Any:
+            ctx = authenticate(runtime, req, "container")
+            if method == "PUT":
+                return svc.put_container(ctx, pid, name, req.headers)
+            if method == "POST":
+                return svc.post_container(ctx, pid, name, req.headers)
+            if method == "DELETE":
+                return svc.delete_container(ctx, pid, name)
+            if method == "HEAD":
+                return ctx, svc.container_stats(ctx, pid, name), None
+            params = listing_params(req.query, svc.settings.container_listing_limit)
+            stats, items = svc.list_objects(ctx, pid, name, **params)
+            return ctx, stats, items
+
+        result = await run(work)
+        if method == "PUT":
+            await send_simple(send, 201 if result else 202)
+            return
+        if method in ("POST", "DELETE"):
+            await send_simple(send, 204)
+            return
+        ctx, stats, items = result
+        record = stats.record
+        headers = {
+            "X-Container-Object-Count": str(stats.objects),
+            "X-Container-Bytes-Used": str(stats.bytes),
+            "X-Timestamp": f"{record.created_at:.5f}",
+            "Last-Modified": http_date(record.created_at),
+            "X-Storage-Policy": record.policy,
+        }
+        headers.update(_titled(record.meta))
+        if svc.owns(ctx, pid):
+            if record.read_acl:
+                headers["X-Container-Read"] = record.read_acl
+            if record.write_acl:
+                headers["X-Container-Write"] = record.write_acl
+        if method == "HEAD":
+            await self._listing(send, req, headers, None, None)
+            return
+        await self._listing(send, req, headers, items, lambda fmt: container_listing(fmt, name, items))
+
+    # --- object -------------------------------------------------------------------------
+
+    async def object(self, runtime: Any, req: Request, send: Any) -> None:
+        svc = runtime.objectstore
+        pid, container, name, method = req.project_id, req.container, req.obj, req.method
+        if method in ("GET", "HEAD"):
+            def read() -> Any:
+                ctx = authenticate(runtime, req, "object")
+                if method == "HEAD":
+                    return svc.head_object(ctx, pid, container, name, req.headers, req.query)
+                return prefetch(svc.get_object(ctx, pid, container, name, req.headers, req.query))
+
+            await send_download(send, await run(read), head=method == "HEAD")
+            return
+        if method == "PUT":
+            length = req.length()
+            if length is not None and length <= SMALL_BODY:
+                data: Any = await req.read_all()
+                if sum(map(len, data)) != length:
+                    raise BadRequest("body shorter than Content-Length")
+            else:
+                data = None
+
+            def put() -> Any:
+                ctx = authenticate(runtime, req, "object")
+                return svc.put_object(ctx, pid, container, name, req.headers,
+                                      data if data is not None else req.stream(), length, req.query)
+
+            headers = await run(put)
+            await send_simple(send, 201, headers)
+            return
+        if method == "COPY":
+            destination = unquote(req.headers.get("destination", ""))
+            dst_container, dst_name = names.split_container_path(destination)
+            dst_account = req.headers.get("destination-account")
+            dst_project = names.project_of_account(unquote(dst_account)) if dst_account else pid
+
+            def copy() -> Any:
+                ctx = authenticate(runtime, req, "object")
+                return svc.copy_object(ctx, (pid, container, name), (dst_project, dst_container, dst_name),
+                                       req.headers, req.query)
+
+            await send_simple(send, 201, await run(copy))
+            return
+        if method == "POST":
+            await run(lambda: svc.post_object(authenticate(runtime, req, "object"), pid, container, name, req.headers))
+            await send_simple(send, 202)
+            return
+        if method == "DELETE":
+            report = await run(lambda: svc.delete_object(authenticate(runtime, req, "object"), pid, container, name, req.query))
+            if report is None:
+                await send_simple(send, 204)
+                return
+            report = {**report, "Response Status": "200 OK", "Response Body": "", "Errors": []}
+            if "json" in req.headers.get("accept", ""):
+                await send_simple(send, 200, None, json.dumps(report).encode(), b"application/json; charset=utf-8")
+            else:
+                text = "".join(f"{k}: {v if v != [] else ''}\n" for k, v in report.items())
+                await send_simple(send, 200, None, text.encode(), b"text/plain; charset=utf-8")
+            return
+        raise MethodNotAllowed(f"{method} is not allowed on an object")
+
+
+def _titled(meta: dict[str, str]) -> dict[str, str]:
+    return {"-".join(p.capitalize() for p in k.split("-")): v for k, v in meta.items()
+            if not k.startswith("x-account-meta-temp-url-key")}

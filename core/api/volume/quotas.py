@@ -1,0 +1,144 @@
+"""``os-quota-sets``, ``limits`` and ``os-services`` (the volume backends)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from overcast.api.deps import authorize, get_runtime
+from overcast.api.volume import views
+from overcast.api.volume.common import ApiVersion, Version, body_of, check_project, json_body, reply, truthy
+from overcast.context import RequestContext
+from overcast.errors import BadRequest, Forbidden
+from overcast.runtime import Runtime
+from overcast.volume.quotas import RESOURCES
+
+router = APIRouter()
+
+#: keys Cinder shows that Overcast does not limit (always unlimited).
+UNLIMITED_KEYS = ("backups", "backup_gigabytes", "groups", "per_volume_gigabytes")
+
+
+def _quota_set(runtime: Runtime, project: str, usage: bool) -> dict[str, Any]:
+    svc = runtime.service("volume")
+    with runtime.db.session() as s:
+        limits, used = svc.quotas.limits(s, project), svc.quotas.usage(s, project)
+    out: dict[str, Any] = {"id": project}
+    for key in RESOURCES:
+        out[key] = {"limit": limits[key], "in_use": used[key], "reserved": 0, "allocated": 0} if usage else limits[key]
+    for key in UNLIMITED_KEYS:
+        out[key] = {"limit": -1, "in_use": 0, "reserved": 0, "allocated": 0} if usage else -1
+    return out
+
+
+def _may_see(ctx: RequestContext, target: str) -> None:
+    if target != ctx.project_id and not ctx.is_admin:
+        raise Forbidden(f"Policy doesn't allow showing the quotas of project {target}.")
+
+
+@router.get("/os-quota-sets/{target}")
+def show_quotas(project_id: str, target: str, request: Request, ctx: RequestContext = Depends(authorize("volume:quotas:show")),
+                runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    _may_see(ctx, target)
+    return reply({"quota_set": _quota_set(runtime, target, truthy(request.query_params.get("usage", "false")))}, 200, version)
+
+
+@router.get("/os-quota-sets/{target}/defaults")
+def default_quotas(project_id: str, target: str, ctx: RequestContext = Depends(authorize("volume:quotas:show")),
+                   runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    defaults = dict(runtime.service("volume").quotas.defaults)
+    return reply({"quota_set": {"id": target, **defaults, **{k: -1 for k in UNLIMITED_KEYS}}}, 200, version)
+
+
+@router.put("/os-quota-sets/{target}")
+async def update_quotas(project_id: str, target: str, request: Request, ctx: RequestContext = Depends(authorize("volume:quotas:update")),
+                        runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    body = body_of(await json_body(request), "quota_set")
+    changes: dict[str, int] = {}
+    for key, value in body.items():
+        if key in ("tenant_id", "id") or key in UNLIMITED_KEYS:
+            continue
+        if key not in RESOURCES:
+            raise BadRequest(f"Bad key(s) in quota set: {key}")
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).lstrip("-").isdigit() or int(value) < -1:
+            raise BadRequest(f"Invalid input received: quota {key} must be an integer >= -1, got {value!r}.")
+        changes[key] = int(value)
+    with runtime.db.session() as s:
+        runtime.service("volume").quotas.set_limits(s, target, changes)
+    return reply({"quota_set": {k: v for k, v in _quota_set(runtime, target, False).items() if k != "id"}}, 200, version)
+
+
+@router.delete("/os-quota-sets/{target}")
+def reset_quotas(project_id: str, target: str, ctx: RequestContext = Depends(authorize("volume:quotas:delete")),
+                 runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    svc = runtime.service("volume")
+    with runtime.db.session() as s:
+        svc.quotas.set_limits(s, target, svc.quotas.defaults)
+    return reply(None, 200, version)
+
+
+@router.get("/limits")
+def limits(project_id: str, ctx: RequestContext = Depends(authorize("volume:limits:show")),
+           runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    q = _quota_set(runtime, project_id, usage=True)
+    absolute = {
+        "maxTotalVolumes": q["volumes"]["limit"], "totalVolumesUsed": q["volumes"]["in_use"],
+        "maxTotalVolumeGigabytes": q["gigabytes"]["limit"], "totalGigabytesUsed": q["gigabytes"]["in_use"],
+        "maxTotalSnapshots": q["snapshots"]["limit"], "totalSnapshotsUsed": q["snapshots"]["in_use"],
+        "maxTotalBackups": -1, "totalBackupsUsed": 0, "maxTotalBackupGigabytes": -1, "totalBackupGigabytesUsed": 0,
+    }
+    return reply({"limits": {"rate": [], "absolute": absolute}}, 200, version)
+
+
+def _service(row: Any) -> dict[str, Any]:
+    return {
+        "binary": "cinder-volume",
+        "host": f"overcast@{row.name}",
+        "zone": row.availability_zone,
+        "status": "disabled" if row.disabled else "enabled",
+        "state": "up" if row.up else "down",
+        "updated_at": views.iso(row.last_seen_at),
+        "disabled_reason": row.disabled_reason,
+        "cluster": None,
+        "backend_state": "up" if row.up else "down",
+        "replication_status": "disabled",
+        "frozen": False,
+        "active_backend_id": None,
+    }
+
+
+@router.get("/os-services")
+def list_services(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:services:list")),
+                  runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    backends = runtime.service("volume").backends
+    for name in backends.names():
+        backends.refresh(name)
+    rows = [_service(r) for r in backends.records()]
+    q = request.query_params
+    if q.get("binary"):
+        rows = [r for r in rows if r["binary"] == q["binary"]]
+    if q.get("host"):
+        rows = [r for r in rows if r["host"] == q["host"]]
+    return reply({"services": rows}, 200, version)
+
+
+@router.put("/os-services/{action}")
+async def update_service(project_id: str, action: str, request: Request, ctx: RequestContext = Depends(authorize("volume:services:update")),
+                         runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    body = await json_body(request) or {}
+    if action not in ("enable", "disable", "disable-log-reason"):
+        raise BadRequest(f"Unknown action {action}.")
+    host = str(body.get("host", ""))
+    if not host.startswith("overcast@"):
+        raise BadRequest(f"Invalid input received: host must be overcast@<backend>, got {host!r}.")
+    row = runtime.service("volume").backends.set_disabled(host.split("@", 1)[1].split("#")[0], action != "enable", body.get("disabled_reason"))
+    return reply({**_service(row), "disabled": row.disabled}, 200, version)

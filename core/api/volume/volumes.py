@@ -1,0 +1,287 @@
+"""``/volume/v3/{project_id}/volumes``: CRUD, metadata and the ``action`` endpoint."""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from overcast.api.deps import authorize, get_runtime
+from overcast.api.volume import views
+from overcast.api.volume.common import (
+    ApiVersion,
+    Version,
+    all_projects,
+    base_url,
+    body_of,
+    check_project,
+    json_body,
+    paging,
+    reply,
+    sort_keys,
+    truthy,
+)
+from overcast.context import RequestContext
+from overcast.errors import BadRequest
+from overcast.runtime import Runtime
+from overcast.volume.attachments import connector_from_api
+
+router = APIRouter()
+
+
+def render(runtime: Runtime, request: Request, ctx: RequestContext, rows: list[Any]) -> list[dict[str, Any]]:
+    svc = runtime.service("volume")
+    atts = svc.volumes.attachments_of([r.id for r in rows])
+    names = svc.volumes.type_names({r.volume_type_id for r in rows}) if rows else {}
+    base = base_url(request)
+    return [views.volume(r, atts[r.id], names.get(r.volume_type_id, ""), base, ctx.is_admin) for r in rows]
+
+
+def _metadata_filter(raw: str | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(raw)
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+    raise BadRequest(f"Invalid input received: metadata filter {raw!r} is not an object.")
+
+
+def _list(request: Request, ctx: RequestContext, runtime: Runtime, project_id: str, version: ApiVersion, detail: bool) -> Response:
+    check_project(project_id, ctx)
+    marker, limit = paging(request)
+    q = request.query_params
+    filters = {"name": q.get("name"), "status": q.get("status"), "bootable": q.get("bootable"),
+               "metadata": _metadata_filter(q.get("metadata")), "project_id": q.get("project_id")}
+    rows = runtime.service("volume").volumes.list(ctx, filters, all_projects(request, ctx), marker, limit, sort_keys(request))
+    base = base_url(request)
+    body: dict[str, Any] = {"volumes": render(runtime, request, ctx, rows) if detail else [views.volume_summary(r, base) for r in rows]}
+    if limit is not None and rows and len(rows) == limit:
+        path = f"{base}/volume/v3/{project_id}/volumes{'/detail' if detail else ''}"
+        body["volumes_links"] = [{"rel": "next", "href": f"{path}?limit={limit}&marker={rows[-1].id}"}]
+    return reply(body, 200, version)
+
+
+@router.get("/volumes")
+def list_volumes(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:volumes:list")),
+                 runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    return _list(request, ctx, runtime, project_id, version, detail=False)
+
+
+@router.get("/volumes/detail")
+def list_volumes_detail(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:volumes:list")),
+                        runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    return _list(request, ctx, runtime, project_id, version, detail=True)
+
+
+@router.post("/volumes")
+async def create_volume(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:volumes:create")),
+                        runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    body = body_of(await json_body(request), "volume")
+    row = runtime.service("volume").volumes.create(
+        ctx,
+        size=body.get("size"),
+        name=body.get("name", body.get("display_name")),
+        description=body.get("description", body.get("display_description")),
+        volume_type=body.get("volume_type"),
+        snapshot_id=body.get("snapshot_id"),
+        source_volid=body.get("source_volid"),
+        image_id=body.get("imageRef") or body.get("image_id"),
+        metadata=body.get("metadata"),
+        availability_zone=body.get("availability_zone"),
+        multiattach=truthy(body.get("multiattach", False)),
+    )
+    return reply({"volume": render(runtime, request, ctx, [row])[0]}, 202, version)
+
+
+@router.get("/volumes/{volume_id}")
+def show_volume(project_id: str, volume_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:volumes:show")),
+                runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    row = runtime.service("volume").volumes.get(ctx, volume_id)
+    return reply({"volume": render(runtime, request, ctx, [row])[0]}, 200, version)
+
+
+@router.put("/volumes/{volume_id}")
+async def update_volume(project_id: str, volume_id: str, request: Request,
+                        ctx: RequestContext = Depends(authorize("volume:volumes:update")),
+                        runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    body = body_of(await json_body(request), "volume")
+    changes = {k: body[k] for k in ("name", "description", "metadata") if k in body}
+    for old, new in (("display_name", "name"), ("display_description", "description")):
+        if old in body and new not in changes:
+            changes[new] = body[old]
+    row = runtime.service("volume").volumes.update(ctx, volume_id, changes)
+    return reply({"volume": render(runtime, request, ctx, [row])[0]}, 200, version)
+
+
+@router.delete("/volumes/{volume_id}")
+def delete_volume(project_id: str, volume_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:volumes:delete")),
+                  runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    cascade = truthy(request.query_params.get("cascade", "false"))
+    runtime.service("volume").volumes.delete(ctx, volume_id, cascade=cascade)
+    return reply(None, 202, version)
+
+
+# --- metadata -------------------------------------------------------------------------------
+
+
+@router.get("/volumes/{volume_id}/metadata")
+def get_metadata(project_id: str, volume_id: str, ctx: RequestContext = Depends(authorize("volume:volumes:show")),
+                 runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    return reply({"metadata": dict(runtime.service("volume").volumes.get(ctx, volume_id).metadata_ or {})}, 200, version)
+
+
+@router.post("/volumes/{volume_id}/metadata")
+@router.put("/volumes/{volume_id}/metadata")
+async def set_metadata(project_id: str, volume_id: str, request: Request,
+                       ctx: RequestContext = Depends(authorize("volume:volumes:update")),
+                       runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    body = await json_body(request)
+    if not isinstance(body, dict) or "metadata" not in body:
+        raise BadRequest("Missing required element 'metadata' in request body.")
+    meta = runtime.service("volume").volumes.set_metadata(ctx, volume_id, body["metadata"], replace=request.method == "PUT")
+    return reply({"metadata": meta}, 200, version)
+
+
+@router.delete("/volumes/{volume_id}/metadata/{key}")
+def delete_metadata(project_id: str, volume_id: str, key: str, ctx: RequestContext = Depends(authorize("volume:volumes:update")),
+                    runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    runtime.service("volume").volumes.delete_metadata_key(ctx, volume_id, key)
+    return reply(None, 200, version)
+
+
+# --- actions -----------------------------------------------------------------------------------
+
+ADMIN_ACTIONS = {"os-reset_status": "volume:volumes:reset_status", "os-force_delete": "volume:volumes:force_delete"}
+
+
+@router.post("/volumes/{volume_id}/action")
+async def volume_action(project_id: str, volume_id: str, request: Request,
+                        ctx: RequestContext = Depends(authorize("volume:volumes:action")),
+                        runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    check_project(project_id, ctx)
+    body = await json_body(request)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("Invalid request body: exactly one action is expected.")
+    name, args = next(iter(body.items()))
+    args = args if isinstance(args, dict) else {}
+    if name in ADMIN_ACTIONS:
+        runtime.identity.enforce(ADMIN_ACTIONS[name], ctx)
+    handler = ACTIONS.get(name)
+    if handler is None:
+        raise BadRequest(f"There is no such action: {name}")
+    svc = runtime.service("volume")
+    status, payload = handler(svc, ctx, volume_id, args)
+    return reply(payload, status, version)
+
+
+def _extend(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    if "new_size" not in args:
+        raise BadRequest("Invalid input received: new_size is required.")
+    svc.volumes.extend(ctx, vid, args["new_size"])
+    return 202, None
+
+
+def _attach(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    instance = args.get("instance_uuid")
+    if not instance:
+        raise BadRequest("Invalid input received: instance_uuid is required.")
+    existing = svc.attachment_of(ctx, vid, instance)
+    att_id = existing.id if existing else svc.attachments.reserve(ctx, vid, instance, mode=args.get("mode", "rw")).id
+    svc.attachments.attach(ctx, vid, att_id, mountpoint=args.get("mountpoint"), host=args.get("host_name"))
+    return 202, None
+
+
+def _detach(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    svc.attachments.detach(ctx, vid, args.get("attachment_id"))
+    return 202, None
+
+
+def _reserve(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    svc.attachments.reserve(ctx, vid, args.get("instance_uuid") or f"reserved-{vid}")
+    return 202, None
+
+
+def _unreserve(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    svc.attachments.unreserve(ctx, vid, args.get("attachment_id"))
+    return 202, None
+
+
+def _initialize(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    connector = connector_from_api(args.get("connector"), svc.attachments.default_connection_types(ctx, vid))
+    info = svc.attachments.initialize_connection(ctx, vid, connector)
+    return 200, {"connection_info": views.connection_info(info)}
+
+
+def _terminate(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    connector = connector_from_api(args.get("connector"), svc.attachments.default_connection_types(ctx, vid))
+    svc.attachments.terminate_connection(ctx, vid, connector)
+    return 202, None
+
+
+def _upload(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    row, image = svc.volumes.upload_to_image(
+        ctx, vid, args.get("image_name"), args.get("disk_format", "raw"), args.get("container_format", "bare"),
+        truthy(args.get("force", False)),
+    )
+    return 202, {"os-volume_upload_image": {
+        "id": row.id, "updated_at": views.iso(row.updated_at), "status": row.status, "display_description": row.description,
+        "size": row.size, "volume_type": None, "image_id": image.id, "container_format": image.container_format,
+        "disk_format": image.disk_format, "image_name": image.name,
+    }}
+
+
+def _set_bootable(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    if "bootable" not in args:
+        raise BadRequest("Invalid input received: bootable is required.")
+    svc.volumes.set_flags(ctx, vid, bootable=truthy(args["bootable"]))
+    return 200, None
+
+
+def _readonly(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    if "readonly" not in args:
+        raise BadRequest("Invalid input received: readonly is required.")
+    svc.volumes.set_flags(ctx, vid, readonly=truthy(args["readonly"]))
+    return 202, None
+
+
+def _reset_status(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    svc.volumes.reset_status(ctx, vid, args.get("status"))
+    return 202, None
+
+
+def _force_delete(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    svc.volumes.reset_status(ctx, vid, "error")
+    svc.volumes.delete(ctx, vid, cascade=True)
+    return 202, None
+
+
+ACTIONS = {
+    "os-extend": _extend,
+    "os-attach": _attach,
+    "os-detach": _detach,
+    "os-reserve": _reserve,
+    "os-unreserve": _unreserve,
+    "os-begin_detaching": lambda svc, ctx, vid, args: (svc.attachments.begin_detaching(ctx, vid), (202, None))[1],
+    "os-roll_detaching": lambda svc, ctx, vid, args: (svc.attachments.roll_detaching(ctx, vid), (202, None))[1],
+    "os-initialize_connection": _initialize,
+    "os-terminate_connection": _terminate,
+    "os-volume_upload_image": _upload,
+    "os-set_bootable": _set_bootable,
+    "os-update_readonly_flag": _readonly,
+    "os-reset_status": _reset_status,
+    "os-force_delete": _force_delete,
+}

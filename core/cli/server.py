@@ -1,0 +1,243 @@
+"""``overcast init``, ``overcast up`` and ``overcast down``: set up and run the all-in-one cloud."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from overcast.cli.output import config_option
+from overcast.config import CONFIG_NAME, default_data_dir, load_config, parse_config, resolve_drivers
+from overcast.errors import ConfigError, OvercastError
+
+FAKE_HELP = "Also load the in-memory fake drivers (named 'fake'): for tests and demos."
+
+
+# --- init --------------------------------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_toml(data: dict[str, Any], comment: str = "") -> str:
+    """Enough TOML for a config: top-level scalars, then tables and tables of tables."""
+    lines = [f"# {line}".rstrip() for line in comment.splitlines()]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+
+    def table(prefix: str, values: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+        tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+        if scalars or not tables:
+            lines.append(f"\n[{prefix}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
+        for key, sub in tables.items():
+            table(f"{prefix}.{key}", sub)
+
+    for key, value in data.items():
+        if isinstance(value, dict):
+            table(key, value)
+    return "\n".join(lines) + "\n"
+
+
+def _driver_tables(pm: Any, fake: bool) -> dict[str, Any]:
+    """Driver tables for an all-in-one cloud: the fake drivers, or the installed real ones
+    that validate with their defaults (others are left out; add them by hand)."""
+    if fake:
+        return {
+            "hosts": {"fake1": {"driver": "fake"}},
+            "volume_backends": {"fake": {"driver": "fake"}},
+            "image_store": {"driver": "fake"},
+            "object_store": {"driver": "fake"},
+            "network": {"driver": "fake"},
+        }
+    host = socket.gethostname().split(".")[0] or "local"
+    candidates = [
+        ("hosts", {host: {"driver": "kvm"}}),
+        ("volume_backends", {"fs": {"driver": "fs"}}),
+        ("image_store", {"driver": "fs"}),
+        ("object_store", {"driver": "fs"}),
+        ("network", {"driver": "linuxbridge"}),
+    ]
+    chosen: dict[str, Any] = {}
+    for key, table in candidates:
+        try:
+            resolve_drivers(parse_config({key: table}, Path("/nonexistent") / CONFIG_NAME), pm)
+        except OvercastError:
+            continue
+        chosen[key] = table
+    return chosen
+
+
+def clouds_yaml(auth_url: str, password: str, region: str) -> str:
+    import yaml
+
+    cloud = {
+        "auth": {
+            "auth_url": auth_url,
+            "username": "admin",
+            "password": password,
+            "project_name": "admin",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+        "region_name": region,
+        "interface": "public",
+        "identity_api_version": 3,
+    }
+    return yaml.safe_dump({"clouds": {"overcast": cloud}}, sort_keys=False)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+@click.command("init")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Where config, database and keys go (default: ~/.overcast, or /var/lib/overcast as root).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on.")
+@click.option("--port", type=int, default=6080, show_default=True, help="Port the API listens on.")
+@click.option("--admin-password", default=None, help="The admin password (default: generated and printed).")
+@click.option("--fake-drivers", is_flag=True, help="Configure the in-memory fake drivers only: " + FAKE_HELP)
+@click.option("--force", is_flag=True, help="Re-initialise an existing data dir: keeps data, resets the admin password.")
+def init_command(data_dir: str | None, host: str, port: int, admin_password: str | None, fake_drivers: bool, force: bool) -> None:
+    """Create a cloud: config, database, Fernet keys, the admin project and user, clouds.yaml."""
+    from overcast.plugins import load_plugin_manager
+    from overcast.runtime import build_runtime
+    from overcast.testing.fakes import FakeDriversPlugin
+
+    directory = Path(data_dir).expanduser().absolute() if data_dir else default_data_dir()
+    config_path = directory / CONFIG_NAME
+    if config_path.exists() and not force:
+        raise click.ClickException(f"{config_path} exists: this data dir is initialised (use --force to reset the admin password)")
+    directory.mkdir(parents=True, exist_ok=True)
+    extra = [("fake", FakeDriversPlugin())] if fake_drivers else []
+    pm = load_plugin_manager(extra_plugins=extra, strict=False)
+    if not config_path.exists():
+        data = {"api": {"host": host, "port": port, "region": "RegionOne"}, "identity": {"token_ttl": 3600}}
+        data.update(_driver_tables(pm, fake_drivers))
+        _write_private(config_path, to_toml(data, "Overcast all-in-one config written by 'overcast init'.\nSee the README for every section and driver option."))
+    config = load_config(config_path)
+    password = admin_password or secrets.token_urlsafe(16)
+    runtime = build_runtime(config, pm=pm)
+    try:
+        result = runtime.identity.bootstrap(password)
+    finally:
+        runtime.close()
+    auth_url = config.api.base_url() + "/identity"
+    _write_private(directory / "clouds.yaml", clouds_yaml(auth_url, password, config.api.region))
+    click.echo(f"initialised {directory}")
+    click.echo(f"  config:       {config_path}")
+    click.echo(f"  clouds.yaml:  {directory / 'clouds.yaml'} (cloud 'overcast')")
+    click.echo(f"  auth url:     {auth_url}")
+    click.echo(f"  admin project {result.project_id}, user {result.user_id}")
+    click.echo(f"admin password: {password}")
+    click.echo(f"next: overcast up --config {config_path}")
+
+
+# --- up / down ---------------------------------------------------------------------------
+
+
+def _pid_file(config: Any, pid_file: str | None) -> Path:
+    return Path(pid_file).absolute() if pid_file else config.data_dir / "overcast.pid"
+
+
+def _wait_until_serving(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise click.ClickException(f"the server exited with status {proc.returncode}; see its log")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 300:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise click.ClickException(f"the server did not answer on {url} within {timeout:.0f}s")
+
+
+@click.command("up")
+@config_option
+@click.option("--detach", is_flag=True, help="Run in the background; write the pid file and return once it serves.")
+@click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Pid file (default: <data dir>/overcast.pid).")
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None, help="With --detach: where its log goes (default: <data dir>/overcast.log).")
+@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--fake-drivers", is_flag=True, help=FAKE_HELP)
+def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_file: str | None, log_level: str, fake_drivers: bool) -> None:
+    """Run the all-in-one server (API, services, local host agents) until SIGTERM."""
+    config = load_config(config_path)
+    pid_path = _pid_file(config, pid_file)
+    running = _running_pid(pid_path)
+    if running is not None:
+        raise click.ClickException(f"already running as pid {running} ({pid_path})")
+    if detach:
+        log_path = Path(log_file).absolute() if log_file else config.data_dir / "overcast.log"
+        args = [sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config.path), "--pid-file", str(pid_path), "--log-level", log_level]
+        if fake_drivers:
+            args.append("--fake-drivers")
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        _wait_until_serving(f"http://{_connect_host(config.api.host)}:{config.api.port}/identity", proc, timeout=60)
+        click.echo(f"overcast is up: pid {proc.pid}, {config.api.base_url()} (log {log_path})")
+        return
+    from overcast.logs import setup_logging
+    from overcast.server import serve
+
+    setup_logging(log_level)
+    try:
+        serve(config, pid_file=pid_path, fake_drivers=fake_drivers)
+    except OvercastError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _connect_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+
+
+def _running_pid(pid_path: Path) -> int | None:
+    from overcast.server import read_pid
+
+    return read_pid(pid_path)
+
+
+@click.command("down")
+@config_option
+@click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Pid file (default: <data dir>/overcast.pid).")
+def down_command(config_path: str | None, pid_file: str | None) -> None:
+    """Stop a server started with 'overcast up --detach'."""
+    from overcast.server import stop_pid
+
+    try:
+        config = load_config(config_path)
+        pid_path = _pid_file(config, pid_file)
+    except ConfigError:
+        if not pid_file:
+            raise
+        pid_path = Path(pid_file).absolute()
+    pid = _running_pid(pid_path)
+    if pid is None:
+        click.echo(f"not running ({pid_path})")
+        return
+    if stop_pid(pid):
+        click.echo(f"stopped pid {pid}")
+    else:
+        raise click.ClickException(f"pid {pid} did not stop on SIGTERM and was killed")
+
+
+COMMANDS = [init_command, up_command, down_command]

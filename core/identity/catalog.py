@@ -1,0 +1,106 @@
+"""The service catalog: every service's endpoint under the API's one base URL.
+
+Types and URLs follow devstack's single-port layout (see the shared client notes). Both
+``block-storage`` and ``volumev3`` are listed, because libcloud only knows ``volumev3``.
+Ids are derived from the type and interface, so they are the same in every process.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+INTERFACES = ("public", "internal", "admin")
+_NAMESPACE = uuid.UUID("5b7c0f0e-6d1a-4f4e-9a53-6f7665726361")
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    type: str
+    name: str
+    path: str  # after the base URL; "{project_id}" is filled in per token
+    description: str
+
+
+SERVICES: tuple[ServiceDef, ...] = (
+    ServiceDef("identity", "keystone", "/identity", "Identity (Keystone v3)"),
+    ServiceDef("compute", "nova", "/compute/v2.1", "Compute (Nova v2.1)"),
+    ServiceDef("image", "glance", "/image", "Image (Glance v2)"),
+    ServiceDef("block-storage", "cinder", "/volume/v3/{project_id}", "Block storage (Cinder v3)"),
+    ServiceDef("volumev3", "cinderv3", "/volume/v3/{project_id}", "Block storage (Cinder v3)"),
+    ServiceDef("network", "neutron", "/networking", "Networking (Neutron v2.0)"),
+    ServiceDef("object-store", "swift", "/object/v1/AUTH_{project_id}", "Object storage (Swift v1)"),
+)
+
+
+def stable_id(*parts: str) -> str:
+    return uuid.uuid5(_NAMESPACE, "/".join(parts)).hex
+
+
+def service_id(svc: ServiceDef) -> str:
+    return stable_id("service", svc.type)
+
+
+def endpoint_id(svc: ServiceDef, interface: str) -> str:
+    return stable_id("endpoint", svc.type, interface)
+
+
+@functools.lru_cache(maxsize=4096)
+def catalog_json(base_url: str, region: str, project_id: str | None) -> str:
+    """The catalog already serialized, cached per project: token responses embed it as is."""
+    return json.dumps(_build_catalog(base_url, region, project_id), separators=(",", ":"))
+
+
+def build_catalog(base_url: str, region: str, project_id: str | None) -> list[dict[str, Any]]:
+    """The token's ``catalog`` (a fresh copy)."""
+    return json.loads(catalog_json(base_url, region, project_id))
+
+
+def _build_catalog(base_url: str, region: str, project_id: str | None) -> list[dict[str, Any]]:
+    """The token's ``catalog``. Without a project, services whose URL needs one are left
+    out (Keystone does the same for unscoped tokens)."""
+    out = []
+    for svc in SERVICES:
+        if "{project_id}" in svc.path and not project_id:
+            continue
+        url = base_url + svc.path.format(project_id=project_id or "")
+        out.append(
+            {
+                "id": service_id(svc),
+                "type": svc.type,
+                "name": svc.name,
+                "endpoints": [
+                    {"id": endpoint_id(svc, iface), "interface": iface, "region": region, "region_id": region, "url": url}
+                    for iface in INTERFACES
+                ],
+            }
+        )
+    return out
+
+
+def service_records(base_url: str) -> list[dict[str, Any]]:
+    """``/v3/services`` entries (without links)."""
+    return [
+        {"id": service_id(s), "type": s.type, "name": s.name, "description": s.description, "enabled": True}
+        for s in SERVICES
+    ]
+
+
+def endpoint_records(base_url: str, region: str) -> list[dict[str, Any]]:
+    """``/v3/endpoints`` entries: URLs keep Keystone's ``$(project_id)s`` template."""
+    return [
+        {
+            "id": endpoint_id(s, iface),
+            "service_id": service_id(s),
+            "interface": iface,
+            "region": region,
+            "region_id": region,
+            "url": base_url + s.path.replace("{project_id}", "$(project_id)s"),
+            "enabled": True,
+        }
+        for s in SERVICES
+        for iface in INTERFACES
+    ]

@@ -1,0 +1,187 @@
+"""The all-in-one server behind ``overcast up``: one process serving the API, every
+service's background work and the local hosts' agents.
+
+:func:`start_cloud` is shared with the test fixtures, so tests run the same start-up as
+the real server: identity first (it makes sure the Fernet keys exist), then each service
+that is installed, then the local host agents.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from overcast.config import Config
+from overcast.errors import ConfigError
+from overcast.runtime import SERVICE_FACTORIES, Runtime, build_runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StartedCloud:
+    runtime: Runtime
+    services: list[str] = field(default_factory=list)
+    agents: list[Any] = field(default_factory=list)
+
+
+def available_services() -> list[str]:
+    """Service names whose module exists (a service still being written is skipped)."""
+    names = []
+    for name, spec in SERVICE_FACTORIES.items():
+        module_name = spec.partition(":")[0]
+        try:
+            importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            log.info("service %s is not installed; skipped", name, extra={"service": name})
+            continue
+        names.append(name)
+    return names
+
+
+def start_cloud(runtime: Runtime, agents: bool = True) -> StartedCloud:
+    """Call ``start()`` on every available service, then start the local host agents."""
+    from overcast.agent import start_local_agents
+
+    started = StartedCloud(runtime)
+    for name in available_services():
+        service = runtime.service(name)
+        start = getattr(service, "start", None)
+        if start is not None:
+            start()
+        started.services.append(name)
+    if agents:
+        started.agents = start_local_agents(runtime)
+    log.info("cloud started", extra={"services": started.services, "hosts": [a.host_name for a in started.agents]})
+    return started
+
+
+def check_initialised(runtime: Runtime) -> None:
+    """Refuse to serve a database that ``overcast init`` never bootstrapped."""
+    from overcast.db.models.identity import DEFAULT_DOMAIN_ID, Domain
+
+    with runtime.db.session() as s:
+        if s.get(Domain, DEFAULT_DOMAIN_ID) is None:
+            raise ConfigError(f"{runtime.config.path}: this cloud is not initialised (run 'overcast init')")
+
+
+def uses_fake_drivers(config: Config) -> bool:
+    """Whether any driver table names the in-core ``fake`` driver."""
+    tables = [*config.hosts.values(), *config.volume_backends.values(), config.image_store, config.object_store, config.network]
+    return any(t is not None and t.driver == "fake" for t in tables)
+
+
+def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = False) -> None:
+    """Run the server in the foreground until SIGTERM or SIGINT; then stop cleanly.
+
+    ``fake_drivers`` also loads the in-memory fake drivers (tests and demos)."""
+    from overcast.api.app import create_app
+    from overcast.plugins import load_plugin_manager
+
+    if config.api.workers != 1:
+        raise ConfigError(f"{config.path}: [api] workers: the all-in-one server runs one worker (got {config.api.workers})")
+    extra: list[tuple[str, object]] = []
+    if fake_drivers or uses_fake_drivers(config):
+        from overcast.testing.fakes import FakeDriversPlugin
+
+        extra.append(("fake", FakeDriversPlugin()))
+    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra))
+    try:
+        check_initialised(runtime)
+        start_cloud(runtime)
+        app = create_app(runtime)
+        server = _Server(
+            uvicorn.Config(
+                app,
+                host=config.api.host,
+                port=config.api.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                server_header=False,
+                timeout_graceful_shutdown=10,
+            )
+        )
+        if pid_file is not None:
+            write_pid_file(pid_file)
+        log.info("listening", extra={"url": f"http://{config.api.host}:{config.api.port}", "public_url": config.api.base_url()})
+        server.run()
+    finally:
+        runtime.close()
+        if pid_file is not None:
+            remove_pid_file(pid_file)
+        log.info("stopped")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully, which would end
+    the process before the runtime is closed and the pid file removed; here a signal only
+    asks for the shutdown (a second SIGINT forces it)."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+def write_pid_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{os.getpid()}\n")
+    os.replace(tmp, path)
+
+
+def remove_pid_file(path: Path) -> None:
+    try:
+        if path.read_text().strip() == str(os.getpid()):
+            path.unlink()
+    except OSError:
+        pass
+
+
+def read_pid(path: Path) -> int | None:
+    """The pid in ``path`` if that process is alive, else ``None``."""
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def stop_pid(pid: int, timeout: float = 20.0) -> bool:
+    """SIGTERM ``pid`` and wait for it to exit; SIGKILL after ``timeout``. True if it exited."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    done = threading.Event()
+    waited = 0.0
+    while waited < timeout:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        done.wait(0.1)
+        waited += 0.1
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    return False

@@ -1,0 +1,260 @@
+"""API-level test fixtures: a whole cloud over the fake drivers, in process or for real.
+
+``cloud`` (in process, fast; use it for nearly every API test)::
+
+    def test_list_servers(cloud):
+        project_id, user_id, token = cloud.new_project_user(role="member")
+        r = cloud.client.get("/compute/v2.1/servers", headers=cloud.headers(token))
+        assert r.status_code == 200
+
+It gives a :class:`TestCloud`:
+
+* ``cloud.runtime``: the migrated runtime over the fake drivers (``overcast_runtime``),
+  with every available service started and the fake hosts' agents serving on the bus;
+* ``cloud.app``: the FastAPI app; ``cloud.client``: a ``starlette.testclient.TestClient``
+  for it (unhandled exceptions are raised in the test, so bugs are not hidden as 500s);
+* ``cloud.admin_token`` (``admin`` user, ``admin`` project), ``cloud.admin_project_id``,
+  ``cloud.admin_user_id``, ``cloud.admin_password``; ``cloud.admin_headers``;
+* ``cloud.headers(token, **extra)``: ``{"X-Auth-Token": token, ...}``;
+* ``cloud.new_project_user(role="member")`` -> ``(project_id, user_id, token)``: a new
+  project and a new user holding ``role`` on it, and a token scoped to it. Call it twice
+  for an isolation test;
+* ``cloud.request(method, path, token=None, **kw)``: ``client.request`` with the token.
+
+``running_cloud`` (slow; for tests that drive the real ``openstack`` CLI or openstacksdk
+over HTTP, mark them ``clients``) runs ``overcast up`` in a subprocess on a free port in a
+temporary data dir and gives a :class:`RunningCloud`: ``url``, ``auth_url``,
+``admin_password``, ``data_dir``, ``config_path`` and ``env`` (``OS_CLIENT_CONFIG_FILE`` and
+``OS_CLOUD`` for the CLI), plus ``openstack(*args)`` to run the CLI and get its JSON.
+To add config tables (e.g. a real driver), parametrize the fixture indirectly or override
+the ``running_cloud_config`` fixture in your test module::
+
+    @pytest.fixture
+    def running_cloud_config():
+        return {"volume_backends": {"fast": {"driver": "lvm", "volume_group": "vg0"}}}
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class TestCloud:
+    runtime: Any
+    app: Any
+    client: Any
+    admin_token: str
+    admin_project_id: str
+    admin_user_id: str
+    admin_password: str
+    role_ids: dict[str, str] = field(default_factory=dict)
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
+    @property
+    def identity(self) -> Any:
+        return self.runtime.identity
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return self.headers(self.admin_token)
+
+    @staticmethod
+    def headers(token: str, **extra: str) -> dict[str, str]:
+        return {"X-Auth-Token": token, **extra}
+
+    def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Any:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if token is not None:
+            headers["X-Auth-Token"] = token
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def new_project_user(self, role: str = "member", name: str | None = None) -> tuple[str, str, str]:
+        """A fresh project, a user with ``role`` on it, and that user's project token."""
+        ident = self.identity
+        n = name or f"t{next(_counter)}-{secrets.token_hex(3)}"
+        project = ident.directory.create_project(f"project-{n}")
+        user = ident.directory.create_user(f"user-{n}", password=f"pw-{n}")
+        ident.assignments.grant("user", user.id, project.id, self.role_ids[role])
+        token = ident.issue_token_for(user.id, project.id).token
+        return project.id, user.id, token
+
+    def token_for(self, user_id: str, project_id: str | None) -> str:
+        return self.identity.issue_token_for(user_id, project_id).token
+
+
+@pytest.fixture
+def cloud(overcast_runtime: Any) -> Iterator[TestCloud]:
+    """A bootstrapped in-process cloud with an HTTP client (see the module docstring)."""
+    with warnings.catch_warnings():  # starlette prefers httpx2; httpx works the same here
+        warnings.filterwarnings("ignore", message=".*httpx2.*")
+        from starlette.testclient import TestClient
+
+    from overcast.api.app import create_app
+    from overcast.server import start_cloud
+
+    password = secrets.token_urlsafe(12)
+    boot = overcast_runtime.identity.bootstrap(password)
+    start_cloud(overcast_runtime)
+    app = create_app(overcast_runtime)
+    with TestClient(app, base_url="http://testserver") as client:
+        token = overcast_runtime.identity.issue_token_for(boot.user_id, boot.project_id).token
+        yield TestCloud(
+            runtime=overcast_runtime,
+            app=app,
+            client=client,
+            admin_token=token,
+            admin_project_id=boot.project_id,
+            admin_user_id=boot.user_id,
+            admin_password=password,
+            role_ids=dict(boot.role_ids),
+        )
+
+
+# --- a real server -------------------------------------------------------------------------
+
+
+@dataclass
+class RunningCloud:
+    url: str  # http://127.0.0.1:PORT
+    auth_url: str  # url + /identity
+    admin_password: str
+    data_dir: Path
+    config_path: Path
+    env: dict[str, str]  # os.environ plus OS_CLIENT_CONFIG_FILE and OS_CLOUD=overcast
+    process: subprocess.Popen
+    log_path: Path
+
+    def openstack(self, *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 120) -> Any:
+        """Run the ``openstack`` CLI against this cloud. With ``-f json`` among the args the
+        parsed JSON is returned, else stdout. A failure raises with the CLI's stderr
+        (``check=False`` returns the CompletedProcess instead)."""
+        exe = shutil.which("openstack") or str(Path(sys.executable).with_name("openstack"))
+        proc = subprocess.run([exe, *args], env=env or self.env, capture_output=True, text=True, timeout=timeout)
+        if not check:
+            return proc
+        if proc.returncode != 0:
+            raise AssertionError(f"openstack {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}\n{proc.stdout}")
+        if "json" in args and ("-f" in args or "--format" in args):
+            return json.loads(proc.stdout) if proc.stdout.strip() else None
+        return proc.stdout
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = None, timeout: float = 90) -> RunningCloud:
+    """Write an all-fake config (plus ``extra_config`` tables), bootstrap it, and start
+    ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`."""
+    import httpx
+
+    from overcast.cli.server import clouds_yaml, to_toml
+    from overcast.config import load_config
+    from overcast.plugins import load_plugin_manager
+    from overcast.runtime import build_runtime
+    from overcast.testing.fakes import FakeDriversPlugin
+    from overcast.testing.fixtures import fake_config_data
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    data = fake_config_data(data_dir)
+    data.pop("data_dir")
+    data["api"] = {"host": "127.0.0.1", "port": port}
+    data = _merge(data, extra_config or {})
+    config_path = data_dir / "overcast.toml"
+    config_path.write_text(to_toml(data))
+    config = load_config(config_path)
+    password = secrets.token_urlsafe(12)
+    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=[("fake", FakeDriversPlugin())], strict=False))
+    try:
+        runtime.identity.bootstrap(password)
+    finally:
+        runtime.close()
+    url = f"http://127.0.0.1:{port}"
+    clouds = data_dir / "clouds.yaml"
+    clouds.write_text(clouds_yaml(url + "/identity", password, config.api.region))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update({"OS_CLIENT_CONFIG_FILE": str(clouds), "OS_CLOUD": "overcast", "OVERCAST_CONFIG": str(config_path)})
+    log_path = data_dir / "overcast.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config_path), "--fake-drivers"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
+        )
+    cloud = RunningCloud(url, url + "/identity", password, data_dir, config_path, env, process, log_path)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"overcast up exited with {process.returncode}:\n{cloud.log_tail()}")
+        try:
+            if httpx.get(cloud.auth_url, timeout=2).status_code == 300:
+                return cloud
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            stop_running_cloud(cloud)
+            raise RuntimeError(f"overcast up did not answer within {timeout}s:\n{cloud.log_tail()}")
+        time.sleep(0.2)
+
+
+def stop_running_cloud(cloud: RunningCloud, timeout: float = 20) -> None:
+    """SIGTERM, wait, then SIGKILL the whole process group if it hangs."""
+    proc = cloud.process
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def running_cloud_config() -> dict[str, Any]:
+    """Extra config tables for ``running_cloud`` (override in a test module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def running_cloud(tmp_path_factory: pytest.TempPathFactory, running_cloud_config: dict[str, Any]) -> Iterator[RunningCloud]:
+    """A real ``overcast up`` subprocess over the fake drivers, shared by a test module
+    (see the module docstring)."""
+    cloud = start_running_cloud(tmp_path_factory.mktemp("running-cloud"), running_cloud_config)
+    try:
+        yield cloud
+    finally:
+        stop_running_cloud(cloud)

@@ -1,0 +1,105 @@
+"""Per-project quotas for volumes, gigabytes and snapshots, enforced atomically in SQL.
+
+Usage rows change only through ``UPDATE ... SET in_use = in_use + :d WHERE in_use + :d <=
+:limit``, inside the caller's transaction: two concurrent creates cannot both squeeze under
+the limit, and a failure later in the same transaction rolls the reservation back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import case, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from overcast.db.models.volume import VolumeQuota, VolumeQuotaUsage
+from overcast.errors import OverQuota
+
+RESOURCES = ("volumes", "gigabytes", "snapshots")
+
+
+class VolumeOverQuota(OverQuota):
+    """Cinder answers quota errors with 413 ``overLimit``."""
+
+    status = 413
+    title = "Request Entity Too Large"
+
+
+_MESSAGES = {
+    "volumes": "VolumeLimitExceeded: Maximum number of volumes allowed ({limit}) exceeded for quota 'volumes'.",
+    "snapshots": "SnapshotLimitExceeded: Maximum number of snapshots allowed ({limit}) exceeded for quota 'snapshots'.",
+    "gigabytes": (
+        "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. "
+        "Requested {requested}G, quota is {limit}G and {in_use}G has been consumed."
+    ),
+}
+
+
+class Quotas:
+    def __init__(self, defaults: Mapping[str, int]) -> None:
+        self.defaults = dict(defaults)
+
+    def limits(self, session: Session, project_id: str) -> dict[str, int]:
+        out = dict(self.defaults)
+        rows = session.execute(select(VolumeQuota).where(VolumeQuota.project_id == project_id)).scalars()
+        out.update({r.resource: r.hard_limit for r in rows})
+        return out
+
+    def usage(self, session: Session, project_id: str) -> dict[str, int]:
+        out = {r: 0 for r in RESOURCES}
+        rows = session.execute(select(VolumeQuotaUsage).where(VolumeQuotaUsage.project_id == project_id)).scalars()
+        out.update({r.resource: r.in_use for r in rows})
+        return out
+
+    def set_limits(self, session: Session, project_id: str, limits: Mapping[str, int]) -> None:
+        for resource, value in limits.items():
+            row = session.execute(
+                select(VolumeQuota).where(VolumeQuota.project_id == project_id, VolumeQuota.resource == resource)
+            ).scalar_one_or_none()
+            if row is None:
+                session.add(VolumeQuota(project_id=project_id, resource=resource, hard_limit=value))
+            else:
+                row.hard_limit = value
+        session.flush()
+
+    def _ensure_row(self, session: Session, project_id: str, resource: str) -> None:
+        exists = session.execute(
+            select(VolumeQuotaUsage.id).where(VolumeQuotaUsage.project_id == project_id, VolumeQuotaUsage.resource == resource)
+        ).first()
+        if exists:
+            return
+        try:
+            with session.begin_nested():
+                session.add(VolumeQuotaUsage(project_id=project_id, resource=resource, in_use=0))
+        except IntegrityError:
+            pass  # another request created it first
+
+    def consume(self, session: Session, project_id: str, deltas: Mapping[str, int]) -> None:
+        """Add positive ``deltas`` to the project's usage, or raise ``VolumeOverQuota``."""
+        limits = self.limits(session, project_id)
+        for resource, delta in deltas.items():
+            if delta <= 0:
+                continue
+            self._ensure_row(session, project_id, resource)
+            limit = limits.get(resource, -1)
+            stmt = update(VolumeQuotaUsage).where(
+                VolumeQuotaUsage.project_id == project_id, VolumeQuotaUsage.resource == resource
+            )
+            if limit >= 0:
+                stmt = stmt.where(VolumeQuotaUsage.in_use + delta <= limit)
+            if session.execute(stmt.values(in_use=VolumeQuotaUsage.in_use + delta)).rowcount != 1:
+                in_use = self.usage(session, project_id)[resource]
+                raise VolumeOverQuota(_MESSAGES[resource].format(limit=limit, requested=delta, in_use=in_use))
+
+    def release(self, session: Session, project_id: str, deltas: Mapping[str, int]) -> None:
+        """Give back usage (never below zero)."""
+        for resource, delta in deltas.items():
+            if delta <= 0:
+                continue
+            new = VolumeQuotaUsage.in_use - delta
+            session.execute(
+                update(VolumeQuotaUsage)
+                .where(VolumeQuotaUsage.project_id == project_id, VolumeQuotaUsage.resource == resource)
+                .values(in_use=case((new < 0, 0), else_=new))
+            )

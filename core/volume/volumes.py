@@ -1,0 +1,383 @@
+"""Volumes: create (blank, from a snapshot, another volume or an image), list, show, update,
+extend, delete, and upload to an image. Slow driver work runs as a background task; the
+volume's status says where it is."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from overcast.context import RequestContext
+from overcast.db.models.volume import Volume, VolumeAttachment, VolumeSnapshot
+from overcast.errors import BadRequest, OvercastError
+from overcast.volume.parts import (
+    Parts,
+    check_metadata,
+    check_size,
+    check_text,
+    find_snapshot,
+    find_volume,
+    snapshot_ref,
+    volume_ref,
+)
+from overcast.volume.state import require_transition, transition
+from overcast.volume.volume_types import is_multiattach
+
+log = logging.getLogger(__name__)
+
+DELETABLE = ("available", "error", "error_extending", "error_deleting")
+SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id"}
+DISK_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
+
+
+def _error_text(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, OvercastError) else f"{type(exc).__name__}: {exc}"
+
+
+class Volumes:
+    def __init__(self, parts: Parts) -> None:
+        self.p = parts
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def get(self, ctx: RequestContext, volume_id: str) -> Volume:
+        with self.p.db.session() as s:
+            return find_volume(s, ctx, volume_id)
+
+    def list(
+        self,
+        ctx: RequestContext,
+        filters: Mapping[str, Any] | None = None,
+        all_projects: bool = False,
+        marker: str | None = None,
+        limit: int | None = None,
+        sort: list[tuple[str, str]] | None = None,
+    ) -> list[Volume]:
+        filters = dict(filters or {})
+        sort = sort or [("created_at", "desc")]
+        for key, direction in sort:
+            if key not in SORT_KEYS or direction not in ("asc", "desc"):
+                raise BadRequest(f"Invalid input received: Invalid sort key {key} or direction {direction}.")
+        with self.p.db.session() as s:
+            stmt = ctx.filter(select(Volume), Volume.project_id, all_projects=all_projects)
+            if ctx.is_admin and filters.get("project_id"):
+                stmt = select(Volume).where(Volume.project_id == filters["project_id"])
+            for key in ("name", "status"):
+                if filters.get(key) is not None:
+                    stmt = stmt.where(getattr(Volume, key) == filters[key])
+            if filters.get("bootable") is not None:
+                stmt = stmt.where(Volume.bootable.is_(str(filters["bootable"]).lower() in ("true", "1", "yes")))
+            order = []
+            for key, direction in sort:
+                column = getattr(Volume, key)
+                order.append(column.desc() if direction == "desc" else column.asc())
+            rows = list(s.execute(stmt.order_by(*order, Volume.id.desc())).scalars())
+        wanted_meta = filters.get("metadata") or {}
+        if wanted_meta:
+            rows = [r for r in rows if all((r.metadata_ or {}).get(k) == v for k, v in wanted_meta.items())]
+        if marker is not None:
+            ids = [r.id for r in rows]
+            if marker not in ids:
+                raise BadRequest(f"Invalid input received: marker [{marker}] not found.")
+            rows = rows[ids.index(marker) + 1 :]
+        return rows[:limit] if limit is not None else rows
+
+    def attachments_of(self, volume_ids: list[str]) -> dict[str, list[VolumeAttachment]]:
+        out: dict[str, list[VolumeAttachment]] = {vid: [] for vid in volume_ids}
+        if not volume_ids:
+            return out
+        with self.p.db.session() as s:
+            for row in s.execute(select(VolumeAttachment).where(VolumeAttachment.volume_id.in_(volume_ids))).scalars():
+                out[row.volume_id].append(row)
+        return out
+
+    def type_names(self, type_ids: set[str]) -> dict[str, str]:
+        from overcast.db.models.volume import VolumeType
+
+        with self.p.db.session() as s:
+            rows = s.execute(select(VolumeType.id, VolumeType.name).where(VolumeType.id.in_(list(type_ids))))
+            return {tid: name for tid, name in rows}
+
+    # --- create -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        ctx: RequestContext,
+        *,
+        size: Any = None,
+        name: Any = None,
+        description: Any = None,
+        volume_type: str | None = None,
+        snapshot_id: str | None = None,
+        source_volid: str | None = None,
+        image_id: str | None = None,
+        metadata: Any = None,
+        availability_zone: str | None = None,
+        multiattach: bool = False,
+    ) -> Volume:
+        name, description = check_text(name, "name"), check_text(description, "description")
+        metadata = check_metadata(metadata)
+        sources = [x for x in (snapshot_id, source_volid, image_id) if x]
+        if len(sources) > 1:
+            raise BadRequest("Invalid input received: only one of snapshot_id, source_volid and imageRef may be given.")
+        if availability_zone not in (None, "", "nova"):
+            raise BadRequest(f"Invalid input received: Availability zone '{availability_zone}' is invalid.")
+        image_meta: dict[str, str] = {}
+        with self.p.db.session() as s:
+            vtype = self.p.types.find(s, volume_type)
+            backend: str | None = None
+            source_size = 0
+            if snapshot_id:
+                snap = find_snapshot(s, ctx, snapshot_id)
+                if snap.status != "available":
+                    raise BadRequest(f"Invalid snapshot: Originating snapshot status must be one of 'available' values (is {snap.status}).")
+                parent = s.get(Volume, snap.volume_id)
+                backend, source_size = parent.backend, snap.size
+                if volume_type is None:
+                    vtype = s.get(type(vtype), parent.volume_type_id)
+            elif source_volid:
+                src = find_volume(s, ctx, source_volid)
+                if src.status not in ("available", "in-use"):
+                    raise BadRequest(f"Invalid volume: Source volume status must be available or in-use (is {src.status}).")
+                backend, source_size = src.backend, src.size
+                if volume_type is None:
+                    vtype = s.get(type(vtype), src.volume_type_id)
+            specs = dict(vtype.extra_specs or {})
+            type_id = vtype.id
+        if size is None and source_size:
+            size = source_size
+        if size is None:
+            raise BadRequest("Invalid input received: size is required for a blank volume or one from an image.")
+        size = check_size(size)
+        if size < source_size:
+            raise BadRequest(f"Invalid input received: Volume size '{size}'GB cannot be smaller than the source size {source_size}GB.")
+        if image_id:
+            image = self.p.images.get(ctx, image_id)
+            min_gb = max(image.min_disk, -(-image.size // 1024**3) if image.disk_format == "raw" else 0)
+            if size < min_gb:
+                raise BadRequest(f"Invalid input received: Image {image_id} needs a volume of at least {min_gb} GB.")
+            image_meta = {"image_id": image.id, "image_name": image.name, "disk_format": image.disk_format,
+                          "container_format": image.container_format, "checksum": image.checksum,
+                          "min_disk": str(image.min_disk), "min_ram": str(image.min_ram), "size": str(image.size)}
+        wanted = specs.get("volume_backend_name")
+        if backend is not None and wanted and wanted != backend:
+            raise BadRequest(f"Invalid input received: volume type {vtype.name} is on backend {wanted}, but the source is on {backend}.")
+        if backend is None:
+            backend = self.p.scheduler.place(size, specs)
+        row = Volume(
+            id=str(uuid.uuid4()), project_id=ctx.project_id or "", user_id=ctx.user_id, name=name,
+            description=description, size=size, status="creating", volume_type_id=type_id, backend=backend,
+            snapshot_id=snapshot_id or None, source_volid=source_volid or None, image_id=image_id or None,
+            image_metadata=image_meta, multiattach=bool(multiattach) or is_multiattach(specs),
+            bootable=bool(image_id), metadata_=metadata, availability_zone="nova",
+        )
+        with self.p.db.session() as s:
+            self.p.quotas.consume(s, row.project_id, {"volumes": 1, "gigabytes": size})
+            s.add(row)
+        self.p.tasks.submit(f"create volume {row.id}", self._build, ctx, row.id)
+        return row
+
+    def _build(self, ctx: RequestContext, volume_id: str) -> None:
+        with self.p.db.session() as s:
+            row = s.get(Volume, volume_id)
+            ref = volume_ref(row)
+            backend = row.backend
+            snap = s.get(VolumeSnapshot, row.snapshot_id) if row.snapshot_id else None
+            snap_ref = snapshot_ref(snap, s.get(Volume, snap.volume_id)) if snap else None
+            src = s.get(Volume, row.source_volid) if row.source_volid else None
+            src_ref = volume_ref(src) if src else None
+            image_id = row.image_id
+        call = self.p.backends.call
+        try:
+            if snap_ref is not None:
+                loc = call(backend, "create_from_snapshot", volume=ref, snapshot=snap_ref)
+            elif src_ref is not None:
+                loc = call(backend, "clone", volume=ref, source=src_ref)
+            else:
+                loc = call(backend, "create", volume=ref)
+            if image_id:
+                self._fill_from_image(ctx, backend, ref, loc.location, image_id)
+        except Exception as exc:  # noqa: BLE001 - recorded on the volume
+            log.warning("creating volume %s failed: %s", volume_id, exc)
+            with self.p.db.session() as s:
+                transition(s, Volume, volume_id, ["creating"], "error", error=_error_text(exc))
+            return
+        with self.p.db.session() as s:
+            transition(s, Volume, volume_id, ["creating"], "available", location=loc.location, copy_on_write=loc.copy_on_write)
+
+    def _fill_from_image(self, ctx: RequestContext, backend: str, ref: Any, location: str, image_id: str) -> None:
+        from dataclasses import replace
+
+        cache = self.p.work_dir / "image-cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        image_file = self.p.images.fetch(ctx, image_id, cache)
+        self.p.backends.call(backend, "copy_image_to_volume", volume=replace(ref, location=location), image=image_file)
+
+    # --- change -----------------------------------------------------------------------------
+
+    def update(self, ctx: RequestContext, volume_id: str, changes: Mapping[str, Any]) -> Volume:
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            if "name" in changes:
+                row.name = check_text(changes["name"], "name")
+            if "description" in changes:
+                row.description = check_text(changes["description"], "description")
+            if "metadata" in changes:
+                row.metadata_ = check_metadata(changes["metadata"])
+            return row
+
+    def set_metadata(self, ctx: RequestContext, volume_id: str, metadata: Any, replace: bool) -> dict[str, str]:
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            new = check_metadata(metadata)
+            row.metadata_ = new if replace else {**(row.metadata_ or {}), **new}
+            return dict(row.metadata_)
+
+    def delete_metadata_key(self, ctx: RequestContext, volume_id: str, key: str) -> None:
+        from overcast.errors import NotFound
+
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            meta = dict(row.metadata_ or {})
+            if key not in meta:
+                raise NotFound(f"Volume {volume_id} has no metadata with key {key}.")
+            del meta[key]
+            row.metadata_ = meta
+
+    def set_flags(self, ctx: RequestContext, volume_id: str, bootable: bool | None = None, readonly: bool | None = None) -> None:
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            if bootable is not None:
+                row.bootable = bootable
+            if readonly is not None:
+                row.readonly = readonly
+
+    def reset_status(self, ctx: RequestContext, volume_id: str, status: str) -> None:
+        from overcast.db.models.volume import VOLUME_STATUSES
+
+        if status not in VOLUME_STATUSES:
+            raise BadRequest(f"Invalid input received: status must be one of {', '.join(VOLUME_STATUSES)}.")
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            row.status, row.error = status, None
+
+    def extend(self, ctx: RequestContext, volume_id: str, new_size: Any) -> None:
+        new_size = check_size(new_size, "new_size")
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            if new_size <= row.size:
+                raise BadRequest(
+                    f"Invalid input received: New size for extend must be greater than current size. "
+                    f"(current: {row.size}, extended: {new_size})."
+                )
+            if row.status != "available":
+                raise BadRequest(f"Invalid volume: Volume status must be available to extend, but current status is: {row.status}.")
+            self.p.quotas.consume(s, row.project_id, {"gigabytes": new_size - row.size})
+            require_transition(s, Volume, row.id, ["available"], "extending", "volume", previous_status="available")
+        self.p.tasks.submit(f"extend volume {volume_id}", self._extend, volume_id, new_size)
+
+    def _extend(self, volume_id: str, new_size: int) -> None:
+        with self.p.db.session() as s:
+            row = s.get(Volume, volume_id)
+            ref, backend, old = volume_ref(row), row.backend, row.size
+        try:
+            self.p.backends.call(backend, "extend", volume=ref, new_size_gb=new_size)
+        except Exception as exc:  # noqa: BLE001
+            with self.p.db.session() as s:
+                transition(s, Volume, volume_id, ["extending"], "error_extending", error=_error_text(exc))
+                self.p.quotas.release(s, row.project_id, {"gigabytes": new_size - old})
+            return
+        with self.p.db.session() as s:
+            transition(s, Volume, volume_id, ["extending"], "available", size=new_size)
+
+    # --- delete -------------------------------------------------------------------------------
+
+    def delete(self, ctx: RequestContext, volume_id: str, cascade: bool = False) -> None:
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            attached = s.execute(select(func.count()).where(VolumeAttachment.volume_id == row.id)).scalar_one()
+            if attached or row.status not in DELETABLE:
+                raise BadRequest(
+                    "Invalid volume: Volume status must be available or error or error_restoring or error_extending "
+                    "or error_managing and must not be migrating, attached, belong to a group, have snapshots, "
+                    f"awaiting a transfer, or be disassociated from snapshots after volume transfer. (status: {row.status})"
+                )
+            snaps = list(s.execute(select(VolumeSnapshot).where(VolumeSnapshot.volume_id == row.id)).scalars())
+            if snaps and not cascade:
+                raise BadRequest(f"Invalid volume: Volume {row.id} still has {len(snaps)} dependent snapshots.")
+            busy = [x.id for x in snaps if x.status not in ("available", "error", "error_deleting")]
+            if busy:
+                raise BadRequest(f"Invalid volume: snapshots {', '.join(busy)} are busy.")
+            for snap in snaps:
+                snap.status = "deleting"
+            require_transition(s, Volume, row.id, DELETABLE, "deleting", "volume")
+        self.p.tasks.submit(f"delete volume {volume_id}", self._delete, volume_id)
+
+    def _delete(self, volume_id: str) -> None:
+        with self.p.db.session() as s:
+            row = s.get(Volume, volume_id)
+            ref, backend, project, size = volume_ref(row), row.backend, row.project_id, row.size
+            snaps = [(x.id, snapshot_ref(x, row), x.size) for x in s.execute(select(VolumeSnapshot).where(VolumeSnapshot.volume_id == volume_id)).scalars()]
+        try:
+            for snap_id, snap_ref, snap_size in snaps:
+                if backend and snap_ref.location:
+                    self.p.backends.call(backend, "delete_snapshot", snapshot=snap_ref)
+                with self.p.db.session() as s:
+                    s.execute(delete(VolumeSnapshot).where(VolumeSnapshot.id == snap_id))
+                    self.p.quotas.release(s, project, {"snapshots": 1, "gigabytes": snap_size})
+            if backend and ref.location:
+                self.p.backends.call(backend, "delete", volume=ref)
+        except Exception as exc:  # noqa: BLE001
+            with self.p.db.session() as s:
+                transition(s, Volume, volume_id, ["deleting"], "error_deleting", error=_error_text(exc))
+            return
+        with self.p.db.session() as s:
+            s.execute(delete(Volume).where(Volume.id == volume_id))
+            self.p.quotas.release(s, project, {"volumes": 1, "gigabytes": size})
+
+    # --- upload to an image ------------------------------------------------------------------------
+
+    def upload_to_image(
+        self, ctx: RequestContext, volume_id: str, image_name: Any, disk_format: str = "raw",
+        container_format: str = "bare", force: bool = False,
+    ) -> tuple[Volume, Any]:
+        image_name = check_text(image_name, "image_name")
+        if not image_name:
+            raise BadRequest("Invalid input received: image_name is required.")
+        if disk_format not in DISK_FORMATS:
+            raise BadRequest(f"Invalid input received: disk_format must be one of {', '.join(DISK_FORMATS)}.")
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            allowed = ["available", "in-use"] if force else ["available"]
+            if row.status not in allowed:
+                raise BadRequest(f"Invalid volume: Volume status must be {' or '.join(allowed)} to upload (is {row.status}).")
+            previous = row.status
+        image = self.p.images.create(ctx, image_name, disk_format, container_format, {"volume_id": volume_id})
+        with self.p.db.session() as s:
+            require_transition(s, Volume, volume_id, [previous], "uploading", "volume", previous_status=previous)
+            row = s.get(Volume, volume_id)
+        self.p.tasks.submit(f"upload volume {volume_id}", self._upload, ctx, volume_id, image.id, disk_format, previous)
+        return row, image
+
+    def _upload(self, ctx: RequestContext, volume_id: str, image_id: str, disk_format: str, previous: str) -> None:
+        with self.p.db.session() as s:
+            row = s.get(Volume, volume_id)
+            ref, backend = volume_ref(row), row.backend
+        work = self.p.work_dir / f"upload-{uuid.uuid4().hex}"
+        work.mkdir(parents=True)
+        try:
+            result = self.p.backends.call(backend, "copy_volume_to_image", volume=ref, disk_format=disk_format,
+                                          dest_path=str(work / f"{image_id}.{disk_format}"))
+            self.p.images.upload(ctx, image_id, result.path)
+        except Exception as exc:  # noqa: BLE001 - the image fails; the volume is untouched
+            log.warning("uploading volume %s to image %s failed: %s", volume_id, image_id, exc)
+            self.p.images.fail(ctx, image_id)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            with self.p.db.session() as s:
+                transition(s, Volume, volume_id, ["uploading"], previous)

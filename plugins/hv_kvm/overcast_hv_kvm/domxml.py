@@ -1,0 +1,278 @@
+"""Domain, disk and interface XML for libvirt, as pure functions over plain data.
+
+Everything user-controlled (display names, paths) goes through ElementTree, which escapes
+it: never format XML by string concatenation here.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from overcast.errors import BadRequest, UnsupportedOperation
+from overcast.types import ConnectionInfo, VifDetails
+
+METADATA_NS = "https://overcast.dev/xmlns/hv-kvm/1"
+METADATA_PREFIX = "overcast"
+
+#: ConnectionInfo.driver_volume_type values this driver attaches, and VifDetails.vif_type.
+VOLUME_TYPES = frozenset({"file", "block"})
+VIF_TYPES = frozenset({"bridge"})
+#: Guest serial numbers are limited to 20 bytes by virtio-blk.
+SERIAL_MAX = 20
+
+ET.register_namespace(METADATA_PREFIX, METADATA_NS)
+
+
+@dataclass(frozen=True)
+class DiskSpec:
+    """One guest disk: a file (qcow2/raw) or a block device, on the virtio bus."""
+
+    kind: str  # "file" | "block"
+    path: str
+    fmt: str  # qcow2 | raw
+    target_dev: str  # vda, vdb, ...
+    cache: str = "none"
+    serial: str = ""
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    name: str
+    uuid: str
+    memory_mb: int
+    vcpus: int
+    virt_type: str
+    machine_type: str
+    cpu_mode: str
+    cpu_model: str
+    console_path: str
+    disks: Sequence[DiskSpec]
+    vifs: Sequence[VifDetails] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    el = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _disk_element(disk: DiskSpec) -> ET.Element:
+    if disk.kind not in ("file", "block"):
+        raise UnsupportedOperation(f"kvm driver cannot attach a '{disk.kind}' disk")
+    el = ET.Element("disk", {"type": disk.kind, "device": "disk"})
+    _sub(el, "driver", name="qemu", type=disk.fmt, cache=disk.cache)
+    if disk.kind == "file":
+        _sub(el, "source", file=disk.path)
+    else:
+        _sub(el, "source", dev=disk.path)
+    _sub(el, "target", dev=disk.target_dev, bus="virtio")
+    if disk.serial:
+        _sub(el, "serial", disk.serial[:SERIAL_MAX])
+    return el
+
+
+def _interface_element(vif: VifDetails) -> ET.Element:
+    if vif.vif_type not in VIF_TYPES:
+        raise UnsupportedOperation(
+            f"kvm driver cannot plug vif_type '{vif.vif_type}' (port {vif.port_id}); "
+            f"it plugs {', '.join(sorted(VIF_TYPES))}"
+        )
+    bridge = vif.details.get("bridge")
+    if not bridge:
+        raise BadRequest(f"vif for port {vif.port_id} has no 'bridge' in its details")
+    el = ET.Element("interface", {"type": "bridge"})
+    _sub(el, "mac", address=vif.mac_address)
+    _sub(el, "source", bridge=str(bridge))
+    devname = vif.details.get("devname")
+    if devname:
+        _sub(el, "target", dev=str(devname))
+    _sub(el, "model", type="virtio")
+    if vif.mtu and vif.mtu != 1500:
+        _sub(el, "mtu", size=str(vif.mtu))
+    return el
+
+
+def disk_xml(disk: DiskSpec) -> str:
+    return ET.tostring(_disk_element(disk), encoding="unicode")
+
+
+def interface_xml(vif: VifDetails) -> str:
+    return ET.tostring(_interface_element(vif), encoding="unicode")
+
+
+def domain_xml(spec: DomainSpec) -> str:
+    """The persistent definition of a guest."""
+    dom = ET.Element("domain", {"type": spec.virt_type})
+    _sub(dom, "name", spec.name)
+    _sub(dom, "uuid", spec.uuid)
+    meta = _sub(dom, "metadata")
+    ours = _sub(meta, f"{{{METADATA_NS}}}instance")
+    for key, value in sorted(spec.metadata.items()):
+        _sub(ours, f"{{{METADATA_NS}}}{key}", value)
+    _sub(dom, "memory", str(spec.memory_mb), unit="MiB")
+    _sub(dom, "vcpu", str(spec.vcpus))
+    os_el = _sub(dom, "os")
+    _sub(os_el, "type", "hvm", arch="x86_64", machine=spec.machine_type)
+    _sub(os_el, "boot", dev="hd")
+    features = _sub(dom, "features")
+    _sub(features, "acpi")
+    _sub(features, "apic")
+    if spec.cpu_mode == "custom":
+        cpu = _sub(dom, "cpu", mode="custom", match="exact")
+        _sub(cpu, "model", spec.cpu_model, fallback="allow")
+    else:
+        _sub(dom, "cpu", mode=spec.cpu_mode)
+    _sub(dom, "clock", offset="utc")
+    _sub(dom, "on_poweroff", "destroy")
+    _sub(dom, "on_reboot", "restart")
+    _sub(dom, "on_crash", "destroy")
+    devices = _sub(dom, "devices")
+    for disk in spec.disks:
+        devices.append(_disk_element(disk))
+    for vif in spec.vifs:
+        devices.append(_interface_element(vif))
+    # A file-backed serial port: the console log survives the guest, and append='on'
+    # keeps earlier boots' output across power cycles and reboots.
+    serial = _sub(devices, "serial", type="file")
+    _sub(serial, "source", path=spec.console_path, append="on")
+    _sub(serial, "target", port="0")
+    console = _sub(devices, "console", type="file")
+    _sub(console, "source", path=spec.console_path, append="on")
+    _sub(console, "target", type="serial", port="0")
+    rng = _sub(devices, "rng", model="virtio")
+    _sub(rng, "backend", "/dev/urandom", model="random")
+    _sub(devices, "memballoon", model="none")
+    return ET.tostring(dom, encoding="unicode")
+
+
+# --- reading domain XML ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    target_dev: str
+    kind: str
+    path: str
+    fmt: str
+    xml: str
+
+
+def disks(domain_xml_text: str) -> list[DiskInfo]:
+    """The guest's disks, in definition order."""
+    root = ET.fromstring(domain_xml_text)
+    out = []
+    for el in root.findall("./devices/disk"):
+        target = el.find("target")
+        source = el.find("source")
+        driver = el.find("driver")
+        path = ""
+        if source is not None:
+            path = source.get("file") or source.get("dev") or ""
+        out.append(DiskInfo(
+            target_dev=target.get("dev", "") if target is not None else "",
+            kind=el.get("type", ""),
+            path=path,
+            fmt=driver.get("type", "raw") if driver is not None else "raw",
+            xml=ET.tostring(el, encoding="unicode"),
+        ))
+    return out
+
+
+def interfaces(domain_xml_text: str) -> dict[str, str]:
+    """The guest's NICs as {mac: interface XML}."""
+    root = ET.fromstring(domain_xml_text)
+    out = {}
+    for el in root.findall("./devices/interface"):
+        mac = el.find("mac")
+        if mac is not None:
+            out[mac.get("address", "").lower()] = ET.tostring(el, encoding="unicode")
+    return out
+
+
+def console_path(domain_xml_text: str) -> str | None:
+    root = ET.fromstring(domain_xml_text)
+    for tag in ("serial", "console"):
+        el = root.find(f"./devices/{tag}/source")
+        if el is not None and el.get("path"):
+            return el.get("path")
+        log = root.find(f"./devices/{tag}/log")
+        if log is not None and log.get("file"):
+            return log.get("file")
+    return None
+
+
+def metadata(domain_xml_text: str) -> dict[str, str]:
+    """Our metadata element's fields ({} if the domain is not one of ours)."""
+    root = ET.fromstring(domain_xml_text)
+    el = root.find(f"./metadata/{{{METADATA_NS}}}instance")
+    if el is None:
+        return {}
+    return {child.tag.split("}", 1)[-1]: child.text or "" for child in el}
+
+
+def rewrite_paths(domain_xml_text: str, mapping: Mapping[str, str]) -> str:
+    """The same domain with file paths (disk sources, console) replaced per ``mapping``.
+
+    Used for the destination's definition in a migration, where the instance directory
+    differs. Paths not in ``mapping`` are kept.
+    """
+    root = ET.fromstring(domain_xml_text)
+    for el in root.iter("source"):
+        for attr in ("file", "path"):
+            value = el.get(attr)
+            if value in mapping:
+                el.set(attr, mapping[value])
+    for el in root.iter("log"):
+        value = el.get("file")
+        if value in mapping:
+            el.set("file", mapping[value])
+    return ET.tostring(root, encoding="unicode")
+
+
+# --- device names -------------------------------------------------------------------------
+
+_DEV_RE = re.compile(r"^(?:/dev/)?[a-z]*d([a-z]{1,2})$")
+
+
+def target_dev(mountpoint: str, used: Sequence[str]) -> str:
+    """The virtio target (``vdb``) for a requested mountpoint (``/dev/vdb``, ``/dev/sdb``),
+    or the next free one if the mountpoint is empty or ``auto``."""
+    if mountpoint and mountpoint != "auto":
+        m = _DEV_RE.match(mountpoint)
+        if not m:
+            raise BadRequest(f"invalid device name {mountpoint!r} (expected e.g. /dev/vdb)")
+        return "vd" + m.group(1)
+    for i in range(1, 26):
+        dev = "vd" + chr(ord("a") + i)
+        if dev not in used:
+            return dev
+    raise BadRequest("no free virtio disk name left")
+
+
+def disk_from_connection(info: ConnectionInfo, dev: str, cache: str) -> DiskSpec:
+    """The disk a volume's ConnectionInfo describes (``file``: path + format; ``block``:
+    device_path)."""
+    data = info.data
+    serial = str(data.get("serial") or data.get("volume_id") or "")
+    if info.driver_volume_type == "file":
+        path = data.get("path") or data.get("device_path")
+        if not path:
+            raise BadRequest("file volume connection without a 'path'")
+        fmt = str(data.get("format") or "raw")
+        if fmt not in ("raw", "qcow2"):
+            raise UnsupportedOperation(f"kvm driver cannot attach {fmt} file volumes")
+        return DiskSpec("file", str(path), fmt, dev, cache, serial)
+    if info.driver_volume_type == "block":
+        path = data.get("device_path") or data.get("path")
+        if not path:
+            raise BadRequest("block volume connection without a 'device_path'")
+        return DiskSpec("block", str(path), "raw", dev, cache, serial)
+    raise UnsupportedOperation(
+        f"kvm driver cannot attach '{info.driver_volume_type}' volumes; it attaches "
+        f"{', '.join(sorted(VOLUME_TYPES))}"
+    )

@@ -1,0 +1,79 @@
+"""qemu-img operations on instance disks.
+
+Instance root disks are qcow2 overlays on the cached base image the core hands over
+(``ImageFile.path``), so many guests share one base file and each writes only its own
+changes. Snapshots and migrations produce standalone (flattened) copies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+from overcast.errors import DriverError
+
+QEMU_IMG = "qemu-img"
+GiB = 1024**3
+
+
+def _run(args: list[str], what: str) -> str:
+    try:
+        proc = subprocess.run([QEMU_IMG, *args], capture_output=True, text=True, timeout=3600)
+    except FileNotFoundError as exc:
+        raise DriverError(f"{what}: qemu-img is not installed (apt install qemu-utils)") from exc
+    if proc.returncode != 0:
+        raise DriverError(f"{what}: qemu-img {args[0]} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def info(path: str, force_share: bool = False) -> dict[str, Any]:
+    """``qemu-img info`` as a dict (``virtual-size``, ``format``, ``backing-filename``...).
+
+    ``force_share`` (``-U``) reads an image a running QEMU holds the write lock on.
+    """
+    args = ["info", "--output=json"]
+    if force_share:
+        args.append("-U")
+    return json.loads(_run([*args, path], f"inspecting {path}"))
+
+
+def virtual_size(path: str, force_share: bool = False) -> int:
+    return int(info(path, force_share)["virtual-size"])
+
+
+def create_overlay(base: str, base_format: str, path: str, size: int | None) -> None:
+    """A qcow2 overlay at ``path`` backed by ``base`` (never written to), grown to ``size``
+    bytes if given. ``-F`` is required by current qemu-img for a backing file."""
+    args = ["create", "-q", "-f", "qcow2", "-b", os.path.abspath(base), "-F", base_format, path]
+    if size:
+        args.append(str(size))
+    _run(args, f"creating overlay {path} on {base}")
+
+
+def create_blank(path: str, size: int, fmt: str = "qcow2") -> None:
+    _run(["create", "-q", "-f", fmt, path, str(size)], f"creating disk {path}")
+
+
+def resize(path: str, size: int) -> None:
+    _run(["resize", "-q", path, str(size)], f"resizing {path}")
+
+
+def convert(src: str, dest: str, out_format: str = "qcow2", force_share: bool = False) -> None:
+    """Copy ``src`` (with its whole backing chain) to a standalone ``dest``.
+
+    Written to a temporary name and renamed, so ``dest`` never holds a partial image.
+    """
+    tmp = f"{dest}.part"
+    args = ["convert", "-O", out_format]
+    if force_share:
+        args.append("-U")
+    try:
+        _run([*args, src, tmp], f"copying {src} to {dest}")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

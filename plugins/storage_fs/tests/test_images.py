@@ -1,0 +1,123 @@
+"""The ``fs`` image store: temp-fsync-rename writes, ranged reads, location checks, and
+clean-up of abandoned temp files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from overcast_storage_fs import images as fs_images
+from overcast_storage_fs.images import FsImageStore
+
+from overcast.errors import BadRequest, NotFound
+from overcast.types import Backend, DriverKind
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Backend:
+    return Backend(DriverKind.IMAGE_STORE, "image_store", "fs", {"path": str(tmp_path / "store")}, str(tmp_path))
+
+
+@pytest.fixture
+def store() -> FsImageStore:
+    return FsImageStore()
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_add_get_size_delete(store, target, tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    stored = store.img_add(backend=target, image_id="img-1", data=[data[:1000], data[1000:]], size=len(data))
+    assert stored.location == f"file://{tmp_path / 'store' / 'img-1'}" and stored.size == len(data)
+    assert store.img_get_size(backend=target, location=stored.location) == len(data)
+    assert b"".join(store.img_get(backend=target, location=stored.location, offset=0, length=None)) == data
+    part = store.img_get(backend=target, location=stored.location, offset=1024 * 1024 - 3, length=2 * 1024 * 1024)
+    assert b"".join(part) == data[1024 * 1024 - 3 : 3 * 1024 * 1024 - 3]
+    assert b"".join(store.img_get(backend=target, location=stored.location, offset=len(data), length=10)) == b""
+    assert store.img_delete(backend=target, location=stored.location) is True
+    assert store.img_delete(backend=target, location=stored.location) is True
+    with pytest.raises(NotFound):
+        store.img_get(backend=target, location=stored.location, offset=0, length=None)
+    with pytest.raises(NotFound):
+        store.img_get_size(backend=target, location=stored.location)
+
+
+def test_failing_stream_leaves_nothing(store, target, tmp_path):
+    def broken():
+        yield b"x" * 1000
+        raise ValueError("client went away")
+
+    with pytest.raises(ValueError):
+        store.img_add(backend=target, image_id="img-2", data=broken(), size=None)
+    assert _files(tmp_path / "store") == []
+
+
+def test_locations_outside_the_store_are_refused(store, target):
+    for location in ("file:///etc/passwd", "file:///tmp/../etc/passwd", "http://x/img", "s3://bucket/img"):
+        with pytest.raises(BadRequest):
+            store.img_get(backend=target, location=location, offset=0, length=None)
+    with pytest.raises(BadRequest):
+        store.img_add(backend=target, image_id="../escape", data=[b"x"], size=1)
+
+
+def test_abandoned_temp_files_are_swept(store, target, tmp_path, monkeypatch):
+    tmp_dir = tmp_path / "store" / ".tmp"
+    tmp_dir.mkdir(parents=True)
+    stale = tmp_dir / "dead.1234"
+    stale.write_bytes(b"half an image")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    # a live writer in another process holds its lock: it must survive the sweep
+    live = tmp_dir / "live.5678"
+    live.write_bytes(b"being written")
+    os.utime(live, (old, old))
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl,os,sys,time; fd=os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX);"
+         " print('locked', flush=True); time.sleep(30)", str(live)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        store.img_add(backend=target, image_id="img-3", data=[b"new"], size=3)
+        assert not stale.exists()
+        assert live.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_crash_mid_write_never_publishes(tmp_path, target):
+    """A writer killed with SIGKILL mid-stream leaves only a temp file, never the image."""
+    code = (
+        "import sys, time\n"
+        "from overcast_storage_fs.images import FsImageStore\n"
+        "from overcast.types import Backend, DriverKind\n"
+        f"b = Backend(DriverKind.IMAGE_STORE, 'image_store', 'fs', {{'path': {str(tmp_path / 'store')!r}}})\n"
+        "def slow():\n"
+        "    yield b'x' * 4096\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+        "    yield b'y'\n"
+        "FsImageStore().img_add(backend=b, image_id='img-4', data=slow(), size=None)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (tmp_path / "store" / "img-4").exists()
+    assert [p.name.split(".")[0] for p in (tmp_path / "store" / ".tmp").iterdir()] == ["img-4"]
+    fs_images.ABANDONED_AFTER, saved = 0.0, fs_images.ABANDONED_AFTER
+    try:
+        FsImageStore().img_add(backend=target, image_id="img-5", data=[b"z"], size=1)
+    finally:
+        fs_images.ABANDONED_AFTER = saved
+    assert list((tmp_path / "store" / ".tmp").iterdir()) == []

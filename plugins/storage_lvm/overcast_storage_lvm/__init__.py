@@ -1,0 +1,1 @@
+"""Overcast's LVM volume driver (``[volume_backends.NAME] driver = "lvm"``)."""

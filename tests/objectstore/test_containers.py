@@ -1,0 +1,104 @@
+"""Accounts and containers over the Swift API: create/update/delete, metadata, listings in
+three formats with Swift's paging rules."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+
+def test_account_head_counts_and_metadata(alice) -> None:
+    r = alice("HEAD")
+    assert r.status_code == 204 and r.headers["x-account-container-count"] == "0"
+    assert r.headers["content-length"] == "0"
+    alice("PUT", "/c1")
+    alice("PUT", "/c1/a", content=b"12345")
+    alice("PUT", "/c1/b", content=b"123")
+    assert alice("POST", "", headers={"X-Account-Meta-Owner": "ops"}).status_code == 204
+    r = alice("HEAD")
+    assert (r.headers["x-account-container-count"], r.headers["x-account-object-count"], r.headers["x-account-bytes-used"]) == ("1", "2", "8")
+    assert r.headers["x-account-meta-owner"] == "ops"
+    alice("POST", "", headers={"X-Remove-Account-Meta-Owner": "x"})
+    assert "x-account-meta-owner" not in alice("HEAD").headers
+
+
+def test_container_create_update_delete(alice) -> None:
+    assert alice("PUT", "/c1", headers={"X-Container-Meta-Color": "blue"}).status_code == 201
+    r = alice("PUT", "/c1", headers={"X-Container-Meta-Size": "big"})
+    assert r.status_code == 202 and r.headers["content-length"] == "0"
+    r = alice("HEAD", "/c1")
+    assert r.status_code == 204
+    assert r.headers["x-container-meta-color"] == "blue" and r.headers["x-container-meta-size"] == "big"
+    assert r.headers["x-container-object-count"] == "0" and r.headers["x-storage-policy"] == "Policy-0"
+    assert alice("POST", "/c1", headers={"X-Container-Meta-Color": ""}).status_code == 204
+    assert "x-container-meta-color" not in alice("HEAD", "/c1").headers
+    alice("PUT", "/c1/o", content=b"x")
+    r = alice("DELETE", "/c1")
+    assert r.status_code == 409
+    alice("DELETE", "/c1/o")
+    assert alice("DELETE", "/c1").status_code == 204
+    assert alice("HEAD", "/c1").status_code == 404
+    assert alice("DELETE", "/c1").status_code == 404
+    assert alice("PUT", "/c1/o", content=b"x").status_code == 404
+
+
+def test_bad_container_names(alice) -> None:
+    assert alice("PUT", "/" + "c" * 257).status_code == 400
+    assert alice("PUT", "/c1", headers={"X-Storage-Policy": "nope"}).status_code == 400
+    assert alice("HEAD", "/c1").status_code == 404
+
+
+def test_account_listing_formats_and_paging(alice) -> None:
+    for name in ["b", "a", "logs-1", "logs-2", "c"]:
+        alice("PUT", f"/{name}")
+    alice("PUT", "/a/o", content=b"xyz")
+    assert alice("GET").text == "a\nb\nc\nlogs-1\nlogs-2\n"
+    listing = alice("GET", "?format=json").json()
+    assert listing[0] == {"name": "a", "count": 1, "bytes": 3, "last_modified": listing[0]["last_modified"]}
+    assert [c["name"] for c in alice("GET", "?format=json&marker=b&limit=2").json()] == ["c", "logs-1"]
+    assert [c["name"] for c in alice("GET", "?format=json&prefix=logs-").json()] == ["logs-1", "logs-2"]
+    assert alice("GET", "?delimiter=-").text == "a\nb\nc\nlogs-\n"
+    assert alice("GET", "?delimiter=-&marker=logs-").status_code == 204
+    assert alice("GET", "?reverse=true&limit=2").text == "logs-2\nlogs-1\n"
+    root = ET.fromstring(alice("GET", "?format=xml").content)
+    assert root.tag == "account" and [e.findtext("name") for e in root.findall("container")][:2] == ["a", "b"]
+    r = alice("GET", "?marker=zzz")
+    assert r.status_code == 204 and r.headers["content-length"] == "0"
+    assert alice("GET", "?format=json&marker=zzz").json() == []
+    assert alice("GET", "?limit=-1").status_code == 412
+    assert alice("GET", "?limit=10001").status_code == 412
+
+
+def test_object_listing_formats(alice) -> None:
+    alice("PUT", "/c1")
+    for name in ["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "readme", "/lead", "d\u00e9j\u00e0 vu"]:
+        alice("PUT", f"/c1/{name}", content=name.encode(), headers={"Content-Type": "text/plain"})
+    assert alice("GET", "/c1").text.splitlines() == sorted(["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "readme", "/lead", "d\u00e9j\u00e0 vu"])
+    assert alice("GET", "/c1?delimiter=/").text.splitlines() == ["/", "d\u00e9j\u00e0 vu", "photos/", "readme"]
+    assert alice("GET", "/c1?delimiter=/&prefix=photos/").text.splitlines() == ["photos/2024/", "photos/2025/"]
+    assert alice("GET", "/c1?delimiter=/&marker=photos/").text.splitlines() == ["readme"]
+    assert alice("GET", "/c1?delimiter=/&prefix=photos/&marker=photos/2025/").status_code == 204
+    body = alice("GET", "/c1?format=json&prefix=photos/2024/").json()
+    assert body[0]["name"] == "photos/2024/a.jpg" and body[0]["bytes"] == 17 and body[0]["content_type"] == "text/plain"
+    assert len(body[0]["hash"]) == 32 and "T" in body[0]["last_modified"]
+    assert alice("GET", "/c1?format=json&delimiter=/&prefix=photos/").json() == [{"subdir": "photos/2024/"}, {"subdir": "photos/2025/"}]
+    assert alice("GET", "/c1?end_marker=photos/2025&prefix=photos/").text.splitlines() == ["photos/2024/a.jpg", "photos/2024/b.jpg"]
+    root = ET.fromstring(alice("GET", "/c1?format=xml&delimiter=/").content)
+    assert root.get("name") == "c1" and [s.get("name") for s in root.findall("subdir")] == ["/", "photos/"]
+    r = alice("GET", "/c1", headers={"Accept": "application/json"})
+    assert r.headers["content-type"].startswith("application/json") and r.headers["x-container-object-count"] == "6"
+
+
+def test_marker_paging_terminates_like_swiftclient(alice) -> None:
+    alice("PUT", "/c1")
+    names = sorted(f"obj{i:03d}" for i in range(25))
+    for name in names:
+        alice("PUT", f"/c1/{name}", content=b"x")
+    seen, marker, requests = [], "", 0
+    while True:
+        page = alice("GET", f"/c1?format=json&limit=7&marker={marker}").json()
+        requests += 1
+        if not page:
+            break
+        seen += [o["name"] for o in page]
+        marker = page[-1]["name"]
+    assert seen == names and requests == 5

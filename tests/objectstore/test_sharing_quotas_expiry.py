@@ -1,0 +1,124 @@
+"""Isolation between projects and ACL sharing, quotas, and expiry."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from overcast.objectstore.expirer import reap_due
+from tests.objectstore.conftest import Swift
+
+
+def test_second_project_sees_nothing_until_a_read_acl_grants_it(alice, bob, os_client) -> None:
+    alice("PUT", "/shared")
+    alice("PUT", "/shared/report.txt", content=b"q3 numbers")
+    alice("PUT", "/private")
+    alice("PUT", "/private/secret", content=b"s")
+    # bob's own account is empty and he cannot touch alice's
+    assert bob("GET", "?format=json").json() == []
+    for method, path in [("GET", ""), ("HEAD", ""), ("GET", "/shared"), ("HEAD", "/shared/report.txt"),
+                         ("GET", "/shared/report.txt"), ("GET", "/nonexistent"), ("PUT", "/shared/x"),
+                         ("DELETE", "/shared/report.txt"), ("POST", "/shared")]:
+        r = bob.client.request(method, "/object/v1/AUTH_p1" + path, headers={"X-Auth-Token": bob.token}, content=b"")
+        assert r.status_code == 403, (method, path, r.status_code)
+    # a read ACL for bob's project opens exactly that container, read-only
+    assert alice("POST", "/shared", headers={"X-Container-Read": "p2:*"}).status_code == 204
+    as_bob = Swift(bob.client, bob.token, "p1")
+    assert as_bob("GET", "/shared/report.txt").content == b"q3 numbers"
+    assert as_bob("GET", "/shared").text == "report.txt\n"
+    r = as_bob("HEAD", "/shared")
+    assert r.status_code == 204 and "x-container-read" not in r.headers
+    assert as_bob("PUT", "/shared/x", content=b"x").status_code == 403
+    assert as_bob("GET", "/private/secret").status_code == 403
+    assert as_bob("GET", "").status_code == 403
+    assert as_bob("POST", "/shared", headers={"X-Container-Read": "*:*"}).status_code == 403
+    # a write ACL lets bob upload and delete, still not manage the container
+    alice("POST", "/shared", headers={"X-Container-Write": "p2:bob"})
+    assert as_bob("PUT", "/shared/from-bob", content=b"hi").status_code == 201
+    assert alice("GET", "/shared/from-bob").content == b"hi"
+    assert as_bob("DELETE", "/shared/from-bob").status_code == 204
+    assert as_bob("DELETE", "/shared").status_code == 403
+    # revoking closes it again
+    alice("POST", "/shared", headers={"X-Remove-Container-Read": "x", "X-Remove-Container-Write": "x"})
+    assert as_bob("GET", "/shared/report.txt").status_code == 403
+
+
+def test_public_read_acl(alice, os_client) -> None:
+    alice("PUT", "/www", headers={"X-Container-Read": ".r:*"})
+    alice("PUT", "/www/index.html", content=b"<h1>hi</h1>")
+    assert os_client.get("/object/v1/AUTH_p1/www/index.html").content == b"<h1>hi</h1>"
+    assert os_client.get("/object/v1/AUTH_p1/www").status_code == 401  # no .rlistings
+    alice("POST", "/www", headers={"X-Container-Read": ".r:*,.rlistings"})
+    assert os_client.get("/object/v1/AUTH_p1/www").text == "index.html\n"
+    assert os_client.put("/object/v1/AUTH_p1/www/x", content=b"x").status_code == 401
+    assert alice("POST", "/www", headers={"X-Container-Read": ".bogus"}).status_code == 400
+
+
+def test_container_quotas(alice) -> None:
+    alice("PUT", "/q", headers={"X-Container-Meta-Quota-Bytes": "10", "X-Container-Meta-Quota-Count": "2"})
+    assert alice("PUT", "/q/a", content=b"12345").status_code == 201
+    assert alice("PUT", "/q/b", content=b"123456").status_code == 413
+    assert alice("PUT", "/q/b", content=b"12345").status_code == 201
+    assert alice("PUT", "/q/c", content=b"").status_code == 413  # count
+    assert alice("GET", "/q").text == "a\nb\n"
+    assert alice("PUT", "/q", headers={"X-Container-Meta-Quota-Bytes": "lots"}).status_code == 400
+
+    def chunked():
+        yield b"x" * 6
+        yield b"y" * 6
+
+    alice("POST", "/q", headers={"X-Container-Meta-Quota-Count": "", "X-Container-Meta-Quota-Bytes": "20"})
+    assert alice("PUT", "/q/d", content=chunked()).status_code == 413
+    assert alice("GET", "/q").text == "a\nb\n"
+
+
+def test_account_quota_is_set_by_admins_only(os_runtime, alice, os_client) -> None:
+    assert alice("POST", "", headers={"X-Account-Meta-Quota-Bytes": "8"}).status_code == 403
+    admin = Swift(os_client, os_runtime.identity.issue("p0", "root", roles=("admin",)), "p1")
+    assert admin("POST", "", headers={"X-Account-Meta-Quota-Bytes": "8"}).status_code == 204
+    alice("PUT", "/c")
+    assert alice("PUT", "/c/a", content=b"12345").status_code == 201
+    assert alice("PUT", "/c/b", content=b"12345").status_code == 413
+
+
+def test_expiry_hides_then_reaps(os_runtime, alice, monkeypatch) -> None:
+    alice("PUT", "/c")
+    alice("PUT", "/c/keep", content=b"k")
+    assert alice("PUT", "/c/soon", content=b"s", headers={"X-Delete-After": "100"}).status_code == 201
+    at = int(alice("HEAD", "/c/soon").headers["x-delete-at"])
+    assert abs(at - (time.time() + 100)) < 5
+    assert alice("PUT", "/c/past", content=b"x", headers={"X-Delete-At": "1000"}).status_code == 400
+    assert alice("PUT", "/c/bad", content=b"x", headers={"X-Delete-After": "soon"}).status_code == 400
+    future = time.time() + 200
+    monkeypatch.setattr(time, "time", lambda: future)
+    assert alice("GET", "/c/soon").status_code == 404
+    assert alice("HEAD", "/c/soon").status_code == 404
+    assert alice("GET", "/c").text == "keep\n"
+    backend = os_runtime.objectstore.backends["Policy-0"]
+    driver = os_runtime.plugins.driver("object_store", "fs")
+    assert driver.stats(backend=backend, account="AUTH_p1", container="c")["objects"] == 2
+    assert reap_due(os_runtime.objectstore) == 1
+    assert driver.stats(backend=backend, account="AUTH_p1", container="c")["objects"] == 1
+
+
+def test_post_can_add_and_remove_expiry(os_runtime, alice, monkeypatch) -> None:
+    alice("PUT", "/c")
+    alice("PUT", "/c/o", content=b"x")
+    alice("POST", "/c/o", headers={"X-Delete-After": "50"})
+    assert "x-delete-at" in alice("HEAD", "/c/o").headers
+    alice("POST", "/c/o", headers={"X-Object-Meta-A": "1"})
+    assert "x-delete-at" not in alice("HEAD", "/c/o").headers
+    future = time.time() + 100
+    monkeypatch.setattr(time, "time", lambda: future)
+    reap_due(os_runtime.objectstore)
+    assert alice("GET", "/c/o").content == b"x"  # the queue entry no longer matches: kept
+
+
+@pytest.mark.parametrize("expired_first", [True])
+def test_container_with_only_expired_objects_can_be_deleted(alice, monkeypatch, expired_first) -> None:
+    alice("PUT", "/c")
+    alice("PUT", "/c/o", content=b"x", headers={"X-Delete-After": "10"})
+    future = time.time() + 20
+    monkeypatch.setattr(time, "time", lambda: future)
+    assert alice("DELETE", "/c").status_code == 204

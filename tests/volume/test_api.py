@@ -1,0 +1,212 @@
+"""The Cinder v3 HTTP API over fake volume drivers: shapes, status codes, errors, isolation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conftest import Api
+
+
+def create(api: Api, settle: Any, **body: Any) -> dict[str, Any]:
+    r = api.post("volumes", {"volume": {"size": 1, "name": "v", **body}})
+    assert r.status_code == 202, r.text
+    settle()
+    return api.get(f"volumes/{r.json()['volume']['id']}").json()["volume"]
+
+
+def test_version_discovery(http: Any) -> None:
+    for path in ("/volume", "/volume/", "/volume/v3", "/volume/v3/"):
+        r = http.get(path)
+        versions = r.json()["versions"]
+        assert versions[0]["id"] == "v3.0" and versions[0]["version"] == "3.71" and versions[0]["min_version"] == "3.0"
+        assert versions[0]["links"][0]["href"].endswith("/volume/v3/")
+
+
+def test_create_show_list_with_osc_body(api: Api, settle: Any) -> None:
+    body = {"volume": {"name": "vol1", "size": 1, "snapshot_id": None, "description": None, "volume_type": None,
+                       "metadata": None, "consistencygroup_id": None, "source_volid": None, "imageRef": None,
+                       "availability_zone": None, "backup_id": None}}
+    r = api.post("volumes", body, headers={"OpenStack-API-Version": "volume 3.71"})
+    assert r.status_code == 202 and r.headers["content-length"] == str(len(r.content))
+    assert r.headers["OpenStack-API-Version"] == "volume 3.71"
+    vol = r.json()["volume"]
+    assert vol["status"] == "creating" and vol["bootable"] == "false" and vol["attachments"] == []
+    assert vol["volume_type"] == "__DEFAULT__" and vol["os-vol-tenant-attr:tenant_id"] == api.project
+    settle()
+    shown = api.get(f"volumes/{vol['id']}").json()["volume"]
+    assert shown["status"] == "available" and shown["size"] == 1
+    assert "os-vol-host-attr:host" not in shown  # admins only
+    listed = api.get("volumes/detail").json()["volumes"]
+    assert [v["id"] for v in listed] == [vol["id"]]
+    assert api.get("volumes").json()["volumes"][0].keys() == {"id", "name", "links"}
+    assert api.get("volumes/vol1").status_code == 404  # OSC looks names up by id first
+    assert api.get("volumes/detail?name=vol1").json()["volumes"][0]["id"] == vol["id"]
+    assert api.delete(f"volumes/{vol['id']}?cascade=False").status_code == 202
+    settle()
+    assert api.get(f"volumes/{vol['id']}").status_code == 404
+
+
+def test_paging_and_filters(api: Api, settle: Any) -> None:
+    ids = [create(api, settle, name=f"p{i}", metadata={"k": str(i % 2)})["id"] for i in range(5)]
+    first = api.get("volumes/detail?limit=2").json()
+    assert len(first["volumes"]) == 2 and first["volumes_links"][0]["rel"] == "next"
+    seen = [v["id"] for v in first["volumes"]]
+    marker = seen[-1]
+    while True:
+        page = api.get(f"volumes/detail?limit=2&marker={marker}").json()
+        seen += [v["id"] for v in page["volumes"]]
+        if "volumes_links" not in page:
+            break
+        marker = page["volumes"][-1]["id"]
+    assert sorted(seen) == sorted(ids) and len(seen) == 5
+    assert len(api.get('volumes/detail?metadata={"k": "1"}').json()["volumes"]) == 2
+    assert api.get("volumes/detail?limit=-1").status_code == 400
+    assert api.get("volumes/detail?marker=nope").status_code == 400
+    assert api.get("volumes/detail?sort=size:sideways").status_code == 400
+
+
+def test_other_project_cannot_see_or_attach(api: Api, api_b: Api, settle: Any) -> None:
+    vol = create(api, settle)
+    assert api_b.get(f"volumes/{vol['id']}").status_code == 404
+    assert api_b.get("volumes/detail").json()["volumes"] == []
+    r = api_b.post(f"volumes/{vol['id']}/action", {"os-attach": {"instance_uuid": "srv-b", "mountpoint": "/dev/vdb"}})
+    assert r.status_code == 404 and "itemNotFound" in r.json()
+    r = api_b.post("attachments", {"attachment": {"volume_uuid": vol["id"], "instance_uuid": "srv-b"}})
+    assert r.status_code == 404
+    assert api_b.delete(f"volumes/{vol['id']}").status_code == 404
+    # a token of project B naming project A in the path is refused
+    r = api_b.get(f"/volume/v3/{api.project}/volumes/{vol['id']}")
+    assert r.status_code == 403 and "forbidden" in r.json()
+    assert api.get(f"volumes/{vol['id']}").json()["volume"]["status"] == "available"
+
+
+def test_bad_input_is_refused_in_cinder_format_and_changes_nothing(api: Api, settle: Any) -> None:
+    vol = create(api, settle, size=2)
+    r = api.post(f"volumes/{vol['id']}/action", {"os-extend": {"new_size": 1}})
+    assert r.status_code == 400 and "greater than current size" in r.json()["badRequest"]["message"]
+    r = api.post("volumes", {"volume": {"size": 1, "volume_type": "no-such-type"}})
+    assert r.status_code == 404 and "no-such-type" in r.json()["itemNotFound"]["message"]
+    for bad in ({"size": 0}, {"size": "big"}, {"size": True}, {}, {"size": 1, "metadata": {"k": 1}}, {"size": 1, "availability_zone": "mars"}):
+        r = api.post("volumes", {"volume": bad})
+        assert r.status_code == 400, (bad, r.text)
+        assert "badRequest" in r.json()
+    assert api.post("volumes", {"nothing": {}}).status_code == 400
+    assert api.post(f"volumes/{vol['id']}/action", {"os-frobnicate": {}}).status_code == 400
+    assert [v["id"] for v in api.get("volumes/detail").json()["volumes"]] == [vol["id"]]
+    assert api.get(f"volumes/{vol['id']}").json()["volume"]["size"] == 2
+
+
+def test_over_quota_is_413_and_creates_nothing(api: Api, api_admin: Api, settle: Any) -> None:
+    r = api_admin.put(f"os-quota-sets/{api.project}", {"quota_set": {"gigabytes": 3, "volumes": 2}})
+    assert r.status_code == 200 and r.json()["quota_set"]["gigabytes"] == 3
+    create(api, settle, size=2)
+    r = api.post("volumes", {"volume": {"size": 2}})
+    assert r.status_code == 413 and "gigabytes quota" in r.json()["overLimit"]["message"]
+    create(api, settle, size=1)
+    r = api.post("volumes", {"volume": {"size": 1}})
+    assert r.status_code == 413 and "volumes" in r.json()["overLimit"]["message"]
+    q = api.get(f"os-quota-sets/{api.project}?usage=True").json()["quota_set"]
+    assert q["gigabytes"] == {"limit": 3, "in_use": 3, "reserved": 0, "allocated": 0}
+    assert len(api.get("volumes").json()["volumes"]) == 2
+    limits = api.get("limits").json()["limits"]["absolute"]
+    assert limits["totalGigabytesUsed"] == 3 and limits["maxTotalVolumes"] == 2
+    # members cannot raise their own quota; other projects' quotas are not theirs to read
+    assert api.put(f"os-quota-sets/{api.project}", {"quota_set": {"gigabytes": 100}}).status_code == 403
+    assert api.get(f"os-quota-sets/{api_admin.project}").status_code == 403
+
+
+def test_delete_in_use_is_refused(api: Api, settle: Any) -> None:
+    vol = create(api, settle)
+    assert api.post(f"volumes/{vol['id']}/action", {"os-attach": {"instance_uuid": "srv-1", "mountpoint": "/dev/vdb"}}).status_code == 202
+    shown = api.get(f"volumes/{vol['id']}").json()["volume"]
+    assert shown["status"] == "in-use" and shown["attachments"][0]["server_id"] == "srv-1"
+    r = api.delete(f"volumes/{vol['id']}")
+    assert r.status_code == 400 and "attached" in r.json()["badRequest"]["message"]
+    # a second server cannot take a volume that is not multi-attach
+    r = api.post(f"volumes/{vol['id']}/action", {"os-attach": {"instance_uuid": "srv-2", "mountpoint": "/dev/vdc"}})
+    assert r.status_code == 400
+    att_id = shown["attachments"][0]["attachment_id"]
+    assert api.post(f"volumes/{vol['id']}/action", {"os-detach": {"attachment_id": att_id}}).status_code == 202
+    assert api.get(f"volumes/{vol['id']}").json()["volume"]["status"] == "available"
+
+
+def test_multiattach_type_allows_several_servers(api: Api, api_admin: Api, settle: Any) -> None:
+    r = api_admin.post("types", {"volume_type": {"name": "shared", "extra_specs": {"multiattach": "<is> True"}}})
+    assert r.status_code == 200
+    assert api.post("types", {"volume_type": {"name": "mine"}}).status_code == 403
+    vol = create(api, settle, volume_type="shared")
+    assert vol["multiattach"] is True and vol["volume_type"] == "shared"
+    for server in ("srv-1", "srv-2"):
+        r = api.post("attachments", {"attachment": {"volume_uuid": vol["id"], "instance_uuid": server,
+                                                    "connector": {"host": "fake1", "connection_types": ["fake"]}}},
+                     headers={"OpenStack-API-Version": "volume 3.54"})
+        assert r.status_code == 200, r.text
+        att = r.json()["attachment"]
+        assert att["connection_info"]["driver_volume_type"] == "fake"
+        assert api.post(f"attachments/{att['id']}/action", {"os-complete": None}).status_code == 204
+    shown = api.get(f"volumes/{vol['id']}").json()["volume"]
+    assert shown["status"] == "in-use" and {a["server_id"] for a in shown["attachments"]} == {"srv-1", "srv-2"}
+    # the same server twice is refused
+    assert api.post("attachments", {"attachment": {"volume_uuid": vol["id"], "instance_uuid": "srv-1"}}).status_code == 400
+    for att in api.get("attachments").json()["attachments"]:
+        assert api.delete(f"attachments/{att['id']}").status_code == 200
+    assert api.get(f"volumes/{vol['id']}").json()["volume"]["status"] == "available"
+    # a type in use cannot be deleted
+    type_id = api_admin.get("types").json()["volume_types"]
+    shared = next(t for t in type_id if t["name"] == "shared")
+    assert api_admin.delete(f"types/{shared['id']}").status_code == 400
+
+
+def test_snapshots_and_volumes_from_them(api: Api, settle: Any) -> None:
+    vol = create(api, settle, size=2)
+    r = api.post("snapshots", {"snapshot": {"volume_id": vol["id"], "name": "s1", "force": False}})
+    assert r.status_code == 202
+    settle()
+    snap = api.get(f"snapshots/{r.json()['snapshot']['id']}").json()["snapshot"]
+    assert snap["status"] == "available" and snap["size"] == 2
+    assert [s["name"] for s in api.get("snapshots/detail").json()["snapshots"]] == ["s1"]
+    from_snap = create(api, settle, snapshot_id=snap["id"], size=None)
+    assert from_snap["status"] == "available" and from_snap["size"] == 2 and from_snap["snapshot_id"] == snap["id"]
+    clone = create(api, settle, source_volid=vol["id"], size=3)
+    assert clone["status"] == "available" and clone["source_volid"] == vol["id"]
+    r = api.post("volumes", {"volume": {"source_volid": vol["id"], "size": 1}})
+    assert r.status_code == 400  # smaller than the source
+    r = api.delete(f"volumes/{vol['id']}")
+    assert r.status_code == 400 and "dependent snapshots" in r.json()["badRequest"]["message"]
+    assert api.delete(f"snapshots/{snap['id']}").status_code == 202
+    settle()
+    assert api.get(f"snapshots/{snap['id']}").status_code == 404
+    q = api.get(f"os-quota-sets/{api.project}?usage=True").json()["quota_set"]
+    assert q["snapshots"]["in_use"] == 0 and q["gigabytes"]["in_use"] == 2 + 2 + 3
+
+
+def test_extend_and_update(api: Api, settle: Any) -> None:
+    vol = create(api, settle)
+    assert api.post(f"volumes/{vol['id']}/action", {"os-extend": {"new_size": 4}}).status_code == 202
+    settle()
+    assert api.get(f"volumes/{vol['id']}").json()["volume"]["size"] == 4
+    r = api.put(f"volumes/{vol['id']}", {"volume": {"name": "renamed", "description": "d"}})
+    assert r.json()["volume"]["name"] == "renamed"
+    r = api.post(f"volumes/{vol['id']}/metadata", {"metadata": {"a": "1"}})
+    assert r.json()["metadata"] == {"a": "1"}
+    assert api.post(f"volumes/{vol['id']}/action", {"os-set_bootable": {"bootable": True}}).status_code == 200
+    assert api.get(f"volumes/{vol['id']}").json()["volume"]["bootable"] == "true"
+
+
+def test_admin_services_and_types(api: Api, api_admin: Api) -> None:
+    services = api_admin.get("os-services").json()["services"]
+    assert services == [{**services[0], "binary": "cinder-volume", "host": "overcast@fake", "state": "up", "status": "enabled"}]
+    assert api.get("os-services").status_code == 403
+    r = api_admin.put("os-services/disable", {"host": "overcast@fake", "binary": "cinder-volume"})
+    assert r.status_code == 200 and r.json()["status"] == "disabled"
+    r = api.post("volumes", {"volume": {"size": 1}})
+    assert r.status_code == 500 and "disabled" in r.json()["computeFault"]["message"]
+    assert api.get("volumes").json()["volumes"] == []
+    types = api.get("types").json()["volume_types"]
+    assert [t["name"] for t in types] == ["__DEFAULT__"] and "extra_specs" not in types[0]
+    assert api.get("types/default").json()["volume_type"]["name"] == "__DEFAULT__"
+
+
+def test_unsupported_microversion_is_406(api: Api) -> None:
+    r = api.get("volumes", headers={"OpenStack-API-Version": "volume 3.99"})
+    assert r.status_code == 406

@@ -1,0 +1,193 @@
+"""VolumeService logic: concurrency, quotas, the compute handshake, agents, restarts."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from .conftest import make_ctx
+from overcast.context import RequestContext
+from overcast.db.models.volume import Volume, VolumeSnapshot
+from overcast.errors import BadRequest, NotFound
+from overcast.types import Connector
+from overcast.volume.quotas import VolumeOverQuota
+
+FAKE_HOST = Connector(host="fake1", connection_types=frozenset({"fake"}))
+
+
+def make_volume(volumes: Any, ctx: RequestContext, settle: Any, **kw: Any) -> Volume:
+    row = volumes.volumes.create(ctx, size=kw.pop("size", 1), **kw)
+    settle()
+    return volumes.volumes.get(ctx, row.id)
+
+
+def test_compute_handshake_and_isolation(volumes: Any, ctx: RequestContext, other_ctx: RequestContext, settle: Any) -> None:
+    """The calls overcast.compute.volumes makes, in its order."""
+    vol = make_volume(volumes, ctx, settle)
+    with pytest.raises(NotFound):
+        volumes.reserve_attach(other_ctx, vol.id, "srv-b")
+    volumes.reserve_attach(ctx, vol.id, "srv-1")
+    assert volumes.get_volume(ctx, vol.id).status == "attaching"
+    info = volumes.initialize_connection(ctx, vol.id, FAKE_HOST)
+    assert info.driver_volume_type == "fake"
+    volumes.complete_attach(ctx, vol.id, "srv-1", "/dev/vdb", "fake1")
+    assert volumes.get_volume(ctx, vol.id).status == "in-use"
+    assert volumes.attachment_of(ctx, vol.id, "srv-1").mountpoint == "/dev/vdb"
+    volumes.begin_detach(ctx, vol.id, "srv-1")
+    volumes.roll_detaching(ctx, vol.id)  # the hypervisor failed: back to in-use
+    assert volumes.get_volume(ctx, vol.id).status == "in-use"
+    volumes.begin_detach(ctx, vol.id, "srv-1")
+    volumes.terminate_connection(ctx, vol.id, FAKE_HOST)
+    volumes.complete_detach(ctx, vol.id, "srv-1")
+    assert volumes.get_volume(ctx, vol.id).status == "available"
+
+
+def test_failed_attach_is_unreserved(volumes: Any, ctx: RequestContext, settle: Any) -> None:
+    vol = make_volume(volumes, ctx, settle)
+    volumes.reserve_attach(ctx, vol.id, "srv-1")
+    with pytest.raises(Exception, match="cannot attach"):
+        volumes.initialize_connection(ctx, vol.id, Connector("node", frozenset({"iscsi"})))
+    volumes.unreserve(ctx, vol.id)
+    assert volumes.get_volume(ctx, vol.id).status == "available"
+
+
+def test_multiattach_detach_keeps_the_export_other_servers_use(volumes: Any, ctx: RequestContext, settle: Any,
+                                                               fake_drivers: Any, overcast_runtime: Any) -> None:
+    with overcast_runtime.db.session() as s:
+        volumes.types.create(s, "multi", None, True, {"multiattach": "<is> True"})
+    vol = make_volume(volumes, ctx, settle, volume_type="multi")
+    for server in ("srv-1", "srv-2"):
+        volumes.reserve_attach(ctx, vol.id, server)
+        volumes.initialize_connection(ctx, vol.id, FAKE_HOST)
+        volumes.complete_attach(ctx, vol.id, server, "/dev/vdb", "fake1")
+    volumes.begin_detach(ctx, vol.id, "srv-1")
+    volumes.terminate_connection(ctx, vol.id, FAKE_HOST)
+    volumes.complete_detach(ctx, vol.id, "srv-1")
+    assert fake_drivers.volume.exports[vol.location] == {"fake1"}  # srv-2 on the same host still uses it
+    assert volumes.get_volume(ctx, vol.id).status == "in-use"
+    volumes.begin_detach(ctx, vol.id, "srv-2")
+    volumes.terminate_connection(ctx, vol.id, FAKE_HOST)
+    volumes.complete_detach(ctx, vol.id, "srv-2")
+    assert not fake_drivers.volume.exports[vol.location]
+    assert volumes.get_volume(ctx, vol.id).status == "available"
+
+
+def test_only_one_of_two_racing_servers_gets_the_volume(volumes: Any, ctx: RequestContext, settle: Any) -> None:
+    vol = make_volume(volumes, ctx, settle)
+    results: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def grab(i: int) -> None:
+        barrier.wait()
+        try:
+            volumes.reserve_attach(ctx, vol.id, f"srv-{i}")
+            results.append("ok")
+        except BadRequest:
+            results.append("refused")
+
+    threads = [threading.Thread(target=grab, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 1 and results.count("refused") == 7
+
+
+def test_quota_holds_under_concurrent_creates(volumes: Any, overcast_runtime: Any, settle: Any) -> None:
+    ctx = make_ctx("proj-q")
+    with overcast_runtime.db.session() as s:
+        volumes.quotas.set_limits(s, "proj-q", {"volumes": 3})
+    outcomes: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            volumes.volumes.create(ctx, size=1)
+            outcomes.append("ok")
+        except VolumeOverQuota:
+            outcomes.append("over")
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    settle()
+    assert outcomes.count("ok") == 3
+    assert len(volumes.volumes.list(ctx)) == 3
+    with overcast_runtime.db.session() as s:
+        assert volumes.quotas.usage(s, "proj-q") == {"volumes": 3, "gigabytes": 3, "snapshots": 0}
+
+
+def test_driver_failure_lands_in_status_with_reason(volumes: Any, ctx: RequestContext, settle: Any, overcast_runtime: Any) -> None:
+    overcast_runtime.drivers.volume_backends["fake"].options  # the fake backend has 1000 GiB
+    row = volumes.volumes.create(ctx, size=1)
+    settle()
+    vol = volumes.volumes.get(ctx, row.id)
+    # a snapshot of a volume whose data vanished fails cleanly
+    with overcast_runtime.db.session() as s:
+        s.get(Volume, vol.id).location = "fake://fake/missing"
+    snap = volumes.snapshots.create(ctx, vol.id)
+    settle()
+    failed = volumes.snapshots.get(ctx, snap.id)
+    assert failed.status == "error" and "no data" in failed.error
+    volumes.snapshots.delete(ctx, snap.id)
+    settle()
+
+
+def test_restart_reconciles_transitional_states(volumes: Any, ctx: RequestContext, settle: Any, overcast_runtime: Any) -> None:
+    a = make_volume(volumes, ctx, settle)
+    b = make_volume(volumes, ctx, settle)
+    c = make_volume(volumes, ctx, settle)
+    with overcast_runtime.db.session() as s:
+        s.get(Volume, a.id).status = "creating"
+        s.get(Volume, b.id).status = "deleting"
+        s.get(Volume, c.id).status = "attaching"
+        s.add(VolumeSnapshot(project_id=ctx.project_id, user_id="u", volume_id=c.id, size=1, status="creating"))
+    volumes.reconcile()
+    settle()
+    assert volumes.volumes.get(ctx, a.id).status == "error"
+    with pytest.raises(NotFound):
+        volumes.volumes.get(ctx, b.id)  # the delete was resumed and finished
+    assert volumes.volumes.get(ctx, c.id).status == "available"
+    assert [x.status for x in volumes.snapshots.list(ctx)] == ["error"]
+
+
+def test_backend_on_a_host_agent_goes_over_the_bus(volumes: Any, ctx: RequestContext, settle: Any, overcast_runtime: Any,
+                                                   fake_drivers: Any) -> None:
+    from overcast.agent import start_local_agents
+
+    overcast_runtime.config.volume.backend_hosts["fake"] = "fake1"
+    start_local_agents(overcast_runtime, ["fake1"])
+    calls: list[str] = []
+    real_call = overcast_runtime.bus.call
+
+    def spy(topic: str, method: str, **kw: Any) -> Any:
+        calls.append(f"{topic}:{method}")
+        return real_call(topic, method, **kw)
+
+    overcast_runtime.bus.call = spy
+    vol = make_volume(volumes, ctx, settle)
+    assert vol.status == "available"
+    assert "agent.fake1:volume_create" in calls and "agent.fake1:volume_get_stats" in calls
+    assert fake_drivers.volume.volumes["fake"][vol.location]["size_gb"] == 1
+
+
+def test_no_room_anywhere_is_refused_before_anything_is_created(volumes: Any, ctx: RequestContext) -> None:
+    from overcast.errors import NoValidHost
+
+    with pytest.raises(NoValidHost, match="no room"):
+        volumes.volumes.create(ctx, size=5000)
+    assert volumes.volumes.list(ctx) == []
+
+
+def test_volume_agent_offers_every_driver_operation() -> None:
+    from overcast.agent.volume import OPERATIONS, VolumeAgent
+    from overcast.hookspecs import hook_names
+
+    assert sorted(OPERATIONS) == sorted(h[len("vol_"):] for h in hook_names("vol_"))
+    for op in OPERATIONS:
+        assert callable(getattr(VolumeAgent, f"volume_{op}"))
