@@ -11,7 +11,7 @@ def _create(api, flavor_id, name="vm1", who="p1", **extra):
 def test_version_discovery_and_echo(api):
     root = api.client.get("/compute/").json()
     assert root["versions"][0]["version"] == "2.37" and root["versions"][0]["min_version"] == "2.1"
-    r = api.client.get("/compute/v2.1", headers={"X-Auth-Token": "p1"})
+    r = api.client.get("/compute/v2.1", headers={"X-Auth-Token": api.tokens["p1"]})
     assert r.json()["version"]["id"] == "v2.1"
     r = api("GET", "/flavors", version="2.30")
     assert r.headers["OpenStack-API-Version"] == "compute 2.30"
@@ -19,7 +19,7 @@ def test_version_discovery_and_echo(api):
     assert "OpenStack-API-Version" in r.headers["Vary"]
     r = api("GET", "/flavors", version="2.99")
     assert r.status_code == 406
-    r = api.client.get("/compute/v2.1/flavors", headers={"X-Auth-Token": "p1", "X-OpenStack-Nova-API-Version": "2.25"})
+    r = api.client.get("/compute/v2.1/flavors", headers={"X-Auth-Token": api.tokens["p1"], "X-OpenStack-Nova-API-Version": "2.25"})
     assert r.headers["X-OpenStack-Nova-API-Version"] == "2.25"
 
 
@@ -77,9 +77,11 @@ def test_bad_create_input_changes_nothing(api, api_flavor, compute):
 
 
 def test_over_quota_is_403(api, api_flavor, compute):
-    r = api("PUT", "/os-quota-sets/p1", "admin", {"quota_set": {"instances": 1}})
+    p1 = api.projects["p1"]
+    r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"instances": 1}})
     assert r.status_code == 200 and r.json()["quota_set"]["instances"] == 1
-    assert api("PUT", "/os-quota-sets/p1", "p1", {"quota_set": {"instances": 50}}).status_code == 403
+    assert api("PUT", f"/os-quota-sets/{p1}", "p1", {"quota_set": {"instances": 50}}).status_code == 403
+    assert api("GET", f"/os-quota-sets/{p1}", "p2").status_code == 403
     assert _create(api, api_flavor["id"]).status_code == 202
     r = _create(api, api_flavor["id"], name="vm2")
     assert r.status_code == 403 and "Quota exceeded for instances" in r.json()["forbidden"]["message"]
@@ -89,7 +91,7 @@ def test_over_quota_is_403(api, api_flavor, compute):
 def test_no_valid_host_is_error_with_reason(api, compute):
     r = api("POST", "/flavors", "admin", {"flavor": {"name": "huge", "ram": 10**7, "vcpus": 1, "disk": 1}})
     fid = r.json()["flavor"]["id"]
-    api("PUT", "/os-quota-sets/p1", "admin", {"quota_set": {"ram": -1}})
+    api("PUT", f"/os-quota-sets/{api.projects['p1']}", "admin", {"quota_set": {"ram": -1}})
     sid = _create(api, fid).json()["server"]["id"]
     server = api_wait(api, compute, sid, "ERROR")
     assert server["fault"]["code"] == 500
@@ -157,7 +159,7 @@ def test_flavors_keypairs_groups_and_admin_views(api, api_flavor):
     priv = api("POST", "/flavors", "admin", {"flavor": {"name": "priv", "ram": 1, "vcpus": 1, "disk": 1,
                                                          "os-flavor-access:is_public": False}}).json()["flavor"]
     assert api("GET", f"/flavors/{priv['id']}", "p1").status_code == 404
-    api("POST", f"/flavors/{priv['id']}/action", "admin", {"addTenantAccess": {"tenant": "p1"}})
+    api("POST", f"/flavors/{priv['id']}/action", "admin", {"addTenantAccess": {"tenant": api.projects["p1"]}})
     assert api("GET", f"/flavors/{priv['id']}", "p1").status_code == 200
     assert api("GET", f"/flavors/{priv['id']}", "p2").status_code == 404
     r = api("POST", "/os-keypairs", json={"keypair": {"name": "k1"}})
