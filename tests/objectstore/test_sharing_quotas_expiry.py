@@ -124,3 +124,34 @@ def test_container_with_only_expired_objects_can_be_deleted(alice, monkeypatch, 
     future = time.time() + 20
     monkeypatch.setattr(time, "time", lambda: future)
     assert alice("DELETE", "/c").status_code == 204
+
+
+def test_tempurl_get_and_put_without_a_token(alice, bob, os_client) -> None:
+    import hashlib
+    import hmac
+
+    alice("PUT", "/c", headers={"X-Container-Read": f"{bob.project}:*"})
+    alice("PUT", "/c/o", content=b"signed content")
+    alice("POST", "", headers={"X-Account-Meta-Temp-URL-Key": "sekrit"})
+    path = f"/v1/AUTH_{alice.project}/c/o"
+    expires = str(int(time.time()) + 60)
+
+    def sig(method: str, p: str = path, key: str = "sekrit", when: str = expires) -> str:
+        return hmac.new(key.encode(), f"{method}\n{when}\n{p}".encode(), hashlib.sha256).hexdigest()
+
+    url = f"{alice.base}/c/o?temp_url_sig={sig('GET')}&temp_url_expires={expires}"
+    assert os_client.get(url).content == b"signed content"
+    assert os_client.head(url).status_code == 200
+    assert os_client.put(url, content=b"nope").status_code == 401  # signed for GET only
+    assert os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', key='wrong')}&temp_url_expires={expires}").status_code == 401
+    past = str(int(time.time()) - 1)
+    assert os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', when=past)}&temp_url_expires={past}").status_code == 401
+    other = f"/v1/AUTH_{alice.project}/c/other"
+    assert os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', other)}&temp_url_expires={expires}").status_code == 401
+    put = f"{alice.base}/c/new?temp_url_sig={sig('PUT', f'/object/v1/AUTH_{alice.project}/c/new')}&temp_url_expires={expires}"
+    assert os_client.put(put, content=b"uploaded").status_code == 201
+    assert alice("GET", "/c/new").content == b"uploaded"
+    # the key is not shown to readers who are not the owner
+    alice("POST", "/c", headers={"X-Container-Meta-Temp-URL-Key": "ckey"})
+    assert "x-container-meta-temp-url-key" not in bob.on(alice.project)("HEAD", "/c").headers
+    assert alice("HEAD", "/c").headers["x-container-meta-temp-url-key"] == "ckey"

@@ -67,6 +67,10 @@ def authenticate(runtime: Any, req: Request, level: str) -> Any:
         raise MethodNotAllowed(f"{req.method} is not allowed on an {level}")
     token = req.headers.get("x-auth-token") or req.headers.get("x-storage-token")
     if not token:
+        if level == "object" and "temp_url_sig" in req.query:
+            path = f"/v1/{req.account}/{req.container}/{req.obj}"
+            return runtime.objectstore.tempurl_context(req.project_id, req.container, req.method, ["/object" + path, path],
+                                                       req.query["temp_url_sig"], req.query.get("temp_url_expires", ""))
         return None
     ctx = TOKENS.context(runtime, token)
     runtime.identity.enforce(rule, ctx)
@@ -175,8 +179,9 @@ class SwiftApp:
             "Last-Modified": http_date(record.created_at),
             "X-Storage-Policy": record.policy,
         }
-        headers.update(_titled(record.meta))
-        if svc.owns(ctx, pid):
+        owner = svc.owns(ctx, pid)
+        headers.update(_titled({k: v for k, v in record.meta.items() if owner or "temp-url-key" not in k}))
+        if owner:
             if record.read_acl:
                 headers["X-Container-Read"] = record.read_acl
             if record.write_acl:

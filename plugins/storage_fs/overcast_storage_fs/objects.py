@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS objects (
     meta TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS identity (account TEXT NOT NULL, container TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stats (one INTEGER PRIMARY KEY CHECK (one = 0), objects INTEGER NOT NULL, bytes INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS objects_inserted AFTER INSERT ON objects
+    BEGIN UPDATE stats SET objects = objects + 1, bytes = bytes + new.size; END;
+CREATE TRIGGER IF NOT EXISTS objects_deleted AFTER DELETE ON objects
+    BEGIN UPDATE stats SET objects = objects - 1, bytes = bytes - old.size; END;
+CREATE TRIGGER IF NOT EXISTS objects_resized AFTER UPDATE OF size ON objects
+    BEGIN UPDATE stats SET bytes = bytes - old.size + new.size; END;
 """
 
 
@@ -125,9 +132,17 @@ class _Index:
         self.local = threading.local()
         self.wal_sync = _GroupSync(str(path) + "-wal")
         conn = self.conn()
-        with conn:
+        conn.executescript(SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             if conn.execute("SELECT count(*) FROM identity").fetchone()[0] == 0:
                 conn.execute("INSERT INTO identity VALUES (?, ?)", (account, container))
+            # usage is kept by the triggers from here on; count what is there once
+            conn.execute("INSERT OR IGNORE INTO stats SELECT 0, count(*), coalesce(sum(size), 0) FROM objects")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self.local, "conn", None)
@@ -135,7 +150,6 @@ class _Index:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
             self.local.conn = conn
         return conn
 
@@ -242,7 +256,9 @@ class FsObjectStore:
                 _unlink(path)
                 return info
             conn.execute(
-                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET file = excluded.file, "
+                "size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, ts = excluded.ts, "
+                "meta = excluded.meta",
                 (name, file, size, etag, content_type, ts, meta),
             )
             conn.execute("COMMIT")
@@ -356,7 +372,7 @@ class FsObjectStore:
         index = self._index(backend, account, container, create=False)
         if index is None:
             return {"objects": 0, "bytes": 0}
-        count, used = index.conn().execute("SELECT count(*), coalesce(sum(size), 0) FROM objects").fetchone()
+        count, used = index.conn().execute("SELECT objects, bytes FROM stats").fetchone()
         return {"objects": count, "bytes": used}
 
     @hookimpl
