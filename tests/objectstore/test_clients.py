@@ -183,3 +183,29 @@ def test_openstack_cli_container_and_object_commands(running_cloud, tmp_path: Pa
     oc("object", "delete", "oc", name)
     oc("container", "delete", "oc")
     assert "oc" not in [c["Name"] for c in oc("container", "list", "-f", "json")]
+
+
+@pytest.mark.slow
+def test_swift_cli_one_gib_slo_round_trip(running_cloud, tmp_path: Path) -> None:
+    """The issue's acceptance case: a 1 GiB file as a segmented SLO, downloaded byte-identical."""
+    big = tmp_path / "gib.bin"
+    block = os.urandom(1024 * 1024)
+    md5 = hashlib.md5()
+    with open(big, "wb") as f:
+        for i in range(1024):
+            chunk = block[i:] + block[:i]  # every MiB differs
+            f.write(chunk)
+            md5.update(chunk)
+    swift(running_cloud, "upload", "huge", "gib.bin", "--segment-size", str(100 * 1024 * 1024), cwd=tmp_path)
+    stat = swift(running_cloud, "stat", "huge", "gib.bin")
+    assert "X-Static-Large-Object: True" in stat and "Content Length: 1073741824" in stat
+    assert len(swift(running_cloud, "list", "huge_segments").split()) == 11
+    big.unlink()
+    swift(running_cloud, "download", "huge", "gib.bin", "-o", str(tmp_path / "back.bin"))
+    got = hashlib.md5()
+    with open(tmp_path / "back.bin", "rb") as f:
+        while chunk := f.read(8 * 1024 * 1024):
+            got.update(chunk)
+    assert got.hexdigest() == md5.hexdigest()
+    swift(running_cloud, "delete", "huge", "gib.bin")
+    assert swift(running_cloud, "list", "huge_segments").split() == []
