@@ -125,7 +125,7 @@ def multipart_body(
     length = sum(len(h) for h in heads) + sum(r.last - r.first + 1 for r in ranges) + 2 * (len(ranges) - 1) + len(tail)
 
     def body() -> Iterator[bytes]:
-        for i, (head, r) in enumerate(zip(heads, ranges)):
+        for i, (head, r) in enumerate(zip(heads, ranges, strict=True)):
             yield (b"\r\n" + head) if i else head
             yield from read(r)
         yield tail
