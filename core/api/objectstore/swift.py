@@ -38,8 +38,9 @@ RULES = {
 class TokenCache:
     """Validated callers by token, for ``[objectstore] token_cache_ttl`` seconds (never past
     the token's expiry): a full validation reads identity state from the database, which
-    would otherwise dominate small-object requests. A revocation reaches the object store
-    within the TTL, as with keystonemiddleware's token cache in front of Swift."""
+    would otherwise dominate small-object requests. Off by default (TTL 0), so a revocation
+    takes effect at once; with a TTL it reaches the object store within the TTL, as with
+    keystonemiddleware's token cache in front of Swift."""
 
     def __init__(self) -> None:
         self._cache: TTLCache[Any] | None = None
