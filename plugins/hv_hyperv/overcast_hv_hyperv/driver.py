@@ -264,24 +264,31 @@ class HyperVDriver:
             else:
                 created_disk = True
                 self._run(host, Script().quiet("New-VHD", Path=disk, SizeBytes=size, Dynamic=True))
-            s = Script()
-            s.quiet("New-VM", Name=instance.name, MemoryStartupBytes=fl.memory_mb * MiB,
-                    Generation=int(_opt(host, "generation")), VHDPath=disk)
             created_vm = True
-            s.cmd("Set-VM", Name=Pattern(instance.name), ProcessorCount=fl.vcpus, StaticMemory=True,
-                  Notes=instance.display_name, AutomaticStopAction="TurnOff")
-            s.cmd("Remove-VMNetworkAdapter", VMName=Pattern(instance.name), Name="*")
-            for vif in network_info:
-                s.cmd("Add-VMNetworkAdapter", VMName=Pattern(instance.name), Name=vif.port_id,
-                      SwitchName=self._switch(host, vif), StaticMacAddress=vif.mac_address.replace(":", "").upper())
-            self._run(host, s)
-            for i, bd in enumerate(block_devices):
-                self._attach(host, instance, bd.connection_info)
-            self._run(host, Script().cmd("Start-VM", Name=Pattern(instance.name)))
-            return self._info(self._vm(host, instance))
+            return self._define(host, instance, disk, network_info, block_devices, start=True)
         except BaseException:
             self._cleanup(host, instance, disk, created_vm, created_disk)
             raise
+
+    def _define(self, host: Host, instance: Instance, disk: str, network_info: Sequence[VifDetails],
+                block_devices: Sequence[BlockDevice], start: bool) -> InstanceInfo:
+        """Create the VM around an existing root disk (spawn, and a cold migration's destination)."""
+        fl = instance.flavor
+        s = Script()
+        s.quiet("New-VM", Name=instance.name, MemoryStartupBytes=fl.memory_mb * MiB,
+                Generation=int(_opt(host, "generation")), VHDPath=disk)
+        s.cmd("Set-VM", Name=Pattern(instance.name), ProcessorCount=fl.vcpus, StaticMemory=True,
+              Notes=instance.display_name, AutomaticStopAction="TurnOff")
+        s.cmd("Remove-VMNetworkAdapter", VMName=Pattern(instance.name), Name="*")
+        for vif in network_info:
+            s.cmd("Add-VMNetworkAdapter", VMName=Pattern(instance.name), Name=vif.port_id,
+                  SwitchName=self._switch(host, vif), StaticMacAddress=vif.mac_address.replace(":", "").upper())
+        self._run(host, s)
+        for bd in block_devices:
+            self._attach(host, instance, bd.connection_info)
+        if start:
+            self._run(host, Script().cmd("Start-VM", Name=Pattern(instance.name)))
+        return self._info(self._vm(host, instance))
 
     def _cleanup(self, host, instance, disk, vm, made_disk):
         try:
@@ -475,24 +482,55 @@ class HyperVDriver:
     @hookimpl
     @translate
     def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host) -> MigrationData:
-        data = self._target(dest)
+        """Stop the guest and copy its root disk to the share for the destination. The source VM
+        stays (stopped) until ``confirm_migration``; a revert simply powers it on again."""
+        local, unc = self._share(host, "cold-migrate")
+        if str(_opt(host, "share_unc")).rstrip("\\").lower() != str(_opt(dest, "share_unc") or "").rstrip("\\").lower():
+            raise Conflict("hyperv hosts '%s' and '%s' do not share an SMB share; cold migration needs one"
+                           % (host.name, dest.name))
+        disks = self.client(host).json(Script().json("Get-VMHardDiskDrive", select=["Path"],
+                                                     VMName=Pattern(instance.name)).text())
+        own = "%s\\%s." % (self._disk_dir(host), instance.name)
+        roots = [d["Path"] for d in disks if str(d["Path"]).lower().startswith(own.lower())]
+        if not roots:
+            raise DriverError("hyperv host '%s': instance %s has no root disk to migrate" % (host.name, instance.name))
         self.hv_power_off(host=host, instance=instance, timeout=60, retry_interval=1)
-        self._move(host, instance, data)     # Move-VM carries a stopped VM and its disks
-        return MigrationData(source_host=host.name, dest_host=dest.name, data=data)
+        transit = "%s.vhdx" % uuid.uuid4()
+        os.makedirs(os.path.join(local, "migrations"), exist_ok=True)
+        self._run(host, Script().cmd("Convert-VHD", Path=roots[0], DestinationPath="%s\\migrations\\%s" % (unc, transit),
+                                     VHDType="Dynamic"))
+        return MigrationData(source_host=host.name, dest_host=dest.name, data={"transit": transit})
 
     @hookimpl
     @translate
     def hv_finish_migration(self, host: Host, instance: Instance, migration: MigrationData, image: ImageFile | None,
                             network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
                             power_on: bool) -> InstanceInfo:
-        if power_on:
-            self._run(host, Script().cmd("Start-VM", Name=Pattern(instance.name)))
-        return self._info(self._vm(host, instance))
+        local, unc = self._share(host, "receive a cold migration")
+        transit = str(migration.data["transit"])
+        if "\\" in transit or "/" in transit:
+            raise DriverError("hyperv host '%s': bad migration data %r" % (host.name, dict(migration.data)))
+        if self._exists(host, instance):
+            raise Conflict("instance %s already exists on hyperv host '%s'" % (instance.name, host.name))
+        disk = "%s\\%s.vhdx" % (self._disk_dir(host), instance.name)
+        self._run(host, Script().cmd("Convert-VHD", Path="%s\\migrations\\%s" % (unc, transit), DestinationPath=disk,
+                                     VHDType="Dynamic"))
+        try:
+            info = self._define(host, instance, disk, network_info, block_devices, start=power_on)
+        except BaseException:
+            self._cleanup(host, instance, disk, True, True)
+            raise
+        try:
+            os.unlink(os.path.join(local, "migrations", transit))
+        except FileNotFoundError:
+            pass
+        return info
 
     @hookimpl
     @translate
     def hv_confirm_migration(self, host: Host, instance: Instance, migration: MigrationData) -> bool:
-        return True
+        """Source side: the destination now serves the instance; delete the stopped original."""
+        return self.hv_destroy(host=host, instance=instance, destroy_disks=True)
 
     # ---- volumes (SMB: a VHD/VHDX file on a share, as Cinder's SMB driver exports) ----------------
     @hookimpl

@@ -9,9 +9,8 @@ import pytest
 from overcast.testing.contract import HypervisorContract
 from overcast.types import Flavor, ImageFile, ImageRef
 
-from conftest import needs_qemu_img
 
-pytestmark = needs_qemu_img
+pytestmark = pytest.mark.usefixtures("qemu_img")
 
 
 class TestHyperVContract(HypervisorContract):

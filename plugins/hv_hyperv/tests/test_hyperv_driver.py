@@ -17,9 +17,8 @@ from overcast.plugins import load_plugin_manager
 from overcast.types import (ConnectionInfo, DriverKind, Flavor, ImageFile, ImageRef, Instance, PowerState,
                             VifDetails)
 
-from conftest import needs_qemu_img
 
-pytestmark = needs_qemu_img
+pytestmark = pytest.mark.usefixtures("qemu_img")
 
 
 def new_instance(display_name="demo", memory_mb=256, vcpus=1, root_gb=1) -> Instance:
@@ -102,11 +101,25 @@ def test_live_and_cold_migration_between_hosts(hv_driver, hv_sim, hv_host, vhd_i
     assert os.path.exists(hv_sim.host("hv2").local(vm.disks[0].path))       # storage moved with it
     with pytest.raises(NotFound):
         hv_driver.get_info(host=a, instance=inst)
+    # cold: migrate + revert (the core destroys the destination's copy, powers the source on) ...
+    mig = hv_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a)
+    assert hv_driver.get_info(host=b, instance=inst).state == PowerState.SHUTDOWN
+    info = hv_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
+                                      block_devices=[], power_on=True)
+    assert info.state == PowerState.RUNNING
+    hv_driver.destroy(host=a, instance=inst, destroy_disks=True)
+    hv_driver.power_on(host=b, instance=inst)
+    assert hv_driver.get_info(host=b, instance=inst).state == PowerState.RUNNING
+    # ... and migrate + confirm: only the destination's VM remains, with the guest's disk
     mig = hv_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a)
     info = hv_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
                                       block_devices=[], power_on=True)
     assert info.state == PowerState.RUNNING
     assert hv_driver.confirm_migration(host=b, instance=inst, migration=mig)
+    assert hv_sim.host("hv2").vms == [] and [v.name for v in hv_sim.host("hv1").vms] == [inst.name]
+    vm = hv_sim.host("hv1").vms[0]
+    assert raw_of(hv_sim.host("hv1").local(vm.disks[0].path), 13) == b"TINYGUEST-VHD"
+    assert os.listdir(os.path.join(hv_sim.share_dir, "migrations")) == []
     with pytest.raises(Conflict, match="same Hyper-V host"):
         hv_driver.check_can_live_migrate_destination(host=a, instance=inst, source=a)
 

@@ -92,7 +92,7 @@ def test_nul_is_refused():
         quote("a\0b")
 
 
-def test_hostile_display_names_through_the_driver(hv_driver, hv_sim, hv_host, tmp_path):
+def test_hostile_display_names_through_the_driver(hv_driver, hv_sim, hv_host, qemu_img, tmp_path):
     """Spawn guests named with every hostile string over real pywinrm (NTLM): each ends up as
     the VM's Notes verbatim, and only the driver's own cmdlets ever ran."""
     host = hv_host(hv_sim, "hv1")
@@ -104,8 +104,6 @@ def test_hostile_display_names_through_the_driver(hv_driver, hv_sim, hv_host, tm
         u = str(uuid.uuid4())
         inst = Instance(uuid=u, name="oc-" + u, display_name=value, project_id="p",
                         flavor=Flavor(id="f", name="f", vcpus=1, memory_mb=128, root_gb=0))
-        if _no_qemu():
-            pytest.skip("the Hyper-V simulator's disks need qemu-img (apt: qemu-utils)")
         hv_driver.spawn(host=host, instance=inst, image=None, network_info=[], block_devices=[])
         vm = next(v for v in sim_host.vms if v.name == inst.name)
         assert vm.notes == value
@@ -113,11 +111,6 @@ def test_hostile_display_names_through_the_driver(hv_driver, hv_sim, hv_host, tm
     ran = {c for c, _ in sim_host.transcript}
     assert ran <= allowed, ran - allowed
     assert sim_host.vms == []
-
-
-def _no_qemu():
-    import shutil
-    return shutil.which("qemu-img") is None
 
 
 def test_hostile_script_over_the_wire(hv_sim):

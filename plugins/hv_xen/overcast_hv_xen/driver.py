@@ -151,11 +151,24 @@ class XenDriver:
         return sr
 
     def _find_vm(self, host: Host, instance: Instance, required: bool = True) -> str | None:
+        """The instance's VM on this host's pool member. During a cold migration two VMs carry
+        the name (the stopped source and the copy for the destination); each Overcast host sees
+        its own, by ``resident_on`` or, for a halted VM, ``affinity``."""
         x = self.session(host)
+        h = self._xen_host(host)
+        candidates = []
         for ref in x.call("VM.get_by_name_label", instance.name):
             rec = x.call("VM.get_record", ref)
             if not rec["is_a_snapshot"] and not rec["is_a_template"]:
+                candidates.append((ref, rec))
+        for ref, rec in candidates:
+            if rec["resident_on"] == h or (rec["resident_on"] == NULL_REF and rec["affinity"] == h):
                 return ref
+        # elsewhere in the pool (started on another member by an operator, HA): still ours, unless
+        # it is the source side of a cold migration, which belongs to the source host only
+        others = [ref for ref, rec in candidates if rec["other_config"].get("overcast_migration") != "source"]
+        if len(others) == 1 and len(candidates) == 1:
+            return others[0]
         if required:
             raise NotFound("instance %s not found on xen host '%s'" % (instance.name, host.name))
         return None
@@ -183,7 +196,7 @@ class XenDriver:
     @hookimpl
     def hv_get_capabilities(self, host: Host) -> HvCapabilities:
         return HvCapabilities(hypervisor_type="xen", image_types=frozenset({"vhd", "raw"}),
-                              volume_connection_types=frozenset(), vif_types=frozenset({VIF_TYPE}),
+                              volume_connection_types=frozenset({"iscsi"}), vif_types=frozenset({VIF_TYPE}),
                               live_migration=True, shared_storage=True)
 
     @hookimpl
@@ -248,6 +261,8 @@ class XenDriver:
             if vif.vif_type != VIF_TYPE:
                 raise UnsupportedOperation("xen host '%s' cannot plug vif type %r (it takes %s)"
                                            % (host.name, vif.vif_type, VIF_TYPE))
+        for bd in block_devices:
+            self._iscsi(host, bd.connection_info)
         h = self._xen_host(host)
         made: list[tuple[str, str]] = []
         try:
@@ -293,7 +308,11 @@ class XenDriver:
                 if cls == "VM":
                     if x.call("VM.get_power_state", ref) != "Halted":
                         x.call("VM.hard_shutdown", ref)
+                    srs = [x.call("VDI.get_SR", x.call("VBD.get_VDI", b)) for b in x.call("VM.get_VBDs", ref)
+                           if x.call("VBD.get_other_config", b).get("overcast_volume")]
                     x.call("VM.destroy", ref)
+                    for sr in srs:
+                        self._release_volume_sr(x, sr)
                 else:
                     x.call("VDI.destroy", ref)
             except (XenError, XenUnreachable):
@@ -366,13 +385,17 @@ class XenDriver:
             return True
         if x.call("VM.get_power_state", vm) != "Halted":
             x.async_call("VM.hard_shutdown", vm, timeout=self._wait(host))
-        own_vdis = []
+        own_vdis, volume_srs = [], []
         for vbd in x.call("VM.get_VBDs", vm):
             rec = x.call("VBD.get_record", vbd)
             if rec["other_config"].get("overcast_disk") and rec["VDI"] != NULL_REF:
                 own_vdis.append(rec["VDI"])
+            elif rec["other_config"].get("overcast_volume") and rec["VDI"] != NULL_REF:
+                volume_srs.append(x.call("VDI.get_SR", rec["VDI"]))
         snapshots = x.call("VM.get_snapshots", vm)
         x.call("VM.destroy", vm)
+        for sr in volume_srs:                         # volumes survive; their SRs are released
+            self._release_volume_sr(x, sr)
         for snap in snapshots:
             self._destroy_snapshot(x, snap)
         if destroy_disks:
@@ -396,6 +419,7 @@ class XenDriver:
     def hv_power_on(self, host: Host, instance: Instance) -> bool:
         x = self.session(host)
         vm = self._find_vm(host, instance)
+        x.call("VM.remove_from_other_config", vm, "overcast_migration")   # a reverted migration's source
         state = x.call("VM.get_power_state", vm)
         if state == "Running":
             return True
@@ -476,7 +500,9 @@ class XenDriver:
     def hv_snapshot(self, host: Host, instance: Instance, image_name: str) -> SnapshotResult:
         x = self.session(host)
         vm = self._find_vm(host, instance)
-        snap = x.async_call("VM.snapshot", vm, "%s snapshot" % instance.name, timeout=self._wait(host))
+        volumes = [x.call("VBD.get_VDI", b) for b in x.call("VM.get_VBDs", vm)
+                   if x.call("VBD.get_other_config", b).get("overcast_volume")]
+        snap = x.async_call("VM.snapshot", vm, "%s snapshot" % instance.name, volumes, timeout=self._wait(host))
         try:
             root = None
             for vbd in x.call("VM.get_VBDs", snap):
@@ -568,9 +594,27 @@ class XenDriver:
     @hookimpl
     @translate
     def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host) -> MigrationData:
+        """Stop the guest and copy it (``VM.copy``: disks included) for the destination host.
+        The source VM stays, halted, until ``confirm_migration`` (or a revert powers it on)."""
         self._same_pool(host, dest)
+        x = self.session(host)
+        vm = self._find_vm(host, instance)
+        target = self._xen_host(dest)
+        if any(x.call("VBD.get_other_config", b).get("overcast_volume") for b in x.call("VM.get_VBDs", vm)):
+            raise Conflict("xen host '%s': detach the volumes of %s before a cold migration (live migration "
+                           "keeps them)" % (host.name, instance.name))
         self.hv_power_off(host=host, instance=instance, timeout=60, retry_interval=1)
-        return MigrationData(source_host=host.name, dest_host=dest.name, data={"shared_storage": True})
+        copy = x.async_call("VM.copy", vm, instance.name, NULL_REF, timeout=self._wait(host))
+        try:
+            x.call("VM.set_affinity", copy, target)
+            x.call("VM.remove_from_other_config", copy, "overcast_migration")
+            x.call("VM.remove_from_other_config", vm, "overcast_migration")
+            x.call("VM.add_to_other_config", vm, "overcast_migration", "source")
+        except BaseException:
+            self._destroy_vm_and_disks(x, copy)
+            raise
+        return MigrationData(source_host=host.name, dest_host=dest.name,
+                             data={"copy": x.call("VM.get_uuid", copy), "source": x.call("VM.get_uuid", vm)})
 
     @hookimpl
     @translate
@@ -579,28 +623,169 @@ class XenDriver:
                             power_on: bool) -> InstanceInfo:
         x = self.session(host)
         vm = self._find_vm(host, instance)
-        target = self._xen_host(host)
-        x.call("VM.set_affinity", vm, target)
-        if power_on:
-            x.async_call("VM.start_on", vm, target, False, False, timeout=self._wait(host))
+        if power_on and x.call("VM.get_power_state", vm) == "Halted":
+            x.async_call("VM.start_on", vm, self._xen_host(host), False, False, timeout=self._wait(host))
         return self._info(x.call("VM.get_record", vm))
 
     @hookimpl
     @translate
     def hv_confirm_migration(self, host: Host, instance: Instance, migration: MigrationData) -> bool:
-        return True   # the disks never moved: nothing is left behind on the source
+        """Source side: the copy now serves the instance; delete the halted original."""
+        x = self.session(host)
+        source = migration.data.get("source")
+        try:
+            vm = x.call("VM.get_by_uuid", source) if source else self._find_vm(host, instance, required=False)
+        except XenError as e:
+            if e.code != "UUID_INVALID":
+                raise
+            vm = None
+        if vm is not None:
+            if x.call("VM.get_power_state", vm) != "Halted":
+                raise Conflict("xen host '%s': the migration source of %s is running again; not deleting it"
+                               % (host.name, instance.name))
+            self._destroy_vm_and_disks(x, vm)
+        return True
+
+    def _destroy_vm_and_disks(self, x: XenSession, vm: str) -> None:
+        if x.call("VM.get_power_state", vm) != "Halted":
+            x.call("VM.hard_shutdown", vm)
+        vdis = []
+        for vbd in x.call("VM.get_VBDs", vm):
+            rec = x.call("VBD.get_record", vbd)
+            if rec["other_config"].get("overcast_disk") and rec["VDI"] != NULL_REF:
+                vdis.append(rec["VDI"])
+        snapshots = x.call("VM.get_snapshots", vm)
+        x.call("VM.destroy", vm)
+        for snap in snapshots:
+            self._destroy_snapshot(x, snap)
+        for vdi in vdis:
+            x.call("VDI.destroy", vdi)
 
     # ---- volumes and vifs ------------------------------------------------------------------
     @hookimpl
     def hv_get_volume_connector(self, host: Host) -> Connector:
         from urllib.parse import urlparse
-        return Connector(host=host.name, connection_types=self.hv_get_capabilities(host=host).volume_connection_types,
+        label = _opt(host, "xen_host") or host.name
+        return Connector(host=host.name, connection_types=frozenset({"iscsi"}),
                          ip=urlparse(str(_opt(host, "url"))).hostname, os_type="xen",
-                         extra={"xen_host": _opt(host, "xen_host")})
+                         extra={"xen_host": _opt(host, "xen_host"),
+                                "initiator": "iqn.2026-01.org.overcast:%s" % "".join(
+                                    c if c.isalnum() or c in ".-" else "-" for c in str(label).lower())})
+
+    # ---- volumes: an iSCSI LUN becomes an SR (introduced, one PBD per pool host) with one VDI --
+    @staticmethod
+    def _iscsi(host: Host, info: ConnectionInfo) -> dict:
+        if info.driver_volume_type != "iscsi":
+            raise UnsupportedOperation("xen host '%s' cannot attach %r volumes (it takes iscsi)"
+                                       % (host.name, info.driver_volume_type))
+        d = info.data
+        portal, iqn, lun = str(d.get("target_portal", "")), str(d.get("target_iqn", "")), d.get("target_lun")
+        if not portal or not iqn or lun is None:
+            raise DriverError("xen host '%s': iscsi connection data needs target_portal, target_iqn and "
+                              "target_lun, got %r" % (host.name, dict(d)))
+        ip, _, port = portal.rpartition(":") if ":" in portal else (portal, "", "3260")
+        key = "%s|%s|%s" % (portal, iqn, lun)
+        import uuid as _uuid
+        return {"sr_uuid": str(_uuid.uuid5(_uuid.NAMESPACE_URL, "overcast-volume:" + key)),
+                "volume_id": str(d.get("volume_id", "")),
+                "device_config": {"target": ip, "port": port or "3260", "targetIQN": iqn, "LUNid": str(lun)}}
+
+    def _volume_sr(self, host: Host, vol: dict) -> str:
+        """Find or introduce the volume's SR, plugged on every pool member (so it can migrate)."""
+        x = self.session(host)
+        try:
+            sr = x.call("SR.get_by_uuid", vol["sr_uuid"])
+        except XenError as e:
+            if e.code != "UUID_INVALID":
+                raise
+            sr = x.call("SR.introduce", vol["sr_uuid"], "overcast volume %s" % vol["volume_id"],
+                        "iSCSI LUN %s" % vol["device_config"]["LUNid"], "iscsi", "", True,
+                        {"overcast_volume": vol["volume_id"]})
+        have = {x.call("PBD.get_host", p): p for p in x.call("SR.get_PBDs", sr)}
+        try:
+            for h in x.call("host.get_all"):
+                pbd = have.get(h) or x.call("PBD.create", {"host": h, "SR": sr, "device_config": vol["device_config"],
+                                                            "other_config": {}})
+                if not x.call("PBD.get_currently_attached", pbd):
+                    x.call("PBD.plug", pbd)
+            x.call("SR.scan", sr)
+        except BaseException:
+            self._release_volume_sr(x, sr)
+            raise
+        return sr
+
+    def _release_volume_sr(self, x: XenSession, sr: str) -> None:
+        """Unplug and forget a volume SR nobody uses any more (the data stays on the array)."""
+        for vdi in x.call("SR.get_VDIs", sr):
+            if x.call("VDI.get_VBDs", vdi):
+                return
+        for pbd in x.call("SR.get_PBDs", sr):
+            if x.call("PBD.get_currently_attached", pbd):
+                x.call("PBD.unplug", pbd)
+        x.call("SR.forget", sr)
+
+    @staticmethod
+    def _userdevice(mountpoint: str, used: set[str]) -> str:
+        letter = str(mountpoint or "").rstrip("/")[-1:]
+        if letter.isalpha() and letter.lower() != "a":
+            n = ord(letter.lower()) - ord("a")
+            if str(n) not in used and n < 16:
+                return str(n)
+        return next(str(i) for i in range(1, 16) if str(i) not in used)
 
     def _attach(self, host, vm, connection_info: ConnectionInfo, mountpoint: str, plug: bool):
-        raise UnsupportedOperation("xen host '%s' cannot attach %r volumes"
-                                   % (host.name, connection_info.driver_volume_type))
+        x = self.session(host)
+        vol = self._iscsi(host, connection_info)
+        sr = self._volume_sr(host, vol)
+        vdis = x.call("SR.get_VDIs", sr)
+        if not vdis:
+            self._release_volume_sr(x, sr)
+            raise DriverError("xen host '%s': the iSCSI LUN shows no disk after SR.scan" % host.name)
+        used = {x.call("VBD.get_userdevice", b) for b in x.call("VM.get_VBDs", vm)}
+        try:
+            vbd = x.call("VBD.create", {"VM": vm, "VDI": vdis[0], "userdevice": self._userdevice(mountpoint, used),
+                                        "bootable": False, "mode": "RW", "type": "Disk", "empty": False,
+                                        "other_config": {"overcast_volume": vol["volume_id"] or vol["sr_uuid"]},
+                                        "qos_algorithm_type": "", "qos_algorithm_params": {}})
+        except BaseException:
+            self._release_volume_sr(x, sr)
+            raise
+        if plug and x.call("VM.get_power_state", vm) == "Running":
+            try:
+                x.call("VBD.plug", vbd)
+            except BaseException:
+                x.call("VBD.destroy", vbd)
+                self._release_volume_sr(x, sr)
+                raise
+        return vbd
+
+    @hookimpl
+    @translate
+    def hv_attach_volume(self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
+        self._iscsi(host, connection_info)          # refuse what we cannot attach before touching anything
+        self._attach(host, self._find_vm(host, instance), connection_info, mountpoint, plug=True)
+        return True
+
+    @hookimpl
+    @translate
+    def hv_detach_volume(self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
+        x = self.session(host)
+        vol = self._iscsi(host, connection_info)
+        vm = self._find_vm(host, instance)
+        try:
+            sr = x.call("SR.get_by_uuid", vol["sr_uuid"])
+        except XenError as e:
+            if e.code == "UUID_INVALID":
+                return True                               # never attached here
+            raise
+        for vbd in x.call("VM.get_VBDs", vm):
+            vdi = x.call("VBD.get_VDI", vbd)
+            if vdi != NULL_REF and x.call("VDI.get_SR", vdi) == sr:
+                if x.call("VBD.get_currently_attached", vbd):
+                    x.async_call("VBD.unplug", vbd, timeout=self._wait(host))
+                x.call("VBD.destroy", vbd)
+        self._release_volume_sr(x, sr)
+        return True
 
     @hookimpl
     @translate

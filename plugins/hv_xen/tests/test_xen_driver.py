@@ -13,9 +13,9 @@ import uuid
 import pytest
 import XenAPI
 
-from overcast.errors import BackendUnavailable, Conflict, NotFound, UnsupportedOperation
+from overcast.errors import BackendUnavailable, Conflict, DriverError, NotFound, UnsupportedOperation
 from overcast.plugins import load_plugin_manager
-from overcast.types import DriverKind, Flavor, ImageFile, ImageRef, Instance, PowerState, VifDetails
+from overcast.types import ConnectionInfo, DriverKind, Flavor, ImageFile, ImageRef, Instance, PowerState, VifDetails
 
 from overcast_hv_xen import vhd
 from overcast_hv_xen.testing.xapi_sim import XapiSimulator
@@ -140,17 +140,42 @@ def test_live_migration_between_pool_hosts(driver, xen_host, xapi_sim, raw_api):
         driver.check_can_live_migrate_destination(host=b, instance=inst, source=a)
 
 
-def test_cold_migration_and_cross_pool_refusal(driver, xen_host, xapi_sim, raw_api):
+def test_cold_migration_confirm_revert_and_cross_pool_refusal(driver, xen_host, xapi_sim, raw_api, image):
     a, b = xen_host(xapi_sim, "xen1", "xs-host-1"), xen_host(xapi_sim, "xen2", "xs-host-2")
-    inst = new_instance()
-    driver.spawn(host=a, instance=inst, image=None, network_info=[], block_devices=[])
+    img, content = image
+    vif = VifDetails(vif_type="xenapi", port_id="port-1", mac_address="fa:16:3e:00:00:09")
+    inst = new_instance(root_gb=0)
+    driver.spawn(host=a, instance=inst, image=img, network_info=[vif], block_devices=[])
+    h2 = raw_api.host.get_by_name_label("xs-host-2")[0]
+    # migrate, then revert: the copy on xen2 goes, the original on xen1 runs again
     mig = driver.migrate_disk_and_power_off(host=a, instance=inst, dest=b)
     assert driver.get_info(host=a, instance=inst).state == PowerState.SHUTDOWN
-    info = driver.finish_migration(host=b, instance=inst, migration=mig, image=None, network_info=[],
+    assert len(raw_api.VM.get_by_name_label(inst.name)) == 2
+    info = driver.finish_migration(host=b, instance=inst, migration=mig, image=None, network_info=[vif],
                                    block_devices=[], power_on=True)
     assert info.state == PowerState.RUNNING
+    assert inst.name in driver.list_instances(host=b) and inst.name in driver.list_instances(host=a)
+    driver.destroy(host=b, instance=inst, destroy_disks=True)          # the core's revert
+    driver.power_on(host=a, instance=inst)
+    [vm] = raw_api.VM.get_by_name_label(inst.name)
+    assert raw_api.VM.get_resident_on(vm) == raw_api.host.get_by_name_label("xs-host-1")[0]
+    assert "overcast_migration" not in raw_api.VM.get_other_config(vm)
+    # migrate and confirm: only the copy on xen2 remains, with the disk content and the MAC
+    mig = driver.migrate_disk_and_power_off(host=a, instance=inst, dest=b)
+    driver.finish_migration(host=b, instance=inst, migration=mig, image=None, network_info=[vif],
+                            block_devices=[], power_on=True)
     assert driver.confirm_migration(host=a, instance=inst, migration=mig)
-    assert inst.name in driver.list_instances(host=b)
+    [vm] = raw_api.VM.get_by_name_label(inst.name)
+    assert raw_api.VM.get_resident_on(vm) == h2
+    assert raw_api.VIF.get_MAC(raw_api.VM.get_VIFs(vm)[0]) == "fa:16:3e:00:00:09"
+    root = raw_api.VBD.get_VDI(raw_api.VM.get_VBDs(vm)[0])
+    from overcast_hv_xen.session import XenSession
+    buf = io.BytesIO()
+    XenSession(xapi_sim.url, "root", "secret").export_vdi(root, buf, "raw")
+    assert buf.getvalue()[:len(content)] == content
+    assert inst.name not in driver.list_instances(host=a)
+    assert len([v for v in raw_api.VDI.get_all_records().values() if not v["is_a_snapshot"]
+                and v["other_config"].get("overcast_instance") == inst.uuid]) == 1       # no leftovers
     with XapiSimulator(users={"root": "secret"}) as other_pool:
         c = xen_host(other_pool, "xen3")
         with pytest.raises(Conflict, match="different pools"):
@@ -247,3 +272,51 @@ def test_simulator_killed_mid_operation(driver, xen_host, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_iscsi_volume_attach_detach(driver, xen_host, xapi_sim, raw_api):
+    host_a, host_b = xen_host(xapi_sim, "xen1", "xs-host-1"), xen_host(xapi_sim, "xen2", "xs-host-2")
+    lun_path = raw_api.debug.add_iscsi_lun("192.0.2.10", "iqn.2026-01.org.example:vol1", "0", str(64 << 20))
+    info = ConnectionInfo("iscsi", {"target_portal": "192.0.2.10:3260", "target_iqn": "iqn.2026-01.org.example:vol1",
+                                    "target_lun": 0, "volume_id": "vol-1"})
+    conn = driver.get_volume_connector(host=host_a)
+    assert "iscsi" in conn.connection_types and conn.extra["initiator"].startswith("iqn.")
+    inst = new_instance(root_gb=0)
+    driver.spawn(host=host_a, instance=inst, image=None, network_info=[], block_devices=[])
+    assert driver.attach_volume(host=host_a, instance=inst, connection_info=info, mountpoint="/dev/xvdb")
+    vm = raw_api.VM.get_by_name_label(inst.name)[0]
+    vbds = [raw_api.VBD.get_record(b) for b in raw_api.VM.get_VBDs(vm)]
+    vol = next(b for b in vbds if b["other_config"].get("overcast_volume") == "vol-1")
+    assert vol["currently_attached"] and vol["device"] == "xvdb" and vol["userdevice"] == "1"
+    sr = raw_api.VDI.get_SR(vol["VDI"])
+    assert raw_api.SR.get_type(sr) == "iscsi" and int(raw_api.SR.get_physical_size(sr)) == 64 << 20
+    assert all(raw_api.PBD.get_currently_attached(p) for p in raw_api.SR.get_PBDs(sr))
+    assert len(raw_api.SR.get_PBDs(sr)) == 2                  # plugged on every pool member
+    # the guest writes to the volume (the simulated array keeps the bytes)
+    with open(lun_path, "r+b") as f:
+        f.write(b"VOLUME-DATA")
+    # live migration keeps the volume attached
+    data = driver.check_can_live_migrate_destination(host=host_b, instance=inst, source=host_a)
+    driver.live_migration(host=host_a, instance=inst, dest=host_b, migration=data)
+    with pytest.raises(Conflict, match="detach the volumes"):
+        driver.migrate_disk_and_power_off(host=host_b, instance=inst, dest=host_a)
+    snap = driver.snapshot(host=host_b, instance=inst, image_name="s")   # volumes are not in the image
+    os.unlink(snap.path)
+    assert driver.detach_volume(host=host_b, instance=inst, connection_info=info, mountpoint="/dev/xvdb")
+    assert sr not in raw_api.SR.get_all()                      # released: unplugged and forgotten
+    assert len(raw_api.VM.get_VBDs(vm)) == 1
+    driver.attach_volume(host=host_b, instance=inst, connection_info=info, mountpoint="/dev/xvdc")
+    with open(lun_path, "rb") as f:
+        assert f.read(11) == b"VOLUME-DATA"                    # same LUN, same data
+    driver.destroy(host=host_b, instance=inst, destroy_disks=True)
+    assert not [r for r in raw_api.SR.get_all_records().values() if r["type"] == "iscsi"]
+    assert os.path.exists(lun_path)                            # the volume outlives the guest
+    bad = ConnectionInfo("iscsi", {"target_portal": "192.0.2.99:3260", "target_iqn": "iqn.x:none", "target_lun": 3})
+    inst2 = new_instance(root_gb=0)
+    driver.spawn(host=host_a, instance=inst2, image=None, network_info=[], block_devices=[])
+    with pytest.raises(DriverError, match="ISCSILogin"):
+        driver.attach_volume(host=host_a, instance=inst2, connection_info=bad, mountpoint="/dev/xvdb")
+    assert not [r for r in raw_api.SR.get_all_records().values() if r["type"] == "iscsi"]   # nothing left behind
+    with pytest.raises(UnsupportedOperation, match="'file'"):
+        driver.attach_volume(host=host_a, instance=inst2, connection_info=ConnectionInfo("file", {"path": "/x"}),
+                             mountpoint="/dev/xvdb")

@@ -25,7 +25,6 @@ migration (``Move-VM``) between hosts of one fabric, and VHD/VHDX files on disk 
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import base64
 import http.server
-import io
 import os
 import re
 import signal
@@ -346,6 +345,11 @@ class HyperVSimulator:
 
     def url(self, host: str | None = None) -> str:
         return self.listeners[host or next(iter(self.listeners))].url
+
+    def host_table(self, name: str | None = None, switch: str = "External") -> dict:
+        """The ``[hosts.NAME]`` table for an Overcast host standing for simulated host ``name``."""
+        return {"driver": "hyperv", "url": self.url(name), "username": self.username, "password": self.password,
+                "transport": self.auth, "share_path": self.share_dir, "share_unc": self.share_unc, "switch": switch}
 
     def host(self, name: str | None = None) -> Host:
         return self.listeners[name or next(iter(self.listeners))].host

@@ -247,6 +247,7 @@ class Store:
         self.fail_next: dict[str, list[str]] = {}
         self.console_logs: dict[str, list[str]] = {}
         self.next_domid = 1
+        self.iscsi_luns: dict[tuple[str, str], dict] = {}   # the simulated storage array: (iqn, lun) -> LUN
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="xapi-sim-")
         with self.lock:
@@ -472,7 +473,7 @@ class Store:
         return max(0, total - used)
 
     def _vdi_path(self, rec):
-        return os.path.join(self.data_dir, rec["uuid"])
+        return rec["sm_config"].get("sim_path") or os.path.join(self.data_dir, rec["uuid"])
 
     def _vdi_allocated(self, rec):
         try:
@@ -1043,7 +1044,7 @@ class Api:
         for vif in s.children("VIF", "VM", vm):
             v = s.t["VIF"][vif]
             s.insert("VIF", {**{k: v2 for k, v2 in v.items() if SCHEMA["VIF"][k][1] in ("RW", "C")},
-                             "VM": new, "MAC": random_mac() if not snapshot else v["MAC"]})
+                             "VM": new, "MAC": v["MAC"]})      # clone/copy keep the MACs
         s.emit("VM", "mod", new)
         return new
 
@@ -1201,9 +1202,83 @@ class Api:
             raise XapiError("NETWORK_CONTAINS_VIF", s.children("VIF", "network", net)[0])
         s.delete("network", net)
 
+    # ---- SR introduce / forget, PBDs (iSCSI LUN SRs, as used for volumes) -------------------
+    def SR__introduce(self, uuid, name_label, name_description, type, content_type, shared, sm_config):
+        s = self.s
+        if any(r["uuid"] == uuid for r in s.t["SR"].values()):
+            raise XapiError("SR_ATTACH_FAILED", uuid)     # already known to the pool
+        if type not in ("iscsi", "lvmoiscsi", "nfs", "ext", "lvm"):
+            raise XapiError("SR_UNKNOWN_DRIVER", type)
+        return s.insert("SR", {"uuid": uuid, "name_label": name_label, "name_description": name_description,
+                               "type": type, "content_type": content_type, "shared": bool(shared),
+                               "sm_config": dict(sm_config), "physical_size": 0})
+
+    def SR__forget(self, sr):
+        s = self.s
+        s.get("SR", sr)
+        if any(s.t["PBD"][p]["currently_attached"] for p in s.children("PBD", "SR", sr)):
+            raise XapiError("SR_HAS_PBD", sr)
+        for vdi in s.children("VDI", "SR", sr):
+            if s.children("VBD", "VDI", vdi):
+                raise XapiError("VDI_IN_USE", vdi, "forget")
+            s.delete("VDI", vdi)                      # forget keeps the data on the array
+        for pbd in s.children("PBD", "SR", sr):
+            s.delete("PBD", pbd)
+        s.delete("SR", sr)
+
+    def PBD__create(self, rec):
+        s = self.s
+        r = self._checked_record("PBD", rec)
+        s.get("host", r["host"])
+        s.get("SR", r["SR"])
+        ref = s.insert("PBD", r)
+        s.update("PBD", ref, currently_attached=False)
+        return ref
+
+    def _lun(self, sr, device_config):
+        key = (device_config.get("targetIQN", ""), str(device_config.get("LUNid", "")))
+        lun = self.s.iscsi_luns.get(key)
+        if lun is None or device_config.get("target") not in lun["portals"]:
+            raise XapiError("SR_BACKEND_FAILURE_68", "", "ISCSILogin error: no such target/LUN %s/%s at %s"
+                            % (key[0], key[1], device_config.get("target")), "")
+        return lun
+
+    def PBD__plug(self, pbd):
+        s = self.s
+        rec = s.get("PBD", pbd)
+        srrec = s.get("SR", rec["SR"])
+        if srrec["type"] in ("iscsi", "lvmoiscsi"):
+            lun = self._lun(rec["SR"], rec["device_config"])
+            srrec["physical_size"] = lun["size"]
+        s.update("PBD", pbd, currently_attached=True)
+
+    def PBD__unplug(self, pbd):
+        s = self.s
+        rec = s.get("PBD", pbd)
+        for vdi in s.children("VDI", "SR", rec["SR"]):
+            for vbd in s.children("VBD", "VDI", vdi):
+                vm = s.t["VM"].get(s.t["VBD"][vbd]["VM"])
+                if s.t["VBD"][vbd]["currently_attached"] and vm and vm["resident_on"] == rec["host"]:
+                    raise XapiError("SR_IN_USE", rec["SR"])
+        s.update("PBD", pbd, currently_attached=False)
+
     def SR__scan(self, sr):
-        self.s.get("SR", sr)
-        self.s.emit("SR", "mod", sr)
+        s = self.s
+        srrec = s.get("SR", sr)
+        if srrec["type"] in ("iscsi", "lvmoiscsi"):
+            pbds = [s.t["PBD"][p] for p in s.children("PBD", "SR", sr) if s.t["PBD"][p]["currently_attached"]]
+            if not pbds:
+                raise XapiError("SR_HAS_NO_PBDS", sr)
+            dc = pbds[0]["device_config"]
+            lun = self._lun(sr, dc)
+            if not s.children("VDI", "SR", sr):
+                ref = s.insert("VDI", {"name_label": "LUN %s" % dc.get("LUNid"), "SR": sr,
+                                       "virtual_size": lun["size"], "type": "user", "sharable": False,
+                                       "read_only": False, "other_config": {},
+                                       "sm_config": {"LUNid": str(dc.get("LUNid")), "SCSIid": lun["scsi_id"],
+                                                     "sim_path": lun["path"]}})
+                s.get("VDI", ref)["location"] = lun["scsi_id"]
+        s.emit("SR", "mod", sr)
 
     # ---- test-only ------------------------------------------------------------------------
     def debug__expire_sessions(self):
@@ -1224,6 +1299,19 @@ class Api:
 
     def debug__fail_next(self, message, error):
         self.s.fail_next[message] = [str(x) for x in error]
+
+    def debug__add_iscsi_lun(self, portal, iqn, lun, size):
+        """The simulated storage array exports a LUN (backed by a sparse file)."""
+        s = self.s
+        key = (iqn, str(lun))
+        if key not in s.iscsi_luns:
+            path = os.path.join(s.data_dir, "lun-%s" % uuidlib.uuid4())
+            with open(path, "wb") as f:
+                f.truncate(int(size))
+            s.iscsi_luns[key] = {"size": int(size), "path": path, "portals": set(),
+                                 "scsi_id": "36" + uuidlib.uuid4().hex[:30]}
+        s.iscsi_luns[key]["portals"].add(portal)
+        return s.iscsi_luns[key]["path"]
 
     def debug__console_append(self, vm, text):
         self.s.get("VM", vm)
@@ -1379,6 +1467,11 @@ class XapiSimulator:
         self.server = Server((host, port), self.api)
         self.url = "http://%s:%d/" % self.server.server_address[:2]
         self._thread = None
+
+    def host_table(self, xen_host: str = "xs-host-1", user: str = "root") -> dict:
+        """The ``[hosts.NAME]`` table for an Overcast host standing for ``xen_host``."""
+        return {"driver": "xen", "url": self.url, "username": user, "password": self.store.users[user],
+                "xen_host": xen_host}
 
     def start(self):
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True, name="xapi-sim")

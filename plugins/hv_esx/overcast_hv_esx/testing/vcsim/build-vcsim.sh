@@ -1,7 +1,7 @@
 #!/bin/sh
-# Build Overcast's vcsim launcher (tests/vcsim/main.go) against Debian bookworm's govmomi.
+# Build Overcast's vcsim launcher (main.go next to this script) against Debian bookworm's govmomi.
 #
-#   plugins/hv_esx/tests/build-vcsim.sh     -> prints the binary's path on the last line
+#   plugins/hv_esx/overcast_hv_esx/testing/vcsim/build-vcsim.sh   -> prints the binary path (last line)
 #
 # * installs golang-go and golang-github-vmware-govmomi-dev with apt when they are missing
 #   (set OVERCAST_NO_APT=1 to forbid that; the script then fails if they are absent);
@@ -25,13 +25,13 @@ if [ -n "$need" ]; then
         apt-get update >&2 && apt-get install -y --no-install-recommends $need >&2; }
 fi
 VER=$(dpkg-query -W -f='${Version}' "$PKG")
-SUM=$(sha256sum "$HERE/vcsim/main.go" | cut -c1-12)
+SUM=$(sha256sum "$HERE/main.go" | cut -c1-12)
 CACHE=${OVERCAST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/overcast}
 OUT="$CACHE/vcsim/$(echo "$VER" | tr -c 'A-Za-z0-9.\n' '_')-$SUM"
 BIN="$OUT/vcsim-overcast"
 if [ ! -x "$BIN" ]; then
     mkdir -p "$OUT/src/vcsim-overcast"
-    cp "$HERE/vcsim/main.go" "$OUT/src/vcsim-overcast/main.go"
+    cp "$HERE/main.go" "$OUT/src/vcsim-overcast/main.go"
     cd "$OUT/src/vcsim-overcast"
     GO111MODULE=off GOPATH="$OUT:/usr/share/gocode" GOCACHE="$OUT/gocache" GOFLAGS= GOPROXY=off \
         go build -o "$BIN.tmp" . >&2

@@ -1,0 +1,1 @@
+"""Overcast's ``esx`` hypervisor driver (vCenter / ESXi over pyvmomi)."""
