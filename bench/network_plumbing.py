@@ -20,7 +20,6 @@ import argparse
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -111,10 +110,8 @@ def bench_firewall(count: int, state: Path) -> float:
 
 
 def bench_ipam(creates: int, workers: int) -> tuple[float, float, float]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "network"))
-    from conftest import member
-
     from overcast.config import parse_config
+    from overcast.context import RequestContext
     from overcast.db.models.network import IpAllocationRecord, PortRecord
     from overcast.plugins import PluginManager
     from overcast.runtime import build_runtime
@@ -127,7 +124,8 @@ def bench_ipam(creates: int, workers: int) -> tuple[float, float, float]:
     pm = PluginManager()
     pm.register_plugin(FakeDriversPlugin(), name="fake")
     runtime = build_runtime(parse_config(data, data_dir / "overcast.toml"), pm=pm)  # no agents: plumbing is skipped quietly
-    svc, ctx = runtime.network, member("bench")
+    svc = runtime.network
+    ctx = RequestContext(user_id="bench", project_id="bench", roles=frozenset({"member", "reader"}))
     net = svc.networks.create(ctx, {"network": {"name": "bench"}})
     svc.subnets.create(ctx, {"subnet": {"network_id": net["id"], "cidr": "10.128.0.0/20", "enable_dhcp": False}})
 

@@ -41,7 +41,8 @@ class NetworkAgent:
     def start(self) -> None:
         if self._backend is None:
             return
-        self._run("init_host")
+        if self._driver().supports("init_host"):
+            self._run("init_host")  # a host missing the driver's tools fails here, loudly
         try:
             state = self.runtime.bus.call("network", "host_state", host=self.host_name)
         except OvercastError as exc:

@@ -29,7 +29,7 @@ from overcast.db.models.network import (
     RouterRecord,
     SecurityGroupRuleRecord,
 )
-from overcast.errors import OvercastError
+from overcast.errors import OvercastError, ServiceUnavailable
 from overcast.network import contracts, ipam
 from overcast.network.db import run_in_transaction
 from overcast.types import Network, Port, Router
@@ -65,6 +65,11 @@ class Plumbing:
     def _call(self, host: str, method: str, **args: Any) -> Any:
         try:
             return self.runtime.bus.call(agent_topic(host), method, **args)
+        except ServiceUnavailable as exc:  # the agent is not up: it asks for its state when it starts
+            if self.strict:
+                raise
+            log.info("network plumbing %s on %s deferred until its agent starts: %s", method, host, exc)
+            return None
         except OvercastError as exc:
             if self.strict:
                 raise

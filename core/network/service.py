@@ -89,8 +89,14 @@ class NetworkService:
         """Plumb the port's network on ``host`` and ask the driver how to plug it."""
         with self.runtime.db.session() as s:
             port = get_owned(s, ctx, PortRecord, port_id)
+            old_host, network_id = port.binding_host, port.network_id
+            gone = contracts.port_contract(s, port, with_rules=False)
             port.binding_host = host
+        if old_host and old_host != host and self.plumbing.enabled():  # moved (a migration): clean the old host
+            self.plumbing._call(old_host, "network_teardown_port", port=gone)
         vif = self.plumbing.bind(port_id, host)
+        if old_host and old_host != host:
+            self.plumbing.sync_network(network_id)
         if vif is None:
             from overcast.errors import DriverError
 

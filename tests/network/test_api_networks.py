@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import V2, neutron_error
+from .conftest import V2, neutron_error
 
 
 def make_net(client: Any, name: str = "net1", **extra: Any) -> dict[str, Any]:

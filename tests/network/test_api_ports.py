@@ -6,8 +6,8 @@ import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from conftest import V2, neutron_error
-from test_api_networks import make_net, make_subnet
+from .conftest import V2, neutron_error
+from .test_api_networks import make_net, make_subnet
 
 
 def make_port(client: Any, net_id: str, **extra: Any) -> dict[str, Any]:

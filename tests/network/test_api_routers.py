@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import V2, neutron_error
-from test_api_networks import make_net, make_subnet
-from test_api_ports import make_port
+from .conftest import V2, neutron_error
+from .test_api_networks import make_net, make_subnet
+from .test_api_ports import make_port
 
 
 def external(api: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -82,3 +82,28 @@ def test_controller_start_pushes_state(net_runtime: Any, svc: Any, alice: Any, f
     svc.start()
     assert net["id"] in fake_drivers.network.state["fake1"]["networks"]
     assert net["id"] in fake_drivers.network.state["fake1"]["dhcp"]
+
+
+def test_rebinding_on_another_host_moves_the_plumbing(overcast_config: Any, overcast_pm: Any, fake_drivers: Any, alice: Any) -> None:
+    """A migration binds the port on the destination: the source host keeps nothing of it."""
+    from overcast.agent import start_local_agents
+    from overcast.config import parse_config
+    from overcast.runtime import build_runtime
+    from overcast.testing.fixtures import fake_config_data
+
+    config = parse_config(fake_config_data(overcast_config.data_dir, hosts=2), overcast_config.path)
+    runtime = build_runtime(config, pm=overcast_pm)
+    try:
+        start_local_agents(runtime)
+        svc = runtime.network
+        svc.plumbing.strict = True
+        net, _ = tenant_net(svc, alice)
+        port = svc.allocate_port_for_instance(alice, "inst-m", "fake2", network_id=net["id"])
+        svc.bind_port(alice, port.id, "fake2")
+        assert port.id in fake_drivers.network.state["fake2"]["ports"] and net["id"] in fake_drivers.network.state["fake2"]["networks"]
+        svc.bind_port(alice, port.id, "fake1")  # fake1 is also the network host (DHCP)
+        assert port.id in fake_drivers.network.state["fake1"]["ports"]
+        assert port.id not in fake_drivers.network.state["fake2"]["ports"]
+        assert net["id"] not in fake_drivers.network.state["fake2"]["networks"]
+    finally:
+        runtime.close()

@@ -12,6 +12,7 @@ import itertools
 import os
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 from overcast.types import VifDetails
@@ -66,6 +67,11 @@ class Namespace:
         root.mkdir(exist_ok=True)
         (root / "index.html").write_text(text)
         self.processes.append(subprocess.Popen(["ip", "netns", "exec", self.name, "busybox", "httpd", "-f", "-p", "80", "-h", str(root)]))
+        for _ in range(100):  # listening before anyone is told it is there
+            if ":80 " in self.run("ss", "-Hltn", check=False).stdout:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"httpd in {self.name} is not listening")
 
     def fetch(self, url: str, timeout: int = 2) -> str | None:
         done = self.run("wget", "-q", "-T", str(timeout), "-t", "1", "-O", "-", url, check=False, timeout=timeout + 10)
