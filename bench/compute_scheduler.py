@@ -51,7 +51,7 @@ class FullScanScheduler(Scheduler):
     """The peer: no host cache, every decision reads every host row."""
 
     def select(self, request, exclude=frozenset()):
-        self.cache.invalidate()
+        self.cache.invalidate(full=True)
         return super().select(request, exclude)
 
 

@@ -92,6 +92,8 @@ class ComputeSection(_Section):
 
 class ImageSection(_Section):
     max_image_size: int = Field(default=1024**4, ge=1)  # bytes; larger uploads are refused (413)
+    # os_hash_algo of new uploads (Glance's hashing_algorithm); clients verify with whatever it is
+    hashing_algorithm: str = Field(default="sha512", pattern="^(sha512|sha384|sha256|sha3_512|blake2b)$")
 
 
 class NetworkingSection(_Section):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from overcast.config import Config
 from overcast.errors import ConfigError
 from overcast.runtime import SERVICE_FACTORIES, Runtime, build_runtime
@@ -83,8 +85,6 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
     """Run the server in the foreground until SIGTERM or SIGINT; then stop cleanly.
 
     ``fake_drivers`` also loads the in-memory fake drivers (tests and demos)."""
-    import uvicorn
-
     from overcast.api.app import create_app
     from overcast.plugins import load_plugin_manager
 
@@ -100,7 +100,7 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
         check_initialised(runtime)
         start_cloud(runtime)
         app = create_app(runtime)
-        server = uvicorn.Server(
+        server = _Server(
             uvicorn.Config(
                 app,
                 host=config.api.host,
@@ -121,6 +121,18 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
         if pid_file is not None:
             remove_pid_file(pid_file)
         log.info("stopped")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT once it has shut down gracefully, which would end
+    the process before the runtime is closed and the pid file removed; here a signal only
+    asks for the shutdown (a second SIGINT forces it)."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
 
 
 def write_pid_file(path: Path) -> None:

@@ -97,7 +97,7 @@ outputs_ok() {
 mkdir -p "$OUT"
 chmod 0755 "$OUT"
 # One builder at a time per OUTDIR (parallel test sessions); the loser then finds it done.
-exec 8>"$OUT/.build.lock"
+exec 8>>"$OUT/.build.lock"   # >> : opening does not touch the file
 flock 8
 if [ "$FORCE" != 1 ] && outputs_ok; then
     log "up to date in $OUT ($KVER)"

@@ -24,9 +24,8 @@ if [ ! -f "$OVERCAST_CONFIG" ]; then
     overcast init --data-dir "$DATA"
 fi
 overcast config check
-if ! overcast status >/dev/null 2>&1; then
-    overcast up --detach
-fi
+overcast down >/dev/null 2>&1 || true     # restart a cloud left by an earlier run
+overcast up --detach
 
 export OS_CLIENT_CONFIG_FILE="$DATA/clouds.yaml" OS_CLOUD=overcast
 for i in $(seq 60); do openstack token issue -f value -c id >/dev/null 2>&1 && break; sleep 1; done

@@ -90,10 +90,10 @@ class ComputeAgent:
         if image is None:
             return None
         svc = optional_service(self.runtime, "image")
-        if svc is None or not hasattr(svc, "fetch_to_cache"):
+        if svc is None:
             raise DriverError(f"cannot fetch image {image.id} to {self.host.name}: no image service is available")
         caps = self.driver.get_capabilities(host=self.host)
-        return svc.fetch_to_cache(image=image, cache_dir=self._cache_dir(), formats=caps.image_types)
+        return svc.fetch_to_cache(image, self._cache_dir(), sorted(caps.image_types))
 
     # --- lifecycle of guests ----------------------------------------------------------------------
 
@@ -135,11 +135,11 @@ class ComputeAgent:
     def compute_snapshot(self, instance: Instance, image_id: str, image_name: str) -> bool:
         """Copy the root disk with the driver and upload it into the queued image ``image_id``."""
         svc = optional_service(self.runtime, "image")
-        if svc is None or not hasattr(svc, "upload_file"):
+        if svc is None:
             raise DriverError("cannot upload a snapshot: no image service is available")
         result = self.driver.snapshot(host=self.host, instance=instance, image_name=image_name)
         try:
-            svc.upload_file(image_id=image_id, path=result.path, disk_format=result.disk_format)
+            svc.upload_file(image_id, result.path, result.disk_format)
         finally:
             if result.cleanup:
                 try:
@@ -161,15 +161,11 @@ class ComputeAgent:
         block_devices: Sequence[BlockDevice] = (),
         power_on: bool = True,
     ) -> InstanceInfo:
-        image = self._fetch(instance.image) if instance.image is not None and self._can_fetch() else None
+        image = self._fetch(instance.image) if instance.image is not None else None
         return self.driver.finish_migration(
             host=self.host, instance=instance, migration=migration, image=image,
             network_info=list(network_info), block_devices=list(block_devices), power_on=power_on,
         )
-
-    def _can_fetch(self) -> bool:
-        svc = optional_service(self.runtime, "image")
-        return svc is not None and hasattr(svc, "fetch_to_cache")
 
     def compute_confirm_migration(self, instance: Instance, migration: MigrationData) -> bool:
         return self.driver.confirm_migration(host=self.host, instance=instance, migration=migration)

@@ -55,6 +55,26 @@ class RequestIdAndLogMiddleware:
             )
 
 
+class FastPathMiddleware:
+    """Hands requests under given path prefixes straight to a lean ASGI app, ahead of
+    FastAPI's routing and exception layers: for hot data paths (Swift objects) whose
+    per-request overhead is benchmarked. The target formats its own errors through
+    :mod:`overcast.api.errors`."""
+
+    def __init__(self, app: Any, routes: dict[str, Any]) -> None:
+        self.app = app
+        self.routes = tuple(routes.items())
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            for prefix, target in self.routes:
+                if path.startswith(prefix):
+                    await target(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 class JsonBodyLimitMiddleware:
     """Refuses JSON request bodies over ``limit`` bytes with 413 in the service's format.
 

@@ -40,6 +40,8 @@ class HostEntry:
     local_gb_used: int
     running_vms: int
     static_key: tuple = field(default=())
+    error: str | None = None
+    last_heartbeat: object = None
 
     def free_vcpus(self, r: Ratios) -> float:
         return self.vcpus * r.cpu - self.vcpus_used
@@ -88,6 +90,9 @@ def _capabilities(data: dict | None) -> HvCapabilities:
 class HostStateCache:
     """Host entries refreshed from the database at most every ``ttl`` seconds."""
 
+    FULL_RELOAD = 60.0
+    CLOCK_MARGIN = timedelta(seconds=2)
+
     def __init__(self, db, ratios: Ratios, down_after: float, ttl: float = 1.0) -> None:
         self.db = db
         self.ratios = ratios
@@ -98,32 +103,61 @@ class HostStateCache:
         self._entries: dict[str, HostEntry] = {}
         self._by_ram: list[tuple[float, str]] = []  # (free RAM, name), ascending
         self._caps_memo: dict[str, HvCapabilities] = {}
+        self._full_at = 0.0
+        self._max_updated = None
+
+    _COLUMNS = ("name", "driver", "availability_zone", "enabled", "error", "last_heartbeat", "capabilities", "vcpus",
+                "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used", "running_vms", "updated_at")
 
     def _load(self) -> None:
+        """Full load every ``FULL_RELOAD`` seconds; otherwise only rows changed since the last
+        load (claims and heartbeats bump ``updated_at``), so a refresh at 10,000 hosts reads
+        what changed, not everything."""
         h = HostRecord.__table__.c
-        now = utcnow()
+        full = not self._entries or time.monotonic() - self._full_at > self.FULL_RELOAD
+        stmt = select(*(getattr(h, c) for c in self._COLUMNS))
+        if not full:
+            # a margin for other processes' clocks; the claim in the database stays the authority
+            stmt = stmt.where(h.updated_at >= self._max_updated - self.CLOCK_MARGIN)
         with self.db.session() as s:
-            rows = s.execute(
-                select(
-                    h.name, h.driver, h.availability_zone, h.enabled, h.error, h.last_heartbeat, h.capabilities,
-                    h.vcpus, h.memory_mb, h.local_gb, h.vcpus_used, h.memory_mb_used, h.local_gb_used, h.running_vms,
-                )
-            ).all()
-        entries = {}
+            rows = s.execute(stmt).all()
+        now = utcnow()
+        entries = {} if full else self._entries
+        changed = []
         for r in rows:
             key = repr(r.capabilities)
             caps = self._caps_memo.get(key)
             if caps is None:
                 caps = self._caps_memo[key] = _capabilities(r.capabilities)
-            up = r.error is None and r.last_heartbeat is not None and now - r.last_heartbeat <= self.down_after
+            old = entries.get(r.name)
+            if old is not None:
+                changed.append((old.free_ram(self.ratios), r.name))
             entry = HostEntry(
-                r.name, r.driver, r.availability_zone, bool(r.enabled), up, caps,
+                r.name, r.driver, r.availability_zone, bool(r.enabled), False, caps,
                 r.vcpus, r.memory_mb, r.local_gb, r.vcpus_used, r.memory_mb_used, r.local_gb_used, r.running_vms,
             )
-            entry.static_key = (entry.driver, entry.availability_zone, entry.enabled, entry.up, id(caps))
+            entry.error = r.error
+            entry.last_heartbeat = r.last_heartbeat
             entries[r.name] = entry
+            if self._max_updated is None or r.updated_at > self._max_updated:
+                self._max_updated = r.updated_at
+        for entry in entries.values():  # "up" ages with the clock even when no row changes
+            up = entry.error is None and entry.last_heartbeat is not None and now - entry.last_heartbeat <= self.down_after
+            if up != entry.up or not entry.static_key:
+                entry.up = up
+                entry.static_key = (entry.driver, entry.availability_zone, entry.enabled, up, id(entry.capabilities))
+        if full or len(rows) > len(entries) // 8:
+            self._by_ram = sorted((e.free_ram(self.ratios), e.name) for e in entries.values())
+        else:
+            for item in changed:
+                i = bisect.bisect_left(self._by_ram, item)
+                if i < len(self._by_ram) and self._by_ram[i] == item:
+                    del self._by_ram[i]
+            for r in rows:
+                bisect.insort(self._by_ram, (entries[r.name].free_ram(self.ratios), r.name))
         self._entries = entries
-        self._by_ram = sorted((e.free_ram(self.ratios), e.name) for e in entries.values())
+        if full:
+            self._full_at = time.monotonic()
         self._loaded_at = time.monotonic()
 
     def view(self) -> tuple[dict[str, HostEntry], list[tuple[float, str]]]:
@@ -137,8 +171,10 @@ class HostStateCache:
     def lock(self) -> threading.Lock:
         return self._lock
 
-    def invalidate(self) -> None:
+    def invalidate(self, full: bool = False) -> None:
         self._loaded_at = 0.0
+        if full:
+            self._full_at = 0.0
 
     def apply(self, name: str, usage: Usage, sign: int = 1) -> None:
         """Record a claim (``sign=1``) or release (``-1``) made in the database. Hold :attr:`lock`."""

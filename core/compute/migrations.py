@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from overcast.compute import states as st
+from overcast.compute.peers import rebind_ports
 from overcast.compute.records import instance_of
 from overcast.compute.tasks import LONG_RPC, ServerTasks
 from overcast.db.models.compute import MigrationRecord
@@ -48,6 +49,14 @@ class MigrationTasks:
             s.flush()
             return m.id
 
+    def _vifs_on(self, uuid: str, host: str) -> list:
+        """The server's ports bound on ``host`` (the stored vifs if there is no network service)."""
+        vifs = rebind_ports(self.svc.runtime, uuid, self.tasks.port_ids(uuid), host)
+        if vifs:
+            self.tasks.set_vifs(uuid, vifs)
+            return vifs
+        return self.tasks.vifs_of(uuid)
+
     def _set_migration(self, mig_id: int, status: str, data: MigrationData | None = None) -> None:
         with self.db.session() as s:
             m = s.get(MigrationRecord, mig_id)
@@ -74,7 +83,8 @@ class MigrationTasks:
             data = self.tasks.call(source, "compute_migrate_disk_and_power_off", timeout=LONG_RPC, instance=instance, dest=dest)
             self._set_migration(mig_id, "migrating", data)
             info = self.tasks.call(dest, "compute_finish_migration", timeout=LONG_RPC, instance=instance, migration=data,
-                                   network_info=self.tasks.vifs_of(uuid), block_devices=[], power_on=was_running)
+                                   network_info=self._vifs_on(uuid, dest),
+                                   block_devices=[], power_on=was_running)
         except Exception as exc:  # noqa: BLE001 - roll back to the source
             self._set_migration(mig_id, "error")
             self.tasks.release_host(dest, rec)
@@ -126,6 +136,7 @@ class MigrationTasks:
         try:
             self.tasks.call(mig.dest_host, "compute_destroy", timeout=LONG_RPC, instance=instance, destroy_disks=True)
             source_instance = instance_of(rec)
+            self._vifs_on(uuid, mig.source_host)
             if was_running:
                 self.tasks.call(mig.source_host, "compute_power_on", timeout=LONG_RPC, instance=source_instance)
         except Exception as exc:  # noqa: BLE001
@@ -150,10 +161,10 @@ class MigrationTasks:
             return
         mig_id = self._migration(uuid, "live-migration", source, dest)
         instance = instance_of(rec)
-        vifs = self.tasks.vifs_of(uuid)
         moved = False
         try:
             data = self.tasks.call(dest, "compute_check_can_live_migrate_destination", instance=instance, source=source)
+            vifs = self._vifs_on(uuid, dest)
             data = self.tasks.call(dest, "compute_pre_live_migration", timeout=LONG_RPC, instance=instance, migration=data,
                                    network_info=vifs, block_devices=[])
             self._set_migration(mig_id, "running", data)

@@ -1,23 +1,22 @@
-"""The compute service's view of its peers (image, network, volume services).
+"""The compute service's calls into its peers (image, network, volume services).
 
-Compute talks to them only through the methods below, on ``runtime.service(name)``; a
-service that is not installed yet is ``None`` and the feature that needs it says so.
+Compute talks to them only through the methods used here, on ``runtime.service(name)``; a
+service that is not installed is ``None`` and the feature that needs it says so. The
+methods are those the peers expose for compute:
 
-Interface expected of each peer (keyword arguments, contract types from ``overcast.types``):
-
-* image: ``image_ref(ctx, image_id) -> ImageRef`` (``NotFound`` if absent or not visible);
-  ``fetch_to_cache(image, cache_dir, formats) -> ImageFile`` (host side: download once,
-  verify, convert to one of ``formats``); ``create_snapshot_record(ctx, name, properties) ->
-  str`` (a queued image's id); ``upload_file(image_id, path, disk_format) -> None``;
-  ``discard_image(image_id) -> None`` (a failed snapshot).
-* network: ``validate_networks(ctx, requested) -> None``; ``allocate_for_instance(ctx,
-  instance_uuid, host, requested) -> list[VifDetails]``; ``instance_addresses(ctx,
-  instance_uuid) -> dict``; ``deallocate_for_instance(ctx, instance_uuid) -> None``.
-* volume: ``reserve_attach(ctx, volume_id, instance_uuid)``; ``initialize_connection(ctx,
-  volume_id, connector) -> ConnectionInfo``; ``complete_attach(ctx, volume_id,
-  instance_uuid, mountpoint, host)``; ``unreserve(ctx, volume_id)``; ``begin_detach(ctx,
-  volume_id, instance_uuid)``; ``terminate_connection(ctx, volume_id, connector)``;
-  ``complete_detach(ctx, volume_id, instance_uuid)``.
+* image: ``image_ref(ctx, id) -> ImageRef``; ``create_snapshot_record(ctx, name,
+  properties) -> id`` (a queued private image); ``discard_image(id)``; host side
+  ``fetch_to_cache(image, cache_dir, formats) -> ImageFile`` and ``upload_file(id, path,
+  disk_format)``.
+* network: ``allocate_port_for_instance(ctx, instance_uuid, host, network_id=, port_id=,
+  fixed_ip=) -> Port``; ``bind_port(ctx, port_id, host) -> VifDetails``;
+  ``get_instance_addresses(instance_uuid)``; ``deallocate_ports(ctx, instance_uuid)``.
+* volume: ``get_volume(ctx, id)``; ``reserve_attach(ctx, id, instance_uuid) ->
+  attachment_id``; ``initialize_connection(ctx, id, connector, instance_uuid=)``;
+  ``complete_attach(ctx, id, instance_uuid, mountpoint, host)``; ``unreserve(ctx, id,
+  instance_uuid)``; ``begin_detach(ctx, id, instance_uuid)``; ``roll_detaching(ctx, id,
+  instance_uuid)``; ``terminate_connection(ctx, id, connector)``; ``complete_detach(ctx, id,
+  instance_uuid)``.
 """
 
 from __future__ import annotations
@@ -25,7 +24,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from overcast.errors import BadRequest, Conflict
+from overcast.context import RequestContext, system_context
+from overcast.errors import BadRequest, Conflict, NotFound
+from overcast.types import ImageRef, VifDetails
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,86 @@ def require(runtime: Any, name: str, method: str, what: str) -> Any:
     return svc
 
 
-def lookup_image(runtime: Any, ctx: Any, image_id: str):
-    """The image a server boots from; 400 as Nova answers for an unknown image."""
-    from overcast.errors import NotFound
+# --- image ---------------------------------------------------------------------------------------
 
+
+def lookup_image(runtime: Any, ctx: RequestContext, image_id: str) -> ImageRef:
+    """The image a server boots from; 400 as Nova answers for an unknown or unusable image."""
     svc = optional_service(runtime, "image")
-    if svc is None or not hasattr(svc, "image_ref"):
+    if svc is None:
         raise BadRequest(f"Image {image_id} could not be found (no image service is available).")
     try:
         return svc.image_ref(ctx, image_id)
     except NotFound:
         raise BadRequest(f"Image {image_id} could not be found.") from None
+    except (Conflict, BadRequest) as exc:
+        raise BadRequest(f"Image {image_id} is not usable: {exc}") from None
+
+
+def create_snapshot_image(runtime: Any, ctx: RequestContext, name: str, properties: dict[str, str]) -> str:
+    """A queued, private image that the snapshot will be uploaded into; returns its id."""
+    svc = require(runtime, "image", "create_snapshot_record", "Creating a server image")
+    return svc.create_snapshot_record(ctx, name, properties)
+
+
+def discard_image(runtime: Any, image_id: str) -> None:
+    svc = optional_service(runtime, "image")
+    if svc is not None:
+        svc.discard_image(image_id)
+
+
+# --- network -------------------------------------------------------------------------------------
+
+
+def allocate_network(runtime: Any, ctx: RequestContext, instance_uuid: str, host: str,
+                     requested: list) -> tuple[list[VifDetails], dict]:
+    """Ports for the requested networks, bound on ``host``; ``none``/``auto`` make none."""
+    if not requested or requested in (["none"], ["auto"]):
+        return [], {}
+    net = require(runtime, "network", "allocate_port_for_instance", "Attaching a server to a network")
+    vifs = []
+    for item in requested:
+        port = net.allocate_port_for_instance(ctx, instance_uuid, host, network_id=item.get("uuid"),
+                                              port_id=item.get("port"), fixed_ip=item.get("fixed_ip"))
+        vifs.append(net.bind_port(ctx, port.id, host))
+    return vifs, net.get_instance_addresses(instance_uuid)
+
+
+def rebind_ports(runtime: Any, instance_uuid: str, port_ids: list[str], host: str) -> list[VifDetails]:
+    """Bind a server's ports on ``host`` (a migration's destination)."""
+    net = optional_service(runtime, "network")
+    if net is None or not port_ids:
+        return []
+    return [net.bind_port(system_context(), port_id, host) for port_id in port_ids]
+
+
+def instance_addresses(runtime: Any, instance_uuid: str) -> dict | None:
+    net = optional_service(runtime, "network")
+    if net is None or not hasattr(net, "get_instance_addresses"):
+        return None
+    return net.get_instance_addresses(instance_uuid)
+
+
+def deallocate_network(runtime: Any, instance_uuid: str) -> None:
+    net = optional_service(runtime, "network")
+    if net is not None and hasattr(net, "deallocate_ports"):
+        net.deallocate_ports(system_context(), instance_uuid)
+
+
+def validate_networks(runtime: Any, ctx: RequestContext, requested: list) -> None:
+    """400 at create time for a network or port the caller cannot use, as Nova answers."""
+    if not requested or requested in (["none"], ["auto"]):
+        return
+    net = optional_service(runtime, "network")
+    if net is None:
+        first = requested[0].get("uuid") or requested[0].get("port")
+        raise BadRequest(f"Network {first} could not be found (no network service is available).")
+    for item in requested:
+        for key, manager, what in (("uuid", "networks", "Network"), ("port", "ports", "Port")):
+            value = item.get(key)
+            finder = getattr(getattr(net, manager, None), "get", None)
+            if value and finder is not None:
+                try:
+                    finder(ctx, value)
+                except NotFound:
+                    raise BadRequest(f"{what} {value} could not be found.") from None

@@ -7,11 +7,16 @@ a failed create rolls its usage back with everything else.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from overcast.db.models.compute import QuotaLimit, QuotaUsage
 from overcast.errors import BadRequest, OverQuota
+
+_CLAIM_ANY = text("UPDATE compute_quota_usages SET in_use = in_use + :d WHERE project_id = :p AND resource = :r")
+_CLAIM_BOUNDED = text(
+    "UPDATE compute_quota_usages SET in_use = in_use + :d WHERE project_id = :p AND resource = :r AND in_use + :d <= :limit"
+)
 
 RESOURCES = ("instances", "cores", "ram", "key_pairs", "server_groups")
 UNLIMITED = -1
@@ -59,11 +64,13 @@ class QuotaManager:
             session.delete(row)
 
     def _ensure_rows(self, session, project_id: str, resources) -> None:
+        c = QuotaUsage.__table__.c
+        have = set(session.execute(select(c.resource).where(c.project_id == project_id)).scalars())
         for resource in resources:
-            if session.get(QuotaUsage, (project_id, resource)) is None:
+            if resource not in have:
                 try:
                     with session.begin_nested():
-                        session.add(QuotaUsage(project_id=project_id, resource=resource, in_use=0))
+                        session.execute(QuotaUsage.__table__.insert().values(project_id=project_id, resource=resource, in_use=0))
                 except IntegrityError:
                     pass  # a concurrent request created it
 
@@ -72,14 +79,12 @@ class QuotaManager:
         deltas = {k: v for k, v in deltas.items() if v}
         self._ensure_rows(session, project_id, deltas)
         limits = self.limits(session, project_id)
-        c = QuotaUsage.__table__.c
         for resource, delta in deltas.items():
             limit = limits[resource]
-            stmt = update(QuotaUsage).where(c.project_id == project_id, c.resource == resource)
-            if limit != UNLIMITED and delta > 0:
-                stmt = stmt.where(c.in_use + delta <= limit)
-            result = session.execute(stmt.values(in_use=c.in_use + delta).execution_options(synchronize_session=False))
-            if result.rowcount != 1:
+            params = {"p": project_id, "r": resource, "d": delta, "limit": limit}
+            bounded = limit != UNLIMITED and delta > 0
+            if session.execute(_CLAIM_BOUNDED if bounded else _CLAIM_ANY, params).rowcount != 1:
+                c = QuotaUsage.__table__.c
                 used = session.execute(select(c.in_use).where(c.project_id == project_id, c.resource == resource)).scalar() or 0
                 raise OverQuota(
                     f"Quota exceeded for {resource}: Requested {delta}, but already used {used} of {limit} {resource}"

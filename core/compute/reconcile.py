@@ -62,7 +62,7 @@ class Reconciler:
             outcome = self._one(rec, guests)
             counts[outcome] = counts.get(outcome, 0) + 1
         self.svc.hosts.recompute_usage()
-        self.svc.scheduler.cache.invalidate()
+        self.svc.scheduler.cache.invalidate(full=True)
         if stuck:
             log.info("reconciled %d servers: %s", len(stuck), counts)
         return counts

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import select
 
 from overcast.context import RequestContext
 from overcast.db.models.compute import FlavorRecord, InstanceRecord
 from overcast.errors import NotFound
-from overcast.types import Flavor, ImageRef, Instance, from_dict, to_dict
+from overcast.types import Flavor, ImageRef, Instance, to_dict
 
 
 def instance_of(rec: InstanceRecord) -> Instance:
@@ -27,11 +29,23 @@ def instance_of(rec: InstanceRecord) -> Instance:
 
 
 def flavor_snapshot(rec: InstanceRecord) -> Flavor:
-    return from_dict(rec.flavor)
+    return _plain(Flavor, rec.flavor)
 
 
 def image_snapshot(rec: InstanceRecord) -> ImageRef | None:
-    return from_dict(rec.image) if rec.image else None
+    return _plain(ImageRef, rec.image) if rec.image else None
+
+
+def _plain(cls, data: dict):
+    """``from_dict`` for dataclasses without nested contract types (Flavor, ImageRef): the
+    same result without resolving type hints on every call (this runs on every task)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
 
 
 def flavor_of(rec: FlavorRecord, extra_specs: dict[str, str]) -> Flavor:

@@ -16,6 +16,8 @@ every filter wins, which is the same answer as weighing them all, in O(hosts ski
 from __future__ import annotations
 
 import bisect
+import contextlib
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -104,6 +106,9 @@ class Scheduler:
         self.ratios = ratios
         self.pack = weigher == "pack"
         self.cache = HostStateCache(db, ratios, down_after, ttl=cache_seconds)
+        # SQLite has one writer: queueing our own claims here avoids its busy-wait back-off.
+        # The conditional UPDATE stays the authority (other processes, PostgreSQL).
+        self._claim_lock = threading.Lock() if db.is_sqlite else contextlib.nullcontext()
 
     # --- plugins --------------------------------------------------------------------------
 
@@ -181,8 +186,8 @@ class Scheduler:
         tried: set[str] = set()
         for _ in range(MAX_CLAIM_ATTEMPTS):
             host = self.select(request, exclude=frozenset(tried))
-            with self.db.session() as s:
-                won = claim(s, host, usage, self.ratios)
+            with self._claim_lock, self.db.engine.begin() as conn:
+                won = claim(conn, host, usage, self.ratios)
             if won:
                 with self.cache.lock:
                     self.cache.apply(host, usage)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from overcast.compute import states as st
-from overcast.compute.peers import lookup_image, optional_service
+from overcast.compute.peers import lookup_image, validate_networks
 from overcast.compute.records import flavor_of, get_instance
 from overcast.context import RequestContext
 from overcast.db.models.base import new_id
@@ -53,7 +53,7 @@ def _user_data(value: Any) -> str | None:
     return value
 
 
-def parse_networks(value: Any, network_available: bool) -> list:
+def parse_networks(value: Any) -> list:
     """``networks``: "none", "auto", or a list of ``{uuid|port[, fixed_ip]}``."""
     if value is None or value == "auto":
         return ["auto"]
@@ -66,8 +66,6 @@ def parse_networks(value: Any, network_available: bool) -> list:
         if not isinstance(item, dict) or not (item.get("uuid") or item.get("port")):
             raise BadRequest("Invalid input for field/attribute networks: each needs a uuid or a port.")
         out.append({k: item[k] for k in ("uuid", "port", "fixed_ip", "tag") if item.get(k)})
-    if out and not network_available:
-        raise BadRequest(f"Network {out[0].get('uuid') or out[0].get('port')} could not be found (no network service).")
     return out
 
 
@@ -115,10 +113,8 @@ class ServerManager:
             raise BadRequest("Flavor's memory is too small for requested image.")
         if image.min_disk and flavor.root_gb and flavor.root_gb < image.min_disk:
             raise BadRequest("Flavor's disk is too small for requested image.")
-        net = optional_service(self.runtime, "network")
-        networks = parse_networks(body.get("networks"), net is not None)
-        if net is not None and networks not in (["auto"], ["none"]) and hasattr(net, "validate_networks"):
-            net.validate_networks(ctx=ctx, requested=networks)
+        networks = parse_networks(body.get("networks"))
+        validate_networks(self.runtime, ctx, networks)
         zone = body.get("availability_zone")
         if zone is not None:
             zone = _text(zone, "availability_zone")

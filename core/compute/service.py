@@ -18,7 +18,7 @@ from overcast.compute.flavors import FlavorManager
 from overcast.compute.hosts import HostRegistry
 from overcast.compute.keypairs import KeyPairManager
 from overcast.compute.migrations import MigrationTasks
-from overcast.compute.peers import require
+from overcast.compute.peers import create_snapshot_image, require
 from overcast.compute.quotas import QuotaManager
 from overcast.compute.reconcile import Reconciler
 from overcast.compute.records import get_instance, instance_of
@@ -159,13 +159,13 @@ class ComputeService:
             raise BadRequest("Invalid input for field/attribute name.")
         if metadata is not None and not isinstance(metadata, dict):
             raise BadRequest("Invalid input for field/attribute metadata.")
-        images = require(self.runtime, "image", "create_snapshot_record", "Creating a server image")
+        require(self.runtime, "image", "create_snapshot_record", "Creating a server image")
         rec = self.transitions.begin(ctx, uuid, "createImage", SNAPSHOT_STATES, st.IMAGE_SNAPSHOT)
         try:
             base = dict((rec.image or {}).get("properties") or {})
             properties = {**base, **{str(k): str(v) for k, v in (metadata or {}).items()},
                           "instance_uuid": uuid, "image_type": "snapshot", "base_image_ref": rec.image_ref}
-            image_id = images.create_snapshot_record(ctx=ctx, name=name, properties=properties)
+            image_id = create_snapshot_image(self.runtime, ctx, name, properties)
         except Exception:
             self.transitions.finish(uuid, task_state=None)
             raise

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from overcast.agent import agent_topic
 from overcast.compute import states as st
 from overcast.compute.claims import Usage, release
-from overcast.compute.peers import optional_service
+from overcast.compute.peers import allocate_network, deallocate_network, discard_image
 from overcast.compute.records import flavor_snapshot, image_snapshot, instance_of
 from overcast.context import RequestContext, system_context
 from overcast.db.models.base import utcnow
@@ -115,6 +115,9 @@ class ServerTasks:
 
     def build(self, uuid: str, ctx: RequestContext) -> None:
         rec = self._load(uuid)
+        if rec is not None and rec.task_state == st.DELETING:
+            self.delete(uuid)  # deleted before the build started
+            return
         if rec is None or rec.task_state != st.SCHEDULING:
             return
         host = None
@@ -139,13 +142,9 @@ class ServerTasks:
             self.delete(uuid)
 
     def _allocate_network(self, ctx: RequestContext, rec: InstanceRecord, host: str) -> list[VifDetails]:
-        requested = rec.requested_networks or []
-        net = optional_service(self.runtime, "network")
-        if net is None or requested in (["none"], []) or not hasattr(net, "allocate_for_instance"):
+        vifs, addresses = allocate_network(self.runtime, ctx, rec.uuid, host, rec.requested_networks or [])
+        if not vifs:
             return []
-        vifs = list(net.allocate_for_instance(ctx=ctx, instance_uuid=rec.uuid, host=host,
-                                              requested="auto" if requested == ["auto"] else requested))
-        addresses = net.instance_addresses(ctx=ctx, instance_uuid=rec.uuid) if hasattr(net, "instance_addresses") else {}
         with self.db.session() as s:
             for vif in vifs:
                 s.merge(InstancePort(instance_uuid=rec.uuid, port_id=vif.port_id, network_id=vif.network_id, vif=to_dict(vif)))
@@ -174,14 +173,23 @@ class ServerTasks:
         with self.db.session() as s:
             return [from_dict(p.vif) for p in s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid))]
 
+    def port_ids(self, uuid: str) -> list[str]:
+        with self.db.session() as s:
+            return list(s.scalars(select(InstancePort.port_id).where(InstancePort.instance_uuid == uuid)))
+
+    def set_vifs(self, uuid: str, vifs: list[VifDetails]) -> None:
+        """Remember how the ports are plugged now (after a rebind on another host)."""
+        with self.db.session() as s:
+            for vif in vifs:
+                s.merge(InstancePort(instance_uuid=uuid, port_id=vif.port_id, network_id=vif.network_id, vif=to_dict(vif)))
+
     def _deallocate_network(self, uuid: str) -> None:
-        net = optional_service(self.runtime, "network")
         with self.db.session() as s:
             ports = list(s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid)))
             for p in ports:
                 s.delete(p)
-        if net is not None and ports and hasattr(net, "deallocate_for_instance"):
-            net.deallocate_for_instance(ctx=system_context(), instance_uuid=uuid)
+        if ports:
+            deallocate_network(self.runtime, uuid)
 
     # --- delete --------------------------------------------------------------------------------
 
@@ -248,12 +256,10 @@ class ServerTasks:
             self.call(rec.host, "compute_snapshot", timeout=LONG_RPC, instance=instance_of(rec), image_id=image_id,
                       image_name=image_name)
         except Exception as exc:  # noqa: BLE001 - the image is discarded and the fault recorded
-            image = optional_service(self.runtime, "image")
-            if image is not None and hasattr(image, "discard_image"):
-                try:
-                    image.discard_image(image_id=image_id)
-                except Exception:  # noqa: BLE001
-                    log.exception("could not discard failed snapshot image %s", image_id)
+            try:
+                discard_image(self.runtime, image_id)
+            except Exception:  # noqa: BLE001
+                log.exception("could not discard failed snapshot image %s", image_id)
             self.t.fault(uuid, exc, task_state=None)
             return
         self.t.finish(uuid, task_state=None)

@@ -65,6 +65,7 @@ class VolumeAttachments:
         volumes = require(self.runtime, "volume", "initialize_connection", "Attaching a volume")
         if not isinstance(volume_id, str) or not volume_id:
             raise BadRequest("Invalid input for field/attribute volumeId.")
+        volumes.get_volume(ctx, volume_id)  # 404 for a volume the caller cannot see
         with self.db.session() as s:
             rec = get_instance(s, ctx, uuid)
             if rec.vm_state not in ATTACHABLE or rec.task_state is not None or not rec.host:
@@ -80,25 +81,35 @@ class VolumeAttachments:
             except IntegrityError:
                 raise Conflict(f"The supplied device path ({bdm.device_name}) is in use.") from None
             instance, host = instance_of(rec), rec.host
-        volumes.reserve_attach(ctx=ctx, volume_id=volume_id, instance_uuid=uuid)
+        attachment_id = None
+        connector = None
         try:
+            attachment_id = volumes.reserve_attach(ctx, volume_id, uuid)
             connector = self._agent(host, "compute_get_volume_connector")
-            info = volumes.initialize_connection(ctx=ctx, volume_id=volume_id, connector=connector)
+            info = volumes.initialize_connection(ctx, volume_id, connector, instance_uuid=uuid)
             self._agent(host, "compute_attach_volume", instance=instance, connection_info=info, mountpoint=bdm.device_name)
-            volumes.complete_attach(ctx=ctx, volume_id=volume_id, instance_uuid=uuid, mountpoint=bdm.device_name, host=host)
+            volumes.complete_attach(ctx, volume_id, uuid, bdm.device_name, host)
         except Exception:
-            volumes.unreserve(ctx=ctx, volume_id=volume_id)
-            with self.db.session() as s:
-                row = s.get(BlockDeviceMapping, bdm.id)
-                if row is not None:
-                    s.delete(row)
+            self._undo_attach(ctx, volumes, volume_id, uuid, attachment_id, connector, bdm.id)
             raise
         with self.db.session() as s:
             row = s.get(BlockDeviceMapping, bdm.id)
-            row.connection_info = to_dict(info)
-            row.status = "attached"
-        bdm.connection_info, bdm.status = to_dict(info), "attached"
+            row.connection_info, row.attachment_id, row.status = to_dict(info), attachment_id, "attached"
+        bdm.connection_info, bdm.attachment_id, bdm.status = to_dict(info), attachment_id, "attached"
         return bdm
+
+    def _undo_attach(self, ctx, volumes, volume_id, uuid, attachment_id, connector, bdm_id) -> None:
+        try:
+            if attachment_id is not None:
+                if connector is not None:
+                    volumes.terminate_connection(ctx, volume_id, connector)
+                volumes.unreserve(ctx, volume_id, uuid)
+        except Exception:  # noqa: BLE001 - the original error is what the caller needs
+            log.exception("could not undo the reservation of volume %s", volume_id)
+        with self.db.session() as s:
+            row = s.get(BlockDeviceMapping, bdm_id)
+            if row is not None:
+                s.delete(row)
 
     def detach(self, ctx: RequestContext, uuid: str, volume_id: str) -> None:
         bdm = self.get(ctx, uuid, volume_id)
@@ -110,7 +121,8 @@ class VolumeAttachments:
         self._detach(ctx, rec, bdm, volumes)
 
     def _detach(self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any) -> None:
-        volumes.begin_detach(ctx=ctx, volume_id=bdm.volume_id, instance_uuid=rec.uuid)
+        volumes.begin_detach(ctx, bdm.volume_id, rec.uuid)
+        connector = None
         if rec.host:
             info = from_dict(bdm.connection_info)
             try:
@@ -118,9 +130,13 @@ class VolumeAttachments:
                             mountpoint=bdm.device_name)
             except NotFound:
                 pass  # the guest or the disk is already gone
+            except Exception:
+                volumes.roll_detaching(ctx, bdm.volume_id, rec.uuid)
+                raise
             connector = self._agent(rec.host, "compute_get_volume_connector")
-            volumes.terminate_connection(ctx=ctx, volume_id=bdm.volume_id, connector=connector)
-        volumes.complete_detach(ctx=ctx, volume_id=bdm.volume_id, instance_uuid=rec.uuid)
+        if connector is not None:
+            volumes.terminate_connection(ctx, bdm.volume_id, connector)
+        volumes.complete_detach(ctx, bdm.volume_id, rec.uuid)
         with self.db.session() as s:
             row = s.get(BlockDeviceMapping, bdm.id)
             if row is not None:

@@ -7,6 +7,8 @@ Ids are derived from the type and interface, so they are the same in every proce
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +48,18 @@ def endpoint_id(svc: ServiceDef, interface: str) -> str:
     return stable_id("endpoint", svc.type, interface)
 
 
+@functools.lru_cache(maxsize=4096)
+def catalog_json(base_url: str, region: str, project_id: str | None) -> str:
+    """The catalog already serialized, cached per project: token responses embed it as is."""
+    return json.dumps(_build_catalog(base_url, region, project_id), separators=(",", ":"))
+
+
 def build_catalog(base_url: str, region: str, project_id: str | None) -> list[dict[str, Any]]:
+    """The token's ``catalog`` (a fresh copy)."""
+    return json.loads(catalog_json(base_url, region, project_id))
+
+
+def _build_catalog(base_url: str, region: str, project_id: str | None) -> list[dict[str, Any]]:
     """The token's ``catalog``. Without a project, services whose URL needs one are left
     out (Keystone does the same for unscoped tokens)."""
     out = []

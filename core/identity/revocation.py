@@ -9,6 +9,7 @@ next validation everywhere, while unchanged state is served from memory.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from overcast.db.models.identity import IdentityState, RevocationEvent
 from overcast.identity.tokens import TokenPayload
 
 _STATE_ROW = 1
+_GENERATION_SQL = f"SELECT generation FROM identity_state WHERE id = {_STATE_ROW}"
 
 
 def bump_generation(session: Session) -> None:
@@ -119,15 +121,28 @@ class GenerationWatch:
         self.revocations = RevocationList([])
         self._listeners: list[Any] = []
         self._stmt = select(IdentityState.generation).where(IdentityState.id == _STATE_ROW)
+        self._local = threading.local()
 
     def on_change(self, callback: Any) -> None:
         """``callback()`` runs whenever the generation moved (drop your caches there)."""
         self._listeners.append(callback)
 
+    def read_generation(self) -> int:
+        """The current generation. On SQLite through a per-thread raw connection: this
+        read runs on every validation, and the raw read costs microseconds."""
+        if self.db.is_sqlite:
+            conn = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = sqlite3.connect(self.db.engine.url.database, isolation_level=None, check_same_thread=False, timeout=30)
+                self._local.conn = conn
+            row = conn.execute(_GENERATION_SQL).fetchone()
+            return row[0] if row else 0
+        with self.db.engine.connect() as c:
+            return c.execute(self._stmt).scalar() or 0
+
     def check(self) -> None:
         """Read the generation; reload revocations and clear caches if it moved."""
-        with self.db.engine.connect() as conn:
-            generation = conn.execute(self._stmt).scalar() or 0
+        generation = self.read_generation()
         if generation == self._generation:
             return
         with self._lock:

@@ -24,7 +24,7 @@ from overcast.errors import Forbidden, NotFound
 from overcast.identity.appcreds import AppCredentials
 from overcast.identity.assignments import Assignments
 from overcast.identity.auth import Authenticator
-from overcast.identity.catalog import build_catalog
+from overcast.identity.catalog import build_catalog, catalog_json
 from overcast.identity.directory import Directory
 from overcast.identity.keys import KeyRepository
 from overcast.identity.passwords import Passwords
@@ -128,6 +128,10 @@ class IdentityService:
         api = self.runtime.config.api
         return build_catalog(api.base_url(), api.region, project_id)
 
+    def catalog_json(self, project_id: str | None) -> str:
+        api = self.runtime.config.api
+        return catalog_json(api.base_url(), api.region, project_id)
+
     # --- bootstrap ----------------------------------------------------------------------
 
     def bootstrap(self, admin_password: str, admin_user: str = "admin", admin_project: str = "admin") -> BootstrapResult:
@@ -143,6 +147,18 @@ class IdentityService:
         self.directory.update_user(user.id, {"password": admin_password, "enabled": True})
         self.assignments.grant("user", user.id, project.id, role_ids["admin"])
         return BootstrapResult(DEFAULT_DOMAIN_ID, project.id, user.id, role_ids)
+
+    def find_bootstrap(self, admin_user: str = "admin", admin_project: str = "admin") -> BootstrapResult | None:
+        """What :meth:`bootstrap` made, if it ran (the admin holds admin on its project)."""
+        with self.db.session() as s:
+            roles = {r.name: r.id for r in s.scalars(select(Role).where(Role.name.in_(ROLE_ORDER)))}
+            user = s.scalars(select(User).where(User.name == admin_user, User.domain_id == DEFAULT_DOMAIN_ID)).first()
+            project = s.scalars(select(Project).where(Project.name == admin_project, Project.domain_id == DEFAULT_DOMAIN_ID)).first()
+        if user is None or project is None or len(roles) != len(ROLE_ORDER):
+            return None
+        if roles["admin"] not in {r.id for r in self.assignments.direct_roles("user", user.id, project.id)}:
+            return None
+        return BootstrapResult(DEFAULT_DOMAIN_ID, project.id, user.id, roles)
 
     def _ensure(self, model: type, name: str, create: Any) -> Any:
         stmt = select(model).where(model.name == name)

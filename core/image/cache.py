@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from overcast.errors import DriverError, Unprocessable
@@ -91,10 +91,15 @@ def _download(store: ImageStore, image: ImageRef, location: str, dest: Path) -> 
 
 
 def fetch_to_cache(
-    store: ImageStore, image: ImageRef, location: str, cache_dir: str | os.PathLike[str], want_formats: Sequence[str]
+    store: ImageStore,
+    image: ImageRef,
+    location: Callable[[], str],
+    cache_dir: str | os.PathLike[str],
+    want_formats: Sequence[str],
 ) -> ImageFile:
     """The image as a verified local file in one of ``want_formats`` (the first one if a
-    conversion is needed). Downloads at most once per cache directory."""
+    conversion is needed). Downloads at most once per cache directory; ``location`` is
+    called only when the image is not cached yet."""
     if not want_formats:
         raise Unprocessable("the host takes no image formats")
     cache = Path(cache_dir)
@@ -111,7 +116,7 @@ def fetch_to_cache(
         part = cache / f".{image.id}.{secrets.token_hex(6)}.part"
         converted = part.with_suffix(".conv")
         try:
-            _download(store, image, location, part)
+            _download(store, image, location(), part)
             check_safe(part, image.disk_format)
             if image.disk_format in want_formats:
                 target_format, final_source = image.disk_format, part

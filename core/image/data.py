@@ -23,7 +23,8 @@ from overcast.image import constants as c
 from overcast.image.access import get_owned, get_visible
 from overcast.image.process import is_alive, process_id
 from overcast.image.store import ImageStore
-from overcast.image.streaming import UploadStream, VerifiedStream
+from overcast.image.streaming import HASH_ALGO, UploadResult, UploadStream, VerifiedStream
+from overcast.types import StoredImage
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +42,22 @@ class UploadPlan:
     declared_sha256: str | None
 
 
-def _set_status(session: Session, image_id: str, expected: str, new: str, **values: object) -> bool:
-    """Move ``image_id`` from ``expected`` to ``new`` atomically; False if it was not there."""
+def _set_status(session: Session, image_id: str, expected: str, new: str, uploader: str | None = None,
+                **values: object) -> bool:
+    """Move ``image_id`` from ``expected`` to ``new`` atomically; False if it was not there.
+    Leaving ``saving`` also requires the row to name ``uploader`` (this process by default)."""
     stmt = (
         update(Image)
         .where(Image.id == image_id, Image.status == expected)
         .values(status=new, updated_at=utcnow(), **values)
     )
     if expected == c.SAVING:
-        stmt = stmt.where(Image.saving_by == process_id())
+        stmt = stmt.where(Image.saving_by == (uploader or process_id()))
     return session.execute(stmt).rowcount == 1
 
 
-def begin_upload(session: Session, ctx: RequestContext, image_id: str) -> UploadPlan:
-    """Check the caller may upload and claim the image (queued -> saving)."""
-    image = get_owned(session, ctx, image_id)
+def claim(session: Session, image: Image, uploader: str) -> UploadPlan:
+    """queued -> saving for ``uploader``; the plan says what the data must be."""
     if image.status != c.QUEUED:
         raise Conflict(f"Image status transition from {image.status} to saving is not allowed")
     if not image.disk_format or not image.container_format:
@@ -64,9 +66,64 @@ def begin_upload(session: Session, ctx: RequestContext, image_id: str) -> Upload
     plan = UploadPlan(
         image.id, image.disk_format, image.container_format, props.get(DECLARED_MD5), props.get(DECLARED_SHA256)
     )
-    if not _set_status(session, image.id, c.QUEUED, c.SAVING, saving_by=process_id()):
-        raise Conflict(f"Image {image_id} is already being uploaded.")
+    if not _set_status(session, image.id, c.QUEUED, c.SAVING, saving_by=uploader):
+        raise Conflict(f"Image {image.id} is already being uploaded.")
     return plan
+
+
+def begin_upload(session: Session, ctx: RequestContext, image_id: str) -> UploadPlan:
+    """Check the caller may upload and claim the image (queued -> saving)."""
+    return claim(session, get_owned(session, ctx, image_id), process_id())
+
+
+def abort(db: object, image_id: str, exc: BaseException | None, uploader: str | None = None) -> None:
+    """saving -> queued after the client's fault (it may try again), -> killed after the
+    store's or an unexpected one (the image is unusable)."""
+    back = c.QUEUED if isinstance(exc, OvercastError) and exc.status < 500 else c.KILLED
+    with db.session() as s:  # type: ignore[attr-defined]
+        _set_status(s, image_id, c.SAVING, back, uploader, saving_by=None)
+
+
+def publish(db: object, store: ImageStore, image_id: str, disk_format: str, stored: StoredImage,
+            result: UploadResult, uploader: str | None = None) -> None:
+    """saving -> active with the checksums and location. If the image was deleted or reset
+    meanwhile, the data is removed and :class:`Conflict` raised."""
+    virtual_size = result.inspection.virtual_size if result.inspection else None
+    if virtual_size is None and disk_format in ("raw", "iso"):
+        virtual_size = result.size
+    with db.session() as s:  # type: ignore[attr-defined]
+        published = _set_status(
+            s, image_id, c.SAVING, c.ACTIVE, uploader, saving_by=None, size=result.size, checksum=result.checksum,
+            os_hash_algo=result.os_hash_algo, os_hash_value=result.os_hash_value, virtual_size=virtual_size,
+        )
+        if published:
+            s.add(ImageLocation(image_id=image_id, url=stored.location, store=store.backend.name, size=result.size,
+                                crc32=result.crc32))
+    if not published:
+        store.delete(stored.location)
+        raise Conflict(f"Image {image_id} was deleted or reset while its data was uploading.")
+
+
+def store_stream(store: ImageStore, plan: UploadPlan, chunks: Iterable[bytes], *, declared_size: int | None,
+                 declared_md5: str | None = None, max_size: int | None = None,
+                 hash_algo: str = HASH_ALGO) -> tuple[StoredImage, UploadResult]:
+    """Stream ``chunks`` into the store while hashing and inspecting them."""
+    stream = UploadStream(
+        chunks,
+        disk_format=plan.disk_format,
+        inspect=plan.container_format == "bare",
+        declared_size=declared_size,
+        declared_md5=declared_md5 or plan.declared_md5,
+        declared_sha256=plan.declared_sha256,
+        max_size=max_size,
+        hash_algo=hash_algo,
+    )
+    stored = store.add(plan.image_id, stream, declared_size)
+    result = stream.result
+    if result is None or stored.size != result.size:
+        store.delete(stored.location)
+        raise OvercastError(f"image store '{store.backend.name}' did not consume the whole upload")
+    return stored, result
 
 
 def upload(
@@ -79,54 +136,19 @@ def upload(
     declared_size: int | None = None,
     declared_md5: str | None = None,
     max_size: int | None = None,
+    hash_algo: str = HASH_ALGO,
 ) -> None:
     """Stream ``chunks`` into the store and activate the image. On any failure nothing is
-    kept: the store drops what it wrote and the image goes back to ``queued`` (``killed``
-    if the store itself failed)."""
+    kept: the store drops what it wrote and the image leaves ``saving`` (see :func:`abort`)."""
     with db.session() as s:  # type: ignore[attr-defined]
         plan = begin_upload(s, ctx, image_id)
-    stream = UploadStream(
-        chunks,
-        disk_format=plan.disk_format,
-        inspect=plan.container_format == "bare",
-        declared_size=declared_size,
-        declared_md5=declared_md5 or plan.declared_md5,
-        declared_sha256=plan.declared_sha256,
-        max_size=max_size,
-    )
     try:
-        stored = store.add(image_id, stream, declared_size)
-        result = stream.result
-        if result is None or stored.size != result.size:
-            store.delete(stored.location)
-            raise OvercastError(f"image store '{store.backend.name}' did not consume the whole upload")
+        stored, result = store_stream(store, plan, chunks, declared_size=declared_size, declared_md5=declared_md5,
+                                      max_size=max_size, hash_algo=hash_algo)
     except BaseException as exc:
-        # the client's fault: it may try again; the store's fault: the image is unusable
-        back = c.QUEUED if isinstance(exc, OvercastError) and exc.status < 500 else c.KILLED
-        with db.session() as s:  # type: ignore[attr-defined]
-            _set_status(s, image_id, c.SAVING, back, saving_by=None)
+        abort(db, image_id, exc)
         raise
-    virtual_size = result.inspection.virtual_size if result.inspection else None
-    with db.session() as s:  # type: ignore[attr-defined]
-        published = _set_status(
-            s,
-            image_id,
-            c.SAVING,
-            c.ACTIVE,
-            saving_by=None,
-            size=result.size,
-            checksum=result.checksum,
-            os_hash_algo=result.os_hash_algo,
-            os_hash_value=result.os_hash_value,
-            virtual_size=virtual_size if virtual_size is not None else (
-                result.size if plan.disk_format in ("raw", "iso") else None
-            ),
-        )
-        if published:
-            s.add(ImageLocation(image_id=image_id, url=stored.location, store=store.backend.name, size=result.size))
-    if not published:
-        store.delete(stored.location)
-        raise Conflict(f"Image {image_id} was deleted or reset while its data was uploading.")
+    publish(db, store, image_id, plan.disk_format, stored, result)
 
 
 def reconcile(db: object) -> list[str]:
@@ -193,14 +215,14 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 def open_download(
     db: object, store: ImageStore, ctx: RequestContext, image_id: str, range_header: str | None = None
 ) -> Download:
-    """Open the image's data for reading; a whole read is verified against its sha512."""
+    """Open the image's data for reading; a whole read is verified against the stored copy's CRC-32."""
     with db.session() as s:  # type: ignore[attr-defined]
         image = get_visible(s, ctx, image_id)
         if image.status == c.DEACTIVATED and not ctx.is_admin:
             raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
         if image.status not in (c.ACTIVE, c.DEACTIVATED) or not image.locations:
             return Download(image.id, 0, None, None)
-        location = image.locations[0].url
+        location, crc32 = image.locations[0].url, image.locations[0].crc32
         size, checksum = image.size or 0, image.checksum
         algo, expected = image.os_hash_algo or "md5", image.os_hash_value or image.checksum or ""
     stored_size = store.size(location)
@@ -211,7 +233,9 @@ def open_download(
         start, end = wanted
         chunks = store.get(location, start, end - start + 1)
         return Download(image_id, size, checksum, iter(chunks), start, end, partial=True)
-    chunks = VerifiedStream(store.get(location, 0, None), size=size, algo=algo, expected=expected, what=f"image {image_id}")
+    chunks = VerifiedStream(
+        store.get(location, 0, None), size=size, crc32=crc32, algo=algo, expected=expected, what=f"image {image_id}"
+    )
     return Download(image_id, size, checksum, iter(chunks), 0, size - 1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -146,9 +147,12 @@ def split_body(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]
         if key in c.SETTABLE:
             core[key] = validate_attribute(key, value)
         elif key == "id":
-            if not isinstance(value, str) or len(value) != 36:
+            try:
+                core["id"] = str(uuid.UUID(value)) if isinstance(value, str) and len(value) == 36 else None
+            except ValueError:
+                core["id"] = None
+            if core["id"] is None:
                 raise BadRequest("Invalid value for 'id': must be a UUID.")
-            core["id"] = value
         elif key in c.READ_ONLY:
             raise BadRequest(f"Attribute '{key}' is read-only.")
         else:

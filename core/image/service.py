@@ -1,27 +1,26 @@
 """``ImageService``: the image service's interface, used by its API and by other services.
 
-Compute uses :meth:`get_ref`/:meth:`locate` (an image visible to a context, as contract
-data plus its store location), :meth:`fetch_to_cache` on hosts (no database needed), and
-:meth:`upload_file` for snapshots.
+Compute uses (see ``overcast.compute.peers``): :meth:`image_ref` (an active image visible
+to a context, as contract data); on hosts, without a database, :meth:`fetch_to_cache` and
+:meth:`upload_file` (they ask the controller over the bus); and for snapshots
+:meth:`create_snapshot_record` / :meth:`discard_image`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from overcast.context import RequestContext
 from overcast.db.models.image import Image, ImageTag
 from overcast.errors import BadRequest, Conflict, Forbidden, NotFound
-from overcast.image import cache, data, listing, members, patch, records
+from overcast.image import data, host, listing, members, patch, records
 from overcast.image import constants as c
 from overcast.image.access import check_rule, get_owned, get_visible
+from overcast.image.rpc import IMAGE_TOPIC, ImageRpc
 from overcast.image.store import ImageStore
 from overcast.types import ImageFile, ImageRef
-
-FILE_CHUNK = 1024 * 1024
 
 
 class ImageService:
@@ -34,8 +33,16 @@ class ImageService:
         return self.runtime.db
 
     def start(self) -> None:
-        """Server start-up: uploads of processes that died go back to ``queued``."""
+        """Controller start-up: uploads of processes that died go back to ``queued``, and the
+        bus topic ``image`` answers host agents."""
         data.reconcile(self.db)
+        self.runtime.bus.serve(IMAGE_TOPIC, ImageRpc(self))
+
+    def close(self) -> None:
+        try:
+            self.runtime.bus.stop_serving(IMAGE_TOPIC)
+        except Exception:  # noqa: BLE001 - the bus may already be closed
+            pass
 
     # --- images ----------------------------------------------------------------------
 
@@ -63,17 +70,14 @@ class ImageService:
         with self.db.session() as s:
             return records.to_view(get_visible(s, ctx, image_id))
 
-    def get_ref(self, ctx: RequestContext, image_id: str) -> ImageRef:
-        """An ``active`` image visible to ``ctx``, as contract data (for booting)."""
-        return self.locate(ctx, image_id)[0]
-
-    def locate(self, ctx: RequestContext, image_id: str) -> tuple[ImageRef, str]:
-        """An ``active`` image visible to ``ctx`` and its store location, for a host fetch."""
+    def image_ref(self, ctx: RequestContext, image_id: str) -> ImageRef:
+        """An ``active`` image visible to ``ctx``, as contract data (for booting).
+        ``NotFound`` if it is not visible; ``BadRequest`` if it has no usable data."""
         with self.db.session() as s:
             image = get_visible(s, ctx, image_id)
             if image.status != c.ACTIVE or not image.locations:
-                raise Conflict(f"Image {image_id} is not active (status {image.status}).")
-            return records.to_ref(image), image.locations[0].url
+                raise BadRequest(f"Image {image_id} is not active.")
+            return records.to_ref(image)
 
     def list(
         self, ctx: RequestContext, params: Mapping[str, str], multi: Mapping[str, Sequence[str]] | None = None
@@ -169,40 +173,44 @@ class ImageService:
         md5: str | None = None,
     ) -> None:
         """Stream data into a ``queued`` image; it is ``active`` when this returns."""
+        settings = self.runtime.config.image
         data.upload(self.db, self.store, ctx, image_id, chunks, declared_size=size, declared_md5=md5,
-                    max_size=self.runtime.config.image.max_image_size)
+                    max_size=settings.max_image_size, hash_algo=settings.hashing_algorithm)
 
     def open_download(self, ctx: RequestContext, image_id: str, range_header: str | None = None) -> data.Download:
         return data.open_download(self.db, self.store, ctx, image_id, range_header)
 
-    def upload_file(
-        self,
-        ctx: RequestContext,
-        name: str,
-        path: str | os.PathLike[str],
-        disk_format: str,
-        properties: Mapping[str, str] | None = None,
-        *,
-        container_format: str = "bare",
-        visibility: str = "private",
-    ) -> ImageRef:
-        """Create an image from a local file (snapshots): create, upload, return it active."""
-        body: dict[str, Any] = dict(properties or {})
-        body.update(name=name, disk_format=disk_format, container_format=container_format, visibility=visibility)
-        view = self.create(ctx, body)
-        file = Path(path)
-        try:
-            self.upload(ctx, view["id"], _read_file(file), size=file.stat().st_size)
-        except BaseException:
-            self.delete(ctx, view["id"])
-            raise
-        return self.get_ref(ctx, view["id"])
-
     def fetch_to_cache(
-        self, image: ImageRef, location: str, cache_dir: str | os.PathLike[str], want_formats: Sequence[str]
+        self, image: ImageRef, cache_dir: str | os.PathLike[str], formats: Sequence[str], location: str | None = None
     ) -> ImageFile:
-        """Host side: the image verified in the local cache, in a format the host takes."""
-        return cache.fetch_to_cache(self.store, image, location, cache_dir, want_formats)
+        """Host side: the image verified in the local cache, in one of ``formats``."""
+        return host.fetch_to_cache(self.runtime.bus, self.store, image, cache_dir, formats, location)
+
+    def create_snapshot_record(self, ctx: RequestContext, name: str, properties: Mapping[str, str]) -> str:
+        """A private ``queued`` image for a server snapshot; its data comes from :meth:`upload_file`.
+        Inherited properties that only describe the original upload are dropped."""
+        body: dict[str, Any] = {
+            k: str(v) for k, v in properties.items()
+            if k not in c.RESERVED and k not in c.SETTABLE and not k.startswith("owner_specified.")
+        }
+        body.update(name=name, visibility="private")
+        return self.create(ctx, body)["id"]
+
+    def upload_file(self, image_id: str, path: str | os.PathLike[str], disk_format: str) -> None:
+        """Host side: stream a local file into the ``queued`` image (a snapshot)."""
+        settings = self.runtime.config.image
+        host.upload_file(self.runtime.bus, self.store, image_id, path, disk_format, settings.max_image_size,
+                         settings.hashing_algorithm)
+
+    def discard_image(self, image_id: str) -> None:
+        """Remove an image whose snapshot failed (system action: no owner check)."""
+        with self.db.session() as s:
+            image = s.get(Image, image_id)
+            if image is None:
+                return
+            locations = [loc.url for loc in image.locations]
+            s.delete(image)
+        data.delete_data(self.store, locations)
 
     # --- discovery ---------------------------------------------------------------------
 
@@ -212,8 +220,3 @@ class ImageService:
         backend = self.store.backend
         return [{"id": backend.name, "description": f"{backend.driver} image store", "default": True}]
 
-
-def _read_file(path: Path) -> Iterable[bytes]:
-    with open(path, "rb") as f:
-        while chunk := f.read(FILE_CHUNK):
-            yield chunk

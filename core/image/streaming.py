@@ -12,6 +12,9 @@ the bytes read back do not hash to what was recorded at upload.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -31,7 +34,43 @@ class UploadResult:
     checksum: str
     os_hash_algo: str
     os_hash_value: str
+    crc32: int
     inspection: Inspection | None
+
+
+class BackgroundHash:
+    """A hash updated in its own thread (hashlib releases the GIL on large buffers), so
+    md5 and sha512 of an upload run on other cores than the one receiving the data."""
+
+    _DONE = object()
+
+    def __init__(self, algo: str) -> None:
+        self._hash = hashlib.new(algo)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"hash-{algo}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not self._DONE:
+            try:
+                self._hash.update(item)  # type: ignore[arg-type]
+            except BaseException as exc:  # noqa: BLE001 - reported by hexdigest()
+                self._error = exc
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(self._DONE)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        if self._error is not None:
+            raise self._error
+        return self._hash.hexdigest()
 
 
 class UploadStream:
@@ -47,6 +86,7 @@ class UploadStream:
         declared_md5: str | None = None,
         declared_sha256: str | None = None,
         max_size: int | None = None,
+        hash_algo: str = HASH_ALGO,
     ) -> None:
         self._chunks = chunks
         self._declared_size = declared_size
@@ -54,31 +94,40 @@ class UploadStream:
         self._declared_sha256 = (declared_sha256 or "").lower() or None
         self._max_size = max_size
         self._inspector = StreamInspector(disk_format) if inspect else None
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._sha512 = hashlib.sha512()
+        self._hash_algo = hash_algo
+        self._md5: BackgroundHash | None = None
+        self._os_hash: BackgroundHash | None = None
         self._sha256 = hashlib.sha256() if self._declared_sha256 else None
+        self._crc32 = 0
         self.received = 0
         self.result: UploadResult | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         inspector = self._inspector
         early_checked = False
-        for chunk in self._chunks:
-            if not chunk:
-                continue
-            self.received += len(chunk)
-            self._check_size_bound()
-            self._md5.update(chunk)
-            self._sha512.update(chunk)
-            if self._sha256 is not None:
-                self._sha256.update(chunk)
-            if inspector is not None:
-                inspector.feed(chunk)
-                if not early_checked and inspector.head_complete:
-                    inspector.early_check()
-                    early_checked = True
-            yield chunk
-        self.result = self._finish()
+        self._md5 = BackgroundHash("md5")
+        self._os_hash = BackgroundHash(self._hash_algo)
+        try:
+            for chunk in self._chunks:
+                if not chunk:
+                    continue
+                self.received += len(chunk)
+                self._check_size_bound()
+                self._os_hash.update(chunk)
+                self._md5.update(chunk)
+                self._crc32 = zlib.crc32(chunk, self._crc32)
+                if self._sha256 is not None:
+                    self._sha256.update(chunk)
+                if inspector is not None:
+                    inspector.feed(chunk)
+                    if not early_checked and inspector.head_complete:
+                        inspector.early_check()
+                        early_checked = True
+                yield chunk
+            self.result = self._finish()
+        finally:
+            self._md5.close()
+            self._os_hash.close()
 
     def _check_size_bound(self) -> None:
         if self._declared_size is not None and self.received > self._declared_size:
@@ -93,6 +142,7 @@ class UploadStream:
             raise UploadAborted(
                 f"Image data ended after {self.received} of the declared {self._declared_size} bytes."
             )
+        assert self._md5 is not None and self._os_hash is not None
         md5 = self._md5.hexdigest()
         if self._declared_md5 and self._declared_md5 != md5:
             raise UploadAborted(f"Image data has md5 {md5}, not the declared {self._declared_md5}.")
@@ -101,32 +151,43 @@ class UploadStream:
                 f"Image data has sha256 {self._sha256.hexdigest()}, not the declared {self._declared_sha256}."
             )
         inspection = self._inspector.finish(self.received) if self._inspector is not None else None
-        return UploadResult(self.received, md5, HASH_ALGO, self._sha512.hexdigest(), inspection)
+        return UploadResult(self.received, md5, self._hash_algo, self._os_hash.hexdigest(), self._crc32, inspection)
 
 
 class VerifiedStream:
     """Passes stored bytes on and raises at the end if they are not what was uploaded.
 
-    Raising mid-response aborts the HTTP transfer, so a client never receives corrupted data
-    as a complete, successful download."""
+    The check is the CRC-32 recorded for the stored copy (fast enough not to slow a
+    download; it guards against storage corruption, while clients verify the md5/sha512
+    themselves); without one, the image's sha512. Raising mid-response aborts the HTTP
+    transfer, so a client never receives corrupted data as a complete download."""
 
-    def __init__(self, chunks: Iterable[bytes], *, size: int, algo: str, expected: str, what: str) -> None:
+    def __init__(self, chunks: Iterable[bytes], *, size: int, crc32: int | None, algo: str, expected: str,
+                 what: str) -> None:
         self._chunks = chunks
         self._size = size
-        self._hash = hashlib.new(algo) if algo else hashlib.md5(usedforsecurity=False)
+        self._crc32 = crc32
+        self._hash = None if crc32 is not None else hashlib.new(algo or "md5")
         self._expected = expected.lower()
         self._what = what
 
     def __iter__(self) -> Iterator[bytes]:
-        seen = 0
+        seen, crc = 0, 0
         try:
             for chunk in self._chunks:
                 seen += len(chunk)
-                self._hash.update(chunk)
+                if self._hash is None:
+                    crc = zlib.crc32(chunk, crc)
+                else:
+                    self._hash.update(chunk)
                 yield chunk
         finally:
             close = getattr(self._chunks, "close", None)
             if close is not None:
                 close()
-        if seen != self._size or (self._expected and self._hash.hexdigest() != self._expected):
+        if self._hash is None:
+            intact = crc == self._crc32
+        else:
+            intact = not self._expected or self._hash.hexdigest() == self._expected
+        if seen != self._size or not intact:
             raise DriverError(f"stored data of {self._what} is corrupt: it does not match its recorded checksum")

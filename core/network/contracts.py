@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from overcast.db.models.network import (
     FloatingIpRecord,
@@ -51,7 +51,7 @@ def _group_member_ips(session: Session, group_id: str, ethertype: str) -> tuple[
     version = 4 if ethertype == "IPv4" else 6
     ips: set[str] = set()
     members = session.scalars(
-        select(PortRecord).join(PortSecurityGroupRecord, PortSecurityGroupRecord.port_id == PortRecord.id)
+        select(PortRecord).options(selectinload(PortRecord.fixed_ips)).join(PortSecurityGroupRecord, PortSecurityGroupRecord.port_id == PortRecord.id)
         .where(PortSecurityGroupRecord.security_group_id == group_id)
     )
     for port in members:

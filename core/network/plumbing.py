@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from overcast.agent import agent_topic
 from overcast.db.models.network import (
@@ -43,6 +43,9 @@ class Plumbing:
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
         self.strict = False
+        # (host, network id) pairs already torn down since this process started, so that
+        # every port change does not tear down again what is not there
+        self._absent: set[tuple[str, str]] = set()
 
     # --- where ---------------------------------------------------------------------------
 
@@ -74,7 +77,8 @@ class Plumbing:
         return contracts.network_contract(net)
 
     def port_contract(self, session: Session, port: PortRecord) -> Port:
-        return contracts.port_contract(session, port)
+        """Enough of a port to tear it down (no firewall rules)."""
+        return contracts.port_contract(session, port, with_rules=False)
 
     def router_contract(self, session: Session, router: RouterRecord) -> Router:
         return contracts.router_contract(session, router)
@@ -147,15 +151,18 @@ class Plumbing:
             wanted = self._hosts_for(s, net)
             dhcp = bool(self._dhcp_subnets(net))
             ports = [contracts.port_contract(s, p, with_rules=False)
-                     for p in s.scalars(select(PortRecord).where(PortRecord.network_id == network_id)) if p.fixed_ips]
+                     for p in s.scalars(select(PortRecord).options(selectinload(PortRecord.fixed_ips))
+                                        .where(PortRecord.network_id == network_id)) if p.fixed_ips]
         net_host = self.network_host()
         for host in self.hosts():
             if host in wanted:
+                self._absent.discard((host, network_id))
                 self._call(host, "network_setup_network", network=network)
-            else:
+            elif (host, network_id) not in self._absent:
                 if host == net_host:
                     self._call(host, "network_teardown_dhcp", network=network)
-                self._call(host, "network_teardown_network", network=network)
+                if self._call(host, "network_teardown_network", network=network):
+                    self._absent.add((host, network_id))
         if net_host in wanted:
             if dhcp:
                 self._call(net_host, "network_setup_dhcp", network=network, ports=ports)
@@ -166,6 +173,7 @@ class Plumbing:
         if not self.enabled():
             return
         for host in self.hosts():
+            self._absent.discard((host, network.id))
             if host == self.network_host():
                 self._call(host, "network_teardown_dhcp", network=network)
             self._call(host, "network_teardown_network", network=network)
@@ -205,14 +213,19 @@ class Plumbing:
             port = s.get(PortRecord, port_id)
             if port is None:
                 return
-            contract = contracts.port_contract(s, port)
+            contract = contracts.port_contract(s, port, with_rules=False)
             groups = set(old_groups) | {g.security_group_id for g in port.security_groups}
             network_id, host = port.network_id, port.binding_host
+            needs_binding = bool(host) and port.binding_vif_type in ("unbound", "binding_failed") \
+                and not port.device_owner.startswith("network:")
         if old_host and old_host != host:
             self._call(old_host, "network_teardown_port", port=contract)
-        self.sync_network(network_id)
-        if host:
-            self._setup_port(port_id)
+        if needs_binding:  # a binding host set through the API (as Nova does): bind there
+            self.bind(port_id, host)
+        else:
+            self.sync_network(network_id)
+            if host:
+                self._setup_port(port_id)
         self.groups_changed(groups, skip={port_id})
 
     def port_deleted(self, port: Port, host: str, network_id: str, groups: Iterable[str], routers: Iterable[str]) -> None:

@@ -196,7 +196,7 @@ class PortManager:
 
         view = run_in_transaction(self.runtime.db, work)
         self.service.plumbing.port_changed(view["id"], old_host="", old_groups=())
-        return view
+        return self.get(ctx, view["id"]) if view["binding:host_id"] else view  # with its binding
 
     def get(self, ctx: RequestContext, port_id: str) -> dict[str, Any]:
         with self.runtime.db.session() as s:
@@ -249,7 +249,7 @@ class PortManager:
 
         view, old_host, old_groups = run_in_transaction(self.runtime.db, work)
         self.service.plumbing.port_changed(port_id, old_host=old_host, old_groups=old_groups)
-        return view
+        return self.get(ctx, port_id) if view["binding:host_id"] else view  # with its binding
 
     def delete(self, ctx: RequestContext, port_id: str, internal: bool = False) -> None:
         with self.runtime.db.session() as s:

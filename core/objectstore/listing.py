@@ -30,7 +30,7 @@ def swift_listing(names: Sequence[str], prefix: str, delimiter: str, marker: str
             cut = name.find(delimiter, len(prefix))
             if cut >= 0:
                 subdir = name[: cut + len(delimiter)]
-                if subdir != last_dir:
+                if subdir != last_dir and not (marker and not reverse and subdir <= marker):
                     out.append(Subdir(subdir))
                     last_dir = subdir
                 continue

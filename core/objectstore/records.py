@@ -47,7 +47,7 @@ class Records:
     def __init__(self, db: Database, ttl: float) -> None:
         self.db = db
         self.ttl = ttl
-        self._cache: dict[tuple[str, str], tuple[float, ContainerRecord | None]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}  # containers, and accounts under ""
         self._lock = threading.Lock()
 
     # --- containers ---------------------------------------------------------------------
@@ -126,11 +126,21 @@ class Records:
     # --- accounts -----------------------------------------------------------------------
 
     def account_meta(self, project_id: str) -> dict[str, str]:
+        key = (project_id, "")  # "" is never a container name
+        hit = self._cache.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]  # type: ignore[return-value]
         with self.db.session() as s:
             row = s.get(ObjectAccount, project_id)
-            return dict(row.meta or {}) if row is not None else {}
+            meta = dict(row.meta or {}) if row is not None else {}
+        if self.ttl > 0:
+            with self._lock:
+                self._cache[key] = (now + self.ttl, meta)  # type: ignore[assignment]
+        return meta
 
     def set_account_meta(self, project_id: str, meta: dict[str, str]) -> None:
+        self._forget(project_id, "")
         for _attempt in range(3):
             try:
                 with self.db.session() as s:
@@ -139,6 +149,7 @@ class Records:
                         s.add(ObjectAccount(project_id=project_id, meta=meta))
                     else:
                         row.meta = meta
+                self._forget(project_id, "")
                 return
             except IntegrityError:  # created concurrently: update it instead
                 continue

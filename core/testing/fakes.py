@@ -642,7 +642,7 @@ def swift_listing(
             cut = rest.find(delimiter)
             if cut >= 0:
                 subdir = (prefix or "") + rest[: cut + len(delimiter)]
-                if subdir not in seen_dirs:
+                if subdir not in seen_dirs and not (marker and not reverse and subdir <= marker):
                     seen_dirs.add(subdir)
                     out.append(ObjectSubdir(subdir=subdir))
                 if len(out) >= limit:

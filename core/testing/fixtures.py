@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from overcast.testing.cloud import cloud, running_cloud, running_cloud_config  #
 
 __all__ = [
     "fake_drivers", "overcast_pm", "overcast_config", "overcast_runtime", "fake_config_data",
-    "cloud", "running_cloud", "running_cloud_config",
+    "cloud", "running_cloud", "running_cloud_config", "migrated_sqlite_template",
 ]
 
 
@@ -49,9 +50,26 @@ def overcast_pm(fake_drivers: FakeDriversPlugin) -> PluginManager:
     return pm
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per test session, for tests to copy."""
+    from sqlalchemy import text
+
+    from overcast.db import Database, upgrade
+
+    path = tmp_path_factory.mktemp("db-template") / "overcast.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    with db.engine.connect() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    db.dispose()
+    return path
+
+
 @pytest.fixture
-def overcast_config(tmp_path: Path) -> Config:
-    """A validated config for an all-fake cloud in ``tmp_path``."""
+def overcast_config(tmp_path: Path, migrated_sqlite_template: Path) -> Config:
+    """A validated config for an all-fake cloud in ``tmp_path``, its database already at head."""
+    shutil.copyfile(migrated_sqlite_template, tmp_path / "overcast.db")
     return parse_config(fake_config_data(tmp_path), tmp_path / "overcast.toml")
 
 

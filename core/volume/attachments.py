@@ -2,15 +2,16 @@
 
 Compute's side (``overcast.compute``) runs, for ``server add volume``::
 
-    att = volume.reserve(ctx, volume_id, instance_uuid)            # volume: attaching
+    volume.reserve_attach(ctx, volume_id, instance_uuid)             # volume: attaching
     connector = hv_get_volume_connector(host)
-    info = volume.initialize_connection(ctx, volume_id, connector, att.id)
+    info = volume.initialize_connection(ctx, volume_id, connector)
     hv_attach_volume(host, instance, info, mountpoint)
-    volume.attach(ctx, volume_id, att.id, mountpoint, host.name)   # volume: in-use
-    # on failure: volume.unreserve(ctx, volume_id, att.id)
+    volume.complete_attach(ctx, volume_id, instance_uuid, mountpoint, host.name)  # in-use
+    # on failure: volume.unreserve(ctx, volume_id)
 
-and for ``server remove volume``: ``begin_detaching`` -> ``hv_detach_volume`` ->
-``terminate_connection`` -> ``detach`` (``roll_detaching`` on failure).
+and for ``server remove volume``: ``begin_detach(ctx, volume_id, instance_uuid)`` ->
+``hv_detach_volume`` -> ``terminate_connection(ctx, volume_id, connector)`` ->
+``complete_detach(ctx, volume_id, instance_uuid)`` (``roll_detaching`` on failure).
 
 A volume that is not multi-attach can have one attachment; the volume status moves by
 conditional UPDATE, so two servers racing for one volume cannot both win.
@@ -78,15 +79,24 @@ class Attachments:
                 stmt = stmt.where(VolumeAttachment.instance_uuid == instance_id)
             return list(s.execute(stmt.order_by(VolumeAttachment.created_at)).scalars())
 
-    def _attachment_for(self, s: Any, ctx: RequestContext, volume: Volume, attachment_id: str | None) -> VolumeAttachment:
+    def _attachment_for(self, s: Any, ctx: RequestContext, volume: Volume, attachment_id: str | None,
+                        instance_uuid: str | None = None, pending_only: bool = False) -> VolumeAttachment:
+        """The attachment named by id or server, else the volume's only (pending) one."""
         if attachment_id:
             row = self._find(s, ctx, attachment_id)
             if row.volume_id != volume.id:
                 raise BadRequest(f"Invalid input received: attachment {attachment_id} is not for volume {volume.id}.")
             return row
-        rows = list(s.execute(select(VolumeAttachment).where(VolumeAttachment.volume_id == volume.id)).scalars())
+        stmt = select(VolumeAttachment).where(VolumeAttachment.volume_id == volume.id)
+        if instance_uuid:
+            stmt = stmt.where(VolumeAttachment.instance_uuid == instance_uuid)
+        rows = list(s.execute(stmt).scalars())
+        if pending_only:
+            rows = [r for r in rows if r.attach_status != "attached"]
         if len(rows) != 1:
-            raise BadRequest(f"Invalid input received: volume {volume.id} has {len(rows)} attachments; name one (attachment_id).")
+            whose = f" for server {instance_uuid}" if instance_uuid else ""
+            raise BadRequest(f"Invalid input received: volume {volume.id} has {len(rows)} matching attachments{whose}; "
+                             "name one (attachment_id).")
         return rows[0]
 
     # --- reserve / unreserve ----------------------------------------------------------------
@@ -122,11 +132,12 @@ class Attachments:
                 raise BadRequest(f"Invalid volume: volume {vol.id} is already attached to server {instance_uuid}.") from None
             return row
 
-    def unreserve(self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None) -> None:
+    def unreserve(self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None,
+                  instance_uuid: str | None = None) -> None:
         """Give up a reservation that never completed (the attach failed)."""
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
-            att = self._attachment_for(s, ctx, vol, attachment_id)
+            att = self._attachment_for(s, ctx, vol, attachment_id, instance_uuid, pending_only=True)
             if att.attach_status == "attached":
                 raise BadRequest(f"Invalid volume: attachment {att.id} is complete; detach it instead.")
             s.delete(att)
@@ -135,9 +146,9 @@ class Attachments:
 
     def _settle(self, s: Any, volume_id: str) -> None:
         """The volume's status from its remaining attachments."""
-        left = s.execute(
-            select(func.count()).where(VolumeAttachment.volume_id == volume_id, VolumeAttachment.attach_status == "attached")
-        ).scalar_one()
+        left = s.execute(select(func.count()).where(
+            VolumeAttachment.volume_id == volume_id, VolumeAttachment.attach_status.in_(["attached", "detaching"])
+        )).scalar_one()
         pending = s.execute(select(func.count()).where(VolumeAttachment.volume_id == volume_id)).scalar_one()
         status = "in-use" if left else ("attaching" if pending else "available")
         transition(s, Volume, volume_id, ["attaching", "reserved", "detaching", "in-use", "available"], status)
@@ -145,7 +156,7 @@ class Attachments:
     # --- connection --------------------------------------------------------------------------
 
     def initialize_connection(self, ctx: RequestContext, volume_id: str, connector: Connector,
-                              attachment_id: str | None = None) -> ConnectionInfo:
+                              attachment_id: str | None = None, instance_uuid: str | None = None) -> ConnectionInfo:
         """Export the volume to ``connector``'s host (step 2 of the handshake)."""
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
@@ -155,7 +166,7 @@ class Attachments:
         info: ConnectionInfo = self.p.backends.call(backend, "initialize_connection", volume=ref, connector=connector)
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
-            att = self._attachment_for(s, ctx, vol, attachment_id) if attachment_id or vol.status != "available" else None
+            att = self._pending_or_named(s, ctx, vol, attachment_id, instance_uuid)
             if att is not None:
                 att.connector, att.connection_info = to_dict(connector), to_dict(info)
                 att.attached_host = connector.host
@@ -164,16 +175,32 @@ class Attachments:
                 transition(s, Volume, vol.id, ["reserved"], "attaching")
         return info
 
+    def _pending_or_named(self, s: Any, ctx: RequestContext, vol: Volume, attachment_id: str | None,
+                          instance_uuid: str | None) -> VolumeAttachment | None:
+        if attachment_id or instance_uuid:
+            return self._attachment_for(s, ctx, vol, attachment_id, instance_uuid)
+        pending = [r for r in s.execute(select(VolumeAttachment).where(VolumeAttachment.volume_id == vol.id)).scalars()
+                   if r.attach_status in ("reserved", "attaching")]
+        return pending[0] if len(pending) == 1 else None  # a bare export (os-initialize_connection)
+
     def terminate_connection(self, ctx: RequestContext, volume_id: str, connector: Connector | None = None,
                              attachment_id: str | None = None) -> None:
+        """Unexport the volume from a host, unless another attachment there still uses it."""
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
             att = None
             if connector is None or attachment_id:
                 att = self._attachment_for(s, ctx, vol, attachment_id)
                 connector = connector or (from_dict(att.connector) if att.connector else None)
+            if connector is None:
+                return
+            still_used = [
+                r for r in s.execute(select(VolumeAttachment).where(VolumeAttachment.volume_id == vol.id)).scalars()
+                if r.attached_host == connector.host and r.attach_status in ("attached", "attaching")
+                and (att is None or r.id != att.id)
+            ]
             ref, backend = volume_ref(vol), vol.backend
-        if connector is not None:
+        if not still_used:
             self.p.backends.call(backend, "terminate_connection", volume=ref, connector=connector)
 
     def default_connection_types(self, ctx: RequestContext, volume_id: str) -> frozenset[str]:
@@ -206,22 +233,35 @@ class Attachments:
                 raise BadRequest(f"Invalid volume: Volume {vol.id} status must be attaching to attach (is {vol.status}).")
             return att
 
-    def begin_detaching(self, ctx: RequestContext, volume_id: str) -> None:
+    def begin_detaching(self, ctx: RequestContext, volume_id: str, instance_uuid: str | None = None) -> None:
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
-            if not transition(s, Volume, vol.id, ["in-use"], "detaching"):
+            if instance_uuid:
+                att = self._attachment_for(s, ctx, vol, None, instance_uuid)
+                if att.attach_status != "attached":
+                    raise BadRequest(f"Invalid volume: volume {vol.id} is not attached to server {instance_uuid}.")
+                att.attach_status = "detaching"
+            if not transition(s, Volume, vol.id, ["in-use", "detaching"] if vol.multiattach else ["in-use"], "detaching"):
                 raise BadRequest(f"Invalid volume: Volume {vol.id} status must be in-use to detach (is {vol.status}).")
 
-    def roll_detaching(self, ctx: RequestContext, volume_id: str) -> None:
+    def roll_detaching(self, ctx: RequestContext, volume_id: str, instance_uuid: str | None = None) -> None:
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
-            transition(s, Volume, vol.id, ["detaching"], "in-use")
+            stmt = select(VolumeAttachment).where(VolumeAttachment.volume_id == vol.id,
+                                                  VolumeAttachment.attach_status == "detaching")
+            if instance_uuid:
+                stmt = stmt.where(VolumeAttachment.instance_uuid == instance_uuid)
+            for att in s.execute(stmt).scalars():
+                att.attach_status = "attached"
+            s.flush()
+            self._settle(s, vol.id)
 
-    def detach(self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None) -> None:
+    def detach(self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None,
+               instance_uuid: str | None = None) -> None:
         """Forget the attachment; the volume is available again when none is left."""
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
-            att = self._attachment_for(s, ctx, vol, attachment_id)
+            att = self._attachment_for(s, ctx, vol, attachment_id, instance_uuid)
             s.delete(att)
             s.flush()
             self._settle(s, vol.id)

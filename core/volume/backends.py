@@ -100,7 +100,8 @@ class BackendCalls:
     def records(self) -> list[VolumeBackendService]:
         self.ensure_records()
         with self.runtime.db.session() as s:
-            return list(s.execute(select(VolumeBackendService).order_by(VolumeBackendService.name)).scalars())
+            rows = s.execute(select(VolumeBackendService).order_by(VolumeBackendService.name)).scalars()
+            return [r for r in rows if r.name in self.runtime.drivers.volume_backends]  # not removed from config
 
     def set_disabled(self, name: str, disabled: bool, reason: str | None) -> VolumeBackendService:
         self.backend(name)

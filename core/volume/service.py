@@ -97,37 +97,38 @@ class VolumeService:
     def close(self) -> None:
         self.tasks.close()
 
-    # --- the attach handshake, for compute ---------------------------------------------------------
+    # --- the attach handshake, for compute (overcast.compute.volumes) ---------------------------
 
-    def reserve(self, ctx: RequestContext, volume_id: str, instance_uuid: str) -> str:
+    def reserve_attach(self, ctx: RequestContext, volume_id: str, instance_uuid: str) -> str:
         """Claim the volume for a server; returns the attachment id."""
         return self.attachments.reserve(ctx, volume_id, instance_uuid).id
 
-    def unreserve(self, ctx: RequestContext, volume_id: str, attachment_id: str) -> None:
-        self.attachments.unreserve(ctx, volume_id, attachment_id)
-
     def initialize_connection(self, ctx: RequestContext, volume_id: str, connector: Connector,
-                              attachment_id: str | None = None) -> ConnectionInfo:
-        return self.attachments.initialize_connection(ctx, volume_id, connector, attachment_id)
+                              instance_uuid: str | None = None) -> ConnectionInfo:
+        return self.attachments.initialize_connection(ctx, volume_id, connector, instance_uuid=instance_uuid)
 
-    def attach(self, ctx: RequestContext, volume_id: str, attachment_id: str, mountpoint: str, host: str) -> None:
-        self.attachments.attach(ctx, volume_id, attachment_id, mountpoint=mountpoint, host=host)
+    def complete_attach(self, ctx: RequestContext, volume_id: str, instance_uuid: str, mountpoint: str, host: str) -> None:
+        self.attachments.attach(ctx, volume_id, instance_uuid=instance_uuid, mountpoint=mountpoint, host=host)
 
-    def begin_detaching(self, ctx: RequestContext, volume_id: str) -> None:
-        self.attachments.begin_detaching(ctx, volume_id)
+    def unreserve(self, ctx: RequestContext, volume_id: str, instance_uuid: str | None = None) -> None:
+        """Undo a reservation whose attach failed (the pending one, or that server's)."""
+        self.attachments.unreserve(ctx, volume_id, instance_uuid=instance_uuid)
 
-    def roll_detaching(self, ctx: RequestContext, volume_id: str) -> None:
-        self.attachments.roll_detaching(ctx, volume_id)
+    def begin_detach(self, ctx: RequestContext, volume_id: str, instance_uuid: str) -> None:
+        self.attachments.begin_detaching(ctx, volume_id, instance_uuid=instance_uuid)
 
-    def terminate_connection(self, ctx: RequestContext, volume_id: str, connector: Connector | None = None,
-                             attachment_id: str | None = None) -> None:
-        self.attachments.terminate_connection(ctx, volume_id, connector, attachment_id)
+    def roll_detaching(self, ctx: RequestContext, volume_id: str, instance_uuid: str | None = None) -> None:
+        self.attachments.roll_detaching(ctx, volume_id, instance_uuid=instance_uuid)
 
-    def detach(self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None) -> None:
-        self.attachments.detach(ctx, volume_id, attachment_id)
+    def terminate_connection(self, ctx: RequestContext, volume_id: str, connector: Connector) -> None:
+        """Unexport from ``connector``'s host unless another attachment there still uses it."""
+        self.attachments.terminate_connection(ctx, volume_id, connector)
+
+    def complete_detach(self, ctx: RequestContext, volume_id: str, instance_uuid: str) -> None:
+        self.attachments.detach(ctx, volume_id, instance_uuid=instance_uuid)
 
     def get_volume(self, ctx: RequestContext, volume_id: str) -> Volume:
-        """A volume the caller can see (404 otherwise): compute checks before attaching."""
+        """A volume the caller can see (404 otherwise)."""
         return self.volumes.get(ctx, volume_id)
 
     def attachment_of(self, ctx: RequestContext, volume_id: str, instance_uuid: str) -> VolumeAttachment | None:

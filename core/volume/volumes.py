@@ -213,13 +213,10 @@ class Volumes:
     def _fill_from_image(self, ctx: RequestContext, backend: str, ref: Any, location: str, image_id: str) -> None:
         from dataclasses import replace
 
-        work = self.p.work_dir / f"image-{uuid.uuid4().hex}"
-        work.mkdir(parents=True)
-        try:
-            image_file = self.p.images.fetch(ctx, image_id, work)
-            self.p.backends.call(backend, "copy_image_to_volume", volume=replace(ref, location=location), image=image_file)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        cache = self.p.work_dir / "image-cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        image_file = self.p.images.fetch(ctx, image_id, cache)
+        self.p.backends.call(backend, "copy_image_to_volume", volume=replace(ref, location=location), image=image_file)
 
     # --- change -----------------------------------------------------------------------------
 
@@ -379,7 +376,7 @@ class Volumes:
             self.p.images.upload(ctx, image_id, result.path)
         except Exception as exc:  # noqa: BLE001 - the image fails; the volume is untouched
             log.warning("uploading volume %s to image %s failed: %s", volume_id, image_id, exc)
-            self.p.images.fail(ctx, image_id, _error_text(exc))
+            self.p.images.fail(ctx, image_id)
         finally:
             shutil.rmtree(work, ignore_errors=True)
             with self.p.db.session() as s:

@@ -131,6 +131,7 @@ def test_every_action_over_http(api, api_flavor, compute):
     image_id = r.headers["Location"].rsplit("/", 1)[-1]
     api_wait(api, compute, sid, "ACTIVE")
     assert compute.runtime.service("image").images[image_id]["status"] == "active"
+    assert compute.runtime.service("image").images[image_id]["ref"].disk_format == "raw"
     # migrations are admin-only
     assert api("POST", f"/servers/{sid}/action", json={"migrate": None}).status_code == 403
     host = api("GET", f"/servers/{sid}", "admin").json()["server"]["OS-EXT-SRV-ATTR:host"]

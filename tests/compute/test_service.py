@@ -12,7 +12,7 @@ from .conftest import IMAGE_ID, boot, make_ctx, wait_status
 
 
 def test_driver_failure_records_fault_and_frees_claim(compute, ctx, flavor, fake_drivers, monkeypatch):
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise DriverError("disk image is corrupt")
 
     monkeypatch.setattr(compute.runtime.service("image"), "fetch_to_cache", broken)
@@ -56,6 +56,7 @@ def test_volume_attach_handshake(compute, ctx, flavor, fake_drivers):
     server = boot(compute, ctx, flavor)
     bdm = compute.volumes.attach(ctx, server.uuid, "vol-1")
     assert bdm.device_name == "/dev/vdb" and vols.volumes["vol-1"]["status"] == "in-use"
+    assert vols.calls == ["reserve_attach", "initialize_connection", "complete_attach"]
     guest = fake_drivers.hypervisor.guests[server.host][server.hv_name]
     assert guest["volumes"]["/dev/vdb"].data["host"] == server.host  # connector came from the host
     with pytest.raises(Conflict):
@@ -85,3 +86,24 @@ def test_cold_migration_revert(compute, ctx, flavor, admin_ctx, fake_drivers):
     compute.revert_resize(ctx, rec.uuid)
     back = wait_status(compute, ctx, rec.uuid, "ACTIVE")
     assert back.host == rec.host and rec.hv_name not in fake_drivers.hypervisor.guests[moved.host]
+
+
+def test_networks_ports_bound_and_moved(compute, ctx, flavor, admin_ctx, fake_drivers):
+    from overcast.errors import BadRequest
+
+    from .fake_peers import FakeNetworkService
+
+    net = FakeNetworkService()
+    compute.runtime._services["network"] = net
+    with pytest.raises(BadRequest, match="Network net-x could not be found"):
+        compute.create_server(ctx, {"name": "n", "flavorRef": flavor.id, "imageRef": IMAGE_ID, "networks": [{"uuid": "net-x"}]})
+    rec = boot(compute, ctx, flavor, networks=[{"uuid": "net-1"}])
+    assert rec.addresses == {"private": [{"version": 4, "addr": "10.0.0.10"}]}
+    guest = fake_drivers.hypervisor.guests[rec.host][rec.hv_name]
+    assert list(guest["vifs"]) == ["port-1"] and guest["vifs"]["port-1"].details["bridge"] == f"brq-{rec.host}"
+    compute.live_migrate(admin_ctx, rec.uuid)
+    moved = wait_status(compute, ctx, rec.uuid, "ACTIVE")
+    assert moved.host != rec.host and net.bindings[-1] == ("port-1", moved.host)
+    compute.delete_server(ctx, rec.uuid)
+    wait_status(compute, ctx, rec.uuid, "DELETED")
+    assert net.ports == {}

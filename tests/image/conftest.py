@@ -3,7 +3,6 @@ fake store and over the real ``fs`` store."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,74 +77,64 @@ def stored_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-__all__ = ["make_ctx", "qemu_img", "chunks_of", "stored_files", "os"]
 
 
-class StubIdentity:
-    """Stands in for the identity service until the shared ``cloud`` fixture lands: fixed
-    tokens map to contexts, and rules are decided from the one policy table."""
+def use_fs_store() -> tuple[Any, Any]:
+    """Fixture overrides that put the ``cloud`` fixture's runtime on the real ``fs`` image
+    store. In a test module: ``overcast_pm, overcast_config = use_fs_store()``."""
 
-    def __init__(self, contexts: dict[str, RequestContext]) -> None:
-        self.contexts = contexts
+    @pytest.fixture(name="overcast_pm")
+    def fs_pm(overcast_pm: PluginManager) -> PluginManager:
+        from overcast_storage_fs import plugin as fs_plugin
 
-    def context_from_token(self, token: str, request_id: str = "") -> RequestContext:
-        from overcast.errors import Unauthorized
+        overcast_pm.register_plugin(fs_plugin, name="storage_fs")
+        return overcast_pm
 
-        try:
-            return self.contexts[token]
-        except KeyError:
-            raise Unauthorized("The request you have made requires authentication.") from None
+    @pytest.fixture(name="overcast_config")
+    def fs_config(tmp_path: Path) -> Any:
+        data = fake_config_data(tmp_path)
+        data["image_store"] = {"driver": "fs", "path": str(tmp_path / "images")}
+        return parse_config(data, tmp_path / "overcast.toml")
 
-    def enforce(self, rule: str, ctx: RequestContext) -> None:
-        from overcast.errors import Forbidden
-        from overcast.policy import required_role, role_satisfies
-
-        if not role_satisfies(ctx.roles, required_role(rule)):
-            raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
+    return fs_pm, fs_config
 
 
 class ApiClient:
-    """A TestClient per project: ``api.a.get(...)`` sends project a's token."""
+    """Requests with one user's token: ``api.a.get(...)``."""
 
     def __init__(self, client: Any, token: str) -> None:
         self._client = client
-        self._token = token
+        self.token = token
 
     def __getattr__(self, method: str) -> Any:
         call = getattr(self._client, method)
 
         def send(url: str, **kwargs: Any) -> Any:
-            headers = {"X-Auth-Token": self._token, **kwargs.pop("headers", {})}
+            headers = {"X-Auth-Token": self.token, **kwargs.pop("headers", {})}
             return call(url, headers=headers, **kwargs)
 
         return send
 
-    def stream(self, method: str, url: str, **kwargs: Any) -> Any:
-        headers = {"X-Auth-Token": self._token, **kwargs.pop("headers", {})}
-        return self._client.stream(method, url, headers=headers, **kwargs)
-
 
 @pytest.fixture
-def api(fs_runtime: Any, ctx_a: RequestContext, ctx_b: RequestContext, admin_ctx: RequestContext) -> Iterator[Any]:
-    """The real ASGI app over the fs store, with clients for projects a, b and an admin."""
+def api(cloud: Any) -> Any:
+    """The whole in-process cloud (``cloud`` fixture) with clients for two member projects
+    (``a``, ``b``) and the admin. Use with :func:`use_fs_store` for the real store."""
     from types import SimpleNamespace
 
-    from fastapi.testclient import TestClient
-
-    from overcast.api.app import create_app
-
-    fs_runtime._services["identity"] = StubIdentity({"token-a": ctx_a, "token-b": ctx_b, "token-admin": admin_ctx})
-    with TestClient(create_app(fs_runtime)) as client:
-        yield SimpleNamespace(
-            raw=client, a=ApiClient(client, "token-a"), b=ApiClient(client, "token-b"),
-            admin=ApiClient(client, "token-admin"), runtime=fs_runtime,
-        )
+    a_project, _, a_token = cloud.new_project_user(role="member")
+    b_project, _, b_token = cloud.new_project_user(role="member")
+    return SimpleNamespace(
+        raw=cloud.client, runtime=cloud.runtime, a_project=a_project, b_project=b_project,
+        a=ApiClient(cloud.client, a_token), b=ApiClient(cloud.client, b_token),
+        admin=ApiClient(cloud.client, cloud.admin_token),
+    )
 
 
 @pytest.fixture
 def live_api(api: Any) -> Iterator[str]:
-    """The same app served by uvicorn on a free port (for real clients); yields the image
-    endpoint URL. Tokens: ``token-a``, ``token-b``, ``token-admin``."""
+    """The same cloud served by uvicorn on a free port (for real clients); yields the image
+    endpoint URL. Tokens: ``api.a.token``, ``api.b.token``, ``api.admin.token``."""
     import socket
     import threading
     import time

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 
-from .conftest import qemu_img, stored_files
+from .conftest import qemu_img, stored_files, use_fs_store
+
+overcast_pm, overcast_config = use_fs_store()
 
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -112,16 +114,16 @@ def test_members_over_http(api):
     image = f"/image/v2/images/{view['id']}"
     api.a.put(f"{image}/file", content=b"shared data", headers=OCTET)
     assert view["id"] not in [i["id"] for i in api.b.get("/image/v2/images").json()["images"]]
-    r = api.a.post(f"{image}/members", json={"member": "project-b"})
+    r = api.a.post(f"{image}/members", json={"member": api.b_project})
     assert r.status_code == 200 and r.json()["status"] == "pending"
-    assert api.a.get(f"{image}/members").json()["members"][0]["member_id"] == "project-b"
-    r = api.b.put(f"{image}/members/project-b", json={"status": "accepted"})
+    assert api.a.get(f"{image}/members").json()["members"][0]["member_id"] == api.b_project
+    r = api.b.put(f"{image}/members/{api.b_project}", json={"status": "accepted"})
     assert r.status_code == 200 and r.json()["status"] == "accepted"
     assert view["id"] in [i["id"] for i in api.b.get("/image/v2/images").json()["images"]]
     assert api.b.get(f"{image}/file").content == b"shared data"
     r = api.b.patch(image, json=[{"op": "replace", "path": "/name", "value": "x"}], headers=PATCH)
     assert r.status_code == 403
-    assert api.a.delete(f"{image}/members/project-b").status_code == 204
+    assert api.a.delete(f"{image}/members/{api.b_project}").status_code == 204
     assert api.b.get(image).status_code == 404
 
 
@@ -159,3 +161,13 @@ def test_stores_discovery(api):
     r = api.a.get("/image/v2/info/stores")
     assert r.status_code == 200
     assert r.json() == {"stores": [{"id": "image_store", "description": "fs image store", "default": True}]}
+
+
+def test_upload_content_type_and_conflicts(api):
+    view = _create(api.a)
+    url = f"/image/v2/images/{view['id']}/file"
+    r = api.a.put(url, content=b"x", headers={"Content-Type": "application/json"})
+    assert r.status_code == 415
+    assert api.a.put(url, content=b"data", headers=OCTET).status_code == 204
+    r = api.a.put(url, content=b"again", headers=OCTET)
+    assert r.status_code == 409 and "not allowed" in r.text

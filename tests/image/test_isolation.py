@@ -26,7 +26,7 @@ def test_private_image_is_invisible_to_another_project(images, ctx_a, ctx_b):
         lambda: images.open_download(ctx_b, image_id),
         lambda: images.update(ctx_b, image_id, [{"op": "replace", "path": "/name", "value": "x"}]),
         lambda: images.delete(ctx_b, image_id),
-        lambda: images.locate(ctx_b, image_id),
+        lambda: images.image_ref(ctx_b, image_id),
     ):
         with pytest.raises(NotFound):
             call()

@@ -243,18 +243,61 @@ def test_tags(images, ctx_a, ctx_b):
         images.remove_tag(ctx_a, view["id"], "x")
 
 
-def test_upload_file_for_snapshots(images, ctx_a, tmp_path):
+def test_snapshot_record_and_host_upload(images, ctx_a, tmp_path):
+    """Compute's snapshot path: a queued private record, then the host streams the file in
+    (over the bus, as an agent without a database would)."""
+    images.start()
     src = tmp_path / "disk.raw"
     src.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
-    ref = images.upload_file(ctx_a, "snap", src, "raw", {"image_type": "snapshot"})
+    inherited = {"os_distro": "debian", "owner_specified.openstack.md5": "0" * 32, "image_type": "snapshot"}
+    image_id = images.create_snapshot_record(ctx_a, "snap", inherited)
+    view = images.show(ctx_a, image_id)
+    assert view["status"] == "queued" and view["visibility"] == "private"
+    assert "owner_specified.openstack.md5" not in view and view["os_distro"] == "debian"
+    images.upload_file(image_id=image_id, path=src, disk_format="raw")
+    ref = images.image_ref(ctx_a, image_id)
     assert ref.size == src.stat().st_size and ref.properties["image_type"] == "snapshot"
-    assert ref.checksum == hashlib.md5(src.read_bytes()).hexdigest()
-    assert images.show(ctx_a, ref.id)["visibility"] == "private"
+    assert ref.checksum == hashlib.md5(src.read_bytes()).hexdigest() and ref.disk_format == "raw"
 
 
-def test_upload_file_failure_leaves_no_image(images, ctx_a, tmp_path):
+def test_host_upload_refused_then_discarded(images, ctx_a, tmp_path, fake_drivers):
+    images.start()
     src = tmp_path / "disk.qcow2"
     src.write_bytes(b"not a qcow2" * 100)
+    image_id = images.create_snapshot_record(ctx_a, "snap", {})
     with pytest.raises(BadRequest):
-        images.upload_file(ctx_a, "snap", src, "qcow2")
+        images.upload_file(image_id=image_id, path=src, disk_format="qcow2")
+    assert images.show(ctx_a, image_id)["status"] == "queued"
+    assert fake_drivers.image_store.blobs == {}
+    images.discard_image(image_id=image_id)
     assert images.list(ctx_a, {})[0] == []
+
+
+def test_image_ref_needs_an_active_image(images, ctx_a):
+    view = _new(images, ctx_a)
+    with pytest.raises(BadRequest, match="not active"):
+        images.image_ref(ctx_a, view["id"])
+
+
+def test_delete_during_upload_publishes_nothing(images, ctx_a, fake_drivers):
+    view = _new(images, ctx_a)
+
+    def stream():
+        yield b"first part"
+        images.delete(ctx_a, view["id"])  # deleted while its data is still arriving
+        yield b"second part"
+
+    with pytest.raises(Conflict, match="deleted"):
+        images.upload(ctx_a, view["id"], stream())
+    assert fake_drivers.image_store.blobs == {}
+    with pytest.raises(NotFound):
+        images.show(ctx_a, view["id"])
+
+
+def test_create_with_chosen_id(images, ctx_a):
+    wanted = "2a0e7f5e-5c3b-4a7f-9b8e-1f2d3c4b5a69"
+    assert _new(images, ctx_a, id=wanted)["id"] == wanted
+    with pytest.raises(Conflict):
+        _new(images, ctx_a, id=wanted)
+    with pytest.raises(BadRequest):
+        _new(images, ctx_a, id="x" * 36)

@@ -48,50 +48,52 @@ def boss() -> RequestContext:
     return admin()
 
 
-class StandInIdentity:
-    """Tokens are the names of contexts (until the identity service's test cloud is on main):
-    ``X-Auth-Token: alice`` acts as project ``alice-project`` with the member role."""
+class Caller:
+    """Requests as one user: ``api.alice.get("/networking/v2.0/networks")``."""
 
-    def __init__(self, contexts: dict[str, RequestContext]) -> None:
-        self.contexts = contexts
+    def __init__(self, client: Any, token: str | None) -> None:
+        self.client, self.token = client, token
 
-    def context_from_token(self, token: str, request_id: str = "") -> RequestContext:
-        from overcast.errors import Unauthorized
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if self.token:
+            headers["X-Auth-Token"] = self.token
+        return self.client.request(method, url, headers=headers, **kwargs)
 
-        if token not in self.contexts:
-            raise Unauthorized("The request you have made requires authentication.")
-        return self.contexts[token]
+    def get(self, url: str, **kw: Any) -> Any:
+        return self.request("GET", url, **kw)
 
-    def enforce(self, rule: str, ctx: RequestContext) -> None:
-        from overcast.errors import Forbidden
-        from overcast.policy import required_role, role_satisfies
+    def post(self, url: str, **kw: Any) -> Any:
+        return self.request("POST", url, **kw)
 
-        if not role_satisfies(ctx.roles, required_role(rule)):
-            raise Forbidden(f"Policy doesn't allow {rule} to be performed.", code="PolicyNotAuthorized")
+    def put(self, url: str, **kw: Any) -> Any:
+        return self.request("PUT", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> Any:
+        return self.request("DELETE", url, **kw)
 
 
 class Api:
-    """A TestClient per caller: ``api.alice.get("/networking/v2.0/networks")``."""
+    """The test cloud seen by an admin (``boss``), two projects' members (``alice``, ``bob``),
+    a reader, and nobody (``anonymous``)."""
 
-    def __init__(self, app: Any, tokens: list[str]) -> None:
-        from fastapi.testclient import TestClient
-
-        for token in tokens:
-            client = TestClient(app, raise_server_exceptions=False)
-            client.headers["X-Auth-Token"] = token
-            setattr(self, token, client)
-        self.anonymous = TestClient(app, raise_server_exceptions=False)
+    def __init__(self, cloud: Any) -> None:
+        self.cloud = cloud
+        self.svc = cloud.runtime.network
+        self.boss = Caller(cloud.client, cloud.admin_token)
+        self.alice_project, _, token = cloud.new_project_user(role="member")
+        self.alice = Caller(cloud.client, token)
+        self.bob_project, _, token = cloud.new_project_user(role="member")
+        self.bob = Caller(cloud.client, token)
+        _, _, token = cloud.new_project_user(role="reader")
+        self.reader = Caller(cloud.client, token)
+        self.anonymous = Caller(cloud.client, None)
 
 
 @pytest.fixture
-def api(net_runtime: Any, alice: RequestContext, bob: RequestContext, boss: RequestContext) -> Api:
-    from overcast.api.app import create_app
-
-    reader = RequestContext(user_id="r", project_id="alice-project", roles=frozenset({"reader"}))
-    contexts = {"alice": alice, "bob": bob, "boss": boss, "reader": reader}
-    if "identity" not in net_runtime._services:
-        net_runtime._services["identity"] = StandInIdentity(contexts)
-    return Api(create_app(net_runtime), list(contexts))
+def api(cloud: Any) -> Api:
+    cloud.runtime.network.plumbing.strict = True
+    return Api(cloud)
 
 
 V2 = "/networking/v2.0"

@@ -72,10 +72,10 @@ def test_full_allocation_pool_is_a_clear_409_and_changes_nothing(api: Any) -> No
     assert port["fixed_ips"][0]["ip_address"] == "10.8.0.6"
 
 
-def test_concurrent_port_creates_never_share_an_address(api: Any, svc: Any, alice: Any) -> None:
+def test_concurrent_port_creates_never_share_an_address(api: Any) -> None:
     net = make_net(api.alice)
     make_subnet(api.alice, net["id"], cidr="10.7.0.0/27")  # 29 usable addresses, one for DHCP
-    svc.plumbing.strict = False
+    api.svc.plumbing.strict = False
 
     def create(_: int) -> Any:
         return api.alice.post(f"{V2}/ports", json={"port": {"network_id": net["id"]}})
@@ -118,3 +118,15 @@ def test_binding_host_is_admin_only(api: Any) -> None:
     make_subnet(api.alice, net["id"])
     neutron_error(api.alice.post(f"{V2}/ports", json={"port": {"network_id": net["id"], "binding:host_id": "fake1"}}),
                   403, "PolicyNotAuthorized")
+
+
+def test_admin_setting_the_binding_host_binds_the_port(api: Any, fake_drivers: Any) -> None:
+    net = make_net(api.boss)
+    make_subnet(api.boss, net["id"])
+    port = make_port(api.boss, net["id"], **{"binding:host_id": "fake1"})
+    assert port["binding:host_id"] == "fake1"
+    assert port["binding:vif_type"] == "bridge" and port["binding:vif_details"]["devname"] and port["status"] == "ACTIVE"
+    assert port["id"] in fake_drivers.network.state["fake1"]["ports"]
+    unbound = api.boss.put(f"{V2}/ports/{port['id']}", json={"port": {"binding:host_id": ""}}).json()["port"]
+    assert unbound["binding:vif_type"] == "unbound"
+    assert port["id"] not in fake_drivers.network.state["fake1"]["ports"]

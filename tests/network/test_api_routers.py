@@ -122,20 +122,20 @@ def test_security_groups_and_rules(api: Any) -> None:
 
 
 def test_quotas(api: Any) -> None:
-    quota = api.alice.get(f"{V2}/quotas/alice-project").json()["quota"]
+    quota = api.alice.get(f"{V2}/quotas/{api.alice_project}").json()["quota"]
     assert quota["network"] == 100 and quota["port"] == 500
-    neutron_error(api.alice.put(f"{V2}/quotas/alice-project", json={"quota": {"network": 1}}), 403, "PolicyNotAuthorized")
-    neutron_error(api.bob.get(f"{V2}/quotas/alice-project"), 403, "AdminRequired")
-    r = api.boss.put(f"{V2}/quotas/alice-project", json={"quota": {"network": 1, "router": 0}})
+    neutron_error(api.alice.put(f"{V2}/quotas/{api.alice_project}", json={"quota": {"network": 1}}), 403, "Forbidden")
+    neutron_error(api.bob.get(f"{V2}/quotas/{api.alice_project}"), 403, "AdminRequired")
+    r = api.boss.put(f"{V2}/quotas/{api.alice_project}", json={"quota": {"network": 1, "router": 0}})
     assert r.json()["quota"]["network"] == 1
-    neutron_error(api.boss.put(f"{V2}/quotas/alice-project", json={"quota": {"network": "lots"}}), 400, "InvalidInput")
+    neutron_error(api.boss.put(f"{V2}/quotas/{api.alice_project}", json={"quota": {"network": "lots"}}), 400, "InvalidInput")
     make_net(api.alice)
     neutron_error(api.alice.post(f"{V2}/networks", json={"network": {"name": "two"}}), 409, "OverQuota")
     neutron_error(api.alice.post(f"{V2}/routers", json={"router": {"name": "r"}}), 409, "OverQuota")
     assert len(api.alice.get(f"{V2}/networks").json()["networks"]) == 1
-    details = api.alice.get(f"{V2}/quotas/alice-project/details.json").json()["quota"]
+    details = api.alice.get(f"{V2}/quotas/{api.alice_project}/details.json").json()["quota"]
     assert details["network"] == {"limit": 1, "used": 1, "reserved": 0}
-    assert [q["project_id"] for q in api.boss.get(f"{V2}/quotas").json()["quotas"]] == ["alice-project"]
-    assert api.boss.delete(f"{V2}/quotas/alice-project").status_code == 204
-    assert api.alice.get(f"{V2}/quotas/alice-project").json()["quota"]["network"] == 100
+    assert [q["project_id"] for q in api.boss.get(f"{V2}/quotas").json()["quotas"]] == [api.alice_project]
+    assert api.boss.delete(f"{V2}/quotas/{api.alice_project}").status_code == 204
+    assert api.alice.get(f"{V2}/quotas/{api.alice_project}").json()["quota"]["network"] == 100
     make_net(api.alice, "now-fine")

@@ -101,3 +101,81 @@ def alice(os_runtime: Any, os_client: TestClient) -> Swift:
 @pytest.fixture
 def bob(os_runtime: Any, os_client: TestClient) -> Swift:
     return Swift(os_client, os_runtime.identity.issue("p2", "bob"), "p2")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A real Overcast API server (uvicorn) in a subprocess, over an fs object store."""
+
+    def __init__(self, root: Path, tokens: dict[str, list]) -> None:
+        import json as _json
+
+        self.root = root
+        self.port = free_port()
+        self.config = root / "overcast.toml"
+        self.config.write_text(
+            f'data_dir = "{root}"\n[api]\nport = {self.port}\n[objectstore]\nexpirer_interval = 1.0\n'
+            f'[object_store]\ndriver = "fs"\npath = "{root / "objects"}"\n'
+        )
+        self.tokens_file = root / "tokens.json"
+        self.tokens_file.write_text(_json.dumps(tokens))
+        self.proc: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        serve = Path(__file__).with_name("serve.py")
+        self.log = open(self.root / "server.log", "ab")
+        self.proc = subprocess.Popen([sys.executable, str(serve), str(self.config), str(self.tokens_file)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {(self.root / 'server.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/object/healthcheck", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def kill9(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except Exception:  # noqa: BLE001
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def os_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path, {"tok-alice": ["p1", "alice", ["member", "reader"]],
+                                      "tok-bob": ["p2", "bob", ["member", "reader"]]})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -57,6 +57,7 @@ def test_account_listing_formats_and_paging(alice) -> None:
     assert [c["name"] for c in alice("GET", "?format=json&marker=b&limit=2").json()] == ["c", "logs-1"]
     assert [c["name"] for c in alice("GET", "?format=json&prefix=logs-").json()] == ["logs-1", "logs-2"]
     assert alice("GET", "?delimiter=-").text == "a\nb\nc\nlogs-\n"
+    assert alice("GET", "?delimiter=-&marker=logs-").status_code == 204
     assert alice("GET", "?reverse=true&limit=2").text == "logs-2\nlogs-1\n"
     root = ET.fromstring(alice("GET", "?format=xml").content)
     assert root.tag == "account" and [e.findtext("name") for e in root.findall("container")][:2] == ["a", "b"]
@@ -74,6 +75,8 @@ def test_object_listing_formats(alice) -> None:
     assert alice("GET", "/c1").text.splitlines() == sorted(["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "readme", "/lead", "d\u00e9j\u00e0 vu"])
     assert alice("GET", "/c1?delimiter=/").text.splitlines() == ["/", "d\u00e9j\u00e0 vu", "photos/", "readme"]
     assert alice("GET", "/c1?delimiter=/&prefix=photos/").text.splitlines() == ["photos/2024/", "photos/2025/"]
+    assert alice("GET", "/c1?delimiter=/&marker=photos/").text.splitlines() == ["readme"]
+    assert alice("GET", "/c1?delimiter=/&prefix=photos/&marker=photos/2025/").status_code == 204
     body = alice("GET", "/c1?format=json&prefix=photos/2024/").json()
     assert body[0]["name"] == "photos/2024/a.jpg" and body[0]["bytes"] == 17 and body[0]["content_type"] == "text/plain"
     assert len(body[0]["hash"]) == 32 and "T" in body[0]["last_modified"]

@@ -55,45 +55,21 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-# --- HTTP: the one ASGI app with a stand-in token check ------------------------------------
-
-
-class TokenTable:
-    """Maps test tokens to contexts and enforces ``overcast.policy`` the way the identity
-    service does (used until a test needs real Keystone tokens)."""
-
-    def __init__(self) -> None:
-        self.tokens: dict[str, RequestContext] = {}
-
-    def context_from_token(self, token: str, request_id: str = "") -> RequestContext:
-        from overcast.errors import Unauthorized
-
-        try:
-            return self.tokens[token]
-        except KeyError:
-            raise Unauthorized("The request you have made requires authentication.") from None
-
-    def enforce(self, rule: str, ctx: RequestContext) -> None:
-        from overcast.errors import Forbidden
-        from overcast.policy import required_role, role_satisfies
-
-        if not role_satisfies(ctx.roles, required_role(rule)):
-            raise Forbidden(f"Policy doesn't allow {rule} to be performed.")
+# --- HTTP: the whole in-process cloud (real identity, tokens and policy) ----------------------
 
 
 class Api:
     """An HTTP client for one project: ``api.get("volumes/detail")`` is relative to
-    ``/volume/v3/<project>/``; ``api.raw`` is the underlying TestClient."""
+    ``/volume/v3/<project>/``; absolute paths pass through."""
 
-    def __init__(self, raw: Any, token: str, project: str) -> None:
-        self.raw, self.token, self.project = raw, token, project
+    def __init__(self, cloud: Any, token: str, project: str) -> None:
+        self.cloud, self.token, self.project = cloud, token, project
 
     def url(self, path: str) -> str:
         return path if path.startswith("/") else f"/volume/v3/{self.project}/{path}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"X-Auth-Token": self.token, **kwargs.pop("headers", {})}
-        return self.raw.request(method, self.url(path), headers=headers, **kwargs)
+        return self.cloud.request(method, self.url(path), token=self.token, **kwargs)
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw)
@@ -109,31 +85,22 @@ class Api:
 
 
 @pytest.fixture
-def http(overcast_runtime: Any) -> Any:
-    from fastapi.testclient import TestClient
-
-    from overcast.api.app import create_app
-
-    table = TokenTable()
-    overcast_runtime._services["identity"] = table
-    with TestClient(create_app(overcast_runtime)) as client:
-        client.tokens = table
-        yield client
+def http(cloud: Any) -> Any:
+    return cloud.client
 
 
 @pytest.fixture
-def api(http: Any) -> Api:
-    http.tokens.tokens["tok-a"] = make_ctx("proj-a", "user-a")
-    return Api(http, "tok-a", "proj-a")
+def api(cloud: Any) -> Api:
+    project, _, token = cloud.new_project_user(role="member")
+    return Api(cloud, token, project)
 
 
 @pytest.fixture
-def api_b(http: Any) -> Api:
-    http.tokens.tokens["tok-b"] = make_ctx("proj-b", "user-b")
-    return Api(http, "tok-b", "proj-b")
+def api_b(cloud: Any) -> Api:
+    project, _, token = cloud.new_project_user(role="member")
+    return Api(cloud, token, project)
 
 
 @pytest.fixture
-def api_admin(http: Any) -> Api:
-    http.tokens.tokens["tok-admin"] = make_ctx("proj-admin", "admin", ("admin", "member", "reader"))
-    return Api(http, "tok-admin", "proj-admin")
+def api_admin(cloud: Any) -> Api:
+    return Api(cloud, cloud.admin_token, cloud.admin_project_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Api
+from .conftest import Api
 
 
 def create(api: Api, settle: Any, **body: Any) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def test_create_show_list_with_osc_body(api: Api, settle: Any) -> None:
     assert r.headers["OpenStack-API-Version"] == "volume 3.71"
     vol = r.json()["volume"]
     assert vol["status"] == "creating" and vol["bootable"] == "false" and vol["attachments"] == []
-    assert vol["volume_type"] == "__DEFAULT__" and vol["os-vol-tenant-attr:tenant_id"] == "proj-a"
+    assert vol["volume_type"] == "__DEFAULT__" and vol["os-vol-tenant-attr:tenant_id"] == api.project
     settle()
     shown = api.get(f"volumes/{vol['id']}").json()["volume"]
     assert shown["status"] == "available" and shown["size"] == 1
@@ -75,7 +75,7 @@ def test_other_project_cannot_see_or_attach(api: Api, api_b: Api, settle: Any) -
     assert r.status_code == 404
     assert api_b.delete(f"volumes/{vol['id']}").status_code == 404
     # a token of project B naming project A in the path is refused
-    r = api_b.get(f"/volume/v3/proj-a/volumes/{vol['id']}")
+    r = api_b.get(f"/volume/v3/{api.project}/volumes/{vol['id']}")
     assert r.status_code == 403 and "forbidden" in r.json()
     assert api.get(f"volumes/{vol['id']}").json()["volume"]["status"] == "available"
 
@@ -97,7 +97,7 @@ def test_bad_input_is_refused_in_cinder_format_and_changes_nothing(api: Api, set
 
 
 def test_over_quota_is_413_and_creates_nothing(api: Api, api_admin: Api, settle: Any) -> None:
-    r = api_admin.put("/volume/v3/proj-admin/os-quota-sets/proj-a", {"quota_set": {"gigabytes": 3, "volumes": 2}})
+    r = api_admin.put(f"os-quota-sets/{api.project}", {"quota_set": {"gigabytes": 3, "volumes": 2}})
     assert r.status_code == 200 and r.json()["quota_set"]["gigabytes"] == 3
     create(api, settle, size=2)
     r = api.post("volumes", {"volume": {"size": 2}})
@@ -105,14 +105,14 @@ def test_over_quota_is_413_and_creates_nothing(api: Api, api_admin: Api, settle:
     create(api, settle, size=1)
     r = api.post("volumes", {"volume": {"size": 1}})
     assert r.status_code == 413 and "volumes" in r.json()["overLimit"]["message"]
-    q = api.get("os-quota-sets/proj-a?usage=True").json()["quota_set"]
+    q = api.get(f"os-quota-sets/{api.project}?usage=True").json()["quota_set"]
     assert q["gigabytes"] == {"limit": 3, "in_use": 3, "reserved": 0, "allocated": 0}
     assert len(api.get("volumes").json()["volumes"]) == 2
     limits = api.get("limits").json()["limits"]["absolute"]
     assert limits["totalGigabytesUsed"] == 3 and limits["maxTotalVolumes"] == 2
     # members cannot raise their own quota; other projects' quotas are not theirs to read
-    assert api.put("os-quota-sets/proj-a", {"quota_set": {"gigabytes": 100}}).status_code == 403
-    assert api.get("os-quota-sets/proj-b").status_code == 403
+    assert api.put(f"os-quota-sets/{api.project}", {"quota_set": {"gigabytes": 100}}).status_code == 403
+    assert api.get(f"os-quota-sets/{api_admin.project}").status_code == 403
 
 
 def test_delete_in_use_is_refused(api: Api, settle: Any) -> None:
@@ -131,9 +131,9 @@ def test_delete_in_use_is_refused(api: Api, settle: Any) -> None:
 
 
 def test_multiattach_type_allows_several_servers(api: Api, api_admin: Api, settle: Any) -> None:
-    r = api_admin.post("/volume/v3/proj-admin/types", {"volume_type": {"name": "shared", "extra_specs": {"multiattach": "<is> True"}}})
+    r = api_admin.post("types", {"volume_type": {"name": "shared", "extra_specs": {"multiattach": "<is> True"}}})
     assert r.status_code == 200
-    assert api.post("/volume/v3/proj-a/types", {"volume_type": {"name": "mine"}}).status_code == 403
+    assert api.post("types", {"volume_type": {"name": "mine"}}).status_code == 403
     vol = create(api, settle, volume_type="shared")
     assert vol["multiattach"] is True and vol["volume_type"] == "shared"
     for server in ("srv-1", "srv-2"):
@@ -152,9 +152,9 @@ def test_multiattach_type_allows_several_servers(api: Api, api_admin: Api, settl
         assert api.delete(f"attachments/{att['id']}").status_code == 200
     assert api.get(f"volumes/{vol['id']}").json()["volume"]["status"] == "available"
     # a type in use cannot be deleted
-    type_id = api_admin.get("/volume/v3/proj-admin/types").json()["volume_types"]
+    type_id = api_admin.get("types").json()["volume_types"]
     shared = next(t for t in type_id if t["name"] == "shared")
-    assert api_admin.delete(f"/volume/v3/proj-admin/types/{shared['id']}").status_code == 400
+    assert api_admin.delete(f"types/{shared['id']}").status_code == 400
 
 
 def test_snapshots_and_volumes_from_them(api: Api, settle: Any) -> None:
@@ -176,7 +176,7 @@ def test_snapshots_and_volumes_from_them(api: Api, settle: Any) -> None:
     assert api.delete(f"snapshots/{snap['id']}").status_code == 202
     settle()
     assert api.get(f"snapshots/{snap['id']}").status_code == 404
-    q = api.get("os-quota-sets/proj-a?usage=True").json()["quota_set"]
+    q = api.get(f"os-quota-sets/{api.project}?usage=True").json()["quota_set"]
     assert q["snapshots"]["in_use"] == 0 and q["gigabytes"]["in_use"] == 2 + 2 + 3
 
 
@@ -194,10 +194,10 @@ def test_extend_and_update(api: Api, settle: Any) -> None:
 
 
 def test_admin_services_and_types(api: Api, api_admin: Api) -> None:
-    services = api_admin.get("/volume/v3/proj-admin/os-services").json()["services"]
+    services = api_admin.get("os-services").json()["services"]
     assert services == [{**services[0], "binary": "cinder-volume", "host": "overcast@fake", "state": "up", "status": "enabled"}]
     assert api.get("os-services").status_code == 403
-    r = api_admin.put("/volume/v3/proj-admin/os-services/disable", {"host": "overcast@fake", "binary": "cinder-volume"})
+    r = api_admin.put("os-services/disable", {"host": "overcast@fake", "binary": "cinder-volume"})
     assert r.status_code == 200 and r.json()["status"] == "disabled"
     r = api.post("volumes", {"volume": {"size": 1}})
     assert r.status_code == 500 and "disabled" in r.json()["computeFault"]["message"]

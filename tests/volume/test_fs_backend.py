@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import make_ctx
+from .conftest import make_ctx
 from overcast.config import parse_config
 from overcast.errors import NotFound
 from overcast.plugins import PluginManager
@@ -25,13 +25,14 @@ storage_fs = pytest.importorskip("overcast_storage_fs.plugin")
 
 
 class StandInImages:
-    """Images as files in a directory, offering the interface ``overcast.volume.images`` uses."""
+    """Images as files in a directory, with the calls ``overcast.volume.images`` makes of
+    the image service (get_ref, locate, fetch_to_cache, create, upload, delete)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.refs: dict[str, ImageRef] = {}
         self.owner: dict[str, str] = {}
-        self.failed: dict[str, str] = {}
+        self.deleted: list[str] = []
 
     def add(self, project: str, path: Path, disk_format: str) -> str:
         image_id = str(uuid.uuid4())
@@ -40,28 +41,33 @@ class StandInImages:
         self.owner[image_id] = project
         return image_id
 
-    def get_image_ref(self, ctx: Any, image_id: str) -> ImageRef:
+    def get_ref(self, ctx: Any, image_id: str) -> ImageRef:
         if image_id not in self.refs or self.owner[image_id] != ctx.project_id:
             raise NotFound(f"Image {image_id} could not be found.")
         return self.refs[image_id]
 
-    def fetch_image_file(self, ctx: Any, image_id: str, dest_dir: str) -> ImageFile:
-        ref = self.get_image_ref(ctx, image_id)
-        dest = Path(dest_dir) / image_id
-        shutil.copy(self.root / image_id, dest)
-        return ImageFile(ref, str(dest), ref.disk_format)
+    def locate(self, ctx: Any, image_id: str) -> tuple[ImageRef, str]:
+        return self.get_ref(ctx, image_id), f"file://{self.root / image_id}"
 
-    def create_image_record(self, ctx: Any, name: str, disk_format: str, container_format: str, properties: dict) -> ImageRef:
+    def fetch_to_cache(self, image: ImageRef, location: str, cache_dir: str, want_formats: list[str]) -> ImageFile:
+        assert image.disk_format in want_formats
+        dest = Path(cache_dir) / image.id
+        shutil.copy(location[len("file://"):], dest)
+        return ImageFile(image, str(dest), image.disk_format)
+
+    def create(self, ctx: Any, body: dict) -> dict:
         image_id = str(uuid.uuid4())
-        self.refs[image_id] = ImageRef(image_id, name, disk_format, container_format)
+        self.refs[image_id] = ImageRef(image_id, body["name"], body["disk_format"], body["container_format"])
         self.owner[image_id] = ctx.project_id
-        return self.refs[image_id]
+        return {"id": image_id, "status": "queued"}
 
-    def upload_image_file(self, ctx: Any, image_id: str, path: str) -> None:
-        shutil.copy(path, self.root / image_id)
+    def upload(self, ctx: Any, image_id: str, chunks: Any, size: int | None = None) -> None:
+        data = b"".join(chunks)
+        assert size == len(data)
+        (self.root / image_id).write_bytes(data)
 
-    def mark_image_failed(self, ctx: Any, image_id: str, reason: str) -> None:
-        self.failed[image_id] = reason
+    def delete(self, ctx: Any, image_id: str) -> None:
+        self.deleted.append(image_id)
 
 
 @pytest.fixture
@@ -115,13 +121,14 @@ def test_volume_life_on_files(fs_cloud: Any) -> None:
     svc.tasks.wait()
     assert svc.volumes.get(ctx, clone.id).size == 3
     # attach: the file connection the hypervisor gets
-    att = svc.reserve(ctx, src.id, "srv-1")
-    info = svc.initialize_connection(ctx, src.id, Connector("node1", frozenset({"file"})), att)
+    node1 = Connector("node1", frozenset({"file"}))
+    svc.reserve_attach(ctx, src.id, "srv-1")
+    info = svc.initialize_connection(ctx, src.id, node1)
     assert info.driver_volume_type == "file" and Path(info.data["path"]) == vols / src.location
-    svc.attach(ctx, src.id, att, "/dev/vdb", "node1")
-    svc.begin_detaching(ctx, src.id)
-    svc.terminate_connection(ctx, src.id, attachment_id=att)
-    svc.detach(ctx, src.id, att)
+    svc.complete_attach(ctx, src.id, "srv-1", "/dev/vdb", "node1")
+    svc.begin_detach(ctx, src.id, "srv-1")
+    svc.terminate_connection(ctx, src.id, node1)
+    svc.complete_detach(ctx, src.id, "srv-1")
     # delete everything; no file is left behind
     for vid in (from_snap.id, clone.id):
         svc.volumes.delete(ctx, vid)
@@ -146,7 +153,7 @@ def test_volume_from_image_and_back(fs_cloud: Any, tmp_path: Path) -> None:
     assert qemu_io(vols / vol.location, "read -P 0x7e 1M 1M")
     _, image = svc.volumes.upload_to_image(ctx, vol.id, "from-volume", "qcow2")
     svc.tasks.wait()
-    assert svc.volumes.get(ctx, vol.id).status == "available" and not images.failed
+    assert svc.volumes.get(ctx, vol.id).status == "available" and not images.deleted
     assert qemu_io(images.root / image.id, "read -P 0x7e 1M 1M")
     # another project's image is not found, and nothing is created
     with pytest.raises(NotFound):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import make_ctx
+from .conftest import make_ctx
 from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeSnapshot
 from overcast.errors import BadRequest, NotFound
@@ -24,31 +24,53 @@ def make_volume(volumes: Any, ctx: RequestContext, settle: Any, **kw: Any) -> Vo
 
 
 def test_compute_handshake_and_isolation(volumes: Any, ctx: RequestContext, other_ctx: RequestContext, settle: Any) -> None:
+    """The calls overcast.compute.volumes makes, in its order."""
     vol = make_volume(volumes, ctx, settle)
     with pytest.raises(NotFound):
-        volumes.reserve(other_ctx, vol.id, "srv-b")
-    att = volumes.reserve(ctx, vol.id, "srv-1")
+        volumes.reserve_attach(other_ctx, vol.id, "srv-b")
+    volumes.reserve_attach(ctx, vol.id, "srv-1")
     assert volumes.get_volume(ctx, vol.id).status == "attaching"
-    info = volumes.initialize_connection(ctx, vol.id, FAKE_HOST, att)
+    info = volumes.initialize_connection(ctx, vol.id, FAKE_HOST)
     assert info.driver_volume_type == "fake"
-    volumes.attach(ctx, vol.id, att, "/dev/vdb", "fake1")
+    volumes.complete_attach(ctx, vol.id, "srv-1", "/dev/vdb", "fake1")
     assert volumes.get_volume(ctx, vol.id).status == "in-use"
     assert volumes.attachment_of(ctx, vol.id, "srv-1").mountpoint == "/dev/vdb"
-    volumes.begin_detaching(ctx, vol.id)
+    volumes.begin_detach(ctx, vol.id, "srv-1")
     volumes.roll_detaching(ctx, vol.id)  # the hypervisor failed: back to in-use
     assert volumes.get_volume(ctx, vol.id).status == "in-use"
-    volumes.begin_detaching(ctx, vol.id)
-    volumes.terminate_connection(ctx, vol.id, attachment_id=att)
-    volumes.detach(ctx, vol.id, att)
+    volumes.begin_detach(ctx, vol.id, "srv-1")
+    volumes.terminate_connection(ctx, vol.id, FAKE_HOST)
+    volumes.complete_detach(ctx, vol.id, "srv-1")
     assert volumes.get_volume(ctx, vol.id).status == "available"
 
 
 def test_failed_attach_is_unreserved(volumes: Any, ctx: RequestContext, settle: Any) -> None:
     vol = make_volume(volumes, ctx, settle)
-    att = volumes.reserve(ctx, vol.id, "srv-1")
+    volumes.reserve_attach(ctx, vol.id, "srv-1")
     with pytest.raises(Exception, match="cannot attach"):
-        volumes.initialize_connection(ctx, vol.id, Connector("node", frozenset({"iscsi"})), att)
-    volumes.unreserve(ctx, vol.id, att)
+        volumes.initialize_connection(ctx, vol.id, Connector("node", frozenset({"iscsi"})))
+    volumes.unreserve(ctx, vol.id)
+    assert volumes.get_volume(ctx, vol.id).status == "available"
+
+
+def test_multiattach_detach_keeps_the_export_other_servers_use(volumes: Any, ctx: RequestContext, settle: Any,
+                                                               fake_drivers: Any, overcast_runtime: Any) -> None:
+    with overcast_runtime.db.session() as s:
+        volumes.types.create(s, "multi", None, True, {"multiattach": "<is> True"})
+    vol = make_volume(volumes, ctx, settle, volume_type="multi")
+    for server in ("srv-1", "srv-2"):
+        volumes.reserve_attach(ctx, vol.id, server)
+        volumes.initialize_connection(ctx, vol.id, FAKE_HOST)
+        volumes.complete_attach(ctx, vol.id, server, "/dev/vdb", "fake1")
+    volumes.begin_detach(ctx, vol.id, "srv-1")
+    volumes.terminate_connection(ctx, vol.id, FAKE_HOST)
+    volumes.complete_detach(ctx, vol.id, "srv-1")
+    assert fake_drivers.volume.exports[vol.location] == {"fake1"}  # srv-2 on the same host still uses it
+    assert volumes.get_volume(ctx, vol.id).status == "in-use"
+    volumes.begin_detach(ctx, vol.id, "srv-2")
+    volumes.terminate_connection(ctx, vol.id, FAKE_HOST)
+    volumes.complete_detach(ctx, vol.id, "srv-2")
+    assert not fake_drivers.volume.exports[vol.location]
     assert volumes.get_volume(ctx, vol.id).status == "available"
 
 
@@ -60,7 +82,7 @@ def test_only_one_of_two_racing_servers_gets_the_volume(volumes: Any, ctx: Reque
     def grab(i: int) -> None:
         barrier.wait()
         try:
-            volumes.reserve(ctx, vol.id, f"srv-{i}")
+            volumes.reserve_attach(ctx, vol.id, f"srv-{i}")
             results.append("ok")
         except BadRequest:
             results.append("refused")

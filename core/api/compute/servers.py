@@ -30,8 +30,16 @@ def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list) -> 
             stmt = select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid.in_([r.uuid for r in recs]))
             for bdm in s.scalars(stmt):
                 volumes.setdefault(bdm.instance_uuid, []).append(bdm)
+    from overcast.compute.peers import instance_addresses
+
     version = version_of(request)
-    return [server_view(request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid)) for r in recs]
+    out = []
+    for r in recs:
+        view = server_view(request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid))
+        if r.addresses and not r.deleted:  # the network service has the current truth (floating IPs...)
+            view["addresses"] = instance_addresses(runtime, r.uuid) or view["addresses"]
+        out.append(view)
+    return out
 
 
 def _links(request: Request, recs: list, params: dict, detail: bool) -> list[dict]:

@@ -57,14 +57,15 @@ async def check_csrf(request: Request, session: Session) -> dict[str, Any]:
 
 
 def render(request: Request, template: str, session: Session | None = None, status: int = 200, **context: Any) -> HTMLResponse:
-    page = templates.get_template(template).render(
-        request=request,
-        session=session,
-        csrf_field=CSRF_FIELD,
-        message=request.query_params.get("msg"),
-        error=request.query_params.get("error"),
-        **context,
-    )
+    values: dict[str, Any] = {
+        "request": request,
+        "session": session,
+        "csrf_field": CSRF_FIELD,
+        "message": request.query_params.get("msg"),
+        "error": request.query_params.get("error"),
+    }
+    values.update(context)
+    page = templates.get_template(template).render(**values)
     return HTMLResponse(page, status_code=status)
 
 

@@ -12,7 +12,7 @@ from overcast.api.identity import appcreds, discovery, groups, projects, roles, 
 router = APIRouter(prefix="/identity")
 router.add_api_route("", discovery.versions, methods=["GET"])
 router.add_api_route("/", discovery.versions, methods=["GET"])
-for _module in (discovery, tokens, projects, users, roles, groups, appcreds):
+for _module in (tokens, discovery, projects, users, roles, groups, appcreds):  # hottest first
     router.include_router(_module.router)
 
 __all__ = ["router"]

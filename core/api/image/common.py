@@ -8,10 +8,15 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from overcast.errors import BadRequest
+from overcast.errors import BadRequest, OvercastError
 from overcast.runtime import Runtime
 
 PATCH_MEDIA_TYPE = "application/openstack-images-v2.1-json-patch"
+
+
+class UnsupportedMediaType(OvercastError):
+    status = 415
+    title = "Unsupported Media Type"
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from overcast.api.deps import authorize, get_runtime
-from overcast.api.image.common import no_content
+from overcast.api.image.common import UnsupportedMediaType, no_content
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
 from overcast.image.streaming import UploadAborted
@@ -76,7 +76,7 @@ async def upload_data(
 ) -> Response:
     media = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
     if media != "application/octet-stream":
-        raise BadRequest(f"Unsupported Content-Type {media!r} for image data: use application/octet-stream.")
+        raise UnsupportedMediaType(f"Unsupported Content-Type {media!r} for image data: use application/octet-stream.")
     size = _declared_size(request)
     body = RequestBodyBlocks(request)
     await anyio.to_thread.run_sync(lambda: runtime.image.upload(ctx, image_id, body, size=size))

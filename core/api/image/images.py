@@ -9,17 +9,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.deps import authorize, get_runtime
-from overcast.api.image.common import PATCH_MEDIA_TYPE, json_body, json_response, no_content
+from overcast.api.image.common import PATCH_MEDIA_TYPE, UnsupportedMediaType, json_body, json_response, no_content
 from overcast.context import RequestContext
-from overcast.errors import OvercastError
 from overcast.runtime import Runtime
 
 router = APIRouter(prefix="/v2")
-
-
-class UnsupportedMediaType(OvercastError):
-    status = 415
-    title = "Unsupported Media Type"
 
 
 @router.post("/images")

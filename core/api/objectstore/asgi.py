@@ -26,7 +26,8 @@ from overcast.objectstore.objects import Download
 log = logging.getLogger(__name__)
 
 PREFIX = "/object/v1/"
-SMALL_BODY = 256 * 1024  # bodies up to this size are read in the event loop before the hop
+SMALL_BODY = 4 * 1024 * 1024  # bodies up to this size are read in the event loop before the hop
+BATCH = 1024 * 1024  # a streamed body crosses to the worker thread in batches of about this size
 TEXT_HTML = b"text/html; charset=UTF-8"
 
 
@@ -65,27 +66,41 @@ class Request:
             raise BadRequest("Invalid Content-Length")
         return int(value)
 
-    async def read_all(self) -> bytes:
+    async def read_all(self) -> list[bytes]:
+        """The whole body as the chunks it came in (no joining copy)."""
         chunks = []
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone()
-            chunks.append(message.get("body", b""))
+            body = message.get("body", b"")
+            if body:
+                chunks.append(body)
             if not message.get("more_body"):
-                return b"".join(chunks)
+                return chunks
 
-    def stream(self) -> Iterator[bytes]:
-        """The body as a blocking iterator, for use in a worker thread."""
-        while True:
-            message = from_thread.run(self.receive)
+    async def _read_batch(self) -> tuple[list[bytes], bool]:
+        """About :data:`BATCH` bytes of body; (chunks, more to come)."""
+        chunks, size = [], 0
+        while size < BATCH:
+            message = await self.receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone()
             body = message.get("body", b"")
             if body:
-                yield body
+                chunks.append(body)
+                size += len(body)
             if not message.get("more_body"):
-                return
+                return chunks, False
+        return chunks, True
+
+    def stream(self) -> Iterator[bytes]:
+        """The body as a blocking iterator, for use in a worker thread: one hop to the event
+        loop per batch, not per network read."""
+        more = True
+        while more:
+            chunks, more = from_thread.run(self._read_batch)
+            yield from chunks
 
 
 def _text(value: bytes) -> str:

@@ -177,10 +177,9 @@ class SwiftApp:
         if method == "PUT":
             length = req.length()
             if length is not None and length <= SMALL_BODY:
-                body = await req.read_all()
-                if len(body) != length:
+                data: Any = await req.read_all()
+                if sum(map(len, data)) != length:
                     raise BadRequest("body shorter than Content-Length")
-                data: Any = (body,) if body else ()
             else:
                 data = None
 

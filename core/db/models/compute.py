@@ -211,6 +211,7 @@ class BlockDeviceMapping(Base):
         String(36), ForeignKey("compute_instances.uuid", ondelete="CASCADE"), nullable=False, index=True
     )
     volume_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    attachment_id: Mapped[str | None] = mapped_column(String(36))  # the volume service's attachment
     device_name: Mapped[str] = mapped_column(String(64), nullable=False)
     connection_info: Mapped[dict] = mapped_column(default=dict)  # to_dict(ConnectionInfo)
     delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)

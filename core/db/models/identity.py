@@ -109,8 +109,8 @@ class RoleAssignment(Base):
 class ApplicationCredential(Base):
     """A user's secret for automation, bound to one project and a subset of its roles."""
 
-    __tablename__ = "identity_application_credentials"
-    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_identity_application_credentials_user_id"),)
+    __tablename__ = "identity_app_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_identity_app_credentials_user_id"),)
 
     id: Mapped[str] = _hex_pk()
     name: Mapped[str] = mapped_column(String(255), nullable=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from overcast.db.models.base import Base, created_at, updated_at, uuid_pk
@@ -97,6 +97,7 @@ class ImageLocation(Base):
     url: Mapped[str] = mapped_column(Text, nullable=False)
     store: Mapped[str] = mapped_column(String(64), nullable=False)
     size: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    crc32: Mapped[int | None] = mapped_column(BigInteger)  # of the stored copy, checked on read
     created_at: Mapped[datetime] = created_at()
 
     image: Mapped[Image] = relationship(back_populates="locations")

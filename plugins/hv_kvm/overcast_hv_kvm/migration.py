@@ -29,9 +29,11 @@ from typing import TYPE_CHECKING
 
 import libvirt
 from overcast.errors import Conflict, DriverError, NotFound
+from overcast.hookspecs import hookimpl
 from overcast.types import (
     BlockDevice,
     Host,
+    ImageFile,
     Instance,
     InstanceInfo,
     MigrationData,
@@ -39,6 +41,7 @@ from overcast.types import (
 )
 
 from overcast_hv_kvm import domxml, images
+from overcast_hv_kvm.base import DriverBase
 from overcast_hv_kvm.errors import translated
 
 if TYPE_CHECKING:
@@ -327,3 +330,51 @@ def _url_host(address: str) -> str:
 def post_live_migration(driver: KvmDriver, host: Host, instance: Instance, migration: MigrationData) -> bool:
     """Source side, after success: drop any leftover definition and the local files."""
     return driver.hv_destroy(host=host, instance=instance, destroy_disks=True)
+
+
+class MigrationHooks(DriverBase):
+    """The ``hv_*`` migration hooks, delegating to the functions above."""
+
+    @hookimpl
+    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host) -> MigrationData:
+        return migrate_disk_and_power_off(self, host, instance, dest)
+
+    @hookimpl
+    def hv_finish_migration(
+        self,
+        host: Host,
+        instance: Instance,
+        migration: MigrationData,
+        image: ImageFile | None,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+        power_on: bool,
+    ) -> InstanceInfo:
+        return finish_migration(self, host, instance, migration, network_info, block_devices, power_on)
+
+    @hookimpl
+    def hv_confirm_migration(self, host: Host, instance: Instance, migration: MigrationData) -> bool:
+        return confirm_migration(self, host, instance, migration)
+
+    @hookimpl
+    def hv_check_can_live_migrate_destination(self, host: Host, instance: Instance, source: Host) -> MigrationData:
+        return check_can_live_migrate_destination(self, host, instance, source)
+
+    @hookimpl
+    def hv_pre_live_migration(
+        self,
+        host: Host,
+        instance: Instance,
+        migration: MigrationData,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+    ) -> MigrationData:
+        return pre_live_migration(self, host, instance, migration)
+
+    @hookimpl
+    def hv_live_migration(self, host: Host, instance: Instance, dest: Host, migration: MigrationData) -> bool:
+        return live_migration(self, host, instance, dest, migration)
+
+    @hookimpl
+    def hv_post_live_migration(self, host: Host, instance: Instance, migration: MigrationData) -> bool:
+        return post_live_migration(self, host, instance, migration)

@@ -38,3 +38,19 @@ def public_tmpdir(prefix: str) -> str:
     path = tempfile.mkdtemp(prefix=prefix, dir="/var/tmp")
     os.chmod(path, 0o755)
     return path
+
+
+def wait_console(kvm, host, instance, marker: str, timeout: float = 90, count: int = 1) -> str:
+    """Wait until ``marker`` appears ``count`` times in the guest's console output (read
+    through the driver's ``hv_get_console_output``); return the last such line."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        text = kvm.get_console_output(host=host, instance=instance, length=None)
+        lines = [ln for ln in text.splitlines() if marker in ln]
+        if len(lines) >= count:
+            return lines[count - 1][lines[count - 1].index(marker):]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{marker!r} x{count} not on the console within {timeout} s:\n{text[-3000:]}")
+        time.sleep(0.2)

@@ -107,6 +107,21 @@ def test_list_instances_only_lists_ours(kvm: DriverCaller, unit_host: Host) -> N
     assert "test" not in kvm.list_instances(host=unit_host)
 
 
+def test_list_instances_is_per_instances_dir(kvm: DriverCaller, unit_host: Host, small_image: ImageFile, tmp_path: Path) -> None:
+    # two Overcast hosts (or two clouds) on one daemon: each lists only its own guests
+    other = Host("unit2", "kvm", {"uri": "test:///default", "instances_dir": str(tmp_path / "other")})
+    mine, theirs = make_instance(image=small_image.image), make_instance(image=small_image.image)
+    kvm.spawn(host=unit_host, instance=mine, image=small_image, network_info=[], block_devices=[])
+    kvm.spawn(host=other, instance=theirs, image=small_image, network_info=[], block_devices=[])
+    try:
+        assert mine.name in kvm.list_instances(host=unit_host)
+        assert theirs.name not in kvm.list_instances(host=unit_host)
+        assert theirs.name in kvm.list_instances(host=other)
+    finally:
+        kvm.destroy(host=unit_host, instance=mine, destroy_disks=True)
+        kvm.destroy(host=other, instance=theirs, destroy_disks=True)
+
+
 def test_flavor_smaller_than_image_is_refused(kvm: DriverCaller, unit_host: Host, tmp_path: Path) -> None:
     big = tmp_path / "big.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(big), "3G"], check=True)

@@ -23,7 +23,6 @@ share fsyncs instead of queueing behind the write lock.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import itertools
 import json
@@ -51,7 +50,6 @@ MAX_NAME_BYTES = 1024
 MAX_CONTAINER_BYTES = 256
 CHUNK = 1024 * 1024
 VERIFY_WHOLE_BELOW = 1024 * 1024  # smaller objects are read and verified before the first byte
-XATTR = "user.overcast.object"
 ORPHAN_GRACE = 600.0  # seconds: an unindexed data file younger than this may be an in-flight PUT
 
 SCHEMA = """
@@ -87,13 +85,17 @@ def _digest(*parts: str) -> str:
 
 
 class _GroupSync:
-    """fsync of one file shared by every writer that committed before it started."""
+    """fsync of one file shared by every writer that committed before it started. The file
+    stays open between syncs; if it was replaced (SQLite removes the WAL when its last
+    connection closes), it is opened again."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.lock = threading.Lock()
         self.tickets = itertools.count(1)
         self.done = 0
+        self.fd = -1
+        self.ino = -1
 
     def sync(self) -> None:
         ticket = next(self.tickets)
@@ -102,14 +104,15 @@ class _GroupSync:
                 return
             started = next(self.tickets)
             try:
-                fd = os.open(self.path, os.O_RDONLY)
+                ino = os.stat(self.path).st_ino
             except FileNotFoundError:  # checkpointed and removed: already durable
                 self.done = started
                 return
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            if ino != self.ino:
+                if self.fd >= 0:
+                    os.close(self.fd)
+                self.fd, self.ino = os.open(self.path, os.O_RDONLY), ino
+            os.fsync(self.fd)
             self.done = started
 
 
@@ -221,7 +224,6 @@ class FsObjectStore:
             etag = md5.hexdigest()
             if expected_etag and expected_etag.strip('"').lower() != etag:
                 raise Unprocessable(f"the ETag sent ({expected_etag}) does not match the MD5 of the content ({etag})")
-            _set_xattr(fd, {"a": account, "c": container, "n": name, "etag": etag, "ts": ts})
             if index.fsync:
                 os.fsync(fd)
         except BaseException:
@@ -393,14 +395,6 @@ class FsObjectStore:
         return audit(self, backend)
 
 
-def _set_xattr(fd: int, value: Mapping[str, Any]) -> None:
-    try:
-        os.setxattr(fd, XATTR, json.dumps(value, separators=(",", ":")).encode())
-    except OSError as exc:  # a file system without user xattrs: the index alone suffices
-        if exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
-            raise
-
-
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
@@ -494,7 +488,8 @@ def _listing(
                 cut = name.find(delimiter, len(prefix))
                 if cut >= 0:
                     subdir = name[: cut + len(delimiter)]
-                    out.append(ObjectSubdir(subdir))
+                    if not (marker and not reverse and subdir <= marker):  # resuming inside it
+                        out.append(ObjectSubdir(subdir))
                     if reverse:
                         hi = subdir
                     else:

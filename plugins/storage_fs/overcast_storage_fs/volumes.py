@@ -32,13 +32,18 @@ import json
 import logging
 import os
 import shutil
-import struct
 import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from overcast.errors import BackendUnavailable, Conflict, DriverError, NotFound, UnsupportedOperation
+from overcast.errors import (
+    BackendUnavailable,
+    Conflict,
+    DriverError,
+    NotFound,
+    UnsupportedOperation,
+)
 from overcast.hookspecs import hookimpl
 from overcast.types import (
     Backend,
@@ -52,6 +57,13 @@ from overcast.types import (
     SnapshotResult,
     VolumeLocation,
     VolumeRef,
+)
+
+from overcast_storage_fs.volumes_qcow2 import (
+    OverlayTemplates,
+    qcow2_backing_name,
+    qcow2_virtual_size,
+    qemu_img,
 )
 
 log = logging.getLogger(__name__)
@@ -79,33 +91,6 @@ OPTIONS: list[ConfigOption] = [
 # --------------------------------------------------------------------------------------
 # Small helpers: commands, qcow2 headers, reflinks, atomic files
 # --------------------------------------------------------------------------------------
-
-
-def qemu_img(*args: str) -> str:
-    """Run ``qemu-img``; a failure becomes a ``DriverError`` with its message."""
-    try:
-        proc = subprocess.run(["qemu-img", *args], capture_output=True, text=True, timeout=3600)
-    except FileNotFoundError:
-        raise BackendUnavailable("qemu-img is not installed (apt-get install qemu-utils)") from None
-    if proc.returncode != 0:
-        raise DriverError(f"qemu-img {args[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout
-
-
-def qcow2_backing_name(path: Path) -> str | None:
-    """The backing file name recorded in a qcow2 header (``None`` if none or not qcow2)."""
-    try:
-        with open(path, "rb") as f:
-            header = f.read(20)
-            if len(header) < 20 or header[:4] != b"QFI\xfb":
-                return None
-            offset, size = struct.unpack(">QI", header[8:20])
-            if not offset or not size:
-                return None
-            f.seek(offset)
-            return f.read(size).decode()
-    except FileNotFoundError:
-        return None
 
 
 def reflink(src: Path, dst: Path) -> None:
@@ -144,6 +129,7 @@ class FsVolumeDriver:
 
     def __init__(self) -> None:
         self._reflink: dict[str, bool] = {}
+        self._templates = OverlayTemplates()
 
     # --- paths and backend facts ------------------------------------------------------
 
@@ -174,7 +160,10 @@ class FsVolumeDriver:
     def _virtual_size(self, path: Path) -> int:
         if self._fmt_of(path) == "raw":
             return path.stat().st_size
-        return int(json.loads(qemu_img("info", "--output=json", "-U", str(path)))["virtual-size"])
+        size = qcow2_virtual_size(path)
+        if size is None:
+            raise DriverError(f"{path.name} is not a qcow2 file")
+        return size
 
     def _exported_to(self, backend: Backend, location: str) -> list[str]:
         exports = self._dir(backend) / "exports"
@@ -217,9 +206,7 @@ class FsVolumeDriver:
         """A qcow2 file at ``final`` on top of ``backing`` (named relatively: movable)."""
         tmp = self._tmp(final)
         try:
-            qemu_img(
-                "create", "-q", "-f", "qcow2", "-b", backing.name, "-F", self._fmt_of(backing), str(tmp), str(size_gb * GiB)
-            )
+            self._templates.write(tmp, backing.name, self._fmt_of(backing), size_gb * GiB)
             self._commit(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)

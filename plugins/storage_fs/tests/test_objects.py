@@ -176,6 +176,9 @@ def test_listing_pages_through_pseudo_folders(driver: DriverCaller, target: Back
     assert page(delimiter="/") == ["dir0", "dir0/", "dir1/", "dir2/", "top1", "top2"]
     assert page(delimiter="/", reverse=True) == ["top2", "top1", "dir2/", "dir1/", "dir0/", "dir0"]
     assert page(delimiter="/", limit=2) == ["dir0", "dir0/"]
+    # swiftclient resumes after a pseudo-folder with marker=<folder>: it must not come back
+    assert page(delimiter="/", marker="dir0/") == ["dir1/", "dir2/", "top1", "top2"]
+    assert page(delimiter="/", marker="dir2/", limit=1) == ["top1"]
     assert page(prefix="dir1/", marker="dir1/file1", limit=2) == ["dir1/file2", "dir1/file3"]
     assert page(prefix="dir1/", reverse=True, marker="dir1/file2") == ["dir1/file1", "dir1/file0"]
     assert page(prefix="dir1/", end_marker="dir1/file2") == ["dir1/file0", "dir1/file1"]

@@ -217,3 +217,22 @@ def test_reflink_clone_and_snapshot_are_cow_and_independent(driver: DriverCaller
     assert read_matches(root / snap_loc.location, fmt, 0x31)
     assert read_matches(root / clone_loc.location, fmt, 0x31)
     driver.terminate_connection(backend=backend, volume=src, connector=FILE_HOST)
+
+
+def test_templated_overlay_is_what_qemu_img_writes(tmp_path: Path) -> None:
+    from overcast_storage_fs.volumes import OverlayTemplates
+
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp_path / "base-one.qcow2"), "1G"], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp_path / "base-two.qcow2"), "1G"], check=True)
+    templates = OverlayTemplates()
+    for name in ("base-one.qcow2", "base-two.qcow2"):  # the second reuses the first's template
+        dest = tmp_path / f"over-{name}"
+        templates.write(dest, name, "qcow2", 2 * GiB)
+        info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(dest)], capture_output=True, text=True, check=True).stdout)
+        assert info["backing-filename"] == name and info["backing-filename-format"] == "qcow2"
+        assert info["virtual-size"] == 2 * GiB
+        subprocess.run(["qemu-img", "check", "-q", str(dest)], check=True)
+        assert qcow2_backing_name(dest) == name
+    expected = tmp_path / "expected.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "base-two.qcow2", "-F", "qcow2", str(expected), str(2 * GiB)], check=True)
+    assert expected.read_bytes() == (tmp_path / "over-base-two.qcow2").read_bytes()

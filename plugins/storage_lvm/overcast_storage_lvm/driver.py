@@ -245,7 +245,6 @@ class LvmVolumeDriver:
     @hookimpl
     def vol_create_snapshot(self, backend: Backend, snapshot: SnapshotRef) -> VolumeLocation:
         origin_row = self._existing(backend, snapshot.volume.location, f"volume {snapshot.volume.id}")
-        origin = origin_row["lv_name"]
         lv = f"snap-{snapshot.id}"  # lvm2 reserves names starting "snapshot"
         size_gb = -(-int(origin_row["lv_size"]) // GiB)
         if self._pool(backend):

@@ -89,7 +89,7 @@ async def login(request: Request) -> Response:
         try:
             token, data = await _scoped_token(client, username, password, project)
         except ApiError as exc:
-            return render(request, "login.html", status=401, error_text=exc.message, next_path=next_path,
+            return render(request, "login.html", status=401, next_path=next_path,
                           username=username, project=project, error=exc.message)
     return set_session(RedirectResponse(next_path, status_code=303), request, _session_from(token, data))
 

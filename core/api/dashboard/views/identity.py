@@ -14,7 +14,7 @@ router = APIRouter(route_class=DashboardRoute)
 KEYSTONE = "/identity/v3"
 
 
-@router.get("/identity")
+@router.get("/projects")
 async def identity(request: Request) -> Response:
     session = session_of(request)
     async with api(request, session) as client:
@@ -26,7 +26,7 @@ async def identity(request: Request) -> Response:
                   projects=await user_projects(request, session))
 
 
-@router.post("/identity")
+@router.post("/projects")
 async def identity_action(request: Request) -> Response:
     session = session_of(request)
     form = await check_csrf(request, session)
@@ -34,19 +34,19 @@ async def identity_action(request: Request) -> Response:
     async with api(request, session) as client:
         if action == "create-project":
             await client.post(f"{KEYSTONE}/projects", json={"project": {"name": form.get("name", "").strip(), "domain_id": "default"}})
-            return back("/identity", message="Project created.")
+            return back("/projects", message="Project created.")
         if action == "create-user":
             user = {"name": form.get("name", "").strip(), "password": form.get("password", ""), "domain_id": "default"}
             if form.get("project_id"):
                 user["default_project_id"] = form["project_id"]
             await client.post(f"{KEYSTONE}/users", json={"user": user})
-            return back("/identity", message="User created.")
+            return back("/projects", message="User created.")
         if action in ("grant", "revoke"):
             path = f"{KEYSTONE}/projects/{form.get('project_id', '')}/users/{form.get('user_id', '')}/roles/{form.get('role_id', '')}"
             await (client.put if action == "grant" else client.delete)(path, expect_json=False)
-            return back("/identity", message="Role granted." if action == "grant" else "Role revoked.")
+            return back("/projects", message="Role granted." if action == "grant" else "Role revoked.")
         if action in ("delete-project", "delete-user"):
             kind = "projects" if action == "delete-project" else "users"
             await client.delete(f"{KEYSTONE}/{kind}/{form.get('id', '')}", expect_json=False)
-            return back("/identity", message="Deleted.")
+            return back("/projects", message="Deleted.")
     raise BadRequest(f"Unknown action {action!r}.")

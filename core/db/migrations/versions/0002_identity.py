@@ -3,6 +3,8 @@
 Revision ID: 0002
 Revises: 0001
 """
+from datetime import datetime, timezone
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -104,7 +106,7 @@ def upgrade() -> None:
     op.create_index("ix_identity_role_assignments_project_id", "identity_role_assignments", ["project_id"])
     op.create_index("ix_identity_role_assignments_role_id", "identity_role_assignments", ["role_id"])
     op.create_table(
-        "identity_application_credentials",
+        "identity_app_credentials",
         sa.Column("id", sa.String(64), nullable=False),
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("user_id", sa.String(64), nullable=False),
@@ -115,10 +117,10 @@ def upgrade() -> None:
         sa.Column("unrestricted", sa.Boolean, nullable=False),
         sa.Column("expires_at", sa.DateTime),
         _created(),
-        sa.PrimaryKeyConstraint("id", name="pk_identity_application_credentials"),
-        sa.ForeignKeyConstraint(["user_id"], ["identity_users.id"], ondelete="CASCADE", name="fk_identity_application_credentials_user_id_identity_users"),
-        sa.ForeignKeyConstraint(["project_id"], ["identity_projects.id"], ondelete="CASCADE", name="fk_identity_application_credentials_project_id"),
-        sa.UniqueConstraint("user_id", "name", name="uq_identity_application_credentials_user_id"),
+        sa.PrimaryKeyConstraint("id", name="pk_identity_app_credentials"),
+        sa.ForeignKeyConstraint(["user_id"], ["identity_users.id"], ondelete="CASCADE", name="fk_identity_app_credentials_user_id_identity_users"),
+        sa.ForeignKeyConstraint(["project_id"], ["identity_projects.id"], ondelete="CASCADE", name="fk_identity_app_credentials_project_id_identity_projects"),
+        sa.UniqueConstraint("user_id", "name", name="uq_identity_app_credentials_user_id"),
     )
     op.create_table(
         "identity_revocation_events",
@@ -140,13 +142,17 @@ def upgrade() -> None:
         _updated(),
         sa.PrimaryKeyConstraint("id", name="pk_identity_state"),
     )
+    # the one row every identity write bumps (present from the start, so a bump is always
+    # an UPDATE and concurrent first writers cannot collide)
+    state = sa.table("identity_state", sa.column("id", sa.Integer), sa.column("generation", sa.Integer), sa.column("updated_at", sa.DateTime))
+    op.bulk_insert(state, [{"id": 1, "generation": 0, "updated_at": datetime.now(timezone.utc).replace(tzinfo=None)}])
 
 
 def downgrade() -> None:
     for table in (
         "identity_state",
         "identity_revocation_events",
-        "identity_application_credentials",
+        "identity_app_credentials",
         "identity_role_assignments",
         "identity_roles",
         "identity_group_members",

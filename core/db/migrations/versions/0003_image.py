@@ -93,6 +93,7 @@ def upgrade() -> None:
         sa.Column("url", sa.Text, nullable=False),
         sa.Column("store", sa.String(64), nullable=False),
         sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("crc32", sa.BigInteger),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_image_locations"),
         _fk("image_locations"),

@@ -183,6 +183,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(36), nullable=False),
         sa.Column("instance_uuid", sa.String(36), nullable=False),
         sa.Column("volume_id", sa.String(36), nullable=False),
+        sa.Column("attachment_id", sa.String(36)),
         sa.Column("device_name", sa.String(64), nullable=False),
         sa.Column("connection_info", sa.JSON, nullable=False),
         sa.Column("delete_on_termination", sa.Boolean, nullable=False),

@@ -1,0 +1,150 @@
+"""Image data throughput: upload and download MiB/s of a 1 GiB image through the Glance API
+(uvicorn server process, ``fs`` store with fsync; ``curl`` as the client) against the disk's own speed, measured in
+the same run with ``dd`` (write: ``conv=fdatasync``; read: ``iflag=direct``, cache bypassed).
+
+    .venv/bin/python bench/image_throughput.py [--size-mib 1024] [--dir DIR]
+
+The server runs in its own process: the real API, identity and image service (bootstrapped
+in a scratch data dir). Target: image upload/download >= 80% of the disk's write/read speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+CHUNK = 1024 * 1024
+
+
+def _serve(data_dir: str, port: int, tokens: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    import secrets
+
+    import uvicorn
+
+    from overcast.api.app import create_app
+    from overcast.config import parse_config
+    from overcast.plugins import load_plugin_manager
+    from overcast.runtime import build_runtime
+    from overcast.server import start_cloud
+
+    config = parse_config(
+        {"data_dir": data_dir, "image_store": {"driver": "fs", "path": f"{data_dir}/images"}},
+        Path(data_dir) / "overcast.toml",
+    )
+    runtime = build_runtime(config, pm=load_plugin_manager())
+    boot = runtime.identity.bootstrap(secrets.token_urlsafe(12))
+    start_cloud(runtime, agents=False)
+    tokens.put(runtime.identity.issue_token_for(boot.user_id, boot.project_id).token)
+    uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")).run()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dd(args: list[str]) -> float:
+    """MiB/s that dd reports."""
+    out = subprocess.run(["dd", *args], capture_output=True, text=True, check=True).stderr
+    m = re.search(r"copied, ([\d.]+) s", out)
+    nbytes = int(re.search(r"^(\d+) bytes", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    return nbytes / float(m.group(1)) / 2**20  # type: ignore[union-attr]
+
+
+def _curl(args: list[str]) -> str:
+    """Run curl (a C client, so the measurement is the server's); returns the HTTP status."""
+    proc = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *args],
+                          capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
+
+
+def _make_source(path: Path, size_mib: int) -> None:
+    block = os.urandom(16 * CHUNK)
+    with open(path, "wb") as f:
+        for _ in range(size_mib // 16):
+            f.write(block)
+        f.write(block[: (size_mib % 16) * CHUNK])
+
+
+def _drop_cache(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--dir", default=None, help="scratch directory on the disk to measure (default: a temp dir)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="oc-bench-img-", dir=args.dir))
+    size = args.size_mib * CHUNK
+    try:
+        source = work / "source.raw"
+        _make_source(source, args.size_mib)
+        ddfile = work / "dd.raw"
+        disk_write = _dd(["if=/dev/zero", f"of={ddfile}", "bs=1M", f"count={args.size_mib}", "conv=fdatasync"])
+        disk_read = _dd([f"if={ddfile}", "of=/dev/null", "bs=1M", "iflag=direct"])
+        ddfile.unlink()
+
+        port = _free_port()
+        tokens: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+        server = multiprocessing.Process(target=_serve, args=(str(work / "cloud"), port, tokens), daemon=True)
+        server.start()
+        token = tokens.get(timeout=120)
+        base = f"http://127.0.0.1:{port}/image/v2"
+        client = httpx.Client(headers={"X-Auth-Token": token}, timeout=httpx.Timeout(600.0))
+        for _ in range(100):
+            try:
+                client.get(f"{base}/images")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        image = client.post(f"{base}/images", json={"name": "bench", "disk_format": "raw",
+                                                    "container_format": "bare"}).json()
+        _drop_cache(source)
+        url = f"{base}/images/{image['id']}/file"
+        auth = ["-H", f"X-Auth-Token: {token}"]
+        started = time.perf_counter()
+        status = _curl([*auth, "-H", "Content-Type: application/octet-stream", "-T", str(source), url])
+        upload_s = time.perf_counter() - started
+        assert status == "204", status
+        stored = work / "cloud" / "images" / image["id"]
+        _drop_cache(stored)
+        started = time.perf_counter()
+        status = _curl([*auth, "-o", "/dev/null", url])
+        download_s = time.perf_counter() - started
+        assert status == "200", status
+        server.terminate()
+        server.join(10)
+
+        upload, download = size / upload_s / 2**20, size / download_s / 2**20
+        rows = [
+            ("upload (PUT /file: md5+sha512+inspect, fsync)", upload, "disk write (dd conv=fdatasync)", disk_write),
+            ("download (GET /file: CRC-32 verify)", download, "disk read (dd iflag=direct)", disk_read),
+        ]
+        print(f"\nimage throughput, {args.size_mib} MiB, scratch dir {work}\n")
+        print(f"{'operation':48} {'MiB/s':>8}   {'peer':32} {'MiB/s':>8}  {'ratio':>6}")
+        for name, ours, peer, theirs in rows:
+            print(f"{name:48} {ours:8.1f}   {peer:32} {theirs:8.1f}  {ours / theirs:6.0%}")
+        print("\ntarget: >= 80% of the disk's speed")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

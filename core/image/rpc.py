@@ -1,0 +1,69 @@
+"""What host agents ask of the image service over the bus (topic ``image``), since they
+never touch the database: where an image's data is, and the begin/finish/abort steps of
+an upload that streams from the host straight into the store (snapshots).
+
+Served by the controller's :class:`~overcast.image.service.ImageService` from ``start()``.
+Arguments and answers are plain JSON values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from overcast.db.models.image import Image
+from overcast.errors import BadRequest, Conflict, NotFound
+from overcast.image import constants as c
+from overcast.image import data
+from overcast.image.inspect import Inspection
+from overcast.image.streaming import UploadResult
+from overcast.types import StoredImage
+
+IMAGE_TOPIC = "image"
+
+
+class ImageRpc:
+    def __init__(self, service: Any) -> None:
+        self._service = service
+
+    def image_location(self, image_id: str) -> str:
+        """The store location of an ``active`` image."""
+        with self._service.db.session() as s:
+            image = s.get(Image, image_id)
+            if image is None:
+                raise NotFound(f"No image found with ID {image_id}")
+            if image.status != c.ACTIVE or not image.locations:
+                raise Conflict(f"Image {image_id} is not active (status {image.status}).")
+            return image.locations[0].url
+
+    def image_begin_host_upload(self, image_id: str, disk_format: str, uploader: str) -> dict[str, Any]:
+        """Claim a ``queued`` image for an upload from a host; sets its formats."""
+        if disk_format not in c.DISK_FORMATS:
+            raise BadRequest(f"Invalid disk_format {disk_format!r}.")
+        with self._service.db.session() as s:
+            image = s.get(Image, image_id, with_for_update=True)
+            if image is None:
+                raise NotFound(f"No image found with ID {image_id}")
+            if image.status == c.QUEUED:
+                image.disk_format, image.container_format = disk_format, image.container_format or "bare"
+                s.flush()
+            plan = data.claim(s, image, uploader)
+            return {"image_id": plan.image_id, "disk_format": plan.disk_format,
+                    "container_format": plan.container_format, "declared_md5": plan.declared_md5,
+                    "declared_sha256": plan.declared_sha256}
+
+    def image_finish_host_upload(
+        self, image_id: str, uploader: str, location: str, size: int, checksum: str, os_hash_algo: str,
+        os_hash_value: str, crc32: int, virtual_size: int | None, detected_format: str | None,
+    ) -> bool:
+        with self._service.db.session() as s:
+            image = s.get(Image, image_id)
+            disk_format = image.disk_format if image is not None else "raw"
+        inspection = Inspection(detected_format, virtual_size) if detected_format else None
+        result = UploadResult(size, checksum, os_hash_algo, os_hash_value, crc32, inspection)
+        data.publish(self._service.db, self._service.store, image_id, disk_format or "raw",
+                     StoredImage(location=location, size=size), result, uploader)
+        return True
+
+    def image_abort_host_upload(self, image_id: str, uploader: str, client_fault: bool) -> bool:
+        data.abort(self._service.db, image_id, BadRequest("upload refused") if client_fault else None, uploader)
+        return True

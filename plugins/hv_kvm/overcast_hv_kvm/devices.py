@@ -1,0 +1,117 @@
+"""Volume and vif hooks of the ``kvm`` driver: hot-plug of ``file``/``block`` disks and
+``bridge`` NICs (persistent config, plus the live guest when it runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libvirt
+from overcast.errors import Conflict, DriverError, NotFound
+from overcast.hookspecs import hookimpl
+from overcast.types import ConnectionInfo, Connector, Host, Instance, VifDetails
+
+from overcast_hv_kvm import domxml
+from overcast_hv_kvm.base import DriverBase, GiB, wait_for
+from overcast_hv_kvm.errors import translated
+
+
+class DeviceHooks(DriverBase):
+    """``hv_get_volume_connector``, ``hv_attach/detach/extend_volume``, ``hv_plug/unplug_vifs``."""
+
+    @hookimpl
+    def hv_get_volume_connector(self, host: Host) -> Connector:
+        cfg = self.config(host)
+        return Connector(
+            host=host.name,
+            connection_types=domxml.VOLUME_TYPES,
+            ip=cfg.migration_address,
+            extra={"hypervisor": "kvm", "uri": cfg.migration_uri},
+        )
+
+    @hookimpl
+    def hv_attach_volume(
+        self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str
+    ) -> bool:
+        cfg = self.config(host)
+        dom = self.domain(host, instance)
+        with translated(f"reading the definition of {dom.name()}"):
+            current = domxml.disks(dom.XMLDesc(0))
+            persistent = domxml.disks(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        used = sorted({d.target_dev for d in current + persistent})
+        dev = domxml.target_dev(mountpoint, used)
+        if dev in used:
+            raise Conflict(f"{mountpoint or dev} is already in use on {instance.name}")
+        disk = domxml.disk_from_connection(connection_info, dev, cfg.disk_cachemode)
+        with translated(f"attaching {disk.path} to {instance.name} as {dev}"):
+            dom.attachDeviceFlags(domxml.disk_xml(disk), self.live_flags(dom))
+        return True
+
+    def _find_volume_disk(
+        self, dom: libvirt.virDomain, connection_info: ConnectionInfo, mountpoint: str
+    ) -> domxml.DiskInfo | None:
+        with translated(f"reading the definition of {dom.name()}"):
+            current = domxml.disks(dom.XMLDesc(0))
+        path = connection_info.data.get("path") or connection_info.data.get("device_path")
+        dev = domxml.target_dev(mountpoint, []) if mountpoint and mountpoint != "auto" else None
+        for disk in current:
+            if disk.target_dev == "vda":
+                continue
+            if (dev and disk.target_dev == dev) or (not dev and path and disk.path == path):
+                return disk
+        return None
+
+    @hookimpl
+    def hv_detach_volume(
+        self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str
+    ) -> bool:
+        dom = self.domain(host, instance)
+        disk = self._find_volume_disk(dom, connection_info, mountpoint)
+        if disk is None:
+            raise NotFound(f"no volume attached at {mountpoint or '?'} on {instance.name}")
+        live = bool(dom.isActive())
+        with translated(f"detaching {disk.target_dev} from {instance.name}"):
+            dom.detachDeviceFlags(disk.xml, self.live_flags(dom))
+        if live:
+            # The guest must release the device (ACPI hot-unplug); libvirt may return first.
+            gone = wait_for(lambda: self._find_volume_disk(dom, connection_info, disk.target_dev) is None, 20)
+            if not gone:
+                raise DriverError(f"{instance.name} did not release {disk.target_dev} within 20 s")
+        return True
+
+    @hookimpl
+    def hv_extend_volume(
+        self, host: Host, instance: Instance, connection_info: ConnectionInfo, new_size_gb: int
+    ) -> bool:
+        dom = self.domain(host, instance)
+        disk = self._find_volume_disk(dom, connection_info, "")
+        if disk is None:
+            raise NotFound(f"volume {connection_info.data.get('path', '?')} is not attached to {instance.name}")
+        with translated(f"growing {disk.target_dev} of {instance.name}"):
+            if dom.isActive():
+                dom.blockResize(disk.target_dev, new_size_gb * GiB, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+        return True
+
+    @hookimpl
+    def hv_plug_vifs(self, host: Host, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
+        dom = self.domain(host, instance)
+        with translated(f"reading the definition of {dom.name()}"):
+            present = domxml.interfaces(dom.XMLDesc(0))
+        for vif in network_info:
+            if vif.mac_address.lower() in present:
+                continue
+            with translated(f"plugging port {vif.port_id} into {instance.name}"):
+                dom.attachDeviceFlags(domxml.interface_xml(vif), self.live_flags(dom))
+        return True
+
+    @hookimpl
+    def hv_unplug_vifs(self, host: Host, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
+        dom = self.domain(host, instance)
+        with translated(f"reading the definition of {dom.name()}"):
+            present = domxml.interfaces(dom.XMLDesc(0))
+        for vif in network_info:
+            xml = present.get(vif.mac_address.lower())
+            if xml is None:
+                continue
+            with translated(f"unplugging port {vif.port_id} from {instance.name}"):
+                dom.detachDeviceFlags(xml, self.live_flags(dom))
+        return True

@@ -1,0 +1,186 @@
+"""Integration: cold and live migration between two libvirt daemons on one machine.
+
+The destination is a second, unprivileged libvirtd (user ``ocmig``) with its own host UUID:
+two privileged daemons cannot share a machine, and libvirt refuses to migrate a guest to
+the daemon it runs on. The destination host uses ``file_owner`` so that the directories
+the (root) driver prepares belong to the daemon's user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import libvirt
+import pytest
+from kvm_testlib import make_instance, wait_console
+from overcast.errors import Conflict, NotFound
+from overcast.plugins import DriverCaller
+from overcast.types import ConnectionInfo, Flavor, Host, ImageFile, PowerState
+
+pytestmark = [pytest.mark.libvirt, pytest.mark.root, pytest.mark.slow]
+
+MIG_USER = "ocmig"
+
+
+def ensure_user(name: str) -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+        return pwd.getpwnam(name)
+
+
+@pytest.fixture(scope="module")
+def session_uri() -> Iterator[str]:
+    """A second libvirtd, run as user ``ocmig`` in the foreground by this fixture (so it
+    is stopped by its own PID), with a distinct host UUID. Yields its URI."""
+    if os.geteuid() != 0 or shutil.which("libvirtd") is None:
+        pytest.skip("needs root and libvirtd")
+    user = ensure_user(MIG_USER)
+    run = tempfile.mkdtemp(prefix="oc-mig-run-", dir="/run")
+    os.chown(run, user.pw_uid, user.pw_gid)
+    os.chmod(run, 0o700)
+    conf = os.path.join(run, "libvirtd.conf")
+    with open(conf, "w") as f:
+        f.write(f'host_uuid = "{uuid.uuid4()}"\n')
+    os.chown(conf, user.pw_uid, user.pw_gid)
+    log = open(os.path.join(run, "libvirtd.log"), "wb")
+    env = {"HOME": user.pw_dir, "XDG_RUNTIME_DIR": run, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "USER": MIG_USER}
+    proc = subprocess.Popen(["libvirtd", "-f", conf], user=user.pw_uid, group=user.pw_gid, extra_groups=[],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=user.pw_dir)
+    sock = os.path.join(run, "libvirt", "libvirt-sock")
+    uri = f"qemu+unix:///session?socket={sock}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"session libvirtd exited: {Path(run, 'libvirtd.log').read_text()[-2000:]}")
+            if os.path.exists(sock):
+                try:
+                    libvirt.open(uri).close()
+                    break
+                except libvirt.libvirtError:
+                    pass
+            if time.monotonic() > deadline:
+                pytest.fail("session libvirtd did not answer within 120 s")
+            time.sleep(0.3)
+        yield uri
+    finally:
+        try:
+            conn = libvirt.open(uri)
+            for dom in conn.listAllDomains(0):
+                if dom.name().startswith("oc-"):
+                    if dom.isActive():
+                        dom.destroy()
+                    if dom.isPersistent():
+                        dom.undefine()
+            conn.close()
+        except libvirt.libvirtError:
+            pass
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(run, ignore_errors=True)
+
+
+@pytest.fixture
+def dest_host(session_uri: str, qemu_dir: str) -> Host:
+    return Host(
+        name="kvm-it2",
+        driver="kvm",
+        options={
+            "uri": session_uri,
+            "virt_type": "qemu",
+            "instances_dir": os.path.join(qemu_dir, "dest-instances"),
+            "file_owner": MIG_USER,
+        },
+    )
+
+
+def test_same_daemon_is_refused(kvm: DriverCaller, qemu_host: Host, tiny_image: ImageFile) -> None:
+    twin = Host("kvm-twin", "kvm", {**qemu_host.options, "instances_dir": qemu_host.options["instances_dir"] + "-twin"})
+    inst = make_instance(image=tiny_image.image)
+    kvm.init_host(host=qemu_host)
+    kvm.spawn(host=qemu_host, instance=inst, image=tiny_image, network_info=[], block_devices=[])
+    try:
+        with pytest.raises(Conflict, match="same libvirt daemon"):
+            kvm.migrate_disk_and_power_off(host=qemu_host, instance=inst, dest=twin)
+    finally:
+        kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)
+
+
+def test_live_migration(kvm: DriverCaller, qemu_host: Host, dest_host: Host, tiny_image: ImageFile, qemu_dir: str) -> None:
+    kvm.init_host(host=qemu_host)
+    kvm.init_host(host=dest_host)
+    inst = make_instance(image=tiny_image.image)
+    kvm.spawn(host=qemu_host, instance=inst, image=tiny_image, network_info=[], block_devices=[])
+    try:
+        wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 180)
+        data = kvm.check_can_live_migrate_destination(host=dest_host, instance=inst, source=qemu_host)
+        data = kvm.pre_live_migration(host=dest_host, instance=inst, migration=data, network_info=[], block_devices=[])
+        t0 = time.monotonic()
+        assert kvm.live_migration(host=qemu_host, instance=inst, dest=dest_host, migration=data) is True
+        print(f"\nlive migration took {time.monotonic() - t0:.2f} s")
+        assert kvm.get_info(host=dest_host, instance=inst).state == PowerState.RUNNING
+        with pytest.raises(NotFound):
+            kvm.get_info(host=qemu_host, instance=inst)
+        assert kvm.post_live_migration(host=qemu_host, instance=inst, migration=data) is True
+        assert not Path(qemu_host.options["instances_dir"], inst.name).exists()
+        assert inst.name in kvm.list_instances(host=dest_host)
+
+        # the guest kept running on the destination: its hot-plug watcher still reports
+        vol = Path(dest_host.options["instances_dir"], "after-migration.raw")
+        vol.write_bytes(b"\0" * 16 * 1024 * 1024)
+        shutil.chown(vol, MIG_USER)
+        info = ConnectionInfo("file", {"path": str(vol), "format": "raw", "volume_id": "mig-vol"})
+        kvm.attach_volume(host=dest_host, instance=inst, connection_info=info, mountpoint="/dev/vdb")
+        added = wait_console(kvm, dest_host, inst, "TINYGUEST-DISK-ADDED", 60)
+        assert added.endswith("serial=mig-vol")
+        # and it is persistent there: it survives a power cycle on the destination
+        kvm.power_off(host=dest_host, instance=inst, timeout=0, retry_interval=1)
+        kvm.power_on(host=dest_host, instance=inst)
+        wait_console(kvm, dest_host, inst, "TINYGUEST-READY", 180)
+    finally:
+        kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)
+        kvm.destroy(host=dest_host, instance=inst, destroy_disks=True)
+
+
+def test_cold_migration_with_resize(kvm: DriverCaller, qemu_host: Host, dest_host: Host, tiny_image: ImageFile) -> None:
+    kvm.init_host(host=qemu_host)
+    kvm.init_host(host=dest_host)
+    inst = make_instance(image=tiny_image.image)
+    kvm.spawn(host=qemu_host, instance=inst, image=tiny_image, network_info=[], block_devices=[])
+    try:
+        wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 180)
+        t0 = time.monotonic()
+        data = kvm.migrate_disk_and_power_off(host=qemu_host, instance=inst, dest=dest_host)
+        assert kvm.get_info(host=qemu_host, instance=inst).state == PowerState.SHUTDOWN
+        bigger = Flavor(id="f2", name="m1.bigger", vcpus=1, memory_mb=256, root_gb=2)
+        resized = dataclasses.replace(inst, flavor=bigger)
+        info = kvm.finish_migration(host=dest_host, instance=resized, migration=data, image=None,
+                                    network_info=[], block_devices=[], power_on=True)
+        assert info.state == PowerState.RUNNING
+        disk = wait_console(kvm, dest_host, resized, "TINYGUEST-DISK vda", 180)
+        assert disk.split()[2] == str(2 * 1024**3)  # grown to the new flavor
+        wait_console(kvm, dest_host, resized, "TINYGUEST-READY", 180)
+        print(f"\ncold migration + resize, READY on the destination after {time.monotonic() - t0:.2f} s")
+        assert kvm.confirm_migration(host=qemu_host, instance=inst, migration=data) is True
+        with pytest.raises(NotFound):
+            kvm.get_info(host=qemu_host, instance=inst)
+        assert not Path(qemu_host.options["instances_dir"], inst.name).exists()
+    finally:
+        kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)
+        kvm.destroy(host=dest_host, instance=inst, destroy_disks=True)

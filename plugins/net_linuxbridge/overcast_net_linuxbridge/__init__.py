@@ -1,0 +1,1 @@
+"""Linux-bridge networking for Overcast: bridges, VXLAN, namespaces, dnsmasq and iptables."""

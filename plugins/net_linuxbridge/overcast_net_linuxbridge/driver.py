@@ -1,0 +1,169 @@
+"""The ``linuxbridge`` network driver: the ``net_*`` hooks, over the modules that do the work.
+
+One bridge per network (``ocnb…``); VXLAN networks add a VXLAN device (``ocnx…``) with
+unicast flood entries to the other hosts' VTEPs (``vteps``); flat networks attach the
+physical interface mapped to their physical network, if any. Calls are serialised per
+process (iptables and namespaces are shared state) and idempotent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from overcast.errors import ConfigError, DriverError
+from overcast.hookspecs import hookimpl
+from overcast.types import Backend, Network, Port, Router, VifDetails
+
+from overcast_net_linuxbridge import arpfilter, dhcp, firewall, links, names
+from overcast_net_linuxbridge import router as routers
+from overcast_net_linuxbridge.cmd import run
+
+TOOLS = ("ip", "bridge", "iptables", "iptables-restore", "ip6tables", "ip6tables-restore", "ebtables", "dnsmasq")
+
+
+def _pairs(backend: Backend, option: str, sep: str) -> dict[str, str]:
+    out = {}
+    for entry in backend.options.get(option) or []:
+        key, found, value = str(entry).partition(sep)
+        if not found or not key or not value:
+            raise ConfigError(f"[network] {option}: entry {entry!r} must look like 'name{sep}value'")
+        out[key] = value
+    return out
+
+
+def _state_base(backend: Backend) -> str:
+    return backend.state_dir or "/var/lib/overcast/network"
+
+
+class LinuxBridgeDriver:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+
+    # --- hosts and networks --------------------------------------------------------------
+
+    @hookimpl
+    def net_init_host(self, backend: Backend, host: str) -> bool:
+        missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+        if missing:
+            raise DriverError(f"linuxbridge on {host}: missing {', '.join(missing)} (run scripts/install-host-deps.sh)")
+        Path(_state_base(backend)).mkdir(parents=True, exist_ok=True)
+        return True
+
+    def _setup_network(self, backend: Backend, host: str, network: Network) -> None:
+        vteps = _pairs(backend, "vteps", "=")  # options first: a bad one makes nothing
+        mappings = _pairs(backend, "physical_interface_mappings", ":")
+        if network.network_type not in ("vxlan", "flat"):
+            raise DriverError(f"linuxbridge: network type {network.network_type!r} is not supported here")
+        if network.network_type == "vxlan" and network.segmentation_id is None:
+            raise DriverError(f"linuxbridge: VXLAN network {network.id} has no segmentation id")
+        bridge = names.bridge(network.id)
+        links.ensure_bridge(bridge, network.mtu)
+        if network.network_type == "vxlan":
+            device = names.vxlan(network.id)
+            links.ensure_vxlan(device, network.segmentation_id, int(backend.options.get("vxlan_port") or 4789),
+                               network.mtu, vteps.get(host), backend.options.get("vxlan_interface") or None)
+            links.attach(device, bridge)
+            links.set_flood_peers(device, [ip for name, ip in sorted(vteps.items()) if name != host])
+        else:
+            interface = mappings.get(network.physical_network or "")
+            if interface:
+                if not links.link_exists(interface):
+                    raise DriverError(f"linuxbridge on {host}: interface {interface} for physical network "
+                                      f"{network.physical_network} does not exist")
+                links.attach(interface, bridge)
+
+    @hookimpl
+    def net_setup_network(self, backend: Backend, host: str, network: Network) -> bool:
+        with self.lock:
+            self._setup_network(backend, host, network)
+        return True
+
+    @hookimpl
+    def net_teardown_network(self, backend: Backend, host: str, network: Network) -> bool:
+        with self.lock:
+            dhcp.teardown(_state_base(backend), network.id)
+            links.delete_link(names.vxlan(network.id))
+            links.delete_link(names.bridge(network.id))
+        return True
+
+    # --- ports ---------------------------------------------------------------------------
+
+    @hookimpl
+    def net_bind_port(self, backend: Backend, host: str, port: Port) -> VifDetails | None:
+        bridge = names.bridge(port.network_id)
+        mtu = links.mtu_of(bridge) if links.link_exists(bridge) else 1500
+        return VifDetails(vif_type="bridge", port_id=port.id, mac_address=port.mac_address, network_id=port.network_id,
+                          mtu=mtu, details={"bridge": bridge, "devname": names.tap(port.id), "port_filter": True})
+
+    @hookimpl
+    def net_setup_port(self, backend: Backend, host: str, network: Network, port: Port) -> bool:
+        with self.lock:
+            tap = names.tap(port.id)
+            if links.link_exists(tap):  # plugged already (e.g. the bridge was re-created after a restart)
+                self._setup_network(backend, host, network)
+                links.attach(tap, names.bridge(network.id))
+            if port.port_security_enabled:
+                firewall.apply_port(port)
+                arpfilter.apply(port)
+            else:
+                firewall.remove_port(port.id)
+                arpfilter.remove(port.id)
+        return True
+
+    @hookimpl
+    def net_teardown_port(self, backend: Backend, host: str, port: Port) -> bool:
+        with self.lock:
+            firewall.remove_port(port.id)
+            arpfilter.remove(port.id)
+        return True
+
+    # --- DHCP and routers ----------------------------------------------------------------
+
+    @hookimpl
+    def net_setup_dhcp(self, backend: Backend, host: str, network: Network, ports: Sequence[Port]) -> bool:
+        with self.lock:
+            self._setup_network(backend, host, network)
+            dhcp.setup(_state_base(backend), network, list(ports), int(backend.options.get("dhcp_lease_time") or 86400))
+        return True
+
+    @hookimpl
+    def net_teardown_dhcp(self, backend: Backend, host: str, network: Network) -> bool:
+        with self.lock:
+            dhcp.teardown(_state_base(backend), network.id)
+        return True
+
+    @hookimpl
+    def net_setup_router(self, backend: Backend, host: str, router: Router) -> bool:
+        with self.lock:
+            if router.external_network is not None:
+                self._setup_network(backend, host, router.external_network)
+            routers.setup(router)
+        return True
+
+    @hookimpl
+    def net_teardown_router(self, backend: Backend, host: str, router: Router) -> bool:
+        with self.lock:
+            routers.teardown(router)
+        return True
+
+    @hookimpl
+    def net_list_resources(self, backend: Backend, host: str) -> Mapping[str, Sequence[str]]:
+        ours = sorted(n for n in links.link_names() if names.is_ours(n))
+        return {
+            "bridges": [n for n in ours if n.startswith(f"{names.PREFIX}b")],
+            "vxlan": [n for n in ours if n.startswith(f"{names.PREFIX}x")],
+            "veths": [n for n in ours if n[len(names.PREFIX)] in "drg"],
+            "namespaces": [n for n in links.namespaces() if names.is_ours(n)],
+            "dnsmasq": dhcp.our_processes(_state_base(backend)),
+            "iptables_chains": firewall.our_chains(4),
+            "ip6tables_chains": firewall.our_chains(6),
+            "ebtables_chains": arpfilter.our_chains(),
+        }
+
+
+def fdb_entries(device: str) -> list[str]:
+    """The VXLAN device's flood entries (for tests and diagnostics)."""
+    return [line for line in run(["bridge", "fdb", "show", "dev", device]).stdout.splitlines() if line.startswith("00:00:00:00:00:00")]

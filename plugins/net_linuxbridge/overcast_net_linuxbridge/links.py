@@ -1,0 +1,127 @@
+"""Links and namespaces: bridges, VXLAN devices, veth pairs, network namespaces.
+
+Changes go through iproute2 (``ip``, ``bridge``); listings use pyroute2, which reads
+netlink directly and is cheap enough to call on every check.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from pyroute2 import IPRoute, netns
+
+from overcast_net_linuxbridge.cmd import ok, run
+
+
+def link_names() -> set[str]:
+    with IPRoute() as ipr:
+        return {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+
+
+def link_exists(name: str, namespace: str | None = None) -> bool:
+    if namespace is None:
+        with IPRoute() as ipr:
+            return bool(ipr.link_lookup(ifname=name))
+    return ok(["ip", "-n", namespace, "link", "show", "dev", name])
+
+
+def namespaces() -> list[str]:
+    return sorted(netns.listnetns())
+
+
+def namespace_exists(name: str) -> bool:
+    return os.path.exists(f"/run/netns/{name}")
+
+
+def ensure_namespace(name: str) -> None:
+    if not namespace_exists(name):
+        run(["ip", "netns", "add", name])
+    run(["ip", "-n", name, "link", "set", "lo", "up"])
+
+
+def delete_namespace(name: str) -> None:
+    if namespace_exists(name):
+        run(["ip", "netns", "del", name])
+
+
+def ensure_bridge(name: str, mtu: int) -> None:
+    if not link_exists(name):
+        run(["ip", "link", "add", name, "type", "bridge", "stp_state", "0", "forward_delay", "0"])
+    run(["ip", "link", "set", name, "mtu", str(mtu), "up"])
+
+
+def ensure_vxlan(name: str, vni: int, port: int, mtu: int, local: str | None, dev: str | None) -> None:
+    if not link_exists(name):
+        args = ["ip", "link", "add", name, "type", "vxlan", "id", str(vni), "dstport", str(port)]
+        if local:
+            args += ["local", local]
+        if dev:
+            args += ["dev", dev]
+        run(args)
+    run(["ip", "link", "set", name, "mtu", str(mtu), "up"])
+
+
+def set_flood_peers(vxlan: str, peers: Iterable[str]) -> None:
+    """Unicast head-end replication: one all-zeros FDB entry per remote VTEP (no multicast)."""
+    wanted = set(peers)
+    current = set()
+    for line in run(["bridge", "fdb", "show", "dev", vxlan]).stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "00:00:00:00:00:00" and "dst" in parts:
+            current.add(parts[parts.index("dst") + 1])
+    for peer in sorted(wanted - current):
+        run(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", vxlan, "dst", peer])
+    for peer in sorted(current - wanted):
+        run(["bridge", "fdb", "del", "00:00:00:00:00:00", "dev", vxlan, "dst", peer], check=False)
+
+
+def attach(device: str, bridge: str) -> None:
+    run(["ip", "link", "set", device, "master", bridge, "up"])
+
+
+def delete_link(name: str) -> None:
+    if link_exists(name):
+        run(["ip", "link", "del", name], check=False)
+
+
+def ensure_veth(host_name: str, inner_name: str, namespace: str, bridge: str, mtu: int, mac: str | None = None) -> None:
+    """A veth pair: ``host_name`` in ``bridge``, ``inner_name`` inside ``namespace`` (up)."""
+    if not link_exists(inner_name, namespace):
+        delete_link(host_name)  # half of an old pair
+        run(["ip", "link", "add", host_name, "mtu", str(mtu), "type", "veth", "peer", "name", inner_name, "netns", namespace])
+    if mac:
+        run(["ip", "-n", namespace, "link", "set", inner_name, "address", mac])
+    run(["ip", "-n", namespace, "link", "set", inner_name, "mtu", str(mtu), "up"])
+    run(["ip", "link", "set", host_name, "mtu", str(mtu)])
+    attach(host_name, bridge)
+
+
+def set_addresses(namespace: str, device: str, cidrs: Iterable[str]) -> None:
+    """Make ``device``'s global addresses exactly ``cidrs`` (``10.0.0.1/24`` style)."""
+    wanted = set(cidrs)
+    current = set()
+    for line in run(["ip", "-n", namespace, "-o", "addr", "show", "dev", device, "scope", "global"]).stdout.splitlines():
+        parts = line.split()
+        if "inet" in parts or "inet6" in parts:
+            key = "inet" if "inet" in parts else "inet6"
+            current.add(parts[parts.index(key) + 1])
+    for cidr in sorted(current - wanted):
+        run(["ip", "-n", namespace, "addr", "del", cidr, "dev", device], check=False)
+    for cidr in sorted(wanted - current):
+        run(["ip", "-n", namespace, "addr", "add", cidr, "dev", device])
+
+
+def inner_links(namespace: str) -> list[str]:
+    out = run(["ip", "-n", namespace, "-o", "link", "show"]).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line]
+
+
+def mtu_of(device: str) -> int:
+    """A host device's MTU (a network's bridge carries the network's MTU)."""
+    try:
+        return int(open(f"/sys/class/net/{device}/mtu").read())
+    except OSError:
+        from overcast.errors import DriverError
+
+        raise DriverError(f"linuxbridge: {device} does not exist (is the network set up on this host?)") from None

@@ -1,0 +1,63 @@
+"""The identity service on PostgreSQL: migrations, auth, revocation seen by another process."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from overcast.config import parse_config
+from overcast.db import Database, upgrade
+from overcast.errors import Conflict, Unauthorized
+from overcast.runtime import build_runtime
+from overcast.testing.fixtures import fake_config_data
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_runtime(tmp_path, overcast_pm):
+    url = os.environ.get("OVERCAST_TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
+    admin = Database(url)
+    name = f"oc_identity_{uuid.uuid4().hex[:8]}"
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    data = fake_config_data(tmp_path)
+    data["database"] = {"url": url.rsplit("/", 1)[0] + f"/{name}"}
+    # only up to identity's own migration: later services' migrations are theirs to test
+    runtime = build_runtime(parse_config(data, tmp_path / "overcast.toml"), pm=overcast_pm, migrate=False)
+    upgrade(runtime.db, "0002")
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def test_identity_on_postgres(pg_runtime) -> None:
+    from overcast.identity.service import IdentityService
+
+    ident = pg_runtime.identity
+    boot = ident.bootstrap("pg-secret")
+    assert ident.find_bootstrap() == boot
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": "pg-secret"}}},
+                     "scope": {"project": {"id": boot.project_id}}}}
+    token = ident.issue_token(body).token
+    other = IdentityService(pg_runtime)
+    assert other.context_from_token(token).is_admin
+    ident.directory.create_project("pg-p")
+    with pytest.raises(Conflict):
+        ident.directory.create_project("pg-p")
+    project = ident.directory.create_project("pg-q")
+    user = ident.directory.create_user("pg-u", password="pw")
+    ident.assignments.grant("user", user.id, project.id, boot.role_ids["member"])
+    cred, secret = ident.appcreds.create(user.id, project.id, "pg-cred", [boot.role_ids["member"]])
+    ac = {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": cred.id, "secret": secret}}}}
+    assert ident.issue_token(ac).role_names == {"member"}
+    ident.revoke_token(token)
+    with pytest.raises(Unauthorized):
+        other.context_from_token(token)

@@ -1,0 +1,24 @@
+"""A restart puts images whose uploading process died back to ``queued``."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from overcast.db.models.image import Image
+
+
+def test_dead_uploads_are_reset_live_ones_kept(images, ctx_a, overcast_runtime):
+    dead = images.create(ctx_a, {"name": "dead", "disk_format": "raw", "container_format": "bare"})["id"]
+    live = images.create(ctx_a, {"name": "live", "disk_format": "raw", "container_format": "bare"})["id"]
+    import socket
+
+    from overcast.image.process import process_id
+
+    with overcast_runtime.db.session() as s:
+        s.execute(update(Image).where(Image.id == dead).values(
+            status="saving", saving_by=f"{socket.gethostname()}:999999999:1"))
+        s.execute(update(Image).where(Image.id == live).values(status="saving", saving_by=process_id()))
+    images.start()
+    assert images.show(ctx_a, dead)["status"] == "queued"
+    assert images.show(ctx_a, live)["status"] == "saving"
+    assert images.open_download(ctx_a, dead).chunks is None
