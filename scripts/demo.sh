@@ -35,7 +35,7 @@ openstack image show tinyguest >/dev/null 2>&1 || \
 openstack flavor show m1.tiny >/dev/null 2>&1 || \
     openstack flavor create --vcpus 1 --ram 256 --disk 1 m1.tiny
 openstack server show demo >/dev/null 2>&1 || \
-    openstack server create --flavor m1.tiny --image tinyguest --network none --wait demo
+    openstack server create --flavor m1.tiny --image tinyguest --nic none --wait demo
 
 echo "waiting for the guest's READY marker on its console..."
 for i in $(seq 120); do
