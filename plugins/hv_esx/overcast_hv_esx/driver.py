@@ -409,9 +409,10 @@ class EsxDriver:
         def destroy():
             if vm.runtime.powerState != "poweredOff":
                 self._wait(host, vm.PowerOffVM_Task(), "PowerOffVM_Task")
-            # attached volumes survive: detach every disk that is not in the instance's own folder
+            # attached volumes survive: detach them first (the driver attaches volumes, and only
+            # volumes, as independent disks, so they also stay out of snapshots)
             volumes = [d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk)
-                       and str(d.backing.fileName).split("] ", 1)[-1].split("/")[0] != instance.name]
+                       and str(getattr(d.backing, "diskMode", "")).startswith("independent")]
             if volumes:
                 spec = vim.vm.ConfigSpec(deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="remove", device=d)
                                                        for d in volumes])

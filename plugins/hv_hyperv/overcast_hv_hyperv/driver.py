@@ -194,7 +194,10 @@ class HyperVDriver:
         s = Script()
         s.json("Get-CimInstance", select=["TotalVisibleMemorySize", "FreePhysicalMemory"], ClassName="Win32_OperatingSystem")
         [os_info] = c.json(s.text())
-        [disk] = c.json(Script().json("Get-CimInstance", select=["Size", "FreeSpace"], ClassName="Win32_LogicalDisk").text())
+        drive = self._disk_dir(host)[:2].upper()
+        disks = c.json(Script().json("Get-CimInstance", select=["Size", "FreeSpace"], ClassName="Win32_LogicalDisk",
+                                     Filter="DeviceID='%s'" % drive).text()) if drive[1:] == ":" else []
+        disk = disks[0] if disks else {"Size": 0, "FreeSpace": 0}      # a UNC instances_path: no local disk
         vms = c.json(Script().json("Get-VM", select=["Name", "State", "ProcessorCount"]).text())
         running = [v for v in vms if int(v["State"]) in (2, 9)]
         total_kb, free_kb = int(os_info["TotalVisibleMemorySize"]), int(os_info["FreePhysicalMemory"])

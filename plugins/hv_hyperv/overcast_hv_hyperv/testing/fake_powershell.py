@@ -1308,7 +1308,7 @@ def get_vmhost(ip, b, inp):
         "VirtualMachineMigrationEnabled": True, "MaximumVirtualMachineMigrations": 2})]
 
 
-@cmdlet("Get-CimInstance", params=["ClassName", "Namespace"], positional=["ClassName"])
+@cmdlet("Get-CimInstance", params=["ClassName", "Namespace", "Filter"], positional=["ClassName"])
 def get_ciminstance(ip, b, inp):
     h = ip.host
     cls = str(b.get("ClassName", "")).lower()
@@ -1318,6 +1318,13 @@ def get_ciminstance(ip, b, inp):
             "TotalVisibleMemorySize": h.memory // 1024, "FreePhysicalMemory": (h.memory - h.used_memory()) // 1024,
             "CSName": h.name})]
     if cls == "win32_logicaldisk":
+        flt = str(b.get("Filter", ""))
+        m = re.fullmatch(r"\s*DeviceID\s*=\s*'([A-Za-z]:)'\s*", flt) if flt else None
+        if flt and not m:
+            raise PsError("Invalid query", "HRESULT 0x80041017,Microsoft.Management.Infrastructure.CimCmdlets."
+                          "GetCimInstanceCommand", "InvalidArgument", flt, "CimException", "Get-CimInstance")
+        if m and m.group(1).upper() != "C:":
+            return []
         used = 0
         base = h.local("C:\\")
         for dirpath, _d, files in os.walk(base):

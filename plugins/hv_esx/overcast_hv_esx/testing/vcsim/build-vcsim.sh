@@ -29,12 +29,22 @@ SUM=$(sha256sum "$HERE/main.go" | cut -c1-12)
 CACHE=${OVERCAST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/overcast}
 OUT="$CACHE/vcsim/$(echo "$VER" | tr -c 'A-Za-z0-9.\n' '_')-$SUM"
 BIN="$OUT/vcsim-overcast"
-if [ ! -x "$BIN" ]; then
+build() {
+    [ -x "$BIN" ] && return 0
     mkdir -p "$OUT/src/vcsim-overcast"
     cp "$HERE/main.go" "$OUT/src/vcsim-overcast/main.go"
     cd "$OUT/src/vcsim-overcast"
     GO111MODULE=off GOPATH="$OUT:/usr/share/gocode" GOCACHE="$OUT/gocache" GOFLAGS= GOPROXY=off \
         go build -o "$BIN.tmp" . >&2
     mv "$BIN.tmp" "$BIN"
+}
+if [ ! -x "$BIN" ]; then
+    mkdir -p "$OUT"
+    if command -v flock >/dev/null 2>&1; then
+        # concurrent test runs share the cache: one builds, the others wait for it
+        exec 9>"$OUT.lock"
+        flock 9
+    fi
+    build
 fi
 echo "$BIN"
