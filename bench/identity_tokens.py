@@ -6,7 +6,9 @@ processes with keep-alive connections, ``--seconds`` per phase):
 * issue: ``POST /v3/auth/tokens`` (password, project scope), bound by password hashing;
   the cost is made equal: Keystone's bcrypt rounds are chosen so one hash takes about as
   long as one of Overcast's argon2 hashes with its configured cost (both are printed);
-* validate: ``GET /v3/auth/tokens`` with ``X-Auth-Token`` and ``X-Subject-Token``.
+* validate: ``GET /v3/auth/tokens`` with ``X-Auth-Token`` and ``X-Subject-Token``;
+* floor: ``GET /v3`` (the version document, no token), the HTTP stack's own ceiling, so a
+  loaded machine's numbers can be read relative to it.
 
 Overcast: ``overcast up`` (one process). Keystone (PyPI ``keystone``) under gunicorn with
 2 sync workers, the memory cache enabled and an argv shim, as the shared client notes
@@ -118,7 +120,9 @@ def measure(name: str, url: str, user: str, password: str, seconds: float, clien
     issue = load(url, "POST", prefix + AUTH, {"Content-Type": "application/json"}, body, seconds, clients)
     print(f"  {name}: validate ({seconds:.0f}s, {clients} clients)...", flush=True)
     validate = load(url, "GET", prefix + AUTH, {"X-Auth-Token": token, "X-Subject-Token": token}, None, seconds, clients)
-    return {"issue": issue, "validate": validate}
+    print(f"  {name}: version document, no auth: the server's floor ({seconds:.0f}s, {clients} clients)...", flush=True)
+    floor = load(url, "GET", prefix + "/v3", {}, None, seconds, clients)
+    return {"issue": issue, "validate": validate, "floor": floor}
 
 
 # --- password hashing cost ---------------------------------------------------------------
@@ -279,8 +283,9 @@ def main() -> int:
     print(f"{os.cpu_count()} cores, {args.clients} clients, {args.seconds:.0f}s per phase, loopback, SQLite")
     print(f"{'':<10} {'overcast':>27}   {'keystone':>27}")
     print(f"{'operation':<10} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8}   {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8}   {'ratio':>7}")
-    for op in ("issue", "validate"):
+    for op in ("issue", "validate", "floor"):
         print(row(op, ours[op], peer[op] if peer else None))
+    print("floor = GET /v3 (version document, no token): what the HTTP stack alone allows here")
     errors = {name: {op: r[op]["errors"] for op in r} for name, r in results.items()}
     print(f"errors: {errors}")
     v = ours["validate"]

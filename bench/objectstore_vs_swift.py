@@ -120,34 +120,63 @@ class Swift:
 
 
 class Overcast:
-    """An Overcast API server (uvicorn, one process) over the fs object store."""
+    """``overcast up`` (the all-in-one server, fake compute drivers) with the fs object store,
+    authenticated through its Keystone like any client."""
 
-    def __init__(self, work: Path, port: int = 18091) -> None:
+    def __init__(self, work: Path) -> None:
         self.root = work / "overcast"
-        self.port = port
-        self.proc: subprocess.Popen | None = None
+        self.cloud = None
 
     def start(self) -> None:
+        """Like ``overcast.testing.cloud.start_running_cloud``, with request logging at
+        WARNING as the Swift servers here (a log line per request is not what we measure)."""
+        from overcast.cli.server import to_toml
+        from overcast.config import load_config
+        from overcast.plugins import load_plugin_manager
+        from overcast.runtime import build_runtime
+        from overcast.testing.cloud import RunningCloud, free_port
+        from overcast.testing.fakes import FakeDriversPlugin
+        from overcast.testing.fixtures import fake_config_data
+
         if self.root.exists():
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True)
-        config = self.root / "overcast.toml"
-        config.write_text(f'data_dir = "{self.root}"\n[api]\nport = {self.port}\n'
-                          f'[object_store]\ndriver = "fs"\npath = "{self.root / "objects"}"\n' + os.environ.get("OC_BENCH_EXTRA", ""))
-        tokens = self.root / "tokens.json"
-        tokens.write_text(json.dumps({"bench-token": ["bench", "bench", ["member", "reader"]]}))
-        serve = Path(__file__).resolve().parents[1] / "tests" / "objectstore" / "serve.py"
-        log = open(self.root / "server.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, str(serve), str(config), str(tokens)], stdout=log, stderr=log)
-        wait_for(f"http://127.0.0.1:{self.port}/object/healthcheck")
+        port = free_port()
+        data = fake_config_data(self.root)
+        data["api"] = {"host": "127.0.0.1", "port": port}
+        data["object_store"] = {"driver": "fs", "path": str(self.root / "objects")}
+        config_path = self.root / "overcast.toml"
+        config_path.write_text(to_toml(data))
+        runtime = build_runtime(load_config(config_path), pm=load_plugin_manager(extra_plugins=[("fake", FakeDriversPlugin())]))
+        try:
+            runtime.identity.bootstrap("bench-secret")
+        finally:
+            runtime.close()
+        log = open(self.root / "overcast.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config",
+                                 str(config_path), "--fake-drivers", "--log-level", "WARNING"], stdout=log, stderr=log)
+        url = f"http://127.0.0.1:{port}"
+        self.cloud = RunningCloud(url, url + "/identity", "bench-secret", self.root, config_path, {}, proc, self.root / "overcast.log")
+        wait_for(url + "/object/healthcheck")
 
     def auth(self) -> tuple[str, str]:
-        return f"http://127.0.0.1:{self.port}/object/v1/AUTH_bench", "bench-token"
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": self.cloud.admin_password}}},
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+        req = urllib.request.Request(self.cloud.auth_url + "/v3/auth/tokens", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req) as resp:
+            token = resp.headers["X-Subject-Token"]
+            catalog = json.loads(resp.read())["token"]["catalog"]
+        store = next(s for s in catalog if s["type"] == "object-store")
+        url = next(e["url"] for e in store["endpoints"] if e["interface"] == "public")
+        return url, token
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        from overcast.testing.cloud import stop_running_cloud
+
+        if self.cloud is not None:
+            stop_running_cloud(self.cloud)
 
 
 def wait_for(url: str, timeout: float = 60) -> None:

@@ -57,6 +57,7 @@ RULES: dict[str, str] = {
     "compute:hypervisors:show": "admin",
     "compute:hypervisors:statistics": "admin",
     "compute:services:list": "admin",
+    "compute:services:update": "admin",
     "compute:availability_zones:detail": "admin",
     "compute:servers:migrate": "admin",
     "compute:servers:live_migrate": "admin",

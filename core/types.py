@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -566,12 +567,18 @@ def from_dict(data: Any) -> Any:
     if tag is None:
         return {k: from_dict(v) for k, v in data.items()}
     cls = _DATACLASSES[tag]
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in data:  # fields added by a newer sender are ignored; missing ones default
             kwargs[f.name] = _coerce(hints[f.name], from_dict(data[f.name]))
     return cls(**kwargs)
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """Field types of a contract class, resolved once (every bus message decodes with them)."""
+    return typing.get_type_hints(cls)
 
 
 def _coerce(hint: Any, value: Any) -> Any:

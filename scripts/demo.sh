@@ -24,9 +24,8 @@ if [ ! -f "$OVERCAST_CONFIG" ]; then
     overcast init --data-dir "$DATA"
 fi
 overcast config check
-if ! overcast status >/dev/null 2>&1; then
-    overcast up --detach
-fi
+overcast down >/dev/null 2>&1 || true     # restart a cloud left by an earlier run
+overcast up --detach
 
 export OS_CLIENT_CONFIG_FILE="$DATA/clouds.yaml" OS_CLOUD=overcast
 for i in $(seq 60); do openstack token issue -f value -c id >/dev/null 2>&1 && break; sleep 1; done
@@ -36,7 +35,7 @@ openstack image show tinyguest >/dev/null 2>&1 || \
 openstack flavor show m1.tiny >/dev/null 2>&1 || \
     openstack flavor create --vcpus 1 --ram 256 --disk 1 m1.tiny
 openstack server show demo >/dev/null 2>&1 || \
-    openstack server create --flavor m1.tiny --image tinyguest --network none --wait demo
+    openstack server create --flavor m1.tiny --image tinyguest --nic none --wait demo
 
 echo "waiting for the guest's READY marker on its console..."
 for i in $(seq 120); do

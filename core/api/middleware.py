@@ -13,6 +13,9 @@ log = logging.getLogger("overcast.api.access")
 
 REQUEST_ID_HEADER = b"x-openstack-request-id"
 
+#: Services with no data uploads: every body is limited, whatever its content type.
+ALWAYS_LIMITED = ("/identity",)
+
 
 class RequestIdAndLogMiddleware:
     """Gives each request an id (``req-<uuid>``), returns it in ``X-Openstack-Request-Id``
@@ -86,7 +89,7 @@ class JsonBodyLimitMiddleware:
         self.limit = limit
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not _is_json(scope):
+        if scope["type"] != "http" or not (_is_json(scope) or scope["path"].startswith(ALWAYS_LIMITED)):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

@@ -58,6 +58,9 @@ class AmqpBus:
         self._pending: dict[str, Future] = {}
         self._acks: queue.SimpleQueue = queue.SimpleQueue()
         self._changes = threading.Event()  # queues to consume changed
+        self._wanted = 0  # generation of the queue set asked for (serve/subscribe)
+        self._consuming = 0  # generation the consumer is consuming
+        self._generation = threading.Condition()
         self._stopped = threading.Event()
         self._ready = threading.Event()
         self._lock = threading.Lock()
@@ -72,12 +75,12 @@ class AmqpBus:
     def serve(self, topic: str, handler: object) -> None:
         with self._lock:
             self._handlers[topic] = handler
-        self._changes.set()
+        self._queues_changed()
 
     def stop_serving(self, topic: str) -> None:
         with self._lock:
             self._handlers.pop(topic, None)
-        self._changes.set()
+        self._queues_changed()
 
     def call(self, topic: str, method: str, timeout: float | None = None, **args: Any) -> Any:
         timeout = timeout or self.rpc_timeout
@@ -109,11 +112,18 @@ class AmqpBus:
             if event not in self._event_queues:
                 name = f"events.{event}.{self._id}"
                 self._event_queues[event] = Queue(name, EVENT_EXCHANGE, routing_key=event, exclusive=True, auto_delete=True)
-        self._changes.set()
+        self._queues_changed()
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
-        """Block until the consumer is connected and consuming every served queue."""
-        return self._ready.wait(timeout)
+        """Block until the consumer is connected and consuming every queue asked for so far
+        (so a notification sent after this reaches this process's subscribers)."""
+        with self._generation:
+            return self._generation.wait_for(lambda: self._ready.is_set() and self._consuming >= self._wanted, timeout)
+
+    def _queues_changed(self) -> None:
+        with self._generation:
+            self._wanted += 1
+        self._changes.set()
 
     def close(self) -> None:
         self._stopped.set()
@@ -155,7 +165,9 @@ class AmqpBus:
                     conn.ensure_connection(max_retries=None, errback=self._log_retry, **BACKOFF)
                     self._consume(conn)
             except Exception as exc:  # noqa: BLE001 - never let a broker problem kill the process
-                self._ready.clear()
+                with self._generation:
+                    self._ready.clear()
+                    self._consuming = 0
                 if not self._stopped.is_set():
                     log.warning("message broker connection lost (%s); reconnecting", exc)
                     self._stopped.wait(1.0)
@@ -163,11 +175,16 @@ class AmqpBus:
     def _consume(self, conn: Connection) -> None:
         while not self._stopped.is_set():
             self._changes.clear()
+            with self._generation:
+                generation = self._wanted
             channel = conn.channel()
             channel.basic_qos(0, 32, False)
             consumer = Consumer(channel, queues=self._queues(), callbacks=[self._on_message], no_ack=False, accept=None)
             with consumer:
-                self._ready.set()
+                with self._generation:
+                    self._consuming = generation
+                    self._ready.set()
+                    self._generation.notify_all()
                 while not self._stopped.is_set() and not self._changes.is_set():
                     self._flush_acks()
                     try:

@@ -53,7 +53,7 @@ def to_toml(data: dict[str, Any], comment: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _driver_tables(pm: Any, fake: bool) -> dict[str, Any]:
+def _driver_tables(pm: Any, fake: bool, directory: Path) -> dict[str, Any]:
     """Driver tables for an all-in-one cloud: the fake drivers, or the installed real ones
     that validate with their defaults (others are left out; add them by hand)."""
     if fake:
@@ -67,9 +67,9 @@ def _driver_tables(pm: Any, fake: bool) -> dict[str, Any]:
     host = socket.gethostname().split(".")[0] or "local"
     candidates = [
         ("hosts", {host: {"driver": "kvm"}}),
-        ("volume_backends", {"fs": {"driver": "fs"}}),
-        ("image_store", {"driver": "fs"}),
-        ("object_store", {"driver": "fs"}),
+        ("volume_backends", {"fs": {"driver": "fs", "path": str(directory / "volumes")}}),
+        ("image_store", {"driver": "fs", "path": str(directory / "images")}),
+        ("object_store", {"driver": "fs", "path": str(directory / "objects")}),
         ("network", {"driver": "linuxbridge"}),
     ]
     chosen: dict[str, Any] = {}
@@ -129,7 +129,7 @@ def init_command(data_dir: str | None, host: str, port: int, admin_password: str
     pm = load_plugin_manager(extra_plugins=extra, strict=False)
     if not config_path.exists():
         data = {"api": {"host": host, "port": port, "region": "RegionOne"}, "identity": {"token_ttl": 3600}}
-        data.update(_driver_tables(pm, fake_drivers))
+        data.update(_driver_tables(pm, fake_drivers, directory))
         _write_private(config_path, to_toml(data, "Overcast all-in-one config written by 'overcast init'.\nSee the README for every section and driver option."))
     config = load_config(config_path)
     password = admin_password or secrets.token_urlsafe(16)

@@ -25,6 +25,7 @@ from overcast.types import HostResources, HvCapabilities, from_dict, to_dict
 log = logging.getLogger(__name__)
 
 COMPUTE_BINARY = "nova-compute"
+FORCED_DOWN = "forced down by an administrator"
 SCHEDULER_BINARY = "nova-scheduler"
 
 
@@ -58,6 +59,30 @@ class HostRegistry:
         row.availability_zone = zone
         return row
 
+    def set_service(self, host: str, binary: str, *, disabled: bool | None = None, reason: str | None = None,
+                    forced_down: bool | None = None) -> ServiceRecord:
+        """Enable/disable or force down a service; for ``nova-compute`` the scheduler follows."""
+        from overcast.errors import NotFound
+
+        with self.db.session() as s:
+            row = s.scalars(select(ServiceRecord).where(ServiceRecord.binary == binary, ServiceRecord.host == host)).first()
+            if row is None:
+                raise NotFound(f"Service {binary} on host {host} could not be found.")
+            if disabled is not None:
+                row.disabled = disabled
+                row.disabled_reason = reason if disabled else None
+            if forced_down is not None:
+                row.forced_down = forced_down
+            if binary == COMPUTE_BINARY:
+                rec = s.scalars(select(HostRecord).where(HostRecord.name == host)).first()
+                if rec is not None:
+                    rec.enabled = not row.disabled
+                    rec.disabled_reason = row.disabled_reason
+                    if forced_down is not None:
+                        rec.error = FORCED_DOWN if forced_down else (None if rec.error == FORCED_DOWN else rec.error)
+            s.flush()
+            return row
+
     def refresh(self, name: str) -> None:
         """One heartbeat for host ``name``: ask its agent, record what it says (or why not)."""
         try:
@@ -76,7 +101,8 @@ class HostRegistry:
                 return
             caps: HvCapabilities = report["capabilities"]
             res: HostResources = report["resources"]
-            rec.error = None
+            svc = self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
+            rec.error = FORCED_DOWN if svc.forced_down else None
             rec.capabilities = to_dict(caps)
             rec.hypervisor_type = res.hypervisor_type or caps.hypervisor_type
             rec.hypervisor_version = res.hypervisor_version
@@ -85,7 +111,6 @@ class HostRegistry:
             rec.local_gb = res.local_gb
             rec.running_vms = res.running_vms
             rec.last_heartbeat = now
-            svc = self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
             svc.last_seen_at = now
             svc.report_count += 1
 

@@ -16,7 +16,7 @@ from overcast.compute.peers import lookup_image, validate_networks
 from overcast.compute.records import flavor_of, get_instance
 from overcast.context import RequestContext
 from overcast.db.models.base import new_id
-from overcast.db.models.compute import InstanceRecord, KeyPairRecord, ServerGroupMember
+from overcast.db.models.compute import InstanceAction, InstanceRecord, KeyPairRecord, ServerGroupMember
 from overcast.errors import BadRequest, Conflict
 from overcast.types import to_dict
 
@@ -166,6 +166,8 @@ class ServerManager:
             self.svc.quotas.claim(s, rec.project_id, self.svc.quota_deltas(flavor))
             s.add(rec)
             s.flush()
+            s.add(InstanceAction(instance_uuid=uuid, action="create", request_id=ctx.request_id, user_id=ctx.user_id,
+                                 project_id=rec.project_id))
             self.svc.transitions.notify(rec, "")
         self.svc.runner.submit(f"build {uuid}", self.svc.tasks.build, uuid, ctx)
         return rec
@@ -229,8 +231,14 @@ class ServerManager:
                 name_re = re.compile(params["name"])
             except re.error:
                 raise BadRequest(f"Invalid regular expression in name filter: {params['name']}") from None
+        tag_filters = {k: params[k] for k in ("tags", "tags-any", "not-tags", "not-tags-any") if k in params}
         with self.db.session() as s:
             rows = [r for r in s.scalars(stmt) if name_re is None or name_re.search(r.name)]
+            if tag_filters:
+                from overcast.compute.tags import matches
+
+                tags = self.svc.tags.of(s, [r.uuid for r in rows])
+                rows = [r for r in rows if matches(set(tags.get(r.uuid, ())), tag_filters)]
         marker = params.get("marker")
         if marker:
             ids = [r.uuid for r in rows]
@@ -287,6 +295,9 @@ class ServerManager:
                     c.__table__.update().where(c.uuid == uuid, same).values(task_state=st.DELETING)
                 ).rowcount
             if updated == 1:
+                with self.db.session() as s:
+                    s.add(InstanceAction(instance_uuid=uuid, action="delete", request_id=ctx.request_id,
+                                         user_id=ctx.user_id, project_id=rec.project_id))
                 if seen not in (st.SCHEDULING, st.SPAWNING):
                     self.svc.runner.submit(f"delete {uuid}", self.svc.tasks.delete, uuid)
                 return

@@ -24,6 +24,7 @@ from overcast.compute.reconcile import Reconciler
 from overcast.compute.records import get_instance, instance_of
 from overcast.compute.scheduler import Scheduler
 from overcast.compute.server_groups import ServerGroupManager
+from overcast.compute.tags import TagManager
 from overcast.compute.servers import ServerManager
 from overcast.compute.tasks import ServerTasks, TaskRunner
 from overcast.compute.transitions import Transitions
@@ -64,6 +65,7 @@ class ComputeService:
         self.volumes = VolumeAttachments(runtime)
         self.servers = ServerManager(self)
         self.hosts = HostRegistry(runtime)
+        self.tags = TagManager(runtime.db)
         self.reconciler = Reconciler(self)
         self._started = False
 
@@ -192,6 +194,22 @@ class ComputeService:
     def _check_target(self, host: str | None) -> None:
         if host is not None and (not isinstance(host, str) or host not in self.runtime.drivers.hosts):
             raise BadRequest(f"Compute host {host} could not be found.")
+
+    def set_locked(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
+        """lock / unlock: a locked server refuses actions from non-admins (409)."""
+        with self.runtime.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            rec.locked = locked
+
+    def instance_actions(self, ctx: RequestContext, uuid: str) -> list:
+        from sqlalchemy import select
+
+        from overcast.db.models.compute import InstanceAction
+
+        with self.runtime.db.session() as s:
+            get_instance(s, ctx, uuid, include_deleted=True)
+            stmt = select(InstanceAction).where(InstanceAction.instance_uuid == uuid).order_by(InstanceAction.id.desc())
+            return list(s.scalars(stmt))
 
     def confirm_resize(self, ctx: RequestContext, uuid: str) -> None:
         self.transitions.begin(ctx, uuid, "confirmResize", (st.RESIZED,), st.RESIZE_CONFIRMING)

@@ -1,5 +1,9 @@
 """A small thread-safe cache with a time limit and a size bound, for lookups on the
-token validation path (users, projects, role sets, validated tokens)."""
+token validation path (users, projects, role sets, validated tokens).
+
+``clear()`` starts a new epoch: a value loaded before a clear (read from the database
+before a write that caused the clear) is not stored after it, so no stale entry survives.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ class TTLCache(Generic[V]):
         self.max_entries = max_entries
         self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
+        self.epoch = 0
 
     def get(self, key: Hashable) -> V | None:
         entry = self._data.get(key)
@@ -31,8 +36,11 @@ class TTLCache(Generic[V]):
             return None
         return entry[1]
 
-    def put(self, key: Hashable, value: V) -> None:
+    def put(self, key: Hashable, value: V, epoch: int | None = None) -> None:
+        """Store ``value``, unless it was loaded in an ``epoch`` that a clear has ended."""
         with self._lock:
+            if epoch is not None and epoch != self.epoch:
+                return
             self._data[key] = (time.monotonic() + self.ttl, value)
             self._data.move_to_end(key)
             while len(self._data) > self.max_entries:
@@ -41,10 +49,12 @@ class TTLCache(Generic[V]):
     def get_or_load(self, key: Hashable, load: Callable[[], V]) -> V:
         value = self.get(key)
         if value is None:
+            epoch = self.epoch
             value = load()
-            self.put(key, value)
+            self.put(key, value, epoch)
         return value
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self.epoch += 1

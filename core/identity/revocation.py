@@ -122,6 +122,7 @@ class GenerationWatch:
         self._listeners: list[Any] = []
         self._stmt = select(IdentityState.generation).where(IdentityState.id == _STATE_ROW)
         self._local = threading.local()
+        self._raw: list[sqlite3.Connection] = []
 
     def on_change(self, callback: Any) -> None:
         """``callback()`` runs whenever the generation moved (drop your caches there)."""
@@ -130,11 +131,14 @@ class GenerationWatch:
     def read_generation(self) -> int:
         """The current generation. On SQLite through a per-thread raw connection: this
         read runs on every validation, and the raw read costs microseconds."""
-        if self.db.is_sqlite:
+        path = self.db.engine.url.database
+        if self.db.is_sqlite and path and path != ":memory:":
             conn = getattr(self._local, "conn", None)
             if conn is None:
-                conn = sqlite3.connect(self.db.engine.url.database, isolation_level=None, check_same_thread=False, timeout=30)
+                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
                 self._local.conn = conn
+                with self._lock:
+                    self._raw.append(conn)
             row = conn.execute(_GENERATION_SQL).fetchone()
             return row[0] if row else 0
         with self.db.engine.connect() as c:
@@ -152,6 +156,14 @@ class GenerationWatch:
             for callback in self._listeners:
                 callback()
             self._generation = generation
+
+    def close(self) -> None:
+        """Close the raw connections opened for :meth:`read_generation`."""
+        with self._lock:
+            raw, self._raw = self._raw, []
+        for conn in raw:
+            conn.close()
+        self._local = threading.local()
 
     def _load(self) -> RevocationList:
         now = utcnow()

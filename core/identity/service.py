@@ -69,6 +69,9 @@ class IdentityService:
         """Create the Fernet keys if this data dir has none yet."""
         self.keys.setup()
 
+    def close(self) -> None:
+        self.resolver.watch.close()
+
     # --- requests -----------------------------------------------------------------------
 
     def context_from_token(self, token: str, request_id: str = "") -> RequestContext:

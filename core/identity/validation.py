@@ -83,9 +83,10 @@ class TokenResolver:
             if cached.payload.expires_at <= now:
                 raise InvalidTokenError("The token has expired.")
             return cached
+        epoch = self._tokens.epoch
         payload = self.provider.decode(token, now)
         data = self.resolve(payload, token)
-        self._tokens.put(token, data)
+        self._tokens.put(token, data, epoch)
         return data
 
     def resolve(self, payload: TokenPayload, token: str = "") -> TokenData:
@@ -120,23 +121,25 @@ class TokenResolver:
     def user(self, user_id: str) -> Named | None:
         found = self._users.get(user_id)
         if found is None:
+            epoch = self._users.epoch
             with self.db.session() as s:
                 row = s.get(User, user_id)
                 if row is None:
                     return None
                 found = Named(row.id, row.name, row.domain_id, self._domain_name(s, row.domain_id), row.enabled)
-            self._users.put(user_id, found)
+            self._users.put(user_id, found, epoch)
         return found
 
     def project(self, project_id: str) -> Named | None:
         found = self._projects.get(project_id)
         if found is None:
+            epoch = self._projects.epoch
             with self.db.session() as s:
                 row = s.get(Project, project_id)
                 if row is None:
                     return None
                 found = Named(row.id, row.name, row.domain_id, self._domain_name(s, row.domain_id), row.enabled)
-            self._projects.put(project_id, found)
+            self._projects.put(project_id, found, epoch)
         return found
 
     def roles(self, user_id: str, project_id: str) -> tuple[RoleRef, ...]:

@@ -73,11 +73,18 @@ class ImageService:
     def image_ref(self, ctx: RequestContext, image_id: str) -> ImageRef:
         """An ``active`` image visible to ``ctx``, as contract data (for booting).
         ``NotFound`` if it is not visible; ``BadRequest`` if it has no usable data."""
+        return self.locate(ctx, image_id)[0]
+
+    #: the volume service's name for :meth:`image_ref`
+    get_ref = image_ref
+
+    def locate(self, ctx: RequestContext, image_id: str) -> tuple[ImageRef, str]:
+        """An ``active`` image visible to ``ctx`` and its store location (controller side)."""
         with self.db.session() as s:
             image = get_visible(s, ctx, image_id)
             if image.status != c.ACTIVE or not image.locations:
                 raise BadRequest(f"Image {image_id} is not active.")
-            return records.to_ref(image)
+            return records.to_ref(image), image.locations[0].url
 
     def list(
         self, ctx: RequestContext, params: Mapping[str, str], multi: Mapping[str, Sequence[str]] | None = None
@@ -181,10 +188,24 @@ class ImageService:
         return data.open_download(self.db, self.store, ctx, image_id, range_header)
 
     def fetch_to_cache(
-        self, image: ImageRef, cache_dir: str | os.PathLike[str], formats: Sequence[str], location: str | None = None
+        self,
+        image: ImageRef,
+        cache_dir: str | os.PathLike[str],
+        formats: Sequence[str] | str | os.PathLike[str],
+        location: str | Sequence[str] | None = None,
     ) -> ImageFile:
-        """Host side: the image verified in the local cache, in one of ``formats``."""
-        return host.fetch_to_cache(self.runtime.bus, self.store, image, cache_dir, formats, location)
+        """The image verified in a local cache directory, in one of ``formats``. With no
+        ``location`` (host agents, which have no database) the controller is asked for it
+        over the bus, and only when the image is not cached yet.
+
+        Also accepts the order ``(image, location, cache_dir, formats)`` that the volume
+        service uses (a location is a URI, a cache directory never is)."""
+        if "://" in str(cache_dir) and isinstance(formats, (str, os.PathLike)):
+            cache_dir, formats, location = formats, location or (), str(cache_dir)
+        if not str(cache_dir):
+            raise BadRequest("fetch_to_cache needs a cache directory")
+        return host.fetch_to_cache(self.runtime.bus, self.store, image, cache_dir, list(formats),  # type: ignore[arg-type]
+                                   location if isinstance(location, str) else None)
 
     def create_snapshot_record(self, ctx: RequestContext, name: str, properties: Mapping[str, str]) -> str:
         """A private ``queued`` image for a server snapshot; its data comes from :meth:`upload_file`.

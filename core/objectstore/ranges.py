@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import formatdate, parsedate_to_datetime
@@ -30,7 +31,12 @@ class NotModified(Exception):
 
 
 def http_date(ts: float) -> str:
-    return formatdate(int(ts), usegmt=True)
+    return _http_date(int(ts))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> str:
+    return formatdate(seconds, usegmt=True)
 
 
 def _parse_date(value: str) -> float | None:
@@ -125,7 +131,7 @@ def multipart_body(
     length = sum(len(h) for h in heads) + sum(r.last - r.first + 1 for r in ranges) + 2 * (len(ranges) - 1) + len(tail)
 
     def body() -> Iterator[bytes]:
-        for i, (head, r) in enumerate(zip(heads, ranges)):
+        for i, (head, r) in enumerate(zip(heads, ranges, strict=True)):
             yield (b"\r\n" + head) if i else head
             yield from read(r)
         yield tail

@@ -132,6 +132,19 @@ class ObjectStoreService(ObjectOps):
             return record
         raise self._denied(ctx)
 
+    def tempurl_context(self, project_id: str, container: str, method: str, paths: list[str], sig: str,
+                        expires: str) -> RequestContext:
+        """The caller a TempURL stands for (its account's owner, for this one request)."""
+        from overcast.objectstore import tempurl
+
+        if method not in ("GET", "HEAD", "PUT"):
+            raise Unauthorized("Temporary URLs allow GET, HEAD and PUT only")
+        keys = [v for k, v in self.records.account_meta(project_id).items() if k.startswith("x-account-meta-temp-url-key")]
+        record = self.records.container(project_id, container)
+        if record is not None:
+            keys += [v for k, v in record.meta.items() if k.startswith("x-container-meta-temp-url-key")]
+        return tempurl.verify(keys, method, paths, sig, expires, project_id)
+
     # --- accounts -----------------------------------------------------------------------
 
     def account_stats(self, ctx: RequestContext | None, project_id: str) -> AccountStats:

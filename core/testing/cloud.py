@@ -250,10 +250,12 @@ def running_cloud_config() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def running_cloud(tmp_path_factory: pytest.TempPathFactory, running_cloud_config: dict[str, Any]) -> Iterator[RunningCloud]:
+def running_cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, running_cloud_config: dict[str, Any]) -> Iterator[RunningCloud]:
     """A real ``overcast up`` subprocess over the fake drivers, shared by a test module
-    (see the module docstring)."""
-    cloud = start_running_cloud(tmp_path_factory.mktemp("running-cloud"), running_cloud_config)
+    (see the module docstring). Extra config: ``running_cloud_config``, or indirect
+    parametrization (``@pytest.mark.parametrize("running_cloud", [{...}], indirect=True)``)."""
+    extra = getattr(request, "param", None) or running_cloud_config
+    cloud = start_running_cloud(tmp_path_factory.mktemp("running-cloud"), extra)
     try:
         yield cloud
     finally:

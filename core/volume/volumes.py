@@ -373,7 +373,7 @@ class Volumes:
         try:
             result = self.p.backends.call(backend, "copy_volume_to_image", volume=ref, disk_format=disk_format,
                                           dest_path=str(work / f"{image_id}.{disk_format}"))
-            self.p.images.upload(ctx, image_id, result.path)
+            self.p.images.upload(ctx, image_id, result.path, result.disk_format)
         except Exception as exc:  # noqa: BLE001 - the image fails; the volume is untouched
             log.warning("uploading volume %s to image %s failed: %s", volume_id, image_id, exc)
             self.p.images.fail(ctx, image_id)

@@ -3,6 +3,7 @@ and helpers to wait for background tasks."""
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,9 @@ def make_ctx(project: str = "p1", user: str = "u1", admin: bool = False) -> Requ
 
 
 @pytest.fixture
-def compute_config(tmp_path):
+def overcast_config(tmp_path, migrated_sqlite_template):
+    """Two fake hosts (for migrations and affinity), an always-fresh scheduler cache."""
+    shutil.copyfile(migrated_sqlite_template, tmp_path / "overcast.db")
     data = fake_config_data(tmp_path, hosts=2)
     data["compute"] = {"scheduler_cache_seconds": 0}
     data["bus"] = {"heartbeat_interval": 3600}
@@ -33,19 +36,15 @@ def compute_config(tmp_path):
 
 
 @pytest.fixture
-def cloud_runtime(compute_config, overcast_pm) -> Iterator[Any]:
-    from overcast.runtime import build_runtime
-
-    runtime = build_runtime(compute_config, pm=overcast_pm)
+def cloud_runtime(overcast_runtime) -> Iterator[Any]:
+    """The runtime with compute started, and test doubles for the image and volume services
+    (compute's own tests stay independent of those services' stores and drivers)."""
     images = FakeImageService()
     images.add(IMAGE_ID)
-    runtime._services["image"] = images
-    runtime._services["volume"] = FakeVolumeService()
-    runtime.compute.start()
-    try:
-        yield runtime
-    finally:
-        runtime.close()
+    overcast_runtime._services["image"] = images
+    overcast_runtime._services["volume"] = FakeVolumeService()
+    overcast_runtime.compute.start()
+    yield overcast_runtime
 
 
 @pytest.fixture
@@ -98,31 +97,27 @@ def boot(compute, ctx, flavor, name: str = "vm1", **extra) -> Any:
 
 
 class Api:
-    """An in-process HTTP client with one token per caller (``p1``, ``p2``, ``admin``)."""
+    """The test cloud's HTTP client with one real token per caller: ``p1`` and ``p2`` (members
+    of two projects), ``reader`` (reader on p1's project) and ``admin``."""
 
-    def __init__(self, client, version: str = "2.37") -> None:
-        self.client = client
+    def __init__(self, cloud, version: str = "2.37") -> None:
+        self.client = cloud.client
         self.version = version
+        p1, u1, t1 = cloud.new_project_user("member")
+        p2, _, t2 = cloud.new_project_user("member")
+        _, u3, _ = cloud.new_project_user("reader")
+        cloud.identity.assignments.grant("user", u3, p1, cloud.role_ids["reader"])
+        self.tokens = {"p1": t1, "p2": t2, "reader": cloud.token_for(u3, p1), "admin": cloud.admin_token}
+        self.projects = {"p1": p1, "p2": p2, "admin": cloud.admin_project_id}
 
     def __call__(self, method: str, path: str, who: str = "p1", json: Any = None, version: str | None = None, **kw):
-        headers = {"X-Auth-Token": who, "OpenStack-API-Version": f"compute {version or self.version}"}
+        headers = {"X-Auth-Token": self.tokens[who], "OpenStack-API-Version": f"compute {version or self.version}"}
         return self.client.request(method, "/compute/v2.1" + path, headers=headers, json=json, **kw)
 
 
 @pytest.fixture
-def api(cloud_runtime):
-    from fastapi.testclient import TestClient
-
-    from overcast.api.app import create_app
-
-    from .fake_peers import FakeIdentity
-
-    identity = FakeIdentity()
-    identity.tokens = {"p1": make_ctx("p1", "u1"), "p2": make_ctx("p2", "u2"), "admin": make_ctx("admin", "admin", admin=True),
-                       "reader": RequestContext(user_id="u3", project_id="p1", roles=frozenset({"reader"}))}
-    cloud_runtime._services["identity"] = identity
-    with TestClient(create_app(cloud_runtime)) as client:
-        yield Api(client)
+def api(cloud_runtime, cloud):
+    return Api(cloud)
 
 
 @pytest.fixture

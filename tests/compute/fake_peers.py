@@ -155,25 +155,3 @@ class FakeNetworkService:
     def deallocate_ports(self, ctx, instance_uuid) -> None:
         for pid in [k for k, p in self.ports.items() if p["device"] == instance_uuid]:
             del self.ports[pid]
-
-
-class FakeIdentity:
-    """Tokens mapped to contexts, with the real policy table deciding each rule."""
-
-    def __init__(self) -> None:
-        self.tokens: dict = {}
-
-    def context_from_token(self, token: str, request_id: str = ""):
-        from overcast.errors import Unauthorized
-
-        ctx = self.tokens.get(token)
-        if ctx is None:
-            raise Unauthorized("The request you have made requires authentication.")
-        return ctx
-
-    def enforce(self, rule: str, ctx) -> None:
-        from overcast.errors import Forbidden
-        from overcast.policy import required_role, role_satisfies
-
-        if not role_satisfies(ctx.roles, required_role(rule)):
-            raise Forbidden(f"Policy doesn't allow {rule} to be performed.")

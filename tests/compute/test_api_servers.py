@@ -11,7 +11,7 @@ def _create(api, flavor_id, name="vm1", who="p1", **extra):
 def test_version_discovery_and_echo(api):
     root = api.client.get("/compute/").json()
     assert root["versions"][0]["version"] == "2.37" and root["versions"][0]["min_version"] == "2.1"
-    r = api.client.get("/compute/v2.1", headers={"X-Auth-Token": "p1"})
+    r = api.client.get("/compute/v2.1", headers={"X-Auth-Token": api.tokens["p1"]})
     assert r.json()["version"]["id"] == "v2.1"
     r = api("GET", "/flavors", version="2.30")
     assert r.headers["OpenStack-API-Version"] == "compute 2.30"
@@ -19,7 +19,7 @@ def test_version_discovery_and_echo(api):
     assert "OpenStack-API-Version" in r.headers["Vary"]
     r = api("GET", "/flavors", version="2.99")
     assert r.status_code == 406
-    r = api.client.get("/compute/v2.1/flavors", headers={"X-Auth-Token": "p1", "X-OpenStack-Nova-API-Version": "2.25"})
+    r = api.client.get("/compute/v2.1/flavors", headers={"X-Auth-Token": api.tokens["p1"], "X-OpenStack-Nova-API-Version": "2.25"})
     assert r.headers["X-OpenStack-Nova-API-Version"] == "2.25"
 
 
@@ -77,9 +77,11 @@ def test_bad_create_input_changes_nothing(api, api_flavor, compute):
 
 
 def test_over_quota_is_403(api, api_flavor, compute):
-    r = api("PUT", "/os-quota-sets/p1", "admin", {"quota_set": {"instances": 1}})
+    p1 = api.projects["p1"]
+    r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"instances": 1}})
     assert r.status_code == 200 and r.json()["quota_set"]["instances"] == 1
-    assert api("PUT", "/os-quota-sets/p1", "p1", {"quota_set": {"instances": 50}}).status_code == 403
+    assert api("PUT", f"/os-quota-sets/{p1}", "p1", {"quota_set": {"instances": 50}}).status_code == 403
+    assert api("GET", f"/os-quota-sets/{p1}", "p2").status_code == 403
     assert _create(api, api_flavor["id"]).status_code == 202
     r = _create(api, api_flavor["id"], name="vm2")
     assert r.status_code == 403 and "Quota exceeded for instances" in r.json()["forbidden"]["message"]
@@ -89,7 +91,7 @@ def test_over_quota_is_403(api, api_flavor, compute):
 def test_no_valid_host_is_error_with_reason(api, compute):
     r = api("POST", "/flavors", "admin", {"flavor": {"name": "huge", "ram": 10**7, "vcpus": 1, "disk": 1}})
     fid = r.json()["flavor"]["id"]
-    api("PUT", "/os-quota-sets/p1", "admin", {"quota_set": {"ram": -1}})
+    api("PUT", f"/os-quota-sets/{api.projects['p1']}", "admin", {"quota_set": {"ram": -1}})
     sid = _create(api, fid).json()["server"]["id"]
     server = api_wait(api, compute, sid, "ERROR")
     assert server["fault"]["code"] == 500
@@ -157,7 +159,7 @@ def test_flavors_keypairs_groups_and_admin_views(api, api_flavor):
     priv = api("POST", "/flavors", "admin", {"flavor": {"name": "priv", "ram": 1, "vcpus": 1, "disk": 1,
                                                          "os-flavor-access:is_public": False}}).json()["flavor"]
     assert api("GET", f"/flavors/{priv['id']}", "p1").status_code == 404
-    api("POST", f"/flavors/{priv['id']}/action", "admin", {"addTenantAccess": {"tenant": "p1"}})
+    api("POST", f"/flavors/{priv['id']}/action", "admin", {"addTenantAccess": {"tenant": api.projects["p1"]}})
     assert api("GET", f"/flavors/{priv['id']}", "p1").status_code == 200
     assert api("GET", f"/flavors/{priv['id']}", "p2").status_code == 404
     r = api("POST", "/os-keypairs", json={"keypair": {"name": "k1"}})
@@ -178,3 +180,62 @@ def test_flavors_keypairs_groups_and_admin_views(api, api_flavor):
     assert {(s["binary"], s["host"], s["state"]) for s in services} >= {("nova-compute", "fake1", "up")}
     zones = api("GET", "/os-availability-zone").json()["availabilityZoneInfo"]
     assert zones == [{"zoneName": "nova", "zoneState": {"available": True}, "hosts": None}]
+
+
+def test_lock_actions_log_and_disabled_hosts(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"]).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    assert api("POST", f"/servers/{sid}/action", json={"lock": None}).status_code == 202
+    assert api("GET", f"/servers/{sid}").json()["server"]["locked"] is True
+    assert api("POST", f"/servers/{sid}/action", json={"os-stop": None}).status_code == 409
+    assert api("POST", f"/servers/{sid}/action", json={"unlock": None}).status_code == 202
+    assert api("POST", f"/servers/{sid}/action", json={"os-stop": None}).status_code == 202
+    api_wait(api, compute, sid, "SHUTOFF")
+    actions = api("GET", f"/servers/{sid}/os-instance-actions").json()["instanceActions"]
+    assert [a["action"] for a in actions] == ["stop", "create"]
+    assert api("GET", f"/servers/{sid}/os-instance-actions", "p2").status_code == 404
+    # a disabled host takes no new servers; ComputeFilter says so when none is left
+    for host in ("fake1", "fake2"):
+        r = api("PUT", "/os-services/disable-log-reason", "admin",
+                {"host": host, "binary": "nova-compute", "disabled_reason": "maintenance"})
+        assert r.status_code == 200 and r.json()["service"]["status"] == "disabled"
+    assert api("PUT", "/os-services/disable", "p1", {"host": "fake1", "binary": "nova-compute"}).status_code == 403
+    late = _create(api, api_flavor["id"], name="late").json()["server"]["id"]
+    failed = api_wait(api, compute, late, "ERROR")
+    assert "ComputeFilter rejected 2" in failed["fault"]["message"]
+    services = api("GET", "/os-services", "admin").json()["services"]
+    assert {s["host"]: s["status"] for s in services if s["binary"] == "nova-compute"} == {"fake1": "disabled", "fake2": "disabled"}
+    api("PUT", "/os-services/enable", "admin", {"host": "fake1", "binary": "nova-compute"})
+    ok = _create(api, api_flavor["id"], name="ok").json()["server"]["id"]
+    assert api_wait(api, compute, ok, "ACTIVE", "admin")
+
+
+def test_server_tags(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"]).json()["server"]["id"]
+    other = _create(api, api_flavor["id"], name="other").json()["server"]["id"]
+    assert api("GET", f"/servers/{sid}/tags", version="2.25").status_code == 404
+    assert api("PUT", f"/servers/{sid}/tags", json={"tags": ["b", "a"]}).json() == {"tags": ["a", "b"]}
+    assert api("PUT", f"/servers/{sid}/tags/c").status_code == 201
+    assert api("PUT", f"/servers/{sid}/tags/c").status_code == 204
+    assert api("GET", f"/servers/{sid}/tags/c").status_code == 204
+    assert api("GET", f"/servers/{sid}/tags/zz").status_code == 404
+    assert api("PUT", f"/servers/{sid}/tags", json={"tags": ["bad,tag"]}).status_code == 400
+    assert api("GET", f"/servers/{sid}/tags", "p2").status_code == 404
+    assert api("GET", f"/servers/{sid}").json()["server"]["tags"] == ["a", "b", "c"]
+    assert [s["id"] for s in api("GET", "/servers?tags=a,c").json()["servers"]] == [sid]
+    assert [s["id"] for s in api("GET", "/servers?not-tags-any=a").json()["servers"]] == [other]
+    assert api("DELETE", f"/servers/{sid}/tags/a").status_code == 204
+    assert api("DELETE", f"/servers/{sid}/tags").status_code == 204
+    assert api("GET", f"/servers/{sid}/tags").json() == {"tags": []}
+
+
+def test_hypervisor_and_keypair_paging(api):
+    page = api("GET", "/os-hypervisors?limit=1", "admin").json()
+    assert len(page["hypervisors"]) == 1 and "hypervisors_links" in page
+    rest = api("GET", f"/os-hypervisors?limit=1&marker={page['hypervisors'][0]['id']}", "admin").json()
+    assert {page["hypervisors"][0]["hypervisor_hostname"], rest["hypervisors"][0]["hypervisor_hostname"]} == {"fake1", "fake2"}
+    for name in ("k1", "k2", "k3"):
+        assert api("POST", "/os-keypairs", json={"keypair": {"name": name}}).status_code == 201
+    first = api("GET", "/os-keypairs?limit=2").json()
+    assert [k["keypair"]["name"] for k in first["keypairs"]] == ["k1", "k2"] and "keypairs_links" in first
+    assert [k["keypair"]["name"] for k in api("GET", "/os-keypairs?marker=k2").json()["keypairs"]] == ["k3"]

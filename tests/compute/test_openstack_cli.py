@@ -1,6 +1,6 @@
 """The real ``openstack`` CLI against ``overcast up`` with two fake hosts: flavors, the
 server life cycle and its actions, console log, cold and live migration, hypervisors and
-compute services. Skips until the identity service's test cloud is installed."""
+compute services. Skips until the identity and image services are installed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 import pytest
 
 pytest.importorskip("overcast.testing.cloud")
+pytest.importorskip("overcast.image.service", reason="the CLI test boots from an image: needs the image service")
 
 pytestmark = [pytest.mark.clients, pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 

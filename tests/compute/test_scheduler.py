@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 
 import pytest
@@ -31,9 +32,9 @@ def add_host(db, name, vcpus=4, ram=8192, disk=100, zone="nova", image_types=("q
 
 
 @pytest.fixture
-def db(tmp_path):
+def db(tmp_path, migrated_sqlite_template):
+    shutil.copyfile(migrated_sqlite_template, tmp_path / "sched.db")
     database = Database(f"sqlite:///{tmp_path / 'sched.db'}")
-    upgrade(database)
     yield database
     database.dispose()
 

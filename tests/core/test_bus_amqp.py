@@ -84,7 +84,7 @@ def test_notifications_fan_out_to_every_subscriber(buses) -> None:
     ev_a, ev_b = threading.Event(), threading.Event()
     a.subscribe(event, lambda **kw: (got_a.append(kw), ev_a.set()))
     b.subscribe(event, lambda **kw: (got_b.append(kw), ev_b.set()))
-    time.sleep(1.0)
+    assert a.wait_ready() and b.wait_ready()
     sender.notify(event, host="node1", state="down")
     assert ev_a.wait(10) and ev_b.wait(10)
     assert got_a == got_b == [{"host": "node1", "state": "down"}]

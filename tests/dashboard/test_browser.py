@@ -72,6 +72,19 @@ def wait_for_url(page, pattern: str, timeout: float = 60000) -> None:
         raise AssertionError(f"never reached {pattern}; page {page.url} says: {text}") from None
 
 
+def wait_for(page, selector: str, timeout: float = 30000) -> None:
+    """Like ``page.wait_for_selector`` but a timeout reports the page's own error banner."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_selector(selector, timeout=timeout)
+    except PlaywrightTimeout:
+        banner = page.locator(".flash.err")
+        text = banner.inner_text() if banner.count() else page.content()[:2000]
+        shot(page, "failure")
+        raise AssertionError(f"{selector} never appeared; page {page.url} says: {text}") from None
+
+
 def log_in(page, url: str, user: str, password: str, project: str = "") -> None:
     page.goto(f"{url}/login")
     page.fill("input[name=username]", user)
@@ -108,7 +121,7 @@ def test_a_users_day_in_the_dashboard(browser, running_cloud, tiny_image: Path, 
     page.fill("#network-form input[name=name]", "web-net")
     page.fill("#network-form input[name=cidr]", "10.20.0.0/24")
     page.click("#network-form button[type=submit]")
-    page.wait_for_selector("#networks tr[data-name='web-net']")
+    wait_for(page, "#networks tr[data-name='web-net']")
     assert "10.20.0.0/24" in page.inner_text("#networks")
     shot(page, "03-networks")
 
@@ -121,7 +134,7 @@ def test_a_users_day_in_the_dashboard(browser, running_cloud, tiny_image: Path, 
     wait_for_url(page, f"{url}/instances/*")
     server_url = page.url.split("?")[0]
     page.goto(f"{url}/instances")
-    page.wait_for_selector("#instance-rows td[data-status='ACTIVE']", timeout=60000)
+    wait_for(page, "#instance-rows td[data-status='ACTIVE']", timeout=60000)
     assert probe in page.inner_text("#instances")  # shown as text
     shot(page, "04-instances")
 
@@ -133,7 +146,7 @@ def test_a_users_day_in_the_dashboard(browser, running_cloud, tiny_image: Path, 
     page.goto(f"{url}/volumes")
     page.fill("#volume-form input[name=name]", "data1")
     page.click("#volume-form button[type=submit]")
-    page.wait_for_selector("#volumes tr[data-name='data1']")
+    wait_for(page, "#volumes tr[data-name='data1']")
     for _ in range(30):
         if page.get_attribute("#volumes tr[data-name='data1'] td[data-status]", "data-status") == "available":
             break
@@ -157,7 +170,7 @@ def test_a_users_day_in_the_dashboard(browser, running_cloud, tiny_image: Path, 
     page.click("#containers a:text('docs')")
     page.set_input_files("#object-upload input[type=file]", str(payload))
     page.click("#object-upload button[type=submit]")
-    page.wait_for_selector("#objects tr[data-name='hello.txt']")
+    wait_for(page, "#objects tr[data-name='hello.txt']")
     with page.expect_download() as download:
         page.click("#objects a:text('hello.txt')")
     assert Path(download.value.path()).read_bytes() == payload.read_bytes()

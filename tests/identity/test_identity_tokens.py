@@ -120,3 +120,17 @@ def test_key_files_are_private(keys: KeyRepository) -> None:
     assert keys.directory.stat().st_mode & 0o777 == 0o700
     for n in keys.key_numbers():
         assert (keys.directory / str(n)).stat().st_mode & 0o777 == 0o600
+
+
+def test_cache_drops_values_loaded_before_a_clear() -> None:
+    from overcast.identity.cache import TTLCache
+
+    cache: TTLCache[str] = TTLCache(60)
+
+    def load_while_cleared() -> str:
+        cache.clear()  # a write elsewhere invalidated the state this load read
+        return "stale"
+
+    assert cache.get_or_load("k", load_while_cleared) == "stale"
+    assert cache.get("k") is None
+    assert cache.get_or_load("k", lambda: "fresh") == "fresh" and cache.get("k") == "fresh"

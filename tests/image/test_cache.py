@@ -46,12 +46,12 @@ def test_fetch_once_verify_and_keep_format(fs_runtime, fs_images, ctx_a, tmp_pat
     ref, location = _uploaded(fs_images, ctx_a, src, "qcow2")
     agent = _agent_side(fs_runtime)
     cache_dir = tmp_path / "cache"
-    got = agent.fetch_to_cache(ref, cache_dir, ["qcow2", "raw"])
+    got = agent.fetch_to_cache(ref, cache_dir=cache_dir, formats=["qcow2", "raw"])
     assert got.disk_format == "qcow2" and got.path == str(cache_dir / f"{ref.id}.qcow2")
     assert open(got.path, "rb").read() == src.read_bytes()
     calls = []
     agent.store.get = lambda *a, **k: calls.append(a)  # a second fetch must not download
-    again = agent.fetch_to_cache(ref, cache_dir, ["qcow2", "raw"])
+    again = agent.fetch_to_cache(ref, cache_dir=cache_dir, formats=["qcow2", "raw"])
     assert again.path == got.path and calls == []
 
 
@@ -60,7 +60,7 @@ def test_convert_when_host_needs_another_format(fs_runtime, fs_images, ctx_a, tm
     qemu_img("create", "-f", "qcow2", str(src), "32M")
     subprocess.run(["qemu-io", "-c", "write -P 0xab 0 1M", str(src)], check=True, capture_output=True)
     ref, location = _uploaded(fs_images, ctx_a, src, "qcow2")
-    got = _agent_side(fs_runtime).fetch_to_cache(ref, tmp_path / "cache", ["raw"])
+    got = _agent_side(fs_runtime).fetch_to_cache(image=ref, cache_dir=tmp_path / "cache", formats=["raw"])
     assert got.disk_format == "raw"
     info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", "-f", "raw", got.path],
                                      capture_output=True, text=True, check=True).stdout)
@@ -76,7 +76,7 @@ def test_checksum_mismatch_leaves_nothing_in_cache(fs_runtime, fs_images, ctx_a,
     ref, location = _uploaded(fs_images, ctx_a, src, "raw")
     forged = dataclasses.replace(ref, checksum="0" * 32)
     with pytest.raises(DriverError, match="checksum"):
-        _agent_side(fs_runtime).fetch_to_cache(forged, tmp_path / "cache", ["raw"])
+        _agent_side(fs_runtime).fetch_to_cache(image=forged, cache_dir=tmp_path / "cache", formats=["raw"])
     assert [p for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == []
 
 
@@ -97,6 +97,16 @@ def test_backing_file_is_refused_on_the_host_too(fs_runtime, fs_images, ctx_a, t
     assert not (tmp_path / "cache" / f"{ref.id}.raw").exists()
 
 
+def test_volume_service_argument_order(fs_runtime, fs_images, ctx_a, tmp_path):
+    """The volume service calls ``fetch_to_cache(ref, location, cache_dir, formats)``."""
+    src = tmp_path / "src.raw"
+    src.write_bytes(b"\3" * 8192)
+    ref, _ = _uploaded(fs_images, ctx_a, src, "raw")
+    ref, location = fs_images.locate(ctx_a, ref.id)
+    got = fs_images.fetch_to_cache(ref, location, str(tmp_path / "cache"), ["qcow2", "raw"])
+    assert got.disk_format == "raw" and open(got.path, "rb").read() == src.read_bytes()
+
+
 def test_concurrent_fetches_download_once(fs_runtime, fs_images, ctx_a, tmp_path):
     src = tmp_path / "src.raw"
     src.write_bytes(b"\2" * (2 * 1024 * 1024))
@@ -111,7 +121,7 @@ def test_concurrent_fetches_download_once(fs_runtime, fs_images, ctx_a, tmp_path
     agent.store.get = counting_get
     results = []
     threads = [threading.Thread(target=lambda: results.append(
-        agent.fetch_to_cache(ref, tmp_path / "cache", ["raw"]))) for _ in range(4)]
+        agent.fetch_to_cache(image=ref, cache_dir=tmp_path / "cache", formats=["raw"]))) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:

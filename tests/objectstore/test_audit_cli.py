@@ -9,17 +9,16 @@ from click.testing import CliRunner
 
 from overcast.cli.objects import objects_group
 from overcast.config import load_config
+from overcast.context import system_context
 from overcast.runtime import build_runtime
-from tests.objectstore.conftest import StubIdentity
 
 
 def test_audit_reports_and_quarantines_corruption(tmp_path: Path) -> None:
     config_file = tmp_path / "overcast.toml"
     config_file.write_text(f'data_dir = "{tmp_path}"\n[object_store]\ndriver = "fs"\npath = "{tmp_path / "objects"}"\n')
     runtime = build_runtime(load_config(config_file))
-    runtime._services["identity"] = StubIdentity()
+    ctx = system_context()  # an admin: the service lets it act on any account
     svc = runtime.objectstore
-    ctx = runtime.identity.context_from_token(runtime.identity.issue("p1", "alice"))
     svc.put_container(ctx, "p1", "c", {})
     for name in ("a", "b", "c"):
         svc.put_object(ctx, "p1", "c", name, {}, [name.encode() * 10], 10, {})

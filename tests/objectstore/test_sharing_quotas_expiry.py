@@ -7,10 +7,10 @@ import time
 import pytest
 
 from overcast.objectstore.expirer import reap_due
-from tests.objectstore.conftest import Swift
+from tests.objectstore.conftest import Swift  # noqa: F401
 
 
-def test_second_project_sees_nothing_until_a_read_acl_grants_it(alice, bob, os_client) -> None:
+def test_second_project_sees_nothing_until_a_read_acl_grants_it(os_runtime, alice, bob) -> None:
     alice("PUT", "/shared")
     alice("PUT", "/shared/report.txt", content=b"q3 numbers")
     alice("PUT", "/private")
@@ -20,11 +20,11 @@ def test_second_project_sees_nothing_until_a_read_acl_grants_it(alice, bob, os_c
     for method, path in [("GET", ""), ("HEAD", ""), ("GET", "/shared"), ("HEAD", "/shared/report.txt"),
                          ("GET", "/shared/report.txt"), ("GET", "/nonexistent"), ("PUT", "/shared/x"),
                          ("DELETE", "/shared/report.txt"), ("POST", "/shared")]:
-        r = bob.client.request(method, "/object/v1/AUTH_p1" + path, headers={"X-Auth-Token": bob.token}, content=b"")
+        r = bob.on(alice.project)(method, path, content=b"")
         assert r.status_code == 403, (method, path, r.status_code)
     # a read ACL for bob's project opens exactly that container, read-only
-    assert alice("POST", "/shared", headers={"X-Container-Read": "p2:*"}).status_code == 204
-    as_bob = Swift(bob.client, bob.token, "p1")
+    assert alice("POST", "/shared", headers={"X-Container-Read": f"{bob.project}:*"}).status_code == 204
+    as_bob = bob.on(alice.project)
     assert as_bob("GET", "/shared/report.txt").content == b"q3 numbers"
     assert as_bob("GET", "/shared").text == "report.txt\n"
     r = as_bob("HEAD", "/shared")
@@ -34,7 +34,8 @@ def test_second_project_sees_nothing_until_a_read_acl_grants_it(alice, bob, os_c
     assert as_bob("GET", "").status_code == 403
     assert as_bob("POST", "/shared", headers={"X-Container-Read": "*:*"}).status_code == 403
     # a write ACL lets bob upload and delete, still not manage the container
-    alice("POST", "/shared", headers={"X-Container-Write": "p2:bob"})
+    bob_user = os_runtime.identity.context_from_token(bob.token).user_id
+    alice("POST", "/shared", headers={"X-Container-Write": f"{bob.project}:{bob_user}"})
     assert as_bob("PUT", "/shared/from-bob", content=b"hi").status_code == 201
     assert alice("GET", "/shared/from-bob").content == b"hi"
     assert as_bob("DELETE", "/shared/from-bob").status_code == 204
@@ -47,11 +48,11 @@ def test_second_project_sees_nothing_until_a_read_acl_grants_it(alice, bob, os_c
 def test_public_read_acl(alice, os_client) -> None:
     alice("PUT", "/www", headers={"X-Container-Read": ".r:*"})
     alice("PUT", "/www/index.html", content=b"<h1>hi</h1>")
-    assert os_client.get("/object/v1/AUTH_p1/www/index.html").content == b"<h1>hi</h1>"
-    assert os_client.get("/object/v1/AUTH_p1/www").status_code == 401  # no .rlistings
+    assert os_client.get(f"{alice.base}/www/index.html").content == b"<h1>hi</h1>"
+    assert os_client.get(f"{alice.base}/www").status_code == 401  # no .rlistings
     alice("POST", "/www", headers={"X-Container-Read": ".r:*,.rlistings"})
-    assert os_client.get("/object/v1/AUTH_p1/www").text == "index.html\n"
-    assert os_client.put("/object/v1/AUTH_p1/www/x", content=b"x").status_code == 401
+    assert os_client.get(f"{alice.base}/www").text == "index.html\n"
+    assert os_client.put(f"{alice.base}/www/x", content=b"x").status_code == 401
     assert alice("POST", "/www", headers={"X-Container-Read": ".bogus"}).status_code == 400
 
 
@@ -75,7 +76,8 @@ def test_container_quotas(alice) -> None:
 
 def test_account_quota_is_set_by_admins_only(os_runtime, alice, os_client) -> None:
     assert alice("POST", "", headers={"X-Account-Meta-Quota-Bytes": "8"}).status_code == 403
-    admin = Swift(os_client, os_runtime.identity.issue("p0", "root", roles=("admin",)), "p1")
+    boot = os_runtime.bootstrap
+    admin = Swift(os_client, os_runtime.identity.issue_token_for(boot.user_id, boot.project_id).token, alice.project)
     assert admin("POST", "", headers={"X-Account-Meta-Quota-Bytes": "8"}).status_code == 204
     alice("PUT", "/c")
     assert alice("PUT", "/c/a", content=b"12345").status_code == 201
@@ -97,9 +99,9 @@ def test_expiry_hides_then_reaps(os_runtime, alice, monkeypatch) -> None:
     assert alice("GET", "/c").text == "keep\n"
     backend = os_runtime.objectstore.backends["Policy-0"]
     driver = os_runtime.plugins.driver("object_store", "fs")
-    assert driver.stats(backend=backend, account="AUTH_p1", container="c")["objects"] == 2
+    assert driver.stats(backend=backend, account=alice.base.rsplit("/", 1)[1], container="c")["objects"] == 2
     assert reap_due(os_runtime.objectstore) == 1
-    assert driver.stats(backend=backend, account="AUTH_p1", container="c")["objects"] == 1
+    assert driver.stats(backend=backend, account=alice.base.rsplit("/", 1)[1], container="c")["objects"] == 1
 
 
 def test_post_can_add_and_remove_expiry(os_runtime, alice, monkeypatch) -> None:
@@ -122,3 +124,34 @@ def test_container_with_only_expired_objects_can_be_deleted(alice, monkeypatch, 
     future = time.time() + 20
     monkeypatch.setattr(time, "time", lambda: future)
     assert alice("DELETE", "/c").status_code == 204
+
+
+def test_tempurl_get_and_put_without_a_token(alice, bob, os_client) -> None:
+    import hashlib
+    import hmac
+
+    alice("PUT", "/c", headers={"X-Container-Read": f"{bob.project}:*"})
+    alice("PUT", "/c/o", content=b"signed content")
+    alice("POST", "", headers={"X-Account-Meta-Temp-URL-Key": "sekrit"})
+    path = f"/v1/AUTH_{alice.project}/c/o"
+    expires = str(int(time.time()) + 60)
+
+    def sig(method: str, p: str = path, key: str = "sekrit", when: str = expires) -> str:
+        return hmac.new(key.encode(), f"{method}\n{when}\n{p}".encode(), hashlib.sha256).hexdigest()
+
+    url = f"{alice.base}/c/o?temp_url_sig={sig('GET')}&temp_url_expires={expires}"
+    assert os_client.get(url).content == b"signed content"
+    assert os_client.head(url).status_code == 200
+    assert os_client.put(url, content=b"nope").status_code == 401  # signed for GET only
+    assert os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', key='wrong')}&temp_url_expires={expires}").status_code == 401
+    past = str(int(time.time()) - 1)
+    assert os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', when=past)}&temp_url_expires={past}").status_code == 401
+    other = f"/v1/AUTH_{alice.project}/c/other"
+    assert os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', other)}&temp_url_expires={expires}").status_code == 401
+    put = f"{alice.base}/c/new?temp_url_sig={sig('PUT', f'/object/v1/AUTH_{alice.project}/c/new')}&temp_url_expires={expires}"
+    assert os_client.put(put, content=b"uploaded").status_code == 201
+    assert alice("GET", "/c/new").content == b"uploaded"
+    # the key is not shown to readers who are not the owner
+    alice("POST", "/c", headers={"X-Container-Meta-Temp-URL-Key": "ckey"})
+    assert "x-container-meta-temp-url-key" not in bob.on(alice.project)("HEAD", "/c").headers
+    assert alice("HEAD", "/c").headers["x-container-meta-temp-url-key"] == "ckey"

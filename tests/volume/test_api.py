@@ -210,3 +210,8 @@ def test_admin_services_and_types(api: Api, api_admin: Api) -> None:
 def test_unsupported_microversion_is_406(api: Api) -> None:
     r = api.get("volumes", headers={"OpenStack-API-Version": "volume 3.99"})
     assert r.status_code == 406
+
+
+def test_availability_zones(api: Api) -> None:
+    zones = api.get("os-availability-zone").json()["availabilityZoneInfo"]
+    assert zones == [{"zoneName": "nova", "zoneState": {"available": True}}]

@@ -25,8 +25,9 @@ storage_fs = pytest.importorskip("overcast_storage_fs.plugin")
 
 
 class StandInImages:
-    """Images as files in a directory, with the calls ``overcast.volume.images`` makes of
-    the image service (get_ref, locate, fetch_to_cache, create, upload, delete)."""
+    """Images as files in a directory, with the peer interface of ``overcast.image.service``
+    that the volume service uses (image_ref, fetch_to_cache, create_snapshot_record,
+    upload_file, discard_image)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -41,32 +42,28 @@ class StandInImages:
         self.owner[image_id] = project
         return image_id
 
-    def get_ref(self, ctx: Any, image_id: str) -> ImageRef:
+    def image_ref(self, ctx: Any, image_id: str) -> ImageRef:
         if image_id not in self.refs or self.owner[image_id] != ctx.project_id:
             raise NotFound(f"Image {image_id} could not be found.")
         return self.refs[image_id]
 
-    def locate(self, ctx: Any, image_id: str) -> tuple[ImageRef, str]:
-        return self.get_ref(ctx, image_id), f"file://{self.root / image_id}"
-
-    def fetch_to_cache(self, image: ImageRef, location: str, cache_dir: str, want_formats: list[str]) -> ImageFile:
-        assert image.disk_format in want_formats
+    def fetch_to_cache(self, image: ImageRef, cache_dir: str, formats: list[str]) -> ImageFile:
+        assert image.disk_format in formats
         dest = Path(cache_dir) / image.id
-        shutil.copy(location[len("file://"):], dest)
+        shutil.copy(self.root / image.id, dest)
         return ImageFile(image, str(dest), image.disk_format)
 
-    def create(self, ctx: Any, body: dict) -> dict:
+    def create_snapshot_record(self, ctx: Any, name: str, properties: dict) -> str:
         image_id = str(uuid.uuid4())
-        self.refs[image_id] = ImageRef(image_id, body["name"], body["disk_format"], body["container_format"])
+        self.refs[image_id] = ImageRef(image_id, name, "raw")
         self.owner[image_id] = ctx.project_id
-        return {"id": image_id, "status": "queued"}
+        return image_id
 
-    def upload(self, ctx: Any, image_id: str, chunks: Any, size: int | None = None) -> None:
-        data = b"".join(chunks)
-        assert size == len(data)
-        (self.root / image_id).write_bytes(data)
+    def upload_file(self, image_id: str, path: str, disk_format: str) -> None:
+        shutil.copy(path, self.root / image_id)
+        self.refs[image_id] = ImageRef(image_id, self.refs[image_id].name, disk_format)
 
-    def delete(self, ctx: Any, image_id: str) -> None:
+    def discard_image(self, image_id: str) -> None:
         self.deleted.append(image_id)
 
 

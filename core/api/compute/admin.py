@@ -64,20 +64,47 @@ def _hypervisor(runtime, version, rec: HostRecord, svc: ServiceRecord | None, de
     return out
 
 
+def _hypervisor_page(request: Request, runtime, detail: bool):
+    """The hypervisor list, with ``limit``/``marker`` paging from 2.33 (ordered by id)."""
+    from overcast.errors import BadRequest
+
+    hosts, services = _rows(runtime)
+    version = version_of(request)
+    items = sorted((_hypervisor(runtime, version, h, services.get(h.name), detail) for h in hosts), key=lambda v: v["id"])
+    params = request.query_params
+    out: dict = {}
+    if version >= (2, 33) and ("limit" in params or "marker" in params):
+        try:
+            limit = int(params["limit"]) if "limit" in params else None
+            marker = int(params["marker"]) if "marker" in params else None
+        except ValueError:
+            raise BadRequest("limit and marker must be integers") from None
+        if marker is not None:
+            if marker not in [i["id"] for i in items]:
+                raise BadRequest(f"marker [{marker}] not found")
+            items = [i for i in items if i["id"] > marker]
+        if limit is not None:
+            if limit < 0:
+                raise BadRequest("limit must be >= 0")
+            more = len(items) > limit
+            items = items[:limit]
+            if more and items:
+                path = "os-hypervisors/detail" if detail else "os-hypervisors"
+                out["hypervisors_links"] = [{"rel": "next", "href":
+                                             f"{str(request.base_url).rstrip('/')}/compute/v2.1/{path}?limit={limit}&marker={items[-1]['id']}"}]
+    return reply({"hypervisors": items, **out})
+
+
 @router.get("/v2.1/os-hypervisors")
 def list_hypervisors(request: Request, ctx: RequestContext = Depends(authorize("compute:hypervisors:list")),
                      runtime=Depends(get_runtime)):
-    hosts, services = _rows(runtime)
-    version = version_of(request)
-    return reply({"hypervisors": [_hypervisor(runtime, version, h, services.get(h.name), False) for h in hosts]})
+    return _hypervisor_page(request, runtime, detail=False)
 
 
 @router.get("/v2.1/os-hypervisors/detail")
 def list_hypervisors_detail(request: Request, ctx: RequestContext = Depends(authorize("compute:hypervisors:detail")),
                             runtime=Depends(get_runtime)):
-    hosts, services = _rows(runtime)
-    version = version_of(request)
-    return reply({"hypervisors": [_hypervisor(runtime, version, h, services.get(h.name), True) for h in hosts]})
+    return _hypervisor_page(request, runtime, detail=True)
 
 
 @router.get("/v2.1/os-hypervisors/statistics")
@@ -130,6 +157,36 @@ def list_services(request: Request, ctx: RequestContext = Depends(authorize("com
             item["forced_down"] = row.forced_down
         out.append(item)
     return reply({"services": out})
+
+
+@router.put("/v2.1/os-services/{verb}")
+async def update_service(verb: str, request: Request, ctx: RequestContext = Depends(authorize("compute:services:update")),
+                         runtime=Depends(get_runtime)):
+    from overcast.api.compute.common import json_body
+    from overcast.errors import BadRequest
+
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("host"), str) or not isinstance(body.get("binary"), str):
+        raise BadRequest("Invalid input: 'host' and 'binary' are required")
+    hosts = runtime.compute.hosts
+    out = {"host": body["host"], "binary": body["binary"]}
+    if verb in ("enable", "disable"):
+        row = hosts.set_service(body["host"], body["binary"], disabled=verb == "disable")
+        out["status"] = "disabled" if row.disabled else "enabled"
+    elif verb == "disable-log-reason":
+        reason = body.get("disabled_reason")
+        if not isinstance(reason, str) or not 1 <= len(reason) <= 255:
+            raise BadRequest("Invalid input for field/attribute disabled_reason.")
+        row = hosts.set_service(body["host"], body["binary"], disabled=True, reason=reason)
+        out.update(status="disabled", disabled_reason=row.disabled_reason)
+    elif verb == "force-down" and version_of(request) >= (2, 11):
+        if not isinstance(body.get("forced_down"), bool):
+            raise BadRequest("Invalid input for field/attribute forced_down.")
+        row = hosts.set_service(body["host"], body["binary"], forced_down=body["forced_down"])
+        out["forced_down"] = row.forced_down
+    else:
+        raise NotFound(f"Unknown action {verb}")
+    return reply({"service": out})
 
 
 @router.get("/v2.1/os-availability-zone")

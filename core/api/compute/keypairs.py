@@ -16,9 +16,29 @@ router = APIRouter(route_class=MicroversionRoute)
 @router.get("/v2.1/os-keypairs")
 def list_keypairs(request: Request, ctx: RequestContext = Depends(authorize("compute:keypairs:list")),
                   runtime=Depends(get_runtime)):
+    from overcast.errors import BadRequest
+
     version = version_of(request)
     recs = runtime.compute.keypairs.list(ctx, request.query_params.get("user_id"))
-    return reply({"keypairs": [{"keypair": keypair_view(r, version)} for r in recs]})
+    params = request.query_params
+    out: dict = {}
+    if version >= (2, 35) and ("limit" in params or "marker" in params):  # paging by name
+        if "marker" in params:
+            names = [r.name for r in recs]
+            if params["marker"] not in names:
+                raise BadRequest(f"marker [{params['marker']}] not found")
+            recs = recs[names.index(params["marker"]) + 1:]
+        if "limit" in params:
+            try:
+                limit = int(params["limit"])
+            except ValueError:
+                raise BadRequest("limit must be an integer") from None
+            more = len(recs) > limit
+            recs = recs[:max(limit, 0)]
+            if more and recs:
+                out["keypairs_links"] = [{"rel": "next", "href": f"{str(request.base_url).rstrip('/')}/compute/v2.1/"
+                                                                 f"os-keypairs?limit={limit}&marker={recs[-1].name}"}]
+    return reply({"keypairs": [{"keypair": keypair_view(r, version)} for r in recs], **out})
 
 
 @router.post("/v2.1/os-keypairs")

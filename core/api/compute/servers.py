@@ -33,9 +33,15 @@ def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list) -> 
     from overcast.compute.peers import instance_addresses
 
     version = version_of(request)
+    tags: dict[str, list[str]] = {}
+    if version >= (2, 26) and recs:
+        with runtime.db.session() as s:
+            tags = compute.tags.of(s, [r.uuid for r in recs])
     out = []
     for r in recs:
         view = server_view(request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid))
+        if version >= (2, 26):
+            view["tags"] = tags.get(r.uuid, [])
         if r.addresses and not r.deleted:  # the network service has the current truth (floating IPs...)
             view["addresses"] = instance_addresses(runtime, r.uuid) or view["addresses"]
         out.append(view)
@@ -174,6 +180,8 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         if "disk_over_commit" in args and version >= (2, 25):
             raise BadRequest("Additional properties are not allowed ('disk_over_commit' was unexpected)")
         compute.live_migrate(ctx, server_id, args["host"])
+    elif action in ("lock", "unlock"):
+        compute.set_locked(ctx, server_id, action == "lock")
     elif action == "confirmResize":
         compute.confirm_resize(ctx, server_id)
     elif action == "revertResize":
@@ -181,6 +189,31 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
     else:
         raise BadRequest(f"There is no such action: {action}")
     return reply(None, 202)
+
+
+@router.get("/v2.1/servers/{server_id}/os-instance-actions")
+def list_instance_actions(server_id: str, ctx: RequestContext = Depends(authorize("compute:instance_actions:list")),
+                          runtime=Depends(get_runtime)):
+    return reply({"instanceActions": [_action_view(a) for a in runtime.compute.instance_actions(ctx, server_id)]})
+
+
+@router.get("/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
+def show_instance_action(server_id: str, request_id: str,
+                         ctx: RequestContext = Depends(authorize("compute:instance_actions:show")),
+                         runtime=Depends(get_runtime)):
+    for action in runtime.compute.instance_actions(ctx, server_id):
+        if action.request_id == request_id:
+            return reply({"instanceAction": {**_action_view(action), "events": []}})
+    from overcast.errors import NotFound
+
+    raise NotFound(f"Action for request_id {request_id} on instance {server_id} not found")
+
+
+def _action_view(a: Any) -> dict:
+    from overcast.api.compute.common import iso_micro
+
+    return {"action": a.action, "instance_uuid": a.instance_uuid, "request_id": a.request_id, "user_id": a.user_id,
+            "project_id": a.project_id, "start_time": iso_micro(a.start_time), "message": a.message}
 
 
 # --- volume attachments --------------------------------------------------------------------------
@@ -215,3 +248,64 @@ def detach_volume(server_id: str, volume_id: str,
                   runtime=Depends(get_runtime)):
     runtime.compute.volumes.detach(ctx, server_id, volume_id)
     return reply(None, 202)
+
+
+# --- tags (2.26) --------------------------------------------------------------------------------
+
+def _tags_served(request: Request) -> None:
+    if version_of(request) < (2, 26):
+        from overcast.errors import NotFound
+
+        raise NotFound("The resource could not be found.")
+
+
+@router.get("/v2.1/servers/{server_id}/tags")
+def list_tags(server_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:server_tags:list")),
+              runtime=Depends(get_runtime)):
+    _tags_served(request)
+    return reply({"tags": runtime.compute.tags.list(ctx, server_id)})
+
+
+@router.put("/v2.1/servers/{server_id}/tags")
+async def replace_tags(server_id: str, request: Request,
+                       ctx: RequestContext = Depends(authorize("compute:server_tags:update")), runtime=Depends(get_runtime)):
+    _tags_served(request)
+    body = await json_body(request)
+    tags = body.get("tags") if isinstance(body, dict) else None
+    return reply({"tags": runtime.compute.tags.replace(ctx, server_id, tags)})
+
+
+@router.delete("/v2.1/servers/{server_id}/tags")
+def delete_tags(server_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:server_tags:delete")),
+                runtime=Depends(get_runtime)):
+    _tags_served(request)
+    runtime.compute.tags.remove(ctx, server_id)
+    return reply(None, 204)
+
+
+@router.get("/v2.1/servers/{server_id}/tags/{tag}")
+def check_tag(server_id: str, tag: str, request: Request,
+              ctx: RequestContext = Depends(authorize("compute:server_tags:show")), runtime=Depends(get_runtime)):
+    _tags_served(request)
+    if not runtime.compute.tags.has(ctx, server_id, tag):
+        from overcast.errors import NotFound
+
+        raise NotFound(f"Tag {tag} could not be found on server {server_id}.")
+    return reply(None, 204)
+
+
+@router.put("/v2.1/servers/{server_id}/tags/{tag}")
+def add_tag(server_id: str, tag: str, request: Request,
+            ctx: RequestContext = Depends(authorize("compute:server_tags:update")), runtime=Depends(get_runtime)):
+    _tags_served(request)
+    created = runtime.compute.tags.add(ctx, server_id, tag)
+    location = f"{base_url(request)}/compute/v2.1/servers/{server_id}/tags/{tag}"
+    return reply(None, 201 if created else 204, {"Location": location})
+
+
+@router.delete("/v2.1/servers/{server_id}/tags/{tag}")
+def delete_tag(server_id: str, tag: str, request: Request,
+               ctx: RequestContext = Depends(authorize("compute:server_tags:delete")), runtime=Depends(get_runtime)):
+    _tags_served(request)
+    runtime.compute.tags.remove(ctx, server_id, tag)
+    return reply(None, 204)

@@ -71,7 +71,8 @@ def render(request: Request, template: str, session: Session | None = None, stat
 
 def back(path: str, message: str | None = None, error: str | None = None) -> RedirectResponse:
     query = {k: v for k, v in (("msg", message), ("error", error)) if v}
-    return RedirectResponse(path + ("?" + urlencode(query) if query else ""), status_code=303)
+    separator = "&" if "?" in path else "?"
+    return RedirectResponse(path + (separator + urlencode(query) if query else ""), status_code=303)
 
 
 def set_session(response: RedirectResponse, request: Request, session: Session | None) -> RedirectResponse:

@@ -231,3 +231,14 @@ class InstancePort(Base):
     network_id: Mapped[str] = mapped_column(String(36), default="", nullable=False)
     vif: Mapped[dict] = mapped_column(default=dict)  # to_dict(VifDetails)
     created_by_compute: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+
+
+class InstanceTag(Base):
+    """A server tag (microversion 2.26)."""
+
+    __tablename__ = "compute_instance_tags"
+
+    instance_uuid: Mapped[str] = mapped_column(
+        String(36), ForeignKey("compute_instances.uuid", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(60), primary_key=True)

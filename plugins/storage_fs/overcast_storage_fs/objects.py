@@ -38,6 +38,8 @@ from overcast.errors import BadRequest, Conflict, DriverError, NotFound, Unproce
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, ByteRange, ConfigOption, DriverKind, ObjectInfo, ObjectSubdir
 
+from overcast_storage_fs.objects_listing import info_of, listing
+
 OPTIONS: list[ConfigOption] = [
     ConfigOption(DriverKind.OBJECT_STORE, "fs", "path", str, required=True, help="directory that holds the data"),
     ConfigOption(
@@ -63,6 +65,13 @@ CREATE TABLE IF NOT EXISTS objects (
     meta TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS identity (account TEXT NOT NULL, container TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stats (one INTEGER PRIMARY KEY CHECK (one = 0), objects INTEGER NOT NULL, bytes INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS objects_inserted AFTER INSERT ON objects
+    BEGIN UPDATE stats SET objects = objects + 1, bytes = bytes + new.size; END;
+CREATE TRIGGER IF NOT EXISTS objects_deleted AFTER DELETE ON objects
+    BEGIN UPDATE stats SET objects = objects - 1, bytes = bytes - old.size; END;
+CREATE TRIGGER IF NOT EXISTS objects_resized AFTER UPDATE OF size ON objects
+    BEGIN UPDATE stats SET bytes = bytes - old.size + new.size; END;
 """
 
 
@@ -125,9 +134,17 @@ class _Index:
         self.local = threading.local()
         self.wal_sync = _GroupSync(str(path) + "-wal")
         conn = self.conn()
-        with conn:
+        conn.executescript(SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             if conn.execute("SELECT count(*) FROM identity").fetchone()[0] == 0:
                 conn.execute("INSERT INTO identity VALUES (?, ?)", (account, container))
+            # usage is kept by the triggers from here on; count what is there once
+            conn.execute("INSERT OR IGNORE INTO stats SELECT 0, count(*), coalesce(sum(size), 0) FROM objects")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self.local, "conn", None)
@@ -135,7 +152,6 @@ class _Index:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
             self.local.conn = conn
         return conn
 
@@ -242,7 +258,9 @@ class FsObjectStore:
                 _unlink(path)
                 return info
             conn.execute(
-                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET file = excluded.file, "
+                "size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, ts = excluded.ts, "
+                "meta = excluded.meta",
                 (name, file, size, etag, content_type, ts, meta),
             )
             conn.execute("COMMIT")
@@ -270,7 +288,7 @@ class FsObjectStore:
 
     @staticmethod
     def _info(name: str, row: Sequence[Any]) -> ObjectInfo:
-        return ObjectInfo(name, row[1], row[2], row[3], row[4] / 1e9, json.loads(row[5]))
+        return info_of(name, row)
 
     @hookimpl
     def obj_head(self, backend: Backend, account: str, container: str, name: str) -> ObjectInfo:
@@ -349,14 +367,14 @@ class FsObjectStore:
         index = self._index(backend, account, container, create=False)
         if index is None or limit <= 0:
             return []
-        return _listing(index.conn(), prefix or "", delimiter or "", marker or "", end_marker or "", limit, reverse)
+        return listing(index.conn(), prefix or "", delimiter or "", marker or "", end_marker or "", limit, reverse)
 
     @hookimpl
     def obj_stats(self, backend: Backend, account: str, container: str) -> Mapping[str, int]:
         index = self._index(backend, account, container, create=False)
         if index is None:
             return {"objects": 0, "bytes": 0}
-        count, used = index.conn().execute("SELECT count(*), coalesce(sum(size), 0) FROM objects").fetchone()
+        count, used = index.conn().execute("SELECT objects, bytes FROM stats").fetchone()
         return {"objects": count, "bytes": used}
 
     @hookimpl
@@ -436,76 +454,3 @@ def _read_verified(fd: int, etag: str, on_corrupt: Any, what: str) -> Iterator[b
             yield pending
     finally:
         os.close(fd)
-
-
-def _upper(prefix: str) -> str | None:
-    """The least string greater than every string starting with ``prefix``."""
-    if not prefix or prefix[-1] == "\U0010ffff":
-        return None
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
-def _listing(
-    conn: sqlite3.Connection,
-    prefix: str,
-    delimiter: str,
-    marker: str,
-    end_marker: str,
-    limit: int,
-    reverse: bool,
-) -> list[ObjectInfo | ObjectSubdir]:
-    """Swift's listing rules in SQL: rows in (UTF-8 byte) order between the bounds, with names
-    that contain the delimiter after the prefix rolled up into one ``subdir`` each."""
-    # the window [lo, hi) (lo_incl says whether lo itself is in) narrows as we page
-    lo, lo_incl, hi = prefix, True, _upper(prefix)
-    if reverse:
-        if marker and (hi is None or marker < hi):
-            hi = marker
-        if end_marker and end_marker >= lo:
-            lo, lo_incl = end_marker, False
-    else:
-        if marker and marker >= lo:
-            lo, lo_incl = marker, False
-        if end_marker and (hi is None or end_marker < hi):
-            hi = end_marker
-    out: list[ObjectInfo | ObjectSubdir] = []
-    while len(out) < limit:
-        sql = "SELECT name, file, size, etag, content_type, ts, meta FROM objects WHERE name " + (">=" if lo_incl else ">") + " ?"
-        args: list[Any] = [lo]
-        if hi is not None:
-            sql += " AND name < ?"
-            args.append(hi)
-        sql += " ORDER BY name " + ("DESC" if reverse else "ASC") + " LIMIT ?"
-        want = limit - len(out)
-        args.append(want)
-        rows = conn.execute(sql, args).fetchall()
-        if not rows:
-            break
-        rolled = False
-        for row in rows:
-            name = row[0]
-            if delimiter:
-                cut = name.find(delimiter, len(prefix))
-                if cut >= 0:
-                    subdir = name[: cut + len(delimiter)]
-                    if not (marker and not reverse and subdir <= marker):  # resuming inside it
-                        out.append(ObjectSubdir(subdir))
-                    if reverse:
-                        hi = subdir
-                    else:
-                        up = _upper(subdir)
-                        if up is None:
-                            return out
-                        lo, lo_incl = up, True
-                    rolled = True
-                    break
-            out.append(FsObjectStore._info(name, row[1:]))
-        if not rolled:
-            if len(rows) < want:
-                break
-            last = rows[-1][0]
-            if reverse:
-                hi = last
-            else:
-                lo, lo_incl = last, False
-    return out[:limit]

@@ -82,6 +82,14 @@ def audit(store: FsObjectStore, backend: Backend) -> dict[str, Any]:
             counts["ok"] += 1
             counts["bytes_checked"] += size
             referenced.add(file)
+        conn = index.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        actual = conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM objects").fetchone()
+        kept = conn.execute("SELECT objects, bytes FROM stats").fetchone()
+        if tuple(actual) != tuple(kept or ()):
+            conn.execute("INSERT OR REPLACE INTO stats VALUES (0, ?, ?)", actual)
+            counts["problems"].append(f"{account}/{container}: usage was {kept}, recounted {tuple(actual)}")
+        conn.execute("COMMIT")
     now = time.time()
     for dirpath, _dirs, files in os.walk(root / "data"):
         for file in files:

@@ -434,7 +434,8 @@ class FsVolumeDriver:
     @hookimpl
     def vol_copy_image_to_volume(self, backend: Backend, volume: VolumeRef, image: ImageFile) -> bool:
         dest = self._file(backend, volume.location, f"volume {volume.id}")
-        info = json.loads(qemu_img("info", "--output=json", "-f", image.disk_format, image.path))
+        src_fmt = "vpc" if image.disk_format == "vhd" else image.disk_format  # qemu calls VHD "vpc"
+        info = json.loads(qemu_img("info", "--output=json", "-f", src_fmt, image.path))
         if int(info["virtual-size"]) > volume.size_gb * GiB:
             raise DriverError(
                 f"image {image.image.id} needs {-(-int(info['virtual-size']) // GiB)} GiB; "
@@ -443,7 +444,7 @@ class FsVolumeDriver:
         tmp = self._tmp(dest)
         parent_name = qcow2_backing_name(dest)
         try:
-            qemu_img("convert", "-q", "-f", image.disk_format, "-O", self._fmt_of(dest), image.path, str(tmp))
+            qemu_img("convert", "-q", "-f", src_fmt, "-O", self._fmt_of(dest), image.path, str(tmp))
             self._grow(tmp, volume.size_gb)
             self._commit(tmp, dest)
         finally:

@@ -303,14 +303,15 @@ class LvmVolumeDriver:
     @hookimpl
     def vol_copy_image_to_volume(self, backend: Backend, volume: VolumeRef, image: ImageFile) -> bool:
         row = self._existing(backend, volume.location, f"volume {volume.id}")
-        info = json.loads(self._run("qemu-img", "info", "--output=json", "-f", image.disk_format, image.path).stdout)
+        src_fmt = "vpc" if image.disk_format == "vhd" else image.disk_format  # qemu calls VHD "vpc"
+        info = json.loads(self._run("qemu-img", "info", "--output=json", "-f", src_fmt, image.path).stdout)
         if int(info["virtual-size"]) > int(row["lv_size"]):
             raise DriverError(
                 f"image {image.image.id} needs {-(-int(info['virtual-size']) // GiB)} GiB; "
                 f"volume {volume.id} has {int(row['lv_size']) // GiB} GiB"
             )
         device = self._activate(backend, row["lv_name"])
-        self._run("qemu-img", "convert", "-n", "-f", image.disk_format, "-O", "raw", image.path, device, timeout=24 * 3600)
+        self._run("qemu-img", "convert", "-n", "-f", src_fmt, "-O", "raw", image.path, device, timeout=24 * 3600)
         return True
 
     @hookimpl

@@ -205,10 +205,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("instance_uuid", "port_id", name="pk_compute_instance_ports"),
         _fk("instance_uuid", "compute_instances.uuid", "compute_instance_ports"),
     )
+    op.create_table(
+        "compute_instance_tags",
+        sa.Column("instance_uuid", sa.String(36), nullable=False),
+        sa.Column("tag", sa.String(60), nullable=False),
+        sa.PrimaryKeyConstraint("instance_uuid", "tag", name="pk_compute_instance_tags"),
+        _fk("instance_uuid", "compute_instances.uuid", "compute_instance_tags"),
+    )
 
 
 def downgrade() -> None:
     for table in (
+        "compute_instance_tags",
         "compute_instance_ports",
         "compute_block_device_mappings",
         "compute_quota_usages",
