@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-host-deps.sh
+# Test-only packages: Go + govmomi to build vcsim (the ESX simulator), Chromium for the
+# dashboard's browser tests.
+EXTRA_PACKAGES="golang-go golang-github-vmware-govmomi-dev chromium fonts-dejavu-core ${EXTRA_PACKAGES:-}" \
+    bash scripts/install-host-deps.sh
 bash scripts/start-host-services.sh
 
 PY=${PYTHON:-python3}
