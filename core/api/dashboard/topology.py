@@ -9,6 +9,11 @@ from typing import Any
 
 NET_HEIGHT, NET_GAP, TOP, LEFT = 22, 90, 40, 180
 BOX_W, BOX_H, BOX_GAP = 130, 36, 30
+LABEL_CHARS = 18  # what fits in a box; the full name is the element's tooltip
+
+
+def short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
 
 
 @dataclass
@@ -26,7 +31,8 @@ def layout(networks: list[dict], routers: list[dict], servers: list[dict], ports
     nodes: list[dict[str, Any]] = []
     for kind, items in (("router", routers), ("server", servers)):
         for item in items:
-            nodes.append({"id": item["id"], "kind": kind, "label": item.get("name") or item["id"][:8],
+            name = item.get("name") or item["id"][:8]
+            nodes.append({"id": item["id"], "kind": kind, "label": name, "short": short(name),
                           "status": item.get("status", "")})
     for i, node in enumerate(nodes):
         node["x"] = LEFT + i * (BOX_W + BOX_GAP)
