@@ -5,43 +5,13 @@ cache, verified, and the guest prints its console markers."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from overcast.testing.cloud import RunningCloud, start_running_cloud, stop_running_cloud
+from tests.e2e.conftest import GUEST_DIR
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.clients, pytest.mark.slow]
-
-GUEST_DIR = Path(os.environ.get("OVERCAST_GUEST_DIR") or "/var/lib/overcast/tinyguest")
-
-
-@pytest.fixture
-def kvm_cloud() -> Iterator[RunningCloud]:
-    pytest.importorskip("overcast_hv_kvm", reason="the kvm driver plugin is not installed")
-    if not (GUEST_DIR / "tinyguest.qcow2").exists():
-        pytest.skip(f"no tiny guest in {GUEST_DIR} (run scripts/build-tiny-guest.sh)")
-    # QEMU runs as libvirt-qemu: the data dir (image cache, instances) must be traversable
-    data_dir = Path(tempfile.mkdtemp(prefix="oc-image-kvm-", dir="/var/tmp"))
-    os.chmod(data_dir, 0o755)
-    extra = {
-        "image_store": {"driver": "fs", "path": "images"},
-        "hosts": {"kvm1": {"driver": "kvm", "virt_type": "qemu", "instances_dir": str(data_dir / "instances")}},
-    }
-    cloud = start_running_cloud(data_dir / "cloud", extra)
-    os.chmod(data_dir / "cloud", 0o755)
-    try:
-        yield cloud
-    finally:
-        for server in cloud.openstack("server", "list", "-f", "json", check=True) or []:
-            cloud.openstack("server", "delete", "--wait", server["ID"], check=False)
-        stop_running_cloud(cloud)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_tiny_guest_boots_from_uploaded_image(kvm_cloud):

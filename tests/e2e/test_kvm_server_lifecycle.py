@@ -1,0 +1,77 @@
+"""Issue 4's end-to-end run: the unmodified ``openstack`` CLI against ``overcast up`` with one
+KVM host (TCG). A real tiny guest boots to its READY marker, goes through every power action,
+is snapshotted into an image that boots a second server, and after delete neither its libvirt
+domain nor its disks remain."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, wait_until
+
+pytestmark = [pytest.mark.libvirt, pytest.mark.clients, pytest.mark.slow]
+
+
+def domain_exists(name: str) -> bool:
+    return subprocess.run(["virsh", "-c", "qemu:///system", "domstate", name], capture_output=True).returncode == 0
+
+
+def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
+    cloud = kvm_cloud
+
+    def nova(*args: str, **kw):
+        return cloud.openstack(*COMPUTE_VERSION, *args, **kw)
+
+    def status(name: str) -> str:
+        return nova("server", "show", name, "-f", "json")["status"]
+
+    def readies(name: str) -> int:
+        return cloud.openstack("console", "log", "show", name).count("TINYGUEST-READY")
+
+    def act(name: str, *action: str, want: str) -> None:
+        nova("server", *action, name)
+        wait_until(lambda: status(name) == want, f"{name} to become {want} after {' '.join(action)}")
+
+    cloud.openstack("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
+                    "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest", "-f", "json")
+    cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1", "-f", "json")
+    server = nova("server", "create", "--image", "tinyguest", "--flavor", "t1", "--nic", "none", "--wait", "vm1",
+                  "-f", "json", timeout=300)
+    assert server["status"] == "ACTIVE"
+    shown = nova("server", "show", "vm1", "-f", "json")
+    assert shown["OS-EXT-SRV-ATTR:host"] == "kvm1"
+    domain = shown["OS-EXT-SRV-ATTR:instance_name"]
+    assert domain_exists(domain)
+    wait_until(lambda: readies("vm1") >= 1, "the first READY marker")
+
+    act("vm1", "stop", want="SHUTOFF")
+    assert not domain_exists(domain) or "shut off" in subprocess.run(
+        ["virsh", "-c", "qemu:///system", "domstate", domain], capture_output=True, text=True).stdout
+    act("vm1", "start", want="ACTIVE")
+    wait_until(lambda: readies("vm1") >= 2, "READY after start")
+    act("vm1", "reboot", "--hard", want="ACTIVE")
+    wait_until(lambda: readies("vm1") >= 3, "READY after a hard reboot")
+    act("vm1", "pause", want="PAUSED")
+    act("vm1", "unpause", want="ACTIVE")
+    act("vm1", "suspend", want="SUSPENDED")
+    act("vm1", "resume", want="ACTIVE")
+
+    snapshot = nova("server", "image", "create", "--name", "vm1-snap", "--wait", "vm1", "-f", "json", timeout=300)
+    assert cloud.openstack("image", "show", snapshot["id"], "-f", "json")["status"] == "active"
+    cloud.openstack("image", "set", "--property", "hypervisor_type=qemu", snapshot["id"])
+    second = nova("server", "create", "--image", snapshot["id"], "--flavor", "t1", "--nic", "none", "--wait", "vm2",
+                  "-f", "json", timeout=300)
+    assert second["status"] == "ACTIVE"
+    wait_until(lambda: readies("vm2") >= 1, "READY from the server booted off the snapshot")
+    domain2 = nova("server", "show", "vm2", "-f", "json")["OS-EXT-SRV-ATTR:instance_name"]
+
+    instances = Path(cloud.data_dir).parent / "instances"
+    for name in ("vm1", "vm2"):
+        nova("server", "delete", "--wait", name, timeout=300)
+    for dom in (domain, domain2):
+        assert not domain_exists(dom), f"libvirt domain {dom} is still defined"
+        leftovers = [p for p in instances.iterdir() if dom in p.name or dom.removeprefix("oc-") in p.name] if instances.exists() else []
+        assert leftovers == [], f"disks left behind: {leftovers}"
