@@ -182,18 +182,30 @@ class ComputeService:
         return self.runtime.bus.call(agent_topic(rec.host), "compute_console_output", instance=instance_of(rec), length=length)
 
     def migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
-        self._check_target(host)
+        self._check_target(ctx, uuid, host)
         self.transitions.begin(ctx, uuid, "migrate", (st.ACTIVE, st.STOPPED), st.RESIZE_MIGRATING)
         self._submit(f"migrate {uuid}", self.migrations.cold, uuid, host)
 
     def live_migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
-        self._check_target(host)
+        self._check_target(ctx, uuid, host)
         self.transitions.begin(ctx, uuid, "live-migration", (st.ACTIVE, st.PAUSED), st.MIGRATING)
         self._submit(f"live-migrate {uuid}", self.migrations.live, uuid, host)
 
-    def _check_target(self, host: str | None) -> None:
-        if host is not None and (not isinstance(host, str) or host not in self.runtime.drivers.hosts):
+    def _check_target(self, ctx: RequestContext, uuid: str, host: str | None) -> None:
+        """A named destination must exist and use the server's current driver: migration
+        only moves between hosts of the same driver, so anything else is refused now."""
+        if host is None:
+            return
+        hosts = self.runtime.drivers.hosts
+        if not isinstance(host, str) or host not in hosts:
             raise BadRequest(f"Compute host {host} could not be found.")
+        with self.runtime.db.session() as s:
+            source = get_instance(s, ctx, uuid).host
+        if source in hosts and hosts[source].driver != hosts[host].driver:
+            raise BadRequest(
+                f"Cannot migrate server {uuid} from host {source} (driver '{hosts[source].driver}') to host {host} "
+                f"(driver '{hosts[host].driver}'): migration only moves between hosts of the same driver."
+            )
 
     def set_locked(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
         """lock / unlock: a locked server refuses actions from non-admins (409)."""

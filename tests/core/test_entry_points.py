@@ -11,27 +11,11 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "{dist}"
-version = "1.2.3"
-dependencies = []
-
-[project.entry-points.overcast]
-{ep} = "{module}"
-
-[tool.setuptools]
-py-modules = ["{module}"]
-"""
+from tests.vendor_plugins import install, make_distribution
 
 GOOD = '''
 """A vendor's hypervisor driver, published without touching Overcast."""
@@ -74,26 +58,16 @@ import acme_sdk_that_is_not_installed  # noqa: F401
 '''
 
 
-def _make(root: Path, dist: str, ep: str, module: str, source: str) -> Path:
-    src = root / "src" / dist
-    src.mkdir(parents=True)
-    (src / "pyproject.toml").write_text(PYPROJECT.format(dist=dist, ep=ep, module=module))
-    (src / f"{module}.py").write_text(textwrap.dedent(source))
-    return src
-
-
 @pytest.fixture(scope="module")
 def vendor_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("vendor")
     site = root / "site"
-    packages = [
-        _make(root, "acme-overcast-hv", "acme", "acme_overcast_hv", GOOD),
-        _make(root, "acme-broken", "acme_broken", "acme_broken", BROKEN),
-        _make(root, "acme-needs-sdk", "acme_needs_sdk", "acme_needs_sdk", MISSING_DEP),
-    ]
-    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site)]
-    subprocess.run(cmd + [str(p) for p in packages], check=True, capture_output=True)
-    return site
+    return install(
+        site,
+        make_distribution(root, "acme-overcast-hv", "acme", "acme_overcast_hv", GOOD),
+        make_distribution(root, "acme-broken", "acme_broken", "acme_broken", BROKEN),
+        make_distribution(root, "acme-needs-sdk", "acme_needs_sdk", "acme_needs_sdk", MISSING_DEP),
+    )
 
 
 def _overcast(site: Path, *args: str, strict: bool = False, config: Path | None = None) -> subprocess.CompletedProcess:
