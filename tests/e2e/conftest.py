@@ -19,7 +19,13 @@ COMPUTE_VERSION = ("--os-compute-api-version", "2.37")
 
 
 @pytest.fixture
-def kvm_cloud() -> Iterator[RunningCloud]:
+def kvm_network_config() -> dict:
+    """Extra config for ``kvm_cloud`` (a test module overrides it, e.g. real networking)."""
+    return {}
+
+
+@pytest.fixture
+def kvm_cloud(kvm_network_config: dict) -> Iterator[RunningCloud]:
     pytest.importorskip("overcast_hv_kvm", reason="the kvm driver plugin is not installed")
     if not (GUEST_DIR / "tinyguest.qcow2").exists():
         pytest.skip(f"no tiny guest in {GUEST_DIR} (run scripts/build-tiny-guest.sh)")
@@ -29,6 +35,7 @@ def kvm_cloud() -> Iterator[RunningCloud]:
     extra = {
         "image_store": {"driver": "fs", "path": "images"},
         "hosts": {"kvm1": {"driver": "kvm", "virt_type": "qemu", "instances_dir": str(data_dir / "instances")}},
+        **kvm_network_config,
     }
     cloud = start_running_cloud(data_dir / "cloud", extra)
     os.chmod(data_dir / "cloud", 0o755)
@@ -37,6 +44,13 @@ def kvm_cloud() -> Iterator[RunningCloud]:
     finally:
         for server in cloud.openstack("server", "list", "-f", "json", check=True) or []:
             cloud.openstack("server", "delete", "--wait", server["ID"], check=False)
+        # networks last: their bridges, DHCP namespaces and dnsmasq go with them
+        for router in cloud.openstack("router", "list", "-f", "json", check=True) or []:
+            cloud.openstack("router", "delete", router["ID"], check=False)
+        for port in cloud.openstack("floating", "ip", "list", "-f", "json", check=True) or []:
+            cloud.openstack("floating", "ip", "delete", port["ID"], check=False)
+        for network in cloud.openstack("network", "list", "-f", "json", check=True) or []:
+            cloud.openstack("network", "delete", network["ID"], check=False)
         stop_running_cloud(cloud)
         shutil.rmtree(data_dir, ignore_errors=True)
 

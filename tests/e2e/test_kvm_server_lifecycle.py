@@ -1,7 +1,8 @@
 """Issue 4's end-to-end run: the unmodified ``openstack`` CLI against ``overcast up`` with one
 KVM host (TCG). A real tiny guest boots to its READY marker, goes through every power action,
 is snapshotted into an image that boots a second server, and after delete neither its libvirt
-domain nor its disks remain."""
+domain nor its disks remain. The image arrives through the CLI and the host caches it once,
+verified."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
         nova("server", *action, name)
         wait_until(lambda: status(name) == want, f"{name} to become {want} after {' '.join(action)}")
 
-    cloud.openstack("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
-                    "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest", "-f", "json")
+    image = cloud.openstack("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
+                            "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest", "-f", "json")
+    assert image["status"] == "active"
     cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1", "-f", "json")
     server = nova("server", "create", "--image", "tinyguest", "--flavor", "t1", "--nic", "none", "--wait", "vm1",
                   "-f", "json", timeout=300)
@@ -46,6 +48,10 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
     domain = shown["OS-EXT-SRV-ATTR:instance_name"]
     assert domain_exists(domain)
     wait_until(lambda: readies("vm1") >= 1, "the first READY marker")
+    assert "TINYGUEST-BOOTED" in cloud.openstack("console", "log", "show", "vm1")
+    # the host fetched the image into its cache once, verified, byte-identical
+    cached = list((Path(cloud.data_dir) / "image-cache").rglob(f"{image['id']}.*"))
+    assert len(cached) == 1 and cached[0].read_bytes() == (GUEST_DIR / "tinyguest.qcow2").read_bytes()
 
     act("vm1", "stop", want="SHUTOFF")
     assert not domain_exists(domain) or "shut off" in subprocess.run(
