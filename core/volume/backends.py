@@ -51,7 +51,19 @@ class BackendCalls:
         return self.runtime.plugins.driver("volume", backend.driver).call(operation, backend=backend, **kwargs)
 
     def supports(self, backend_name: str, operation: str) -> bool:
-        return self.runtime.plugins.driver("volume", self.backend(backend_name).driver).supports(operation)
+        """Whether the backend's driver implements ``operation``. A host-local backend's
+        driver may be installed only on its host (a controller with ``--role controller``):
+        then its agent is asked."""
+        from overcast.errors import DriverNotInstalled
+
+        try:
+            return self.runtime.plugins.driver("volume", self.backend(backend_name).driver).supports(operation)
+        except DriverNotInstalled:
+            host = self.host_of(backend_name)
+            if not host:
+                raise
+            return bool(self.runtime.bus.call(agent_topic(host), "volume_supports", backend_name=backend_name,
+                                              operation=operation))
 
     # --- service records -----------------------------------------------------------------
 
