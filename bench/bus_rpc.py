@@ -70,20 +70,9 @@ def close_buses(server: Any, client: Any) -> None:
 
 
 def delete_amqp_names(prefix: str, topics: list[str]) -> None:
-    from kombu import Connection
+    from overcast.testing.agents import delete_amqp_names as delete
 
-    with Connection(AMQP) as conn:
-        channel = conn.channel()
-        for topic in topics:
-            try:
-                channel.queue_delete(f"{prefix}.{topic}")
-            except Exception:  # noqa: BLE001 - gone already
-                channel = conn.channel()
-        for exchange in ("overcast", "overcast.events"):
-            try:
-                channel.exchange_delete(f"{prefix}.{exchange}")
-            except Exception:  # noqa: BLE001
-                channel = conn.channel()
+    delete(AMQP, prefix, topics)
 
 
 # --- 1. RPC ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from overcast.testing.agents import start_agent_process, stop_agent_process
+from overcast.testing.agents import cloud_topics, delete_amqp_names, start_agent_process, stop_agent_process
 from overcast.testing.cloud import start_running_cloud, stop_running_cloud
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672//"
@@ -33,6 +33,7 @@ def controller(tmp_path):
         yield cloud
     finally:
         stop_running_cloud(cloud)
+        delete_amqp_names(AMQP, extra["bus"]["prefix"], cloud_topics(list(extra["hosts"])))
 
 
 def states(cloud) -> dict[str, str]:
