@@ -70,9 +70,11 @@ class Transitions:
         self.notify(rec, old)
         return rec
 
-    def advance(self, uuid: str, expect_task: str | None, **values: Any) -> InstanceRecord | None:
+    def advance(self, uuid: str, expect_task: str | None, expect: dict[str, Any] | None = None,
+                **values: Any) -> InstanceRecord | None:
         """Like :meth:`finish`, but only if ``task_state`` is still ``expect_task`` (a delete
-        requested meanwhile wins). Returns the row, or ``None`` if the state had moved on."""
+        requested meanwhile wins) and every column in ``expect`` still has its value.
+        Returns the row, or ``None`` if the state had moved on."""
         c = InstanceRecord.__table__.c
         with self.db.session() as s:
             rec = s.get(InstanceRecord, uuid)
@@ -80,9 +82,10 @@ class Transitions:
                 return None
             old = status_of(rec.vm_state, rec.task_state)
             cond = c.task_state.is_(None) if expect_task is None else c.task_state == expect_task
+            extra = [c[k] == v for k, v in (expect or {}).items()]
             stmt = (
                 update(InstanceRecord)
-                .where(c.uuid == uuid, cond)
+                .where(c.uuid == uuid, cond, *extra)
                 .values(updated_at=utcnow(), **values)
                 .execution_options(synchronize_session=False)
             )
