@@ -69,6 +69,12 @@ def _curl(args: list[str]) -> str:
     return proc.stdout.strip()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _make_source(path: Path, size_mib: int) -> None:
     block = os.urandom(16 * CHUNK)
     with open(path, "wb") as f:
@@ -116,23 +122,24 @@ def main() -> None:
                 time.sleep(0.1)
         image = client.post(f"{base}/images", json={"name": "bench", "disk_format": "raw",
                                                     "container_format": "bare"}).json()
-        _drop_cache(source)
         url = f"{base}/images/{image['id']}/file"
         auth = ["-H", f"X-Auth-Token: {token}"]
-        started = time.perf_counter()
+        cpu0, started = _cpu_seconds(server.pid), time.perf_counter()
         status = _curl([*auth, "-H", "Content-Type: application/octet-stream", "-T", str(source), url])
-        upload_s = time.perf_counter() - started
+        upload_s, upload_cpu = time.perf_counter() - started, _cpu_seconds(server.pid) - cpu0
         assert status == "204", status
         stored = work / "cloud" / "images" / image["id"]
         _drop_cache(stored)
-        started = time.perf_counter()
+        cpu0, started = _cpu_seconds(server.pid), time.perf_counter()
         status = _curl([*auth, "-o", "/dev/null", url])
-        download_s = time.perf_counter() - started
+        download_s, download_cpu = time.perf_counter() - started, _cpu_seconds(server.pid) - cpu0
         assert status == "200", status
         server.terminate()
         server.join(10)
 
         upload, download = size / upload_s / 2**20, size / download_s / 2**20
+        print(f"server CPU: upload {upload_cpu:.1f} s ({upload_cpu * 1000 / args.size_mib:.2f} ms/MiB), "
+              f"download {download_cpu:.1f} s ({download_cpu * 1000 / args.size_mib:.2f} ms/MiB)")
         rows = [
             ("upload (PUT /file: md5+sha512+inspect, fsync)", upload, "disk write (dd conv=fdatasync)", disk_write),
             ("download (GET /file: CRC-32 verify)", download, "disk read (dd iflag=direct)", disk_read),

@@ -33,9 +33,12 @@ class ImageService:
         return self.runtime.db
 
     def start(self) -> None:
-        """Controller start-up: uploads of processes that died go back to ``queued``, and the
+        """Controller start-up: uploads of processes that died go back to ``queued`` (as
+        Glance's failed-upload ``_restore`` does) and the store drops their temp data; the
         bus topic ``image`` answers host agents."""
         data.reconcile(self.db)
+        if self.store.configured:
+            self.store.init()
         self.runtime.bus.serve(IMAGE_TOPIC, ImageRpc(self))
 
     def close(self) -> None:
