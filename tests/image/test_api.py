@@ -51,13 +51,20 @@ def test_sdk_create_upload_show_download(api):
     assert r.status_code == 206 and r.content == payload[100:200]
     assert r.headers["content-range"] == f"bytes 100-199/{len(payload)}"
     r = api.a.get(f"/image/v2/images/{view['id']}/file", headers={"Range": f"bytes={len(payload)}-"})
-    assert r.status_code == 416 and r.headers["content-type"].startswith("text/plain")
+    assert r.status_code == 416 and r.headers["content-type"].startswith("text/html")
 
 
-def test_errors_are_plain_text_and_lookups_by_name_404(api):
+def test_errors_negotiated_as_webob_does_and_lookups_by_name_404(api):
+    """Glance's errors are webob's: HTML for ``*/*`` (what keystoneauth sends), JSON when
+    JSON is preferred, plain text when neither is acceptable."""
     r = api.a.get("/image/v2/images/cirros")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "<h1>404 Not Found</h1>" in r.text
+    r = api.a.get("/image/v2/images/cirros", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.json()["code"] == "404 Not Found" and r.json()["title"] == "Not Found"
+    r = api.a.get("/image/v2/images/cirros", headers={"Accept": "text/plain"})
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/plain")
-    assert "404 Not Found" in r.text
+    assert r.text.startswith("404 Not Found")
     r = api.a.post("/image/v2/images", json={"disk_format": "exe"})
     assert r.status_code == 400 and "disk_format" in r.text
     assert api.raw.get("/image/v2/images").status_code == 401
@@ -151,7 +158,7 @@ def test_backing_file_upload_refused_over_http(api, tmp_path):
     qemu_img("create", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", str(bad))
     view = _create(api.a, disk_format="qcow2")
     r = api.a.put(f"/image/v2/images/{view['id']}/file", content=bad.read_bytes(), headers=OCTET)
-    assert r.status_code == 400 and r.headers["content-type"].startswith("text/plain")
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
     assert "backing file is not allowed" in r.text
     assert api.a.get(f"/image/v2/images/{view['id']}").json()["status"] == "queued"
     assert stored_files(tmp_path / "images") == []
