@@ -31,7 +31,7 @@ OPTIONS: list[ConfigOption] = [
 ]
 
 SCHEME = "file"
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = 4 * 1024 * 1024
 FLUSH_EVERY = 32 * 1024 * 1024
 #: A temp file is swept only when unlocked and at least this old, so a writer that has
 #: just created its file and not yet locked it is never mistaken for a dead one.
@@ -213,7 +213,7 @@ class FsImageStore:
     def img_get(self, backend: Backend, location: str, offset: int, length: int | None) -> Iterator[bytes]:
         path = self._file_of(backend, location)
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed by the generator
+            handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the generator
         except FileNotFoundError:
             raise NotFound(f"no image data at {location}") from None
         return _read_range(handle, offset, length)
@@ -260,6 +260,7 @@ def _read_range(handle, offset: int, length: int | None) -> Iterator[bytes]:  # 
     """Yield the file's bytes from ``offset``; the file is opened before the first ``next``
     so a missing file is reported by ``img_get`` itself, not mid-stream."""
     with handle:
+        os.posix_fadvise(handle.fileno(), offset, length or 0, os.POSIX_FADV_SEQUENTIAL)
         if offset:
             handle.seek(offset)
         remaining = length
