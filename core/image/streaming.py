@@ -12,6 +12,7 @@ the bytes read back do not hash to what was recorded at upload.
 from __future__ import annotations
 
 import hashlib
+import logging
 import queue
 import threading
 import zlib
@@ -22,6 +23,8 @@ from overcast.errors import BadRequest, DriverError, PayloadTooLarge
 from overcast.image.inspect import Inspection, StreamInspector
 
 HASH_ALGO = "sha512"
+
+log = logging.getLogger(__name__)
 
 
 class UploadAborted(BadRequest):
@@ -171,12 +174,14 @@ class UploadStream:
 
 
 class VerifiedStream:
-    """Passes stored bytes on and raises at the end if they are not what was uploaded.
+    """Passes stored bytes on, hashing them as they go, and withholds the last chunk until
+    they are verified: if they are not what was uploaded, it raises instead of sending it.
 
     The check is the CRC-32 recorded for the stored copy (fast enough not to slow a
     download; it guards against storage corruption, while clients verify the md5/sha512
-    themselves); without one, the image's sha512. Raising mid-response aborts the HTTP
-    transfer, so a client never receives corrupted data as a complete download."""
+    themselves); without one, the image's sha512. Raising before the last chunk aborts the
+    HTTP transfer short of its ``Content-Length``, so a client never receives corrupted data
+    as a complete download, and the data is read once."""
 
     def __init__(self, chunks: Iterable[bytes], *, size: int, crc32: int | None, algo: str, expected: str,
                  what: str) -> None:
@@ -189,14 +194,19 @@ class VerifiedStream:
 
     def __iter__(self) -> Iterator[bytes]:
         seen, crc = 0, 0
+        held: bytes | None = None
         try:
             for chunk in self._chunks:
+                if not chunk:
+                    continue
                 seen += len(chunk)
                 if self._hash is None:
                     crc = zlib.crc32(chunk, crc)
                 else:
                     self._hash.update(chunk)
-                yield chunk
+                if held is not None:
+                    yield held
+                held = chunk
         finally:
             close = getattr(self._chunks, "close", None)
             if close is not None:
@@ -206,4 +216,8 @@ class VerifiedStream:
         else:
             intact = not self._expected or self._hash.hexdigest() == self._expected
         if seen != self._size or not intact:
+            log.error("stored data of %s does not match its recorded checksum (%d of %d bytes read)",
+                      self._what, seen, self._size)
             raise DriverError(f"stored data of {self._what} is corrupt: it does not match its recorded checksum")
+        if held is not None:
+            yield held

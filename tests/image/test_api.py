@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 
+import pytest
+
 from .conftest import qemu_img, stored_files, use_fs_store
 
 overcast_pm, overcast_config = use_fs_store()
@@ -178,3 +180,25 @@ def test_upload_content_type_and_conflicts(api):
     assert api.a.put(url, content=b"data", headers=OCTET).status_code == 204
     r = api.a.put(url, content=b"again", headers=OCTET)
     assert r.status_code == 409 and "not allowed" in r.text
+
+
+def test_corrupt_stored_data_aborts_the_http_download(live_api, api, tmp_path):
+    """Over a real server (uvicorn): a download whose stored bytes were flipped ends short
+    of its Content-Length, so the client cannot take it for the whole image."""
+    import httpx
+
+    data = os.urandom(9 * 1024 * 1024 + 7)
+    view = _create(api.a)
+    r = api.a.put(f"/image/v2/images/{view['id']}/file", content=data, headers=OCTET)
+    assert r.status_code == 204, r.text
+    with open(tmp_path / "images" / view["id"], "r+b") as f:
+        f.seek(100)
+        f.write(bytes([data[100] ^ 0xFF]))
+    received = 0
+    with pytest.raises(httpx.RemoteProtocolError):
+        with httpx.stream("GET", f"{live_api}/v2/images/{view['id']}/file",
+                          headers={"X-Auth-Token": api.a.token}, timeout=60) as r:
+            assert r.status_code == 200 and r.headers["content-length"] == str(len(data))
+            for chunk in r.iter_bytes():
+                received += len(chunk)
+    assert received < len(data)
