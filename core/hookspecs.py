@@ -521,6 +521,14 @@ def net_list_resources(backend: Backend, host: str) -> Mapping[str, Sequence[str
 
 
 @hookspec(firstresult=True)
+def img_init_store(backend: Backend) -> bool:
+    """Optional. At controller start: check the store is usable (``DriverError`` with the
+    reason if not) and remove what uploads of a process that died left behind (temporary
+    data), so nothing of them survives a restart. Must not touch the data of uploads still
+    running in another process. Idempotent. Blocks."""
+
+
+@hookspec(firstresult=True)
 def img_add(
     backend: Backend, image_id: str, data: Iterable[bytes], size: int | None
 ) -> StoredImage:

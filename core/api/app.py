@@ -36,8 +36,8 @@ SERVICE_APIS = (
 )
 
 
-def _response(path: str, status: int, title: str, message: str, code: str | None = None) -> Response:
-    media, body = error_body(path, status, title, message, code)
+def _response(request: Request, status: int, title: str, message: str, code: str | None = None) -> Response:
+    media, body = error_body(request.url.path, status, title, message, code, request.headers.get("accept"))
     return Response(content=body, status_code=status, media_type=media)
 
 
@@ -47,7 +47,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(OvercastError)
     async def overcast_error(request: Request, exc: OvercastError) -> Response:
-        media, body = overcast_error_body(request.url.path, exc)
+        media, body = overcast_error_body(request.url.path, exc, request.headers.get("accept"))
         headers = {"WWW-Authenticate": 'Keystone uri="%s/identity"' % runtime.config.api.base_url()} if exc.status == 401 else None
         return Response(content=body, status_code=exc.status, media_type=media, headers=headers)
 
@@ -55,21 +55,21 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         if err.get("type") == "json_invalid":
-            return _response(request.url.path, 400, "Bad Request", "The request body is not valid JSON.")
+            return _response(request, 400, "Bad Request", "The request body is not valid JSON.")
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
         message = f"Invalid input for field/attribute {where}: {err.get('msg')}" if where else str(err.get("msg"))
-        return _response(request.url.path, 400, "Bad Request", message)
+        return _response(request, 400, "Bad Request", message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
         message = "The resource could not be found." if exc.status_code == 404 else str(exc.detail)
-        return _response(request.url.path, exc.status_code, title, message)
+        return _response(request, exc.status_code, title, message)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _response(request.url.path, 500, "Internal Server Error", "An unexpected error prevented the server from fulfilling your request.")
+        return _response(request, 500, "Internal Server Error", "An unexpected error prevented the server from fulfilling your request.")
 
     fast_paths: dict = {}
     for module_name in SERVICE_APIS:
