@@ -73,10 +73,14 @@ class TokenResolver:
 
     # --- validation ---------------------------------------------------------------------
 
-    def validate(self, token: str) -> TokenData:
+    def validate(self, token: str, check_state: bool = True) -> TokenData:
         """Raises :class:`InvalidTokenError` (401) for a malformed, unknown-key, expired or
-        revoked token, or one whose user, project, role or credential is gone."""
-        self.watch.check()
+        revoked token, or one whose user, project, role or credential is gone.
+
+        ``check_state=False`` skips the generation read; only for a second token in the
+        same request, right after a validation that did read it."""
+        if check_state:
+            self.watch.check()
         now = datetime.now(timezone.utc)
         cached = self._tokens.get(token)
         if cached is not None:
