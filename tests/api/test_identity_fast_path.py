@@ -158,3 +158,17 @@ def test_log_lines_are_batched_in_order_and_warnings_go_out_at_once() -> None:
         assert stream.getvalue().splitlines()[-1].count('"five"') == 1
     finally:
         logger.removeHandler(handler)
+
+
+def test_a_cached_token_stops_validating_when_its_key_retires(cloud) -> None:
+    _, _, token = cloud.new_project_user()
+    headers = {"X-Auth-Token": token, "X-Subject-Token": token}
+    assert cloud.client.get(PATH, headers=headers).status_code == 200  # now cached
+    keys = cloud.identity.keys
+    keys.rotate()  # its key is now a secondary: still valid
+    assert cloud.client.get(PATH, headers=headers).status_code == 200
+    for _ in range(keys.max_active_keys - 2):
+        keys.rotate()  # ... and now retired
+    fresh = cloud.identity.issue_token_for(cloud.admin_user_id, cloud.admin_project_id).token
+    assert cloud.client.get(PATH, headers={"X-Auth-Token": fresh, "X-Subject-Token": token}).status_code == 404
+    assert cloud.client.get(PATH, headers=headers).status_code == 401
