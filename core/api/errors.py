@@ -10,6 +10,8 @@ import html
 import json
 from collections.abc import Callable
 
+from starlette.responses import Response
+
 from overcast.errors import OvercastError
 
 # Nova and Cinder name the body's single key by status.
@@ -121,3 +123,17 @@ def error_body(path: str, status: int, title: str, message: str, code: str | Non
 
 def overcast_error_body(path: str, exc: OvercastError, accept: str | None = None) -> Body:
     return error_body(path, exc.status, exc.title, exc.message, exc.code, accept)
+
+
+def overcast_error_response(path: str, exc: OvercastError, base_url: str, accept: str | None = None) -> Response:
+    """The HTTP response for ``exc`` on ``path``: the service's format, and for a 401 the
+    ``WWW-Authenticate`` header naming the identity endpoint (as Keystone's middleware does)."""
+    media, body = overcast_error_body(path, exc, accept)
+    headers = {"WWW-Authenticate": f'Keystone uri="{base_url}/identity"'} if exc.status == 401 else None
+    return Response(content=body, status_code=exc.status, media_type=media, headers=headers)
+
+
+def error_response(path: str, status: int, title: str, message: str, code: str | None = None,
+                   accept: str | None = None) -> Response:
+    media, body = error_body(path, status, title, message, code, accept)
+    return Response(content=body, status_code=status, media_type=media)
