@@ -19,6 +19,7 @@ through the unmodified ``openstack`` CLI. The simulators run in fixtures on free
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -95,6 +96,35 @@ def four_hv_cloud(tmp_path: Path) -> Iterator[tuple[RunningCloud, Sims]]:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
+class Observer:
+    """Reads the cloud over HTTP in-process, so waiting costs no CLI start-up (every action
+    still goes through the ``openstack`` CLI)."""
+
+    def __init__(self, cloud: RunningCloud) -> None:
+        import httpx
+
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}}},
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+        token = httpx.post(cloud.auth_url + "/v3/auth/tokens", json=body, timeout=30).headers["X-Subject-Token"]
+        self.http = httpx.Client(base_url=cloud.url, headers={"X-Auth-Token": token}, timeout=30)
+
+    def server(self, server_id: str) -> dict:
+        r = self.http.get(f"/compute/v2.1/servers/{server_id}")
+        r.raise_for_status()
+        return r.json()["server"]
+
+    def console(self, server_id: str) -> str:
+        r = self.http.post(f"/compute/v2.1/servers/{server_id}/action", json={"os-getConsoleOutput": {}})
+        r.raise_for_status()
+        return r.json()["output"]
+
+    def image(self, image_id: str) -> dict:
+        r = self.http.get(f"/image/v2/images/{image_id}")
+        r.raise_for_status()
+        return r.json()
+
+
 def write_images(root: Path) -> dict[str, Path]:
     """Small disks starting with ``TINYGUEST`` in each simulated driver's format (the KVM one is
     the real tiny guest): VHD from the Xen plugin's own writer, VHDX and VMDK from qemu-img."""
@@ -114,14 +144,6 @@ def write_images(root: Path) -> dict[str, Path]:
     return files
 
 
-_T0 = time.monotonic()
-
-
-def step(what: str) -> None:
-    """Progress with elapsed seconds (pytest shows it when the test fails)."""
-    print(f"[{time.monotonic() - _T0:6.1f}s] {what}", flush=True)
-
-
 def in_parallel(fn: Callable[[str], Any], items: list[str]) -> dict[str, Any]:
     """``fn(item)`` for every item in threads; the first failure is raised."""
     with ThreadPoolExecutor(max_workers=len(items)) as pool:
@@ -131,17 +153,27 @@ def in_parallel(fn: Callable[[str], Any], items: list[str]) -> dict[str, Any]:
 
 def test_one_cloud_four_hypervisors(four_hv_cloud: tuple[RunningCloud, Sims], tmp_path: Path) -> None:
     cloud, sims = four_hv_cloud
-    global _T0
-    _T0 = time.monotonic()
+    t0 = time.monotonic()
+
+    def step(what: str) -> None:
+        """Progress with elapsed seconds (pytest shows it when the test fails)."""
+        print(f"[{time.monotonic() - t0:6.1f}s] {what}", flush=True)
+
+    api = Observer(cloud)
+    ids: dict[str, str] = {}
 
     def nova(*args: str, **kw: Any) -> Any:
         return cloud.openstack(*COMPUTE_VERSION, *args, **kw)
 
     def show(name: str) -> dict:
-        return nova("server", "show", name, "-f", "json")
+        return api.server(ids[name])
 
     def wait_status(name: str, want: str, timeout: float = 120) -> dict:
-        return wait_until(lambda: (s := show(name))["status"] == want and s, f"{name} to become {want}", timeout)
+        return wait_until(lambda: (s := show(name))["status"] == want and s, f"{name} to become {want}", timeout,
+                          every=0.3)
+
+    def readies(name: str) -> int:
+        return api.console(ids[name]).count("TINYGUEST-READY")
 
     # --- images, flavor -------------------------------------------------------------------
     files = write_images(tmp_path)
@@ -162,25 +194,27 @@ def test_one_cloud_four_hypervisors(four_hv_cloud: tuple[RunningCloud, Sims], tm
         created = nova("server", "create", "--image", name, "--flavor", "t1", "--nic", "none", "--wait", vm,
                        "-f", "json", timeout=300)
         assert created["status"] == "ACTIVE", created
+        ids[vm] = created["id"]
         host = show(vm)["OS-EXT-SRV-ATTR:host"]
         step(f"{vm} ACTIVE on {host}")
         assert host in hosts, f"{vm} from {name} landed on {host}, wanted one of {hosts}"
         if kind == "plain":
             return host
         if kind == "kvm":  # a real guest: ACPI shutdown needs it booted
-            wait_until(lambda: "TINYGUEST-READY" in cloud.openstack("console", "log", "show", vm), "the KVM guest's READY")
+            wait_until(lambda: readies(vm) >= 1, "the KVM guest's READY")
         nova("server", "stop", vm)
         step(f"{vm} stopping")
         wait_status(vm, "SHUTOFF")
         nova("server", "start", vm)
         step(f"{vm} starting")
         wait_status(vm, "ACTIVE")
-        # the tiny guest has no reboot handler, so KVM's reboot is a hard one; the simulators do soft ones
-        nova("server", "reboot", *(["--hard"] if kind == "kvm" else []), "--wait", vm, timeout=300)
+        # soft on Xen and Hyper-V; hard on KVM (the tiny guest has no reboot handler) and ESX (vcsim
+        # does not implement RebootGuest: a simulator gap, worked around here, not in the plugin)
+        nova("server", "reboot", *(["--hard"] if kind in ("kvm", "esx") else []), "--wait", vm, timeout=300)
         assert show(vm)["status"] == "ACTIVE"
         step(f"{vm} rebooted")
         snap = nova("server", "image", "create", "--name", f"{vm}-snap", "--wait", vm, "-f", "json", timeout=300)
-        image = cloud.openstack("image", "show", snap["id"], "-f", "json")
+        image = api.image(snap["id"])
         assert image["status"] == "active" and image["disk_format"] == ("qcow2" if kind == "kvm" else fmt), image
         step(f"{vm} snapshot {image['id']} active")
         return host
@@ -205,8 +239,6 @@ def test_one_cloud_four_hypervisors(four_hv_cloud: tuple[RunningCloud, Sims], tm
     listed = subprocess.run([sys.executable, "-c", "from overcast.cli import main; main()", "hosts", "list", "--json",
                              "--config", str(cloud.config_path)], env=cloud.env, capture_output=True, text=True,
                             check=True)
-    import json
-
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
     assert {name: row["driver"] for name, row in rows.items()} == {
         "kvm": "kvm", "xen": "xen", "xen2": "xen", "hyperv": "hyperv", "esx": "esx"}
@@ -217,46 +249,48 @@ def test_one_cloud_four_hypervisors(four_hv_cloud: tuple[RunningCloud, Sims], tm
     nova("server", "delete", "--wait", "vm-xen", "vm-hyperv", "vm-esx", "vm-plain", timeout=300)
 
     # --- failures: each server goes to ERROR with a readable fault; the others keep working --
-    def failed_build(kind: str, vm: str, wait: bool = True) -> str:
-        out = nova("server", "create", "--image", IMAGES[kind][0], "--flavor", "t1", "--nic", "none",
-                   *(["--wait"] if wait else []), vm, check=False, timeout=300)
-        if wait:
-            assert out.returncode != 0, f"{vm} was built"
-        return fault_of(vm)
+    def failed_build(kind: str, vm: str) -> None:
+        ids[vm] = nova("server", "create", "--image", IMAGES[kind][0], "--flavor", "t1", "--nic", "none", vm,
+                       "-f", "json")["id"]
 
     def fault_of(vm: str) -> str:
         wait_status(vm, "ERROR")
         fault = nova("server", "show", "-c", "fault", "-f", "json", vm)["fault"]
         assert fault and fault.get("message"), fault
+        step(f"{vm} ERROR: {fault['message']}")
         return fault["message"]
 
     step("failures")
     # bad credentials: the pool's password changed and every session expired
     sims.xen.store.users["root"] = "rotated"
     sims.xen.api.debug__expire_sessions()
-    message = failed_build("xen", "vm-xen-badpw")
+    failed_build("xen", "vm-xen-badpw")
+    message = fault_of("vm-xen-badpw")
     assert "credentials" in message and "xen host" in message, message
 
     # an unreachable endpoint: vCenter is gone
     sims.esx.kill()
-    message = failed_build("esx", "vm-esx-down")
+    failed_build("esx", "vm-esx-down")
+    message = fault_of("vm-esx-down")
     assert "esx host 'esx'" in message and "vSphere" in message, message
 
     # killed mid-operation: the Hyper-V host stops answering while a build's commands run
-    sims.hyperv.command_delay = 0.5
-    failed_build("hyperv", "vm-hyperv-killed", wait=False)
-    wait_until(lambda: sims.hyperv.host("hv1").vms, "the build's New-VM on the Hyper-V host", timeout=60, every=0.05)
+    listener = sims.hyperv.listeners["hv1"]
+    sims.hyperv.command_delay = 5.0  # each command waits before it runs: time to kill the host under it
+    failed_build("hyperv", "vm-hyperv-killed")
+    wait_until(lambda: any(not c.done.is_set() for c in list(listener.commands.values())),
+               "a command of the build running on the Hyper-V host", timeout=60, every=0.05)
+    assert show("vm-hyperv-killed")["status"] == "BUILD"
     sims.hyperv.down = True
-    for listener in sims.hyperv.listeners.values():
-        listener.server.shutdown()
-        listener.server.server_close()
+    listener.server.shutdown()
+    listener.server.server_close()
     message = fault_of("vm-hyperv-killed")
     assert "hyperv host 'hyperv'" in message and "WinRM" in message, message
 
     step("failures done")
     # the KVM host keeps working
+    booted = readies("vm-kvm")
     nova("server", "reboot", "--hard", "--wait", "vm-kvm", timeout=300)
     assert show("vm-kvm")["status"] == "ACTIVE"
-    wait_until(lambda: cloud.openstack("console", "log", "show", "vm-kvm").count("TINYGUEST-READY") >= 4,
-               "READY after the hard reboot")
+    wait_until(lambda: readies("vm-kvm") > booted, "READY after the hard reboot")
     nova("server", "delete", "--wait", "vm-kvm", timeout=300)
