@@ -207,8 +207,9 @@ def main(argv=None):
     p.add_argument("--password", default="secret")
     p.add_argument("--hosts", type=int, default=2)
     p.add_argument("--delay", type=float, default=0.0, help="seconds each Async.* operation takes")
+    p.add_argument("--data-dir", default=None, help="where the disks live (default: a temporary directory)")
     a = p.parse_args(argv)
-    sim = XapiSimulator(a.host, a.port, hosts=a.hosts, users={a.user: a.password})
+    sim = XapiSimulator(a.host, a.port, hosts=a.hosts, users={a.user: a.password}, data_dir=a.data_dir)
     sim.store.delay = a.delay
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     print(sim.url, flush=True)
