@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -57,6 +58,15 @@ class _SqliteWriteQueue:
         self._release(record.info)
 
 
+_QUEUES: weakref.WeakKeyDictionary[Engine, _SqliteWriteQueue] = weakref.WeakKeyDictionary()
+
+
+def sqlite_write_lock(engine: Engine) -> threading.Lock | None:
+    """The in-process write lock of a SQLite engine (None for other backends)."""
+    queue = _QUEUES.get(engine)
+    return queue.lock if queue else None
+
+
 def make_engine(url: str, echo: bool = False, pool_size: int = 10) -> Engine:
     """An engine for ``url``. SQLite gets WAL, a busy timeout and an in-process write queue;
     server backends get pre-ping so a dropped connection (database restart) is replaced, not
@@ -71,7 +81,7 @@ def make_engine(url: str, echo: bool = False, pool_size: int = 10) -> Engine:
             pool_pre_ping=False,  # a file cannot drop the connection; the ping was a query per checkout
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        queue = _SqliteWriteQueue()
+        queue = _QUEUES[engine] = _SqliteWriteQueue()
         event.listen(engine, "before_cursor_execute", queue.before_execute)
         event.listen(engine, "commit", queue.on_end)
         event.listen(engine, "rollback", queue.on_end)
