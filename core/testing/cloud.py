@@ -178,9 +178,10 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = None, timeout: float = 90,
-                        role: str = "all") -> RunningCloud:
+                        fake_hosts: bool = True, role: str = "all") -> RunningCloud:
     """Write an all-fake config (plus ``extra_config`` tables), bootstrap it, and start
     ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`. With
+    ``fake_hosts=False`` the only hosts are those of ``extra_config``. With
     ``role="controller"`` (and an amqp:// ``[bus] url`` in ``extra_config``) no host runs
     until :func:`overcast.testing.agents.start_agent_process` starts its agent."""
     import httpx
@@ -196,6 +197,8 @@ def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = No
     port = free_port()
     data = fake_config_data(data_dir)
     data.pop("data_dir")
+    if not fake_hosts:
+        data.pop("hosts")
     data["api"] = {"host": "127.0.0.1", "port": port}
     data = _merge(data, extra_config or {})
     config_path = data_dir / "overcast.toml"
