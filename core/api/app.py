@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from overcast import __version__
 from overcast.api.errors import error_body, overcast_error_body
-from overcast.api.middleware import FastPathMiddleware, JsonBodyLimitMiddleware, RequestIdAndLogMiddleware
+from overcast.api.middleware import JsonBodyLimitMiddleware, RequestIdAndLogMiddleware
 from overcast.errors import OvercastError
 from overcast.runtime import Runtime
 
@@ -71,14 +71,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _response(request.url.path, 500, "Internal Server Error", "An unexpected error prevented the server from fulfilling your request.")
 
-    fast_paths: dict = {}
     for module_name in SERVICE_APIS:
-        module = importlib.import_module(module_name)
-        app.include_router(module.router)
-        fast_paths.update(getattr(module, "FAST_PATHS", {}))  # prefix -> lean ASGI app
+        app.include_router(importlib.import_module(module_name).router)
 
     app.add_middleware(JsonBodyLimitMiddleware, limit=runtime.config.api.max_request_body)
-    if fast_paths:
-        app.add_middleware(FastPathMiddleware, routes=fast_paths)
     app.add_middleware(RequestIdAndLogMiddleware)
     return app

@@ -15,6 +15,9 @@ REQUEST_ID_HEADER = b"x-openstack-request-id"
 
 #: Services with no data uploads: every body is limited, whatever its content type.
 ALWAYS_LIMITED = ("/identity",)
+#: Data paths whose bodies are user data, whatever their content type (an object may well be
+#: a large JSON file); their services bound them by their own limits.
+NEVER_LIMITED = ("/object/v1/",)
 
 
 class RequestIdAndLogMiddleware:
@@ -58,26 +61,6 @@ class RequestIdAndLogMiddleware:
             )
 
 
-class FastPathMiddleware:
-    """Hands requests under given path prefixes straight to a lean ASGI app, ahead of
-    FastAPI's routing and exception layers: for hot data paths (Swift objects) whose
-    per-request overhead is benchmarked. The target formats its own errors through
-    :mod:`overcast.api.errors`."""
-
-    def __init__(self, app: Any, routes: dict[str, Any]) -> None:
-        self.app = app
-        self.routes = tuple(routes.items())
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            path = scope["path"]
-            for prefix, target in self.routes:
-                if path.startswith(prefix):
-                    await target(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
-
-
 class JsonBodyLimitMiddleware:
     """Refuses JSON request bodies over ``limit`` bytes with 413 in the service's format.
 
@@ -89,7 +72,8 @@ class JsonBodyLimitMiddleware:
         self.limit = limit
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not (_is_json(scope) or scope["path"].startswith(ALWAYS_LIMITED)):
+        if (scope["type"] != "http" or scope["path"].startswith(NEVER_LIMITED)
+                or not (_is_json(scope) or scope["path"].startswith(ALWAYS_LIMITED))):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
