@@ -21,42 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.objectstore_vs_swift import create_container, wait_for  # noqa: E402
+from bench.objectstore_wrk import wrk  # noqa: E402
 
 VARIANTS = ("mount", "prefix", "route")
-
-PUT_LUA = """
-local token, size = os.getenv("TOKEN"), tonumber(os.getenv("SIZE"))
-local body = string.rep("0123456789abcdef", math.ceil(size / 16)):sub(1, size)
-local n, tid = 0, 0
-function setup(thread) tid = tid + 1; thread:set("tid", tid) end
-function request()
-  n = n + 1
-  return wrk.format("PUT", wrk.path .. "/b/t" .. tid .. "-" .. (n % 500),
-                    {["X-Auth-Token"] = token, ["Content-Length"] = tostring(#body)}, body)
-end
-"""
-GET_LUA = """
-local token = os.getenv("TOKEN")
-local n, tid = 0, 0
-function setup(thread) tid = tid + 1; thread:set("tid", tid) end
-function request()
-  n = n + 1
-  return wrk.format("GET", wrk.path .. "/b/t" .. tid .. "-" .. (n % 500), {["X-Auth-Token"] = token})
-end
-"""
 
 # The server process: build the runtime and app as ``overcast up`` does, then reshape the
 # app for the variant and serve it.
@@ -133,20 +109,6 @@ uvicorn.run(app, host="127.0.0.1", port=config.api.port, log_config=None, access
 '''
 
 
-def wrk(url: str, token: str, script: str, seconds: int, connections: int) -> float:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    try:
-        out = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "-s", f.name, url],
-                             env={**os.environ, "TOKEN": token, "SIZE": "4096"}, capture_output=True, text=True, check=True).stdout
-    finally:
-        os.unlink(f.name)
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if bad:
-        raise SystemExit(f"wrk saw {bad.group(1)} error responses:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-
-
 def run_variant(variant: str, work: Path, seconds: int, connections: int) -> tuple[float, float]:
     from bench.objectstore_vs_swift import Overcast
 
@@ -159,8 +121,9 @@ def run_variant(variant: str, work: Path, seconds: int, connections: int) -> tup
         wait_for(oc.cloud.url + "/object/healthcheck")
         url, token = oc.auth()
         create_container(url, token, "b")
-        put = wrk(url, token, PUT_LUA, seconds, connections)
-        get = wrk(url, token, GET_LUA, seconds, connections)
+        container = url + "/b"
+        put, done = wrk(container, token, "PUT", 4096, 500, seconds, connections)
+        get, _ = wrk(container, token, "GET", 4096, min(done, 500), seconds, connections)
         return put, get
     finally:
         proc.terminate()
