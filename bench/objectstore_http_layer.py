@@ -123,7 +123,7 @@ def run_variant(variant: str, work: Path, seconds: int, connections: int) -> tup
         create_container(url, token, "b")
         container = url + "/b"
         put, done = wrk(container, token, "PUT", 4096, 500, seconds, connections)
-        get, _ = wrk(container, token, "GET", 4096, min(done, 500), seconds, connections)
+        get, _ = wrk(container, token, "GET", 4096, max(1, min(done - connections, 500)), seconds, connections)
         return put, get
     finally:
         proc.terminate()

@@ -43,7 +43,7 @@ def wrk(url: str, token: str, op: str, size: int, names: int, seconds: float, co
         f.write(PUT_LUA if op == "PUT" else GET_LUA)
     env = {**os.environ, "TOKEN": token, "SIZE": str(size), "NAMES": str(names), "PREFIX": prefix}
     try:
-        out = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s",
+        out = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "30s",
                               "-s", f.name, url], env=env, capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(f.name)
