@@ -122,8 +122,10 @@ def run_variant(variant: str, work: Path, seconds: int, connections: int) -> tup
         url, token = oc.auth()
         create_container(url, token, "b")
         container = url + "/b"
-        put, done = wrk(container, token, "PUT", 4096, 500, seconds, connections)
-        get, _ = wrk(container, token, "GET", 4096, max(1, min(done - connections, 500)), seconds, connections)
+        put, done, bad, statuses = wrk(container, token, "PUT", 4096, 500, seconds, connections)
+        get, _, bad2, statuses2 = wrk(container, token, "GET", 4096, max(1, min(done - connections, 500)), seconds, connections)
+        if bad or bad2:
+            raise SystemExit(f"{variant}: error answers: PUT {statuses} GET {statuses2}")
         return put, get
     finally:
         proc.terminate()

@@ -207,9 +207,12 @@ def measure(storage_url: str, token: str, size: int, count: int, concurrency: in
     create_container(storage_url, token, container)
     if seconds:
         url = f"{storage_url}/{container}"
-        put, done = wrk(url, token, "PUT", size, count, seconds, concurrency)
+        put, done, put_bad, put_statuses = wrk(url, token, "PUT", size, count, seconds, concurrency)
         # the last requests in flight when wrk stopped may not have completed: skip their names
-        get, _ = wrk(url, token, "GET", size, max(1, min(done - concurrency, count)), seconds, concurrency)
+        get, _, get_bad, get_statuses = wrk(url, token, "GET", size, max(1, min(done - concurrency, count)), seconds, concurrency)
+        for op, bad, statuses in (("PUT", put_bad, put_statuses), ("GET", get_bad, get_statuses)):
+            if bad:
+                print(f"  {storage_url} {size}-byte {op}: {bad} error answers {statuses} (not counted as done)", flush=True)
         return {"PUT": put, "GET": get}
     names = tuple(f"obj/{i:07d}" for i in range(count))
     threads = max(1, concurrency // processes)
