@@ -24,7 +24,7 @@ function request()
                     {["X-Auth-Token"] = token, ["Content-Length"] = tostring(#body)}, body)
 end
 function response(status, headers, body)
-  if status >= 300 then io.stderr:write("HTTP " .. status .. "\n") end
+  if status >= 300 then io.stderr:write("HTTP " .. status .. "\\n") end
 end
 """
 
@@ -37,7 +37,7 @@ function request()
   return wrk.format("GET", wrk.path .. "/" .. prefix .. (n % names), {["X-Auth-Token"] = token})
 end
 function response(status, headers, body)
-  if status >= 300 then io.stderr:write("HTTP " .. status .. "\n") end
+  if status >= 300 then io.stderr:write("HTTP " .. status .. "\\n") end
 end
 """
 
