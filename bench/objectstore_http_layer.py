@@ -13,7 +13,7 @@
 Each variant runs as its own server (uvicorn, httptools, uvloop) over the ``fs`` object
 store with fsync on; ``wrk`` (``apt-get install wrk``, a C client that leaves the CPU to
 the server) drives 4 KiB PUTs then GETs. Variants are interleaved over ``--rounds`` so that
-the load of a shared machine hits them alike; the table shows the median per variant.
+the load of a shared machine hits them alike (the order rotates); the table shows the median per variant.
 """
 
 from __future__ import annotations
@@ -143,8 +143,8 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     work = Path(args.work)
     results: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
-    for _ in range(args.rounds):
-        for variant in VARIANTS:
+    for r in range(args.rounds):
+        for variant in VARIANTS[r % 3:] + VARIANTS[:r % 3]:  # rotate: a load trend hits each alike
             results[variant].append(run_variant(variant, work, args.seconds, args.connections))
             print(f"{variant}: PUT {results[variant][-1][0]:.0f}/s GET {results[variant][-1][1]:.0f}/s", flush=True)
     with open("/proc/loadavg") as f:
