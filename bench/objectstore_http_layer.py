@@ -2,11 +2,11 @@
 
     python bench/objectstore_http_layer.py [--seconds 8] [--connections 16] [--rounds 2]
 
-* ``mount``   — :class:`~overcast.api.objectstore.swift.SwiftApp`, a plain ASGI app mounted
-  at ``/object/v1`` on the FastAPI app's router (a Starlette ``Mount``), behind the usual
-  middleware and FastAPI's exception layers: how the object API is served.
-* ``prefix``  — the same app reached by a prefix check in a middleware ahead of FastAPI's
-  routing (the former ``FastPathMiddleware``), built here only for the comparison.
+* ``fastpath`` — how the object API is served: :class:`~overcast.api.objectstore.swift.SwiftApp`,
+  a plain ASGI app reached by a path-prefix check (``FAST_PATHS``) in the plain ASGI layers
+  ahead of FastAPI's middleware, routing and exception layers.
+* ``mount``   — the same app reached through FastAPI: its error/telemetry/body-limit
+  middlewares, then routing to the Starlette ``Mount`` at ``/object/v1``.
 * ``route``   — an idiomatic FastAPI route (``Request``, ``Depends``, ``Response``/
   ``StreamingResponse``) calling the same service methods, for GET and PUT only.
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.objectstore_vs_swift import create_container, wait_for  # noqa: E402
 from bench.objectstore_wrk import wrk  # noqa: E402
 
-VARIANTS = ("mount", "prefix", "route")
+VARIANTS = ("fastpath", "mount", "route")
 
 # The server process: build the runtime and app as ``overcast up`` does, then reshape the
 # app for the variant and serve it.
@@ -52,20 +52,8 @@ runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=[("fake", F
 start_cloud(runtime)
 app = create_app(runtime)
 
-if variant == "prefix":
-    from overcast.api.objectstore import swift_app
-
-    class PrefixMiddleware:
-        def __init__(self, app, target):
-            self.app, self.target = app, target
-
-        async def __call__(self, scope, receive, send):
-            if scope["type"] == "http" and scope["path"].startswith("/object/v1/"):
-                await self.target(scope, receive, send)
-                return
-            await self.app(scope, receive, send)
-
-    app.user_middleware.insert(1, __import__("starlette.middleware", fromlist=["Middleware"]).Middleware(PrefixMiddleware, target=swift_app))
+if variant in ("mount", "route"):  # no fast paths: everything through FastAPI's layers and routing
+    app.wrap({}, {}, config.api.max_request_body)
 
 if variant == "route":
     from fastapi import APIRouter, Depends, Request
@@ -150,9 +138,9 @@ def main() -> None:
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
     print(f"\n4 KiB objects, wrk -c {args.connections}, {args.seconds} s per run, median of {args.rounds} rounds, load {' '.join(load)}")
-    base_put = statistics.median(p for p, _ in results["mount"])
-    base_get = statistics.median(g for _, g in results["mount"])
-    print(f"{'variant':<8} {'PUT/s':>8} {'vs mount':>9} {'GET/s':>8} {'vs mount':>9}")
+    base_put = statistics.median(p for p, _ in results["fastpath"])
+    base_get = statistics.median(g for _, g in results["fastpath"])
+    print(f"{'variant':<8} {'PUT/s':>8} {'vs fast':>9} {'GET/s':>8} {'vs fast':>9}")
     for variant in VARIANTS:
         put = statistics.median(p for p, _ in results[variant])
         get = statistics.median(g for _, g in results[variant])

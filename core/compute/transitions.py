@@ -80,15 +80,19 @@ class Transitions:
                 return None
             old = status_of(rec.vm_state, rec.task_state)
             cond = c.task_state.is_(None) if expect_task is None else c.task_state == expect_task
+            values["updated_at"] = utcnow()
             stmt = (
                 update(InstanceRecord)
                 .where(c.uuid == uuid, cond)
-                .values(updated_at=utcnow(), **values)
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
             if s.execute(stmt).rowcount != 1:
                 return None
-            s.refresh(rec)
+            s.expunge(rec)
+        # the row is what we read plus what we wrote (the WHERE held): no second SELECT
+        for key, value in values.items():
+            setattr(rec, key, value)
         self.notify(rec, old)
         return rec
 

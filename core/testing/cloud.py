@@ -177,9 +177,11 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = None, timeout: float = 90) -> RunningCloud:
+def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = None, timeout: float = 90,
+                        fake_hosts: bool = True) -> RunningCloud:
     """Write an all-fake config (plus ``extra_config`` tables), bootstrap it, and start
-    ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`."""
+    ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`. With
+    ``fake_hosts=False`` the only hosts are those of ``extra_config``."""
     import httpx
 
     from overcast.cli.server import clouds_yaml, to_toml
@@ -193,6 +195,8 @@ def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = No
     port = free_port()
     data = fake_config_data(data_dir)
     data.pop("data_dir")
+    if not fake_hosts:
+        data.pop("hosts")
     data["api"] = {"host": "127.0.0.1", "port": port}
     data = _merge(data, extra_config or {})
     config_path = data_dir / "overcast.toml"
