@@ -1,12 +1,15 @@
 """Overcast's object store against real OpenStack Swift, side by side on this machine.
 
     python bench/objectstore_vs_swift.py [--work DIR] [--concurrency 16] [--small 2000] [--large 200]
+    python bench/objectstore_vs_swift.py --client wrk [--seconds 10]
 
 Sets up (once, in ``--work``, outside the repository) a Swift all-in-one from PyPI in its
 own venv, on a plain directory with tempauth and memcached (``apt-get install memcached``),
 starts it and an Overcast API server over the ``fs`` object store on the same file system,
 then drives both with the same client (``bench/objectstore_load.py``: keep-alive
-``http.client`` connections in several processes) at the same concurrency and prints:
+``http.client`` connections in several processes) at the same concurrency (or, with ``--client wrk``, the C load generator ``wrk`` for
+``--seconds`` per operation, so that the client does not take the CPU the servers need on a
+small machine) and prints:
 
 * 4 KiB PUT and GET per second (targets: >= 1,000 PUT/s and >= 2,000 GET/s)
 * 1 MiB PUT and GET in MiB/s (targets: >= 300 and >= 450)
@@ -29,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.objectstore_load import Job, run  # noqa: E402
+from bench.objectstore_wrk import wrk  # noqa: E402
 
 SWIFT_PORTS = {"account": 16012, "container": 16011, "object": 16010}
 PROXY_PORT = 18090
@@ -195,9 +199,21 @@ def create_container(storage_url: str, token: str, name: str) -> None:
     urllib.request.urlopen(req).read()
 
 
-def measure(storage_url: str, token: str, size: int, count: int, concurrency: int, processes: int) -> dict[str, float]:
+def measure(storage_url: str, token: str, size: int, count: int, concurrency: int, processes: int,
+            seconds: float = 0) -> dict[str, float]:
+    """Objects per second of PUT then GET; with ``seconds``, driven by wrk for that long
+    (``count`` names, overwritten in turn) instead of the Python client."""
     container = f"bench{size}"
     create_container(storage_url, token, container)
+    if seconds:
+        url = f"{storage_url}/{container}"
+        put, done, put_bad, put_statuses = wrk(url, token, "PUT", size, count, seconds, concurrency)
+        # the last requests in flight when wrk stopped may not have completed: skip their names
+        get, _, get_bad, get_statuses = wrk(url, token, "GET", size, max(1, min(done - concurrency, count)), seconds, concurrency)
+        for op, bad, statuses in (("PUT", put_bad, put_statuses), ("GET", get_bad, get_statuses)):
+            if bad:
+                print(f"  {storage_url} {size}-byte {op}: {bad} error answers {statuses} (not counted as done)", flush=True)
+        return {"PUT": put, "GET": get}
     names = tuple(f"obj/{i:07d}" for i in range(count))
     threads = max(1, concurrency // processes)
     out = {}
@@ -217,6 +233,8 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=3000, help="4 KiB objects per run")
     parser.add_argument("--large", type=int, default=300, help="1 MiB objects per run")
     parser.add_argument("--only", choices=["swift", "overcast"], default=None)
+    parser.add_argument("--client", choices=["python", "wrk"], default="python")
+    parser.add_argument("--seconds", type=float, default=10, help="per operation, with --client wrk")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -233,8 +251,9 @@ def main() -> None:
         server.start()
         try:
             url, token = server.auth()
-            small = measure(url, token, 4096, args.small, args.concurrency, args.processes)
-            large = measure(url, token, 1024 * 1024, args.large, args.concurrency, args.processes)
+            seconds = args.seconds if args.client == "wrk" else 0
+            small = measure(url, token, 4096, args.small, args.concurrency, args.processes, seconds)
+            large = measure(url, token, 1024 * 1024, args.large, args.concurrency, args.processes, seconds)
             results[label] = {"4k_put": small["PUT"], "4k_get": small["GET"],
                               "1m_put": large["PUT"], "1m_get": large["GET"]}
             print(f"{label}: done", flush=True)
@@ -242,7 +261,10 @@ def main() -> None:
             server.stop()
     rows = [("4 KiB PUT", "4k_put", "obj/s", 1000), ("4 KiB GET", "4k_get", "obj/s", 2000),
             ("1 MiB PUT", "1m_put", "MiB/s", 300), ("1 MiB GET", "1m_get", "MiB/s", 450)]
-    print(f"\nconcurrency {args.concurrency} ({args.processes} client processes), {args.small} x 4 KiB, {args.large} x 1 MiB")
+    if args.client == "wrk":
+        print(f"\nwrk, {args.concurrency} connections, {args.seconds:g} s per operation ({args.small} 4 KiB / {args.large} 1 MiB names)")
+    else:
+        print(f"\nconcurrency {args.concurrency} ({args.processes} client processes), {args.small} x 4 KiB, {args.large} x 1 MiB")
     print(f"{'workload':<11} {'unit':<6} {'swift':>9} {'overcast':>9} {'ratio':>7} {'target':>7}")
     for title, key, unit, target in rows:
         sw = results.get("swift", {}).get(key)

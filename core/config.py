@@ -143,9 +143,6 @@ class ObjectStoreSection(_Section):
     default_policy: str = "Policy-0"
     policies: dict[str, "DriverTable"] = {}
     container_cache_ttl: float = Field(default=2.0, ge=0)  # seconds a container record is reused
-    # seconds a validated token is reused by /object; 0 (default) keeps "a revocation takes effect
-    # at once"; a small value trades that for small-object speed, as keystonemiddleware does
-    token_cache_ttl: float = Field(default=0.0, ge=0)
     expirer_interval: float = Field(default=30.0, gt=0)
     max_manifest_segments: int = Field(default=1000, ge=1)
     min_segment_size: int = Field(default=1, ge=1)

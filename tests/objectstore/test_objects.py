@@ -39,6 +39,15 @@ def test_content_type_is_guessed_from_the_name(c1) -> None:
     assert c1("HEAD", "/c1/page.html").headers["content-type"] == "text/html"
 
 
+def test_a_json_object_is_data_not_an_api_body(c1) -> None:
+    """The API's JSON body limit (1 MiB) is for API requests; an object of any type is data."""
+    data = b'{"k": "' + b"v" * (2 * 1024 * 1024) + b'"}'
+    r = c1("PUT", "/c1/big.json", content=data, headers={"Content-Type": "application/json"})
+    assert r.status_code == 201 and r.headers["etag"] == hashlib.md5(data).hexdigest()
+    got = c1("GET", "/c1/big.json")
+    assert got.content == data and got.headers["content-type"] == "application/json"
+
+
 def test_etag_mismatch_is_422_and_stores_nothing(c1) -> None:
     c1("PUT", "/c1/o", content=b"old")
     r = c1("PUT", "/c1/o", content=b"new", headers={"ETag": "0" * 32})

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
@@ -13,7 +12,6 @@ from overcast.api.objectstore.asgi import (
 )
 from overcast.api.objectstore.formats import account_listing, container_listing, listing_format, listing_params, FORMATS
 from overcast.errors import BadRequest, MethodNotAllowed, OvercastError
-from overcast.identity.cache import TTLCache
 from overcast.objectstore import names
 from overcast.objectstore.ranges import http_date
 
@@ -35,32 +33,6 @@ RULES = {
 }
 
 
-class TokenCache:
-    """Validated callers by token, for ``[objectstore] token_cache_ttl`` seconds (never past
-    the token's expiry): a full validation reads identity state from the database, which
-    would otherwise dominate small-object requests. Off by default (TTL 0), so a revocation
-    takes effect at once; with a TTL it reaches the object store within the TTL, as with
-    keystonemiddleware's token cache in front of Swift."""
-
-    def __init__(self) -> None:
-        self._cache: TTLCache[Any] | None = None
-
-    def context(self, runtime: Any, token: str) -> Any:
-        ttl = runtime.config.objectstore.token_cache_ttl
-        if self._cache is None or self._cache.ttl != ttl:
-            self._cache = TTLCache(ttl, 20000)
-        ctx = self._cache.get(token) if ttl > 0 else None
-        if ctx is not None and (ctx.expires_at is None or ctx.expires_at > datetime.now(timezone.utc)):
-            return ctx
-        ctx = runtime.identity.context_from_token(token)
-        if ttl > 0:
-            self._cache.put(token, ctx)
-        return ctx
-
-
-TOKENS = TokenCache()
-
-
 def authenticate(runtime: Any, req: Request, level: str) -> Any:
     """The caller's context (``None`` when anonymous), with the policy rule enforced."""
     rule = RULES.get((level, req.method))
@@ -73,7 +45,9 @@ def authenticate(runtime: Any, req: Request, level: str) -> Any:
             return runtime.objectstore.tempurl_context(req.project_id, req.container, req.method, ["/object" + path, path],
                                                        req.query["temp_url_sig"], req.query.get("temp_url_expires", ""))
         return None
-    ctx = TOKENS.context(runtime, token)
+    # identity keeps validated tokens itself and drops them when its revocation generation
+    # moves (one small read per request), so a revocation takes effect at once
+    ctx = runtime.identity.context_from_token(token)
     runtime.identity.enforce(rule, ctx)
     return ctx
 

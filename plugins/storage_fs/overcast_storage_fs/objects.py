@@ -10,7 +10,9 @@ Layout under the backend's ``path``::
 ``h`` is the md5 of (account, container, name) and ``c`` that of (account, container), so a
 user's name never becomes a path (no ``../`` or absolute path can escape) and 65,536
 directories spread the files. The index is the source of truth: a row names the one data
-file that holds the current version. A PUT writes a new uniquely named file, fsyncs it, then
+file that holds the current version. A PUT writes a new uniquely named file, fsyncs it and
+its directory (so the name survives a crash on any file system, not only ext4's ordered
+journal), then
 commits the row in one SQLite transaction and only then unlinks the old file. A crash at
 any point leaves either the old or the new version visible (never a torn one); a half-written
 file that no row names is an orphan, removed by ``obj_audit``. GET and listings read the same
@@ -200,6 +202,9 @@ class FsObjectStore:
         d = os.path.join(backend.options["path"], "data", h[:2], h[2:4])
         if d not in self._dirs:
             os.makedirs(d, exist_ok=True)
+            if backend.options.get("fsync", True):  # a new directory's own name, once per process
+                _fsync_dir(os.path.dirname(d))
+                _fsync_dir(os.path.dirname(os.path.dirname(d)))
             self._dirs.add(d)
         return d
 
@@ -226,7 +231,8 @@ class FsObjectStore:
         ts = time.time_ns()
         h = _digest(account, container, name)
         file = f"{h}.{ts:016x}.{os.urandom(4).hex()}.data"
-        path = os.path.join(self._data_dir(backend, h), file)
+        directory = self._data_dir(backend, h)
+        path = os.path.join(directory, file)
         md5 = hashlib.md5()
         size = 0
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
@@ -242,6 +248,7 @@ class FsObjectStore:
                 raise Unprocessable(f"the ETag sent ({expected_etag}) does not match the MD5 of the content ({etag})")
             if index.fsync:
                 os.fsync(fd)
+                _fsync_dir(directory)  # the new name too, before the index may point at it
         except BaseException:
             os.close(fd)
             _unlink(path)
@@ -411,6 +418,14 @@ class FsObjectStore:
         from overcast_storage_fs.objects_audit import audit
 
         return audit(self, backend)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _unlink(path: str) -> None:
