@@ -49,8 +49,16 @@ class DatabaseSection(_Section):
 class BusSection(_Section):
     url: str = "memory://"
     rpc_timeout: float = Field(default=60.0, gt=0)
-    heartbeat_interval: float = Field(default=10.0, gt=0)
-    host_down_after: float = Field(default=30.0, gt=0)
+    heartbeat_interval: float = Field(default=10.0, gt=0)  # how often the controller asks each agent
+    host_down_after: float = Field(default=30.0, gt=0)  # no answer for this long: the host is down
+    # namespace for queue, routing-key and exchange names on a broker shared by several clouds
+    prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
+
+    @property
+    def probe_timeout(self) -> float:
+        """How long to wait for an agent that may be gone (heartbeats, start-up pushes): a
+        fraction of ``host_down_after``, so one dead host never delays the others' verdicts."""
+        return min(self.rpc_timeout, max(1.0, self.host_down_after / 3))
 
 
 class ApiSection(_Section):
@@ -292,44 +300,82 @@ class ResolvedDrivers:
     network: Backend | None
 
 
-def resolve_drivers(config: Config, pm: Any) -> ResolvedDrivers:
+#: process roles: ``all`` (all-in-one), ``controller`` (API and scheduler, no local drivers of
+#: hosts), ``agent`` (one host's drivers, no database)
+ROLES = ("all", "controller", "agent")
+
+
+def resolve_drivers(config: Config, pm: Any, role: str = "all", host: str | None = None) -> ResolvedDrivers:
     """Check that every named driver is installed and its options are valid.
 
     ``pm`` is an :class:`overcast.plugins.PluginManager` (not imported, to keep this module
     free of plugin loading).
+
+    ``role`` says which drivers this process will run, so only those must be installed:
+
+    * ``all``: every table (the all-in-one process runs them all);
+    * ``controller``: the image and object stores and the volume backends it drives itself;
+      hosts, host-local volume backends (``[volume] backend_hosts``) and ``[network]`` are
+      driven by agents over the bus, so their drivers need not be installed here (their
+      options are validated when they are);
+    * ``agent`` (with ``host``): that host, the other hosts of the same driver (migration
+      peers: the driver needs their options), ``[network]``, ``[image_store]`` (images are
+      fetched straight from the store) and the backends ``backend_hosts`` puts on it.
     """
+    if role not in ROLES:
+        raise ConfigError(f"unknown process role {role!r}; use one of {', '.join(ROLES)}")
     options = pm.config_options()
     file = config.path
+    if role == "agent" and (host is None or host not in config.hosts):
+        known = ", ".join(sorted(config.hosts)) or "none"
+        raise ConfigError(f"{file}: no [hosts.{host}] table: this agent's host must be configured (hosts: {known})")
 
-    def target(kind: DriverKind, table: DriverTable, where: str, state: str) -> tuple[str, dict[str, Any], str]:
+    def installed(kind: DriverKind, table: DriverTable) -> bool:
+        try:
+            pm.registry.get(kind, table.driver)
+        except DriverNotInstalled:
+            return False
+        return True
+
+    def target(kind: DriverKind, table: DriverTable, where: str, state: str, lenient: bool = False) -> tuple[str, dict[str, Any], str]:
+        extra = dict(table.model_extra or {})
+        state_dir = str(config.data_dir / state)
+        if lenient and not installed(kind, table):
+            return table.driver, extra, state_dir  # run elsewhere: kept as configured
         try:
             pm.registry.get(kind, table.driver)
         except DriverNotInstalled as exc:
             raise DriverNotInstalled(f"{file}: {where} driver: {exc}") from None
-        extra = dict(table.model_extra or {})
         opts = validate_driver_options(kind, table.driver, extra, options, f"{file}: {where}")
-        state_dir = str(config.data_dir / state)
         return table.driver, opts, state_dir
 
+    remote = role == "controller"
+    own_driver = config.hosts[host].driver if role == "agent" and host else None
     hosts = {}
     for name, table in config.hosts.items():
-        driver, opts, state_dir = target(DriverKind.HYPERVISOR, table, f"[hosts.{name}]", f"hosts/{name}")
+        if own_driver is not None and table.driver != own_driver:
+            continue
+        driver, opts, state_dir = target(DriverKind.HYPERVISOR, table, f"[hosts.{name}]", f"hosts/{name}", lenient=remote)
         hosts[name] = Host(name, driver, opts, table.availability_zone, state_dir)
     backends = {}
     for name, table in config.volume_backends.items():
-        driver, opts, state_dir = target(DriverKind.VOLUME, table, f"[volume_backends.{name}]", f"volumes/{name}")
+        on_host = config.volume.backend_hosts.get(name)
+        if role == "agent" and on_host != host:
+            continue
+        driver, opts, state_dir = target(DriverKind.VOLUME, table, f"[volume_backends.{name}]", f"volumes/{name}",
+                                         lenient=remote and bool(on_host))
         backends[name] = Backend(DriverKind.VOLUME, name, driver, opts, state_dir)
 
-    def single(kind: DriverKind, table: DriverTable | None, section: str) -> Backend | None:
+    def single(kind: DriverKind, table: DriverTable | None, section: str, lenient: bool = False) -> Backend | None:
         if table is None:
             return None
-        driver, opts, state_dir = target(kind, table, f"[{section}]", section)
+        driver, opts, state_dir = target(kind, table, f"[{section}]", section, lenient=lenient)
         return Backend(kind, section, driver, opts, state_dir)
 
     return ResolvedDrivers(
         hosts=hosts,
         volume_backends=backends,
         image_store=single(DriverKind.IMAGE_STORE, config.image_store, "image_store"),
-        object_store=single(DriverKind.OBJECT_STORE, config.object_store, "object_store"),
-        network=single(DriverKind.NETWORK, config.network, "network"),
+        object_store=None if role == "agent" else single(DriverKind.OBJECT_STORE, config.object_store, "object_store"),
+        network=single(DriverKind.NETWORK, config.network, "network", lenient=remote),
     )

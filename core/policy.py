@@ -61,6 +61,7 @@ RULES: dict[str, str] = {
     "compute:availability_zones:detail": "admin",
     "compute:servers:migrate": "admin",
     "compute:servers:live_migrate": "admin",
+    "compute:servers:evacuate": "admin",
     "compute:quota_sets:update": "admin",
     "compute:quota_sets:delete": "admin",
 

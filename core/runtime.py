@@ -3,6 +3,10 @@ and the services, built once by :func:`build_runtime` and shared by the API and 
 
 Services are created lazily by name (``runtime.service("image")`` or ``runtime.image``) and
 talk to each other only through these objects, never through each other's tables.
+
+A runtime has a *role* (see :data:`overcast.config.ROLES`): ``all`` (the all-in-one
+process), ``controller`` (API and services, hosts only reached over the bus) or ``agent``
+(one host's drivers; :func:`build_agent_runtime` gives it no database at all).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from overcast.bus import Bus, make_bus
 from overcast.config import Config, ResolvedDrivers, resolve_drivers
 from overcast.db import Database
+from overcast.errors import OvercastError
 from overcast.plugins import PluginManager, load_plugin_manager
 
 #: service name -> "module:factory"; the factory takes the runtime and returns the service.
@@ -35,6 +40,7 @@ class Runtime:
     plugins: PluginManager
     drivers: ResolvedDrivers
     bus: Bus
+    role: str = "all"
     _services: dict[str, Any] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -64,14 +70,41 @@ class Runtime:
         self.db.dispose()
 
 
-def build_runtime(config: Config, pm: PluginManager | None = None, migrate: bool = True) -> Runtime:
-    """Load plugins, check the configured drivers, open the database (migrating it)."""
+def build_runtime(config: Config, pm: PluginManager | None = None, migrate: bool = True, role: str = "all") -> Runtime:
+    """Load plugins, check the configured drivers, open the database (migrating it).
+
+    ``role`` is ``all`` or ``controller`` (which needs no hypervisor or network driver
+    installed: hosts are reached through their agents over the bus)."""
     from overcast.db import upgrade
 
+    if role not in ("all", "controller"):
+        raise OvercastError(f"build_runtime: role {role!r} has a database; use build_agent_runtime for agents")
     pm = pm or load_plugin_manager()
-    drivers = resolve_drivers(config, pm)
+    drivers = resolve_drivers(config, pm, role=role)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(config.database_url, echo=config.database.echo, pool_size=config.database.pool_size)
     if migrate:
         upgrade(db)
-    return Runtime(config=config, db=db, plugins=pm, drivers=drivers, bus=make_bus(config.bus))
+    return Runtime(config=config, db=db, plugins=pm, drivers=drivers, bus=make_bus(config.bus), role=role)
+
+
+class NoDatabase:
+    """The ``db`` of an agent's runtime: agents never touch the database, and any attempt
+    says so instead of opening one."""
+
+    is_sqlite = False
+
+    def __getattr__(self, name: str) -> Any:
+        raise OvercastError(f"host agents have no database (tried to use db.{name}); ask the controller over the bus")
+
+    def dispose(self) -> None:
+        pass
+
+
+def build_agent_runtime(config: Config, host: str, pm: PluginManager | None = None, bus: Bus | None = None) -> Runtime:
+    """The runtime of ``overcast agent --host HOST``: that host's drivers and the bus, no database."""
+    pm = pm or load_plugin_manager()
+    drivers = resolve_drivers(config, pm, role="agent", host=host)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return Runtime(config=config, db=NoDatabase(), plugins=pm, drivers=drivers,  # type: ignore[arg-type]
+                   bus=bus or make_bus(config.bus), role="agent")

@@ -1,5 +1,6 @@
-"""The all-in-one server behind ``overcast up``: one process serving the API, every
-service's background work and the local hosts' agents.
+"""The server behind ``overcast up``: one process serving the API, every service's
+background work and (role ``all``, the default) the local hosts' agents; with role
+``controller`` the hosts run ``overcast agent`` (:mod:`overcast.agent.process`).
 
 :func:`start_cloud` is shared with the test fixtures, so tests run the same start-up as
 the real server: identity first (it makes sure the Fernet keys exist), then each service
@@ -81,10 +82,12 @@ def uses_fake_drivers(config: Config) -> bool:
     return any(t is not None and t.driver == "fake" for t in tables)
 
 
-def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = False) -> None:
+def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = False, role: str = "all") -> None:
     """Run the server in the foreground until SIGTERM or SIGINT; then stop cleanly.
 
-    ``fake_drivers`` also loads the in-memory fake drivers (tests and demos)."""
+    ``fake_drivers`` also loads the in-memory fake drivers (tests and demos). ``role`` is
+    ``all`` (API, services and the configured hosts' agents in this process) or
+    ``controller`` (API and services only; every host runs ``overcast agent``)."""
     from overcast.api.app import create_app
     from overcast.plugins import load_plugin_manager
 
@@ -95,10 +98,13 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
         from overcast.testing.fakes import FakeDriversPlugin
 
         extra.append(("fake", FakeDriversPlugin()))
-    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra))
+    if role == "controller" and config.bus.url.startswith("memory://"):
+        raise ConfigError(f"{config.path}: [bus] url: a controller reaches its hosts' agents over a message broker; "
+                          "set an amqp:// url (memory:// only works all-in-one)")
+    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra), role=role)
     try:
         check_initialised(runtime)
-        start_cloud(runtime)
+        start_cloud(runtime, agents=role == "all")
         app = create_app(runtime)
         server = _Server(
             uvicorn.Config(

@@ -566,7 +566,9 @@ def from_dict(data: Any) -> Any:
     tag = data.get("__type__")
     if tag is None:
         return {k: from_dict(v) for k, v in data.items()}
-    cls = _DATACLASSES[tag]
+    cls = _DATACLASSES.get(tag)
+    if cls is None:  # a contract type this side does not have (a newer peer): plain data
+        return {k: from_dict(v) for k, v in data.items() if k != "__type__"}
     hints = _type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):

@@ -22,6 +22,12 @@ AGENT_HANDLERS: dict[str, str] = {
 }
 
 
+#: the agents' RPC interface version, reported in ``compute_report``: a controller talks to
+#: agents of this or an older version (new methods and arguments are optional for it;
+#: arguments an agent does not know are dropped by :func:`overcast.bus.handle_request`).
+AGENT_RPC_VERSION = "1.1"
+
+
 def agent_topic(host: str) -> str:
     return f"agent.{host}"
 

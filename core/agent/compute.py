@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +40,7 @@ class ComputeAgent:
         self.host: Host = runtime.drivers.hosts[host_name]
         self.driver = runtime.plugins.driver("hypervisor", self.host.driver)
         self.init_error: str | None = None
+        self.agent_id = uuid.uuid4().hex  # a new agent process (restart) reconciles the host
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -64,11 +66,15 @@ class ComputeAgent:
         """Capabilities and resources for the controller's ``hosts`` row (the heartbeat)."""
         if self.init_error is not None:
             self.start()
+        from overcast.agent import AGENT_RPC_VERSION
+
+        agent = {"id": self.agent_id, "version": AGENT_RPC_VERSION}
         if self.init_error is not None:
-            return {"error": self.init_error}
+            return {"error": self.init_error, "agent": agent}
         return {
             "capabilities": self.driver.get_capabilities(host=self.host),
             "resources": self.driver.get_available_resource(host=self.host),
+            "agent": agent,
         }
 
     def compute_list_instances(self) -> list[str]:

@@ -44,7 +44,8 @@ class NetworkAgent:
         if self._driver().supports("init_host"):
             self._run("init_host")  # a host missing the driver's tools fails here, loudly
         try:
-            state = self.runtime.bus.call("network", "host_state", host=self.host_name)
+            state = self.runtime.bus.call("network", "host_state", host=self.host_name,
+                                          timeout=self.runtime.config.bus.probe_timeout)
         except OvercastError as exc:
             log.info("network agent %s: controller not reachable yet (%s); it pushes the state when it starts", self.host_name, exc)
             return

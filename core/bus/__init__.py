@@ -8,7 +8,13 @@ Topics: ``agent.<host>`` for one host's agent, ``<service>`` for a service. Thre
 
 Messages are JSON envelopes ``{"v": 1, "method": ..., "args": ...}`` with contract values
 encoded by :func:`overcast.types.to_dict`, so the in-process bus already proves that
-everything sent could cross a real broker. ``memory://`` is the in-process default;
+everything sent could cross a real broker.
+
+Versions: ``v`` is the envelope's version. Peers of different releases interoperate: fields
+of a contract value that the receiver does not know are ignored and missing ones take their
+defaults (:func:`overcast.types.from_dict`), a contract type it does not know arrives as a
+plain dict, and arguments a handler does not accept are dropped (logged) rather than failing
+the call, so a newer controller can call an older agent. ``memory://`` is the in-process default;
 ``amqp://`` (RabbitMQ through kombu) is the multi-host transport.
 
 Agents never touch the database: they run drivers and answer RPCs; controllers own state.
@@ -16,6 +22,8 @@ Agents never touch the database: they run drivers and answer RPCs; controllers o
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -69,10 +77,34 @@ def handle_request(handler: object | None, topic: str, message: str) -> str:
     if func is None:
         return encode_result(error=ServiceUnavailable(f"'{topic}' has no method '{method}'"))
     try:
-        return encode_result(func(**args))
+        return encode_result(func(**_accepted(func, topic, method, args)))
     except Exception as exc:  # noqa: BLE001 - errors travel back to the caller
         log.debug("rpc %s.%s failed", topic, method, exc_info=True)
         return encode_result(error=exc)
+
+
+def _accepted(func: Callable[..., Any], topic: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
+    """``args`` without the keywords ``func`` does not take (sent by a newer peer)."""
+    params = _parameters(getattr(func, "__func__", func))
+    if params is None:
+        return args
+    unknown = [k for k in args if k not in params]
+    if not unknown:
+        return args
+    log.info("rpc %s.%s: ignoring arguments this side does not know: %s", topic, method, ", ".join(sorted(unknown)))
+    return {k: v for k, v in args.items() if k in params}
+
+
+@functools.lru_cache(maxsize=4096)
+def _parameters(func: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword names ``func`` accepts, or ``None`` if it takes any (``**kwargs``)."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return frozenset(params)
 
 
 def raise_remote(class_name: str, message: str) -> None:
@@ -111,7 +143,7 @@ def make_bus(section: Any) -> Bus:
     if url.startswith(("amqp://", "pyamqp://")):
         from overcast.bus.amqp import AmqpBus
 
-        return AmqpBus(url, rpc_timeout=section.rpc_timeout)
+        return AmqpBus(url, rpc_timeout=section.rpc_timeout, prefix=getattr(section, "prefix", ""))
     raise ConfigError(f"[bus] url: unknown scheme in {url!r}; use memory:// or amqp://")
 
 

@@ -10,9 +10,14 @@ Delivery guarantees, and how they are kept:
 * Every lost connection is retried with backoff, forever for the consumer and up to the
   call's timeout for publishers; it is logged, never raised into the process.
 
+* A request that nobody took within its call's timeout expires in the broker (per-message
+  TTL), so an agent that comes back does not run work its caller has given up on.
+
 Topology: one durable direct exchange ``overcast`` with a durable queue per served topic
 (``agent.node1``, ``compute``); one topic exchange ``overcast.events`` for notifications, with
-an exclusive queue per subscribing process; an exclusive reply queue per process.
+an exclusive queue per subscribing process; an exclusive reply queue per process. With
+``[bus] prefix = "p"`` every exchange, queue and routing key starts with ``p.``, so several
+clouds (or test runs) share one broker without seeing each other's messages.
 """
 
 from __future__ import annotations
@@ -40,18 +45,21 @@ EVENT_EXCHANGE = Exchange("overcast.events", type="topic", durable=True)
 BACKOFF = {"interval_start": 0.2, "interval_step": 0.5, "interval_max": 5.0}
 
 
-def topic_queue(topic: str) -> Queue:
-    return Queue(topic, RPC_EXCHANGE, routing_key=topic, durable=True, auto_delete=False)
+def topic_queue(topic: str, exchange: Exchange = RPC_EXCHANGE) -> Queue:
+    return Queue(topic, exchange, routing_key=topic, durable=True, auto_delete=False)
 
 
 class AmqpBus:
     """A :class:`overcast.bus.Bus` over RabbitMQ. Thread-safe; one consumer thread."""
 
-    def __init__(self, url: str, rpc_timeout: float = 60.0, workers: int = 16) -> None:
+    def __init__(self, url: str, rpc_timeout: float = 60.0, workers: int = 16, prefix: str = "") -> None:
         self.url = url
         self.rpc_timeout = rpc_timeout
+        self.prefix = f"{prefix}." if prefix and not prefix.endswith(".") else prefix
+        self._rpc_exchange = Exchange(self.prefix + RPC_EXCHANGE.name, type="direct", durable=True)
+        self._event_exchange = Exchange(self.prefix + EVENT_EXCHANGE.name, type="topic", durable=True)
         self._id = uuid.uuid4().hex[:12]
-        self._reply_name = f"reply.{socket.gethostname()}.{self._id}"
+        self._reply_name = f"{self.prefix}reply.{socket.gethostname()}.{self._id}"
         self._handlers: dict[str, object] = {}
         self._subscribers: dict[str, list[Callable[..., None]]] = defaultdict(list)
         self._event_queues: dict[str, Queue] = {}
@@ -91,8 +99,9 @@ class AmqpBus:
         self._pending[correlation_id] = future
         try:
             self._publish(
-                encode(method, args), exchange=RPC_EXCHANGE, routing_key=topic, declare=[topic_queue(topic)],
-                reply_to=self._reply_name, correlation_id=correlation_id, deadline=timeout,
+                encode(method, args), exchange=self._rpc_exchange, routing_key=self.prefix + topic,
+                declare=[self._topic_queue(topic)], reply_to=self._reply_name, correlation_id=correlation_id,
+                deadline=timeout, expiration=timeout,
             )
             return decode_result(future.result(timeout=timeout))
         except FutureTimeout:
@@ -101,17 +110,23 @@ class AmqpBus:
             self._pending.pop(correlation_id, None)
 
     def cast(self, topic: str, method: str, **args: Any) -> None:
-        self._publish(encode(method, args), exchange=RPC_EXCHANGE, routing_key=topic, declare=[topic_queue(topic)])
+        self._publish(encode(method, args), exchange=self._rpc_exchange, routing_key=self.prefix + topic,
+                      declare=[self._topic_queue(topic)])
 
     def notify(self, event: str, **payload: Any) -> None:
-        self._publish(encode(event, payload), exchange=EVENT_EXCHANGE, routing_key=event)
+        self._publish(encode(event, payload), exchange=self._event_exchange, routing_key=self.prefix + event,
+                      declare=[self._event_exchange])
+
+    def _topic_queue(self, topic: str) -> Queue:
+        return topic_queue(self.prefix + topic, self._rpc_exchange)
 
     def subscribe(self, event: str, callback: Callable[..., None]) -> None:
         with self._lock:
             self._subscribers[event].append(callback)
             if event not in self._event_queues:
-                name = f"events.{event}.{self._id}"
-                self._event_queues[event] = Queue(name, EVENT_EXCHANGE, routing_key=event, exclusive=True, auto_delete=True)
+                name = f"{self.prefix}events.{event}.{self._id}"
+                self._event_queues[event] = Queue(name, self._event_exchange, routing_key=self.prefix + event,
+                                                  exclusive=True, auto_delete=True)
         self._queues_changed()
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
@@ -134,9 +149,11 @@ class AmqpBus:
     # --- publishing -----------------------------------------------------------------------
 
     def _publish(self, body: str, *, exchange: Exchange | str, routing_key: str, declare: list | None = None,
-                 reply_to: str | None = None, correlation_id: str | None = None, deadline: float | None = None) -> None:
+                 reply_to: str | None = None, correlation_id: str | None = None, deadline: float | None = None,
+                 expiration: float | None = None) -> None:
         """Publish persistently and wait for the broker's confirm, retrying a lost
-        connection with backoff for at most ``deadline`` seconds (default: the RPC timeout)."""
+        connection with backoff for at most ``deadline`` seconds (default: the RPC timeout).
+        ``expiration`` (seconds) drops the message if nobody consumed it by then."""
         budget = deadline or self.rpc_timeout
         retries = max(1, int(budget / BACKOFF["interval_max"]) + 3)
         with self._publish_lock:
@@ -145,7 +162,7 @@ class AmqpBus:
                 producer.publish(
                     body, exchange=exchange, routing_key=routing_key, declare=declare or [],
                     serializer=None, content_type="application/json", content_encoding="utf-8",
-                    delivery_mode=2, reply_to=reply_to, correlation_id=correlation_id,
+                    delivery_mode=2, reply_to=reply_to, correlation_id=correlation_id, expiration=expiration,
                     retry=True, retry_policy={"max_retries": retries, **BACKOFF},
                 )
             except Exception as exc:  # noqa: BLE001 - any transport failure after retries
@@ -156,7 +173,7 @@ class AmqpBus:
     def _queues(self) -> list[Queue]:
         with self._lock:
             reply = Queue(self._reply_name, exchange="", routing_key=self._reply_name, exclusive=True, auto_delete=True)
-            return [reply, *(topic_queue(t) for t in self._handlers), *self._event_queues.values()]
+            return [reply, *(self._topic_queue(t) for t in self._handlers), *self._event_queues.values()]
 
     def _consume_forever(self) -> None:
         while not self._stopped.is_set():
@@ -215,13 +232,13 @@ class AmqpBus:
             if future is not None and not future.done():
                 future.set_result(text)
             message.ack()
-        elif exchange == EVENT_EXCHANGE.name:
+        elif exchange == self._event_exchange.name:
             _, payload = decode(text)
-            for callback in list(self._subscribers.get(routing_key, ())):
+            for callback in list(self._subscribers.get(routing_key[len(self.prefix):], ())):
                 self._pool.submit(callback, **payload)
             message.ack()
         else:
-            self._pool.submit(self._handle_request, routing_key, text, message)
+            self._pool.submit(self._handle_request, routing_key[len(self.prefix):], text, message)
 
     def _handle_request(self, topic: str, text: str, message: Any) -> None:
         reply = handle_request(self._handlers.get(topic), topic, text)

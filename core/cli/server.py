@@ -179,8 +179,12 @@ def _wait_until_serving(url: str, proc: subprocess.Popen, timeout: float) -> Non
 @click.option("--log-file", type=click.Path(dir_okay=False), default=None, help="With --detach: where its log goes (default: <data dir>/overcast.log).")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.option("--fake-drivers", is_flag=True, help=FAKE_HELP)
-def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_file: str | None, log_level: str, fake_drivers: bool) -> None:
-    """Run the all-in-one server (API, services, local host agents) until SIGTERM."""
+@click.option("--role", type=click.Choice(["all", "controller"]), default="all", show_default=True,
+              help="all: API, services and every configured host's agent in one process. controller: API, scheduler "
+                   "and services only; each host runs 'overcast agent --host NAME' (needs an amqp:// [bus] url).")
+def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_file: str | None, log_level: str,
+               fake_drivers: bool, role: str) -> None:
+    """Run the server (API, services, and with --role all the local host agents) until SIGTERM."""
     config = load_config(config_path)
     pid_path = _pid_file(config, pid_file)
     running = _running_pid(pid_path)
@@ -191,6 +195,7 @@ def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_
         args = [sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config.path), "--pid-file", str(pid_path), "--log-level", log_level]
         if fake_drivers:
             args.append("--fake-drivers")
+        args += ["--role", role]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         _wait_until_serving(f"http://{_connect_host(config.api.host)}:{config.api.port}/identity", proc, timeout=60)
@@ -201,7 +206,7 @@ def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_
 
     setup_logging(log_level)
     try:
-        serve(config, pid_file=pid_path, fake_drivers=fake_drivers)
+        serve(config, pid_file=pid_path, fake_drivers=fake_drivers, role=role)
     except OvercastError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -4,12 +4,20 @@ and resources and write them to its ``hosts`` row and its ``nova-compute`` servi
 The ``*_used`` columns are *not* overwritten from the hypervisor: they hold the scheduler's
 claims (the sum of the flavors placed on the host), which :meth:`HostRegistry.recompute_usage`
 rebuilds from the instances table at start-up.
+
+Hosts are asked in parallel, each with ``[bus] probe_timeout`` (a fraction of
+``host_down_after``), so a dead agent never delays the verdict on the others. A host whose
+agent answers again after being down (or whose agent process changed) is handed to
+``on_return`` (the compute service reconciles its servers with what its hypervisor runs).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -35,6 +43,8 @@ class HostRegistry:
         self.db = runtime.db
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._agent_ids: dict[str, str | None] = {}  # host -> agent process id of its last answer (None: no answer)
+        self.on_return: Callable[[str], None] | None = None
 
     def register_configured(self) -> None:
         """Make sure every configured host has a ``hosts`` row and a service row."""
@@ -83,22 +93,33 @@ class HostRegistry:
             s.flush()
             return row
 
-    def refresh(self, name: str) -> None:
-        """One heartbeat for host ``name``: ask its agent, record what it says (or why not)."""
+    def refresh(self, name: str) -> bool:
+        """One heartbeat for host ``name``: ask its agent, record what it says (or why not).
+        True if the agent answered."""
         try:
-            report = self.runtime.bus.call(agent_topic(name), "compute_report", timeout=30)
+            report = self.runtime.bus.call(agent_topic(name), "compute_report", timeout=self.runtime.config.bus.probe_timeout)
         except OvercastError as exc:
-            log.warning("host %s did not report: %s", name, exc)
-            return  # no heartbeat: the host goes "down" after [bus] host_down_after
+            if self._agent_ids.get(name, "") is not None:
+                log.warning("host %s did not report: %s", name, exc)
+            self._agent_ids[name] = None
+            return False  # no heartbeat: the host goes "down" after [bus] host_down_after
         now = utcnow()
+        agent_id = str((report.get("agent") or {}).get("id", ""))  # older agents send none
+        returned = False
         with self.db.session() as s:
             rec = s.scalars(select(HostRecord).where(HostRecord.name == name)).first()
             if rec is None:
-                return
+                return True
+            down_after = timedelta(seconds=self.runtime.config.bus.host_down_after)
+            previous = self._agent_ids.get(name, "")
+            was_down = rec.last_heartbeat is not None and now - rec.last_heartbeat > down_after
+            returned = previous is None or was_down or bool(previous and agent_id and previous != agent_id)
+            self._agent_ids[name] = agent_id
             if report.get("error"):
                 rec.error = str(report["error"])[:1024]
                 rec.last_heartbeat = now
-                return
+                self._agent_ids[name] = None  # reconciled once its hypervisor works again
+                return True
             caps: HvCapabilities = report["capabilities"]
             res: HostResources = report["resources"]
             svc = self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
@@ -113,12 +134,56 @@ class HostRegistry:
             rec.last_heartbeat = now
             svc.last_seen_at = now
             svc.report_count += 1
+        if returned and self.on_return is not None:
+            log.info("host %s is back; reconciling its servers", name)
+            try:
+                self.on_return(name)
+            except Exception:  # noqa: BLE001 - the heartbeat goes on
+                log.exception("reconciling host %s failed", name)
+        return True
 
     def refresh_all(self) -> None:
-        for name in list(self.runtime.drivers.hosts):
-            self.refresh(name)
+        names = list(self.runtime.drivers.hosts)
+        if len(names) <= 1:
+            for name in names:
+                self.refresh(name)
+        else:
+            with ThreadPoolExecutor(max_workers=min(16, len(names)), thread_name_prefix="heartbeat") as pool:
+                list(pool.map(self.refresh, names))
         with self.db.session() as s:
             self._service_row(s, SCHEDULER_BINARY, "controller", "internal").last_seen_at = utcnow()
+
+    def is_up(self, name: str) -> bool:
+        """Whether host ``name``'s agent answered within ``host_down_after`` and it is not forced down."""
+        down_after = timedelta(seconds=self.runtime.config.bus.host_down_after)
+        def read(s):
+            return (s.scalars(select(HostRecord).where(HostRecord.name == name)).first(),
+                    s.scalars(select(ServiceRecord).where(ServiceRecord.binary == COMPUTE_BINARY,
+                                                          ServiceRecord.host == name)).first())
+
+        rec, svc = self.db.read(read)
+        if rec is None or svc is None or svc.forced_down:
+            return False
+        return svc.last_seen_at is not None and utcnow() - svc.last_seen_at <= down_after
+
+    def statuses(self, names: set[str]) -> dict[str, str]:
+        """Nova's ``host_status`` of each host: DOWN (forced down), MAINTENANCE (disabled),
+        UNKNOWN (its agent stopped answering) or UP."""
+        if not names:
+            return {}
+        down_after = timedelta(seconds=self.runtime.config.bus.host_down_after)
+        now = utcnow()
+        out = {name: "UNKNOWN" for name in names}
+        rows = self.db.read(lambda s: list(s.scalars(select(ServiceRecord).where(
+            ServiceRecord.binary == COMPUTE_BINARY, ServiceRecord.host.in_(sorted(names))))))
+        for svc in rows:
+            if svc.forced_down:
+                out[svc.host] = "DOWN"
+            elif svc.disabled:
+                out[svc.host] = "MAINTENANCE"
+            elif svc.last_seen_at is not None and now - svc.last_seen_at <= down_after:
+                out[svc.host] = "UP"
+        return out
 
     def recompute_usage(self) -> None:
         """Rebuild every host's claimed usage from the live instances (and in-flight

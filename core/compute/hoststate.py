@@ -119,8 +119,7 @@ class HostStateCache:
         if not full:
             # a margin for other processes' clocks; the claim in the database stays the authority
             stmt = stmt.where(h.updated_at >= self._max_updated - self.CLOCK_MARGIN)
-        with self.db.session() as s:
-            rows = s.execute(stmt).all()
+        rows = self.db.read(lambda s: s.execute(stmt).all())  # retried if the connection was lost
         now = utcnow()
         entries = {} if full else self._entries
         changed = []

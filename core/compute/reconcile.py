@@ -7,10 +7,18 @@ what each host's hypervisor reports (``hv_list_instances`` / ``hv_get_info``).
 * any other task (powering-off, rebooting, migrating...): the task is cleared and the
   vm_state set from the guest's power state.
 * Host usage is rebuilt from the instances table, healing claims lost in the crash.
+
+:meth:`Reconciler.reconcile_host` does the same for one host whose agent answers again
+after being down (see :class:`overcast.compute.hosts.HostRegistry`): its servers without a
+task take the power state the hypervisor reports (or ERROR if their guest is gone), and the
+guests it still runs for servers that were deleted or evacuated while it was down are
+destroyed there (an evacuated guest keeps its disks: they are on shared storage, in use by
+the server's new host).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -22,6 +30,7 @@ from overcast.compute.records import instance_of
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import InstanceRecord, MigrationRecord
 from overcast.errors import Conflict, NotFound, OvercastError
+from overcast.types import PowerState
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +104,56 @@ class Reconciler:
         except OvercastError:
             return False
         return info.state.value == "running"
+
+    # --- one host back from the dead -------------------------------------------------------
+
+    def reconcile_host(self, host: str) -> dict[str, int]:
+        """Bring the database in line with what ``host``'s hypervisor runs now."""
+        counts = {"synced": 0, "error": 0, "reaped": 0}
+        guests = self._guests(host)
+        if guests is None:
+            return counts
+        with self.db.session() as s:
+            mine = list(s.scalars(select(InstanceRecord).where(
+                InstanceRecord.host == host, InstanceRecord.deleted.is_(False), InstanceRecord.task_state.is_(None),
+                InstanceRecord.vm_state != st.BUILDING)))
+            gone_away = list(s.scalars(select(InstanceRecord).where(
+                InstanceRecord.hv_name.in_(sorted(guests)),
+                or_(InstanceRecord.deleted.is_(True), InstanceRecord.host != host))))
+            evacuated = set(s.scalars(select(MigrationRecord.instance_uuid).where(
+                MigrationRecord.source_host == host, MigrationRecord.migration_type == "evacuation",
+                MigrationRecord.status == "done")))
+        for rec in mine:
+            if rec.hv_name not in guests:
+                if rec.vm_state == st.ERROR:
+                    continue
+                self.t.fault(rec.uuid, NotFound(f"the guest of server {rec.uuid} is gone from host {host}"))
+                self.t.advance(rec.uuid, None, vm_state=st.ERROR, power_state="nostate")
+                counts["error"] += 1
+                continue
+            try:
+                info = self.runtime.bus.call(agent_topic(host), "compute_get_info", instance=instance_of(rec),
+                                             timeout=self.runtime.config.bus.probe_timeout)
+            except OvercastError as exc:
+                log.warning("reconcile host %s: server %s: %s", host, rec.uuid, exc)
+                continue
+            power = info.state.value if isinstance(info.state, PowerState) else str(info.state)
+            vm_state = st.vm_state_for_power(power)
+            if vm_state != rec.vm_state or power != rec.power_state:
+                self.t.advance(rec.uuid, None, vm_state=vm_state, power_state=power)
+            counts["synced"] += 1
+        for rec in gone_away:
+            if not rec.deleted and rec.uuid not in evacuated:
+                continue  # moved away by a migration: its own task cleans the source
+            keep_disks = rec.uuid in evacuated and not rec.deleted
+            instance = dataclasses.replace(instance_of(rec), host=host)
+            try:
+                self.runtime.bus.call(agent_topic(host), "compute_destroy", instance=instance, destroy_disks=not keep_disks,
+                                      timeout=self.runtime.config.bus.rpc_timeout)
+            except OvercastError as exc:
+                log.warning("reconcile host %s: could not destroy the stale guest of %s: %s", host, rec.uuid, exc)
+                continue
+            counts["reaped"] += 1
+        if any(counts.values()):
+            log.info("reconciled host %s: %s", host, counts)
+        return counts

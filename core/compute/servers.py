@@ -184,8 +184,7 @@ class ServerManager:
     # --- read -----------------------------------------------------------------------------------
 
     def get(self, ctx: RequestContext, uuid: str) -> InstanceRecord:
-        with self.db.session() as s:
-            return get_instance(s, ctx, uuid)
+        return self.db.read(lambda s: get_instance(s, ctx, uuid))
 
     def list(self, ctx: RequestContext, params: dict[str, str]) -> list[InstanceRecord]:
         all_projects = str(params.get("all_tenants", params.get("all_projects", "0"))).lower() not in ("0", "false", "")

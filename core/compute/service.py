@@ -14,6 +14,7 @@ from typing import Any
 from overcast.agent import agent_topic
 from overcast.compute import states as st
 from overcast.compute.claims import Ratios
+from overcast.compute.evacuate import Evacuations
 from overcast.compute.flavors import FlavorManager
 from overcast.compute.hosts import HostRegistry
 from overcast.compute.keypairs import KeyPairManager
@@ -67,6 +68,8 @@ class ComputeService:
         self.hosts = HostRegistry(runtime)
         self.tags = TagManager(runtime.db)
         self.reconciler = Reconciler(self)
+        self.evacuations = Evacuations(self)
+        self.hosts.on_return = self._host_returned
         self._started = False
 
     # --- life cycle ---------------------------------------------------------------------------------
@@ -86,6 +89,8 @@ class ComputeService:
     def _serve_local_agents(self) -> None:
         """With the in-process bus, agents of configured hosts must live in this process."""
         served = getattr(self.runtime.bus, "_handlers", None)
+        if getattr(self.runtime, "role", "all") != "all":
+            return  # a controller has no local hosts: agents are separate processes
         if served is None or not self.runtime.config.bus.url.startswith("memory://"):
             return
         missing = [h for h in self.runtime.drivers.hosts if agent_topic(h) not in served]
@@ -93,6 +98,10 @@ class ComputeService:
             from overcast.agent import start_local_agents
 
             start_local_agents(self.runtime, missing)
+
+    def _host_returned(self, host: str) -> None:
+        """A host's agent answers again after being down: reconcile its servers (in the background)."""
+        self.runner.submit(f"reconcile host {host}", self.reconciler.reconcile_host, host)
 
     def close(self) -> None:
         self.hosts.stop()
@@ -206,6 +215,10 @@ class ComputeService:
                 f"Cannot migrate server {uuid} from host {source} (driver '{hosts[source].driver}') to host {host} "
                 f"(driver '{hosts[host].driver}'): migration only moves between hosts of the same driver."
             )
+
+    def evacuate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
+        """Rebuild the server of a host that is down on another host (admin; see :mod:`overcast.compute.evacuate`)."""
+        self.evacuations.request(ctx, uuid, host)
 
     def set_locked(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
         """lock / unlock: a locked server refuses actions from non-admins (409)."""

@@ -33,6 +33,7 @@ MIGRATING = "migrating"
 RESIZE_MIGRATING = "resize_migrating"
 RESIZE_CONFIRMING = "resize_confirming"
 RESIZE_REVERTING = "resize_reverting"
+REBUILDING = "rebuilding"  # evacuate: rebuilt on another host
 ATTACHING_VOLUME = "attaching_volume"  # kept off the server's task_state (Nova does too)
 
 _ACTIVE_TASK_STATUS = {
@@ -78,6 +79,8 @@ def status_of(vm_state: str, task_state: str | None) -> str:
         return _ACTIVE_TASK_STATUS[task_state]
     if vm_state == RESIZED and task_state == RESIZE_REVERTING:
         return "REVERT_RESIZE"
+    if task_state == REBUILDING and vm_state in (ACTIVE, STOPPED, ERROR):
+        return "REBUILD"
     return _VM_STATUS.get(vm_state, "UNKNOWN")
 
 

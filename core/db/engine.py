@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+READ_ATTEMPTS = 3
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -64,5 +72,30 @@ class Database:
         finally:
             session.close()
 
+    def read(self, fn: Callable[[Session], T], attempts: int = READ_ATTEMPTS) -> T:
+        """Run the read-only ``fn(session)`` in its own transaction, again (on a fresh
+        connection) if the database connection was lost meanwhile: a PostgreSQL restart or
+        failover costs a retry, not an error. Only for reads: a write is not idempotent."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session() as s:
+                    return fn(s)
+            except OperationalError as exc:
+                if attempt == attempts or not _is_disconnect(exc):
+                    raise
+                log.warning("database connection lost (%s); retrying the read (%d/%d)", exc.orig, attempt, attempts - 1)
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _is_disconnect(exc: DBAPIError) -> bool:
+    """A lost connection (retry on a new one), not a query error such as a lock timeout."""
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    return any(m in text for m in ("terminating connection", "server closed the connection", "connection refused",
+                                   "could not connect", "connection is closed", "ssl connection has been closed",
+                                   "consuming input failed"))

@@ -62,9 +62,9 @@ class Plumbing:
     def enabled(self) -> bool:
         return self.runtime.drivers.network is not None and self.network_host() is not None
 
-    def _call(self, host: str, method: str, **args: Any) -> Any:
+    def _call(self, host: str, method: str, timeout: float | None = None, **args: Any) -> Any:
         try:
-            return self.runtime.bus.call(agent_topic(host), method, **args)
+            return self.runtime.bus.call(agent_topic(host), method, timeout=timeout, **args)
         except ServiceUnavailable as exc:  # the agent is not up: it asks for its state when it starts
             if self.strict:
                 raise
@@ -311,6 +311,8 @@ class Plumbing:
         """Send every host its whole state (controller start)."""
         if not self.enabled():
             return
+        # a short timeout: an agent that is not up asks for its state itself when it starts
         for host in self.hosts():
-            self._call(host, "network_apply_state", state=self.host_state(host))
+            self._call(host, "network_apply_state", timeout=self.runtime.config.bus.probe_timeout,
+                       state=self.host_state(host))
 

@@ -177,9 +177,12 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = None, timeout: float = 90) -> RunningCloud:
+def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = None, timeout: float = 90,
+                        role: str = "all") -> RunningCloud:
     """Write an all-fake config (plus ``extra_config`` tables), bootstrap it, and start
-    ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`."""
+    ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`. With
+    ``role="controller"`` (and an amqp:// ``[bus] url`` in ``extra_config``) no host runs
+    until :func:`overcast.testing.agents.start_agent_process` starts its agent."""
     import httpx
 
     from overcast.cli.server import clouds_yaml, to_toml
@@ -212,7 +215,8 @@ def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = No
     log_path = data_dir / "overcast.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config_path), "--fake-drivers"],
+            [sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config_path), "--fake-drivers",
+             "--role", role],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
         )
     cloud = RunningCloud(url, url + "/identity", password, data_dir, config_path, env, process, log_path)

@@ -3,6 +3,7 @@ volume attachments."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -37,9 +38,12 @@ def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list) -> 
     if version >= (2, 26) and recs:
         with runtime.db.session() as s:
             tags = compute.tags.of(s, [r.uuid for r in recs])
+    statuses: dict[str, str] = {}
+    if version >= (2, 16) and ctx.is_admin:
+        statuses = compute.hosts.statuses({r.host for r in recs if r.host})
     out = []
     for r in recs:
-        view = server_view(request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid))
+        view = server_view(request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid), statuses.get(r.host))
         if version >= (2, 26):
             view["tags"] = tags.get(r.uuid, [])
         if r.addresses and not r.deleted:  # the network service has the current truth (floating IPs...)
@@ -121,7 +125,8 @@ def delete_server(server_id: str, ctx: RequestContext = Depends(authorize("compu
 
 _POWER = {"os-start": "start", "os-stop": "stop", "pause": "pause", "unpause": "unpause", "suspend": "suspend",
           "resume": "resume"}
-_ADMIN_ACTIONS = {"migrate", "os-migrateLive"}
+_ADMIN_ACTIONS = {"migrate": "compute:servers:migrate", "os-migrateLive": "compute:servers:live_migrate",
+                  "evacuate": "compute:servers:evacuate"}
 
 
 @router.post("/v2.1/servers/{server_id}/action")
@@ -132,8 +137,7 @@ async def server_action(server_id: str, request: Request,
         raise BadRequest("The action body must be an object with exactly one action.")
     action, args = next(iter(body.items()))
     if action in _ADMIN_ACTIONS:
-        rule = "compute:servers:migrate" if action == "migrate" else "compute:servers:live_migrate"
-        runtime.identity.enforce(rule, ctx)
+        runtime.identity.enforce(_ADMIN_ACTIONS[action], ctx)
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(_dispatch, request, ctx, runtime, server_id, action, args)
@@ -180,6 +184,8 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         if "disk_over_commit" in args and version >= (2, 25):
             raise BadRequest("Additional properties are not allowed ('disk_over_commit' was unexpected)")
         compute.live_migrate(ctx, server_id, args["host"])
+    elif action == "evacuate":
+        return _evacuate(ctx, compute, server_id, args, version)
     elif action in ("lock", "unlock"):
         compute.set_locked(ctx, server_id, action == "lock")
     elif action == "confirmResize":
@@ -189,6 +195,35 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
     else:
         raise BadRequest(f"There is no such action: {action}")
     return reply(None, 202)
+
+
+def _evacuate(ctx: RequestContext, compute: Any, server_id: str, args: Any, version: tuple[int, int]):
+    """Nova's body: ``host``, ``adminPass``; ``onSharedStorage`` before 2.14 (optional here:
+    the shared storage is known from the host's driver); ``force`` from 2.29."""
+    if not isinstance(args, dict):
+        raise BadRequest("Invalid input for field/attribute evacuate.")
+    allowed = {"host", "adminPass"} | ({"onSharedStorage"} if version < (2, 14) else set())
+    allowed |= {"force"} if version >= (2, 29) else set()
+    extra = sorted(set(args) - allowed)
+    if extra:
+        raise BadRequest(f"Additional properties are not allowed ({', '.join(repr(e) for e in extra)} was unexpected)")
+    host = args.get("host")
+    if host is not None and (not isinstance(host, str) or not host.strip()):
+        raise BadRequest("Invalid input for field/attribute host.")
+    if "force" in args and not isinstance(args["force"], bool):
+        raise BadRequest("Invalid input for field/attribute force.")
+    shared = args.get("onSharedStorage", False)
+    if not isinstance(shared, bool) and str(shared).lower() not in ("true", "false"):
+        raise BadRequest("Invalid input for field/attribute onSharedStorage.")
+    password = args.get("adminPass")
+    if password is not None and not isinstance(password, str):
+        raise BadRequest("Invalid input for field/attribute adminPass.")
+    if password is not None and str(shared).lower() == "true":
+        raise BadRequest("admin password can't be changed on existing disk")
+    compute.evacuate(ctx, server_id, host)
+    if version >= (2, 14):
+        return reply(None, 200)
+    return reply({"adminPass": password or secrets.token_urlsafe(9)}, 200)
 
 
 @router.get("/v2.1/servers/{server_id}/os-instance-actions")

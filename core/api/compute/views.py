@@ -42,7 +42,10 @@ def server_summary(request: Request, rec: Any) -> dict:
 
 
 def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fault: Any = None,
-                volumes: list | None = None) -> dict:
+                volumes: list | None = None, host_status: str | None = None) -> dict:
+    """One server. ``host_status`` (admins, 2.16+) is Nova's: UP, DOWN (forced down),
+    MAINTENANCE (disabled), UNKNOWN (its agent stopped answering: the status shown is the
+    last one known) or "" without a host."""
     status = status_of(rec.vm_state, rec.task_state)
     base = base_url(request)
     image: Any = ""
@@ -97,7 +100,7 @@ def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fau
     if version >= (2, 9):
         out["locked"] = bool(rec.locked)
     if version >= (2, 16) and ctx.is_admin:
-        out["host_status"] = "UP" if rec.host else ""
+        out["host_status"] = (host_status or "UNKNOWN") if rec.host else ""
     if version >= (2, 19):
         out["description"] = rec.description
     if version >= (2, 26):

@@ -54,5 +54,6 @@ class FakeDriversPlugin:
             ConfigOption(hv, FAKE, "local_gb", int, 1000, help="disk the fake host reports"),
             ConfigOption(hv, FAKE, "hypervisor_type", str, "fake", help="hypervisor_type it matches"),
             ConfigOption(hv, FAKE, "image_types", list, ["qcow2", "raw"], help="disk formats it boots"),
+            ConfigOption(hv, FAKE, "shared_storage", bool, False, help="instance disks on shared storage (evacuable)"),
             ConfigOption(DriverKind.VOLUME, FAKE, "capacity_gb", int, 1000, help="capacity it reports"),
         ]

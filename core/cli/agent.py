@@ -1,0 +1,39 @@
+"""``overcast agent --host NAME``: run one hypervisor host's agent (multi-host set-ups)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from overcast.cli.output import config_option
+from overcast.config import load_config
+from overcast.errors import OvercastError
+
+FAKE_HELP = "Also load the in-memory fake drivers (named 'fake'): for tests and demos."
+
+
+@click.command("agent")
+@config_option
+@click.option("--host", "host", required=True, help="The [hosts.NAME] table this agent runs (serves bus topic agent.NAME).")
+@click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Write the pid here while running.")
+@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--fake-drivers", is_flag=True, help=FAKE_HELP)
+def agent_command(config_path: str | None, host: str, pid_file: str | None, log_level: str, fake_drivers: bool) -> None:
+    """Run the agent of host NAME in the foreground until SIGTERM/SIGINT.
+
+    It loads only that host's drivers from the config file, connects to the [bus] (an
+    amqp:// url) and answers the controller ('overcast up --role controller'). It never
+    opens the database."""
+    from overcast.agent.process import run_agent
+    from overcast.logs import setup_logging
+
+    setup_logging(log_level)
+    try:
+        config = load_config(config_path)
+        run_agent(config, host, pid_file=Path(pid_file).absolute() if pid_file else None, fake_drivers=fake_drivers)
+    except OvercastError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+COMMANDS = [agent_command]

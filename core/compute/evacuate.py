@@ -1,0 +1,135 @@
+"""Evacuate: rebuild a server of a failed host on another host (Nova's ``evacuate`` action).
+
+Allowed only when the server's host is down (its agent stopped answering, or an admin
+forced its service down): a host that still runs the guest would end up with two copies.
+The server's disk must survive the host, so the server must boot from a volume or its
+host's driver must report shared instance storage (``HvCapabilities.shared_storage``);
+otherwise the data would be lost and the request is refused with the reason (400).
+
+The destination is scheduled among the hosts of the same driver (or the one named) and
+claimed atomically; the guest is spawned there and the ports re-bound. A migration record
+of type ``evacuation`` (status ``done``) tells the old host, when its agent answers again,
+that its copy of the guest is stale: :meth:`overcast.compute.reconcile.Reconciler.reconcile_host`
+destroys it there without touching the shared disks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from overcast.compute import states as st
+from overcast.compute.records import get_instance, instance_of
+from overcast.compute.tasks import LONG_RPC
+from overcast.context import RequestContext
+from overcast.db.models.compute import BlockDeviceMapping, MigrationRecord
+from overcast.db.models.hosts import HostRecord
+from overcast.errors import BadRequest, NotFound
+
+log = logging.getLogger(__name__)
+
+EVACUABLE_STATES = (st.ACTIVE, st.STOPPED, st.ERROR)
+ROOT_DEVICES = ("/dev/vda", "/dev/sda", "/dev/xvda", "/dev/hda", "vda", "sda")
+
+
+class Evacuations:
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+        self.runtime = svc.runtime
+        self.db = svc.runtime.db
+        self.t = svc.transitions
+        self.tasks = svc.tasks
+
+    # --- the request ---------------------------------------------------------------------
+
+    def request(self, ctx: RequestContext, uuid: str, host: str | None) -> None:
+        """Check everything that can be checked now (400/404/409), then rebuild in the background."""
+        with self.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            source = rec.host
+            if not source:
+                raise BadRequest(f"Cannot evacuate server {uuid}: it is not on any host.")
+            source_caps = (s.scalars(select(HostRecord.capabilities).where(HostRecord.name == source)).first() or {})
+            root_volume = s.scalars(select(BlockDeviceMapping.id).where(
+                BlockDeviceMapping.instance_uuid == uuid, BlockDeviceMapping.device_name.in_(ROOT_DEVICES))).first()
+        hosts = self.runtime.drivers.hosts
+        if host is not None:
+            if host not in hosts:
+                raise NotFound(f"Compute host {host} could not be found.")
+            if host == source:
+                raise BadRequest("The target host can't be the same one.")
+            if source in hosts and hosts[source].driver != hosts[host].driver:
+                raise BadRequest(f"Cannot evacuate server {uuid} from host {source} (driver '{hosts[source].driver}') "
+                                 f"to host {host} (driver '{hosts[host].driver}'): evacuation only moves between "
+                                 "hosts of the same driver.")
+        if self.svc.hosts.is_up(source):
+            raise BadRequest(f"Compute service of {source} is still in use: evacuate only servers of a host that is "
+                             "down (its agent stopped answering, or its service is forced down).")
+        if root_volume is None and not bool(source_caps.get("shared_storage")):
+            driver = hosts[source].driver if source in hosts else "unknown"
+            raise BadRequest(
+                f"Cannot evacuate server {uuid}: its disk is local to host {source} (driver '{driver}' does not "
+                "report shared instance storage, and the server does not boot from a volume), so rebuilding it "
+                "elsewhere would lose its data. Bring the host back, or delete and re-create the server."
+            )
+        self.t.begin(ctx, uuid, "evacuate", EVACUABLE_STATES, st.REBUILDING)
+        self.svc.runner.submit(f"evacuate {uuid}", self.run, uuid, host)
+
+    # --- the work ------------------------------------------------------------------------
+
+    def run(self, uuid: str, target: str | None) -> None:
+        rec = self.tasks._load(uuid)
+        if rec is None or not rec.host or rec.task_state != st.REBUILDING:
+            return
+        source = rec.host
+        hosts = self.runtime.drivers.hosts
+        request = self.tasks.schedule_request(
+            rec, ignore_hosts=(source,), force_hosts=(target,) if target else (),
+            same_driver_as=hosts[source].driver if source in hosts else None,
+        )
+        try:
+            dest = self.svc.scheduler.select_and_claim(request)
+        except Exception as exc:  # noqa: BLE001 - nowhere to go: nothing changed
+            self.t.fault(uuid, exc, task_state=None)
+            return
+        mig_id = self._migration(uuid, source, dest)
+        instance = dataclasses.replace(instance_of(rec), host=dest)
+        try:
+            vifs = self.svc.migrations._vifs_on(uuid, dest)
+            info = self.tasks.call(dest, "compute_spawn", timeout=LONG_RPC, instance=instance, network_info=vifs,
+                                   block_devices=[])
+            if rec.vm_state == st.STOPPED:
+                self.tasks.call(dest, "compute_power_off", timeout=LONG_RPC, instance=instance,
+                                shutdown_timeout=self.runtime.config.compute.shutdown_timeout)
+                info = self.tasks.call(dest, "compute_get_info", instance=instance)
+        except Exception as exc:  # noqa: BLE001 - the server stays on its (dead) host
+            self._set_status(mig_id, "error")
+            try:
+                self.tasks.call(dest, "compute_destroy", instance=instance, destroy_disks=False)
+            except Exception:  # noqa: BLE001 - best effort
+                log.debug("cleanup after failed evacuation of %s", uuid, exc_info=True)
+            self.tasks.release_host(dest, rec)
+            self.svc.migrations._vifs_on(uuid, source)
+            self.t.fault(uuid, exc, task_state=None)
+            return
+        self.tasks.release_host(source, rec)
+        self._set_status(mig_id, "done")
+        power = info.state.value
+        self.t.finish(uuid, host=dest, availability_zone=self.svc.migrations._zone(dest), task_state=None,
+                      vm_state=st.vm_state_for_power(power), power_state=power)
+        log.info("server %s evacuated from %s to %s", uuid, source, dest)
+
+    def _migration(self, uuid: str, source: str, dest: str) -> int:
+        with self.db.session() as s:
+            m = MigrationRecord(instance_uuid=uuid, migration_type="evacuation", source_host=source, dest_host=dest,
+                                status="accepted", data={})
+            s.add(m)
+            s.flush()
+            return m.id
+
+    def _set_status(self, mig_id: int, status: str) -> None:
+        with self.db.session() as s:
+            s.get(MigrationRecord, mig_id).status = status

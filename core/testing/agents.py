@@ -1,0 +1,66 @@
+"""Host agents as real processes, for multi-host tests (``overcast agent --host NAME``).
+
+::
+
+    cloud = start_running_cloud(tmp, {"bus": {"url": AMQP, "prefix": unique}}, role="controller")
+    agent = start_agent_process(cloud.config_path, "fake1", env=cloud.env)
+    ...
+    assert stop_agent_process(agent) == 0    # SIGTERM: a clean exit
+
+``command`` lets a test wrap the command line (``["ip", "netns", "exec", "ns1"]``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class AgentProcess:
+    host: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def agent_command(config_path: Path, host: str, fake_drivers: bool = True, log_level: str = "INFO") -> list[str]:
+    """The argv of ``overcast agent`` for ``host`` (with this interpreter)."""
+    args = [sys.executable, "-c", "from overcast.cli import main; main()", "agent", "--config", str(config_path),
+            "--host", host, "--log-level", log_level]
+    return args + (["--fake-drivers"] if fake_drivers else [])
+
+
+def start_agent_process(config_path: Path, host: str, env: dict[str, str] | None = None, fake_drivers: bool = True,
+                        log_path: Path | None = None, wrapper: list[str] | None = None) -> AgentProcess:
+    """Start ``overcast agent --host HOST`` in the background (its own session), logging to
+    ``log_path`` (default ``<config dir>/agent-HOST.log``)."""
+    log_path = log_path or config_path.parent / f"agent-{host}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen([*(wrapper or []), *agent_command(config_path, host, fake_drivers)],
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env or dict(os.environ),
+                                   start_new_session=True)
+    return AgentProcess(host, process, log_path)
+
+
+def stop_agent_process(agent: AgentProcess, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+    """Signal the agent (SIGTERM: a clean stop; SIGKILL: a crash) and return its exit status;
+    a process that does not exit in ``timeout`` is killed with its whole session."""
+    proc = agent.process
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    return proc.returncode

@@ -1,0 +1,169 @@
+"""A host whose agent stops answering: marked down, shown honestly, skipped by the scheduler,
+evacuated from (shared storage only), and reconciled when its agent answers again.
+
+Three fake hosts in one process on the in-process bus: ``fake1`` and ``fake2`` report shared
+instance storage, ``fake3`` local disks. "Killing" an agent withdraws its bus topic, so the
+controller's heartbeats get no answer, exactly as when its process dies.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from overcast.agent import agent_topic, start_local_agents
+from overcast.config import parse_config
+from overcast.db.models.compute import MigrationRecord
+from overcast.testing.fixtures import fake_config_data
+from overcast.types import PowerState
+
+from .conftest import IMAGE_ID, api_wait
+
+DOWN_AFTER = 2.0
+
+
+@pytest.fixture
+def overcast_config(tmp_path, migrated_sqlite_template):
+    shutil.copyfile(migrated_sqlite_template, tmp_path / "overcast.db")
+    data = fake_config_data(tmp_path, hosts=3)
+    data["hosts"]["fake1"]["shared_storage"] = True
+    data["hosts"]["fake2"]["shared_storage"] = True
+    data["compute"] = {"scheduler_cache_seconds": 0}
+    data["bus"] = {"heartbeat_interval": 0.2, "host_down_after": DOWN_AFTER}
+    return parse_config(data, tmp_path / "overcast.toml")
+
+
+def wait_for(what, check, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def service_state(api, host: str) -> str:
+    services = api("GET", "/os-services?binary=nova-compute", "admin").json()["services"]
+    return next(s["state"] for s in services if s["host"] == host)
+
+
+def boot_on(api, compute, flavor_id: str, host: str, name: str) -> dict:
+    """Boot a server on ``host`` (the other hosts disabled meanwhile)."""
+    others = [h for h in ("fake1", "fake2", "fake3") if h != host]
+    for h in others:
+        compute.hosts.set_service(h, "nova-compute", disabled=True)
+    try:
+        body = {"server": {"name": name, "flavorRef": flavor_id, "imageRef": IMAGE_ID, "networks": "none"}}
+        r = api("POST", "/servers", "p1", body)
+        assert r.status_code == 202, r.text
+        server = api_wait(api, compute, r.json()["server"]["id"], "ACTIVE")
+    finally:
+        for h in others:
+            compute.hosts.set_service(h, "nova-compute", disabled=False)
+        compute.scheduler.cache.invalidate(full=True)
+    assert api("GET", f"/servers/{server['id']}", "admin").json()["server"]["OS-EXT-SRV-ATTR:host"] == host
+    return server
+
+
+def kill_agent(runtime, host: str) -> float:
+    runtime.bus.stop_serving(agent_topic(host))
+    return time.monotonic()
+
+
+def revive_agent(runtime, host: str) -> None:
+    start_local_agents(runtime, [host])  # a new agent process: new id, same hypervisor
+
+
+def admin_show(api, sid: str, version: str = "2.16") -> dict:
+    return api("GET", f"/servers/{sid}", "admin", version=version).json()["server"]
+
+
+def test_dead_agent_marks_host_down_and_its_return_reconciles(api, api_flavor, compute, cloud_runtime, fake_drivers):
+    vm1 = boot_on(api, compute, api_flavor["id"], "fake1", "vm1")
+    vm3 = boot_on(api, compute, api_flavor["id"], "fake1", "vm3")
+    assert admin_show(api, vm1["id"])["host_status"] == "UP"
+    assert service_state(api, "fake1") == "up"
+
+    killed = kill_agent(cloud_runtime, "fake1")
+    wait_for("fake1 down in os-services", lambda: service_state(api, "fake1") == "down")
+    assert time.monotonic() - killed < DOWN_AFTER + 3  # heartbeat interval + probe: well within host_down_after
+    hypervisors = api("GET", "/os-hypervisors", "admin").json()["hypervisors"]
+    assert {h["hypervisor_hostname"]: h["state"] for h in hypervisors}["fake1"] == "down"
+    shown = admin_show(api, vm1["id"])
+    assert shown["host_status"] == "UNKNOWN" and shown["status"] == "ACTIVE"  # last known status, honestly flagged
+    assert "host_status" not in api("GET", f"/servers/{vm1['id']}", "p1", version="2.16").json()["server"]
+
+    # the scheduler skips the dead host even though it has the most room
+    r = api("POST", "/servers", "p1", {"server": {"name": "new", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID,
+                                                  "networks": "none"}})
+    new = api_wait(api, compute, r.json()["server"]["id"], "ACTIVE")
+    assert admin_show(api, new["id"])["OS-EXT-SRV-ATTR:host"] in ("fake2", "fake3")
+
+    # while it is down: vm1's guest stops, vm3 is deleted (its guest cannot be destroyed yet)
+    guests = fake_drivers.hypervisor.guests["fake1"]
+    guests[f"oc-{vm1['id']}"]["state"] = PowerState.SHUTDOWN
+    assert api("DELETE", f"/servers/{vm3['id']}").status_code == 204
+    compute.runner.wait_idle()
+    assert f"oc-{vm3['id']}" in guests
+
+    revive_agent(cloud_runtime, "fake1")
+    wait_for("fake1 up", lambda: service_state(api, "fake1") == "up")
+    assert api_wait(api, compute, vm1["id"], "SHUTOFF")["OS-EXT-STS:power_state"] == 4
+    wait_for("vm3's stale guest reaped", lambda: f"oc-{vm3['id']}" not in guests)
+    assert admin_show(api, vm1["id"])["host_status"] == "UP"
+
+
+def test_evacuate_needs_a_down_host_and_shared_storage(api, api_flavor, compute, cloud_runtime, fake_drivers):
+    vm = boot_on(api, compute, api_flavor["id"], "fake1", "shared-vm")
+    local = boot_on(api, compute, api_flavor["id"], "fake3", "local-vm")
+
+    def evacuate(sid: str, body: dict, who: str = "admin", version: str = "2.29"):
+        return api("POST", f"/servers/{sid}/action", who, {"evacuate": body}, version=version)
+
+    assert evacuate(vm["id"], {}, who="p1").status_code == 403  # admin only
+    r = evacuate(vm["id"], {"host": "fake2"})
+    assert r.status_code == 400 and "Compute service of fake1 is still in use" in r.text
+    assert evacuate(vm["id"], {"host": "nowhere"}).status_code == 404
+    assert evacuate(vm["id"], {"host": "fake1"}).status_code == 400
+    assert evacuate(vm["id"], {"onSharedStorage": True}).status_code == 400  # gone since 2.14
+
+    kill_agent(cloud_runtime, "fake1")
+    kill_agent(cloud_runtime, "fake3")
+    wait_for("fake1 and fake3 down", lambda: service_state(api, "fake1") == service_state(api, "fake3") == "down")
+
+    r = evacuate(local["id"], {})
+    assert r.status_code == 400, r.text
+    assert "its disk is local to host fake3" in r.json()["badRequest"]["message"]
+    assert admin_show(api, local["id"])["OS-EXT-STS:task_state"] is None  # refused: nothing changed
+
+    r = evacuate(vm["id"], {"host": "fake2", "force": False})
+    assert r.status_code == 200 and r.content == b"", r.text
+    moved = api_wait(api, compute, vm["id"], "ACTIVE")
+    assert admin_show(api, moved["id"])["OS-EXT-SRV-ATTR:host"] == "fake2"
+    assert f"oc-{vm['id']}" in fake_drivers.hypervisor.guests["fake2"]
+    with cloud_runtime.db.session() as s:
+        kinds = [(m.migration_type, m.source_host, m.dest_host, m.status) for m in s.query(MigrationRecord)]
+    assert kinds == [("evacuation", "fake1", "fake2", "done")]
+    hypervisors = {h["hypervisor_hostname"]: h for h in api("GET", "/os-hypervisors/detail", "admin").json()["hypervisors"]}
+    assert hypervisors["fake1"]["vcpus_used"] == 0 and hypervisors["fake2"]["vcpus_used"] == 1  # the claim moved
+
+    # the old host comes back: its stale copy is destroyed, the evacuated server untouched
+    revive_agent(cloud_runtime, "fake1")
+    wait_for("stale guest gone from fake1", lambda: f"oc-{vm['id']}" not in fake_drivers.hypervisor.guests["fake1"])
+    assert f"oc-{vm['id']}" in fake_drivers.hypervisor.guests["fake2"]
+    assert api_wait(api, compute, vm["id"], "ACTIVE")["status"] == "ACTIVE"
+
+
+def test_evacuate_before_2_14_answers_an_admin_password(api, api_flavor, compute, cloud_runtime):
+    vm = boot_on(api, compute, api_flavor["id"], "fake2", "old-client-vm")
+    kill_agent(cloud_runtime, "fake2")
+    wait_for("fake2 down", lambda: service_state(api, "fake2") == "down")
+    r = api("POST", f"/servers/{vm['id']}/action", "admin", {"evacuate": {"onSharedStorage": False}}, version="2.1")
+    assert r.status_code == 200, r.text
+    assert isinstance(r.json()["adminPass"], str)
+    moved = api_wait(api, compute, vm["id"], "ACTIVE")
+    assert admin_show(api, moved["id"])["OS-EXT-SRV-ATTR:host"] in ("fake1", "fake3")

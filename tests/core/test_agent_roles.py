@@ -1,0 +1,123 @@
+"""Process roles: what a controller and an agent load from the one shared config file, the
+agent's database-free runtime, and message versions between releases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from overcast.agent import HostAgent
+from overcast.bus import InProcessBus, encode, handle_request
+from overcast.config import parse_config, resolve_drivers
+from overcast.errors import ConfigError, DriverNotInstalled, OvercastError
+from overcast.runtime import build_agent_runtime
+from overcast.testing.fixtures import fake_config_data
+from overcast.types import HvCapabilities, from_dict
+
+
+def shared_config(tmp_path: Path):
+    """Two fake hosts, an ESX host whose plugin is not installed here, a host-local backend."""
+    data = fake_config_data(tmp_path, hosts=2)
+    data["hosts"]["esx1"] = {"driver": "esx", "vcenter": "vc.example"}
+    data["volume_backends"]["local"] = {"driver": "fake", "capacity_gb": 5}
+    data["volume_backends"]["remote-lvm"] = {"driver": "lvm", "volume_group": "vg0"}
+    data["volume"] = {"backend_hosts": {"local": "fake2", "remote-lvm": "esx1"}}
+    data["bus"] = {"url": "amqp://guest:guest@127.0.0.1:5672//", "prefix": "t1"}
+    return parse_config(data, tmp_path / "overcast.toml")
+
+
+def test_all_in_one_needs_every_driver(tmp_path: Path, overcast_pm) -> None:
+    with pytest.raises(DriverNotInstalled, match=r"\[hosts.esx1\] driver: hypervisor driver 'esx' is not installed"):
+        resolve_drivers(shared_config(tmp_path), overcast_pm)
+
+
+def test_controller_needs_no_host_drivers(tmp_path: Path, overcast_pm) -> None:
+    resolved = resolve_drivers(shared_config(tmp_path), overcast_pm, role="controller")
+    assert sorted(resolved.hosts) == ["esx1", "fake1", "fake2"]
+    assert resolved.hosts["esx1"].options == {"vcenter": "vc.example"}  # kept as written: its agent validates them
+    assert resolved.hosts["fake1"].options["vcpus"] == 16  # installed here: validated, defaults applied
+    assert sorted(resolved.volume_backends) == ["fake", "local", "remote-lvm"]
+    assert resolved.image_store is not None and resolved.object_store is not None
+
+
+def test_agent_loads_only_its_host(tmp_path: Path, overcast_pm) -> None:
+    config = shared_config(tmp_path)
+    resolved = resolve_drivers(config, overcast_pm, role="agent", host="fake2")
+    assert sorted(resolved.hosts) == ["fake1", "fake2"]  # same-driver peers (migration), not esx1
+    assert sorted(resolved.volume_backends) == ["local"]  # only what backend_hosts puts on fake2
+    assert resolved.object_store is None and resolved.network is not None and resolved.image_store is not None
+    with pytest.raises(ConfigError, match=r"no \[hosts.ghost\] table.*esx1, fake1, fake2"):
+        resolve_drivers(config, overcast_pm, role="agent", host="ghost")
+
+
+def test_agent_runtime_has_no_database(tmp_path: Path, overcast_pm) -> None:
+    config = shared_config(tmp_path)
+    runtime = build_agent_runtime(config, "fake1", pm=overcast_pm, bus=InProcessBus())
+    try:
+        with pytest.raises(OvercastError, match="host agents have no database"):
+            runtime.db.session()
+        agent = HostAgent(runtime, "fake1")
+        agent.handlers[0].start()
+        report = agent.compute_report()
+        assert report["resources"].vcpus == 16 and report["agent"]["version"]
+        assert not (tmp_path / "overcast.db").exists() or (tmp_path / "overcast.db").stat().st_size > 0
+    finally:
+        runtime.close()
+
+
+def test_agent_and_controller_refuse_the_in_process_bus(tmp_path: Path) -> None:
+    from overcast.agent.process import run_agent
+    from overcast.server import serve
+
+    config = parse_config(fake_config_data(tmp_path), tmp_path / "overcast.toml")
+    with pytest.raises(ConfigError, match="amqp://"):
+        run_agent(config, "fake1")
+    with pytest.raises(ConfigError, match="amqp://"):
+        serve(config, role="controller")
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+class OldAgent:
+    """An agent of an older release: it takes fewer arguments than the controller sends and
+    reports capabilities without the fields added since (and with one we dropped)."""
+
+    def compute_get_info(self, instance: dict) -> str:
+        return f"old agent saw {instance['name']}"
+
+    def compute_report(self) -> dict:
+        return {
+            "capabilities": {"__type__": "HvCapabilities", "hypervisor_type": "kvm", "image_types": ["qcow2"],
+                             "retired_field": 1},
+            "future": {"__type__": "ThingFromTheFuture", "x": 1},
+        }
+
+
+def test_envelope_carries_a_version() -> None:
+    import json
+
+    assert json.loads(encode("m", {"a": 1}))["v"] >= 1
+
+
+def test_newer_controller_talks_to_older_agent() -> None:
+    bus = InProcessBus(rpc_timeout=5)
+    try:
+        bus.serve("agent.old", OldAgent())
+        # an argument the old agent does not know is dropped, not a TypeError
+        assert bus.call("agent.old", "compute_get_info", instance={"name": "vm1"}, new_flag=True) == "old agent saw vm1"
+        report = bus.call("agent.old", "compute_report")
+        caps = report["capabilities"]
+        assert caps == HvCapabilities("kvm", frozenset({"qcow2"}))  # missing fields default, unknown ignored
+        assert caps.shared_storage is False and caps.live_migration is False
+        assert report["future"] == {"x": 1}  # an unknown type arrives as plain data
+        assert "agent" not in report  # older agents do not identify themselves; the controller copes
+    finally:
+        bus.close()
+
+
+def test_newer_envelope_version_is_read() -> None:
+    message = '{"v": 99, "method": "compute_get_info", "args": {"instance": {"name": "vm2"}}, "trace": "x"}'
+    reply = handle_request(OldAgent(), "agent.old", message)
+    assert from_dict(__import__("json").loads(reply)["result"]) == "old agent saw vm2"
