@@ -216,3 +216,134 @@ class NetnsLab:
             if dev.startswith(self.prefix):
                 run("ip", "link", "del", dev, check=False)
         self.namespaces.clear()
+
+
+def netns_pids(name: str) -> list[int]:
+    out = run("ip", "netns", "pids", name, check=False).stdout
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def kill_netns_processes(name: str, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL, every process in namespace ``name`` (all of them are a test's own)."""
+    for sig in (15, 9):
+        for pid in netns_pids(name):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            wait_for(lambda: not netns_pids(name), f"the processes in {name} to exit", timeout)
+            return
+        except TimeoutError:
+            continue
+
+
+def in_netns(name: str) -> list[str]:
+    """A command prefix that runs a program in network namespace ``name`` but keeps the
+    machine's mount namespace (unlike ``ip netns exec``), so the namespaces, mounts and
+    files the program makes are visible to everyone, as on a real host."""
+    return ["nsenter", f"--net=/run/netns/{name}"]
+
+
+# --- RabbitMQ -------------------------------------------------------------------------------
+
+
+@dataclass
+class RabbitNode:
+    """A private RabbitMQ node (own node name, Mnesia, logs, Erlang cookie) in network
+    namespace ``netns``, on the standard ports of that namespace. ``stop()`` keeps its data,
+    so ``start()`` again is a broker restart with durable queues intact."""
+
+    root: Path
+    netns: str
+    nodename: str = field(default_factory=lambda: f"oc-test-{secrets.token_hex(4)}@localhost")
+    port: int = 5672
+    process: subprocess.Popen | None = None
+
+    def _env(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "HOME": str(self.root),  # its own .erlang.cookie
+            "RABBITMQ_CONF_ENV_FILE": str(self.root / "rabbitmq-env.conf"),
+            "RABBITMQ_NODENAME": self.nodename,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.port + 20000),
+            "RABBITMQ_MNESIA_BASE": str(self.root / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.root / "log"),
+            "RABBITMQ_CONFIG_FILE": str(self.root / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "enabled_plugins"),
+        }
+
+    def start(self, timeout: float = 120) -> RabbitNode:
+        if not (self.root / "rabbitmq.conf").exists():
+            for sub in ("mnesia", "log"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            (self.root / "rabbitmq-env.conf").write_text("")
+            (self.root / "enabled_plugins").write_text("[].\n")
+            (self.root / "rabbitmq.conf").write_text(
+                f"listeners.tcp.default = {self.port}\nloopback_users.guest = false\n")
+        with open(self.root / "server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [*in_netns(self.netns), "/usr/lib/rabbitmq/bin/rabbitmq-server"], env=self._env(), cwd=self.root,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+        def listening() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"rabbitmq-server exited: {(self.root / 'server.log').read_text()[-2000:]}")
+            probe = f"import socket; socket.create_connection(('127.0.0.1', {self.port}), 1)"
+            return run(*in_netns(self.netns), "python3", "-c", probe, check=False).returncode == 0
+
+        wait_for(listening, f"RabbitMQ node {self.nodename}", timeout, every=0.5)
+        return self
+
+    def _beam_pids(self) -> list[int]:
+        pids = []
+        for pid in netns_pids(self.netns):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"beam" in cmdline and self.nodename.encode() in cmdline:
+                pids.append(pid)
+        return pids
+
+    def stop(self, timeout: float = 60) -> None:
+        """A clean broker shutdown (SIGTERM to the Erlang VM)."""
+        for pid in self._beam_pids():
+            os.kill(pid, 15)
+        if self.process is not None:
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for pid in self._beam_pids():
+                    os.kill(pid, 9)
+                self.process.wait(10)
+        self.process = None
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+PG_SOCKET_DIR = "/var/run/postgresql"
+
+
+def create_database(prefix: str = "oc_multihost") -> str:
+    """A new empty database on the machine's PostgreSQL; returns its name. Its url goes through
+    the unix socket (``postgresql://postgres@/NAME?host=...``), which reaches the server from
+    any network namespace."""
+    import psycopg
+
+    name = f"{prefix}_{secrets.token_hex(5)}"
+    with psycopg.connect(host=PG_SOCKET_DIR, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def database_url(name: str) -> str:
+    return f"postgresql://postgres@/{name}?host={PG_SOCKET_DIR}"
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(host=PG_SOCKET_DIR, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
