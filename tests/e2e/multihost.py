@@ -238,6 +238,33 @@ def kill_netns_processes(name: str, timeout: float = 10) -> None:
             continue
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, grandchildren, ...)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 def in_netns(name: str) -> list[str]:
     """A command prefix that runs a program in network namespace ``name`` but keeps the
     machine's mount namespace (unlike ``ip netns exec``), so the namespaces, mounts and
@@ -297,15 +324,10 @@ class RabbitNode:
         return self
 
     def _beam_pids(self) -> list[int]:
-        pids = []
-        for pid in netns_pids(self.netns):
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"beam" in cmdline and self.nodename.encode() in cmdline:
-                pids.append(pid)
-        return pids
+        """The Erlang VM(s) under our rabbitmq-server script (not epmd: it daemonizes)."""
+        if self.process is None:
+            return []
+        return [pid for pid in descendants(self.process.pid) if _comm(pid).startswith("beam")]
 
     def stop(self, timeout: float = 60) -> None:
         """A clean broker shutdown (SIGTERM to the Erlang VM)."""
@@ -315,7 +337,7 @@ class RabbitNode:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                for pid in self._beam_pids():
+                for pid in [*self._beam_pids(), self.process.pid]:
                     os.kill(pid, 9)
                 self.process.wait(10)
         self.process = None
