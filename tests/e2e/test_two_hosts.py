@@ -16,6 +16,8 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -198,6 +200,23 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
         ips[name] = text.split("TINYGUEST-DHCP eth0 ")[1].split("/")[0]
     mark("both guests have DHCP leases")
 
+    # data plane across hosts: from the network's DHCP namespace on h1, over VXLAN, to each
+    # guest's web page (port 80 opened in the default security group)
+    cloud.openstack("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "default",
+                    "-f", "json")
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    dhcp_ns = [line.split()[0] for line in listing.splitlines() if net["id"][:8] in line]
+    assert dhcp_ns, f"no DHCP namespace for {net['id']} in: {listing}"
+
+    def page(ip: str) -> str:
+        code = f"import urllib.request; print(urllib.request.urlopen('http://{ip}/', timeout=3).read().decode())"
+        return subprocess.run(["ip", "netns", "exec", dhcp_ns[0], sys.executable, "-c", code],
+                              capture_output=True, text=True).stdout
+
+    for name in ("vm-a", "vm-b"):
+        wait_until(lambda: ips[name] in page(ips[name]), f"{name}'s web page from h1", timeout=60, every=2)
+    mark("both guests answer over the tenant network")
+
     # live migration of the guest on h2 to h1, and back is not needed: it keeps its address
     mover = next(n for n, h in placed.items() if h == "h2")
     domain = show(mover)["OS-EXT-SRV-ATTR:instance_name"]
@@ -206,6 +225,8 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
                         and s["OS-EXT-SRV-ATTR:host"] == "h1")(show(mover)), f"{mover} live on h1", timeout=180)
     assert env.daemons["h1"].domain_state(domain) == "running"
     assert env.daemons["h2"].domain_state(domain) is None
+    # the guest, running on its new host, answers there
+    wait_until(lambda: ips[mover] in page(ips[mover]), f"{mover}'s web page after the migration", timeout=60, every=2)
     mark("live migration h2 -> h1")
 
     # RabbitMQ restart: a request acknowledged just before is not lost, the cloud recovers
