@@ -134,7 +134,7 @@ def delete_everything(cloud: RunningCloud) -> None:
     for server in cloud.openstack("server", "list", "-f", "json", timeout=60) or []:
         cloud.openstack("server", "delete", "--wait", server["ID"], check=False, timeout=180)
     for network in cloud.openstack("network", "list", "-f", "json", timeout=60) or []:
-        cloud.openstack("network", "delete", network["ID"], check=False, timeout=60)
+        cloud.openstack("network", "delete", network["ID"], check=False, timeout=180)
 
 
 def print_logs(cloud: RunningCloud, agents: dict[str, AgentProcess]) -> None:
@@ -251,4 +251,10 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
              "-f", "json", timeout=240)
     assert host_of("vm-c") == "h1"
     mark(f"h2 down after {down_after:.1f} s; vm-c on h1")
+
+    # the agent comes back: h2 is up again and still runs nothing (its guest moved away)
+    env.start_agent("h2")
+    wait_until(lambda: services()["h2"]["State"] == "up", "h2 up again", timeout=60)
+    assert env.daemons["h2"].domains() == []
+    mark("h2 back")
     print(f"\ntimings (s since start): {timings}; guest addresses {ips}")
