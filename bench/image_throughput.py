@@ -1,8 +1,12 @@
 """Image data throughput: upload and download MiB/s of a 1 GiB image through the Glance API
 (uvicorn server process, ``fs`` store with fsync; ``curl`` as the client) against the disk's own speed, measured in
-the same run with ``dd`` (write: ``conv=fdatasync``; read: ``iflag=direct``, cache bypassed).
+the same run with ``dd`` (write: ``conv=fdatasync``; read: ``iflag=direct``, cache bypassed),
+each transfer right after its ``dd`` peer, for ``--rounds`` rounds. The upload's source file
+stays in the page cache (like dd's ``/dev/zero``, it costs the disk nothing); the stored image
+is dropped from the cache before its download. Also printed: the server's CPU time per MiB
+(less sensitive to the load of other processes than MiB/s) and the load average.
 
-    .venv/bin/python bench/image_throughput.py [--size-mib 1024] [--dir DIR]
+    .venv/bin/python bench/image_throughput.py [--size-mib 1024] [--rounds 2] [--dir DIR]
 
 The server runs in its own process: the real API, identity and image service (bootstrapped
 in a scratch data dir). Target: image upload/download >= 80% of the disk's write/read speed.
@@ -69,6 +73,12 @@ def _curl(args: list[str]) -> str:
     return proc.stdout.strip()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _make_source(path: Path, size_mib: int) -> None:
     block = os.urandom(16 * CHUNK)
     with open(path, "wb") as f:
@@ -86,21 +96,22 @@ def _drop_cache(path: Path) -> None:
         os.close(fd)
 
 
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=2, help="dd/transfer pairs, interleaved (default 2)")
     parser.add_argument("--dir", default=None, help="scratch directory on the disk to measure (default: a temp dir)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="oc-bench-img-", dir=args.dir))
     size = args.size_mib * CHUNK
+    server = None
     try:
         source = work / "source.raw"
-        _make_source(source, args.size_mib)
-        ddfile = work / "dd.raw"
-        disk_write = _dd(["if=/dev/zero", f"of={ddfile}", "bs=1M", f"count={args.size_mib}", "conv=fdatasync"])
-        disk_read = _dd([f"if={ddfile}", "of=/dev/null", "bs=1M", "iflag=direct"])
-        ddfile.unlink()
-
+        _make_source(source, args.size_mib)  # stays in the page cache: the client reads no disk
         port = _free_port()
         tokens: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
         server = multiprocessing.Process(target=_serve, args=(str(work / "cloud"), port, tokens), daemon=True)
@@ -114,35 +125,43 @@ def main() -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        image = client.post(f"{base}/images", json={"name": "bench", "disk_format": "raw",
-                                                    "container_format": "bare"}).json()
-        _drop_cache(source)
-        url = f"{base}/images/{image['id']}/file"
         auth = ["-H", f"X-Auth-Token: {token}"]
-        started = time.perf_counter()
-        status = _curl([*auth, "-H", "Content-Type: application/octet-stream", "-T", str(source), url])
-        upload_s = time.perf_counter() - started
-        assert status == "204", status
-        stored = work / "cloud" / "images" / image["id"]
-        _drop_cache(stored)
-        started = time.perf_counter()
-        status = _curl([*auth, "-o", "/dev/null", url])
-        download_s = time.perf_counter() - started
-        assert status == "200", status
-        server.terminate()
-        server.join(10)
+        rows = []
+        for n in range(1, args.rounds + 1):
+            load = _loadavg()
+            ddfile = work / "dd.raw"
+            disk_write = _dd(["if=/dev/zero", f"of={ddfile}", "bs=1M", f"count={args.size_mib}", "conv=fdatasync"])
+            image = client.post(f"{base}/images", json={"name": f"bench-{n}", "disk_format": "raw",
+                                                        "container_format": "bare"}).json()
+            url = f"{base}/images/{image['id']}/file"
+            cpu0, started = _cpu_seconds(server.pid), time.perf_counter()
+            status = _curl([*auth, "-H", "Content-Type: application/octet-stream", "-T", str(source), url])
+            upload_s, upload_cpu = time.perf_counter() - started, _cpu_seconds(server.pid) - cpu0
+            assert status == "204", status
+            disk_read = _dd([f"if={ddfile}", "of=/dev/null", "bs=1M", "iflag=direct"])
+            ddfile.unlink()
+            _drop_cache(work / "cloud" / "images" / image["id"])
+            cpu0, started = _cpu_seconds(server.pid), time.perf_counter()
+            status = _curl([*auth, "-o", "/dev/null", url])
+            download_s, download_cpu = time.perf_counter() - started, _cpu_seconds(server.pid) - cpu0
+            assert status == "200", status
+            client.delete(f"{base}/images/{image['id']}")
+            ms = 1000 / args.size_mib
+            rows.append((n, "upload (PUT: md5+sha512+crc32+inspect, fsync)", size / upload_s / 2**20,
+                         "disk write (dd conv=fdatasync)", disk_write, upload_cpu * ms, load))
+            rows.append((n, "download (GET: CRC-32 verified)", size / download_s / 2**20,
+                         "disk read (dd iflag=direct)", disk_read, download_cpu * ms, load))
 
-        upload, download = size / upload_s / 2**20, size / download_s / 2**20
-        rows = [
-            ("upload (PUT /file: md5+sha512+inspect, fsync)", upload, "disk write (dd conv=fdatasync)", disk_write),
-            ("download (GET /file: CRC-32 verify)", download, "disk read (dd iflag=direct)", disk_read),
-        ]
-        print(f"\nimage throughput, {args.size_mib} MiB, scratch dir {work}\n")
-        print(f"{'operation':48} {'MiB/s':>8}   {'peer':32} {'MiB/s':>8}  {'ratio':>6}")
-        for name, ours, peer, theirs in rows:
-            print(f"{name:48} {ours:8.1f}   {peer:32} {theirs:8.1f}  {ours / theirs:6.0%}")
-        print("\ntarget: >= 80% of the disk's speed")
+        print(f"\nimage throughput, {args.size_mib} MiB, scratch dir {work}, {os.cpu_count()} CPUs\n")
+        print(f"{'#':>2} {'operation':46} {'MiB/s':>7}   {'peer':31} {'MiB/s':>7}  {'ratio':>5}"
+              f"  {'srv CPU ms/MiB':>14}  loadavg")
+        for n, name, ours, peer, theirs, cpu, load in rows:
+            print(f"{n:>2} {name:46} {ours:7.1f}   {peer:31} {theirs:7.1f}  {ours / theirs:5.0%}  {cpu:14.2f}  {load}")
+        print(f"\ntarget: >= 80% of the disk's speed; loadavg now {_loadavg()}")
     finally:
+        if server is not None:
+            server.terminate()
+            server.join(10)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -330,7 +330,22 @@ def hv_detach_volume(
 def hv_extend_volume(
     host: Host, instance: Instance, connection_info: ConnectionInfo, new_size_gb: int
 ) -> bool:
-    """Tell a running guest an attached volume grew (online extend). Blocks briefly."""
+    """Online extend, step 2: make the guest's disk ``new_size_gb`` GiB (Cinder 3.42
+    "extend an in-use volume"; Nova's ``volume-extended`` event).
+
+    The core calls it once per server the volume is attached to, right after the backend's
+    ``vol_extend`` returned, and only for a driver that implements it: without this hook
+    the API refuses an in-use extend up front (400 naming the driver), before the backend
+    is touched. Contract:
+
+    * ``connection_info`` is the one ``hv_attach_volume`` got; find the disk by it.
+    * A running guest must see the new size when this returns (KVM: libvirt
+      ``blockResize``, which also grows an image whose size lives inside the file, e.g. a
+      qcow2 the running QEMU holds open and the backend therefore could not resize).
+      A guest that is not running needs nothing: it reads the size at its next start.
+    * Never shrink. Raise ``NotFound`` if the volume is not attached to ``instance``,
+      ``DriverError`` if the hypervisor refuses; the volume then goes to ``error_extending``.
+    Blocks briefly."""
 
 
 @hookspec(firstresult=True)
@@ -373,7 +388,12 @@ def vol_delete(backend: Backend, volume: VolumeRef) -> bool:
 
 @hookspec(firstresult=True)
 def vol_extend(backend: Backend, volume: VolumeRef, new_size_gb: int) -> bool:
-    """Grow the volume to ``new_size_gb`` (never shrink). Blocks."""
+    """Grow the volume to ``new_size_gb`` (never shrink). Blocks.
+
+    For an in-use volume (online extend) the core calls ``hv_extend_volume`` on every
+    attached server right after this. A file whose format keeps its size inside it (qcow2)
+    and that a running hypervisor holds locked cannot be resized from outside: the backend
+    may then leave the growth to ``hv_extend_volume`` (see its contract) and return True."""
 
 
 @hookspec(firstresult=True)
@@ -498,6 +518,14 @@ def net_list_resources(backend: Backend, host: str) -> Mapping[str, Sequence[str
 # ======================================================================================
 # Image stores (img_*): ``backend`` is the ``[image_store]`` table
 # ======================================================================================
+
+
+@hookspec(firstresult=True)
+def img_init_store(backend: Backend) -> bool:
+    """Optional. At controller start: check the store is usable (``DriverError`` with the
+    reason if not) and remove what uploads of a process that died left behind (temporary
+    data), so nothing of them survives a restart. Must not touch the data of uploads still
+    running in another process. Idempotent. Blocks."""
 
 
 @hookspec(firstresult=True)

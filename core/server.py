@@ -92,7 +92,13 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
     from overcast.plugins import load_plugin_manager
 
     if config.api.workers != 1:
-        raise ConfigError(f"{config.path}: [api] workers: the all-in-one server runs one worker (got {config.api.workers})")
+        # Not a throughput knob here: every worker would start its own copy of the services'
+        # background work and host agents, and the in-process bus does not cross processes.
+        # (Identity alone would be fine: its caches follow the database's generation.)
+        raise ConfigError(
+            f"{config.path}: [api] workers: the all-in-one server runs one worker (got {config.api.workers}); "
+            "its background services, host agents and in-process bus live in that process"
+        )
     extra: list[tuple[str, object]] = []
     if fake_drivers or uses_fake_drivers(config):
         from overcast.testing.fakes import FakeDriversPlugin

@@ -22,6 +22,7 @@
 #   TINYGUEST-DHCP eth0 <ip>/<prefix> router=<gw>     (or TINYGUEST-NODHCP / TINYGUEST-STATIC)
 #   TINYGUEST-READY host=<name> ip=<ip|none> uptime=<s>
 #   TINYGUEST-DISK-ADDED <vdX> <bytes> serial=<s>, TINYGUEST-DISK-REMOVED <vdX>,
+#   TINYGUEST-DISK-RESIZED <vdX> <bytes>              (online extend: the disk's size changed)
 #   TINYGUEST-NIC-ADDED <ethN>                        hot-plug, polled once a second
 #   TINYGUEST-ACPI-POWEROFF                           ACPI power button -> poweroff
 #   With a NIC it serves "tinyguest <hostname> <ip>" on http://<ip>:80/ (busybox httpd).
@@ -33,7 +34,7 @@
 set -euo pipefail
 
 # Bump when the initramfs/disk recipe changes, so existing outputs get rebuilt.
-RECIPE_VERSION=3
+RECIPE_VERSION=4
 
 OUT=${1:-${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}}
 FLAVOUR=${FLAVOUR:-cloud-amd64}
@@ -211,13 +212,16 @@ fi
 echo "TINYGUEST-READY host=$(hostname) ip=${IP:-none} uptime=$(cut -d' ' -f1 /proc/uptime)"
 # hot-plug watcher: virtio disks and NICs appearing/disappearing
 (
-  old=$(ls /sys/block | grep '^vd' | tr '\n' ' '); oldn=$(ls /sys/class/net | tr '\n' ' ')
+  sizes() { for d in $1; do echo "$d=$(cat /sys/block/$d/size 2>/dev/null)"; done | tr '\n' ' '; }
+  old=$(ls /sys/block | grep '^vd' | tr '\n' ' '); oldn=$(ls /sys/class/net | tr '\n' ' '); olds=$(sizes "$old")
   while sleep 1; do
-    new=$(ls /sys/block | grep '^vd' | tr '\n' ' '); newn=$(ls /sys/class/net | tr '\n' ' ')
+    new=$(ls /sys/block | grep '^vd' | tr '\n' ' '); newn=$(ls /sys/class/net | tr '\n' ' '); news=$(sizes "$new")
     for d in $new; do case " $old " in *" $d "*) ;; *) echo "TINYGUEST-DISK-ADDED $(disk_line $d)";; esac; done
     for d in $old; do case " $new " in *" $d "*) ;; *) echo "TINYGUEST-DISK-REMOVED $d";; esac; done
+    for e in $news; do case " $olds " in *" $e "*) ;; *)
+      d=${e%%=*}; case " $old " in *" $d "*) echo "TINYGUEST-DISK-RESIZED $d $(( ${e#*=} * 512 ))";; esac;; esac; done
     for n in $newn; do case " $oldn " in *" $n "*) ;; *) echo "TINYGUEST-NIC-ADDED $n";; esac; done
-    old=$new; oldn=$newn
+    old=$new; oldn=$newn; olds=$news
   done
 ) &
 if [ "$(arg tinyguest.halt)" = "1" ]; then sync; poweroff -f; fi

@@ -208,6 +208,10 @@ class ComputeAgent:
     def compute_detach_volume(self, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
         return self.driver.detach_volume(host=self.host, instance=instance, connection_info=connection_info, mountpoint=mountpoint)
 
+    def compute_extend_volume(self, instance: Instance, connection_info: ConnectionInfo, new_size_gb: int) -> bool:
+        return self.driver.extend_volume(host=self.host, instance=instance, connection_info=connection_info,
+                                         new_size_gb=new_size_gb)
+
     def compute_plug_vifs(self, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
         return self.driver.plug_vifs(host=self.host, instance=instance, network_info=list(network_info))
 

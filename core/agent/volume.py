@@ -41,6 +41,12 @@ class VolumeAgent:
             raise NotFound(f"volume backend {backend_name} is not configured on host {self.host_name}")
         return self.runtime.plugins.driver("volume", backend.driver).call(operation, backend=backend, **kwargs)
 
+    def volume_supports(self, backend_name: str, operation: str) -> bool:
+        backend = self.runtime.drivers.volume_backends.get(backend_name)
+        if backend is None:
+            raise NotFound(f"volume backend {backend_name} is not configured on host {self.host_name}")
+        return self.runtime.plugins.driver("volume", backend.driver).supports(operation)
+
     def volume_init_backend(self, backend_name: str) -> Any:
         return self._call("init_backend", backend_name)
 

@@ -3,7 +3,12 @@
 ``/identity`` (Keystone v3), ``/compute`` (Nova v2.1), ``/image`` (Glance v2), ``/volume``
 (Cinder v3), ``/networking`` (Neutron v2.0), ``/object`` (Swift v1); the dashboard at ``/``.
 Each service module exposes ``router`` (a FastAPI ``APIRouter`` carrying its own prefix and
-version-discovery routes).
+version-discovery routes), and optionally ``FAST_PATHS`` / ``FAST_ROUTES``: lean ASGI apps for
+its hot paths.
+
+The request-id/access-log, fast-path and body-limit layers are plain ASGI and sit *outside*
+FastAPI's own stack (its error, telemetry and exception middlewares, routing and dependency
+resolution), so a hot request pays for none of that: see :class:`OvercastAPI`.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ from __future__ import annotations
 import importlib
 import logging
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from overcast import __version__
-from overcast.api.errors import error_body, overcast_error_body
+from overcast.api.errors import error_response, overcast_error_response
 from overcast.api.middleware import FastPathMiddleware, JsonBodyLimitMiddleware, RequestIdAndLogMiddleware
 from overcast.errors import OvercastError
 from overcast.runtime import Runtime
@@ -36,49 +43,65 @@ SERVICE_APIS = (
 )
 
 
-def _response(path: str, status: int, title: str, message: str, code: str | None = None) -> Response:
-    media, body = error_body(path, status, title, message, code)
-    return Response(content=body, status_code=status, media_type=media)
+class OvercastAPI(FastAPI):
+    """FastAPI with Overcast's plain ASGI layers outermost:
+    request id and access log -> fast paths -> JSON body limit -> FastAPI.
+
+    (``add_middleware`` would put them inside FastAPI's error, telemetry and body-limit
+    middlewares, which every request, hot or not, would then cross first.)"""
+
+    _outer: Any = None
+
+    def wrap(self, fast_paths: dict[str, Any], fast_routes: dict[tuple[str, str], Any], body_limit: int) -> None:
+        inner: Any = JsonBodyLimitMiddleware(super().__call__, limit=body_limit)
+        if fast_paths or fast_routes:
+            inner = FastPathMiddleware(inner, routes=fast_paths, exact=fast_routes)
+        self._outer = RequestIdAndLogMiddleware(inner)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        scope["app"] = self  # the fast paths read ``app.state`` as routes do
+        if self._outer is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self._outer(scope, receive, send)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="Overcast", version=__version__, docs_url=None, redoc_url=None)
+    app = OvercastAPI(title="Overcast", version=__version__, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
 
     @app.exception_handler(OvercastError)
     async def overcast_error(request: Request, exc: OvercastError) -> Response:
-        media, body = overcast_error_body(request.url.path, exc)
-        headers = {"WWW-Authenticate": 'Keystone uri="%s/identity"' % runtime.config.api.base_url()} if exc.status == 401 else None
-        return Response(content=body, status_code=exc.status, media_type=media, headers=headers)
+        return overcast_error_response(request.url.path, exc, runtime.config.api.base_url(), request.headers.get("accept"))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         if err.get("type") == "json_invalid":
-            return _response(request.url.path, 400, "Bad Request", "The request body is not valid JSON.")
+            return error_response(request.url.path, 400, "Bad Request", "The request body is not valid JSON.", accept=request.headers.get("accept"))
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
         message = f"Invalid input for field/attribute {where}: {err.get('msg')}" if where else str(err.get("msg"))
-        return _response(request.url.path, 400, "Bad Request", message)
+        return error_response(request.url.path, 400, "Bad Request", message, accept=request.headers.get("accept"))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
         message = "The resource could not be found." if exc.status_code == 404 else str(exc.detail)
-        return _response(request.url.path, exc.status_code, title, message)
+        return error_response(request.url.path, exc.status_code, title, message, accept=request.headers.get("accept"))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _response(request.url.path, 500, "Internal Server Error", "An unexpected error prevented the server from fulfilling your request.")
+        return error_response(request.url.path, 500, "Internal Server Error", "An unexpected error prevented the server from fulfilling your request.",
+                              accept=request.headers.get("accept"))
 
-    fast_paths: dict = {}
+    fast_paths: dict[str, Any] = {}
+    fast_routes: dict[tuple[str, str], Any] = {}
     for module_name in SERVICE_APIS:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
         fast_paths.update(getattr(module, "FAST_PATHS", {}))  # prefix -> lean ASGI app
+        fast_routes.update(getattr(module, "FAST_ROUTES", {}))  # (method, path) -> lean ASGI app
 
-    app.add_middleware(JsonBodyLimitMiddleware, limit=runtime.config.api.max_request_body)
-    if fast_paths:
-        app.add_middleware(FastPathMiddleware, routes=fast_paths)
-    app.add_middleware(RequestIdAndLogMiddleware)
+    app.wrap(fast_paths, fast_routes, runtime.config.api.max_request_body)
     return app

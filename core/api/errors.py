@@ -6,8 +6,11 @@ is formatted the way that service's clients expect too.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable
+
+from starlette.responses import Response
 
 from overcast.errors import OvercastError
 
@@ -51,12 +54,54 @@ def plain_error(status: int, title: str, message: str, code: str) -> Body:
     return "text/plain; charset=utf-8", f"{status} {title}\n\n{message}\n".encode()
 
 
+def _accept_q(accept: str, offer: str) -> float:
+    """The quality ``accept`` gives to media type ``offer`` (exact > type/* > */*)."""
+    best, best_rank = 0.0, -1
+    kind = offer.split("/", 1)[0]
+    for part in accept.split(","):
+        media, *params = [p.strip() for p in part.split(";")]
+        rank = 2 if media == offer else 1 if media == f"{kind}/*" else 0 if media == "*/*" else -1
+        if rank < best_rank or rank < 0:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best, best_rank = q, rank
+    return best
+
+
+def glance_error(status: int, title: str, message: str, code: str, accept: str | None = None) -> Body:
+    """What Glance's webob exceptions answer: HTML when the client accepts it (keystoneauth
+    sends ``*/*``, and openstacksdk shows the HTML's text as the error's details), JSON
+    ``{"message", "code", "title"}`` when it prefers JSON, else plain text."""
+    offers = ("text/html", "application/json")
+    if not accept:
+        match: str | None = "text/html"
+    else:
+        scored = [(_accept_q(accept, offer), -i, offer) for i, offer in enumerate(offers)]
+        q, _, match = max(scored)
+        match = match if q > 0 else None
+    status_line = f"{status} {title}"
+    if match == "text/html":
+        page = (f"<html>\n <head>\n  <title>{status_line}</title>\n </head>\n <body>\n  <h1>{status_line}</h1>\n"
+                f"  {html.escape(message)}<br /><br />\n\n\n\n </body>\n</html>")
+        return "text/html; charset=UTF-8", page.encode()
+    if match == "application/json":
+        return "application/json", _json({"message": message, "code": status_line, "title": title})
+    return plain_error(status, title, message, code)
+
+
 FORMATTERS: dict[str, Callable[[int, str, str, str], Body]] = {
     "identity": keystone_error,
     "compute": nova_error,
     "volume": nova_error,  # Cinder uses Nova's shape
     "networking": neutron_error,
-    "image": plain_error,
+    "image": glance_error,
     "object": plain_error,
 }
 
@@ -65,10 +110,30 @@ def service_of_path(path: str) -> str:
     return path.lstrip("/").split("/", 1)[0]
 
 
-def error_body(path: str, status: int, title: str, message: str, code: str | None = None) -> Body:
-    formatter = FORMATTERS.get(service_of_path(path), keystone_error)
-    return formatter(status, title, message, code or title.replace(" ", ""))
+def error_body(path: str, status: int, title: str, message: str, code: str | None = None,
+               accept: str | None = None) -> Body:
+    """The error in the format of the service at ``path``; the image service (as Glance)
+    also follows the request's ``Accept`` header."""
+    service = service_of_path(path)
+    code = code or title.replace(" ", "")
+    if service == "image":
+        return glance_error(status, title, message, code, accept)
+    return FORMATTERS.get(service, keystone_error)(status, title, message, code)
 
 
-def overcast_error_body(path: str, exc: OvercastError) -> Body:
-    return error_body(path, exc.status, exc.title, exc.message, exc.code)
+def overcast_error_body(path: str, exc: OvercastError, accept: str | None = None) -> Body:
+    return error_body(path, exc.status, exc.title, exc.message, exc.code, accept)
+
+
+def overcast_error_response(path: str, exc: OvercastError, base_url: str, accept: str | None = None) -> Response:
+    """The HTTP response for ``exc`` on ``path``: the service's format, and for a 401 the
+    ``WWW-Authenticate`` header naming the identity endpoint (as Keystone's middleware does)."""
+    media, body = overcast_error_body(path, exc, accept)
+    headers = {"WWW-Authenticate": f'Keystone uri="{base_url}/identity"'} if exc.status == 401 else None
+    return Response(content=body, status_code=exc.status, media_type=media, headers=headers)
+
+
+def error_response(path: str, status: int, title: str, message: str, code: str | None = None,
+                   accept: str | None = None) -> Response:
+    media, body = error_body(path, status, title, message, code, accept)
+    return Response(content=body, status_code=status, media_type=media)

@@ -52,7 +52,7 @@ def topic_queue(topic: str, exchange: Exchange = RPC_EXCHANGE) -> Queue:
 class AmqpBus:
     """A :class:`overcast.bus.Bus` over RabbitMQ. Thread-safe; one consumer thread."""
 
-    def __init__(self, url: str, rpc_timeout: float = 60.0, workers: int = 16, prefix: str = "") -> None:
+    def __init__(self, url: str, rpc_timeout: float = 60.0, workers: int = 16, prefix: str = "", publishers: int = 4) -> None:
         self.url = url
         self.rpc_timeout = rpc_timeout
         self.prefix = f"{prefix}." if prefix and not prefix.endswith(".") else prefix
@@ -78,8 +78,13 @@ class AmqpBus:
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="amqp-handler")
-        self._publisher = Connection(url, transport_options={"confirm_publish": True})
-        self._publish_lock = threading.Lock()
+        # a few publisher connections: a publish holds one until the broker confirms it, so
+        # concurrent callers (and replies from concurrent handlers) do not queue behind each other
+        self._publishers: queue.LifoQueue = queue.LifoQueue()
+        self._publishers_made = 0
+        self._max_publishers = publishers
+        self._publishers_lock = threading.Lock()
+        self._all_publishers: list[Connection] = []
         self._thread = threading.Thread(target=self._consume_forever, name="amqp-consumer", daemon=True)
         self._thread.start()
 
@@ -149,7 +154,10 @@ class AmqpBus:
         self._stopped.set()
         self._thread.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._publisher.release()
+        with self._publishers_lock:
+            for conn in self._all_publishers:
+                conn.release()
+            self._all_publishers.clear()
 
     # --- publishing -----------------------------------------------------------------------
 
@@ -161,8 +169,9 @@ class AmqpBus:
         ``expiration`` (seconds) drops the message if nobody consumed it by then."""
         budget = deadline or self.rpc_timeout
         retries = max(1, int(budget / BACKOFF["interval_max"]) + 3)
-        with self._publish_lock:
-            producer = Producer(self._publisher)
+        conn = self._checkout()
+        try:
+            producer = Producer(conn)
             try:
                 producer.publish(
                     body, exchange=exchange, routing_key=routing_key, declare=declare or [],
@@ -172,6 +181,22 @@ class AmqpBus:
                 )
             except Exception as exc:  # noqa: BLE001 - any transport failure after retries
                 raise ServiceUnavailable(f"message broker unreachable: {exc}") from None
+        finally:
+            self._publishers.put(conn)
+
+    def _checkout(self) -> Connection:
+        """A free publisher connection (made on demand, up to ``publishers``; then wait)."""
+        try:
+            return self._publishers.get_nowait()
+        except queue.Empty:
+            pass
+        with self._publishers_lock:
+            if self._publishers_made < self._max_publishers:
+                self._publishers_made += 1
+                conn = Connection(self.url, transport_options={"confirm_publish": True})
+                self._all_publishers.append(conn)
+                return conn
+        return self._publishers.get()
 
     # --- consuming ------------------------------------------------------------------------
 

@@ -112,11 +112,15 @@ def config_group() -> None:
 
 @config_group.command("check")
 @config_option
-def config_check(config_path: str | None) -> None:
-    """Validate the config file and every driver table against the installed plugins."""
+@click.option("--role", type=click.Choice(["all", "controller", "agent"]), default="all", show_default=True,
+              help="Check what this process role loads: all (every driver), controller (no host drivers), "
+                   "agent (with --host: that host's drivers).")
+@click.option("--host", default=None, help="With --role agent: the host whose agent runs here.")
+def config_check(config_path: str | None, role: str, host: str | None) -> None:
+    """Validate the config file and the driver tables a process of ROLE loads against the installed plugins."""
     config = load_config(config_path)
     pm = process_plugin_manager()
-    resolved = resolve_drivers(config, pm)
+    resolved = resolve_drivers(config, pm, role=role, host=host)
     click.echo(f"{config.path}: ok")
     for name, host in resolved.hosts.items():
         click.echo(f"  host {name}: {DriverKind.HYPERVISOR.value} driver '{host.driver}'")

@@ -29,15 +29,20 @@ class Session:
     def __init__(self, token: str, image_url: str) -> None:
         self.token = token
         self.image_url = image_url.rstrip("/")
-        self.client = httpx.Client(timeout=TIMEOUT, headers={"X-Auth-Token": token})
+        # JSON errors ({"message": ...}), as Glance's webob answers when JSON is preferred
+        self.client = httpx.Client(timeout=TIMEOUT, headers={"X-Auth-Token": token, "Accept": "application/json"})
 
     def url(self, path: str) -> str:
         return f"{self.image_url}/v2{path}"
 
     def check(self, response: httpx.Response, what: str) -> httpx.Response:
         if response.status_code >= 400:
-            text = response.read().decode(errors="replace").strip().splitlines()
-            raise click.ClickException(f"{what} failed: HTTP {response.status_code}: {text[-1] if text else ''}")
+            text = response.read().decode(errors="replace").strip()
+            try:
+                message = str(json.loads(text)["message"])
+            except (ValueError, KeyError, TypeError):
+                message = text.splitlines()[-1] if text else ""
+            raise click.ClickException(f"{what} failed: HTTP {response.status_code}: {message}")
         return response
 
 

@@ -98,7 +98,7 @@ class Evacuations:
         mig_id = self._migration(uuid, source, dest)
         instance = dataclasses.replace(instance_of(rec), host=dest)
         try:
-            vifs = self.svc.migrations._vifs_on(uuid, dest)
+            vifs = self.svc.migrations.vifs_on(uuid, dest)
             info = self.tasks.call(dest, "compute_spawn", timeout=LONG_RPC, instance=instance, network_info=vifs,
                                    block_devices=[])
             if rec.vm_state == st.STOPPED:
@@ -112,13 +112,13 @@ class Evacuations:
             except Exception:  # noqa: BLE001 - best effort
                 log.debug("cleanup after failed evacuation of %s", uuid, exc_info=True)
             self.tasks.release_host(dest, rec)
-            self.svc.migrations._vifs_on(uuid, source)
+            self.svc.migrations.vifs_on(uuid, source)
             self.t.fault(uuid, exc, task_state=None)
             return
         self.tasks.release_host(source, rec)
         self._set_status(mig_id, "done")
         power = info.state.value
-        self.t.finish(uuid, host=dest, availability_zone=self.svc.migrations._zone(dest), task_state=None,
+        self.t.finish(uuid, host=dest, availability_zone=self.svc.migrations.zone_of(dest), task_state=None,
                       vm_state=st.vm_state_for_power(power), power_state=power)
         log.info("server %s evacuated from %s to %s", uuid, source, dest)
 

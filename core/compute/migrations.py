@@ -49,7 +49,7 @@ class MigrationTasks:
             s.flush()
             return m.id
 
-    def _vifs_on(self, uuid: str, host: str) -> list:
+    def vifs_on(self, uuid: str, host: str) -> list:
         """The server's ports bound on ``host`` (the stored vifs if there is no network service)."""
         vifs = rebind_ports(self.svc.runtime, uuid, self.tasks.port_ids(uuid), host)
         if vifs:
@@ -83,7 +83,7 @@ class MigrationTasks:
             data = self.tasks.call(source, "compute_migrate_disk_and_power_off", timeout=LONG_RPC, instance=instance, dest=dest)
             self._set_migration(mig_id, "migrating", data)
             info = self.tasks.call(dest, "compute_finish_migration", timeout=LONG_RPC, instance=instance, migration=data,
-                                   network_info=self._vifs_on(uuid, dest),
+                                   network_info=self.vifs_on(uuid, dest),
                                    block_devices=[], power_on=was_running)
         except Exception as exc:  # noqa: BLE001 - roll back to the source
             self._set_migration(mig_id, "error")
@@ -93,9 +93,9 @@ class MigrationTasks:
             return
         self._set_migration(mig_id, "finished", data)
         self.t.finish(uuid, host=dest, vm_state=st.RESIZED, task_state=None, power_state=info.state.value,
-                      availability_zone=self._zone(dest))
+                      availability_zone=self.zone_of(dest))
 
-    def _zone(self, host: str) -> str | None:
+    def zone_of(self, host: str) -> str | None:
         h = self.svc.runtime.drivers.hosts.get(host)
         return h.availability_zone if h else None
 
@@ -136,7 +136,7 @@ class MigrationTasks:
         try:
             self.tasks.call(mig.dest_host, "compute_destroy", timeout=LONG_RPC, instance=instance, destroy_disks=True)
             source_instance = instance_of(rec)
-            self._vifs_on(uuid, mig.source_host)
+            self.vifs_on(uuid, mig.source_host)
             if was_running:
                 self.tasks.call(mig.source_host, "compute_power_on", timeout=LONG_RPC, instance=source_instance)
         except Exception as exc:  # noqa: BLE001
@@ -144,7 +144,7 @@ class MigrationTasks:
             return
         self.tasks.release_host(mig.dest_host, rec)
         self._set_migration(mig.id, "reverted")
-        self.t.finish(uuid, host=mig.source_host, availability_zone=self._zone(mig.source_host), task_state=None)
+        self.t.finish(uuid, host=mig.source_host, availability_zone=self.zone_of(mig.source_host), task_state=None)
         self.tasks.sync_power_state(uuid)
 
     # --- live -----------------------------------------------------------------------------------
@@ -164,13 +164,13 @@ class MigrationTasks:
         moved = False
         try:
             data = self.tasks.call(dest, "compute_check_can_live_migrate_destination", instance=instance, source=source)
-            vifs = self._vifs_on(uuid, dest)
+            vifs = self.vifs_on(uuid, dest)
             data = self.tasks.call(dest, "compute_pre_live_migration", timeout=LONG_RPC, instance=instance, migration=data,
                                    network_info=vifs, block_devices=[])
             self._set_migration(mig_id, "running", data)
             self.tasks.call(source, "compute_live_migration", timeout=LONG_RPC, instance=instance, dest=dest, migration=data)
             moved = True
-            self.t.finish(uuid, host=dest, availability_zone=self._zone(dest))
+            self.t.finish(uuid, host=dest, availability_zone=self.zone_of(dest))
             self.tasks.call(source, "compute_post_live_migration", timeout=LONG_RPC, instance=instance, migration=data)
         except Exception as exc:  # noqa: BLE001
             if not moved:

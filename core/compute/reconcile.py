@@ -110,13 +110,16 @@ class Reconciler:
     def reconcile_host(self, host: str) -> dict[str, int]:
         """Bring the database in line with what ``host``'s hypervisor runs now."""
         counts = {"synced": 0, "error": 0, "reaped": 0}
-        guests = self._guests(host)
-        if guests is None:
-            return counts
+        # the servers first, then the guests: a server that becomes ACTIVE after this read is
+        # not judged by a guest list taken before its spawn
         with self.db.session() as s:
             mine = list(s.scalars(select(InstanceRecord).where(
                 InstanceRecord.host == host, InstanceRecord.deleted.is_(False), InstanceRecord.task_state.is_(None),
                 InstanceRecord.vm_state != st.BUILDING)))
+        guests = self._guests(host)
+        if guests is None:
+            return counts
+        with self.db.session() as s:
             gone_away = list(s.scalars(select(InstanceRecord).where(
                 InstanceRecord.hv_name.in_(sorted(guests)),
                 or_(InstanceRecord.deleted.is_(True), InstanceRecord.host != host))))
@@ -127,9 +130,9 @@ class Reconciler:
             if rec.hv_name not in guests:
                 if rec.vm_state == st.ERROR:
                     continue
-                self.t.fault(rec.uuid, NotFound(f"the guest of server {rec.uuid} is gone from host {host}"))
-                self.t.advance(rec.uuid, None, vm_state=st.ERROR, power_state="nostate")
-                counts["error"] += 1
+                if self.t.advance(rec.uuid, None, expect=unchanged(rec), vm_state=st.ERROR, power_state="nostate"):
+                    self.t.fault(rec.uuid, NotFound(f"the guest of server {rec.uuid} is gone from host {host}"))
+                    counts["error"] += 1
                 continue
             try:
                 info = self.runtime.bus.call(agent_topic(host), "compute_get_info", instance=instance_of(rec),
@@ -140,7 +143,7 @@ class Reconciler:
             power = info.state.value if isinstance(info.state, PowerState) else str(info.state)
             vm_state = st.vm_state_for_power(power)
             if vm_state != rec.vm_state or power != rec.power_state:
-                self.t.advance(rec.uuid, None, vm_state=vm_state, power_state=power)
+                self.t.advance(rec.uuid, None, expect=unchanged(rec), vm_state=vm_state, power_state=power)
             counts["synced"] += 1
         for rec in gone_away:
             if not rec.deleted and rec.uuid not in evacuated:
@@ -157,3 +160,8 @@ class Reconciler:
         if any(counts.values()):
             log.info("reconciled host %s: %s", host, counts)
         return counts
+
+
+def unchanged(rec: InstanceRecord) -> dict:
+    """Conditions that hold while nobody touched the server since ``rec`` was read."""
+    return {"deleted": False, "host": rec.host, "vm_state": rec.vm_state}

@@ -52,7 +52,10 @@ def static_filters(request: ScheduleRequest) -> list[tuple[str, Check]]:
         filters.append(("ImageFormatFilter", lambda e: fmt in e.capabilities.image_types))
     hv_type = _hypervisor_type_wanted(request)
     if hv_type:
-        filters.append(("HypervisorTypeFilter", lambda e: e.capabilities.hypervisor_type.lower() == hv_type))
+        # the property names the hypervisor type (qemu, xen, vmware, ...) or the host's driver: an image
+        # tagged ``kvm`` runs on a kvm-driver host even when it emulates (virt_type "qemu", no /dev/kvm)
+        filters.append(("HypervisorTypeFilter",
+                        lambda e: hv_type in (e.capabilities.hypervisor_type.lower(), e.driver.lower())))
     if request.same_driver_as:
         drv = request.same_driver_as
         filters.append(("SameDriverFilter", lambda e: e.driver == drv))

@@ -240,6 +240,14 @@ class ComputeService:
         self.transitions.begin(ctx, uuid, "confirmResize", (st.RESIZED,), st.RESIZE_CONFIRMING)
         self._submit(f"confirm {uuid}", self.migrations.confirm, uuid)
 
+    # --- for the volume service: online extend of an attached volume -----------------------------
+
+    def check_volume_extend(self, instance_uuid: str, volume_id: str) -> None:
+        self.volumes.check_volume_extend(instance_uuid, volume_id)
+
+    def volume_extended(self, instance_uuid: str, volume_id: str, new_size_gb: int) -> None:
+        self.volumes.volume_extended(instance_uuid, volume_id, new_size_gb)
+
     def revert_resize(self, ctx: RequestContext, uuid: str) -> None:
         self.transitions.begin(ctx, uuid, "revertResize", (st.RESIZED,), st.RESIZE_REVERTING)
         self._submit(f"revert {uuid}", self.migrations.revert, uuid)

@@ -70,9 +70,11 @@ class Transitions:
         self.notify(rec, old)
         return rec
 
-    def advance(self, uuid: str, expect_task: str | None, **values: Any) -> InstanceRecord | None:
+    def advance(self, uuid: str, expect_task: str | None, expect: dict[str, Any] | None = None,
+                **values: Any) -> InstanceRecord | None:
         """Like :meth:`finish`, but only if ``task_state`` is still ``expect_task`` (a delete
-        requested meanwhile wins). Returns the row, or ``None`` if the state had moved on."""
+        requested meanwhile wins) and every column in ``expect`` still has its value.
+        Returns the row, or ``None`` if the state had moved on."""
         c = InstanceRecord.__table__.c
         with self.db.session() as s:
             rec = s.get(InstanceRecord, uuid)
@@ -80,15 +82,20 @@ class Transitions:
                 return None
             old = status_of(rec.vm_state, rec.task_state)
             cond = c.task_state.is_(None) if expect_task is None else c.task_state == expect_task
+            extra = [c[k] == v for k, v in (expect or {}).items()]
+            values["updated_at"] = utcnow()
             stmt = (
                 update(InstanceRecord)
-                .where(c.uuid == uuid, cond)
-                .values(updated_at=utcnow(), **values)
+                .where(c.uuid == uuid, cond, *extra)
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
             if s.execute(stmt).rowcount != 1:
                 return None
-            s.refresh(rec)
+            s.expunge(rec)
+        # the row is what we read plus what we wrote (the WHERE held): no second SELECT
+        for key, value in values.items():
+            setattr(rec, key, value)
         self.notify(rec, old)
         return rec
 

@@ -1,6 +1,10 @@
 """Volume attachments (``os-volume_attachments``) through the attach handshake:
 ``hv_get_volume_connector`` (on the host's agent) -> the volume service's
 ``initialize_connection`` -> ``hv_attach_volume`` (agent) -> the volume service records it.
+
+Online extend (Nova's ``volume-extended`` event): the volume service asks
+``check_volume_extend`` before it accepts an in-use extend, grows the volume on its backend,
+then calls ``volume_extended`` for each server, which runs ``hv_extend_volume`` on the host.
 """
 
 from __future__ import annotations
@@ -141,6 +145,38 @@ class VolumeAttachments:
             row = s.get(BlockDeviceMapping, bdm.id)
             if row is not None:
                 s.delete(row)
+
+    # --- online extend (called by the volume service) -----------------------------------------
+
+    def _extend_target(self, uuid: str, volume_id: str) -> tuple[InstanceRecord, BlockDeviceMapping, str]:
+        with self.db.session() as s:
+            try:
+                rec = get_instance(s, system_context(), uuid)
+            except NotFound:
+                raise BadRequest(f"Volume {volume_id} is attached to {uuid}, which is not a server of this cloud: "
+                                 "it cannot be extended while in use.") from None
+            bdm = s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == uuid,
+                                                             BlockDeviceMapping.volume_id == volume_id)).first()
+        if bdm is None or not rec.host:
+            raise BadRequest(f"Volume {volume_id} is not attached to a running host of server {uuid}.")
+        host = self.runtime.drivers.hosts.get(rec.host)
+        if host is None:
+            raise BadRequest(f"Server {uuid} is on host {rec.host}, which is not configured here.")
+        return rec, bdm, host.driver
+
+    def check_volume_extend(self, uuid: str, volume_id: str) -> None:
+        """Refuse (400) an online extend the server's hypervisor driver cannot do, before
+        anything changes: the driver must implement ``hv_extend_volume``."""
+        rec, _, driver = self._extend_target(uuid, volume_id)
+        if not self.runtime.plugins.driver("hypervisor", driver).supports("extend_volume"):
+            raise BadRequest(f"Volume {volume_id} is attached to server {uuid} on host {rec.host}, whose hypervisor "
+                             f"driver '{driver}' does not support 'extend_volume' (online extend): detach it first.")
+
+    def volume_extended(self, uuid: str, volume_id: str, new_size_gb: int) -> None:
+        """The volume grew on its backend: make the server's guest see ``new_size_gb``."""
+        rec, bdm, _ = self._extend_target(uuid, volume_id)
+        self._agent(rec.host, "compute_extend_volume", instance=instance_of(rec),
+                    connection_info=from_dict(bdm.connection_info), new_size_gb=int(new_size_gb))
 
     def detach_all(self, rec: InstanceRecord) -> None:
         """Detach every volume of a server being deleted (best effort, logged)."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -28,9 +30,55 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+_HOLDS = "overcast_write_lock"
+WRITE_LOCK_WAIT = 10.0  # then fall through to SQLite's own locking (busy_timeout)
+
+
+class _SqliteWriteQueue:
+    """One writer at a time inside this process, queued on a lock instead of SQLite's busy handler.
+
+    SQLite lets one transaction write; a second writer gets SQLITE_BUSY and its busy handler
+    sleeps 1, 2, 5, 10, ... up to 100 ms between retries, so under N concurrent writers a
+    transaction waits for many sleeps, not for the few milliseconds the holder needed (100
+    concurrent server creates took ~2 s each). Here a connection takes a process-wide lock just
+    before its first INSERT/UPDATE/DELETE (which is where pysqlite issues ``BEGIN``) and gives it
+    back on commit or rollback (or, failing that, when it returns to the pool); waiters wake the moment it is free, in
+    order. Reads are never queued (WAL readers run beside the writer). SQLite's own locking stays
+    the authority (other processes; a lock held too long times out into it)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def before_execute(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        info = conn.info
+        if info.get(_HOLDS) is None and statement.lstrip()[:7].upper().startswith(_WRITES):
+            info[_HOLDS] = self.lock.acquire(timeout=WRITE_LOCK_WAIT)
+
+    def _release(self, info: dict) -> None:
+        if info.pop(_HOLDS, None):
+            self.lock.release()
+
+    def on_end(self, conn: Any) -> None:
+        self._release(conn.info)
+
+    def on_reset(self, _dbapi_connection: Any, record: Any, *_args: Any) -> None:
+        self._release(record.info)
+
+
+_QUEUES: weakref.WeakKeyDictionary[Engine, _SqliteWriteQueue] = weakref.WeakKeyDictionary()
+
+
+def sqlite_write_lock(engine: Engine) -> threading.Lock | None:
+    """The in-process write lock of a SQLite engine (None for other backends)."""
+    queue = _QUEUES.get(engine)
+    return queue.lock if queue else None
+
+
 def make_engine(url: str, echo: bool = False, pool_size: int = 10) -> Engine:
-    """An engine for ``url``. SQLite gets WAL and a busy timeout; every backend gets
-    pre-ping so a dropped connection (database restart) is replaced, not reported."""
+    """An engine for ``url``. SQLite gets WAL, a busy timeout and an in-process write queue;
+    server backends get pre-ping so a dropped connection (database restart) is replaced, not
+    reported."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -38,9 +86,16 @@ def make_engine(url: str, echo: bool = False, pool_size: int = 10) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=2 * pool_size,
-            pool_pre_ping=True,
+            pool_pre_ping=False,  # a file cannot drop the connection; the ping was a query per checkout
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        queue = _QUEUES[engine] = _SqliteWriteQueue()
+        event.listen(engine, "before_cursor_execute", queue.before_execute)
+        event.listen(engine, "commit", queue.on_end)
+        event.listen(engine, "rollback", queue.on_end)
+        event.listen(engine, "reset", queue.on_reset)
+        event.listen(engine, "checkin", queue.on_reset)
+        event.listen(engine, "close", queue.on_reset)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]

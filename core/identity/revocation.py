@@ -123,6 +123,7 @@ class GenerationWatch:
         self._stmt = select(IdentityState.generation).where(IdentityState.id == _STATE_ROW)
         self._local = threading.local()
         self._raw: list[sqlite3.Connection] = []
+        self._sqlite_path: str | None = None  # "" when not an SQLite file
 
     def on_change(self, callback: Any) -> None:
         """``callback()`` runs whenever the generation moved (drop your caches there)."""
@@ -131,8 +132,11 @@ class GenerationWatch:
     def read_generation(self) -> int:
         """The current generation. On SQLite through a per-thread raw connection: this
         read runs on every validation, and the raw read costs microseconds."""
-        path = self.db.engine.url.database
-        if self.db.is_sqlite and path and path != ":memory:":
+        path = self._sqlite_path
+        if path is None:
+            database = self.db.engine.url.database
+            path = self._sqlite_path = database if self.db.is_sqlite and database and database != ":memory:" else ""
+        if path:
             conn = getattr(self._local, "conn", None)
             if conn is None:
                 conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)

@@ -111,11 +111,13 @@ class IdentityService:
     def validate_token(self, token: str) -> TokenData:
         return self.resolver.validate(token)
 
-    def validate_subject_token(self, token: str) -> TokenData:
+    def validate_subject_token(self, token: str, state_checked: bool = False) -> TokenData:
         """Like :meth:`validate_token`, but an invalid subject token is 404, as Keystone's
-        ``GET /v3/auth/tokens`` answers."""
+        ``GET /v3/auth/tokens`` answers. ``state_checked``: the caller's own token was
+        validated in this same request, so the identity generation read then is current
+        (see :meth:`TokenResolver.validate`)."""
         try:
-            return self.resolver.validate(token)
+            return self.resolver.validate(token, check_state=not state_checked)
         except Exception as exc:
             if getattr(exc, "status", None) == 401:
                 raise NotFound(f"Could not find token: {token}.", code="TokenNotFound") from None

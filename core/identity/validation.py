@@ -3,7 +3,8 @@
 The fast path is a dictionary hit: validated tokens, users, projects and role sets are
 cached for a short time, and every cache is dropped as soon as the identity generation
 moves (any process revoking a token, disabling a user, changing an assignment...). Every
-validation still checks that generation and the token's expiry.
+validation still checks that generation and the token's expiry, and validated tokens are
+dropped when the Fernet key set changes (a rotation may retire a key).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class TokenResolver:
         self._projects: TTLCache[Named] = TTLCache(CACHE_SECONDS)
         self._roles: TTLCache[tuple[RoleRef, ...]] = TTLCache(CACHE_SECONDS)
         self._appcreds: TTLCache[Any] = TTLCache(CACHE_SECONDS)
+        self._keyset: Any = None  # the key set the cached tokens were decrypted with
         self.watch.on_change(self.clear)
 
     def clear(self) -> None:
@@ -73,10 +75,20 @@ class TokenResolver:
 
     # --- validation ---------------------------------------------------------------------
 
-    def validate(self, token: str) -> TokenData:
+    def validate(self, token: str, check_state: bool = True) -> TokenData:
         """Raises :class:`InvalidTokenError` (401) for a malformed, unknown-key, expired or
-        revoked token, or one whose user, project, role or credential is gone."""
-        self.watch.check()
+        revoked token, or one whose user, project, role or credential is gone.
+
+        ``check_state=False`` skips the generation read; only for a second token in the
+        same request, right after a validation that did read it."""
+        if check_state:
+            self.watch.check()
+        keyset = self.provider.keys.fernet()  # re-read from disk at most once a second
+        if keyset is not self._keyset:
+            # A rotation (here or by ``overcast keys rotate``) may have retired the key a
+            # cached token was signed with: decrypt again from now on.
+            self._tokens.clear()
+            self._keyset = keyset
         now = datetime.now(timezone.utc)
         cached = self._tokens.get(token)
         if cached is not None:

@@ -8,19 +8,22 @@ to a context, as contract data); on hosts, without a database, :meth:`fetch_to_c
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from overcast.context import RequestContext
 from overcast.db.models.image import Image, ImageTag
-from overcast.errors import BadRequest, Conflict, Forbidden, NotFound
+from overcast.errors import BadRequest, Conflict, Forbidden, NotFound, OvercastError
 from overcast.image import data, host, listing, members, patch, records
 from overcast.image import constants as c
 from overcast.image.access import check_rule, get_owned, get_visible
 from overcast.image.rpc import IMAGE_TOPIC, ImageRpc
 from overcast.image.store import ImageStore
 from overcast.types import ImageFile, ImageRef
+
+log = logging.getLogger(__name__)
 
 
 class ImageService:
@@ -33,9 +36,15 @@ class ImageService:
         return self.runtime.db
 
     def start(self) -> None:
-        """Controller start-up: uploads of processes that died go back to ``queued``, and the
+        """Controller start-up: uploads of processes that died go back to ``queued`` (as
+        Glance's failed-upload ``_restore`` does) and the store drops their temp data; the
         bus topic ``image`` answers host agents."""
         data.reconcile(self.db)
+        if self.store.configured:
+            try:
+                self.store.init()
+            except OvercastError as exc:  # the cloud still starts; uploads will report it
+                log.error("image store '%s' is not usable: %s", self.store.backend.name, exc)
         self.runtime.bus.serve(IMAGE_TOPIC, ImageRpc(self))
 
     def close(self) -> None:

@@ -35,6 +35,14 @@ class ImageStore:
     def _driver(self) -> DriverCaller:
         return self._plugins.driver("image_store", self.backend.driver)
 
+    def init(self) -> bool:
+        """Let the driver check its store and clean up after dead uploads, if it can;
+        False if it has nothing to do at start."""
+        driver = self._driver()
+        if not driver.supports("init_store"):
+            return False
+        return bool(driver.init_store(backend=self.backend))
+
     def add(self, image_id: str, data: Iterable[bytes], size: int | None) -> StoredImage:
         return self._driver().add(backend=self.backend, image_id=image_id, data=data, size=size)
 

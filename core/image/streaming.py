@@ -12,6 +12,7 @@ the bytes read back do not hash to what was recorded at upload.
 from __future__ import annotations
 
 import hashlib
+import logging
 import queue
 import threading
 import zlib
@@ -22,6 +23,8 @@ from overcast.errors import BadRequest, DriverError, PayloadTooLarge
 from overcast.image.inspect import Inspection, StreamInspector
 
 HASH_ALGO = "sha512"
+
+log = logging.getLogger(__name__)
 
 
 class UploadAborted(BadRequest):
@@ -38,14 +41,29 @@ class UploadResult:
     inspection: Inspection | None
 
 
+class Crc32:
+    """``zlib.crc32`` behind hashlib's ``update``/``hexdigest`` (``value`` is the int)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.value = zlib.crc32(chunk, self.value)
+
+    def hexdigest(self) -> str:
+        return f"{self.value:08x}"
+
+
 class BackgroundHash:
-    """A hash updated in its own thread (hashlib releases the GIL on large buffers), so
-    md5 and sha512 of an upload run on other cores than the one receiving the data."""
+    """Hashes updated in their own thread (hashlib and zlib release the GIL on large
+    buffers), so the digests of an upload are computed on other cores than the one
+    receiving and writing the data, each thread on its own copy-free view of the chunk."""
 
     _DONE = object()
 
-    def __init__(self, algo: str) -> None:
+    def __init__(self, algo: str, *more: Crc32) -> None:
         self._hash = hashlib.new(algo)
+        self._more = more
         self._queue: queue.Queue[object] = queue.Queue(maxsize=8)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"hash-{algo}", daemon=True)
@@ -55,6 +73,8 @@ class BackgroundHash:
         while (item := self._queue.get()) is not self._DONE:
             try:
                 self._hash.update(item)  # type: ignore[arg-type]
+                for other in self._more:
+                    other.update(item)  # type: ignore[arg-type]
             except BaseException as exc:  # noqa: BLE001 - reported by hexdigest()
                 self._error = exc
 
@@ -97,27 +117,27 @@ class UploadStream:
         self._hash_algo = hash_algo
         self._md5: BackgroundHash | None = None
         self._os_hash: BackgroundHash | None = None
-        self._sha256 = hashlib.sha256() if self._declared_sha256 else None
-        self._crc32 = 0
+        self._sha256: BackgroundHash | None = None
+        self._crc32 = Crc32()
         self.received = 0
         self.result: UploadResult | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         inspector = self._inspector
         early_checked = False
-        self._md5 = BackgroundHash("md5")
+        # crc32 (cheap) rides with md5; sha512 and a declared sha256 get their own threads
+        self._md5 = BackgroundHash("md5", self._crc32)
         self._os_hash = BackgroundHash(self._hash_algo)
+        self._sha256 = BackgroundHash("sha256") if self._declared_sha256 else None
+        hashes = [h for h in (self._os_hash, self._md5, self._sha256) if h is not None]
         try:
             for chunk in self._chunks:
                 if not chunk:
                     continue
                 self.received += len(chunk)
                 self._check_size_bound()
-                self._os_hash.update(chunk)
-                self._md5.update(chunk)
-                self._crc32 = zlib.crc32(chunk, self._crc32)
-                if self._sha256 is not None:
-                    self._sha256.update(chunk)
+                for h in hashes:
+                    h.update(chunk)
                 if inspector is not None:
                     inspector.feed(chunk)
                     if not early_checked and inspector.head_complete:
@@ -126,8 +146,8 @@ class UploadStream:
                 yield chunk
             self.result = self._finish()
         finally:
-            self._md5.close()
-            self._os_hash.close()
+            for h in hashes:
+                h.close()
 
     def _check_size_bound(self) -> None:
         if self._declared_size is not None and self.received > self._declared_size:
@@ -146,21 +166,22 @@ class UploadStream:
         md5 = self._md5.hexdigest()
         if self._declared_md5 and self._declared_md5 != md5:
             raise UploadAborted(f"Image data has md5 {md5}, not the declared {self._declared_md5}.")
-        if self._sha256 is not None and self._sha256.hexdigest() != self._declared_sha256:
-            raise UploadAborted(
-                f"Image data has sha256 {self._sha256.hexdigest()}, not the declared {self._declared_sha256}."
-            )
+        if self._sha256 is not None and (sha256 := self._sha256.hexdigest()) != self._declared_sha256:
+            raise UploadAborted(f"Image data has sha256 {sha256}, not the declared {self._declared_sha256}.")
         inspection = self._inspector.finish(self.received) if self._inspector is not None else None
-        return UploadResult(self.received, md5, self._hash_algo, self._os_hash.hexdigest(), self._crc32, inspection)
+        return UploadResult(self.received, md5, self._hash_algo, self._os_hash.hexdigest(), self._crc32.value,
+                            inspection)
 
 
 class VerifiedStream:
-    """Passes stored bytes on and raises at the end if they are not what was uploaded.
+    """Passes stored bytes on, hashing them as they go, and withholds the last chunk until
+    they are verified: if they are not what was uploaded, it raises instead of sending it.
 
     The check is the CRC-32 recorded for the stored copy (fast enough not to slow a
     download; it guards against storage corruption, while clients verify the md5/sha512
-    themselves); without one, the image's sha512. Raising mid-response aborts the HTTP
-    transfer, so a client never receives corrupted data as a complete download."""
+    themselves); without one, the image's sha512. Raising before the last chunk aborts the
+    HTTP transfer short of its ``Content-Length``, so a client never receives corrupted data
+    as a complete download, and the data is read once."""
 
     def __init__(self, chunks: Iterable[bytes], *, size: int, crc32: int | None, algo: str, expected: str,
                  what: str) -> None:
@@ -173,14 +194,19 @@ class VerifiedStream:
 
     def __iter__(self) -> Iterator[bytes]:
         seen, crc = 0, 0
+        held: bytes | None = None
         try:
             for chunk in self._chunks:
+                if not chunk:
+                    continue
                 seen += len(chunk)
                 if self._hash is None:
                     crc = zlib.crc32(chunk, crc)
                 else:
                     self._hash.update(chunk)
-                yield chunk
+                if held is not None:
+                    yield held
+                held = chunk
         finally:
             close = getattr(self._chunks, "close", None)
             if close is not None:
@@ -190,4 +216,8 @@ class VerifiedStream:
         else:
             intact = not self._expected or self._hash.hexdigest() == self._expected
         if seen != self._size or not intact:
+            log.error("stored data of %s does not match its recorded checksum (%d of %d bytes read)",
+                      self._what, seen, self._size)
             raise DriverError(f"stored data of {self._what} is corrupt: it does not match its recorded checksum")
+        if held is not None:
+            yield held

@@ -64,3 +64,28 @@ def stop_agent_process(agent: AgentProcess, sig: int = signal.SIGTERM, timeout: 
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
     return proc.returncode
+
+
+def cloud_topics(hosts: list[str]) -> list[str]:
+    """The durable bus topics of a cloud with these hosts: each agent's and the controller's."""
+    return [f"agent.{h}" for h in hosts] + ["image", "network"]
+
+
+def delete_amqp_names(url: str, prefix: str, topics: list[str]) -> None:
+    """Remove the durable queues and the exchanges a test or benchmark made under ``[bus]
+    prefix`` on a shared broker (reply and event queues go away with their connections)."""
+    from kombu import Connection
+
+    prefix = prefix.rstrip(".") + "."
+    with Connection(url) as conn:
+        channel = conn.channel()
+        for name in [*(prefix + t for t in topics)]:
+            try:
+                channel.queue_delete(name)
+            except Exception:  # noqa: BLE001 - never declared: the channel is closed by the broker
+                channel = conn.channel()
+        for exchange in ("overcast", "overcast.events"):
+            try:
+                channel.exchange_delete(prefix + exchange)
+            except Exception:  # noqa: BLE001
+                channel = conn.channel()

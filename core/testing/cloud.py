@@ -178,15 +178,15 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = None, timeout: float = 90,
-                        role: str = "all", api_host: str = "127.0.0.1", wrapper: list[str] | None = None,
-                        fake_hosts: int = 1) -> RunningCloud:
+                        fake_hosts: bool = True, role: str = "all", api_host: str = "127.0.0.1",
+                        wrapper: list[str] | None = None) -> RunningCloud:
     """Write an all-fake config (plus ``extra_config`` tables), bootstrap it, and start
     ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`. With
+    ``fake_hosts=False`` the only hosts are those of ``extra_config``. With
     ``role="controller"`` (and an amqp:// ``[bus] url`` in ``extra_config``) no host runs
     until :func:`overcast.testing.agents.start_agent_process` starts its agent. ``api_host``
     is the address it serves on; ``wrapper`` prefixes its command line (e.g. ``["nsenter",
-    "--net=/run/netns/ctl"]`` to run it in a network namespace that has ``api_host``);
-    ``fake_hosts=0`` leaves only the hosts of ``extra_config``."""
+    "--net=/run/netns/ctl"]`` to run it in a network namespace that has ``api_host``)."""
     import httpx
 
     from overcast.cli.server import clouds_yaml, to_toml
@@ -198,8 +198,10 @@ def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = No
 
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    data = fake_config_data(data_dir, hosts=fake_hosts)
+    data = fake_config_data(data_dir)
     data.pop("data_dir")
+    if not fake_hosts:
+        data.pop("hosts")
     data["api"] = {"host": api_host, "port": port}
     data = _merge(data, extra_config or {})
     config_path = data_dir / "overcast.toml"

@@ -140,3 +140,88 @@ def compute_runtime(
         yield runtime.compute
     finally:
         runtime.close()
+
+
+# --- scenarios a driver package runs against its own backend ----------------------------------
+
+
+def tiny_flavor(compute: Any) -> Any:
+    return compute.flavors.create(member_context(admin=True), {"name": "x.tiny", "vcpus": 1, "ram": 256, "disk": 1})
+
+
+def lifecycle_and_migration(compute: Any, images: DiskImages, hypervisor_type: str,
+                            snapshot_head: Callable[[str], bytes]) -> Any:
+    """A server from an image tagged ``hypervisor_type`` (with a hostile name) goes through
+    stop / start / soft reboot / snapshot, a confirmed cold migration to the other host and a
+    live migration back, and is deleted. ``snapshot_head(path)`` returns the first bytes of
+    the snapshot's disk content (it must start with ``TINYGUEST``). Returns the server's
+    record as it was when built (``.host``, ``.hv_name``)."""
+    admin, user = member_context(admin=True), member_context()
+    image = images.add(hypervisor_type=hypervisor_type)
+    rec = compute.create_server(user, {"name": "web'; drop", "flavorRef": tiny_flavor(compute).id, "imageRef": image,
+                                       "networks": "none"})
+    rec = wait_for_status(compute, user, rec.uuid, "ACTIVE")
+    compute.power_action(user, rec.uuid, "stop")
+    wait_for_status(compute, user, rec.uuid, "SHUTOFF")
+    compute.power_action(user, rec.uuid, "start")
+    wait_for_status(compute, user, rec.uuid, "ACTIVE")
+    compute.reboot(user, rec.uuid, "SOFT")
+    wait_for_status(compute, user, rec.uuid, "ACTIVE")
+    snap_id = compute.create_image(user, rec.uuid, "snap")
+    wait_for_status(compute, user, rec.uuid, "ACTIVE")
+    snap = images.images[snap_id]
+    assert snap["status"] == "active" and snap["ref"].disk_format == images.disk_format
+    assert snapshot_head(snap["path"])[:9] == b"TINYGUEST"
+    # cold migration to the other host, confirmed
+    compute.migrate(admin, rec.uuid)
+    moved = wait_for_status(compute, user, rec.uuid, "VERIFY_RESIZE")
+    assert moved.host != rec.host
+    compute.confirm_resize(user, rec.uuid)
+    wait_for_status(compute, user, rec.uuid, "ACTIVE")
+    # live migration back
+    compute.live_migrate(admin, rec.uuid)
+    back = wait_for_status(compute, user, rec.uuid, "ACTIVE")
+    assert back.host == rec.host
+    compute.delete_server(user, rec.uuid)
+    compute.runner.wait_idle(timeout=30)
+    return rec
+
+
+def raw_head(path: str) -> bytes:
+    """The first bytes of a disk's content, through qemu-img (any format it reads)."""
+    qemu_img("convert", "-O", "raw", path, path + ".raw")
+    with open(path + ".raw", "rb") as f:
+        return f.read(64)
+
+
+def foreign_images_are_not_placed(compute: Any, images: DiskImages) -> None:
+    """Images tagged for another hypervisor, or in a format the hosts do not boot, end in
+    ERROR with the scheduler's reason."""
+    user = member_context()
+    flavor = tiny_flavor(compute)
+    for image in (images.add(hypervisor_type="kvm"), images.add(disk_format="qcow2")):
+        rec = compute.create_server(user, {"name": "nope", "flavorRef": flavor.id, "imageRef": image,
+                                           "networks": "none"})
+        rec = wait_for_status(compute, user, rec.uuid, "ERROR")
+        assert "Filter" in compute.faults([rec.uuid])[rec.uuid].message
+
+
+def dead_endpoint(compute: Any, images: DiskImages, kill: Callable[[], None], *expected: str) -> None:
+    """After ``kill()`` (the backend is gone and the driver's sessions closed), an action on a
+    built server records a fault naming the host, and a new server goes to ERROR with a
+    readable fault; each fault contains every ``expected`` text."""
+    user = member_context()
+    flavor = tiny_flavor(compute)
+    rec = compute.create_server(user, {"name": "a", "flavorRef": flavor.id, "imageRef": images.add(),
+                                       "networks": "none"})
+    rec = wait_for_status(compute, user, rec.uuid, "ACTIVE")
+    kill()
+    compute.power_action(user, rec.uuid, "stop")
+    compute.runner.wait_idle(timeout=30)
+    fault = compute.faults([rec.uuid]).get(rec.uuid)
+    assert fault is not None and all(text in fault.message for text in expected), fault and fault.message
+    rec = compute.create_server(user, {"name": "b", "flavorRef": flavor.id, "imageRef": images.add(),
+                                       "networks": "none"})
+    rec = wait_for_status(compute, user, rec.uuid, "ERROR")
+    message = compute.faults([rec.uuid])[rec.uuid].message
+    assert all(text in message for text in expected), message

@@ -73,3 +73,14 @@ def required() -> set[str]:
     if value.strip() == "all":
         return set(FACILITY_MARKERS)
     return {v.strip() for v in value.split(",") if v.strip()}
+
+
+def missing_facility(facility: str, reason: str) -> None:
+    """Skip for a missing facility, or fail when ``OVERCAST_REQUIRE_FACILITIES`` asks for it
+    (``all`` or a comma list naming it), so CI cannot pass silently."""
+    import pytest
+
+    wanted = {v.strip() for v in os.environ.get("OVERCAST_REQUIRE_FACILITIES", "").split(",")}
+    if "all" in wanted or facility in wanted:
+        pytest.fail(f"required facility {facility} is missing: {reason}")
+    pytest.skip(reason)

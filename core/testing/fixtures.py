@@ -17,7 +17,7 @@ from overcast.testing.cloud import cloud, running_cloud, running_cloud_config  #
 
 __all__ = [
     "fake_drivers", "overcast_pm", "overcast_config", "overcast_runtime", "fake_config_data",
-    "cloud", "running_cloud", "running_cloud_config", "migrated_sqlite_template",
+    "cloud", "running_cloud", "running_cloud_config", "migrated_sqlite_template", "qemu_img",
 ]
 
 
@@ -83,3 +83,14 @@ def overcast_runtime(overcast_config: Config, overcast_pm: PluginManager) -> Ite
         yield runtime
     finally:
         runtime.close()
+
+
+@pytest.fixture(scope="session")
+def qemu_img() -> str:
+    """qemu-img's path (Debian qemu-utils; disk-format work in drivers and simulators), or skip."""
+    from overcast.testing.facilities import missing_facility
+
+    path = shutil.which("qemu-img")
+    if path is None:
+        missing_facility("qemu-img", "qemu-img is not installed (apt: qemu-utils)")
+    return path

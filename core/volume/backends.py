@@ -42,16 +42,30 @@ class BackendCalls:
     def host_of(self, name: str) -> str | None:
         return self.runtime.config.volume.backend_hosts.get(name)
 
-    def call(self, backend_name: str, operation: str, **kwargs: Any) -> Any:
-        """Run driver ``operation`` for ``backend_name``, locally or on its host's agent."""
+    def call(self, backend_name: str, operation: str, _timeout: float | None = None, **kwargs: Any) -> Any:
+        """Run driver ``operation`` for ``backend_name``, locally or on its host's agent
+        (waiting ``_timeout`` seconds for it, default ``[bus] rpc_timeout``)."""
         backend = self.backend(backend_name)
         host = self.host_of(backend_name)
         if host:
-            return self.runtime.bus.call(agent_topic(host), f"volume_{operation}", backend_name=backend_name, **kwargs)
+            return self.runtime.bus.call(agent_topic(host), f"volume_{operation}", timeout=_timeout,
+                                         backend_name=backend_name, **kwargs)
         return self.runtime.plugins.driver("volume", backend.driver).call(operation, backend=backend, **kwargs)
 
     def supports(self, backend_name: str, operation: str) -> bool:
-        return self.runtime.plugins.driver("volume", self.backend(backend_name).driver).supports(operation)
+        """Whether the backend's driver implements ``operation``. A host-local backend's
+        driver may be installed only on its host (a controller with ``--role controller``):
+        then its agent is asked."""
+        from overcast.errors import DriverNotInstalled
+
+        try:
+            return self.runtime.plugins.driver("volume", self.backend(backend_name).driver).supports(operation)
+        except DriverNotInstalled:
+            host = self.host_of(backend_name)
+            if not host:
+                raise
+            return bool(self.runtime.bus.call(agent_topic(host), "volume_supports", backend_name=backend_name,
+                                              operation=operation))
 
     # --- service records -----------------------------------------------------------------
 
@@ -72,10 +86,11 @@ class BackendCalls:
 
     def refresh(self, name: str, init: bool = False) -> BackendStats | None:
         """Ask the driver for stats (and init it first if asked); record up/down."""
+        probe = self.runtime.config.bus.probe_timeout  # an absent agent must not stall the controller
         try:
             if init:
-                self.call(name, "init_backend")
-            stats: BackendStats = self.call(name, "get_stats")
+                self.call(name, "init_backend", _timeout=probe)
+            stats: BackendStats = self.call(name, "get_stats", _timeout=probe)
         except OvercastError as exc:
             log.warning("volume backend %s is down: %s", name, exc)
             self._record(name, up=False, error=str(exc))

@@ -266,7 +266,9 @@ class Volumes:
             row = find_volume(s, ctx, volume_id)
             row.status, row.error = status, None
 
-    def extend(self, ctx: RequestContext, volume_id: str, new_size: Any) -> None:
+    def extend(self, ctx: RequestContext, volume_id: str, new_size: Any, online: bool = False) -> None:
+        """Grow a volume. ``online`` (Cinder 3.42) also allows an in-use one, if every server
+        it is attached to runs on a hypervisor driver with ``hv_extend_volume``."""
         new_size = check_size(new_size, "new_size")
         with self.p.db.session() as s:
             row = find_volume(s, ctx, volume_id)
@@ -275,25 +277,38 @@ class Volumes:
                     f"Invalid input received: New size for extend must be greater than current size. "
                     f"(current: {row.size}, extended: {new_size})."
                 )
-            if row.status != "available":
-                raise BadRequest(f"Invalid volume: Volume status must be available to extend, but current status is: {row.status}.")
+            allowed = ["available", "in-use"] if online else ["available"]
+            if row.status not in allowed:
+                raise BadRequest(f"Invalid volume: Volume status must be {' or '.join(allowed)} to extend, "
+                                 f"but current status is: {row.status}.")
+            servers = self._attached_servers(s, row.id) if row.status == "in-use" else []
+            compute = self.p.runtime.service("compute") if servers else None
+            for server in servers:  # refuse before anything changes
+                compute.check_volume_extend(server, row.id)
             self.p.quotas.consume(s, row.project_id, {"gigabytes": new_size - row.size})
-            require_transition(s, Volume, row.id, ["available"], "extending", "volume", previous_status="available")
-        self.p.tasks.submit(f"extend volume {volume_id}", self._extend, volume_id, new_size)
+            require_transition(s, Volume, row.id, [row.status], "extending", "volume", previous_status=row.status)
+        self.p.tasks.submit(f"extend volume {volume_id}", self._extend, volume_id, new_size, servers)
 
-    def _extend(self, volume_id: str, new_size: int) -> None:
+    @staticmethod
+    def _attached_servers(s: Any, volume_id: str) -> list[str]:
+        return list(s.scalars(select(VolumeAttachment.instance_uuid).where(
+            VolumeAttachment.volume_id == volume_id, VolumeAttachment.attach_status == "attached")))
+
+    def _extend(self, volume_id: str, new_size: int, servers: list[str] | None = None) -> None:
         with self.p.db.session() as s:
             row = s.get(Volume, volume_id)
-            ref, backend, old = volume_ref(row), row.backend, row.size
+            ref, backend, old, back_to = volume_ref(row), row.backend, row.size, row.previous_status or "available"
         try:
             self.p.backends.call(backend, "extend", volume=ref, new_size_gb=new_size)
+            for server in servers or []:
+                self.p.runtime.service("compute").volume_extended(server, volume_id, new_size)
         except Exception as exc:  # noqa: BLE001
             with self.p.db.session() as s:
                 transition(s, Volume, volume_id, ["extending"], "error_extending", error=_error_text(exc))
                 self.p.quotas.release(s, row.project_id, {"gigabytes": new_size - old})
             return
         with self.p.db.session() as s:
-            transition(s, Volume, volume_id, ["extending"], "available", size=new_size)
+            transition(s, Volume, volume_id, ["extending"], back_to, size=new_size)
 
     # --- delete -------------------------------------------------------------------------------
 

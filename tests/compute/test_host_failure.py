@@ -167,3 +167,33 @@ def test_evacuate_before_2_14_answers_an_admin_password(api, api_flavor, compute
     assert isinstance(r.json()["adminPass"], str)
     moved = api_wait(api, compute, vm["id"], "ACTIVE")
     assert admin_show(api, moved["id"])["OS-EXT-SRV-ATTR:host"] in ("fake1", "fake3")
+
+
+class OlderAgent:
+    """What an agent of an earlier release answers: no agent identity, capabilities without
+    the fields added since (and with one since retired), resources without the newest."""
+
+    def compute_report(self) -> dict:
+        return {
+            "capabilities": {"__type__": "HvCapabilities", "hypervisor_type": "fake", "image_types": ["qcow2"],
+                             "retired_field": True},
+            "resources": {"__type__": "HostResources", "vcpus": 8, "memory_mb": 8192, "local_gb": 80},
+        }
+
+    def compute_list_instances(self) -> list[str]:
+        return []
+
+
+def test_controller_registers_an_older_agent(compute, cloud_runtime):
+    from sqlalchemy import select
+
+    from overcast.db.models.hosts import HostRecord
+
+    cloud_runtime.bus.serve(agent_topic("fake3"), OlderAgent())  # replaces fake3's current agent
+    assert compute.hosts.refresh("fake3")
+    with cloud_runtime.db.session() as s:
+        rec = s.scalars(select(HostRecord).where(HostRecord.name == "fake3")).one()
+    assert (rec.vcpus, rec.memory_mb, rec.local_gb, rec.error) == (8, 8192, 80, None)
+    assert rec.capabilities["shared_storage"] is False and rec.capabilities["image_types"] == ["qcow2"]
+    assert compute.hosts.is_up("fake3")
+    assert compute.hosts.statuses({"fake3"}) == {"fake3": "UP"}

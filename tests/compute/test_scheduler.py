@@ -86,6 +86,15 @@ def test_flavor_hypervisor_type_extra_spec(db, overcast_pm):
     assert sched(db, overcast_pm).select(req(flavor=flavor)) == "k"
 
 
+def test_hypervisor_type_names_the_type_or_the_driver(db, overcast_pm):
+    """``hypervisor_type=kvm`` fits a kvm-driver host that emulates (virt_type qemu); ``qemu`` too."""
+    add_host(db, "tcg", hv_type="qemu", driver="kvm")
+    add_host(db, "x", hv_type="xen", driver="xen", ram=16384)
+    for wanted in ("kvm", "qemu", "QEMU"):
+        image = ImageRef(id="i", name="i", disk_format="qcow2", properties={"hypervisor_type": wanted})
+        assert sched(db, overcast_pm).select(req(image=image)) == "tcg"
+
+
 def test_no_hosts_at_all(db, overcast_pm):
     with pytest.raises(NoValidHost, match="no compute hosts"):
         sched(db, overcast_pm).select(req())

@@ -72,3 +72,43 @@ def test_a_failed_transaction_leaves_nothing(sqlite_db: Database) -> None:
             raise RuntimeError("crash halfway")
     with sqlite_db.session() as s:
         assert s.query(HostRecord).count() == 0
+
+
+def test_sqlite_writers_queue_in_process_and_always_let_go(sqlite_db: Database) -> None:
+    """Concurrent writers all succeed, each waits on the in-process write lock (not SQLite's
+    sleeping busy handler), and the lock is free again after commit, rollback and plain reads."""
+    import threading
+
+    from overcast.db.engine import sqlite_write_lock
+
+    upgrade(sqlite_db)
+    lock = sqlite_write_lock(sqlite_db.engine)
+    assert lock is not None
+    unlocked_writes = []
+
+    def write(i: int) -> None:
+        with sqlite_db.session() as s:
+            s.add(HostRecord(name=f"h{i}", driver="fake"))
+            s.flush()
+            if not lock.locked():  # a writer holds it until its commit
+                unlocked_writes.append(i)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    with sqlite_db.session() as s:
+        assert s.query(HostRecord).count() == 16
+    assert unlocked_writes == []
+    with pytest.raises(RuntimeError):  # a rolled-back writer gives the lock back too
+        with sqlite_db.session() as s:
+            s.add(HostRecord(name="rolled-back", driver="fake"))
+            s.flush()
+            raise RuntimeError("crash")
+    with sqlite_db.engine.begin() as conn:  # Core-level writes and reads
+        conn.execute(text("UPDATE hosts SET driver = 'fake2' WHERE name = 'h0'"))
+    with sqlite_db.engine.connect() as conn:
+        conn.execute(text("SELECT count(*) FROM hosts")).scalar()
+    assert lock.acquire(timeout=1), "the write lock was left held"
+    lock.release()

@@ -35,9 +35,7 @@ def kvm_cloud(kvm_network_config: dict, kvm_extra_hosts: dict) -> Iterator[Runni
     pytest.importorskip("overcast_hv_kvm", reason="the kvm driver plugin is not installed")
     if not (GUEST_DIR / "tinyguest.qcow2").exists():
         pytest.skip(f"no tiny guest in {GUEST_DIR} (run scripts/build-tiny-guest.sh)")
-    # QEMU runs as libvirt-qemu: the data dir (image cache, instances) must be traversable
-    data_dir = Path(tempfile.mkdtemp(prefix="oc-e2e-kvm-", dir="/var/tmp"))
-    os.chmod(data_dir, 0o755)
+    data_dir = kvm_data_dir()
     extra = {
         "image_store": {"driver": "fs", "path": "images"},
         "hosts": {"kvm1": {"driver": "kvm", "virt_type": "qemu", "instances_dir": str(data_dir / "instances")},
@@ -49,17 +47,31 @@ def kvm_cloud(kvm_network_config: dict, kvm_extra_hosts: dict) -> Iterator[Runni
     try:
         yield cloud
     finally:
+        tear_down(cloud)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def kvm_data_dir() -> Path:
+    """A data dir QEMU (running as libvirt-qemu) can traverse: image cache, instances."""
+    data_dir = Path(tempfile.mkdtemp(prefix="oc-e2e-kvm-", dir="/var/tmp"))
+    os.chmod(data_dir, 0o755)
+    return data_dir
+
+
+def tear_down(cloud: RunningCloud) -> None:
+    """Delete every server, then the networks (their bridges, DHCP namespaces and dnsmasq go
+    with them), and stop the cloud."""
+    try:
         for server in cloud.openstack("server", "list", "-f", "json", check=True) or []:
             cloud.openstack("server", "delete", "--wait", server["ID"], check=False)
-        # networks last: their bridges, DHCP namespaces and dnsmasq go with them
         for router in cloud.openstack("router", "list", "-f", "json", check=True) or []:
             cloud.openstack("router", "delete", router["ID"], check=False)
         for port in cloud.openstack("floating", "ip", "list", "-f", "json", check=True) or []:
             cloud.openstack("floating", "ip", "delete", port["ID"], check=False)
         for network in cloud.openstack("network", "list", "-f", "json", check=True) or []:
             cloud.openstack("network", "delete", network["ID"], check=False)
+    finally:
         stop_running_cloud(cloud)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def wait_until(check: Callable[[], object], what: str, timeout: float = 180, every: float = 1.0) -> object:

@@ -111,7 +111,7 @@ def two_hosts() -> Iterator[TwoHostCloud]:
                       for h in HOSTS},
         }
         cloud = start_running_cloud(work / "cloud", extra, role="controller", api_host=ctl_ip,
-                                    wrapper=in_netns(lab.ns("ctl")), fake_hosts=0)
+                                    wrapper=in_netns(lab.ns("ctl")), fake_hosts=False)
         cleanups.append(lambda: stop_running_cloud(cloud))
         os.chmod(work / "cloud", 0o755)
         env = TwoHostCloud(cloud, lab, daemons, agents, rabbit)

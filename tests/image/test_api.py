@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 
+import pytest
+
 from .conftest import qemu_img, stored_files, use_fs_store
 
 overcast_pm, overcast_config = use_fs_store()
@@ -51,13 +53,20 @@ def test_sdk_create_upload_show_download(api):
     assert r.status_code == 206 and r.content == payload[100:200]
     assert r.headers["content-range"] == f"bytes 100-199/{len(payload)}"
     r = api.a.get(f"/image/v2/images/{view['id']}/file", headers={"Range": f"bytes={len(payload)}-"})
-    assert r.status_code == 416 and r.headers["content-type"].startswith("text/plain")
+    assert r.status_code == 416 and r.headers["content-type"].startswith("text/html")
 
 
-def test_errors_are_plain_text_and_lookups_by_name_404(api):
+def test_errors_negotiated_as_webob_does_and_lookups_by_name_404(api):
+    """Glance's errors are webob's: HTML for ``*/*`` (what keystoneauth sends), JSON when
+    JSON is preferred, plain text when neither is acceptable."""
     r = api.a.get("/image/v2/images/cirros")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "<h1>404 Not Found</h1>" in r.text
+    r = api.a.get("/image/v2/images/cirros", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.json()["code"] == "404 Not Found" and r.json()["title"] == "Not Found"
+    r = api.a.get("/image/v2/images/cirros", headers={"Accept": "text/plain"})
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/plain")
-    assert "404 Not Found" in r.text
+    assert r.text.startswith("404 Not Found")
     r = api.a.post("/image/v2/images", json={"disk_format": "exe"})
     assert r.status_code == 400 and "disk_format" in r.text
     assert api.raw.get("/image/v2/images").status_code == 401
@@ -151,7 +160,7 @@ def test_backing_file_upload_refused_over_http(api, tmp_path):
     qemu_img("create", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", str(bad))
     view = _create(api.a, disk_format="qcow2")
     r = api.a.put(f"/image/v2/images/{view['id']}/file", content=bad.read_bytes(), headers=OCTET)
-    assert r.status_code == 400 and r.headers["content-type"].startswith("text/plain")
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
     assert "backing file is not allowed" in r.text
     assert api.a.get(f"/image/v2/images/{view['id']}").json()["status"] == "queued"
     assert stored_files(tmp_path / "images") == []
@@ -171,3 +180,25 @@ def test_upload_content_type_and_conflicts(api):
     assert api.a.put(url, content=b"data", headers=OCTET).status_code == 204
     r = api.a.put(url, content=b"again", headers=OCTET)
     assert r.status_code == 409 and "not allowed" in r.text
+
+
+def test_corrupt_stored_data_aborts_the_http_download(live_api, api, tmp_path):
+    """Over a real server (uvicorn): a download whose stored bytes were flipped ends short
+    of its Content-Length, so the client cannot take it for the whole image."""
+    import httpx
+
+    data = os.urandom(9 * 1024 * 1024 + 7)
+    view = _create(api.a)
+    r = api.a.put(f"/image/v2/images/{view['id']}/file", content=data, headers=OCTET)
+    assert r.status_code == 204, r.text
+    with open(tmp_path / "images" / view["id"], "r+b") as f:
+        f.seek(100)
+        f.write(bytes([data[100] ^ 0xFF]))
+    received = 0
+    with pytest.raises(httpx.RemoteProtocolError):
+        with httpx.stream("GET", f"{live_api}/v2/images/{view['id']}/file",
+                          headers={"X-Auth-Token": api.a.token}, timeout=60) as r:
+            assert r.status_code == 200 and r.headers["content-length"] == str(len(data))
+            for chunk in r.iter_bytes():
+                received += len(chunk)
+    assert received < len(data)

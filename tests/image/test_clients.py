@@ -80,3 +80,57 @@ def test_openstacksdk_members_and_verified_download(live_api, api, tmp_path):
     a.image.remove_member(api.b_project, image.id)
     with pytest.raises(openstack.exceptions.NotFoundException):
         b.image.get_image(image.id)
+
+
+def test_openstacksdk_private_invisible_public_unmodifiable(live_api, api):
+    """Through openstacksdk: another project neither sees a private image nor changes a
+    public one (admin-published)."""
+    import openstack
+
+    def connect(token: str):  # noqa: ANN202
+        return openstack.connect(auth_type="admin_token", auth={"endpoint": f"{live_api}/v2", "token": token})
+
+    a, b, admin = connect(api.a.token), connect(api.b.token), connect(api.admin.token)
+    private = a.image.create_image(name="mine", data=b"private data", disk_format="raw", container_format="bare",
+                                   visibility="private")
+    public = admin.image.create_image(name="pub", data=b"public data", disk_format="raw", container_format="bare",
+                                      visibility="public")
+    assert [i.id for i in b.image.images()] == [public.id]
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        b.image.get_image(private.id)
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        b.image.download_image(private.id)
+    assert b.image.download_image(public.id).content == b"public data"
+    for what, change in (("update", lambda: b.image.update_image(public.id, name="mine now")),
+                         ("tag", lambda: b.image.add_tag(public, "mine")),
+                         ("delete", lambda: b.image.delete_image(public.id))):
+        with pytest.raises(openstack.exceptions.ForbiddenException):
+            change()
+            pytest.fail(f"{what} of another project's public image was allowed")
+    # the SDK does not raise on image actions: the answer is checked, and the status below
+    assert b.image.post(f"/images/{public.id}/actions/deactivate").status_code == 403
+    shown = admin.image.get_image(public.id)
+    assert shown.name == "pub" and shown.tags == [] and shown.status == "active"
+
+
+def test_openstack_cli_refuses_qcow2_backed_by_etc_passwd(live_api, api, tmp_path):
+    """``openstack image create --file`` of a qcow2 whose backing file is /etc/passwd fails
+    with the server's message, and the store holds nothing."""
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img is not installed")
+    bad = tmp_path / "evil.qcow2"
+    subprocess.run(["qemu-img", "create", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", str(bad)],
+                   check=True, capture_output=True)
+    exe = shutil.which("openstack") or str(Path(os.sys.executable).parent / "openstack")
+    proc = subprocess.run(
+        [exe, "--os-auth-type", "admin_token", "--os-endpoint", f"{live_api}/v2", "--os-token", api.a.token,
+         "image", "create", "--file", str(bad), "--disk-format", "qcow2", "--container-format", "bare", "evil"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "backing file" in proc.stderr, proc.stderr
+    # the SDK deletes the record it created when the upload fails; either way nothing is active
+    listed = json.loads(_openstack(live_api, api.a.token, "image", "list", "--long", "-f", "json"))
+    assert [i["Status"] for i in listed if i["Name"] == "evil"] in ([], ["queued"])
+    store = Path(api.runtime.drivers.image_store.options["path"])
+    assert [p for p in store.rglob("*") if p.is_file()] == []

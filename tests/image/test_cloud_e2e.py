@@ -129,6 +129,8 @@ def test_kill_during_upload_serves_no_partial_data(tmp_path):
         assert r.status_code == 204 and r.content == b""
         store = cloud.data_dir / "image_store" / "images"
         assert not (store / image["id"]).exists()
+        assert list((store / ".tmp").iterdir()) == [], "the dead upload left temp data in the store"
+        assert image["id"] not in [i["id"] for i in client.get(images, params={"status": "active"}).json()["images"]]
         # the image can be uploaded again, whole this time
         data = os.urandom(3 * 1024 * 1024)
         r = client.put(f"{images}/{image['id']}/file", content=data,

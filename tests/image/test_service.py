@@ -112,6 +112,29 @@ def test_corrupt_stored_data_fails_download(images, ctx_a, fake_drivers):
         b"".join(dl.chunks)
 
 
+def test_corrupt_stored_data_is_never_sent_whole(fs_images, ctx_a, tmp_path):
+    """The last chunk is withheld until the bytes read back are verified, so a download of
+    flipped stored data stops short of its size: the client sees a truncated transfer."""
+    from overcast_storage_fs.images import READ_CHUNK
+
+    data = os.urandom(2 * READ_CHUNK + 100)
+    view = fs_images.create(ctx_a, {"name": "c", "disk_format": "raw", "container_format": "bare"})
+    fs_images.upload(ctx_a, view["id"], [data])
+    stored = tmp_path / "images" / view["id"]
+    with open(stored, "r+b") as f:
+        f.seek(READ_CHUNK // 2)
+        f.write(bytes([data[READ_CHUNK // 2] ^ 0xFF]))
+    received = []
+    with pytest.raises(Exception, match="corrupt"):
+        for chunk in fs_images.open_download(ctx_a, view["id"]).chunks:
+            received.append(chunk)
+    assert 0 < sum(map(len, received)) < len(data)
+    # intact data streams whole
+    good = fs_images.create(ctx_a, {"name": "g", "disk_format": "raw", "container_format": "bare"})
+    fs_images.upload(ctx_a, good["id"], [data])
+    assert b"".join(fs_images.open_download(ctx_a, good["id"]).chunks) == data
+
+
 def test_create_validation(images, ctx_a):
     for body in (
         {"disk_format": "exe"},

@@ -53,6 +53,15 @@ def test_server_add_and_remove_volume(cloud: Any, api: Api, api_b: Api, settle: 
     assert shown["status"] == "in-use" and shown["attachments"][0]["server_id"] == server_id
     assert shown["attachments"][0]["device"] == "/dev/vdb"
     assert api.delete(f"volumes/{vol['id']}").status_code == 400  # in use
+    # online extend: refused before 3.42, and refused up front on a hypervisor driver
+    # without hv_extend_volume (the fake one), naming it; nothing changes
+    r = api.post(f"volumes/{vol['id']}/action", {"os-extend": {"new_size": 2}})
+    assert r.status_code == 400 and "must be available to extend" in r.json()["badRequest"]["message"]
+    r = api.post(f"volumes/{vol['id']}/action", {"os-extend": {"new_size": 2}}, headers={"OpenStack-API-Version": "volume 3.42"})
+    assert r.status_code == 400, r.text
+    assert "driver 'fake' does not support 'extend_volume'" in r.json()["badRequest"]["message"]
+    shown = api.get(f"volumes/{vol['id']}").json()["volume"]
+    assert shown["status"] == "in-use" and shown["size"] == 1
     r = cloud.request("DELETE", f"/compute/v2.1/servers/{server_id}/os-volume_attachments/{vol['id']}", token=api.token, headers=NOVA)
     assert r.status_code in (202, 204), r.text
     deadline = time.monotonic() + 30

@@ -9,10 +9,13 @@ from fastapi import APIRouter
 
 from overcast.api.identity import appcreds, discovery, groups, projects, roles, tokens, users
 
+#: Token validation, served ahead of FastAPI's stack (see ``overcast.api.app``).
+FAST_ROUTES = tokens.FAST_ROUTES
+
 router = APIRouter(prefix="/identity")
 router.add_api_route("", discovery.versions, methods=["GET"])
 router.add_api_route("/", discovery.versions, methods=["GET"])
 for _module in (tokens, discovery, projects, users, roles, groups, appcreds):  # hottest first
     router.include_router(_module.router)
 
-__all__ = ["router"]
+__all__ = ["router", "FAST_ROUTES"]

@@ -31,14 +31,18 @@ def _version(request: Request) -> dict[str, Any]:
     }
 
 
-def versions(request: Request) -> Response:
+# The version documents are async (pure computation): every client reads them first, and a
+# sync route would cost a hop to the thread pool.
+
+
+async def versions(request: Request) -> Response:
     """``GET /identity`` (mounted in the package, which has the prefix)."""
     return render.json_response({"versions": {"values": [_version(request)]}}, 300, {"Location": render.v3_url(request, "/")})
 
 
 @router.get("/v3")
 @router.get("/v3/")
-def version(request: Request) -> Response:
+async def version(request: Request) -> Response:
     return render.json_response({"version": _version(request)})
 
 

@@ -77,10 +77,29 @@ def token_body(data: TokenData) -> dict[str, Any]:
 def token_response(data: TokenData, catalog_json: str | None, status: int) -> Response:
     """The token body with ``X-Subject-Token``. The catalog arrives serialized (it is cached
     per project) and is spliced in, which halves the cost of a validation response."""
+    return Response(token_json(data, catalog_json), status_code=status, media_type="application/json", headers={"X-Subject-Token": data.token})
+
+
+#: Rendered validation bodies: token -> (the TokenData rendered, catalog, body). An entry is
+#: used only while the resolver hands out that very TokenData object (its cache keeps one per
+#: token until the token expires or identity state changes), so it is never stale.
+_RENDERED: dict[str, tuple[TokenData, str | None, bytes]] = {}
+_RENDERED_MAX = 2048
+
+
+def token_json(data: TokenData, catalog_json: str | None) -> bytes:
+    """The serialized ``{"token": {...}}`` body, with ``catalog_json`` spliced in if given."""
+    hit = _RENDERED.get(data.token)
+    if hit is not None and hit[0] is data and hit[1] is catalog_json:
+        return hit[2]
     body = json.dumps(token_body(data), separators=(",", ":"))
     if catalog_json is not None:
         body = body[:-2] + ',"catalog":' + catalog_json + "}}"
-    return Response(body, status_code=status, media_type="application/json", headers={"X-Subject-Token": data.token})
+    raw = body.encode()
+    if len(_RENDERED) >= _RENDERED_MAX:
+        _RENDERED.clear()
+    _RENDERED[data.token] = (data, catalog_json, raw)
+    return raw
 
 
 # --- resources ---------------------------------------------------------------------------

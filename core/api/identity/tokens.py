@@ -9,21 +9,26 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime, runtime_of
+from overcast.api.errors import overcast_error_response
 from overcast.api.identity import render
 from overcast.context import RequestContext
-from overcast.errors import Forbidden, NotFound
+from overcast.errors import Forbidden, NotFound, OvercastError
 from overcast.runtime import Runtime
 
 router = APIRouter()
 
 # GET and HEAD are async: validation is a cache hit plus one indexed read, cheaper than
 # a hop to the thread pool. Issuing hashes a password, so it runs in the pool.
+# They are also served through FAST_ROUTES (below), ahead of FastAPI's stack.
+
+PATH = "/identity/v3/auth/tokens"
+_authorize_validate = authorize("identity:tokens:validate")
 
 SUBJECT = "X-Subject-Token"
 
 
 def _wants_catalog(request: Request) -> bool:
-    return "nocatalog" not in request.query_params
+    return not request.scope.get("query_string") or "nocatalog" not in request.query_params
 
 
 def _subject(request: Request) -> str:
@@ -35,7 +40,9 @@ def _subject(request: Request) -> str:
 
 def _subject_data(request: Request, runtime: Runtime, ctx: RequestContext) -> Any:
     """The subject token, if the caller may look at it: its owner or an admin."""
-    data = runtime.identity.validate_subject_token(_subject(request))
+    # The caller's token was validated just before, in this request: the identity state
+    # (revocations) it was checked against is the state this request sees.
+    data = runtime.identity.validate_subject_token(_subject(request), state_checked=True)
     if not ctx.is_admin and data.payload.user_id != ctx.user_id:
         raise Forbidden("You are not authorized to perform the requested action: identity:tokens:validate.")
     return data
@@ -49,7 +56,7 @@ def issue_token(request: Request, body: Any = Body(None), runtime: Runtime = Dep
 
 
 @router.get("/v3/auth/tokens")
-async def validate_token(request: Request, ctx: RequestContext = Depends(authorize("identity:tokens:validate"))) -> Response:
+async def validate_token(request: Request, ctx: RequestContext = Depends(_authorize_validate)) -> Response:
     runtime = runtime_of(request)
     data = _subject_data(request, runtime, ctx)
     catalog = runtime.identity.catalog_json(data.payload.project_id) if _wants_catalog(request) else None
@@ -57,9 +64,27 @@ async def validate_token(request: Request, ctx: RequestContext = Depends(authori
 
 
 @router.head("/v3/auth/tokens")
-async def check_token(request: Request, ctx: RequestContext = Depends(authorize("identity:tokens:validate"))) -> Response:
+async def check_token(request: Request, ctx: RequestContext = Depends(_authorize_validate)) -> Response:
     data = _subject_data(request, runtime_of(request), ctx)
     return render.empty_response(200, {SUBJECT: data.token})
+
+
+async def fast_validation(scope: dict, receive: Any, send: Any) -> None:
+    """``GET``/``HEAD`` of :data:`PATH` as a plain ASGI app: the same dependency (policy)
+    and handlers as the routes above, without FastAPI's routing, dependency solving and
+    exception layers, which cost more than the validation itself (bench/identity_tokens.py)."""
+    request = Request(scope, receive)
+    try:
+        ctx = await _authorize_validate(request)
+        handler = check_token if scope["method"] == "HEAD" else validate_token
+        response = await handler(request, ctx)
+    except OvercastError as exc:
+        response = overcast_error_response(PATH, exc, runtime_of(request).config.api.base_url())
+    await response(scope, receive, send)
+
+
+#: Served by :class:`~overcast.api.middleware.FastPathMiddleware` (see ``create_app``).
+FAST_ROUTES = {("GET", PATH): fast_validation, ("HEAD", PATH): fast_validation}
 
 
 @router.delete("/v3/auth/tokens")

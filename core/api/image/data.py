@@ -2,11 +2,13 @@
 with ``Content-MD5`` and single HTTP byte ranges).
 
 The upload runs in a worker thread (the store hooks block); it pulls the request body from
-the event loop in blocks of about a MiB, so the data is never held whole in memory.
+the event loop in blocks of about a MiB, read ahead by a few blocks (bounded), so the data is
+never held whole in memory and receiving overlaps writing.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import anyio
@@ -27,31 +29,54 @@ from overcast.runtime import Runtime
 router = APIRouter(prefix="/v2/images/{image_id}/file")
 
 BLOCK = 1024 * 1024
+#: blocks read ahead of the worker, so receiving overlaps writing and hashing
+READ_AHEAD = 8
 
 
 class RequestBodyBlocks:
-    """The request body as a blocking iterator of ~1 MiB blocks, for a worker thread."""
+    """The request body as a blocking iterator of ~1 MiB blocks, for a worker thread.
+
+    :meth:`pump` runs on the event loop and reads ahead up to :data:`READ_AHEAD` blocks
+    while the worker writes the previous ones; a client that goes away surfaces in the
+    worker as :class:`UploadAborted`, and a worker that stops early stops the pump."""
 
     def __init__(self, request: Request) -> None:
-        self._stream = request.stream().__aiter__()
+        self._request = request
+        self._send, self._receive = anyio.create_memory_object_stream[bytes | BaseException](READ_AHEAD)
 
-    async def _next_block(self) -> bytes:
+    async def pump(self) -> None:
+        """Never raises: what goes wrong is handed to the worker."""
         parts: list[bytes] = []
         size = 0
-        while size < BLOCK:
-            try:
-                chunk = await self._stream.__anext__()
-            except StopAsyncIteration:
-                break
-            except ClientDisconnect:
-                raise UploadAborted("The client disconnected before the image data was complete.") from None
-            parts.append(chunk)
-            size += len(chunk)
-        return b"".join(parts)
+        try:
+            async with self._send:
+                try:
+                    async for chunk in self._request.stream():
+                        parts.append(chunk)
+                        size += len(chunk)
+                        if size >= BLOCK:
+                            await self._send.send(b"".join(parts))
+                            parts, size = [], 0
+                    if parts:
+                        await self._send.send(b"".join(parts))
+                except ClientDisconnect:
+                    await self._send.send(UploadAborted("The client disconnected before the image data was complete."))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # the worker stopped reading
+
+    def close(self) -> None:
+        """Called on the event loop once the worker is done."""
+        self._receive.close()
 
     def __iter__(self) -> Iterator[bytes]:
-        while block := anyio.from_thread.run(self._next_block):
-            yield block
+        while True:
+            try:
+                item = anyio.from_thread.run(self._receive.receive)
+            except anyio.EndOfStream:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
 
 def _declared_size(request: Request) -> int | None:
@@ -79,7 +104,12 @@ async def upload_data(
         raise UnsupportedMediaType(f"Unsupported Content-Type {media!r} for image data: use application/octet-stream.")
     size = _declared_size(request)
     body = RequestBodyBlocks(request)
-    await anyio.to_thread.run_sync(lambda: runtime.image.upload(ctx, image_id, body, size=size))
+    pump = asyncio.ensure_future(body.pump())
+    try:
+        await anyio.to_thread.run_sync(lambda: runtime.image.upload(ctx, image_id, body, size=size))
+    finally:
+        body.close()
+        await pump
     return no_content()
 
 

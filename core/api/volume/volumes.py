@@ -184,14 +184,21 @@ async def volume_action(project_id: str, volume_id: str, request: Request,
     if handler is None:
         raise BadRequest(f"There is no such action: {name}")
     svc = runtime.service("volume")
-    status, payload = handler(svc, ctx, volume_id, args)
+    if name == "os-extend":  # the only action whose meaning depends on the microversion
+        status, payload = _extend(svc, ctx, volume_id, args, online=version.at_least(ONLINE_EXTEND))
+    else:
+        status, payload = handler(svc, ctx, volume_id, args)
     return reply(payload, status, version)
 
 
-def _extend(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+#: Cinder 3.42: ``os-extend`` also takes an in-use volume (online extend)
+ONLINE_EXTEND = 42
+
+
+def _extend(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any], online: bool = False) -> tuple[int, Any]:
     if "new_size" not in args:
         raise BadRequest("Invalid input received: new_size is required.")
-    svc.volumes.extend(ctx, vid, args["new_size"])
+    svc.volumes.extend(ctx, vid, args["new_size"], online=online)
     return 202, None
 
 

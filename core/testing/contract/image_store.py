@@ -76,6 +76,17 @@ class ImageStoreContract:
         finally:
             driver.delete(backend=target, location=stored.location)
 
+    def test_init_store_is_idempotent(self, driver: DriverCaller, target: Backend) -> None:
+        if not driver.supports("init_store"):
+            pytest.skip(f"image store driver '{driver.info.name}' has no init_store (optional)")
+        assert driver.init_store(backend=target) is True
+        stored = driver.add(backend=target, image_id=str(uuid.uuid4()), data=chunks(b"kept"), size=4)
+        try:
+            assert driver.init_store(backend=target) is True
+            assert self._read(driver, target, stored.location) == b"kept", "init_store must keep published data"
+        finally:
+            driver.delete(backend=target, location=stored.location)
+
     def test_unknown_location_is_not_found(self, driver: DriverCaller, target: Backend) -> None:
         stored = driver.add(backend=target, image_id=str(uuid.uuid4()), data=chunks(b"x"), size=1)
         driver.delete(backend=target, location=stored.location)

@@ -1,5 +1,4 @@
 import os
-import shutil
 
 import pytest
 
@@ -8,25 +7,6 @@ from overcast.types import DriverKind, Host
 
 from overcast_hv_hyperv import plugin
 from overcast_hv_hyperv.testing.wsman_sim import HyperVSimulator
-
-
-def missing_facility(facility: str, reason: str) -> None:
-    """Skip for a missing facility, or fail when ``OVERCAST_REQUIRE_FACILITIES`` asks for it
-    (``all`` or a comma list naming it), so CI cannot pass silently."""
-    wanted = {v.strip() for v in os.environ.get("OVERCAST_REQUIRE_FACILITIES", "").split(",")}
-    if "all" in wanted or facility in wanted:
-        pytest.fail("required facility %s is missing: %s" % (facility, reason))
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def qemu_img():
-    """qemu-img (Debian qemu-utils): the simulators and the driver use it for disk formats."""
-    path = shutil.which("qemu-img")
-    if path is None:
-        missing_facility("qemu-img", "qemu-img is not installed (apt: qemu-utils)")
-    return path
-
 
 
 @pytest.fixture(params=["ntlm"])

@@ -7,11 +7,16 @@ import io
 
 import pytest
 
-from overcast.testing.compute import compute_runtime, DiskImages, member_context, wait_for_status
+from overcast.testing.compute import (
+    DiskImages,
+    compute_runtime,
+    dead_endpoint,
+    foreign_images_are_not_placed,
+    lifecycle_and_migration,
+)
 
 from overcast_hv_xen import plugin, vhd
 from overcast_hv_xen.testing.xapi_sim import XapiSimulator
-
 
 
 def write_vhd(path: str, content: bytes) -> None:
@@ -35,71 +40,29 @@ def cloud(tmp_path):
                 plugin.DRIVER.close()
 
 
+def vhd_head(path: str) -> bytes:
+    with open(path, "rb") as f:
+        _size, extents = vhd.read_vhd(f.read())
+    return next(iter(extents))[1]
+
+
 def test_server_lifecycle_and_migration_under_the_compute_service(cloud):
     compute, images, sim = cloud
-    admin, user = member_context(admin=True), member_context()
-    flavor = compute.flavors.create(admin, {"name": "x.tiny", "vcpus": 1, "ram": 256, "disk": 1})
-    image = images.add(hypervisor_type="xen")
-    rec = compute.create_server(user, {"name": "web'; drop", "flavorRef": flavor.id, "imageRef": image,
-                                       "networks": "none"})
-    rec = wait_for_status(compute, user, rec.uuid, "ACTIVE")
+    rec = lifecycle_and_migration(compute, images, "xen", vhd_head)
     assert rec.host in ("xen1", "xen2")
-    compute.power_action(user, rec.uuid, "stop")
-    wait_for_status(compute, user, rec.uuid, "SHUTOFF")
-    compute.power_action(user, rec.uuid, "start")
-    wait_for_status(compute, user, rec.uuid, "ACTIVE")
-    compute.reboot(user, rec.uuid, "SOFT")
-    wait_for_status(compute, user, rec.uuid, "ACTIVE")
-    snap_id = compute.create_image(user, rec.uuid, "snap")
-    wait_for_status(compute, user, rec.uuid, "ACTIVE")
-    snap = images.images[snap_id]
-    assert snap["status"] == "active" and snap["ref"].disk_format == "vhd"
-    with open(snap["path"], "rb") as f:
-        size, extents = vhd.read_vhd(f.read())
-    assert next(iter(extents))[1][:9] == b"TINYGUEST"
-    # cold migration to the other pool member, confirmed
-    compute.migrate(admin, rec.uuid)
-    moved = wait_for_status(compute, user, rec.uuid, "VERIFY_RESIZE")
-    assert moved.host != rec.host
-    compute.confirm_resize(user, rec.uuid)
-    wait_for_status(compute, user, rec.uuid, "ACTIVE")
-    # live migration back
-    compute.live_migrate(admin, rec.uuid)
-    back = wait_for_status(compute, user, rec.uuid, "ACTIVE")
-    assert back.host == rec.host
-    compute.delete_server(user, rec.uuid)
-    compute.runner.wait_idle(timeout=30)
     assert [r for r in sim.store.t["VM"].values() if r["name_label"].startswith("oc-")] == []
 
 
 def test_image_for_another_hypervisor_is_not_placed_here(cloud):
     compute, images, _ = cloud
-    admin, user = member_context(admin=True), member_context()
-    flavor = compute.flavors.create(admin, {"name": "x.tiny", "vcpus": 1, "ram": 256, "disk": 1})
-    for image in (images.add(hypervisor_type="kvm"), images.add(disk_format="qcow2")):
-        rec = compute.create_server(user, {"name": "nope", "flavorRef": flavor.id, "imageRef": image,
-                                           "networks": "none"})
-        rec = wait_for_status(compute, user, rec.uuid, "ERROR")
-        assert "Filter" in compute.faults([rec.uuid])[rec.uuid].message
+    foreign_images_are_not_placed(compute, images)
 
 
 def test_dead_endpoint_puts_the_server_in_error(cloud):
     compute, images, sim = cloud
-    admin, user = member_context(admin=True), member_context()
-    flavor = compute.flavors.create(admin, {"name": "x.tiny", "vcpus": 1, "ram": 256, "disk": 1})
-    rec = compute.create_server(user, {"name": "a", "flavorRef": flavor.id, "imageRef": images.add(),
-                                       "networks": "none"})
-    rec = wait_for_status(compute, user, rec.uuid, "ACTIVE")
-    sim.server.shutdown()
-    sim.server.server_close()
-    plugin.DRIVER.close()
-    compute.power_action(user, rec.uuid, "stop")
-    compute.runner.wait_idle(timeout=30)
-    rec = compute.get_server(user, rec.uuid)
-    fault = compute.faults([rec.uuid]).get(rec.uuid)
-    assert fault is not None and "xen host" in fault.message and "cannot reach XAPI" in fault.message
-    # a server built while the endpoint is down goes to ERROR with a readable fault
-    rec = compute.create_server(user, {"name": "b", "flavorRef": flavor.id, "imageRef": images.add(),
-                                       "networks": "none"})
-    rec = wait_for_status(compute, user, rec.uuid, "ERROR")
-    assert "cannot reach XAPI" in compute.faults([rec.uuid])[rec.uuid].message
+
+    def kill():
+        sim.server.shutdown()
+        sim.server.server_close()
+        plugin.DRIVER.close()
+    dead_endpoint(compute, images, kill, "xen host", "cannot reach XAPI")

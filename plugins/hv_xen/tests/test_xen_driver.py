@@ -243,8 +243,9 @@ def test_bad_credentials_and_unreachable_endpoint(driver, xen_host, xapi_sim):
 
 
 def test_simulator_killed_mid_operation(driver, xen_host, tmp_path):
+    (tmp_path / "sim").mkdir()  # SIGKILL leaves no chance to clean up: keep the disks in tmp_path
     proc = subprocess.Popen([sys.executable, "-m", "overcast_hv_xen.testing.xapi_sim", "--port", "0",
-                             "--delay", "0"], stdout=subprocess.PIPE, text=True)
+                             "--delay", "0", "--data-dir", str(tmp_path / "sim")], stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()
         host = xen_host(type("S", (), {"url": url})(), task_timeout=30.0)

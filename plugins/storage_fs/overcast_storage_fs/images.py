@@ -1,14 +1,17 @@
 """The ``fs`` image_store driver: each image is one file ``<path>/<image_id>``.
 
-Data is written to ``<path>/.tmp/<image_id>.<random>`` while it streams in, fsynced, then
-renamed to its final name (and the directory fsynced), so a crash never leaves a torn image
-under a final name. Each writer holds an ``flock`` on its temp file; any writer sweeps away
-temp files whose lock it can take, i.e. those left behind by a process that died.
-Locations are ``file://<path>/<image_id>``; a location outside ``path`` is refused.
+Data is written to an unnamed file (``O_TMPFILE``) in ``<path>/.tmp`` while it streams in,
+fsynced, then linked under its final name (and the directory fsynced): a crash never leaves a
+torn image under a final name, and an upload that dies leaves no file at all. Where the file
+system has no ``O_TMPFILE``, the data goes to ``<path>/.tmp/<image_id>.<random>`` instead and
+is renamed; each such writer holds an ``flock`` on its temp file, and temp files whose lock is
+free (left behind by a process that died) are swept at start (``img_init_store``) and before
+each write. Locations are ``file://<path>/<image_id>``; a location outside ``path`` is refused.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -28,7 +31,7 @@ OPTIONS: list[ConfigOption] = [
 ]
 
 SCHEME = "file"
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = 4 * 1024 * 1024
 FLUSH_EVERY = 32 * 1024 * 1024
 #: A temp file is swept only when unlocked and at least this old, so a writer that has
 #: just created its file and not yet locked it is never mistaken for a dead one.
@@ -89,12 +92,14 @@ class _Flusher:
         self._thread.join()
 
 
-def _sweep_abandoned(tmp_dir: Path) -> None:
-    """Remove temp files of writers that died (their flock is free and they are old)."""
+def _sweep_abandoned(tmp_dir: Path) -> int:
+    """Remove temp files of writers that died (their flock is free and they are old);
+    returns how many were removed."""
+    removed = 0
     try:
         names = os.listdir(tmp_dir)
     except FileNotFoundError:
-        return
+        return 0
     now = time.time()
     for name in names:
         path = tmp_dir / name
@@ -110,8 +115,42 @@ def _sweep_abandoned(tmp_dir: Path) -> None:
             continue  # a live writer
         else:
             path.unlink(missing_ok=True)
+            removed += 1
         finally:
             os.close(fd)
+    return removed
+
+
+def _open_unnamed(tmp_dir: Path) -> int | None:
+    """An unnamed file in ``tmp_dir`` (gone if we die before linking it), or None where the
+    file system cannot make one."""
+    try:
+        return os.open(tmp_dir, os.O_TMPFILE | os.O_WRONLY, 0o640)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            return None
+        raise
+
+
+def _publish_unnamed(fd: int, tmp_dir: Path, final: Path) -> None:
+    """Give the unnamed file ``fd`` the name ``final``, replacing an orphan of that name.
+    (``linkat`` with ``AT_SYMLINK_FOLLOW`` through ``/proc/self/fd``; ``os.link`` only uses
+    ``linkat`` when given a directory fd, and plain ``link`` fails with EXDEV there.)"""
+    proc_path = f"/proc/self/fd/{fd}"
+    dir_fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            os.link(proc_path, final.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+        except FileExistsError:
+            tmp = tmp_dir / f"{final.name}.{secrets.token_hex(8)}"
+            os.link(proc_path, tmp, dst_dir_fd=dir_fd, follow_symlinks=True)
+            try:
+                os.replace(tmp, final)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+    finally:
+        os.close(dir_fd)
 
 
 class FsImageStore:
@@ -128,6 +167,19 @@ class FsImageStore:
         return path
 
     @hookimpl
+    def img_init_store(self, backend: Backend) -> bool:
+        root = _store_dir(backend)
+        tmp_dir = root / ".tmp"
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DriverError(f"image store '{backend.name}': cannot use {root}: {exc}") from exc
+        if not os.access(root, os.W_OK):
+            raise DriverError(f"image store '{backend.name}': {root} is not writable")
+        _sweep_abandoned(tmp_dir)
+        return True
+
+    @hookimpl
     def img_add(self, backend: Backend, image_id: str, data: Iterable[bytes], size: int | None) -> StoredImage:
         if not _SAFE_ID.match(image_id):
             raise BadRequest(f"invalid image id {image_id!r}")
@@ -135,31 +187,23 @@ class FsImageStore:
         tmp_dir = root / ".tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         _sweep_abandoned(tmp_dir)
-        tmp = tmp_dir / f"{image_id}.{secrets.token_hex(8)}"
         final = root / image_id
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        written = 0
-        flusher = _Flusher(fd)
-        try:
+        tmp: Path | None = None
+        fd = _open_unnamed(tmp_dir)
+        if fd is None:
+            tmp = tmp_dir / f"{image_id}.{secrets.token_hex(8)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
             fcntl.flock(fd, fcntl.LOCK_EX)
-            next_flush = FLUSH_EVERY
-            for chunk in data:
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
-                written += len(chunk)
-                if written >= next_flush:
-                    flusher.kick()
-                    next_flush = written + FLUSH_EVERY
-            flusher.stop()
-            if flusher.error is not None:
-                raise flusher.error
-            os.fsync(fd)
-            os.replace(tmp, final)
+        try:
+            written = _write_all(fd, data)
+            if tmp is None:
+                _publish_unnamed(fd, tmp_dir, final)
+            else:
+                os.replace(tmp, final)
             _fsync_dir(root)
         except BaseException:
-            flusher.stop()
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise
         finally:
             os.close(fd)
@@ -169,7 +213,7 @@ class FsImageStore:
     def img_get(self, backend: Backend, location: str, offset: int, length: int | None) -> Iterator[bytes]:
         path = self._file_of(backend, location)
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed by the generator
+            handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the generator
         except FileNotFoundError:
             raise NotFound(f"no image data at {location}") from None
         return _read_range(handle, offset, length)
@@ -189,10 +233,34 @@ class FsImageStore:
             raise NotFound(f"no image data at {location}") from None
 
 
+def _write_all(fd: int, data: Iterable[bytes]) -> int:
+    """Write the stream to ``fd`` and fsync it; dirty pages are flushed in the background
+    while it streams (see :class:`_Flusher`). Returns the byte count."""
+    written = 0
+    flusher = _Flusher(fd)
+    try:
+        next_flush = FLUSH_EVERY
+        for chunk in data:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+            written += len(chunk)
+            if written >= next_flush:
+                flusher.kick()
+                next_flush = written + FLUSH_EVERY
+    finally:
+        flusher.stop()
+    if flusher.error is not None:
+        raise flusher.error
+    os.fsync(fd)
+    return written
+
+
 def _read_range(handle, offset: int, length: int | None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
     """Yield the file's bytes from ``offset``; the file is opened before the first ``next``
     so a missing file is reported by ``img_get`` itself, not mid-stream."""
     with handle:
+        os.posix_fadvise(handle.fileno(), offset, length or 0, os.POSIX_FADV_SEQUENTIAL)
         if offset:
             handle.seek(offset)
         remaining = length

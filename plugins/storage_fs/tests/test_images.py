@@ -13,7 +13,7 @@ import pytest
 from overcast_storage_fs import images as fs_images
 from overcast_storage_fs.images import FsImageStore
 
-from overcast.errors import BadRequest, NotFound
+from overcast.errors import BadRequest, DriverError, NotFound
 from overcast.types import Backend, DriverKind
 
 
@@ -93,19 +93,22 @@ def test_abandoned_temp_files_are_swept(store, target, tmp_path, monkeypatch):
         holder.wait()
 
 
-def test_crash_mid_write_never_publishes(tmp_path, target):
-    """A writer killed with SIGKILL mid-stream leaves only a temp file, never the image."""
+@pytest.mark.parametrize("unnamed", [True, False], ids=["o_tmpfile", "named-temp-fallback"])
+def test_crash_mid_write_never_publishes(tmp_path, target, monkeypatch, unnamed):
+    """A writer killed with SIGKILL mid-stream never publishes the image. With ``O_TMPFILE``
+    it leaves no file at all; in the named-temp fallback its temp file is swept at start."""
     code = (
         "import sys, time\n"
-        "from overcast_storage_fs.images import FsImageStore\n"
+        "from overcast_storage_fs import images\n"
         "from overcast.types import Backend, DriverKind\n"
-        f"b = Backend(DriverKind.IMAGE_STORE, 'image_store', 'fs', {{'path': {str(tmp_path / 'store')!r}}})\n"
+        + ("" if unnamed else "images._open_unnamed = lambda tmp_dir: None\n")
+        + f"b = Backend(DriverKind.IMAGE_STORE, 'image_store', 'fs', {{'path': {str(tmp_path / 'store')!r}}})\n"
         "def slow():\n"
         "    yield b'x' * 4096\n"
         "    print('writing', flush=True)\n"
         "    time.sleep(60)\n"
         "    yield b'y'\n"
-        "FsImageStore().img_add(backend=b, image_id='img-4', data=slow(), size=None)\n"
+        "images.FsImageStore().img_add(backend=b, image_id='img-4', data=slow(), size=None)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
@@ -113,11 +116,27 @@ def test_crash_mid_write_never_publishes(tmp_path, target):
     finally:
         proc.kill()
         proc.wait()
-    assert not (tmp_path / "store" / "img-4").exists()
-    assert [p.name.split(".")[0] for p in (tmp_path / "store" / ".tmp").iterdir()] == ["img-4"]
-    fs_images.ABANDONED_AFTER, saved = 0.0, fs_images.ABANDONED_AFTER
-    try:
-        FsImageStore().img_add(backend=target, image_id="img-5", data=[b"z"], size=1)
-    finally:
-        fs_images.ABANDONED_AFTER = saved
-    assert list((tmp_path / "store" / ".tmp").iterdir()) == []
+    store_dir = tmp_path / "store"
+    assert not (store_dir / "img-4").exists()
+    left = [p.name.split(".")[0] for p in (store_dir / ".tmp").iterdir()]
+    assert left == ([] if unnamed else ["img-4"])
+    monkeypatch.setattr(fs_images, "ABANDONED_AFTER", 0.0)
+    assert FsImageStore().img_init_store(backend=target) is True  # what a restart does
+    assert _files(store_dir) == []
+
+
+def test_unnamed_upload_replaces_an_orphan_of_the_same_name(store, target, tmp_path):
+    """Data published just before a crash, whose image went back to ``queued``, is replaced
+    by the retried upload instead of failing it."""
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "img-6").write_bytes(b"orphan")
+    stored = store.img_add(backend=target, image_id="img-6", data=[b"fresh", b" data"], size=None)
+    assert b"".join(store.img_get(backend=target, location=stored.location, offset=0, length=None)) == b"fresh data"
+    assert _files(tmp_path / "store") == ["img-6"]
+
+
+def test_init_store_refuses_an_unusable_path(store, tmp_path):
+    (tmp_path / "file").write_bytes(b"")
+    bad = Backend(DriverKind.IMAGE_STORE, "image_store", "fs", {"path": str(tmp_path / "file" / "x")}, str(tmp_path))
+    with pytest.raises(DriverError, match="cannot use"):
+        store.img_init_store(backend=bad)

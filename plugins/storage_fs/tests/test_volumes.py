@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from overcast.errors import Conflict, UnsupportedOperation
+from overcast.errors import Conflict, DriverError, UnsupportedOperation
 from overcast.plugins import DriverCaller, PluginManager
 from overcast.testing.contract import VolumeContract
 from overcast.types import Backend, Connector, DriverKind, ImageFile, ImageRef, SnapshotRef, VolumeRef
@@ -153,6 +153,31 @@ def test_extend_and_stats(driver: DriverCaller, target: Backend) -> None:
     assert stats.provisioned_gb == 3 and stats.connection_types == frozenset({"file"})
     st = os.statvfs(target.options["path"])
     assert abs(stats.free_gb - st.f_bavail * st.f_frsize / GiB) < 0.5
+
+
+def test_extend_of_a_qcow2_a_running_qemu_holds_is_left_to_the_hypervisor(driver: DriverCaller, target: Backend) -> None:
+    """Online extend: a QEMU process (``qemu-io``, holding the image open like a guest does)
+    locks the qcow2, so ``qemu-img resize`` cannot run. Exported to a host, the driver leaves
+    the growth to ``hv_extend_volume`` (blockResize); not exported, the lock is an error."""
+    v = vol()
+    v = created(driver, target, v, driver.create(backend=target, volume=v))
+    path = Path(target.options["path"]) / v.location
+    holder = subprocess.Popen(["qemu-io", "-f", "qcow2", str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        assert holder.stdout.read(len("qemu-io> ")) == "qemu-io> "  # the image is open (and locked)
+        with pytest.raises(DriverError, match="lock"):
+            driver.extend(backend=target, volume=v, new_size_gb=2)
+        driver.initialize_connection(backend=target, volume=v, connector=FILE_HOST)
+        assert driver.extend(backend=target, volume=v, new_size_gb=2) is True
+    finally:
+        holder.communicate("quit\n", timeout=10)
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(path)], capture_output=True, text=True,
+                                     check=True).stdout)
+    assert info["virtual-size"] == GiB  # untouched: the hypervisor's blockResize grows it
+    driver.terminate_connection(backend=target, volume=v, connector=FILE_HOST)
+    driver.extend(backend=target, volume=v, new_size_gb=2)  # nobody holds it now: resized here
+    assert driver.get_stats(backend=target).provisioned_gb == 2
 
 
 def test_image_round_trip(driver: DriverCaller, target: Backend, tmp_path: Path) -> None:

@@ -1,0 +1,234 @@
+"""Server create -> ACTIVE over HTTP against a running ``overcast up`` (fake hypervisor).
+
+The client path is real: a Keystone v3 password token, then ``POST /compute/v2.1/servers``
+with raw HTTP (httpx) exactly as openstacksdk sends it. The cloud is ``overcast up`` in a
+subprocess (SQLite WAL, in-process bus, 4 fake hosts, unlimited quotas so the bench
+measures the path and not the quota check failing).
+
+Two latencies are reported for each create:
+
+* **server-side** create -> ACTIVE: ``instances.created_at`` -> ``instances.launched_at``
+  read from the database after the run. This is what the target (p50 <= 50 ms) is about;
+  it does not depend on how often a client polls.
+* **client** POST -> 202: the request's own round trip (validation, quota, the BUILD row).
+
+Phases: ``--sequential`` creates one at a time (each waits for ACTIVE before the next,
+polling ``GET /servers/{id}`` every 20 ms), then ``--concurrent`` creates fired at once from
+as many connections; throughput is servers / (last ACTIVE - first POST).
+The peer in the same run: ``GET /compute/v2.1/flavors/{id}`` (an authenticated read of one
+row through the same stack), so a loaded machine's numbers can be read relative to it.
+
+    .venv/bin/python bench/compute_create.py [--sequential 30] [--concurrent 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from overcast.testing.cloud import RunningCloud, start_running_cloud, stop_running_cloud
+
+COMPUTE = "/compute/v2.1"
+
+
+def token_for(cloud: RunningCloud) -> tuple[str, str]:
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+    r = httpx.post(cloud.auth_url + "/v3/auth/tokens", json=body, timeout=30)
+    r.raise_for_status()
+    return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
+
+
+def setup(client: httpx.Client) -> tuple[str, str]:
+    r = client.post(f"{COMPUTE}/flavors", json={"flavor": {"name": "bench.tiny", "vcpus": 1, "ram": 64, "disk": 1}})
+    r.raise_for_status()
+    flavor = r.json()["flavor"]["id"]
+    r = client.post("/image/v2/images", json={"name": "bench", "disk_format": "raw", "container_format": "bare"})
+    r.raise_for_status()
+    image = r.json()["id"]
+    r = client.put(f"/image/v2/images/{image}/file", content=b"\0" * 4096,
+                   headers={"Content-Type": "application/octet-stream"})
+    r.raise_for_status()
+    return flavor, image
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def ms(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"p50 {statistics.median(values) * 1000:7.1f} ms  p95 {pct(values, 0.95) * 1000:7.1f} ms  max {max(values) * 1000:7.1f} ms"
+
+
+def server_side(db_path: Path, uuids: list[str]) -> dict[str, tuple[datetime, datetime | None, str]]:
+    """created_at, launched_at and vm_state of each server, read from the database."""
+    out = {}
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        for uuid, created, launched, state in conn.execute(
+            f"SELECT uuid, created_at, launched_at, vm_state FROM compute_instances WHERE uuid IN ({','.join('?' * len(uuids))})",
+            uuids,
+        ):
+            out[uuid] = (datetime.fromisoformat(created), datetime.fromisoformat(launched) if launched else None, state)
+    finally:
+        conn.close()
+    return out
+
+
+def sequential(client: httpx.Client, body: dict, n: int) -> tuple[list[str], list[float], list[float], int]:
+    uuids, post_lat, observed, errors = [], [], [], 0
+    for i in range(n):
+        t0 = time.perf_counter()
+        r = client.post(f"{COMPUTE}/servers", json={"server": {**body, "name": f"seq{i}"}})
+        post_lat.append(time.perf_counter() - t0)
+        if r.status_code != 202:
+            errors += 1
+            continue
+        uuid = r.json()["server"]["id"]
+        uuids.append(uuid)
+        while True:
+            status = client.get(f"{COMPUTE}/servers/{uuid}").json()["server"]["status"]
+            if status in ("ACTIVE", "ERROR"):
+                break
+            time.sleep(0.02)  # the polls share the server's GIL: not too often
+        observed.append(time.perf_counter() - t0)
+        errors += status == "ERROR"
+    return uuids, post_lat, observed, errors
+
+
+async def concurrent(url: str, headers: dict, body: dict, n: int) -> tuple[list[str], list[float], int, float, float]:
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120) as client:
+        gate = asyncio.Event()
+
+        async def one(i: int) -> tuple[str | None, float]:
+            await gate.wait()
+            t0 = time.perf_counter()
+            r = await client.post(f"{COMPUTE}/servers", json={"server": {**body, "name": f"c{i}"}})
+            return (r.json()["server"]["id"] if r.status_code == 202 else None), time.perf_counter() - t0
+
+        tasks = [asyncio.create_task(one(i)) for i in range(n)]
+        await asyncio.sleep(0.05)
+        start = time.perf_counter()
+        gate.set()
+        results = await asyncio.gather(*tasks)
+        uuids = [u for u, _ in results if u]
+        pending = set(uuids)
+        while pending:  # wait until none is building (one list call per round, not n)
+            r = await client.get(f"{COMPUTE}/servers/detail", params={"name": "^c"})
+            pending &= {s["id"] for s in r.json()["servers"] if s["status"] not in ("ACTIVE", "ERROR")}
+            if time.perf_counter() - start > 120:
+                break
+            await asyncio.sleep(0.2)
+        wall = time.perf_counter() - start
+        return uuids, [t for _, t in results], n - len(uuids), start, wall
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server process so far (load-independent cost per create)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def floor(client: httpx.Client, flavor: str, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        client.get(f"{COMPUTE}/flavors/{flavor}").raise_for_status()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequential", type=int, default=30)
+    parser.add_argument("--concurrent", type=int, default=100)
+    parser.add_argument("--keep", action="store_true", help="keep the data dir (its overcast.db) for inspection")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="oc-bench-create-"))
+    extra = {
+        "hosts": {f"fake{i}": {"driver": "fake"} for i in range(1, 5)},
+        "compute": {"quota_instances": -1, "quota_cores": -1, "quota_ram": -1},
+        "bus": {"heartbeat_interval": 3600},
+    }
+    cloud = start_running_cloud(data_dir, extra)
+    rows: list[tuple[str, str]] = []
+    try:
+        token, _project = token_for(cloud)
+        headers = {"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.37"}
+        with httpx.Client(base_url=cloud.url, headers=headers, timeout=60) as client:
+            flavor, image = setup(client)
+            body = {"flavorRef": flavor, "imageRef": image, "networks": "none"}
+            pid = cloud.process.pid
+            floor(client, flavor, 20)  # warm up
+            c0 = cpu_seconds(pid)
+            peer = floor(client, flavor, 100)
+            peer_cpu = (cpu_seconds(pid) - c0) / 100
+            client.post(f"{COMPUTE}/servers", json={"server": {**body, "name": "warm"}})  # first-use imports
+            time.sleep(0.5)
+            c0 = cpu_seconds(pid)
+            seq_uuids, seq_post, seq_observed, seq_errors = sequential(client, body, args.sequential)
+            seq_cpu = cpu_seconds(pid) - c0
+        c0 = cpu_seconds(pid)
+        c_uuids, c_post, c_errors, _start, wall = asyncio.run(concurrent(cloud.url, headers, body, args.concurrent))
+
+        con_cpu = cpu_seconds(pid) - c0
+        db = data_dir / "overcast.db"
+        seq = server_side(db, seq_uuids)
+        seq_lat = [(la - cr).total_seconds() for cr, la, _ in seq.values() if la]
+        con = server_side(db, c_uuids)
+        con_lat = [(la - cr).total_seconds() for cr, la, _ in con.values() if la]
+        con_errors = c_errors + sum(1 for _, la, state in con.values() if state != "active")
+        span = (max(la for _, la, _ in con.values() if la) - min(cr for cr, _, _ in con.values())).total_seconds() if con_lat else 0
+
+        rows += [
+            ("peer: GET flavor (authenticated one-row read)", ms(peer)),
+            (f"sequential x{args.sequential}: server-side create -> ACTIVE (DB)", ms(seq_lat)),
+            (f"sequential x{args.sequential}: client POST -> 202", ms(seq_post)),
+            (f"sequential x{args.sequential}: client POST -> ACTIVE seen (20 ms polls)", ms(seq_observed)),
+            (f"sequential x{args.sequential}: errors", str(seq_errors)),
+            (f"sequential x{args.sequential}: server CPU per create incl. its polls (peer: {peer_cpu * 1000:.1f} ms/GET)",
+             f"{seq_cpu / args.sequential * 1000:.1f} ms"),
+            (f"concurrent x{args.concurrent}: server-side create -> ACTIVE (DB)", ms(con_lat)),
+            (f"concurrent x{args.concurrent}: client POST -> 202", ms(c_post)),
+            (f"concurrent x{args.concurrent}: throughput (first created -> last ACTIVE, DB)",
+             f"{len(con_lat) / span:,.1f} servers/s over {span:.2f} s" if span else "n/a"),
+            (f"concurrent x{args.concurrent}: client wall (first POST -> all ACTIVE seen)", f"{wall:.2f} s"),
+            (f"concurrent x{args.concurrent}: errors (non-202 or not ACTIVE)", str(con_errors)),
+            (f"concurrent x{args.concurrent}: server CPU per create", f"{con_cpu / args.concurrent * 1000:.1f} ms"),
+        ]
+        if seq_lat and peer:
+            rows.append(("ratio: sequential create->ACTIVE p50 / peer p50",
+                         f"{statistics.median(seq_lat) / statistics.median(peer):.1f}x"))
+    finally:
+        stop_running_cloud(cloud)
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            print(f"data dir kept: {data_dir}")
+    width = max(len(n) for n, _ in rows)
+    print(f"load average: {' '.join(os.getloadavg().__repr__().strip('()').split(', '))}")
+    print(f"{'measure'.ljust(width)} | result")
+    print(f"{'-' * width}-+-{'-' * 50}")
+    for name, value in rows:
+        print(f"{name.ljust(width)} | {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""What every ``esx`` driver operation starts from: the config options, vSphere faults turned
+into Overcast errors (:func:`translate`), one session per endpoint, and finding the Overcast
+host's HostSystem, datacenter, datastore and VMs."""
+from __future__ import annotations
+
+import functools
+import http.client
+import threading
+from typing import Any, Callable
+
+from pyVmomi import vim, vmodl
+
+from overcast.errors import BackendUnavailable, Conflict, DriverError, NotFound, UnsupportedOperation
+from overcast.types import ConfigOption, DriverKind, Host, Instance, InstanceInfo, PowerState
+from overcast_hv_esx.vim import VimError, VimSession, VimUnreachable
+
+
+NAME = "esx"
+VIF_TYPE = "vmware"
+GiB = 1 << 30
+MiB = 1 << 20
+_HV = DriverKind.HYPERVISOR
+
+OPTIONS = [
+    ConfigOption(_HV, NAME, "url", str, required=True, help="vCenter or ESXi SDK URL, e.g. https://vc.example/sdk"),
+    ConfigOption(_HV, NAME, "username", str, required=True, help="vSphere user"),
+    ConfigOption(_HV, NAME, "password", str, required=True, secret=True, help="its password"),
+    ConfigOption(_HV, NAME, "esx_host", str, "", help="name of the HostSystem this Overcast host stands for"),
+    ConfigOption(_HV, NAME, "datastore", str, "", help="datastore for instance disks (default: the host's first)"),
+    ConfigOption(_HV, NAME, "network", str, "", help="port group for NICs whose binding names none"),
+    ConfigOption(_HV, NAME, "verify_tls", bool, True, help="verify the endpoint's certificate"),
+    ConfigOption(_HV, NAME, "timeout", float, 600.0, help="seconds to wait for one vSphere task"),
+    ConfigOption(_HV, NAME, "qemu_img", str, "qemu-img", help="qemu-img binary used to rewrite VMDKs"),
+]
+
+POWER_STATES = {"poweredOn": PowerState.RUNNING, "poweredOff": PowerState.SHUTDOWN, "suspended": PowerState.SUSPENDED}
+_CONFLICT = (vim.fault.InvalidState, vim.fault.TaskInProgress, vim.fault.ToolsUnavailable,
+             vim.fault.InsufficientResourcesFault, vim.fault.FileAlreadyExists, vim.fault.VmConfigFault)
+NOT_FOUND_FAULTS = (vmodl.fault.ManagedObjectNotFound, vim.fault.NotFound, vim.fault.FileNotFound)
+_UNSUPPORTED = (vmodl.fault.MethodNotFound, vmodl.fault.NotImplemented, vmodl.fault.NotSupported)
+
+
+def option(host: Host, key: str) -> Any:
+    v = host.options.get(key)
+    if v is None or v == "":
+        v = next(o.default for o in OPTIONS if o.name == key)
+    return v
+
+
+def translate(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(self, *a, **kw):
+        host = kw.get("host", a[0] if a else None)
+        where = "esx host '%s'" % host.name if isinstance(host, Host) else "esx"
+        try:
+            return fn(self, *a, **kw)
+        except VimUnreachable as e:
+            raise BackendUnavailable("%s: %s" % (where, e)) from None
+        except (VimError, vmodl.MethodFault) as exc:
+            e = exc if isinstance(exc, VimError) else VimError(exc)   # a fault raised by a direct call
+            f = e.fault
+            if isinstance(f, (vim.fault.InvalidLogin, vim.fault.NotAuthenticated)):
+                raise BackendUnavailable("%s: vSphere refused the credentials (%s)" % (where, e)) from None
+            if isinstance(f, NOT_FOUND_FAULTS):
+                raise NotFound("%s: %s" % (where, e)) from None
+            if isinstance(f, _CONFLICT):
+                raise Conflict("%s: %s" % (where, e)) from None
+            if isinstance(f, _UNSUPPORTED):
+                raise UnsupportedOperation("%s: %s" % (where, e)) from None
+            raise DriverError("%s: %s" % (where, e)) from None
+        except (OSError, http.client.HTTPException) as e:
+            raise BackendUnavailable("%s: vSphere did not answer: %s" % (where, e)) from None
+    return wrapper
+
+
+class EsxBase:
+    """Sessions per endpoint and the lookups the operations share."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[tuple[str, str], VimSession] = {}
+        self._lock = threading.Lock()
+
+    # ---- plumbing ------------------------------------------------------------------------
+    def session(self, host: Host) -> VimSession:
+        key = (str(option(host, "url")), str(option(host, "username")))
+        with self._lock:
+            s = self._sessions.get(key)
+            if s is None or s._password != option(host, "password"):
+                s = VimSession(key[0], key[1], str(option(host, "password")), verify_tls=bool(option(host, "verify_tls")))
+                self._sessions[key] = s
+        return s
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._sessions.values():
+                s.close()
+            self._sessions.clear()
+
+    def _timeout(self, host: Host) -> float:
+        return float(option(host, "timeout"))
+
+    def _wait(self, host: Host, task, call: str):
+        return self.session(host).wait(task, call, self._timeout(host))
+
+    def _host(self, host: Host) -> vim.HostSystem:
+        s = self.session(host)
+        name = option(host, "esx_host")
+
+        def find():
+            hosts = s.objects(vim.HostSystem)
+            if not name:
+                if not hosts:
+                    raise DriverError("esx host '%s': the endpoint has no ESXi host" % host.name)
+                return hosts[0]
+            for h in hosts:
+                if h.name == name:
+                    return h
+            raise DriverError("esx host '%s': the endpoint has no ESXi host named %r" % (host.name, name))
+        return s.run(find, "find host")
+
+    def _datacenter(self, obj) -> vim.Datacenter:
+        while obj is not None and not isinstance(obj, vim.Datacenter):
+            obj = obj.parent
+        return obj
+
+    def _datastore(self, host: Host, h: vim.HostSystem) -> vim.Datastore:
+        name = option(host, "datastore")
+        for ds in h.datastore:
+            if not name or ds.name == name:
+                return ds
+        raise DriverError("esx host '%s': no datastore %r on %s" % (host.name, name, h.name))
+
+    @staticmethod
+    def _mark(vm) -> str:
+        for opt in (vm.config.extraConfig or []):
+            if opt.key == "overcast.migration":
+                return str(opt.value)
+        return ""
+
+    def _vm(self, host: Host, instance: Instance, required: bool = True) -> vim.VirtualMachine | None:
+        """The instance's VM on this host. During a cold migration two VMs carry the name (the
+        stopped source and its clone on the destination); each Overcast host sees its own."""
+        s = self.session(host)
+
+        def find():
+            vms = s.vms_named(instance.name)
+            if not vms:
+                return None
+            h = self._host(host)
+            for vm in vms:
+                if vm.runtime.host == h:
+                    return vm
+            # moved by DRS or an operator: still ours, unless it is a migration's source
+            if len(vms) == 1 and self._mark(vms[0]) != "source":
+                return vms[0]
+            return None
+        vm = s.run(find, "find VM")
+        if vm is None and required:
+            raise NotFound("instance %s not found on esx host '%s'" % (instance.name, host.name))
+        return vm
+
+    def _set_mark(self, host: Host, vm, value: str) -> None:
+        spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="overcast.migration", value=value)])
+        self._wait(host, vm.ReconfigVM_Task(spec=spec), "ReconfigVM_Task")
+
+    @staticmethod
+    def _info(vm: vim.VirtualMachine) -> InstanceInfo:
+        cfg = vm.summary.config
+        state = POWER_STATES.get(str(vm.runtime.powerState), PowerState.NOSTATE)
+        mem = int(cfg.memorySizeMB or 0) * 1024
+        return InstanceInfo(state=state, max_mem_kb=mem, mem_kb=mem if state == PowerState.RUNNING else 0,
+                            num_cpu=int(cfg.numCpu or 0), internal_id=str(cfg.instanceUuid or cfg.uuid or vm._moId))

@@ -1,0 +1,64 @@
+"""A lost PostgreSQL connection: the pool replaces dead connections before use (pre-ping),
+and an idempotent read that loses its connection mid-way is run again on a new one."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from overcast.db import Database
+from overcast.testing.postgres import PG_ADMIN_URL, fresh_database
+
+pytestmark = pytest.mark.postgres
+
+
+def terminate_all(url: str) -> int:
+    """Kill every server process serving the database of ``url`` (a restart, as clients see it)."""
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            return len(conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
+                                    {"d": name}).all())
+    finally:
+        admin.dispose()
+
+
+def test_pooled_connections_killed_between_uses_are_replaced() -> None:
+    with fresh_database("overcast_retry") as url:
+        db = Database(url, pool_size=2)
+        try:
+            with db.session() as s:
+                assert s.execute(text("SELECT 1")).scalar() == 1
+            assert terminate_all(url) >= 1  # the pooled connection is now dead
+            with db.session() as s:
+                assert s.execute(text("SELECT 2")).scalar() == 2
+        finally:
+            db.dispose()
+
+
+def test_a_read_that_loses_its_connection_is_retried() -> None:
+    with fresh_database("overcast_retry") as url:
+        db = Database(url, pool_size=2)
+        attempts: list[int] = []
+
+        def read(s) -> int:
+            attempts.append(1)
+            if len(attempts) == 1:  # the server goes away in the middle of the read
+                s.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+            return s.execute(text("SELECT 42")).scalar()
+
+        try:
+            assert db.read(read) == 42
+            assert len(attempts) == 2
+            with pytest.raises(ProgrammingError):  # a query error is not a lost connection: no retry
+                db.read(lambda s: s.execute(text("SELECT * FROM no_such_table")).all())
+
+            def always_lost(s) -> None:
+                s.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+            with pytest.raises(OperationalError):  # gives up after a few attempts
+                db.read(always_lost, attempts=2)
+        finally:
+            db.dispose()
