@@ -27,7 +27,7 @@ import queue
 import socket
 import threading
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -65,6 +65,11 @@ class AmqpBus:
         self._event_queues: dict[str, Queue] = {}
         self._pending: dict[str, Future] = {}
         self._acks: queue.SimpleQueue = queue.SimpleQueue()
+        # correlation id -> reply (None while running) of the requests handled lately: a request
+        # redelivered after a lost connection (its ack never reached the broker) is answered
+        # from here instead of running twice (a second spawn would find its own guest)
+        self._handled: OrderedDict[str, str | None] = OrderedDict()
+        self._handled_lock = threading.Lock()
         self._changes = threading.Event()  # queues to consume changed
         self._wanted = 0  # generation of the queue set asked for (serve/subscribe)
         self._consuming = 0  # generation the consumer is consuming
@@ -262,11 +267,36 @@ class AmqpBus:
             for callback in list(self._subscribers.get(routing_key[len(self.prefix):], ())):
                 self._pool.submit(callback, **payload)
             message.ack()
+        elif self._seen_before(message):
+            message.ack()
         else:
             self._pool.submit(self._handle_request, routing_key[len(self.prefix):], text, message)
 
+    def _seen_before(self, message: Any) -> bool:
+        """Whether this request (by correlation id) was handled or is running already; a
+        finished one's reply is sent again."""
+        cid = message.properties.get("correlation_id")
+        if not cid:
+            return False
+        with self._handled_lock:
+            if cid not in self._handled:
+                self._handled[cid] = None
+                while len(self._handled) > 4096:
+                    self._handled.popitem(last=False)
+                return False
+            reply = self._handled[cid]
+        log.warning("request %s delivered again; answering it without running it twice", cid)
+        reply_to = message.properties.get("reply_to")
+        if reply is not None and reply_to:
+            self._pool.submit(self._publish, reply, exchange="", routing_key=reply_to, correlation_id=cid)
+        return True
+
     def _handle_request(self, topic: str, text: str, message: Any) -> None:
         reply = handle_request(self._handlers.get(topic), topic, text)
+        cid = message.properties.get("correlation_id")
+        if cid:
+            with self._handled_lock:
+                self._handled[cid] = reply
         reply_to = message.properties.get("reply_to")
         try:
             if reply_to:

@@ -178,12 +178,15 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = None, timeout: float = 90,
-                        fake_hosts: bool = True, role: str = "all") -> RunningCloud:
+                        fake_hosts: bool = True, role: str = "all", api_host: str = "127.0.0.1",
+                        wrapper: list[str] | None = None) -> RunningCloud:
     """Write an all-fake config (plus ``extra_config`` tables), bootstrap it, and start
     ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`. With
     ``fake_hosts=False`` the only hosts are those of ``extra_config``. With
     ``role="controller"`` (and an amqp:// ``[bus] url`` in ``extra_config``) no host runs
-    until :func:`overcast.testing.agents.start_agent_process` starts its agent."""
+    until :func:`overcast.testing.agents.start_agent_process` starts its agent. ``api_host``
+    is the address it serves on; ``wrapper`` prefixes its command line (e.g. ``["nsenter",
+    "--net=/run/netns/ctl"]`` to run it in a network namespace that has ``api_host``)."""
     import httpx
 
     from overcast.cli.server import clouds_yaml, to_toml
@@ -199,7 +202,7 @@ def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = No
     data.pop("data_dir")
     if not fake_hosts:
         data.pop("hosts")
-    data["api"] = {"host": "127.0.0.1", "port": port}
+    data["api"] = {"host": api_host, "port": port}
     data = _merge(data, extra_config or {})
     config_path = data_dir / "overcast.toml"
     config_path.write_text(to_toml(data))
@@ -210,7 +213,7 @@ def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = No
         runtime.identity.bootstrap(password)
     finally:
         runtime.close()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{api_host}:{port}"
     clouds = data_dir / "clouds.yaml"
     clouds.write_text(clouds_yaml(url + "/identity", password, config.api.region))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
@@ -218,7 +221,7 @@ def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = No
     log_path = data_dir / "overcast.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config_path), "--fake-drivers",
+            [*(wrapper or []), sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config_path), "--fake-drivers",
              "--role", role],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
         )

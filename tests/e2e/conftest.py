@@ -25,14 +25,21 @@ def kvm_network_config() -> dict:
 
 
 @pytest.fixture
-def kvm_cloud(kvm_network_config: dict) -> Iterator[RunningCloud]:
+def kvm_extra_hosts() -> dict:
+    """More ``[hosts.*]`` tables for ``kvm_cloud`` besides ``kvm1`` (a test module overrides it)."""
+    return {}
+
+
+@pytest.fixture
+def kvm_cloud(kvm_network_config: dict, kvm_extra_hosts: dict) -> Iterator[RunningCloud]:
     pytest.importorskip("overcast_hv_kvm", reason="the kvm driver plugin is not installed")
     if not (GUEST_DIR / "tinyguest.qcow2").exists():
         pytest.skip(f"no tiny guest in {GUEST_DIR} (run scripts/build-tiny-guest.sh)")
     data_dir = kvm_data_dir()
     extra = {
         "image_store": {"driver": "fs", "path": "images"},
-        "hosts": {"kvm1": {"driver": "kvm", "virt_type": "qemu", "instances_dir": str(data_dir / "instances")}},
+        "hosts": {"kvm1": {"driver": "kvm", "virt_type": "qemu", "instances_dir": str(data_dir / "instances")},
+                  **kvm_extra_hosts},
         **kvm_network_config,
     }
     cloud = start_running_cloud(data_dir / "cloud", extra)

@@ -132,6 +132,19 @@ def free_port(address: str) -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(address: str, count: int) -> list[int]:
+    """``count`` distinct TCP ports free on ``address`` now (all held open while choosing)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    held = [socket.socket(family) for _ in range(count)]
+    try:
+        for s in held:
+            s.bind((address, 0))
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
 def _dest_conn(driver: KvmDriver, dest: Host) -> libvirt.virConnect:
     return driver.pool.get(driver.config(dest).migration_uri)
 
@@ -271,6 +284,9 @@ def pre_live_migration(driver: KvmDriver, host: Host, instance: Instance, migrat
             "dest_disk": os.path.join(dest_dir, "disk"),
             "dest_console": os.path.join(dest_dir, "console.log"),
             "migration_address": cfg.migration_address,
+            # the ports are probed here, on the destination: only it can bind its address
+            # (the source agent may run on another machine or in another network namespace)
+            **dict(zip(("migration_port", "disks_port"), free_ports(cfg.migration_address, 2))),
         },
     )
 
@@ -300,9 +316,9 @@ def live_migration(driver: KvmDriver, host: Host, instance: Instance, dest: Host
     params = {
         libvirt.VIR_MIGRATE_PARAM_DEST_XML: dest_xml,
         libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: dest_xml,
-        libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{_url_host(address)}:{free_port(address)}",
+        libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{_url_host(address)}:{_port(data, 'migration_port', address)}",
         libvirt.VIR_MIGRATE_PARAM_LISTEN_ADDRESS: address,
-        libvirt.VIR_MIGRATE_PARAM_DISKS_URI: f"tcp://{_url_host(address)}:{free_port(address)}",
+        libvirt.VIR_MIGRATE_PARAM_DISKS_URI: f"tcp://{_url_host(address)}:{_port(data, 'disks_port', address)}",
         libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS: [root.target_dev],
     }
     flags = (
@@ -321,6 +337,12 @@ def live_migration(driver: KvmDriver, host: Host, instance: Instance, dest: Host
             log.warning("could not remove %s on %s after a failed migration", dest_disk, dest.name)
         raise DriverError(f"live migration of {instance.name} to {dest.name} failed: {exc.get_error_message()}") from exc
     return True
+
+
+def _port(data: dict, key: str, address: str) -> int:
+    """The port the destination chose in pre_live_migration (probed locally only for data
+    from an older destination that did not choose one)."""
+    return int(data.get(key) or free_port(address))
 
 
 def _url_host(address: str) -> str:

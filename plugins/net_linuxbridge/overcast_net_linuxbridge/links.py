@@ -118,10 +118,13 @@ def inner_links(namespace: str) -> list[str]:
 
 
 def mtu_of(device: str) -> int:
-    """A host device's MTU (a network's bridge carries the network's MTU)."""
-    try:
-        return int(open(f"/sys/class/net/{device}/mtu").read())
-    except OSError:
+    """A host device's MTU (a network's bridge carries the network's MTU). Asked over
+    netlink, not /sys: sysfs shows the devices of the namespace it was mounted in, which is
+    not this process's when the agent runs in a network namespace of its own."""
+    proc = run(["ip", "-o", "link", "show", "dev", device], check=False)
+    fields = proc.stdout.split()
+    if proc.returncode != 0 or "mtu" not in fields:
         from overcast.errors import DriverError
 
-        raise DriverError(f"linuxbridge: {device} does not exist (is the network set up on this host?)") from None
+        raise DriverError(f"linuxbridge: {device} does not exist (is the network set up on this host?)")
+    return int(fields[fields.index("mtu") + 1])

@@ -1,0 +1,98 @@
+"""Issue 4's migration item end to end: one ``overcast up`` with two KVM hosts on two real
+libvirt daemons (the system one, and a second privileged libvirtd with its own host UUID and
+state in a private mount namespace, see :mod:`tests.e2e.multihost`). The unmodified
+``openstack`` CLI cold-migrates a tiny guest (it boots again to READY on the other daemon;
+``server migration confirm`` removes the source) and then live-migrates it back: the host
+changes, the guest keeps running on the destination daemon and the source domain is gone."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, wait_until
+from tests.e2e.multihost import PrivateLibvirtd
+
+pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.clients, pytest.mark.slow]
+
+SYSTEM_URI = "qemu:///system"
+
+
+@pytest.fixture
+def second_daemon() -> Iterator[PrivateLibvirtd]:
+    daemon = PrivateLibvirtd(Path("/run") / f"oc-multihost-{secrets.token_hex(4)}")
+    try:
+        yield daemon.start()
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture
+def kvm_extra_hosts(second_daemon: PrivateLibvirtd) -> Iterator[dict]:
+    # instances must be reachable by both daemons' QEMU (user libvirt-qemu): /var/tmp, 0755
+    instances = Path(tempfile.mkdtemp(prefix="oc-multihost-kvm2-", dir="/var/tmp"))
+    os.chmod(instances, 0o755)
+    try:
+        yield {"kvm2": {"driver": "kvm", "virt_type": "qemu", "uri": second_daemon.uri,
+                        "instances_dir": str(instances / "instances")}}
+    finally:
+        shutil.rmtree(instances, ignore_errors=True)
+
+
+def domain_state(uri: str, name: str) -> str | None:
+    proc = subprocess.run(["virsh", "-c", uri, "domstate", name], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def test_cold_and_live_migration_between_two_libvirt_daemons(kvm_cloud, second_daemon, kvm_extra_hosts) -> None:
+    cloud = kvm_cloud
+    uris = {"kvm1": SYSTEM_URI, "kvm2": second_daemon.uri}
+
+    def nova(*args: str, **kw):
+        return cloud.openstack(*COMPUTE_VERSION, *args, **kw)
+
+    def show() -> dict:
+        return nova("server", "show", "mig1", "-f", "json")
+
+    def console() -> str:
+        return cloud.openstack("console", "log", "show", "mig1")
+
+    cloud.openstack("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
+                    "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest", "-f", "json")
+    cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1", "-f", "json")
+    nova("server", "create", "--image", "tinyguest", "--flavor", "t1", "--nic", "none", "--wait", "mig1",
+         "-f", "json", timeout=300)
+    server = show()
+    first, domain = server["OS-EXT-SRV-ATTR:host"], server["OS-EXT-SRV-ATTR:instance_name"]
+    other = {"kvm1": "kvm2", "kvm2": "kvm1"}[first]
+    assert domain_state(uris[first], domain) == "running"
+    wait_until(lambda: "TINYGUEST-READY" in console(), "READY on the first host", timeout=120)
+
+    # cold: the guest stops, its disk moves through libvirt, it boots on the other daemon
+    nova("server", "migrate", "--wait", "mig1", timeout=300)
+    server = wait_until(lambda: (lambda s: s if s["status"] == "VERIFY_RESIZE" else None)(show()),
+                        "VERIFY_RESIZE after the cold migration", timeout=120)
+    assert server["OS-EXT-SRV-ATTR:host"] == other
+    assert domain_state(uris[other], domain) == "running"
+    wait_until(lambda: "TINYGUEST-READY" in console(), f"READY on {other} after the cold migration", timeout=120)
+    nova("server", "migration", "confirm", "mig1")
+    wait_until(lambda: show()["status"] == "ACTIVE", "ACTIVE after confirm", timeout=60)
+    wait_until(lambda: domain_state(uris[first], domain) is None, f"the source domain on {first} to go")
+
+    # live, back to the first host, naming it (microversion >= 2.30)
+    booted = console().count("TINYGUEST-BOOTED")
+    nova("server", "migrate", "--live-migration", "--host", first, "--wait", "mig1", timeout=300)
+    server = wait_until(lambda: (lambda s: s if s["status"] == "ACTIVE" and not s.get("OS-EXT-STS:task_state")
+                                 else None)(show()), "ACTIVE after the live migration", timeout=120)
+    assert server["OS-EXT-SRV-ATTR:host"] == first
+    assert domain_state(uris[first], domain) == "running"
+    assert domain_state(uris[other], domain) is None
+    # still the same boot: no new BOOTED marker on the console the guest writes to now
+    assert console().count("TINYGUEST-BOOTED") <= booted
