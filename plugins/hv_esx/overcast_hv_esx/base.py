@@ -3,17 +3,28 @@ into Overcast errors (:func:`translate`), one session per endpoint, and finding 
 host's HostSystem, datacenter, datastore and VMs."""
 from __future__ import annotations
 
-import functools
 import http.client
-import threading
-from typing import Any, Callable
+from typing import Any
 
+from overcast.errors import (
+    BackendUnavailable,
+    Conflict,
+    DriverError,
+    NotFound,
+    UnsupportedOperation,
+)
+from overcast.remote import EndpointSessions, host_option, translate_errors
+from overcast.types import (
+    ConfigOption,
+    DriverKind,
+    Host,
+    Instance,
+    InstanceInfo,
+    PowerState,
+)
 from pyVmomi import vim, vmodl
 
-from overcast.errors import BackendUnavailable, Conflict, DriverError, NotFound, UnsupportedOperation
-from overcast.types import ConfigOption, DriverKind, Host, Instance, InstanceInfo, PowerState
 from overcast_hv_esx.vim import VimError, VimSession, VimUnreachable
-
 
 NAME = "esx"
 VIF_TYPE = "vmware"
@@ -41,60 +52,47 @@ _UNSUPPORTED = (vmodl.fault.MethodNotFound, vmodl.fault.NotImplemented, vmodl.fa
 
 
 def option(host: Host, key: str) -> Any:
-    v = host.options.get(key)
-    if v is None or v == "":
-        v = next(o.default for o in OPTIONS if o.name == key)
-    return v
+    return host_option(host, OPTIONS, key)
 
 
-def translate(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    def wrapper(self, *a, **kw):
-        host = kw.get("host", a[0] if a else None)
-        where = "esx host '%s'" % host.name if isinstance(host, Host) else "esx"
-        try:
-            return fn(self, *a, **kw)
-        except VimUnreachable as e:
-            raise BackendUnavailable("%s: %s" % (where, e)) from None
-        except (VimError, vmodl.MethodFault) as exc:
-            e = exc if isinstance(exc, VimError) else VimError(exc)   # a fault raised by a direct call
-            f = e.fault
-            if isinstance(f, (vim.fault.InvalidLogin, vim.fault.NotAuthenticated)):
-                raise BackendUnavailable("%s: vSphere refused the credentials (%s)" % (where, e)) from None
-            if isinstance(f, NOT_FOUND_FAULTS):
-                raise NotFound("%s: %s" % (where, e)) from None
-            if isinstance(f, _CONFLICT):
-                raise Conflict("%s: %s" % (where, e)) from None
-            if isinstance(f, _UNSUPPORTED):
-                raise UnsupportedOperation("%s: %s" % (where, e)) from None
-            raise DriverError("%s: %s" % (where, e)) from None
-        except (OSError, http.client.HTTPException) as e:
-            raise BackendUnavailable("%s: vSphere did not answer: %s" % (where, e)) from None
-    return wrapper
+def _overcast_error(exc: Exception, where: str) -> Exception | None:
+    """vSphere faults and unreachable endpoints as Overcast errors naming the host."""
+    if isinstance(exc, VimUnreachable):
+        return BackendUnavailable("%s: %s" % (where, exc))
+    if isinstance(exc, (VimError, vmodl.MethodFault)):
+        e = exc if isinstance(exc, VimError) else VimError(exc)   # a fault raised by a direct call
+        f = e.fault
+        if isinstance(f, (vim.fault.InvalidLogin, vim.fault.NotAuthenticated)):
+            return BackendUnavailable("%s: vSphere refused the credentials (%s)" % (where, e))
+        if isinstance(f, NOT_FOUND_FAULTS):
+            return NotFound("%s: %s" % (where, e))
+        if isinstance(f, _CONFLICT):
+            return Conflict("%s: %s" % (where, e))
+        if isinstance(f, _UNSUPPORTED):
+            return UnsupportedOperation("%s: %s" % (where, e))
+        return DriverError("%s: %s" % (where, e))
+    if isinstance(exc, (OSError, http.client.HTTPException)):
+        return BackendUnavailable("%s: vSphere did not answer: %s" % (where, exc))
+    return None
+
+
+translate = translate_errors(NAME, _overcast_error)
 
 
 class EsxBase:
     """Sessions per endpoint and the lookups the operations share."""
 
     def __init__(self) -> None:
-        self._sessions: dict[tuple[str, str], VimSession] = {}
-        self._lock = threading.Lock()
+        self._sessions: EndpointSessions[VimSession] = EndpointSessions(
+            lambda host, url, user, password: VimSession(url, user, password, verify_tls=bool(option(host, "verify_tls"))))
 
     # ---- plumbing ------------------------------------------------------------------------
     def session(self, host: Host) -> VimSession:
-        key = (str(option(host, "url")), str(option(host, "username")))
-        with self._lock:
-            s = self._sessions.get(key)
-            if s is None or s._password != option(host, "password"):
-                s = VimSession(key[0], key[1], str(option(host, "password")), verify_tls=bool(option(host, "verify_tls")))
-                self._sessions[key] = s
-        return s
+        return self._sessions.get(host, str(option(host, "url")), str(option(host, "username")),
+                                  str(option(host, "password")))
 
     def close(self) -> None:
-        with self._lock:
-            for s in self._sessions.values():
-                s.close()
-            self._sessions.clear()
+        self._sessions.close()
 
     def _timeout(self, host: Host) -> float:
         return float(option(host, "timeout"))

@@ -3,15 +3,33 @@ failures turned into Overcast errors (:func:`translate`), one WinRM client per h
 share paths, and reading a VM."""
 from __future__ import annotations
 
-import functools
 import threading
-from typing import Any, Callable
+from typing import Any
 
-from overcast.errors import BackendUnavailable, Conflict, DriverError, NotFound, UnsupportedOperation
-from overcast.types import ConfigOption, DriverKind, Host, Instance, InstanceInfo, PowerState
-from overcast_hv_hyperv.client import HyperVAuthFailed, HyperVClient, HyperVUnreachable, PowerShellFailed
+from overcast.errors import (
+    BackendUnavailable,
+    Conflict,
+    DriverError,
+    NotFound,
+    UnsupportedOperation,
+)
+from overcast.remote import EndpointSessions, host_option, translate_errors
+from overcast.types import (
+    ConfigOption,
+    DriverKind,
+    Host,
+    Instance,
+    InstanceInfo,
+    PowerState,
+)
+
+from overcast_hv_hyperv.client import (
+    HyperVAuthFailed,
+    HyperVClient,
+    HyperVUnreachable,
+    PowerShellFailed,
+)
 from overcast_hv_hyperv.powershell import Pattern, Script
-
 
 NAME = "hyperv"
 VIF_TYPE = "hyperv"
@@ -43,59 +61,50 @@ _INFO_PROPS = ["Name", "Id", "State", "ProcessorCount", "MemoryStartup", "Memory
 
 
 def option(host: Host, key: str) -> Any:
-    v = host.options.get(key)
-    if v is None or v == "":
-        v = next(o.default for o in OPTIONS if o.name == key)
-    return v
+    return host_option(host, OPTIONS, key)
 
 
-def translate(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    def wrapper(self, *a, **kw):
-        host = kw.get("host", a[0] if a else None)
-        where = "hyperv host '%s'" % host.name if isinstance(host, Host) else "hyperv"
-        try:
-            return fn(self, *a, **kw)
-        except (HyperVUnreachable, HyperVAuthFailed) as e:
-            raise BackendUnavailable("%s: %s" % (where, e)) from None
-        except PowerShellFailed as e:
-            err = e.error
-            text = "%s: %s%s" % (where, (err.cmdlet + ": ") if err.cmdlet else "", err.message)
-            if err.error_id:
-                text += " [%s]" % err.error_id
-            if "unable to find a virtual machine" in err.message or err.category == "ObjectNotFound" and \
-                    err.reason in ("InvalidParameter",):
-                raise NotFound(text) from None
-            if err.reason in ("InvalidState", "Unavailable") or err.category in ("InvalidOperation", "ResourceBusy",
-                                                                                  "ResourceUnavailable"):
-                raise Conflict(text) from None
-            raise DriverError(text) from None
-    return wrapper
+def _overcast_error(exc: Exception, where: str) -> Exception | None:
+    """WinRM failures and PowerShell error records as Overcast errors naming the host."""
+    if isinstance(exc, (HyperVUnreachable, HyperVAuthFailed)):
+        return BackendUnavailable("%s: %s" % (where, exc))
+    if isinstance(exc, PowerShellFailed):
+        err = exc.error
+        text = "%s: %s%s" % (where, (err.cmdlet + ": ") if err.cmdlet else "", err.message)
+        if err.error_id:
+            text += " [%s]" % err.error_id
+        if "unable to find a virtual machine" in err.message or err.category == "ObjectNotFound" and \
+                err.reason in ("InvalidParameter",):
+            return NotFound(text)
+        if err.reason in ("InvalidState", "Unavailable") or err.category in ("InvalidOperation", "ResourceBusy",
+                                                                              "ResourceUnavailable"):
+            return Conflict(text)
+        return DriverError(text)
+    return None
+
+
+translate = translate_errors(NAME, _overcast_error)
 
 
 class HyperVBase:
     """WinRM clients per host and the lookups the operations share."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[str, str], HyperVClient] = {}
+        self._clients: EndpointSessions[HyperVClient] = EndpointSessions(
+            lambda host, url, user, password: HyperVClient(
+                url, user, password, transport=str(option(host, "transport")),
+                server_cert_validation=str(option(host, "server_cert_validation")), timeout=float(option(host, "timeout"))))
         self._hostinfo: dict[str, dict] = {}
         self._lock = threading.Lock()
 
     # ---- plumbing ------------------------------------------------------------------------
     def client(self, host: Host) -> HyperVClient:
-        key = (str(option(host, "url")), str(option(host, "username")))
-        with self._lock:
-            c = self._clients.get(key)
-            if c is None or c._password != option(host, "password"):
-                c = HyperVClient(key[0], key[1], str(option(host, "password")), transport=str(option(host, "transport")),
-                                 server_cert_validation=str(option(host, "server_cert_validation")),
-                                 timeout=float(option(host, "timeout")))
-                self._clients[key] = c
-        return c
+        return self._clients.get(host, str(option(host, "url")), str(option(host, "username")),
+                                 str(option(host, "password")))
 
     def close(self) -> None:
+        self._clients.close()
         with self._lock:
-            self._clients.clear()
             self._hostinfo.clear()
 
     def host_info(self, host: Host, refresh: bool = False) -> dict:

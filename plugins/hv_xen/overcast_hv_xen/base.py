@@ -3,14 +3,20 @@ Overcast errors (:func:`translate`), one logged-in session per pool, and finding
 Overcast host's XAPI host, SR and VMs."""
 from __future__ import annotations
 
-import functools
-import threading
-from typing import Any, Callable
+from typing import Any
 
 from overcast.errors import BackendUnavailable, Conflict, DriverError, NotFound
-from overcast.types import ConfigOption, DriverKind, Host, Instance, InstanceInfo, PowerState
-from overcast_hv_xen.session import NULL_REF, XenError, XenSession, XenUnreachable
+from overcast.remote import EndpointSessions, host_option, translate_errors
+from overcast.types import (
+    ConfigOption,
+    DriverKind,
+    Host,
+    Instance,
+    InstanceInfo,
+    PowerState,
+)
 
+from overcast_hv_xen.session import NULL_REF, XenError, XenSession, XenUnreachable
 
 NAME = "xen"
 VIF_TYPE = "xenapi"
@@ -44,57 +50,42 @@ _CONFLICT = {"VM_BAD_POWER_STATE", "VM_IS_TEMPLATE", "OTHER_OPERATION_IN_PROGRES
 
 
 def option(host: Host, key: str) -> Any:
-    v = host.options.get(key)
-    if v is None:
-        v = next(o.default for o in OPTIONS if o.name == key)
-    return v
+    return host_option(host, OPTIONS, key)
 
 
-def translate(fn: Callable) -> Callable:
-    """XAPI failures and unreachable endpoints become Overcast errors naming the host."""
+def _overcast_error(exc: Exception, where: str) -> Exception | None:
+    """XAPI failures and unreachable endpoints as Overcast errors naming the host."""
+    if isinstance(exc, XenUnreachable):
+        return BackendUnavailable("%s: %s" % (where, exc))
+    if isinstance(exc, XenError):
+        if exc.code == "SESSION_AUTHENTICATION_FAILED":
+            return BackendUnavailable("%s: %s" % (where, exc))
+        if exc.code in ("HANDLE_INVALID", "UUID_INVALID"):
+            return NotFound("%s: %s" % (where, exc))
+        if exc.code in _CONFLICT:
+            return Conflict("%s: %s" % (where, exc))
+        return DriverError("%s: %s" % (where, exc))
+    return None
 
-    @functools.wraps(fn)
-    def wrapper(self, *a, **kw):
-        host = kw.get("host", a[0] if a else None)   # pluggy passes arguments positionally
-        where = "xen host '%s'" % host.name if isinstance(host, Host) else "xen"
-        try:
-            return fn(self, *a, **kw)
-        except XenUnreachable as e:
-            raise BackendUnavailable("%s: %s" % (where, e)) from None
-        except XenError as e:
-            if e.code == "SESSION_AUTHENTICATION_FAILED":
-                raise BackendUnavailable("%s: %s" % (where, e)) from None
-            if e.code in ("HANDLE_INVALID", "UUID_INVALID"):
-                raise NotFound("%s: %s" % (where, e)) from None
-            if e.code in _CONFLICT:
-                raise Conflict("%s: %s" % (where, e)) from None
-            raise DriverError("%s: %s" % (where, e)) from None
-    return wrapper
+
+translate = translate_errors(NAME, _overcast_error)
 
 
 class XenBase:
     """Sessions per pool and the lookups the operations share."""
 
     def __init__(self) -> None:
-        self._sessions: dict[tuple[str, str], XenSession] = {}
-        self._lock = threading.Lock()
+        self._sessions: EndpointSessions[XenSession] = EndpointSessions(
+            lambda host, url, user, password: XenSession(url, user, password, timeout=float(option(host, "timeout")),
+                                                         verify_tls=bool(option(host, "verify_tls"))))
 
     # ---- plumbing ------------------------------------------------------------------------
     def session(self, host: Host) -> XenSession:
-        key = (str(option(host, "url")), str(option(host, "username")))
-        with self._lock:
-            s = self._sessions.get(key)
-            if s is None or s._password != option(host, "password"):
-                s = XenSession(key[0], key[1], str(option(host, "password")), timeout=float(option(host, "timeout")),
-                               verify_tls=bool(option(host, "verify_tls")))
-                self._sessions[key] = s
-        return s
+        return self._sessions.get(host, str(option(host, "url")), str(option(host, "username")),
+                                  str(option(host, "password")))
 
     def close(self) -> None:
-        with self._lock:
-            for s in self._sessions.values():
-                s.close()
-            self._sessions.clear()
+        self._sessions.close()
 
     def _xen_host(self, host: Host) -> str:
         x = self.session(host)
