@@ -6,24 +6,11 @@ from __future__ import annotations
 import http.client
 from typing import Any
 
-from overcast.errors import (
-    BackendUnavailable,
-    Conflict,
-    DriverError,
-    NotFound,
-    UnsupportedOperation,
-)
-from overcast.remote import EndpointSessions, host_option, translate_errors
-from overcast.types import (
-    ConfigOption,
-    DriverKind,
-    Host,
-    Instance,
-    InstanceInfo,
-    PowerState,
-)
 from pyVmomi import vim, vmodl
 
+from overcast.errors import BackendUnavailable, Conflict, DriverError, NotFound, UnsupportedOperation
+from overcast.remote import EndpointSessions, host_option, translate_errors
+from overcast.types import ConfigOption, DriverKind, Host, Instance, InstanceInfo, PowerState
 from overcast_hv_esx.vim import VimError, VimSession, VimUnreachable
 
 NAME = "esx"

@@ -6,29 +6,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from overcast.errors import (
-    BackendUnavailable,
-    Conflict,
-    DriverError,
-    NotFound,
-    UnsupportedOperation,
-)
+from overcast.errors import BackendUnavailable, Conflict, DriverError, NotFound, UnsupportedOperation
 from overcast.remote import EndpointSessions, host_option, translate_errors
-from overcast.types import (
-    ConfigOption,
-    DriverKind,
-    Host,
-    Instance,
-    InstanceInfo,
-    PowerState,
-)
+from overcast.types import ConfigOption, DriverKind, Host, Instance, InstanceInfo, PowerState
 
-from overcast_hv_hyperv.client import (
-    HyperVAuthFailed,
-    HyperVClient,
-    HyperVUnreachable,
-    PowerShellFailed,
-)
+from overcast_hv_hyperv.client import HyperVAuthFailed, HyperVClient, HyperVUnreachable, PowerShellFailed
 from overcast_hv_hyperv.powershell import Pattern, Script
 
 NAME = "hyperv"

@@ -7,14 +7,7 @@ from typing import Any
 
 from overcast.errors import BackendUnavailable, Conflict, DriverError, NotFound
 from overcast.remote import EndpointSessions, host_option, translate_errors
-from overcast.types import (
-    ConfigOption,
-    DriverKind,
-    Host,
-    Instance,
-    InstanceInfo,
-    PowerState,
-)
+from overcast.types import ConfigOption, DriverKind, Host, Instance, InstanceInfo, PowerState
 
 from overcast_hv_xen.session import NULL_REF, XenError, XenSession, XenUnreachable
 
