@@ -17,6 +17,7 @@ from overcast.agent import agent_topic, start_local_agents
 from overcast.config import parse_config
 from overcast.db.models.compute import MigrationRecord
 from overcast.testing.fixtures import fake_config_data
+from overcast.testing.waiting import wait_until
 from overcast.types import PowerState
 
 from .conftest import IMAGE_ID, api_wait
@@ -33,17 +34,6 @@ def overcast_config(tmp_path, migrated_sqlite_template):
     data["compute"] = {"scheduler_cache_seconds": 0}
     data["bus"] = {"heartbeat_interval": 0.2, "host_down_after": DOWN_AFTER}
     return parse_config(data, tmp_path / "overcast.toml")
-
-
-def wait_for(what, check, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def service_state(api, host: str) -> str:
@@ -89,7 +79,7 @@ def test_dead_agent_marks_host_down_and_its_return_reconciles(api, api_flavor, c
     assert service_state(api, "fake1") == "up"
 
     killed = kill_agent(cloud_runtime, "fake1")
-    wait_for("fake1 down in os-services", lambda: service_state(api, "fake1") == "down")
+    wait_until(lambda: service_state(api, "fake1") == "down", "fake1 down in os-services", timeout=15, every=0.05)
     assert time.monotonic() - killed < DOWN_AFTER + 3  # heartbeat interval + probe: well within host_down_after
     hypervisors = api("GET", "/os-hypervisors", "admin").json()["hypervisors"]
     assert {h["hypervisor_hostname"]: h["state"] for h in hypervisors}["fake1"] == "down"
@@ -111,9 +101,9 @@ def test_dead_agent_marks_host_down_and_its_return_reconciles(api, api_flavor, c
     assert f"oc-{vm3['id']}" in guests
 
     revive_agent(cloud_runtime, "fake1")
-    wait_for("fake1 up", lambda: service_state(api, "fake1") == "up")
+    wait_until(lambda: service_state(api, "fake1") == "up", "fake1 up", timeout=15, every=0.05)
     assert api_wait(api, compute, vm1["id"], "SHUTOFF")["OS-EXT-STS:power_state"] == 4
-    wait_for("vm3's stale guest reaped", lambda: f"oc-{vm3['id']}" not in guests)
+    wait_until(lambda: f"oc-{vm3['id']}" not in guests, "vm3's stale guest reaped", timeout=15, every=0.05)
     assert admin_show(api, vm1["id"])["host_status"] == "UP"
 
 
@@ -133,7 +123,8 @@ def test_evacuate_needs_a_down_host_and_shared_storage(api, api_flavor, compute,
 
     kill_agent(cloud_runtime, "fake1")
     kill_agent(cloud_runtime, "fake3")
-    wait_for("fake1 and fake3 down", lambda: service_state(api, "fake1") == service_state(api, "fake3") == "down")
+    wait_until(lambda: service_state(api, "fake1") == service_state(api, "fake3") == "down", "fake1 and fake3 down",
+               timeout=15, every=0.05)
 
     r = evacuate(local["id"], {})
     assert r.status_code == 400, r.text
@@ -153,7 +144,8 @@ def test_evacuate_needs_a_down_host_and_shared_storage(api, api_flavor, compute,
 
     # the old host comes back: its stale copy is destroyed, the evacuated server untouched
     revive_agent(cloud_runtime, "fake1")
-    wait_for("stale guest gone from fake1", lambda: f"oc-{vm['id']}" not in fake_drivers.hypervisor.guests["fake1"])
+    wait_until(lambda: f"oc-{vm['id']}" not in fake_drivers.hypervisor.guests["fake1"], "stale guest gone from fake1",
+               timeout=15, every=0.05)
     assert f"oc-{vm['id']}" in fake_drivers.hypervisor.guests["fake2"]
     assert api_wait(api, compute, vm["id"], "ACTIVE")["status"] == "ACTIVE"
 
@@ -161,7 +153,7 @@ def test_evacuate_needs_a_down_host_and_shared_storage(api, api_flavor, compute,
 def test_evacuate_before_2_14_answers_an_admin_password(api, api_flavor, compute, cloud_runtime):
     vm = boot_on(api, compute, api_flavor["id"], "fake2", "old-client-vm")
     kill_agent(cloud_runtime, "fake2")
-    wait_for("fake2 down", lambda: service_state(api, "fake2") == "down")
+    wait_until(lambda: service_state(api, "fake2") == "down", "fake2 down", timeout=15, every=0.05)
     r = api("POST", f"/servers/{vm['id']}/action", "admin", {"evacuate": {"onSharedStorage": False}}, version="2.1")
     assert r.status_code == 200, r.text
     assert isinstance(r.json()["adminPass"], str)

@@ -13,6 +13,7 @@ import pytest
 
 from overcast.testing.agents import cloud_topics, delete_amqp_names, start_agent_process, stop_agent_process
 from overcast.testing.cloud import start_running_cloud, stop_running_cloud
+from overcast.testing.waiting import wait_until
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 DOWN_AFTER = 3.0
@@ -77,32 +78,22 @@ class Services:
         return self.client.get(f"/compute/v2.1/servers/{sid}", headers={"OpenStack-API-Version": "compute 2.16"}).json()["server"]
 
 
-def wait_for(what: str, check, timeout: float, log=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{log()}")
-        time.sleep(0.2)
-
-
 def test_controller_and_agent_processes(controller) -> None:
     # no agent yet: the controller has no local hosts, so both are down
     services = Services(controller)
     assert services() == {"fake1": "down", "fake2": "down"}
     agent = start_agent_process(controller.config_path, "fake1", env=controller.env)
     try:
-        wait_for("fake1 up", lambda: services().get("fake1") == "up", 60, agent.log_tail)
+        wait_until(lambda: services().get("fake1") == "up", "fake1 up", 60, every=0.2, detail=agent.log_tail)
         assert services() == {"fake1": "up", "fake2": "down"}
         sid = services.boot()  # scheduled by the controller, spawned in the agent process's hypervisor
-        wait_for("vm1 ACTIVE", lambda: services.server(sid)["status"] in ("ACTIVE", "ERROR"), 60, agent.log_tail)
+        wait_until(lambda: services.server(sid)["status"] in ("ACTIVE", "ERROR"), "vm1 ACTIVE", 60, every=0.2,
+                   detail=agent.log_tail)
         server = services.server(sid)
         assert (server["status"], server["OS-EXT-SRV-ATTR:host"], server["host_status"]) == ("ACTIVE", "fake1", "UP"), server
         stopped_at = time.monotonic()
         assert stop_agent_process(agent, signal.SIGTERM) == 0, agent.log_tail()
-        wait_for("fake1 down", lambda: services().get("fake1") == "down", DOWN_AFTER + 15)
+        wait_until(lambda: services().get("fake1") == "down", "fake1 down", DOWN_AFTER + 15, every=0.2)
         assert time.monotonic() - stopped_at < DOWN_AFTER + 15
         assert states(controller) == {"fake1": "down", "fake2": "down"}
         server = services.server(sid)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from overcast.testing.cloud import RunningCloud, start_running_cloud, stop_running_cloud
+from overcast.testing.waiting import wait_until  # noqa: F401 - the e2e tests import it from here
 
 GUEST_DIR = Path(os.environ.get("OVERCAST_GUEST_DIR") or "/var/lib/overcast/tinyguest")
 COMPUTE_VERSION = ("--os-compute-api-version", "2.37")
@@ -74,12 +74,3 @@ def tear_down(cloud: RunningCloud) -> None:
         stop_running_cloud(cloud)
 
 
-def wait_until(check: Callable[[], object], what: str, timeout: float = 180, every: float = 1.0) -> object:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(every)

@@ -3,7 +3,6 @@ plus helpers to build request contexts and wait for background work."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -45,14 +44,6 @@ def settle(volumes: Any) -> Callable[[], None]:
         volumes.tasks.wait(timeout=60)
 
     return wait
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 # --- HTTP: the whole in-process cloud (real identity, tokens and policy) ----------------------
