@@ -95,6 +95,17 @@ def check_text(value: Any, what: str) -> str | None:
     return value
 
 
+def apply_descriptive_changes(row: Any, changes: Mapping[str, Any]) -> None:
+    """Set the ``name``, ``description`` and ``metadata`` that ``changes`` carries on a volume or
+    snapshot row, each checked first (what a PUT on either may change)."""
+    if "name" in changes:
+        row.name = check_text(changes["name"], "name")
+    if "description" in changes:
+        row.description = check_text(changes["description"], "description")
+    if "metadata" in changes:
+        row.metadata_ = check_metadata(changes["metadata"])
+
+
 def check_metadata(value: Any) -> dict[str, str]:
     if value is None:
         return {}

@@ -13,7 +13,8 @@ from sqlalchemy import delete, select
 from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeSnapshot
 from overcast.errors import BadRequest, OvercastError
-from overcast.volume.parts import Parts, check_metadata, check_text, find_snapshot, find_volume, snapshot_ref
+from overcast.volume.parts import (Parts, apply_descriptive_changes, check_metadata, check_text, find_snapshot,
+                                   find_volume, snapshot_ref)
 from overcast.volume.state import require_transition, transition
 
 log = logging.getLogger(__name__)
@@ -85,12 +86,7 @@ class Snapshots:
     def update(self, ctx: RequestContext, snapshot_id: str, changes: Mapping[str, Any]) -> VolumeSnapshot:
         with self.p.db.session() as s:
             row = find_snapshot(s, ctx, snapshot_id)
-            if "name" in changes:
-                row.name = check_text(changes["name"], "name")
-            if "description" in changes:
-                row.description = check_text(changes["description"], "description")
-            if "metadata" in changes:
-                row.metadata_ = check_metadata(changes["metadata"])
+            apply_descriptive_changes(row, changes)
             return row
 
     def delete(self, ctx: RequestContext, snapshot_id: str) -> None:

@@ -17,6 +17,7 @@ from overcast.db.models.volume import Volume, VolumeAttachment, VolumeSnapshot
 from overcast.errors import BadRequest, OvercastError
 from overcast.volume.parts import (
     Parts,
+    apply_descriptive_changes,
     check_metadata,
     check_size,
     check_text,
@@ -223,12 +224,7 @@ class Volumes:
     def update(self, ctx: RequestContext, volume_id: str, changes: Mapping[str, Any]) -> Volume:
         with self.p.db.session() as s:
             row = find_volume(s, ctx, volume_id)
-            if "name" in changes:
-                row.name = check_text(changes["name"], "name")
-            if "description" in changes:
-                row.description = check_text(changes["description"], "description")
-            if "metadata" in changes:
-                row.metadata_ = check_metadata(changes["metadata"])
+            apply_descriptive_changes(row, changes)
             return row
 
     def set_metadata(self, ctx: RequestContext, volume_id: str, metadata: Any, replace: bool) -> dict[str, str]:
