@@ -265,7 +265,7 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
         assert os.path.exists(drives[0])
     # the guest, running on its new host, answers there
     wait_until(lambda: ips[mover] in page(ips[mover]), f"{mover}'s web page after the migration", timeout=60, every=2)
-    mark("live migration h2 -> h1")
+    mark(f"live migration h2 -> h1 ({mover})")
 
     # RabbitMQ restart: a request acknowledged just before is not lost, the cloud recovers
     stopped = next(n for n in ("vm-a", "vm-b") if n != mover)
