@@ -213,7 +213,7 @@ class DriverBase:
         path = os.path.join(cfg.instance_dir(instance.name), configdrive.FILE_NAME)
         configdrive.build(path, instance, host)
         chown_to(path, cfg.file_owner)
-        return [configdrive.disk_spec(path, domxml.target_dev("", used))]
+        return [configdrive.disk_spec(path, domxml.target_dev("", used), cfg.disk_cachemode)]
 
     @staticmethod
     def domain_spec(

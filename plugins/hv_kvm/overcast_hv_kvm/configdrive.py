@@ -91,7 +91,7 @@ def build(path: str, instance: Instance, host: Host) -> None:
     """
     what = f"building the config drive of {instance.name}"
     tmp = f"{path}.part"
-    env_files = {
+    files = {
         "meta_data.json": json.dumps(meta_data(instance, host), sort_keys=True).encode(),
         "user_data": user_data_bytes(instance),
     }
@@ -103,11 +103,10 @@ def build(path: str, instance: Instance, host: Host) -> None:
         mtools = ["-i", tmp]
         _run(["mmd", *mtools, "::/openstack", "::/openstack/latest"], what)
         with tempfile.TemporaryDirectory(prefix="oc-configdrive-") as src:
-            for name, content in env_files.items():
-                local = os.path.join(src, name)
-                with open(local, "wb") as f:
+            for name, content in files.items():
+                with open(os.path.join(src, name), "wb") as f:
                     f.write(content)
-                _run(["mcopy", *mtools, "-o", local, f"::/openstack/latest/{name}"], what)
+            _run(["mcopy", *mtools, "-o", *(os.path.join(src, n) for n in files), "::/openstack/latest/"], what)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
@@ -115,7 +114,7 @@ def build(path: str, instance: Instance, host: Host) -> None:
             os.unlink(tmp)
 
 
-def disk_spec(path: str, target_dev: str) -> domxml.DiskSpec:
+def disk_spec(path: str, target_dev: str, cache: str) -> domxml.DiskSpec:
     """The read-only raw virtio disk the guest finds by its serial ``config-2``."""
-    return domxml.DiskSpec("file", path, "raw", target_dev, "none", LABEL, readonly=True)
+    return domxml.DiskSpec("file", path, "raw", target_dev, cache, LABEL, readonly=True)
 
