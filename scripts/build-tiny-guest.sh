@@ -20,6 +20,12 @@
 #   TINYGUEST-BOOTED uptime=<s>                       /init started
 #   TINYGUEST-DISK <vdX> <bytes> serial=<serial>      one per virtio disk present at boot
 #   TINYGUEST-DHCP eth0 <ip>/<prefix> router=<gw>     (or TINYGUEST-NODHCP / TINYGUEST-STATIC)
+#   TINYGUEST-CONFIGDRIVE uuid=<uuid>                 a vfat disk with serial config-2 (Nova's
+#                                                     config drive) was mounted; if its
+#                                                     openstack/latest/user_data starts with #!,
+#                                                     it runs (busybox sh, in the background)
+#   TINYGUEST-USERDATA <line>                         each line the user-data script prints
+#   TINYGUEST-CONFIGDRIVE-FAIL <error>                the config drive did not mount
 #   TINYGUEST-READY host=<name> ip=<ip|none> uptime=<s>
 #   TINYGUEST-DISK-ADDED <vdX> <bytes> serial=<s>, TINYGUEST-DISK-REMOVED <vdX>,
 #   TINYGUEST-DISK-RESIZED <vdX> <bytes>              (online extend: the disk's size changed)
@@ -34,7 +40,7 @@
 set -euo pipefail
 
 # Bump when the initramfs/disk recipe changes, so existing outputs get rebuilt.
-RECIPE_VERSION=4
+RECIPE_VERSION=5
 
 OUT=${1:-${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}}
 FLAVOUR=${FLAVOUR:-cloud-amd64}
@@ -128,7 +134,8 @@ ln -s busybox "$R/bin/sh"
 # Modules and their dependencies in load order.  Debian 6.1 ships uncompressed .ko files;
 # dependencies come from each module's .modinfo "depends=" string, so no kmod is needed.
 # (virtio_ring must precede virtio, etc. -- a wrong order gives "Unknown symbol" and no eth0.)
-WANT="virtio_pci virtio_net virtio_blk virtio_console virtio-rng button evdev"
+# vfat + code pages: the config drive (a vfat disk labelled config-2).
+WANT="virtio_pci virtio_net virtio_blk virtio_console virtio-rng button evdev vfat nls_cp437 nls_iso8859-1 nls_utf8 nls_ascii"
 declare -A MODPATH=() SEEN=()
 while IFS= read -r f; do b=${f##*/}; MODPATH[${b%.ko}]=$f; done < <(find "$MODDIR" -name '*.ko')
 : > "$R/lib/modules/order"
@@ -209,6 +216,23 @@ if [ -e /sys/class/net/eth0 ]; then
   echo "tinyguest $(hostname) $IP" > /www/index.html
   httpd -p 80 -h /www
 fi
+# config drive: the virtio disk whose serial is config-2
+for d in /sys/block/vd*; do
+  [ "$(cat $d/serial 2>/dev/null)" = "config-2" ] || continue
+  mkdir -p /mnt/config
+  if mount -t vfat -o ro /dev/${d##*/} /mnt/config 2>/tmp/mount.err; then
+    CD=/mnt/config/openstack/latest
+    U=$(grep -o '"uuid": *"[^"]*"' $CD/meta_data.json 2>/dev/null | head -1 | sed 's/.*"\([^"]*\)"$/\1/')
+    echo "TINYGUEST-CONFIGDRIVE uuid=$U"
+    if [ "$(head -c 2 $CD/user_data 2>/dev/null)" = "#!" ]; then
+      cp $CD/user_data /tmp/user_data
+      ( sh /tmp/user_data 2>&1 | while IFS= read -r l; do echo "TINYGUEST-USERDATA $l"; done ) &
+    fi
+  else
+    echo "TINYGUEST-CONFIGDRIVE-FAIL $(cat /tmp/mount.err)"
+  fi
+  break
+done
 echo "TINYGUEST-READY host=$(hostname) ip=${IP:-none} uptime=$(cut -d' ' -f1 /proc/uptime)"
 # hot-plug watcher: virtio disks and NICs appearing/disappearing
 (

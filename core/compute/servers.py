@@ -53,6 +53,20 @@ def _user_data(value: Any) -> str | None:
     return value
 
 
+#: Nova's parameter_types.boolean spellings.
+_BOOLEANS = {"true": True, "1": True, "on": True, "yes": True, "false": False, "0": False, "off": False, "no": False}
+
+
+def _config_drive(value: Any) -> bool:
+    """The ``config_drive`` flag, validated. It is not stored: hypervisor drivers that make
+    a config drive (kvm) attach one when the server has user data."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in _BOOLEANS:
+        return _BOOLEANS[value.lower()]
+    raise BadRequest(f"Invalid input for field/attribute config_drive. Value: {value!r}.")
+
+
 def parse_networks(value: Any) -> list:
     """``networks``: "none", "auto", or a list of ``{uuid|port[, fixed_ip]}``."""
     if value is None or value == "auto":
@@ -127,6 +141,7 @@ class ServerManager:
         max_count = body.get("max_count", 1)
         if min_count not in (1, "1") or max_count not in (1, "1"):
             raise BadRequest("Only one server per request is supported (min_count = max_count = 1).")
+        _config_drive(body.get("config_drive"))
         uuid = new_id()
         rec = InstanceRecord(
             uuid=uuid,

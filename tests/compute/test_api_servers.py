@@ -24,7 +24,7 @@ def test_version_discovery_and_echo(api):
 
 
 def test_create_show_list_update_delete(api, api_flavor, compute):
-    r = _create(api, api_flavor["id"], metadata={"k": "v"})
+    r = _create(api, api_flavor["id"], metadata={"k": "v"}, config_drive=True)
     assert r.status_code == 202, r.text
     sid = r.json()["server"]["id"]
     assert r.headers["Location"].endswith(f"/servers/{sid}")
@@ -71,6 +71,10 @@ def test_bad_create_input_changes_nothing(api, api_flavor, compute):
     r = api("POST", "/servers", json={"server": {"name": "", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"}})
     assert r.status_code == 400
     assert api("POST", "/servers", json=None, data=b"{not json").status_code == 400
+    r = _create(api, api_flavor["id"], config_drive="maybe")
+    assert r.status_code == 400 and "config_drive" in r.json()["badRequest"]["message"]
+    r = _create(api, api_flavor["id"], user_data="not base64!")
+    assert r.status_code == 400 and "base 64" in r.json()["badRequest"]["message"]
     assert api("GET", "/servers").json()["servers"] == []
     limits = api("GET", "/limits").json()["limits"]["absolute"]
     assert limits["totalInstancesUsed"] == 0 and limits["totalCoresUsed"] == 0

@@ -48,6 +48,20 @@ HOSTS = ("h1", "h2")
 HEARTBEAT = {"heartbeat_interval": 2.0, "host_down_after": 20.0, "rpc_timeout": 60.0}
 
 
+# vm-b's user data: wait for the DHCP address, then ping vm-a (at most ~45 s)
+PING_SCRIPT = """#!/bin/sh
+i=0
+while [ ! -s /run/ip.eth0 ] && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done
+end=$(( $(cut -d. -f1 /proc/uptime) + 45 ))
+while [ $(cut -d. -f1 /proc/uptime) -lt $end ]; do
+  if ping -c 3 -W 2 @IP@ > /tmp/ping.out 2>&1; then echo "PING-OK @IP@"; exit 0; fi
+  sleep 1
+done
+echo "PING-FAIL @IP@"
+tail -n 3 /tmp/ping.out
+"""
+
+
 @dataclass
 class TwoHostCloud:
     cloud: RunningCloud
@@ -183,9 +197,17 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     assert net["provider:network_type"] == "vxlan"
     cloud.openstack("subnet", "create", "--network", "mh-net", "--subnet-range", "10.93.0.0/24", "mh-sub", "-f", "json")
     group = env.nova("server", "group", "create", "--policy", "anti-affinity", "spread", "-f", "json")
-    for name in ("vm-a", "vm-b"):
-        env.nova("server", "create", "--image", "tinyguest", "--flavor", "t1", "--network", "mh-net",
-                 "--hint", f"group={group['id']}", name, "-f", "json")
+    # vm-a at a fixed address; vm-b (on the other host) gets user data on its config drive:
+    # a script that pings vm-a across hosts over the VXLAN network (the default security
+    # group lets its members reach each other)
+    ping_ip = "10.93.0.50"
+    user_data = Path(cloud.config_path).parent / "ping-user-data.sh"
+    user_data.write_text(PING_SCRIPT.replace("@IP@", ping_ip))
+    created = {}
+    for name, extra in (("vm-a", ["--nic", f"net-id={net['id']},v4-fixed-ip={ping_ip}"]),
+                        ("vm-b", ["--network", "mh-net", "--user-data", str(user_data)])):
+        created[name] = env.nova("server", "create", "--image", "tinyguest", "--flavor", "t1", *extra,
+                                 "--hint", f"group={group['id']}", name, "-f", "json")
     for name in ("vm-a", "vm-b"):
         wait_until(lambda: show(name)["status"] == "ACTIVE", f"{name} ACTIVE", timeout=180)
     placed = {name: host_of(name) for name in ("vm-a", "vm-b")}
@@ -199,7 +221,17 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
                           f"{name} READY", timeout=180)
         assert "TINYGUEST-DHCP eth0 10.93.0." in text, text[-2000:]
         ips[name] = text.split("TINYGUEST-DHCP eth0 ")[1].split("/")[0]
+    assert ips["vm-a"] == ping_ip
     mark("both guests have DHCP leases")
+
+    # guest to guest across hosts: vm-b's user data (from its config drive) pings vm-a
+    text = console("vm-b")
+    assert f"TINYGUEST-CONFIGDRIVE uuid={created['vm-b']['id']}" in text, text[-2000:]
+    assert "TINYGUEST-CONFIGDRIVE" not in console("vm-a")  # no user data, no config drive
+    text = wait_until(lambda: (lambda c: c if "TINYGUEST-USERDATA PING-" in c else None)(console("vm-b")),
+                      "vm-b's ping result", timeout=120)
+    assert f"TINYGUEST-USERDATA PING-OK {ping_ip}" in text, text[-2000:]
+    mark("vm-b pings vm-a across hosts")
 
     # data plane across hosts: from the network's DHCP namespace on h1, over VXLAN, to each
     # guest's web page (port 80 opened in the default security group)
@@ -226,9 +258,14 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
                         and s["OS-EXT-SRV-ATTR:host"] == "h1")(show(mover)), f"{mover} live on h1", timeout=180)
     assert env.daemons["h1"].domain_state(domain) == "running"
     assert env.daemons["h2"].domain_state(domain) is None
+    if mover == "vm-b":  # its config drive was rebuilt in h1's instance directory
+        drives = [line.split()[-1] for line in env.daemons["h1"].virsh("domblklist", domain).splitlines()
+                  if line.endswith("disk.config")]
+        assert len(drives) == 1 and drives[0].startswith(str(Path(cloud.config_path).parents[1] / "h1")), drives
+        assert os.path.exists(drives[0])
     # the guest, running on its new host, answers there
     wait_until(lambda: ips[mover] in page(ips[mover]), f"{mover}'s web page after the migration", timeout=60, every=2)
-    mark("live migration h2 -> h1")
+    mark(f"live migration h2 -> h1 ({mover})")
 
     # RabbitMQ restart: a request acknowledged just before is not lost, the cloud recovers
     stopped = next(n for n in ("vm-a", "vm-b") if n != mover)

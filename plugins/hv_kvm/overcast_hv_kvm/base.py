@@ -5,7 +5,8 @@ state, and the domain definition. The hook implementations live in :mod:`.driver
 Per instance the driver keeps ``<instances_dir>/<instance.name>/``:
 
 * ``disk``        the root disk, a qcow2 overlay on the core's cached base image;
-* ``console.log`` the serial console (a file chardev with ``append='on'``).
+* ``console.log`` the serial console (a file chardev with ``append='on'``);
+* ``disk.config`` the config drive, if the instance has user data (:mod:`.configdrive`).
 
 Guests are recognised as ours by an ``<overcast:instance>`` element in the domain's
 ``<metadata>`` (:data:`overcast_hv_kvm.domxml.METADATA_NS`).
@@ -30,7 +31,7 @@ from overcast.types import (
     VifDetails,
 )
 
-from overcast_hv_kvm import domxml, images
+from overcast_hv_kvm import configdrive, domxml, images
 from overcast_hv_kvm.connection import ConnectionPool
 from overcast_hv_kvm.errors import translated
 from overcast_hv_kvm.options import KvmHostConfig
@@ -200,6 +201,19 @@ class DriverBase:
                 disk = domxml.DiskSpec(disk.kind, disk.path, disk.fmt, dev, disk.cache, bdm.volume_id)
             disks.append(disk)
         return disks
+
+    @staticmethod
+    def config_drive_disks(
+        cfg: KvmHostConfig, host: Host, instance: Instance, used: Sequence[str]
+    ) -> list[domxml.DiskSpec]:
+        """(Re)build the instance's config drive in its directory, if it wants one, and
+        return its read-only disk on the first virtio name not in ``used`` (or ``[]``)."""
+        if not configdrive.wanted(instance):
+            return []
+        path = os.path.join(cfg.instance_dir(instance.name), configdrive.FILE_NAME)
+        configdrive.build(path, instance, host)
+        chown_to(path, cfg.file_owner)
+        return [configdrive.disk_spec(path, domxml.target_dev("", used), cfg.disk_cachemode)]
 
     @staticmethod
     def domain_spec(

@@ -36,6 +36,7 @@ class DiskSpec:
     target_dev: str  # vda, vdb, ...
     cache: str = "none"
     serial: str = ""
+    readonly: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ def _disk_element(disk: DiskSpec) -> ET.Element:
     _sub(el, "target", dev=disk.target_dev, bus="virtio")
     if disk.serial:
         _sub(el, "serial", disk.serial[:SERIAL_MAX])
+    if disk.readonly:
+        _sub(el, "readonly")
     return el
 
 

@@ -185,6 +185,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
         try:
             self.prepare_dir(cfg, inst_dir)
             disks = self._spawn_disks(cfg, instance, image, block_devices, inst_dir)
+            disks += self.config_drive_disks(cfg, host, instance, [d.target_dev for d in disks])
             spec = self.domain_spec(cfg, instance, disks, network_info)
             with translated(f"defining {instance.name} on {host.name}"):
                 dom = conn.defineXML(domxml.domain_xml(spec))

@@ -40,7 +40,7 @@ from overcast.types import (
     VifDetails,
 )
 
-from overcast_hv_kvm import domxml, images
+from overcast_hv_kvm import configdrive, domxml, images
 from overcast_hv_kvm.base import DriverBase
 from overcast_hv_kvm.errors import translated
 
@@ -219,6 +219,9 @@ def finish_migration(
         images.resize(disk, want)
     disks = [domxml.DiskSpec("file", disk, str(migration.data.get("disk_format", "qcow2")), "vda", cfg.disk_cachemode)]
     disks += driver.volume_disks(cfg, instance, block_devices, ["vda"])
+    # the config drive holds only what the instance record does: rebuilt here, not copied
+    driver.prepare_dir(cfg, cfg.instance_dir(instance.name))
+    disks += driver.config_drive_disks(cfg, host, instance, [d.target_dev for d in disks])
     spec = driver.domain_spec(cfg, instance, disks, network_info)
     with translated(f"defining {instance.name} on {host.name}"):
         dom = conn.defineXML(domxml.domain_xml(spec))
@@ -275,6 +278,9 @@ def pre_live_migration(driver: KvmDriver, host: Host, instance: Instance, migrat
     cfg = driver.config(host)
     dest_dir = cfg.instance_dir(instance.name)
     driver.prepare_dir(cfg, dest_dir)
+    # the config drive is rebuilt here (same content), not copied: the source's stays
+    # read-only outside the migrated disks and the destination definition points at this one
+    drive = driver.config_drive_disks(cfg, host, instance, [])
     return MigrationData(
         source_host=migration.source_host,
         dest_host=migration.dest_host,
@@ -283,6 +289,7 @@ def pre_live_migration(driver: KvmDriver, host: Host, instance: Instance, migrat
             "dest_dir": dest_dir,
             "dest_disk": os.path.join(dest_dir, "disk"),
             "dest_console": os.path.join(dest_dir, "console.log"),
+            "dest_config_drive": drive[0].path if drive else "",
             "migration_address": cfg.migration_address,
             # the ports are probed here, on the destination: only it can bind its address
             # (the source agent may run on another machine or in another network namespace)
@@ -309,7 +316,13 @@ def live_migration(driver: KvmDriver, host: Host, instance: Instance, dest: Host
     with translated(f"reading the size of {instance.name}'s disk"):
         capacity = int(dom.blockInfo(root.target_dev)[0])
     console = domxml.console_path(xml) or ""
-    dest_xml = domxml.rewrite_paths(xml, {root.path: dest_disk, console: dest_console})
+    paths = {root.path: dest_disk, console: dest_console}
+    dest_drive = str(data.get("dest_config_drive") or "")
+    if dest_drive:
+        for disk in domxml.disks(xml):
+            if os.path.basename(disk.path) == configdrive.FILE_NAME:
+                paths[disk.path] = dest_drive
+    dest_xml = domxml.rewrite_paths(xml, paths)
 
     with transient_pool(dconn, dest_dir) as pool:
         vol = create_remote_volume(pool, os.path.basename(dest_disk), capacity, "qcow2")

@@ -212,3 +212,23 @@ class TestContractOnQemu(HypervisorContract):
     @pytest.fixture
     def image_file(self, tiny_image: ImageFile) -> ImageFile:
         return tiny_image
+
+
+def test_config_drive_runs_user_data(kvm: DriverCaller, qemu_host: Host, tiny_image: ImageFile) -> None:
+    """The guest finds the config drive by its serial, reads the uuid from meta_data.json and
+    runs the user-data script."""
+    import base64
+    import dataclasses
+
+    kvm.init_host(host=qemu_host)
+    script = "#!/bin/sh\necho \"hello from $(hostname)\"\n"
+    inst = dataclasses.replace(make_instance(image=tiny_image.image),
+                               user_data=base64.b64encode(script.encode()).decode())
+    kvm.spawn(host=qemu_host, instance=inst, image=tiny_image, network_info=[], block_devices=[])
+    try:
+        assert wait_console(kvm, qemu_host, inst, "TINYGUEST-CONFIGDRIVE", 120) == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
+        assert wait_console(kvm, qemu_host, inst, "TINYGUEST-USERDATA", 30) == "TINYGUEST-USERDATA hello from tinyguest"
+        disk = wait_console(kvm, qemu_host, inst, "TINYGUEST-DISK vdb")
+        assert disk.endswith("serial=config-2")
+    finally:
+        kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)

@@ -8,6 +8,7 @@ the (root) driver prepares belong to the daemon's user.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import pwd
@@ -24,7 +25,8 @@ import pytest
 from kvm_testlib import make_instance, wait_console
 from overcast.errors import Conflict, NotFound
 from overcast.plugins import DriverCaller
-from overcast.types import ConnectionInfo, Flavor, Host, ImageFile, PowerState
+from overcast.types import ConnectionInfo, Flavor, Host, ImageFile, Instance, PowerState
+from overcast_hv_kvm import domxml
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.root, pytest.mark.slow]
 
@@ -110,6 +112,18 @@ def dest_host(session_uri: str, qemu_dir: str) -> Host:
     )
 
 
+def with_user_data(inst: Instance) -> Instance:
+    """The instance with a user-data script: it gets a config drive, which must follow it."""
+    return dataclasses.replace(inst, user_data=base64.b64encode(b"#!/bin/sh\necho migrating\n").decode())
+
+
+def config_drive_path(host: Host, inst: Instance) -> str:
+    xml = libvirt.open(host.options["uri"]).lookupByName(inst.name).XMLDesc(0)
+    paths = [d.path for d in domxml.disks(xml) if d.path.endswith("/disk.config")]
+    assert len(paths) == 1 and os.path.exists(paths[0]), paths
+    return paths[0]
+
+
 def test_same_daemon_is_refused(kvm: DriverCaller, qemu_host: Host, tiny_image: ImageFile) -> None:
     twin = Host("kvm-twin", "kvm", {**qemu_host.options, "instances_dir": qemu_host.options["instances_dir"] + "-twin"})
     inst = make_instance(image=tiny_image.image)
@@ -125,7 +139,7 @@ def test_same_daemon_is_refused(kvm: DriverCaller, qemu_host: Host, tiny_image: 
 def test_live_migration(kvm: DriverCaller, qemu_host: Host, dest_host: Host, tiny_image: ImageFile, qemu_dir: str) -> None:
     kvm.init_host(host=qemu_host)
     kvm.init_host(host=dest_host)
-    inst = make_instance(image=tiny_image.image)
+    inst = with_user_data(make_instance(image=tiny_image.image))
     kvm.spawn(host=qemu_host, instance=inst, image=tiny_image, network_info=[], block_devices=[])
     try:
         wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 180)
@@ -140,19 +154,22 @@ def test_live_migration(kvm: DriverCaller, qemu_host: Host, dest_host: Host, tin
         assert kvm.post_live_migration(host=qemu_host, instance=inst, migration=data) is True
         assert not Path(qemu_host.options["instances_dir"], inst.name).exists()
         assert inst.name in kvm.list_instances(host=dest_host)
+        assert config_drive_path(dest_host, inst).startswith(dest_host.options["instances_dir"] + "/")
 
         # the guest kept running on the destination: its hot-plug watcher still reports
         vol = Path(dest_host.options["instances_dir"], "after-migration.raw")
         vol.write_bytes(b"\0" * 16 * 1024 * 1024)
         shutil.chown(vol, MIG_USER)
         info = ConnectionInfo("file", {"path": str(vol), "format": "raw", "volume_id": "mig-vol"})
-        kvm.attach_volume(host=dest_host, instance=inst, connection_info=info, mountpoint="/dev/vdb")
+        kvm.attach_volume(host=dest_host, instance=inst, connection_info=info, mountpoint="/dev/vdc")
         added = wait_console(kvm, dest_host, inst, "TINYGUEST-DISK-ADDED", 60)
         assert added.endswith("serial=mig-vol")
         # and it is persistent there: it survives a power cycle on the destination
         kvm.power_off(host=dest_host, instance=inst, timeout=0, retry_interval=1)
         kvm.power_on(host=dest_host, instance=inst)
         wait_console(kvm, dest_host, inst, "TINYGUEST-READY", 180)
+        # the config drive rebuilt on the destination is the one it reads after the reboot
+        assert wait_console(kvm, dest_host, inst, "TINYGUEST-CONFIGDRIVE", 5) == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
     finally:
         kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)
         kvm.destroy(host=dest_host, instance=inst, destroy_disks=True)
@@ -161,7 +178,7 @@ def test_live_migration(kvm: DriverCaller, qemu_host: Host, dest_host: Host, tin
 def test_cold_migration_with_resize(kvm: DriverCaller, qemu_host: Host, dest_host: Host, tiny_image: ImageFile) -> None:
     kvm.init_host(host=qemu_host)
     kvm.init_host(host=dest_host)
-    inst = make_instance(image=tiny_image.image)
+    inst = with_user_data(make_instance(image=tiny_image.image))
     kvm.spawn(host=qemu_host, instance=inst, image=tiny_image, network_info=[], block_devices=[])
     try:
         wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 180)
@@ -176,6 +193,8 @@ def test_cold_migration_with_resize(kvm: DriverCaller, qemu_host: Host, dest_hos
         disk = wait_console(kvm, dest_host, resized, "TINYGUEST-DISK vda", 180)
         assert disk.split()[2] == str(2 * 1024**3)  # grown to the new flavor
         wait_console(kvm, dest_host, resized, "TINYGUEST-READY", 180)
+        assert wait_console(kvm, dest_host, resized, "TINYGUEST-CONFIGDRIVE", 5) == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
+        assert config_drive_path(dest_host, resized).startswith(dest_host.options["instances_dir"] + "/")
         print(f"\ncold migration + resize, READY on the destination after {time.monotonic() - t0:.2f} s")
         assert kvm.confirm_migration(host=qemu_host, instance=inst, migration=data) is True
         with pytest.raises(NotFound):

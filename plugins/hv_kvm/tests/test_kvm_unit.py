@@ -233,3 +233,49 @@ class TestContractOnTestDriver(HypervisorContract):
     @pytest.fixture
     def target(self, unit_host: Host) -> Host:
         return unit_host
+
+
+def _mtools(*args: str) -> str:
+    return subprocess.run(list(args), capture_output=True, text=True, check=True).stdout
+
+
+def test_user_data_gets_a_config_drive(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
+    import base64
+    import dataclasses
+
+    script = b"#!/bin/sh\necho hello \xc3\xa9\n"
+    inst = dataclasses.replace(
+        make_instance(image=small_image.image, display_name="Web Server_1"),
+        user_data=base64.b64encode(script).decode(),
+        key_data="ssh-ed25519 AAAAC3Nza test@x",
+        metadata={"role": "db"},
+    )
+    kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
+    drive = Path(unit_host.options["instances_dir"], inst.name, "disk.config")
+    try:
+        disks = {d.target_dev: d for d in domxml.disks(domain_xml(unit_host, inst.name))}
+        assert disks["vdb"].path == str(drive) and disks["vdb"].fmt == "raw"
+        assert "<serial>config-2</serial>" in disks["vdb"].xml and "<readonly" in disks["vdb"].xml
+        img = str(drive)
+        assert "config-2" in _mtools("mlabel", "-i", img, "-s", "::").lower()
+        listing = _mtools("mdir", "-i", img, "-b", "::/openstack/latest")
+        assert sorted(os.path.basename(p) for p in listing.split()) == ["meta_data.json", "user_data"]
+        meta = json.loads(_mtools("mtype", "-i", img, "::/openstack/latest/meta_data.json"))
+        assert meta["uuid"] == inst.uuid and meta["name"] == "Web Server_1"
+        assert meta["hostname"] == "web-server-1" and meta["availability_zone"] == "nova"
+        assert meta["meta"] == {"role": "db"} and meta["public_keys"] == {"default": inst.key_data}
+        raw = subprocess.run(["mtype", "-i", img, "::/openstack/latest/user_data"], capture_output=True, check=True).stdout
+        assert raw == script
+    finally:
+        kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
+    assert not drive.exists()
+
+
+def test_no_user_data_no_config_drive(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
+    inst = make_instance(image=small_image.image)
+    kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
+    try:
+        assert [d.target_dev for d in domxml.disks(domain_xml(unit_host, inst.name))] == ["vda"]
+        assert not Path(unit_host.options["instances_dir"], inst.name, "disk.config").exists()
+    finally:
+        kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)

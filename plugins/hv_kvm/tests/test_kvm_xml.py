@@ -108,3 +108,10 @@ def test_reading_and_rewriting_paths() -> None:
     assert [d.path for d in domxml.disks(moved)] == ["/j/oc-1/disk", "/vol/v1"]
     assert domxml.console_path(moved) == "/j/oc-1/console.log"
     assert domxml.metadata(moved)["uuid"] == "u1"  # our metadata survives the rewrite
+
+
+def test_readonly_disk() -> None:
+    el = ET.fromstring(domxml.disk_xml(domxml.DiskSpec("file", "/i/disk.config", "raw", "vdb", serial="config-2", readonly=True)))
+    assert el.find("readonly") is not None and el.findtext("serial") == "config-2"
+    assert el.find("driver").get("type") == "raw"
+    assert ET.fromstring(domxml.disk_xml(domxml.DiskSpec("file", "/i/d", "qcow2", "vda"))).find("readonly") is None
