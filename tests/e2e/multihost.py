@@ -20,11 +20,12 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from overcast.testing.waiting import wait_until
 
 LIBVIRT_DIRS = {  # mount point -> directory name under the daemon's own root
     "/run/libvirt": "run",
@@ -42,17 +43,6 @@ def run(*cmd: str, check: bool = True, netns: str | None = None) -> subprocess.C
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc
-
-
-def wait_for(check, what: str, timeout: float = 60, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 def _etc_copy(dest: Path) -> None:
@@ -124,7 +114,7 @@ class PrivateLibvirtd:
             return self.socket.exists() and run("virsh", "-c", self.uri, "version", check=False).returncode == 0
 
         try:
-            wait_for(answers, f"libvirtd in {self.root}", timeout)
+            wait_until(answers, f"libvirtd in {self.root}", timeout, every=0.2)
         except BaseException:
             self.stop()
             raise
@@ -232,9 +222,9 @@ def kill_netns_processes(name: str, timeout: float = 10) -> None:
             except ProcessLookupError:
                 pass
         try:
-            wait_for(lambda: not netns_pids(name), f"the processes in {name} to exit", timeout)
+            wait_until(lambda: not netns_pids(name), f"the processes in {name} to exit", timeout, every=0.2)
             return
-        except TimeoutError:
+        except AssertionError:  # still there after SIGTERM: SIGKILL
             continue
 
 
@@ -320,7 +310,7 @@ class RabbitNode:
             probe = f"import socket; socket.create_connection(('127.0.0.1', {self.port}), 1)"
             return run(*in_netns(self.netns), "python3", "-c", probe, check=False).returncode == 0
 
-        wait_for(listening, f"RabbitMQ node {self.nodename}", timeout, every=0.5)
+        wait_until(listening, f"RabbitMQ node {self.nodename}", timeout, every=0.5)
         return self
 
     def _beam_pids(self) -> list[int]:
