@@ -9,6 +9,7 @@ integration tests on a real daemon.
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 import os
 import subprocess
 from pathlib import Path
@@ -92,6 +93,8 @@ def test_spawn_makes_an_overlay_on_the_base_image(kvm: DriverCaller, unit_host: 
         xml = domain_xml(unit_host, inst.name)
         assert domxml.metadata(xml)["display_name"] == "web <1>"
         assert domxml.console_path(xml) == str(disk.parent / "console.log")
+        usb = [c.get("model") for c in ET.fromstring(xml).iter("controller") if c.get("type") == "usb"]
+        assert usb == ["none"]  # headless: no USB controller for the guest to probe
         assert inst.name in kvm.list_instances(host=unit_host)
         with pytest.raises(Conflict):
             kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
