@@ -11,7 +11,8 @@ import functools
 import threading
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
-from overcast.types import ConfigOption, Host
+from overcast.errors import UnsupportedOperation
+from overcast.types import ConfigOption, Host, ImageFile, VifDetails
 
 S = TypeVar("S")
 
@@ -23,6 +24,19 @@ def host_option(host: Host, options: Sequence[ConfigOption], key: str) -> Any:
     if value is None or value == "":
         value = next(o.default for o in options if o.name == key)
     return value
+
+
+def refuse_foreign_inputs(driver: str, host: Host, image: ImageFile | None, image_formats: Sequence[str],
+                          network_info: Sequence[VifDetails], vif_type: str) -> None:
+    """Refuse, before anything is made, an image in a format ``host`` cannot boot or a vif it
+    cannot plug (``UnsupportedOperation`` naming the host and what it takes instead)."""
+    if image is not None and image.disk_format not in image_formats:
+        raise UnsupportedOperation("%s host '%s' cannot boot %s images (it takes %s)"
+                                   % (driver, host.name, image.disk_format, ", ".join(image_formats)))
+    for vif in network_info:
+        if vif.vif_type != vif_type:
+            raise UnsupportedOperation("%s host '%s' cannot plug vif type %r (it takes %s)"
+                                       % (driver, host.name, vif.vif_type, vif_type))
 
 
 class EndpointSessions(Generic[S]):

@@ -76,3 +76,18 @@ def test_translated_errors_name_the_host_and_others_propagate_unchanged() -> Non
         driver.op(None, ConnectionRefusedError())
     with pytest.raises(KeyError):
         driver.op(host=_host("node1"), fail=KeyError("x"))
+
+
+def test_foreign_images_and_vifs_are_refused_naming_the_host_and_what_it_takes() -> None:
+    from overcast.errors import UnsupportedOperation
+    from overcast.remote import refuse_foreign_inputs
+    from overcast.types import ImageFile, ImageRef, VifDetails
+
+    host = _host("hv1", url="https://a")
+    vif = VifDetails(vif_type="bridge", port_id="p1", mac_address="fa:16:3e:00:00:01")
+    image = ImageFile(image=ImageRef(id="i", name="i", disk_format="qcow2"), path="/x", disk_format="qcow2")
+    refuse_foreign_inputs("demo", host, None, ("vhd", "raw"), [], "xenapi")
+    with pytest.raises(UnsupportedOperation, match=r"^demo host 'hv1' cannot boot qcow2 images \(it takes vhd, raw\)$"):
+        refuse_foreign_inputs("demo", host, image, ("vhd", "raw"), [], "xenapi")
+    with pytest.raises(UnsupportedOperation, match=r"^demo host 'hv1' cannot plug vif type 'bridge' \(it takes xenapi\)$"):
+        refuse_foreign_inputs("demo", host, None, ("vhd",), [vif], "xenapi")

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 from pyVmomi import vim, vmodl
 
-from overcast.errors import Conflict, DriverError, UnsupportedOperation
+from overcast.errors import Conflict, DriverError
 from overcast.hookspecs import hookimpl
+from overcast.remote import refuse_foreign_inputs
 from overcast.types import BlockDevice, Host, ImageFile, Instance, InstanceInfo, SnapshotResult, VifDetails
-from overcast_hv_esx.base import GiB, VIF_TYPE, NOT_FOUND_FAULTS, option, translate
+from overcast_hv_esx.base import NAME, GiB, VIF_TYPE, NOT_FOUND_FAULTS, option, translate
 from overcast_hv_esx.vim import VimError, VimUnreachable
 
 
@@ -40,12 +41,7 @@ class LifecycleMixin:
     @translate
     def hv_spawn(self, host: Host, instance: Instance, image: ImageFile | None,
                  network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice]) -> InstanceInfo:
-        if image is not None and image.disk_format != "vmdk":
-            raise UnsupportedOperation("esx host '%s' cannot boot %s images (it takes vmdk)" % (host.name, image.disk_format))
-        for vif in network_info:
-            if vif.vif_type != VIF_TYPE:
-                raise UnsupportedOperation("esx host '%s' cannot plug vif type %r (it takes %s)"
-                                           % (host.name, vif.vif_type, VIF_TYPE))
+        refuse_foreign_inputs(NAME, host, image, ("vmdk",), network_info, VIF_TYPE)
         for bd in block_devices:
             self._volume_path(host, bd.connection_info)
         s = self.session(host)

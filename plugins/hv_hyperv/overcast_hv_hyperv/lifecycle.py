@@ -7,10 +7,11 @@ import shutil
 import uuid
 from collections.abc import Sequence
 
-from overcast.errors import Conflict, DriverError, NotFound, UnsupportedOperation
+from overcast.errors import Conflict, DriverError, NotFound
 from overcast.hookspecs import hookimpl
+from overcast.remote import refuse_foreign_inputs
 from overcast.types import BlockDevice, Host, ImageFile, Instance, InstanceInfo, PowerState, SnapshotResult, VifDetails
-from overcast_hv_hyperv.base import GiB, MiB, VIF_TYPE, POWER_STATES, option, translate
+from overcast_hv_hyperv.base import NAME, GiB, MiB, VIF_TYPE, POWER_STATES, option, translate
 from overcast_hv_hyperv.client import HyperVAuthFailed, HyperVUnreachable, PowerShellFailed
 from overcast_hv_hyperv.powershell import Pattern, Script
 
@@ -38,13 +39,7 @@ class LifecycleMixin:
     @translate
     def hv_spawn(self, host: Host, instance: Instance, image: ImageFile | None,
                  network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice]) -> InstanceInfo:
-        if image is not None and image.disk_format not in ("vhd", "vhdx"):
-            raise UnsupportedOperation("hyperv host '%s' cannot boot %s images (it takes vhdx, vhd)"
-                                       % (host.name, image.disk_format))
-        for vif in network_info:
-            if vif.vif_type != VIF_TYPE:
-                raise UnsupportedOperation("hyperv host '%s' cannot plug vif type %r (it takes %s)"
-                                           % (host.name, vif.vif_type, VIF_TYPE))
+        refuse_foreign_inputs(NAME, host, image, ("vhdx", "vhd"), network_info, VIF_TYPE)
         for bd in block_devices:
             self._check_volume(host, bd.connection_info)
         if self._exists(host, instance):

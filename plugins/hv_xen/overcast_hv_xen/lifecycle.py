@@ -6,11 +6,12 @@ import os
 import tempfile
 from collections.abc import Sequence
 
-from overcast.errors import Conflict, DriverError, UnsupportedOperation
+from overcast.errors import Conflict, DriverError
 from overcast.hookspecs import hookimpl
+from overcast.remote import refuse_foreign_inputs
 from overcast.types import BlockDevice, Host, ImageFile, Instance, InstanceInfo, SnapshotResult, VifDetails
 from overcast_hv_xen import vhd
-from overcast_hv_xen.base import GiB, MiB, VIF_TYPE, option, translate
+from overcast_hv_xen.base import NAME, GiB, MiB, VIF_TYPE, option, translate
 from overcast_hv_xen.session import NULL_REF, XenError, XenSession, XenUnreachable
 
 
@@ -25,13 +26,7 @@ class LifecycleMixin:
         x = self.session(host)
         if self._find_vm(host, instance, required=False):
             raise Conflict("instance %s already exists on xen host '%s'" % (instance.name, host.name))
-        if image is not None and image.disk_format not in ("vhd", "raw"):
-            raise UnsupportedOperation("xen host '%s' cannot boot %s images (it takes vhd, raw)"
-                                       % (host.name, image.disk_format))
-        for vif in network_info:
-            if vif.vif_type != VIF_TYPE:
-                raise UnsupportedOperation("xen host '%s' cannot plug vif type %r (it takes %s)"
-                                           % (host.name, vif.vif_type, VIF_TYPE))
+        refuse_foreign_inputs(NAME, host, image, ("vhd", "raw"), network_info, VIF_TYPE)
         for bd in block_devices:
             self._iscsi(host, bd.connection_info)
         h = self._xen_host(host)
