@@ -64,7 +64,7 @@ class BackgroundHash:
     def __init__(self, algo: str, *more: Crc32) -> None:
         self._hash = hashlib.new(algo)
         self._more = more
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=8)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"hash-{algo}", daemon=True)
         self._thread.start()
@@ -125,9 +125,10 @@ class UploadStream:
     def __iter__(self) -> Iterator[bytes]:
         inspector = self._inspector
         early_checked = False
-        # crc32 (cheap) rides with md5; sha512 and a declared sha256 get their own threads
-        self._md5 = BackgroundHash("md5", self._crc32)
-        self._os_hash = BackgroundHash(self._hash_algo)
+        # crc32 (cheap) rides with sha512, the faster of the two (md5 ~1.4 ms/MiB, sha512
+        # ~1.25 on x86-64), so the two threads finish about together
+        self._md5 = BackgroundHash("md5")
+        self._os_hash = BackgroundHash(self._hash_algo, self._crc32)
         self._sha256 = BackgroundHash("sha256") if self._declared_sha256 else None
         hashes = [h for h in (self._os_hash, self._md5, self._sha256) if h is not None]
         try:

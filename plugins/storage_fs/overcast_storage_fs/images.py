@@ -1,7 +1,7 @@
 """The ``fs`` image_store driver: each image is one file ``<path>/<image_id>``.
 
-Data is written to an unnamed file (``O_TMPFILE``) in ``<path>/.tmp`` while it streams in,
-fsynced, then linked under its final name (and the directory fsynced): a crash never leaves a
+Data is written to an unnamed file (``O_TMPFILE``) in ``<path>/.tmp`` while it streams in
+(with ``O_DIRECT`` where the file system allows it: see :func:`_write_all`), fsynced, then linked under its final name (and the directory fsynced): a crash never leaves a
 torn image under a final name, and an upload that dies leaves no file at all. Where the file
 system has no ``O_TMPFILE``, the data goes to ``<path>/.tmp/<image_id>.<random>`` instead and
 is renamed; each such writer holds an ``flock`` on its temp file, and temp files whose lock is
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import mmap
 import os
 import re
 import secrets
@@ -32,7 +33,13 @@ OPTIONS: list[ConfigOption] = [
 
 SCHEME = "file"
 READ_CHUNK = 4 * 1024 * 1024
+#: how far ahead of the reader the kernel is asked to fetch (``POSIX_FADV_WILLNEED``), so
+#: the disk reads the next chunks while the current one is verified and sent
+READ_AHEAD = 4 * READ_CHUNK
 FLUSH_EVERY = 32 * 1024 * 1024
+#: ``O_DIRECT`` write size (a multiple of any logical block size; large, so one request
+#: keeps the disk busy)
+DIRECT_BLOCK = 4 * 1024 * 1024
 #: A temp file is swept only when unlocked and at least this old, so a writer that has
 #: just created its file and not yet locked it is never mistaken for a dead one.
 ABANDONED_AFTER = 60.0
@@ -234,8 +241,69 @@ class FsImageStore:
 
 
 def _write_all(fd: int, data: Iterable[bytes]) -> int:
-    """Write the stream to ``fd`` and fsync it; dirty pages are flushed in the background
-    while it streams (see :class:`_Flusher`). Returns the byte count."""
+    """Write the stream to ``fd`` and fsync it; returns the byte count.
+
+    With ``O_DIRECT`` (when the file system accepts it) the data goes from one aligned
+    buffer straight to the disk: no copy into the page cache and no dirty-page writeback,
+    which costs the server about as much CPU as hashing and is slower than the disk
+    itself. Otherwise it is written through the page cache, flushed in the background."""
+    written = _write_direct(fd, data) if _set_direct(fd, True) else _write_buffered(fd, data)
+    os.fsync(fd)
+    return written
+
+
+def _set_direct(fd: int, on: bool) -> bool:
+    """Turn ``O_DIRECT`` on or off for ``fd``; False where the file system refuses it."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            return False
+        raise
+    return True
+
+
+def _write_fully(fd: int, view: memoryview) -> None:
+    while view:
+        n = os.write(fd, view)
+        if n < len(view):
+            _set_direct(fd, False)  # the rest is no longer block-aligned
+        view = view[n:]
+
+
+def _write_direct(fd: int, data: Iterable[bytes]) -> int:
+    """Gather the stream into a page-aligned block of :data:`DIRECT_BLOCK` bytes and write
+    each full block with ``O_DIRECT``; the short last block is written buffered (``O_DIRECT``
+    needs block-sized lengths) and reaches the disk with the final fsync."""
+    block = mmap.mmap(-1, DIRECT_BLOCK)  # anonymous mappings are page-aligned
+    view = memoryview(block)
+    filled = written = 0
+    try:
+        for chunk in data:
+            src = memoryview(chunk).cast("B")
+            while src:
+                n = min(len(src), DIRECT_BLOCK - filled)
+                view[filled : filled + n] = src[:n]
+                filled += n
+                src = src[n:]
+                if filled == DIRECT_BLOCK:
+                    _write_fully(fd, view)
+                    written += filled
+                    filled = 0
+        if filled:
+            _set_direct(fd, False)
+            _write_fully(fd, view[:filled])
+            written += filled
+    finally:
+        view.release()
+        block.close()
+    return written
+
+
+def _write_buffered(fd: int, data: Iterable[bytes]) -> int:
+    """Write through the page cache; dirty pages are flushed in the background while it
+    streams (see :class:`_Flusher`)."""
     written = 0
     flusher = _Flusher(fd)
     try:
@@ -252,7 +320,6 @@ def _write_all(fd: int, data: Iterable[bytes]) -> int:
         flusher.stop()
     if flusher.error is not None:
         raise flusher.error
-    os.fsync(fd)
     return written
 
 
@@ -260,15 +327,20 @@ def _read_range(handle, offset: int, length: int | None) -> Iterator[bytes]:  # 
     """Yield the file's bytes from ``offset``; the file is opened before the first ``next``
     so a missing file is reported by ``img_get`` itself, not mid-stream."""
     with handle:
-        os.posix_fadvise(handle.fileno(), offset, length or 0, os.POSIX_FADV_SEQUENTIAL)
+        fd = handle.fileno()
+        os.posix_fadvise(fd, offset, length or 0, os.POSIX_FADV_SEQUENTIAL)
         if offset:
             handle.seek(offset)
-        remaining = length
+        position, remaining = offset, length
         while remaining is None or remaining > 0:
             want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+            ahead = READ_AHEAD if remaining is None else min(READ_AHEAD, remaining - want)
+            if ahead > 0:
+                os.posix_fadvise(fd, position + want, ahead, os.POSIX_FADV_WILLNEED)
             chunk = handle.read(want)
             if not chunk:
                 return
+            position += len(chunk)
             if remaining is not None:
                 remaining -= len(chunk)
             yield chunk
