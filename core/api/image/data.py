@@ -4,14 +4,17 @@ with ``Content-MD5`` and single HTTP byte ranges).
 The upload runs in a worker thread (the store hooks block); it pulls the request body from
 the event loop in blocks of about 4 MiB (the server delivers 64 KiB pieces; fewer, larger
 blocks mean fewer thread hand-offs and hash updates), read ahead by a few blocks (bounded), so the data is
-never held whole in memory and receiving overlaps writing.
+never held whole in memory and receiving overlaps writing. The download reads (and verifies)
+the next chunks in a worker thread while the event loop sends the current one
+(:func:`read_ahead`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import anyio.from_thread
@@ -33,6 +36,8 @@ router = APIRouter(prefix="/v2/images/{image_id}/file")
 BLOCK = 4 * 1024 * 1024
 #: blocks read ahead of the worker, so receiving overlaps writing and hashing
 READ_AHEAD = 4
+#: download chunks read ahead of the one being sent
+SEND_AHEAD = 2
 
 
 class BlockPool:
@@ -112,6 +117,50 @@ class RequestBodyBlocks:
             yield item
 
 
+async def read_ahead(chunks: Iterator[bytes], depth: int = SEND_AHEAD) -> AsyncIterator[bytes]:
+    """Yield ``chunks`` (blocking: the store's reads and their verification), produced by a
+    thread up to ``depth`` chunks ahead, so the disk and the check work while the event loop
+    sends. An error from ``chunks`` is raised here, in order; stopping early (the client went
+    away) stops the thread, which closes ``chunks``."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Queue[object] = asyncio.Queue()
+    room = threading.Semaphore(depth)
+    stop = threading.Event()
+    end = object()
+
+    def hand_over(item: object) -> None:
+        try:
+            loop.call_soon_threadsafe(ready.put_nowait, item)
+        except RuntimeError:  # the loop is closed: nobody is waiting
+            stop.set()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                room.acquire()
+                if stop.is_set():
+                    return
+                hand_over(chunk)
+            hand_over(end)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the consumer
+            hand_over(exc)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=produce, name="image-read-ahead", daemon=True).start()
+    try:
+        while (item := await ready.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            room.release()
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        room.release()
+
+
 def _declared_size(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
@@ -162,5 +211,5 @@ async def download_data(
     elif dl.checksum:
         headers["Content-MD5"] = dl.checksum
     return StreamingResponse(
-        dl.chunks, status_code=206 if dl.partial else 200, media_type="application/octet-stream", headers=headers
+        read_ahead(dl.chunks), status_code=206 if dl.partial else 200, media_type="application/octet-stream", headers=headers
     )
