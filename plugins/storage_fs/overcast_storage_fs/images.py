@@ -19,8 +19,9 @@ import re
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -41,6 +42,8 @@ FLUSH_EVERY = 32 * 1024 * 1024
 #: ``O_DIRECT`` write size (a multiple of any logical block size; large, so one request
 #: keeps the disk busy)
 DIRECT_BLOCK = 4 * 1024 * 1024
+#: ``O_DIRECT`` reads of :data:`READ_CHUNK` kept in flight by a download
+DIRECT_READS = 2
 #: offsets an ``O_DIRECT`` read may start at (any logical block size divides it)
 DIRECT_ALIGN = 4096
 #: A temp file is swept only when unlocked and at least this old, so a writer that has
@@ -341,34 +344,42 @@ def _open_direct(path: Path) -> int | None:
 
 
 def _read_direct(fd: int, offset: int, length: int | None) -> Iterator[bytes]:
-    """Yield the file's bytes from ``offset`` (aligned), read with ``O_DIRECT`` into two
-    aligned buffers: the disk writes straight into them, with no page-cache pages to fill
-    and copy from (what ``dd iflag=direct`` does), and the next chunk is read in a helper
-    thread while this one is copied out and checked by the caller. Each chunk handed on
-    is a copy, as the buffers are reused."""
-    blocks = [mmap.mmap(-1, READ_CHUNK) for _ in range(2)]
+    """Yield the file's bytes from ``offset`` (aligned), read with ``O_DIRECT`` into aligned
+    buffers: the disk writes straight into them, with no page-cache pages to fill and copy
+    from (as ``dd iflag=direct`` reads). :data:`DIRECT_READS` reads are kept in flight in
+    helper threads while the caller checks and sends what was read, so the disk is never
+    idle waiting for the CPU. Each chunk handed on is a copy, as the buffers are reused."""
+    end = None if length is None else offset + length
+    blocks = [mmap.mmap(-1, READ_CHUNK) for _ in range(DIRECT_READS)]
     views = [memoryview(b) for b in blocks]
-    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fs-image-read")
+    readers = ThreadPoolExecutor(max_workers=DIRECT_READS, thread_name_prefix="fs-image-read")
+    inflight: deque[tuple[Future[int], int, int]] = deque()  # (read, buffer, position)
+    next_position = offset
+
+    def submit(buffer: int) -> None:
+        nonlocal next_position
+        if end is None or next_position < end:
+            inflight.append((readers.submit(os.preadv, fd, [views[buffer]], next_position), buffer, next_position))
+            next_position += READ_CHUNK
+
     try:
-        pending = reader.submit(os.preadv, fd, [views[0]], offset)
-        position, remaining, turn = offset, length, 0
-        while True:
-            n = pending.result()
-            if remaining is not None:
-                n = min(n, remaining)
-                remaining -= n
+        for buffer in range(DIRECT_READS):
+            submit(buffer)
+        while inflight:
+            read, buffer, position = inflight.popleft()
+            n = read.result()
+            if end is not None:
+                n = min(n, end - position)
             if n <= 0:
                 return
-            position += n
-            more = n == READ_CHUNK and (remaining is None or remaining > 0)
-            if more:
-                pending = reader.submit(os.preadv, fd, [views[1 - turn]], position)
-            yield bytes(views[turn][:n])
-            if not more:
+            chunk = bytes(views[buffer][:n])
+            if n < READ_CHUNK:  # the end of the file or of the range
+                yield chunk
                 return
-            turn = 1 - turn
+            submit(buffer)
+            yield chunk
     finally:
-        reader.shutdown(wait=True)
+        readers.shutdown(wait=True)
         for view, block in zip(views, blocks):
             view.release()
             block.close()

@@ -48,6 +48,37 @@ def test_add_get_size_delete(store, target, tmp_path):
         store.img_get_size(backend=target, location=stored.location)
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["o_direct", "buffered"])
+def test_block_boundaries_and_aligned_ranges(store, target, tmp_path, monkeypatch, direct):
+    """Writes gather odd-sized chunks into O_DIRECT blocks (the short last one buffered);
+    reads from aligned offsets go through O_DIRECT, several reads in flight. Both paths
+    fall back to the page cache where the file system refuses O_DIRECT."""
+    if direct:
+        (tmp_path / "probe").write_bytes(b"")
+        fd = fs_images._open_direct(tmp_path / "probe")
+        if fd is None:
+            pytest.skip("this file system refuses O_DIRECT")
+        os.close(fd)
+    else:
+        monkeypatch.setattr(fs_images, "_set_direct", lambda fd, on: False)
+        monkeypatch.setattr(fs_images, "_open_direct", lambda path: None)
+    block = fs_images.DIRECT_BLOCK
+    data = os.urandom(2 * block + 3 * 4096 + 7)
+    cuts = [0, 1, 65536, block - 1, block + 5, 2 * block, len(data)]
+    stored = store.img_add(backend=target, image_id="img-9", data=[data[a:b] for a, b in zip(cuts, cuts[1:])],
+                           size=len(data))
+    assert stored.size == len(data)
+
+    def read(offset, length):
+        return b"".join(store.img_get(backend=target, location=stored.location, offset=offset, length=length))
+
+    assert read(0, None) == data
+    chunk = fs_images.READ_CHUNK
+    for offset, length in ((4096, chunk), (chunk, None), (0, chunk + 1), (8192, 10), (2 * chunk, 4096 + 7)):
+        assert read(offset, length) == data[offset : None if length is None else offset + length]
+    assert read(len(data) - 7, None) == data[-7:]
+
+
 def test_failing_stream_leaves_nothing(store, target, tmp_path):
     def broken():
         yield b"x" * 1000
