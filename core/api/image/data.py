@@ -12,7 +12,6 @@ the next chunks in a worker thread while the event loop sends the current one
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 
@@ -26,6 +25,7 @@ from starlette.requests import ClientDisconnect
 
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.image.common import UnsupportedMediaType, no_content
+from overcast.buffers import BufferPool
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
 from overcast.image.streaming import UploadAborted
@@ -38,29 +38,6 @@ BLOCK = 4 * 1024 * 1024
 READ_AHEAD = 4
 #: download chunks read ahead of the one being sent
 SEND_AHEAD = 2
-
-
-class BlockPool:
-    """Reusable ``size``-byte buffers for the body blocks. A fresh multi-MiB buffer costs a
-    page fault per 4 KiB on every use (more than copying into it); a pooled one is handed
-    out again only when nothing else refers to it any more (the worker, the store and the
-    hash threads drop their references when done), which its reference count tells."""
-
-    def __init__(self, size: int, keep: int) -> None:
-        self._size = size
-        self._keep = keep
-        self._blocks: list[bytearray] = []
-        for probe in [bytearray(1)]:  # the count of a block only the pool and take() hold
-            self._idle_refs = sys.getrefcount(probe)
-
-    def take(self) -> bytearray:
-        for block in self._blocks:
-            if sys.getrefcount(block) <= self._idle_refs:
-                return block
-        block = bytearray(self._size)
-        if len(self._blocks) < self._keep:
-            self._blocks.append(block)
-        return block
 
 
 class RequestBodyBlocks:
@@ -77,7 +54,7 @@ class RequestBodyBlocks:
     async def pump(self) -> None:
         """Never raises: what goes wrong is handed to the worker. Full blocks are exactly
         :data:`BLOCK` bytes, gathered in pooled buffers; the last one is a copy of its part."""
-        pool = BlockPool(BLOCK, keep=2 * READ_AHEAD + 4)
+        pool = BufferPool(lambda: bytearray(BLOCK), keep=2 * READ_AHEAD + 4)
         block = pool.take()
         view, filled = memoryview(block), 0
         try:

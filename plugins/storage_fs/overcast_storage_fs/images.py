@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from overcast.buffers import BufferPool
 from overcast.errors import BadRequest, DriverError, NotFound
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, ConfigOption, DriverKind, StoredImage
@@ -348,23 +349,24 @@ def _read_direct(fd: int, offset: int, length: int | None) -> Iterator[bytes]:
     buffers: the disk writes straight into them, with no page-cache pages to fill and copy
     from (as ``dd iflag=direct`` reads). :data:`DIRECT_READS` reads are kept in flight in
     helper threads while the caller checks and sends what was read, so the disk is never
-    idle waiting for the CPU. Each chunk handed on is a copy, as the buffers are reused."""
+    idle waiting for the CPU. Chunks are read-only views of pooled buffers, not copies: a
+    buffer is read into again only once nothing refers to its view (see ``BufferPool``)."""
     end = None if length is None else offset + length
-    blocks = [mmap.mmap(-1, READ_CHUNK) for _ in range(DIRECT_READS)]
-    views = [memoryview(b) for b in blocks]
+    pool = BufferPool(lambda: mmap.mmap(-1, READ_CHUNK), keep=2 * DIRECT_READS + 2)
     readers = ThreadPoolExecutor(max_workers=DIRECT_READS, thread_name_prefix="fs-image-read")
-    inflight: deque[tuple[Future[int], int, int]] = deque()  # (read, buffer, position)
+    inflight: deque[tuple[Future[int], mmap.mmap, int]] = deque()  # (read, buffer, position)
     next_position = offset
 
-    def submit(buffer: int) -> None:
+    def submit() -> None:
         nonlocal next_position
         if end is None or next_position < end:
-            inflight.append((readers.submit(os.preadv, fd, [views[buffer]], next_position), buffer, next_position))
+            buffer = pool.take()
+            inflight.append((readers.submit(os.preadv, fd, [buffer], next_position), buffer, next_position))
             next_position += READ_CHUNK
 
     try:
-        for buffer in range(DIRECT_READS):
-            submit(buffer)
+        for _ in range(DIRECT_READS):
+            submit()
         while inflight:
             read, buffer, position = inflight.popleft()
             n = read.result()
@@ -372,17 +374,16 @@ def _read_direct(fd: int, offset: int, length: int | None) -> Iterator[bytes]:
                 n = min(n, end - position)
             if n <= 0:
                 return
-            chunk = bytes(views[buffer][:n])
+            chunk = memoryview(buffer).toreadonly()[:n]
+            del buffer
             if n < READ_CHUNK:  # the end of the file or of the range
                 yield chunk
                 return
-            submit(buffer)
+            submit()
             yield chunk
+            del chunk
     finally:
         readers.shutdown(wait=True)
-        for view, block in zip(views, blocks):
-            view.release()
-            block.close()
         os.close(fd)
 
 

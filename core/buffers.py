@@ -1,0 +1,39 @@
+"""Reusable large buffers for streamed data (image and object bodies).
+
+A fresh multi-MiB buffer costs a page fault per 4 KiB page on every use, which on this kind
+of machine (a VM) is slower than copying the data itself; a pool hands the same buffers out
+again. A buffer goes back into use only when nothing else refers to it any more: whoever it
+was handed to (a store, a hash thread, the HTTP transport) drops its reference when done,
+and the buffer's reference count says so. Holding on to a buffer (or a ``memoryview`` of it)
+is therefore always safe: the pool then makes a new one instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+B = TypeVar("B")
+
+
+class BufferPool(Generic[B]):
+    """Buffers made by ``make``; at most ``keep`` are kept for reuse (more are made, and
+    dropped after use, when all kept ones are busy)."""
+
+    def __init__(self, make: Callable[[], B], keep: int) -> None:
+        self._make = make
+        self._keep = keep
+        self._buffers: list[B] = []
+        for probe in [make()]:  # the count of a buffer only the pool and take() refer to
+            self._idle_refs = sys.getrefcount(probe)
+
+    def take(self) -> B:
+        """A buffer nobody else refers to; its content is whatever was left in it."""
+        for buffer in self._buffers:
+            if sys.getrefcount(buffer) <= self._idle_refs:
+                return buffer
+        buffer = self._make()
+        if len(self._buffers) < self._keep:
+            self._buffers.append(buffer)
+        return buffer
