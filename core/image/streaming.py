@@ -64,7 +64,7 @@ class BackgroundHash:
     def __init__(self, algo: str, *more: Crc32) -> None:
         self._hash = hashlib.new(algo)
         self._more = more
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=4)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=3)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"hash-{algo}", daemon=True)
         self._thread.start()

@@ -12,6 +12,7 @@ the next chunks in a worker thread while the event loop sends the current one
 from __future__ import annotations
 
 import asyncio
+import mmap
 import threading
 from collections.abc import AsyncIterator, Iterator
 
@@ -35,7 +36,7 @@ router = APIRouter(prefix="/v2/images/{image_id}/file")
 
 BLOCK = 4 * 1024 * 1024
 #: blocks read ahead of the worker, so receiving overlaps writing and hashing
-READ_AHEAD = 4
+READ_AHEAD = 2
 #: download chunks read ahead of the one being sent
 SEND_AHEAD = 2
 
@@ -53,8 +54,9 @@ class RequestBodyBlocks:
 
     async def pump(self) -> None:
         """Never raises: what goes wrong is handed to the worker. Full blocks are exactly
-        :data:`BLOCK` bytes, gathered in pooled buffers; the last one is a copy of its part."""
-        pool = BufferPool(lambda: bytearray(BLOCK), keep=2 * READ_AHEAD + 4)
+        :data:`BLOCK` bytes, gathered in pooled page-aligned buffers (anonymous maps, which
+        a store may write with ``O_DIRECT`` as they are); the last one is a copy of its part."""
+        pool = BufferPool(lambda: mmap.mmap(-1, BLOCK), keep=2 * READ_AHEAD + 4)
         block = pool.take()
         view, filled = memoryview(block), 0
         try:

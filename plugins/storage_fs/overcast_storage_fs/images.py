@@ -11,6 +11,7 @@ each write. Locations are ``file://<path>/<image_id>``; a location outside ``pat
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import mmap
@@ -286,13 +287,18 @@ def _write_fully(fd: int, view: memoryview) -> None:
 def _write_direct(fd: int, data: Iterable[bytes]) -> int:
     """Gather the stream into a page-aligned block of :data:`DIRECT_BLOCK` bytes and write
     each full block with ``O_DIRECT``; the short last block is written buffered (``O_DIRECT``
-    needs block-sized lengths) and reaches the disk with the final fsync."""
+    needs block-sized lengths) and reaches the disk with the final fsync. A chunk that is
+    itself aligned in memory and in length is written straight from where it is."""
     block = mmap.mmap(-1, DIRECT_BLOCK)  # anonymous mappings are page-aligned
     view = memoryview(block)
     filled = written = 0
     try:
         for chunk in data:
             src = memoryview(chunk).cast("B")
+            if not filled and _aligned(src):
+                _write_fully(fd, src)
+                written += len(src)
+                continue
             while src:
                 n = min(len(src), DIRECT_BLOCK - filled)
                 view[filled : filled + n] = src[:n]
@@ -310,6 +316,14 @@ def _write_direct(fd: int, data: Iterable[bytes]) -> int:
         view.release()
         block.close()
     return written
+
+
+def _aligned(view: memoryview) -> bool:
+    """Whether ``view`` may be written with ``O_DIRECT`` as it is: at a page-aligned address
+    (as an anonymous ``mmap`` is) and a whole number of :data:`DIRECT_ALIGN` long."""
+    if not view or len(view) % DIRECT_ALIGN or view.readonly or not view.contiguous:
+        return False
+    return ctypes.addressof(ctypes.c_char.from_buffer(view)) % mmap.PAGESIZE == 0
 
 
 def _write_buffered(fd: int, data: Iterable[bytes]) -> int:

@@ -3,6 +3,7 @@ clean-up of abandoned temp files."""
 
 from __future__ import annotations
 
+import mmap
 import os
 import subprocess
 import sys
@@ -77,6 +78,21 @@ def test_block_boundaries_and_aligned_ranges(store, target, tmp_path, monkeypatc
     for offset, length in ((4096, chunk), (chunk, None), (0, chunk + 1), (8192, 10), (2 * chunk, 4096 + 7)):
         assert read(offset, length) == data[offset : None if length is None else offset + length]
     assert read(len(data) - 7, None) == data[-7:]
+
+
+def test_aligned_buffers_are_written_from_where_they_are(store, target):
+    """An anonymous map (page-aligned) at a block-aligned file offset is written as it is;
+    the same kind of buffer after a short chunk is gathered like any other data."""
+    block = fs_images.DIRECT_BLOCK
+    first, second = mmap.mmap(-1, block), mmap.mmap(-1, block)
+    first[:] = os.urandom(block)
+    second[:] = os.urandom(block)
+    middle = os.urandom(100)
+    assert fs_images._aligned(memoryview(first)) and not fs_images._aligned(memoryview(middle))
+    stored = store.img_add(backend=target, image_id="img-10", data=[first, middle, second, first], size=None)
+    expected = first[:] + middle + second[:] + first[:]
+    assert stored.size == len(expected)
+    assert b"".join(store.img_get(backend=target, location=stored.location, offset=0, length=None)) == expected
 
 
 def test_failing_stream_leaves_nothing(store, target, tmp_path):
