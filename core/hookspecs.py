@@ -535,15 +535,19 @@ def img_add(
     """Store the image data, streamed: never hold it whole in memory. Write to a temporary
     name, fsync, then publish, so a crash never leaves a torn image under the final name.
     If the stream raises, remove what was written and re-raise. ``size`` is a hint.
-    Returns the location URI (its scheme names the store, e.g. ``file://``). Blocks."""
+    Chunks are bytes-like (``bytes`` or pooled buffers, which the caller fills again only
+    once the store no longer refers to them). Returns the location URI (its scheme names
+    the store, e.g. ``file://``). Blocks."""
 
 
 @hookspec(firstresult=True)
 def img_get(
     backend: Backend, location: str, offset: int, length: int | None
 ) -> Iterator[bytes]:
-    """Stream the stored bytes from ``offset`` (``length`` bytes, or to the end). Raises
-    ``NotFound`` if the location does not exist. Blocks while iterating."""
+    """Stream the stored bytes from ``offset`` (``length`` bytes, or to the end) as
+    bytes-like chunks (``bytes`` or read-only ``memoryview``s of buffers the store reuses
+    only once nothing refers to them). Raises ``NotFound`` if the location does not exist.
+    Blocks while iterating."""
 
 
 @hookspec(firstresult=True)
