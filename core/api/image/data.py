@@ -2,11 +2,11 @@
 with ``Content-MD5`` and single HTTP byte ranges).
 
 The upload runs in a worker thread (the store hooks block); it pulls the request body from
-the event loop in blocks of about 4 MiB (the server delivers 64 KiB pieces; fewer, larger
-blocks mean fewer thread hand-offs and hash updates), read ahead by a few blocks (bounded), so the data is
-never held whole in memory and receiving overlaps writing. The download reads (and verifies)
-the next chunks in a worker thread while the event loop sends the current one
-(:func:`read_ahead`).
+the event loop in 4 MiB blocks (the server delivers pieces of 64 KiB or so; fewer, larger
+blocks mean fewer thread hand-offs and hash updates), read ahead by a few blocks (bounded),
+so the data is never held whole in memory and receiving overlaps writing. The download
+reads (and verifies) the next chunks in a thread while the event loop sends the current
+one (:func:`read_ahead`).
 """
 
 from __future__ import annotations
