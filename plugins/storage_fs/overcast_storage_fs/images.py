@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import io
 import mmap
 import os
 import re
@@ -348,23 +349,25 @@ def _write_buffered(fd: int, data: Iterable[bytes]) -> int:
     return written
 
 
-def _open_direct(path: Path) -> int | None:
-    """``path`` opened for ``O_DIRECT`` reads, or None where the file system refuses them."""
+def _open_direct(path: Path) -> io.FileIO | None:
+    """``path`` opened for ``O_DIRECT`` reads (a file object, closed when dropped even if
+    never read), or None where the file system refuses them."""
     try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECT)
+        return io.FileIO(os.open(path, os.O_RDONLY | os.O_DIRECT), "rb", closefd=True)
     except OSError as exc:
         if exc.errno == errno.EINVAL:
             return None
         raise
 
 
-def _read_direct(fd: int, offset: int, length: int | None) -> Iterator[bytes]:
+def _read_direct(handle: io.FileIO, offset: int, length: int | None) -> Iterator[bytes]:
     """Yield the file's bytes from ``offset`` (aligned), read with ``O_DIRECT`` into aligned
     buffers: the disk writes straight into them, with no page-cache pages to fill and copy
     from (as ``dd iflag=direct`` reads). :data:`DIRECT_READS` reads are kept in flight in
     helper threads while the caller checks and sends what was read, so the disk is never
     idle waiting for the CPU. Chunks are read-only views of pooled buffers, not copies: a
     buffer is read into again only once nothing refers to its view (see ``BufferPool``)."""
+    fd = handle.fileno()
     end = None if length is None else offset + length
     pool = BufferPool(lambda: mmap.mmap(-1, READ_CHUNK), keep=2 * DIRECT_READS + 2)
     readers = ThreadPoolExecutor(max_workers=DIRECT_READS, thread_name_prefix="fs-image-read")
@@ -398,7 +401,7 @@ def _read_direct(fd: int, offset: int, length: int | None) -> Iterator[bytes]:
             del chunk
     finally:
         readers.shutdown(wait=True)
-        os.close(fd)
+        handle.close()
 
 
 def _read_range(handle, offset: int, length: int | None) -> Iterator[bytes]:  # type: ignore[no-untyped-def]

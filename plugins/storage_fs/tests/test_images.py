@@ -56,10 +56,10 @@ def test_block_boundaries_and_aligned_ranges(store, target, tmp_path, monkeypatc
     fall back to the page cache where the file system refuses O_DIRECT."""
     if direct:
         (tmp_path / "probe").write_bytes(b"")
-        fd = fs_images._open_direct(tmp_path / "probe")
-        if fd is None:
+        probe = fs_images._open_direct(tmp_path / "probe")
+        if probe is None:
             pytest.skip("this file system refuses O_DIRECT")
-        os.close(fd)
+        probe.close()
     else:
         monkeypatch.setattr(fs_images, "_set_direct", lambda fd, on: False)
         monkeypatch.setattr(fs_images, "_open_direct", lambda path: None)
@@ -78,6 +78,10 @@ def test_block_boundaries_and_aligned_ranges(store, target, tmp_path, monkeypatc
     for offset, length in ((4096, chunk), (chunk, None), (0, chunk + 1), (8192, 10), (2 * chunk, 4096 + 7)):
         assert read(offset, length) == data[offset : None if length is None else offset + length]
     assert read(len(data) - 7, None) == data[-7:]
+    fds = len(os.listdir("/proc/self/fd"))
+    for offset in (0, 1):  # a read never started leaves no file open
+        store.img_get(backend=target, location=stored.location, offset=offset, length=None)
+    assert len(os.listdir("/proc/self/fd")) == fds
 
 
 def test_aligned_buffers_are_written_from_where_they_are(store, target):
