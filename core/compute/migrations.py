@@ -113,7 +113,7 @@ class MigrationTasks:
             self.t.finish(uuid, task_state=st.RESIZE_MIGRATING)
             data = self.tasks.call(source, "compute_migrate_disk_and_power_off", timeout=LONG_RPC, instance=instance,
                                    dest=dest, flavor=new)
-            self._set_migration(mig_id, "post-migrating", data)
+            self._set_migration(mig_id, "migrating", data)
             self.t.finish(uuid, task_state=st.RESIZE_MIGRATED)
             self.t.finish(uuid, task_state=st.RESIZE_FINISH)
             info = self.tasks.call(dest, "compute_finish_migration", timeout=LONG_RPC,
@@ -164,18 +164,34 @@ class MigrationTasks:
         if rec is None or mig is None:
             self.t.finish(uuid, task_state=None)
             return
-        data = from_dict(mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
-        old, _new = self._flavors(rec, mig)
         try:
-            self.tasks.call(mig.source_host, "compute_confirm_migration", timeout=LONG_RPC, instance=instance_of(rec),
-                            migration=data)
+            self._drop_source(rec, mig)
         except Exception as exc:  # noqa: BLE001 - still resized; the user may retry
             self.t.fault(uuid, exc, task_state=None)
             return
-        self.tasks.release_host(mig.source_host, rec, old)
-        self._set_migration(mig.id, "confirmed")
         vm_state = st.ACTIVE if rec.power_state == "running" else st.STOPPED
         self.t.finish(uuid, vm_state=vm_state, task_state=None)
+
+    def _drop_source(self, rec, mig: MigrationRecord) -> None:
+        """Have the source remove what it kept for a revert, and give back its claim."""
+        data = from_dict(mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
+        old, _new = self._flavors(rec, mig)
+        self.tasks.call(mig.source_host, "compute_confirm_migration", timeout=LONG_RPC, instance=instance_of(rec),
+                        migration=data)
+        self.tasks.release_host(mig.source_host, rec, old)
+        self._set_migration(mig.id, "confirmed")
+
+    def confirm_before_delete(self, rec) -> None:
+        """A server deleted in ``VERIFY_RESIZE`` is confirmed first (as in Nova), so the
+        source's leftovers and claim go with it; a source that cannot be reached is logged."""
+        mig = self.pending(rec.uuid)
+        if mig is None:
+            return
+        try:
+            self._drop_source(rec, mig)
+        except Exception as exc:  # noqa: BLE001 - the delete goes on
+            log.warning("server %s: deleting without cleaning the migration source %s: %s", rec.uuid,
+                        mig.source_host, exc)
 
     def revert(self, uuid: str) -> None:
         """Destroy the guest on a distinct destination, then have the source restore it with

@@ -198,6 +198,8 @@ class ServerTasks:
         rec = self._load(uuid)
         if rec is None or rec.deleted:
             return
+        if rec.vm_state == st.RESIZED:
+            self.svc.migrations.confirm_before_delete(rec)
         if rec.host:
             try:
                 self.call(rec.host, "compute_destroy", timeout=LONG_RPC, instance=instance_of(rec), destroy_disks=True)
