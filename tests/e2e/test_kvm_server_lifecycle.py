@@ -101,11 +101,13 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
     before = readies("vm1")
     nova("server", "resize", "--flavor", "t3", "--wait", "vm1", timeout=300)
     assert shape(domain) == ("262144 KiB", "1")
+    wait_until(lambda: readies("vm1") > before, "READY after the second resize")
+    before = readies("vm1")
     nova("server", "resize", "revert", "vm1")
     wait_until(lambda: status("vm1") == "ACTIVE", "vm1 to become ACTIVE after resize revert")
     assert nova("server", "show", "vm1", "-f", "json")["flavor"].startswith("t2")
     assert shape(domain) == ("196608 KiB", "2")
-    wait_until(lambda: readies("vm1") >= before + 2, "READY after the resize and after its revert")
+    wait_until(lambda: readies("vm1") > before, "READY after the revert")
 
     instances = Path(cloud.data_dir).parent / "instances"
     for name in ("vm1", "vm2"):
