@@ -1,9 +1,11 @@
-"""Cold and live migration tasks, and confirm / revert of a cold migration.
+"""Cold and live migration and resize tasks, and confirm / revert of a cold migration or resize.
 
-Both kinds schedule a destination among hosts of the *same driver* (never the current host)
-and claim it atomically; the source keeps its claim until the move is final. Cold migration
-ends in ``VERIFY_RESIZE`` (vm_state ``resized``) until the user confirms (source cleaned,
-source claim released) or reverts (guest back on the source, destination released). Live
+They schedule a destination among hosts of the *same driver* and claim it atomically (never
+the current host, except for a resize when ``allow_resize_to_same_host``); the source keeps
+its claim until the move is final. Cold migration and resize pass through the ``resize_*``
+task states and end in ``VERIFY_RESIZE`` (vm_state ``resized``, the new flavor shown) until
+the user confirms (source cleaned, source claim released) or reverts (guest back on the
+source with the old flavor, destination claim and the resize's quota released). Live
 migration moves a running guest and ends ``ACTIVE`` on the destination.
 """
 
@@ -23,6 +25,10 @@ from overcast.db.models.compute import MigrationRecord
 from overcast.types import Flavor, MigrationData, from_dict, to_dict
 
 log = logging.getLogger(__name__)
+
+
+class _Superseded(Exception):
+    """The server left the move's task states (it is being deleted)."""
 
 
 def resize_deltas(old: Flavor, new: Flavor) -> dict[str, int]:
@@ -108,18 +114,22 @@ class MigrationTasks:
             return
         mig_id = self._migration(uuid, "resize" if resize else "migration", source, dest, old, new)
         instance = instance_of(rec)
+        moved = dataclasses.replace(instance, flavor=new, host=dest)
         data = None
         try:
-            self.t.finish(uuid, task_state=st.RESIZE_MIGRATING)
+            self._step(uuid, st.RESIZE_PREP, st.RESIZE_MIGRATING)
             data = self.tasks.call(source, "compute_migrate_disk_and_power_off", timeout=LONG_RPC, instance=instance,
                                    dest=dest, flavor=new)
             self._set_migration(mig_id, "migrating", data)
-            self.t.finish(uuid, task_state=st.RESIZE_MIGRATED)
-            self.t.finish(uuid, task_state=st.RESIZE_FINISH)
-            info = self.tasks.call(dest, "compute_finish_migration", timeout=LONG_RPC,
-                                   instance=dataclasses.replace(instance, flavor=new, host=dest), migration=data,
-                                   network_info=self.vifs_on(uuid, dest),
-                                   block_devices=[], power_on=was_running)
+            self._step(uuid, st.RESIZE_MIGRATING, st.RESIZE_MIGRATED)
+            self._step(uuid, st.RESIZE_MIGRATED, st.RESIZE_FINISH)
+            info = self.tasks.call(dest, "compute_finish_migration", timeout=LONG_RPC, instance=moved, migration=data,
+                                   network_info=self.vifs_on(uuid, dest), block_devices=[], power_on=was_running)
+        except _Superseded:  # deleted meanwhile: the delete task owns the server now
+            self._set_migration(mig_id, "error")
+            self.tasks.release_host(dest, rec, new)
+            self._undo_quota(rec, old, new)
+            return
         except Exception as exc:  # noqa: BLE001 - roll back to the source
             self._set_migration(mig_id, "error")
             self.tasks.release_host(dest, rec, new)
@@ -128,8 +138,21 @@ class MigrationTasks:
             self.tasks.sync_power_state(uuid)
             return
         self._set_migration(mig_id, "finished", data)
-        self.t.finish(uuid, host=dest, vm_state=st.RESIZED, task_state=None, power_state=info.state.value,
-                      availability_zone=self.zone_of(dest), flavor=to_dict(new), flavor_id=new.id)
+        done = self.t.advance(uuid, st.RESIZE_FINISH, host=dest, vm_state=st.RESIZED, task_state=None,
+                              power_state=info.state.value, availability_zone=self.zone_of(dest), flavor=to_dict(new),
+                              flavor_id=new.id)
+        if done is None:  # deleted while finishing: the delete only knows the source and the old flavor
+            try:
+                if dest != source:
+                    self.tasks.call(dest, "compute_destroy", timeout=LONG_RPC, instance=moved, destroy_disks=True)
+            finally:
+                self.tasks.release_host(dest, rec, new)
+                self._undo_quota(rec, old, new)
+
+    def _step(self, uuid: str, current: str, nxt: str) -> None:
+        """Move the task state on, unless something else (a delete) took the server over."""
+        if self.t.advance(uuid, current, task_state=nxt) is None:
+            raise _Superseded(uuid)
 
     def _undo_quota(self, rec, old: Flavor, new: Flavor) -> None:
         """Give back what a resize request claimed (nothing for a migration)."""

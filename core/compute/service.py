@@ -192,7 +192,7 @@ class ComputeService:
 
     def migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
         self._check_target(ctx, uuid, host)
-        self.transitions.begin(ctx, uuid, "migrate", (st.ACTIVE, st.STOPPED), st.RESIZE_MIGRATING)
+        self.transitions.begin(ctx, uuid, "migrate", (st.ACTIVE, st.STOPPED), st.RESIZE_PREP)
         self._submit(f"migrate {uuid}", self.migrations.cold, uuid, host)
 
     def resize(self, ctx: RequestContext, uuid: str, flavor_ref: Any) -> None:
