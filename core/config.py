@@ -96,6 +96,8 @@ class ComputeSection(_Section):
     quota_key_pairs: int = Field(default=100, ge=-1)
     quota_server_groups: int = Field(default=10, ge=-1)
     scheduler_cache_seconds: float = Field(default=1.0, ge=0)  # how stale host states may be
+    # Nova's option: a resize may land on the server's current host (the all-in-one has one host)
+    allow_resize_to_same_host: bool = True
 
 
 class ImageSection(_Section):

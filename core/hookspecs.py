@@ -45,6 +45,7 @@ from overcast.types import (
     ConfigOption,
     ConnectionInfo,
     Connector,
+    Flavor,
     Host,
     HostResources,
     HostState,
@@ -249,10 +250,15 @@ def hv_get_console_output(host: Host, instance: Instance, length: int | None) ->
 
 @hookspec(firstresult=True)
 def hv_migrate_disk_and_power_off(
-    host: Host, instance: Instance, dest: Host
+    host: Host, instance: Instance, dest: Host, flavor: Flavor
 ) -> MigrationData:
-    """Cold migration, source side: stop the guest and make its disks available to ``dest``
-    (copy them, or note that storage is shared). ``dest`` uses the same driver. Blocks."""
+    """Cold migration or resize, source side: stop the guest and make its disks available
+    to ``dest`` (copy them, or note that storage is shared). ``dest`` uses the same driver
+    and may be ``host`` itself (a resize to the same host: keep what a revert needs to
+    restore the guest as it is now). ``flavor`` is the flavor the guest will have on
+    ``dest``: ``instance.flavor`` for a migration, the new one for a resize. A driver that
+    cannot apply a different flavor, or cannot shrink a disk, raises ``Conflict`` here,
+    before stopping anything. Blocks."""
 
 
 @hookspec(firstresult=True)
@@ -265,13 +271,33 @@ def hv_finish_migration(
     block_devices: Sequence[BlockDevice],
     power_on: bool,
 ) -> InstanceInfo:
-    """Cold migration, destination side (``host`` is the destination): define the guest from
-    the migrated disks and start it if ``power_on``. Blocks."""
+    """Cold migration or resize, destination side (``host`` is the destination): define the
+    guest from the migrated disks with ``instance.flavor`` (the new flavor of a resize:
+    vCPUs, memory, and the root disk grown to ``root_gb`` if larger) and start it if
+    ``power_on``. Blocks."""
 
 
 @hookspec(firstresult=True)
 def hv_confirm_migration(host: Host, instance: Instance, migration: MigrationData) -> bool:
-    """Cold migration, source side (``host`` is the source): remove what was left behind."""
+    """Cold migration or resize confirmed, source side (``host`` is the source): remove what
+    was left behind for a revert. When source and destination are the same host, the
+    resized guest stays. Blocks."""
+
+
+@hookspec(firstresult=True)
+def hv_finish_revert_migration(
+    host: Host,
+    instance: Instance,
+    migration: MigrationData,
+    network_info: Sequence[VifDetails],
+    block_devices: Sequence[BlockDevice],
+    power_on: bool,
+) -> InstanceInfo:
+    """Cold migration or resize reverted, source side (``host`` is the source): bring the
+    guest back as it was before ``hv_migrate_disk_and_power_off`` -- ``instance.flavor`` is
+    the old flavor, the disks are the ones kept then -- and start it if ``power_on``. On
+    another destination host the core has already destroyed the guest there; on the same
+    host this replaces the resized guest. Blocks."""
 
 
 @hookspec(firstresult=True)

@@ -12,7 +12,7 @@ import threading
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from overcast.errors import UnsupportedOperation
-from overcast.types import ConfigOption, Host, ImageFile, VifDetails
+from overcast.types import ConfigOption, Flavor, Host, ImageFile, Instance, VifDetails
 
 S = TypeVar("S")
 
@@ -69,6 +69,18 @@ class EndpointSessions(Generic[S]):
             close = getattr(session, "close", None)
             if close is not None:
                 close()
+
+
+def refuse_resize(driver: str, host: Host, instance: Instance, flavor: Flavor) -> None:
+    """For drivers that only cold-migrate: refuse a different flavor (a resize) before
+    anything is stopped, instead of moving the guest with its old size."""
+    old = instance.flavor
+    if (flavor.vcpus, flavor.memory_mb, flavor.root_gb, flavor.ephemeral_gb, flavor.swap_mb) != (
+            old.vcpus, old.memory_mb, old.root_gb, old.ephemeral_gb, old.swap_mb):
+        raise UnsupportedOperation(
+            f"{driver} host '{host.name}': the {driver} driver cannot resize {instance.name} "
+            f"to flavor {flavor.name} (it cold-migrates with the same flavor only)"
+        )
 
 
 def translate_errors(driver: str, translate: Callable[[Exception, str], Exception | None]) -> Callable[[Callable], Callable]:

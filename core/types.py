@@ -208,6 +208,7 @@ class Instance:
     user_data: str | None = None  # base64 as the API received it
     key_data: str | None = None
     host: str = ""
+    config_drive: bool = False  # the user asked for a config drive (drivers may also add one for user data)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from overcast.types import (
     BlockDevice,
     ConnectionInfo,
     Connector,
+    Flavor,
     Host,
     ImageFile,
     ImageRef,
@@ -156,8 +157,9 @@ class ComputeAgent:
 
     # --- migration ---------------------------------------------------------------------------
 
-    def compute_migrate_disk_and_power_off(self, instance: Instance, dest: str) -> MigrationData:
-        return self.driver.migrate_disk_and_power_off(host=self.host, instance=instance, dest=self._other(dest))
+    def compute_migrate_disk_and_power_off(self, instance: Instance, dest: str, flavor: Flavor | None = None) -> MigrationData:
+        return self.driver.migrate_disk_and_power_off(host=self.host, instance=instance, dest=self._other(dest),
+                                                      flavor=flavor or instance.flavor)
 
     def compute_finish_migration(
         self,
@@ -175,6 +177,19 @@ class ComputeAgent:
 
     def compute_confirm_migration(self, instance: Instance, migration: MigrationData) -> bool:
         return self.driver.confirm_migration(host=self.host, instance=instance, migration=migration)
+
+    def compute_finish_revert_migration(
+        self,
+        instance: Instance,
+        migration: MigrationData,
+        network_info: Sequence[VifDetails] = (),
+        block_devices: Sequence[BlockDevice] = (),
+        power_on: bool = True,
+    ) -> InstanceInfo:
+        return self.driver.finish_revert_migration(
+            host=self.host, instance=instance, migration=migration,
+            network_info=list(network_info), block_devices=list(block_devices), power_on=power_on,
+        )
 
     def compute_check_can_live_migrate_destination(self, instance: Instance, source: str) -> MigrationData:
         return self.driver.check_can_live_migrate_destination(host=self.host, instance=instance, source=self._other(source))

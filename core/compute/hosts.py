@@ -204,12 +204,15 @@ class HostRegistry:
             for host, flavor in s.execute(live):
                 add(host, flavor)
             pending = (
-                select(MigrationRecord.dest_host, MigrationRecord.source_host, InstanceRecord.host, InstanceRecord.flavor)
+                select(MigrationRecord.dest_host, MigrationRecord.source_host, InstanceRecord.host, InstanceRecord.flavor,
+                       MigrationRecord.old_flavor, MigrationRecord.new_flavor)
                 .join(InstanceRecord, InstanceRecord.uuid == MigrationRecord.instance_uuid)
                 .where(MigrationRecord.status.in_(("migrating", "finished", "running", "preparing")), InstanceRecord.deleted.is_(False))
             )
-            for dest, source, current, flavor in s.execute(pending):
-                add(source if current == dest else dest, flavor)  # both ends hold a claim
+            for dest, source, current, flavor, old, new in s.execute(pending):
+                # both ends hold a claim; a resize's other end holds the other flavor
+                other = (old if flavor.get("id") == new.get("id") else new) if old and new else flavor
+                add(source if current == dest else dest, other)
             for rec in s.scalars(select(HostRecord)):
                 vcpus, ram, disk = totals.get(rec.name, (0, 0, 0))
                 rec.vcpus_used, rec.memory_mb_used, rec.local_gb_used = vcpus, ram, disk

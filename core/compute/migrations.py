@@ -1,14 +1,17 @@
-"""Cold and live migration tasks, and confirm / revert of a cold migration.
+"""Cold and live migration and resize tasks, and confirm / revert of a cold migration or resize.
 
-Both kinds schedule a destination among hosts of the *same driver* (never the current host)
-and claim it atomically; the source keeps its claim until the move is final. Cold migration
-ends in ``VERIFY_RESIZE`` (vm_state ``resized``) until the user confirms (source cleaned,
-source claim released) or reverts (guest back on the source, destination released). Live
+They schedule a destination among hosts of the *same driver* and claim it atomically (never
+the current host, except for a resize when ``allow_resize_to_same_host``); the source keeps
+its claim until the move is final. Cold migration and resize pass through the ``resize_*``
+task states and end in ``VERIFY_RESIZE`` (vm_state ``resized``, the new flavor shown) until
+the user confirms (source cleaned, source claim released) or reverts (guest back on the
+source with the old flavor, destination claim and the resize's quota released). Live
 migration moves a running guest and ends ``ACTIVE`` on the destination.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -16,12 +19,21 @@ from sqlalchemy import select
 
 from overcast.compute import states as st
 from overcast.compute.peers import rebind_ports
-from overcast.compute.records import instance_of
+from overcast.compute.records import flavor_from, flavor_snapshot, instance_of
 from overcast.compute.tasks import LONG_RPC, ServerTasks
 from overcast.db.models.compute import MigrationRecord
-from overcast.types import MigrationData, from_dict, to_dict
+from overcast.types import Flavor, MigrationData, from_dict, to_dict
 
 log = logging.getLogger(__name__)
+
+
+class _Superseded(Exception):
+    """The server left the move's task states (it is being deleted)."""
+
+
+def resize_deltas(old: Flavor, new: Flavor) -> dict[str, int]:
+    """The quota change of resizing from ``old`` to ``new`` (negative when shrinking)."""
+    return {"cores": new.vcpus - old.vcpus, "ram": new.memory_mb - old.memory_mb}
 
 
 class MigrationTasks:
@@ -31,20 +43,27 @@ class MigrationTasks:
         self.db = tasks.db
         self.t = tasks.t
 
-    def _claim_destination(self, rec, target: str | None) -> str:
+    def _claim_destination(self, rec, target: str | None, flavor: Flavor | None = None,
+                           same_host: bool = False) -> str:
+        """Schedule and claim a host of the source's driver for ``flavor`` (the server's own
+        by default); the current host is a candidate only if ``same_host``."""
         source_driver = self.svc.runtime.drivers.hosts[rec.host].driver if rec.host in self.svc.runtime.drivers.hosts else None
         request = self.tasks.schedule_request(
             rec,
-            ignore_hosts=(rec.host,),
+            ignore_hosts=() if same_host else (rec.host,),
             force_hosts=(target,) if target else (),
             same_driver_as=source_driver,
         )
+        if flavor is not None:
+            request = dataclasses.replace(request, flavor=flavor)
         return self.svc.scheduler.select_and_claim(request)
 
-    def _migration(self, uuid: str, kind: str, source: str, dest: str) -> int:
+    def _migration(self, uuid: str, kind: str, source: str, dest: str, old: Flavor | None = None,
+                   new: Flavor | None = None) -> int:
         with self.db.session() as s:
             m = MigrationRecord(instance_uuid=uuid, migration_type=kind, source_host=source, dest_host=dest,
-                                status="migrating", data={})
+                                status="migrating", data={}, old_flavor=to_dict(old) if old else None,
+                                new_flavor=to_dict(new) if new else None)
             s.add(m)
             s.flush()
             return m.id
@@ -64,36 +83,83 @@ class MigrationTasks:
             if data is not None:
                 m.data = to_dict(data)
 
-    # --- cold -----------------------------------------------------------------------------------
+    # --- cold migration and resize ---------------------------------------------------------------
 
     def cold(self, uuid: str, target: str | None) -> None:
+        """Cold migration: the same flavor on another host of the same driver."""
+        self._move(uuid, target, None)
+
+    def resize(self, uuid: str, flavor: dict[str, Any]) -> None:
+        """Resize to ``flavor`` (``to_dict(Flavor)``); the quota was claimed with the request."""
+        self._move(uuid, None, flavor_from(flavor))
+
+    def _move(self, uuid: str, target: str | None, new_flavor: Flavor | None) -> None:
+        """Both end in ``VERIFY_RESIZE`` on the destination, the source claim kept until
+        confirm or revert. A resize claims the new flavor on the destination, which may be
+        the current host if ``allow_resize_to_same_host``."""
         rec = self.tasks._load(uuid)
         if rec is None or not rec.host:
             return
         source = rec.host
+        old = flavor_snapshot(rec)
+        new = new_flavor or old
+        resize = new_flavor is not None
         was_running = rec.vm_state == st.ACTIVE
+        same_host = resize and self.svc.runtime.config.compute.allow_resize_to_same_host
         try:
-            dest = self._claim_destination(rec, target)
+            dest = self._claim_destination(rec, target, new, same_host=same_host)
         except Exception as exc:  # noqa: BLE001 - no destination: nothing changed
+            self._undo_quota(rec, old, new)
             self.t.fault(uuid, exc, task_state=None)
             return
-        mig_id = self._migration(uuid, "migration", source, dest)
+        mig_id = self._migration(uuid, "resize" if resize else "migration", source, dest, old, new)
         instance = instance_of(rec)
+        moved = dataclasses.replace(instance, flavor=new, host=dest)
+        data = None
         try:
-            data = self.tasks.call(source, "compute_migrate_disk_and_power_off", timeout=LONG_RPC, instance=instance, dest=dest)
+            self._step(uuid, st.RESIZE_PREP, st.RESIZE_MIGRATING)
+            data = self.tasks.call(source, "compute_migrate_disk_and_power_off", timeout=LONG_RPC, instance=instance,
+                                   dest=dest, flavor=new)
             self._set_migration(mig_id, "migrating", data)
-            info = self.tasks.call(dest, "compute_finish_migration", timeout=LONG_RPC, instance=instance, migration=data,
-                                   network_info=self.vifs_on(uuid, dest),
-                                   block_devices=[], power_on=was_running)
+            self._step(uuid, st.RESIZE_MIGRATING, st.RESIZE_MIGRATED)
+            self._step(uuid, st.RESIZE_MIGRATED, st.RESIZE_FINISH)
+            info = self.tasks.call(dest, "compute_finish_migration", timeout=LONG_RPC, instance=moved, migration=data,
+                                   network_info=self.vifs_on(uuid, dest), block_devices=[], power_on=was_running)
+        except _Superseded:  # deleted meanwhile: the delete task owns the server now
+            self._set_migration(mig_id, "error")
+            self.tasks.release_host(dest, rec, new)
+            self._undo_quota(rec, old, new)
+            return
         except Exception as exc:  # noqa: BLE001 - roll back to the source
             self._set_migration(mig_id, "error")
-            self.tasks.release_host(dest, rec)
+            self.tasks.release_host(dest, rec, new)
+            self._undo_quota(rec, old, new)
             self.t.fault(uuid, exc)
             self.tasks.sync_power_state(uuid)
             return
         self._set_migration(mig_id, "finished", data)
-        self.t.finish(uuid, host=dest, vm_state=st.RESIZED, task_state=None, power_state=info.state.value,
-                      availability_zone=self.zone_of(dest))
+        done = self.t.advance(uuid, st.RESIZE_FINISH, host=dest, vm_state=st.RESIZED, task_state=None,
+                              power_state=info.state.value, availability_zone=self.zone_of(dest), flavor=to_dict(new),
+                              flavor_id=new.id)
+        if done is None:  # deleted while finishing: the delete only knows the source and the old flavor
+            try:
+                if dest != source:
+                    self.tasks.call(dest, "compute_destroy", timeout=LONG_RPC, instance=moved, destroy_disks=True)
+            finally:
+                self.tasks.release_host(dest, rec, new)
+                self._undo_quota(rec, old, new)
+
+    def _step(self, uuid: str, current: str, nxt: str) -> None:
+        """Move the task state on, unless something else (a delete) took the server over."""
+        if self.t.advance(uuid, current, task_state=nxt) is None:
+            raise _Superseded(uuid)
+
+    def _undo_quota(self, rec, old: Flavor, new: Flavor) -> None:
+        """Give back what a resize request claimed (nothing for a migration)."""
+        deltas = resize_deltas(old, new)
+        if any(deltas.values()):
+            with self.db.session() as s:
+                self.svc.quotas.release(s, rec.project_id, deltas)
 
     def zone_of(self, host: str) -> str | None:
         h = self.svc.runtime.drivers.hosts.get(host)
@@ -107,44 +173,76 @@ class MigrationTasks:
                 .order_by(MigrationRecord.id.desc())
             ).first()
 
+    @staticmethod
+    def _flavors(rec, mig: MigrationRecord) -> tuple[Flavor, Flavor]:
+        """(old, new) flavors of a finished move (a record from before resize: the server's)."""
+        current = flavor_snapshot(rec)
+        old = flavor_from(mig.old_flavor) if mig.old_flavor else current
+        new = flavor_from(mig.new_flavor) if mig.new_flavor else current
+        return old, new
+
     def confirm(self, uuid: str) -> None:
         rec = self.tasks._load(uuid)
         mig = self.pending(uuid)
         if rec is None or mig is None:
             self.t.finish(uuid, task_state=None)
             return
-        data = from_dict(mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
         try:
-            self.tasks.call(mig.source_host, "compute_confirm_migration", timeout=LONG_RPC, instance=instance_of(rec),
-                            migration=data)
+            self._drop_source(rec, mig)
         except Exception as exc:  # noqa: BLE001 - still resized; the user may retry
             self.t.fault(uuid, exc, task_state=None)
             return
-        self.tasks.release_host(mig.source_host, rec)
-        self._set_migration(mig.id, "confirmed")
         vm_state = st.ACTIVE if rec.power_state == "running" else st.STOPPED
         self.t.finish(uuid, vm_state=vm_state, task_state=None)
 
+    def _drop_source(self, rec, mig: MigrationRecord) -> None:
+        """Have the source remove what it kept for a revert, and give back its claim."""
+        data = from_dict(mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
+        old, _new = self._flavors(rec, mig)
+        self.tasks.call(mig.source_host, "compute_confirm_migration", timeout=LONG_RPC, instance=instance_of(rec),
+                        migration=data)
+        self.tasks.release_host(mig.source_host, rec, old)
+        self._set_migration(mig.id, "confirmed")
+
+    def confirm_before_delete(self, rec) -> None:
+        """A server deleted in ``VERIFY_RESIZE`` is confirmed first (as in Nova), so the
+        source's leftovers and claim go with it; a source that cannot be reached is logged."""
+        mig = self.pending(rec.uuid)
+        if mig is None:
+            return
+        try:
+            self._drop_source(rec, mig)
+        except Exception as exc:  # noqa: BLE001 - the delete goes on
+            log.warning("server %s: deleting without cleaning the migration source %s: %s", rec.uuid,
+                        mig.source_host, exc)
+
     def revert(self, uuid: str) -> None:
+        """Destroy the guest on a distinct destination, then have the source restore it with
+        the old flavor; the destination claim and a resize's quota are given back."""
         rec = self.tasks._load(uuid)
         mig = self.pending(uuid)
         if rec is None or mig is None:
             self.t.finish(uuid, task_state=None)
             return
+        data = from_dict(mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
+        old, new = self._flavors(rec, mig)
         instance = instance_of(rec)
         was_running = rec.power_state == "running"
         try:
-            self.tasks.call(mig.dest_host, "compute_destroy", timeout=LONG_RPC, instance=instance, destroy_disks=True)
-            source_instance = instance_of(rec)
-            self.vifs_on(uuid, mig.source_host)
-            if was_running:
-                self.tasks.call(mig.source_host, "compute_power_on", timeout=LONG_RPC, instance=source_instance)
+            if mig.dest_host != mig.source_host:
+                self.tasks.call(mig.dest_host, "compute_destroy", timeout=LONG_RPC, instance=instance, destroy_disks=True)
+            vifs = self.vifs_on(uuid, mig.source_host)
+            self.tasks.call(mig.source_host, "compute_finish_revert_migration", timeout=LONG_RPC,
+                            instance=dataclasses.replace(instance, flavor=old, host=mig.source_host), migration=data,
+                            network_info=vifs, block_devices=[], power_on=was_running)
         except Exception as exc:  # noqa: BLE001
             self.t.fault(uuid, exc, task_state=None)
             return
-        self.tasks.release_host(mig.dest_host, rec)
+        self.tasks.release_host(mig.dest_host, rec, new)
+        self._undo_quota(rec, old, new)
         self._set_migration(mig.id, "reverted")
-        self.t.finish(uuid, host=mig.source_host, availability_zone=self.zone_of(mig.source_host), task_state=None)
+        self.t.finish(uuid, host=mig.source_host, availability_zone=self.zone_of(mig.source_host), task_state=None,
+                      flavor=to_dict(old), flavor_id=old.id)
         self.tasks.sync_power_state(uuid)
 
     # --- live -----------------------------------------------------------------------------------

@@ -25,11 +25,17 @@ def instance_of(rec: InstanceRecord) -> Instance:
         user_data=rec.user_data,
         key_data=rec.key_data,
         host=rec.host or "",
+        config_drive=bool(rec.config_drive),
     )
 
 
 def flavor_snapshot(rec: InstanceRecord) -> Flavor:
-    return _plain(Flavor, rec.flavor)
+    return flavor_from(rec.flavor)
+
+
+def flavor_from(data: dict) -> Flavor:
+    """A ``Flavor`` from its stored ``to_dict`` form."""
+    return _plain(Flavor, data)
 
 
 def image_snapshot(rec: InstanceRecord) -> ImageRef | None:

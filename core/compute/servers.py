@@ -58,8 +58,8 @@ _BOOLEANS = {"true": True, "1": True, "on": True, "yes": True, "false": False, "
 
 
 def _config_drive(value: Any) -> bool:
-    """The ``config_drive`` flag, validated. It is not stored: hypervisor drivers that make
-    a config drive (kvm) attach one when the server has user data."""
+    """The ``config_drive`` flag, validated (drivers that make config drives attach one when
+    it is set, and also when the server has user data)."""
     if value is None or isinstance(value, bool):
         return bool(value)
     if isinstance(value, str) and value.lower() in _BOOLEANS:
@@ -141,7 +141,7 @@ class ServerManager:
         max_count = body.get("max_count", 1)
         if min_count not in (1, "1") or max_count not in (1, "1"):
             raise BadRequest("Only one server per request is supported (min_count = max_count = 1).")
-        _config_drive(body.get("config_drive"))
+        config_drive = _config_drive(body.get("config_drive"))
         uuid = new_id()
         rec = InstanceRecord(
             uuid=uuid,
@@ -165,6 +165,7 @@ class ServerManager:
             access_ipv4=body.get("accessIPv4") or "",
             access_ipv6=body.get("accessIPv6") or "",
             server_group_id=None,
+            config_drive=config_drive,
         )
         with self.db.session() as s:
             key_name = body.get("key_name")

@@ -18,11 +18,11 @@ from overcast.compute.evacuate import Evacuations
 from overcast.compute.flavors import FlavorManager
 from overcast.compute.hosts import HostRegistry
 from overcast.compute.keypairs import KeyPairManager
-from overcast.compute.migrations import MigrationTasks
+from overcast.compute.migrations import MigrationTasks, resize_deltas
 from overcast.compute.peers import create_snapshot_image, require
 from overcast.compute.quotas import QuotaManager
 from overcast.compute.reconcile import Reconciler
-from overcast.compute.records import get_instance, instance_of
+from overcast.compute.records import flavor_from, flavor_of, get_instance, instance_of
 from overcast.compute.scheduler import Scheduler
 from overcast.compute.server_groups import ServerGroupManager
 from overcast.compute.tags import TagManager
@@ -31,8 +31,8 @@ from overcast.compute.tasks import ServerTasks, TaskRunner
 from overcast.compute.transitions import Transitions
 from overcast.compute.volumes import VolumeAttachments
 from overcast.context import RequestContext
-from overcast.errors import BadRequest, Conflict
-from overcast.types import Flavor
+from overcast.errors import BadRequest, Conflict, NotFound
+from overcast.types import Flavor, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +192,42 @@ class ComputeService:
 
     def migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
         self._check_target(ctx, uuid, host)
-        self.transitions.begin(ctx, uuid, "migrate", (st.ACTIVE, st.STOPPED), st.RESIZE_MIGRATING)
+        self.transitions.begin(ctx, uuid, "migrate", (st.ACTIVE, st.STOPPED), st.RESIZE_PREP)
         self._submit(f"migrate {uuid}", self.migrations.cold, uuid, host)
+
+    def resize(self, ctx: RequestContext, uuid: str, flavor_ref: Any) -> None:
+        """Nova's resize: checked now (flavor, disk, state, quota on the difference, 400 /
+        409 / 403 with nothing changed), moved in the background to ``VERIFY_RESIZE``."""
+        new = self._resize_flavor(ctx, uuid, flavor_ref)
+
+        def claim_quota(session, rec) -> None:
+            self.quotas.claim(session, rec.project_id, resize_deltas(flavor_from(rec.flavor), new))
+
+        self.transitions.begin(ctx, uuid, "resize", (st.ACTIVE, st.STOPPED), st.RESIZE_PREP, within=claim_quota)
+        self._submit(f"resize {uuid}", self.migrations.resize, uuid, to_dict(new))
+
+    def _resize_flavor(self, ctx: RequestContext, uuid: str, flavor_ref: Any) -> Flavor:
+        """The flavor to resize ``uuid`` to, or Nova's 400 (404 for another project's server)."""
+        if not isinstance(flavor_ref, (str, int)) or isinstance(flavor_ref, bool) or str(flavor_ref) == "":
+            raise BadRequest("Invalid input for field/attribute flavorRef.")
+        flavor_id = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
+        with self.runtime.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            current = flavor_from(rec.flavor)
+            try:
+                frec = self.flavors.get_record(s, ctx, flavor_id)
+            except NotFound:
+                raise BadRequest("Unable to locate requested flavor.") from None
+            if frec.disabled:
+                raise BadRequest("Unable to locate requested flavor.")
+            new = flavor_of(frec, self.flavors.extra_specs(s, frec.id))
+        if new.id == current.id:
+            raise BadRequest("When resizing, instances must change flavor!")
+        if not new.root_gb and current.root_gb:
+            raise BadRequest("Server disk was unable to be resized because: Resize to zero disk flavor is not allowed.")
+        if new.root_gb < current.root_gb or new.ephemeral_gb < current.ephemeral_gb:
+            raise BadRequest("Server disk was unable to be resized because: Unable to resize disk down.")
+        return new
 
     def live_migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
         self._check_target(ctx, uuid, host)

@@ -30,7 +30,10 @@ SUSPENDING = "suspending"
 RESUMING = "resuming"
 IMAGE_SNAPSHOT = "image_snapshot"
 MIGRATING = "migrating"
-RESIZE_MIGRATING = "resize_migrating"
+RESIZE_PREP = "resize_prep"  # resize / cold migration: scheduling the destination
+RESIZE_MIGRATING = "resize_migrating"  # the source stops the guest and hands over its disks
+RESIZE_MIGRATED = "resize_migrated"
+RESIZE_FINISH = "resize_finish"  # the destination defines (and starts) the guest
 RESIZE_CONFIRMING = "resize_confirming"
 RESIZE_REVERTING = "resize_reverting"
 REBUILDING = "rebuilding"  # evacuate: rebuilt on another host
@@ -40,8 +43,13 @@ _ACTIVE_TASK_STATUS = {
     REBOOTING: "REBOOT",
     REBOOTING_HARD: "HARD_REBOOT",
     MIGRATING: "MIGRATING",
+    RESIZE_PREP: "RESIZE",
     RESIZE_MIGRATING: "RESIZE",
+    RESIZE_MIGRATED: "RESIZE",
+    RESIZE_FINISH: "RESIZE",
 }
+#: task states of a resize or cold migration before it reaches VERIFY_RESIZE
+RESIZE_TASKS = (RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH)
 
 _VM_STATUS = {
     BUILDING: "BUILD",
@@ -73,7 +81,7 @@ POWER_STATE_CODES = {
 
 def status_of(vm_state: str, task_state: str | None) -> str:
     """The API ``status`` Nova shows for a (vm_state, task_state) pair."""
-    if vm_state in (ACTIVE, STOPPED) and task_state in (MIGRATING, RESIZE_MIGRATING):
+    if vm_state in (ACTIVE, STOPPED) and (task_state == MIGRATING or task_state in RESIZE_TASKS):
         return _ACTIVE_TASK_STATUS[task_state]
     if vm_state == ACTIVE and task_state in _ACTIVE_TASK_STATUS:
         return _ACTIVE_TASK_STATUS[task_state]

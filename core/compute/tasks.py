@@ -25,7 +25,7 @@ from overcast.context import RequestContext, system_context
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
 from overcast.errors import NotFound, ServiceUnavailable
-from overcast.types import ScheduleRequest, VifDetails, from_dict, to_dict
+from overcast.types import Flavor, ScheduleRequest, VifDetails, from_dict, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,11 @@ class ServerTasks:
         with self.db.session() as s:
             return s.get(InstanceRecord, uuid)
 
-    def release_host(self, host: str | None, rec: InstanceRecord) -> None:
+    def release_host(self, host: str | None, rec: InstanceRecord, flavor: Flavor | None = None) -> None:
+        """Give back ``host``'s claim for the server (for ``flavor`` if not its current one)."""
         if not host:
             return
-        usage = Usage.of(flavor_snapshot(rec))
+        usage = Usage.of(flavor or flavor_snapshot(rec))
         with self.db.session() as s:
             release(s, host, usage)
         self.svc.scheduler.release(host, usage)
@@ -197,6 +198,8 @@ class ServerTasks:
         rec = self._load(uuid)
         if rec is None or rec.deleted:
             return
+        if rec.vm_state == st.RESIZED:
+            self.svc.migrations.confirm_before_delete(rec)
         if rec.host:
             try:
                 self.call(rec.host, "compute_destroy", timeout=LONG_RPC, instance=instance_of(rec), destroy_disks=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import update
 
@@ -29,9 +29,12 @@ class Transitions:
         self.db = runtime.db
 
     def begin(
-        self, ctx: RequestContext, uuid: str, action: str, vm_states: tuple[str, ...], task_state: str | None
+        self, ctx: RequestContext, uuid: str, action: str, vm_states: tuple[str, ...], task_state: str | None,
+        within: Callable[[Any, InstanceRecord], None] | None = None,
     ) -> InstanceRecord:
-        """Start ``action`` on the caller's server: set ``task_state`` or raise 404/409."""
+        """Start ``action`` on the caller's server: set ``task_state`` or raise 404/409.
+        ``within(session, rec)`` runs in the same transaction once the gate passed (a quota
+        claim): if it raises, nothing is changed."""
         with self.db.session() as s:
             rec = get_instance(s, ctx, uuid)
             if rec.locked and not ctx.is_admin:
@@ -48,6 +51,8 @@ class Transitions:
                 if rec.task_state is not None:
                     raise Conflict(f"Cannot '{action}' instance {uuid} while it is in task_state {rec.task_state}")
                 raise Conflict(f"Cannot '{action}' instance {uuid} while it is in vm_state {rec.vm_state}")
+            if within is not None:
+                within(s, rec)
             s.add(InstanceAction(instance_uuid=uuid, action=action, request_id=ctx.request_id, user_id=ctx.user_id,
                                  project_id=rec.project_id))
             s.flush()

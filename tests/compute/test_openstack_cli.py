@@ -1,5 +1,5 @@
 """The real ``openstack`` CLI against ``overcast up`` with two fake hosts: flavors, the
-server life cycle and its actions, console log, cold and live migration, hypervisors and
+server life cycle and its actions, console log, cold and live migration, resize, hypervisors and
 compute services. Skips until the identity and image services are installed."""
 
 from __future__ import annotations
@@ -59,6 +59,17 @@ def test_server_life_cycle_with_the_cli(running_cloud, tmp_path):
     _status(cloud, "vm1", "VERIFY_RESIZE")
     cloud.openstack("server", "migrate", "confirm", "vm1")
     assert _status(cloud, "vm1", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == before
+
+    # resize: revert restores the flavor and host, confirm keeps the new flavor
+    cloud.openstack("flavor", "create", "--ram", "512", "--disk", "2", "--vcpus", "2", "m1.small", "-f", "json")
+    cloud.openstack("server", "resize", "--flavor", "m1.small", "--wait", "vm1")
+    assert _status(cloud, "vm1", "VERIFY_RESIZE")["flavor"].startswith("m1.small")
+    cloud.openstack("server", "resize", "revert", "vm1")
+    reverted = _status(cloud, "vm1", "ACTIVE")
+    assert reverted["flavor"].startswith("m1.tiny") and reverted["OS-EXT-SRV-ATTR:host"] == before
+    cloud.openstack("server", "resize", "--flavor", "m1.small", "--wait", "vm1")
+    cloud.openstack("server", "resize", "confirm", "vm1")
+    assert _status(cloud, "vm1", "ACTIVE")["flavor"].startswith("m1.small")
 
     hypervisors = cloud.openstack("hypervisor", "list", "-f", "json")
     assert sorted(h["Hypervisor Hostname"] for h in hypervisors) == ["fake1", "fake2"]

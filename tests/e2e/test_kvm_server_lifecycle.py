@@ -1,6 +1,7 @@
 """Issue 4's end-to-end run: the unmodified ``openstack`` CLI against ``overcast up`` with one
 KVM host (TCG). A real tiny guest boots to its READY marker, goes through every power action,
-is snapshotted into an image that boots a second server, and after delete neither its libvirt
+is snapshotted into an image that boots a second server (with a config drive), is resized
+(confirmed, then another resize reverted), and after delete neither its libvirt
 domain nor its disks remain. The image arrives through the CLI and the host caches it once,
 verified."""
 
@@ -68,11 +69,45 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
     snapshot = nova("server", "image", "create", "--name", "vm1-snap", "--wait", "vm1", "-f", "json", timeout=300)
     assert cloud.openstack("image", "show", snapshot["id"], "-f", "json")["status"] == "active"
     cloud.openstack("image", "set", "--property", "hypervisor_type=qemu", snapshot["id"])
-    second = nova("server", "create", "--image", snapshot["id"], "--flavor", "t1", "--nic", "none", "--wait", "vm2",
-                  "-f", "json", timeout=300)
+    second = nova("server", "create", "--image", snapshot["id"], "--flavor", "t1", "--nic", "none", "--config-drive",
+                  "True", "--wait", "vm2", "-f", "json", timeout=300)
     assert second["status"] == "ACTIVE"
     wait_until(lambda: readies("vm2") >= 1, "READY from the server booted off the snapshot")
-    domain2 = nova("server", "show", "vm2", "-f", "json")["OS-EXT-SRV-ATTR:instance_name"]
+    shown2 = nova("server", "show", "vm2", "-f", "json")
+    domain2 = shown2["OS-EXT-SRV-ATTR:instance_name"]
+    # config_drive without user data: stored, shown, and the guest finds the drive
+    assert shown2["config_drive"] == "True" and nova("server", "show", "vm1", "-f", "json")["config_drive"] == ""
+    assert f"TINYGUEST-CONFIGDRIVE uuid={shown2['id']}" in cloud.openstack("console", "log", "show", "vm2")
+
+    # resize on the one host: bigger flavor, confirm; then another resize, reverted
+    def shape(dom: str) -> tuple[str, str]:
+        info = subprocess.run(["virsh", "-c", "qemu:///system", "dominfo", dom], capture_output=True, text=True).stdout
+        fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+        return fields["Max memory"].strip(), fields["CPU(s)"].strip()
+
+    cloud.openstack("flavor", "create", "--ram", "192", "--disk", "2", "--vcpus", "2", "t2", "-f", "json")
+    cloud.openstack("flavor", "create", "--ram", "256", "--disk", "2", "--vcpus", "1", "t3", "-f", "json")
+    before = readies("vm1")
+    nova("server", "resize", "--flavor", "t2", "--wait", "vm1", timeout=300)
+    resized = nova("server", "show", "vm1", "-f", "json")
+    assert resized["status"] == "VERIFY_RESIZE" and resized["flavor"].startswith("t2")
+    nova("server", "resize", "confirm", "vm1")
+    wait_until(lambda: status("vm1") == "ACTIVE", "vm1 to become ACTIVE after resize confirm")
+    shown = nova("server", "show", "vm1", "-f", "json")
+    assert shown["flavor"].startswith("t2") and shown["OS-EXT-SRV-ATTR:host"] == "kvm1"
+    assert shape(domain) == ("196608 KiB", "2")
+    wait_until(lambda: readies("vm1") > before, "READY after the resize")
+    assert f"TINYGUEST-DISK vda {2 * 1024**3}" in cloud.openstack("console", "log", "show", "vm1")
+    before = readies("vm1")
+    nova("server", "resize", "--flavor", "t3", "--wait", "vm1", timeout=300)
+    assert shape(domain) == ("262144 KiB", "1")
+    wait_until(lambda: readies("vm1") > before, "READY after the second resize")
+    before = readies("vm1")
+    nova("server", "resize", "revert", "vm1")
+    wait_until(lambda: status("vm1") == "ACTIVE", "vm1 to become ACTIVE after resize revert")
+    assert nova("server", "show", "vm1", "-f", "json")["flavor"].startswith("t2")
+    assert shape(domain) == ("196608 KiB", "2")
+    wait_until(lambda: readies("vm1") > before, "READY after the revert")
 
     instances = Path(cloud.data_dir).parent / "instances"
     for name in ("vm1", "vm2"):

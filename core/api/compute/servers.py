@@ -188,6 +188,8 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         return _evacuate(ctx, compute, server_id, args, version)
     elif action in ("lock", "unlock"):
         compute.set_locked(ctx, server_id, action == "lock")
+    elif action == "resize":
+        compute.resize(ctx, server_id, _resize_flavor_ref(args))
     elif action == "confirmResize":
         compute.confirm_resize(ctx, server_id)
     elif action == "revertResize":
@@ -195,6 +197,19 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
     else:
         raise BadRequest(f"There is no such action: {action}")
     return reply(None, 202)
+
+
+def _resize_flavor_ref(args: Any) -> Any:
+    """Nova's resize body: ``flavorRef`` and optionally ``OS-DCF:diskConfig``."""
+    if not isinstance(args, dict) or "flavorRef" not in args:
+        raise BadRequest("Invalid input for field/attribute resize: 'flavorRef' is a required property")
+    extra = sorted(set(args) - {"flavorRef", "OS-DCF:diskConfig"})
+    if extra:
+        raise BadRequest(f"Additional properties are not allowed ({', '.join(repr(e) for e in extra)} was unexpected)")
+    disk_config = args.get("OS-DCF:diskConfig", "MANUAL")
+    if disk_config not in ("AUTO", "MANUAL"):
+        raise BadRequest(f"Invalid input for field/attribute OS-DCF:diskConfig. Value: {disk_config}.")
+    return args["flavorRef"]
 
 
 def _evacuate(ctx: RequestContext, compute: Any, server_id: str, args: Any, version: tuple[int, int]):

@@ -70,7 +70,7 @@ def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fau
         "OS-DCF:diskConfig": "MANUAL",
         "progress": rec.progress if status in ("BUILD", "ACTIVE") else 0,
         "OS-EXT-AZ:availability_zone": rec.availability_zone or "",
-        "config_drive": "",
+        "config_drive": "True" if rec.config_drive else "",
         "key_name": rec.key_name,
         "OS-SRV-USG:launched_at": _micro(rec.launched_at),
         "OS-SRV-USG:terminated_at": _micro(rec.terminated_at),

@@ -87,6 +87,7 @@ class InstanceRecord(Base):
     access_ipv4: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     access_ipv6: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     locked: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    config_drive: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     progress: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -135,11 +136,14 @@ class MigrationRecord(Base):
     instance_uuid: Mapped[str] = mapped_column(
         String(36), ForeignKey("compute_instances.uuid", ondelete="CASCADE"), nullable=False, index=True
     )
-    migration_type: Mapped[str] = mapped_column(String(32), nullable=False)  # migration | live-migration
+    migration_type: Mapped[str] = mapped_column(String(32), nullable=False)  # migration | live-migration | resize
     source_host: Mapped[str] = mapped_column(String(255), nullable=False)
     dest_host: Mapped[str] = mapped_column(String(255), nullable=False)
     status: Mapped[str] = mapped_column(String(32), nullable=False)
     data: Mapped[dict] = mapped_column(default=dict)  # to_dict(MigrationData)
+    # to_dict(Flavor) before and after (equal for a migration): what confirm / revert restore
+    old_flavor: Mapped[dict | None] = mapped_column()
+    new_flavor: Mapped[dict | None] = mapped_column()
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

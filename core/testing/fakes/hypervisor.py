@@ -13,6 +13,7 @@ from overcast.types import (
     BlockDevice,
     ConnectionInfo,
     Connector,
+    Flavor,
     Host,
     HostResources,
     HvCapabilities,
@@ -195,10 +196,13 @@ class FakeHypervisor:
         return "\n".join(lines[-length:] if length else lines) + "\n"
 
     @hookimpl
-    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host) -> MigrationData:
-        guest = self._guest(host, instance)
-        guest["state"] = PowerState.SHUTDOWN
-        return MigrationData(source_host=host.name, dest_host=dest.name)
+    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host, flavor: Flavor) -> MigrationData:
+        """Stop the guest; the guest as it is now is kept for a revert (in memory)."""
+        with self.lock:
+            guest = self._guest(host, instance)
+            guest["state"] = PowerState.SHUTDOWN
+            guest["before_resize"] = dict(guest)
+        return MigrationData(source_host=host.name, dest_host=dest.name, data={"flavor": flavor.id})
 
     @hookimpl
     def hv_finish_migration(
@@ -216,6 +220,7 @@ class FakeHypervisor:
             guest = dict(source) if source else {
                 "id": instance.uuid, "instance": instance, "console": [], "vifs": {}, "volumes": {}
             }
+            guest["instance"] = instance  # the new flavor of a resize
             guest["state"] = PowerState.RUNNING if power_on else PowerState.SHUTDOWN
             self.guests[host.name][instance.name] = guest
         return self._info(guest)
@@ -223,8 +228,30 @@ class FakeHypervisor:
     @hookimpl
     def hv_confirm_migration(self, host: Host, instance: Instance, migration: MigrationData) -> bool:
         with self.lock:
-            self.guests[host.name].pop(instance.name, None)
+            if migration.dest_host == host.name:  # resized in place: the guest stays
+                self.guests[host.name].get(instance.name, {}).pop("before_resize", None)
+            else:
+                self.guests[host.name].pop(instance.name, None)
         return True
+
+    @hookimpl
+    def hv_finish_revert_migration(
+        self,
+        host: Host,
+        instance: Instance,
+        migration: MigrationData,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+        power_on: bool,
+    ) -> InstanceInfo:
+        with self.lock:
+            guest = self._guest(host, instance)
+            guest = dict(guest.pop("before_resize", None) or guest)
+            guest.pop("before_resize", None)
+            guest["instance"] = instance  # the old flavor
+            guest["state"] = PowerState.RUNNING if power_on else PowerState.SHUTDOWN
+            self.guests[host.name][instance.name] = guest
+        return self._info(guest)
 
     @hookimpl
     def hv_check_can_live_migrate_destination(self, host: Host, instance: Instance, source: Host) -> MigrationData:

@@ -8,7 +8,8 @@ from pyVmomi import vim
 
 from overcast.errors import Conflict
 from overcast.hookspecs import hookimpl
-from overcast.types import BlockDevice, Host, ImageFile, Instance, InstanceInfo, MigrationData, VifDetails
+from overcast.remote import refuse_resize
+from overcast.types import BlockDevice, Flavor, Host, ImageFile, Instance, InstanceInfo, MigrationData, VifDetails
 from overcast_hv_esx.base import MiB, option, translate
 
 
@@ -70,9 +71,11 @@ class MigrationMixin:
 
     @hookimpl
     @translate
-    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host) -> MigrationData:
+    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host,
+                                      flavor: Flavor) -> MigrationData:
         """Stop the guest and clone it (disks included) onto the destination host. The source VM
         stays, powered off, until ``confirm_migration``; a revert simply powers it on again."""
+        refuse_resize("esx", host, instance, flavor)
         self._same_endpoint(host, dest)
         vm = self._vm(host, instance)
         target = self._host(dest)
@@ -99,6 +102,16 @@ class MigrationMixin:
         if power_on and vm.runtime.powerState != "poweredOn":
             self._wait(host, vm.PowerOnVM_Task(), "PowerOnVM_Task")
         return self._info(vm)
+
+    @hookimpl
+    @translate
+    def hv_finish_revert_migration(self, host: Host, instance: Instance, migration: MigrationData,
+                                   network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
+                                   power_on: bool) -> InstanceInfo:
+        """Source side: the original guest stayed here, powered off; power it on if asked."""
+        if power_on:
+            self.hv_power_on(host=host, instance=instance)
+        return self.hv_get_info(host=host, instance=instance)
 
     @hookimpl
     @translate

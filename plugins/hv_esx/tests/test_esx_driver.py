@@ -1,6 +1,8 @@
 """The ``esx`` driver against govmomi's vcsim through the real pyvmomi (https, loopback)."""
 from __future__ import annotations
 
+import dataclasses
+
 import io
 import os
 import socket
@@ -116,16 +118,21 @@ def test_live_and_cold_migration_between_cluster_hosts(esx_driver, vcsim, esx_ho
     with pytest.raises(Conflict, match="already runs"):
         esx_driver.check_can_live_migrate_destination(host=b, instance=inst, source=a)
     # cold: migrate + revert (the core destroys the destination's clone and powers the source on)
-    mig = esx_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a)
+    bigger = dataclasses.replace(inst.flavor, id="big", name="big", vcpus=inst.flavor.vcpus + 1)
+    with pytest.raises(UnsupportedOperation, match="cannot resize"):
+        esx_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a, flavor=bigger)
+    assert esx_driver.get_info(host=b, instance=inst).state == PowerState.RUNNING
+    mig = esx_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a, flavor=inst.flavor)
     assert esx_driver.get_info(host=b, instance=inst).state == PowerState.SHUTDOWN
     info = esx_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
                                        block_devices=[], power_on=True)
     assert info.state == PowerState.RUNNING
     assert esx_driver.destroy(host=a, instance=inst, destroy_disks=True)
-    assert esx_driver.power_on(host=b, instance=inst)
+    assert esx_driver.finish_revert_migration(host=b, instance=inst, migration=mig, network_info=[], block_devices=[],
+                                              power_on=True).state == PowerState.RUNNING
     assert esx_driver.get_info(host=b, instance=inst).state == PowerState.RUNNING
     # migrate + confirm: only the clone on the destination remains
-    mig = esx_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a)
+    mig = esx_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a, flavor=inst.flavor)
     info = esx_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
                                        block_devices=[], power_on=True)
     assert esx_driver.confirm_migration(host=b, instance=inst, migration=mig)
@@ -134,7 +141,7 @@ def test_live_and_cold_migration_between_cluster_hosts(esx_driver, vcsim, esx_ho
     with Vcsim(vcsim_binary) as other:
         c = esx_host(other, "esx3")
         with pytest.raises(Conflict, match="different endpoints"):
-            esx_driver.migrate_disk_and_power_off(host=a, instance=inst, dest=c)
+            esx_driver.migrate_disk_and_power_off(host=a, instance=inst, dest=c, flavor=inst.flavor)
     esx_driver.destroy(host=a, instance=inst, destroy_disks=True)
 
 

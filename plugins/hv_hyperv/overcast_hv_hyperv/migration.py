@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from overcast.errors import Conflict, DriverError
 from overcast.hookspecs import hookimpl
-from overcast.types import BlockDevice, Host, ImageFile, Instance, InstanceInfo, MigrationData, VifDetails
+from overcast.remote import refuse_resize
+from overcast.types import BlockDevice, Flavor, Host, ImageFile, Instance, InstanceInfo, MigrationData, VifDetails
 from overcast_hv_hyperv.base import MiB, option, translate
 from overcast_hv_hyperv.powershell import Pattern, Script
 
@@ -60,9 +61,11 @@ class MigrationMixin:
 
     @hookimpl
     @translate
-    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host) -> MigrationData:
+    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host,
+                                      flavor: Flavor) -> MigrationData:
         """Stop the guest and copy its root disk to the share for the destination. The source VM
         stays (stopped) until ``confirm_migration``; a revert simply powers it on again."""
+        refuse_resize("hyperv", host, instance, flavor)
         local, unc = self._share(host, "cold-migrate")
         if str(option(host, "share_unc")).rstrip("\\").lower() != str(option(dest, "share_unc") or "").rstrip("\\").lower():
             raise Conflict("hyperv hosts '%s' and '%s' do not share an SMB share; cold migration needs one"
@@ -104,6 +107,16 @@ class MigrationMixin:
         except FileNotFoundError:
             pass
         return info
+
+    @hookimpl
+    @translate
+    def hv_finish_revert_migration(self, host: Host, instance: Instance, migration: MigrationData,
+                                   network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
+                                   power_on: bool) -> InstanceInfo:
+        """Source side: the original guest stayed here, powered off; power it on if asked."""
+        if power_on:
+            self.hv_power_on(host=host, instance=instance)
+        return self.hv_get_info(host=host, instance=instance)
 
     @hookimpl
     @translate

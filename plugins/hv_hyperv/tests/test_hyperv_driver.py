@@ -1,6 +1,8 @@
 """The ``hyperv`` driver end to end: real pywinrm (NTLM + encryption) against simulated hosts."""
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import signal
 import socket
@@ -102,16 +104,21 @@ def test_live_and_cold_migration_between_hosts(hv_driver, hv_sim, hv_host, vhd_i
     with pytest.raises(NotFound):
         hv_driver.get_info(host=a, instance=inst)
     # cold: migrate + revert (the core destroys the destination's copy, powers the source on) ...
-    mig = hv_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a)
+    bigger = dataclasses.replace(inst.flavor, id="big", name="big", vcpus=inst.flavor.vcpus + 1)
+    with pytest.raises(UnsupportedOperation, match="cannot resize"):
+        hv_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a, flavor=bigger)
+    assert hv_driver.get_info(host=b, instance=inst).state == PowerState.RUNNING
+    mig = hv_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a, flavor=inst.flavor)
     assert hv_driver.get_info(host=b, instance=inst).state == PowerState.SHUTDOWN
     info = hv_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
                                       block_devices=[], power_on=True)
     assert info.state == PowerState.RUNNING
     hv_driver.destroy(host=a, instance=inst, destroy_disks=True)
-    hv_driver.power_on(host=b, instance=inst)
+    hv_driver.finish_revert_migration(host=b, instance=inst, migration=mig, network_info=[], block_devices=[],
+                                      power_on=True)
     assert hv_driver.get_info(host=b, instance=inst).state == PowerState.RUNNING
     # ... and migrate + confirm: only the destination's VM remains, with the guest's disk
-    mig = hv_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a)
+    mig = hv_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a, flavor=inst.flavor)
     info = hv_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
                                       block_devices=[], power_on=True)
     assert info.state == PowerState.RUNNING

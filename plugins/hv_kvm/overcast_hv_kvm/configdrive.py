@@ -32,12 +32,9 @@ SIZE_KIB = 4096
 
 
 def wanted(instance: Instance) -> bool:
-    """Whether ``instance`` gets a config drive: when it was created with user data.
-
-    (The ``config_drive`` flag of the create request is not stored on the instance, so it
-    cannot ask for a drive on its own.)
-    """
-    return bool(instance.user_data)
+    """Whether ``instance`` gets a config drive: when it was created with ``config_drive``
+    set, or with user data (which the guest could not read otherwise)."""
+    return instance.config_drive or bool(instance.user_data)
 
 
 def user_data_bytes(instance: Instance) -> bytes:

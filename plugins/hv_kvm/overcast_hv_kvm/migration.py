@@ -5,6 +5,9 @@ Disks move through libvirt itself, never through ssh or a shared filesystem:
 * **cold**: the source stops the guest, flattens its root disk and uploads it into the
   destination's instance directory over the destination daemon's storage API (a transient
   ``dir`` pool, ``virStorageVol.upload``); the destination defines the guest on it.
+* **resize on the same host**: the source keeps a copy of the root disk (a qcow2 overlay)
+  and of the domain definition in the instance directory, grows the disk and redefines the
+  guest with the new flavor; a revert puts both back, a confirm deletes the copies.
 * **live**: the source pre-creates an empty disk of the same size on the destination (same
   transient-pool trick), then ``virDomainMigrate3`` with ``VIR_MIGRATE_NON_SHARED_DISK``
   copies the disk (NBD) and the memory while the guest runs; the destination definition is
@@ -32,6 +35,7 @@ from overcast.errors import Conflict, DriverError, NotFound
 from overcast.hookspecs import hookimpl
 from overcast.types import (
     BlockDevice,
+    Flavor,
     Host,
     ImageFile,
     Instance,
@@ -41,7 +45,7 @@ from overcast.types import (
 )
 
 from overcast_hv_kvm import configdrive, domxml, images
-from overcast_hv_kvm.base import DriverBase
+from overcast_hv_kvm.base import DriverBase, chown_to
 from overcast_hv_kvm.errors import translated
 
 if TYPE_CHECKING:
@@ -53,6 +57,9 @@ log = logging.getLogger(__name__)
 
 GiB = images.GiB
 UPLOAD_CHUNK = 4 * 1024 * 1024
+#: a same-host resize keeps the root disk and the definition here until confirm or revert
+RESIZE_BACKUP = "disk.resize-orig"
+RESIZE_XML = "domain.resize-orig.xml"
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -163,16 +170,39 @@ def _check_distinct(driver: KvmDriver, source: Host, dest: Host) -> tuple[libvir
 # --- cold migration ------------------------------------------------------------------------
 
 
-def migrate_disk_and_power_off(driver: KvmDriver, host: Host, instance: Instance, dest: Host) -> MigrationData:
-    """Source side: stop the guest and upload a flattened copy of its root disk to ``dest``."""
-    scfg, dcfg = driver.config(host), driver.config(dest)
-    _sconn, dconn = _check_distinct(driver, host, dest)
-    dom = driver.domain(host, instance)
+def _stop(driver: KvmDriver, host: Host, dom: libvirt.virDomain, instance: Instance) -> None:
+    """Shut the guest down (ACPI, then hard) and drop a suspended guest's saved memory,
+    which cannot follow its disk."""
     with translated(f"stopping {instance.name}"):
-        if dom.isActive() and not driver._acpi_shutdown(dom, scfg.shutdown_timeout, 10):
+        if dom.isActive() and not driver._acpi_shutdown(dom, driver.config(host).shutdown_timeout, 10):
             driver.hard_stop(dom)
         if dom.hasManagedSaveImage(0):
-            dom.managedSaveRemove(0)  # a suspended guest's memory cannot follow its disk
+            dom.managedSaveRemove(0)
+
+
+def _check_root_fits(path: str, instance: Instance, flavor: Flavor) -> None:
+    """Refuse a flavor whose root disk is smaller than the guest's (a qcow2 disk is never
+    shrunk: the guest's filesystem would be cut)."""
+    want = flavor.root_gb * GiB
+    if want and want < images.virtual_size(path, force_share=True):
+        raise Conflict(
+            f"cannot resize {instance.name} to flavor {flavor.name}: its {flavor.root_gb} GiB root disk is "
+            "smaller than the current one (Unable to resize disk down)"
+        )
+
+
+def migrate_disk_and_power_off(
+    driver: KvmDriver, host: Host, instance: Instance, dest: Host, flavor: Flavor
+) -> MigrationData:
+    """Source side: stop the guest and upload a flattened copy of its root disk to ``dest``
+    (or, for a resize on this same host, keep a copy of the disk and definition to revert to)."""
+    dom = driver.domain(host, instance)
+    _check_root_fits(driver.root_disk(dom).path, instance, flavor)
+    if dest.name == host.name:
+        return _resize_in_place(driver, host, dom, instance)
+    scfg, dcfg = driver.config(host), driver.config(dest)
+    _sconn, dconn = _check_distinct(driver, host, dest)
+    _stop(driver, host, dom, instance)
     root = driver.root_disk(dom)
     dest_dir = dcfg.instance_dir(instance.name)
     tmpdir = tempfile.mkdtemp(prefix="oc-coldmig-", dir=scfg.instances_dir)
@@ -195,6 +225,33 @@ def migrate_disk_and_power_off(driver: KvmDriver, host: Host, instance: Instance
         source_host=host.name,
         dest_host=dest.name,
         data={"disk_path": dest_disk, "disk_format": "qcow2", "virtual_size": size, "kind": "cold"},
+    )
+
+
+def _resize_in_place(driver: KvmDriver, host: Host, dom: libvirt.virDomain, instance: Instance) -> MigrationData:
+    """Same-host resize, first half: stop the guest, copy its root disk (a small qcow2
+    overlay) and save its definition beside it, for ``finish_revert_migration``."""
+    cfg = driver.config(host)
+    _stop(driver, host, dom, instance)
+    root = driver.root_disk(dom)
+    inst_dir = cfg.instance_dir(instance.name)
+    backup = os.path.join(inst_dir, RESIZE_BACKUP)
+    saved_xml = os.path.join(inst_dir, RESIZE_XML)
+    with translated(f"reading the definition of {instance.name}"):
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    try:
+        shutil.copyfile(root.path, f"{backup}.part")
+        os.replace(f"{backup}.part", backup)
+        with open(saved_xml, "w") as f:
+            f.write(xml)
+    except OSError as exc:
+        raise DriverError(f"keeping the disk of {instance.name} for a revert: {exc}") from exc
+    chown_to(backup, cfg.file_owner)
+    return MigrationData(
+        source_host=host.name,
+        dest_host=host.name,
+        data={"kind": "same-host", "disk_path": root.path, "disk_format": root.fmt or "qcow2",
+              "backup": backup, "saved_xml": saved_xml},
     )
 
 
@@ -232,8 +289,40 @@ def finish_migration(
 
 
 def confirm_migration(driver: KvmDriver, host: Host, instance: Instance, migration: MigrationData) -> bool:
-    """Source side: forget the stopped source guest and delete its files."""
+    """Source side: forget the stopped source guest and delete its files (a same-host
+    resize: only the copy kept for a revert)."""
+    if migration.data.get("kind") == "same-host":
+        for key in ("backup", "saved_xml"):
+            path = str(migration.data.get(key) or "")
+            if path and os.path.exists(path):
+                os.unlink(path)
+        return True
     return driver.hv_destroy(host=host, instance=instance, destroy_disks=True)
+
+
+def finish_revert_migration(
+    driver: KvmDriver, host: Host, instance: Instance, migration: MigrationData, power_on: bool
+) -> InstanceInfo:
+    """Source side: the guest as it was. After a same-host resize the kept disk and
+    definition replace the resized ones; otherwise the stopped source guest is untouched."""
+    data = migration.data
+    if data.get("kind") == "same-host":
+        dom = driver.domain(host, instance)
+        driver.hard_stop(dom)
+        backup, saved_xml = str(data.get("backup") or ""), str(data.get("saved_xml") or "")
+        if backup and os.path.exists(backup):
+            os.replace(backup, str(data["disk_path"]))
+        if saved_xml and os.path.exists(saved_xml):
+            with open(saved_xml) as f, translated(f"redefining {instance.name} on {host.name}"):
+                dom = driver.conn(host).defineXML(f.read())
+            os.unlink(saved_xml)
+    else:
+        dom = driver.domain(host, instance)
+    if power_on:
+        with translated(f"starting {instance.name} on {host.name}"):
+            if not dom.isActive():
+                dom.create()
+    return driver.info(dom)
 
 
 # --- live migration ------------------------------------------------------------------------
@@ -371,8 +460,8 @@ class MigrationHooks(DriverBase):
     """The ``hv_*`` migration hooks, delegating to the functions above."""
 
     @hookimpl
-    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host) -> MigrationData:
-        return migrate_disk_and_power_off(self, host, instance, dest)
+    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host, flavor: Flavor) -> MigrationData:
+        return migrate_disk_and_power_off(self, host, instance, dest, flavor)
 
     @hookimpl
     def hv_finish_migration(
@@ -390,6 +479,18 @@ class MigrationHooks(DriverBase):
     @hookimpl
     def hv_confirm_migration(self, host: Host, instance: Instance, migration: MigrationData) -> bool:
         return confirm_migration(self, host, instance, migration)
+
+    @hookimpl
+    def hv_finish_revert_migration(
+        self,
+        host: Host,
+        instance: Instance,
+        migration: MigrationData,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+        power_on: bool,
+    ) -> InstanceInfo:
+        return finish_revert_migration(self, host, instance, migration, power_on)
 
     @hookimpl
     def hv_check_can_live_migrate_destination(self, host: Host, instance: Instance, source: Host) -> MigrationData:

@@ -232,3 +232,59 @@ def test_config_drive_runs_user_data(kvm: DriverCaller, qemu_host: Host, tiny_im
         assert disk.endswith("serial=config-2")
     finally:
         kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)
+
+
+def test_resize_in_place_revert_and_confirm(kvm: DriverCaller, qemu_host: Host, tiny_image: ImageFile) -> None:
+    """A resize on the same host: the guest comes back with the new vCPUs, memory and root
+    disk; a revert restores the old definition and disk; a confirm keeps the new one. The
+    guest asked for a config drive without user data, and gets one each time."""
+    import dataclasses
+
+    from overcast.types import Flavor
+
+    kvm.init_host(host=qemu_host)
+    inst = dataclasses.replace(make_instance(image=tiny_image.image), config_drive=True)
+    bigger = Flavor(id="f2", name="m1.bigger", vcpus=2, memory_mb=384, root_gb=2)
+    resized = dataclasses.replace(inst, flavor=bigger)
+    inst_dir = Path(qemu_host.options["instances_dir"], inst.name)
+    conn = libvirt.open(qemu_host.options["uri"])
+
+    def shape() -> tuple[int, int]:
+        dom = conn.lookupByName(inst.name)
+        return dom.maxMemory() // 1024, dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+
+    def resize() -> object:
+        data = kvm.migrate_disk_and_power_off(host=qemu_host, instance=inst, dest=qemu_host, flavor=bigger)
+        assert kvm.get_info(host=qemu_host, instance=inst).state == PowerState.SHUTDOWN
+        assert (inst_dir / "disk.resize-orig").exists()
+        info = kvm.finish_migration(host=qemu_host, instance=resized, migration=data, image=None,
+                                    network_info=[], block_devices=[], power_on=True)
+        assert info.state == PowerState.RUNNING and shape() == (384, 2)
+        return data
+
+    kvm.spawn(host=qemu_host, instance=inst, image=tiny_image, network_info=[], block_devices=[])
+    try:
+        assert wait_console(kvm, qemu_host, inst, "TINYGUEST-CONFIGDRIVE", 120) == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
+        wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 120)
+        assert shape() == (256, 1)
+
+        t0 = time.monotonic()
+        data = resize()
+        wait_console(kvm, qemu_host, inst, f"TINYGUEST-DISK vda {2 * 1024**3}", 120)  # grown to the new flavor
+        wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 120, count=2)
+        print(f"\nresize on the same host: READY again after {time.monotonic() - t0:.2f} s")
+
+        info = kvm.finish_revert_migration(host=qemu_host, instance=inst, migration=data, network_info=[],
+                                           block_devices=[], power_on=True)
+        assert info.state == PowerState.RUNNING and shape() == (256, 1)
+        wait_console(kvm, qemu_host, inst, f"TINYGUEST-DISK vda {1024**3}", 120, count=2)  # the old disk
+        wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 120, count=3)
+        assert not {"disk.resize-orig", "domain.resize-orig.xml"} & {p.name for p in inst_dir.iterdir()}
+
+        data = resize()
+        assert kvm.confirm_migration(host=qemu_host, instance=inst, migration=data) is True
+        assert kvm.get_info(host=qemu_host, instance=inst).state == PowerState.RUNNING and shape() == (384, 2)
+        assert not {"disk.resize-orig", "domain.resize-orig.xml"} & {p.name for p in inst_dir.iterdir()}
+        wait_console(kvm, qemu_host, inst, "TINYGUEST-CONFIGDRIVE", 120, count=4)
+    finally:
+        kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)

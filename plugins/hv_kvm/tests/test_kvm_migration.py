@@ -131,7 +131,7 @@ def test_same_daemon_is_refused(kvm: DriverCaller, qemu_host: Host, tiny_image: 
     kvm.spawn(host=qemu_host, instance=inst, image=tiny_image, network_info=[], block_devices=[])
     try:
         with pytest.raises(Conflict, match="same libvirt daemon"):
-            kvm.migrate_disk_and_power_off(host=qemu_host, instance=inst, dest=twin)
+            kvm.migrate_disk_and_power_off(host=qemu_host, instance=inst, dest=twin, flavor=inst.flavor)
     finally:
         kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)
 
@@ -183,9 +183,9 @@ def test_cold_migration_with_resize(kvm: DriverCaller, qemu_host: Host, dest_hos
     try:
         wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 180)
         t0 = time.monotonic()
-        data = kvm.migrate_disk_and_power_off(host=qemu_host, instance=inst, dest=dest_host)
-        assert kvm.get_info(host=qemu_host, instance=inst).state == PowerState.SHUTDOWN
         bigger = Flavor(id="f2", name="m1.bigger", vcpus=1, memory_mb=256, root_gb=2)
+        data = kvm.migrate_disk_and_power_off(host=qemu_host, instance=inst, dest=dest_host, flavor=bigger)
+        assert kvm.get_info(host=qemu_host, instance=inst).state == PowerState.SHUTDOWN
         resized = dataclasses.replace(inst, flavor=bigger)
         info = kvm.finish_migration(host=dest_host, instance=resized, migration=data, image=None,
                                     network_info=[], block_devices=[], power_on=True)

@@ -282,3 +282,64 @@ def test_no_user_data_no_config_drive(kvm: DriverCaller, unit_host: Host, small_
         assert not Path(unit_host.options["instances_dir"], inst.name, "disk.config").exists()
     finally:
         kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
+
+
+def test_config_drive_flag_alone_gets_a_config_drive(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
+    import dataclasses
+
+    inst = dataclasses.replace(make_instance(image=small_image.image), config_drive=True)
+    kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
+    drive = Path(unit_host.options["instances_dir"], inst.name, "disk.config")
+    try:
+        assert [d.target_dev for d in domxml.disks(domain_xml(unit_host, inst.name))] == ["vda", "vdb"]
+        meta = json.loads(_mtools("mtype", "-i", str(drive), "::/openstack/latest/meta_data.json"))
+        assert meta["uuid"] == inst.uuid
+        assert _mtools("mtype", "-i", str(drive), "::/openstack/latest/user_data") == ""
+    finally:
+        kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
+
+
+def test_resize_on_the_same_host(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
+    """migrate_disk_and_power_off to the host itself keeps the disk and definition; finish
+    applies the new flavor; revert puts the old back; confirm drops the copies."""
+    import dataclasses
+
+    from overcast.errors import Conflict
+    from overcast.types import Flavor
+    from overcast_hv_kvm import images
+
+    inst = make_instance(image=small_image.image, flavor=Flavor(id="f1", name="m1.small", vcpus=1, memory_mb=256, root_gb=2))
+    bigger = Flavor(id="f2", name="m1.bigger", vcpus=2, memory_mb=512, root_gb=3)
+    shrunk = Flavor(id="f3", name="m1.shrunk", vcpus=2, memory_mb=512, root_gb=1)
+    inst_dir = Path(unit_host.options["instances_dir"], inst.name)
+    disk = str(inst_dir / "disk")
+
+    def shape() -> tuple[str, str, int]:
+        xml = domain_xml(unit_host, inst.name)
+        memory = xml.split("<memory unit='KiB'>")[1].split("<")[0]
+        vcpus = xml.split("<vcpu placement='static'>")[1].split("<")[0]
+        return memory, vcpus, images.virtual_size(disk) // 1024**3
+
+    kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
+    try:
+        with pytest.raises(Conflict, match="Unable to resize disk down"):
+            kvm.migrate_disk_and_power_off(host=unit_host, instance=inst, dest=unit_host, flavor=shrunk)
+        assert kvm.get_info(host=unit_host, instance=inst).state == PowerState.RUNNING  # refused before stopping
+        assert shape() == ("262144", "1", 2)
+        for outcome in ("revert", "confirm"):
+            data = kvm.migrate_disk_and_power_off(host=unit_host, instance=inst, dest=unit_host, flavor=bigger)
+            assert data.data["kind"] == "same-host" and (inst_dir / "disk.resize-orig").exists()
+            info = kvm.finish_migration(host=unit_host, instance=dataclasses.replace(inst, flavor=bigger), migration=data,
+                                        image=None, network_info=[], block_devices=[], power_on=True)
+            assert info.state == PowerState.RUNNING and shape() == ("524288", "2", 3)
+            if outcome == "revert":
+                info = kvm.finish_revert_migration(host=unit_host, instance=inst, migration=data, network_info=[],
+                                                   block_devices=[], power_on=False)
+                assert info.state == PowerState.SHUTDOWN and shape() == ("262144", "1", 2)
+                kvm.power_on(host=unit_host, instance=inst)
+            else:
+                assert kvm.confirm_migration(host=unit_host, instance=inst, migration=data) is True
+                assert shape() == ("524288", "2", 3)
+            assert not {"disk.resize-orig", "domain.resize-orig.xml"} & {p.name for p in inst_dir.iterdir()}
+    finally:
+        kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)

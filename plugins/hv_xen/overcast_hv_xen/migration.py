@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from overcast.errors import Conflict
 from overcast.hookspecs import hookimpl
-from overcast.types import BlockDevice, Host, ImageFile, Instance, InstanceInfo, MigrationData, VifDetails
+from overcast.remote import refuse_resize
+from overcast.types import BlockDevice, Flavor, Host, ImageFile, Instance, InstanceInfo, MigrationData, VifDetails
 from overcast_hv_xen.base import option, translate
 from overcast_hv_xen.session import NULL_REF, XenError, XenSession
 
@@ -56,9 +57,11 @@ class MigrationMixin:
 
     @hookimpl
     @translate
-    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host) -> MigrationData:
+    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host,
+                                      flavor: Flavor) -> MigrationData:
         """Stop the guest and copy it (``VM.copy``: disks included) for the destination host.
         The source VM stays, halted, until ``confirm_migration`` (or a revert powers it on)."""
+        refuse_resize("xen", host, instance, flavor)
         self._same_pool(host, dest)
         x = self.session(host)
         vm = self._find_vm(host, instance)
@@ -89,6 +92,16 @@ class MigrationMixin:
         if power_on and x.call("VM.get_power_state", vm) == "Halted":
             x.async_call("VM.start_on", vm, self._xen_host(host), False, False, timeout=self._wait(host))
         return self._info(x.call("VM.get_record", vm))
+
+    @hookimpl
+    @translate
+    def hv_finish_revert_migration(self, host: Host, instance: Instance, migration: MigrationData,
+                                   network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
+                                   power_on: bool) -> InstanceInfo:
+        """Source side: the original guest stayed here, powered off; power it on if asked."""
+        if power_on:
+            self.hv_power_on(host=host, instance=instance)
+        return self.hv_get_info(host=host, instance=instance)
 
     @hookimpl
     @translate

@@ -1,6 +1,8 @@
 """The ``xen`` driver end to end against the XAPI simulator (real XenAPI client, loopback)."""
 from __future__ import annotations
 
+import dataclasses
+
 import io
 import os
 import signal
@@ -148,7 +150,11 @@ def test_cold_migration_confirm_revert_and_cross_pool_refusal(driver, xen_host, 
     driver.spawn(host=a, instance=inst, image=img, network_info=[vif], block_devices=[])
     h2 = raw_api.host.get_by_name_label("xs-host-2")[0]
     # migrate, then revert: the copy on xen2 goes, the original on xen1 runs again
-    mig = driver.migrate_disk_and_power_off(host=a, instance=inst, dest=b)
+    bigger = dataclasses.replace(inst.flavor, id="big", name="big", vcpus=inst.flavor.vcpus + 1)
+    with pytest.raises(UnsupportedOperation, match="cannot resize"):
+        driver.migrate_disk_and_power_off(host=a, instance=inst, dest=b, flavor=bigger)
+    assert driver.get_info(host=a, instance=inst).state == PowerState.RUNNING
+    mig = driver.migrate_disk_and_power_off(host=a, instance=inst, dest=b, flavor=inst.flavor)
     assert driver.get_info(host=a, instance=inst).state == PowerState.SHUTDOWN
     assert len(raw_api.VM.get_by_name_label(inst.name)) == 2
     info = driver.finish_migration(host=b, instance=inst, migration=mig, image=None, network_info=[vif],
@@ -156,12 +162,14 @@ def test_cold_migration_confirm_revert_and_cross_pool_refusal(driver, xen_host, 
     assert info.state == PowerState.RUNNING
     assert inst.name in driver.list_instances(host=b) and inst.name in driver.list_instances(host=a)
     driver.destroy(host=b, instance=inst, destroy_disks=True)          # the core's revert
-    driver.power_on(host=a, instance=inst)
+    info = driver.finish_revert_migration(host=a, instance=inst, migration=mig, network_info=[vif],
+                                          block_devices=[], power_on=True)
+    assert info.state == PowerState.RUNNING
     [vm] = raw_api.VM.get_by_name_label(inst.name)
     assert raw_api.VM.get_resident_on(vm) == raw_api.host.get_by_name_label("xs-host-1")[0]
     assert "overcast_migration" not in raw_api.VM.get_other_config(vm)
     # migrate and confirm: only the copy on xen2 remains, with the disk content and the MAC
-    mig = driver.migrate_disk_and_power_off(host=a, instance=inst, dest=b)
+    mig = driver.migrate_disk_and_power_off(host=a, instance=inst, dest=b, flavor=inst.flavor)
     driver.finish_migration(host=b, instance=inst, migration=mig, image=None, network_info=[vif],
                             block_devices=[], power_on=True)
     assert driver.confirm_migration(host=a, instance=inst, migration=mig)
@@ -179,7 +187,7 @@ def test_cold_migration_confirm_revert_and_cross_pool_refusal(driver, xen_host, 
     with XapiSimulator(users={"root": "secret"}) as other_pool:
         c = xen_host(other_pool, "xen3")
         with pytest.raises(Conflict, match="different pools"):
-            driver.migrate_disk_and_power_off(host=b, instance=inst, dest=c)
+            driver.migrate_disk_and_power_off(host=b, instance=inst, dest=c, flavor=inst.flavor)
 
 
 def test_power_off_falls_back_to_hard_without_pv_drivers(driver, xen_host, xapi_sim, raw_api):
@@ -300,7 +308,7 @@ def test_iscsi_volume_attach_detach(driver, xen_host, xapi_sim, raw_api):
     data = driver.check_can_live_migrate_destination(host=host_b, instance=inst, source=host_a)
     driver.live_migration(host=host_a, instance=inst, dest=host_b, migration=data)
     with pytest.raises(Conflict, match="detach the volumes"):
-        driver.migrate_disk_and_power_off(host=host_b, instance=inst, dest=host_a)
+        driver.migrate_disk_and_power_off(host=host_b, instance=inst, dest=host_a, flavor=inst.flavor)
     snap = driver.snapshot(host=host_b, instance=inst, image_name="s")   # volumes are not in the image
     os.unlink(snap.path)
     assert driver.detach_volume(host=host_b, instance=inst, connection_info=info, mountpoint="/dev/xvdb")
