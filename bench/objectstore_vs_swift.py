@@ -1,7 +1,7 @@
 """Overcast's object store against real OpenStack Swift, side by side on this machine.
 
     python bench/objectstore_vs_swift.py [--work DIR] [--concurrency 16] [--small 2000] [--large 200]
-    python bench/objectstore_vs_swift.py --client wrk [--seconds 10]
+    python bench/objectstore_vs_swift.py --client wrk [--seconds 10] [--object-workers 2]
 
 Sets up (once, in ``--work``, outside the repository) a Swift all-in-one from PyPI in its
 own venv, on a plain directory with tempauth and memcached (``apt-get install memcached``),
@@ -14,7 +14,9 @@ small machine) and prints:
 * 4 KiB PUT and GET per second (targets: >= 1,000 PUT/s and >= 2,000 GET/s)
 * 1 MiB PUT and GET in MiB/s (targets: >= 300 and >= 450)
 
-with the Overcast/Swift ratio of each.
+with the Overcast/Swift ratio of each. Overcast serves the object API from
+``--object-workers`` processes (``[objectstore] workers``; 0: the one API process), as
+Swift here runs its proxy, account, container and object servers as four processes.
 """
 
 from __future__ import annotations
@@ -127,9 +129,10 @@ class Overcast:
     """``overcast up`` (the all-in-one server, fake compute drivers) with the fs object store,
     authenticated through its Keystone like any client."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, workers: int) -> None:
         self.root = work / "overcast"
         self.cloud = None
+        self.workers = workers
 
     def start(self) -> None:
         """Like ``overcast.testing.cloud.start_running_cloud``, with request logging at
@@ -149,6 +152,8 @@ class Overcast:
         data = fake_config_data(self.root)
         data["api"] = {"host": "127.0.0.1", "port": port}
         data["object_store"] = {"driver": "fs", "path": str(self.root / "objects")}
+        if self.workers:
+            data.setdefault("objectstore", {}).update(workers=self.workers, port=free_port())
         config_path = self.root / "overcast.toml"
         config_path.write_text(to_toml(data))
         runtime = build_runtime(load_config(config_path), pm=load_plugin_manager(extra_plugins=[("fake", FakeDriversPlugin())]))
@@ -162,6 +167,8 @@ class Overcast:
         url = f"http://127.0.0.1:{port}"
         self.cloud = RunningCloud(url, url + "/identity", "bench-secret", self.root, config_path, {}, proc, self.root / "overcast.log")
         wait_for(url + "/object/healthcheck")
+        if self.workers:
+            wait_for(f"http://127.0.0.1:{data['objectstore']['port']}/object/healthcheck")
 
     def auth(self) -> tuple[str, str]:
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
@@ -235,6 +242,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["swift", "overcast"], default=None)
     parser.add_argument("--client", choices=["python", "wrk"], default="python")
     parser.add_argument("--seconds", type=float, default=10, help="per operation, with --client wrk")
+    parser.add_argument("--object-workers", type=int, default=2, help="Overcast's [objectstore] workers (0: none)")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -246,7 +254,7 @@ def main() -> None:
         swift.configure()
         targets.append(("swift", swift))
     if args.only != "swift":
-        targets.append(("overcast", Overcast(work)))
+        targets.append(("overcast", Overcast(work, args.object_workers)))
     for label, server in targets:
         server.start()
         try:
@@ -262,7 +270,8 @@ def main() -> None:
     rows = [("4 KiB PUT", "4k_put", "obj/s", 1000), ("4 KiB GET", "4k_get", "obj/s", 2000),
             ("1 MiB PUT", "1m_put", "MiB/s", 300), ("1 MiB GET", "1m_get", "MiB/s", 450)]
     if args.client == "wrk":
-        print(f"\nwrk, {args.concurrency} connections, {args.seconds:g} s per operation ({args.small} 4 KiB / {args.large} 1 MiB names)")
+        print(f"\nwrk, {args.concurrency} connections, {args.seconds:g} s per operation ({args.small} 4 KiB / {args.large} 1 MiB names)"
+              f", overcast object workers: {args.object_workers}")
     else:
         print(f"\nconcurrency {args.concurrency} ({args.processes} client processes), {args.small} x 4 KiB, {args.large} x 1 MiB")
     print(f"{'workload':<11} {'unit':<6} {'swift':>9} {'overcast':>9} {'ratio':>7} {'target':>7}")

@@ -147,6 +147,15 @@ class _Index:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self.ino = os.stat(path).st_ino
+
+    def current(self) -> bool:
+        """Whether the file is still the one this index opened (another process serving the
+        same store may have dropped the container, and a new one may have taken its name)."""
+        try:
+            return os.stat(self.path).st_ino == self.ino
+        except FileNotFoundError:
+            return False
 
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self.local, "conn", None)
@@ -185,14 +194,14 @@ class FsObjectStore:
         check_name("container", container, MAX_CONTAINER_BYTES)
         key = (backend.options["path"], account, container)
         index = self._indexes.get(key)
-        if index is not None:
+        if index is not None and index.current():
             return index
         path = self._index_path(backend, account, container)
         if not create and not path.exists():
             return None
         with self._lock:
             index = self._indexes.get(key)
-            if index is None:
+            if index is None or not index.current():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 index = _Index(path, account, container, bool(backend.options.get("fsync", True)))
                 self._indexes[key] = index
