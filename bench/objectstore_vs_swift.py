@@ -1,7 +1,7 @@
 """Overcast's object store against real OpenStack Swift, side by side on this machine.
 
     python bench/objectstore_vs_swift.py [--work DIR] [--concurrency 16] [--small 2000] [--large 200]
-    python bench/objectstore_vs_swift.py --client wrk [--seconds 10] [--object-workers 2]
+    python bench/objectstore_vs_swift.py --client wrk [--seconds 10] [--object-workers 4]
 
 Sets up (once, in ``--work``, outside the repository) a Swift all-in-one from PyPI in its
 own venv, on a plain directory with tempauth and memcached (``apt-get install memcached``),
@@ -14,7 +14,10 @@ small machine) and prints:
 * 4 KiB PUT and GET per second (targets: >= 1,000 PUT/s and >= 2,000 GET/s)
 * 1 MiB PUT and GET in MiB/s (targets: >= 300 and >= 450)
 
-with the Overcast/Swift ratio of each. Overcast serves the object API from
+with the Overcast/Swift ratio of each, and what the machine allows in the same run
+(``bench/machine_ceilings.py``, before and after the servers: fsync'd file creates at the
+same concurrency, the floor of a durable PUT; MD5 per core, which every PUT and verified GET
+pays). Overcast serves the object API from
 ``--object-workers`` processes (``[objectstore] workers``; 0: the one API process), as
 Swift here runs its proxy, account, container and object servers as four processes.
 """
@@ -33,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine_ceilings import ceilings  # noqa: E402
 from bench.objectstore_load import Job, run  # noqa: E402
 from bench.objectstore_wrk import wrk  # noqa: E402
 
@@ -242,7 +246,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["swift", "overcast"], default=None)
     parser.add_argument("--client", choices=["python", "wrk"], default="python")
     parser.add_argument("--seconds", type=float, default=10, help="per operation, with --client wrk")
-    parser.add_argument("--object-workers", type=int, default=2, help="Overcast's [objectstore] workers (0: none)")
+    parser.add_argument("--object-workers", type=int, default=4, help="Overcast's [objectstore] workers (0: none)")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -255,6 +259,8 @@ def main() -> None:
         targets.append(("swift", swift))
     if args.only != "swift":
         targets.append(("overcast", Overcast(work, args.object_workers)))
+    probe = work / "ceilings"
+    limits = [ceilings(probe, args.concurrency, 5)]
     for label, server in targets:
         server.start()
         try:
@@ -267,6 +273,7 @@ def main() -> None:
             print(f"{label}: done", flush=True)
         finally:
             server.stop()
+    limits.append(ceilings(probe, args.concurrency, 5))
     rows = [("4 KiB PUT", "4k_put", "obj/s", 1000), ("4 KiB GET", "4k_get", "obj/s", 2000),
             ("1 MiB PUT", "1m_put", "MiB/s", 300), ("1 MiB GET", "1m_get", "MiB/s", 450)]
     if args.client == "wrk":
@@ -274,13 +281,17 @@ def main() -> None:
               f", overcast object workers: {args.object_workers}")
     else:
         print(f"\nconcurrency {args.concurrency} ({args.processes} client processes), {args.small} x 4 KiB, {args.large} x 1 MiB")
-    print(f"{'workload':<11} {'unit':<6} {'swift':>9} {'overcast':>9} {'ratio':>7} {'target':>7}")
+    print(f"{'workload':<11} {'unit':<6} {'swift':>9} {'overcast':>9} {'ratio':>7} {'target':>7}  fs ceiling (before/after)")
     for title, key, unit, target in rows:
         sw = results.get("swift", {}).get(key)
         oc = results.get("overcast", {}).get(key)
         ratio = f"{oc / sw:6.2f}x" if sw and oc else "-"
         fmt = lambda v: f"{v:9.0f}" if v is not None else f"{'-':>9}"  # noqa: E731
-        print(f"{title:<11} {unit:<6} {fmt(sw)} {fmt(oc)} {ratio:>7} {target:>7}")
+        limit = "/".join(f"{c[key]:.0f}" for c in limits) if key in limits[0] else ""
+        print(f"{title:<11} {unit:<6} {fmt(sw)} {fmt(oc)} {ratio:>7} {target:>7}  {limit}")
+    print("fs ceiling: files written, fsynced and their directory fsynced, no index and no HTTP, "
+          f"{args.concurrency} threads; md5 on one core: " + "/".join(f"{c['md5']:.0f}" for c in limits) + " MiB/s; "
+          f"{os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

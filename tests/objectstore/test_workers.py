@@ -64,6 +64,8 @@ def test_object_workers_share_the_store_and_restart(tmp_path: Path) -> None:
         url, h = _login(cloud)
         assert url.startswith(f"http://127.0.0.1:{port}/object/v1/AUTH_")
         assert _wait(lambda: len(_workers(cloud.process.pid)) == WORKERS)
+        # until the workers have imported and opened the runtime, connections wait in the backlog
+        assert httpx.get(f"http://127.0.0.1:{port}/object/healthcheck", timeout=60).text == "OK"
         assert httpx.get(f"http://127.0.0.1:{port}/object/info").json()["swift"]["max_file_size"] > 0
         assert httpx.get(f"http://127.0.0.1:{port}/compute/v2.1").status_code == 404  # objects only
         assert httpx.put(f"{url}/shared", headers=h).status_code == 201
@@ -71,7 +73,7 @@ def test_object_workers_share_the_store_and_restart(tmp_path: Path) -> None:
         # many writers through fresh connections (spread over the processes), names overwritten
         def put(i: int) -> None:
             name, body = f"o{i % 40}", os.urandom(100 + i)
-            with httpx.Client(headers=h) as c:  # a new connection: any worker may take it
+            with httpx.Client(headers=h, timeout=30) as c:  # a new connection: any worker may take it
                 assert c.put(f"{url}/shared/{name}", content=body).status_code == 201
                 assert c.get(f"{url}/shared/{name}").status_code == 200
 
@@ -91,10 +93,10 @@ def test_object_workers_share_the_store_and_restart(tmp_path: Path) -> None:
         # a container dropped by one process and made again is seen new by every process
         for round_ in range(6):
             assert httpx.put(f"{url}/again", headers=h).status_code in (201, 202)
-            with httpx.Client(headers=h) as c:
+            with httpx.Client(headers=h, timeout=30) as c:
                 assert c.put(f"{url}/again/x", content=b"round %d" % round_).status_code == 201
             for _ in range(WORKERS * 2):
-                with httpx.Client(headers=h) as c:
+                with httpx.Client(headers=h, timeout=30) as c:
                     assert [o["name"] for o in c.get(f"{url}/again?format=json").json()] == ["x"]
                     assert c.get(f"{url}/again/x").content == b"round %d" % round_
             assert httpx.delete(f"{url}/again/x", headers=h).status_code == 204
@@ -128,7 +130,7 @@ def test_object_workers_share_the_store_and_restart(tmp_path: Path) -> None:
         for t in threads:
             t.join()
         assert _wait(lambda: len(set(_workers(cloud.process.pid)) - set(killed)) == WORKERS)
-        assert _wait(lambda: httpx.get(f"{url}/shared/big0", headers=h).status_code == 200)
+        assert httpx.get(f"{url}/shared/big0", headers=h, timeout=60).status_code == 200
         listing = {o["name"]: o for o in httpx.get(f"{url}/shared?format=json&prefix=big", headers=h).json()}
         for name in old:
             body = httpx.get(f"{url}/shared/{name}", headers=h, timeout=60).content

@@ -329,7 +329,7 @@ class FsObjectStore:
             if expected_etag and expected_etag.strip('"').lower() != etag:
                 raise Unprocessable(f"the ETag sent ({expected_etag}) does not match the MD5 of the content ({etag})")
             if index.fsync:
-                os.fsync(fd)
+                os.fdatasync(fd)  # the data and the size that reads need; not the times
                 _fsync_dir(directory)  # the new name too, before the index may point at it
         except BaseException:
             os.close(fd)
