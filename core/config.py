@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -154,7 +155,7 @@ class ObjectStoreSection(_Section):
     # endpoint moves there (like swift-proxy's workers). 0: the API process serves it.
     workers: int = Field(default=0, ge=0)
     port: int = Field(default=0, ge=0, le=65535)
-    public_url: str = ""  # empty: http://<api host>:<port>
+    public_url: str = ""  # empty: the API's public URL with this port
 
 
 class DriverTable(BaseModel):
@@ -200,12 +201,16 @@ class Config(_Section):
 
     def object_store_url(self) -> str:
         """Base URL of the Swift API: the API's own, or with ``[objectstore] workers`` the
-        object-API workers' port."""
+        API's with the object-API workers' port (unless ``[objectstore] public_url``)."""
         section = self.objectstore
         if not section.workers:
             return self.api.base_url()
-        host = self.api.host if self.api.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        return (section.public_url or f"http://{host}:{section.port}").rstrip("/")
+        if section.public_url:
+            return section.public_url.rstrip("/")
+        api = urlsplit(self.api.base_url())
+        host = api.hostname or self.api.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{api.scheme}://{host}:{section.port}{api.path}"
 
     @property
     def database_url(self) -> str:

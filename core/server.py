@@ -100,7 +100,8 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
         # (Identity alone would be fine: its caches follow the database's generation.)
         raise ConfigError(
             f"{config.path}: [api] workers: the all-in-one server runs one worker (got {config.api.workers}); "
-            "its background services, host agents and in-process bus live in that process"
+            "its background services, host agents and in-process bus live in that process "
+            "(the Swift API can be spread over processes: [objectstore] workers and port)"
         )
     extra: list[tuple[str, object]] = []
     if fake_drivers or uses_fake_drivers(config):
