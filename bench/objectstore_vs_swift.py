@@ -1,7 +1,7 @@
 """Overcast's object store against real OpenStack Swift, side by side on this machine.
 
     python bench/objectstore_vs_swift.py [--work DIR] [--concurrency 16] [--small 2000] [--large 200]
-    python bench/objectstore_vs_swift.py --client wrk [--seconds 10]
+    python bench/objectstore_vs_swift.py --client wrk [--seconds 10] [--object-workers 4]
 
 Sets up (once, in ``--work``, outside the repository) a Swift all-in-one from PyPI in its
 own venv, on a plain directory with tempauth and memcached (``apt-get install memcached``),
@@ -14,7 +14,12 @@ small machine) and prints:
 * 4 KiB PUT and GET per second (targets: >= 1,000 PUT/s and >= 2,000 GET/s)
 * 1 MiB PUT and GET in MiB/s (targets: >= 300 and >= 450)
 
-with the Overcast/Swift ratio of each.
+with the Overcast/Swift ratio of each, and what the machine allows in the same run
+(``bench/machine_ceilings.py``, before and after the servers: fsync'd file creates at the
+same concurrency, the floor of a durable PUT; MD5 per core, which every PUT and verified GET
+pays). Overcast serves the object API from
+``--object-workers`` processes (``[objectstore] workers``; 0: the one API process), as
+Swift here runs its proxy, account, container and object servers as four processes.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine_ceilings import ceilings  # noqa: E402
 from bench.objectstore_load import Job, run  # noqa: E402
 from bench.objectstore_wrk import wrk  # noqa: E402
 
@@ -127,9 +133,10 @@ class Overcast:
     """``overcast up`` (the all-in-one server, fake compute drivers) with the fs object store,
     authenticated through its Keystone like any client."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, workers: int) -> None:
         self.root = work / "overcast"
         self.cloud = None
+        self.workers = workers
 
     def start(self) -> None:
         """Like ``overcast.testing.cloud.start_running_cloud``, with request logging at
@@ -149,6 +156,8 @@ class Overcast:
         data = fake_config_data(self.root)
         data["api"] = {"host": "127.0.0.1", "port": port}
         data["object_store"] = {"driver": "fs", "path": str(self.root / "objects")}
+        if self.workers:
+            data.setdefault("objectstore", {}).update(workers=self.workers, port=free_port())
         config_path = self.root / "overcast.toml"
         config_path.write_text(to_toml(data))
         runtime = build_runtime(load_config(config_path), pm=load_plugin_manager(extra_plugins=[("fake", FakeDriversPlugin())]))
@@ -162,6 +171,8 @@ class Overcast:
         url = f"http://127.0.0.1:{port}"
         self.cloud = RunningCloud(url, url + "/identity", "bench-secret", self.root, config_path, {}, proc, self.root / "overcast.log")
         wait_for(url + "/object/healthcheck")
+        if self.workers:
+            wait_for(f"http://127.0.0.1:{data['objectstore']['port']}/object/healthcheck")
 
     def auth(self) -> tuple[str, str]:
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
@@ -235,6 +246,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["swift", "overcast"], default=None)
     parser.add_argument("--client", choices=["python", "wrk"], default="python")
     parser.add_argument("--seconds", type=float, default=10, help="per operation, with --client wrk")
+    parser.add_argument("--object-workers", type=int, default=4, help="Overcast's [objectstore] workers (0: none)")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -246,7 +258,9 @@ def main() -> None:
         swift.configure()
         targets.append(("swift", swift))
     if args.only != "swift":
-        targets.append(("overcast", Overcast(work)))
+        targets.append(("overcast", Overcast(work, args.object_workers)))
+    probe = work / "ceilings"
+    limits = [ceilings(probe, args.concurrency, 5)]
     for label, server in targets:
         server.start()
         try:
@@ -259,19 +273,25 @@ def main() -> None:
             print(f"{label}: done", flush=True)
         finally:
             server.stop()
+    limits.append(ceilings(probe, args.concurrency, 5))
     rows = [("4 KiB PUT", "4k_put", "obj/s", 1000), ("4 KiB GET", "4k_get", "obj/s", 2000),
             ("1 MiB PUT", "1m_put", "MiB/s", 300), ("1 MiB GET", "1m_get", "MiB/s", 450)]
     if args.client == "wrk":
-        print(f"\nwrk, {args.concurrency} connections, {args.seconds:g} s per operation ({args.small} 4 KiB / {args.large} 1 MiB names)")
+        print(f"\nwrk, {args.concurrency} connections, {args.seconds:g} s per operation ({args.small} 4 KiB / {args.large} 1 MiB names)"
+              f", overcast object workers: {args.object_workers}")
     else:
         print(f"\nconcurrency {args.concurrency} ({args.processes} client processes), {args.small} x 4 KiB, {args.large} x 1 MiB")
-    print(f"{'workload':<11} {'unit':<6} {'swift':>9} {'overcast':>9} {'ratio':>7} {'target':>7}")
+    print(f"{'workload':<11} {'unit':<6} {'swift':>9} {'overcast':>9} {'ratio':>7} {'target':>7}  fs ceiling (before/after)")
     for title, key, unit, target in rows:
         sw = results.get("swift", {}).get(key)
         oc = results.get("overcast", {}).get(key)
         ratio = f"{oc / sw:6.2f}x" if sw and oc else "-"
         fmt = lambda v: f"{v:9.0f}" if v is not None else f"{'-':>9}"  # noqa: E731
-        print(f"{title:<11} {unit:<6} {fmt(sw)} {fmt(oc)} {ratio:>7} {target:>7}")
+        limit = "/".join(f"{c[key]:.0f}" for c in limits) if key in limits[0] else ""
+        print(f"{title:<11} {unit:<6} {fmt(sw)} {fmt(oc)} {ratio:>7} {target:>7}  {limit}")
+    print("fs ceiling: files written, fsynced and their directory fsynced, no index and no HTTP, "
+          f"{args.concurrency} threads; md5 on one core: " + "/".join(f"{c['md5']:.0f}" for c in limits) + " MiB/s; "
+          f"{os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

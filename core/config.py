@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -151,6 +152,12 @@ class ObjectStoreSection(_Section):
     container_listing_limit: int = Field(default=10000, ge=1)
     max_file_size: int = Field(default=5 * 1024**3, ge=1)  # one object (not a manifest)
     max_meta_overall_size: int = Field(default=4096, ge=256)
+    # ``workers`` > 0: that many extra processes serve the Swift API (``/object/...`` only) on
+    # ``port`` of the API's host, sharing one listening socket, and the catalog's object-store
+    # endpoint moves there (like swift-proxy's workers). 0: the API process serves it.
+    workers: int = Field(default=0, ge=0)
+    port: int = Field(default=0, ge=0, le=65535)
+    public_url: str = ""  # empty: the API's public URL with this port
 
 
 class DriverTable(BaseModel):
@@ -193,6 +200,19 @@ class Config(_Section):
         """A path option: relative paths are relative to the data dir; empty gives ``default``."""
         path = Path(value) if str(value) else Path(default)
         return path if path.is_absolute() else self.data_dir / path
+
+    def object_store_url(self) -> str:
+        """Base URL of the Swift API: the API's own, or with ``[objectstore] workers`` the
+        API's with the object-API workers' port (unless ``[objectstore] public_url``)."""
+        section = self.objectstore
+        if not section.workers:
+            return self.api.base_url()
+        if section.public_url:
+            return section.public_url.rstrip("/")
+        api = urlsplit(self.api.base_url())
+        host = api.hostname or self.api.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{api.scheme}://{host}:{section.port}{api.path}"
 
     @property
     def database_url(self) -> str:

@@ -87,9 +87,12 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
 
     ``fake_drivers`` also loads the in-memory fake drivers (tests and demos). ``role`` is
     ``all`` (API, services and the configured hosts' agents in this process) or
-    ``controller`` (API and services only; every host runs ``overcast agent``)."""
+    ``controller`` (API and services only; every host runs ``overcast agent``). With
+    ``[objectstore] workers``, that many more processes serve the Swift API
+    (:mod:`overcast.server_workers`)."""
     from overcast.api.app import create_app
     from overcast.plugins import load_plugin_manager
+    from overcast.server_workers import ObjectWorkers, bind as bind_object_api
 
     if config.api.workers != 1:
         # Not a throughput knob here: every worker would start its own copy of the services'
@@ -97,7 +100,8 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
         # (Identity alone would be fine: its caches follow the database's generation.)
         raise ConfigError(
             f"{config.path}: [api] workers: the all-in-one server runs one worker (got {config.api.workers}); "
-            "its background services, host agents and in-process bus live in that process"
+            "its background services, host agents and in-process bus live in that process "
+            "(the Swift API can be spread over processes: [objectstore] workers and port)"
         )
     extra: list[tuple[str, object]] = []
     if fake_drivers or uses_fake_drivers(config):
@@ -108,9 +112,14 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
         raise ConfigError(f"{config.path}: [bus] url: a controller reaches its hosts' agents over a message broker; "
                           "set an amqp:// url (memory:// only works all-in-one)")
     runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra), role=role)
+    workers = None
     try:
         check_initialised(runtime)
+        object_socket = bind_object_api(config) if config.objectstore.workers else None
         start_cloud(runtime, agents=role == "all")
+        if object_socket is not None:
+            workers = ObjectWorkers(config, object_socket, bool(extra), role)
+            log.info("object-API workers", extra={"workers": config.objectstore.workers, "url": config.object_store_url()})
         app = create_app(runtime)
         server = _Server(
             uvicorn.Config(
@@ -129,6 +138,8 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
         log.info("listening", extra={"url": f"http://{config.api.host}:{config.api.port}", "public_url": config.api.base_url()})
         server.run()
     finally:
+        if workers is not None:
+            workers.stop()
         runtime.close()
         if pid_file is not None:
             remove_pid_file(pid_file)

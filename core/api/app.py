@@ -66,7 +66,8 @@ class OvercastAPI(FastAPI):
             await self._outer(scope, receive, send)
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAPI:
+    """The API app; ``apis`` narrows it (the object-API workers serve only ``/object``)."""
     app = OvercastAPI(title="Overcast", version=__version__, docs_url=None, redoc_url=None)
     app.state.runtime = runtime
 
@@ -97,7 +98,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     fast_paths: dict[str, Any] = {}
     fast_routes: dict[tuple[str, str], Any] = {}
-    for module_name in SERVICE_APIS:
+    for module_name in apis:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
         fast_paths.update(getattr(module, "FAST_PATHS", {}))  # prefix -> lean ASGI app

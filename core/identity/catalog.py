@@ -1,4 +1,5 @@
-"""The service catalog: every service's endpoint under the API's one base URL.
+"""The service catalog: every service's endpoint under the API's one base URL (the object
+store's under its own when ``[objectstore] workers`` serve it on another port).
 
 Types and URLs follow devstack's single-port layout (see the shared client notes). Both
 ``block-storage`` and ``volumev3`` are listed, because libcloud only knows ``volumev3``.
@@ -48,25 +49,29 @@ def endpoint_id(svc: ServiceDef, interface: str) -> str:
     return stable_id("endpoint", svc.type, interface)
 
 
+def _base(svc: ServiceDef, base_url: str, object_url: str | None) -> str:
+    return object_url if object_url and svc.type == "object-store" else base_url
+
+
 @functools.lru_cache(maxsize=4096)
-def catalog_json(base_url: str, region: str, project_id: str | None) -> str:
+def catalog_json(base_url: str, region: str, project_id: str | None, object_url: str | None = None) -> str:
     """The catalog already serialized, cached per project: token responses embed it as is."""
-    return json.dumps(_build_catalog(base_url, region, project_id), separators=(",", ":"))
+    return json.dumps(_build_catalog(base_url, region, project_id, object_url), separators=(",", ":"))
 
 
-def build_catalog(base_url: str, region: str, project_id: str | None) -> list[dict[str, Any]]:
+def build_catalog(base_url: str, region: str, project_id: str | None, object_url: str | None = None) -> list[dict[str, Any]]:
     """The token's ``catalog`` (a fresh copy)."""
-    return json.loads(catalog_json(base_url, region, project_id))
+    return json.loads(catalog_json(base_url, region, project_id, object_url))
 
 
-def _build_catalog(base_url: str, region: str, project_id: str | None) -> list[dict[str, Any]]:
+def _build_catalog(base_url: str, region: str, project_id: str | None, object_url: str | None) -> list[dict[str, Any]]:
     """The token's ``catalog``. Without a project, services whose URL needs one are left
     out (Keystone does the same for unscoped tokens)."""
     out = []
     for svc in SERVICES:
         if "{project_id}" in svc.path and not project_id:
             continue
-        url = base_url + svc.path.format(project_id=project_id or "")
+        url = _base(svc, base_url, object_url) + svc.path.format(project_id=project_id or "")
         out.append(
             {
                 "id": service_id(svc),
@@ -89,7 +94,7 @@ def service_records(base_url: str) -> list[dict[str, Any]]:
     ]
 
 
-def endpoint_records(base_url: str, region: str) -> list[dict[str, Any]]:
+def endpoint_records(base_url: str, region: str, object_url: str | None = None) -> list[dict[str, Any]]:
     """``/v3/endpoints`` entries: URLs keep Keystone's ``$(project_id)s`` template."""
     return [
         {
@@ -98,7 +103,7 @@ def endpoint_records(base_url: str, region: str) -> list[dict[str, Any]]:
             "interface": iface,
             "region": region,
             "region_id": region,
-            "url": base_url + s.path.replace("{project_id}", "$(project_id)s"),
+            "url": _base(s, base_url, object_url) + s.path.replace("{project_id}", "$(project_id)s"),
             "enabled": True,
         }
         for s in SERVICES

@@ -130,12 +130,12 @@ class IdentityService:
             add_revocation(s, int(self.ttl.total_seconds()), audit_id=data.payload.audit_id)
 
     def catalog(self, project_id: str | None) -> list[dict[str, Any]]:
-        api = self.runtime.config.api
-        return build_catalog(api.base_url(), api.region, project_id)
+        config = self.runtime.config
+        return build_catalog(config.api.base_url(), config.api.region, project_id, config.object_store_url())
 
     def catalog_json(self, project_id: str | None) -> str:
-        api = self.runtime.config.api
-        return catalog_json(api.base_url(), api.region, project_id)
+        config = self.runtime.config
+        return catalog_json(config.api.base_url(), config.api.region, project_id, config.object_store_url())
 
     # --- bootstrap ----------------------------------------------------------------------
 

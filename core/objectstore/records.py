@@ -2,8 +2,10 @@
 
 Every object request needs its container (policy, ACLs, quotas); reading it from the
 database each time would dominate small-object latency, so records are kept for
-``[objectstore] container_cache_ttl`` seconds and dropped at once when this process changes
-them (another API worker sees a change after at most the TTL, as Swift's proxies do).
+``[objectstore] container_cache_ttl`` seconds and dropped at once when this process or one
+sharing its data directory (``[objectstore] workers``, through
+:class:`~overcast.objectstore.generation.SharedGeneration`) changes them; a server on another
+host sees a change after at most the TTL, as Swift's proxies do.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from overcast.db import Database
 from overcast.db.models.objectstore import ObjectAccount, ObjectContainer
 from overcast.errors import Conflict
+from overcast.objectstore.generation import SharedGeneration
 
 
 @dataclass(frozen=True)
@@ -44,33 +47,50 @@ def _record(row: ObjectContainer) -> ContainerRecord:
 
 
 class Records:
-    def __init__(self, db: Database, ttl: float) -> None:
+    def __init__(self, db: Database, ttl: float, generation: SharedGeneration | None = None) -> None:
         self.db = db
         self.ttl = ttl
-        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}  # containers, and accounts under ""
+        # (project, container) -> (expires, record, generation read under); accounts under ""
+        self._cache: dict[tuple[str, str], tuple[float, Any, int]] = {}
         self._lock = threading.Lock()
+        self._generation = generation
+
+    def _current(self) -> int:
+        return self._generation.value() if self._generation is not None else 0
+
+    def _cached(self, key: tuple[str, str]) -> tuple[bool, Any, int]:
+        """(hit, value, the generation to store a fresh read under)."""
+        generation = self._current()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic() and hit[2] == generation:
+            return True, hit[1], generation
+        return False, None, generation
+
+    def _keep(self, key: tuple[str, str], value: Any, generation: int) -> None:
+        if self.ttl > 0:
+            with self._lock:
+                if len(self._cache) > 10000:
+                    self._cache.clear()
+                self._cache[key] = (time.monotonic() + self.ttl, value, generation)
 
     # --- containers ---------------------------------------------------------------------
 
     def container(self, project_id: str, name: str) -> ContainerRecord | None:
         key = (project_id, name)
-        hit = self._cache.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        hit, record, generation = self._cached(key)
+        if hit:
+            return record
         with self.db.session() as s:
             row = s.scalar(select(ObjectContainer).where(ObjectContainer.project_id == project_id, ObjectContainer.name == name))
             record = _record(row) if row is not None else None
-        if self.ttl > 0:
-            with self._lock:
-                if len(self._cache) > 10000:
-                    self._cache.clear()
-                self._cache[key] = (now + self.ttl, record)
+        self._keep(key, record, generation)
         return record
 
     def _forget(self, project_id: str, name: str) -> None:
         with self._lock:
             self._cache.pop((project_id, name), None)
+        if self._generation is not None:
+            self._generation.bump()
 
     def create_container(self, record: ContainerRecord) -> bool:
         """Insert; False if it already existed (the caller then updates it)."""
@@ -127,16 +147,13 @@ class Records:
 
     def account_meta(self, project_id: str) -> dict[str, str]:
         key = (project_id, "")  # "" is never a container name
-        hit = self._cache.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]  # type: ignore[return-value]
+        hit, meta, generation = self._cached(key)
+        if hit:
+            return meta  # type: ignore[no-any-return]
         with self.db.session() as s:
             row = s.get(ObjectAccount, project_id)
             meta = dict(row.meta or {}) if row is not None else {}
-        if self.ttl > 0:
-            with self._lock:
-                self._cache[key] = (now + self.ttl, meta)  # type: ignore[assignment]
+        self._keep(key, meta, generation)
         return meta
 
     def set_account_meta(self, project_id: str, meta: dict[str, str]) -> None:

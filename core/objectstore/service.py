@@ -20,6 +20,7 @@ from overcast.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthori
 from overcast.objectstore import acl, metadata, names
 from overcast.objectstore.listing import Subdir, continue_after, swift_listing
 from overcast.objectstore.objects import ObjectOps
+from overcast.objectstore.generation import SharedGeneration
 from overcast.objectstore.records import ContainerRecord, Records, merge_meta
 from overcast.types import Backend, DriverKind
 
@@ -44,7 +45,8 @@ class ObjectStoreService(ObjectOps):
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
         self.settings = runtime.config.objectstore
-        self.records = Records(runtime.db, self.settings.container_cache_ttl)
+        self._generation = SharedGeneration(runtime.config.data_dir / "objectstore.generation")
+        self.records = Records(runtime.db, self.settings.container_cache_ttl, self._generation)
         self.backends = self._policies(runtime)
         self.default_policy = self.settings.default_policy
         self._callers: dict[str, Any] = {}
@@ -81,6 +83,7 @@ class ObjectStoreService(ObjectOps):
         if self._expirer is not None:
             self._expirer.join(timeout=5)
             self._expirer = None
+        self._generation.close()
 
     def audit(self, policy: str | None = None) -> dict[str, dict[str, Any]]:
         """Re-check every object of every policy (or one): checksums, listings against the

@@ -78,7 +78,7 @@ def list_endpoints(
 ) -> Response:
     items = [
         e
-        for e in endpoint_records(_base(runtime), runtime.config.api.region)
+        for e in endpoint_records(_base(runtime), runtime.config.api.region, runtime.config.object_store_url())
         if (service_id is None or e["service_id"] == service_id)
         and (interface is None or e["interface"] == interface)
         and (region_id is None or e["region_id"] == region_id)
@@ -90,7 +90,7 @@ def list_endpoints(
 
 @router.get("/v3/endpoints/{endpoint_id}")
 def show_endpoint(request: Request, endpoint_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:endpoints:show"))) -> Response:
-    for e in endpoint_records(_base(runtime), runtime.config.api.region):
+    for e in endpoint_records(_base(runtime), runtime.config.api.region, runtime.config.object_store_url()):
         if e["id"] == endpoint_id:
             e["links"] = {"self": render.v3_url(request, f"/endpoints/{e['id']}")}
             return render.json_response({"endpoint": e})

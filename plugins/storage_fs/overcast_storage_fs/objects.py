@@ -20,7 +20,9 @@ index, so they always agree. Concurrent PUTs of one name keep the newest timesta
 
 Index commits use ``synchronous=NORMAL`` and are then made durable by a *group* fsync of the
 WAL: each writer waits for one fsync that started after its commit, so concurrent writers
-share fsyncs instead of queueing behind the write lock.
+share fsyncs instead of queueing behind the write lock. PUTs also share transactions: rows
+that wait while one batch commits go in the next batch, one ``BEGIN IMMEDIATE``/``COMMIT``
+for all of them, and each PUT is acknowledged only once its batch's commit is durable.
 """
 
 from __future__ import annotations
@@ -127,6 +129,23 @@ class _GroupSync:
             self.done = started
 
 
+UPSERT = ("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET file = excluded.file, "
+          "size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, ts = excluded.ts, "
+          "meta = excluded.meta")
+
+
+class _Write:
+    """One PUT's row waiting for a batch commit. ``result`` is (applied, the file it replaced)
+    once committed; ``error`` is why it failed (with no ``result``: nothing was indexed)."""
+
+    __slots__ = ("row", "result", "error")
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        self.row = row
+        self.result: tuple[bool, str | None] | None = None
+        self.error: BaseException | None = None
+
+
 class _Index:
     """One container's SQLite index, with a connection per thread."""
 
@@ -135,6 +154,9 @@ class _Index:
         self.fsync = fsync
         self.local = threading.local()
         self.wal_sync = _GroupSync(str(path) + "-wal")
+        self._pending: list[_Write] = []
+        self._pending_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
         conn = self.conn()
         conn.executescript(SCHEMA)
         conn.execute("BEGIN IMMEDIATE")
@@ -147,6 +169,15 @@ class _Index:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self.ino = os.stat(path).st_ino
+
+    def current(self) -> bool:
+        """Whether the file is still the one this index opened (another process serving the
+        same store may have dropped the container, and a new one may have taken its name)."""
+        try:
+            return os.stat(self.path).st_ino == self.ino
+        except FileNotFoundError:
+            return False
 
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self.local, "conn", None)
@@ -160,6 +191,48 @@ class _Index:
     def commit_durably(self) -> None:
         if self.fsync:
             self.wal_sync.sync()
+
+    def upsert(self, row: tuple[Any, ...]) -> _Write:
+        """Index an object version (``name, file, size, etag, content_type, ts, meta``) unless
+        a newer one is there; returns once that is durable (or failed). Whoever takes the
+        commit lock commits every row queued so far in one transaction."""
+        write = _Write(row)
+        with self._pending_lock:
+            self._pending.append(write)
+        with self._commit_lock:
+            if write.result is None and write.error is None:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                self._commit(batch)
+        return write
+
+    def _commit(self, batch: list[_Write]) -> None:
+        conn = self.conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = []
+            for write in batch:
+                name, ts = write.row[0], write.row[5]
+                row = conn.execute("SELECT file, ts FROM objects WHERE name = ?", (name,)).fetchone()
+                if row is not None and row[1] > ts:  # a newer write already landed: it wins
+                    results.append((False, None))
+                    continue
+                conn.execute(UPSERT, write.row)
+                results.append((True, row[0] if row is not None else None))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for write in batch:
+                write.error = exc
+            return
+        for write, result in zip(batch, results):
+            write.result = result
+        try:
+            self.commit_durably()
+        except BaseException as exc:  # committed but maybe not durable: not acknowledged
+            for write in batch:
+                write.error = exc
 
 
 class FsObjectStore:
@@ -185,14 +258,14 @@ class FsObjectStore:
         check_name("container", container, MAX_CONTAINER_BYTES)
         key = (backend.options["path"], account, container)
         index = self._indexes.get(key)
-        if index is not None:
+        if index is not None and index.current():
             return index
         path = self._index_path(backend, account, container)
         if not create and not path.exists():
             return None
         with self._lock:
             index = self._indexes.get(key)
-            if index is None:
+            if index is None or not index.current():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 index = _Index(path, account, container, bool(backend.options.get("fsync", True)))
                 self._indexes[key] = index
@@ -201,12 +274,21 @@ class FsObjectStore:
     def _data_dir(self, backend: Backend, h: str) -> str:
         d = os.path.join(backend.options["path"], "data", h[:2], h[2:4])
         if d not in self._dirs:
-            os.makedirs(d, exist_ok=True)
-            if backend.options.get("fsync", True):  # a new directory's own name, once per process
-                _fsync_dir(os.path.dirname(d))
-                _fsync_dir(os.path.dirname(os.path.dirname(d)))
+            fsync = bool(backend.options.get("fsync", True))
+            self._make_dir(os.path.dirname(d), fsync)
+            self._make_dir(d, fsync)
             self._dirs.add(d)
         return d
+
+    def _make_dir(self, d: str, fsync: bool) -> None:
+        """Make ``d`` and make its name durable: once per process and directory (another
+        process serving the same store may have just made it, not yet fsynced its parent)."""
+        if d in self._dirs:
+            return
+        os.makedirs(d, exist_ok=True)
+        if fsync:
+            _fsync_dir(os.path.dirname(d))
+        self._dirs.add(d)
 
     def _file_path(self, backend: Backend, file: str) -> str:
         return os.path.join(backend.options["path"], "data", file[:2], file[2:4], file)
@@ -247,7 +329,7 @@ class FsObjectStore:
             if expected_etag and expected_etag.strip('"').lower() != etag:
                 raise Unprocessable(f"the ETag sent ({expected_etag}) does not match the MD5 of the content ({etag})")
             if index.fsync:
-                os.fsync(fd)
+                os.fdatasync(fd)  # the data and the size that reads need; not the times
                 _fsync_dir(directory)  # the new name too, before the index may point at it
         except BaseException:
             os.close(fd)
@@ -256,29 +338,17 @@ class FsObjectStore:
         os.close(fd)
         info = ObjectInfo(name, size, etag, content_type, ts / 1e9, dict(metadata))
         meta = json.dumps(dict(metadata), separators=(",", ":"))
-        conn = index.conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT file, ts FROM objects WHERE name = ?", (name,)).fetchone()
-            if row is not None and row[1] > ts:  # a newer write already landed: it wins
-                conn.execute("ROLLBACK")
+        write = index.upsert((name, file, size, etag, content_type, ts, meta))
+        if write.error is not None:
+            if write.result is None:  # not indexed: the file is nobody's
                 _unlink(path)
-                return info
-            conn.execute(
-                "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET file = excluded.file, "
-                "size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, ts = excluded.ts, "
-                "meta = excluded.meta",
-                (name, file, size, etag, content_type, ts, meta),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            raise write.error
+        assert write.result is not None
+        applied, replaced = write.result
+        if not applied:  # a newer write already landed: it wins
             _unlink(path)
-            raise
-        index.commit_durably()
-        if row is not None:
-            _unlink(self._file_path(backend, row[0]))
+        elif replaced is not None:
+            _unlink(self._file_path(backend, replaced))
         return info
 
     def _row(self, backend: Backend, account: str, container: str, name: str) -> tuple[Any, ...]:
