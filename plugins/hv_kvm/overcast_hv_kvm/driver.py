@@ -223,7 +223,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
                     f"kvm host {cfg.name} cannot boot {image.disk_format} images "
                     f"(it boots {', '.join(sorted(IMAGE_TYPES))})"
                 )
-            size = images.virtual_size(image.path)
+            size = images.base_virtual_size(image.path, image.disk_format)
             if root_size and root_size < size:
                 raise DriverError(
                     f"flavor {instance.flavor.name} has a {instance.flavor.root_gb} GiB root disk, "

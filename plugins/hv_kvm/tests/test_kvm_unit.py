@@ -343,3 +343,16 @@ def test_resize_on_the_same_host(kvm: DriverCaller, unit_host: Host, small_image
             assert not {"disk.resize-orig", "domain.resize-orig.xml"} & {p.name for p in inst_dir.iterdir()}
     finally:
         kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
+
+
+def test_base_virtual_size_matches_qemu_img(tmp_path: Path) -> None:
+    from overcast_hv_kvm import images
+
+    qcow = tmp_path / "b.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(qcow), "3G"], check=True)
+    raw = tmp_path / "b.raw"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(raw), "5M"], check=True)
+    for path, fmt, size in ((qcow, "qcow2", 3 * 1024**3), (raw, "raw", 5 * 1024**2)):
+        assert images.base_virtual_size(str(path), fmt) == images.virtual_size(str(path)) == size
+    # not a qcow2 after all: qemu-img decides, as before
+    assert images.base_virtual_size(str(raw), "qcow2") == 5 * 1024**2
