@@ -121,7 +121,9 @@ class HvCapabilities:
     vmdk, ...); ``volume_connection_types`` are ``ConnectionInfo.driver_volume_type`` values
     it can attach; ``vif_types`` are ``VifDetails.vif_type`` values it can plug.
     ``hypervisor_type`` is the value matched against an image or flavor's
-    ``hypervisor_type`` property (kvm, qemu, xen, hyperv, vmware).
+    ``hypervisor_type`` property (kvm, qemu, xen, hyperv, vmware). ``resize`` says that
+    ``hv_migrate_disk_and_power_off`` accepts a new flavor; without it the API refuses a
+    resize up front (a plain cold migration still works).
     """
 
     hypervisor_type: str
@@ -130,6 +132,7 @@ class HvCapabilities:
     vif_types: frozenset[str] = frozenset()
     live_migration: bool = False
     shared_storage: bool = False  # instance disks survive the host (evacuate can rebuild)
+    resize: bool = False  # a cold migration may also change the flavor (Nova's resize)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import select
+
 from overcast.agent import agent_topic
 from overcast.compute import states as st
 from overcast.compute.claims import Ratios
@@ -31,6 +33,7 @@ from overcast.compute.tasks import ServerTasks, TaskRunner
 from overcast.compute.transitions import Transitions
 from overcast.compute.volumes import VolumeAttachments
 from overcast.context import RequestContext
+from overcast.db.models.hosts import HostRecord
 from overcast.errors import BadRequest, Conflict, NotFound
 from overcast.types import Flavor, to_dict
 
@@ -135,8 +138,6 @@ class ComputeService:
 
     def faults(self, uuids: list[str]) -> dict[str, Any]:
         """The latest fault of each server, for views of servers in ERROR."""
-        from sqlalchemy import select
-
         from overcast.db.models.compute import InstanceFault
 
         out: dict[str, Any] = {}
@@ -214,6 +215,7 @@ class ComputeService:
         with self.runtime.db.session() as s:
             rec = get_instance(s, ctx, uuid)
             current = flavor_from(rec.flavor)
+            caps = s.scalars(select(HostRecord.capabilities).where(HostRecord.name == rec.host)).first() or {}
             try:
                 frec = self.flavors.get_record(s, ctx, flavor_id)
             except NotFound:
@@ -223,6 +225,9 @@ class ComputeService:
             new = flavor_of(frec, self.flavors.extra_specs(s, frec.id))
         if new.id == current.id:
             raise BadRequest("When resizing, instances must change flavor!")
+        if caps and not caps.get("resize"):
+            raise BadRequest(f"Server {uuid} cannot be resized: the driver of its host {rec.host} does not change a "
+                             "server's flavor (it can only migrate it to a host of the same flavor).")
         if not new.root_gb and current.root_gb:
             raise BadRequest("Server disk was unable to be resized because: Resize to zero disk flavor is not allowed.")
         if new.root_gb < current.root_gb or new.ephemeral_gb < current.ephemeral_gb:
@@ -261,8 +266,6 @@ class ComputeService:
             rec.locked = locked
 
     def instance_actions(self, ctx: RequestContext, uuid: str) -> list:
-        from sqlalchemy import select
-
         from overcast.db.models.compute import InstanceAction
 
         with self.runtime.db.session() as s:

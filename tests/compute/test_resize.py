@@ -192,3 +192,21 @@ def test_resize_task_states_show_resize():
         assert st.status_of(st.ACTIVE, task) == "RESIZE" and st.status_of(st.STOPPED, task) == "RESIZE"
     assert st.status_of(st.RESIZED, None) == "VERIFY_RESIZE"
     assert st.status_of(st.RESIZED, st.RESIZE_REVERTING) == "REVERT_RESIZE"
+
+
+def test_resize_on_a_driver_that_cannot_is_refused_up_front(api, api_flavor, compute, server):
+    """A host whose capabilities say ``resize: False`` (the Xen, ESX and Hyper-V drivers) gets
+    a 400 before anything is stopped or claimed, not a fault from the background task."""
+    bigger = _flavor(api, "m1.bigger", 2, 1024, 2)
+    host = api("GET", f"/servers/{server}", "admin").json()["server"]["OS-EXT-SRV-ATTR:host"]
+    with compute.runtime.db.session() as s:
+        rec = s.query(HostRecord).filter_by(name=host).one()
+        rec.capabilities = {**rec.capabilities, "resize": False}
+    before = api("GET", f"/servers/{server}", "admin").json()["server"]
+    usage, quota = _usage(compute), _quota(api)
+    r = _action(api, server, {"resize": {"flavorRef": bigger}})
+    assert r.status_code == 400, r.text
+    assert f"the driver of its host {host} does not change a server's flavor" in r.json()["badRequest"]["message"]
+    now = api("GET", f"/servers/{server}", "admin").json()["server"]
+    assert now["status"] == "ACTIVE" and now["flavor"] == before["flavor"]
+    assert _usage(compute) == usage and _quota(api) == quota

@@ -68,6 +68,7 @@ class FakeHypervisor:
             volume_connection_types=frozenset({"file", "fake"}),
             vif_types=frozenset({"bridge", "fake"}),
             live_migration=True,
+            resize=True,
             shared_storage=bool(host.options.get("shared_storage", False)),
         )
 

@@ -80,6 +80,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
             vif_types=domxml.VIF_TYPES,
             live_migration=True,
             shared_storage=False,
+            resize=True,
         )
 
     @hookimpl
