@@ -12,7 +12,9 @@ import threading
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from overcast.errors import UnsupportedOperation
-from overcast.types import ConfigOption, Flavor, Host, ImageFile, Instance, VifDetails
+from overcast.hookspecs import hookimpl
+from overcast.types import (BlockDevice, ConfigOption, Flavor, Host, ImageFile, Instance, InstanceInfo, MigrationData,
+                            VifDetails)
 
 S = TypeVar("S")
 
@@ -81,6 +83,20 @@ def refuse_resize(driver: str, host: Host, instance: Instance, flavor: Flavor) -
             f"{driver} host '{host.name}': the {driver} driver cannot resize {instance.name} "
             f"to flavor {flavor.name} (it cold-migrates with the same flavor only)"
         )
+
+
+class RevertByPowerOn:
+    """``hv_finish_revert_migration`` for drivers whose cold migration leaves the source guest
+    in place, powered off, until confirm: reverting only powers it on again (if asked). Mix it
+    into a driver that has ``hv_power_on`` and ``hv_get_info``."""
+
+    @hookimpl
+    def hv_finish_revert_migration(self, host: Host, instance: Instance, migration: MigrationData,
+                                   network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
+                                   power_on: bool) -> InstanceInfo:
+        if power_on:
+            self.hv_power_on(host=host, instance=instance)  # type: ignore[attr-defined]
+        return self.hv_get_info(host=host, instance=instance)  # type: ignore[attr-defined]
 
 
 def translate_errors(driver: str, translate: Callable[[Exception, str], Exception | None]) -> Callable[[Callable], Callable]:

@@ -8,12 +8,12 @@ from pyVmomi import vim
 
 from overcast.errors import Conflict
 from overcast.hookspecs import hookimpl
-from overcast.remote import refuse_resize
+from overcast.remote import RevertByPowerOn, refuse_resize
 from overcast.types import BlockDevice, Flavor, Host, ImageFile, Instance, InstanceInfo, MigrationData, VifDetails
 from overcast_hv_esx.base import MiB, option, translate
 
 
-class MigrationMixin:
+class MigrationMixin(RevertByPowerOn):
     """Migration operations of :class:`~overcast_hv_esx.driver.EsxDriver`."""
 
     # ---- migration (RelocateVM within one vCenter) --------------------------------------------
@@ -102,16 +102,6 @@ class MigrationMixin:
         if power_on and vm.runtime.powerState != "poweredOn":
             self._wait(host, vm.PowerOnVM_Task(), "PowerOnVM_Task")
         return self._info(vm)
-
-    @hookimpl
-    @translate
-    def hv_finish_revert_migration(self, host: Host, instance: Instance, migration: MigrationData,
-                                   network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
-                                   power_on: bool) -> InstanceInfo:
-        """Source side: the original guest stayed here, powered off; power it on if asked."""
-        if power_on:
-            self.hv_power_on(host=host, instance=instance)
-        return self.hv_get_info(host=host, instance=instance)
 
     @hookimpl
     @translate

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 
 from overcast.errors import Conflict, DriverError
 from overcast.hookspecs import hookimpl
-from overcast.remote import refuse_resize
+from overcast.remote import RevertByPowerOn, refuse_resize
 from overcast.types import BlockDevice, Flavor, Host, ImageFile, Instance, InstanceInfo, MigrationData, VifDetails
 from overcast_hv_hyperv.base import MiB, option, translate
 from overcast_hv_hyperv.powershell import Pattern, Script
 
 
-class MigrationMixin:
+class MigrationMixin(RevertByPowerOn):
     """Migration operations of :class:`~overcast_hv_hyperv.driver.HyperVDriver`."""
 
     # ---- migration ---------------------------------------------------------------------------
@@ -107,16 +107,6 @@ class MigrationMixin:
         except FileNotFoundError:
             pass
         return info
-
-    @hookimpl
-    @translate
-    def hv_finish_revert_migration(self, host: Host, instance: Instance, migration: MigrationData,
-                                   network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
-                                   power_on: bool) -> InstanceInfo:
-        """Source side: the original guest stayed here, powered off; power it on if asked."""
-        if power_on:
-            self.hv_power_on(host=host, instance=instance)
-        return self.hv_get_info(host=host, instance=instance)
 
     @hookimpl
     @translate

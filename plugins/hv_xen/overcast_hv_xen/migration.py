@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 from overcast.errors import Conflict
 from overcast.hookspecs import hookimpl
-from overcast.remote import refuse_resize
+from overcast.remote import RevertByPowerOn, refuse_resize
 from overcast.types import BlockDevice, Flavor, Host, ImageFile, Instance, InstanceInfo, MigrationData, VifDetails
 from overcast_hv_xen.base import option, translate
 from overcast_hv_xen.session import NULL_REF, XenError, XenSession
 
 
-class MigrationMixin:
+class MigrationMixin(RevertByPowerOn):
     """Migration operations of :class:`~overcast_hv_xen.driver.XenDriver`."""
 
     # ---- migration (within one pool) -------------------------------------------------------
@@ -92,16 +92,6 @@ class MigrationMixin:
         if power_on and x.call("VM.get_power_state", vm) == "Halted":
             x.async_call("VM.start_on", vm, self._xen_host(host), False, False, timeout=self._wait(host))
         return self._info(x.call("VM.get_record", vm))
-
-    @hookimpl
-    @translate
-    def hv_finish_revert_migration(self, host: Host, instance: Instance, migration: MigrationData,
-                                   network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
-                                   power_on: bool) -> InstanceInfo:
-        """Source side: the original guest stayed here, powered off; power it on if asked."""
-        if power_on:
-            self.hv_power_on(host=host, instance=instance)
-        return self.hv_get_info(host=host, instance=instance)
 
     @hookimpl
     @translate
