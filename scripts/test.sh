@@ -27,4 +27,12 @@ if [ "${CI:-}" = "true" ]; then
     export OVERCAST_REQUIRE_FACILITIES=${OVERCAST_REQUIRE_FACILITIES:-all}
 fi
 export PATH="$PWD/.venv/bin:$PATH"
-exec .venv/bin/python -m pytest "$@"
+# Two pytest-xdist workers: the in-process tests run beside the machine-level ones (root,
+# netns, libvirt, lvm, rabbitmq), which conftest.py keeps in one group, one at a time.
+# OVERCAST_TEST_WORKERS=0 runs everything in this one process.
+WORKERS=${OVERCAST_TEST_WORKERS:-2}
+XDIST=()
+if [ "$WORKERS" != 0 ]; then
+    XDIST=(-n "$WORKERS" --dist loadgroup)
+fi
+exec .venv/bin/python -m pytest "${XDIST[@]}" "$@"

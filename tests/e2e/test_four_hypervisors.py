@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from overcast.testing.cloud import RunningCloud, start_running_cloud
-from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, kvm_data_dir, tear_down, wait_until
+from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, Observer, kvm_data_dir, tear_down, wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.clients, pytest.mark.slow]
 
@@ -94,35 +94,6 @@ def four_hv_cloud(tmp_path: Path) -> Iterator[tuple[RunningCloud, Sims]]:
         finally:
             tear_down(cloud)
             shutil.rmtree(data_dir, ignore_errors=True)
-
-
-class Observer:
-    """Reads the cloud over HTTP in-process, so waiting costs no CLI start-up (every action
-    still goes through the ``openstack`` CLI)."""
-
-    def __init__(self, cloud: RunningCloud) -> None:
-        import httpx
-
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
-        token = httpx.post(cloud.auth_url + "/v3/auth/tokens", json=body, timeout=30).headers["X-Subject-Token"]
-        self.http = httpx.Client(base_url=cloud.url, headers={"X-Auth-Token": token}, timeout=30)
-
-    def server(self, server_id: str) -> dict:
-        r = self.http.get(f"/compute/v2.1/servers/{server_id}")
-        r.raise_for_status()
-        return r.json()["server"]
-
-    def console(self, server_id: str) -> str:
-        r = self.http.post(f"/compute/v2.1/servers/{server_id}/action", json={"os-getConsoleOutput": {}})
-        r.raise_for_status()
-        return r.json()["output"]
-
-    def image(self, image_id: str) -> dict:
-        r = self.http.get(f"/image/v2/images/{image_id}")
-        r.raise_for_status()
-        return r.json()
 
 
 def write_images(root: Path) -> dict[str, Path]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, wait_until
+from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, Observer, wait_until
 from tests.e2e.multihost import PrivateLibvirtd
 
 pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.clients, pytest.mark.slow]
@@ -64,6 +64,14 @@ def test_cold_and_live_migration_between_two_libvirt_daemons(kvm_cloud, second_d
     def console() -> str:
         return cloud.openstack("console", "log", "show", "mig1")
 
+    api = Observer(cloud)  # waits poll the API over HTTP (no CLI start-up per poll)
+
+    def polled() -> dict:
+        return api.server_named("mig1")
+
+    def polled_console() -> str:
+        return api.console(polled()["id"])
+
     cloud.openstack("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
                     "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest", "-f", "json")
     cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1", "-f", "json")
@@ -73,24 +81,30 @@ def test_cold_and_live_migration_between_two_libvirt_daemons(kvm_cloud, second_d
     first, domain = server["OS-EXT-SRV-ATTR:host"], server["OS-EXT-SRV-ATTR:instance_name"]
     other = {"kvm1": "kvm2", "kvm2": "kvm1"}[first]
     assert domain_state(uris[first], domain) == "running"
-    wait_until(lambda: "TINYGUEST-READY" in console(), "READY on the first host", timeout=120)
+    wait_until(lambda: "TINYGUEST-READY" in polled_console(), "READY on the first host", timeout=120, every=0.2)
 
     # cold: the guest stops, its disk moves through libvirt, it boots on the other daemon
     nova("server", "migrate", "--wait", "mig1", timeout=300)
-    server = wait_until(lambda: (lambda s: s if s["status"] == "VERIFY_RESIZE" else None)(show()),
-                        "VERIFY_RESIZE after the cold migration", timeout=120)
+    wait_until(lambda: polled()["status"] == "VERIFY_RESIZE", "VERIFY_RESIZE after the cold migration", timeout=120,
+               every=0.2)
+    server = show()
+    assert server["status"] == "VERIFY_RESIZE"
     assert server["OS-EXT-SRV-ATTR:host"] == other
     assert domain_state(uris[other], domain) == "running"
-    wait_until(lambda: "TINYGUEST-READY" in console(), f"READY on {other} after the cold migration", timeout=120)
+    wait_until(lambda: "TINYGUEST-READY" in polled_console(), f"READY on {other} after the cold migration", timeout=120,
+               every=0.2)
+    assert "TINYGUEST-READY" in console()
     nova("server", "migration", "confirm", "mig1")
-    wait_until(lambda: show()["status"] == "ACTIVE", "ACTIVE after confirm", timeout=60)
-    wait_until(lambda: domain_state(uris[first], domain) is None, f"the source domain on {first} to go")
+    wait_until(lambda: polled()["status"] == "ACTIVE", "ACTIVE after confirm", timeout=60, every=0.2)
+    wait_until(lambda: domain_state(uris[first], domain) is None, f"the source domain on {first} to go", every=0.2)
 
     # live, back to the first host, naming it (microversion >= 2.30)
     booted = console().count("TINYGUEST-BOOTED")
     nova("server", "migrate", "--live-migration", "--host", first, "--wait", "mig1", timeout=300)
-    server = wait_until(lambda: (lambda s: s if s["status"] == "ACTIVE" and not s.get("OS-EXT-STS:task_state")
-                                 else None)(show()), "ACTIVE after the live migration", timeout=120)
+    wait_until(lambda: (lambda s: s["status"] == "ACTIVE" and not s.get("OS-EXT-STS:task_state"))(polled()),
+               "ACTIVE after the live migration", timeout=120, every=0.2)
+    server = show()
+    assert server["status"] == "ACTIVE" and not server.get("OS-EXT-STS:task_state")
     assert server["OS-EXT-SRV-ATTR:host"] == first
     assert domain_state(uris[first], domain) == "running"
     assert domain_state(uris[other], domain) is None

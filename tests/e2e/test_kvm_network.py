@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, wait_until
+from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, Observer, wait_until
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.netns, pytest.mark.root, pytest.mark.clients, pytest.mark.slow]
 
@@ -41,8 +41,10 @@ def test_guest_gets_its_ipam_address_by_dhcp(kvm_cloud) -> None:
     assert len(ports) == 1
     ip = ports[0]["Fixed IP Addresses"][0]["ip_address"] if isinstance(ports[0]["Fixed IP Addresses"], list) else \
         re.search(r"ip_address='([0-9.]+)'", str(ports[0]["Fixed IP Addresses"])).group(1)
-    console = wait_until(lambda: (lambda c: c if "TINYGUEST-READY" in c else None)(cloud.openstack("console", "log", "show", "web1")),
-                         "the guest to finish booting", timeout=240)
+    api = Observer(cloud)  # the wait polls the API over HTTP (no CLI start-up per poll)
+    web1 = api.server_named("web1")["id"]
+    wait_until(lambda: "TINYGUEST-READY" in api.console(web1), "the guest to finish booting", timeout=240, every=0.2)
+    console = cloud.openstack("console", "log", "show", "web1")
     if f"TINYGUEST-DHCP eth0 {ip}/24" not in console:
         logs = {str(p): p.read_text()[-3000:] for p in Path(cloud.data_dir).rglob("log") if p.is_file()}
         pytest.fail(f"no DHCP lease for {ip}; console:\n{console}\ndnsmasq logs: {logs}")
@@ -64,7 +66,7 @@ def test_guest_gets_its_ipam_address_by_dhcp(kvm_cloud) -> None:
     cloud.openstack("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "default", "-f", "json")
     # ... until a rule for port 80 opens it
     try:
-        page = wait_until(fetch, "the guest's web page after opening port 80", timeout=60, every=2)
+        page = wait_until(fetch, "the guest's web page after opening port 80", timeout=60, every=0.5)
     except AssertionError:
         rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
         ours = "\n".join(line for line in rules.splitlines() if "ocn" in line)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, wait_until
+from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, Observer, wait_until
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.clients, pytest.mark.slow]
 
@@ -23,19 +23,20 @@ def domain_exists(name: str) -> bool:
 
 def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
     cloud = kvm_cloud
+    api = Observer(cloud)  # waits read the API over HTTP; actions and checks use the CLI
 
     def nova(*args: str, **kw):
         return cloud.openstack(*COMPUTE_VERSION, *args, **kw)
 
     def status(name: str) -> str:
-        return nova("server", "show", name, "-f", "json")["status"]
+        return api.server_named(name)["status"]
 
     def readies(name: str) -> int:
-        return cloud.openstack("console", "log", "show", name).count("TINYGUEST-READY")
+        return api.console(api.server_named(name)["id"]).count("TINYGUEST-READY")
 
     def act(name: str, *action: str, want: str) -> None:
         nova("server", *action, name)
-        wait_until(lambda: status(name) == want, f"{name} to become {want} after {' '.join(action)}")
+        wait_until(lambda: status(name) == want, f"{name} to become {want} after {' '.join(action)}", every=0.2)
 
     image = cloud.openstack("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
                             "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest", "-f", "json")
@@ -48,7 +49,7 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
     assert shown["OS-EXT-SRV-ATTR:host"] == "kvm1"
     domain = shown["OS-EXT-SRV-ATTR:instance_name"]
     assert domain_exists(domain)
-    wait_until(lambda: readies("vm1") >= 1, "the first READY marker")
+    wait_until(lambda: readies("vm1") >= 1, "the first READY marker", every=0.2)
     assert "TINYGUEST-BOOTED" in cloud.openstack("console", "log", "show", "vm1")
     # the host fetched the image into its cache once, verified, byte-identical
     cached = list((Path(cloud.data_dir) / "image-cache").rglob(f"{image['id']}.*"))
@@ -58,9 +59,10 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
     assert not domain_exists(domain) or "shut off" in subprocess.run(
         ["virsh", "-c", "qemu:///system", "domstate", domain], capture_output=True, text=True).stdout
     act("vm1", "start", want="ACTIVE")
-    wait_until(lambda: readies("vm1") >= 2, "READY after start")
+    wait_until(lambda: readies("vm1") >= 2, "READY after start", every=0.2)
     act("vm1", "reboot", "--hard", want="ACTIVE")
-    wait_until(lambda: readies("vm1") >= 3, "READY after a hard reboot")
+    wait_until(lambda: readies("vm1") >= 3, "READY after a hard reboot", every=0.2)
+    assert cloud.openstack("console", "log", "show", "vm1").count("TINYGUEST-READY") >= 3
     act("vm1", "pause", want="PAUSED")
     act("vm1", "unpause", want="ACTIVE")
     act("vm1", "suspend", want="SUSPENDED")
@@ -72,7 +74,8 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
     second = nova("server", "create", "--image", snapshot["id"], "--flavor", "t1", "--nic", "none", "--config-drive",
                   "True", "--wait", "vm2", "-f", "json", timeout=300)
     assert second["status"] == "ACTIVE"
-    wait_until(lambda: readies("vm2") >= 1, "READY from the server booted off the snapshot")
+    wait_until(lambda: readies("vm2") >= 1, "READY from the server booted off the snapshot", every=0.2)
+    assert "TINYGUEST-READY" in cloud.openstack("console", "log", "show", "vm2")
     shown2 = nova("server", "show", "vm2", "-f", "json")
     domain2 = shown2["OS-EXT-SRV-ATTR:instance_name"]
     # config_drive without user data: stored, shown, and the guest finds the drive
@@ -92,22 +95,22 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
     resized = nova("server", "show", "vm1", "-f", "json")
     assert resized["status"] == "VERIFY_RESIZE" and resized["flavor"].startswith("t2")
     nova("server", "resize", "confirm", "vm1")
-    wait_until(lambda: status("vm1") == "ACTIVE", "vm1 to become ACTIVE after resize confirm")
+    wait_until(lambda: status("vm1") == "ACTIVE", "vm1 to become ACTIVE after resize confirm", every=0.2)
     shown = nova("server", "show", "vm1", "-f", "json")
     assert shown["flavor"].startswith("t2") and shown["OS-EXT-SRV-ATTR:host"] == "kvm1"
     assert shape(domain) == ("196608 KiB", "2")
-    wait_until(lambda: readies("vm1") > before, "READY after the resize")
+    wait_until(lambda: readies("vm1") > before, "READY after the resize", every=0.2)
     assert f"TINYGUEST-DISK vda {2 * 1024**3}" in cloud.openstack("console", "log", "show", "vm1")
     before = readies("vm1")
     nova("server", "resize", "--flavor", "t3", "--wait", "vm1", timeout=300)
     assert shape(domain) == ("262144 KiB", "1")
-    wait_until(lambda: readies("vm1") > before, "READY after the second resize")
+    wait_until(lambda: readies("vm1") > before, "READY after the second resize", every=0.2)
     before = readies("vm1")
     nova("server", "resize", "revert", "vm1")
-    wait_until(lambda: status("vm1") == "ACTIVE", "vm1 to become ACTIVE after resize revert")
+    wait_until(lambda: status("vm1") == "ACTIVE", "vm1 to become ACTIVE after resize revert", every=0.2)
     assert nova("server", "show", "vm1", "-f", "json")["flavor"].startswith("t2")
     assert shape(domain) == ("196608 KiB", "2")
-    wait_until(lambda: readies("vm1") > before, "READY after the revert")
+    wait_until(lambda: readies("vm1") > before, "READY after the revert", every=0.2)
 
     instances = Path(cloud.data_dir).parent / "instances"
     for name in ("vm1", "vm2"):

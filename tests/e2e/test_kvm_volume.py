@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, wait_until
+from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, Observer, wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.clients, pytest.mark.slow]
 
@@ -71,6 +71,8 @@ def test_volume_hotplug_extend_and_unplug_on_a_running_kvm_guest(kvm_cloud) -> N
     def volume() -> dict:
         return os_("volume", "show", "data1", "-f", "json")
 
+    api = Observer(cloud)  # waits poll the API over HTTP; the CLI reads what is asserted
+
     os_("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
         "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest")
     os_("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1")
@@ -79,7 +81,9 @@ def test_volume_hotplug_extend_and_unplug_on_a_running_kvm_guest(kvm_cloud) -> N
     server = nova("server", "create", "--image", "tinyguest", "--flavor", "t1", "--nic", "none", "--wait", "vm1",
                   "-f", "json", timeout=300)
     assert server["status"] == "ACTIVE"
-    wait_until(lambda: volume()["status"] == "available", "the volume to become available", timeout=60, every=0.5)
+    wait_until(lambda: api.volume(vol["id"])["status"] == "available", "the volume to become available", timeout=60,
+               every=0.2)
+    assert volume()["status"] == "available"
     marker(r"TINYGUEST-READY", "the guest's READY marker", timeout=90)
     assert "TINYGUEST-DISK-ADDED" not in console()
 
@@ -100,19 +104,22 @@ def test_volume_hotplug_extend_and_unplug_on_a_running_kvm_guest(kvm_cloud) -> N
     os_(*ONLINE_EXTEND, "volume", "set", "--size", "2", "data1")
     resized = marker(rf"TINYGUEST-DISK-RESIZED {dev} (\d+)", "the DISK-RESIZED marker")
     assert int(resized.group(1)) == 2 * GiB
-    wait_until(lambda: (lambda v: v["status"] == "in-use" and v["size"] == 2)(volume()),
-               "the volume to be in-use at 2 GiB", timeout=30, every=0.5)
+    wait_until(lambda: (lambda v: v["status"] == "in-use" and v["size"] == 2)(api.volume(vol["id"])),
+               "the volume to be in-use at 2 GiB", timeout=30, every=0.2)
+    assert (lambda v: (v["status"], v["size"]))(volume()) == ("in-use", 2)
 
     # detach: the guest sees it go, the volume is available again and can be deleted
     nova("server", "remove", "volume", "vm1", "data1")
     marker(rf"TINYGUEST-DISK-REMOVED {dev}", "the DISK-REMOVED marker")
-    shown = wait_until(lambda: (lambda v: v if v["status"] == "available" else None)(volume()),
-                       "the volume to become available after remove", timeout=30, every=0.5)
+    wait_until(lambda: api.volume(vol["id"])["status"] == "available", "the volume to become available after remove",
+               timeout=30, every=0.2)
+    shown = volume()
+    assert shown["status"] == "available"
     assert shown["attachments"] == [] and shown["size"] == 2
     # what the console showed, through the CLI: the disk appeared, grew, and went
     log = console()
     for line in (f"TINYGUEST-DISK-ADDED {dev} {GiB}", f"TINYGUEST-DISK-RESIZED {dev} {2 * GiB}", f"TINYGUEST-DISK-REMOVED {dev}"):
         assert line in log, f"{line!r} is not in the console log"
     os_("volume", "delete", "data1")
-    wait_until(lambda: os_("volume", "show", vol["id"], check=False).returncode != 0, "the volume to be deleted",
-               timeout=30, every=0.5)
+    wait_until(lambda: api.volume(vol["id"]) is None, "the volume to be deleted", timeout=30, every=0.2)
+    assert os_("volume", "show", vol["id"], check=False).returncode != 0

@@ -28,7 +28,7 @@ import pytest
 
 from overcast.testing.agents import AgentProcess, start_agent_process, stop_agent_process
 from overcast.testing.cloud import RunningCloud, start_running_cloud, stop_running_cloud
-from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, wait_until
+from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, Observer, wait_until
 from tests.e2e.multihost import (
     NetnsLab,
     PrivateLibvirtd,
@@ -145,10 +145,7 @@ def two_hosts() -> Iterator[TwoHostCloud]:
 
 def delete_everything(cloud: RunningCloud) -> None:
     """Servers, then networks (their bridges, DHCP namespaces and dnsmasq go with them)."""
-    for server in cloud.openstack("server", "list", "-f", "json", timeout=60) or []:
-        cloud.openstack("server", "delete", "--wait", server["ID"], check=False, timeout=180)
-    for network in cloud.openstack("network", "list", "-f", "json", timeout=60) or []:
-        cloud.openstack("network", "delete", network["ID"], check=False, timeout=180)
+    Observer(cloud).delete_all(timeout=180)
 
 
 def print_logs(cloud: RunningCloud, agents: dict[str, AgentProcess]) -> None:
@@ -186,8 +183,26 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
         rows = env.nova("compute", "service", "list", "-f", "json")
         return {r["Host"]: r for r in rows if r["Binary"] == "nova-compute"}
 
+    # waits poll the API over HTTP (a CLI start-up per poll costs seconds); the CLI does the
+    # actions and reads what is asserted
+    api = Observer(cloud)
+
+    def polled(name: str) -> dict:
+        return api.server_named(name)
+
+    def polled_console(name: str) -> str:
+        return api.console(polled(name)["id"])
+
+    def host_states() -> dict[str, str]:
+        rows = api.get("/compute/v2.1/os-services")["services"]
+        return {r["host"]: r["state"] for r in rows if r["binary"] == "nova-compute"}
+
+    def hosts_up() -> bool:
+        return all(host_states().get(h) == "up" for h in HOSTS)
+
     # both agents report in
-    wait_until(lambda: all(services().get(h, {}).get("State") == "up" for h in HOSTS), "both hosts up", timeout=60)
+    wait_until(hosts_up, "both hosts up", timeout=60, every=0.2)
+    assert all(services()[h]["State"] == "up" for h in HOSTS)
     mark("hosts up")
 
     cloud.openstack("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
@@ -209,7 +224,7 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
         created[name] = env.nova("server", "create", "--image", "tinyguest", "--flavor", "t1", *extra,
                                  "--hint", f"group={group['id']}", name, "-f", "json")
     for name in ("vm-a", "vm-b"):
-        wait_until(lambda: show(name)["status"] == "ACTIVE", f"{name} ACTIVE", timeout=180)
+        wait_until(lambda: polled(name)["status"] == "ACTIVE", f"{name} ACTIVE", timeout=180, every=0.2)
     placed = {name: host_of(name) for name in ("vm-a", "vm-b")}
     assert sorted(placed.values()) == sorted(HOSTS), placed
     mark("two servers ACTIVE on two hosts")
@@ -217,8 +232,8 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     # the VXLAN network spans both hosts: the guest on h2 gets its lease from dnsmasq on h1
     ips = {}
     for name in ("vm-a", "vm-b"):
-        text = wait_until(lambda: (lambda c: c if "TINYGUEST-READY" in c else None)(console(name)),
-                          f"{name} READY", timeout=180)
+        wait_until(lambda: "TINYGUEST-READY" in polled_console(name), f"{name} READY", timeout=180, every=0.2)
+        text = console(name)
         assert "TINYGUEST-DHCP eth0 10.93.0." in text, text[-2000:]
         ips[name] = text.split("TINYGUEST-DHCP eth0 ")[1].split("/")[0]
     assert ips["vm-a"] == ping_ip
@@ -228,8 +243,9 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     text = console("vm-b")
     assert f"TINYGUEST-CONFIGDRIVE uuid={created['vm-b']['id']}" in text, text[-2000:]
     assert "TINYGUEST-CONFIGDRIVE" not in console("vm-a")  # no user data, no config drive
-    text = wait_until(lambda: (lambda c: c if "TINYGUEST-USERDATA PING-" in c else None)(console("vm-b")),
-                      "vm-b's ping result", timeout=120)
+    wait_until(lambda: "TINYGUEST-USERDATA PING-" in polled_console("vm-b"), "vm-b's ping result", timeout=120,
+               every=0.2)
+    text = console("vm-b")
     assert f"TINYGUEST-USERDATA PING-OK {ping_ip}" in text, text[-2000:]
     mark("vm-b pings vm-a across hosts")
 
@@ -247,7 +263,7 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
                               capture_output=True, text=True).stdout
 
     for name in ("vm-a", "vm-b"):
-        wait_until(lambda: ips[name] in page(ips[name]), f"{name}'s web page from h1", timeout=60, every=2)
+        wait_until(lambda: ips[name] in page(ips[name]), f"{name}'s web page from h1", timeout=60, every=0.5)
     mark("both guests answer over the tenant network")
 
     # live migration of the guest on h2 to h1, and back is not needed: it keeps its address
@@ -255,7 +271,9 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     domain = show(mover)["OS-EXT-SRV-ATTR:instance_name"]
     env.nova("server", "migrate", "--live-migration", "--host", "h1", mover, timeout=120)
     wait_until(lambda: (lambda s: s["status"] == "ACTIVE" and not s.get("OS-EXT-STS:task_state")
-                        and s["OS-EXT-SRV-ATTR:host"] == "h1")(show(mover)), f"{mover} live on h1", timeout=180)
+                        and s["OS-EXT-SRV-ATTR:host"] == "h1")(polled(mover)), f"{mover} live on h1", timeout=180,
+               every=0.2)
+    assert host_of(mover) == "h1"
     assert env.daemons["h1"].domain_state(domain) == "running"
     assert env.daemons["h2"].domain_state(domain) is None
     if mover == "vm-b":  # its config drive was rebuilt in h1's instance directory
@@ -264,7 +282,7 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
         assert len(drives) == 1 and drives[0].startswith(str(Path(cloud.config_path).parents[1] / "h1")), drives
         assert os.path.exists(drives[0])
     # the guest, running on its new host, answers there
-    wait_until(lambda: ips[mover] in page(ips[mover]), f"{mover}'s web page after the migration", timeout=60, every=2)
+    wait_until(lambda: ips[mover] in page(ips[mover]), f"{mover}'s web page after the migration", timeout=60, every=0.5)
     mark(f"live migration h2 -> h1 ({mover})")
 
     # RabbitMQ restart: a request acknowledged just before is not lost, the cloud recovers
@@ -272,17 +290,19 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     env.nova("server", "stop", stopped)
     env.rabbit.stop()
     env.rabbit.start()
-    wait_until(lambda: show(stopped)["status"] == "SHUTOFF", f"{stopped} SHUTOFF after the broker restart", timeout=120)
-    wait_until(lambda: all(services().get(h, {}).get("State") == "up" for h in HOSTS), "both hosts up again",
-               timeout=90)
+    wait_until(lambda: polled(stopped)["status"] == "SHUTOFF", f"{stopped} SHUTOFF after the broker restart",
+               timeout=120, every=0.2)
+    assert show(stopped)["status"] == "SHUTOFF"
+    wait_until(hosts_up, "both hosts up again", timeout=90, every=0.2)
     mark("broker restart")
 
     # kill h2's agent: h2 is marked down within 30 s, new servers go to h1
     killed_at = time.monotonic()
     env.agents["h2"].process.send_signal(signal.SIGKILL)
     env.agents["h2"].process.wait(10)
-    wait_until(lambda: services()["h2"]["State"] == "down", "h2 down", timeout=30)
+    wait_until(lambda: host_states()["h2"] == "down", "h2 down", timeout=30, every=0.2)
     down_after = time.monotonic() - killed_at
+    assert services()["h2"]["State"] == "down"
     assert down_after <= 30
     env.nova("server", "create", "--image", "tinyguest", "--flavor", "t1", "--network", "mh-net", "--wait", "vm-c",
              "-f", "json", timeout=240)
@@ -291,7 +311,8 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
 
     # the agent comes back: h2 is up again and still runs nothing (its guest moved away)
     env.start_agent("h2")
-    wait_until(lambda: services()["h2"]["State"] == "up", "h2 up again", timeout=60)
+    wait_until(lambda: host_states()["h2"] == "up", "h2 up again", timeout=60, every=0.2)
+    assert services()["h2"]["State"] == "up"
     assert env.daemons["h2"].domains() == []
     mark("h2 back")
     print(f"\ntimings (s since start): {timings}; guest addresses {ips}")
