@@ -15,7 +15,8 @@ that file, polled every 10 ms the same way:
 
 In each round the raw boot and the API boot run at the same time, so both see the same
 machine load (TCG boots are CPU-bound and this machine is shared); the overhead of a round is
-API - raw. It is split at the moment each guest's vCPU starts running:
+API - raw. On a quiet machine ``--sequential`` boots them one after the other instead (the
+first alternating by round), so that neither guest takes CPU time from the other. It is split at the moment each guest's vCPU starts running:
 
 * raw: QEMU answers on its QMP socket (it enters its main loop after starting the vCPUs);
 * API: libvirt's ``STARTED`` lifecycle event for the domain (sent after libvirt's ``cont``;
@@ -33,7 +34,7 @@ done for every x86 guest whatever the ``<cpu>`` element says), and QEMU reads QM
 byte at a time; on a loaded host that takes seconds. Target: median overhead <= 0.5 s.
 Needs root, libvirtd, and the tiny guest.
 
-    .venv/bin/python bench/compute_boot_overhead.py [--rounds 3]
+    .venv/bin/python bench/compute_boot_overhead.py [--rounds 3] [--sequential]
 """
 
 from __future__ import annotations
@@ -213,6 +214,8 @@ def api_boot(client: httpx.Client, body: dict, instances: Path, events: StartedE
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sequential", action="store_true",
+                        help="boot the two one after the other (on a quiet machine: each gets the CPUs alone)")
     args = parser.parse_args()
     if not (GUEST_DIR / "tinyguest.qcow2").exists():
         raise SystemExit(f"no tiny guest in {GUEST_DIR} (run scripts/build-tiny-guest.sh)")
@@ -243,6 +246,15 @@ def main() -> None:
             body = {"flavorRef": flavor, "imageRef": image, "networks": "none"}
             api_boot(client, body, work / "instances", events, 0)  # warm: the image cache fills once, not per boot
             for i in range(1, args.rounds + 1):
+                if args.sequential:  # one after the other, which goes first alternating by round
+                    if i % 2:
+                        raw = raw_boot(work, i)
+                        api = api_boot(client, body, work / "instances", events, i)
+                    else:
+                        api = api_boot(client, body, work / "instances", events, i)
+                        raw = raw_boot(work, i)
+                    rows.append((i, raw, api, os.getloadavg()[0]))
+                    continue
                 # both at once: they share whatever the machine's load is at that moment
                 with ThreadPoolExecutor(2) as pool:
                     raw_f = pool.submit(raw_boot, work, i)
