@@ -82,6 +82,15 @@ def _driver_tables(pm: Any, fake: bool, directory: Path) -> dict[str, Any]:
     return chosen
 
 
+def _objectstore_table(tables: dict[str, Any], port: int) -> dict[str, Any]:
+    """``[objectstore]`` for an all-in-one cloud with a real object store: the Swift API served
+    by two processes per CPU on the next port (like swift-proxy's workers; one process
+    cannot use more than one core), which the catalog names. Nothing for the fake store."""
+    if tables.get("object_store", {}).get("driver") in (None, "fake"):
+        return {}
+    return {"objectstore": {"workers": 2 * (os.cpu_count() or 1), "port": port + 1}}
+
+
 def clouds_yaml(auth_url: str, password: str, region: str) -> str:
     import yaml
 
@@ -130,6 +139,7 @@ def init_command(data_dir: str | None, host: str, port: int, admin_password: str
     if not config_path.exists():
         data = {"api": {"host": host, "port": port, "region": "RegionOne"}, "identity": {"token_ttl": 3600}}
         data.update(_driver_tables(pm, fake_drivers, directory))
+        data.update(_objectstore_table(data, port))
         _write_private(config_path, to_toml(data, "Overcast all-in-one config written by 'overcast init'.\nSee the README for every section and driver option."))
     config = load_config(config_path)
     password = admin_password or secrets.token_urlsafe(16)

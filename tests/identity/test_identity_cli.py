@@ -42,6 +42,23 @@ def test_init_writes_config_keys_database_and_clouds_yaml(initialised) -> None:
         assert (directory / name).stat().st_mode & 0o077 == 0  # secrets inside
 
 
+def test_init_serves_a_real_object_store_from_worker_processes(tmp_path: Path) -> None:
+    """An all-in-one config with the ``fs`` object store gets ``[objectstore]`` workers on the
+    next port (one process is CPU-bound below the object API's targets); the fake store none."""
+    import os
+
+    from overcast.cli.server import _objectstore_table, to_toml
+
+    table = _objectstore_table({"object_store": {"driver": "fs", "path": "objects"}}, 16999)
+    assert table == {"objectstore": {"workers": 2 * (os.cpu_count() or 1), "port": 17000}}
+    assert _objectstore_table({"object_store": {"driver": "fake"}}, 16999) == {}
+    assert _objectstore_table({}, 16999) == {}
+    path = tmp_path / "overcast.toml"
+    path.write_text(to_toml({"api": {"port": 16999}, "object_store": {"driver": "fs", "path": "objects"}, **table}))
+    config = load_config(path)
+    assert config.objectstore.workers >= 2 and config.object_store_url().startswith("http://127.0.0.1:17000")
+
+
 def test_init_refuses_to_run_twice_unless_forced(initialised) -> None:
     directory, _ = initialised
     again = run(["init", "--data-dir", str(directory), "--fake-drivers"])
