@@ -7,10 +7,12 @@ the database's revocation generation) and the object-store drivers. So ``overcas
 ``[objectstore] port`` once and starts that many processes that all accept on the inherited
 socket, each serving only ``/object/...``; the catalog's object-store endpoint names that port.
 
-Shared state stays correct across processes: the container records live in the database
-(each worker reuses a record for at most ``container_cache_ttl`` seconds, as swift-proxy
-reuses its cached container info), and the ``fs`` driver's per-container SQLite indexes are
-locked by SQLite itself (``BEGIN IMMEDIATE`` waits on the file lock).
+Shared state stays correct across processes: the container and account records live in the
+database, and each process's cache of them is dropped as soon as the shared change counter
+(:mod:`overcast.objectstore.generation`, bumped after every commit that changes them) moves,
+so a change made through one process is seen by the next request in every other; the ``fs``
+driver's per-container SQLite indexes are locked by SQLite itself (``BEGIN IMMEDIATE`` waits
+on the file lock).
 """
 
 from __future__ import annotations
