@@ -22,11 +22,11 @@ from typing import Any
 from sqlalchemy import select
 
 from overcast.compute import states as st
+from overcast.compute.hoststate import reported_capabilities
 from overcast.compute.records import get_instance, instance_of
 from overcast.compute.tasks import LONG_RPC
 from overcast.context import RequestContext
 from overcast.db.models.compute import BlockDeviceMapping, MigrationRecord
-from overcast.db.models.hosts import HostRecord
 from overcast.errors import BadRequest, NotFound
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Evacuations:
             source = rec.host
             if not source:
                 raise BadRequest(f"Cannot evacuate server {uuid}: it is not on any host.")
-            source_caps = (s.scalars(select(HostRecord.capabilities).where(HostRecord.name == source)).first() or {})
+            source_caps = reported_capabilities(s, source)
             root_volume = s.scalars(select(BlockDeviceMapping.id).where(
                 BlockDeviceMapping.instance_uuid == uuid, BlockDeviceMapping.device_name.in_(ROOT_DEVICES))).first()
         hosts = self.runtime.drivers.hosts
@@ -68,7 +68,7 @@ class Evacuations:
         if self.svc.hosts.is_up(source):
             raise BadRequest(f"Compute service of {source} is still in use: evacuate only servers of a host that is "
                              "down (its agent stopped answering, or its service is forced down).")
-        if root_volume is None and not bool(source_caps.get("shared_storage")):
+        if root_volume is None and not (source_caps is not None and source_caps.shared_storage):
             driver = hosts[source].driver if source in hosts else "unknown"
             raise BadRequest(
                 f"Cannot evacuate server {uuid}: its disk is local to host {source} (driver '{driver}' does not "

@@ -87,6 +87,12 @@ def _capabilities(data: dict | None) -> HvCapabilities:
     return caps if isinstance(caps, HvCapabilities) else _EMPTY_CAPS
 
 
+def reported_capabilities(session, host: str | None) -> HvCapabilities | None:
+    """What ``host`` last reported it can do, or None if it never reported (or is unknown)."""
+    data = session.scalars(select(HostRecord.capabilities).where(HostRecord.name == host)).first() if host else None
+    return _capabilities(data) if data else None
+
+
 class HostStateCache:
     """Host entries refreshed from the database at most every ``ttl`` seconds."""
 

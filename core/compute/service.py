@@ -19,6 +19,7 @@ from overcast.compute.claims import Ratios
 from overcast.compute.evacuate import Evacuations
 from overcast.compute.flavors import FlavorManager
 from overcast.compute.hosts import HostRegistry
+from overcast.compute.hoststate import reported_capabilities
 from overcast.compute.keypairs import KeyPairManager
 from overcast.compute.migrations import MigrationTasks, resize_deltas
 from overcast.compute.peers import create_snapshot_image, require
@@ -33,7 +34,6 @@ from overcast.compute.tasks import ServerTasks, TaskRunner
 from overcast.compute.transitions import Transitions
 from overcast.compute.volumes import VolumeAttachments
 from overcast.context import RequestContext
-from overcast.db.models.hosts import HostRecord
 from overcast.errors import BadRequest, Conflict, NotFound
 from overcast.types import Flavor, to_dict
 
@@ -215,7 +215,7 @@ class ComputeService:
         with self.runtime.db.session() as s:
             rec = get_instance(s, ctx, uuid)
             current = flavor_from(rec.flavor)
-            caps = s.scalars(select(HostRecord.capabilities).where(HostRecord.name == rec.host)).first() or {}
+            caps = reported_capabilities(s, rec.host)
             try:
                 frec = self.flavors.get_record(s, ctx, flavor_id)
             except NotFound:
@@ -225,9 +225,9 @@ class ComputeService:
             new = flavor_of(frec, self.flavors.extra_specs(s, frec.id))
         if new.id == current.id:
             raise BadRequest("When resizing, instances must change flavor!")
-        if caps and not caps.get("resize"):
+        if caps is not None and not caps.resize:
             raise BadRequest(f"Server {uuid} cannot be resized: the driver of its host {rec.host} does not change a "
-                             "server's flavor (it can only migrate it to a host of the same flavor).")
+                             "server's flavor (it only migrates servers with the flavor they have).")
         if not new.root_gb and current.root_gb:
             raise BadRequest("Server disk was unable to be resized because: Resize to zero disk flavor is not allowed.")
         if new.root_gb < current.root_gb or new.ephemeral_gb < current.ephemeral_gb:
