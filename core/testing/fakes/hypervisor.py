@@ -248,7 +248,6 @@ class FakeHypervisor:
         with self.lock:
             guest = self._guest(host, instance)
             guest = dict(guest.pop("before_resize", None) or guest)
-            guest.pop("before_resize", None)
             guest["instance"] = instance  # the old flavor
             guest["state"] = PowerState.RUNNING if power_on else PowerState.SHUTDOWN
             self.guests[host.name][instance.name] = guest

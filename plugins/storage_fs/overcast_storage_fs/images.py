@@ -32,6 +32,8 @@ from overcast.errors import BadRequest, DriverError, NotFound
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, ConfigOption, DriverKind, StoredImage
 
+from overcast_storage_fs.durable import fsync_dir
+
 OPTIONS: list[ConfigOption] = [
     ConfigOption(DriverKind.IMAGE_STORE, "fs", "path", str, required=True, help="directory that holds the data"),
 ]
@@ -64,14 +66,6 @@ def _store_dir(backend: Backend) -> Path:
         base = Path(backend.state_dir) if backend.state_dir else Path.cwd()
         path = base / path
     return path
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _Flusher:
@@ -216,7 +210,7 @@ class FsImageStore:
                 _publish_unnamed(fd, tmp_dir, final)
             else:
                 os.replace(tmp, final)
-            _fsync_dir(root)
+            fsync_dir(root)
         except BaseException:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)

@@ -42,6 +42,7 @@ from overcast.errors import BadRequest, Conflict, DriverError, NotFound, Unproce
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, ByteRange, ConfigOption, DriverKind, ObjectInfo, ObjectSubdir
 
+from overcast_storage_fs.durable import fsync_dir
 from overcast_storage_fs.objects_listing import info_of, listing
 
 OPTIONS: list[ConfigOption] = [
@@ -287,7 +288,7 @@ class FsObjectStore:
             return
         os.makedirs(d, exist_ok=True)
         if fsync:
-            _fsync_dir(os.path.dirname(d))
+            fsync_dir(os.path.dirname(d))
         self._dirs.add(d)
 
     def _file_path(self, backend: Backend, file: str) -> str:
@@ -330,7 +331,7 @@ class FsObjectStore:
                 raise Unprocessable(f"the ETag sent ({expected_etag}) does not match the MD5 of the content ({etag})")
             if index.fsync:
                 os.fdatasync(fd)  # the data and the size that reads need; not the times
-                _fsync_dir(directory)  # the new name too, before the index may point at it
+                fsync_dir(directory)  # the new name too, before the index may point at it
         except BaseException:
             os.close(fd)
             _unlink(path)
@@ -488,14 +489,6 @@ class FsObjectStore:
         from overcast_storage_fs.objects_audit import audit
 
         return audit(self, backend)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink(path: str) -> None:

@@ -59,6 +59,7 @@ from overcast.types import (
     VolumeRef,
 )
 
+from overcast_storage_fs.durable import fsync_dir
 from overcast_storage_fs.volumes_qcow2 import (
     OverlayTemplates,
     qcow2_backing_name,
@@ -114,14 +115,6 @@ def probe_reflink(directory: Path) -> bool:
     finally:
         src.unlink(missing_ok=True)
         dst.unlink(missing_ok=True)
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 #: qemu-img's words when a running QEMU holds the image
