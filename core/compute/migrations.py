@@ -36,6 +36,11 @@ def resize_deltas(old: Flavor, new: Flavor) -> dict[str, int]:
     return {"cores": new.vcpus - old.vcpus, "ram": new.memory_mb - old.memory_mb}
 
 
+def _migration_data(mig: MigrationRecord) -> MigrationData:
+    """What the drivers said about a move (as stored), or the bare hosts of a record without it."""
+    return from_dict(mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
+
+
 class MigrationTasks:
     def __init__(self, tasks: ServerTasks) -> None:
         self.tasks = tasks
@@ -197,7 +202,7 @@ class MigrationTasks:
 
     def _drop_source(self, rec, mig: MigrationRecord) -> None:
         """Have the source remove what it kept for a revert, and give back its claim."""
-        data = from_dict(mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
+        data = _migration_data(mig)
         old, _new = self._flavors(rec, mig)
         self.tasks.call(mig.source_host, "compute_confirm_migration", timeout=LONG_RPC, instance=instance_of(rec),
                         migration=data)
@@ -224,7 +229,7 @@ class MigrationTasks:
         if rec is None or mig is None:
             self.t.finish(uuid, task_state=None)
             return
-        data = from_dict(mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
+        data = _migration_data(mig)
         old, new = self._flavors(rec, mig)
         instance = instance_of(rec)
         was_running = rec.power_state == "running"

@@ -278,7 +278,6 @@ class FsObjectStore:
             fsync = bool(backend.options.get("fsync", True))
             self._make_dir(os.path.dirname(d), fsync)
             self._make_dir(d, fsync)
-            self._dirs.add(d)
         return d
 
     def _make_dir(self, d: str, fsync: bool) -> None:
