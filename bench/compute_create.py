@@ -35,18 +35,9 @@ from pathlib import Path
 
 import httpx
 
-from overcast.testing.cloud import RunningCloud, start_running_cloud, stop_running_cloud
+from overcast.testing.cloud import start_running_cloud, stop_running_cloud
 
 COMPUTE = "/compute/v2.1"
-
-
-def token_for(cloud: RunningCloud) -> tuple[str, str]:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
-    r = httpx.post(cloud.auth_url + "/v3/auth/tokens", json=body, timeout=30)
-    r.raise_for_status()
-    return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
 
 
 def setup(client: httpx.Client) -> tuple[str, str]:
@@ -168,7 +159,7 @@ def main() -> None:
     cloud = start_running_cloud(data_dir, extra)
     rows: list[tuple[str, str]] = []
     try:
-        token, _project = token_for(cloud)
+        token, _project = cloud.admin_token()
         headers = {"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.37"}
         with httpx.Client(base_url=cloud.url, headers=headers, timeout=60) as client:
             flavor, image = setup(client)

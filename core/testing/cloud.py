@@ -157,6 +157,18 @@ class RunningCloud:
             return json.loads(proc.stdout) if proc.stdout.strip() else None
         return proc.stdout
 
+    def admin_token(self) -> tuple[str, str]:
+        """A project-scoped admin token from the running server's identity API, and the
+        admin project's id (for clients that talk HTTP rather than the CLI)."""
+        import httpx
+
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": self.admin_password}}},
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+        r = httpx.post(self.auth_url + "/v3/auth/tokens", json=body, timeout=30)
+        r.raise_for_status()
+        return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -67,11 +67,7 @@ class Observer:
     def __init__(self, cloud: RunningCloud) -> None:
         import httpx
 
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
-        r = httpx.post(cloud.auth_url + "/v3/auth/tokens", json=body, timeout=30)
-        token, self.project_id = r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
+        token, self.project_id = cloud.admin_token()
         self.http = httpx.Client(base_url=cloud.url, headers={"X-Auth-Token": token, "X-OpenStack-Nova-API-Version": "2.37"},
                                  timeout=30)
 
