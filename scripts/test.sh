@@ -29,10 +29,10 @@ fi
 export PATH="$PWD/.venv/bin:$PATH"
 # Two pytest-xdist workers: the in-process tests run beside the machine-level ones (root,
 # netns, libvirt, lvm, rabbitmq), which conftest.py keeps in one group, one at a time.
-# OVERCAST_TEST_WORKERS=0 runs everything in this one process.
+# OVERCAST_TEST_WORKERS=0 runs everything in this one process. The 20 slowest tests are printed at the end.
 WORKERS=${OVERCAST_TEST_WORKERS:-2}
 XDIST=()
 if [ "$WORKERS" != 0 ]; then
     XDIST=(-n "$WORKERS" --dist loadgroup)
 fi
-exec .venv/bin/python -m pytest "${XDIST[@]}" "$@"
+exec .venv/bin/python -m pytest "${XDIST[@]}" --durations=20 "$@"
