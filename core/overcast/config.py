@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from overcast.errors import ConfigError, DriverNotInstalled
 from overcast.types import Backend, ConfigOption, DriverKind, Host
@@ -252,6 +252,17 @@ class Config(_Section):
     image_store: DriverTable | None = None
     object_store: DriverTable | None = None
     network: DriverTable | None = None
+
+    @model_validator(mode="after")
+    def _absolute_tls_paths(self) -> "Config":
+        """Certificate and key files may be named relative to the data dir; every reader
+        (server, bus, ``overcast reload``) gets them absolute."""
+        for section, keys in ((self.api, ("tls_cert", "tls_key", "tls_client_ca")), (self.bus, ("tls_ca", "tls_cert", "tls_key"))):
+            for key in keys:
+                value = getattr(section, key)
+                if value:
+                    setattr(section, key, str(self.resolve_path(value, "")))
+        return self
 
     # --- derived paths ------------------------------------------------------------------
 

@@ -15,25 +15,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import ssl
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from overcast.config import ApiSection, BusSection, Config
 from overcast.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-def _path(config: Config, value: str) -> Path:
-    return config.resolve_path(value, "")
-
-
-def _load_error(config: Config, table: str, key: str, path: Path, exc: Exception) -> ConfigError:
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, ssl.SSLError) else str(exc)
-    return ConfigError(f"{config.path}: [{table}] {key}: cannot load {path}: {reason}")
 
 
 class ServerTLS:
@@ -43,9 +36,9 @@ class ServerTLS:
     def __init__(self, config: Config) -> None:
         api = config.api
         self.config = config
-        self.cert = _path(config, api.tls_cert)
-        self.key = _path(config, api.tls_key)
-        self.client_ca = _path(config, api.tls_client_ca) if api.tls_client_ca else None
+        self.cert = Path(api.tls_cert)
+        self.key = Path(api.tls_key)
+        self.client_ca = Path(api.tls_client_ca) if api.tls_client_ca else None
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         self.context.set_alpn_protocols(["http/1.1"])
@@ -54,7 +47,7 @@ class ServerTLS:
             try:
                 self.context.load_verify_locations(cafile=str(self.client_ca))
             except (OSError, ssl.SSLError) as exc:
-                raise _load_error(config, "api", "tls_client_ca", self.client_ca, exc) from None
+                raise ConfigError(f"{config.path}: [api] tls_client_ca: cannot load {self.client_ca}: {exc}") from None
         self._check(self.context)
 
     def _check(self, context: ssl.SSLContext) -> None:
@@ -128,7 +121,7 @@ def https_only_app(api: ApiSection) -> Any:
     return app
 
 
-def amqp_ssl_options(bus: BusSection, config: Config | None = None) -> dict[str, Any] | None:
+def amqp_ssl_options(bus: BusSection) -> dict[str, Any] | None:
     """kombu's ``ssl`` argument for ``[bus] url`` (``None`` for plain ``amqp://``).
 
     With ``tls_verify`` (the default) the broker's certificate must chain to ``tls_ca`` (or to
@@ -138,19 +131,72 @@ def amqp_ssl_options(bus: BusSection, config: Config | None = None) -> dict[str,
     A fresh dict per call: kombu writes the server name into it."""
     if not bus.url.startswith("amqps://"):
         return None
-
-    def path(value: str) -> str:
-        return str(config.resolve_path(value, "")) if config is not None else value
-
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        value = getattr(bus, key)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"[bus] {key}: no such file {value}")
     options: dict[str, Any] = {}
     if bus.tls_verify:
         options["cert_reqs"] = ssl.CERT_REQUIRED
         options["server_hostname"] = None  # kombu fills in the URL's host: the name is checked too
         if bus.tls_ca:
-            options["ca_certs"] = path(bus.tls_ca)
+            options["ca_certs"] = bus.tls_ca
     else:
         options["cert_reqs"] = ssl.CERT_NONE
     if bus.tls_cert:
-        options["certfile"] = path(bus.tls_cert)
-        options["keyfile"] = path(bus.tls_key) if bus.tls_key else None
+        options["certfile"] = bus.tls_cert
+        options["keyfile"] = bus.tls_key
     return options
+
+
+# --- what crosses a network in clear (``overcast config check``) ---------------------------
+
+
+def _is_loopback(host: str | None) -> bool:
+    """A loopback name or address, or a unix socket (``None``/empty host, a path)."""
+    if not host or host.startswith("/") or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def cleartext_warnings(config: Config) -> list[str]:
+    """One line per connection of this config that carries credentials to another host
+    without TLS, or with TLS that does not verify the peer."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    where = config.path
+    out: list[str] = []
+    api = config.api
+    if not api.tls_cert and not _is_loopback(api.host):
+        out.append(f"{where}: [api] host: the API listens on {api.host} over plain HTTP: passwords and tokens cross "
+                   "the network in clear; set [api] tls_cert and tls_key (overcast init --tls makes them)")
+    if api.public_url.startswith("http://") and not _is_loopback(urlsplit(api.public_url).hostname):
+        out.append(f"{where}: [api] public_url: the catalog sends clients to {api.public_url} over plain HTTP")
+    bus = config.bus
+    parts = urlsplit(bus.url)
+    if parts.scheme in ("amqp", "pyamqp") and not _is_loopback(parts.hostname):
+        out.append(f"{where}: [bus] url: {parts.scheme}:// to {parts.hostname} sends the broker password and every "
+                   "message in clear; use amqps:// (with [bus] tls_ca)")
+    if parts.scheme == "amqps" and not bus.tls_verify:
+        out.append(f"{where}: [bus] tls_verify: false: the broker's certificate is not checked, so anyone on the path "
+                   "can pose as it")
+    if config.database.url.startswith("postgresql"):
+        try:
+            url = make_url(config.database.url)
+        except ArgumentError:
+            return out
+        socket_dir = url.query.get("host")
+        host = url.host or (socket_dir if isinstance(socket_dir, str) else None)
+        sslmode = url.query.get("sslmode")
+        if not _is_loopback(host):
+            if sslmode in (None, "disable", "allow", "prefer"):
+                out.append(f"{where}: [database] url: PostgreSQL at {host} without sslmode=verify-full: the password and "
+                           "every query may cross the network in clear; add ?sslmode=verify-full&sslrootcert=CA_FILE")
+            elif sslmode in ("require", "verify-ca"):
+                out.append(f"{where}: [database] url: sslmode={sslmode} does not check that the server is {host}; "
+                           "use sslmode=verify-full")
+    return out
