@@ -98,14 +98,23 @@ def https_only_app(api: ApiSection) -> Any:
     """The ASGI app of the plain-HTTP listener: a 301 (GET, HEAD) or 308 (others, which keeps
     the method and body) to the same path over HTTPS, or with ``http_action = "refuse"`` a
     403 that names the HTTPS URL. Nothing is read from or forwarded to the API."""
-    base = api.base_url()
+    def base(scope: dict[str, Any]) -> str:
+        """``public_url``, else the host the client asked for (a listener on 0.0.0.0 has no
+        one name) with the HTTPS port."""
+        if api.public_url or api.host not in ("0.0.0.0", "::", ""):
+            return api.base_url()
+        host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+        name = urlsplit(f"//{host}").hostname if host else None
+        if not name:
+            return api.base_url()
+        return f"https://{'[' + name + ']' if ':' in name else name}:{api.port}"
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string") or b""
-        target = base + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        target = base(scope) + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
         if api.http_action == "redirect":
             status = 301 if scope["method"] in ("GET", "HEAD") else 308
             body = b""

@@ -239,6 +239,15 @@ def test_plain_http_listener_redirects_or_refuses(tmp_path: Path, pki: TlsFiles,
         assert r.json()["error"]["code"] == 403 and "https://api.example:6443/identity/v3/auth/tokens" in r.json()["error"]["message"]
 
 
+def test_plain_http_redirect_on_a_wildcard_address_names_the_host_asked_for(tmp_path: Path, pki: TlsFiles) -> None:
+    from starlette.testclient import TestClient
+
+    config = _tls_config(tmp_path, pki, host="0.0.0.0", port=6443, http_port=6080)
+    client = TestClient(https_only_app(config.api), base_url="http://cloud.example:6080")
+    r = client.get("/dashboard", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == "https://cloud.example:6443/dashboard"
+
+
 # --- bus, database, warnings -------------------------------------------------------------------------
 
 
