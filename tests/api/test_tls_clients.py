@@ -154,6 +154,22 @@ def test_dashboard_cookie_is_secure(running_cloud: RunningCloud) -> None:
     assert "; secure" in r.headers["set-cookie"].lower()
 
 
+def test_overcast_image_upload_verifies_through_os_cacert(running_cloud: RunningCloud, tmp_path: Path) -> None:
+    from overcast.cli.server import openrc
+
+    rc = openrc(running_cloud.auth_url, running_cloud.admin_password, "RegionOne", running_cloud.cacert)
+    env = {k: v for k, v in _without_cacert(running_cloud).items() if not k.startswith("OS_")}
+    env.update(line.removeprefix("export ").split("=", 1) for line in rc.splitlines())
+    (tmp_path / "disk.raw").write_bytes(b"\0" * 65536)
+    upload = [sys.executable, "-c", "from overcast.cli import main; main()", "image", "upload", str(tmp_path / "disk.raw"),
+              "--name", "tls-upload", "--disk-format", "raw"]
+    done = subprocess.run(upload, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr + done.stdout
+    del env["OS_CACERT"]
+    done = subprocess.run(upload, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in done.stderr + done.stdout
+
+
 def _served(port: int) -> bytes:
     return ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.1", port), timeout=10))
 
@@ -163,7 +179,7 @@ def _file(path: Path) -> bytes:
 
 
 def test_rotation_with_overcast_reload(running_cloud: RunningCloud) -> None:
-    """Last in the module: the served certificate changes."""
+    """The served certificate changes (last in the module; with xdist, in whichever process runs it)."""
     port = int(running_cloud.url.rsplit(":", 1)[1])
     cert = running_cloud.data_dir / "tls" / "server.pem"
     old = _file(cert)
@@ -184,4 +200,5 @@ def test_rotation_with_overcast_reload(running_cloud: RunningCloud) -> None:
         assert time.monotonic() < deadline, "the object worker still serves the old certificate"
         time.sleep(0.2)
     assert running_cloud.openstack("token", "issue", "-f", "json")["project_id"]  # a new connection verifies
-    assert _swift(running_cloud, "list", "tls-box").stdout.split() == ["hello.txt"]
+    stat = _swift(running_cloud, "stat")  # through the object worker's new certificate
+    assert stat.returncode == 0 and "Account: AUTH_" in stat.stdout, stat.stderr
