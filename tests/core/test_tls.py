@@ -343,3 +343,14 @@ def test_dashboard_session_cookie_is_secure_over_https(cloud, scheme: str, secur
     assert r.status_code == 303
     cookie = r.headers["set-cookie"].lower()
     assert ("; secure" in cookie) is secure and "httponly" in cookie
+
+
+def test_config_check_prints_the_warnings(tmp_path: Path) -> None:
+    from overcast.cli import build_cli
+
+    path = tmp_path / "overcast.toml"
+    path.write_text('[api]\nhost = "10.0.0.10"\n[bus]\nurl = "amqp://overcast:secret@10.0.0.10:5672//"\n')
+    result = CliRunner().invoke(build_cli(load_plugins=False), ["config", "check", "--config", str(path), "--role", "controller"])
+    assert result.exit_code == 0, result.output
+    assert f"{path}: ok" in result.stdout
+    assert f"warning: {path}: [api] host:" in result.stderr and f"warning: {path}: [bus] url: amqp:// to 10.0.0.10" in result.stderr
