@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from overcast.errors import ConfigError, DriverNotInstalled
 from overcast.types import Backend, ConfigOption, DriverKind, Host
@@ -47,13 +47,42 @@ class DatabaseSection(_Section):
     pool_size: int = Field(default=10, ge=1)
 
 
+def _needs(info: ValidationInfo, value: Any, other: str, why: str = "") -> None:
+    """A key is set but ``other`` (declared, so validated, before it) is not."""
+    if value and not info.data.get(other):
+        raise ValueError(f"needs {other}{why}")
+
+
+def _key_with_cert(cls: type, value: str, info: ValidationInfo) -> str:
+    """``tls_key`` and ``tls_cert`` go together."""
+    if info.data.get("tls_cert") and not value:
+        raise ValueError("is required with tls_cert")
+    _needs(info, value, "tls_cert")
+    return value
+
+
 class BusSection(_Section):
-    url: str = "memory://"
+    url: str = "memory://"  # or amqp:// (plain) or amqps:// (TLS) to RabbitMQ
+    # amqps:// only: the CA the broker's certificate must chain to (empty: the system's CAs),
+    # and this process's client certificate for a broker that asks for one
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = Field(default="", validate_default=True)
+    tls_verify: bool = True  # false: encrypted, but any certificate is accepted (no authentication)
     rpc_timeout: float = Field(default=60.0, gt=0)
     heartbeat_interval: float = Field(default=10.0, gt=0)  # how often the controller asks each agent
     host_down_after: float = Field(default=30.0, gt=0)  # no answer for this long: the host is down
     # namespace for queue, routing-key and exchange names on a broker shared by several clouds
     prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]*$")
+
+    @field_validator("tls_ca", "tls_cert")
+    @classmethod
+    def _tls_needs_amqps(cls, value: str, info: ValidationInfo) -> str:
+        if value and not str(info.data.get("url", "")).startswith("amqps://"):
+            raise ValueError(f"needs an amqps:// url (url is {info.data.get('url')!r})")
+        return value
+
+    _key_pair = field_validator("tls_key")(classmethod(_key_with_cert))
 
     @property
     def probe_timeout(self) -> float:
@@ -65,13 +94,43 @@ class BusSection(_Section):
 class ApiSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=6080, ge=0, le=65535)
-    public_url: str = ""  # empty: http://host:port
+    public_url: str = ""  # empty: http(s)://host:port
     region: str = "RegionOne"
     max_request_body: int = Field(default=1024 * 1024, ge=1024)  # JSON bodies, not uploads
     workers: int = Field(default=1, ge=1)
+    # HTTPS: the server's certificate (chain) and key files, relative to the data dir or absolute;
+    # ``overcast reload`` serves replaced files to new connections
+    tls_cert: str = ""
+    tls_key: str = Field(default="", validate_default=True)
+    tls_client_ca: str = ""  # set: clients must present a certificate this CA signed
+    # a plain-HTTP listener beside HTTPS (0: none; plain HTTP to ``port`` fails its handshake)
+    http_port: int = Field(default=0, ge=0, le=65535)
+    http_action: str = Field(default="redirect", pattern="^(redirect|refuse)$")  # on http_port
+    # peers whose X-Forwarded-Proto/-For are believed (a TLS-terminating proxy); empty: nobody's
+    trusted_proxies: list[str] = []
+
+    _key_pair = field_validator("tls_key")(classmethod(_key_with_cert))
+
+    @field_validator("tls_client_ca")
+    @classmethod
+    def _client_ca_with_cert(cls, value: str, info: ValidationInfo) -> str:
+        _needs(info, value, "tls_cert", " (client certificates are asked for over HTTPS)")
+        return value
+
+    @field_validator("http_port")
+    @classmethod
+    def _http_port_with_tls(cls, value: int, info: ValidationInfo) -> int:
+        _needs(info, value, "tls_cert", " (without TLS, port itself serves plain HTTP)")
+        if value and value == info.data.get("port"):
+            raise ValueError("must differ from port")
+        return value
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return (self.public_url or f"{self.scheme}://{self.host}:{self.port}").rstrip("/")
 
 
 class IdentitySection(_Section):
@@ -194,6 +253,17 @@ class Config(_Section):
     object_store: DriverTable | None = None
     network: DriverTable | None = None
 
+    @model_validator(mode="after")
+    def _absolute_tls_paths(self) -> "Config":
+        """Certificate and key files may be named relative to the data dir; every reader
+        (server, bus, ``overcast reload``) gets them absolute."""
+        for section, keys in ((self.api, ("tls_cert", "tls_key", "tls_client_ca")), (self.bus, ("tls_ca", "tls_cert", "tls_key"))):
+            for key in keys:
+                value = getattr(section, key)
+                if value:
+                    setattr(section, key, str(self.resolve_path(value, "")))
+        return self
+
     # --- derived paths ------------------------------------------------------------------
 
     def resolve_path(self, value: str | os.PathLike[str], default: str) -> Path:
@@ -239,6 +309,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         err = exc.errors()[0]
         where = _format_location(err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "value_error":  # our validators' own words, without pydantic's prefix
+            msg = str(err.get("ctx", {}).get("error", msg))
         if err["type"] == "missing":
             msg = "is required"
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""

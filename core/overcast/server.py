@@ -9,11 +9,14 @@ that is installed, then the local host agents.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +96,7 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
     from overcast.api.app import create_app
     from overcast.plugins import load_plugin_manager
     from overcast.server_workers import ObjectWorkers, bind as bind_object_api
+    from overcast.tls import load_uvicorn_config, server_tls, uvicorn_options
 
     if config.api.workers != 1:
         # Not a throughput knob here: every worker would start its own copy of the services'
@@ -111,6 +115,7 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
     if role == "controller" and config.bus.url.startswith("memory://"):
         raise ConfigError(f"{config.path}: [bus] url: a controller reaches its hosts' agents over a message broker; "
                           "set an amqp:// url (memory:// only works all-in-one)")
+    tls = server_tls(config)  # a certificate that does not load stops start-up here
     runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra), role=role)
     workers = None
     try:
@@ -121,7 +126,7 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
             workers = ObjectWorkers(config, object_socket, bool(extra), role)
             log.info("object-API workers", extra={"workers": config.objectstore.workers, "url": config.object_store_url()})
         app = create_app(runtime)
-        server = _Server(
+        server = _Server(load_uvicorn_config(
             uvicorn.Config(
                 app,
                 host=config.api.host,
@@ -131,12 +136,15 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
                 lifespan="off",
                 server_header=False,
                 timeout_graceful_shutdown=10,
-            )
-        )
+                **uvicorn_options(config.api),
+            ), tls))
+        plain = _plain_http_server(config) if tls is not None and config.api.http_port else None
         if pid_file is not None:
             write_pid_file(pid_file)
-        log.info("listening", extra={"url": f"http://{config.api.host}:{config.api.port}", "public_url": config.api.base_url()})
-        server.run()
+        log.info("listening", extra={"url": f"{config.api.scheme}://{config.api.host}:{config.api.port}",
+                                     "public_url": config.api.base_url()})
+        with _reload_on_sighup(tls, workers):
+            _run_servers(server, plain)
     finally:
         if workers is not None:
             workers.stop()
@@ -144,6 +152,56 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
         if pid_file is not None:
             remove_pid_file(pid_file)
         log.info("stopped")
+
+
+def _plain_http_server(config: Config) -> uvicorn.Server:
+    """The plain-HTTP listener beside HTTPS (``[api] http_port``): redirects or refuses."""
+    from overcast.tls import https_only_app, uvicorn_options
+
+    log.info("plain HTTP", extra={"port": config.api.http_port, "action": config.api.http_action})
+    return _QuietServer(uvicorn.Config(https_only_app(config.api), host=config.api.host, port=config.api.http_port,
+                                       log_config=None, access_log=False, lifespan="off", server_header=False,
+                                       **uvicorn_options(config.api)))
+
+
+def _run_servers(server: uvicorn.Server, plain: uvicorn.Server | None) -> None:
+    """Run the API server (and the plain-HTTP one beside it) until the API server stops."""
+    if plain is None:
+        server.run()
+        return
+
+    async def both() -> None:
+        task = asyncio.create_task(plain.serve())
+        try:
+            await server.serve()
+        finally:
+            plain.should_exit = True
+            await task
+
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(both())
+
+
+@contextlib.contextmanager
+def _reload_on_sighup(tls: Any, workers: Any) -> Iterator[None]:
+    """``overcast reload`` (SIGHUP): serve the replaced certificate files to new connections,
+    here and in the object-API workers."""
+    def reload(signum: int, frame: Any) -> None:
+        if tls is None:
+            log.info("SIGHUP: nothing to reload (no [api] tls_cert)")
+            return
+        tls.reload()
+        if workers is not None:
+            workers.send_signal(signal.SIGHUP)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGHUP, reload)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 class _Server(uvicorn.Server):
@@ -156,6 +214,14 @@ class _Server(uvicorn.Server):
             self.force_exit = True
         else:
             self.should_exit = True
+
+
+class _QuietServer(_Server):
+    """A second server in the same loop: the first one owns the signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def write_pid_file(path: Path) -> None:

@@ -80,6 +80,12 @@ class ObjectWorkers:
                     log.warning("object-API worker exited; starting it again", extra={"pid": proc.pid, "status": proc.returncode})
                     self.procs[i] = self._spawn()
 
+    def send_signal(self, sig: int) -> None:
+        """Pass ``sig`` on to every running worker (SIGHUP: reload the TLS certificate)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(sig)
+
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()
         self._watcher.join()
@@ -114,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     from overcast.plugins import load_plugin_manager
     from overcast.runtime import build_runtime
     from overcast.server import _Server
+    from overcast.tls import load_uvicorn_config, server_tls, uvicorn_options
 
     parser = argparse.ArgumentParser(prog="overcast.server_workers")
     parser.add_argument("--config", required=True)
@@ -130,11 +137,15 @@ def main(argv: list[str] | None = None) -> None:
 
         extra.append(("fake", FakeDriversPlugin()))
     config = load_config(args.config)
+    tls = server_tls(config)
+    if tls is not None:
+        signal.signal(signal.SIGHUP, lambda *_: tls.reload())
     runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra), migrate=False, role=args.role)
     try:
         app = create_app(runtime, apis=OBJECT_APIS)
-        server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False,
-                                        timeout_graceful_shutdown=10))
+        server = _Server(load_uvicorn_config(
+            uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False,
+                           timeout_graceful_shutdown=10, **uvicorn_options(config.api)), tls))
         server.run(sockets=[socket.socket(fileno=args.fd)])
     finally:
         runtime.close()

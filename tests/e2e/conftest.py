@@ -69,7 +69,7 @@ class Observer:
 
         token, self.project_id = cloud.admin_token()
         self.http = httpx.Client(base_url=cloud.url, headers={"X-Auth-Token": token, "X-OpenStack-Nova-API-Version": "2.37"},
-                                 timeout=30)
+                                 timeout=30, verify=cloud.verify)
 
     def get(self, path: str) -> Any:
         r = self.http.get(path)

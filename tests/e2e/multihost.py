@@ -255,27 +255,50 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def in_netns(name: str) -> list[str]:
+def in_netns(name: str | None) -> list[str]:
     """A command prefix that runs a program in network namespace ``name`` but keeps the
     machine's mount namespace (unlike ``ip netns exec``), so the namespaces, mounts and
-    files the program makes are visible to everyone, as on a real host."""
-    return ["nsenter", f"--net=/run/netns/{name}"]
+    files the program makes are visible to everyone, as on a real host. ``None``: here."""
+    return ["nsenter", f"--net=/run/netns/{name}"] if name else []
 
 
 # --- RabbitMQ -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BrokerTls:
+    """A TLS listener's files: the broker's certificate and key, and the CA that clients'
+    certificates must chain to (``require_client_cert``: no certificate, no connection)."""
+
+    ca_cert: Path
+    cert: Path
+    key: Path
+    require_client_cert: bool = True
+
+
 @dataclass
 class RabbitNode:
     """A private RabbitMQ node (own node name, Mnesia, logs, Erlang cookie) in network
-    namespace ``netns``, on the standard ports of that namespace. ``stop()`` keeps its data,
-    so ``start()`` again is a broker restart with durable queues intact."""
+    namespace ``netns`` (``None``: this one), on the standard ports of that namespace (or
+    ``port``, and ``port + 20000`` for Erlang distribution). ``stop()`` keeps its data, so
+    ``start()`` again is a broker restart with durable queues intact. With ``tls`` it
+    listens for AMQP over TLS (``amqps://``) on ``port`` and not in clear."""
 
     root: Path
-    netns: str
+    netns: str | None
     nodename: str = field(default_factory=lambda: f"oc-test-{secrets.token_hex(4)}@localhost")
     port: int = 5672
     process: subprocess.Popen | None = None
+    tls: BrokerTls | None = None
+
+    def _conf(self) -> str:
+        if self.tls is None:
+            return f"listeners.tcp.default = {self.port}\nloopback_users.guest = false\n"
+        peer = "true" if self.tls.require_client_cert else "false"
+        return (f"listeners.tcp = none\nlisteners.ssl.default = {self.port}\nloopback_users.guest = false\n"
+                f"ssl_options.cacertfile = {self.tls.ca_cert}\nssl_options.certfile = {self.tls.cert}\n"
+                f"ssl_options.keyfile = {self.tls.key}\nssl_options.verify = verify_peer\n"
+                f"ssl_options.fail_if_no_peer_cert = {peer}\n")
 
     def _env(self) -> dict[str, str]:
         return {
@@ -283,7 +306,8 @@ class RabbitNode:
             "HOME": str(self.root),  # its own .erlang.cookie
             "RABBITMQ_CONF_ENV_FILE": str(self.root / "rabbitmq-env.conf"),
             "RABBITMQ_NODENAME": self.nodename,
-            "RABBITMQ_NODE_PORT": str(self.port),
+            # (the TLS listener is the config file's: this variable would add one in clear)
+            **({} if self.tls else {"RABBITMQ_NODE_PORT": str(self.port)}),
             "RABBITMQ_DIST_PORT": str(self.port + 20000),
             "RABBITMQ_MNESIA_BASE": str(self.root / "mnesia"),
             "RABBITMQ_LOG_BASE": str(self.root / "log"),
@@ -297,8 +321,7 @@ class RabbitNode:
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
             (self.root / "rabbitmq-env.conf").write_text("")
             (self.root / "enabled_plugins").write_text("[].\n")
-            (self.root / "rabbitmq.conf").write_text(
-                f"listeners.tcp.default = {self.port}\nloopback_users.guest = false\n")
+            (self.root / "rabbitmq.conf").write_text(self._conf())
         with open(self.root / "server.log", "ab") as log:
             self.process = subprocess.Popen(
                 [*in_netns(self.netns), "/usr/lib/rabbitmq/bin/rabbitmq-server"], env=self._env(), cwd=self.root,

@@ -140,11 +140,13 @@ def make_bus(section: Any) -> Bus:
         from overcast.bus.memory import InProcessBus
 
         return InProcessBus(rpc_timeout=section.rpc_timeout)
-    if url.startswith(("amqp://", "pyamqp://")):
+    if url.startswith(("amqp://", "amqps://", "pyamqp://")):
         from overcast.bus.amqp import AmqpBus
+        from overcast.tls import amqp_ssl_options
 
-        return AmqpBus(url, rpc_timeout=section.rpc_timeout, prefix=getattr(section, "prefix", ""))
-    raise ConfigError(f"[bus] url: unknown scheme in {url!r}; use memory:// or amqp://")
+        return AmqpBus(url, rpc_timeout=section.rpc_timeout, prefix=getattr(section, "prefix", ""),
+                       ssl=amqp_ssl_options(section))
+    raise ConfigError(f"[bus] url: unknown scheme in {url!r}; use memory://, amqp:// or amqps://")
 
 
 from overcast.bus.memory import InProcessBus  # noqa: E402  (re-exported for convenience)

@@ -52,8 +52,10 @@ def topic_queue(topic: str, exchange: Exchange = RPC_EXCHANGE) -> Queue:
 class AmqpBus:
     """A :class:`overcast.bus.Bus` over RabbitMQ. Thread-safe; one consumer thread."""
 
-    def __init__(self, url: str, rpc_timeout: float = 60.0, workers: int = 16, prefix: str = "", publishers: int = 4) -> None:
+    def __init__(self, url: str, rpc_timeout: float = 60.0, workers: int = 16, prefix: str = "", publishers: int = 4,
+                 ssl: dict[str, Any] | None = None) -> None:
         self.url = url
+        self._ssl = ssl  # kombu's ssl options for amqps:// (overcast.tls.amqp_ssl_options)
         self.rpc_timeout = rpc_timeout
         self.prefix = f"{prefix}." if prefix and not prefix.endswith(".") else prefix
         self._rpc_exchange = Exchange(self.prefix + RPC_EXCHANGE.name, type="direct", durable=True)
@@ -193,10 +195,17 @@ class AmqpBus:
         with self._publishers_lock:
             if self._publishers_made < self._max_publishers:
                 self._publishers_made += 1
-                conn = Connection(self.url, transport_options={"confirm_publish": True})
+                conn = self._connection(transport_options={"confirm_publish": True})
                 self._all_publishers.append(conn)
                 return conn
         return self._publishers.get()
+
+    def _connection(self, **options: Any) -> Connection:
+        """A kombu connection to the broker, over TLS with ``ssl`` (a fresh copy each time:
+        kombu writes the server's name into it)."""
+        if self._ssl is not None:
+            options["ssl"] = dict(self._ssl)
+        return Connection(self.url, **options)
 
     # --- consuming ------------------------------------------------------------------------
 
@@ -208,7 +217,7 @@ class AmqpBus:
     def _consume_forever(self) -> None:
         while not self._stopped.is_set():
             try:
-                with Connection(self.url, heartbeat=10) as conn:
+                with self._connection(heartbeat=10) as conn:
                     conn.ensure_connection(max_retries=None, errback=self._log_retry, **BACKOFF)
                     self._consume(conn)
             except Exception as exc:  # noqa: BLE001 - never let a broker problem kill the process

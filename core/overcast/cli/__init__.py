@@ -39,7 +39,7 @@ def _optional_command_modules() -> list:
     import importlib
 
     modules = []
-    for name in ("server", "keys", "images", "objects", "agent"):
+    for name in ("server", "keys", "images", "objects", "agent", "tls"):
         try:
             modules.append(importlib.import_module(f"overcast.cli.{name}"))
         except ModuleNotFoundError as exc:

@@ -122,6 +122,10 @@ def config_check(config_path: str | None, role: str, host: str | None) -> None:
     pm = process_plugin_manager()
     resolved = resolve_drivers(config, pm, role=role, host=host)
     click.echo(f"{config.path}: ok")
+    from overcast.tls import cleartext_warnings
+
+    for warning in cleartext_warnings(config):
+        click.echo(f"warning: {warning}", err=True)
     for name, host in resolved.hosts.items():
         click.echo(f"  host {name}: {DriverKind.HYPERVISOR.value} driver '{host.driver}'")
     for name, backend in resolved.volume_backends.items():

@@ -4,6 +4,8 @@ streamed, with a progress bar (rich) and checksum verification.
 Authentication is the usual OpenStack environment (``OS_AUTH_URL``, ``OS_USERNAME``,
 ``OS_PASSWORD``, ``OS_PROJECT_NAME``, ``OS_USER_DOMAIN_NAME``, ``OS_PROJECT_DOMAIN_NAME``),
 or ``--token`` with ``--image-url`` (the image endpoint, e.g. ``http://H:6080/image``).
+Over HTTPS the server is verified against ``OS_CACERT`` (as ``openrc`` sets it), else the
+system's CAs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,12 @@ CHUNK = 1024 * 1024
 TIMEOUT = httpx.Timeout(30.0, read=600.0, write=600.0)
 
 
+def _verify() -> ssl.SSLContext | bool:
+    """How HTTPS servers are verified: ``OS_CACERT`` (the CA in ``openrc``) or the system's CAs."""
+    cacert = os.environ.get("OS_CACERT")
+    return ssl.create_default_context(cafile=cacert) if cacert else True
+
+
 class Session:
     """A token and the image endpoint."""
 
@@ -30,7 +39,8 @@ class Session:
         self.token = token
         self.image_url = image_url.rstrip("/")
         # JSON errors ({"message": ...}), as Glance's webob answers when JSON is preferred
-        self.client = httpx.Client(timeout=TIMEOUT, headers={"X-Auth-Token": token, "Accept": "application/json"})
+        self.client = httpx.Client(timeout=TIMEOUT, headers={"X-Auth-Token": token, "Accept": "application/json"},
+                                   verify=_verify())
 
     def url(self, path: str) -> str:
         return f"{self.image_url}/v2{path}"
@@ -80,7 +90,10 @@ def authenticate(token: str | None, image_url: str | None) -> Session:
             },
         }
     }
-    r = httpx.post(f"{auth_url}/auth/tokens", json=body, timeout=TIMEOUT)
+    try:
+        r = httpx.post(f"{auth_url}/auth/tokens", json=body, timeout=TIMEOUT, verify=_verify())
+    except httpx.ConnectError as exc:  # a refused connection, or a certificate that does not verify
+        raise click.ClickException(f"cannot reach {auth_url}: {exc}") from None
     if r.status_code != 201:
         raise click.ClickException(f"authentication failed: HTTP {r.status_code}: {r.text.strip()}")
     token = r.headers["X-Subject-Token"]

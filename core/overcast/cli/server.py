@@ -91,7 +91,8 @@ def _objectstore_table(tables: dict[str, Any], port: int) -> dict[str, Any]:
     return {"objectstore": {"workers": 2 * (os.cpu_count() or 1), "port": port + 1}}
 
 
-def clouds_yaml(auth_url: str, password: str, region: str) -> str:
+def clouds_yaml(auth_url: str, password: str, region: str, cacert: Path | None = None) -> str:
+    """``clouds.yaml`` with cloud ``overcast``; ``cacert``: the CA clients verify HTTPS with."""
     import yaml
 
     cloud = {
@@ -107,7 +108,23 @@ def clouds_yaml(auth_url: str, password: str, region: str) -> str:
         "interface": "public",
         "identity_api_version": 3,
     }
+    if cacert is not None:
+        cloud["cacert"] = str(cacert)
     return yaml.safe_dump({"clouds": {"overcast": cloud}}, sort_keys=False)
+
+
+def openrc(auth_url: str, password: str, region: str, cacert: Path | None = None) -> str:
+    """DevStack's ``openrc`` for the admin (``source`` it); ``OS_CACERT`` with HTTPS."""
+    import shlex
+
+    values = {
+        "OS_AUTH_URL": auth_url, "OS_IDENTITY_API_VERSION": "3", "OS_USERNAME": "admin", "OS_PASSWORD": password,
+        "OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": region, "OS_INTERFACE": "public",
+    }
+    if cacert is not None:
+        values["OS_CACERT"] = str(cacert)
+    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items())
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -123,8 +140,13 @@ def _write_private(path: Path, text: str) -> None:
 @click.option("--admin-password", default=None, help="The admin password (default: generated and printed).")
 @click.option("--fake-drivers", is_flag=True, help="Configure the in-memory fake drivers only: " + FAKE_HELP)
 @click.option("--force", is_flag=True, help="Re-initialise an existing data dir: keeps data, resets the admin password.")
-def init_command(data_dir: str | None, host: str, port: int, admin_password: str | None, fake_drivers: bool, force: bool) -> None:
-    """Create a cloud: config, database, Fernet keys, the admin project and user, clouds.yaml."""
+@click.option("--tls", is_flag=True, help="Serve HTTPS: create a CA (kept if it exists) and a server certificate for this "
+                                          "host's names and addresses in DATA_DIR/tls; clouds.yaml and openrc name the CA.")
+@click.option("--tls-name", multiple=True, help="With --tls: one more DNS name or address for the certificate (repeatable).")
+def init_command(data_dir: str | None, host: str, port: int, admin_password: str | None, fake_drivers: bool, force: bool,
+                 tls: bool, tls_name: tuple[str, ...]) -> None:
+    """Create a cloud: config, database, Fernet keys, the admin project and user, clouds.yaml and openrc."""
+    from overcast.pki import host_names, init_tls, tls_files
     from overcast.plugins import load_plugin_manager
     from overcast.runtime import build_runtime
     from overcast.testing.fakes import FakeDriversPlugin
@@ -133,15 +155,28 @@ def init_command(data_dir: str | None, host: str, port: int, admin_password: str
     config_path = directory / CONFIG_NAME
     if config_path.exists() and not force:
         raise click.ClickException(f"{config_path} exists: this data dir is initialised (use --force to reset the admin password)")
+    if tls and config_path.exists() and not load_config(config_path).api.tls_cert:
+        files = tls_files(directory)
+        raise click.ClickException(
+            f"{config_path}: [api] has no tls_cert; add tls_cert = \"{files.cert.relative_to(directory)}\" and "
+            f"tls_key = \"{files.key.relative_to(directory)}\" to [api], then run this again")
     directory.mkdir(parents=True, exist_ok=True)
     extra = [("fake", FakeDriversPlugin())] if fake_drivers else []
     pm = load_plugin_manager(extra_plugins=extra, strict=False)
     if not config_path.exists():
         data = {"api": {"host": host, "port": port, "region": "RegionOne"}, "identity": {"token_ttl": 3600}}
+        if tls:
+            files = tls_files(directory)
+            data["api"].update(tls_cert=str(files.cert.relative_to(directory)), tls_key=str(files.key.relative_to(directory)))
         data.update(_driver_tables(pm, fake_drivers, directory))
         data.update(_objectstore_table(data, port))
         _write_private(config_path, to_toml(data, "Overcast all-in-one config written by 'overcast init'.\nSee the README for every section and driver option."))
     config = load_config(config_path)
+    if tls:
+        init_tls(directory, host_names([host, *tls_name]))
+    cacert = tls_files(directory).ca_cert if config.api.tls_cert else None
+    if cacert is not None and not cacert.exists():
+        cacert = None  # the operator's own certificate: clients use the system's CAs or their own cacert
     password = admin_password or secrets.token_urlsafe(16)
     runtime = build_runtime(config, pm=pm)
     try:
@@ -149,10 +184,14 @@ def init_command(data_dir: str | None, host: str, port: int, admin_password: str
     finally:
         runtime.close()
     auth_url = config.api.base_url() + "/identity"
-    _write_private(directory / "clouds.yaml", clouds_yaml(auth_url, password, config.api.region))
+    _write_private(directory / "clouds.yaml", clouds_yaml(auth_url, password, config.api.region, cacert))
+    _write_private(directory / "openrc", openrc(auth_url, password, config.api.region, cacert))
     click.echo(f"initialised {directory}")
     click.echo(f"  config:       {config_path}")
     click.echo(f"  clouds.yaml:  {directory / 'clouds.yaml'} (cloud 'overcast')")
+    click.echo(f"  openrc:       {directory / 'openrc'}")
+    if cacert is not None:
+        click.echo(f"  CA:           {cacert} (copy it to clients: cacert in clouds.yaml, OS_CACERT)")
     click.echo(f"  auth url:     {auth_url}")
     click.echo(f"  admin project {result.project_id}, user {result.user_id}")
     click.echo(f"admin password: {password}")
@@ -166,20 +205,33 @@ def _pid_file(config: Any, pid_file: str | None) -> Path:
     return Path(pid_file).absolute() if pid_file else config.data_dir / "overcast.pid"
 
 
-def _wait_until_serving(url: str, proc: subprocess.Popen, timeout: float) -> None:
+def _serving(config: Any) -> bool:
+    """Whether the API answers. Over HTTPS a TCP connect is enough (uvicorn listens only once
+    start-up is done) and presents no client certificate, which [api] tls_client_ca may ask for."""
     import httpx
 
+    host, port = _connect_host(config.api.host), config.api.port
+    if config.api.tls_cert:
+        try:
+            socket.create_connection((host.strip("[]"), port), timeout=1.0).close()
+            return True
+        except OSError:
+            return False
+    try:
+        return httpx.get(f"http://{host}:{port}/identity", timeout=1.0).status_code == 300
+    except httpx.HTTPError:
+        return False
+
+
+def _wait_until_serving(config: Any, proc: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise click.ClickException(f"the server exited with status {proc.returncode}; see its log")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 300:
-                return
-        except httpx.HTTPError:
-            pass
+        if _serving(config):
+            return
         time.sleep(0.1)
-    raise click.ClickException(f"the server did not answer on {url} within {timeout:.0f}s")
+    raise click.ClickException(f"the server did not answer on {config.api.host}:{config.api.port} within {timeout:.0f}s")
 
 
 @click.command("up")
@@ -208,7 +260,7 @@ def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_
         args += ["--role", role]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        _wait_until_serving(f"http://{_connect_host(config.api.host)}:{config.api.port}/identity", proc, timeout=60)
+        _wait_until_serving(config, proc, timeout=60)
         click.echo(f"overcast is up: pid {proc.pid}, {config.api.base_url()} (log {log_path})")
         return
     from overcast.logs import setup_logging

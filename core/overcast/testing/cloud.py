@@ -32,6 +32,10 @@ the ``running_cloud_config`` fixture in your test module::
     @pytest.fixture
     def running_cloud_config():
         return {"volume_backends": {"fast": {"driver": "lvm", "volume_group": "vg0"}}}
+
+Override ``running_cloud_tls`` (module scope) to return ``True`` for a cloud that serves HTTPS
+with a certificate from its own CA (``overcast.pki``, as ``overcast init --tls`` makes it):
+``url`` is then ``https://...``, ``cacert`` the CA file and ``clouds.yaml`` names it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -142,6 +147,12 @@ class RunningCloud:
     env: dict[str, str]  # os.environ plus OS_CLIENT_CONFIG_FILE and OS_CLOUD=overcast
     process: subprocess.Popen
     log_path: Path
+    cacert: Path | None = None  # the CA of its HTTPS certificate (None: plain HTTP)
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify`` for this cloud: its CA over HTTPS."""
+        return ssl.create_default_context(cafile=str(self.cacert)) if self.cacert is not None else True
 
     def openstack(self, *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 120) -> Any:
         """Run the ``openstack`` CLI against this cloud. With ``-f json`` among the args the
@@ -165,7 +176,7 @@ class RunningCloud:
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": "admin", "domain": {"id": "default"}, "password": self.admin_password}}},
             "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
-        r = httpx.post(self.auth_url + "/v3/auth/tokens", json=body, timeout=30)
+        r = httpx.post(self.auth_url + "/v3/auth/tokens", json=body, timeout=30, verify=self.verify)
         r.raise_for_status()
         return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
 
@@ -191,18 +202,20 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = None, timeout: float = 90,
                         fake_hosts: bool = True, role: str = "all", api_host: str = "127.0.0.1",
-                        wrapper: list[str] | None = None) -> RunningCloud:
+                        wrapper: list[str] | None = None, tls: bool = False) -> RunningCloud:
     """Write an all-fake config (plus ``extra_config`` tables), bootstrap it, and start
     ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`. With
     ``fake_hosts=False`` the only hosts are those of ``extra_config``. With
     ``role="controller"`` (and an amqp:// ``[bus] url`` in ``extra_config``) no host runs
     until :func:`overcast.testing.agents.start_agent_process` starts its agent. ``api_host``
     is the address it serves on; ``wrapper`` prefixes its command line (e.g. ``["nsenter",
-    "--net=/run/netns/ctl"]`` to run it in a network namespace that has ``api_host``)."""
+    "--net=/run/netns/ctl"]`` to run it in a network namespace that has ``api_host``). ``tls``
+    serves HTTPS with a certificate for ``api_host`` from a CA made in ``data_dir/tls``."""
     import httpx
 
     from overcast.cli.server import clouds_yaml, to_toml
     from overcast.config import load_config
+    from overcast.pki import init_tls
     from overcast.plugins import load_plugin_manager
     from overcast.runtime import build_runtime
     from overcast.testing.fakes import FakeDriversPlugin
@@ -215,6 +228,11 @@ def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = No
     if not fake_hosts:
         data.pop("hosts")
     data["api"] = {"host": api_host, "port": port}
+    cacert = None
+    if tls:
+        files = init_tls(data_dir, ["localhost", "127.0.0.1", api_host])
+        data["api"].update(tls_cert=str(files.cert), tls_key=str(files.key))
+        cacert = files.ca_cert
     data = _merge(data, extra_config or {})
     config_path = data_dir / "overcast.toml"
     config_path.write_text(to_toml(data))
@@ -225,9 +243,9 @@ def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = No
         runtime.identity.bootstrap(password)
     finally:
         runtime.close()
-    url = f"http://{api_host}:{port}"
+    url = f"{config.api.scheme}://{api_host}:{port}"
     clouds = data_dir / "clouds.yaml"
-    clouds.write_text(clouds_yaml(url + "/identity", password, config.api.region))
+    clouds.write_text(clouds_yaml(url + "/identity", password, config.api.region, cacert))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env.update({"OS_CLIENT_CONFIG_FILE": str(clouds), "OS_CLOUD": "overcast", "OVERCAST_CONFIG": str(config_path)})
     log_path = data_dir / "overcast.log"
@@ -237,13 +255,13 @@ def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = No
              "--role", role],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
         )
-    cloud = RunningCloud(url, url + "/identity", password, data_dir, config_path, env, process, log_path)
+    cloud = RunningCloud(url, url + "/identity", password, data_dir, config_path, env, process, log_path, cacert)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"overcast up exited with {process.returncode}:\n{cloud.log_tail()}")
         try:
-            if httpx.get(cloud.auth_url, timeout=2).status_code == 300:
+            if httpx.get(cloud.auth_url, timeout=2, verify=cloud.verify).status_code == 300:
                 return cloud
         except httpx.HTTPError:
             pass
@@ -272,12 +290,20 @@ def running_cloud_config() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def running_cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, running_cloud_config: dict[str, Any]) -> Iterator[RunningCloud]:
+def running_cloud_tls() -> bool:
+    """Whether ``running_cloud`` serves HTTPS (override in a test module)."""
+    return False
+
+
+@pytest.fixture(scope="module")
+def running_cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, running_cloud_config: dict[str, Any],
+                  running_cloud_tls: bool) -> Iterator[RunningCloud]:
     """A real ``overcast up`` subprocess over the fake drivers, shared by a test module
     (see the module docstring). Extra config: ``running_cloud_config``, or indirect
-    parametrization (``@pytest.mark.parametrize("running_cloud", [{...}], indirect=True)``)."""
+    parametrization (``@pytest.mark.parametrize("running_cloud", [{...}], indirect=True)``);
+    HTTPS: ``running_cloud_tls``."""
     extra = getattr(request, "param", None) or running_cloud_config
-    cloud = start_running_cloud(tmp_path_factory.mktemp("running-cloud"), extra)
+    cloud = start_running_cloud(tmp_path_factory.mktemp("running-cloud"), extra, tls=running_cloud_tls)
     try:
         yield cloud
     finally:

@@ -13,11 +13,11 @@ from overcast.config import Config, parse_config
 from overcast.plugins import PluginManager
 from overcast.testing.fakes import FakeDriversPlugin
 
-from overcast.testing.cloud import cloud, running_cloud, running_cloud_config  # noqa: E402 - documented there
+from overcast.testing.cloud import cloud, running_cloud, running_cloud_config, running_cloud_tls  # noqa: E402 - documented there
 
 __all__ = [
     "fake_drivers", "overcast_pm", "overcast_config", "overcast_runtime", "fake_config_data",
-    "cloud", "running_cloud", "running_cloud_config", "migrated_sqlite_template", "qemu_img",
+    "cloud", "running_cloud", "running_cloud_config", "running_cloud_tls", "migrated_sqlite_template", "qemu_img",
 ]
 
 
