@@ -13,13 +13,19 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from overcast.bus.rpc import client, rpc
 from overcast.errors import OvercastError
+from overcast.network.rpc import NETWORK_TOPIC, HostNetworkState, NetworkRpc
 from overcast.types import Network, Port, Router, VifDetails
 
 log = logging.getLogger(__name__)
 
 
 class NetworkAgent:
+    """The network RPC interface of one host (``network_<method>`` on ``agent.<host>``)."""
+
+    RPC_PREFIX = "network_"
+
     def __init__(self, runtime: Any, host_name: str) -> None:
         self.runtime = runtime
         self.host_name = host_name
@@ -44,21 +50,22 @@ class NetworkAgent:
         if self._driver().supports("init_host"):
             self._run("init_host")  # a host missing the driver's tools fails here, loudly
         try:
-            state = self.runtime.bus.call("network", "host_state", host=self.host_name,
-                                          timeout=self.runtime.config.bus.probe_timeout)
+            controller = client(self.runtime.bus, NETWORK_TOPIC, NetworkRpc, timeout=self.runtime.config.bus.probe_timeout)
+            state = controller.host_state(host=self.host_name)
         except OvercastError as exc:
             log.info("network agent %s: controller not reachable yet (%s); it pushes the state when it starts", self.host_name, exc)
             return
-        self.network_apply_state(state)
+        self.apply_state(state)
 
-    def network_apply_state(self, state: Mapping[str, Any]) -> bool:
+    @rpc
+    def apply_state(self, state: HostNetworkState) -> bool:
         """Re-create everything in ``state`` (networks, ports, DHCP, routers) idempotently."""
         failures = []
         steps: list[tuple[str, dict[str, Any]]] = []
-        steps += [("setup_network", {"network": n}) for n in state.get("networks", ())]
-        steps += [("setup_dhcp", {"network": d["network"], "ports": d["ports"]}) for d in state.get("dhcp", ())]
-        steps += [("setup_port", {"network": p["network"], "port": p["port"]}) for p in state.get("ports", ())]
-        steps += [("setup_router", {"router": r}) for r in state.get("routers", ())]
+        steps += [("setup_network", {"network": n}) for n in state.networks]
+        steps += [("setup_dhcp", {"network": d.network, "ports": list(d.ports)}) for d in state.dhcp]
+        steps += [("setup_port", {"network": p.network, "port": p.port}) for p in state.ports]
+        steps += [("setup_router", {"router": r}) for r in state.routers]
         for operation, args in steps:
             try:
                 self._run(operation, **args)
@@ -71,36 +78,46 @@ class NetworkAgent:
 
     # --- RPCs from the controller ------------------------------------------------------
 
-    def network_bind_port(self, port: Port) -> VifDetails | None:
+    @rpc
+    def bind_port(self, port: Port) -> VifDetails | None:
         if self._backend is None:
             return None
         return self._driver().call("bind_port", backend=self._backend, host=self.host_name, port=port)
 
-    def network_setup_network(self, network: Network) -> bool:
+    @rpc
+    def setup_network(self, network: Network) -> bool:
         return self._run("setup_network", network=network)
 
-    def network_teardown_network(self, network: Network) -> bool:
+    @rpc
+    def teardown_network(self, network: Network) -> bool:
         return self._run("teardown_network", network=network)
 
-    def network_setup_port(self, network: Network, port: Port) -> bool:
+    @rpc
+    def setup_port(self, network: Network, port: Port) -> bool:
         return self._run("setup_port", network=network, port=port)
 
-    def network_teardown_port(self, port: Port) -> bool:
+    @rpc
+    def teardown_port(self, port: Port) -> bool:
         return self._run("teardown_port", port=port)
 
-    def network_setup_dhcp(self, network: Network, ports: Sequence[Port]) -> bool:
+    @rpc
+    def setup_dhcp(self, network: Network, ports: Sequence[Port]) -> bool:
         return self._run("setup_dhcp", network=network, ports=list(ports))
 
-    def network_teardown_dhcp(self, network: Network) -> bool:
+    @rpc
+    def teardown_dhcp(self, network: Network) -> bool:
         return self._run("teardown_dhcp", network=network)
 
-    def network_setup_router(self, router: Router) -> bool:
+    @rpc
+    def setup_router(self, router: Router) -> bool:
         return self._run("setup_router", router=router)
 
-    def network_teardown_router(self, router: Router) -> bool:
+    @rpc
+    def teardown_router(self, router: Router) -> bool:
         return self._run("teardown_router", router=router)
 
-    def network_list_resources(self) -> Mapping[str, Sequence[str]]:
+    @rpc
+    def list_resources(self) -> Mapping[str, Sequence[str]]:
         if self._backend is None:
             return {}
         return self._run("list_resources")

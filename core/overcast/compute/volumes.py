@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from overcast.agent import agent_topic
+from overcast.agent.compute import ComputeAgent
 from overcast.compute import states as st
 from overcast.compute.peers import optional_service, require
 from overcast.compute.records import get_instance, instance_of
@@ -36,8 +36,8 @@ class VolumeAttachments:
         self.runtime = runtime
         self.db = runtime.db
 
-    def _agent(self, host: str, method: str, **args: Any) -> Any:
-        return self.runtime.bus.call(agent_topic(host), method, timeout=300, **args)
+    def _agent(self, host: str) -> ComputeAgent:
+        return self.runtime.agents.compute(host, timeout=300)
 
     def list(self, ctx: RequestContext, uuid: str) -> list[BlockDeviceMapping]:
         with self.db.session() as s:
@@ -89,9 +89,9 @@ class VolumeAttachments:
         connector = None
         try:
             attachment_id = volumes.reserve_attach(ctx, volume_id, uuid)
-            connector = self._agent(host, "compute_get_volume_connector")
+            connector = self._agent(host).get_volume_connector()
             info = volumes.initialize_connection(ctx, volume_id, connector, instance_uuid=uuid)
-            self._agent(host, "compute_attach_volume", instance=instance, connection_info=info, mountpoint=bdm.device_name)
+            self._agent(host).attach_volume(instance=instance, connection_info=info, mountpoint=bdm.device_name)
             volumes.complete_attach(ctx, volume_id, uuid, bdm.device_name, host)
         except Exception:
             self._undo_attach(ctx, volumes, volume_id, uuid, attachment_id, connector, bdm.id)
@@ -130,14 +130,14 @@ class VolumeAttachments:
         if rec.host:
             info = from_dict(bdm.connection_info)
             try:
-                self._agent(rec.host, "compute_detach_volume", instance=instance_of(rec), connection_info=info,
-                            mountpoint=bdm.device_name)
+                self._agent(rec.host).detach_volume(instance=instance_of(rec), connection_info=info,
+                                                    mountpoint=bdm.device_name)
             except NotFound:
                 pass  # the guest or the disk is already gone
             except Exception:
                 volumes.roll_detaching(ctx, bdm.volume_id, rec.uuid)
                 raise
-            connector = self._agent(rec.host, "compute_get_volume_connector")
+            connector = self._agent(rec.host).get_volume_connector()
         if connector is not None:
             volumes.terminate_connection(ctx, bdm.volume_id, connector)
         volumes.complete_detach(ctx, bdm.volume_id, rec.uuid)
@@ -175,8 +175,8 @@ class VolumeAttachments:
     def volume_extended(self, uuid: str, volume_id: str, new_size_gb: int) -> None:
         """The volume grew on its backend: make the server's guest see ``new_size_gb``."""
         rec, bdm, _ = self._extend_target(uuid, volume_id)
-        self._agent(rec.host, "compute_extend_volume", instance=instance_of(rec),
-                    connection_info=from_dict(bdm.connection_info), new_size_gb=int(new_size_gb))
+        self._agent(rec.host).extend_volume(instance=instance_of(rec), connection_info=from_dict(bdm.connection_info),
+                                            new_size_gb=int(new_size_gb))
 
     def detach_all(self, rec: InstanceRecord) -> None:
         """Detach every volume of a server being deleted (best effort, logged)."""
