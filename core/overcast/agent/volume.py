@@ -13,6 +13,7 @@ from typing import Any
 
 from overcast.bus.rpc import rpc
 from overcast.errors import NotFound
+from overcast.hookspecs import VolumeHooks
 from overcast.types import (
     Backend,
     BackendStats,
@@ -58,63 +59,75 @@ class VolumeAgent:
             raise NotFound(f"volume backend {backend_name} is not configured on host {self.host_name}")
         return backend
 
-    def _call(self, operation: str, backend_name: str, **kwargs: Any) -> Any:
+    def _driver(self, backend_name: str) -> tuple[VolumeHooks, Backend]:
         backend = self._backend(backend_name)
-        return self.runtime.plugins.driver("volume", backend.driver).call(operation, backend=backend, **kwargs)
+        return self.runtime.plugins.driver("volume", backend.driver), backend
 
     @rpc
     def supports(self, backend_name: str, operation: str) -> bool:
-        supported: bool = self.runtime.plugins.driver("volume", self._backend(backend_name).driver).supports(operation)
-        return supported
+        return self._driver(backend_name)[0].supports(operation)
 
     @rpc
     def init_backend(self, backend_name: str) -> bool:
-        return self._call("init_backend", backend_name)
+        driver, backend = self._driver(backend_name)
+        return driver.init_backend(backend=backend)
 
     @rpc
     def get_stats(self, backend_name: str) -> BackendStats:
-        return self._call("get_stats", backend_name)
+        driver, backend = self._driver(backend_name)
+        return driver.get_stats(backend=backend)
 
     @rpc
     def create(self, backend_name: str, volume: VolumeRef) -> VolumeLocation:
-        return self._call("create", backend_name, volume=volume)
+        driver, backend = self._driver(backend_name)
+        return driver.create(backend=backend, volume=volume)
 
     @rpc
     def delete(self, backend_name: str, volume: VolumeRef) -> bool:
-        return self._call("delete", backend_name, volume=volume)
+        driver, backend = self._driver(backend_name)
+        return driver.delete(backend=backend, volume=volume)
 
     @rpc
     def extend(self, backend_name: str, volume: VolumeRef, new_size_gb: int) -> bool:
-        return self._call("extend", backend_name, volume=volume, new_size_gb=new_size_gb)
+        driver, backend = self._driver(backend_name)
+        return driver.extend(backend=backend, volume=volume, new_size_gb=new_size_gb)
 
     @rpc
     def create_snapshot(self, backend_name: str, snapshot: SnapshotRef) -> VolumeLocation:
-        return self._call("create_snapshot", backend_name, snapshot=snapshot)
+        driver, backend = self._driver(backend_name)
+        return driver.create_snapshot(backend=backend, snapshot=snapshot)
 
     @rpc
     def delete_snapshot(self, backend_name: str, snapshot: SnapshotRef) -> bool:
-        return self._call("delete_snapshot", backend_name, snapshot=snapshot)
+        driver, backend = self._driver(backend_name)
+        return driver.delete_snapshot(backend=backend, snapshot=snapshot)
 
     @rpc
     def create_from_snapshot(self, backend_name: str, volume: VolumeRef, snapshot: SnapshotRef) -> VolumeLocation:
-        return self._call("create_from_snapshot", backend_name, volume=volume, snapshot=snapshot)
+        driver, backend = self._driver(backend_name)
+        return driver.create_from_snapshot(backend=backend, volume=volume, snapshot=snapshot)
 
     @rpc
     def clone(self, backend_name: str, volume: VolumeRef, source: VolumeRef) -> VolumeLocation:
-        return self._call("clone", backend_name, volume=volume, source=source)
+        driver, backend = self._driver(backend_name)
+        return driver.clone(backend=backend, volume=volume, source=source)
 
     @rpc
     def initialize_connection(self, backend_name: str, volume: VolumeRef, connector: Connector) -> ConnectionInfo:
-        return self._call("initialize_connection", backend_name, volume=volume, connector=connector)
+        driver, backend = self._driver(backend_name)
+        return driver.initialize_connection(backend=backend, volume=volume, connector=connector)
 
     @rpc
     def terminate_connection(self, backend_name: str, volume: VolumeRef, connector: Connector) -> bool:
-        return self._call("terminate_connection", backend_name, volume=volume, connector=connector)
+        driver, backend = self._driver(backend_name)
+        return driver.terminate_connection(backend=backend, volume=volume, connector=connector)
 
     @rpc
     def copy_image_to_volume(self, backend_name: str, volume: VolumeRef, image: ImageFile) -> bool:
-        return self._call("copy_image_to_volume", backend_name, volume=volume, image=image)
+        driver, backend = self._driver(backend_name)
+        return driver.copy_image_to_volume(backend=backend, volume=volume, image=image)
 
     @rpc
     def copy_volume_to_image(self, backend_name: str, volume: VolumeRef, disk_format: str, dest_path: str) -> SnapshotResult:
-        return self._call("copy_volume_to_image", backend_name, volume=volume, disk_format=disk_format, dest_path=dest_path)
+        driver, backend = self._driver(backend_name)
+        return driver.copy_volume_to_image(backend=backend, volume=volume, disk_format=disk_format, dest_path=dest_path)

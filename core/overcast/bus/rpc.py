@@ -76,15 +76,21 @@ def _method(func: Callable[..., Any], wire: str) -> Method:
     return Method(func.__name__, wire, signature, params, _adapter(hints.get("return", Any)))
 
 
-@functools.cache
+_DECLARED: dict[type, dict[str, Method]] = {}
+_STUBS: dict[type, type[Stub]] = {}
+
+
 def declared(api: type) -> dict[str, Method]:
-    """The :func:`rpc` methods of ``api`` by wire name."""
-    prefix: str = getattr(api, "RPC_PREFIX", "")
-    methods = {}
-    for klass in reversed(api.__mro__):
-        for name, func in vars(klass).items():
-            if callable(func) and getattr(func, _MARK, False):
-                methods[prefix + name] = _method(func, prefix + name)
+    """The :func:`rpc` methods of ``api`` by wire name (worked out once per class)."""
+    methods = _DECLARED.get(api)
+    if methods is None:
+        prefix: str = getattr(api, "RPC_PREFIX", "")
+        methods = {}
+        for klass in reversed(api.__mro__):
+            for name, func in vars(klass).items():
+                if callable(func) and getattr(func, _MARK, False):
+                    methods[prefix + name] = _method(func, prefix + name)
+        _DECLARED[api] = methods
     return methods
 
 
@@ -168,10 +174,12 @@ def _stub_method(spec: Method) -> Callable[..., Any]:
     return call
 
 
-@functools.cache
 def _stub_class(api: type) -> type[Stub]:
-    namespace = {spec.name: _stub_method(spec) for spec in declared(api).values()}
-    return type(f"{api.__name__}Client", (Stub,), namespace)
+    stub = _STUBS.get(api)
+    if stub is None:
+        namespace = {spec.name: _stub_method(spec) for spec in declared(api).values()}
+        stub = _STUBS[api] = type(f"{api.__name__}Client", (Stub,), namespace)
+    return stub
 
 
 def client(bus: Any, topic: str, api: type[T], timeout: float | None = None) -> T:
