@@ -23,7 +23,7 @@ from overcast.compute.records import get_instance, instance_of
 from overcast.context import RequestContext, system_context
 from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
 from overcast.errors import BadRequest, Conflict, NotFound
-from overcast.types import from_dict, to_dict
+from overcast.types import Host, from_dict, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class VolumeAttachments:
 
     # --- online extend (called by the volume service) -----------------------------------------
 
-    def _extend_target(self, uuid: str, volume_id: str) -> tuple[InstanceRecord, BlockDeviceMapping, str]:
+    def _extend_target(self, uuid: str, volume_id: str) -> tuple[InstanceRecord, BlockDeviceMapping, Host]:
         with self.db.session() as s:
             try:
                 rec = get_instance(s, system_context(), uuid)
@@ -162,20 +162,21 @@ class VolumeAttachments:
         host = self.runtime.drivers.hosts.get(rec.host)
         if host is None:
             raise BadRequest(f"Server {uuid} is on host {rec.host}, which is not configured here.")
-        return rec, bdm, host.driver
+        return rec, bdm, host
 
     def check_volume_extend(self, uuid: str, volume_id: str) -> None:
         """Refuse (400) an online extend the server's hypervisor driver cannot do, before
         anything changes: the driver must implement ``hv_extend_volume``."""
-        rec, _, driver = self._extend_target(uuid, volume_id)
+        rec, _, host = self._extend_target(uuid, volume_id)
+        driver = host.driver
         if not self.runtime.plugins.driver("hypervisor", driver).supports("extend_volume"):
             raise BadRequest(f"Volume {volume_id} is attached to server {uuid} on host {rec.host}, whose hypervisor "
                              f"driver '{driver}' does not support 'extend_volume' (online extend): detach it first.")
 
     def volume_extended(self, uuid: str, volume_id: str, new_size_gb: int) -> None:
         """The volume grew on its backend: make the server's guest see ``new_size_gb``."""
-        rec, bdm, _ = self._extend_target(uuid, volume_id)
-        self._agent(rec.host).extend_volume(instance=instance_of(rec), connection_info=from_dict(bdm.connection_info),
+        rec, bdm, host = self._extend_target(uuid, volume_id)
+        self._agent(host.name).extend_volume(instance=instance_of(rec), connection_info=from_dict(bdm.connection_info),
                                             new_size_gb=int(new_size_gb))
 
     def detach_all(self, rec: InstanceRecord) -> None:

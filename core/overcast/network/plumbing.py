@@ -279,12 +279,14 @@ class Plumbing:
             router = contracts.router_contract(s, record)
         for network_id in sorted(self._router_networks(router)):
             self.sync_network(network_id)
-        self._call(self.network_host(), lambda agent: agent.setup_router(router=router))
+        if (net_host := self.network_host()) is not None:  # enabled() says there is one
+            self._call(net_host, lambda agent: agent.setup_router(router=router))
 
     def teardown_router(self, router: Router) -> None:
         if not self.enabled():
             return
-        self._call(self.network_host(), lambda agent: agent.teardown_router(router=router))
+        if (net_host := self.network_host()) is not None:  # enabled() says there is one
+            self._call(net_host, lambda agent: agent.teardown_router(router=router))
         for network_id in sorted(self._router_networks(router)):
             self.sync_network(network_id)
 
