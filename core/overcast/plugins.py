@@ -5,21 +5,25 @@ on that plugin (``overcast plugins list`` shows it) and the others still load, u
 ``OVERCAST_STRICT_PLUGINS=1``, which makes it fatal.
 
 Routing: a host or backend names its driver. :meth:`PluginManager.driver` returns a
-:class:`DriverCaller` whose attributes call the operation hooks through
+:class:`DriverCaller`, typed as the kind's hook class of :mod:`overcast.hookspecs`, whose
+methods call the operation hooks through
 ``pm.subset_hook_caller(name, remove_plugins=<every other driver>)``, cached per driver, so
 only the named driver answers while wrappers of plugins that are not drivers still run.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
+import inspect
 import logging
 import os
 import threading
 import traceback
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast, overload
 
 import pluggy
 
@@ -130,44 +134,72 @@ def missing_driver_message(kind: DriverKind, name: str) -> str:
 
 
 class DriverCaller:
-    """Calls one driver's operation hooks: ``pm.driver("hypervisor", "kvm").spawn(host=...)``.
+    """The routed caller of one driver, built for its kind from the kind's hook class in
+    :mod:`overcast.hookspecs` (``HypervisorHooks``...), whose type it has:
+    ``pm.driver("hypervisor", "kvm").spawn(host=..., ...)``.
 
-    The attribute name is the operation without its family prefix. An operation the driver
-    does not implement raises :class:`UnsupportedOperation` before anything is called; a
-    ``None`` answer raises :class:`NoDriverAnswered`.
+    An operation the driver does not implement raises :class:`UnsupportedOperation` before
+    anything is called; a ``None`` answer raises :class:`NoDriverAnswered` unless the hook
+    declares that it may answer ``None``.
     """
 
     def __init__(self, pm: PluginManager, info: DriverInfo) -> None:
         self._pm = pm
-        self.info = info
+        self._info = info
         self._prefix = info.kind.hook_prefix
 
+    @property
+    def info(self) -> DriverInfo:
+        return self._info
+
     def supports(self, operation: str) -> bool:
-        return self._prefix + operation in self._pm.implemented_hooks(self.info)
+        return self._prefix + operation in self._pm.implemented_hooks(self._info)
 
     def require(self, operation: str) -> None:
         if not self.supports(operation):
             raise UnsupportedOperation(
-                f"{self.info.kind.value} driver '{self.info.name}' does not support "
+                f"{self._info.kind.value} driver '{self._info.name}' does not support "
                 f"'{operation}'"
             )
 
-    def call(self, operation: str, **kwargs: Any) -> Any:
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._info.kind.value}:{self._info.name}>"
+
+
+def _routed(operation: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """The method of a routed caller that runs hook ``<prefix><operation>`` on its driver."""
+    signature = inspect.signature(func)
+    may_be_none = _admits_none(typing.get_type_hints(func).get("return"))
+
+    def call(self: DriverCaller, *args: Any, **kwargs: Any) -> Any:
         self.require(operation)
+        if args:  # hooks take keywords; positional arguments are bound by the declaration
+            kwargs = dict(signature.bind(self, *args, **kwargs).arguments)
+            kwargs.pop("self")
         hook_name = self._prefix + operation
-        caller = self._pm._route(hook_name, self.info)
-        result = caller(**kwargs)
-        if result is None and hook_name != "net_bind_port":
+        result = self._pm._route(hook_name, self._info)(**kwargs)
+        if result is None and not may_be_none:
             raise NoDriverAnswered(
-                f"{self.info.kind.value} driver '{self.info.name}' returned nothing for "
+                f"{self._info.kind.value} driver '{self._info.name}' returned nothing for "
                 f"'{operation}'"
             )
         return result
 
-    def __getattr__(self, operation: str) -> Callable[..., Any]:
-        if operation.startswith("_"):
-            raise AttributeError(operation)
-        return lambda **kwargs: self.call(operation, **kwargs)
+    call.__name__ = call.__qualname__ = operation
+    call.__doc__ = func.__doc__
+    return call
+
+
+def _admits_none(hint: Any) -> bool:
+    return hint is None or hint is type(None) or type(None) in typing.get_args(hint)
+
+
+@functools.cache
+def caller_class(kind: DriverKind) -> type[DriverCaller]:
+    """The routed caller class of ``kind``: a method per operation its hook class declares."""
+    spec = hookspecs.DRIVER_HOOKS[kind]
+    methods = {name: _routed(name, func) for name, func in hookspecs.operations(spec).items()}
+    return type(f"{spec.__name__}Caller", (DriverCaller,), methods)
 
 
 class PluginManager:
@@ -175,10 +207,13 @@ class PluginManager:
 
     def __init__(self) -> None:
         self.hooks = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-        self.hooks.add_hookspecs(hookspecs)
+        self.hooks.add_hookspecs(hookspecs)  # the registration hooks (module functions)
+        for kind in hookspecs.DRIVER_HOOKS:
+            self.hooks.add_hookspecs(hookspecs.hook_namespace(kind))  # each kind's operation hooks
         self.registry = DriverRegistry(self)
         self.records: dict[str, PluginRecord] = {}
         self._routes: dict[tuple[str, str], Any] = {}
+        self._callers: dict[str, DriverCaller] = {}
         self._implemented: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
 
@@ -262,9 +297,32 @@ class PluginManager:
 
     # --- drivers and routing ----------------------------------------------------------
 
-    def driver(self, kind: DriverKind | str, name: str) -> DriverCaller:
-        """The caller for one named driver; raises ``DriverNotInstalled`` if there is none."""
-        return DriverCaller(self, self.registry.get(kind, name))
+    @overload
+    def driver(self, kind: Literal[DriverKind.HYPERVISOR, "hypervisor"], name: str) -> hookspecs.HypervisorHooks: ...
+    @overload
+    def driver(self, kind: Literal[DriverKind.VOLUME, "volume"], name: str) -> hookspecs.VolumeHooks: ...
+    @overload
+    def driver(self, kind: Literal[DriverKind.NETWORK, "network"], name: str) -> hookspecs.NetworkHooks: ...
+    @overload
+    def driver(self, kind: Literal[DriverKind.IMAGE_STORE, "image_store"], name: str) -> hookspecs.ImageStoreHooks: ...
+    @overload
+    def driver(self, kind: Literal[DriverKind.OBJECT_STORE, "object_store"], name: str) -> hookspecs.ObjectStoreHooks: ...
+    @overload
+    def driver(self, kind: DriverKind | str, name: str) -> hookspecs.RoutedDriver: ...
+
+    def driver(self, kind: DriverKind | str, name: str) -> hookspecs.RoutedDriver:
+        """The routed caller of one named driver, typed as its kind's hook class; raises
+        ``DriverNotInstalled`` if there is none."""
+        info = self.registry.get(kind, name)
+        caller = self._callers.get(info.plugin_name)
+        if caller is None:
+            caller = caller_class(info.kind)(self, info)
+            self._callers[info.plugin_name] = caller
+        return cast(hookspecs.RoutedDriver, caller)
+
+    def hypervisor(self, name: str) -> hookspecs.HypervisorHooks:
+        """``driver("hypervisor", name)``: the hypervisor driver a host names."""
+        return self.driver(DriverKind.HYPERVISOR, name)
 
     def implemented_hooks(self, info: DriverInfo) -> frozenset[str]:
         """Operation hooks the driver implements: its operation capability, as data."""
@@ -294,6 +352,7 @@ class PluginManager:
         with self._lock:
             self._routes.clear()
             self._implemented.clear()
+            self._callers.clear()
 
     # --- registration hooks -------------------------------------------------------------
 

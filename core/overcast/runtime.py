@@ -1,8 +1,9 @@
 """Everything a running cloud process holds: config, database, plugins, drivers, bus,
 and the services, built once by :func:`build_runtime` and shared by the API and agents.
 
-Services are created lazily by name (``runtime.service("image")`` or ``runtime.image``) and
-talk to each other only through these objects, never through each other's tables.
+Services are created lazily (``runtime.image``, typed; or by name, ``runtime.service("image")``)
+and talk to each other only through these objects, never through each other's tables. Host
+agents are reached through ``runtime.agents`` (typed RPC stubs over the bus).
 
 A runtime has a *role* (see :data:`overcast.config.ROLES`): ``all`` (the all-in-one
 process), ``controller`` (API and services, hosts only reached over the bus) or ``agent``
@@ -13,14 +14,29 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from overcast.agent import Agents
 from overcast.bus import Bus, make_bus
 from overcast.config import Config, ResolvedDrivers, resolve_drivers
 from overcast.db import Database
 from overcast.errors import OvercastError
 from overcast.plugins import PluginManager, load_plugin_manager
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from overcast.compute.service import ComputeService
+    from overcast.identity.service import IdentityService
+    from overcast.image.service import ImageService
+    from overcast.network.service import NetworkService
+    from overcast.objectstore.service import ObjectStoreService
+    from overcast.volume.service import VolumeService
+
+T = TypeVar("T")
 
 #: service name -> "module:factory"; the factory takes the runtime and returns the service.
 SERVICE_FACTORIES: dict[str, str] = {
@@ -56,10 +72,40 @@ class Runtime:
                     self._services[name] = svc
         return svc
 
-    def __getattr__(self, name: str) -> Any:
-        if name in SERVICE_FACTORIES:
-            return self.service(name)
-        raise AttributeError(name)
+    @property
+    def identity(self) -> IdentityService:
+        svc: IdentityService = self.service("identity")
+        return svc
+
+    @property
+    def image(self) -> ImageService:
+        svc: ImageService = self.service("image")
+        return svc
+
+    @property
+    def compute(self) -> ComputeService:
+        svc: ComputeService = self.service("compute")
+        return svc
+
+    @property
+    def network(self) -> NetworkService:
+        svc: NetworkService = self.service("network")
+        return svc
+
+    @property
+    def volume(self) -> VolumeService:
+        svc: VolumeService = self.service("volume")
+        return svc
+
+    @property
+    def objectstore(self) -> ObjectStoreService:
+        svc: ObjectStoreService = self.service("objectstore")
+        return svc
+
+    @property
+    def agents(self) -> Agents:
+        """Typed clients of the host agents over this runtime's bus."""
+        return Agents(self.bus)
 
     def close(self) -> None:
         for svc in list(self._services.values()):
@@ -93,9 +139,21 @@ class NoDatabase:
     says so instead of opening one."""
 
     is_sqlite = False
+    url = ""
 
-    def __getattr__(self, name: str) -> Any:
-        raise OvercastError(f"host agents have no database (tried to use db.{name}); ask the controller over the bus")
+    @staticmethod
+    def _refuse(what: str) -> OvercastError:
+        return OvercastError(f"host agents have no database (tried to use db.{what}); ask the controller over the bus")
+
+    @property
+    def engine(self) -> Any:
+        raise self._refuse("engine")
+
+    def session(self) -> AbstractContextManager[Session]:
+        raise self._refuse("session")
+
+    def read(self, fn: Callable[[Session], T], attempts: int = 0) -> T:
+        raise self._refuse("read")
 
     def dispose(self) -> None:
         pass

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from overcast.agent import HostAgent
+from overcast.agent.compute import ComputeAgent
 from overcast.bus import InProcessBus, encode, handle_request
+from overcast.bus.rpc import client
 from overcast.config import parse_config, resolve_drivers
 from overcast.errors import ConfigError, DriverNotInstalled, OvercastError
 from overcast.runtime import build_agent_runtime
@@ -58,9 +60,10 @@ def test_agent_runtime_has_no_database(tmp_path: Path, overcast_pm) -> None:
         with pytest.raises(OvercastError, match="host agents have no database"):
             runtime.db.session()
         agent = HostAgent(runtime, "fake1")
-        agent.handlers[0].start()
-        report = agent.compute_report()
-        assert report["resources"].vcpus == 16 and report["agent"]["version"]
+        agent.compute.start()
+        report = agent.compute.report()
+        assert report.resources is not None and report.resources.vcpus == 16
+        assert report.agent is not None and report.agent.version
         assert not (tmp_path / "overcast.db").exists() or (tmp_path / "overcast.db").stat().st_size > 0
     finally:
         runtime.close()
@@ -107,12 +110,12 @@ def test_newer_controller_talks_to_older_agent() -> None:
         bus.serve("agent.old", OldAgent())
         # an argument the old agent does not know is dropped, not a TypeError
         assert bus.call("agent.old", "compute_get_info", instance={"name": "vm1"}, new_flag=True) == "old agent saw vm1"
-        report = bus.call("agent.old", "compute_report")
-        caps = report["capabilities"]
+        report = client(bus, "agent.old", ComputeAgent).report()  # decoded by the declared HostReport
+        caps = report.capabilities
         assert caps == HvCapabilities("kvm", frozenset({"qcow2"}))  # missing fields default, unknown ignored
         assert caps.shared_storage is False and caps.live_migration is False
-        assert report["future"] == {"x": 1}  # an unknown type arrives as plain data
-        assert "agent" not in report  # older agents do not identify themselves; the controller copes
+        assert report.resources is None  # a field it did not send takes its default; "future" is ignored
+        assert report.agent is None  # older agents do not identify themselves; the controller copes
     finally:
         bus.close()
 

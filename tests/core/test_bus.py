@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
+from dataclasses import dataclass
 
 import pytest
 
-from overcast.bus import InProcessBus, decode, encode
-from overcast.errors import Conflict, ServiceUnavailable
+from overcast.bus import InProcessBus, decode, encode, handle_request
+from overcast.bus.rpc import client, rpc
+from overcast.errors import Conflict, OvercastError, ServiceUnavailable
 from overcast.types import Flavor, HvCapabilities, Instance, PowerState
+
+
+@dataclass(frozen=True)
+class Description:
+    name: str
+    caps: HvCapabilities
+    metadata: dict[str, str]
 
 
 class Handler:
@@ -17,20 +28,25 @@ class Handler:
         self.casts: list[str] = []
         self.done = threading.Event()
 
-    def describe(self, instance: Instance) -> dict:
+    @rpc
+    def describe(self, instance: Instance) -> Description:
         assert isinstance(instance, Instance) and isinstance(instance.flavor, Flavor)
-        return {"name": instance.name, "caps": HvCapabilities("kvm", frozenset({"qcow2"}))}
+        return Description(instance.name, HvCapabilities("kvm", frozenset({"qcow2"})), dict(instance.metadata))
 
+    @rpc
     def refuse(self) -> None:
         raise Conflict("guest is paused")
 
+    @rpc
     def crash(self) -> None:
         raise KeyError("internal detail")
 
+    @rpc
     def slow(self) -> bool:
         time.sleep(2)
         return True
 
+    @rpc
     def remember(self, text: str) -> None:
         self.casts.append(text)
         self.done.set()
@@ -46,9 +62,42 @@ def bus():
 def test_call_round_trips_contract_values(bus: InProcessBus) -> None:
     bus.serve("agent.node1", Handler())
     inst = Instance("u", "oc-u", "vm", "p", Flavor("1", "tiny", 1, 64, 1))
-    result = bus.call("agent.node1", "describe", instance=inst)
-    assert result["name"] == "oc-u"
-    assert result["caps"] == HvCapabilities("kvm", frozenset({"qcow2"}))
+    result = client(bus, "agent.node1", Handler).describe(instance=inst)
+    assert result.name == "oc-u"
+    assert result.caps == HvCapabilities("kvm", frozenset({"qcow2"}))
+
+
+def test_user_data_that_looks_like_a_type_tag_is_only_data(bus: InProcessBus) -> None:
+    """Values are decoded from the declared types, never from markers inside the data."""
+    bus.serve("agent.node1", Handler())
+    metadata = {"__type__": "Host", "nested": "{\"__type__\": \"Flavor\"}"}
+    inst = Instance("u", "oc-u", "vm", "p", Flavor("1", "tiny", 1, 64, 1, extra_specs={"__type__": "Instance"}),
+                    metadata=metadata)
+    assert client(bus, "agent.node1", Handler).describe(instance=inst).metadata == metadata
+
+
+def test_a_message_the_handler_cannot_decode_is_answered_with_an_error() -> None:
+    message = encode("describe", {"instance": {"uuid": "u", "name": "n"}})  # no flavor, no project
+    reply = json.loads(handle_request(Handler(), "agent.node1", message))
+    assert reply["error"]["class"] == "OvercastError" and "instance" in reply["error"]["message"]
+    assert json.loads(handle_request(Handler(), "agent.node1", "not json"))["error"]
+    assert json.loads(handle_request(None, "agent.node1", "not json"))["error"]["class"] == "ServiceUnavailable"
+
+
+def test_unknown_arguments_are_logged_by_the_receiver(bus: InProcessBus, caplog: pytest.LogCaptureFixture) -> None:
+    bus.serve("agent.node1", Handler())
+    inst = Instance("u", "oc-u", "vm", "p", Flavor("1", "tiny", 1, 64, 1))
+    with caplog.at_level(logging.WARNING, logger="overcast.bus.rpc"):
+        assert bus.call("agent.node1", "describe", instance=inst, from_the_future=1)["name"] == "oc-u"
+    assert "from_the_future" in caplog.text and "describe" in caplog.text
+
+
+def test_the_stub_has_the_declared_signature(bus: InProcessBus) -> None:
+    stub = client(bus, "agent.node1", Handler)
+    with pytest.raises(TypeError):
+        stub.describe(instanse=None)  # type: ignore[call-arg]  # refused here, before anything is sent
+    with pytest.raises(TypeError, match="declares no @rpc methods"):
+        client(bus, "agent.node1", OvercastError)
 
 
 def test_overcast_errors_cross_the_bus_as_themselves(bus: InProcessBus) -> None:
@@ -84,4 +133,4 @@ def test_cast_and_notify(bus: InProcessBus) -> None:
 def test_messages_are_versioned_json() -> None:
     message = encode("spawn", {"flavor": Flavor("1", "tiny", 1, 64, 1)})
     assert message.startswith('{"v": 1, "method": "spawn"')
-    assert decode(message.replace('"v": 1', '"v": 2'))[1]["flavor"].name == "tiny"  # newer sender still read
+    assert decode(message.replace('"v": 1', '"v": 2'))[1]["flavor"]["name"] == "tiny"  # newer sender still read

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from overcast.bus.amqp import AmqpBus
-from overcast.errors import Conflict, ServiceUnavailable
+from overcast.errors import Conflict, OvercastError, ServiceUnavailable
 from overcast.types import Flavor, Instance
 
 URL = "amqp://guest:guest@127.0.0.1:5672//"
@@ -59,6 +59,18 @@ def test_rpc_between_two_buses(buses, topic: str) -> None:
     assert client.call(topic, "describe", instance=inst) == "oc-u has 2 vcpu"
     with pytest.raises(Conflict, match="guest is paused"):
         client.call(topic, "refuse")
+
+
+def test_a_request_the_agent_cannot_decode_is_answered_and_acknowledged(buses, topic: str) -> None:
+    """Once, such a request was neither answered nor acked: the caller waited its whole timeout."""
+    server, client = buses(), buses()
+    server.serve(topic, Agent())
+    started = time.monotonic()
+    with pytest.raises(OvercastError, match="argument 'instance' is not valid"):
+        client.call(topic, "describe", instance={"uuid": "u", "name": "oc-u"}, timeout=10)
+    assert time.monotonic() - started < 5
+    inst = Instance("u", "oc-u", "vm", "p", Flavor("1", "tiny", 2, 64, 1), metadata={"__type__": "Host"})
+    assert client.call(topic, "describe", instance=inst) == "oc-u has 2 vcpu"  # the queue is not stuck
 
 
 def test_call_times_out_when_nobody_serves(buses, topic: str) -> None:

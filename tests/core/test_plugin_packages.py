@@ -67,3 +67,17 @@ def test_each_plugin_installs_alone(tmp_path: Path) -> None:
         assert set(listed) == {name}, f"only {name} should be installed, got {sorted(listed)}"
         assert listed[name]["status"] == "ok", listed[name]["error"]
         subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y", dist], check=True)
+
+
+#: the drivers tested over the wire against a simulator, and the simulator's main module
+SIMULATED = {"hv_xen": "xapi_sim", "hv_hyperv": "wsman_sim", "hv_esx": "vcsim"}
+
+
+@pytest.mark.parametrize("name", sorted(SIMULATED))
+def test_simulators_are_a_distribution_of_their_own(name: str) -> None:
+    """The driver's wheel carries no simulator; its ``testing`` extra brings the one its tests use."""
+    assert not (ROOT / "plugins" / name / f"overcast_{name}" / "testing").exists()
+    assert (ROOT / "plugins" / f"{name}_sim" / f"overcast_{name}_sim" / f"{SIMULATED[name]}.py").is_file()
+    sim = project(f"{name}_sim")
+    assert sim["name"] == f"overcast-{name.replace('_', '-')}-sim" and sim["dependencies"] == []
+    assert project(name)["optional-dependencies"]["testing"] == [sim["name"]]

@@ -171,3 +171,38 @@ def test_config_options_are_collected_from_every_plugin(overcast_pm: PluginManag
     names = {(o.kind, o.driver, o.name) for o in overcast_pm.config_options()}
     assert (DriverKind.HYPERVISOR, "fake", "vcpus") in names
     assert (DriverKind.VOLUME, "fake", "capacity_gb") in names
+
+
+def test_the_hook_classes_are_the_specs_and_the_callers_type(pm: PluginManager) -> None:
+    """One declaration per operation: the kind's hook class gives pluggy its spec (under
+    the family's prefix) and the routed caller its methods."""
+    from overcast.hookspecs import DRIVER_HOOKS, operations
+
+    for kind, spec in DRIVER_HOOKS.items():
+        for name in operations(spec):
+            assert pm.hooks.hook.__dict__[kind.hook_prefix + name].spec is not None
+    caller = pm.driver("hypervisor", "alpha")
+    assert set(operations(DRIVER_HOOKS[DriverKind.HYPERVISOR])) <= set(dir(caller))
+    assert not hasattr(caller, "no_such_operation")  # no attribute forwarding
+    assert pm.driver("hypervisor", "alpha") is caller  # cached per driver
+
+
+def test_positional_arguments_are_bound_by_the_declaration(pm: PluginManager) -> None:
+    node1 = Host("node1", "alpha")
+    assert pm.hypervisor("alpha").get_console_output(node1, INSTANCE, None) == "CONSOLE OF OC-U1 FROM ALPHA"
+
+
+def test_a_hook_declared_to_answer_none_may() -> None:
+    class Unbound:
+        @hookimpl
+        def net_bind_port(self, backend, host, port):
+            return None
+
+    class Plugin:
+        @hookimpl
+        def overcast_register_drivers(self, registry):
+            registry.add(DriverKind.NETWORK, "unbound", Unbound())
+
+    pm = PluginManager()
+    pm.register_plugin(Plugin(), name="p")
+    assert pm.driver("network", "unbound").bind_port(backend=None, host="h", port=None) is None

@@ -50,9 +50,9 @@ IMAGES = {
 
 @dataclass
 class Sims:
-    xen: Any  # overcast_hv_xen.testing.xapi_sim.XapiSimulator
-    hyperv: Any  # overcast_hv_hyperv.testing.wsman_sim.HyperVSimulator
-    esx: Any  # overcast_hv_esx.testing.vcsim.Vcsim
+    xen: Any  # overcast_hv_xen_sim.xapi_sim.XapiSimulator
+    hyperv: Any  # overcast_hv_hyperv_sim.wsman_sim.HyperVSimulator
+    esx: Any  # overcast_hv_esx_sim.vcsim.Vcsim
 
 
 @pytest.fixture
@@ -63,9 +63,9 @@ def four_hv_cloud(tmp_path: Path) -> Iterator[tuple[RunningCloud, Sims]]:
         pytest.skip(f"no tiny guest in {GUEST_DIR} (run scripts/build-tiny-guest.sh)")
     if shutil.which("qemu-img") is None:
         pytest.skip("qemu-img is not installed (apt: qemu-utils)")
-    from overcast_hv_esx.testing.vcsim import Vcsim, VcsimUnavailable, build
-    from overcast_hv_hyperv.testing.wsman_sim import HyperVSimulator
-    from overcast_hv_xen.testing.xapi_sim import XapiSimulator
+    from overcast_hv_esx_sim.vcsim import Vcsim, VcsimUnavailable, build
+    from overcast_hv_hyperv_sim.wsman_sim import HyperVSimulator
+    from overcast_hv_xen_sim.xapi_sim import XapiSimulator
 
     try:
         vcsim_binary = build()

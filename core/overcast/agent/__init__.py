@@ -2,15 +2,26 @@
 
 One :class:`HostAgent` per configured host serves topic ``agent.<host>`` on the bus. It is
 composed of one handler per service (compute, network, volume), each in its own module
-listed in :data:`AGENT_HANDLERS`; handler methods are named ``<service>_<operation>`` so
-they never collide. Agents never touch the database; the controller owns state.
+listed in :data:`AGENT_HANDLERS`. Each handler class declares its RPC interface with
+:func:`overcast.bus.rpc.rpc` methods, served as ``<service>_<method>`` so they never collide;
+the controller calls them through :class:`Agents` (typed stubs built from the same classes).
+Agents never touch the database; the controller owns state.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from overcast.bus.rpc import Method, client, declared
+
+if TYPE_CHECKING:
+    from overcast.agent.compute import ComputeAgent
+    from overcast.agent.network import NetworkAgent
+    from overcast.agent.volume import VolumeAgent
+    from overcast.bus import Bus
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +35,19 @@ AGENT_HANDLERS: dict[str, str] = {
 
 #: the agents' RPC interface version, reported in ``compute_report``: a controller talks to
 #: agents of this or an older version (new methods and arguments are optional for it;
-#: arguments an agent does not know are dropped by :func:`overcast.bus.handle_request`).
-AGENT_RPC_VERSION = "1.1"
+#: arguments an agent does not know are left out and logged by :func:`overcast.bus.handle_request`).
+#: 1.2: values are decoded from the declared types (:mod:`overcast.bus.rpc`), not from the
+#: ``__type__`` markers, which are still written for 1.1 agents.
+AGENT_RPC_VERSION = "1.2"
 
 
 def agent_topic(host: str) -> str:
     return f"agent.{host}"
 
 
-def _load_handler_classes() -> list[type]:
-    classes = []
-    for spec in AGENT_HANDLERS.values():
+def _load_handler_classes() -> dict[str, type]:
+    classes = {}
+    for service, spec in AGENT_HANDLERS.items():
         module_name, _, attr = spec.partition(":")
         try:
             module = importlib.import_module(module_name)
@@ -42,24 +55,66 @@ def _load_handler_classes() -> list[type]:
             if exc.name != module_name:
                 raise
             continue  # that service has no host-side part yet
-        classes.append(getattr(module, attr))
+        classes[service] = getattr(module, attr)
     return classes
 
 
 class HostAgent:
-    """The RPC surface of one host: the union of its service handlers' public methods."""
+    """The RPC surface of one host: its service handlers' declared methods, by wire name."""
 
     def __init__(self, runtime: Any, host_name: str) -> None:
         self.host_name = host_name
-        self.handlers = [cls(runtime, host_name) for cls in _load_handler_classes()]
+        self.services: dict[str, Any] = {name: cls(runtime, host_name) for name, cls in _load_handler_classes().items()}
+        self._methods: dict[str, tuple[Callable[..., Any], Method]] = {}
+        for handler in self.services.values():
+            for wire, spec in declared(type(handler)).items():
+                self._methods[wire] = (getattr(handler, spec.name), spec)
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        for handler in self.handlers:
-            if hasattr(handler, name):
-                return getattr(handler, name)
-        raise AttributeError(name)
+    @property
+    def handlers(self) -> list[Any]:
+        return list(self.services.values())
+
+    @property
+    def compute(self) -> ComputeAgent:
+        handler: ComputeAgent = self.services["compute"]
+        return handler
+
+    @property
+    def network(self) -> NetworkAgent:
+        handler: NetworkAgent = self.services["network"]
+        return handler
+
+    @property
+    def volume(self) -> VolumeAgent:
+        handler: VolumeAgent = self.services["volume"]
+        return handler
+
+    def rpc_lookup(self, wire: str) -> tuple[Callable[..., Any], Method] | None:
+        """What answers ``wire`` (``compute_spawn``); see :func:`overcast.bus.rpc.method_of`."""
+        return self._methods.get(wire)
+
+
+class Agents:
+    """The controller's typed clients of the host agents, over the runtime's bus:
+    ``agents.compute(host).spawn(instance=...)``. ``timeout`` defaults to ``[bus] rpc_timeout``."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    def compute(self, host: str, timeout: float | None = None) -> ComputeAgent:
+        from overcast.agent.compute import ComputeAgent
+
+        return client(self.bus, agent_topic(host), ComputeAgent, timeout)
+
+    def network(self, host: str, timeout: float | None = None) -> NetworkAgent:
+        from overcast.agent.network import NetworkAgent
+
+        return client(self.bus, agent_topic(host), NetworkAgent, timeout)
+
+    def volume(self, host: str, timeout: float | None = None) -> VolumeAgent:
+        from overcast.agent.volume import VolumeAgent
+
+        return client(self.bus, agent_topic(host), VolumeAgent, timeout)
 
 
 def start_local_agents(runtime: Any, hosts: list[str] | None = None) -> list[HostAgent]:

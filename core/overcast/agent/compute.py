@@ -12,8 +12,10 @@ import logging
 import os
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from overcast.bus.rpc import rpc
 from overcast.compute.peers import optional_service
 from overcast.errors import DriverError
 from overcast.types import (
@@ -22,6 +24,8 @@ from overcast.types import (
     Connector,
     Flavor,
     Host,
+    HostResources,
+    HvCapabilities,
     ImageFile,
     ImageRef,
     Instance,
@@ -33,8 +37,30 @@ from overcast.types import (
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class AgentIdentity:
+    """Which agent process answered (a new ``id`` means it restarted) and its RPC version."""
+
+    id: str
+    version: str
+
+
+@dataclass(frozen=True)
+class HostReport:
+    """The heartbeat's answer: the hypervisor's capabilities and resources, or why not.
+
+    Agents before RPC 1.1 send no ``agent``; the fields are optional so their reports read."""
+
+    capabilities: HvCapabilities | None = None
+    resources: HostResources | None = None
+    error: str | None = None
+    agent: AgentIdentity | None = None
+
+
 class ComputeAgent:
-    """RPC handlers ``compute_*`` for one host."""
+    """The compute RPC interface of one host (``compute_<method>`` on ``agent.<host>``)."""
+
+    RPC_PREFIX = "compute_"
 
     def __init__(self, runtime: Any, host_name: str) -> None:
         self.runtime = runtime
@@ -63,25 +89,28 @@ class ComputeAgent:
 
     # --- reporting ----------------------------------------------------------------------------
 
-    def compute_report(self) -> dict:
+    @rpc
+    def report(self) -> HostReport:
         """Capabilities and resources for the controller's ``hosts`` row (the heartbeat)."""
         if self.init_error is not None:
             self.start()
         from overcast.agent import AGENT_RPC_VERSION
 
-        agent = {"id": self.agent_id, "version": AGENT_RPC_VERSION}
+        agent = AgentIdentity(self.agent_id, AGENT_RPC_VERSION)
         if self.init_error is not None:
-            return {"error": self.init_error, "agent": agent}
-        return {
-            "capabilities": self.driver.get_capabilities(host=self.host),
-            "resources": self.driver.get_available_resource(host=self.host),
-            "agent": agent,
-        }
+            return HostReport(error=self.init_error, agent=agent)
+        return HostReport(
+            capabilities=self.driver.get_capabilities(host=self.host),
+            resources=self.driver.get_available_resource(host=self.host),
+            agent=agent,
+        )
 
-    def compute_list_instances(self) -> list[str]:
+    @rpc
+    def list_instances(self) -> list[str]:
         return list(self.driver.list_instances(host=self.host))
 
-    def compute_get_info(self, instance: Instance) -> InstanceInfo:
+    @rpc
+    def get_info(self, instance: Instance) -> InstanceInfo:
         return self.driver.get_info(host=self.host, instance=instance)
 
     # --- images -------------------------------------------------------------------------------
@@ -104,7 +133,8 @@ class ComputeAgent:
 
     # --- lifecycle of guests ----------------------------------------------------------------------
 
-    def compute_spawn(
+    @rpc
+    def spawn(
         self, instance: Instance, network_info: Sequence[VifDetails] = (), block_devices: Sequence[BlockDevice] = ()
     ) -> InstanceInfo:
         image = self._fetch(instance.image)
@@ -112,34 +142,44 @@ class ComputeAgent:
             host=self.host, instance=instance, image=image, network_info=list(network_info), block_devices=list(block_devices)
         )
 
-    def compute_destroy(self, instance: Instance, destroy_disks: bool = True) -> bool:
+    @rpc
+    def destroy(self, instance: Instance, destroy_disks: bool = True) -> bool:
         return self.driver.destroy(host=self.host, instance=instance, destroy_disks=destroy_disks)
 
-    def compute_reboot(self, instance: Instance, hard: bool) -> bool:
+    @rpc
+    def reboot(self, instance: Instance, hard: bool) -> bool:
         return self.driver.reboot(host=self.host, instance=instance, hard=hard)
 
-    def compute_power_on(self, instance: Instance) -> bool:
+    @rpc
+    def power_on(self, instance: Instance) -> bool:
         return self.driver.power_on(host=self.host, instance=instance)
 
-    def compute_power_off(self, instance: Instance, shutdown_timeout: int, retry_interval: int = 5) -> bool:
+    @rpc
+    def power_off(self, instance: Instance, shutdown_timeout: int, retry_interval: int = 5) -> bool:
         return self.driver.power_off(host=self.host, instance=instance, timeout=shutdown_timeout, retry_interval=retry_interval)
 
-    def compute_pause(self, instance: Instance) -> bool:
+    @rpc
+    def pause(self, instance: Instance) -> bool:
         return self.driver.pause(host=self.host, instance=instance)
 
-    def compute_unpause(self, instance: Instance) -> bool:
+    @rpc
+    def unpause(self, instance: Instance) -> bool:
         return self.driver.unpause(host=self.host, instance=instance)
 
-    def compute_suspend(self, instance: Instance) -> bool:
+    @rpc
+    def suspend(self, instance: Instance) -> bool:
         return self.driver.suspend(host=self.host, instance=instance)
 
-    def compute_resume(self, instance: Instance) -> bool:
+    @rpc
+    def resume(self, instance: Instance) -> bool:
         return self.driver.resume(host=self.host, instance=instance)
 
-    def compute_console_output(self, instance: Instance, length: int | None = None) -> str:
+    @rpc
+    def console_output(self, instance: Instance, length: int | None = None) -> str:
         return self.driver.get_console_output(host=self.host, instance=instance, length=length)
 
-    def compute_snapshot(self, instance: Instance, image_id: str, image_name: str) -> bool:
+    @rpc
+    def snapshot(self, instance: Instance, image_id: str, image_name: str) -> bool:
         """Copy the root disk with the driver and upload it into the queued image ``image_id``."""
         svc = optional_service(self.runtime, "image")
         if svc is None:
@@ -157,11 +197,13 @@ class ComputeAgent:
 
     # --- migration ---------------------------------------------------------------------------
 
-    def compute_migrate_disk_and_power_off(self, instance: Instance, dest: str, flavor: Flavor | None = None) -> MigrationData:
+    @rpc
+    def migrate_disk_and_power_off(self, instance: Instance, dest: str, flavor: Flavor | None = None) -> MigrationData:
         return self.driver.migrate_disk_and_power_off(host=self.host, instance=instance, dest=self._other(dest),
                                                       flavor=flavor or instance.flavor)
 
-    def compute_finish_migration(
+    @rpc
+    def finish_migration(
         self,
         instance: Instance,
         migration: MigrationData,
@@ -175,10 +217,12 @@ class ComputeAgent:
             network_info=list(network_info), block_devices=list(block_devices), power_on=power_on,
         )
 
-    def compute_confirm_migration(self, instance: Instance, migration: MigrationData) -> bool:
+    @rpc
+    def confirm_migration(self, instance: Instance, migration: MigrationData) -> bool:
         return self.driver.confirm_migration(host=self.host, instance=instance, migration=migration)
 
-    def compute_finish_revert_migration(
+    @rpc
+    def finish_revert_migration(
         self,
         instance: Instance,
         migration: MigrationData,
@@ -191,10 +235,12 @@ class ComputeAgent:
             network_info=list(network_info), block_devices=list(block_devices), power_on=power_on,
         )
 
-    def compute_check_can_live_migrate_destination(self, instance: Instance, source: str) -> MigrationData:
+    @rpc
+    def check_can_live_migrate_destination(self, instance: Instance, source: str) -> MigrationData:
         return self.driver.check_can_live_migrate_destination(host=self.host, instance=instance, source=self._other(source))
 
-    def compute_pre_live_migration(
+    @rpc
+    def pre_live_migration(
         self,
         instance: Instance,
         migration: MigrationData,
@@ -206,29 +252,37 @@ class ComputeAgent:
             network_info=list(network_info), block_devices=list(block_devices),
         )
 
-    def compute_live_migration(self, instance: Instance, dest: str, migration: MigrationData) -> bool:
+    @rpc
+    def live_migration(self, instance: Instance, dest: str, migration: MigrationData) -> bool:
         return self.driver.live_migration(host=self.host, instance=instance, dest=self._other(dest), migration=migration)
 
-    def compute_post_live_migration(self, instance: Instance, migration: MigrationData) -> bool:
+    @rpc
+    def post_live_migration(self, instance: Instance, migration: MigrationData) -> bool:
         return self.driver.post_live_migration(host=self.host, instance=instance, migration=migration)
 
     # --- volumes and vifs -----------------------------------------------------------------------
 
-    def compute_get_volume_connector(self) -> Connector:
+    @rpc
+    def get_volume_connector(self) -> Connector:
         return self.driver.get_volume_connector(host=self.host)
 
-    def compute_attach_volume(self, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
+    @rpc
+    def attach_volume(self, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
         return self.driver.attach_volume(host=self.host, instance=instance, connection_info=connection_info, mountpoint=mountpoint)
 
-    def compute_detach_volume(self, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
+    @rpc
+    def detach_volume(self, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
         return self.driver.detach_volume(host=self.host, instance=instance, connection_info=connection_info, mountpoint=mountpoint)
 
-    def compute_extend_volume(self, instance: Instance, connection_info: ConnectionInfo, new_size_gb: int) -> bool:
+    @rpc
+    def extend_volume(self, instance: Instance, connection_info: ConnectionInfo, new_size_gb: int) -> bool:
         return self.driver.extend_volume(host=self.host, instance=instance, connection_info=connection_info,
                                          new_size_gb=new_size_gb)
 
-    def compute_plug_vifs(self, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
+    @rpc
+    def plug_vifs(self, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
         return self.driver.plug_vifs(host=self.host, instance=instance, network_info=list(network_info))
 
-    def compute_unplug_vifs(self, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
+    @rpc
+    def unplug_vifs(self, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
         return self.driver.unplug_vifs(host=self.host, instance=instance, network_info=list(network_info))

@@ -9,59 +9,71 @@ the same state with ``network_apply_state`` when it starts.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
+from overcast.bus.rpc import client, rpc
 from overcast.errors import OvercastError
-from overcast.types import Network, Port, Router, VifDetails
+from overcast.hookspecs import NetworkHooks
+from overcast.network.rpc import NETWORK_TOPIC, HostNetworkState, NetworkRpc
+from overcast.types import Backend, Network, Port, Router, VifDetails
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class NetworkAgent:
+    """The network RPC interface of one host (``network_<method>`` on ``agent.<host>``)."""
+
+    RPC_PREFIX = "network_"
+
     def __init__(self, runtime: Any, host_name: str) -> None:
         self.runtime = runtime
         self.host_name = host_name
 
     @property
-    def _backend(self) -> Any:
-        return self.runtime.drivers.network
+    def _backend(self) -> Backend | None:
+        backend: Backend | None = self.runtime.drivers.network
+        return backend
 
-    def _driver(self) -> Any:
-        return self.runtime.plugins.driver("network", self._backend.driver)
-
-    def _run(self, operation: str, **args: Any) -> Any:
-        if self._backend is None:
-            return True  # no network backend configured: nothing to plumb
-        return self._driver().call(operation, backend=self._backend, host=self.host_name, **args)
+    def _plumb(self, call: Callable[[NetworkHooks, Backend], T], default: T) -> T:
+        """``call`` with the ``[network]`` driver and its table; ``default`` when no network
+        backend is configured (then there is nothing to plumb)."""
+        backend = self._backend
+        if backend is None:
+            return default
+        return call(self.runtime.plugins.driver("network", backend.driver), backend)
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._backend is None:
             return
-        if self._driver().supports("init_host"):
-            self._run("init_host")  # a host missing the driver's tools fails here, loudly
+        # a host missing the driver's tools fails here, loudly
+        self._plumb(lambda d, b: d.init_host(backend=b, host=self.host_name) if d.supports("init_host") else True, True)
         try:
-            state = self.runtime.bus.call("network", "host_state", host=self.host_name,
-                                          timeout=self.runtime.config.bus.probe_timeout)
+            controller = client(self.runtime.bus, NETWORK_TOPIC, NetworkRpc, timeout=self.runtime.config.bus.probe_timeout)
+            state = controller.host_state(host=self.host_name)
         except OvercastError as exc:
             log.info("network agent %s: controller not reachable yet (%s); it pushes the state when it starts", self.host_name, exc)
             return
-        self.network_apply_state(state)
+        self.apply_state(state)
 
-    def network_apply_state(self, state: Mapping[str, Any]) -> bool:
+    @rpc
+    def apply_state(self, state: HostNetworkState) -> bool:
         """Re-create everything in ``state`` (networks, ports, DHCP, routers) idempotently."""
         failures = []
-        steps: list[tuple[str, dict[str, Any]]] = []
-        steps += [("setup_network", {"network": n}) for n in state.get("networks", ())]
-        steps += [("setup_dhcp", {"network": d["network"], "ports": d["ports"]}) for d in state.get("dhcp", ())]
-        steps += [("setup_port", {"network": p["network"], "port": p["port"]}) for p in state.get("ports", ())]
-        steps += [("setup_router", {"router": r}) for r in state.get("routers", ())]
-        for operation, args in steps:
+        steps: list[tuple[str, Callable[[], bool]]] = []
+        steps += [("setup_network", functools.partial(self.setup_network, network=n)) for n in state.networks]
+        steps += [("setup_dhcp", functools.partial(self.setup_dhcp, network=d.network, ports=d.ports)) for d in state.dhcp]
+        steps += [("setup_port", functools.partial(self.setup_port, network=p.network, port=p.port)) for p in state.ports]
+        steps += [("setup_router", functools.partial(self.setup_router, router=r)) for r in state.routers]
+        for operation, step in steps:
             try:
-                self._run(operation, **args)
+                step()
             except OvercastError as exc:
                 failures.append(f"{operation}: {exc}")
                 log.error("network agent %s: %s failed while replaying state: %s", self.host_name, operation, exc)
@@ -71,36 +83,42 @@ class NetworkAgent:
 
     # --- RPCs from the controller ------------------------------------------------------
 
-    def network_bind_port(self, port: Port) -> VifDetails | None:
-        if self._backend is None:
-            return None
-        return self._driver().call("bind_port", backend=self._backend, host=self.host_name, port=port)
+    @rpc
+    def bind_port(self, port: Port) -> VifDetails | None:
+        return self._plumb(lambda d, b: d.bind_port(backend=b, host=self.host_name, port=port), None)
 
-    def network_setup_network(self, network: Network) -> bool:
-        return self._run("setup_network", network=network)
+    @rpc
+    def setup_network(self, network: Network) -> bool:
+        return self._plumb(lambda d, b: d.setup_network(backend=b, host=self.host_name, network=network), True)
 
-    def network_teardown_network(self, network: Network) -> bool:
-        return self._run("teardown_network", network=network)
+    @rpc
+    def teardown_network(self, network: Network) -> bool:
+        return self._plumb(lambda d, b: d.teardown_network(backend=b, host=self.host_name, network=network), True)
 
-    def network_setup_port(self, network: Network, port: Port) -> bool:
-        return self._run("setup_port", network=network, port=port)
+    @rpc
+    def setup_port(self, network: Network, port: Port) -> bool:
+        return self._plumb(lambda d, b: d.setup_port(backend=b, host=self.host_name, network=network, port=port), True)
 
-    def network_teardown_port(self, port: Port) -> bool:
-        return self._run("teardown_port", port=port)
+    @rpc
+    def teardown_port(self, port: Port) -> bool:
+        return self._plumb(lambda d, b: d.teardown_port(backend=b, host=self.host_name, port=port), True)
 
-    def network_setup_dhcp(self, network: Network, ports: Sequence[Port]) -> bool:
-        return self._run("setup_dhcp", network=network, ports=list(ports))
+    @rpc
+    def setup_dhcp(self, network: Network, ports: Sequence[Port]) -> bool:
+        return self._plumb(lambda d, b: d.setup_dhcp(backend=b, host=self.host_name, network=network, ports=list(ports)), True)
 
-    def network_teardown_dhcp(self, network: Network) -> bool:
-        return self._run("teardown_dhcp", network=network)
+    @rpc
+    def teardown_dhcp(self, network: Network) -> bool:
+        return self._plumb(lambda d, b: d.teardown_dhcp(backend=b, host=self.host_name, network=network), True)
 
-    def network_setup_router(self, router: Router) -> bool:
-        return self._run("setup_router", router=router)
+    @rpc
+    def setup_router(self, router: Router) -> bool:
+        return self._plumb(lambda d, b: d.setup_router(backend=b, host=self.host_name, router=router), True)
 
-    def network_teardown_router(self, router: Router) -> bool:
-        return self._run("teardown_router", router=router)
+    @rpc
+    def teardown_router(self, router: Router) -> bool:
+        return self._plumb(lambda d, b: d.teardown_router(backend=b, host=self.host_name, router=router), True)
 
-    def network_list_resources(self) -> Mapping[str, Sequence[str]]:
-        if self._backend is None:
-            return {}
-        return self._run("list_resources")
+    @rpc
+    def list_resources(self) -> Mapping[str, Sequence[str]]:
+        return self._plumb(lambda d, b: d.list_resources(backend=b, host=self.host_name), {})

@@ -11,7 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from overcast.bus.rpc import rpc
 from overcast.errors import NotFound
+from overcast.hookspecs import VolumeHooks
+from overcast.types import (
+    Backend,
+    BackendStats,
+    ConnectionInfo,
+    Connector,
+    ImageFile,
+    SnapshotRef,
+    SnapshotResult,
+    VolumeLocation,
+    VolumeRef,
+)
 
 OPERATIONS = (
     "init_backend",
@@ -31,57 +44,90 @@ OPERATIONS = (
 
 
 class VolumeAgent:
+    """The volume RPC interface (``volume_<method>`` on ``agent.<host>``). The controller also
+    runs it in-process for backends not tied to a host, so both paths are the same code."""
+
+    RPC_PREFIX = "volume_"
+
     def __init__(self, runtime: Any, host_name: str) -> None:
         self.runtime = runtime
         self.host_name = host_name
 
-    def _call(self, operation: str, backend_name: str, **kwargs: Any) -> Any:
-        backend = self.runtime.drivers.volume_backends.get(backend_name)
+    def _backend(self, backend_name: str) -> Backend:
+        backend: Backend | None = self.runtime.drivers.volume_backends.get(backend_name)
         if backend is None:
             raise NotFound(f"volume backend {backend_name} is not configured on host {self.host_name}")
-        return self.runtime.plugins.driver("volume", backend.driver).call(operation, backend=backend, **kwargs)
+        return backend
 
-    def volume_supports(self, backend_name: str, operation: str) -> bool:
-        backend = self.runtime.drivers.volume_backends.get(backend_name)
-        if backend is None:
-            raise NotFound(f"volume backend {backend_name} is not configured on host {self.host_name}")
-        return self.runtime.plugins.driver("volume", backend.driver).supports(operation)
+    def _driver(self, backend_name: str) -> tuple[VolumeHooks, Backend]:
+        backend = self._backend(backend_name)
+        return self.runtime.plugins.driver("volume", backend.driver), backend
 
-    def volume_init_backend(self, backend_name: str) -> Any:
-        return self._call("init_backend", backend_name)
+    @rpc
+    def supports(self, backend_name: str, operation: str) -> bool:
+        return self._driver(backend_name)[0].supports(operation)
 
-    def volume_get_stats(self, backend_name: str) -> Any:
-        return self._call("get_stats", backend_name)
+    @rpc
+    def init_backend(self, backend_name: str) -> bool:
+        driver, backend = self._driver(backend_name)
+        return driver.init_backend(backend=backend)
 
-    def volume_create(self, backend_name: str, volume: Any) -> Any:
-        return self._call("create", backend_name, volume=volume)
+    @rpc
+    def get_stats(self, backend_name: str) -> BackendStats:
+        driver, backend = self._driver(backend_name)
+        return driver.get_stats(backend=backend)
 
-    def volume_delete(self, backend_name: str, volume: Any) -> Any:
-        return self._call("delete", backend_name, volume=volume)
+    @rpc
+    def create(self, backend_name: str, volume: VolumeRef) -> VolumeLocation:
+        driver, backend = self._driver(backend_name)
+        return driver.create(backend=backend, volume=volume)
 
-    def volume_extend(self, backend_name: str, volume: Any, new_size_gb: int) -> Any:
-        return self._call("extend", backend_name, volume=volume, new_size_gb=new_size_gb)
+    @rpc
+    def delete(self, backend_name: str, volume: VolumeRef) -> bool:
+        driver, backend = self._driver(backend_name)
+        return driver.delete(backend=backend, volume=volume)
 
-    def volume_create_snapshot(self, backend_name: str, snapshot: Any) -> Any:
-        return self._call("create_snapshot", backend_name, snapshot=snapshot)
+    @rpc
+    def extend(self, backend_name: str, volume: VolumeRef, new_size_gb: int) -> bool:
+        driver, backend = self._driver(backend_name)
+        return driver.extend(backend=backend, volume=volume, new_size_gb=new_size_gb)
 
-    def volume_delete_snapshot(self, backend_name: str, snapshot: Any) -> Any:
-        return self._call("delete_snapshot", backend_name, snapshot=snapshot)
+    @rpc
+    def create_snapshot(self, backend_name: str, snapshot: SnapshotRef) -> VolumeLocation:
+        driver, backend = self._driver(backend_name)
+        return driver.create_snapshot(backend=backend, snapshot=snapshot)
 
-    def volume_create_from_snapshot(self, backend_name: str, volume: Any, snapshot: Any) -> Any:
-        return self._call("create_from_snapshot", backend_name, volume=volume, snapshot=snapshot)
+    @rpc
+    def delete_snapshot(self, backend_name: str, snapshot: SnapshotRef) -> bool:
+        driver, backend = self._driver(backend_name)
+        return driver.delete_snapshot(backend=backend, snapshot=snapshot)
 
-    def volume_clone(self, backend_name: str, volume: Any, source: Any) -> Any:
-        return self._call("clone", backend_name, volume=volume, source=source)
+    @rpc
+    def create_from_snapshot(self, backend_name: str, volume: VolumeRef, snapshot: SnapshotRef) -> VolumeLocation:
+        driver, backend = self._driver(backend_name)
+        return driver.create_from_snapshot(backend=backend, volume=volume, snapshot=snapshot)
 
-    def volume_initialize_connection(self, backend_name: str, volume: Any, connector: Any) -> Any:
-        return self._call("initialize_connection", backend_name, volume=volume, connector=connector)
+    @rpc
+    def clone(self, backend_name: str, volume: VolumeRef, source: VolumeRef) -> VolumeLocation:
+        driver, backend = self._driver(backend_name)
+        return driver.clone(backend=backend, volume=volume, source=source)
 
-    def volume_terminate_connection(self, backend_name: str, volume: Any, connector: Any) -> Any:
-        return self._call("terminate_connection", backend_name, volume=volume, connector=connector)
+    @rpc
+    def initialize_connection(self, backend_name: str, volume: VolumeRef, connector: Connector) -> ConnectionInfo:
+        driver, backend = self._driver(backend_name)
+        return driver.initialize_connection(backend=backend, volume=volume, connector=connector)
 
-    def volume_copy_image_to_volume(self, backend_name: str, volume: Any, image: Any) -> Any:
-        return self._call("copy_image_to_volume", backend_name, volume=volume, image=image)
+    @rpc
+    def terminate_connection(self, backend_name: str, volume: VolumeRef, connector: Connector) -> bool:
+        driver, backend = self._driver(backend_name)
+        return driver.terminate_connection(backend=backend, volume=volume, connector=connector)
 
-    def volume_copy_volume_to_image(self, backend_name: str, volume: Any, disk_format: str, dest_path: str) -> Any:
-        return self._call("copy_volume_to_image", backend_name, volume=volume, disk_format=disk_format, dest_path=dest_path)
+    @rpc
+    def copy_image_to_volume(self, backend_name: str, volume: VolumeRef, image: ImageFile) -> bool:
+        driver, backend = self._driver(backend_name)
+        return driver.copy_image_to_volume(backend=backend, volume=volume, image=image)
+
+    @rpc
+    def copy_volume_to_image(self, backend_name: str, volume: VolumeRef, disk_format: str, dest_path: str) -> SnapshotResult:
+        driver, backend = self._driver(backend_name)
+        return driver.copy_volume_to_image(backend=backend, volume=volume, disk_format=disk_format, dest_path=dest_path)

@@ -8,29 +8,31 @@ Topics: ``agent.<host>`` for one host's agent, ``<service>`` for a service. Thre
 
 Messages are JSON envelopes ``{"v": 1, "method": ..., "args": ...}`` with contract values
 encoded by :func:`overcast.types.to_dict`, so the in-process bus already proves that
-everything sent could cross a real broker.
+everything sent could cross a real broker. A receiver decodes arguments and answers from the
+*declared types* of the method (:mod:`overcast.bus.rpc`), never from markers inside the data:
+the ``__type__`` keys ``to_dict`` writes are only there for peers before agent RPC 1.2, which
+read them; user data containing such a key is just data.
 
 Versions: ``v`` is the envelope's version. Peers of different releases interoperate: fields
 of a contract value that the receiver does not know are ignored and missing ones take their
-defaults (:func:`overcast.types.from_dict`), a contract type it does not know arrives as a
-plain dict, and arguments a handler does not accept are dropped (logged) rather than failing
-the call, so a newer controller can call an older agent. ``memory://`` is the in-process default;
-``amqp://`` (RabbitMQ through kombu) is the multi-host transport.
+defaults, and arguments a handler does not accept are left out and reported in the handler's
+log rather than failing the call, so a newer controller can call an older agent. A handler's
+failure, or a message it cannot decode, is always answered with an error.
+``memory://`` is the in-process default; ``amqp://`` (RabbitMQ through kombu) is the
+multi-host transport.
 
 Agents never touch the database: they run drivers and answer RPCs; controllers own state.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from overcast.errors import ConfigError, OvercastError, ServiceUnavailable
-from overcast.types import from_dict, to_dict
+from overcast.types import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,11 @@ def encode(method: str, args: dict[str, Any]) -> str:
 
 
 def decode(message: str) -> tuple[str, dict[str, Any]]:
+    """The method and its arguments as JSON data (decoded by type where they are used)."""
     data = json.loads(message)
     if data.get("v", 0) > ENVELOPE_VERSION:
         log.info("message version %s is newer than %s; unknown fields are ignored", data["v"], ENVELOPE_VERSION)
-    return data["method"], from_dict(data.get("args") or {})
+    return data["method"], data.get("args") or {}
 
 
 def encode_result(result: Any = None, error: BaseException | None = None) -> str:
@@ -62,49 +65,36 @@ def encode_result(result: Any = None, error: BaseException | None = None) -> str
 
 
 def decode_result(message: str) -> Any:
+    """The answer as JSON data, or the remote error raised here."""
     data = json.loads(message)
     if "error" in data:
         raise_remote(data["error"]["class"], data["error"]["message"])
-    return from_dict(data.get("result"))
+    return data.get("result")
 
 
 def handle_request(handler: object | None, topic: str, message: str) -> str:
-    """Run one RPC against ``handler`` and encode its answer (or its error) for the caller."""
-    if handler is None:
-        return encode_result(error=ServiceUnavailable(f"nothing is serving '{topic}'"))
-    method, args = decode(message)
-    func = None if method.startswith("_") else getattr(handler, method, None)
-    if func is None:
-        return encode_result(error=ServiceUnavailable(f"'{topic}' has no method '{method}'"))
+    """Run one RPC against ``handler`` and encode its answer (or its error) for the caller.
+
+    Never raises: whatever goes wrong (an undecodable message, an argument of the wrong
+    type, the handler's own error) becomes an error answer, so the caller is never left
+    waiting and a broker message is always acknowledged."""
+    from overcast.bus.rpc import decode_arguments, method_of
+
     try:
-        return encode_result(func(**_accepted(func, topic, method, args)))
+        if handler is None:
+            raise ServiceUnavailable(f"nothing is serving '{topic}'")
+        method, args = decode(message)
+        found = method_of(handler, method)
+        if found is None:
+            raise ServiceUnavailable(f"'{topic}' has no method '{method}'")
+        func, spec = found
+        return encode_result(func(**decode_arguments(spec, topic, args)))
     except Exception as exc:  # noqa: BLE001 - errors travel back to the caller
-        log.debug("rpc %s.%s failed", topic, method, exc_info=True)
-        return encode_result(error=exc)
-
-
-def _accepted(func: Callable[..., Any], topic: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
-    """``args`` without the keywords ``func`` does not take (sent by a newer peer)."""
-    params = _parameters(getattr(func, "__func__", func))
-    if params is None:
-        return args
-    unknown = [k for k in args if k not in params]
-    if not unknown:
-        return args
-    log.info("rpc %s.%s: ignoring arguments this side does not know: %s", topic, method, ", ".join(sorted(unknown)))
-    return {k: v for k, v in args.items() if k in params}
-
-
-@functools.lru_cache(maxsize=4096)
-def _parameters(func: Callable[..., Any]) -> frozenset[str] | None:
-    """The keyword names ``func`` accepts, or ``None`` if it takes any (``**kwargs``)."""
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return None
-    return frozenset(params)
+        log.debug("rpc %s failed", topic, exc_info=True)
+        try:
+            return encode_result(error=exc)
+        except Exception:  # noqa: BLE001 - an error whose text cannot be encoded
+            return encode_result(error=OvercastError(f"rpc to '{topic}' failed: {type(exc).__name__}"))
 
 
 def raise_remote(class_name: str, message: str) -> None:

@@ -272,9 +272,13 @@ class AmqpBus:
                 future.set_result(text)
             message.ack()
         elif exchange == self._event_exchange.name:
-            _, payload = decode(text)
-            for callback in list(self._subscribers.get(routing_key[len(self.prefix):], ())):
-                self._pool.submit(callback, **payload)
+            try:
+                _, payload = decode(text)
+            except (ValueError, KeyError) as exc:  # acked all the same: redelivery cannot fix it
+                log.error("dropping an undecodable notification on %s: %s", routing_key, exc)
+            else:
+                for callback in list(self._subscribers.get(routing_key[len(self.prefix):], ())):
+                    self._pool.submit(callback, **payload)
             message.ack()
         elif self._seen_before(message):
             message.ack()
@@ -301,13 +305,13 @@ class AmqpBus:
         return True
 
     def _handle_request(self, topic: str, text: str, message: Any) -> None:
-        reply = handle_request(self._handlers.get(topic), topic, text)
-        cid = message.properties.get("correlation_id")
-        if cid:
-            with self._handled_lock:
-                self._handled[cid] = reply
-        reply_to = message.properties.get("reply_to")
-        try:
+        try:  # handle_request answers every failure with an error reply; the ack is kept regardless
+            reply = handle_request(self._handlers.get(topic), topic, text)
+            cid = message.properties.get("correlation_id")
+            if cid:
+                with self._handled_lock:
+                    self._handled[cid] = reply
+            reply_to = message.properties.get("reply_to")
             if reply_to:
                 self._publish(reply, exchange="", routing_key=reply_to, correlation_id=message.properties.get("correlation_id"))
         finally:

@@ -99,16 +99,16 @@ class Evacuations:
         instance = dataclasses.replace(instance_of(rec), host=dest)
         try:
             vifs = self.svc.migrations.vifs_on(uuid, dest)
-            info = self.tasks.call(dest, "compute_spawn", timeout=LONG_RPC, instance=instance, network_info=vifs,
-                                   block_devices=[])
+            info = self.tasks.agent(dest, timeout=LONG_RPC).spawn(instance=instance, network_info=vifs,
+                                                                  block_devices=[])
             if rec.vm_state == st.STOPPED:
-                self.tasks.call(dest, "compute_power_off", timeout=LONG_RPC, instance=instance,
-                                shutdown_timeout=self.runtime.config.compute.shutdown_timeout)
-                info = self.tasks.call(dest, "compute_get_info", instance=instance)
+                self.tasks.agent(dest, timeout=LONG_RPC).power_off(instance=instance,
+                                                                   shutdown_timeout=self.runtime.config.compute.shutdown_timeout)
+                info = self.tasks.agent(dest).get_info(instance=instance)
         except Exception as exc:  # noqa: BLE001 - the server stays on its (dead) host
             self._set_status(mig_id, "error")
             try:
-                self.tasks.call(dest, "compute_destroy", instance=instance, destroy_disks=False)
+                self.tasks.agent(dest).destroy(instance=instance, destroy_disks=False)
             except Exception:  # noqa: BLE001 - best effort
                 log.debug("cleanup after failed evacuation of %s", uuid, exc_info=True)
             self.tasks.release_host(dest, rec)

@@ -22,13 +22,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from overcast.agent import agent_topic
 from overcast.compute.claims import Usage
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import InstanceRecord, MigrationRecord
 from overcast.db.models.hosts import HostRecord, ServiceRecord
 from overcast.errors import OvercastError
-from overcast.types import HostResources, HvCapabilities, from_dict, to_dict
+from overcast.types import from_dict, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +96,14 @@ class HostRegistry:
         """One heartbeat for host ``name``: ask its agent, record what it says (or why not).
         True if the agent answered."""
         try:
-            report = self.runtime.bus.call(agent_topic(name), "compute_report", timeout=self.runtime.config.bus.probe_timeout)
+            report = self.runtime.agents.compute(name, timeout=self.runtime.config.bus.probe_timeout).report()
         except OvercastError as exc:
             if self._agent_ids.get(name, "") is not None:
                 log.warning("host %s did not report: %s", name, exc)
             self._agent_ids[name] = None
             return False  # no heartbeat: the host goes "down" after [bus] host_down_after
         now = utcnow()
-        agent_id = str((report.get("agent") or {}).get("id", ""))  # older agents send none
+        agent_id = report.agent.id if report.agent is not None else ""  # older agents send none
         returned = False
         with self.db.session() as s:
             rec = s.scalars(select(HostRecord).where(HostRecord.name == name)).first()
@@ -115,13 +114,12 @@ class HostRegistry:
             was_down = rec.last_heartbeat is not None and now - rec.last_heartbeat > down_after
             returned = previous is None or was_down or bool(previous and agent_id and previous != agent_id)
             self._agent_ids[name] = agent_id
-            if report.get("error"):
-                rec.error = str(report["error"])[:1024]
+            if report.error or report.capabilities is None or report.resources is None:
+                rec.error = (report.error or "the agent reported neither capabilities nor resources")[:1024]
                 rec.last_heartbeat = now
                 self._agent_ids[name] = None  # reconciled once its hypervisor works again
                 return True
-            caps: HvCapabilities = report["capabilities"]
-            res: HostResources = report["resources"]
+            caps, res = report.capabilities, report.resources
             svc = self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
             rec.error = FORCED_DOWN if svc.forced_down else None
             rec.capabilities = to_dict(caps)

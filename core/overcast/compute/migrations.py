@@ -123,13 +123,13 @@ class MigrationTasks:
         data = None
         try:
             self._step(uuid, st.RESIZE_PREP, st.RESIZE_MIGRATING)
-            data = self.tasks.call(source, "compute_migrate_disk_and_power_off", timeout=LONG_RPC, instance=instance,
-                                   dest=dest, flavor=new)
+            data = self.tasks.agent(source, timeout=LONG_RPC).migrate_disk_and_power_off(instance=instance,
+                                                                                         dest=dest, flavor=new)
             self._set_migration(mig_id, "migrating", data)
             self._step(uuid, st.RESIZE_MIGRATING, st.RESIZE_MIGRATED)
             self._step(uuid, st.RESIZE_MIGRATED, st.RESIZE_FINISH)
-            info = self.tasks.call(dest, "compute_finish_migration", timeout=LONG_RPC, instance=moved, migration=data,
-                                   network_info=self.vifs_on(uuid, dest), block_devices=[], power_on=was_running)
+            info = self.tasks.agent(dest, timeout=LONG_RPC).finish_migration(
+                instance=moved, migration=data, network_info=self.vifs_on(uuid, dest), block_devices=[], power_on=was_running)
         except _Superseded:  # deleted meanwhile: the delete task owns the server now
             self._set_migration(mig_id, "error")
             self.tasks.release_host(dest, rec, new)
@@ -149,7 +149,7 @@ class MigrationTasks:
         if done is None:  # deleted while finishing: the delete only knows the source and the old flavor
             try:
                 if dest != source:
-                    self.tasks.call(dest, "compute_destroy", timeout=LONG_RPC, instance=moved, destroy_disks=True)
+                    self.tasks.agent(dest, timeout=LONG_RPC).destroy(instance=moved, destroy_disks=True)
             finally:
                 self.tasks.release_host(dest, rec, new)
                 self._undo_quota(rec, old, new)
@@ -204,8 +204,8 @@ class MigrationTasks:
         """Have the source remove what it kept for a revert, and give back its claim."""
         data = _migration_data(mig)
         old, _new = self._flavors(rec, mig)
-        self.tasks.call(mig.source_host, "compute_confirm_migration", timeout=LONG_RPC, instance=instance_of(rec),
-                        migration=data)
+        self.tasks.agent(mig.source_host, timeout=LONG_RPC).confirm_migration(instance=instance_of(rec),
+                                                                              migration=data)
         self.tasks.release_host(mig.source_host, rec, old)
         self._set_migration(mig.id, "confirmed")
 
@@ -235,11 +235,11 @@ class MigrationTasks:
         was_running = rec.power_state == "running"
         try:
             if mig.dest_host != mig.source_host:
-                self.tasks.call(mig.dest_host, "compute_destroy", timeout=LONG_RPC, instance=instance, destroy_disks=True)
+                self.tasks.agent(mig.dest_host, timeout=LONG_RPC).destroy(instance=instance, destroy_disks=True)
             vifs = self.vifs_on(uuid, mig.source_host)
-            self.tasks.call(mig.source_host, "compute_finish_revert_migration", timeout=LONG_RPC,
-                            instance=dataclasses.replace(instance, flavor=old, host=mig.source_host), migration=data,
-                            network_info=vifs, block_devices=[], power_on=was_running)
+            reverted = dataclasses.replace(instance, flavor=old, host=mig.source_host)
+            self.tasks.agent(mig.source_host, timeout=LONG_RPC).finish_revert_migration(
+                instance=reverted, migration=data, network_info=vifs, block_devices=[], power_on=was_running)
         except Exception as exc:  # noqa: BLE001
             self.t.fault(uuid, exc, task_state=None)
             return
@@ -266,15 +266,15 @@ class MigrationTasks:
         instance = instance_of(rec)
         moved = False
         try:
-            data = self.tasks.call(dest, "compute_check_can_live_migrate_destination", instance=instance, source=source)
+            data = self.tasks.agent(dest).check_can_live_migrate_destination(instance=instance, source=source)
             vifs = self.vifs_on(uuid, dest)
-            data = self.tasks.call(dest, "compute_pre_live_migration", timeout=LONG_RPC, instance=instance, migration=data,
-                                   network_info=vifs, block_devices=[])
+            data = self.tasks.agent(dest, timeout=LONG_RPC).pre_live_migration(instance=instance, migration=data,
+                                                                               network_info=vifs, block_devices=[])
             self._set_migration(mig_id, "running", data)
-            self.tasks.call(source, "compute_live_migration", timeout=LONG_RPC, instance=instance, dest=dest, migration=data)
+            self.tasks.agent(source, timeout=LONG_RPC).live_migration(instance=instance, dest=dest, migration=data)
             moved = True
             self.t.finish(uuid, host=dest, availability_zone=self.zone_of(dest))
-            self.tasks.call(source, "compute_post_live_migration", timeout=LONG_RPC, instance=instance, migration=data)
+            self.tasks.agent(source, timeout=LONG_RPC).post_live_migration(instance=instance, migration=data)
         except Exception as exc:  # noqa: BLE001
             if not moved:
                 self._set_migration(mig_id, "error")

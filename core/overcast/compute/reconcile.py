@@ -24,7 +24,6 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from overcast.agent import agent_topic
 from overcast.compute import states as st
 from overcast.compute.records import instance_of
 from overcast.db.models.base import utcnow
@@ -45,7 +44,7 @@ class Reconciler:
 
     def _guests(self, host: str) -> set[str] | None:
         try:
-            return set(self.runtime.bus.call(agent_topic(host), "compute_list_instances", timeout=30))
+            return set(self.runtime.agents.compute(host, timeout=30).list_instances())
         except OvercastError as exc:
             log.warning("reconcile: host %s did not answer: %s", host, exc)
             return None
@@ -100,7 +99,7 @@ class Reconciler:
 
     def _running(self, rec: InstanceRecord) -> bool:
         try:
-            info = self.runtime.bus.call(agent_topic(rec.host), "compute_get_info", instance=instance_of(rec), timeout=30)
+            info = self.runtime.agents.compute(rec.host, timeout=30).get_info(instance=instance_of(rec))
         except OvercastError:
             return False
         return info.state.value == "running"
@@ -135,8 +134,8 @@ class Reconciler:
                     counts["error"] += 1
                 continue
             try:
-                info = self.runtime.bus.call(agent_topic(host), "compute_get_info", instance=instance_of(rec),
-                                             timeout=self.runtime.config.bus.probe_timeout)
+                info = self.runtime.agents.compute(host, timeout=self.runtime.config.bus.probe_timeout).get_info(
+                    instance=instance_of(rec))
             except OvercastError as exc:
                 log.warning("reconcile host %s: server %s: %s", host, rec.uuid, exc)
                 continue
@@ -151,8 +150,8 @@ class Reconciler:
             keep_disks = rec.uuid in evacuated and not rec.deleted
             instance = dataclasses.replace(instance_of(rec), host=host)
             try:
-                self.runtime.bus.call(agent_topic(host), "compute_destroy", instance=instance, destroy_disks=not keep_disks,
-                                      timeout=self.runtime.config.bus.rpc_timeout)
+                self.runtime.agents.compute(host, timeout=self.runtime.config.bus.rpc_timeout).destroy(
+                    instance=instance, destroy_disks=not keep_disks)
             except OvercastError as exc:
                 log.warning("reconcile host %s: could not destroy the stale guest of %s: %s", host, rec.uuid, exc)
                 continue

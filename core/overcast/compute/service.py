@@ -9,11 +9,13 @@ background task that does the work on the host's agent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 
 from overcast.agent import agent_topic
+from overcast.agent.compute import ComputeAgent
 from overcast.compute import states as st
 from overcast.compute.claims import Ratios
 from overcast.compute.evacuate import Evacuations
@@ -35,18 +37,23 @@ from overcast.compute.transitions import Transitions
 from overcast.compute.volumes import VolumeAttachments
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Conflict, NotFound
-from overcast.types import Flavor, to_dict
+from overcast.types import Flavor, Instance, to_dict
 
 log = logging.getLogger(__name__)
 
-#: action -> (allowed vm_states, task_state while running, agent method, vm_state when done)
-POWER_ACTIONS: dict[str, tuple[tuple[str, ...], str, str, str]] = {
-    "start": ((st.STOPPED,), st.POWERING_ON, "compute_power_on", st.ACTIVE),
-    "stop": ((st.ACTIVE,), st.POWERING_OFF, "compute_power_off", st.STOPPED),
-    "pause": ((st.ACTIVE,), st.PAUSING, "compute_pause", st.PAUSED),
-    "unpause": ((st.PAUSED,), st.UNPAUSING, "compute_unpause", st.ACTIVE),
-    "suspend": ((st.ACTIVE,), st.SUSPENDING, "compute_suspend", st.SUSPENDED),
-    "resume": ((st.SUSPENDED,), st.RESUMING, "compute_resume", st.ACTIVE),
+#: the agent call of a power action: (agent, instance, config) -> done
+PowerCall = Callable[[ComputeAgent, Instance, Any], bool]
+
+#: action -> (allowed vm_states, task_state while running, agent call, vm_state when done)
+POWER_ACTIONS: dict[str, tuple[tuple[str, ...], str, PowerCall, str]] = {
+    "start": ((st.STOPPED,), st.POWERING_ON, lambda agent, inst, _: agent.power_on(instance=inst), st.ACTIVE),
+    "stop": ((st.ACTIVE,), st.POWERING_OFF,
+             lambda agent, inst, config: agent.power_off(instance=inst, shutdown_timeout=config.compute.shutdown_timeout),
+             st.STOPPED),
+    "pause": ((st.ACTIVE,), st.PAUSING, lambda agent, inst, _: agent.pause(instance=inst), st.PAUSED),
+    "unpause": ((st.PAUSED,), st.UNPAUSING, lambda agent, inst, _: agent.unpause(instance=inst), st.ACTIVE),
+    "suspend": ((st.ACTIVE,), st.SUSPENDING, lambda agent, inst, _: agent.suspend(instance=inst), st.SUSPENDED),
+    "resume": ((st.SUSPENDED,), st.RESUMING, lambda agent, inst, _: agent.resume(instance=inst), st.ACTIVE),
 }
 SNAPSHOT_STATES = (st.ACTIVE, st.STOPPED, st.PAUSED, st.SUSPENDED)
 
@@ -152,10 +159,9 @@ class ComputeService:
     # --- actions ------------------------------------------------------------------------------------
 
     def power_action(self, ctx: RequestContext, uuid: str, action: str) -> None:
-        vm_states, task_state, method, done = POWER_ACTIONS[action]
+        vm_states, task_state, call, done = POWER_ACTIONS[action]
         self.transitions.begin(ctx, uuid, action, vm_states, task_state)
-        args = {"shutdown_timeout": self.runtime.config.compute.shutdown_timeout} if action == "stop" else {}
-        self._submit(f"{action} {uuid}", self.tasks.power, uuid, method, done, args)
+        self._submit(f"{action} {uuid}", self.tasks.power, uuid, call, done)
 
     def reboot(self, ctx: RequestContext, uuid: str, reboot_type: str) -> None:
         kind = str(reboot_type).upper()
@@ -164,7 +170,8 @@ class ComputeService:
         hard = kind == "HARD"
         states = (st.ACTIVE, st.STOPPED, st.PAUSED, st.SUSPENDED) if hard else (st.ACTIVE,)
         self.transitions.begin(ctx, uuid, "reboot", states, st.REBOOTING_HARD if hard else st.REBOOTING)
-        self._submit(f"reboot {uuid}", self.tasks.power, uuid, "compute_reboot", st.ACTIVE, {"hard": hard})
+        self._submit(f"reboot {uuid}", self.tasks.power, uuid,
+                     lambda agent, inst, _: agent.reboot(instance=inst, hard=hard), st.ACTIVE)
 
     def create_image(self, ctx: RequestContext, uuid: str, name: str, metadata: dict | None = None) -> str:
         if not isinstance(name, str) or not name.strip() or len(name) > 255:
@@ -189,7 +196,7 @@ class ComputeService:
             rec = get_instance(s, ctx, uuid)
         if not rec.host or rec.vm_state in (st.BUILDING, st.ERROR):
             raise Conflict(f"Cannot 'get_console_output' instance {uuid} while it is in vm_state {rec.vm_state}")
-        return self.runtime.bus.call(agent_topic(rec.host), "compute_console_output", instance=instance_of(rec), length=length)
+        return self.runtime.agents.compute(rec.host).console_output(instance=instance_of(rec), length=length)
 
     def migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
         self._check_target(ctx, uuid, host)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from overcast.agent import agent_topic
+from overcast.agent.compute import ComputeAgent
 from overcast.compute import states as st
 from overcast.compute.claims import Usage, release
 from overcast.compute.peers import allocate_network, deallocate_network, discard_image
@@ -25,7 +25,7 @@ from overcast.context import RequestContext, system_context
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
 from overcast.errors import NotFound, ServiceUnavailable
-from overcast.types import Flavor, ScheduleRequest, VifDetails, from_dict, to_dict
+from overcast.types import Flavor, Instance, ScheduleRequest, VifDetails, from_dict, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,9 @@ class ServerTasks:
         self.db = svc.runtime.db
         self.t = svc.transitions
 
-    def call(self, host: str, method: str, timeout: float | None = None, **args: Any) -> Any:
-        return self.runtime.bus.call(agent_topic(host), method, timeout=timeout, **args)
+    def agent(self, host: str, timeout: float | None = None) -> ComputeAgent:
+        """``host``'s compute agent (waiting ``timeout`` seconds, default ``[bus] rpc_timeout``)."""
+        return self.runtime.agents.compute(host, timeout)
 
     def _load(self, uuid: str) -> InstanceRecord | None:
         with self.db.session() as s:
@@ -132,8 +133,8 @@ class ServerTasks:
                 return
             rec = spawning
             vifs = self._allocate_network(ctx, rec, host)
-            info = self.call(host, "compute_spawn", timeout=LONG_RPC, instance=instance_of(rec), network_info=vifs,
-                             block_devices=[])
+            info = self.agent(host, timeout=LONG_RPC).spawn(instance=instance_of(rec), network_info=vifs,
+                                                            block_devices=[])
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
             self._build_failed(uuid, host, exc)
             return
@@ -159,7 +160,7 @@ class ServerTasks:
             return
         if host:
             try:
-                self.call(host, "compute_destroy", instance=instance_of(rec), destroy_disks=True)
+                self.agent(host).destroy(instance=instance_of(rec), destroy_disks=True)
             except Exception:  # noqa: BLE001 - best effort: the guest may never have existed
                 log.debug("cleanup after failed build of %s", uuid, exc_info=True)
             self.release_host(host, rec)
@@ -202,7 +203,7 @@ class ServerTasks:
             self.svc.migrations.confirm_before_delete(rec)
         if rec.host:
             try:
-                self.call(rec.host, "compute_destroy", timeout=LONG_RPC, instance=instance_of(rec), destroy_disks=True)
+                self.agent(rec.host, timeout=LONG_RPC).destroy(instance=instance_of(rec), destroy_disks=True)
             except (NotFound, ServiceUnavailable) as exc:
                 log.warning("server %s: deleting locally, host %s: %s", uuid, rec.host, exc)
             except Exception as exc:  # noqa: BLE001 - recorded; the user may retry the delete
@@ -221,14 +222,14 @@ class ServerTasks:
 
     # --- power actions and snapshots -------------------------------------------------------------
 
-    def power(self, uuid: str, method: str, done_vm_state: str, args: dict[str, Any]) -> None:
+    def power(self, uuid: str, call: Callable[[ComputeAgent, Instance, Any], bool], done_vm_state: str) -> None:
         rec = self._load(uuid)
         if rec is None or not rec.host:
             return
         instance = instance_of(rec)
         try:
-            self.call(rec.host, method, timeout=LONG_RPC, instance=instance, **args)
-            info = self.call(rec.host, "compute_get_info", instance=instance)
+            call(self.agent(rec.host, timeout=LONG_RPC), instance, self.runtime.config)
+            info = self.agent(rec.host).get_info(instance=instance)
         except Exception as exc:  # noqa: BLE001 - recorded; state re-read from the hypervisor
             self.t.fault(uuid, exc)
             self.sync_power_state(uuid)
@@ -241,7 +242,7 @@ class ServerTasks:
         if rec is None or not rec.host:
             return
         try:
-            info = self.call(rec.host, "compute_get_info", instance=instance_of(rec))
+            info = self.agent(rec.host).get_info(instance=instance_of(rec))
         except NotFound:
             self.t.fault(uuid, NotFound(f"the guest of server {uuid} is gone from host {rec.host}"),
                          vm_state=st.ERROR, task_state=None, power_state="nostate")
@@ -256,8 +257,8 @@ class ServerTasks:
         if rec is None or not rec.host:
             return
         try:
-            self.call(rec.host, "compute_snapshot", timeout=LONG_RPC, instance=instance_of(rec), image_id=image_id,
-                      image_name=image_name)
+            self.agent(rec.host, timeout=LONG_RPC).snapshot(instance=instance_of(rec), image_id=image_id,
+                                                            image_name=image_name)
         except Exception as exc:  # noqa: BLE001 - the image is discarded and the fault recorded
             try:
                 discard_image(self.runtime, image_id)

@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from overcast.agent import agent_topic
+from overcast.agent.compute import ComputeAgent
 from overcast.compute import states as st
 from overcast.compute.peers import optional_service, require
 from overcast.compute.records import get_instance, instance_of
 from overcast.context import RequestContext, system_context
 from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
 from overcast.errors import BadRequest, Conflict, NotFound
-from overcast.types import from_dict, to_dict
+from overcast.types import Host, from_dict, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ class VolumeAttachments:
         self.runtime = runtime
         self.db = runtime.db
 
-    def _agent(self, host: str, method: str, **args: Any) -> Any:
-        return self.runtime.bus.call(agent_topic(host), method, timeout=300, **args)
+    def _agent(self, host: str) -> ComputeAgent:
+        return self.runtime.agents.compute(host, timeout=300)
 
     def list(self, ctx: RequestContext, uuid: str) -> list[BlockDeviceMapping]:
         with self.db.session() as s:
@@ -89,9 +89,9 @@ class VolumeAttachments:
         connector = None
         try:
             attachment_id = volumes.reserve_attach(ctx, volume_id, uuid)
-            connector = self._agent(host, "compute_get_volume_connector")
+            connector = self._agent(host).get_volume_connector()
             info = volumes.initialize_connection(ctx, volume_id, connector, instance_uuid=uuid)
-            self._agent(host, "compute_attach_volume", instance=instance, connection_info=info, mountpoint=bdm.device_name)
+            self._agent(host).attach_volume(instance=instance, connection_info=info, mountpoint=bdm.device_name)
             volumes.complete_attach(ctx, volume_id, uuid, bdm.device_name, host)
         except Exception:
             self._undo_attach(ctx, volumes, volume_id, uuid, attachment_id, connector, bdm.id)
@@ -130,14 +130,14 @@ class VolumeAttachments:
         if rec.host:
             info = from_dict(bdm.connection_info)
             try:
-                self._agent(rec.host, "compute_detach_volume", instance=instance_of(rec), connection_info=info,
-                            mountpoint=bdm.device_name)
+                self._agent(rec.host).detach_volume(instance=instance_of(rec), connection_info=info,
+                                                    mountpoint=bdm.device_name)
             except NotFound:
                 pass  # the guest or the disk is already gone
             except Exception:
                 volumes.roll_detaching(ctx, bdm.volume_id, rec.uuid)
                 raise
-            connector = self._agent(rec.host, "compute_get_volume_connector")
+            connector = self._agent(rec.host).get_volume_connector()
         if connector is not None:
             volumes.terminate_connection(ctx, bdm.volume_id, connector)
         volumes.complete_detach(ctx, bdm.volume_id, rec.uuid)
@@ -148,7 +148,7 @@ class VolumeAttachments:
 
     # --- online extend (called by the volume service) -----------------------------------------
 
-    def _extend_target(self, uuid: str, volume_id: str) -> tuple[InstanceRecord, BlockDeviceMapping, str]:
+    def _extend_target(self, uuid: str, volume_id: str) -> tuple[InstanceRecord, BlockDeviceMapping, Host]:
         with self.db.session() as s:
             try:
                 rec = get_instance(s, system_context(), uuid)
@@ -162,21 +162,22 @@ class VolumeAttachments:
         host = self.runtime.drivers.hosts.get(rec.host)
         if host is None:
             raise BadRequest(f"Server {uuid} is on host {rec.host}, which is not configured here.")
-        return rec, bdm, host.driver
+        return rec, bdm, host
 
     def check_volume_extend(self, uuid: str, volume_id: str) -> None:
         """Refuse (400) an online extend the server's hypervisor driver cannot do, before
         anything changes: the driver must implement ``hv_extend_volume``."""
-        rec, _, driver = self._extend_target(uuid, volume_id)
+        rec, _, host = self._extend_target(uuid, volume_id)
+        driver = host.driver
         if not self.runtime.plugins.driver("hypervisor", driver).supports("extend_volume"):
             raise BadRequest(f"Volume {volume_id} is attached to server {uuid} on host {rec.host}, whose hypervisor "
                              f"driver '{driver}' does not support 'extend_volume' (online extend): detach it first.")
 
     def volume_extended(self, uuid: str, volume_id: str, new_size_gb: int) -> None:
         """The volume grew on its backend: make the server's guest see ``new_size_gb``."""
-        rec, bdm, _ = self._extend_target(uuid, volume_id)
-        self._agent(rec.host, "compute_extend_volume", instance=instance_of(rec),
-                    connection_info=from_dict(bdm.connection_info), new_size_gb=int(new_size_gb))
+        rec, bdm, host = self._extend_target(uuid, volume_id)
+        self._agent(host.name).extend_volume(instance=instance_of(rec), connection_info=from_dict(bdm.connection_info),
+                                            new_size_gb=int(new_size_gb))
 
     def detach_all(self, rec: InstanceRecord) -> None:
         """Detach every volume of a server being deleted (best effort, logged)."""

@@ -9,10 +9,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from overcast.bus.rpc import client
 from overcast.errors import OvercastError
 from overcast.image import cache, data
 from overcast.image.process import process_id
-from overcast.image.rpc import IMAGE_TOPIC
+from overcast.image.rpc import IMAGE_TOPIC, ImageRpc
 from overcast.image.store import ImageStore
 from overcast.types import ImageFile, ImageRef
 
@@ -29,7 +30,7 @@ def fetch_to_cache(bus: Any, store: ImageStore, image: ImageRef, cache_dir: str 
                    formats: Sequence[str], location: str | None = None) -> ImageFile:
     """The image in the host's cache; the controller is asked for the location only on a miss."""
     def locate() -> str:
-        return location or bus.call(IMAGE_TOPIC, "image_location", image_id=image.id)
+        return location or client(bus, IMAGE_TOPIC, ImageRpc).image_location(image_id=image.id)
 
     return cache.fetch_to_cache(store, image, locate, cache_dir, formats)
 
@@ -40,18 +41,18 @@ def upload_file(bus: Any, store: ImageStore, image_id: str, path: str | os.PathL
     on the way); the image is ``active`` when this returns."""
     file = Path(path)
     uploader = process_id()
-    plan = data.UploadPlan(**bus.call(IMAGE_TOPIC, "image_begin_host_upload", image_id=image_id,
-                                      disk_format=disk_format, uploader=uploader))
+    controller = client(bus, IMAGE_TOPIC, ImageRpc)
+    plan = data.UploadPlan(**controller.image_begin_host_upload(image_id=image_id, disk_format=disk_format,
+                                                                uploader=uploader))
     try:
         stored, result = data.store_stream(store, plan, read_file(file), declared_size=file.stat().st_size,
                                            max_size=max_size, hash_algo=hash_algo)
     except BaseException as exc:
         client_fault = isinstance(exc, OvercastError) and exc.status < 500
-        bus.call(IMAGE_TOPIC, "image_abort_host_upload", image_id=image_id, uploader=uploader,
-                 client_fault=client_fault)
+        controller.image_abort_host_upload(image_id=image_id, uploader=uploader, client_fault=client_fault)
         raise
     found = result.inspection
-    bus.call(IMAGE_TOPIC, "image_finish_host_upload", image_id=image_id, uploader=uploader,
-             location=stored.location, size=result.size, checksum=result.checksum,
-             os_hash_algo=result.os_hash_algo, os_hash_value=result.os_hash_value, crc32=result.crc32,
-             virtual_size=found.virtual_size if found else None, detected_format=found.format if found else None)
+    controller.image_finish_host_upload(
+        image_id=image_id, uploader=uploader, location=stored.location, size=result.size, checksum=result.checksum,
+        os_hash_algo=result.os_hash_algo, os_hash_value=result.os_hash_value, crc32=result.crc32,
+        virtual_size=found.virtual_size if found else None, detected_format=found.format if found else None)

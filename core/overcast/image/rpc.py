@@ -3,13 +3,14 @@ never touch the database: where an image's data is, and the begin/finish/abort s
 an upload that streams from the host straight into the store (snapshots).
 
 Served by the controller's :class:`~overcast.image.service.ImageService` from ``start()``.
-Arguments and answers are plain JSON values.
+The methods are the interface: agents call them through :func:`overcast.bus.rpc.client`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from overcast.bus.rpc import rpc
 from overcast.db.models.image import Image
 from overcast.errors import BadRequest, Conflict, NotFound
 from overcast.image import constants as c
@@ -25,6 +26,7 @@ class ImageRpc:
     def __init__(self, service: Any) -> None:
         self._service = service
 
+    @rpc
     def image_location(self, image_id: str) -> str:
         """The store location of an ``active`` image."""
         with self._service.db.session() as s:
@@ -35,6 +37,7 @@ class ImageRpc:
                 raise Conflict(f"Image {image_id} is not active (status {image.status}).")
             return image.locations[0].url
 
+    @rpc
     def image_begin_host_upload(self, image_id: str, disk_format: str, uploader: str) -> dict[str, Any]:
         """Claim a ``queued`` image for an upload from a host; sets its formats."""
         if disk_format not in c.DISK_FORMATS:
@@ -51,6 +54,7 @@ class ImageRpc:
                     "container_format": plan.container_format, "declared_md5": plan.declared_md5,
                     "declared_sha256": plan.declared_sha256}
 
+    @rpc
     def image_finish_host_upload(
         self, image_id: str, uploader: str, location: str, size: int, checksum: str, os_hash_algo: str,
         os_hash_value: str, crc32: int, virtual_size: int | None, detected_format: str | None,
@@ -64,6 +68,7 @@ class ImageRpc:
                      StoredImage(location=location, size=size), result, uploader)
         return True
 
+    @rpc
     def image_abort_host_upload(self, image_id: str, uploader: str, client_fault: bool) -> bool:
         data.abort(self._service.db, image_id, BadRequest("upload refused") if client_fault else None, uploader)
         return True

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
 
 from overcast.errors import BadRequest, ServiceUnavailable
-from overcast.plugins import DriverCaller, PluginManager
+from overcast.hookspecs import ImageStoreHooks
+from overcast.plugins import PluginManager
 from overcast.types import Backend, StoredImage
 
 
@@ -32,7 +33,7 @@ class ImageStore:
     def configured(self) -> bool:
         return self._backend is not None
 
-    def _driver(self) -> DriverCaller:
+    def _driver(self) -> ImageStoreHooks:
         return self._plugins.driver("image_store", self.backend.driver)
 
     def init(self) -> bool:

@@ -14,13 +14,13 @@ replays the whole state when it (re)starts. Set ``strict = True`` (tests) to rai
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from overcast.agent import agent_topic
+from overcast.agent.network import NetworkAgent
 from overcast.db.models.network import (
     IpAllocationRecord,
     NetworkRecord,
@@ -32,9 +32,12 @@ from overcast.db.models.network import (
 from overcast.errors import OvercastError, ServiceUnavailable
 from overcast.network import contracts, ipam
 from overcast.network.db import run_in_transaction
+from overcast.network.rpc import BoundPort, DhcpState, HostNetworkState
 from overcast.types import Network, Port, Router
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DHCP_OWNER = "network:dhcp"
 
@@ -62,18 +65,19 @@ class Plumbing:
     def enabled(self) -> bool:
         return self.runtime.drivers.network is not None and self.network_host() is not None
 
-    def _call(self, host: str, method: str, timeout: float | None = None, **args: Any) -> Any:
+    def _call(self, host: str, call: Callable[[NetworkAgent], T], timeout: float | None = None) -> T | None:
+        """``call`` on ``host``'s network agent; a failure is logged (raised when ``strict``)."""
         try:
-            return self.runtime.bus.call(agent_topic(host), method, timeout=timeout, **args)
+            return call(self.runtime.agents.network(host, timeout=timeout))
         except ServiceUnavailable as exc:  # the agent is not up: it asks for its state when it starts
             if self.strict:
                 raise
-            log.info("network plumbing %s on %s deferred until its agent starts: %s", method, host, exc)
+            log.info("network plumbing on %s deferred until its agent starts: %s", host, exc)
             return None
         except OvercastError as exc:
             if self.strict:
                 raise
-            log.warning("network plumbing %s on %s failed (the agent replays its state on start): %s", method, host, exc)
+            log.warning("network plumbing on %s failed (the agent replays its state on start): %s", host, exc)
             return None
 
     # --- contracts (also used by the managers before deleting rows) ----------------------
@@ -162,17 +166,17 @@ class Plumbing:
         for host in self.hosts():
             if host in wanted:
                 self._absent.discard((host, network_id))
-                self._call(host, "network_setup_network", network=network)
+                self._call(host, lambda agent: agent.setup_network(network=network))
             elif (host, network_id) not in self._absent:
                 if host == net_host:
-                    self._call(host, "network_teardown_dhcp", network=network)
-                if self._call(host, "network_teardown_network", network=network):
+                    self._call(host, lambda agent: agent.teardown_dhcp(network=network))
+                if self._call(host, lambda agent: agent.teardown_network(network=network)):
                     self._absent.add((host, network_id))
         if net_host in wanted:
             if dhcp:
-                self._call(net_host, "network_setup_dhcp", network=network, ports=ports)
+                self._call(net_host, lambda agent: agent.setup_dhcp(network=network, ports=ports))
             else:
-                self._call(net_host, "network_teardown_dhcp", network=network)
+                self._call(net_host, lambda agent: agent.teardown_dhcp(network=network))
 
     def teardown_network(self, network: Network) -> None:
         if not self.enabled():
@@ -180,8 +184,8 @@ class Plumbing:
         for host in self.hosts():
             self._absent.discard((host, network.id))
             if host == self.network_host():
-                self._call(host, "network_teardown_dhcp", network=network)
-            self._call(host, "network_teardown_network", network=network)
+                self._call(host, lambda agent: agent.teardown_dhcp(network=network))
+            self._call(host, lambda agent: agent.teardown_network(network=network))
 
     # --- ports ---------------------------------------------------------------------------
 
@@ -192,7 +196,7 @@ class Plumbing:
             contract = contracts.port_contract(s, port)
             network_id = port.network_id
         self.sync_network(network_id)
-        vif = self.runtime.bus.call(agent_topic(host), "network_bind_port", port=contract)
+        vif = self.runtime.agents.network(host).bind_port(port=contract)
         with self.runtime.db.session() as s:
             port = s.get(PortRecord, port_id)
             port.binding_vif_type = vif.vif_type if vif else "binding_failed"
@@ -209,7 +213,7 @@ class Plumbing:
                 return
             host, contract = port.binding_host, contracts.port_contract(s, port)
             network = contracts.network_contract(s.get(NetworkRecord, port.network_id))
-        self._call(host, "network_setup_port", network=network, port=contract)
+        self._call(host, lambda agent: agent.setup_port(network=network, port=contract))
 
     def port_changed(self, port_id: str, old_host: str, old_groups: Iterable[str]) -> None:
         if not self.enabled():
@@ -224,7 +228,7 @@ class Plumbing:
             needs_binding = bool(host) and port.binding_vif_type in ("unbound", "binding_failed") \
                 and not port.device_owner.startswith("network:")
         if old_host and old_host != host:
-            self._call(old_host, "network_teardown_port", port=contract)
+            self._call(old_host, lambda agent: agent.teardown_port(port=contract))
         if needs_binding:  # a binding host set through the API (as Nova does): bind there
             self.bind(port_id, host)
         else:
@@ -237,7 +241,7 @@ class Plumbing:
         if not self.enabled():
             return
         if host and not port.device_owner.startswith("network:"):
-            self._call(host, "network_teardown_port", port=port)
+            self._call(host, lambda agent: agent.teardown_port(port=port))
         self.sync_network(network_id)
         self.groups_changed(set(groups))
         for router_id in routers:
@@ -275,37 +279,40 @@ class Plumbing:
             router = contracts.router_contract(s, record)
         for network_id in sorted(self._router_networks(router)):
             self.sync_network(network_id)
-        self._call(self.network_host(), "network_setup_router", router=router)
+        if (net_host := self.network_host()) is not None:  # enabled() says there is one
+            self._call(net_host, lambda agent: agent.setup_router(router=router))
 
     def teardown_router(self, router: Router) -> None:
         if not self.enabled():
             return
-        self._call(self.network_host(), "network_teardown_router", router=router)
+        if (net_host := self.network_host()) is not None:  # enabled() says there is one
+            self._call(net_host, lambda agent: agent.teardown_router(router=router))
         for network_id in sorted(self._router_networks(router)):
             self.sync_network(network_id)
 
     # --- a host's whole state, replayed when its agent starts -----------------------------
 
-    def host_state(self, host: str) -> dict[str, Any]:
-        state: dict[str, Any] = {"networks": [], "ports": [], "dhcp": [], "routers": []}
+    def host_state(self, host: str) -> HostNetworkState:
+        networks: list[Network] = []
+        dhcp: list[DhcpState] = []
         with self.runtime.db.session() as s:
             for net in s.scalars(select(NetworkRecord).order_by(NetworkRecord.created_at)):
                 if host not in self._hosts_for(s, net):
                     continue
                 network = contracts.network_contract(net)
-                state["networks"].append(network)
+                networks.append(network)
                 if host == self.network_host() and self._dhcp_subnets(net):
                     ports = [contracts.port_contract(s, p, with_rules=False)
                              for p in s.scalars(select(PortRecord).where(PortRecord.network_id == net.id)) if p.fixed_ips]
-                    state["dhcp"].append({"network": network, "ports": ports})
+                    dhcp.append(DhcpState(network, tuple(ports)))
             bound = s.scalars(select(PortRecord).where(PortRecord.binding_host == host, or_(PortRecord.device_owner == "",
                                                                                            ~PortRecord.device_owner.startswith("network:"))))
-            for port in bound:
-                state["ports"].append({"network": contracts.network_contract(s.get(NetworkRecord, port.network_id)),
-                                       "port": contracts.port_contract(s, port)})
+            ports_bound = tuple(BoundPort(contracts.network_contract(s.get(NetworkRecord, port.network_id)),
+                                          contracts.port_contract(s, port)) for port in bound)
+            routers: tuple[Router, ...] = ()
             if host == self.network_host():
-                state["routers"] = [contracts.router_contract(s, r) for r in s.scalars(select(RouterRecord).order_by(RouterRecord.created_at))]
-        return state
+                routers = tuple(contracts.router_contract(s, r) for r in s.scalars(select(RouterRecord).order_by(RouterRecord.created_at)))
+        return HostNetworkState(tuple(networks), tuple(dhcp), ports_bound, routers)
 
     def push_all(self) -> None:
         """Send every host its whole state (controller start)."""
@@ -313,6 +320,6 @@ class Plumbing:
             return
         # a short timeout: an agent that is not up asks for its state itself when it starts
         for host in self.hosts():
-            self._call(host, "network_apply_state", timeout=self.runtime.config.bus.probe_timeout,
-                       state=self.host_state(host))
+            state = self.host_state(host)
+            self._call(host, lambda agent: agent.apply_state(state=state), timeout=self.runtime.config.bus.probe_timeout)
 

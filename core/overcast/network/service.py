@@ -25,6 +25,7 @@ from overcast.network.networks import NetworkManager
 from overcast.network.plumbing import Plumbing
 from overcast.network.ports import PortManager
 from overcast.network.quotas import Quotas
+from overcast.network.rpc import NETWORK_TOPIC, NetworkRpc
 from overcast.network.routers import RouterManager
 from overcast.network.secgroups import SecurityGroupManager
 from overcast.network.subnets import SubnetManager
@@ -53,7 +54,7 @@ class NetworkService:
     def start(self) -> None:
         """Serve the ``network`` topic (agents ask it for their state) and push every host
         its state, so plumbing lost while the controller was down comes back."""
-        self.runtime.bus.serve("network", NetworkRpc(self))
+        self.runtime.bus.serve(NETWORK_TOPIC, NetworkRpc(self))
         self._serving = True
         self.plumbing.push_all()
 
@@ -93,7 +94,7 @@ class NetworkService:
             gone = contracts.port_contract(s, port, with_rules=False)
             port.binding_host = host
         if old_host and old_host != host and self.plumbing.enabled():  # moved (a migration): clean the old host
-            self.plumbing._call(old_host, "network_teardown_port", port=gone)
+            self.plumbing._call(old_host, lambda agent: agent.teardown_port(port=gone))
         vif = self.plumbing.bind(port_id, host)
         if old_host and old_host != host:
             self.plumbing.sync_network(network_id)
@@ -136,13 +137,3 @@ class NetworkService:
                 self.ports.delete(ctx, port_id, internal=True)
             else:
                 self.ports.update(ctx, port_id, {"port": {"device_id": "", "device_owner": "", "binding:host_id": ""}})
-
-
-class NetworkRpc:
-    """What the ``network`` bus topic answers: host agents ask for their desired state."""
-
-    def __init__(self, service: NetworkService) -> None:
-        self._service = service
-
-    def host_state(self, host: str) -> dict[str, Any]:
-        return self._service.plumbing.host_state(host)

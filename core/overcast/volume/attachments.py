@@ -163,7 +163,7 @@ class Attachments:
             if vol.status not in ("attaching", "reserved", "in-use", "available", "detaching"):
                 raise BadRequest(f"Invalid volume: Volume {vol.id} cannot be connected while {vol.status}.")
             ref, backend = volume_ref(vol), vol.backend
-        info: ConnectionInfo = self.p.backends.call(backend, "initialize_connection", volume=ref, connector=connector)
+        info = self.p.backends.on(backend).initialize_connection(backend, volume=ref, connector=connector)
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
             att = self._pending_or_named(s, ctx, vol, attachment_id, instance_uuid)
@@ -201,7 +201,7 @@ class Attachments:
             ]
             ref, backend = volume_ref(vol), vol.backend
         if not still_used:
-            self.p.backends.call(backend, "terminate_connection", volume=ref, connector=connector)
+            self.p.backends.on(backend).terminate_connection(backend, volume=ref, connector=connector)
 
     def default_connection_types(self, ctx: RequestContext, volume_id: str) -> frozenset[str]:
         vol = self._volume(ctx, volume_id)

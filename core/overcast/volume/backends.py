@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from overcast.agent import agent_topic
+from overcast.agent.volume import VolumeAgent
 from overcast.db.models.base import utcnow
 from overcast.db.models.volume import VolumeBackendService
 from overcast.errors import NotFound, OvercastError
@@ -42,15 +42,16 @@ class BackendCalls:
     def host_of(self, name: str) -> str | None:
         return self.runtime.config.volume.backend_hosts.get(name)
 
-    def call(self, backend_name: str, operation: str, _timeout: float | None = None, **kwargs: Any) -> Any:
-        """Run driver ``operation`` for ``backend_name``, locally or on its host's agent
-        (waiting ``_timeout`` seconds for it, default ``[bus] rpc_timeout``)."""
-        backend = self.backend(backend_name)
+    def on(self, backend_name: str, timeout: float | None = None) -> VolumeAgent:
+        """The volume interface that drives ``backend_name``: its host's agent over the bus
+        (waiting ``timeout`` seconds, default ``[bus] rpc_timeout``) for a backend in
+        ``[volume] backend_hosts``, else the same class run in this process. Either way the
+        methods take ``backend_name`` first: ``backends.on(name).create(name, volume=ref)``."""
+        self.backend(backend_name)
         host = self.host_of(backend_name)
         if host:
-            return self.runtime.bus.call(agent_topic(host), f"volume_{operation}", timeout=_timeout,
-                                         backend_name=backend_name, **kwargs)
-        return self.runtime.plugins.driver("volume", backend.driver).call(operation, backend=backend, **kwargs)
+            return self.runtime.agents.volume(host, timeout=timeout)
+        return VolumeAgent(self.runtime, "controller")
 
     def supports(self, backend_name: str, operation: str) -> bool:
         """Whether the backend's driver implements ``operation``. A host-local backend's
@@ -61,11 +62,9 @@ class BackendCalls:
         try:
             return self.runtime.plugins.driver("volume", self.backend(backend_name).driver).supports(operation)
         except DriverNotInstalled:
-            host = self.host_of(backend_name)
-            if not host:
+            if not self.host_of(backend_name):
                 raise
-            return bool(self.runtime.bus.call(agent_topic(host), "volume_supports", backend_name=backend_name,
-                                              operation=operation))
+            return self.on(backend_name).supports(backend_name, operation=operation)
 
     # --- service records -----------------------------------------------------------------
 
@@ -88,9 +87,10 @@ class BackendCalls:
         """Ask the driver for stats (and init it first if asked); record up/down."""
         probe = self.runtime.config.bus.probe_timeout  # an absent agent must not stall the controller
         try:
+            backend = self.on(name, timeout=probe)
             if init:
-                self.call(name, "init_backend", _timeout=probe)
-            stats: BackendStats = self.call(name, "get_stats", _timeout=probe)
+                backend.init_backend(name)
+            stats = backend.get_stats(name)
         except OvercastError as exc:
             log.warning("volume backend %s is down: %s", name, exc)
             self._record(name, up=False, error=str(exc))

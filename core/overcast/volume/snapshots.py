@@ -73,7 +73,7 @@ class Snapshots:
             vol = s.get(Volume, row.volume_id)
             ref, backend = snapshot_ref(row, vol), vol.backend
         try:
-            loc = self.p.backends.call(backend, "create_snapshot", snapshot=ref)
+            loc = self.p.backends.on(backend).create_snapshot(backend, snapshot=ref)
         except Exception as exc:  # noqa: BLE001 - recorded on the snapshot
             log.warning("snapshot %s failed: %s", snapshot_id, exc)
             with self.p.db.session() as s:
@@ -102,7 +102,7 @@ class Snapshots:
             ref, backend, project, size = snapshot_ref(row, vol), vol.backend, row.project_id, row.size
         try:
             if backend and ref.location:
-                self.p.backends.call(backend, "delete_snapshot", snapshot=ref)
+                self.p.backends.on(backend).delete_snapshot(backend, snapshot=ref)
         except Exception as exc:  # noqa: BLE001
             with self.p.db.session() as s:
                 transition(s, VolumeSnapshot, snapshot_id, ["deleting"], "error_deleting", error=str(exc))

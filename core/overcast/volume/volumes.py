@@ -193,14 +193,14 @@ class Volumes:
             src = s.get(Volume, row.source_volid) if row.source_volid else None
             src_ref = volume_ref(src) if src else None
             image_id = row.image_id
-        call = self.p.backends.call
         try:
+            driver = self.p.backends.on(backend)
             if snap_ref is not None:
-                loc = call(backend, "create_from_snapshot", volume=ref, snapshot=snap_ref)
+                loc = driver.create_from_snapshot(backend, volume=ref, snapshot=snap_ref)
             elif src_ref is not None:
-                loc = call(backend, "clone", volume=ref, source=src_ref)
+                loc = driver.clone(backend, volume=ref, source=src_ref)
             else:
-                loc = call(backend, "create", volume=ref)
+                loc = driver.create(backend, volume=ref)
             if image_id:
                 self._fill_from_image(ctx, backend, ref, loc.location, image_id)
         except Exception as exc:  # noqa: BLE001 - recorded on the volume
@@ -217,7 +217,7 @@ class Volumes:
         cache = self.p.work_dir / "image-cache"
         cache.mkdir(parents=True, exist_ok=True)
         image_file = self.p.images.fetch(ctx, image_id, cache)
-        self.p.backends.call(backend, "copy_image_to_volume", volume=replace(ref, location=location), image=image_file)
+        self.p.backends.on(backend).copy_image_to_volume(backend, volume=replace(ref, location=location), image=image_file)
 
     # --- change -----------------------------------------------------------------------------
 
@@ -295,7 +295,7 @@ class Volumes:
             row = s.get(Volume, volume_id)
             ref, backend, old, back_to = volume_ref(row), row.backend, row.size, row.previous_status or "available"
         try:
-            self.p.backends.call(backend, "extend", volume=ref, new_size_gb=new_size)
+            self.p.backends.on(backend).extend(backend, volume=ref, new_size_gb=new_size)
             for server in servers or []:
                 self.p.runtime.service("compute").volume_extended(server, volume_id, new_size)
         except Exception as exc:  # noqa: BLE001
@@ -337,12 +337,12 @@ class Volumes:
         try:
             for snap_id, snap_ref, snap_size in snaps:
                 if backend and snap_ref.location:
-                    self.p.backends.call(backend, "delete_snapshot", snapshot=snap_ref)
+                    self.p.backends.on(backend).delete_snapshot(backend, snapshot=snap_ref)
                 with self.p.db.session() as s:
                     s.execute(delete(VolumeSnapshot).where(VolumeSnapshot.id == snap_id))
                     self.p.quotas.release(s, project, {"snapshots": 1, "gigabytes": snap_size})
             if backend and ref.location:
-                self.p.backends.call(backend, "delete", volume=ref)
+                self.p.backends.on(backend).delete(backend, volume=ref)
         except Exception as exc:  # noqa: BLE001
             with self.p.db.session() as s:
                 transition(s, Volume, volume_id, ["deleting"], "error_deleting", error=_error_text(exc))
@@ -382,8 +382,8 @@ class Volumes:
         work = self.p.work_dir / f"upload-{uuid.uuid4().hex}"
         work.mkdir(parents=True)
         try:
-            result = self.p.backends.call(backend, "copy_volume_to_image", volume=ref, disk_format=disk_format,
-                                          dest_path=str(work / f"{image_id}.{disk_format}"))
+            result = self.p.backends.on(backend).copy_volume_to_image(backend, volume=ref, disk_format=disk_format,
+                                                                      dest_path=str(work / f"{image_id}.{disk_format}"))
             self.p.images.upload(ctx, image_id, result.path, result.disk_format)
         except Exception as exc:  # noqa: BLE001 - the image fails; the volume is untouched
             log.warning("uploading volume %s to image %s failed: %s", volume_id, image_id, exc)

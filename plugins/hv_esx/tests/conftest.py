@@ -7,7 +7,7 @@ from overcast.testing.facilities import missing_facility
 from overcast.types import DriverKind, Host
 
 from overcast_hv_esx import plugin
-from overcast_hv_esx.testing.vcsim import Vcsim, VcsimUnavailable, build
+from overcast_hv_esx_sim.vcsim import Vcsim, VcsimUnavailable, build
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from overcast.testing.compute import (
 )
 
 from overcast_hv_esx import plugin
-from overcast_hv_esx.testing.vcsim import Vcsim
+from overcast_hv_esx_sim.vcsim import Vcsim
 
 pytestmark = pytest.mark.usefixtures("qemu_img")
 

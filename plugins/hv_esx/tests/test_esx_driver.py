@@ -18,7 +18,7 @@ from overcast.errors import BackendUnavailable, Conflict, NotFound, UnsupportedO
 from overcast.plugins import load_plugin_manager
 from overcast.types import ConnectionInfo, DriverKind, Flavor, ImageFile, ImageRef, Instance, PowerState, VifDetails
 
-from overcast_hv_esx.testing.vcsim import Vcsim
+from overcast_hv_esx_sim.vcsim import Vcsim
 from overcast_hv_esx.vim import VimSession
 
 

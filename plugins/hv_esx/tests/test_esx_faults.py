@@ -9,8 +9,8 @@ import pytest
 from overcast.errors import Conflict, DriverError
 from overcast.types import Flavor, Instance, PowerState
 
-from overcast_hv_esx.testing.faultproxy import FaultProxy
-from overcast_hv_esx.testing.vcsim import Vcsim
+from overcast_hv_esx_sim.faultproxy import FaultProxy
+from overcast_hv_esx_sim.vcsim import Vcsim
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from overcast.plugins import PluginManager
 from overcast.types import DriverKind, Host
 
 from overcast_hv_hyperv import plugin
-from overcast_hv_hyperv.testing.wsman_sim import HyperVSimulator
+from overcast_hv_hyperv_sim.wsman_sim import HyperVSimulator
 
 
 @pytest.fixture(params=["ntlm"])

@@ -15,7 +15,7 @@ from overcast.testing.compute import (
 )
 
 from overcast_hv_hyperv import plugin
-from overcast_hv_hyperv.testing.wsman_sim import HyperVSimulator
+from overcast_hv_hyperv_sim.wsman_sim import HyperVSimulator
 
 pytestmark = pytest.mark.usefixtures("qemu_img")
 

@@ -207,7 +207,7 @@ def test_bad_credentials_and_unreachable(hv_driver, hv_sim, hv_host):
 
 
 def test_simulator_killed_mid_operation(hv_driver, hv_host, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "overcast_hv_hyperv.testing.wsman_sim", "--hosts", "hv1",
+    proc = subprocess.Popen([sys.executable, "-m", "overcast_hv_hyperv_sim.wsman_sim", "--hosts", "hv1",
                              "--root", str(tmp_path / "sim"), "--command-delay", "0.3"],
                             stdout=subprocess.PIPE, text=True)
     try:

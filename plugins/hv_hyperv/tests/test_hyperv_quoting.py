@@ -16,7 +16,7 @@ import winrm
 from overcast.types import Flavor, Instance
 
 from overcast_hv_hyperv.powershell import Pattern, Script, quote, quote_literal_pattern
-from overcast_hv_hyperv.testing.fake_powershell import Fabric, lex, wildcard_match
+from overcast_hv_hyperv_sim.fake_powershell import Fabric, lex, wildcard_match
 
 HOSTILE = [
     "web'; Remove-VM -Name * -Force; '",

@@ -10,7 +10,7 @@ import winrm
 from winrm.exceptions import InvalidCredentialsError, WSManFaultError
 
 from overcast_hv_hyperv.powershell import Script, parse_error
-from overcast_hv_hyperv.testing.wsman_sim import HyperVSimulator
+from overcast_hv_hyperv_sim.wsman_sim import HyperVSimulator
 
 warnings.simplefilter("ignore", DeprecationWarning)
 

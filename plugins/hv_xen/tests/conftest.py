@@ -8,7 +8,7 @@ from overcast.types import Host
 from overcast_hv_xen import plugin, vhd
 
 from overcast_hv_xen.session import XenSession
-from overcast_hv_xen.testing.xapi_sim import XapiSimulator
+from overcast_hv_xen_sim.xapi_sim import XapiSimulator
 
 
 @pytest.fixture

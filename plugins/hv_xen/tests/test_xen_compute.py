@@ -16,7 +16,7 @@ from overcast.testing.compute import (
 )
 
 from overcast_hv_xen import plugin, vhd
-from overcast_hv_xen.testing.xapi_sim import XapiSimulator
+from overcast_hv_xen_sim.xapi_sim import XapiSimulator
 
 
 def write_vhd(path: str, content: bytes) -> None:

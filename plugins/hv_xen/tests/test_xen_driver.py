@@ -20,7 +20,7 @@ from overcast.plugins import load_plugin_manager
 from overcast.types import ConnectionInfo, DriverKind, Flavor, ImageFile, ImageRef, Instance, PowerState, VifDetails
 
 from overcast_hv_xen import vhd
-from overcast_hv_xen.testing.xapi_sim import XapiSimulator
+from overcast_hv_xen_sim.xapi_sim import XapiSimulator
 
 HOSTILE = "web'; Remove-Item -Recurse C:\\ $(reboot) `whoami` <b>&amp;</b> \u2019\"\n--"
 
@@ -252,7 +252,7 @@ def test_bad_credentials_and_unreachable_endpoint(driver, xen_host, xapi_sim):
 
 def test_simulator_killed_mid_operation(driver, xen_host, tmp_path):
     (tmp_path / "sim").mkdir()  # SIGKILL leaves no chance to clean up: keep the disks in tmp_path
-    proc = subprocess.Popen([sys.executable, "-m", "overcast_hv_xen.testing.xapi_sim", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "overcast_hv_xen_sim.xapi_sim", "--port", "0",
                              "--delay", "0", "--data-dir", str(tmp_path / "sim")], stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()

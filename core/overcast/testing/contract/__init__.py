@@ -7,7 +7,7 @@ subclassing it in a test module and providing two fixtures::
 
     class TestMyVolumes(VolumeContract):
         @pytest.fixture
-        def driver(self, my_pm):          # a DriverCaller: pm.driver("volume", "mine")
+        def driver(self, my_pm):          # typed VolumeHooks: pm.driver("volume", "mine")
             return my_pm.driver("volume", "mine")
 
         @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from overcast.errors import NotFound
-from overcast.plugins import DriverCaller
+from overcast.hookspecs import ImageStoreHooks
 from overcast.testing.contract._common import check_refuses_unimplemented
 from overcast.types import Backend, StoredImage
 
@@ -38,13 +38,13 @@ def broken_stream(data: bytes, fail_after: int) -> Iterator[bytes]:
 class ImageStoreContract:
     """Provide ``driver`` and ``target`` (a :class:`Backend` of kind image_store)."""
 
-    def _read(self, driver: DriverCaller, target: Backend, location: str, offset: int = 0, length: int | None = None) -> bytes:
+    def _read(self, driver: ImageStoreHooks, target: Backend, location: str, offset: int = 0, length: int | None = None) -> bytes:
         return b"".join(driver.get(backend=target, location=location, offset=offset, length=length))
 
-    def test_unimplemented_operations_are_refused_before_the_call(self, driver: DriverCaller) -> None:
+    def test_unimplemented_operations_are_refused_before_the_call(self, driver: ImageStoreHooks) -> None:
         check_refuses_unimplemented(driver)
 
-    def test_add_get_size_delete(self, driver: DriverCaller, target: Backend) -> None:
+    def test_add_get_size_delete(self, driver: ImageStoreHooks, target: Backend) -> None:
         data = os.urandom(3 * CHUNK + 123)
         stored = driver.add(backend=target, image_id=str(uuid.uuid4()), data=chunks(data), size=len(data))
         assert isinstance(stored, StoredImage) and stored.size == len(data)
@@ -56,7 +56,7 @@ class ImageStoreContract:
             driver.get_size(backend=target, location=stored.location)
         assert driver.delete(backend=target, location=stored.location) is True
 
-    def test_offset_and_length(self, driver: DriverCaller, target: Backend) -> None:
+    def test_offset_and_length(self, driver: ImageStoreHooks, target: Backend) -> None:
         data = bytes(range(256)) * 1000
         stored = driver.add(backend=target, image_id=str(uuid.uuid4()), data=chunks(data), size=None)
         try:
@@ -65,7 +65,7 @@ class ImageStoreContract:
         finally:
             driver.delete(backend=target, location=stored.location)
 
-    def test_failed_stream_leaves_nothing_and_can_be_retried(self, driver: DriverCaller, target: Backend) -> None:
+    def test_failed_stream_leaves_nothing_and_can_be_retried(self, driver: ImageStoreHooks, target: Backend) -> None:
         image_id = str(uuid.uuid4())
         data = os.urandom(4 * CHUNK)
         with pytest.raises(_Broken):
@@ -76,7 +76,7 @@ class ImageStoreContract:
         finally:
             driver.delete(backend=target, location=stored.location)
 
-    def test_init_store_is_idempotent(self, driver: DriverCaller, target: Backend) -> None:
+    def test_init_store_is_idempotent(self, driver: ImageStoreHooks, target: Backend) -> None:
         if not driver.supports("init_store"):
             pytest.skip(f"image store driver '{driver.info.name}' has no init_store (optional)")
         assert driver.init_store(backend=target) is True
@@ -87,7 +87,7 @@ class ImageStoreContract:
         finally:
             driver.delete(backend=target, location=stored.location)
 
-    def test_unknown_location_is_not_found(self, driver: DriverCaller, target: Backend) -> None:
+    def test_unknown_location_is_not_found(self, driver: ImageStoreHooks, target: Backend) -> None:
         stored = driver.add(backend=target, image_id=str(uuid.uuid4()), data=chunks(b"x"), size=1)
         driver.delete(backend=target, location=stored.location)
         with pytest.raises(NotFound):

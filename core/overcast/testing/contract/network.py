@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from overcast.plugins import DriverCaller
+from overcast.hookspecs import NetworkHooks
 from overcast.testing.contract._common import check_refuses_unimplemented, needs
 from overcast.types import Backend, FixedIp, IpAllocationPool, Network, Port, Router, Subnet, VifDetails
 
@@ -34,16 +34,16 @@ class NetworkContract:
     def host_name(self) -> str:
         return "contract-host"
 
-    def test_unimplemented_operations_are_refused_before_the_call(self, driver: DriverCaller) -> None:
+    def test_unimplemented_operations_are_refused_before_the_call(self, driver: NetworkHooks) -> None:
         check_refuses_unimplemented(driver)
 
-    def test_bind_port_answers_vif_details_or_none(self, driver: DriverCaller, target: Backend, host_name: str) -> None:
+    def test_bind_port_answers_vif_details_or_none(self, driver: NetworkHooks, target: Backend, host_name: str) -> None:
         needs(driver, "bind_port")
         port = sample_port(sample_network())
-        vif = driver.call("bind_port", backend=target, host=host_name, port=port)
+        vif = driver.bind_port(backend=target, host=host_name, port=port)
         assert vif is None or (isinstance(vif, VifDetails) and vif.port_id == port.id and vif.vif_type)
 
-    def test_network_setup_is_idempotent_and_teardown_complete(self, driver: DriverCaller, target: Backend, host_name: str) -> None:
+    def test_network_setup_is_idempotent_and_teardown_complete(self, driver: NetworkHooks, target: Backend, host_name: str) -> None:
         needs(driver, "setup_network", "teardown_network", "list_resources")
         before = {k: set(v) for k, v in driver.list_resources(backend=target, host=host_name).items()}
         net = sample_network()
@@ -55,7 +55,7 @@ class NetworkContract:
         after = {k: set(v) for k, v in driver.list_resources(backend=target, host=host_name).items() if v}
         assert after == {k: v for k, v in before.items() if v}, "teardown must leave nothing behind"
 
-    def test_dhcp_follows_the_ports(self, driver: DriverCaller, target: Backend, host_name: str) -> None:
+    def test_dhcp_follows_the_ports(self, driver: NetworkHooks, target: Backend, host_name: str) -> None:
         needs(driver, "setup_network", "setup_dhcp", "teardown_dhcp", "teardown_network")
         net = sample_network()
         driver.setup_network(backend=target, host=host_name, network=net)
@@ -67,7 +67,7 @@ class NetworkContract:
         finally:
             driver.teardown_network(backend=target, host=host_name, network=net)
 
-    def test_router_setup_and_teardown(self, driver: DriverCaller, target: Backend, host_name: str) -> None:
+    def test_router_setup_and_teardown(self, driver: NetworkHooks, target: Backend, host_name: str) -> None:
         needs(driver, "setup_router", "teardown_router", "setup_network", "teardown_network")
         net = sample_network()
         driver.setup_network(backend=target, host=host_name, network=net)

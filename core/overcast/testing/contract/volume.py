@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from overcast.errors import OvercastError, UnsupportedOperation
-from overcast.plugins import DriverCaller
+from overcast.hookspecs import VolumeHooks
 from overcast.testing.contract._common import check_refuses_unimplemented, needs
 from overcast.types import Backend, BackendStats, ConnectionInfo, Connector, SnapshotRef, VolumeLocation, VolumeRef
 
@@ -20,30 +20,30 @@ def new_volume(size_gb: int = 1) -> VolumeRef:
 class VolumeContract:
     """Provide ``driver`` and ``target`` (a :class:`Backend`)."""
 
-    def _create(self, driver: DriverCaller, target: Backend, size_gb: int = 1) -> VolumeRef:
+    def _create(self, driver: VolumeHooks, target: Backend, size_gb: int = 1) -> VolumeRef:
         vol = new_volume(size_gb)
         loc = driver.create(backend=target, volume=vol)
         assert isinstance(loc, VolumeLocation) and loc.location
         assert loc.size_gb == size_gb
         return VolumeRef(vol.id, vol.name, size_gb, vol.project_id, loc.location)
 
-    def test_init_and_stats(self, driver: DriverCaller, target: Backend) -> None:
+    def test_init_and_stats(self, driver: VolumeHooks, target: Backend) -> None:
         needs(driver, "init_backend", "get_stats")
         assert driver.init_backend(backend=target) is True
         stats = driver.get_stats(backend=target)
         assert isinstance(stats, BackendStats)
         assert stats.total_gb >= stats.free_gb >= 0
 
-    def test_unimplemented_operations_are_refused_before_the_call(self, driver: DriverCaller) -> None:
+    def test_unimplemented_operations_are_refused_before_the_call(self, driver: VolumeHooks) -> None:
         check_refuses_unimplemented(driver)
 
-    def test_create_and_delete(self, driver: DriverCaller, target: Backend) -> None:
+    def test_create_and_delete(self, driver: VolumeHooks, target: Backend) -> None:
         needs(driver, "create", "delete")
         vol = self._create(driver, target)
         assert driver.delete(backend=target, volume=vol) is True
         assert driver.delete(backend=target, volume=vol) is True  # already gone is success
 
-    def test_extend_grows_and_never_shrinks(self, driver: DriverCaller, target: Backend) -> None:
+    def test_extend_grows_and_never_shrinks(self, driver: VolumeHooks, target: Backend) -> None:
         needs(driver, "create", "extend", "delete")
         vol = self._create(driver, target, 1)
         try:
@@ -54,7 +54,7 @@ class VolumeContract:
         finally:
             driver.delete(backend=target, volume=vol)
 
-    def test_snapshot_then_volume_from_it(self, driver: DriverCaller, target: Backend) -> None:
+    def test_snapshot_then_volume_from_it(self, driver: VolumeHooks, target: Backend) -> None:
         needs(driver, "create", "create_snapshot", "create_from_snapshot", "delete_snapshot", "delete")
         vol = self._create(driver, target)
         snap = SnapshotRef(id=str(uuid.uuid4()), volume=vol, name="contract-snap")
@@ -69,7 +69,7 @@ class VolumeContract:
         assert driver.delete_snapshot(backend=target, snapshot=snap) is True
         driver.delete(backend=target, volume=vol)
 
-    def test_clone_says_how_it_copied(self, driver: DriverCaller, target: Backend) -> None:
+    def test_clone_says_how_it_copied(self, driver: VolumeHooks, target: Backend) -> None:
         needs(driver, "create", "clone", "delete")
         src = self._create(driver, target)
         clone = new_volume(1)
@@ -79,7 +79,7 @@ class VolumeContract:
         driver.delete(backend=target, volume=VolumeRef(clone.id, clone.name, 1, clone.project_id, loc.location))
         driver.delete(backend=target, volume=src)
 
-    def test_connection_handshake(self, driver: DriverCaller, target: Backend) -> None:
+    def test_connection_handshake(self, driver: VolumeHooks, target: Backend) -> None:
         needs(driver, "create", "initialize_connection", "terminate_connection", "delete")
         types = set(driver.get_stats(backend=target).connection_types) if driver.supports("get_stats") else set()
         vol = self._create(driver, target)

@@ -16,7 +16,7 @@ listener on a free loopback port. Per host:
   acceptor side from pyspnego (one security context per TCP connection; users from the file
   named by ``NTLM_USER_FILE``). With NTLM the listener refuses unencrypted bodies.
 
-Run standalone: ``python -m overcast_hv_hyperv.testing.wsman_sim --hosts hv1,hv2`` prints one
+Run standalone: ``python -m overcast_hv_hyperv_sim.wsman_sim --hosts hv1,hv2`` prints one
 ``NAME URL`` line per host when ready.
 """
 from __future__ import annotations

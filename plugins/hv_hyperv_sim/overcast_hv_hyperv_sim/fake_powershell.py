@@ -29,10 +29,10 @@ The pieces: :mod:`.ps_lang` (lexer, objects, error records), :mod:`.ps_interpret
 """
 from __future__ import annotations
 
-from overcast_hv_hyperv.testing import hyperv_device_cmdlets, hyperv_vm_cmdlets, ps_file_cmdlets  # noqa: F401 - registers the cmdlets
-from overcast_hv_hyperv.testing.hyperv_model import Fabric, Host, VM
-from overcast_hv_hyperv.testing.ps_interpreter import CMDLETS, Interpreter
-from overcast_hv_hyperv.testing.ps_lang import ParseError, PsError, PsObject, lex, to_json, wildcard_match
+from overcast_hv_hyperv_sim import hyperv_device_cmdlets, hyperv_vm_cmdlets, ps_file_cmdlets  # noqa: F401 - registers the cmdlets
+from overcast_hv_hyperv_sim.hyperv_model import Fabric, Host, VM
+from overcast_hv_hyperv_sim.ps_interpreter import CMDLETS, Interpreter
+from overcast_hv_hyperv_sim.ps_lang import ParseError, PsError, PsObject, lex, to_json, wildcard_match
 
 __all__ = ["CMDLETS", "VM", "Fabric", "Host", "Interpreter", "ParseError", "PsError", "PsObject", "lex", "to_json",
            "wildcard_match"]

@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from overcast_hv_hyperv.testing.ps_lang import ParseError, PsError, PsObject, Tok, hv_command_id, lex
+from overcast_hv_hyperv_sim.ps_lang import ParseError, PsError, PsObject, Tok, hv_command_id, lex
 
 if TYPE_CHECKING:  # the model runs the interpreter; the interpreter only names the host
-    from overcast_hv_hyperv.testing.hyperv_model import Host
+    from overcast_hv_hyperv_sim.hyperv_model import Host
 
 
 # ---------------------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ class Vcsim:
 
 
 def main(argv=None) -> int:
-    """``python -m overcast_hv_esx.testing.vcsim [-esx] [-username U -password P]``: build if needed,
+    """``python -m overcast_hv_esx_sim.vcsim [-esx] [-username U -password P]``: build if needed,
     run vcsim in the foreground on a free loopback port and print its SDK URL."""
     import argparse
     import threading

@@ -2,11 +2,11 @@
 state rules, snapshot/clone/copy/provision and ``pool_migrate``."""
 from __future__ import annotations
 
-from overcast_hv_xen.testing.xapi_records import MiB, NULL, SCHEMA, XapiError, now_dt
+from overcast_hv_xen_sim.xapi_records import MiB, NULL, SCHEMA, XapiError, now_dt
 
 
 class VmMessages:
-    """``VM.*`` handlers, mixed into :class:`~overcast_hv_xen.testing.xapi_api.Api` (``self.s`` is the store)."""
+    """``VM.*`` handlers, mixed into :class:`~overcast_hv_xen_sim.xapi_api.Api` (``self.s`` is the store)."""
 
     # ---- VM -----------------------------------------------------------------------------
     def VM__create(self, rec):

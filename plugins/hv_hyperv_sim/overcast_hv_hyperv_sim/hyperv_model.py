@@ -11,8 +11,8 @@ import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
 
-from overcast_hv_hyperv.testing.ps_interpreter import Interpreter
-from overcast_hv_hyperv.testing.ps_lang import GiB, PsError, PsObject, hv_command_id, has_wildcards, not_found_vm, ps_date, wildcard_match
+from overcast_hv_hyperv_sim.ps_interpreter import Interpreter
+from overcast_hv_hyperv_sim.ps_lang import GiB, PsError, PsObject, hv_command_id, has_wildcards, not_found_vm, ps_date, wildcard_match
 
 
 RUNNING, OFF, STOPPING, SAVED, PAUSED = 2, 3, 4, 6, 9

@@ -35,7 +35,7 @@ What it models
 Test-only messages (``debug.*``, not XAPI): ``expire_sessions``, ``set_delay`` (seconds each
 async operation takes), ``set_guest_agent(vm, bool)``, ``fail_next(message, [code, ...])``.
 
-Run standalone: ``python -m overcast_hv_xen.testing.xapi_sim --port 0``: it prints the URL
+Run standalone: ``python -m overcast_hv_xen_sim.xapi_sim --port 0``: it prints the URL
 (``http://127.0.0.1:PORT/``) on stdout when ready.
 """
 from __future__ import annotations
@@ -49,9 +49,9 @@ from urllib.parse import parse_qs, urlparse
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 from overcast_hv_xen import vhd
-from overcast_hv_xen.testing.xapi_api import Api
-from overcast_hv_xen.testing.xapi_records import XapiError
-from overcast_hv_xen.testing.xapi_store import Store
+from overcast_hv_xen_sim.xapi_api import Api
+from overcast_hv_xen_sim.xapi_records import XapiError
+from overcast_hv_xen_sim.xapi_store import Store
 
 
 # ---------------------------------------------------------------------------------------------

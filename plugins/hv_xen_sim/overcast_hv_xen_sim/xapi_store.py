@@ -10,7 +10,7 @@ import time
 import uuid as uuidlib
 import xmlrpc.client
 
-from overcast_hv_xen.testing.xapi_records import BACKREFS, GiB, MiB, NULL, REQUIRED, SCHEMA, VM_OPS, XapiError, _f, new_ref, now_dt, sparse_copy
+from overcast_hv_xen_sim.xapi_records import BACKREFS, GiB, MiB, NULL, REQUIRED, SCHEMA, VM_OPS, XapiError, _f, new_ref, now_dt, sparse_copy
 
 
 class Store:

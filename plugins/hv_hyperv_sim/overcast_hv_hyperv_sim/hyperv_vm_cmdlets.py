@@ -7,9 +7,9 @@ import shutil
 import time
 import uuid as uuidlib
 
-from overcast_hv_hyperv.testing.hyperv_model import Checkpoint, Disk, Nic, OFF, PAUSED, RUNNING, SAVED, VM, check_disk_file, vms_from
-from overcast_hv_hyperv.testing.ps_interpreter import cmdlet
-from overcast_hv_hyperv.testing.ps_lang import PsError, PsObject, hv_command_id, has_wildcards, invalid_state, ps_date, wildcard_match
+from overcast_hv_hyperv_sim.hyperv_model import Checkpoint, Disk, Nic, OFF, PAUSED, RUNNING, SAVED, VM, check_disk_file, vms_from
+from overcast_hv_hyperv_sim.ps_interpreter import cmdlet
+from overcast_hv_hyperv_sim.ps_lang import PsError, PsObject, hv_command_id, has_wildcards, invalid_state, ps_date, wildcard_match
 
 
 @cmdlet("Get-VM", params=["Name", "Id", "ComputerName"], positional=["Name"])

@@ -12,10 +12,10 @@ import uuid as uuidlib
 import xmlrpc.client
 import zlib
 
-from overcast_hv_xen.testing.xapi_records import BACKREFS, REQUIRED, SCHEMA, XapiError, new_ref, now_dt
-from overcast_hv_xen.testing.xapi_storage_messages import StorageMessages
-from overcast_hv_xen.testing.xapi_store import Store
-from overcast_hv_xen.testing.xapi_vm_messages import VmMessages
+from overcast_hv_xen_sim.xapi_records import BACKREFS, REQUIRED, SCHEMA, XapiError, new_ref, now_dt
+from overcast_hv_xen_sim.xapi_storage_messages import StorageMessages
+from overcast_hv_xen_sim.xapi_store import Store
+from overcast_hv_xen_sim.xapi_vm_messages import VmMessages
 
 
 class Api(VmMessages, StorageMessages):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 
-from overcast_hv_hyperv.testing.hyperv_model import Disk, Nic, OFF, PAUSED, RUNNING, check_disk_file, vms_from
-from overcast_hv_hyperv.testing.ps_interpreter import cmdlet
-from overcast_hv_hyperv.testing.ps_lang import PsError, PsObject, hv_command_id, invalid_state, wildcard_match
+from overcast_hv_hyperv_sim.hyperv_model import Disk, Nic, OFF, PAUSED, RUNNING, check_disk_file, vms_from
+from overcast_hv_hyperv_sim.ps_interpreter import cmdlet
+from overcast_hv_hyperv_sim.ps_lang import PsError, PsObject, hv_command_id, invalid_state, wildcard_match
 
 
 @cmdlet("Add-VMHardDiskDrive", params=["VMName", "VM", "Path", "ControllerType", "ControllerNumber",

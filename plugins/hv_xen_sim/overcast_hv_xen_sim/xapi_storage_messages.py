@@ -2,11 +2,11 @@
 iSCSI LUN SRs (volumes)."""
 from __future__ import annotations
 
-from overcast_hv_xen.testing.xapi_records import NULL, XapiError, now_dt, random_mac
+from overcast_hv_xen_sim.xapi_records import NULL, XapiError, now_dt, random_mac
 
 
 class StorageMessages:
-    """VDI / VBD / VIF / network / SR / PBD handlers, mixed into :class:`~overcast_hv_xen.testing.xapi_api.Api`."""
+    """VDI / VBD / VIF / network / SR / PBD handlers, mixed into :class:`~overcast_hv_xen_sim.xapi_api.Api`."""
 
     # ---- VDI / VBD / VIF ------------------------------------------------------------------
     def VDI__create(self, rec):

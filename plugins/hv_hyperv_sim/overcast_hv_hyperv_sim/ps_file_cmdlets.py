@@ -9,9 +9,9 @@ import re
 import shutil
 import subprocess
 
-from overcast_hv_hyperv.testing.hyperv_model import OFF, VHD_FORMAT, VHD_TYPE
-from overcast_hv_hyperv.testing.ps_interpreter import cmdlet
-from overcast_hv_hyperv.testing.ps_lang import PsError, PsObject, to_json, wildcard_match
+from overcast_hv_hyperv_sim.hyperv_model import OFF, VHD_FORMAT, VHD_TYPE
+from overcast_hv_hyperv_sim.ps_interpreter import cmdlet
+from overcast_hv_hyperv_sim.ps_lang import PsError, PsObject, to_json, wildcard_match
 
 
 # ---- VHD files (qemu-img does the real format work) -------------------------------------------
