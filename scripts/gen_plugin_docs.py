@@ -299,7 +299,7 @@ def _example(hook: Hook) -> list[str]:
         "```python",
         "@hookimpl                                   # in the driver's class",
         f"def {hook.name}(self, {args}): ...",
-        f'pm.driver("{hook.kind.value}", name).{hook.method}({call})   # how the core calls it',
+        f'pm.driver("{hook.kind.value}", driver_name).{hook.method}({call})   # how the core calls it',
         "```",
     ]
 
@@ -319,7 +319,8 @@ def render_hook(hook: Hook, *, level: str = "###") -> Iterator[str]:
     if not params:
         yield "| (none) | |"
     for p in params:
-        yield f"| `{p.name}` | `{_annotation(p.annotation)}` |"
+        cell = _annotation(p.annotation).replace("|", "\\|")  # a pipe would split the table cell
+        yield f"| `{p.name}` | `{cell}` |"
     yield ""
     yield f"- **Returns**: `{hook.returns}`"
     raised = _errors(doc)
@@ -370,7 +371,7 @@ def render_types() -> Iterator[str]:
             if f.default is not dataclasses.MISSING:
                 default = f" = {f.default!r}"
             elif f.default_factory is not dataclasses.MISSING:
-                default = f" = {f.default_factory.__name__}()"
+                default = f" = {getattr(f.default_factory, '__name__', 'factory')}()"
             yield f"- `{f.name}: {_annotation(f.type)}{default}`"
         yield ""
 
@@ -394,7 +395,7 @@ def render() -> str:
         lines.append("")
         lines.append(_first_paragraph(_doc(spec)))
         lines.append("")
-        lines.append(f'Kind `DriverKind.{kind.name}`; routed caller: `pm.driver("{kind.value}", name)`, typed `{spec.__name__}`.')
+        lines.append(f'Kind `DriverKind.{kind.name}`; routed caller: `pm.driver("{kind.value}", driver_name)`, typed `{spec.__name__}`.')
         lines.append("")
         lines.append(" ".join(f"[`{h.name}`](#{h.name})" for h in operation_hooks(kind)))
         lines.append("")

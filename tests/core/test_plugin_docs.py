@@ -45,7 +45,7 @@ def _specs() -> dict[str, list[str]]:
 
 def _sections(doc: str) -> dict[str, str]:
     """Each ``### `name` `` section of the document, by name."""
-    parts = re.split(r"^### `([^`]+)`$", doc, flags=re.M)
+    parts = re.split(r"^### `([^`]+)`$", doc, flags=re.MULTILINE)
     return dict(zip(parts[1::2], parts[2::2]))
 
 
@@ -93,3 +93,32 @@ def test_documented_errors_come_from_the_docstrings(generator: ModuleType, doc: 
     assert "`NotFound`" in sections["img_get"]
     assert "- **Blocks**: while iterating" in sections["img_get"]
     assert "Must be fast (no I/O)" in sections["overcast_filter_hosts"]
+
+
+def test_the_guides_example_plugin_registers_and_is_routed(doc: str, tmp_path: Path) -> None:
+    """The example plugin in docs/plugins.md runs as written: its driver answers, an operation
+    it does not implement is refused before any call, its config options are declared."""
+    from overcast.errors import UnsupportedOperation
+    from overcast.types import Flavor, Host, Instance
+
+    source = re.search(r"`acme_overcast/plugin.py`.*?```python\n(.*?)```", doc, re.DOTALL)
+    assert source is not None
+    path = tmp_path / "acme_overcast_plugin.py"
+    path.write_text(source.group(1))
+    spec = importlib.util.spec_from_file_location("acme_overcast_plugin", path)
+    assert spec is not None and spec.loader is not None
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    # what the example leaves to the vendor's own library
+    vars(plugin).update(connect=lambda endpoint: None, lookup=lambda host, name: None)
+    pm = PluginManager()
+    pm.register_plugin(plugin, name="acme")
+    driver = pm.hypervisor("acme")
+    host = Host(name="lab1", driver="acme", options={"endpoint": "https://acme.example"})
+    assert driver.init_host(host=host) is True
+    assert driver.get_capabilities(host=host).hypervisor_type == "acme"
+    with pytest.raises(UnsupportedOperation, match="spawn"):
+        flavor = Flavor(id="1", name="tiny", vcpus=1, memory_mb=64, root_gb=1)
+        instance = Instance(uuid="u1", name="oc-u1", display_name="vm", project_id="p", flavor=flavor)
+        driver.spawn(host=host, instance=instance, image=None, network_info=[], block_devices=[])
+    assert [o.name for o in pm.config_options() if o.driver == "acme"] == ["endpoint", "password"]
