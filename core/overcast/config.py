@@ -67,7 +67,8 @@ class ApiSection(_Section):
     port: int = Field(default=6080, ge=0, le=65535)
     public_url: str = ""  # empty: http://host:port
     region: str = "RegionOne"
-    max_request_body: int = Field(default=1024 * 1024, ge=1024)  # JSON bodies, not uploads
+    # every request body, whatever its type; image and object data have their services' limits
+    max_request_body: int = Field(default=1024 * 1024, ge=1024)
     workers: int = Field(default=1, ge=1)
 
     def base_url(self) -> str:

@@ -19,6 +19,10 @@ class OvercastError(Exception):
         self.message = message
         self.code = code or type(self).__name__
 
+    def headers(self) -> dict[str, str]:
+        """Response headers the error carries besides the body (``Allow``, ``Retry-After``)."""
+        return {}
+
 
 # --- operator-facing: configuration and plugins --------------------------------------
 
@@ -84,8 +88,17 @@ class NotFound(OvercastError):
 
 
 class MethodNotAllowed(OvercastError):
+    """405; ``allowed`` (the methods the resource takes) becomes the ``Allow`` header."""
+
     status = 405
     title = "Method Not Allowed"
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...] = (), code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)} if self.allowed else {}
 
 
 class Conflict(OvercastError):
