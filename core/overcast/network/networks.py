@@ -18,10 +18,12 @@ from overcast.network.views import network_view
 NETWORK_FIELDS = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled",
     "provider:network_type", "provider:physical_network", "provider:segmentation_id", "tenant_id", "project_id",
-    "availability_zone_hints", "dns_domain", "qos_policy_id", "is_default", "tags",
+    "availability_zone_hints", "qos_policy_id", "is_default", "tags",
 }
+# dns_domain/dns_name (the dns-integration extension) are not served: refused as Neutron
+# refuses an attribute whose extension is not loaded, never stored and dropped
 UPDATABLE = {"name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled",
-             "dns_domain", "qos_policy_id", "is_default"}
+             "qos_policy_id", "is_default"}
 ADMIN_ONLY = {"provider:network_type", "provider:physical_network", "provider:segmentation_id", "shared", "router:external"}
 NETWORK_TYPES = ("vxlan", "flat")
 MAX_VNI = 16777215
