@@ -12,6 +12,7 @@ Every error is one line: ``<file>: [table] key: what is wrong``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from overcast.errors import ConfigError, DriverNotInstalled
 from overcast.types import Backend, ConfigOption, DriverKind, Host
@@ -81,6 +82,29 @@ class IdentitySection(_Section):
     max_active_keys: int = Field(default=3, ge=2)
     password_hash_time_cost: int = Field(default=2, ge=1)
     password_hash_memory_kib: int = Field(default=19456, ge=1024)
+    # Keystone's [security_compliance] lockout: this many failed password logins in a row lock
+    # the user for lockout_duration seconds (0: no lockout); each failure also makes the
+    # user's next attempt wait (login_backoff seconds, doubling per failure, up to 30 s)
+    lockout_failure_attempts: int = Field(default=6, ge=0)
+    lockout_duration: int = Field(default=1800, ge=1)
+    login_backoff: float = Field(default=0.5, ge=0)
+    # failed password logins from one source address within source_failure_window seconds
+    source_failure_limit: int = Field(default=30, ge=0)
+    source_failure_window: int = Field(default=60, ge=1)
+    # password rules for new and changed passwords (Keystone's password_regex and its
+    # description, shown to the user who breaks it), and a minimum length
+    password_regex: str = ""
+    password_regex_description: str = ""
+    password_min_length: int = Field(default=0, ge=0)
+
+    @field_validator("password_regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
 
 
 class ComputeSection(_Section):

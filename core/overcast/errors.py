@@ -77,6 +77,32 @@ class Unauthorized(OvercastError):
     title = "Unauthorized"
 
 
+class AccountLocked(Unauthorized):
+    """401 for a user locked out after failed logins (Keystone's ``AccountLocked``);
+    ``Retry-After`` says when the lockout ends."""
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class TooManyRequests(OvercastError):
+    """429 with ``Retry-After`` (seconds): the caller must wait before trying again."""
+
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class Forbidden(OvercastError):
     status = 403
     title = "Forbidden"
