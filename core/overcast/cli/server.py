@@ -15,7 +15,9 @@ import click
 
 from overcast.cli.output import config_option
 from overcast.config import CONFIG_NAME, default_data_dir, load_config, parse_config, resolve_drivers
+from overcast.datadir import PRIVATE_UMASK, make_private, qemu_group
 from overcast.errors import ConfigError, OvercastError
+from overcast.pidfile import PidFile, read_holder, stop
 
 FAKE_HELP = "Also load the in-memory fake drivers (named 'fake'): for tests and demos."
 
@@ -133,6 +135,7 @@ def init_command(data_dir: str | None, host: str, port: int, admin_password: str
     config_path = directory / CONFIG_NAME
     if config_path.exists() and not force:
         raise click.ClickException(f"{config_path} exists: this data dir is initialised (use --force to reset the admin password)")
+    os.umask(PRIVATE_UMASK)  # the database, keys and clouds.yaml are the service's alone
     directory.mkdir(parents=True, exist_ok=True)
     extra = [("fake", FakeDriversPlugin())] if fake_drivers else []
     pm = load_plugin_manager(extra_plugins=extra, strict=False)
@@ -150,6 +153,7 @@ def init_command(data_dir: str | None, host: str, port: int, admin_password: str
         runtime.close()
     auth_url = config.api.base_url() + "/identity"
     _write_private(directory / "clouds.yaml", clouds_yaml(auth_url, password, config.api.region))
+    make_private(directory, qemu_group())
     click.echo(f"initialised {directory}")
     click.echo(f"  config:       {config_path}")
     click.echo(f"  clouds.yaml:  {directory / 'clouds.yaml'} (cloud 'overcast')")
@@ -197,9 +201,9 @@ def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_
     """Run the server (API, services, and with --role all the local host agents) until SIGTERM."""
     config = load_config(config_path)
     pid_path = _pid_file(config, pid_file)
-    running = _running_pid(pid_path)
+    running = read_holder(pid_path)  # a stale pid file is reported and removed here
     if running is not None:
-        raise click.ClickException(f"already running as pid {running} ({pid_path})")
+        raise click.ClickException(f"already running as pid {running.pid} ({pid_path})")
     if detach:
         log_path = Path(log_file).absolute() if log_file else config.data_dir / "overcast.log"
         args = [sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config.path), "--pid-file", str(pid_path), "--log-level", log_level]
@@ -215,8 +219,14 @@ def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_
     from overcast.server import serve
 
     setup_logging(log_level)
+    os.umask(PRIVATE_UMASK)  # whatever this process creates is private to the service
+    make_private(config.data_dir, qemu_group())  # and what is there already is made so
     try:
-        serve(config, pid_file=pid_path, fake_drivers=fake_drivers, role=role)
+        lock = PidFile(pid_path).acquire()  # held, and the pid file trusted, while we live
+        try:
+            serve(config, fake_drivers=fake_drivers, role=role)
+        finally:
+            lock.release()
     except OvercastError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -225,19 +235,12 @@ def _connect_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
 
 
-def _running_pid(pid_path: Path) -> int | None:
-    from overcast.server import read_pid
-
-    return read_pid(pid_path)
-
-
 @click.command("down")
 @config_option
 @click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Pid file (default: <data dir>/overcast.pid).")
 def down_command(config_path: str | None, pid_file: str | None) -> None:
-    """Stop a server started with 'overcast up --detach'."""
-    from overcast.server import stop_pid
-
+    """Stop a server started with 'overcast up --detach'. Only a process that holds the pid
+    file's lock and started when the file says is signalled; a stale pid file is removed."""
     try:
         config = load_config(config_path)
         pid_path = _pid_file(config, pid_file)
@@ -245,14 +248,15 @@ def down_command(config_path: str | None, pid_file: str | None) -> None:
         if not pid_file:
             raise
         pid_path = Path(pid_file).absolute()
-    pid = _running_pid(pid_path)
-    if pid is None:
-        click.echo(f"not running ({pid_path})")
+    stale = pid_path.exists()
+    holder = read_holder(pid_path)
+    if holder is None:
+        click.echo(f"not running ({pid_path}{': stale pid file removed, nothing signalled' if stale else ''})")
         return
-    if stop_pid(pid):
-        click.echo(f"stopped pid {pid}")
+    if stop(holder):
+        click.echo(f"stopped pid {holder.pid}")
     else:
-        raise click.ClickException(f"pid {pid} did not stop on SIGTERM and was killed")
+        raise click.ClickException(f"pid {holder.pid} did not stop on SIGTERM and was killed")
 
 
 COMMANDS = [init_command, up_command, down_command]
