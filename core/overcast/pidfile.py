@@ -1,13 +1,15 @@
 """The server's pid file, trusted only while its process holds a lock on it.
 
 ``overcast up`` opens the pid file, takes an exclusive ``flock`` on it for its whole life and
-writes its pid and start time (``/proc/<pid>/stat`` field 22) into it. The kernel drops the
-lock when the process ends, however it ends, so:
+writes its pid into it (the file keeps the usual one-number form). The kernel drops the lock
+when the process ends, however it ends, so:
 
 * a pid file nobody holds a lock on is *stale* (a crash, a reboot): it is reported and
   removed, and the pid in it, which another process may have by now, is never signalled;
 * ``overcast down`` signals the pid only while the lock is held and the process with that
-  pid started at the recorded time (the same process, not a reused number).
+  pid started before the file was written (``/proc/<pid>/stat``'s start time against the
+  file's mtime: a process that got the number later is not the server, even if a child
+  that inherited the lock still holds it).
 """
 
 from __future__ import annotations
@@ -26,21 +28,35 @@ from overcast.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+#: slack between a server's start and its writing the pid file's mtime, for clock granularity
+MTIME_SLACK = 2.0
+
+
 @dataclass(frozen=True)
 class Holder:
     pid: int
-    start_time: str  # /proc/<pid>/stat starttime (clock ticks since boot)
+    started_at: float  # the process's start (seconds since the epoch)
 
 
-def start_time(pid: int) -> str | None:
-    """When ``pid`` started (ticks since boot), or ``None`` if there is no such process."""
+def started_at(pid: int) -> float | None:
+    """When ``pid`` started (seconds since the epoch), or ``None`` if there is no such
+    process (or it has ended and is a zombie)."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # the command name (field 2) may hold spaces and parentheses: split after its last ')'
     fields = raw.rsplit(")", 1)[1].split()
-    return None if fields[0] in ("Z", "X") else fields[19]  # a zombie has ended
+    if fields[0] in ("Z", "X"):
+        return None
+    return _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def _boot_time() -> float:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    raise RuntimeError("no btime in /proc/stat")
 
 
 class PidFile:
@@ -65,9 +81,8 @@ class PidFile:
         stale = os.read(fd, 64).decode(errors="replace").split()
         if stale:
             log.warning("stale pid file replaced", extra={"path": str(self.path), "pid": stale[0]})
-        me = os.getpid()
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{me} {start_time(me)}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
         return self
 
@@ -97,9 +112,10 @@ def read_holder(path: Path) -> Holder | None:
                 raise
             fields = os.pread(fd, 64, 0).decode(errors="replace").split()
             pid = int(fields[0]) if fields and fields[0].isdigit() else None
-            if pid is not None and len(fields) > 1 and start_time(pid) == fields[1]:
-                return Holder(pid, fields[1])
-            return None  # locked by a server still writing it, or by one we cannot identify
+            started = started_at(pid) if pid is not None else None
+            if started is not None and started <= os.fstat(fd).st_mtime + MTIME_SLACK:
+                return Holder(pid, started)
+            return None  # locked by a server still writing it, or the number is someone else's now
         # nobody holds it: left by a process that is gone
         content = os.pread(fd, 64, 0).decode(errors="replace").strip()
         log.warning("stale pid file removed (its process is gone; nothing signalled)",
@@ -127,4 +143,4 @@ def stop(holder: Holder, timeout: float = 20.0) -> bool:
 
 
 def _same(holder: Holder) -> bool:
-    return start_time(holder.pid) == holder.start_time
+    return started_at(holder.pid) == holder.started_at

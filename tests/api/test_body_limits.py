@@ -143,3 +143,4 @@ def test_405_carries_allow(cloud) -> None:
     r = cloud.client.request("PATCH", f"/object/v1/AUTH_{cloud.admin_project_id}", headers=cloud.admin_headers)
     assert r.status_code == 405
     assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
+

@@ -131,3 +131,22 @@ def test_up_holds_its_pid_file_and_down_stops_it(tmp_path: Path) -> None:
         assert not pid_path.exists()
     finally:
         stop_running_cloud(cloud)
+
+
+def test_a_locked_pid_file_naming_a_younger_process_is_not_trusted(tmp_path: Path) -> None:
+    """A child that inherited the lock may outlive the server, whose number is then reused:
+    the process now holding that number started after the file was written, so it is not
+    the server and is never signalled."""
+    path = tmp_path / "overcast.pid"
+    held = PidFile(path).acquire()
+    written = path.stat().st_mtime
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        path.write_text(f"{bystander.pid}\n")
+        os.utime(path, (written - 10, written - 10))
+        assert read_holder(path) is None
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+        held.release()

@@ -7,7 +7,8 @@ version-discovery routes), and optionally ``FAST_PATHS`` / ``FAST_ROUTES``: lean
 its hot paths.
 
 Each may also expose ``body_limits(config)``: the routes whose bodies stream to disk, with
-their own size limits (every other body is held to ``[api] max_request_body``).
+their own size limits (every other body is held to ``[api] max_request_body``), and an
+``ASGI_WRAPPER`` around FastAPI (the dashboard's security headers).
 
 The request-id/access-log, body-limit and fast-path layers are plain ASGI and sit *outside*
 FastAPI's own stack (its error, telemetry and exception middlewares, routing and dependency
@@ -57,8 +58,10 @@ class OvercastAPI(FastAPI):
     _outer: Any = None
 
     def wrap(self, fast_paths: dict[str, Any], fast_routes: dict[tuple[str, str], Any], body_limit: int,
-             route_limits: list[RouteLimit] | None = None) -> None:
+             route_limits: list[RouteLimit] | None = None, wrappers: list[Any] | None = None) -> None:
         inner: Any = super().__call__
+        for wrapper in wrappers or ():  # a module's own ASGI layer (the dashboard's headers)
+            inner = wrapper(inner)
         if fast_paths or fast_routes:
             inner = FastPathMiddleware(inner, routes=fast_paths, exact=fast_routes)
         inner = BodyLimitMiddleware(inner, limit=body_limit, routes=route_limits or ())
@@ -120,6 +123,7 @@ def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAP
     fast_paths: dict[str, Any] = {}
     fast_routes: dict[tuple[str, str], Any] = {}
     route_limits: list[RouteLimit] = []
+    wrappers: list[Any] = []
     for module_name in apis:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
@@ -127,6 +131,8 @@ def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAP
         fast_routes.update(getattr(module, "FAST_ROUTES", {}))  # (method, path) -> lean ASGI app
         if hasattr(module, "body_limits"):  # routes whose bodies stream to disk
             route_limits.extend(module.body_limits(runtime.config))
+        if hasattr(module, "ASGI_WRAPPER"):
+            wrappers.append(module.ASGI_WRAPPER)
 
-    app.wrap(fast_paths, fast_routes, runtime.config.api.max_request_body, route_limits)
+    app.wrap(fast_paths, fast_routes, runtime.config.api.max_request_body, route_limits, wrappers)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
@@ -112,6 +113,20 @@ def clouds_yaml(auth_url: str, password: str, region: str) -> str:
     return yaml.safe_dump({"clouds": {"overcast": cloud}}, sort_keys=False)
 
 
+def openrc(auth_url: str, password: str, region: str) -> str:
+    """The same credentials as ``clouds.yaml`` in DevStack's ``openrc`` form, for clients that
+    read only ``OS_*`` variables (the ``swift`` CLI): ``source DIR/openrc``."""
+    env = {
+        "OS_AUTH_URL": auth_url, "OS_AUTH_TYPE": "password", "OS_IDENTITY_API_VERSION": "3",
+        "OS_USERNAME": "admin", "OS_PASSWORD": password, "OS_PROJECT_NAME": "admin",
+        "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": region, "OS_INTERFACE": "public",
+    }
+    lines = ["# Overcast admin credentials, written by 'overcast init': source this file"]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    return "\n".join(lines) + "\n"
+
+
 def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -153,10 +168,12 @@ def init_command(data_dir: str | None, host: str, port: int, admin_password: str
         runtime.close()
     auth_url = config.api.base_url() + "/identity"
     _write_private(directory / "clouds.yaml", clouds_yaml(auth_url, password, config.api.region))
+    _write_private(directory / "openrc", openrc(auth_url, password, config.api.region))
     make_private(directory, qemu_group())
     click.echo(f"initialised {directory}")
     click.echo(f"  config:       {config_path}")
     click.echo(f"  clouds.yaml:  {directory / 'clouds.yaml'} (cloud 'overcast')")
+    click.echo(f"  openrc:       {directory / 'openrc'} (source it for clients that read OS_* only, e.g. swift)")
     click.echo(f"  auth url:     {auth_url}")
     click.echo(f"  admin project {result.project_id}, user {result.user_id}")
     click.echo(f"admin password: {password}")
