@@ -77,9 +77,8 @@ class Unauthorized(OvercastError):
     title = "Unauthorized"
 
 
-class AccountLocked(Unauthorized):
-    """401 for a user locked out after failed logins (Keystone's ``AccountLocked``);
-    ``Retry-After`` says when the lockout ends."""
+class RetryAfter(OvercastError):
+    """An error that tells the caller when to try again: ``Retry-After`` (seconds)."""
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
         super().__init__(message, code=code)
@@ -89,18 +88,15 @@ class AccountLocked(Unauthorized):
         return {"Retry-After": str(self.retry_after)}
 
 
-class TooManyRequests(OvercastError):
-    """429 with ``Retry-After`` (seconds): the caller must wait before trying again."""
+class AccountLocked(RetryAfter, Unauthorized):
+    """401 for a user locked out after failed logins (Keystone's ``AccountLocked``)."""
+
+
+class TooManyRequests(RetryAfter):
+    """429: the caller must wait before trying again."""
 
     status = 429
     title = "Too Many Requests"
-
-    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
 
 class Forbidden(OvercastError):
