@@ -27,10 +27,16 @@ router.mount("/object/v1", swift_app, name="swift")
 FAST_PATHS = {"/object/v1/": swift_app}
 
 
+#: the largest ?bulk-delete body (Swift's max_deletes_per_request of 10,000 paths)
+BULK_DELETE_BODY = 16 * 1024 * 1024
+
+
 def body_limits(config: Config) -> list[RouteLimit]:
     """Object data streams to the store: up to ``[objectstore] max_file_size`` (the object
     service checks the same limit, and a container's quota, as the data arrives)."""
-    return [RouteLimit("PUT", re.compile(r"^/object/v1/[^/]+/[^/]+/."), config.objectstore.max_file_size)]
+    return [RouteLimit("PUT", re.compile(r"^/object/v1/[^/]+/[^/]+/."), config.objectstore.max_file_size),
+            # an account POST carries a ?bulk-delete list: Swift's 10,000 names, percent-encoded
+            RouteLimit("POST", re.compile(r"^/object/v1/[^/]+/?$"), BULK_DELETE_BODY)]
 
 
 @router.get("/object/info", include_in_schema=True)
