@@ -272,3 +272,19 @@ def test_scheduler_hints_where_the_cli_sends_them_are_honoured(api, api_flavor, 
                                                  "networks": "none", "os:scheduler_hints": {"group": group["id"]}}})
     assert r.status_code == 400 and "os:scheduler_hints" in r.json()["badRequest"]["message"]
     assert len(api("GET", "/servers").json()["servers"]) == 3
+
+
+
+def test_a_fault_traceback_is_shown_to_admins_only(api, api_flavor, compute):
+    """A controller-side failure records its traceback in the fault's details; Nova shows a
+    500 fault's details to admins only (issue 22)."""
+    sid = _create(api, api_flavor["id"], name="doomed").json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    try:
+        raise RuntimeError("embedded null character")
+    except RuntimeError as exc:
+        compute.transitions.fault(sid, exc, vm_state="error")
+    mine = api("GET", f"/servers/{sid}").json()["server"]
+    assert mine["status"] == "ERROR" and mine["fault"]["code"] == 500 and "details" not in mine["fault"]
+    admin = api("GET", f"/servers/{sid}", "admin").json()["server"]["fault"]
+    assert "Traceback" in admin["details"] and "embedded null character" in admin["details"]
