@@ -276,4 +276,49 @@ def down_command(config_path: str | None, pid_file: str | None) -> None:
         raise click.ClickException(f"pid {holder.pid} did not stop on SIGTERM and was killed")
 
 
-COMMANDS = [init_command, up_command, down_command]
+@click.command("cleanup")
+@config_option
+@click.option("--yes", is_flag=True, help="Remove what is listed (default: only list it).")
+@click.option("--fake-drivers", is_flag=True, help=FAKE_HELP)
+def cleanup_command(config_path: str | None, yes: bool, fake_drivers: bool) -> None:
+    """List, and with --yes remove, the data plane a stopped cloud left on its hosts: guests
+    (libvirt domains; disks are kept), routers, ports, DHCP and networks (bridges, VXLAN
+    devices, namespaces, dnsmasq, firewall chains). Only what this cloud's database says it
+    made is touched, never another cloud's on the same host."""
+    from overcast.agent import start_local_agents
+    from overcast.cleanup import leftovers, remove
+    from overcast.cli.output import emit
+    from overcast.network.plumbing import Plumbing
+    from overcast.plugins import load_plugin_manager
+    from overcast.runtime import build_runtime
+    from overcast.server import uses_fake_drivers
+
+    config = load_config(config_path)
+    holder = read_holder(_pid_file(config, None))
+    if holder is not None:
+        raise click.ClickException(f"the cloud is running (pid {holder.pid}): stop it with 'overcast down' first")
+    extra: list[tuple[str, object]] = []
+    if fake_drivers or uses_fake_drivers(config):
+        from overcast.testing.fakes import FakeDriversPlugin
+
+        extra.append(("fake", FakeDriversPlugin()))
+    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra))
+    try:
+        found = leftovers(runtime)
+        network_host = Plumbing(runtime).network_host()
+        rows = found.rows(network_host)
+        emit(rows, ["kind", "host", "name", "id"], False, title="Left on the hosts by this cloud")
+        if not yes or not rows:
+            if rows:
+                click.echo("run again with --yes to remove these")
+            return
+        if config.bus.url.startswith("memory://"):
+            start_local_agents(runtime)  # all-in-one: this process drives the hosts' drivers
+        # (multi-host: each host's running 'overcast agent' does it, over the broker)
+        for line in remove(runtime, found, network_host):
+            click.echo(line)
+    finally:
+        runtime.close()
+
+
+COMMANDS = [init_command, up_command, down_command, cleanup_command]
