@@ -112,7 +112,9 @@ def read_holder(path: Path) -> Holder | None:
                 raise
             fields = os.pread(fd, 64, 0).decode(errors="replace").split()
             pid = int(fields[0]) if fields and fields[0].isdigit() else None
-            started = started_at(pid) if pid is not None else None
+            if pid is None:
+                return None
+            started = started_at(pid)
             if started is not None and started <= os.fstat(fd).st_mtime + MTIME_SLACK:
                 return Holder(pid, started)
             return None  # locked by a server still writing it, or the number is someone else's now

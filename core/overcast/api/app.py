@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import logging
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -79,7 +80,7 @@ class OvercastAPI(FastAPI):
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-def allowed_methods(app: FastAPI, scope: dict) -> list[str]:
+def allowed_methods(app: FastAPI, scope: MutableMapping[str, Any]) -> list[str]:
     """The methods some route takes at the request's path (Starlette's own 405 names only
     the first partly matching route's, and FastAPI's included routers none)."""
     return [method for method in HTTP_METHODS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -30,7 +31,7 @@ NETWORK_TYPES = ("vxlan", "flat")
 MAX_VNI = 16777215
 
 
-def free_vni(low: int, high: int, used: set[int], rng: random.Random | None = None) -> int | None:
+def free_vni(low: int, high: int, used: Collection[int | None], rng: random.Random | None = None) -> int | None:
     """A VNI in ``low..high`` that no network of this cloud uses, chosen at random: another
     cloud on the same host (or a stopped cloud's leftover devices, which keep theirs) then
     almost never wants the same one, where counting up from ``low`` made every cloud take
