@@ -52,7 +52,8 @@ def private_dir(path: Path | str, group: int | None = None) -> None:
 
 
 def make_private(root: Path | str, group: int | None = None) -> int:
-    """Repair the modes under ``root``: directories 0700 (0750 with ``group``), files
+    """Repair the modes under ``root``: directories 0750 with ``group`` (``root`` itself, so
+    QEMU passes through it, and every one open to more than its owner), or 0700; files
     without group or other access. Symlinks are not followed. Returns how many changed."""
     changed = 0
     root = str(root)
@@ -62,8 +63,8 @@ def make_private(root: Path | str, group: int | None = None) -> int:
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames:
             path = os.path.join(dirpath, name)
-            if not os.path.islink(path):
-                changed += _fix_dir(path, group)
+            if not os.path.islink(path) and stat.S_IMODE(os.lstat(path).st_mode) != 0o700:
+                changed += _fix_dir(path, group)  # (a 0700 one, like the keys', stays so)
         for name in filenames:
             changed += _fix_file(os.path.join(dirpath, name))
     if changed:

@@ -59,8 +59,11 @@ def test_make_private_repairs_a_world_readable_tree(tmp_path: Path) -> None:
     assert mode(Path("/etc/passwd")) == etc_mode  # symlinks are not followed
     assert make_private(root) == 0
     group = os.getgid()
+    (root / "keys").mkdir(mode=0o700)
+    (root / "cache").mkdir(mode=0o755)
     make_private(root, group)
-    assert mode(root / "instances") == 0o750 and exposed(root, group) == []
+    assert mode(root) == 0o750 and mode(root / "cache") == 0o750 and exposed(root, group) == []
+    assert mode(root / "keys") == 0o700  # already private: not opened to the group
 
 
 def test_init_writes_a_private_data_dir(tmp_path: Path) -> None:
