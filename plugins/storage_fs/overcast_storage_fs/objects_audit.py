@@ -20,6 +20,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,14 @@ def referenced_files(root: Path) -> set[str]:
     return files
 
 
+def _unnamed(root: Path, named: set[str]) -> Iterator[str]:
+    """The paths of the store's data files that ``named`` does not hold."""
+    for dirpath, _dirs, files in os.walk(root / "data"):
+        for file in files:
+            if file not in named:
+                yield os.path.join(dirpath, file)
+
+
 def remove_partial_uploads(root: Path, min_age: float = PARTIAL_MIN_AGE) -> int:
     """Remove the data files of uploads that never finished: named by no index row and held
     by no writer. Returns how many were removed."""
@@ -64,23 +73,19 @@ def remove_partial_uploads(root: Path, min_age: float = PARTIAL_MIN_AGE) -> int:
     held: list[tuple[str, int]] = []
     now = time.time()
     try:
-        for dirpath, _dirs, files in os.walk(root / "data"):
-            for file in files:
-                if file in named:
-                    continue
-                path = os.path.join(dirpath, file)
-                try:
-                    fd = os.open(path, os.O_RDONLY)
-                except FileNotFoundError:
-                    continue
-                try:
-                    if now - os.fstat(fd).st_mtime < min_age:
-                        raise BlockingIOError
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:  # a writer holds it (an upload in flight), or it is too new
-                    os.close(fd)
-                    continue
-                held.append((path, fd))
+        for path in _unnamed(root, named):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                if now - os.fstat(fd).st_mtime < min_age:
+                    raise BlockingIOError
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a writer holds it (an upload in flight), or it is too new
+                os.close(fd)
+                continue
+            held.append((path, fd))
         if not held:
             return 0
         named = referenced_files(root)  # again: a commit may have landed while we looked
@@ -160,18 +165,14 @@ def audit(store: FsObjectStore, backend: Backend) -> dict[str, Any]:
         conn.execute("COMMIT")
     counts["orphans_removed"] += remove_partial_uploads(root)  # no writer holds them: no grace needed
     now = time.time()
-    for dirpath, _dirs, files in os.walk(root / "data"):
-        for file in files:
-            if file in referenced:
-                continue
-            path = os.path.join(dirpath, file)
-            try:
-                age = now - os.stat(path).st_mtime
-            except FileNotFoundError:
-                continue
-            if age < ORPHAN_GRACE:
-                counts["orphans_recent"] += 1
-            else:
-                _unlink(path)
-                counts["orphans_removed"] += 1
+    for path in _unnamed(root, referenced):
+        try:
+            age = now - os.stat(path).st_mtime
+        except FileNotFoundError:
+            continue
+        if age < ORPHAN_GRACE:
+            counts["orphans_recent"] += 1
+        else:
+            _unlink(path)
+            counts["orphans_removed"] += 1
     return counts
