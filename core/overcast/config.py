@@ -12,6 +12,7 @@ Every error is one line: ``<file>: [table] key: what is wrong``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -96,7 +97,8 @@ class ApiSection(_Section):
     port: int = Field(default=6080, ge=0, le=65535)
     public_url: str = ""  # empty: http(s)://host:port
     region: str = "RegionOne"
-    max_request_body: int = Field(default=1024 * 1024, ge=1024)  # JSON bodies, not uploads
+    # every request body, whatever its type; image and object data have their services' limits
+    max_request_body: int = Field(default=1024 * 1024, ge=1024)
     workers: int = Field(default=1, ge=1)
     # HTTPS: the server's certificate (chain) and key files, relative to the data dir or absolute;
     # ``overcast reload`` serves replaced files to new connections
@@ -139,6 +141,29 @@ class IdentitySection(_Section):
     max_active_keys: int = Field(default=3, ge=2)
     password_hash_time_cost: int = Field(default=2, ge=1)
     password_hash_memory_kib: int = Field(default=19456, ge=1024)
+    # Keystone's [security_compliance] lockout: this many failed password logins in a row lock
+    # the user for lockout_duration seconds (0: no lockout); each failure also makes the
+    # user's next attempt wait (login_backoff seconds, doubling per failure, up to 30 s)
+    lockout_failure_attempts: int = Field(default=6, ge=0)
+    lockout_duration: int = Field(default=1800, ge=1)
+    login_backoff: float = Field(default=0.5, ge=0)
+    # failed password logins from one source address within source_failure_window seconds
+    source_failure_limit: int = Field(default=30, ge=0)
+    source_failure_window: int = Field(default=60, ge=1)
+    # password rules for new and changed passwords (Keystone's password_regex and its
+    # description, shown to the user who breaks it), and a minimum length
+    password_regex: str = ""
+    password_regex_description: str = ""
+    password_min_length: int = Field(default=0, ge=0)
+
+    @field_validator("password_regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
 
 
 class ComputeSection(_Section):

@@ -19,6 +19,10 @@ class OvercastError(Exception):
         self.message = message
         self.code = code or type(self).__name__
 
+    def headers(self) -> dict[str, str]:
+        """Response headers the error carries besides the body (``Allow``, ``Retry-After``)."""
+        return {}
+
 
 # --- operator-facing: configuration and plugins --------------------------------------
 
@@ -73,6 +77,28 @@ class Unauthorized(OvercastError):
     title = "Unauthorized"
 
 
+class RetryAfter(OvercastError):
+    """An error that tells the caller when to try again: ``Retry-After`` (seconds)."""
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class AccountLocked(RetryAfter, Unauthorized):
+    """401 for a user locked out after failed logins (Keystone's ``AccountLocked``)."""
+
+
+class TooManyRequests(RetryAfter):
+    """429: the caller must wait before trying again."""
+
+    status = 429
+    title = "Too Many Requests"
+
+
 class Forbidden(OvercastError):
     status = 403
     title = "Forbidden"
@@ -84,8 +110,17 @@ class NotFound(OvercastError):
 
 
 class MethodNotAllowed(OvercastError):
+    """405; ``allowed`` (the methods the resource takes) becomes the ``Allow`` header."""
+
     status = 405
     title = "Method Not Allowed"
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...] = (), code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)} if self.allowed else {}
 
 
 class Conflict(OvercastError):

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import uvicorn
 
 from overcast.config import Config
 from overcast.errors import ConfigError
+from overcast.pidfile import PidFile
 from overcast.runtime import SERVICE_FACTORIES, Runtime, build_runtime
 
 log = logging.getLogger(__name__)
@@ -224,53 +224,15 @@ class _QuietServer(_Server):
         yield
 
 
+_held_pid_files: dict[Path, PidFile] = {}
+
+
 def write_pid_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{os.getpid()}\n")
-    os.replace(tmp, path)
+    """Lock and write ``path`` for this process's life (:mod:`overcast.pidfile`)."""
+    _held_pid_files[path] = PidFile(path).acquire()
 
 
 def remove_pid_file(path: Path) -> None:
-    try:
-        if path.read_text().strip() == str(os.getpid()):
-            path.unlink()
-    except OSError:
-        pass
-
-
-def read_pid(path: Path) -> int | None:
-    """The pid in ``path`` if that process is alive, else ``None``."""
-    try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
-
-
-def stop_pid(pid: int, timeout: float = 20.0) -> bool:
-    """SIGTERM ``pid`` and wait for it to exit; SIGKILL after ``timeout``. True if it exited."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    done = threading.Event()
-    waited = 0.0
-    while waited < timeout:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        done.wait(0.1)
-        waited += 0.1
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return True
-    return False
+    held = _held_pid_files.pop(path, None)
+    if held is not None:
+        held.release()

@@ -243,3 +243,48 @@ def test_hypervisor_and_keypair_paging(api):
     first = api("GET", "/os-keypairs?limit=2").json()
     assert [k["keypair"]["name"] for k in first["keypairs"]] == ["k1", "k2"] and "keypairs_links" in first
     assert [k["keypair"]["name"] for k in api("GET", "/os-keypairs?marker=k2").json()["keypairs"]] == ["k3"]
+
+
+def test_scheduler_hints_where_the_cli_sends_them_are_honoured(api, api_flavor, compute):
+    """``openstack server create --hint group=G`` sends ``OS-SCH-HNT:scheduler_hints`` beside
+    ``server`` (issue 22): the anti-affinity group is enforced, not dropped."""
+    group = api("POST", "/os-server-groups", json={"server_group": {"name": "g", "policy": "anti-affinity"}}).json()["server_group"]
+
+    def create(name, hints, key="OS-SCH-HNT:scheduler_hints"):
+        body = {"server": {"name": name, "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"}, key: hints}
+        return api("POST", "/servers", json=body)
+
+    a = create("a", {"group": group["id"]}).json()["server"]["id"]
+    b = create("b", {"group": group["id"]}, key="os:scheduler_hints").json()["server"]["id"]
+    hosts = {api_wait(api, compute, sid, "ACTIVE", who="p1")["id"]: api("GET", f"/servers/{sid}", "admin").json()["server"]["OS-EXT-SRV-ATTR:host"]
+             for sid in (a, b)}
+    assert len(set(hosts.values())) == 2
+    members = api("GET", f"/os-server-groups/{group['id']}").json()["server_group"]["members"]
+    assert sorted(members) == sorted([a, b])
+    c = create("c", {"group": group["id"]}).json()["server"]["id"]
+    assert api_wait(api, compute, c, "ERROR")["status"] == "ERROR"  # two fake hosts, both taken
+    # a hint nothing here honours is refused, not dropped; so are hints inside "server"
+    r = create("d", {"same_host": [a]})
+    assert r.status_code == 400 and "same_host" in r.json()["badRequest"]["message"]
+    r = create("d", ["group"])
+    assert r.status_code == 400
+    r = api("POST", "/servers", json={"server": {"name": "d", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID,
+                                                 "networks": "none", "os:scheduler_hints": {"group": group["id"]}}})
+    assert r.status_code == 400 and "os:scheduler_hints" in r.json()["badRequest"]["message"]
+    assert len(api("GET", "/servers").json()["servers"]) == 3
+
+
+
+def test_a_fault_traceback_is_shown_to_admins_only(api, api_flavor, compute):
+    """A controller-side failure records its traceback in the fault's details; Nova shows a
+    500 fault's details to admins only (issue 22)."""
+    sid = _create(api, api_flavor["id"], name="doomed").json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    try:
+        raise RuntimeError("embedded null character")
+    except RuntimeError as exc:
+        compute.transitions.fault(sid, exc, vm_state="error")
+    mine = api("GET", f"/servers/{sid}").json()["server"]
+    assert mine["status"] == "ERROR" and mine["fault"]["code"] == 500 and "details" not in mine["fault"]
+    admin = api("GET", f"/servers/{sid}", "admin").json()["server"]["fault"]
+    assert "Traceback" in admin["details"] and "embedded null character" in admin["details"]

@@ -17,6 +17,7 @@ from typing import Any
 
 from overcast.bus.rpc import rpc
 from overcast.compute.peers import optional_service
+from overcast.datadir import private_dir, qemu_group
 from overcast.errors import DriverError
 from overcast.types import (
     BlockDevice,
@@ -119,7 +120,9 @@ class ComputeAgent:
         config = self.runtime.config
         base = config.resolve_path(config.compute.image_cache_dir, "image-cache")
         path = os.path.join(str(base), self.host.name)
-        os.makedirs(path, exist_ok=True)
+        # QEMU opens cached images as backing files: its group passes through, no one else
+        private_dir(base, qemu_group())
+        private_dir(path, qemu_group())
         return path
 
     def _fetch(self, image: ImageRef | None) -> ImageFile | None:

@@ -6,7 +6,11 @@ Each service module exposes ``router`` (a FastAPI ``APIRouter`` carrying its own
 version-discovery routes), and optionally ``FAST_PATHS`` / ``FAST_ROUTES``: lean ASGI apps for
 its hot paths.
 
-The request-id/access-log, fast-path and body-limit layers are plain ASGI and sit *outside*
+Each may also expose ``body_limits(config)``: the routes whose bodies stream to disk, with
+their own size limits (every other body is held to ``[api] max_request_body``), and an
+``ASGI_WRAPPER`` around FastAPI (the dashboard's security headers).
+
+The request-id/access-log, body-limit and fast-path layers are plain ASGI and sit *outside*
 FastAPI's own stack (its error, telemetry and exception middlewares, routing and dependency
 resolution), so a hot request pays for none of that: see :class:`OvercastAPI`.
 """
@@ -16,16 +20,18 @@ from __future__ import annotations
 import importlib
 import logging
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from overcast import __version__
 from overcast.api.errors import error_response, overcast_error_response
-from overcast.api.middleware import FastPathMiddleware, JsonBodyLimitMiddleware, RequestIdAndLogMiddleware
+from overcast.api.middleware import BodyLimitMiddleware, FastPathMiddleware, RequestIdAndLogMiddleware, RouteLimit
 from overcast.errors import OvercastError
 from overcast.runtime import Runtime
 
@@ -45,17 +51,21 @@ SERVICE_APIS = (
 
 class OvercastAPI(FastAPI):
     """FastAPI with Overcast's plain ASGI layers outermost:
-    request id and access log -> fast paths -> JSON body limit -> FastAPI.
+    request id and access log -> body limit -> fast paths -> FastAPI.
 
     (``add_middleware`` would put them inside FastAPI's error, telemetry and body-limit
     middlewares, which every request, hot or not, would then cross first.)"""
 
     _outer: Any = None
 
-    def wrap(self, fast_paths: dict[str, Any], fast_routes: dict[tuple[str, str], Any], body_limit: int) -> None:
-        inner: Any = JsonBodyLimitMiddleware(super().__call__, limit=body_limit)
+    def wrap(self, fast_paths: dict[str, Any], fast_routes: dict[tuple[str, str], Any], body_limit: int,
+             route_limits: list[RouteLimit] | None = None, wrappers: list[Any] | None = None) -> None:
+        inner: Any = super().__call__
+        for wrapper in wrappers or ():  # a module's own ASGI layer (the dashboard's headers)
+            inner = wrapper(inner)
         if fast_paths or fast_routes:
             inner = FastPathMiddleware(inner, routes=fast_paths, exact=fast_routes)
+        inner = BodyLimitMiddleware(inner, limit=body_limit, routes=route_limits or ())
         self._outer = RequestIdAndLogMiddleware(inner)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -64,6 +74,17 @@ class OvercastAPI(FastAPI):
             await super().__call__(scope, receive, send)
         else:
             await self._outer(scope, receive, send)
+
+
+#: the methods a 405's ``Allow`` may name
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: FastAPI, scope: MutableMapping[str, Any]) -> list[str]:
+    """The methods some route takes at the request's path (Starlette's own 405 names only
+    the first partly matching route's, and FastAPI's included routers none)."""
+    return [method for method in HTTP_METHODS
+            if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in app.router.routes)]
 
 
 def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAPI:
@@ -88,7 +109,11 @@ def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAP
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
         message = "The resource could not be found." if exc.status_code == 404 else str(exc.detail)
-        return error_response(request.url.path, exc.status_code, title, message, accept=request.headers.get("accept"))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110: a 405 names every method the resource takes
+            headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
+        return error_response(request.url.path, exc.status_code, title, message, accept=request.headers.get("accept"),
+                              headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -98,11 +123,17 @@ def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAP
 
     fast_paths: dict[str, Any] = {}
     fast_routes: dict[tuple[str, str], Any] = {}
+    route_limits: list[RouteLimit] = []
+    wrappers: list[Any] = []
     for module_name in apis:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
         fast_paths.update(getattr(module, "FAST_PATHS", {}))  # prefix -> lean ASGI app
         fast_routes.update(getattr(module, "FAST_ROUTES", {}))  # (method, path) -> lean ASGI app
+        if hasattr(module, "body_limits"):  # routes whose bodies stream to disk
+            route_limits.extend(module.body_limits(runtime.config))
+        if hasattr(module, "ASGI_WRAPPER"):
+            wrappers.append(module.ASGI_WRAPPER)
 
-    app.wrap(fast_paths, fast_routes, runtime.config.api.max_request_body)
+    app.wrap(fast_paths, fast_routes, runtime.config.api.max_request_body, route_limits, wrappers)
     return app

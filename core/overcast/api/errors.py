@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from starlette.responses import Response
 
@@ -129,11 +129,13 @@ def overcast_error_response(path: str, exc: OvercastError, base_url: str, accept
     """The HTTP response for ``exc`` on ``path``: the service's format, and for a 401 the
     ``WWW-Authenticate`` header naming the identity endpoint (as Keystone's middleware does)."""
     media, body = overcast_error_body(path, exc, accept)
-    headers = {"WWW-Authenticate": f'Keystone uri="{base_url}/identity"'} if exc.status == 401 else None
+    headers = exc.headers()
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = f'Keystone uri="{base_url}/identity"'
     return Response(content=body, status_code=exc.status, media_type=media, headers=headers)
 
 
 def error_response(path: str, status: int, title: str, message: str, code: str | None = None,
-                   accept: str | None = None) -> Response:
+                   accept: str | None = None, headers: Mapping[str, str] | None = None) -> Response:
     media, body = error_body(path, status, title, message, code, accept)
-    return Response(content=body, status_code=status, media_type=media)
+    return Response(content=body, status_code=status, media_type=media, headers=headers)

@@ -1,10 +1,13 @@
-"""ASGI middleware: request ids, structured access logs, and the JSON body size limit."""
+"""ASGI middleware: request ids, structured access logs, fast paths, and the request-body limit."""
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from overcast.api.errors import error_body
@@ -12,10 +15,6 @@ from overcast.api.errors import error_body
 log = logging.getLogger("overcast.api.access")
 
 REQUEST_ID_HEADER = b"x-openstack-request-id"
-
-#: Services with no data uploads: every body is limited, whatever its content type.
-ALWAYS_LIMITED = ("/identity",)
-
 
 class RequestIdAndLogMiddleware:
     """Gives each request an id (``req-<uuid>``), returns it in ``X-Openstack-Request-Id``
@@ -113,60 +112,97 @@ async def _guarded(target: Any, scope: dict, receive: Any, send: Any) -> None:
                           "An unexpected error prevented the server from fulfilling your request.")
 
 
-class JsonBodyLimitMiddleware:
-    """Refuses JSON request bodies over ``limit`` bytes with 413 in the service's format.
+@dataclass(frozen=True)
+class RouteLimit:
+    """A route whose body streams to disk (image data, object data) and so may be larger
+    than the default limit: ``method`` and a path matching ``pattern`` take up to ``limit``."""
 
-    Data uploads (image files, objects) are not JSON and stream through unlimited.
-    """
+    method: str
+    pattern: re.Pattern[str]
+    limit: int
 
-    def __init__(self, app: Any, limit: int) -> None:
+
+class BodyLimitMiddleware:
+    """One request-body limit for every path and content type, enforced before anything
+    reads the body: ``limit`` bytes, or a :class:`RouteLimit`'s for the streaming routes.
+
+    A declared ``Content-Length`` over the limit is refused at once (413 in the service's
+    format), so no authentication or parsing is spent on it. A chunked body is counted as
+    it is read; past the limit the app is told the client went away (the streaming routes
+    then store nothing), its own answer is dropped, and the 413 is sent instead."""
+
+    def __init__(self, app: Any, limit: int, routes: Sequence[RouteLimit] = ()) -> None:
         self.app = app
         self.limit = limit
+        self.routes = tuple(routes)
+
+    def limit_for(self, method: str, path: str) -> int:
+        for route in self.routes:
+            if route.method == method and route.pattern.match(path):
+                return route.limit
+        return self.limit
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not (_is_json(scope) or scope["path"].startswith(ALWAYS_LIMITED)):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.limit:
-            await _send_too_large(scope, send, self.limit)
+        declared, chunked = _body_framing(scope)
+        if declared is None and not chunked:  # no body (HTTP/1.1 without either header)
+            await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope["method"], scope["path"])
+        if declared is not None and not chunked:
+            if declared > limit:
+                await _send_too_large(scope, send, limit)
+            else:  # the server delivers no more than the declared length
+                await self.app(scope, receive, send)
+            return
+        await self._counted(scope, receive, send, limit)
+
+    async def _counted(self, scope: dict, receive: Any, send: Any, limit: int) -> None:
         seen = 0
+        exceeded = started = False
 
         async def counting_receive() -> dict:
-            nonlocal seen
+            nonlocal seen, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge()
+                if seen > limit:
+                    exceeded = True
+                    return {"type": "http.disconnect"}
             return message
 
+        async def guarded_send(message: dict) -> None:
+            nonlocal started
+            if exceeded and not started:
+                return  # the app's answer to the "disconnect": the 413 replaces it
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await _send_too_large(scope, send, self.limit)
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not exceeded or started:
+                raise
+        if exceeded and not started:
+            await _send_too_large(scope, send, limit)
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def _is_json(scope: dict) -> bool:
-    for name, value in scope.get("headers", []):
-        if name == b"content-type":
-            return b"json" in value
-    return False
-
-
-def _content_length(scope: dict) -> int | None:
+def _body_framing(scope: dict) -> tuple[int | None, bool]:
+    """(declared Content-Length, chunked) of the request."""
+    declared, chunked = None, False
     for name, value in scope.get("headers", []):
         if name == b"content-length":
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None
-    return None
+                declared = None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
 
 
 async def _send_too_large(scope: dict, send: Any, limit: int) -> None:

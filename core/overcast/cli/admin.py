@@ -8,7 +8,7 @@ import click
 from sqlalchemy import select
 
 from overcast.cli.output import config_option, emit, json_option
-from overcast.config import load_config, resolve_drivers
+from overcast.config import IdentitySection, load_config, resolve_drivers
 from overcast.db import Database, upgrade
 from overcast.db.migrate import head_revision
 from overcast.plugins import process_plugin_manager
@@ -133,6 +133,22 @@ def config_check(config_path: str | None, role: str, host: str | None) -> None:
     for backend in (resolved.image_store, resolved.object_store, resolved.network):
         if backend is not None:
             click.echo(f"  {backend.name}: driver '{backend.driver}'")
+    for line in identity_limits(config.identity):
+        click.echo(f"  identity {line}")
+
+
+def identity_limits(section: IdentitySection) -> list[str]:
+    """What ``[identity]`` allows failed logins and new passwords, in words."""
+    lockout = (f"locked for {section.lockout_duration} s after {section.lockout_failure_attempts} failed password logins in a row"
+               if section.lockout_failure_attempts else "no lockout after failed logins")
+    backoff = f"backoff from {section.login_backoff} s after the second" if section.login_backoff else "no backoff"
+    source = (f"{section.source_failure_limit} failed logins per {section.source_failure_window} s from one address"
+              if section.source_failure_limit else "no per-address limit")
+    rules = [f"at least {section.password_min_length} characters" if section.password_min_length else "any length"]
+    if section.password_regex:
+        rules.append(f"matching {section.password_regex}"
+                     + (f" ({section.password_regex_description})" if section.password_regex_description else ""))
+    return [f"logins: {lockout}; {backoff}; {source}", f"passwords: {', '.join(rules)}"]
 
 
 @click.group("db")

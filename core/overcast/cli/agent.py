@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from overcast.cli.output import config_option
 from overcast.config import load_config
+from overcast.datadir import PRIVATE_UMASK
 from overcast.errors import OvercastError
 
 FAKE_HELP = "Also load the in-memory fake drivers (named 'fake'): for tests and demos."
@@ -29,6 +31,7 @@ def agent_command(config_path: str | None, host: str, pid_file: str | None, log_
     from overcast.logs import setup_logging
 
     setup_logging(log_level)
+    os.umask(PRIVATE_UMASK)  # instance disks and cached images it writes are private
     try:
         config = load_config(config_path)
         run_agent(config, host, pid_file=Path(pid_file).absolute() if pid_file else None, fake_drivers=fake_drivers)

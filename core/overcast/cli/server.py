@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
@@ -15,7 +16,9 @@ import click
 
 from overcast.cli.output import config_option
 from overcast.config import CONFIG_NAME, default_data_dir, load_config, parse_config, resolve_drivers
+from overcast.datadir import PRIVATE_UMASK, make_private, qemu_group
 from overcast.errors import ConfigError, OvercastError
+from overcast.pidfile import PidFile, read_holder, stop
 
 FAKE_HELP = "Also load the in-memory fake drivers (named 'fake'): for tests and demos."
 
@@ -114,17 +117,19 @@ def clouds_yaml(auth_url: str, password: str, region: str, cacert: Path | None =
 
 
 def openrc(auth_url: str, password: str, region: str, cacert: Path | None = None) -> str:
-    """DevStack's ``openrc`` for the admin (``source`` it); ``OS_CACERT`` with HTTPS."""
-    import shlex
-
-    values = {
-        "OS_AUTH_URL": auth_url, "OS_IDENTITY_API_VERSION": "3", "OS_USERNAME": "admin", "OS_PASSWORD": password,
-        "OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
+    """The same credentials as ``clouds.yaml`` in DevStack's ``openrc`` form, for clients that
+    read only ``OS_*`` variables (the ``swift`` CLI): ``source DIR/openrc``; ``OS_CACERT`` with HTTPS."""
+    env = {
+        "OS_AUTH_URL": auth_url, "OS_AUTH_TYPE": "password", "OS_IDENTITY_API_VERSION": "3",
+        "OS_USERNAME": "admin", "OS_PASSWORD": password, "OS_PROJECT_NAME": "admin",
+        "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
         "OS_REGION_NAME": region, "OS_INTERFACE": "public",
     }
     if cacert is not None:
-        values["OS_CACERT"] = str(cacert)
-    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items())
+        env["OS_CACERT"] = str(cacert)
+    lines = ["# Overcast admin credentials, written by 'overcast init': source this file"]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    return "\n".join(lines) + "\n"
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -160,6 +165,7 @@ def init_command(data_dir: str | None, host: str, port: int, admin_password: str
         raise click.ClickException(
             f"{config_path}: [api] has no tls_cert; add tls_cert = \"{files.cert.relative_to(directory)}\" and "
             f"tls_key = \"{files.key.relative_to(directory)}\" to [api], then run this again")
+    os.umask(PRIVATE_UMASK)  # the database, keys and clouds.yaml are the service's alone
     directory.mkdir(parents=True, exist_ok=True)
     extra = [("fake", FakeDriversPlugin())] if fake_drivers else []
     pm = load_plugin_manager(extra_plugins=extra, strict=False)
@@ -186,10 +192,11 @@ def init_command(data_dir: str | None, host: str, port: int, admin_password: str
     auth_url = config.api.base_url() + "/identity"
     _write_private(directory / "clouds.yaml", clouds_yaml(auth_url, password, config.api.region, cacert))
     _write_private(directory / "openrc", openrc(auth_url, password, config.api.region, cacert))
+    make_private(directory, qemu_group())
     click.echo(f"initialised {directory}")
     click.echo(f"  config:       {config_path}")
     click.echo(f"  clouds.yaml:  {directory / 'clouds.yaml'} (cloud 'overcast')")
-    click.echo(f"  openrc:       {directory / 'openrc'}")
+    click.echo(f"  openrc:       {directory / 'openrc'} (source it for clients that read OS_* only, e.g. swift)")
     if cacert is not None:
         click.echo(f"  CA:           {cacert} (copy it to clients: cacert in clouds.yaml, OS_CACERT)")
     click.echo(f"  auth url:     {auth_url}")
@@ -249,9 +256,9 @@ def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_
     """Run the server (API, services, and with --role all the local host agents) until SIGTERM."""
     config = load_config(config_path)
     pid_path = _pid_file(config, pid_file)
-    running = _running_pid(pid_path)
+    running = read_holder(pid_path)  # a stale pid file is reported and removed here
     if running is not None:
-        raise click.ClickException(f"already running as pid {running} ({pid_path})")
+        raise click.ClickException(f"already running as pid {running.pid} ({pid_path})")
     if detach:
         log_path = Path(log_file).absolute() if log_file else config.data_dir / "overcast.log"
         args = [sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config.path), "--pid-file", str(pid_path), "--log-level", log_level]
@@ -267,8 +274,14 @@ def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_
     from overcast.server import serve
 
     setup_logging(log_level)
+    os.umask(PRIVATE_UMASK)  # whatever this process creates is private to the service
+    make_private(config.data_dir, qemu_group())  # and what is there already is made so
     try:
-        serve(config, pid_file=pid_path, fake_drivers=fake_drivers, role=role)
+        lock = PidFile(pid_path).acquire()  # held, and the pid file trusted, while we live
+        try:
+            serve(config, fake_drivers=fake_drivers, role=role)
+        finally:
+            lock.release()
     except OvercastError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -277,19 +290,12 @@ def _connect_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
 
 
-def _running_pid(pid_path: Path) -> int | None:
-    from overcast.server import read_pid
-
-    return read_pid(pid_path)
-
-
 @click.command("down")
 @config_option
 @click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Pid file (default: <data dir>/overcast.pid).")
 def down_command(config_path: str | None, pid_file: str | None) -> None:
-    """Stop a server started with 'overcast up --detach'."""
-    from overcast.server import stop_pid
-
+    """Stop a server started with 'overcast up --detach'. Only a process that holds the pid
+    file's lock and started when the file says is signalled; a stale pid file is removed."""
     try:
         config = load_config(config_path)
         pid_path = _pid_file(config, pid_file)
@@ -297,14 +303,60 @@ def down_command(config_path: str | None, pid_file: str | None) -> None:
         if not pid_file:
             raise
         pid_path = Path(pid_file).absolute()
-    pid = _running_pid(pid_path)
-    if pid is None:
-        click.echo(f"not running ({pid_path})")
+    stale = pid_path.exists()
+    holder = read_holder(pid_path)
+    if holder is None:
+        click.echo(f"not running ({pid_path}{': stale pid file removed, nothing signalled' if stale else ''})")
         return
-    if stop_pid(pid):
-        click.echo(f"stopped pid {pid}")
+    if stop(holder):
+        click.echo(f"stopped pid {holder.pid}")
     else:
-        raise click.ClickException(f"pid {pid} did not stop on SIGTERM and was killed")
+        raise click.ClickException(f"pid {holder.pid} did not stop on SIGTERM and was killed")
 
 
-COMMANDS = [init_command, up_command, down_command]
+@click.command("cleanup")
+@config_option
+@click.option("--yes", is_flag=True, help="Remove what is listed (default: only list it).")
+@click.option("--fake-drivers", is_flag=True, help=FAKE_HELP)
+def cleanup_command(config_path: str | None, yes: bool, fake_drivers: bool) -> None:
+    """List, and with --yes remove, the data plane a stopped cloud left on its hosts: guests
+    (libvirt domains; disks are kept), routers, ports, DHCP and networks (bridges, VXLAN
+    devices, namespaces, dnsmasq, firewall chains). Only what this cloud's database says it
+    made is touched, never another cloud's on the same host."""
+    from overcast.agent import start_local_agents
+    from overcast.cleanup import leftovers, remove
+    from overcast.cli.output import emit
+    from overcast.network.plumbing import Plumbing
+    from overcast.plugins import load_plugin_manager
+    from overcast.runtime import build_runtime
+    from overcast.server import uses_fake_drivers
+
+    config = load_config(config_path)
+    holder = read_holder(_pid_file(config, None))
+    if holder is not None:
+        raise click.ClickException(f"the cloud is running (pid {holder.pid}): stop it with 'overcast down' first")
+    extra: list[tuple[str, object]] = []
+    if fake_drivers or uses_fake_drivers(config):
+        from overcast.testing.fakes import FakeDriversPlugin
+
+        extra.append(("fake", FakeDriversPlugin()))
+    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra))
+    try:
+        found = leftovers(runtime)
+        network_host = Plumbing(runtime).network_host()
+        rows = found.rows(network_host)
+        emit(rows, ["kind", "host", "name", "id"], False, title="Left on the hosts by this cloud")
+        if not yes or not rows:
+            if rows:
+                click.echo("run again with --yes to remove these")
+            return
+        if config.bus.url.startswith("memory://"):
+            start_local_agents(runtime)  # all-in-one: this process drives the hosts' drivers
+        # (multi-host: each host's running 'overcast agent' does it, over the broker)
+        for line in remove(runtime, found, network_host):
+            click.echo(line)
+    finally:
+        runtime.close()
+
+
+COMMANDS = [init_command, up_command, down_command, cleanup_command]

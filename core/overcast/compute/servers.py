@@ -24,6 +24,26 @@ MAX_USER_DATA = 65535
 _SORT_KEYS = {"created_at", "updated_at", "display_name", "name", "uuid", "vm_state", "task_state", "host"}
 
 
+#: the scheduler hints this scheduler honours (every other one is refused, never dropped)
+HONOURED_HINTS = frozenset({"group"})
+
+
+def _group_hint(hints: Any) -> str | None:
+    """The server group named by the request's scheduler hints. Hints no filter here
+    honours (``same_host``, ``query``...) are a 400, so a request never silently loses one."""
+    if hints is None:
+        return None
+    if not isinstance(hints, dict):
+        raise BadRequest(f"Invalid input for field/attribute os:scheduler_hints. Value: {hints!r}. {hints!r} is not of type 'object'")
+    unknown = sorted(set(hints) - HONOURED_HINTS)
+    if unknown:
+        raise BadRequest(f"Scheduler hint(s) not supported by this cloud: {', '.join(unknown)}.")
+    group = hints.get("group")
+    if group is not None and (not isinstance(group, str) or not group):
+        raise BadRequest(f"Invalid input for field/attribute group. Value: {group!r}. {group!r} is not a 'uuid'")
+    return group
+
+
 def _text(value: Any, field: str, max_len: int = 255, allow_empty: bool = False) -> str:
     if not isinstance(value, str) or len(value) > max_len or (not allow_empty and not value.strip()):
         raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value!r}.")
@@ -135,8 +155,7 @@ class ServerManager:
             zones = {h.availability_zone for h in self.runtime.drivers.hosts.values()}
             if zone not in zones:
                 raise BadRequest(f"The requested availability zone is not available: {zone}")
-        hints = body.get("os:scheduler_hints") or body.get("scheduler_hints") or {}
-        group_id = hints.get("group") if isinstance(hints, dict) else None
+        group_id = _group_hint(body.get("os:scheduler_hints"))
         min_count = body.get("min_count", 1)
         max_count = body.get("max_count", 1)
         if min_count not in (1, "1") or max_count not in (1, "1"):

@@ -42,7 +42,8 @@ class Authenticator:
     def __init__(self, service: Any) -> None:
         self.svc = service
 
-    def authenticate(self, body: Any) -> TokenPayload:
+    def authenticate(self, body: Any, source: str | None = None) -> TokenPayload:
+        """``source``: the client's address, for the per-source limit on failed logins."""
         auth = _obj(_obj(body, "body").get("auth"), "auth")
         identity = _obj(auth.get("identity"), "identity")
         methods = identity.get("methods")
@@ -56,7 +57,7 @@ class Authenticator:
         if len(set(methods)) > 1:
             raise BadRequest("Only one authentication method per request is supported.")
         if method == "password":
-            user_id = self._password(_obj(identity.get("password"), "identity/password"))
+            user_id = self._password(_obj(identity.get("password"), "identity/password"), source)
             return self._scoped(user_id, ("password",), scope, now, now + self.svc.ttl, None)
         if method == "token":
             return self._rescope(_obj(identity.get("token"), "identity/token"), scope, now)
@@ -68,16 +69,21 @@ class Authenticator:
 
     # --- methods ------------------------------------------------------------------------
 
-    def _password(self, password: Mapping[str, Any]) -> str:
+    def _password(self, password: Mapping[str, Any], source: str | None) -> str:
         user_ref = _obj(password.get("user"), "identity/password/user")
         secret = user_ref.get("password")
         if not isinstance(secret, str):
             raise BadRequest("Invalid input for field 'identity/password/user/password': a string is required.")
         user = self._find_user(user_ref, "identity/password/user")
+        # an unknown user is counted under the name asked for, so it is limited the same way
+        key = user.id if user is not None else repr(sorted((k, str(v)) for k, v in user_ref.items() if k != "password"))
+        self.svc.throttle.check(key, user.id if user is not None else None, source)
         stored = user.password_hash if user is not None else None
         ok = self.svc.passwords.verify(stored, secret)
         if not ok or user is None or not user.enabled:
+            self.svc.throttle.failed(key, source)
             raise Unauthorized(AUTH_FAILED)
+        self.svc.throttle.succeeded(key)
         if stored and self.svc.passwords.needs_rehash(stored):
             self.svc.directory.set_password_hash(user.id, self.svc.passwords.hash(secret))
         return user.id

@@ -170,6 +170,8 @@ class Directory:
         extra: Mapping[str, Any] | None = None,
     ) -> User:
         check_name(name)
+        if password is not None:
+            self.passwords.check_rules(password)
         domain_id = self._check_domain(domain_id)
         if default_project_id:
             self.get(Project, default_project_id)
@@ -189,6 +191,7 @@ class Directory:
         revoke = False
         new_hash = None
         if changes.get("password") is not None:
+            self.passwords.check_rules(changes["password"])
             new_hash = self.passwords.hash(changes["password"])  # outside the transaction: slow
         if changes.get("default_project_id"):
             self.get(Project, changes["default_project_id"])

@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import re
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from overcast.config import IdentitySection
+from overcast.errors import BadRequest
 
 MAX_PASSWORD_BYTES = 4096  # refuse absurd inputs before spending CPU on them
 
 
 class Passwords:
     def __init__(self, section: IdentitySection) -> None:
+        self.min_length = section.password_min_length
+        self.regex = re.compile(section.password_regex) if section.password_regex else None
+        self.regex_description = section.password_regex_description
         self._hasher = PasswordHasher(
             time_cost=section.password_hash_time_cost,
             memory_cost=section.password_hash_memory_kib,
             parallelism=1,
         )
+
+    def check_rules(self, password: str) -> None:
+        """A new password meets ``[identity] password_min_length`` and ``password_regex``
+        (Keystone's ``PasswordValidationError``: 400, with the regex's description)."""
+        if len(password) < self.min_length:
+            raise BadRequest("Password validation error: The password does not meet the requirements: "
+                             f"it must be at least {self.min_length} characters long.")
+        if self.regex is not None and not self.regex.match(password):
+            detail = self.regex_description or f"it must match {self.regex.pattern}"
+            raise BadRequest(f"Password validation error: The password does not meet the requirements: {detail}.")
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)

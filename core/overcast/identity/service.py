@@ -29,6 +29,7 @@ from overcast.identity.directory import Directory
 from overcast.identity.keys import KeyRepository
 from overcast.identity.passwords import Passwords
 from overcast.identity.revocation import add_revocation
+from overcast.identity.throttle import LoginThrottle
 from overcast.identity.tokens import TokenPayload, TokenProvider, new_audit_id
 from overcast.identity.validation import TokenData, TokenResolver
 from overcast.policy import ROLE_ORDER, required_role, role_satisfies
@@ -64,6 +65,7 @@ class IdentityService:
         self.appcreds = AppCredentials(self.db.session, self.passwords, section.token_ttl)
         self.resolver = TokenResolver(self.db, self.tokens, self.assignments, self.appcreds)
         self.authenticator = Authenticator(self)
+        self.throttle = LoginThrottle(section)
 
     def start(self) -> None:
         """Create the Fernet keys if this data dir has none yet."""
@@ -89,10 +91,11 @@ class IdentityService:
 
     # --- tokens -------------------------------------------------------------------------
 
-    def issue_token(self, auth_body: Any) -> TokenData:
-        """Authenticate a ``{"auth": ...}`` body and issue a token (401 on bad credentials)."""
+    def issue_token(self, auth_body: Any, source: str | None = None) -> TokenData:
+        """Authenticate a ``{"auth": ...}`` body and issue a token (401 on bad credentials;
+        failed logins are limited per user and per ``source`` address: 401 locked or 429)."""
         self.resolver.watch.check()  # see other processes' changes before deciding
-        payload = self.authenticator.authenticate(auth_body)
+        payload = self.authenticator.authenticate(auth_body, source)
         return self._issue(payload)
 
     def issue_token_for(self, user_id: str, project_id: str | None) -> TokenData:

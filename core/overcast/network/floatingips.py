@@ -20,7 +20,7 @@ from overcast.network.routers import interface_subnet_ids
 from overcast.network.views import floating_ip_view
 
 FIP_FIELDS = {"floating_network_id", "floating_ip_address", "subnet_id", "port_id", "fixed_ip_address", "description",
-              "tenant_id", "project_id", "dns_domain", "dns_name", "qos_policy_id", "tags"}
+              "tenant_id", "project_id", "qos_policy_id", "tags"}
 UPDATABLE = {"port_id", "fixed_ip_address", "description", "qos_policy_id"}
 FIP_OWNER = "network:floatingip"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -18,13 +20,35 @@ from overcast.network.views import network_view
 NETWORK_FIELDS = {
     "name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled",
     "provider:network_type", "provider:physical_network", "provider:segmentation_id", "tenant_id", "project_id",
-    "availability_zone_hints", "dns_domain", "qos_policy_id", "is_default", "tags",
+    "availability_zone_hints", "qos_policy_id", "is_default", "tags",
 }
+# dns_domain/dns_name (the dns-integration extension) are not served: refused as Neutron
+# refuses an attribute whose extension is not loaded, never stored and dropped
 UPDATABLE = {"name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled",
-             "dns_domain", "qos_policy_id", "is_default"}
+             "qos_policy_id", "is_default"}
 ADMIN_ONLY = {"provider:network_type", "provider:physical_network", "provider:segmentation_id", "shared", "router:external"}
 NETWORK_TYPES = ("vxlan", "flat")
 MAX_VNI = 16777215
+
+
+def free_vni(low: int, high: int, used: Collection[int | None], rng: random.Random | None = None) -> int | None:
+    """A VNI in ``low..high`` that no network of this cloud uses, chosen at random: another
+    cloud on the same host (or a stopped cloud's leftover devices, which keep theirs) then
+    almost never wants the same one, where counting up from ``low`` made every cloud take
+    1001 first. A concurrent create that picked the same is retried (the segment key is
+    unique) and picks again."""
+    rng = rng or _rng
+    span = high - low + 1
+    if len(used) < span // 2:
+        for _ in range(64):
+            vni = rng.randint(low, high)
+            if vni not in used:
+                return vni
+    free = [vni for vni in range(low, high + 1) if vni not in used]
+    return rng.choice(free) if free else None
+
+
+_rng = random.SystemRandom()
 
 
 def owner_project(ctx: RequestContext, values: dict[str, Any]) -> str:
@@ -75,15 +99,9 @@ class NetworkManager:
                 raise Conflict(f"Unable to create the network. The VXLAN {seg_id} is in use.", code="TunnelIdInUse")
             return net_type, None, seg_id, key
         used = set(session.scalars(select(NetworkRecord.segmentation_id).where(NetworkRecord.network_type == "vxlan")))
-        free = []
-        for vni in range(self.settings.vni_min, self.settings.vni_max + 1):
-            if vni not in used:
-                free.append(vni)
-                if len(free) > attempt:
-                    break
-        if not free:
+        vni = free_vni(self.settings.vni_min, self.settings.vni_max, used)
+        if vni is None:
             raise Conflict("Unable to create the network. No tenant network is available for allocation.", code="NoNetworkAvailable")
-        vni = free[min(attempt, len(free) - 1)]
         return net_type, None, vni, f"vxlan:{vni}"
 
     def _mtu(self, values: dict[str, Any], net_type: str) -> int:

@@ -29,7 +29,7 @@ from overcast.network.views import port_view
 PORT_FIELDS = {
     "name", "description", "network_id", "admin_state_up", "mac_address", "fixed_ips", "device_id", "device_owner",
     "security_groups", "port_security_enabled", "allowed_address_pairs", "binding:host_id", "binding:vnic_type",
-    "binding:profile", "tenant_id", "project_id", "extra_dhcp_opts", "dns_name", "dns_domain", "qos_policy_id",
+    "binding:profile", "tenant_id", "project_id", "extra_dhcp_opts", "qos_policy_id",
     "propagate_uplink_status", "tags", "numa_affinity_policy", "device_profile", "hints",
 }
 UPDATABLE = PORT_FIELDS - {"network_id", "tenant_id", "project_id", "mac_address"}

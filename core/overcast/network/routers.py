@@ -119,7 +119,7 @@ class RouterManager:
             self.service.quotas.check(session, project_id, "router")
             if values.get("external_gateway_info"):
                 self._set_gateway(session, ctx, router, values["external_gateway_info"], attempt)
-            if values.get("routes"):
+            if "routes" in values:
                 router.routes = self._routes(session, router, values["routes"])
             return self._view(session, router)
 
@@ -131,6 +131,8 @@ class RouterManager:
         return router_view(router, session.get(PortRecord, router.gw_port_id) if router.gw_port_id else None)
 
     def _routes(self, session: Session, router: RouterRecord, routes: Any) -> list[dict[str, str]]:
+        if routes is None:  # Neutron's convert_none_to_empty_list
+            return []
         if not isinstance(routes, list):
             raise v.invalid("routes", routes, "must be a list")
         subnets = [session.get(SubnetRecord, sid) for sid in interface_subnet_ids(session, router.id)]
@@ -173,7 +175,7 @@ class RouterManager:
             if "external_gateway_info" in values:
                 self._set_gateway(session, ctx, router, values["external_gateway_info"], attempt)
             if "routes" in values:
-                router.routes = self._routes(session, router, values["routes"] or [])
+                router.routes = self._routes(session, router, values["routes"])
             router.revision_number += 1
             session.flush()
             return self._view(session, router)

@@ -87,6 +87,14 @@ def check_size(value: Any, what: str = "size") -> int:
     return value
 
 
+def check_ref(value: Any, what: str) -> str | None:
+    """An id or name naming another resource (a type, a snapshot, a server): a string or
+    nothing; anything else (an object, a list) is a 400, never a query parameter."""
+    if value is None or isinstance(value, str):
+        return value
+    raise BadRequest(f"Invalid input received: {what} must be a string, got {value!r}.")
+
+
 def check_text(value: Any, what: str) -> str | None:
     if value is None:
         return None

@@ -19,6 +19,7 @@ from overcast.volume.parts import (
     Parts,
     apply_descriptive_changes,
     check_metadata,
+    check_ref,
     check_size,
     check_text,
     find_snapshot,
@@ -123,6 +124,10 @@ class Volumes:
     ) -> Volume:
         name, description = check_text(name, "name"), check_text(description, "description")
         metadata = check_metadata(metadata)
+        volume_type, snapshot_id, source_volid, image_id, availability_zone = (
+            check_ref(value, what) for value, what in ((volume_type, "volume_type"), (snapshot_id, "snapshot_id"),
+                                                        (source_volid, "source_volid"), (image_id, "imageRef"),
+                                                        (availability_zone, "availability_zone")))
         sources = [x for x in (snapshot_id, source_volid, image_id) if x]
         if len(sources) > 1:
             raise BadRequest("Invalid input received: only one of snapshot_id, source_volid and imageRef may be given.")

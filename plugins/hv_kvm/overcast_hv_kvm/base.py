@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import libvirt
+from overcast.datadir import private_dir, qemu_group
 from overcast.errors import Conflict, DriverError, NotFound
 from overcast.types import (
     BlockDevice,
@@ -138,9 +139,9 @@ class DriverBase:
         return flags
 
     def prepare_dir(self, cfg: KvmHostConfig, path: str) -> None:
-        """Create a directory QEMU can reach: 0755, owned by ``file_owner`` if set."""
-        os.makedirs(path, mode=0o755, exist_ok=True)
-        os.chmod(path, 0o755)
+        """Create a directory QEMU can reach and no one else: owned by ``file_owner`` if set
+        (0700), else 0750 with the system QEMU user's group (:mod:`overcast.datadir`)."""
+        private_dir(path, None if cfg.file_owner else qemu_group())
         chown_to(path, cfg.file_owner)
 
     @staticmethod
@@ -171,16 +172,19 @@ class DriverBase:
     @staticmethod
     def _check_traversable(cfg: KvmHostConfig, target: str | None = None, what: str = "instances") -> None:
         """QEMU runs as an unprivileged user: every directory above its files must be
-        searchable by others, or guests fail to start with a confusing error."""
+        searchable by it (by others, or by its group), or guests fail to start with a
+        confusing error."""
         if cfg.file_owner:
             return  # a session daemon's user: the operator arranged access
         target = target or cfg.instances_dir
+        group = qemu_group()
         path = target if os.path.isdir(target) else os.path.dirname(target)
         while path and path != "/":
-            if not os.stat(path).st_mode & 0o001:
+            st = os.stat(path)
+            if not (st.st_mode & 0o001 or (st.st_mode & 0o010 and group is not None and st.st_gid == group)):
                 raise DriverError(
-                    f"host {cfg.name}: {path} is not searchable by other users, so QEMU "
-                    f"cannot reach {what} in {target} (chmod o+x {path})"
+                    f"host {cfg.name}: {path} is not searchable by QEMU's user, so QEMU "
+                    f"cannot reach {what} in {target} (chmod o+x {path}, or g+x with QEMU's group)"
                 )
             path = os.path.dirname(path)
 

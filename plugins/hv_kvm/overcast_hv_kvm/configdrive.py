@@ -104,7 +104,7 @@ def build(path: str, instance: Instance, host: Host) -> None:
                 with open(os.path.join(src, name), "wb") as f:
                     f.write(content)
             _run(["mcopy", *mtools, "-o", *(os.path.join(src, n) for n in files), "::/openstack/latest/"], what)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # user data: the service's (libvirt hands it to QEMU at start)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -98,7 +98,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
             version = conn.getVersion()
             hostname = conn.getHostname()
             cpu_info = self._cpu_info(conn.getCapabilities())
-        os.makedirs(cfg.instances_dir, exist_ok=True)
+        self.prepare_dir(cfg, cfg.instances_dir)
         fs = os.statvfs(cfg.instances_dir)
         total_gb = fs.f_blocks * fs.f_frsize // GiB
         free_gb = fs.f_bavail * fs.f_frsize // GiB

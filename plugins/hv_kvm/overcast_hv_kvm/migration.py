@@ -343,7 +343,7 @@ def check_can_live_migrate_destination(
             raise DriverError(f"looking up {instance.name} on {host.name}: {exc}") from exc
     else:
         raise Conflict(f"instance {instance.name} already exists on host {host.name}")
-    os.makedirs(cfg.instances_dir, exist_ok=True)
+    driver.prepare_dir(cfg, cfg.instances_dir)
     fs = os.statvfs(cfg.instances_dir)
     free = fs.f_bavail * fs.f_frsize
     if free < instance.flavor.root_gb * GiB:

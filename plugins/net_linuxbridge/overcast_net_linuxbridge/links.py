@@ -11,6 +11,9 @@ from collections.abc import Iterable
 
 from pyroute2 import IPRoute, netns
 
+from overcast.errors import DriverError
+
+from overcast_net_linuxbridge import names
 from overcast_net_linuxbridge.cmd import ok, run
 
 
@@ -58,8 +61,37 @@ def ensure_vxlan(name: str, vni: int, port: int, mtu: int, local: str | None, de
             args += ["local", local]
         if dev:
             args += ["dev", dev]
-        run(args)
+        try:
+            run(args)
+        except DriverError:
+            holder = vxlan_holding(vni)
+            if holder is None or holder == name:
+                raise
+            raise DriverError(
+                f"linuxbridge: VXLAN VNI {vni} is already held on this host by device {holder} "
+                f"({_owner_of(holder)}), so {name} cannot have it; remove that device if its cloud is gone, "
+                "or give each cloud on this host its own [networking] vni_min..vni_max range") from None
     run(["ip", "link", "set", name, "mtu", str(mtu), "up"])
+
+
+def vxlan_holding(vni: int) -> str | None:
+    """The name of the VXLAN device that has ``vni`` in this namespace, if any."""
+    with IPRoute() as ipr:
+        for link in ipr.get_links():
+            info = link.get_attr("IFLA_LINKINFO")
+            if info is None or info.get_attr("IFLA_INFO_KIND") != "vxlan":
+                continue
+            data = info.get_attr("IFLA_INFO_DATA")
+            if data is not None and data.get_attr("IFLA_VXLAN_ID") == vni:
+                return str(link.get_attr("IFLA_IFNAME"))
+    return None
+
+
+def _owner_of(device: str) -> str:
+    if device.startswith(f"{names.PREFIX}x"):
+        return (f"the segment of an Overcast network whose id starts {device[len(names.PREFIX) + 1:]}: "
+                "a network of another cloud on this host, or left by a stopped one")
+    return "not an Overcast device"
 
 
 def set_flood_peers(vxlan: str, peers: Iterable[str]) -> None:

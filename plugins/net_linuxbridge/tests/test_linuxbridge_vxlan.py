@@ -44,3 +44,22 @@ def test_bad_vteps_option_is_a_clear_error(driver: Any, target: Backend) -> None
     with pytest.raises(ConfigError, match="vteps"):
         driver.setup_network(backend=with_vteps(target, ["no-equals-sign"]), host="h1", network=sample_network(4778))
     assert driver.list_resources(backend=target, host="h1") == before
+
+
+def test_a_vni_held_by_another_clouds_device_is_a_clear_error(driver: Any, target: Backend) -> None:
+    """Two clouds on one host (or a stopped cloud's leftovers) with the same VNI: the error
+    names the device that holds it and what it is, not the kernel's bare refusal."""
+    from overcast.errors import DriverError
+
+    theirs, ours = sample_network(segmentation_id=4779), sample_network(segmentation_id=4779)
+    try:
+        driver.setup_network(backend=target, host="h1", network=theirs)
+        with pytest.raises(DriverError) as exc:
+            driver.setup_network(backend=target, host="h1", network=ours)
+        message = str(exc.value)
+        assert f"VNI 4779 is already held on this host by device {names.vxlan(theirs.id)}" in message
+        assert "Overcast network whose id starts" in message and "vni_min" in message
+    finally:
+        driver.teardown_network(backend=target, host="h1", network=ours)
+        driver.teardown_network(backend=target, host="h1", network=theirs)
+    assert names.vxlan(theirs.id) not in driver.list_resources(backend=target, host="h1")["vxlan"]

@@ -24,8 +24,10 @@ The index, its grouped commits and their durability are in
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -40,6 +42,8 @@ from overcast.types import Backend, ByteRange, ConfigOption, DriverKind, ObjectI
 from overcast_storage_fs.durable import fsync_dir
 from overcast_storage_fs.objects_index import ContainerIndex
 from overcast_storage_fs.objects_listing import info_of, listing
+
+log = logging.getLogger(__name__)
 
 OPTIONS: list[ConfigOption] = [
     ConfigOption(DriverKind.OBJECT_STORE, "fs", "path", str, required=True, help="directory that holds the data"),
@@ -79,6 +83,7 @@ class FsObjectStore:
     def __init__(self) -> None:
         self._indexes: dict[tuple[str, str, str], ContainerIndex] = {}
         self._dirs: set[str] = set()
+        self._swept: set[str] = set()  # stores whose partial uploads this process removed
         self._lock = threading.Lock()
 
     # --- paths and indexes --------------------------------------------------------------
@@ -92,6 +97,8 @@ class FsObjectStore:
         return self._root(backend) / "index" / c[:2] / f"{c}.db"
 
     def _index(self, backend: Backend, account: str, container: str, create: bool = True) -> ContainerIndex | None:
+        if backend.options["path"] not in self._swept:
+            self._sweep(backend.options["path"])
         check_name("account", account, MAX_CONTAINER_BYTES)
         check_name("container", container, MAX_CONTAINER_BYTES)
         key = (backend.options["path"], account, container)
@@ -108,6 +115,24 @@ class FsObjectStore:
                 index = ContainerIndex(path, account, container, bool(backend.options.get("fsync", True)))
                 self._indexes[key] = index
         return index
+
+    def _sweep(self, root: str) -> None:
+        """Once per process and store, in the background: remove partial uploads left by a
+        writer that was killed (:func:`~overcast_storage_fs.objects_audit.remove_partial_uploads`)."""
+        from overcast_storage_fs.objects_audit import remove_partial_uploads
+
+        with self._lock:
+            if root in self._swept:
+                return
+            self._swept.add(root)
+
+        def sweep() -> None:
+            try:
+                remove_partial_uploads(Path(root))
+            except Exception:  # noqa: BLE001 - a failed sweep only leaves garbage for the audit
+                log.exception("sweeping partial uploads in %s failed", root)
+
+        threading.Thread(target=sweep, name="object-partial-sweep", daemon=True).start()
 
     def _data_dir(self, backend: Backend, h: str) -> str:
         d = os.path.join(backend.options["path"], "data", h[:2], h[2:4])
@@ -156,36 +181,40 @@ class FsObjectStore:
         size = 0
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         try:
-            for chunk in data:
-                md5.update(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
-                size += len(chunk)
-            etag = md5.hexdigest()
-            if expected_etag and expected_etag.strip('"').lower() != etag:
-                raise Unprocessable(f"the ETag sent ({expected_etag}) does not match the MD5 of the content ({etag})")
-            if index.fsync:
-                os.fdatasync(fd)  # the data and the size that reads need; not the times
-                fsync_dir(directory)  # the new name too, before the index may point at it
-        except BaseException:
-            os.close(fd)
-            _unlink(path)
-            raise
-        os.close(fd)
-        info = ObjectInfo(name, size, etag, content_type, ts / 1e9, dict(metadata))
-        meta = json.dumps(dict(metadata), separators=(",", ":"))
-        write = index.upsert((name, file, size, etag, content_type, ts, meta))
-        if write.error is not None:
-            if write.result is None:  # not indexed: the file is nobody's
+            # held until the index names the file (or it is removed): an unlocked data file
+            # that no index row names is a partial upload whose writer is gone
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                for chunk in data:
+                    md5.update(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    size += len(chunk)
+                etag = md5.hexdigest()
+                if expected_etag and expected_etag.strip('"').lower() != etag:
+                    raise Unprocessable(f"the ETag sent ({expected_etag}) does not match the MD5 of the content ({etag})")
+                if index.fsync:
+                    os.fdatasync(fd)  # the data and the size that reads need; not the times
+                    fsync_dir(directory)  # the new name too, before the index may point at it
+            except BaseException:
                 _unlink(path)
-            raise write.error
-        assert write.result is not None
-        applied, replaced = write.result
-        if not applied:  # a newer write already landed: it wins
-            _unlink(path)
-        elif replaced is not None:
-            _unlink(self._file_path(backend, replaced))
+                raise
+            info = ObjectInfo(name, size, etag, content_type, ts / 1e9, dict(metadata))
+            meta = json.dumps(dict(metadata), separators=(",", ":"))
+            write = index.upsert((name, file, size, etag, content_type, ts, meta))
+            if write.error is not None:
+                if write.result is None:  # not indexed: the file is nobody's
+                    _unlink(path)
+                raise write.error
+            assert write.result is not None
+            applied, replaced = write.result
+            if not applied:  # a newer write already landed: it wins
+                _unlink(path)
+            elif replaced is not None:
+                _unlink(self._file_path(backend, replaced))
+        finally:
+            os.close(fd)
         return info
 
     def _row(self, backend: Backend, account: str, container: str, name: str) -> tuple[Any, ...]:

@@ -37,6 +37,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from overcast.datadir import private_dir, qemu_group
 from overcast.errors import (
     BackendUnavailable,
     Conflict,
@@ -290,9 +291,8 @@ class FsVolumeDriver:
     def vol_init_backend(self, backend: Backend) -> bool:
         directory = self._dir(backend)
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            (directory / "exports").mkdir(exist_ok=True)
-            os.chmod(directory, 0o755)  # QEMU (libvirt-qemu) must reach the files
+            private_dir(directory, qemu_group())  # QEMU (libvirt-qemu) must reach the files, no one else
+            private_dir(directory / "exports", qemu_group())
         except OSError as exc:
             raise BackendUnavailable(f"backend {backend.name}: cannot use {directory}: {exc.strerror}") from None
         if not os.access(directory, os.W_OK):

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from overcast.errors import BadRequest
+from overcast.validation import check_body_text
 
 
 async def json_body(request: Request) -> Any:
@@ -17,9 +18,11 @@ async def json_body(request: Request) -> Any:
     if not raw:
         raise BadRequest("The server could not comply with the request since it is either malformed or otherwise incorrect.")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("Malformed request body") from None
+    check_body_text(body)
+    return body
 
 
 def wrapped(body: Any, key: str) -> dict:

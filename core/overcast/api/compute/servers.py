@@ -15,6 +15,9 @@ from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
 
+#: where clients put scheduler hints: the openstack CLI and openstacksdk send the second
+HINT_KEYS = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
+
 router = APIRouter(route_class=MicroversionRoute)
 
 
@@ -62,7 +65,14 @@ def _links(request: Request, recs: list, params: dict, detail: bool) -> list[dic
 @router.post("/v2.1/servers")
 async def create_server(request: Request, ctx: RequestContext = Depends(authorize("compute:servers:create")),
                         runtime=Depends(get_runtime)):
-    body = wrapped(await json_body(request), "server")
+    outer = await json_body(request)
+    body = wrapped(outer, "server")
+    for key in HINT_KEYS:
+        if key in body:  # Nova's schema: hints sit beside "server", not in it
+            raise BadRequest(f"Invalid input for field/attribute server. Additional properties are not allowed ('{key}' was unexpected)")
+    hints = next((outer[key] for key in HINT_KEYS if key in outer), None)  # as Nova: os: first
+    if hints is not None:
+        body = {**body, "os:scheduler_hints": hints}
     if version_of(request) >= (2, 37) and "networks" not in body:
         raise BadRequest("Invalid input for field/attribute server: 'networks' is a required property")
     from starlette.concurrency import run_in_threadpool

@@ -7,15 +7,30 @@ services' own. Jinja2 templates (autoescaped) and a little htmx, vendored from i
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from overcast.api.dashboard.headers import SecurityHeaders
 from overcast.api.dashboard.pages import HERE
 from overcast.api.dashboard.views import admin, auth, identity, images, instances, networks, objects, overview, volumes
+from overcast.api.middleware import RouteLimit
+from overcast.config import Config
 
 router = APIRouter(include_in_schema=False)
 for view in (auth, overview, instances, images, volumes, networks, objects, identity, admin):
     router.include_router(view.router)
+
+#: ``create_app`` wraps the app in this: security headers on every dashboard response
+ASGI_WRAPPER = SecurityHeaders
+
+
+def body_limits(config: Config) -> list[RouteLimit]:
+    """The browser's uploads, passed on to the image and object APIs as they arrive."""
+    return [RouteLimit("PUT", re.compile(r"^/images/[^/]+/data$"), config.image.max_image_size),
+            RouteLimit("POST", re.compile(r"^/objects/[^/]+/upload$"), config.objectstore.max_file_size)]
+
 
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
 

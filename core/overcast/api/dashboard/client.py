@@ -45,8 +45,10 @@ def error_message(response: httpx.Response) -> str:
 class ApiClient:
     """An async client bound to one user's token, talking to the app it is part of."""
 
-    def __init__(self, app: Any, token: str | None = None) -> None:
-        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://overcast.local", timeout=120)
+    def __init__(self, app: Any, token: str | None = None, client: tuple[str, int] | None = None) -> None:
+        # ``client``: the browser's address, so the APIs see it (per-source login limits)
+        transport = httpx.ASGITransport(app=app, client=client or ("127.0.0.1", 123))
+        self._client = httpx.AsyncClient(transport=transport, base_url="http://overcast.local", timeout=120)
         self.token = token
 
     async def __aenter__(self) -> ApiClient:

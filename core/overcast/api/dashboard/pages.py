@@ -44,7 +44,8 @@ def session_of(request: Request) -> Session:
 
 
 def api(request: Request, session: Session | None = None) -> ApiClient:
-    return ApiClient(request.app, session.token if session else None)
+    client = (request.client.host, request.client.port) if request.client else None
+    return ApiClient(request.app, session.token if session else None, client)
 
 
 async def check_csrf(request: Request, session: Session) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from overcast.errors import BadRequest
+from overcast.validation import check_body_text
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -28,6 +29,7 @@ def entity(body: Any, key: str) -> dict[str, Any]:
     value = body.get(key)
     if not isinstance(value, Mapping):
         raise invalid(key, f"'{key}' is a required property and must be an object.")
+    check_body_text(value)
     return dict(value)
 
 

@@ -50,7 +50,7 @@ def _subject_data(request: Request, runtime: Runtime, ctx: RequestContext) -> An
 
 @router.post("/v3/auth/tokens")
 def issue_token(request: Request, body: Any = Body(None), runtime: Runtime = Depends(get_runtime)) -> Response:
-    data = runtime.identity.issue_token(body)
+    data = runtime.identity.issue_token(body, source=request.client.host if request.client else None)
     catalog = runtime.identity.catalog_json(data.payload.project_id) if _wants_catalog(request) else None
     return render.token_response(data, catalog, 201)
 

@@ -101,7 +101,7 @@ def delete_user(user_id: str, runtime: Runtime = Depends(get_runtime), ctx: Requ
 
 
 @router.post("/v3/users/{user_id}/password")
-def change_password(user_id: str, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:users:change_password"))) -> Response:
+def change_password(request: Request, user_id: str, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:users:change_password"))) -> Response:
     """A user changes their own password, proving the old one; every token of theirs is
     revoked."""
     if user_id != ctx.user_id:
@@ -110,8 +110,13 @@ def change_password(user_id: str, body: Any = Body(None), runtime: Runtime = Dep
     original = _password(obj, "original_password", required=True)
     new = _password(obj, "password", required=True)
     user = runtime.identity.directory.get(User, user_id)
+    source = request.client.host if request.client else None
+    throttle = runtime.identity.throttle  # guessing the original password counts as a failed login
+    throttle.check(user_id, user_id, source)
     if not runtime.identity.passwords.verify(user.password_hash, original or ""):
+        throttle.failed(user_id, source)
         raise Unauthorized("The original password is not correct.")
+    throttle.succeeded(user_id)
     runtime.identity.directory.update_user(user_id, {"password": new})
     return render.empty_response(204)
 

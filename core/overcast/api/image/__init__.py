@@ -4,9 +4,13 @@ Bare image objects, no envelopes; JSON-patch updates; streamed data with ranges.
 lives in ``overcast.image``; these modules only translate HTTP.
 """
 
+import re
+
 from fastapi import APIRouter
 
 from overcast.api.image import data, images, members, versions
+from overcast.api.middleware import RouteLimit
+from overcast.config import Config
 
 PREFIX = "/image"
 
@@ -14,3 +18,8 @@ router = APIRouter()
 router.include_router(versions.router)  # carries the /image prefix itself (its root is "")
 for _module in (images, data, members):
     router.include_router(_module.router, prefix=PREFIX)
+
+
+def body_limits(config: Config) -> list[RouteLimit]:
+    """Image data streams to the store: up to ``[image] max_image_size``."""
+    return [RouteLimit("PUT", re.compile(r"^/image/v2/images/[^/]+/file$"), config.image.max_image_size)]

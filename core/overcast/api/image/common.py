@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from overcast.errors import BadRequest, OvercastError
 from overcast.runtime import Runtime
+from overcast.validation import check_body_text
 
 PATCH_MEDIA_TYPE = "application/openstack-images-v2.1-json-patch"
 
@@ -33,9 +34,11 @@ async def json_body(request: Request) -> Any:
     if not raw:
         raise BadRequest("A JSON request body is required.")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The request body is not valid JSON.") from None
+    check_body_text(body)
+    return body
 
 
 def base_url(request: Request, runtime: Runtime) -> str:

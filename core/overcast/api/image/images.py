@@ -12,6 +12,7 @@ from overcast.api.deps import authorize, get_runtime
 from overcast.api.image.common import PATCH_MEDIA_TYPE, UnsupportedMediaType, json_body, json_response, no_content
 from overcast.context import RequestContext
 from overcast.runtime import Runtime
+from overcast.validation import check_name
 
 router = APIRouter(prefix="/v2")
 
@@ -62,6 +63,9 @@ async def update_image(
     if media != PATCH_MEDIA_TYPE:
         raise UnsupportedMediaType(f"Unsupported Content-Type: use {PATCH_MEDIA_TYPE}")
     ops = await json_body(request)
+    for op in ops if isinstance(ops, list) else ():
+        if isinstance(op, dict) and op.get("path") == "/name":  # JSON-patch carries the name as "value"
+            check_name(op.get("value"))
     return json_response(await run_in_threadpool(runtime.image.update, ctx, image_id, ops))
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.network.listing import list_response, show_response
 from overcast.context import RequestContext
+from overcast.validation import check_body_text
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def add_resource_routes(router: APIRouter, res: Resource) -> None:
     @router.post(base, status_code=201, name=f"create_{res.member}")
     def create_item(body: Any = Body(None), ctx: RequestContext = Depends(authorize(f"network:{res.rule}:create")),
                     runtime: Any = Depends(get_runtime)) -> dict[str, Any]:
+        check_body_text(body)
         return {res.member: getattr(manager(runtime), res.create)(ctx, body)}
 
     @router.get(base + "/{item_id}", name=f"show_{res.member}")
@@ -66,6 +68,7 @@ def add_resource_routes(router: APIRouter, res: Resource) -> None:
         def update_item(item_id: str, body: Any = Body(None),
                         ctx: RequestContext = Depends(authorize(f"network:{res.rule}:update")),
                         runtime: Any = Depends(get_runtime)) -> dict[str, Any]:
+            check_body_text(body)
             return {res.member: getattr(manager(runtime), res.update)(ctx, item_id, body)}
 
     @router.delete(base + "/{item_id}", status_code=204, name=f"delete_{res.member}")

@@ -6,12 +6,16 @@ benchmarked data path); ``/object/info`` (capabilities, read by
 swiftclient before segmented uploads) and ``/object/healthcheck`` are ordinary routes.
 """
 
+import re
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from overcast import __version__
 from overcast.api.deps import get_runtime
+from overcast.api.middleware import RouteLimit
 from overcast.api.objectstore.swift import SwiftApp
+from overcast.config import Config
 from overcast.objectstore.names import MAX_CONTAINER_NAME, MAX_OBJECT_NAME
 from overcast.objectstore.metadata import MAX_META_COUNT, MAX_META_NAME, MAX_META_VALUE
 
@@ -21,6 +25,18 @@ router.mount("/object/v1", swift_app, name="swift")
 #: ``create_app`` routes these prefixes to the lean app ahead of FastAPI's routing (the Mount
 #: above serves the same app if it is not).
 FAST_PATHS = {"/object/v1/": swift_app}
+
+
+#: the largest ?bulk-delete body (Swift's max_deletes_per_request of 10,000 paths)
+BULK_DELETE_BODY = 16 * 1024 * 1024
+
+
+def body_limits(config: Config) -> list[RouteLimit]:
+    """Object data streams to the store: up to ``[objectstore] max_file_size`` (the object
+    service checks the same limit, and a container's quota, as the data arrives)."""
+    return [RouteLimit("PUT", re.compile(r"^/object/v1/[^/]+/[^/]+/."), config.objectstore.max_file_size),
+            # an account POST carries a ?bulk-delete list: Swift's 10,000 names, percent-encoded
+            RouteLimit("POST", re.compile(r"^/object/v1/[^/]+/?$"), BULK_DELETE_BODY)]
 
 
 @router.get("/object/info", include_in_schema=True)

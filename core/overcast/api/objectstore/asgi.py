@@ -184,7 +184,7 @@ def prefetch(download: Download) -> Download:
 
 async def send_error(scope: dict, send: Any, exc: OvercastError, base_url: str) -> None:
     media, body = overcast_error_body(scope["path"], exc)
-    headers = {"content-type": media}
+    headers = {"content-type": media, **exc.headers()}
     if exc.status == 401:
         headers["www-authenticate"] = f'Keystone uri="{base_url}/identity"'
     if scope["method"] == "HEAD":

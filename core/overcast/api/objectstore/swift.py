@@ -33,11 +33,16 @@ RULES = {
 }
 
 
+def allowed_methods(level: str) -> tuple[str, ...]:
+    """The methods a Swift resource at ``level`` takes (its 405's ``Allow`` header)."""
+    return tuple(sorted(method for lvl, method in RULES if lvl == level))
+
+
 def authenticate(runtime: Any, req: Request, level: str) -> Any:
     """The caller's context (``None`` when anonymous), with the policy rule enforced."""
     rule = RULES.get((level, req.method))
     if rule is None:
-        raise MethodNotAllowed(f"{req.method} is not allowed on an {level}")
+        raise MethodNotAllowed(f"{req.method} is not allowed on an {level}", allowed=allowed_methods(level))
     token = req.headers.get("x-auth-token") or req.headers.get("x-storage-token")
     if not token:
         if level == "object" and "temp_url_sig" in req.query:
@@ -88,7 +93,7 @@ class SwiftApp:
             await send_simple(send, 204)
             return
         if req.method not in ("GET", "HEAD"):
-            raise MethodNotAllowed(f"{req.method} is not allowed on an account")
+            raise MethodNotAllowed(f"{req.method} is not allowed on an account", allowed=allowed_methods("account"))
 
         def work() -> tuple[Any, list[Any] | None]:
             ctx = authenticate(runtime, req, "account")
@@ -226,7 +231,7 @@ class SwiftApp:
                 text = "".join(f"{k}: {v if v != [] else ''}\n" for k, v in report.items())
                 await send_simple(send, 200, None, text.encode(), b"text/plain; charset=utf-8")
             return
-        raise MethodNotAllowed(f"{method} is not allowed on an object")
+        raise MethodNotAllowed(f"{method} is not allowed on an object", allowed=allowed_methods("object"))
 
 
 def _titled(meta: dict[str, str]) -> dict[str, str]:

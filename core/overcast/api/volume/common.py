@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Forbidden, OvercastError
+from overcast.validation import check_body_text
 
 MIN_VERSION = (3, 0)
 MAX_VERSION = (3, 71)
@@ -125,9 +126,11 @@ async def json_body(request: Request) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except ValueError:
         raise BadRequest("Malformed request body: not valid JSON.") from None
+    check_body_text(body)
+    return body
 
 
 Version = Depends(api_version)

@@ -28,6 +28,7 @@ from overcast.context import RequestContext
 from overcast.errors import BadRequest
 from overcast.runtime import Runtime
 from overcast.volume.attachments import connector_from_api
+from overcast.volume.parts import check_ref
 
 router = APIRouter()
 
@@ -203,9 +204,11 @@ def _extend(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any], onlin
 
 
 def _attach(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
-    instance = args.get("instance_uuid")
+    instance = check_ref(args.get("instance_uuid"), "instance_uuid")
     if not instance:
         raise BadRequest("Invalid input received: instance_uuid is required.")
+    check_ref(args.get("mountpoint"), "mountpoint")
+    check_ref(args.get("host_name"), "host_name")
     existing = svc.attachment_of(ctx, vid, instance)
     att_id = existing.id if existing else svc.attachments.reserve(ctx, vid, instance, mode=args.get("mode", "rw")).id
     svc.attachments.attach(ctx, vid, att_id, mountpoint=args.get("mountpoint"), host=args.get("host_name"))
