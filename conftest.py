@@ -46,12 +46,19 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 def _take_machine_lock() -> None:
     path = os.environ.get("OVERCAST_MACHINE_LOCK", "/run/lock/overcast-machine-tests.lock")
-    handle = open(path, "ab")  # closed (and so released) when the process exits
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")  # the same for every xdist worker of one run
+    handle = open(path, "a+b")  # closed (and so released) when the process exits
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        handle.seek(0)
+        if run and handle.read().decode(errors="replace") == run:
+            return  # a sibling worker of this run holds it (-n without --dist loadgroup): waiting would deadlock
         print(f"\nwaiting for {path}: another test run is using the machine", flush=True)
         fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.truncate(0)
+    handle.write(run.encode())
+    handle.flush()
     _machine_lock.append(handle)
 
 
