@@ -25,6 +25,9 @@ from overcast.objectstore.records import ContainerRecord, Records, merge_meta
 from overcast.types import Backend, DriverKind
 
 
+MAX_BULK_DELETES = 10000  # Swift's max_deletes_per_request
+
+
 @dataclass(frozen=True)
 class ContainerStats:
     record: ContainerRecord
@@ -174,6 +177,38 @@ class ObjectStoreService(ObjectOps):
                 updates[key] = headers[key]
         current = self.records.account_meta(project_id)
         self.records.set_account_meta(project_id, merge_meta(current, updates, ("x-account-meta-",)))
+
+    def bulk_delete(self, ctx: RequestContext | None, project_id: str, paths: list[str]) -> dict[str, Any]:
+        """Swift's ``?bulk-delete``: delete each ``/container/object`` or ``/container`` (URL-
+        quoted, one a line) as the caller could one by one, and report the counts and each
+        failure as ``[path, status]``; the report's status is 400 if anything failed."""
+        from urllib.parse import unquote
+
+        from overcast.errors import OvercastError
+
+        self.require_owner(ctx, project_id)
+        wanted = [p.strip() for p in paths if p.strip()]
+        if len(wanted) > MAX_BULK_DELETES:
+            raise BadRequest(f"Max delete failures exceeded: more than {MAX_BULK_DELETES} paths in one request")
+        deleted = not_found = 0
+        errors: list[list[str]] = []
+        for quoted in wanted:
+            path = unquote(quoted)
+            container, _, obj = path.lstrip("/").partition("/")
+            try:
+                if not container:
+                    raise BadRequest("Invalid bulk delete path")
+                if obj:
+                    self.delete_object(ctx, project_id, container, obj, {})
+                else:
+                    self.delete_container(ctx, project_id, container)
+                deleted += 1
+            except NotFound:
+                not_found += 1
+            except OvercastError as exc:
+                errors.append([quoted, f"{exc.status} {exc.title}"])
+        return {"Number Deleted": deleted, "Number Not Found": not_found, "Response Body": "",
+                "Response Status": "400 Bad Request" if errors else "200 OK", "Errors": errors}
 
     def list_containers(self, ctx: RequestContext | None, project_id: str, prefix: str, delimiter: str, marker: str,
                         end_marker: str, limit: int, reverse: bool) -> list[ContainerStats | Subdir]:

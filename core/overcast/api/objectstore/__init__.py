@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from overcast import __version__
 from overcast.api.deps import get_runtime
 from overcast.api.objectstore.swift import SwiftApp
+from overcast.objectstore.service import MAX_BULK_DELETES
 from overcast.objectstore.names import MAX_CONTAINER_NAME, MAX_OBJECT_NAME
 from overcast.objectstore.metadata import MAX_META_COUNT, MAX_META_NAME, MAX_META_VALUE
 
@@ -54,6 +55,8 @@ def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
         "dlo": {"max_segments": 10000},
         "container_quotas": {},
         "account_quotas": {},
+        "tempurl": {"methods": ["GET", "HEAD", "PUT"], "allowed_digests": ["sha1", "sha256", "sha512"]},
+        "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": MAX_BULK_DELETES},
     })
 
 
