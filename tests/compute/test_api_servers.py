@@ -10,7 +10,7 @@ def _create(api, flavor_id, name="vm1", who="p1", **extra):
 
 def test_version_discovery_and_echo(api):
     root = api.client.get("/compute/").json()
-    assert root["versions"][0]["version"] == "2.37" and root["versions"][0]["min_version"] == "2.1"
+    assert root["versions"][1]["version"] == "2.37" and root["versions"][1]["min_version"] == "2.1"
     r = api.client.get("/compute/v2.1", headers={"X-Auth-Token": api.tokens["p1"]})
     assert r.json()["version"]["id"] == "v2.1"
     r = api("GET", "/flavors", version="2.30")
@@ -243,3 +243,74 @@ def test_hypervisor_and_keypair_paging(api):
     first = api("GET", "/os-keypairs?limit=2").json()
     assert [k["keypair"]["name"] for k in first["keypairs"]] == ["k1", "k2"] and "keypairs_links" in first
     assert [k["keypair"]["name"] for k in api("GET", "/os-keypairs?marker=k2").json()["keypairs"]] == ["k3"]
+
+
+def test_version_discovery_lists_v2_0_then_v2_1_and_serves_v2_at_base(api, api_flavor):
+    versions = api.client.get("/compute/").json()["versions"]
+    assert [v["id"] for v in versions] == ["v2.0", "v2.1"]
+    assert versions[0]["status"] == "SUPPORTED" and versions[0]["links"][0]["href"].endswith("/compute/v2/")
+    assert api.client.get("/compute/v2/").json()["version"]["id"] == "v2.0"
+    # the legacy endpoint is the v2.1 API at 2.1, whatever microversion is asked for
+    headers = {"X-Auth-Token": api.tokens["p1"], "OpenStack-API-Version": "compute 2.37"}
+    r = api.client.get(f"/compute/v2/flavors/{api_flavor['id']}", headers=headers)
+    assert r.status_code == 200 and r.json()["flavor"]["id"] == api_flavor["id"]
+    assert r.headers["X-OpenStack-Nova-API-Version"] == "2.1"
+    assert api.client.get("/compute/v2/servers/nope", headers=headers).status_code == 404
+
+
+def test_admin_pass_and_access_ips(api, api_flavor, compute):
+    r = _create(api, api_flavor["id"], adminPass="given-pass", accessIPv6="0000:0000:0000:0000:0000:babe:220.12.22.2",
+                accessIPv4="1.1.1.1")
+    assert r.status_code == 202 and r.json()["server"]["adminPass"] == "given-pass"
+    sid = r.json()["server"]["id"]
+    server = api_wait(api, compute, sid, "ACTIVE")
+    assert (server["accessIPv4"], server["accessIPv6"]) == ("1.1.1.1", "::babe:dc0c:1602")
+    generated = _create(api, api_flavor["id"], name="vm2").json()["server"]["adminPass"]
+    assert len(generated) >= 8
+    assert _create(api, api_flavor["id"], accessIPv6="notanip").status_code == 400
+    assert _create(api, api_flavor["id"], accessIPv4="1.1.1.300").status_code == 400
+    r = api("PUT", f"/servers/{sid}", json={"server": {"accessIPv6": "2001:0db8:0000:0000:0000:0000:0000:0001"}})
+    assert r.json()["server"]["accessIPv6"] == "2001:db8::1"
+    assert api("PUT", f"/servers/{sid}", json={"server": {"accessIPv4": "x"}}).status_code == 400
+
+
+def test_multiple_create(api, api_flavor, compute):
+    r = _create(api, api_flavor["id"], name="many", min_count=2, max_count=3)
+    assert r.status_code == 202 and "reservation_id" not in r.json()
+    compute.runner.wait_idle()
+    names = sorted(s["name"] for s in api("GET", "/servers").json()["servers"])
+    assert names == ["many-1", "many-2", "many-3"]
+    assert _create(api, api_flavor["id"], min_count=3, max_count=2).status_code == 400
+    assert _create(api, api_flavor["id"], min_count=0).status_code == 400
+    assert _create(api, api_flavor["id"], return_reservation_id=True).status_code == 400
+    # as many as the quota allows, at least min_count (instances quota: 10 by default)
+    r = _create(api, api_flavor["id"], name="fill", min_count=1, max_count=50)
+    assert r.status_code == 202
+    compute.runner.wait_idle()
+    assert len(api("GET", "/servers").json()["servers"]) == 10
+    r = _create(api, api_flavor["id"], name="over", min_count=1)
+    assert r.status_code == 403
+    assert len(api("GET", "/servers").json()["servers"]) == 10
+
+
+def test_server_metadata_api(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"], metadata={"a": "1", "b": "2"}).json()["server"]["id"]
+    base = f"/servers/{sid}/metadata"
+    assert api("GET", base).json() == {"metadata": {"a": "1", "b": "2"}}
+    r = api("POST", base, json={"metadata": {"b": "20", "c": "3"}})
+    assert r.status_code == 200 and r.json() == {"metadata": {"a": "1", "b": "20", "c": "3"}}
+    r = api("PUT", base, json={"metadata": {"x": "9"}})
+    assert r.status_code == 200 and r.json() == {"metadata": {"x": "9"}}
+    assert api("GET", base).json() == {"metadata": {"x": "9"}}
+    r = api("PUT", f"{base}/y", json={"meta": {"y": "8"}})
+    assert r.status_code == 200 and r.json() == {"meta": {"y": "8"}}
+    assert api("GET", f"{base}/y").json() == {"meta": {"y": "8"}}
+    assert api("PUT", f"{base}/y", json={"meta": {"z": "8"}}).status_code == 400  # body and URI mismatch
+    assert api("PUT", f"{base}/y", json={"meta": {"y": "1", "z": "2"}}).status_code == 400
+    assert api("DELETE", f"{base}/x").status_code == 204
+    assert api("GET", f"{base}/x").status_code == 404
+    assert api("DELETE", f"{base}/x").status_code == 404
+    assert api("GET", f"/servers/{sid}").json()["server"]["metadata"] == {"y": "8"}
+    assert api("POST", base, json={"metadata": {f"k{i}": "v" for i in range(129)}}).status_code == 400
+    assert api("GET", base, "p2").status_code == 404  # another project's server
+    assert api("POST", base, "reader", json={"metadata": {"r": "1"}}).status_code == 403

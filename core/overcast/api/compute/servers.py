@@ -67,9 +67,12 @@ async def create_server(request: Request, ctx: RequestContext = Depends(authoriz
         raise BadRequest("Invalid input for field/attribute server: 'networks' is a required property")
     from starlette.concurrency import run_in_threadpool
 
+    from overcast.compute.servers import admin_password
+
+    password = admin_password(body)
     rec = await run_in_threadpool(runtime.compute.create_server, ctx, body)
     out = {"server": {"id": rec.uuid, "links": server_summary(request, rec)["links"], "OS-DCF:diskConfig": "MANUAL",
-                      "security_groups": [{"name": "default"}], "adminPass": ""}}
+                      "security_groups": [{"name": "default"}], "adminPass": password}}
     return reply(out, 202, {"Location": f"{base_url(request)}/compute/v2.1/servers/{rec.uuid}"})
 
 
