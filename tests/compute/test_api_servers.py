@@ -314,3 +314,18 @@ def test_server_metadata_api(api, api_flavor, compute):
     assert api("POST", base, json={"metadata": {f"k{i}": "v" for i in range(129)}}).status_code == 400
     assert api("GET", base, "p2").status_code == 404  # another project's server
     assert api("POST", base, "reader", json={"metadata": {"r": "1"}}).status_code == 403
+
+
+def test_update_response_has_extended_attributes_only_from_2_75(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"]).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    basic = {"id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor", "created", "updated",
+             "addresses", "accessIPv4", "accessIPv6", "links", "OS-DCF:diskConfig", "progress"}
+    at_21 = api("PUT", f"/servers/{sid}", json={"server": {"name": "a"}}, version="2.1").json()["server"]
+    assert set(at_21) == basic
+    at_237 = api("PUT", f"/servers/{sid}", json={"server": {"name": "b"}}).json()["server"]
+    assert set(at_237) == basic | {"locked", "description", "tags"}
+    shown = api("GET", f"/servers/{sid}").json()["server"]
+    assert {"OS-EXT-STS:vm_state", "OS-EXT-AZ:availability_zone", "key_name", "security_groups"} <= set(shown)
+    admin_update = api("PUT", f"/servers/{sid}", "admin", json={"server": {"name": "c"}}).json()["server"]
+    assert not [k for k in admin_update if k.startswith("OS-EXT-")]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 
 from overcast.api.compute.common import base_url, json_body, query_params, reply, wrapped
 from overcast.api.compute.microversion import MicroversionRoute, version_of
-from overcast.api.compute.views import attachment_view, server_summary, server_view
+from overcast.api.compute.views import attachment_view, plain_addresses, server_summary, server_view
 from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
@@ -18,7 +18,8 @@ from overcast.errors import BadRequest
 router = APIRouter(route_class=MicroversionRoute)
 
 
-def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list) -> list[dict]:
+def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list, full: bool = True) -> list[dict]:
+    """Server views (see :func:`server_view` for ``full``)."""
     compute = runtime.compute
     faults = compute.faults([r.uuid for r in recs if r.vm_state in ("error", "deleted")])
     from sqlalchemy import select
@@ -43,11 +44,13 @@ def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list) -> 
         statuses = compute.hosts.statuses({r.host for r in recs if r.host})
     out = []
     for r in recs:
-        view = server_view(request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid), statuses.get(r.host))
+        view = server_view(request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid), statuses.get(r.host), full)
         if version >= (2, 26):
             view["tags"] = tags.get(r.uuid, [])
         if r.addresses and not r.deleted:  # the network service has the current truth (floating IPs...)
             view["addresses"] = instance_addresses(runtime, r.uuid) or view["addresses"]
+        if not full:
+            view["addresses"] = plain_addresses(view["addresses"])
         out.append(view)
     return out
 
@@ -114,7 +117,8 @@ async def update_server(server_id: str, request: Request,
     if "description" in body and version_of(request) < (2, 19):
         raise BadRequest("Additional properties are not allowed ('description' was unexpected)")
     rec = runtime.compute.update_server(ctx, server_id, body)
-    return reply({"server": _render(request, ctx, runtime, [rec])[0]})
+    # Nova shows every attribute in this response only from 2.75
+    return reply({"server": _render(request, ctx, runtime, [rec], full=version_of(request) >= (2, 75))[0]})
 
 
 @router.delete("/v2.1/servers/{server_id}")
