@@ -329,3 +329,22 @@ def test_update_response_has_extended_attributes_only_from_2_75(api, api_flavor,
     assert {"OS-EXT-STS:vm_state", "OS-EXT-AZ:availability_zone", "key_name", "security_groups"} <= set(shown)
     admin_update = api("PUT", f"/servers/{sid}", "admin", json={"server": {"name": "c"}}).json()["server"]
     assert not [k for k in admin_update if k.startswith("OS-EXT-")]
+
+
+def test_quota_sets_have_every_key_of_the_microversion(api):
+    p1 = api.projects["p1"]
+    at_21 = api("GET", f"/os-quota-sets/{p1}", version="2.1").json()["quota_set"]
+    assert set(at_21) == {"id", "instances", "cores", "ram", "floating_ips", "fixed_ips", "metadata_items", "key_pairs",
+                          "security_groups", "security_group_rules", "server_groups", "server_group_members",
+                          "injected_files", "injected_file_content_bytes", "injected_file_path_bytes"}
+    assert at_21["floating_ips"] == 50 and at_21["security_groups"] == 10  # Neutron's limits, which enforce them
+    defaults = api("GET", f"/os-quota-sets/{p1}/defaults", version="2.1").json()["quota_set"]
+    assert set(defaults) == set(at_21)
+    at_237 = api("GET", f"/os-quota-sets/{p1}").json()["quota_set"]
+    assert not {"floating_ips", "fixed_ips", "security_groups", "security_group_rules"} & set(at_237)
+    detail = api("GET", f"/os-quota-sets/{p1}/detail").json()["quota_set"]
+    assert detail["metadata_items"] == {"limit": 128, "in_use": 0, "reserved": 0}
+    r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"metadata_items": 5}})
+    assert r.status_code == 400 and "metadata_items" in r.json()["badRequest"]["message"]
+    r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"cores": 7, "metadata_items": 128}}, version="2.1")
+    assert r.status_code == 200 and r.json()["quota_set"]["cores"] == 7 and r.json()["quota_set"]["floating_ips"] == 50
