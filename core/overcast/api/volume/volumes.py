@@ -32,12 +32,15 @@ from overcast.volume.attachments import connector_from_api
 router = APIRouter()
 
 
-def render(runtime: Runtime, request: Request, ctx: RequestContext, rows: list[Any]) -> list[dict[str, Any]]:
+def render(runtime: Runtime, request: Request, ctx: RequestContext, rows: list[Any], version: ApiVersion,
+           extended: bool = True) -> list[dict[str, Any]]:
+    """Volume views at ``version`` (see :func:`views.volume` for ``extended``)."""
     svc = runtime.service("volume")
     atts = svc.volumes.attachments_of([r.id for r in rows])
     names = svc.volumes.type_names({r.volume_type_id for r in rows}) if rows else {}
     base = base_url(request)
-    return [views.volume(r, atts[r.id], names.get(r.volume_type_id, ""), base, ctx.is_admin) for r in rows]
+    return [views.volume(r, atts[r.id], names.get(r.volume_type_id, ""), base, ctx.is_admin, version.minor, extended)
+            for r in rows]
 
 
 def _metadata_filter(raw: str | None) -> dict[str, str]:
@@ -61,7 +64,7 @@ def _list(request: Request, ctx: RequestContext, runtime: Runtime, project_id: s
                "metadata": _metadata_filter(q.get("metadata")), "project_id": q.get("project_id")}
     rows = runtime.service("volume").volumes.list(ctx, filters, all_projects(request, ctx), marker, limit, sort_keys(request))
     base = base_url(request)
-    body: dict[str, Any] = {"volumes": render(runtime, request, ctx, rows) if detail else [views.volume_summary(r, base) for r in rows]}
+    body: dict[str, Any] = {"volumes": render(runtime, request, ctx, rows, version) if detail else [views.volume_summary(r, base) for r in rows]}
     if limit is not None and rows and len(rows) == limit:
         path = f"{base}/volume/v3/{project_id}/volumes{'/detail' if detail else ''}"
         body["volumes_links"] = [{"rel": "next", "href": f"{path}?limit={limit}&marker={rows[-1].id}"}]
@@ -98,7 +101,7 @@ async def create_volume(project_id: str, request: Request, ctx: RequestContext =
         availability_zone=body.get("availability_zone"),
         multiattach=truthy(body.get("multiattach", False)),
     )
-    return reply({"volume": render(runtime, request, ctx, [row])[0]}, 202, version)
+    return reply({"volume": render(runtime, request, ctx, [row], version, extended=False)[0]}, 202, version)
 
 
 @router.get("/volumes/{volume_id}")
@@ -106,7 +109,7 @@ def show_volume(project_id: str, volume_id: str, request: Request, ctx: RequestC
                 runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
     check_project(project_id, ctx)
     row = runtime.service("volume").volumes.get(ctx, volume_id)
-    return reply({"volume": render(runtime, request, ctx, [row])[0]}, 200, version)
+    return reply({"volume": render(runtime, request, ctx, [row], version)[0]}, 200, version)
 
 
 @router.put("/volumes/{volume_id}")
@@ -120,7 +123,7 @@ async def update_volume(project_id: str, volume_id: str, request: Request,
         if old in body and new not in changes:
             changes[new] = body[old]
     row = runtime.service("volume").volumes.update(ctx, volume_id, changes)
-    return reply({"volume": render(runtime, request, ctx, [row])[0]}, 200, version)
+    return reply({"volume": render(runtime, request, ctx, [row], version, extended=False)[0]}, 200, version)
 
 
 @router.delete("/volumes/{volume_id}")
