@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-IMAGE_NAME = "tempest-tinyguest"
+IMAGE_NAMES = ("tempest-tinyguest", "tempest-tinyguest-alt")  # two images: some filters need distinct ones
 FLAVORS = {"tempest-1": (128, 1, 1), "tempest-2": (192, 1, 1)}  # name: (MiB RAM, GB disk, vCPUs)
 PUBLIC_NETWORK = "public"
 PUBLIC_CIDR = "172.24.4.0/24"
@@ -45,7 +45,7 @@ FEATURES: dict[str, dict[str, bool]] = {
     },
     "image-feature-enabled": {
         "api_v2": True, "import_image": False, "os_glance_reserved": False, "manage_locations": False,
-        "image_conversion": False, "image_format_enforcement": False, "do_secure_hash": True,
+        "image_conversion": False, "image_format_enforcement": True, "do_secure_hash": True,
         "http_store_enabled": False, "store_weight_enabled": False,
     },
     "network-feature-enabled": {
@@ -71,7 +71,7 @@ class CloudFacts:
     url: str
     password: str
     region: str
-    image_id: str
+    image_ids: list[str]
     flavor_ids: list[str]
     public_network_id: str
     compute_versions: tuple[str, str]
@@ -109,14 +109,14 @@ class Admin:
         return r.json() if r.content and r.headers.get("content-type", "").startswith("application/json") else None
 
 
-def _ensure_image(admin: Admin, guest_dir: Path) -> str:
+def _ensure_image(admin: Admin, guest_dir: Path, name: str) -> str:
     images = admin.endpoints["image"]
-    found = admin.call("GET", f"{images}/v2/images", params={"name": IMAGE_NAME})["images"]
+    found = admin.call("GET", f"{images}/v2/images", params={"name": name})["images"]
     active = [i for i in found if i["status"] == "active"]
     if active:
         return active[0]["id"]
     image = admin.call("POST", f"{images}/v2/images", json={
-        "name": IMAGE_NAME, "disk_format": "qcow2", "container_format": "bare", "visibility": "public",
+        "name": name, "disk_format": "qcow2", "container_format": "bare", "visibility": "public",
         "hypervisor_type": "qemu"})
     with open(guest_dir / "tinyguest.qcow2", "rb") as f:
         admin.call("PUT", f"{images}/v2/images/{image['id']}/file", content=f.read(),
@@ -165,14 +165,14 @@ def _version_range(admin: Admin, service: str, root: str) -> tuple[str, str]:
 
 def prepare(url: str, password: str, guest_dir: Path) -> CloudFacts:
     admin = Admin(url.rstrip("/"), password)
-    image_id = _ensure_image(admin, guest_dir)
+    image_ids = [_ensure_image(admin, guest_dir, name) for name in IMAGE_NAMES]
     flavor_ids = _ensure_flavors(admin)
     public = _ensure_public_network(admin)
     base = url.rstrip("/")
     extensions = sorted(e["alias"] for e in admin.call("GET", admin.endpoints["network"] + "/v2.0/extensions")["extensions"])
     swift_root = admin.endpoints["object-store"].split("/v1/")[0]
     info = admin.call("GET", swift_root + "/info") or {}
-    return CloudFacts(url=base, password=password, region=admin.region, image_id=image_id, flavor_ids=flavor_ids,
+    return CloudFacts(url=base, password=password, region=admin.region, image_ids=image_ids, flavor_ids=flavor_ids,
                       public_network_id=public, compute_versions=_version_range(admin, "compute", base + "/compute/"),
                       volume_versions=_version_range(admin, "volume", base + "/volume/"),
                       network_extensions=extensions, swift_apis=sorted(k for k in info if k != "swift") + ["swift"])
@@ -191,7 +191,7 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
     conf["identity"] = {"uri_v3": facts.url + "/identity/v3", "auth_version": "v3", "region": facts.region,
                         "v3_endpoint_type": "public"}
     conf["compute"] = {
-        "image_ref": facts.image_id, "image_ref_alt": facts.image_id,
+        "image_ref": facts.image_ids[0], "image_ref_alt": facts.image_ids[1],
         "flavor_ref": facts.flavor_ids[0], "flavor_ref_alt": facts.flavor_ids[1],
         "min_microversion": facts.compute_versions[0], "max_microversion": facts.compute_versions[1],
         "build_timeout": "300", "region": facts.region,
@@ -204,7 +204,9 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
     }
     conf["volume"] = {"min_microversion": facts.volume_versions[0], "max_microversion": facts.volume_versions[1],
                       "build_timeout": "300", "volume_size": "1", "region": facts.region}
-    conf["object-storage"] = {"region": facts.region, "operator_role": "member"}
+    # Swift's operator role is a project member; account quotas are set by admins (Tempest's
+    # "reseller admin")
+    conf["object-storage"] = {"region": facts.region, "operator_role": "member", "reseller_admin_role": "admin"}
     conf["validation"] = {"run_validation": "false"}
     conf["service_available"] = {"nova": "true", "glance": "true", "cinder": "true", "neutron": "true",
                                  "swift": "true", "keystone": "true", "horizon": "false", "placement": "false"}

@@ -19,6 +19,7 @@ from typing import BinaryIO
 SERVICES = ("identity", "compute", "image", "network", "volume", "object_storage")
 _SERVICE = re.compile(r"^tempest\.api\.(\w+)\.")
 _ATTRS = re.compile(r"\[[^\]]*\]$")
+_IDEMPOTENT = re.compile(r"\bid-([0-9a-f-]{36})\b")
 _PASSED = {"success", "xfail"}
 _FAILED = {"fail", "uxsuccess"}
 
@@ -28,6 +29,7 @@ class Result:
     test_id: str  # without the ``[id-...,smoke]`` attribute suffix
     status: str  # success, fail, skip, xfail, uxsuccess
     detail: str = ""  # the traceback (failures) or the reason (skips)
+    idempotent_id: str = ""  # Tempest's ``@decorators.idempotent_id`` (the ``[id-...]`` attribute)
 
 
 @dataclass
@@ -78,7 +80,8 @@ def read_subunit(stream: BinaryIO) -> list[Result]:
             if content is not None:
                 detail = content.as_text()
                 break
-        results.append(Result(_ATTRS.sub("", test["id"]), status, detail))
+        found = _IDEMPOTENT.search(test["id"])
+        results.append(Result(_ATTRS.sub("", test["id"]), status, detail, found.group(1) if found else ""))
 
     case = subunit.ByteStreamToStreamResult(stream, non_subunit_name="stdout")
     sink = testtools.StreamToDict(on_test)
@@ -108,7 +111,40 @@ def tally(results: Iterable[Result]) -> dict[str, ServiceTally]:
     return {k: out[k] for k in sorted(out, key=order.index)}
 
 
-def render(tallies: dict[str, ServiceTally], expected: int | None = None, show_skips: bool = True) -> str:
+def by_id(results: Iterable[Result], wanted: list[str]) -> dict[str, str]:
+    """Each wanted idempotent id's outcome: ``passed`` (every test carrying it passed; one id
+    can mark a test inherited by several classes), ``failed``, ``skipped``, or ``not run``
+    (no test reported it: not in this Tempest, or its class failed to set up)."""
+    seen: dict[str, set[str]] = {}
+    for r in results:
+        if r.idempotent_id:
+            seen.setdefault(r.idempotent_id, set()).add(r.status)
+    out = {}
+    for test_id in wanted:
+        statuses = seen.get(test_id)
+        if not statuses:
+            out[test_id] = "not run"
+        elif statuses & _FAILED:
+            out[test_id] = "failed"
+        elif statuses <= {"skip"}:
+            out[test_id] = "skipped"
+        elif statuses & {"skip"}:
+            out[test_id] = "partly skipped"
+        else:
+            out[test_id] = "passed"
+    return out
+
+
+def render_ids(outcomes: dict[str, str]) -> str:
+    """The headline for an id list: how many of its ids passed, and how the others ended."""
+    counts: dict[str, int] = {}
+    for outcome in outcomes.values():
+        counts[outcome] = counts.get(outcome, 0) + 1
+    rest = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()) if k != "passed")
+    return f"{counts.get('passed', 0)} of {len(outcomes)} passed" + (f" ({rest})" if rest else "") + "\n"
+
+
+def render(tallies: dict[str, ServiceTally], show_skips: bool = True) -> str:
     """The table, then each failure (and skip) with its first error line."""
     out = io.StringIO()
     out.write(f"{'service':<16}{'run':>6}{'passed':>8}{'failed':>8}{'skipped':>9}\n")
@@ -120,11 +156,6 @@ def render(tallies: dict[str, ServiceTally], expected: int | None = None, show_s
         total.failed += t.failed
         total.skipped += t.skipped
     out.write(f"{'total':<16}{total.run:>6}{total.passed:>8}{total.failed:>8}{total.skipped:>9}\n")
-    if expected is not None:
-        out.write(f"\n{total.passed} of {expected} passed")
-        if total.run < expected:
-            out.write(f" ({expected - total.run} did not run: not found or not loaded)")
-        out.write("\n")
     for name, t in tallies.items():
         if t.failures:
             out.write(f"\n{name}: {t.failed} failed\n")
@@ -138,10 +169,19 @@ def render(tallies: dict[str, ServiceTally], expected: int | None = None, show_s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python tempest_results.py [EXPECTED] < stream.subunit``: print the table."""
+    """``python tempest_results.py [ID_LIST] < stream.subunit``: print the table (tests run),
+    and with a file of idempotent ids (one a line) the headline of how many of them passed."""
     args = sys.argv[1:] if argv is None else argv
-    expected = int(args[0]) if args else None
-    print(render(tally(read_subunit(sys.stdin.buffer)), expected), end="")
+    results = read_subunit(sys.stdin.buffer)
+    print(render(tally(results)), end="")
+    if args:
+        with open(args[0]) as f:
+            wanted = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        outcomes = by_id(results, wanted)
+        print("\nby idempotent id: " + render_ids(outcomes), end="")
+        missing = sorted(i for i, o in outcomes.items() if o == "not run")
+        if missing:
+            print("not run: " + " ".join(missing))
     return 0
 
 
