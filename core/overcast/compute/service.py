@@ -175,8 +175,9 @@ class ComputeService:
         rec = self.transitions.begin(ctx, uuid, "createImage", SNAPSHOT_STATES, st.IMAGE_SNAPSHOT)
         try:
             base = dict((rec.image or {}).get("properties") or {})
-            properties = {**base, **{str(k): str(v) for k, v in (metadata or {}).items()},
-                          "instance_uuid": uuid, "image_type": "snapshot", "base_image_ref": rec.image_ref}
+            # as Nova: the caller's metadata last, so it may set image_type too
+            properties = {**base, "instance_uuid": uuid, "image_type": "snapshot", "base_image_ref": rec.image_ref,
+                          **{str(k): str(v) for k, v in (metadata or {}).items()}}
             image_id = create_snapshot_image(self.runtime, ctx, name, properties)
         except Exception:
             self.transitions.finish(uuid, task_state=None)

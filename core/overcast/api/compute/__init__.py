@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from overcast.api.compute import admin, flavors, keypairs, metadata, servers
+from overcast.api.compute import admin, flavors, images, keypairs, metadata, servers
 from overcast.api.compute.common import base_url, reply
 from overcast.api.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
 
@@ -64,6 +64,6 @@ def version_v21(request: Request):
     return reply({"version": _v21(request)})
 
 
-for module in (servers, metadata, flavors, admin, keypairs):
+for module in (servers, metadata, flavors, images, admin, keypairs):
     router.include_router(module.router)
 router.mount("/compute/v2", legacy_v2, name="compute-v2")
