@@ -348,3 +348,19 @@ def test_quota_sets_have_every_key_of_the_microversion(api):
     assert r.status_code == 400 and "metadata_items" in r.json()["badRequest"]["message"]
     r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"cores": 7, "metadata_items": 128}}, version="2.1")
     assert r.status_code == 200 and r.json()["quota_set"]["cores"] == 7 and r.json()["quota_set"]["floating_ips"] == 50
+
+
+def test_server_ips(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"]).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    r = api("GET", f"/servers/{sid}/ips")
+    assert r.status_code == 200 and r.json() == {"addresses": {}}
+    assert api("GET", f"/servers/{sid}/ips/private").status_code == 404
+    assert api("GET", f"/servers/{sid}/ips", "p2").status_code == 404
+
+
+def test_plain_addresses_drop_the_extensions():
+    from overcast.api.compute.views import plain_addresses
+
+    full = {"tenant": [{"version": 4, "addr": "10.0.0.5", "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:01"}]}
+    assert plain_addresses(full) == {"tenant": [{"version": 4, "addr": "10.0.0.5"}]}

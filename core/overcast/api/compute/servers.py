@@ -121,6 +121,26 @@ async def update_server(server_id: str, request: Request,
     return reply({"server": _render(request, ctx, runtime, [rec], full=version_of(request) >= (2, 75))[0]})
 
 
+@router.get("/v2.1/servers/{server_id}/ips")
+def list_ips(server_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:ips:list")),
+             runtime=Depends(get_runtime)):
+    """The server's addresses by network (Nova's ``ips``: plain version and address)."""
+    rec = runtime.compute.get_server(ctx, server_id)
+    return reply({"addresses": plain_addresses(_render(request, ctx, runtime, [rec])[0]["addresses"])})
+
+
+@router.get("/v2.1/servers/{server_id}/ips/{network_label}")
+def show_ips(server_id: str, network_label: str, request: Request,
+             ctx: RequestContext = Depends(authorize("compute:ips:show")), runtime=Depends(get_runtime)):
+    rec = runtime.compute.get_server(ctx, server_id)
+    addresses = plain_addresses(_render(request, ctx, runtime, [rec])[0]["addresses"])
+    if network_label not in addresses:
+        from overcast.errors import NotFound
+
+        raise NotFound("Instance is not a member of specified network")
+    return reply({network_label: addresses[network_label]})
+
+
 @router.delete("/v2.1/servers/{server_id}")
 def delete_server(server_id: str, ctx: RequestContext = Depends(authorize("compute:servers:delete")),
                   runtime=Depends(get_runtime)):
