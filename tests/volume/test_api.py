@@ -242,3 +242,11 @@ def test_volume_and_snapshot_fields_follow_microversion_and_role(api: Api, api_a
     assert set(shown) - set(snap) == {"os-extended-snapshot-attributes:project_id", "os-extended-snapshot-attributes:progress"}
     at_371 = api.get(f"snapshots/{snap['id']}", headers=v371).json()["snapshot"]
     assert set(at_371) - set(shown) == {"group_snapshot_id", "user_id", "consumes_quota"}
+
+
+def test_extensions_list(api: Api) -> None:
+    r = api.get("extensions")
+    assert r.status_code == 200
+    aliases = {e["alias"] for e in r.json()["extensions"]}
+    assert {"os-vol-tenant-attr", "os-volume-actions", "os-extended-snapshot-attributes"} <= aliases
+    assert all(set(e) == {"alias", "name", "description", "links", "updated"} for e in r.json()["extensions"])

@@ -77,6 +77,7 @@ class CloudFacts:
     compute_versions: tuple[str, str]
     volume_versions: tuple[str, str]
     network_extensions: list[str]
+    volume_extensions: list[str] = field(default_factory=list)
     swift_apis: list[str] = field(default_factory=list)
 
 
@@ -170,12 +171,13 @@ def prepare(url: str, password: str, guest_dir: Path) -> CloudFacts:
     public = _ensure_public_network(admin)
     base = url.rstrip("/")
     extensions = sorted(e["alias"] for e in admin.call("GET", admin.endpoints["network"] + "/v2.0/extensions")["extensions"])
+    volume_extensions = sorted(e["alias"] for e in admin.call("GET", admin.endpoints["volumev3"] + "/extensions")["extensions"])
     swift_root = admin.endpoints["object-store"].split("/v1/")[0]
     info = admin.call("GET", swift_root + "/info") or {}
     return CloudFacts(url=base, password=password, region=admin.region, image_ids=image_ids, flavor_ids=flavor_ids,
                       public_network_id=public, compute_versions=_version_range(admin, "compute", base + "/compute/"),
                       volume_versions=_version_range(admin, "volume", base + "/volume/"),
-                      network_extensions=extensions, swift_apis=sorted(k for k in info if k != "swift") + ["swift"])
+                      network_extensions=extensions, volume_extensions=volume_extensions, swift_apis=sorted(k for k in info if k != "swift") + ["swift"])
 
 
 def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
@@ -213,6 +215,7 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
     for group, flags in FEATURES.items():
         conf[group] = {k: str(v).lower() for k, v in flags.items()}
     conf["network-feature-enabled"]["api_extensions"] = ",".join(facts.network_extensions) or "None"
+    conf["volume-feature-enabled"]["api_extensions"] = ",".join(facts.volume_extensions) or "None"
     conf["object-storage-feature-enabled"]["discoverable_apis"] = ",".join(facts.swift_apis)
     out = io.StringIO()
     conf.write(out)
