@@ -364,3 +364,36 @@ def test_plain_addresses_drop_the_extensions():
 
     full = {"tenant": [{"version": 4, "addr": "10.0.0.5", "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:01"}]}
     assert plain_addresses(full) == {"tenant": [{"version": 4, "addr": "10.0.0.5"}]}
+
+
+def test_rebuild(api, api_flavor, compute):
+    from .conftest import IMAGE_ID
+
+    images = compute.runtime.service("image")
+    other = "22222222-2222-4222-8222-222222222222"
+    images.add(other)
+    sid = _create(api, api_flavor["id"], metadata={"old": "1"}).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    body = {"rebuild": {"imageRef": other, "name": "rebuilt", "metadata": {"rebuild": "server"}, "adminPass": "pw1",
+                        "accessIPv6": "2001:db8:0:0:0:0:0:1"}}
+    r = api("POST", f"/servers/{sid}/action", json=body, version="2.1")
+    assert r.status_code == 202, r.text
+    server = r.json()["server"]
+    assert server["adminPass"] == "pw1" and server["image"]["id"] == other and server["status"] == "REBUILD"
+    assert "OS-EXT-STS:vm_state" not in server  # the update view before 2.75
+    done = api_wait(api, compute, sid, "ACTIVE")
+    assert (done["name"], done["metadata"], done["image"]["id"], done["accessIPv6"]) == ("rebuilt", {"rebuild": "server"}, other,
+                                                                                         "2001:db8::1")
+    actions = [a["action"] for a in api("GET", f"/servers/{sid}/os-instance-actions").json()["instanceActions"]]
+    assert "rebuild" in actions
+    # a stopped server is stopped again afterwards
+    api("POST", f"/servers/{sid}/action", json={"os-stop": None})
+    api_wait(api, compute, sid, "SHUTOFF")
+    assert api("POST", f"/servers/{sid}/action", json={"rebuild": {"imageRef": IMAGE_ID}}).status_code == 202
+    assert api_wait(api, compute, sid, "SHUTOFF")["image"]["id"] == IMAGE_ID
+    # refused, changing nothing
+    for bad in ({"imageRef": "nope"}, {}, {"imageRef": IMAGE_ID, "personality": []},
+                {"imageRef": IMAGE_ID, "preserve_ephemeral": True}):
+        assert api("POST", f"/servers/{sid}/action", json={"rebuild": bad}).status_code == 400, bad
+    assert api("POST", "/servers/no-such-server/action", json={"rebuild": {"imageRef": IMAGE_ID}}).status_code == 404
+    assert api("GET", f"/servers/{sid}").json()["server"]["image"]["id"] == IMAGE_ID

@@ -362,6 +362,37 @@ class ServerManager:
             s.flush()
             return rec
 
+    # --- rebuild --------------------------------------------------------------------------------
+
+    #: What a rebuild request may carry at 2.1..2.37 (others are refused, not ignored).
+    REBUILD_FIELDS = {"imageRef", "name", "metadata", "adminPass", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig",
+                      "preserve_ephemeral", "description"}
+
+    def rebuild_changes(self, ctx: RequestContext, body: Any, version: tuple[int, int]) -> dict[str, Any]:
+        """The row values a rebuild request sets, validated (the image must be usable)."""
+        if not isinstance(body, dict) or "imageRef" not in body:
+            raise BadRequest("Invalid input for field/attribute rebuild. 'imageRef' is a required property")
+        allowed = self.REBUILD_FIELDS - ({"description"} if version < (2, 19) else set())
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise BadRequest(f"Additional properties are not allowed ({', '.join(unknown)} were unexpected)")
+        if body.get("preserve_ephemeral") not in (None, False):
+            raise BadRequest("preserve_ephemeral is not supported: servers here have no ephemeral disk.")
+        if body.get("OS-DCF:diskConfig") not in (None, "MANUAL"):
+            raise BadRequest("OS-DCF:diskConfig AUTO is not supported.")
+        image = lookup_image(self.runtime, ctx, str(body["imageRef"]).rstrip("/").rsplit("/", 1)[-1])
+        changes: dict[str, Any] = {"image_ref": image.id, "image": to_dict(image), "_image": image}
+        if "name" in body:
+            changes["name"] = _text(body["name"], "name")
+        if "metadata" in body:
+            changes["metadata_"] = _metadata(body["metadata"])
+        if "description" in body:
+            changes["description"] = None if body["description"] is None else _text(body["description"], "description", allow_empty=True)
+        for version_, field in ((4, "accessIPv4"), (6, "accessIPv6")):
+            if field in body:
+                changes[f"access_ipv{version_}"] = access_ip(body[field], version_)
+        return changes
+
     # --- metadata (/servers/{id}/metadata) -------------------------------------------------------
 
     def metadata(self, ctx: RequestContext, uuid: str) -> dict[str, str]:

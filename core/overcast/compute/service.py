@@ -266,6 +266,33 @@ class ComputeService:
             rec = get_instance(s, ctx, uuid)
             rec.locked = locked
 
+    def rebuild(self, ctx: RequestContext, uuid: str, body: Any, version: tuple[int, int]) -> Any:
+        """Nova's rebuild: the guest and its root disk are made anew from ``imageRef`` on the
+        same host, keeping the server's id, flavor, ports and addresses (and its power state).
+        A server with volumes attached is refused (409): their reattachment is not done here."""
+        changes = self.servers.rebuild_changes(ctx, body, version)
+        image = changes.pop("_image")
+
+        def within(s: Any, rec: Any) -> None:
+            from overcast.compute.records import flavor_snapshot
+            from overcast.db.models.compute import BlockDeviceMapping
+
+            if not rec.host:
+                raise Conflict(f"Cannot 'rebuild' instance {uuid}: it has no host (it never started).")
+            if s.scalar(select(BlockDeviceMapping.volume_id).where(BlockDeviceMapping.instance_uuid == uuid).limit(1)):
+                raise Conflict(f"Cannot 'rebuild' instance {uuid} while volumes are attached to it; detach them first.")
+            flavor = flavor_snapshot(rec)
+            if image.min_ram and flavor.memory_mb < image.min_ram:
+                raise BadRequest("Flavor's memory is too small for requested image.")
+            if image.min_disk and flavor.root_gb and flavor.root_gb < image.min_disk:
+                raise BadRequest("Flavor's disk is too small for requested image.")
+            for key, value in changes.items():
+                setattr(rec, key, value)
+
+        rec = self.transitions.begin(ctx, uuid, "rebuild", (st.ACTIVE, st.STOPPED, st.ERROR), st.REBUILDING, within)
+        self._submit(f"rebuild {uuid}", self.tasks.rebuild, uuid)
+        return rec
+
     def instance_actions(self, ctx: RequestContext, uuid: str) -> list:
         from overcast.db.models.compute import InstanceAction
 

@@ -215,6 +215,13 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         return _evacuate(ctx, compute, server_id, args, version)
     elif action in ("lock", "unlock"):
         compute.set_locked(ctx, server_id, action == "lock")
+    elif action == "rebuild":
+        from overcast.compute.servers import admin_password
+
+        password = admin_password(args if isinstance(args, dict) else {})
+        rec = compute.rebuild(ctx, server_id, args, version)
+        view = _render(request, ctx, runtime, [rec], full=version >= (2, 75))[0]
+        return reply({"server": {**view, "adminPass": password}}, 202)
     elif action == "resize":
         compute.resize(ctx, server_id, _resize_flavor_ref(args))
     elif action == "confirmResize":
