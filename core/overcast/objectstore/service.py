@@ -17,7 +17,7 @@ from typing import Any
 from overcast.config import validate_driver_options
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from overcast.objectstore import acl, metadata, names
+from overcast.objectstore import acl, metadata, names, versioning
 from overcast.objectstore.listing import Subdir, continue_after, swift_listing
 from overcast.objectstore.objects import ObjectOps
 from overcast.objectstore.generation import SharedGeneration
@@ -26,6 +26,8 @@ from overcast.types import Backend, DriverKind
 
 
 MAX_BULK_DELETES = 10000  # Swift's max_deletes_per_request
+#: What a container's stored metadata holds: user metadata and the versioning setting.
+CONTAINER_META = ("x-container-meta-", *versioning.SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,7 @@ class ObjectStoreService(ObjectOps):
         return dict(driver.stats(backend=backend, account=names.account_of_project(record.project_id), container=record.name))
 
     def _container_updates(self, headers: dict[str, str]) -> dict[str, str]:
-        updates = metadata.user_meta(headers, "container")
+        updates = {**metadata.user_meta(headers, "container"), **versioning.container_settings(headers)}
         for kind in ("bytes", "count"):
             value = updates.get(f"x-container-meta-quota-{kind}")
             if value and not value.isdigit():
@@ -249,7 +251,7 @@ class ObjectStoreService(ObjectOps):
         self.driver(policy)
         existing = self.records.container(project_id, container)
         if existing is None:
-            record = ContainerRecord(project_id, container, policy, merge_meta({}, updates, ("x-container-meta-",)),
+            record = ContainerRecord(project_id, container, policy, merge_meta({}, updates, CONTAINER_META),
                                      read_acl or "", write_acl or "")
             if self.records.create_container(record):
                 return True
@@ -258,7 +260,7 @@ class ObjectStoreService(ObjectOps):
                 raise Conflict(f"container {container} is being created and deleted concurrently; retry")
         if "x-storage-policy" in headers and existing.policy != policy:
             raise Conflict("Container already exists with a different storage policy")
-        self.records.update_container(project_id, container, merge_meta(existing.meta, updates, ("x-container-meta-",)),
+        self.records.update_container(project_id, container, merge_meta(existing.meta, updates, CONTAINER_META),
                                       read_acl, write_acl)
         return False
 
@@ -272,7 +274,7 @@ class ObjectStoreService(ObjectOps):
             read_acl = ""
         if "x-remove-container-write" in headers:
             write_acl = ""
-        self.records.update_container(project_id, container, merge_meta(record.meta, updates, ("x-container-meta-",)),
+        self.records.update_container(project_id, container, merge_meta(record.meta, updates, CONTAINER_META),
                                       read_acl, write_acl)
 
     def container_stats(self, ctx: RequestContext | None, project_id: str, container: str) -> ContainerStats:

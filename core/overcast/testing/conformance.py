@@ -59,7 +59,7 @@ FEATURES: dict[str, dict[str, bool]] = {
         "enable_volume_image_dep_tests": False,
     },
     "object-storage-feature-enabled": {
-        "container_sync": False, "object_versioning": False, "discoverability": True,
+        "container_sync": False, "object_versioning": True, "discoverability": True,
     },
 }
 

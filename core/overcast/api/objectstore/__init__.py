@@ -56,6 +56,7 @@ def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
         "container_quotas": {},
         "account_quotas": {},
         "tempurl": {"methods": ["GET", "HEAD", "PUT"], "allowed_digests": ["sha1", "sha256", "sha512"]},
+        "versioned_writes": {"allowed_flags": ["x-versions-location", "x-history-location"]},
         "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": MAX_BULK_DELETES},
     })
 
