@@ -139,3 +139,12 @@ def test_bulk_delete_deletes_objects_and_containers(alice) -> None:
     assert r.status_code == 200 and "Number Deleted: 2" in r.text and "Response Status: 200 OK" in r.text
     assert alice("GET").status_code == 204
     assert alice("DELETE").status_code == 405  # without ?bulk-delete an account is not deleted
+
+
+def test_account_shows_usage_per_storage_policy(alice) -> None:
+    alice("PUT", "/c1")
+    alice("PUT", "/c1/o", content=b"12345")
+    alice("PUT", "/c2")
+    r = alice("HEAD")
+    prefix = "x-account-storage-policy-policy-0-"
+    assert (r.headers[prefix + "container-count"], r.headers[prefix + "object-count"], r.headers[prefix + "bytes-used"]) == ("2", "1", "5")

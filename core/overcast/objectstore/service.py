@@ -44,6 +44,7 @@ class AccountStats:
     containers: int
     objects: int
     bytes: int
+    policies: dict[str, dict[str, int]]  # storage policy -> containers, objects, bytes
 
 
 class ObjectStoreService(ObjectOps):
@@ -159,11 +160,16 @@ class ObjectStoreService(ObjectOps):
         self.require_owner(ctx, project_id)
         records = self.records.container_names(project_id)
         objects = used = 0
+        policies: dict[str, dict[str, int]] = {}
         for record in records:
             stats = self._stats(record)
             objects += stats["objects"]
             used += stats["bytes"]
-        return AccountStats(project_id, self.records.account_meta(project_id), len(records), objects, used)
+            per = policies.setdefault(record.policy, {"containers": 0, "objects": 0, "bytes": 0})
+            per["containers"] += 1
+            per["objects"] += stats["objects"]
+            per["bytes"] += stats["bytes"]
+        return AccountStats(project_id, self.records.account_meta(project_id), len(records), objects, used, policies)
 
     def post_account(self, ctx: RequestContext | None, project_id: str, headers: dict[str, str]) -> None:
         self.require_owner(ctx, project_id)
@@ -172,6 +178,8 @@ class ObjectStoreService(ObjectOps):
         if quota_keys and not (ctx is not None and ctx.is_admin):
             raise Forbidden("only an admin may set account quotas")
         for key in quota_keys:
+            if key.startswith("x-remove-"):
+                continue  # removing a quota: its value does not matter
             if updates[key] and not updates[key].isdigit():
                 raise BadRequest(f"{key} must be a non-negative integer")
         for key in ("x-account-meta-temp-url-key", "x-account-meta-temp-url-key-2"):

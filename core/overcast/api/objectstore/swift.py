@@ -113,6 +113,10 @@ class SwiftApp:
             "X-Account-Bytes-Used": str(stats.bytes),
             "X-Timestamp": "0.00000",
         }
+        for policy, usage in sorted(stats.policies.items()):  # Swift's per-policy usage
+            prefix = f"X-Account-Storage-Policy-{policy}-"
+            headers.update({prefix + "Container-Count": str(usage["containers"]), prefix + "Object-Count": str(usage["objects"]),
+                            prefix + "Bytes-Used": str(usage["bytes"])})
         headers.update(_titled(stats.meta))
         await self._listing(send, req, headers, items, lambda fmt: account_listing(fmt, req.account, items or []))
 
