@@ -250,3 +250,20 @@ def test_extensions_list(api: Api) -> None:
     aliases = {e["alias"] for e in r.json()["extensions"]}
     assert {"os-vol-tenant-attr", "os-volume-actions", "os-extended-snapshot-attributes"} <= aliases
     assert all(set(e) == {"alias", "name", "description", "links", "updated"} for e in r.json()["extensions"])
+
+
+def test_metadata_items_for_volumes_and_snapshots(api: Api, settle: Any) -> None:
+    vol = create(api, settle)
+    snap = api.post("snapshots", {"snapshot": {"volume_id": vol["id"], "metadata": {"a": "1"}}}).json()["snapshot"]
+    settle()
+    for base in (f"volumes/{vol['id']}/metadata", f"snapshots/{snap['id']}/metadata"):
+        assert api.post(base, {"metadata": {"b": "2"}}).json()["metadata"]["b"] == "2"
+        assert api.put(f"{base}/c", {"meta": {"c": "3"}}).json() == {"meta": {"c": "3"}}
+        assert api.get(f"{base}/c").json() == {"meta": {"c": "3"}}
+        assert api.put(f"{base}/c", {"meta": {"d": "3"}}).status_code == 400
+        assert api.put(base, {"metadata": {"only": "x"}}).json() == {"metadata": {"only": "x"}}
+        assert api.delete(f"{base}/only").status_code == 200
+        assert api.get(f"{base}/only").status_code == 404
+        assert api.get(base).json() == {"metadata": {}}
+    for method in ("GET", "PUT", "DELETE"):
+        assert api.request(method, "volumes/").status_code == 404

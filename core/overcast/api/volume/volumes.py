@@ -104,6 +104,14 @@ async def create_volume(project_id: str, request: Request, ctx: RequestContext =
     return reply({"volume": render(runtime, request, ctx, [row], version, extended=False)[0]}, 202, version)
 
 
+@router.api_route("/volumes/", methods=["GET", "PUT", "DELETE"], include_in_schema=False)
+def volume_without_id(project_id: str, ctx: RequestContext = Depends(authorize("volume:volumes:show"))) -> Response:
+    """``/volumes/`` names a volume with an empty id, which no volume has (Cinder: 404)."""
+    from overcast.errors import NotFound
+
+    raise NotFound("Volume  could not be found.")
+
+
 @router.get("/volumes/{volume_id}")
 def show_volume(project_id: str, volume_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:volumes:show")),
                 runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
@@ -138,32 +146,7 @@ def delete_volume(project_id: str, volume_id: str, request: Request, ctx: Reques
 # --- metadata -------------------------------------------------------------------------------
 
 
-@router.get("/volumes/{volume_id}/metadata")
-def get_metadata(project_id: str, volume_id: str, ctx: RequestContext = Depends(authorize("volume:volumes:show")),
-                 runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
-    check_project(project_id, ctx)
-    return reply({"metadata": dict(runtime.service("volume").volumes.get(ctx, volume_id).metadata_ or {})}, 200, version)
-
-
-@router.post("/volumes/{volume_id}/metadata")
-@router.put("/volumes/{volume_id}/metadata")
-async def set_metadata(project_id: str, volume_id: str, request: Request,
-                       ctx: RequestContext = Depends(authorize("volume:volumes:update")),
-                       runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
-    check_project(project_id, ctx)
-    body = await json_body(request)
-    if not isinstance(body, dict) or "metadata" not in body:
-        raise BadRequest("Missing required element 'metadata' in request body.")
-    meta = runtime.service("volume").volumes.set_metadata(ctx, volume_id, body["metadata"], replace=request.method == "PUT")
-    return reply({"metadata": meta}, 200, version)
-
-
-@router.delete("/volumes/{volume_id}/metadata/{key}")
-def delete_metadata(project_id: str, volume_id: str, key: str, ctx: RequestContext = Depends(authorize("volume:volumes:update")),
-                    runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
-    check_project(project_id, ctx)
-    runtime.service("volume").volumes.delete_metadata_key(ctx, volume_id, key)
-    return reply(None, 200, version)
+# /volumes/{id}/metadata routes: overcast.api.volume.metadata
 
 
 # --- actions -----------------------------------------------------------------------------------
