@@ -10,7 +10,7 @@ def _create(api, flavor_id, name="vm1", who="p1", **extra):
 
 def test_version_discovery_and_echo(api):
     root = api.client.get("/compute/").json()
-    assert root["versions"][0]["version"] == "2.37" and root["versions"][0]["min_version"] == "2.1"
+    assert root["versions"][1]["version"] == "2.37" and root["versions"][1]["min_version"] == "2.1"
     r = api.client.get("/compute/v2.1", headers={"X-Auth-Token": api.tokens["p1"]})
     assert r.json()["version"]["id"] == "v2.1"
     r = api("GET", "/flavors", version="2.30")
@@ -58,7 +58,8 @@ def test_paging_and_bad_filters(api, api_flavor, compute):
     assert {s["id"] for s in page["servers"] + rest["servers"]} == set(ids)
     assert api("GET", "/servers?marker=nope").status_code == 400
     assert api("GET", "/servers?changes-since=yesterday").status_code == 400
-    assert api("GET", "/servers?status=BOGUS").status_code == 400
+    r = api("GET", "/servers?status=BOGUS")  # Nova: an unknown status matches nothing
+    assert r.status_code == 200 and r.json()["servers"] == []
 
 
 def test_bad_create_input_changes_nothing(api, api_flavor, compute):
@@ -288,3 +289,157 @@ def test_a_fault_traceback_is_shown_to_admins_only(api, api_flavor, compute):
     assert mine["status"] == "ERROR" and mine["fault"]["code"] == 500 and "details" not in mine["fault"]
     admin = api("GET", f"/servers/{sid}", "admin").json()["server"]["fault"]
     assert "Traceback" in admin["details"] and "embedded null character" in admin["details"]
+
+
+def test_version_discovery_lists_v2_0_then_v2_1_and_serves_v2_at_base(api, api_flavor):
+    versions = api.client.get("/compute/").json()["versions"]
+    assert [v["id"] for v in versions] == ["v2.0", "v2.1"]
+    assert versions[0]["status"] == "SUPPORTED" and versions[0]["links"][0]["href"].endswith("/compute/v2/")
+    assert api.client.get("/compute/v2/").json()["version"]["id"] == "v2.0"
+    # the legacy endpoint is the v2.1 API at 2.1, whatever microversion is asked for
+    headers = {"X-Auth-Token": api.tokens["p1"], "OpenStack-API-Version": "compute 2.37"}
+    r = api.client.get(f"/compute/v2/flavors/{api_flavor['id']}", headers=headers)
+    assert r.status_code == 200 and r.json()["flavor"]["id"] == api_flavor["id"]
+    assert r.headers["X-OpenStack-Nova-API-Version"] == "2.1"
+    assert api.client.get("/compute/v2/servers/nope", headers=headers).status_code == 404
+
+
+def test_admin_pass_and_access_ips(api, api_flavor, compute):
+    r = _create(api, api_flavor["id"], adminPass="given-pass", accessIPv6="0000:0000:0000:0000:0000:babe:220.12.22.2",
+                accessIPv4="1.1.1.1")
+    assert r.status_code == 202 and r.json()["server"]["adminPass"] == "given-pass"
+    sid = r.json()["server"]["id"]
+    server = api_wait(api, compute, sid, "ACTIVE")
+    assert (server["accessIPv4"], server["accessIPv6"]) == ("1.1.1.1", "::babe:dc0c:1602")
+    generated = _create(api, api_flavor["id"], name="vm2").json()["server"]["adminPass"]
+    assert len(generated) >= 8
+    assert _create(api, api_flavor["id"], accessIPv6="notanip").status_code == 400
+    assert _create(api, api_flavor["id"], accessIPv4="1.1.1.300").status_code == 400
+    r = api("PUT", f"/servers/{sid}", json={"server": {"accessIPv6": "2001:0db8:0000:0000:0000:0000:0000:0001"}})
+    assert r.json()["server"]["accessIPv6"] == "2001:db8::1"
+    assert api("PUT", f"/servers/{sid}", json={"server": {"accessIPv4": "x"}}).status_code == 400
+
+
+def test_multiple_create(api, api_flavor, compute):
+    r = _create(api, api_flavor["id"], name="many", min_count=2, max_count=3)
+    assert r.status_code == 202 and "reservation_id" not in r.json()
+    compute.runner.wait_idle()
+    names = sorted(s["name"] for s in api("GET", "/servers").json()["servers"])
+    assert names == ["many-1", "many-2", "many-3"]
+    assert _create(api, api_flavor["id"], min_count=3, max_count=2).status_code == 400
+    assert _create(api, api_flavor["id"], min_count=0).status_code == 400
+    assert _create(api, api_flavor["id"], return_reservation_id=True).status_code == 400
+    # as many as the quota allows, at least min_count (instances quota: 10 by default)
+    r = _create(api, api_flavor["id"], name="fill", min_count=1, max_count=50)
+    assert r.status_code == 202
+    compute.runner.wait_idle()
+    assert len(api("GET", "/servers").json()["servers"]) == 10
+    r = _create(api, api_flavor["id"], name="over", min_count=1)
+    assert r.status_code == 403
+    assert len(api("GET", "/servers").json()["servers"]) == 10
+
+
+def test_server_metadata_api(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"], metadata={"a": "1", "b": "2"}).json()["server"]["id"]
+    base = f"/servers/{sid}/metadata"
+    assert api("GET", base).json() == {"metadata": {"a": "1", "b": "2"}}
+    r = api("POST", base, json={"metadata": {"b": "20", "c": "3"}})
+    assert r.status_code == 200 and r.json() == {"metadata": {"a": "1", "b": "20", "c": "3"}}
+    r = api("PUT", base, json={"metadata": {"x": "9"}})
+    assert r.status_code == 200 and r.json() == {"metadata": {"x": "9"}}
+    assert api("GET", base).json() == {"metadata": {"x": "9"}}
+    r = api("PUT", f"{base}/y", json={"meta": {"y": "8"}})
+    assert r.status_code == 200 and r.json() == {"meta": {"y": "8"}}
+    assert api("GET", f"{base}/y").json() == {"meta": {"y": "8"}}
+    assert api("PUT", f"{base}/y", json={"meta": {"z": "8"}}).status_code == 400  # body and URI mismatch
+    assert api("PUT", f"{base}/y", json={"meta": {"y": "1", "z": "2"}}).status_code == 400
+    assert api("DELETE", f"{base}/x").status_code == 204
+    assert api("GET", f"{base}/x").status_code == 404
+    assert api("DELETE", f"{base}/x").status_code == 404
+    assert api("GET", f"/servers/{sid}").json()["server"]["metadata"] == {"y": "8"}
+    assert api("POST", base, json={"metadata": {f"k{i}": "v" for i in range(129)}}).status_code == 400
+    assert api("GET", base, "p2").status_code == 404  # another project's server
+    assert api("POST", base, "reader", json={"metadata": {"r": "1"}}).status_code == 403
+
+
+def test_update_response_has_extended_attributes_only_from_2_75(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"]).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    basic = {"id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor", "created", "updated",
+             "addresses", "accessIPv4", "accessIPv6", "links", "OS-DCF:diskConfig", "progress"}
+    at_21 = api("PUT", f"/servers/{sid}", json={"server": {"name": "a"}}, version="2.1").json()["server"]
+    assert set(at_21) == basic
+    at_237 = api("PUT", f"/servers/{sid}", json={"server": {"name": "b"}}).json()["server"]
+    assert set(at_237) == basic | {"locked", "description", "tags"}
+    shown = api("GET", f"/servers/{sid}").json()["server"]
+    assert {"OS-EXT-STS:vm_state", "OS-EXT-AZ:availability_zone", "key_name", "security_groups"} <= set(shown)
+    admin_update = api("PUT", f"/servers/{sid}", "admin", json={"server": {"name": "c"}}).json()["server"]
+    assert not [k for k in admin_update if k.startswith("OS-EXT-")]
+
+
+def test_quota_sets_have_every_key_of_the_microversion(api):
+    p1 = api.projects["p1"]
+    at_21 = api("GET", f"/os-quota-sets/{p1}", version="2.1").json()["quota_set"]
+    assert set(at_21) == {"id", "instances", "cores", "ram", "floating_ips", "fixed_ips", "metadata_items", "key_pairs",
+                          "security_groups", "security_group_rules", "server_groups", "server_group_members",
+                          "injected_files", "injected_file_content_bytes", "injected_file_path_bytes"}
+    assert at_21["floating_ips"] == 50 and at_21["security_groups"] == 10  # Neutron's limits, which enforce them
+    defaults = api("GET", f"/os-quota-sets/{p1}/defaults", version="2.1").json()["quota_set"]
+    assert set(defaults) == set(at_21)
+    at_237 = api("GET", f"/os-quota-sets/{p1}").json()["quota_set"]
+    assert not {"floating_ips", "fixed_ips", "security_groups", "security_group_rules"} & set(at_237)
+    detail = api("GET", f"/os-quota-sets/{p1}/detail").json()["quota_set"]
+    assert detail["metadata_items"] == {"limit": 128, "in_use": 0, "reserved": 0}
+    r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"metadata_items": 5}})
+    assert r.status_code == 400 and "metadata_items" in r.json()["badRequest"]["message"]
+    r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"cores": 7, "metadata_items": 128}}, version="2.1")
+    assert r.status_code == 200 and r.json()["quota_set"]["cores"] == 7 and r.json()["quota_set"]["floating_ips"] == 50
+
+
+def test_server_ips(api, api_flavor, compute):
+    sid = _create(api, api_flavor["id"]).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    r = api("GET", f"/servers/{sid}/ips")
+    assert r.status_code == 200 and r.json() == {"addresses": {}}
+    assert api("GET", f"/servers/{sid}/ips/private").status_code == 404
+    assert api("GET", f"/servers/{sid}/ips", "p2").status_code == 404
+
+
+def test_plain_addresses_drop_the_extensions():
+    from overcast.api.compute.views import plain_addresses
+
+    full = {"tenant": [{"version": 4, "addr": "10.0.0.5", "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:01"}]}
+    assert plain_addresses(full) == {"tenant": [{"version": 4, "addr": "10.0.0.5"}]}
+
+
+def test_rebuild(api, api_flavor, compute):
+    from .conftest import IMAGE_ID
+
+    images = compute.runtime.service("image")
+    other = "22222222-2222-4222-8222-222222222222"
+    images.add(other)
+    sid = _create(api, api_flavor["id"], metadata={"old": "1"}).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    body = {"rebuild": {"imageRef": other, "name": "rebuilt", "metadata": {"rebuild": "server"}, "adminPass": "pw1",
+                        "accessIPv6": "2001:db8:0:0:0:0:0:1"}}
+    r = api("POST", f"/servers/{sid}/action", json=body, version="2.1")
+    assert r.status_code == 202, r.text
+    server = r.json()["server"]
+    assert server["adminPass"] == "pw1" and server["image"]["id"] == other and server["status"] == "REBUILD"
+    assert "OS-EXT-STS:vm_state" not in server  # the update view before 2.75
+    done = api_wait(api, compute, sid, "ACTIVE")
+    assert (done["name"], done["metadata"], done["image"]["id"], done["accessIPv6"]) == ("rebuilt", {"rebuild": "server"}, other,
+                                                                                         "2001:db8::1")
+    actions = [a["action"] for a in api("GET", f"/servers/{sid}/os-instance-actions").json()["instanceActions"]]
+    assert "rebuild" in actions
+    # a stopped server is stopped again afterwards
+    api("POST", f"/servers/{sid}/action", json={"os-stop": None})
+    api_wait(api, compute, sid, "SHUTOFF")
+    assert api("POST", f"/servers/{sid}/action", json={"rebuild": {"imageRef": IMAGE_ID}}).status_code == 202
+    assert api_wait(api, compute, sid, "SHUTOFF")["image"]["id"] == IMAGE_ID
+    # refused, changing nothing
+    for bad in ({"imageRef": "nope"}, {}, {"imageRef": IMAGE_ID, "personality": []},
+                {"imageRef": IMAGE_ID, "preserve_ephemeral": True}):
+        assert api("POST", f"/servers/{sid}/action", json={"rebuild": bad}).status_code == 400, bad
+    assert api("POST", "/servers/no-such-server/action", json={"rebuild": {"imageRef": IMAGE_ID}}).status_code == 404
+    assert api("GET", f"/servers/{sid}").json()["server"]["image"]["id"] == IMAGE_ID

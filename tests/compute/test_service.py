@@ -63,7 +63,8 @@ def test_volume_attach_handshake(compute, ctx, flavor, fake_drivers):
         compute.volumes.attach(ctx, server.uuid, "vol-1")
     with pytest.raises(NotFound):
         compute.volumes.attach(make_ctx("p2"), server.uuid, "vol-1")
-    compute.volumes.detach(ctx, server.uuid, "vol-1")
+    compute.volumes.detach(ctx, server.uuid, "vol-1")  # in the background, as Nova's 202
+    compute.runner.wait_idle()
     assert vols.volumes["vol-1"]["status"] == "available" and "/dev/vdb" not in guest["volumes"]
 
 
@@ -107,3 +108,27 @@ def test_networks_ports_bound_and_moved(compute, ctx, flavor, admin_ctx, fake_dr
     compute.delete_server(ctx, rec.uuid)
     wait_status(compute, ctx, rec.uuid, "DELETED")
     assert net.ports == {}
+
+
+def test_detach_retries_a_guest_that_does_not_release_the_disk(compute, ctx, flavor, monkeypatch):
+    from overcast.errors import DriverError
+
+    vols = compute.runtime.service("volume")
+    vols.add("vol-2", "p1")
+    server = boot(compute, ctx, flavor)
+    compute.volumes.attach(ctx, server.uuid, "vol-2")
+    real, asked = compute.volumes._agent, []
+
+    def busy_guest(host, method, **kw):
+        if method == "compute_detach_volume":
+            asked.append(method)
+            if len(asked) < 3:
+                raise DriverError("the guest did not release /dev/vdb within 20 s")
+        return real(host, method, **kw)
+
+    monkeypatch.setattr(compute.volumes, "_agent", busy_guest)
+    compute.volumes.detach(ctx, server.uuid, "vol-2")
+    assert vols.volumes["vol-2"]["status"] in ("detaching", "in-use", "available")
+    compute.runner.wait_idle()
+    assert len(asked) == 3 and vols.volumes["vol-2"]["status"] == "available"
+    assert compute.volumes.list(ctx, server.uuid) == []

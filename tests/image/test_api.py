@@ -202,3 +202,42 @@ def test_corrupt_stored_data_aborts_the_http_download(live_api, api, tmp_path):
             for chunk in r.iter_bytes():
                 received += len(chunk)
     assert received < len(data)
+
+
+def test_v2_0_json_patch_and_an_empty_image_id(api):
+    view = _create(api.a)
+    v20 = {"Content-Type": "application/openstack-images-v2.0-json-patch"}
+    r = api.a.patch(f"/image/v2/images/{view['id']}", json=[{"replace": "/name", "value": "renamed"},
+                                                            {"add": "/color", "value": "blue"}], headers=v20)
+    assert r.status_code == 200 and r.json()["name"] == "renamed" and r.json()["color"] == "blue"
+    r = api.a.patch(f"/image/v2/images/{view['id']}", json=[{"remove": "/color"}], headers=v20)
+    assert r.status_code == 200 and "color" not in r.json()
+    assert api.a.patch(f"/image/v2/images/{view['id']}", json=[{"op": "remove", "path": "/x"}], headers=v20).status_code == 400
+    assert api.a.patch(f"/image/v2/images/{view['id']}", json=[], headers={"Content-Type": "application/json"}).status_code == 415
+    assert api.a.get("/image/v2/images/").status_code == 404
+    assert api.a.delete("/image/v2/images/").status_code == 404
+
+
+def test_compute_image_proxy(api):
+    view = _create(api.a, name="img", image_type="test", min_ram=64)
+    api.a.put(f"/image/v2/images/{view['id']}/file", content=b"x" * 1024, headers=OCTET)
+    base = "/compute/v2.1/images"
+    shown = api.a.get(f"{base}/{view['id']}").json()["image"]
+    assert shown["status"] == "ACTIVE" and shown["progress"] == 100 and shown["minRam"] == 64 and shown["minDisk"] == 0
+    assert shown["metadata"] == {"image_type": "test"} and shown["name"] == "img"
+    assert shown["OS-EXT-IMG-SIZE:size"] == 1024 and shown["links"][0]["href"].endswith(f"/compute/v2.1/images/{view['id']}")
+    assert view["id"] in [i["id"] for i in api.a.get(base).json()["images"]]
+    assert api.a.get(f"{base}/detail?name=img").json()["images"][0]["metadata"] == {"image_type": "test"}
+    assert api.a.get(f"{base}?minRam=5").status_code == 400  # a filter not served here is refused
+    r = api.a.post(f"{base}/{view['id']}/metadata", json={"metadata": {"k": "v"}})
+    assert r.status_code == 200 and r.json()["metadata"] == {"image_type": "test", "k": "v"}
+    assert api.a.put(f"{base}/{view['id']}/metadata", json={"metadata": {"only": "1"}}).json()["metadata"] == {"only": "1"}
+    assert api.a.put(f"{base}/{view['id']}/metadata/x", json={"meta": {"x": "2"}}).json() == {"meta": {"x": "2"}}
+    assert api.a.get(f"{base}/{view['id']}/metadata/x").json() == {"meta": {"x": "2"}}
+    assert api.a.delete(f"{base}/{view['id']}/metadata/x").status_code == 204
+    assert api.a.get(f"{base}/{view['id']}/metadata/x").status_code == 404
+    assert api.b.get(f"{base}/{view['id']}").status_code == 404  # private to its owner
+    # gone from 2.36, as in Nova
+    assert api.a.get(f"{base}/{view['id']}", headers={"OpenStack-API-Version": "compute 2.36"}).status_code == 404
+    assert api.a.delete(f"{base}/{view['id']}").status_code == 204
+    assert api.a.get(f"{base}/{view['id']}").status_code == 404

@@ -130,3 +130,21 @@ def test_admin_setting_the_binding_host_binds_the_port(api: Any, fake_drivers: A
     unbound = api.boss.put(f"{V2}/ports/{port['id']}", json={"port": {"binding:host_id": ""}}).json()["port"]
     assert unbound["binding:vif_type"] == "unbound"
     assert port["id"] not in fake_drivers.network.state["fake1"]["ports"]
+
+
+def test_bulk_create_is_all_or_nothing(api: Any) -> None:
+    net = make_net(api.alice)
+    make_subnet(api.alice, net["id"])
+    r = api.alice.post(f"{V2}/ports", json={"ports": [{"network_id": net["id"], "name": "a"},
+                                                      {"network_id": net["id"], "name": "b"}]})
+    assert r.status_code == 201, r.text
+    ports = r.json()["ports"]
+    assert [p["name"] for p in ports] == ["a", "b"] and len({p["fixed_ips"][0]["ip_address"] for p in ports}) == 2
+    before = api.alice.get(f"{V2}/ports").json()["ports"]
+    # the second one fails: the first is not kept
+    neutron_error(api.alice.post(f"{V2}/ports", json={"ports": [{"network_id": net["id"], "name": "c"},
+                                                                {"network_id": "no-such-net"}]}), 404, "NetworkNotFound")
+    assert api.alice.get(f"{V2}/ports").json()["ports"] == before
+    r = api.alice.post(f"{V2}/networks", json={"networks": [{"name": "n1"}, {"name": "n2"}]})
+    assert r.status_code == 201 and [n["name"] for n in r.json()["networks"]] == ["n1", "n2"]
+    neutron_error(api.alice.post(f"{V2}/networks", json={"networks": []}), 400, "BadRequest")

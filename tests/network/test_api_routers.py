@@ -139,3 +139,41 @@ def test_quotas(api: Any) -> None:
     assert api.boss.delete(f"{V2}/quotas/{api.alice_project}").status_code == 204
     assert api.alice.get(f"{V2}/quotas/{api.alice_project}").json()["quota"]["network"] == 100
     make_net(api.alice, "now-fine")
+
+
+def test_security_group_rule_errors_say_what_neutron_says(api: Any) -> None:
+    sg = api.alice.post(f"{V2}/security-groups", json={"security_group": {"name": "t"}}).json()["security_group"]
+    neutron_error(api.alice.post(f"{V2}/security-groups", json={"security_group": {"name": "default"}}), 409,
+                  "SecurityGroupDefaultAlreadyExists")
+    cases = [("tcp", -16, 80, "Invalid value for port -16."), ("tcp", 80, 79, "port_range_min must be <= port_range_max"),
+             ("tcp", 80, 65536, "Invalid value for port 65536."), ("tcp", None, 6, "port_range_min must be <= port_range_max"),
+             ("icmp", 1, 256, "Invalid value for ICMP code (port_range_max) 256. It must be 0 to 255."),
+             ("icmp", -1, 25, "Invalid value for port -1."),
+             ("icmp", None, 6, "ICMP code (port-range-max) 6 is provided but ICMP type (port-range-min) is missing."),
+             ("icmp", 300, 1, "Invalid value for ICMP type (port_range_min) 300. It must be 0 to 255."),
+             (None, 22, 22, "Must also specify protocol if port range is given."),
+             ("gre", 1, 2, "Invalid protocol gre for port range, only supported for TCP, UDP, UDPLITE, SCTP and DCCP.")]
+    for ethertype in ("IPv4", "IPv6"):
+        for protocol, low, high, message in cases:
+            body = {"security_group_id": sg["id"], "direction": "ingress", "ethertype": ethertype, "protocol": protocol,
+                    "port_range_min": low, "port_range_max": high}
+            r = api.alice.post(f"{V2}/security-group-rules", json={"security_group_rule": body})
+            assert r.status_code == 400 and message in r.json()["NeutronError"]["message"], (body, r.text)
+    # icmp in an IPv6 rule is ICMPv6, as in Neutron; IPv6-only protocols stay out of IPv4 rules
+    body = {"security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv6", "protocol": "icmp"}
+    assert api.alice.post(f"{V2}/security-group-rules", json={"security_group_rule": body}).status_code == 201
+    error = neutron_error(api.alice.post(f"{V2}/security-group-rules", json={"security_group_rule": body | {
+        "ethertype": "IPv4", "protocol": "ipv6-icmp"}}), 400, "SecurityGroupEthertypeConflictWithProtocol")
+    assert error["message"] == "Invalid ethertype IPv4 for protocol ipv6-icmp."
+
+
+def test_external_network_subnets_are_not_shown_to_other_projects(api: Any) -> None:
+    ext, ext_sub = external(api)
+    listed = api.alice.get(f"{V2}/networks", params={"router:external": True}).json()["networks"]
+    assert [n["id"] for n in listed] == [ext["id"]]
+    assert ext_sub["id"] not in [s["id"] for s in api.alice.get(f"{V2}/subnets").json()["subnets"]]
+    neutron_error(api.alice.get(f"{V2}/subnets/{ext_sub['id']}"), 404, "SubnetNotFound")
+    assert api.boss.get(f"{V2}/subnets/{ext_sub['id']}").status_code == 200
+    # a router still gets its gateway on it
+    router = api.alice.post(f"{V2}/routers", json={"router": {"external_gateway_info": {"network_id": ext["id"]}}})
+    assert router.status_code == 201, router.text

@@ -102,3 +102,49 @@ def test_marker_paging_terminates_like_swiftclient(alice) -> None:
         seen += [o["name"] for o in page]
         marker = page[-1]["name"]
     assert seen == names and requests == 5
+
+
+def test_every_response_carries_a_swift_transaction_id(alice, bob, os_client) -> None:
+    import re
+
+    shape = re.compile(r"^tx[0-9a-f]{21}-[0-9a-f]{10}$")
+    alice("PUT", "/c1")
+    responses = [alice("HEAD"), alice("GET", "/c1"), alice("PUT", "/c1/o", content=b"x"), alice("GET", "/c1/o"),
+                 alice("GET", "/nope"), alice("DELETE", "/nope/o"), bob.on(alice.project)("GET", "/c1"),
+                 os_client.get(alice.base), os_client.get("/object/info")]
+    assert [r.status_code for r in responses] == [204, 204, 201, 200, 404, 404, 403, 401, 200]
+    ids = [r.headers.get("x-trans-id", "") for r in responses]
+    assert all(shape.match(i) for i in ids), ids
+    assert len(set(ids)) == len(ids)
+    assert [r.headers["x-openstack-request-id"] for r in responses] == ids
+    assert [r.status_code for r in responses if "content-type" not in r.headers] == []
+
+
+def test_bulk_delete_deletes_objects_and_containers(alice) -> None:
+    alice("PUT", "/c1")
+    alice("PUT", "/c1/a b", content=b"1")
+    alice("PUT", "/c1/c", content=b"2")
+    alice("PUT", "/c2")
+    alice("PUT", "/full")
+    alice("PUT", "/full/keep", content=b"3")
+    body = "/c1/a%20b\n/c1/c\n/c1/missing\n/c1\n/c2\n/full\n"
+    r = alice("POST", "?bulk-delete", content=body.encode(), headers={"Accept": "application/json", "Content-Type": "text/plain"})
+    assert r.status_code == 200
+    report = r.json()
+    assert (report["Number Deleted"], report["Number Not Found"]) == (4, 1)
+    assert report["Errors"] == [["/full", "409 Conflict"]] and report["Response Status"] == "400 Bad Request"
+    assert [c["name"] for c in alice("GET", "?format=json").json()] == ["full"]
+    # DELETE works the same (python-swiftclient and Tempest use it), here with a plain-text report
+    r = alice("DELETE", "?bulk-delete", content=b"/full/keep\n/full\n")
+    assert r.status_code == 200 and "Number Deleted: 2" in r.text and "Response Status: 200 OK" in r.text
+    assert alice("GET").status_code == 204
+    assert alice("DELETE").status_code == 405  # without ?bulk-delete an account is not deleted
+
+
+def test_account_shows_usage_per_storage_policy(alice) -> None:
+    alice("PUT", "/c1")
+    alice("PUT", "/c1/o", content=b"12345")
+    alice("PUT", "/c2")
+    r = alice("HEAD")
+    prefix = "x-account-storage-policy-policy-0-"
+    assert (r.headers[prefix + "container-count"], r.headers[prefix + "object-count"], r.headers[prefix + "bytes-used"]) == ("2", "1", "5")

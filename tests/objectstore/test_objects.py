@@ -169,3 +169,41 @@ def test_info_capabilities(os_client) -> None:
     info = os_client.get("/object/info").json()
     assert info["swift"]["max_object_name_length"] == 1024 and "slo" in info
     assert info["swift"]["policies"] == [{"name": "Policy-0", "default": True}]
+
+
+def test_versions_location_keeps_overwritten_objects_and_delete_restores(alice) -> None:
+    alice("PUT", "/archive")
+    assert alice("PUT", "/base", headers={"X-Versions-Location": "archive"}).status_code == 201
+    assert alice("HEAD", "/base").headers["x-versions-location"] == "archive"
+    alice("PUT", "/base/o", content=b"one")
+    alice("PUT", "/base/o", content=b"two")
+    alice("PUT", "/base/o", content=b"three")
+    assert alice("GET", "/base/o").content == b"three"
+    archived = [o["name"] for o in alice("GET", "/archive?format=json").json()]
+    assert len(archived) == 2 and all(n.startswith("001o/") for n in archived)
+    assert alice("DELETE", "/base/o").status_code == 204
+    assert alice("GET", "/base/o").content == b"two"
+    assert alice("DELETE", "/base/o").status_code == 204
+    assert alice("GET", "/base/o").content == b"one"
+    assert alice("DELETE", "/base/o").status_code == 204
+    assert alice("GET", "/base/o").status_code == 404
+    assert alice("HEAD", "/archive").headers["x-container-object-count"] == "0"
+    # turned off by X-Remove-Versions-Location; a missing archive container is a 412
+    alice("POST", "/base", headers={"X-Remove-Versions-Location": "x"})
+    assert "x-versions-location" not in alice("HEAD", "/base").headers
+    alice("POST", "/base", headers={"X-Versions-Location": "gone"})
+    alice("PUT", "/base/p", content=b"1")
+    assert alice("PUT", "/base/p", content=b"2").status_code == 412
+    assert alice("GET", "/base/p").content == b"1"
+    assert alice("PUT", "/c2", headers={"X-Versions-Location": "a", "X-History-Location": "b"}).status_code == 400
+
+
+def test_history_location_archives_on_overwrite_and_delete(alice) -> None:
+    alice("PUT", "/hist")
+    alice("PUT", "/base", headers={"X-History-Location": "hist"})
+    alice("PUT", "/base/o", content=b"one")
+    alice("PUT", "/base/o", content=b"two")
+    assert alice("DELETE", "/base/o").status_code == 204
+    assert alice("GET", "/base/o").status_code == 404
+    archived = alice("GET", "/hist?format=json").json()
+    assert [alice("GET", f"/hist/{o['name']}").content for o in archived] == [b"one", b"two"]

@@ -82,6 +82,10 @@ def test_account_quota_is_set_by_admins_only(os_runtime, alice, os_client) -> No
     alice("PUT", "/c")
     assert alice("PUT", "/c/a", content=b"12345").status_code == 201
     assert alice("PUT", "/c/b", content=b"12345").status_code == 413
+    # removing it takes any value (Tempest sends the header with an arbitrary one)
+    assert alice("POST", "", headers={"X-Remove-Account-Meta-Quota-Bytes": "x"}).status_code == 403
+    assert admin("POST", "", headers={"X-Remove-Account-Meta-Quota-Bytes": "x"}).status_code == 204
+    assert alice("PUT", "/c/b", content=b"12345").status_code == 201
 
 
 def test_expiry_hides_then_reaps(os_runtime, alice, monkeypatch) -> None:
@@ -155,3 +159,11 @@ def test_tempurl_get_and_put_without_a_token(alice, bob, os_client) -> None:
     alice("POST", "/c", headers={"X-Container-Meta-Temp-URL-Key": "ckey"})
     assert "x-container-meta-temp-url-key" not in bob.on(alice.project)("HEAD", "/c").headers
     assert alice("HEAD", "/c").headers["x-container-meta-temp-url-key"] == "ckey"
+
+
+def test_account_tempurl_keys_are_shown_to_the_owner(alice) -> None:
+    # Tempest (and swiftclient's tempurl helpers) read the key back from the account
+    alice("POST", "", headers={"X-Account-Meta-Temp-URL-Key": "k1", "X-Account-Meta-Temp-URL-Key-2": "k2"})
+    r = alice("HEAD")
+    assert (r.headers["x-account-meta-temp-url-key"], r.headers["x-account-meta-temp-url-key-2"]) == ("k1", "k2")
+    assert alice("GET", "?format=json").headers["x-account-meta-temp-url-key"] == "k1"

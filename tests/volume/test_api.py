@@ -31,7 +31,7 @@ def test_create_show_list_with_osc_body(api: Api, settle: Any) -> None:
     assert r.headers["OpenStack-API-Version"] == "volume 3.71"
     vol = r.json()["volume"]
     assert vol["status"] == "creating" and vol["bootable"] == "false" and vol["attachments"] == []
-    assert vol["volume_type"] == "__DEFAULT__" and vol["os-vol-tenant-attr:tenant_id"] == api.project
+    assert vol["volume_type"] == "__DEFAULT__" and "os-vol-tenant-attr:tenant_id" not in vol  # admins only, and not on create
     settle()
     shown = api.get(f"volumes/{vol['id']}").json()["volume"]
     assert shown["status"] == "available" and shown["size"] == 1
@@ -215,3 +215,55 @@ def test_unsupported_microversion_is_406(api: Api) -> None:
 def test_availability_zones(api: Api) -> None:
     zones = api.get("os-availability-zone").json()["availabilityZoneInfo"]
     assert zones == [{"zoneName": "nova", "zoneState": {"available": True}}]
+
+
+def test_volume_and_snapshot_fields_follow_microversion_and_role(api: Api, api_admin: Api, settle: Any) -> None:
+    base = {"id", "name", "description", "size", "status", "availability_zone", "created_at", "updated_at", "attachments",
+            "bootable", "encrypted", "multiattach", "metadata", "snapshot_id", "source_volid", "volume_type", "user_id",
+            "replication_status", "consistencygroup_id", "links"}
+    r = api.post("volumes", {"volume": {"size": 1, "name": "mv"}})
+    assert set(r.json()["volume"]) == base  # 3.0, a member, the create response
+    vid = r.json()["volume"]["id"]
+    settle()
+    assert set(api.get(f"volumes/{vid}").json()["volume"]) == base
+    v371 = {"OpenStack-API-Version": "volume 3.71"}
+    at_371 = api.get(f"volumes/{vid}", headers=v371).json()["volume"]
+    assert set(at_371) == base | {"group_id", "service_uuid", "shared_targets", "volume_type_id", "consumes_quota"}
+    admin_view = api_admin.get(f"/volume/v3/{api.project}/volumes/{vid}", headers=v371).json()["volume"]
+    assert set(admin_view) - set(at_371) == {"migration_status", "provider_id", "cluster_name", "os-vol-tenant-attr:tenant_id",
+                                             "os-vol-host-attr:host", "os-vol-mig-status-attr:migstat",
+                                             "os-vol-mig-status-attr:name_id"}
+    updated = api_admin.put(f"/volume/v3/{api.project}/volumes/{vid}", {"volume": {"name": "n"}}).json()["volume"]
+    assert not [k for k in updated if k.startswith("os-vol-")]
+    snap = api.post("snapshots", {"snapshot": {"volume_id": vid, "name": "s"}}).json()["snapshot"]
+    assert set(snap) == {"id", "name", "description", "volume_id", "size", "status", "created_at", "updated_at", "metadata"}
+    settle()
+    shown = api.get(f"snapshots/{snap['id']}").json()["snapshot"]
+    assert set(shown) - set(snap) == {"os-extended-snapshot-attributes:project_id", "os-extended-snapshot-attributes:progress"}
+    at_371 = api.get(f"snapshots/{snap['id']}", headers=v371).json()["snapshot"]
+    assert set(at_371) - set(shown) == {"group_snapshot_id", "user_id", "consumes_quota"}
+
+
+def test_extensions_list(api: Api) -> None:
+    r = api.get("extensions")
+    assert r.status_code == 200
+    aliases = {e["alias"] for e in r.json()["extensions"]}
+    assert {"os-vol-tenant-attr", "os-volume-actions", "os-extended-snapshot-attributes"} <= aliases
+    assert all(set(e) == {"alias", "name", "description", "links", "updated"} for e in r.json()["extensions"])
+
+
+def test_metadata_items_for_volumes_and_snapshots(api: Api, settle: Any) -> None:
+    vol = create(api, settle)
+    snap = api.post("snapshots", {"snapshot": {"volume_id": vol["id"], "metadata": {"a": "1"}}}).json()["snapshot"]
+    settle()
+    for base in (f"volumes/{vol['id']}/metadata", f"snapshots/{snap['id']}/metadata"):
+        assert api.post(base, {"metadata": {"b": "2"}}).json()["metadata"]["b"] == "2"
+        assert api.put(f"{base}/c", {"meta": {"c": "3"}}).json() == {"meta": {"c": "3"}}
+        assert api.get(f"{base}/c").json() == {"meta": {"c": "3"}}
+        assert api.put(f"{base}/c", {"meta": {"d": "3"}}).status_code == 400
+        assert api.put(base, {"metadata": {"only": "x"}}).json() == {"metadata": {"only": "x"}}
+        assert api.delete(f"{base}/only").status_code == 200
+        assert api.get(f"{base}/only").status_code == 404
+        assert api.get(base).json() == {"metadata": {}}
+    for method in ("GET", "PUT", "DELETE"):
+        assert api.request(method, "volumes/").status_code == 404

@@ -18,7 +18,9 @@ REQUEST_ID_HEADER = b"x-openstack-request-id"
 
 class RequestIdAndLogMiddleware:
     """Gives each request an id (``req-<uuid>``), returns it in ``X-Openstack-Request-Id``
-    (Nova also reads ``X-Compute-Request-Id``), and logs one structured line per request."""
+    (Nova also reads ``X-Compute-Request-Id``; under ``/object`` it is Swift's transaction id,
+    also in ``X-Trans-Id``, on every response as Swift's proxy sends it), and logs one
+    structured line per request."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -27,7 +29,8 @@ class RequestIdAndLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = new_request_id()
+        swift = scope["path"].startswith("/object")
+        request_id = new_trans_id() if swift else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -40,6 +43,8 @@ class RequestIdAndLogMiddleware:
                 headers = [*message.get("headers", ()), (REQUEST_ID_HEADER, raw_id)]
                 if scope["path"].startswith("/compute"):
                     headers.append((b"x-compute-request-id", raw_id))
+                elif swift:
+                    headers.append((b"x-trans-id", raw_id))
                 message["headers"] = headers
             await send(message)
 
@@ -64,6 +69,12 @@ def new_request_id() -> str:
     id needs to be unique, not secret, and this runs on every request."""
     h = "%032x" % random.getrandbits(128)
     return f"req-{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def new_trans_id() -> str:
+    """Swift's transaction id: ``tx``, 21 hex digits, ``-``, the time in 10 hex digits (the
+    shape clients and Tempest match)."""
+    return "tx%021x-%010x" % (random.getrandbits(84), int(time.time()))
 
 
 class FastPathMiddleware:

@@ -7,7 +7,7 @@ import base64
 import binascii
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import or_, select
 
@@ -87,6 +87,58 @@ def _config_drive(value: Any) -> bool:
     raise BadRequest(f"Invalid input for field/attribute config_drive. Value: {value!r}.")
 
 
+def access_ip(value: Any, version: int) -> str:
+    """``accessIPv4``/``accessIPv6`` as Nova stores them: empty, or the address in its
+    normalised form (``::babe:dc0c:1602`` for ``0000:0000:0000:0000:0000:babe:220.12.22.2``)."""
+    import ipaddress
+
+    field = f"accessIPv{version}"
+    if value is None or value == "":
+        return ""
+    kind = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    try:
+        return str(kind(value)) if isinstance(value, str) else _bad_ip(field, value)
+    except ValueError:
+        return _bad_ip(field, value)
+
+
+def _bad_ip(field: str, value: Any) -> NoReturn:
+    kind = "IPv4" if field.endswith("4") else "IPv6"
+    raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. '{value}' is not a '{kind.lower()}'")
+
+
+def server_count(body: dict) -> tuple[int, int]:
+    """``(min_count, max_count)`` of a multiple create (Nova's rules: integers from 1, min <= max)."""
+    counts = []
+    for field in ("min_count", "max_count"):
+        value = body.get(field, 1)
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = 0
+        if isinstance(value, bool) or isinstance(value, float) or number < 1:
+            raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
+                             f"{value!r} is not a valid value for {field}")
+        counts.append(number)
+    if "max_count" not in body:
+        counts[1] = counts[0]
+    if counts[0] > counts[1]:
+        raise BadRequest("min_count must be <= max_count")
+    return counts[0], counts[1]
+
+
+def admin_password(body: dict) -> str:
+    """The ``adminPass`` given, else a generated one (Nova returns it from create)."""
+    import secrets
+
+    value = body.get("adminPass")
+    if value is None:
+        return secrets.token_urlsafe(9)
+    if not isinstance(value, str):
+        raise BadRequest(f"Invalid input for field/attribute adminPass. Value: {value!r}.")
+    return value
+
+
 def parse_networks(value: Any) -> list:
     """``networks``: "none", "auto", or a list of ``{uuid|port[, fixed_ip]}``."""
     if value is None or value == "auto":
@@ -156,16 +208,11 @@ class ServerManager:
             if zone not in zones:
                 raise BadRequest(f"The requested availability zone is not available: {zone}")
         group_id = _group_hint(body.get("os:scheduler_hints"))
-        min_count = body.get("min_count", 1)
-        max_count = body.get("max_count", 1)
-        if min_count not in (1, "1") or max_count not in (1, "1"):
-            raise BadRequest("Only one server per request is supported (min_count = max_count = 1).")
+        min_count, max_count = server_count(body)
+        if body.get("return_reservation_id") not in (None, False, "false", "False"):
+            raise BadRequest("return_reservation_id is not supported: each server has its own reservation id.")
         config_drive = _config_drive(body.get("config_drive"))
-        uuid = new_id()
-        rec = InstanceRecord(
-            uuid=uuid,
-            name=name,
-            hv_name=f"oc-{uuid}",
+        fields = dict(
             project_id=ctx.project_id or "",
             user_id=ctx.user_id,
             description=body.get("description"),
@@ -181,8 +228,8 @@ class ServerManager:
             user_data=_user_data(body.get("user_data")),
             requested_networks=networks,
             addresses={},
-            access_ipv4=body.get("accessIPv4") or "",
-            access_ipv6=body.get("accessIPv6") or "",
+            access_ipv4=access_ip(body.get("accessIPv4"), 4),
+            access_ipv6=access_ip(body.get("accessIPv6"), 6),
             server_group_id=None,
             config_drive=config_drive,
         )
@@ -193,19 +240,41 @@ class ServerManager:
                                                             KeyPairRecord.name == key_name)).first()
                 if key is None:
                     raise BadRequest(f"Invalid key_name provided.")
-                rec.key_name, rec.key_data = key.name, key.public_key
-            if group_id:
-                group = self.svc.server_groups.get_record(s, ctx, str(group_id))
-                rec.server_group_id = group.id
-                s.add(ServerGroupMember(group_id=group.id, instance_uuid=uuid))
-            self.svc.quotas.claim(s, rec.project_id, self.svc.quota_deltas(flavor))
-            s.add(rec)
-            s.flush()
-            s.add(InstanceAction(instance_uuid=uuid, action="create", request_id=ctx.request_id, user_id=ctx.user_id,
-                                 project_id=rec.project_id))
-            self.svc.transitions.notify(rec, "")
-        self.svc.runner.submit(f"build {uuid}", self.svc.tasks.build, uuid, ctx)
-        return rec
+                fields.update(key_name=key.name, key_data=key.public_key)
+            group = self.svc.server_groups.get_record(s, ctx, str(group_id)) if group_id else None
+            count = self._claim(s, fields["project_id"], self.svc.quota_deltas(flavor), min_count, max_count)
+            recs = []
+            for index in range(count):
+                uuid = new_id()
+                # Nova's multi_instance_display_name_template: "%(name)s-%(count)d" from 1
+                rec = InstanceRecord(uuid=uuid, name=f"{name}-{index + 1}" if count > 1 else name,
+                                     hv_name=f"oc-{uuid}", **fields)
+                if group is not None:
+                    rec.server_group_id = group.id
+                    s.add(ServerGroupMember(group_id=group.id, instance_uuid=uuid))
+                s.add(rec)
+                s.flush()
+                s.add(InstanceAction(instance_uuid=uuid, action="create", request_id=ctx.request_id, user_id=ctx.user_id,
+                                     project_id=rec.project_id))
+                self.svc.transitions.notify(rec, "")
+                recs.append(rec)
+        for rec in recs:
+            self.svc.runner.submit(f"build {rec.uuid}", self.svc.tasks.build, rec.uuid, ctx)
+        return recs[0]
+
+    def _claim(self, s: Any, project_id: str, deltas: dict[str, int], min_count: int, max_count: int) -> int:
+        """Claim quota for as many servers as fit, from ``max_count`` down to ``min_count``
+        (Nova's multiple create); the claim's own error if not even ``min_count`` fit."""
+        from overcast.compute.quotas import UNLIMITED
+
+        count = min_count
+        if max_count > min_count:
+            limits, used = self.svc.quotas.limits(s, project_id), self.svc.quotas.usage(s, project_id)
+            fits = [(limits[k] - used.get(k, 0)) // v for k, v in deltas.items()
+                    if v > 0 and limits.get(k, UNLIMITED) != UNLIMITED]
+            count = max(min_count, min([max_count, *fits]))
+        self.svc.quotas.claim(s, project_id, {k: v * count for k, v in deltas.items()})
+        return count
 
     @staticmethod
     def _boot_image_from_bdm(body: dict) -> str | None:
@@ -239,9 +308,8 @@ class ServerManager:
             stmt = stmt.where(InstanceRecord.updated_at <= parse_time(params["changes-before"], "changes-before"))
         status = params.get("status")
         if status:
-            vm_states = st.STATUS_VM_STATES.get(status.upper())
-            if vm_states is None:
-                raise BadRequest(f"Invalid status value: {status}")
+            # Nova answers an unknown status with an empty list, not an error
+            vm_states = st.STATUS_VM_STATES.get(status.upper(), ())
             stmt = stmt.where(InstanceRecord.vm_state.in_(vm_states))
         for param, column in (("flavor", InstanceRecord.flavor_id), ("image", InstanceRecord.image_ref),
                               ("availability_zone", InstanceRecord.availability_zone),
@@ -306,11 +374,72 @@ class ServerManager:
             if "description" in body:
                 rec.description = None if body["description"] is None else _text(body["description"], "description", allow_empty=True)
             if "accessIPv4" in body:
-                rec.access_ipv4 = body["accessIPv4"] or ""
+                rec.access_ipv4 = access_ip(body["accessIPv4"], 4)
             if "accessIPv6" in body:
-                rec.access_ipv6 = body["accessIPv6"] or ""
+                rec.access_ipv6 = access_ip(body["accessIPv6"], 6)
             s.flush()
             return rec
+
+    # --- rebuild --------------------------------------------------------------------------------
+
+    #: What a rebuild request may carry at 2.1..2.37 (others are refused, not ignored).
+    REBUILD_FIELDS = {"imageRef", "name", "metadata", "adminPass", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig",
+                      "preserve_ephemeral", "description"}
+
+    def rebuild_changes(self, ctx: RequestContext, body: Any, version: tuple[int, int]) -> dict[str, Any]:
+        """The row values a rebuild request sets, validated (the image must be usable)."""
+        if not isinstance(body, dict) or "imageRef" not in body:
+            raise BadRequest("Invalid input for field/attribute rebuild. 'imageRef' is a required property")
+        allowed = self.REBUILD_FIELDS - ({"description"} if version < (2, 19) else set())
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise BadRequest(f"Additional properties are not allowed ({', '.join(unknown)} were unexpected)")
+        if body.get("preserve_ephemeral") not in (None, False):
+            raise BadRequest("preserve_ephemeral is not supported: servers here have no ephemeral disk.")
+        if body.get("OS-DCF:diskConfig") not in (None, "MANUAL"):
+            raise BadRequest("OS-DCF:diskConfig AUTO is not supported.")
+        image = lookup_image(self.runtime, ctx, str(body["imageRef"]).rstrip("/").rsplit("/", 1)[-1])
+        changes: dict[str, Any] = {"image_ref": image.id, "image": to_dict(image), "_image": image}
+        if "name" in body:
+            changes["name"] = _text(body["name"], "name")
+        if "metadata" in body:
+            changes["metadata_"] = _metadata(body["metadata"])
+        if "description" in body:
+            changes["description"] = None if body["description"] is None else _text(body["description"], "description", allow_empty=True)
+        for version_, field in ((4, "accessIPv4"), (6, "accessIPv6")):
+            if field in body:
+                changes[f"access_ipv{version_}"] = access_ip(body[field], version_)
+        return changes
+
+    # --- metadata (/servers/{id}/metadata) -------------------------------------------------------
+
+    def metadata(self, ctx: RequestContext, uuid: str) -> dict[str, str]:
+        return dict(self.get(ctx, uuid).metadata_ or {})
+
+    def set_metadata(self, ctx: RequestContext, uuid: str, items: Any, replace: bool) -> dict[str, str]:
+        """Merge ``items`` into the metadata (``POST``), or replace it (``PUT``); the result."""
+        items = _metadata(items)
+        with self.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            if rec.locked and not ctx.is_admin:
+                raise Conflict(f"Instance {uuid} is locked")
+            merged = items if replace else {**(rec.metadata_ or {}), **items}
+            rec.metadata_ = _metadata(merged)  # the 128-item limit holds for the result
+            s.flush()
+            return dict(rec.metadata_)
+
+    def delete_metadata_item(self, ctx: RequestContext, uuid: str, key: str) -> None:
+        from overcast.errors import NotFound
+
+        with self.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            if rec.locked and not ctx.is_admin:
+                raise Conflict(f"Instance {uuid} is locked")
+            meta = dict(rec.metadata_ or {})
+            if key not in meta:
+                raise NotFound("Metadata item was not found")
+            del meta[key]
+            rec.metadata_ = meta
 
     def delete(self, ctx: RequestContext, uuid: str) -> None:
         """Mark the server ``deleting`` and start the delete task (a build in progress

@@ -182,8 +182,9 @@ class ComputeService:
         rec = self.transitions.begin(ctx, uuid, "createImage", SNAPSHOT_STATES, st.IMAGE_SNAPSHOT)
         try:
             base = dict((rec.image or {}).get("properties") or {})
-            properties = {**base, **{str(k): str(v) for k, v in (metadata or {}).items()},
-                          "instance_uuid": uuid, "image_type": "snapshot", "base_image_ref": rec.image_ref}
+            # as Nova: the caller's metadata last, so it may set image_type too
+            properties = {**base, "instance_uuid": uuid, "image_type": "snapshot", "base_image_ref": rec.image_ref,
+                          **{str(k): str(v) for k, v in (metadata or {}).items()}}
             image_id = create_snapshot_image(self.runtime, ctx, name, properties)
         except Exception:
             self.transitions.finish(uuid, task_state=None)
@@ -271,6 +272,33 @@ class ComputeService:
         with self.runtime.db.session() as s:
             rec = get_instance(s, ctx, uuid)
             rec.locked = locked
+
+    def rebuild(self, ctx: RequestContext, uuid: str, body: Any, version: tuple[int, int]) -> Any:
+        """Nova's rebuild: the guest and its root disk are made anew from ``imageRef`` on the
+        same host, keeping the server's id, flavor, ports and addresses (and its power state).
+        A server with volumes attached is refused (409): their reattachment is not done here."""
+        changes = self.servers.rebuild_changes(ctx, body, version)
+        image = changes.pop("_image")
+
+        def within(s: Any, rec: Any) -> None:
+            from overcast.compute.records import flavor_snapshot
+            from overcast.db.models.compute import BlockDeviceMapping
+
+            if not rec.host:
+                raise Conflict(f"Cannot 'rebuild' instance {uuid}: it has no host (it never started).")
+            if s.scalar(select(BlockDeviceMapping.volume_id).where(BlockDeviceMapping.instance_uuid == uuid).limit(1)):
+                raise Conflict(f"Cannot 'rebuild' instance {uuid} while volumes are attached to it; detach them first.")
+            flavor = flavor_snapshot(rec)
+            if image.min_ram and flavor.memory_mb < image.min_ram:
+                raise BadRequest("Flavor's memory is too small for requested image.")
+            if image.min_disk and flavor.root_gb and flavor.root_gb < image.min_disk:
+                raise BadRequest("Flavor's disk is too small for requested image.")
+            for key, value in changes.items():
+                setattr(rec, key, value)
+
+        rec = self.transitions.begin(ctx, uuid, "rebuild", (st.ACTIVE, st.STOPPED, st.ERROR), st.REBUILDING, within)
+        self._submit(f"rebuild {uuid}", self.tasks.rebuild, uuid)
+        return rec
 
     def instance_actions(self, ctx: RequestContext, uuid: str) -> list:
         from overcast.db.models.compute import InstanceAction

@@ -268,6 +268,29 @@ class ServerTasks:
             return
         self.t.finish(uuid, task_state=None)
 
+    def rebuild(self, uuid: str) -> None:
+        """Destroy the guest and its disks, spawn it again from the (new) image with the same
+        ports; a server that was stopped is stopped again, as Nova does."""
+        rec = self._load(uuid)
+        if rec is None or not rec.host or rec.task_state != st.REBUILDING:
+            return
+        instance = instance_of(rec)
+        try:
+            self.call(rec.host, "compute_destroy", timeout=LONG_RPC, instance=instance, destroy_disks=True)
+            info = self.call(rec.host, "compute_spawn", timeout=LONG_RPC, instance=instance, network_info=self.vifs_of(uuid),
+                             block_devices=[])
+            if rec.vm_state == st.STOPPED:
+                self.call(rec.host, "compute_power_off", timeout=LONG_RPC, instance=instance,
+                          shutdown_timeout=self.runtime.config.compute.shutdown_timeout)
+                info = self.call(rec.host, "compute_get_info", instance=instance)
+        except Exception as exc:  # noqa: BLE001 - becomes the server's fault
+            self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=None)
+            return
+        done = self.t.advance(uuid, st.REBUILDING, vm_state=st.vm_state_for_power(info.state), task_state=None,
+                              power_state=info.state.value, launched_at=utcnow())
+        if done is None:  # deleted meanwhile
+            self.delete(uuid)
+
     def bdms_of(self, uuid: str) -> list[BlockDeviceMapping]:
         with self.db.session() as s:
             return list(s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == uuid)))

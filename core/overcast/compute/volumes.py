@@ -31,6 +31,9 @@ ATTACHABLE = (st.ACTIVE, st.PAUSED, st.STOPPED, st.SUSPENDED)
 _DEVICE_LETTERS = string.ascii_lowercase[1:]  # vda is the root disk
 
 
+DETACH_ATTEMPTS = 8  # Nova's [libvirt] device_detach_attempts
+
+
 class VolumeAttachments:
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
@@ -116,16 +119,42 @@ class VolumeAttachments:
                 s.delete(row)
 
     def detach(self, ctx: RequestContext, uuid: str, volume_id: str) -> None:
+        """Start detaching ``volume_id`` (Nova answers 202 and detaches in the background): the
+        guest is asked to release the disk, up to :data:`DETACH_ATTEMPTS` times; the volume is
+        ``available`` once it has."""
         bdm = self.get(ctx, uuid, volume_id)
         with self.db.session() as s:
             rec = get_instance(s, ctx, uuid)
             if rec.task_state is not None or not rec.host:
                 raise Conflict(f"Cannot 'detach_volume' instance {uuid} while it is in task_state {rec.task_state}")
         volumes = require(self.runtime, "volume", "terminate_connection", "Detaching a volume")
-        self._detach(ctx, rec, bdm, volumes)
+        volumes.begin_detach(ctx, bdm.volume_id, rec.uuid)  # "detaching" from now (or refused now)
+        self.runtime.compute.runner.submit(f"detach {volume_id} from {uuid}", self._detach_retrying, ctx, rec, bdm, volumes)
 
-    def _detach(self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any) -> None:
-        volumes.begin_detach(ctx, bdm.volume_id, rec.uuid)
+    def _detach_retrying(self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any) -> None:
+        """A guest that is still booting (or busy) may ignore a hot-unplug request; ask again,
+        as Nova's libvirt driver does (its ``device_detach_attempts``)."""
+        from overcast.errors import DriverError
+
+        for attempt in range(1, DETACH_ATTEMPTS + 1):
+            try:
+                self._detach(ctx, rec, bdm, volumes, begun=attempt == 1)
+                return
+            except DriverError as exc:
+                if attempt == DETACH_ATTEMPTS:
+                    log.error("volume %s stays attached to %s after %d attempts: %s", bdm.volume_id, rec.uuid, attempt, exc)
+                    return
+                log.info("volume %s: detach attempt %d from %s: %s; retrying", bdm.volume_id, attempt, rec.uuid, exc)
+            except Exception:  # noqa: BLE001 - logged; the volume is back in-use (rolled back)
+                log.exception("could not detach volume %s from %s", bdm.volume_id, rec.uuid)
+                return
+
+    def _detach(self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any,
+                begun: bool = False) -> None:
+        """Detach now (``begun``: the volume is already ``detaching``); on failure the volume is
+        ``in-use`` again."""
+        if not begun:
+            volumes.begin_detach(ctx, bdm.volume_id, rec.uuid)
         connector = None
         if rec.host:
             info = from_dict(bdm.connection_info)

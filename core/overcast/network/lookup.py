@@ -47,6 +47,12 @@ def visible_networks_clause(ctx: RequestContext) -> Any:
     return or_(NetworkRecord.project_id == ctx.project_id, NetworkRecord.shared.is_(True), NetworkRecord.external.is_(True))
 
 
+def subnet_visible(ctx: RequestContext, sub: SubnetRecord) -> bool:
+    """Neutron's rule: the subnet's or its network's owner, or a shared network's subnet. An
+    external network is visible to everyone, its subnets are not."""
+    return ctx.can_see(sub.project_id) or ctx.can_see(sub.network.project_id) or sub.network.shared
+
+
 def get_owned(session: Session, ctx: RequestContext, model: type, resource_id: Any) -> Any:
     """A project-owned row the caller may see (admins see every project's)."""
     row = session.get(model, resource_id) if isinstance(resource_id, str) else None
@@ -66,7 +72,7 @@ def get_network(session: Session, ctx: RequestContext, network_id: Any, write: b
 
 def get_subnet(session: Session, ctx: RequestContext, subnet_id: Any, write: bool = False) -> SubnetRecord:
     sub = session.get(SubnetRecord, subnet_id) if isinstance(subnet_id, str) else None
-    if sub is None or not network_visible(ctx, sub.network):
+    if sub is None or not subnet_visible(ctx, sub):
         raise not_found(SubnetRecord, subnet_id)
     if write and not ctx.can_see(sub.project_id):
         raise Forbidden(f"Not allowed to modify subnet {subnet_id} of another project.", code="PolicyNotAuthorized")
@@ -81,7 +87,9 @@ def list_visible(session: Session, ctx: RequestContext, model: type, all_project
             stmt = stmt.where(visible_networks_clause(ctx))
     elif model is SubnetRecord:
         if not ctx.is_admin:
-            stmt = stmt.join(NetworkRecord, SubnetRecord.network_id == NetworkRecord.id).where(visible_networks_clause(ctx))
+            stmt = stmt.join(NetworkRecord, SubnetRecord.network_id == NetworkRecord.id).where(or_(
+                SubnetRecord.project_id == ctx.project_id, NetworkRecord.project_id == ctx.project_id,
+                NetworkRecord.shared.is_(True)))
     else:
         stmt = ctx.filter(stmt, model.project_id, all_projects=all_projects)
     return list(session.scalars(stmt))

@@ -50,21 +50,41 @@ def _protocol(value: Any) -> str | None:
                      code="SecurityGroupRuleInvalidProtocol")
 
 
+def _port_value(value: Any) -> int | None:
+    """A port bound as Neutron converts it: an integer 0..65535 (or None)."""
+    if value is None:
+        return None
+    try:
+        number = int(value) if not isinstance(value, (bool, float)) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 0 <= number <= 65535:
+        raise BadRequest(f"Invalid value for port {value}.", code="SecurityGroupInvalidPortValue")
+    return number
+
+
 def _ports(protocol: str | None, values: dict[str, Any]) -> tuple[int | None, int | None]:
-    low, high = values.get("port_range_min"), values.get("port_range_max")
+    """The port range (or ICMP type and code) with Neutron's checks and error texts."""
+    low, high = _port_value(values.get("port_range_min")), _port_value(values.get("port_range_max"))
     if low is None and high is None:
         return None, None
+    if protocol is None:
+        raise BadRequest("Must also specify protocol if port range is given.", code="SecurityGroupProtocolRequiredWithPorts")
     if protocol in ICMP_PROTOCOLS:
-        low = v.integer(low, "port_range_min", 0, 255) if low is not None else None
-        high = v.integer(high, "port_range_max", 0, 255) if high is not None else None
+        for value, field, attr in ((low, "type", "port_range_min"), (high, "code", "port_range_max")):
+            if value is not None and not 0 <= value <= 255:
+                raise BadRequest(f"Invalid value for ICMP {field} ({attr}) {value}. It must be 0 to 255.",
+                                 code="SecurityGroupInvalidIcmpValue")
         if low is None and high is not None:
-            raise BadRequest("ICMP code (port-range-max) is provided but ICMP type (port-range-min) is missing.", code="SecurityGroupMissingIcmpType")
+            raise BadRequest(f"ICMP code (port-range-max) {high} is provided but ICMP type (port-range-min) is missing.",
+                             code="SecurityGroupMissingIcmpType")
         return low, high
     if protocol not in PORT_PROTOCOLS:
-        raise BadRequest("Invalid input for operation: port ranges need protocol tcp, udp or sctp.", code="SecurityGroupInvalidPortRange")
-    low = v.integer(low if low is not None else high, "port_range_min", 1, 65535)
-    high = v.integer(high if high is not None else low, "port_range_max", 1, 65535)
-    if low > high:
+        raise BadRequest(f"Invalid protocol {protocol} for port range, only supported for TCP, UDP, UDPLITE, SCTP and DCCP.",
+                         code="SecurityGroupInvalidProtocolForPortRange")
+    if low == 0 or high == 0:
+        raise BadRequest("Invalid value for port 0.", code="SecurityGroupInvalidPortValue")
+    if low is None or high is None or low > high:
         raise BadRequest("For TCP/UDP protocols, port_range_min must be <= port_range_max", code="SecurityGroupInvalidPortRange")
     return low, high
 
@@ -100,8 +120,8 @@ class SecurityGroupManager:
         v.only(values, GROUP_FIELDS)
         project_id = owner_project(ctx, values)
         name = v.string(values, "name")
-        if name == "default":
-            self.ensure_default(project_id)
+        if name == "default":  # Neutron makes each project's default group itself, and only one
+            raise Conflict("Default security group already exists.", code="SecurityGroupDefaultAlreadyExists")
         description = v.string(values, "description", max_len=1024)
         stateful = v.boolean(values, "stateful", True)
         if not stateful:
@@ -170,8 +190,9 @@ class SecurityGroupManager:
         if ethertype not in ("IPv4", "IPv6"):
             raise v.invalid("ethertype", ethertype, f"'{ethertype}' is not in ['IPv4', 'IPv6']")
         protocol = _protocol(values.get("protocol"))
-        if protocol in ("icmp", "1") and ethertype == "IPv6" or protocol in ("icmpv6", "ipv6-icmp", "58") and ethertype == "IPv4":
-            raise BadRequest(f"Protocol {protocol} is not supported for ethertype {ethertype}.", code="SecurityGroupEthertypeConflictWithProtocol")
+        # Neutron refuses IPv6-only protocols in IPv4 rules; "icmp" in an IPv6 rule means ICMPv6
+        if protocol in ("icmpv6", "ipv6-icmp", "58") and ethertype == "IPv4":
+            raise BadRequest(f"Invalid ethertype {ethertype} for protocol {protocol}.", code="SecurityGroupEthertypeConflictWithProtocol")
         low, high = _ports(protocol, values)
         prefix = values.get("remote_ip_prefix")
         if prefix is not None and values.get("remote_group_id") is not None:

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 from overcast.context import RequestContext
 from overcast.db.models.objectstore import ObjectExpiry
 from overcast.errors import BadRequest, NotFound, PayloadTooLarge, PreconditionFailed
-from overcast.objectstore import largeobjects, metadata, names
+from overcast.objectstore import largeobjects, metadata, names, versioning
 from overcast.objectstore.ranges import NotModified, check_conditions, http_date, multipart_body, parse_ranges
 from overcast.types import ByteRange, ObjectInfo
 
@@ -116,8 +116,10 @@ class ObjectOps:
 
     def put_object(self, ctx: RequestContext | None, project_id: str, container: str, name: str,
                    headers: Mapping[str, str], body: Iterable[bytes], length: int | None,
-                   query: Mapping[str, str]) -> dict[str, str]:
-        """Store an object; returns the response headers of the 201."""
+                   query: Mapping[str, str], versioned: bool = True) -> dict[str, str]:
+        """Store an object; returns the response headers of the 201. In a versioned container
+        the object it replaces is archived first (``versioned=False``: the versioning itself
+        writing)."""
         names.check_object(name)
         backend, driver, account = self._where(ctx, project_id, container, write=True)
         if "x-copy-from" in headers:
@@ -126,7 +128,7 @@ class ObjectOps:
             source = names.split_container_path(unquote(headers["x-copy-from"]))
             src_account = headers.get("x-copy-from-account")
             src_project = names.project_of_account(unquote(src_account)) if src_account else project_id
-            return self.copy_object(ctx, (src_project, *source), (project_id, container, name), headers, query)
+            return self.copy_object(ctx, (src_project, *source), (project_id, container, name), headers, query, versioned)
         if query.get("multipart-manifest") == "put":
             return largeobjects.put_slo(self, ctx, project_id, container, name, headers, body, length)
         if length is not None and length > self.settings.max_file_size:
@@ -140,6 +142,8 @@ class ObjectOps:
         room = self._check_quota(ctx, project_id, container, length)
         limit = self.settings.max_file_size if room is None else min(room, self.settings.max_file_size)
         data = body if length is not None and length <= limit else _limited(body, limit, "Upload exceeds quota or size limit.")
+        if versioned:
+            versioning.archive_current(self, ctx, self.records.container(project_id, container), name)  # type: ignore[attr-defined]
         content_type = headers.get("content-type") or ""
         if not content_type or headers.get("x-detect-content-type", "").lower() in ("true", "1", "yes"):
             content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -149,7 +153,7 @@ class ObjectOps:
         return {"Etag": info.etag, "Last-Modified": http_date(info.last_modified), "Content-Type": "text/html; charset=UTF-8"}
 
     def copy_object(self, ctx: RequestContext | None, source: tuple[str, str, str], dest: tuple[str, str, str],
-                    headers: Mapping[str, str], query: Mapping[str, str]) -> dict[str, str]:
+                    headers: Mapping[str, str], query: Mapping[str, str], versioned: bool = True) -> dict[str, str]:
         """Server-side copy (COPY, or PUT with ``X-Copy-From``)."""
         src_project, src_container, src_name = source
         dst_project, dst_container, dst_name = dest
@@ -167,7 +171,7 @@ class ObjectOps:
         if query.get("multipart-manifest") == "get" and src_meta.get("x-static-large-object"):
             raise BadRequest("copying a manifest itself is not supported; copy the object")
         length = int(download.headers["Content-Length"])
-        out = self.put_object(ctx, dst_project, dst_container, dst_name, new_headers, download.body, length, {})
+        out = self.put_object(ctx, dst_project, dst_container, dst_name, new_headers, download.body, length, {}, versioned)
         out["X-Copied-From"] = f"{src_container}/{src_name}"
         out["X-Copied-From-Last-Modified"] = download.headers["Last-Modified"]
         if src_project != dst_project:
@@ -277,6 +281,8 @@ class ObjectOps:
                 return largeobjects.delete_slo(self, ctx, project_id, container, name, info)
         elif metadata.is_expired(driver.head(backend=backend, account=account, container=container, name=name).metadata):
             raise NotFound(f"object {container}/{name} not found")
+        if versioning.delete(self, ctx, self.records.container(project_id, container), name):  # type: ignore[attr-defined]
+            return None
         driver.delete(backend=backend, account=account, container=container, name=name)
         return None
 

@@ -17,12 +17,17 @@ from typing import Any
 from overcast.config import validate_driver_options
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from overcast.objectstore import acl, metadata, names
+from overcast.objectstore import acl, metadata, names, versioning
 from overcast.objectstore.listing import Subdir, continue_after, swift_listing
 from overcast.objectstore.objects import ObjectOps
 from overcast.objectstore.generation import SharedGeneration
 from overcast.objectstore.records import ContainerRecord, Records, merge_meta
 from overcast.types import Backend, DriverKind
+
+
+MAX_BULK_DELETES = 10000  # Swift's max_deletes_per_request
+#: What a container's stored metadata holds: user metadata and the versioning setting.
+CONTAINER_META = ("x-container-meta-", *versioning.SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class AccountStats:
     containers: int
     objects: int
     bytes: int
+    policies: dict[str, dict[str, int]]  # storage policy -> containers, objects, bytes
 
 
 class ObjectStoreService(ObjectOps):
@@ -154,11 +160,16 @@ class ObjectStoreService(ObjectOps):
         self.require_owner(ctx, project_id)
         records = self.records.container_names(project_id)
         objects = used = 0
+        policies: dict[str, dict[str, int]] = {}
         for record in records:
             stats = self._stats(record)
             objects += stats["objects"]
             used += stats["bytes"]
-        return AccountStats(project_id, self.records.account_meta(project_id), len(records), objects, used)
+            per = policies.setdefault(record.policy, {"containers": 0, "objects": 0, "bytes": 0})
+            per["containers"] += 1
+            per["objects"] += stats["objects"]
+            per["bytes"] += stats["bytes"]
+        return AccountStats(project_id, self.records.account_meta(project_id), len(records), objects, used, policies)
 
     def post_account(self, ctx: RequestContext | None, project_id: str, headers: dict[str, str]) -> None:
         self.require_owner(ctx, project_id)
@@ -167,6 +178,8 @@ class ObjectStoreService(ObjectOps):
         if quota_keys and not (ctx is not None and ctx.is_admin):
             raise Forbidden("only an admin may set account quotas")
         for key in quota_keys:
+            if key.startswith("x-remove-"):
+                continue  # removing a quota: its value does not matter
             if updates[key] and not updates[key].isdigit():
                 raise BadRequest(f"{key} must be a non-negative integer")
         for key in ("x-account-meta-temp-url-key", "x-account-meta-temp-url-key-2"):
@@ -174,6 +187,38 @@ class ObjectStoreService(ObjectOps):
                 updates[key] = headers[key]
         current = self.records.account_meta(project_id)
         self.records.set_account_meta(project_id, merge_meta(current, updates, ("x-account-meta-",)))
+
+    def bulk_delete(self, ctx: RequestContext | None, project_id: str, paths: list[str]) -> dict[str, Any]:
+        """Swift's ``?bulk-delete``: delete each ``/container/object`` or ``/container`` (URL-
+        quoted, one a line) as the caller could one by one, and report the counts and each
+        failure as ``[path, status]``; the report's status is 400 if anything failed."""
+        from urllib.parse import unquote
+
+        from overcast.errors import OvercastError
+
+        self.require_owner(ctx, project_id)
+        wanted = [p.strip() for p in paths if p.strip()]
+        if len(wanted) > MAX_BULK_DELETES:
+            raise BadRequest(f"Max delete failures exceeded: more than {MAX_BULK_DELETES} paths in one request")
+        deleted = not_found = 0
+        errors: list[list[str]] = []
+        for quoted in wanted:
+            path = unquote(quoted)
+            container, _, obj = path.lstrip("/").partition("/")
+            try:
+                if not container:
+                    raise BadRequest("Invalid bulk delete path")
+                if obj:
+                    self.delete_object(ctx, project_id, container, obj, {})
+                else:
+                    self.delete_container(ctx, project_id, container)
+                deleted += 1
+            except NotFound:
+                not_found += 1
+            except OvercastError as exc:
+                errors.append([quoted, f"{exc.status} {exc.title}"])
+        return {"Number Deleted": deleted, "Number Not Found": not_found, "Response Body": "",
+                "Response Status": "400 Bad Request" if errors else "200 OK", "Errors": errors}
 
     def list_containers(self, ctx: RequestContext | None, project_id: str, prefix: str, delimiter: str, marker: str,
                         end_marker: str, limit: int, reverse: bool) -> list[ContainerStats | Subdir]:
@@ -196,7 +241,7 @@ class ObjectStoreService(ObjectOps):
         return dict(driver.stats(backend=backend, account=names.account_of_project(record.project_id), container=record.name))
 
     def _container_updates(self, headers: dict[str, str]) -> dict[str, str]:
-        updates = metadata.user_meta(headers, "container")
+        updates = {**metadata.user_meta(headers, "container"), **versioning.container_settings(headers)}
         for kind in ("bytes", "count"):
             value = updates.get(f"x-container-meta-quota-{kind}")
             if value and not value.isdigit():
@@ -214,7 +259,7 @@ class ObjectStoreService(ObjectOps):
         self.driver(policy)
         existing = self.records.container(project_id, container)
         if existing is None:
-            record = ContainerRecord(project_id, container, policy, merge_meta({}, updates, ("x-container-meta-",)),
+            record = ContainerRecord(project_id, container, policy, merge_meta({}, updates, CONTAINER_META),
                                      read_acl or "", write_acl or "")
             if self.records.create_container(record):
                 return True
@@ -223,7 +268,7 @@ class ObjectStoreService(ObjectOps):
                 raise Conflict(f"container {container} is being created and deleted concurrently; retry")
         if "x-storage-policy" in headers and existing.policy != policy:
             raise Conflict("Container already exists with a different storage policy")
-        self.records.update_container(project_id, container, merge_meta(existing.meta, updates, ("x-container-meta-",)),
+        self.records.update_container(project_id, container, merge_meta(existing.meta, updates, CONTAINER_META),
                                       read_acl, write_acl)
         return False
 
@@ -237,7 +282,7 @@ class ObjectStoreService(ObjectOps):
             read_acl = ""
         if "x-remove-container-write" in headers:
             write_acl = ""
-        self.records.update_container(project_id, container, merge_meta(record.meta, updates, ("x-container-meta-",)),
+        self.records.update_container(project_id, container, merge_meta(record.meta, updates, CONTAINER_META),
                                       read_acl, write_acl)
 
     def container_stats(self, ctx: RequestContext | None, project_id: str, container: str) -> ContainerStats:

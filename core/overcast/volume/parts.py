@@ -114,6 +114,23 @@ def apply_descriptive_changes(row: Any, changes: Mapping[str, Any]) -> None:
         row.metadata_ = check_metadata(changes["metadata"])
 
 
+def merge_metadata(row: Any, items: Any, replace: bool) -> dict[str, str]:
+    """Set a volume's or snapshot's metadata (``replace``) or merge ``items`` into it; the result."""
+    new = check_metadata(items)
+    row.metadata_ = new if replace else {**(row.metadata_ or {}), **new}
+    return dict(row.metadata_)
+
+
+def drop_metadata_key(row: Any, key: str, what: str) -> None:
+    from overcast.errors import NotFound
+
+    meta = dict(row.metadata_ or {})
+    if key not in meta:
+        raise NotFound(f"{what} {row.id} has no metadata with key {key}.")
+    del meta[key]
+    row.metadata_ = meta
+
+
 def check_metadata(value: Any) -> dict[str, str]:
     if value is None:
         return {}

@@ -13,8 +13,8 @@ from sqlalchemy import delete, select
 from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeSnapshot
 from overcast.errors import BadRequest, OvercastError
-from overcast.volume.parts import (Parts, apply_descriptive_changes, check_metadata, check_text, find_snapshot,
-                                   find_volume, snapshot_ref)
+from overcast.volume.parts import (Parts, apply_descriptive_changes, check_metadata, check_text, drop_metadata_key,
+                                   find_snapshot, find_volume, merge_metadata, snapshot_ref)
 from overcast.volume.state import require_transition, transition
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,14 @@ class Snapshots:
             row = find_snapshot(s, ctx, snapshot_id)
             apply_descriptive_changes(row, changes)
             return row
+
+    def set_metadata(self, ctx: RequestContext, snapshot_id: str, metadata: Any, replace: bool) -> dict[str, str]:
+        with self.p.db.session() as s:
+            return merge_metadata(find_snapshot(s, ctx, snapshot_id), metadata, replace)
+
+    def delete_metadata_key(self, ctx: RequestContext, snapshot_id: str, key: str) -> None:
+        with self.p.db.session() as s:
+            drop_metadata_key(find_snapshot(s, ctx, snapshot_id), key, "Snapshot")
 
     def delete(self, ctx: RequestContext, snapshot_id: str) -> None:
         with self.p.db.session() as s:

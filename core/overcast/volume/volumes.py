@@ -22,8 +22,10 @@ from overcast.volume.parts import (
     check_ref,
     check_size,
     check_text,
+    drop_metadata_key,
     find_snapshot,
     find_volume,
+    merge_metadata,
     snapshot_ref,
     volume_ref,
 )
@@ -234,21 +236,11 @@ class Volumes:
 
     def set_metadata(self, ctx: RequestContext, volume_id: str, metadata: Any, replace: bool) -> dict[str, str]:
         with self.p.db.session() as s:
-            row = find_volume(s, ctx, volume_id)
-            new = check_metadata(metadata)
-            row.metadata_ = new if replace else {**(row.metadata_ or {}), **new}
-            return dict(row.metadata_)
+            return merge_metadata(find_volume(s, ctx, volume_id), metadata, replace)
 
     def delete_metadata_key(self, ctx: RequestContext, volume_id: str, key: str) -> None:
-        from overcast.errors import NotFound
-
         with self.p.db.session() as s:
-            row = find_volume(s, ctx, volume_id)
-            meta = dict(row.metadata_ or {})
-            if key not in meta:
-                raise NotFound(f"Volume {volume_id} has no metadata with key {key}.")
-            del meta[key]
-            row.metadata_ = meta
+            drop_metadata_key(find_volume(s, ctx, volume_id), key, "Volume")
 
     def set_flags(self, ctx: RequestContext, volume_id: str, bootable: bool | None = None, readonly: bool | None = None) -> None:
         with self.p.db.session() as s:

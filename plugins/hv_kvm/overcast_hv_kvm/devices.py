@@ -69,8 +69,17 @@ class DeviceHooks(DriverBase):
         if disk is None:
             raise NotFound(f"no volume attached at {mountpoint or '?'} on {instance.name}")
         live = bool(dom.isActive())
+        # A repeated request (the guest did not release the disk in time the first time) finds
+        # the disk gone from the persistent definition already: ask the live guest only.
+        with translated(f"reading the definition of {dom.name()}"):
+            persistent = domxml.disks(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        flags = libvirt.VIR_DOMAIN_AFFECT_LIVE if live else 0
+        if any(d.target_dev == disk.target_dev for d in persistent):
+            flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if not flags:
+            return True
         with translated(f"detaching {disk.target_dev} from {instance.name}"):
-            dom.detachDeviceFlags(disk.xml, self.live_flags(dom))
+            dom.detachDeviceFlags(disk.xml, flags)
         if live:
             # The guest must release the device (ACPI hot-unplug); libvirt may return first.
             gone = wait_for(lambda: self._find_volume_disk(dom, connection_info, disk.target_dev) is None, 20)

@@ -22,7 +22,8 @@ from overcast_net_linuxbridge.cmd import ok, run
 
 TOOLS = {4: ("iptables", "iptables-restore"), 6: ("ip6tables", "ip6tables-restore")}
 PORT_PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "sctp": "sctp", "132": "sctp"}
-ICMP = {4: ("icmp", "1"), 6: ("icmpv6", "ipv6-icmp", "58")}
+# "icmp" in an IPv6 rule means ICMPv6 (as Neutron's iptables driver reads it)
+ICMP = {4: ("icmp", "1"), 6: ("icmp", "icmpv6", "ipv6-icmp", "58")}
 
 
 def _version(address: str) -> int:

@@ -1,9 +1,11 @@
 """HTTP API of the compute service (Nova v2.1 with microversions up to
 :data:`~overcast.api.compute.microversion.MAX_VERSION`), under ``/compute``."""
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 
-from overcast.api.compute import admin, flavors, keypairs, servers
+from overcast.api.compute import admin, flavors, images, keypairs, metadata, servers
 from overcast.api.compute.common import base_url, reply
 from overcast.api.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
 
@@ -20,10 +22,40 @@ def _v21(request: Request) -> dict:
     }
 
 
+def _v20(request: Request) -> dict:
+    """The legacy v2.0 endpoint: the v2.1 API at its base version, without microversions
+    (Nova's v2 compatibility mode; :func:`legacy_v2` serves it)."""
+    return {
+        "id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "", "updated": "2011-01-21T11:33:21Z",
+        "links": [{"rel": "self", "href": f"{base_url(request)}/compute/v2/"}], "media-types": _MEDIA_V2,
+    }
+
+
+_MEDIA_V2 = [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}]
+
+
 @router.get("/")
 @router.get("")
 def versions(request: Request):
-    return reply({"versions": [_v21(request)]})
+    return reply({"versions": [_v20(request), _v21(request)]})
+
+
+@router.get("/v2/")
+@router.get("/v2")
+def version_v20(request: Request):
+    return reply({"version": _v20(request)})
+
+
+_MICROVERSION_HEADERS = {b"openstack-api-version", b"x-openstack-nova-api-version"}
+
+
+async def legacy_v2(scope: dict, receive: Any, send: Any) -> None:
+    """``/compute/v2/...``: the same request on ``/compute/v2.1/...`` with any microversion
+    header dropped, so it is served at 2.1 (as Nova's legacy v2 endpoint is)."""
+    path = scope["path"].replace("/compute/v2/", "/compute/v2.1/", 1)
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _MICROVERSION_HEADERS]
+    inner = {**scope, "path": path, "raw_path": path.encode(), "root_path": "", "headers": headers}
+    await scope["app"].router(inner, receive, send)
 
 
 @router.get("/v2.1/")
@@ -32,5 +64,6 @@ def version_v21(request: Request):
     return reply({"version": _v21(request)})
 
 
-for module in (servers, flavors, admin, keypairs):
+for module in (servers, metadata, flavors, images, admin, keypairs):
     router.include_router(module.router)
+router.mount("/compute/v2", legacy_v2, name="compute-v2")

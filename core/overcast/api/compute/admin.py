@@ -4,6 +4,7 @@ and ``os-quota-sets``."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from overcast.compute.hosts import COMPUTE_BINARY
 from overcast.context import RequestContext
 from overcast.db.models.base import utcnow
 from overcast.db.models.hosts import HostRecord, ServiceRecord
-from overcast.errors import NotFound
+from overcast.errors import BadRequest, NotFound
 
 router = APIRouter(route_class=MicroversionRoute)
 
@@ -211,8 +212,45 @@ def list_zones_detail(ctx: RequestContext = Depends(authorize("compute:availabil
 
 # --- limits and quotas ---------------------------------------------------------------------------
 
-def _quota_view(project_id: str, limits: dict) -> dict:
-    return {"id": project_id, **limits}
+#: Nova's quota keys that Overcast does not count itself, with the limit it enforces: server
+#: metadata items (128, checked at create and by the metadata API); file injection (the
+#: personality limits /limits shows; personality itself is refused); fixed IPs and server group
+#: members (unlimited). Nova drops the network ones at 2.36 and the injected_file ones at 2.57.
+_FIXED_QUOTAS = {"metadata_items": 128, "injected_files": 5, "injected_file_content_bytes": 10240,
+                 "injected_file_path_bytes": 255, "fixed_ips": -1, "server_group_members": -1}
+#: Nova (< 2.36) key -> the Neutron quota that enforces it.
+_NETWORK_QUOTAS = {"floating_ips": "floatingip", "security_groups": "security_group",
+                   "security_group_rules": "security_group_rule"}
+
+
+def _quota_keys(version: tuple[int, int]) -> set[str]:
+    """The keys of a quota set at ``version`` besides those Overcast counts."""
+    keys = set(_FIXED_QUOTAS) | set(_NETWORK_QUOTAS)
+    if version >= (2, 36):
+        keys -= {"floating_ips", "fixed_ips", "security_groups", "security_group_rules"}
+    if version >= (2, 57):
+        keys -= {"injected_files", "injected_file_content_bytes", "injected_file_path_bytes"}
+    return keys
+
+
+def _quota_set(request: Request, runtime: Any, project_id: str | None, limits: dict, used: dict | None = None) -> dict:
+    """The quota set at the request's microversion: Overcast's own limits, Neutron's for the
+    network keys, and the fixed ones; ``used`` gives the detail form (limit/in_use/reserved).
+    ``project_id`` None: the defaults."""
+    from overcast.api.compute.microversion import version_of
+
+    values: dict[str, Any] = dict(limits)
+    with runtime.db.session() as s:
+        network = runtime.network.quotas.limits(s, project_id) if project_id else runtime.network.quotas.defaults()
+    for key in _quota_keys(version_of(request)):
+        values[key] = network.get(_NETWORK_QUOTAS[key], -1) if key in _NETWORK_QUOTAS else _FIXED_QUOTAS[key]
+    if used is not None:
+        values = {k: {"limit": v, "in_use": used.get(k, 0), "reserved": 0} for k, v in values.items()}
+    return values
+
+
+def _quota_view(project_id: str, values: dict) -> dict:
+    return {"id": project_id, **values}
 
 
 @router.get("/v2.1/limits")
@@ -240,29 +278,28 @@ def _check_project(ctx: RequestContext, project_id: str) -> None:
 
 
 @router.get("/v2.1/os-quota-sets/{project_id}/defaults")
-def quota_defaults(project_id: str, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
+def quota_defaults(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
                    runtime=Depends(get_runtime)):
-    return reply({"quota_set": _quota_view(project_id, dict(runtime.compute.quotas.defaults))})
+    return reply({"quota_set": _quota_view(project_id, _quota_set(request, runtime, None, dict(runtime.compute.quotas.defaults)))})
 
 
 @router.get("/v2.1/os-quota-sets/{project_id}/detail")
-def quota_detail(project_id: str, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
+def quota_detail(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
                  runtime=Depends(get_runtime)):
     _check_project(ctx, project_id)
     quotas = runtime.compute.quotas
     with runtime.db.session() as s:
         lim, used = quotas.limits(s, project_id), quotas.usage(s, project_id)
-    detail = {k: {"limit": lim[k], "in_use": used.get(k, 0), "reserved": 0} for k in lim}
-    return reply({"quota_set": _quota_view(project_id, detail)})
+    return reply({"quota_set": _quota_view(project_id, _quota_set(request, runtime, project_id, lim, used))})
 
 
 @router.get("/v2.1/os-quota-sets/{project_id}")
-def quota_show(project_id: str, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
+def quota_show(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
                runtime=Depends(get_runtime)):
     _check_project(ctx, project_id)
     with runtime.db.session() as s:
         lim = runtime.compute.quotas.limits(s, project_id)
-    return reply({"quota_set": _quota_view(project_id, lim)})
+    return reply({"quota_set": _quota_view(project_id, _quota_set(request, runtime, project_id, lim))})
 
 
 @router.put("/v2.1/os-quota-sets/{project_id}")
@@ -270,10 +307,16 @@ async def quota_update(project_id: str, request: Request, ctx: RequestContext = 
                        runtime=Depends(get_runtime)):
     body = wrapped(await json_body(request), "quota_set")
     body = {k: v for k, v in body.items() if k not in ("force", "id")}
+    current = _quota_set(request, runtime, project_id, {})
+    fixed = sorted(k for k in body if k in current and body[k] != current[k])
+    if fixed:
+        raise BadRequest(f"Quota(s) {', '.join(fixed)} cannot be changed here: "
+                         + "set network quotas through the networking API; the others are fixed")
+    body = {k: v for k, v in body.items() if k not in current}
     with runtime.db.session() as s:
         runtime.compute.quotas.set_limits(s, project_id, body)
         lim = runtime.compute.quotas.limits(s, project_id)
-    return reply({"quota_set": lim})
+    return reply({"quota_set": _quota_set(request, runtime, project_id, lim)})
 
 
 @router.delete("/v2.1/os-quota-sets/{project_id}")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 
 from overcast.api.compute.common import base_url, json_body, query_params, reply, wrapped
 from overcast.api.compute.microversion import MicroversionRoute, version_of
-from overcast.api.compute.views import attachment_view, server_summary, server_view
+from overcast.api.compute.views import attachment_view, plain_addresses, server_summary, server_view
 from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
@@ -21,7 +21,8 @@ HINT_KEYS = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
 router = APIRouter(route_class=MicroversionRoute)
 
 
-def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list) -> list[dict]:
+def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list, full: bool = True) -> list[dict]:
+    """Server views (see :func:`server_view` for ``full``)."""
     compute = runtime.compute
     faults = compute.faults([r.uuid for r in recs if r.vm_state in ("error", "deleted")])
     from sqlalchemy import select
@@ -46,11 +47,13 @@ def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list) -> 
         statuses = compute.hosts.statuses({r.host for r in recs if r.host})
     out = []
     for r in recs:
-        view = server_view(request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid), statuses.get(r.host))
+        view = server_view(request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid), statuses.get(r.host), full)
         if version >= (2, 26):
             view["tags"] = tags.get(r.uuid, [])
         if r.addresses and not r.deleted:  # the network service has the current truth (floating IPs...)
             view["addresses"] = instance_addresses(runtime, r.uuid) or view["addresses"]
+        if not full:
+            view["addresses"] = plain_addresses(view["addresses"])
         out.append(view)
     return out
 
@@ -77,9 +80,12 @@ async def create_server(request: Request, ctx: RequestContext = Depends(authoriz
         raise BadRequest("Invalid input for field/attribute server: 'networks' is a required property")
     from starlette.concurrency import run_in_threadpool
 
+    from overcast.compute.servers import admin_password
+
+    password = admin_password(body)
     rec = await run_in_threadpool(runtime.compute.create_server, ctx, body)
     out = {"server": {"id": rec.uuid, "links": server_summary(request, rec)["links"], "OS-DCF:diskConfig": "MANUAL",
-                      "security_groups": [{"name": "default"}], "adminPass": ""}}
+                      "security_groups": [{"name": "default"}], "adminPass": password}}
     return reply(out, 202, {"Location": f"{base_url(request)}/compute/v2.1/servers/{rec.uuid}"})
 
 
@@ -121,7 +127,28 @@ async def update_server(server_id: str, request: Request,
     if "description" in body and version_of(request) < (2, 19):
         raise BadRequest("Additional properties are not allowed ('description' was unexpected)")
     rec = runtime.compute.update_server(ctx, server_id, body)
-    return reply({"server": _render(request, ctx, runtime, [rec])[0]})
+    # Nova shows every attribute in this response only from 2.75
+    return reply({"server": _render(request, ctx, runtime, [rec], full=version_of(request) >= (2, 75))[0]})
+
+
+@router.get("/v2.1/servers/{server_id}/ips")
+def list_ips(server_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:ips:list")),
+             runtime=Depends(get_runtime)):
+    """The server's addresses by network (Nova's ``ips``: plain version and address)."""
+    rec = runtime.compute.get_server(ctx, server_id)
+    return reply({"addresses": plain_addresses(_render(request, ctx, runtime, [rec])[0]["addresses"])})
+
+
+@router.get("/v2.1/servers/{server_id}/ips/{network_label}")
+def show_ips(server_id: str, network_label: str, request: Request,
+             ctx: RequestContext = Depends(authorize("compute:ips:show")), runtime=Depends(get_runtime)):
+    rec = runtime.compute.get_server(ctx, server_id)
+    addresses = plain_addresses(_render(request, ctx, runtime, [rec])[0]["addresses"])
+    if network_label not in addresses:
+        from overcast.errors import NotFound
+
+        raise NotFound("Instance is not a member of specified network")
+    return reply({network_label: addresses[network_label]})
 
 
 @router.delete("/v2.1/servers/{server_id}")
@@ -198,6 +225,13 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         return _evacuate(ctx, compute, server_id, args, version)
     elif action in ("lock", "unlock"):
         compute.set_locked(ctx, server_id, action == "lock")
+    elif action == "rebuild":
+        from overcast.compute.servers import admin_password
+
+        password = admin_password(args if isinstance(args, dict) else {})
+        rec = compute.rebuild(ctx, server_id, args, version)
+        view = _render(request, ctx, runtime, [rec], full=version >= (2, 75))[0]
+        return reply({"server": {**view, "adminPass": password}}, 202)
     elif action == "resize":
         compute.resize(ctx, server_id, _resize_flavor_ref(args))
     elif action == "confirmResize":

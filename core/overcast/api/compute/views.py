@@ -41,11 +41,21 @@ def server_summary(request: Request, rec: Any) -> dict:
     return {"id": rec.uuid, "name": rec.name, "links": links(request, "servers", rec.uuid)}
 
 
+#: Statuses whose views carry ``progress`` (Nova's progress statuses).
+_PROGRESS = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
+
+
 def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fault: Any = None,
-                volumes: list | None = None, host_status: str | None = None) -> dict:
-    """One server. ``host_status`` (admins, 2.16+) is Nova's: UP, DOWN (forced down),
-    MAINTENANCE (disabled), UNKNOWN (its agent stopped answering: the status shown is the
-    last one known) or "" without a host."""
+                volumes: list | None = None, host_status: str | None = None, full: bool = True) -> dict:
+    """One server at microversion ``version`` for the caller ``ctx``: the one place that
+    decides which fields a server shows (Tempest's compute schemas are the reference).
+
+    ``full`` is the view of ``GET /servers/{id}`` and ``/servers/detail``; without it, the
+    view of ``PUT /servers/{id}`` and rebuild before 2.75 (no availability zone, key, usage,
+    extended status, volume, security group or admin attributes, and plain addresses).
+    ``host_status`` (admins, 2.16+) is Nova's: UP, DOWN (forced down), MAINTENANCE
+    (disabled), UNKNOWN (its agent stopped answering: the status shown is the last one known)
+    or "" without a host."""
     status = status_of(rec.vm_state, rec.task_state)
     base = base_url(request)
     image: Any = ""
@@ -68,22 +78,26 @@ def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fau
         "accessIPv6": rec.access_ipv6 or "",
         "links": links(request, "servers", rec.uuid),
         "OS-DCF:diskConfig": "MANUAL",
-        "progress": rec.progress if status in ("BUILD", "ACTIVE") else 0,
-        "OS-EXT-AZ:availability_zone": rec.availability_zone or "",
-        "config_drive": "True" if rec.config_drive else "",
-        "key_name": rec.key_name,
-        "OS-SRV-USG:launched_at": _micro(rec.launched_at),
-        "OS-SRV-USG:terminated_at": _micro(rec.terminated_at),
-        "OS-EXT-STS:task_state": rec.task_state,
-        "OS-EXT-STS:vm_state": rec.vm_state,
-        "OS-EXT-STS:power_state": POWER_STATE_CODES.get(rec.power_state, 0),
-        "os-extended-volumes:volumes_attached": [
-            ({"id": b.volume_id, "delete_on_termination": b.delete_on_termination} if version >= (2, 3) else {"id": b.volume_id})
-            for b in (volumes or [])
-        ],
-        "security_groups": [{"name": "default"}] if rec.addresses else [],
     }
-    if ctx.is_admin:
+    if status in _PROGRESS:
+        out["progress"] = rec.progress if status in ("BUILD", "ACTIVE") else 0
+    if full:
+        out.update({
+            "OS-EXT-AZ:availability_zone": rec.availability_zone or "",
+            "config_drive": "True" if rec.config_drive else "",
+            "key_name": rec.key_name,
+            "OS-SRV-USG:launched_at": _micro(rec.launched_at),
+            "OS-SRV-USG:terminated_at": _micro(rec.terminated_at),
+            "OS-EXT-STS:task_state": rec.task_state,
+            "OS-EXT-STS:vm_state": rec.vm_state,
+            "OS-EXT-STS:power_state": POWER_STATE_CODES.get(rec.power_state, 0),
+            "os-extended-volumes:volumes_attached": [
+                ({"id": b.volume_id, "delete_on_termination": b.delete_on_termination} if version >= (2, 3) else {"id": b.volume_id})
+                for b in (volumes or [])
+            ],
+            "security_groups": [{"name": "default"}] if rec.addresses else [],
+        })
+    if full and ctx.is_admin:
         out["OS-EXT-SRV-ATTR:host"] = rec.host
         out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = rec.host
         out["OS-EXT-SRV-ATTR:instance_name"] = rec.hv_name
@@ -99,7 +113,7 @@ def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fau
             })
     if version >= (2, 9):
         out["locked"] = bool(rec.locked)
-    if version >= (2, 16) and ctx.is_admin:
+    if full and version >= (2, 16) and ctx.is_admin:
         out["host_status"] = (host_status or "UNKNOWN") if rec.host else ""
     if version >= (2, 19):
         out["description"] = rec.description
@@ -110,6 +124,12 @@ def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fau
         if ctx.is_admin and fault.details:
             out["fault"]["details"] = fault.details
     return out
+
+
+def plain_addresses(addresses: dict) -> dict:
+    """Addresses without the ``OS-EXT-IPS:type`` / ``OS-EXT-IPS-MAC:mac_addr`` extensions
+    (the update and rebuild views before 2.75)."""
+    return {net: [{"version": a.get("version"), "addr": a.get("addr")} for a in items] for net, items in addresses.items()}
 
 
 def _micro(value) -> str | None:

@@ -13,6 +13,28 @@ from overcast.runtime import Runtime
 from overcast.validation import check_body_text
 
 PATCH_MEDIA_TYPE = "application/openstack-images-v2.1-json-patch"
+#: Glance's older patch media type: each operation names itself as its key
+#: (``{"replace": "/name", "value": "x"}``), as python-glanceclient's v2.0 users and Tempest send.
+PATCH_MEDIA_TYPE_V20 = "application/openstack-images-v2.0-json-patch"
+_OPS = ("add", "remove", "replace")
+
+
+def patch_operations(media: str, body: Any) -> Any:
+    """The request's operations in the v2.1 form (``{"op": ..., "path": ...}``)."""
+    if media == PATCH_MEDIA_TYPE:
+        return body
+    if media != PATCH_MEDIA_TYPE_V20:
+        raise UnsupportedMediaType(f"Unsupported Content-Type: use {PATCH_MEDIA_TYPE}")
+    if not isinstance(body, list):
+        raise BadRequest("Request body must be a JSON array of operation objects.")
+    out = []
+    for change in body:
+        named = [op for op in _OPS if isinstance(change, dict) and op in change]
+        if len(named) != 1:
+            raise BadRequest(f"Operation objects must contain exactly one member named 'add', 'remove', or 'replace'.")
+        op = named[0]
+        out.append({"op": op, "path": change[op], **({"value": change["value"]} if "value" in change else {})})
+    return out
 
 
 class UnsupportedMediaType(OvercastError):

@@ -9,7 +9,15 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.deps import authorize, get_runtime
-from overcast.api.image.common import PATCH_MEDIA_TYPE, UnsupportedMediaType, json_body, json_response, no_content
+from overcast.api.image.common import (
+    PATCH_MEDIA_TYPE,
+    PATCH_MEDIA_TYPE_V20,
+    UnsupportedMediaType,
+    json_body,
+    json_response,
+    no_content,
+    patch_operations,
+)
 from overcast.context import RequestContext
 from overcast.runtime import Runtime
 from overcast.validation import check_name
@@ -43,6 +51,14 @@ def list_images(
     return json_response(body)
 
 
+@router.api_route("/images/", methods=["GET", "PATCH", "DELETE"], include_in_schema=False)
+def image_without_id(ctx: RequestContext = Depends(authorize("image:images:show"))) -> Response:
+    """``/v2/images/`` names an image with an empty id, which no image has (Glance: 404)."""
+    from overcast.errors import NotFound
+
+    raise NotFound("No image found with ID ")
+
+
 @router.get("/images/{image_id}")
 def show_image(
     image_id: str,
@@ -60,9 +76,9 @@ async def update_image(
     runtime: Runtime = Depends(get_runtime),
 ) -> Response:
     media = request.headers.get("content-type", "").split(";")[0].strip()
-    if media != PATCH_MEDIA_TYPE:
+    if media not in (PATCH_MEDIA_TYPE, PATCH_MEDIA_TYPE_V20):
         raise UnsupportedMediaType(f"Unsupported Content-Type: use {PATCH_MEDIA_TYPE}")
-    ops = await json_body(request)
+    ops = patch_operations(media, await json_body(request))
     for op in ops if isinstance(ops, list) else ():
         if isinstance(op, dict) and op.get("path") == "/name":  # JSON-patch carries the name as "value"
             check_name(op.get("value"))

@@ -26,6 +26,7 @@ class Resource:
     get: str = "get"
     update: str = "update"
     delete: str = "delete"
+    bulk: bool = True  # POST {"<collection>": [...]} creates several at once, all or none
 
 
 RESOURCES = (
@@ -36,9 +37,27 @@ RESOURCES = (
     Resource("security-group-rules", "security_group_rules", "security_group_rule", "security_group_rules",
              lambda s: s.security_groups, create="create_rule", list="list_rules", get="get_rule", update="",
              delete="delete_rule"),
-    Resource("routers", "routers", "router", "routers", lambda s: s.routers),
-    Resource("floatingips", "floatingips", "floatingip", "floatingips", lambda s: s.floating_ips),
+    Resource("routers", "routers", "router", "routers", lambda s: s.routers, bulk=False),
+    Resource("floatingips", "floatingips", "floatingip", "floatingips", lambda s: s.floating_ips, bulk=False),
 )
+
+
+def create_bulk(manager: Any, res: Resource, ctx: RequestContext, items: Any) -> list[dict[str, Any]]:
+    """Neutron's bulk create: each item as a single create would make it; if one fails, the
+    ones made before it are deleted again and that failure is the answer."""
+    from overcast.errors import BadRequest
+
+    if not isinstance(items, list) or not items:
+        raise BadRequest(f"Resource body required: expected a non-empty list under '{res.collection}'.")
+    made: list[dict[str, Any]] = []
+    try:
+        for item in items:
+            made.append(getattr(manager, res.create)(ctx, {res.member: item}))
+    except Exception:
+        for done in reversed(made):
+            getattr(manager, res.delete)(ctx, done["id"])
+        raise
+    return made
 
 
 def add_resource_routes(router: APIRouter, res: Resource) -> None:
@@ -56,6 +75,8 @@ def add_resource_routes(router: APIRouter, res: Resource) -> None:
     def create_item(body: Any = Body(None), ctx: RequestContext = Depends(authorize(f"network:{res.rule}:create")),
                     runtime: Any = Depends(get_runtime)) -> dict[str, Any]:
         check_body_text(body)
+        if res.bulk and isinstance(body, dict) and set(body) == {res.collection}:
+            return {res.collection: create_bulk(manager(runtime), res, ctx, body[res.collection])}
         return {res.member: getattr(manager(runtime), res.create)(ctx, body)}
 
     @router.get(base + "/{item_id}", name=f"show_{res.member}")

@@ -16,6 +16,7 @@ from overcast.api.deps import get_runtime
 from overcast.api.middleware import RouteLimit
 from overcast.api.objectstore.swift import SwiftApp
 from overcast.config import Config
+from overcast.objectstore.service import MAX_BULK_DELETES
 from overcast.objectstore.names import MAX_CONTAINER_NAME, MAX_OBJECT_NAME
 from overcast.objectstore.metadata import MAX_META_COUNT, MAX_META_NAME, MAX_META_VALUE
 
@@ -70,6 +71,9 @@ def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
         "dlo": {"max_segments": 10000},
         "container_quotas": {},
         "account_quotas": {},
+        "tempurl": {"methods": ["GET", "HEAD", "PUT"], "allowed_digests": ["sha1", "sha256", "sha512"]},
+        "versioned_writes": {"allowed_flags": ["x-versions-location", "x-history-location"]},
+        "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": MAX_BULK_DELETES},
     })
 
 

@@ -19,6 +19,7 @@ RULES = {
     ("account", "GET"): "objectstore:account:list",
     ("account", "HEAD"): "objectstore:account:show",
     ("account", "POST"): "objectstore:account:update",
+    ("account", "DELETE"): "objectstore:account:update",  # only with ?bulk-delete
     ("container", "GET"): "objectstore:container:list",
     ("container", "HEAD"): "objectstore:container:show",
     ("container", "PUT"): "objectstore:container:create",
@@ -88,6 +89,12 @@ class SwiftApp:
 
     async def account(self, runtime: Any, req: Request, send: Any) -> None:
         svc = runtime.objectstore
+        if req.method in ("POST", "DELETE") and "bulk-delete" in req.query:
+            body = b"".join(await req.read_all()).decode("utf-8", "replace")
+            report = await run(lambda: svc.bulk_delete(authenticate(runtime, req, "account"), req.project_id,
+                                                       body.splitlines()))
+            await _send_report(send, req, report)
+            return
         if req.method == "POST":
             await run(lambda: svc.post_account(authenticate(runtime, req, "account"), req.project_id, req.headers))
             await send_simple(send, 204)
@@ -111,6 +118,10 @@ class SwiftApp:
             "X-Account-Bytes-Used": str(stats.bytes),
             "X-Timestamp": "0.00000",
         }
+        for policy, usage in sorted(stats.policies.items()):  # Swift's per-policy usage
+            prefix = f"X-Account-Storage-Policy-{policy}-"
+            headers.update({prefix + "Container-Count": str(usage["containers"]), prefix + "Object-Count": str(usage["objects"]),
+                            prefix + "Bytes-Used": str(usage["bytes"])})
         headers.update(_titled(stats.meta))
         await self._listing(send, req, headers, items, lambda fmt: account_listing(fmt, req.account, items or []))
 
@@ -224,16 +235,22 @@ class SwiftApp:
             if report is None:
                 await send_simple(send, 204)
                 return
-            report = {**report, "Response Status": "200 OK", "Response Body": "", "Errors": []}
-            if "json" in req.headers.get("accept", ""):
-                await send_simple(send, 200, None, json.dumps(report).encode(), b"application/json; charset=utf-8")
-            else:
-                text = "".join(f"{k}: {v if v != [] else ''}\n" for k, v in report.items())
-                await send_simple(send, 200, None, text.encode(), b"text/plain; charset=utf-8")
+            await _send_report(send, req, {**report, "Response Status": "200 OK", "Response Body": "", "Errors": []})
             return
         raise MethodNotAllowed(f"{method} is not allowed on an object", allowed=allowed_methods("object"))
 
 
+async def _send_report(send: Any, req: Request, report: dict[str, Any]) -> None:
+    """A bulk operation's report (Swift's bulk middleware): 200, JSON if the client accepts
+    it, else ``Key: value`` lines."""
+    if "json" in req.headers.get("accept", ""):
+        await send_simple(send, 200, None, json.dumps(report).encode(), b"application/json; charset=utf-8")
+    else:
+        text = "".join(f"{k}: {v if v != [] else ''}\n" for k, v in report.items())
+        await send_simple(send, 200, None, text.encode(), b"text/plain; charset=utf-8")
+
+
 def _titled(meta: dict[str, str]) -> dict[str, str]:
-    return {"-".join(p.capitalize() for p in k.split("-")): v for k, v in meta.items()
-            if not k.startswith("x-account-meta-temp-url-key")}
+    """Metadata as headers. Only owners read an account, so its TempURL keys show, as in
+    Swift for the account's owner; a container's are left out by the caller for others."""
+    return {"-".join(p.capitalize() for p in k.split("-")): v for k, v in meta.items()}

@@ -22,7 +22,7 @@ def _list(request: Request, ctx: RequestContext, runtime: Runtime, project_id: s
     q = request.query_params
     filters = {"name": q.get("name"), "status": q.get("status"), "volume_id": q.get("volume_id")}
     rows = runtime.service("volume").snapshots.list(ctx, filters, all_projects(request, ctx), marker, limit)
-    body: dict[str, Any] = {"snapshots": [views.snapshot(r, detail) for r in rows]}
+    body: dict[str, Any] = {"snapshots": [views.snapshot(r, version.minor, detail) for r in rows]}
     if limit is not None and rows and len(rows) == limit:
         path = f"{base_url(request)}/volume/v3/{project_id}/snapshots{'/detail' if detail else ''}"
         body["snapshots_links"] = [{"rel": "next", "href": f"{path}?limit={limit}&marker={rows[-1].id}"}]
@@ -51,14 +51,15 @@ async def create_snapshot(project_id: str, request: Request, ctx: RequestContext
         description=body.get("description", body.get("display_description")),
         force=truthy(body.get("force", False)), metadata=body.get("metadata"),
     )
-    return reply({"snapshot": views.snapshot(row)}, 202, version)
+    return reply({"snapshot": views.snapshot(row, version.minor, detail=False)}, 202, version)
 
 
 @router.get("/snapshots/{snapshot_id}")
 def show_snapshot(project_id: str, snapshot_id: str, ctx: RequestContext = Depends(authorize("volume:snapshots:show")),
                   runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
     check_project(project_id, ctx)
-    return reply({"snapshot": views.snapshot(runtime.service("volume").snapshots.get(ctx, snapshot_id))}, 200, version)
+    row = runtime.service("volume").snapshots.get(ctx, snapshot_id)
+    return reply({"snapshot": views.snapshot(row, version.minor)}, 200, version)
 
 
 @router.put("/snapshots/{snapshot_id}")
@@ -69,7 +70,7 @@ async def update_snapshot(project_id: str, snapshot_id: str, request: Request,
     body = body_of(await json_body(request), "snapshot")
     changes = {k: body[k] for k in ("name", "description", "metadata") if k in body}
     row = runtime.service("volume").snapshots.update(ctx, snapshot_id, changes)
-    return reply({"snapshot": views.snapshot(row)}, 200, version)
+    return reply({"snapshot": views.snapshot(row, version.minor, detail=False)}, 200, version)
 
 
 @router.delete("/snapshots/{snapshot_id}")

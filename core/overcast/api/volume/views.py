@@ -20,19 +20,26 @@ def links(base: str, project_id: str, collection: str, item_id: str) -> list[dic
     ]
 
 
-def attachment_summary(att: VolumeAttachment) -> dict[str, Any]:
+def attachment_summary(att: VolumeAttachment, is_admin: bool) -> dict[str, Any]:
     return {
         "id": att.volume_id,
         "attachment_id": att.id,
         "volume_id": att.volume_id,
         "server_id": att.instance_uuid,
-        "host_name": att.attached_host,
+        "host_name": att.attached_host if is_admin else None,  # Cinder shows the host to admins only
         "device": att.mountpoint,
         "attached_at": iso(att.attached_at),
     }
 
 
-def volume(row: Volume, attachments: list[VolumeAttachment], type_name: str, base: str, is_admin: bool) -> dict[str, Any]:
+def volume(row: Volume, attachments: list[VolumeAttachment], type_name: str, base: str, is_admin: bool,
+           minor: int = 0, extended: bool = True) -> dict[str, Any]:
+    """A volume at microversion ``3.<minor>`` for an admin or not: the one place that decides
+    a volume's fields (Tempest's volume schemas are the reference).
+
+    ``extended`` adds what Cinder's extensions add to ``GET`` (show and detail list) but not
+    to the create and update responses: the tenant, host and migration attributes (admins)
+    and ``volume_image_metadata``."""
     out: dict[str, Any] = {
         "id": row.id,
         "name": row.name,
@@ -42,7 +49,7 @@ def volume(row: Volume, attachments: list[VolumeAttachment], type_name: str, bas
         "availability_zone": row.availability_zone,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
-        "attachments": [attachment_summary(a) for a in attachments if a.attach_status == "attached"],
+        "attachments": [attachment_summary(a, is_admin) for a in attachments if a.attach_status == "attached"],
         "bootable": "true" if row.bootable else "false",
         "encrypted": False,
         "multiattach": row.multiattach,
@@ -50,26 +57,34 @@ def volume(row: Volume, attachments: list[VolumeAttachment], type_name: str, bas
         "snapshot_id": row.snapshot_id,
         "source_volid": row.source_volid,
         "volume_type": type_name,
-        "volume_type_id": row.volume_type_id,
         "user_id": row.user_id,
-        "os-vol-tenant-attr:tenant_id": row.project_id,
         "replication_status": None,
         "consistencygroup_id": None,
-        "group_id": None,
-        "provider_id": None,
-        "service_uuid": None,
-        "shared_targets": False,
-        "cluster_name": None,
-        "consumes_quota": True,
-        "migration_status": None,
         "links": links(base, row.project_id, "volumes", row.id),
     }
-    if row.image_metadata:
-        out["volume_image_metadata"] = dict(row.image_metadata)
     if is_admin:
-        out["os-vol-host-attr:host"] = f"overcast@{row.backend}#{row.backend}" if row.backend else None
-        out["os-vol-mig-status-attr:migstat"] = None
-        out["os-vol-mig-status-attr:name_id"] = None
+        out["migration_status"] = None
+    if minor >= 13:
+        out["group_id"] = None
+    if minor >= 21 and is_admin:
+        out["provider_id"] = None
+    if minor >= 48:
+        out["service_uuid"] = None
+        out["shared_targets"] = False
+    if minor >= 61 and is_admin:
+        out["cluster_name"] = None
+    if minor >= 63:
+        out["volume_type_id"] = row.volume_type_id
+    if minor >= 65:
+        out["consumes_quota"] = True
+    if extended:
+        if row.image_metadata:
+            out["volume_image_metadata"] = dict(row.image_metadata)
+        if is_admin:
+            out["os-vol-tenant-attr:tenant_id"] = row.project_id
+            out["os-vol-host-attr:host"] = f"overcast@{row.backend}#{row.backend}" if row.backend else None
+            out["os-vol-mig-status-attr:migstat"] = None
+            out["os-vol-mig-status-attr:name_id"] = None
     return out
 
 
@@ -77,8 +92,10 @@ def volume_summary(row: Volume, base: str) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "links": links(base, row.project_id, "volumes", row.id)}
 
 
-def snapshot(row: VolumeSnapshot, detail: bool = True) -> dict[str, Any]:
-    out = {
+def snapshot(row: VolumeSnapshot, minor: int = 0, detail: bool = True) -> dict[str, Any]:
+    """A snapshot at microversion ``3.<minor>``; ``detail`` (show and the detail list, not
+    create, update or the plain list) adds the extended snapshot attributes."""
+    out: dict[str, Any] = {
         "id": row.id,
         "name": row.name,
         "description": row.description,
@@ -88,10 +105,13 @@ def snapshot(row: VolumeSnapshot, detail: bool = True) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
         "metadata": dict(row.metadata_ or {}),
-        "user_id": row.user_id,
-        "group_snapshot_id": None,
-        "consumes_quota": True,
     }
+    if minor >= 14:
+        out["group_snapshot_id"] = None
+    if minor >= 41:
+        out["user_id"] = row.user_id
+    if minor >= 65:
+        out["consumes_quota"] = True
     if detail:
         out["os-extended-snapshot-attributes:project_id"] = row.project_id
         out["os-extended-snapshot-attributes:progress"] = "100%" if row.status == "available" else "0%"

@@ -33,12 +33,15 @@ from overcast.volume.parts import check_ref
 router = APIRouter()
 
 
-def render(runtime: Runtime, request: Request, ctx: RequestContext, rows: list[Any]) -> list[dict[str, Any]]:
+def render(runtime: Runtime, request: Request, ctx: RequestContext, rows: list[Any], version: ApiVersion,
+           extended: bool = True) -> list[dict[str, Any]]:
+    """Volume views at ``version`` (see :func:`views.volume` for ``extended``)."""
     svc = runtime.service("volume")
     atts = svc.volumes.attachments_of([r.id for r in rows])
     names = svc.volumes.type_names({r.volume_type_id for r in rows}) if rows else {}
     base = base_url(request)
-    return [views.volume(r, atts[r.id], names.get(r.volume_type_id, ""), base, ctx.is_admin) for r in rows]
+    return [views.volume(r, atts[r.id], names.get(r.volume_type_id, ""), base, ctx.is_admin, version.minor, extended)
+            for r in rows]
 
 
 def _metadata_filter(raw: str | None) -> dict[str, str]:
@@ -62,7 +65,7 @@ def _list(request: Request, ctx: RequestContext, runtime: Runtime, project_id: s
                "metadata": _metadata_filter(q.get("metadata")), "project_id": q.get("project_id")}
     rows = runtime.service("volume").volumes.list(ctx, filters, all_projects(request, ctx), marker, limit, sort_keys(request))
     base = base_url(request)
-    body: dict[str, Any] = {"volumes": render(runtime, request, ctx, rows) if detail else [views.volume_summary(r, base) for r in rows]}
+    body: dict[str, Any] = {"volumes": render(runtime, request, ctx, rows, version) if detail else [views.volume_summary(r, base) for r in rows]}
     if limit is not None and rows and len(rows) == limit:
         path = f"{base}/volume/v3/{project_id}/volumes{'/detail' if detail else ''}"
         body["volumes_links"] = [{"rel": "next", "href": f"{path}?limit={limit}&marker={rows[-1].id}"}]
@@ -99,7 +102,15 @@ async def create_volume(project_id: str, request: Request, ctx: RequestContext =
         availability_zone=body.get("availability_zone"),
         multiattach=truthy(body.get("multiattach", False)),
     )
-    return reply({"volume": render(runtime, request, ctx, [row])[0]}, 202, version)
+    return reply({"volume": render(runtime, request, ctx, [row], version, extended=False)[0]}, 202, version)
+
+
+@router.api_route("/volumes/", methods=["GET", "PUT", "DELETE"], include_in_schema=False)
+def volume_without_id(project_id: str, ctx: RequestContext = Depends(authorize("volume:volumes:show"))) -> Response:
+    """``/volumes/`` names a volume with an empty id, which no volume has (Cinder: 404)."""
+    from overcast.errors import NotFound
+
+    raise NotFound("Volume  could not be found.")
 
 
 @router.get("/volumes/{volume_id}")
@@ -107,7 +118,7 @@ def show_volume(project_id: str, volume_id: str, request: Request, ctx: RequestC
                 runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
     check_project(project_id, ctx)
     row = runtime.service("volume").volumes.get(ctx, volume_id)
-    return reply({"volume": render(runtime, request, ctx, [row])[0]}, 200, version)
+    return reply({"volume": render(runtime, request, ctx, [row], version)[0]}, 200, version)
 
 
 @router.put("/volumes/{volume_id}")
@@ -121,7 +132,7 @@ async def update_volume(project_id: str, volume_id: str, request: Request,
         if old in body and new not in changes:
             changes[new] = body[old]
     row = runtime.service("volume").volumes.update(ctx, volume_id, changes)
-    return reply({"volume": render(runtime, request, ctx, [row])[0]}, 200, version)
+    return reply({"volume": render(runtime, request, ctx, [row], version, extended=False)[0]}, 200, version)
 
 
 @router.delete("/volumes/{volume_id}")
@@ -136,32 +147,7 @@ def delete_volume(project_id: str, volume_id: str, request: Request, ctx: Reques
 # --- metadata -------------------------------------------------------------------------------
 
 
-@router.get("/volumes/{volume_id}/metadata")
-def get_metadata(project_id: str, volume_id: str, ctx: RequestContext = Depends(authorize("volume:volumes:show")),
-                 runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
-    check_project(project_id, ctx)
-    return reply({"metadata": dict(runtime.service("volume").volumes.get(ctx, volume_id).metadata_ or {})}, 200, version)
-
-
-@router.post("/volumes/{volume_id}/metadata")
-@router.put("/volumes/{volume_id}/metadata")
-async def set_metadata(project_id: str, volume_id: str, request: Request,
-                       ctx: RequestContext = Depends(authorize("volume:volumes:update")),
-                       runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
-    check_project(project_id, ctx)
-    body = await json_body(request)
-    if not isinstance(body, dict) or "metadata" not in body:
-        raise BadRequest("Missing required element 'metadata' in request body.")
-    meta = runtime.service("volume").volumes.set_metadata(ctx, volume_id, body["metadata"], replace=request.method == "PUT")
-    return reply({"metadata": meta}, 200, version)
-
-
-@router.delete("/volumes/{volume_id}/metadata/{key}")
-def delete_metadata(project_id: str, volume_id: str, key: str, ctx: RequestContext = Depends(authorize("volume:volumes:update")),
-                    runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
-    check_project(project_id, ctx)
-    runtime.service("volume").volumes.delete_metadata_key(ctx, volume_id, key)
-    return reply(None, 200, version)
+# /volumes/{id}/metadata routes: overcast.api.volume.metadata
 
 
 # --- actions -----------------------------------------------------------------------------------

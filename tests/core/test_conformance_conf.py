@@ -1,0 +1,30 @@
+"""scripts/conformance.sh's tempest.conf: written from what the cloud advertises, with the
+feature flags of Overcast's feature table."""
+
+from __future__ import annotations
+
+import configparser
+
+from overcast.testing.conformance import FEATURES, CloudFacts, tempest_conf
+
+
+def test_tempest_conf_from_cloud_facts() -> None:
+    facts = CloudFacts(url="http://127.0.0.1:6080", password="pw", region="RegionOne", image_ids=["i1", "i2"],
+                       flavor_ids=["f1", "f2"], public_network_id="net", compute_versions=("2.1", "2.37"),
+                       volume_versions=("3.0", "3.71"), network_extensions=["router", "security-group"],
+                       volume_extensions=["os-quota-sets", "os-volume-actions"],
+                       swift_apis=["bulk_delete", "slo", "swift", "tempurl"])
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read_string(tempest_conf(facts, "/tmp/tempest.log"))
+    assert conf["identity"]["uri_v3"] == "http://127.0.0.1:6080/identity/v3"
+    assert conf["auth"]["use_dynamic_credentials"] == "true" and conf["auth"]["admin_password"] == "pw"
+    assert (conf["compute"]["image_ref"], conf["compute"]["image_ref_alt"]) == ("i1", "i2")
+    assert (conf["compute"]["flavor_ref"], conf["compute"]["flavor_ref_alt"]) == ("f1", "f2")
+    assert conf["compute"]["max_microversion"] == "2.37" and conf["volume"]["max_microversion"] == "3.71"
+    assert conf["network"]["public_network_id"] == "net"
+    assert conf["network-feature-enabled"]["api_extensions"] == "router,security-group"
+    assert conf["volume-feature-enabled"]["api_extensions"] == "os-quota-sets,os-volume-actions"
+    assert conf["object-storage-feature-enabled"]["discoverable_apis"] == "bulk_delete,slo,swift,tempurl"
+    for group, flags in FEATURES.items():
+        assert {k: conf[group][k] for k in flags} == {k: str(v).lower() for k, v in flags.items()}
+    assert conf["validation"]["run_validation"] == "false"
