@@ -276,13 +276,12 @@ class ServerTasks:
             return
         instance = instance_of(rec)
         try:
-            self.call(rec.host, "compute_destroy", timeout=LONG_RPC, instance=instance, destroy_disks=True)
-            info = self.call(rec.host, "compute_spawn", timeout=LONG_RPC, instance=instance, network_info=self.vifs_of(uuid),
-                             block_devices=[])
+            agent = self.agent(rec.host, timeout=LONG_RPC)
+            agent.destroy(instance=instance, destroy_disks=True)
+            info = agent.spawn(instance=instance, network_info=self.vifs_of(uuid), block_devices=[])
             if rec.vm_state == st.STOPPED:
-                self.call(rec.host, "compute_power_off", timeout=LONG_RPC, instance=instance,
-                          shutdown_timeout=self.runtime.config.compute.shutdown_timeout)
-                info = self.call(rec.host, "compute_get_info", instance=instance)
+                agent.power_off(instance=instance, shutdown_timeout=self.runtime.config.compute.shutdown_timeout)
+                info = agent.get_info(instance=instance)
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
             self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=None)
             return
