@@ -74,6 +74,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if lost:
             # pytest-xdist 3.8 on pytest 9.2 drops the suffix (pytest-xdist issue 1386): the
             # machine-level tests would then run two at a time and collide
-            raise pytest.UsageError(f"pytest-xdist did not group {len(lost)} machine-level tests (first: {lost[0]}); "
-                                    "run without -n (OVERCAST_TEST_WORKERS=0) or with pytest<9.2")
+            raise pytest.UsageError(
+                f"pytest-xdist did not group {len(lost)} machine-level tests (first: {lost[0]}); "
+                "run without -n (OVERCAST_TEST_WORKERS=0) or with pytest<9.2"
+            )
     return result

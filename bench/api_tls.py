@@ -34,7 +34,9 @@ from bench.identity_tokens import AUTH, load, loadavg  # noqa: E402
 from overcast.testing.cloud import RunningCloud, start_running_cloud, stop_running_cloud  # noqa: E402
 
 
-def _phase(cloud: RunningCloud, token: str, seconds: float, connections: int, keep_alive: bool, work: Path) -> dict[str, float]:
+def _phase(
+    cloud: RunningCloud, token: str, seconds: float, connections: int, keep_alive: bool, work: Path
+) -> dict[str, float]:
     headers = {"X-Auth-Token": token, "X-Subject-Token": token}
     if not keep_alive:
         headers["Connection"] = "close"
@@ -65,7 +67,9 @@ def _table(title: str, results: dict[str, dict[str, float]]) -> None:
     for name in ("http", "https"):
         print(_row(name, results[name]))
     ratio = results["https"]["rate"] / results["http"]["rate"] if results["http"]["rate"] else float("nan")
-    print(f"https / http: {ratio:.2f} of the rate, {results['https']['cpu_ms'] / results['http']['cpu_ms']:.2f}x the CPU per request")
+    print(
+        f"https / http: {ratio:.2f} of the rate, {results['https']['cpu_ms'] / results['http']['cpu_ms']:.2f}x the CPU per request"
+    )
 
 
 def main() -> int:
@@ -90,7 +94,10 @@ def main() -> int:
             for i in range(args.rounds):
                 for name, cloud in clouds.items():
                     kind = "keep-alive" if keep_alive else "new connection per request"
-                    print(f"  {name}: validate, {kind}, round {i + 1} ({args.seconds:.0f}s, {args.connections} connections)...", flush=True)
+                    print(
+                        f"  {name}: validate, {kind}, round {i + 1} ({args.seconds:.0f}s, {args.connections} connections)...",
+                        flush=True,
+                    )
                     rounds[name].append(_phase(cloud, tokens[name], args.seconds, args.connections, keep_alive, work))
             results[keep_alive] = {name: _sum(r) for name, r in rounds.items()}
         load_after = loadavg()
@@ -100,8 +107,10 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     print()
-    print(f"{os.cpu_count()} cores, wrk -t1 -c{args.connections}, {args.rounds} x {args.seconds:.0f}s per row, loopback, SQLite, "
-          f"one overcast up per scheme; load average {load_before} before, {load_after} after")
+    print(
+        f"{os.cpu_count()} cores, wrk -t1 -c{args.connections}, {args.rounds} x {args.seconds:.0f}s per row, loopback, SQLite, "
+        f"one overcast up per scheme; load average {load_before} before, {load_after} after"
+    )
     _table("token validation (GET /identity/v3/auth/tokens), keep-alive:", results[True])
     print()
     _table("the same, a new connection (and TLS handshake) per request:", results[False])

@@ -135,8 +135,13 @@ def bench_hosts(kind: str, hosts: int, decisions: int, creates: int) -> dict[str
         data["hosts"] = {n: {"driver": "fake", "vcpus": 64, "memory_mb": 262144, "local_gb": 4000} for n in names}
         data.pop("network")
         data["compute"] = {"quota_instances": -1, "quota_cores": -1, "quota_ram": -1, "task_workers": 16}
-        data["bus"] = {"url": "memory://" if kind == "memory" else AMQP, "prefix": prefix, "heartbeat_interval": 3600,
-                       "rpc_timeout": 60, "host_down_after": 3600}
+        data["bus"] = {
+            "url": "memory://" if kind == "memory" else AMQP,
+            "prefix": prefix,
+            "heartbeat_interval": 3600,
+            "rpc_timeout": 60,
+            "host_down_after": 3600,
+        }
         config = parse_config(data, Path(tmp) / "overcast.toml")
         pm = PluginManager()
         pm.register_plugin(FakeDriversPlugin(), name="fake")
@@ -181,8 +186,9 @@ def bench_hosts(kind: str, hosts: int, decisions: int, creates: int) -> dict[str
 
             def decide(k: int) -> None:
                 for i in range(per):
-                    req = ScheduleRequest(instance_uuid=f"{k}-{i}", project_id="p", flavor=fl,
-                                          image=ImageRef(IMAGE_ID, "img", "qcow2"))
+                    req = ScheduleRequest(
+                        instance_uuid=f"{k}-{i}", project_id="p", flavor=fl, image=ImageRef(IMAGE_ID, "img", "qcow2")
+                    )
                     try:
                         host = compute.scheduler.select_and_claim(req)
                     except NoValidHost:
@@ -249,23 +255,54 @@ def main() -> None:
     rpc = {kind: bench_rpc(kind, args.calls, args.threads) for kind in buses}
     rows = [[kind, f"{r['p50']:.3f}", f"{r['p95']:.3f}", f"{r['rate']:,.0f}"] for kind, r in rpc.items()]
     if "memory" in rpc and "amqp" in rpc:
-        rows.append(["amqp / memory", f"{rpc['amqp']['p50'] / rpc['memory']['p50']:.1f}x",
-                     f"{rpc['amqp']['p95'] / rpc['memory']['p95']:.1f}x",
-                     f"{rpc['amqp']['rate'] / rpc['memory']['rate']:.2f}x"])
-    table(f"RPC call (Instance out, InstanceInfo back): {args.calls} sequential calls; throughput with "
-          f"{args.threads} concurrent callers", ["bus", "p50 ms", "p95 ms", "calls/s"], rows)
+        rows.append(
+            [
+                "amqp / memory",
+                f"{rpc['amqp']['p50'] / rpc['memory']['p50']:.1f}x",
+                f"{rpc['amqp']['p95'] / rpc['memory']['p95']:.1f}x",
+                f"{rpc['amqp']['rate'] / rpc['memory']['rate']:.2f}x",
+            ]
+        )
+    table(
+        f"RPC call (Instance out, InstanceInfo back): {args.calls} sequential calls; throughput with "
+        f"{args.threads} concurrent callers",
+        ["bus", "p50 ms", "p95 ms", "calls/s"],
+        rows,
+    )
 
     rows = []
     for kind in buses:
         for n in (args.peer_hosts, args.hosts):
             r = bench_hosts(kind, n, args.decisions, args.creates)
-            rows.append([kind, str(n), f"{r['serve_s']:.1f}", f"{r['register_s']:.1f}", f"{r['heartbeat_s']:.2f}",
-                         str(int(r["registered"])), f"{r['decisions_s']:,.0f}", f"{r['creates_s']:,.1f}",
-                         str(int(r["create_errors"]))])
-    table(f"Hosts registered through agents (fake hypervisor; one agent runtime serves every host's topic; "
-          f"{args.decisions} decisions with 16 threads; {args.creates} creates with 16 threads)",
-          ["bus", "hosts", "serve s", "register s", "heartbeat round s", "registered", "decisions/s",
-           "create->ACTIVE/s", "errors"], rows)
+            rows.append(
+                [
+                    kind,
+                    str(n),
+                    f"{r['serve_s']:.1f}",
+                    f"{r['register_s']:.1f}",
+                    f"{r['heartbeat_s']:.2f}",
+                    str(int(r["registered"])),
+                    f"{r['decisions_s']:,.0f}",
+                    f"{r['creates_s']:,.1f}",
+                    str(int(r["create_errors"])),
+                ]
+            )
+    table(
+        f"Hosts registered through agents (fake hypervisor; one agent runtime serves every host's topic; "
+        f"{args.decisions} decisions with 16 threads; {args.creates} creates with 16 threads)",
+        [
+            "bus",
+            "hosts",
+            "serve s",
+            "register s",
+            "heartbeat round s",
+            "registered",
+            "decisions/s",
+            "create->ACTIVE/s",
+            "errors",
+        ],
+        rows,
+    )
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -159,16 +159,55 @@ def raw_boot(work: Path, i: int) -> tuple[float, float]:
     """Seconds from the start until the vCPU runs, and until READY."""
     overlay, console, qmp = work / f"raw{i}.qcow2", work / f"raw{i}.console", work / f"raw{i}.qmp"
     start = time.perf_counter()
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(GUEST_DIR / "tinyguest.qcow2"), "-F", "qcow2",
-                    str(overlay)], check=True)
+    subprocess.run(
+        [
+            "qemu-img",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            str(GUEST_DIR / "tinyguest.qcow2"),
+            "-F",
+            "qcow2",
+            str(overlay),
+        ],
+        check=True,
+    )
     group = same_cgroup_as_libvirt(i)
     enter = ["sh", "-c", f'echo $$ > {group / "cgroup.procs"} && exec "$@"', "sh"] if group else []
     proc = subprocess.Popen(
-        [*enter, "qemu-system-x86_64", "-name", f"oc-compute-bench-raw{i}", "-machine", "pc", "-accel", "tcg", "-cpu", "qemu64",
-         "-m", str(MEMORY_MB), "-smp", "1", "-nodefaults", "-display", "none", "-no-user-config",
-         "-drive", f"file={overlay},if=virtio,format=qcow2,cache=none",
-         "-device", "virtio-rng-pci", "-serial", f"file:{console}", "-qmp", f"unix:{qmp},server=on,wait=off"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            *enter,
+            "qemu-system-x86_64",
+            "-name",
+            f"oc-compute-bench-raw{i}",
+            "-machine",
+            "pc",
+            "-accel",
+            "tcg",
+            "-cpu",
+            "qemu64",
+            "-m",
+            str(MEMORY_MB),
+            "-smp",
+            "1",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-no-user-config",
+            "-drive",
+            f"file={overlay},if=virtio,format=qcow2,cache=none",
+            "-device",
+            "virtio-rng-pci",
+            "-serial",
+            f"file:{console}",
+            "-qmp",
+            f"unix:{qmp},server=on,wait=off",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         running = wait_qmp(qmp) - start
@@ -180,8 +219,9 @@ def raw_boot(work: Path, i: int) -> tuple[float, float]:
             group.rmdir()
 
 
-def api_boot(client: httpx.Client, body: dict, instances: Path, events: StartedEvents, i: int
-             ) -> tuple[float, float, float | None]:
+def api_boot(
+    client: httpx.Client, body: dict, instances: Path, events: StartedEvents, i: int
+) -> tuple[float, float, float | None]:
     """Seconds from the request until libvirt reports the guest started, until READY, and
     until libvirt started QEMU (None if its log is unreadable)."""
     start = time.perf_counter()
@@ -205,8 +245,11 @@ def api_boot(client: httpx.Client, body: dict, instances: Path, events: StartedE
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--sequential", action="store_true",
-                        help="boot the two one after the other (on a quiet machine: each gets the CPUs alone)")
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="boot the two one after the other (on a quiet machine: each gets the CPUs alone)",
+    )
     args = parser.parse_args()
     if not (GUEST_DIR / "tinyguest.qcow2").exists():
         raise SystemExit(f"no tiny guest in {GUEST_DIR} (run scripts/build-tiny-guest.sh)")
@@ -224,16 +267,27 @@ def main() -> None:
     try:
         headers = {"X-Auth-Token": cloud.admin_token()[0], "OpenStack-API-Version": "compute 2.37"}
         with httpx.Client(base_url=cloud.url, headers=headers, timeout=120) as client:
-            r = client.post(f"{COMPUTE}/flavors", json={"flavor": {"name": "bench.boot", "vcpus": 1, "ram": MEMORY_MB,
-                                                                   "disk": 1}})
+            r = client.post(
+                f"{COMPUTE}/flavors", json={"flavor": {"name": "bench.boot", "vcpus": 1, "ram": MEMORY_MB, "disk": 1}}
+            )
             r.raise_for_status()
             flavor = r.json()["flavor"]["id"]
-            r = client.post("/image/v2/images", json={"name": "tinyguest", "disk_format": "qcow2",
-                                                      "container_format": "bare", "hypervisor_type": "qemu"})
+            r = client.post(
+                "/image/v2/images",
+                json={
+                    "name": "tinyguest",
+                    "disk_format": "qcow2",
+                    "container_format": "bare",
+                    "hypervisor_type": "qemu",
+                },
+            )
             r.raise_for_status()
             image = r.json()["id"]
-            client.put(f"/image/v2/images/{image}/file", content=(GUEST_DIR / "tinyguest.qcow2").read_bytes(),
-                       headers={"Content-Type": "application/octet-stream"}).raise_for_status()
+            client.put(
+                f"/image/v2/images/{image}/file",
+                content=(GUEST_DIR / "tinyguest.qcow2").read_bytes(),
+                headers={"Content-Type": "application/octet-stream"},
+            ).raise_for_status()
             body = {"flavorRef": flavor, "imageRef": image, "networks": "none"}
             api_boot(client, body, work / "instances", events, 0)  # warm: the image cache fills once, not per boot
             for i in range(1, args.rounds + 1):
@@ -254,25 +308,36 @@ def main() -> None:
     finally:
         stop_running_cloud(cloud)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{'round':>5} | {'raw: running':>12} | {'API: QEMU exec':>14} | {'API: running':>12} | {'raw: READY':>10} | "
-          f"{'API: READY':>10} | {'overhead: start':>15} | {'boot':>7} | {'total':>7} | load")
-    print("------+--------------+----------------+--------------+------------+------------+-----------------+---------+"
-          "---------+-----")
+    print(
+        f"{'round':>5} | {'raw: running':>12} | {'API: QEMU exec':>14} | {'API: running':>12} | {'raw: READY':>10} | "
+        f"{'API: READY':>10} | {'overhead: start':>15} | {'boot':>7} | {'total':>7} | load"
+    )
+    print(
+        "------+--------------+----------------+--------------+------------+------------+-----------------+---------+"
+        "---------+-----"
+    )
     for i, (raw_run, raw), (api_run, api, api_exec), load in rows:
         start_d = api_run - raw_run
         boot_d = (api - api_run) - (raw - raw_run)
         exec_s = "n/a" if api_exec is None else f"{api_exec:.2f} s"
-        print(f"{i:>5} | {raw_run:>10.2f} s | {exec_s:>14} | {api_run:>10.2f} s | {raw:>8.2f} s | {api:>8.2f} s | "
-              f"{start_d:>13.2f} s | {boot_d:>5.2f} s | {api - raw:>5.2f} s | {load:.1f}")
+        print(
+            f"{i:>5} | {raw_run:>10.2f} s | {exec_s:>14} | {api_run:>10.2f} s | {raw:>8.2f} s | {api:>8.2f} s | "
+            f"{start_d:>13.2f} s | {boot_d:>5.2f} s | {api - raw:>5.2f} s | {load:.1f}"
+        )
     start_ds = [a[0] - r[0] for _, r, a, _ in rows]
     boot_ds = [(a[1] - a[0]) - (r[1] - r[0]) for _, r, a, _ in rows]
     ready = [a[1] - r[1] for _, r, a, _ in rows]
-    print(f"median overhead, API - raw: until the vCPU runs {statistics.median(start_ds):.2f} s; from then to READY "
-          f"{statistics.median(boot_ds):.2f} s; until READY {statistics.median(ready):.2f} s (target <= 0.5 s)")
+    print(
+        f"median overhead, API - raw: until the vCPU runs {statistics.median(start_ds):.2f} s; from then to READY "
+        f"{statistics.median(boot_ds):.2f} s; until READY {statistics.median(ready):.2f} s (target <= 0.5 s)"
+    )
     execs = [a[2] for _, _, a, _ in rows if a[2] is not None]
     if execs:
-        print(f"median API time until libvirt starts QEMU {statistics.median(execs):.2f} s; from then until the vCPU "
-              f"runs (libvirt's QEMU start-up) {statistics.median(a[0] - a[2] for _, _, a, _ in rows if a[2] is not None):.2f} s")
+        print(
+            f"median API time until libvirt starts QEMU {statistics.median(execs):.2f} s; from then until the vCPU "
+            f"runs (libvirt's QEMU start-up) {statistics.median(a[0] - a[2] for _, _, a, _ in rows if a[2] is not None):.2f} s"
+        )
+
 
 if __name__ == "__main__":
     main()

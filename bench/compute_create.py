@@ -47,8 +47,9 @@ def setup(client: httpx.Client) -> tuple[str, str]:
     r = client.post("/image/v2/images", json={"name": "bench", "disk_format": "raw", "container_format": "bare"})
     r.raise_for_status()
     image = r.json()["id"]
-    r = client.put(f"/image/v2/images/{image}/file", content=b"\0" * 4096,
-                   headers={"Content-Type": "application/octet-stream"})
+    r = client.put(
+        f"/image/v2/images/{image}/file", content=b"\0" * 4096, headers={"Content-Type": "application/octet-stream"}
+    )
     r.raise_for_status()
     return flavor, image
 
@@ -184,7 +185,11 @@ def main() -> None:
         con = server_side(db, c_uuids)
         con_lat = [(la - cr).total_seconds() for cr, la, _ in con.values() if la]
         con_errors = c_errors + sum(1 for _, la, state in con.values() if state != "active")
-        span = (max(la for _, la, _ in con.values() if la) - min(cr for cr, _, _ in con.values())).total_seconds() if con_lat else 0
+        span = (
+            (max(la for _, la, _ in con.values() if la) - min(cr for cr, _, _ in con.values())).total_seconds()
+            if con_lat
+            else 0
+        )
 
         rows += [
             ("peer: GET flavor (authenticated one-row read)", ms(peer)),
@@ -192,19 +197,27 @@ def main() -> None:
             (f"sequential x{args.sequential}: client POST -> 202", ms(seq_post)),
             (f"sequential x{args.sequential}: client POST -> ACTIVE seen (20 ms polls)", ms(seq_observed)),
             (f"sequential x{args.sequential}: errors", str(seq_errors)),
-            (f"sequential x{args.sequential}: server CPU per create incl. its polls (peer: {peer_cpu * 1000:.1f} ms/GET)",
-             f"{seq_cpu / args.sequential * 1000:.1f} ms"),
+            (
+                f"sequential x{args.sequential}: server CPU per create incl. its polls (peer: {peer_cpu * 1000:.1f} ms/GET)",
+                f"{seq_cpu / args.sequential * 1000:.1f} ms",
+            ),
             (f"concurrent x{args.concurrent}: server-side create -> ACTIVE (DB)", ms(con_lat)),
             (f"concurrent x{args.concurrent}: client POST -> 202", ms(c_post)),
-            (f"concurrent x{args.concurrent}: throughput (first created -> last ACTIVE, DB)",
-             f"{len(con_lat) / span:,.1f} servers/s over {span:.2f} s" if span else "n/a"),
+            (
+                f"concurrent x{args.concurrent}: throughput (first created -> last ACTIVE, DB)",
+                f"{len(con_lat) / span:,.1f} servers/s over {span:.2f} s" if span else "n/a",
+            ),
             (f"concurrent x{args.concurrent}: client wall (first POST -> all ACTIVE seen)", f"{wall:.2f} s"),
             (f"concurrent x{args.concurrent}: errors (non-202 or not ACTIVE)", str(con_errors)),
             (f"concurrent x{args.concurrent}: server CPU per create", f"{con_cpu / args.concurrent * 1000:.1f} ms"),
         ]
         if seq_lat and peer:
-            rows.append(("ratio: sequential create->ACTIVE p50 / peer p50",
-                         f"{statistics.median(seq_lat) / statistics.median(peer):.1f}x"))
+            rows.append(
+                (
+                    "ratio: sequential create->ACTIVE p50 / peer p50",
+                    f"{statistics.median(seq_lat) / statistics.median(peer):.1f}x",
+                )
+            )
     finally:
         stop_running_cloud(cloud)
         if not args.keep:

@@ -39,10 +39,29 @@ IMAGE = ImageRef(id="img", name="img", disk_format="qcow2")
 def seed_hosts(db: Database, n: int) -> None:
     caps = to_dict(HvCapabilities(hypervisor_type="fake", image_types=frozenset({"qcow2", "raw"})))
     now = utcnow()
-    rows = [dict(id=new_id(), name=f"host{i:05d}", driver="fake", availability_zone=f"az{i % 4}", enabled=True,
-                 capabilities=caps, hypervisor_type="fake", hypervisor_version=1, vcpus=64, memory_mb=262144,
-                 local_gb=4000, vcpus_used=0, memory_mb_used=(i * 37) % 65536, local_gb_used=0, running_vms=0,
-                 last_heartbeat=now, created_at=now, updated_at=now) for i in range(n)]
+    rows = [
+        dict(
+            id=new_id(),
+            name=f"host{i:05d}",
+            driver="fake",
+            availability_zone=f"az{i % 4}",
+            enabled=True,
+            capabilities=caps,
+            hypervisor_type="fake",
+            hypervisor_version=1,
+            vcpus=64,
+            memory_mb=262144,
+            local_gb=4000,
+            vcpus_used=0,
+            memory_mb_used=(i * 37) % 65536,
+            local_gb_used=0,
+            running_vms=0,
+            last_heartbeat=now,
+            created_at=now,
+            updated_at=now,
+        )
+        for i in range(n)
+    ]
     with db.session() as s:
         s.execute(insert(HostRecord), rows)
 
@@ -63,8 +82,9 @@ def run_decisions(scheduler: Scheduler, total: int, threads: int) -> tuple[float
     def worker(k: int) -> None:
         nonlocal errors
         for i in range(per):
-            req = ScheduleRequest(instance_uuid=f"{k}-{i}", project_id="p", flavor=FLAVOR, image=IMAGE,
-                                  availability_zone=f"az{i % 4}")
+            req = ScheduleRequest(
+                instance_uuid=f"{k}-{i}", project_id="p", flavor=FLAVOR, image=IMAGE, availability_zone=f"az{i % 4}"
+            )
             try:
                 scheduler.select_and_claim(req)
             except NoValidHost:
@@ -91,8 +111,12 @@ def bench_scheduler(hosts: int, decisions: int, threads: int) -> list[tuple[str,
         for ttl in (1.0, 10.0):  # [compute] scheduler_cache_seconds: default 1, and a longer one
             ours = Scheduler(db, pm, ratios, "spread", down_after=3600, cache_seconds=ttl)
             rate, errors = run_decisions(ours, decisions, threads)
-            rows.append((f"overcast scheduler, {hosts} hosts, {threads} threads, cache {ttl:g}s",
-                         f"{rate:,.0f} decisions/s, {errors} errors"))
+            rows.append(
+                (
+                    f"overcast scheduler, {hosts} hosts, {threads} threads, cache {ttl:g}s",
+                    f"{rate:,.0f} decisions/s, {errors} errors",
+                )
+            )
         peer = FullScanScheduler(db, pm, ratios, "spread", down_after=3600, cache_seconds=1.0)
         rate, errors = run_decisions(peer, max(threads * 4, decisions // 50), threads)
         rows.append((f"peer: full-scan scheduler, {hosts} hosts", f"{rate:,.1f} decisions/s, {errors} errors"))
@@ -175,9 +199,14 @@ def bench_creates(count: int) -> list[tuple[str, str]]:
     lat = sorted(latencies)
     return [
         ("create -> ACTIVE, one at a time, fake driver", f"p50 {statistics.median(sequential) * 1000:.1f} ms"),
-        (f"create -> ACTIVE, {count} concurrent, fake driver", f"p50 {statistics.median(lat) * 1000:.1f} ms, "
-                                                                  f"p95 {lat[int(len(lat) * 0.95) - 1] * 1000:.1f} ms"),
-        ("create throughput", f"{len(lat) / elapsed:,.1f} servers/s, {len(errors)} errors, {count - len(lat)} unfinished"),
+        (
+            f"create -> ACTIVE, {count} concurrent, fake driver",
+            f"p50 {statistics.median(lat) * 1000:.1f} ms, p95 {lat[int(len(lat) * 0.95) - 1] * 1000:.1f} ms",
+        ),
+        (
+            "create throughput",
+            f"{len(lat) / elapsed:,.1f} servers/s, {len(errors)} errors, {count - len(lat)} unfinished",
+        ),
     ]
 
 

@@ -89,19 +89,34 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def load(url: str, method: str, path: str, headers: dict[str, str], body: bytes | None, seconds: float, connections: int,
-         server_pid: int, workdir: Path) -> dict[str, float]:
+def load(
+    url: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    seconds: float,
+    connections: int,
+    server_pid: int,
+    workdir: Path,
+) -> dict[str, float]:
     """Run ``wrk`` against ``url + path``; rate (successful requests/s), p50/p95 in ms,
     errors, and the server's CPU milliseconds per request."""
     script = workdir / f"wrk-{os.getpid()}-{time.monotonic_ns()}.lua"
-    script.write_text(_WRK_SCRIPT.format(
-        method=method,
-        body=f"wrk.body = {_lua_string(body.decode())}" if body else "",
-        headers="\n".join(f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()),
-    ))
+    script.write_text(
+        _WRK_SCRIPT.format(
+            method=method,
+            body=f"wrk.body = {_lua_string(body.decode())}" if body else "",
+            headers="\n".join(f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()),
+        )
+    )
     cpu_before = cpu_seconds(server_pid)
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "30s", "-s", str(script), url + path],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "30s", "-s", str(script), url + path],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     cpu = cpu_seconds(server_pid) - cpu_before
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     requests, duration_us, io_errors, status_errors, p50_us, p95_us = (float(x) for x in line.split()[1:])
@@ -118,8 +133,15 @@ def load(url: str, method: str, path: str, headers: dict[str, str], body: bytes 
 
 def password_auth(user: str, password: str, project: str) -> bytes:
     return json.dumps(
-        {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password}}},
-                  "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
+        {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password}},
+                },
+                "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+            }
+        }
     ).encode()
 
 
@@ -149,10 +171,29 @@ class Target:
     def phase(self, op: str, seconds: float, connections: int, workdir: Path) -> dict[str, float]:
         print(f"  {self.name}: {op} ({seconds:.0f}s, {connections} connections)...", flush=True)
         if op == "issue":
-            return load(self.root, "POST", self.prefix + AUTH, {"Content-Type": "application/json"}, self.body, seconds, connections, self.pid, workdir)
+            return load(
+                self.root,
+                "POST",
+                self.prefix + AUTH,
+                {"Content-Type": "application/json"},
+                self.body,
+                seconds,
+                connections,
+                self.pid,
+                workdir,
+            )
         if op == "validate":
-            return load(self.root, "GET", self.prefix + AUTH, {"X-Auth-Token": self.token, "X-Subject-Token": self.token}, None,
-                        seconds, connections, self.pid, workdir)
+            return load(
+                self.root,
+                "GET",
+                self.prefix + AUTH,
+                {"X-Auth-Token": self.token, "X-Subject-Token": self.token},
+                None,
+                seconds,
+                connections,
+                self.pid,
+                workdir,
+            )
         return load(self.root, "GET", self.prefix + "/v3", {}, None, seconds, connections, self.pid, workdir)
 
 
@@ -160,7 +201,9 @@ class Target:
 
 
 def argon2_seconds(section: IdentitySection, rounds: int = 5) -> float:
-    hasher = PasswordHasher(time_cost=section.password_hash_time_cost, memory_cost=section.password_hash_memory_kib, parallelism=1)
+    hasher = PasswordHasher(
+        time_cost=section.password_hash_time_cost, memory_cost=section.password_hash_memory_kib, parallelism=1
+    )
     start = time.perf_counter()
     for _ in range(rounds):
         hasher.hash("benchmark-password")
@@ -207,7 +250,8 @@ def start_keystone(venv: Path, root: Path, bcrypt_rounds: int) -> tuple[subproce
     for sub in ("log", "fernet-keys", "credential-keys"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     conf = root / "keystone.conf"
-    conf.write_text(textwrap.dedent(f"""\
+    conf.write_text(
+        textwrap.dedent(f"""\
         [DEFAULT]
         log_file = {root}/log/keystone.log
         [database]
@@ -226,26 +270,57 @@ def start_keystone(venv: Path, root: Path, bcrypt_rounds: int) -> tuple[subproce
         [identity]
         password_hash_algorithm = bcrypt
         password_hash_rounds = {bcrypt_rounds}
-        """))
+        """)
+    )
     manage = [str(bin_dir / "keystone-manage"), "--config-file", str(conf)]
     run = lambda *a: subprocess.run([*manage, *a], check=True, capture_output=True)  # noqa: E731
     run("db_sync")
     run("fernet_setup", "--keystone-user", "root", "--keystone-group", "root")
     run("credential_setup", "--keystone-user", "root", "--keystone-group", "root")
     url = f"http://127.0.0.1:{port}"
-    run("bootstrap", "--bootstrap-password", "secret", "--bootstrap-username", "admin", "--bootstrap-project-name", "admin",
-        "--bootstrap-role-name", "admin", "--bootstrap-region-id", "RegionOne", "--bootstrap-admin-url", url + "/v3/",
-        "--bootstrap-public-url", url + "/v3/", "--bootstrap-internal-url", url + "/v3/")
-    (root / "ks_app.py").write_text(textwrap.dedent(f"""\
+    run(
+        "bootstrap",
+        "--bootstrap-password",
+        "secret",
+        "--bootstrap-username",
+        "admin",
+        "--bootstrap-project-name",
+        "admin",
+        "--bootstrap-role-name",
+        "admin",
+        "--bootstrap-region-id",
+        "RegionOne",
+        "--bootstrap-admin-url",
+        url + "/v3/",
+        "--bootstrap-public-url",
+        url + "/v3/",
+        "--bootstrap-internal-url",
+        url + "/v3/",
+    )
+    (root / "ks_app.py").write_text(
+        textwrap.dedent(f"""\
         import os, sys
         sys.argv = sys.argv[:1]  # oslo.config would otherwise parse gunicorn's argv
         os.environ.setdefault("OS_KEYSTONE_CONFIG_FILES", "{conf}")
         from keystone.wsgi.api import application  # noqa
-        """))
+        """)
+    )
     log = open(root / "log" / "gunicorn.log", "ab")
     proc = subprocess.Popen(
-        [str(bin_dir / "gunicorn"), "--no-control-socket", "--chdir", str(root), "-b", f"127.0.0.1:{port}", "-w", "2", "ks_app:application"],
-        stdout=log, stderr=log, start_new_session=True,
+        [
+            str(bin_dir / "gunicorn"),
+            "--no-control-socket",
+            "--chdir",
+            str(root),
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "2",
+            "ks_app:application",
+        ],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -284,7 +359,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase")
     parser.add_argument("--connections", type=int, default=4, help="concurrent keep-alive connections (wrk -c)")
     parser.add_argument("--no-keystone", action="store_true", help="measure Overcast only")
-    parser.add_argument("--keystone-venv", type=Path, default=Path(tempfile.gettempdir()) / "overcast-bench" / "keystone-venv")
+    parser.add_argument(
+        "--keystone-venv", type=Path, default=Path(tempfile.gettempdir()) / "overcast-bench" / "keystone-venv"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -301,10 +378,20 @@ def main() -> int:
         if not args.no_keystone:
             venv = ensure_keystone(args.keystone_venv)
             peer_rounds, peer_hash = matching_bcrypt_rounds(venv / "bin" / "python", ours_hash)
-        print(f"password hashing: overcast argon2id t={section.password_hash_time_cost} m={section.password_hash_memory_kib}KiB "
-              f"{ours_hash * 1000:.1f} ms/hash" + (f"; keystone bcrypt rounds={peer_rounds} {peer_hash * 1000:.1f} ms/hash" if peer_rounds else ""))
-        cloud = start_running_cloud(work / "overcast", {"identity": {"password_hash_time_cost": section.password_hash_time_cost,
-                                                                     "password_hash_memory_kib": section.password_hash_memory_kib}})
+        print(
+            f"password hashing: overcast argon2id t={section.password_hash_time_cost} m={section.password_hash_memory_kib}KiB "
+            f"{ours_hash * 1000:.1f} ms/hash"
+            + (f"; keystone bcrypt rounds={peer_rounds} {peer_hash * 1000:.1f} ms/hash" if peer_rounds else "")
+        )
+        cloud = start_running_cloud(
+            work / "overcast",
+            {
+                "identity": {
+                    "password_hash_time_cost": section.password_hash_time_cost,
+                    "password_hash_memory_kib": section.password_hash_memory_kib,
+                }
+            },
+        )
         targets = [Target("overcast", cloud.auth_url, "admin", cloud.admin_password, cloud.process.pid)]
         if not args.no_keystone:
             ks_proc, ks_url = start_keystone(args.keystone_venv, work / "keystone", peer_rounds or 12)
@@ -324,8 +411,10 @@ def main() -> int:
 
     ours, peer = results["overcast"], results.get("keystone")
     print()
-    print(f"{os.cpu_count()} cores, wrk -t1 -c{args.connections}, {args.seconds:.0f}s per phase, loopback, SQLite; "
-          f"load average {load_before} before, {load_after} after")
+    print(
+        f"{os.cpu_count()} cores, wrk -t1 -c{args.connections}, {args.seconds:.0f}s per phase, loopback, SQLite; "
+        f"load average {load_before} before, {load_after} after"
+    )
     print(f"{'':<9} {'overcast':>33}   {'keystone':>33}")
     head = f"{'req/s':>9} {'p50 ms':>7} {'p95 ms':>7} {'cpu ms':>7}"
     print(f"{'operation':<9} {head}   {head}   {'ratio':>7}")
@@ -336,8 +425,10 @@ def main() -> int:
     print(f"errors: {errors}")
     v = ours["validate"]
     verdict = "met" if v["rate"] >= 2000 and v["p95"] <= 5 else "NOT met"
-    print(f"target (validate >= 2000/s, p95 <= 5 ms): {verdict} ({v['rate']:.0f}/s, p95 {v['p95']:.1f} ms; "
-          f"{v['cpu_ms']:.3f} ms CPU per validation = {1000 / v['cpu_ms']:.0f}/s per core if it had one)")
+    print(
+        f"target (validate >= 2000/s, p95 <= 5 ms): {verdict} ({v['rate']:.0f}/s, p95 {v['p95']:.1f} ms; "
+        f"{v['cpu_ms']:.3f} ms CPU per validation = {1000 / v['cpu_ms']:.0f}/s per core if it had one)"
+    )
     return 0
 
 

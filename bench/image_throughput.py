@@ -68,8 +68,9 @@ def _dd(args: list[str]) -> float:
 
 def _curl(args: list[str]) -> str:
     """Run curl (a C client, so the measurement is the server's); returns the HTTP status."""
-    proc = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *args],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *args], capture_output=True, text=True, check=True
+    )
     return proc.stdout.strip()
 
 
@@ -131,8 +132,9 @@ def main() -> None:
             load = _loadavg()
             ddfile = work / "dd.raw"
             disk_write = _dd(["if=/dev/zero", f"of={ddfile}", "bs=1M", f"count={args.size_mib}", "conv=fdatasync"])
-            image = client.post(f"{base}/images", json={"name": f"bench-{n}", "disk_format": "raw",
-                                                        "container_format": "bare"}).json()
+            image = client.post(
+                f"{base}/images", json={"name": f"bench-{n}", "disk_format": "raw", "container_format": "bare"}
+            ).json()
             url = f"{base}/images/{image['id']}/file"
             cpu0, started = _cpu_seconds(server.pid), time.perf_counter()
             status = _curl([*auth, "-H", "Content-Type: application/octet-stream", "-T", str(source), url])
@@ -147,14 +149,34 @@ def main() -> None:
             assert status == "200", status
             client.delete(f"{base}/images/{image['id']}")
             ms = 1000 / args.size_mib
-            rows.append((n, "upload (PUT: md5+sha512+crc32+inspect, fsync)", size / upload_s / 2**20,
-                         "disk write (dd conv=fdatasync)", disk_write, upload_cpu * ms, load))
-            rows.append((n, "download (GET: CRC-32 verified)", size / download_s / 2**20,
-                         "disk read (dd iflag=direct)", disk_read, download_cpu * ms, load))
+            rows.append(
+                (
+                    n,
+                    "upload (PUT: md5+sha512+crc32+inspect, fsync)",
+                    size / upload_s / 2**20,
+                    "disk write (dd conv=fdatasync)",
+                    disk_write,
+                    upload_cpu * ms,
+                    load,
+                )
+            )
+            rows.append(
+                (
+                    n,
+                    "download (GET: CRC-32 verified)",
+                    size / download_s / 2**20,
+                    "disk read (dd iflag=direct)",
+                    disk_read,
+                    download_cpu * ms,
+                    load,
+                )
+            )
 
         print(f"\nimage throughput, {args.size_mib} MiB, scratch dir {work}, {os.cpu_count()} CPUs\n")
-        print(f"{'#':>2} {'operation':46} {'MiB/s':>7}   {'peer':31} {'MiB/s':>7}  {'ratio':>5}"
-              f"  {'srv CPU ms/MiB':>14}  loadavg")
+        print(
+            f"{'#':>2} {'operation':46} {'MiB/s':>7}   {'peer':31} {'MiB/s':>7}  {'ratio':>5}"
+            f"  {'srv CPU ms/MiB':>14}  loadavg"
+        )
         for n, name, ours, peer, theirs, cpu, load in rows:
             print(f"{n:>2} {name:46} {ours:7.1f}   {peer:31} {theirs:7.1f}  {ours / theirs:5.0%}  {cpu:14.2f}  {load}")
         print(f"\ntarget: >= 80% of the disk's speed; loadavg now {_loadavg()}")

@@ -37,7 +37,7 @@ def fsync_creates(root: Path, size: int, concurrency: int, seconds: float) -> fl
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -89,8 +89,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     args = parser.parse_args()
     out = ceilings(Path(args.dir), args.concurrency, args.seconds)
-    print(f"4 KiB create+fsync+dir fsync: {out['4k_put']:.0f}/s; 1 MiB: {out['1m_put']:.0f} MiB/s; "
-          f"md5: {out['md5']:.0f} MiB/s per core (concurrency {args.concurrency})")
+    print(
+        f"4 KiB create+fsync+dir fsync: {out['4k_put']:.0f}/s; 1 MiB: {out['1m_put']:.0f} MiB/s; "
+        f"md5: {out['md5']:.0f} MiB/s per core (concurrency {args.concurrency})"
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,13 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
 
 def sample_network(vni: int) -> Network:
     net_id = str(uuid.uuid4())
-    sub = Subnet(id=str(uuid.uuid4()), network_id=net_id, cidr="10.250.0.0/24", gateway_ip="10.250.0.1",
-                 allocation_pools=(IpAllocationPool("10.250.0.2", "10.250.0.200"),))
+    sub = Subnet(
+        id=str(uuid.uuid4()),
+        network_id=net_id,
+        cidr="10.250.0.0/24",
+        gateway_ip="10.250.0.1",
+        allocation_pools=(IpAllocationPool("10.250.0.2", "10.250.0.200"),),
+    )
     return Network(id=net_id, name="bench", project_id="bench", segmentation_id=vni, subnets=(sub,))
 
 
@@ -54,8 +59,15 @@ def bench_linuxbridge_network(rounds: int, state: Path) -> list[float]:
     times = []
     for i in range(rounds):
         net = sample_network(7000 + i)
-        ports = [Port(id=str(uuid.uuid4()), network_id=net.id, mac_address=f"fa:16:3e:00:00:{n:02x}",
-                      fixed_ips=(FixedIp(net.subnets[0].id, f"10.250.0.{n + 10}"),)) for n in range(20)]
+        ports = [
+            Port(
+                id=str(uuid.uuid4()),
+                network_id=net.id,
+                mac_address=f"fa:16:3e:00:00:{n:02x}",
+                fixed_ips=(FixedIp(net.subnets[0].id, f"10.250.0.{n + 10}"),),
+            )
+            for n in range(20)
+        ]
 
         def up() -> None:
             driver.setup_network(backend=backend, host="bench", network=net)
@@ -73,7 +85,10 @@ LIBVIRT_NET = """<network><name>{name}</name><bridge name='{bridge}' stp='off' d
 
 
 def bench_libvirt_network(rounds: int, work: Path) -> list[float] | None:
-    if shutil.which("virsh") is None or subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True).returncode:
+    if (
+        shutil.which("virsh") is None
+        or subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True).returncode
+    ):
         return None
     times = []
     for i in range(rounds):
@@ -97,10 +112,25 @@ def bench_libvirt_network(rounds: int, work: Path) -> list[float] | None:
 def bench_firewall(count: int, state: Path) -> float:
     from overcast_net_linuxbridge import firewall
 
-    rule = SecurityGroupRule(id="r", security_group_id="g", direction="ingress", protocol="tcp", port_range_min=80,
-                             port_range_max=80, remote_ip_prefix="0.0.0.0/0")
-    ports = [Port(id=str(uuid.uuid4()), network_id="n", mac_address=f"fa:16:3e:00:02:{n:02x}",
-                  fixed_ips=(FixedIp("s", f"10.252.0.{n + 10}"),), security_group_rules=(rule,)) for n in range(count)]
+    rule = SecurityGroupRule(
+        id="r",
+        security_group_id="g",
+        direction="ingress",
+        protocol="tcp",
+        port_range_min=80,
+        port_range_max=80,
+        remote_ip_prefix="0.0.0.0/0",
+    )
+    ports = [
+        Port(
+            id=str(uuid.uuid4()),
+            network_id="n",
+            mac_address=f"fa:16:3e:00:02:{n:02x}",
+            fixed_ips=(FixedIp("s", f"10.252.0.{n + 10}"),),
+            security_group_rules=(rule,),
+        )
+        for n in range(count)
+    ]
     try:
         elapsed = timed(lambda: [firewall.apply_port(p) for p in ports])
     finally:
@@ -123,7 +153,9 @@ def bench_ipam(creates: int, workers: int) -> tuple[float, float, float]:
     data["networking"] = {"quota_port": -1}
     pm = PluginManager()
     pm.register_plugin(FakeDriversPlugin(), name="fake")
-    runtime = build_runtime(parse_config(data, data_dir / "overcast.toml"), pm=pm)  # no agents: plumbing is skipped quietly
+    runtime = build_runtime(
+        parse_config(data, data_dir / "overcast.toml"), pm=pm
+    )  # no agents: plumbing is skipped quietly
     svc = runtime.network
     ctx = RequestContext(user_id="bench", project_id="bench", roles=frozenset({"member", "reader"}))
     net = svc.networks.create(ctx, {"network": {"name": "bench"}})
@@ -144,9 +176,19 @@ def bench_ipam(creates: int, workers: int) -> tuple[float, float, float]:
     def naive() -> None:
         n = next(counter)
         with runtime.db.session() as s:
-            port = PortRecord(project_id="bench", network_id=net["id"], mac_address=f"fa:16:3f:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}",
-                              binding_vif_details={}, binding_profile={}, allowed_address_pairs=[])
-            port.fixed_ips = [IpAllocationRecord(subnet_id=sub_id, ip_address=f"10.128.{8 + n // 256 % 8}.{n % 256}", network_id=net["id"])]
+            port = PortRecord(
+                project_id="bench",
+                network_id=net["id"],
+                mac_address=f"fa:16:3f:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}",
+                binding_vif_details={},
+                binding_profile={},
+                allowed_address_pairs=[],
+            )
+            port.fixed_ips = [
+                IpAllocationRecord(
+                    subnet_id=sub_id, ip_address=f"10.128.{8 + n // 256 % 8}.{n % 256}", network_id=net["id"]
+                )
+            ]
             s.add(port)
 
     peer = timed(lambda: [naive() for _ in range(creates)])
@@ -164,11 +206,28 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ocbench-"))
     rows = []
     ours = bench_linuxbridge_network(args.rounds, work / "state")
-    rows.append(("network + DHCP up (linuxbridge driver)", f"{statistics.median(ours) * 1000:.0f} ms median", f"{args.rounds} rounds"))
+    rows.append(
+        (
+            "network + DHCP up (linuxbridge driver)",
+            f"{statistics.median(ours) * 1000:.0f} ms median",
+            f"{args.rounds} rounds",
+        )
+    )
     peer = bench_libvirt_network(args.rounds, work)
-    rows.append(("network + DHCP up (peer: libvirt net-define+net-start)",
-                 f"{statistics.median(peer) * 1000:.0f} ms median" if peer else "n/a (no libvirtd)", f"{args.rounds} rounds"))
-    rows.append(("port firewall (net_setup_port, v4+v6)", f"{bench_firewall(args.ports, work) * 1000:.0f} ms/port", f"{args.ports} ports"))
+    rows.append(
+        (
+            "network + DHCP up (peer: libvirt net-define+net-start)",
+            f"{statistics.median(peer) * 1000:.0f} ms median" if peer else "n/a (no libvirtd)",
+            f"{args.rounds} rounds",
+        )
+    )
+    rows.append(
+        (
+            "port firewall (net_setup_port, v4+v6)",
+            f"{bench_firewall(args.ports, work) * 1000:.0f} ms/port",
+            f"{args.ports} ports",
+        )
+    )
     seq, conc, naive = bench_ipam(args.creates, 8)
     rows.append(("port create with IPAM, sequential", f"{seq:.0f} ports/s", f"{args.creates} ports"))
     rows.append(("port create with IPAM, 8 concurrent", f"{conc:.0f} ports/s", "all addresses distinct"))

@@ -36,7 +36,7 @@ VARIANTS = ("fastpath", "mount", "route")
 
 # The server process: build the runtime and app as ``overcast up`` does, then reshape the
 # app for the variant and serve it.
-SERVER = r'''
+SERVER = r"""
 import sys
 import uvicorn
 from overcast.config import load_config
@@ -94,7 +94,7 @@ if variant == "route":
 
 uvicorn.run(app, host="127.0.0.1", port=config.api.port, log_config=None, access_log=False, lifespan="off",
             server_header=False, http="httptools", loop="uvloop")
-'''
+"""
 
 
 def run_variant(variant: str, work: Path, seconds: int, connections: int) -> tuple[float, float]:
@@ -111,7 +111,9 @@ def run_variant(variant: str, work: Path, seconds: int, connections: int) -> tup
         create_container(url, token, "b")
         container = url + "/b"
         put, done, bad, statuses = wrk(container, token, "PUT", 4096, 500, seconds, connections)
-        get, _, bad2, statuses2 = wrk(container, token, "GET", 4096, max(1, min(done - connections, 500)), seconds, connections)
+        get, _, bad2, statuses2 = wrk(
+            container, token, "GET", 4096, max(1, min(done - connections, 500)), seconds, connections
+        )
         if bad or bad2:
             raise SystemExit(f"{variant}: error answers: PUT {statuses} GET {statuses2}")
         return put, get
@@ -132,12 +134,14 @@ def main() -> None:
     work = Path(args.work)
     results: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
     for r in range(args.rounds):
-        for variant in VARIANTS[r % 3:] + VARIANTS[:r % 3]:  # rotate: a load trend hits each alike
+        for variant in VARIANTS[r % 3 :] + VARIANTS[: r % 3]:  # rotate: a load trend hits each alike
             results[variant].append(run_variant(variant, work, args.seconds, args.connections))
             print(f"{variant}: PUT {results[variant][-1][0]:.0f}/s GET {results[variant][-1][1]:.0f}/s", flush=True)
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    print(f"\n4 KiB objects, wrk -c {args.connections}, {args.seconds} s per run, median of {args.rounds} rounds, load {' '.join(load)}")
+    print(
+        f"\n4 KiB objects, wrk -c {args.connections}, {args.seconds} s per run, median of {args.rounds} rounds, load {' '.join(load)}"
+    )
     base_put = statistics.median(p for p, _ in results["fastpath"])
     base_get = statistics.median(g for _, g in results["fastpath"])
     print(f"{'variant':<8} {'PUT/s':>8} {'vs fast':>9} {'GET/s':>8} {'vs fast':>9}")

@@ -74,7 +74,9 @@ def run(job: Job, processes: int) -> tuple[float, list[str]]:
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     shares = [job.names[i::processes] for i in range(processes)]
-    procs = [ctx.Process(target=_process, args=(Job(**{**job.__dict__, "names": tuple(s)}), queue)) for s in shares if s]
+    procs = [
+        ctx.Process(target=_process, args=(Job(**{**job.__dict__, "names": tuple(s)}), queue)) for s in shares if s
+    ]
     started = time.perf_counter()
     for p in procs:
         p.start()

@@ -43,10 +43,26 @@ from bench.objectstore_wrk import wrk  # noqa: E402
 SWIFT_PORTS = {"account": 16012, "container": 16011, "object": 16010}
 PROXY_PORT = 18090
 MEMCACHED_PORT = 21211
-PIPELINE = ("catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl ratelimit tempauth "
-            "copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server")
-FILTERS = ["catch_errors", "gatekeeper", "healthcheck", "proxy-logging", "listing_formats", "bulk", "tempurl",
-           "ratelimit", "copy", "container-quotas", "account-quotas", "slo", "dlo", "symlink"]
+PIPELINE = (
+    "catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl ratelimit tempauth "
+    "copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server"
+)
+FILTERS = [
+    "catch_errors",
+    "gatekeeper",
+    "healthcheck",
+    "proxy-logging",
+    "listing_formats",
+    "bulk",
+    "tempurl",
+    "ratelimit",
+    "copy",
+    "container-quotas",
+    "account-quotas",
+    "slo",
+    "dlo",
+    "symlink",
+]
 
 
 def sh(*args: str, **kw: object) -> None:
@@ -80,42 +96,55 @@ class Swift:
             (s / d).mkdir(parents=True)
         (s / "etc/swift.conf").write_text(
             "[swift-hash]\nswift_hash_path_prefix = saioprefix\nswift_hash_path_suffix = saiosuffix\n"
-            "[storage-policy:0]\nname = Policy-0\ndefault = yes\n")
+            "[storage-policy:0]\nname = Policy-0\ndefault = yes\n"
+        )
         for name, port in SWIFT_PORTS.items():
             (s / f"etc/{name}-server.conf").write_text(
                 f"[DEFAULT]\nswift_dir = {s}/etc\ndevices = {s}/srv/node\nmount_check = false\nbind_ip = 127.0.0.1\n"
                 f"bind_port = {port}\nworkers = 0\nlog_facility = LOG_LOCAL2\nlog_level = WARNING\n"
                 f"[pipeline:main]\npipeline = healthcheck recon {name}-server\n[app:{name}-server]\nuse = egg:swift#{name}\n"
                 f"[filter:healthcheck]\nuse = egg:swift#healthcheck\n[filter:recon]\nuse = egg:swift#recon\n"
-                f"recon_cache_path = {s}/run\n")
+                f"recon_cache_path = {s}/run\n"
+            )
             builder = self.bin("swift-ring-builder")
             cwd = str(s / "etc")
             sh(builder, f"{name}.builder", "create", "10", "1", "1", cwd=cwd)
             sh(builder, f"{name}.builder", "add", f"r1z1-127.0.0.1:{port}/sdb1", "1", cwd=cwd)
             sh(builder, f"{name}.builder", "rebalance", cwd=cwd)
-        proxy = [f"[DEFAULT]\nswift_dir = {s}/etc\nbind_ip = 127.0.0.1\nbind_port = {PROXY_PORT}\nworkers = 0\nlog_level = WARNING\n",
-                 f"[pipeline:main]\npipeline = {PIPELINE}\n",
-                 "[app:proxy-server]\nuse = egg:swift#proxy\nallow_account_management = true\naccount_autocreate = true\n",
-                 "[filter:tempauth]\nuse = egg:swift#tempauth\nuser_admin_admin = admin .admin .reseller_admin\n"
-                 "user_test_tester = testing .admin\n",
-                 f"[filter:cache]\nuse = egg:swift#memcache\nmemcache_servers = 127.0.0.1:{MEMCACHED_PORT}\n",
-                 "[filter:versioned_writes]\nuse = egg:swift#versioned_writes\nallow_versioned_writes = true\n"]
+        proxy = [
+            f"[DEFAULT]\nswift_dir = {s}/etc\nbind_ip = 127.0.0.1\nbind_port = {PROXY_PORT}\nworkers = 0\nlog_level = WARNING\n",
+            f"[pipeline:main]\npipeline = {PIPELINE}\n",
+            "[app:proxy-server]\nuse = egg:swift#proxy\nallow_account_management = true\naccount_autocreate = true\n",
+            "[filter:tempauth]\nuse = egg:swift#tempauth\nuser_admin_admin = admin .admin .reseller_admin\n"
+            "user_test_tester = testing .admin\n",
+            f"[filter:cache]\nuse = egg:swift#memcache\nmemcache_servers = 127.0.0.1:{MEMCACHED_PORT}\n",
+            "[filter:versioned_writes]\nuse = egg:swift#versioned_writes\nallow_versioned_writes = true\n",
+        ]
         proxy += [f"[filter:{f}]\nuse = egg:swift#{f.replace('-', '_')}\n" for f in FILTERS]
         (s / "etc/proxy-server.conf").write_text("".join(proxy))
 
     def start(self) -> None:
         s = self.root
         log = open(s / "log/all.log", "ab")
-        self.procs.append(subprocess.Popen(["memcached", "-l", "127.0.0.1", "-p", str(MEMCACHED_PORT), "-U", "0", "-u", "root",
-                                            "-m", "64"], stdout=log, stderr=log))
+        self.procs.append(
+            subprocess.Popen(
+                ["memcached", "-l", "127.0.0.1", "-p", str(MEMCACHED_PORT), "-U", "0", "-u", "root", "-m", "64"],
+                stdout=log,
+                stderr=log,
+            )
+        )
         for name in ("account", "container", "object", "proxy"):
-            self.procs.append(subprocess.Popen([self.bin(f"swift-{name}-server"), str(s / f"etc/{name}-server.conf")],
-                                               stdout=log, stderr=log))
+            self.procs.append(
+                subprocess.Popen(
+                    [self.bin(f"swift-{name}-server"), str(s / f"etc/{name}-server.conf")], stdout=log, stderr=log
+                )
+            )
         wait_for(f"http://127.0.0.1:{PROXY_PORT}/healthcheck")
 
     def auth(self) -> tuple[str, str]:
-        req = urllib.request.Request(f"http://127.0.0.1:{PROXY_PORT}/auth/v1.0",
-                                     headers={"X-Auth-User": "test:tester", "X-Auth-Key": "testing"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{PROXY_PORT}/auth/v1.0", headers={"X-Auth-User": "test:tester", "X-Auth-Key": "testing"}
+        )
         with urllib.request.urlopen(req) as resp:
             return resp.headers["X-Storage-Url"], resp.headers["X-Auth-Token"]
 
@@ -160,26 +189,55 @@ class Overcast:
             data.setdefault("objectstore", {}).update(workers=self.workers, port=free_port())
         config_path = self.root / "overcast.toml"
         config_path.write_text(to_toml(data))
-        runtime = build_runtime(load_config(config_path), pm=load_plugin_manager(extra_plugins=[("fake", FakeDriversPlugin())]))
+        runtime = build_runtime(
+            load_config(config_path), pm=load_plugin_manager(extra_plugins=[("fake", FakeDriversPlugin())])
+        )
         try:
             runtime.identity.bootstrap("bench-secret")
         finally:
             runtime.close()
         log = open(self.root / "overcast.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config",
-                                 str(config_path), "--fake-drivers", "--log-level", "WARNING"], stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from overcast.cli import main; main()",
+                "up",
+                "--config",
+                str(config_path),
+                "--fake-drivers",
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=log,
+            stderr=log,
+        )
         url = f"http://127.0.0.1:{port}"
-        self.cloud = RunningCloud(url, url + "/identity", "bench-secret", self.root, config_path, {}, proc, self.root / "overcast.log")
+        self.cloud = RunningCloud(
+            url, url + "/identity", "bench-secret", self.root, config_path, {}, proc, self.root / "overcast.log"
+        )
         wait_for(url + "/object/healthcheck")
         if self.workers:
             wait_for(f"http://127.0.0.1:{data['objectstore']['port']}/object/healthcheck")
 
     def auth(self) -> tuple[str, str]:
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": self.cloud.admin_password}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
-        req = urllib.request.Request(self.cloud.auth_url + "/v3/auth/tokens", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {"name": "admin", "domain": {"id": "default"}, "password": self.cloud.admin_password}
+                    },
+                },
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+            }
+        }
+        req = urllib.request.Request(
+            self.cloud.auth_url + "/v3/auth/tokens",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(req) as resp:
             token = resp.headers["X-Subject-Token"]
             catalog = json.loads(resp.read())["token"]["catalog"]
@@ -210,8 +268,9 @@ def create_container(storage_url: str, token: str, name: str) -> None:
     urllib.request.urlopen(req).read()
 
 
-def measure(storage_url: str, token: str, size: int, count: int, concurrency: int, processes: int,
-            seconds: float = 0) -> dict[str, float]:
+def measure(
+    storage_url: str, token: str, size: int, count: int, concurrency: int, processes: int, seconds: float = 0
+) -> dict[str, float]:
     """Objects per second of PUT then GET; with ``seconds``, driven by wrk for that long
     (``count`` names, overwritten in turn) instead of the Python client."""
     container = f"bench{size}"
@@ -220,10 +279,15 @@ def measure(storage_url: str, token: str, size: int, count: int, concurrency: in
         url = f"{storage_url}/{container}"
         put, done, put_bad, put_statuses = wrk(url, token, "PUT", size, count, seconds, concurrency)
         # the last requests in flight when wrk stopped may not have completed: skip their names
-        get, _, get_bad, get_statuses = wrk(url, token, "GET", size, max(1, min(done - concurrency, count)), seconds, concurrency)
+        get, _, get_bad, get_statuses = wrk(
+            url, token, "GET", size, max(1, min(done - concurrency, count)), seconds, concurrency
+        )
         for op, bad, statuses in (("PUT", put_bad, put_statuses), ("GET", get_bad, get_statuses)):
             if bad:
-                print(f"  {storage_url} {size}-byte {op}: {bad} error answers {statuses} (not counted as done)", flush=True)
+                print(
+                    f"  {storage_url} {size}-byte {op}: {bad} error answers {statuses} (not counted as done)",
+                    flush=True,
+                )
         return {"PUT": put, "GET": get}
     names = tuple(f"obj/{i:07d}" for i in range(count))
     threads = max(1, concurrency // processes)
@@ -268,20 +332,34 @@ def main() -> None:
             seconds = args.seconds if args.client == "wrk" else 0
             small = measure(url, token, 4096, args.small, args.concurrency, args.processes, seconds)
             large = measure(url, token, 1024 * 1024, args.large, args.concurrency, args.processes, seconds)
-            results[label] = {"4k_put": small["PUT"], "4k_get": small["GET"],
-                              "1m_put": large["PUT"], "1m_get": large["GET"]}
+            results[label] = {
+                "4k_put": small["PUT"],
+                "4k_get": small["GET"],
+                "1m_put": large["PUT"],
+                "1m_get": large["GET"],
+            }
             print(f"{label}: done", flush=True)
         finally:
             server.stop()
     limits.append(ceilings(probe, args.concurrency, 5))
-    rows = [("4 KiB PUT", "4k_put", "obj/s", 1000), ("4 KiB GET", "4k_get", "obj/s", 2000),
-            ("1 MiB PUT", "1m_put", "MiB/s", 300), ("1 MiB GET", "1m_get", "MiB/s", 450)]
+    rows = [
+        ("4 KiB PUT", "4k_put", "obj/s", 1000),
+        ("4 KiB GET", "4k_get", "obj/s", 2000),
+        ("1 MiB PUT", "1m_put", "MiB/s", 300),
+        ("1 MiB GET", "1m_get", "MiB/s", 450),
+    ]
     if args.client == "wrk":
-        print(f"\nwrk, {args.concurrency} connections, {args.seconds:g} s per operation ({args.small} 4 KiB / {args.large} 1 MiB names)"
-              f", overcast object workers: {args.object_workers}")
+        print(
+            f"\nwrk, {args.concurrency} connections, {args.seconds:g} s per operation ({args.small} 4 KiB / {args.large} 1 MiB names)"
+            f", overcast object workers: {args.object_workers}"
+        )
     else:
-        print(f"\nconcurrency {args.concurrency} ({args.processes} client processes), {args.small} x 4 KiB, {args.large} x 1 MiB")
-    print(f"{'workload':<11} {'unit':<6} {'swift':>9} {'overcast':>9} {'ratio':>7} {'target':>7}  fs ceiling (before/after)")
+        print(
+            f"\nconcurrency {args.concurrency} ({args.processes} client processes), {args.small} x 4 KiB, {args.large} x 1 MiB"
+        )
+    print(
+        f"{'workload':<11} {'unit':<6} {'swift':>9} {'overcast':>9} {'ratio':>7} {'target':>7}  fs ceiling (before/after)"
+    )
     for title, key, unit, target in rows:
         sw = results.get("swift", {}).get(key)
         oc = results.get("overcast", {}).get(key)
@@ -289,9 +367,11 @@ def main() -> None:
         fmt = lambda v: f"{v:9.0f}" if v is not None else f"{'-':>9}"  # noqa: E731
         limit = "/".join(f"{c[key]:.0f}" for c in limits) if key in limits[0] else ""
         print(f"{title:<11} {unit:<6} {fmt(sw)} {fmt(oc)} {ratio:>7} {target:>7}  {limit}")
-    print("fs ceiling: files written, fsynced and their directory fsynced, no index and no HTTP, "
-          f"{args.concurrency} threads; md5 on one core: " + "/".join(f"{c['md5']:.0f}" for c in limits) + " MiB/s; "
-          f"{os.cpu_count()} cores")
+    print(
+        "fs ceiling: files written, fsynced and their directory fsynced, no index and no HTTP, "
+        f"{args.concurrency} threads; md5 on one core: " + "/".join(f"{c['md5']:.0f}" for c in limits) + " MiB/s; "
+        f"{os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ end
 """
 
 
-def wrk(url: str, token: str, op: str, size: int, names: int, seconds: float, connections: int,
-        prefix: str = "o") -> tuple[float, int, int, dict[str, int]]:
+def wrk(
+    url: str, token: str, op: str, size: int, names: int, seconds: float, connections: int, prefix: str = "o"
+) -> tuple[float, int, int, dict[str, int]]:
     """Run ``op`` (PUT or GET) against ``url`` (a container's URL) for ``seconds``; returns
     (requests per second, requests done, error answers, their statuses). A socket error ends
     the run."""
@@ -51,8 +52,26 @@ def wrk(url: str, token: str, op: str, size: int, names: int, seconds: float, co
         f.write(PUT_LUA if op == "PUT" else GET_LUA)
     env = {**os.environ, "TOKEN": token, "SIZE": str(size), "NAMES": str(names), "PREFIX": prefix}
     try:
-        proc = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "30s",
-                               "-s", f.name, url], env=env, capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                "1",
+                "-c",
+                str(connections),
+                "-d",
+                f"{max(1, round(seconds))}s",
+                "--timeout",
+                "30s",
+                "-s",
+                f.name,
+                url,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         out = proc.stdout
     finally:
         os.unlink(f.name)

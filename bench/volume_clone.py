@@ -62,7 +62,7 @@ def fill(path: Path, fmt: str, nbytes: int) -> None:
     if nbytes <= 0:
         return
     if fmt == "raw":
-        block = (b"overcast" * (CHUNK // 8))
+        block = b"overcast" * (CHUNK // 8)
         with open(path, "r+b") as f:
             left = nbytes
             while left > 0:
@@ -73,7 +73,11 @@ def fill(path: Path, fmt: str, nbytes: int) -> None:
     step = GiB
     for offset in range(0, nbytes, step):
         length = min(step, nbytes - offset)
-        subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P 0x5a {offset} {length}", str(path)], check=True, capture_output=True)
+        subprocess.run(
+            ["qemu-io", "-f", "qcow2", "-c", f"write -P 0x5a {offset} {length}", str(path)],
+            check=True,
+            capture_output=True,
+        )
 
 
 def timed(func: Callable[[], object]) -> tuple[float, object]:
@@ -84,7 +88,9 @@ def timed(func: Callable[[], object]) -> tuple[float, object]:
 
 def bench_setup(name: str, directory: Path, fmt: str, sizes: list[int], fill_fraction: float, runs: int) -> list[tuple]:
     driver = fs_driver()
-    backend = Backend(DriverKind.VOLUME, name, "fs", {"path": str(directory / "vols"), "format": fmt, "full_copy": True})
+    backend = Backend(
+        DriverKind.VOLUME, name, "fs", {"path": str(directory / "vols"), "format": fmt, "full_copy": True}
+    )
     driver.init_backend(backend=backend)
     rows = []
     for size in sizes:
@@ -95,7 +101,9 @@ def bench_setup(name: str, directory: Path, fmt: str, sizes: list[int], fill_fra
         fill(src_path, fmt, int(size * GiB * fill_fraction))
         snap_ms, clone_ms, cow = [], [], True
         for _ in range(runs):
-            ms, snap_loc = timed(lambda: driver.create_snapshot(backend=backend, snapshot=SnapshotRef(str(uuid.uuid4()), src)))
+            ms, snap_loc = timed(
+                lambda: driver.create_snapshot(backend=backend, snapshot=SnapshotRef(str(uuid.uuid4()), src))
+            )
             snap_ms.append(ms)
             cow &= snap_loc.copy_on_write
             clone = VolumeRef(str(uuid.uuid4()), "clone", size)
@@ -113,7 +121,9 @@ def bench_setup(name: str, directory: Path, fmt: str, sizes: list[int], fill_fra
         copy_ms, _ = timed(lambda: subprocess.run(full, check=True))
         dest.unlink()
         driver.delete(backend=backend, volume=src)
-        rows.append((name, size, f"{fill_fraction:.0%}", statistics.median(snap_ms), statistics.median(clone_ms), copy_ms, cow))
+        rows.append(
+            (name, size, f"{fill_fraction:.0%}", statistics.median(snap_ms), statistics.median(clone_ms), copy_ms, cow)
+        )
     return rows
 
 

@@ -35,9 +35,7 @@ ERROR_NAMES = frozenset(
     name for name, obj in vars(errors).items() if isinstance(obj, type) and issubclass(obj, errors.OvercastError)
 )
 #: sentences of a docstring that say whether the hook blocks (or must not)
-_BLOCKING = re.compile(
-    r"(Blocks[^.]*\.|Must not block[^.]*\.|Must be (?:fast|cheap)[^.]*\.|Must not do I/O[^.]*\.)"
-)
+_BLOCKING = re.compile(r"(Blocks[^.]*\.|Must not block[^.]*\.|Must be (?:fast|cheap)[^.]*\.|Must not do I/O[^.]*\.)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 INTRO = """\
@@ -307,7 +305,7 @@ def _example(hook: Hook) -> list[str]:
 def render_hook(hook: Hook, *, level: str = "###") -> Iterator[str]:
     doc = _doc(hook.func)
     params = _params(hook.func)
-    yield f'{level} `{hook.name}`'
+    yield f"{level} `{hook.name}`"
     yield ""
     if hook.method is not None and hook.kind is not None:
         yield f"Routed method: `{hookspecs.DRIVER_HOOKS[hook.kind].__name__}.{hook.method}`."
@@ -395,7 +393,9 @@ def render() -> str:
         lines.append("")
         lines.append(_first_paragraph(_doc(spec)))
         lines.append("")
-        lines.append(f'Kind `DriverKind.{kind.name}`; routed caller: `pm.driver("{kind.value}", driver_name)`, typed `{spec.__name__}`.')
+        lines.append(
+            f'Kind `DriverKind.{kind.name}`; routed caller: `pm.driver("{kind.value}", driver_name)`, typed `{spec.__name__}`.'
+        )
         lines.append("")
         lines.append(" ".join(f"[`{h.name}`](#{h.name})" for h in operation_hooks(kind)))
         lines.append("")

@@ -34,13 +34,21 @@ class Leftovers:
 
     def rows(self, network_host: str | None) -> list[dict[str, str]]:
         """One row per item, for the listing."""
-        out = [{"kind": "guest (libvirt domain)", "host": host, "name": i.name, "id": i.uuid} for host, i in self.instances]
-        out += [{"kind": "router (namespace, veths, NAT)", "host": network_host or "", "name": "", "id": r.id}
-                for r in self.routers]
-        out += [{"kind": "port (tap, firewall chains)", "host": host, "name": p.device_owner, "id": p.id}
-                for host, p in self.ports]
-        out += [{"kind": "network (bridge, VXLAN, DHCP, dnsmasq)", "host": "every host", "name": n.name, "id": n.id}
-                for n in self.networks]
+        out = [
+            {"kind": "guest (libvirt domain)", "host": host, "name": i.name, "id": i.uuid} for host, i in self.instances
+        ]
+        out += [
+            {"kind": "router (namespace, veths, NAT)", "host": network_host or "", "name": "", "id": r.id}
+            for r in self.routers
+        ]
+        out += [
+            {"kind": "port (tap, firewall chains)", "host": host, "name": p.device_owner, "id": p.id}
+            for host, p in self.ports
+        ]
+        out += [
+            {"kind": "network (bridge, VXLAN, DHCP, dnsmasq)", "host": "every host", "name": n.name, "id": n.id}
+            for n in self.networks
+        ]
         return out
 
 
@@ -54,8 +62,11 @@ def leftovers(runtime: Any) -> Leftovers:
     with runtime.db.session() as s:
         found.instances = [(r.host, instance_of(r)) for r in s.scalars(select(InstanceRecord)) if r.host]
         found.routers = [router_contract(s, r) for r in s.scalars(select(RouterRecord))]
-        found.ports = [(p.binding_host, port_contract(s, p, with_rules=False)) for p in s.scalars(select(PortRecord))
-                       if p.binding_host and not p.device_owner.startswith("network:")]
+        found.ports = [
+            (p.binding_host, port_contract(s, p, with_rules=False))
+            for p in s.scalars(select(PortRecord))
+            if p.binding_host and not p.device_owner.startswith("network:")
+        ]
         found.networks = [network_contract(n) for n in s.scalars(select(NetworkRecord))]
     return found
 

@@ -282,7 +282,10 @@ class Config(_Section):
     def _absolute_tls_paths(self) -> "Config":
         """Certificate and key files may be named relative to the data dir; every reader
         (server, bus, ``overcast reload``) gets them absolute."""
-        for section, keys in ((self.api, ("tls_cert", "tls_key", "tls_client_ca")), (self.bus, ("tls_ca", "tls_cert", "tls_key"))):
+        for section, keys in (
+            (self.api, ("tls_cert", "tls_key", "tls_client_ca")),
+            (self.bus, ("tls_ca", "tls_cert", "tls_key")),
+        ):
             for key in keys:
                 value = getattr(section, key)
                 if value:
@@ -453,7 +456,9 @@ def resolve_drivers(config: Config, pm: Any, role: str = "all", host: str | None
             return False
         return True
 
-    def target(kind: DriverKind, table: DriverTable, where: str, state: str, lenient: bool = False) -> tuple[str, dict[str, Any], str]:
+    def target(
+        kind: DriverKind, table: DriverTable, where: str, state: str, lenient: bool = False
+    ) -> tuple[str, dict[str, Any], str]:
         extra = dict(table.model_extra or {})
         state_dir = str(config.data_dir / state)
         if lenient and not installed(kind, table):
@@ -471,15 +476,18 @@ def resolve_drivers(config: Config, pm: Any, role: str = "all", host: str | None
     for name, table in config.hosts.items():
         if own_driver is not None and table.driver != own_driver:
             continue
-        driver, opts, state_dir = target(DriverKind.HYPERVISOR, table, f"[hosts.{name}]", f"hosts/{name}", lenient=remote)
+        driver, opts, state_dir = target(
+            DriverKind.HYPERVISOR, table, f"[hosts.{name}]", f"hosts/{name}", lenient=remote
+        )
         hosts[name] = Host(name, driver, opts, table.availability_zone, state_dir)
     backends = {}
     for name, table in config.volume_backends.items():
         on_host = config.volume.backend_hosts.get(name)
         if role == "agent" and on_host != host:
             continue
-        driver, opts, state_dir = target(DriverKind.VOLUME, table, f"[volume_backends.{name}]", f"volumes/{name}",
-                                         lenient=remote and bool(on_host))
+        driver, opts, state_dir = target(
+            DriverKind.VOLUME, table, f"[volume_backends.{name}]", f"volumes/{name}", lenient=remote and bool(on_host)
+        )
         backends[name] = Backend(DriverKind.VOLUME, name, driver, opts, state_dir)
 
     def single(kind: DriverKind, table: DriverTable | None, section: str, lenient: bool = False) -> Backend | None:

@@ -115,9 +115,7 @@ def overcast_register_commands(cli: click.Group) -> None:
 
 
 @hookspec
-def overcast_filter_hosts(
-    request: ScheduleRequest, hosts: Sequence[HostState]
-) -> Sequence[HostState] | None:
+def overcast_filter_hosts(request: ScheduleRequest, hosts: Sequence[HostState]) -> Sequence[HostState] | None:
     """A scheduler filter: return the hosts that may take ``request``, or ``None`` to abstain.
 
     Called after the core's own filters with the hosts that passed them. The core keeps a
@@ -127,9 +125,7 @@ def overcast_filter_hosts(
 
 
 @hookspec
-def overcast_weigh_hosts(
-    request: ScheduleRequest, hosts: Sequence[HostState]
-) -> Mapping[str, float] | None:
+def overcast_weigh_hosts(request: ScheduleRequest, hosts: Sequence[HostState]) -> Mapping[str, float] | None:
     """A scheduler weigher: return a weight per host name (higher wins), or ``None``.
 
     Weights from all implementations are normalised to 0..1 and added to the core's own.
@@ -138,9 +134,7 @@ def overcast_weigh_hosts(
 
 
 @hookspec
-def overcast_instance_state_changed(
-    instance_uuid: str, project_id: str, old_status: str, new_status: str
-) -> None:
+def overcast_instance_state_changed(instance_uuid: str, project_id: str, old_status: str, new_status: str) -> None:
     """Event: a server's status changed (BUILD -> ACTIVE, ...). Must not block or raise."""
 
 
@@ -263,10 +257,7 @@ class HypervisorHooks(RoutedDriver, Protocol):
         """The guest's serial console log (the last ``length`` lines if given). Blocks briefly."""
 
     @hookspec(firstresult=True)
-    def migrate_disk_and_power_off(
-        self,
-        host: Host, instance: Instance, dest: Host, flavor: Flavor
-    ) -> MigrationData:
+    def migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host, flavor: Flavor) -> MigrationData:
         """Cold migration or resize, source side: stop the guest and make its disks available
         to ``dest`` (copy them, or note that storage is shared). ``dest`` uses the same driver
         and may be ``host`` itself (a resize to the same host: keep what a revert needs to
@@ -314,10 +305,7 @@ class HypervisorHooks(RoutedDriver, Protocol):
         host this replaces the resized guest. Blocks."""
 
     @hookspec(firstresult=True)
-    def check_can_live_migrate_destination(
-        self,
-        host: Host, instance: Instance, source: Host
-    ) -> MigrationData:
+    def check_can_live_migrate_destination(self, host: Host, instance: Instance, source: Host) -> MigrationData:
         """Live migration, destination side: check this host can take the guest (CPU, disk
         room, connectivity). Raises ``Conflict`` with the reason if not. Blocks briefly."""
 
@@ -333,10 +321,7 @@ class HypervisorHooks(RoutedDriver, Protocol):
         """Live migration, destination side: prepare disks, vifs and volumes. Blocks."""
 
     @hookspec(firstresult=True)
-    def live_migration(
-        self,
-        host: Host, instance: Instance, dest: Host, migration: MigrationData
-    ) -> bool:
+    def live_migration(self, host: Host, instance: Instance, dest: Host, migration: MigrationData) -> bool:
         """Live migration, source side: move the running guest to ``dest`` (same driver),
         copying local storage if it is not shared. The guest keeps running. Blocks until done."""
 
@@ -349,25 +334,16 @@ class HypervisorHooks(RoutedDriver, Protocol):
         """Step 1 of the attach handshake: describe this host to a volume backend."""
 
     @hookspec(firstresult=True)
-    def attach_volume(
-        self,
-        host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str
-    ) -> bool:
+    def attach_volume(self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
         """Step 3 of the attach handshake: attach the exported volume to the guest (hot-plug if
         it runs). Raises ``UnsupportedOperation`` for a ``driver_volume_type`` it cannot take."""
 
     @hookspec(firstresult=True)
-    def detach_volume(
-        self,
-        host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str
-    ) -> bool:
+    def detach_volume(self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
         """Detach the volume from the guest (hot-unplug if it runs). Blocks."""
 
     @hookspec(firstresult=True)
-    def extend_volume(
-        self,
-        host: Host, instance: Instance, connection_info: ConnectionInfo, new_size_gb: int
-    ) -> bool:
+    def extend_volume(self, host: Host, instance: Instance, connection_info: ConnectionInfo, new_size_gb: int) -> bool:
         """Online extend, step 2: make the guest's disk ``new_size_gb`` GiB (Cinder 3.42
         "extend an in-use volume"; Nova's ``volume-extended`` event).
 
@@ -440,10 +416,7 @@ class VolumeHooks(RoutedDriver, Protocol):
         """Delete a snapshot. Already gone is success. Blocks."""
 
     @hookspec(firstresult=True)
-    def create_from_snapshot(
-        self,
-        backend: Backend, volume: VolumeRef, snapshot: SnapshotRef
-    ) -> VolumeLocation:
+    def create_from_snapshot(self, backend: Backend, volume: VolumeRef, snapshot: SnapshotRef) -> VolumeLocation:
         """Create ``volume`` with ``snapshot``'s content (copy-on-write where possible). Blocks."""
 
     @hookspec(firstresult=True)
@@ -452,18 +425,12 @@ class VolumeHooks(RoutedDriver, Protocol):
         (reflink, backing chain, LVM snapshot), never a silent full copy (report it). Blocks."""
 
     @hookspec(firstresult=True)
-    def initialize_connection(
-        self,
-        backend: Backend, volume: VolumeRef, connector: Connector
-    ) -> ConnectionInfo:
+    def initialize_connection(self, backend: Backend, volume: VolumeRef, connector: Connector) -> ConnectionInfo:
         """Step 2 of the attach handshake: export the volume to the host ``connector`` describes,
         in one of ``connector.connection_types``; raise ``UnsupportedOperation`` if none fits."""
 
     @hookspec(firstresult=True)
-    def terminate_connection(
-        self,
-        backend: Backend, volume: VolumeRef, connector: Connector
-    ) -> bool:
+    def terminate_connection(self, backend: Backend, volume: VolumeRef, connector: Connector) -> bool:
         """Undo ``vol_initialize_connection`` for that host. Blocks."""
 
     @hookspec(firstresult=True)
@@ -473,8 +440,7 @@ class VolumeHooks(RoutedDriver, Protocol):
 
     @hookspec(firstresult=True)
     def copy_volume_to_image(
-        self,
-        backend: Backend, volume: VolumeRef, disk_format: str, dest_path: str
+        self, backend: Backend, volume: VolumeRef, disk_format: str, dest_path: str
     ) -> SnapshotResult:
         """Write the volume's content to ``dest_path`` as ``disk_format``, for upload to the
         image service. Blocks."""
@@ -555,10 +521,7 @@ class ImageStoreHooks(RoutedDriver, Protocol):
         running in another process. Idempotent. Blocks."""
 
     @hookspec(firstresult=True)
-    def add(
-        self,
-        backend: Backend, image_id: str, data: Iterable[bytes], size: int | None
-    ) -> StoredImage:
+    def add(self, backend: Backend, image_id: str, data: Iterable[bytes], size: int | None) -> StoredImage:
         """Store the image data, streamed: never hold it whole in memory. Write to a temporary
         name, fsync, then publish, so a crash never leaves a torn image under the final name.
         If the stream raises, remove what was written and re-raise. ``size`` is a hint.
@@ -567,10 +530,7 @@ class ImageStoreHooks(RoutedDriver, Protocol):
         the store, e.g. ``file://``). Blocks."""
 
     @hookspec(firstresult=True)
-    def get(
-        self,
-        backend: Backend, location: str, offset: int, length: int | None
-    ) -> Iterator[bytes]:
+    def get(self, backend: Backend, location: str, offset: int, length: int | None) -> Iterator[bytes]:
         """Stream the stored bytes from ``offset`` (``length`` bytes, or to the end) as
         bytes-like chunks (``bytes`` or read-only ``memoryview``s of buffers the store reuses
         only once nothing refers to them). Raises ``NotFound`` if the location does not exist.
@@ -630,8 +590,7 @@ class ObjectStoreHooks(RoutedDriver, Protocol):
 
     @hookspec(firstresult=True)
     def post(
-        self,
-        backend: Backend, account: str, container: str, name: str, metadata: Mapping[str, str]
+        self, backend: Backend, account: str, container: str, name: str, metadata: Mapping[str, str]
     ) -> ObjectInfo:
         """Replace an object's user metadata (Swift POST semantics). Raises ``NotFound``."""
 
@@ -683,11 +642,7 @@ DRIVER_HOOKS: Mapping[DriverKind, type] = {
 
 def operations(spec: type) -> dict[str, Any]:
     """The operations one class above declares: method name -> its function."""
-    return {
-        name: obj
-        for name, obj in vars(spec).items()
-        if callable(obj) and hasattr(obj, f"{PROJECT_NAME}_spec")
-    }
+    return {name: obj for name, obj in vars(spec).items() if callable(obj) and hasattr(obj, f"{PROJECT_NAME}_spec")}
 
 
 def hook_namespace(kind: DriverKind) -> type:

@@ -120,8 +120,10 @@ def read_holder(path: Path) -> Holder | None:
             return None  # locked by a server still writing it, or the number is someone else's now
         # nobody holds it: left by a process that is gone
         content = os.pread(fd, 64, 0).decode(errors="replace").strip()
-        log.warning("stale pid file removed (its process is gone; nothing signalled)",
-                    extra={"path": str(path), "content": content})
+        log.warning(
+            "stale pid file removed (its process is gone; nothing signalled)",
+            extra={"path": str(path), "content": content},
+        )
         path.unlink(missing_ok=True)
         return None
     finally:

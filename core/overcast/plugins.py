@@ -100,8 +100,7 @@ class DriverRegistry:
         if unknown:
             self._pm.hooks.unregister(driver)
             raise PluginError(
-                f"driver {kind.value} '{name}' implements unknown hook(s) "
-                f"{', '.join(unknown)} (misspelt?)"
+                f"driver {kind.value} '{name}' implements unknown hook(s) {', '.join(unknown)} (misspelt?)"
             )
         package = self._current_plugin.distribution if self._current_plugin else ""
         self._drivers[key] = DriverInfo(kind, name, plugin_name, description, package)
@@ -158,8 +157,7 @@ class DriverCaller:
     def require(self, operation: str) -> None:
         if not self.supports(operation):
             raise UnsupportedOperation(
-                f"{self._info.kind.value} driver '{self._info.name}' does not support "
-                f"'{operation}'"
+                f"{self._info.kind.value} driver '{self._info.name}' does not support '{operation}'"
             )
 
     def __repr__(self) -> str:
@@ -180,8 +178,7 @@ def _routed(operation: str, func: Callable[..., Any]) -> Callable[..., Any]:
         result = self._pm._route(hook_name, self._info)(**kwargs)
         if result is None and not may_be_none:
             raise NoDriverAnswered(
-                f"{self._info.kind.value} driver '{self._info.name}' returned nothing for "
-                f"'{operation}'"
+                f"{self._info.kind.value} driver '{self._info.name}' returned nothing for '{operation}'"
             )
         return result
 
@@ -284,8 +281,7 @@ class PluginManager:
         return sorted(
             c.name
             for c in callers
-            if not c.has_spec()
-            and not all(impl.optionalhook for impl in c.get_hookimpls() if impl.plugin is plugin)
+            if not c.has_spec() and not all(impl.optionalhook for impl in c.get_hookimpls() if impl.plugin is plugin)
         )
 
     def check_pending(self) -> None:
@@ -306,7 +302,9 @@ class PluginManager:
     @overload
     def driver(self, kind: Literal[DriverKind.IMAGE_STORE, "image_store"], name: str) -> hookspecs.ImageStoreHooks: ...
     @overload
-    def driver(self, kind: Literal[DriverKind.OBJECT_STORE, "object_store"], name: str) -> hookspecs.ObjectStoreHooks: ...
+    def driver(
+        self, kind: Literal[DriverKind.OBJECT_STORE, "object_store"], name: str
+    ) -> hookspecs.ObjectStoreHooks: ...
     @overload
     def driver(self, kind: DriverKind | str, name: str) -> hookspecs.RoutedDriver: ...
 
@@ -340,9 +338,7 @@ class PluginManager:
         if caller is None:
             with self._lock:
                 others = [
-                    self.hooks.get_plugin(d.plugin_name)
-                    for d in self.registry
-                    if d.plugin_name != info.plugin_name
+                    self.hooks.get_plugin(d.plugin_name) for d in self.registry if d.plugin_name != info.plugin_name
                 ]
                 caller = self.hooks.subset_hook_caller(hook_name, remove_plugins=others)
                 self._routes[key] = caller

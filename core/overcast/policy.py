@@ -43,7 +43,6 @@ RULES: dict[str, str] = {
     "identity:roles:delete": "admin",
     "identity:grants:create": "admin",
     "identity:grants:delete": "admin",
-
     # --- compute ----------------------------------------------------------------------
     "compute:flavors:create": "admin",
     "compute:flavors:delete": "admin",
@@ -64,10 +63,8 @@ RULES: dict[str, str] = {
     "compute:servers:evacuate": "admin",
     "compute:quota_sets:update": "admin",
     "compute:quota_sets:delete": "admin",
-
     # --- image ------------------------------------------------------------------------
     "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
-
     # --- volume -----------------------------------------------------------------------
     "volume:types:create": "admin",
     "volume:types:update": "admin",
@@ -81,14 +78,11 @@ RULES: dict[str, str] = {
     "volume:services:update": "admin",
     "volume:volumes:reset_status": "admin",
     "volume:volumes:force_delete": "admin",
-
     # --- network ----------------------------------------------------------------------
     "network:quotas:list": "admin",  # every project's quotas
     "network:quotas:update": "admin",
     "network:quotas:delete": "admin",
-
     # --- objectstore ------------------------------------------------------------------
-
     # --- dashboard --------------------------------------------------------------------
     "dashboard:plugins:list": "admin",
 }

@@ -5,6 +5,7 @@ and client-library failures turned into Overcast errors that name the host.
 Each driver keeps what is its own (which faults mean "not found" or "conflict", how a session
 logs in); what every such driver needs alike lives here once.
 """
+
 from __future__ import annotations
 
 import functools
@@ -13,8 +14,17 @@ from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from overcast.errors import UnsupportedOperation
 from overcast.hookspecs import hookimpl
-from overcast.types import (BlockDevice, ConfigOption, Flavor, Host, ImageFile, Instance, InstanceInfo, MigrationData,
-                            VifDetails)
+from overcast.types import (
+    BlockDevice,
+    ConfigOption,
+    Flavor,
+    Host,
+    ImageFile,
+    Instance,
+    InstanceInfo,
+    MigrationData,
+    VifDetails,
+)
 
 S = TypeVar("S")
 
@@ -28,17 +38,26 @@ def host_option(host: Host, options: Sequence[ConfigOption], key: str) -> Any:
     return value
 
 
-def refuse_foreign_inputs(driver: str, host: Host, image: ImageFile | None, image_formats: Sequence[str],
-                          network_info: Sequence[VifDetails], vif_type: str) -> None:
+def refuse_foreign_inputs(
+    driver: str,
+    host: Host,
+    image: ImageFile | None,
+    image_formats: Sequence[str],
+    network_info: Sequence[VifDetails],
+    vif_type: str,
+) -> None:
     """Refuse, before anything is made, an image in a format ``host`` cannot boot or a vif it
     cannot plug (``UnsupportedOperation`` naming the host and what it takes instead)."""
     if image is not None and image.disk_format not in image_formats:
-        raise UnsupportedOperation("%s host '%s' cannot boot %s images (it takes %s)"
-                                   % (driver, host.name, image.disk_format, ", ".join(image_formats)))
+        raise UnsupportedOperation(
+            "%s host '%s' cannot boot %s images (it takes %s)"
+            % (driver, host.name, image.disk_format, ", ".join(image_formats))
+        )
     for vif in network_info:
         if vif.vif_type != vif_type:
-            raise UnsupportedOperation("%s host '%s' cannot plug vif type %r (it takes %s)"
-                                       % (driver, host.name, vif.vif_type, vif_type))
+            raise UnsupportedOperation(
+                "%s host '%s' cannot plug vif type %r (it takes %s)" % (driver, host.name, vif.vif_type, vif_type)
+            )
 
 
 class EndpointSessions(Generic[S]):
@@ -78,7 +97,12 @@ def refuse_resize(driver: str, host: Host, instance: Instance, flavor: Flavor) -
     anything is stopped, instead of moving the guest with its old size."""
     old = instance.flavor
     if (flavor.vcpus, flavor.memory_mb, flavor.root_gb, flavor.ephemeral_gb, flavor.swap_mb) != (
-            old.vcpus, old.memory_mb, old.root_gb, old.ephemeral_gb, old.swap_mb):
+        old.vcpus,
+        old.memory_mb,
+        old.root_gb,
+        old.ephemeral_gb,
+        old.swap_mb,
+    ):
         raise UnsupportedOperation(
             f"{driver} host '{host.name}': the {driver} driver cannot resize {instance.name} "
             f"to flavor {flavor.name} (it cold-migrates with the same flavor only)"
@@ -91,15 +115,23 @@ class RevertByPowerOn:
     into a driver that has ``hv_power_on`` and ``hv_get_info``."""
 
     @hookimpl
-    def hv_finish_revert_migration(self, host: Host, instance: Instance, migration: MigrationData,
-                                   network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
-                                   power_on: bool) -> InstanceInfo:
+    def hv_finish_revert_migration(
+        self,
+        host: Host,
+        instance: Instance,
+        migration: MigrationData,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+        power_on: bool,
+    ) -> InstanceInfo:
         if power_on:
             self.hv_power_on(host=host, instance=instance)  # type: ignore[attr-defined]
         return self.hv_get_info(host=host, instance=instance)  # type: ignore[attr-defined]
 
 
-def translate_errors(driver: str, translate: Callable[[Exception, str], Exception | None]) -> Callable[[Callable], Callable]:
+def translate_errors(
+    driver: str, translate: Callable[[Exception, str], Exception | None]
+) -> Callable[[Callable], Callable]:
     """A decorator for a driver's operations: a failure ``translate`` recognises is raised as the
     Overcast error it returns, ``where`` naming the host (``"xen host 'node1'"``, or just the
     driver when the operation has no host); anything it returns ``None`` for propagates as is.

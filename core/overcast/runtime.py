@@ -164,5 +164,11 @@ def build_agent_runtime(config: Config, host: str, pm: PluginManager | None = No
     pm = pm or load_plugin_manager()
     drivers = resolve_drivers(config, pm, role="agent", host=host)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    return Runtime(config=config, db=NoDatabase(), plugins=pm, drivers=drivers,  # type: ignore[arg-type]
-                   bus=bus or make_bus(config.bus), role="agent")
+    return Runtime(
+        config=config,
+        db=NoDatabase(),
+        plugins=pm,
+        drivers=drivers,  # type: ignore[arg-type]
+        bus=bus or make_bus(config.bus),
+        role="agent",
+    )

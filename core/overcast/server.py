@@ -81,7 +81,13 @@ def check_initialised(runtime: Runtime) -> None:
 
 def uses_fake_drivers(config: Config) -> bool:
     """Whether any driver table names the in-core ``fake`` driver."""
-    tables = [*config.hosts.values(), *config.volume_backends.values(), config.image_store, config.object_store, config.network]
+    tables = [
+        *config.hosts.values(),
+        *config.volume_backends.values(),
+        config.image_store,
+        config.object_store,
+        config.network,
+    ]
     return any(t is not None and t.driver == "fake" for t in tables)
 
 
@@ -113,8 +119,10 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
 
         extra.append(("fake", FakeDriversPlugin()))
     if role == "controller" and config.bus.url.startswith("memory://"):
-        raise ConfigError(f"{config.path}: [bus] url: a controller reaches its hosts' agents over a message broker; "
-                          "set an amqp:// url (memory:// only works all-in-one)")
+        raise ConfigError(
+            f"{config.path}: [bus] url: a controller reaches its hosts' agents over a message broker; "
+            "set an amqp:// url (memory:// only works all-in-one)"
+        )
     tls = server_tls(config)  # a certificate that does not load stops start-up here
     runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra), role=role)
     workers = None
@@ -124,25 +132,36 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
         start_cloud(runtime, agents=role == "all")
         if object_socket is not None:
             workers = ObjectWorkers(config, object_socket, bool(extra), role)
-            log.info("object-API workers", extra={"workers": config.objectstore.workers, "url": config.object_store_url()})
+            log.info(
+                "object-API workers", extra={"workers": config.objectstore.workers, "url": config.object_store_url()}
+            )
         app = create_app(runtime)
-        server = _Server(load_uvicorn_config(
-            uvicorn.Config(
-                app,
-                host=config.api.host,
-                port=config.api.port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                server_header=False,
-                timeout_graceful_shutdown=10,
-                **uvicorn_options(config.api),
-            ), tls))
+        server = _Server(
+            load_uvicorn_config(
+                uvicorn.Config(
+                    app,
+                    host=config.api.host,
+                    port=config.api.port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                    server_header=False,
+                    timeout_graceful_shutdown=10,
+                    **uvicorn_options(config.api),
+                ),
+                tls,
+            )
+        )
         plain = _plain_http_server(config) if tls is not None and config.api.http_port else None
         if pid_file is not None:
             write_pid_file(pid_file)
-        log.info("listening", extra={"url": f"{config.api.scheme}://{config.api.host}:{config.api.port}",
-                                     "public_url": config.api.base_url()})
+        log.info(
+            "listening",
+            extra={
+                "url": f"{config.api.scheme}://{config.api.host}:{config.api.port}",
+                "public_url": config.api.base_url(),
+            },
+        )
         with _reload_on_sighup(tls, workers):
             _run_servers(server, plain)
     finally:
@@ -159,9 +178,18 @@ def _plain_http_server(config: Config) -> uvicorn.Server:
     from overcast.tls import https_only_app, uvicorn_options
 
     log.info("plain HTTP", extra={"port": config.api.http_port, "action": config.api.http_action})
-    return _QuietServer(uvicorn.Config(https_only_app(config.api), host=config.api.host, port=config.api.http_port,
-                                       log_config=None, access_log=False, lifespan="off", server_header=False,
-                                       **uvicorn_options(config.api)))
+    return _QuietServer(
+        uvicorn.Config(
+            https_only_app(config.api),
+            host=config.api.host,
+            port=config.api.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            **uvicorn_options(config.api),
+        )
+    )
 
 
 def _run_servers(server: uvicorn.Server, plain: uvicorn.Server | None) -> None:
@@ -186,6 +214,7 @@ def _run_servers(server: uvicorn.Server, plain: uvicorn.Server | None) -> None:
 def _reload_on_sighup(tls: Any, workers: Any) -> Iterator[None]:
     """``overcast reload`` (SIGHUP): serve the replaced certificate files to new connections,
     here and in the object-API workers."""
+
     def reload(signum: int, frame: Any) -> None:
         if tls is None:
             log.info("SIGHUP: nothing to reload (no [api] tls_cert)")

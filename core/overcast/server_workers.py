@@ -61,8 +61,19 @@ class ObjectWorkers:
     def __init__(self, config: Config, sock: socket.socket, fake_drivers: bool, role: str) -> None:
         self.sock = sock
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-        self.args = [sys.executable, "-m", "overcast.server_workers", "--config", str(config.path),
-                     "--fd", str(sock.fileno()), "--role", role, "--log-level", level]
+        self.args = [
+            sys.executable,
+            "-m",
+            "overcast.server_workers",
+            "--config",
+            str(config.path),
+            "--fd",
+            str(sock.fileno()),
+            "--role",
+            role,
+            "--log-level",
+            level,
+        ]
         if fake_drivers:
             self.args.append("--fake-drivers")
         self.procs: list[subprocess.Popen] = [self._spawn() for _ in range(config.objectstore.workers)]
@@ -77,7 +88,10 @@ class ObjectWorkers:
         while not self._stop.wait(RESTART_DELAY):
             for i, proc in enumerate(self.procs):
                 if proc.poll() is not None and not self._stop.is_set():
-                    log.warning("object-API worker exited; starting it again", extra={"pid": proc.pid, "status": proc.returncode})
+                    log.warning(
+                        "object-API worker exited; starting it again",
+                        extra={"pid": proc.pid, "status": proc.returncode},
+                    )
                     self.procs[i] = self._spawn()
 
     def send_signal(self, sig: int) -> None:
@@ -143,9 +157,20 @@ def main(argv: list[str] | None = None) -> None:
     runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra), migrate=False, role=args.role)
     try:
         app = create_app(runtime, apis=OBJECT_APIS)
-        server = _Server(load_uvicorn_config(
-            uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False,
-                           timeout_graceful_shutdown=10, **uvicorn_options(config.api)), tls))
+        server = _Server(
+            load_uvicorn_config(
+                uvicorn.Config(
+                    app,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                    server_header=False,
+                    timeout_graceful_shutdown=10,
+                    **uvicorn_options(config.api),
+                ),
+                tls,
+            )
+        )
         server.run(sockets=[socket.socket(fileno=args.fd)])
     finally:
         runtime.close()

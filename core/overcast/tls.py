@@ -59,7 +59,9 @@ class ServerTLS:
         try:
             context.load_cert_chain(str(self.cert), str(self.key))
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"{self.config.path}: [api] tls_cert, tls_key: cannot load {self.cert} with {self.key}: {exc}") from None
+            raise ConfigError(
+                f"{self.config.path}: [api] tls_cert, tls_key: cannot load {self.cert} with {self.key}: {exc}"
+            ) from None
 
     def reload(self) -> bool:
         """Serve the files' current certificate and key to new connections (connections
@@ -98,6 +100,7 @@ def https_only_app(api: ApiSection) -> Any:
     """The ASGI app of the plain-HTTP listener: a 301 (GET, HEAD) or 308 (others, which keeps
     the method and body) to the same path over HTTPS, or with ``http_action = "refuse"`` a
     403 that names the HTTPS URL. Nothing is read from or forwarded to the API."""
+
     def base(scope: dict[str, Any]) -> str:
         """``public_url``, else the host the client asked for (a listener on 0.0.0.0 has no
         one name) with the HTTPS port."""
@@ -181,18 +184,24 @@ def cleartext_warnings(config: Config) -> list[str]:
     out: list[str] = []
     api = config.api
     if not api.tls_cert and not _is_loopback(api.host):
-        out.append(f"{where}: [api] host: the API listens on {api.host} over plain HTTP: passwords and tokens cross "
-                   "the network in clear; set [api] tls_cert and tls_key (overcast init --tls makes them)")
+        out.append(
+            f"{where}: [api] host: the API listens on {api.host} over plain HTTP: passwords and tokens cross "
+            "the network in clear; set [api] tls_cert and tls_key (overcast init --tls makes them)"
+        )
     if api.public_url.startswith("http://") and not _is_loopback(urlsplit(api.public_url).hostname):
         out.append(f"{where}: [api] public_url: the catalog sends clients to {api.public_url} over plain HTTP")
     bus = config.bus
     parts = urlsplit(bus.url)
     if parts.scheme in ("amqp", "pyamqp") and not _is_loopback(parts.hostname):
-        out.append(f"{where}: [bus] url: {parts.scheme}:// to {parts.hostname} sends the broker password and every "
-                   "message in clear; use amqps:// (with [bus] tls_ca)")
+        out.append(
+            f"{where}: [bus] url: {parts.scheme}:// to {parts.hostname} sends the broker password and every "
+            "message in clear; use amqps:// (with [bus] tls_ca)"
+        )
     if parts.scheme == "amqps" and not bus.tls_verify:
-        out.append(f"{where}: [bus] tls_verify: false: the broker's certificate is not checked, so anyone on the path "
-                   "can pose as it")
+        out.append(
+            f"{where}: [bus] tls_verify: false: the broker's certificate is not checked, so anyone on the path "
+            "can pose as it"
+        )
     if config.database.url.startswith("postgresql"):
         try:
             url = make_url(config.database.url)
@@ -203,9 +212,13 @@ def cleartext_warnings(config: Config) -> list[str]:
         sslmode = url.query.get("sslmode")
         if not _is_loopback(host):
             if sslmode in (None, "disable", "allow", "prefer"):
-                out.append(f"{where}: [database] url: PostgreSQL at {host} without sslmode=verify-full: the password and "
-                           "every query may cross the network in clear; add ?sslmode=verify-full&sslrootcert=CA_FILE")
+                out.append(
+                    f"{where}: [database] url: PostgreSQL at {host} without sslmode=verify-full: the password and "
+                    "every query may cross the network in clear; add ?sslmode=verify-full&sslrootcert=CA_FILE"
+                )
             elif sslmode in ("require", "verify-ca"):
-                out.append(f"{where}: [database] url: sslmode={sslmode} does not check that the server is {host}; "
-                           "use sslmode=verify-full")
+                out.append(
+                    f"{where}: [database] url: sslmode={sslmode} does not check that the server is {host}; "
+                    "use sslmode=verify-full"
+                )
     return out

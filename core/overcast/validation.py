@@ -24,8 +24,10 @@ _NOT_ANYWHERE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _refuse(field: str, value: str) -> BadRequest:
-    return BadRequest(f"Invalid input for field/attribute {field}. Value: {value!r}. "
-                      "Control characters (such as NUL) are not allowed.")
+    return BadRequest(
+        f"Invalid input for field/attribute {field}. Value: {value!r}. "
+        "Control characters (such as NUL) are not allowed."
+    )
 
 
 def check_name(value: Any, field: str = "name") -> None:

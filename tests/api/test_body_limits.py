@@ -24,11 +24,14 @@ def chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", "application/json", ""])
-@pytest.mark.parametrize("path,key", [
-    ("/networking/v2.0/networks", "NeutronError"),
-    ("/compute/v2.1/servers", "overLimit"),
-    ("/volume/v3/p/volumes", "overLimit"),
-])
+@pytest.mark.parametrize(
+    "path,key",
+    [
+        ("/networking/v2.0/networks", "NeutronError"),
+        ("/compute/v2.1/servers", "overLimit"),
+        ("/volume/v3/p/volumes", "overLimit"),
+    ],
+)
 def test_declared_body_over_limit_is_413_before_authentication(cloud, path: str, key: str, content_type: str) -> None:
     limit = cloud.runtime.config.api.max_request_body
     headers = {"Content-Type": content_type} if content_type else {}
@@ -40,16 +43,22 @@ def test_declared_body_over_limit_is_413_before_authentication(cloud, path: str,
 def test_chunked_body_over_limit_is_413_not_400(cloud) -> None:
     limit = cloud.runtime.config.api.max_request_body
     for content_type in ("application/json", "text/plain"):
-        r = cloud.client.post("/compute/v2.1/flavors", content=chunks(limit + 1), headers={
-            **cloud.admin_headers, "Content-Type": content_type})
+        r = cloud.client.post(
+            "/compute/v2.1/flavors",
+            content=chunks(limit + 1),
+            headers={**cloud.admin_headers, "Content-Type": content_type},
+        )
         assert r.status_code == 413, r.text
         assert r.json()["overLimit"]["code"] == 413
 
 
 def test_chunked_body_within_limit_still_works(cloud) -> None:
     body = b'{"network": {"name": "chunked"}}'
-    r = cloud.client.post("/networking/v2.0/networks", content=iter([body[:10], body[10:]]),
-                          headers={**cloud.admin_headers, "Content-Type": "application/json"})
+    r = cloud.client.post(
+        "/networking/v2.0/networks",
+        content=iter([body[:10], body[10:]]),
+        headers={**cloud.admin_headers, "Content-Type": "application/json"},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["network"]["name"] == "chunked"
 
@@ -59,9 +68,14 @@ def test_image_and_object_data_stream_past_the_default_limit(cloud) -> None:
     JSON limit keep working, declared or chunked."""
     size = cloud.runtime.config.api.max_request_body * 2 + 5
     h = cloud.admin_headers
-    image = cloud.client.post("/image/v2/images", headers=h, json={"name": "big", "disk_format": "raw", "container_format": "bare"}).json()
-    r = cloud.client.put(f"/image/v2/images/{image['id']}/file", content=chunks(size),
-                         headers={**h, "Content-Type": "application/octet-stream"})
+    image = cloud.client.post(
+        "/image/v2/images", headers=h, json={"name": "big", "disk_format": "raw", "container_format": "bare"}
+    ).json()
+    r = cloud.client.put(
+        f"/image/v2/images/{image['id']}/file",
+        content=chunks(size),
+        headers={**h, "Content-Type": "application/octet-stream"},
+    )
     assert r.status_code == 204, r.text
     assert cloud.client.get(f"/image/v2/images/{image['id']}", headers=h).json()["size"] == size
     account = f"/object/v1/AUTH_{cloud.admin_project_id}"
@@ -78,8 +92,9 @@ def test_image_and_object_data_stream_past_the_default_limit(cloud) -> None:
 
 def test_image_data_over_its_limit_is_413_in_glance_format(cloud) -> None:
     cap = cloud.runtime.config.image.max_image_size
-    r = cloud.client.put("/image/v2/images/any/file", headers={"Content-Length": str(cap + 1), "Accept": "application/json"},
-                         content=b"")
+    r = cloud.client.put(
+        "/image/v2/images/any/file", headers={"Content-Length": str(cap + 1), "Accept": "application/json"}, content=b""
+    )
     assert r.status_code == 413 and r.json()["title"] == "Request Entity Too Large"
 
 
@@ -123,8 +138,9 @@ def _run(app, method: str, path: str, headers: list, parts: list[bytes]) -> tupl
 
 
 def test_middleware_route_limits_and_stops_reading_at_the_limit() -> None:
-    app = BodyLimitMiddleware(_app_reading_body, limit=100,
-                              routes=[RouteLimit("PUT", re.compile(r"^/image/v2/images/[^/]+/file$"), 1000)])
+    app = BodyLimitMiddleware(
+        _app_reading_body, limit=100, routes=[RouteLimit("PUT", re.compile(r"^/image/v2/images/[^/]+/file$"), 1000)]
+    )
     chunked = [(b"transfer-encoding", b"chunked")]
     sent, _ = _run(app, "PUT", "/image/v2/images/i/file", chunked, [b"x" * 400, b"x" * 400])
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"800"
@@ -147,4 +163,3 @@ def test_405_carries_allow(cloud) -> None:
     assert r.status_code == 405
     # an account takes DELETE too: Swift's ?bulk-delete
     assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST", "DELETE"}
-

@@ -78,8 +78,11 @@ def test_eight_concurrent_gib_bodies_stay_within_100_mib(running_cloud) -> None:
     threads = []
     for i, (method, path) in enumerate(ROUTES):
         authenticated, declared = combos[i % len(combos)]
-        threads.append(threading.Thread(target=one, args=(i, method, path, CONTENT_TYPES[i % len(CONTENT_TYPES)],
-                                                          authenticated, declared)))
+        threads.append(
+            threading.Thread(
+                target=one, args=(i, method, path, CONTENT_TYPES[i % len(CONTENT_TYPES)], authenticated, declared)
+            )
+        )
     started = time.monotonic()
     for t in threads:
         t.start()
@@ -88,8 +91,10 @@ def test_eight_concurrent_gib_bodies_stay_within_100_mib(running_cloud) -> None:
     stop.set()
     sampler.join()
     grown = (peak - base) / MiB
-    print(f"\n8 x 1 GiB bodies in {time.monotonic() - started:.1f}s: RSS {base / MiB:.0f} MiB -> peak {peak / MiB:.0f} MiB "
-          f"(+{grown:.1f} MiB); answers {sorted(str(a[2]) for a in answers)}")
+    print(
+        f"\n8 x 1 GiB bodies in {time.monotonic() - started:.1f}s: RSS {base / MiB:.0f} MiB -> peak {peak / MiB:.0f} MiB "
+        f"(+{grown:.1f} MiB); answers {sorted(str(a[2]) for a in answers)}"
+    )
     assert len(answers) == len(ROUTES)
     assert all(status in (413, 401) for _, _, status in answers), answers
     assert grown < 100

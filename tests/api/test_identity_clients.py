@@ -10,8 +10,15 @@ pytestmark = [pytest.mark.clients, pytest.mark.slow, pytest.mark.filterwarnings(
 
 def password_token_status(cloud, user: str, password: str, project: str) -> int:
     """A password auth over plain HTTP (cheaper than a CLI run, for the negative checks)."""
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password}}},
-                     "scope": {"project": {"name": project, "domain": {"id": "default"}}}}}
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password}},
+            },
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+        }
+    }
     return httpx.post(cloud.auth_url + "/v3/auth/tokens", json=body, timeout=30).status_code
 
 
@@ -39,8 +46,17 @@ def test_projects_users_roles(running_cloud) -> None:
     rows = os_("role", "assignment", "list", "--project", "cli-p2", "--names", "-f", "json")
     assert [(r["Role"], r["User"], r["Project"]) for r in rows] == [("member", "cli-u2@Default", "cli-p2@Default")]
 
-    as_user = dict(running_cloud.env, OS_CLOUD="", OS_AUTH_URL=running_cloud.auth_url, OS_USERNAME="cli-u2", OS_PASSWORD="pw-1",
-                   OS_PROJECT_NAME="cli-p2", OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default", OS_IDENTITY_API_VERSION="3")
+    as_user = dict(
+        running_cloud.env,
+        OS_CLOUD="",
+        OS_AUTH_URL=running_cloud.auth_url,
+        OS_USERNAME="cli-u2",
+        OS_PASSWORD="pw-1",
+        OS_PROJECT_NAME="cli-p2",
+        OS_USER_DOMAIN_NAME="Default",
+        OS_PROJECT_DOMAIN_NAME="Default",
+        OS_IDENTITY_API_VERSION="3",
+    )
     as_user.pop("OS_CLIENT_CONFIG_FILE")
     assert os_("token", "issue", "-f", "json", env=as_user)["project_id"] == project["id"]
 
@@ -60,19 +76,36 @@ def test_application_credential(running_cloud) -> None:
     cred = running_cloud.openstack("application", "credential", "create", "cli-ac", "-f", "json")
     assert cred["Secret"] and cred["ID"]
     env = {k: v for k, v in running_cloud.env.items() if k not in ("OS_CLOUD", "OS_CLIENT_CONFIG_FILE")}
-    env.update(OS_AUTH_TYPE="v3applicationcredential", OS_AUTH_URL=running_cloud.auth_url,
-               OS_APPLICATION_CREDENTIAL_ID=cred["ID"], OS_APPLICATION_CREDENTIAL_SECRET=cred["Secret"], OS_IDENTITY_API_VERSION="3")
+    env.update(
+        OS_AUTH_TYPE="v3applicationcredential",
+        OS_AUTH_URL=running_cloud.auth_url,
+        OS_APPLICATION_CREDENTIAL_ID=cred["ID"],
+        OS_APPLICATION_CREDENTIAL_SECRET=cred["Secret"],
+        OS_IDENTITY_API_VERSION="3",
+    )
     token = running_cloud.openstack("token", "issue", "-f", "json", env=env)
     assert token["project_id"] == cred["Project ID"]
-    wrong = {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": cred["ID"], "secret": "wrong"}}}}
+    wrong = {
+        "auth": {
+            "identity": {
+                "methods": ["application_credential"],
+                "application_credential": {"id": cred["ID"], "secret": "wrong"},
+            }
+        }
+    }
     assert httpx.post(running_cloud.auth_url + "/v3/auth/tokens", json=wrong, timeout=30).status_code == 401
 
 
 def test_openstacksdk(running_cloud) -> None:
     openstack = pytest.importorskip("openstack")
     conn = openstack.connect(
-        auth_url=running_cloud.auth_url, username="admin", password=running_cloud.admin_password,
-        project_name="admin", user_domain_name="Default", project_domain_name="Default", region_name="RegionOne",
+        auth_url=running_cloud.auth_url,
+        username="admin",
+        password=running_cloud.admin_password,
+        project_name="admin",
+        user_domain_name="Default",
+        project_domain_name="Default",
+        region_name="RegionOne",
     )
     try:
         project = conn.identity.create_project(name="sdk-p")
@@ -82,7 +115,9 @@ def test_openstacksdk(running_cloud) -> None:
         assert conn.identity.validate_user_has_project_role(project, user, member)
         assert "sdk-p" in {p.name for p in conn.identity.projects()}
         assert conn.identity.get_user(user.id).default_project_id == project.id
-        assert conn.session.get_endpoint(service_type="object-store", interface="public").endswith(f"/object/v1/AUTH_{conn.current_project_id}")
+        assert conn.session.get_endpoint(service_type="object-store", interface="public").endswith(
+            f"/object/v1/AUTH_{conn.current_project_id}"
+        )
         conn.identity.unassign_project_role_from_user(project, user, member)
         conn.identity.delete_user(user)
         conn.identity.delete_project(project)

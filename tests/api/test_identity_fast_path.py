@@ -77,7 +77,9 @@ def test_a_revocation_by_another_process_applies_to_the_next_validation(cloud, o
         other.revoke_token(token)
     finally:
         other.close()
-    assert cloud.client.get(PATH, headers={"X-Auth-Token": cloud.admin_token, "X-Subject-Token": token}).status_code == 404
+    assert (
+        cloud.client.get(PATH, headers={"X-Auth-Token": cloud.admin_token, "X-Subject-Token": token}).status_code == 404
+    )
     assert cloud.client.get(PATH, headers=headers).status_code == 401
     assert cloud.client.head(PATH, headers=headers).status_code == 401
 
@@ -118,10 +120,16 @@ def test_an_unexpected_error_on_a_fast_route_is_a_500_in_the_services_format() -
     async def fallback(scope, receive, send):  # pragma: no cover - not reached
         raise AssertionError("the fast route was not taken")
 
-    app = RequestIdAndLogMiddleware(FastPathMiddleware(fallback, exact={("GET", "/identity/v3/x"): _boom}, routes={"/image/v2/x": _boom}))
+    app = RequestIdAndLogMiddleware(
+        FastPathMiddleware(fallback, exact={("GET", "/identity/v3/x"): _boom}, routes={"/image/v2/x": _boom})
+    )
     client = TestClient(app, raise_server_exceptions=False)
     r = client.get("/identity/v3/x")
-    assert r.status_code == 500 and r.json()["error"]["code"] == 500 and r.headers["x-openstack-request-id"].startswith("req-")
+    assert (
+        r.status_code == 500
+        and r.json()["error"]["code"] == 500
+        and r.headers["x-openstack-request-id"].startswith("req-")
+    )
     r = client.get("/image/v2/x/y", headers={"Accept": "application/json"})
     assert r.status_code == 500 and r.json()["title"] == "Internal Server Error"  # Glance's JSON form
     r = client.get("/image/v2/x/y", headers={"Accept": "text/plain"})
@@ -148,7 +156,11 @@ def test_log_lines_are_batched_in_order_and_warnings_go_out_at_once() -> None:
         logger.info("one", extra={"n": 1})
         logger.info("two")
         logger.warning("three")  # written at once, after the two before it
-        assert [line.split('"msg": "')[1].split('"')[0] for line in stream.getvalue().splitlines()] == ["one", "two", "three"]
+        assert [line.split('"msg": "')[1].split('"')[0] for line in stream.getvalue().splitlines()] == [
+            "one",
+            "two",
+            "three",
+        ]
         assert '"n": 1' in stream.getvalue()
         logger.info("four")
         deadline = time.monotonic() + 5

@@ -55,12 +55,21 @@ def test_control_characters_in_names_and_descriptions_are_400_everywhere(cloud, 
         r = post_json(c, path, body, h)
         assert r.status_code == 400, (path, body, r.status_code, r.text)
         assert key in r.json(), r.text
-    r = post_json(c, "/image/v2/images", {"name": text, "disk_format": "raw", "container_format": "bare"},
-                  {**h, "Accept": "application/json"})
+    r = post_json(
+        c,
+        "/image/v2/images",
+        {"name": text, "disk_format": "raw", "container_format": "bare"},
+        {**h, "Accept": "application/json"},
+    )
     assert r.status_code == 400, r.text
-    image = c.post("/image/v2/images", json={"name": "ok", "disk_format": "raw", "container_format": "bare"}, headers=h).json()
-    r = c.patch(f"/image/v2/images/{image['id']}", content=json.dumps([{"op": "replace", "path": "/name", "value": text}]),
-                headers={**h, "Content-Type": "application/openstack-images-v2.1-json-patch"})
+    image = c.post(
+        "/image/v2/images", json={"name": "ok", "disk_format": "raw", "container_format": "bare"}, headers=h
+    ).json()
+    r = c.patch(
+        f"/image/v2/images/{image['id']}",
+        content=json.dumps([{"op": "replace", "path": "/name", "value": text}]),
+        headers={**h, "Content-Type": "application/openstack-images-v2.1-json-patch"},
+    )
     assert r.status_code == 400, r.text
     assert c.get(f"/image/v2/images/{image['id']}", headers=h).json()["name"] == "ok"
     after = counts(cloud, h)
@@ -68,16 +77,22 @@ def test_control_characters_in_names_and_descriptions_are_400_everywhere(cloud, 
 
 
 def test_descriptions_may_span_lines(cloud) -> None:
-    r = cloud.client.post("/networking/v2.0/networks", json={"network": {"name": "n", "description": "line 1\nline 2\ttab"}},
-                          headers=cloud.admin_headers)
+    r = cloud.client.post(
+        "/networking/v2.0/networks",
+        json={"network": {"name": "n", "description": "line 1\nline 2\ttab"}},
+        headers=cloud.admin_headers,
+    )
     assert r.status_code == 201 and r.json()["network"]["description"] == "line 1\nline 2\ttab"
 
 
 @pytest.mark.parametrize("volume_type", [{}, [], ["a", "b"], 7])
 def test_volume_type_of_the_wrong_type_is_400(cloud, volume_type: Any) -> None:
     pid = cloud.admin_project_id
-    r = cloud.client.post(f"/volume/v3/{pid}/volumes", json={"volume": {"size": 1, "volume_type": volume_type}},
-                          headers=cloud.admin_headers)
+    r = cloud.client.post(
+        f"/volume/v3/{pid}/volumes",
+        json={"volume": {"size": 1, "volume_type": volume_type}},
+        headers=cloud.admin_headers,
+    )
     assert r.status_code == 400 and "volume_type" in r.json()["badRequest"]["message"], r.text
     assert cloud.client.get(f"/volume/v3/{pid}/volumes", headers=cloud.admin_headers).json()["volumes"] == []
 
@@ -87,26 +102,39 @@ def test_os_attach_with_a_list_for_instance_uuid_is_400(cloud) -> None:
     h = cloud.admin_headers
     vol = cloud.client.post(f"/volume/v3/{pid}/volumes", json={"volume": {"size": 1}}, headers=h).json()["volume"]
     for bad in ([None, None], {"a": 1}, ["srv"]):
-        r = cloud.client.post(f"/volume/v3/{pid}/volumes/{vol['id']}/action", json={"os-attach": {"instance_uuid": bad}}, headers=h)
+        r = cloud.client.post(
+            f"/volume/v3/{pid}/volumes/{vol['id']}/action", json={"os-attach": {"instance_uuid": bad}}, headers=h
+        )
         assert r.status_code == 400 and "instance_uuid" in r.json()["badRequest"]["message"], r.text
-    r = cloud.client.post(f"/volume/v3/{pid}/volumes/{vol['id']}/action",
-                          json={"os-attach": {"instance_uuid": "srv-1", "mountpoint": ["/dev/vdb"]}}, headers=h)
+    r = cloud.client.post(
+        f"/volume/v3/{pid}/volumes/{vol['id']}/action",
+        json={"os-attach": {"instance_uuid": "srv-1", "mountpoint": ["/dev/vdb"]}},
+        headers=h,
+    )
     assert r.status_code == 400
     assert cloud.client.get(f"/volume/v3/{pid}/volumes/{vol['id']}", headers=h).json()["volume"]["attachments"] == []
 
 
-@pytest.mark.parametrize("resource,body", [
-    ("networks", {"network": {"name": "n", "dns_domain": "example.org."}}),
-    ("ports", None),
-    ("floatingips", None),
-])
+@pytest.mark.parametrize(
+    "resource,body",
+    [
+        ("networks", {"network": {"name": "n", "dns_domain": "example.org."}}),
+        ("ports", None),
+        ("floatingips", None),
+    ],
+)
 def test_dns_attributes_are_refused_not_dropped(cloud, resource: str, body: Any) -> None:
     h = cloud.admin_headers
     c = cloud.client
     if body is None:
-        net = c.post("/networking/v2.0/networks", json={"network": {"name": f"for-{resource}"}}, headers=h).json()["network"]
-        body = ({"port": {"network_id": net["id"], "dns_name": "vm1"}} if resource == "ports"
-                else {"floatingip": {"floating_network_id": net["id"], "dns_name": "vm1", "dns_domain": "example.org."}})
+        net = c.post("/networking/v2.0/networks", json={"network": {"name": f"for-{resource}"}}, headers=h).json()[
+            "network"
+        ]
+        body = (
+            {"port": {"network_id": net["id"], "dns_name": "vm1"}}
+            if resource == "ports"
+            else {"floatingip": {"floating_network_id": net["id"], "dns_name": "vm1", "dns_domain": "example.org."}}
+        )
     before = len(c.get(f"/networking/v2.0/{resource}", headers=h).json()[resource])
     r = c.post(f"/networking/v2.0/{resource}", json=body, headers=h)
     assert r.status_code == 400, r.text
@@ -118,7 +146,9 @@ def test_dns_attributes_are_refused_not_dropped(cloud, resource: str, body: Any)
 def test_network_update_with_dns_domain_is_refused(cloud) -> None:
     h = cloud.admin_headers
     net = cloud.client.post("/networking/v2.0/networks", json={"network": {"name": "n"}}, headers=h).json()["network"]
-    r = cloud.client.put(f"/networking/v2.0/networks/{net['id']}", json={"network": {"dns_domain": "x.org."}}, headers=h)
+    r = cloud.client.put(
+        f"/networking/v2.0/networks/{net['id']}", json={"network": {"dns_domain": "x.org."}}, headers=h
+    )
     assert r.status_code == 400 and "dns_domain" in r.json()["NeutronError"]["message"]
 
 

@@ -34,9 +34,11 @@ def running_cloud_tls() -> bool:
 
 @pytest.fixture(scope="module")
 def running_cloud_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return {"api": {"http_port": HTTP_PORT},
-            "object_store": {"driver": "fs", "path": str(tmp_path_factory.mktemp("objects"))},
-            "objectstore": {"workers": 1, "port": OBJECT_PORT}}
+    return {
+        "api": {"http_port": HTTP_PORT},
+        "object_store": {"driver": "fs", "path": str(tmp_path_factory.mktemp("objects"))},
+        "objectstore": {"workers": 1, "port": OBJECT_PORT},
+    }
 
 
 def _tool(name: str) -> str:
@@ -57,9 +59,15 @@ def _without_cacert(cloud: RunningCloud) -> dict[str, str]:
 
 
 def _token(cloud: RunningCloud) -> tuple[str, dict[str, Any]]:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}},
+            },
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+        }
+    }
     r = httpx.post(cloud.auth_url + "/v3/auth/tokens", json=body, verify=cloud.verify, timeout=30)
     assert r.status_code == 201, r.text
     return r.headers["X-Subject-Token"], r.json()["token"]
@@ -100,14 +108,30 @@ def test_openstacksdk_verifies_through_cacert(running_cloud: RunningCloud) -> No
         bare.identity.find_project("admin")
 
 
-def _swift(cloud: RunningCloud, *args: str, cacert: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    auth = ["--auth-version", "3", "--os-auth-url", cloud.auth_url + "/v3", "--os-username", "admin",
-            "--os-password", cloud.admin_password, "--os-project-name", "admin",
-            "--os-user-domain-name", "Default", "--os-project-domain-name", "Default"]
+def _swift(
+    cloud: RunningCloud, *args: str, cacert: bool = True, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    auth = [
+        "--auth-version",
+        "3",
+        "--os-auth-url",
+        cloud.auth_url + "/v3",
+        "--os-username",
+        "admin",
+        "--os-password",
+        cloud.admin_password,
+        "--os-project-name",
+        "admin",
+        "--os-user-domain-name",
+        "Default",
+        "--os-project-domain-name",
+        "Default",
+    ]
     if cacert:
         auth += ["--os-cacert", str(cloud.cacert)]
-    return subprocess.run([_tool("swift"), *auth, *args], capture_output=True, text=True, timeout=120, cwd=cwd,
-                          env=_without_cacert(cloud))
+    return subprocess.run(
+        [_tool("swift"), *auth, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=_without_cacert(cloud)
+    )
 
 
 def test_swift_cli_through_the_https_object_workers(running_cloud: RunningCloud, tmp_path: Path) -> None:
@@ -148,8 +172,12 @@ def test_plain_http_is_refused_on_the_tls_port_and_redirected_on_http_port(runni
 
 
 def test_dashboard_cookie_is_secure(running_cloud: RunningCloud) -> None:
-    r = httpx.post(running_cloud.url + "/login", verify=running_cloud.verify, timeout=30,
-                   data={"username": "admin", "password": running_cloud.admin_password, "project": "admin", "next": "/overview"})
+    r = httpx.post(
+        running_cloud.url + "/login",
+        verify=running_cloud.verify,
+        timeout=30,
+        data={"username": "admin", "password": running_cloud.admin_password, "project": "admin", "next": "/overview"},
+    )
     assert r.status_code == 303
     assert "; secure" in r.headers["set-cookie"].lower()
 
@@ -161,8 +189,18 @@ def test_overcast_image_upload_verifies_through_os_cacert(running_cloud: Running
     env = {k: v for k, v in _without_cacert(running_cloud).items() if not k.startswith("OS_")}
     env.update(line.removeprefix("export ").split("=", 1) for line in rc.splitlines())
     (tmp_path / "disk.raw").write_bytes(b"\0" * 65536)
-    upload = [sys.executable, "-c", "from overcast.cli import main; main()", "image", "upload", str(tmp_path / "disk.raw"),
-              "--name", "tls-upload", "--disk-format", "raw"]
+    upload = [
+        sys.executable,
+        "-c",
+        "from overcast.cli import main; main()",
+        "image",
+        "upload",
+        str(tmp_path / "disk.raw"),
+        "--name",
+        "tls-upload",
+        "--disk-format",
+        "raw",
+    ]
     done = subprocess.run(upload, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr + done.stdout
     del env["OS_CACERT"]
@@ -185,8 +223,13 @@ def test_rotation_with_overcast_reload(running_cloud: RunningCloud) -> None:
     old = _file(cert)
     assert _served(port) == old and _served(OBJECT_PORT) == old
     overcast = [sys.executable, "-c", "from overcast.cli import main; main()"]
-    done = subprocess.run([*overcast, "tls", "issue", "--name", "127.0.0.1", "--name", "localhost"],
-                          env=running_cloud.env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*overcast, "tls", "issue", "--name", "127.0.0.1", "--name", "localhost"],
+        env=running_cloud.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     new = _file(cert)
     assert new != old and _served(port) == old  # nothing changes until the reload

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 
-from overcast.errors import BadRequest, Conflict, NotFound
+from overcast.errors import BadRequest, NotFound
 from overcast.types import ConnectionInfo, ImageFile, ImageRef, Port, VifDetails
 
 
@@ -132,7 +132,9 @@ class FakeNetworkService:
 
         self.networks = _Finder(self.nets)
 
-    def allocate_port_for_instance(self, ctx, instance_uuid, host, network_id=None, port_id=None, fixed_ip=None) -> Port:
+    def allocate_port_for_instance(
+        self, ctx, instance_uuid, host, network_id=None, port_id=None, fixed_ip=None
+    ) -> Port:
         self.networks.get(ctx, network_id)
         pid = f"port-{len(self.ports) + 1}"
         ip = fixed_ip or f"10.0.0.{len(self.ports) + 10}"
@@ -142,8 +144,13 @@ class FakeNetworkService:
     def bind_port(self, ctx, port_id, host) -> VifDetails:
         self.ports[port_id]["host"] = host
         self.bindings.append((port_id, host))
-        return VifDetails(vif_type="bridge", port_id=port_id, mac_address="fa:16:3e:00:00:01",
-                          network_id=self.ports[port_id]["network"], details={"bridge": f"brq-{host}"})
+        return VifDetails(
+            vif_type="bridge",
+            port_id=port_id,
+            mac_address="fa:16:3e:00:00:01",
+            network_id=self.ports[port_id]["network"],
+            details={"bridge": f"brq-{host}"},
+        )
 
     def get_instance_addresses(self, instance_uuid) -> dict:
         out: dict = {}

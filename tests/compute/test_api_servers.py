@@ -19,7 +19,9 @@ def test_version_discovery_and_echo(api):
     assert "OpenStack-API-Version" in r.headers["Vary"]
     r = api("GET", "/flavors", version="2.99")
     assert r.status_code == 406
-    r = api.client.get("/compute/v2.1/flavors", headers={"X-Auth-Token": api.tokens["p1"], "X-OpenStack-Nova-API-Version": "2.25"})
+    r = api.client.get(
+        "/compute/v2.1/flavors", headers={"X-Auth-Token": api.tokens["p1"], "X-OpenStack-Nova-API-Version": "2.25"}
+    )
     assert r.headers["X-OpenStack-Nova-API-Version"] == "2.25"
 
 
@@ -65,11 +67,19 @@ def test_paging_and_bad_filters(api, api_flavor, compute):
 def test_bad_create_input_changes_nothing(api, api_flavor, compute):
     r = _create(api, "no-such-flavor")
     assert r.status_code == 400 and "Flavor no-such-flavor could not be found" in r.json()["badRequest"]["message"]
-    r = api("POST", "/servers", json={"server": {"name": "x", "flavorRef": api_flavor["id"], "imageRef": "nope", "networks": "none"}})
+    r = api(
+        "POST",
+        "/servers",
+        json={"server": {"name": "x", "flavorRef": api_flavor["id"], "imageRef": "nope", "networks": "none"}},
+    )
     assert r.status_code == 400 and "Image nope could not be found" in r.json()["badRequest"]["message"]
     r = api("POST", "/servers", json={"server": {"name": "x", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID}})
     assert r.status_code == 400  # networks is required from 2.37
-    r = api("POST", "/servers", json={"server": {"name": "", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"}})
+    r = api(
+        "POST",
+        "/servers",
+        json={"server": {"name": "", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"}},
+    )
     assert r.status_code == 400
     assert api("POST", "/servers", json=None, data=b"{not json").status_code == 400
     r = _create(api, api_flavor["id"], config_drive="maybe")
@@ -100,7 +110,9 @@ def test_no_valid_host_is_error_with_reason(api, compute):
     sid = _create(api, fid).json()["server"]["id"]
     server = api_wait(api, compute, sid, "ERROR")
     assert server["fault"]["code"] == 500
-    assert "No valid host was found" in server["fault"]["message"] and "RamFilter rejected 2" in server["fault"]["message"]
+    assert (
+        "No valid host was found" in server["fault"]["message"] and "RamFilter rejected 2" in server["fault"]["message"]
+    )
 
 
 def test_wrong_state_is_409_and_isolation(api, api_flavor, compute):
@@ -124,9 +136,16 @@ def test_wrong_state_is_409_and_isolation(api, api_flavor, compute):
 def test_every_action_over_http(api, api_flavor, compute):
     sid = _create(api, api_flavor["id"]).json()["server"]["id"]
     api_wait(api, compute, sid, "ACTIVE")
-    steps = [({"os-stop": None}, "SHUTOFF"), ({"os-start": None}, "ACTIVE"), ({"reboot": {"type": "SOFT"}}, "ACTIVE"),
-             ({"reboot": {"type": "HARD"}}, "ACTIVE"), ({"pause": None}, "PAUSED"), ({"unpause": None}, "ACTIVE"),
-             ({"suspend": None}, "SUSPENDED"), ({"resume": None}, "ACTIVE")]
+    steps = [
+        ({"os-stop": None}, "SHUTOFF"),
+        ({"os-start": None}, "ACTIVE"),
+        ({"reboot": {"type": "SOFT"}}, "ACTIVE"),
+        ({"reboot": {"type": "HARD"}}, "ACTIVE"),
+        ({"pause": None}, "PAUSED"),
+        ({"unpause": None}, "ACTIVE"),
+        ({"suspend": None}, "SUSPENDED"),
+        ({"resume": None}, "ACTIVE"),
+    ]
     for body, status in steps:
         r = api("POST", f"/servers/{sid}/action", json=body)
         assert r.status_code == 202 and r.content == b"", (body, r.text)
@@ -155,14 +174,26 @@ def test_every_action_over_http(api, api_flavor, compute):
 
 def test_flavors_keypairs_groups_and_admin_views(api, api_flavor):
     assert api("POST", "/flavors", "p1", {"flavor": {"name": "x", "ram": 1, "vcpus": 1, "disk": 1}}).status_code == 403
-    assert api("POST", "/flavors", "admin", {"flavor": {"name": "m1.tiny", "ram": 1, "vcpus": 1, "disk": 1}}).status_code == 409
-    assert api("POST", "/flavors", "admin", {"flavor": {"name": "bad", "ram": -1, "vcpus": 1, "disk": 1}}).status_code == 400
+    assert (
+        api("POST", "/flavors", "admin", {"flavor": {"name": "m1.tiny", "ram": 1, "vcpus": 1, "disk": 1}}).status_code
+        == 409
+    )
+    assert (
+        api("POST", "/flavors", "admin", {"flavor": {"name": "bad", "ram": -1, "vcpus": 1, "disk": 1}}).status_code
+        == 400
+    )
     listed = api("GET", "/flavors/detail?is_public=None").json()["flavors"]
     assert listed[0]["swap"] == "" and listed[0]["os-flavor-access:is_public"] is True
-    r = api("POST", f"/flavors/{api_flavor['id']}/os-extra_specs", "admin", {"extra_specs": {"hw:cpu_policy": "shared"}})
+    r = api(
+        "POST", f"/flavors/{api_flavor['id']}/os-extra_specs", "admin", {"extra_specs": {"hw:cpu_policy": "shared"}}
+    )
     assert r.json() == {"extra_specs": {"hw:cpu_policy": "shared"}}
-    priv = api("POST", "/flavors", "admin", {"flavor": {"name": "priv", "ram": 1, "vcpus": 1, "disk": 1,
-                                                         "os-flavor-access:is_public": False}}).json()["flavor"]
+    priv = api(
+        "POST",
+        "/flavors",
+        "admin",
+        {"flavor": {"name": "priv", "ram": 1, "vcpus": 1, "disk": 1, "os-flavor-access:is_public": False}},
+    ).json()["flavor"]
     assert api("GET", f"/flavors/{priv['id']}", "p1").status_code == 404
     api("POST", f"/flavors/{priv['id']}/action", "admin", {"addTenantAccess": {"tenant": api.projects["p1"]}})
     assert api("GET", f"/flavors/{priv['id']}", "p1").status_code == 200
@@ -201,15 +232,22 @@ def test_lock_actions_log_and_disabled_hosts(api, api_flavor, compute):
     assert api("GET", f"/servers/{sid}/os-instance-actions", "p2").status_code == 404
     # a disabled host takes no new servers; ComputeFilter says so when none is left
     for host in ("fake1", "fake2"):
-        r = api("PUT", "/os-services/disable-log-reason", "admin",
-                {"host": host, "binary": "nova-compute", "disabled_reason": "maintenance"})
+        r = api(
+            "PUT",
+            "/os-services/disable-log-reason",
+            "admin",
+            {"host": host, "binary": "nova-compute", "disabled_reason": "maintenance"},
+        )
         assert r.status_code == 200 and r.json()["service"]["status"] == "disabled"
     assert api("PUT", "/os-services/disable", "p1", {"host": "fake1", "binary": "nova-compute"}).status_code == 403
     late = _create(api, api_flavor["id"], name="late").json()["server"]["id"]
     failed = api_wait(api, compute, late, "ERROR")
     assert "ComputeFilter rejected 2" in failed["fault"]["message"]
     services = api("GET", "/os-services", "admin").json()["services"]
-    assert {s["host"]: s["status"] for s in services if s["binary"] == "nova-compute"} == {"fake1": "disabled", "fake2": "disabled"}
+    assert {s["host"]: s["status"] for s in services if s["binary"] == "nova-compute"} == {
+        "fake1": "disabled",
+        "fake2": "disabled",
+    }
     api("PUT", "/os-services/enable", "admin", {"host": "fake1", "binary": "nova-compute"})
     ok = _create(api, api_flavor["id"], name="ok").json()["server"]["id"]
     assert api_wait(api, compute, ok, "ACTIVE", "admin")
@@ -238,7 +276,10 @@ def test_hypervisor_and_keypair_paging(api):
     page = api("GET", "/os-hypervisors?limit=1", "admin").json()
     assert len(page["hypervisors"]) == 1 and "hypervisors_links" in page
     rest = api("GET", f"/os-hypervisors?limit=1&marker={page['hypervisors'][0]['id']}", "admin").json()
-    assert {page["hypervisors"][0]["hypervisor_hostname"], rest["hypervisors"][0]["hypervisor_hostname"]} == {"fake1", "fake2"}
+    assert {page["hypervisors"][0]["hypervisor_hostname"], rest["hypervisors"][0]["hypervisor_hostname"]} == {
+        "fake1",
+        "fake2",
+    }
     for name in ("k1", "k2", "k3"):
         assert api("POST", "/os-keypairs", json={"keypair": {"name": name}}).status_code == 201
     first = api("GET", "/os-keypairs?limit=2").json()
@@ -249,16 +290,25 @@ def test_hypervisor_and_keypair_paging(api):
 def test_scheduler_hints_where_the_cli_sends_them_are_honoured(api, api_flavor, compute):
     """``openstack server create --hint group=G`` sends ``OS-SCH-HNT:scheduler_hints`` beside
     ``server`` (issue 22): the anti-affinity group is enforced, not dropped."""
-    group = api("POST", "/os-server-groups", json={"server_group": {"name": "g", "policy": "anti-affinity"}}).json()["server_group"]
+    group = api("POST", "/os-server-groups", json={"server_group": {"name": "g", "policy": "anti-affinity"}}).json()[
+        "server_group"
+    ]
 
     def create(name, hints, key="OS-SCH-HNT:scheduler_hints"):
-        body = {"server": {"name": name, "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"}, key: hints}
+        body = {
+            "server": {"name": name, "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"},
+            key: hints,
+        }
         return api("POST", "/servers", json=body)
 
     a = create("a", {"group": group["id"]}).json()["server"]["id"]
     b = create("b", {"group": group["id"]}, key="os:scheduler_hints").json()["server"]["id"]
-    hosts = {api_wait(api, compute, sid, "ACTIVE", who="p1")["id"]: api("GET", f"/servers/{sid}", "admin").json()["server"]["OS-EXT-SRV-ATTR:host"]
-             for sid in (a, b)}
+    hosts = {
+        api_wait(api, compute, sid, "ACTIVE", who="p1")["id"]: api("GET", f"/servers/{sid}", "admin").json()["server"][
+            "OS-EXT-SRV-ATTR:host"
+        ]
+        for sid in (a, b)
+    }
     assert len(set(hosts.values())) == 2
     members = api("GET", f"/os-server-groups/{group['id']}").json()["server_group"]["members"]
     assert sorted(members) == sorted([a, b])
@@ -269,11 +319,21 @@ def test_scheduler_hints_where_the_cli_sends_them_are_honoured(api, api_flavor, 
     assert r.status_code == 400 and "same_host" in r.json()["badRequest"]["message"]
     r = create("d", ["group"])
     assert r.status_code == 400
-    r = api("POST", "/servers", json={"server": {"name": "d", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID,
-                                                 "networks": "none", "os:scheduler_hints": {"group": group["id"]}}})
+    r = api(
+        "POST",
+        "/servers",
+        json={
+            "server": {
+                "name": "d",
+                "flavorRef": api_flavor["id"],
+                "imageRef": IMAGE_ID,
+                "networks": "none",
+                "os:scheduler_hints": {"group": group["id"]},
+            }
+        },
+    )
     assert r.status_code == 400 and "os:scheduler_hints" in r.json()["badRequest"]["message"]
     assert len(api("GET", "/servers").json()["servers"]) == 3
-
 
 
 def test_a_fault_traceback_is_shown_to_admins_only(api, api_flavor, compute):
@@ -305,8 +365,13 @@ def test_version_discovery_lists_v2_0_then_v2_1_and_serves_v2_at_base(api, api_f
 
 
 def test_admin_pass_and_access_ips(api, api_flavor, compute):
-    r = _create(api, api_flavor["id"], adminPass="given-pass", accessIPv6="0000:0000:0000:0000:0000:babe:220.12.22.2",
-                accessIPv4="1.1.1.1")
+    r = _create(
+        api,
+        api_flavor["id"],
+        adminPass="given-pass",
+        accessIPv6="0000:0000:0000:0000:0000:babe:220.12.22.2",
+        accessIPv4="1.1.1.1",
+    )
     assert r.status_code == 202 and r.json()["server"]["adminPass"] == "given-pass"
     sid = r.json()["server"]["id"]
     server = api_wait(api, compute, sid, "ACTIVE")
@@ -365,8 +430,25 @@ def test_server_metadata_api(api, api_flavor, compute):
 def test_update_response_has_extended_attributes_only_from_2_75(api, api_flavor, compute):
     sid = _create(api, api_flavor["id"]).json()["server"]["id"]
     api_wait(api, compute, sid, "ACTIVE")
-    basic = {"id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor", "created", "updated",
-             "addresses", "accessIPv4", "accessIPv6", "links", "OS-DCF:diskConfig", "progress"}
+    basic = {
+        "id",
+        "name",
+        "status",
+        "tenant_id",
+        "user_id",
+        "metadata",
+        "hostId",
+        "image",
+        "flavor",
+        "created",
+        "updated",
+        "addresses",
+        "accessIPv4",
+        "accessIPv6",
+        "links",
+        "OS-DCF:diskConfig",
+        "progress",
+    }
     at_21 = api("PUT", f"/servers/{sid}", json={"server": {"name": "a"}}, version="2.1").json()["server"]
     assert set(at_21) == basic
     at_237 = api("PUT", f"/servers/{sid}", json={"server": {"name": "b"}}).json()["server"]
@@ -380,9 +462,23 @@ def test_update_response_has_extended_attributes_only_from_2_75(api, api_flavor,
 def test_quota_sets_have_every_key_of_the_microversion(api):
     p1 = api.projects["p1"]
     at_21 = api("GET", f"/os-quota-sets/{p1}", version="2.1").json()["quota_set"]
-    assert set(at_21) == {"id", "instances", "cores", "ram", "floating_ips", "fixed_ips", "metadata_items", "key_pairs",
-                          "security_groups", "security_group_rules", "server_groups", "server_group_members",
-                          "injected_files", "injected_file_content_bytes", "injected_file_path_bytes"}
+    assert set(at_21) == {
+        "id",
+        "instances",
+        "cores",
+        "ram",
+        "floating_ips",
+        "fixed_ips",
+        "metadata_items",
+        "key_pairs",
+        "security_groups",
+        "security_group_rules",
+        "server_groups",
+        "server_group_members",
+        "injected_files",
+        "injected_file_content_bytes",
+        "injected_file_path_bytes",
+    }
     assert at_21["floating_ips"] == 50 and at_21["security_groups"] == 10  # Neutron's limits, which enforce them
     defaults = api("GET", f"/os-quota-sets/{p1}/defaults", version="2.1").json()["quota_set"]
     assert set(defaults) == set(at_21)
@@ -408,7 +504,16 @@ def test_server_ips(api, api_flavor, compute):
 def test_plain_addresses_drop_the_extensions():
     from overcast.api.compute.views import plain_addresses
 
-    full = {"tenant": [{"version": 4, "addr": "10.0.0.5", "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:01"}]}
+    full = {
+        "tenant": [
+            {
+                "version": 4,
+                "addr": "10.0.0.5",
+                "OS-EXT-IPS:type": "fixed",
+                "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:01",
+            }
+        ]
+    }
     assert plain_addresses(full) == {"tenant": [{"version": 4, "addr": "10.0.0.5"}]}
 
 
@@ -420,16 +525,27 @@ def test_rebuild(api, api_flavor, compute):
     images.add(other)
     sid = _create(api, api_flavor["id"], metadata={"old": "1"}).json()["server"]["id"]
     api_wait(api, compute, sid, "ACTIVE")
-    body = {"rebuild": {"imageRef": other, "name": "rebuilt", "metadata": {"rebuild": "server"}, "adminPass": "pw1",
-                        "accessIPv6": "2001:db8:0:0:0:0:0:1"}}
+    body = {
+        "rebuild": {
+            "imageRef": other,
+            "name": "rebuilt",
+            "metadata": {"rebuild": "server"},
+            "adminPass": "pw1",
+            "accessIPv6": "2001:db8:0:0:0:0:0:1",
+        }
+    }
     r = api("POST", f"/servers/{sid}/action", json=body, version="2.1")
     assert r.status_code == 202, r.text
     server = r.json()["server"]
     assert server["adminPass"] == "pw1" and server["image"]["id"] == other and server["status"] == "REBUILD"
     assert "OS-EXT-STS:vm_state" not in server  # the update view before 2.75
     done = api_wait(api, compute, sid, "ACTIVE")
-    assert (done["name"], done["metadata"], done["image"]["id"], done["accessIPv6"]) == ("rebuilt", {"rebuild": "server"}, other,
-                                                                                         "2001:db8::1")
+    assert (done["name"], done["metadata"], done["image"]["id"], done["accessIPv6"]) == (
+        "rebuilt",
+        {"rebuild": "server"},
+        other,
+        "2001:db8::1",
+    )
     actions = [a["action"] for a in api("GET", f"/servers/{sid}/os-instance-actions").json()["instanceActions"]]
     assert "rebuild" in actions
     # a stopped server is stopped again afterwards
@@ -438,8 +554,12 @@ def test_rebuild(api, api_flavor, compute):
     assert api("POST", f"/servers/{sid}/action", json={"rebuild": {"imageRef": IMAGE_ID}}).status_code == 202
     assert api_wait(api, compute, sid, "SHUTOFF")["image"]["id"] == IMAGE_ID
     # refused, changing nothing
-    for bad in ({"imageRef": "nope"}, {}, {"imageRef": IMAGE_ID, "personality": []},
-                {"imageRef": IMAGE_ID, "preserve_ephemeral": True}):
+    for bad in (
+        {"imageRef": "nope"},
+        {},
+        {"imageRef": IMAGE_ID, "personality": []},
+        {"imageRef": IMAGE_ID, "preserve_ephemeral": True},
+    ):
         assert api("POST", f"/servers/{sid}/action", json={"rebuild": bad}).status_code == 400, bad
     assert api("POST", "/servers/no-such-server/action", json={"rebuild": {"imageRef": IMAGE_ID}}).status_code == 404
     assert api("GET", f"/servers/{sid}").json()["server"]["image"]["id"] == IMAGE_ID

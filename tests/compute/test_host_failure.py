@@ -88,8 +88,12 @@ def test_dead_agent_marks_host_down_and_its_return_reconciles(api, api_flavor, c
     assert "host_status" not in api("GET", f"/servers/{vm1['id']}", "p1", version="2.16").json()["server"]
 
     # the scheduler skips the dead host even though it has the most room
-    r = api("POST", "/servers", "p1", {"server": {"name": "new", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID,
-                                                  "networks": "none"}})
+    r = api(
+        "POST",
+        "/servers",
+        "p1",
+        {"server": {"name": "new", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"}},
+    )
     new = api_wait(api, compute, r.json()["server"]["id"], "ACTIVE")
     assert admin_show(api, new["id"])["OS-EXT-SRV-ATTR:host"] in ("fake2", "fake3")
 
@@ -123,8 +127,12 @@ def test_evacuate_needs_a_down_host_and_shared_storage(api, api_flavor, compute,
 
     kill_agent(cloud_runtime, "fake1")
     kill_agent(cloud_runtime, "fake3")
-    wait_until(lambda: service_state(api, "fake1") == service_state(api, "fake3") == "down", "fake1 and fake3 down",
-               timeout=15, every=0.05)
+    wait_until(
+        lambda: service_state(api, "fake1") == service_state(api, "fake3") == "down",
+        "fake1 and fake3 down",
+        timeout=15,
+        every=0.05,
+    )
 
     r = evacuate(local["id"], {})
     assert r.status_code == 400, r.text
@@ -139,13 +147,19 @@ def test_evacuate_needs_a_down_host_and_shared_storage(api, api_flavor, compute,
     with cloud_runtime.db.session() as s:
         kinds = [(m.migration_type, m.source_host, m.dest_host, m.status) for m in s.query(MigrationRecord)]
     assert kinds == [("evacuation", "fake1", "fake2", "done")]
-    hypervisors = {h["hypervisor_hostname"]: h for h in api("GET", "/os-hypervisors/detail", "admin").json()["hypervisors"]}
+    hypervisors = {
+        h["hypervisor_hostname"]: h for h in api("GET", "/os-hypervisors/detail", "admin").json()["hypervisors"]
+    }
     assert hypervisors["fake1"]["vcpus_used"] == 0 and hypervisors["fake2"]["vcpus_used"] == 1  # the claim moved
 
     # the old host comes back: its stale copy is destroyed, the evacuated server untouched
     revive_agent(cloud_runtime, "fake1")
-    wait_until(lambda: f"oc-{vm['id']}" not in fake_drivers.hypervisor.guests["fake1"], "stale guest gone from fake1",
-               timeout=15, every=0.05)
+    wait_until(
+        lambda: f"oc-{vm['id']}" not in fake_drivers.hypervisor.guests["fake1"],
+        "stale guest gone from fake1",
+        timeout=15,
+        every=0.05,
+    )
     assert f"oc-{vm['id']}" in fake_drivers.hypervisor.guests["fake2"]
     assert api_wait(api, compute, vm["id"], "ACTIVE")["status"] == "ACTIVE"
 
@@ -167,8 +181,12 @@ class OlderAgent:
 
     def compute_report(self) -> dict:
         return {
-            "capabilities": {"__type__": "HvCapabilities", "hypervisor_type": "fake", "image_types": ["qcow2"],
-                             "retired_field": True},
+            "capabilities": {
+                "__type__": "HvCapabilities",
+                "hypervisor_type": "fake",
+                "image_types": ["qcow2"],
+                "retired_field": True,
+            },
             "resources": {"__type__": "HostResources", "vcpus": 8, "memory_mb": 8192, "local_gb": 80},
         }
 

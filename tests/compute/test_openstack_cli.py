@@ -34,19 +34,38 @@ def test_server_life_cycle_with_the_cli(running_cloud, tmp_path):
     cloud = running_cloud
     image_file = tmp_path / "tiny.raw"
     image_file.write_bytes(b"\0" * 65536)
-    cloud.openstack("image", "create", "--file", str(image_file), "--disk-format", "raw", "--container-format", "bare",
-                    "tiny", "-f", "json")
+    cloud.openstack(
+        "image",
+        "create",
+        "--file",
+        str(image_file),
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "tiny",
+        "-f",
+        "json",
+    )
     cloud.openstack("flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", "m1.tiny", "-f", "json")
     assert "m1.tiny" in [f["Name"] for f in cloud.openstack("flavor", "list", "-f", "json")]
 
     # OSC 10.5 reads "--network none" as a network named "none" whenever a network service is
     # in the catalog (as with real Neutron); "--nic none" is its spelling of Nova's networks=none.
-    server = cloud.openstack("server", "create", "--flavor", "m1.tiny", "--image", "tiny", "--nic", "none", "--wait",
-                             "vm1", "-f", "json")
+    server = cloud.openstack(
+        "server", "create", "--flavor", "m1.tiny", "--image", "tiny", "--nic", "none", "--wait", "vm1", "-f", "json"
+    )
     assert server["status"] == "ACTIVE"
     assert [s["Name"] for s in cloud.openstack("server", "list", "-f", "json")] == ["vm1"]
-    for action, status in (("stop", "SHUTOFF"), ("start", "ACTIVE"), ("reboot", "ACTIVE"), ("pause", "PAUSED"),
-                           ("unpause", "ACTIVE"), ("suspend", "SUSPENDED"), ("resume", "ACTIVE")):
+    for action, status in (
+        ("stop", "SHUTOFF"),
+        ("start", "ACTIVE"),
+        ("reboot", "ACTIVE"),
+        ("pause", "PAUSED"),
+        ("unpause", "ACTIVE"),
+        ("suspend", "SUSPENDED"),
+        ("resume", "ACTIVE"),
+    ):
         cloud.openstack("server", action, "vm1")
         _status(cloud, "vm1", status)
     assert "TINYGUEST-READY" in cloud.openstack("console", "log", "show", "vm1")
@@ -74,7 +93,9 @@ def test_server_life_cycle_with_the_cli(running_cloud, tmp_path):
     hypervisors = cloud.openstack("hypervisor", "list", "-f", "json")
     assert sorted(h["Hypervisor Hostname"] for h in hypervisors) == ["fake1", "fake2"]
     services = cloud.openstack("compute", "service", "list", "-f", "json")
-    assert {(s["Binary"], s["Host"], s["State"]) for s in services} >= {("nova-compute", "fake1", "up"),
-                                                                          ("nova-compute", "fake2", "up")}
+    assert {(s["Binary"], s["Host"], s["State"]) for s in services} >= {
+        ("nova-compute", "fake1", "up"),
+        ("nova-compute", "fake2", "up"),
+    }
     cloud.openstack("server", "delete", "--wait", "vm1")
     assert cloud.openstack("server", "list", "-f", "json") == []

@@ -126,8 +126,12 @@ def test_resize_errors_change_nothing(api, api_flavor, compute, server):
     shrink = _flavor(api, "m1.shrink", 1, 512, 2)
     sid = server
     # a server with a 5 GB disk for the shrink case
-    r = api("POST", "/servers", "p1", {"server": {"name": "vm2", "flavorRef": big_disk, "imageRef": IMAGE_ID,
-                                                  "networks": "none"}})
+    r = api(
+        "POST",
+        "/servers",
+        "p1",
+        {"server": {"name": "vm2", "flavorRef": big_disk, "imageRef": IMAGE_ID, "networks": "none"}},
+    )
     big = r.json()["server"]["id"]
     api_wait(api, compute, big, "ACTIVE")
     before = {s: api("GET", f"/servers/{s}", "admin").json()["server"] for s in (sid, big)}
@@ -152,13 +156,24 @@ def test_resize_errors_change_nothing(api, api_flavor, compute, server):
     refused(sid, {"resize": {"flavorRef": bigger}}, "reader", 403)
     # over quota on the new flavor's cores (2 used of 2: the resize needs 1 more)
     api("PUT", f"/os-quota-sets/{api.projects['p1']}", "admin", {"quota_set": {"cores": 2}})
-    refused(sid, {"resize": {"flavorRef": bigger}}, "p1", 403,
-            "Quota exceeded for cores: Requested 1, but already used 2 of 2 cores")
+    refused(
+        sid,
+        {"resize": {"flavorRef": bigger}},
+        "p1",
+        403,
+        "Quota exceeded for cores: Requested 1, but already used 2 of 2 cores",
+    )
     api("PUT", f"/os-quota-sets/{api.projects['p1']}", "admin", {"quota_set": {"cores": 20}})
     # the wrong state
     _action(api, sid, {"pause": None})
     api_wait(api, compute, sid, "PAUSED")
-    refused(sid, {"resize": {"flavorRef": bigger}}, "p1", 409, f"Cannot 'resize' instance {sid} while it is in vm_state paused")
+    refused(
+        sid,
+        {"resize": {"flavorRef": bigger}},
+        "p1",
+        409,
+        f"Cannot 'resize' instance {sid} while it is in vm_state paused",
+    )
     _action(api, sid, {"unpause": None})
     api_wait(api, compute, sid, "ACTIVE")
 
@@ -173,7 +188,9 @@ def test_resize_errors_change_nothing(api, api_flavor, compute, server):
 
 def test_config_drive_is_stored_shown_and_given_to_the_driver(api, api_flavor, compute, fake_drivers):
     def create(name: str, **extra) -> str:
-        body = {"server": {"name": name, "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none", **extra}}
+        body = {
+            "server": {"name": name, "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none", **extra}
+        }
         return api("POST", "/servers", "p1", body).json()["server"]["id"]
 
     with_drive, without = create("cd", config_drive=True), create("plain", config_drive="false")

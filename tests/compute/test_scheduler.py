@@ -22,13 +22,36 @@ RATIOS = Ratios(cpu=1.0, ram=1.0, disk=1.0)
 FLAVOR = Flavor(id="1", name="f", vcpus=1, memory_mb=1024, root_gb=1)
 
 
-def add_host(db, name, vcpus=4, ram=8192, disk=100, zone="nova", image_types=("qcow2",), hv_type="kvm",
-             driver="fake", enabled=True, heartbeat=True, used_ram=0):
+def add_host(
+    db,
+    name,
+    vcpus=4,
+    ram=8192,
+    disk=100,
+    zone="nova",
+    image_types=("qcow2",),
+    hv_type="kvm",
+    driver="fake",
+    enabled=True,
+    heartbeat=True,
+    used_ram=0,
+):
     caps = HvCapabilities(hypervisor_type=hv_type, image_types=frozenset(image_types))
     with db.session() as s:
-        s.add(HostRecord(name=name, driver=driver, availability_zone=zone, enabled=enabled, capabilities=to_dict(caps),
-                         vcpus=vcpus, memory_mb=ram, local_gb=disk, memory_mb_used=used_ram,
-                         last_heartbeat=utcnow() if heartbeat else None))
+        s.add(
+            HostRecord(
+                name=name,
+                driver=driver,
+                availability_zone=zone,
+                enabled=enabled,
+                capabilities=to_dict(caps),
+                vcpus=vcpus,
+                memory_mb=ram,
+                local_gb=disk,
+                memory_mb_used=used_ram,
+                last_heartbeat=utcnow() if heartbeat else None,
+            )
+        )
 
 
 @pytest.fixture
@@ -61,8 +84,11 @@ def test_spread_and_pack(db, overcast_pm):
         ({"heartbeat": False}, {}, "ComputeFilter"),
         ({"zone": "other"}, {"availability_zone": "nova"}, "AvailabilityZoneFilter"),
         ({"image_types": ("raw",)}, {"image": ImageRef(id="i", name="i", disk_format="qcow2")}, "ImageFormatFilter"),
-        ({"hv_type": "xen"}, {"image": ImageRef(id="i", name="i", disk_format="qcow2",
-                                                properties={"hypervisor_type": "kvm"})}, "HypervisorTypeFilter"),
+        (
+            {"hv_type": "xen"},
+            {"image": ImageRef(id="i", name="i", disk_format="qcow2", properties={"hypervisor_type": "kvm"})},
+            "HypervisorTypeFilter",
+        ),
         ({"vcpus": 0}, {}, "CoreFilter"),
         ({"ram": 512}, {}, "RamFilter"),
         ({"disk": 0}, {}, "DiskFilter"),

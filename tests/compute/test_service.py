@@ -73,8 +73,16 @@ def test_anti_affinity_group(compute, ctx, flavor):
     a = boot(compute, ctx, flavor, "a", **{"os:scheduler_hints": {"group": group.id}})
     b = boot(compute, ctx, flavor, "b", **{"os:scheduler_hints": {"group": group.id}})
     assert a.host != b.host
-    c = compute.create_server(ctx, {"name": "c", "flavorRef": flavor.id, "imageRef": IMAGE_ID, "networks": "none",
-                                    "os:scheduler_hints": {"group": group.id}})
+    c = compute.create_server(
+        ctx,
+        {
+            "name": "c",
+            "flavorRef": flavor.id,
+            "imageRef": IMAGE_ID,
+            "networks": "none",
+            "os:scheduler_hints": {"group": group.id},
+        },
+    )
     c = wait_status(compute, ctx, c.uuid, "ERROR")
     assert "ServerGroupAntiAffinityFilter rejected 2" in compute.faults([c.uuid])[c.uuid].message
 
@@ -97,7 +105,9 @@ def test_networks_ports_bound_and_moved(compute, ctx, flavor, admin_ctx, fake_dr
     net = FakeNetworkService()
     compute.runtime._services["network"] = net
     with pytest.raises(BadRequest, match="Network net-x could not be found"):
-        compute.create_server(ctx, {"name": "n", "flavorRef": flavor.id, "imageRef": IMAGE_ID, "networks": [{"uuid": "net-x"}]})
+        compute.create_server(
+            ctx, {"name": "n", "flavorRef": flavor.id, "imageRef": IMAGE_ID, "networks": [{"uuid": "net-x"}]}
+        )
     rec = boot(compute, ctx, flavor, networks=[{"uuid": "net-1"}])
     assert rec.addresses == {"private": [{"version": 4, "addr": "10.0.0.10"}]}
     guest = fake_drivers.hypervisor.guests[rec.host][rec.hv_name]

@@ -45,8 +45,14 @@ def test_two_controllers_never_oversubscribe_a_host(tmp_path: Path) -> None:
         data = fake_config_data(tmp_path, hosts=1)
         data["hosts"]["fake1"].update(vcpus=ROOM, memory_mb=ROOM * 512, local_gb=ROOM)
         data["database"] = {"url": url}
-        data["compute"] = {"cpu_allocation_ratio": 1.0, "ram_allocation_ratio": 1.0, "disk_allocation_ratio": 1.0,
-                           "quota_instances": -1, "quota_cores": -1, "quota_ram": -1}
+        data["compute"] = {
+            "cpu_allocation_ratio": 1.0,
+            "ram_allocation_ratio": 1.0,
+            "disk_allocation_ratio": 1.0,
+            "quota_instances": -1,
+            "quota_cores": -1,
+            "quota_ram": -1,
+        }
         data["bus"] = {"heartbeat_interval": 3600}
         config = parse_config(data, tmp_path / "overcast.toml")
         try:
@@ -73,8 +79,9 @@ def test_two_controllers_never_oversubscribe_a_host(tmp_path: Path) -> None:
                 controller = a if i % 2 else b
                 barrier.wait()
                 try:
-                    controller.create_server(ctx, {"name": f"vm{i}", "flavorRef": flavor.id, "imageRef": IMAGE_ID,
-                                                   "networks": "none"})
+                    controller.create_server(
+                        ctx, {"name": f"vm{i}", "flavorRef": flavor.id, "imageRef": IMAGE_ID, "networks": "none"}
+                    )
                 except BaseException as exc:  # noqa: BLE001 - reported below
                     errors.append(exc)
 
@@ -88,7 +95,9 @@ def test_two_controllers_never_oversubscribe_a_host(tmp_path: Path) -> None:
 
             db = runtimes[1].db
             with db.session() as s:
-                by_state = dict(s.execute(select(InstanceRecord.vm_state, func.count()).group_by(InstanceRecord.vm_state)).all())
+                by_state = dict(
+                    s.execute(select(InstanceRecord.vm_state, func.count()).group_by(InstanceRecord.vm_state)).all()
+                )
                 host = s.scalars(select(HostRecord).where(HostRecord.name == "fake1")).one()
                 placed = s.scalar(select(func.count()).where(InstanceRecord.host == "fake1"))
             assert by_state == {"active": ROOM, "error": CREATES - ROOM}

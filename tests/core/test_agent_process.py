@@ -23,8 +23,13 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.clients]
 @pytest.fixture
 def controller(tmp_path):
     extra = {
-        "bus": {"url": AMQP, "prefix": f"test-{uuid.uuid4().hex[:10]}", "heartbeat_interval": 0.5,
-                "host_down_after": DOWN_AFTER, "rpc_timeout": 20},
+        "bus": {
+            "url": AMQP,
+            "prefix": f"test-{uuid.uuid4().hex[:10]}",
+            "heartbeat_interval": 0.5,
+            "host_down_after": DOWN_AFTER,
+            "rpc_timeout": 20,
+        },
         "hosts": {"fake1": {"driver": "fake"}, "fake2": {"driver": "fake"}},
         # a store both processes reach: the agent fetches images from it, the controller never sends data
         "image_store": {"driver": "fs", "path": str(tmp_path / "images")},
@@ -49,12 +54,22 @@ class Services:
     def __init__(self, cloud) -> None:
         import httpx
 
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {"name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}
+                    },
+                },
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+            }
+        }
         r = httpx.post(f"{cloud.auth_url}/v3/auth/tokens", json=body, timeout=30)
         assert r.status_code == 201, r.text
-        self.client = httpx.Client(base_url=cloud.url, headers={"X-Auth-Token": r.headers["X-Subject-Token"]}, timeout=30)
+        self.client = httpx.Client(
+            base_url=cloud.url, headers={"X-Auth-Token": r.headers["X-Subject-Token"]}, timeout=30
+        )
 
     def __call__(self) -> dict[str, str]:
         rows = self.client.get("/compute/v2.1/os-services?binary=nova-compute").json()["services"]
@@ -63,19 +78,38 @@ class Services:
     def boot(self) -> str:
         """Upload an image, make a flavor, create a server; returns the server id."""
         c = self.client
-        image = c.post("/image/v2/images", json={"name": "tiny", "disk_format": "raw", "container_format": "bare"}).json()
-        r = c.put(f"/image/v2/images/{image['id']}/file", content=b"\0" * 65536,
-                  headers={"Content-Type": "application/octet-stream"})
+        image = c.post(
+            "/image/v2/images", json={"name": "tiny", "disk_format": "raw", "container_format": "bare"}
+        ).json()
+        r = c.put(
+            f"/image/v2/images/{image['id']}/file",
+            content=b"\0" * 65536,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         assert r.status_code == 204, r.text
-        flavor = c.post("/compute/v2.1/flavors", json={"flavor": {"name": "m1.tiny", "ram": 256, "vcpus": 1, "disk": 1}})
+        flavor = c.post(
+            "/compute/v2.1/flavors", json={"flavor": {"name": "m1.tiny", "ram": 256, "vcpus": 1, "disk": 1}}
+        )
         assert flavor.status_code == 200, flavor.text
-        r = c.post("/compute/v2.1/servers", headers={"OpenStack-API-Version": "compute 2.37"}, json={"server": {
-            "name": "vm1", "flavorRef": flavor.json()["flavor"]["id"], "imageRef": image["id"], "networks": "none"}})
+        r = c.post(
+            "/compute/v2.1/servers",
+            headers={"OpenStack-API-Version": "compute 2.37"},
+            json={
+                "server": {
+                    "name": "vm1",
+                    "flavorRef": flavor.json()["flavor"]["id"],
+                    "imageRef": image["id"],
+                    "networks": "none",
+                }
+            },
+        )
         assert r.status_code == 202, r.text
         return r.json()["server"]["id"]
 
     def server(self, sid: str) -> dict:
-        return self.client.get(f"/compute/v2.1/servers/{sid}", headers={"OpenStack-API-Version": "compute 2.16"}).json()["server"]
+        return self.client.get(
+            f"/compute/v2.1/servers/{sid}", headers={"OpenStack-API-Version": "compute 2.16"}
+        ).json()["server"]
 
 
 def test_controller_and_agent_processes(controller) -> None:
@@ -87,10 +121,17 @@ def test_controller_and_agent_processes(controller) -> None:
         wait_until(lambda: services().get("fake1") == "up", "fake1 up", 60, every=0.2, detail=agent.log_tail)
         assert services() == {"fake1": "up", "fake2": "down"}
         sid = services.boot()  # scheduled by the controller, spawned in the agent process's hypervisor
-        wait_until(lambda: services.server(sid)["status"] in ("ACTIVE", "ERROR"), "vm1 ACTIVE", 60, every=0.2,
-                   detail=agent.log_tail)
+        wait_until(
+            lambda: services.server(sid)["status"] in ("ACTIVE", "ERROR"),
+            "vm1 ACTIVE",
+            60,
+            every=0.2,
+            detail=agent.log_tail,
+        )
         server = services.server(sid)
-        assert (server["status"], server["OS-EXT-SRV-ATTR:host"], server["host_status"]) == ("ACTIVE", "fake1", "UP"), server
+        assert (server["status"], server["OS-EXT-SRV-ATTR:host"], server["host_status"]) == ("ACTIVE", "fake1", "UP"), (
+            server
+        )
         stopped_at = time.monotonic()
         assert stop_agent_process(agent, signal.SIGTERM) == 0, agent.log_tail()
         wait_until(lambda: services().get("fake1") == "down", "fake1 down", DOWN_AFTER + 15, every=0.2)
@@ -101,4 +142,3 @@ def test_controller_and_agent_processes(controller) -> None:
         assert "agent stopped" in agent.log_path.read_text()
     finally:
         stop_agent_process(agent)
-

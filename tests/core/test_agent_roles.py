@@ -92,8 +92,12 @@ class OldAgent:
 
     def compute_report(self) -> dict:
         return {
-            "capabilities": {"__type__": "HvCapabilities", "hypervisor_type": "kvm", "image_types": ["qcow2"],
-                             "retired_field": 1},
+            "capabilities": {
+                "__type__": "HvCapabilities",
+                "hypervisor_type": "kvm",
+                "image_types": ["qcow2"],
+                "retired_field": 1,
+            },
             "future": {"__type__": "ThingFromTheFuture", "x": 1},
         }
 

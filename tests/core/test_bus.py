@@ -70,9 +70,10 @@ def test_call_round_trips_contract_values(bus: InProcessBus) -> None:
 def test_user_data_that_looks_like_a_type_tag_is_only_data(bus: InProcessBus) -> None:
     """Values are decoded from the declared types, never from markers inside the data."""
     bus.serve("agent.node1", Handler())
-    metadata = {"__type__": "Host", "nested": "{\"__type__\": \"Flavor\"}"}
-    inst = Instance("u", "oc-u", "vm", "p", Flavor("1", "tiny", 1, 64, 1, extra_specs={"__type__": "Instance"}),
-                    metadata=metadata)
+    metadata = {"__type__": "Host", "nested": '{"__type__": "Flavor"}'}
+    inst = Instance(
+        "u", "oc-u", "vm", "p", Flavor("1", "tiny", 1, 64, 1, extra_specs={"__type__": "Instance"}), metadata=metadata
+    )
     assert client(bus, "agent.node1", Handler).describe(instance=inst).metadata == metadata
 
 

@@ -121,4 +121,9 @@ def test_broker_restart_loses_no_acknowledged_request(buses, topic: str) -> None
     while len(agent.seen) < 10 and time.time() < deadline:
         time.sleep(0.2)
     assert sorted(agent.seen) == sorted([f"before-{i}" for i in range(5)] + [f"after-{i}" for i in range(5)])
-    assert client.call(topic, "describe", instance=Instance("u", "oc-u", "vm", "p", Flavor("1", "t", 1, 64, 1)), timeout=20) == "oc-u has 1 vcpu"
+    assert (
+        client.call(
+            topic, "describe", instance=Instance("u", "oc-u", "vm", "p", Flavor("1", "t", 1, 64, 1)), timeout=20
+        )
+        == "oc-u has 1 vcpu"
+    )

@@ -54,8 +54,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory, pki: dict[str, Any]) -> Iterator[RabbitNode]:
     ours = pki["ours"]
-    node = RabbitNode(tmp_path_factory.mktemp("rabbit-tls"), netns=None, port=_port(),
-                      tls=BrokerTls(ours.ca_cert, ours.cert, ours.key, require_client_cert=True))
+    node = RabbitNode(
+        tmp_path_factory.mktemp("rabbit-tls"),
+        netns=None,
+        port=_port(),
+        tls=BrokerTls(ours.ca_cert, ours.cert, ours.key, require_client_cert=True),
+    )
     node.start()
     try:
         yield node
@@ -64,8 +68,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory, pki: dict[str, Any]) -> Ite
 
 
 def _bus(broker: RabbitNode, pki: dict[str, Any], host: str = "localhost", client_cert: bool = True, **tls: Any) -> Any:
-    settings: dict[str, Any] = {"url": f"amqps://guest:guest@{host}:{broker.port}//", "tls_ca": str(pki["ours"].ca_cert),
-                                "rpc_timeout": 4.0, "prefix": "tlstest"}
+    settings: dict[str, Any] = {
+        "url": f"amqps://guest:guest@{host}:{broker.port}//",
+        "tls_ca": str(pki["ours"].ca_cert),
+        "rpc_timeout": 4.0,
+        "prefix": "tlstest",
+    }
     if client_cert:
         settings.update(tls_cert=str(pki["client"][0]), tls_key=str(pki["client"][1]))
     settings.update(tls)
@@ -101,13 +109,15 @@ def _refused(bus: Any, caplog: pytest.LogCaptureFixture, reason: str) -> None:
     assert reason in caplog.text, caplog.text
 
 
-def test_a_broker_signed_by_another_ca_is_refused(server: Any, broker: RabbitNode, pki: dict[str, Any],
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_a_broker_signed_by_another_ca_is_refused(
+    server: Any, broker: RabbitNode, pki: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
     _refused(_bus(broker, pki, tls_ca=str(pki["other_ca"])), caplog, "CERTIFICATE_VERIFY_FAILED")
 
 
-def test_a_broker_under_another_name_is_refused(server: Any, broker: RabbitNode, pki: dict[str, Any],
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_a_broker_under_another_name_is_refused(
+    server: Any, broker: RabbitNode, pki: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
     # 127.0.0.2 reaches the same listener, but the certificate names localhost and 127.0.0.1
     _refused(_bus(broker, pki, host="127.0.0.2"), caplog, "IP address mismatch")
 
@@ -120,8 +130,9 @@ def test_tls_verify_false_accepts_an_unverifiable_broker(server: Any, broker: Ra
         client.close()
 
 
-def test_the_broker_refuses_a_client_without_a_certificate(server: Any, broker: RabbitNode, pki: dict[str, Any],
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_the_broker_refuses_a_client_without_a_certificate(
+    server: Any, broker: RabbitNode, pki: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
     bus = _bus(broker, pki, client_cert=False)
     try:
         with caplog.at_level(logging.WARNING, logger="overcast.bus.amqp"):

@@ -21,11 +21,18 @@ def test_remove_undoes_every_guest_router_port_and_network(cloud, fake_drivers) 
     h = cloud.admin_headers
     c = cloud.client
     net = c.post("/networking/v2.0/networks", json={"network": {"name": "n"}}, headers=h).json()["network"]
-    sub = c.post("/networking/v2.0/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.9.0.0/24", "ip_version": 4}},
-                 headers=h).json()["subnet"]
+    sub = c.post(
+        "/networking/v2.0/subnets",
+        json={"subnet": {"network_id": net["id"], "cidr": "10.9.0.0/24", "ip_version": 4}},
+        headers=h,
+    ).json()["subnet"]
     router = c.post("/networking/v2.0/routers", json={"router": {"name": "r"}}, headers=h).json()["router"]
-    assert c.put(f"/networking/v2.0/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]},
-                 headers=h).status_code == 200
+    assert (
+        c.put(
+            f"/networking/v2.0/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]}, headers=h
+        ).status_code
+        == 200
+    )
     state = fake_drivers.network.state
     assert any(s["networks"] for s in state.values()) and any(s["routers"] for s in state.values())
     found = leftovers(cloud.runtime)
@@ -40,7 +47,9 @@ def test_cleanup_refuses_a_running_cloud_and_lists_a_stopped_ones_leftovers(tmp_
     cloud = start_running_cloud(tmp_path / "cloud")
     try:
         token, _ = cloud.admin_token()
-        r = httpx.post(cloud.url + "/networking/v2.0/networks", json={"network": {"name": "left"}}, headers={"X-Auth-Token": token})
+        r = httpx.post(
+            cloud.url + "/networking/v2.0/networks", json={"network": {"name": "left"}}, headers={"X-Auth-Token": token}
+        )
         assert r.status_code == 201
         net_id = r.json()["network"]["id"]
         result = CliRunner().invoke(cleanup_command, ["--config", str(cloud.config_path)])

@@ -41,7 +41,10 @@ def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    assert error_of(tmp_path / "nope.toml") == f"{tmp_path}/nope.toml: no such config file (run 'overcast init' or set OVERCAST_CONFIG)"
+    assert (
+        error_of(tmp_path / "nope.toml")
+        == f"{tmp_path}/nope.toml: no such config file (run 'overcast init' or set OVERCAST_CONFIG)"
+    )
 
 
 def test_bad_toml(tmp_path: Path) -> None:
@@ -56,7 +59,9 @@ def test_unknown_key(tmp_path: Path) -> None:
 
 def test_wrong_type(tmp_path: Path) -> None:
     path = write(tmp_path, '[api]\nport = "high"\n')
-    assert error_of(path) == f"{path}: [api] port: Input should be a valid integer, unable to parse string as an integer"
+    assert (
+        error_of(path) == f"{path}: [api] port: Input should be a valid integer, unable to parse string as an integer"
+    )
 
 
 def test_out_of_range(tmp_path: Path) -> None:
@@ -98,7 +103,12 @@ def test_resolved_targets_carry_defaults(tmp_path: Path, overcast_pm: PluginMana
     )
     resolved = resolve_drivers(load_config(path), overcast_pm)
     node1 = resolved.hosts["node1"]
-    assert (node1.driver, node1.availability_zone, node1.options["vcpus"], node1.options["memory_mb"]) == ("fake", "az1", 8, 65536)
+    assert (node1.driver, node1.availability_zone, node1.options["vcpus"], node1.options["memory_mb"]) == (
+        "fake",
+        "az1",
+        8,
+        65536,
+    )
     assert resolved.volume_backends["fast"].driver == "fake"
     assert resolved.image_store is not None and resolved.object_store is None
 
@@ -108,14 +118,24 @@ def test_object_store_url_follows_the_object_workers(tmp_path: Path) -> None:
 
     one = load_config(write(tmp_path, '[api]\nport = 7000\npublic_url = "http://cloud.example:7000"\n'))
     assert one.object_store_url() == "http://cloud.example:7000"
-    workers = load_config(write(tmp_path, '[api]\nport = 7000\npublic_url = "http://cloud.example:7000"\n'
-                                          "[objectstore]\nworkers = 2\nport = 7001\n"))
+    workers = load_config(
+        write(
+            tmp_path,
+            '[api]\nport = 7000\npublic_url = "http://cloud.example:7000"\n[objectstore]\nworkers = 2\nport = 7001\n',
+        )
+    )
     assert workers.object_store_url() == "http://cloud.example:7001"
-    urls = {s["type"]: s["endpoints"][0]["url"]
-            for s in build_catalog("http://cloud.example:7000", "RegionOne", "p1", workers.object_store_url())}
+    urls = {
+        s["type"]: s["endpoints"][0]["url"]
+        for s in build_catalog("http://cloud.example:7000", "RegionOne", "p1", workers.object_store_url())
+    }
     assert urls["object-store"] == "http://cloud.example:7001/object/v1/AUTH_p1"
     assert urls["compute"] == "http://cloud.example:7000/compute/v2.1"
     records = endpoint_records("http://cloud.example:7000", "RegionOne", workers.object_store_url())
-    assert {r["url"] for r in records if "/object/" in r["url"]} == {"http://cloud.example:7001/object/v1/AUTH_$(project_id)s"}
-    public = load_config(write(tmp_path, "[objectstore]\nworkers = 1\nport = 7001\npublic_url = \"https://swift.example/\"\n"))
+    assert {r["url"] for r in records if "/object/" in r["url"]} == {
+        "http://cloud.example:7001/object/v1/AUTH_$(project_id)s"
+    }
+    public = load_config(
+        write(tmp_path, '[objectstore]\nworkers = 1\nport = 7001\npublic_url = "https://swift.example/"\n')
+    )
     assert public.object_store_url() == "https://swift.example"

@@ -9,11 +9,19 @@ from overcast.testing.conformance import FEATURES, CloudFacts, tempest_conf
 
 
 def test_tempest_conf_from_cloud_facts() -> None:
-    facts = CloudFacts(url="http://127.0.0.1:6080", password="pw", region="RegionOne", image_ids=["i1", "i2"],
-                       flavor_ids=["f1", "f2"], public_network_id="net", compute_versions=("2.1", "2.37"),
-                       volume_versions=("3.0", "3.71"), network_extensions=["router", "security-group"],
-                       volume_extensions=["os-quota-sets", "os-volume-actions"],
-                       swift_apis=["bulk_delete", "slo", "swift", "tempurl"])
+    facts = CloudFacts(
+        url="http://127.0.0.1:6080",
+        password="pw",
+        region="RegionOne",
+        image_ids=["i1", "i2"],
+        flavor_ids=["f1", "f2"],
+        public_network_id="net",
+        compute_versions=("2.1", "2.37"),
+        volume_versions=("3.0", "3.71"),
+        network_extensions=["router", "security-group"],
+        volume_extensions=["os-quota-sets", "os-volume-actions"],
+        swift_apis=["bulk_delete", "slo", "swift", "tempurl"],
+    )
     conf = configparser.ConfigParser(interpolation=None)
     conf.read_string(tempest_conf(facts, "/tmp/tempest.log"))
     assert conf["identity"]["uri_v3"] == "http://127.0.0.1:6080/identity/v3"

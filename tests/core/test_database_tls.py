@@ -40,17 +40,43 @@ def server() -> Iterator[tuple[int, Path, Path]]:
         shutil.chown(files.key, "postgres")  # the server reads its key as user postgres
         shutil.chown(files.cert.parent, "postgres")
         data = root / "data"
-        subprocess.run(["runuser", "-u", "postgres", "--", f"{BIN[-1]}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", f"{BIN[-1]}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres"],
+            check=True,
+            capture_output=True,
+        )
         port = free_port()
         proc = subprocess.Popen(
-            ["runuser", "-u", "postgres", "--", f"{BIN[-1]}/postgres", "-D", str(data), "-p", str(port), "-k", str(root),
-             "-c", "listen_addresses=127.0.0.1", "-c", "ssl=on", "-c", f"ssl_cert_file={files.cert}",
-             "-c", f"ssl_key_file={files.key}"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "wb"))
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                f"{BIN[-1]}/postgres",
+                "-D",
+                str(data),
+                "-p",
+                str(port),
+                "-k",
+                str(root),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "ssl=on",
+                "-c",
+                f"ssl_cert_file={files.cert}",
+                "-c",
+                f"ssl_key_file={files.key}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(root / "server.log", "wb"),
+        )
         try:
             deadline = time.monotonic() + 30
-            while subprocess.run([f"{BIN[-1]}/pg_isready", "-h", "127.0.0.1", "-p", str(port)], capture_output=True).returncode:
+            while subprocess.run(
+                [f"{BIN[-1]}/pg_isready", "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+            ).returncode:
                 assert proc.poll() is None and time.monotonic() < deadline, (root / "server.log").read_text()
                 time.sleep(0.2)
             yield port, files.ca_cert, other.ca_cert
@@ -67,7 +93,9 @@ def test_verify_full_migrates_over_an_encrypted_verified_connection(server: tupl
     try:
         assert upgrade(db)
         with db.engine.connect() as conn:
-            ssl_on, version = conn.execute(text("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).one()
+            ssl_on, version = conn.execute(
+                text("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            ).one()
         assert ssl_on is True and version.startswith("TLSv1.")
     finally:
         db.engine.dispose()

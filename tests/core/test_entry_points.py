@@ -49,13 +49,13 @@ def overcast_add_config_options():
     return [ConfigOption(DriverKind.HYPERVISOR, "acme", "endpoint", str, required=True)]
 '''
 
-BROKEN = '''
+BROKEN = """
 raise RuntimeError("acme-broken cannot start: licence file missing")
-'''
+"""
 
-MISSING_DEP = '''
+MISSING_DEP = """
 import acme_sdk_that_is_not_installed  # noqa: F401
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,9 @@ def test_broken_plugins_are_recorded_with_their_error(vendor_site: Path) -> None
 def test_vendor_driver_is_listed_with_its_operations(vendor_site: Path) -> None:
     drivers = json.loads(_overcast(vendor_site, "drivers", "list", "--json").stdout)
     acme = [d for d in drivers if d["name"] == "acme"]
-    assert acme == [{"kind": "hypervisor", "name": "acme", "package": "acme-overcast-hv", "operations": ["get_capabilities"]}]
+    assert acme == [
+        {"kind": "hypervisor", "name": "acme", "package": "acme-overcast-hv", "operations": ["get_capabilities"]}
+    ]
 
 
 def test_strict_mode_makes_a_broken_plugin_fatal_in_one_line(vendor_site: Path) -> None:
@@ -123,7 +125,10 @@ def test_vendor_driver_options_are_validated_from_config(vendor_site: Path, tmp_
     config.write_text('[hosts.lab1]\ndriver = "acme"\n')
     bad = _overcast(vendor_site, "config", "check", config=config)
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines()[-1] == f"error: {config}: [hosts.lab1] endpoint: is required by hypervisor driver 'acme'"
+    assert (
+        bad.stderr.strip().splitlines()[-1]
+        == f"error: {config}: [hosts.lab1] endpoint: is required by hypervisor driver 'acme'"
+    )
 
 
 def test_vendor_plugin_adds_cli_commands(vendor_site: Path) -> None:

@@ -23,8 +23,10 @@ def sourced(path: Path) -> dict[str, str]:
 
 def test_init_writes_a_private_openrc(tmp_path: Path) -> None:
     directory = tmp_path / "cloud"
-    result = CliRunner().invoke(init_command, ["--data-dir", str(directory), "--fake-drivers", "--port", "6099",
-                                               "--admin-password", "it's $ecret"])
+    result = CliRunner().invoke(
+        init_command,
+        ["--data-dir", str(directory), "--fake-drivers", "--port", "6099", "--admin-password", "it's $ecret"],
+    )
     assert result.exit_code == 0, result.output
     path = directory / "openrc"
     assert path.stat().st_mode & 0o077 == 0
@@ -47,7 +49,9 @@ def test_swift_cli_works_from_openrc(tmp_path: Path) -> None:
         env.update(sourced(path))
         upload = tmp_path / "hello.txt"
         upload.write_text("hello")
-        done = subprocess.run([swift, "upload", "c1", "hello.txt"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [swift, "upload", "c1", "hello.txt"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
         listed = subprocess.run([swift, "list", "c1"], env=env, capture_output=True, text=True, timeout=60)
         assert listed.returncode == 0 and listed.stdout.split() == ["hello.txt"], listed.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from overcast.errors import DriverNotInstalled, NoDriverAnswered, PluginError, UnsupportedOperation
+from overcast.errors import DriverNotInstalled, NoDriverAnswered, UnsupportedOperation
 from overcast.hookspecs import hookimpl
 from overcast.plugins import PluginManager
 from overcast.types import DriverKind, Flavor, Host, Instance
@@ -163,8 +163,6 @@ def test_registration_error_in_a_plugin_is_recorded() -> None:
     pm = PluginManager()
     record = pm.register_plugin(Exploding(), name="boom")
     assert (record.status, record.error) == ("registration error", "RuntimeError: no licence key")
-
-
 
 
 def test_config_options_are_collected_from_every_plugin(overcast_pm: PluginManager) -> None:

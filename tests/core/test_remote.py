@@ -1,4 +1,5 @@
 """overcast.remote: what the remote-endpoint hypervisor drivers (xen, esx, hyperv) share."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,10 @@ from overcast.errors import BackendUnavailable, NotFound
 from overcast.remote import EndpointSessions, host_option, translate_errors
 from overcast.types import ConfigOption, DriverKind, Host
 
-OPTIONS = [ConfigOption(DriverKind.HYPERVISOR, "demo", "url", str, required=True),
-           ConfigOption(DriverKind.HYPERVISOR, "demo", "username", str, "root")]
+OPTIONS = [
+    ConfigOption(DriverKind.HYPERVISOR, "demo", "url", str, required=True),
+    ConfigOption(DriverKind.HYPERVISOR, "demo", "username", str, "root"),
+]
 
 
 def _host(name: str = "h1", **options) -> Host:
@@ -89,5 +92,7 @@ def test_foreign_images_and_vifs_are_refused_naming_the_host_and_what_it_takes()
     refuse_foreign_inputs("demo", host, None, ("vhd", "raw"), [], "xenapi")
     with pytest.raises(UnsupportedOperation, match=r"^demo host 'hv1' cannot boot qcow2 images \(it takes vhd, raw\)$"):
         refuse_foreign_inputs("demo", host, image, ("vhd", "raw"), [], "xenapi")
-    with pytest.raises(UnsupportedOperation, match=r"^demo host 'hv1' cannot plug vif type 'bridge' \(it takes xenapi\)$"):
+    with pytest.raises(
+        UnsupportedOperation, match=r"^demo host 'hv1' cannot plug vif type 'bridge' \(it takes xenapi\)$"
+    ):
         refuse_foreign_inputs("demo", host, None, ("vhd",), [vif], "xenapi")

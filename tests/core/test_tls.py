@@ -25,8 +25,14 @@ from overcast.config import load_config, parse_config
 from overcast.errors import ConfigError
 from overcast.pki import TlsFiles, create_ca, init_tls, issue_certificate, tls_files
 from overcast.testing.cloud import free_port
-from overcast.tls import (ServerTLS, amqp_ssl_options, cleartext_warnings, https_only_app, load_uvicorn_config,
-                          uvicorn_options)
+from overcast.tls import (
+    ServerTLS,
+    amqp_ssl_options,
+    cleartext_warnings,
+    https_only_app,
+    load_uvicorn_config,
+    uvicorn_options,
+)
 
 CONFIG = Path("/srv/overcast/overcast.toml")
 
@@ -68,16 +74,19 @@ def test_init_tls_makes_a_ca_and_a_server_certificate_with_private_keys(tmp_path
 # --- settings ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"api": {"tls_cert": "server.pem"}}, "[api] tls_key: is required with tls_cert"),
-    ({"api": {"tls_key": "server-key.pem"}}, "[api] tls_key: needs tls_cert"),
-    ({"api": {"tls_client_ca": "ca.pem"}}, "[api] tls_client_ca: needs tls_cert"),
-    ({"api": {"http_port": 8080}}, "[api] http_port: needs tls_cert"),
-    ({"api": {"tls_cert": "c", "tls_key": "k", "http_port": 6080}}, "[api] http_port: must differ from port"),
-    ({"api": {"tls_cert": "c", "tls_key": "k", "http_action": "ignore"}}, "[api] http_action: String should match"),
-    ({"bus": {"url": "amqp://h//", "tls_ca": "ca.pem"}}, "[bus] tls_ca: needs an amqps:// url"),
-    ({"bus": {"url": "amqps://h//", "tls_cert": "c.pem"}}, "[bus] tls_key: is required with tls_cert"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"api": {"tls_cert": "server.pem"}}, "[api] tls_key: is required with tls_cert"),
+        ({"api": {"tls_key": "server-key.pem"}}, "[api] tls_key: needs tls_cert"),
+        ({"api": {"tls_client_ca": "ca.pem"}}, "[api] tls_client_ca: needs tls_cert"),
+        ({"api": {"http_port": 8080}}, "[api] http_port: needs tls_cert"),
+        ({"api": {"tls_cert": "c", "tls_key": "k", "http_port": 6080}}, "[api] http_port: must differ from port"),
+        ({"api": {"tls_cert": "c", "tls_key": "k", "http_action": "ignore"}}, "[api] http_action: String should match"),
+        ({"bus": {"url": "amqp://h//", "tls_ca": "ca.pem"}}, "[bus] tls_ca: needs an amqps:// url"),
+        ({"bus": {"url": "amqps://h//", "tls_cert": "c.pem"}}, "[bus] tls_key: is required with tls_cert"),
+    ],
+)
 def test_tls_settings_errors_name_file_table_and_key(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as exc:
         _config(data)
@@ -85,9 +94,13 @@ def test_tls_settings_errors_name_file_table_and_key(data: dict[str, Any], messa
 
 
 def test_tls_paths_are_relative_to_the_data_dir_and_urls_become_https() -> None:
-    config = _config({"api": {"tls_cert": "tls/server.pem", "tls_key": "/etc/key.pem", "port": 6080},
-                      "objectstore": {"workers": 2, "port": 6081},
-                      "bus": {"url": "amqps://u:p@bus.example//", "tls_ca": "tls/ca.pem"}})
+    config = _config(
+        {
+            "api": {"tls_cert": "tls/server.pem", "tls_key": "/etc/key.pem", "port": 6080},
+            "objectstore": {"workers": 2, "port": 6081},
+            "bus": {"url": "amqps://u:p@bus.example//", "tls_ca": "tls/ca.pem"},
+        }
+    )
     assert config.api.tls_cert == "/srv/overcast/tls/server.pem" and config.api.tls_key == "/etc/key.pem"
     assert config.bus.tls_ca == "/srv/overcast/tls/ca.pem"
     assert config.api.base_url() == "https://127.0.0.1:6080"
@@ -143,7 +156,9 @@ def test_server_context_errors_name_the_key(tmp_path: Path, pki: TlsFiles) -> No
         ServerTLS(_config({"api": {"tls_cert": str(pki.cert), "tls_key": str(other)}}, tmp_path / "o.toml"))
 
 
-def test_reload_serves_replaced_files_and_keeps_the_old_pair_when_they_do_not_load(tmp_path: Path, pki: TlsFiles) -> None:
+def test_reload_serves_replaced_files_and_keeps_the_old_pair_when_they_do_not_load(
+    tmp_path: Path, pki: TlsFiles
+) -> None:
     files = TlsFiles(pki.ca_cert, pki.ca_key, tmp_path / "server.pem", tmp_path / "server-key.pem")
     issue_certificate(files, ["localhost"])
     tls = ServerTLS(_tls_config(tmp_path, files))
@@ -179,7 +194,9 @@ async def _echo_base_url(scope: dict[str, Any], receive: Any, send: Any) -> None
     from starlette.requests import Request
 
     body = str(Request(scope).base_url).encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]}
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -188,9 +205,20 @@ class _Serving:
 
     def __init__(self, app: Any, config: Any, tls: ServerTLS | None) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(load_uvicorn_config(uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="off",
-            **uvicorn_options(config.api)), tls))
+        self.server = uvicorn.Server(
+            load_uvicorn_config(
+                uvicorn.Config(
+                    app,
+                    host="127.0.0.1",
+                    port=self.port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                    **uvicorn_options(config.api),
+                ),
+                tls,
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> _Serving:
@@ -206,7 +234,9 @@ class _Serving:
         self.thread.join(10)
 
 
-def test_links_use_the_scheme_the_client_reached_and_ignore_untrusted_forwarded_headers(tmp_path: Path, pki: TlsFiles) -> None:
+def test_links_use_the_scheme_the_client_reached_and_ignore_untrusted_forwarded_headers(
+    tmp_path: Path, pki: TlsFiles
+) -> None:
     config = _tls_config(tmp_path, pki)
     with _Serving(_echo_base_url, config, ServerTLS(config)) as s:
         url = f"https://127.0.0.1:{s.port}/x"
@@ -225,8 +255,12 @@ def test_links_use_the_scheme_the_client_reached_and_ignore_untrusted_forwarded_
         assert r.text.startswith("https://")
 
 
-@pytest.mark.parametrize(("action", "method", "status"), [("redirect", "GET", 301), ("redirect", "POST", 308), ("refuse", "POST", 403)])
-def test_plain_http_listener_redirects_or_refuses(tmp_path: Path, pki: TlsFiles, action: str, method: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("action", "method", "status"), [("redirect", "GET", 301), ("redirect", "POST", 308), ("refuse", "POST", 403)]
+)
+def test_plain_http_listener_redirects_or_refuses(
+    tmp_path: Path, pki: TlsFiles, action: str, method: str, status: int
+) -> None:
     config = _tls_config(tmp_path, pki, host="api.example", port=6443, http_port=6080, http_action=action)
     from starlette.testclient import TestClient
 
@@ -236,7 +270,10 @@ def test_plain_http_listener_redirects_or_refuses(tmp_path: Path, pki: TlsFiles,
     if action == "redirect":
         assert r.headers["location"] == "https://api.example:6443/identity/v3/auth/tokens?nocatalog=1"
     else:
-        assert r.json()["error"]["code"] == 403 and "https://api.example:6443/identity/v3/auth/tokens" in r.json()["error"]["message"]
+        assert (
+            r.json()["error"]["code"] == 403
+            and "https://api.example:6443/identity/v3/auth/tokens" in r.json()["error"]["message"]
+        )
 
 
 def test_plain_http_redirect_on_a_wildcard_address_names_the_host_asked_for(tmp_path: Path, pki: TlsFiles) -> None:
@@ -278,19 +315,38 @@ def test_postgresql_tls_parameters_reach_psycopg_untouched() -> None:
 
 
 def test_config_check_warns_about_credentials_in_clear() -> None:
-    clear = _config({"api": {"host": "10.0.0.10"}, "bus": {"url": "amqp://overcast:secret@10.0.0.10:5672//"},
-                     "database": {"url": "postgresql://overcast:secret@10.0.0.10/overcast"}})
+    clear = _config(
+        {
+            "api": {"host": "10.0.0.10"},
+            "bus": {"url": "amqp://overcast:secret@10.0.0.10:5672//"},
+            "database": {"url": "postgresql://overcast:secret@10.0.0.10/overcast"},
+        }
+    )
     warnings = cleartext_warnings(clear)
     assert [w.split(": ")[1] for w in warnings] == ["[api] host", "[bus] url", "[database] url"]
     assert "plain HTTP" in warnings[0] and "amqp://" in warnings[1] and "sslmode=verify-full" in warnings[2]
-    weak = _config({"api": {"host": "0.0.0.0", "tls_cert": "c", "tls_key": "k"}, "bus": {"url": "amqps://h//", "tls_verify": False},
-                    "database": {"url": "postgresql://o:s@db.example/oc?sslmode=require"}})
+    weak = _config(
+        {
+            "api": {"host": "0.0.0.0", "tls_cert": "c", "tls_key": "k"},
+            "bus": {"url": "amqps://h//", "tls_verify": False},
+            "database": {"url": "postgresql://o:s@db.example/oc?sslmode=require"},
+        }
+    )
     assert [w.split(": ")[1] for w in cleartext_warnings(weak)] == ["[bus] tls_verify", "[database] url"]
-    safe = _config({"api": {"host": "10.0.0.10", "tls_cert": "c", "tls_key": "k"}, "bus": {"url": "amqps://h//"},
-                    "database": {"url": "postgresql://o:s@db.example/oc?sslmode=verify-full&sslrootcert=/ca.pem"}})
+    safe = _config(
+        {
+            "api": {"host": "10.0.0.10", "tls_cert": "c", "tls_key": "k"},
+            "bus": {"url": "amqps://h//"},
+            "database": {"url": "postgresql://o:s@db.example/oc?sslmode=verify-full&sslrootcert=/ca.pem"},
+        }
+    )
     assert cleartext_warnings(safe) == []
-    local = _config({"bus": {"url": "amqp://guest:guest@127.0.0.1:5672//"},
-                     "database": {"url": "postgresql://postgres@/oc?host=/var/run/postgresql"}})
+    local = _config(
+        {
+            "bus": {"url": "amqp://guest:guest@127.0.0.1:5672//"},
+            "database": {"url": "postgresql://postgres@/oc?host=/var/run/postgresql"},
+        }
+    )
     assert cleartext_warnings(local) == []
 
 
@@ -301,8 +357,21 @@ def test_init_tls_writes_the_ca_into_clouds_yaml_and_openrc(tmp_path: Path) -> N
     from overcast.cli import build_cli
 
     cli = build_cli(load_plugins=False)
-    result = CliRunner().invoke(cli, ["init", "--data-dir", str(tmp_path), "--fake-drivers", "--tls", "--tls-name", "api.example",
-                                      "--admin-password", "pw"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "init",
+            "--data-dir",
+            str(tmp_path),
+            "--fake-drivers",
+            "--tls",
+            "--tls-name",
+            "api.example",
+            "--admin-password",
+            "pw",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     config = load_config(tmp_path / "overcast.toml")
     files = tls_files(tmp_path)
@@ -311,10 +380,15 @@ def test_init_tls_writes_the_ca_into_clouds_yaml_and_openrc(tmp_path: Path) -> N
     cloud = yaml.safe_load((tmp_path / "clouds.yaml").read_text())["clouds"]["overcast"]
     assert cloud["cacert"] == str(files.ca_cert) and cloud["auth"]["auth_url"] == "https://127.0.0.1:6080/identity"
     openrc = (tmp_path / "openrc").read_text()
-    assert f"export OS_CACERT={files.ca_cert}\n" in openrc and "export OS_AUTH_URL=https://127.0.0.1:6080/identity\n" in openrc
+    assert (
+        f"export OS_CACERT={files.ca_cert}\n" in openrc
+        and "export OS_AUTH_URL=https://127.0.0.1:6080/identity\n" in openrc
+    )
     for private in (tmp_path / "openrc", tmp_path / "clouds.yaml", files.key, files.ca_key):
         assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
-    san = x509.load_pem_x509_certificate(files.cert.read_bytes()).extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    san = x509.load_pem_x509_certificate(files.cert.read_bytes()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
     assert "api.example" in san.value.get_values_for_type(x509.DNSName)
 
 
@@ -322,7 +396,12 @@ def test_init_tls_on_a_plain_config_says_what_to_add(tmp_path: Path) -> None:
     from overcast.cli import build_cli
 
     cli = build_cli(load_plugins=False)
-    assert CliRunner().invoke(cli, ["init", "--data-dir", str(tmp_path), "--fake-drivers", "--admin-password", "pw"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(cli, ["init", "--data-dir", str(tmp_path), "--fake-drivers", "--admin-password", "pw"])
+        .exit_code
+        == 0
+    )
     assert "OS_CACERT" not in (tmp_path / "openrc").read_text()
     result = CliRunner().invoke(cli, ["init", "--data-dir", str(tmp_path), "--fake-drivers", "--tls", "--force"])
     assert result.exit_code == 1
@@ -338,8 +417,11 @@ def test_dashboard_session_cookie_is_secure_over_https(cloud, scheme: str, secur
     from starlette.testclient import TestClient
 
     client = TestClient(cloud.app, base_url=f"{scheme}://testserver")
-    r = client.post("/login", data={"username": "admin", "password": cloud.admin_password, "project": "admin", "next": "/overview"},
-                    follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"username": "admin", "password": cloud.admin_password, "project": "admin", "next": "/overview"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     cookie = r.headers["set-cookie"].lower()
     assert ("; secure" in cookie) is secure and "httponly" in cookie
@@ -350,7 +432,12 @@ def test_config_check_prints_the_warnings(tmp_path: Path) -> None:
 
     path = tmp_path / "overcast.toml"
     path.write_text('[api]\nhost = "10.0.0.10"\n[bus]\nurl = "amqp://overcast:secret@10.0.0.10:5672//"\n')
-    result = CliRunner().invoke(build_cli(load_plugins=False), ["config", "check", "--config", str(path), "--role", "controller"])
+    result = CliRunner().invoke(
+        build_cli(load_plugins=False), ["config", "check", "--config", str(path), "--role", "controller"]
+    )
     assert result.exit_code == 0, result.output
     assert f"{path}: ok" in result.stdout
-    assert f"warning: {path}: [api] host:" in result.stderr and f"warning: {path}: [bus] url: amqp:// to 10.0.0.10" in result.stderr
+    assert (
+        f"warning: {path}: [api] host:" in result.stderr
+        and f"warning: {path}: [bus] url: amqp:// to 10.0.0.10" in result.stderr
+    )

@@ -16,8 +16,11 @@ def csrf_of(html: str) -> str:
 
 def login(cloud, username: str, password: str, project: str = "") -> TestClient:
     client = TestClient(cloud.app)
-    r = client.post("/login", data={"username": username, "password": password, "project": project, "next": "/overview"},
-                    follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"username": username, "password": password, "project": project, "next": "/overview"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     return client
 

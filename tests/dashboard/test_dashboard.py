@@ -19,7 +19,17 @@ def test_login_required_and_bad_password(cloud) -> None:
 
 
 def test_every_page_renders_for_the_admin(admin_browser) -> None:
-    for path in ["/overview", "/instances", "/images", "/volumes", "/networks", "/topology", "/objects", "/projects", "/admin"]:
+    for path in [
+        "/overview",
+        "/instances",
+        "/images",
+        "/volumes",
+        "/networks",
+        "/topology",
+        "/objects",
+        "/projects",
+        "/admin",
+    ]:
         r = admin_browser.get(path)
         assert r.status_code == 200, (path, r.text[:500])
         assert "<nav>" in r.text
@@ -29,28 +39,43 @@ def test_every_page_renders_for_the_admin(admin_browser) -> None:
 
 def test_forms_show_the_api_error_text(admin_browser) -> None:
     page = admin_browser.get("/volumes").text
-    r = admin_browser.post("/volumes", data={"csrf_token": csrf_of(page), "action": "create", "name": "too-big", "size": "100000"},
-                           headers={"referer": "http://testserver/volumes"})
+    r = admin_browser.post(
+        "/volumes",
+        data={"csrf_token": csrf_of(page), "action": "create", "name": "too-big", "size": "100000"},
+        headers={"referer": "http://testserver/volumes"},
+    )
     assert r.status_code == 200 and 'class="flash err"' in r.text
-    r = admin_browser.post("/volumes", data={"csrf_token": csrf_of(page), "action": "create", "name": "v", "size": "lots"},
-                           headers={"referer": "http://testserver/volumes"})
+    r = admin_browser.post(
+        "/volumes",
+        data={"csrf_token": csrf_of(page), "action": "create", "name": "v", "size": "lots"},
+        headers={"referer": "http://testserver/volumes"},
+    )
     assert "Size must be a whole number of GiB." in r.text
 
 
 def test_csrf_is_required(admin_browser) -> None:
-    r = admin_browser.post("/volumes", data={"action": "create", "name": "x", "size": "1"},
-                           headers={"referer": "http://testserver/volumes"})
+    r = admin_browser.post(
+        "/volumes",
+        data={"action": "create", "name": "x", "size": "1"},
+        headers={"referer": "http://testserver/volumes"},
+    )
     assert "CSRF check failed" in r.text
-    r = admin_browser.post("/volumes", data={"csrf_token": "forged", "action": "create", "name": "x", "size": "1"},
-                           headers={"referer": "http://testserver/volumes"})
+    r = admin_browser.post(
+        "/volumes",
+        data={"csrf_token": "forged", "action": "create", "name": "x", "size": "1"},
+        headers={"referer": "http://testserver/volumes"},
+    )
     assert "CSRF check failed" in r.text
 
 
 def test_user_input_is_rendered_as_text(cloud, admin_browser) -> None:
     probe = "<script>alert('xss')</script>"
     page = admin_browser.get("/networks").text
-    admin_browser.post("/networks", data={"csrf_token": csrf_of(page), "action": "create-network", "name": probe},
-                       headers={"referer": "http://testserver/networks"})
+    admin_browser.post(
+        "/networks",
+        data={"csrf_token": csrf_of(page), "action": "create-network", "name": probe},
+        headers={"referer": "http://testserver/networks"},
+    )
     html = admin_browser.get("/networks").text
     assert probe not in html
     assert "&lt;script&gt;alert(&#39;xss&#39;)&lt;/script&gt;" in html
@@ -60,16 +85,34 @@ def test_user_input_is_rendered_as_text(cloud, admin_browser) -> None:
 def test_another_project_sees_none_of_it(cloud, admin_browser) -> None:
     name = f"secret-{uuid.uuid4().hex[:6]}"
     page = admin_browser.get("/objects").text
-    admin_browser.post("/objects", data={"csrf_token": csrf_of(page), "container": name}, headers={"referer": "http://testserver/objects"})
+    admin_browser.post(
+        "/objects",
+        data={"csrf_token": csrf_of(page), "container": name},
+        headers={"referer": "http://testserver/objects"},
+    )
     assert name in admin_browser.get("/objects").text
     project_id, _user_id, _token = cloud.new_project_user(role="member")
     username = f"user-{uuid.uuid4().hex[:6]}"
     password = "pass-" + uuid.uuid4().hex
-    r = cloud.request("POST", "/identity/v3/users", token=cloud.admin_token,
-                      json={"user": {"name": username, "password": password, "domain_id": "default", "default_project_id": project_id}})
+    r = cloud.request(
+        "POST",
+        "/identity/v3/users",
+        token=cloud.admin_token,
+        json={
+            "user": {"name": username, "password": password, "domain_id": "default", "default_project_id": project_id}
+        },
+    )
     assert r.status_code == 201, r.text
-    member_role = [r for r in cloud.request("GET", "/identity/v3/roles", token=cloud.admin_token).json()["roles"] if r["name"] == "member"][0]
-    r = cloud.request("PUT", f"/identity/v3/projects/{project_id}/users/{r.json()['user']['id']}/roles/{member_role['id']}", token=cloud.admin_token)
+    member_role = [
+        r
+        for r in cloud.request("GET", "/identity/v3/roles", token=cloud.admin_token).json()["roles"]
+        if r["name"] == "member"
+    ][0]
+    r = cloud.request(
+        "PUT",
+        f"/identity/v3/projects/{project_id}/users/{r.json()['user']['id']}/roles/{member_role['id']}",
+        token=cloud.admin_token,
+    )
     assert r.status_code == 204
     other = login(cloud, username, password)
     assert name not in other.get("/objects").text

@@ -39,8 +39,10 @@ def kvm_cloud(kvm_network_config: dict, kvm_extra_hosts: dict) -> Iterator[Runni
     data_dir = kvm_data_dir()
     extra = {
         "image_store": {"driver": "fs", "path": "images"},
-        "hosts": {"kvm1": {"driver": "kvm", "virt_type": "qemu", "instances_dir": str(data_dir / "instances")},
-                  **kvm_extra_hosts},
+        "hosts": {
+            "kvm1": {"driver": "kvm", "virt_type": "qemu", "instances_dir": str(data_dir / "instances")},
+            **kvm_extra_hosts,
+        },
         **kvm_network_config,
     }
     cloud = start_running_cloud(data_dir / "cloud", extra)
@@ -68,8 +70,12 @@ class Observer:
         import httpx
 
         token, self.project_id = cloud.admin_token()
-        self.http = httpx.Client(base_url=cloud.url, headers={"X-Auth-Token": token, "X-OpenStack-Nova-API-Version": "2.37"},
-                                 timeout=30, verify=cloud.verify)
+        self.http = httpx.Client(
+            base_url=cloud.url,
+            headers={"X-Auth-Token": token, "X-OpenStack-Nova-API-Version": "2.37"},
+            timeout=30,
+            verify=cloud.verify,
+        )
 
     def get(self, path: str) -> Any:
         r = self.http.get(path)

@@ -105,8 +105,9 @@ class PrivateLibvirtd:
         if self.netns:
             cmd = ["ip", "netns", "exec", self.netns, *cmd]
         with open(self.root / "libvirtd.log", "ab") as log:
-            self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
         def answers() -> bool:
             if self.process.poll() is not None:
@@ -295,10 +296,12 @@ class RabbitNode:
         if self.tls is None:
             return f"listeners.tcp.default = {self.port}\nloopback_users.guest = false\n"
         peer = "true" if self.tls.require_client_cert else "false"
-        return (f"listeners.tcp = none\nlisteners.ssl.default = {self.port}\nloopback_users.guest = false\n"
-                f"ssl_options.cacertfile = {self.tls.ca_cert}\nssl_options.certfile = {self.tls.cert}\n"
-                f"ssl_options.keyfile = {self.tls.key}\nssl_options.verify = verify_peer\n"
-                f"ssl_options.fail_if_no_peer_cert = {peer}\n")
+        return (
+            f"listeners.tcp = none\nlisteners.ssl.default = {self.port}\nloopback_users.guest = false\n"
+            f"ssl_options.cacertfile = {self.tls.ca_cert}\nssl_options.certfile = {self.tls.cert}\n"
+            f"ssl_options.keyfile = {self.tls.key}\nssl_options.verify = verify_peer\n"
+            f"ssl_options.fail_if_no_peer_cert = {peer}\n"
+        )
 
     def _env(self) -> dict[str, str]:
         return {
@@ -324,8 +327,14 @@ class RabbitNode:
             (self.root / "rabbitmq.conf").write_text(self._conf())
         with open(self.root / "server.log", "ab") as log:
             self.process = subprocess.Popen(
-                [*in_netns(self.netns), "/usr/lib/rabbitmq/bin/rabbitmq-server"], env=self._env(), cwd=self.root,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [*in_netns(self.netns), "/usr/lib/rabbitmq/bin/rabbitmq-server"],
+                env=self._env(),
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
         def listening() -> bool:
             if self.process.poll() is not None:

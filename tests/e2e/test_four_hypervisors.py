@@ -72,9 +72,11 @@ def four_hv_cloud(tmp_path: Path) -> Iterator[tuple[RunningCloud, Sims]]:
     except VcsimUnavailable as exc:
         pytest.skip(f"vcsim is unavailable: {exc}")
     data_dir = kvm_data_dir()
-    with XapiSimulator(users={"root": "secret"}) as xen, \
-            HyperVSimulator(["hv1"], auth="ntlm", root=str(tmp_path / "hyperv-sim")) as hyperv, \
-            Vcsim(vcsim_binary) as esx:
+    with (
+        XapiSimulator(users={"root": "secret"}) as xen,
+        HyperVSimulator(["hv1"], auth="ntlm", root=str(tmp_path / "hyperv-sim")) as hyperv,
+        Vcsim(vcsim_binary) as esx,
+    ):
         extra = {
             "image_store": {"driver": "fs", "path": "images"},
             # one registration at start-up, no periodic heartbeats: failures below happen "between two"
@@ -110,8 +112,9 @@ def write_images(root: Path) -> dict[str, Path]:
         vhd.write_dynamic_vhd(io.BytesIO(bytes(content)), len(content), f)
     for fmt in ("vhdx", "vmdk"):
         files[fmt] = root / f"disk.{fmt}"
-        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", fmt, str(raw), str(files[fmt])],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["qemu-img", "convert", "-f", "raw", "-O", fmt, str(raw), str(files[fmt])], check=True, capture_output=True
+        )
     return files
 
 
@@ -140,8 +143,9 @@ def test_one_cloud_four_hypervisors(four_hv_cloud: tuple[RunningCloud, Sims], tm
         return api.server(ids[name])
 
     def wait_status(name: str, want: str, timeout: float = 120) -> dict:
-        return wait_until(lambda: (s := show(name))["status"] == want and s, f"{name} to become {want}", timeout,
-                          every=0.3)
+        return wait_until(
+            lambda: (s := show(name))["status"] == want and s, f"{name} to become {want}", timeout, every=0.3
+        )
 
     def readies(name: str) -> int:
         return api.console(ids[name]).count("TINYGUEST-READY")
@@ -152,8 +156,20 @@ def test_one_cloud_four_hypervisors(four_hv_cloud: tuple[RunningCloud, Sims], tm
     def upload(kind: str) -> dict:
         name, fmt, tag, _ = IMAGES[kind]
         prop = ["--property", f"hypervisor_type={tag}"] if tag else []
-        return cloud.openstack("image", "create", "--file", str(files[fmt]), "--disk-format", fmt,
-                               "--container-format", "bare", *prop, name, "-f", "json")
+        return cloud.openstack(
+            "image",
+            "create",
+            "--file",
+            str(files[fmt]),
+            "--disk-format",
+            fmt,
+            "--container-format",
+            "bare",
+            *prop,
+            name,
+            "-f",
+            "json",
+        )
 
     assert all(i["status"] == "active" for i in in_parallel(upload, list(IMAGES)).values())
     cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1", "-f", "json")
@@ -162,8 +178,21 @@ def test_one_cloud_four_hypervisors(four_hv_cloud: tuple[RunningCloud, Sims], tm
     def lifecycle(kind: str) -> str:
         name, fmt, _, hosts = IMAGES[kind]
         vm = f"vm-{kind}"
-        created = nova("server", "create", "--image", name, "--flavor", "t1", "--nic", "none", "--wait", vm,
-                       "-f", "json", timeout=300)
+        created = nova(
+            "server",
+            "create",
+            "--image",
+            name,
+            "--flavor",
+            "t1",
+            "--nic",
+            "none",
+            "--wait",
+            vm,
+            "-f",
+            "json",
+            timeout=300,
+        )
         assert created["status"] == "ACTIVE", created
         ids[vm] = created["id"]
         host = show(vm)["OS-EXT-SRV-ATTR:host"]
@@ -207,12 +236,30 @@ def test_one_cloud_four_hypervisors(four_hv_cloud: tuple[RunningCloud, Sims], tm
 
     step("migrations done")
     # --- the operator's view -----------------------------------------------------------------
-    listed = subprocess.run([sys.executable, "-c", "from overcast.cli import main; main()", "hosts", "list", "--json",
-                             "--config", str(cloud.config_path)], env=cloud.env, capture_output=True, text=True,
-                            check=True)
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from overcast.cli import main; main()",
+            "hosts",
+            "list",
+            "--json",
+            "--config",
+            str(cloud.config_path),
+        ],
+        env=cloud.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
     assert {name: row["driver"] for name, row in rows.items()} == {
-        "kvm": "kvm", "xen": "xen", "xen2": "xen", "hyperv": "hyperv", "esx": "esx"}
+        "kvm": "kvm",
+        "xen": "xen",
+        "xen2": "xen",
+        "hyperv": "hyperv",
+        "esx": "esx",
+    }
     for row in rows.values():
         assert row["state"] == "up" and not row["error"], row
         assert int(row["vcpus"].split("/")[1]) > 0 and int(row["memory_mb"].split("/")[1]) > 0, row
@@ -221,8 +268,9 @@ def test_one_cloud_four_hypervisors(four_hv_cloud: tuple[RunningCloud, Sims], tm
 
     # --- failures: each server goes to ERROR with a readable fault; the others keep working --
     def failed_build(kind: str, vm: str) -> None:
-        ids[vm] = nova("server", "create", "--image", IMAGES[kind][0], "--flavor", "t1", "--nic", "none", vm,
-                       "-f", "json")["id"]
+        ids[vm] = nova(
+            "server", "create", "--image", IMAGES[kind][0], "--flavor", "t1", "--nic", "none", vm, "-f", "json"
+        )["id"]
 
     def fault_of(vm: str) -> str:
         wait_status(vm, "ERROR")
@@ -249,8 +297,12 @@ def test_one_cloud_four_hypervisors(four_hv_cloud: tuple[RunningCloud, Sims], tm
     listener = sims.hyperv.listeners["hv1"]
     sims.hyperv.command_delay = 5.0  # each command waits before it runs: time to kill the host under it
     failed_build("hyperv", "vm-hyperv-killed")
-    wait_until(lambda: any(not c.done.is_set() for c in list(listener.commands.values())),
-               "a command of the build running on the Hyper-V host", timeout=60, every=0.05)
+    wait_until(
+        lambda: any(not c.done.is_set() for c in list(listener.commands.values())),
+        "a command of the build running on the Hyper-V host",
+        timeout=60,
+        every=0.05,
+    )
     assert show("vm-hyperv-killed")["status"] == "BUILD"
     sims.hyperv.down = True
     listener.server.shutdown()

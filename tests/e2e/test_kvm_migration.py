@@ -40,8 +40,14 @@ def kvm_extra_hosts(second_daemon: PrivateLibvirtd) -> Iterator[dict]:
     instances = Path(tempfile.mkdtemp(prefix="oc-multihost-kvm2-", dir="/var/tmp"))
     os.chmod(instances, 0o755)
     try:
-        yield {"kvm2": {"driver": "kvm", "virt_type": "qemu", "uri": second_daemon.uri,
-                        "instances_dir": str(instances / "instances")}}
+        yield {
+            "kvm2": {
+                "driver": "kvm",
+                "virt_type": "qemu",
+                "uri": second_daemon.uri,
+                "instances_dir": str(instances / "instances"),
+            }
+        }
     finally:
         shutil.rmtree(instances, ignore_errors=True)
 
@@ -72,11 +78,37 @@ def test_cold_and_live_migration_between_two_libvirt_daemons(kvm_cloud, second_d
     def polled_console() -> str:
         return api.console(polled()["id"])
 
-    cloud.openstack("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
-                    "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest", "-f", "json")
+    cloud.openstack(
+        "image",
+        "create",
+        "--file",
+        str(GUEST_DIR / "tinyguest.qcow2"),
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--property",
+        "hypervisor_type=qemu",
+        "tinyguest",
+        "-f",
+        "json",
+    )
     cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1", "-f", "json")
-    nova("server", "create", "--image", "tinyguest", "--flavor", "t1", "--nic", "none", "--wait", "mig1",
-         "-f", "json", timeout=300)
+    nova(
+        "server",
+        "create",
+        "--image",
+        "tinyguest",
+        "--flavor",
+        "t1",
+        "--nic",
+        "none",
+        "--wait",
+        "mig1",
+        "-f",
+        "json",
+        timeout=300,
+    )
     server = show()
     first, domain = server["OS-EXT-SRV-ATTR:host"], server["OS-EXT-SRV-ATTR:instance_name"]
     other = {"kvm1": "kvm2", "kvm2": "kvm1"}[first]
@@ -85,14 +117,19 @@ def test_cold_and_live_migration_between_two_libvirt_daemons(kvm_cloud, second_d
 
     # cold: the guest stops, its disk moves through libvirt, it boots on the other daemon
     nova("server", "migrate", "--wait", "mig1", timeout=300)
-    wait_until(lambda: polled()["status"] == "VERIFY_RESIZE", "VERIFY_RESIZE after the cold migration", timeout=120,
-               every=0.2)
+    wait_until(
+        lambda: polled()["status"] == "VERIFY_RESIZE", "VERIFY_RESIZE after the cold migration", timeout=120, every=0.2
+    )
     server = show()
     assert server["status"] == "VERIFY_RESIZE"
     assert server["OS-EXT-SRV-ATTR:host"] == other
     assert domain_state(uris[other], domain) == "running"
-    wait_until(lambda: "TINYGUEST-READY" in polled_console(), f"READY on {other} after the cold migration", timeout=120,
-               every=0.2)
+    wait_until(
+        lambda: "TINYGUEST-READY" in polled_console(),
+        f"READY on {other} after the cold migration",
+        timeout=120,
+        every=0.2,
+    )
     assert "TINYGUEST-READY" in console()
     nova("server", "migration", "confirm", "mig1")
     wait_until(lambda: polled()["status"] == "ACTIVE", "ACTIVE after confirm", timeout=60, every=0.2)
@@ -101,8 +138,12 @@ def test_cold_and_live_migration_between_two_libvirt_daemons(kvm_cloud, second_d
     # live, back to the first host, naming it (microversion >= 2.30)
     booted = console().count("TINYGUEST-BOOTED")
     nova("server", "migrate", "--live-migration", "--host", first, "--wait", "mig1", timeout=300)
-    wait_until(lambda: (lambda s: s["status"] == "ACTIVE" and not s.get("OS-EXT-STS:task_state"))(polled()),
-               "ACTIVE after the live migration", timeout=120, every=0.2)
+    wait_until(
+        lambda: (lambda s: s["status"] == "ACTIVE" and not s.get("OS-EXT-STS:task_state"))(polled()),
+        "ACTIVE after the live migration",
+        timeout=120,
+        every=0.2,
+    )
     server = show()
     assert server["status"] == "ACTIVE" and not server.get("OS-EXT-STS:task_state")
     assert server["OS-EXT-SRV-ATTR:host"] == first

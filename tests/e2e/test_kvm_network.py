@@ -29,18 +29,49 @@ def test_guest_gets_its_ipam_address_by_dhcp(kvm_cloud) -> None:
     def nova(*args: str, **kw):
         return cloud.openstack(*COMPUTE_VERSION, *args, **kw)
 
-    cloud.openstack("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
-                    "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest", "-f", "json")
+    cloud.openstack(
+        "image",
+        "create",
+        "--file",
+        str(GUEST_DIR / "tinyguest.qcow2"),
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--property",
+        "hypervisor_type=qemu",
+        "tinyguest",
+        "-f",
+        "json",
+    )
     cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1", "-f", "json")
     net = cloud.openstack("network", "create", "e2e-net", "-f", "json")
-    cloud.openstack("subnet", "create", "--network", "e2e-net", "--subnet-range", "10.91.0.0/24", "e2e-sub", "-f", "json")
-    nova("server", "create", "--image", "tinyguest", "--flavor", "t1", "--network", "e2e-net", "--wait", "web1",
-         "-f", "json", timeout=300)
+    cloud.openstack(
+        "subnet", "create", "--network", "e2e-net", "--subnet-range", "10.91.0.0/24", "e2e-sub", "-f", "json"
+    )
+    nova(
+        "server",
+        "create",
+        "--image",
+        "tinyguest",
+        "--flavor",
+        "t1",
+        "--network",
+        "e2e-net",
+        "--wait",
+        "web1",
+        "-f",
+        "json",
+        timeout=300,
+    )
 
     ports = cloud.openstack("port", "list", "--network", net["id"], "--device-owner", "compute:nova", "-f", "json")
     assert len(ports) == 1
-    ip = ports[0]["Fixed IP Addresses"][0]["ip_address"] if isinstance(ports[0]["Fixed IP Addresses"], list) else \
-        re.search(r"ip_address='([0-9.]+)'", str(ports[0]["Fixed IP Addresses"])).group(1)
+    ip = (
+        ports[0]["Fixed IP Addresses"][0]["ip_address"]
+        if isinstance(ports[0]["Fixed IP Addresses"], list)
+        else re.search(r"ip_address='([0-9.]+)'", str(ports[0]["Fixed IP Addresses"])).group(1)
+    )
     api = Observer(cloud)  # the wait polls the API over HTTP (no CLI start-up per poll)
     web1 = api.server_named("web1")["id"]
     wait_until(lambda: "TINYGUEST-READY" in api.console(web1), "the guest to finish booting", timeout=240, every=0.2)
@@ -58,12 +89,15 @@ def test_guest_gets_its_ipam_address_by_dhcp(kvm_cloud) -> None:
     def fetch() -> str:
         # Python's urllib inside the namespace (the host's busybox wget crashes there)
         code = f"import urllib.request; print(urllib.request.urlopen('http://{ip}/', timeout=3).read().decode())"
-        return subprocess.run(["ip", "netns", "exec", dhcp_ns[0], sys.executable, "-c", code],
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["ip", "netns", "exec", dhcp_ns[0], sys.executable, "-c", code], capture_output=True, text=True
+        ).stdout
 
     # the default group admits only its own members: the page is walled off ...
     assert fetch() == ""
-    cloud.openstack("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "default", "-f", "json")
+    cloud.openstack(
+        "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "default", "-f", "json"
+    )
     # ... until a rule for port 80 opens it
     try:
         page = wait_until(fetch, "the guest's web page after opening port 80", timeout=60, every=0.5)

@@ -38,12 +38,38 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
         nova("server", *action, name)
         wait_until(lambda: status(name) == want, f"{name} to become {want} after {' '.join(action)}", every=0.2)
 
-    image = cloud.openstack("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
-                            "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest", "-f", "json")
+    image = cloud.openstack(
+        "image",
+        "create",
+        "--file",
+        str(GUEST_DIR / "tinyguest.qcow2"),
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--property",
+        "hypervisor_type=qemu",
+        "tinyguest",
+        "-f",
+        "json",
+    )
     assert image["status"] == "active"
     cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1", "-f", "json")
-    server = nova("server", "create", "--image", "tinyguest", "--flavor", "t1", "--nic", "none", "--wait", "vm1",
-                  "-f", "json", timeout=300)
+    server = nova(
+        "server",
+        "create",
+        "--image",
+        "tinyguest",
+        "--flavor",
+        "t1",
+        "--nic",
+        "none",
+        "--wait",
+        "vm1",
+        "-f",
+        "json",
+        timeout=300,
+    )
     assert server["status"] == "ACTIVE"
     shown = nova("server", "show", "vm1", "-f", "json")
     assert shown["OS-EXT-SRV-ATTR:host"] == "kvm1"
@@ -56,8 +82,11 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
     assert len(cached) == 1 and cached[0].read_bytes() == (GUEST_DIR / "tinyguest.qcow2").read_bytes()
 
     act("vm1", "stop", want="SHUTOFF")
-    assert not domain_exists(domain) or "shut off" in subprocess.run(
-        ["virsh", "-c", "qemu:///system", "domstate", domain], capture_output=True, text=True).stdout
+    assert (
+        not domain_exists(domain)
+        or "shut off"
+        in subprocess.run(["virsh", "-c", "qemu:///system", "domstate", domain], capture_output=True, text=True).stdout
+    )
     act("vm1", "start", want="ACTIVE")
     wait_until(lambda: readies("vm1") >= 2, "READY after start", every=0.2)
     act("vm1", "reboot", "--hard", want="ACTIVE")
@@ -71,8 +100,23 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
     snapshot = nova("server", "image", "create", "--name", "vm1-snap", "--wait", "vm1", "-f", "json", timeout=300)
     assert cloud.openstack("image", "show", snapshot["id"], "-f", "json")["status"] == "active"
     cloud.openstack("image", "set", "--property", "hypervisor_type=qemu", snapshot["id"])
-    second = nova("server", "create", "--image", snapshot["id"], "--flavor", "t1", "--nic", "none", "--config-drive",
-                  "True", "--wait", "vm2", "-f", "json", timeout=300)
+    second = nova(
+        "server",
+        "create",
+        "--image",
+        snapshot["id"],
+        "--flavor",
+        "t1",
+        "--nic",
+        "none",
+        "--config-drive",
+        "True",
+        "--wait",
+        "vm2",
+        "-f",
+        "json",
+        timeout=300,
+    )
     assert second["status"] == "ACTIVE"
     wait_until(lambda: readies("vm2") >= 1, "READY from the server booted off the snapshot", every=0.2)
     assert "TINYGUEST-READY" in cloud.openstack("console", "log", "show", "vm2")
@@ -117,5 +161,9 @@ def test_server_lifecycle_on_a_real_kvm_host(kvm_cloud) -> None:
         nova("server", "delete", "--wait", name, timeout=300)
     for dom in (domain, domain2):
         assert not domain_exists(dom), f"libvirt domain {dom} is still defined"
-        leftovers = [p for p in instances.iterdir() if dom in p.name or dom.removeprefix("oc-") in p.name] if instances.exists() else []
+        leftovers = (
+            [p for p in instances.iterdir() if dom in p.name or dom.removeprefix("oc-") in p.name]
+            if instances.exists()
+            else []
+        )
         assert leftovers == [], f"disks left behind: {leftovers}"

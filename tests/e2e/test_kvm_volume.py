@@ -43,8 +43,10 @@ def guest_recipe() -> int:
 
 def test_volume_hotplug_extend_and_unplug_on_a_running_kvm_guest(kvm_cloud) -> None:
     if guest_recipe() < 4:
-        pytest.fail(f"the tiny guest in {GUEST_DIR} predates recipe 4 (no TINYGUEST-DISK-RESIZED marker): "
-                    "run scripts/build-tiny-guest.sh")
+        pytest.fail(
+            f"the tiny guest in {GUEST_DIR} predates recipe 4 (no TINYGUEST-DISK-RESIZED marker): "
+            "run scripts/build-tiny-guest.sh"
+        )
     cloud = kvm_cloud
     os_ = cloud.openstack
 
@@ -60,12 +62,14 @@ def test_volume_hotplug_extend_and_unplug_on_a_running_kvm_guest(kvm_cloud) -> N
         """Wait for ``pattern`` on the guest's serial console. It is polled from the console
         file (a CLI call per poll costs seconds on a loaded host); the CLI's ``console log
         show`` is checked for every marker at the end."""
+
         def seen() -> re.Match | None:
             for log in instances.glob("*/console.log"):
                 m = re.search(pattern, log.read_text(errors="replace"))
                 if m:
                     return m
             return None
+
         return wait_until(seen, what, timeout=timeout, every=0.2)
 
     def volume() -> dict:
@@ -73,16 +77,41 @@ def test_volume_hotplug_extend_and_unplug_on_a_running_kvm_guest(kvm_cloud) -> N
 
     api = Observer(cloud)  # waits poll the API over HTTP; the CLI reads what is asserted
 
-    os_("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
-        "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest")
+    os_(
+        "image",
+        "create",
+        "--file",
+        str(GUEST_DIR / "tinyguest.qcow2"),
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--property",
+        "hypervisor_type=qemu",
+        "tinyguest",
+    )
     os_("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1")
     os_("volume", "type", "create", "--property", "volume_backend_name=files", "files")
     vol = os_("volume", "create", "--size", "1", "--type", "files", "data1", "-f", "json")
-    server = nova("server", "create", "--image", "tinyguest", "--flavor", "t1", "--nic", "none", "--wait", "vm1",
-                  "-f", "json", timeout=300)
+    server = nova(
+        "server",
+        "create",
+        "--image",
+        "tinyguest",
+        "--flavor",
+        "t1",
+        "--nic",
+        "none",
+        "--wait",
+        "vm1",
+        "-f",
+        "json",
+        timeout=300,
+    )
     assert server["status"] == "ACTIVE"
-    wait_until(lambda: api.volume(vol["id"])["status"] == "available", "the volume to become available", timeout=60,
-               every=0.2)
+    wait_until(
+        lambda: api.volume(vol["id"])["status"] == "available", "the volume to become available", timeout=60, every=0.2
+    )
     assert volume()["status"] == "available"
     marker(r"TINYGUEST-READY", "the guest's READY marker", timeout=90)
     assert "TINYGUEST-DISK-ADDED" not in console()
@@ -104,21 +133,33 @@ def test_volume_hotplug_extend_and_unplug_on_a_running_kvm_guest(kvm_cloud) -> N
     os_(*ONLINE_EXTEND, "volume", "set", "--size", "2", "data1")
     resized = marker(rf"TINYGUEST-DISK-RESIZED {dev} (\d+)", "the DISK-RESIZED marker")
     assert int(resized.group(1)) == 2 * GiB
-    wait_until(lambda: (lambda v: v["status"] == "in-use" and v["size"] == 2)(api.volume(vol["id"])),
-               "the volume to be in-use at 2 GiB", timeout=30, every=0.2)
+    wait_until(
+        lambda: (lambda v: v["status"] == "in-use" and v["size"] == 2)(api.volume(vol["id"])),
+        "the volume to be in-use at 2 GiB",
+        timeout=30,
+        every=0.2,
+    )
     assert (lambda v: (v["status"], v["size"]))(volume()) == ("in-use", 2)
 
     # detach: the guest sees it go, the volume is available again and can be deleted
     nova("server", "remove", "volume", "vm1", "data1")
     marker(rf"TINYGUEST-DISK-REMOVED {dev}", "the DISK-REMOVED marker")
-    wait_until(lambda: api.volume(vol["id"])["status"] == "available", "the volume to become available after remove",
-               timeout=30, every=0.2)
+    wait_until(
+        lambda: api.volume(vol["id"])["status"] == "available",
+        "the volume to become available after remove",
+        timeout=30,
+        every=0.2,
+    )
     shown = volume()
     assert shown["status"] == "available"
     assert shown["attachments"] == [] and shown["size"] == 2
     # what the console showed, through the CLI: the disk appeared, grew, and went
     log = console()
-    for line in (f"TINYGUEST-DISK-ADDED {dev} {GiB}", f"TINYGUEST-DISK-RESIZED {dev} {2 * GiB}", f"TINYGUEST-DISK-REMOVED {dev}"):
+    for line in (
+        f"TINYGUEST-DISK-ADDED {dev} {GiB}",
+        f"TINYGUEST-DISK-RESIZED {dev} {2 * GiB}",
+        f"TINYGUEST-DISK-REMOVED {dev}",
+    ):
         assert line in log, f"{line!r} is not in the console log"
     os_("volume", "delete", "data1")
     wait_until(lambda: api.volume(vol["id"]) is None, "the volume to be deleted", timeout=30, every=0.2)

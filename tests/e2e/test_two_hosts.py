@@ -51,8 +51,14 @@ from tests.e2e.multihost import (
     kill_netns_processes,
 )
 
-pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.libvirt, pytest.mark.postgres, pytest.mark.clients,
-              pytest.mark.slow]
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.netns,
+    pytest.mark.libvirt,
+    pytest.mark.postgres,
+    pytest.mark.clients,
+    pytest.mark.slow,
+]
 
 HOSTS = ("h1", "h2")
 # down within 20 s (< 30); probes wait host_down_after/3, enough for an agent on a loaded machine
@@ -85,8 +91,9 @@ class TwoHostCloud:
         return self.cloud.openstack(*COMPUTE_VERSION, *args, **kw)
 
     def start_agent(self, host: str) -> AgentProcess:
-        agent = start_agent_process(self.cloud.config_path, host, env=self.cloud.env, fake_drivers=False,
-                                    wrapper=in_netns(self.lab.ns(host)))
+        agent = start_agent_process(
+            self.cloud.config_path, host, env=self.cloud.env, fake_drivers=False, wrapper=in_netns(self.lab.ns(host))
+        )
         self.agents[host] = agent
         return agent
 
@@ -122,26 +129,53 @@ def two_hosts() -> Iterator[TwoHostCloud]:
         bus_pki = init_tls(work / "bus-pki", [ctl_ip])  # the broker's CA and certificate
         client_cert = (work / "bus-pki" / "client.pem", work / "bus-pki" / "client-key.pem")
         issue_certificate(bus_pki, ["overcast"], *client_cert, client=True)
-        rabbit = RabbitNode(work / "rabbit", netns=lab.ns("ctl"), port=5671,
-                            tls=BrokerTls(bus_pki.ca_cert, bus_pki.cert, bus_pki.key, require_client_cert=True))
+        rabbit = RabbitNode(
+            work / "rabbit",
+            netns=lab.ns("ctl"),
+            port=5671,
+            tls=BrokerTls(bus_pki.ca_cert, bus_pki.cert, bus_pki.key, require_client_cert=True),
+        )
         cleanups.append(rabbit.stop)
         rabbit.start()
         db = create_database()
         cleanups.append(lambda: drop_database(db))
         extra = {
             "database": {"url": database_url(db)},
-            "bus": {"url": f"amqps://guest:guest@{ctl_ip}:{rabbit.port}//", "prefix": f"mh{tag}", **HEARTBEAT,
-                    "tls_ca": str(bus_pki.ca_cert), "tls_cert": str(client_cert[0]), "tls_key": str(client_cert[1])},
+            "bus": {
+                "url": f"amqps://guest:guest@{ctl_ip}:{rabbit.port}//",
+                "prefix": f"mh{tag}",
+                **HEARTBEAT,
+                "tls_ca": str(bus_pki.ca_cert),
+                "tls_cert": str(client_cert[0]),
+                "tls_key": str(client_cert[1]),
+            },
             "image_store": {"driver": "fs", "path": "images"},
-            "network": {"driver": "linuxbridge", "vxlan_interface": "eth0",
-                        "vteps": [f"{h}={lab.namespaces[h]}" for h in HOSTS]},
+            "network": {
+                "driver": "linuxbridge",
+                "vxlan_interface": "eth0",
+                "vteps": [f"{h}={lab.namespaces[h]}" for h in HOSTS],
+            },
             "networking": {"network_host": "h1"},
-            "hosts": {h: {"driver": "kvm", "virt_type": "qemu", "uri": daemons[h].uri,
-                          "instances_dir": str(work / h / "instances"), "migration_address": lab.namespaces[h]}
-                      for h in HOSTS},
+            "hosts": {
+                h: {
+                    "driver": "kvm",
+                    "virt_type": "qemu",
+                    "uri": daemons[h].uri,
+                    "instances_dir": str(work / h / "instances"),
+                    "migration_address": lab.namespaces[h],
+                }
+                for h in HOSTS
+            },
         }
-        cloud = start_running_cloud(work / "cloud", extra, role="controller", api_host=ctl_ip,
-                                    wrapper=in_netns(lab.ns("ctl")), fake_hosts=False, tls=True)
+        cloud = start_running_cloud(
+            work / "cloud",
+            extra,
+            role="controller",
+            api_host=ctl_ip,
+            wrapper=in_netns(lab.ns("ctl")),
+            fake_hosts=False,
+            tls=True,
+        )
         cleanups.append(lambda: stop_running_cloud(cloud))
         os.chmod(work / "cloud", 0o755)
         env = TwoHostCloud(cloud, lab, daemons, agents, rabbit)
@@ -201,8 +235,11 @@ def print_logs(cloud: RunningCloud, agents: dict[str, AgentProcess]) -> None:
     interesting = ("warning", "error", "migrat")
     for name, path in [("controller", cloud.log_path), *((f"agent {h}", a.log_path) for h, a in agents.items())]:
         try:
-            lines = [ln for ln in path.read_text(errors="replace").splitlines()
-                     if any(w in ln.lower() for w in interesting) and "api.access" not in ln]
+            lines = [
+                ln
+                for ln in path.read_text(errors="replace").splitlines()
+                if any(w in ln.lower() for w in interesting) and "api.access" not in ln
+            ]
         except OSError:
             continue
         print(f"--- {name} ({path}) ---")
@@ -264,8 +301,21 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     assert b"\x17\x03\x03" in capture.data  # TLS application data records
     mark("a token request crosses the bridge encrypted")
 
-    cloud.openstack("image", "create", "--file", str(GUEST_DIR / "tinyguest.qcow2"), "--disk-format", "qcow2",
-                    "--container-format", "bare", "--property", "hypervisor_type=qemu", "tinyguest", "-f", "json")
+    cloud.openstack(
+        "image",
+        "create",
+        "--file",
+        str(GUEST_DIR / "tinyguest.qcow2"),
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "--property",
+        "hypervisor_type=qemu",
+        "tinyguest",
+        "-f",
+        "json",
+    )
     cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1", "-f", "json")
     net = cloud.openstack("network", "create", "mh-net", "-f", "json")
     assert net["provider:network_type"] == "vxlan"
@@ -278,10 +328,24 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     user_data = Path(cloud.config_path).parent / "ping-user-data.sh"
     user_data.write_text(PING_SCRIPT.replace("@IP@", ping_ip))
     created = {}
-    for name, extra in (("vm-a", ["--nic", f"net-id={net['id']},v4-fixed-ip={ping_ip}"]),
-                        ("vm-b", ["--network", "mh-net", "--user-data", str(user_data)])):
-        created[name] = env.nova("server", "create", "--image", "tinyguest", "--flavor", "t1", *extra,
-                                 "--hint", f"group={group['id']}", name, "-f", "json")
+    for name, extra in (
+        ("vm-a", ["--nic", f"net-id={net['id']},v4-fixed-ip={ping_ip}"]),
+        ("vm-b", ["--network", "mh-net", "--user-data", str(user_data)]),
+    ):
+        created[name] = env.nova(
+            "server",
+            "create",
+            "--image",
+            "tinyguest",
+            "--flavor",
+            "t1",
+            *extra,
+            "--hint",
+            f"group={group['id']}",
+            name,
+            "-f",
+            "json",
+        )
     for name in ("vm-a", "vm-b"):
         wait_until(lambda: polled(name)["status"] == "ACTIVE", f"{name} ACTIVE", timeout=180, every=0.2)
     placed = {name: host_of(name) for name in ("vm-a", "vm-b")}
@@ -302,24 +366,27 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     text = console("vm-b")
     assert f"TINYGUEST-CONFIGDRIVE uuid={created['vm-b']['id']}" in text, text[-2000:]
     assert "TINYGUEST-CONFIGDRIVE" not in console("vm-a")  # no user data, no config drive
-    wait_until(lambda: "TINYGUEST-USERDATA PING-" in polled_console("vm-b"), "vm-b's ping result", timeout=120,
-               every=0.2)
+    wait_until(
+        lambda: "TINYGUEST-USERDATA PING-" in polled_console("vm-b"), "vm-b's ping result", timeout=120, every=0.2
+    )
     text = console("vm-b")
     assert f"TINYGUEST-USERDATA PING-OK {ping_ip}" in text, text[-2000:]
     mark("vm-b pings vm-a across hosts")
 
     # data plane across hosts: from the network's DHCP namespace on h1, over VXLAN, to each
     # guest's web page (port 80 opened in the default security group)
-    cloud.openstack("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "default",
-                    "-f", "json")
+    cloud.openstack(
+        "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "default", "-f", "json"
+    )
     listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     dhcp_ns = [line.split()[0] for line in listing.splitlines() if net["id"][:8] in line]
     assert dhcp_ns, f"no DHCP namespace for {net['id']} in: {listing}"
 
     def page(ip: str) -> str:
         code = f"import urllib.request; print(urllib.request.urlopen('http://{ip}/', timeout=3).read().decode())"
-        return subprocess.run(["ip", "netns", "exec", dhcp_ns[0], sys.executable, "-c", code],
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["ip", "netns", "exec", dhcp_ns[0], sys.executable, "-c", code], capture_output=True, text=True
+        ).stdout
 
     for name in ("vm-a", "vm-b"):
         wait_until(lambda: ips[name] in page(ips[name]), f"{name}'s web page from h1", timeout=60, every=0.5)
@@ -329,15 +396,25 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     mover = next(n for n, h in placed.items() if h == "h2")
     domain = show(mover)["OS-EXT-SRV-ATTR:instance_name"]
     env.nova("server", "migrate", "--live-migration", "--host", "h1", mover, timeout=120)
-    wait_until(lambda: (lambda s: s["status"] == "ACTIVE" and not s.get("OS-EXT-STS:task_state")
-                        and s["OS-EXT-SRV-ATTR:host"] == "h1")(polled(mover)), f"{mover} live on h1", timeout=180,
-               every=0.2)
+    wait_until(
+        lambda: (
+            lambda s: (
+                s["status"] == "ACTIVE" and not s.get("OS-EXT-STS:task_state") and s["OS-EXT-SRV-ATTR:host"] == "h1"
+            )
+        )(polled(mover)),
+        f"{mover} live on h1",
+        timeout=180,
+        every=0.2,
+    )
     assert host_of(mover) == "h1"
     assert env.daemons["h1"].domain_state(domain) == "running"
     assert env.daemons["h2"].domain_state(domain) is None
     if mover == "vm-b":  # its config drive was rebuilt in h1's instance directory
-        drives = [line.split()[-1] for line in env.daemons["h1"].virsh("domblklist", domain).splitlines()
-                  if line.endswith("disk.config")]
+        drives = [
+            line.split()[-1]
+            for line in env.daemons["h1"].virsh("domblklist", domain).splitlines()
+            if line.endswith("disk.config")
+        ]
         assert len(drives) == 1 and drives[0].startswith(str(Path(cloud.config_path).parents[1] / "h1")), drives
         assert os.path.exists(drives[0])
     # the guest, running on its new host, answers there
@@ -349,8 +426,12 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     env.nova("server", "stop", stopped)
     env.rabbit.stop()
     env.rabbit.start()
-    wait_until(lambda: polled(stopped)["status"] == "SHUTOFF", f"{stopped} SHUTOFF after the broker restart",
-               timeout=120, every=0.2)
+    wait_until(
+        lambda: polled(stopped)["status"] == "SHUTOFF",
+        f"{stopped} SHUTOFF after the broker restart",
+        timeout=120,
+        every=0.2,
+    )
     assert show(stopped)["status"] == "SHUTOFF"
     wait_until(hosts_up, "both hosts up again", timeout=90, every=0.2)
     mark("broker restart")
@@ -363,8 +444,21 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     down_after = time.monotonic() - killed_at
     assert services()["h2"]["State"] == "down"
     assert down_after <= 30
-    env.nova("server", "create", "--image", "tinyguest", "--flavor", "t1", "--network", "mh-net", "--wait", "vm-c",
-             "-f", "json", timeout=240)
+    env.nova(
+        "server",
+        "create",
+        "--image",
+        "tinyguest",
+        "--flavor",
+        "t1",
+        "--network",
+        "mh-net",
+        "--wait",
+        "vm-c",
+        "-f",
+        "json",
+        timeout=240,
+    )
     assert host_of("vm-c") == "h1"
     mark(f"h2 down after {down_after:.1f} s; vm-c on h1")
 

@@ -64,27 +64,81 @@ def test_vendor_driver_takes_its_servers(vendor_cloud: RunningCloud, tmp_path: P
     import subprocess
 
     subprocess.run(["qemu-img", "create", "-f", "qcow2", str(qcow2), "16M"], check=True, capture_output=True)
-    cloud.openstack("image", "create", "--file", str(raw), "--disk-format", "raw", "--container-format", "bare",
-                    "--property", "hypervisor_type=acme", "acme-image", "-f", "json")
-    cloud.openstack("image", "create", "--file", str(qcow2), "--disk-format", "qcow2", "--container-format", "bare",
-                    "plain-image", "-f", "json")
+    cloud.openstack(
+        "image",
+        "create",
+        "--file",
+        str(raw),
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "--property",
+        "hypervisor_type=acme",
+        "acme-image",
+        "-f",
+        "json",
+    )
+    cloud.openstack(
+        "image",
+        "create",
+        "--file",
+        str(qcow2),
+        "--disk-format",
+        "qcow2",
+        "--container-format",
+        "bare",
+        "plain-image",
+        "-f",
+        "json",
+    )
     cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1", "-f", "json")
 
     hosts = {h["Hypervisor Hostname"]: h for h in nova("hypervisor", "list", "-f", "json")}
     assert {"acme1", "fake1"} <= set(hosts)
 
-    on_acme = nova("server", "create", "--image", "acme-image", "--flavor", "t1", "--nic", "none", "--wait", "vm-acme", "-f", "json")
+    on_acme = nova(
+        "server",
+        "create",
+        "--image",
+        "acme-image",
+        "--flavor",
+        "t1",
+        "--nic",
+        "none",
+        "--wait",
+        "vm-acme",
+        "-f",
+        "json",
+    )
     assert on_acme["status"] == "ACTIVE"
     assert nova("server", "show", "vm-acme", "-f", "json")["OS-EXT-SRV-ATTR:host"] == "acme1"
 
     # no hypervisor_type: qcow2 fits only the fake host (acme boots raw only)
-    nova("server", "create", "--image", "plain-image", "--flavor", "t1", "--nic", "none", "--wait", "vm-plain", "-f", "json")
+    nova(
+        "server",
+        "create",
+        "--image",
+        "plain-image",
+        "--flavor",
+        "t1",
+        "--nic",
+        "none",
+        "--wait",
+        "vm-plain",
+        "-f",
+        "json",
+    )
     assert nova("server", "show", "vm-plain", "-f", "json")["OS-EXT-SRV-ATTR:host"] == "fake1"
 
     refused = nova("server", "migrate", "--live-migration", "--host", "fake1", "vm-acme", check=False)
     assert refused.returncode != 0
     assert "driver" in refused.stderr.lower(), refused.stderr
-    wait_until(lambda: nova("server", "show", "vm-acme", "-f", "json")["status"] == "ACTIVE", "vm-acme to stay ACTIVE", timeout=30)
+    wait_until(
+        lambda: nova("server", "show", "vm-acme", "-f", "json")["status"] == "ACTIVE",
+        "vm-acme to stay ACTIVE",
+        timeout=30,
+    )
     assert nova("server", "show", "vm-acme", "-f", "json")["OS-EXT-SRV-ATTR:host"] == "acme1"
     nova("server", "delete", "--wait", "vm-acme")
     nova("server", "delete", "--wait", "vm-plain")

@@ -39,12 +39,13 @@ def guest_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_guest() -> TinyGuest:
     """Build the tiny guest once per session (the builder exits in ~1 s when up to date)."""
-    missing = [t for t in ("apt-get", "dpkg-deb", "busybox", "cpio", "mkfs.vfat", "syslinux",
-                           "mcopy", "qemu-img") if shutil.which(t) is None
-               and not Path("/bin", t).exists()]
+    missing = [
+        t
+        for t in ("apt-get", "dpkg-deb", "busybox", "cpio", "mkfs.vfat", "syslinux", "mcopy", "qemu-img")
+        if shutil.which(t) is None and not Path("/bin", t).exists()
+    ]
     if missing:
-        pytest.skip(f"tiny guest build tools missing: {' '.join(missing)} "
-                    "(run scripts/install-host-deps.sh)")
+        pytest.skip(f"tiny guest build tools missing: {' '.join(missing)} (run scripts/install-host-deps.sh)")
     out = guest_dir()
     proc = subprocess.run([str(BUILDER), str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"build-tiny-guest.sh failed:\n{proc.stderr[-4000:]}"

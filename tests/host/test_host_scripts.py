@@ -57,6 +57,7 @@ def test_build_tiny_guest_reuses_its_output(tiny_guest: TinyGuest) -> None:
     assert "up to date" in proc.stderr
     assert time.monotonic() - t0 < 10
     assert {p.name: p.stat().st_mtime_ns for p in tiny_guest.dir.iterdir()} == before
-    sums = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=tiny_guest.dir,
-                          capture_output=True, text=True)
+    sums = subprocess.run(
+        ["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=tiny_guest.dir, capture_output=True, text=True
+    )
     assert sums.returncode == 0, sums.stdout + sums.stderr

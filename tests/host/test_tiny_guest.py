@@ -46,11 +46,10 @@ class ConsoleReader(threading.Thread):
             while True:
                 for line in self.lines:
                     if marker in line:
-                        return line[line.index(marker):].strip()
+                        return line[line.index(marker) :].strip()
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(
-                        f"{marker!r} not seen within {timeout} s; console:\n" + "".join(self.lines))
+                    raise AssertionError(f"{marker!r} not seen within {timeout} s; console:\n" + "".join(self.lines))
                 self.cond.wait(left)
 
 
@@ -71,22 +70,37 @@ def qmp(sock_path: Path, command: str) -> dict:
         return reply
 
 
-@pytest.mark.skipif(QEMU is None, reason="qemu-system-x86_64 not installed "
-                    "(scripts/install-host-deps.sh)")
+@pytest.mark.skipif(QEMU is None, reason="qemu-system-x86_64 not installed (scripts/install-host-deps.sh)")
 def test_tiny_guest_boots_from_disk_and_powers_off(tiny_guest: TinyGuest, tmp_path: Path) -> None:
     assert tiny_guest.kernel_version.endswith("-amd64")
     overlay = tmp_path / "vm.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(tiny_guest.qcow2),
-                    "-F", "qcow2", str(overlay)], check=True)
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(tiny_guest.qcow2), "-F", "qcow2", str(overlay)],
+        check=True,
+    )
     qmp_sock = tmp_path / "qmp.sock"
-    cmd = [QEMU, "-accel", "tcg", "-m", "256", "-display", "none", "-no-reboot",
-           "-serial", "stdio", "-monitor", "none",
-           "-qmp", f"unix:{qmp_sock},server=on,wait=off",
-           "-drive", f"file={overlay},if=virtio,format=qcow2",
-           "-nic", "user,model=virtio-net-pci"]
+    cmd = [
+        QEMU,
+        "-accel",
+        "tcg",
+        "-m",
+        "256",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-serial",
+        "stdio",
+        "-monitor",
+        "none",
+        "-qmp",
+        f"unix:{qmp_sock},server=on,wait=off",
+        "-drive",
+        f"file={overlay},if=virtio,format=qcow2",
+        "-nic",
+        "user,model=virtio-net-pci",
+    ]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     console = ConsoleReader(proc.stdout)
     console.start()
     try:

@@ -24,7 +24,9 @@ def run(args: list[str], env: dict[str, str] | None = None):
 
 @pytest.fixture
 def initialised(tmp_path: Path) -> tuple[Path, str]:
-    result = run(["init", "--data-dir", str(tmp_path / "oc"), "--fake-drivers", "--port", "16999", "--admin-password", "pw-init"])
+    result = run(
+        ["init", "--data-dir", str(tmp_path / "oc"), "--fake-drivers", "--port", "16999", "--admin-password", "pw-init"]
+    )
     assert result.exit_code == 0, result.output
     return tmp_path / "oc", result.output
 
@@ -82,14 +84,26 @@ def test_keys_rotate_and_list_with_overcast_config(initialised) -> None:
 def test_up_detach_and_down(tmp_path: Path) -> None:
     port = free_port()
     directory = tmp_path / "oc"
-    assert run(["init", "--data-dir", str(directory), "--fake-drivers", "--port", str(port), "--admin-password", "pw"]).exit_code == 0
+    assert (
+        run(
+            ["init", "--data-dir", str(directory), "--fake-drivers", "--port", str(port), "--admin-password", "pw"]
+        ).exit_code
+        == 0
+    )
     env = dict(os.environ, OVERCAST_CONFIG=str(directory / "overcast.toml"))
     cli = [sys.executable, "-c", "from overcast.cli import main; main()"]
     up = subprocess.run([*cli, "up", "--detach"], env=env, capture_output=True, text=True, timeout=120)
     try:
         assert up.returncode == 0, up.stderr + up.stdout
         pid = int((directory / "overcast.pid").read_text())
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": "pw"}}}}}
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": "pw"}},
+                }
+            }
+        }
         r = httpx.post(f"http://127.0.0.1:{port}/identity/v3/auth/tokens", json=body, timeout=10)
         assert r.status_code == 201 and r.headers["x-openstack-request-id"].startswith("req-")
         second = subprocess.run([*cli, "up", "--detach"], env=env, capture_output=True, text=True, timeout=60)

@@ -44,8 +44,15 @@ def test_identity_on_postgres(pg_runtime) -> None:
     ident = pg_runtime.identity
     boot = ident.bootstrap("pg-secret")
     assert ident.find_bootstrap() == boot
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": "pg-secret"}}},
-                     "scope": {"project": {"id": boot.project_id}}}}
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": "pg-secret"}},
+            },
+            "scope": {"project": {"id": boot.project_id}},
+        }
+    }
     token = ident.issue_token(body).token
     other = IdentityService(pg_runtime)
     assert other.context_from_token(token).is_admin
@@ -56,7 +63,14 @@ def test_identity_on_postgres(pg_runtime) -> None:
     user = ident.directory.create_user("pg-u", password="pw")
     ident.assignments.grant("user", user.id, project.id, boot.role_ids["member"])
     cred, secret = ident.appcreds.create(user.id, project.id, "pg-cred", [boot.role_ids["member"]])
-    ac = {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": cred.id, "secret": secret}}}}
+    ac = {
+        "auth": {
+            "identity": {
+                "methods": ["application_credential"],
+                "application_credential": {"id": cred.id, "secret": secret},
+            }
+        }
+    }
     assert ident.issue_token(ac).role_names == {"member"}
     ident.revoke_token(token)
     with pytest.raises(Unauthorized):

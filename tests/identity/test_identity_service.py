@@ -12,7 +12,14 @@ from overcast.identity.tokens import TokenPayload, new_audit_id
 
 
 def password_auth(user: str, password: str, project: str | None = "admin") -> dict:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password}}}}}
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": user, "domain": {"id": "default"}, "password": password}},
+            }
+        }
+    }
     if project:
         body["auth"]["scope"] = {"project": {"name": project, "domain": {"name": "Default"}}}
     return body
@@ -58,8 +65,21 @@ def test_bad_credentials_are_401(ident, body) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [None, {}, {"auth": []}, {"auth": {"identity": {"methods": "password"}}}, {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "x"}}}}},
-     {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": 5}}}}}],
+    [
+        None,
+        {},
+        {"auth": []},
+        {"auth": {"identity": {"methods": "password"}}},
+        {"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "x"}}}}},
+        {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": 5}},
+                }
+            }
+        },
+    ],
 )
 def test_malformed_auth_is_400(ident, body) -> None:
     with pytest.raises(BadRequest):
@@ -72,7 +92,12 @@ def test_unscoped_then_rescope(ident) -> None:
     ctx = ident.context_from_token(unscoped.token)
     with pytest.raises(Forbidden):
         ident.enforce("compute:servers:list", ctx)
-    body = {"auth": {"identity": {"methods": ["token"], "token": {"id": unscoped.token}}, "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+    body = {
+        "auth": {
+            "identity": {"methods": ["token"], "token": {"id": unscoped.token}},
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+        }
+    }
     scoped = ident.issue_token(body)
     assert scoped.project is not None and scoped.payload.expires_at == unscoped.payload.expires_at
     assert scoped.payload.audit_ids[1] == unscoped.payload.audit_id
@@ -103,7 +128,14 @@ def test_expired_token_is_401(ident) -> None:
     data = ident.issue_token(password_auth("admin", "s3cret"))
     now = datetime.now(timezone.utc)
     p = data.payload
-    expired = TokenPayload(p.user_id, p.methods, p.project_id, now - timedelta(hours=2), (now - timedelta(seconds=1)).replace(microsecond=0), (new_audit_id(),))
+    expired = TokenPayload(
+        p.user_id,
+        p.methods,
+        p.project_id,
+        now - timedelta(hours=2),
+        (now - timedelta(seconds=1)).replace(microsecond=0),
+        (new_audit_id(),),
+    )
     token = ident.tokens.issue(expired)
     with pytest.raises(Unauthorized, match="expired"):
         ident.context_from_token(token)
@@ -112,7 +144,9 @@ def test_expired_token_is_401(ident) -> None:
 def test_password_change_and_disable_revoke_the_users_tokens(ident) -> None:
     project = ident.directory.create_project("p1")
     user = ident.directory.create_user("u1", password="pw1")
-    member = ident.directory.find_by_name(__import__("overcast.db.models.identity", fromlist=["Role"]).Role, "member", None)
+    member = ident.directory.find_by_name(
+        __import__("overcast.db.models.identity", fromlist=["Role"]).Role, "member", None
+    )
     ident.assignments.grant("user", user.id, project.id, member.id)
     token = ident.issue_token(password_auth("u1", "pw1", "p1")).token
     assert ident.context_from_token(token).roles == {"member", "reader"}
@@ -170,13 +204,38 @@ def test_application_credential_auth_and_deletion(ident) -> None:
         ident.assignments.grant("user", user.id, project.id, ident.directory.find_by_name(Role, name, None).id)
     reader = ident.directory.find_by_name(Role, "reader", None)
     cred, secret = ident.appcreds.create(user.id, project.id, "ci", [reader.id])
-    body = {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": cred.id, "secret": secret}}}}
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["application_credential"],
+                "application_credential": {"id": cred.id, "secret": secret},
+            }
+        }
+    }
     data = ident.issue_token(body)
     assert data.project.id == project.id and data.role_names == {"reader"}
     assert data.application_credential.restricted
-    by_name = {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"name": "ci", "user": {"name": "u4", "domain": {"id": "default"}}, "secret": secret}}}}
+    by_name = {
+        "auth": {
+            "identity": {
+                "methods": ["application_credential"],
+                "application_credential": {
+                    "name": "ci",
+                    "user": {"name": "u4", "domain": {"id": "default"}},
+                    "secret": secret,
+                },
+            }
+        }
+    }
     assert ident.issue_token(by_name).user.id == user.id
-    bad = {"auth": {"identity": {"methods": ["application_credential"], "application_credential": {"id": cred.id, "secret": "nope"}}}}
+    bad = {
+        "auth": {
+            "identity": {
+                "methods": ["application_credential"],
+                "application_credential": {"id": cred.id, "secret": "nope"},
+            }
+        }
+    }
     with pytest.raises(Unauthorized):
         ident.issue_token(bad)
     ident.appcreds.delete(user.id, cred.id)

@@ -43,7 +43,9 @@ def keys(tmp_path: Path) -> KeyRepository:
 
 
 def test_payload_round_trips_every_field() -> None:
-    p = payload(methods=("password", "token"), audit_ids=(new_audit_id(), new_audit_id()), application_credential_id="ab" * 16)
+    p = payload(
+        methods=("password", "token"), audit_ids=(new_audit_id(), new_audit_id()), application_credential_id="ab" * 16
+    )
     assert decode_payload(encode_payload(p)) == p
     unscoped = payload(project_id=None)
     assert decode_payload(encode_payload(unscoped)) == unscoped
@@ -65,14 +67,25 @@ def test_token_is_short_and_validates(keys: KeyRepository) -> None:
 def test_expired_token_is_refused(keys: KeyRepository) -> None:
     provider = TokenProvider(keys)
     now = datetime.now(timezone.utc)
-    token = provider.issue(payload(issued_at=now - timedelta(hours=2), expires_at=(now - timedelta(seconds=1)).replace(microsecond=0)))
+    token = provider.issue(
+        payload(issued_at=now - timedelta(hours=2), expires_at=(now - timedelta(seconds=1)).replace(microsecond=0))
+    )
     with pytest.raises(InvalidTokenError, match="expired"):
         provider.decode(token)
     # the same token is fine at a moment before its expiry
     assert provider.decode(token, now=now - timedelta(minutes=5)).user_id == USER
 
 
-@pytest.mark.parametrize("mangle", [lambda t: t[:-2] + ("A" if t[-2] != "A" else "B") + t[-1], lambda t: t[:50], lambda t: "x" + t, lambda t: "", lambda t: "é" * 10])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-2] + ("A" if t[-2] != "A" else "B") + t[-1],
+        lambda t: t[:50],
+        lambda t: "x" + t,
+        lambda t: "",
+        lambda t: "é" * 10,
+    ],
+)
 def test_tampered_or_garbage_token_is_refused(keys: KeyRepository, mangle) -> None:
     provider = TokenProvider(keys)
     token = provider.issue(payload())

@@ -26,8 +26,13 @@ class Clock:
 
 
 def throttle(clock: Clock, **settings: Any) -> LoginThrottle:
-    base = {"lockout_failure_attempts": 4, "lockout_duration": 600, "login_backoff": 1.0,
-            "source_failure_limit": 0, "source_failure_window": 60}
+    base = {
+        "lockout_failure_attempts": 4,
+        "lockout_duration": 600,
+        "login_backoff": 1.0,
+        "source_failure_limit": 0,
+        "source_failure_window": 60,
+    }
     return LoginThrottle(IdentitySection(**{**base, **settings}), clock=clock)
 
 
@@ -112,15 +117,28 @@ def test_per_source_limit_over_many_users() -> None:
 def overcast_config(tmp_path: Path, migrated_sqlite_template: Path) -> Config:
     shutil.copyfile(migrated_sqlite_template, tmp_path / "overcast.db")
     data = fake_config_data(tmp_path)
-    data["identity"].update({"lockout_failure_attempts": 3, "lockout_duration": 120, "login_backoff": 0,
-                             "password_min_length": 8, "password_regex": r"^(?=.*\d)",
-                             "password_regex_description": "it must contain a digit"})
+    data["identity"].update(
+        {
+            "lockout_failure_attempts": 3,
+            "lockout_duration": 120,
+            "login_backoff": 0,
+            "password_min_length": 8,
+            "password_regex": r"^(?=.*\d)",
+            "password_regex_description": "it must contain a digit",
+        }
+    )
     return parse_config(data, tmp_path / "overcast.toml")
 
 
 def password_auth(name: str, password: str) -> dict[str, Any]:
-    return {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": name, "domain": {"id": "default"}, "password": password}}}}}
+    return {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": name, "domain": {"id": "default"}, "password": password}},
+            }
+        }
+    }
 
 
 def test_api_locks_a_user_out_with_keystones_401_and_retry_after(cloud) -> None:
@@ -150,8 +168,11 @@ def test_api_password_rules_on_create_and_change(cloud) -> None:
     r = c.patch(V3 + f"/users/{user['id']}", headers=h, json={"user": {"password": "nodigitsatall"}})
     assert r.status_code == 400
     token = cloud.identity.issue_token_for(user["id"], None).token
-    r = c.post(V3 + f"/users/{user['id']}/password", headers={"X-Auth-Token": token},
-               json={"user": {"original_password": "abcdefgh1", "password": "short1"}})
+    r = c.post(
+        V3 + f"/users/{user['id']}/password",
+        headers={"X-Auth-Token": token},
+        json={"user": {"original_password": "abcdefgh1", "password": "short1"}},
+    )
     assert r.status_code == 400
     assert c.post(V3 + "/auth/tokens", json=password_auth("good", "abcdefgh1")).status_code == 201
 

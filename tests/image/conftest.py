@@ -77,8 +77,6 @@ def stored_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-
-
 def use_fs_store() -> tuple[Any, Any]:
     """Fixture overrides that put the ``cloud`` fixture's runtime on the real ``fs`` image
     store. In a test module: ``overcast_pm, overcast_config = use_fs_store()``."""
@@ -125,8 +123,12 @@ def api(cloud: Any) -> Any:
     a_project, _, a_token = cloud.new_project_user(role="member")
     b_project, _, b_token = cloud.new_project_user(role="member")
     return SimpleNamespace(
-        raw=cloud.client, runtime=cloud.runtime, a_project=a_project, b_project=b_project,
-        a=ApiClient(cloud.client, a_token), b=ApiClient(cloud.client, b_token),
+        raw=cloud.client,
+        runtime=cloud.runtime,
+        a_project=a_project,
+        b_project=b_project,
+        a=ApiClient(cloud.client, a_token),
+        b=ApiClient(cloud.client, b_token),
         admin=ApiClient(cloud.client, cloud.admin_token),
     )
 

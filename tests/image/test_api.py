@@ -16,7 +16,9 @@ OCTET = {"Content-Type": "application/octet-stream"}
 
 
 def _create(client, **body):
-    r = client.post("/image/v2/images", json={"name": "cirros", "disk_format": "raw", "container_format": "bare", **body})
+    r = client.post(
+        "/image/v2/images", json={"name": "cirros", "disk_format": "raw", "container_format": "bare", **body}
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -31,12 +33,30 @@ def test_version_discovery(api):
 
 
 def test_sdk_create_upload_show_download(api):
-    body = {"owner_specified.openstack.md5": "", "owner_specified.openstack.sha256": "",
-            "owner_specified.openstack.object": "images/cirros", "hw_rng_model": "virtio"}
+    body = {
+        "owner_specified.openstack.md5": "",
+        "owner_specified.openstack.sha256": "",
+        "owner_specified.openstack.object": "images/cirros",
+        "hw_rng_model": "virtio",
+    }
     view = _create(api.a, **body)
     assert view["status"] == "queued" and view["tags"] == [] and view["hw_rng_model"] == "virtio"
-    for key in ("id", "visibility", "protected", "os_hidden", "checksum", "os_hash_algo", "os_hash_value",
-                "owner", "size", "virtual_size", "min_ram", "min_disk", "created_at", "updated_at"):
+    for key in (
+        "id",
+        "visibility",
+        "protected",
+        "os_hidden",
+        "checksum",
+        "os_hash_algo",
+        "os_hash_value",
+        "owner",
+        "size",
+        "virtual_size",
+        "min_ram",
+        "min_disk",
+        "created_at",
+        "updated_at",
+    ):
         assert key in view
     assert view["self"] == f"/v2/images/{view['id']}" and view["schema"] == "/v2/schemas/image"
     payload = os.urandom(2 * 1024 * 1024 + 123)
@@ -90,8 +110,9 @@ def test_patch_needs_json_patch_media_type(api):
     assert api.a.patch(f"/image/v2/images/{view['id']}", json=ops).status_code == 415
     r = api.a.patch(f"/image/v2/images/{view['id']}", json=ops, headers=PATCH)
     assert r.status_code == 200 and r.json()["name"] == "new" and r.json()["os_distro"] == "debian"
-    r = api.a.patch(f"/image/v2/images/{view['id']}", json=[{"op": "replace", "path": "/status", "value": "active"}],
-                    headers=PATCH)
+    r = api.a.patch(
+        f"/image/v2/images/{view['id']}", json=[{"op": "replace", "path": "/status", "value": "active"}], headers=PATCH
+    )
     assert r.status_code == 403
 
 
@@ -196,8 +217,9 @@ def test_corrupt_stored_data_aborts_the_http_download(live_api, api, tmp_path):
         f.write(bytes([data[100] ^ 0xFF]))
     received = 0
     with pytest.raises(httpx.RemoteProtocolError):
-        with httpx.stream("GET", f"{live_api}/v2/images/{view['id']}/file",
-                          headers={"X-Auth-Token": api.a.token}, timeout=60) as r:
+        with httpx.stream(
+            "GET", f"{live_api}/v2/images/{view['id']}/file", headers={"X-Auth-Token": api.a.token}, timeout=60
+        ) as r:
             assert r.status_code == 200 and r.headers["content-length"] == str(len(data))
             for chunk in r.iter_bytes():
                 received += len(chunk)
@@ -207,13 +229,22 @@ def test_corrupt_stored_data_aborts_the_http_download(live_api, api, tmp_path):
 def test_v2_0_json_patch_and_an_empty_image_id(api):
     view = _create(api.a)
     v20 = {"Content-Type": "application/openstack-images-v2.0-json-patch"}
-    r = api.a.patch(f"/image/v2/images/{view['id']}", json=[{"replace": "/name", "value": "renamed"},
-                                                            {"add": "/color", "value": "blue"}], headers=v20)
+    r = api.a.patch(
+        f"/image/v2/images/{view['id']}",
+        json=[{"replace": "/name", "value": "renamed"}, {"add": "/color", "value": "blue"}],
+        headers=v20,
+    )
     assert r.status_code == 200 and r.json()["name"] == "renamed" and r.json()["color"] == "blue"
     r = api.a.patch(f"/image/v2/images/{view['id']}", json=[{"remove": "/color"}], headers=v20)
     assert r.status_code == 200 and "color" not in r.json()
-    assert api.a.patch(f"/image/v2/images/{view['id']}", json=[{"op": "remove", "path": "/x"}], headers=v20).status_code == 400
-    assert api.a.patch(f"/image/v2/images/{view['id']}", json=[], headers={"Content-Type": "application/json"}).status_code == 415
+    assert (
+        api.a.patch(f"/image/v2/images/{view['id']}", json=[{"op": "remove", "path": "/x"}], headers=v20).status_code
+        == 400
+    )
+    assert (
+        api.a.patch(f"/image/v2/images/{view['id']}", json=[], headers={"Content-Type": "application/json"}).status_code
+        == 415
+    )
     assert api.a.get("/image/v2/images/").status_code == 404
     assert api.a.delete("/image/v2/images/").status_code == 404
 
@@ -225,13 +256,17 @@ def test_compute_image_proxy(api):
     shown = api.a.get(f"{base}/{view['id']}").json()["image"]
     assert shown["status"] == "ACTIVE" and shown["progress"] == 100 and shown["minRam"] == 64 and shown["minDisk"] == 0
     assert shown["metadata"] == {"image_type": "test"} and shown["name"] == "img"
-    assert shown["OS-EXT-IMG-SIZE:size"] == 1024 and shown["links"][0]["href"].endswith(f"/compute/v2.1/images/{view['id']}")
+    assert shown["OS-EXT-IMG-SIZE:size"] == 1024 and shown["links"][0]["href"].endswith(
+        f"/compute/v2.1/images/{view['id']}"
+    )
     assert view["id"] in [i["id"] for i in api.a.get(base).json()["images"]]
     assert api.a.get(f"{base}/detail?name=img").json()["images"][0]["metadata"] == {"image_type": "test"}
     assert api.a.get(f"{base}?minRam=5").status_code == 400  # a filter not served here is refused
     r = api.a.post(f"{base}/{view['id']}/metadata", json={"metadata": {"k": "v"}})
     assert r.status_code == 200 and r.json()["metadata"] == {"image_type": "test", "k": "v"}
-    assert api.a.put(f"{base}/{view['id']}/metadata", json={"metadata": {"only": "1"}}).json()["metadata"] == {"only": "1"}
+    assert api.a.put(f"{base}/{view['id']}/metadata", json={"metadata": {"only": "1"}}).json()["metadata"] == {
+        "only": "1"
+    }
     assert api.a.put(f"{base}/{view['id']}/metadata/x", json={"meta": {"x": "2"}}).json() == {"meta": {"x": "2"}}
     assert api.a.get(f"{base}/{view['id']}/metadata/x").json() == {"meta": {"x": "2"}}
     assert api.a.delete(f"{base}/{view['id']}/metadata/x").status_code == 204

@@ -55,12 +55,22 @@ def test_boot_from_uploaded_qcow2_and_snapshot(api, tmp_path):
     subprocess.run(["qemu-io", "-c", "write -P 0x42 0 512k", str(src)], check=True, capture_output=True)
     r = api.a.post("/image/v2/images", json={"name": "guest", "disk_format": "qcow2", "container_format": "bare"})
     image_id = r.json()["id"]
-    assert api.a.put(f"/image/v2/images/{image_id}/file", content=src.read_bytes(),
-                     headers={"Content-Type": "application/octet-stream"}).status_code == 204
-    flavor = api.admin.post("/compute/v2.1/flavors", headers=COMPUTE,
-                            json={"flavor": {"name": "m1.tiny", "vcpus": 1, "ram": 64, "disk": 1}}).json()["flavor"]
-    r = api.a.post("/compute/v2.1/servers", headers=COMPUTE, json={"server": {
-        "name": "vm1", "imageRef": image_id, "flavorRef": flavor["id"], "networks": "none"}})
+    assert (
+        api.a.put(
+            f"/image/v2/images/{image_id}/file",
+            content=src.read_bytes(),
+            headers={"Content-Type": "application/octet-stream"},
+        ).status_code
+        == 204
+    )
+    flavor = api.admin.post(
+        "/compute/v2.1/flavors", headers=COMPUTE, json={"flavor": {"name": "m1.tiny", "vcpus": 1, "ram": 64, "disk": 1}}
+    ).json()["flavor"]
+    r = api.a.post(
+        "/compute/v2.1/servers",
+        headers=COMPUTE,
+        json={"server": {"name": "vm1", "imageRef": image_id, "flavorRef": flavor["id"], "networks": "none"}},
+    )
     assert r.status_code == 202, r.text
     server_id = r.json()["server"]["id"]
     server = _wait(api, f"/compute/v2.1/servers/{server_id}", "server", "status", "ACTIVE")
@@ -68,8 +78,9 @@ def test_boot_from_uploaded_qcow2_and_snapshot(api, tmp_path):
     cached = list((Path(api.runtime.config.data_dir) / "image-cache").rglob(f"{image_id}.*"))
     assert [p.read_bytes() for p in cached] == [src.read_bytes()]  # fetched once, verified
 
-    r = api.a.post(f"/compute/v2.1/servers/{server_id}/action", headers=COMPUTE,
-                   json={"createImage": {"name": "snap1"}})
+    r = api.a.post(
+        f"/compute/v2.1/servers/{server_id}/action", headers=COMPUTE, json={"createImage": {"name": "snap1"}}
+    )
     assert r.status_code == 202, r.text
     snap_id = r.headers["Location"].rsplit("/", 1)[-1]  # below 2.45 the id comes in Location
     snap = _wait(api, f"/image/v2/images/{snap_id}", "", "status", "active")

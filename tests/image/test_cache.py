@@ -28,9 +28,17 @@ def _agent_side(runtime):
     """An ImageService as an agent builds it: same config, plugins and bus, no database.
     The controller's service answers it over the bus."""
     runtime.image.start()
-    agent_runtime = type("AgentRuntime", (), {"plugins": runtime.plugins, "drivers": runtime.drivers,
-                                              "db": _NoDatabase(), "config": runtime.config,
-                                              "bus": runtime.bus})()
+    agent_runtime = type(
+        "AgentRuntime",
+        (),
+        {
+            "plugins": runtime.plugins,
+            "drivers": runtime.drivers,
+            "db": _NoDatabase(),
+            "config": runtime.config,
+            "bus": runtime.bus,
+        },
+    )()
     return ImageService(agent_runtime)
 
 
@@ -62,8 +70,11 @@ def test_convert_when_host_needs_another_format(fs_runtime, fs_images, ctx_a, tm
     ref, location = _uploaded(fs_images, ctx_a, src, "qcow2")
     got = _agent_side(fs_runtime).fetch_to_cache(image=ref, cache_dir=tmp_path / "cache", formats=["raw"])
     assert got.disk_format == "raw"
-    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", "-f", "raw", got.path],
-                                     capture_output=True, text=True, check=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "--output=json", "-f", "raw", got.path], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert info["virtual-size"] == 32 * 1024 * 1024
     with open(got.path, "rb") as f:
         assert f.read(1024 * 1024) == b"\xab" * (1024 * 1024)
@@ -90,8 +101,13 @@ def test_backing_file_is_refused_on_the_host_too(fs_runtime, fs_images, ctx_a, t
     from overcast.types import ImageRef
 
     data = bad.read_bytes()
-    ref = ImageRef(id="11111111-1111-1111-1111-111111111111", name="bad", disk_format="qcow2", size=len(data),
-                   checksum=hashlib.md5(data).hexdigest())
+    ref = ImageRef(
+        id="11111111-1111-1111-1111-111111111111",
+        name="bad",
+        disk_format="qcow2",
+        size=len(data),
+        checksum=hashlib.md5(data).hexdigest(),
+    )
     with pytest.raises(Unprocessable, match="backing file"):
         _agent_side(fs_runtime).fetch_to_cache(ref, tmp_path / "cache", ["raw"], location=stored.location)
     assert not (tmp_path / "cache" / f"{ref.id}.raw").exists()
@@ -120,8 +136,14 @@ def test_concurrent_fetches_download_once(fs_runtime, fs_images, ctx_a, tmp_path
 
     agent.store.get = counting_get
     results = []
-    threads = [threading.Thread(target=lambda: results.append(
-        agent.fetch_to_cache(image=ref, cache_dir=tmp_path / "cache", formats=["raw"]))) for _ in range(4)]
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(
+                agent.fetch_to_cache(image=ref, cache_dir=tmp_path / "cache", formats=["raw"])
+            )
+        )
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -41,12 +41,18 @@ def test_password_login_from_the_environment(live_api, api, cloud, tmp_path):
     """Without --token the command logs in to Keystone with the OS_* variables."""
     src = tmp_path / "small.raw"
     src.write_bytes(b"\1" * 100_000)
-    env = {"OS_AUTH_URL": live_api.replace("/image", "/identity"), "OS_USERNAME": "admin",
-           "OS_PASSWORD": cloud.admin_password, "OS_PROJECT_NAME": "admin",
-           "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default"}
+    env = {
+        "OS_AUTH_URL": live_api.replace("/image", "/identity"),
+        "OS_USERNAME": "admin",
+        "OS_PASSWORD": cloud.admin_password,
+        "OS_PROJECT_NAME": "admin",
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+    }
     runner = CliRunner(env=env)
-    result = runner.invoke(image_group, ["upload", str(src), "--name", "env-img", "--disk-format", "raw",
-                                         "--image-url", live_api])
+    result = runner.invoke(
+        image_group, ["upload", str(src), "--name", "env-img", "--disk-format", "raw", "--image-url", live_api]
+    )
     assert result.exit_code == 0, result.output
     image_id = json.loads([ln for ln in result.output.splitlines() if ln.startswith("{")][-1])["id"]
     out = tmp_path / "out.raw"
@@ -60,8 +66,19 @@ def test_upload_refused_leaves_no_image(live_api, api, tmp_path):
     src = tmp_path / "notqcow.img"
     src.write_bytes(b"plain bytes" * 1000)
     result = CliRunner().invoke(
-        image_group, ["upload", str(src), "--name", "bad", "--disk-format", "qcow2",
-                      "--token", api.a.token, "--image-url", live_api],
+        image_group,
+        [
+            "upload",
+            str(src),
+            "--name",
+            "bad",
+            "--disk-format",
+            "qcow2",
+            "--token",
+            api.a.token,
+            "--image-url",
+            live_api,
+        ],
     )
     assert result.exit_code != 0 and "does not match" in result.output
     assert api.a.get("/image/v2/images").json()["images"] == []

@@ -32,15 +32,44 @@ def _openstack(endpoint: str, token: str, *args: str) -> str:
 def test_openstack_cli_image_lifecycle(live_api, api, tmp_path):
     src = tmp_path / "cirros.raw"
     src.write_bytes(os.urandom(3 * 1024 * 1024 + 11))
-    created = json.loads(_openstack(
-        live_api, api.a.token, "image", "create", "--file", str(src), "--disk-format", "raw",
-        "--container-format", "bare", "--property", "hw_rng_model=virtio", "cirros", "-f", "json"))
+    created = json.loads(
+        _openstack(
+            live_api,
+            api.a.token,
+            "image",
+            "create",
+            "--file",
+            str(src),
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--property",
+            "hw_rng_model=virtio",
+            "cirros",
+            "-f",
+            "json",
+        )
+    )
     assert created["status"] == "active" and created["size"] == src.stat().st_size
     assert created["checksum"] == hashlib.md5(src.read_bytes()).hexdigest()
     listed = json.loads(_openstack(live_api, api.a.token, "image", "list", "-f", "json"))
     assert [i["Name"] for i in listed] == ["cirros"]
-    _openstack(live_api, api.a.token, "image", "set", "--property", "os_distro=debian", "--min-ram", "64",
-               "--tag", "blue", "--name", "cirros2", "cirros")
+    _openstack(
+        live_api,
+        api.a.token,
+        "image",
+        "set",
+        "--property",
+        "os_distro=debian",
+        "--min-ram",
+        "64",
+        "--tag",
+        "blue",
+        "--name",
+        "cirros2",
+        "cirros",
+    )
     _openstack(live_api, api.a.token, "image", "unset", "--property", "hw_rng_model", "--tag", "blue", "cirros2")
     shown = json.loads(_openstack(live_api, api.a.token, "image", "show", "cirros2", "-f", "json"))
     props = shown["properties"]
@@ -65,8 +94,14 @@ def test_openstacksdk_members_and_verified_download(live_api, api, tmp_path):
 
     a, b = connect(api.a.token), connect(api.b.token)
     data = os.urandom(1024 * 1024 + 3)
-    image = a.image.create_image(name="shared-img", data=data, disk_format="raw", container_format="bare",
-                                 visibility="shared", validate_checksum=True)
+    image = a.image.create_image(
+        name="shared-img",
+        data=data,
+        disk_format="raw",
+        container_format="bare",
+        visibility="shared",
+        validate_checksum=True,
+    )
     image = a.image.get_image(image.id)
     assert image.status == "active" and image.hash_value == hashlib.sha512(data).hexdigest()
     assert image.id not in [i.id for i in b.image.images()]
@@ -91,19 +126,23 @@ def test_openstacksdk_private_invisible_public_unmodifiable(live_api, api):
         return openstack.connect(auth_type="admin_token", auth={"endpoint": f"{live_api}/v2", "token": token})
 
     a, b, admin = connect(api.a.token), connect(api.b.token), connect(api.admin.token)
-    private = a.image.create_image(name="mine", data=b"private data", disk_format="raw", container_format="bare",
-                                   visibility="private")
-    public = admin.image.create_image(name="pub", data=b"public data", disk_format="raw", container_format="bare",
-                                      visibility="public")
+    private = a.image.create_image(
+        name="mine", data=b"private data", disk_format="raw", container_format="bare", visibility="private"
+    )
+    public = admin.image.create_image(
+        name="pub", data=b"public data", disk_format="raw", container_format="bare", visibility="public"
+    )
     assert [i.id for i in b.image.images()] == [public.id]
     with pytest.raises(openstack.exceptions.NotFoundException):
         b.image.get_image(private.id)
     with pytest.raises(openstack.exceptions.NotFoundException):
         b.image.download_image(private.id)
     assert b.image.download_image(public.id).content == b"public data"
-    for what, change in (("update", lambda: b.image.update_image(public.id, name="mine now")),
-                         ("tag", lambda: b.image.add_tag(public, "mine")),
-                         ("delete", lambda: b.image.delete_image(public.id))):
+    for what, change in (
+        ("update", lambda: b.image.update_image(public.id, name="mine now")),
+        ("tag", lambda: b.image.add_tag(public, "mine")),
+        ("delete", lambda: b.image.delete_image(public.id)),
+    ):
         with pytest.raises(openstack.exceptions.ForbiddenException):
             change()
             pytest.fail(f"{what} of another project's public image was allowed")
@@ -119,13 +158,34 @@ def test_openstack_cli_refuses_qcow2_backed_by_etc_passwd(live_api, api, tmp_pat
     if shutil.which("qemu-img") is None:
         pytest.skip("qemu-img is not installed")
     bad = tmp_path / "evil.qcow2"
-    subprocess.run(["qemu-img", "create", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", str(bad)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["qemu-img", "create", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", str(bad)],
+        check=True,
+        capture_output=True,
+    )
     exe = shutil.which("openstack") or str(Path(os.sys.executable).parent / "openstack")
     proc = subprocess.run(
-        [exe, "--os-auth-type", "admin_token", "--os-endpoint", f"{live_api}/v2", "--os-token", api.a.token,
-         "image", "create", "--file", str(bad), "--disk-format", "qcow2", "--container-format", "bare", "evil"],
-        capture_output=True, text=True, timeout=120,
+        [
+            exe,
+            "--os-auth-type",
+            "admin_token",
+            "--os-endpoint",
+            f"{live_api}/v2",
+            "--os-token",
+            api.a.token,
+            "image",
+            "create",
+            "--file",
+            str(bad),
+            "--disk-format",
+            "qcow2",
+            "--container-format",
+            "bare",
+            "evil",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0
     assert "backing file" in proc.stderr, proc.stderr

@@ -28,9 +28,17 @@ def running_cloud_config() -> dict[str, Any]:
 
 
 def _token(cloud: Any, user: str = "admin", password: str | None = None, project: str = "admin") -> str:
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": user, "domain": {"name": "Default"}, "password": password or cloud.admin_password}}},
-        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": user, "domain": {"name": "Default"}, "password": password or cloud.admin_password}
+                },
+            },
+            "scope": {"project": {"name": project, "domain": {"name": "Default"}}},
+        }
+    }
     r = httpx.post(f"{cloud.auth_url}/v3/auth/tokens", json=body, timeout=30)
     assert r.status_code == 201, r.text
     return r.headers["X-Subject-Token"]
@@ -40,16 +48,35 @@ def test_openstack_cli_members_through_keystone(running_cloud, tmp_path):
     cloud = running_cloud
     src = tmp_path / "img.raw"
     src.write_bytes(os.urandom(256 * 1024))
-    image = cloud.openstack("image", "create", "--file", str(src), "--disk-format", "raw",
-                            "--container-format", "bare", "--shared", "shared-img", "-f", "json")
+    image = cloud.openstack(
+        "image",
+        "create",
+        "--file",
+        str(src),
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "--shared",
+        "shared-img",
+        "-f",
+        "json",
+    )
     assert image["status"] == "active"
     cloud.openstack("project", "create", "p2", "-f", "json")
     cloud.openstack("user", "create", "--password", "pw-u2", "u2", "-f", "json")
     cloud.openstack("role", "add", "--project", "p2", "--user", "u2", "member")
     u2 = {k: v for k, v in cloud.env.items() if k != "OS_CLOUD"}
-    u2.update(OS_AUTH_URL=cloud.auth_url, OS_USERNAME="u2", OS_PASSWORD="pw-u2", OS_PROJECT_NAME="p2",
-              OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default", OS_IDENTITY_API_VERSION="3",
-              OS_INTERFACE="public")
+    u2.update(
+        OS_AUTH_URL=cloud.auth_url,
+        OS_USERNAME="u2",
+        OS_PASSWORD="pw-u2",
+        OS_PROJECT_NAME="p2",
+        OS_USER_DOMAIN_NAME="Default",
+        OS_PROJECT_DOMAIN_NAME="Default",
+        OS_IDENTITY_API_VERSION="3",
+        OS_INTERFACE="public",
+    )
     u2.pop("OS_CLIENT_CONFIG_FILE", None)
     listed = cloud.openstack("image", "list", "-f", "json", env=u2)
     assert image["id"] not in [i["ID"] for i in listed]
@@ -67,9 +94,20 @@ def test_openstack_cli_members_through_keystone(running_cloud, tmp_path):
 def _restart(cloud: Any) -> None:
     with open(cloud.log_path, "ab") as log:
         cloud.process = subprocess.Popen(
-            [sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(cloud.config_path),
-             "--fake-drivers"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=cloud.env, start_new_session=True,
+            [
+                sys.executable,
+                "-c",
+                "from overcast.cli import main; main()",
+                "up",
+                "--config",
+                str(cloud.config_path),
+                "--fake-drivers",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=cloud.env,
+            start_new_session=True,
         )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -103,9 +141,16 @@ def test_kill_during_upload_serves_no_partial_data(tmp_path):
 
         def upload() -> None:
             try:
-                httpx.put(f"{images}/{image['id']}/file", content=body(), timeout=60,
-                          headers={"X-Auth-Token": token, "Content-Type": "application/octet-stream",
-                                   "Content-Length": str(64 * 1024 * 1024)})
+                httpx.put(
+                    f"{images}/{image['id']}/file",
+                    content=body(),
+                    timeout=60,
+                    headers={
+                        "X-Auth-Token": token,
+                        "Content-Type": "application/octet-stream",
+                        "Content-Length": str(64 * 1024 * 1024),
+                    },
+                )
             except BaseException as exc:  # noqa: BLE001 - the connection dies with the server
                 errors.append(exc)
 
@@ -133,11 +178,11 @@ def test_kill_during_upload_serves_no_partial_data(tmp_path):
         assert image["id"] not in [i["id"] for i in client.get(images, params={"status": "active"}).json()["images"]]
         # the image can be uploaded again, whole this time
         data = os.urandom(3 * 1024 * 1024)
-        r = client.put(f"{images}/{image['id']}/file", content=data,
-                       headers={"Content-Type": "application/octet-stream"})
+        r = client.put(
+            f"{images}/{image['id']}/file", content=data, headers={"Content-Type": "application/octet-stream"}
+        )
         assert r.status_code == 204, r.text
         assert client.get(f"{images}/{image['id']}").json()["status"] == "active"
         assert client.get(f"{images}/{image['id']}/file").content == data
     finally:
         stop_running_cloud(cloud)
-

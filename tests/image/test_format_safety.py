@@ -108,7 +108,9 @@ def test_disk_format_must_match_content(fs_images, ctx_a, tmp_path, content_form
         ("raw", "raw", []),
     ],
 )
-def test_good_images_are_accepted_with_qemu_img_virtual_size(fs_images, ctx_a, tmp_path, qemu_format, declared, options):
+def test_good_images_are_accepted_with_qemu_img_virtual_size(
+    fs_images, ctx_a, tmp_path, qemu_format, declared, options
+):
     import json
     import subprocess
 
@@ -116,8 +118,14 @@ def test_good_images_are_accepted_with_qemu_img_virtual_size(fs_images, ctx_a, t
     qemu_img("create", "-f", qemu_format, *options, str(path), "16M")
     view = _upload(fs_images, ctx_a, path, declared)
     assert view["status"] == "active"
-    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", "-f", qemu_format, str(path)],
-                                     capture_output=True, check=True, text=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "--output=json", "-f", qemu_format, str(path)],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    )
     if view["virtual_size"] is not None:
         assert view["virtual_size"] == info["virtual-size"]
     elif declared != "vhdx":

@@ -104,8 +104,13 @@ def test_listing_filters_sort_and_paging(images, ctx_a):
     for i in range(7):
         view = images.create(
             ctx_a,
-            {"name": f"n{i % 3}", "disk_format": "qcow2" if i % 2 else "raw", "container_format": "bare",
-             "tags": ["even"] if i % 2 == 0 else [], "os_distro": "debian" if i < 3 else "alpine"},
+            {
+                "name": f"n{i % 3}",
+                "disk_format": "qcow2" if i % 2 else "raw",
+                "container_format": "bare",
+                "tags": ["even"] if i % 2 == 0 else [],
+                "os_distro": "debian" if i < 3 else "alpine",
+            },
         )
         made.append(view["id"])
     pages, marker = [], None

@@ -15,8 +15,11 @@ def test_dead_uploads_are_reset_live_ones_kept(images, ctx_a, overcast_runtime):
     from overcast.image.process import process_id
 
     with overcast_runtime.db.session() as s:
-        s.execute(update(Image).where(Image.id == dead).values(
-            status="saving", saving_by=f"{socket.gethostname()}:999999999:1"))
+        s.execute(
+            update(Image)
+            .where(Image.id == dead)
+            .values(status="saving", saving_by=f"{socket.gethostname()}:999999999:1")
+        )
         s.execute(update(Image).where(Image.id == live).values(status="saving", saving_by=process_id()))
     images.start()
     assert images.show(ctx_a, dead)["status"] == "queued"

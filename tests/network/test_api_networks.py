@@ -14,7 +14,9 @@ def make_net(client: Any, name: str = "net1", **extra: Any) -> dict[str, Any]:
 
 
 def make_subnet(client: Any, net_id: str, cidr: str = "10.0.0.0/24", **extra: Any) -> dict[str, Any]:
-    r = client.post(f"{V2}/subnets", json={"subnet": {"name": "sub", "ip_version": 4, "network_id": net_id, "cidr": cidr, **extra}})
+    r = client.post(
+        f"{V2}/subnets", json={"subnet": {"name": "sub", "ip_version": 4, "network_id": net_id, "cidr": cidr, **extra}}
+    )
     assert r.status_code == 201, r.text
     return r.json()["subnet"]
 
@@ -34,9 +36,25 @@ def test_version_discovery_and_extensions(api: Any) -> None:
 
 def test_network_lifecycle_and_shape(api: Any) -> None:
     net = make_net(api.alice)
-    for key in ("id", "name", "status", "admin_state_up", "subnets", "shared", "router:external", "project_id",
-                "tenant_id", "mtu", "availability_zones", "port_security_enabled", "tags", "created_at",
-                "updated_at", "revision_number", "description"):
+    for key in (
+        "id",
+        "name",
+        "status",
+        "admin_state_up",
+        "subnets",
+        "shared",
+        "router:external",
+        "project_id",
+        "tenant_id",
+        "mtu",
+        "availability_zones",
+        "port_security_enabled",
+        "tags",
+        "created_at",
+        "updated_at",
+        "revision_number",
+        "description",
+    ):
         assert key in net
     assert net["status"] == "ACTIVE" and net["mtu"] == 1450 and net["subnets"] == []
     assert "provider:network_type" not in net  # admin-only attributes
@@ -60,11 +78,17 @@ def test_projects_are_isolated_but_shared_networks_are_visible(api: Any) -> None
     private = make_net(api.alice, "private")
     neutron_error(api.bob.get(f"{V2}/networks/{private['id']}"), 404, "NetworkNotFound")
     neutron_error(api.bob.delete(f"{V2}/networks/{private['id']}"), 404, "NetworkNotFound")
-    neutron_error(api.bob.put(f"{V2}/networks/{private['id']}", json={"network": {"name": "x"}}), 404, "NetworkNotFound")
+    neutron_error(
+        api.bob.put(f"{V2}/networks/{private['id']}", json={"network": {"name": "x"}}), 404, "NetworkNotFound"
+    )
     assert private["id"] not in {n["id"] for n in api.bob.get(f"{V2}/networks").json()["networks"]}
-    r = api.bob.post(f"{V2}/subnets", json={"subnet": {"network_id": private["id"], "cidr": "10.9.0.0/24", "ip_version": 4}})
+    r = api.bob.post(
+        f"{V2}/subnets", json={"subnet": {"network_id": private["id"], "cidr": "10.9.0.0/24", "ip_version": 4}}
+    )
     neutron_error(r, 404, "NetworkNotFound")
-    neutron_error(api.alice.post(f"{V2}/networks", json={"network": {"name": "s", "shared": True}}), 403, "PolicyNotAuthorized")
+    neutron_error(
+        api.alice.post(f"{V2}/networks", json={"network": {"name": "s", "shared": True}}), 403, "PolicyNotAuthorized"
+    )
     shared = make_net(api.boss, "shared", shared=True)
     assert shared["id"] in {n["id"] for n in api.bob.get(f"{V2}/networks").json()["networks"]}
     neutron_error(api.bob.delete(f"{V2}/networks/{shared['id']}"), 403, "PolicyNotAuthorized")
@@ -88,7 +112,10 @@ def test_fields_filters_and_marker_paging(api: Any) -> None:
         nxt = [link["href"] for link in body.get("networks_links", []) if link["rel"] == "next"]
         url = nxt[0] if nxt else ""
     assert len(seen) == len(set(seen)) and set(seen) == ids
-    assert api.alice.get(f"{V2}/networks", params={"shared": "false", "name": "page3"}).json()["networks"][0]["name"] == "page3"
+    assert (
+        api.alice.get(f"{V2}/networks", params={"shared": "false", "name": "page3"}).json()["networks"][0]["name"]
+        == "page3"
+    )
     neutron_error(api.alice.get(f"{V2}/networks?limit=-1"), 400, "BadRequest")
     neutron_error(api.alice.get(f"{V2}/networks?limit=abc"), 400, "BadRequest")
 
@@ -98,7 +125,9 @@ def test_bad_network_input_changes_nothing(api: Any) -> None:
     neutron_error(api.alice.post(f"{V2}/networks", json={"network": {"name": 5}}), 400, "InvalidInput")
     neutron_error(api.alice.post(f"{V2}/networks", json={"network": {"bogus": 1}}), 400, "HTTPBadRequest")
     neutron_error(api.alice.post(f"{V2}/networks", json={"nope": {}}), 400, "BadRequest")
-    neutron_error(api.boss.post(f"{V2}/networks", json={"network": {"provider:network_type": "vlan"}}), 400, "InvalidInput")
+    neutron_error(
+        api.boss.post(f"{V2}/networks", json={"network": {"provider:network_type": "vlan"}}), 400, "InvalidInput"
+    )
     neutron_error(api.alice.post(f"{V2}/networks", json={"network": {"mtu": 9000}}), 400, "InvalidInput")
     assert api.boss.get(f"{V2}/networks").json()["networks"] == before
 
@@ -108,14 +137,26 @@ def test_flat_network_per_physnet_and_vxlan_ids_unique(api: Any) -> None:
     make_net(api.boss, "ext", **body)
     neutron_error(api.boss.post(f"{V2}/networks", json={"network": {"name": "ext2", **body}}), 409, "FlatNetworkInUse")
     a = make_net(api.boss, "a", **{"provider:segmentation_id": 5000})
-    neutron_error(api.boss.post(f"{V2}/networks", json={"network": {"provider:segmentation_id": 5000}}), 409, "TunnelIdInUse")
-    vnis = {api.boss.get(f"{V2}/networks/{make_net(api.alice, f'v{i}')['id']}").json()["network"]["provider:segmentation_id"] for i in range(3)}
+    neutron_error(
+        api.boss.post(f"{V2}/networks", json={"network": {"provider:segmentation_id": 5000}}), 409, "TunnelIdInUse"
+    )
+    vnis = {
+        api.boss.get(f"{V2}/networks/{make_net(api.alice, f'v{i}')['id']}").json()["network"][
+            "provider:segmentation_id"
+        ]
+        for i in range(3)
+    }
     assert len(vnis) == 3 and a["provider:segmentation_id"] == 5000
 
 
 def test_subnet_defaults_and_validation(api: Any) -> None:
     net = make_net(api.alice)
-    sub = make_subnet(api.alice, net["id"], dns_nameservers=["8.8.8.8"], host_routes=[{"destination": "10.5.0.0/16", "nexthop": "10.0.0.9"}])
+    sub = make_subnet(
+        api.alice,
+        net["id"],
+        dns_nameservers=["8.8.8.8"],
+        host_routes=[{"destination": "10.5.0.0/16", "nexthop": "10.0.0.9"}],
+    )
     assert sub["gateway_ip"] == "10.0.0.1" and sub["allocation_pools"] == [{"start": "10.0.0.2", "end": "10.0.0.254"}]
     assert sub["enable_dhcp"] is True and sub["dns_nameservers"] == ["8.8.8.8"]
     assert api.alice.get(f"{V2}/networks/{net['id']}").json()["network"]["subnets"] == [sub["id"]]
@@ -125,15 +166,28 @@ def test_subnet_defaults_and_validation(api: Any) -> None:
         ({"cidr": "banana"}, "InvalidInput"),
         ({"cidr": "10.0.0.128/25"}, "InvalidInput"),  # overlaps sub on the same network
         ({"cidr": "10.2.0.0/24", "gateway_ip": "10.3.0.1"}, "InvalidInput"),
-        ({"cidr": "10.2.0.0/24", "allocation_pools": [{"start": "10.2.0.10", "end": "10.3.0.5"}]}, "OutOfBoundsAllocationPool"),
+        (
+            {"cidr": "10.2.0.0/24", "allocation_pools": [{"start": "10.2.0.10", "end": "10.3.0.5"}]},
+            "OutOfBoundsAllocationPool",
+        ),
         ({"cidr": "10.2.0.0/24", "ip_version": 6}, "InvalidInput"),
         ({"cidr": "10.2.0.0/24", "dns_nameservers": ["not-an-ip"]}, "InvalidInput"),
     ]
     for extra, error_type in bad:
         r = api.alice.post(f"{V2}/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4, **extra}})
         neutron_error(r, 400, error_type)
-    r = api.alice.post(f"{V2}/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.2.0.0/24",
-                                                         "gateway_ip": "10.2.0.5", "allocation_pools": [{"start": "10.2.0.2", "end": "10.2.0.9"}]}})
+    r = api.alice.post(
+        f"{V2}/subnets",
+        json={
+            "subnet": {
+                "network_id": net["id"],
+                "ip_version": 4,
+                "cidr": "10.2.0.0/24",
+                "gateway_ip": "10.2.0.5",
+                "allocation_pools": [{"start": "10.2.0.2", "end": "10.2.0.9"}],
+            }
+        },
+    )
     neutron_error(r, 409, "GatewayConflictWithAllocationPools")
     assert api.alice.get(f"{V2}/subnets").json()["subnets"] == [sub]
 

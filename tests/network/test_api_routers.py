@@ -10,36 +10,49 @@ from .test_api_ports import make_port
 
 
 def external(api: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    ext = make_net(api.boss, "public", **{"router:external": True, "provider:network_type": "flat",
-                                          "provider:physical_network": "public"})
+    ext = make_net(
+        api.boss,
+        "public",
+        **{"router:external": True, "provider:network_type": "flat", "provider:physical_network": "public"},
+    )
     sub = make_subnet(api.boss, ext["id"], cidr="172.24.4.0/24", enable_dhcp=False)
     return ext, sub
 
 
 def test_router_gateway_interfaces_and_floating_ip(api: Any, fake_drivers: Any) -> None:
     ext, ext_sub = external(api)
-    assert ext["id"] in {n["id"] for n in api.alice.get(f"{V2}/networks", params={"router:external": "True"}).json()["networks"]}
+    assert ext["id"] in {
+        n["id"] for n in api.alice.get(f"{V2}/networks", params={"router:external": "True"}).json()["networks"]
+    }
     net = make_net(api.alice)
     sub = make_subnet(api.alice, net["id"])
     port = make_port(api.alice, net["id"])
     router = api.alice.post(f"{V2}/routers", json={"router": {"name": "r1", "admin_state_up": True}}).json()["router"]
     assert router["external_gateway_info"] is None
-    r = api.alice.put(f"{V2}/routers/{router['id']}", json={"router": {"external_gateway_info": {"network_id": ext["id"]}}})
+    r = api.alice.put(
+        f"{V2}/routers/{router['id']}", json={"router": {"external_gateway_info": {"network_id": ext["id"]}}}
+    )
     gw = r.json()["router"]["external_gateway_info"]
     assert gw["network_id"] == ext["id"] and gw["enable_snat"] is True
     assert gw["external_fixed_ips"][0]["subnet_id"] == ext_sub["id"]
     # no route from the port's subnet to the external network yet
-    r = api.alice.post(f"{V2}/floatingips", json={"floatingip": {"floating_network_id": ext["id"], "port_id": port["id"]}})
+    r = api.alice.post(
+        f"{V2}/floatingips", json={"floatingip": {"floating_network_id": ext["id"], "port_id": port["id"]}}
+    )
     neutron_error(r, 404, "ExternalGatewayForFloatingIPNotFound")
     assert api.alice.get(f"{V2}/floatingips").json()["floatingips"] == []
     added = api.alice.put(f"{V2}/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]}).json()
     assert added["subnet_id"] == sub["id"] and added["id"] == router["id"]
     iface = api.alice.get(f"{V2}/ports/{added['port_id']}").json()["port"]
     assert iface["device_owner"] == "network:router_interface" and iface["fixed_ips"][0]["ip_address"] == "10.0.0.1"
-    fip = api.alice.post(f"{V2}/floatingips", json={"floatingip": {"floating_network_id": ext["id"]}}).json()["floatingip"]
+    fip = api.alice.post(f"{V2}/floatingips", json={"floatingip": {"floating_network_id": ext["id"]}}).json()[
+        "floatingip"
+    ]
     assert fip["port_id"] is None and fip["status"] == "DOWN"
     assert fip["floating_ip_address"].startswith("172.24.4.")
-    fip = api.alice.put(f"{V2}/floatingips/{fip['id']}", json={"floatingip": {"port_id": port["id"]}}).json()["floatingip"]
+    fip = api.alice.put(f"{V2}/floatingips/{fip['id']}", json={"floatingip": {"port_id": port["id"]}}).json()[
+        "floatingip"
+    ]
     assert fip["router_id"] == router["id"] and fip["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"]
     plumbed = fake_drivers.network.state["fake1"]["routers"][router["id"]]
     assert plumbed.floating_ips[0].floating_ip_address == fip["floating_ip_address"]
@@ -52,11 +65,17 @@ def test_router_gateway_interfaces_and_floating_ip(api: Any, fake_drivers: Any) 
     # things in use refuse to go, and stay
     neutron_error(api.alice.delete(f"{V2}/ports/{iface['id']}"), 409, "L3PortInUse")
     assert api.alice.get(f"{V2}/ports/{iface['id']}").status_code == 200
-    neutron_error(api.alice.put(f"{V2}/routers/{router['id']}/remove_router_interface", json={"subnet_id": sub["id"]}),
-                  409, "RouterInterfaceInUseByFloatingIP")
+    neutron_error(
+        api.alice.put(f"{V2}/routers/{router['id']}/remove_router_interface", json={"subnet_id": sub["id"]}),
+        409,
+        "RouterInterfaceInUseByFloatingIP",
+    )
     neutron_error(api.alice.delete(f"{V2}/routers/{router['id']}"), 409, "RouterInUse")
-    neutron_error(api.alice.put(f"{V2}/routers/{router['id']}", json={"router": {"external_gateway_info": None}}),
-                  409, "RouterExternalGatewayInUseByFloatingIp")
+    neutron_error(
+        api.alice.put(f"{V2}/routers/{router['id']}", json={"router": {"external_gateway_info": None}}),
+        409,
+        "RouterExternalGatewayInUseByFloatingIp",
+    )
     neutron_error(api.alice.delete(f"{V2}/subnets/{sub['id']}"), 409, "SubnetInUse")
     neutron_error(api.alice.delete(f"{V2}/networks/{net['id']}"), 409, "NetworkInUse")
 
@@ -64,7 +83,10 @@ def test_router_gateway_interfaces_and_floating_ip(api: Any, fake_drivers: Any) 
     api.alice.put(f"{V2}/floatingips/{fip['id']}", json={"floatingip": {"port_id": None}})
     assert fake_drivers.network.state["fake1"]["routers"][router["id"]].floating_ips == ()
     assert api.alice.delete(f"{V2}/floatingips/{fip['id']}").status_code == 204
-    assert api.alice.put(f"{V2}/routers/{router['id']}/remove_router_interface", json={"subnet_id": sub["id"]}).status_code == 200
+    assert (
+        api.alice.put(f"{V2}/routers/{router['id']}/remove_router_interface", json={"subnet_id": sub["id"]}).status_code
+        == 200
+    )
     assert api.alice.delete(f"{V2}/routers/{router['id']}").status_code == 204
     assert router["id"] not in fake_drivers.network.state["fake1"]["routers"]
     assert api.alice.delete(f"{V2}/ports/{port['id']}").status_code == 204
@@ -77,31 +99,57 @@ def test_overlapping_cidrs_on_one_router_are_refused(api: Any) -> None:
     a, b = make_net(api.alice, "a"), make_net(api.alice, "b")
     sa = make_subnet(api.alice, a["id"], cidr="10.20.0.0/24")
     sb = make_subnet(api.alice, b["id"], cidr="10.20.0.0/16")
-    assert api.alice.put(f"{V2}/routers/{r['id']}/add_router_interface", json={"subnet_id": sa["id"]}).status_code == 200
+    assert (
+        api.alice.put(f"{V2}/routers/{r['id']}/add_router_interface", json={"subnet_id": sa["id"]}).status_code == 200
+    )
     ports_before = api.alice.get(f"{V2}/ports").json()["ports"]
-    err = neutron_error(api.alice.put(f"{V2}/routers/{r['id']}/add_router_interface", json={"subnet_id": sb["id"]}), 400, "BadRequest")
+    err = neutron_error(
+        api.alice.put(f"{V2}/routers/{r['id']}/add_router_interface", json={"subnet_id": sb["id"]}), 400, "BadRequest"
+    )
     assert "overlaps" in err["message"]
-    neutron_error(api.alice.put(f"{V2}/routers/{r['id']}/add_router_interface", json={"subnet_id": sa["id"]}), 400, "BadRequest")
+    neutron_error(
+        api.alice.put(f"{V2}/routers/{r['id']}/add_router_interface", json={"subnet_id": sa["id"]}), 400, "BadRequest"
+    )
     neutron_error(api.alice.put(f"{V2}/routers/{r['id']}/add_router_interface", json={}), 400, "BadRequest")
     assert api.alice.get(f"{V2}/ports").json()["ports"] == ports_before
-    neutron_error(api.bob.put(f"{V2}/routers/{r['id']}/add_router_interface", json={"subnet_id": sa["id"]}), 404, "RouterNotFound")
-    neutron_error(api.alice.put(f"{V2}/routers/{r['id']}", json={"router": {"external_gateway_info": {"network_id": a["id"]}}}),
-                  400, "BadRequest")
+    neutron_error(
+        api.bob.put(f"{V2}/routers/{r['id']}/add_router_interface", json={"subnet_id": sa["id"]}), 404, "RouterNotFound"
+    )
+    neutron_error(
+        api.alice.put(f"{V2}/routers/{r['id']}", json={"router": {"external_gateway_info": {"network_id": a["id"]}}}),
+        400,
+        "BadRequest",
+    )
 
 
 def test_security_groups_and_rules(api: Any) -> None:
     groups = api.alice.get(f"{V2}/security-groups").json()["security_groups"]
     [default] = [g for g in groups if g["name"] == "default"]
     rules = {(r["direction"], r["ethertype"], r["remote_group_id"]) for r in default["security_group_rules"]}
-    assert rules == {("egress", "IPv4", None), ("egress", "IPv6", None),
-                     ("ingress", "IPv4", default["id"]), ("ingress", "IPv6", default["id"])}
-    sg = api.alice.post(f"{V2}/security-groups", json={"security_group": {"name": "web", "description": "w"}}).json()["security_group"]
+    assert rules == {
+        ("egress", "IPv4", None),
+        ("egress", "IPv6", None),
+        ("ingress", "IPv4", default["id"]),
+        ("ingress", "IPv6", default["id"]),
+    }
+    sg = api.alice.post(f"{V2}/security-groups", json={"security_group": {"name": "web", "description": "w"}}).json()[
+        "security_group"
+    ]
     assert {r["direction"] for r in sg["security_group_rules"]} == {"egress"}
-    body = {"security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
-            "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "0.0.0.0/0"}
+    body = {
+        "security_group_id": sg["id"],
+        "direction": "ingress",
+        "ethertype": "IPv4",
+        "protocol": "tcp",
+        "port_range_min": 80,
+        "port_range_max": 80,
+        "remote_ip_prefix": "0.0.0.0/0",
+    }
     rule = api.alice.post(f"{V2}/security-group-rules", json={"security_group_rule": body})
     assert rule.status_code == 201 and rule.json()["security_group_rule"]["protocol"] == "tcp"
-    neutron_error(api.alice.post(f"{V2}/security-group-rules", json={"security_group_rule": body}), 409, "SecurityGroupRuleExists")
+    neutron_error(
+        api.alice.post(f"{V2}/security-group-rules", json={"security_group_rule": body}), 409, "SecurityGroupRuleExists"
+    )
     bad = [
         ({"direction": "sideways"}, 400, "InvalidInput"),
         ({"protocol": "bogus"}, 400, "SecurityGroupRuleInvalidProtocol"),
@@ -110,10 +158,22 @@ def test_security_groups_and_rules(api: Any) -> None:
         ({"remote_group_id": sg["id"]}, 400, "SecurityGroupRemoteGroupAndRemoteIpPrefix"),
     ]
     for change, status, error_type in bad:
-        neutron_error(api.alice.post(f"{V2}/security-group-rules", json={"security_group_rule": body | change}), status, error_type)
-    neutron_error(api.bob.post(f"{V2}/security-group-rules", json={"security_group_rule": body | {"port_range_min": 81, "port_range_max": 81}}),
-                  404, "SecurityGroupNotFound")
-    listed = api.alice.get(f"{V2}/security-group-rules", params={"security_group_id": sg["id"]}).json()["security_group_rules"]
+        neutron_error(
+            api.alice.post(f"{V2}/security-group-rules", json={"security_group_rule": body | change}),
+            status,
+            error_type,
+        )
+    neutron_error(
+        api.bob.post(
+            f"{V2}/security-group-rules",
+            json={"security_group_rule": body | {"port_range_min": 81, "port_range_max": 81}},
+        ),
+        404,
+        "SecurityGroupNotFound",
+    )
+    listed = api.alice.get(f"{V2}/security-group-rules", params={"security_group_id": sg["id"]}).json()[
+        "security_group_rules"
+    ]
     assert len(listed) == 3
     assert api.alice.delete(f"{V2}/security-group-rules/{rule.json()['security_group_rule']['id']}").status_code == 204
     neutron_error(api.alice.delete(f"{V2}/security-groups/{default['id']}"), 409, "SecurityGroupCannotRemoveDefault")
@@ -128,7 +188,9 @@ def test_quotas(api: Any) -> None:
     neutron_error(api.bob.get(f"{V2}/quotas/{api.alice_project}"), 403, "AdminRequired")
     r = api.boss.put(f"{V2}/quotas/{api.alice_project}", json={"quota": {"network": 1, "router": 0}})
     assert r.json()["quota"]["network"] == 1
-    neutron_error(api.boss.put(f"{V2}/quotas/{api.alice_project}", json={"quota": {"network": "lots"}}), 400, "InvalidInput")
+    neutron_error(
+        api.boss.put(f"{V2}/quotas/{api.alice_project}", json={"quota": {"network": "lots"}}), 400, "InvalidInput"
+    )
     make_net(api.alice)
     neutron_error(api.alice.post(f"{V2}/networks", json={"network": {"name": "two"}}), 409, "OverQuota")
     neutron_error(api.alice.post(f"{V2}/routers", json={"router": {"name": "r"}}), 409, "OverQuota")
@@ -143,27 +205,46 @@ def test_quotas(api: Any) -> None:
 
 def test_security_group_rule_errors_say_what_neutron_says(api: Any) -> None:
     sg = api.alice.post(f"{V2}/security-groups", json={"security_group": {"name": "t"}}).json()["security_group"]
-    neutron_error(api.alice.post(f"{V2}/security-groups", json={"security_group": {"name": "default"}}), 409,
-                  "SecurityGroupDefaultAlreadyExists")
-    cases = [("tcp", -16, 80, "Invalid value for port -16."), ("tcp", 80, 79, "port_range_min must be <= port_range_max"),
-             ("tcp", 80, 65536, "Invalid value for port 65536."), ("tcp", None, 6, "port_range_min must be <= port_range_max"),
-             ("icmp", 1, 256, "Invalid value for ICMP code (port_range_max) 256. It must be 0 to 255."),
-             ("icmp", -1, 25, "Invalid value for port -1."),
-             ("icmp", None, 6, "ICMP code (port-range-max) 6 is provided but ICMP type (port-range-min) is missing."),
-             ("icmp", 300, 1, "Invalid value for ICMP type (port_range_min) 300. It must be 0 to 255."),
-             (None, 22, 22, "Must also specify protocol if port range is given."),
-             ("gre", 1, 2, "Invalid protocol gre for port range, only supported for TCP, UDP, UDPLITE, SCTP and DCCP.")]
+    neutron_error(
+        api.alice.post(f"{V2}/security-groups", json={"security_group": {"name": "default"}}),
+        409,
+        "SecurityGroupDefaultAlreadyExists",
+    )
+    cases = [
+        ("tcp", -16, 80, "Invalid value for port -16."),
+        ("tcp", 80, 79, "port_range_min must be <= port_range_max"),
+        ("tcp", 80, 65536, "Invalid value for port 65536."),
+        ("tcp", None, 6, "port_range_min must be <= port_range_max"),
+        ("icmp", 1, 256, "Invalid value for ICMP code (port_range_max) 256. It must be 0 to 255."),
+        ("icmp", -1, 25, "Invalid value for port -1."),
+        ("icmp", None, 6, "ICMP code (port-range-max) 6 is provided but ICMP type (port-range-min) is missing."),
+        ("icmp", 300, 1, "Invalid value for ICMP type (port_range_min) 300. It must be 0 to 255."),
+        (None, 22, 22, "Must also specify protocol if port range is given."),
+        ("gre", 1, 2, "Invalid protocol gre for port range, only supported for TCP, UDP, UDPLITE, SCTP and DCCP."),
+    ]
     for ethertype in ("IPv4", "IPv6"):
         for protocol, low, high, message in cases:
-            body = {"security_group_id": sg["id"], "direction": "ingress", "ethertype": ethertype, "protocol": protocol,
-                    "port_range_min": low, "port_range_max": high}
+            body = {
+                "security_group_id": sg["id"],
+                "direction": "ingress",
+                "ethertype": ethertype,
+                "protocol": protocol,
+                "port_range_min": low,
+                "port_range_max": high,
+            }
             r = api.alice.post(f"{V2}/security-group-rules", json={"security_group_rule": body})
             assert r.status_code == 400 and message in r.json()["NeutronError"]["message"], (body, r.text)
     # icmp in an IPv6 rule is ICMPv6, as in Neutron; IPv6-only protocols stay out of IPv4 rules
     body = {"security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv6", "protocol": "icmp"}
     assert api.alice.post(f"{V2}/security-group-rules", json={"security_group_rule": body}).status_code == 201
-    error = neutron_error(api.alice.post(f"{V2}/security-group-rules", json={"security_group_rule": body | {
-        "ethertype": "IPv4", "protocol": "ipv6-icmp"}}), 400, "SecurityGroupEthertypeConflictWithProtocol")
+    error = neutron_error(
+        api.alice.post(
+            f"{V2}/security-group-rules",
+            json={"security_group_rule": body | {"ethertype": "IPv4", "protocol": "ipv6-icmp"}},
+        ),
+        400,
+        "SecurityGroupEthertypeConflictWithProtocol",
+    )
     assert error["message"] == "Invalid ethertype IPv4 for protocol ipv6-icmp."
 
 

@@ -28,8 +28,16 @@ def test_allocate_bind_addresses_and_deallocate(svc: Any, alice: Any, fake_drive
     leases = {p.id for p in state["dhcp"][net["id"]]}
     assert port.id in leases
     addresses = svc.get_instance_addresses("inst-1")
-    assert addresses == {"tenant": [{"version": 4, "addr": port.fixed_ips[0].ip_address, "OS-EXT-IPS:type": "fixed",
-                                     "OS-EXT-IPS-MAC:mac_addr": port.mac_address}]}
+    assert addresses == {
+        "tenant": [
+            {
+                "version": 4,
+                "addr": port.fixed_ips[0].ip_address,
+                "OS-EXT-IPS:type": "fixed",
+                "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
+            }
+        ]
+    }
     assert [v.port_id for v in svc.get_instance_vifs("inst-1")] == [port.id]
     svc.deallocate_ports(alice, "inst-1")
     assert port.id not in state["ports"]
@@ -58,10 +66,21 @@ def test_another_projects_network_is_not_usable(svc: Any, alice: Any, bob: Any) 
         svc.allocate_port_for_instance(bob, "inst-3", "fake1", network_id=net["id"])
 
 
-def test_agent_restart_recreates_everything(net_runtime: Any, svc: Any, alice: Any, boss: Any, fake_drivers: Any) -> None:
+def test_agent_restart_recreates_everything(
+    net_runtime: Any, svc: Any, alice: Any, boss: Any, fake_drivers: Any
+) -> None:
     net, sub = tenant_net(svc, alice)
-    ext = svc.networks.create(boss, {"network": {"name": "pub", "router:external": True, "provider:network_type": "flat",
-                                                 "provider:physical_network": "public"}})
+    ext = svc.networks.create(
+        boss,
+        {
+            "network": {
+                "name": "pub",
+                "router:external": True,
+                "provider:network_type": "flat",
+                "provider:physical_network": "public",
+            }
+        },
+    )
     svc.subnets.create(boss, {"subnet": {"network_id": ext["id"], "cidr": "172.24.4.0/24", "enable_dhcp": False}})
     router = svc.routers.create(alice, {"router": {"name": "r", "external_gateway_info": {"network_id": ext["id"]}}})
     svc.routers.add_interface(alice, router["id"], {"subnet_id": sub["id"]})
@@ -72,7 +91,9 @@ def test_agent_restart_recreates_everything(net_runtime: Any, svc: Any, alice: A
     NetworkAgent(net_runtime, "fake1").start()
     after = {k: set(v) for k, v in fake_drivers.network.state["fake1"].items()}
     assert after == before
-    assert after["routers"] == {router["id"]} and port.id in after["ports"] and {net["id"], ext["id"]} <= after["networks"]
+    assert (
+        after["routers"] == {router["id"]} and port.id in after["ports"] and {net["id"], ext["id"]} <= after["networks"]
+    )
 
 
 def test_controller_start_pushes_state(net_runtime: Any, svc: Any, alice: Any, fake_drivers: Any) -> None:
@@ -84,7 +105,9 @@ def test_controller_start_pushes_state(net_runtime: Any, svc: Any, alice: Any, f
     assert net["id"] in fake_drivers.network.state["fake1"]["dhcp"]
 
 
-def test_rebinding_on_another_host_moves_the_plumbing(overcast_config: Any, overcast_pm: Any, fake_drivers: Any, alice: Any) -> None:
+def test_rebinding_on_another_host_moves_the_plumbing(
+    overcast_config: Any, overcast_pm: Any, fake_drivers: Any, alice: Any
+) -> None:
     """A migration binds the port on the destination: the source host keeps nothing of it."""
     from overcast.agent import start_local_agents
     from overcast.config import parse_config
@@ -100,7 +123,10 @@ def test_rebinding_on_another_host_moves_the_plumbing(overcast_config: Any, over
         net, _ = tenant_net(svc, alice)
         port = svc.allocate_port_for_instance(alice, "inst-m", "fake2", network_id=net["id"])
         svc.bind_port(alice, port.id, "fake2")
-        assert port.id in fake_drivers.network.state["fake2"]["ports"] and net["id"] in fake_drivers.network.state["fake2"]["networks"]
+        assert (
+            port.id in fake_drivers.network.state["fake2"]["ports"]
+            and net["id"] in fake_drivers.network.state["fake2"]["networks"]
+        )
         svc.bind_port(alice, port.id, "fake1")  # fake1 is also the network host (DHCP)
         assert port.id in fake_drivers.network.state["fake1"]["ports"]
         assert port.id not in fake_drivers.network.state["fake2"]["ports"]

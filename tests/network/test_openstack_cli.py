@@ -25,10 +25,31 @@ def test_network_commands(running_cloud: Any) -> None:
     fixed = [p for p in listed if p["Name"] == "port1"][0]["Fixed IP Addresses"]
     assert "10.0.0." in str(fixed)
 
-    ext = os_("network", "create", "--external", "--provider-network-type", "flat", "--provider-physical-network",
-              "public", "public", "-f", "json")
+    ext = os_(
+        "network",
+        "create",
+        "--external",
+        "--provider-network-type",
+        "flat",
+        "--provider-physical-network",
+        "public",
+        "public",
+        "-f",
+        "json",
+    )
     assert ext["router:external"] in (True, "External")
-    os_("subnet", "create", "--network", "public", "--subnet-range", "172.24.4.0/24", "--no-dhcp", "public-sub", "-f", "json")
+    os_(
+        "subnet",
+        "create",
+        "--network",
+        "public",
+        "--subnet-range",
+        "172.24.4.0/24",
+        "--no-dhcp",
+        "public-sub",
+        "-f",
+        "json",
+    )
     router = os_("router", "create", "r1", "-f", "json")
     os_("router", "add", "subnet", "r1", "sub1")
     os_("router", "set", "--external-gateway", "public", "r1")

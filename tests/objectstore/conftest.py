@@ -98,5 +98,3 @@ def alice(os_runtime: Any, os_client: TestClient) -> Swift:
 def bob(os_runtime: Any, os_client: TestClient) -> Swift:
     project_id, token = new_user(os_runtime)
     return Swift(os_client, token, project_id)
-
-

@@ -23,8 +23,10 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def running_cloud_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return {"object_store": {"driver": "fs", "path": str(tmp_path_factory.mktemp("objects"))},
-            "objectstore": {"expirer_interval": 1.0}}
+    return {
+        "object_store": {"driver": "fs", "path": str(tmp_path_factory.mktemp("objects"))},
+        "objectstore": {"expirer_interval": 1.0},
+    }
 
 
 def _tool(name: str) -> str:
@@ -35,14 +37,28 @@ def _tool(name: str) -> str:
 
 
 def _auth_args(cloud: Any, user: str = "admin", password: str | None = None, project: str = "admin") -> list[str]:
-    return ["--auth-version", "3", "--os-auth-url", cloud.auth_url + "/v3", "--os-username", user,
-            "--os-password", password or cloud.admin_password, "--os-project-name", project,
-            "--os-user-domain-name", "Default", "--os-project-domain-name", "Default"]
+    return [
+        "--auth-version",
+        "3",
+        "--os-auth-url",
+        cloud.auth_url + "/v3",
+        "--os-username",
+        user,
+        "--os-password",
+        password or cloud.admin_password,
+        "--os-project-name",
+        project,
+        "--os-user-domain-name",
+        "Default",
+        "--os-project-domain-name",
+        "Default",
+    ]
 
 
 def swift(cloud: Any, *args: str, cwd: Path | None = None, check: bool = True, text: bool = True) -> Any:
-    done = subprocess.run([_tool("swift"), *_auth_args(cloud), *args], cwd=cwd, capture_output=True, text=text,
-                          timeout=120, env=cloud.env)
+    done = subprocess.run(
+        [_tool("swift"), *_auth_args(cloud), *args], cwd=cwd, capture_output=True, text=text, timeout=120, env=cloud.env
+    )
     if check:
         assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
         return done.stdout
@@ -51,12 +67,25 @@ def swift(cloud: Any, *args: str, cwd: Path | None = None, check: bool = True, t
 
 def _new_project_user(cloud: Any, name: str) -> None:
     """A project and a member user of it, both called ``name`` (password ``name``)."""
-    token = httpx.post(cloud.auth_url + "/v3/auth/tokens", json={"auth": {"identity": {"methods": ["password"], "password": {
-        "user": {"name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}).headers["X-Subject-Token"]
+    token = httpx.post(
+        cloud.auth_url + "/v3/auth/tokens",
+        json={
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {"name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}
+                    },
+                },
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+            }
+        },
+    ).headers["X-Subject-Token"]
     h = {"X-Auth-Token": token}
     project = httpx.post(cloud.auth_url + "/v3/projects", headers=h, json={"project": {"name": name}}).json()["project"]
-    user = httpx.post(cloud.auth_url + "/v3/users", headers=h, json={"user": {"name": name, "password": name}}).json()["user"]
+    user = httpx.post(cloud.auth_url + "/v3/users", headers=h, json={"user": {"name": name, "password": name}}).json()[
+        "user"
+    ]
     role = httpx.get(cloud.auth_url + "/v3/roles?name=member", headers=h).json()["roles"][0]
     r = httpx.put(f"{cloud.auth_url}/v3/projects/{project['id']}/users/{user['id']}/roles/{role['id']}", headers=h)
     assert r.status_code == 204
@@ -65,14 +94,23 @@ def _new_project_user(cloud: Any, name: str) -> None:
 def _connection(cloud: Any, user: str, password: str, project: str) -> Any:
     from swiftclient.client import Connection
 
-    return Connection(authurl=cloud.auth_url + "/v3", user=user, key=password, auth_version="3", retries=0,
-                      os_options={"project_name": project, "user_domain_name": "Default",
-                                  "project_domain_name": "Default"})
+    return Connection(
+        authurl=cloud.auth_url + "/v3",
+        user=user,
+        key=password,
+        auth_version="3",
+        retries=0,
+        os_options={"project_name": project, "user_domain_name": "Default", "project_domain_name": "Default"},
+    )
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    files = {"docs/readme.txt": b"read me\n", "docs/guide/intro.md": b"# intro\n", "img/logo.png": os.urandom(3000),
-             "top.bin": os.urandom(70_000)}
+    files = {
+        "docs/readme.txt": b"read me\n",
+        "docs/guide/intro.md": b"# intro\n",
+        "img/logo.png": os.urandom(3000),
+        "top.bin": os.urandom(70_000),
+    }
     for rel, content in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(content)
@@ -87,7 +125,10 @@ def test_swift_cli_tree_slo_ranges_copy_metadata_expiry(running_cloud, tmp_path:
     names = swift(os_server, "list", "c1").split()
     assert sorted(names) == sorted(files)
     assert swift(os_server, "list", "c1", "--delimiter", "/").split() == ["docs/", "img/", "top.bin"]
-    assert swift(os_server, "list", "c1", "--prefix", "docs/", "--delimiter", "/").split() == ["docs/guide/", "docs/readme.txt"]
+    assert swift(os_server, "list", "c1", "--prefix", "docs/", "--delimiter", "/").split() == [
+        "docs/guide/",
+        "docs/readme.txt",
+    ]
 
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(5 * 1024 * 1024 + 123))
@@ -103,7 +144,9 @@ def test_swift_cli_tree_slo_ranges_copy_metadata_expiry(running_cloud, tmp_path:
         assert (out / rel).read_bytes() == content, rel
     assert hashlib.md5((out / "big.bin").read_bytes()).digest() == hashlib.md5(big.read_bytes()).digest()
 
-    ranged = swift(os_server, "download", "c1", "big.bin", "-o", "-", "--header", "Range: bytes=1048570-1048580", text=False)
+    ranged = swift(
+        os_server, "download", "c1", "big.bin", "-o", "-", "--header", "Range: bytes=1048570-1048580", text=False
+    )
     assert ranged == big.read_bytes()[1048570:1048581]  # across two segments
 
     swift(os_server, "copy", "c1", "top.bin", "--destination", "/c2/copied.bin")
@@ -152,7 +195,10 @@ def test_swiftclient_library_and_sharing_between_projects(running_cloud) -> None
     assert bob.get_account()[1] == []  # bob's own account is empty
     admin_url = conn.get_auth()[0]
     with pytest.raises(ClientException) as err:
-        bob.get_object("lib", "copy.bin", )
+        bob.get_object(
+            "lib",
+            "copy.bin",
+        )
     assert err.value.http_status == 404  # in bob's own account there is no such container
     from swiftclient.client import get_object
 
@@ -160,8 +206,9 @@ def test_swiftclient_library_and_sharing_between_projects(running_cloud) -> None
     with pytest.raises(ClientException) as err:
         get_object(admin_url, bob_token, "lib", "copy.bin")
     assert err.value.http_status == 403
-    bob_project = httpx.get(running_cloud.auth_url + "/v3/auth/tokens",
-                            headers={"X-Auth-Token": bob_token, "X-Subject-Token": bob_token}).json()["token"]["project"]["id"]
+    bob_project = httpx.get(
+        running_cloud.auth_url + "/v3/auth/tokens", headers={"X-Auth-Token": bob_token, "X-Subject-Token": bob_token}
+    ).json()["token"]["project"]["id"]
     conn.post_container("lib", headers={"X-Container-Read": f"{bob_project}:*"})
     time.sleep(2.1)  # the server may reuse a container record for container_cache_ttl seconds
     assert get_object(admin_url, bob_token, "lib", "copy.bin")[1] == data

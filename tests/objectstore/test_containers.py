@@ -15,7 +15,11 @@ def test_account_head_counts_and_metadata(alice) -> None:
     alice("PUT", "/c1/b", content=b"123")
     assert alice("POST", "", headers={"X-Account-Meta-Owner": "ops"}).status_code == 204
     r = alice("HEAD")
-    assert (r.headers["x-account-container-count"], r.headers["x-account-object-count"], r.headers["x-account-bytes-used"]) == ("1", "2", "8")
+    assert (
+        r.headers["x-account-container-count"],
+        r.headers["x-account-object-count"],
+        r.headers["x-account-bytes-used"],
+    ) == ("1", "2", "8")
     assert r.headers["x-account-meta-owner"] == "ops"
     alice("POST", "", headers={"X-Remove-Account-Meta-Owner": "x"})
     assert "x-account-meta-owner" not in alice("HEAD").headers
@@ -72,7 +76,9 @@ def test_object_listing_formats(alice) -> None:
     alice("PUT", "/c1")
     for name in ["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "readme", "/lead", "d\u00e9j\u00e0 vu"]:
         alice("PUT", f"/c1/{name}", content=name.encode(), headers={"Content-Type": "text/plain"})
-    assert alice("GET", "/c1").text.splitlines() == sorted(["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "readme", "/lead", "d\u00e9j\u00e0 vu"])
+    assert alice("GET", "/c1").text.splitlines() == sorted(
+        ["photos/2024/a.jpg", "photos/2024/b.jpg", "photos/2025/c.jpg", "readme", "/lead", "d\u00e9j\u00e0 vu"]
+    )
     assert alice("GET", "/c1?delimiter=/").text.splitlines() == ["/", "d\u00e9j\u00e0 vu", "photos/", "readme"]
     assert alice("GET", "/c1?delimiter=/&prefix=photos/").text.splitlines() == ["photos/2024/", "photos/2025/"]
     assert alice("GET", "/c1?delimiter=/&marker=photos/").text.splitlines() == ["readme"]
@@ -80,8 +86,14 @@ def test_object_listing_formats(alice) -> None:
     body = alice("GET", "/c1?format=json&prefix=photos/2024/").json()
     assert body[0]["name"] == "photos/2024/a.jpg" and body[0]["bytes"] == 17 and body[0]["content_type"] == "text/plain"
     assert len(body[0]["hash"]) == 32 and "T" in body[0]["last_modified"]
-    assert alice("GET", "/c1?format=json&delimiter=/&prefix=photos/").json() == [{"subdir": "photos/2024/"}, {"subdir": "photos/2025/"}]
-    assert alice("GET", "/c1?end_marker=photos/2025&prefix=photos/").text.splitlines() == ["photos/2024/a.jpg", "photos/2024/b.jpg"]
+    assert alice("GET", "/c1?format=json&delimiter=/&prefix=photos/").json() == [
+        {"subdir": "photos/2024/"},
+        {"subdir": "photos/2025/"},
+    ]
+    assert alice("GET", "/c1?end_marker=photos/2025&prefix=photos/").text.splitlines() == [
+        "photos/2024/a.jpg",
+        "photos/2024/b.jpg",
+    ]
     root = ET.fromstring(alice("GET", "/c1?format=xml&delimiter=/").content)
     assert root.get("name") == "c1" and [s.get("name") for s in root.findall("subdir")] == ["/", "photos/"]
     r = alice("GET", "/c1", headers={"Accept": "application/json"})
@@ -109,9 +121,17 @@ def test_every_response_carries_a_swift_transaction_id(alice, bob, os_client) ->
 
     shape = re.compile(r"^tx[0-9a-f]{21}-[0-9a-f]{10}$")
     alice("PUT", "/c1")
-    responses = [alice("HEAD"), alice("GET", "/c1"), alice("PUT", "/c1/o", content=b"x"), alice("GET", "/c1/o"),
-                 alice("GET", "/nope"), alice("DELETE", "/nope/o"), bob.on(alice.project)("GET", "/c1"),
-                 os_client.get(alice.base), os_client.get("/object/info")]
+    responses = [
+        alice("HEAD"),
+        alice("GET", "/c1"),
+        alice("PUT", "/c1/o", content=b"x"),
+        alice("GET", "/c1/o"),
+        alice("GET", "/nope"),
+        alice("DELETE", "/nope/o"),
+        bob.on(alice.project)("GET", "/c1"),
+        os_client.get(alice.base),
+        os_client.get("/object/info"),
+    ]
     assert [r.status_code for r in responses] == [204, 204, 201, 200, 404, 404, 403, 401, 200]
     ids = [r.headers.get("x-trans-id", "") for r in responses]
     assert all(shape.match(i) for i in ids), ids
@@ -128,7 +148,12 @@ def test_bulk_delete_deletes_objects_and_containers(alice) -> None:
     alice("PUT", "/full")
     alice("PUT", "/full/keep", content=b"3")
     body = "/c1/a%20b\n/c1/c\n/c1/missing\n/c1\n/c2\n/full\n"
-    r = alice("POST", "?bulk-delete", content=body.encode(), headers={"Accept": "application/json", "Content-Type": "text/plain"})
+    r = alice(
+        "POST",
+        "?bulk-delete",
+        content=body.encode(),
+        headers={"Accept": "application/json", "Content-Type": "text/plain"},
+    )
     assert r.status_code == 200
     report = r.json()
     assert (report["Number Deleted"], report["Number Not Found"]) == (4, 1)
@@ -147,4 +172,8 @@ def test_account_shows_usage_per_storage_policy(alice) -> None:
     alice("PUT", "/c2")
     r = alice("HEAD")
     prefix = "x-account-storage-policy-policy-0-"
-    assert (r.headers[prefix + "container-count"], r.headers[prefix + "object-count"], r.headers[prefix + "bytes-used"]) == ("2", "1", "5")
+    assert (
+        r.headers[prefix + "container-count"],
+        r.headers[prefix + "object-count"],
+        r.headers[prefix + "bytes-used"],
+    ) == ("2", "1", "5")

@@ -24,9 +24,20 @@ SIZE = 8 * 1024 * 1024
 
 
 def _login(cloud) -> tuple[str, dict[str, str]]:
-    r = httpx.post(cloud.auth_url + "/v3/auth/tokens", json={"auth": {"identity": {"methods": ["password"], "password": {
-        "user": {"name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
+    r = httpx.post(
+        cloud.auth_url + "/v3/auth/tokens",
+        json={
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {"name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}
+                    },
+                },
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+            }
+        },
+    )
     project = r.json()["token"]["project"]["id"]
     return f"{cloud.url}/object/v1/AUTH_{project}", {"X-Auth-Token": r.headers["X-Subject-Token"]}
 
@@ -100,5 +111,7 @@ def test_kill9_during_large_puts_leaves_old_or_new_never_torn(tmp_path: Path) ->
 
     pm = PluginManager()
     pm.register_plugin(plugin, name="storage_fs")
-    report = pm.driver(DriverKind.OBJECT_STORE, "fs").audit(backend=Backend(DriverKind.OBJECT_STORE, "object_store", "fs", extra["object_store"]))
+    report = pm.driver(DriverKind.OBJECT_STORE, "fs").audit(
+        backend=Backend(DriverKind.OBJECT_STORE, "object_store", "fs", extra["object_store"])
+    )
     assert report["corrupt"] == 0 and report["missing"] == 0 and report["ok"] == len(listing)

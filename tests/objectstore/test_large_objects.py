@@ -17,8 +17,10 @@ def _segments(alice, n: int = 3, size: int = 1000) -> list[bytes]:
 
 
 def _manifest(parts: list[bytes]) -> list[dict]:
-    return [{"path": f"/c_segments/big/{i:08d}", "etag": hashlib.md5(p).hexdigest(), "size_bytes": len(p)}
-            for i, p in enumerate(parts)]
+    return [
+        {"path": f"/c_segments/big/{i:08d}", "etag": hashlib.md5(p).hexdigest(), "size_bytes": len(p)}
+        for i, p in enumerate(parts)
+    ]
 
 
 def test_slo_put_get_ranges_and_manifest(alice) -> None:

@@ -135,7 +135,11 @@ def test_copy_and_x_copy_from(c1) -> None:
     r = c1("COPY", "/c1/src", headers={"Destination": "c2/dst", "X-Object-Meta-Extra": "two"})
     assert r.status_code == 201 and r.headers["x-copied-from"] == "c1/src"
     r = c1("GET", "/c2/dst")
-    assert r.content == b"payload" and r.headers["x-object-meta-tag"] == "one" and r.headers["x-object-meta-extra"] == "two"
+    assert (
+        r.content == b"payload"
+        and r.headers["x-object-meta-tag"] == "one"
+        and r.headers["x-object-meta-extra"] == "two"
+    )
     assert r.headers["content-type"] == "text/x-a"
     r = c1("PUT", "/c2/dst2", headers={"X-Copy-From": "/c1/src", "X-Fresh-Metadata": "true", "Content-Length": "0"})
     assert r.status_code == 201

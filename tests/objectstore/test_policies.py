@@ -16,7 +16,10 @@ def test_container_policy_routes_objects_to_its_backend(tmp_path: Path) -> None:
 
     data: dict[str, Any] = fake_config_data(tmp_path)
     data["object_store"] = {"driver": "fs", "path": str(tmp_path / "standard")}
-    data["objectstore"] = {"container_cache_ttl": 0, "policies": {"gold": {"driver": "fs", "path": str(tmp_path / "gold")}}}
+    data["objectstore"] = {
+        "container_cache_ttl": 0,
+        "policies": {"gold": {"driver": "fs", "path": str(tmp_path / "gold")}},
+    }
     runtime = build_runtime(parse_config(data, tmp_path / "overcast.toml"), pm=fs_plugin_manager())
     try:
         svc, ctx = runtime.objectstore, system_context()

@@ -17,9 +17,17 @@ def test_second_project_sees_nothing_until_a_read_acl_grants_it(os_runtime, alic
     alice("PUT", "/private/secret", content=b"s")
     # bob's own account is empty and he cannot touch alice's
     assert bob("GET", "?format=json").json() == []
-    for method, path in [("GET", ""), ("HEAD", ""), ("GET", "/shared"), ("HEAD", "/shared/report.txt"),
-                         ("GET", "/shared/report.txt"), ("GET", "/nonexistent"), ("PUT", "/shared/x"),
-                         ("DELETE", "/shared/report.txt"), ("POST", "/shared")]:
+    for method, path in [
+        ("GET", ""),
+        ("HEAD", ""),
+        ("GET", "/shared"),
+        ("HEAD", "/shared/report.txt"),
+        ("GET", "/shared/report.txt"),
+        ("GET", "/nonexistent"),
+        ("PUT", "/shared/x"),
+        ("DELETE", "/shared/report.txt"),
+        ("POST", "/shared"),
+    ]:
         r = bob.on(alice.project)(method, path, content=b"")
         assert r.status_code == 403, (method, path, r.status_code)
     # a read ACL for bob's project opens exactly that container, read-only
@@ -147,11 +155,20 @@ def test_tempurl_get_and_put_without_a_token(alice, bob, os_client) -> None:
     assert os_client.get(url).content == b"signed content"
     assert os_client.head(url).status_code == 200
     assert os_client.put(url, content=b"nope").status_code == 401  # signed for GET only
-    assert os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', key='wrong')}&temp_url_expires={expires}").status_code == 401
+    assert (
+        os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', key='wrong')}&temp_url_expires={expires}").status_code
+        == 401
+    )
     past = str(int(time.time()) - 1)
-    assert os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', when=past)}&temp_url_expires={past}").status_code == 401
+    assert (
+        os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', when=past)}&temp_url_expires={past}").status_code
+        == 401
+    )
     other = f"/v1/AUTH_{alice.project}/c/other"
-    assert os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', other)}&temp_url_expires={expires}").status_code == 401
+    assert (
+        os_client.get(f"{alice.base}/c/o?temp_url_sig={sig('GET', other)}&temp_url_expires={expires}").status_code
+        == 401
+    )
     put = f"{alice.base}/c/new?temp_url_sig={sig('PUT', f'/object/v1/AUTH_{alice.project}/c/new')}&temp_url_expires={expires}"
     assert os_client.put(put, content=b"uploaded").status_code == 201
     assert alice("GET", "/c/new").content == b"uploaded"

@@ -25,9 +25,20 @@ WORKERS = 3
 
 
 def _login(cloud) -> tuple[str, dict[str, str]]:
-    r = httpx.post(cloud.auth_url + "/v3/auth/tokens", json={"auth": {"identity": {"methods": ["password"], "password": {
-        "user": {"name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
+    r = httpx.post(
+        cloud.auth_url + "/v3/auth/tokens",
+        json={
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {"name": "admin", "domain": {"id": "default"}, "password": cloud.admin_password}
+                    },
+                },
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+            }
+        },
+    )
     store = next(s for s in r.json()["token"]["catalog"] if s["type"] == "object-store")
     url = next(e["url"] for e in store["endpoints"] if e["interface"] == "public")
     return url, {"X-Auth-Token": r.headers["X-Subject-Token"]}
@@ -57,8 +68,10 @@ def _alive(pid: int) -> bool:
 
 def test_object_workers_share_the_store_and_restart(tmp_path: Path) -> None:
     port = free_port()
-    extra = {"object_store": {"driver": "fs", "path": str(tmp_path / "objects")},
-             "objectstore": {"workers": WORKERS, "port": port}}
+    extra = {
+        "object_store": {"driver": "fs", "path": str(tmp_path / "objects")},
+        "objectstore": {"workers": WORKERS, "port": port},
+    }
     cloud = start_running_cloud(tmp_path / "cloud", extra)
     try:
         url, h = _login(cloud)

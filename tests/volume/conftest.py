@@ -11,7 +11,9 @@ import pytest
 from overcast.context import RequestContext
 
 
-def make_ctx(project: str = "proj-a", user: str = "user-a", roles: tuple[str, ...] = ("member", "reader")) -> RequestContext:
+def make_ctx(
+    project: str = "proj-a", user: str = "user-a", roles: tuple[str, ...] = ("member", "reader")
+) -> RequestContext:
     return RequestContext(user_id=user, project_id=project, roles=frozenset(roles))
 
 

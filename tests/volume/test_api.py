@@ -23,15 +23,29 @@ def test_version_discovery(http: Any) -> None:
 
 
 def test_create_show_list_with_osc_body(api: Api, settle: Any) -> None:
-    body = {"volume": {"name": "vol1", "size": 1, "snapshot_id": None, "description": None, "volume_type": None,
-                       "metadata": None, "consistencygroup_id": None, "source_volid": None, "imageRef": None,
-                       "availability_zone": None, "backup_id": None}}
+    body = {
+        "volume": {
+            "name": "vol1",
+            "size": 1,
+            "snapshot_id": None,
+            "description": None,
+            "volume_type": None,
+            "metadata": None,
+            "consistencygroup_id": None,
+            "source_volid": None,
+            "imageRef": None,
+            "availability_zone": None,
+            "backup_id": None,
+        }
+    }
     r = api.post("volumes", body, headers={"OpenStack-API-Version": "volume 3.71"})
     assert r.status_code == 202 and r.headers["content-length"] == str(len(r.content))
     assert r.headers["OpenStack-API-Version"] == "volume 3.71"
     vol = r.json()["volume"]
     assert vol["status"] == "creating" and vol["bootable"] == "false" and vol["attachments"] == []
-    assert vol["volume_type"] == "__DEFAULT__" and "os-vol-tenant-attr:tenant_id" not in vol  # admins only, and not on create
+    assert (
+        vol["volume_type"] == "__DEFAULT__" and "os-vol-tenant-attr:tenant_id" not in vol
+    )  # admins only, and not on create
     settle()
     shown = api.get(f"volumes/{vol['id']}").json()["volume"]
     assert shown["status"] == "available" and shown["size"] == 1
@@ -86,7 +100,14 @@ def test_bad_input_is_refused_in_cinder_format_and_changes_nothing(api: Api, set
     assert r.status_code == 400 and "greater than current size" in r.json()["badRequest"]["message"]
     r = api.post("volumes", {"volume": {"size": 1, "volume_type": "no-such-type"}})
     assert r.status_code == 404 and "no-such-type" in r.json()["itemNotFound"]["message"]
-    for bad in ({"size": 0}, {"size": "big"}, {"size": True}, {}, {"size": 1, "metadata": {"k": 1}}, {"size": 1, "availability_zone": "mars"}):
+    for bad in (
+        {"size": 0},
+        {"size": "big"},
+        {"size": True},
+        {},
+        {"size": 1, "metadata": {"k": 1}},
+        {"size": 1, "availability_zone": "mars"},
+    ):
         r = api.post("volumes", {"volume": bad})
         assert r.status_code == 400, (bad, r.text)
         assert "badRequest" in r.json()
@@ -117,7 +138,12 @@ def test_over_quota_is_413_and_creates_nothing(api: Api, api_admin: Api, settle:
 
 def test_delete_in_use_is_refused(api: Api, settle: Any) -> None:
     vol = create(api, settle)
-    assert api.post(f"volumes/{vol['id']}/action", {"os-attach": {"instance_uuid": "srv-1", "mountpoint": "/dev/vdb"}}).status_code == 202
+    assert (
+        api.post(
+            f"volumes/{vol['id']}/action", {"os-attach": {"instance_uuid": "srv-1", "mountpoint": "/dev/vdb"}}
+        ).status_code
+        == 202
+    )
     shown = api.get(f"volumes/{vol['id']}").json()["volume"]
     assert shown["status"] == "in-use" and shown["attachments"][0]["server_id"] == "srv-1"
     r = api.delete(f"volumes/{vol['id']}")
@@ -137,9 +163,17 @@ def test_multiattach_type_allows_several_servers(api: Api, api_admin: Api, settl
     vol = create(api, settle, volume_type="shared")
     assert vol["multiattach"] is True and vol["volume_type"] == "shared"
     for server in ("srv-1", "srv-2"):
-        r = api.post("attachments", {"attachment": {"volume_uuid": vol["id"], "instance_uuid": server,
-                                                    "connector": {"host": "fake1", "connection_types": ["fake"]}}},
-                     headers={"OpenStack-API-Version": "volume 3.54"})
+        r = api.post(
+            "attachments",
+            {
+                "attachment": {
+                    "volume_uuid": vol["id"],
+                    "instance_uuid": server,
+                    "connector": {"host": "fake1", "connection_types": ["fake"]},
+                }
+            },
+            headers={"OpenStack-API-Version": "volume 3.54"},
+        )
         assert r.status_code == 200, r.text
         att = r.json()["attachment"]
         assert att["connection_info"]["driver_volume_type"] == "fake"
@@ -147,7 +181,9 @@ def test_multiattach_type_allows_several_servers(api: Api, api_admin: Api, settl
     shown = api.get(f"volumes/{vol['id']}").json()["volume"]
     assert shown["status"] == "in-use" and {a["server_id"] for a in shown["attachments"]} == {"srv-1", "srv-2"}
     # the same server twice is refused
-    assert api.post("attachments", {"attachment": {"volume_uuid": vol["id"], "instance_uuid": "srv-1"}}).status_code == 400
+    assert (
+        api.post("attachments", {"attachment": {"volume_uuid": vol["id"], "instance_uuid": "srv-1"}}).status_code == 400
+    )
     for att in api.get("attachments").json()["attachments"]:
         assert api.delete(f"attachments/{att['id']}").status_code == 200
     assert api.get(f"volumes/{vol['id']}").json()["volume"]["status"] == "available"
@@ -195,7 +231,9 @@ def test_extend_and_update(api: Api, settle: Any) -> None:
 
 def test_admin_services_and_types(api: Api, api_admin: Api) -> None:
     services = api_admin.get("os-services").json()["services"]
-    assert services == [{**services[0], "binary": "cinder-volume", "host": "overcast@fake", "state": "up", "status": "enabled"}]
+    assert services == [
+        {**services[0], "binary": "cinder-volume", "host": "overcast@fake", "state": "up", "status": "enabled"}
+    ]
     assert api.get("os-services").status_code == 403
     r = api_admin.put("os-services/disable", {"host": "overcast@fake", "binary": "cinder-volume"})
     assert r.status_code == 200 and r.json()["status"] == "disabled"
@@ -218,9 +256,28 @@ def test_availability_zones(api: Api) -> None:
 
 
 def test_volume_and_snapshot_fields_follow_microversion_and_role(api: Api, api_admin: Api, settle: Any) -> None:
-    base = {"id", "name", "description", "size", "status", "availability_zone", "created_at", "updated_at", "attachments",
-            "bootable", "encrypted", "multiattach", "metadata", "snapshot_id", "source_volid", "volume_type", "user_id",
-            "replication_status", "consistencygroup_id", "links"}
+    base = {
+        "id",
+        "name",
+        "description",
+        "size",
+        "status",
+        "availability_zone",
+        "created_at",
+        "updated_at",
+        "attachments",
+        "bootable",
+        "encrypted",
+        "multiattach",
+        "metadata",
+        "snapshot_id",
+        "source_volid",
+        "volume_type",
+        "user_id",
+        "replication_status",
+        "consistencygroup_id",
+        "links",
+    }
     r = api.post("volumes", {"volume": {"size": 1, "name": "mv"}})
     assert set(r.json()["volume"]) == base  # 3.0, a member, the create response
     vid = r.json()["volume"]["id"]
@@ -230,16 +287,35 @@ def test_volume_and_snapshot_fields_follow_microversion_and_role(api: Api, api_a
     at_371 = api.get(f"volumes/{vid}", headers=v371).json()["volume"]
     assert set(at_371) == base | {"group_id", "service_uuid", "shared_targets", "volume_type_id", "consumes_quota"}
     admin_view = api_admin.get(f"/volume/v3/{api.project}/volumes/{vid}", headers=v371).json()["volume"]
-    assert set(admin_view) - set(at_371) == {"migration_status", "provider_id", "cluster_name", "os-vol-tenant-attr:tenant_id",
-                                             "os-vol-host-attr:host", "os-vol-mig-status-attr:migstat",
-                                             "os-vol-mig-status-attr:name_id"}
+    assert set(admin_view) - set(at_371) == {
+        "migration_status",
+        "provider_id",
+        "cluster_name",
+        "os-vol-tenant-attr:tenant_id",
+        "os-vol-host-attr:host",
+        "os-vol-mig-status-attr:migstat",
+        "os-vol-mig-status-attr:name_id",
+    }
     updated = api_admin.put(f"/volume/v3/{api.project}/volumes/{vid}", {"volume": {"name": "n"}}).json()["volume"]
     assert not [k for k in updated if k.startswith("os-vol-")]
     snap = api.post("snapshots", {"snapshot": {"volume_id": vid, "name": "s"}}).json()["snapshot"]
-    assert set(snap) == {"id", "name", "description", "volume_id", "size", "status", "created_at", "updated_at", "metadata"}
+    assert set(snap) == {
+        "id",
+        "name",
+        "description",
+        "volume_id",
+        "size",
+        "status",
+        "created_at",
+        "updated_at",
+        "metadata",
+    }
     settle()
     shown = api.get(f"snapshots/{snap['id']}").json()["snapshot"]
-    assert set(shown) - set(snap) == {"os-extended-snapshot-attributes:project_id", "os-extended-snapshot-attributes:progress"}
+    assert set(shown) - set(snap) == {
+        "os-extended-snapshot-attributes:project_id",
+        "os-extended-snapshot-attributes:progress",
+    }
     at_371 = api.get(f"snapshots/{snap['id']}", headers=v371).json()["snapshot"]
     assert set(at_371) - set(shown) == {"group_snapshot_id", "user_id", "consumes_quota"}
 

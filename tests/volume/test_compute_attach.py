@@ -20,12 +20,21 @@ def boot_server(cloud: Any, api: Api) -> str:
     image_id = str(uuid.uuid4())
     images.add(image_id, disk_format="qcow2")
     cloud.runtime._services["image"] = images
-    r = cloud.request("POST", "/compute/v2.1/flavors", token=cloud.admin_token,
-                      json={"flavor": {"name": "t1", "ram": 64, "vcpus": 1, "disk": 1, "id": None}})
+    r = cloud.request(
+        "POST",
+        "/compute/v2.1/flavors",
+        token=cloud.admin_token,
+        json={"flavor": {"name": "t1", "ram": 64, "vcpus": 1, "disk": 1, "id": None}},
+    )
     assert r.status_code == 200, r.text
     flavor_id = r.json()["flavor"]["id"]
-    r = cloud.request("POST", "/compute/v2.1/servers", token=api.token, headers=NOVA,
-                      json={"server": {"name": "vm1", "imageRef": image_id, "flavorRef": flavor_id, "networks": "none"}})
+    r = cloud.request(
+        "POST",
+        "/compute/v2.1/servers",
+        token=api.token,
+        headers=NOVA,
+        json={"server": {"name": "vm1", "imageRef": image_id, "flavorRef": flavor_id, "networks": "none"}},
+    )
     assert r.status_code == 202, r.text
     server_id = r.json()["server"]["id"]
     deadline = time.monotonic() + 30
@@ -42,11 +51,21 @@ def test_server_add_and_remove_volume(cloud: Any, api: Api, api_b: Api, settle: 
     vol = api.post("volumes", {"volume": {"size": 1, "name": "data"}}).json()["volume"]
     settle()
     # another project can neither see the volume nor attach it to its own server
-    r = cloud.request("POST", f"/compute/v2.1/servers/{server_id}/os-volume_attachments", token=api_b.token, headers=NOVA,
-                      json={"volumeAttachment": {"volumeId": vol["id"], "device": None}})
+    r = cloud.request(
+        "POST",
+        f"/compute/v2.1/servers/{server_id}/os-volume_attachments",
+        token=api_b.token,
+        headers=NOVA,
+        json={"volumeAttachment": {"volumeId": vol["id"], "device": None}},
+    )
     assert r.status_code == 404
-    r = cloud.request("POST", f"/compute/v2.1/servers/{server_id}/os-volume_attachments", token=api.token, headers=NOVA,
-                      json={"volumeAttachment": {"volumeId": vol["id"], "device": None}})
+    r = cloud.request(
+        "POST",
+        f"/compute/v2.1/servers/{server_id}/os-volume_attachments",
+        token=api.token,
+        headers=NOVA,
+        json={"volumeAttachment": {"volumeId": vol["id"], "device": None}},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["volumeAttachment"]["device"] == "/dev/vdb"
     shown = api.get(f"volumes/{vol['id']}").json()["volume"]
@@ -57,12 +76,16 @@ def test_server_add_and_remove_volume(cloud: Any, api: Api, api_b: Api, settle: 
     # without hv_extend_volume (the fake one), naming it; nothing changes
     r = api.post(f"volumes/{vol['id']}/action", {"os-extend": {"new_size": 2}})
     assert r.status_code == 400 and "must be available to extend" in r.json()["badRequest"]["message"]
-    r = api.post(f"volumes/{vol['id']}/action", {"os-extend": {"new_size": 2}}, headers={"OpenStack-API-Version": "volume 3.42"})
+    r = api.post(
+        f"volumes/{vol['id']}/action", {"os-extend": {"new_size": 2}}, headers={"OpenStack-API-Version": "volume 3.42"}
+    )
     assert r.status_code == 400, r.text
     assert "driver 'fake' does not support 'extend_volume'" in r.json()["badRequest"]["message"]
     shown = api.get(f"volumes/{vol['id']}").json()["volume"]
     assert shown["status"] == "in-use" and shown["size"] == 1
-    r = cloud.request("DELETE", f"/compute/v2.1/servers/{server_id}/os-volume_attachments/{vol['id']}", token=api.token, headers=NOVA)
+    r = cloud.request(
+        "DELETE", f"/compute/v2.1/servers/{server_id}/os-volume_attachments/{vol['id']}", token=api.token, headers=NOVA
+    )
     assert r.status_code in (202, 204), r.text
     deadline = time.monotonic() + 30
     while api.get(f"volumes/{vol['id']}").json()["volume"]["status"] != "available":

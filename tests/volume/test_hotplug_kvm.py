@@ -50,20 +50,34 @@ def wait_console(kvm: DriverCaller, host: Host, inst: Instance, marker: str, tim
         time.sleep(0.5)
 
 
-def test_file_volume_hotplug_into_running_tiny_guest(drivers: tuple[DriverCaller, DriverCaller], public_dir: Path) -> None:
+def test_file_volume_hotplug_into_running_tiny_guest(
+    drivers: tuple[DriverCaller, DriverCaller], public_dir: Path
+) -> None:
     kvm, fs = drivers
     guest = Path(os.environ.get("OVERCAST_GUEST_DIR") or "/var/lib/overcast/tinyguest")
     if not (guest / "tinyguest.qcow2").exists():
         pytest.skip(f"libvirt: no tiny guest in {guest} (run scripts/build-tiny-guest.sh)")
-    host = Host(name="oc-volhp", driver="kvm",
-                options={"uri": "qemu:///system", "virt_type": "qemu", "instances_dir": str(public_dir / "instances")})
-    backend = Backend(DriverKind.VOLUME, "files", "fs", {"path": str(public_dir / "vols"), "format": "qcow2", "full_copy": True})
+    host = Host(
+        name="oc-volhp",
+        driver="kvm",
+        options={"uri": "qemu:///system", "virt_type": "qemu", "instances_dir": str(public_dir / "instances")},
+    )
+    backend = Backend(
+        DriverKind.VOLUME, "files", "fs", {"path": str(public_dir / "vols"), "format": "qcow2", "full_copy": True}
+    )
     fs.init_backend(backend=backend)
     vid = str(uuid.uuid4())
     inst_id = str(uuid.uuid4())
-    inst = Instance(uuid=inst_id, name=f"oc-{inst_id}", display_name="hotplug", project_id="p",
-                    flavor=Flavor(id="t", name="t", vcpus=1, memory_mb=256, root_gb=1))
-    image = ImageFile(ImageRef(id="tinyguest", name="tinyguest", disk_format="qcow2"), str(guest / "tinyguest.qcow2"), "qcow2")
+    inst = Instance(
+        uuid=inst_id,
+        name=f"oc-{inst_id}",
+        display_name="hotplug",
+        project_id="p",
+        flavor=Flavor(id="t", name="t", vcpus=1, memory_mb=256, root_gb=1),
+    )
+    image = ImageFile(
+        ImageRef(id="tinyguest", name="tinyguest", disk_format="qcow2"), str(guest / "tinyguest.qcow2"), "qcow2"
+    )
     kvm.spawn(host=host, instance=inst, image=image, network_info=[], block_devices=[])
     try:
         wait_console(kvm, host, inst, "TINYGUEST-READY")

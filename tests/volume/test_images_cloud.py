@@ -35,7 +35,9 @@ def overcast_pm(overcast_pm: PluginManager) -> PluginManager:
 
 
 def has_pattern(path: Path) -> bool:
-    check = subprocess.run(["qemu-io", "-f", "qcow2", "-c", "read -P 0x6b 1M 1M", str(path)], capture_output=True, text=True)
+    check = subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", "read -P 0x6b 1M 1M", str(path)], capture_output=True, text=True
+    )
     return check.returncode == 0 and "Pattern verification failed" not in check.stdout
 
 
@@ -49,17 +51,28 @@ def wait_status(api: Api, vid: str, want: str) -> dict[str, Any]:
         time.sleep(0.1)
 
 
-def test_volume_from_glance_image_and_upload_back(cloud: Any, api: Api, api_b: Api, tmp_path: Path, settle: Any) -> None:
+def test_volume_from_glance_image_and_upload_back(
+    cloud: Any, api: Api, api_b: Api, tmp_path: Path, settle: Any
+) -> None:
     raw = tmp_path / "disk.raw"
     with open(raw, "wb") as f:
         f.truncate(4 * MiB)
     subprocess.run(["qemu-io", "-f", "raw", "-c", "write -P 0x6b 1M 1M", str(raw)], check=True, capture_output=True)
-    r = cloud.request("POST", "/image/v2/images", token=api.token,
-                      json={"name": "disk", "disk_format": "raw", "container_format": "bare"})
+    r = cloud.request(
+        "POST",
+        "/image/v2/images",
+        token=api.token,
+        json={"name": "disk", "disk_format": "raw", "container_format": "bare"},
+    )
     assert r.status_code == 201, r.text
     image_id = r.json()["id"]
-    r = cloud.request("PUT", f"/image/v2/images/{image_id}/file", token=api.token, content=raw.read_bytes(),
-                      headers={"Content-Type": "application/octet-stream"})
+    r = cloud.request(
+        "PUT",
+        f"/image/v2/images/{image_id}/file",
+        token=api.token,
+        content=raw.read_bytes(),
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert r.status_code == 204, r.text
 
     # another project cannot build a volume from this private image
@@ -72,8 +85,17 @@ def test_volume_from_glance_image_and_upload_back(cloud: Any, api: Api, api_b: A
     location = cloud.runtime.service("volume").volumes.get(system_context(), vol["id"]).location
     assert has_pattern(tmp_path / "vols" / location)
 
-    r = api.post(f"volumes/{vol['id']}/action",
-                 {"os-volume_upload_image": {"image_name": "from-volume", "disk_format": "qcow2", "container_format": "bare", "force": False}})
+    r = api.post(
+        f"volumes/{vol['id']}/action",
+        {
+            "os-volume_upload_image": {
+                "image_name": "from-volume",
+                "disk_format": "qcow2",
+                "container_format": "bare",
+                "force": False,
+            }
+        },
+    )
     assert r.status_code == 202, r.text
     new_image = r.json()["os-volume_upload_image"]["image_id"]
     settle()

@@ -99,24 +99,55 @@ def test_volume_isolation_in_use_quota_and_bad_type(running_cloud: Any) -> None:
     wait_status(cloud, ["volume"], vol["id"], "available")
     image_file = cloud.data_dir / "iso-image.raw"
     image_file.write_bytes(b"\x00" * (1024 * 1024))
-    os_("image", "create", "--file", str(image_file), "--disk-format", "raw", "--container-format", "bare",
-        "--public", "iso-image")
+    os_(
+        "image",
+        "create",
+        "--file",
+        str(image_file),
+        "--disk-format",
+        "raw",
+        "--container-format",
+        "bare",
+        "--public",
+        "iso-image",
+    )
     os_("flavor", "create", "--ram", "64", "--disk", "1", "--vcpus", "1", "iso-t1")
 
     os_("project", "create", "iso-p2")
     os_("user", "create", "--password", "pw-iso-u2", "iso-u2")
     os_("role", "add", "--project", "iso-p2", "--user", "iso-u2", "member")
     u2 = {k: v for k, v in cloud.env.items() if k not in ("OS_CLOUD", "OS_CLIENT_CONFIG_FILE")}
-    u2.update(OS_AUTH_URL=cloud.auth_url, OS_USERNAME="iso-u2", OS_PASSWORD="pw-iso-u2", OS_PROJECT_NAME="iso-p2",
-              OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default", OS_IDENTITY_API_VERSION="3",
-              OS_INTERFACE="public")
+    u2.update(
+        OS_AUTH_URL=cloud.auth_url,
+        OS_USERNAME="iso-u2",
+        OS_PASSWORD="pw-iso-u2",
+        OS_PROJECT_NAME="iso-p2",
+        OS_USER_DOMAIN_NAME="Default",
+        OS_PROJECT_DOMAIN_NAME="Default",
+        OS_IDENTITY_API_VERSION="3",
+        OS_INTERFACE="public",
+    )
 
     # another project: the volume is invisible, and it cannot attach it to its own server
     assert vol["id"] not in [v["ID"] for v in os_("volume", "list", "-f", "json", env=u2)]
     hidden = os_("volume", "show", vol["id"], check=False, env=u2)
     assert hidden.returncode != 0 and "No Volume found" in hidden.stderr, hidden.stderr
-    theirs = os_(*NOVA, "server", "create", "--image", "iso-image", "--flavor", "iso-t1", "--nic", "none", "--wait",
-                 "their-vm", "-f", "json", env=u2)
+    theirs = os_(
+        *NOVA,
+        "server",
+        "create",
+        "--image",
+        "iso-image",
+        "--flavor",
+        "iso-t1",
+        "--nic",
+        "none",
+        "--wait",
+        "their-vm",
+        "-f",
+        "json",
+        env=u2,
+    )
     # (the CLI looks the volume up in Cinder first and gets a 404; Nova's own 404 for a
     # volume of another project is checked over HTTP in test_compute_attach.py)
     stolen = os_(*NOVA, "server", "add", "volume", theirs["id"], vol["id"], check=False, env=u2)
@@ -133,8 +164,21 @@ def test_volume_isolation_in_use_quota_and_bad_type(running_cloud: Any) -> None:
     assert os_("volume", "list", "-f", "json", env=u2) == []
 
     # in use: delete is refused (400); so is an online extend the fake hypervisor cannot do
-    mine = os_(*NOVA, "server", "create", "--image", "iso-image", "--flavor", "iso-t1", "--nic", "none", "--wait",
-               "my-vm", "-f", "json")
+    mine = os_(
+        *NOVA,
+        "server",
+        "create",
+        "--image",
+        "iso-image",
+        "--flavor",
+        "iso-t1",
+        "--nic",
+        "none",
+        "--wait",
+        "my-vm",
+        "-f",
+        "json",
+    )
     os_(*NOVA, "server", "add", "volume", mine["id"], vol["id"])
     assert os_("volume", "show", vol["id"], "-f", "json")["status"] == "in-use"
     busy = os_("volume", "delete", vol["id"], check=False)

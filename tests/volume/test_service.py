@@ -23,7 +23,9 @@ def make_volume(volumes: Any, ctx: RequestContext, settle: Any, **kw: Any) -> Vo
     return volumes.volumes.get(ctx, row.id)
 
 
-def test_compute_handshake_and_isolation(volumes: Any, ctx: RequestContext, other_ctx: RequestContext, settle: Any) -> None:
+def test_compute_handshake_and_isolation(
+    volumes: Any, ctx: RequestContext, other_ctx: RequestContext, settle: Any
+) -> None:
     """The calls overcast.compute.volumes makes, in its order."""
     vol = make_volume(volumes, ctx, settle)
     with pytest.raises(NotFound):
@@ -53,8 +55,9 @@ def test_failed_attach_is_unreserved(volumes: Any, ctx: RequestContext, settle: 
     assert volumes.get_volume(ctx, vol.id).status == "available"
 
 
-def test_multiattach_detach_keeps_the_export_other_servers_use(volumes: Any, ctx: RequestContext, settle: Any,
-                                                               fake_drivers: Any, overcast_runtime: Any) -> None:
+def test_multiattach_detach_keeps_the_export_other_servers_use(
+    volumes: Any, ctx: RequestContext, settle: Any, fake_drivers: Any, overcast_runtime: Any
+) -> None:
     with overcast_runtime.db.session() as s:
         volumes.types.create(s, "multi", None, True, {"multiattach": "<is> True"})
     vol = make_volume(volumes, ctx, settle, volume_type="multi")
@@ -122,7 +125,9 @@ def test_quota_holds_under_concurrent_creates(volumes: Any, overcast_runtime: An
         assert volumes.quotas.usage(s, "proj-q") == {"volumes": 3, "gigabytes": 3, "snapshots": 0}
 
 
-def test_driver_failure_lands_in_status_with_reason(volumes: Any, ctx: RequestContext, settle: Any, overcast_runtime: Any) -> None:
+def test_driver_failure_lands_in_status_with_reason(
+    volumes: Any, ctx: RequestContext, settle: Any, overcast_runtime: Any
+) -> None:
     overcast_runtime.drivers.volume_backends["fake"].options  # the fake backend has 1000 GiB
     row = volumes.volumes.create(ctx, size=1)
     settle()
@@ -138,7 +143,9 @@ def test_driver_failure_lands_in_status_with_reason(volumes: Any, ctx: RequestCo
     settle()
 
 
-def test_restart_reconciles_transitional_states(volumes: Any, ctx: RequestContext, settle: Any, overcast_runtime: Any) -> None:
+def test_restart_reconciles_transitional_states(
+    volumes: Any, ctx: RequestContext, settle: Any, overcast_runtime: Any
+) -> None:
     a = make_volume(volumes, ctx, settle)
     b = make_volume(volumes, ctx, settle)
     c = make_volume(volumes, ctx, settle)
@@ -156,8 +163,9 @@ def test_restart_reconciles_transitional_states(volumes: Any, ctx: RequestContex
     assert [x.status for x in volumes.snapshots.list(ctx)] == ["error"]
 
 
-def test_backend_on_a_host_agent_goes_over_the_bus(volumes: Any, ctx: RequestContext, settle: Any, overcast_runtime: Any,
-                                                   fake_drivers: Any) -> None:
+def test_backend_on_a_host_agent_goes_over_the_bus(
+    volumes: Any, ctx: RequestContext, settle: Any, overcast_runtime: Any, fake_drivers: Any
+) -> None:
     from overcast.agent import start_local_agents
 
     overcast_runtime.config.volume.backend_hosts["fake"] = "fake1"
@@ -189,6 +197,6 @@ def test_volume_agent_offers_every_driver_operation() -> None:
     from overcast.bus.rpc import declared
     from overcast.hookspecs import hook_names
 
-    assert sorted(OPERATIONS) == sorted(h[len("vol_"):] for h in hook_names("vol_"))
+    assert sorted(OPERATIONS) == sorted(h[len("vol_") :] for h in hook_names("vol_"))
     for op in OPERATIONS:
         assert f"volume_{op}" in declared(VolumeAgent)

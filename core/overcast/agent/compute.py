@@ -142,7 +142,11 @@ class ComputeAgent:
     ) -> InstanceInfo:
         image = self._fetch(instance.image)
         return self.driver.spawn(
-            host=self.host, instance=instance, image=image, network_info=list(network_info), block_devices=list(block_devices)
+            host=self.host,
+            instance=instance,
+            image=image,
+            network_info=list(network_info),
+            block_devices=list(block_devices),
         )
 
     @rpc
@@ -159,7 +163,9 @@ class ComputeAgent:
 
     @rpc
     def power_off(self, instance: Instance, shutdown_timeout: int, retry_interval: int = 5) -> bool:
-        return self.driver.power_off(host=self.host, instance=instance, timeout=shutdown_timeout, retry_interval=retry_interval)
+        return self.driver.power_off(
+            host=self.host, instance=instance, timeout=shutdown_timeout, retry_interval=retry_interval
+        )
 
     @rpc
     def pause(self, instance: Instance) -> bool:
@@ -202,8 +208,9 @@ class ComputeAgent:
 
     @rpc
     def migrate_disk_and_power_off(self, instance: Instance, dest: str, flavor: Flavor | None = None) -> MigrationData:
-        return self.driver.migrate_disk_and_power_off(host=self.host, instance=instance, dest=self._other(dest),
-                                                      flavor=flavor or instance.flavor)
+        return self.driver.migrate_disk_and_power_off(
+            host=self.host, instance=instance, dest=self._other(dest), flavor=flavor or instance.flavor
+        )
 
     @rpc
     def finish_migration(
@@ -216,8 +223,13 @@ class ComputeAgent:
     ) -> InstanceInfo:
         image = self._fetch(instance.image) if instance.image is not None else None
         return self.driver.finish_migration(
-            host=self.host, instance=instance, migration=migration, image=image,
-            network_info=list(network_info), block_devices=list(block_devices), power_on=power_on,
+            host=self.host,
+            instance=instance,
+            migration=migration,
+            image=image,
+            network_info=list(network_info),
+            block_devices=list(block_devices),
+            power_on=power_on,
         )
 
     @rpc
@@ -234,13 +246,19 @@ class ComputeAgent:
         power_on: bool = True,
     ) -> InstanceInfo:
         return self.driver.finish_revert_migration(
-            host=self.host, instance=instance, migration=migration,
-            network_info=list(network_info), block_devices=list(block_devices), power_on=power_on,
+            host=self.host,
+            instance=instance,
+            migration=migration,
+            network_info=list(network_info),
+            block_devices=list(block_devices),
+            power_on=power_on,
         )
 
     @rpc
     def check_can_live_migrate_destination(self, instance: Instance, source: str) -> MigrationData:
-        return self.driver.check_can_live_migrate_destination(host=self.host, instance=instance, source=self._other(source))
+        return self.driver.check_can_live_migrate_destination(
+            host=self.host, instance=instance, source=self._other(source)
+        )
 
     @rpc
     def pre_live_migration(
@@ -251,13 +269,18 @@ class ComputeAgent:
         block_devices: Sequence[BlockDevice] = (),
     ) -> MigrationData:
         return self.driver.pre_live_migration(
-            host=self.host, instance=instance, migration=migration,
-            network_info=list(network_info), block_devices=list(block_devices),
+            host=self.host,
+            instance=instance,
+            migration=migration,
+            network_info=list(network_info),
+            block_devices=list(block_devices),
         )
 
     @rpc
     def live_migration(self, instance: Instance, dest: str, migration: MigrationData) -> bool:
-        return self.driver.live_migration(host=self.host, instance=instance, dest=self._other(dest), migration=migration)
+        return self.driver.live_migration(
+            host=self.host, instance=instance, dest=self._other(dest), migration=migration
+        )
 
     @rpc
     def post_live_migration(self, instance: Instance, migration: MigrationData) -> bool:
@@ -271,16 +294,21 @@ class ComputeAgent:
 
     @rpc
     def attach_volume(self, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
-        return self.driver.attach_volume(host=self.host, instance=instance, connection_info=connection_info, mountpoint=mountpoint)
+        return self.driver.attach_volume(
+            host=self.host, instance=instance, connection_info=connection_info, mountpoint=mountpoint
+        )
 
     @rpc
     def detach_volume(self, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
-        return self.driver.detach_volume(host=self.host, instance=instance, connection_info=connection_info, mountpoint=mountpoint)
+        return self.driver.detach_volume(
+            host=self.host, instance=instance, connection_info=connection_info, mountpoint=mountpoint
+        )
 
     @rpc
     def extend_volume(self, instance: Instance, connection_info: ConnectionInfo, new_size_gb: int) -> bool:
-        return self.driver.extend_volume(host=self.host, instance=instance, connection_info=connection_info,
-                                         new_size_gb=new_size_gb)
+        return self.driver.extend_volume(
+            host=self.host, instance=instance, connection_info=connection_info, new_size_gb=new_size_gb
+        )
 
     @rpc
     def plug_vifs(self, instance: Instance, network_info: Sequence[VifDetails]) -> bool:

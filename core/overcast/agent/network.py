@@ -55,10 +55,16 @@ class NetworkAgent:
         # a host missing the driver's tools fails here, loudly
         self._plumb(lambda d, b: d.init_host(backend=b, host=self.host_name) if d.supports("init_host") else True, True)
         try:
-            controller = client(self.runtime.bus, NETWORK_TOPIC, NetworkRpc, timeout=self.runtime.config.bus.probe_timeout)
+            controller = client(
+                self.runtime.bus, NETWORK_TOPIC, NetworkRpc, timeout=self.runtime.config.bus.probe_timeout
+            )
             state = controller.host_state(host=self.host_name)
         except OvercastError as exc:
-            log.info("network agent %s: controller not reachable yet (%s); it pushes the state when it starts", self.host_name, exc)
+            log.info(
+                "network agent %s: controller not reachable yet (%s); it pushes the state when it starts",
+                self.host_name,
+                exc,
+            )
             return
         self.apply_state(state)
 
@@ -68,8 +74,12 @@ class NetworkAgent:
         failures = []
         steps: list[tuple[str, Callable[[], bool]]] = []
         steps += [("setup_network", functools.partial(self.setup_network, network=n)) for n in state.networks]
-        steps += [("setup_dhcp", functools.partial(self.setup_dhcp, network=d.network, ports=d.ports)) for d in state.dhcp]
-        steps += [("setup_port", functools.partial(self.setup_port, network=p.network, port=p.port)) for p in state.ports]
+        steps += [
+            ("setup_dhcp", functools.partial(self.setup_dhcp, network=d.network, ports=d.ports)) for d in state.dhcp
+        ]
+        steps += [
+            ("setup_port", functools.partial(self.setup_port, network=p.network, port=p.port)) for p in state.ports
+        ]
         steps += [("setup_router", functools.partial(self.setup_router, router=r)) for r in state.routers]
         for operation, step in steps:
             try:
@@ -105,7 +115,9 @@ class NetworkAgent:
 
     @rpc
     def setup_dhcp(self, network: Network, ports: Sequence[Port]) -> bool:
-        return self._plumb(lambda d, b: d.setup_dhcp(backend=b, host=self.host_name, network=network, ports=list(ports)), True)
+        return self._plumb(
+            lambda d, b: d.setup_dhcp(backend=b, host=self.host_name, network=network, ports=list(ports)), True
+        )
 
     @rpc
     def teardown_dhcp(self, network: Network) -> bool:

@@ -66,14 +66,21 @@ def make_agent(config: Config, host: str, fake_drivers: bool = False, pm: Any = 
     return AgentProcess(build_agent_runtime(config, host, pm=pm), host)
 
 
-def run_agent(config: Config, host: str, pid_file: Path | None = None, fake_drivers: bool = False,
-              stop: threading.Event | None = None) -> None:
+def run_agent(
+    config: Config,
+    host: str,
+    pid_file: Path | None = None,
+    fake_drivers: bool = False,
+    stop: threading.Event | None = None,
+) -> None:
     """Serve ``agent.<host>`` in the foreground until SIGTERM/SIGINT (or ``stop`` is set)."""
     from overcast.server import remove_pid_file, write_pid_file
 
     if config.bus.url.startswith("memory://"):
-        raise ConfigError(f"{config.path}: [bus] url: an agent process talks to its controller through a message "
-                          "broker; set an amqp:// url (with memory:// the all-in-one 'overcast up' runs the agents)")
+        raise ConfigError(
+            f"{config.path}: [bus] url: an agent process talks to its controller through a message "
+            "broker; set an amqp:// url (with memory:// the all-in-one 'overcast up' runs the agents)"
+        )
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

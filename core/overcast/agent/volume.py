@@ -128,6 +128,8 @@ class VolumeAgent:
         return driver.copy_image_to_volume(backend=backend, volume=volume, image=image)
 
     @rpc
-    def copy_volume_to_image(self, backend_name: str, volume: VolumeRef, disk_format: str, dest_path: str) -> SnapshotResult:
+    def copy_volume_to_image(
+        self, backend_name: str, volume: VolumeRef, disk_format: str, dest_path: str
+    ) -> SnapshotResult:
         driver, backend = self._driver(backend_name)
         return driver.copy_volume_to_image(backend=backend, volume=volume, disk_format=disk_format, dest_path=dest_path)

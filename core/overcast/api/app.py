@@ -58,8 +58,14 @@ class OvercastAPI(FastAPI):
 
     _outer: Any = None
 
-    def wrap(self, fast_paths: dict[str, Any], fast_routes: dict[tuple[str, str], Any], body_limit: int,
-             route_limits: list[RouteLimit] | None = None, wrappers: list[Any] | None = None) -> None:
+    def wrap(
+        self,
+        fast_paths: dict[str, Any],
+        fast_routes: dict[tuple[str, str], Any],
+        body_limit: int,
+        route_limits: list[RouteLimit] | None = None,
+        wrappers: list[Any] | None = None,
+    ) -> None:
         inner: Any = super().__call__
         for wrapper in wrappers or ():  # a module's own ASGI layer (the dashboard's headers)
             inner = wrapper(inner)
@@ -83,8 +89,11 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 def allowed_methods(app: FastAPI, scope: MutableMapping[str, Any]) -> list[str]:
     """The methods some route takes at the request's path (Starlette's own 405 names only
     the first partly matching route's, and FastAPI's included routers none)."""
-    return [method for method in HTTP_METHODS
-            if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in app.router.routes)]
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in app.router.routes)
+    ]
 
 
 def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAPI:
@@ -94,13 +103,21 @@ def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAP
 
     @app.exception_handler(OvercastError)
     async def overcast_error(request: Request, exc: OvercastError) -> Response:
-        return overcast_error_response(request.url.path, exc, runtime.config.api.base_url(), request.headers.get("accept"))
+        return overcast_error_response(
+            request.url.path, exc, runtime.config.api.base_url(), request.headers.get("accept")
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         if err.get("type") == "json_invalid":
-            return error_response(request.url.path, 400, "Bad Request", "The request body is not valid JSON.", accept=request.headers.get("accept"))
+            return error_response(
+                request.url.path,
+                400,
+                "Bad Request",
+                "The request body is not valid JSON.",
+                accept=request.headers.get("accept"),
+            )
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
         message = f"Invalid input for field/attribute {where}: {err.get('msg')}" if where else str(err.get("msg"))
         return error_response(request.url.path, 400, "Bad Request", message, accept=request.headers.get("accept"))
@@ -112,14 +129,20 @@ def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAP
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # RFC 9110: a 405 names every method the resource takes
             headers["Allow"] = ", ".join(allowed_methods(app, request.scope))
-        return error_response(request.url.path, exc.status_code, title, message, accept=request.headers.get("accept"),
-                              headers=headers)
+        return error_response(
+            request.url.path, exc.status_code, title, message, accept=request.headers.get("accept"), headers=headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(request.url.path, 500, "Internal Server Error", "An unexpected error prevented the server from fulfilling your request.",
-                              accept=request.headers.get("accept"))
+        return error_response(
+            request.url.path,
+            500,
+            "Internal Server Error",
+            "An unexpected error prevented the server from fulfilling your request.",
+            accept=request.headers.get("accept"),
+        )
 
     fast_paths: dict[str, Any] = {}
     fast_routes: dict[tuple[str, str], Any] = {}

@@ -88,8 +88,10 @@ def glance_error(status: int, title: str, message: str, code: str, accept: str |
         match = match if q > 0 else None
     status_line = f"{status} {title}"
     if match == "text/html":
-        page = (f"<html>\n <head>\n  <title>{status_line}</title>\n </head>\n <body>\n  <h1>{status_line}</h1>\n"
-                f"  {html.escape(message)}<br /><br />\n\n\n\n </body>\n</html>")
+        page = (
+            f"<html>\n <head>\n  <title>{status_line}</title>\n </head>\n <body>\n  <h1>{status_line}</h1>\n"
+            f"  {html.escape(message)}<br /><br />\n\n\n\n </body>\n</html>"
+        )
         return "text/html; charset=UTF-8", page.encode()
     if match == "application/json":
         return "application/json", _json({"message": message, "code": status_line, "title": title})
@@ -110,8 +112,9 @@ def service_of_path(path: str) -> str:
     return path.lstrip("/").split("/", 1)[0]
 
 
-def error_body(path: str, status: int, title: str, message: str, code: str | None = None,
-               accept: str | None = None) -> Body:
+def error_body(
+    path: str, status: int, title: str, message: str, code: str | None = None, accept: str | None = None
+) -> Body:
     """The error in the format of the service at ``path``; the image service (as Glance)
     also follows the request's ``Accept`` header."""
     service = service_of_path(path)
@@ -135,7 +138,14 @@ def overcast_error_response(path: str, exc: OvercastError, base_url: str, accept
     return Response(content=body, status_code=exc.status, media_type=media, headers=headers)
 
 
-def error_response(path: str, status: int, title: str, message: str, code: str | None = None,
-                   accept: str | None = None, headers: Mapping[str, str] | None = None) -> Response:
+def error_response(
+    path: str,
+    status: int,
+    title: str,
+    message: str,
+    code: str | None = None,
+    accept: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     media, body = error_body(path, status, title, message, code, accept)
     return Response(content=body, status_code=status, media_type=media, headers=headers)

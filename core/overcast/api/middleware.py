@@ -16,6 +16,7 @@ log = logging.getLogger("overcast.api.access")
 
 REQUEST_ID_HEADER = b"x-openstack-request-id"
 
+
 class RequestIdAndLogMiddleware:
     """Gives each request an id (``req-<uuid>``), returns it in ``X-Openstack-Request-Id``
     (Nova also reads ``X-Compute-Request-Id``; under ``/object`` it is Swift's transaction id,
@@ -85,7 +86,9 @@ class FastPathMiddleware:
     :mod:`overcast.api.errors`; an unexpected exception still gets a 500 in the service's
     format (as FastAPI's error layer would give it) if no response has started."""
 
-    def __init__(self, app: Any, routes: dict[str, Any] | None = None, exact: dict[tuple[str, str], Any] | None = None) -> None:
+    def __init__(
+        self, app: Any, routes: dict[str, Any] | None = None, exact: dict[tuple[str, str], Any] | None = None
+    ) -> None:
         self.app = app
         self.routes = tuple((routes or {}).items())
         self.exact = dict(exact or {})
@@ -119,8 +122,13 @@ async def _guarded(target: Any, scope: dict, receive: Any, send: Any) -> None:
         log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
         if started:
             raise
-        await _send_error(scope, send, 500, "Internal Server Error",
-                          "An unexpected error prevented the server from fulfilling your request.")
+        await _send_error(
+            scope,
+            send,
+            500,
+            "Internal Server Error",
+            "An unexpected error prevented the server from fulfilling your request.",
+        )
 
 
 @dataclass(frozen=True)

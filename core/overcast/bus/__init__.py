@@ -134,11 +134,22 @@ def make_bus(section: Any) -> Bus:
         from overcast.bus.amqp import AmqpBus
         from overcast.tls import amqp_ssl_options
 
-        return AmqpBus(url, rpc_timeout=section.rpc_timeout, prefix=getattr(section, "prefix", ""),
-                       ssl=amqp_ssl_options(section))
+        return AmqpBus(
+            url, rpc_timeout=section.rpc_timeout, prefix=getattr(section, "prefix", ""), ssl=amqp_ssl_options(section)
+        )
     raise ConfigError(f"[bus] url: unknown scheme in {url!r}; use memory://, amqp:// or amqps://")
 
 
 from overcast.bus.memory import InProcessBus  # noqa: E402  (re-exported for convenience)
 
-__all__ = ["Bus", "InProcessBus", "RemoteError", "decode", "decode_result", "encode", "encode_result", "handle_request", "make_bus"]
+__all__ = [
+    "Bus",
+    "InProcessBus",
+    "RemoteError",
+    "decode",
+    "decode_result",
+    "encode",
+    "encode_result",
+    "handle_request",
+    "make_bus",
+]

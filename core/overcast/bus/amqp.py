@@ -52,8 +52,15 @@ def topic_queue(topic: str, exchange: Exchange = RPC_EXCHANGE) -> Queue:
 class AmqpBus:
     """A :class:`overcast.bus.Bus` over RabbitMQ. Thread-safe; one consumer thread."""
 
-    def __init__(self, url: str, rpc_timeout: float = 60.0, workers: int = 16, prefix: str = "", publishers: int = 4,
-                 ssl: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        rpc_timeout: float = 60.0,
+        workers: int = 16,
+        prefix: str = "",
+        publishers: int = 4,
+        ssl: dict[str, Any] | None = None,
+    ) -> None:
         self.url = url
         self._ssl = ssl  # kombu's ssl options for amqps:// (overcast.tls.amqp_ssl_options)
         self.rpc_timeout = rpc_timeout
@@ -111,9 +118,14 @@ class AmqpBus:
         self._pending[correlation_id] = future
         try:
             self._publish(
-                encode(method, args), exchange=self._rpc_exchange, routing_key=self.prefix + topic,
-                declare=[self._topic_queue(topic)], reply_to=self._reply_name, correlation_id=correlation_id,
-                deadline=timeout, expiration=timeout,
+                encode(method, args),
+                exchange=self._rpc_exchange,
+                routing_key=self.prefix + topic,
+                declare=[self._topic_queue(topic)],
+                reply_to=self._reply_name,
+                correlation_id=correlation_id,
+                deadline=timeout,
+                expiration=timeout,
             )
             return decode_result(future.result(timeout=timeout))
         except FutureTimeout:
@@ -122,12 +134,20 @@ class AmqpBus:
             self._pending.pop(correlation_id, None)
 
     def cast(self, topic: str, method: str, **args: Any) -> None:
-        self._publish(encode(method, args), exchange=self._rpc_exchange, routing_key=self.prefix + topic,
-                      declare=[self._topic_queue(topic)])
+        self._publish(
+            encode(method, args),
+            exchange=self._rpc_exchange,
+            routing_key=self.prefix + topic,
+            declare=[self._topic_queue(topic)],
+        )
 
     def notify(self, event: str, **payload: Any) -> None:
-        self._publish(encode(event, payload), exchange=self._event_exchange, routing_key=self.prefix + event,
-                      declare=[self._event_exchange])
+        self._publish(
+            encode(event, payload),
+            exchange=self._event_exchange,
+            routing_key=self.prefix + event,
+            declare=[self._event_exchange],
+        )
 
     def _topic_queue(self, topic: str) -> Queue:
         return topic_queue(self.prefix + topic, self._rpc_exchange)
@@ -137,8 +157,9 @@ class AmqpBus:
             self._subscribers[event].append(callback)
             if event not in self._event_queues:
                 name = f"{self.prefix}events.{event}.{self._id}"
-                self._event_queues[event] = Queue(name, self._event_exchange, routing_key=self.prefix + event,
-                                                  exclusive=True, auto_delete=True)
+                self._event_queues[event] = Queue(
+                    name, self._event_exchange, routing_key=self.prefix + event, exclusive=True, auto_delete=True
+                )
         self._queues_changed()
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
@@ -163,9 +184,18 @@ class AmqpBus:
 
     # --- publishing -----------------------------------------------------------------------
 
-    def _publish(self, body: str, *, exchange: Exchange | str, routing_key: str, declare: list | None = None,
-                 reply_to: str | None = None, correlation_id: str | None = None, deadline: float | None = None,
-                 expiration: float | None = None) -> None:
+    def _publish(
+        self,
+        body: str,
+        *,
+        exchange: Exchange | str,
+        routing_key: str,
+        declare: list | None = None,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+        deadline: float | None = None,
+        expiration: float | None = None,
+    ) -> None:
         """Publish persistently and wait for the broker's confirm, retrying a lost
         connection with backoff for at most ``deadline`` seconds (default: the RPC timeout).
         ``expiration`` (seconds) drops the message if nobody consumed it by then."""
@@ -176,10 +206,19 @@ class AmqpBus:
             producer = Producer(conn)
             try:
                 producer.publish(
-                    body, exchange=exchange, routing_key=routing_key, declare=declare or [],
-                    serializer=None, content_type="application/json", content_encoding="utf-8",
-                    delivery_mode=2, reply_to=reply_to, correlation_id=correlation_id, expiration=expiration,
-                    retry=True, retry_policy={"max_retries": retries, **BACKOFF},
+                    body,
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    declare=declare or [],
+                    serializer=None,
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    reply_to=reply_to,
+                    correlation_id=correlation_id,
+                    expiration=expiration,
+                    retry=True,
+                    retry_policy={"max_retries": retries, **BACKOFF},
                 )
             except Exception as exc:  # noqa: BLE001 - any transport failure after retries
                 raise ServiceUnavailable(f"message broker unreachable: {exc}") from None
@@ -277,13 +316,13 @@ class AmqpBus:
             except (ValueError, KeyError) as exc:  # acked all the same: redelivery cannot fix it
                 log.error("dropping an undecodable notification on %s: %s", routing_key, exc)
             else:
-                for callback in list(self._subscribers.get(routing_key[len(self.prefix):], ())):
+                for callback in list(self._subscribers.get(routing_key[len(self.prefix) :], ())):
                     self._pool.submit(callback, **payload)
             message.ack()
         elif self._seen_before(message):
             message.ack()
         else:
-            self._pool.submit(self._handle_request, routing_key[len(self.prefix):], text, message)
+            self._pool.submit(self._handle_request, routing_key[len(self.prefix) :], text, message)
 
     def _seen_before(self, message: Any) -> bool:
         """Whether this request (by correlation id) was handled or is running already; a
@@ -313,6 +352,8 @@ class AmqpBus:
                     self._handled[cid] = reply
             reply_to = message.properties.get("reply_to")
             if reply_to:
-                self._publish(reply, exchange="", routing_key=reply_to, correlation_id=message.properties.get("correlation_id"))
+                self._publish(
+                    reply, exchange="", routing_key=reply_to, correlation_id=message.properties.get("correlation_id")
+                )
         finally:
             self._acks.put(message)  # acked on the consumer thread, after the reply is out

@@ -138,8 +138,7 @@ def decode_arguments(spec: Method, topic: str, args: dict[str, Any]) -> dict[str
 @functools.lru_cache(maxsize=256)
 def _report_unknown(topic_kind: str, wire: str, names: tuple[str, ...]) -> None:
     """Logged once per method and set of names: a newer caller repeats them on every call."""
-    log.warning("rpc %s: ignoring arguments this side does not know (sent by a newer peer): %s",
-                wire, ", ".join(names))
+    log.warning("rpc %s: ignoring arguments this side does not know (sent by a newer peer): %s", wire, ", ".join(names))
 
 
 def decode_result(spec: Method, topic: str, value: Any) -> Any:

@@ -52,7 +52,7 @@ def drivers_list(as_json: bool) -> None:
     rows = []
     for info in pm.registry:
         prefix = info.kind.hook_prefix
-        ops = sorted(h[len(prefix):] for h in pm.implemented_hooks(info))
+        ops = sorted(h[len(prefix) :] for h in pm.implemented_hooks(info))
         rows.append({"kind": info.kind.value, "name": info.name, "package": info.package, "operations": ops})
     emit(rows, ["kind", "name", "package", "operations"], as_json, title="Drivers")
 
@@ -102,7 +102,12 @@ def hosts_list(config_path: str | None, as_json: bool) -> None:
                 "error": rec.error if rec else "",
             }
         )
-    emit(rows, ["name", "driver", "zone", "state", "enabled", "vcpus", "memory_mb", "disk_gb", "instances", "error"], as_json, title="Hosts")
+    emit(
+        rows,
+        ["name", "driver", "zone", "state", "enabled", "vcpus", "memory_mb", "disk_gb", "instances", "error"],
+        as_json,
+        title="Hosts",
+    )
 
 
 @click.group("config")
@@ -112,9 +117,14 @@ def config_group() -> None:
 
 @config_group.command("check")
 @config_option
-@click.option("--role", type=click.Choice(["all", "controller", "agent"]), default="all", show_default=True,
-              help="Check what this process role loads: all (every driver), controller (no host drivers), "
-                   "agent (with --host: that host's drivers).")
+@click.option(
+    "--role",
+    type=click.Choice(["all", "controller", "agent"]),
+    default="all",
+    show_default=True,
+    help="Check what this process role loads: all (every driver), controller (no host drivers), "
+    "agent (with --host: that host's drivers).",
+)
 @click.option("--host", default=None, help="With --role agent: the host whose agent runs here.")
 def config_check(config_path: str | None, role: str, host: str | None) -> None:
     """Validate the config file and the driver tables a process of ROLE loads against the installed plugins."""
@@ -139,15 +149,23 @@ def config_check(config_path: str | None, role: str, host: str | None) -> None:
 
 def identity_limits(section: IdentitySection) -> list[str]:
     """What ``[identity]`` allows failed logins and new passwords, in words."""
-    lockout = (f"locked for {section.lockout_duration} s after {section.lockout_failure_attempts} failed password logins in a row"
-               if section.lockout_failure_attempts else "no lockout after failed logins")
+    lockout = (
+        f"locked for {section.lockout_duration} s after {section.lockout_failure_attempts} failed password logins in a row"
+        if section.lockout_failure_attempts
+        else "no lockout after failed logins"
+    )
     backoff = f"backoff from {section.login_backoff} s after the second" if section.login_backoff else "no backoff"
-    source = (f"{section.source_failure_limit} failed logins per {section.source_failure_window} s from one address"
-              if section.source_failure_limit else "no per-address limit")
+    source = (
+        f"{section.source_failure_limit} failed logins per {section.source_failure_window} s from one address"
+        if section.source_failure_limit
+        else "no per-address limit"
+    )
     rules = [f"at least {section.password_min_length} characters" if section.password_min_length else "any length"]
     if section.password_regex:
-        rules.append(f"matching {section.password_regex}"
-                     + (f" ({section.password_regex_description})" if section.password_regex_description else ""))
+        rules.append(
+            f"matching {section.password_regex}"
+            + (f" ({section.password_regex_description})" if section.password_regex_description else "")
+        )
     return [f"logins: {lockout}; {backoff}; {source}", f"passwords: {', '.join(rules)}"]
 
 

@@ -17,9 +17,16 @@ FAKE_HELP = "Also load the in-memory fake drivers (named 'fake'): for tests and 
 
 @click.command("agent")
 @config_option
-@click.option("--host", "host", required=True, help="The [hosts.NAME] table this agent runs (serves bus topic agent.NAME).")
+@click.option(
+    "--host", "host", required=True, help="The [hosts.NAME] table this agent runs (serves bus topic agent.NAME)."
+)
 @click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Write the pid here while running.")
-@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 @click.option("--fake-drivers", is_flag=True, help=FAKE_HELP)
 def agent_command(config_path: str | None, host: str, pid_file: str | None, log_level: str, fake_drivers: bool) -> None:
     """Run the agent of host NAME in the foreground until SIGTERM/SIGINT.

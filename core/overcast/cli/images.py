@@ -39,8 +39,9 @@ class Session:
         self.token = token
         self.image_url = image_url.rstrip("/")
         # JSON errors ({"message": ...}), as Glance's webob answers when JSON is preferred
-        self.client = httpx.Client(timeout=TIMEOUT, headers={"X-Auth-Token": token, "Accept": "application/json"},
-                                   verify=_verify())
+        self.client = httpx.Client(
+            timeout=TIMEOUT, headers={"X-Auth-Token": token, "Accept": "application/json"}, verify=_verify()
+        )
 
     def url(self, path: str) -> str:
         return f"{self.image_url}/v2{path}"
@@ -112,7 +113,11 @@ def authenticate(token: str | None, image_url: str | None) -> Session:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
         transient=False,
     )
 
@@ -144,8 +149,11 @@ def image_group() -> None:
 @image_group.command("upload")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Image name.")
-@click.option("--disk-format", required=True,
-              type=click.Choice(["raw", "qcow2", "vmdk", "vhd", "vhdx", "vdi", "iso", "ami", "ari", "aki", "ploop"]))
+@click.option(
+    "--disk-format",
+    required=True,
+    type=click.Choice(["raw", "qcow2", "vmdk", "vhd", "vhdx", "vdi", "iso", "ami", "ari", "aki", "ploop"]),
+)
 @click.option("--container-format", default="bare", show_default=True)
 @click.option("--visibility", type=click.Choice(["private", "shared", "public", "community"]), default=None)
 @click.option("--property", "properties", multiple=True, metavar="KEY=VALUE", help="A custom property (repeatable).")
@@ -153,8 +161,16 @@ def image_group() -> None:
 @click.option("--min-ram", type=int, default=None)
 @with_auth
 def upload(
-    file: Path, name: str, disk_format: str, container_format: str, visibility: str | None,
-    properties: tuple[str, ...], min_disk: int | None, min_ram: int | None, token: str | None, image_url: str | None,
+    file: Path,
+    name: str,
+    disk_format: str,
+    container_format: str,
+    visibility: str | None,
+    properties: tuple[str, ...],
+    min_disk: int | None,
+    min_ram: int | None,
+    token: str | None,
+    image_url: str | None,
 ) -> None:
     """Create an image from FILE and upload its data, showing progress."""
     body: dict[str, Any] = {"name": name, "disk_format": disk_format, "container_format": container_format}
@@ -176,8 +192,9 @@ def upload(
         with _progress() as progress:
             task = progress.add_task(f"upload {name}", total=size)
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-            r = session.client.put(session.url(f"/images/{image['id']}/file"), content=_file_chunks(file, progress, task),
-                                   headers=headers)
+            r = session.client.put(
+                session.url(f"/images/{image['id']}/file"), content=_file_chunks(file, progress, task), headers=headers
+            )
         session.check(r, "upload")
     except BaseException:
         session.client.delete(session.url(f"/images/{image['id']}"))
@@ -188,8 +205,14 @@ def upload(
 
 @image_group.command("download")
 @click.argument("image_id")
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the data.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the data.",
+)
 @with_auth
 def download(image_id: str, output: Path, token: str | None, image_url: str | None) -> None:
     """Download IMAGE_ID's data to a file, showing progress, and verify its checksums."""
@@ -204,7 +227,9 @@ def download(image_id: str, output: Path, token: str | None, image_url: str | No
             session.check(r, "download")
             if r.status_code == 204:
                 raise click.ClickException(f"image {image_id} has no data (status {image.get('status')})")
-            task = progress.add_task(f"download {image.get('name') or image_id}", total=int(r.headers.get("content-length", 0)) or None)
+            task = progress.add_task(
+                f"download {image.get('name') or image_id}", total=int(r.headers.get("content-length", 0)) or None
+            )
             with open(part, "wb") as out:
                 for chunk in r.iter_bytes(CHUNK):
                     out.write(chunk)

@@ -31,11 +31,23 @@ def objects_audit(config_path: str | None, as_json: bool, policy: str | None) ->
         reports = runtime.objectstore.audit(policy)
     finally:
         runtime.close()
-    rows = [{"policy": name, **{k: v for k, v in report.items() if k != "problems"}} for name, report in reports.items()]
+    rows = [
+        {"policy": name, **{k: v for k, v in report.items() if k != "problems"}} for name, report in reports.items()
+    ]
     if as_json:
         click.echo(json.dumps(reports, indent=2))
     else:
-        columns = ["policy", "containers", "objects", "ok", "corrupt", "missing", "orphans_removed", "orphans_recent", "bytes_checked"]
+        columns = [
+            "policy",
+            "containers",
+            "objects",
+            "ok",
+            "corrupt",
+            "missing",
+            "orphans_removed",
+            "orphans_recent",
+            "bytes_checked",
+        ]
         emit(rows, columns, False, title="Object audit")
         for name, report in reports.items():
             for problem in report.get("problems", []):

@@ -33,6 +33,10 @@ def _cell(value: Any) -> str:
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False), default=None, envvar="OVERCAST_CONFIG",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    envvar="OVERCAST_CONFIG",
     help="Config file (default: $OVERCAST_CONFIG or the data dir's overcast.toml).",
 )

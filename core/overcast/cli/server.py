@@ -120,10 +120,16 @@ def openrc(auth_url: str, password: str, region: str, cacert: Path | None = None
     """The same credentials as ``clouds.yaml`` in DevStack's ``openrc`` form, for clients that
     read only ``OS_*`` variables (the ``swift`` CLI): ``source DIR/openrc``; ``OS_CACERT`` with HTTPS."""
     env = {
-        "OS_AUTH_URL": auth_url, "OS_AUTH_TYPE": "password", "OS_IDENTITY_API_VERSION": "3",
-        "OS_USERNAME": "admin", "OS_PASSWORD": password, "OS_PROJECT_NAME": "admin",
-        "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
-        "OS_REGION_NAME": region, "OS_INTERFACE": "public",
+        "OS_AUTH_URL": auth_url,
+        "OS_AUTH_TYPE": "password",
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_USERNAME": "admin",
+        "OS_PASSWORD": password,
+        "OS_PROJECT_NAME": "admin",
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": region,
+        "OS_INTERFACE": "public",
     }
     if cacert is not None:
         env["OS_CACERT"] = str(cacert)
@@ -139,17 +145,38 @@ def _write_private(path: Path, text: str) -> None:
 
 
 @click.command("init")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Where config, database and keys go (default: ~/.overcast, or /var/lib/overcast as root).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where config, database and keys go (default: ~/.overcast, or /var/lib/overcast as root).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on.")
 @click.option("--port", type=int, default=6080, show_default=True, help="Port the API listens on.")
 @click.option("--admin-password", default=None, help="The admin password (default: generated and printed).")
 @click.option("--fake-drivers", is_flag=True, help="Configure the in-memory fake drivers only: " + FAKE_HELP)
-@click.option("--force", is_flag=True, help="Re-initialise an existing data dir: keeps data, resets the admin password.")
-@click.option("--tls", is_flag=True, help="Serve HTTPS: create a CA (kept if it exists) and a server certificate for this "
-                                          "host's names and addresses in DATA_DIR/tls; clouds.yaml and openrc name the CA.")
-@click.option("--tls-name", multiple=True, help="With --tls: one more DNS name or address for the certificate (repeatable).")
-def init_command(data_dir: str | None, host: str, port: int, admin_password: str | None, fake_drivers: bool, force: bool,
-                 tls: bool, tls_name: tuple[str, ...]) -> None:
+@click.option(
+    "--force", is_flag=True, help="Re-initialise an existing data dir: keeps data, resets the admin password."
+)
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Serve HTTPS: create a CA (kept if it exists) and a server certificate for this "
+    "host's names and addresses in DATA_DIR/tls; clouds.yaml and openrc name the CA.",
+)
+@click.option(
+    "--tls-name", multiple=True, help="With --tls: one more DNS name or address for the certificate (repeatable)."
+)
+def init_command(
+    data_dir: str | None,
+    host: str,
+    port: int,
+    admin_password: str | None,
+    fake_drivers: bool,
+    force: bool,
+    tls: bool,
+    tls_name: tuple[str, ...],
+) -> None:
     """Create a cloud: config, database, Fernet keys, the admin project and user, clouds.yaml and openrc."""
     from overcast.pki import host_names, init_tls, tls_files
     from overcast.plugins import load_plugin_manager
@@ -159,12 +186,15 @@ def init_command(data_dir: str | None, host: str, port: int, admin_password: str
     directory = Path(data_dir).expanduser().absolute() if data_dir else default_data_dir()
     config_path = directory / CONFIG_NAME
     if config_path.exists() and not force:
-        raise click.ClickException(f"{config_path} exists: this data dir is initialised (use --force to reset the admin password)")
+        raise click.ClickException(
+            f"{config_path} exists: this data dir is initialised (use --force to reset the admin password)"
+        )
     if tls and config_path.exists() and not load_config(config_path).api.tls_cert:
         files = tls_files(directory)
         raise click.ClickException(
-            f"{config_path}: [api] has no tls_cert; add tls_cert = \"{files.cert.relative_to(directory)}\" and "
-            f"tls_key = \"{files.key.relative_to(directory)}\" to [api], then run this again")
+            f'{config_path}: [api] has no tls_cert; add tls_cert = "{files.cert.relative_to(directory)}" and '
+            f'tls_key = "{files.key.relative_to(directory)}" to [api], then run this again'
+        )
     os.umask(PRIVATE_UMASK)  # the database, keys and clouds.yaml are the service's alone
     directory.mkdir(parents=True, exist_ok=True)
     extra = [("fake", FakeDriversPlugin())] if fake_drivers else []
@@ -173,10 +203,18 @@ def init_command(data_dir: str | None, host: str, port: int, admin_password: str
         data = {"api": {"host": host, "port": port, "region": "RegionOne"}, "identity": {"token_ttl": 3600}}
         if tls:
             files = tls_files(directory)
-            data["api"].update(tls_cert=str(files.cert.relative_to(directory)), tls_key=str(files.key.relative_to(directory)))
+            data["api"].update(
+                tls_cert=str(files.cert.relative_to(directory)), tls_key=str(files.key.relative_to(directory))
+            )
         data.update(_driver_tables(pm, fake_drivers, directory))
         data.update(_objectstore_table(data, port))
-        _write_private(config_path, to_toml(data, "Overcast all-in-one config written by 'overcast init'.\nSee the README for every section and driver option."))
+        _write_private(
+            config_path,
+            to_toml(
+                data,
+                "Overcast all-in-one config written by 'overcast init'.\nSee the README for every section and driver option.",
+            ),
+        )
     config = load_config(config_path)
     if tls:
         init_tls(directory, host_names([host, *tls_name]))
@@ -238,21 +276,47 @@ def _wait_until_serving(config: Any, proc: subprocess.Popen, timeout: float) -> 
         if _serving(config):
             return
         time.sleep(0.1)
-    raise click.ClickException(f"the server did not answer on {config.api.host}:{config.api.port} within {timeout:.0f}s")
+    raise click.ClickException(
+        f"the server did not answer on {config.api.host}:{config.api.port} within {timeout:.0f}s"
+    )
 
 
 @click.command("up")
 @config_option
 @click.option("--detach", is_flag=True, help="Run in the background; write the pid file and return once it serves.")
-@click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Pid file (default: <data dir>/overcast.pid).")
-@click.option("--log-file", type=click.Path(dir_okay=False), default=None, help="With --detach: where its log goes (default: <data dir>/overcast.log).")
-@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option(
+    "--pid-file", type=click.Path(dir_okay=False), default=None, help="Pid file (default: <data dir>/overcast.pid)."
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --detach: where its log goes (default: <data dir>/overcast.log).",
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 @click.option("--fake-drivers", is_flag=True, help=FAKE_HELP)
-@click.option("--role", type=click.Choice(["all", "controller"]), default="all", show_default=True,
-              help="all: API, services and every configured host's agent in one process. controller: API, scheduler "
-                   "and services only; each host runs 'overcast agent --host NAME' (needs an amqp:// [bus] url).")
-def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_file: str | None, log_level: str,
-               fake_drivers: bool, role: str) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(["all", "controller"]),
+    default="all",
+    show_default=True,
+    help="all: API, services and every configured host's agent in one process. controller: API, scheduler "
+    "and services only; each host runs 'overcast agent --host NAME' (needs an amqp:// [bus] url).",
+)
+def up_command(
+    config_path: str | None,
+    detach: bool,
+    pid_file: str | None,
+    log_file: str | None,
+    log_level: str,
+    fake_drivers: bool,
+    role: str,
+) -> None:
     """Run the server (API, services, and with --role all the local host agents) until SIGTERM."""
     config = load_config(config_path)
     pid_path = _pid_file(config, pid_file)
@@ -261,7 +325,18 @@ def up_command(config_path: str | None, detach: bool, pid_file: str | None, log_
         raise click.ClickException(f"already running as pid {running.pid} ({pid_path})")
     if detach:
         log_path = Path(log_file).absolute() if log_file else config.data_dir / "overcast.log"
-        args = [sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config.path), "--pid-file", str(pid_path), "--log-level", log_level]
+        args = [
+            sys.executable,
+            "-c",
+            "from overcast.cli import main; main()",
+            "up",
+            "--config",
+            str(config.path),
+            "--pid-file",
+            str(pid_path),
+            "--log-level",
+            log_level,
+        ]
         if fake_drivers:
             args.append("--fake-drivers")
         args += ["--role", role]
@@ -292,7 +367,9 @@ def _connect_host(host: str) -> str:
 
 @click.command("down")
 @config_option
-@click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Pid file (default: <data dir>/overcast.pid).")
+@click.option(
+    "--pid-file", type=click.Path(dir_okay=False), default=None, help="Pid file (default: <data dir>/overcast.pid)."
+)
 def down_command(config_path: str | None, pid_file: str | None) -> None:
     """Stop a server started with 'overcast up --detach'. Only a process that holds the pid
     file's lock and started when the file says is signalled; a stale pid file is removed."""

@@ -37,7 +37,9 @@ def _file_certificate(path: Path) -> bytes | None:
 
 @click.command("reload")
 @config_option
-@click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Pid file (default: <data dir>/overcast.pid).")
+@click.option(
+    "--pid-file", type=click.Path(dir_okay=False), default=None, help="Pid file (default: <data dir>/overcast.pid)."
+)
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the new certificate.")
 def reload_command(config_path: str | None, pid_file: str | None, timeout: float) -> None:
     """Serve the current [api] tls_cert and tls_key files (after replacing them) to new connections,
@@ -61,8 +63,10 @@ def reload_command(config_path: str | None, pid_file: str | None, timeout: float
             click.echo(f"pid {pid} serves {config.api.tls_cert} now")
             return
         time.sleep(0.2)
-    raise click.ClickException(f"pid {pid} was asked to reload but does not serve {config.api.tls_cert} "
-                               f"(a key that does not match, or a file that does not load? see its log)")
+    raise click.ClickException(
+        f"pid {pid} was asked to reload but does not serve {config.api.tls_cert} "
+        f"(a key that does not match, or a file that does not load? see its log)"
+    )
 
 
 @click.group("tls")
@@ -83,7 +87,9 @@ def tls_issue(config_path: str | None, names: tuple[str, ...]) -> None:
     if not config.api.tls_cert:
         raise click.ClickException(f"{config.path}: [api] tls_cert is not set (overcast init --tls sets it)")
     if not files.ca_key.exists():
-        raise click.ClickException(f"{files.ca_key}: no CA key here (the certificate is not from 'overcast init --tls')")
+        raise click.ClickException(
+            f"{files.ca_key}: no CA key here (the certificate is not from 'overcast init --tls')"
+        )
     cert = config.resolve_path(config.api.tls_cert, "")
     key = config.resolve_path(config.api.tls_key, "")
     chosen = list(names) or host_names([config.api.host])

@@ -35,7 +35,9 @@ class Usage:
 
     @classmethod
     def of(cls, flavor: Flavor) -> Usage:
-        return cls(flavor.vcpus, flavor.memory_mb, flavor.root_gb + flavor.ephemeral_gb + (flavor.swap_mb + 1023) // 1024)
+        return cls(
+            flavor.vcpus, flavor.memory_mb, flavor.root_gb + flavor.ephemeral_gb + (flavor.swap_mb + 1023) // 1024
+        )
 
 
 _CLAIM = text(
@@ -53,8 +55,15 @@ def claim(conn, host: str, usage: Usage, ratios: Ratios) -> bool:
     Connection; committing is the caller's. (Plain SQL: this runs on every placement, and
     building the expression each time cost more than the UPDATE itself.)"""
     params = {
-        "vcpus": usage.vcpus, "ram": usage.memory_mb, "disk": usage.disk_gb, "now": utcnow(), "host": host,
-        "enabled": True, "cpu_ratio": ratios.cpu, "ram_ratio": ratios.ram, "disk_ratio": ratios.disk,
+        "vcpus": usage.vcpus,
+        "ram": usage.memory_mb,
+        "disk": usage.disk_gb,
+        "now": utcnow(),
+        "host": host,
+        "enabled": True,
+        "cpu_ratio": ratios.cpu,
+        "ram_ratio": ratios.ram,
+        "disk_ratio": ratios.disk,
     }
     return conn.execute(_CLAIM, params).rowcount == 1
 

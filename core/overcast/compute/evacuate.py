@@ -53,8 +53,11 @@ class Evacuations:
             if not source:
                 raise BadRequest(f"Cannot evacuate server {uuid}: it is not on any host.")
             source_caps = reported_capabilities(s, source)
-            root_volume = s.scalars(select(BlockDeviceMapping.id).where(
-                BlockDeviceMapping.instance_uuid == uuid, BlockDeviceMapping.device_name.in_(ROOT_DEVICES))).first()
+            root_volume = s.scalars(
+                select(BlockDeviceMapping.id).where(
+                    BlockDeviceMapping.instance_uuid == uuid, BlockDeviceMapping.device_name.in_(ROOT_DEVICES)
+                )
+            ).first()
         hosts = self.runtime.drivers.hosts
         if host is not None:
             if host not in hosts:
@@ -62,12 +65,16 @@ class Evacuations:
             if host == source:
                 raise BadRequest("The target host can't be the same one.")
             if source in hosts and hosts[source].driver != hosts[host].driver:
-                raise BadRequest(f"Cannot evacuate server {uuid} from host {source} (driver '{hosts[source].driver}') "
-                                 f"to host {host} (driver '{hosts[host].driver}'): evacuation only moves between "
-                                 "hosts of the same driver.")
+                raise BadRequest(
+                    f"Cannot evacuate server {uuid} from host {source} (driver '{hosts[source].driver}') "
+                    f"to host {host} (driver '{hosts[host].driver}'): evacuation only moves between "
+                    "hosts of the same driver."
+                )
         if self.svc.hosts.is_up(source):
-            raise BadRequest(f"Compute service of {source} is still in use: evacuate only servers of a host that is "
-                             "down (its agent stopped answering, or its service is forced down).")
+            raise BadRequest(
+                f"Compute service of {source} is still in use: evacuate only servers of a host that is "
+                "down (its agent stopped answering, or its service is forced down)."
+            )
         if root_volume is None and not (source_caps is not None and source_caps.shared_storage):
             driver = hosts[source].driver if source in hosts else "unknown"
             raise BadRequest(
@@ -87,7 +94,9 @@ class Evacuations:
         source = rec.host
         hosts = self.runtime.drivers.hosts
         request = self.tasks.schedule_request(
-            rec, ignore_hosts=(source,), force_hosts=(target,) if target else (),
+            rec,
+            ignore_hosts=(source,),
+            force_hosts=(target,) if target else (),
             same_driver_as=hosts[source].driver if source in hosts else None,
         )
         try:
@@ -99,11 +108,13 @@ class Evacuations:
         instance = dataclasses.replace(instance_of(rec), host=dest)
         try:
             vifs = self.svc.migrations.vifs_on(uuid, dest)
-            info = self.tasks.agent(dest, timeout=LONG_RPC).spawn(instance=instance, network_info=vifs,
-                                                                  block_devices=[])
+            info = self.tasks.agent(dest, timeout=LONG_RPC).spawn(
+                instance=instance, network_info=vifs, block_devices=[]
+            )
             if rec.vm_state == st.STOPPED:
-                self.tasks.agent(dest, timeout=LONG_RPC).power_off(instance=instance,
-                                                                   shutdown_timeout=self.runtime.config.compute.shutdown_timeout)
+                self.tasks.agent(dest, timeout=LONG_RPC).power_off(
+                    instance=instance, shutdown_timeout=self.runtime.config.compute.shutdown_timeout
+                )
                 info = self.tasks.agent(dest).get_info(instance=instance)
         except Exception as exc:  # noqa: BLE001 - the server stays on its (dead) host
             self._set_status(mig_id, "error")
@@ -118,14 +129,26 @@ class Evacuations:
         self.tasks.release_host(source, rec)
         self._set_status(mig_id, "done")
         power = info.state.value
-        self.t.finish(uuid, host=dest, availability_zone=self.svc.migrations.zone_of(dest), task_state=None,
-                      vm_state=st.vm_state_for_power(power), power_state=power)
+        self.t.finish(
+            uuid,
+            host=dest,
+            availability_zone=self.svc.migrations.zone_of(dest),
+            task_state=None,
+            vm_state=st.vm_state_for_power(power),
+            power_state=power,
+        )
         log.info("server %s evacuated from %s to %s", uuid, source, dest)
 
     def _migration(self, uuid: str, source: str, dest: str) -> int:
         with self.db.session() as s:
-            m = MigrationRecord(instance_uuid=uuid, migration_type="evacuation", source_host=source, dest_host=dest,
-                                status="accepted", data={})
+            m = MigrationRecord(
+                instance_uuid=uuid,
+                migration_type="evacuation",
+                source_host=source,
+                dest_host=dest,
+                status="accepted",
+                data={},
+            )
             s.add(m)
             s.flush()
             return m.id

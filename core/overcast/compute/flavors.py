@@ -20,7 +20,9 @@ def _int(value, name: str, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
-        raise BadRequest(f"Invalid input for field/attribute {name}. Value: {value}. must be an integer from {minimum} to {maximum}")
+        raise BadRequest(
+            f"Invalid input for field/attribute {name}. Value: {value}. must be an integer from {minimum} to {maximum}"
+        )
     return value
 
 
@@ -33,7 +35,9 @@ class FlavorManager:
     def _visible(self, ctx: RequestContext):
         stmt = select(FlavorRecord)
         if not ctx.is_admin:
-            access = exists().where(FlavorAccess.flavor_id == FlavorRecord.id, FlavorAccess.project_id == ctx.project_id)
+            access = exists().where(
+                FlavorAccess.flavor_id == FlavorRecord.id, FlavorAccess.project_id == ctx.project_id
+            )
             stmt = stmt.where(or_(FlavorRecord.is_public.is_(True), access))
         return stmt
 
@@ -80,8 +84,14 @@ class FlavorManager:
             stmt = stmt.where(FlavorRecord.memory_mb >= min_ram)
         if min_disk is not None:
             stmt = stmt.where(FlavorRecord.root_gb >= min_disk)
-        columns = {"id": FlavorRecord.id, "name": FlavorRecord.name, "memory_mb": FlavorRecord.memory_mb,
-                   "vcpus": FlavorRecord.vcpus, "root_gb": FlavorRecord.root_gb, "flavorid": FlavorRecord.id}
+        columns = {
+            "id": FlavorRecord.id,
+            "name": FlavorRecord.name,
+            "memory_mb": FlavorRecord.memory_mb,
+            "vcpus": FlavorRecord.vcpus,
+            "root_gb": FlavorRecord.root_gb,
+            "flavorid": FlavorRecord.id,
+        }
         if sort_key not in columns or sort_dir not in ("asc", "desc"):
             raise BadRequest(f"Invalid sort_key {sort_key} or sort_dir {sort_dir}")
         col = columns[sort_key]
@@ -92,7 +102,7 @@ class FlavorManager:
                 ids = [r.id for r in rows]
                 if marker not in ids:
                     raise BadRequest(f"marker [{marker}] not found")
-                rows = rows[ids.index(marker) + 1:]
+                rows = rows[ids.index(marker) + 1 :]
             if limit is not None:
                 rows = rows[:limit]
             return [(r, self.extra_specs(s, r.id)) for r in rows]
@@ -191,7 +201,9 @@ class FlavorManager:
             if rec.is_public:
                 raise Conflict("Can not add access to a public flavor.")
             if s.get(FlavorAccess, (rec.id, project_id)) is not None:
-                raise Conflict(f"Flavor access already exists for flavor {flavor_id} and project {project_id} combination.")
+                raise Conflict(
+                    f"Flavor access already exists for flavor {flavor_id} and project {project_id} combination."
+                )
             s.add(FlavorAccess(flavor_id=rec.id, project_id=project_id))
         return self.access_list(ctx, flavor_id)
 

@@ -51,7 +51,11 @@ class HostRegistry:
             for name, host in self.runtime.drivers.hosts.items():
                 rec = s.scalars(select(HostRecord).where(HostRecord.name == name)).first()
                 if rec is None:
-                    s.add(HostRecord(name=name, driver=host.driver, availability_zone=host.availability_zone, capabilities={}))
+                    s.add(
+                        HostRecord(
+                            name=name, driver=host.driver, availability_zone=host.availability_zone, capabilities={}
+                        )
+                    )
                 else:
                     rec.driver = host.driver
                     rec.availability_zone = host.availability_zone
@@ -61,20 +65,33 @@ class HostRegistry:
     def _service_row(self, s, binary: str, host: str, zone: str) -> ServiceRecord:
         row = s.scalars(select(ServiceRecord).where(ServiceRecord.binary == binary, ServiceRecord.host == host)).first()
         if row is None:
-            row = ServiceRecord(binary=binary, host=host, topic="compute" if binary == COMPUTE_BINARY else "scheduler",
-                                availability_zone=zone)
+            row = ServiceRecord(
+                binary=binary,
+                host=host,
+                topic="compute" if binary == COMPUTE_BINARY else "scheduler",
+                availability_zone=zone,
+            )
             s.add(row)
             s.flush()
         row.availability_zone = zone
         return row
 
-    def set_service(self, host: str, binary: str, *, disabled: bool | None = None, reason: str | None = None,
-                    forced_down: bool | None = None) -> ServiceRecord:
+    def set_service(
+        self,
+        host: str,
+        binary: str,
+        *,
+        disabled: bool | None = None,
+        reason: str | None = None,
+        forced_down: bool | None = None,
+    ) -> ServiceRecord:
         """Enable/disable or force down a service; for ``nova-compute`` the scheduler follows."""
         from overcast.errors import NotFound
 
         with self.db.session() as s:
-            row = s.scalars(select(ServiceRecord).where(ServiceRecord.binary == binary, ServiceRecord.host == host)).first()
+            row = s.scalars(
+                select(ServiceRecord).where(ServiceRecord.binary == binary, ServiceRecord.host == host)
+            ).first()
             if row is None:
                 raise NotFound(f"Service {binary} on host {host} could not be found.")
             if disabled is not None:
@@ -154,10 +171,14 @@ class HostRegistry:
     def is_up(self, name: str) -> bool:
         """Whether host ``name``'s agent answered within ``host_down_after`` and it is not forced down."""
         down_after = timedelta(seconds=self.runtime.config.bus.host_down_after)
+
         def read(s):
-            return (s.scalars(select(HostRecord).where(HostRecord.name == name)).first(),
-                    s.scalars(select(ServiceRecord).where(ServiceRecord.binary == COMPUTE_BINARY,
-                                                          ServiceRecord.host == name)).first())
+            return (
+                s.scalars(select(HostRecord).where(HostRecord.name == name)).first(),
+                s.scalars(
+                    select(ServiceRecord).where(ServiceRecord.binary == COMPUTE_BINARY, ServiceRecord.host == name)
+                ).first(),
+            )
 
         rec, svc = self.db.read(read)
         if rec is None or svc is None or svc.forced_down:
@@ -172,8 +193,15 @@ class HostRegistry:
         down_after = timedelta(seconds=self.runtime.config.bus.host_down_after)
         now = utcnow()
         out = {name: "UNKNOWN" for name in names}
-        rows = self.db.read(lambda s: list(s.scalars(select(ServiceRecord).where(
-            ServiceRecord.binary == COMPUTE_BINARY, ServiceRecord.host.in_(sorted(names))))))
+        rows = self.db.read(
+            lambda s: list(
+                s.scalars(
+                    select(ServiceRecord).where(
+                        ServiceRecord.binary == COMPUTE_BINARY, ServiceRecord.host.in_(sorted(names))
+                    )
+                )
+            )
+        )
         for svc in rows:
             if svc.forced_down:
                 out[svc.host] = "DOWN"
@@ -202,10 +230,19 @@ class HostRegistry:
             for host, flavor in s.execute(live):
                 add(host, flavor)
             pending = (
-                select(MigrationRecord.dest_host, MigrationRecord.source_host, InstanceRecord.host, InstanceRecord.flavor,
-                       MigrationRecord.old_flavor, MigrationRecord.new_flavor)
+                select(
+                    MigrationRecord.dest_host,
+                    MigrationRecord.source_host,
+                    InstanceRecord.host,
+                    InstanceRecord.flavor,
+                    MigrationRecord.old_flavor,
+                    MigrationRecord.new_flavor,
+                )
                 .join(InstanceRecord, InstanceRecord.uuid == MigrationRecord.instance_uuid)
-                .where(MigrationRecord.status.in_(("migrating", "finished", "running", "preparing")), InstanceRecord.deleted.is_(False))
+                .where(
+                    MigrationRecord.status.in_(("migrating", "finished", "running", "preparing")),
+                    InstanceRecord.deleted.is_(False),
+                )
             )
             for dest, source, current, flavor, old, new in s.execute(pending):
                 # both ends hold a claim; a resize's other end holds the other flavor
@@ -240,5 +277,7 @@ class HostRegistry:
 
 
 def instance_counts(session) -> dict[str, int]:
-    stmt = select(InstanceRecord.host, func.count()).where(InstanceRecord.deleted.is_(False)).group_by(InstanceRecord.host)
+    stmt = (
+        select(InstanceRecord.host, func.count()).where(InstanceRecord.deleted.is_(False)).group_by(InstanceRecord.host)
+    )
     return {h: n for h, n in session.execute(stmt) if h}

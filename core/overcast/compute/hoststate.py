@@ -112,8 +112,23 @@ class HostStateCache:
         self._full_at = 0.0
         self._max_updated = None
 
-    _COLUMNS = ("name", "driver", "availability_zone", "enabled", "error", "last_heartbeat", "capabilities", "vcpus",
-                "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used", "running_vms", "updated_at")
+    _COLUMNS = (
+        "name",
+        "driver",
+        "availability_zone",
+        "enabled",
+        "error",
+        "last_heartbeat",
+        "capabilities",
+        "vcpus",
+        "memory_mb",
+        "local_gb",
+        "vcpus_used",
+        "memory_mb_used",
+        "local_gb_used",
+        "running_vms",
+        "updated_at",
+    )
 
     def _load(self) -> None:
         """Full load every ``FULL_RELOAD`` seconds; otherwise only rows changed since the last
@@ -138,8 +153,19 @@ class HostStateCache:
             if old is not None:
                 changed.append((old.free_ram(self.ratios), r.name))
             entry = HostEntry(
-                r.name, r.driver, r.availability_zone, bool(r.enabled), False, caps,
-                r.vcpus, r.memory_mb, r.local_gb, r.vcpus_used, r.memory_mb_used, r.local_gb_used, r.running_vms,
+                r.name,
+                r.driver,
+                r.availability_zone,
+                bool(r.enabled),
+                False,
+                caps,
+                r.vcpus,
+                r.memory_mb,
+                r.local_gb,
+                r.vcpus_used,
+                r.memory_mb_used,
+                r.local_gb_used,
+                r.running_vms,
             )
             entry.error = r.error
             entry.last_heartbeat = r.last_heartbeat
@@ -147,7 +173,11 @@ class HostStateCache:
             if self._max_updated is None or r.updated_at > self._max_updated:
                 self._max_updated = r.updated_at
         for entry in entries.values():  # "up" ages with the clock even when no row changes
-            up = entry.error is None and entry.last_heartbeat is not None and now - entry.last_heartbeat <= self.down_after
+            up = (
+                entry.error is None
+                and entry.last_heartbeat is not None
+                and now - entry.last_heartbeat <= self.down_after
+            )
             if up != entry.up or not entry.static_key:
                 entry.up = up
                 entry.static_key = (entry.driver, entry.availability_zone, entry.enabled, up, id(entry.capabilities))

@@ -27,7 +27,7 @@ def fingerprint(public_key: str) -> str:
     except (ValueError, TypeError):
         raise BadRequest("Keypair data is invalid: failed to generate fingerprint") from None
     digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
-    return ":".join(digest[i:i + 2] for i in range(0, 32, 2))
+    return ":".join(digest[i : i + 2] for i in range(0, 32, 2))
 
 
 def generate() -> tuple[str, str]:
@@ -92,12 +92,16 @@ class KeyPairManager:
     def list(self, ctx: RequestContext, user_id: str | None = None) -> list[KeyPairRecord]:
         owner = self._owner(ctx, user_id)
         with self.db.session() as s:
-            return list(s.scalars(select(KeyPairRecord).where(KeyPairRecord.user_id == owner).order_by(KeyPairRecord.name)))
+            return list(
+                s.scalars(select(KeyPairRecord).where(KeyPairRecord.user_id == owner).order_by(KeyPairRecord.name))
+            )
 
     def get(self, ctx: RequestContext, name: str, user_id: str | None = None) -> KeyPairRecord:
         owner = self._owner(ctx, user_id)
         with self.db.session() as s:
-            rec = s.scalars(select(KeyPairRecord).where(KeyPairRecord.user_id == owner, KeyPairRecord.name == name)).first()
+            rec = s.scalars(
+                select(KeyPairRecord).where(KeyPairRecord.user_id == owner, KeyPairRecord.name == name)
+            ).first()
         if rec is None:
             raise NotFound(f"Keypair {name} not found for user {owner}")
         return rec

@@ -48,11 +48,12 @@ class MigrationTasks:
         self.db = tasks.db
         self.t = tasks.t
 
-    def _claim_destination(self, rec, target: str | None, flavor: Flavor | None = None,
-                           same_host: bool = False) -> str:
+    def _claim_destination(self, rec, target: str | None, flavor: Flavor | None = None, same_host: bool = False) -> str:
         """Schedule and claim a host of the source's driver for ``flavor`` (the server's own
         by default); the current host is a candidate only if ``same_host``."""
-        source_driver = self.svc.runtime.drivers.hosts[rec.host].driver if rec.host in self.svc.runtime.drivers.hosts else None
+        source_driver = (
+            self.svc.runtime.drivers.hosts[rec.host].driver if rec.host in self.svc.runtime.drivers.hosts else None
+        )
         request = self.tasks.schedule_request(
             rec,
             ignore_hosts=() if same_host else (rec.host,),
@@ -63,12 +64,20 @@ class MigrationTasks:
             request = dataclasses.replace(request, flavor=flavor)
         return self.svc.scheduler.select_and_claim(request)
 
-    def _migration(self, uuid: str, kind: str, source: str, dest: str, old: Flavor | None = None,
-                   new: Flavor | None = None) -> int:
+    def _migration(
+        self, uuid: str, kind: str, source: str, dest: str, old: Flavor | None = None, new: Flavor | None = None
+    ) -> int:
         with self.db.session() as s:
-            m = MigrationRecord(instance_uuid=uuid, migration_type=kind, source_host=source, dest_host=dest,
-                                status="migrating", data={}, old_flavor=to_dict(old) if old else None,
-                                new_flavor=to_dict(new) if new else None)
+            m = MigrationRecord(
+                instance_uuid=uuid,
+                migration_type=kind,
+                source_host=source,
+                dest_host=dest,
+                status="migrating",
+                data={},
+                old_flavor=to_dict(old) if old else None,
+                new_flavor=to_dict(new) if new else None,
+            )
             s.add(m)
             s.flush()
             return m.id
@@ -123,13 +132,19 @@ class MigrationTasks:
         data = None
         try:
             self._step(uuid, st.RESIZE_PREP, st.RESIZE_MIGRATING)
-            data = self.tasks.agent(source, timeout=LONG_RPC).migrate_disk_and_power_off(instance=instance,
-                                                                                         dest=dest, flavor=new)
+            data = self.tasks.agent(source, timeout=LONG_RPC).migrate_disk_and_power_off(
+                instance=instance, dest=dest, flavor=new
+            )
             self._set_migration(mig_id, "migrating", data)
             self._step(uuid, st.RESIZE_MIGRATING, st.RESIZE_MIGRATED)
             self._step(uuid, st.RESIZE_MIGRATED, st.RESIZE_FINISH)
             info = self.tasks.agent(dest, timeout=LONG_RPC).finish_migration(
-                instance=moved, migration=data, network_info=self.vifs_on(uuid, dest), block_devices=[], power_on=was_running)
+                instance=moved,
+                migration=data,
+                network_info=self.vifs_on(uuid, dest),
+                block_devices=[],
+                power_on=was_running,
+            )
         except _Superseded:  # deleted meanwhile: the delete task owns the server now
             self._set_migration(mig_id, "error")
             self.tasks.release_host(dest, rec, new)
@@ -143,9 +158,17 @@ class MigrationTasks:
             self.tasks.sync_power_state(uuid)
             return
         self._set_migration(mig_id, "finished", data)
-        done = self.t.advance(uuid, st.RESIZE_FINISH, host=dest, vm_state=st.RESIZED, task_state=None,
-                              power_state=info.state.value, availability_zone=self.zone_of(dest), flavor=to_dict(new),
-                              flavor_id=new.id)
+        done = self.t.advance(
+            uuid,
+            st.RESIZE_FINISH,
+            host=dest,
+            vm_state=st.RESIZED,
+            task_state=None,
+            power_state=info.state.value,
+            availability_zone=self.zone_of(dest),
+            flavor=to_dict(new),
+            flavor_id=new.id,
+        )
         if done is None:  # deleted while finishing: the delete only knows the source and the old flavor
             try:
                 if dest != source:
@@ -204,8 +227,7 @@ class MigrationTasks:
         """Have the source remove what it kept for a revert, and give back its claim."""
         data = _migration_data(mig)
         old, _new = self._flavors(rec, mig)
-        self.tasks.agent(mig.source_host, timeout=LONG_RPC).confirm_migration(instance=instance_of(rec),
-                                                                              migration=data)
+        self.tasks.agent(mig.source_host, timeout=LONG_RPC).confirm_migration(instance=instance_of(rec), migration=data)
         self.tasks.release_host(mig.source_host, rec, old)
         self._set_migration(mig.id, "confirmed")
 
@@ -218,8 +240,9 @@ class MigrationTasks:
         try:
             self._drop_source(rec, mig)
         except Exception as exc:  # noqa: BLE001 - the delete goes on
-            log.warning("server %s: deleting without cleaning the migration source %s: %s", rec.uuid,
-                        mig.source_host, exc)
+            log.warning(
+                "server %s: deleting without cleaning the migration source %s: %s", rec.uuid, mig.source_host, exc
+            )
 
     def revert(self, uuid: str) -> None:
         """Destroy the guest on a distinct destination, then have the source restore it with
@@ -239,15 +262,22 @@ class MigrationTasks:
             vifs = self.vifs_on(uuid, mig.source_host)
             reverted = dataclasses.replace(instance, flavor=old, host=mig.source_host)
             self.tasks.agent(mig.source_host, timeout=LONG_RPC).finish_revert_migration(
-                instance=reverted, migration=data, network_info=vifs, block_devices=[], power_on=was_running)
+                instance=reverted, migration=data, network_info=vifs, block_devices=[], power_on=was_running
+            )
         except Exception as exc:  # noqa: BLE001
             self.t.fault(uuid, exc, task_state=None)
             return
         self.tasks.release_host(mig.dest_host, rec, new)
         self._undo_quota(rec, old, new)
         self._set_migration(mig.id, "reverted")
-        self.t.finish(uuid, host=mig.source_host, availability_zone=self.zone_of(mig.source_host), task_state=None,
-                      flavor=to_dict(old), flavor_id=old.id)
+        self.t.finish(
+            uuid,
+            host=mig.source_host,
+            availability_zone=self.zone_of(mig.source_host),
+            task_state=None,
+            flavor=to_dict(old),
+            flavor_id=old.id,
+        )
         self.tasks.sync_power_state(uuid)
 
     # --- live -----------------------------------------------------------------------------------
@@ -268,8 +298,9 @@ class MigrationTasks:
         try:
             data = self.tasks.agent(dest).check_can_live_migrate_destination(instance=instance, source=source)
             vifs = self.vifs_on(uuid, dest)
-            data = self.tasks.agent(dest, timeout=LONG_RPC).pre_live_migration(instance=instance, migration=data,
-                                                                               network_info=vifs, block_devices=[])
+            data = self.tasks.agent(dest, timeout=LONG_RPC).pre_live_migration(
+                instance=instance, migration=data, network_info=vifs, block_devices=[]
+            )
             self._set_migration(mig_id, "running", data)
             self.tasks.agent(source, timeout=LONG_RPC).live_migration(instance=instance, dest=dest, migration=data)
             moved = True

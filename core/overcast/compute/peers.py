@@ -80,16 +80,23 @@ def discard_image(runtime: Any, image_id: str) -> None:
 # --- network -------------------------------------------------------------------------------------
 
 
-def allocate_network(runtime: Any, ctx: RequestContext, instance_uuid: str, host: str,
-                     requested: list) -> tuple[list[VifDetails], dict]:
+def allocate_network(
+    runtime: Any, ctx: RequestContext, instance_uuid: str, host: str, requested: list
+) -> tuple[list[VifDetails], dict]:
     """Ports for the requested networks, bound on ``host``; ``none``/``auto`` make none."""
     if not requested or requested in (["none"], ["auto"]):
         return [], {}
     net = require(runtime, "network", "allocate_port_for_instance", "Attaching a server to a network")
     vifs = []
     for item in requested:
-        port = net.allocate_port_for_instance(ctx, instance_uuid, host, network_id=item.get("uuid"),
-                                              port_id=item.get("port"), fixed_ip=item.get("fixed_ip"))
+        port = net.allocate_port_for_instance(
+            ctx,
+            instance_uuid,
+            host,
+            network_id=item.get("uuid"),
+            port_id=item.get("port"),
+            fixed_ip=item.get("fixed_ip"),
+        )
         vifs.append(net.bind_port(ctx, port.id, host))
     return vifs, net.get_instance_addresses(instance_uuid)
 

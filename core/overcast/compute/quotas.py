@@ -50,7 +50,9 @@ class QuotaManager:
             if resource not in RESOURCES:
                 raise BadRequest(f"Bad key(s) {resource} in quota_set")
             if not isinstance(value, int) or isinstance(value, bool) or value < UNLIMITED:
-                raise BadRequest(f"Invalid input for field/attribute {resource}. Value: {value}. must be an integer >= -1")
+                raise BadRequest(
+                    f"Invalid input for field/attribute {resource}. Value: {value}. must be an integer >= -1"
+                )
         for resource, value in values.items():
             row = session.get(QuotaLimit, (project_id, resource))
             if row is None:
@@ -70,7 +72,9 @@ class QuotaManager:
             if resource not in have:
                 try:
                     with session.begin_nested():
-                        session.execute(QuotaUsage.__table__.insert().values(project_id=project_id, resource=resource, in_use=0))
+                        session.execute(
+                            QuotaUsage.__table__.insert().values(project_id=project_id, resource=resource, in_use=0)
+                        )
                 except IntegrityError:
                     pass  # a concurrent request created it
 
@@ -85,7 +89,10 @@ class QuotaManager:
             bounded = limit != UNLIMITED and delta > 0
             if session.execute(_CLAIM_BOUNDED if bounded else _CLAIM_ANY, params).rowcount != 1:
                 c = QuotaUsage.__table__.c
-                used = session.execute(select(c.in_use).where(c.project_id == project_id, c.resource == resource)).scalar() or 0
+                used = (
+                    session.execute(select(c.in_use).where(c.project_id == project_id, c.resource == resource)).scalar()
+                    or 0
+                )
                 raise OverQuota(
                     f"Quota exceeded for {resource}: Requested {delta}, but already used {used} of {limit} {resource}"
                 )

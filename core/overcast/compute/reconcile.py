@@ -53,10 +53,14 @@ class Reconciler:
         """Reconcile every server in a transitional state; returns counts per outcome."""
         counts = {"active": 0, "error": 0, "deleted": 0, "synced": 0}
         with self.db.session() as s:
-            stuck = list(s.scalars(select(InstanceRecord).where(
-                InstanceRecord.deleted.is_(False),
-                or_(InstanceRecord.task_state.is_not(None), InstanceRecord.vm_state == st.BUILDING),
-            )))
+            stuck = list(
+                s.scalars(
+                    select(InstanceRecord).where(
+                        InstanceRecord.deleted.is_(False),
+                        or_(InstanceRecord.task_state.is_not(None), InstanceRecord.vm_state == st.BUILDING),
+                    )
+                )
+            )
             s.execute(
                 MigrationRecord.__table__.update()
                 .where(MigrationRecord.status.in_(("migrating", "running", "preparing")))
@@ -81,8 +85,13 @@ class Reconciler:
             return "deleted"
         if rec.vm_state == st.BUILDING:
             if guests is not None and rec.hv_name in guests and self._running(rec):
-                self.t.finish(rec.uuid, vm_state=st.ACTIVE, task_state=None, power_state="running",
-                              launched_at=rec.launched_at or utcnow())
+                self.t.finish(
+                    rec.uuid,
+                    vm_state=st.ACTIVE,
+                    task_state=None,
+                    power_state="running",
+                    launched_at=rec.launched_at or utcnow(),
+                )
                 return "active"
             reason = Conflict(f"Build of server {rec.uuid} was interrupted by a restart of the compute service.")
             self.t.fault(rec.uuid, reason, vm_state=st.ERROR, task_state=None, host=None, power_state="nostate")
@@ -91,8 +100,13 @@ class Reconciler:
             self.t.finish(rec.uuid, task_state=None)  # host unreachable: keep the last known vm_state
             return "synced"
         if rec.hv_name not in guests:
-            self.t.fault(rec.uuid, NotFound(f"the guest of server {rec.uuid} is gone from host {rec.host}"),
-                         vm_state=st.ERROR, task_state=None, power_state="nostate")
+            self.t.fault(
+                rec.uuid,
+                NotFound(f"the guest of server {rec.uuid} is gone from host {rec.host}"),
+                vm_state=st.ERROR,
+                task_state=None,
+                power_state="nostate",
+            )
             return "error"
         self.tasks.sync_power_state(rec.uuid)
         return "synced"
@@ -112,19 +126,37 @@ class Reconciler:
         # the servers first, then the guests: a server that becomes ACTIVE after this read is
         # not judged by a guest list taken before its spawn
         with self.db.session() as s:
-            mine = list(s.scalars(select(InstanceRecord).where(
-                InstanceRecord.host == host, InstanceRecord.deleted.is_(False), InstanceRecord.task_state.is_(None),
-                InstanceRecord.vm_state != st.BUILDING)))
+            mine = list(
+                s.scalars(
+                    select(InstanceRecord).where(
+                        InstanceRecord.host == host,
+                        InstanceRecord.deleted.is_(False),
+                        InstanceRecord.task_state.is_(None),
+                        InstanceRecord.vm_state != st.BUILDING,
+                    )
+                )
+            )
         guests = self._guests(host)
         if guests is None:
             return counts
         with self.db.session() as s:
-            gone_away = list(s.scalars(select(InstanceRecord).where(
-                InstanceRecord.hv_name.in_(sorted(guests)),
-                or_(InstanceRecord.deleted.is_(True), InstanceRecord.host != host))))
-            evacuated = set(s.scalars(select(MigrationRecord.instance_uuid).where(
-                MigrationRecord.source_host == host, MigrationRecord.migration_type == "evacuation",
-                MigrationRecord.status == "done")))
+            gone_away = list(
+                s.scalars(
+                    select(InstanceRecord).where(
+                        InstanceRecord.hv_name.in_(sorted(guests)),
+                        or_(InstanceRecord.deleted.is_(True), InstanceRecord.host != host),
+                    )
+                )
+            )
+            evacuated = set(
+                s.scalars(
+                    select(MigrationRecord.instance_uuid).where(
+                        MigrationRecord.source_host == host,
+                        MigrationRecord.migration_type == "evacuation",
+                        MigrationRecord.status == "done",
+                    )
+                )
+            )
         for rec in mine:
             if rec.hv_name not in guests:
                 if rec.vm_state == st.ERROR:
@@ -135,7 +167,8 @@ class Reconciler:
                 continue
             try:
                 info = self.runtime.agents.compute(host, timeout=self.runtime.config.bus.probe_timeout).get_info(
-                    instance=instance_of(rec))
+                    instance=instance_of(rec)
+                )
             except OvercastError as exc:
                 log.warning("reconcile host %s: server %s: %s", host, rec.uuid, exc)
                 continue
@@ -151,7 +184,8 @@ class Reconciler:
             instance = dataclasses.replace(instance_of(rec), host=host)
             try:
                 self.runtime.agents.compute(host, timeout=self.runtime.config.bus.rpc_timeout).destroy(
-                    instance=instance, destroy_disks=not keep_disks)
+                    instance=instance, destroy_disks=not keep_disks
+                )
             except OvercastError as exc:
                 log.warning("reconcile host %s: could not destroy the stale guest of %s: %s", host, rec.uuid, exc)
                 continue

@@ -54,8 +54,9 @@ def static_filters(request: ScheduleRequest) -> list[tuple[str, Check]]:
     if hv_type:
         # the property names the hypervisor type (qemu, xen, vmware, ...) or the host's driver: an image
         # tagged ``kvm`` runs on a kvm-driver host even when it emulates (virt_type "qemu", no /dev/kvm)
-        filters.append(("HypervisorTypeFilter",
-                        lambda e: hv_type in (e.capabilities.hypervisor_type.lower(), e.driver.lower())))
+        filters.append(
+            ("HypervisorTypeFilter", lambda e: hv_type in (e.capabilities.hypervisor_type.lower(), e.driver.lower()))
+        )
     if request.same_driver_as:
         drv = request.same_driver_as
         filters.append(("SameDriverFilter", lambda e: e.driver == drv))
@@ -103,7 +104,9 @@ def explain(entries: Iterable[HostEntry], filters: list[tuple[str, Check]], tota
 class Scheduler:
     """Picks a host for a request and claims its resources in the database."""
 
-    def __init__(self, db, plugins, ratios: Ratios, weigher: str, down_after: float, cache_seconds: float = 1.0) -> None:
+    def __init__(
+        self, db, plugins, ratios: Ratios, weigher: str, down_after: float, cache_seconds: float = 1.0
+    ) -> None:
         self.db = db
         self.plugins = plugins
         self.ratios = ratios

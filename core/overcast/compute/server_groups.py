@@ -24,7 +24,9 @@ class ServerGroupManager:
         if policy is None and isinstance(body.get("policies"), list) and len(body["policies"]) == 1:
             policy = body["policies"][0]
         if policy not in POLICIES:
-            raise BadRequest(f"Invalid input for field/attribute policy. Value: {policy}. must be one of {', '.join(POLICIES)}")
+            raise BadRequest(
+                f"Invalid input for field/attribute policy. Value: {policy}. must be one of {', '.join(POLICIES)}"
+            )
         rec = ServerGroupRecord(name=name, project_id=ctx.project_id or "", user_id=ctx.user_id, policy=policy)
         with self.db.session() as s:
             self.quotas.claim(s, rec.project_id, {"server_groups": 1})
@@ -68,7 +70,11 @@ class ServerGroupManager:
         stmt = (
             select(InstanceRecord.host)
             .join(ServerGroupMember, ServerGroupMember.instance_uuid == InstanceRecord.uuid)
-            .where(ServerGroupMember.group_id == group_id, InstanceRecord.deleted.is_(False), InstanceRecord.host.is_not(None))
+            .where(
+                ServerGroupMember.group_id == group_id,
+                InstanceRecord.deleted.is_(False),
+                InstanceRecord.host.is_not(None),
+            )
         )
         if exclude_uuid:
             stmt = stmt.where(InstanceRecord.uuid != exclude_uuid)

@@ -9,7 +9,7 @@ import re
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from overcast.compute import states as st
 from overcast.compute.peers import lookup_image, validate_networks
@@ -34,7 +34,9 @@ def _group_hint(hints: Any) -> str | None:
     if hints is None:
         return None
     if not isinstance(hints, dict):
-        raise BadRequest(f"Invalid input for field/attribute os:scheduler_hints. Value: {hints!r}. {hints!r} is not of type 'object'")
+        raise BadRequest(
+            f"Invalid input for field/attribute os:scheduler_hints. Value: {hints!r}. {hints!r} is not of type 'object'"
+        )
     unknown = sorted(set(hints) - HONOURED_HINTS)
     if unknown:
         raise BadRequest(f"Scheduler hint(s) not supported by this cloud: {', '.join(unknown)}.")
@@ -117,8 +119,9 @@ def server_count(body: dict) -> tuple[int, int]:
         except (TypeError, ValueError):
             number = 0
         if isinstance(value, bool) or isinstance(value, float) or number < 1:
-            raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value}. "
-                             f"{value!r} is not a valid value for {field}")
+            raise BadRequest(
+                f"Invalid input for field/attribute {field}. Value: {value}. {value!r} is not a valid value for {field}"
+            )
         counts.append(number)
     if "max_count" not in body:
         counts[1] = counts[0]
@@ -236,10 +239,11 @@ class ServerManager:
         with self.db.session() as s:
             key_name = body.get("key_name")
             if key_name is not None:
-                key = s.scalars(select(KeyPairRecord).where(KeyPairRecord.user_id == ctx.user_id,
-                                                            KeyPairRecord.name == key_name)).first()
+                key = s.scalars(
+                    select(KeyPairRecord).where(KeyPairRecord.user_id == ctx.user_id, KeyPairRecord.name == key_name)
+                ).first()
                 if key is None:
-                    raise BadRequest(f"Invalid key_name provided.")
+                    raise BadRequest("Invalid key_name provided.")
                 fields.update(key_name=key.name, key_data=key.public_key)
             group = self.svc.server_groups.get_record(s, ctx, str(group_id)) if group_id else None
             count = self._claim(s, fields["project_id"], self.svc.quota_deltas(flavor), min_count, max_count)
@@ -247,15 +251,23 @@ class ServerManager:
             for index in range(count):
                 uuid = new_id()
                 # Nova's multi_instance_display_name_template: "%(name)s-%(count)d" from 1
-                rec = InstanceRecord(uuid=uuid, name=f"{name}-{index + 1}" if count > 1 else name,
-                                     hv_name=f"oc-{uuid}", **fields)
+                rec = InstanceRecord(
+                    uuid=uuid, name=f"{name}-{index + 1}" if count > 1 else name, hv_name=f"oc-{uuid}", **fields
+                )
                 if group is not None:
                     rec.server_group_id = group.id
                     s.add(ServerGroupMember(group_id=group.id, instance_uuid=uuid))
                 s.add(rec)
                 s.flush()
-                s.add(InstanceAction(instance_uuid=uuid, action="create", request_id=ctx.request_id, user_id=ctx.user_id,
-                                     project_id=rec.project_id))
+                s.add(
+                    InstanceAction(
+                        instance_uuid=uuid,
+                        action="create",
+                        request_id=ctx.request_id,
+                        user_id=ctx.user_id,
+                        project_id=rec.project_id,
+                    )
+                )
                 self.svc.transitions.notify(rec, "")
                 recs.append(rec)
         for rec in recs:
@@ -270,8 +282,11 @@ class ServerManager:
         count = min_count
         if max_count > min_count:
             limits, used = self.svc.quotas.limits(s, project_id), self.svc.quotas.usage(s, project_id)
-            fits = [(limits[k] - used.get(k, 0)) // v for k, v in deltas.items()
-                    if v > 0 and limits.get(k, UNLIMITED) != UNLIMITED]
+            fits = [
+                (limits[k] - used.get(k, 0)) // v
+                for k, v in deltas.items()
+                if v > 0 and limits.get(k, UNLIMITED) != UNLIMITED
+            ]
             count = max(min_count, min([max_count, *fits]))
         self.svc.quotas.claim(s, project_id, {k: v * count for k, v in deltas.items()})
         return count
@@ -311,9 +326,13 @@ class ServerManager:
             # Nova answers an unknown status with an empty list, not an error
             vm_states = st.STATUS_VM_STATES.get(status.upper(), ())
             stmt = stmt.where(InstanceRecord.vm_state.in_(vm_states))
-        for param, column in (("flavor", InstanceRecord.flavor_id), ("image", InstanceRecord.image_ref),
-                              ("availability_zone", InstanceRecord.availability_zone),
-                              ("key_name", InstanceRecord.key_name), ("user_id", InstanceRecord.user_id)):
+        for param, column in (
+            ("flavor", InstanceRecord.flavor_id),
+            ("image", InstanceRecord.image_ref),
+            ("availability_zone", InstanceRecord.availability_zone),
+            ("key_name", InstanceRecord.key_name),
+            ("user_id", InstanceRecord.user_id),
+        ):
             if params.get(param):
                 stmt = stmt.where(column == params[param])
         if params.get("host") and ctx.is_admin:
@@ -346,7 +365,7 @@ class ServerManager:
             ids = [r.uuid for r in rows]
             if marker not in ids:
                 raise BadRequest(f"marker [{marker}] not found")
-            rows = rows[ids.index(marker) + 1:]
+            rows = rows[ids.index(marker) + 1 :]
         limit = params.get("limit")
         if limit is not None:
             try:
@@ -372,7 +391,9 @@ class ServerManager:
             if "name" in body:
                 rec.name = _text(body["name"], "name")
             if "description" in body:
-                rec.description = None if body["description"] is None else _text(body["description"], "description", allow_empty=True)
+                rec.description = (
+                    None if body["description"] is None else _text(body["description"], "description", allow_empty=True)
+                )
             if "accessIPv4" in body:
                 rec.access_ipv4 = access_ip(body["accessIPv4"], 4)
             if "accessIPv6" in body:
@@ -383,8 +404,17 @@ class ServerManager:
     # --- rebuild --------------------------------------------------------------------------------
 
     #: What a rebuild request may carry at 2.1..2.37 (others are refused, not ignored).
-    REBUILD_FIELDS = {"imageRef", "name", "metadata", "adminPass", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig",
-                      "preserve_ephemeral", "description"}
+    REBUILD_FIELDS = {
+        "imageRef",
+        "name",
+        "metadata",
+        "adminPass",
+        "accessIPv4",
+        "accessIPv6",
+        "OS-DCF:diskConfig",
+        "preserve_ephemeral",
+        "description",
+    }
 
     def rebuild_changes(self, ctx: RequestContext, body: Any, version: tuple[int, int]) -> dict[str, Any]:
         """The row values a rebuild request sets, validated (the image must be usable)."""
@@ -405,7 +435,9 @@ class ServerManager:
         if "metadata" in body:
             changes["metadata_"] = _metadata(body["metadata"])
         if "description" in body:
-            changes["description"] = None if body["description"] is None else _text(body["description"], "description", allow_empty=True)
+            changes["description"] = (
+                None if body["description"] is None else _text(body["description"], "description", allow_empty=True)
+            )
         for version_, field in ((4, "accessIPv4"), (6, "accessIPv6")):
             if field in body:
                 changes[f"access_ipv{version_}"] = access_ip(body[field], version_)
@@ -459,8 +491,15 @@ class ServerManager:
                 ).rowcount
             if updated == 1:
                 with self.db.session() as s:
-                    s.add(InstanceAction(instance_uuid=uuid, action="delete", request_id=ctx.request_id,
-                                         user_id=ctx.user_id, project_id=rec.project_id))
+                    s.add(
+                        InstanceAction(
+                            instance_uuid=uuid,
+                            action="delete",
+                            request_id=ctx.request_id,
+                            user_id=ctx.user_id,
+                            project_id=rec.project_id,
+                        )
+                    )
                 if seen not in (st.SCHEDULING, st.SPAWNING):
                     self.svc.runner.submit(f"delete {uuid}", self.svc.tasks.delete, uuid)
                 return

@@ -47,9 +47,12 @@ PowerCall = Callable[[ComputeAgent, Instance, Any], bool]
 #: action -> (allowed vm_states, task_state while running, agent call, vm_state when done)
 POWER_ACTIONS: dict[str, tuple[tuple[str, ...], str, PowerCall, str]] = {
     "start": ((st.STOPPED,), st.POWERING_ON, lambda agent, inst, _: agent.power_on(instance=inst), st.ACTIVE),
-    "stop": ((st.ACTIVE,), st.POWERING_OFF,
-             lambda agent, inst, config: agent.power_off(instance=inst, shutdown_timeout=config.compute.shutdown_timeout),
-             st.STOPPED),
+    "stop": (
+        (st.ACTIVE,),
+        st.POWERING_OFF,
+        lambda agent, inst, config: agent.power_off(instance=inst, shutdown_timeout=config.compute.shutdown_timeout),
+        st.STOPPED,
+    ),
     "pause": ((st.ACTIVE,), st.PAUSING, lambda agent, inst, _: agent.pause(instance=inst), st.PAUSED),
     "unpause": ((st.PAUSED,), st.UNPAUSING, lambda agent, inst, _: agent.unpause(instance=inst), st.ACTIVE),
     "suspend": ((st.ACTIVE,), st.SUSPENDING, lambda agent, inst, _: agent.suspend(instance=inst), st.SUSPENDED),
@@ -67,8 +70,14 @@ class ComputeService:
         self.flavors = FlavorManager(runtime.db)
         self.keypairs = KeyPairManager(runtime.db, self.quotas)
         self.server_groups = ServerGroupManager(runtime.db, self.quotas)
-        self.scheduler = Scheduler(runtime.db, runtime.plugins, self.ratios, section.weigher,
-                                   runtime.config.bus.host_down_after, section.scheduler_cache_seconds)
+        self.scheduler = Scheduler(
+            runtime.db,
+            runtime.plugins,
+            self.ratios,
+            section.weigher,
+            runtime.config.bus.host_down_after,
+            section.scheduler_cache_seconds,
+        )
         self.transitions = Transitions(runtime)
         self.runner = TaskRunner(section.task_workers)
         self.tasks = ServerTasks(self)
@@ -166,12 +175,19 @@ class ComputeService:
     def reboot(self, ctx: RequestContext, uuid: str, reboot_type: str) -> None:
         kind = str(reboot_type).upper()
         if kind not in ("SOFT", "HARD"):
-            raise BadRequest(f"Argument 'type' for reboot must be a string with value 'SOFT' or 'HARD', got {reboot_type!r}")
+            raise BadRequest(
+                f"Argument 'type' for reboot must be a string with value 'SOFT' or 'HARD', got {reboot_type!r}"
+            )
         hard = kind == "HARD"
         states = (st.ACTIVE, st.STOPPED, st.PAUSED, st.SUSPENDED) if hard else (st.ACTIVE,)
         self.transitions.begin(ctx, uuid, "reboot", states, st.REBOOTING_HARD if hard else st.REBOOTING)
-        self._submit(f"reboot {uuid}", self.tasks.power, uuid,
-                     lambda agent, inst, _: agent.reboot(instance=inst, hard=hard), st.ACTIVE)
+        self._submit(
+            f"reboot {uuid}",
+            self.tasks.power,
+            uuid,
+            lambda agent, inst, _: agent.reboot(instance=inst, hard=hard),
+            st.ACTIVE,
+        )
 
     def create_image(self, ctx: RequestContext, uuid: str, name: str, metadata: dict | None = None) -> str:
         if not isinstance(name, str) or not name.strip() or len(name) > 255:
@@ -183,8 +199,13 @@ class ComputeService:
         try:
             base = dict((rec.image or {}).get("properties") or {})
             # as Nova: the caller's metadata last, so it may set image_type too
-            properties = {**base, "instance_uuid": uuid, "image_type": "snapshot", "base_image_ref": rec.image_ref,
-                          **{str(k): str(v) for k, v in (metadata or {}).items()}}
+            properties = {
+                **base,
+                "instance_uuid": uuid,
+                "image_type": "snapshot",
+                "base_image_ref": rec.image_ref,
+                **{str(k): str(v) for k, v in (metadata or {}).items()},
+            }
             image_id = create_snapshot_image(self.runtime, ctx, name, properties)
         except Exception:
             self.transitions.finish(uuid, task_state=None)
@@ -234,8 +255,10 @@ class ComputeService:
         if new.id == current.id:
             raise BadRequest("When resizing, instances must change flavor!")
         if caps is not None and not caps.resize:
-            raise BadRequest(f"Server {uuid} cannot be resized: the driver of its host {rec.host} does not change a "
-                             "server's flavor (it only migrates servers with the flavor they have).")
+            raise BadRequest(
+                f"Server {uuid} cannot be resized: the driver of its host {rec.host} does not change a "
+                "server's flavor (it only migrates servers with the flavor they have)."
+            )
         if not new.root_gb and current.root_gb:
             raise BadRequest("Server disk was unable to be resized because: Resize to zero disk flavor is not allowed.")
         if new.root_gb < current.root_gb or new.ephemeral_gb < current.ephemeral_gb:

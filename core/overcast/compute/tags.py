@@ -77,6 +77,7 @@ class TagManager:
 
 def matches(tags: set[str], params: dict[str, str]) -> bool:
     """Nova's tag filters over one server's tags."""
+
     def parse(name: str) -> set[str] | None:
         value = params.get(name)
         return None if value is None else {t for t in value.split(",") if t}

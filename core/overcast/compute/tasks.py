@@ -21,7 +21,7 @@ from overcast.compute import states as st
 from overcast.compute.claims import Usage, release
 from overcast.compute.peers import allocate_network, deallocate_network, discard_image
 from overcast.compute.records import flavor_snapshot, image_snapshot, instance_of
-from overcast.context import RequestContext, system_context
+from overcast.context import RequestContext
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
 from overcast.errors import NotFound, ServiceUnavailable
@@ -133,13 +133,21 @@ class ServerTasks:
                 return
             rec = spawning
             vifs = self._allocate_network(ctx, rec, host)
-            info = self.agent(host, timeout=LONG_RPC).spawn(instance=instance_of(rec), network_info=vifs,
-                                                            block_devices=[])
+            info = self.agent(host, timeout=LONG_RPC).spawn(
+                instance=instance_of(rec), network_info=vifs, block_devices=[]
+            )
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
             self._build_failed(uuid, host, exc)
             return
-        done = self.t.advance(uuid, st.SPAWNING, vm_state=st.ACTIVE, task_state=None, power_state=info.state.value,
-                              launched_at=utcnow(), progress=100)
+        done = self.t.advance(
+            uuid,
+            st.SPAWNING,
+            vm_state=st.ACTIVE,
+            task_state=None,
+            power_state=info.state.value,
+            launched_at=utcnow(),
+            progress=100,
+        )
         if done is None:  # deleted while spawning
             self.delete(uuid)
 
@@ -149,7 +157,11 @@ class ServerTasks:
             return []
         with self.db.session() as s:
             for vif in vifs:
-                s.merge(InstancePort(instance_uuid=rec.uuid, port_id=vif.port_id, network_id=vif.network_id, vif=to_dict(vif)))
+                s.merge(
+                    InstancePort(
+                        instance_uuid=rec.uuid, port_id=vif.port_id, network_id=vif.network_id, vif=to_dict(vif)
+                    )
+                )
             row = s.get(InstanceRecord, rec.uuid)
             row.addresses = dict(addresses or {})
         return vifs
@@ -166,8 +178,9 @@ class ServerTasks:
             self.release_host(host, rec)
         self._deallocate_network(uuid)
         deleting = rec.task_state == st.DELETING
-        self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=st.DELETING if deleting else None, host=None,
-                     power_state="nostate")
+        self.t.fault(
+            uuid, exc, vm_state=st.ERROR, task_state=st.DELETING if deleting else None, host=None, power_state="nostate"
+        )
         if deleting:
             self.delete(uuid)
 
@@ -183,7 +196,9 @@ class ServerTasks:
         """Remember how the ports are plugged now (after a rebind on another host)."""
         with self.db.session() as s:
             for vif in vifs:
-                s.merge(InstancePort(instance_uuid=uuid, port_id=vif.port_id, network_id=vif.network_id, vif=to_dict(vif)))
+                s.merge(
+                    InstancePort(instance_uuid=uuid, port_id=vif.port_id, network_id=vif.network_id, vif=to_dict(vif))
+                )
 
     def _deallocate_network(self, uuid: str) -> None:
         with self.db.session() as s:
@@ -217,8 +232,15 @@ class ServerTasks:
             self.svc.quotas.release(s, rec.project_id, self.svc.quota_deltas(flavor_snapshot(rec)))
         self.release_host(rec.host, rec)
         now = utcnow()
-        self.t.finish(uuid, vm_state=st.DELETED, task_state=None, power_state="nostate", deleted=True, deleted_at=now,
-                      terminated_at=now)
+        self.t.finish(
+            uuid,
+            vm_state=st.DELETED,
+            task_state=None,
+            power_state="nostate",
+            deleted=True,
+            deleted_at=now,
+            terminated_at=now,
+        )
 
     # --- power actions and snapshots -------------------------------------------------------------
 
@@ -244,8 +266,13 @@ class ServerTasks:
         try:
             info = self.agent(rec.host).get_info(instance=instance_of(rec))
         except NotFound:
-            self.t.fault(uuid, NotFound(f"the guest of server {uuid} is gone from host {rec.host}"),
-                         vm_state=st.ERROR, task_state=None, power_state="nostate")
+            self.t.fault(
+                uuid,
+                NotFound(f"the guest of server {uuid} is gone from host {rec.host}"),
+                vm_state=st.ERROR,
+                task_state=None,
+                power_state="nostate",
+            )
             return
         except Exception:  # noqa: BLE001 - host unreachable: keep vm_state, drop the task
             self.t.finish(uuid, task_state=None)
@@ -257,8 +284,9 @@ class ServerTasks:
         if rec is None or not rec.host:
             return
         try:
-            self.agent(rec.host, timeout=LONG_RPC).snapshot(instance=instance_of(rec), image_id=image_id,
-                                                            image_name=image_name)
+            self.agent(rec.host, timeout=LONG_RPC).snapshot(
+                instance=instance_of(rec), image_id=image_id, image_name=image_name
+            )
         except Exception as exc:  # noqa: BLE001 - the image is discarded and the fault recorded
             try:
                 discard_image(self.runtime, image_id)
@@ -285,8 +313,14 @@ class ServerTasks:
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
             self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=None)
             return
-        done = self.t.advance(uuid, st.REBUILDING, vm_state=st.vm_state_for_power(info.state), task_state=None,
-                              power_state=info.state.value, launched_at=utcnow())
+        done = self.t.advance(
+            uuid,
+            st.REBUILDING,
+            vm_state=st.vm_state_for_power(info.state),
+            task_state=None,
+            power_state=info.state.value,
+            launched_at=utcnow(),
+        )
         if done is None:  # deleted meanwhile
             self.delete(uuid)
 

@@ -29,7 +29,12 @@ class Transitions:
         self.db = runtime.db
 
     def begin(
-        self, ctx: RequestContext, uuid: str, action: str, vm_states: tuple[str, ...], task_state: str | None,
+        self,
+        ctx: RequestContext,
+        uuid: str,
+        action: str,
+        vm_states: tuple[str, ...],
+        task_state: str | None,
         within: Callable[[Any, InstanceRecord], None] | None = None,
     ) -> InstanceRecord:
         """Start ``action`` on the caller's server: set ``task_state`` or raise 404/409.
@@ -53,8 +58,15 @@ class Transitions:
                 raise Conflict(f"Cannot '{action}' instance {uuid} while it is in vm_state {rec.vm_state}")
             if within is not None:
                 within(s, rec)
-            s.add(InstanceAction(instance_uuid=uuid, action=action, request_id=ctx.request_id, user_id=ctx.user_id,
-                                 project_id=rec.project_id))
+            s.add(
+                InstanceAction(
+                    instance_uuid=uuid,
+                    action=action,
+                    request_id=ctx.request_id,
+                    user_id=ctx.user_id,
+                    project_id=rec.project_id,
+                )
+            )
             s.flush()
             s.refresh(rec)
             old = status_of(rec.vm_state, None)
@@ -75,8 +87,9 @@ class Transitions:
         self.notify(rec, old)
         return rec
 
-    def advance(self, uuid: str, expect_task: str | None, expect: dict[str, Any] | None = None,
-                **values: Any) -> InstanceRecord | None:
+    def advance(
+        self, uuid: str, expect_task: str | None, expect: dict[str, Any] | None = None, **values: Any
+    ) -> InstanceRecord | None:
         """Like :meth:`finish`, but only if ``task_state`` is still ``expect_task`` (a delete
         requested meanwhile wins) and every column in ``expect`` still has its value.
         Returns the row, or ``None`` if the state had moved on."""
@@ -124,7 +137,10 @@ class Transitions:
         try:
             self.runtime.plugins.broadcast(
                 "overcast_instance_state_changed",
-                instance_uuid=rec.uuid, project_id=rec.project_id, old_status=old_status, new_status=new_status,
+                instance_uuid=rec.uuid,
+                project_id=rec.project_id,
+                old_status=old_status,
+                new_status=new_status,
             )
         except Exception:  # noqa: BLE001 - listeners must not break state changes
             log.exception("overcast_instance_state_changed listener failed")

@@ -45,8 +45,13 @@ class VolumeAttachments:
     def list(self, ctx: RequestContext, uuid: str) -> list[BlockDeviceMapping]:
         with self.db.session() as s:
             get_instance(s, ctx, uuid)
-            return list(s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == uuid)
-                                  .order_by(BlockDeviceMapping.device_name)))
+            return list(
+                s.scalars(
+                    select(BlockDeviceMapping)
+                    .where(BlockDeviceMapping.instance_uuid == uuid)
+                    .order_by(BlockDeviceMapping.device_name)
+                )
+            )
 
     def get(self, ctx: RequestContext, uuid: str, volume_id: str) -> BlockDeviceMapping:
         for bdm in self.list(ctx, uuid):
@@ -55,7 +60,9 @@ class VolumeAttachments:
         raise NotFound(f"Volume {volume_id} is not attached to instance {uuid}.")
 
     def _next_device(self, session, uuid: str, wanted: str | None) -> str:
-        used = set(session.scalars(select(BlockDeviceMapping.device_name).where(BlockDeviceMapping.instance_uuid == uuid)))
+        used = set(
+            session.scalars(select(BlockDeviceMapping.device_name).where(BlockDeviceMapping.instance_uuid == uuid))
+        )
         if wanted:
             if not wanted.startswith("/dev/") or len(wanted) > 64:
                 raise BadRequest(f"The supplied device path ({wanted}) is invalid.")
@@ -67,8 +74,14 @@ class VolumeAttachments:
                 return f"/dev/vd{letter}"
         raise Conflict("No free disk device names left on this server.")
 
-    def attach(self, ctx: RequestContext, uuid: str, volume_id: str, device: str | None = None,
-               delete_on_termination: bool = False) -> BlockDeviceMapping:
+    def attach(
+        self,
+        ctx: RequestContext,
+        uuid: str,
+        volume_id: str,
+        device: str | None = None,
+        delete_on_termination: bool = False,
+    ) -> BlockDeviceMapping:
         volumes = require(self.runtime, "volume", "initialize_connection", "Attaching a volume")
         if not isinstance(volume_id, str) or not volume_id:
             raise BadRequest("Invalid input for field/attribute volumeId.")
@@ -77,11 +90,19 @@ class VolumeAttachments:
             rec = get_instance(s, ctx, uuid)
             if rec.vm_state not in ATTACHABLE or rec.task_state is not None or not rec.host:
                 raise Conflict(f"Cannot 'attach_volume' instance {uuid} while it is in vm_state {rec.vm_state}")
-            if s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == uuid,
-                                                          BlockDeviceMapping.volume_id == volume_id)).first():
+            if s.scalars(
+                select(BlockDeviceMapping).where(
+                    BlockDeviceMapping.instance_uuid == uuid, BlockDeviceMapping.volume_id == volume_id
+                )
+            ).first():
                 raise Conflict(f"Volume {volume_id} is already attached to instance {uuid}.")
-            bdm = BlockDeviceMapping(instance_uuid=uuid, volume_id=volume_id, device_name=self._next_device(s, uuid, device),
-                                     delete_on_termination=bool(delete_on_termination), status="attaching")
+            bdm = BlockDeviceMapping(
+                instance_uuid=uuid,
+                volume_id=volume_id,
+                device_name=self._next_device(s, uuid, device),
+                delete_on_termination=bool(delete_on_termination),
+                status="attaching",
+            )
             s.add(bdm)
             try:
                 s.flush()
@@ -129,7 +150,9 @@ class VolumeAttachments:
                 raise Conflict(f"Cannot 'detach_volume' instance {uuid} while it is in task_state {rec.task_state}")
         volumes = require(self.runtime, "volume", "terminate_connection", "Detaching a volume")
         volumes.begin_detach(ctx, bdm.volume_id, rec.uuid)  # "detaching" from now (or refused now)
-        self.runtime.compute.runner.submit(f"detach {volume_id} from {uuid}", self._detach_retrying, ctx, rec, bdm, volumes)
+        self.runtime.compute.runner.submit(
+            f"detach {volume_id} from {uuid}", self._detach_retrying, ctx, rec, bdm, volumes
+        )
 
     def _detach_retrying(self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any) -> None:
         """A guest that is still booting (or busy) may ignore a hot-unplug request; ask again,
@@ -142,15 +165,18 @@ class VolumeAttachments:
                 return
             except DriverError as exc:
                 if attempt == DETACH_ATTEMPTS:
-                    log.error("volume %s stays attached to %s after %d attempts: %s", bdm.volume_id, rec.uuid, attempt, exc)
+                    log.error(
+                        "volume %s stays attached to %s after %d attempts: %s", bdm.volume_id, rec.uuid, attempt, exc
+                    )
                     return
                 log.info("volume %s: detach attempt %d from %s: %s; retrying", bdm.volume_id, attempt, rec.uuid, exc)
             except Exception:  # noqa: BLE001 - logged; the volume is back in-use (rolled back)
                 log.exception("could not detach volume %s from %s", bdm.volume_id, rec.uuid)
                 return
 
-    def _detach(self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any,
-                begun: bool = False) -> None:
+    def _detach(
+        self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any, begun: bool = False
+    ) -> None:
         """Detach now (``begun``: the volume is already ``detaching``); on failure the volume is
         ``in-use`` again."""
         if not begun:
@@ -159,8 +185,9 @@ class VolumeAttachments:
         if rec.host:
             info = from_dict(bdm.connection_info)
             try:
-                self._agent(rec.host).detach_volume(instance=instance_of(rec), connection_info=info,
-                                                    mountpoint=bdm.device_name)
+                self._agent(rec.host).detach_volume(
+                    instance=instance_of(rec), connection_info=info, mountpoint=bdm.device_name
+                )
             except NotFound:
                 pass  # the guest or the disk is already gone
             except Exception:
@@ -182,10 +209,15 @@ class VolumeAttachments:
             try:
                 rec = get_instance(s, system_context(), uuid)
             except NotFound:
-                raise BadRequest(f"Volume {volume_id} is attached to {uuid}, which is not a server of this cloud: "
-                                 "it cannot be extended while in use.") from None
-            bdm = s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == uuid,
-                                                             BlockDeviceMapping.volume_id == volume_id)).first()
+                raise BadRequest(
+                    f"Volume {volume_id} is attached to {uuid}, which is not a server of this cloud: "
+                    "it cannot be extended while in use."
+                ) from None
+            bdm = s.scalars(
+                select(BlockDeviceMapping).where(
+                    BlockDeviceMapping.instance_uuid == uuid, BlockDeviceMapping.volume_id == volume_id
+                )
+            ).first()
         if bdm is None or not rec.host:
             raise BadRequest(f"Volume {volume_id} is not attached to a running host of server {uuid}.")
         host = self.runtime.drivers.hosts.get(rec.host)
@@ -199,14 +231,17 @@ class VolumeAttachments:
         rec, _, host = self._extend_target(uuid, volume_id)
         driver = host.driver
         if not self.runtime.plugins.driver("hypervisor", driver).supports("extend_volume"):
-            raise BadRequest(f"Volume {volume_id} is attached to server {uuid} on host {rec.host}, whose hypervisor "
-                             f"driver '{driver}' does not support 'extend_volume' (online extend): detach it first.")
+            raise BadRequest(
+                f"Volume {volume_id} is attached to server {uuid} on host {rec.host}, whose hypervisor "
+                f"driver '{driver}' does not support 'extend_volume' (online extend): detach it first."
+            )
 
     def volume_extended(self, uuid: str, volume_id: str, new_size_gb: int) -> None:
         """The volume grew on its backend: make the server's guest see ``new_size_gb``."""
         rec, bdm, host = self._extend_target(uuid, volume_id)
-        self._agent(host.name).extend_volume(instance=instance_of(rec), connection_info=from_dict(bdm.connection_info),
-                                            new_size_gb=int(new_size_gb))
+        self._agent(host.name).extend_volume(
+            instance=instance_of(rec), connection_info=from_dict(bdm.connection_info), new_size_gb=int(new_size_gb)
+        )
 
     def detach_all(self, rec: InstanceRecord) -> None:
         """Detach every volume of a server being deleted (best effort, logged)."""

@@ -98,7 +98,7 @@ def make_engine(url: str, echo: bool = False, pool_size: int = 10) -> Engine:
         event.listen(engine, "close", queue.on_reset)
         return engine
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True)
 
 
@@ -151,6 +151,15 @@ def _is_disconnect(exc: DBAPIError) -> bool:
     if exc.connection_invalidated:
         return True
     text = str(exc.orig).lower()
-    return any(m in text for m in ("terminating connection", "server closed the connection", "connection refused",
-                                   "could not connect", "connection is closed", "ssl connection has been closed",
-                                   "consuming input failed"))
+    return any(
+        m in text
+        for m in (
+            "terminating connection",
+            "server closed the connection",
+            "connection refused",
+            "could not connect",
+            "connection is closed",
+            "ssl connection has been closed",
+            "consuming input failed",
+        )
+    )

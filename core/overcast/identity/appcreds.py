@@ -83,7 +83,9 @@ class AppCredentials:
                 s.add(cred)
                 s.flush()
         except IntegrityError:
-            raise Conflict(f"Conflict occurred attempting to store application_credential - Duplicate entry found with name {name}.") from None
+            raise Conflict(
+                f"Conflict occurred attempting to store application_credential - Duplicate entry found with name {name}."
+            ) from None
         return cred, secret
 
     def get(self, user_id: str, cred_id: str) -> ApplicationCredential:
@@ -95,7 +97,11 @@ class AppCredentials:
 
     def find(self, user_id: str, name: str) -> ApplicationCredential:
         with self.session() as s:
-            cred = s.scalars(select(ApplicationCredential).where(ApplicationCredential.user_id == user_id, ApplicationCredential.name == name)).first()
+            cred = s.scalars(
+                select(ApplicationCredential).where(
+                    ApplicationCredential.user_id == user_id, ApplicationCredential.name == name
+                )
+            ).first()
         if cred is None:
             raise NotFound(f"Could not find application credential: {name}.", code="ApplicationCredentialNotFound")
         return cred
@@ -105,7 +111,11 @@ class AppCredentials:
             return s.get(ApplicationCredential, cred_id)
 
     def list(self, user_id: str, name: str | None = None) -> list[ApplicationCredential]:
-        stmt = select(ApplicationCredential).where(ApplicationCredential.user_id == user_id).order_by(ApplicationCredential.name)
+        stmt = (
+            select(ApplicationCredential)
+            .where(ApplicationCredential.user_id == user_id)
+            .order_by(ApplicationCredential.name)
+        )
         if name is not None:
             stmt = stmt.where(ApplicationCredential.name == name)
         with self.session() as s:
@@ -116,7 +126,9 @@ class AppCredentials:
         with self.session() as s:
             cred = s.get(ApplicationCredential, cred_id)
             if cred is None or cred.user_id != user_id:
-                raise NotFound(f"Could not find application credential: {cred_id}.", code="ApplicationCredentialNotFound")
+                raise NotFound(
+                    f"Could not find application credential: {cred_id}.", code="ApplicationCredentialNotFound"
+                )
             s.delete(cred)
             add_revocation(s, self.token_ttl, application_credential_id=cred_id)
 

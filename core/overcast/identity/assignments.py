@@ -76,7 +76,9 @@ class Assignments:
             self._check(s, actor_type, actor_id, project_id, role_id)
             row = s.get(RoleAssignment, (actor_type, actor_id, project_id, role_id))
             if row is None:
-                raise NotFound(f"Could not find role assignment with role: {role_id}, {actor_type}: {actor_id}, project: {project_id}.")
+                raise NotFound(
+                    f"Could not find role assignment with role: {role_id}, {actor_type}: {actor_id}, project: {project_id}."
+                )
             s.delete(row)
             bump_generation(s)
 
@@ -93,7 +95,11 @@ class Assignments:
             stmt = (
                 select(Role)
                 .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-                .where(RoleAssignment.actor_type == actor_type, RoleAssignment.actor_id == actor_id, RoleAssignment.project_id == project_id)
+                .where(
+                    RoleAssignment.actor_type == actor_type,
+                    RoleAssignment.actor_id == actor_id,
+                    RoleAssignment.project_id == project_id,
+                )
                 .order_by(Role.name)
             )
             return list(s.scalars(stmt))

@@ -64,7 +64,9 @@ class Authenticator:
         if method == "application_credential":
             if scope:
                 raise BadRequest("An application credential carries its own scope; do not give one.")
-            return self._app_credential(_obj(identity.get("application_credential"), "identity/application_credential"), now)
+            return self._app_credential(
+                _obj(identity.get("application_credential"), "identity/application_credential"), now
+            )
         raise Unauthorized(f"Attempted to authenticate with an unsupported method: {method}.")
 
     # --- methods ------------------------------------------------------------------------
@@ -106,11 +108,17 @@ class Authenticator:
             cred = self.svc.appcreds.lookup(_str(ref.get("id"), "identity/application_credential/id"))
         else:
             name = _str(ref.get("name"), "identity/application_credential/name")
-            user = self._find_user(_obj(ref.get("user"), "identity/application_credential/user"), "identity/application_credential/user")
+            user = self._find_user(
+                _obj(ref.get("user"), "identity/application_credential/user"), "identity/application_credential/user"
+            )
             if user is not None:
                 found = self.svc.appcreds.list(user.id, name=name)
                 cred = found[0] if found else None
-        ok = self.svc.appcreds.verify_secret(cred, secret) if cred is not None else self.svc.passwords.verify(None, secret)
+        ok = (
+            self.svc.appcreds.verify_secret(cred, secret)
+            if cred is not None
+            else self.svc.passwords.verify(None, secret)
+        )
         if not ok or cred is None or self.svc.appcreds.is_expired(cred):
             raise Unauthorized(AUTH_FAILED)
         user_row = self.svc.resolver.user(cred.user_id)
@@ -133,7 +141,15 @@ class Authenticator:
 
     # --- scope --------------------------------------------------------------------------
 
-    def _scoped(self, user_id: str, methods: tuple[str, ...], scope: Any, now: datetime, expires: datetime, parent_audit: str | None) -> TokenPayload:
+    def _scoped(
+        self,
+        user_id: str,
+        methods: tuple[str, ...],
+        scope: Any,
+        now: datetime,
+        expires: datetime,
+        parent_audit: str | None,
+    ) -> TokenPayload:
         project_id = None
         if scope and scope != "unscoped":
             if "project" in scope:
@@ -197,9 +213,13 @@ class Authenticator:
                 project = s.get(Project, _str(ref["id"], "scope/project/id"))
             else:
                 name = _str(ref.get("name"), "scope/project/name")
-                domain_id = self._domain_id(ref["domain"], "scope/project/domain") if ref.get("domain") is not None else None
+                domain_id = (
+                    self._domain_id(ref["domain"], "scope/project/domain") if ref.get("domain") is not None else None
+                )
                 if domain_id is None:
-                    raise BadRequest("Invalid input for field 'scope/project/domain': a project given by name needs its domain.")
+                    raise BadRequest(
+                        "Invalid input for field 'scope/project/domain': a project given by name needs its domain."
+                    )
                 project = s.scalars(select(Project).where(Project.name == name, Project.domain_id == domain_id)).first()
         if project is None:
             raise Unauthorized(AUTH_FAILED)
@@ -208,4 +228,3 @@ class Authenticator:
 
 def _whole_second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
-

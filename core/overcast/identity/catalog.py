@@ -59,7 +59,9 @@ def catalog_json(base_url: str, region: str, project_id: str | None, object_url:
     return json.dumps(_build_catalog(base_url, region, project_id, object_url), separators=(",", ":"))
 
 
-def build_catalog(base_url: str, region: str, project_id: str | None, object_url: str | None = None) -> list[dict[str, Any]]:
+def build_catalog(
+    base_url: str, region: str, project_id: str | None, object_url: str | None = None
+) -> list[dict[str, Any]]:
     """The token's ``catalog`` (a fresh copy)."""
     return json.loads(catalog_json(base_url, region, project_id, object_url))
 
@@ -78,7 +80,13 @@ def _build_catalog(base_url: str, region: str, project_id: str | None, object_ur
                 "type": svc.type,
                 "name": svc.name,
                 "endpoints": [
-                    {"id": endpoint_id(svc, iface), "interface": iface, "region": region, "region_id": region, "url": url}
+                    {
+                        "id": endpoint_id(svc, iface),
+                        "interface": iface,
+                        "region": region,
+                        "region_id": region,
+                        "url": url,
+                    }
                     for iface in INTERFACES
                 ],
             }

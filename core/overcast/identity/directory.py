@@ -123,10 +123,19 @@ class Directory:
 
     # --- projects -----------------------------------------------------------------------
 
-    def create_project(self, name: str, domain_id: str | None = None, description: str = "", enabled: bool = True, tags: list[str] | None = None) -> Project:
+    def create_project(
+        self,
+        name: str,
+        domain_id: str | None = None,
+        description: str = "",
+        enabled: bool = True,
+        tags: list[str] | None = None,
+    ) -> Project:
         check_name(name)
         domain_id = self._check_domain(domain_id)
-        project = Project(name=name, domain_id=domain_id, description=description or "", enabled=enabled, tags=list(tags or []))
+        project = Project(
+            name=name, domain_id=domain_id, description=description or "", enabled=enabled, tags=list(tags or [])
+        )
         return self._insert(project, "project", name, domain_id)
 
     def update_project(self, project_id: str, changes: Mapping[str, Any]) -> Project:
@@ -232,7 +241,9 @@ class Directory:
     def delete_user(self, user_id: str) -> None:
         with self.session() as s:
             user = self.get(User, user_id, s)
-            s.execute(delete(RoleAssignment).where(RoleAssignment.actor_type == "user", RoleAssignment.actor_id == user_id))
+            s.execute(
+                delete(RoleAssignment).where(RoleAssignment.actor_type == "user", RoleAssignment.actor_id == user_id)
+            )
             s.execute(delete(GroupMember).where(GroupMember.user_id == user_id))
             s.execute(delete(ApplicationCredential).where(ApplicationCredential.user_id == user_id))
             s.delete(user)
@@ -243,7 +254,9 @@ class Directory:
     def create_group(self, name: str, domain_id: str | None = None, description: str = "") -> Group:
         check_name(name)
         domain_id = self._check_domain(domain_id)
-        return self._insert(Group(name=name, domain_id=domain_id, description=description or ""), "group", name, domain_id)
+        return self._insert(
+            Group(name=name, domain_id=domain_id, description=description or ""), "group", name, domain_id
+        )
 
     def update_group(self, group_id: str, changes: Mapping[str, Any]) -> Group:
         try:
@@ -261,7 +274,9 @@ class Directory:
     def delete_group(self, group_id: str) -> None:
         with self.session() as s:
             group = self.get(Group, group_id, s)
-            s.execute(delete(RoleAssignment).where(RoleAssignment.actor_type == "group", RoleAssignment.actor_id == group_id))
+            s.execute(
+                delete(RoleAssignment).where(RoleAssignment.actor_type == "group", RoleAssignment.actor_id == group_id)
+            )
             s.execute(delete(GroupMember).where(GroupMember.group_id == group_id))
             s.delete(group)
             bump_generation(s)
@@ -293,13 +308,23 @@ class Directory:
     def group_members(self, group_id: str) -> list[User]:
         with self.session() as s:
             self.get(Group, group_id, s)
-            stmt = select(User).join(GroupMember, GroupMember.user_id == User.id).where(GroupMember.group_id == group_id).order_by(User.name)
+            stmt = (
+                select(User)
+                .join(GroupMember, GroupMember.user_id == User.id)
+                .where(GroupMember.group_id == group_id)
+                .order_by(User.name)
+            )
             return list(s.scalars(stmt))
 
     def user_groups(self, user_id: str) -> list[Group]:
         with self.session() as s:
             self.get(User, user_id, s)
-            stmt = select(Group).join(GroupMember, GroupMember.group_id == Group.id).where(GroupMember.user_id == user_id).order_by(Group.name)
+            stmt = (
+                select(Group)
+                .join(GroupMember, GroupMember.group_id == Group.id)
+                .where(GroupMember.user_id == user_id)
+                .order_by(Group.name)
+            )
             return list(s.scalars(stmt))
 
     # --- roles --------------------------------------------------------------------------
@@ -333,4 +358,15 @@ class Directory:
             bump_generation(s)
 
 
-_USER_COLUMNS = {"name", "description", "default_project_id", "enabled", "password", "domain_id", "id", "links", "options", "password_expires_at"}
+_USER_COLUMNS = {
+    "name",
+    "description",
+    "default_project_id",
+    "enabled",
+    "password",
+    "domain_id",
+    "id",
+    "links",
+    "options",
+    "password_expires_at",
+}

@@ -28,8 +28,10 @@ class Passwords:
         """A new password meets ``[identity] password_min_length`` and ``password_regex``
         (Keystone's ``PasswordValidationError``: 400, with the regex's description)."""
         if len(password) < self.min_length:
-            raise BadRequest("Password validation error: The password does not meet the requirements: "
-                             f"it must be at least {self.min_length} characters long.")
+            raise BadRequest(
+                "Password validation error: The password does not meet the requirements: "
+                f"it must be at least {self.min_length} characters long."
+            )
         if self.regex is not None and not self.regex.match(password):
             detail = self.regex_description or f"it must match {self.regex.pattern}"
             raise BadRequest(f"Password validation error: The password does not meet the requirements: {detail}.")

@@ -30,7 +30,9 @@ _GENERATION_SQL = f"SELECT generation FROM identity_state WHERE id = {_STATE_ROW
 def bump_generation(session: Session) -> None:
     """Mark identity state as changed; call inside the write's own transaction."""
     result = session.execute(
-        update(IdentityState).where(IdentityState.id == _STATE_ROW).values(generation=IdentityState.generation + 1, updated_at=utcnow())
+        update(IdentityState)
+        .where(IdentityState.id == _STATE_ROW)
+        .values(generation=IdentityState.generation + 1, updated_at=utcnow())
     )
     if result.rowcount == 0:
         session.execute(insert(IdentityState).values(id=_STATE_ROW, generation=1, updated_at=utcnow()))
@@ -91,10 +93,13 @@ class RevocationList:
         self._by_key: dict[tuple[str, str], list[_Event]] = defaultdict(list)
         for e in events:
             key = (
-                ("audit", e.audit_id) if e.audit_id else
-                ("appcred", e.application_credential_id) if e.application_credential_id else
-                ("user", e.user_id) if e.user_id else
-                ("project", e.project_id)
+                ("audit", e.audit_id)
+                if e.audit_id
+                else ("appcred", e.application_credential_id)
+                if e.application_credential_id
+                else ("user", e.user_id)
+                if e.user_id
+                else ("project", e.project_id)
             )
             self._by_key[key].append(e)  # type: ignore[index]
 

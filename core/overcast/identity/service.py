@@ -103,7 +103,9 @@ class IdentityService:
         (bootstrap, test fixtures), never reachable from the API."""
         self.resolver.watch.check()
         now = datetime.now(timezone.utc)
-        payload = TokenPayload(user_id, ("password",), project_id, now, (now + self.ttl).replace(microsecond=0), (new_audit_id(),))
+        payload = TokenPayload(
+            user_id, ("password",), project_id, now, (now + self.ttl).replace(microsecond=0), (new_audit_id(),)
+        )
         self.authenticator.check_usable(payload)
         return self._issue(payload)
 
@@ -142,7 +144,9 @@ class IdentityService:
 
     # --- bootstrap ----------------------------------------------------------------------
 
-    def bootstrap(self, admin_password: str, admin_user: str = "admin", admin_project: str = "admin") -> BootstrapResult:
+    def bootstrap(
+        self, admin_password: str, admin_user: str = "admin", admin_project: str = "admin"
+    ) -> BootstrapResult:
         """Idempotent: create what is missing; an existing admin gets the given password
         and is enabled again (how an operator recovers a lost admin password)."""
         self.start()
@@ -150,7 +154,13 @@ class IdentityService:
         role_ids = {}
         for name in ROLE_ORDER:
             role_ids[name] = self._ensure(Role, name, lambda n=name: self.directory.create_role(n)).id
-        project = self._ensure(Project, admin_project, lambda: self.directory.create_project(admin_project, description="Bootstrap project for the cloud administrator"))
+        project = self._ensure(
+            Project,
+            admin_project,
+            lambda: self.directory.create_project(
+                admin_project, description="Bootstrap project for the cloud administrator"
+            ),
+        )
         user = self._ensure(User, admin_user, lambda: self.directory.create_user(admin_user, password=admin_password))
         self.directory.update_user(user.id, {"password": admin_password, "enabled": True})
         self.assignments.grant("user", user.id, project.id, role_ids["admin"])
@@ -161,7 +171,9 @@ class IdentityService:
         with self.db.session() as s:
             roles = {r.name: r.id for r in s.scalars(select(Role).where(Role.name.in_(ROLE_ORDER)))}
             user = s.scalars(select(User).where(User.name == admin_user, User.domain_id == DEFAULT_DOMAIN_ID)).first()
-            project = s.scalars(select(Project).where(Project.name == admin_project, Project.domain_id == DEFAULT_DOMAIN_ID)).first()
+            project = s.scalars(
+                select(Project).where(Project.name == admin_project, Project.domain_id == DEFAULT_DOMAIN_ID)
+            ).first()
         if user is None or project is None or len(roles) != len(ROLE_ORDER):
             return None
         if roles["admin"] not in {r.id for r in self.assignments.direct_roles("user", user.id, project.id)}:

@@ -68,21 +68,26 @@ class LoginThrottle:
                         wait = state.failures[0] + self.window - now
                         raise TooManyRequests(
                             f"Too many failed logins from this address; retry after {_seconds(wait)} seconds.",
-                            retry_after=_seconds(wait))
+                            retry_after=_seconds(wait),
+                        )
             user = self._users.get(user_key)
             if user is None or not user.failures:
                 return
             since = now - user.last_failure
             if self.attempts and user.failures >= self.attempts:
                 if since < self.duration:
-                    raise AccountLocked(f"The account is locked for user: {user_id or user_key}.",
-                                        retry_after=_seconds(self.duration - since))
+                    raise AccountLocked(
+                        f"The account is locked for user: {user_id or user_key}.",
+                        retry_after=_seconds(self.duration - since),
+                    )
                 user.failures = 0  # the lockout ran out
                 return
             wait = self._backoff(user.failures) - since
             if wait > 0:
                 raise TooManyRequests(
-                    f"Too many failed logins for this user; retry after {_seconds(wait)} seconds.", retry_after=_seconds(wait))
+                    f"Too many failed logins for this user; retry after {_seconds(wait)} seconds.",
+                    retry_after=_seconds(wait),
+                )
 
     def failed(self, user_key: str, source: str | None) -> None:
         now = self.clock()

@@ -118,8 +118,16 @@ class TokenResolver:
                 raise InvalidTokenError()
             roles = self.roles(payload.user_id, payload.project_id)
         if payload.application_credential_id:
-            cred = self._appcreds.get_or_load(payload.application_credential_id, lambda: self.appcreds.lookup(payload.application_credential_id) or False)
-            if not cred or cred.user_id != payload.user_id or cred.project_id != payload.project_id or self.appcreds.is_expired(cred):
+            cred = self._appcreds.get_or_load(
+                payload.application_credential_id,
+                lambda: self.appcreds.lookup(payload.application_credential_id) or False,
+            )
+            if (
+                not cred
+                or cred.user_id != payload.user_id
+                or cred.project_id != payload.project_id
+                or self.appcreds.is_expired(cred)
+            ):
                 raise InvalidTokenError()
             allowed = set(cred.role_ids)
             roles = tuple(r for r in roles if r.id in allowed)
@@ -155,7 +163,9 @@ class TokenResolver:
         return found
 
     def roles(self, user_id: str, project_id: str) -> tuple[RoleRef, ...]:
-        return self._roles.get_or_load((user_id, project_id), lambda: self.assignments.effective_roles(user_id, project_id))
+        return self._roles.get_or_load(
+            (user_id, project_id), lambda: self.assignments.effective_roles(user_id, project_id)
+        )
 
     @staticmethod
     def _domain_name(session: Any, domain_id: str) -> str:

@@ -25,8 +25,18 @@ from overcast.image.store import ImageStore
 from overcast.types import ImageFile, ImageRef
 
 #: Glance disk_format -> qemu-img's format name
-QEMU_FORMATS = {"raw": "raw", "ami": "raw", "ari": "raw", "aki": "raw", "iso": "raw", "qcow2": "qcow2", "vmdk": "vmdk",
-                "vhd": "vpc", "vhdx": "vhdx", "vdi": "vdi"}
+QEMU_FORMATS = {
+    "raw": "raw",
+    "ami": "raw",
+    "ari": "raw",
+    "aki": "raw",
+    "iso": "raw",
+    "qcow2": "qcow2",
+    "vmdk": "vmdk",
+    "vhd": "vpc",
+    "vhdx": "vhdx",
+    "vdi": "vdi",
+}
 #: formats qemu-img can write, as Glance names them
 CONVERTIBLE_TO = ("raw", "qcow2", "vmdk", "vhd", "vhdx", "vdi")
 QEMU_IMG_TIMEOUT = 3600
@@ -127,8 +137,15 @@ def fetch_to_cache(
                         f"image {image.id} is {image.disk_format} and cannot be converted to any of "
                         f"{', '.join(want_formats)}"
                     )
-                _qemu_img("convert", "-f", QEMU_FORMATS[image.disk_format], "-O", QEMU_FORMATS[target_format],
-                          str(part), str(converted))
+                _qemu_img(
+                    "convert",
+                    "-f",
+                    QEMU_FORMATS[image.disk_format],
+                    "-O",
+                    QEMU_FORMATS[target_format],
+                    str(part),
+                    str(converted),
+                )
                 with open(converted, "rb+") as f:
                     os.fsync(f.fileno())
                 final_source = converted

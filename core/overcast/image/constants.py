@@ -17,8 +17,21 @@ SETTABLE = frozenset(
 #: Attributes nobody sets: computed by the service.
 READ_ONLY = frozenset(
     {
-        "status", "checksum", "os_hash_algo", "os_hash_value", "size", "virtual_size", "created_at",
-        "updated_at", "self", "file", "schema", "direct_url", "locations", "stores", "owner",
+        "status",
+        "checksum",
+        "os_hash_algo",
+        "os_hash_value",
+        "size",
+        "virtual_size",
+        "created_at",
+        "updated_at",
+        "self",
+        "file",
+        "schema",
+        "direct_url",
+        "locations",
+        "stores",
+        "owner",
     }
 )
 #: Glance reserves these property names; they can never be set as custom properties.

@@ -42,8 +42,9 @@ class UploadPlan:
     declared_sha256: str | None
 
 
-def _set_status(session: Session, image_id: str, expected: str, new: str, uploader: str | None = None,
-                **values: object) -> bool:
+def _set_status(
+    session: Session, image_id: str, expected: str, new: str, uploader: str | None = None, **values: object
+) -> bool:
     """Move ``image_id`` from ``expected`` to ``new`` atomically; False if it was not there.
     Leaving ``saving`` also requires the row to name ``uploader`` (this process by default)."""
     stmt = (
@@ -84,8 +85,15 @@ def abort(db: object, image_id: str, exc: BaseException | None, uploader: str | 
         _set_status(s, image_id, c.SAVING, back, uploader, saving_by=None)
 
 
-def publish(db: object, store: ImageStore, image_id: str, disk_format: str, stored: StoredImage,
-            result: UploadResult, uploader: str | None = None) -> None:
+def publish(
+    db: object,
+    store: ImageStore,
+    image_id: str,
+    disk_format: str,
+    stored: StoredImage,
+    result: UploadResult,
+    uploader: str | None = None,
+) -> None:
     """saving -> active with the checksums and location. If the image was deleted or reset
     meanwhile, the data is removed and :class:`Conflict` raised."""
     virtual_size = result.inspection.virtual_size if result.inspection else None
@@ -93,20 +101,43 @@ def publish(db: object, store: ImageStore, image_id: str, disk_format: str, stor
         virtual_size = result.size
     with db.session() as s:  # type: ignore[attr-defined]
         published = _set_status(
-            s, image_id, c.SAVING, c.ACTIVE, uploader, saving_by=None, size=result.size, checksum=result.checksum,
-            os_hash_algo=result.os_hash_algo, os_hash_value=result.os_hash_value, virtual_size=virtual_size,
+            s,
+            image_id,
+            c.SAVING,
+            c.ACTIVE,
+            uploader,
+            saving_by=None,
+            size=result.size,
+            checksum=result.checksum,
+            os_hash_algo=result.os_hash_algo,
+            os_hash_value=result.os_hash_value,
+            virtual_size=virtual_size,
         )
         if published:
-            s.add(ImageLocation(image_id=image_id, url=stored.location, store=store.backend.name, size=result.size,
-                                crc32=result.crc32))
+            s.add(
+                ImageLocation(
+                    image_id=image_id,
+                    url=stored.location,
+                    store=store.backend.name,
+                    size=result.size,
+                    crc32=result.crc32,
+                )
+            )
     if not published:
         store.delete(stored.location)
         raise Conflict(f"Image {image_id} was deleted or reset while its data was uploading.")
 
 
-def store_stream(store: ImageStore, plan: UploadPlan, chunks: Iterable[bytes], *, declared_size: int | None,
-                 declared_md5: str | None = None, max_size: int | None = None,
-                 hash_algo: str = HASH_ALGO) -> tuple[StoredImage, UploadResult]:
+def store_stream(
+    store: ImageStore,
+    plan: UploadPlan,
+    chunks: Iterable[bytes],
+    *,
+    declared_size: int | None,
+    declared_md5: str | None = None,
+    max_size: int | None = None,
+    hash_algo: str = HASH_ALGO,
+) -> tuple[StoredImage, UploadResult]:
     """Stream ``chunks`` into the store while hashing and inspecting them."""
     stream = UploadStream(
         chunks,
@@ -143,8 +174,15 @@ def upload(
     with db.session() as s:  # type: ignore[attr-defined]
         plan = begin_upload(s, ctx, image_id)
     try:
-        stored, result = store_stream(store, plan, chunks, declared_size=declared_size, declared_md5=declared_md5,
-                                      max_size=max_size, hash_algo=hash_algo)
+        stored, result = store_stream(
+            store,
+            plan,
+            chunks,
+            declared_size=declared_size,
+            declared_md5=declared_md5,
+            max_size=max_size,
+            hash_algo=hash_algo,
+        )
     except BaseException as exc:
         abort(db, image_id, exc)
         raise
@@ -246,4 +284,3 @@ def delete_data(store: ImageStore, locations: list[str]) -> None:
             store.delete(location)
         except (OvercastError, OSError) as exc:
             log.error("could not delete image data at %s: %s", location, exc)
-

@@ -94,8 +94,7 @@ def check_format(declared: str, found: Inspection) -> None:
     allowed = COMPATIBLE.get(declared)
     if allowed is not None and found.format not in allowed:
         raise ImageFormatError(
-            f"Image content does not match its disk_format: disk_format is '{declared}' "
-            f"but the data is {found.format}."
+            f"Image content does not match its disk_format: disk_format is '{declared}' but the data is {found.format}."
         )
     if found.unsafe:
         raise ImageFormatError(f"Image is refused: {found.unsafe}.")

@@ -46,8 +46,21 @@ _EQUALITY = {
     "owner": Image.owner,
     "id": Image.id,
 }
-_NON_PROPERTY = {"limit", "marker", "sort", "sort_key", "sort_dir", "visibility", "member_status", "tag",
-                 "name", "size_min", "size_max", "protected", "os_hidden"} | set(_EQUALITY)
+_NON_PROPERTY = {
+    "limit",
+    "marker",
+    "sort",
+    "sort_key",
+    "sort_dir",
+    "visibility",
+    "member_status",
+    "tag",
+    "name",
+    "size_min",
+    "size_max",
+    "protected",
+    "os_hidden",
+} | set(_EQUALITY)
 
 
 @dataclass

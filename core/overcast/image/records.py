@@ -129,8 +129,10 @@ def validate_property(name: str, value: Any) -> str:
     if not isinstance(name, str) or not name or len(name) > 255:
         raise BadRequest("Invalid property name: must be 1 to 255 characters.")
     if name in c.RESERVED:
-        raise BadRequest(f"Attribute '{name}' is read-only.") if name in c.READ_ONLY else BadRequest(
-            f"Attribute '{name}' is reserved."
+        raise (
+            BadRequest(f"Attribute '{name}' is read-only.")
+            if name in c.READ_ONLY
+            else BadRequest(f"Attribute '{name}' is reserved.")
         )
     if not isinstance(value, str):
         raise BadRequest(f"Invalid value for property '{name}': must be a string.")

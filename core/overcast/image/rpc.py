@@ -50,22 +50,42 @@ class ImageRpc:
                 image.disk_format, image.container_format = disk_format, image.container_format or "bare"
                 s.flush()
             plan = data.claim(s, image, uploader)
-            return {"image_id": plan.image_id, "disk_format": plan.disk_format,
-                    "container_format": plan.container_format, "declared_md5": plan.declared_md5,
-                    "declared_sha256": plan.declared_sha256}
+            return {
+                "image_id": plan.image_id,
+                "disk_format": plan.disk_format,
+                "container_format": plan.container_format,
+                "declared_md5": plan.declared_md5,
+                "declared_sha256": plan.declared_sha256,
+            }
 
     @rpc
     def image_finish_host_upload(
-        self, image_id: str, uploader: str, location: str, size: int, checksum: str, os_hash_algo: str,
-        os_hash_value: str, crc32: int, virtual_size: int | None, detected_format: str | None,
+        self,
+        image_id: str,
+        uploader: str,
+        location: str,
+        size: int,
+        checksum: str,
+        os_hash_algo: str,
+        os_hash_value: str,
+        crc32: int,
+        virtual_size: int | None,
+        detected_format: str | None,
     ) -> bool:
         with self._service.db.session() as s:
             image = s.get(Image, image_id)
             disk_format = image.disk_format if image is not None else "raw"
         inspection = Inspection(detected_format, virtual_size) if detected_format else None
         result = UploadResult(size, checksum, os_hash_algo, os_hash_value, crc32, inspection)
-        data.publish(self._service.db, self._service.store, image_id, disk_format or "raw",
-                     StoredImage(location=location, size=size), result, uploader)
+        data.publish(
+            self._service.db,
+            self._service.store,
+            image_id,
+            disk_format or "raw",
+            StoredImage(location=location, size=size),
+            result,
+            uploader,
+        )
         return True
 
     @rpc

@@ -66,9 +66,12 @@ class ImageService:
         with self.db.session() as s:
             if "id" in core and s.get(Image, core["id"]) is not None:
                 raise Conflict(f"Image with identifier {core['id']} already exists!")
-            image = Image(owner=ctx.project_id, status=c.QUEUED, visibility=visibility, **{
-                k: v for k, v in core.items() if k != "visibility"
-            })
+            image = Image(
+                owner=ctx.project_id,
+                status=c.QUEUED,
+                visibility=visibility,
+                **{k: v for k, v in core.items() if k != "visibility"},
+            )
             s.add(image)
             records.set_properties(image, props)
             records.set_tags(image, tags)
@@ -190,8 +193,17 @@ class ImageService:
     ) -> None:
         """Stream data into a ``queued`` image; it is ``active`` when this returns."""
         settings = self.runtime.config.image
-        data.upload(self.db, self.store, ctx, image_id, chunks, declared_size=size, declared_md5=md5,
-                    max_size=settings.max_image_size, hash_algo=settings.hashing_algorithm)
+        data.upload(
+            self.db,
+            self.store,
+            ctx,
+            image_id,
+            chunks,
+            declared_size=size,
+            declared_md5=md5,
+            max_size=settings.max_image_size,
+            hash_algo=settings.hashing_algorithm,
+        )
 
     def open_download(self, ctx: RequestContext, image_id: str, range_header: str | None = None) -> data.Download:
         return data.open_download(self.db, self.store, ctx, image_id, range_header)
@@ -213,14 +225,21 @@ class ImageService:
             cache_dir, formats, location = formats, location or (), str(cache_dir)
         if not str(cache_dir):
             raise BadRequest("fetch_to_cache needs a cache directory")
-        return host.fetch_to_cache(self.runtime.bus, self.store, image, cache_dir, list(formats),  # type: ignore[arg-type]
-                                   location if isinstance(location, str) else None)
+        return host.fetch_to_cache(
+            self.runtime.bus,
+            self.store,
+            image,
+            cache_dir,
+            list(formats),  # type: ignore[arg-type]
+            location if isinstance(location, str) else None,
+        )
 
     def create_snapshot_record(self, ctx: RequestContext, name: str, properties: Mapping[str, str]) -> str:
         """A private ``queued`` image for a server snapshot; its data comes from :meth:`upload_file`.
         Inherited properties that only describe the original upload are dropped."""
         body: dict[str, Any] = {
-            k: str(v) for k, v in properties.items()
+            k: str(v)
+            for k, v in properties.items()
             if k not in c.RESERVED and k not in c.SETTABLE and not k.startswith("owner_specified.")
         }
         body.update(name=name, visibility="private")
@@ -229,8 +248,15 @@ class ImageService:
     def upload_file(self, image_id: str, path: str | os.PathLike[str], disk_format: str) -> None:
         """Host side: stream a local file into the ``queued`` image (a snapshot)."""
         settings = self.runtime.config.image
-        host.upload_file(self.runtime.bus, self.store, image_id, path, disk_format, settings.max_image_size,
-                         settings.hashing_algorithm)
+        host.upload_file(
+            self.runtime.bus,
+            self.store,
+            image_id,
+            path,
+            disk_format,
+            settings.max_image_size,
+            settings.hashing_algorithm,
+        )
 
     def discard_image(self, image_id: str) -> None:
         """Remove an image whose snapshot failed (system action: no owner check)."""
@@ -249,4 +275,3 @@ class ImageService:
             return []
         backend = self.store.backend
         return [{"id": backend.name, "description": f"{backend.driver} image store", "default": True}]
-

@@ -152,17 +152,13 @@ class UploadStream:
 
     def _check_size_bound(self) -> None:
         if self._declared_size is not None and self.received > self._declared_size:
-            raise UploadAborted(
-                f"Image data is larger than the declared size of {self._declared_size} bytes."
-            )
+            raise UploadAborted(f"Image data is larger than the declared size of {self._declared_size} bytes.")
         if self._max_size is not None and self.received > self._max_size:
             raise PayloadTooLarge(f"Image data exceeds the maximum image size of {self._max_size} bytes.")
 
     def _finish(self) -> UploadResult:
         if self._declared_size is not None and self.received != self._declared_size:
-            raise UploadAborted(
-                f"Image data ended after {self.received} of the declared {self._declared_size} bytes."
-            )
+            raise UploadAborted(f"Image data ended after {self.received} of the declared {self._declared_size} bytes.")
         assert self._md5 is not None and self._os_hash is not None
         md5 = self._md5.hexdigest()
         if self._declared_md5 and self._declared_md5 != md5:
@@ -170,8 +166,9 @@ class UploadStream:
         if self._sha256 is not None and (sha256 := self._sha256.hexdigest()) != self._declared_sha256:
             raise UploadAborted(f"Image data has sha256 {sha256}, not the declared {self._declared_sha256}.")
         inspection = self._inspector.finish(self.received) if self._inspector is not None else None
-        return UploadResult(self.received, md5, self._hash_algo, self._os_hash.hexdigest(), self._crc32.value,
-                            inspection)
+        return UploadResult(
+            self.received, md5, self._hash_algo, self._os_hash.hexdigest(), self._crc32.value, inspection
+        )
 
 
 class VerifiedStream:
@@ -184,8 +181,9 @@ class VerifiedStream:
     HTTP transfer short of its ``Content-Length``, so a client never receives corrupted data
     as a complete download, and the data is read once."""
 
-    def __init__(self, chunks: Iterable[bytes], *, size: int, crc32: int | None, algo: str, expected: str,
-                 what: str) -> None:
+    def __init__(
+        self, chunks: Iterable[bytes], *, size: int, crc32: int | None, algo: str, expected: str, what: str
+    ) -> None:
         self._chunks = chunks
         self._size = size
         self._crc32 = crc32
@@ -217,8 +215,12 @@ class VerifiedStream:
         else:
             intact = not self._expected or self._hash.hexdigest() == self._expected
         if seen != self._size or not intact:
-            log.error("stored data of %s does not match its recorded checksum (%d of %d bytes read)",
-                      self._what, seen, self._size)
+            log.error(
+                "stored data of %s does not match its recorded checksum (%d of %d bytes read)",
+                self._what,
+                seen,
+                self._size,
+            )
             raise DriverError(f"stored data of {self._what} is corrupt: it does not match its recorded checksum")
         if held is not None:
             yield held

@@ -19,8 +19,18 @@ from overcast.network.networks import owner_project
 from overcast.network.routers import interface_subnet_ids
 from overcast.network.views import floating_ip_view
 
-FIP_FIELDS = {"floating_network_id", "floating_ip_address", "subnet_id", "port_id", "fixed_ip_address", "description",
-              "tenant_id", "project_id", "qos_policy_id", "tags"}
+FIP_FIELDS = {
+    "floating_network_id",
+    "floating_ip_address",
+    "subnet_id",
+    "port_id",
+    "fixed_ip_address",
+    "description",
+    "tenant_id",
+    "project_id",
+    "qos_policy_id",
+    "tags",
+}
 UPDATABLE = {"port_id", "fixed_ip_address", "description", "qos_policy_id"}
 FIP_OWNER = "network:floatingip"
 
@@ -30,7 +40,9 @@ class FloatingIpManager:
         self.runtime = runtime
         self.service = service
 
-    def _associate(self, session: Session, ctx: RequestContext, fip: FloatingIpRecord, port_id: Any, fixed: Any) -> None:
+    def _associate(
+        self, session: Session, ctx: RequestContext, fip: FloatingIpRecord, port_id: Any, fixed: Any
+    ) -> None:
         """Point ``fip`` at ``port_id`` (or nowhere), through a router that joins both networks."""
         if port_id is None:
             fip.fixed_port_id, fip.fixed_ip_address, fip.router_id, fip.status = None, None, None, "DOWN"
@@ -46,33 +58,57 @@ class FloatingIpManager:
         elif len(v4) == 1:
             chosen = v4[0]
         elif not v4:
-            raise BadRequest(f"Bad floatingip request: Port {port_id} does not have any IPv4 address.", code="BadRequest")
+            raise BadRequest(
+                f"Bad floatingip request: Port {port_id} does not have any IPv4 address.", code="BadRequest"
+            )
         else:
-            raise BadRequest(f"Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address "
-                             "when assigning a floating IP", code="BadRequest")
+            raise BadRequest(
+                f"Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address "
+                "when assigning a floating IP",
+                code="BadRequest",
+            )
         router_id = None
         for router in session.scalars(select(RouterRecord).where(RouterRecord.gw_port_id.is_not(None))):
             gw = session.get(PortRecord, router.gw_port_id)
-            if gw.network_id == fip.floating_network_id and chosen.subnet_id in interface_subnet_ids(session, router.id):
+            if gw.network_id == fip.floating_network_id and chosen.subnet_id in interface_subnet_ids(
+                session, router.id
+            ):
                 router_id = router.id
                 break
         if router_id is None:
-            raise NotFound(f"External network {fip.floating_network_id} is not reachable from subnet {chosen.subnet_id}. "
-                           f"Therefore, cannot associate Port {port_id} with a Floating IP.", code="ExternalGatewayForFloatingIPNotFound")
-        taken = session.scalar(select(FloatingIpRecord.id).where(
-            FloatingIpRecord.fixed_port_id == port.id, FloatingIpRecord.fixed_ip_address == chosen.ip_address,
-            FloatingIpRecord.id != fip.id))
+            raise NotFound(
+                f"External network {fip.floating_network_id} is not reachable from subnet {chosen.subnet_id}. "
+                f"Therefore, cannot associate Port {port_id} with a Floating IP.",
+                code="ExternalGatewayForFloatingIPNotFound",
+            )
+        taken = session.scalar(
+            select(FloatingIpRecord.id).where(
+                FloatingIpRecord.fixed_port_id == port.id,
+                FloatingIpRecord.fixed_ip_address == chosen.ip_address,
+                FloatingIpRecord.id != fip.id,
+            )
+        )
         if taken:
-            raise Conflict(f"Cannot associate floating IP {fip.floating_ip_address} ({fip.id}) with port {port_id} using "
-                           f"fixed IP {chosen.ip_address}, as that fixed IP already has a floating IP on external network "
-                           f"{fip.floating_network_id}.", code="FloatingIPPortAlreadyAssociated")
-        fip.fixed_port_id, fip.fixed_ip_address, fip.router_id, fip.status = port.id, chosen.ip_address, router_id, "ACTIVE"
+            raise Conflict(
+                f"Cannot associate floating IP {fip.floating_ip_address} ({fip.id}) with port {port_id} using "
+                f"fixed IP {chosen.ip_address}, as that fixed IP already has a floating IP on external network "
+                f"{fip.floating_network_id}.",
+                code="FloatingIPPortAlreadyAssociated",
+            )
+        fip.fixed_port_id, fip.fixed_ip_address, fip.router_id, fip.status = (
+            port.id,
+            chosen.ip_address,
+            router_id,
+            "ACTIVE",
+        )
 
     def create(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
         values = v.body_of(body, "floatingip")
         v.only(values, FIP_FIELDS)
         if values.get("floating_ip_address") and not ctx.is_admin:
-            raise Forbidden("(rule:create_floatingip:floating_ip_address) is disallowed by policy", code="PolicyNotAuthorized")
+            raise Forbidden(
+                "(rule:create_floatingip:floating_ip_address) is disallowed by policy", code="PolicyNotAuthorized"
+            )
         project_id = owner_project(ctx, values)
         description = v.string(values, "description", max_len=1024)
         self.service.quotas.prepare(project_id)
@@ -80,10 +116,20 @@ class FloatingIpManager:
         def work(session: Session, attempt: int) -> dict[str, Any]:
             network = get_network(session, ctx, values.get("floating_network_id"))
             if not network.external:
-                raise BadRequest(f"Bad floatingip request: Network {network.id} is not a valid external network.", code="BadRequest")
-            port = PortRecord(project_id="", network_id=network.id, mac_address=self.service.ports.new_mac(),
-                              device_owner=FIP_OWNER, port_security_enabled=False, status="N/A",
-                              binding_vif_details={}, binding_profile={}, allowed_address_pairs=[])
+                raise BadRequest(
+                    f"Bad floatingip request: Network {network.id} is not a valid external network.", code="BadRequest"
+                )
+            port = PortRecord(
+                project_id="",
+                network_id=network.id,
+                mac_address=self.service.ports.new_mac(),
+                device_owner=FIP_OWNER,
+                port_security_enabled=False,
+                status="N/A",
+                binding_vif_details={},
+                binding_profile={},
+                allowed_address_pairs=[],
+            )
             requested = None
             if values.get("floating_ip_address") or values.get("subnet_id"):
                 entry = {k: values[k] for k in ("subnet_id",) if values.get(k)}
@@ -102,8 +148,13 @@ class FloatingIpManager:
             self.service.ports.allocate_ips(session, network, port, requested, attempt)
             session.add(port)
             session.flush()
-            fip = FloatingIpRecord(project_id=project_id, description=description, floating_network_id=network.id,
-                                   floating_port_id=port.id, floating_ip_address=port.fixed_ips[0].ip_address)
+            fip = FloatingIpRecord(
+                project_id=project_id,
+                description=description,
+                floating_network_id=network.id,
+                floating_port_id=port.id,
+                floating_ip_address=port.fixed_ips[0].ip_address,
+            )
             session.add(fip)
             session.flush()
             port.device_id = fip.id

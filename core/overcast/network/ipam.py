@@ -30,12 +30,18 @@ def parse_cidr(cidr: Any, ip_version: int | None = None) -> IPNetwork:
     try:
         net = ipaddress.ip_network(cidr, strict=False)
     except ValueError:
-        raise BadRequest(f"Invalid input for cidr. Reason: '{cidr}' is not a valid IP subnet.", code="InvalidInput") from None
+        raise BadRequest(
+            f"Invalid input for cidr. Reason: '{cidr}' is not a valid IP subnet.", code="InvalidInput"
+        ) from None
     if net.network_address != ipaddress.ip_interface(cidr).ip:
-        raise BadRequest(f"Invalid input for cidr. Reason: '{cidr}' isn't a recognized IP subnet cidr, "
-                         f"'{net}' is recommended.", code="InvalidInput")
+        raise BadRequest(
+            f"Invalid input for cidr. Reason: '{cidr}' isn't a recognized IP subnet cidr, '{net}' is recommended.",
+            code="InvalidInput",
+        )
     if ip_version is not None and net.version != ip_version:
-        raise BadRequest(f"Invalid input for operation: cidr {cidr} is not an IPv{ip_version} network.", code="InvalidInput")
+        raise BadRequest(
+            f"Invalid input for operation: cidr {cidr} is not an IPv{ip_version} network.", code="InvalidInput"
+        )
     if net.prefixlen >= net.max_prefixlen - (1 if net.version == 4 else 0):
         raise BadRequest(f"Invalid input for operation: cidr {cidr} has no room for hosts.", code="InvalidInput")
     return net
@@ -45,7 +51,9 @@ def parse_ip(value: Any, field: str = "ip_address") -> IPAddress:
     try:
         return ipaddress.ip_address(value)
     except (ValueError, TypeError):
-        raise BadRequest(f"Invalid input for {field}. Reason: '{value}' is not a valid IP address.", code="InvalidInput") from None
+        raise BadRequest(
+            f"Invalid input for {field}. Reason: '{value}' is not a valid IP address.", code="InvalidInput"
+        ) from None
 
 
 def first_host(net: IPNetwork) -> IPAddress:
@@ -81,18 +89,27 @@ def validate_pools(net: IPNetwork, pools: Any, gateway: IPAddress | None) -> lis
     ranges: list[tuple[IPAddress, IPAddress]] = []
     for pool in pools:
         if not isinstance(pool, dict) or "start" not in pool or "end" not in pool:
-            raise BadRequest("Invalid input for allocation_pools. Reason: each pool needs start and end.", code="InvalidInput")
+            raise BadRequest(
+                "Invalid input for allocation_pools. Reason: each pool needs start and end.", code="InvalidInput"
+            )
         start, end = parse_ip(pool["start"], "allocation_pools"), parse_ip(pool["end"], "allocation_pools")
         if not (is_usable(start, net) and is_usable(end, net)) or start > end:
-            raise BadRequest(f"The allocation pool {pool['start']}-{pool['end']} spans beyond the subnet cidr {net}.",
-                             code="OutOfBoundsAllocationPool")
+            raise BadRequest(
+                f"The allocation pool {pool['start']}-{pool['end']} spans beyond the subnet cidr {net}.",
+                code="OutOfBoundsAllocationPool",
+            )
         ranges.append((start, end))
     ranges.sort()
     for (_, end_a), (start_b, end_b) in zip(ranges, ranges[1:]):
         if start_b <= end_a:
-            raise BadRequest(f"Found overlapping allocation pools: {start_b}-{end_b} and another pool.", code="OverlappingAllocationPools")
+            raise BadRequest(
+                f"Found overlapping allocation pools: {start_b}-{end_b} and another pool.",
+                code="OverlappingAllocationPools",
+            )
     if gateway is not None and any(s <= gateway <= e for s, e in ranges):
-        raise Conflict(f"Gateway ip {gateway} conflicts with allocation pool.", code="GatewayConflictWithAllocationPools")
+        raise Conflict(
+            f"Gateway ip {gateway} conflicts with allocation pool.", code="GatewayConflictWithAllocationPools"
+        )
     return [{"start": str(s), "end": str(e)} for s, e in ranges]
 
 

@@ -44,7 +44,9 @@ def network_visible(ctx: RequestContext, net: NetworkRecord) -> bool:
 
 
 def visible_networks_clause(ctx: RequestContext) -> Any:
-    return or_(NetworkRecord.project_id == ctx.project_id, NetworkRecord.shared.is_(True), NetworkRecord.external.is_(True))
+    return or_(
+        NetworkRecord.project_id == ctx.project_id, NetworkRecord.shared.is_(True), NetworkRecord.external.is_(True)
+    )
 
 
 def subnet_visible(ctx: RequestContext, sub: SubnetRecord) -> bool:
@@ -87,9 +89,13 @@ def list_visible(session: Session, ctx: RequestContext, model: type, all_project
             stmt = stmt.where(visible_networks_clause(ctx))
     elif model is SubnetRecord:
         if not ctx.is_admin:
-            stmt = stmt.join(NetworkRecord, SubnetRecord.network_id == NetworkRecord.id).where(or_(
-                SubnetRecord.project_id == ctx.project_id, NetworkRecord.project_id == ctx.project_id,
-                NetworkRecord.shared.is_(True)))
+            stmt = stmt.join(NetworkRecord, SubnetRecord.network_id == NetworkRecord.id).where(
+                or_(
+                    SubnetRecord.project_id == ctx.project_id,
+                    NetworkRecord.project_id == ctx.project_id,
+                    NetworkRecord.shared.is_(True),
+                )
+            )
     else:
         stmt = ctx.filter(stmt, model.project_id, all_projects=all_projects)
     return list(session.scalars(stmt))

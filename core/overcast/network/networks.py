@@ -18,15 +18,43 @@ from overcast.network.lookup import get_network, list_visible
 from overcast.network.views import network_view
 
 NETWORK_FIELDS = {
-    "name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled",
-    "provider:network_type", "provider:physical_network", "provider:segmentation_id", "tenant_id", "project_id",
-    "availability_zone_hints", "qos_policy_id", "is_default", "tags",
+    "name",
+    "description",
+    "admin_state_up",
+    "shared",
+    "router:external",
+    "mtu",
+    "port_security_enabled",
+    "provider:network_type",
+    "provider:physical_network",
+    "provider:segmentation_id",
+    "tenant_id",
+    "project_id",
+    "availability_zone_hints",
+    "qos_policy_id",
+    "is_default",
+    "tags",
 }
 # dns_domain/dns_name (the dns-integration extension) are not served: refused as Neutron
 # refuses an attribute whose extension is not loaded, never stored and dropped
-UPDATABLE = {"name", "description", "admin_state_up", "shared", "router:external", "mtu", "port_security_enabled",
-             "qos_policy_id", "is_default"}
-ADMIN_ONLY = {"provider:network_type", "provider:physical_network", "provider:segmentation_id", "shared", "router:external"}
+UPDATABLE = {
+    "name",
+    "description",
+    "admin_state_up",
+    "shared",
+    "router:external",
+    "mtu",
+    "port_security_enabled",
+    "qos_policy_id",
+    "is_default",
+}
+ADMIN_ONLY = {
+    "provider:network_type",
+    "provider:physical_network",
+    "provider:segmentation_id",
+    "shared",
+    "router:external",
+}
 NETWORK_TYPES = ("vxlan", "flat")
 MAX_VNI = 16777215
 
@@ -73,25 +101,39 @@ class NetworkManager:
 
     # --- segments ------------------------------------------------------------------------
 
-    def _segment(self, session: Session, values: dict[str, Any], attempt: int) -> tuple[str, str | None, int | None, str]:
+    def _segment(
+        self, session: Session, values: dict[str, Any], attempt: int
+    ) -> tuple[str, str | None, int | None, str]:
         net_type = values.get("provider:network_type") or self.settings.default_network_type
         if net_type not in NETWORK_TYPES:
-            raise BadRequest(f"Invalid input for operation: network_type value '{net_type}' not supported "
-                             f"(this cloud offers {', '.join(NETWORK_TYPES)}; VLANs are unavailable on its hosts).",
-                             code="InvalidInput")
+            raise BadRequest(
+                f"Invalid input for operation: network_type value '{net_type}' not supported "
+                f"(this cloud offers {', '.join(NETWORK_TYPES)}; VLANs are unavailable on its hosts).",
+                code="InvalidInput",
+            )
         physnet = values.get("provider:physical_network")
         seg_id = values.get("provider:segmentation_id")
         if net_type == "flat":
             if seg_id is not None:
-                raise BadRequest("Invalid input for operation: segmentation_id requires a VLAN or tunnel network type.", code="InvalidInput")
+                raise BadRequest(
+                    "Invalid input for operation: segmentation_id requires a VLAN or tunnel network type.",
+                    code="InvalidInput",
+                )
             if not physnet or not isinstance(physnet, str):
-                raise BadRequest("Invalid input for operation: physical_network required for flat provider network.", code="InvalidInput")
+                raise BadRequest(
+                    "Invalid input for operation: physical_network required for flat provider network.",
+                    code="InvalidInput",
+                )
             key = f"flat:{physnet}"
             if session.scalar(select(NetworkRecord.id).where(NetworkRecord.segment_key == key)):
-                raise Conflict(f"Unable to create the flat network. Physical network {physnet} is in use.", code="FlatNetworkInUse")
+                raise Conflict(
+                    f"Unable to create the flat network. Physical network {physnet} is in use.", code="FlatNetworkInUse"
+                )
             return net_type, physnet, None, key
         if physnet:
-            raise BadRequest("Invalid input for operation: physical_network not allowed for vxlan networks.", code="InvalidInput")
+            raise BadRequest(
+                "Invalid input for operation: physical_network not allowed for vxlan networks.", code="InvalidInput"
+            )
         if seg_id is not None:
             seg_id = v.integer(seg_id, "provider:segmentation_id", 1, MAX_VNI)
             key = f"vxlan:{seg_id}"
@@ -101,7 +143,10 @@ class NetworkManager:
         used = set(session.scalars(select(NetworkRecord.segmentation_id).where(NetworkRecord.network_type == "vxlan")))
         vni = free_vni(self.settings.vni_min, self.settings.vni_max, used)
         if vni is None:
-            raise Conflict("Unable to create the network. No tenant network is available for allocation.", code="NoNetworkAvailable")
+            raise Conflict(
+                "Unable to create the network. No tenant network is available for allocation.",
+                code="NoNetworkAvailable",
+            )
         return net_type, None, vni, f"vxlan:{vni}"
 
     def _mtu(self, values: dict[str, Any], net_type: str) -> int:
@@ -110,7 +155,9 @@ class NetworkManager:
             return highest
         mtu = v.integer(values["mtu"], "mtu", 68, 65535)
         if mtu > highest:
-            raise BadRequest(f"Invalid input for operation: Requested MTU is too big, maximum is {highest}.", code="InvalidInput")
+            raise BadRequest(
+                f"Invalid input for operation: Requested MTU is too big, maximum is {highest}.", code="InvalidInput"
+            )
         return mtu
 
     # --- API ---------------------------------------------------------------------------------
@@ -132,10 +179,19 @@ class NetworkManager:
         def work(session: Session, attempt: int) -> dict[str, Any]:
             net_type, physnet, seg_id, key = self._segment(session, values, attempt)
             net = NetworkRecord(
-                project_id=project_id, name=name, description=description, admin_state_up=admin_up,
-                shared=shared, external=external, mtu=self._mtu(values, net_type),
-                port_security_enabled=port_security, network_type=net_type, physical_network=physnet,
-                segmentation_id=seg_id, segment_key=key, subnets=[],
+                project_id=project_id,
+                name=name,
+                description=description,
+                admin_state_up=admin_up,
+                shared=shared,
+                external=external,
+                mtu=self._mtu(values, net_type),
+                port_security_enabled=port_security,
+                network_type=net_type,
+                physical_network=physnet,
+                segmentation_id=seg_id,
+                segment_key=key,
+                subnets=[],
             )
             session.add(net)
             self.service.quotas.check(session, project_id, "network")
@@ -155,7 +211,10 @@ class NetworkManager:
         values = v.body_of(body, "network")
         v.only(values, UPDATABLE | ADMIN_ONLY)
         if set(values) & {"provider:network_type", "provider:physical_network", "provider:segmentation_id"}:
-            raise BadRequest("Invalid input for operation: plugin does not support updating provider attributes.", code="InvalidInput")
+            raise BadRequest(
+                "Invalid input for operation: plugin does not support updating provider attributes.",
+                code="InvalidInput",
+            )
         if not ctx.is_admin and {"shared", "router:external"} & set(values):
             raise Forbidden("(rule:update_network) is disallowed by policy", code="PolicyNotAuthorized")
         with self.runtime.db.session() as s:
@@ -185,8 +244,11 @@ class NetworkManager:
             net = get_network(s, ctx, network_id, write=True)
             ports = list(s.scalars(select(PortRecord).where(PortRecord.network_id == network_id)))
             if any(p.device_owner != "network:dhcp" for p in ports):
-                raise Conflict(f"Unable to complete operation on network {network_id}. There are one or more "
-                               "ports still in use on the network.", code="NetworkInUse")
+                raise Conflict(
+                    f"Unable to complete operation on network {network_id}. There are one or more "
+                    "ports still in use on the network.",
+                    code="NetworkInUse",
+                )
             contract = self.service.plumbing.network_contract(s, net)
             for port in ports:
                 s.delete(port)

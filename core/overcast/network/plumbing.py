@@ -105,7 +105,11 @@ class Plumbing:
         return any(o in ("network:router_interface", "network:router_gateway") for o in owners)
 
     def _hosts_for(self, session: Session, net: NetworkRecord) -> set[str]:
-        hosts = set(session.scalars(select(PortRecord.binding_host).where(PortRecord.network_id == net.id, PortRecord.binding_host != "")))
+        hosts = set(
+            session.scalars(
+                select(PortRecord.binding_host).where(PortRecord.network_id == net.id, PortRecord.binding_host != "")
+            )
+        )
         if self._needs_network_host(session, net):
             hosts.add(self.network_host())
         return hosts
@@ -119,7 +123,11 @@ class Plumbing:
             if net is None:
                 return
             wanted = self._dhcp_subnets(net)
-            ports = list(session.scalars(select(PortRecord).where(PortRecord.network_id == network_id, PortRecord.device_owner == DHCP_OWNER)))
+            ports = list(
+                session.scalars(
+                    select(PortRecord).where(PortRecord.network_id == network_id, PortRecord.device_owner == DHCP_OWNER)
+                )
+            )
             current = ports[0] if ports else None
             for extra in ports[1:]:
                 session.delete(extra)
@@ -130,9 +138,19 @@ class Plumbing:
                 session.flush()
             if not wanted:
                 return
-            port = PortRecord(project_id=net.project_id, network_id=net.id, mac_address=self.runtime.network.ports.new_mac(),
-                              device_id=f"dhcp-{host}", device_owner=DHCP_OWNER, port_security_enabled=False, status="ACTIVE",
-                              binding_host=host or "", binding_vif_details={}, binding_profile={}, allowed_address_pairs=[])
+            port = PortRecord(
+                project_id=net.project_id,
+                network_id=net.id,
+                mac_address=self.runtime.network.ports.new_mac(),
+                device_id=f"dhcp-{host}",
+                device_owner=DHCP_OWNER,
+                port_security_enabled=False,
+                status="ACTIVE",
+                binding_host=host or "",
+                binding_vif_details={},
+                binding_profile={},
+                allowed_address_pairs=[],
+            )
             allocations = []
             for sub in net.subnets:
                 if sub.id in wanted:
@@ -159,9 +177,15 @@ class Plumbing:
             network = contracts.network_contract(net)
             wanted = self._hosts_for(s, net)
             dhcp = bool(self._dhcp_subnets(net))
-            ports = [contracts.port_contract(s, p, with_rules=False)
-                     for p in s.scalars(select(PortRecord).options(selectinload(PortRecord.fixed_ips))
-                                        .where(PortRecord.network_id == network_id)) if p.fixed_ips]
+            ports = [
+                contracts.port_contract(s, p, with_rules=False)
+                for p in s.scalars(
+                    select(PortRecord)
+                    .options(selectinload(PortRecord.fixed_ips))
+                    .where(PortRecord.network_id == network_id)
+                )
+                if p.fixed_ips
+            ]
         net_host = self.network_host()
         for host in self.hosts():
             if host in wanted:
@@ -225,8 +249,11 @@ class Plumbing:
             contract = contracts.port_contract(s, port, with_rules=False)
             groups = set(old_groups) | {g.security_group_id for g in port.security_groups}
             network_id, host = port.network_id, port.binding_host
-            needs_binding = bool(host) and port.binding_vif_type in ("unbound", "binding_failed") \
+            needs_binding = (
+                bool(host)
+                and port.binding_vif_type in ("unbound", "binding_failed")
                 and not port.device_owner.startswith("network:")
+            )
         if old_host and old_host != host:
             self._call(old_host, lambda agent: agent.teardown_port(port=contract))
         if needs_binding:  # a binding host set through the API (as Nova does): bind there
@@ -237,7 +264,9 @@ class Plumbing:
                 self._setup_port(port_id)
         self.groups_changed(groups, skip={port_id})
 
-    def port_deleted(self, port: Port, host: str, network_id: str, groups: Iterable[str], routers: Iterable[str]) -> None:
+    def port_deleted(
+        self, port: Port, host: str, network_id: str, groups: Iterable[str], routers: Iterable[str]
+    ) -> None:
         if not self.enabled():
             return
         if host and not port.device_owner.startswith("network:"):
@@ -252,12 +281,23 @@ class Plumbing:
         if not self.enabled() or not group_ids:
             return
         with self.runtime.db.session() as s:
-            referencing = set(s.scalars(select(SecurityGroupRuleRecord.security_group_id).where(SecurityGroupRuleRecord.remote_group_id.in_(group_ids))))
+            referencing = set(
+                s.scalars(
+                    select(SecurityGroupRuleRecord.security_group_id).where(
+                        SecurityGroupRuleRecord.remote_group_id.in_(group_ids)
+                    )
+                )
+            )
             affected_groups = set(group_ids) | referencing
-            port_ids = set(s.scalars(
-                select(PortSecurityGroupRecord.port_id)
-                .join(PortRecord, PortRecord.id == PortSecurityGroupRecord.port_id)
-                .where(PortSecurityGroupRecord.security_group_id.in_(affected_groups), PortRecord.binding_host != "")))
+            port_ids = set(
+                s.scalars(
+                    select(PortSecurityGroupRecord.port_id)
+                    .join(PortRecord, PortRecord.id == PortSecurityGroupRecord.port_id)
+                    .where(
+                        PortSecurityGroupRecord.security_group_id.in_(affected_groups), PortRecord.binding_host != ""
+                    )
+                )
+            )
         for port_id in sorted(port_ids - set(skip)):
             self._setup_port(port_id)
 
@@ -302,16 +342,30 @@ class Plumbing:
                 network = contracts.network_contract(net)
                 networks.append(network)
                 if host == self.network_host() and self._dhcp_subnets(net):
-                    ports = [contracts.port_contract(s, p, with_rules=False)
-                             for p in s.scalars(select(PortRecord).where(PortRecord.network_id == net.id)) if p.fixed_ips]
+                    ports = [
+                        contracts.port_contract(s, p, with_rules=False)
+                        for p in s.scalars(select(PortRecord).where(PortRecord.network_id == net.id))
+                        if p.fixed_ips
+                    ]
                     dhcp.append(DhcpState(network, tuple(ports)))
-            bound = s.scalars(select(PortRecord).where(PortRecord.binding_host == host, or_(PortRecord.device_owner == "",
-                                                                                           ~PortRecord.device_owner.startswith("network:"))))
-            ports_bound = tuple(BoundPort(contracts.network_contract(s.get(NetworkRecord, port.network_id)),
-                                          contracts.port_contract(s, port)) for port in bound)
+            bound = s.scalars(
+                select(PortRecord).where(
+                    PortRecord.binding_host == host,
+                    or_(PortRecord.device_owner == "", ~PortRecord.device_owner.startswith("network:")),
+                )
+            )
+            ports_bound = tuple(
+                BoundPort(
+                    contracts.network_contract(s.get(NetworkRecord, port.network_id)), contracts.port_contract(s, port)
+                )
+                for port in bound
+            )
             routers: tuple[Router, ...] = ()
             if host == self.network_host():
-                routers = tuple(contracts.router_contract(s, r) for r in s.scalars(select(RouterRecord).order_by(RouterRecord.created_at)))
+                routers = tuple(
+                    contracts.router_contract(s, r)
+                    for r in s.scalars(select(RouterRecord).order_by(RouterRecord.created_at))
+                )
         return HostNetworkState(tuple(networks), tuple(dhcp), ports_bound, routers)
 
     def push_all(self) -> None:
@@ -321,5 +375,6 @@ class Plumbing:
         # a short timeout: an agent that is not up asks for its state itself when it starts
         for host in self.hosts():
             state = self.host_state(host)
-            self._call(host, lambda agent: agent.apply_state(state=state), timeout=self.runtime.config.bus.probe_timeout)
-
+            self._call(
+                host, lambda agent: agent.apply_state(state=state), timeout=self.runtime.config.bus.probe_timeout
+            )

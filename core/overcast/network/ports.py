@@ -27,10 +27,29 @@ from overcast.network.networks import owner_project
 from overcast.network.views import port_view
 
 PORT_FIELDS = {
-    "name", "description", "network_id", "admin_state_up", "mac_address", "fixed_ips", "device_id", "device_owner",
-    "security_groups", "port_security_enabled", "allowed_address_pairs", "binding:host_id", "binding:vnic_type",
-    "binding:profile", "tenant_id", "project_id", "extra_dhcp_opts", "qos_policy_id",
-    "propagate_uplink_status", "tags", "numa_affinity_policy", "device_profile", "hints",
+    "name",
+    "description",
+    "network_id",
+    "admin_state_up",
+    "mac_address",
+    "fixed_ips",
+    "device_id",
+    "device_owner",
+    "security_groups",
+    "port_security_enabled",
+    "allowed_address_pairs",
+    "binding:host_id",
+    "binding:vnic_type",
+    "binding:profile",
+    "tenant_id",
+    "project_id",
+    "extra_dhcp_opts",
+    "qos_policy_id",
+    "propagate_uplink_status",
+    "tags",
+    "numa_affinity_policy",
+    "device_profile",
+    "hints",
 }
 UPDATABLE = PORT_FIELDS - {"network_id", "tenant_id", "project_id", "mac_address"}
 ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
@@ -52,7 +71,9 @@ class PortManager:
         prefix = self.runtime.config.networking.mac_prefix
         return prefix + "".join(f":{random.randint(0, 255):02x}" for _ in range(3))
 
-    def allocate_ips(self, session: Session, network: NetworkRecord, port: PortRecord, requested: Any, attempt: int) -> None:
+    def allocate_ips(
+        self, session: Session, network: NetworkRecord, port: PortRecord, requested: Any, attempt: int
+    ) -> None:
         """Give ``port`` its addresses: the ones asked for, or one per IP version by default."""
         subnets = list(network.subnets)
         if requested is None:
@@ -82,13 +103,19 @@ class PortManager:
                 if entry.get("subnet_id") is not None:
                     sub = next((s for s in subnets if s.id == entry["subnet_id"]), None)
                     if sub is None:
-                        raise BadRequest(f"Invalid input for operation: Failed to create port on network {network.id}, "
-                                         f"because fixed_ips included invalid subnet {entry['subnet_id']}.", code="InvalidInput")
+                        raise BadRequest(
+                            f"Invalid input for operation: Failed to create port on network {network.id}, "
+                            f"because fixed_ips included invalid subnet {entry['subnet_id']}.",
+                            code="InvalidInput",
+                        )
                 if entry.get("ip_address") is not None:
                     ip = ipam.parse_ip(entry["ip_address"], "fixed_ips")
                     sub = sub or ipam.subnet_for_address(subnets, ip)
                     if sub is None:
-                        raise BadRequest(f"IP address {ip} is not a valid IP for any subnet on network {network.id}.", code="InvalidIpForNetwork")
+                        raise BadRequest(
+                            f"IP address {ip} is not a valid IP for any subnet on network {network.id}.",
+                            code="InvalidIpForNetwork",
+                        )
                     ipam.check_requested_address(session, sub, ip)
                 else:
                     ip = ipam.pick_free_address(session, sub, spread=1 + attempt)
@@ -97,10 +124,19 @@ class PortManager:
                 if any(str(ip) == str(c[1]) for c in chosen):
                     raise v.invalid("fixed_ips", entry, f"duplicate address {ip}")
                 chosen.append((sub, ip))
-        port.fixed_ips = [IpAllocationRecord(subnet_id=sub.id, ip_address=str(ip), network_id=network.id) for sub, ip in chosen]
+        port.fixed_ips = [
+            IpAllocationRecord(subnet_id=sub.id, ip_address=str(ip), network_id=network.id) for sub, ip in chosen
+        ]
 
-    def _security_groups(self, session: Session, ctx: RequestContext, project_id: str, values: dict[str, Any],
-                         port_security: bool, device_owner: str) -> list[str]:
+    def _security_groups(
+        self,
+        session: Session,
+        ctx: RequestContext,
+        project_id: str,
+        values: dict[str, Any],
+        port_security: bool,
+        device_owner: str,
+    ) -> list[str]:
         if "security_groups" in values and values["security_groups"] is not None:
             ids = v.string_list(values, "security_groups")
         elif port_security and not is_network_owned(device_owner):
@@ -108,8 +144,10 @@ class PortManager:
         else:
             ids = []
         if ids and not port_security:
-            raise BadRequest("Port security must be enabled and port must have an IP address in order to use "
-                             "security groups.", code="PortSecurityAndIPRequiredForSecurityGroups")
+            raise BadRequest(
+                "Port security must be enabled and port must have an IP address in order to use security groups.",
+                code="PortSecurityAndIPRequiredForSecurityGroups",
+            )
         for group_id in ids:
             group = session.get(SecurityGroupRecord, group_id)
             if group is None or (group.project_id != project_id and not ctx.is_admin):
@@ -122,16 +160,22 @@ class PortManager:
         if not isinstance(pairs, list):
             raise v.invalid("allowed_address_pairs", pairs, "must be a list")
         if pairs and not port_security:
-            raise Conflict("Port Security must be enabled in order to have allowed address pairs on a port.",
-                           code="AddressPairAndPortSecurityRequired")
+            raise Conflict(
+                "Port Security must be enabled in order to have allowed address pairs on a port.",
+                code="AddressPairAndPortSecurityRequired",
+            )
         out = []
         for pair in pairs:
             if not isinstance(pair, dict) or "ip_address" not in pair or not set(pair) <= {"ip_address", "mac_address"}:
-                raise v.invalid("allowed_address_pairs", pair, "each pair needs ip_address (and optionally mac_address)")
+                raise v.invalid(
+                    "allowed_address_pairs", pair, "each pair needs ip_address (and optionally mac_address)"
+                )
             try:
                 addr = ipaddress.ip_network(pair["ip_address"], strict=False)
             except (ValueError, TypeError):
-                raise v.invalid("allowed_address_pairs", pair, f"'{pair['ip_address']}' is not an IP address or CIDR") from None
+                raise v.invalid(
+                    "allowed_address_pairs", pair, f"'{pair['ip_address']}' is not an IP address or CIDR"
+                ) from None
             entry = {"ip_address": str(addr) if addr.prefixlen != addr.max_prefixlen else str(addr.network_address)}
             if pair.get("mac_address"):
                 entry["mac_address"] = v.mac(pair["mac_address"], "allowed_address_pairs")
@@ -144,7 +188,9 @@ class PortManager:
             if not isinstance(host, str):
                 raise v.invalid("binding:host_id", host, "must be a string")
             if host and not ctx.is_admin and host != port.binding_host:
-                raise Forbidden("(rule:create_port:binding:host_id) is disallowed by policy", code="PolicyNotAuthorized")
+                raise Forbidden(
+                    "(rule:create_port:binding:host_id) is disallowed by policy", code="PolicyNotAuthorized"
+                )
             port.binding_host = host
             if not host:
                 port.binding_vif_type, port.binding_vif_details, port.status = "unbound", {}, "DOWN"
@@ -178,13 +224,27 @@ class PortManager:
             if not (ctx.is_admin or network.project_id == project_id or network.shared):
                 raise not_found(NetworkRecord, network.id)
             port_security = v.boolean(values, "port_security_enabled", network.port_security_enabled)
-            if mac and session.scalar(select(PortRecord.id).where(PortRecord.network_id == network.id, PortRecord.mac_address == mac)):
-                raise Conflict(f"Unable to complete operation for network {network.id}. The mac address {mac} is in use.", code="MacAddressInUse")
+            if mac and session.scalar(
+                select(PortRecord.id).where(PortRecord.network_id == network.id, PortRecord.mac_address == mac)
+            ):
+                raise Conflict(
+                    f"Unable to complete operation for network {network.id}. The mac address {mac} is in use.",
+                    code="MacAddressInUse",
+                )
             port = PortRecord(
-                project_id=project_id, network_id=network.id, name=name, description=description,
-                mac_address=mac or self.new_mac(), admin_state_up=admin_up, device_id=device_id,
-                device_owner=device_owner, port_security_enabled=port_security, delete_with_device=delete_with_device,
-                allowed_address_pairs=self._address_pairs(values, port_security), binding_vif_details={}, binding_profile={},
+                project_id=project_id,
+                network_id=network.id,
+                name=name,
+                description=description,
+                mac_address=mac or self.new_mac(),
+                admin_state_up=admin_up,
+                device_id=device_id,
+                device_owner=device_owner,
+                port_security_enabled=port_security,
+                delete_with_device=delete_with_device,
+                allowed_address_pairs=self._address_pairs(values, port_security),
+                binding_vif_details={},
+                binding_profile={},
             )
             self._binding(ctx, values, port)
             groups = self._security_groups(session, ctx, project_id, values, port_security, device_owner)
@@ -231,7 +291,9 @@ class PortManager:
                     keep = {k: values[k] for k in ("security_groups",) if k in values}
                     if not port_security and "security_groups" not in keep:
                         keep["security_groups"] = []
-                    groups = self._security_groups(session, ctx, port.project_id, keep, port_security, port.device_owner)
+                    groups = self._security_groups(
+                        session, ctx, port.project_id, keep, port_security, port.device_owner
+                    )
                     port.security_groups = [PortSecurityGroupRecord(security_group_id=g) for g in groups]
                 port.port_security_enabled = port_security
             if "allowed_address_pairs" in values or not port_security:
@@ -255,8 +317,11 @@ class PortManager:
         with self.runtime.db.session() as s:
             port = get_owned(s, ctx, PortRecord, port_id)
             if port.device_owner in ROUTER_OWNERS and not internal:
-                raise Conflict(f"Port {port_id} cannot be deleted directly via the port API: has device owner "
-                               f"{port.device_owner}.", code="L3PortInUse")
+                raise Conflict(
+                    f"Port {port_id} cannot be deleted directly via the port API: has device owner "
+                    f"{port.device_owner}.",
+                    code="L3PortInUse",
+                )
             gone = self.service.plumbing.port_contract(s, port)
             host, network_id = port.binding_host, port.network_id
             groups = tuple(g.security_group_id for g in port.security_groups)

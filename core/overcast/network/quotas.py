@@ -105,7 +105,9 @@ class Quotas:
             if name not in RESOURCES:
                 raise BadRequest(f"Unrecognized attribute(s) '{name}'", code="HTTPBadRequest")
             if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-                raise BadRequest(f"Invalid input for {name}. Reason: '{value}' should be an integer >= -1.", code="InvalidInput")
+                raise BadRequest(
+                    f"Invalid input for {name}. Reason: '{value}' should be an integer >= -1.", code="InvalidInput"
+                )
         with self.runtime.db.session() as s:
             for name, value in values.items():
                 row = s.get(NetworkQuotaRecord, (project_id, name))
@@ -118,9 +120,14 @@ class Quotas:
 
     def reset(self, project_id: str) -> None:
         with self.runtime.db.session() as s:
-            s.execute(delete(NetworkQuotaRecord).where(NetworkQuotaRecord.project_id == project_id,
-                                                       NetworkQuotaRecord.resource != LOCK_ROW))
+            s.execute(
+                delete(NetworkQuotaRecord).where(
+                    NetworkQuotaRecord.project_id == project_id, NetworkQuotaRecord.resource != LOCK_ROW
+                )
+            )
 
     def projects_with_quotas(self) -> list[str]:
         with self.runtime.db.session() as s:
-            return sorted(set(s.scalars(select(NetworkQuotaRecord.project_id).where(NetworkQuotaRecord.resource != LOCK_ROW))))
+            return sorted(
+                set(s.scalars(select(NetworkQuotaRecord.project_id).where(NetworkQuotaRecord.resource != LOCK_ROW)))
+            )

@@ -23,9 +23,31 @@ from overcast.network.lookup import get_network, get_owned, get_subnet, list_vis
 from overcast.network.networks import owner_project
 from overcast.network.views import router_view
 
-ROUTER_FIELDS = {"name", "description", "admin_state_up", "external_gateway_info", "distributed", "ha", "tenant_id",
-                 "project_id", "availability_zone_hints", "flavor_id", "routes", "tags", "enable_ndp_proxy"}
-UPDATABLE = {"name", "description", "admin_state_up", "external_gateway_info", "routes", "distributed", "ha", "enable_ndp_proxy"}
+ROUTER_FIELDS = {
+    "name",
+    "description",
+    "admin_state_up",
+    "external_gateway_info",
+    "distributed",
+    "ha",
+    "tenant_id",
+    "project_id",
+    "availability_zone_hints",
+    "flavor_id",
+    "routes",
+    "tags",
+    "enable_ndp_proxy",
+}
+UPDATABLE = {
+    "name",
+    "description",
+    "admin_state_up",
+    "external_gateway_info",
+    "routes",
+    "distributed",
+    "ha",
+    "enable_ndp_proxy",
+}
 INTERFACE_OWNER = "network:router_interface"
 GATEWAY_OWNER = "network:router_gateway"
 
@@ -39,7 +61,11 @@ def interface_not_found(router_id: str, key: str, value: Any) -> NotFound:
 
 
 def interface_ports(session: Session, router_id: str) -> list[PortRecord]:
-    return list(session.scalars(select(PortRecord).where(PortRecord.device_id == router_id, PortRecord.device_owner == INTERFACE_OWNER)))
+    return list(
+        session.scalars(
+            select(PortRecord).where(PortRecord.device_id == router_id, PortRecord.device_owner == INTERFACE_OWNER)
+        )
+    )
 
 
 def interface_subnet_ids(session: Session, router_id: str) -> set[str]:
@@ -53,7 +79,9 @@ class RouterManager:
 
     # --- gateway -----------------------------------------------------------------------
 
-    def _set_gateway(self, session: Session, ctx: RequestContext, router: RouterRecord, info: Any, attempt: int) -> None:
+    def _set_gateway(
+        self, session: Session, ctx: RequestContext, router: RouterRecord, info: Any, attempt: int
+    ) -> None:
         if info is not None and not isinstance(info, dict):
             raise v.invalid("external_gateway_info", info, "must be an object or null")
         info = info or {}
@@ -65,8 +93,11 @@ class RouterManager:
             return
         if old is not None:
             if session.scalar(select(FloatingIpRecord.id).where(FloatingIpRecord.router_id == router.id).limit(1)):
-                raise Conflict(f"Gateway cannot be updated for router {router.id}, since a gateway to external network "
-                               f"{old.network_id} is required by one or more floating IPs.", code="RouterExternalGatewayInUseByFloatingIp")
+                raise Conflict(
+                    f"Gateway cannot be updated for router {router.id}, since a gateway to external network "
+                    f"{old.network_id} is required by one or more floating IPs.",
+                    code="RouterExternalGatewayInUseByFloatingIp",
+                )
             router.gw_port_id = None
             session.flush()
             session.delete(old)
@@ -78,9 +109,18 @@ class RouterManager:
             raise bad_router(f"Network {network.id} is not an external network")
         if not network.subnets:
             raise bad_router(f"No subnets on external network {network.id}")
-        port = PortRecord(project_id="", network_id=network.id, mac_address=self.service.ports.new_mac(),
-                          device_id=router.id, device_owner=GATEWAY_OWNER, port_security_enabled=False,
-                          binding_vif_details={}, binding_profile={}, allowed_address_pairs=[], status="ACTIVE")
+        port = PortRecord(
+            project_id="",
+            network_id=network.id,
+            mac_address=self.service.ports.new_mac(),
+            device_id=router.id,
+            device_owner=GATEWAY_OWNER,
+            port_security_enabled=False,
+            binding_vif_details={},
+            binding_profile={},
+            allowed_address_pairs=[],
+            status="ACTIVE",
+        )
         requested = info.get("external_fixed_ips") or None
         self.service.ports.allocate_ips(session, network, port, requested, attempt)
         for alloc in port.fixed_ips:
@@ -99,7 +139,9 @@ class RouterManager:
             if other.id == subnet.id:
                 raise bad_router(f"Router already has a port on subnet {subnet.id}")
             if ipaddress.ip_network(other.cidr).overlaps(new):
-                raise bad_router(f"Cidr {subnet.cidr} of subnet {subnet.id} overlaps with cidr {other.cidr} of subnet {other.id}")
+                raise bad_router(
+                    f"Cidr {subnet.cidr} of subnet {subnet.id} overlaps with cidr {other.cidr} of subnet {other.id}"
+                )
 
     # --- API ---------------------------------------------------------------------------
 
@@ -107,14 +149,18 @@ class RouterManager:
         values = v.body_of(body, "router")
         v.only(values, ROUTER_FIELDS)
         if values.get("distributed") or values.get("ha"):
-            raise BadRequest("Invalid input for operation: distributed and HA routers are not supported.", code="InvalidInput")
+            raise BadRequest(
+                "Invalid input for operation: distributed and HA routers are not supported.", code="InvalidInput"
+            )
         project_id = owner_project(ctx, values)
         name, description = v.string(values, "name"), v.string(values, "description", max_len=1024)
         admin_up = v.boolean(values, "admin_state_up", True)
         self.service.quotas.prepare(project_id)
 
         def work(session: Session, attempt: int) -> dict[str, Any]:
-            router = RouterRecord(project_id=project_id, name=name, description=description, admin_state_up=admin_up, routes=[])
+            router = RouterRecord(
+                project_id=project_id, name=name, description=description, admin_state_up=admin_up, routes=[]
+            )
             session.add(router)
             self.service.quotas.check(session, project_id, "router")
             if values.get("external_gateway_info"):
@@ -146,7 +192,10 @@ class RouterManager:
             except (ValueError, TypeError):
                 raise v.invalid("routes", route, "not a valid destination CIDR and nexthop address") from None
             if not any(hop in ipaddress.ip_network(s.cidr) for s in subnets):
-                raise BadRequest(f"Invalid format for routes: {route}, the nexthop is not connected with router.", code="InvalidRoutes")
+                raise BadRequest(
+                    f"Invalid format for routes: {route}, the nexthop is not connected with router.",
+                    code="InvalidRoutes",
+                )
             out.append({"destination": str(dest), "nexthop": str(hop)})
         return out
 
@@ -162,7 +211,9 @@ class RouterManager:
         values = v.body_of(body, "router")
         v.only(values, UPDATABLE)
         if values.get("distributed") or values.get("ha"):
-            raise BadRequest("Invalid input for operation: distributed and HA routers are not supported.", code="InvalidInput")
+            raise BadRequest(
+                "Invalid input for operation: distributed and HA routers are not supported.", code="InvalidInput"
+            )
 
         def work(session: Session, attempt: int) -> dict[str, Any]:
             router = get_owned(session, ctx, RouterRecord, router_id)
@@ -219,19 +270,37 @@ class RouterManager:
                     raise bad_router(f"Subnet {subnet.id} does not have a gateway IP")
                 self._check_overlap(session, router_id, subnet, attached)
                 if session.get(IpAllocationRecord, (subnet.id, subnet.gateway_ip)) is not None:
-                    raise Conflict(f"IP address {subnet.gateway_ip} already allocated in subnet {subnet.id}", code="IpAddressAlreadyAllocated")
-                port = PortRecord(project_id=router.project_id, network_id=subnet.network_id,
-                                  mac_address=self.service.ports.new_mac(), device_id=router_id,
-                                  device_owner=INTERFACE_OWNER, port_security_enabled=False, status="ACTIVE",
-                                  binding_vif_details={}, binding_profile={}, allowed_address_pairs=[],
-                                  fixed_ips=[IpAllocationRecord(subnet_id=subnet.id, ip_address=subnet.gateway_ip, network_id=subnet.network_id)])
+                    raise Conflict(
+                        f"IP address {subnet.gateway_ip} already allocated in subnet {subnet.id}",
+                        code="IpAddressAlreadyAllocated",
+                    )
+                port = PortRecord(
+                    project_id=router.project_id,
+                    network_id=subnet.network_id,
+                    mac_address=self.service.ports.new_mac(),
+                    device_id=router_id,
+                    device_owner=INTERFACE_OWNER,
+                    port_security_enabled=False,
+                    status="ACTIVE",
+                    binding_vif_details={},
+                    binding_profile={},
+                    allowed_address_pairs=[],
+                    fixed_ips=[
+                        IpAllocationRecord(
+                            subnet_id=subnet.id, ip_address=subnet.gateway_ip, network_id=subnet.network_id
+                        )
+                    ],
+                )
                 session.add(port)
                 subnets = [subnet]
             else:
                 port = get_owned(session, ctx, PortRecord, body["port_id"])
                 if port.device_id or port.device_owner:
-                    raise Conflict(f"Unable to complete operation on port {port.id} for network {port.network_id}. "
-                                   f"Port already has an attached device {port.device_id}.", code="PortInUse")
+                    raise Conflict(
+                        f"Unable to complete operation on port {port.id} for network {port.network_id}. "
+                        f"Port already has an attached device {port.device_id}.",
+                        code="PortInUse",
+                    )
                 if not port.fixed_ips:
                     raise bad_router(f"Port {port.id} does not have any IP addresses")
                 subnets = [session.get(SubnetRecord, a.subnet_id) for a in port.fixed_ips]
@@ -242,8 +311,15 @@ class RouterManager:
                 port.port_security_enabled = False
             router.revision_number += 1
             session.flush()
-            return {"id": router_id, "tenant_id": router.project_id, "project_id": router.project_id, "port_id": port.id,
-                    "network_id": port.network_id, "subnet_id": subnets[0].id, "subnet_ids": [s.id for s in subnets]}
+            return {
+                "id": router_id,
+                "tenant_id": router.project_id,
+                "project_id": router.project_id,
+                "port_id": port.id,
+                "network_id": port.network_id,
+                "subnet_id": subnets[0].id,
+                "subnet_ids": [s.id for s in subnets],
+            }
 
         result = run_in_transaction(self.runtime.db, work)
         self.service.plumbing.sync_network(result["network_id"])
@@ -268,10 +344,20 @@ class RouterManager:
             for fip in s.scalars(select(FloatingIpRecord).where(FloatingIpRecord.router_id == router_id)):
                 fixed = s.get(PortRecord, fip.fixed_port_id)
                 if fixed is not None and any(a.subnet_id in subnet_ids for a in fixed.fixed_ips):
-                    raise Conflict(f"Router interface for subnet {subnet_ids[0]} on router {router_id} cannot be deleted, "
-                                   "as it is required by one or more floating IPs.", code="RouterInterfaceInUseByFloatingIP")
-            result = {"id": router_id, "tenant_id": router.project_id, "project_id": router.project_id, "port_id": port.id,
-                      "network_id": port.network_id, "subnet_id": subnet_ids[0] if subnet_ids else None, "subnet_ids": subnet_ids}
+                    raise Conflict(
+                        f"Router interface for subnet {subnet_ids[0]} on router {router_id} cannot be deleted, "
+                        "as it is required by one or more floating IPs.",
+                        code="RouterInterfaceInUseByFloatingIP",
+                    )
+            result = {
+                "id": router_id,
+                "tenant_id": router.project_id,
+                "project_id": router.project_id,
+                "port_id": port.id,
+                "network_id": port.network_id,
+                "subnet_id": subnet_ids[0] if subnet_ids else None,
+                "subnet_ids": subnet_ids,
+            }
             router.revision_number += 1
             s.delete(port)
         self.service.plumbing.sync_router(router_id)

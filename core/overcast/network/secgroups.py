@@ -20,17 +20,47 @@ from overcast.network.networks import owner_project
 from overcast.network.views import rule_view, security_group_view
 
 GROUP_FIELDS = {"name", "description", "tenant_id", "project_id", "stateful", "tags", "shared"}
-RULE_FIELDS = {"security_group_id", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
-               "remote_ip_prefix", "remote_group_id", "description", "tenant_id", "project_id", "remote_address_group_id"}
-PROTOCOLS = {"tcp": "6", "udp": "17", "icmp": "1", "icmpv6": "58", "ipv6-icmp": "58", "sctp": "132", "gre": "47",
-             "esp": "50", "ah": "51", "vrrp": "112", "igmp": "2"}
+RULE_FIELDS = {
+    "security_group_id",
+    "direction",
+    "ethertype",
+    "protocol",
+    "port_range_min",
+    "port_range_max",
+    "remote_ip_prefix",
+    "remote_group_id",
+    "description",
+    "tenant_id",
+    "project_id",
+    "remote_address_group_id",
+}
+PROTOCOLS = {
+    "tcp": "6",
+    "udp": "17",
+    "icmp": "1",
+    "icmpv6": "58",
+    "ipv6-icmp": "58",
+    "sctp": "132",
+    "gre": "47",
+    "esp": "50",
+    "ah": "51",
+    "vrrp": "112",
+    "igmp": "2",
+}
 PORT_PROTOCOLS = ("tcp", "udp", "sctp", "6", "17", "132")
 ICMP_PROTOCOLS = ("icmp", "icmpv6", "ipv6-icmp", "1", "58")
 
 
-def _new_rule(group: SecurityGroupRecord, direction: str, ethertype: str, remote_group_id: str | None = None) -> SecurityGroupRuleRecord:
-    return SecurityGroupRuleRecord(project_id=group.project_id, security_group_id=group.id, direction=direction,
-                                   ethertype=ethertype, remote_group_id=remote_group_id)
+def _new_rule(
+    group: SecurityGroupRecord, direction: str, ethertype: str, remote_group_id: str | None = None
+) -> SecurityGroupRuleRecord:
+    return SecurityGroupRuleRecord(
+        project_id=group.project_id,
+        security_group_id=group.id,
+        direction=direction,
+        ethertype=ethertype,
+        remote_group_id=remote_group_id,
+    )
 
 
 def _egress_rules(group: SecurityGroupRecord) -> list[SecurityGroupRuleRecord]:
@@ -45,9 +75,11 @@ def _protocol(value: Any) -> str | None:
         return text
     if text.isdigit() and 0 <= int(text) <= 255:
         return text
-    raise BadRequest(f"Security group rule protocol {value} not supported. Only protocol values "
-                     f"{sorted(PROTOCOLS)} and integer representations [0 to 255] are supported.",
-                     code="SecurityGroupRuleInvalidProtocol")
+    raise BadRequest(
+        f"Security group rule protocol {value} not supported. Only protocol values "
+        f"{sorted(PROTOCOLS)} and integer representations [0 to 255] are supported.",
+        code="SecurityGroupRuleInvalidProtocol",
+    )
 
 
 def _port_value(value: Any) -> int | None:
@@ -69,23 +101,33 @@ def _ports(protocol: str | None, values: dict[str, Any]) -> tuple[int | None, in
     if low is None and high is None:
         return None, None
     if protocol is None:
-        raise BadRequest("Must also specify protocol if port range is given.", code="SecurityGroupProtocolRequiredWithPorts")
+        raise BadRequest(
+            "Must also specify protocol if port range is given.", code="SecurityGroupProtocolRequiredWithPorts"
+        )
     if protocol in ICMP_PROTOCOLS:
         for value, field, attr in ((low, "type", "port_range_min"), (high, "code", "port_range_max")):
             if value is not None and not 0 <= value <= 255:
-                raise BadRequest(f"Invalid value for ICMP {field} ({attr}) {value}. It must be 0 to 255.",
-                                 code="SecurityGroupInvalidIcmpValue")
+                raise BadRequest(
+                    f"Invalid value for ICMP {field} ({attr}) {value}. It must be 0 to 255.",
+                    code="SecurityGroupInvalidIcmpValue",
+                )
         if low is None and high is not None:
-            raise BadRequest(f"ICMP code (port-range-max) {high} is provided but ICMP type (port-range-min) is missing.",
-                             code="SecurityGroupMissingIcmpType")
+            raise BadRequest(
+                f"ICMP code (port-range-max) {high} is provided but ICMP type (port-range-min) is missing.",
+                code="SecurityGroupMissingIcmpType",
+            )
         return low, high
     if protocol not in PORT_PROTOCOLS:
-        raise BadRequest(f"Invalid protocol {protocol} for port range, only supported for TCP, UDP, UDPLITE, SCTP and DCCP.",
-                         code="SecurityGroupInvalidProtocolForPortRange")
+        raise BadRequest(
+            f"Invalid protocol {protocol} for port range, only supported for TCP, UDP, UDPLITE, SCTP and DCCP.",
+            code="SecurityGroupInvalidProtocolForPortRange",
+        )
     if low == 0 or high == 0:
         raise BadRequest("Invalid value for port 0.", code="SecurityGroupInvalidPortValue")
     if low is None or high is None or low > high:
-        raise BadRequest("For TCP/UDP protocols, port_range_min must be <= port_range_max", code="SecurityGroupInvalidPortRange")
+        raise BadRequest(
+            "For TCP/UDP protocols, port_range_min must be <= port_range_max", code="SecurityGroupInvalidPortRange"
+        )
     return low, high
 
 
@@ -97,21 +139,32 @@ class SecurityGroupManager:
     def ensure_default(self, project_id: str) -> str:
         """The id of the project's ``default`` group, made on first use (race-safe)."""
         with self.runtime.db.session() as s:
-            existing = s.scalar(select(SecurityGroupRecord.id).where(SecurityGroupRecord.default_for_project == project_id))
+            existing = s.scalar(
+                select(SecurityGroupRecord.id).where(SecurityGroupRecord.default_for_project == project_id)
+            )
         if existing:
             return existing
         try:
             with self.runtime.db.session() as s:
-                group = SecurityGroupRecord(project_id=project_id, name="default", default_for_project=project_id,
-                                            description="Default security group")
+                group = SecurityGroupRecord(
+                    project_id=project_id,
+                    name="default",
+                    default_for_project=project_id,
+                    description="Default security group",
+                )
                 s.add(group)
                 s.flush()
-                group.rules = [*_egress_rules(group), _new_rule(group, "ingress", "IPv4", group.id),
-                               _new_rule(group, "ingress", "IPv6", group.id)]
+                group.rules = [
+                    *_egress_rules(group),
+                    _new_rule(group, "ingress", "IPv4", group.id),
+                    _new_rule(group, "ingress", "IPv6", group.id),
+                ]
                 return group.id
         except IntegrityError:
             with self.runtime.db.session() as s:
-                return s.scalar(select(SecurityGroupRecord.id).where(SecurityGroupRecord.default_for_project == project_id))
+                return s.scalar(
+                    select(SecurityGroupRecord.id).where(SecurityGroupRecord.default_for_project == project_id)
+                )
 
     # --- groups ----------------------------------------------------------------------------
 
@@ -125,7 +178,9 @@ class SecurityGroupManager:
         description = v.string(values, "description", max_len=1024)
         stateful = v.boolean(values, "stateful", True)
         if not stateful:
-            raise BadRequest("Invalid input for operation: stateless security groups are not supported.", code="InvalidInput")
+            raise BadRequest(
+                "Invalid input for operation: stateless security groups are not supported.", code="InvalidInput"
+            )
         self.service.quotas.prepare(project_id)
 
         def work(session: Session, attempt: int) -> dict[str, Any]:
@@ -156,7 +211,9 @@ class SecurityGroupManager:
             if "name" in values:
                 name = v.string(values, "name")
                 if group.default_for_project and name != "default":
-                    raise Conflict("Updating default security group not allowed.", code="SecurityGroupCannotUpdateDefault")
+                    raise Conflict(
+                        "Updating default security group not allowed.", code="SecurityGroupCannotUpdateDefault"
+                    )
                 group.name = name
             if "description" in values:
                 group.description = v.string(values, "description", max_len=1024)
@@ -168,12 +225,26 @@ class SecurityGroupManager:
         with self.runtime.db.session() as s:
             group = get_owned(s, ctx, SecurityGroupRecord, group_id)
             if group.default_for_project and not ctx.is_admin:
-                raise Conflict("Insufficient rights for removing default security group.", code="SecurityGroupCannotRemoveDefault")
-            if s.scalar(select(PortSecurityGroupRecord.port_id).where(PortSecurityGroupRecord.security_group_id == group_id).limit(1)):
+                raise Conflict(
+                    "Insufficient rights for removing default security group.", code="SecurityGroupCannotRemoveDefault"
+                )
+            if s.scalar(
+                select(PortSecurityGroupRecord.port_id)
+                .where(PortSecurityGroupRecord.security_group_id == group_id)
+                .limit(1)
+            ):
                 raise Conflict(f"Security Group {group_id} in use.", code="SecurityGroupInUse")
-            if s.scalar(select(SecurityGroupRuleRecord.id).where(SecurityGroupRuleRecord.remote_group_id == group_id,
-                                                                 SecurityGroupRuleRecord.security_group_id != group_id).limit(1)):
-                raise Conflict(f"Security Group {group_id} is referenced by rules of other groups.", code="SecurityGroupInUse")
+            if s.scalar(
+                select(SecurityGroupRuleRecord.id)
+                .where(
+                    SecurityGroupRuleRecord.remote_group_id == group_id,
+                    SecurityGroupRuleRecord.security_group_id != group_id,
+                )
+                .limit(1)
+            ):
+                raise Conflict(
+                    f"Security Group {group_id} is referenced by rules of other groups.", code="SecurityGroupInUse"
+                )
             s.delete(group)
 
     # --- rules -----------------------------------------------------------------------------
@@ -192,18 +263,27 @@ class SecurityGroupManager:
         protocol = _protocol(values.get("protocol"))
         # Neutron refuses IPv6-only protocols in IPv4 rules; "icmp" in an IPv6 rule means ICMPv6
         if protocol in ("icmpv6", "ipv6-icmp", "58") and ethertype == "IPv4":
-            raise BadRequest(f"Invalid ethertype {ethertype} for protocol {protocol}.", code="SecurityGroupEthertypeConflictWithProtocol")
+            raise BadRequest(
+                f"Invalid ethertype {ethertype} for protocol {protocol}.",
+                code="SecurityGroupEthertypeConflictWithProtocol",
+            )
         low, high = _ports(protocol, values)
         prefix = values.get("remote_ip_prefix")
         if prefix is not None and values.get("remote_group_id") is not None:
-            raise BadRequest("Only remote_ip_prefix or remote_group_id may be provided.", code="SecurityGroupRemoteGroupAndRemoteIpPrefix")
+            raise BadRequest(
+                "Only remote_ip_prefix or remote_group_id may be provided.",
+                code="SecurityGroupRemoteGroupAndRemoteIpPrefix",
+            )
         if prefix is not None:
             try:
                 net = ipaddress.ip_network(prefix, strict=False)
             except (ValueError, TypeError):
                 raise v.invalid("remote_ip_prefix", prefix, f"'{prefix}' is not a valid IP prefix") from None
             if f"IPv{net.version}" != ethertype:
-                raise BadRequest(f"Conflicting value ethertype {ethertype} for CIDR {prefix}", code="SecurityGroupRuleParameterConflict")
+                raise BadRequest(
+                    f"Conflicting value ethertype {ethertype} for CIDR {prefix}",
+                    code="SecurityGroupRuleParameterConflict",
+                )
             prefix = str(net)
         description = v.string(values, "description", max_len=1024)
         group_id = values.get("security_group_id")
@@ -222,13 +302,29 @@ class SecurityGroupManager:
                     raise not_found(SecurityGroupRecord, remote_group)
             key = (direction, ethertype, protocol, low, high, prefix, remote_group)
             for rule in group.rules:
-                if (rule.direction, rule.ethertype, rule.protocol, rule.port_range_min, rule.port_range_max,
-                        rule.remote_ip_prefix, rule.remote_group_id) == key:
-                    raise Conflict(f"Security group rule already exists. Rule id is {rule.id}.", code="SecurityGroupRuleExists")
+                if (
+                    rule.direction,
+                    rule.ethertype,
+                    rule.protocol,
+                    rule.port_range_min,
+                    rule.port_range_max,
+                    rule.remote_ip_prefix,
+                    rule.remote_group_id,
+                ) == key:
+                    raise Conflict(
+                        f"Security group rule already exists. Rule id is {rule.id}.", code="SecurityGroupRuleExists"
+                    )
             rule = SecurityGroupRuleRecord(
-                project_id=group.project_id, security_group_id=group.id, direction=direction, ethertype=ethertype,
-                protocol=protocol, port_range_min=low, port_range_max=high, remote_ip_prefix=prefix,
-                remote_group_id=remote_group, description=description,
+                project_id=group.project_id,
+                security_group_id=group.id,
+                direction=direction,
+                ethertype=ethertype,
+                protocol=protocol,
+                port_range_min=low,
+                port_range_max=high,
+                remote_ip_prefix=prefix,
+                remote_group_id=remote_group,
+                description=description,
             )
             session.add(rule)
             group.revision_number += 1

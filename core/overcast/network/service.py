@@ -65,8 +65,15 @@ class NetworkService:
 
     # --- for compute ---------------------------------------------------------------------
 
-    def allocate_port_for_instance(self, ctx: RequestContext, instance_uuid: str, host: str, network_id: str | None = None,
-                                   port_id: str | None = None, fixed_ip: str | None = None) -> Port:
+    def allocate_port_for_instance(
+        self,
+        ctx: RequestContext,
+        instance_uuid: str,
+        host: str,
+        network_id: str | None = None,
+        port_id: str | None = None,
+        fixed_ip: str | None = None,
+    ) -> Port:
         """Make a port on ``network_id`` (or take the caller's ``port_id``) for the server."""
         if port_id:
             with self.runtime.db.session() as s:
@@ -107,31 +114,59 @@ class NetworkService:
     def get_instance_vifs(self, instance_uuid: str) -> list[VifDetails]:
         """The bound ports of a server as ``VifDetails`` (to re-plug after a host restart)."""
         with self.runtime.db.session() as s:
-            ports = s.scalars(select(PortRecord).where(PortRecord.device_id == instance_uuid).order_by(PortRecord.created_at))
-            return [VifDetails(vif_type=p.binding_vif_type, port_id=p.id, mac_address=p.mac_address, network_id=p.network_id,
-                               mtu=s.get(NetworkRecord, p.network_id).mtu, details=dict(p.binding_vif_details))
-                    for p in ports if p.binding_vif_type not in ("unbound", "binding_failed")]
+            ports = s.scalars(
+                select(PortRecord).where(PortRecord.device_id == instance_uuid).order_by(PortRecord.created_at)
+            )
+            return [
+                VifDetails(
+                    vif_type=p.binding_vif_type,
+                    port_id=p.id,
+                    mac_address=p.mac_address,
+                    network_id=p.network_id,
+                    mtu=s.get(NetworkRecord, p.network_id).mtu,
+                    details=dict(p.binding_vif_details),
+                )
+                for p in ports
+                if p.binding_vif_type not in ("unbound", "binding_failed")
+            ]
 
     def get_instance_addresses(self, instance_uuid: str) -> dict[str, list[dict[str, Any]]]:
         """Nova's ``addresses``: network name -> fixed (and floating) addresses of the server."""
         out: dict[str, list[dict[str, Any]]] = {}
         with self.runtime.db.session() as s:
-            ports = s.scalars(select(PortRecord).where(PortRecord.device_id == instance_uuid).order_by(PortRecord.created_at))
+            ports = s.scalars(
+                select(PortRecord).where(PortRecord.device_id == instance_uuid).order_by(PortRecord.created_at)
+            )
             for port in ports:
                 net = s.get(NetworkRecord, port.network_id)
                 entries = out.setdefault(net.name or net.id, [])
                 for alloc in port.fixed_ips:
-                    entries.append({"version": ipaddress.ip_address(alloc.ip_address).version, "addr": alloc.ip_address,
-                                    "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": port.mac_address})
+                    entries.append(
+                        {
+                            "version": ipaddress.ip_address(alloc.ip_address).version,
+                            "addr": alloc.ip_address,
+                            "OS-EXT-IPS:type": "fixed",
+                            "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
+                        }
+                    )
                 for fip in s.scalars(select(FloatingIpRecord).where(FloatingIpRecord.fixed_port_id == port.id)):
-                    entries.append({"version": 4, "addr": fip.floating_ip_address, "OS-EXT-IPS:type": "floating",
-                                    "OS-EXT-IPS-MAC:mac_addr": port.mac_address})
+                    entries.append(
+                        {
+                            "version": 4,
+                            "addr": fip.floating_ip_address,
+                            "OS-EXT-IPS:type": "floating",
+                            "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
+                        }
+                    )
         return out
 
     def deallocate_ports(self, ctx: RequestContext, instance_uuid: str) -> None:
         """Release a deleted server's ports: delete those made for it, unbind the user's own."""
         with self.runtime.db.session() as s:
-            ports = [(p.id, p.delete_with_device) for p in s.scalars(select(PortRecord).where(PortRecord.device_id == instance_uuid))]
+            ports = [
+                (p.id, p.delete_with_device)
+                for p in s.scalars(select(PortRecord).where(PortRecord.device_id == instance_uuid))
+            ]
         for port_id, made_for_it in ports:
             if made_for_it:
                 self.ports.delete(ctx, port_id, internal=True)

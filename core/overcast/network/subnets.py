@@ -19,12 +19,39 @@ from overcast.network.networks import owner_project
 from overcast.network.views import subnet_view
 
 SUBNET_FIELDS = {
-    "name", "description", "network_id", "ip_version", "cidr", "gateway_ip", "enable_dhcp", "dns_nameservers",
-    "host_routes", "allocation_pools", "ipv6_ra_mode", "ipv6_address_mode", "tenant_id", "project_id",
-    "subnetpool_id", "prefixlen", "use_default_subnetpool", "service_types", "segment_id", "dns_publish_fixed_ip", "tags",
+    "name",
+    "description",
+    "network_id",
+    "ip_version",
+    "cidr",
+    "gateway_ip",
+    "enable_dhcp",
+    "dns_nameservers",
+    "host_routes",
+    "allocation_pools",
+    "ipv6_ra_mode",
+    "ipv6_address_mode",
+    "tenant_id",
+    "project_id",
+    "subnetpool_id",
+    "prefixlen",
+    "use_default_subnetpool",
+    "service_types",
+    "segment_id",
+    "dns_publish_fixed_ip",
+    "tags",
 }
-UPDATABLE = {"name", "description", "gateway_ip", "enable_dhcp", "dns_nameservers", "host_routes", "allocation_pools",
-             "service_types", "dns_publish_fixed_ip"}
+UPDATABLE = {
+    "name",
+    "description",
+    "gateway_ip",
+    "enable_dhcp",
+    "dns_nameservers",
+    "host_routes",
+    "allocation_pools",
+    "service_types",
+    "dns_publish_fixed_ip",
+}
 IPV6_MODES = (None, "slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 
 
@@ -78,15 +105,24 @@ class SubnetManager:
         values = v.body_of(body, "subnet")
         v.only(values, SUBNET_FIELDS)
         if values.get("subnetpool_id") or values.get("use_default_subnetpool"):
-            raise BadRequest("Invalid input for operation: subnet pools are not supported; give a cidr.", code="InvalidInput")
+            raise BadRequest(
+                "Invalid input for operation: subnet pools are not supported; give a cidr.", code="InvalidInput"
+            )
         if "cidr" not in values:
-            raise BadRequest("Invalid input for operation: a cidr must be specified in the absence of a subnet pool.", code="InvalidInput")
+            raise BadRequest(
+                "Invalid input for operation: a cidr must be specified in the absence of a subnet pool.",
+                code="InvalidInput",
+            )
         version = v.integer(values.get("ip_version", 4), "ip_version", 4, 6)
         if version not in (4, 6):
             raise v.invalid("ip_version", version, f"'{version}' is not in [4, 6]")
         net = ipam.parse_cidr(values["cidr"], version)
         gateway = _gateway(values, net)
-        pools = ipam.validate_pools(net, values["allocation_pools"], gateway) if values.get("allocation_pools") else ipam.default_pools(net, gateway)
+        pools = (
+            ipam.validate_pools(net, values["allocation_pools"], gateway)
+            if values.get("allocation_pools")
+            else ipam.default_pools(net, gateway)
+        )
         nameservers = _nameservers(values, version)
         routes = _host_routes(values, net)
         for mode_field in ("ipv6_ra_mode", "ipv6_address_mode"):
@@ -102,16 +138,31 @@ class SubnetManager:
         def work(session: Session, attempt: int) -> tuple[dict[str, Any], str]:
             network = get_network(session, ctx, network_id)
             if not ctx.is_admin and network.project_id != ctx.project_id:
-                raise Forbidden(f"Not allowed to add a subnet to network {network_id} of another project.", code="PolicyNotAuthorized")
+                raise Forbidden(
+                    f"Not allowed to add a subnet to network {network_id} of another project.",
+                    code="PolicyNotAuthorized",
+                )
             for other in network.subnets:
                 if ipaddress.ip_network(other.cidr).overlaps(net):
-                    raise BadRequest(f"Invalid input for operation: Requested subnet with cidr: {net} for network: "
-                                     f"{network.id} overlaps with another subnet.", code="InvalidInput")
+                    raise BadRequest(
+                        f"Invalid input for operation: Requested subnet with cidr: {net} for network: "
+                        f"{network.id} overlaps with another subnet.",
+                        code="InvalidInput",
+                    )
             subnet = SubnetRecord(
-                project_id=project_id, network_id=network.id, name=name, description=description, ip_version=version,
-                cidr=str(net), gateway_ip=str(gateway) if gateway else None, enable_dhcp=enable_dhcp,
-                dns_nameservers=nameservers, host_routes=routes, allocation_pools=pools,
-                ipv6_ra_mode=values.get("ipv6_ra_mode"), ipv6_address_mode=values.get("ipv6_address_mode"),
+                project_id=project_id,
+                network_id=network.id,
+                name=name,
+                description=description,
+                ip_version=version,
+                cidr=str(net),
+                gateway_ip=str(gateway) if gateway else None,
+                enable_dhcp=enable_dhcp,
+                dns_nameservers=nameservers,
+                host_routes=routes,
+                allocation_pools=pools,
+                ipv6_ra_mode=values.get("ipv6_ra_mode"),
+                ipv6_address_mode=values.get("ipv6_address_mode"),
             )
             session.add(subnet)
             network.revision_number += 1
@@ -146,7 +197,11 @@ class SubnetManager:
                 sub.dns_nameservers = _nameservers(values, sub.ip_version)
             if "host_routes" in values:
                 sub.host_routes = _host_routes(values, net)
-            gateway = _gateway(values, net) if "gateway_ip" in values else (ipaddress.ip_address(sub.gateway_ip) if sub.gateway_ip else None)
+            gateway = (
+                _gateway(values, net)
+                if "gateway_ip" in values
+                else (ipaddress.ip_address(sub.gateway_ip) if sub.gateway_ip else None)
+            )
             if "allocation_pools" in values:
                 sub.allocation_pools = ipam.validate_pools(net, values["allocation_pools"], gateway)
             elif "gateway_ip" in values and gateway is not None:
@@ -164,8 +219,11 @@ class SubnetManager:
             allocations = list(s.scalars(select(IpAllocationRecord).where(IpAllocationRecord.subnet_id == subnet_id)))
             owners = {a.port_id: s.get(PortRecord, a.port_id) for a in allocations}
             if any(p.device_owner != "network:dhcp" for p in owners.values()):
-                raise Conflict(f"Unable to complete operation on subnet {subnet_id}: One or more ports have an IP "
-                               "allocation from this subnet.", code="SubnetInUse")
+                raise Conflict(
+                    f"Unable to complete operation on subnet {subnet_id}: One or more ports have an IP "
+                    "allocation from this subnet.",
+                    code="SubnetInUse",
+                )
             for port in owners.values():
                 s.delete(port)  # the DHCP port; re-made on the remaining subnets by sync
             s.flush()

@@ -50,8 +50,17 @@ def reap_due(svc: ObjectStoreService, now: float | None = None) -> int:
     handled = 0
     while True:
         with svc.runtime.db.session() as s:
-            rows = s.execute(select(ObjectExpiry.id, ObjectExpiry.project_id, ObjectExpiry.container, ObjectExpiry.name,
-                                    ObjectExpiry.delete_at).where(ObjectExpiry.delete_at <= now).limit(BATCH)).all()
+            rows = s.execute(
+                select(
+                    ObjectExpiry.id,
+                    ObjectExpiry.project_id,
+                    ObjectExpiry.container,
+                    ObjectExpiry.name,
+                    ObjectExpiry.delete_at,
+                )
+                .where(ObjectExpiry.delete_at <= now)
+                .limit(BATCH)
+            ).all()
         if not rows:
             return handled
         for row in rows:
@@ -68,9 +77,13 @@ def reap_container(svc: ObjectStoreService, record: ContainerRecord) -> None:
     """Delete a container's due objects now."""
     now = time.time()
     with svc.runtime.db.session() as s:
-        rows = s.execute(select(ObjectExpiry.id, ObjectExpiry.name, ObjectExpiry.delete_at).where(
-            ObjectExpiry.project_id == record.project_id, ObjectExpiry.container == record.name,
-            ObjectExpiry.delete_at <= now)).all()
+        rows = s.execute(
+            select(ObjectExpiry.id, ObjectExpiry.name, ObjectExpiry.delete_at).where(
+                ObjectExpiry.project_id == record.project_id,
+                ObjectExpiry.container == record.name,
+                ObjectExpiry.delete_at <= now,
+            )
+        ).all()
     for row in rows:
         _delete_if_due(svc, record.project_id, record.name, row.name, row.delete_at)
     if rows:

@@ -51,8 +51,16 @@ def _read_all(chunks: Iterable[bytes], limit: int) -> bytes:
     return bytes(out)
 
 
-def put_slo(svc: ObjectStoreService, ctx: RequestContext | None, project_id: str, container: str, name: str,
-            headers: Mapping[str, str], body: Iterable[bytes], length: int | None) -> dict[str, str]:
+def put_slo(
+    svc: ObjectStoreService,
+    ctx: RequestContext | None,
+    project_id: str,
+    container: str,
+    name: str,
+    headers: Mapping[str, str],
+    body: Iterable[bytes],
+    length: int | None,
+) -> dict[str, str]:
     try:
         entries = json.loads(_read_all(body, MAX_MANIFEST_BYTES))
     except ValueError:
@@ -81,13 +89,22 @@ def put_slo(svc: ObjectStoreService, ctx: RequestContext | None, project_id: str
         if entry.get("size_bytes") not in (None, "") and int(entry["size_bytes"]) != info.size:
             problems.append(f"{entry['path']}: Size Mismatch")
         if info.size < svc.settings.min_segment_size and i < len(entries) - 1:
-            problems.append(f"{entry['path']}: Too Small; each segment must be at least {svc.settings.min_segment_size} bytes")
+            problems.append(
+                f"{entry['path']}: Too Small; each segment must be at least {svc.settings.min_segment_size} bytes"
+            )
         if info.size == 0:
             problems.append(f"{entry['path']}: Too Small; segments may not be empty")
         md5.update(info.etag.encode())
         total += info.size
-        stored.append({"name": f"/{seg_container}/{seg_name}", "hash": info.etag, "bytes": info.size,
-                       "content_type": info.content_type, "last_modified": info.last_modified})
+        stored.append(
+            {
+                "name": f"/{seg_container}/{seg_name}",
+                "hash": info.etag,
+                "bytes": info.size,
+                "content_type": info.content_type,
+                "last_modified": info.last_modified,
+            }
+        )
     if problems:
         raise BadRequest("Errors:\n" + "\n".join(problems))
     slo_etag = md5.hexdigest()
@@ -99,40 +116,67 @@ def put_slo(svc: ObjectStoreService, ctx: RequestContext | None, project_id: str
     backend, driver, _ = svc._where(ctx, project_id, container, write=True)
     meta = metadata.object_meta(put_headers, svc.settings.max_meta_overall_size)
     meta.pop("x-object-manifest", None)
-    meta.update({"x-static-large-object": "True", "x-object-sysmeta-slo-etag": slo_etag,
-                 "x-object-sysmeta-slo-size": str(total)})
-    info = driver.put(backend=backend, account=account, container=container, name=name, data=[content],
-                      content_type=put_headers["content-type"], metadata=meta, expected_etag=None)
+    meta.update(
+        {
+            "x-static-large-object": "True",
+            "x-object-sysmeta-slo-etag": slo_etag,
+            "x-object-sysmeta-slo-size": str(total),
+        }
+    )
+    info = driver.put(
+        backend=backend,
+        account=account,
+        container=container,
+        name=name,
+        data=[content],
+        content_type=put_headers["content-type"],
+        metadata=meta,
+        expected_etag=None,
+    )
     svc._expire_later(project_id, container, name, meta)
-    return {"Etag": f'"{slo_etag}"', "Last-Modified": http_date(info.last_modified), "Content-Type": "text/html; charset=UTF-8"}
+    return {
+        "Etag": f'"{slo_etag}"',
+        "Last-Modified": http_date(info.last_modified),
+        "Content-Type": "text/html; charset=UTF-8",
+    }
 
 
-def _manifest(svc: ObjectStoreService, backend: Any, driver: Any, account: str, container: str, info: ObjectInfo) -> list[dict]:
+def _manifest(
+    svc: ObjectStoreService, backend: Any, driver: Any, account: str, container: str, info: ObjectInfo
+) -> list[dict]:
     got, chunks = driver.get(backend=backend, account=account, container=container, name=info.name, byte_range=None)
     return json.loads(_read_all(chunks, MAX_MANIFEST_BYTES))
 
 
-def raw_manifest(svc: ObjectStoreService, backend: Any, driver: Any, account: str, container: str, info: ObjectInfo) -> bytes:
+def raw_manifest(
+    svc: ObjectStoreService, backend: Any, driver: Any, account: str, container: str, info: ObjectInfo
+) -> bytes:
     """The manifest in the form a PUT takes (``?multipart-manifest=get&format=raw``)."""
     entries = _manifest(svc, backend, driver, account, container, info)
     return json.dumps([{"path": e["name"], "etag": e["hash"], "size_bytes": e["bytes"]} for e in entries]).encode()
 
 
-def _segments(svc: ObjectStoreService, ctx: RequestContext | None, project_id: str, container: str,
-              info: ObjectInfo) -> tuple[list[Segment], str]:
+def _segments(
+    svc: ObjectStoreService, ctx: RequestContext | None, project_id: str, container: str, info: ObjectInfo
+) -> tuple[list[Segment], str]:
     """The segments and the large object's ETag (quoted, as Swift sends it)."""
     account = names.account_of_project(project_id)
     if info.metadata.get("x-static-large-object"):
         backend, driver, _ = svc._where(ctx, project_id, container)
         entries = _manifest(svc, backend, driver, account, container, info)
         segs = [Segment(*names.split_container_path(e["name"]), int(e["bytes"]), e["hash"]) for e in entries]
-        etag = info.metadata.get("x-object-sysmeta-slo-etag") or hashlib.md5("".join(s.etag for s in segs).encode()).hexdigest()
+        etag = (
+            info.metadata.get("x-object-sysmeta-slo-etag")
+            or hashlib.md5("".join(s.etag for s in segs).encode()).hexdigest()
+        )
         return segs, f'"{etag}"'
     seg_container, _, prefix = info.metadata["x-object-manifest"].partition("/")
     segs: list[Segment] = []
     marker = ""
     while True:
-        _stats, page = svc.list_objects(ctx, project_id, unquote_path(seg_container), unquote_path(prefix), "", marker, "", 1000, False)
+        _stats, page = svc.list_objects(
+            ctx, project_id, unquote_path(seg_container), unquote_path(prefix), "", marker, "", 1000, False
+        )
         segs.extend(Segment(unquote_path(seg_container), p.name, p.size, p.etag) for p in page)
         if len(page) < 1000:
             break
@@ -144,8 +188,14 @@ def unquote_path(value: str) -> str:
     return unquote(value)
 
 
-def _read(svc: ObjectStoreService, ctx: RequestContext | None, project_id: str, segs: list[Segment],
-          r: ByteRange | None, check: bool) -> Iterator[bytes]:
+def _read(
+    svc: ObjectStoreService,
+    ctx: RequestContext | None,
+    project_id: str,
+    segs: list[Segment],
+    r: ByteRange | None,
+    check: bool,
+) -> Iterator[bytes]:
     """The bytes ``r`` (or all) of the concatenation of ``segs``."""
     account = names.account_of_project(project_id)
     first, last = (r.first, r.last) if r is not None else (0, sum(s.size for s in segs) - 1)
@@ -158,20 +208,36 @@ def _read(svc: ObjectStoreService, ctx: RequestContext | None, project_id: str, 
         lo, hi = max(first, start) - start, min(last, end) - start
         whole = lo == 0 and hi == seg.size - 1
         backend, driver, _ = svc._where(ctx, project_id, seg.container)
-        info, chunks = driver.get(backend=backend, account=account, container=seg.container, name=seg.name,
-                                  byte_range=None if whole else ByteRange(lo, hi))
+        info, chunks = driver.get(
+            backend=backend,
+            account=account,
+            container=seg.container,
+            name=seg.name,
+            byte_range=None if whole else ByteRange(lo, hi),
+        )
         if check and info.etag != seg.etag:
             raise Conflict(f"segment /{seg.container}/{seg.name} changed since the manifest was written")
         yield from chunks
 
 
-def download(svc: ObjectStoreService, ctx: RequestContext | None, project_id: str, container: str, info: ObjectInfo,
-             headers: Mapping[str, str], head_only: bool = False) -> Download:
+def download(
+    svc: ObjectStoreService,
+    ctx: RequestContext | None,
+    project_id: str,
+    container: str,
+    info: ObjectInfo,
+    headers: Mapping[str, str],
+    head_only: bool = False,
+) -> Download:
     from overcast.objectstore.objects import Download, object_headers
 
     segs, etag = _segments(svc, ctx, project_id, container, info)
     slo = bool(info.metadata.get("x-static-large-object"))
-    size = int(info.metadata.get("x-object-sysmeta-slo-size") or sum(s.size for s in segs)) if slo else sum(s.size for s in segs)
+    size = (
+        int(info.metadata.get("x-object-sysmeta-slo-size") or sum(s.size for s in segs))
+        if slo
+        else sum(s.size for s in segs)
+    )
     out = object_headers(info, etag, size)
     try:
         check_conditions(headers, etag.strip('"'), info.last_modified, reading=True)
@@ -188,13 +254,16 @@ def download(svc: ObjectStoreService, ctx: RequestContext | None, project_id: st
         out["Content-Range"] = f"bytes {r.first}-{r.last}/{size}"
         out["Content-Length"] = str(r.last - r.first + 1)
         return Download(206, out, _read(svc, ctx, project_id, segs, r, slo))
-    content_type, length, body = multipart_body(ranges, size, info.content_type, lambda r: _read(svc, ctx, project_id, segs, r, slo))
+    content_type, length, body = multipart_body(
+        ranges, size, info.content_type, lambda r: _read(svc, ctx, project_id, segs, r, slo)
+    )
     out["Content-Type"], out["Content-Length"] = content_type, str(length)
     return Download(206, out, body)
 
 
-def delete_slo(svc: ObjectStoreService, ctx: RequestContext | None, project_id: str, container: str, name: str,
-               info: ObjectInfo) -> dict[str, int]:
+def delete_slo(
+    svc: ObjectStoreService, ctx: RequestContext | None, project_id: str, container: str, name: str, info: ObjectInfo
+) -> dict[str, int]:
     """Delete the segments (those the caller may delete), then the manifest."""
     backend, driver, account = svc._where(ctx, project_id, container, write=True)
     entries = _manifest(svc, backend, driver, account, container, info)

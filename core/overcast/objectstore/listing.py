@@ -10,8 +10,9 @@ from overcast.types import ObjectSubdir as Subdir
 __all__ = ["Subdir", "swift_listing", "continue_after"]
 
 
-def swift_listing(names: Sequence[str], prefix: str, delimiter: str, marker: str, end_marker: str, limit: int,
-                  reverse: bool) -> list[str | Subdir]:
+def swift_listing(
+    names: Sequence[str], prefix: str, delimiter: str, marker: str, end_marker: str, limit: int, reverse: bool
+) -> list[str | Subdir]:
     """Over sorted ``names``: prefix, marker/end_marker (exclusive, in listing order),
     delimiter roll-up into pseudo-folders, limit, reverse."""
     ordered = list(reversed(names)) if reverse else list(names)

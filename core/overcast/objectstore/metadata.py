@@ -37,7 +37,7 @@ def check_limits(meta: Mapping[str, str], prefix: str, overall: int = 4096) -> N
     for key, value in meta.items():
         if not key.startswith(prefix):
             continue
-        name = key[len(prefix):]
+        name = key[len(prefix) :]
         if not name:
             raise BadRequest("Metadata name cannot be empty")
         if len(name) > MAX_META_NAME:

@@ -18,7 +18,7 @@ def project_of_account(account: str) -> str:
     """``AUTH_<project_id>`` -> the project id; anything else is not an account here (404)."""
     if not account.startswith(ACCOUNT_PREFIX) or len(account) == len(ACCOUNT_PREFIX):
         raise NotFound(f"account {account} not found")
-    return account[len(ACCOUNT_PREFIX):]
+    return account[len(ACCOUNT_PREFIX) :]
 
 
 def account_of_project(project_id: str) -> str:

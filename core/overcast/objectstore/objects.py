@@ -68,7 +68,9 @@ class ObjectOps:
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _where(self, ctx: RequestContext | None, project_id: str, container: str, write: bool = False) -> tuple[Any, Any, str]:
+    def _where(
+        self, ctx: RequestContext | None, project_id: str, container: str, write: bool = False
+    ) -> tuple[Any, Any, str]:
         record = self.access(ctx, project_id, container, write=write)  # type: ignore[attr-defined]
         backend, driver = self.driver(record.policy)  # type: ignore[attr-defined]
         return backend, driver, names.account_of_project(project_id)
@@ -85,7 +87,9 @@ class ObjectOps:
         except NotFound:
             return None
 
-    def _check_quota(self, ctx: RequestContext | None, project_id: str, container: str, length: int | None) -> int | None:
+    def _check_quota(
+        self, ctx: RequestContext | None, project_id: str, container: str, length: int | None
+    ) -> int | None:
         """Refuse (413) an upload that would exceed a container or account quota; returns the
         bytes still allowed when a quota applies (to bound a chunked upload)."""
         record = self.records.container(project_id, container)  # type: ignore[attr-defined]
@@ -114,9 +118,18 @@ class ObjectOps:
 
     # --- PUT / COPY ---------------------------------------------------------------------
 
-    def put_object(self, ctx: RequestContext | None, project_id: str, container: str, name: str,
-                   headers: Mapping[str, str], body: Iterable[bytes], length: int | None,
-                   query: Mapping[str, str], versioned: bool = True) -> dict[str, str]:
+    def put_object(
+        self,
+        ctx: RequestContext | None,
+        project_id: str,
+        container: str,
+        name: str,
+        headers: Mapping[str, str],
+        body: Iterable[bytes],
+        length: int | None,
+        query: Mapping[str, str],
+        versioned: bool = True,
+    ) -> dict[str, str]:
         """Store an object; returns the response headers of the 201. In a versioned container
         the object it replaces is archived first (``versioned=False``: the versioning itself
         writing)."""
@@ -128,7 +141,9 @@ class ObjectOps:
             source = names.split_container_path(unquote(headers["x-copy-from"]))
             src_account = headers.get("x-copy-from-account")
             src_project = names.project_of_account(unquote(src_account)) if src_account else project_id
-            return self.copy_object(ctx, (src_project, *source), (project_id, container, name), headers, query, versioned)
+            return self.copy_object(
+                ctx, (src_project, *source), (project_id, container, name), headers, query, versioned
+            )
         if query.get("multipart-manifest") == "put":
             return largeobjects.put_slo(self, ctx, project_id, container, name, headers, body, length)
         if length is not None and length > self.settings.max_file_size:
@@ -141,19 +156,42 @@ class ObjectOps:
             check_conditions({"if-none-match": headers["if-none-match"]}, existing.etag if existing else None, 0, False)
         room = self._check_quota(ctx, project_id, container, length)
         limit = self.settings.max_file_size if room is None else min(room, self.settings.max_file_size)
-        data = body if length is not None and length <= limit else _limited(body, limit, "Upload exceeds quota or size limit.")
+        data = (
+            body
+            if length is not None and length <= limit
+            else _limited(body, limit, "Upload exceeds quota or size limit.")
+        )
         if versioned:
             versioning.archive_current(self, ctx, self.records.container(project_id, container), name)  # type: ignore[attr-defined]
         content_type = headers.get("content-type") or ""
         if not content_type or headers.get("x-detect-content-type", "").lower() in ("true", "1", "yes"):
             content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        info = driver.put(backend=backend, account=account, container=container, name=name, data=data,
-                          content_type=content_type, metadata=meta, expected_etag=headers.get("etag"))
+        info = driver.put(
+            backend=backend,
+            account=account,
+            container=container,
+            name=name,
+            data=data,
+            content_type=content_type,
+            metadata=meta,
+            expected_etag=headers.get("etag"),
+        )
         self._expire_later(project_id, container, name, meta)
-        return {"Etag": info.etag, "Last-Modified": http_date(info.last_modified), "Content-Type": "text/html; charset=UTF-8"}
+        return {
+            "Etag": info.etag,
+            "Last-Modified": http_date(info.last_modified),
+            "Content-Type": "text/html; charset=UTF-8",
+        }
 
-    def copy_object(self, ctx: RequestContext | None, source: tuple[str, str, str], dest: tuple[str, str, str],
-                    headers: Mapping[str, str], query: Mapping[str, str], versioned: bool = True) -> dict[str, str]:
+    def copy_object(
+        self,
+        ctx: RequestContext | None,
+        source: tuple[str, str, str],
+        dest: tuple[str, str, str],
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+        versioned: bool = True,
+    ) -> dict[str, str]:
         """Server-side copy (COPY, or PUT with ``X-Copy-From``)."""
         src_project, src_container, src_name = source
         dst_project, dst_container, dst_name = dest
@@ -163,15 +201,26 @@ class ObjectOps:
         fresh = headers.get("x-fresh-metadata", "").lower() in ("true", "1", "yes")
         new_headers: dict[str, str] = {}
         if not fresh:
-            new_headers.update({k: v for k, v in src_meta.items() if k.startswith("x-object-meta-") or k in metadata.OBJECT_KEPT})
+            new_headers.update(
+                {k: v for k, v in src_meta.items() if k.startswith("x-object-meta-") or k in metadata.OBJECT_KEPT}
+            )
         new_headers.pop("x-delete-at", None)
-        new_headers.update({k: v for k, v in headers.items() if k.startswith("x-object-meta-") or k in metadata.OBJECT_KEPT
-                            or k in ("x-delete-after", "content-type")})
+        new_headers.update(
+            {
+                k: v
+                for k, v in headers.items()
+                if k.startswith("x-object-meta-")
+                or k in metadata.OBJECT_KEPT
+                or k in ("x-delete-after", "content-type")
+            }
+        )
         new_headers.setdefault("content-type", src_meta.get("content-type", "application/octet-stream"))
         if query.get("multipart-manifest") == "get" and src_meta.get("x-static-large-object"):
             raise BadRequest("copying a manifest itself is not supported; copy the object")
         length = int(download.headers["Content-Length"])
-        out = self.put_object(ctx, dst_project, dst_container, dst_name, new_headers, download.body, length, {}, versioned)
+        out = self.put_object(
+            ctx, dst_project, dst_container, dst_name, new_headers, download.body, length, {}, versioned
+        )
         out["X-Copied-From"] = f"{src_container}/{src_name}"
         out["X-Copied-From-Last-Modified"] = download.headers["Last-Modified"]
         if src_project != dst_project:
@@ -180,8 +229,15 @@ class ObjectOps:
 
     # --- GET / HEAD ---------------------------------------------------------------------
 
-    def head_object(self, ctx: RequestContext | None, project_id: str, container: str, name: str,
-                    headers: Mapping[str, str], query: Mapping[str, str]) -> Download:
+    def head_object(
+        self,
+        ctx: RequestContext | None,
+        project_id: str,
+        container: str,
+        name: str,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+    ) -> Download:
         names.check_object(name)
         backend, driver, account = self._where(ctx, project_id, container)
         info = self._head(backend, driver, account, container, name)
@@ -199,8 +255,15 @@ class ObjectOps:
         h = object_headers(info, etag, 0)
         return Download(304, h)
 
-    def get_object(self, ctx: RequestContext | None, project_id: str, container: str, name: str,
-                   headers: Mapping[str, str], query: Mapping[str, str]) -> Download:
+    def get_object(
+        self,
+        ctx: RequestContext | None,
+        project_id: str,
+        container: str,
+        name: str,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+    ) -> Download:
         names.check_object(name)
         backend, driver, account = self._where(ctx, project_id, container)
         if "range" in headers:
@@ -234,8 +297,17 @@ class ObjectOps:
             return Download(200, out, body)
         return self._ranged(backend, driver, account, container, name, info, ranges, out)
 
-    def _ranged(self, backend: Any, driver: Any, account: str, container: str, name: str, info: ObjectInfo,
-                ranges: list[ByteRange] | None, out: dict[str, str]) -> Download:
+    def _ranged(
+        self,
+        backend: Any,
+        driver: Any,
+        account: str,
+        container: str,
+        name: str,
+        info: ObjectInfo,
+        ranges: list[ByteRange] | None,
+        out: dict[str, str],
+    ) -> Download:
         def read(r: ByteRange | None) -> Iterator[bytes]:
             got, it = driver.get(backend=backend, account=account, container=container, name=name, byte_range=r)
             if got.etag != info.etag:
@@ -257,8 +329,9 @@ class ObjectOps:
 
     # --- POST / DELETE ------------------------------------------------------------------
 
-    def post_object(self, ctx: RequestContext | None, project_id: str, container: str, name: str,
-                    headers: Mapping[str, str]) -> None:
+    def post_object(
+        self, ctx: RequestContext | None, project_id: str, container: str, name: str, headers: Mapping[str, str]
+    ) -> None:
         names.check_object(name)
         backend, driver, account = self._where(ctx, project_id, container, write=True)
         info = self._head(backend, driver, account, container, name)
@@ -269,8 +342,9 @@ class ObjectOps:
         driver.post(backend=backend, account=account, container=container, name=name, metadata=meta)
         self._expire_later(project_id, container, name, meta)
 
-    def delete_object(self, ctx: RequestContext | None, project_id: str, container: str, name: str,
-                      query: Mapping[str, str]) -> dict[str, int] | None:
+    def delete_object(
+        self, ctx: RequestContext | None, project_id: str, container: str, name: str, query: Mapping[str, str]
+    ) -> dict[str, int] | None:
         """Delete; with ``?multipart-manifest=delete`` on an SLO also its segments, returning
         the counts (Swift's bulk-delete report)."""
         names.check_object(name)
@@ -279,7 +353,9 @@ class ObjectOps:
             info = self._head(backend, driver, account, container, name)
             if info.metadata.get("x-static-large-object"):
                 return largeobjects.delete_slo(self, ctx, project_id, container, name, info)
-        elif metadata.is_expired(driver.head(backend=backend, account=account, container=container, name=name).metadata):
+        elif metadata.is_expired(
+            driver.head(backend=backend, account=account, container=container, name=name).metadata
+        ):
             raise NotFound(f"object {container}/{name} not found")
         if versioning.delete(self, ctx, self.records.container(project_id, container), name):  # type: ignore[attr-defined]
             return None

@@ -41,7 +41,12 @@ class ContainerRecord:
 
 def _record(row: ObjectContainer) -> ContainerRecord:
     return ContainerRecord(
-        row.project_id, row.name, row.policy, dict(row.meta or {}), row.read_acl, row.write_acl,
+        row.project_id,
+        row.name,
+        row.policy,
+        dict(row.meta or {}),
+        row.read_acl,
+        row.write_acl,
         row.created_at.timestamp() if row.created_at else 0.0,
     )
 
@@ -81,7 +86,9 @@ class Records:
         if hit:
             return record
         with self.db.session() as s:
-            row = s.scalar(select(ObjectContainer).where(ObjectContainer.project_id == project_id, ObjectContainer.name == name))
+            row = s.scalar(
+                select(ObjectContainer).where(ObjectContainer.project_id == project_id, ObjectContainer.name == name)
+            )
             record = _record(row) if row is not None else None
         self._keep(key, record, generation)
         return record
@@ -97,19 +104,37 @@ class Records:
         self._forget(record.project_id, record.name)
         try:
             with self.db.session() as s:
-                s.add(ObjectContainer(project_id=record.project_id, name=record.name, policy=record.policy,
-                                      meta=record.meta, read_acl=record.read_acl, write_acl=record.write_acl))
+                s.add(
+                    ObjectContainer(
+                        project_id=record.project_id,
+                        name=record.name,
+                        policy=record.policy,
+                        meta=record.meta,
+                        read_acl=record.read_acl,
+                        write_acl=record.write_acl,
+                    )
+                )
         except IntegrityError:
             return False
         finally:
             self._forget(record.project_id, record.name)
         return True
 
-    def update_container(self, project_id: str, name: str, meta: dict[str, str] | None = None,
-                         read_acl: str | None = None, write_acl: str | None = None) -> ContainerRecord | None:
+    def update_container(
+        self,
+        project_id: str,
+        name: str,
+        meta: dict[str, str] | None = None,
+        read_acl: str | None = None,
+        write_acl: str | None = None,
+    ) -> ContainerRecord | None:
         try:
             with self.db.session() as s:
-                row = s.scalar(select(ObjectContainer).where(ObjectContainer.project_id == project_id, ObjectContainer.name == name))
+                row = s.scalar(
+                    select(ObjectContainer).where(
+                        ObjectContainer.project_id == project_id, ObjectContainer.name == name
+                    )
+                )
                 if row is None:
                     return None
                 if meta is not None:
@@ -126,8 +151,14 @@ class Records:
     def delete_container(self, project_id: str, name: str) -> bool:
         try:
             with self.db.session() as s:
-                return s.execute(delete(ObjectContainer).where(
-                    ObjectContainer.project_id == project_id, ObjectContainer.name == name)).rowcount > 0
+                return (
+                    s.execute(
+                        delete(ObjectContainer).where(
+                            ObjectContainer.project_id == project_id, ObjectContainer.name == name
+                        )
+                    ).rowcount
+                    > 0
+                )
         finally:
             self._forget(project_id, name)
 
@@ -141,7 +172,12 @@ class Records:
 
     def container_count(self, project_id: str) -> int:
         with self.db.session() as s:
-            return s.scalar(select(func.count()).select_from(ObjectContainer).where(ObjectContainer.project_id == project_id)) or 0
+            return (
+                s.scalar(
+                    select(func.count()).select_from(ObjectContainer).where(ObjectContainer.project_id == project_id)
+                )
+                or 0
+            )
 
     # --- accounts -----------------------------------------------------------------------
 
@@ -179,7 +215,7 @@ def merge_meta(current: dict[str, Any], updates: dict[str, str], prefixes: tuple
     merged = dict(current)
     for key, value in updates.items():
         if key.startswith("x-remove-"):
-            target = "x-" + key[len("x-remove-"):]
+            target = "x-" + key[len("x-remove-") :]
             if target.startswith(prefixes):
                 merged.pop(target, None)
             continue

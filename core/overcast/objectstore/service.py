@@ -69,8 +69,12 @@ class ObjectStoreService(ObjectOps):
         for name, table in settings.policies.items():
             where = f"{runtime.config.path}: [objectstore.policies.{name}]"
             runtime.plugins.registry.get(DriverKind.OBJECT_STORE, table.driver)
-            opts = validate_driver_options(DriverKind.OBJECT_STORE, table.driver, dict(table.model_extra or {}), options, where)
-            backends[name] = Backend(DriverKind.OBJECT_STORE, name, table.driver, opts, str(runtime.config.data_dir / "objects" / name))
+            opts = validate_driver_options(
+                DriverKind.OBJECT_STORE, table.driver, dict(table.model_extra or {}), options, where
+            )
+            backends[name] = Backend(
+                DriverKind.OBJECT_STORE, name, table.driver, opts, str(runtime.config.data_dir / "objects" / name)
+            )
         return backends
 
     # --- life cycle ---------------------------------------------------------------------
@@ -81,7 +85,9 @@ class ObjectStoreService(ObjectOps):
 
         if self._expirer is None and self.backends:
             self._stop.clear()
-            self._expirer = threading.Thread(target=run_expirer, args=(self, self._stop), name="object-expirer", daemon=True)
+            self._expirer = threading.Thread(
+                target=run_expirer, args=(self, self._stop), name="object-expirer", daemon=True
+            )
             self._expirer.start()
 
     def close(self) -> None:
@@ -127,8 +133,9 @@ class ObjectStoreService(ObjectOps):
         if not self.owns(ctx, project_id):
             raise self._denied(ctx)
 
-    def access(self, ctx: RequestContext | None, project_id: str, container: str, write: bool = False,
-               listing: bool = False) -> ContainerRecord:
+    def access(
+        self, ctx: RequestContext | None, project_id: str, container: str, write: bool = False, listing: bool = False
+    ) -> ContainerRecord:
         """The container if ``ctx`` may read (or write) in it: its owner, an admin, or a
         grant in its ACL. A stranger without a grant gets 403 whether or not it exists."""
         names.check_container(container)
@@ -137,18 +144,23 @@ class ObjectStoreService(ObjectOps):
             if record is None:
                 raise NotFound(f"container {container} not found")
             return record
-        if record is not None and acl.grants(record.write_acl if write else record.read_acl, ctx, listing, read=not write):
+        if record is not None and acl.grants(
+            record.write_acl if write else record.read_acl, ctx, listing, read=not write
+        ):
             return record
         raise self._denied(ctx)
 
-    def tempurl_context(self, project_id: str, container: str, method: str, paths: list[str], sig: str,
-                        expires: str) -> RequestContext:
+    def tempurl_context(
+        self, project_id: str, container: str, method: str, paths: list[str], sig: str, expires: str
+    ) -> RequestContext:
         """The caller a TempURL stands for (its account's owner, for this one request)."""
         from overcast.objectstore import tempurl
 
         if method not in ("GET", "HEAD", "PUT"):
             raise Unauthorized("Temporary URLs allow GET, HEAD and PUT only")
-        keys = [v for k, v in self.records.account_meta(project_id).items() if k.startswith("x-account-meta-temp-url-key")]
+        keys = [
+            v for k, v in self.records.account_meta(project_id).items() if k.startswith("x-account-meta-temp-url-key")
+        ]
         record = self.records.container(project_id, container)
         if record is not None:
             keys += [v for k, v in record.meta.items() if k.startswith("x-container-meta-temp-url-key")]
@@ -217,11 +229,25 @@ class ObjectStoreService(ObjectOps):
                 not_found += 1
             except OvercastError as exc:
                 errors.append([quoted, f"{exc.status} {exc.title}"])
-        return {"Number Deleted": deleted, "Number Not Found": not_found, "Response Body": "",
-                "Response Status": "400 Bad Request" if errors else "200 OK", "Errors": errors}
+        return {
+            "Number Deleted": deleted,
+            "Number Not Found": not_found,
+            "Response Body": "",
+            "Response Status": "400 Bad Request" if errors else "200 OK",
+            "Errors": errors,
+        }
 
-    def list_containers(self, ctx: RequestContext | None, project_id: str, prefix: str, delimiter: str, marker: str,
-                        end_marker: str, limit: int, reverse: bool) -> list[ContainerStats | Subdir]:
+    def list_containers(
+        self,
+        ctx: RequestContext | None,
+        project_id: str,
+        prefix: str,
+        delimiter: str,
+        marker: str,
+        end_marker: str,
+        limit: int,
+        reverse: bool,
+    ) -> list[ContainerStats | Subdir]:
         self.require_owner(ctx, project_id)
         records = {r.name: r for r in self.records.container_names(project_id, prefix)}
         picked = swift_listing(sorted(records), prefix, delimiter, marker, end_marker, limit, reverse)
@@ -238,7 +264,9 @@ class ObjectStoreService(ObjectOps):
 
     def _stats(self, record: ContainerRecord) -> dict[str, int]:
         backend, driver = self.driver(record.policy)
-        return dict(driver.stats(backend=backend, account=names.account_of_project(record.project_id), container=record.name))
+        return dict(
+            driver.stats(backend=backend, account=names.account_of_project(record.project_id), container=record.name)
+        )
 
     def _container_updates(self, headers: dict[str, str]) -> dict[str, str]:
         updates = {**metadata.user_meta(headers, "container"), **versioning.container_settings(headers)}
@@ -248,7 +276,9 @@ class ObjectStoreService(ObjectOps):
                 raise BadRequest(f"X-Container-Meta-Quota-{kind.capitalize()} must be a non-negative integer")
         return updates
 
-    def put_container(self, ctx: RequestContext | None, project_id: str, container: str, headers: dict[str, str]) -> bool:
+    def put_container(
+        self, ctx: RequestContext | None, project_id: str, container: str, headers: dict[str, str]
+    ) -> bool:
         """Create (True) or update (False, Swift's 202) a container."""
         self.require_owner(ctx, project_id)
         names.check_container(container)
@@ -259,8 +289,9 @@ class ObjectStoreService(ObjectOps):
         self.driver(policy)
         existing = self.records.container(project_id, container)
         if existing is None:
-            record = ContainerRecord(project_id, container, policy, merge_meta({}, updates, CONTAINER_META),
-                                     read_acl or "", write_acl or "")
+            record = ContainerRecord(
+                project_id, container, policy, merge_meta({}, updates, CONTAINER_META), read_acl or "", write_acl or ""
+            )
             if self.records.create_container(record):
                 return True
             existing = self.records.container(project_id, container)
@@ -268,11 +299,14 @@ class ObjectStoreService(ObjectOps):
                 raise Conflict(f"container {container} is being created and deleted concurrently; retry")
         if "x-storage-policy" in headers and existing.policy != policy:
             raise Conflict("Container already exists with a different storage policy")
-        self.records.update_container(project_id, container, merge_meta(existing.meta, updates, CONTAINER_META),
-                                      read_acl, write_acl)
+        self.records.update_container(
+            project_id, container, merge_meta(existing.meta, updates, CONTAINER_META), read_acl, write_acl
+        )
         return False
 
-    def post_container(self, ctx: RequestContext | None, project_id: str, container: str, headers: dict[str, str]) -> None:
+    def post_container(
+        self, ctx: RequestContext | None, project_id: str, container: str, headers: dict[str, str]
+    ) -> None:
         self.require_owner(ctx, project_id)
         record = self.access(ctx, project_id, container)
         updates = self._container_updates(headers)
@@ -282,8 +316,9 @@ class ObjectStoreService(ObjectOps):
             read_acl = ""
         if "x-remove-container-write" in headers:
             write_acl = ""
-        self.records.update_container(project_id, container, merge_meta(record.meta, updates, CONTAINER_META),
-                                      read_acl, write_acl)
+        self.records.update_container(
+            project_id, container, merge_meta(record.meta, updates, CONTAINER_META), read_acl, write_acl
+        )
 
     def container_stats(self, ctx: RequestContext | None, project_id: str, container: str) -> ContainerStats:
         record = self.access(ctx, project_id, container, listing=True)
@@ -296,14 +331,33 @@ class ObjectStoreService(ObjectOps):
         backend, driver = self.driver(record.policy)
         account = names.account_of_project(project_id)
         self._reap_expired_in(record)
-        if driver.list(backend=backend, account=account, container=container, prefix=None, delimiter=None,
-                       marker=None, end_marker=None, limit=1, reverse=False):
+        if driver.list(
+            backend=backend,
+            account=account,
+            container=container,
+            prefix=None,
+            delimiter=None,
+            marker=None,
+            end_marker=None,
+            limit=1,
+            reverse=False,
+        ):
             raise Conflict("There was a conflict when trying to complete your request: the container is not empty.")
         self.records.delete_container(project_id, container)
         driver.drop_container(backend=backend, account=account, container=container)
 
-    def list_objects(self, ctx: RequestContext | None, project_id: str, container: str, prefix: str, delimiter: str,
-                     marker: str, end_marker: str, limit: int, reverse: bool) -> tuple[ContainerStats, list[Any]]:
+    def list_objects(
+        self,
+        ctx: RequestContext | None,
+        project_id: str,
+        container: str,
+        prefix: str,
+        delimiter: str,
+        marker: str,
+        end_marker: str,
+        limit: int,
+        reverse: bool,
+    ) -> tuple[ContainerStats, list[Any]]:
         """A page of the listing without expired objects (paging on past them)."""
         record = self.access(ctx, project_id, container, listing=True)
         backend, driver = self.driver(record.policy)
@@ -312,9 +366,17 @@ class ObjectStoreService(ObjectOps):
         now = time.time()
         while len(out) < limit:
             want = limit - len(out)
-            page = driver.list(backend=backend, account=account, container=container, prefix=prefix or None,
-                               delimiter=delimiter or None, marker=marker or None, end_marker=end_marker or None,
-                               limit=want, reverse=reverse)
+            page = driver.list(
+                backend=backend,
+                account=account,
+                container=container,
+                prefix=prefix or None,
+                delimiter=delimiter or None,
+                marker=marker or None,
+                end_marker=end_marker or None,
+                limit=want,
+                reverse=reverse,
+            )
             out.extend(i for i in page if not (hasattr(i, "metadata") and metadata.is_expired(i.metadata, now)))
             if len(page) < want:
                 break

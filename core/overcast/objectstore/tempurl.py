@@ -26,7 +26,7 @@ def _expected(key: str, method: str, expires: str, path: str, sig: str) -> bool:
     message = f"{method}\n{expires}\n{path}".encode()
     if sig.startswith("sha512:"):
         mac = hmac.new(key.encode(), message, hashlib.sha512).digest()
-        given = sig[len("sha512:"):]
+        given = sig[len("sha512:") :]
         return hmac.compare_digest(base64.urlsafe_b64encode(mac).decode().rstrip("="), given.rstrip("="))
     digest = DIGESTS.get(len(sig))
     if digest is None:
@@ -34,7 +34,9 @@ def _expected(key: str, method: str, expires: str, path: str, sig: str) -> bool:
     return hmac.compare_digest(hmac.new(key.encode(), message, digest).hexdigest(), sig.lower())
 
 
-def verify(keys: Iterable[str], method: str, paths: Iterable[str], sig: str, expires: str, project_id: str) -> RequestContext:
+def verify(
+    keys: Iterable[str], method: str, paths: Iterable[str], sig: str, expires: str, project_id: str
+) -> RequestContext:
     """A context that may do ``method`` on the object, or 401."""
     try:
         when = int(expires)
@@ -47,5 +49,7 @@ def verify(keys: Iterable[str], method: str, paths: Iterable[str], sig: str, exp
         for path in paths:
             for signed in methods:
                 if _expected(key, signed, expires, path, sig):
-                    return RequestContext(user_id="tempurl", project_id=project_id, roles=frozenset({"member", "reader"}))
+                    return RequestContext(
+                        user_id="tempurl", project_id=project_id, roles=frozenset({"member", "reader"})
+                    )
     raise Unauthorized("Temporary URL signature is not valid")

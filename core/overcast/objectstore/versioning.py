@@ -27,7 +27,11 @@ def container_settings(headers: dict[str, str]) -> dict[str, str]:
     value turns versioning off)."""
     from urllib.parse import unquote
 
-    out = {k: v for k, v in headers.items() if k in SETTINGS or k in ("x-remove-versions-location", "x-remove-history-location")}
+    out = {
+        k: v
+        for k, v in headers.items()
+        if k in SETTINGS or k in ("x-remove-versions-location", "x-remove-history-location")
+    }
     if out.get(VERSIONS) and out.get(HISTORY):
         raise BadRequest("Only one of X-Versions-Location or X-History-Location may be specified")
     for key in SETTINGS:
@@ -65,8 +69,14 @@ def archive_current(svc: Any, ctx: RequestContext | None, record: ContainerRecor
     archive = mode[1]
     if svc.records.container(record.project_id, archive) is None:
         raise PreconditionFailed(f"Versions container {archive} does not exist")
-    svc.copy_object(ctx, (record.project_id, record.name, name),
-                    (record.project_id, archive, archive_name(name, current.last_modified)), {}, {}, versioned=False)
+    svc.copy_object(
+        ctx,
+        (record.project_id, record.name, name),
+        (record.project_id, archive, archive_name(name, current.last_modified)),
+        {},
+        {},
+        versioned=False,
+    )
 
 
 def delete(svc: Any, ctx: RequestContext | None, record: ContainerRecord, name: str) -> bool:
@@ -83,13 +93,28 @@ def delete(svc: Any, ctx: RequestContext | None, record: ContainerRecord, name: 
         return True
     arch_backend, arch_driver, _ = svc._where(ctx, record.project_id, archive, write=True)
     prefix = f"{len(name.encode()):03x}{name}/"
-    newest = arch_driver.list(backend=arch_backend, account=account, container=archive, prefix=prefix, delimiter=None,
-                              marker=None, end_marker=None, limit=1, reverse=True)
+    newest = arch_driver.list(
+        backend=arch_backend,
+        account=account,
+        container=archive,
+        prefix=prefix,
+        delimiter=None,
+        marker=None,
+        end_marker=None,
+        limit=1,
+        reverse=True,
+    )
     if not newest:
         driver.delete(backend=backend, account=account, container=record.name, name=name)
         return True
-    svc.copy_object(ctx, (record.project_id, archive, newest[0].name), (record.project_id, record.name, name), {}, {},
-                    versioned=False)
+    svc.copy_object(
+        ctx,
+        (record.project_id, archive, newest[0].name),
+        (record.project_id, record.name, name),
+        {},
+        {},
+        versioned=False,
+    )
     try:
         arch_driver.delete(backend=arch_backend, account=account, container=archive, name=newest[0].name)
     except NotFound:

@@ -35,20 +35,41 @@ class AgentProcess:
 
 def agent_command(config_path: Path, host: str, fake_drivers: bool = True, log_level: str = "INFO") -> list[str]:
     """The argv of ``overcast agent`` for ``host`` (with this interpreter)."""
-    args = [sys.executable, "-c", "from overcast.cli import main; main()", "agent", "--config", str(config_path),
-            "--host", host, "--log-level", log_level]
+    args = [
+        sys.executable,
+        "-c",
+        "from overcast.cli import main; main()",
+        "agent",
+        "--config",
+        str(config_path),
+        "--host",
+        host,
+        "--log-level",
+        log_level,
+    ]
     return args + (["--fake-drivers"] if fake_drivers else [])
 
 
-def start_agent_process(config_path: Path, host: str, env: dict[str, str] | None = None, fake_drivers: bool = True,
-                        log_path: Path | None = None, wrapper: list[str] | None = None) -> AgentProcess:
+def start_agent_process(
+    config_path: Path,
+    host: str,
+    env: dict[str, str] | None = None,
+    fake_drivers: bool = True,
+    log_path: Path | None = None,
+    wrapper: list[str] | None = None,
+) -> AgentProcess:
     """Start ``overcast agent --host HOST`` in the background (its own session), logging to
     ``log_path`` (default ``<config dir>/agent-HOST.log``)."""
     log_path = log_path or config_path.parent / f"agent-{host}.log"
     with open(log_path, "ab") as log:
-        process = subprocess.Popen([*(wrapper or []), *agent_command(config_path, host, fake_drivers)],
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env or dict(os.environ),
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [*(wrapper or []), *agent_command(config_path, host, fake_drivers)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env or dict(os.environ),
+            start_new_session=True,
+        )
     return AgentProcess(host, process, log_path)
 
 

@@ -163,7 +163,9 @@ class RunningCloud:
         if not check:
             return proc
         if proc.returncode != 0:
-            raise AssertionError(f"openstack {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}\n{proc.stdout}")
+            raise AssertionError(
+                f"openstack {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}\n{proc.stdout}"
+            )
         if "json" in args and ("-f" in args or "--format" in args):
             return json.loads(proc.stdout) if proc.stdout.strip() else None
         return proc.stdout
@@ -173,9 +175,17 @@ class RunningCloud:
         admin project's id (for clients that talk HTTP rather than the CLI)."""
         import httpx
 
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": self.admin_password}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {"name": "admin", "domain": {"id": "default"}, "password": self.admin_password}
+                    },
+                },
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+            }
+        }
         r = httpx.post(self.auth_url + "/v3/auth/tokens", json=body, timeout=30, verify=self.verify)
         r.raise_for_status()
         return r.headers["X-Subject-Token"], r.json()["token"]["project"]["id"]
@@ -200,9 +210,16 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = None, timeout: float = 90,
-                        fake_hosts: bool = True, role: str = "all", api_host: str = "127.0.0.1",
-                        wrapper: list[str] | None = None, tls: bool = False) -> RunningCloud:
+def start_running_cloud(
+    data_dir: Path,
+    extra_config: dict[str, Any] | None = None,
+    timeout: float = 90,
+    fake_hosts: bool = True,
+    role: str = "all",
+    api_host: str = "127.0.0.1",
+    wrapper: list[str] | None = None,
+    tls: bool = False,
+) -> RunningCloud:
     """Write an all-fake config (plus ``extra_config`` tables), bootstrap it, and start
     ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`. With
     ``fake_hosts=False`` the only hosts are those of ``extra_config``. With
@@ -251,9 +268,23 @@ def start_running_cloud(data_dir: Path, extra_config: dict[str, Any] | None = No
     log_path = data_dir / "overcast.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [*(wrapper or []), sys.executable, "-c", "from overcast.cli import main; main()", "up", "--config", str(config_path), "--fake-drivers",
-             "--role", role],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
+            [
+                *(wrapper or []),
+                sys.executable,
+                "-c",
+                "from overcast.cli import main; main()",
+                "up",
+                "--config",
+                str(config_path),
+                "--fake-drivers",
+                "--role",
+                role,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
         )
     cloud = RunningCloud(url, url + "/identity", password, data_dir, config_path, env, process, log_path, cacert)
     deadline = time.monotonic() + timeout
@@ -296,8 +327,12 @@ def running_cloud_tls() -> bool:
 
 
 @pytest.fixture(scope="module")
-def running_cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, running_cloud_config: dict[str, Any],
-                  running_cloud_tls: bool) -> Iterator[RunningCloud]:
+def running_cloud(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    running_cloud_config: dict[str, Any],
+    running_cloud_tls: bool,
+) -> Iterator[RunningCloud]:
     """A real ``overcast up`` subprocess over the fake drivers, shared by a test module
     (see the module docstring). Extra config: ``running_cloud_config``, or indirect
     parametrization (``@pytest.mark.parametrize("running_cloud", [{...}], indirect=True)``);

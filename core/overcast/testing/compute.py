@@ -37,8 +37,9 @@ class DiskImages:
     images are 4 MiB disks in ``disk_format`` starting with ``TINYGUEST``: converted with
     qemu-img, or written by ``write_disk(path, content)`` when given."""
 
-    def __init__(self, root: str | os.PathLike[str], disk_format: str,
-                 write_disk: Callable[[str, bytes], None] | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], disk_format: str, write_disk: Callable[[str, bytes], None] | None = None
+    ) -> None:
         self.root = str(root)
         self.disk_format = disk_format
         self.write_disk = write_disk or self._convert
@@ -47,7 +48,9 @@ class DiskImages:
     def _convert(self, path: str, content: bytes) -> None:
         with open(path + ".raw", "wb") as f:
             f.write(content)
-        qemu_img("convert", "-f", "raw", "-O", QEMU_FORMATS.get(self.disk_format, self.disk_format), path + ".raw", path)
+        qemu_img(
+            "convert", "-f", "raw", "-O", QEMU_FORMATS.get(self.disk_format, self.disk_format), path + ".raw", path
+        )
         os.unlink(path + ".raw")
 
     def add(self, disk_format: str | None = None, **properties: str) -> str:
@@ -90,8 +93,12 @@ class DiskImages:
 def member_context(admin: bool = False) -> RequestContext:
     """A project member (``p1``), or the admin when ``admin``."""
     roles = frozenset({"admin", "member", "reader"} if admin else {"member", "reader"})
-    return RequestContext(user_id="admin" if admin else "u1", project_id="admin" if admin else "p1", roles=roles,
-                          request_id=f"req-{uuid.uuid4()}")
+    return RequestContext(
+        user_id="admin" if admin else "u1",
+        project_id="admin" if admin else "p1",
+        roles=roles,
+        request_id=f"req-{uuid.uuid4()}",
+    )
 
 
 def wait_for_status(compute: Any, ctx: RequestContext, server_id: str, status: str, timeout: float = 30.0) -> Any:
@@ -149,8 +156,9 @@ def tiny_flavor(compute: Any) -> Any:
     return compute.flavors.create(member_context(admin=True), {"name": "x.tiny", "vcpus": 1, "ram": 256, "disk": 1})
 
 
-def lifecycle_and_migration(compute: Any, images: DiskImages, hypervisor_type: str,
-                            snapshot_head: Callable[[str], bytes]) -> Any:
+def lifecycle_and_migration(
+    compute: Any, images: DiskImages, hypervisor_type: str, snapshot_head: Callable[[str], bytes]
+) -> Any:
     """A server from an image tagged ``hypervisor_type`` (with a hostile name) goes through
     stop / start / soft reboot / snapshot, a confirmed cold migration to the other host and a
     live migration back, and is deleted. ``snapshot_head(path)`` returns the first bytes of
@@ -158,8 +166,9 @@ def lifecycle_and_migration(compute: Any, images: DiskImages, hypervisor_type: s
     record as it was when built (``.host``, ``.hv_name``)."""
     admin, user = member_context(admin=True), member_context()
     image = images.add(hypervisor_type=hypervisor_type)
-    rec = compute.create_server(user, {"name": "web'; drop", "flavorRef": tiny_flavor(compute).id, "imageRef": image,
-                                       "networks": "none"})
+    rec = compute.create_server(
+        user, {"name": "web'; drop", "flavorRef": tiny_flavor(compute).id, "imageRef": image, "networks": "none"}
+    )
     rec = wait_for_status(compute, user, rec.uuid, "ACTIVE")
     compute.power_action(user, rec.uuid, "stop")
     wait_for_status(compute, user, rec.uuid, "SHUTOFF")
@@ -200,8 +209,9 @@ def foreign_images_are_not_placed(compute: Any, images: DiskImages) -> None:
     user = member_context()
     flavor = tiny_flavor(compute)
     for image in (images.add(hypervisor_type="kvm"), images.add(disk_format="qcow2")):
-        rec = compute.create_server(user, {"name": "nope", "flavorRef": flavor.id, "imageRef": image,
-                                           "networks": "none"})
+        rec = compute.create_server(
+            user, {"name": "nope", "flavorRef": flavor.id, "imageRef": image, "networks": "none"}
+        )
         rec = wait_for_status(compute, user, rec.uuid, "ERROR")
         assert "Filter" in compute.faults([rec.uuid])[rec.uuid].message
 
@@ -212,16 +222,18 @@ def dead_endpoint(compute: Any, images: DiskImages, kill: Callable[[], None], *e
     readable fault; each fault contains every ``expected`` text."""
     user = member_context()
     flavor = tiny_flavor(compute)
-    rec = compute.create_server(user, {"name": "a", "flavorRef": flavor.id, "imageRef": images.add(),
-                                       "networks": "none"})
+    rec = compute.create_server(
+        user, {"name": "a", "flavorRef": flavor.id, "imageRef": images.add(), "networks": "none"}
+    )
     rec = wait_for_status(compute, user, rec.uuid, "ACTIVE")
     kill()
     compute.power_action(user, rec.uuid, "stop")
     compute.runner.wait_idle(timeout=30)
     fault = compute.faults([rec.uuid]).get(rec.uuid)
     assert fault is not None and all(text in fault.message for text in expected), fault and fault.message
-    rec = compute.create_server(user, {"name": "b", "flavorRef": flavor.id, "imageRef": images.add(),
-                                       "networks": "none"})
+    rec = compute.create_server(
+        user, {"name": "b", "flavorRef": flavor.id, "imageRef": images.add(), "networks": "none"}
+    )
     rec = wait_for_status(compute, user, rec.uuid, "ERROR")
     message = compute.faults([rec.uuid])[rec.uuid].message
     assert all(text in message for text in expected), message

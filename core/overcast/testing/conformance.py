@@ -29,37 +29,86 @@ PUBLIC_CIDR = "172.24.4.0/24"
 # What Overcast implements (True) or not (False), by Tempest's feature-group option name.
 FEATURES: dict[str, dict[str, bool]] = {
     "identity-feature-enabled": {
-        "api_v2": False, "api_v2_admin": False, "api_v3": True, "trust": False, "domain_specific_drivers": False,
-        "security_compliance": False, "access_rules": False, "immutable_user_source": False,
+        "api_v2": False,
+        "api_v2_admin": False,
+        "api_v3": True,
+        "trust": False,
+        "domain_specific_drivers": False,
+        "security_compliance": False,
+        "access_rules": False,
+        "immutable_user_source": False,
     },
     "compute-feature-enabled": {
-        "change_password": False, "console_output": True, "resize": True, "pause": True, "suspend": True,
-        "shelve": False, "shelve_migrate": False, "cold_migration": False, "live_migration": False,
-        "live_migrate_back_and_forth": False, "metadata_service": False, "block_migration_for_live_migration": False,
-        "can_migrate_between_any_hosts": False, "vnc_console": False, "spice_console": False, "serial_console": False,
-        "rescue": False, "stable_rescue": False, "enable_instance_password": True, "interface_attach": False,
-        "snapshot": True, "personality": False, "attach_encrypted_volume": False, "config_drive": True,
-        "swap_volume": False, "volume_backed_live_migration": False, "volume_multiattach": False, "ide_bus": False,
-        "unified_limits": False, "disk_config": False, "hostname_fqdn_sanitization": False,
-        "vtpm_live_migration": False, "image_caching_enabled": False,
+        "change_password": False,
+        "console_output": True,
+        "resize": True,
+        "pause": True,
+        "suspend": True,
+        "shelve": False,
+        "shelve_migrate": False,
+        "cold_migration": False,
+        "live_migration": False,
+        "live_migrate_back_and_forth": False,
+        "metadata_service": False,
+        "block_migration_for_live_migration": False,
+        "can_migrate_between_any_hosts": False,
+        "vnc_console": False,
+        "spice_console": False,
+        "serial_console": False,
+        "rescue": False,
+        "stable_rescue": False,
+        "enable_instance_password": True,
+        "interface_attach": False,
+        "snapshot": True,
+        "personality": False,
+        "attach_encrypted_volume": False,
+        "config_drive": True,
+        "swap_volume": False,
+        "volume_backed_live_migration": False,
+        "volume_multiattach": False,
+        "ide_bus": False,
+        "unified_limits": False,
+        "disk_config": False,
+        "hostname_fqdn_sanitization": False,
+        "vtpm_live_migration": False,
+        "image_caching_enabled": False,
     },
     "image-feature-enabled": {
-        "api_v2": True, "import_image": False, "os_glance_reserved": False, "manage_locations": False,
-        "image_conversion": False, "image_format_enforcement": True, "do_secure_hash": True,
-        "http_store_enabled": False, "store_weight_enabled": False,
+        "api_v2": True,
+        "import_image": False,
+        "os_glance_reserved": False,
+        "manage_locations": False,
+        "image_conversion": False,
+        "image_format_enforcement": True,
+        "do_secure_hash": True,
+        "http_store_enabled": False,
+        "store_weight_enabled": False,
     },
     "network-feature-enabled": {
-        "ipv6": True, "ipv6_subnet_attributes": True, "port_admin_state_change": True, "port_security": True,
-        "floating_ips": True, "qos_min_bw_and_pps": False,
+        "ipv6": True,
+        "ipv6_subnet_attributes": True,
+        "port_admin_state_change": True,
+        "port_security": True,
+        "floating_ips": True,
+        "qos_min_bw_and_pps": False,
     },
     "volume-feature-enabled": {
-        "multi_backend": False, "backup": False, "snapshot": True, "clone": True, "manage_snapshot": False,
-        "manage_volume": False, "replication": False, "extend_attached_volume": True,
-        "extend_attached_encrypted_volume": False, "extend_volume_with_snapshot": True,
+        "multi_backend": False,
+        "backup": False,
+        "snapshot": True,
+        "clone": True,
+        "manage_snapshot": False,
+        "manage_volume": False,
+        "replication": False,
+        "extend_attached_volume": True,
+        "extend_attached_encrypted_volume": False,
+        "extend_volume_with_snapshot": True,
         "enable_volume_image_dep_tests": False,
     },
     "object-storage-feature-enabled": {
-        "container_sync": False, "object_versioning": True, "discoverability": True,
+        "container_sync": False,
+        "object_versioning": True,
+        "discoverability": True,
     },
 }
 
@@ -88,9 +137,15 @@ class Admin:
         import httpx
 
         self.http = httpx.Client(timeout=timeout)
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": password}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": password}},
+                },
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+            }
+        }
         r = self.http.post(url + "/identity/v3/auth/tokens", json=body)
         r.raise_for_status()
         self.http.headers["X-Auth-Token"] = r.headers["X-Subject-Token"]
@@ -116,23 +171,38 @@ def _ensure_image(admin: Admin, guest_dir: Path, name: str) -> str:
     active = [i for i in found if i["status"] == "active"]
     if active:
         return active[0]["id"]
-    image = admin.call("POST", f"{images}/v2/images", json={
-        "name": name, "disk_format": "qcow2", "container_format": "bare", "visibility": "public",
-        "hypervisor_type": "qemu"})
+    image = admin.call(
+        "POST",
+        f"{images}/v2/images",
+        json={
+            "name": name,
+            "disk_format": "qcow2",
+            "container_format": "bare",
+            "visibility": "public",
+            "hypervisor_type": "qemu",
+        },
+    )
     with open(guest_dir / "tinyguest.qcow2", "rb") as f:
-        admin.call("PUT", f"{images}/v2/images/{image['id']}/file", content=f.read(),
-                   headers={"Content-Type": "application/octet-stream"})
+        admin.call(
+            "PUT",
+            f"{images}/v2/images/{image['id']}/file",
+            content=f.read(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
     return image["id"]
 
 
 def _ensure_flavors(admin: Admin) -> list[str]:
     compute = admin.endpoints["compute"]
-    have = {f["name"]: f["id"] for f in admin.call("GET", f"{compute}/flavors", params={"is_public": "None"})["flavors"]}
+    have = {
+        f["name"]: f["id"] for f in admin.call("GET", f"{compute}/flavors", params={"is_public": "None"})["flavors"]
+    }
     ids = []
     for name, (ram, disk, vcpus) in FLAVORS.items():
         if name not in have:
-            have[name] = admin.call("POST", f"{compute}/flavors", json={"flavor": {
-                "name": name, "ram": ram, "disk": disk, "vcpus": vcpus}})["flavor"]["id"]
+            have[name] = admin.call(
+                "POST", f"{compute}/flavors", json={"flavor": {"name": name, "ram": ram, "disk": disk, "vcpus": vcpus}}
+            )["flavor"]["id"]
         ids.append(have[name])
     return ids
 
@@ -146,13 +216,33 @@ def _ensure_public_network(admin: Admin) -> str:
     if found:
         net_id = found[0]["id"]
     else:
-        net_id = admin.call("POST", f"{net_url}/networks", json={"network": {
-            "name": PUBLIC_NETWORK, "router:external": True, "shared": False,
-            "provider:network_type": "flat", "provider:physical_network": "public"}})["network"]["id"]
+        net_id = admin.call(
+            "POST",
+            f"{net_url}/networks",
+            json={
+                "network": {
+                    "name": PUBLIC_NETWORK,
+                    "router:external": True,
+                    "shared": False,
+                    "provider:network_type": "flat",
+                    "provider:physical_network": "public",
+                }
+            },
+        )["network"]["id"]
     if not admin.call("GET", f"{net_url}/subnets", params={"network_id": net_id})["subnets"]:
-        admin.call("POST", f"{net_url}/subnets", json={"subnet": {
-            "name": PUBLIC_NETWORK + "-subnet", "network_id": net_id, "ip_version": 4, "cidr": PUBLIC_CIDR,
-            "enable_dhcp": False}})
+        admin.call(
+            "POST",
+            f"{net_url}/subnets",
+            json={
+                "subnet": {
+                    "name": PUBLIC_NETWORK + "-subnet",
+                    "network_id": net_id,
+                    "ip_version": 4,
+                    "cidr": PUBLIC_CIDR,
+                    "enable_dhcp": False,
+                }
+            },
+        )
     return net_id
 
 
@@ -170,14 +260,27 @@ def prepare(url: str, password: str, guest_dir: Path) -> CloudFacts:
     flavor_ids = _ensure_flavors(admin)
     public = _ensure_public_network(admin)
     base = url.rstrip("/")
-    extensions = sorted(e["alias"] for e in admin.call("GET", admin.endpoints["network"] + "/v2.0/extensions")["extensions"])
-    volume_extensions = sorted(e["alias"] for e in admin.call("GET", admin.endpoints["volumev3"] + "/extensions")["extensions"])
+    extensions = sorted(
+        e["alias"] for e in admin.call("GET", admin.endpoints["network"] + "/v2.0/extensions")["extensions"]
+    )
+    volume_extensions = sorted(
+        e["alias"] for e in admin.call("GET", admin.endpoints["volumev3"] + "/extensions")["extensions"]
+    )
     swift_root = admin.endpoints["object-store"].split("/v1/")[0]
     info = admin.call("GET", swift_root + "/info") or {}
-    return CloudFacts(url=base, password=password, region=admin.region, image_ids=image_ids, flavor_ids=flavor_ids,
-                      public_network_id=public, compute_versions=_version_range(admin, "compute", base + "/compute/"),
-                      volume_versions=_version_range(admin, "volume", base + "/volume/"),
-                      network_extensions=extensions, volume_extensions=volume_extensions, swift_apis=sorted(k for k in info if k != "swift") + ["swift"])
+    return CloudFacts(
+        url=base,
+        password=password,
+        region=admin.region,
+        image_ids=image_ids,
+        flavor_ids=flavor_ids,
+        public_network_id=public,
+        compute_versions=_version_range(admin, "compute", base + "/compute/"),
+        volume_versions=_version_range(admin, "volume", base + "/volume/"),
+        network_extensions=extensions,
+        volume_extensions=volume_extensions,
+        swift_apis=sorted(k for k in info if k != "swift") + ["swift"],
+    )
 
 
 def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
@@ -186,32 +289,60 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
     conf.optionxform = str  # type: ignore[assignment,method-assign]  # keep option names as written
     conf["DEFAULT"] = {"log_file": log_file, "use_stderr": "false"}
     conf["auth"] = {
-        "use_dynamic_credentials": "true", "create_isolated_networks": "true",
-        "admin_username": "admin", "admin_password": facts.password, "admin_project_name": "admin",
-        "admin_domain_name": "Default", "default_credentials_domain_name": "Default",
+        "use_dynamic_credentials": "true",
+        "create_isolated_networks": "true",
+        "admin_username": "admin",
+        "admin_password": facts.password,
+        "admin_project_name": "admin",
+        "admin_domain_name": "Default",
+        "default_credentials_domain_name": "Default",
     }
-    conf["identity"] = {"uri_v3": facts.url + "/identity/v3", "auth_version": "v3", "region": facts.region,
-                        "v3_endpoint_type": "public"}
+    conf["identity"] = {
+        "uri_v3": facts.url + "/identity/v3",
+        "auth_version": "v3",
+        "region": facts.region,
+        "v3_endpoint_type": "public",
+    }
     conf["compute"] = {
-        "image_ref": facts.image_ids[0], "image_ref_alt": facts.image_ids[1],
-        "flavor_ref": facts.flavor_ids[0], "flavor_ref_alt": facts.flavor_ids[1],
-        "min_microversion": facts.compute_versions[0], "max_microversion": facts.compute_versions[1],
-        "build_timeout": "300", "region": facts.region,
+        "image_ref": facts.image_ids[0],
+        "image_ref_alt": facts.image_ids[1],
+        "flavor_ref": facts.flavor_ids[0],
+        "flavor_ref_alt": facts.flavor_ids[1],
+        "min_microversion": facts.compute_versions[0],
+        "max_microversion": facts.compute_versions[1],
+        "build_timeout": "300",
+        "region": facts.region,
     }
     conf["image"] = {"region": facts.region, "build_timeout": "300"}
     conf["network"] = {
-        "public_network_id": facts.public_network_id, "floating_network_name": PUBLIC_NETWORK,
-        "project_network_cidr": "10.100.0.0/16", "project_network_mask_bits": "28", "region": facts.region,
+        "public_network_id": facts.public_network_id,
+        "floating_network_name": PUBLIC_NETWORK,
+        "project_network_cidr": "10.100.0.0/16",
+        "project_network_mask_bits": "28",
+        "region": facts.region,
         "build_timeout": "300",
     }
-    conf["volume"] = {"min_microversion": facts.volume_versions[0], "max_microversion": facts.volume_versions[1],
-                      "build_timeout": "300", "volume_size": "1", "region": facts.region}
+    conf["volume"] = {
+        "min_microversion": facts.volume_versions[0],
+        "max_microversion": facts.volume_versions[1],
+        "build_timeout": "300",
+        "volume_size": "1",
+        "region": facts.region,
+    }
     # Swift's operator role is a project member; account quotas are set by admins (Tempest's
     # "reseller admin")
     conf["object-storage"] = {"region": facts.region, "operator_role": "member", "reseller_admin_role": "admin"}
     conf["validation"] = {"run_validation": "false"}
-    conf["service_available"] = {"nova": "true", "glance": "true", "cinder": "true", "neutron": "true",
-                                 "swift": "true", "keystone": "true", "horizon": "false", "placement": "false"}
+    conf["service_available"] = {
+        "nova": "true",
+        "glance": "true",
+        "cinder": "true",
+        "neutron": "true",
+        "swift": "true",
+        "keystone": "true",
+        "horizon": "false",
+        "placement": "false",
+    }
     for group, flags in FEATURES.items():
         conf[group] = {k: str(v).lower() for k, v in flags.items()}
     conf["network-feature-enabled"]["api_extensions"] = ",".join(facts.network_extensions) or "None"
@@ -232,7 +363,9 @@ def cloud_config(config_path: Path) -> None:
 
     data = tomllib.loads(config_path.read_text())
     data_dir = config_path.parent
-    data["hosts"] = {"conformance1": {"driver": "kvm", "virt_type": "qemu", "instances_dir": str(data_dir / "instances")}}
+    data["hosts"] = {
+        "conformance1": {"driver": "kvm", "virt_type": "qemu", "instances_dir": str(data_dir / "instances")}
+    }
     data["network"] = {"driver": "linuxbridge"}
     data.setdefault("compute", {})["allow_resize_to_same_host"] = True
     config_path.write_text(to_toml(data, "Overcast conformance cloud (scripts/conformance.sh)."))
@@ -294,8 +427,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(tempest_conf(facts, str(args.out.parent / "tempest.log")))
     args.out.chmod(0o600)
-    print(f"wrote {args.out} (compute {'-'.join(facts.compute_versions)}, volume {'-'.join(facts.volume_versions)}, "
-          f"{len(facts.network_extensions)} network extensions)")
+    print(
+        f"wrote {args.out} (compute {'-'.join(facts.compute_versions)}, volume {'-'.join(facts.volume_versions)}, "
+        f"{len(facts.network_extensions)} network extensions)"
+    )
     return 0
 
 

@@ -16,8 +16,17 @@ from overcast.testing.fakes import FakeDriversPlugin
 from overcast.testing.cloud import cloud, running_cloud, running_cloud_config, running_cloud_tls  # noqa: E402 - documented there
 
 __all__ = [
-    "fake_drivers", "overcast_pm", "overcast_config", "overcast_runtime", "fake_config_data",
-    "cloud", "running_cloud", "running_cloud_config", "running_cloud_tls", "migrated_sqlite_template", "qemu_img",
+    "fake_drivers",
+    "overcast_pm",
+    "overcast_config",
+    "overcast_runtime",
+    "fake_config_data",
+    "cloud",
+    "running_cloud",
+    "running_cloud_config",
+    "running_cloud_tls",
+    "migrated_sqlite_template",
+    "qemu_img",
 ]
 
 

@@ -53,11 +53,13 @@ def first_error_line(detail: str) -> str:
     traceback (``tempest.lib.exceptions.NotFound: Object not found``), with the details that
     follow it on the next line or two; else the last non-empty line."""
     lines = [line.rstrip() for line in detail.splitlines()]
-    exception = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failure|NotFound|Conflict|BadRequest|Forbidden|"
-                           r"Unauthorized|TimeoutException|Mismatch|[A-Z]\w+):( |$)")
+    exception = re.compile(
+        r"^[A-Za-z_][\w.]*(Error|Exception|Failure|NotFound|Conflict|BadRequest|Forbidden|"
+        r"Unauthorized|TimeoutException|Mismatch|[A-Z]\w+):( |$)"
+    )
     for i in range(len(lines) - 1, -1, -1):
         if exception.match(lines[i]):
-            text = " ".join(x.strip() for x in lines[i:i + 3] if x.strip() and not x.startswith("Traceback"))
+            text = " ".join(x.strip() for x in lines[i : i + 3] if x.strip() and not x.startswith("Traceback"))
             return text[:300]
     rest = [x for x in lines if x.strip()]
     return rest[-1].strip()[:300] if rest else ""

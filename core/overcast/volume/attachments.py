@@ -64,13 +64,22 @@ class Attachments:
             return self._find(s, ctx, attachment_id)
 
     def _find(self, s: Any, ctx: RequestContext, attachment_id: str) -> VolumeAttachment:
-        row = s.get(VolumeAttachment, attachment_id) if isinstance(attachment_id, str) and len(attachment_id) <= 36 else None
+        row = (
+            s.get(VolumeAttachment, attachment_id)
+            if isinstance(attachment_id, str) and len(attachment_id) <= 36
+            else None
+        )
         if row is None or not ctx.can_see(row.project_id):
             raise NotFound(f"Volume attachment {attachment_id} could not be found.", code="VolumeAttachmentNotFound")
         return row
 
-    def list(self, ctx: RequestContext, all_projects: bool = False, volume_id: str | None = None,
-             instance_id: str | None = None) -> list[VolumeAttachment]:
+    def list(
+        self,
+        ctx: RequestContext,
+        all_projects: bool = False,
+        volume_id: str | None = None,
+        instance_id: str | None = None,
+    ) -> list[VolumeAttachment]:
         with self.p.db.session() as s:
             stmt = ctx.filter(select(VolumeAttachment), VolumeAttachment.project_id, all_projects=all_projects)
             if volume_id:
@@ -79,8 +88,15 @@ class Attachments:
                 stmt = stmt.where(VolumeAttachment.instance_uuid == instance_id)
             return list(s.execute(stmt.order_by(VolumeAttachment.created_at)).scalars())
 
-    def _attachment_for(self, s: Any, ctx: RequestContext, volume: Volume, attachment_id: str | None,
-                        instance_uuid: str | None = None, pending_only: bool = False) -> VolumeAttachment:
+    def _attachment_for(
+        self,
+        s: Any,
+        ctx: RequestContext,
+        volume: Volume,
+        attachment_id: str | None,
+        instance_uuid: str | None = None,
+        pending_only: bool = False,
+    ) -> VolumeAttachment:
         """The attachment named by id or server, else the volume's only (pending) one."""
         if attachment_id:
             row = self._find(s, ctx, attachment_id)
@@ -95,14 +111,17 @@ class Attachments:
             rows = [r for r in rows if r.attach_status != "attached"]
         if len(rows) != 1:
             whose = f" for server {instance_uuid}" if instance_uuid else ""
-            raise BadRequest(f"Invalid input received: volume {volume.id} has {len(rows)} matching attachments{whose}; "
-                             "name one (attachment_id).")
+            raise BadRequest(
+                f"Invalid input received: volume {volume.id} has {len(rows)} matching attachments{whose}; "
+                "name one (attachment_id)."
+            )
         return rows[0]
 
     # --- reserve / unreserve ----------------------------------------------------------------
 
-    def reserve(self, ctx: RequestContext, volume_id: str, instance_uuid: str, mode: str = "rw",
-                status: str = "attaching") -> VolumeAttachment:
+    def reserve(
+        self, ctx: RequestContext, volume_id: str, instance_uuid: str, mode: str = "rw", status: str = "attaching"
+    ) -> VolumeAttachment:
         """Claim the volume for ``instance_uuid`` (a new attachment row)."""
         if not isinstance(instance_uuid, str) or not instance_uuid:
             raise BadRequest("Invalid input received: an instance uuid is required to attach a volume.")
@@ -123,17 +142,25 @@ class Attachments:
                     f"Invalid volume: Volume {vol.id} status must be available to reserve"
                     f"{' (or in-use: it is multiattach)' if vol.multiattach else ''}, but the current status is {vol.status}."
                 )
-            row = VolumeAttachment(volume_id=vol.id, project_id=vol.project_id, instance_uuid=instance_uuid,
-                                   attach_mode=mode, attach_status="reserved")
+            row = VolumeAttachment(
+                volume_id=vol.id,
+                project_id=vol.project_id,
+                instance_uuid=instance_uuid,
+                attach_mode=mode,
+                attach_status="reserved",
+            )
             try:
                 with s.begin_nested():
                     s.add(row)
             except IntegrityError:
-                raise BadRequest(f"Invalid volume: volume {vol.id} is already attached to server {instance_uuid}.") from None
+                raise BadRequest(
+                    f"Invalid volume: volume {vol.id} is already attached to server {instance_uuid}."
+                ) from None
             return row
 
-    def unreserve(self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None,
-                  instance_uuid: str | None = None) -> None:
+    def unreserve(
+        self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None, instance_uuid: str | None = None
+    ) -> None:
         """Give up a reservation that never completed (the attach failed)."""
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
@@ -146,17 +173,25 @@ class Attachments:
 
     def _settle(self, s: Any, volume_id: str) -> None:
         """The volume's status from its remaining attachments."""
-        left = s.execute(select(func.count()).where(
-            VolumeAttachment.volume_id == volume_id, VolumeAttachment.attach_status.in_(["attached", "detaching"])
-        )).scalar_one()
+        left = s.execute(
+            select(func.count()).where(
+                VolumeAttachment.volume_id == volume_id, VolumeAttachment.attach_status.in_(["attached", "detaching"])
+            )
+        ).scalar_one()
         pending = s.execute(select(func.count()).where(VolumeAttachment.volume_id == volume_id)).scalar_one()
         status = "in-use" if left else ("attaching" if pending else "available")
         transition(s, Volume, volume_id, ["attaching", "reserved", "detaching", "in-use", "available"], status)
 
     # --- connection --------------------------------------------------------------------------
 
-    def initialize_connection(self, ctx: RequestContext, volume_id: str, connector: Connector,
-                              attachment_id: str | None = None, instance_uuid: str | None = None) -> ConnectionInfo:
+    def initialize_connection(
+        self,
+        ctx: RequestContext,
+        volume_id: str,
+        connector: Connector,
+        attachment_id: str | None = None,
+        instance_uuid: str | None = None,
+    ) -> ConnectionInfo:
         """Export the volume to ``connector``'s host (step 2 of the handshake)."""
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
@@ -175,16 +210,21 @@ class Attachments:
                 transition(s, Volume, vol.id, ["reserved"], "attaching")
         return info
 
-    def _pending_or_named(self, s: Any, ctx: RequestContext, vol: Volume, attachment_id: str | None,
-                          instance_uuid: str | None) -> VolumeAttachment | None:
+    def _pending_or_named(
+        self, s: Any, ctx: RequestContext, vol: Volume, attachment_id: str | None, instance_uuid: str | None
+    ) -> VolumeAttachment | None:
         if attachment_id or instance_uuid:
             return self._attachment_for(s, ctx, vol, attachment_id, instance_uuid)
-        pending = [r for r in s.execute(select(VolumeAttachment).where(VolumeAttachment.volume_id == vol.id)).scalars()
-                   if r.attach_status in ("reserved", "attaching")]
+        pending = [
+            r
+            for r in s.execute(select(VolumeAttachment).where(VolumeAttachment.volume_id == vol.id)).scalars()
+            if r.attach_status in ("reserved", "attaching")
+        ]
         return pending[0] if len(pending) == 1 else None  # a bare export (os-initialize_connection)
 
-    def terminate_connection(self, ctx: RequestContext, volume_id: str, connector: Connector | None = None,
-                             attachment_id: str | None = None) -> None:
+    def terminate_connection(
+        self, ctx: RequestContext, volume_id: str, connector: Connector | None = None, attachment_id: str | None = None
+    ) -> None:
         """Unexport the volume from a host, unless another attachment there still uses it."""
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
@@ -195,8 +235,10 @@ class Attachments:
             if connector is None:
                 return
             still_used = [
-                r for r in s.execute(select(VolumeAttachment).where(VolumeAttachment.volume_id == vol.id)).scalars()
-                if r.attached_host == connector.host and r.attach_status in ("attached", "attaching")
+                r
+                for r in s.execute(select(VolumeAttachment).where(VolumeAttachment.volume_id == vol.id)).scalars()
+                if r.attached_host == connector.host
+                and r.attach_status in ("attached", "attaching")
                 and (att is None or r.id != att.id)
             ]
             ref, backend = volume_ref(vol), vol.backend
@@ -214,14 +256,24 @@ class Attachments:
 
     # --- attach / detach ------------------------------------------------------------------------
 
-    def attach(self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None,
-               mountpoint: str | None = None, host: str | None = None, instance_uuid: str | None = None) -> VolumeAttachment:
+    def attach(
+        self,
+        ctx: RequestContext,
+        volume_id: str,
+        attachment_id: str | None = None,
+        mountpoint: str | None = None,
+        host: str | None = None,
+        instance_uuid: str | None = None,
+    ) -> VolumeAttachment:
         """Record that the guest has the disk (``os-attach`` / ``os-complete``)."""
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
             if attachment_id is None and instance_uuid:
-                att = s.execute(select(VolumeAttachment).where(
-                    VolumeAttachment.volume_id == vol.id, VolumeAttachment.instance_uuid == instance_uuid)).scalar_one_or_none()
+                att = s.execute(
+                    select(VolumeAttachment).where(
+                        VolumeAttachment.volume_id == vol.id, VolumeAttachment.instance_uuid == instance_uuid
+                    )
+                ).scalar_one_or_none()
                 if att is None:
                     raise BadRequest(f"Invalid volume: volume {vol.id} is not reserved for server {instance_uuid}.")
             else:
@@ -230,7 +282,9 @@ class Attachments:
             att.mountpoint = mountpoint or att.mountpoint
             att.attached_host = host or att.attached_host
             if not transition(s, Volume, vol.id, ["attaching", "reserved", "in-use"], "in-use"):
-                raise BadRequest(f"Invalid volume: Volume {vol.id} status must be attaching to attach (is {vol.status}).")
+                raise BadRequest(
+                    f"Invalid volume: Volume {vol.id} status must be attaching to attach (is {vol.status})."
+                )
             return att
 
     def begin_detaching(self, ctx: RequestContext, volume_id: str, instance_uuid: str | None = None) -> None:
@@ -241,14 +295,17 @@ class Attachments:
                 if att.attach_status != "attached":
                     raise BadRequest(f"Invalid volume: volume {vol.id} is not attached to server {instance_uuid}.")
                 att.attach_status = "detaching"
-            if not transition(s, Volume, vol.id, ["in-use", "detaching"] if vol.multiattach else ["in-use"], "detaching"):
+            if not transition(
+                s, Volume, vol.id, ["in-use", "detaching"] if vol.multiattach else ["in-use"], "detaching"
+            ):
                 raise BadRequest(f"Invalid volume: Volume {vol.id} status must be in-use to detach (is {vol.status}).")
 
     def roll_detaching(self, ctx: RequestContext, volume_id: str, instance_uuid: str | None = None) -> None:
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
-            stmt = select(VolumeAttachment).where(VolumeAttachment.volume_id == vol.id,
-                                                  VolumeAttachment.attach_status == "detaching")
+            stmt = select(VolumeAttachment).where(
+                VolumeAttachment.volume_id == vol.id, VolumeAttachment.attach_status == "detaching"
+            )
             if instance_uuid:
                 stmt = stmt.where(VolumeAttachment.instance_uuid == instance_uuid)
             for att in s.execute(stmt).scalars():
@@ -256,8 +313,9 @@ class Attachments:
             s.flush()
             self._settle(s, vol.id)
 
-    def detach(self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None,
-               instance_uuid: str | None = None) -> None:
+    def detach(
+        self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None, instance_uuid: str | None = None
+    ) -> None:
         """Forget the attachment; the volume is available again when none is left."""
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
@@ -268,8 +326,14 @@ class Attachments:
 
     # --- Cinder's attachments API (3.27+) ------------------------------------------------------------
 
-    def create_attachment(self, ctx: RequestContext, volume_id: str, instance_uuid: str,
-                          connector: Mapping[str, Any] | None, mode: str = "rw") -> tuple[VolumeAttachment, ConnectionInfo | None]:
+    def create_attachment(
+        self,
+        ctx: RequestContext,
+        volume_id: str,
+        instance_uuid: str,
+        connector: Mapping[str, Any] | None,
+        mode: str = "rw",
+    ) -> tuple[VolumeAttachment, ConnectionInfo | None]:
         att = self.reserve(ctx, volume_id, instance_uuid, mode=mode, status="reserved")
         if connector is None:
             return att, None
@@ -281,8 +345,9 @@ class Attachments:
             raise
         return self.get(ctx, att.id), info
 
-    def update_attachment(self, ctx: RequestContext, attachment_id: str,
-                          connector: Mapping[str, Any]) -> tuple[VolumeAttachment, ConnectionInfo]:
+    def update_attachment(
+        self, ctx: RequestContext, attachment_id: str, connector: Mapping[str, Any]
+    ) -> tuple[VolumeAttachment, ConnectionInfo]:
         att = self.get(ctx, attachment_id)
         conn = connector_from_api(connector, self.default_connection_types(ctx, att.volume_id))
         info = self.initialize_connection(ctx, att.volume_id, conn, att.id)

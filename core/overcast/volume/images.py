@@ -47,8 +47,9 @@ class ImageClient:
         """The verified image data in ``cache_dir``."""
         return self._call("fetch_to_cache", self.get(ctx, image_id), str(cache_dir), list(READABLE_FORMATS))
 
-    def create(self, ctx: RequestContext, name: str, disk_format: str, container_format: str,
-               properties: dict[str, str]) -> ImageRef:
+    def create(
+        self, ctx: RequestContext, name: str, disk_format: str, container_format: str, properties: dict[str, str]
+    ) -> ImageRef:
         """A new, queued, private image record."""
         image_id = self._call("create_snapshot_record", ctx, name, properties)
         return ImageRef(id=image_id, name=name, disk_format=disk_format, container_format=container_format)

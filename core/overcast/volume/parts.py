@@ -83,7 +83,9 @@ def check_size(value: Any, what: str = "size") -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or value < 1 or value > MAX_SIZE_GB:
-        raise BadRequest(f"Invalid input received: {what} must be an integer between 1 and {MAX_SIZE_GB}, got {value!r}.")
+        raise BadRequest(
+            f"Invalid input received: {what} must be an integer between 1 and {MAX_SIZE_GB}, got {value!r}."
+        )
     return value
 
 

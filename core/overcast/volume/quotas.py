@@ -65,7 +65,9 @@ class Quotas:
 
     def _ensure_row(self, session: Session, project_id: str, resource: str) -> None:
         exists = session.execute(
-            select(VolumeQuotaUsage.id).where(VolumeQuotaUsage.project_id == project_id, VolumeQuotaUsage.resource == resource)
+            select(VolumeQuotaUsage.id).where(
+                VolumeQuotaUsage.project_id == project_id, VolumeQuotaUsage.resource == resource
+            )
         ).first()
         if exists:
             return

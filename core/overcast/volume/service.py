@@ -40,7 +40,9 @@ class VolumeService:
             runtime=runtime,
             backends=backends,
             scheduler=VolumeScheduler(backends),
-            quotas=Quotas({"volumes": cfg.quota_volumes, "gigabytes": cfg.quota_gigabytes, "snapshots": cfg.quota_snapshots}),
+            quotas=Quotas(
+                {"volumes": cfg.quota_volumes, "gigabytes": cfg.quota_gigabytes, "snapshots": cfg.quota_snapshots}
+            ),
             tasks=TaskRunner(cfg.workers),
             types=VolumeTypes(),
             images=ImageClient(runtime),
@@ -70,21 +72,49 @@ class VolumeService:
         resume_volumes: list[str] = []
         resume_snapshots: list[str] = []
         with self.runtime.db.session() as s:
-            for vol in s.execute(select(Volume).where(Volume.status.in_(
-                    ["creating", "extending", "deleting", "attaching", "reserved", "detaching", "uploading", "downloading"]))).scalars():
+            for vol in s.execute(
+                select(Volume).where(
+                    Volume.status.in_(
+                        [
+                            "creating",
+                            "extending",
+                            "deleting",
+                            "attaching",
+                            "reserved",
+                            "detaching",
+                            "uploading",
+                            "downloading",
+                        ]
+                    )
+                )
+            ).scalars():
                 if vol.status in ("creating", "downloading"):
-                    transition(s, Volume, vol.id, [vol.status], "error", error="interrupted by a restart while creating")
+                    transition(
+                        s, Volume, vol.id, [vol.status], "error", error="interrupted by a restart while creating"
+                    )
                 elif vol.status == "extending":
-                    transition(s, Volume, vol.id, ["extending"], "error_extending", error="interrupted by a restart while extending")
+                    transition(
+                        s,
+                        Volume,
+                        vol.id,
+                        ["extending"],
+                        "error_extending",
+                        error="interrupted by a restart while extending",
+                    )
                 elif vol.status == "deleting":
                     resume_volumes.append(vol.id)
                 elif vol.status == "uploading":
                     transition(s, Volume, vol.id, ["uploading"], vol.previous_status or "available")
                 else:
-                    attached = s.execute(select(VolumeAttachment.id).where(
-                        VolumeAttachment.volume_id == vol.id, VolumeAttachment.attach_status == "attached")).first()
+                    attached = s.execute(
+                        select(VolumeAttachment.id).where(
+                            VolumeAttachment.volume_id == vol.id, VolumeAttachment.attach_status == "attached"
+                        )
+                    ).first()
                     transition(s, Volume, vol.id, [vol.status], "in-use" if attached else "available")
-            for snap in s.execute(select(VolumeSnapshot).where(VolumeSnapshot.status.in_(["creating", "deleting"]))).scalars():
+            for snap in s.execute(
+                select(VolumeSnapshot).where(VolumeSnapshot.status.in_(["creating", "deleting"]))
+            ).scalars():
                 if snap.status == "creating":
                     transition(s, VolumeSnapshot, snap.id, ["creating"], "error", error="interrupted by a restart")
                 else:
@@ -103,11 +133,14 @@ class VolumeService:
         """Claim the volume for a server; returns the attachment id."""
         return self.attachments.reserve(ctx, volume_id, instance_uuid).id
 
-    def initialize_connection(self, ctx: RequestContext, volume_id: str, connector: Connector,
-                              instance_uuid: str | None = None) -> ConnectionInfo:
+    def initialize_connection(
+        self, ctx: RequestContext, volume_id: str, connector: Connector, instance_uuid: str | None = None
+    ) -> ConnectionInfo:
         return self.attachments.initialize_connection(ctx, volume_id, connector, instance_uuid=instance_uuid)
 
-    def complete_attach(self, ctx: RequestContext, volume_id: str, instance_uuid: str, mountpoint: str, host: str) -> None:
+    def complete_attach(
+        self, ctx: RequestContext, volume_id: str, instance_uuid: str, mountpoint: str, host: str
+    ) -> None:
         self.attachments.attach(ctx, volume_id, instance_uuid=instance_uuid, mountpoint=mountpoint, host=host)
 
     def unreserve(self, ctx: RequestContext, volume_id: str, instance_uuid: str | None = None) -> None:

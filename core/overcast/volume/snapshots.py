@@ -13,8 +13,17 @@ from sqlalchemy import delete, select
 from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeSnapshot
 from overcast.errors import BadRequest, OvercastError
-from overcast.volume.parts import (Parts, apply_descriptive_changes, check_metadata, check_text, drop_metadata_key,
-                                   find_snapshot, find_volume, merge_metadata, snapshot_ref)
+from overcast.volume.parts import (
+    Parts,
+    apply_descriptive_changes,
+    check_metadata,
+    check_text,
+    drop_metadata_key,
+    find_snapshot,
+    find_volume,
+    merge_metadata,
+    snapshot_ref,
+)
 from overcast.volume.state import require_transition, transition
 
 log = logging.getLogger(__name__)
@@ -29,8 +38,12 @@ class Snapshots:
             return find_snapshot(s, ctx, snapshot_id)
 
     def list(
-        self, ctx: RequestContext, filters: Mapping[str, Any] | None = None, all_projects: bool = False,
-        marker: str | None = None, limit: int | None = None,
+        self,
+        ctx: RequestContext,
+        filters: Mapping[str, Any] | None = None,
+        all_projects: bool = False,
+        marker: str | None = None,
+        limit: int | None = None,
     ) -> list[VolumeSnapshot]:
         filters = dict(filters or {})
         with self.p.db.session() as s:
@@ -47,8 +60,13 @@ class Snapshots:
         return rows[:limit] if limit is not None else rows
 
     def create(
-        self, ctx: RequestContext, volume_id: str, name: Any = None, description: Any = None,
-        force: bool = False, metadata: Any = None,
+        self,
+        ctx: RequestContext,
+        volume_id: str,
+        name: Any = None,
+        description: Any = None,
+        force: bool = False,
+        metadata: Any = None,
     ) -> VolumeSnapshot:
         name, description = check_text(name, "name"), check_text(description, "description")
         metadata = check_metadata(metadata)
@@ -57,10 +75,19 @@ class Snapshots:
             allowed = ("available", "in-use") if force else ("available",)
             if vol.status not in allowed:
                 hint = "" if force else " (use force to snapshot an in-use volume)"
-                raise BadRequest(f"Invalid volume: Volume {vol.id} status must be available{hint}, but current status is: {vol.status}.")
+                raise BadRequest(
+                    f"Invalid volume: Volume {vol.id} status must be available{hint}, but current status is: {vol.status}."
+                )
             row = VolumeSnapshot(
-                id=str(uuid.uuid4()), project_id=vol.project_id, user_id=ctx.user_id, volume_id=vol.id,
-                name=name, description=description, size=vol.size, status="creating", metadata_=metadata,
+                id=str(uuid.uuid4()),
+                project_id=vol.project_id,
+                user_id=ctx.user_id,
+                volume_id=vol.id,
+                name=name,
+                description=description,
+                size=vol.size,
+                status="creating",
+                metadata_=metadata,
             )
             self.p.quotas.consume(s, vol.project_id, {"snapshots": 1, "gigabytes": vol.size})
             s.add(row)
@@ -77,8 +104,14 @@ class Snapshots:
         except Exception as exc:  # noqa: BLE001 - recorded on the snapshot
             log.warning("snapshot %s failed: %s", snapshot_id, exc)
             with self.p.db.session() as s:
-                transition(s, VolumeSnapshot, snapshot_id, ["creating"], "error",
-                           error=str(exc) if isinstance(exc, OvercastError) else repr(exc))
+                transition(
+                    s,
+                    VolumeSnapshot,
+                    snapshot_id,
+                    ["creating"],
+                    "error",
+                    error=str(exc) if isinstance(exc, OvercastError) else repr(exc),
+                )
             return
         with self.p.db.session() as s:
             transition(s, VolumeSnapshot, snapshot_id, ["creating"], "available", location=loc.location)
@@ -100,7 +133,9 @@ class Snapshots:
     def delete(self, ctx: RequestContext, snapshot_id: str) -> None:
         with self.p.db.session() as s:
             row = find_snapshot(s, ctx, snapshot_id)
-            require_transition(s, VolumeSnapshot, row.id, ["available", "error", "error_deleting"], "deleting", "snapshot")
+            require_transition(
+                s, VolumeSnapshot, row.id, ["available", "error", "error_deleting"], "deleting", "snapshot"
+            )
         self.p.tasks.submit(f"delete snapshot {snapshot_id}", self._delete, snapshot_id)
 
     def _delete(self, snapshot_id: str) -> None:

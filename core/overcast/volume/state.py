@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 from overcast.errors import BadRequest
 
 
-def transition(session: Session, model: Any, row_id: str, from_states: Iterable[str], to_state: str, **values: Any) -> bool:
+def transition(
+    session: Session, model: Any, row_id: str, from_states: Iterable[str], to_state: str, **values: Any
+) -> bool:
     """Move ``row_id`` to ``to_state`` if it is in one of ``from_states``; whether it did."""
     stmt = (
         update(model)
@@ -33,4 +35,6 @@ def require_transition(
         model.__table__.select().with_only_columns(model.status).where(model.id == row_id)
     ).scalar_one_or_none()
     allowed = " or ".join(states)
-    raise BadRequest(f"Invalid {what}: status must be {allowed} to go to {to_state}, but the current status is {current}.")
+    raise BadRequest(
+        f"Invalid {what}: status must be {allowed} to go to {to_state}, but the current status is {current}."
+    )

@@ -35,9 +35,10 @@ class VolumeTypes:
         """A type by id or name; ``None`` is the default type. 404 in Cinder's words."""
         if ref is None or ref == "":
             return session.get(VolumeType, DEFAULT_TYPE_ID)
-        row = session.get(VolumeType, ref) or session.execute(
-            select(VolumeType).where(VolumeType.name == ref)
-        ).scalar_one_or_none()
+        row = (
+            session.get(VolumeType, ref)
+            or session.execute(select(VolumeType).where(VolumeType.name == ref)).scalar_one_or_none()
+        )
         if row is None:
             raise NotFound(f"Volume type with name {ref} could not be found.", code="VolumeTypeNotFoundByName")
         return row
@@ -70,7 +71,9 @@ class VolumeTypes:
         session.flush()
         return row
 
-    def update(self, session: Session, type_id: str, name: str | None, description: str | None, is_public: bool | None) -> VolumeType:
+    def update(
+        self, session: Session, type_id: str, name: str | None, description: str | None, is_public: bool | None
+    ) -> VolumeType:
         row = self.get(session, type_id)
         if name is not None and name != row.name:
             if row.id == DEFAULT_TYPE_ID:
@@ -89,7 +92,9 @@ class VolumeTypes:
         row = self.get(session, type_id)
         if row.id == DEFAULT_TYPE_ID:
             raise BadRequest("Default volume type can not be deleted.")
-        in_use = session.execute(select(func.count()).select_from(Volume).where(Volume.volume_type_id == row.id)).scalar_one()
+        in_use = session.execute(
+            select(func.count()).select_from(Volume).where(Volume.volume_type_id == row.id)
+        ).scalar_one()
         if in_use:
             raise BadRequest(f"Target volume type {row.id} is still in use.", code="VolumeTypeInUse")
         session.delete(row)
@@ -105,6 +110,8 @@ class VolumeTypes:
         row = self.get(session, type_id)
         specs = dict(row.extra_specs or {})
         if key not in specs:
-            raise NotFound(f"Volume Type {type_id} has no extra specs with key {key}.", code="VolumeTypeExtraSpecsNotFound")
+            raise NotFound(
+                f"Volume Type {type_id} has no extra specs with key {key}.", code="VolumeTypeExtraSpecsNotFound"
+            )
         del specs[key]
         row.extra_specs = specs

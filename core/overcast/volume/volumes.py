@@ -127,9 +127,15 @@ class Volumes:
         name, description = check_text(name, "name"), check_text(description, "description")
         metadata = check_metadata(metadata)
         volume_type, snapshot_id, source_volid, image_id, availability_zone = (
-            check_ref(value, what) for value, what in ((volume_type, "volume_type"), (snapshot_id, "snapshot_id"),
-                                                        (source_volid, "source_volid"), (image_id, "imageRef"),
-                                                        (availability_zone, "availability_zone")))
+            check_ref(value, what)
+            for value, what in (
+                (volume_type, "volume_type"),
+                (snapshot_id, "snapshot_id"),
+                (source_volid, "source_volid"),
+                (image_id, "imageRef"),
+                (availability_zone, "availability_zone"),
+            )
+        )
         sources = [x for x in (snapshot_id, source_volid, image_id) if x]
         if len(sources) > 1:
             raise BadRequest("Invalid input received: only one of snapshot_id, source_volid and imageRef may be given.")
@@ -143,7 +149,9 @@ class Volumes:
             if snapshot_id:
                 snap = find_snapshot(s, ctx, snapshot_id)
                 if snap.status != "available":
-                    raise BadRequest(f"Invalid snapshot: Originating snapshot status must be one of 'available' values (is {snap.status}).")
+                    raise BadRequest(
+                        f"Invalid snapshot: Originating snapshot status must be one of 'available' values (is {snap.status})."
+                    )
                 parent = s.get(Volume, snap.volume_id)
                 backend, source_size = parent.backend, snap.size
                 if volume_type is None:
@@ -151,7 +159,9 @@ class Volumes:
             elif source_volid:
                 src = find_volume(s, ctx, source_volid)
                 if src.status not in ("available", "in-use"):
-                    raise BadRequest(f"Invalid volume: Source volume status must be available or in-use (is {src.status}).")
+                    raise BadRequest(
+                        f"Invalid volume: Source volume status must be available or in-use (is {src.status})."
+                    )
                 backend, source_size = src.backend, src.size
                 if volume_type is None:
                     vtype = s.get(type(vtype), src.volume_type_id)
@@ -163,26 +173,49 @@ class Volumes:
             raise BadRequest("Invalid input received: size is required for a blank volume or one from an image.")
         size = check_size(size)
         if size < source_size:
-            raise BadRequest(f"Invalid input received: Volume size '{size}'GB cannot be smaller than the source size {source_size}GB.")
+            raise BadRequest(
+                f"Invalid input received: Volume size '{size}'GB cannot be smaller than the source size {source_size}GB."
+            )
         if image_id:
             image = self.p.images.get(ctx, image_id)
             min_gb = max(image.min_disk, -(-image.size // 1024**3) if image.disk_format == "raw" else 0)
             if size < min_gb:
                 raise BadRequest(f"Invalid input received: Image {image_id} needs a volume of at least {min_gb} GB.")
-            image_meta = {"image_id": image.id, "image_name": image.name, "disk_format": image.disk_format,
-                          "container_format": image.container_format, "checksum": image.checksum,
-                          "min_disk": str(image.min_disk), "min_ram": str(image.min_ram), "size": str(image.size)}
+            image_meta = {
+                "image_id": image.id,
+                "image_name": image.name,
+                "disk_format": image.disk_format,
+                "container_format": image.container_format,
+                "checksum": image.checksum,
+                "min_disk": str(image.min_disk),
+                "min_ram": str(image.min_ram),
+                "size": str(image.size),
+            }
         wanted = specs.get("volume_backend_name")
         if backend is not None and wanted and wanted != backend:
-            raise BadRequest(f"Invalid input received: volume type {vtype.name} is on backend {wanted}, but the source is on {backend}.")
+            raise BadRequest(
+                f"Invalid input received: volume type {vtype.name} is on backend {wanted}, but the source is on {backend}."
+            )
         if backend is None:
             backend = self.p.scheduler.place(size, specs)
         row = Volume(
-            id=str(uuid.uuid4()), project_id=ctx.project_id or "", user_id=ctx.user_id, name=name,
-            description=description, size=size, status="creating", volume_type_id=type_id, backend=backend,
-            snapshot_id=snapshot_id or None, source_volid=source_volid or None, image_id=image_id or None,
-            image_metadata=image_meta, multiattach=bool(multiattach) or is_multiattach(specs),
-            bootable=bool(image_id), metadata_=metadata, availability_zone="nova",
+            id=str(uuid.uuid4()),
+            project_id=ctx.project_id or "",
+            user_id=ctx.user_id,
+            name=name,
+            description=description,
+            size=size,
+            status="creating",
+            volume_type_id=type_id,
+            backend=backend,
+            snapshot_id=snapshot_id or None,
+            source_volid=source_volid or None,
+            image_id=image_id or None,
+            image_metadata=image_meta,
+            multiattach=bool(multiattach) or is_multiattach(specs),
+            bootable=bool(image_id),
+            metadata_=metadata,
+            availability_zone="nova",
         )
         with self.p.db.session() as s:
             self.p.quotas.consume(s, row.project_id, {"volumes": 1, "gigabytes": size})
@@ -216,7 +249,9 @@ class Volumes:
                 transition(s, Volume, volume_id, ["creating"], "error", error=_error_text(exc))
             return
         with self.p.db.session() as s:
-            transition(s, Volume, volume_id, ["creating"], "available", location=loc.location, copy_on_write=loc.copy_on_write)
+            transition(
+                s, Volume, volume_id, ["creating"], "available", location=loc.location, copy_on_write=loc.copy_on_write
+            )
 
     def _fill_from_image(self, ctx: RequestContext, backend: str, ref: Any, location: str, image_id: str) -> None:
         from dataclasses import replace
@@ -224,7 +259,9 @@ class Volumes:
         cache = self.p.work_dir / "image-cache"
         cache.mkdir(parents=True, exist_ok=True)
         image_file = self.p.images.fetch(ctx, image_id, cache)
-        self.p.backends.on(backend).copy_image_to_volume(backend, volume=replace(ref, location=location), image=image_file)
+        self.p.backends.on(backend).copy_image_to_volume(
+            backend, volume=replace(ref, location=location), image=image_file
+        )
 
     # --- change -----------------------------------------------------------------------------
 
@@ -242,7 +279,9 @@ class Volumes:
         with self.p.db.session() as s:
             drop_metadata_key(find_volume(s, ctx, volume_id), key, "Volume")
 
-    def set_flags(self, ctx: RequestContext, volume_id: str, bootable: bool | None = None, readonly: bool | None = None) -> None:
+    def set_flags(
+        self, ctx: RequestContext, volume_id: str, bootable: bool | None = None, readonly: bool | None = None
+    ) -> None:
         with self.p.db.session() as s:
             row = find_volume(s, ctx, volume_id)
             if bootable is not None:
@@ -272,8 +311,10 @@ class Volumes:
                 )
             allowed = ["available", "in-use"] if online else ["available"]
             if row.status not in allowed:
-                raise BadRequest(f"Invalid volume: Volume status must be {' or '.join(allowed)} to extend, "
-                                 f"but current status is: {row.status}.")
+                raise BadRequest(
+                    f"Invalid volume: Volume status must be {' or '.join(allowed)} to extend, "
+                    f"but current status is: {row.status}."
+                )
             servers = self._attached_servers(s, row.id) if row.status == "in-use" else []
             compute = self.p.runtime.service("compute") if servers else None
             for server in servers:  # refuse before anything changes
@@ -284,8 +325,13 @@ class Volumes:
 
     @staticmethod
     def _attached_servers(s: Any, volume_id: str) -> list[str]:
-        return list(s.scalars(select(VolumeAttachment.instance_uuid).where(
-            VolumeAttachment.volume_id == volume_id, VolumeAttachment.attach_status == "attached")))
+        return list(
+            s.scalars(
+                select(VolumeAttachment.instance_uuid).where(
+                    VolumeAttachment.volume_id == volume_id, VolumeAttachment.attach_status == "attached"
+                )
+            )
+        )
 
     def _extend(self, volume_id: str, new_size: int, servers: list[str] | None = None) -> None:
         with self.p.db.session() as s:
@@ -330,7 +376,10 @@ class Volumes:
         with self.p.db.session() as s:
             row = s.get(Volume, volume_id)
             ref, backend, project, size = volume_ref(row), row.backend, row.project_id, row.size
-            snaps = [(x.id, snapshot_ref(x, row), x.size) for x in s.execute(select(VolumeSnapshot).where(VolumeSnapshot.volume_id == volume_id)).scalars()]
+            snaps = [
+                (x.id, snapshot_ref(x, row), x.size)
+                for x in s.execute(select(VolumeSnapshot).where(VolumeSnapshot.volume_id == volume_id)).scalars()
+            ]
         try:
             for snap_id, snap_ref, snap_size in snaps:
                 if backend and snap_ref.location:
@@ -351,8 +400,13 @@ class Volumes:
     # --- upload to an image ------------------------------------------------------------------------
 
     def upload_to_image(
-        self, ctx: RequestContext, volume_id: str, image_name: Any, disk_format: str = "raw",
-        container_format: str = "bare", force: bool = False,
+        self,
+        ctx: RequestContext,
+        volume_id: str,
+        image_name: Any,
+        disk_format: str = "raw",
+        container_format: str = "bare",
+        force: bool = False,
     ) -> tuple[Volume, Any]:
         image_name = check_text(image_name, "image_name")
         if not image_name:
@@ -363,7 +417,9 @@ class Volumes:
             row = find_volume(s, ctx, volume_id)
             allowed = ["available", "in-use"] if force else ["available"]
             if row.status not in allowed:
-                raise BadRequest(f"Invalid volume: Volume status must be {' or '.join(allowed)} to upload (is {row.status}).")
+                raise BadRequest(
+                    f"Invalid volume: Volume status must be {' or '.join(allowed)} to upload (is {row.status})."
+                )
             previous = row.status
         image = self.p.images.create(ctx, image_name, disk_format, container_format, {"volume_id": volume_id})
         with self.p.db.session() as s:
@@ -379,8 +435,9 @@ class Volumes:
         work = self.p.work_dir / f"upload-{uuid.uuid4().hex}"
         work.mkdir(parents=True)
         try:
-            result = self.p.backends.on(backend).copy_volume_to_image(backend, volume=ref, disk_format=disk_format,
-                                                                      dest_path=str(work / f"{image_id}.{disk_format}"))
+            result = self.p.backends.on(backend).copy_volume_to_image(
+                backend, volume=ref, disk_format=disk_format, dest_path=str(work / f"{image_id}.{disk_format}")
+            )
             self.p.images.upload(ctx, image_id, result.path, result.disk_format)
         except Exception as exc:  # noqa: BLE001 - the image fails; the volume is untouched
             log.warning("uploading volume %s to image %s failed: %s", volume_id, image_id, exc)

@@ -1,6 +1,7 @@
 """What every ``esx`` driver operation starts from: the config options, vSphere faults turned
 into Overcast errors (:func:`translate`), one session per endpoint, and finding the Overcast
 host's HostSystem, datacenter, datastore and VMs."""
+
 from __future__ import annotations
 
 import http.client
@@ -32,8 +33,14 @@ OPTIONS = [
 ]
 
 POWER_STATES = {"poweredOn": PowerState.RUNNING, "poweredOff": PowerState.SHUTDOWN, "suspended": PowerState.SUSPENDED}
-_CONFLICT = (vim.fault.InvalidState, vim.fault.TaskInProgress, vim.fault.ToolsUnavailable,
-             vim.fault.InsufficientResourcesFault, vim.fault.FileAlreadyExists, vim.fault.VmConfigFault)
+_CONFLICT = (
+    vim.fault.InvalidState,
+    vim.fault.TaskInProgress,
+    vim.fault.ToolsUnavailable,
+    vim.fault.InsufficientResourcesFault,
+    vim.fault.FileAlreadyExists,
+    vim.fault.VmConfigFault,
+)
 NOT_FOUND_FAULTS = (vmodl.fault.ManagedObjectNotFound, vim.fault.NotFound, vim.fault.FileNotFound)
 _UNSUPPORTED = (vmodl.fault.MethodNotFound, vmodl.fault.NotImplemented, vmodl.fault.NotSupported)
 
@@ -47,7 +54,7 @@ def _overcast_error(exc: Exception, where: str) -> Exception | None:
     if isinstance(exc, VimUnreachable):
         return BackendUnavailable("%s: %s" % (where, exc))
     if isinstance(exc, (VimError, vmodl.MethodFault)):
-        e = exc if isinstance(exc, VimError) else VimError(exc)   # a fault raised by a direct call
+        e = exc if isinstance(exc, VimError) else VimError(exc)  # a fault raised by a direct call
         f = e.fault
         if isinstance(f, (vim.fault.InvalidLogin, vim.fault.NotAuthenticated)):
             return BackendUnavailable("%s: vSphere refused the credentials (%s)" % (where, e))
@@ -71,12 +78,16 @@ class EsxBase:
 
     def __init__(self) -> None:
         self._sessions: EndpointSessions[VimSession] = EndpointSessions(
-            lambda host, url, user, password: VimSession(url, user, password, verify_tls=bool(option(host, "verify_tls"))))
+            lambda host, url, user, password: VimSession(
+                url, user, password, verify_tls=bool(option(host, "verify_tls"))
+            )
+        )
 
     # ---- plumbing ------------------------------------------------------------------------
     def session(self, host: Host) -> VimSession:
-        return self._sessions.get(host, str(option(host, "url")), str(option(host, "username")),
-                                  str(option(host, "password")))
+        return self._sessions.get(
+            host, str(option(host, "url")), str(option(host, "username")), str(option(host, "password"))
+        )
 
     def close(self) -> None:
         self._sessions.close()
@@ -101,6 +112,7 @@ class EsxBase:
                 if h.name == name:
                     return h
             raise DriverError("esx host '%s': the endpoint has no ESXi host named %r" % (host.name, name))
+
         return s.run(find, "find host")
 
     def _datacenter(self, obj) -> vim.Datacenter:
@@ -117,7 +129,7 @@ class EsxBase:
 
     @staticmethod
     def _mark(vm) -> str:
-        for opt in (vm.config.extraConfig or []):
+        for opt in vm.config.extraConfig or []:
             if opt.key == "overcast.migration":
                 return str(opt.value)
         return ""
@@ -139,6 +151,7 @@ class EsxBase:
             if len(vms) == 1 and self._mark(vms[0]) != "source":
                 return vms[0]
             return None
+
         vm = s.run(find, "find VM")
         if vm is None and required:
             raise NotFound("instance %s not found on esx host '%s'" % (instance.name, host.name))
@@ -153,5 +166,10 @@ class EsxBase:
         cfg = vm.summary.config
         state = POWER_STATES.get(str(vm.runtime.powerState), PowerState.NOSTATE)
         mem = int(cfg.memorySizeMB or 0) * 1024
-        return InstanceInfo(state=state, max_mem_kb=mem, mem_kb=mem if state == PowerState.RUNNING else 0,
-                            num_cpu=int(cfg.numCpu or 0), internal_id=str(cfg.instanceUuid or cfg.uuid or vm._moId))
+        return InstanceInfo(
+            state=state,
+            max_mem_kb=mem,
+            mem_kb=mem if state == PowerState.RUNNING else 0,
+            num_cpu=int(cfg.numCpu or 0),
+            internal_id=str(cfg.instanceUuid or cfg.uuid or vm._moId),
+        )

@@ -7,6 +7,7 @@ only travels as data (the VM's annotation). Images are VMDKs: the driver rewrite
 ``/folder``, and builds the VM around that disk. Snapshots copy the frozen base disk with
 ``CopyVirtualDisk``, download it and hand back a standalone streamOptimized VMDK.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -36,9 +37,14 @@ class EsxDriver(LifecycleMixin, MigrationMixin, DevicesMixin, EsxBase):
 
     @hookimpl
     def hv_get_capabilities(self, host: Host) -> HvCapabilities:
-        return HvCapabilities(hypervisor_type="vmware", image_types=frozenset({"vmdk"}),
-                              volume_connection_types=frozenset({"vmdk"}), vif_types=frozenset({VIF_TYPE}),
-                              live_migration=True, shared_storage=True)
+        return HvCapabilities(
+            hypervisor_type="vmware",
+            image_types=frozenset({"vmdk"}),
+            volume_connection_types=frozenset({"vmdk"}),
+            vif_types=frozenset({VIF_TYPE}),
+            live_migration=True,
+            shared_storage=True,
+        )
 
     @hookimpl
     @translate
@@ -61,12 +67,19 @@ class EsxDriver(LifecycleMixin, MigrationMixin, DevicesMixin, EsxBase):
             about = s.content.about
             ver = [int(p) for p in str(about.version).split(".")[:3] if p.isdigit()] + [0, 0, 0]
             return HostResources(
-                vcpus=int(hw.numCpuThreads or hw.numCpuCores), memory_mb=int(hw.memorySize) // MiB,
-                local_gb=int(ds.capacity) // GiB, vcpus_used=vcpus_used,
-                memory_mb_used=int(stats.overallMemoryUsage or 0), local_gb_used=-(-(int(ds.capacity) - int(ds.freeSpace)) // GiB),
-                running_vms=running, hypervisor_type="vmware",
-                hypervisor_version=ver[0] * 1000000 + ver[1] * 1000 + ver[2], hypervisor_hostname=h.name,
-                cpu_info={"model": str(hw.cpuModel), "vendor": str(hw.vendor), "cores": int(hw.numCpuCores)})
+                vcpus=int(hw.numCpuThreads or hw.numCpuCores),
+                memory_mb=int(hw.memorySize) // MiB,
+                local_gb=int(ds.capacity) // GiB,
+                vcpus_used=vcpus_used,
+                memory_mb_used=int(stats.overallMemoryUsage or 0),
+                local_gb_used=-(-(int(ds.capacity) - int(ds.freeSpace)) // GiB),
+                running_vms=running,
+                hypervisor_type="vmware",
+                hypervisor_version=ver[0] * 1000000 + ver[1] * 1000 + ver[2],
+                hypervisor_hostname=h.name,
+                cpu_info={"model": str(hw.cpuModel), "vendor": str(hw.vendor), "cores": int(hw.numCpuCores)},
+            )
+
         return s.run(read, "read resources")
 
     @hookimpl
@@ -84,6 +97,7 @@ class EsxDriver(LifecycleMixin, MigrationMixin, DevicesMixin, EsxBase):
                 except vmodl.fault.ManagedObjectNotFound:
                     continue
             return sorted(out)
+
         return s.run(names, "list VMs")
 
     @hookimpl

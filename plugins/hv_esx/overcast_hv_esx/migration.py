@@ -1,5 +1,6 @@
 """The ``esx`` driver's migrations: ``RelocateVM`` between hosts of one vCenter, live or cold
 (with confirm / revert)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -19,8 +20,10 @@ class MigrationMixin(RevertByPowerOn):
     # ---- migration (RelocateVM within one vCenter) --------------------------------------------
     def _same_endpoint(self, a: Host, b: Host) -> None:
         if option(a, "url") != option(b, "url"):
-            raise Conflict("esx hosts '%s' and '%s' are managed by different endpoints; vMotion needs one vCenter"
-                           % (a.name, b.name))
+            raise Conflict(
+                "esx hosts '%s' and '%s' are managed by different endpoints; vMotion needs one vCenter"
+                % (a.name, b.name)
+            )
 
     @hookimpl
     @translate
@@ -32,14 +35,22 @@ class MigrationMixin(RevertByPowerOn):
             raise Conflict("instance %s already runs on esx host '%s'" % (instance.name, host.name))
         free_mb = int(dest.summary.hardware.memorySize) // MiB - int(dest.summary.quickStats.overallMemoryUsage or 0)
         if free_mb < int(vm.summary.config.memorySizeMB or 0):
-            raise Conflict("esx host '%s' has %d MiB free; instance %s needs %d MiB"
-                           % (host.name, free_mb, instance.name, vm.summary.config.memorySizeMB))
+            raise Conflict(
+                "esx host '%s' has %d MiB free; instance %s needs %d MiB"
+                % (host.name, free_mb, instance.name, vm.summary.config.memorySizeMB)
+            )
         return MigrationData(source_host=source.name, dest_host=host.name, data={"esx_host": dest.name})
 
     @hookimpl
     @translate
-    def hv_pre_live_migration(self, host: Host, instance: Instance, migration: MigrationData,
-                              network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice]) -> MigrationData:
+    def hv_pre_live_migration(
+        self,
+        host: Host,
+        instance: Instance,
+        migration: MigrationData,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+    ) -> MigrationData:
         return migration
 
     def _relocate(self, host: Host, instance: Instance, dest: Host) -> None:
@@ -67,12 +78,15 @@ class MigrationMixin(RevertByPowerOn):
         try:
             return dc.vmFolder.CreateFolder("overcast-migrations")
         except vim.fault.DuplicateName:
-            return next(c for c in dc.vmFolder.childEntity if isinstance(c, vim.Folder) and c.name == "overcast-migrations")
+            return next(
+                c for c in dc.vmFolder.childEntity if isinstance(c, vim.Folder) and c.name == "overcast-migrations"
+            )
 
     @hookimpl
     @translate
-    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host,
-                                      flavor: Flavor) -> MigrationData:
+    def hv_migrate_disk_and_power_off(
+        self, host: Host, instance: Instance, dest: Host, flavor: Flavor
+    ) -> MigrationData:
         """Stop the guest and clone it (disks included) onto the destination host. The source VM
         stays, powered off, until ``confirm_migration``; a revert simply powers it on again."""
         refuse_resize("esx", host, instance, flavor)
@@ -81,23 +95,40 @@ class MigrationMixin(RevertByPowerOn):
         target = self._host(dest)
         self.hv_power_off(host=host, instance=instance, timeout=60, retry_interval=1)
         dc = self._datacenter(vm)
-        spec = vim.vm.CloneSpec(location=vim.vm.RelocateSpec(host=target, pool=target.parent.resourcePool),
-                                powerOn=False, template=False)
-        clone = self._wait(host, vm.CloneVM_Task(folder=self._migration_folder(host, dc), name=instance.name, spec=spec),
-                           "CloneVM_Task")
+        spec = vim.vm.CloneSpec(
+            location=vim.vm.RelocateSpec(host=target, pool=target.parent.resourcePool), powerOn=False, template=False
+        )
+        clone = self._wait(
+            host,
+            vm.CloneVM_Task(folder=self._migration_folder(host, dc), name=instance.name, spec=spec),
+            "CloneVM_Task",
+        )
         if clone.runtime.host != target:
             # placement may override the requested host (DRS; vcsim 0.24.2 ignores it): insist
-            self._wait(host, clone.RelocateVM_Task(spec=vim.vm.RelocateSpec(host=target, pool=target.parent.resourcePool)),
-                       "RelocateVM_Task")
+            self._wait(
+                host,
+                clone.RelocateVM_Task(spec=vim.vm.RelocateSpec(host=target, pool=target.parent.resourcePool)),
+                "RelocateVM_Task",
+            )
         self._set_mark(host, vm, "source")
-        return MigrationData(source_host=host.name, dest_host=dest.name,
-                             data={"source": str(vm.config.instanceUuid), "clone": str(clone.config.instanceUuid)})
+        return MigrationData(
+            source_host=host.name,
+            dest_host=dest.name,
+            data={"source": str(vm.config.instanceUuid), "clone": str(clone.config.instanceUuid)},
+        )
 
     @hookimpl
     @translate
-    def hv_finish_migration(self, host: Host, instance: Instance, migration: MigrationData, image: ImageFile | None,
-                            network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
-                            power_on: bool) -> InstanceInfo:
+    def hv_finish_migration(
+        self,
+        host: Host,
+        instance: Instance,
+        migration: MigrationData,
+        image: ImageFile | None,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+        power_on: bool,
+    ) -> InstanceInfo:
         vm = self._vm(host, instance)
         if power_on and vm.runtime.powerState != "poweredOn":
             self._wait(host, vm.PowerOnVM_Task(), "PowerOnVM_Task")
@@ -113,7 +144,9 @@ class MigrationMixin(RevertByPowerOn):
         if vm is None:
             return True
         if vm.runtime.powerState != "poweredOff":
-            raise Conflict("esx host '%s': the migration source of %s is running again; not deleting it"
-                           % (host.name, instance.name))
+            raise Conflict(
+                "esx host '%s': the migration source of %s is running again; not deleting it"
+                % (host.name, instance.name)
+            )
         self._wait(host, vm.Destroy_Task(), "Destroy_Task")
         return True

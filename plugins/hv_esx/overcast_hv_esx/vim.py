@@ -8,6 +8,7 @@
 * datastore files moved over HTTPS ``/folder/<path>?dcPath=..&dsName=..`` with the session
   cookie.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -70,9 +71,16 @@ class VimSession:
     def connect(self):
         with self._lock:
             try:
-                self._si = SmartConnect(host=self.host, port=self.port, user=self.username, pwd=self._password,
-                                        protocol=self.scheme, path=self.path, sslContext=self._ssl(),
-                                        connectionPoolTimeout=int(self.timeout))
+                self._si = SmartConnect(
+                    host=self.host,
+                    port=self.port,
+                    user=self.username,
+                    pwd=self._password,
+                    protocol=self.scheme,
+                    path=self.path,
+                    sslContext=self._ssl(),
+                    connectionPoolTimeout=int(self.timeout),
+                )
             except vim.fault.InvalidLogin as e:
                 raise VimError(e, "login") from None
             except vmodl.MethodFault as e:
@@ -148,7 +156,7 @@ class VimSession:
                 if vm.name == name and not vm.config.template:
                     out.append(vm)
             except vmodl.fault.ManagedObjectNotFound:
-                continue    # destroyed while we looked (vcsim 0.24.2 keeps stale refs in views)
+                continue  # destroyed while we looked (vcsim 0.24.2 keeps stale refs in views)
         return out
 
     # ---- tasks -------------------------------------------------------------------------
@@ -158,11 +166,15 @@ class VimSession:
         pc = self.content.propertyCollector
         spec = vmodl.query.PropertyCollector.FilterSpec(
             objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=task, skip=False)],
-            propSet=[vmodl.query.PropertyCollector.PropertySpec(
-                type=vim.Task, pathSet=["info.state", "info.error", "info.result"], all=False)])
+            propSet=[
+                vmodl.query.PropertyCollector.PropertySpec(
+                    type=vim.Task, pathSet=["info.state", "info.error", "info.result"], all=False
+                )
+            ],
+        )
         res = pc.RetrievePropertiesEx(specSet=[spec], options=vmodl.query.PropertyCollector.RetrieveOptions())
         out = {}
-        for obj in (res.objects if res else []):
+        for obj in res.objects if res else []:
             for prop in obj.propSet:
                 out[prop.name] = prop.val
         return out

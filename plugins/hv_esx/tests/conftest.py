@@ -42,16 +42,21 @@ def esx_driver(esx_pm):
 
 
 def _esx_host(sim, name="esx1", esx_host="DC0_C0_H0", state_dir="", **extra) -> Host:
-    opts = {"url": sim.url, "username": "user", "password": "pass", "esx_host": esx_host, "verify_tls": False,
-            "timeout": 60.0, **extra}
+    opts = {
+        "url": sim.url,
+        "username": "user",
+        "password": "pass",
+        "esx_host": esx_host,
+        "verify_tls": False,
+        "timeout": 60.0,
+        **extra,
+    }
     return Host(name=name, driver="esx", options=opts, state_dir=state_dir)
 
 
 @pytest.fixture
 def esx_host():
     return _esx_host
-
-
 
 
 def _make_vmdk(path, size=8 << 20, marker=b"TINYGUEST-VMDK"):
@@ -61,6 +66,7 @@ def _make_vmdk(path, size=8 << 20, marker=b"TINYGUEST-VMDK"):
         f.truncate(size)
     subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "vmdk", raw, str(path)], check=True)
     import os
+
     os.unlink(raw)
     return str(path)
 

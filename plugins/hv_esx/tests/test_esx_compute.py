@@ -1,6 +1,7 @@
 """The ``esx`` driver under Overcast's real compute service (scheduler, host agents, task
 runner, migrations) with two cluster hosts of one vcsim: what ``openstack server ...`` does, one
 level below the API."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,9 +25,17 @@ pytestmark = pytest.mark.usefixtures("qemu_img")
 def cloud(tmp_path, vcsim_binary):
     with Vcsim(vcsim_binary) as sim:
         hosts = {
-            name: {"driver": "esx", "url": sim.url, "username": "user", "password": "pass", "esx_host": eh,
-                   "verify_tls": False, "timeout": 60.0}
-            for name, eh in (("esx1", "DC0_C0_H0"), ("esx2", "DC0_C0_H1"))}
+            name: {
+                "driver": "esx",
+                "url": sim.url,
+                "username": "user",
+                "password": "pass",
+                "esx_host": eh,
+                "verify_tls": False,
+                "timeout": 60.0,
+            }
+            for name, eh in (("esx1", "DC0_C0_H0"), ("esx2", "DC0_C0_H1"))
+        }
         images = DiskImages(tmp_path, "vmdk")
         with compute_runtime(tmp_path, {"hv_esx": plugin}, hosts, images) as compute:
             try:
@@ -53,4 +62,5 @@ def test_dead_endpoint_puts_the_server_in_error(cloud):
     def kill():
         sim.kill()
         plugin.DRIVER.close()
+
     dead_endpoint(compute, images, kill, "esx host", "vSphere")

@@ -1,5 +1,6 @@
 """The hypervisor contract suite from ``overcast.testing`` against the ``esx`` driver, which talks
 to govmomi's vcsim through the real pyvmomi over https on loopback."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,9 @@ class TestEsxContract(HypervisorContract):
     @pytest.fixture
     def image_file(self, make_vmdk, tmp_path):
         path = make_vmdk(tmp_path / "tiny.vmdk")
-        return ImageFile(ImageRef(id="img-1", name="tiny", disk_format="vmdk", size=os.path.getsize(path)),
-                         path, "vmdk")
+        return ImageFile(
+            ImageRef(id="img-1", name="tiny", disk_format="vmdk", size=os.path.getsize(path)), path, "vmdk"
+        )
 
     @pytest.fixture
     def flavor(self):

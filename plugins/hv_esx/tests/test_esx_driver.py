@@ -1,4 +1,5 @@
 """The ``esx`` driver against govmomi's vcsim through the real pyvmomi (https, loopback)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,14 +29,20 @@ HOSTILE = "web'; $(rm -rf /) <script>\u2019\"\n"
 
 def new_instance(display_name="demo", memory_mb=256, vcpus=1, root_gb=1) -> Instance:
     u = str(uuid.uuid4())
-    return Instance(uuid=u, name="oc-" + u, display_name=display_name, project_id="p1",
-                    flavor=Flavor(id="f", name="tiny", vcpus=vcpus, memory_mb=memory_mb, root_gb=root_gb))
+    return Instance(
+        uuid=u,
+        name="oc-" + u,
+        display_name=display_name,
+        project_id="p1",
+        flavor=Flavor(id="f", name="tiny", vcpus=vcpus, memory_mb=memory_mb, root_gb=root_gb),
+    )
 
 
 @pytest.fixture
 def api(vcsim):
-    si = SmartConnect(host=vcsim.host, port=vcsim.port, user="user", pwd="pass",
-                      sslContext=ssl._create_unverified_context())
+    si = SmartConnect(
+        host=vcsim.host, port=vcsim.port, user="user", pwd="pass", sslContext=ssl._create_unverified_context()
+    )
     yield si.RetrieveContent()
     Disconnect(si)
 
@@ -75,11 +82,11 @@ def test_spawn_uploads_the_image_and_keeps_display_name_as_data(esx_driver, vcsi
     assert vm.config.annotation == HOSTILE and vm.runtime.host.name == "DC0_C0_H0"
     disk = next(d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk))
     assert disk.backing.fileName == "[LocalDS_0] %s/%s.vmdk" % (inst.name, inst.name)
-    assert disk.capacityInKB == 2 * 1024 * 1024                     # grown to the flavor's root_gb
+    assert disk.capacityInKB == 2 * 1024 * 1024  # grown to the flavor's root_gb
     s = VimSession(vcsim.url, "user", "pass", verify_tls=False)
     buf = io.BytesIO()
     s.download("DC0", "LocalDS_0", "%s/%s-flat.vmdk" % (inst.name, inst.name), buf)
-    assert buf.getvalue()[:14] == b"TINYGUEST-VMDK"                 # the image's blocks, on the datastore
+    assert buf.getvalue()[:14] == b"TINYGUEST-VMDK"  # the image's blocks, on the datastore
     s.close()
     assert inst.name in esx_driver.list_instances(host=host)
     res = esx_driver.get_available_resource(host=host)
@@ -124,17 +131,23 @@ def test_live_and_cold_migration_between_cluster_hosts(esx_driver, vcsim, esx_ho
     assert esx_driver.get_info(host=b, instance=inst).state == PowerState.RUNNING
     mig = esx_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a, flavor=inst.flavor)
     assert esx_driver.get_info(host=b, instance=inst).state == PowerState.SHUTDOWN
-    info = esx_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
-                                       block_devices=[], power_on=True)
+    info = esx_driver.finish_migration(
+        host=a, instance=inst, migration=mig, image=None, network_info=[], block_devices=[], power_on=True
+    )
     assert info.state == PowerState.RUNNING
     assert esx_driver.destroy(host=a, instance=inst, destroy_disks=True)
-    assert esx_driver.finish_revert_migration(host=b, instance=inst, migration=mig, network_info=[], block_devices=[],
-                                              power_on=True).state == PowerState.RUNNING
+    assert (
+        esx_driver.finish_revert_migration(
+            host=b, instance=inst, migration=mig, network_info=[], block_devices=[], power_on=True
+        ).state
+        == PowerState.RUNNING
+    )
     assert esx_driver.get_info(host=b, instance=inst).state == PowerState.RUNNING
     # migrate + confirm: only the clone on the destination remains
     mig = esx_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a, flavor=inst.flavor)
-    info = esx_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
-                                       block_devices=[], power_on=True)
+    info = esx_driver.finish_migration(
+        host=a, instance=inst, migration=mig, image=None, network_info=[], block_devices=[], power_on=True
+    )
     assert esx_driver.confirm_migration(host=b, instance=inst, migration=mig)
     assert info.state == PowerState.RUNNING and vm_named(api, inst.name).runtime.host.name == "DC0_C0_H0"
     assert inst.name not in esx_driver.list_instances(host=b) and inst.name in esx_driver.list_instances(host=a)
@@ -149,7 +162,7 @@ def test_power_operations(esx_driver, vcsim, esx_host):
     host = esx_host(vcsim)
     inst = new_instance()
     esx_driver.spawn(host=host, instance=inst, image=None, network_info=[], block_devices=[])
-    assert esx_driver.power_off(host=host, instance=inst, timeout=10, retry_interval=0)   # ShutdownGuest
+    assert esx_driver.power_off(host=host, instance=inst, timeout=10, retry_interval=0)  # ShutdownGuest
     assert esx_driver.get_info(host=host, instance=inst).state == PowerState.SHUTDOWN
     with pytest.raises(Conflict, match="reboot needs it running"):
         esx_driver.reboot(host=host, instance=inst, hard=True)
@@ -182,9 +195,12 @@ def test_vmdk_volume_attach_detach(esx_driver, vcsim, esx_host, api):
     esx_driver.spawn(host=host, instance=inst, image=None, network_info=[], block_devices=[])
     dc = api.rootFolder.childEntity[0]
     api.fileManager.MakeDirectory(name="[LocalDS_0] volumes", datacenter=dc, createParentDirectories=True)
-    spec = vim.VirtualDiskManager.FileBackedVirtualDiskSpec(diskType="thin", adapterType="lsiLogic",
-                                                           capacityKb=1024 * 1024)
-    task = api.virtualDiskManager.CreateVirtualDisk_Task(name="[LocalDS_0] volumes/vol-1.vmdk", datacenter=dc, spec=spec)
+    spec = vim.VirtualDiskManager.FileBackedVirtualDiskSpec(
+        diskType="thin", adapterType="lsiLogic", capacityKb=1024 * 1024
+    )
+    task = api.virtualDiskManager.CreateVirtualDisk_Task(
+        name="[LocalDS_0] volumes/vol-1.vmdk", datacenter=dc, spec=spec
+    )
     vs = VimSession(vcsim.url, "user", "pass", verify_tls=False)
     assert vs.wait(task, "CreateVirtualDisk_Task", 30) == "[LocalDS_0] volumes/vol-1.vmdk"
     vs.close()
@@ -198,14 +214,15 @@ def test_vmdk_volume_attach_detach(esx_driver, vcsim, esx_host, api):
     vm = vm_named(api, inst.name)
     assert len([d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk)]) == 1
     esx_driver.attach_volume(host=host, instance=inst, connection_info=info, mountpoint="/dev/sdb")
-    esx_driver.destroy(host=host, instance=inst, destroy_disks=True)     # the volume is detached first
+    esx_driver.destroy(host=host, instance=inst, destroy_disks=True)  # the volume is detached first
     s = VimSession(vcsim.url, "user", "pass", verify_tls=False)
     buf = io.BytesIO()
-    s.download("DC0", "LocalDS_0", "volumes/vol-1-flat.vmdk", buf)      # and survives
+    s.download("DC0", "LocalDS_0", "volumes/vol-1-flat.vmdk", buf)  # and survives
     s.close()
     with pytest.raises(UnsupportedOperation, match="'file'"):
-        esx_driver.attach_volume(host=host, instance=new_instance(), connection_info=ConnectionInfo("file", {}),
-                                 mountpoint="/dev/sdb")
+        esx_driver.attach_volume(
+            host=host, instance=new_instance(), connection_info=ConnectionInfo("file", {}), mountpoint="/dev/sdb"
+        )
 
 
 def test_vifs(esx_driver, vcsim, esx_host, api):
@@ -221,8 +238,9 @@ def test_vifs(esx_driver, vcsim, esx_host, api):
     assert any(isinstance(n.backing, vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo) for n in nics)
     esx_driver.unplug_vifs(host=host, instance=inst, network_info=[vif])
     vm = vm_named(api, inst.name)
-    assert [d.macAddress for d in vm.config.hardware.device
-            if isinstance(d, vim.vm.device.VirtualEthernetCard)] == ["00:50:56:00:00:02"]
+    assert [d.macAddress for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard)] == [
+        "00:50:56:00:00:02"
+    ]
     with pytest.raises(UnsupportedOperation, match="bridge"):
         esx_driver.plug_vifs(host=host, instance=inst, network_info=[VifDetails("bridge", "p", "00:50:56:00:00:03")])
     esx_driver.destroy(host=host, instance=inst, destroy_disks=True)
@@ -240,8 +258,13 @@ def test_faults_become_overcast_errors(esx_driver, vcsim, esx_host):
     with pytest.raises(NotFound):
         esx_driver.get_info(host=esx_host(vcsim), instance=new_instance())
     with pytest.raises(UnsupportedOperation, match="qcow2"):
-        esx_driver.spawn(host=esx_host(vcsim), instance=new_instance(),
-                         image=ImageFile(ImageRef("q", "q", "qcow2"), "/x", "qcow2"), network_info=[], block_devices=[])
+        esx_driver.spawn(
+            host=esx_host(vcsim),
+            instance=new_instance(),
+            image=ImageFile(ImageRef("q", "q", "qcow2"), "/x", "qcow2"),
+            network_info=[],
+            block_devices=[],
+        )
 
 
 def test_simulator_killed_mid_operation(esx_driver, vcsim_binary, esx_host, image):

@@ -1,5 +1,6 @@
 """Fault paths vcsim cannot produce by itself, injected on the wire by a proxy in front of it
 (the real pyvmomi parses the SOAP faults): the driver's fall-backs and error mapping."""
+
 from __future__ import annotations
 
 import uuid
@@ -21,8 +22,13 @@ def proxied(vcsim_binary):
 
 def new_instance() -> Instance:
     u = str(uuid.uuid4())
-    return Instance(uuid=u, name="oc-" + u, display_name="f", project_id="p",
-                    flavor=Flavor(id="f", name="f", vcpus=1, memory_mb=128, root_gb=1))
+    return Instance(
+        uuid=u,
+        name="oc-" + u,
+        display_name="f",
+        project_id="p",
+        flavor=Flavor(id="f", name="f", vcpus=1, memory_mb=128, root_gb=1),
+    )
 
 
 @pytest.fixture
@@ -37,8 +43,11 @@ def guest(esx_driver, esx_host, proxied):
 
 def test_power_off_falls_back_when_tools_are_missing(esx_driver, proxied, guest):
     host, inst = guest
-    proxied.inject("ShutdownGuest", "ToolsUnavailable",
-                   "Cannot complete operation because VMware Tools is not running in this virtual machine.")
+    proxied.inject(
+        "ShutdownGuest",
+        "ToolsUnavailable",
+        "Cannot complete operation because VMware Tools is not running in this virtual machine.",
+    )
     assert esx_driver.power_off(host=host, instance=inst, timeout=30, retry_interval=1)
     assert proxied.hits["ShutdownGuest"] == 1
     assert esx_driver.get_info(host=host, instance=inst).state == PowerState.SHUTDOWN

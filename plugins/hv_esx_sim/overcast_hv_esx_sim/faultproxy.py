@@ -3,6 +3,7 @@ SOAP methods with a vSphere fault instead of forwarding them: how the tests prod
 cannot (``ToolsUnavailable`` when a guest has no VMware Tools, ...). Everything else, including
 the datastore ``/folder`` transfers, goes through untouched, and the real pyvmomi parses the
 fault from the wire like any other reply."""
+
 from __future__ import annotations
 
 import http.client

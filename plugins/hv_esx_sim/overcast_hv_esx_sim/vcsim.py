@@ -4,6 +4,7 @@ The binary is Overcast's own small launcher (``vcsim/main.go``) around the ``sim
 package of Debian's ``golang-github-vmware-govmomi-dev`` (0.24.2 on bookworm), built by
 ``vcsim/build-vcsim.sh`` in GOPATH mode with no network, cached outside the repository.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,12 +36,33 @@ def build(timeout: float = 900) -> str:
 class Vcsim:
     """``with Vcsim(binary) as sim: sim.url, sim.host, sim.port`` on 127.0.0.1, a port the OS picks."""
 
-    def __init__(self, binary: str, *, username: str = "user", password: str = "pass", esx: bool = False,
-                 hosts: int = 3, vms: int = 1, tls: bool = True):
+    def __init__(
+        self,
+        binary: str,
+        *,
+        username: str = "user",
+        password: str = "pass",
+        esx: bool = False,
+        hosts: int = 3,
+        vms: int = 1,
+        tls: bool = True,
+    ):
         self.binary = binary
         self.username, self.password = username, password
-        self.args = [binary, "-l", "127.0.0.1:0", "-username", username, "-password", password,
-                     "-host", str(hosts), "-vm", str(vms), "-tls=%s" % ("true" if tls else "false")]
+        self.args = [
+            binary,
+            "-l",
+            "127.0.0.1:0",
+            "-username",
+            username,
+            "-password",
+            password,
+            "-host",
+            str(hosts),
+            "-vm",
+            str(vms),
+            "-tls=%s" % ("true" if tls else "false"),
+        ]
         if esx:
             self.args.append("-esx")
         self.proc: subprocess.Popen | None = None
@@ -59,8 +81,14 @@ class Vcsim:
 
     def host_table(self, esx_host: str = "DC0_C0_H0") -> dict:
         """The ``[hosts.NAME]`` table for an Overcast host standing for ``esx_host``."""
-        return {"driver": "esx", "url": self.url, "username": self.username, "password": self.password,
-                "esx_host": esx_host, "verify_tls": False}
+        return {
+            "driver": "esx",
+            "url": self.url,
+            "username": self.username,
+            "password": self.password,
+            "esx_host": esx_host,
+            "verify_tls": False,
+        }
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -88,6 +116,7 @@ def main(argv=None) -> int:
     run vcsim in the foreground on a free loopback port and print its SDK URL."""
     import argparse
     import threading
+
     p = argparse.ArgumentParser(description="Overcast's vcsim launcher (test infrastructure)")
     p.add_argument("-esx", action="store_true")
     p.add_argument("-username", default="user")

@@ -4,6 +4,7 @@ Every failure becomes one of three exceptions: :class:`PowerShellFailed` (the sc
 PowerShell reported an error record), :class:`HyperVAuthFailed` (credentials refused) or
 :class:`HyperVUnreachable` (no usable answer from the WinRM listener).
 """
+
 from __future__ import annotations
 
 import threading
@@ -30,8 +31,16 @@ class HyperVUnreachable(Exception):
 
 
 class HyperVClient:
-    def __init__(self, url: str, username: str, password: str, *, transport: str = "ntlm",
-                 server_cert_validation: str = "validate", timeout: float = 120.0):
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        transport: str = "ntlm",
+        server_cert_validation: str = "validate",
+        timeout: float = 120.0,
+    ):
         self.url = url
         self.username = username
         self._password = password
@@ -43,9 +52,14 @@ class HyperVClient:
 
     def _new(self) -> winrm.Session:
         op = max(1, int(self.timeout) - 1)
-        return winrm.Session(self.url, auth=(self.username, self._password), transport=self.transport,
-                             server_cert_validation=self.cert_validation,
-                             operation_timeout_sec=min(op, 20), read_timeout_sec=min(op, 20) + 10)
+        return winrm.Session(
+            self.url,
+            auth=(self.username, self._password),
+            transport=self.transport,
+            server_cert_validation=self.cert_validation,
+            operation_timeout_sec=min(op, 20),
+            read_timeout_sec=min(op, 20) + 10,
+        )
 
     def run(self, script: str) -> str:
         """Run a script; returns its stdout (text). Raises on any error record."""
@@ -56,8 +70,9 @@ class HyperVClient:
                 r = self._session.run_ps(script)
             except InvalidCredentialsError as e:
                 self._session = None
-                raise HyperVAuthFailed("WinRM at %s refused the credentials for %r (%s)"
-                                       % (self.url, self.username, e)) from None
+                raise HyperVAuthFailed(
+                    "WinRM at %s refused the credentials for %r (%s)" % (self.url, self.username, e)
+                ) from None
             except (requests.exceptions.RequestException, OSError) as e:
                 self._session = None
                 raise HyperVUnreachable("WinRM at %s did not answer: %s" % (self.url, e)) from None

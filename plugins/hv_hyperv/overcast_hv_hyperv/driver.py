@@ -7,6 +7,7 @@ Images and snapshot exports move through an SMB share both sides see: ``share_pa
 share as Overcast sees it (a local mount), ``share_unc`` the same share as Windows names it.
 Every value in every script is a quoted literal (:mod:`overcast_hv_hyperv.powershell`).
 """
+
 from __future__ import annotations
 
 import os
@@ -36,9 +37,14 @@ class HyperVDriver(LifecycleMixin, MigrationMixin, DevicesMixin, HyperVBase):
 
     @hookimpl
     def hv_get_capabilities(self, host: Host) -> HvCapabilities:
-        return HvCapabilities(hypervisor_type="hyperv", image_types=frozenset({"vhdx", "vhd"}),
-                              volume_connection_types=frozenset({"smbfs"}), vif_types=frozenset({VIF_TYPE}),
-                              live_migration=True, shared_storage=False)
+        return HvCapabilities(
+            hypervisor_type="hyperv",
+            image_types=frozenset({"vhdx", "vhd"}),
+            volume_connection_types=frozenset({"smbfs"}),
+            vif_types=frozenset({VIF_TYPE}),
+            live_migration=True,
+            shared_storage=False,
+        )
 
     @hookimpl
     @translate
@@ -46,21 +52,43 @@ class HyperVDriver(LifecycleMixin, MigrationMixin, DevicesMixin, HyperVBase):
         info = self.host_info(host)
         c = self.client(host)
         s = Script()
-        s.json("Get-CimInstance", select=["TotalVisibleMemorySize", "FreePhysicalMemory"], ClassName="Win32_OperatingSystem")
+        s.json(
+            "Get-CimInstance",
+            select=["TotalVisibleMemorySize", "FreePhysicalMemory"],
+            ClassName="Win32_OperatingSystem",
+        )
         [os_info] = c.json(s.text())
         drive = self._disk_dir(host)[:2].upper()
-        disks = c.json(Script().json("Get-CimInstance", select=["Size", "FreeSpace"], ClassName="Win32_LogicalDisk",
-                                     Filter="DeviceID='%s'" % drive).text()) if drive[1:] == ":" else []
-        disk = disks[0] if disks else {"Size": 0, "FreeSpace": 0}      # a UNC instances_path: no local disk
+        disks = (
+            c.json(
+                Script()
+                .json(
+                    "Get-CimInstance",
+                    select=["Size", "FreeSpace"],
+                    ClassName="Win32_LogicalDisk",
+                    Filter="DeviceID='%s'" % drive,
+                )
+                .text()
+            )
+            if drive[1:] == ":"
+            else []
+        )
+        disk = disks[0] if disks else {"Size": 0, "FreeSpace": 0}  # a UNC instances_path: no local disk
         vms = c.json(Script().json("Get-VM", select=["Name", "State", "ProcessorCount"]).text())
         running = [v for v in vms if int(v["State"]) in (2, 9)]
         total_kb, free_kb = int(os_info["TotalVisibleMemorySize"]), int(os_info["FreePhysicalMemory"])
         return HostResources(
-            vcpus=int(info["LogicalProcessorCount"]), memory_mb=total_kb // 1024,
-            local_gb=int(disk["Size"]) // GiB, vcpus_used=sum(int(v["ProcessorCount"]) for v in running),
+            vcpus=int(info["LogicalProcessorCount"]),
+            memory_mb=total_kb // 1024,
+            local_gb=int(disk["Size"]) // GiB,
+            vcpus_used=sum(int(v["ProcessorCount"]) for v in running),
             memory_mb_used=(total_kb - free_kb) // 1024,
-            local_gb_used=-(-(int(disk["Size"]) - int(disk["FreeSpace"])) // GiB), running_vms=len(running),
-            hypervisor_type="hyperv", hypervisor_version=10000, hypervisor_hostname=str(info["ComputerName"]))
+            local_gb_used=-(-(int(disk["Size"]) - int(disk["FreeSpace"])) // GiB),
+            running_vms=len(running),
+            hypervisor_type="hyperv",
+            hypervisor_version=10000,
+            hypervisor_hostname=str(info["ComputerName"]),
+        )
 
     @hookimpl
     @translate

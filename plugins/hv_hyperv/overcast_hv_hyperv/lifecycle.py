@@ -1,5 +1,6 @@
 """The ``hyperv`` driver's guest lifecycle: images staged on the share (Convert-VHD), New-VM and
 its devices, destroy, the power operations and Checkpoint-VM exports as snapshot images."""
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,14 @@ class LifecycleMixin:
 
     @hookimpl
     @translate
-    def hv_spawn(self, host: Host, instance: Instance, image: ImageFile | None,
-                 network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice]) -> InstanceInfo:
+    def hv_spawn(
+        self,
+        host: Host,
+        instance: Instance,
+        image: ImageFile | None,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+    ) -> InstanceInfo:
         refuse_foreign_inputs(NAME, host, image, ("vhdx", "vhd"), network_info, VIF_TYPE)
         for bd in block_devices:
             self._check_volume(host, bd.connection_info)
@@ -67,19 +74,42 @@ class LifecycleMixin:
             self._cleanup(host, instance, disk, created_vm, created_disk)
             raise
 
-    def _define(self, host: Host, instance: Instance, disk: str, network_info: Sequence[VifDetails],
-                block_devices: Sequence[BlockDevice], start: bool) -> InstanceInfo:
+    def _define(
+        self,
+        host: Host,
+        instance: Instance,
+        disk: str,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+        start: bool,
+    ) -> InstanceInfo:
         """Create the VM around an existing root disk (spawn, and a cold migration's destination)."""
         fl = instance.flavor
         s = Script()
-        s.quiet("New-VM", Name=instance.name, MemoryStartupBytes=fl.memory_mb * MiB,
-                Generation=int(option(host, "generation")), VHDPath=disk)
-        s.cmd("Set-VM", Name=Pattern(instance.name), ProcessorCount=fl.vcpus, StaticMemory=True,
-              Notes=instance.display_name, AutomaticStopAction="TurnOff")
+        s.quiet(
+            "New-VM",
+            Name=instance.name,
+            MemoryStartupBytes=fl.memory_mb * MiB,
+            Generation=int(option(host, "generation")),
+            VHDPath=disk,
+        )
+        s.cmd(
+            "Set-VM",
+            Name=Pattern(instance.name),
+            ProcessorCount=fl.vcpus,
+            StaticMemory=True,
+            Notes=instance.display_name,
+            AutomaticStopAction="TurnOff",
+        )
         s.cmd("Remove-VMNetworkAdapter", VMName=Pattern(instance.name), Name="*")
         for vif in network_info:
-            s.cmd("Add-VMNetworkAdapter", VMName=Pattern(instance.name), Name=vif.port_id,
-                  SwitchName=self._switch(host, vif), StaticMacAddress=vif.mac_address.replace(":", "").upper())
+            s.cmd(
+                "Add-VMNetworkAdapter",
+                VMName=Pattern(instance.name),
+                Name=vif.port_id,
+                SwitchName=self._switch(host, vif),
+                StaticMacAddress=vif.mac_address.replace(":", "").upper(),
+            )
         self._run(host, s)
         for bd in block_devices:
             self._attach(host, instance, bd.connection_info)
@@ -95,7 +125,9 @@ class LifecycleMixin:
                 s.cmd("Remove-VM", Name=Pattern(instance.name), Force=True, ErrorAction="SilentlyContinue")
                 self._run(host, s)
             if made_disk:
-                self._run(host, Script().cmd("Remove-Item", LiteralPath=disk, Force=True, ErrorAction="SilentlyContinue"))
+                self._run(
+                    host, Script().cmd("Remove-Item", LiteralPath=disk, Force=True, ErrorAction="SilentlyContinue")
+                )
         except (PowerShellFailed, HyperVUnreachable, HyperVAuthFailed):
             pass
 
@@ -117,8 +149,15 @@ class LifecycleMixin:
         except NotFound:
             return True
         name = Pattern(instance.name)
-        disks = c.json(Script().json("Get-VMHardDiskDrive", select=["Path", "ControllerType", "ControllerNumber",
-                                                                    "ControllerLocation"], VMName=name).text())
+        disks = c.json(
+            Script()
+            .json(
+                "Get-VMHardDiskDrive",
+                select=["Path", "ControllerType", "ControllerNumber", "ControllerLocation"],
+                VMName=name,
+            )
+            .text()
+        )
         s = Script()
         if int(vm["State"]) != 3:
             s.cmd("Stop-VM", Name=name, TurnOff=True, Force=True)
@@ -158,7 +197,7 @@ class LifecycleMixin:
             try:
                 self._run(host, Script().cmd("Stop-VM", Name=name, Force=True))
                 return True
-            except PowerShellFailed as e:        # no shutdown integration service: turn it off
+            except PowerShellFailed as e:  # no shutdown integration service: turn it off
                 if e.error.reason not in ("Unavailable", "InvalidState", "OperationFailed"):
                     raise
         self._run(host, Script().cmd("Stop-VM", Name=name, TurnOff=True, Force=True))
@@ -169,8 +208,10 @@ class LifecycleMixin:
     def hv_reboot(self, host: Host, instance: Instance, hard: bool) -> bool:
         vm = self._vm(host, instance)
         if int(vm["State"]) != 2:
-            raise Conflict("hyperv host '%s': instance %s is %s; reboot needs it running"
-                           % (host.name, instance.name, POWER_STATES.get(int(vm["State"]), PowerState.NOSTATE).value))
+            raise Conflict(
+                "hyperv host '%s': instance %s is %s; reboot needs it running"
+                % (host.name, instance.name, POWER_STATES.get(int(vm["State"]), PowerState.NOSTATE).value)
+            )
         name = Pattern(instance.name)
         if not hard:
             try:
@@ -226,9 +267,13 @@ class LifecycleMixin:
             drives = snap.get("HardDrives") or []
             if not drives:
                 raise DriverError("hyperv host '%s': instance %s has no disk to snapshot" % (host.name, instance.name))
-            root = drives[0]["Path"]          # the frozen parent of the running differencing disk
-            self._run(host, Script().cmd("Convert-VHD", Path=root, DestinationPath="%s\\exports\\%s" % (unc, export),
-                                         VHDType="Dynamic"))
+            root = drives[0]["Path"]  # the frozen parent of the running differencing disk
+            self._run(
+                host,
+                Script().cmd(
+                    "Convert-VHD", Path=root, DestinationPath="%s\\exports\\%s" % (unc, export), VHDType="Dynamic"
+                ),
+            )
         finally:
             self._run(host, Script().cmd("Remove-VMSnapshot", VMName=name, Name=Pattern(cp)))
         path = os.path.join(local, "exports", export)

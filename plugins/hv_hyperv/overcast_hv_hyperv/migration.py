@@ -1,5 +1,6 @@
 """The ``hyperv`` driver's migrations: ``Move-VM`` between hosts, live or cold (with confirm /
 revert)."""
+
 from __future__ import annotations
 
 import os
@@ -29,23 +30,44 @@ class MigrationMixin(RevertByPowerOn):
         target = self._target(host)
         if str(target["computer_name"]).lower() == str(self.host_info(source)["ComputerName"]).lower():
             raise Conflict("hyperv hosts '%s' and '%s' are the same Hyper-V host" % (source.name, host.name))
-        [os_info] = self.client(host).json(Script().json(
-            "Get-CimInstance", select=["FreePhysicalMemory"], ClassName="Win32_OperatingSystem").text())
+        [os_info] = self.client(host).json(
+            Script().json("Get-CimInstance", select=["FreePhysicalMemory"], ClassName="Win32_OperatingSystem").text()
+        )
         if int(os_info["FreePhysicalMemory"]) * 1024 < int(vm.get("MemoryStartup") or 0):
-            raise Conflict("hyperv host '%s' has %d MiB free; instance %s needs %d MiB"
-                           % (host.name, int(os_info["FreePhysicalMemory"]) // 1024, instance.name,
-                              int(vm["MemoryStartup"]) // MiB))
+            raise Conflict(
+                "hyperv host '%s' has %d MiB free; instance %s needs %d MiB"
+                % (
+                    host.name,
+                    int(os_info["FreePhysicalMemory"]) // 1024,
+                    instance.name,
+                    int(vm["MemoryStartup"]) // MiB,
+                )
+            )
         return MigrationData(source_host=source.name, dest_host=host.name, data=target)
 
     @hookimpl
     @translate
-    def hv_pre_live_migration(self, host: Host, instance: Instance, migration: MigrationData,
-                              network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice]) -> MigrationData:
+    def hv_pre_live_migration(
+        self,
+        host: Host,
+        instance: Instance,
+        migration: MigrationData,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+    ) -> MigrationData:
         return migration
 
     def _move(self, host: Host, instance: Instance, data: dict) -> None:
-        self._run(host, Script().cmd("Move-VM", Name=Pattern(instance.name), DestinationHost=data["computer_name"],
-                                     IncludeStorage=True, DestinationStoragePath=data["storage_path"]))
+        self._run(
+            host,
+            Script().cmd(
+                "Move-VM",
+                Name=Pattern(instance.name),
+                DestinationHost=data["computer_name"],
+                IncludeStorage=True,
+                DestinationStoragePath=data["storage_path"],
+            ),
+        )
 
     @hookimpl
     @translate
@@ -61,17 +83,24 @@ class MigrationMixin(RevertByPowerOn):
 
     @hookimpl
     @translate
-    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host,
-                                      flavor: Flavor) -> MigrationData:
+    def hv_migrate_disk_and_power_off(
+        self, host: Host, instance: Instance, dest: Host, flavor: Flavor
+    ) -> MigrationData:
         """Stop the guest and copy its root disk to the share for the destination. The source VM
         stays (stopped) until ``confirm_migration``; a revert simply powers it on again."""
         refuse_resize("hyperv", host, instance, flavor)
         local, unc = self._share(host, "cold-migrate")
-        if str(option(host, "share_unc")).rstrip("\\").lower() != str(option(dest, "share_unc") or "").rstrip("\\").lower():
-            raise Conflict("hyperv hosts '%s' and '%s' do not share an SMB share; cold migration needs one"
-                           % (host.name, dest.name))
-        disks = self.client(host).json(Script().json("Get-VMHardDiskDrive", select=["Path"],
-                                                     VMName=Pattern(instance.name)).text())
+        if (
+            str(option(host, "share_unc")).rstrip("\\").lower()
+            != str(option(dest, "share_unc") or "").rstrip("\\").lower()
+        ):
+            raise Conflict(
+                "hyperv hosts '%s' and '%s' do not share an SMB share; cold migration needs one"
+                % (host.name, dest.name)
+            )
+        disks = self.client(host).json(
+            Script().json("Get-VMHardDiskDrive", select=["Path"], VMName=Pattern(instance.name)).text()
+        )
         own = "%s\\%s." % (self._disk_dir(host), instance.name)
         roots = [d["Path"] for d in disks if str(d["Path"]).lower().startswith(own.lower())]
         if not roots:
@@ -79,15 +108,26 @@ class MigrationMixin(RevertByPowerOn):
         self.hv_power_off(host=host, instance=instance, timeout=60, retry_interval=1)
         transit = "%s.vhdx" % uuid.uuid4()
         os.makedirs(os.path.join(local, "migrations"), exist_ok=True)
-        self._run(host, Script().cmd("Convert-VHD", Path=roots[0], DestinationPath="%s\\migrations\\%s" % (unc, transit),
-                                     VHDType="Dynamic"))
+        self._run(
+            host,
+            Script().cmd(
+                "Convert-VHD", Path=roots[0], DestinationPath="%s\\migrations\\%s" % (unc, transit), VHDType="Dynamic"
+            ),
+        )
         return MigrationData(source_host=host.name, dest_host=dest.name, data={"transit": transit})
 
     @hookimpl
     @translate
-    def hv_finish_migration(self, host: Host, instance: Instance, migration: MigrationData, image: ImageFile | None,
-                            network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
-                            power_on: bool) -> InstanceInfo:
+    def hv_finish_migration(
+        self,
+        host: Host,
+        instance: Instance,
+        migration: MigrationData,
+        image: ImageFile | None,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+        power_on: bool,
+    ) -> InstanceInfo:
         local, unc = self._share(host, "receive a cold migration")
         transit = str(migration.data["transit"])
         if "\\" in transit or "/" in transit:
@@ -95,8 +135,12 @@ class MigrationMixin(RevertByPowerOn):
         if self._exists(host, instance):
             raise Conflict("instance %s already exists on hyperv host '%s'" % (instance.name, host.name))
         disk = "%s\\%s.vhdx" % (self._disk_dir(host), instance.name)
-        self._run(host, Script().cmd("Convert-VHD", Path="%s\\migrations\\%s" % (unc, transit), DestinationPath=disk,
-                                     VHDType="Dynamic"))
+        self._run(
+            host,
+            Script().cmd(
+                "Convert-VHD", Path="%s\\migrations\\%s" % (unc, transit), DestinationPath=disk, VHDType="Dynamic"
+            ),
+        )
         try:
             info = self._define(host, instance, disk, network_info, block_devices, start=power_on)
         except BaseException:

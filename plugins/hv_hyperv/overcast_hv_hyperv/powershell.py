@@ -15,6 +15,7 @@ a single object not wrapped in an array, no output at all for zero objects, date
 ``\\/Date(ms)\\/``) and errors as CLIXML error records on stderr, which pywinrm flattens to
 text; :func:`parse_error` reads the message and the FullyQualifiedErrorId from that text.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,19 @@ _WILDCARD = "*?[]`"
 PRELUDE = "$ErrorActionPreference = 'Stop'\n$ProgressPreference = 'SilentlyContinue'\n"
 
 # Microsoft.HyperV.PowerShell.VMState, as ConvertTo-Json writes it (an integer)
-VM_STATE = {1: "Other", 2: "Running", 3: "Off", 4: "Stopping", 5: "Saving", 6: "Saved",
-            7: "Resuming", 8: "Pausing", 9: "Paused", 10: "Starting", 11: "Reset"}
+VM_STATE = {
+    1: "Other",
+    2: "Running",
+    3: "Off",
+    4: "Stopping",
+    5: "Saving",
+    6: "Saved",
+    7: "Resuming",
+    8: "Pausing",
+    9: "Paused",
+    10: "Starting",
+    11: "Reset",
+}
 
 
 def quote(value: Any) -> str:

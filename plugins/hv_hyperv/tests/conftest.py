@@ -31,8 +31,17 @@ def hv_driver(hv_pm):
 
 
 def _hv_host(sim, name="hv1", state_dir="", **extra) -> Host:
-    opts = {"url": sim.url(name), "username": "Administrator", "password": "Passw0rd!", "transport": sim.auth,
-            "share_path": sim.share_dir, "share_unc": sim.share_unc, "switch": "External", "timeout": 60.0, **extra}
+    opts = {
+        "url": sim.url(name),
+        "username": "Administrator",
+        "password": "Passw0rd!",
+        "transport": sim.auth,
+        "share_path": sim.share_dir,
+        "share_unc": sim.share_unc,
+        "switch": "External",
+        "timeout": 60.0,
+        **extra,
+    }
     return Host(name=name, driver="hyperv", options=opts, state_dir=state_dir)
 
 
@@ -45,12 +54,14 @@ def hv_host():
 def _make_image(sim, path, fmt="vhdx", size=8 << 20, marker=b"TINYGUEST"):
     """A VHD/VHDX image whose first bytes are ``marker`` (built with qemu-img)."""
     import subprocess
+
     raw = str(path) + ".raw"
     with open(raw, "wb") as f:
         f.write(marker)
         f.truncate(size)
-    subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "vpc" if fmt == "vhd" else "vhdx", raw, str(path)],
-                   check=True)
+    subprocess.run(
+        ["qemu-img", "convert", "-q", "-f", "raw", "-O", "vpc" if fmt == "vhd" else "vhdx", raw, str(path)], check=True
+    )
     os.unlink(raw)
     return str(path)
 

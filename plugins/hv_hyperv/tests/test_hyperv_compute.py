@@ -1,6 +1,7 @@
 """The ``hyperv`` driver under Overcast's real compute service (scheduler, host agents, task
 runner, migrations) with two simulated Hyper-V hosts: what ``openstack server ...`` does, one
 level below the API."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,9 +25,18 @@ pytestmark = pytest.mark.usefixtures("qemu_img")
 def cloud(tmp_path):
     with HyperVSimulator(["hv1", "hv2"], auth="ntlm", root=str(tmp_path / "sim")) as sim:
         hosts = {
-            name: {"driver": "hyperv", "url": sim.url(name), "username": "Administrator", "password": "Passw0rd!",
-                   "share_path": sim.share_dir, "share_unc": sim.share_unc, "switch": "External", "timeout": 60.0}
-            for name in ("hv1", "hv2")}
+            name: {
+                "driver": "hyperv",
+                "url": sim.url(name),
+                "username": "Administrator",
+                "password": "Passw0rd!",
+                "share_path": sim.share_dir,
+                "share_unc": sim.share_unc,
+                "switch": "External",
+                "timeout": 60.0,
+            }
+            for name in ("hv1", "hv2")
+        }
         images = DiskImages(tmp_path, "vhdx")
         with compute_runtime(tmp_path, {"hv_hyperv": plugin}, hosts, images) as compute:
             try:
@@ -55,4 +65,5 @@ def test_dead_endpoint_puts_the_server_in_error(cloud):
             lst.server.shutdown()
             lst.server.server_close()
         plugin.DRIVER.close()
+
     dead_endpoint(compute, images, kill, "hyperv host", "did not answer")

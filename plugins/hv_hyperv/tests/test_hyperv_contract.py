@@ -1,5 +1,6 @@
 """The hypervisor contract suite from ``overcast.testing`` against the ``hyperv`` driver, which
 talks NTLM-encrypted WinRM (real pywinrm) to the simulated Hyper-V host."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,9 @@ class TestHyperVContract(HypervisorContract):
     @pytest.fixture
     def image_file(self, hv_sim, make_image, tmp_path):
         path = make_image(hv_sim, tmp_path / "tiny.vhdx")
-        return ImageFile(ImageRef(id="img-1", name="tiny", disk_format="vhdx", size=os.path.getsize(path)),
-                         path, "vhdx")
+        return ImageFile(
+            ImageRef(id="img-1", name="tiny", disk_format="vhdx", size=os.path.getsize(path)), path, "vhdx"
+        )
 
     @pytest.fixture
     def flavor(self):

@@ -1,4 +1,5 @@
 """The ``hyperv`` driver end to end: real pywinrm (NTLM + encryption) against simulated hosts."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,7 @@ import pytest
 
 from overcast.errors import BackendUnavailable, Conflict, NotFound, UnsupportedOperation
 from overcast.plugins import load_plugin_manager
-from overcast.types import (ConnectionInfo, DriverKind, Flavor, ImageFile, ImageRef, Instance, PowerState,
-                            VifDetails)
+from overcast.types import ConnectionInfo, DriverKind, Flavor, ImageFile, ImageRef, Instance, PowerState, VifDetails
 
 
 pytestmark = pytest.mark.usefixtures("qemu_img")
@@ -25,8 +25,13 @@ pytestmark = pytest.mark.usefixtures("qemu_img")
 
 def new_instance(display_name="demo", memory_mb=256, vcpus=1, root_gb=1) -> Instance:
     u = str(uuid.uuid4())
-    return Instance(uuid=u, name="oc-" + u, display_name=display_name, project_id="p1",
-                    flavor=Flavor(id="f", name="tiny", vcpus=vcpus, memory_mb=memory_mb, root_gb=root_gb))
+    return Instance(
+        uuid=u,
+        name="oc-" + u,
+        display_name=display_name,
+        project_id="p1",
+        flavor=Flavor(id="f", name="tiny", vcpus=vcpus, memory_mb=memory_mb, root_gb=root_gb),
+    )
 
 
 def raw_of(path, n):
@@ -65,9 +70,12 @@ def test_spawn_converts_vhd_image_and_reports(hv_driver, hv_sim, hv_host, vhd_im
     assert vm.disks[0].path.endswith("\\%s.vhdx" % inst.name) and vm.generation == 2
     local = h.local(vm.disks[0].path)
     assert raw_of(local, 13) == b"TINYGUEST-VHD"
-    size = int(subprocess.run(["qemu-img", "info", "--output=json", local], capture_output=True,
-                              text=True, check=True).stdout.split('"virtual-size": ')[1].split(",")[0])
-    assert size == 1 << 30                                   # grown to the flavor's root_gb
+    size = int(
+        subprocess.run(["qemu-img", "info", "--output=json", local], capture_output=True, text=True, check=True)
+        .stdout.split('"virtual-size": ')[1]
+        .split(",")[0]
+    )
+    assert size == 1 << 30  # grown to the flavor's root_gb
     assert inst.name in hv_driver.list_instances(host=host)
     res = hv_driver.get_available_resource(host=host)
     assert res.vcpus == 8 and res.vcpus_used == 2 and res.running_vms == 1 and res.memory_mb_used == 512
@@ -84,7 +92,7 @@ def test_snapshot_exports_a_standalone_vhdx(hv_driver, hv_sim, hv_host, vhd_imag
     assert result.disk_format == "vhdx" and result.path.startswith(hv_sim.share_dir)
     assert raw_of(result.path, 13) == b"TINYGUEST-VHD"
     vm = next(v for v in hv_sim.host("hv1").vms if v.name == inst.name)
-    assert vm.checkpoints == [] and vm.disks[0].path.endswith(".vhdx")   # merged back
+    assert vm.checkpoints == [] and vm.disks[0].path.endswith(".vhdx")  # merged back
     assert hv_driver.get_info(host=host, instance=inst).state == PowerState.RUNNING
     os.unlink(result.path)
 
@@ -100,7 +108,7 @@ def test_live_and_cold_migration_between_hosts(hv_driver, hv_sim, hv_host, vhd_i
     assert inst.name in hv_driver.list_instances(host=b) and inst.name not in hv_driver.list_instances(host=a)
     assert hv_driver.get_info(host=b, instance=inst).state == PowerState.RUNNING
     vm = hv_sim.host("hv2").vms[0]
-    assert os.path.exists(hv_sim.host("hv2").local(vm.disks[0].path))       # storage moved with it
+    assert os.path.exists(hv_sim.host("hv2").local(vm.disks[0].path))  # storage moved with it
     with pytest.raises(NotFound):
         hv_driver.get_info(host=a, instance=inst)
     # cold: migrate + revert (the core destroys the destination's copy, powers the source on) ...
@@ -110,17 +118,20 @@ def test_live_and_cold_migration_between_hosts(hv_driver, hv_sim, hv_host, vhd_i
     assert hv_driver.get_info(host=b, instance=inst).state == PowerState.RUNNING
     mig = hv_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a, flavor=inst.flavor)
     assert hv_driver.get_info(host=b, instance=inst).state == PowerState.SHUTDOWN
-    info = hv_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
-                                      block_devices=[], power_on=True)
+    info = hv_driver.finish_migration(
+        host=a, instance=inst, migration=mig, image=None, network_info=[], block_devices=[], power_on=True
+    )
     assert info.state == PowerState.RUNNING
     hv_driver.destroy(host=a, instance=inst, destroy_disks=True)
-    hv_driver.finish_revert_migration(host=b, instance=inst, migration=mig, network_info=[], block_devices=[],
-                                      power_on=True)
+    hv_driver.finish_revert_migration(
+        host=b, instance=inst, migration=mig, network_info=[], block_devices=[], power_on=True
+    )
     assert hv_driver.get_info(host=b, instance=inst).state == PowerState.RUNNING
     # ... and migrate + confirm: only the destination's VM remains, with the guest's disk
     mig = hv_driver.migrate_disk_and_power_off(host=b, instance=inst, dest=a, flavor=inst.flavor)
-    info = hv_driver.finish_migration(host=a, instance=inst, migration=mig, image=None, network_info=[],
-                                      block_devices=[], power_on=True)
+    info = hv_driver.finish_migration(
+        host=a, instance=inst, migration=mig, image=None, network_info=[], block_devices=[], power_on=True
+    )
     assert info.state == PowerState.RUNNING
     assert hv_driver.confirm_migration(host=b, instance=inst, migration=mig)
     assert hv_sim.host("hv2").vms == [] and [v.name for v in hv_sim.host("hv1").vms] == [inst.name]
@@ -136,8 +147,8 @@ def test_power_ops_and_fallbacks(hv_driver, hv_sim, hv_host):
     inst = new_instance(root_gb=0)
     hv_driver.spawn(host=host, instance=inst, image=None, network_info=[], block_devices=[])
     next(v for v in hv_sim.host("hv1").vms if v.name == inst.name).integration_shutdown = False
-    assert hv_driver.reboot(host=host, instance=inst, hard=False)     # no IC: falls back to a reset
-    assert hv_driver.power_off(host=host, instance=inst, timeout=30, retry_interval=1)   # falls back to TurnOff
+    assert hv_driver.reboot(host=host, instance=inst, hard=False)  # no IC: falls back to a reset
+    assert hv_driver.power_off(host=host, instance=inst, timeout=30, retry_interval=1)  # falls back to TurnOff
     assert hv_driver.get_info(host=host, instance=inst).state == PowerState.SHUTDOWN
     with pytest.raises(Conflict, match="InvalidState"):
         hv_driver.pause(host=host, instance=inst)
@@ -156,23 +167,25 @@ def test_smbfs_volume_attach_detach(hv_driver, hv_sim, hv_host, make_image):
     hv_driver.spawn(host=host, instance=inst, image=None, network_info=[], block_devices=[])
     os.makedirs(os.path.join(hv_sim.share_dir, "volumes"), exist_ok=True)
     make_image(hv_sim, os.path.join(hv_sim.share_dir, "volumes", "volume-1.vhdx"), marker=b"VOL")
-    info = ConnectionInfo("smbfs", {"export": "//fileserver/overcast/volumes", "name": "volume-1.vhdx",
-                                    "format": "vhdx"})
+    info = ConnectionInfo(
+        "smbfs", {"export": "//fileserver/overcast/volumes", "name": "volume-1.vhdx", "format": "vhdx"}
+    )
     conn = hv_driver.get_volume_connector(host=host)
     assert "smbfs" in conn.connection_types
     assert hv_driver.attach_volume(host=host, instance=inst, connection_info=info, mountpoint="/dev/sdb")
     vm = next(v for v in hv_sim.host("hv1").vms if v.name == inst.name)
     assert [d.controller_type for d in vm.disks] == ["SCSI", "SCSI"]
     assert vm.disks[1].path == "\\\\fileserver\\overcast\\volumes\\volume-1.vhdx"
-    with pytest.raises(Conflict):                                 # the same file cannot be attached twice
+    with pytest.raises(Conflict):  # the same file cannot be attached twice
         hv_driver.attach_volume(host=host, instance=inst, connection_info=info, mountpoint="/dev/sdc")
     assert hv_driver.detach_volume(host=host, instance=inst, connection_info=info, mountpoint="/dev/sdb")
     assert len(vm.disks) == 1
     with pytest.raises(UnsupportedOperation, match="'file'"):
-        hv_driver.attach_volume(host=host, instance=inst, connection_info=ConnectionInfo("file", {"path": "/x"}),
-                                mountpoint="/dev/sdb")
+        hv_driver.attach_volume(
+            host=host, instance=inst, connection_info=ConnectionInfo("file", {"path": "/x"}), mountpoint="/dev/sdb"
+        )
     hv_driver.destroy(host=host, instance=inst, destroy_disks=True)
-    assert os.path.exists(os.path.join(hv_sim.share_dir, "volumes", "volume-1.vhdx"))   # volumes survive
+    assert os.path.exists(os.path.join(hv_sim.share_dir, "volumes", "volume-1.vhdx"))  # volumes survive
 
 
 def test_vifs(hv_driver, hv_sim, hv_host):
@@ -190,8 +203,13 @@ def test_vifs(hv_driver, hv_sim, hv_host):
     with pytest.raises(UnsupportedOperation, match="bridge"):
         hv_driver.plug_vifs(host=host, instance=inst, network_info=[VifDetails("bridge", "p", "fa:16:3e:00:00:03")])
     with pytest.raises(UnsupportedOperation, match="qcow2"):
-        hv_driver.spawn(host=host, instance=new_instance(), image=ImageFile(ImageRef("q", "q", "qcow2"), "/x", "qcow2"),
-                        network_info=[], block_devices=[])
+        hv_driver.spawn(
+            host=host,
+            instance=new_instance(),
+            image=ImageFile(ImageRef("q", "q", "qcow2"), "/x", "qcow2"),
+            network_info=[],
+            block_devices=[],
+        )
 
 
 def test_bad_credentials_and_unreachable(hv_driver, hv_sim, hv_host):
@@ -207,9 +225,21 @@ def test_bad_credentials_and_unreachable(hv_driver, hv_sim, hv_host):
 
 
 def test_simulator_killed_mid_operation(hv_driver, hv_host, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "overcast_hv_hyperv_sim.wsman_sim", "--hosts", "hv1",
-                             "--root", str(tmp_path / "sim"), "--command-delay", "0.3"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "overcast_hv_hyperv_sim.wsman_sim",
+            "--hosts",
+            "hv1",
+            "--root",
+            str(tmp_path / "sim"),
+            "--command-delay",
+            "0.3",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         name, url = proc.stdout.readline().split()
         _share, unc, share_dir = proc.stdout.readline().split()
@@ -225,9 +255,10 @@ def test_simulator_killed_mid_operation(hv_driver, hv_host, tmp_path):
                 hv_driver.power_off(host=host, instance=inst, timeout=0, retry_interval=1)
             except Exception as e:  # noqa: BLE001
                 errors.append(e)
+
         t = threading.Thread(target=stop)
         t.start()
-        time.sleep(0.45)                 # the Get-VM / Stop-VM commands are in flight
+        time.sleep(0.45)  # the Get-VM / Stop-VM commands are in flight
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         t.join(30)

@@ -5,6 +5,7 @@ end at any of ' ‘ ’ ‚ ‛, double-quoted strings expand $var and *execute*
 newlines separate statements. Every cmdlet that runs is recorded in the host's transcript, so
 an injection shows up as an extra command or a changed parameter.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -20,10 +21,10 @@ from overcast_hv_hyperv_sim.fake_powershell import Fabric, lex, wildcard_match
 
 HOSTILE = [
     "web'; Remove-VM -Name * -Force; '",
-    "web\u2019; Stop-VM -Name * -TurnOff; \u2018",          # typographic quotes close '...' in PowerShell
+    "web\u2019; Stop-VM -Name * -TurnOff; \u2018",  # typographic quotes close '...' in PowerShell
     "web\u201a; Remove-Item C:\\ -Recurse; \u201b",
     "$(Remove-VM -Name * -Force)",
-    "`$env:COMPUTERNAME` \"$(whoami)\" ${x}",
+    '`$env:COMPUTERNAME` "$(whoami)" ${x}',
     "line one\nRemove-VM -Name *\r\n-Force",
     "a | Remove-VM",
     "# comment ; Remove-VM",
@@ -32,7 +33,7 @@ HOSTILE = [
     "'",
     "\u2019",
     "web[1]*?",
-    "emoji \U0001F600 and \u00e9\u00e8 and \u4e2d\u6587",
+    "emoji \U0001f600 and \u00e9\u00e8 and \u4e2d\u6587",
     "x" * 300,
 ]
 
@@ -57,8 +58,8 @@ def test_hostile_value_arrives_as_data(host, value):
     out, errors, code = host.run(s.text())
     assert code == 0, errors
     names = [c for c, _ in host.transcript]
-    assert names == ["New-VM", "Out-Null", "Set-VM"]        # nothing else ran
-    assert host.transcript[-1][1]["Notes"] == value           # byte for byte
+    assert names == ["New-VM", "Out-Null", "Set-VM"]  # nothing else ran
+    assert host.transcript[-1][1]["Notes"] == value  # byte for byte
     assert [v.name for v in host.vms] == ["victim"]
 
 
@@ -68,14 +69,14 @@ def test_naive_quoting_would_be_caught(host):
     evil = "x\u2019; Remove-VM -Name victim -Force; \u2019"
     naive = "Set-VM -Name 'victim' -Notes '" + evil.replace("'", "''") + "'"
     host.run(naive)
-    assert "Remove-VM" in [c for c, _ in host.transcript]     # the injection executed
+    assert "Remove-VM" in [c for c, _ in host.transcript]  # the injection executed
     assert host.vms == []
 
 
 def test_double_quotes_would_execute_subexpressions(host):
     host.run(Script().quiet("New-VM", Name="victim", NoVHD=True).text())
     host.run('Set-VM -Name "victim" -Notes "$(Remove-VM -Name victim -Force)"')
-    assert host.vms == []                                      # why the plugin never uses "..."
+    assert host.vms == []  # why the plugin never uses "..."
 
 
 def test_wildcards_are_escaped_for_pattern_parameters(host):
@@ -97,13 +98,34 @@ def test_hostile_display_names_through_the_driver(hv_driver, hv_sim, hv_host, qe
     the VM's Notes verbatim, and only the driver's own cmdlets ever ran."""
     host = hv_host(hv_sim, "hv1")
     sim_host = hv_sim.host("hv1")
-    allowed = {"Get-VM", "Select-Object", "ConvertTo-Json", "Get-VMHost", "New-VHD", "Out-Null", "New-VM",
-               "Set-VM", "Remove-VMNetworkAdapter", "Start-VM", "Stop-VM", "Get-VMSnapshot", "Remove-VMSnapshot",
-               "Remove-VM", "Remove-Item", "Get-VMHardDiskDrive", "Add-VMNetworkAdapter"}
+    allowed = {
+        "Get-VM",
+        "Select-Object",
+        "ConvertTo-Json",
+        "Get-VMHost",
+        "New-VHD",
+        "Out-Null",
+        "New-VM",
+        "Set-VM",
+        "Remove-VMNetworkAdapter",
+        "Start-VM",
+        "Stop-VM",
+        "Get-VMSnapshot",
+        "Remove-VMSnapshot",
+        "Remove-VM",
+        "Remove-Item",
+        "Get-VMHardDiskDrive",
+        "Add-VMNetworkAdapter",
+    }
     for value in HOSTILE[:8]:
         u = str(uuid.uuid4())
-        inst = Instance(uuid=u, name="oc-" + u, display_name=value, project_id="p",
-                        flavor=Flavor(id="f", name="f", vcpus=1, memory_mb=128, root_gb=0))
+        inst = Instance(
+            uuid=u,
+            name="oc-" + u,
+            display_name=value,
+            project_id="p",
+            flavor=Flavor(id="f", name="f", vcpus=1, memory_mb=128, root_gb=0),
+        )
         hv_driver.spawn(host=host, instance=inst, image=None, network_info=[], block_devices=[])
         vm = next(v for v in sim_host.vms if v.name == inst.name)
         assert vm.notes == value
@@ -121,4 +143,5 @@ def test_hostile_script_over_the_wire(hv_sim):
     r = s.run_ps(script.text())
     assert r.status_code == 0, r.std_err
     import json
+
     assert json.loads(r.std_out)["Name"] == value

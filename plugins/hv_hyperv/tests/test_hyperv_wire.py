@@ -1,4 +1,5 @@
 """The WS-Management responder against the real, unmodified pywinrm."""
+
 from __future__ import annotations
 
 import base64
@@ -27,27 +28,33 @@ def session(sim, password="Passw0rd!"):
 
 def test_run_ps_json_and_state_rules(sim):
     s = session(sim)
-    r = s.run_ps(Script().quiet("New-VM", Name="vm1", MemoryStartupBytes=256 << 20, NoVHD=True)
-                 .json("Get-VM", select=["Name", "State", "MemoryStartup"]).text())
+    r = s.run_ps(
+        Script()
+        .quiet("New-VM", Name="vm1", MemoryStartupBytes=256 << 20, NoVHD=True)
+        .json("Get-VM", select=["Name", "State", "MemoryStartup"])
+        .text()
+    )
     assert r.status_code == 0 and r.std_err == b""
-    vm = json.loads(r.std_out)                       # one object: not wrapped in an array (PS 5.1)
+    vm = json.loads(r.std_out)  # one object: not wrapped in an array (PS 5.1)
     assert vm == {"Name": "vm1", "State": 3, "MemoryStartup": 256 << 20}
     r = s.run_ps(Script().cmd("Start-VM", Name="vm1").cmd("Start-VM", Name="vm1").text())
-    assert r.status_code == 0 and b"already in the specified state" in r.std_err   # a warning, not an error
+    assert r.status_code == 0 and b"already in the specified state" in r.std_err  # a warning, not an error
     r = s.run_ps(Script().cmd("Resume-VM", Name="vm1").text())
     assert r.status_code == 1
     err = parse_error(r.std_err.decode())
     assert err.cmdlet == "Resume-VM" and err.reason == "InvalidState"
     r = s.run_ps(Script().json("Get-VM", Name="nothing*").text())
-    assert r.status_code == 0 and r.std_out == b""   # zero objects: no output at all
+    assert r.status_code == 0 and r.std_out == b""  # zero objects: no output at all
     if sim.auth == "ntlm":
         assert type(s.protocol.transport.encryption).__name__ == "Encryption"
 
 
 def test_error_records_are_clixml(sim):
     s = session(sim)
-    rs = s.run_cmd("powershell -encodedcommand %s" % base64.b64encode(
-        Script().cmd("Get-VM", Name="ghost").text().encode("utf-16-le")).decode())
+    rs = s.run_cmd(
+        "powershell -encodedcommand %s"
+        % base64.b64encode(Script().cmd("Get-VM", Name="ghost").text().encode("utf-16-le")).decode()
+    )
     assert rs.status_code == 1 and rs.std_err.startswith(b"#< CLIXML\r\n")
     r = s.run_ps(Script().cmd("Get-VM", Name="ghost").text())
     err = parse_error(r.std_err.decode())
@@ -73,13 +80,14 @@ def test_shell_not_found_fault(sim):
 
 def test_slow_command_uses_operation_timeout_and_retry(sim):
     sim.command_delay = 0.6
-    sim.receive_wait = 0.1          # Receive answers OperationTimeout until the command is done
+    sim.receive_wait = 0.1  # Receive answers OperationTimeout until the command is done
     r = session(sim).run_ps(Script().json("Get-VMHost", select=["ComputerName"]).text())
     assert r.status_code == 0 and json.loads(r.std_out)["ComputerName"] == "hv1"
 
 
 def test_ntlm_listener_refuses_unencrypted_bodies(tmp_path):
     import requests
+
     with HyperVSimulator(["hv1"], auth="ntlm", root=str(tmp_path)) as s:
         r = requests.post(s.url("hv1"), data=b"<x/>", headers={"Content-Type": "application/soap+xml"})
         assert r.status_code == 401

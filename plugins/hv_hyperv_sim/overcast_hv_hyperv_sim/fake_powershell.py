@@ -27,6 +27,7 @@ The pieces: :mod:`.ps_lang` (lexer, objects, error records), :mod:`.ps_interpret
 :mod:`.hyperv_model` (fabric, hosts, VMs), and the cmdlets in :mod:`.hyperv_vm_cmdlets`,
 :mod:`.hyperv_device_cmdlets` and :mod:`.ps_file_cmdlets`. Import this module: it registers them all.
 """
+
 from __future__ import annotations
 
 from overcast_hv_hyperv_sim import hyperv_device_cmdlets, hyperv_vm_cmdlets, ps_file_cmdlets  # noqa: F401 - registers the cmdlets
@@ -34,5 +35,16 @@ from overcast_hv_hyperv_sim.hyperv_model import Fabric, Host, VM
 from overcast_hv_hyperv_sim.ps_interpreter import CMDLETS, Interpreter
 from overcast_hv_hyperv_sim.ps_lang import ParseError, PsError, PsObject, lex, to_json, wildcard_match
 
-__all__ = ["CMDLETS", "VM", "Fabric", "Host", "Interpreter", "ParseError", "PsError", "PsObject", "lex", "to_json",
-           "wildcard_match"]
+__all__ = [
+    "CMDLETS",
+    "VM",
+    "Fabric",
+    "Host",
+    "Interpreter",
+    "ParseError",
+    "PsError",
+    "PsObject",
+    "lex",
+    "to_json",
+    "wildcard_match",
+]

@@ -1,5 +1,6 @@
 """Hyper-V cmdlets for devices and placement: hard disk drives (hot-plug only on SCSI),
 network adapters and switches, and ``Move-VM`` between hosts of one fabric."""
+
 from __future__ import annotations
 
 import os
@@ -10,38 +11,59 @@ from overcast_hv_hyperv_sim.ps_interpreter import cmdlet
 from overcast_hv_hyperv_sim.ps_lang import PsError, PsObject, hv_command_id, invalid_state, wildcard_match
 
 
-@cmdlet("Add-VMHardDiskDrive", params=["VMName", "VM", "Path", "ControllerType", "ControllerNumber",
-                                       "ControllerLocation"], switches=["Passthru"], positional=["VMName"],
-        pipeline="VM")
+@cmdlet(
+    "Add-VMHardDiskDrive",
+    params=["VMName", "VM", "Path", "ControllerType", "ControllerNumber", "ControllerLocation"],
+    switches=["Passthru"],
+    positional=["VMName"],
+    pipeline="VM",
+)
 def add_vmhdd(ip, b, inp):
     h, out = ip.host, []
     path = str(b.get("Path", ""))
     for vm in vms_from(ip, "Add-VMHardDiskDrive", b, inp, "VMName"):
         ctype = str(b.get("ControllerType", "IDE" if vm.generation == 1 else "SCSI")).upper()
         if ctype not in ("IDE", "SCSI"):
-            raise PsError("Cannot bind parameter 'ControllerType'.", "CannotConvertArgumentNoMessage," +
-                          hv_command_id("Add-VMHardDiskDrive"), "InvalidArgument", "", "ParameterBindingException")
+            raise PsError(
+                "Cannot bind parameter 'ControllerType'.",
+                "CannotConvertArgumentNoMessage," + hv_command_id("Add-VMHardDiskDrive"),
+                "InvalidArgument",
+                "",
+                "ParameterBindingException",
+            )
         if ctype == "IDE" and vm.generation == 2:
-            raise PsError("Generation 2 virtual machines do not support IDE controllers.",
-                          "InvalidParameter," + hv_command_id("Add-VMHardDiskDrive"), "InvalidArgument", vm.name,
-                          "VirtualizationException")
+            raise PsError(
+                "Generation 2 virtual machines do not support IDE controllers.",
+                "InvalidParameter," + hv_command_id("Add-VMHardDiskDrive"),
+                "InvalidArgument",
+                vm.name,
+                "VirtualizationException",
+            )
         if ctype == "IDE" and vm.state != OFF:
             raise invalid_state("Add-VMHardDiskDrive", vm, "add device 'Virtual Hard Disk'")
         check_disk_file(h, "Add-VMHardDiskDrive", path)
         for other_host in h.fabric.hosts.values():
             for other in other_host.vms:
                 if any(h.local(d.path) == h.local(path) for d in other.disks):
-                    raise PsError("Failed to add device 'Virtual Hard Disk'. The process cannot access the file "
-                                  "because it is being used by another process. ('%s')" % path,
-                                  "InvalidOperation," + hv_command_id("Add-VMHardDiskDrive"), "ResourceBusy", path,
-                                  "VirtualizationException")
+                    raise PsError(
+                        "Failed to add device 'Virtual Hard Disk'. The process cannot access the file "
+                        "because it is being used by another process. ('%s')" % path,
+                        "InvalidOperation," + hv_command_id("Add-VMHardDiskDrive"),
+                        "ResourceBusy",
+                        path,
+                        "VirtualizationException",
+                    )
         num = int(b.get("ControllerNumber", 0))
         used = {d.controller_location for d in vm.disks if d.controller_type == ctype and d.controller_number == num}
-        loc = int(b["ControllerLocation"]) if "ControllerLocation" in b else next(
-            i for i in range(64) if i not in used)
+        loc = int(b["ControllerLocation"]) if "ControllerLocation" in b else next(i for i in range(64) if i not in used)
         if loc in used:
-            raise PsError("The controller location %d is already in use." % loc, "InvalidParameter," +
-                          hv_command_id("Add-VMHardDiskDrive"), "InvalidArgument", vm.name, "VirtualizationException")
+            raise PsError(
+                "The controller location %d is already in use." % loc,
+                "InvalidParameter," + hv_command_id("Add-VMHardDiskDrive"),
+                "InvalidArgument",
+                vm.name,
+                "VirtualizationException",
+            )
         d = Disk(path, ctype, num, loc)
         vm.disks.append(d)
         if b.get("Passthru"):
@@ -49,8 +71,12 @@ def add_vmhdd(ip, b, inp):
     return out
 
 
-@cmdlet("Get-VMHardDiskDrive", params=["VMName", "VM", "ControllerType", "ControllerNumber", "ControllerLocation"],
-        positional=["VMName"], pipeline="VM")
+@cmdlet(
+    "Get-VMHardDiskDrive",
+    params=["VMName", "VM", "ControllerType", "ControllerNumber", "ControllerLocation"],
+    positional=["VMName"],
+    pipeline="VM",
+)
 def get_vmhdd(ip, b, inp):
     out = []
     for vm in vms_from(ip, "Get-VMHardDiskDrive", b, inp, "VMName"):
@@ -65,9 +91,13 @@ def get_vmhdd(ip, b, inp):
     return out
 
 
-@cmdlet("Remove-VMHardDiskDrive", params=["VMName", "VMHardDiskDrive", "ControllerType", "ControllerNumber",
-                                          "ControllerLocation"], switches=["Passthru"], positional=["VMName"],
-        pipeline="VMHardDiskDrive")
+@cmdlet(
+    "Remove-VMHardDiskDrive",
+    params=["VMName", "VMHardDiskDrive", "ControllerType", "ControllerNumber", "ControllerLocation"],
+    switches=["Passthru"],
+    positional=["VMName"],
+    pipeline="VMHardDiskDrive",
+)
 def remove_vmhdd(ip, b, inp):
     h = ip.host
     if inp:
@@ -75,15 +105,22 @@ def remove_vmhdd(ip, b, inp):
     else:
         pairs = [(vm, None) for vm in vms_from(ip, "Remove-VMHardDiskDrive", b, [], "VMName")]
     for vm, o in pairs:
-        want = (str((o or b).get("ControllerType", "SCSI")).upper() if o is None else
-                ("IDE" if o["ControllerType"] == 0 else "SCSI"),
-                int((o or b).get("ControllerNumber", 0)), int((o or b).get("ControllerLocation", 0)))
-        d = next((d for d in vm.disks if (d.controller_type, d.controller_number, d.controller_location) == want),
-                 None)
+        want = (
+            str((o or b).get("ControllerType", "SCSI")).upper()
+            if o is None
+            else ("IDE" if o["ControllerType"] == 0 else "SCSI"),
+            int((o or b).get("ControllerNumber", 0)),
+            int((o or b).get("ControllerLocation", 0)),
+        )
+        d = next((d for d in vm.disks if (d.controller_type, d.controller_number, d.controller_location) == want), None)
         if d is None:
-            raise PsError("No hard disk drive is attached at %s %d:%d of '%s'." % (want + (vm.name,)),
-                          "ObjectNotFound," + hv_command_id("Remove-VMHardDiskDrive"), "ObjectNotFound", vm.name,
-                          "VirtualizationException")
+            raise PsError(
+                "No hard disk drive is attached at %s %d:%d of '%s'." % (want + (vm.name,)),
+                "ObjectNotFound," + hv_command_id("Remove-VMHardDiskDrive"),
+                "ObjectNotFound",
+                vm.name,
+                "VirtualizationException",
+            )
         if d.controller_type == "IDE" and vm.state != OFF:
             raise invalid_state("Remove-VMHardDiskDrive", vm, "remove device 'Virtual Hard Disk'")
         vm.disks.remove(d)
@@ -94,13 +131,17 @@ def remove_vmhdd(ip, b, inp):
 def get_vmnic(ip, b, inp):
     out = []
     for vm in vms_from(ip, "Get-VMNetworkAdapter", b, inp, "VMName"):
-        out += [ip.host.nic_object(vm, n) for n in vm.nics
-                if "Name" not in b or wildcard_match(str(b["Name"]), n.name)]
+        out += [ip.host.nic_object(vm, n) for n in vm.nics if "Name" not in b or wildcard_match(str(b["Name"]), n.name)]
     return out
 
 
-@cmdlet("Add-VMNetworkAdapter", params=["VMName", "VM", "Name", "SwitchName", "StaticMacAddress"],
-        switches=["Passthru"], positional=["VMName"], pipeline="VM")
+@cmdlet(
+    "Add-VMNetworkAdapter",
+    params=["VMName", "VM", "Name", "SwitchName", "StaticMacAddress"],
+    switches=["Passthru"],
+    positional=["VMName"],
+    pipeline="VM",
+)
 def add_vmnic(ip, b, inp):
     out = []
     for vm in vms_from(ip, "Add-VMNetworkAdapter", b, inp, "VMName"):
@@ -121,22 +162,36 @@ def add_vmnic(ip, b, inp):
 def _switch(h, cmdlet, name):
     sw = next((s for s in h.switches if s["Name"].lower() == str(name).lower()), None)
     if sw is None:
-        raise PsError('Hyper-V was unable to find a virtual switch with name "%s".' % name,
-                      "InvalidParameter," + hv_command_id(cmdlet), "InvalidArgument", "%s:String" % name,
-                      "VirtualizationException", cmdlet)
+        raise PsError(
+            'Hyper-V was unable to find a virtual switch with name "%s".' % name,
+            "InvalidParameter," + hv_command_id(cmdlet),
+            "InvalidArgument",
+            "%s:String" % name,
+            "VirtualizationException",
+            cmdlet,
+        )
     return sw
 
 
-@cmdlet("Connect-VMNetworkAdapter", params=["VMName", "Name", "SwitchName", "VMNetworkAdapter"],
-        switches=["Passthru"], positional=["VMName"], pipeline="VMNetworkAdapter")
+@cmdlet(
+    "Connect-VMNetworkAdapter",
+    params=["VMName", "Name", "SwitchName", "VMNetworkAdapter"],
+    switches=["Passthru"],
+    positional=["VMName"],
+    pipeline="VMNetworkAdapter",
+)
 def connect_vmnic(ip, b, inp):
     _switch(ip.host, "Connect-VMNetworkAdapter", b.get("SwitchName"))
     for vm in vms_from(ip, "Connect-VMNetworkAdapter", b, [], "VMName"):
         nics = [n for n in vm.nics if "Name" not in b or wildcard_match(str(b["Name"]), n.name)]
         if not nics:
-            raise PsError("No network adapter named '%s' was found on '%s'." % (b.get("Name"), vm.name),
-                          "ObjectNotFound," + hv_command_id("Connect-VMNetworkAdapter"), "ObjectNotFound", vm.name,
-                          "VirtualizationException")
+            raise PsError(
+                "No network adapter named '%s' was found on '%s'." % (b.get("Name"), vm.name),
+                "ObjectNotFound," + hv_command_id("Connect-VMNetworkAdapter"),
+                "ObjectNotFound",
+                vm.name,
+                "VirtualizationException",
+            )
         for n in nics:
             n.switch = str(b["SwitchName"])
     return []
@@ -163,35 +218,65 @@ def remove_vmnic(ip, b, inp):
 
 @cmdlet("Get-VMSwitch", params=["Name"], positional=["Name"])
 def get_vmswitch(ip, b, inp):
-    return [PsObject("Microsoft.HyperV.PowerShell.VMSwitch", dict(s)) for s in ip.host.switches
-            if "Name" not in b or wildcard_match(str(b["Name"]), s["Name"])]
+    return [
+        PsObject("Microsoft.HyperV.PowerShell.VMSwitch", dict(s))
+        for s in ip.host.switches
+        if "Name" not in b or wildcard_match(str(b["Name"]), s["Name"])
+    ]
 
 
-@cmdlet("Move-VM", params=["Name", "VM", "DestinationHost", "DestinationStoragePath"], switches=["IncludeStorage",
-                                                                                                  "Passthru"],
-        positional=["Name", "DestinationHost"], pipeline="VM")
+@cmdlet(
+    "Move-VM",
+    params=["Name", "VM", "DestinationHost", "DestinationStoragePath"],
+    switches=["IncludeStorage", "Passthru"],
+    positional=["Name", "DestinationHost"],
+    pipeline="VM",
+)
 def move_vm(ip, b, inp):
     h = ip.host
     dest = h.fabric.hosts.get(str(b.get("DestinationHost", "")).lower())
     for vm in vms_from(ip, "Move-VM", b, inp):
         if dest is None:
-            raise PsError("The operation failed because the destination host '%s' could not be reached: the "
-                          "Virtual Machine Management Service on the destination host is not available."
-                          % b.get("DestinationHost"), "ObjectNotFound," + hv_command_id("Move-VM"), "ObjectNotFound",
-                          vm.name, "VirtualizationException", "Move-VM")
+            raise PsError(
+                "The operation failed because the destination host '%s' could not be reached: the "
+                "Virtual Machine Management Service on the destination host is not available."
+                % b.get("DestinationHost"),
+                "ObjectNotFound," + hv_command_id("Move-VM"),
+                "ObjectNotFound",
+                vm.name,
+                "VirtualizationException",
+                "Move-VM",
+            )
         if dest is h:
-            raise PsError("Migration did not succeed. The source and destination host are the same.",
-                          "InvalidParameter," + hv_command_id("Move-VM"), "InvalidArgument", vm.name,
-                          "VirtualizationException", "Move-VM")
+            raise PsError(
+                "Migration did not succeed. The source and destination host are the same.",
+                "InvalidParameter," + hv_command_id("Move-VM"),
+                "InvalidArgument",
+                vm.name,
+                "VirtualizationException",
+                "Move-VM",
+            )
         if vm.state in (RUNNING, PAUSED) and vm.memory > dest.memory - dest.used_memory():
-            raise PsError("Migration did not succeed. Not enough memory in the system to start the virtual "
-                          "machine %s on host '%s'." % (vm.name, dest.name), "OperationFailed," +
-                          hv_command_id("Move-VM"), "NotSpecified", vm.name, "VirtualizationException", "Move-VM")
+            raise PsError(
+                "Migration did not succeed. Not enough memory in the system to start the virtual "
+                "machine %s on host '%s'." % (vm.name, dest.name),
+                "OperationFailed," + hv_command_id("Move-VM"),
+                "NotSpecified",
+                vm.name,
+                "VirtualizationException",
+                "Move-VM",
+            )
         local_disks = [d for d in vm.disks if not d.path.startswith("\\\\")]
         if local_disks and not b.get("IncludeStorage"):
-            raise PsError("Migration did not succeed. The virtual machine '%s' uses storage that is local to "
-                          "host '%s'; use -IncludeStorage." % (vm.name, h.name), "InvalidOperation," +
-                          hv_command_id("Move-VM"), "InvalidOperation", vm.name, "VirtualizationException", "Move-VM")
+            raise PsError(
+                "Migration did not succeed. The virtual machine '%s' uses storage that is local to "
+                "host '%s'; use -IncludeStorage." % (vm.name, h.name),
+                "InvalidOperation," + hv_command_id("Move-VM"),
+                "InvalidOperation",
+                vm.name,
+                "VirtualizationException",
+                "Move-VM",
+            )
         if local_disks:
             target_dir = str(b.get("DestinationStoragePath") or dest.vhd_dir)
             os.makedirs(dest.local(target_dir), exist_ok=True)

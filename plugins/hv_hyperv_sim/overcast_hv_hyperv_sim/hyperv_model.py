@@ -1,6 +1,7 @@
 """The hand-modelled Hyper-V fabric behind the fake PowerShell: hosts, VMs, disks, NICs and
 checkpoints with the ``VMState`` integers, Windows paths mapped to local directories, the
 objects ``Get-VM`` and friends return, and Hyper-V's error records."""
+
 from __future__ import annotations
 
 import os
@@ -12,24 +13,33 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 
 from overcast_hv_hyperv_sim.ps_interpreter import Interpreter
-from overcast_hv_hyperv_sim.ps_lang import GiB, PsError, PsObject, hv_command_id, has_wildcards, not_found_vm, ps_date, wildcard_match
+from overcast_hv_hyperv_sim.ps_lang import (
+    GiB,
+    PsError,
+    PsObject,
+    hv_command_id,
+    has_wildcards,
+    not_found_vm,
+    ps_date,
+    wildcard_match,
+)
 
 
 RUNNING, OFF, STOPPING, SAVED, PAUSED = 2, 3, 4, 6, 9
 STATE_NAMES = {RUNNING: "Running", OFF: "Off", STOPPING: "Stopping", SAVED: "Saved", PAUSED: "Paused"}
-VHD_FORMAT = {"vpc": 2, "vhdx": 3}          # Microsoft.Vhd.PowerShell.VhdFormat: VHD=2, VHDX=3
+VHD_FORMAT = {"vpc": 2, "vhdx": 3}  # Microsoft.Vhd.PowerShell.VhdFormat: VHD=2, VHDX=3
 VHD_TYPE = {"fixed": 2, "dynamic": 3, "differencing": 4}
-
 
 
 # ---------------------------------------------------------------------------------------------
 # the Hyper-V model
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Disk:
     path: str
-    controller_type: str = "SCSI"     # IDE | SCSI
+    controller_type: str = "SCSI"  # IDE | SCSI
     controller_number: int = 0
     controller_location: int = 0
 
@@ -75,7 +85,7 @@ class Fabric:
     def __init__(self, root: str, qemu_img: str | None = None):
         self.root = root
         self.hosts: dict[str, "Host"] = {}
-        self.shares: dict[str, str] = {}          # \\server\share (lower) -> local dir
+        self.shares: dict[str, str] = {}  # \\server\share (lower) -> local dir
         self.lock = threading.RLock()
         self.qemu_img = qemu_img if qemu_img is not None else shutil.which("qemu-img")
 
@@ -110,18 +120,33 @@ class Host:
             low = p.lower()
             for unc, d in sorted(self.fabric.shares.items(), key=lambda kv: -len(kv[0])):
                 if low == unc or low.startswith(unc + "\\"):
-                    rest = p[len(unc):].strip("\\")
+                    rest = p[len(unc) :].strip("\\")
                     return os.path.join(d, *[x for x in rest.split("\\") if x])
-            raise PsError("The network path was not found: '%s'." % winpath, "PathNotFound",
-                          "ObjectNotFound", winpath, "IOException")
+            raise PsError(
+                "The network path was not found: '%s'." % winpath,
+                "PathNotFound",
+                "ObjectNotFound",
+                winpath,
+                "IOException",
+            )
         m = re.fullmatch(r"([A-Za-z]):\\?(.*)", p)
         if not m:
-            raise PsError("Cannot find path '%s' because it does not exist." % winpath,
-                          "PathNotFound", "ObjectNotFound", winpath, "ItemNotFoundException")
+            raise PsError(
+                "Cannot find path '%s' because it does not exist." % winpath,
+                "PathNotFound",
+                "ObjectNotFound",
+                winpath,
+                "ItemNotFoundException",
+            )
         parts = [x for x in m.group(2).split("\\") if x]
         if any(x == ".." for x in parts):
-            raise PsError("Access to the path '%s' is denied." % winpath, "UnauthorizedAccess",
-                          "PermissionDenied", winpath, "UnauthorizedAccessException")
+            raise PsError(
+                "Access to the path '%s' is denied." % winpath,
+                "UnauthorizedAccess",
+                "PermissionDenied",
+                winpath,
+                "UnauthorizedAccessException",
+            )
         return os.path.join(self.fabric.root, self.name.lower(), m.group(1).upper(), *parts)
 
     def used_memory(self):
@@ -131,9 +156,14 @@ class Host:
         if vm_id is not None:
             found = [v for v in self.vms if v.id.lower() == str(vm_id).lower()]
             if not found and required:
-                raise PsError('Hyper-V was unable to find a virtual machine with id "%s".' % vm_id,
-                              "InvalidParameter," + hv_command_id(cmdlet), "InvalidArgument", "%s:Guid" % vm_id,
-                              "VirtualizationException", cmdlet)
+                raise PsError(
+                    'Hyper-V was unable to find a virtual machine with id "%s".' % vm_id,
+                    "InvalidParameter," + hv_command_id(cmdlet),
+                    "InvalidArgument",
+                    "%s:Guid" % vm_id,
+                    "VirtualizationException",
+                    cmdlet,
+                )
             return found
         names = name if isinstance(name, list) else [name]
         out = []
@@ -147,36 +177,66 @@ class Host:
 
     def vm_object(self, vm: VM) -> PsObject:
         up = time.time() - vm.started if vm.state in (RUNNING, PAUSED) else 0.0
-        return PsObject("Microsoft.HyperV.PowerShell.VirtualMachine", {
-            "Name": vm.name, "Id": vm.id, "VMId": vm.id, "State": vm.state,
-            "Status": "Operating normally", "ProcessorCount": vm.cpus, "MemoryStartup": vm.memory,
-            "MemoryAssigned": vm.memory if vm.state in (RUNNING, PAUSED) else 0,
-            "DynamicMemoryEnabled": False, "Generation": vm.generation, "Notes": vm.notes,
-            "ComputerName": self.name, "Path": vm.path, "IsClustered": False,
-            "Uptime": {"Ticks": int(up * 1e7), "TotalSeconds": up},
-            "CreationTime": ps_date(time.time()),
-            "HardDrives": [self.disk_object(vm, d) for d in vm.disks],
-            "NetworkAdapters": [self.nic_object(vm, n) for n in vm.nics],
-        })
+        return PsObject(
+            "Microsoft.HyperV.PowerShell.VirtualMachine",
+            {
+                "Name": vm.name,
+                "Id": vm.id,
+                "VMId": vm.id,
+                "State": vm.state,
+                "Status": "Operating normally",
+                "ProcessorCount": vm.cpus,
+                "MemoryStartup": vm.memory,
+                "MemoryAssigned": vm.memory if vm.state in (RUNNING, PAUSED) else 0,
+                "DynamicMemoryEnabled": False,
+                "Generation": vm.generation,
+                "Notes": vm.notes,
+                "ComputerName": self.name,
+                "Path": vm.path,
+                "IsClustered": False,
+                "Uptime": {"Ticks": int(up * 1e7), "TotalSeconds": up},
+                "CreationTime": ps_date(time.time()),
+                "HardDrives": [self.disk_object(vm, d) for d in vm.disks],
+                "NetworkAdapters": [self.nic_object(vm, n) for n in vm.nics],
+            },
+        )
 
     def disk_object(self, vm, d: Disk):
-        return PsObject("Microsoft.HyperV.PowerShell.HardDiskDrive", {
-            "VMName": vm.name, "VMId": vm.id, "Path": d.path, "ControllerType": 0 if d.controller_type == "IDE" else 1,
-            "ControllerNumber": d.controller_number, "ControllerLocation": d.controller_location,
-            "ComputerName": self.name, "Name": "Hard Drive on %s controller number %d at location %d" % (
-                d.controller_type, d.controller_number, d.controller_location)})
+        return PsObject(
+            "Microsoft.HyperV.PowerShell.HardDiskDrive",
+            {
+                "VMName": vm.name,
+                "VMId": vm.id,
+                "Path": d.path,
+                "ControllerType": 0 if d.controller_type == "IDE" else 1,
+                "ControllerNumber": d.controller_number,
+                "ControllerLocation": d.controller_location,
+                "ComputerName": self.name,
+                "Name": "Hard Drive on %s controller number %d at location %d"
+                % (d.controller_type, d.controller_number, d.controller_location),
+            },
+        )
 
     def nic_object(self, vm, n: Nic):
-        return PsObject("Microsoft.HyperV.PowerShell.VMNetworkAdapter", {
-            "VMName": vm.name, "VMId": vm.id, "Name": n.name, "SwitchName": n.switch,
-            "MacAddress": n.mac, "Connected": n.switch is not None, "Id": n.id, "IPAddresses": []})
+        return PsObject(
+            "Microsoft.HyperV.PowerShell.VMNetworkAdapter",
+            {
+                "VMName": vm.name,
+                "VMId": vm.id,
+                "Name": n.name,
+                "SwitchName": n.switch,
+                "MacAddress": n.mac,
+                "Connected": n.switch is not None,
+                "Id": n.id,
+                "IPAddresses": [],
+            },
+        )
 
     # ---- script execution -------------------------------------------------------------------
     def run(self, script: str) -> tuple[str, list, int]:
         """Run a script -> (stdout text, [error records and warnings], exit code)."""
         with self.fabric.lock:
             return Interpreter(self).run(script)
-
 
 
 def vms_from(ip: Interpreter, cmdlet: str, b: dict, inp: list, name_key="Name") -> list[VM]:
@@ -192,15 +252,24 @@ def vms_from(ip: Interpreter, cmdlet: str, b: dict, inp: list, name_key="Name") 
             out += h.find(cmdlet, vm_id=vid)
         return out
     if b.get(name_key) is None:
-        raise PsError("Cannot process command because of one or more missing mandatory parameters: %s."
-                      % name_key, "MissingMandatoryParameter," + hv_command_id(cmdlet), "InvalidArgument",
-                      "", "ParameterBindingException", cmdlet)
+        raise PsError(
+            "Cannot process command because of one or more missing mandatory parameters: %s." % name_key,
+            "MissingMandatoryParameter," + hv_command_id(cmdlet),
+            "InvalidArgument",
+            "",
+            "ParameterBindingException",
+            cmdlet,
+        )
     return h.find(cmdlet, b[name_key])
-
 
 
 def check_disk_file(h, cmdlet, path):
     if not os.path.isfile(h.local(path)):
-        raise PsError("Failed to add device 'Virtual Hard Disk'. The system cannot find the file specified. "
-                      "('%s')" % path, "ObjectNotFound," + hv_command_id(cmdlet), "ObjectNotFound", path,
-                      "VirtualizationException", cmdlet)
+        raise PsError(
+            "Failed to add device 'Virtual Hard Disk'. The system cannot find the file specified. ('%s')" % path,
+            "ObjectNotFound," + hv_command_id(cmdlet),
+            "ObjectNotFound",
+            path,
+            "VirtualizationException",
+            cmdlet,
+        )

@@ -1,5 +1,6 @@
 """Hyper-V cmdlets for VMs: Get/New/Set/Start/Stop/Restart/Save/Suspend/Resume/Remove-VM and
 checkpoints, with Hyper-V's state rules and error records."""
+
 from __future__ import annotations
 
 import os
@@ -7,9 +8,28 @@ import shutil
 import time
 import uuid as uuidlib
 
-from overcast_hv_hyperv_sim.hyperv_model import Checkpoint, Disk, Nic, OFF, PAUSED, RUNNING, SAVED, VM, check_disk_file, vms_from
+from overcast_hv_hyperv_sim.hyperv_model import (
+    Checkpoint,
+    Disk,
+    Nic,
+    OFF,
+    PAUSED,
+    RUNNING,
+    SAVED,
+    VM,
+    check_disk_file,
+    vms_from,
+)
 from overcast_hv_hyperv_sim.ps_interpreter import cmdlet
-from overcast_hv_hyperv_sim.ps_lang import PsError, PsObject, hv_command_id, has_wildcards, invalid_state, ps_date, wildcard_match
+from overcast_hv_hyperv_sim.ps_lang import (
+    PsError,
+    PsObject,
+    hv_command_id,
+    has_wildcards,
+    invalid_state,
+    ps_date,
+    wildcard_match,
+)
 
 
 @cmdlet("Get-VM", params=["Name", "Id", "ComputerName"], positional=["Name"])
@@ -22,22 +42,38 @@ def get_vm(ip, b, inp):
     return [h.vm_object(v) for v in h.vms]
 
 
-@cmdlet("New-VM", params=["Name", "MemoryStartupBytes", "Generation", "Path", "SwitchName", "VHDPath",
-                          "BootDevice"], switches=["NoVHD"], positional=["Name"])
+@cmdlet(
+    "New-VM",
+    params=["Name", "MemoryStartupBytes", "Generation", "Path", "SwitchName", "VHDPath", "BootDevice"],
+    switches=["NoVHD"],
+    positional=["Name"],
+)
 def new_vm(ip, b, inp):
     h = ip.host
     name = str(b.get("Name", "New Virtual Machine"))
     if len(name) > 100:
-        raise PsError("The virtual machine name is too long: names can be at most 100 characters.",
-                      "InvalidParameter," + hv_command_id("New-VM"), "InvalidArgument", name,
-                      "VirtualizationException", "New-VM")
+        raise PsError(
+            "The virtual machine name is too long: names can be at most 100 characters.",
+            "InvalidParameter," + hv_command_id("New-VM"),
+            "InvalidArgument",
+            name,
+            "VirtualizationException",
+            "New-VM",
+        )
     gen = int(b.get("Generation", 1))
     if gen not in (1, 2):
-        raise PsError("Cannot validate argument on parameter 'Generation'. The argument \"%s\" does not belong to "
-                      "the set \"1,2\"." % gen, "ParameterArgumentValidationError," + hv_command_id("New-VM"),
-                      "InvalidData", "", "ParameterBindingValidationException", "New-VM")
-    vm = VM(name=name, generation=gen, memory=int(b.get("MemoryStartupBytes", 512 << 20)),
-            path=str(b.get("Path", h.vm_dir)))
+        raise PsError(
+            "Cannot validate argument on parameter 'Generation'. The argument \"%s\" does not belong to "
+            'the set "1,2".' % gen,
+            "ParameterArgumentValidationError," + hv_command_id("New-VM"),
+            "InvalidData",
+            "",
+            "ParameterBindingValidationException",
+            "New-VM",
+        )
+    vm = VM(
+        name=name, generation=gen, memory=int(b.get("MemoryStartupBytes", 512 << 20)), path=str(b.get("Path", h.vm_dir))
+    )
     if b.get("VHDPath"):
         check_disk_file(h, "New-VM", str(b["VHDPath"]))
         vm.disks.append(Disk(str(b["VHDPath"]), "IDE" if gen == 1 else "SCSI", 0, 0))
@@ -46,9 +82,22 @@ def new_vm(ip, b, inp):
     return [h.vm_object(vm)]
 
 
-@cmdlet("Set-VM", params=["Name", "VM", "ProcessorCount", "MemoryStartupBytes", "Notes", "AutomaticStopAction",
-                          "AutomaticStartAction", "CheckpointType"],
-        switches=["StaticMemory", "DynamicMemory", "Passthru"], positional=["Name"], pipeline="VM")
+@cmdlet(
+    "Set-VM",
+    params=[
+        "Name",
+        "VM",
+        "ProcessorCount",
+        "MemoryStartupBytes",
+        "Notes",
+        "AutomaticStopAction",
+        "AutomaticStartAction",
+        "CheckpointType",
+    ],
+    switches=["StaticMemory", "DynamicMemory", "Passthru"],
+    positional=["Name"],
+    pipeline="VM",
+)
 def set_vm(ip, b, inp):
     out = []
     for vm in vms_from(ip, "Set-VM", b, inp):
@@ -57,10 +106,15 @@ def set_vm(ip, b, inp):
         if "ProcessorCount" in b:
             n = int(b["ProcessorCount"])
             if not 1 <= n <= ip.host.cpus:
-                raise PsError("'%s' failed to modify device 'Processor'. The virtual machine cannot have more "
-                              "processors than the host has (%d)." % (vm.name, ip.host.cpus),
-                              "InvalidParameter," + hv_command_id("Set-VM"), "InvalidArgument", vm.name,
-                              "VirtualizationException", "Set-VM")
+                raise PsError(
+                    "'%s' failed to modify device 'Processor'. The virtual machine cannot have more "
+                    "processors than the host has (%d)." % (vm.name, ip.host.cpus),
+                    "InvalidParameter," + hv_command_id("Set-VM"),
+                    "InvalidArgument",
+                    vm.name,
+                    "VirtualizationException",
+                    "Set-VM",
+                )
             vm.cpus = n
         if "MemoryStartupBytes" in b:
             vm.memory = int(b["MemoryStartupBytes"])
@@ -80,9 +134,15 @@ def _start(ip, vm, cmdlet):
         raise invalid_state(cmdlet, vm)
     free = h.memory - h.used_memory()
     if vm.memory > free:
-        raise PsError("'%s' could not initialize. Not enough memory in the system to start the virtual machine "
-                      "%s." % (vm.name, vm.name), "OperationFailed," + hv_command_id(cmdlet), "NotSpecified",
-                      vm.name, "VirtualizationException", cmdlet)
+        raise PsError(
+            "'%s' could not initialize. Not enough memory in the system to start the virtual machine "
+            "%s." % (vm.name, vm.name),
+            "OperationFailed," + hv_command_id(cmdlet),
+            "NotSpecified",
+            vm.name,
+            "VirtualizationException",
+            cmdlet,
+        )
     for d in vm.disks:
         check_disk_file(h, cmdlet, d.path)
     resumed = vm.state == SAVED
@@ -103,8 +163,13 @@ def start_vm(ip, b, inp):
     return out
 
 
-@cmdlet("Stop-VM", params=["Name", "VM"], switches=["Force", "TurnOff", "Save", "Passthru"], positional=["Name"],
-        pipeline="VM")
+@cmdlet(
+    "Stop-VM",
+    params=["Name", "VM"],
+    switches=["Force", "TurnOff", "Save", "Passthru"],
+    positional=["Name"],
+    pipeline="VM",
+)
 def stop_vm(ip, b, inp):
     out = []
     for vm in vms_from(ip, "Stop-VM", b, inp):
@@ -119,9 +184,15 @@ def stop_vm(ip, b, inp):
                 raise invalid_state("Stop-VM", vm)
         elif not vm.integration_shutdown:
             if not b.get("Force"):
-                raise PsError("The virtual machine '%s' could not be shut down because the shutdown integration "
-                              "service is unavailable." % vm.name, "Unavailable," + hv_command_id("Stop-VM"),
-                              "ResourceUnavailable", vm.name, "VirtualizationException", "Stop-VM")
+                raise PsError(
+                    "The virtual machine '%s' could not be shut down because the shutdown integration "
+                    "service is unavailable." % vm.name,
+                    "Unavailable," + hv_command_id("Stop-VM"),
+                    "ResourceUnavailable",
+                    vm.name,
+                    "VirtualizationException",
+                    "Stop-VM",
+                )
         vm.state = OFF
         vm.started = 0.0
         vm.console.append("[sim] %s powered off" % vm.name)
@@ -130,16 +201,21 @@ def stop_vm(ip, b, inp):
     return out
 
 
-@cmdlet("Restart-VM", params=["Name", "VM", "Type"], switches=["Force", "Passthru"], positional=["Name"],
-        pipeline="VM")
+@cmdlet("Restart-VM", params=["Name", "VM", "Type"], switches=["Force", "Passthru"], positional=["Name"], pipeline="VM")
 def restart_vm(ip, b, inp):
     for vm in vms_from(ip, "Restart-VM", b, inp):
         if vm.state != RUNNING:
             raise invalid_state("Restart-VM", vm)
         if str(b.get("Type", "Reset")).lower() == "reboot" and not vm.integration_shutdown:
-            raise PsError("The virtual machine '%s' could not be restarted because the shutdown integration "
-                          "service is unavailable." % vm.name, "Unavailable," + hv_command_id("Restart-VM"),
-                          "ResourceUnavailable", vm.name, "VirtualizationException", "Restart-VM")
+            raise PsError(
+                "The virtual machine '%s' could not be restarted because the shutdown integration "
+                "service is unavailable." % vm.name,
+                "Unavailable," + hv_command_id("Restart-VM"),
+                "ResourceUnavailable",
+                vm.name,
+                "VirtualizationException",
+                "Restart-VM",
+            )
         vm.started = time.time()
         vm.console.append("[sim] %s restarted" % vm.name)
         vm.console.append("BOOTED")
@@ -183,20 +259,25 @@ def remove_vm(ip, b, inp):
     for vm in vms_from(ip, "Remove-VM", b, inp):
         if vm.state not in (OFF, SAVED):
             raise invalid_state("Remove-VM", vm, "delete")
-        ip.host.vms.remove(vm)        # like Hyper-V: the VHD files stay on disk
+        ip.host.vms.remove(vm)  # like Hyper-V: the VHD files stay on disk
     return []
 
 
-@cmdlet("Checkpoint-VM", params=["Name", "VM", "SnapshotName"], switches=["Passthru"], positional=["Name"],
-        pipeline="VM")
+@cmdlet(
+    "Checkpoint-VM", params=["Name", "VM", "SnapshotName"], switches=["Passthru"], positional=["Name"], pipeline="VM"
+)
 def checkpoint_vm(ip, b, inp):
     h, out = ip.host, []
     for vm in vms_from(ip, "Checkpoint-VM", b, inp):
         if vm.state not in (RUNNING, OFF, SAVED, PAUSED):
             raise invalid_state("Checkpoint-VM", vm, "create checkpoint")
-        cp = Checkpoint(str(b.get("SnapshotName") or "%s - (%s)" % (vm.name, time.strftime("%m/%d/%Y - %H:%M:%S"))),
-                        str(uuidlib.uuid4()), time.time(), [d.path for d in vm.disks])
-        for d in vm.disks:   # the VM now writes to a differencing disk; the parent is frozen
+        cp = Checkpoint(
+            str(b.get("SnapshotName") or "%s - (%s)" % (vm.name, time.strftime("%m/%d/%Y - %H:%M:%S"))),
+            str(uuidlib.uuid4()),
+            time.time(),
+            [d.path for d in vm.disks],
+        )
+        for d in vm.disks:  # the VM now writes to a differencing disk; the parent is frozen
             base, _ = os.path.splitext(d.path)
             child = "%s_%s.avhdx" % (base, cp.id.upper())
             shutil.copyfile(h.local(d.path), h.local(child))
@@ -208,10 +289,19 @@ def checkpoint_vm(ip, b, inp):
 
 
 def _cp_object(h, vm, cp):
-    return PsObject("Microsoft.HyperV.PowerShell.VMSnapshot", {
-        "Name": cp.name, "Id": cp.id, "VMName": vm.name, "VMId": vm.id, "CreationTime": ps_date(cp.created),
-        "SnapshotType": 5, "ComputerName": h.name,
-        "HardDrives": [PsObject("Microsoft.HyperV.PowerShell.HardDiskDrive", {"Path": p}) for p in cp.drives]})
+    return PsObject(
+        "Microsoft.HyperV.PowerShell.VMSnapshot",
+        {
+            "Name": cp.name,
+            "Id": cp.id,
+            "VMName": vm.name,
+            "VMId": vm.id,
+            "CreationTime": ps_date(cp.created),
+            "SnapshotType": 5,
+            "ComputerName": h.name,
+            "HardDrives": [PsObject("Microsoft.HyperV.PowerShell.HardDiskDrive", {"Path": p}) for p in cp.drives],
+        },
+    )
 
 
 @cmdlet("Get-VMSnapshot", params=["VMName", "Name", "VM"], positional=["VMName"], pipeline="VM")
@@ -222,19 +312,29 @@ def get_vmsnapshot(ip, b, inp):
             if "Name" not in b or wildcard_match(str(b["Name"]), cp.name):
                 out.append(_cp_object(ip.host, vm, cp))
     if "Name" in b and not out and not has_wildcards(str(b["Name"])):
-        raise PsError('Hyper-V was unable to find a checkpoint with name "%s".' % b["Name"],
-                      "InvalidParameter," + hv_command_id("Get-VMSnapshot"), "InvalidArgument", str(b["Name"]),
-                      "VirtualizationException", "Get-VMSnapshot")
+        raise PsError(
+            'Hyper-V was unable to find a checkpoint with name "%s".' % b["Name"],
+            "InvalidParameter," + hv_command_id("Get-VMSnapshot"),
+            "InvalidArgument",
+            str(b["Name"]),
+            "VirtualizationException",
+            "Get-VMSnapshot",
+        )
     return out
 
 
-@cmdlet("Remove-VMSnapshot", params=["VMName", "Name", "VMSnapshot"], switches=["IncludeAllChildSnapshots"],
-        positional=["VMName"], pipeline="VMSnapshot")
+@cmdlet(
+    "Remove-VMSnapshot",
+    params=["VMName", "Name", "VMSnapshot"],
+    switches=["IncludeAllChildSnapshots"],
+    positional=["VMName"],
+    pipeline="VMSnapshot",
+)
 def remove_vmsnapshot(ip, b, inp):
     h = ip.host
     targets = []
     if inp or "VMSnapshot" in b:
-        for o in (inp or [b["VMSnapshot"]]):
+        for o in inp or [b["VMSnapshot"]]:
             vm = h.find("Remove-VMSnapshot", vm_id=o["VMId"])[0]
             targets += [(vm, cp) for cp in vm.checkpoints if cp.id == o["Id"]]
     else:

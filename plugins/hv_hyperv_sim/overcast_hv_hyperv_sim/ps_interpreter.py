@@ -1,5 +1,6 @@
 """The fake PowerShell interpreter: statements, pipelines, values, variables, and binding
 parameters against the cmdlets registered with :func:`cmdlet`."""
+
 from __future__ import annotations
 
 import re
@@ -16,17 +17,23 @@ if TYPE_CHECKING:  # the model runs the interpreter; the interpreter only names 
 # interpreter
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class CmdletSpec:
     fn: Callable
-    params: dict[str, str]              # lower name -> canonical name
-    switches: set[str]                  # lower names of switch parameters
+    params: dict[str, str]  # lower name -> canonical name
+    switches: set[str]  # lower names of switch parameters
     positional: list[str] = field(default_factory=list)
-    pipeline: str | None = None         # parameter that takes pipeline input
+    pipeline: str | None = None  # parameter that takes pipeline input
 
 
-COMMON_PARAMS = {"erroraction": "ErrorAction", "warningaction": "WarningAction", "verbose": "Verbose",
-                 "confirm": "Confirm", "whatif": "WhatIf"}
+COMMON_PARAMS = {
+    "erroraction": "ErrorAction",
+    "warningaction": "WarningAction",
+    "verbose": "Verbose",
+    "confirm": "Confirm",
+    "whatif": "WhatIf",
+}
 COMMON_SWITCHES = {"verbose", "confirm", "whatif"}
 CMDLETS: dict[str, CmdletSpec] = {}
 
@@ -35,19 +42,26 @@ def cmdlet(name, params=(), switches=(), positional=(), pipeline=None):
     def deco(fn):
         p = {x.lower(): x for x in list(params) + list(switches)}
         p.update(COMMON_PARAMS)
-        CMDLETS[name.lower()] = CmdletSpec(fn, p, {s.lower() for s in switches} | COMMON_SWITCHES,
-                                           list(positional), pipeline)
+        CMDLETS[name.lower()] = CmdletSpec(
+            fn, p, {s.lower() for s in switches} | COMMON_SWITCHES, list(positional), pipeline
+        )
         fn.cmdlet_name = name
         return fn
+
     return deco
 
 
 class Interpreter:
     def __init__(self, host: Host):
         self.host = host
-        self.vars: dict[str, Any] = {"true": True, "false": False, "null": None,
-                                     "ErrorActionPreference": "Continue", "ProgressPreference": "Continue",
-                                     "env:COMPUTERNAME": host.name}
+        self.vars: dict[str, Any] = {
+            "true": True,
+            "false": False,
+            "null": None,
+            "ErrorActionPreference": "Continue",
+            "ProgressPreference": "Continue",
+            "env:COMPUTERNAME": host.name,
+        }
         self.out: list[str] = []
         self.errors: list[tuple[str, PsError | str]] = []
         self.failed = False
@@ -116,16 +130,21 @@ class Interpreter:
         data: list | None = None
         for i, seg in enumerate(segments):
             if not seg:
-                raise ParseError("An empty pipe element is not allowed.", "EmptyPipeElement", "ParserError",
-                                 exc="ParseException")
+                raise ParseError(
+                    "An empty pipe element is not allowed.", "EmptyPipeElement", "ParserError", exc="ParseException"
+                )
             if seg[0].kind == "word" and not re.fullmatch(r"\d+", seg[0].value):
                 data = self.invoke(seg[0].value, seg[1:], data)
             elif i == 0:
                 vals = self.primary_list(seg, 0)[0]
                 data = vals if isinstance(vals, list) else [vals]
             else:
-                raise ParseError("Expressions are only allowed as the first element of a pipeline.",
-                                 "ExpressionsMustBeFirstInPipeline", "ParserError", exc="ParseException")
+                raise ParseError(
+                    "Expressions are only allowed as the first element of a pipeline.",
+                    "ExpressionsMustBeFirstInPipeline",
+                    "ParserError",
+                    exc="ParseException",
+                )
         return data or []
 
     # ---- values -------------------------------------------------------------------------
@@ -164,10 +183,11 @@ class Interpreter:
                     if depth == 0:
                         break
                 j += 1
-            vals = self.exec_pipeline(toks[i + 1:j])
+            vals = self.exec_pipeline(toks[i + 1 : j])
             return (vals[0] if len(vals) == 1 else vals), j + 1
-        raise ParseError("Unexpected token in expression or statement.", "UnexpectedToken", "ParserError",
-                         exc="ParseException")
+        raise ParseError(
+            "Unexpected token in expression or statement.", "UnexpectedToken", "ParserError", exc="ParseException"
+        )
 
     def primary_list(self, toks, i):
         v, i = self.primary(toks, i)
@@ -183,10 +203,16 @@ class Interpreter:
     def invoke(self, name: str, toks: list[Tok], pipeline_input):
         spec = CMDLETS.get(name.lower())
         if spec is None:
-            raise PsError("The term '%s' is not recognized as the name of a cmdlet, function, script file, or "
-                          "operable program. Check the spelling of the name, or if a path was included, verify "
-                          "that the path is correct and try again." % name, "CommandNotFoundException",
-                          "ObjectNotFound", "%s:String" % name, "CommandNotFoundException", name)
+            raise PsError(
+                "The term '%s' is not recognized as the name of a cmdlet, function, script file, or "
+                "operable program. Check the spelling of the name, or if a path was included, verify "
+                "that the path is correct and try again." % name,
+                "CommandNotFoundException",
+                "ObjectNotFound",
+                "%s:String" % name,
+                "CommandNotFoundException",
+                name,
+            )
         canonical = spec.fn.cmdlet_name
         bound: dict[str, Any] = {}
         positional = list(spec.positional)
@@ -197,32 +223,47 @@ class Interpreter:
                 key = t.value.lower()
                 matches = [k for k in spec.params if k == key] or [k for k in spec.params if k.startswith(key)]
                 if len(matches) != 1:
-                    raise PsError("A parameter cannot be found that matches parameter name '%s'." % t.value,
-                                  "NamedParameterNotFound," + hv_command_id(canonical), "InvalidArgument",
-                                  "", "ParameterBindingException", canonical)
+                    raise PsError(
+                        "A parameter cannot be found that matches parameter name '%s'." % t.value,
+                        "NamedParameterNotFound," + hv_command_id(canonical),
+                        "InvalidArgument",
+                        "",
+                        "ParameterBindingException",
+                        canonical,
+                    )
                 pname = spec.params[matches[0]]
                 if matches[0] in spec.switches and not t.colon:
                     bound[pname] = True
                     i += 1
                     continue
                 if i + 1 >= len(toks) or toks[i + 1].kind in ("param", "pipe"):
-                    raise PsError("Missing an argument for parameter '%s'. Specify a parameter of type "
-                                  "'System.String' and try again." % pname,
-                                  "MissingArgument," + hv_command_id(canonical), "InvalidArgument", "",
-                                  "ParameterBindingException", canonical)
+                    raise PsError(
+                        "Missing an argument for parameter '%s'. Specify a parameter of type "
+                        "'System.String' and try again." % pname,
+                        "MissingArgument," + hv_command_id(canonical),
+                        "InvalidArgument",
+                        "",
+                        "ParameterBindingException",
+                        canonical,
+                    )
                 bound[pname], i = self.primary_list(toks, i + 1)
             else:
                 value, i = self.primary_list(toks, i)
                 while positional and positional[0] in bound:
                     positional.pop(0)
                 if not positional:
-                    raise PsError("A positional parameter cannot be found that accepts argument '%s'." % value,
-                                  "PositionalParameterNotFound," + hv_command_id(canonical), "InvalidArgument", "",
-                                  "ParameterBindingException", canonical)
+                    raise PsError(
+                        "A positional parameter cannot be found that accepts argument '%s'." % value,
+                        "PositionalParameterNotFound," + hv_command_id(canonical),
+                        "InvalidArgument",
+                        "",
+                        "ParameterBindingException",
+                        canonical,
+                    )
                 bound[positional.pop(0)] = value
         self.host.transcript.append((canonical, dict(bound)))
         if pipeline_input is not None and not pipeline_input and spec.pipeline:
-            return []      # downstream of a pipeline that produced nothing: the process block never runs
+            return []  # downstream of a pipeline that produced nothing: the process block never runs
         pref = str(bound.get("ErrorAction", self.vars.get("ErrorActionPreference", "Continue")))
         try:
             result = spec.fn(self, bound, pipeline_input or [])

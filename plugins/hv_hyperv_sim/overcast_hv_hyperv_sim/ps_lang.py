@@ -1,5 +1,6 @@
 """The PowerShell language pieces of the fake interpreter: error records, the lexer (quoting
 rules that matter for safety), objects, ``ConvertTo-Json`` output and wildcard matching."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,9 @@ GiB = 1 << 30
 # errors
 # ---------------------------------------------------------------------------------------------
 
+
 class PsError(Exception):
-    def __init__(self, message, error_id="", category="NotSpecified", target="", exc="RuntimeException",
-                 cmdlet=""):
+    def __init__(self, message, error_id="", category="NotSpecified", target="", exc="RuntimeException", cmdlet=""):
         super().__init__(message)
         self.message = message
         self.error_id = error_id
@@ -38,24 +39,36 @@ def hv_command_id(cmdlet):
 
 
 def not_found_vm(cmdlet, name):
-    return PsError('Hyper-V was unable to find a virtual machine with name "%s".' % name,
-                   "InvalidParameter," + hv_command_id(cmdlet), "InvalidArgument", "%s:String" % name,
-                   "VirtualizationException", cmdlet)
+    return PsError(
+        'Hyper-V was unable to find a virtual machine with name "%s".' % name,
+        "InvalidParameter," + hv_command_id(cmdlet),
+        "InvalidArgument",
+        "%s:String" % name,
+        "VirtualizationException",
+        cmdlet,
+    )
 
 
 def invalid_state(cmdlet, vm, what="change state"):
-    return PsError("'%s' failed to %s. The operation cannot be performed while the object is in its "
-                   "current state." % (vm.name, what), "InvalidState," + hv_command_id(cmdlet), "InvalidOperation",
-                   "%s:VirtualMachine" % vm.name, "VirtualizationException", cmdlet)
+    return PsError(
+        "'%s' failed to %s. The operation cannot be performed while the object is in its "
+        "current state." % (vm.name, what),
+        "InvalidState," + hv_command_id(cmdlet),
+        "InvalidOperation",
+        "%s:VirtualMachine" % vm.name,
+        "VirtualizationException",
+        cmdlet,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # lexer
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Tok:
-    kind: str          # str dstr num var param word pipe comma sep assign lparen rparen subexpr
+    kind: str  # str dstr num var param word pipe comma sep assign lparen rparen subexpr
     value: Any = None
     colon: bool = False
 
@@ -70,7 +83,7 @@ def lex(src: str) -> list[Tok]:
         c = src[i]
         if c in " \t\r":
             i += 1
-        elif c == "`" and i + 1 < n and src[i + 1] == "\n":      # line continuation
+        elif c == "`" and i + 1 < n and src[i + 1] == "\n":  # line continuation
             i += 2
         elif c in "\n;":
             toks.append(Tok("sep"))
@@ -98,8 +111,12 @@ def lex(src: str) -> list[Tok]:
             buf = []
             while True:
                 if i >= n:
-                    raise ParseError("The string is missing the terminator: '.",
-                                     "TerminatorExpectedAtEndOfString", "ParserError", exc="ParseException")
+                    raise ParseError(
+                        "The string is missing the terminator: '.",
+                        "TerminatorExpectedAtEndOfString",
+                        "ParserError",
+                        exc="ParseException",
+                    )
                 if src[i] in SINGLE_QUOTES:
                     if i + 1 < n and src[i + 1] in SINGLE_QUOTES:
                         buf.append(src[i])
@@ -115,13 +132,17 @@ def lex(src: str) -> list[Tok]:
             toks.append(Tok("dstr", parts))
         elif c == "$" and i + 1 < n and src[i + 1] == "(":
             j = _match_paren(src, i + 1)
-            toks.append(Tok("subexpr", src[i + 2:j]))
+            toks.append(Tok("subexpr", src[i + 2 : j]))
             i = j + 1
         elif c == "$":
             m = re.match(r"\$([A-Za-z_][A-Za-z0-9_:]*)", src[i:])
             if not m:
-                raise ParseError("Unexpected token '$' in expression or statement.", "UnexpectedToken",
-                                 "ParserError", exc="ParseException")
+                raise ParseError(
+                    "Unexpected token '$' in expression or statement.",
+                    "UnexpectedToken",
+                    "ParserError",
+                    exc="ParseException",
+                )
             toks.append(Tok("var", m.group(1)))
             i += m.end()
         elif c in "-\u2013\u2014\u2015" and i + 1 < n and (src[i + 1].isalpha()):
@@ -131,8 +152,12 @@ def lex(src: str) -> list[Tok]:
         else:
             m = re.match(r"[^\s;|,()'\"`$\u2018\u2019\u201a\u201b\u201c\u201d\u201e]+", src[i:])
             if not m:
-                raise ParseError("Unexpected token '%s' in expression or statement." % c, "UnexpectedToken",
-                                 "ParserError", exc="ParseException")
+                raise ParseError(
+                    "Unexpected token '%s' in expression or statement." % c,
+                    "UnexpectedToken",
+                    "ParserError",
+                    exc="ParseException",
+                )
             word = m.group(0)
             i += m.end()
             num = re.fullmatch(r"(\d+)(kb|mb|gb|tb|pb)?", word, re.I)
@@ -158,8 +183,12 @@ def _match_paren(src, i):
             if depth == 0:
                 return j
         j += 1
-    raise ParseError("Missing closing ')' in subexpression.", "MissingEndParenthesisInSubexpression",
-                     "ParserError", exc="ParseException")
+    raise ParseError(
+        "Missing closing ')' in subexpression.",
+        "MissingEndParenthesisInSubexpression",
+        "ParserError",
+        exc="ParseException",
+    )
 
 
 def _lex_dstring(src, i):
@@ -168,8 +197,12 @@ def _lex_dstring(src, i):
     n = len(src)
     while True:
         if i >= n:
-            raise ParseError('The string is missing the terminator: ".', "TerminatorExpectedAtEndOfString",
-                             "ParserError", exc="ParseException")
+            raise ParseError(
+                'The string is missing the terminator: ".',
+                "TerminatorExpectedAtEndOfString",
+                "ParserError",
+                exc="ParseException",
+            )
         c = src[i]
         if c in DOUBLE_QUOTES:
             if i + 1 < n and src[i + 1] in DOUBLE_QUOTES:
@@ -186,7 +219,7 @@ def _lex_dstring(src, i):
             j = _match_paren(src, i + 1)
             parts.append("".join(buf))
             buf = []
-            parts.append(("subexpr", src[i + 2:j]))
+            parts.append(("subexpr", src[i + 2 : j]))
             i = j + 1
             continue
         m = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)", src[i:])
@@ -205,6 +238,7 @@ def _lex_dstring(src, i):
 # ---------------------------------------------------------------------------------------------
 # objects and JSON
 # ---------------------------------------------------------------------------------------------
+
 
 class PsObject(dict):
     """An object with a .NET type name; ConvertTo-Json writes its properties."""
@@ -225,6 +259,7 @@ def to_json(value, depth: int, compress: bool) -> str:
                 return " ".join(str(x) for x in v)
             return [conv(x, d + 1) for x in v]
         return v
+
     data = conv(value, 0)
     if compress:
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -253,7 +288,7 @@ def wildcard_match(pattern: str, text: str) -> bool:
             if j == -1:
                 rx.append(re.escape(c))
             else:
-                rx.append("[" + re.sub(r"([\\^])", r"\\\1", pattern[i + 1:j]) + "]")
+                rx.append("[" + re.sub(r"([\\^])", r"\\\1", pattern[i + 1 : j]) + "]")
                 i = j
         else:
             rx.append(re.escape(c))

@@ -19,6 +19,7 @@ listener on a free loopback port. Per host:
 Run standalone: ``python -m overcast_hv_hyperv_sim.wsman_sim --hosts hv1,hv2`` prints one
 ``NAME URL`` line per host when ready.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,11 +39,13 @@ from xml.sax.saxutils import escape
 
 from .fake_powershell import Fabric, Host, PsError
 
-NS = {"s": "http://www.w3.org/2003/05/soap-envelope",
-      "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
-      "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
-      "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
-      "p": "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"}
+NS = {
+    "s": "http://www.w3.org/2003/05/soap-envelope",
+    "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+    "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
+    "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+    "p": "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd",
+}
 T = "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
 SH = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
 BOUNDARY = b"--Encrypted Boundary"
@@ -56,46 +59,58 @@ FAULT_UNSUPPORTED = 2150858771
 
 def clixml(records) -> bytes:
     """Error and warning records as powershell.exe writes them to stderr."""
+
     def enc(text):
         return escape(text).replace("\r\n", "\n").replace("\n", "_x000D__x000A_")
-    parts = ['<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T>'
-             '<T>System.Object</T></TN><MS><I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing modules for '
-             'first use.</AV><AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC><T>Completed</T><SR>-1</SR><SD> </SD></PR>'
-             '</MS></Obj>']
+
+    parts = [
+        '<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T>'
+        '<T>System.Object</T></TN><MS><I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing modules for '
+        "first use.</AV><AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC><T>Completed</T><SR>-1</SR><SD> </SD></PR>"
+        "</MS></Obj>"
+    ]
     for kind, rec in records:
         if kind == "warning":
             parts.append('<S S="warning">%s_x000D__x000A_</S>' % enc(str(rec)))
             continue
         e: PsError = rec
-        lines = ["%s : %s" % (e.cmdlet, e.message) if e.cmdlet else e.message,
-                 "At line:1 char:1",
-                 "+ %s" % (e.cmdlet or ""),
-                 "+ ~~~~~~~~~~",
-                 "    + CategoryInfo          : %s: (%s) [%s], %s" % (e.category, e.target, e.cmdlet, e.exc),
-                 "    + FullyQualifiedErrorId : %s" % (e.error_id or e.exc), " "]
+        lines = [
+            "%s : %s" % (e.cmdlet, e.message) if e.cmdlet else e.message,
+            "At line:1 char:1",
+            "+ %s" % (e.cmdlet or ""),
+            "+ ~~~~~~~~~~",
+            "    + CategoryInfo          : %s: (%s) [%s], %s" % (e.category, e.target, e.cmdlet, e.exc),
+            "    + FullyQualifiedErrorId : %s" % (e.error_id or e.exc),
+            " ",
+        ]
         parts += ['<S S="Error">%s_x000D__x000A_</S>' % enc(ln) for ln in lines]
-    return ('#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">%s'
-            '</Objs>' % "".join(parts)).encode()
+    return (
+        '#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">%s'
+        "</Objs>" % "".join(parts)
+    ).encode()
 
 
 def envelope(action, relates_to, body="", shell_id=None) -> bytes:
     sel = ('<w:SelectorSet><w:Selector Name="ShellId">%s</w:Selector></w:SelectorSet>' % shell_id) if shell_id else ""
-    return ('<?xml version="1.0" encoding="utf-8"?>'
-            '<s:Envelope xmlns:s="%(s)s" xmlns:a="%(a)s" xmlns:w="%(w)s" xmlns:rsp="%(rsp)s" '
-            'xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" xml:lang="en-US"><s:Header>'
-            '<a:Action>%(act)s</a:Action><a:MessageID>uuid:%(mid)s</a:MessageID>'
-            '<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>'
-            '<a:RelatesTo>%(rel)s</a:RelatesTo>%(sel)s</s:Header><s:Body>%(body)s</s:Body></s:Envelope>'
-            % dict(NS, act=action, mid=str(uuid.uuid4()).upper(), rel=escape(relates_to or ""), sel=sel,
-                   body=body)).encode()
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<s:Envelope xmlns:s="%(s)s" xmlns:a="%(a)s" xmlns:w="%(w)s" xmlns:rsp="%(rsp)s" '
+        'xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" xml:lang="en-US"><s:Header>'
+        "<a:Action>%(act)s</a:Action><a:MessageID>uuid:%(mid)s</a:MessageID>"
+        "<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>"
+        "<a:RelatesTo>%(rel)s</a:RelatesTo>%(sel)s</s:Header><s:Body>%(body)s</s:Body></s:Envelope>"
+        % dict(NS, act=action, mid=str(uuid.uuid4()).upper(), rel=escape(relates_to or ""), sel=sel, body=body)
+    ).encode()
 
 
 def fault(relates_to, code, reason, subcode="w:InternalError") -> bytes:
-    body = ('<s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>%s</s:Value></s:Subcode>'
-            '</s:Code><s:Reason><s:Text xml:lang="en-US">%s</s:Text></s:Reason><s:Detail>'
-            '<f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="%d" '
-            'Machine="127.0.0.1"><f:Message>%s</f:Message></f:WSManFault></s:Detail></s:Fault>'
-            % (subcode, escape(reason), code, escape(reason)))
+    body = (
+        "<s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>%s</s:Value></s:Subcode>"
+        '</s:Code><s:Reason><s:Text xml:lang="en-US">%s</s:Text></s:Reason><s:Detail>'
+        '<f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="%d" '
+        'Machine="127.0.0.1"><f:Message>%s</f:Message></f:WSManFault></s:Detail></s:Fault>'
+        % (subcode, escape(reason), code, escape(reason))
+    )
     return envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/fault", relates_to, body)
 
 
@@ -131,6 +146,7 @@ class Listener:
 
         class Handler(_Handler):
             pass
+
         Handler.listener = listener
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -150,19 +166,23 @@ class Listener:
             sid = str(uuid.uuid4()).upper()
             with self.lock:
                 self.shells.add(sid)
-            out = ('<x:ResourceCreated><a:Address>http://127.0.0.1/wsman</a:Address><a:ReferenceParameters>'
-                   '<w:ResourceURI>%scmd</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">%s</w:Selector>'
-                   '</w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>'
-                   '<rsp:Shell><rsp:ShellId>%s</rsp:ShellId><rsp:State>Connected</rsp:State></rsp:Shell>'
-                   % (SH, sid, sid))
+            out = (
+                "<x:ResourceCreated><a:Address>http://127.0.0.1/wsman</a:Address><a:ReferenceParameters>"
+                '<w:ResourceURI>%scmd</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">%s</w:Selector>'
+                "</w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>"
+                "<rsp:Shell><rsp:ShellId>%s</rsp:ShellId><rsp:State>Connected</rsp:State></rsp:Shell>" % (SH, sid, sid)
+            )
             return 200, envelope(T + "CreateResponse", mid, out)
         with self.lock:
             known = shell in self.shells
         if not known:
-            return 500, fault(mid, FAULT_SHELL_NOT_FOUND,
-                              "The request for the Windows Remote Shell with ShellId %s failed because the shell "
-                              "was not found on the server. Possible causes are: the specified ShellId is "
-                              "incorrect or the shell no longer exists on the server." % shell)
+            return 500, fault(
+                mid,
+                FAULT_SHELL_NOT_FOUND,
+                "The request for the Windows Remote Shell with ShellId %s failed because the shell "
+                "was not found on the server. Possible causes are: the specified ShellId is "
+                "incorrect or the shell no longer exists on the server." % shell,
+            )
         if action == SH + "Command":
             cmd = (root.findtext("s:Body/rsp:CommandLine/rsp:Command", namespaces=NS) or "").strip()
             args = [a.text or "" for a in root.findall("s:Body/rsp:CommandLine/rsp:Arguments", NS)]
@@ -175,19 +195,32 @@ class Listener:
                 except (ValueError, UnicodeDecodeError):
                     script = None
                 if script is None:
-                    c = _Static(b"", b"Cannot process the command because the value specified with -EncodedCommand "
-                                     b"is not properly encoded.\r\n", 1)
+                    c = _Static(
+                        b"",
+                        b"Cannot process the command because the value specified with -EncodedCommand "
+                        b"is not properly encoded.\r\n",
+                        1,
+                    )
                 else:
                     c = Command(self.host, script, self.sim.command_delay)
             else:
                 word = line.split()[0] if line.split() else ""
-                c = _Static(b"", ("'%s' is not recognized as an internal or external command,\r\noperable program "
-                                  "or batch file.\r\n" % word).encode(), 1)
+                c = _Static(
+                    b"",
+                    (
+                        "'%s' is not recognized as an internal or external command,\r\noperable program "
+                        "or batch file.\r\n" % word
+                    ).encode(),
+                    1,
+                )
             with self.lock:
                 self.commands[cid] = c
-            return 200, envelope(SH + "CommandResponse", mid,
-                                 "<rsp:CommandResponse><rsp:CommandId>%s</rsp:CommandId></rsp:CommandResponse>"
-                                 % cid, shell)
+            return 200, envelope(
+                SH + "CommandResponse",
+                mid,
+                "<rsp:CommandResponse><rsp:CommandId>%s</rsp:CommandId></rsp:CommandResponse>" % cid,
+                shell,
+            )
         if action == SH + "Receive":
             ds = root.find("s:Body/rsp:Receive/rsp:DesiredStream", NS)
             cid = ds.get("CommandId") if ds is not None else None
@@ -196,20 +229,30 @@ class Listener:
             if c is None:
                 return 500, fault(mid, 2150858842, "The command was not found.")
             if not c.done.wait(self.sim.receive_wait):
-                return 500, fault(mid, FAULT_OPERATION_TIMEOUT,
-                                  "The WS-Management service cannot complete the operation within the time "
-                                  "specified in OperationTimeout.", "w:TimedOut")
+                return 500, fault(
+                    mid,
+                    FAULT_OPERATION_TIMEOUT,
+                    "The WS-Management service cannot complete the operation within the time "
+                    "specified in OperationTimeout.",
+                    "w:TimedOut",
+                )
             out, err, rc = c.result
             streams = ""
             for name, data in (("stdout", out), ("stderr", err)):
                 for i in range(0, len(data), 8192):
                     streams += '<rsp:Stream Name="%s" CommandId="%s">%s</rsp:Stream>' % (
-                        name, cid, base64.b64encode(data[i:i + 8192]).decode())
+                        name,
+                        cid,
+                        base64.b64encode(data[i : i + 8192]).decode(),
+                    )
                 streams += '<rsp:Stream Name="%s" CommandId="%s" End="true"></rsp:Stream>' % (name, cid)
-            state = ('<rsp:CommandState CommandId="%s" State="%sCommandState/Done"><rsp:ExitCode>%d</rsp:ExitCode>'
-                     '</rsp:CommandState>' % (cid, SH, rc))
-            return 200, envelope(SH + "ReceiveResponse", mid,
-                                 "<rsp:ReceiveResponse>%s%s</rsp:ReceiveResponse>" % (streams, state), shell)
+            state = (
+                '<rsp:CommandState CommandId="%s" State="%sCommandState/Done"><rsp:ExitCode>%d</rsp:ExitCode>'
+                "</rsp:CommandState>" % (cid, SH, rc)
+            )
+            return 200, envelope(
+                SH + "ReceiveResponse", mid, "<rsp:ReceiveResponse>%s%s</rsp:ReceiveResponse>" % (streams, state), shell
+            )
         if action == SH + "Signal":
             sig = root.find("s:Body/rsp:Signal", NS)
             with self.lock:
@@ -219,8 +262,12 @@ class Listener:
             with self.lock:
                 self.shells.discard(shell)
             return 200, envelope(T + "DeleteResponse", mid, "", shell)
-        return 500, fault(mid, FAULT_UNSUPPORTED, "The WS-Management service does not support the request: %s"
-                          % action, "w:ActionNotSupported")
+        return 500, fault(
+            mid,
+            FAULT_UNSUPPORTED,
+            "The WS-Management service does not support the request: %s" % action,
+            "w:ActionNotSupported",
+        )
 
 
 class _Static:
@@ -233,7 +280,7 @@ class _Static:
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     listener: Listener = None
-    ctx = None   # NTLM security context: one per TCP connection (one handler per connection)
+    ctx = None  # NTLM security context: one per TCP connection (one handler per connection)
 
     def log_message(self, *a):
         pass
@@ -241,7 +288,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         import socket
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # no 40 ms Nagle stalls
+
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle stalls
 
     def _send(self, status, data, ctype="application/soap+xml;charset=UTF-8", extra=()):
         self.send_response(status)
@@ -256,12 +304,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _reply(self, status, data):
         if self.ctx is not None and self.ctx.complete and data:
             w = self.ctx.wrap(data, encrypt=True).data
-            payload = (BOUNDARY + b"\r\n\tContent-Type: " + PROTO + b"\r\n"
-                       b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=%d\r\n" % len(data)
-                       + BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
-                       + struct.pack("<i", 16) + w[:16] + w[16:] + BOUNDARY + b"--\r\n")
-            return self._send(status, payload, 'multipart/encrypted;protocol="%s";boundary="Encrypted Boundary"'
-                              % PROTO.decode())
+            payload = (
+                BOUNDARY + b"\r\n\tContent-Type: " + PROTO + b"\r\n"
+                b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=%d\r\n"
+                % len(data)
+                + BOUNDARY
+                + b"\r\n\tContent-Type: application/octet-stream\r\n"
+                + struct.pack("<i", 16)
+                + w[:16]
+                + w[16:]
+                + BOUNDARY
+                + b"--\r\n"
+            )
+            return self._send(
+                status, payload, 'multipart/encrypted;protocol="%s";boundary="Encrypted Boundary"' % PROTO.decode()
+            )
         return self._send(status, data)
 
     def do_POST(self):
@@ -280,6 +337,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(status, data)
         # NTLM / Negotiate with message encryption
         import spnego
+
         m = re.match(r"(Negotiate|NTLM) (\S+)", auth)
         if m:
             token = base64.b64decode(m.group(2))
@@ -294,7 +352,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self._send(401, b"", extra=[("WWW-Authenticate", "Negotiate " + base64.b64encode(out).decode())])
         elif not (self.ctx and self.ctx.complete):
             return self._send(401, b"", extra=[("WWW-Authenticate", "Negotiate")])
-        if not raw:                      # pywinrm's setup_encryption() pre-flight: an empty POST
+        if not raw:  # pywinrm's setup_encryption() pre-flight: an empty POST
             return self._send(200, b"")
         if "multipart/encrypted" not in self.headers.get("Content-Type", ""):
             return self._send(400, b"")  # AllowUnencrypted=false
@@ -304,7 +362,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if rest.endswith(BOUNDARY + b"--\r\n"):
                 rest = rest[: -len(BOUNDARY + b"--\r\n")]
             siglen = struct.unpack("<i", rest[:4])[0]
-            body = self.ctx.unwrap(rest[4:4 + siglen] + rest[4 + siglen:]).data
+            body = self.ctx.unwrap(rest[4 : 4 + siglen] + rest[4 + siglen :]).data
             if len(body) != length:
                 raise ValueError("length mismatch")
         except Exception:  # noqa: BLE001 - a bad or forged message
@@ -322,8 +380,17 @@ def urlpath(path):
 class HyperVSimulator:
     """``with HyperVSimulator(["hv1", "hv2"], auth="ntlm") as sim: sim.url("hv1")``"""
 
-    def __init__(self, hosts=("hv1",), *, auth="basic", username="Administrator", password="Passw0rd!",
-                 root: str | None = None, share: str | None = None, host_memory: int = 32 << 30):
+    def __init__(
+        self,
+        hosts=("hv1",),
+        *,
+        auth="basic",
+        username="Administrator",
+        password="Passw0rd!",
+        root: str | None = None,
+        share: str | None = None,
+        host_memory: int = 32 << 30,
+    ):
         if auth not in ("basic", "ntlm"):
             raise ValueError("auth is basic or ntlm")
         self.auth, self.username, self.password = auth, username, password
@@ -348,8 +415,16 @@ class HyperVSimulator:
 
     def host_table(self, name: str | None = None, switch: str = "External") -> dict:
         """The ``[hosts.NAME]`` table for an Overcast host standing for simulated host ``name``."""
-        return {"driver": "hyperv", "url": self.url(name), "username": self.username, "password": self.password,
-                "transport": self.auth, "share_path": self.share_dir, "share_unc": self.share_unc, "switch": switch}
+        return {
+            "driver": "hyperv",
+            "url": self.url(name),
+            "username": self.username,
+            "password": self.password,
+            "transport": self.auth,
+            "share_path": self.share_dir,
+            "share_unc": self.share_unc,
+            "switch": switch,
+        }
 
     def host(self, name: str | None = None) -> Host:
         return self.listeners[name or next(iter(self.listeners))].host
@@ -376,6 +451,7 @@ class HyperVSimulator:
                 os.environ["NTLM_USER_FILE"] = self._old_env
         if self._own_root:
             import shutil
+
             shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self):
@@ -395,8 +471,9 @@ def main(argv=None):
     p.add_argument("--share", default=None, help="local directory behind \\\\fileserver\\overcast")
     p.add_argument("--command-delay", type=float, default=0.0, help="seconds every PowerShell command takes")
     a = p.parse_args(argv)
-    sim = HyperVSimulator(a.hosts.split(","), auth=a.auth, username=a.username, password=a.password,
-                          root=a.root, share=a.share)
+    sim = HyperVSimulator(
+        a.hosts.split(","), auth=a.auth, username=a.username, password=a.password, root=a.root, share=a.share
+    )
     sim.command_delay = a.command_delay
     sim.start()
     for name, lst in sim.listeners.items():

@@ -74,9 +74,7 @@ def _run(args: list[str], what: str) -> None:
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=60)
     except FileNotFoundError as exc:
-        raise DriverError(
-            f"{what}: {args[0]} is not installed (apt install dosfstools mtools)"
-        ) from exc
+        raise DriverError(f"{what}: {args[0]} is not installed (apt install dosfstools mtools)") from exc
     if proc.returncode != 0:
         raise DriverError(f"{what}: {args[0]} failed: {proc.stderr.strip() or proc.stdout.strip()}")
 
@@ -114,4 +112,3 @@ def build(path: str, instance: Instance, host: Host) -> None:
 def disk_spec(path: str, target_dev: str, cache: str) -> domxml.DiskSpec:
     """The read-only raw virtio disk the guest finds by its serial ``config-2``."""
     return domxml.DiskSpec("file", path, "raw", target_dev, cache, LABEL, readonly=True)
-

@@ -179,13 +179,15 @@ def disks(domain_xml_text: str) -> list[DiskInfo]:
         path = ""
         if source is not None:
             path = source.get("file") or source.get("dev") or ""
-        out.append(DiskInfo(
-            target_dev=target.get("dev", "") if target is not None else "",
-            kind=el.get("type", ""),
-            path=path,
-            fmt=driver.get("type", "raw") if driver is not None else "raw",
-            xml=ET.tostring(el, encoding="unicode"),
-        ))
+        out.append(
+            DiskInfo(
+                target_dev=target.get("dev", "") if target is not None else "",
+                kind=el.get("type", ""),
+                path=path,
+                fmt=driver.get("type", "raw") if driver is not None else "raw",
+                xml=ET.tostring(el, encoding="unicode"),
+            )
+        )
     return out
 
 
@@ -279,6 +281,5 @@ def disk_from_connection(info: ConnectionInfo, dev: str, cache: str) -> DiskSpec
             raise BadRequest("block volume connection without a 'device_path'")
         return DiskSpec("block", str(path), "raw", dev, cache, serial)
     raise UnsupportedOperation(
-        f"kvm driver cannot attach '{info.driver_volume_type}' volumes; it attaches "
-        f"{', '.join(sorted(VOLUME_TYPES))}"
+        f"kvm driver cannot attach '{info.driver_volume_type}' volumes; it attaches {', '.join(sorted(VOLUME_TYPES))}"
     )

@@ -63,7 +63,7 @@ class KvmDriver(DeviceHooks, MigrationHooks):
                     raise DriverError(
                         f"host {host.name}: libvirt at {cfg.uri} cannot run virt_type "
                         f"'{cfg.virt_type}' guests (it offers {', '.join(sorted(filter(None, types)))}); "
-                        "without hardware virtualization use virt_type = \"qemu\""
+                        'without hardware virtualization use virt_type = "qemu"'
                     )
         self.prepare_dir(cfg, cfg.instances_dir)
         if is_qemu:

@@ -94,7 +94,9 @@ def transient_pool(conn: libvirt.virConnect, path: str) -> Iterator[libvirt.virS
             log.warning("could not remove transient pool %s", name)
 
 
-def create_remote_volume(pool: libvirt.virStoragePool, name: str, capacity: int, fmt: str = "qcow2") -> libvirt.virStorageVol:
+def create_remote_volume(
+    pool: libvirt.virStoragePool, name: str, capacity: int, fmt: str = "qcow2"
+) -> libvirt.virStorageVol:
     """A new volume file ``name`` in ``pool`` (an old one of that name is replaced)."""
     with translated(f"creating {name} on the destination"):
         pool.refresh(0)
@@ -250,8 +252,13 @@ def _resize_in_place(driver: KvmDriver, host: Host, dom: libvirt.virDomain, inst
     return MigrationData(
         source_host=host.name,
         dest_host=host.name,
-        data={"kind": "same-host", "disk_path": root.path, "disk_format": root.fmt or "qcow2",
-              "backup": backup, "saved_xml": saved_xml},
+        data={
+            "kind": "same-host",
+            "disk_path": root.path,
+            "disk_format": root.fmt or "qcow2",
+            "backup": backup,
+            "saved_xml": saved_xml,
+        },
     )
 
 
@@ -354,7 +361,9 @@ def check_can_live_migrate_destination(
     with translated(f"reading free memory of {host.name}"):
         free_mem = conn.getFreeMemory()
     if free_mem < instance.flavor.memory_mb * 1024 * 1024:
-        raise Conflict(f"host {host.name} has {free_mem // 2**20} MiB free, {instance.name} needs {instance.flavor.memory_mb}")
+        raise Conflict(
+            f"host {host.name} has {free_mem // 2**20} MiB free, {instance.name} needs {instance.flavor.memory_mb}"
+        )
     return MigrationData(
         source_host=source.name,
         dest_host=host.name,
@@ -437,7 +446,9 @@ def live_migration(driver: KvmDriver, host: Host, instance: Instance, dest: Host
             vol.delete(0)
         except libvirt.libvirtError:
             log.warning("could not remove %s on %s after a failed migration", dest_disk, dest.name)
-        raise DriverError(f"live migration of {instance.name} to {dest.name} failed: {exc.get_error_message()}") from exc
+        raise DriverError(
+            f"live migration of {instance.name} to {dest.name} failed: {exc.get_error_message()}"
+        ) from exc
     return True
 
 
@@ -460,7 +471,9 @@ class MigrationHooks(DriverBase):
     """The ``hv_*`` migration hooks, delegating to the functions above."""
 
     @hookimpl
-    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host, flavor: Flavor) -> MigrationData:
+    def hv_migrate_disk_and_power_off(
+        self, host: Host, instance: Instance, dest: Host, flavor: Flavor
+    ) -> MigrationData:
         return migrate_disk_and_power_off(self, host, instance, dest, flavor)
 
     @hookimpl

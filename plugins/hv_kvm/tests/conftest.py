@@ -41,7 +41,9 @@ def kvm(kvm_pm: PluginManager) -> DriverCaller:
 @pytest.fixture
 def unit_host(tmp_path: Path) -> Host:
     """A host on libvirt's in-process test driver."""
-    return Host(name="unit1", driver="kvm", options={"uri": "test:///default", "instances_dir": str(tmp_path / "instances")})
+    return Host(
+        name="unit1", driver="kvm", options={"uri": "test:///default", "instances_dir": str(tmp_path / "instances")}
+    )
 
 
 @pytest.fixture

@@ -29,7 +29,9 @@ def qemu_img(*args: str) -> None:
     subprocess.run(["qemu-img", *args], check=True, capture_output=True)
 
 
-needs_qemu_img = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img not installed (apt install qemu-utils)")
+needs_qemu_img = pytest.mark.skipif(
+    shutil.which("qemu-img") is None, reason="qemu-img not installed (apt install qemu-utils)"
+)
 
 
 def public_tmpdir(prefix: str) -> str:
@@ -50,7 +52,7 @@ def wait_console(kvm, host, instance, marker: str, timeout: float = 90, count: i
         text = kvm.get_console_output(host=host, instance=instance, length=None)
         lines = [ln for ln in text.splitlines() if marker in ln]
         if len(lines) >= count:
-            return lines[count - 1][lines[count - 1].index(marker):]
+            return lines[count - 1][lines[count - 1].index(marker) :]
         if time.monotonic() > deadline:
             raise AssertionError(f"{marker!r} x{count} not on the console within {timeout} s:\n{text[-3000:]}")
         time.sleep(0.2)

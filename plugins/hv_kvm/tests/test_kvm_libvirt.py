@@ -96,8 +96,9 @@ def test_snapshot_is_consistent_and_bootable(kvm: DriverCaller, qemu_host: Host,
     print(f"\nsnapshot took {time.monotonic() - t0:.2f} s")
     try:
         assert kvm.get_info(host=qemu_host, instance=guest).state == PowerState.RUNNING  # resumed
-        out = json.loads(subprocess.run(["qemu-img", "info", "--output=json", result.path],
-                                        capture_output=True, check=True).stdout)
+        out = json.loads(
+            subprocess.run(["qemu-img", "info", "--output=json", result.path], capture_output=True, check=True).stdout
+        )
         assert out["format"] == "qcow2" and "backing-filename" not in out
         check = subprocess.run(["qemu-img", "check", result.path], capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
@@ -167,8 +168,12 @@ def test_bridge_vif_hotplug(kvm: DriverCaller, qemu_host: Host, guest: Instance)
     try:
         subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
         tap = f"tap{uuid.uuid4().hex[:8]}"
-        vif = VifDetails(vif_type="bridge", port_id="port-1", mac_address="52:54:00:12:34:56",
-                         details={"bridge": bridge, "devname": tap})
+        vif = VifDetails(
+            vif_type="bridge",
+            port_id="port-1",
+            mac_address="52:54:00:12:34:56",
+            details={"bridge": bridge, "devname": tap},
+        )
         kvm.plug_vifs(host=qemu_host, instance=guest, network_info=[vif])
         wait_console(kvm, qemu_host, guest, "TINYGUEST-NIC-ADDED eth0", 60)
         master = json.loads(subprocess.run(["ip", "-j", "link", "show", tap], capture_output=True, check=True).stdout)
@@ -221,12 +226,16 @@ def test_config_drive_runs_user_data(kvm: DriverCaller, qemu_host: Host, tiny_im
     import dataclasses
 
     kvm.init_host(host=qemu_host)
-    script = "#!/bin/sh\necho \"hello from $(hostname)\"\n"
-    inst = dataclasses.replace(make_instance(image=tiny_image.image),
-                               user_data=base64.b64encode(script.encode()).decode())
+    script = '#!/bin/sh\necho "hello from $(hostname)"\n'
+    inst = dataclasses.replace(
+        make_instance(image=tiny_image.image), user_data=base64.b64encode(script.encode()).decode()
+    )
     kvm.spawn(host=qemu_host, instance=inst, image=tiny_image, network_info=[], block_devices=[])
     try:
-        assert wait_console(kvm, qemu_host, inst, "TINYGUEST-CONFIGDRIVE", 120) == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
+        assert (
+            wait_console(kvm, qemu_host, inst, "TINYGUEST-CONFIGDRIVE", 120)
+            == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
+        )
         assert wait_console(kvm, qemu_host, inst, "TINYGUEST-USERDATA", 30) == "TINYGUEST-USERDATA hello from tinyguest"
         disk = wait_console(kvm, qemu_host, inst, "TINYGUEST-DISK vdb")
         assert disk.endswith("serial=config-2")
@@ -257,14 +266,24 @@ def test_resize_in_place_revert_and_confirm(kvm: DriverCaller, qemu_host: Host, 
         data = kvm.migrate_disk_and_power_off(host=qemu_host, instance=inst, dest=qemu_host, flavor=bigger)
         assert kvm.get_info(host=qemu_host, instance=inst).state == PowerState.SHUTDOWN
         assert (inst_dir / "disk.resize-orig").exists()
-        info = kvm.finish_migration(host=qemu_host, instance=resized, migration=data, image=None,
-                                    network_info=[], block_devices=[], power_on=True)
+        info = kvm.finish_migration(
+            host=qemu_host,
+            instance=resized,
+            migration=data,
+            image=None,
+            network_info=[],
+            block_devices=[],
+            power_on=True,
+        )
         assert info.state == PowerState.RUNNING and shape() == (384, 2)
         return data
 
     kvm.spawn(host=qemu_host, instance=inst, image=tiny_image, network_info=[], block_devices=[])
     try:
-        assert wait_console(kvm, qemu_host, inst, "TINYGUEST-CONFIGDRIVE", 120) == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
+        assert (
+            wait_console(kvm, qemu_host, inst, "TINYGUEST-CONFIGDRIVE", 120)
+            == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
+        )
         wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 120)
         assert shape() == (256, 1)
 
@@ -274,8 +293,9 @@ def test_resize_in_place_revert_and_confirm(kvm: DriverCaller, qemu_host: Host, 
         wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 120, count=2)
         print(f"\nresize on the same host: READY again after {time.monotonic() - t0:.2f} s")
 
-        info = kvm.finish_revert_migration(host=qemu_host, instance=inst, migration=data, network_info=[],
-                                           block_devices=[], power_on=True)
+        info = kvm.finish_revert_migration(
+            host=qemu_host, instance=inst, migration=data, network_info=[], block_devices=[], power_on=True
+        )
         assert info.state == PowerState.RUNNING and shape() == (256, 1)
         wait_console(kvm, qemu_host, inst, f"TINYGUEST-DISK vda {1024**3}", 120, count=2)  # the old disk
         wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 120, count=3)

@@ -57,8 +57,17 @@ def session_uri() -> Iterator[str]:
     os.chown(conf, user.pw_uid, user.pw_gid)
     log = open(os.path.join(run, "libvirtd.log"), "wb")
     env = {"HOME": user.pw_dir, "XDG_RUNTIME_DIR": run, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "USER": MIG_USER}
-    proc = subprocess.Popen(["libvirtd", "-f", conf], user=user.pw_uid, group=user.pw_gid, extra_groups=[],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=user.pw_dir)
+    proc = subprocess.Popen(
+        ["libvirtd", "-f", conf],
+        user=user.pw_uid,
+        group=user.pw_gid,
+        extra_groups=[],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=user.pw_dir,
+    )
     sock = os.path.join(run, "libvirt", "libvirt-sock")
     uri = f"qemu+unix:///session?socket={sock}"
     try:
@@ -136,7 +145,9 @@ def test_same_daemon_is_refused(kvm: DriverCaller, qemu_host: Host, tiny_image: 
         kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)
 
 
-def test_live_migration(kvm: DriverCaller, qemu_host: Host, dest_host: Host, tiny_image: ImageFile, qemu_dir: str) -> None:
+def test_live_migration(
+    kvm: DriverCaller, qemu_host: Host, dest_host: Host, tiny_image: ImageFile, qemu_dir: str
+) -> None:
     kvm.init_host(host=qemu_host)
     kvm.init_host(host=dest_host)
     inst = with_user_data(make_instance(image=tiny_image.image))
@@ -169,7 +180,9 @@ def test_live_migration(kvm: DriverCaller, qemu_host: Host, dest_host: Host, tin
         kvm.power_on(host=dest_host, instance=inst)
         wait_console(kvm, dest_host, inst, "TINYGUEST-READY", 180)
         # the config drive rebuilt on the destination is the one it reads after the reboot
-        assert wait_console(kvm, dest_host, inst, "TINYGUEST-CONFIGDRIVE", 5) == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
+        assert (
+            wait_console(kvm, dest_host, inst, "TINYGUEST-CONFIGDRIVE", 5) == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
+        )
     finally:
         kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)
         kvm.destroy(host=dest_host, instance=inst, destroy_disks=True)
@@ -187,13 +200,23 @@ def test_cold_migration_with_resize(kvm: DriverCaller, qemu_host: Host, dest_hos
         data = kvm.migrate_disk_and_power_off(host=qemu_host, instance=inst, dest=dest_host, flavor=bigger)
         assert kvm.get_info(host=qemu_host, instance=inst).state == PowerState.SHUTDOWN
         resized = dataclasses.replace(inst, flavor=bigger)
-        info = kvm.finish_migration(host=dest_host, instance=resized, migration=data, image=None,
-                                    network_info=[], block_devices=[], power_on=True)
+        info = kvm.finish_migration(
+            host=dest_host,
+            instance=resized,
+            migration=data,
+            image=None,
+            network_info=[],
+            block_devices=[],
+            power_on=True,
+        )
         assert info.state == PowerState.RUNNING
         disk = wait_console(kvm, dest_host, resized, "TINYGUEST-DISK vda", 180)
         assert disk.split()[2] == str(2 * 1024**3)  # grown to the new flavor
         wait_console(kvm, dest_host, resized, "TINYGUEST-READY", 180)
-        assert wait_console(kvm, dest_host, resized, "TINYGUEST-CONFIGDRIVE", 5) == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
+        assert (
+            wait_console(kvm, dest_host, resized, "TINYGUEST-CONFIGDRIVE", 5)
+            == f"TINYGUEST-CONFIGDRIVE uuid={inst.uuid}"
+        )
         assert config_drive_path(dest_host, resized).startswith(dest_host.options["instances_dir"] + "/")
         print(f"\ncold migration + resize, READY on the destination after {time.monotonic() - t0:.2f} s")
         assert kvm.confirm_migration(host=qemu_host, instance=inst, migration=data) is True

@@ -86,7 +86,9 @@ def test_spawn_makes_an_overlay_on_the_base_image(kvm: DriverCaller, unit_host: 
     try:
         assert info.state == PowerState.RUNNING and info.num_cpu == 2 and info.max_mem_kb == 512 * 1024
         disk = Path(unit_host.options["instances_dir"], inst.name, "disk")
-        out = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(disk)], capture_output=True, check=True).stdout)
+        out = json.loads(
+            subprocess.run(["qemu-img", "info", "--output=json", str(disk)], capture_output=True, check=True).stdout
+        )
         assert out["format"] == "qcow2"
         assert out["backing-filename"] == small_image.path and out["backing-filename-format"] == "qcow2"
         assert out["virtual-size"] == 2 * 1024**3  # grown to the flavor's root disk
@@ -110,7 +112,9 @@ def test_list_instances_only_lists_ours(kvm: DriverCaller, unit_host: Host) -> N
     assert "test" not in kvm.list_instances(host=unit_host)
 
 
-def test_list_instances_is_per_instances_dir(kvm: DriverCaller, unit_host: Host, small_image: ImageFile, tmp_path: Path) -> None:
+def test_list_instances_is_per_instances_dir(
+    kvm: DriverCaller, unit_host: Host, small_image: ImageFile, tmp_path: Path
+) -> None:
     # two Overcast hosts (or two clouds) on one daemon: each lists only its own guests
     other = Host("unit2", "kvm", {"uri": "test:///default", "instances_dir": str(tmp_path / "other")})
     mine, theirs = make_instance(image=small_image.image), make_instance(image=small_image.image)
@@ -188,7 +192,9 @@ def test_snapshot_is_standalone(kvm: DriverCaller, unit_host: Host, small_image:
     kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
     try:
         result = kvm.snapshot(host=unit_host, instance=inst, image_name="snap1")
-        out = json.loads(subprocess.run(["qemu-img", "info", "--output=json", result.path], capture_output=True, check=True).stdout)
+        out = json.loads(
+            subprocess.run(["qemu-img", "info", "--output=json", result.path], capture_output=True, check=True).stdout
+        )
         assert result.disk_format == "qcow2" == out["format"]
         assert "backing-filename" not in out
         assert result.size == os.path.getsize(result.path)
@@ -198,16 +204,28 @@ def test_snapshot_is_standalone(kvm: DriverCaller, unit_host: Host, small_image:
         kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
 
 
-def test_hotplug_unsupported_by_the_backend_is_an_overcast_error(kvm: DriverCaller, unit_host: Host, small_image: ImageFile, tmp_path: Path) -> None:
+def test_hotplug_unsupported_by_the_backend_is_an_overcast_error(
+    kvm: DriverCaller, unit_host: Host, small_image: ImageFile, tmp_path: Path
+) -> None:
     inst = make_instance(image=small_image.image)
     kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
     try:
         vol = tmp_path / "vol.raw"
         vol.write_bytes(b"\0" * 1024 * 1024)
         with pytest.raises(UnsupportedOperation, match="attaching"):  # test:///default has no attach
-            kvm.attach_volume(host=unit_host, instance=inst, connection_info=ConnectionInfo("file", {"path": str(vol)}), mountpoint="/dev/vdb")
+            kvm.attach_volume(
+                host=unit_host,
+                instance=inst,
+                connection_info=ConnectionInfo("file", {"path": str(vol)}),
+                mountpoint="/dev/vdb",
+            )
         with pytest.raises(NotFound):
-            kvm.detach_volume(host=unit_host, instance=inst, connection_info=ConnectionInfo("file", {"path": str(vol)}), mountpoint="/dev/vdb")
+            kvm.detach_volume(
+                host=unit_host,
+                instance=inst,
+                connection_info=ConnectionInfo("file", {"path": str(vol)}),
+                mountpoint="/dev/vdb",
+            )
     finally:
         kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
 
@@ -267,7 +285,9 @@ def test_user_data_gets_a_config_drive(kvm: DriverCaller, unit_host: Host, small
         assert meta["uuid"] == inst.uuid and meta["name"] == "Web Server_1"
         assert meta["hostname"] == "web-server-1" and meta["availability_zone"] == "nova"
         assert meta["meta"] == {"role": "db"} and meta["public_keys"] == {"default": inst.key_data}
-        raw = subprocess.run(["mtype", "-i", img, "::/openstack/latest/user_data"], capture_output=True, check=True).stdout
+        raw = subprocess.run(
+            ["mtype", "-i", img, "::/openstack/latest/user_data"], capture_output=True, check=True
+        ).stdout
         assert raw == script
     finally:
         kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
@@ -284,7 +304,9 @@ def test_no_user_data_no_config_drive(kvm: DriverCaller, unit_host: Host, small_
         kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
 
 
-def test_config_drive_flag_alone_gets_a_config_drive(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
+def test_config_drive_flag_alone_gets_a_config_drive(
+    kvm: DriverCaller, unit_host: Host, small_image: ImageFile
+) -> None:
     import dataclasses
 
     inst = dataclasses.replace(make_instance(image=small_image.image), config_drive=True)
@@ -308,7 +330,9 @@ def test_resize_on_the_same_host(kvm: DriverCaller, unit_host: Host, small_image
     from overcast.types import Flavor
     from overcast_hv_kvm import images
 
-    inst = make_instance(image=small_image.image, flavor=Flavor(id="f1", name="m1.small", vcpus=1, memory_mb=256, root_gb=2))
+    inst = make_instance(
+        image=small_image.image, flavor=Flavor(id="f1", name="m1.small", vcpus=1, memory_mb=256, root_gb=2)
+    )
     bigger = Flavor(id="f2", name="m1.bigger", vcpus=2, memory_mb=512, root_gb=3)
     shrunk = Flavor(id="f3", name="m1.shrunk", vcpus=2, memory_mb=512, root_gb=1)
     inst_dir = Path(unit_host.options["instances_dir"], inst.name)
@@ -329,12 +353,20 @@ def test_resize_on_the_same_host(kvm: DriverCaller, unit_host: Host, small_image
         for outcome in ("revert", "confirm"):
             data = kvm.migrate_disk_and_power_off(host=unit_host, instance=inst, dest=unit_host, flavor=bigger)
             assert data.data["kind"] == "same-host" and (inst_dir / "disk.resize-orig").exists()
-            info = kvm.finish_migration(host=unit_host, instance=dataclasses.replace(inst, flavor=bigger), migration=data,
-                                        image=None, network_info=[], block_devices=[], power_on=True)
+            info = kvm.finish_migration(
+                host=unit_host,
+                instance=dataclasses.replace(inst, flavor=bigger),
+                migration=data,
+                image=None,
+                network_info=[],
+                block_devices=[],
+                power_on=True,
+            )
             assert info.state == PowerState.RUNNING and shape() == ("524288", "2", 3)
             if outcome == "revert":
-                info = kvm.finish_revert_migration(host=unit_host, instance=inst, migration=data, network_info=[],
-                                                   block_devices=[], power_on=False)
+                info = kvm.finish_revert_migration(
+                    host=unit_host, instance=inst, migration=data, network_info=[], block_devices=[], power_on=False
+                )
                 assert info.state == PowerState.SHUTDOWN and shape() == ("262144", "1", 2)
                 kvm.power_on(host=unit_host, instance=inst)
             else:

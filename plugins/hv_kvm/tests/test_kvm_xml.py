@@ -12,8 +12,15 @@ from overcast_hv_kvm import domxml
 
 def spec(**kw: object) -> domxml.DomainSpec:
     base = dict(
-        name="oc-1", uuid="6b1f2a3c-0000-4000-8000-000000000001", memory_mb=256, vcpus=2, virt_type="qemu",
-        machine_type="pc", cpu_mode="custom", cpu_model="qemu64", console_path="/i/oc-1/console.log",
+        name="oc-1",
+        uuid="6b1f2a3c-0000-4000-8000-000000000001",
+        memory_mb=256,
+        vcpus=2,
+        virt_type="qemu",
+        machine_type="pc",
+        cpu_mode="custom",
+        cpu_model="qemu64",
+        console_path="/i/oc-1/console.log",
         disks=[domxml.DiskSpec("file", "/i/oc-1/disk", "qcow2", "vda")],
         metadata={"display_name": "</name><evil/>&", "uuid": "u1"},
     )
@@ -52,8 +59,13 @@ def test_kvm_type_and_host_model_cpu() -> None:
 
 
 def test_bridge_interface() -> None:
-    vif = VifDetails(vif_type="bridge", port_id="p1", mac_address="52:54:00:aa:bb:cc", mtu=1450,
-                     details={"bridge": "ocbr-net1", "devname": "tapp1"})
+    vif = VifDetails(
+        vif_type="bridge",
+        port_id="p1",
+        mac_address="52:54:00:aa:bb:cc",
+        mtu=1450,
+        details={"bridge": "ocbr-net1", "devname": "tapp1"},
+    )
     el = ET.fromstring(domxml.interface_xml(vif))
     assert el.get("type") == "bridge"
     assert el.find("source").get("bridge") == "ocbr-net1"
@@ -71,7 +83,9 @@ def test_unknown_vif_type_is_refused_with_the_reason() -> None:
 
 
 def test_volume_connections() -> None:
-    f = domxml.disk_from_connection(ConnectionInfo("file", {"path": "/v/1", "format": "qcow2", "volume_id": "vol-1"}), "vdb", "none")
+    f = domxml.disk_from_connection(
+        ConnectionInfo("file", {"path": "/v/1", "format": "qcow2", "volume_id": "vol-1"}), "vdb", "none"
+    )
     assert (f.kind, f.path, f.fmt, f.serial) == ("file", "/v/1", "qcow2", "vol-1")
     b = domxml.disk_from_connection(ConnectionInfo("block", {"device_path": "/dev/loop7"}), "vdc", "none")
     assert (b.kind, b.path, b.fmt) == ("block", "/dev/loop7", "raw")
@@ -98,10 +112,14 @@ def test_target_dev() -> None:
 
 
 def test_reading_and_rewriting_paths() -> None:
-    text = domxml.domain_xml(spec(disks=[
-        domxml.DiskSpec("file", "/i/oc-1/disk", "qcow2", "vda"),
-        domxml.DiskSpec("file", "/vol/v1", "raw", "vdb", serial="v1"),
-    ]))
+    text = domxml.domain_xml(
+        spec(
+            disks=[
+                domxml.DiskSpec("file", "/i/oc-1/disk", "qcow2", "vda"),
+                domxml.DiskSpec("file", "/vol/v1", "raw", "vdb", serial="v1"),
+            ]
+        )
+    )
     assert [d.target_dev for d in domxml.disks(text)] == ["vda", "vdb"]
     assert domxml.console_path(text) == "/i/oc-1/console.log"
     moved = domxml.rewrite_paths(text, {"/i/oc-1/disk": "/j/oc-1/disk", "/i/oc-1/console.log": "/j/oc-1/console.log"})
@@ -111,7 +129,9 @@ def test_reading_and_rewriting_paths() -> None:
 
 
 def test_readonly_disk() -> None:
-    el = ET.fromstring(domxml.disk_xml(domxml.DiskSpec("file", "/i/disk.config", "raw", "vdb", serial="config-2", readonly=True)))
+    el = ET.fromstring(
+        domxml.disk_xml(domxml.DiskSpec("file", "/i/disk.config", "raw", "vdb", serial="config-2", readonly=True))
+    )
     assert el.find("readonly") is not None and el.findtext("serial") == "config-2"
     assert el.find("driver").get("type") == "raw"
     assert ET.fromstring(domxml.disk_xml(domxml.DiskSpec("file", "/i/d", "qcow2", "vda"))).find("readonly") is None

@@ -1,6 +1,7 @@
 """What every ``xen`` driver operation starts from: the config options, XAPI errors turned into
 Overcast errors (:func:`translate`), one logged-in session per pool, and finding the
 Overcast host's XAPI host, SR and VMs."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,28 +19,66 @@ MiB = 1 << 20
 _HV = DriverKind.HYPERVISOR
 
 OPTIONS = [
-    ConfigOption(_HV, NAME, "url", str, required=True,
-                 help="XAPI endpoint of the pool master, e.g. https://xenpool.example:443/"),
+    ConfigOption(
+        _HV, NAME, "url", str, required=True, help="XAPI endpoint of the pool master, e.g. https://xenpool.example:443/"
+    ),
     ConfigOption(_HV, NAME, "username", str, "root", help="XAPI user"),
     ConfigOption(_HV, NAME, "password", str, required=True, secret=True, help="XAPI password"),
-    ConfigOption(_HV, NAME, "xen_host", str, "",
-                 help="name_label of the pool member this Overcast host stands for (default: the pool master)"),
-    ConfigOption(_HV, NAME, "sr", str, "", help="name_label of the SR for instance disks (default: the pool's default SR)"),
-    ConfigOption(_HV, NAME, "network", str, "",
-                 help="name_label of the XAPI network for NICs whose binding names none (default: the first pool network)"),
-    ConfigOption(_HV, NAME, "template", str, "",
-                 help="name_label of a template to clone guests from (default: build a blank HVM VM)"),
+    ConfigOption(
+        _HV,
+        NAME,
+        "xen_host",
+        str,
+        "",
+        help="name_label of the pool member this Overcast host stands for (default: the pool master)",
+    ),
+    ConfigOption(
+        _HV, NAME, "sr", str, "", help="name_label of the SR for instance disks (default: the pool's default SR)"
+    ),
+    ConfigOption(
+        _HV,
+        NAME,
+        "network",
+        str,
+        "",
+        help="name_label of the XAPI network for NICs whose binding names none (default: the first pool network)",
+    ),
+    ConfigOption(
+        _HV,
+        NAME,
+        "template",
+        str,
+        "",
+        help="name_label of a template to clone guests from (default: build a blank HVM VM)",
+    ),
     ConfigOption(_HV, NAME, "verify_tls", bool, True, help="verify the XAPI HTTPS certificate"),
     ConfigOption(_HV, NAME, "timeout", float, 60.0, help="seconds to wait for one XAPI call"),
     ConfigOption(_HV, NAME, "task_timeout", float, 900.0, help="seconds to wait for one XAPI task"),
 ]
 
-POWER_STATES = {"Running": PowerState.RUNNING, "Halted": PowerState.SHUTDOWN, "Paused": PowerState.PAUSED,
-          "Suspended": PowerState.SUSPENDED}
-_CONFLICT = {"VM_BAD_POWER_STATE", "VM_IS_TEMPLATE", "OTHER_OPERATION_IN_PROGRESS", "DEVICE_ALREADY_ATTACHED",
-             "DEVICE_ALREADY_DETACHED", "DEVICE_ALREADY_EXISTS", "VDI_IN_USE", "VM_MISSING_PV_DRIVERS",
-             "HOST_NOT_ENOUGH_FREE_MEMORY", "VM_REQUIRES_SR", "VM_REQUIRES_NETWORK", "OPERATION_NOT_ALLOWED",
-             "VM_MIGRATE_FAILED", "HOST_DISABLED", "SR_FULL"}
+POWER_STATES = {
+    "Running": PowerState.RUNNING,
+    "Halted": PowerState.SHUTDOWN,
+    "Paused": PowerState.PAUSED,
+    "Suspended": PowerState.SUSPENDED,
+}
+_CONFLICT = {
+    "VM_BAD_POWER_STATE",
+    "VM_IS_TEMPLATE",
+    "OTHER_OPERATION_IN_PROGRESS",
+    "DEVICE_ALREADY_ATTACHED",
+    "DEVICE_ALREADY_DETACHED",
+    "DEVICE_ALREADY_EXISTS",
+    "VDI_IN_USE",
+    "VM_MISSING_PV_DRIVERS",
+    "HOST_NOT_ENOUGH_FREE_MEMORY",
+    "VM_REQUIRES_SR",
+    "VM_REQUIRES_NETWORK",
+    "OPERATION_NOT_ALLOWED",
+    "VM_MIGRATE_FAILED",
+    "HOST_DISABLED",
+    "SR_FULL",
+}
 
 
 def option(host: Host, key: str) -> Any:
@@ -69,13 +108,16 @@ class XenBase:
 
     def __init__(self) -> None:
         self._sessions: EndpointSessions[XenSession] = EndpointSessions(
-            lambda host, url, user, password: XenSession(url, user, password, timeout=float(option(host, "timeout")),
-                                                         verify_tls=bool(option(host, "verify_tls"))))
+            lambda host, url, user, password: XenSession(
+                url, user, password, timeout=float(option(host, "timeout")), verify_tls=bool(option(host, "verify_tls"))
+            )
+        )
 
     # ---- plumbing ------------------------------------------------------------------------
     def session(self, host: Host) -> XenSession:
-        return self._sessions.get(host, str(option(host, "url")), str(option(host, "username")),
-                                  str(option(host, "password")))
+        return self._sessions.get(
+            host, str(option(host, "url")), str(option(host, "username")), str(option(host, "password"))
+        )
 
     def close(self) -> None:
         self._sessions.close()
@@ -133,6 +175,10 @@ class XenBase:
     @staticmethod
     def _info(rec: dict) -> InstanceInfo:
         mem_kb = int(rec["memory_static_max"]) // 1024
-        return InstanceInfo(state=POWER_STATES.get(rec["power_state"], PowerState.NOSTATE), max_mem_kb=mem_kb,
-                            mem_kb=mem_kb if rec["power_state"] in ("Running", "Paused") else 0,
-                            num_cpu=int(rec["VCPUs_max"]), internal_id=rec["uuid"])
+        return InstanceInfo(
+            state=POWER_STATES.get(rec["power_state"], PowerState.NOSTATE),
+            max_mem_kb=mem_kb,
+            mem_kb=mem_kb if rec["power_state"] in ("Running", "Paused") else 0,
+            num_cpu=int(rec["VCPUs_max"]),
+            internal_id=rec["uuid"],
+        )

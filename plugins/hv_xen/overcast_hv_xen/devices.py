@@ -1,5 +1,6 @@
 """The ``xen`` driver's devices: iSCSI volumes (an SR with one VDI, attached as a VBD) and
 VIFs on XAPI networks."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -18,30 +19,43 @@ class DevicesMixin:
     @hookimpl
     def hv_get_volume_connector(self, host: Host) -> Connector:
         from urllib.parse import urlparse
+
         label = option(host, "xen_host") or host.name
-        return Connector(host=host.name, connection_types=frozenset({"iscsi"}),
-                         ip=urlparse(str(option(host, "url"))).hostname, os_type="xen",
-                         extra={"xen_host": option(host, "xen_host"),
-                                "initiator": "iqn.2026-01.org.overcast:%s" % "".join(
-                                    c if c.isalnum() or c in ".-" else "-" for c in str(label).lower())})
+        return Connector(
+            host=host.name,
+            connection_types=frozenset({"iscsi"}),
+            ip=urlparse(str(option(host, "url"))).hostname,
+            os_type="xen",
+            extra={
+                "xen_host": option(host, "xen_host"),
+                "initiator": "iqn.2026-01.org.overcast:%s"
+                % "".join(c if c.isalnum() or c in ".-" else "-" for c in str(label).lower()),
+            },
+        )
 
     # ---- volumes: an iSCSI LUN becomes an SR (introduced, one PBD per pool host) with one VDI --
     @staticmethod
     def _iscsi(host: Host, info: ConnectionInfo) -> dict:
         if info.driver_volume_type != "iscsi":
-            raise UnsupportedOperation("xen host '%s' cannot attach %r volumes (it takes iscsi)"
-                                       % (host.name, info.driver_volume_type))
+            raise UnsupportedOperation(
+                "xen host '%s' cannot attach %r volumes (it takes iscsi)" % (host.name, info.driver_volume_type)
+            )
         d = info.data
         portal, iqn, lun = str(d.get("target_portal", "")), str(d.get("target_iqn", "")), d.get("target_lun")
         if not portal or not iqn or lun is None:
-            raise DriverError("xen host '%s': iscsi connection data needs target_portal, target_iqn and "
-                              "target_lun, got %r" % (host.name, dict(d)))
+            raise DriverError(
+                "xen host '%s': iscsi connection data needs target_portal, target_iqn and "
+                "target_lun, got %r" % (host.name, dict(d))
+            )
         ip, _, port = portal.rpartition(":") if ":" in portal else (portal, "", "3260")
         key = "%s|%s|%s" % (portal, iqn, lun)
         import uuid as _uuid
-        return {"sr_uuid": str(_uuid.uuid5(_uuid.NAMESPACE_URL, "overcast-volume:" + key)),
-                "volume_id": str(d.get("volume_id", "")),
-                "device_config": {"target": ip, "port": port or "3260", "targetIQN": iqn, "LUNid": str(lun)}}
+
+        return {
+            "sr_uuid": str(_uuid.uuid5(_uuid.NAMESPACE_URL, "overcast-volume:" + key)),
+            "volume_id": str(d.get("volume_id", "")),
+            "device_config": {"target": ip, "port": port or "3260", "targetIQN": iqn, "LUNid": str(lun)},
+        }
 
     def _volume_sr(self, host: Host, vol: dict) -> str:
         """Find or introduce the volume's SR, plugged on every pool member (so it can migrate)."""
@@ -51,14 +65,22 @@ class DevicesMixin:
         except XenError as e:
             if e.code != "UUID_INVALID":
                 raise
-            sr = x.call("SR.introduce", vol["sr_uuid"], "overcast volume %s" % vol["volume_id"],
-                        "iSCSI LUN %s" % vol["device_config"]["LUNid"], "iscsi", "", True,
-                        {"overcast_volume": vol["volume_id"]})
+            sr = x.call(
+                "SR.introduce",
+                vol["sr_uuid"],
+                "overcast volume %s" % vol["volume_id"],
+                "iSCSI LUN %s" % vol["device_config"]["LUNid"],
+                "iscsi",
+                "",
+                True,
+                {"overcast_volume": vol["volume_id"]},
+            )
         have = {x.call("PBD.get_host", p): p for p in x.call("SR.get_PBDs", sr)}
         try:
             for h in x.call("host.get_all"):
-                pbd = have.get(h) or x.call("PBD.create", {"host": h, "SR": sr, "device_config": vol["device_config"],
-                                                            "other_config": {}})
+                pbd = have.get(h) or x.call(
+                    "PBD.create", {"host": h, "SR": sr, "device_config": vol["device_config"], "other_config": {}}
+                )
                 if not x.call("PBD.get_currently_attached", pbd):
                     x.call("PBD.plug", pbd)
             x.call("SR.scan", sr)
@@ -96,10 +118,21 @@ class DevicesMixin:
             raise DriverError("xen host '%s': the iSCSI LUN shows no disk after SR.scan" % host.name)
         used = {x.call("VBD.get_userdevice", b) for b in x.call("VM.get_VBDs", vm)}
         try:
-            vbd = x.call("VBD.create", {"VM": vm, "VDI": vdis[0], "userdevice": self._userdevice(mountpoint, used),
-                                        "bootable": False, "mode": "RW", "type": "Disk", "empty": False,
-                                        "other_config": {"overcast_volume": vol["volume_id"] or vol["sr_uuid"]},
-                                        "qos_algorithm_type": "", "qos_algorithm_params": {}})
+            vbd = x.call(
+                "VBD.create",
+                {
+                    "VM": vm,
+                    "VDI": vdis[0],
+                    "userdevice": self._userdevice(mountpoint, used),
+                    "bootable": False,
+                    "mode": "RW",
+                    "type": "Disk",
+                    "empty": False,
+                    "other_config": {"overcast_volume": vol["volume_id"] or vol["sr_uuid"]},
+                    "qos_algorithm_type": "",
+                    "qos_algorithm_params": {},
+                },
+            )
         except BaseException:
             self._release_volume_sr(x, sr)
             raise
@@ -114,14 +147,18 @@ class DevicesMixin:
 
     @hookimpl
     @translate
-    def hv_attach_volume(self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
-        self._iscsi(host, connection_info)          # refuse what we cannot attach before touching anything
+    def hv_attach_volume(
+        self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str
+    ) -> bool:
+        self._iscsi(host, connection_info)  # refuse what we cannot attach before touching anything
         self._attach(host, self._find_vm(host, instance), connection_info, mountpoint, plug=True)
         return True
 
     @hookimpl
     @translate
-    def hv_detach_volume(self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
+    def hv_detach_volume(
+        self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str
+    ) -> bool:
         x = self.session(host)
         vol = self._iscsi(host, connection_info)
         vm = self._find_vm(host, instance)
@@ -129,7 +166,7 @@ class DevicesMixin:
             sr = x.call("SR.get_by_uuid", vol["sr_uuid"])
         except XenError as e:
             if e.code == "UUID_INVALID":
-                return True                               # never attached here
+                return True  # never attached here
             raise
         for vbd in x.call("VM.get_VBDs", vm):
             vdi = x.call("VBD.get_VDI", vbd)
@@ -145,7 +182,9 @@ class DevicesMixin:
     def hv_plug_vifs(self, host: Host, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
         x = self.session(host)
         vm = self._find_vm(host, instance)
-        existing = {x.call("VIF.get_record", v)["other_config"].get("overcast_port"): v for v in x.call("VM.get_VIFs", vm)}
+        existing = {
+            x.call("VIF.get_record", v)["other_config"].get("overcast_port"): v for v in x.call("VM.get_VIFs", vm)
+        }
         used = {int(x.call("VIF.get_device", v)) for v in existing.values()}
         running = x.call("VM.get_power_state", vm) == "Running"
         for vif in network_info:

@@ -6,6 +6,7 @@ hosts of one pool share one logged-in session. Guests are XAPI VMs named ``Insta
 Disks are VDIs on the pool's default SR (or ``sr``), images arrive as VHD or raw through
 ``/import_raw_vdi``, snapshots leave as VHD through ``/export_raw_vdi``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -34,9 +35,14 @@ class XenDriver(LifecycleMixin, MigrationMixin, DevicesMixin, XenBase):
 
     @hookimpl
     def hv_get_capabilities(self, host: Host) -> HvCapabilities:
-        return HvCapabilities(hypervisor_type="xen", image_types=frozenset({"vhd", "raw"}),
-                              volume_connection_types=frozenset({"iscsi"}), vif_types=frozenset({VIF_TYPE}),
-                              live_migration=True, shared_storage=True)
+        return HvCapabilities(
+            hypervisor_type="xen",
+            image_types=frozenset({"vhd", "raw"}),
+            volume_connection_types=frozenset({"iscsi"}),
+            vif_types=frozenset({VIF_TYPE}),
+            live_migration=True,
+            shared_storage=True,
+        )
 
     @hookimpl
     @translate
@@ -57,14 +63,20 @@ class XenDriver(LifecycleMixin, MigrationMixin, DevicesMixin, XenBase):
         version = rec["software_version"].get("product_version", "0")
         parts = [int(p) for p in version.split(".")[:3] if p.isdigit()] + [0, 0, 0]
         return HostResources(
-            vcpus=int(rec["cpu_info"].get("cpu_count", "0")), memory_mb=total // MiB,
-            local_gb=int(sr["physical_size"]) // GiB, vcpus_used=vcpus_used,
-            memory_mb_used=(total - free) // MiB, local_gb_used=-(-int(sr["physical_utilisation"]) // GiB),
-            running_vms=running, hypervisor_type="xen",
+            vcpus=int(rec["cpu_info"].get("cpu_count", "0")),
+            memory_mb=total // MiB,
+            local_gb=int(sr["physical_size"]) // GiB,
+            vcpus_used=vcpus_used,
+            memory_mb_used=(total - free) // MiB,
+            local_gb_used=-(-int(sr["physical_utilisation"]) // GiB),
+            running_vms=running,
+            hypervisor_type="xen",
             hypervisor_version=parts[0] * 1000000 + parts[1] * 1000 + parts[2],
             hypervisor_hostname=rec["hostname"] or rec["name_label"],
-            cpu_info={k: rec["cpu_info"][k] for k in ("vendor", "modelname", "speed", "socket_count")
-                      if k in rec["cpu_info"]})
+            cpu_info={
+                k: rec["cpu_info"][k] for k in ("vendor", "modelname", "speed", "socket_count") if k in rec["cpu_info"]
+            },
+        )
 
     @hookimpl
     @translate

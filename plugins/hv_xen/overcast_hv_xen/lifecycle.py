@@ -1,5 +1,6 @@
 """The ``xen`` driver's guest lifecycle: spawn (VM, VDI from the image, VBD, VIFs), destroy,
 the power operations, snapshot to a VHD image, and the console log."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,14 @@ class LifecycleMixin:
     # ---- lifecycle -----------------------------------------------------------------------
     @hookimpl
     @translate
-    def hv_spawn(self, host: Host, instance: Instance, image: ImageFile | None,
-                 network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice]) -> InstanceInfo:
+    def hv_spawn(
+        self,
+        host: Host,
+        instance: Instance,
+        image: ImageFile | None,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+    ) -> InstanceInfo:
         x = self.session(host)
         if self._find_vm(host, instance, required=False):
             raise Conflict("instance %s already exists on xen host '%s'" % (instance.name, host.name))
@@ -45,19 +52,40 @@ class LifecycleMixin:
                 size = max(size, -(-virt // MiB) * MiB)
             if size <= 0:
                 size = GiB
-            vdi = x.call("VDI.create", {
-                "name_label": "%s-root" % instance.name, "name_description": "root disk of %s" % instance.uuid,
-                "SR": self._sr(host), "virtual_size": str(size), "type": "system", "sharable": False,
-                "read_only": False, "other_config": {"overcast_instance": instance.uuid, "overcast_disk": "root"}})
+            vdi = x.call(
+                "VDI.create",
+                {
+                    "name_label": "%s-root" % instance.name,
+                    "name_description": "root disk of %s" % instance.uuid,
+                    "SR": self._sr(host),
+                    "virtual_size": str(size),
+                    "type": "system",
+                    "sharable": False,
+                    "read_only": False,
+                    "other_config": {"overcast_instance": instance.uuid, "overcast_disk": "root"},
+                },
+            )
             made.append(("VDI", vdi))
             if image is not None:
                 with open(image.path, "rb") as f:
                     x.import_vdi(vdi, f, image_size, image.disk_format)
             vm = self._create_vm(host, instance, h)
             made.append(("VM", vm))
-            x.call("VBD.create", {"VM": vm, "VDI": vdi, "userdevice": "0", "bootable": True, "mode": "RW",
-                                  "type": "Disk", "empty": False, "other_config": {"overcast_disk": "root"},
-                                  "qos_algorithm_type": "", "qos_algorithm_params": {}})
+            x.call(
+                "VBD.create",
+                {
+                    "VM": vm,
+                    "VDI": vdi,
+                    "userdevice": "0",
+                    "bootable": True,
+                    "mode": "RW",
+                    "type": "Disk",
+                    "empty": False,
+                    "other_config": {"overcast_disk": "root"},
+                    "qos_algorithm_type": "",
+                    "qos_algorithm_params": {},
+                },
+            )
             for i, vif in enumerate(network_info):
                 self._create_vif(host, vm, vif, i)
             for bd in block_devices:
@@ -74,8 +102,11 @@ class LifecycleMixin:
                 if cls == "VM":
                     if x.call("VM.get_power_state", ref) != "Halted":
                         x.call("VM.hard_shutdown", ref)
-                    srs = [x.call("VDI.get_SR", x.call("VBD.get_VDI", b)) for b in x.call("VM.get_VBDs", ref)
-                           if x.call("VBD.get_other_config", b).get("overcast_volume")]
+                    srs = [
+                        x.call("VDI.get_SR", x.call("VBD.get_VDI", b))
+                        for b in x.call("VM.get_VBDs", ref)
+                        if x.call("VBD.get_other_config", b).get("overcast_volume")
+                    ]
                     x.call("VM.destroy", ref)
                     for sr in srs:
                         self._release_volume_sr(x, sr)
@@ -97,8 +128,12 @@ class LifecycleMixin:
             vm = x.async_call("VM.clone", refs[0], instance.name, timeout=self._wait(host))
             x.call("VM.provision", vm)
             x.call("VM.set_is_a_template", vm, False)
-            for k, v in (("memory_static_max", mem), ("memory_dynamic_max", mem), ("memory_dynamic_min", mem),
-                         ("memory_static_min", mem)):
+            for k, v in (
+                ("memory_static_max", mem),
+                ("memory_dynamic_max", mem),
+                ("memory_dynamic_min", mem),
+                ("memory_static_min", mem),
+            ):
                 x.call("VM.set_" + k, vm, v)
             x.call("VM.set_VCPUs_max", vm, str(fl.vcpus))
             x.call("VM.set_VCPUs_at_startup", vm, str(fl.vcpus))
@@ -107,17 +142,39 @@ class LifecycleMixin:
             for k, v in other.items():
                 x.call("VM.add_to_other_config", vm, k, v)
             return vm
-        return x.call("VM.create", {
-            "name_label": instance.name, "name_description": instance.display_name, "user_version": "1",
-            "is_a_template": False, "affinity": xen_host, "memory_static_max": mem, "memory_dynamic_max": mem,
-            "memory_dynamic_min": mem, "memory_static_min": mem, "VCPUs_params": {},
-            "VCPUs_max": str(fl.vcpus), "VCPUs_at_startup": str(fl.vcpus), "actions_after_shutdown": "destroy",
-            "actions_after_reboot": "restart", "actions_after_crash": "restart", "PV_bootloader": "",
-            "PV_kernel": "", "PV_ramdisk": "", "PV_args": "", "PV_bootloader_args": "", "PV_legacy_args": "",
-            "HVM_boot_policy": "BIOS order", "HVM_boot_params": {"order": "dc"},
-            "platform": {"acpi": "1", "apic": "true", "pae": "true", "viridian": "false", "nx": "true"},
-            "PCI_bus": "", "other_config": other, "recommendations": "",
-            "xenstore_data": {"vm-data/overcast/uuid": instance.uuid}})
+        return x.call(
+            "VM.create",
+            {
+                "name_label": instance.name,
+                "name_description": instance.display_name,
+                "user_version": "1",
+                "is_a_template": False,
+                "affinity": xen_host,
+                "memory_static_max": mem,
+                "memory_dynamic_max": mem,
+                "memory_dynamic_min": mem,
+                "memory_static_min": mem,
+                "VCPUs_params": {},
+                "VCPUs_max": str(fl.vcpus),
+                "VCPUs_at_startup": str(fl.vcpus),
+                "actions_after_shutdown": "destroy",
+                "actions_after_reboot": "restart",
+                "actions_after_crash": "restart",
+                "PV_bootloader": "",
+                "PV_kernel": "",
+                "PV_ramdisk": "",
+                "PV_args": "",
+                "PV_bootloader_args": "",
+                "PV_legacy_args": "",
+                "HVM_boot_policy": "BIOS order",
+                "HVM_boot_params": {"order": "dc"},
+                "platform": {"acpi": "1", "apic": "true", "pae": "true", "viridian": "false", "nx": "true"},
+                "PCI_bus": "",
+                "other_config": other,
+                "recommendations": "",
+                "xenstore_data": {"vm-data/overcast/uuid": instance.uuid},
+            },
+        )
 
     def _network(self, host: Host, vif: VifDetails) -> str:
         x = self.session(host)
@@ -137,10 +194,19 @@ class LifecycleMixin:
 
     def _create_vif(self, host: Host, vm: str, vif: VifDetails, device: int) -> str:
         x = self.session(host)
-        return x.call("VIF.create", {
-            "device": str(device), "network": self._network(host, vif), "VM": vm, "MAC": vif.mac_address,
-            "MTU": str(vif.mtu), "other_config": {"overcast_port": vif.port_id},
-            "qos_algorithm_type": "", "qos_algorithm_params": {}})
+        return x.call(
+            "VIF.create",
+            {
+                "device": str(device),
+                "network": self._network(host, vif),
+                "VM": vm,
+                "MAC": vif.mac_address,
+                "MTU": str(vif.mtu),
+                "other_config": {"overcast_port": vif.port_id},
+                "qos_algorithm_type": "",
+                "qos_algorithm_params": {},
+            },
+        )
 
     @hookimpl
     @translate
@@ -160,7 +226,7 @@ class LifecycleMixin:
                 volume_srs.append(x.call("VDI.get_SR", rec["VDI"]))
         snapshots = x.call("VM.get_snapshots", vm)
         x.call("VM.destroy", vm)
-        for sr in volume_srs:                         # volumes survive; their SRs are released
+        for sr in volume_srs:  # volumes survive; their SRs are released
             self._release_volume_sr(x, sr)
         for snap in snapshots:
             self._destroy_snapshot(x, snap)
@@ -185,7 +251,7 @@ class LifecycleMixin:
     def hv_power_on(self, host: Host, instance: Instance) -> bool:
         x = self.session(host)
         vm = self._find_vm(host, instance)
-        x.call("VM.remove_from_other_config", vm, "overcast_migration")   # a reverted migration's source
+        x.call("VM.remove_from_other_config", vm, "overcast_migration")  # a reverted migration's source
         state = x.call("VM.get_power_state", vm)
         if state == "Running":
             return True
@@ -207,7 +273,7 @@ class LifecycleMixin:
             try:
                 x.async_call("VM.clean_shutdown", vm, timeout=float(timeout))
                 return True
-            except XenError as e:   # no PV drivers, or the guest ignored us: stop it hard
+            except XenError as e:  # no PV drivers, or the guest ignored us: stop it hard
                 if e.code not in ("VM_MISSING_PV_DRIVERS", "TASK_TIMEOUT", "VM_BAD_POWER_STATE"):
                     raise
                 if x.call("VM.get_power_state", vm) == "Halted":
@@ -222,8 +288,9 @@ class LifecycleMixin:
         vm = self._find_vm(host, instance)
         state = x.call("VM.get_power_state", vm)
         if state != "Running" and not (hard and state == "Paused"):
-            raise Conflict("xen host '%s': instance %s is %s; reboot needs it running"
-                           % (host.name, instance.name, state.lower()))
+            raise Conflict(
+                "xen host '%s': instance %s is %s; reboot needs it running" % (host.name, instance.name, state.lower())
+            )
         if not hard:
             try:
                 x.async_call("VM.clean_reboot", vm, timeout=self._wait(host))
@@ -266,8 +333,11 @@ class LifecycleMixin:
     def hv_snapshot(self, host: Host, instance: Instance, image_name: str) -> SnapshotResult:
         x = self.session(host)
         vm = self._find_vm(host, instance)
-        volumes = [x.call("VBD.get_VDI", b) for b in x.call("VM.get_VBDs", vm)
-                   if x.call("VBD.get_other_config", b).get("overcast_volume")]
+        volumes = [
+            x.call("VBD.get_VDI", b)
+            for b in x.call("VM.get_VBDs", vm)
+            if x.call("VBD.get_other_config", b).get("overcast_volume")
+        ]
         snap = x.async_call("VM.snapshot", vm, "%s snapshot" % instance.name, volumes, timeout=self._wait(host))
         try:
             root = None
@@ -276,7 +346,9 @@ class LifecycleMixin:
                 if rec["userdevice"] == "0" and rec["VDI"] != NULL_REF:
                     root = rec["VDI"]
             if root is None:
-                raise DriverError("xen host '%s': instance %s has no root disk to snapshot" % (host.name, instance.name))
+                raise DriverError(
+                    "xen host '%s': instance %s has no root disk to snapshot" % (host.name, instance.name)
+                )
             out_dir = host.state_dir or None
             if out_dir:
                 os.makedirs(out_dir, exist_ok=True)
@@ -301,18 +373,18 @@ class LifecycleMixin:
     def hv_get_console_output(self, host: Host, instance: Instance, length: int | None) -> str:
         import base64
         import zlib
+
         x = self.session(host)
         rec = x.call("VM.get_record", self._find_vm(host, instance))
         if rec["power_state"] not in ("Running", "Paused") or rec["resident_on"] == NULL_REF:
             return ""
         try:
-            raw = x.call("host.call_plugin", rec["resident_on"], "console", "get_console_log",
-                         {"dom_id": rec["domid"]})
+            raw = x.call("host.call_plugin", rec["resident_on"], "console", "get_console_log", {"dom_id": rec["domid"]})
         except XenError as e:
             if e.code in ("XENAPI_MISSING_PLUGIN", "XENAPI_PLUGIN_FAILURE"):
                 return ""
             raise
         text = zlib.decompress(base64.b64decode(raw)).decode("utf-8", errors="replace")
         if length:
-            text = "\n".join(text.splitlines()[-int(length):]) + "\n"
+            text = "\n".join(text.splitlines()[-int(length) :]) + "\n"
         return text

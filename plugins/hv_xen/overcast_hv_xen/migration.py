@@ -1,5 +1,6 @@
 """The ``xen`` driver's migrations: ``VM.pool_migrate`` between hosts of one pool, live or
 cold (with confirm / revert)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -18,8 +19,9 @@ class MigrationMixin(RevertByPowerOn):
     # ---- migration (within one pool) -------------------------------------------------------
     def _same_pool(self, a: Host, b: Host) -> None:
         if option(a, "url") != option(b, "url"):
-            raise Conflict("xen hosts '%s' and '%s' are in different pools; XAPI migrates only within a pool"
-                           % (a.name, b.name))
+            raise Conflict(
+                "xen hosts '%s' and '%s' are in different pools; XAPI migrates only within a pool" % (a.name, b.name)
+            )
 
     @hookimpl
     @translate
@@ -35,8 +37,14 @@ class MigrationMixin(RevertByPowerOn):
 
     @hookimpl
     @translate
-    def hv_pre_live_migration(self, host: Host, instance: Instance, migration: MigrationData,
-                              network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice]) -> MigrationData:
+    def hv_pre_live_migration(
+        self,
+        host: Host,
+        instance: Instance,
+        migration: MigrationData,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+    ) -> MigrationData:
         return migration
 
     @hookimpl
@@ -57,8 +65,9 @@ class MigrationMixin(RevertByPowerOn):
 
     @hookimpl
     @translate
-    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host,
-                                      flavor: Flavor) -> MigrationData:
+    def hv_migrate_disk_and_power_off(
+        self, host: Host, instance: Instance, dest: Host, flavor: Flavor
+    ) -> MigrationData:
         """Stop the guest and copy it (``VM.copy``: disks included) for the destination host.
         The source VM stays, halted, until ``confirm_migration`` (or a revert powers it on)."""
         refuse_resize("xen", host, instance, flavor)
@@ -67,8 +76,10 @@ class MigrationMixin(RevertByPowerOn):
         vm = self._find_vm(host, instance)
         target = self._xen_host(dest)
         if any(x.call("VBD.get_other_config", b).get("overcast_volume") for b in x.call("VM.get_VBDs", vm)):
-            raise Conflict("xen host '%s': detach the volumes of %s before a cold migration (live migration "
-                           "keeps them)" % (host.name, instance.name))
+            raise Conflict(
+                "xen host '%s': detach the volumes of %s before a cold migration (live migration "
+                "keeps them)" % (host.name, instance.name)
+            )
         self.hv_power_off(host=host, instance=instance, timeout=60, retry_interval=1)
         copy = x.async_call("VM.copy", vm, instance.name, NULL_REF, timeout=self._wait(host))
         try:
@@ -79,14 +90,24 @@ class MigrationMixin(RevertByPowerOn):
         except BaseException:
             self._destroy_vm_and_disks(x, copy)
             raise
-        return MigrationData(source_host=host.name, dest_host=dest.name,
-                             data={"copy": x.call("VM.get_uuid", copy), "source": x.call("VM.get_uuid", vm)})
+        return MigrationData(
+            source_host=host.name,
+            dest_host=dest.name,
+            data={"copy": x.call("VM.get_uuid", copy), "source": x.call("VM.get_uuid", vm)},
+        )
 
     @hookimpl
     @translate
-    def hv_finish_migration(self, host: Host, instance: Instance, migration: MigrationData, image: ImageFile | None,
-                            network_info: Sequence[VifDetails], block_devices: Sequence[BlockDevice],
-                            power_on: bool) -> InstanceInfo:
+    def hv_finish_migration(
+        self,
+        host: Host,
+        instance: Instance,
+        migration: MigrationData,
+        image: ImageFile | None,
+        network_info: Sequence[VifDetails],
+        block_devices: Sequence[BlockDevice],
+        power_on: bool,
+    ) -> InstanceInfo:
         x = self.session(host)
         vm = self._find_vm(host, instance)
         if power_on and x.call("VM.get_power_state", vm) == "Halted":
@@ -107,8 +128,10 @@ class MigrationMixin(RevertByPowerOn):
             vm = None
         if vm is not None:
             if x.call("VM.get_power_state", vm) != "Halted":
-                raise Conflict("xen host '%s': the migration source of %s is running again; not deleting it"
-                               % (host.name, instance.name))
+                raise Conflict(
+                    "xen host '%s': the migration source of %s is running again; not deleting it"
+                    % (host.name, instance.name)
+                )
             self._destroy_vm_and_disks(x, vm)
         return True
 

@@ -1,4 +1,5 @@
 """Entry point (group ``overcast``): registers the ``xen`` hypervisor driver."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

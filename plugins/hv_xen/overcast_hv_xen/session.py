@@ -9,6 +9,7 @@
 * every failure becomes :class:`XenError` (XAPI said no, with its error code and a readable
   message) or :class:`XenUnreachable` (no answer at all).
 """
+
 from __future__ import annotations
 
 import base64
@@ -100,16 +101,23 @@ def decode_task_result(result: str) -> Any:
     """A task's ``result`` is the XML-RPC encoding of the value (``<value>OpaqueRef:..</value>``)."""
     if not result:
         return ""
-    doc = ("<?xml version='1.0'?><methodResponse><params><param>%s</param></params>"
-           "</methodResponse>" % result)
+    doc = "<?xml version='1.0'?><methodResponse><params><param>%s</param></params></methodResponse>" % result
     return xmlrpc.client.loads(doc)[0][0]
 
 
 class XenSession:
     """A connection to one XAPI pool master."""
 
-    def __init__(self, url: str, username: str, password: str, *, timeout: float = 30.0,
-                 verify_tls: bool = True, originator: str = "overcast"):
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        timeout: float = 30.0,
+        verify_tls: bool = True,
+        originator: str = "overcast",
+    ):
         self.url = url
         self.username = username
         self._password = password
@@ -172,8 +180,9 @@ class XenSession:
                 raise XenError(e.details, name) from None
             except xmlrpc.client.Fault as e:
                 # the client's own faults: 'Tried 3 times to get a valid session', ...
-                raise XenError(["SESSION_INVALID" if "session" in e.faultString.lower()
-                                else "INTERNAL_ERROR", e.faultString], name) from None
+                raise XenError(
+                    ["SESSION_INVALID" if "session" in e.faultString.lower() else "INTERNAL_ERROR", e.faultString], name
+                ) from None
             except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as e:
                 self._session = None  # the next call logs in again on a new connection
                 raise XenUnreachable("XAPI at %s did not answer %s: %s" % (self.url, name, e)) from None
@@ -230,8 +239,10 @@ class XenSession:
         try:
             conn.putrequest("PUT", "/import_raw_vdi?" + self._vdi_query(vdi, fmt))
             conn.putheader("Content-Length", str(length))
-            conn.putheader("Authorization", "Basic " + base64.b64encode(
-                ("%s:%s" % (self.username, self._password)).encode()).decode())
+            conn.putheader(
+                "Authorization",
+                "Basic " + base64.b64encode(("%s:%s" % (self.username, self._password)).encode()).decode(),
+            )
             conn.endheaders()
             left = length
             while left:
@@ -243,8 +254,10 @@ class XenSession:
             resp = conn.getresponse()
             body = resp.read()
             if resp.status != 200:
-                raise XenError(["VDI_IO_ERROR", "HTTP %d %s" % (resp.status, body.decode(errors="replace").strip())],
-                               "import_raw_vdi")
+                raise XenError(
+                    ["VDI_IO_ERROR", "HTTP %d %s" % (resp.status, body.decode(errors="replace").strip())],
+                    "import_raw_vdi",
+                )
         except (OSError, http.client.HTTPException) as e:
             raise XenUnreachable("VDI import to %s failed: %s" % (self.url, e)) from None
         finally:
@@ -257,8 +270,10 @@ class XenSession:
             conn.request("GET", "/export_raw_vdi?" + self._vdi_query(vdi, fmt))
             resp = conn.getresponse()
             if resp.status != 200:
-                raise XenError(["VDI_IO_ERROR", "HTTP %d %s" % (resp.status, resp.read().decode(errors="replace").strip())],
-                               "export_raw_vdi")
+                raise XenError(
+                    ["VDI_IO_ERROR", "HTTP %d %s" % (resp.status, resp.read().decode(errors="replace").strip())],
+                    "export_raw_vdi",
+                )
             n = 0
             while True:
                 chunk = resp.read(1 << 20)

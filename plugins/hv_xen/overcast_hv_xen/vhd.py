@@ -10,6 +10,7 @@ way ``/import_raw_vdi?format=vhd`` and ``/export_raw_vdi?format=vhd`` do:
 Used by the simulator (and by the plugin to learn an image's virtual size before it creates
 the VDI). Pure stdlib.
 """
+
 from __future__ import annotations
 
 import io
@@ -53,11 +54,28 @@ def _geometry(size: int) -> tuple[int, int, int]:
 
 def _footer(size: int, disk_type: int, data_offset: int) -> bytes:
     c, h, s = _geometry(size)
-    f = bytearray(struct.pack(
-        ">8sIIQI4sI4sQQHBBII16sB",
-        b"conectix", 2, 0x00010000, data_offset, int(time.time()) - _EPOCH_2000,
-        b"ovcs", 0x00010000, b"Wi2k", size, size, c, h, s, disk_type, 0,
-        uuid.uuid4().bytes, 0))
+    f = bytearray(
+        struct.pack(
+            ">8sIIQI4sI4sQQHBBII16sB",
+            b"conectix",
+            2,
+            0x00010000,
+            data_offset,
+            int(time.time()) - _EPOCH_2000,
+            b"ovcs",
+            0x00010000,
+            b"Wi2k",
+            size,
+            size,
+            c,
+            h,
+            s,
+            disk_type,
+            0,
+            uuid.uuid4().bytes,
+            0,
+        )
+    )
     f += bytes(FOOTER_SIZE - len(f))
     struct.pack_into(">I", f, 64, _checksum(bytes(f)))
     return bytes(f)
@@ -66,8 +84,9 @@ def _footer(size: int, disk_type: int, data_offset: int) -> bytes:
 def parse_footer(raw: bytes) -> dict:
     if len(raw) < FOOTER_SIZE or raw[:8] != b"conectix":
         raise VhdError("not a VHD: missing 'conectix' footer cookie")
-    (cookie, features, version, data_offset, ts, app, appver, hostos, orig, cur,
-     c, h, s, disk_type, checksum) = struct.unpack(">8sIIQI4sI4sQQHBBII", raw[:68])
+    (cookie, features, version, data_offset, ts, app, appver, hostos, orig, cur, c, h, s, disk_type, checksum) = (
+        struct.unpack(">8sIIQI4sI4sQQHBBII", raw[:68])
+    )
     f = bytearray(raw[:FOOTER_SIZE])
     struct.pack_into(">I", f, 64, 0)
     if _checksum(bytes(f)) != checksum:
@@ -96,20 +115,21 @@ def read_vhd(data: bytes) -> tuple[int, Iterator[tuple[int, bytes]]]:
 
         def fixed():
             for off in range(0, size, BLOCK_SIZE):
-                chunk = body[off:off + BLOCK_SIZE]
+                chunk = body[off : off + BLOCK_SIZE]
                 if chunk.strip(b"\0"):
                     yield off, chunk
+
         return size, fixed()
     if footer["disk_type"] == DISK_DIFFERENCING:
         raise VhdError("differencing VHDs need their parent; import a flattened disk")
     if footer["disk_type"] != DISK_DYNAMIC:
         raise VhdError("unknown VHD disk type %d" % footer["disk_type"])
     hdr_off = footer["data_offset"]
-    hdr = data[hdr_off:hdr_off + 1024]
+    hdr = data[hdr_off : hdr_off + 1024]
     if hdr[:8] != b"cxsparse":
         raise VhdError("dynamic VHD header missing 'cxsparse' cookie")
     _, _, table_off, _, max_entries, block_size = struct.unpack(">8sQQIII", hdr[:36])
-    bat = struct.unpack(">%dI" % max_entries, data[table_off:table_off + 4 * max_entries])
+    bat = struct.unpack(">%dI" % max_entries, data[table_off : table_off + 4 * max_entries])
     bitmap_bytes = -(-(block_size // SECTOR) // 8)
     bitmap_len = -(-bitmap_bytes // SECTOR) * SECTOR
 
@@ -118,9 +138,10 @@ def read_vhd(data: bytes) -> tuple[int, Iterator[tuple[int, bytes]]]:
             if sector == 0xFFFFFFFF:
                 continue
             start = sector * SECTOR + bitmap_len
-            chunk = data[start:start + block_size]
+            chunk = data[start : start + block_size]
             off = i * block_size
             yield off, chunk[: max(0, min(block_size, size - off))]
+
     return size, dynamic()
 
 
@@ -131,8 +152,9 @@ def write_dynamic_vhd(src: BinaryIO, size: int, out: BinaryIO) -> int:
     table_off = FOOTER_SIZE + 1024
     bat_len = -(-(entries * 4) // SECTOR) * SECTOR
     footer = _footer(size, DISK_DYNAMIC, FOOTER_SIZE)
-    hdr = bytearray(struct.pack(">8sQQIII", b"cxsparse", 0xFFFFFFFFFFFFFFFF, table_off,
-                                0x00010000, entries, BLOCK_SIZE))
+    hdr = bytearray(
+        struct.pack(">8sQQIII", b"cxsparse", 0xFFFFFFFFFFFFFFFF, table_off, 0x00010000, entries, BLOCK_SIZE)
+    )
     hdr += bytes(1024 - len(hdr))
     struct.pack_into(">I", hdr, 36, _checksum(bytes(hdr)))
     bat = [0xFFFFFFFF] * entries
@@ -169,6 +191,7 @@ def _allocated_blocks(src, size, entries):
     except (AttributeError, OSError, io.UnsupportedOperation):
         return None
     import os
+
     blocks, off = set(), 0
     try:
         while off < size:

@@ -36,19 +36,24 @@ def xen_pm():
 
 
 def _xen_host(sim, name="xen1", xen_host="xs-host-1", state_dir="", **extra) -> Host:
-    opts = {"url": sim.url, "username": "root", "password": "secret", "xen_host": xen_host,
-            "timeout": 10.0, "task_timeout": 30.0, **extra}
+    opts = {
+        "url": sim.url,
+        "username": "root",
+        "password": "secret",
+        "xen_host": xen_host,
+        "timeout": 10.0,
+        "task_timeout": 30.0,
+        **extra,
+    }
     return Host(name=name, driver="xen", options=opts, state_dir=state_dir)
 
 
 def _make_vhd(path, size=4 << 20, marker=b"BOOTED"):
     data = bytearray(size)
-    data[:len(marker)] = marker
+    data[: len(marker)] = marker
     with open(path, "wb") as f:
         vhd.write_dynamic_vhd(io.BytesIO(bytes(data)), size, f)
     return bytes(data)
-
-
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The ``xen`` driver under Overcast's real compute service (scheduler, host agents, task
 runner, migrations) with two xen hosts of one simulated pool: what ``openstack server ...`` does,
 one level below the API."""
+
 from __future__ import annotations
 
 import io
@@ -29,9 +30,17 @@ def write_vhd(path: str, content: bytes) -> None:
 def cloud(tmp_path):
     with XapiSimulator(users={"root": "secret"}) as sim:
         hosts = {
-            name: {"driver": "xen", "url": sim.url, "username": "root", "password": "secret", "xen_host": xh,
-                   "timeout": 10.0, "task_timeout": 30.0}
-            for name, xh in (("xen1", "xs-host-1"), ("xen2", "xs-host-2"))}
+            name: {
+                "driver": "xen",
+                "url": sim.url,
+                "username": "root",
+                "password": "secret",
+                "xen_host": xh,
+                "timeout": 10.0,
+                "task_timeout": 30.0,
+            }
+            for name, xh in (("xen1", "xs-host-1"), ("xen2", "xs-host-2"))
+        }
         images = DiskImages(tmp_path, "vhd", write_disk=write_vhd)
         with compute_runtime(tmp_path, {"hv_xen": plugin}, hosts, images) as compute:
             try:
@@ -65,4 +74,5 @@ def test_dead_endpoint_puts_the_server_in_error(cloud):
         sim.server.shutdown()
         sim.server.server_close()
         plugin.DRIVER.close()
+
     dead_endpoint(compute, images, kill, "xen host", "cannot reach XAPI")

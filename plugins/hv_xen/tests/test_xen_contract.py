@@ -1,5 +1,6 @@
 """The hypervisor contract suite from ``overcast.testing``, run against the ``xen`` driver
 talking to the XAPI simulator through the real XenAPI client."""
+
 from __future__ import annotations
 
 import os

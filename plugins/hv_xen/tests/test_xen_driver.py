@@ -1,4 +1,5 @@
 """The ``xen`` driver end to end against the XAPI simulator (real XenAPI client, loopback)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,8 +41,13 @@ def raw_api(xapi_sim):
 
 def new_instance(display_name="demo", memory_mb=256, vcpus=1, root_gb=1) -> Instance:
     u = str(uuid.uuid4())
-    return Instance(uuid=u, name="oc-" + u, display_name=display_name, project_id="p1",
-                    flavor=Flavor(id="f", name="tiny", vcpus=vcpus, memory_mb=memory_mb, root_gb=root_gb))
+    return Instance(
+        uuid=u,
+        name="oc-" + u,
+        display_name=display_name,
+        project_id="p1",
+        flavor=Flavor(id="f", name="tiny", vcpus=vcpus, memory_mb=memory_mb, root_gb=root_gb),
+    )
 
 
 @pytest.fixture
@@ -69,16 +75,17 @@ def test_spawn_writes_image_and_keeps_display_name_as_data(driver, xen_host, xap
     assert info.state == PowerState.RUNNING and info.num_cpu == 2 and info.max_mem_kb == 512 * 1024
     vm = raw_api.VM.get_by_name_label(inst.name)[0]
     rec = raw_api.VM.get_record(vm)
-    assert rec["name_description"] == HOSTILE                   # data, byte for byte
+    assert rec["name_description"] == HOSTILE  # data, byte for byte
     assert rec["other_config"]["overcast_instance"] == inst.uuid
     assert rec["resident_on"] == raw_api.host.get_by_name_label("xs-host-1")[0]
     root = raw_api.VBD.get_VDI(rec["VBDs"][0])
-    assert int(raw_api.VDI.get_virtual_size(root)) == 6 << 20   # root_gb 0: the image's virtual size
+    assert int(raw_api.VDI.get_virtual_size(root)) == 6 << 20  # root_gb 0: the image's virtual size
     from overcast_hv_xen.session import XenSession
+
     s = XenSession(xapi_sim.url, "root", "secret")
     buf = io.BytesIO()
     s.export_vdi(root, buf, "raw")
-    assert buf.getvalue()[:len(content)] == content
+    assert buf.getvalue()[: len(content)] == content
     assert inst.name in driver.list_instances(host=host)
     res = driver.get_available_resource(host=host)
     assert res.vcpus == 8 and res.vcpus_used == 2 and res.running_vms == 1
@@ -94,8 +101,13 @@ def test_raw_image_and_unsupported_format(driver, xen_host, xapi_sim, tmp_path):
     raw = tmp_path / "disk.raw"
     raw.write_bytes(b"RAWBOOT" + bytes(1 << 20))
     inst = new_instance()
-    driver.spawn(host=host, instance=inst, image=ImageFile(ImageRef("r", "r", "raw"), str(raw), "raw"),
-                 network_info=[], block_devices=[])
+    driver.spawn(
+        host=host,
+        instance=inst,
+        image=ImageFile(ImageRef("r", "r", "raw"), str(raw), "raw"),
+        network_info=[],
+        block_devices=[],
+    )
     driver.destroy(host=host, instance=inst, destroy_disks=True)
     qcow = ImageFile(ImageRef("q", "q", "qcow2"), str(raw), "qcow2")
     with pytest.raises(UnsupportedOperation, match="qcow2"):
@@ -109,7 +121,7 @@ def test_snapshot_is_a_standalone_vhd_and_leaves_nothing_behind(driver, xen_host
     driver.spawn(host=host, instance=inst, image=img, network_info=[], block_devices=[])
     vm = raw_api.VM.get_by_name_label(inst.name)[0]
     root = raw_api.VBD.get_VDI(raw_api.VM.get_VBDs(vm)[0])
-    assert int(raw_api.VDI.get_virtual_size(root)) == 1 << 30   # grown to the flavor's root_gb
+    assert int(raw_api.VDI.get_virtual_size(root)) == 1 << 30  # grown to the flavor's root_gb
     vdis_before = set(raw_api.VDI.get_all())
     result = driver.snapshot(host=host, instance=inst, image_name="snap")
     assert result.disk_format == "vhd" and result.path.startswith(str(tmp_path / "st"))
@@ -119,7 +131,7 @@ def test_snapshot_is_a_standalone_vhd_and_leaves_nothing_behind(driver, xen_host
     data = bytearray(len(content))
     for off, chunk in extents:
         if off < len(content):
-            data[off:off + len(chunk)] = chunk[: len(content) - off]
+            data[off : off + len(chunk)] = chunk[: len(content) - off]
     assert bytes(data) == content
     assert not [r for r in raw_api.VM.get_all_records().values() if r["is_a_snapshot"]]
     assert set(raw_api.VDI.get_all()) == vdis_before
@@ -157,33 +169,45 @@ def test_cold_migration_confirm_revert_and_cross_pool_refusal(driver, xen_host, 
     mig = driver.migrate_disk_and_power_off(host=a, instance=inst, dest=b, flavor=inst.flavor)
     assert driver.get_info(host=a, instance=inst).state == PowerState.SHUTDOWN
     assert len(raw_api.VM.get_by_name_label(inst.name)) == 2
-    info = driver.finish_migration(host=b, instance=inst, migration=mig, image=None, network_info=[vif],
-                                   block_devices=[], power_on=True)
+    info = driver.finish_migration(
+        host=b, instance=inst, migration=mig, image=None, network_info=[vif], block_devices=[], power_on=True
+    )
     assert info.state == PowerState.RUNNING
     assert inst.name in driver.list_instances(host=b) and inst.name in driver.list_instances(host=a)
-    driver.destroy(host=b, instance=inst, destroy_disks=True)          # the core's revert
-    info = driver.finish_revert_migration(host=a, instance=inst, migration=mig, network_info=[vif],
-                                          block_devices=[], power_on=True)
+    driver.destroy(host=b, instance=inst, destroy_disks=True)  # the core's revert
+    info = driver.finish_revert_migration(
+        host=a, instance=inst, migration=mig, network_info=[vif], block_devices=[], power_on=True
+    )
     assert info.state == PowerState.RUNNING
     [vm] = raw_api.VM.get_by_name_label(inst.name)
     assert raw_api.VM.get_resident_on(vm) == raw_api.host.get_by_name_label("xs-host-1")[0]
     assert "overcast_migration" not in raw_api.VM.get_other_config(vm)
     # migrate and confirm: only the copy on xen2 remains, with the disk content and the MAC
     mig = driver.migrate_disk_and_power_off(host=a, instance=inst, dest=b, flavor=inst.flavor)
-    driver.finish_migration(host=b, instance=inst, migration=mig, image=None, network_info=[vif],
-                            block_devices=[], power_on=True)
+    driver.finish_migration(
+        host=b, instance=inst, migration=mig, image=None, network_info=[vif], block_devices=[], power_on=True
+    )
     assert driver.confirm_migration(host=a, instance=inst, migration=mig)
     [vm] = raw_api.VM.get_by_name_label(inst.name)
     assert raw_api.VM.get_resident_on(vm) == h2
     assert raw_api.VIF.get_MAC(raw_api.VM.get_VIFs(vm)[0]) == "fa:16:3e:00:00:09"
     root = raw_api.VBD.get_VDI(raw_api.VM.get_VBDs(vm)[0])
     from overcast_hv_xen.session import XenSession
+
     buf = io.BytesIO()
     XenSession(xapi_sim.url, "root", "secret").export_vdi(root, buf, "raw")
-    assert buf.getvalue()[:len(content)] == content
+    assert buf.getvalue()[: len(content)] == content
     assert inst.name not in driver.list_instances(host=a)
-    assert len([v for v in raw_api.VDI.get_all_records().values() if not v["is_a_snapshot"]
-                and v["other_config"].get("overcast_instance") == inst.uuid]) == 1       # no leftovers
+    assert (
+        len(
+            [
+                v
+                for v in raw_api.VDI.get_all_records().values()
+                if not v["is_a_snapshot"] and v["other_config"].get("overcast_instance") == inst.uuid
+            ]
+        )
+        == 1
+    )  # no leftovers
     with XapiSimulator(users={"root": "secret"}) as other_pool:
         c = xen_host(other_pool, "xen3")
         with pytest.raises(Conflict, match="different pools"):
@@ -202,7 +226,7 @@ def test_power_off_falls_back_to_hard_without_pv_drivers(driver, xen_host, xapi_
     with pytest.raises(Conflict, match="reboot needs it running"):
         driver.reboot(host=host, instance=inst, hard=False)
     driver.power_on(host=host, instance=inst)
-    assert driver.reboot(host=host, instance=inst, hard=False)   # clean reboot falls back to hard
+    assert driver.reboot(host=host, instance=inst, hard=False)  # clean reboot falls back to hard
 
 
 def test_vifs(driver, xen_host, xapi_sim, raw_api):
@@ -238,6 +262,7 @@ def test_bad_credentials_and_unreachable_endpoint(driver, xen_host, xapi_sim):
         driver.init_host(host=bad)
     from overcast_hv_xen.plugin import DRIVER
     import socket
+
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -252,8 +277,21 @@ def test_bad_credentials_and_unreachable_endpoint(driver, xen_host, xapi_sim):
 
 def test_simulator_killed_mid_operation(driver, xen_host, tmp_path):
     (tmp_path / "sim").mkdir()  # SIGKILL leaves no chance to clean up: keep the disks in tmp_path
-    proc = subprocess.Popen([sys.executable, "-m", "overcast_hv_xen_sim.xapi_sim", "--port", "0",
-                             "--delay", "0", "--data-dir", str(tmp_path / "sim")], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "overcast_hv_xen_sim.xapi_sim",
+            "--port",
+            "0",
+            "--delay",
+            "0",
+            "--data-dir",
+            str(tmp_path / "sim"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = proc.stdout.readline().strip()
         host = xen_host(type("S", (), {"url": url})(), task_timeout=30.0)
@@ -270,6 +308,7 @@ def test_simulator_killed_mid_operation(driver, xen_host, tmp_path):
                 driver.power_off(host=host, instance=inst, timeout=0, retry_interval=1)
             except Exception as e:  # noqa: BLE001
                 errors.append(e)
+
         t = threading.Thread(target=stop)
         t.start()
         time.sleep(0.5)
@@ -286,8 +325,15 @@ def test_simulator_killed_mid_operation(driver, xen_host, tmp_path):
 def test_iscsi_volume_attach_detach(driver, xen_host, xapi_sim, raw_api):
     host_a, host_b = xen_host(xapi_sim, "xen1", "xs-host-1"), xen_host(xapi_sim, "xen2", "xs-host-2")
     lun_path = raw_api.debug.add_iscsi_lun("192.0.2.10", "iqn.2026-01.org.example:vol1", "0", str(64 << 20))
-    info = ConnectionInfo("iscsi", {"target_portal": "192.0.2.10:3260", "target_iqn": "iqn.2026-01.org.example:vol1",
-                                    "target_lun": 0, "volume_id": "vol-1"})
+    info = ConnectionInfo(
+        "iscsi",
+        {
+            "target_portal": "192.0.2.10:3260",
+            "target_iqn": "iqn.2026-01.org.example:vol1",
+            "target_lun": 0,
+            "volume_id": "vol-1",
+        },
+    )
     conn = driver.get_volume_connector(host=host_a)
     assert "iscsi" in conn.connection_types and conn.extra["initiator"].startswith("iqn.")
     inst = new_instance(root_gb=0)
@@ -300,7 +346,7 @@ def test_iscsi_volume_attach_detach(driver, xen_host, xapi_sim, raw_api):
     sr = raw_api.VDI.get_SR(vol["VDI"])
     assert raw_api.SR.get_type(sr) == "iscsi" and int(raw_api.SR.get_physical_size(sr)) == 64 << 20
     assert all(raw_api.PBD.get_currently_attached(p) for p in raw_api.SR.get_PBDs(sr))
-    assert len(raw_api.SR.get_PBDs(sr)) == 2                  # plugged on every pool member
+    assert len(raw_api.SR.get_PBDs(sr)) == 2  # plugged on every pool member
     # the guest writes to the volume (the simulated array keeps the bytes)
     with open(lun_path, "r+b") as f:
         f.write(b"VOLUME-DATA")
@@ -309,23 +355,24 @@ def test_iscsi_volume_attach_detach(driver, xen_host, xapi_sim, raw_api):
     driver.live_migration(host=host_a, instance=inst, dest=host_b, migration=data)
     with pytest.raises(Conflict, match="detach the volumes"):
         driver.migrate_disk_and_power_off(host=host_b, instance=inst, dest=host_a, flavor=inst.flavor)
-    snap = driver.snapshot(host=host_b, instance=inst, image_name="s")   # volumes are not in the image
+    snap = driver.snapshot(host=host_b, instance=inst, image_name="s")  # volumes are not in the image
     os.unlink(snap.path)
     assert driver.detach_volume(host=host_b, instance=inst, connection_info=info, mountpoint="/dev/xvdb")
-    assert sr not in raw_api.SR.get_all()                      # released: unplugged and forgotten
+    assert sr not in raw_api.SR.get_all()  # released: unplugged and forgotten
     assert len(raw_api.VM.get_VBDs(vm)) == 1
     driver.attach_volume(host=host_b, instance=inst, connection_info=info, mountpoint="/dev/xvdc")
     with open(lun_path, "rb") as f:
-        assert f.read(11) == b"VOLUME-DATA"                    # same LUN, same data
+        assert f.read(11) == b"VOLUME-DATA"  # same LUN, same data
     driver.destroy(host=host_b, instance=inst, destroy_disks=True)
     assert not [r for r in raw_api.SR.get_all_records().values() if r["type"] == "iscsi"]
-    assert os.path.exists(lun_path)                            # the volume outlives the guest
+    assert os.path.exists(lun_path)  # the volume outlives the guest
     bad = ConnectionInfo("iscsi", {"target_portal": "192.0.2.99:3260", "target_iqn": "iqn.x:none", "target_lun": 3})
     inst2 = new_instance(root_gb=0)
     driver.spawn(host=host_a, instance=inst2, image=None, network_info=[], block_devices=[])
     with pytest.raises(DriverError, match="ISCSILogin"):
         driver.attach_volume(host=host_a, instance=inst2, connection_info=bad, mountpoint="/dev/xvdb")
-    assert not [r for r in raw_api.SR.get_all_records().values() if r["type"] == "iscsi"]   # nothing left behind
+    assert not [r for r in raw_api.SR.get_all_records().values() if r["type"] == "iscsi"]  # nothing left behind
     with pytest.raises(UnsupportedOperation, match="'file'"):
-        driver.attach_volume(host=host_a, instance=inst2, connection_info=ConnectionInfo("file", {"path": "/x"}),
-                             mountpoint="/dev/xvdb")
+        driver.attach_volume(
+            host=host_a, instance=inst2, connection_info=ConnectionInfo("file", {"path": "/x"}), mountpoint="/dev/xvdb"
+        )

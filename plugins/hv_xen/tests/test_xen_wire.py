@@ -1,4 +1,5 @@
 """The XAPI simulator driven by the real, unmodified XenAPI client over loopback."""
+
 import io
 import threading
 import time
@@ -15,24 +16,66 @@ MiB = 1 << 20
 
 
 def vm_record(name, mem=256 * MiB, vcpus=1):
-    return dict(name_label=name, name_description="", user_version="1", is_a_template=False,
-                affinity=NULL, memory_static_max=str(mem), memory_dynamic_max=str(mem),
-                memory_dynamic_min=str(mem), memory_static_min=str(mem), VCPUs_params={},
-                VCPUs_max=str(vcpus), VCPUs_at_startup=str(vcpus), actions_after_shutdown="destroy",
-                actions_after_reboot="restart", actions_after_crash="restart", PV_bootloader="",
-                PV_kernel="", PV_ramdisk="", PV_args="", PV_bootloader_args="", PV_legacy_args="",
-                HVM_boot_policy="BIOS order", HVM_boot_params={"order": "dc"}, platform={},
-                PCI_bus="", other_config={}, recommendations="")
+    return dict(
+        name_label=name,
+        name_description="",
+        user_version="1",
+        is_a_template=False,
+        affinity=NULL,
+        memory_static_max=str(mem),
+        memory_dynamic_max=str(mem),
+        memory_dynamic_min=str(mem),
+        memory_static_min=str(mem),
+        VCPUs_params={},
+        VCPUs_max=str(vcpus),
+        VCPUs_at_startup=str(vcpus),
+        actions_after_shutdown="destroy",
+        actions_after_reboot="restart",
+        actions_after_crash="restart",
+        PV_bootloader="",
+        PV_kernel="",
+        PV_ramdisk="",
+        PV_args="",
+        PV_bootloader_args="",
+        PV_legacy_args="",
+        HVM_boot_policy="BIOS order",
+        HVM_boot_params={"order": "dc"},
+        platform={},
+        PCI_bus="",
+        other_config={},
+        recommendations="",
+    )
 
 
 def new_vm_with_disk(x, name="vm1", size=8 * MiB, sr=None):
     sr = sr or x.pool.get_default_SR(x.pool.get_all()[0])
-    vdi = x.VDI.create({"name_label": name + "-root", "name_description": "", "SR": sr,
-                        "virtual_size": str(size), "type": "user", "sharable": False,
-                        "read_only": False, "other_config": {}})
+    vdi = x.VDI.create(
+        {
+            "name_label": name + "-root",
+            "name_description": "",
+            "SR": sr,
+            "virtual_size": str(size),
+            "type": "user",
+            "sharable": False,
+            "read_only": False,
+            "other_config": {},
+        }
+    )
     vm = x.VM.create(vm_record(name))
-    vbd = x.VBD.create(dict(VM=vm, VDI=vdi, userdevice="0", bootable=True, mode="RW", type="Disk",
-                            empty=False, other_config={}, qos_algorithm_type="", qos_algorithm_params={}))
+    vbd = x.VBD.create(
+        dict(
+            VM=vm,
+            VDI=vdi,
+            userdevice="0",
+            bootable=True,
+            mode="RW",
+            type="Disk",
+            empty=False,
+            other_config={},
+            qos_algorithm_type="",
+            qos_algorithm_params={},
+        )
+    )
     return vm, vdi, vbd
 
 
@@ -54,7 +97,7 @@ def test_login_and_wire_types(xapi_sim):
     assert s.API_version == "2.21"
     host = s.xenapi.host.get_all()[0]
     rec = s.xenapi.host.get_record(host)
-    assert rec["API_version_major"] == "2"                       # int64 on the wire: a string
+    assert rec["API_version_major"] == "2"  # int64 on the wire: a string
     m = s.xenapi.host_metrics.get_record(rec["metrics"])
     assert int(m["memory_total"]) == 16 << 30 and isinstance(m["memory_total"], str)
     assert isinstance(m["last_updated"], xmlrpc.client.DateTime)
@@ -83,7 +126,7 @@ def test_dispatch_errors(x):
         x.VM.set_memory_static_max(vm, "lots")
     assert e.value.details == ["FIELD_TYPE_ERROR", "memory_static_max"]
     with pytest.raises(XenAPI.Failure) as e:
-        x.VM.set_power_state(vm, "Running")                      # RO field: no setter
+        x.VM.set_power_state(vm, "Running")  # RO field: no setter
     assert e.value.details[0] == "MESSAGE_METHOD_UNKNOWN"
     rec = vm_record("b")
     del rec["memory_static_max"]
@@ -137,8 +180,11 @@ def test_power_state_machine(x):
     x.VM.destroy(vm)
     assert pytest.raises(XenAPI.Failure, x.VM.get_record, vm).value.details == ["HANDLE_INVALID", "VM", vm]
     tmpl = x.VM.get_by_name_label("Other install media")[0]
-    assert pytest.raises(XenAPI.Failure, x.VM.start, tmpl, False, False).value.details == \
-        ["VM_IS_TEMPLATE", tmpl, "start"]
+    assert pytest.raises(XenAPI.Failure, x.VM.start, tmpl, False, False).value.details == [
+        "VM_IS_TEMPLATE",
+        tmpl,
+        "start",
+    ]
 
 
 def test_memory_accounting(x):
@@ -156,7 +202,7 @@ def test_async_tasks(xapi_sim, x):
     vm, _, _ = new_vm_with_disk(x, "t")
     x.debug.set_delay(0.3)
     task = x.Async.VM.start(vm, False, False)
-    assert x.task.get_status(task) == "pending"               # answered before the work is done
+    assert x.task.get_status(task) == "pending"  # answered before the work is done
     deadline = time.time() + 5
     while x.task.get_status(task) == "pending" and time.time() < deadline:
         time.sleep(0.02)
@@ -165,7 +211,7 @@ def test_async_tasks(xapi_sim, x):
     while x.task.get_status(snap_task) == "pending":
         time.sleep(0.02)
     result = x.task.get_result(snap_task)
-    assert result.startswith("<value>OpaqueRef:")               # XML-RPC-encoded, as xapi does
+    assert result.startswith("<value>OpaqueRef:")  # XML-RPC-encoded, as xapi does
     x.debug.set_delay(0)
     failing = x.Async.VM.start(vm, False, False)
     while x.task.get_status(failing) == "pending":
@@ -199,7 +245,7 @@ def test_event_from_blocks_until_change(xapi_sim, x):
     evs = seen["batch"]["events"]
     assert evs and all(e["ref"] == vm for e in evs)
     assert evs[-1]["snapshot"]["power_state"] == "Running"
-    xapi_sim.store.event_window = 5                               # retain only 5 events
+    xapi_sim.store.event_window = 5  # retain only 5 events
     for i in range(10):
         x.VM.set_name_description(vm, str(i))
     with pytest.raises(XenAPI.Failure) as e:
@@ -210,7 +256,7 @@ def test_event_from_blocks_until_change(xapi_sim, x):
 def test_session_invalid_relogin(x):
     before = len(x.VM.get_all())
     x.debug.expire_sessions()
-    assert len(x.VM.get_all()) == before                          # the client re-logged in
+    assert len(x.VM.get_all()) == before  # the client re-logged in
 
 
 def test_pool_migrate_and_shared_storage(x):
@@ -221,9 +267,11 @@ def test_pool_migrate_and_shared_storage(x):
     assert x.VM.get_resident_on(vm) == hosts[1]
     assert vm in x.host.get_resident_VMs(hosts[1])
     # a VM with a disk on host 1's local SR cannot move to host 2
-    local = [sr for sr, r in x.SR.get_all_records().items()
-             if r["name_label"] == "Local storage" and hosts[0] in
-             [x.PBD.get_host(p) for p in r["PBDs"]]][0]
+    local = [
+        sr
+        for sr, r in x.SR.get_all_records().items()
+        if r["name_label"] == "Local storage" and hosts[0] in [x.PBD.get_host(p) for p in r["PBDs"]]
+    ][0]
     vm2, _, _ = new_vm_with_disk(x, "local", sr=local)
     x.VM.start_on(vm2, hosts[0], False, False)
     details = pytest.raises(XenAPI.Failure, x.VM.pool_migrate, vm2, hosts[1], {}).value.details
@@ -239,12 +287,38 @@ def test_snapshot_copies_disks_and_vbd_hotplug(x):
     assert svdi != vdi and x.VDI.get_snapshot_of(svdi) == vdi and x.VM.get_snapshots(vm) == [snap]
     # hot plug a data disk
     sr = x.pool.get_default_SR(x.pool.get_all()[0])
-    data = x.VDI.create({"name_label": "vol", "name_description": "", "SR": sr, "virtual_size": str(MiB),
-                         "type": "user", "sharable": False, "read_only": False, "other_config": {}})
-    vbd = x.VBD.create(dict(VM=vm, VDI=data, userdevice="1", bootable=False, mode="RW", type="Disk",
-                            empty=False, other_config={}, qos_algorithm_type="", qos_algorithm_params={}))
-    assert pytest.raises(XenAPI.Failure, x.VBD.plug, vbd).value.details == \
-        ["VM_BAD_POWER_STATE", vm, "running", "halted"]
+    data = x.VDI.create(
+        {
+            "name_label": "vol",
+            "name_description": "",
+            "SR": sr,
+            "virtual_size": str(MiB),
+            "type": "user",
+            "sharable": False,
+            "read_only": False,
+            "other_config": {},
+        }
+    )
+    vbd = x.VBD.create(
+        dict(
+            VM=vm,
+            VDI=data,
+            userdevice="1",
+            bootable=False,
+            mode="RW",
+            type="Disk",
+            empty=False,
+            other_config={},
+            qos_algorithm_type="",
+            qos_algorithm_params={},
+        )
+    )
+    assert pytest.raises(XenAPI.Failure, x.VBD.plug, vbd).value.details == [
+        "VM_BAD_POWER_STATE",
+        vm,
+        "running",
+        "halted",
+    ]
     x.VM.start(vm, False, False)
     assert x.VBD.get_currently_attached(vbd)
     assert pytest.raises(XenAPI.Failure, x.VBD.plug, vbd).value.details == ["DEVICE_ALREADY_ATTACHED", vbd]
@@ -258,14 +332,24 @@ def test_snapshot_copies_disks_and_vbd_hotplug(x):
 def test_vdi_import_export_http(xapi_sim, x):
     sr = x.pool.get_default_SR(x.pool.get_all()[0])
     size = 5 * MiB
-    vdi = x.VDI.create({"name_label": "img", "name_description": "", "SR": sr, "virtual_size": str(size),
-                        "type": "user", "sharable": False, "read_only": False, "other_config": {}})
+    vdi = x.VDI.create(
+        {
+            "name_label": "img",
+            "name_description": "",
+            "SR": sr,
+            "virtual_size": str(size),
+            "type": "user",
+            "sharable": False,
+            "read_only": False,
+            "other_config": {},
+        }
+    )
     payload = bytearray(size)
     payload[0:6] = b"BOOTED"
-    payload[3 * MiB:3 * MiB + 4] = b"DISK"
+    payload[3 * MiB : 3 * MiB + 4] = b"DISK"
     image = io.BytesIO()
     vhd.write_dynamic_vhd(io.BytesIO(bytes(payload)), size, image)
-    assert len(image.getvalue()) < size                       # sparse: zero blocks skipped
+    assert len(image.getvalue()) < size  # sparse: zero blocks skipped
     s = XenSession(xapi_sim.url, "root", "secret")
     s.import_vdi(vdi, io.BytesIO(image.getvalue()), len(image.getvalue()), "vhd")
     raw = io.BytesIO()
@@ -277,7 +361,7 @@ def test_vdi_import_export_http(xapi_sim, x):
     assert got_size == size
     rebuilt = bytearray(size)
     for off, chunk in extents:
-        rebuilt[off:off + len(chunk)] = chunk
+        rebuilt[off : off + len(chunk)] = chunk
     assert rebuilt == payload
     with pytest.raises(XenError) as e:
         s.import_vdi(vdi, io.BytesIO(b"x" * (size + 1)), size + 1, "raw")
@@ -288,11 +372,13 @@ def test_vdi_import_export_http(xapi_sim, x):
 def test_console_plugin(x):
     import base64
     import zlib
+
     vm, _, _ = new_vm_with_disk(x, "con")
     x.VM.start(vm, False, False)
     host = x.VM.get_resident_on(vm)
-    log = zlib.decompress(base64.b64decode(x.host.call_plugin(host, "console", "get_console_log",
-                                                               {"dom_id": x.VM.get_domid(vm)}))).decode()
+    log = zlib.decompress(
+        base64.b64decode(x.host.call_plugin(host, "console", "get_console_log", {"dom_id": x.VM.get_domid(vm)}))
+    ).decode()
     assert "BOOTED" in log
 
 

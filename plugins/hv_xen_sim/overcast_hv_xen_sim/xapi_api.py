@@ -1,6 +1,7 @@
 """The XAPI simulator's message layer: dispatch with XAPI's reply envelope, the generic
 per-class messages, sessions, ``Async.*`` tasks, ``event.from``, host plugins, and the
 test-only ``debug.*`` messages. The VM and storage handlers come from mixins."""
+
 from __future__ import annotations
 
 import base64
@@ -52,7 +53,7 @@ class Api(VmMessages, StorageMessages):
                 self.sessions.pop(session, None)
             return ""
         if method.startswith("Async."):
-            name = method[len("Async."):]
+            name = method[len("Async.") :]
             fn = self._resolve(name)
             self._check_arity(name, fn, args)
             return self._start_task(name, fn, args, session)
@@ -98,11 +99,13 @@ class Api(VmMessages, StorageMessages):
         if msg == "get_record":
             return lambda ref: s.render(cls, ref)
         if msg == "get_by_uuid":
+
             def by_uuid(u):
                 for r, rec in s.t[cls].items():
                     if rec["uuid"] == u:
                         return r
                 raise XapiError("UUID_INVALID", cls, u)
+
             return by_uuid
         if msg == "get_by_name_label" and "name_label" in schema:
             return lambda label: [r for r, rec in s.t[cls].items() if rec["name_label"] == label]
@@ -113,7 +116,7 @@ class Api(VmMessages, StorageMessages):
         for prefix in ("get_", "set_", "add_to_", "remove_from_", "add_", "remove_"):
             if not msg.startswith(prefix):
                 continue
-            field = msg[len(prefix):]
+            field = msg[len(prefix) :]
             if field not in schema:
                 continue
             typ, qual, _ = schema[field]
@@ -122,36 +125,46 @@ class Api(VmMessages, StorageMessages):
             if qual != "RW":
                 return None
             if prefix == "set_":
+
                 def setter(ref, value):
                     s.get(cls, ref)
                     s.update(cls, ref, **{field: s.unwire(typ, field, value)})
+
                 return setter
             if prefix == "add_to_" and typ == "map":
+
                 def add_to(ref, key, value):
                     m = s.get(cls, ref)[field]
                     if key in m:
                         raise XapiError("MAP_DUPLICATE_KEY", cls, field, ref, key)
                     m[str(key)] = str(value)
                     s.emit(cls, "mod", ref)
+
                 return add_to
             if prefix == "remove_from_" and typ == "map":
+
                 def remove_from(ref, key):
                     s.get(cls, ref)[field].pop(key, None)
                     s.emit(cls, "mod", ref)
+
                 return remove_from
             if prefix == "add_" and typ == "set":
+
                 def add(ref, value):
                     st = s.get(cls, ref)[field]
                     if value not in st:
                         st.append(value)
                     s.emit(cls, "mod", ref)
+
                 return add
             if prefix == "remove_" and typ == "set":
+
                 def remove(ref, value):
                     st = s.get(cls, ref)[field]
                     if value in st:
                         st.remove(value)
                     s.emit(cls, "mod", ref)
+
                 return remove
         return None
 
@@ -180,8 +193,13 @@ class Api(VmMessages, StorageMessages):
         ref = new_ref()
         pool = next(iter(self.s.t["pool"].values()))
         with self.slock:
-            self.sessions[ref] = {"uuid": str(uuidlib.uuid4()), "this_host": pool["master"],
-                                  "originator": originator, "last_active": now_dt(), "user": user}
+            self.sessions[ref] = {
+                "uuid": str(uuidlib.uuid4()),
+                "this_host": pool["master"],
+                "originator": originator,
+                "last_active": now_dt(),
+                "user": user,
+            }
         return ref
 
     def session__get_this_host(self, session_ref):
@@ -195,9 +213,16 @@ class Api(VmMessages, StorageMessages):
         s = self.s
         with s.lock:
             master = next(iter(s.t["pool"].values()))["master"]
-            task = s.insert("task", {"name_label": "Async.%s" % name, "created": now_dt(),
-                                     "status": "pending", "resident_on": master,
-                                     "allowed_operations": ["cancel"]})
+            task = s.insert(
+                "task",
+                {
+                    "name_label": "Async.%s" % name,
+                    "created": now_dt(),
+                    "status": "pending",
+                    "resident_on": master,
+                    "allowed_operations": ["cancel"],
+                },
+            )
 
         def run():
             if s.delay:
@@ -206,19 +231,45 @@ class Api(VmMessages, StorageMessages):
                 if task not in s.t["task"]:
                     return
                 if s.t["task"][task]["status"] == "cancelling":
-                    s.update("task", task, status="cancelled", finished=now_dt(),
-                             error_info=["TASK_CANCELLED", task], allowed_operations=[])
+                    s.update(
+                        "task",
+                        task,
+                        status="cancelled",
+                        finished=now_dt(),
+                        error_info=["TASK_CANCELLED", task],
+                        allowed_operations=[],
+                    )
                     return
                 try:
                     v = self._call(name, fn, args)
-                    s.update("task", task, status="success", progress=1.0, finished=now_dt(),
-                             result=self._encode_result(v), allowed_operations=[])
+                    s.update(
+                        "task",
+                        task,
+                        status="success",
+                        progress=1.0,
+                        finished=now_dt(),
+                        result=self._encode_result(v),
+                        allowed_operations=[],
+                    )
                 except XapiError as e:
-                    s.update("task", task, status="failure", progress=1.0, finished=now_dt(),
-                             error_info=e.description, allowed_operations=[])
+                    s.update(
+                        "task",
+                        task,
+                        status="failure",
+                        progress=1.0,
+                        finished=now_dt(),
+                        error_info=e.description,
+                        allowed_operations=[],
+                    )
                 except Exception as e:  # noqa: BLE001
-                    s.update("task", task, status="failure", finished=now_dt(), allowed_operations=[],
-                             error_info=["INTERNAL_ERROR", "%s: %s" % (type(e).__name__, e)])
+                    s.update(
+                        "task",
+                        task,
+                        status="failure",
+                        finished=now_dt(),
+                        allowed_operations=[],
+                        error_info=["INTERNAL_ERROR", "%s: %s" % (type(e).__name__, e)],
+                    )
 
         threading.Thread(target=run, daemon=True, name="xapi-task").start()
         return task
@@ -229,6 +280,7 @@ class Api(VmMessages, StorageMessages):
             return ""
         if isinstance(v, str):  # xapi writes bare strings: <value>OpaqueRef:...</value>
             from xml.sax.saxutils import escape
+
             return "<value>%s</value>" % escape(v)
         body = xmlrpc.client.dumps((v,), methodresponse=True)
         start = body.index("<value>")
@@ -264,7 +316,6 @@ class Api(VmMessages, StorageMessages):
             raise XapiError("XENAPI_PLUGIN_FAILURE", fn, "IOError", "no console log for domain %d" % domid)
         raise XapiError("XENAPI_MISSING_PLUGIN", plugin)
 
-
     # ---- test-only ------------------------------------------------------------------------
     def debug__expire_sessions(self):
         with self.slock:
@@ -293,8 +344,12 @@ class Api(VmMessages, StorageMessages):
             path = os.path.join(s.data_dir, "lun-%s" % uuidlib.uuid4())
             with open(path, "wb") as f:
                 f.truncate(int(size))
-            s.iscsi_luns[key] = {"size": int(size), "path": path, "portals": set(),
-                                 "scsi_id": "36" + uuidlib.uuid4().hex[:30]}
+            s.iscsi_luns[key] = {
+                "size": int(size),
+                "path": path,
+                "portals": set(),
+                "scsi_id": "36" + uuidlib.uuid4().hex[:30],
+            }
         s.iscsi_luns[key]["portals"].add(portal)
         return s.iscsi_luns[key]["path"]
 

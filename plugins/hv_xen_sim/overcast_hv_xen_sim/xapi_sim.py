@@ -38,6 +38,7 @@ async operation takes), ``set_guest_agent(vm, bool)``, ``fail_next(message, [cod
 Run standalone: ``python -m overcast_hv_xen_sim.xapi_sim --port 0``: it prints the URL
 (``http://127.0.0.1:PORT/``) on stdout when ready.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,13 +51,13 @@ from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 from overcast_hv_xen import vhd
 from overcast_hv_xen_sim.xapi_api import Api
-from overcast_hv_xen_sim.xapi_records import XapiError
 from overcast_hv_xen_sim.xapi_store import Store
 
 
 # ---------------------------------------------------------------------------------------------
 # HTTP layer
 # ---------------------------------------------------------------------------------------------
+
 
 class Handler(SimpleXMLRPCRequestHandler):
     rpc_paths = ("/", "/RPC2")
@@ -68,6 +69,7 @@ class Handler(SimpleXMLRPCRequestHandler):
     def setup(self):
         super().setup()
         import socket
+
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _session_vdi(self):
@@ -148,6 +150,7 @@ class Handler(SimpleXMLRPCRequestHandler):
                     self.wfile.write(chunk)
             return
         import io
+
         out = io.BytesIO()
         with open(s._vdi_path(rec), "rb") as f:
             vhd.write_dynamic_vhd(f, rec["virtual_size"], out)
@@ -159,8 +162,7 @@ class Server(ThreadingMixIn, SimpleXMLRPCServer):
     allow_reuse_address = True
 
     def __init__(self, addr, api: Api):
-        super().__init__(addr, requestHandler=Handler, logRequests=False, allow_none=False,
-                         encoding="utf-8")
+        super().__init__(addr, requestHandler=Handler, logRequests=False, allow_none=False, encoding="utf-8")
         self.api = api
 
     def _dispatch(self, method, params):
@@ -179,8 +181,13 @@ class XapiSimulator:
 
     def host_table(self, xen_host: str = "xs-host-1", user: str = "root") -> dict:
         """The ``[hosts.NAME]`` table for an Overcast host standing for ``xen_host``."""
-        return {"driver": "xen", "url": self.url, "username": user, "password": self.store.users[user],
-                "xen_host": xen_host}
+        return {
+            "driver": "xen",
+            "url": self.url,
+            "username": user,
+            "password": self.store.users[user],
+            "xen_host": xen_host,
+        }
 
     def start(self):
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True, name="xapi-sim")

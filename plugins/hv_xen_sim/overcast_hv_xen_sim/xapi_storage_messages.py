@@ -1,5 +1,6 @@
 """The XAPI simulator's device and storage messages: VDI, VBD, VIF, network, and SR/PBD for
 iSCSI LUN SRs (volumes)."""
+
 from __future__ import annotations
 
 from overcast_hv_xen_sim.xapi_records import NULL, XapiError, now_dt, random_mac
@@ -65,7 +66,9 @@ class StorageMessages:
         s = self.s
         rec = s.get("VBD", vbd)
         if rec["currently_attached"]:
-            raise XapiError("OPERATION_NOT_ALLOWED", "VBD '%s' still attached to '%s'" % (rec["uuid"], s.t["VM"][rec["VM"]]["uuid"]))
+            raise XapiError(
+                "OPERATION_NOT_ALLOWED", "VBD '%s' still attached to '%s'" % (rec["uuid"], s.t["VM"][rec["VM"]]["uuid"])
+            )
         s.delete("VBD", vbd)
         s.emit("VM", "mod", rec["VM"])
 
@@ -145,12 +148,22 @@ class StorageMessages:
     def SR__introduce(self, uuid, name_label, name_description, type, content_type, shared, sm_config):
         s = self.s
         if any(r["uuid"] == uuid for r in s.t["SR"].values()):
-            raise XapiError("SR_ATTACH_FAILED", uuid)     # already known to the pool
+            raise XapiError("SR_ATTACH_FAILED", uuid)  # already known to the pool
         if type not in ("iscsi", "lvmoiscsi", "nfs", "ext", "lvm"):
             raise XapiError("SR_UNKNOWN_DRIVER", type)
-        return s.insert("SR", {"uuid": uuid, "name_label": name_label, "name_description": name_description,
-                               "type": type, "content_type": content_type, "shared": bool(shared),
-                               "sm_config": dict(sm_config), "physical_size": 0})
+        return s.insert(
+            "SR",
+            {
+                "uuid": uuid,
+                "name_label": name_label,
+                "name_description": name_description,
+                "type": type,
+                "content_type": content_type,
+                "shared": bool(shared),
+                "sm_config": dict(sm_config),
+                "physical_size": 0,
+            },
+        )
 
     def SR__forget(self, sr):
         s = self.s
@@ -160,7 +173,7 @@ class StorageMessages:
         for vdi in s.children("VDI", "SR", sr):
             if s.children("VBD", "VDI", vdi):
                 raise XapiError("VDI_IN_USE", vdi, "forget")
-            s.delete("VDI", vdi)                      # forget keeps the data on the array
+            s.delete("VDI", vdi)  # forget keeps the data on the array
         for pbd in s.children("PBD", "SR", sr):
             s.delete("PBD", pbd)
         s.delete("SR", sr)
@@ -178,8 +191,12 @@ class StorageMessages:
         key = (device_config.get("targetIQN", ""), str(device_config.get("LUNid", "")))
         lun = self.s.iscsi_luns.get(key)
         if lun is None or device_config.get("target") not in lun["portals"]:
-            raise XapiError("SR_BACKEND_FAILURE_68", "", "ISCSILogin error: no such target/LUN %s/%s at %s"
-                            % (key[0], key[1], device_config.get("target")), "")
+            raise XapiError(
+                "SR_BACKEND_FAILURE_68",
+                "",
+                "ISCSILogin error: no such target/LUN %s/%s at %s" % (key[0], key[1], device_config.get("target")),
+                "",
+            )
         return lun
 
     def PBD__plug(self, pbd):
@@ -211,10 +228,18 @@ class StorageMessages:
             dc = pbds[0]["device_config"]
             lun = self._lun(sr, dc)
             if not s.children("VDI", "SR", sr):
-                ref = s.insert("VDI", {"name_label": "LUN %s" % dc.get("LUNid"), "SR": sr,
-                                       "virtual_size": lun["size"], "type": "user", "sharable": False,
-                                       "read_only": False, "other_config": {},
-                                       "sm_config": {"LUNid": str(dc.get("LUNid")), "SCSIid": lun["scsi_id"],
-                                                     "sim_path": lun["path"]}})
+                ref = s.insert(
+                    "VDI",
+                    {
+                        "name_label": "LUN %s" % dc.get("LUNid"),
+                        "SR": sr,
+                        "virtual_size": lun["size"],
+                        "type": "user",
+                        "sharable": False,
+                        "read_only": False,
+                        "other_config": {},
+                        "sm_config": {"LUNid": str(dc.get("LUNid")), "SCSIid": lun["scsi_id"], "sim_path": lun["path"]},
+                    },
+                )
                 s.get("VDI", ref)["location"] = lun["scsi_id"]
         s.emit("SR", "mod", sr)

@@ -1,5 +1,6 @@
 """The XAPI simulator's state: the typed record store, derived back-references, the event log
 and XAPI's VM power-state machine, all under one lock."""
+
 from __future__ import annotations
 
 import os
@@ -10,15 +11,35 @@ import time
 import uuid as uuidlib
 import xmlrpc.client
 
-from overcast_hv_xen_sim.xapi_records import BACKREFS, GiB, MiB, NULL, REQUIRED, SCHEMA, VM_OPS, XapiError, _f, new_ref, now_dt, sparse_copy
+from overcast_hv_xen_sim.xapi_records import (
+    BACKREFS,
+    GiB,
+    MiB,
+    NULL,
+    REQUIRED,
+    SCHEMA,
+    VM_OPS,
+    XapiError,
+    _f,
+    new_ref,
+    now_dt,
+    sparse_copy,
+)
 
 
 class Store:
     """The record store, the power-state machine and the event log (one lock)."""
 
-    def __init__(self, *, hosts: int = 2, host_memory: int = 16 * GiB, host_cpus: int = 8,
-                 sr_size: int = 200 * GiB, data_dir: str | None = None,
-                 users: dict[str, str] | None = None):
+    def __init__(
+        self,
+        *,
+        hosts: int = 2,
+        host_memory: int = 16 * GiB,
+        host_cpus: int = 8,
+        sr_size: int = 200 * GiB,
+        data_dir: str | None = None,
+        users: dict[str, str] | None = None,
+    ):
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.t: dict[str, dict[str, dict]] = {c: {} for c in SCHEMA}
@@ -30,7 +51,7 @@ class Store:
         self.fail_next: dict[str, list[str]] = {}
         self.console_logs: dict[str, list[str]] = {}
         self.next_domid = 1
-        self.iscsi_luns: dict[tuple[str, str], dict] = {}   # the simulated storage array: (iqn, lun) -> LUN
+        self.iscsi_luns: dict[tuple[str, str], dict] = {}  # the simulated storage array: (iqn, lun) -> LUN
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="xapi-sim-")
         with self.lock:
@@ -136,9 +157,16 @@ class Store:
         self.event_seq += 1
         if snapshot is None and ref in self.t[cls]:
             snapshot = self.render(cls, ref)
-        self.events.append({"id": str(self.event_seq), "timestamp": "%.6f" % time.time(),
-                            "class": cls.lower(), "operation": op, "ref": ref,
-                            "snapshot": snapshot or {}})
+        self.events.append(
+            {
+                "id": str(self.event_seq),
+                "timestamp": "%.6f" % time.time(),
+                "class": cls.lower(),
+                "operation": op,
+                "ref": ref,
+                "snapshot": snapshot or {},
+            }
+        )
         if len(self.events) > self.event_window:
             del self.events[: len(self.events) - self.event_window]
         self.changed.notify_all()
@@ -158,9 +186,16 @@ class Store:
                 for cls, table in self.t.items():
                     for ref in table:
                         if match(cls.lower(), ref.lower()):
-                            evs.append({"id": str(self.event_seq), "timestamp": "%.6f" % time.time(),
-                                        "class": cls.lower(), "operation": "add", "ref": ref,
-                                        "snapshot": self.render(cls, ref)})
+                            evs.append(
+                                {
+                                    "id": str(self.event_seq),
+                                    "timestamp": "%.6f" % time.time(),
+                                    "class": cls.lower(),
+                                    "operation": "add",
+                                    "ref": ref,
+                                    "snapshot": self.render(cls, ref),
+                                }
+                            )
                 return self._batch(evs)
             try:
                 since = int(str(token).split(",")[0])
@@ -177,62 +212,145 @@ class Store:
                 self.changed.wait(left)
 
     def _batch(self, evs):
-        return {"events": evs, "token": "%020d" % self.event_seq,
-                "valid_ref_counts": {c.lower(): str(len(t)) for c, t in self.t.items() if t}}
+        return {
+            "events": evs,
+            "token": "%020d" % self.event_seq,
+            "valid_ref_counts": {c.lower(): str(len(t)) for c, t in self.t.items() if t},
+        }
 
     # ---- bootstrap ----------------------------------------------------------------------
     def _bootstrap(self, nhosts, host_memory, host_cpus, sr_size):
         pool = self.insert("pool", {"name_label": "sim-pool"})
-        shared = self.insert("SR", {"name_label": "Shared storage", "type": "nfs", "content_type": "",
-                                    "shared": True, "physical_size": sr_size})
-        net = self.insert("network", {"name_label": "Pool-wide network associated with eth0",
-                                      "bridge": "xenbr0", "other_config": {}})
-        self.insert("network", {"name_label": "Host internal management network",
-                                "bridge": "xenapi", "other_config": {"is_host_internal_management_network": "true"}})
+        shared = self.insert(
+            "SR",
+            {
+                "name_label": "Shared storage",
+                "type": "nfs",
+                "content_type": "",
+                "shared": True,
+                "physical_size": sr_size,
+            },
+        )
+        net = self.insert(
+            "network", {"name_label": "Pool-wide network associated with eth0", "bridge": "xenbr0", "other_config": {}}
+        )
+        self.insert(
+            "network",
+            {
+                "name_label": "Host internal management network",
+                "bridge": "xenapi",
+                "other_config": {"is_host_internal_management_network": "true"},
+            },
+        )
         for i in range(1, nhosts + 1):
             metrics = self.insert("host_metrics", {"memory_total": host_memory, "last_updated": now_dt()})
-            host = self.insert("host", {
-                "name_label": "xs-host-%d" % i, "hostname": "xs-host-%d" % i, "address": "127.0.0.%d" % i,
-                "metrics": metrics, "software_version": {
-                    "product_brand": "XCP-ng", "product_version": "8.2.1", "platform_version": "3.2.1",
-                    "xapi": "1.20", "xen": "4.13.5", "hostname": "xs-host-%d" % i},
-                "capabilities": ["xen-3.0-x86_64", "hvm-3.0-x86_32", "hvm-3.0-x86_64"],
-                "cpu_info": {"cpu_count": str(host_cpus), "socket_count": "1", "vendor": "GenuineIntel",
-                             "speed": "2400.000", "modelname": "Simulated CPU", "family": "6", "model": "85"},
-                "supported_bootloaders": ["pygrub", "eliloader"], "memory_overhead": 100 * MiB})
-            local = self.insert("SR", {"name_label": "Local storage", "type": "ext", "shared": False,
-                                       "physical_size": sr_size // 2})
+            host = self.insert(
+                "host",
+                {
+                    "name_label": "xs-host-%d" % i,
+                    "hostname": "xs-host-%d" % i,
+                    "address": "127.0.0.%d" % i,
+                    "metrics": metrics,
+                    "software_version": {
+                        "product_brand": "XCP-ng",
+                        "product_version": "8.2.1",
+                        "platform_version": "3.2.1",
+                        "xapi": "1.20",
+                        "xen": "4.13.5",
+                        "hostname": "xs-host-%d" % i,
+                    },
+                    "capabilities": ["xen-3.0-x86_64", "hvm-3.0-x86_32", "hvm-3.0-x86_64"],
+                    "cpu_info": {
+                        "cpu_count": str(host_cpus),
+                        "socket_count": "1",
+                        "vendor": "GenuineIntel",
+                        "speed": "2400.000",
+                        "modelname": "Simulated CPU",
+                        "family": "6",
+                        "model": "85",
+                    },
+                    "supported_bootloaders": ["pygrub", "eliloader"],
+                    "memory_overhead": 100 * MiB,
+                },
+            )
+            local = self.insert(
+                "SR", {"name_label": "Local storage", "type": "ext", "shared": False, "physical_size": sr_size // 2}
+            )
             self.insert("PBD", {"host": host, "SR": local, "device_config": {"device": "/dev/sda3"}})
             self.insert("PBD", {"host": host, "SR": shared, "device_config": {"server": "nfs", "serverpath": "/sr"}})
-            self.insert("PIF", {"device": "eth0", "network": net, "host": host, "management": True,
-                                "MAC": "02:00:00:00:00:%02x" % i, "IP": "127.0.0.%d" % i})
-            dom0 = self.insert("VM", {**self._vm_defaults(), "name_label": "Control domain on host: xs-host-%d" % i,
-                                      "is_control_domain": True, "power_state": "Running",
-                                      "resident_on": host, "domid": 0, "memory_static_max": GiB,
-                                      "memory_dynamic_max": GiB, "memory_dynamic_min": GiB,
-                                      "memory_static_min": GiB})
+            self.insert(
+                "PIF",
+                {
+                    "device": "eth0",
+                    "network": net,
+                    "host": host,
+                    "management": True,
+                    "MAC": "02:00:00:00:00:%02x" % i,
+                    "IP": "127.0.0.%d" % i,
+                },
+            )
+            dom0 = self.insert(
+                "VM",
+                {
+                    **self._vm_defaults(),
+                    "name_label": "Control domain on host: xs-host-%d" % i,
+                    "is_control_domain": True,
+                    "power_state": "Running",
+                    "resident_on": host,
+                    "domid": 0,
+                    "memory_static_max": GiB,
+                    "memory_dynamic_max": GiB,
+                    "memory_dynamic_min": GiB,
+                    "memory_static_min": GiB,
+                },
+            )
             self.get("VM", dom0)["metrics"] = self.insert("VM_metrics", {"memory_actual": GiB, "VCPUs_number": 2})
             if i == 1:
-                self.update("pool", pool, master=host, default_SR=shared, suspend_image_SR=shared,
-                            crash_dump_SR=shared)
-        tmpl = self.insert("VM", {**self._vm_defaults(), "name_label": "Other install media",
-                                  "is_a_template": True, "is_default_template": True,
-                                  "HVM_boot_policy": "BIOS order", "HVM_boot_params": {"order": "cd"},
-                                  "platform": {"viridian": "false", "acpi": "1", "apic": "true", "pae": "true"},
-                                  "other_config": {"install-methods": "cdrom"}})
+                self.update("pool", pool, master=host, default_SR=shared, suspend_image_SR=shared, crash_dump_SR=shared)
+        tmpl = self.insert(
+            "VM",
+            {
+                **self._vm_defaults(),
+                "name_label": "Other install media",
+                "is_a_template": True,
+                "is_default_template": True,
+                "HVM_boot_policy": "BIOS order",
+                "HVM_boot_params": {"order": "cd"},
+                "platform": {"viridian": "false", "acpi": "1", "apic": "true", "pae": "true"},
+                "other_config": {"install-methods": "cdrom"},
+            },
+        )
         self.get("VM", tmpl)
 
     @staticmethod
     def _vm_defaults() -> dict:
-        return {"user_version": 1, "is_a_template": False, "affinity": NULL,
-                "memory_static_max": 256 * MiB, "memory_dynamic_max": 256 * MiB,
-                "memory_dynamic_min": 256 * MiB, "memory_static_min": 128 * MiB,
-                "VCPUs_params": {}, "VCPUs_max": 1, "VCPUs_at_startup": 1,
-                "actions_after_shutdown": "destroy", "actions_after_reboot": "restart",
-                "actions_after_crash": "restart", "PV_bootloader": "", "PV_kernel": "",
-                "PV_ramdisk": "", "PV_args": "", "PV_bootloader_args": "", "PV_legacy_args": "",
-                "HVM_boot_policy": "", "HVM_boot_params": {}, "platform": {}, "PCI_bus": "",
-                "other_config": {}, "recommendations": ""}
+        return {
+            "user_version": 1,
+            "is_a_template": False,
+            "affinity": NULL,
+            "memory_static_max": 256 * MiB,
+            "memory_dynamic_max": 256 * MiB,
+            "memory_dynamic_min": 256 * MiB,
+            "memory_static_min": 128 * MiB,
+            "VCPUs_params": {},
+            "VCPUs_max": 1,
+            "VCPUs_at_startup": 1,
+            "actions_after_shutdown": "destroy",
+            "actions_after_reboot": "restart",
+            "actions_after_crash": "restart",
+            "PV_bootloader": "",
+            "PV_kernel": "",
+            "PV_ramdisk": "",
+            "PV_args": "",
+            "PV_bootloader_args": "",
+            "PV_legacy_args": "",
+            "HVM_boot_policy": "",
+            "HVM_boot_params": {},
+            "platform": {},
+            "PCI_bus": "",
+            "other_config": {},
+            "recommendations": "",
+        }
 
     # ---- derived values -----------------------------------------------------------------
     def _vm_allowed(self, rec):
@@ -271,8 +389,9 @@ class Store:
         return sum(self._vdi_allocated(v) for v in vdis)
 
     def host_srs(self, host):
-        return {self.t["PBD"][p]["SR"] for p in self.children("PBD", "host", host)
-                if self.t["PBD"][p]["currently_attached"]}
+        return {
+            self.t["PBD"][p]["SR"] for p in self.children("PBD", "host", host) if self.t["PBD"][p]["currently_attached"]
+        }
 
     # ---- power-state machine --------------------------------------------------------------
     def vm(self, ref, op=None):
@@ -285,8 +404,7 @@ class Store:
 
     def need_state(self, ref, rec, *states):
         if rec["power_state"] not in states:
-            raise XapiError("VM_BAD_POWER_STATE", ref, ", ".join(s.lower() for s in states),
-                            rec["power_state"].lower())
+            raise XapiError("VM_BAD_POWER_STATE", ref, ", ".join(s.lower() for s in states), rec["power_state"].lower())
 
     def console(self, ref, line):
         self.console_logs.setdefault(ref, []).append(line)
@@ -314,24 +432,36 @@ class Store:
         self.next_domid += 1
         for vbd in self.children("VBD", "VM", vm):
             vrec = self.t["VBD"][vbd]
-            vrec.update(currently_attached=not vrec["empty"] or vrec["type"] == "CD",
-                        device=self._devname(vrec["userdevice"]))
+            vrec.update(
+                currently_attached=not vrec["empty"] or vrec["type"] == "CD", device=self._devname(vrec["userdevice"])
+            )
             self.emit("VBD", "mod", vbd)
         for vif in self.children("VIF", "VM", vm):
             self.update("VIF", vif, currently_attached=True)
         metrics = rec["metrics"]
         if metrics in self.t["VM_metrics"]:
-            self.update("VM_metrics", metrics, memory_actual=rec["memory_static_max"],
-                        VCPUs_number=rec["VCPUs_at_startup"], start_time=now_dt())
+            self.update(
+                "VM_metrics",
+                metrics,
+                memory_actual=rec["memory_static_max"],
+                VCPUs_number=rec["VCPUs_at_startup"],
+                start_time=now_dt(),
+            )
         gm = rec["guest_metrics"]
         if gm not in self.t["VM_guest_metrics"]:
-            gm = self.insert("VM_guest_metrics", {"PV_drivers_up_to_date": True, "live": True,
-                                                  "PV_drivers_version": {"major": "9", "minor": "1"},
-                                                  "os_version": {"name": "Simulated Linux"}})
-        rec.update(power_state="Paused" if paused else "Running", resident_on=host, domid=domid,
-                   guest_metrics=gm)
-        self.console(vm, "[sim] domain %d (%s) started on %s" % (domid, rec["name_label"],
-                                                               self.t["host"][host]["name_label"]))
+            gm = self.insert(
+                "VM_guest_metrics",
+                {
+                    "PV_drivers_up_to_date": True,
+                    "live": True,
+                    "PV_drivers_version": {"major": "9", "minor": "1"},
+                    "os_version": {"name": "Simulated Linux"},
+                },
+            )
+        rec.update(power_state="Paused" if paused else "Running", resident_on=host, domid=domid, guest_metrics=gm)
+        self.console(
+            vm, "[sim] domain %d (%s) started on %s" % (domid, rec["name_label"], self.t["host"][host]["name_label"])
+        )
         if not paused:
             self.console(vm, "BOOTED")
         self.emit("VM", "mod", vm)
@@ -406,8 +536,9 @@ class Store:
 
     def _copy_vdi(self, ref, sr=None, **extra):
         rec = self.get("VDI", ref)
-        new = self._create_vdi({**{k: v for k, v in rec.items() if k not in ("uuid", "location")},
-                                "SR": sr or rec["SR"], **extra})
+        new = self._create_vdi(
+            {**{k: v for k, v in rec.items() if k not in ("uuid", "location")}, "SR": sr or rec["SR"], **extra}
+        )
         sparse_copy(self._vdi_path(rec), self._vdi_path(self.t["VDI"][new]))
         self.emit("VDI", "mod", new)
         return new

@@ -1,5 +1,6 @@
 """The XAPI simulator's ``VM.*`` messages: create/destroy, the power operations with XAPI's
 state rules, snapshot/clone/copy/provision and ``pool_migrate``."""
+
 from __future__ import annotations
 
 from overcast_hv_xen_sim.xapi_records import MiB, NULL, SCHEMA, XapiError, now_dt
@@ -15,8 +16,9 @@ class VmMessages:
         ref = s.insert("VM", r)
         s.get("VM", ref)["metrics"] = s.insert("VM_metrics", {"memory_actual": 0, "VCPUs_number": 0})
         if not r.get("is_a_template"):
-            c = s.insert("console", {"VM": ref, "protocol": "rfb",
-                                     "location": "https://127.0.0.1/console?ref=%s" % ref})
+            c = s.insert(
+                "console", {"VM": ref, "protocol": "rfb", "location": "https://127.0.0.1/console?ref=%s" % ref}
+            )
             s.get("console", c)
         s.emit("VM", "mod", ref)
         return ref
@@ -96,9 +98,18 @@ class VmMessages:
         sr = pool["suspend_image_SR"]
         if sr not in s.t["SR"]:
             raise XapiError("VM_NO_SUSPEND_SR", vm)
-        svdi = s._create_vdi({"name_label": "Suspend image", "name_description": "", "SR": sr,
-                              "virtual_size": rec["memory_static_max"] + 4 * MiB, "type": "suspend",
-                              "sharable": False, "read_only": False, "other_config": {}})
+        svdi = s._create_vdi(
+            {
+                "name_label": "Suspend image",
+                "name_description": "",
+                "SR": sr,
+                "virtual_size": rec["memory_static_max"] + 4 * MiB,
+                "type": "suspend",
+                "sharable": False,
+                "read_only": False,
+                "other_config": {},
+            }
+        )
         for vbd in s.children("VBD", "VM", vm):
             s.update("VBD", vbd, currently_attached=False)
         for vif in s.children("VIF", "VM", vm):
@@ -128,8 +139,11 @@ class VmMessages:
         s._check_host_can_run(vm, rec, host)
         src = rec["resident_on"]
         rec["resident_on"] = host
-        s.console(vm, "[sim] domain %d migrated from %s to %s" % (
-            rec["domid"], s.t["host"][src]["name_label"], s.t["host"][host]["name_label"]))
+        s.console(
+            vm,
+            "[sim] domain %d migrated from %s to %s"
+            % (rec["domid"], s.t["host"][src]["name_label"], s.t["host"][host]["name_label"]),
+        )
         s.emit("VM", "mod", vm)
 
     def VM__assert_can_boot_here(self, vm, host):
@@ -167,12 +181,15 @@ class VmMessages:
                 vdi = s._copy_vdi(vdi, sr, **extra)
             elif vdi in ignore_vdis:
                 continue
-            s.insert("VBD", {**{k: v for k, v in b.items() if SCHEMA["VBD"][k][1] in ("RW", "C")},
-                             "VM": new, "VDI": vdi})
+            s.insert(
+                "VBD", {**{k: v for k, v in b.items() if SCHEMA["VBD"][k][1] in ("RW", "C")}, "VM": new, "VDI": vdi}
+            )
         for vif in s.children("VIF", "VM", vm):
             v = s.t["VIF"][vif]
-            s.insert("VIF", {**{k: v2 for k, v2 in v.items() if SCHEMA["VIF"][k][1] in ("RW", "C")},
-                             "VM": new, "MAC": v["MAC"]})      # clone/copy keep the MACs
+            s.insert(
+                "VIF",
+                {**{k: v2 for k, v2 in v.items() if SCHEMA["VIF"][k][1] in ("RW", "C")}, "VM": new, "MAC": v["MAC"]},
+            )  # clone/copy keep the MACs
         s.emit("VM", "mod", new)
         return new
 

@@ -30,8 +30,12 @@ def apply(port: Port) -> None:
     if name not in our_chains():
         run(["ebtables", "-N", name, "-P", "RETURN"])
     run(["ebtables", "-F", name])
-    sources = [(ip.ip_address, port.mac_address) for ip in port.fixed_ips if ipaddress.ip_address(ip.ip_address).version == 4]
-    sources += [(ip, mac) for ip, mac in port.allowed_address_pairs if ipaddress.ip_network(ip, strict=False).version == 4]
+    sources = [
+        (ip.ip_address, port.mac_address) for ip in port.fixed_ips if ipaddress.ip_address(ip.ip_address).version == 4
+    ]
+    sources += [
+        (ip, mac) for ip, mac in port.allowed_address_pairs if ipaddress.ip_network(ip, strict=False).version == 4
+    ]
     sources.append(("0.0.0.0", port.mac_address))
     for ip, mac in sources:
         run(["ebtables", "-A", name, "-p", "ARP", "--arp-ip-src", ip, "--arp-mac-src", mac, "-j", "RETURN"])

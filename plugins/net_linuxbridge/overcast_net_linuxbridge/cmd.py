@@ -11,7 +11,9 @@ from overcast.errors import DriverError
 log = logging.getLogger(__name__)
 
 
-def run(args: Sequence[str], check: bool = True, input: str | None = None, namespace: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: Sequence[str], check: bool = True, input: str | None = None, namespace: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a command (inside ``namespace`` if given); ``check`` raises ``DriverError`` with its stderr."""
     argv = ["ip", "netns", "exec", namespace, *args] if namespace else list(args)
     try:
@@ -21,7 +23,9 @@ def run(args: Sequence[str], check: bool = True, input: str | None = None, names
     except subprocess.TimeoutExpired:
         raise DriverError(f"linuxbridge: '{' '.join(argv)}' did not finish in 60 s") from None
     if check and done.returncode != 0:
-        raise DriverError(f"linuxbridge: '{' '.join(argv)}' failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+        raise DriverError(
+            f"linuxbridge: '{' '.join(argv)}' failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}"
+        )
     log.debug("ran %s -> %s", argv, done.returncode)
     return done
 

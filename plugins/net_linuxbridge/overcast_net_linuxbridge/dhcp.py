@@ -39,8 +39,11 @@ def _server_addresses(network: Network, ports: list[Port]) -> tuple[str | None, 
     own = next((p for p in ports if p.device_owner == DHCP_OWNER), None)
     subnets = {s.id: s for s in _dhcp_subnets(network)}
     if own is not None:
-        cidrs = [f"{ip.ip_address}/{ipaddress.ip_network(subnets[ip.subnet_id].cidr).prefixlen}"
-                 for ip in own.fixed_ips if ip.subnet_id in subnets]
+        cidrs = [
+            f"{ip.ip_address}/{ipaddress.ip_network(subnets[ip.subnet_id].cidr).prefixlen}"
+            for ip in own.fixed_ips
+            if ip.subnet_id in subnets
+        ]
         return own.mac_address, cidrs
     cidrs = []
     for sub in subnets.values():
@@ -87,10 +90,23 @@ def _option_lines(network: Network) -> list[str]:
 
 def _argv(network: Network, where: Path, lease_time: int) -> list[str]:
     argv = [
-        "dnsmasq", "--conf-file=/dev/null", "--no-hosts", "--no-resolv", "--port=0", "--no-ping",
-        "--bind-interfaces", f"--interface={names.DHCP_INNER}", "--except-interface=lo", "--dhcp-authoritative",
-        f"--pid-file={where / 'pid'}", f"--dhcp-hostsfile={where / 'hosts'}", f"--dhcp-optsfile={where / 'opts'}",
-        f"--dhcp-leasefile={where / 'leases'}", f"--log-facility={where / 'log'}", "--log-dhcp", "--user=root",
+        "dnsmasq",
+        "--conf-file=/dev/null",
+        "--no-hosts",
+        "--no-resolv",
+        "--port=0",
+        "--no-ping",
+        "--bind-interfaces",
+        f"--interface={names.DHCP_INNER}",
+        "--except-interface=lo",
+        "--dhcp-authoritative",
+        f"--pid-file={where / 'pid'}",
+        f"--dhcp-hostsfile={where / 'hosts'}",
+        f"--dhcp-optsfile={where / 'opts'}",
+        f"--dhcp-leasefile={where / 'leases'}",
+        f"--log-facility={where / 'log'}",
+        "--log-dhcp",
+        "--user=root",
     ]
     for index, sub in enumerate(_dhcp_subnets(network)):
         net = ipaddress.ip_network(sub.cidr)
@@ -142,7 +158,9 @@ def setup(base: str, network: Network, ports: list[Port], lease_time: int) -> No
     where.mkdir(parents=True, exist_ok=True)
     namespace = names.dhcp_namespace(network.id)
     links.ensure_namespace(namespace)
-    links.ensure_veth(names.dhcp_veth(network.id), names.DHCP_INNER, namespace, names.bridge(network.id), network.mtu, mac)
+    links.ensure_veth(
+        names.dhcp_veth(network.id), names.DHCP_INNER, namespace, names.bridge(network.id), network.mtu, mac
+    )
     links.set_addresses(namespace, names.DHCP_INNER, cidrs)
     _write(where / "hosts", _hosts_lines(network, ports))
     _write(where / "opts", _option_lines(network))

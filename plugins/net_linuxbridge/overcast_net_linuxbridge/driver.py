@@ -63,16 +63,24 @@ class LinuxBridgeDriver:
         links.ensure_bridge(bridge, network.mtu)
         if network.network_type == "vxlan":
             device = names.vxlan(network.id)
-            links.ensure_vxlan(device, network.segmentation_id, int(backend.options.get("vxlan_port") or 4789),
-                               network.mtu, vteps.get(host), backend.options.get("vxlan_interface") or None)
+            links.ensure_vxlan(
+                device,
+                network.segmentation_id,
+                int(backend.options.get("vxlan_port") or 4789),
+                network.mtu,
+                vteps.get(host),
+                backend.options.get("vxlan_interface") or None,
+            )
             links.attach(device, bridge)
             links.set_flood_peers(device, [ip for name, ip in sorted(vteps.items()) if name != host])
         else:
             interface = mappings.get(network.physical_network or "")
             if interface:
                 if not links.link_exists(interface):
-                    raise DriverError(f"linuxbridge on {host}: interface {interface} for physical network "
-                                      f"{network.physical_network} does not exist")
+                    raise DriverError(
+                        f"linuxbridge on {host}: interface {interface} for physical network "
+                        f"{network.physical_network} does not exist"
+                    )
                 links.attach(interface, bridge)
 
     @hookimpl
@@ -95,8 +103,14 @@ class LinuxBridgeDriver:
     def net_bind_port(self, backend: Backend, host: str, port: Port) -> VifDetails | None:
         bridge = names.bridge(port.network_id)
         mtu = links.mtu_of(bridge) if links.link_exists(bridge) else 1500
-        return VifDetails(vif_type="bridge", port_id=port.id, mac_address=port.mac_address, network_id=port.network_id,
-                          mtu=mtu, details={"bridge": bridge, "devname": names.tap(port.id), "port_filter": True})
+        return VifDetails(
+            vif_type="bridge",
+            port_id=port.id,
+            mac_address=port.mac_address,
+            network_id=port.network_id,
+            mtu=mtu,
+            details={"bridge": bridge, "devname": names.tap(port.id), "port_filter": True},
+        )
 
     @hookimpl
     def net_setup_port(self, backend: Backend, host: str, network: Network, port: Port) -> bool:
@@ -166,4 +180,8 @@ class LinuxBridgeDriver:
 
 def fdb_entries(device: str) -> list[str]:
     """The VXLAN device's flood entries (for tests and diagnostics)."""
-    return [line for line in run(["bridge", "fdb", "show", "dev", device]).stdout.splitlines() if line.startswith("00:00:00:00:00:00")]
+    return [
+        line
+        for line in run(["bridge", "fdb", "show", "dev", device]).stdout.splitlines()
+        if line.startswith("00:00:00:00:00:00")
+    ]

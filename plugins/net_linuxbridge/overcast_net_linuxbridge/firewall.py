@@ -79,7 +79,9 @@ def port_chain_lines(port: Port, version: int) -> list[str]:
     lines.append(f"-A {spoof} -j DROP")
     # egress (from the guest)
     if version == 4:
-        lines.append(f"-A {egress} -s 0.0.0.0/32 -p udp -m udp --sport 68 --dport 67 -m mac --mac-source {port.mac_address} -j RETURN")
+        lines.append(
+            f"-A {egress} -s 0.0.0.0/32 -p udp -m udp --sport 68 --dport 67 -m mac --mac-source {port.mac_address} -j RETURN"
+        )
     else:
         lines.append(f"-A {egress} -s ::/128 -p ipv6-icmp -m mac --mac-source {port.mac_address} -j RETURN")  # DAD
         lines.append(f"-A {egress} -p ipv6-icmp -m icmp6 --icmpv6-type 134 -j DROP")  # no router advertisements
@@ -95,7 +97,9 @@ def port_chain_lines(port: Port, version: int) -> list[str]:
     lines.append(f"-A {ingress} -m state --state INVALID -j DROP")
     lines.append(f"-A {ingress} -p udp -m udp {dhcp_server} -j RETURN")
     if version == 6:
-        lines += [f"-A {ingress} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN" for t in (130, 131, 132, 134, 135, 136)]
+        lines += [
+            f"-A {ingress} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -j RETURN" for t in (130, 131, 132, 134, 135, 136)
+        ]
     for rule in port.security_group_rules:
         chain = ingress if rule.direction == "ingress" else egress
         lines += [f"-A {chain} {m} -j RETURN".replace("  ", " ") for m in rule_matches(rule, version)]
@@ -106,24 +110,40 @@ def port_chain_lines(port: Port, version: int) -> list[str]:
 def existing_port_suffixes(version: int) -> set[str]:
     tool = TOOLS[version][0]
     egress_prefix = f"-N {names.PREFIX}-o"
-    return {line[len(egress_prefix):] for line in run([tool, "-w", "-S"]).stdout.splitlines() if line.startswith(egress_prefix)}
+    return {
+        line[len(egress_prefix) :]
+        for line in run([tool, "-w", "-S"]).stdout.splitlines()
+        if line.startswith(egress_prefix)
+    }
 
 
 def our_chains(version: int) -> list[str]:
     tool = TOOLS[version][0]
-    return sorted(line[3:] for line in run([tool, "-w", "-S"]).stdout.splitlines()
-                  if line.startswith("-N ") and names.is_ours(line[3:]))
+    return sorted(
+        line[3:]
+        for line in run([tool, "-w", "-S"]).stdout.splitlines()
+        if line.startswith("-N ") and names.is_ours(line[3:])
+    )
 
 
 def _top_lines(suffixes: Iterable[str]) -> list[str]:
-    lines = [f":{names.TOP_CHAIN} - [0:0]", f":{names.EGRESS_CHAIN} - [0:0]", f":{names.INGRESS_CHAIN} - [0:0]",
-             f"-A {names.TOP_CHAIN} -j {names.EGRESS_CHAIN}", f"-A {names.TOP_CHAIN} -j {names.INGRESS_CHAIN}",
-             # frames between ports of our bridges that no port chain dropped are fine
-             f"-A {names.TOP_CHAIN} -i {names.PREFIX}b+ -o {names.PREFIX}b+ -j ACCEPT"]
+    lines = [
+        f":{names.TOP_CHAIN} - [0:0]",
+        f":{names.EGRESS_CHAIN} - [0:0]",
+        f":{names.INGRESS_CHAIN} - [0:0]",
+        f"-A {names.TOP_CHAIN} -j {names.EGRESS_CHAIN}",
+        f"-A {names.TOP_CHAIN} -j {names.INGRESS_CHAIN}",
+        # frames between ports of our bridges that no port chain dropped are fine
+        f"-A {names.TOP_CHAIN} -i {names.PREFIX}b+ -o {names.PREFIX}b+ -j ACCEPT",
+    ]
     for suffix in sorted(suffixes):
         tap = f"{names.PREFIX}t{suffix}"
-        lines.append(f"-A {names.EGRESS_CHAIN} -m physdev --physdev-in {tap} --physdev-is-bridged -j {names.PREFIX}-o{suffix}")
-        lines.append(f"-A {names.INGRESS_CHAIN} -m physdev --physdev-out {tap} --physdev-is-bridged -j {names.PREFIX}-i{suffix}")
+        lines.append(
+            f"-A {names.EGRESS_CHAIN} -m physdev --physdev-in {tap} --physdev-is-bridged -j {names.PREFIX}-o{suffix}"
+        )
+        lines.append(
+            f"-A {names.INGRESS_CHAIN} -m physdev --physdev-out {tap} --physdev-is-bridged -j {names.PREFIX}-i{suffix}"
+        )
     return lines
 
 

@@ -70,7 +70,8 @@ def ensure_vxlan(name: str, vni: int, port: int, mtu: int, local: str | None, de
             raise DriverError(
                 f"linuxbridge: VXLAN VNI {vni} is already held on this host by device {holder} "
                 f"({_owner_of(holder)}), so {name} cannot have it; remove that device if its cloud is gone, "
-                "or give each cloud on this host its own [networking] vni_min..vni_max range") from None
+                "or give each cloud on this host its own [networking] vni_min..vni_max range"
+            ) from None
     run(["ip", "link", "set", name, "mtu", str(mtu), "up"])
 
 
@@ -89,8 +90,10 @@ def vxlan_holding(vni: int) -> str | None:
 
 def _owner_of(device: str) -> str:
     if device.startswith(f"{names.PREFIX}x"):
-        return (f"the segment of an Overcast network whose id starts {device[len(names.PREFIX) + 1:]}: "
-                "a network of another cloud on this host, or left by a stopped one")
+        return (
+            f"the segment of an Overcast network whose id starts {device[len(names.PREFIX) + 1 :]}: "
+            "a network of another cloud on this host, or left by a stopped one"
+        )
     return "not an Overcast device"
 
 
@@ -121,7 +124,23 @@ def ensure_veth(host_name: str, inner_name: str, namespace: str, bridge: str, mt
     """A veth pair: ``host_name`` in ``bridge``, ``inner_name`` inside ``namespace`` (up)."""
     if not link_exists(inner_name, namespace):
         delete_link(host_name)  # half of an old pair
-        run(["ip", "link", "add", host_name, "mtu", str(mtu), "type", "veth", "peer", "name", inner_name, "netns", namespace])
+        run(
+            [
+                "ip",
+                "link",
+                "add",
+                host_name,
+                "mtu",
+                str(mtu),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                inner_name,
+                "netns",
+                namespace,
+            ]
+        )
     if mac:
         run(["ip", "-n", namespace, "link", "set", inner_name, "address", mac])
     run(["ip", "-n", namespace, "link", "set", inner_name, "mtu", str(mtu), "up"])
@@ -133,7 +152,9 @@ def set_addresses(namespace: str, device: str, cidrs: Iterable[str]) -> None:
     """Make ``device``'s global addresses exactly ``cidrs`` (``10.0.0.1/24`` style)."""
     wanted = set(cidrs)
     current = set()
-    for line in run(["ip", "-n", namespace, "-o", "addr", "show", "dev", device, "scope", "global"]).stdout.splitlines():
+    for line in run(
+        ["ip", "-n", namespace, "-o", "addr", "show", "dev", device, "scope", "global"]
+    ).stdout.splitlines():
         parts = line.split()
         if "inet" in parts or "inet6" in parts:
             key = "inet" if "inet" in parts else "inet6"

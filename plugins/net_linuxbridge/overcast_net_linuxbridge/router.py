@@ -28,13 +28,19 @@ def nat_rules(router: Router) -> list[str]:
     rules = []
     for fip in router.floating_ips:
         if fip.fixed_ip_address:
-            rules.append(f"-A PREROUTING -d {fip.floating_ip_address}/32 -j DNAT --to-destination {fip.fixed_ip_address}")
+            rules.append(
+                f"-A PREROUTING -d {fip.floating_ip_address}/32 -j DNAT --to-destination {fip.fixed_ip_address}"
+            )
             rules.append(f"-A OUTPUT -d {fip.floating_ip_address}/32 -j DNAT --to-destination {fip.fixed_ip_address}")
-            rules.append(f"-A POSTROUTING -s {fip.fixed_ip_address}/32 -o {out} -j SNAT --to-source {fip.floating_ip_address}")
+            rules.append(
+                f"-A POSTROUTING -s {fip.fixed_ip_address}/32 -o {out} -j SNAT --to-source {fip.floating_ip_address}"
+            )
     if router.enable_snat:
         for iface in router.interfaces:
             if iface.subnet.ip_version == 4:
-                rules.append(f"-A POSTROUTING -s {iface.subnet.cidr} -o {out} -j SNAT --to-source {router.external_gateway_ip}")
+                rules.append(
+                    f"-A POSTROUTING -s {iface.subnet.cidr} -o {out} -j SNAT --to-source {router.external_gateway_ip}"
+                )
     return rules
 
 
@@ -47,23 +53,38 @@ def setup(router: Router) -> None:
     by_port: dict[str, list[str]] = {}
     for iface in router.interfaces:
         by_port.setdefault(iface.port.id, []).append(
-            _prefixed(next(ip.ip_address for ip in iface.port.fixed_ips if ip.subnet_id == iface.subnet.id), iface.subnet.cidr))
+            _prefixed(
+                next(ip.ip_address for ip in iface.port.fixed_ips if ip.subnet_id == iface.subnet.id), iface.subnet.cidr
+            )
+        )
     for iface in router.interfaces:
         inner = names.router_inner(iface.port.id)
         if inner in wanted:
             continue
         wanted.add(inner)
         bridge = names.bridge(iface.port.network_id)
-        links.ensure_veth(names.router_veth(iface.port.id), inner, ns, bridge, links.mtu_of(bridge), iface.port.mac_address)
+        links.ensure_veth(
+            names.router_veth(iface.port.id), inner, ns, bridge, links.mtu_of(bridge), iface.port.mac_address
+        )
         links.set_addresses(ns, inner, by_port[iface.port.id])
     if router.external_port is not None and router.external_network is not None:
         ext = router.external_network
         inner = names.gateway_inner(router.external_port.id)
         wanted.add(inner)
-        links.ensure_veth(names.gateway_veth(router.external_port.id), inner, ns, names.bridge(ext.id), ext.mtu,
-                          router.external_port.mac_address)
+        links.ensure_veth(
+            names.gateway_veth(router.external_port.id),
+            inner,
+            ns,
+            names.bridge(ext.id),
+            ext.mtu,
+            router.external_port.mac_address,
+        )
         subnets = {s.id: s for s in ext.subnets}
-        cidrs = [_prefixed(ip.ip_address, subnets[ip.subnet_id].cidr) for ip in router.external_port.fixed_ips if ip.subnet_id in subnets]
+        cidrs = [
+            _prefixed(ip.ip_address, subnets[ip.subnet_id].cidr)
+            for ip in router.external_port.fixed_ips
+            if ip.subnet_id in subnets
+        ]
         cidrs += [f"{f.floating_ip_address}/32" for f in router.floating_ips if f.fixed_ip_address]
         links.set_addresses(ns, inner, cidrs)
         gateway = next((s.gateway_ip for s in ext.subnets if s.ip_version == 4 and s.gateway_ip), None)

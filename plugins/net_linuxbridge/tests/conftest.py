@@ -29,9 +29,19 @@ def driver(lb_pm: PluginManager) -> Any:
 
 @pytest.fixture
 def target(tmp_path: Path) -> Backend:
-    return Backend(DriverKind.NETWORK, "network", "linuxbridge",
-                   {"vteps": [], "vxlan_port": 4789, "physical_interface_mappings": [], "dhcp_lease_time": 600,
-                    "vxlan_interface": ""}, str(tmp_path / "network"))
+    return Backend(
+        DriverKind.NETWORK,
+        "network",
+        "linuxbridge",
+        {
+            "vteps": [],
+            "vxlan_port": 4789,
+            "physical_interface_mappings": [],
+            "dhcp_lease_time": 600,
+            "vxlan_interface": "",
+        },
+        str(tmp_path / "network"),
+    )
 
 
 class Rig:
@@ -45,7 +55,9 @@ class Rig:
         self.svc = runtime.network
         self.workdir = workdir
         self.host = next(iter(runtime.drivers.hosts))
-        self.admin = RequestContext(user_id="admin", project_id="admin-project", roles=frozenset({"admin", "member", "reader"}))
+        self.admin = RequestContext(
+            user_id="admin", project_id="admin-project", roles=frozenset({"admin", "member", "reader"})
+        )
         self.alice = RequestContext(user_id="alice", project_id="alice-project", roles=frozenset({"member", "reader"}))
         self.bob = RequestContext(user_id="bob", project_id="bob-project", roles=frozenset({"member", "reader"}))
         self.namespaces: list[Any] = []
@@ -79,7 +91,9 @@ class Rig:
         return world
 
     def resources(self) -> dict[str, list[str]]:
-        return {k: list(v) for k, v in self.runtime.network.plumbing._call(self.host, "network_list_resources").items() if v}
+        return {
+            k: list(v) for k, v in self.runtime.network.plumbing._call(self.host, "network_list_resources").items() if v
+        }
 
     def close(self) -> None:
         for ns in self.namespaces:

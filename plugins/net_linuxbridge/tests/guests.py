@@ -66,7 +66,9 @@ class Namespace:
         root = self.workdir / "www"
         root.mkdir(exist_ok=True)
         (root / "index.html").write_text(text)
-        self.processes.append(subprocess.Popen(["ip", "netns", "exec", self.name, "busybox", "httpd", "-f", "-p", "80", "-h", str(root)]))
+        self.processes.append(
+            subprocess.Popen(["ip", "netns", "exec", self.name, "busybox", "httpd", "-f", "-p", "80", "-h", str(root)])
+        )
         for _ in range(100):  # listening before anyone is told it is there
             if ":80 " in self.run("ss", "-Hltn", check=False).stdout:
                 return
@@ -107,6 +109,27 @@ class Guest(Namespace):
         script.write_text(UDHCPC_SCRIPT)
         script.chmod(0o755)
         lease = self.workdir / "lease"
-        done = sh("ip", "netns", "exec", self.name, "env", f"LEASE_FILE={lease}", "busybox", "udhcpc", "-i", "eth0",
-                  "-n", "-q", "-f", "-t", "6", "-T", "1", "-s", str(script), check=False, timeout=30)
+        done = sh(
+            "ip",
+            "netns",
+            "exec",
+            self.name,
+            "env",
+            f"LEASE_FILE={lease}",
+            "busybox",
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-n",
+            "-q",
+            "-f",
+            "-t",
+            "6",
+            "-T",
+            "1",
+            "-s",
+            str(script),
+            check=False,
+            timeout=30,
+        )
         return lease.read_text().strip() if done.returncode == 0 and lease.exists() else None

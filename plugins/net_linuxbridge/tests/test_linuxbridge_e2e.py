@@ -33,12 +33,32 @@ def test_two_guests_get_their_ipam_addresses_by_dhcp_and_reach_each_other(rig: A
 
 
 def test_floating_ip_and_security_groups_decide_what_the_outside_reaches(rig: Any) -> None:
-    ext = rig.svc.networks.create(rig.admin, {"network": {"name": "public", "router:external": True,
-                                                          "provider:network_type": "flat", "provider:physical_network": "public"}})
-    rig.svc.subnets.create(rig.admin, {"subnet": {"network_id": ext["id"], "cidr": "172.24.40.0/24", "gateway_ip": "172.24.40.1",
-                                                  "enable_dhcp": False}})
+    ext = rig.svc.networks.create(
+        rig.admin,
+        {
+            "network": {
+                "name": "public",
+                "router:external": True,
+                "provider:network_type": "flat",
+                "provider:physical_network": "public",
+            }
+        },
+    )
+    rig.svc.subnets.create(
+        rig.admin,
+        {
+            "subnet": {
+                "network_id": ext["id"],
+                "cidr": "172.24.40.0/24",
+                "gateway_ip": "172.24.40.1",
+                "enable_dhcp": False,
+            }
+        },
+    )
     net, sub = rig.network(rig.alice, "10.32.0.0/24")
-    router = rig.svc.routers.create(rig.alice, {"router": {"name": "r1", "external_gateway_info": {"network_id": ext["id"]}}})
+    router = rig.svc.routers.create(
+        rig.alice, {"router": {"name": "r1", "external_gateway_info": {"network_id": ext["id"]}}}
+    )
     rig.svc.routers.add_interface(rig.alice, router["id"], {"subnet_id": sub["id"]})
     world = rig.outside(names.bridge(ext["id"]), "172.24.40.1/24")
     web = rig.svc.security_groups.create(rig.alice, {"security_group": {"name": "web"}})
@@ -53,15 +73,35 @@ def test_floating_ip_and_security_groups_decide_what_the_outside_reaches(rig: An
     assert world.fetch(url) is None  # not before the floating IP points at the guest
     rig.svc.floating_ips.update(rig.alice, fip["id"], {"floatingip": {"port_id": port.id}})
     assert world.fetch(url) is None  # the security group has no ingress rule for port 80
-    rule = rig.svc.security_groups.create_rule(rig.alice, {"security_group_rule": {
-        "security_group_id": web["id"], "direction": "ingress", "protocol": "tcp", "port_range_min": 80,
-        "port_range_max": 80, "remote_ip_prefix": "0.0.0.0/0"}})
+    rule = rig.svc.security_groups.create_rule(
+        rig.alice,
+        {
+            "security_group_rule": {
+                "security_group_id": web["id"],
+                "direction": "ingress",
+                "protocol": "tcp",
+                "port_range_min": 80,
+                "port_range_max": 80,
+                "remote_ip_prefix": "0.0.0.0/0",
+            }
+        },
+    )
     assert world.fetch(url) == "hello from vm-web"
     rig.svc.security_groups.delete_rule(rig.alice, rule["id"])
     assert world.fetch(url) is None
     rig.svc.floating_ips.update(rig.alice, fip["id"], {"floatingip": {"port_id": None}})
-    rig.svc.security_groups.create_rule(rig.alice, {"security_group_rule": {
-        "security_group_id": web["id"], "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80}})
+    rig.svc.security_groups.create_rule(
+        rig.alice,
+        {
+            "security_group_rule": {
+                "security_group_id": web["id"],
+                "direction": "ingress",
+                "protocol": "tcp",
+                "port_range_min": 80,
+                "port_range_max": 80,
+            }
+        },
+    )
     assert world.fetch(url) is None  # disassociated: gone again
 
 
@@ -103,7 +143,9 @@ def test_arp_for_another_address_is_dropped(rig: Any) -> None:
     g1.run("ip", "addr", "add", "10.39.0.201/24", "dev", "eth0")
     g1.run("busybox", "arping", "-c", "2", "-w", "2", "-I", "eth0", "-s", "10.39.0.201", target, check=False)
     assert "lladdr" not in g2.run("ip", "neigh", "show", "10.39.0.201").stdout  # vm-2 never heard the claim
-    g1.run("busybox", "arping", "-c", "2", "-w", "2", "-I", "eth0", "-s", p1.fixed_ips[0].ip_address, target, check=False)
+    g1.run(
+        "busybox", "arping", "-c", "2", "-w", "2", "-I", "eth0", "-s", p1.fixed_ips[0].ip_address, target, check=False
+    )
     assert p1.mac_address in g2.run("ip", "neigh", "show", p1.fixed_ips[0].ip_address).stdout
 
 
@@ -127,11 +169,24 @@ def test_agent_restart_recreates_the_plumbing(rig: Any) -> None:
 
 def test_deleting_everything_leaves_nothing_behind(rig: Any) -> None:
     before = rig.resources()
-    ext = rig.svc.networks.create(rig.admin, {"network": {"name": "public", "router:external": True,
-                                                          "provider:network_type": "flat", "provider:physical_network": "public"}})
-    rig.svc.subnets.create(rig.admin, {"subnet": {"network_id": ext["id"], "cidr": "172.24.41.0/24", "enable_dhcp": False}})
+    ext = rig.svc.networks.create(
+        rig.admin,
+        {
+            "network": {
+                "name": "public",
+                "router:external": True,
+                "provider:network_type": "flat",
+                "provider:physical_network": "public",
+            }
+        },
+    )
+    rig.svc.subnets.create(
+        rig.admin, {"subnet": {"network_id": ext["id"], "cidr": "172.24.41.0/24", "enable_dhcp": False}}
+    )
     net, sub = rig.network(rig.alice, "10.37.0.0/24")
-    router = rig.svc.routers.create(rig.alice, {"router": {"name": "r", "external_gateway_info": {"network_id": ext["id"]}}})
+    router = rig.svc.routers.create(
+        rig.alice, {"router": {"name": "r", "external_gateway_info": {"network_id": ext["id"]}}}
+    )
     rig.svc.routers.add_interface(rig.alice, router["id"], {"subnet_id": sub["id"]})
     port, guest = rig.guest(rig.alice, net["id"], "vm-x")
     fip = rig.svc.floating_ips.create(rig.alice, {"floatingip": {"floating_network_id": ext["id"], "port_id": port.id}})

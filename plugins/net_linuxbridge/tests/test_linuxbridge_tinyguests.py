@@ -33,7 +33,7 @@ def domain_xml(name: str, vif: VifDetails, console: Path) -> str:
   <memory unit='MiB'>192</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>{GUEST_DIR / 'vmlinuz'}</kernel><initrd>{GUEST_DIR / 'initrd.img'}</initrd>
+    <kernel>{GUEST_DIR / "vmlinuz"}</kernel><initrd>{GUEST_DIR / "initrd.img"}</initrd>
     <cmdline>console=ttyS0 quiet tinyguest.hostname={name}</cmdline></os>
   <features><acpi/></features>
   <on_reboot>destroy</on_reboot>
@@ -59,7 +59,9 @@ def boot() -> Iterator[Any]:
         console = workdir / f"{name}.log"
         xml = workdir / f"{name}.xml"
         xml.write_text(domain_xml(name, vif, console))
-        subprocess.run(["virsh", "-c", "qemu:///system", "create", str(xml)], check=True, capture_output=True, text=True)
+        subprocess.run(
+            ["virsh", "-c", "qemu:///system", "create", str(xml)], check=True, capture_output=True, text=True
+        )
         names.append(name)
         return console
 
@@ -101,4 +103,7 @@ def test_tiny_guests_get_ipam_addresses_by_dhcp_and_serve_their_page(rig: Any, b
                 break
             time.sleep(0.5)
         assert page is not None and address in page and "tinyguest" in page
-    assert rig.svc.get_instance_addresses(next(iter(ports)))["net"][0]["addr"] == ports[next(iter(ports))].fixed_ips[0].ip_address
+    assert (
+        rig.svc.get_instance_addresses(next(iter(ports)))["net"][0]["addr"]
+        == ports[next(iter(ports))].fixed_ips[0].ip_address
+    )

@@ -27,11 +27,20 @@ def test_vxlan_device_and_unicast_flood_entries(driver: Any, target: Backend) ->
     three = with_vteps(target, ["h1=192.0.2.1", "h2=192.0.2.2", "h3=192.0.2.3"])
     try:
         driver.setup_network(backend=three, host="h1", network=net)
-        details = subprocess.run(["ip", "-d", "link", "show", names.vxlan(net.id)], capture_output=True, text=True).stdout
-        assert "vxlan id 4777" in details and "local 192.0.2.1" in details and f"master {names.bridge(net.id)}" in details
-        assert sorted(line.split()[line.split().index("dst") + 1] for line in fdb_entries(names.vxlan(net.id))) == ["192.0.2.2", "192.0.2.3"]
+        details = subprocess.run(
+            ["ip", "-d", "link", "show", names.vxlan(net.id)], capture_output=True, text=True
+        ).stdout
+        assert (
+            "vxlan id 4777" in details and "local 192.0.2.1" in details and f"master {names.bridge(net.id)}" in details
+        )
+        assert sorted(line.split()[line.split().index("dst") + 1] for line in fdb_entries(names.vxlan(net.id))) == [
+            "192.0.2.2",
+            "192.0.2.3",
+        ]
         driver.setup_network(backend=with_vteps(target, ["h1=192.0.2.1", "h2=192.0.2.2"]), host="h1", network=net)
-        assert [line.split()[line.split().index("dst") + 1] for line in fdb_entries(names.vxlan(net.id))] == ["192.0.2.2"]
+        assert [line.split()[line.split().index("dst") + 1] for line in fdb_entries(names.vxlan(net.id))] == [
+            "192.0.2.2"
+        ]
     finally:
         driver.teardown_network(backend=three, host="h1", network=net)
     assert names.vxlan(net.id) not in driver.list_resources(backend=target, host="h1")["vxlan"]

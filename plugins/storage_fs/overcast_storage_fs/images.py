@@ -331,7 +331,7 @@ def _write_buffered(fd: int, data: Iterable[bytes]) -> int:
         for chunk in data:
             view = memoryview(chunk)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             written += len(chunk)
             if written >= next_flush:
                 flusher.kick()

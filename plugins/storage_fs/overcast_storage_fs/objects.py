@@ -48,7 +48,11 @@ log = logging.getLogger(__name__)
 OPTIONS: list[ConfigOption] = [
     ConfigOption(DriverKind.OBJECT_STORE, "fs", "path", str, required=True, help="directory that holds the data"),
     ConfigOption(
-        DriverKind.OBJECT_STORE, "fs", "fsync", bool, default=True,
+        DriverKind.OBJECT_STORE,
+        "fs",
+        "fsync",
+        bool,
+        default=True,
         help="fsync data files and index commits before acknowledging a write",
     ),
 ]
@@ -58,6 +62,7 @@ MAX_CONTAINER_BYTES = 256
 CHUNK = 1024 * 1024
 VERIFY_WHOLE_BELOW = 1024 * 1024  # smaller objects are read and verified before the first byte
 ORPHAN_GRACE = 600.0  # seconds: an unindexed data file younger than this may be an in-flight PUT
+
 
 def check_name(kind: str, value: str, limit: int) -> None:
     """Refuse names that are empty, overlong, not UTF-8 or contain NUL (400)."""
@@ -189,11 +194,13 @@ class FsObjectStore:
                     md5.update(chunk)
                     view = memoryview(chunk)
                     while view:
-                        view = view[os.write(fd, view):]
+                        view = view[os.write(fd, view) :]
                     size += len(chunk)
                 etag = md5.hexdigest()
                 if expected_etag and expected_etag.strip('"').lower() != etag:
-                    raise Unprocessable(f"the ETag sent ({expected_etag}) does not match the MD5 of the content ({etag})")
+                    raise Unprocessable(
+                        f"the ETag sent ({expected_etag}) does not match the MD5 of the content ({etag})"
+                    )
                 if index.fsync:
                     os.fdatasync(fd)  # the data and the size that reads need; not the times
                     fsync_dir(directory)  # the new name too, before the index may point at it
@@ -222,9 +229,11 @@ class FsObjectStore:
         index = self._index(backend, account, container, create=False)
         row = None
         if index is not None:
-            row = index.conn().execute(
-                "SELECT file, size, etag, content_type, ts, meta FROM objects WHERE name = ?", (name,)
-            ).fetchone()
+            row = (
+                index.conn()
+                .execute("SELECT file, size, etag, content_type, ts, meta FROM objects WHERE name = ?", (name,))
+                .fetchone()
+            )
         if row is None:
             raise NotFound(f"object {container}/{name} not found")
         return row
@@ -269,7 +278,9 @@ class FsObjectStore:
         return info, _read_verified(fd, info.etag, on_corrupt, f"{container}/{name}")
 
     @hookimpl
-    def obj_post(self, backend: Backend, account: str, container: str, name: str, metadata: Mapping[str, str]) -> ObjectInfo:
+    def obj_post(
+        self, backend: Backend, account: str, container: str, name: str, metadata: Mapping[str, str]
+    ) -> ObjectInfo:
         row = self._row(backend, account, container, name)
         index = self._index(backend, account, container)
         assert index is not None
@@ -343,7 +354,9 @@ class FsObjectStore:
             os.replace(self._file_path(backend, file), qdir / file)
         except FileNotFoundError:
             pass
-        (qdir / f"{file}.reason").write_text(json.dumps({"account": account, "container": container, "name": name, "why": why}))
+        (qdir / f"{file}.reason").write_text(
+            json.dumps({"account": account, "container": container, "name": name, "why": why})
+        )
         index = self._index(backend, account, container, create=False)
         if index is not None:
             index.conn().execute("DELETE FROM objects WHERE name = ? AND file = ?", (name, file))

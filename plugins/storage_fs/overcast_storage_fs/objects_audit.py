@@ -121,8 +121,15 @@ def _containers(root: Path) -> list[tuple[str, str]]:
 def audit(store: FsObjectStore, backend: Backend) -> dict[str, Any]:
     root = Path(backend.options["path"])
     counts: dict[str, Any] = {
-        "containers": 0, "objects": 0, "ok": 0, "corrupt": 0, "missing": 0,
-        "orphans_removed": 0, "orphans_recent": 0, "bytes_checked": 0, "problems": [],
+        "containers": 0,
+        "objects": 0,
+        "ok": 0,
+        "corrupt": 0,
+        "missing": 0,
+        "orphans_removed": 0,
+        "orphans_recent": 0,
+        "bytes_checked": 0,
+        "problems": [],
     }
     referenced: set[str] = set()
     for account, container in _containers(root):

@@ -39,7 +39,6 @@ CREATE TRIGGER IF NOT EXISTS objects_resized AFTER UPDATE OF size ON objects
 """
 
 
-
 class _GroupSync:
     """fsync of one file shared by every writer that committed before it started. The file
     stays open between syncs; if it was replaced (SQLite removes the WAL when its last
@@ -72,9 +71,11 @@ class _GroupSync:
             self.done = started
 
 
-UPSERT = ("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET file = excluded.file, "
-          "size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, ts = excluded.ts, "
-          "meta = excluded.meta")
+UPSERT = (
+    "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET file = excluded.file, "
+    "size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, ts = excluded.ts, "
+    "meta = excluded.meta"
+)
 
 
 class _Write:

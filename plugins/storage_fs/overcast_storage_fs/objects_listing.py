@@ -49,7 +49,11 @@ def listing(
             hi = end_marker
     out: list[ObjectInfo | ObjectSubdir] = []
     while len(out) < limit:
-        sql = "SELECT name, file, size, etag, content_type, ts, meta FROM objects WHERE name " + (">=" if lo_incl else ">") + " ?"
+        sql = (
+            "SELECT name, file, size, etag, content_type, ts, meta FROM objects WHERE name "
+            + (">=" if lo_incl else ">")
+            + " ?"
+        )
         args: list[Any] = [lo]
         if hi is not None:
             sql += " AND name < ?"

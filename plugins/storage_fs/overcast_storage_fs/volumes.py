@@ -350,7 +350,9 @@ class FsVolumeDriver:
         except DriverError as exc:
             # In use by a running QEMU, which holds the qcow2 locked: qemu-img cannot resize
             # it, the hypervisor's hv_extend_volume (blockResize) does (see vol_extend's spec).
-            if not (self._fmt_of(path) == "qcow2" and LOCKED in str(exc) and self._exported_to(backend, volume.location)):
+            if not (
+                self._fmt_of(path) == "qcow2" and LOCKED in str(exc) and self._exported_to(backend, volume.location)
+            ):
                 raise
         return True
 

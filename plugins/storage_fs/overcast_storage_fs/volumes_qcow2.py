@@ -74,4 +74,4 @@ class OverlayTemplates:
         raw_name = backing_name.encode()
         data, offset = self._template(size, backing_fmt, len(raw_name), dest.parent)
         with open(dest, "wb") as f:
-            f.write(data[:offset] + raw_name + data[offset + len(raw_name):])
+            f.write(data[:offset] + raw_name + data[offset + len(raw_name) :])

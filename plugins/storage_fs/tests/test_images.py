@@ -66,8 +66,9 @@ def test_block_boundaries_and_aligned_ranges(store, target, tmp_path, monkeypatc
     block = fs_images.DIRECT_BLOCK
     data = os.urandom(2 * block + 3 * 4096 + 7)
     cuts = [0, 1, 65536, block - 1, block + 5, 2 * block, len(data)]
-    stored = store.img_add(backend=target, image_id="img-9", data=[data[a:b] for a, b in zip(cuts, cuts[1:])],
-                           size=len(data))
+    stored = store.img_add(
+        backend=target, image_id="img-9", data=[data[a:b] for a, b in zip(cuts, cuts[1:])], size=len(data)
+    )
     assert stored.size == len(data)
 
     def read(offset, length):
@@ -129,10 +130,15 @@ def test_abandoned_temp_files_are_swept(store, target, tmp_path, monkeypatch):
     live.write_bytes(b"being written")
     os.utime(live, (old, old))
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl,os,sys,time; fd=os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX);"
-         " print('locked', flush=True); time.sleep(30)", str(live)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import fcntl,os,sys,time; fd=os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX);"
+            " print('locked', flush=True); time.sleep(30)",
+            str(live),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"

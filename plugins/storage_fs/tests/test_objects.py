@@ -41,8 +41,16 @@ class TestFsObjectStoreContract(ObjectStoreContract):
 
 
 def put(driver: DriverCaller, target: Backend, name: str, content: bytes, **kw: object) -> object:
-    args = dict(backend=target, account=ACCOUNT, container=CONTAINER, name=name, data=chunks(content, 4096),
-                content_type="text/plain", metadata={}, expected_etag=None)
+    args = dict(
+        backend=target,
+        account=ACCOUNT,
+        container=CONTAINER,
+        name=name,
+        data=chunks(content, 4096),
+        content_type="text/plain",
+        metadata={},
+        expected_etag=None,
+    )
     args.update(kw)
     return driver.put(**args)
 
@@ -119,14 +127,29 @@ def test_corrupt_large_object_withholds_its_last_chunk(driver: DriverCaller, tar
         for chunk in body:
             received += chunk
     assert len(received) < len(data)
-    assert driver.list(backend=target, account=ACCOUNT, container=CONTAINER, prefix=None, delimiter=None,
-                       marker=None, end_marker=None, limit=10, reverse=False) == []
+    assert (
+        driver.list(
+            backend=target,
+            account=ACCOUNT,
+            container=CONTAINER,
+            prefix=None,
+            delimiter=None,
+            marker=None,
+            end_marker=None,
+            limit=10,
+            reverse=False,
+        )
+        == []
+    )
 
 
 def test_large_object_ranges(driver: DriverCaller, target: Backend) -> None:
     data = os.urandom(2 * objects.CHUNK + 100)
     put(driver, target, "big", data)
-    assert read(driver, target, "big", ByteRange(objects.CHUNK - 3, objects.CHUNK + 3)) == data[objects.CHUNK - 3 : objects.CHUNK + 4]
+    assert (
+        read(driver, target, "big", ByteRange(objects.CHUNK - 3, objects.CHUNK + 3))
+        == data[objects.CHUNK - 3 : objects.CHUNK + 4]
+    )
     assert read(driver, target, "big") == data
 
 
@@ -143,8 +166,20 @@ def test_audit_finds_corruption_missing_files_and_orphans(driver: DriverCaller, 
     assert report["objects"] == 5 and report["ok"] == 3
     assert report["corrupt"] == 1 and report["missing"] == 1 and report["orphans_removed"] == 1
     assert not orphan.exists()
-    names = [e.name for e in driver.list(backend=target, account=ACCOUNT, container=CONTAINER, prefix=None,
-                                         delimiter=None, marker=None, end_marker=None, limit=10, reverse=False)]
+    names = [
+        e.name
+        for e in driver.list(
+            backend=target,
+            account=ACCOUNT,
+            container=CONTAINER,
+            prefix=None,
+            delimiter=None,
+            marker=None,
+            end_marker=None,
+            limit=10,
+            reverse=False,
+        )
+    ]
     assert len(names) == 3
     assert driver.audit(backend=target)["ok"] == 3
 

@@ -32,7 +32,9 @@ def driver() -> DriverCaller:
 
 
 def make_backend(path: Path, **options: object) -> Backend:
-    return Backend(DriverKind.VOLUME, "files", "fs", {"path": str(path), "format": "qcow2", "full_copy": True, **options})
+    return Backend(
+        DriverKind.VOLUME, "files", "fs", {"path": str(path), "format": "qcow2", "full_copy": True, **options}
+    )
 
 
 @pytest.fixture
@@ -52,11 +54,15 @@ def created(driver: DriverCaller, backend: Backend, v: VolumeRef, loc) -> Volume
 
 
 def write_pattern(path: Path, fmt: str, pattern: int, offset: int = 0) -> None:
-    subprocess.run(["qemu-io", "-f", fmt, "-c", f"write -P {pattern} {offset} 1M", str(path)], check=True, capture_output=True)
+    subprocess.run(
+        ["qemu-io", "-f", fmt, "-c", f"write -P {pattern} {offset} 1M", str(path)], check=True, capture_output=True
+    )
 
 
 def read_matches(path: Path, fmt: str, pattern: int, offset: int = 0) -> bool:
-    out = subprocess.run(["qemu-io", "-f", fmt, "-c", f"read -P {pattern} {offset} 1M", str(path)], capture_output=True, text=True)
+    out = subprocess.run(
+        ["qemu-io", "-f", fmt, "-c", f"read -P {pattern} {offset} 1M", str(path)], capture_output=True, text=True
+    )
     return out.returncode == 0 and "Pattern verification failed" not in out.stdout
 
 
@@ -89,7 +95,11 @@ def test_qcow2_chain_snapshot_keeps_old_content_and_volume_keeps_writing(driver:
     made = driver.create_from_snapshot(backend=target, volume=from_snap, snapshot=snap)
     assert made.copy_on_write is True
     assert read_matches(root / made.location, "qcow2", 0xAA)
-    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(root / made.location)], capture_output=True, text=True, check=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "--output=json", str(root / made.location)], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert info["virtual-size"] == 2 * GiB
 
     # deleting the snapshot while volumes still use it keeps the data (tombstone) ...
@@ -155,15 +165,22 @@ def test_extend_and_stats(driver: DriverCaller, target: Backend) -> None:
     assert abs(stats.free_gb - st.f_bavail * st.f_frsize / GiB) < 0.5
 
 
-def test_extend_of_a_qcow2_a_running_qemu_holds_is_left_to_the_hypervisor(driver: DriverCaller, target: Backend) -> None:
+def test_extend_of_a_qcow2_a_running_qemu_holds_is_left_to_the_hypervisor(
+    driver: DriverCaller, target: Backend
+) -> None:
     """Online extend: a QEMU process (``qemu-io``, holding the image open like a guest does)
     locks the qcow2, so ``qemu-img resize`` cannot run. Exported to a host, the driver leaves
     the growth to ``hv_extend_volume`` (blockResize); not exported, the lock is an error."""
     v = vol()
     v = created(driver, target, v, driver.create(backend=target, volume=v))
     path = Path(target.options["path"]) / v.location
-    holder = subprocess.Popen(["qemu-io", "-f", "qcow2", str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    holder = subprocess.Popen(
+        ["qemu-io", "-f", "qcow2", str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert holder.stdout.read(len("qemu-io> ")) == "qemu-io> "  # the image is open (and locked)
         with pytest.raises(DriverError, match="lock"):
@@ -172,8 +189,11 @@ def test_extend_of_a_qcow2_a_running_qemu_holds_is_left_to_the_hypervisor(driver
         assert driver.extend(backend=target, volume=v, new_size_gb=2) is True
     finally:
         holder.communicate("quit\n", timeout=10)
-    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(path)], capture_output=True, text=True,
-                                     check=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "--output=json", str(path)], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert info["virtual-size"] == GiB  # untouched: the hypervisor's blockResize grows it
     driver.terminate_connection(backend=target, volume=v, connector=FILE_HOST)
     driver.extend(backend=target, volume=v, new_size_gb=2)  # nobody holds it now: resized here
@@ -190,7 +210,9 @@ def test_image_round_trip(driver: DriverCaller, target: Backend, tmp_path: Path)
     image = ImageFile(ImageRef(id="img1", name="img", disk_format="raw"), str(image_path), "raw")
     assert driver.copy_image_to_volume(backend=target, volume=v, image=image) is True
     assert read_matches(Path(target.options["path"]) / v.location, "qcow2", 0x5A)
-    out = driver.copy_volume_to_image(backend=target, volume=v, disk_format="qcow2", dest_path=str(tmp_path / "up.qcow2"))
+    out = driver.copy_volume_to_image(
+        backend=target, volume=v, disk_format="qcow2", dest_path=str(tmp_path / "up.qcow2")
+    )
     assert out.disk_format == "qcow2" and out.size > 0
     assert read_matches(tmp_path / "up.qcow2", "qcow2", 0x5A)
 
@@ -253,11 +275,31 @@ def test_templated_overlay_is_what_qemu_img_writes(tmp_path: Path) -> None:
     for name in ("base-one.qcow2", "base-two.qcow2"):  # the second reuses the first's template
         dest = tmp_path / f"over-{name}"
         templates.write(dest, name, "qcow2", 2 * GiB)
-        info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(dest)], capture_output=True, text=True, check=True).stdout)
+        info = json.loads(
+            subprocess.run(
+                ["qemu-img", "info", "--output=json", str(dest)], capture_output=True, text=True, check=True
+            ).stdout
+        )
         assert info["backing-filename"] == name and info["backing-filename-format"] == "qcow2"
         assert info["virtual-size"] == 2 * GiB
         subprocess.run(["qemu-img", "check", "-q", str(dest)], check=True)
         assert qcow2_backing_name(dest) == name
     expected = tmp_path / "expected.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", "base-two.qcow2", "-F", "qcow2", str(expected), str(2 * GiB)], check=True)
+    subprocess.run(
+        [
+            "qemu-img",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-u",
+            "-b",
+            "base-two.qcow2",
+            "-F",
+            "qcow2",
+            str(expected),
+            str(2 * GiB),
+        ],
+        check=True,
+    )
     assert expected.read_bytes() == (tmp_path / "over-base-two.qcow2").read_bytes()

@@ -47,7 +47,9 @@ IMAGE_FORMATS = {"raw": "raw", "qcow2": "qcow2", "vmdk": "vmdk", "vdi": "vdi", "
 
 OPTIONS: list[ConfigOption] = [
     ConfigOption(DriverKind.VOLUME, "lvm", "volume_group", str, required=True, help="the LVM volume group"),
-    ConfigOption(DriverKind.VOLUME, "lvm", "thin_pool", str, default="", help="thin pool LV in the group (empty: thick)"),
+    ConfigOption(
+        DriverKind.VOLUME, "lvm", "thin_pool", str, default="", help="thin pool LV in the group (empty: thick)"
+    ),
     ConfigOption(
         DriverKind.VOLUME,
         "lvm",
@@ -322,5 +324,7 @@ class LvmVolumeDriver:
         if disk_format not in IMAGE_FORMATS:
             raise UnsupportedOperation(f"backend {backend.name} cannot write images as {disk_format!r}")
         device = self._activate(backend, row["lv_name"])
-        self._run("qemu-img", "convert", "-f", "raw", "-O", IMAGE_FORMATS[disk_format], device, dest_path, timeout=24 * 3600)
+        self._run(
+            "qemu-img", "convert", "-f", "raw", "-O", IMAGE_FORMATS[disk_format], device, dest_path, timeout=24 * 3600
+        )
         return SnapshotResult(path=dest_path, disk_format=disk_format, size=os.path.getsize(dest_path))

@@ -30,13 +30,20 @@ def driver() -> DriverCaller:
 
 @pytest.fixture
 def target(loop_vg: str) -> Backend:
-    return Backend(DriverKind.VOLUME, "fast", "lvm", {"volume_group": loop_vg, "thin_pool": "", "max_over_subscription_ratio": 20.0})
+    return Backend(
+        DriverKind.VOLUME,
+        "fast",
+        "lvm",
+        {"volume_group": loop_vg, "thin_pool": "", "max_over_subscription_ratio": 20.0},
+    )
 
 
 def lvs(vg: str) -> dict[str, int]:
     out = subprocess.run(
         ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "lv_name,lv_size", vg],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return {r["lv_name"]: int(r["lv_size"]) for r in json.loads(out)["report"][0]["lv"]}
 
@@ -102,8 +109,9 @@ def test_thin_pool_cannot_be_made_here(loop_vg: str) -> None:
     """Why the thin paths run only under the recorded runner: lvm2 itself refuses to create a
     thin pool without device-mapper (under the test lvm.conf, activation off). If this ever
     passes, the host gained device-mapper and the thin paths should be tested for real."""
-    proc = subprocess.run(["lvcreate", "-y", "--type", "thin-pool", "-L", "64m", "-n", "pool0", loop_vg],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["lvcreate", "-y", "--type", "thin-pool", "-L", "64m", "-n", "pool0", loop_vg], capture_output=True, text=True
+    )
     assert proc.returncode != 0 and "device-mapper" in proc.stderr, proc.stderr
     listed = subprocess.run(["lvs", "--reportformat", "json", loop_vg], capture_output=True, text=True, check=True)
     assert json.loads(listed.stdout)["report"][0]["lv"] == []  # nothing half-made left behind

@@ -28,7 +28,13 @@ class LvmModel:
     def __init__(self, thin_pool: str = "") -> None:
         self.lvs: dict[str, dict[str, str]] = {}
         if thin_pool:
-            self.lvs[thin_pool] = {"lv_size": str(100 * GiB), "lv_attr": "twi-a-tz--", "pool_lv": "", "origin": "", "data_percent": "12.50"}
+            self.lvs[thin_pool] = {
+                "lv_size": str(100 * GiB),
+                "lv_attr": "twi-a-tz--",
+                "pool_lv": "",
+                "origin": "",
+                "data_percent": "12.50",
+            }
 
     @staticmethod
     def _size(text: str) -> int:
@@ -50,12 +56,27 @@ class LvmModel:
                 origin = args[-1].split("/", 1)[1]
                 thin = "-L" not in args
                 size = self.lvs[origin]["lv_size"]
-                self.lvs[name] = {"lv_size": size, "lv_attr": "Vwi---tz-k" if thin else "swi-a-s---", "pool_lv": self.lvs[origin]["pool_lv"] if thin else "", "origin": origin}
+                self.lvs[name] = {
+                    "lv_size": size,
+                    "lv_attr": "Vwi---tz-k" if thin else "swi-a-s---",
+                    "pool_lv": self.lvs[origin]["pool_lv"] if thin else "",
+                    "origin": origin,
+                }
             elif "-V" in args:
                 pool = args[args.index("--thinpool") + 1].split("/", 1)[1]
-                self.lvs[name] = {"lv_size": str(self._size(args[args.index("-V") + 1])), "lv_attr": "Vwi-a-tz--", "pool_lv": pool, "origin": ""}
+                self.lvs[name] = {
+                    "lv_size": str(self._size(args[args.index("-V") + 1])),
+                    "lv_attr": "Vwi-a-tz--",
+                    "pool_lv": pool,
+                    "origin": "",
+                }
             else:
-                self.lvs[name] = {"lv_size": str(self._size(args[args.index("-L") + 1])), "lv_attr": "-wi-a-----", "pool_lv": "", "origin": ""}
+                self.lvs[name] = {
+                    "lv_size": str(self._size(args[args.index("-L") + 1])),
+                    "lv_attr": "-wi-a-----",
+                    "pool_lv": "",
+                    "origin": "",
+                }
             return CommandResult(cmd, 0)
         if prog == "lvextend":
             self.lvs[args[-1].split("/", 1)[1]]["lv_size"] = str(self._size(args[args.index("-L") + 1]))
@@ -75,7 +96,12 @@ def make(thin_pool: str) -> tuple[DriverCaller, RecordingRunner, Backend]:
     runner = RecordingRunner(responders=[LvmModel(thin_pool)])
     pm = PluginManager()
     pm.registry.add(DriverKind.VOLUME, "lvm", LvmVolumeDriver(runner))
-    backend = Backend(DriverKind.VOLUME, "fast", "lvm", {"volume_group": VG, "thin_pool": thin_pool, "max_over_subscription_ratio": 20.0})
+    backend = Backend(
+        DriverKind.VOLUME,
+        "fast",
+        "lvm",
+        {"volume_group": VG, "thin_pool": thin_pool, "max_over_subscription_ratio": 20.0},
+    )
     return pm.driver("volume", "lvm"), runner, backend
 
 
@@ -112,7 +138,16 @@ def test_thin_volume_snapshot_and_clone_commands() -> None:
     c = vol(3)
     made = driver.create_from_snapshot(backend=backend, volume=c, snapshot=SnapshotRef("s1", v, location=snap.location))
     assert made.copy_on_write is True
-    assert ("lvcreate", "-y", "--snapshot", "--setactivationskip", "n", "-n", f"volume-{c.id}", f"{VG}/snap-s1") in runner.commands
+    assert (
+        "lvcreate",
+        "-y",
+        "--snapshot",
+        "--setactivationskip",
+        "n",
+        "-n",
+        f"volume-{c.id}",
+        f"{VG}/snap-s1",
+    ) in runner.commands
     assert ("lvextend", "-L", "3g", f"{VG}/volume-{c.id}") in runner.commands  # grown to the requested size
     assert "qemu-img" not in runner.programs()  # no data copied anywhere
     stats = driver.get_stats(backend=backend)
@@ -129,7 +164,17 @@ def test_thick_clone_is_a_reported_full_copy_from_a_temporary_snapshot() -> None
     temp = f"snap-clone-{c.id}"
     assert ("lvcreate", "-y", "--snapshot", "-n", temp, "-L", "1g", src.location) in runner.commands
     assert ("lvchange", "-ay", "-K", f"{VG}/{temp}") in runner.commands
-    assert ("qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", f"/dev/{VG}/{temp}", f"/dev/{VG}/volume-{c.id}") in runner.commands
+    assert (
+        "qemu-img",
+        "convert",
+        "-n",
+        "-f",
+        "raw",
+        "-O",
+        "raw",
+        f"/dev/{VG}/{temp}",
+        f"/dev/{VG}/volume-{c.id}",
+    ) in runner.commands
     assert runner.commands[-1] == ("lvremove", "-f", f"{VG}/{temp}")
 
 
@@ -147,12 +192,24 @@ def test_attach_activates_and_images_convert_onto_the_device(tmp_path: Path) -> 
     driver, runner, backend = make("pool0")
     v = vol()
     v = VolumeRef(v.id, "v", 1, location=driver.create(backend=backend, volume=v).location)
-    info = driver.initialize_connection(backend=backend, volume=v, connector=Connector("node1", frozenset({"block", "file"})))
+    info = driver.initialize_connection(
+        backend=backend, volume=v, connector=Connector("node1", frozenset({"block", "file"}))
+    )
     assert info.data == {"device_path": f"/dev/{VG}/volume-{v.id}"}
     assert ("lvchange", "-ay", "-K", f"{VG}/volume-{v.id}") in runner.commands
     image = ImageFile(ImageRef("img", "img", "qcow2"), str(tmp_path / "i.qcow2"), "qcow2")
     driver.copy_image_to_volume(backend=backend, volume=v, image=image)
-    assert runner.commands[-1] == ("qemu-img", "convert", "-n", "-f", "qcow2", "-O", "raw", image.path, f"/dev/{VG}/volume-{v.id}")
+    assert runner.commands[-1] == (
+        "qemu-img",
+        "convert",
+        "-n",
+        "-f",
+        "qcow2",
+        "-O",
+        "raw",
+        image.path,
+        f"/dev/{VG}/volume-{v.id}",
+    )
     dest = tmp_path / "out.qcow2"
     dest.write_bytes(b"x" * 10)  # what qemu-img would have written
     out = driver.copy_volume_to_image(backend=backend, volume=v, disk_format="qcow2", dest_path=str(dest))

@@ -16,9 +16,13 @@ _MEDIA = [{"base": "application/json", "type": "application/vnd.openstack.comput
 
 def _v21(request: Request) -> dict:
     return {
-        "id": "v2.1", "status": "CURRENT", "version": fmt(MAX_VERSION), "min_version": fmt(MIN_VERSION),
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": fmt(MAX_VERSION),
+        "min_version": fmt(MIN_VERSION),
         "updated": "2013-07-23T11:33:21Z",
-        "links": [{"rel": "self", "href": f"{base_url(request)}/compute/v2.1/"}], "media-types": _MEDIA,
+        "links": [{"rel": "self", "href": f"{base_url(request)}/compute/v2.1/"}],
+        "media-types": _MEDIA,
     }
 
 
@@ -26,8 +30,13 @@ def _v20(request: Request) -> dict:
     """The legacy v2.0 endpoint: the v2.1 API at its base version, without microversions
     (Nova's v2 compatibility mode; :func:`legacy_v2` serves it)."""
     return {
-        "id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "", "updated": "2011-01-21T11:33:21Z",
-        "links": [{"rel": "self", "href": f"{base_url(request)}/compute/v2/"}], "media-types": _MEDIA_V2,
+        "id": "v2.0",
+        "status": "SUPPORTED",
+        "version": "",
+        "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": [{"rel": "self", "href": f"{base_url(request)}/compute/v2/"}],
+        "media-types": _MEDIA_V2,
     }
 
 

@@ -44,24 +44,26 @@ def _hypervisor(runtime, version, rec: HostRecord, svc: ServiceRecord | None, de
     r = runtime.compute.ratios
     caps = rec.capabilities or {}
     cpu_info = {"hypervisor_type": rec.hypervisor_type, "image_types": caps.get("image_types", [])}
-    out.update({
-        "hypervisor_type": rec.hypervisor_type,
-        "hypervisor_version": rec.hypervisor_version,
-        "host_ip": "127.0.0.1",
-        "vcpus": rec.vcpus,
-        "memory_mb": rec.memory_mb,
-        "local_gb": rec.local_gb,
-        "vcpus_used": rec.vcpus_used,
-        "memory_mb_used": rec.memory_mb_used,
-        "local_gb_used": rec.local_gb_used,
-        "free_ram_mb": int(rec.memory_mb * r.ram) - rec.memory_mb_used,
-        "free_disk_gb": int(rec.local_gb * r.disk) - rec.local_gb_used,
-        "current_workload": 0,
-        "running_vms": rec.running_vms,
-        "disk_available_least": int(rec.local_gb * r.disk) - rec.local_gb_used,
-        "cpu_info": cpu_info if version >= (2, 28) else str(cpu_info),
-        "service": {"id": svc.id if svc else 0, "host": rec.name, "disabled_reason": rec.disabled_reason},
-    })
+    out.update(
+        {
+            "hypervisor_type": rec.hypervisor_type,
+            "hypervisor_version": rec.hypervisor_version,
+            "host_ip": "127.0.0.1",
+            "vcpus": rec.vcpus,
+            "memory_mb": rec.memory_mb,
+            "local_gb": rec.local_gb,
+            "vcpus_used": rec.vcpus_used,
+            "memory_mb_used": rec.memory_mb_used,
+            "local_gb_used": rec.local_gb_used,
+            "free_ram_mb": int(rec.memory_mb * r.ram) - rec.memory_mb_used,
+            "free_disk_gb": int(rec.local_gb * r.disk) - rec.local_gb_used,
+            "current_workload": 0,
+            "running_vms": rec.running_vms,
+            "disk_available_least": int(rec.local_gb * r.disk) - rec.local_gb_used,
+            "cpu_info": cpu_info if version >= (2, 28) else str(cpu_info),
+            "service": {"id": svc.id if svc else 0, "host": rec.name, "disabled_reason": rec.disabled_reason},
+        }
+    )
     return out
 
 
@@ -71,7 +73,9 @@ def _hypervisor_page(request: Request, runtime, detail: bool):
 
     hosts, services = _rows(runtime)
     version = version_of(request)
-    items = sorted((_hypervisor(runtime, version, h, services.get(h.name), detail) for h in hosts), key=lambda v: v["id"])
+    items = sorted(
+        (_hypervisor(runtime, version, h, services.get(h.name), detail) for h in hosts), key=lambda v: v["id"]
+    )
     params = request.query_params
     out: dict = {}
     if version >= (2, 33) and ("limit" in params or "marker" in params):
@@ -91,30 +95,54 @@ def _hypervisor_page(request: Request, runtime, detail: bool):
             items = items[:limit]
             if more and items:
                 path = "os-hypervisors/detail" if detail else "os-hypervisors"
-                out["hypervisors_links"] = [{"rel": "next", "href":
-                                             f"{str(request.base_url).rstrip('/')}/compute/v2.1/{path}?limit={limit}&marker={items[-1]['id']}"}]
+                out["hypervisors_links"] = [
+                    {
+                        "rel": "next",
+                        "href": f"{str(request.base_url).rstrip('/')}/compute/v2.1/{path}?limit={limit}&marker={items[-1]['id']}",
+                    }
+                ]
     return reply({"hypervisors": items, **out})
 
 
 @router.get("/v2.1/os-hypervisors")
-def list_hypervisors(request: Request, ctx: RequestContext = Depends(authorize("compute:hypervisors:list")),
-                     runtime=Depends(get_runtime)):
+def list_hypervisors(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:hypervisors:list")), runtime=Depends(get_runtime)
+):
     return _hypervisor_page(request, runtime, detail=False)
 
 
 @router.get("/v2.1/os-hypervisors/detail")
-def list_hypervisors_detail(request: Request, ctx: RequestContext = Depends(authorize("compute:hypervisors:detail")),
-                            runtime=Depends(get_runtime)):
+def list_hypervisors_detail(
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:hypervisors:detail")),
+    runtime=Depends(get_runtime),
+):
     return _hypervisor_page(request, runtime, detail=True)
 
 
 @router.get("/v2.1/os-hypervisors/statistics")
-def hypervisor_statistics(ctx: RequestContext = Depends(authorize("compute:hypervisors:statistics")),
-                          runtime=Depends(get_runtime)):
+def hypervisor_statistics(
+    ctx: RequestContext = Depends(authorize("compute:hypervisors:statistics")), runtime=Depends(get_runtime)
+):
     hosts, _ = _rows(runtime)
     r = runtime.compute.ratios
-    stats = {k: 0 for k in ("count", "vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
-                            "free_ram_mb", "free_disk_gb", "current_workload", "running_vms", "disk_available_least")}
+    stats = {
+        k: 0
+        for k in (
+            "count",
+            "vcpus",
+            "memory_mb",
+            "local_gb",
+            "vcpus_used",
+            "memory_mb_used",
+            "local_gb_used",
+            "free_ram_mb",
+            "free_disk_gb",
+            "current_workload",
+            "running_vms",
+            "disk_available_least",
+        )
+    }
     for h in hosts:
         stats["count"] += 1
         for k in ("vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used", "running_vms"):
@@ -126,8 +154,12 @@ def hypervisor_statistics(ctx: RequestContext = Depends(authorize("compute:hyper
 
 
 @router.get("/v2.1/os-hypervisors/{hypervisor_id}")
-def show_hypervisor(hypervisor_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:hypervisors:show")),
-                    runtime=Depends(get_runtime)):
+def show_hypervisor(
+    hypervisor_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:hypervisors:show")),
+    runtime=Depends(get_runtime),
+):
     hosts, services = _rows(runtime)
     for h in hosts:
         svc = services.get(h.name)
@@ -137,8 +169,9 @@ def show_hypervisor(hypervisor_id: str, request: Request, ctx: RequestContext = 
 
 
 @router.get("/v2.1/os-services")
-def list_services(request: Request, ctx: RequestContext = Depends(authorize("compute:services:list")),
-                  runtime=Depends(get_runtime)):
+def list_services(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:services:list")), runtime=Depends(get_runtime)
+):
     params = request.query_params
     with runtime.db.session() as s:
         rows = list(s.scalars(select(ServiceRecord).order_by(ServiceRecord.id)))
@@ -149,10 +182,14 @@ def list_services(request: Request, ctx: RequestContext = Depends(authorize("com
         if params.get("host") and row.host != params["host"]:
             continue
         item = {
-            "id": row.id, "binary": row.binary, "host": row.host, "zone": row.availability_zone,
+            "id": row.id,
+            "binary": row.binary,
+            "host": row.host,
+            "zone": row.availability_zone,
             "status": "disabled" if row.disabled else "enabled",
             "state": "up" if _up(runtime, row.last_seen_at) and not row.forced_down else "down",
-            "updated_at": iso_micro(row.last_seen_at or row.updated_at), "disabled_reason": row.disabled_reason,
+            "updated_at": iso_micro(row.last_seen_at or row.updated_at),
+            "disabled_reason": row.disabled_reason,
         }
         if version_of(request) >= (2, 11):
             item["forced_down"] = row.forced_down
@@ -161,8 +198,12 @@ def list_services(request: Request, ctx: RequestContext = Depends(authorize("com
 
 
 @router.put("/v2.1/os-services/{verb}")
-async def update_service(verb: str, request: Request, ctx: RequestContext = Depends(authorize("compute:services:update")),
-                         runtime=Depends(get_runtime)):
+async def update_service(
+    verb: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:services:update")),
+    runtime=Depends(get_runtime),
+):
     from overcast.api.compute.common import json_body
     from overcast.errors import BadRequest
 
@@ -191,23 +232,38 @@ async def update_service(verb: str, request: Request, ctx: RequestContext = Depe
 
 
 @router.get("/v2.1/os-availability-zone")
-def list_zones(ctx: RequestContext = Depends(authorize("compute:availability_zones:list")), runtime=Depends(get_runtime)):
+def list_zones(
+    ctx: RequestContext = Depends(authorize("compute:availability_zones:list")), runtime=Depends(get_runtime)
+):
     zones = sorted({h.availability_zone for h in runtime.drivers.hosts.values()})
-    return reply({"availabilityZoneInfo": [{"zoneName": z, "zoneState": {"available": True}, "hosts": None} for z in zones]})
+    return reply(
+        {"availabilityZoneInfo": [{"zoneName": z, "zoneState": {"available": True}, "hosts": None} for z in zones]}
+    )
 
 
 @router.get("/v2.1/os-availability-zone/detail")
-def list_zones_detail(ctx: RequestContext = Depends(authorize("compute:availability_zones:detail")),
-                      runtime=Depends(get_runtime)):
+def list_zones_detail(
+    ctx: RequestContext = Depends(authorize("compute:availability_zones:detail")), runtime=Depends(get_runtime)
+):
     hosts, services = _rows(runtime)
     zones: dict[str, dict] = {}
     for h in hosts:
         svc = services.get(h.name)
-        zones.setdefault(h.availability_zone, {})[h.name] = {COMPUTE_BINARY: {
-            "available": h.enabled, "active": _up(runtime, h.last_heartbeat), "updated_at": iso_micro(h.last_heartbeat)}}
+        zones.setdefault(h.availability_zone, {})[h.name] = {
+            COMPUTE_BINARY: {
+                "available": h.enabled,
+                "active": _up(runtime, h.last_heartbeat),
+                "updated_at": iso_micro(h.last_heartbeat),
+            }
+        }
         del svc
-    return reply({"availabilityZoneInfo": [
-        {"zoneName": z, "zoneState": {"available": True}, "hosts": hs} for z, hs in sorted(zones.items())]})
+    return reply(
+        {
+            "availabilityZoneInfo": [
+                {"zoneName": z, "zoneState": {"available": True}, "hosts": hs} for z, hs in sorted(zones.items())
+            ]
+        }
+    )
 
 
 # --- limits and quotas ---------------------------------------------------------------------------
@@ -216,11 +272,20 @@ def list_zones_detail(ctx: RequestContext = Depends(authorize("compute:availabil
 #: metadata items (128, checked at create and by the metadata API); file injection (the
 #: personality limits /limits shows; personality itself is refused); fixed IPs and server group
 #: members (unlimited). Nova drops the network ones at 2.36 and the injected_file ones at 2.57.
-_FIXED_QUOTAS = {"metadata_items": 128, "injected_files": 5, "injected_file_content_bytes": 10240,
-                 "injected_file_path_bytes": 255, "fixed_ips": -1, "server_group_members": -1}
+_FIXED_QUOTAS = {
+    "metadata_items": 128,
+    "injected_files": 5,
+    "injected_file_content_bytes": 10240,
+    "injected_file_path_bytes": 255,
+    "fixed_ips": -1,
+    "server_group_members": -1,
+}
 #: Nova (< 2.36) key -> the Neutron quota that enforces it.
-_NETWORK_QUOTAS = {"floating_ips": "floatingip", "security_groups": "security_group",
-                   "security_group_rules": "security_group_rule"}
+_NETWORK_QUOTAS = {
+    "floating_ips": "floatingip",
+    "security_groups": "security_group",
+    "security_group_rules": "security_group_rule",
+}
 
 
 def _quota_keys(version: tuple[int, int]) -> set[str]:
@@ -254,17 +319,28 @@ def _quota_view(project_id: str, values: dict) -> dict:
 
 
 @router.get("/v2.1/limits")
-def limits(request: Request, ctx: RequestContext = Depends(authorize("compute:limits:show")), runtime=Depends(get_runtime)):
+def limits(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:limits:show")), runtime=Depends(get_runtime)
+):
     project = request.query_params.get("tenant_id") if ctx.is_admin else None
     project = project or ctx.project_id or ""
     quotas = runtime.compute.quotas
     with runtime.db.session() as s:
         lim, used = quotas.limits(s, project), quotas.usage(s, project)
     absolute = {
-        "maxTotalInstances": lim["instances"], "maxTotalCores": lim["cores"], "maxTotalRAMSize": lim["ram"],
-        "maxTotalKeypairs": lim["key_pairs"], "maxServerGroups": lim["server_groups"], "maxServerGroupMembers": -1,
-        "maxServerMeta": 128, "maxImageMeta": 128, "maxPersonality": 5, "maxPersonalitySize": 10240,
-        "totalInstancesUsed": used["instances"], "totalCoresUsed": used["cores"], "totalRAMUsed": used["ram"],
+        "maxTotalInstances": lim["instances"],
+        "maxTotalCores": lim["cores"],
+        "maxTotalRAMSize": lim["ram"],
+        "maxTotalKeypairs": lim["key_pairs"],
+        "maxServerGroups": lim["server_groups"],
+        "maxServerGroupMembers": -1,
+        "maxServerMeta": 128,
+        "maxImageMeta": 128,
+        "maxPersonality": 5,
+        "maxPersonalitySize": 10240,
+        "totalInstancesUsed": used["instances"],
+        "totalCoresUsed": used["cores"],
+        "totalRAMUsed": used["ram"],
         "totalServerGroupsUsed": used["server_groups"],
     }
     return reply({"limits": {"rate": [], "absolute": absolute}})
@@ -278,14 +354,28 @@ def _check_project(ctx: RequestContext, project_id: str) -> None:
 
 
 @router.get("/v2.1/os-quota-sets/{project_id}/defaults")
-def quota_defaults(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
-                   runtime=Depends(get_runtime)):
-    return reply({"quota_set": _quota_view(project_id, _quota_set(request, runtime, None, dict(runtime.compute.quotas.defaults)))})
+def quota_defaults(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
+    runtime=Depends(get_runtime),
+):
+    return reply(
+        {
+            "quota_set": _quota_view(
+                project_id, _quota_set(request, runtime, None, dict(runtime.compute.quotas.defaults))
+            )
+        }
+    )
 
 
 @router.get("/v2.1/os-quota-sets/{project_id}/detail")
-def quota_detail(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
-                 runtime=Depends(get_runtime)):
+def quota_detail(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
+    runtime=Depends(get_runtime),
+):
     _check_project(ctx, project_id)
     quotas = runtime.compute.quotas
     with runtime.db.session() as s:
@@ -294,8 +384,12 @@ def quota_detail(project_id: str, request: Request, ctx: RequestContext = Depend
 
 
 @router.get("/v2.1/os-quota-sets/{project_id}")
-def quota_show(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
-               runtime=Depends(get_runtime)):
+def quota_show(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
+    runtime=Depends(get_runtime),
+):
     _check_project(ctx, project_id)
     with runtime.db.session() as s:
         lim = runtime.compute.quotas.limits(s, project_id)
@@ -303,15 +397,21 @@ def quota_show(project_id: str, request: Request, ctx: RequestContext = Depends(
 
 
 @router.put("/v2.1/os-quota-sets/{project_id}")
-async def quota_update(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:quota_sets:update")),
-                       runtime=Depends(get_runtime)):
+async def quota_update(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:quota_sets:update")),
+    runtime=Depends(get_runtime),
+):
     body = wrapped(await json_body(request), "quota_set")
     body = {k: v for k, v in body.items() if k not in ("force", "id")}
     current = _quota_set(request, runtime, project_id, {})
     fixed = sorted(k for k in body if k in current and body[k] != current[k])
     if fixed:
-        raise BadRequest(f"Quota(s) {', '.join(fixed)} cannot be changed here: "
-                         + "set network quotas through the networking API; the others are fixed")
+        raise BadRequest(
+            f"Quota(s) {', '.join(fixed)} cannot be changed here: "
+            + "set network quotas through the networking API; the others are fixed"
+        )
     body = {k: v for k, v in body.items() if k not in current}
     with runtime.db.session() as s:
         runtime.compute.quotas.set_limits(s, project_id, body)
@@ -320,8 +420,9 @@ async def quota_update(project_id: str, request: Request, ctx: RequestContext = 
 
 
 @router.delete("/v2.1/os-quota-sets/{project_id}")
-def quota_delete(project_id: str, ctx: RequestContext = Depends(authorize("compute:quota_sets:delete")),
-                 runtime=Depends(get_runtime)):
+def quota_delete(
+    project_id: str, ctx: RequestContext = Depends(authorize("compute:quota_sets:delete")), runtime=Depends(get_runtime)
+):
     with runtime.db.session() as s:
         runtime.compute.quotas.reset(s, project_id)
     return reply(None, 202)

@@ -16,7 +16,9 @@ async def json_body(request: Request) -> Any:
     """The request's JSON body; 400 in Nova's format if it is missing or malformed."""
     raw = await request.body()
     if not raw:
-        raise BadRequest("The server could not comply with the request since it is either malformed or otherwise incorrect.")
+        raise BadRequest(
+            "The server could not comply with the request since it is either malformed or otherwise incorrect."
+        )
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -22,67 +22,96 @@ def _list(request: Request, ctx: RequestContext, runtime, detail: bool):
         limit = int(p["limit"]) if "limit" in p else None
     except ValueError:
         raise BadRequest("minRam, minDisk and limit must be integers") from None
-    rows = runtime.compute.flavors.list(ctx, p.get("is_public"), min_ram, min_disk, p.get("marker"), limit,
-                                        p.get("sort_key", "flavorid"), p.get("sort_dir", "asc"))
+    rows = runtime.compute.flavors.list(
+        ctx,
+        p.get("is_public"),
+        min_ram,
+        min_disk,
+        p.get("marker"),
+        limit,
+        p.get("sort_key", "flavorid"),
+        p.get("sort_dir", "asc"),
+    )
     out = {"flavors": [flavor_view(request, r, detail) for r, _ in rows]}
     if limit is not None and rows and len(rows) >= limit:
         path = "flavors/detail" if detail else "flavors"
-        out["flavors_links"] = [{"rel": "next", "href": f"{base_url(request)}/compute/v2.1/{path}?limit={limit}&marker={rows[-1][0].id}"}]
+        out["flavors_links"] = [
+            {"rel": "next", "href": f"{base_url(request)}/compute/v2.1/{path}?limit={limit}&marker={rows[-1][0].id}"}
+        ]
     return reply(out)
 
 
 @router.get("/v2.1/flavors")
-def list_flavors(request: Request, ctx: RequestContext = Depends(authorize("compute:flavors:list")), runtime=Depends(get_runtime)):
+def list_flavors(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:flavors:list")), runtime=Depends(get_runtime)
+):
     return _list(request, ctx, runtime, detail=False)
 
 
 @router.get("/v2.1/flavors/detail")
-def list_flavors_detail(request: Request, ctx: RequestContext = Depends(authorize("compute:flavors:detail")),
-                        runtime=Depends(get_runtime)):
+def list_flavors_detail(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:flavors:detail")), runtime=Depends(get_runtime)
+):
     return _list(request, ctx, runtime, detail=True)
 
 
 @router.get("/v2.1/flavors/{flavor_id}")
-def show_flavor(flavor_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:flavors:show")),
-                runtime=Depends(get_runtime)):
+def show_flavor(
+    flavor_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:flavors:show")),
+    runtime=Depends(get_runtime),
+):
     rec, _ = runtime.compute.flavors.get(ctx, flavor_id)
     return reply({"flavor": flavor_view(request, rec)})
 
 
 @router.post("/v2.1/flavors")
-async def create_flavor(request: Request, ctx: RequestContext = Depends(authorize("compute:flavors:create")),
-                        runtime=Depends(get_runtime)):
+async def create_flavor(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:flavors:create")), runtime=Depends(get_runtime)
+):
     body = wrapped(await json_body(request), "flavor")
     rec = runtime.compute.flavors.create(ctx, body)
     return reply({"flavor": flavor_view(request, rec)})
 
 
 @router.delete("/v2.1/flavors/{flavor_id}")
-def delete_flavor(flavor_id: str, ctx: RequestContext = Depends(authorize("compute:flavors:delete")),
-                  runtime=Depends(get_runtime)):
+def delete_flavor(
+    flavor_id: str, ctx: RequestContext = Depends(authorize("compute:flavors:delete")), runtime=Depends(get_runtime)
+):
     runtime.compute.flavors.delete(ctx, flavor_id)
     return reply(None, 202)
 
 
 @router.get("/v2.1/flavors/{flavor_id}/os-extra_specs")
-def list_extra_specs(flavor_id: str, ctx: RequestContext = Depends(authorize("compute:flavor_extra_specs:list")),
-                     runtime=Depends(get_runtime)):
+def list_extra_specs(
+    flavor_id: str,
+    ctx: RequestContext = Depends(authorize("compute:flavor_extra_specs:list")),
+    runtime=Depends(get_runtime),
+):
     _, specs = runtime.compute.flavors.get(ctx, flavor_id)
     return reply({"extra_specs": specs})
 
 
 @router.post("/v2.1/flavors/{flavor_id}/os-extra_specs")
-async def set_extra_specs(flavor_id: str, request: Request,
-                          ctx: RequestContext = Depends(authorize("compute:flavor_extra_specs:create")),
-                          runtime=Depends(get_runtime)):
+async def set_extra_specs(
+    flavor_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:flavor_extra_specs:create")),
+    runtime=Depends(get_runtime),
+):
     body = await json_body(request)
     specs = body.get("extra_specs") if isinstance(body, dict) else None
     return reply({"extra_specs": runtime.compute.flavors.set_extra_specs(ctx, flavor_id, specs)})
 
 
 @router.get("/v2.1/flavors/{flavor_id}/os-extra_specs/{key}")
-def show_extra_spec(flavor_id: str, key: str, ctx: RequestContext = Depends(authorize("compute:flavor_extra_specs:show")),
-                    runtime=Depends(get_runtime)):
+def show_extra_spec(
+    flavor_id: str,
+    key: str,
+    ctx: RequestContext = Depends(authorize("compute:flavor_extra_specs:show")),
+    runtime=Depends(get_runtime),
+):
     _, specs = runtime.compute.flavors.get(ctx, flavor_id)
     if key not in specs:
         from overcast.errors import NotFound
@@ -92,9 +121,13 @@ def show_extra_spec(flavor_id: str, key: str, ctx: RequestContext = Depends(auth
 
 
 @router.put("/v2.1/flavors/{flavor_id}/os-extra_specs/{key}")
-async def update_extra_spec(flavor_id: str, key: str, request: Request,
-                            ctx: RequestContext = Depends(authorize("compute:flavor_extra_specs:update")),
-                            runtime=Depends(get_runtime)):
+async def update_extra_spec(
+    flavor_id: str,
+    key: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:flavor_extra_specs:update")),
+    runtime=Depends(get_runtime),
+):
     body = await json_body(request)
     if not isinstance(body, dict) or list(body) != [key]:
         raise BadRequest("Request body and URI mismatch")
@@ -103,23 +136,31 @@ async def update_extra_spec(flavor_id: str, key: str, request: Request,
 
 
 @router.delete("/v2.1/flavors/{flavor_id}/os-extra_specs/{key}")
-def delete_extra_spec(flavor_id: str, key: str, ctx: RequestContext = Depends(authorize("compute:flavor_extra_specs:delete")),
-                      runtime=Depends(get_runtime)):
+def delete_extra_spec(
+    flavor_id: str,
+    key: str,
+    ctx: RequestContext = Depends(authorize("compute:flavor_extra_specs:delete")),
+    runtime=Depends(get_runtime),
+):
     runtime.compute.flavors.delete_extra_spec(ctx, flavor_id, key)
     return reply(None, 200)
 
 
 @router.get("/v2.1/flavors/{flavor_id}/os-flavor-access")
-def list_access(flavor_id: str, ctx: RequestContext = Depends(authorize("compute:flavor_access:list")),
-                runtime=Depends(get_runtime)):
+def list_access(
+    flavor_id: str, ctx: RequestContext = Depends(authorize("compute:flavor_access:list")), runtime=Depends(get_runtime)
+):
     projects = runtime.compute.flavors.access_list(ctx, flavor_id)
     return reply({"flavor_access": [{"flavor_id": flavor_id, "tenant_id": p} for p in projects]})
 
 
 @router.post("/v2.1/flavors/{flavor_id}/action")
-async def flavor_action(flavor_id: str, request: Request,
-                        ctx: RequestContext = Depends(authorize("compute:flavor_access:update")),
-                        runtime=Depends(get_runtime)):
+async def flavor_action(
+    flavor_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:flavor_access:update")),
+    runtime=Depends(get_runtime),
+):
     body = await json_body(request)
     flavors = runtime.compute.flavors
     if isinstance(body, dict) and isinstance(body.get("addTenantAccess"), dict):

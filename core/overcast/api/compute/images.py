@@ -17,14 +17,45 @@ from overcast.errors import BadRequest, NotFound
 router = APIRouter(route_class=MicroversionRoute)
 
 #: Glance's own fields; every other key of an image view is a custom property (Nova's metadata).
-_GLANCE_FIELDS = {"id", "name", "status", "visibility", "protected", "os_hidden", "checksum", "os_hash_algo",
-                  "os_hash_value", "owner", "size", "virtual_size", "min_ram", "min_disk", "disk_format",
-                  "container_format", "created_at", "updated_at", "tags", "self", "file", "schema", "stores",
-                  "locations", "direct_url"}
+_GLANCE_FIELDS = {
+    "id",
+    "name",
+    "status",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "owner",
+    "size",
+    "virtual_size",
+    "min_ram",
+    "min_disk",
+    "disk_format",
+    "container_format",
+    "created_at",
+    "updated_at",
+    "tags",
+    "self",
+    "file",
+    "schema",
+    "stores",
+    "locations",
+    "direct_url",
+}
 #: Glance status -> (Nova status, progress)
-_STATUS = {"queued": ("SAVING", 25), "saving": ("SAVING", 50), "uploading": ("SAVING", 50),
-           "importing": ("SAVING", 50), "active": ("ACTIVE", 100), "killed": ("ERROR", 0),
-           "deleted": ("DELETED", 0), "pending_delete": ("DELETED", 0), "deactivated": ("ERROR", 0)}
+_STATUS = {
+    "queued": ("SAVING", 25),
+    "saving": ("SAVING", 50),
+    "uploading": ("SAVING", 50),
+    "importing": ("SAVING", 50),
+    "active": ("ACTIVE", 100),
+    "killed": ("ERROR", 0),
+    "deleted": ("DELETED", 0),
+    "pending_delete": ("DELETED", 0),
+    "deactivated": ("ERROR", 0),
+}
 
 
 def _served(request: Request) -> None:
@@ -43,9 +74,11 @@ def _image_service(runtime: Any) -> Any:
 
 def _links(request: Request, image_id: str) -> list[dict]:
     base = base_url(request)
-    return [{"rel": "self", "href": f"{base}/compute/v2.1/images/{image_id}"},
-            {"rel": "bookmark", "href": f"{base}/compute/images/{image_id}"},
-            {"rel": "alternate", "type": "application/vnd.openstack.image", "href": f"{base}/image/images/{image_id}"}]
+    return [
+        {"rel": "self", "href": f"{base}/compute/v2.1/images/{image_id}"},
+        {"rel": "bookmark", "href": f"{base}/compute/images/{image_id}"},
+        {"rel": "alternate", "type": "application/vnd.openstack.image", "href": f"{base}/image/images/{image_id}"},
+    ]
 
 
 def metadata_of(view: dict) -> dict[str, Any]:
@@ -59,16 +92,28 @@ def image_view(request: Request, view: dict, detail: bool = True) -> dict:
         return out
     status, progress = _STATUS.get(view["status"], ("UNKNOWN", 0))
     meta = metadata_of(view)
-    out.update({
-        "status": status, "progress": progress, "minDisk": view.get("min_disk") or 0, "minRam": view.get("min_ram") or 0,
-        "created": view.get("created_at"), "updated": view.get("updated_at"), "metadata": meta,
-        "OS-EXT-IMG-SIZE:size": view.get("size"),
-    })
+    out.update(
+        {
+            "status": status,
+            "progress": progress,
+            "minDisk": view.get("min_disk") or 0,
+            "minRam": view.get("min_ram") or 0,
+            "created": view.get("created_at"),
+            "updated": view.get("updated_at"),
+            "metadata": meta,
+            "OS-EXT-IMG-SIZE:size": view.get("size"),
+        }
+    )
     server = meta.get("instance_uuid")
     if server:
         base = base_url(request)
-        out["server"] = {"id": server, "links": [{"rel": "self", "href": f"{base}/compute/v2.1/servers/{server}"},
-                                                 {"rel": "bookmark", "href": f"{base}/compute/servers/{server}"}]}
+        out["server"] = {
+            "id": server,
+            "links": [
+                {"rel": "self", "href": f"{base}/compute/v2.1/servers/{server}"},
+                {"rel": "bookmark", "href": f"{base}/compute/servers/{server}"},
+            ],
+        }
     return out
 
 
@@ -85,39 +130,54 @@ def _list(request: Request, ctx: RequestContext, runtime: Any, detail: bool) -> 
     out: dict[str, Any] = {"images": [image_view(request, v, detail) for v in views]}
     if next_marker:
         path = "images/detail" if detail else "images"
-        out["images_links"] = [{"rel": "next", "href": f"{base_url(request)}/compute/v2.1/{path}?limit={q.get('limit')}"
-                                                        f"&marker={next_marker}"}]
+        out["images_links"] = [
+            {
+                "rel": "next",
+                "href": f"{base_url(request)}/compute/v2.1/{path}?limit={q.get('limit')}&marker={next_marker}",
+            }
+        ]
     return reply(out)
 
 
 @router.get("/v2.1/images")
-def list_images(request: Request, ctx: RequestContext = Depends(authorize("compute:images:list")),
-                runtime=Depends(get_runtime)):
+def list_images(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:images:list")), runtime=Depends(get_runtime)
+):
     return _list(request, ctx, runtime, detail=False)
 
 
 @router.get("/v2.1/images/detail")
-def list_images_detail(request: Request, ctx: RequestContext = Depends(authorize("compute:images:list")),
-                       runtime=Depends(get_runtime)):
+def list_images_detail(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:images:list")), runtime=Depends(get_runtime)
+):
     return _list(request, ctx, runtime, detail=True)
 
 
 @router.get("/v2.1/images/{image_id}")
-def show_image(image_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:images:show")),
-               runtime=Depends(get_runtime)):
+def show_image(
+    image_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:images:show")),
+    runtime=Depends(get_runtime),
+):
     _served(request)
     return reply({"image": image_view(request, _image_service(runtime).show(ctx, image_id))})
 
 
 @router.delete("/v2.1/images/{image_id}")
-def delete_image(image_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:images:delete")),
-                 runtime=Depends(get_runtime)):
+def delete_image(
+    image_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:images:delete")),
+    runtime=Depends(get_runtime),
+):
     _served(request)
     _image_service(runtime).delete(ctx, image_id)
     return reply(None, 204)
 
 
 # --- metadata ------------------------------------------------------------------------------------
+
 
 def _set(runtime: Any, ctx: RequestContext, image_id: str, items: Any, replace: bool) -> dict:
     if not isinstance(items, dict) or not all(isinstance(v, str) for v in items.values()):
@@ -139,31 +199,48 @@ def _wrapped(raw: Any, key: str) -> Any:
 
 
 @router.get("/v2.1/images/{image_id}/metadata")
-def list_metadata(image_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:image_metadata:list")),
-                  runtime=Depends(get_runtime)):
+def list_metadata(
+    image_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:image_metadata:list")),
+    runtime=Depends(get_runtime),
+):
     _served(request)
     return reply({"metadata": metadata_of(_image_service(runtime).show(ctx, image_id))})
 
 
 @router.post("/v2.1/images/{image_id}/metadata")
-async def update_metadata(image_id: str, request: Request,
-                          ctx: RequestContext = Depends(authorize("compute:image_metadata:update")), runtime=Depends(get_runtime)):
+async def update_metadata(
+    image_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:image_metadata:update")),
+    runtime=Depends(get_runtime),
+):
     _served(request)
     items = _wrapped(await json_body(request), "metadata")
     return reply({"metadata": _set(runtime, ctx, image_id, items, replace=False)})
 
 
 @router.put("/v2.1/images/{image_id}/metadata")
-async def replace_metadata(image_id: str, request: Request,
-                           ctx: RequestContext = Depends(authorize("compute:image_metadata:update")), runtime=Depends(get_runtime)):
+async def replace_metadata(
+    image_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:image_metadata:update")),
+    runtime=Depends(get_runtime),
+):
     _served(request)
     items = _wrapped(await json_body(request), "metadata")
     return reply({"metadata": _set(runtime, ctx, image_id, items, replace=True)})
 
 
 @router.get("/v2.1/images/{image_id}/metadata/{key}")
-def show_item(image_id: str, key: str, request: Request, ctx: RequestContext = Depends(authorize("compute:image_metadata:show")),
-              runtime=Depends(get_runtime)):
+def show_item(
+    image_id: str,
+    key: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:image_metadata:show")),
+    runtime=Depends(get_runtime),
+):
     _served(request)
     meta = metadata_of(_image_service(runtime).show(ctx, image_id))
     if key not in meta:
@@ -172,8 +249,13 @@ def show_item(image_id: str, key: str, request: Request, ctx: RequestContext = D
 
 
 @router.put("/v2.1/images/{image_id}/metadata/{key}")
-async def set_item(image_id: str, key: str, request: Request,
-                   ctx: RequestContext = Depends(authorize("compute:image_metadata:create")), runtime=Depends(get_runtime)):
+async def set_item(
+    image_id: str,
+    key: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:image_metadata:create")),
+    runtime=Depends(get_runtime),
+):
     _served(request)
     item = _wrapped(await json_body(request), "meta")
     if not isinstance(item, dict) or len(item) > 1:
@@ -185,8 +267,13 @@ async def set_item(image_id: str, key: str, request: Request,
 
 
 @router.delete("/v2.1/images/{image_id}/metadata/{key}")
-def delete_item(image_id: str, key: str, request: Request,
-                ctx: RequestContext = Depends(authorize("compute:image_metadata:delete")), runtime=Depends(get_runtime)):
+def delete_item(
+    image_id: str,
+    key: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:image_metadata:delete")),
+    runtime=Depends(get_runtime),
+):
     _served(request)
     svc = _image_service(runtime)
     if key not in metadata_of(svc.show(ctx, image_id)):

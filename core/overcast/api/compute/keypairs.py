@@ -14,8 +14,9 @@ router = APIRouter(route_class=MicroversionRoute)
 
 
 @router.get("/v2.1/os-keypairs")
-def list_keypairs(request: Request, ctx: RequestContext = Depends(authorize("compute:keypairs:list")),
-                  runtime=Depends(get_runtime)):
+def list_keypairs(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:keypairs:list")), runtime=Depends(get_runtime)
+):
     from overcast.errors import BadRequest
 
     version = version_of(request)
@@ -27,23 +28,29 @@ def list_keypairs(request: Request, ctx: RequestContext = Depends(authorize("com
             names = [r.name for r in recs]
             if params["marker"] not in names:
                 raise BadRequest(f"marker [{params['marker']}] not found")
-            recs = recs[names.index(params["marker"]) + 1:]
+            recs = recs[names.index(params["marker"]) + 1 :]
         if "limit" in params:
             try:
                 limit = int(params["limit"])
             except ValueError:
                 raise BadRequest("limit must be an integer") from None
             more = len(recs) > limit
-            recs = recs[:max(limit, 0)]
+            recs = recs[: max(limit, 0)]
             if more and recs:
-                out["keypairs_links"] = [{"rel": "next", "href": f"{str(request.base_url).rstrip('/')}/compute/v2.1/"
-                                                                 f"os-keypairs?limit={limit}&marker={recs[-1].name}"}]
+                out["keypairs_links"] = [
+                    {
+                        "rel": "next",
+                        "href": f"{str(request.base_url).rstrip('/')}/compute/v2.1/"
+                        f"os-keypairs?limit={limit}&marker={recs[-1].name}",
+                    }
+                ]
     return reply({"keypairs": [{"keypair": keypair_view(r, version)} for r in recs], **out})
 
 
 @router.post("/v2.1/os-keypairs")
-async def create_keypair(request: Request, ctx: RequestContext = Depends(authorize("compute:keypairs:create")),
-                         runtime=Depends(get_runtime)):
+async def create_keypair(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:keypairs:create")), runtime=Depends(get_runtime)
+):
     body = wrapped(await json_body(request), "keypair")
     version = version_of(request)
     rec, private = runtime.compute.keypairs.create(ctx, body)
@@ -55,22 +62,33 @@ async def create_keypair(request: Request, ctx: RequestContext = Depends(authori
 
 
 @router.get("/v2.1/os-keypairs/{name}")
-def show_keypair(name: str, request: Request, ctx: RequestContext = Depends(authorize("compute:keypairs:show")),
-                 runtime=Depends(get_runtime)):
+def show_keypair(
+    name: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:keypairs:show")),
+    runtime=Depends(get_runtime),
+):
     rec = runtime.compute.keypairs.get(ctx, name, request.query_params.get("user_id"))
     return reply({"keypair": keypair_view(rec, version_of(request), detail=True)})
 
 
 @router.delete("/v2.1/os-keypairs/{name}")
-def delete_keypair(name: str, request: Request, ctx: RequestContext = Depends(authorize("compute:keypairs:delete")),
-                   runtime=Depends(get_runtime)):
+def delete_keypair(
+    name: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:keypairs:delete")),
+    runtime=Depends(get_runtime),
+):
     runtime.compute.keypairs.delete(ctx, name, request.query_params.get("user_id"))
     return reply(None, 204 if version_of(request) >= (2, 2) else 202)
 
 
 @router.get("/v2.1/os-server-groups")
-def list_groups(request: Request, ctx: RequestContext = Depends(authorize("compute:server_groups:list")),
-                runtime=Depends(get_runtime)):
+def list_groups(
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_groups:list")),
+    runtime=Depends(get_runtime),
+):
     all_projects = request.query_params.get("all_projects", "").lower() in ("1", "true", "yes")
     version = version_of(request)
     rows = runtime.compute.server_groups.list(ctx, all_projects)
@@ -78,22 +96,32 @@ def list_groups(request: Request, ctx: RequestContext = Depends(authorize("compu
 
 
 @router.post("/v2.1/os-server-groups")
-async def create_group(request: Request, ctx: RequestContext = Depends(authorize("compute:server_groups:create")),
-                       runtime=Depends(get_runtime)):
+async def create_group(
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_groups:create")),
+    runtime=Depends(get_runtime),
+):
     body = wrapped(await json_body(request), "server_group")
     rec = runtime.compute.server_groups.create(ctx, body)
     return reply({"server_group": server_group_view(rec, [], version_of(request))})
 
 
 @router.get("/v2.1/os-server-groups/{group_id}")
-def show_group(group_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:server_groups:show")),
-               runtime=Depends(get_runtime)):
+def show_group(
+    group_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_groups:show")),
+    runtime=Depends(get_runtime),
+):
     rec, members = runtime.compute.server_groups.get(ctx, group_id)
     return reply({"server_group": server_group_view(rec, members, version_of(request))})
 
 
 @router.delete("/v2.1/os-server-groups/{group_id}")
-def delete_group(group_id: str, ctx: RequestContext = Depends(authorize("compute:server_groups:delete")),
-                 runtime=Depends(get_runtime)):
+def delete_group(
+    group_id: str,
+    ctx: RequestContext = Depends(authorize("compute:server_groups:delete")),
+    runtime=Depends(get_runtime),
+):
     runtime.compute.server_groups.delete(ctx, group_id)
     return reply(None, 204)

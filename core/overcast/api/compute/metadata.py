@@ -23,30 +23,43 @@ def _body(raw: Any, key: str) -> dict:
 
 
 @router.get("/v2.1/servers/{server_id}/metadata")
-def list_metadata(server_id: str, ctx: RequestContext = Depends(authorize("compute:server_metadata:list")),
-                  runtime=Depends(get_runtime)):
+def list_metadata(
+    server_id: str,
+    ctx: RequestContext = Depends(authorize("compute:server_metadata:list")),
+    runtime=Depends(get_runtime),
+):
     return reply({"metadata": runtime.compute.servers.metadata(ctx, server_id)})
 
 
 @router.post("/v2.1/servers/{server_id}/metadata")
-async def update_metadata(server_id: str, request: Request,
-                          ctx: RequestContext = Depends(authorize("compute:server_metadata:update")),
-                          runtime=Depends(get_runtime)):
+async def update_metadata(
+    server_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_metadata:update")),
+    runtime=Depends(get_runtime),
+):
     items = _body(await json_body(request), "metadata")
     return reply({"metadata": runtime.compute.servers.set_metadata(ctx, server_id, items, replace=False)})
 
 
 @router.put("/v2.1/servers/{server_id}/metadata")
-async def replace_metadata(server_id: str, request: Request,
-                           ctx: RequestContext = Depends(authorize("compute:server_metadata:update_all")),
-                           runtime=Depends(get_runtime)):
+async def replace_metadata(
+    server_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_metadata:update_all")),
+    runtime=Depends(get_runtime),
+):
     items = _body(await json_body(request), "metadata")
     return reply({"metadata": runtime.compute.servers.set_metadata(ctx, server_id, items, replace=True)})
 
 
 @router.get("/v2.1/servers/{server_id}/metadata/{key}")
-def show_item(server_id: str, key: str, ctx: RequestContext = Depends(authorize("compute:server_metadata:show")),
-              runtime=Depends(get_runtime)):
+def show_item(
+    server_id: str,
+    key: str,
+    ctx: RequestContext = Depends(authorize("compute:server_metadata:show")),
+    runtime=Depends(get_runtime),
+):
     meta = runtime.compute.servers.metadata(ctx, server_id)
     if key not in meta:
         raise NotFound("Metadata item was not found")
@@ -54,9 +67,13 @@ def show_item(server_id: str, key: str, ctx: RequestContext = Depends(authorize(
 
 
 @router.put("/v2.1/servers/{server_id}/metadata/{key}")
-async def set_item(server_id: str, key: str, request: Request,
-                   ctx: RequestContext = Depends(authorize("compute:server_metadata:create")),
-                   runtime=Depends(get_runtime)):
+async def set_item(
+    server_id: str,
+    key: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_metadata:create")),
+    runtime=Depends(get_runtime),
+):
     item = _body(await json_body(request), "meta")
     if len(item) > 1:
         raise BadRequest("Request body contains too many items")
@@ -67,7 +84,11 @@ async def set_item(server_id: str, key: str, request: Request,
 
 
 @router.delete("/v2.1/servers/{server_id}/metadata/{key}")
-def delete_item(server_id: str, key: str, ctx: RequestContext = Depends(authorize("compute:server_metadata:delete")),
-                runtime=Depends(get_runtime)):
+def delete_item(
+    server_id: str,
+    key: str,
+    ctx: RequestContext = Depends(authorize("compute:server_metadata:delete")),
+    runtime=Depends(get_runtime),
+):
     runtime.compute.servers.delete_metadata_item(ctx, server_id, key)
     return reply(None, 204)

@@ -47,7 +47,9 @@ def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list, ful
         statuses = compute.hosts.statuses({r.host for r in recs if r.host})
     out = []
     for r in recs:
-        view = server_view(request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid), statuses.get(r.host), full)
+        view = server_view(
+            request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid), statuses.get(r.host), full
+        )
         if version >= (2, 26):
             view["tags"] = tags.get(r.uuid, [])
         if r.addresses and not r.deleted:  # the network service has the current truth (floating IPs...)
@@ -62,17 +64,25 @@ def _links(request: Request, recs: list, params: dict, detail: bool) -> list[dic
     if not recs or "limit" not in params or len(recs) < int(params["limit"]):
         return []
     path = "servers/detail" if detail else "servers"
-    return [{"rel": "next", "href": f"{base_url(request)}/compute/v2.1/{path}?limit={params['limit']}&marker={recs[-1].uuid}"}]
+    return [
+        {
+            "rel": "next",
+            "href": f"{base_url(request)}/compute/v2.1/{path}?limit={params['limit']}&marker={recs[-1].uuid}",
+        }
+    ]
 
 
 @router.post("/v2.1/servers")
-async def create_server(request: Request, ctx: RequestContext = Depends(authorize("compute:servers:create")),
-                        runtime=Depends(get_runtime)):
+async def create_server(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:servers:create")), runtime=Depends(get_runtime)
+):
     outer = await json_body(request)
     body = wrapped(outer, "server")
     for key in HINT_KEYS:
         if key in body:  # Nova's schema: hints sit beside "server", not in it
-            raise BadRequest(f"Invalid input for field/attribute server. Additional properties are not allowed ('{key}' was unexpected)")
+            raise BadRequest(
+                f"Invalid input for field/attribute server. Additional properties are not allowed ('{key}' was unexpected)"
+            )
     hints = next((outer[key] for key in HINT_KEYS if key in outer), None)  # as Nova: os: first
     if hints is not None:
         body = {**body, "os:scheduler_hints": hints}
@@ -84,14 +94,22 @@ async def create_server(request: Request, ctx: RequestContext = Depends(authoriz
 
     password = admin_password(body)
     rec = await run_in_threadpool(runtime.compute.create_server, ctx, body)
-    out = {"server": {"id": rec.uuid, "links": server_summary(request, rec)["links"], "OS-DCF:diskConfig": "MANUAL",
-                      "security_groups": [{"name": "default"}], "adminPass": password}}
+    out = {
+        "server": {
+            "id": rec.uuid,
+            "links": server_summary(request, rec)["links"],
+            "OS-DCF:diskConfig": "MANUAL",
+            "security_groups": [{"name": "default"}],
+            "adminPass": password,
+        }
+    }
     return reply(out, 202, {"Location": f"{base_url(request)}/compute/v2.1/servers/{rec.uuid}"})
 
 
 @router.get("/v2.1/servers")
-def list_servers(request: Request, ctx: RequestContext = Depends(authorize("compute:servers:list")),
-                 runtime=Depends(get_runtime)):
+def list_servers(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:servers:list")), runtime=Depends(get_runtime)
+):
     params = query_params(request)
     recs = runtime.compute.list_servers(ctx, params)
     out: dict[str, Any] = {"servers": [server_summary(request, r) for r in recs]}
@@ -102,8 +120,9 @@ def list_servers(request: Request, ctx: RequestContext = Depends(authorize("comp
 
 
 @router.get("/v2.1/servers/detail")
-def list_servers_detail(request: Request, ctx: RequestContext = Depends(authorize("compute:servers:detail")),
-                        runtime=Depends(get_runtime)):
+def list_servers_detail(
+    request: Request, ctx: RequestContext = Depends(authorize("compute:servers:detail")), runtime=Depends(get_runtime)
+):
     params = query_params(request)
     recs = runtime.compute.list_servers(ctx, params)
     out: dict[str, Any] = {"servers": _render(request, ctx, runtime, recs)}
@@ -114,15 +133,23 @@ def list_servers_detail(request: Request, ctx: RequestContext = Depends(authoriz
 
 
 @router.get("/v2.1/servers/{server_id}")
-def show_server(server_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:servers:show")),
-                runtime=Depends(get_runtime)):
+def show_server(
+    server_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:servers:show")),
+    runtime=Depends(get_runtime),
+):
     rec = runtime.compute.get_server(ctx, server_id)
     return reply({"server": _render(request, ctx, runtime, [rec])[0]})
 
 
 @router.put("/v2.1/servers/{server_id}")
-async def update_server(server_id: str, request: Request,
-                        ctx: RequestContext = Depends(authorize("compute:servers:update")), runtime=Depends(get_runtime)):
+async def update_server(
+    server_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:servers:update")),
+    runtime=Depends(get_runtime),
+):
     body = wrapped(await json_body(request), "server")
     if "description" in body and version_of(request) < (2, 19):
         raise BadRequest("Additional properties are not allowed ('description' was unexpected)")
@@ -132,16 +159,25 @@ async def update_server(server_id: str, request: Request,
 
 
 @router.get("/v2.1/servers/{server_id}/ips")
-def list_ips(server_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:ips:list")),
-             runtime=Depends(get_runtime)):
+def list_ips(
+    server_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:ips:list")),
+    runtime=Depends(get_runtime),
+):
     """The server's addresses by network (Nova's ``ips``: plain version and address)."""
     rec = runtime.compute.get_server(ctx, server_id)
     return reply({"addresses": plain_addresses(_render(request, ctx, runtime, [rec])[0]["addresses"])})
 
 
 @router.get("/v2.1/servers/{server_id}/ips/{network_label}")
-def show_ips(server_id: str, network_label: str, request: Request,
-             ctx: RequestContext = Depends(authorize("compute:ips:show")), runtime=Depends(get_runtime)):
+def show_ips(
+    server_id: str,
+    network_label: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:ips:show")),
+    runtime=Depends(get_runtime),
+):
     rec = runtime.compute.get_server(ctx, server_id)
     addresses = plain_addresses(_render(request, ctx, runtime, [rec])[0]["addresses"])
     if network_label not in addresses:
@@ -152,23 +188,37 @@ def show_ips(server_id: str, network_label: str, request: Request,
 
 
 @router.delete("/v2.1/servers/{server_id}")
-def delete_server(server_id: str, ctx: RequestContext = Depends(authorize("compute:servers:delete")),
-                  runtime=Depends(get_runtime)):
+def delete_server(
+    server_id: str, ctx: RequestContext = Depends(authorize("compute:servers:delete")), runtime=Depends(get_runtime)
+):
     runtime.compute.delete_server(ctx, server_id)
     return reply(None, 204)
 
 
 # --- actions -------------------------------------------------------------------------------------
 
-_POWER = {"os-start": "start", "os-stop": "stop", "pause": "pause", "unpause": "unpause", "suspend": "suspend",
-          "resume": "resume"}
-_ADMIN_ACTIONS = {"migrate": "compute:servers:migrate", "os-migrateLive": "compute:servers:live_migrate",
-                  "evacuate": "compute:servers:evacuate"}
+_POWER = {
+    "os-start": "start",
+    "os-stop": "stop",
+    "pause": "pause",
+    "unpause": "unpause",
+    "suspend": "suspend",
+    "resume": "resume",
+}
+_ADMIN_ACTIONS = {
+    "migrate": "compute:servers:migrate",
+    "os-migrateLive": "compute:servers:live_migrate",
+    "evacuate": "compute:servers:evacuate",
+}
 
 
 @router.post("/v2.1/servers/{server_id}/action")
-async def server_action(server_id: str, request: Request,
-                        ctx: RequestContext = Depends(authorize("compute:servers:action")), runtime=Depends(get_runtime)):
+async def server_action(
+    server_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:servers:action")),
+    runtime=Depends(get_runtime),
+):
     body = await json_body(request)
     if not isinstance(body, dict) or len(body) != 1:
         raise BadRequest("The action body must be an object with exactly one action.")
@@ -214,7 +264,9 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         compute.migrate(ctx, server_id, (args or {}).get("host") if isinstance(args, dict) else None)
     elif action == "os-migrateLive":
         if not isinstance(args, dict) or "block_migration" not in args or "host" not in args:
-            raise BadRequest("Invalid input for field/attribute os-migrateLive: 'host' and 'block_migration' are required")
+            raise BadRequest(
+                "Invalid input for field/attribute os-migrateLive: 'host' and 'block_migration' are required"
+            )
         bm = args["block_migration"]
         if not (isinstance(bm, bool) or (bm == "auto" and version >= (2, 25))):
             raise BadRequest(f"Invalid input for field/attribute block_migration. Value: {bm}.")
@@ -286,15 +338,21 @@ def _evacuate(ctx: RequestContext, compute: Any, server_id: str, args: Any, vers
 
 
 @router.get("/v2.1/servers/{server_id}/os-instance-actions")
-def list_instance_actions(server_id: str, ctx: RequestContext = Depends(authorize("compute:instance_actions:list")),
-                          runtime=Depends(get_runtime)):
+def list_instance_actions(
+    server_id: str,
+    ctx: RequestContext = Depends(authorize("compute:instance_actions:list")),
+    runtime=Depends(get_runtime),
+):
     return reply({"instanceActions": [_action_view(a) for a in runtime.compute.instance_actions(ctx, server_id)]})
 
 
 @router.get("/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
-def show_instance_action(server_id: str, request_id: str,
-                         ctx: RequestContext = Depends(authorize("compute:instance_actions:show")),
-                         runtime=Depends(get_runtime)):
+def show_instance_action(
+    server_id: str,
+    request_id: str,
+    ctx: RequestContext = Depends(authorize("compute:instance_actions:show")),
+    runtime=Depends(get_runtime),
+):
     for action in runtime.compute.instance_actions(ctx, server_id):
         if action.request_id == request_id:
             return reply({"instanceAction": {**_action_view(action), "events": []}})
@@ -306,45 +364,73 @@ def show_instance_action(server_id: str, request_id: str,
 def _action_view(a: Any) -> dict:
     from overcast.api.compute.common import iso_micro
 
-    return {"action": a.action, "instance_uuid": a.instance_uuid, "request_id": a.request_id, "user_id": a.user_id,
-            "project_id": a.project_id, "start_time": iso_micro(a.start_time), "message": a.message}
+    return {
+        "action": a.action,
+        "instance_uuid": a.instance_uuid,
+        "request_id": a.request_id,
+        "user_id": a.user_id,
+        "project_id": a.project_id,
+        "start_time": iso_micro(a.start_time),
+        "message": a.message,
+    }
 
 
 # --- volume attachments --------------------------------------------------------------------------
 
+
 @router.get("/v2.1/servers/{server_id}/os-volume_attachments")
-def list_attachments(server_id: str, ctx: RequestContext = Depends(authorize("compute:volume_attachments:list")),
-                     runtime=Depends(get_runtime)):
+def list_attachments(
+    server_id: str,
+    ctx: RequestContext = Depends(authorize("compute:volume_attachments:list")),
+    runtime=Depends(get_runtime),
+):
     return reply({"volumeAttachments": [attachment_view(b) for b in runtime.compute.volumes.list(ctx, server_id)]})
 
 
 @router.post("/v2.1/servers/{server_id}/os-volume_attachments")
-async def attach_volume(server_id: str, request: Request,
-                        ctx: RequestContext = Depends(authorize("compute:volume_attachments:create")),
-                        runtime=Depends(get_runtime)):
+async def attach_volume(
+    server_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:volume_attachments:create")),
+    runtime=Depends(get_runtime),
+):
     body = wrapped(await json_body(request), "volumeAttachment")
     from starlette.concurrency import run_in_threadpool
 
-    bdm = await run_in_threadpool(runtime.compute.volumes.attach, ctx, server_id, body.get("volumeId"),
-                                  body.get("device"), bool(body.get("delete_on_termination", False)))
+    bdm = await run_in_threadpool(
+        runtime.compute.volumes.attach,
+        ctx,
+        server_id,
+        body.get("volumeId"),
+        body.get("device"),
+        bool(body.get("delete_on_termination", False)),
+    )
     return reply({"volumeAttachment": attachment_view(bdm)})
 
 
 @router.get("/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
-def show_attachment(server_id: str, volume_id: str,
-                    ctx: RequestContext = Depends(authorize("compute:volume_attachments:show")), runtime=Depends(get_runtime)):
+def show_attachment(
+    server_id: str,
+    volume_id: str,
+    ctx: RequestContext = Depends(authorize("compute:volume_attachments:show")),
+    runtime=Depends(get_runtime),
+):
     return reply({"volumeAttachment": attachment_view(runtime.compute.volumes.get(ctx, server_id, volume_id))})
 
 
 @router.delete("/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
-def detach_volume(server_id: str, volume_id: str,
-                  ctx: RequestContext = Depends(authorize("compute:volume_attachments:delete")),
-                  runtime=Depends(get_runtime)):
+def detach_volume(
+    server_id: str,
+    volume_id: str,
+    ctx: RequestContext = Depends(authorize("compute:volume_attachments:delete")),
+    runtime=Depends(get_runtime),
+):
     runtime.compute.volumes.detach(ctx, server_id, volume_id)
     return reply(None, 202)
 
 
 # --- tags (2.26) --------------------------------------------------------------------------------
+
 
 def _tags_served(request: Request) -> None:
     if version_of(request) < (2, 26):
@@ -354,15 +440,23 @@ def _tags_served(request: Request) -> None:
 
 
 @router.get("/v2.1/servers/{server_id}/tags")
-def list_tags(server_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:server_tags:list")),
-              runtime=Depends(get_runtime)):
+def list_tags(
+    server_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_tags:list")),
+    runtime=Depends(get_runtime),
+):
     _tags_served(request)
     return reply({"tags": runtime.compute.tags.list(ctx, server_id)})
 
 
 @router.put("/v2.1/servers/{server_id}/tags")
-async def replace_tags(server_id: str, request: Request,
-                       ctx: RequestContext = Depends(authorize("compute:server_tags:update")), runtime=Depends(get_runtime)):
+async def replace_tags(
+    server_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_tags:update")),
+    runtime=Depends(get_runtime),
+):
     _tags_served(request)
     body = await json_body(request)
     tags = body.get("tags") if isinstance(body, dict) else None
@@ -370,16 +464,25 @@ async def replace_tags(server_id: str, request: Request,
 
 
 @router.delete("/v2.1/servers/{server_id}/tags")
-def delete_tags(server_id: str, request: Request, ctx: RequestContext = Depends(authorize("compute:server_tags:delete")),
-                runtime=Depends(get_runtime)):
+def delete_tags(
+    server_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_tags:delete")),
+    runtime=Depends(get_runtime),
+):
     _tags_served(request)
     runtime.compute.tags.remove(ctx, server_id)
     return reply(None, 204)
 
 
 @router.get("/v2.1/servers/{server_id}/tags/{tag}")
-def check_tag(server_id: str, tag: str, request: Request,
-              ctx: RequestContext = Depends(authorize("compute:server_tags:show")), runtime=Depends(get_runtime)):
+def check_tag(
+    server_id: str,
+    tag: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_tags:show")),
+    runtime=Depends(get_runtime),
+):
     _tags_served(request)
     if not runtime.compute.tags.has(ctx, server_id, tag):
         from overcast.errors import NotFound
@@ -389,8 +492,13 @@ def check_tag(server_id: str, tag: str, request: Request,
 
 
 @router.put("/v2.1/servers/{server_id}/tags/{tag}")
-def add_tag(server_id: str, tag: str, request: Request,
-            ctx: RequestContext = Depends(authorize("compute:server_tags:update")), runtime=Depends(get_runtime)):
+def add_tag(
+    server_id: str,
+    tag: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_tags:update")),
+    runtime=Depends(get_runtime),
+):
     _tags_served(request)
     created = runtime.compute.tags.add(ctx, server_id, tag)
     location = f"{base_url(request)}/compute/v2.1/servers/{server_id}/tags/{tag}"
@@ -398,8 +506,13 @@ def add_tag(server_id: str, tag: str, request: Request,
 
 
 @router.delete("/v2.1/servers/{server_id}/tags/{tag}")
-def delete_tag(server_id: str, tag: str, request: Request,
-               ctx: RequestContext = Depends(authorize("compute:server_tags:delete")), runtime=Depends(get_runtime)):
+def delete_tag(
+    server_id: str,
+    tag: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:server_tags:delete")),
+    runtime=Depends(get_runtime),
+):
     _tags_served(request)
     runtime.compute.tags.remove(ctx, server_id, tag)
     return reply(None, 204)

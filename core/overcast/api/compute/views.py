@@ -18,16 +18,18 @@ def flavor_view(request: Request, rec: Any, detail: bool = True) -> dict:
     out = {"id": rec.id, "name": rec.name, "links": links(request, "flavors", rec.id)}
     if not detail:
         return out
-    out.update({
-        "ram": rec.memory_mb,
-        "disk": rec.root_gb,
-        "vcpus": rec.vcpus,
-        "swap": rec.swap_mb or "",
-        "OS-FLV-EXT-DATA:ephemeral": rec.ephemeral_gb,
-        "OS-FLV-DISABLED:disabled": rec.disabled,
-        "os-flavor-access:is_public": rec.is_public,
-        "rxtx_factor": rec.rxtx_factor,
-    })
+    out.update(
+        {
+            "ram": rec.memory_mb,
+            "disk": rec.root_gb,
+            "vcpus": rec.vcpus,
+            "swap": rec.swap_mb or "",
+            "OS-FLV-EXT-DATA:ephemeral": rec.ephemeral_gb,
+            "OS-FLV-DISABLED:disabled": rec.disabled,
+            "os-flavor-access:is_public": rec.is_public,
+            "rxtx_factor": rec.rxtx_factor,
+        }
+    )
     return out
 
 
@@ -45,8 +47,16 @@ def server_summary(request: Request, rec: Any) -> dict:
 _PROGRESS = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
 
 
-def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fault: Any = None,
-                volumes: list | None = None, host_status: str | None = None, full: bool = True) -> dict:
+def server_view(
+    request: Request,
+    ctx: RequestContext,
+    version: V,
+    rec: Any,
+    fault: Any = None,
+    volumes: list | None = None,
+    host_status: str | None = None,
+    full: bool = True,
+) -> dict:
     """One server at microversion ``version`` for the caller ``ctx``: the one place that
     decides which fields a server shows (Tempest's compute schemas are the reference).
 
@@ -70,7 +80,10 @@ def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fau
         "metadata": dict(rec.metadata_ or {}),
         "hostId": host_id(rec.project_id, rec.host),
         "image": image,
-        "flavor": {"id": rec.flavor_id, "links": [{"rel": "bookmark", "href": f"{base}/compute/flavors/{rec.flavor_id}"}]},
+        "flavor": {
+            "id": rec.flavor_id,
+            "links": [{"rel": "bookmark", "href": f"{base}/compute/flavors/{rec.flavor_id}"}],
+        },
         "created": iso(rec.created_at),
         "updated": iso(rec.updated_at),
         "addresses": dict(rec.addresses or {}),
@@ -82,35 +95,43 @@ def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fau
     if status in _PROGRESS:
         out["progress"] = rec.progress if status in ("BUILD", "ACTIVE") else 0
     if full:
-        out.update({
-            "OS-EXT-AZ:availability_zone": rec.availability_zone or "",
-            "config_drive": "True" if rec.config_drive else "",
-            "key_name": rec.key_name,
-            "OS-SRV-USG:launched_at": _micro(rec.launched_at),
-            "OS-SRV-USG:terminated_at": _micro(rec.terminated_at),
-            "OS-EXT-STS:task_state": rec.task_state,
-            "OS-EXT-STS:vm_state": rec.vm_state,
-            "OS-EXT-STS:power_state": POWER_STATE_CODES.get(rec.power_state, 0),
-            "os-extended-volumes:volumes_attached": [
-                ({"id": b.volume_id, "delete_on_termination": b.delete_on_termination} if version >= (2, 3) else {"id": b.volume_id})
-                for b in (volumes or [])
-            ],
-            "security_groups": [{"name": "default"}] if rec.addresses else [],
-        })
+        out.update(
+            {
+                "OS-EXT-AZ:availability_zone": rec.availability_zone or "",
+                "config_drive": "True" if rec.config_drive else "",
+                "key_name": rec.key_name,
+                "OS-SRV-USG:launched_at": _micro(rec.launched_at),
+                "OS-SRV-USG:terminated_at": _micro(rec.terminated_at),
+                "OS-EXT-STS:task_state": rec.task_state,
+                "OS-EXT-STS:vm_state": rec.vm_state,
+                "OS-EXT-STS:power_state": POWER_STATE_CODES.get(rec.power_state, 0),
+                "os-extended-volumes:volumes_attached": [
+                    (
+                        {"id": b.volume_id, "delete_on_termination": b.delete_on_termination}
+                        if version >= (2, 3)
+                        else {"id": b.volume_id}
+                    )
+                    for b in (volumes or [])
+                ],
+                "security_groups": [{"name": "default"}] if rec.addresses else [],
+            }
+        )
     if full and ctx.is_admin:
         out["OS-EXT-SRV-ATTR:host"] = rec.host
         out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = rec.host
         out["OS-EXT-SRV-ATTR:instance_name"] = rec.hv_name
         if version >= (2, 3):
-            out.update({
-                "OS-EXT-SRV-ATTR:reservation_id": f"r-{rec.uuid[:8]}",
-                "OS-EXT-SRV-ATTR:launch_index": 0,
-                "OS-EXT-SRV-ATTR:hostname": rec.name,
-                "OS-EXT-SRV-ATTR:kernel_id": "",
-                "OS-EXT-SRV-ATTR:ramdisk_id": "",
-                "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
-                "OS-EXT-SRV-ATTR:user_data": rec.user_data,
-            })
+            out.update(
+                {
+                    "OS-EXT-SRV-ATTR:reservation_id": f"r-{rec.uuid[:8]}",
+                    "OS-EXT-SRV-ATTR:launch_index": 0,
+                    "OS-EXT-SRV-ATTR:hostname": rec.name,
+                    "OS-EXT-SRV-ATTR:kernel_id": "",
+                    "OS-EXT-SRV-ATTR:ramdisk_id": "",
+                    "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
+                    "OS-EXT-SRV-ATTR:user_data": rec.user_data,
+                }
+            )
     if version >= (2, 9):
         out["locked"] = bool(rec.locked)
     if full and version >= (2, 16) and ctx.is_admin:
@@ -129,7 +150,9 @@ def server_view(request: Request, ctx: RequestContext, version: V, rec: Any, fau
 def plain_addresses(addresses: dict) -> dict:
     """Addresses without the ``OS-EXT-IPS:type`` / ``OS-EXT-IPS-MAC:mac_addr`` extensions
     (the update and rebuild views before 2.75)."""
-    return {net: [{"version": a.get("version"), "addr": a.get("addr")} for a in items] for net, items in addresses.items()}
+    return {
+        net: [{"version": a.get("version"), "addr": a.get("addr")} for a in items] for net, items in addresses.items()
+    }
 
 
 def _micro(value) -> str | None:
@@ -141,8 +164,16 @@ def keypair_view(rec: Any, version: V, detail: bool = False) -> dict:
     if version >= (2, 2):
         out["type"] = rec.type
     if detail:
-        out.update({"id": rec.id, "user_id": rec.user_id, "created_at": iso(rec.created_at), "deleted": False,
-                    "deleted_at": None, "updated_at": None})
+        out.update(
+            {
+                "id": rec.id,
+                "user_id": rec.user_id,
+                "created_at": iso(rec.created_at),
+                "deleted": False,
+                "deleted_at": None,
+                "updated_at": None,
+            }
+        )
     elif version >= (2, 10):
         pass
     return out

@@ -28,8 +28,10 @@ ASGI_WRAPPER = SecurityHeaders
 
 def body_limits(config: Config) -> list[RouteLimit]:
     """The browser's uploads, passed on to the image and object APIs as they arrive."""
-    return [RouteLimit("PUT", re.compile(r"^/images/[^/]+/data$"), config.image.max_image_size),
-            RouteLimit("POST", re.compile(r"^/objects/[^/]+/upload$"), config.objectstore.max_file_size)]
+    return [
+        RouteLimit("PUT", re.compile(r"^/images/[^/]+/data$"), config.image.max_image_size),
+        RouteLimit("POST", re.compile(r"^/objects/[^/]+/upload$"), config.objectstore.max_file_size),
+    ]
 
 
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}

@@ -74,7 +74,9 @@ class ApiClient:
         headers = dict(kwargs.pop("headers", None) or {})
         if self.token:
             headers.setdefault("X-Auth-Token", self.token)
-        response = await self._client.send(self._client.build_request(method, path, headers=headers, **kwargs), stream=True)
+        response = await self._client.send(
+            self._client.build_request(method, path, headers=headers, **kwargs), stream=True
+        )
         if response.status_code >= 400:
             await response.aread()
             await response.aclose()

@@ -53,11 +53,15 @@ async def check_csrf(request: Request, session: Session) -> dict[str, Any]:
     form = dict(await request.form())
     sent = form.pop(CSRF_FIELD, None) or request.headers.get(CSRF_HEADER)
     if not sent or sent != session.csrf:
-        raise Forbidden("The form has expired or did not come from this dashboard (CSRF check failed). Reload the page and try again.")
+        raise Forbidden(
+            "The form has expired or did not come from this dashboard (CSRF check failed). Reload the page and try again."
+        )
     return form
 
 
-def render(request: Request, template: str, session: Session | None = None, status: int = 200, **context: Any) -> HTMLResponse:
+def render(
+    request: Request, template: str, session: Session | None = None, status: int = 200, **context: Any
+) -> HTMLResponse:
     values: dict[str, Any] = {
         "request": request,
         "session": session,
@@ -80,6 +84,12 @@ def set_session(response: RedirectResponse, request: Request, session: Session |
     if session is None:
         response.delete_cookie(COOKIE, path="/")
     else:
-        response.set_cookie(COOKIE, codec(request).dump(session), httponly=True, samesite="lax", path="/",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(
+            COOKIE,
+            codec(request).dump(session),
+            httponly=True,
+            samesite="lax",
+            path="/",
+            secure=request.url.scheme == "https",
+        )
     return response

@@ -23,13 +23,19 @@ class DashboardRoute(APIRoute):
             try:
                 return await handler(request)
             except LoginRequired:
-                return RedirectResponse("/login?" + ("next=" + request.url.path if request.method == "GET" else ""), status_code=303)
+                return RedirectResponse(
+                    "/login?" + ("next=" + request.url.path if request.method == "GET" else ""), status_code=303
+                )
             except (ApiError, OvercastError) as exc:
                 status = getattr(exc, "status", 400)
                 text = exc.message
                 if request.method == "POST":
                     referer = request.headers.get("referer", "/overview")
-                    path = "/" + referer.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0] if "://" in referer else "/overview"
+                    path = (
+                        "/" + referer.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+                        if "://" in referer
+                        else "/overview"
+                    )
                     return back(path, error=text)
                 return render(request, "error.html", status=status if status >= 400 else 400, error_text=text)
 

@@ -32,8 +32,9 @@ def layout(networks: list[dict], routers: list[dict], servers: list[dict], ports
     for kind, items in (("router", routers), ("server", servers)):
         for item in items:
             name = item.get("name") or item["id"][:8]
-            nodes.append({"id": item["id"], "kind": kind, "label": name, "short": short(name),
-                          "status": item.get("status", "")})
+            nodes.append(
+                {"id": item["id"], "kind": kind, "label": name, "short": short(name), "status": item.get("status", "")}
+            )
     for i, node in enumerate(nodes):
         node["x"] = LEFT + i * (BOX_W + BOX_GAP)
         node["y"] = TOP + len(networks) * NET_GAP
@@ -50,9 +51,23 @@ def layout(networks: list[dict], routers: list[dict], servers: list[dict], ports
         gateway = (router.get("external_gateway_info") or {}).get("network_id")
         if gateway in net_y and router["id"] in by_id:
             node = by_id[router["id"]]
-            if not any(link["x"] == node["x"] + BOX_W / 2 and link["y1"] == net_y[gateway] + NET_HEIGHT for link in links):
-                links.append({"x": node["x"] + BOX_W / 2, "y1": net_y[gateway] + NET_HEIGHT, "y2": node["y"], "label": "gateway"})
+            if not any(
+                link["x"] == node["x"] + BOX_W / 2 and link["y1"] == net_y[gateway] + NET_HEIGHT for link in links
+            ):
+                links.append(
+                    {"x": node["x"] + BOX_W / 2, "y1": net_y[gateway] + NET_HEIGHT, "y2": node["y"], "label": "gateway"}
+                )
     width = max(LEFT + len(nodes) * (BOX_W + BOX_GAP), 600)
-    nets = [{"id": n["id"], "label": n.get("name") or n["id"][:8], "y": net_y[n["id"]], "width": width - LEFT,
-             "external": bool(n.get("router:external"))} for n in networks]
-    return Picture(width=width + 40, height=TOP + len(networks) * NET_GAP + BOX_H + 60, networks=nets, nodes=nodes, links=links)
+    nets = [
+        {
+            "id": n["id"],
+            "label": n.get("name") or n["id"][:8],
+            "y": net_y[n["id"]],
+            "width": width - LEFT,
+            "external": bool(n.get("router:external")),
+        }
+        for n in networks
+    ]
+    return Picture(
+        width=width + 40, height=TOP + len(networks) * NET_GAP + BOX_H + 60, networks=nets, nodes=nodes, links=links
+    )

@@ -28,7 +28,9 @@ def _owner(runtime: Runtime, ctx: RequestContext, user_id: str) -> None:
     runtime.identity.directory.get(User, user_id)
 
 
-def _render(request: Request, runtime: Runtime, cred: ApplicationCredential, secret: str | None = None) -> dict[str, Any]:
+def _render(
+    request: Request, runtime: Runtime, cred: ApplicationCredential, secret: str | None = None
+) -> dict[str, Any]:
     roles = runtime.identity.directory.list(Role, ids=set(cred.role_ids))
     return render.app_credential(request, cred, roles, secret)
 
@@ -58,14 +60,26 @@ def _requested_roles(runtime: Runtime, ctx: RequestContext, refs: Any) -> list[s
 
 
 @router.get(BASE)
-def list_credentials(request: Request, user_id: str, name: str | None = None, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:application_credentials:list"))) -> Response:
+def list_credentials(
+    request: Request,
+    user_id: str,
+    name: str | None = None,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:application_credentials:list")),
+) -> Response:
     _owner(runtime, ctx, user_id)
     creds = runtime.identity.appcreds.list(user_id, name=name)
     return render.collection(request, "application_credentials", [_render(request, runtime, c) for c in creds])
 
 
 @router.post(BASE)
-def create_credential(request: Request, user_id: str, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:application_credentials:create"))) -> Response:
+def create_credential(
+    request: Request,
+    user_id: str,
+    body: Any = Body(None),
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:application_credentials:create")),
+) -> Response:
     _owner(runtime, ctx, user_id)
     if user_id != ctx.user_id:
         raise Forbidden("Application credentials can only be created by their owner.")
@@ -92,14 +106,25 @@ def create_credential(request: Request, user_id: str, body: Any = Body(None), ru
 
 
 @router.get(BASE + "/{cred_id}")
-def show_credential(request: Request, user_id: str, cred_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:application_credentials:show"))) -> Response:
+def show_credential(
+    request: Request,
+    user_id: str,
+    cred_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:application_credentials:show")),
+) -> Response:
     _owner(runtime, ctx, user_id)
     cred = runtime.identity.appcreds.get(user_id, cred_id)
     return render.json_response({"application_credential": _render(request, runtime, cred)})
 
 
 @router.delete(BASE + "/{cred_id}")
-def delete_credential(user_id: str, cred_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:application_credentials:delete"))) -> Response:
+def delete_credential(
+    user_id: str,
+    cred_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:application_credentials:delete")),
+) -> Response:
     _owner(runtime, ctx, user_id)
     runtime.identity.appcreds.delete(user_id, cred_id)
     return render.empty_response(204)

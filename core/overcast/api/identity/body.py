@@ -33,7 +33,9 @@ def entity(body: Any, key: str) -> dict[str, Any]:
     return dict(value)
 
 
-def string(obj: Mapping[str, Any], field: str, required: bool = False, nullable: bool = True, max_len: int = 255) -> str | None:
+def string(
+    obj: Mapping[str, Any], field: str, required: bool = False, nullable: bool = True, max_len: int = 255
+) -> str | None:
     if field not in obj:
         if required:
             raise invalid(field, f"'{field}' is a required property.")
@@ -82,7 +84,9 @@ def query_bool(value: str | None, field: str) -> bool | None:
     raise invalid(field, f"{value!r} is not a boolean.")
 
 
-def changes(obj: Mapping[str, Any], fields: Mapping[str, str], long_text: tuple[str, ...] = ("description",)) -> dict[str, Any]:
+def changes(
+    obj: Mapping[str, Any], fields: Mapping[str, str], long_text: tuple[str, ...] = ("description",)
+) -> dict[str, Any]:
     """Validated values of ``fields`` (name -> "str" | "bool" | "list") present in ``obj``."""
     out: dict[str, Any] = {}
     for name, kind in fields.items():

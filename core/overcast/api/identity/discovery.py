@@ -37,7 +37,9 @@ def _version(request: Request) -> dict[str, Any]:
 
 async def versions(request: Request) -> Response:
     """``GET /identity`` (mounted in the package, which has the prefix)."""
-    return render.json_response({"versions": {"values": [_version(request)]}}, 300, {"Location": render.v3_url(request, "/")})
+    return render.json_response(
+        {"versions": {"values": [_version(request)]}}, 300, {"Location": render.v3_url(request, "/")}
+    )
 
 
 @router.get("/v3")
@@ -51,7 +53,12 @@ def _base(runtime: Runtime) -> str:
 
 
 @router.get("/v3/services")
-def list_services(request: Request, type: str | None = None, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:services:list"))) -> Response:
+def list_services(
+    request: Request,
+    type: str | None = None,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:services:list")),
+) -> Response:
     items = [s for s in service_records(_base(runtime)) if type is None or s["type"] == type]
     for s in items:
         s["links"] = {"self": render.v3_url(request, f"/services/{s['id']}")}
@@ -59,7 +66,12 @@ def list_services(request: Request, type: str | None = None, runtime: Runtime = 
 
 
 @router.get("/v3/services/{service_id}")
-def show_service(request: Request, service_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:services:show"))) -> Response:
+def show_service(
+    request: Request,
+    service_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:services:show")),
+) -> Response:
     for s in service_records(_base(runtime)):
         if s["id"] == service_id:
             s["links"] = {"self": render.v3_url(request, f"/services/{s['id']}")}
@@ -89,7 +101,12 @@ def list_endpoints(
 
 
 @router.get("/v3/endpoints/{endpoint_id}")
-def show_endpoint(request: Request, endpoint_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:endpoints:show"))) -> Response:
+def show_endpoint(
+    request: Request,
+    endpoint_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:endpoints:show")),
+) -> Response:
     for e in endpoint_records(_base(runtime), runtime.config.api.region, runtime.config.object_store_url()):
         if e["id"] == endpoint_id:
             e["links"] = {"self": render.v3_url(request, f"/endpoints/{e['id']}")}
@@ -98,16 +115,30 @@ def show_endpoint(request: Request, endpoint_id: str, runtime: Runtime = Depends
 
 
 def _region(request: Request, name: str) -> dict[str, Any]:
-    return {"id": name, "description": "", "parent_region_id": None, "links": {"self": render.v3_url(request, f"/regions/{name}")}}
+    return {
+        "id": name,
+        "description": "",
+        "parent_region_id": None,
+        "links": {"self": render.v3_url(request, f"/regions/{name}")},
+    }
 
 
 @router.get("/v3/regions")
-def list_regions(request: Request, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:regions:list"))) -> Response:
+def list_regions(
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:regions:list")),
+) -> Response:
     return render.collection(request, "regions", [_region(request, runtime.config.api.region)])
 
 
 @router.get("/v3/regions/{region_id}")
-def show_region(request: Request, region_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:regions:show"))) -> Response:
+def show_region(
+    request: Request,
+    region_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:regions:show")),
+) -> Response:
     if region_id != runtime.config.api.region:
         raise NotFound(f"Could not find region: {region_id}.", code="RegionNotFound")
     return render.json_response({"region": _region(request, region_id)})

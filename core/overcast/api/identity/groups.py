@@ -41,34 +41,61 @@ def list_groups(
 
 
 @router.post("/v3/groups")
-def create_group(request: Request, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:groups:create"))) -> Response:
+def create_group(
+    request: Request,
+    body: Any = Body(None),
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:groups:create")),
+) -> Response:
     obj = b.entity(body, "group")
     values = b.changes(obj, _FIELDS)
     if "name" not in values:
         raise b.invalid("name", "'name' is a required property.")
-    group = runtime.identity.directory.create_group(values["name"], b.string(obj, "domain_id"), values.get("description") or "")
+    group = runtime.identity.directory.create_group(
+        values["name"], b.string(obj, "domain_id"), values.get("description") or ""
+    )
     return render.json_response({"group": render.group(request, group)}, 201)
 
 
 @router.get("/v3/groups/{group_id}")
-def show_group(request: Request, group_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:groups:show"))) -> Response:
+def show_group(
+    request: Request,
+    group_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:groups:show")),
+) -> Response:
     return render.json_response({"group": render.group(request, visible_group(runtime, ctx, group_id))})
 
 
 @router.patch("/v3/groups/{group_id}")
-def update_group(request: Request, group_id: str, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:groups:update"))) -> Response:
+def update_group(
+    request: Request,
+    group_id: str,
+    body: Any = Body(None),
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:groups:update")),
+) -> Response:
     group = runtime.identity.directory.update_group(group_id, b.changes(b.entity(body, "group"), _FIELDS))
     return render.json_response({"group": render.group(request, group)})
 
 
 @router.delete("/v3/groups/{group_id}")
-def delete_group(group_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:groups:delete"))) -> Response:
+def delete_group(
+    group_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:groups:delete")),
+) -> Response:
     runtime.identity.directory.delete_group(group_id)
     return render.empty_response(204)
 
 
 @router.get("/v3/groups/{group_id}/users")
-def group_users(request: Request, group_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:groups:list_users"))) -> Response:
+def group_users(
+    request: Request,
+    group_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:groups:list_users")),
+) -> Response:
     visible_group(runtime, ctx, group_id)
     users = runtime.identity.directory.group_members(group_id)
     if not ctx.is_admin:
@@ -77,13 +104,23 @@ def group_users(request: Request, group_id: str, runtime: Runtime = Depends(get_
 
 
 @router.put("/v3/groups/{group_id}/users/{user_id}")
-def add_user(group_id: str, user_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:groups:add_user"))) -> Response:
+def add_user(
+    group_id: str,
+    user_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:groups:add_user")),
+) -> Response:
     runtime.identity.directory.add_group_member(group_id, user_id)
     return render.empty_response(204)
 
 
 @router.api_route("/v3/groups/{group_id}/users/{user_id}", methods=["GET", "HEAD"])
-def check_user(group_id: str, user_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:groups:show"))) -> Response:
+def check_user(
+    group_id: str,
+    user_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:groups:show")),
+) -> Response:
     visible_group(runtime, ctx, group_id)
     if not ctx.is_admin and user_id != ctx.user_id:
         raise not_found("user", user_id)
@@ -93,6 +130,11 @@ def check_user(group_id: str, user_id: str, runtime: Runtime = Depends(get_runti
 
 
 @router.delete("/v3/groups/{group_id}/users/{user_id}")
-def remove_user(group_id: str, user_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:groups:remove_user"))) -> Response:
+def remove_user(
+    group_id: str,
+    user_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:groups:remove_user")),
+) -> Response:
     runtime.identity.directory.remove_group_member(group_id, user_id)
     return render.empty_response(204)

@@ -43,26 +43,45 @@ def list_projects(
 
 
 @router.post("/v3/projects")
-def create_project(request: Request, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:projects:create"))) -> Response:
+def create_project(
+    request: Request,
+    body: Any = Body(None),
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:projects:create")),
+) -> Response:
     obj = b.entity(body, "project")
     values = b.changes(obj, _FIELDS)
     if "name" not in values:
         raise b.invalid("name", "'name' is a required property.")
     domain_id = b.string(obj, "domain_id") or b.string(obj, "parent_id")
     project = runtime.identity.directory.create_project(
-        values["name"], domain_id=domain_id, description=values.get("description") or "",
-        enabled=values.get("enabled") is not False, tags=values.get("tags"),
+        values["name"],
+        domain_id=domain_id,
+        description=values.get("description") or "",
+        enabled=values.get("enabled") is not False,
+        tags=values.get("tags"),
     )
     return render.json_response({"project": render.project(request, project)}, 201)
 
 
 @router.get("/v3/projects/{project_id}")
-def show_project(request: Request, project_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:projects:show"))) -> Response:
+def show_project(
+    request: Request,
+    project_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:projects:show")),
+) -> Response:
     return render.json_response({"project": render.project(request, visible_project(runtime, ctx, project_id))})
 
 
 @router.patch("/v3/projects/{project_id}")
-def update_project(request: Request, project_id: str, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:projects:update"))) -> Response:
+def update_project(
+    request: Request,
+    project_id: str,
+    body: Any = Body(None),
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:projects:update")),
+) -> Response:
     values = b.changes(b.entity(body, "project"), _FIELDS)
     if values.get("enabled") is None:
         values.pop("enabled", None)
@@ -71,7 +90,11 @@ def update_project(request: Request, project_id: str, body: Any = Body(None), ru
 
 
 @router.delete("/v3/projects/{project_id}")
-def delete_project(project_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:projects:delete"))) -> Response:
+def delete_project(
+    project_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:projects:delete")),
+) -> Response:
     runtime.identity.directory.delete_project(project_id)
     return render.empty_response(204)
 
@@ -92,5 +115,10 @@ def list_domains(
 
 
 @router.get("/v3/domains/{domain_id}")
-def show_domain(request: Request, domain_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:domains:show"))) -> Response:
+def show_domain(
+    request: Request,
+    domain_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:domains:show")),
+) -> Response:
     return render.json_response({"domain": render.domain(request, runtime.identity.directory.get(Domain, domain_id))})

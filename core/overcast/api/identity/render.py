@@ -18,7 +18,9 @@ DEFAULT_DOMAIN_NAME = "Default"
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def empty_response(status: int = 204, headers: dict[str, str] | None = None) -> Response:
@@ -77,7 +79,12 @@ def token_body(data: TokenData) -> dict[str, Any]:
 def token_response(data: TokenData, catalog_json: str | None, status: int) -> Response:
     """The token body with ``X-Subject-Token``. The catalog arrives serialized (it is cached
     per project) and is spliced in, which halves the cost of a validation response."""
-    return Response(token_json(data, catalog_json), status_code=status, media_type="application/json", headers={"X-Subject-Token": data.token})
+    return Response(
+        token_json(data, catalog_json),
+        status_code=status,
+        media_type="application/json",
+        headers={"X-Subject-Token": data.token},
+    )
 
 
 #: Rendered validation bodies: token -> (the TokenData rendered, catalog, body). An entry is
@@ -171,7 +178,9 @@ def group(request: Request, g: Group) -> dict[str, Any]:
     }
 
 
-def app_credential(request: Request, c: ApplicationCredential, roles: Iterable[Role], secret: str | None = None) -> dict[str, Any]:
+def app_credential(
+    request: Request, c: ApplicationCredential, roles: Iterable[Role], secret: str | None = None
+) -> dict[str, Any]:
     body = {
         "id": c.id,
         "name": c.name,
@@ -198,7 +207,10 @@ def assignment(request: Request, a: Assignment, names: dict[str, Any] | None = N
             obj = names[ident]
             out["name"] = obj.name
             if with_domain:
-                out["domain"] = {"id": obj.domain_id, "name": DEFAULT_DOMAIN_NAME if obj.domain_id == "default" else obj.domain_id}
+                out["domain"] = {
+                    "id": obj.domain_id,
+                    "name": DEFAULT_DOMAIN_NAME if obj.domain_id == "default" else obj.domain_id,
+                }
         return out
 
     actor_path = "users" if a.actor_type == "user" else "groups"
@@ -206,7 +218,9 @@ def assignment(request: Request, a: Assignment, names: dict[str, Any] | None = N
         "role": ref(a.role_id, False),
         a.actor_type: ref(a.actor_id, True),
         "scope": {"project": ref(a.project_id, True)},
-        "links": {"assignment": v3_url(request, f"/projects/{a.project_id}/{actor_path}/{a.actor_id}/roles/{a.role_id}")},
+        "links": {
+            "assignment": v3_url(request, f"/projects/{a.project_id}/{actor_path}/{a.actor_id}/roles/{a.role_id}")
+        },
     }
     if a.inherited_from_group:
         body["links"]["membership"] = v3_url(request, f"/groups/{a.inherited_from_group}/users/{a.actor_id}")

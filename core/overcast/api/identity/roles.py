@@ -23,13 +23,23 @@ _ACTORS = {"users": "user", "groups": "group"}
 
 
 @router.get("/v3/roles")
-def list_roles(request: Request, name: str | None = None, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:roles:list"))) -> Response:
+def list_roles(
+    request: Request,
+    name: str | None = None,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:roles:list")),
+) -> Response:
     roles = runtime.identity.directory.list(Role, {"name": name})
     return render.collection(request, "roles", [render.role(request, r) for r in roles])
 
 
 @router.post("/v3/roles")
-def create_role(request: Request, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:roles:create"))) -> Response:
+def create_role(
+    request: Request,
+    body: Any = Body(None),
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:roles:create")),
+) -> Response:
     values = b.changes(b.entity(body, "role"), _FIELDS)
     if "name" not in values:
         raise b.invalid("name", "'name' is a required property.")
@@ -38,18 +48,33 @@ def create_role(request: Request, body: Any = Body(None), runtime: Runtime = Dep
 
 
 @router.get("/v3/roles/{role_id}")
-def show_role(request: Request, role_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:roles:show"))) -> Response:
+def show_role(
+    request: Request,
+    role_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:roles:show")),
+) -> Response:
     return render.json_response({"role": render.role(request, runtime.identity.directory.get(Role, role_id))})
 
 
 @router.patch("/v3/roles/{role_id}")
-def update_role(request: Request, role_id: str, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:roles:update"))) -> Response:
+def update_role(
+    request: Request,
+    role_id: str,
+    body: Any = Body(None),
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:roles:update")),
+) -> Response:
     role = runtime.identity.directory.update_role(role_id, b.changes(b.entity(body, "role"), _FIELDS))
     return render.json_response({"role": render.role(request, role)})
 
 
 @router.delete("/v3/roles/{role_id}")
-def delete_role(role_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:roles:delete"))) -> Response:
+def delete_role(
+    role_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:roles:delete")),
+) -> Response:
     runtime.identity.directory.delete_role(role_id)
     return render.empty_response(204)
 
@@ -75,7 +100,14 @@ def _visible_grant(ctx: RequestContext, project_id: str, actor: str, actor_id: s
 
 
 @router.get("/v3/projects/{project_id}/{kind}/{actor_id}/roles")
-def list_grants(request: Request, project_id: str, kind: str, actor_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:grants:list"))) -> Response:
+def list_grants(
+    request: Request,
+    project_id: str,
+    kind: str,
+    actor_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:grants:list")),
+) -> Response:
     actor = _actor(kind)
     _visible_grant(ctx, project_id, actor, actor_id)
     roles = runtime.identity.assignments.direct_roles(actor, actor_id, project_id)
@@ -83,13 +115,27 @@ def list_grants(request: Request, project_id: str, kind: str, actor_id: str, run
 
 
 @router.put("/v3/projects/{project_id}/{kind}/{actor_id}/roles/{role_id}")
-def grant(project_id: str, kind: str, actor_id: str, role_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:grants:create"))) -> Response:
+def grant(
+    project_id: str,
+    kind: str,
+    actor_id: str,
+    role_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:grants:create")),
+) -> Response:
     runtime.identity.assignments.grant(_actor(kind), actor_id, project_id, role_id)
     return render.empty_response(204)
 
 
 @router.api_route("/v3/projects/{project_id}/{kind}/{actor_id}/roles/{role_id}", methods=["GET", "HEAD"])
-def check_grant(project_id: str, kind: str, actor_id: str, role_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:grants:show"))) -> Response:
+def check_grant(
+    project_id: str,
+    kind: str,
+    actor_id: str,
+    role_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:grants:show")),
+) -> Response:
     actor = _actor(kind)
     _visible_grant(ctx, project_id, actor, actor_id)
     if not runtime.identity.assignments.exists(actor, actor_id, project_id, role_id):
@@ -98,7 +144,14 @@ def check_grant(project_id: str, kind: str, actor_id: str, role_id: str, runtime
 
 
 @router.delete("/v3/projects/{project_id}/{kind}/{actor_id}/roles/{role_id}")
-def revoke(project_id: str, kind: str, actor_id: str, role_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:grants:delete"))) -> Response:
+def revoke(
+    project_id: str,
+    kind: str,
+    actor_id: str,
+    role_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:grants:delete")),
+) -> Response:
     runtime.identity.assignments.revoke(_actor(kind), actor_id, project_id, role_id)
     return render.empty_response(204)
 
@@ -107,7 +160,11 @@ def revoke(project_id: str, kind: str, actor_id: str, role_id: str, runtime: Run
 
 
 @router.get("/v3/role_assignments")
-def list_role_assignments(request: Request, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:role_assignments:list"))) -> Response:
+def list_role_assignments(
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:role_assignments:list")),
+) -> Response:
     q = request.query_params
     for unsupported in ("scope.domain.id", "scope.system", "scope.OS-INHERIT:inherited_to"):
         if unsupported in q:
@@ -120,7 +177,11 @@ def list_role_assignments(request: Request, runtime: Runtime = Depends(get_runti
             return render.collection(request, "role_assignments", [])
         project_id = ctx.project_id or ""
     found = runtime.identity.assignments.list(
-        user_id=q.get("user.id"), group_id=q.get("group.id"), project_id=project_id, role_id=q.get("role.id"), effective=bool(effective)
+        user_id=q.get("user.id"),
+        group_id=q.get("group.id"),
+        project_id=project_id,
+        role_id=q.get("role.id"),
+        effective=bool(effective),
     )
     names = _names(runtime, found) if include_names else None
     return render.collection(request, "role_assignments", [render.assignment(request, a, names) for a in found])

@@ -99,14 +99,24 @@ def revoke_token(
 
 
 @router.get("/v3/auth/catalog")
-def auth_catalog(request: Request, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:auth:catalog"))) -> Response:
+def auth_catalog(
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:auth:catalog")),
+) -> Response:
     if ctx.project_id is None:
         raise Forbidden("The service catalog needs a project-scoped token.")
-    return render.json_response({"catalog": runtime.identity.catalog(ctx.project_id), "links": {"self": str(request.url)}})
+    return render.json_response(
+        {"catalog": runtime.identity.catalog(ctx.project_id), "links": {"self": str(request.url)}}
+    )
 
 
 @router.get("/v3/auth/projects")
-def auth_projects(request: Request, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:auth:projects"))) -> Response:
+def auth_projects(
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:auth:projects")),
+) -> Response:
     projects = [p for p in runtime.identity.assignments.projects_of_user(ctx.user_id) if p.enabled]
     return render.collection(request, "projects", [render.project(request, p) for p in projects])
 

@@ -59,7 +59,12 @@ def list_users(
 
 
 @router.post("/v3/users")
-def create_user(request: Request, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:users:create"))) -> Response:
+def create_user(
+    request: Request,
+    body: Any = Body(None),
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:users:create")),
+) -> Response:
     obj = b.entity(body, "user")
     values = b.changes(obj, _FIELDS)
     if "name" not in values:
@@ -77,12 +82,23 @@ def create_user(request: Request, body: Any = Body(None), runtime: Runtime = Dep
 
 
 @router.get("/v3/users/{user_id}")
-def show_user(request: Request, user_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:users:show"))) -> Response:
+def show_user(
+    request: Request,
+    user_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:users:show")),
+) -> Response:
     return render.json_response({"user": render.user(request, visible_user(runtime, ctx, user_id))})
 
 
 @router.patch("/v3/users/{user_id}")
-def update_user(request: Request, user_id: str, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:users:update"))) -> Response:
+def update_user(
+    request: Request,
+    user_id: str,
+    body: Any = Body(None),
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:users:update")),
+) -> Response:
     obj = b.entity(body, "user")
     values = b.changes(obj, _FIELDS)
     if values.get("enabled") is None:
@@ -95,13 +111,23 @@ def update_user(request: Request, user_id: str, body: Any = Body(None), runtime:
 
 
 @router.delete("/v3/users/{user_id}")
-def delete_user(user_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:users:delete"))) -> Response:
+def delete_user(
+    user_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:users:delete")),
+) -> Response:
     runtime.identity.directory.delete_user(user_id)
     return render.empty_response(204)
 
 
 @router.post("/v3/users/{user_id}/password")
-def change_password(request: Request, user_id: str, body: Any = Body(None), runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:users:change_password"))) -> Response:
+def change_password(
+    request: Request,
+    user_id: str,
+    body: Any = Body(None),
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:users:change_password")),
+) -> Response:
     """A user changes their own password, proving the old one; every token of theirs is
     revoked."""
     if user_id != ctx.user_id:
@@ -122,14 +148,24 @@ def change_password(request: Request, user_id: str, body: Any = Body(None), runt
 
 
 @router.get("/v3/users/{user_id}/projects")
-def user_projects(request: Request, user_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:user_projects:list"))) -> Response:
+def user_projects(
+    request: Request,
+    user_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:user_projects:list")),
+) -> Response:
     visible_user(runtime, ctx, user_id)
     projects = runtime.identity.assignments.projects_of_user(user_id)
     return render.collection(request, "projects", [render.project(request, p) for p in projects])
 
 
 @router.get("/v3/users/{user_id}/groups")
-def user_groups(request: Request, user_id: str, runtime: Runtime = Depends(get_runtime), ctx: RequestContext = Depends(authorize("identity:user_projects:list"))) -> Response:
+def user_groups(
+    request: Request,
+    user_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:user_projects:list")),
+) -> Response:
     visible_user(runtime, ctx, user_id)
     groups = runtime.identity.directory.user_groups(user_id)
     return render.collection(request, "groups", [render.group(request, g) for g in groups])

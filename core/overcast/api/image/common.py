@@ -31,7 +31,7 @@ def patch_operations(media: str, body: Any) -> Any:
     for change in body:
         named = [op for op in _OPS if isinstance(change, dict) and op in change]
         if len(named) != 1:
-            raise BadRequest(f"Operation objects must contain exactly one member named 'add', 'remove', or 'replace'.")
+            raise BadRequest("Operation objects must contain exactly one member named 'add', 'remove', or 'replace'.")
         op = named[0]
         out.append({"op": op, "path": change[op], **({"value": change["value"]} if "value" in change else {})})
     return out

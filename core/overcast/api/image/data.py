@@ -190,5 +190,8 @@ async def download_data(
     elif dl.checksum:
         headers["Content-MD5"] = dl.checksum
     return StreamingResponse(
-        read_ahead(dl.chunks), status_code=206 if dl.partial else 200, media_type="application/octet-stream", headers=headers
+        read_ahead(dl.chunks),
+        status_code=206 if dl.partial else 200,
+        media_type="application/octet-stream",
+        headers=headers,
     )

@@ -10,7 +10,10 @@ from overcast.image import constants as c
 
 _STR = {"type": ["null", "string"]}
 _IMAGE_PROPERTIES: dict[str, Any] = {
-    "id": {"type": "string", "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"},
+    "id": {
+        "type": "string",
+        "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$",
+    },
     "name": {"type": ["null", "string"], "maxLength": 255},
     "status": {"type": "string", "readOnly": True, "enum": list(c.STATUSES)},
     "visibility": {"type": "string", "enum": list(c.VISIBILITIES)},
@@ -61,11 +64,20 @@ def schema(name: str) -> dict[str, Any]:
     if name == "image":
         return _IMAGE
     if name == "images":
-        return {"name": "images", "properties": {"images": {"type": "array", "items": _IMAGE},
-                "schema": {"type": "string"}, "first": {"type": "string"}, "next": {"type": "string"}}}
+        return {
+            "name": "images",
+            "properties": {
+                "images": {"type": "array", "items": _IMAGE},
+                "schema": {"type": "string"},
+                "first": {"type": "string"},
+                "next": {"type": "string"},
+            },
+        }
     if name == "member":
         return _MEMBER
     if name == "members":
-        return {"name": "members", "properties": {"members": {"type": "array", "items": _MEMBER},
-                "schema": {"type": "string"}}}
+        return {
+            "name": "members",
+            "properties": {"members": {"type": "array", "items": _MEMBER}, "schema": {"type": "string"}},
+        }
     raise NotFound(f"Schema {name} not found.")

@@ -9,8 +9,20 @@ from fastapi import Request
 
 from overcast.errors import BadRequest
 
-CONTROL_KEYS = {"fields", "limit", "marker", "page_reverse", "sort_key", "sort_dir", "tags", "tags-any", "not-tags",
-                "not-tags-any", "all_tenants", "all_projects"}
+CONTROL_KEYS = {
+    "fields",
+    "limit",
+    "marker",
+    "page_reverse",
+    "sort_key",
+    "sort_dir",
+    "tags",
+    "tags-any",
+    "not-tags",
+    "not-tags-any",
+    "all_tenants",
+    "all_projects",
+}
 
 
 def _matches(value: Any, wanted: list[str]) -> bool:
@@ -57,9 +69,13 @@ def _limit(request: Request) -> int | None:
     try:
         limit = int(raw)
     except ValueError:
-        raise BadRequest(f"Bad limit request: Limit must be an integer 0 or greater and not '{raw}'.", code="BadRequest") from None
+        raise BadRequest(
+            f"Bad limit request: Limit must be an integer 0 or greater and not '{raw}'.", code="BadRequest"
+        ) from None
     if limit < 0:
-        raise BadRequest(f"Bad limit request: Limit must be an integer 0 or greater and not '{raw}'.", code="BadRequest")
+        raise BadRequest(
+            f"Bad limit request: Limit must be an integer 0 or greater and not '{raw}'.", code="BadRequest"
+        )
     return limit or None
 
 
@@ -71,7 +87,9 @@ def _sorted(items: list[dict[str, Any]], request: Request) -> list[dict[str, Any
             raise BadRequest(f"{key} is an invalid attribute for sort_key.", code="HTTPBadRequest")
     for d in dirs:
         if d not in ("asc", "desc"):
-            raise BadRequest(f"{d} is an invalid value for sort_dir, valid values are 'asc' and 'desc'", code="HTTPBadRequest")
+            raise BadRequest(
+                f"{d} is an invalid value for sort_dir, valid values are 'asc' and 'desc'", code="HTTPBadRequest"
+            )
     if "id" not in keys:
         keys = [*keys, "id"]
     for index in reversed(range(len(keys))):
@@ -95,14 +113,19 @@ def list_response(collection: str, items: list[dict[str, Any]], request: Request
         ids = [i["id"] for i in items]
         if marker not in ids:
             raise BadRequest(f"Marker {marker} could not be found.", code="BadRequest")
-        items = items[ids.index(marker) + 1:]
+        items = items[ids.index(marker) + 1 :]
     limit = _limit(request)
     links = []
     if limit is not None and len(items) > limit:
         items = items[:limit]
         links.append({"rel": "next", "href": str(request.url.include_query_params(marker=items[-1]["id"]))})
     if marker and items:
-        links.append({"rel": "previous", "href": str(request.url.include_query_params(marker=items[0]["id"], page_reverse="true"))})
+        links.append(
+            {
+                "rel": "previous",
+                "href": str(request.url.include_query_params(marker=items[0]["id"], page_reverse="true")),
+            }
+        )
     if reverse:
         items = list(reversed(items))
     fields = request.query_params.getlist("fields")

@@ -34,9 +34,18 @@ RESOURCES = (
     Resource("subnets", "subnets", "subnet", "subnets", lambda s: s.subnets),
     Resource("ports", "ports", "port", "ports", lambda s: s.ports),
     Resource("security-groups", "security_groups", "security_group", "security_groups", lambda s: s.security_groups),
-    Resource("security-group-rules", "security_group_rules", "security_group_rule", "security_group_rules",
-             lambda s: s.security_groups, create="create_rule", list="list_rules", get="get_rule", update="",
-             delete="delete_rule"),
+    Resource(
+        "security-group-rules",
+        "security_group_rules",
+        "security_group_rule",
+        "security_group_rules",
+        lambda s: s.security_groups,
+        create="create_rule",
+        list="list_rules",
+        get="get_rule",
+        update="",
+        delete="delete_rule",
+    ),
     Resource("routers", "routers", "router", "routers", lambda s: s.routers, bulk=False),
     Resource("floatingips", "floatingips", "floatingip", "floatingips", lambda s: s.floating_ips, bulk=False),
 )
@@ -67,33 +76,50 @@ def add_resource_routes(router: APIRouter, res: Resource) -> None:
         return res.manager(runtime.network)
 
     @router.get(base, name=f"list_{res.collection}")
-    def list_items(request: Request, ctx: RequestContext = Depends(authorize(f"network:{res.rule}:list")),
-                   runtime: Any = Depends(get_runtime)) -> dict[str, Any]:
+    def list_items(
+        request: Request,
+        ctx: RequestContext = Depends(authorize(f"network:{res.rule}:list")),
+        runtime: Any = Depends(get_runtime),
+    ) -> dict[str, Any]:
         return list_response(res.collection, getattr(manager(runtime), res.list)(ctx), request)
 
     @router.post(base, status_code=201, name=f"create_{res.member}")
-    def create_item(body: Any = Body(None), ctx: RequestContext = Depends(authorize(f"network:{res.rule}:create")),
-                    runtime: Any = Depends(get_runtime)) -> dict[str, Any]:
+    def create_item(
+        body: Any = Body(None),
+        ctx: RequestContext = Depends(authorize(f"network:{res.rule}:create")),
+        runtime: Any = Depends(get_runtime),
+    ) -> dict[str, Any]:
         check_body_text(body)
         if res.bulk and isinstance(body, dict) and set(body) == {res.collection}:
             return {res.collection: create_bulk(manager(runtime), res, ctx, body[res.collection])}
         return {res.member: getattr(manager(runtime), res.create)(ctx, body)}
 
     @router.get(base + "/{item_id}", name=f"show_{res.member}")
-    def show_item(item_id: str, request: Request, ctx: RequestContext = Depends(authorize(f"network:{res.rule}:show")),
-                  runtime: Any = Depends(get_runtime)) -> dict[str, Any]:
+    def show_item(
+        item_id: str,
+        request: Request,
+        ctx: RequestContext = Depends(authorize(f"network:{res.rule}:show")),
+        runtime: Any = Depends(get_runtime),
+    ) -> dict[str, Any]:
         return show_response(res.member, getattr(manager(runtime), res.get)(ctx, item_id), request)
 
     if res.update:
+
         @router.put(base + "/{item_id}", name=f"update_{res.member}")
-        def update_item(item_id: str, body: Any = Body(None),
-                        ctx: RequestContext = Depends(authorize(f"network:{res.rule}:update")),
-                        runtime: Any = Depends(get_runtime)) -> dict[str, Any]:
+        def update_item(
+            item_id: str,
+            body: Any = Body(None),
+            ctx: RequestContext = Depends(authorize(f"network:{res.rule}:update")),
+            runtime: Any = Depends(get_runtime),
+        ) -> dict[str, Any]:
             check_body_text(body)
             return {res.member: getattr(manager(runtime), res.update)(ctx, item_id, body)}
 
     @router.delete(base + "/{item_id}", status_code=204, name=f"delete_{res.member}")
-    def delete_item(item_id: str, ctx: RequestContext = Depends(authorize(f"network:{res.rule}:delete")),
-                    runtime: Any = Depends(get_runtime)) -> Response:
+    def delete_item(
+        item_id: str,
+        ctx: RequestContext = Depends(authorize(f"network:{res.rule}:delete")),
+        runtime: Any = Depends(get_runtime),
+    ) -> Response:
         getattr(manager(runtime), res.delete)(ctx, item_id)
         return Response(status_code=204)

@@ -35,9 +35,11 @@ BULK_DELETE_BODY = 16 * 1024 * 1024
 def body_limits(config: Config) -> list[RouteLimit]:
     """Object data streams to the store: up to ``[objectstore] max_file_size`` (the object
     service checks the same limit, and a container's quota, as the data arrives)."""
-    return [RouteLimit("PUT", re.compile(r"^/object/v1/[^/]+/[^/]+/."), config.objectstore.max_file_size),
-            # an account POST carries a ?bulk-delete list: Swift's 10,000 names, percent-encoded
-            RouteLimit("POST", re.compile(r"^/object/v1/[^/]+/?$"), BULK_DELETE_BODY)]
+    return [
+        RouteLimit("PUT", re.compile(r"^/object/v1/[^/]+/[^/]+/."), config.objectstore.max_file_size),
+        # an account POST carries a ?bulk-delete list: Swift's 10,000 names, percent-encoded
+        RouteLimit("POST", re.compile(r"^/object/v1/[^/]+/?$"), BULK_DELETE_BODY),
+    ]
 
 
 @router.get("/object/info", include_in_schema=True)
@@ -45,36 +47,38 @@ def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
     """Swift's capabilities document."""
     settings = runtime.config.objectstore
     svc = runtime.objectstore
-    return JSONResponse({
-        "swift": {
-            "version": __version__,
-            "max_file_size": settings.max_file_size,
-            "max_meta_name_length": MAX_META_NAME,
-            "max_meta_value_length": MAX_META_VALUE,
-            "max_meta_count": MAX_META_COUNT,
-            "max_meta_overall_size": settings.max_meta_overall_size,
-            "max_object_name_length": MAX_OBJECT_NAME,
-            "max_container_name_length": MAX_CONTAINER_NAME,
-            "container_listing_limit": settings.container_listing_limit,
-            "account_listing_limit": settings.container_listing_limit,
-            "max_header_size": 8192,
-            "extra_header_count": 0,
-            "strict_cors_mode": True,
-            "policies": [{"name": name, "default": name == svc.default_policy} for name in svc.backends],
-        },
-        "slo": {
-            "max_manifest_segments": settings.max_manifest_segments,
-            "max_manifest_size": 8 * 1024 * 1024,
-            "min_segment_size": settings.min_segment_size,
-            "yield_frequency": 10,
-        },
-        "dlo": {"max_segments": 10000},
-        "container_quotas": {},
-        "account_quotas": {},
-        "tempurl": {"methods": ["GET", "HEAD", "PUT"], "allowed_digests": ["sha1", "sha256", "sha512"]},
-        "versioned_writes": {"allowed_flags": ["x-versions-location", "x-history-location"]},
-        "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": MAX_BULK_DELETES},
-    })
+    return JSONResponse(
+        {
+            "swift": {
+                "version": __version__,
+                "max_file_size": settings.max_file_size,
+                "max_meta_name_length": MAX_META_NAME,
+                "max_meta_value_length": MAX_META_VALUE,
+                "max_meta_count": MAX_META_COUNT,
+                "max_meta_overall_size": settings.max_meta_overall_size,
+                "max_object_name_length": MAX_OBJECT_NAME,
+                "max_container_name_length": MAX_CONTAINER_NAME,
+                "container_listing_limit": settings.container_listing_limit,
+                "account_listing_limit": settings.container_listing_limit,
+                "max_header_size": 8192,
+                "extra_header_count": 0,
+                "strict_cors_mode": True,
+                "policies": [{"name": name, "default": name == svc.default_policy} for name in svc.backends],
+            },
+            "slo": {
+                "max_manifest_segments": settings.max_manifest_segments,
+                "max_manifest_size": 8 * 1024 * 1024,
+                "min_segment_size": settings.min_segment_size,
+                "yield_frequency": 10,
+            },
+            "dlo": {"max_segments": 10000},
+            "container_quotas": {},
+            "account_quotas": {},
+            "tempurl": {"methods": ["GET", "HEAD", "PUT"], "allowed_digests": ["sha1", "sha256", "sha512"]},
+            "versioned_writes": {"allowed_flags": ["x-versions-location", "x-history-location"]},
+            "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": MAX_BULK_DELETES},
+        }
+    )
 
 
 @router.get("/object/healthcheck", include_in_schema=False)

@@ -47,7 +47,7 @@ class Request:
             raise PreconditionFailed("Invalid UTF8 or contains NULL") from None
         if not path.startswith(PREFIX):
             raise BadRequest("not a Swift v1 path")
-        parts = path[len(PREFIX):].split("/", 2)
+        parts = path[len(PREFIX) :].split("/", 2)
         self.account = parts[0]
         self.project_id = names.project_of_account(self.account)
         self.container = parts[1] if len(parts) > 1 else ""
@@ -114,8 +114,9 @@ def _encode_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [(k.lower().encode("latin-1"), v.encode("utf-8")) for k, v in headers.items()]
 
 
-async def send_simple(send: Any, status: int, headers: dict[str, str] | None = None, body: bytes = b"",
-                      content_type: bytes = TEXT_HTML) -> None:
+async def send_simple(
+    send: Any, status: int, headers: dict[str, str] | None = None, body: bytes = b"", content_type: bytes = TEXT_HTML
+) -> None:
     raw = _encode_headers(headers) if headers else []
     if not any(k == b"content-type" for k, _ in raw):
         raw.append((b"content-type", content_type))
@@ -196,4 +197,14 @@ async def run(fn: Callable[..., Any], *args: Any) -> Any:
     return await to_thread.run_sync(fn, *args)
 
 
-__all__ = ["Request", "ClientGone", "send_simple", "send_download", "send_error", "prefetch", "run", "anyio", "SMALL_BODY"]
+__all__ = [
+    "Request",
+    "ClientGone",
+    "send_simple",
+    "send_download",
+    "send_error",
+    "prefetch",
+    "run",
+    "anyio",
+    "SMALL_BODY",
+]

@@ -58,12 +58,20 @@ def iso(ts: float) -> str:
 
 def container_listing(fmt: str, container: str, items: Sequence[Any]) -> bytes:
     if fmt == "json":
-        return json.dumps([
-            {"subdir": i.subdir} if isinstance(i, Subdir) else
-            {"name": i.name, "hash": i.etag, "bytes": i.size, "content_type": i.content_type,
-             "last_modified": iso(i.last_modified)}
-            for i in items
-        ]).encode()
+        return json.dumps(
+            [
+                {"subdir": i.subdir}
+                if isinstance(i, Subdir)
+                else {
+                    "name": i.name,
+                    "hash": i.etag,
+                    "bytes": i.size,
+                    "content_type": i.content_type,
+                    "last_modified": iso(i.last_modified),
+                }
+                for i in items
+            ]
+        ).encode()
     if fmt == "xml":
         parts = ['<?xml version="1.0" encoding="UTF-8"?>\n', f"<container name={quoteattr(container)}>"]
         for i in items:
@@ -82,11 +90,19 @@ def container_listing(fmt: str, container: str, items: Sequence[Any]) -> bytes:
 
 def account_listing(fmt: str, account: str, items: Sequence[Any]) -> bytes:
     if fmt == "json":
-        return json.dumps([
-            {"subdir": i.subdir} if isinstance(i, Subdir) else
-            {"name": i.record.name, "count": i.objects, "bytes": i.bytes, "last_modified": iso(i.record.created_at)}
-            for i in items
-        ]).encode()
+        return json.dumps(
+            [
+                {"subdir": i.subdir}
+                if isinstance(i, Subdir)
+                else {
+                    "name": i.record.name,
+                    "count": i.objects,
+                    "bytes": i.bytes,
+                    "last_modified": iso(i.record.created_at),
+                }
+                for i in items
+            ]
+        ).encode()
     if fmt == "xml":
         parts = ['<?xml version="1.0" encoding="UTF-8"?>\n', f"<account name={quoteattr(account)}>"]
         for i in items:

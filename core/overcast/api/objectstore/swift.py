@@ -8,7 +8,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from overcast.api.objectstore.asgi import (
-    SMALL_BODY, ClientGone, Request, prefetch, run, send_download, send_error, send_simple,
+    SMALL_BODY,
+    ClientGone,
+    Request,
+    prefetch,
+    run,
+    send_download,
+    send_error,
+    send_simple,
 )
 from overcast.api.objectstore.formats import account_listing, container_listing, listing_format, listing_params, FORMATS
 from overcast.errors import BadRequest, MethodNotAllowed, OvercastError
@@ -48,8 +55,14 @@ def authenticate(runtime: Any, req: Request, level: str) -> Any:
     if not token:
         if level == "object" and "temp_url_sig" in req.query:
             path = f"/v1/{req.account}/{req.container}/{req.obj}"
-            return runtime.objectstore.tempurl_context(req.project_id, req.container, req.method, ["/object" + path, path],
-                                                       req.query["temp_url_sig"], req.query.get("temp_url_expires", ""))
+            return runtime.objectstore.tempurl_context(
+                req.project_id,
+                req.container,
+                req.method,
+                ["/object" + path, path],
+                req.query["temp_url_sig"],
+                req.query.get("temp_url_expires", ""),
+            )
         return None
     # identity keeps validated tokens itself and drops them when its revocation generation
     # moves (one small read per request), so a revocation takes effect at once
@@ -91,8 +104,9 @@ class SwiftApp:
         svc = runtime.objectstore
         if req.method in ("POST", "DELETE") and "bulk-delete" in req.query:
             body = b"".join(await req.read_all()).decode("utf-8", "replace")
-            report = await run(lambda: svc.bulk_delete(authenticate(runtime, req, "account"), req.project_id,
-                                                       body.splitlines()))
+            report = await run(
+                lambda: svc.bulk_delete(authenticate(runtime, req, "account"), req.project_id, body.splitlines())
+            )
             await _send_report(send, req, report)
             return
         if req.method == "POST":
@@ -120,12 +134,19 @@ class SwiftApp:
         }
         for policy, usage in sorted(stats.policies.items()):  # Swift's per-policy usage
             prefix = f"X-Account-Storage-Policy-{policy}-"
-            headers.update({prefix + "Container-Count": str(usage["containers"]), prefix + "Object-Count": str(usage["objects"]),
-                            prefix + "Bytes-Used": str(usage["bytes"])})
+            headers.update(
+                {
+                    prefix + "Container-Count": str(usage["containers"]),
+                    prefix + "Object-Count": str(usage["objects"]),
+                    prefix + "Bytes-Used": str(usage["bytes"]),
+                }
+            )
         headers.update(_titled(stats.meta))
         await self._listing(send, req, headers, items, lambda fmt: account_listing(fmt, req.account, items or []))
 
-    async def _listing(self, send: Any, req: Request, headers: dict[str, str], items: list[Any] | None, render: Any) -> None:
+    async def _listing(
+        self, send: Any, req: Request, headers: dict[str, str], items: list[Any] | None, render: Any
+    ) -> None:
         fmt = listing_format(req.query, req.headers)
         content_type = FORMATS[fmt] + "; charset=utf-8"
         headers["Content-Type"] = content_type
@@ -188,6 +209,7 @@ class SwiftApp:
         svc = runtime.objectstore
         pid, container, name, method = req.project_id, req.container, req.obj, req.method
         if method in ("GET", "HEAD"):
+
             def read() -> Any:
                 ctx = authenticate(runtime, req, "object")
                 if method == "HEAD":
@@ -207,8 +229,16 @@ class SwiftApp:
 
             def put() -> Any:
                 ctx = authenticate(runtime, req, "object")
-                return svc.put_object(ctx, pid, container, name, req.headers,
-                                      data if data is not None else req.stream(), length, req.query)
+                return svc.put_object(
+                    ctx,
+                    pid,
+                    container,
+                    name,
+                    req.headers,
+                    data if data is not None else req.stream(),
+                    length,
+                    req.query,
+                )
 
             headers = await run(put)
             await send_simple(send, 201, headers)
@@ -221,8 +251,9 @@ class SwiftApp:
 
             def copy() -> Any:
                 ctx = authenticate(runtime, req, "object")
-                return svc.copy_object(ctx, (pid, container, name), (dst_project, dst_container, dst_name),
-                                       req.headers, req.query)
+                return svc.copy_object(
+                    ctx, (pid, container, name), (dst_project, dst_container, dst_name), req.headers, req.query
+                )
 
             await send_simple(send, 201, await run(copy))
             return
@@ -231,7 +262,9 @@ class SwiftApp:
             await send_simple(send, 202)
             return
         if method == "DELETE":
-            report = await run(lambda: svc.delete_object(authenticate(runtime, req, "object"), pid, container, name, req.query))
+            report = await run(
+                lambda: svc.delete_object(authenticate(runtime, req, "object"), pid, container, name, req.query)
+            )
             if report is None:
                 await send_simple(send, 204)
                 return

@@ -71,7 +71,9 @@ def reply(body: Any = None, status: int = 200, version: ApiVersion | None = None
 def check_project(project_id: str, ctx: RequestContext) -> None:
     """The project in the URL must be the token's (admins may name any)."""
     if project_id != ctx.project_id and not ctx.is_admin:
-        raise Forbidden(f"Policy doesn't allow this operation on project {project_id} with a token scoped to another project.")
+        raise Forbidden(
+            f"Policy doesn't allow this operation on project {project_id} with a token scoped to another project."
+        )
 
 
 def body_of(data: Any, key: str) -> dict[str, Any]:

@@ -31,8 +31,17 @@ _UPDATED = "2013-10-03T00:00:00+00:00"
 
 
 @router.get("/extensions")
-def list_extensions(project_id: str, ctx: RequestContext = Depends(authorize("volume:extensions:list")),
-                    version: ApiVersion = Version) -> Response:
+def list_extensions(
+    project_id: str, ctx: RequestContext = Depends(authorize("volume:extensions:list")), version: ApiVersion = Version
+) -> Response:
     check_project(project_id, ctx)
-    return reply({"extensions": [{"alias": alias, "name": name, "description": description, "links": [],
-                                  "updated": _UPDATED} for alias, name, description in EXTENSIONS]}, 200, version)
+    return reply(
+        {
+            "extensions": [
+                {"alias": alias, "name": name, "description": description, "links": [], "updated": _UPDATED}
+                for alias, name, description in EXTENSIONS
+            ]
+        },
+        200,
+        version,
+    )

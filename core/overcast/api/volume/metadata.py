@@ -29,24 +29,40 @@ def _routes(collection: str, rule: str, manager: Any, what: str) -> None:
     base = f"/{collection}/{{item_id}}/metadata"
 
     @router.get(base, name=f"{collection}_metadata")
-    def get_all(project_id: str, item_id: str, ctx: RequestContext = Depends(authorize(f"volume:{rule}:show")),
-                runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    def get_all(
+        project_id: str,
+        item_id: str,
+        ctx: RequestContext = Depends(authorize(f"volume:{rule}:show")),
+        runtime: Runtime = Depends(get_runtime),
+        version: ApiVersion = Version,
+    ) -> Response:
         check_project(project_id, ctx)
         return reply({"metadata": dict(manager(runtime).get(ctx, item_id).metadata_ or {})}, 200, version)
 
     @router.post(base, name=f"{collection}_metadata_merge")
     @router.put(base, name=f"{collection}_metadata_replace")
-    async def set_all(project_id: str, item_id: str, request: Request,
-                      ctx: RequestContext = Depends(authorize(f"volume:{rule}:update")),
-                      runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    async def set_all(
+        project_id: str,
+        item_id: str,
+        request: Request,
+        ctx: RequestContext = Depends(authorize(f"volume:{rule}:update")),
+        runtime: Runtime = Depends(get_runtime),
+        version: ApiVersion = Version,
+    ) -> Response:
         check_project(project_id, ctx)
         items = _wrapped(await json_body(request), "metadata")
         meta = manager(runtime).set_metadata(ctx, item_id, items, replace=request.method == "PUT")
         return reply({"metadata": meta}, 200, version)
 
     @router.get(base + "/{key}", name=f"{collection}_metadata_item")
-    def get_item(project_id: str, item_id: str, key: str, ctx: RequestContext = Depends(authorize(f"volume:{rule}:show")),
-                 runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    def get_item(
+        project_id: str,
+        item_id: str,
+        key: str,
+        ctx: RequestContext = Depends(authorize(f"volume:{rule}:show")),
+        runtime: Runtime = Depends(get_runtime),
+        version: ApiVersion = Version,
+    ) -> Response:
         check_project(project_id, ctx)
         meta = manager(runtime).get(ctx, item_id).metadata_ or {}
         if key not in meta:
@@ -54,9 +70,15 @@ def _routes(collection: str, rule: str, manager: Any, what: str) -> None:
         return reply({"meta": {key: meta[key]}}, 200, version)
 
     @router.put(base + "/{key}", name=f"{collection}_metadata_item_set")
-    async def set_item(project_id: str, item_id: str, key: str, request: Request,
-                       ctx: RequestContext = Depends(authorize(f"volume:{rule}:update")),
-                       runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    async def set_item(
+        project_id: str,
+        item_id: str,
+        key: str,
+        request: Request,
+        ctx: RequestContext = Depends(authorize(f"volume:{rule}:update")),
+        runtime: Runtime = Depends(get_runtime),
+        version: ApiVersion = Version,
+    ) -> Response:
         check_project(project_id, ctx)
         item = _wrapped(await json_body(request), "meta")
         if not isinstance(item, dict) or len(item) != 1:
@@ -67,8 +89,14 @@ def _routes(collection: str, rule: str, manager: Any, what: str) -> None:
         return reply({"meta": item}, 200, version)
 
     @router.delete(base + "/{key}", name=f"{collection}_metadata_item_delete")
-    def delete_item(project_id: str, item_id: str, key: str, ctx: RequestContext = Depends(authorize(f"volume:{rule}:update")),
-                    runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+    def delete_item(
+        project_id: str,
+        item_id: str,
+        key: str,
+        ctx: RequestContext = Depends(authorize(f"volume:{rule}:update")),
+        runtime: Runtime = Depends(get_runtime),
+        version: ApiVersion = Version,
+    ) -> Response:
         check_project(project_id, ctx)
         manager(runtime).delete_metadata_key(ctx, item_id, key)
         return reply(None, 200, version)

@@ -39,24 +39,43 @@ def _may_see(ctx: RequestContext, target: str) -> None:
 
 
 @router.get("/os-quota-sets/{target}")
-def show_quotas(project_id: str, target: str, request: Request, ctx: RequestContext = Depends(authorize("volume:quotas:show")),
-                runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def show_quotas(
+    project_id: str,
+    target: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:quotas:show")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     _may_see(ctx, target)
-    return reply({"quota_set": _quota_set(runtime, target, truthy(request.query_params.get("usage", "false")))}, 200, version)
+    return reply(
+        {"quota_set": _quota_set(runtime, target, truthy(request.query_params.get("usage", "false")))}, 200, version
+    )
 
 
 @router.get("/os-quota-sets/{target}/defaults")
-def default_quotas(project_id: str, target: str, ctx: RequestContext = Depends(authorize("volume:quotas:show")),
-                   runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def default_quotas(
+    project_id: str,
+    target: str,
+    ctx: RequestContext = Depends(authorize("volume:quotas:show")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     defaults = dict(runtime.service("volume").quotas.defaults)
     return reply({"quota_set": {"id": target, **defaults, **{k: -1 for k in UNLIMITED_KEYS}}}, 200, version)
 
 
 @router.put("/os-quota-sets/{target}")
-async def update_quotas(project_id: str, target: str, request: Request, ctx: RequestContext = Depends(authorize("volume:quotas:update")),
-                        runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+async def update_quotas(
+    project_id: str,
+    target: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:quotas:update")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     body = body_of(await json_body(request), "quota_set")
     changes: dict[str, int] = {}
@@ -65,17 +84,29 @@ async def update_quotas(project_id: str, target: str, request: Request, ctx: Req
             continue
         if key not in RESOURCES:
             raise BadRequest(f"Bad key(s) in quota set: {key}")
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).lstrip("-").isdigit() or int(value) < -1:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, str))
+            or not str(value).lstrip("-").isdigit()
+            or int(value) < -1
+        ):
             raise BadRequest(f"Invalid input received: quota {key} must be an integer >= -1, got {value!r}.")
         changes[key] = int(value)
     with runtime.db.session() as s:
         runtime.service("volume").quotas.set_limits(s, target, changes)
-    return reply({"quota_set": {k: v for k, v in _quota_set(runtime, target, False).items() if k != "id"}}, 200, version)
+    return reply(
+        {"quota_set": {k: v for k, v in _quota_set(runtime, target, False).items() if k != "id"}}, 200, version
+    )
 
 
 @router.delete("/os-quota-sets/{target}")
-def reset_quotas(project_id: str, target: str, ctx: RequestContext = Depends(authorize("volume:quotas:delete")),
-                 runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def reset_quotas(
+    project_id: str,
+    target: str,
+    ctx: RequestContext = Depends(authorize("volume:quotas:delete")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     svc = runtime.service("volume")
     with runtime.db.session() as s:
@@ -84,15 +115,25 @@ def reset_quotas(project_id: str, target: str, ctx: RequestContext = Depends(aut
 
 
 @router.get("/limits")
-def limits(project_id: str, ctx: RequestContext = Depends(authorize("volume:limits:show")),
-           runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def limits(
+    project_id: str,
+    ctx: RequestContext = Depends(authorize("volume:limits:show")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     q = _quota_set(runtime, project_id, usage=True)
     absolute = {
-        "maxTotalVolumes": q["volumes"]["limit"], "totalVolumesUsed": q["volumes"]["in_use"],
-        "maxTotalVolumeGigabytes": q["gigabytes"]["limit"], "totalGigabytesUsed": q["gigabytes"]["in_use"],
-        "maxTotalSnapshots": q["snapshots"]["limit"], "totalSnapshotsUsed": q["snapshots"]["in_use"],
-        "maxTotalBackups": -1, "totalBackupsUsed": 0, "maxTotalBackupGigabytes": -1, "totalBackupGigabytesUsed": 0,
+        "maxTotalVolumes": q["volumes"]["limit"],
+        "totalVolumesUsed": q["volumes"]["in_use"],
+        "maxTotalVolumeGigabytes": q["gigabytes"]["limit"],
+        "totalGigabytesUsed": q["gigabytes"]["in_use"],
+        "maxTotalSnapshots": q["snapshots"]["limit"],
+        "totalSnapshotsUsed": q["snapshots"]["in_use"],
+        "maxTotalBackups": -1,
+        "totalBackupsUsed": 0,
+        "maxTotalBackupGigabytes": -1,
+        "totalBackupGigabytesUsed": 0,
     }
     return reply({"limits": {"rate": [], "absolute": absolute}}, 200, version)
 
@@ -115,8 +156,13 @@ def _service(row: Any) -> dict[str, Any]:
 
 
 @router.get("/os-services")
-def list_services(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:services:list")),
-                  runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def list_services(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:services:list")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     backends = runtime.service("volume").backends
     for name in backends.names():
@@ -131,8 +177,14 @@ def list_services(project_id: str, request: Request, ctx: RequestContext = Depen
 
 
 @router.put("/os-services/{action}")
-async def update_service(project_id: str, action: str, request: Request, ctx: RequestContext = Depends(authorize("volume:services:update")),
-                         runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+async def update_service(
+    project_id: str,
+    action: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:services:update")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     body = await json_body(request) or {}
     if action not in ("enable", "disable", "disable-log-reason"):
@@ -140,5 +192,7 @@ async def update_service(project_id: str, action: str, request: Request, ctx: Re
     host = str(body.get("host", ""))
     if not host.startswith("overcast@"):
         raise BadRequest(f"Invalid input received: host must be overcast@<backend>, got {host!r}.")
-    row = runtime.service("volume").backends.set_disabled(host.split("@", 1)[1].split("#")[0], action != "enable", body.get("disabled_reason"))
+    row = runtime.service("volume").backends.set_disabled(
+        host.split("@", 1)[1].split("#")[0], action != "enable", body.get("disabled_reason")
+    )
     return reply({**_service(row), "disabled": row.disabled}, 200, version)

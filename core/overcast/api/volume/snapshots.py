@@ -9,14 +9,27 @@ from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.volume import views
-from overcast.api.volume.common import ApiVersion, Version, all_projects, base_url, body_of, check_project, json_body, paging, reply, truthy
+from overcast.api.volume.common import (
+    ApiVersion,
+    Version,
+    all_projects,
+    base_url,
+    body_of,
+    check_project,
+    json_body,
+    paging,
+    reply,
+    truthy,
+)
 from overcast.context import RequestContext
 from overcast.runtime import Runtime
 
 router = APIRouter()
 
 
-def _list(request: Request, ctx: RequestContext, runtime: Runtime, project_id: str, version: ApiVersion, detail: bool) -> Response:
+def _list(
+    request: Request, ctx: RequestContext, runtime: Runtime, project_id: str, version: ApiVersion, detail: bool
+) -> Response:
     check_project(project_id, ctx)
     marker, limit = paging(request)
     q = request.query_params
@@ -30,42 +43,70 @@ def _list(request: Request, ctx: RequestContext, runtime: Runtime, project_id: s
 
 
 @router.get("/snapshots")
-def list_snapshots(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:snapshots:list")),
-                   runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def list_snapshots(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:snapshots:list")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     return _list(request, ctx, runtime, project_id, version, detail=False)
 
 
 @router.get("/snapshots/detail")
-def list_snapshots_detail(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:snapshots:list")),
-                          runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def list_snapshots_detail(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:snapshots:list")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     return _list(request, ctx, runtime, project_id, version, detail=True)
 
 
 @router.post("/snapshots")
-async def create_snapshot(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:snapshots:create")),
-                          runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+async def create_snapshot(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:snapshots:create")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     body = body_of(await json_body(request), "snapshot")
     row = runtime.service("volume").snapshots.create(
-        ctx, body.get("volume_id") or "", name=body.get("name", body.get("display_name")),
+        ctx,
+        body.get("volume_id") or "",
+        name=body.get("name", body.get("display_name")),
         description=body.get("description", body.get("display_description")),
-        force=truthy(body.get("force", False)), metadata=body.get("metadata"),
+        force=truthy(body.get("force", False)),
+        metadata=body.get("metadata"),
     )
     return reply({"snapshot": views.snapshot(row, version.minor, detail=False)}, 202, version)
 
 
 @router.get("/snapshots/{snapshot_id}")
-def show_snapshot(project_id: str, snapshot_id: str, ctx: RequestContext = Depends(authorize("volume:snapshots:show")),
-                  runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def show_snapshot(
+    project_id: str,
+    snapshot_id: str,
+    ctx: RequestContext = Depends(authorize("volume:snapshots:show")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     row = runtime.service("volume").snapshots.get(ctx, snapshot_id)
     return reply({"snapshot": views.snapshot(row, version.minor)}, 200, version)
 
 
 @router.put("/snapshots/{snapshot_id}")
-async def update_snapshot(project_id: str, snapshot_id: str, request: Request,
-                          ctx: RequestContext = Depends(authorize("volume:snapshots:update")),
-                          runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+async def update_snapshot(
+    project_id: str,
+    snapshot_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:snapshots:update")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     body = body_of(await json_body(request), "snapshot")
     changes = {k: body[k] for k in ("name", "description", "metadata") if k in body}
@@ -74,8 +115,13 @@ async def update_snapshot(project_id: str, snapshot_id: str, request: Request,
 
 
 @router.delete("/snapshots/{snapshot_id}")
-def delete_snapshot(project_id: str, snapshot_id: str, ctx: RequestContext = Depends(authorize("volume:snapshots:delete")),
-                    runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def delete_snapshot(
+    project_id: str,
+    snapshot_id: str,
+    ctx: RequestContext = Depends(authorize("volume:snapshots:delete")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     runtime.service("volume").snapshots.delete(ctx, snapshot_id)
     return reply(None, 202, version)

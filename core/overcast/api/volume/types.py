@@ -20,8 +20,13 @@ def _types(runtime: Runtime):  # noqa: ANN202
 
 
 @router.get("/types")
-def list_types(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:types:list")),
-               runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def list_types(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:types:list")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     q = request.query_params.get("is_public")
     with runtime.db.session() as s:
@@ -30,8 +35,13 @@ def list_types(project_id: str, request: Request, ctx: RequestContext = Depends(
 
 
 @router.get("/types/{type_id}")
-def show_type(project_id: str, type_id: str, ctx: RequestContext = Depends(authorize("volume:types:show")),
-              runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def show_type(
+    project_id: str,
+    type_id: str,
+    ctx: RequestContext = Depends(authorize("volume:types:show")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     with runtime.db.session() as s:
         row = _types(runtime).get(s, type_id)
@@ -41,34 +51,56 @@ def show_type(project_id: str, type_id: str, ctx: RequestContext = Depends(autho
 
 
 @router.post("/types")
-async def create_type(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:types:create")),
-                      runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+async def create_type(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:types:create")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     body = body_of(await json_body(request), "volume_type")
     specs = body.get("extra_specs") or {}
     if not isinstance(specs, dict):
         raise BadRequest("Invalid input received: extra_specs must be an object.")
     with runtime.db.session() as s:
-        row = _types(runtime).create(s, body.get("name"), body.get("description"),
-                                     truthy(body.get("os-volume-type-access:is_public", body.get("is_public", True))), specs)
+        row = _types(runtime).create(
+            s,
+            body.get("name"),
+            body.get("description"),
+            truthy(body.get("os-volume-type-access:is_public", body.get("is_public", True))),
+            specs,
+        )
         return reply({"volume_type": views.volume_type(row, True)}, 200, version)
 
 
 @router.put("/types/{type_id}")
-async def update_type(project_id: str, type_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:types:update")),
-                      runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+async def update_type(
+    project_id: str,
+    type_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:types:update")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     body = body_of(await json_body(request), "volume_type")
     is_public = body.get("is_public")
     with runtime.db.session() as s:
-        row = _types(runtime).update(s, type_id, body.get("name"), body.get("description"),
-                                     None if is_public is None else truthy(is_public))
+        row = _types(runtime).update(
+            s, type_id, body.get("name"), body.get("description"), None if is_public is None else truthy(is_public)
+        )
         return reply({"volume_type": views.volume_type(row, True)}, 200, version)
 
 
 @router.delete("/types/{type_id}")
-def delete_type(project_id: str, type_id: str, ctx: RequestContext = Depends(authorize("volume:types:delete")),
-                runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def delete_type(
+    project_id: str,
+    type_id: str,
+    ctx: RequestContext = Depends(authorize("volume:types:delete")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     with runtime.db.session() as s:
         _types(runtime).delete(s, type_id)
@@ -76,16 +108,27 @@ def delete_type(project_id: str, type_id: str, ctx: RequestContext = Depends(aut
 
 
 @router.get("/types/{type_id}/extra_specs")
-def list_specs(project_id: str, type_id: str, ctx: RequestContext = Depends(authorize("volume:type_specs:list")),
-               runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def list_specs(
+    project_id: str,
+    type_id: str,
+    ctx: RequestContext = Depends(authorize("volume:type_specs:list")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     with runtime.db.session() as s:
         return reply({"extra_specs": dict(_types(runtime).get(s, type_id).extra_specs or {})}, 200, version)
 
 
 @router.post("/types/{type_id}/extra_specs")
-async def set_specs(project_id: str, type_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:type_specs:create")),
-                    runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+async def set_specs(
+    project_id: str,
+    type_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:type_specs:create")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     body = await json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("extra_specs"), dict):
@@ -95,8 +138,14 @@ async def set_specs(project_id: str, type_id: str, request: Request, ctx: Reques
 
 
 @router.get("/types/{type_id}/extra_specs/{key}")
-def show_spec(project_id: str, type_id: str, key: str, ctx: RequestContext = Depends(authorize("volume:type_specs:show")),
-              runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def show_spec(
+    project_id: str,
+    type_id: str,
+    key: str,
+    ctx: RequestContext = Depends(authorize("volume:type_specs:show")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     with runtime.db.session() as s:
         specs = _types(runtime).get(s, type_id).extra_specs or {}
@@ -106,9 +155,15 @@ def show_spec(project_id: str, type_id: str, key: str, ctx: RequestContext = Dep
 
 
 @router.put("/types/{type_id}/extra_specs/{key}")
-async def update_spec(project_id: str, type_id: str, key: str, request: Request,
-                      ctx: RequestContext = Depends(authorize("volume:type_specs:update")),
-                      runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+async def update_spec(
+    project_id: str,
+    type_id: str,
+    key: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:type_specs:update")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     body = await json_body(request)
     if not isinstance(body, dict) or list(body) != [key]:
@@ -119,8 +174,14 @@ async def update_spec(project_id: str, type_id: str, key: str, request: Request,
 
 
 @router.delete("/types/{type_id}/extra_specs/{key}")
-def delete_spec(project_id: str, type_id: str, key: str, ctx: RequestContext = Depends(authorize("volume:type_specs:delete")),
-                runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def delete_spec(
+    project_id: str,
+    type_id: str,
+    key: str,
+    ctx: RequestContext = Depends(authorize("volume:type_specs:delete")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     with runtime.db.session() as s:
         _types(runtime).unset_spec(s, type_id, key)

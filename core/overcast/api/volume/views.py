@@ -32,8 +32,15 @@ def attachment_summary(att: VolumeAttachment, is_admin: bool) -> dict[str, Any]:
     }
 
 
-def volume(row: Volume, attachments: list[VolumeAttachment], type_name: str, base: str, is_admin: bool,
-           minor: int = 0, extended: bool = True) -> dict[str, Any]:
+def volume(
+    row: Volume,
+    attachments: list[VolumeAttachment],
+    type_name: str,
+    base: str,
+    is_admin: bool,
+    minor: int = 0,
+    extended: bool = True,
+) -> dict[str, Any]:
     """A volume at microversion ``3.<minor>`` for an admin or not: the one place that decides
     a volume's fields (Tempest's volume schemas are the reference).
 
@@ -139,7 +146,9 @@ def connection_info(info: ConnectionInfo | None) -> dict[str, Any] | None:
 
 
 def attachment(att: VolumeAttachment, info: dict[str, Any] | None = None) -> dict[str, Any]:
-    status = {"reserved": "reserved", "attaching": "attaching", "attached": "attached"}.get(att.attach_status, att.attach_status)
+    status = {"reserved": "reserved", "attaching": "attaching", "attached": "attached"}.get(
+        att.attach_status, att.attach_status
+    )
     return {
         "id": att.id,
         "volume_id": att.volume_id,

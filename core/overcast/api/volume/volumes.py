@@ -33,15 +33,18 @@ from overcast.volume.parts import check_ref
 router = APIRouter()
 
 
-def render(runtime: Runtime, request: Request, ctx: RequestContext, rows: list[Any], version: ApiVersion,
-           extended: bool = True) -> list[dict[str, Any]]:
+def render(
+    runtime: Runtime, request: Request, ctx: RequestContext, rows: list[Any], version: ApiVersion, extended: bool = True
+) -> list[dict[str, Any]]:
     """Volume views at ``version`` (see :func:`views.volume` for ``extended``)."""
     svc = runtime.service("volume")
     atts = svc.volumes.attachments_of([r.id for r in rows])
     names = svc.volumes.type_names({r.volume_type_id for r in rows}) if rows else {}
     base = base_url(request)
-    return [views.volume(r, atts[r.id], names.get(r.volume_type_id, ""), base, ctx.is_admin, version.minor, extended)
-            for r in rows]
+    return [
+        views.volume(r, atts[r.id], names.get(r.volume_type_id, ""), base, ctx.is_admin, version.minor, extended)
+        for r in rows
+    ]
 
 
 def _metadata_filter(raw: str | None) -> dict[str, str]:
@@ -57,15 +60,28 @@ def _metadata_filter(raw: str | None) -> dict[str, str]:
     raise BadRequest(f"Invalid input received: metadata filter {raw!r} is not an object.")
 
 
-def _list(request: Request, ctx: RequestContext, runtime: Runtime, project_id: str, version: ApiVersion, detail: bool) -> Response:
+def _list(
+    request: Request, ctx: RequestContext, runtime: Runtime, project_id: str, version: ApiVersion, detail: bool
+) -> Response:
     check_project(project_id, ctx)
     marker, limit = paging(request)
     q = request.query_params
-    filters = {"name": q.get("name"), "status": q.get("status"), "bootable": q.get("bootable"),
-               "metadata": _metadata_filter(q.get("metadata")), "project_id": q.get("project_id")}
-    rows = runtime.service("volume").volumes.list(ctx, filters, all_projects(request, ctx), marker, limit, sort_keys(request))
+    filters = {
+        "name": q.get("name"),
+        "status": q.get("status"),
+        "bootable": q.get("bootable"),
+        "metadata": _metadata_filter(q.get("metadata")),
+        "project_id": q.get("project_id"),
+    }
+    rows = runtime.service("volume").volumes.list(
+        ctx, filters, all_projects(request, ctx), marker, limit, sort_keys(request)
+    )
     base = base_url(request)
-    body: dict[str, Any] = {"volumes": render(runtime, request, ctx, rows, version) if detail else [views.volume_summary(r, base) for r in rows]}
+    body: dict[str, Any] = {
+        "volumes": render(runtime, request, ctx, rows, version)
+        if detail
+        else [views.volume_summary(r, base) for r in rows]
+    }
     if limit is not None and rows and len(rows) == limit:
         path = f"{base}/volume/v3/{project_id}/volumes{'/detail' if detail else ''}"
         body["volumes_links"] = [{"rel": "next", "href": f"{path}?limit={limit}&marker={rows[-1].id}"}]
@@ -73,20 +89,35 @@ def _list(request: Request, ctx: RequestContext, runtime: Runtime, project_id: s
 
 
 @router.get("/volumes")
-def list_volumes(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:volumes:list")),
-                 runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def list_volumes(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:volumes:list")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     return _list(request, ctx, runtime, project_id, version, detail=False)
 
 
 @router.get("/volumes/detail")
-def list_volumes_detail(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:volumes:list")),
-                        runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def list_volumes_detail(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:volumes:list")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     return _list(request, ctx, runtime, project_id, version, detail=True)
 
 
 @router.post("/volumes")
-async def create_volume(project_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:volumes:create")),
-                        runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+async def create_volume(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:volumes:create")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     body = body_of(await json_body(request), "volume")
     row = runtime.service("volume").volumes.create(
@@ -114,17 +145,28 @@ def volume_without_id(project_id: str, ctx: RequestContext = Depends(authorize("
 
 
 @router.get("/volumes/{volume_id}")
-def show_volume(project_id: str, volume_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:volumes:show")),
-                runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def show_volume(
+    project_id: str,
+    volume_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:volumes:show")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     row = runtime.service("volume").volumes.get(ctx, volume_id)
     return reply({"volume": render(runtime, request, ctx, [row], version)[0]}, 200, version)
 
 
 @router.put("/volumes/{volume_id}")
-async def update_volume(project_id: str, volume_id: str, request: Request,
-                        ctx: RequestContext = Depends(authorize("volume:volumes:update")),
-                        runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+async def update_volume(
+    project_id: str,
+    volume_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:volumes:update")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     body = body_of(await json_body(request), "volume")
     changes = {k: body[k] for k in ("name", "description", "metadata") if k in body}
@@ -136,8 +178,14 @@ async def update_volume(project_id: str, volume_id: str, request: Request,
 
 
 @router.delete("/volumes/{volume_id}")
-def delete_volume(project_id: str, volume_id: str, request: Request, ctx: RequestContext = Depends(authorize("volume:volumes:delete")),
-                  runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def delete_volume(
+    project_id: str,
+    volume_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:volumes:delete")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     cascade = truthy(request.query_params.get("cascade", "false"))
     runtime.service("volume").volumes.delete(ctx, volume_id, cascade=cascade)
@@ -156,9 +204,14 @@ ADMIN_ACTIONS = {"os-reset_status": "volume:volumes:reset_status", "os-force_del
 
 
 @router.post("/volumes/{volume_id}/action")
-async def volume_action(project_id: str, volume_id: str, request: Request,
-                        ctx: RequestContext = Depends(authorize("volume:volumes:action")),
-                        runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+async def volume_action(
+    project_id: str,
+    volume_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:volumes:action")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     body = await json_body(request)
     if not isinstance(body, dict) or len(body) != 1:
@@ -230,14 +283,27 @@ def _terminate(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) ->
 
 def _upload(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
     row, image = svc.volumes.upload_to_image(
-        ctx, vid, args.get("image_name"), args.get("disk_format", "raw"), args.get("container_format", "bare"),
+        ctx,
+        vid,
+        args.get("image_name"),
+        args.get("disk_format", "raw"),
+        args.get("container_format", "bare"),
         truthy(args.get("force", False)),
     )
-    return 202, {"os-volume_upload_image": {
-        "id": row.id, "updated_at": views.iso(row.updated_at), "status": row.status, "display_description": row.description,
-        "size": row.size, "volume_type": None, "image_id": image.id, "container_format": image.container_format,
-        "disk_format": image.disk_format, "image_name": image.name,
-    }}
+    return 202, {
+        "os-volume_upload_image": {
+            "id": row.id,
+            "updated_at": views.iso(row.updated_at),
+            "status": row.status,
+            "display_description": row.description,
+            "size": row.size,
+            "volume_type": None,
+            "image_id": image.id,
+            "container_format": image.container_format,
+            "disk_format": image.disk_format,
+            "image_name": image.name,
+        }
+    }
 
 
 def _set_bootable(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:

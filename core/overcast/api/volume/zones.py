@@ -14,8 +14,12 @@ router = APIRouter()
 
 
 @router.get("/os-availability-zone")
-def list_zones(project_id: str, ctx: RequestContext = Depends(authorize("volume:zones:list")),
-               runtime: Runtime = Depends(get_runtime), version: ApiVersion = Version) -> Response:
+def list_zones(
+    project_id: str,
+    ctx: RequestContext = Depends(authorize("volume:zones:list")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
     check_project(project_id, ctx)
     zones: dict[str, bool] = {}
     for row in runtime.service("volume").backends.records():

@@ -83,7 +83,9 @@ class GroupMember(Base):
     __tablename__ = "identity_group_members"
 
     group_id: Mapped[str] = mapped_column(ForeignKey("identity_groups.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("identity_users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class Role(Base):
@@ -102,8 +104,12 @@ class RoleAssignment(Base):
 
     actor_type: Mapped[str] = mapped_column(String(8), primary_key=True)  # "user" | "group"
     actor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    project_id: Mapped[str] = mapped_column(ForeignKey("identity_projects.id", ondelete="CASCADE"), primary_key=True, index=True)
-    role_id: Mapped[str] = mapped_column(ForeignKey("identity_roles.id", ondelete="CASCADE"), primary_key=True, index=True)
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_projects.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_roles.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class ApplicationCredential(Base):

@@ -44,7 +44,9 @@ class NetworkRecord(Base):
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
-    subnets: Mapped[list[SubnetRecord]] = relationship(back_populates="network", cascade=_CASCADE, order_by="SubnetRecord.created_at")
+    subnets: Mapped[list[SubnetRecord]] = relationship(
+        back_populates="network", cascade=_CASCADE, order_by="SubnetRecord.created_at"
+    )
 
 
 class SubnetRecord(Base):
@@ -52,7 +54,9 @@ class SubnetRecord(Base):
 
     id: Mapped[str] = uuid_pk()
     project_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
-    network_id: Mapped[str] = mapped_column(ForeignKey("network_networks.id", ondelete="CASCADE"), index=True, nullable=False)
+    network_id: Mapped[str] = mapped_column(
+        ForeignKey("network_networks.id", ondelete="CASCADE"), index=True, nullable=False
+    )
     name: Mapped[str] = mapped_column(String(255), default="", nullable=False)
     description: Mapped[str] = mapped_column(String(1024), default="", nullable=False)
     ip_version: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -97,7 +101,9 @@ class PortRecord(Base):
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
-    fixed_ips: Mapped[list[IpAllocationRecord]] = relationship(cascade=_CASCADE, order_by="IpAllocationRecord.ip_address")
+    fixed_ips: Mapped[list[IpAllocationRecord]] = relationship(
+        cascade=_CASCADE, order_by="IpAllocationRecord.ip_address"
+    )
     security_groups: Mapped[list[PortSecurityGroupRecord]] = relationship(cascade=_CASCADE)
 
 
@@ -133,7 +139,9 @@ class SecurityGroupRecord(Base):
     updated_at: Mapped[datetime] = updated_at()
 
     rules: Mapped[list[SecurityGroupRuleRecord]] = relationship(
-        cascade=_CASCADE, foreign_keys="SecurityGroupRuleRecord.security_group_id", order_by="SecurityGroupRuleRecord.created_at"
+        cascade=_CASCADE,
+        foreign_keys="SecurityGroupRuleRecord.security_group_id",
+        order_by="SecurityGroupRuleRecord.created_at",
     )
 
 
@@ -142,7 +150,9 @@ class SecurityGroupRuleRecord(Base):
 
     id: Mapped[str] = uuid_pk()
     project_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
-    security_group_id: Mapped[str] = mapped_column(ForeignKey("network_security_groups.id", ondelete="CASCADE"), index=True, nullable=False)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("network_security_groups.id", ondelete="CASCADE"), index=True, nullable=False
+    )
     direction: Mapped[str] = mapped_column(String(16), nullable=False)
     ethertype: Mapped[str] = mapped_column(String(8), default="IPv4", nullable=False)
     protocol: Mapped[str | None] = mapped_column(String(40))

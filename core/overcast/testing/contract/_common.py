@@ -19,7 +19,7 @@ def check_refuses_unimplemented(driver: RoutedDriver) -> None:
     """Every operation of the family that the driver lacks is refused before the call."""
     prefix = driver.info.kind.hook_prefix
     for hook in hook_names(prefix):
-        operation = hook[len(prefix):]
+        operation = hook[len(prefix) :]
         if driver.supports(operation):
             continue
         with pytest.raises(UnsupportedOperation, match=operation):

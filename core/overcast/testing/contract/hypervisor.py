@@ -40,7 +40,9 @@ class HypervisorContract:
         return Flavor(id="contract", name="contract.tiny", vcpus=1, memory_mb=256, root_gb=1)
 
     @pytest.fixture
-    def instance(self, driver: HypervisorHooks, target: Host, flavor: Flavor, image_file: ImageFile | None) -> Iterator[Instance]:
+    def instance(
+        self, driver: HypervisorHooks, target: Host, flavor: Flavor, image_file: ImageFile | None
+    ) -> Iterator[Instance]:
         """A spawned guest, destroyed (with its disks) after the test."""
         needs(driver, "spawn", "destroy")
         driver.init_host(host=target) if driver.supports("init_host") else None
@@ -96,15 +98,25 @@ class HypervisorContract:
             assert instance.name not in driver.list_instances(host=target)
         assert driver.destroy(host=target, instance=instance, destroy_disks=True) is True
 
-    def test_get_info_of_unknown_guest_is_not_found(self, driver: HypervisorHooks, target: Host, flavor: Flavor) -> None:
+    def test_get_info_of_unknown_guest_is_not_found(
+        self, driver: HypervisorHooks, target: Host, flavor: Flavor
+    ) -> None:
         needs(driver, "get_info")
-        ghost = Instance(uuid="00000000-0000-0000-0000-000000000000", name="oc-ghost", display_name="ghost", project_id="p", flavor=flavor)
+        ghost = Instance(
+            uuid="00000000-0000-0000-0000-000000000000",
+            name="oc-ghost",
+            display_name="ghost",
+            project_id="p",
+            flavor=flavor,
+        )
         with pytest.raises(NotFound):
             driver.get_info(host=target, instance=ghost)
 
     def test_power_off_and_on(self, driver: HypervisorHooks, target: Host, instance: Instance) -> None:
         needs(driver, "power_off", "power_on")
-        assert driver.power_off(host=target, instance=instance, timeout=self.power_off_timeout, retry_interval=1) is True
+        assert (
+            driver.power_off(host=target, instance=instance, timeout=self.power_off_timeout, retry_interval=1) is True
+        )
         assert driver.get_info(host=target, instance=instance).state == PowerState.SHUTDOWN
         assert driver.power_on(host=target, instance=instance) is True
         assert driver.get_info(host=target, instance=instance).state == PowerState.RUNNING
@@ -140,7 +152,9 @@ class HypervisorContract:
         out = driver.get_console_output(host=target, instance=instance, length=None)
         assert isinstance(out, str)
 
-    def test_snapshot_produces_a_standalone_file(self, driver: HypervisorHooks, target: Host, instance: Instance) -> None:
+    def test_snapshot_produces_a_standalone_file(
+        self, driver: HypervisorHooks, target: Host, instance: Instance
+    ) -> None:
         needs(driver, "snapshot")
         result = driver.snapshot(host=target, instance=instance, image_name="contract-snap")
         assert isinstance(result, SnapshotResult)
@@ -157,4 +171,6 @@ class HypervisorContract:
         assert connector.host
         if driver.supports("get_capabilities"):
             caps = driver.get_capabilities(host=target)
-            assert set(connector.connection_types) <= set(caps.volume_connection_types) or not caps.volume_connection_types
+            assert (
+                set(connector.connection_types) <= set(caps.volume_connection_types) or not caps.volume_connection_types
+            )

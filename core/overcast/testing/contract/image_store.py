@@ -38,7 +38,9 @@ def broken_stream(data: bytes, fail_after: int) -> Iterator[bytes]:
 class ImageStoreContract:
     """Provide ``driver`` and ``target`` (a :class:`Backend` of kind image_store)."""
 
-    def _read(self, driver: ImageStoreHooks, target: Backend, location: str, offset: int = 0, length: int | None = None) -> bytes:
+    def _read(
+        self, driver: ImageStoreHooks, target: Backend, location: str, offset: int = 0, length: int | None = None
+    ) -> bytes:
         return b"".join(driver.get(backend=target, location=location, offset=offset, length=length))
 
     def test_unimplemented_operations_are_refused_before_the_call(self, driver: ImageStoreHooks) -> None:

@@ -14,16 +14,31 @@ from overcast.types import Backend, FixedIp, IpAllocationPool, Network, Port, Ro
 def sample_network(segmentation_id: int = 4242) -> Network:
     net_id = str(uuid.uuid4())
     subnet = Subnet(
-        id=str(uuid.uuid4()), network_id=net_id, cidr="10.231.0.0/24", gateway_ip="10.231.0.1",
+        id=str(uuid.uuid4()),
+        network_id=net_id,
+        cidr="10.231.0.0/24",
+        gateway_ip="10.231.0.1",
         allocation_pools=(IpAllocationPool("10.231.0.10", "10.231.0.200"),),
     )
-    return Network(id=net_id, name="contract-net", project_id="contract-project", network_type="vxlan",
-                   segmentation_id=segmentation_id, mtu=1450, subnets=(subnet,))
+    return Network(
+        id=net_id,
+        name="contract-net",
+        project_id="contract-project",
+        network_type="vxlan",
+        segmentation_id=segmentation_id,
+        mtu=1450,
+        subnets=(subnet,),
+    )
 
 
 def sample_port(network: Network, ip: str = "10.231.0.10") -> Port:
-    return Port(id=str(uuid.uuid4()), network_id=network.id, mac_address="fa:16:3e:00:23:01",
-                project_id=network.project_id, fixed_ips=(FixedIp(network.subnets[0].id, ip),))
+    return Port(
+        id=str(uuid.uuid4()),
+        network_id=network.id,
+        mac_address="fa:16:3e:00:23:01",
+        project_id=network.project_id,
+        fixed_ips=(FixedIp(network.subnets[0].id, ip),),
+    )
 
 
 class NetworkContract:
@@ -43,7 +58,9 @@ class NetworkContract:
         vif = driver.bind_port(backend=target, host=host_name, port=port)
         assert vif is None or (isinstance(vif, VifDetails) and vif.port_id == port.id and vif.vif_type)
 
-    def test_network_setup_is_idempotent_and_teardown_complete(self, driver: NetworkHooks, target: Backend, host_name: str) -> None:
+    def test_network_setup_is_idempotent_and_teardown_complete(
+        self, driver: NetworkHooks, target: Backend, host_name: str
+    ) -> None:
         needs(driver, "setup_network", "teardown_network", "list_resources")
         before = {k: set(v) for k, v in driver.list_resources(backend=target, host=host_name).items()}
         net = sample_network()

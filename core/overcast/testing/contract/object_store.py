@@ -30,19 +30,39 @@ class ObjectStoreContract:
         """A fresh (account, container) per test."""
         return f"AUTH_{uuid.uuid4().hex}", "contract"
 
-    def _put(self, driver: ObjectStoreHooks, target: Backend, where: tuple[str, str], name: str, data: bytes, etag: str | None = None) -> ObjectInfo:
+    def _put(
+        self,
+        driver: ObjectStoreHooks,
+        target: Backend,
+        where: tuple[str, str],
+        name: str,
+        data: bytes,
+        etag: str | None = None,
+    ) -> ObjectInfo:
         account, container = where
-        return driver.put(backend=target, account=account, container=container, name=name, data=chunks(data),
-                          content_type="application/octet-stream", metadata={"color": "blue"}, expected_etag=etag)
+        return driver.put(
+            backend=target,
+            account=account,
+            container=container,
+            name=name,
+            data=chunks(data),
+            content_type="application/octet-stream",
+            metadata={"color": "blue"},
+            expected_etag=etag,
+        )
 
-    def _get(self, driver: ObjectStoreHooks, target: Backend, where: tuple[str, str], name: str, rng: ByteRange | None = None) -> bytes:
+    def _get(
+        self, driver: ObjectStoreHooks, target: Backend, where: tuple[str, str], name: str, rng: ByteRange | None = None
+    ) -> bytes:
         account, container = where
         _, body = driver.get(backend=target, account=account, container=container, name=name, byte_range=rng)
         return b"".join(body)
 
     def _names(self, driver: ObjectStoreHooks, target: Backend, where: tuple[str, str], **kw: Any) -> list[str]:
         account, container = where
-        args: dict[str, Any] = dict(prefix=None, delimiter=None, marker=None, end_marker=None, limit=10000, reverse=False)
+        args: dict[str, Any] = dict(
+            prefix=None, delimiter=None, marker=None, end_marker=None, limit=10000, reverse=False
+        )
         args.update(kw)
         entries = driver.list(backend=target, account=account, container=container, **args)
         return [e.subdir if isinstance(e, ObjectSubdir) else e.name for e in entries]
@@ -63,7 +83,9 @@ class ObjectStoreContract:
         with pytest.raises(NotFound):
             driver.delete(backend=target, account=where[0], container=where[1], name="a/b.bin")
 
-    def test_etag_mismatch_stores_nothing_and_keeps_the_old_version(self, driver: ObjectStoreHooks, target: Backend, where: tuple[str, str]) -> None:
+    def test_etag_mismatch_stores_nothing_and_keeps_the_old_version(
+        self, driver: ObjectStoreHooks, target: Backend, where: tuple[str, str]
+    ) -> None:
         self._put(driver, target, where, "obj", b"old")
         with pytest.raises(Unprocessable):
             self._put(driver, target, where, "obj", b"new", etag="0" * 32)
@@ -91,7 +113,9 @@ class ObjectStoreContract:
     def test_listing_semantics(self, driver: ObjectStoreHooks, target: Backend, where: tuple[str, str]) -> None:
         for name in ["a", "b/1", "b/2", "b/c/3", "c", "/lead", "d\u00e9j\u00e0"]:
             self._put(driver, target, where, name, name.encode())
-        assert self._names(driver, target, where) == sorted(["a", "b/1", "b/2", "b/c/3", "c", "/lead", "d\u00e9j\u00e0"])
+        assert self._names(driver, target, where) == sorted(
+            ["a", "b/1", "b/2", "b/c/3", "c", "/lead", "d\u00e9j\u00e0"]
+        )
         assert self._names(driver, target, where, delimiter="/") == ["/", "a", "b/", "c", "d\u00e9j\u00e0"]
         assert self._names(driver, target, where, prefix="b/", delimiter="/") == ["b/1", "b/2", "b/c/"]
         assert self._names(driver, target, where, marker="b/1", limit=2) == ["b/2", "b/c/3"]

@@ -22,8 +22,14 @@ from overcast.types import ConfigOption, DriverKind
 FAKE = "fake"
 
 __all__ = [
-    "FAKE", "FakeDriversPlugin", "FakeHypervisor", "FakeImageStore", "FakeNetworkDriver",
-    "FakeObjectStore", "FakeVolumeDriver", "swift_listing",
+    "FAKE",
+    "FakeDriversPlugin",
+    "FakeHypervisor",
+    "FakeImageStore",
+    "FakeNetworkDriver",
+    "FakeObjectStore",
+    "FakeVolumeDriver",
+    "swift_listing",
 ]
 
 

@@ -197,7 +197,9 @@ class FakeHypervisor:
         return "\n".join(lines[-length:] if length else lines) + "\n"
 
     @hookimpl
-    def hv_migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host, flavor: Flavor) -> MigrationData:
+    def hv_migrate_disk_and_power_off(
+        self, host: Host, instance: Instance, dest: Host, flavor: Flavor
+    ) -> MigrationData:
         """Stop the guest; the guest as it is now is kept for a revert (in memory)."""
         with self.lock:
             guest = self._guest(host, instance)
@@ -218,9 +220,11 @@ class FakeHypervisor:
     ) -> InstanceInfo:
         with self.lock:
             source = self.guests[migration.source_host].get(instance.name)
-            guest = dict(source) if source else {
-                "id": instance.uuid, "instance": instance, "console": [], "vifs": {}, "volumes": {}
-            }
+            guest = (
+                dict(source)
+                if source
+                else {"id": instance.uuid, "instance": instance, "console": [], "vifs": {}, "volumes": {}}
+            )
             guest["instance"] = instance  # the new flavor of a resize
             guest["state"] = PowerState.RUNNING if power_on else PowerState.SHUTDOWN
             self.guests[host.name][instance.name] = guest
@@ -288,7 +292,9 @@ class FakeHypervisor:
         return Connector(host=host.name, connection_types=frozenset({"file", "fake"}), ip="127.0.0.1")
 
     @hookimpl
-    def hv_attach_volume(self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
+    def hv_attach_volume(
+        self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str
+    ) -> bool:
         guest = self._guest(host, instance)
         if mountpoint in guest["volumes"]:
             raise Conflict(f"{mountpoint} is already in use on {instance.name}")
@@ -297,7 +303,9 @@ class FakeHypervisor:
         return True
 
     @hookimpl
-    def hv_detach_volume(self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str) -> bool:
+    def hv_detach_volume(
+        self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str
+    ) -> bool:
         guest = self._guest(host, instance)
         if guest["volumes"].pop(mountpoint, None) is None:
             raise NotFound(f"nothing is attached at {mountpoint} on {instance.name}")

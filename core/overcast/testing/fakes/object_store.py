@@ -54,8 +54,14 @@ class FakeObjectStore:
         if expected_etag and expected_etag.strip('"').lower() != etag:
             raise Unprocessable(f"ETag {expected_etag} does not match the content's MD5 {etag}")
         content = b"".join(chunks)
-        info = ObjectInfo(name=name, size=len(content), etag=etag, content_type=content_type,
-                          last_modified=time.time(), metadata=dict(metadata))
+        info = ObjectInfo(
+            name=name,
+            size=len(content),
+            etag=etag,
+            content_type=content_type,
+            last_modified=time.time(),
+            metadata=dict(metadata),
+        )
         with self.lock:
             self.objects[(account, container, name)] = (info, content)
         return info
@@ -74,7 +80,9 @@ class FakeObjectStore:
         return self._get(account, container, name)[0]
 
     @hookimpl
-    def obj_post(self, backend: Backend, account: str, container: str, name: str, metadata: Mapping[str, str]) -> ObjectInfo:
+    def obj_post(
+        self, backend: Backend, account: str, container: str, name: str, metadata: Mapping[str, str]
+    ) -> ObjectInfo:
         with self.lock:
             info, content = self._get(account, container, name)
             import dataclasses
@@ -105,7 +113,14 @@ class FakeObjectStore:
     ) -> Sequence[ObjectInfo | ObjectSubdir]:
         names = sorted(n for (a, c, n) in self.objects if a == account and c == container)
         return swift_listing(
-            names, lambda n: self.objects[(account, container, n)][0], prefix, delimiter, marker, end_marker, limit, reverse
+            names,
+            lambda n: self.objects[(account, container, n)][0],
+            prefix,
+            delimiter,
+            marker,
+            end_marker,
+            limit,
+            reverse,
         )
 
     @hookimpl
@@ -145,7 +160,7 @@ def swift_listing(
         if end_marker and (name <= end_marker if reverse else name >= end_marker):
             continue
         if delimiter:
-            rest = name[len(prefix or ""):]
+            rest = name[len(prefix or "") :]
             cut = rest.find(delimiter)
             if cut >= 0:
                 subdir = (prefix or "") + rest[: cut + len(delimiter)]

@@ -24,5 +24,13 @@ async def admin(request: Request) -> Response:
     runtime.identity.enforce("dashboard:plugins:list", ctx)
     plugins = list(runtime.plugins.records.values())
     drivers = {h.name: h.driver for h in runtime.drivers.hosts.values()}
-    return render(request, "admin.html", session, hypervisors=hypervisors, services=services, plugins=plugins, drivers=drivers,
-                  projects=await user_projects(request, session))
+    return render(
+        request,
+        "admin.html",
+        session,
+        hypervisors=hypervisors,
+        services=services,
+        plugins=plugins,
+        drivers=drivers,
+        projects=await user_projects(request, session),
+    )

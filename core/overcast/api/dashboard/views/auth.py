@@ -55,15 +55,24 @@ def _session_from(token: str, data: dict[str, Any]) -> Session:
     )
 
 
-async def _scoped_token(client: ApiClient, username: str, password: str, project_name: str) -> tuple[str, dict[str, Any]]:
+async def _scoped_token(
+    client: ApiClient, username: str, password: str, project_name: str
+) -> tuple[str, dict[str, Any]]:
     if project_name:
-        return await _issue(client, _password_auth(username, password, {"name": project_name, "domain": {"id": "default"}}))
+        return await _issue(
+            client, _password_auth(username, password, {"name": project_name, "domain": {"id": "default"}})
+        )
     unscoped, _ = await _issue(client, _password_auth(username, password, None))
     projects = (await client.get("/identity/v3/auth/projects", headers={"X-Auth-Token": unscoped}))["projects"]
     if not projects:
         raise ApiError(401, "You have no role on any project; ask an administrator for one.")
     first = sorted(projects, key=lambda p: p["name"])[0]
-    body = {"auth": {"identity": {"methods": ["token"], "token": {"id": unscoped}}, "scope": {"project": {"id": first["id"]}}}}
+    body = {
+        "auth": {
+            "identity": {"methods": ["token"], "token": {"id": unscoped}},
+            "scope": {"project": {"id": first["id"]}},
+        }
+    }
     return await _issue(client, body)
 
 
@@ -74,7 +83,9 @@ async def home(request: Request) -> Response:
 
 @router.get("/login")
 async def login_page(request: Request) -> Response:
-    return render(request, "login.html", next_path=request.query_params.get("next", "/overview"), username="", project="")
+    return render(
+        request, "login.html", next_path=request.query_params.get("next", "/overview"), username="", project=""
+    )
 
 
 @router.post("/login")
@@ -89,8 +100,15 @@ async def login(request: Request) -> Response:
         try:
             token, data = await _scoped_token(client, username, password, project)
         except ApiError as exc:
-            return render(request, "login.html", status=401, next_path=next_path,
-                          username=username, project=project, error=exc.message)
+            return render(
+                request,
+                "login.html",
+                status=401,
+                next_path=next_path,
+                username=username,
+                project=project,
+                error=exc.message,
+            )
     return set_session(RedirectResponse(next_path, status_code=303), request, _session_from(token, data))
 
 
@@ -110,8 +128,12 @@ async def logout(request: Request) -> Response:
 async def switch_project(request: Request) -> Response:
     session = session_of(request)
     form = await check_csrf(request, session)
-    body = {"auth": {"identity": {"methods": ["token"], "token": {"id": session.token}},
-                     "scope": {"project": {"id": form.get("project_id", "")}}}}
+    body = {
+        "auth": {
+            "identity": {"methods": ["token"], "token": {"id": session.token}},
+            "scope": {"project": {"id": form.get("project_id", "")}},
+        }
+    }
     async with api(request, session) as client:
         token, data = await _issue(client, body)
     new = _session_from(token, data)

@@ -21,9 +21,19 @@ async def identity(request: Request) -> Response:
         projects = (await client.get(f"{KEYSTONE}/projects"))["projects"]
         users = (await client.get(f"{KEYSTONE}/users"))["users"]
         roles = (await client.get(f"{KEYSTONE}/roles"))["roles"]
-        assignments = (await client.get(f"{KEYSTONE}/role_assignments", params={"include_names": "true"}))["role_assignments"]
-    return render(request, "identity.html", session, all_projects=projects, users=users, roles=roles, assignments=assignments,
-                  projects=await user_projects(request, session))
+        assignments = (await client.get(f"{KEYSTONE}/role_assignments", params={"include_names": "true"}))[
+            "role_assignments"
+        ]
+    return render(
+        request,
+        "identity.html",
+        session,
+        all_projects=projects,
+        users=users,
+        roles=roles,
+        assignments=assignments,
+        projects=await user_projects(request, session),
+    )
 
 
 @router.post("/projects")
@@ -33,7 +43,9 @@ async def identity_action(request: Request) -> Response:
     action = form.get("action", "")
     async with api(request, session) as client:
         if action == "create-project":
-            await client.post(f"{KEYSTONE}/projects", json={"project": {"name": form.get("name", "").strip(), "domain_id": "default"}})
+            await client.post(
+                f"{KEYSTONE}/projects", json={"project": {"name": form.get("name", "").strip(), "domain_id": "default"}}
+            )
             return back("/projects", message="Project created.")
         if action == "create-user":
             user = {"name": form.get("name", "").strip(), "password": form.get("password", ""), "domain_id": "default"}

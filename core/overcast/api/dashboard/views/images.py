@@ -15,9 +15,33 @@ router = APIRouter(route_class=DashboardRoute)
 GLANCE = "/image/v2/images"
 PATCH_TYPE = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
 DISK_FORMATS = ["qcow2", "raw", "vmdk", "vhd", "vhdx", "iso", "ami", "ari", "aki", "vdi"]
-CORE_FIELDS = {"id", "name", "status", "visibility", "protected", "os_hidden", "checksum", "os_hash_algo", "os_hash_value",
-               "owner", "size", "virtual_size", "min_ram", "min_disk", "disk_format", "container_format", "created_at",
-               "updated_at", "tags", "self", "file", "schema", "locations", "direct_url", "stores"}
+CORE_FIELDS = {
+    "id",
+    "name",
+    "status",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "owner",
+    "size",
+    "virtual_size",
+    "min_ram",
+    "min_disk",
+    "disk_format",
+    "container_format",
+    "created_at",
+    "updated_at",
+    "tags",
+    "self",
+    "file",
+    "schema",
+    "locations",
+    "direct_url",
+    "stores",
+}
 
 
 @router.get("/images")
@@ -25,8 +49,14 @@ async def images(request: Request) -> Response:
     session = session_of(request)
     async with api(request, session) as client:
         listing = (await client.get(GLANCE))["images"]
-    return render(request, "images.html", session, images=listing, disk_formats=DISK_FORMATS,
-                  projects=await user_projects(request, session))
+    return render(
+        request,
+        "images.html",
+        session,
+        images=listing,
+        disk_formats=DISK_FORMATS,
+        projects=await user_projects(request, session),
+    )
 
 
 @router.post("/images/new")
@@ -37,8 +67,12 @@ async def create_image(request: Request) -> Response:
     name = form.get("name", "").strip()
     if not name:
         raise BadRequest("An image needs a name.")
-    body = {"name": name, "disk_format": form.get("disk_format", "qcow2"),
-            "container_format": form.get("container_format", "bare"), "visibility": form.get("visibility", "private")}
+    body = {
+        "name": name,
+        "disk_format": form.get("disk_format", "qcow2"),
+        "container_format": form.get("container_format", "bare"),
+        "visibility": form.get("visibility", "private"),
+    }
     async with api(request, session) as client:
         image = await client.post(GLANCE, json=body)
     return JSONResponse({"id": image["id"]}, status_code=201)
@@ -51,8 +85,12 @@ async def upload_data(request: Request, image_id: str) -> Response:
     if request.headers.get(CSRF_HEADER) != session.csrf:
         raise Forbidden("CSRF check failed; reload the page and try again.")
     async with api(request, session) as client:
-        await client.put(f"{GLANCE}/{image_id}/file", content=request.stream(), expect_json=False,
-                         headers={"Content-Type": "application/octet-stream"})
+        await client.put(
+            f"{GLANCE}/{image_id}/file",
+            content=request.stream(),
+            expect_json=False,
+            headers={"Content-Type": "application/octet-stream"},
+        )
     return JSONResponse({"id": image_id, "status": "uploaded"})
 
 
@@ -62,8 +100,14 @@ async def image_detail(request: Request, image_id: str) -> Response:
     async with api(request, session) as client:
         image = await client.get(f"{GLANCE}/{image_id}")
     properties = {k: v for k, v in image.items() if k not in CORE_FIELDS}
-    return render(request, "image.html", session, image=image, properties=properties,
-                  projects=await user_projects(request, session))
+    return render(
+        request,
+        "image.html",
+        session,
+        image=image,
+        properties=properties,
+        projects=await user_projects(request, session),
+    )
 
 
 @router.post("/images/{image_id}")

@@ -32,7 +32,10 @@ ACTIONS: dict[str, Any] = {
 
 
 def changing(servers: list[dict[str, Any]]) -> bool:
-    return any(s.get("status") in ("BUILD", "MIGRATING", "REBOOT", "HARD_REBOOT", "RESIZE") or s.get("OS-EXT-STS:task_state") for s in servers)
+    return any(
+        s.get("status") in ("BUILD", "MIGRATING", "REBOOT", "HARD_REBOOT", "RESIZE") or s.get("OS-EXT-STS:task_state")
+        for s in servers
+    )
 
 
 async def _servers(request: Request, session: Any) -> list[dict[str, Any]]:
@@ -55,9 +58,18 @@ async def instances(request: Request) -> Response:
             keypairs = [k["keypair"] for k in (await client.get(f"{NOVA}/os-keypairs"))["keypairs"]]
         except ApiError:
             keypairs = []
-    return render(request, "instances.html", session, servers=servers, flavors=flavors, images=images,
-                  networks=networks, keypairs=keypairs, changing=changing(servers),
-                  projects=await user_projects(request, session))
+    return render(
+        request,
+        "instances.html",
+        session,
+        servers=servers,
+        flavors=flavors,
+        images=images,
+        networks=networks,
+        keypairs=keypairs,
+        changing=changing(servers),
+        projects=await user_projects(request, session),
+    )
 
 
 @router.get("/instances/rows")
@@ -94,15 +106,30 @@ async def instance_detail(request: Request, server_id: str) -> Response:
         server = (await client.get(f"{NOVA}/servers/{server_id}"))["server"]
         attachments = (await client.get(f"{NOVA}/servers/{server_id}/os-volume_attachments"))["volumeAttachments"]
         try:
-            console = (await client.post(f"{NOVA}/servers/{server_id}/action", json={"os-getConsoleOutput": {"length": 200}}))["output"]
+            console = (
+                await client.post(f"{NOVA}/servers/{server_id}/action", json={"os-getConsoleOutput": {"length": 200}})
+            )["output"]
         except ApiError as exc:
             console = f"(no console output: {exc.message})"
         try:
-            volumes = [v for v in (await client.get(f"/volume/v3/{session.project_id}/volumes/detail"))["volumes"] if v["status"] == "available"]
+            volumes = [
+                v
+                for v in (await client.get(f"/volume/v3/{session.project_id}/volumes/detail"))["volumes"]
+                if v["status"] == "available"
+            ]
         except ApiError:
             volumes = []
-    return render(request, "instance.html", session, server=server, attachments=attachments, console=console,
-                  volumes=volumes, actions=list(ACTIONS), projects=await user_projects(request, session))
+    return render(
+        request,
+        "instance.html",
+        session,
+        server=server,
+        attachments=attachments,
+        console=console,
+        volumes=volumes,
+        actions=list(ACTIONS),
+        projects=await user_projects(request, session),
+    )
 
 
 @router.post("/instances/{server_id}/action")
@@ -116,7 +143,9 @@ async def instance_action(request: Request, server_id: str) -> Response:
             return back("/instances", message="Instance is being deleted.")
         if action == "snapshot":
             name = form.get("snapshot_name", "").strip() or "snapshot"
-            await client.post(f"{NOVA}/servers/{server_id}/action", json={"createImage": {"name": name}}, expect_json=False)
+            await client.post(
+                f"{NOVA}/servers/{server_id}/action", json={"createImage": {"name": name}}, expect_json=False
+            )
             return back(f"/instances/{server_id}", message=f"Snapshot {name} is being created.")
         if action not in ACTIONS:
             raise BadRequest(f"Unknown action {action!r}.")
@@ -132,6 +161,8 @@ async def attach_volume(request: Request, server_id: str) -> Response:
         if form.get("detach"):
             await client.delete(f"{NOVA}/servers/{server_id}/os-volume_attachments/{form['detach']}", expect_json=False)
             return back(f"/instances/{server_id}", message="Volume is being detached.")
-        await client.post(f"{NOVA}/servers/{server_id}/os-volume_attachments",
-                          json={"volumeAttachment": {"volumeId": form.get("volume_id", "")}})
+        await client.post(
+            f"{NOVA}/servers/{server_id}/os-volume_attachments",
+            json={"volumeAttachment": {"volumeId": form.get("volume_id", "")}},
+        )
     return back(f"/instances/{server_id}", message="Volume is being attached.")

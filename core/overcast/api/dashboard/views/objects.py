@@ -33,7 +33,9 @@ async def containers(request: Request) -> Response:
     session = session_of(request)
     async with api(request, session) as client:
         listing = await client.get(f"{account(session)}?format=json")
-    return render(request, "containers.html", session, containers=listing or [], projects=await user_projects(request, session))
+    return render(
+        request, "containers.html", session, containers=listing or [], projects=await user_projects(request, session)
+    )
 
 
 @router.post("/objects")
@@ -56,9 +58,18 @@ async def container_view(request: Request, container: str) -> Response:
     session = session_of(request)
     prefix = request.query_params.get("prefix", "")
     async with api(request, session) as client:
-        listing = await client.get(f"{account(session)}/{quote(container)}", params={"format": "json", "delimiter": "/", "prefix": prefix})
-    return render(request, "container.html", session, container=container, prefix=prefix, entries=listing or [],
-                  projects=await user_projects(request, session))
+        listing = await client.get(
+            f"{account(session)}/{quote(container)}", params={"format": "json", "delimiter": "/", "prefix": prefix}
+        )
+    return render(
+        request,
+        "container.html",
+        session,
+        container=container,
+        prefix=prefix,
+        entries=listing or [],
+        projects=await user_projects(request, session),
+    )
 
 
 @router.post("/objects/{container}/upload")
@@ -73,8 +84,12 @@ async def upload(request: Request, container: str) -> Response:
     prefix = str(form.get("prefix", ""))
     name = prefix + file.filename.rsplit("/", 1)[-1]
     async with api(request, session) as client:
-        await client.put(f"{account(session)}/{quote(container)}/{quote(name)}", content=_chunks(file), expect_json=False,
-                         headers={"Content-Type": file.content_type or "application/octet-stream"})
+        await client.put(
+            f"{account(session)}/{quote(container)}/{quote(name)}",
+            content=_chunks(file),
+            expect_json=False,
+            headers={"Content-Type": file.content_type or "application/octet-stream"},
+        )
     return back(f"/objects/{quote(container)}?prefix={quote(prefix)}", message=f"Uploaded {name}.")
 
 
@@ -93,10 +108,15 @@ async def download(request: Request, container: str, name: str) -> Response:
             await client.aclose()
 
     filename = name.rsplit("/", 1)[-1]
-    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
-               "Content-Length": response.headers.get("content-length", "")}
-    return StreamingResponse(body(), media_type=response.headers.get("content-type", "application/octet-stream"),
-                             headers={k: v for k, v in headers.items() if v})
+    headers = {
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
+        "Content-Length": response.headers.get("content-length", ""),
+    }
+    return StreamingResponse(
+        body(),
+        media_type=response.headers.get("content-type", "application/octet-stream"),
+        headers={k: v for k, v in headers.items() if v},
+    )
 
 
 @router.post("/objects/{container}/delete")

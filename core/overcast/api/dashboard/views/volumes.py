@@ -36,8 +36,16 @@ async def volumes(request: Request) -> Response:
         except ApiError:
             types = []
         servers = (await client.get("/compute/v2.1/servers"))["servers"]
-    return render(request, "volumes.html", session, volumes=listing, snapshots=snapshots, types=types,
-                  servers=servers, projects=await user_projects(request, session))
+    return render(
+        request,
+        "volumes.html",
+        session,
+        volumes=listing,
+        snapshots=snapshots,
+        types=types,
+        servers=servers,
+        projects=await user_projects(request, session),
+    )
 
 
 @router.post("/volumes")
@@ -55,17 +63,28 @@ async def volume_action(request: Request) -> Response:
             await client.post(f"{base}/volumes", json={"volume": body})
             return back("/volumes", message=f"Volume {body['name']} is being created.")
         if action == "extend":
-            await client.post(f"{base}/volumes/{volume_id}/action", json={"os-extend": {"new_size": _int(form.get("size", ""), "New size")}}, expect_json=False)
+            await client.post(
+                f"{base}/volumes/{volume_id}/action",
+                json={"os-extend": {"new_size": _int(form.get("size", ""), "New size")}},
+                expect_json=False,
+            )
             return back("/volumes", message="Volume is being extended.")
         if action == "snapshot":
-            await client.post(f"{base}/snapshots", json={"snapshot": {"volume_id": volume_id, "name": form.get("name", "").strip()}})
+            await client.post(
+                f"{base}/snapshots", json={"snapshot": {"volume_id": volume_id, "name": form.get("name", "").strip()}}
+            )
             return back("/volumes", message="Snapshot is being created.")
         if action == "attach":
-            await client.post(f"/compute/v2.1/servers/{form.get('server_id', '')}/os-volume_attachments",
-                              json={"volumeAttachment": {"volumeId": volume_id}})
+            await client.post(
+                f"/compute/v2.1/servers/{form.get('server_id', '')}/os-volume_attachments",
+                json={"volumeAttachment": {"volumeId": volume_id}},
+            )
             return back("/volumes", message="Volume is being attached.")
         if action == "detach":
-            await client.delete(f"/compute/v2.1/servers/{form.get('server_id', '')}/os-volume_attachments/{volume_id}", expect_json=False)
+            await client.delete(
+                f"/compute/v2.1/servers/{form.get('server_id', '')}/os-volume_attachments/{volume_id}",
+                expect_json=False,
+            )
             return back("/volumes", message="Volume is being detached.")
         if action == "delete":
             await client.delete(f"{base}/volumes/{volume_id}", expect_json=False)

@@ -3,6 +3,7 @@
 Revision ID: 0002
 Revises: 0001
 """
+
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -44,7 +45,9 @@ def upgrade() -> None:
         _created(),
         _updated(),
         sa.PrimaryKeyConstraint("id", name="pk_identity_projects"),
-        sa.ForeignKeyConstraint(["domain_id"], ["identity_domains.id"], name="fk_identity_projects_domain_id_identity_domains"),
+        sa.ForeignKeyConstraint(
+            ["domain_id"], ["identity_domains.id"], name="fk_identity_projects_domain_id_identity_domains"
+        ),
         sa.UniqueConstraint("domain_id", "name", name="uq_identity_projects_domain_id"),
     )
     op.create_table(
@@ -61,7 +64,9 @@ def upgrade() -> None:
         _created(),
         _updated(),
         sa.PrimaryKeyConstraint("id", name="pk_identity_users"),
-        sa.ForeignKeyConstraint(["domain_id"], ["identity_domains.id"], name="fk_identity_users_domain_id_identity_domains"),
+        sa.ForeignKeyConstraint(
+            ["domain_id"], ["identity_domains.id"], name="fk_identity_users_domain_id_identity_domains"
+        ),
         sa.UniqueConstraint("domain_id", "name", name="uq_identity_users_domain_id"),
     )
     op.create_table(
@@ -72,7 +77,9 @@ def upgrade() -> None:
         sa.Column("description", sa.Text, nullable=False),
         _created(),
         sa.PrimaryKeyConstraint("id", name="pk_identity_groups"),
-        sa.ForeignKeyConstraint(["domain_id"], ["identity_domains.id"], name="fk_identity_groups_domain_id_identity_domains"),
+        sa.ForeignKeyConstraint(
+            ["domain_id"], ["identity_domains.id"], name="fk_identity_groups_domain_id_identity_domains"
+        ),
         sa.UniqueConstraint("domain_id", "name", name="uq_identity_groups_domain_id"),
     )
     op.create_table(
@@ -80,8 +87,18 @@ def upgrade() -> None:
         sa.Column("group_id", sa.String(64), nullable=False),
         sa.Column("user_id", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("group_id", "user_id", name="pk_identity_group_members"),
-        sa.ForeignKeyConstraint(["group_id"], ["identity_groups.id"], ondelete="CASCADE", name="fk_identity_group_members_group_id_identity_groups"),
-        sa.ForeignKeyConstraint(["user_id"], ["identity_users.id"], ondelete="CASCADE", name="fk_identity_group_members_user_id_identity_users"),
+        sa.ForeignKeyConstraint(
+            ["group_id"],
+            ["identity_groups.id"],
+            ondelete="CASCADE",
+            name="fk_identity_group_members_group_id_identity_groups",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["identity_users.id"],
+            ondelete="CASCADE",
+            name="fk_identity_group_members_user_id_identity_users",
+        ),
     )
     op.create_index("ix_identity_group_members_user_id", "identity_group_members", ["user_id"])
     op.create_table(
@@ -100,8 +117,18 @@ def upgrade() -> None:
         sa.Column("project_id", sa.String(64), nullable=False),
         sa.Column("role_id", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("actor_type", "actor_id", "project_id", "role_id", name="pk_identity_role_assignments"),
-        sa.ForeignKeyConstraint(["project_id"], ["identity_projects.id"], ondelete="CASCADE", name="fk_identity_role_assignments_project_id_identity_projects"),
-        sa.ForeignKeyConstraint(["role_id"], ["identity_roles.id"], ondelete="CASCADE", name="fk_identity_role_assignments_role_id_identity_roles"),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["identity_projects.id"],
+            ondelete="CASCADE",
+            name="fk_identity_role_assignments_project_id_identity_projects",
+        ),
+        sa.ForeignKeyConstraint(
+            ["role_id"],
+            ["identity_roles.id"],
+            ondelete="CASCADE",
+            name="fk_identity_role_assignments_role_id_identity_roles",
+        ),
     )
     op.create_index("ix_identity_role_assignments_project_id", "identity_role_assignments", ["project_id"])
     op.create_index("ix_identity_role_assignments_role_id", "identity_role_assignments", ["role_id"])
@@ -118,8 +145,18 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime),
         _created(),
         sa.PrimaryKeyConstraint("id", name="pk_identity_app_credentials"),
-        sa.ForeignKeyConstraint(["user_id"], ["identity_users.id"], ondelete="CASCADE", name="fk_identity_app_credentials_user_id_identity_users"),
-        sa.ForeignKeyConstraint(["project_id"], ["identity_projects.id"], ondelete="CASCADE", name="fk_identity_app_credentials_project_id_identity_projects"),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["identity_users.id"],
+            ondelete="CASCADE",
+            name="fk_identity_app_credentials_user_id_identity_users",
+        ),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["identity_projects.id"],
+            ondelete="CASCADE",
+            name="fk_identity_app_credentials_project_id_identity_projects",
+        ),
         sa.UniqueConstraint("user_id", "name", name="uq_identity_app_credentials_user_id"),
     )
     op.create_table(
@@ -144,7 +181,12 @@ def upgrade() -> None:
     )
     # the one row every identity write bumps (present from the start, so a bump is always
     # an UPDATE and concurrent first writers cannot collide)
-    state = sa.table("identity_state", sa.column("id", sa.Integer), sa.column("generation", sa.Integer), sa.column("updated_at", sa.DateTime))
+    state = sa.table(
+        "identity_state",
+        sa.column("id", sa.Integer),
+        sa.column("generation", sa.Integer),
+        sa.column("updated_at", sa.DateTime),
+    )
     op.bulk_insert(state, [{"id": 1, "generation": 0, "updated_at": datetime.now(timezone.utc).replace(tzinfo=None)}])
 
 

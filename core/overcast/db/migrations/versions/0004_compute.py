@@ -3,6 +3,7 @@
 Revision ID: 0004
 Revises: 0003
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -193,7 +194,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("instance_uuid", "device_name", name="uq_compute_block_device_mappings_instance_uuid"),
         _fk("instance_uuid", "compute_instances.uuid", "compute_block_device_mappings"),
     )
-    op.create_index("ix_compute_block_device_mappings_instance_uuid", "compute_block_device_mappings", ["instance_uuid"])
+    op.create_index(
+        "ix_compute_block_device_mappings_instance_uuid", "compute_block_device_mappings", ["instance_uuid"]
+    )
     op.create_index("ix_compute_block_device_mappings_volume_id", "compute_block_device_mappings", ["volume_id"])
     op.create_table(
         "compute_instance_ports",

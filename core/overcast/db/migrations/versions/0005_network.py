@@ -3,6 +3,7 @@
 Revision ID: 0005
 Revises: 0004
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -61,8 +62,12 @@ def upgrade() -> None:
         sa.Column("ipv6_address_mode", sa.String(32)),
         *_stamps(),
         sa.PrimaryKeyConstraint("id", name="pk_network_subnets"),
-        sa.ForeignKeyConstraint(["network_id"], ["network_networks.id"], ondelete="CASCADE",
-                                name="fk_network_subnets_network_id_network_networks"),
+        sa.ForeignKeyConstraint(
+            ["network_id"],
+            ["network_networks.id"],
+            ondelete="CASCADE",
+            name="fk_network_subnets_network_id_network_networks",
+        ),
     )
     op.create_index("ix_network_subnets_project_id", "network_subnets", ["project_id"])
     op.create_index("ix_network_subnets_network_id", "network_subnets", ["network_id"])
@@ -89,7 +94,9 @@ def upgrade() -> None:
         sa.Column("delete_with_device", sa.Boolean, nullable=False),
         *_stamps(),
         sa.PrimaryKeyConstraint("id", name="pk_network_ports"),
-        sa.ForeignKeyConstraint(["network_id"], ["network_networks.id"], name="fk_network_ports_network_id_network_networks"),
+        sa.ForeignKeyConstraint(
+            ["network_id"], ["network_networks.id"], name="fk_network_ports_network_id_network_networks"
+        ),
         sa.UniqueConstraint("network_id", "mac_address", name="uq_network_ports_network_id_mac"),
     )
     op.create_index("ix_network_ports_project_id", "network_ports", ["project_id"])
@@ -103,9 +110,15 @@ def upgrade() -> None:
         sa.Column("port_id", sa.String(36), nullable=False),
         sa.Column("network_id", sa.String(36), nullable=False),
         sa.PrimaryKeyConstraint("subnet_id", "ip_address", name="pk_network_ip_allocations"),
-        sa.ForeignKeyConstraint(["subnet_id"], ["network_subnets.id"], name="fk_network_ip_allocations_subnet_id_network_subnets"),
-        sa.ForeignKeyConstraint(["port_id"], ["network_ports.id"], ondelete="CASCADE",
-                                name="fk_network_ip_allocations_port_id_network_ports"),
+        sa.ForeignKeyConstraint(
+            ["subnet_id"], ["network_subnets.id"], name="fk_network_ip_allocations_subnet_id_network_subnets"
+        ),
+        sa.ForeignKeyConstraint(
+            ["port_id"],
+            ["network_ports.id"],
+            ondelete="CASCADE",
+            name="fk_network_ip_allocations_port_id_network_ports",
+        ),
     )
     op.create_index("ix_network_ip_allocations_port_id", "network_ip_allocations", ["port_id"])
     op.create_index("ix_network_ip_allocations_network_id", "network_ip_allocations", ["network_id"])
@@ -129,10 +142,17 @@ def upgrade() -> None:
         sa.Column("port_id", sa.String(36), nullable=False),
         sa.Column("security_group_id", sa.String(36), nullable=False),
         sa.PrimaryKeyConstraint("port_id", "security_group_id", name="pk_network_port_security_groups"),
-        sa.ForeignKeyConstraint(["port_id"], ["network_ports.id"], ondelete="CASCADE",
-                                name="fk_network_port_security_groups_port_id_network_ports"),
-        sa.ForeignKeyConstraint(["security_group_id"], ["network_security_groups.id"],
-                                name="fk_network_port_security_groups_security_group_id"),
+        sa.ForeignKeyConstraint(
+            ["port_id"],
+            ["network_ports.id"],
+            ondelete="CASCADE",
+            name="fk_network_port_security_groups_port_id_network_ports",
+        ),
+        sa.ForeignKeyConstraint(
+            ["security_group_id"],
+            ["network_security_groups.id"],
+            name="fk_network_port_security_groups_security_group_id",
+        ),
     )
 
     op.create_table(
@@ -150,13 +170,23 @@ def upgrade() -> None:
         sa.Column("description", sa.String(1024), nullable=False),
         *_stamps(),
         sa.PrimaryKeyConstraint("id", name="pk_network_security_group_rules"),
-        sa.ForeignKeyConstraint(["security_group_id"], ["network_security_groups.id"], ondelete="CASCADE",
-                                name="fk_network_security_group_rules_security_group_id"),
-        sa.ForeignKeyConstraint(["remote_group_id"], ["network_security_groups.id"], ondelete="CASCADE",
-                                name="fk_network_security_group_rules_remote_group_id"),
+        sa.ForeignKeyConstraint(
+            ["security_group_id"],
+            ["network_security_groups.id"],
+            ondelete="CASCADE",
+            name="fk_network_security_group_rules_security_group_id",
+        ),
+        sa.ForeignKeyConstraint(
+            ["remote_group_id"],
+            ["network_security_groups.id"],
+            ondelete="CASCADE",
+            name="fk_network_security_group_rules_remote_group_id",
+        ),
     )
     op.create_index("ix_network_security_group_rules_project_id", "network_security_group_rules", ["project_id"])
-    op.create_index("ix_network_security_group_rules_security_group_id", "network_security_group_rules", ["security_group_id"])
+    op.create_index(
+        "ix_network_security_group_rules_security_group_id", "network_security_group_rules", ["security_group_id"]
+    )
 
     op.create_table(
         "network_routers",
@@ -171,7 +201,9 @@ def upgrade() -> None:
         sa.Column("routes", sa.JSON, nullable=False),
         *_stamps(),
         sa.PrimaryKeyConstraint("id", name="pk_network_routers"),
-        sa.ForeignKeyConstraint(["gw_port_id"], ["network_ports.id"], name="fk_network_routers_gw_port_id_network_ports"),
+        sa.ForeignKeyConstraint(
+            ["gw_port_id"], ["network_ports.id"], name="fk_network_routers_gw_port_id_network_ports"
+        ),
     )
     op.create_index("ix_network_routers_project_id", "network_routers", ["project_id"])
 
@@ -189,12 +221,20 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         *_stamps(),
         sa.PrimaryKeyConstraint("id", name="pk_network_floating_ips"),
-        sa.ForeignKeyConstraint(["floating_network_id"], ["network_networks.id"],
-                                name="fk_network_floating_ips_floating_network_id_network_networks"),
-        sa.ForeignKeyConstraint(["floating_port_id"], ["network_ports.id"],
-                                name="fk_network_floating_ips_floating_port_id_network_ports"),
-        sa.ForeignKeyConstraint(["fixed_port_id"], ["network_ports.id"], name="fk_network_floating_ips_fixed_port_id_network_ports"),
-        sa.ForeignKeyConstraint(["router_id"], ["network_routers.id"], name="fk_network_floating_ips_router_id_network_routers"),
+        sa.ForeignKeyConstraint(
+            ["floating_network_id"],
+            ["network_networks.id"],
+            name="fk_network_floating_ips_floating_network_id_network_networks",
+        ),
+        sa.ForeignKeyConstraint(
+            ["floating_port_id"], ["network_ports.id"], name="fk_network_floating_ips_floating_port_id_network_ports"
+        ),
+        sa.ForeignKeyConstraint(
+            ["fixed_port_id"], ["network_ports.id"], name="fk_network_floating_ips_fixed_port_id_network_ports"
+        ),
+        sa.ForeignKeyConstraint(
+            ["router_id"], ["network_routers.id"], name="fk_network_floating_ips_router_id_network_routers"
+        ),
         sa.UniqueConstraint("floating_port_id", name="uq_network_floating_ips_floating_port_id"),
         sa.UniqueConstraint("fixed_port_id", "fixed_ip_address", name="uq_network_floating_ips_fixed"),
     )
@@ -211,8 +251,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "network_quotas", "network_floating_ips", "network_routers", "network_security_group_rules",
-        "network_port_security_groups", "network_security_groups", "network_ip_allocations",
-        "network_ports", "network_subnets", "network_networks",
+        "network_quotas",
+        "network_floating_ips",
+        "network_routers",
+        "network_security_group_rules",
+        "network_port_security_groups",
+        "network_security_groups",
+        "network_ip_allocations",
+        "network_ports",
+        "network_subnets",
+        "network_networks",
     ):
         op.drop_table(table)

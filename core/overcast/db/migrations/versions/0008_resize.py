@@ -4,6 +4,7 @@ resize on its migration record (what confirm and revert apply).
 Revision ID: 0008
 Revises: 0007
 """
+
 import sqlalchemy as sa
 from alembic import op
 
