@@ -62,6 +62,16 @@ def _take_machine_lock() -> None:
     _machine_lock.append(handle)
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_umask() -> Generator[None, None, None]:
+    """``overcast init``/``up`` set a private umask for their process; a test that runs them in
+    process must not leave it to the tests after it on the same worker."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield
+    os.umask(saved)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Generator[None, None, None]:
     grouped = [item for item in items if _is_machine_level(item)]

@@ -60,7 +60,8 @@ def test_make_private_repairs_a_world_readable_tree(tmp_path: Path) -> None:
     assert make_private(root) == 0
     group = os.getgid()
     (root / "keys").mkdir(mode=0o700)
-    (root / "cache").mkdir(mode=0o755)
+    (root / "cache").mkdir()
+    (root / "cache").chmod(0o755)  # whatever the process umask is
     make_private(root, group)
     assert mode(root) == 0o750 and mode(root / "cache") == 0o750 and exposed(root, group) == []
     assert mode(root / "keys") == 0o700  # already private: not opened to the group
