@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -187,7 +188,8 @@ def test_overcast_image_upload_verifies_through_os_cacert(running_cloud: Running
 
     rc = openrc(running_cloud.auth_url, running_cloud.admin_password, "RegionOne", running_cloud.cacert)
     env = {k: v for k, v in _without_cacert(running_cloud).items() if not k.startswith("OS_")}
-    env.update(line.removeprefix("export ").split("=", 1) for line in rc.splitlines())
+    exports = [line.removeprefix("export ").split("=", 1) for line in rc.splitlines() if line.startswith("export ")]
+    env.update((name, shlex.split(value)[0]) for name, value in exports)  # as `source openrc` reads them
     (tmp_path / "disk.raw").write_bytes(b"\0" * 65536)
     upload = [
         sys.executable,
