@@ -8,11 +8,13 @@ restart puts the images of dead uploaders back to ``queued`` (:func:`reconcile`)
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from overcast.context import RequestContext
@@ -54,7 +56,7 @@ def _set_status(
     )
     if expected == c.SAVING:
         stmt = stmt.where(Image.saving_by == (uploader or process_id()))
-    return session.execute(stmt).rowcount == 1
+    return cast("CursorResult[Any]", session.execute(stmt)).rowcount == 1
 
 
 def claim(session: Session, image: Image, uploader: str) -> UploadPlan:
