@@ -352,7 +352,9 @@ class ServerManager:
                 name_re = re.compile(params["name"])
             except re.error:
                 raise BadRequest(f"Invalid regular expression in name filter: {params['name']}") from None
-        tag_filters = {k: params[k] for k in ("tags", "tags-any", "not-tags", "not-tags-any") if k in params}
+        tag_filters: dict[str, str] = {
+            k: params[k] for k in ("tags", "tags-any", "not-tags", "not-tags-any") if k in params
+        }
         with self.db.session() as s:
             rows = [r for r in s.scalars(stmt) if name_re is None or name_re.search(r.name)]
             if tag_filters:

@@ -35,7 +35,7 @@ from overcast.identity.revocation import add_revocation, bump_generation
 
 M = TypeVar("M")
 
-_KINDS = {Domain: "domain", Project: "project", User: "user", Group: "group", Role: "role"}
+_KINDS: dict[type[Any], str] = {Domain: "domain", Project: "project", User: "user", Group: "group", Role: "role"}
 
 
 def not_found(kind: str, ident: str) -> NotFound:

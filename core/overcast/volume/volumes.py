@@ -318,7 +318,7 @@ class Volumes:
                     f"but current status is: {row.status}."
                 )
             servers = self._attached_servers(s, row.id) if row.status == "in-use" else []
-            compute = self.p.runtime.service("compute") if servers else None
+            compute: Any = self.p.runtime.service("compute") if servers else None
             for server in servers:  # refuse before anything changes
                 compute.check_volume_extend(server, row.id)
             self.p.quotas.consume(s, row.project_id, {"gigabytes": new_size - row.size})
