@@ -271,7 +271,7 @@ def open_download(
     wanted = parse_range(range_header, size) if size else None
     if wanted is not None and wanted != (0, size - 1):
         start, end = wanted
-        chunks = store.get(location, start, end - start + 1)
+        chunks: Iterable[bytes] = store.get(location, start, end - start + 1)
         return Download(image_id, size, checksum, iter(chunks), start, end, partial=True)
     chunks = VerifiedStream(
         store.get(location, 0, None), size=size, crc32=crc32, algo=algo, expected=expected, what=f"image {image_id}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -300,7 +300,7 @@ class PortManager:
                 pairs = values.get("allowed_address_pairs", port.allowed_address_pairs if port_security else [])
                 port.allowed_address_pairs = self._address_pairs({"allowed_address_pairs": pairs}, port_security)
             if "fixed_ips" in values:
-                network = session.get(NetworkRecord, port.network_id)
+                network = cast(NetworkRecord, session.get(NetworkRecord, port.network_id))  # foreign key
                 port.fixed_ips = []
                 session.flush()
                 self.allocate_ips(session, network, port, values["fixed_ips"], attempt)
