@@ -118,6 +118,8 @@ class PortManager:
                         )
                     ipam.check_requested_address(session, sub, ip)
                 else:
+                    if sub is None:  # {"subnet_id": null} alone names neither
+                        raise v.invalid("fixed_ips", entry, "each entry needs subnet_id and/or ip_address")
                     ip = ipam.pick_free_address(session, sub, spread=1 + attempt)
                     if ip is None:
                         raise ipam.no_more_addresses(network.id)
