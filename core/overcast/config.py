@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -83,7 +83,7 @@ class BusSection(_Section):
             raise ValueError(f"needs an amqps:// url (url is {info.data.get('url')!r})")
         return value
 
-    _key_pair = field_validator("tls_key")(classmethod(_key_with_cert))
+    _key_pair: ClassVar[Any] = field_validator("tls_key")(classmethod(_key_with_cert))
 
     @property
     def probe_timeout(self) -> float:
@@ -111,7 +111,7 @@ class ApiSection(_Section):
     # peers whose X-Forwarded-Proto/-For are believed (a TLS-terminating proxy); empty: nobody's
     trusted_proxies: list[str] = []
 
-    _key_pair = field_validator("tls_key")(classmethod(_key_with_cert))
+    _key_pair: ClassVar[Any] = field_validator("tls_key")(classmethod(_key_with_cert))
 
     @field_validator("tls_client_ca")
     @classmethod
@@ -473,13 +473,13 @@ def resolve_drivers(config: Config, pm: Any, role: str = "all", host: str | None
     remote = role == "controller"
     own_driver = config.hosts[host].driver if role == "agent" and host else None
     hosts = {}
-    for name, table in config.hosts.items():
-        if own_driver is not None and table.driver != own_driver:
+    for name, host_table in config.hosts.items():
+        if own_driver is not None and host_table.driver != own_driver:
             continue
         driver, opts, state_dir = target(
-            DriverKind.HYPERVISOR, table, f"[hosts.{name}]", f"hosts/{name}", lenient=remote
+            DriverKind.HYPERVISOR, host_table, f"[hosts.{name}]", f"hosts/{name}", lenient=remote
         )
-        hosts[name] = Host(name, driver, opts, table.availability_zone, state_dir)
+        hosts[name] = Host(name, driver, opts, host_table.availability_zone, state_dir)
     backends = {}
     for name, table in config.volume_backends.items():
         on_host = config.volume.backend_hosts.get(name)

@@ -360,7 +360,7 @@ class PluginManager:
 
     def broadcast(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call a registration or event hook on every plugin."""
-        return getattr(self.hooks.hook, hook_name)(**kwargs)
+        return cast(list[Any], getattr(self.hooks.hook, hook_name)(**kwargs))
 
 
 _PROCESS_MANAGERS: dict[bool, PluginManager] = {}

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from overcast.agent import Agents
 from overcast.bus import Bus, make_bus
@@ -166,9 +166,9 @@ def build_agent_runtime(config: Config, host: str, pm: PluginManager | None = No
     config.data_dir.mkdir(parents=True, exist_ok=True)
     return Runtime(
         config=config,
-        db=NoDatabase(),
+        db=cast(Database, NoDatabase()),  # refuses every use: an agent has no database
         plugins=pm,
-        drivers=drivers,  # type: ignore[arg-type]
+        drivers=drivers,
         bus=bus or make_bus(config.bus),
         role="agent",
     )

@@ -90,6 +90,11 @@ def test_fixed_ip_requests(api: Any) -> None:
         400,
         "InvalidInput",
     )
+    neutron_error(  # names neither a subnet nor an address (was a 500)
+        api.alice.post(f"{V2}/ports", json={"port": {"network_id": net["id"], "fixed_ips": [{"subnet_id": None}]}}),
+        400,
+        "InvalidInput",
+    )
     neutron_error(
         api.alice.post(f"{V2}/ports", json={"port": {"network_id": net["id"], "mac_address": port["mac_address"]}}),
         409,

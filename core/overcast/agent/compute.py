@@ -13,7 +13,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from overcast.bus.rpc import rpc
 from overcast.compute.peers import optional_service
@@ -34,6 +34,9 @@ from overcast.types import (
     MigrationData,
     VifDetails,
 )
+
+if TYPE_CHECKING:
+    from overcast.hookspecs import HypervisorHooks
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class ComputeAgent:
     def __init__(self, runtime: Any, host_name: str) -> None:
         self.runtime = runtime
         self.host: Host = runtime.drivers.hosts[host_name]
-        self.driver = runtime.plugins.driver("hypervisor", self.host.driver)
+        self.driver: HypervisorHooks = runtime.plugins.driver("hypervisor", self.host.driver)
         self.init_error: str | None = None
         self.agent_id = uuid.uuid4().hex  # a new agent process (restart) reconciles the host
 
@@ -84,7 +87,8 @@ class ComputeAgent:
 
     def _other(self, name: str) -> Host:
         try:
-            return self.runtime.drivers.hosts[name]
+            hosts: dict[str, Host] = self.runtime.drivers.hosts
+            return hosts[name]
         except KeyError:
             raise DriverError(f"host {name} is not configured on {self.host.name}'s agent") from None
 
@@ -132,7 +136,7 @@ class ComputeAgent:
         if svc is None:
             raise DriverError(f"cannot fetch image {image.id} to {self.host.name}: no image service is available")
         caps = self.driver.get_capabilities(host=self.host)
-        return svc.fetch_to_cache(image, self._cache_dir(), sorted(caps.image_types))
+        return cast("ImageFile | None", svc.fetch_to_cache(image, self._cache_dir(), sorted(caps.image_types)))
 
     # --- lifecycle of guests ----------------------------------------------------------------------
 

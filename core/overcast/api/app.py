@@ -74,7 +74,7 @@ class OvercastAPI(FastAPI):
         inner = BodyLimitMiddleware(inner, limit=body_limit, routes=route_limits or ())
         self._outer = RequestIdAndLogMiddleware(inner)
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         scope["app"] = self  # the fast paths read ``app.state`` as routes do
         if self._outer is None:
             await super().__call__(scope, receive, send)

@@ -62,7 +62,7 @@ class RequestIdAndLogMiddleware:
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 }
-                log.handle(log.makeRecord(log.name, logging.INFO, "", 0, "request", None, None, extra=fields))
+                log.handle(log.makeRecord(log.name, logging.INFO, "", 0, "request", (), None, extra=fields))
 
 
 def new_request_id() -> str:

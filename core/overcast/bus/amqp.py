@@ -72,8 +72,8 @@ class AmqpBus:
         self._handlers: dict[str, object] = {}
         self._subscribers: dict[str, list[Callable[..., None]]] = defaultdict(list)
         self._event_queues: dict[str, Queue] = {}
-        self._pending: dict[str, Future] = {}
-        self._acks: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending: dict[str, Future[Any]] = {}
+        self._acks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         # correlation id -> reply (None while running) of the requests handled lately: a request
         # redelivered after a lost connection (its ack never reached the broker) is answered
         # from here instead of running twice (a second spawn would find its own guest)
@@ -89,7 +89,7 @@ class AmqpBus:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="amqp-handler")
         # a few publisher connections: a publish holds one until the broker confirms it, so
         # concurrent callers (and replies from concurrent handlers) do not queue behind each other
-        self._publishers: queue.LifoQueue = queue.LifoQueue()
+        self._publishers: queue.LifoQueue[Connection] = queue.LifoQueue()
         self._publishers_made = 0
         self._max_publishers = publishers
         self._publishers_lock = threading.Lock()
@@ -114,7 +114,7 @@ class AmqpBus:
         if not self._ready.wait(timeout):
             raise ServiceUnavailable(f"message broker unreachable; '{topic}' not asked '{method}'")
         correlation_id = uuid.uuid4().hex
-        future: Future = Future()
+        future: Future[Any] = Future()
         self._pending[correlation_id] = future
         try:
             self._publish(
@@ -190,7 +190,7 @@ class AmqpBus:
         *,
         exchange: Exchange | str,
         routing_key: str,
-        declare: list | None = None,
+        declare: list[Queue | Exchange] | None = None,
         reply_to: str | None = None,
         correlation_id: str | None = None,
         deadline: float | None = None,

@@ -136,10 +136,10 @@ def config_check(config_path: str | None, role: str, host: str | None) -> None:
 
     for warning in cleartext_warnings(config):
         click.echo(f"warning: {warning}", err=True)
-    for name, host in resolved.hosts.items():
-        click.echo(f"  host {name}: {DriverKind.HYPERVISOR.value} driver '{host.driver}'")
-    for name, backend in resolved.volume_backends.items():
-        click.echo(f"  volume backend {name}: driver '{backend.driver}'")
+    for name, host_def in resolved.hosts.items():
+        click.echo(f"  host {name}: {DriverKind.HYPERVISOR.value} driver '{host_def.driver}'")
+    for name, volume_backend in resolved.volume_backends.items():
+        click.echo(f"  volume backend {name}: driver '{volume_backend.driver}'")
     for backend in (resolved.image_store, resolved.object_store, resolved.network):
         if backend is not None:
             click.echo(f"  {backend.name}: driver '{backend.driver}'")

@@ -200,7 +200,10 @@ def init_command(
     extra = [("fake", FakeDriversPlugin())] if fake_drivers else []
     pm = load_plugin_manager(extra_plugins=extra, strict=False)
     if not config_path.exists():
-        data = {"api": {"host": host, "port": port, "region": "RegionOne"}, "identity": {"token_ttl": 3600}}
+        data: dict[str, Any] = {
+            "api": {"host": host, "port": port, "region": "RegionOne"},
+            "identity": {"token_ttl": 3600},
+        }
         if tls:
             files = tls_files(directory)
             data["api"].update(

@@ -46,15 +46,17 @@ def reload_command(config_path: str | None, pid_file: str | None, timeout: float
     in the API server and its object-API workers, without a restart (SIGHUP)."""
     import os
 
-    from overcast.cli.server import _pid_file, _running_pid
+    from overcast.cli.server import _pid_file
+    from overcast.pidfile import read_holder
 
     config = load_config(config_path)
     if not config.api.tls_cert:
         raise click.ClickException(f"{config.path}: [api] tls_cert is not set: there is no certificate to reload")
     pid_path = _pid_file(config, pid_file)
-    pid = _running_pid(pid_path)
-    if pid is None:
+    holder = read_holder(pid_path)
+    if holder is None:
         raise click.ClickException(f"not running ({pid_path})")
+    pid = holder.pid
     wanted = _file_certificate(config.resolve_path(config.api.tls_cert, ""))
     os.kill(pid, signal.SIGHUP)
     deadline = time.monotonic() + timeout

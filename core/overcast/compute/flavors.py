@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import re
 
 from sqlalchemy import exists, or_, select
@@ -186,14 +188,14 @@ class FlavorManager:
                 raise NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
             s.delete(row)
 
-    def access_list(self, ctx: RequestContext, flavor_id: str) -> list[str]:
+    def access_list(self, ctx: RequestContext, flavor_id: str) -> builtins.list[str]:
         with self.db.session() as s:
             rec = self.get_record(s, ctx, flavor_id)
             if rec.is_public:
                 raise NotFound("Access list not available for public flavors.")
             return [r.project_id for r in s.scalars(select(FlavorAccess).where(FlavorAccess.flavor_id == rec.id))]
 
-    def add_access(self, ctx: RequestContext, flavor_id: str, project_id: str) -> list[str]:
+    def add_access(self, ctx: RequestContext, flavor_id: str, project_id: str) -> builtins.list[str]:
         if not isinstance(project_id, str) or not project_id:
             raise BadRequest("addTenantAccess needs a tenant")
         with self.db.session() as s:
@@ -207,7 +209,7 @@ class FlavorManager:
             s.add(FlavorAccess(flavor_id=rec.id, project_id=project_id))
         return self.access_list(ctx, flavor_id)
 
-    def remove_access(self, ctx: RequestContext, flavor_id: str, project_id: str) -> list[str]:
+    def remove_access(self, ctx: RequestContext, flavor_id: str, project_id: str) -> builtins.list[str]:
         with self.db.session() as s:
             rec = self.get_record(s, ctx, flavor_id)
             row = s.get(FlavorAccess, (rec.id, project_id))

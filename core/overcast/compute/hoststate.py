@@ -12,7 +12,8 @@ import bisect
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import select
 
@@ -41,7 +42,7 @@ class HostEntry:
     running_vms: int
     static_key: tuple = field(default=())
     error: str | None = None
-    last_heartbeat: object = None
+    last_heartbeat: datetime | None = None
 
     def free_vcpus(self, r: Ratios) -> float:
         return self.vcpus * r.cpu - self.vcpus_used
@@ -110,7 +111,7 @@ class HostStateCache:
         self._by_ram: list[tuple[float, str]] = []  # (free RAM, name), ascending
         self._caps_memo: dict[str, HvCapabilities] = {}
         self._full_at = 0.0
-        self._max_updated = None
+        self._max_updated: datetime | None = None
 
     _COLUMNS = (
         "name",
@@ -139,7 +140,7 @@ class HostStateCache:
         stmt = select(*(getattr(h, c) for c in self._COLUMNS))
         if not full:
             # a margin for other processes' clocks; the claim in the database stays the authority
-            stmt = stmt.where(h.updated_at >= self._max_updated - self.CLOCK_MARGIN)
+            stmt = stmt.where(h.updated_at >= cast(datetime, self._max_updated) - self.CLOCK_MARGIN)
         rows = self.db.read(lambda s: s.execute(stmt).all())  # retried if the connection was lost
         now = utcnow()
         entries = {} if full else self._entries

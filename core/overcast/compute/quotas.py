@@ -7,7 +7,9 @@ a failed create rolls its usage back with everything else.
 
 from __future__ import annotations
 
-from sqlalchemy import select, text, update
+from typing import cast
+
+from sqlalchemy import Table, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from overcast.db.models.compute import QuotaLimit, QuotaUsage
@@ -73,7 +75,9 @@ class QuotaManager:
                 try:
                     with session.begin_nested():
                         session.execute(
-                            QuotaUsage.__table__.insert().values(project_id=project_id, resource=resource, in_use=0)
+                            cast(Table, QuotaUsage.__table__)
+                            .insert()
+                            .values(project_id=project_id, resource=resource, in_use=0)
                         )
                 except IntegrityError:
                     pass  # a concurrent request created it

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, or_, select
 
 from overcast.compute import states as st
 from overcast.compute.records import instance_of
@@ -62,7 +62,8 @@ class Reconciler:
                 )
             )
             s.execute(
-                MigrationRecord.__table__.update()
+                cast(Table, MigrationRecord.__table__)
+                .update()
                 .where(MigrationRecord.status.in_(("migrating", "running", "preparing")))
                 .values(status="error", updated_at=utcnow())
             )

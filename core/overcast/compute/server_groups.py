@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from sqlalchemy import select
 
 from overcast.context import RequestContext
@@ -65,7 +67,7 @@ class ServerGroupManager:
             s.delete(rec)
             self.quotas.release(s, rec.project_id, {"server_groups": 1})
 
-    def hosts_of(self, session, group_id: str, exclude_uuid: str | None = None) -> list[str]:
+    def hosts_of(self, session, group_id: str, exclude_uuid: str | None = None) -> builtins.list[str]:
         """Hosts that the group's other live members run on (for the affinity filters)."""
         stmt = (
             select(InstanceRecord.host)

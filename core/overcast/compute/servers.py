@@ -7,9 +7,9 @@ import base64
 import binascii
 import re
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Table, select
 
 from overcast.compute import states as st
 from overcast.compute.peers import lookup_image, validate_networks
@@ -352,7 +352,9 @@ class ServerManager:
                 name_re = re.compile(params["name"])
             except re.error:
                 raise BadRequest(f"Invalid regular expression in name filter: {params['name']}") from None
-        tag_filters = {k: params[k] for k in ("tags", "tags-any", "not-tags", "not-tags-any") if k in params}
+        tag_filters: dict[str, str] = {
+            k: params[k] for k in ("tags", "tags-any", "not-tags", "not-tags-any") if k in params
+        }
         with self.db.session() as s:
             rows = [r for r in s.scalars(stmt) if name_re is None or name_re.search(r.name)]
             if tag_filters:
@@ -486,8 +488,11 @@ class ServerManager:
                 if seen == st.DELETING:
                     return
                 same = c.task_state.is_(None) if seen is None else c.task_state == seen
-                updated = s.execute(
-                    c.__table__.update().where(c.uuid == uuid, same).values(task_state=st.DELETING)
+                updated = cast(
+                    "CursorResult[Any]",
+                    s.execute(
+                        cast(Table, c.__table__).update().where(c.uuid == uuid, same).values(task_state=st.DELETING)
+                    ),
                 ).rowcount
             if updated == 1:
                 with self.db.session() as s:

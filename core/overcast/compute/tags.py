@@ -3,6 +3,8 @@ without ``/`` or ``,``; list filters ``tags``, ``tags-any``, ``not-tags``, ``not
 
 from __future__ import annotations
 
+import builtins
+
 from sqlalchemy import delete, select
 
 from overcast.compute.records import get_instance
@@ -36,7 +38,7 @@ class TagManager:
             get_instance(s, ctx, uuid)
             return self.of(s, [uuid]).get(uuid, [])
 
-    def replace(self, ctx: RequestContext, uuid: str, tags: object) -> list[str]:
+    def replace(self, ctx: RequestContext, uuid: str, tags: object) -> builtins.list[str]:
         if not isinstance(tags, list) or len(tags) > MAX_TAGS:
             raise BadRequest(f"'tags' must be a list of at most {MAX_TAGS} tags.")
         wanted = sorted({check_tag(t) for t in tags})

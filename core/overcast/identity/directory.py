@@ -8,6 +8,8 @@ by id first and then by name).
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -33,7 +35,7 @@ from overcast.identity.revocation import add_revocation, bump_generation
 
 M = TypeVar("M")
 
-_KINDS = {Domain: "domain", Project: "project", User: "user", Group: "group", Role: "role"}
+_KINDS: dict[type[Any], str] = {Domain: "domain", Project: "project", User: "user", Group: "group", Role: "role"}
 
 
 def not_found(kind: str, ident: str) -> NotFound:
@@ -129,7 +131,7 @@ class Directory:
         domain_id: str | None = None,
         description: str = "",
         enabled: bool = True,
-        tags: list[str] | None = None,
+        tags: builtins.list[str] | None = None,
     ) -> Project:
         check_name(name)
         domain_id = self._check_domain(domain_id)
@@ -305,7 +307,7 @@ class Directory:
             self.get(User, user_id, s)
             return s.get(GroupMember, (group_id, user_id)) is not None
 
-    def group_members(self, group_id: str) -> list[User]:
+    def group_members(self, group_id: str) -> builtins.list[User]:
         with self.session() as s:
             self.get(Group, group_id, s)
             stmt = (
@@ -316,7 +318,7 @@ class Directory:
             )
             return list(s.scalars(stmt))
 
-    def user_groups(self, user_id: str) -> list[Group]:
+    def user_groups(self, user_id: str) -> builtins.list[Group]:
         with self.session() as s:
             self.get(User, user_id, s)
             stmt = (

@@ -14,9 +14,9 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import CursorResult, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from overcast.db.models.base import utcnow
@@ -29,10 +29,13 @@ _GENERATION_SQL = f"SELECT generation FROM identity_state WHERE id = {_STATE_ROW
 
 def bump_generation(session: Session) -> None:
     """Mark identity state as changed; call inside the write's own transaction."""
-    result = session.execute(
-        update(IdentityState)
-        .where(IdentityState.id == _STATE_ROW)
-        .values(generation=IdentityState.generation + 1, updated_at=utcnow())
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(IdentityState)
+            .where(IdentityState.id == _STATE_ROW)
+            .values(generation=IdentityState.generation + 1, updated_at=utcnow())
+        ),
     )
     if result.rowcount == 0:
         session.execute(insert(IdentityState).values(id=_STATE_ROW, generation=1, updated_at=utcnow()))

@@ -180,7 +180,7 @@ class IdentityService:
             return None
         return BootstrapResult(DEFAULT_DOMAIN_ID, project.id, user.id, roles)
 
-    def _ensure(self, model: type, name: str, create: Any) -> Any:
+    def _ensure(self, model: type[Any], name: str, create: Any) -> Any:
         stmt = select(model).where(model.name == name)
         if hasattr(model, "domain_id"):
             stmt = stmt.where(model.domain_id == DEFAULT_DOMAIN_ID)

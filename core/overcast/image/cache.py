@@ -128,6 +128,7 @@ def fetch_to_cache(
         try:
             _download(store, image, location(), part)
             check_safe(part, image.disk_format)
+            target_format: str | None
             if image.disk_format in want_formats:
                 target_format, final_source = image.disk_format, part
             else:

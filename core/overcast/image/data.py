@@ -8,11 +8,13 @@ restart puts the images of dead uploaders back to ``queued`` (:func:`reconcile`)
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from overcast.context import RequestContext
@@ -54,7 +56,7 @@ def _set_status(
     )
     if expected == c.SAVING:
         stmt = stmt.where(Image.saving_by == (uploader or process_id()))
-    return session.execute(stmt).rowcount == 1
+    return cast("CursorResult[Any]", session.execute(stmt)).rowcount == 1
 
 
 def claim(session: Session, image: Image, uploader: str) -> UploadPlan:
@@ -269,7 +271,7 @@ def open_download(
     wanted = parse_range(range_header, size) if size else None
     if wanted is not None and wanted != (0, size - 1):
         start, end = wanted
-        chunks = store.get(location, start, end - start + 1)
+        chunks: Iterable[bytes] = store.get(location, start, end - start + 1)
         return Download(image_id, size, checksum, iter(chunks), start, end, partial=True)
     chunks = VerifiedStream(
         store.get(location, 0, None), size=size, crc32=crc32, algo=algo, expected=expected, what=f"image {image_id}"

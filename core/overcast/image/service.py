@@ -8,6 +8,8 @@ to a context, as contract data); on hosts, without a database, :meth:`fetch_to_c
 
 from __future__ import annotations
 
+import builtins
+
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -160,7 +162,7 @@ class ImageService:
 
     # --- members -----------------------------------------------------------------------
 
-    def list_members(self, ctx: RequestContext, image_id: str) -> list[dict[str, Any]]:
+    def list_members(self, ctx: RequestContext, image_id: str) -> builtins.list[dict[str, Any]]:
         with self.db.session() as s:
             return members.list_members(s, ctx, image_id)
 
@@ -270,7 +272,7 @@ class ImageService:
 
     # --- discovery ---------------------------------------------------------------------
 
-    def stores(self) -> list[dict[str, Any]]:
+    def stores(self) -> builtins.list[dict[str, Any]]:
         if not self.store.configured:
             return []
         backend = self.store.backend

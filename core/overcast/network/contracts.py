@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -141,13 +142,14 @@ def router_contract(session: Session, router: RouterRecord) -> Router:
         for alloc in port.fixed_ips:
             interfaces.append(
                 RouterInterface(
-                    subnet_contract(session.get(SubnetRecord, alloc.subnet_id)), port_contract(session, port)
+                    subnet_contract(cast(SubnetRecord, session.get(SubnetRecord, alloc.subnet_id))),
+                    port_contract(session, port),
                 )
             )
     external_network = external_port = gateway_ip = None
     if router.gw_port_id:
-        gw = session.get(PortRecord, router.gw_port_id)
-        external_network = network_contract(session.get(NetworkRecord, gw.network_id))
+        gw = cast(PortRecord, session.get(PortRecord, router.gw_port_id))  # foreign keys
+        external_network = network_contract(cast(NetworkRecord, session.get(NetworkRecord, gw.network_id)))
         external_port = port_contract(session, gw)
         v4 = [a.ip_address for a in gw.fixed_ips if ipaddress.ip_address(a.ip_address).version == 4]
         gateway_ip = v4[0] if v4 else None

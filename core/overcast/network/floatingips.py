@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -69,7 +69,7 @@ class FloatingIpManager:
             )
         router_id = None
         for router in session.scalars(select(RouterRecord).where(RouterRecord.gw_port_id.is_not(None))):
-            gw = session.get(PortRecord, router.gw_port_id)
+            gw = cast(PortRecord, session.get(PortRecord, router.gw_port_id))  # foreign key
             if gw.network_id == fip.floating_network_id and chosen.subnet_id in interface_subnet_ids(
                 session, router.id
             ):

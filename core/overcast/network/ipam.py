@@ -66,18 +66,18 @@ def last_host(net: IPNetwork) -> IPAddress:
 
 def is_usable(ip: IPAddress, net: IPNetwork) -> bool:
     """Inside the subnet, and not its network or (IPv4) broadcast address."""
-    return ip in net and first_host(net) <= ip <= last_host(net)
+    return ip in net and first_host(net) <= ip <= last_host(net)  # type: ignore[operator]  # ip in net: same IP version
 
 
 def default_pools(net: IPNetwork, gateway: IPAddress | None) -> list[dict[str, str]]:
     """Every usable address except the gateway, as Neutron computes it."""
     start, end = first_host(net), last_host(net)
-    if gateway is None or not start <= gateway <= end:
+    if gateway is None or not start <= gateway <= end:  # type: ignore[operator]  # a gateway is validated inside its subnet
         return [{"start": str(start), "end": str(end)}]
     pools = []
-    if gateway > start:
+    if gateway > start:  # type: ignore[operator]
         pools.append({"start": str(start), "end": str(gateway - 1)})
-    if gateway < end:
+    if gateway < end:  # type: ignore[operator]
         pools.append({"start": str(gateway + 1), "end": str(end)})
     return pools
 
@@ -93,7 +93,7 @@ def validate_pools(net: IPNetwork, pools: Any, gateway: IPAddress | None) -> lis
                 "Invalid input for allocation_pools. Reason: each pool needs start and end.", code="InvalidInput"
             )
         start, end = parse_ip(pool["start"], "allocation_pools"), parse_ip(pool["end"], "allocation_pools")
-        if not (is_usable(start, net) and is_usable(end, net)) or start > end:
+        if not (is_usable(start, net) and is_usable(end, net)) or start > end:  # type: ignore[operator]  # both usable in net: same IP version
             raise BadRequest(
                 f"The allocation pool {pool['start']}-{pool['end']} spans beyond the subnet cidr {net}.",
                 code="OutOfBoundsAllocationPool",
@@ -101,12 +101,12 @@ def validate_pools(net: IPNetwork, pools: Any, gateway: IPAddress | None) -> lis
         ranges.append((start, end))
     ranges.sort()
     for (_, end_a), (start_b, end_b) in zip(ranges, ranges[1:]):
-        if start_b <= end_a:
+        if start_b <= end_a:  # type: ignore[operator]  # all pools are inside net: one IP version
             raise BadRequest(
                 f"Found overlapping allocation pools: {start_b}-{end_b} and another pool.",
                 code="OverlappingAllocationPools",
             )
-    if gateway is not None and any(s <= gateway <= e for s, e in ranges):
+    if gateway is not None and any(s <= gateway <= e for s, e in ranges):  # type: ignore[operator]
         raise Conflict(
             f"Gateway ip {gateway} conflicts with allocation pool.", code="GatewayConflictWithAllocationPools"
         )
@@ -120,7 +120,7 @@ def pool_ranges(subnet: SubnetRecord) -> list[tuple[IPAddress, IPAddress]]:
 def _free_candidates(subnet: SubnetRecord, taken: set[str]) -> Iterator[IPAddress]:
     for start, end in pool_ranges(subnet):
         ip = start
-        while ip <= end:
+        while ip <= end:  # type: ignore[operator]  # a pool is inside its subnet: one IP version
             if str(ip) not in taken:
                 yield ip
             ip += 1

@@ -34,7 +34,7 @@ _NAMES = {
 }
 
 
-def not_found(model: type, resource_id: Any) -> NotFound:
+def not_found(model: type[Any], resource_id: Any) -> NotFound:
     label, code = _NAMES[model]
     return NotFound(f"{label} {resource_id} could not be found.", code=code)
 
@@ -81,7 +81,7 @@ def get_subnet(session: Session, ctx: RequestContext, subnet_id: Any, write: boo
     return sub
 
 
-def list_visible(session: Session, ctx: RequestContext, model: type, all_projects: bool = True) -> list[Any]:
+def list_visible(session: Session, ctx: RequestContext, model: type[Any], all_projects: bool = True) -> list[Any]:
     """Every row of ``model`` the caller may see (admins: every project's)."""
     stmt = select(model)
     if model is NetworkRecord:

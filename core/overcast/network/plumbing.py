@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -111,7 +111,7 @@ class Plumbing:
             )
         )
         if self._needs_network_host(session, net):
-            hosts.add(self.network_host())
+            hosts.add(cast(str, self.network_host()))  # callers checked enabled(): there is one
         return hosts
 
     def _ensure_dhcp_port(self, network_id: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -118,6 +118,8 @@ class PortManager:
                         )
                     ipam.check_requested_address(session, sub, ip)
                 else:
+                    if sub is None:  # {"subnet_id": null} alone names neither
+                        raise v.invalid("fixed_ips", entry, "each entry needs subnet_id and/or ip_address")
                     ip = ipam.pick_free_address(session, sub, spread=1 + attempt)
                     if ip is None:
                         raise ipam.no_more_addresses(network.id)
@@ -300,7 +302,7 @@ class PortManager:
                 pairs = values.get("allowed_address_pairs", port.allowed_address_pairs if port_security else [])
                 port.allowed_address_pairs = self._address_pairs({"allowed_address_pairs": pairs}, port_security)
             if "fixed_ips" in values:
-                network = session.get(NetworkRecord, port.network_id)
+                network = cast(NetworkRecord, session.get(NetworkRecord, port.network_id))  # foreign key
                 port.fixed_ips = []
                 session.flush()
                 self.allocate_ips(session, network, port, values["fixed_ips"], attempt)

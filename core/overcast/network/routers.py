@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -125,7 +125,7 @@ class RouterManager:
         self.service.ports.allocate_ips(session, network, port, requested, attempt)
         for alloc in port.fixed_ips:
             own = interface_subnet_ids(session, router.id)
-            self._check_overlap(session, router.id, session.get(SubnetRecord, alloc.subnet_id), own)
+            self._check_overlap(session, router.id, cast(SubnetRecord, session.get(SubnetRecord, alloc.subnet_id)), own)
         session.add(port)
         session.flush()
         router.gw_port_id = port.id
@@ -135,7 +135,7 @@ class RouterManager:
         """A router may not join two subnets whose CIDRs overlap (it could not route them)."""
         new = ipaddress.ip_network(subnet.cidr)
         for other_id in attached:
-            other = session.get(SubnetRecord, other_id)
+            other = cast(SubnetRecord, session.get(SubnetRecord, other_id))  # ids of attached subnets
             if other.id == subnet.id:
                 raise bad_router(f"Router already has a port on subnet {subnet.id}")
             if ipaddress.ip_network(other.cidr).overlaps(new):
@@ -181,7 +181,9 @@ class RouterManager:
             return []
         if not isinstance(routes, list):
             raise v.invalid("routes", routes, "must be a list")
-        subnets = [session.get(SubnetRecord, sid) for sid in interface_subnet_ids(session, router.id)]
+        subnets = [
+            cast(SubnetRecord, session.get(SubnetRecord, sid)) for sid in interface_subnet_ids(session, router.id)
+        ]
         out = []
         for route in routes:
             if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
@@ -261,7 +263,9 @@ class RouterManager:
             router = get_owned(session, ctx, RouterRecord, router_id)
             attached = interface_subnet_ids(session, router_id)
             if router.gw_port_id:
-                attached |= {a.subnet_id for a in session.get(PortRecord, router.gw_port_id).fixed_ips}
+                attached |= {
+                    a.subnet_id for a in cast(PortRecord, session.get(PortRecord, router.gw_port_id)).fixed_ips
+                }
             if body.get("subnet_id"):
                 subnet = get_subnet(session, ctx, body["subnet_id"])
                 if not ctx.can_see(subnet.project_id) and not subnet.network.shared:
@@ -303,7 +307,7 @@ class RouterManager:
                     )
                 if not port.fixed_ips:
                     raise bad_router(f"Port {port.id} does not have any IP addresses")
-                subnets = [session.get(SubnetRecord, a.subnet_id) for a in port.fixed_ips]
+                subnets = [cast(SubnetRecord, session.get(SubnetRecord, a.subnet_id)) for a in port.fixed_ips]
                 for subnet in subnets:
                     self._check_overlap(session, router_id, subnet, attached)
                 port.device_id, port.device_owner, port.status = router_id, INTERFACE_OWNER, "ACTIVE"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import ipaddress
 from typing import Any
 
@@ -335,7 +337,7 @@ class SecurityGroupManager:
         self.service.plumbing.groups_changed({group_id})
         return view
 
-    def list_rules(self, ctx: RequestContext) -> list[dict[str, Any]]:
+    def list_rules(self, ctx: RequestContext) -> builtins.list[dict[str, Any]]:
         if ctx.project_id:
             self.ensure_default(ctx.project_id)
         with self.runtime.db.session() as s:

@@ -171,7 +171,7 @@ def _segments(
         )
         return segs, f'"{etag}"'
     seg_container, _, prefix = info.metadata["x-object-manifest"].partition("/")
-    segs: list[Segment] = []
+    segs = []
     marker = ""
     while True:
         _stats, page = svc.list_objects(

@@ -11,7 +11,7 @@ import mimetypes
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 from overcast.context import RequestContext
@@ -20,6 +20,9 @@ from overcast.errors import BadRequest, NotFound, PayloadTooLarge, PreconditionF
 from overcast.objectstore import largeobjects, metadata, names, versioning
 from overcast.objectstore.ranges import NotModified, check_conditions, http_date, multipart_body, parse_ranges
 from overcast.types import ByteRange, ObjectInfo
+
+if TYPE_CHECKING:
+    from overcast.objectstore.service import ObjectStoreService  # the class this is mixed into
 
 
 @dataclass
@@ -145,7 +148,9 @@ class ObjectOps:
                 ctx, (src_project, *source), (project_id, container, name), headers, query, versioned
             )
         if query.get("multipart-manifest") == "put":
-            return largeobjects.put_slo(self, ctx, project_id, container, name, headers, body, length)
+            return largeobjects.put_slo(
+                cast("ObjectStoreService", self), ctx, project_id, container, name, headers, body, length
+            )
         if length is not None and length > self.settings.max_file_size:
             raise PayloadTooLarge(f"Your request is too large (over {self.settings.max_file_size} bytes).")
         meta = metadata.object_meta(headers, self.settings.max_meta_overall_size)
@@ -242,7 +247,9 @@ class ObjectOps:
         backend, driver, account = self._where(ctx, project_id, container)
         info = self._head(backend, driver, account, container, name)
         if query.get("multipart-manifest") != "get" and largeobjects.is_manifest(info):
-            download = largeobjects.download(self, ctx, project_id, container, info, headers, head_only=True)
+            download = largeobjects.download(
+                cast("ObjectStoreService", self), ctx, project_id, container, info, headers, head_only=True
+            )
             return download
         try:
             check_conditions(headers, info.etag, info.last_modified, reading=True)
@@ -276,7 +283,7 @@ class ObjectOps:
                 raise NotFound(f"object {container}/{name} not found")
         if query.get("multipart-manifest") != "get" and largeobjects.is_manifest(info):
             _close(body)
-            return largeobjects.download(self, ctx, project_id, container, info, headers)
+            return largeobjects.download(cast("ObjectStoreService", self), ctx, project_id, container, info, headers)
         try:
             check_conditions(headers, info.etag, info.last_modified, reading=True)
             ranges = parse_ranges(headers.get("range"), info.size) if body is None else None
@@ -290,7 +297,9 @@ class ObjectOps:
             out["Content-Type"] = "application/json; charset=utf-8"
             if query.get("format") == "raw":
                 _close(body)
-                raw = largeobjects.raw_manifest(self, backend, driver, account, container, info)
+                raw = largeobjects.raw_manifest(
+                    cast("ObjectStoreService", self), backend, driver, account, container, info
+                )
                 out["Content-Length"] = str(len(raw))
                 return Download(200, out, iter((raw,)))
         if body is not None:
@@ -352,7 +361,7 @@ class ObjectOps:
         if query.get("multipart-manifest") == "delete":
             info = self._head(backend, driver, account, container, name)
             if info.metadata.get("x-static-large-object"):
-                return largeobjects.delete_slo(self, ctx, project_id, container, name, info)
+                return largeobjects.delete_slo(cast("ObjectStoreService", self), ctx, project_id, container, name, info)
         elif metadata.is_expired(
             driver.head(backend=backend, account=account, container=container, name=name).metadata
         ):

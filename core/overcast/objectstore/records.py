@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from overcast.db import Database
@@ -151,14 +151,12 @@ class Records:
     def delete_container(self, project_id: str, name: str) -> bool:
         try:
             with self.db.session() as s:
-                return (
-                    s.execute(
-                        delete(ObjectContainer).where(
-                            ObjectContainer.project_id == project_id, ObjectContainer.name == name
-                        )
-                    ).rowcount
-                    > 0
+                deleted = s.execute(
+                    delete(ObjectContainer).where(
+                        ObjectContainer.project_id == project_id, ObjectContainer.name == name
+                    )
                 )
+                return cast("CursorResult[Any]", deleted).rowcount > 0
         finally:
             self._forget(project_id, name)
 
@@ -185,7 +183,7 @@ class Records:
         key = (project_id, "")  # "" is never a container name
         hit, meta, generation = self._cached(key)
         if hit:
-            return meta  # type: ignore[no-any-return]
+            return meta
         with self.db.session() as s:
             row = s.get(ObjectAccount, project_id)
             meta = dict(row.meta or {}) if row is not None else {}

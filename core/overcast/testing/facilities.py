@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+from typing import NoReturn
 
 
 def _port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -75,7 +76,7 @@ def required() -> set[str]:
     return {v.strip() for v in value.split(",") if v.strip()}
 
 
-def missing_facility(facility: str, reason: str) -> None:
+def missing_facility(facility: str, reason: str) -> NoReturn:
     """Skip for a missing facility, or fail when ``OVERCAST_REQUIRE_FACILITIES`` asks for it
     (``all`` or a comma list naming it), so CI cannot pass silently."""
     import pytest

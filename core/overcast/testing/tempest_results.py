@@ -14,7 +14,10 @@ import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from testtools.testresult.real import TestDict
 
 SERVICES = ("identity", "compute", "image", "network", "volume", "object_storage")
 _SERVICE = re.compile(r"^tempest\.api\.(\w+)\.")
@@ -72,7 +75,7 @@ def read_subunit(stream: BinaryIO) -> list[Result]:
 
     results: list[Result] = []
 
-    def on_test(test: dict) -> None:
+    def on_test(test: TestDict) -> None:
         status = test["status"]
         if status in (None, "exists", "inprogress"):
             return

@@ -20,7 +20,7 @@ conditional UPDATE, so two servers racing for one volume cannot both win.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -197,7 +197,7 @@ class Attachments:
             vol = find_volume(s, ctx, volume_id)
             if vol.status not in ("attaching", "reserved", "in-use", "available", "detaching"):
                 raise BadRequest(f"Invalid volume: Volume {vol.id} cannot be connected while {vol.status}.")
-            ref, backend = volume_ref(vol), vol.backend
+            ref, backend = volume_ref(vol), cast(str, vol.backend)  # placed: it is attachable
         info = self.p.backends.on(backend).initialize_connection(backend, volume=ref, connector=connector)
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
@@ -241,7 +241,7 @@ class Attachments:
                 and r.attach_status in ("attached", "attaching")
                 and (att is None or r.id != att.id)
             ]
-            ref, backend = volume_ref(vol), vol.backend
+            ref, backend = volume_ref(vol), cast(str, vol.backend)  # placed: it is attachable
         if not still_used:
             self.p.backends.on(backend).terminate_connection(backend, volume=ref, connector=connector)
 

@@ -7,9 +7,11 @@ the limit, and a failure later in the same transaction rolls the reservation bac
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from collections.abc import Mapping
 
-from sqlalchemy import case, select, update
+from sqlalchemy import CursorResult, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,7 +92,10 @@ class Quotas:
             )
             if limit >= 0:
                 stmt = stmt.where(VolumeQuotaUsage.in_use + delta <= limit)
-            if session.execute(stmt.values(in_use=VolumeQuotaUsage.in_use + delta)).rowcount != 1:
+            if (
+                cast("CursorResult[Any]", session.execute(stmt.values(in_use=VolumeQuotaUsage.in_use + delta))).rowcount
+                != 1
+            ):
                 in_use = self.usage(session, project_id)[resource]
                 raise VolumeOverQuota(_MESSAGES[resource].format(limit=limit, requested=delta, in_use=in_use))
 

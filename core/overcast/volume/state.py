@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from overcast.errors import BadRequest
@@ -21,7 +21,7 @@ def transition(
         .values(status=to_state, **values)
         .execution_options(synchronize_session=False)
     )
-    return session.execute(stmt).rowcount == 1
+    return cast("CursorResult[Any]", session.execute(stmt)).rowcount == 1
 
 
 def require_transition(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -34,7 +35,7 @@ class VolumeTypes:
     def find(self, session: Session, ref: str | None) -> VolumeType:
         """A type by id or name; ``None`` is the default type. 404 in Cinder's words."""
         if ref is None or ref == "":
-            return session.get(VolumeType, DEFAULT_TYPE_ID)
+            return cast(VolumeType, session.get(VolumeType, DEFAULT_TYPE_ID))  # created by the migrations
         row = (
             session.get(VolumeType, ref)
             or session.execute(select(VolumeType).where(VolumeType.name == ref)).scalar_one_or_none()
@@ -45,7 +46,7 @@ class VolumeTypes:
 
     def get(self, session: Session, type_id: str) -> VolumeType:
         if type_id == "default":
-            return session.get(VolumeType, DEFAULT_TYPE_ID)
+            return cast(VolumeType, session.get(VolumeType, DEFAULT_TYPE_ID))  # created by the migrations
         row = session.get(VolumeType, type_id)
         if row is None:
             raise NotFound(f"Volume type {type_id} could not be found.", code="VolumeTypeNotFound")

@@ -4,6 +4,8 @@ volume's status says where it is."""
 
 from __future__ import annotations
 
+import builtins
+
 import logging
 import shutil
 import uuid
@@ -91,8 +93,8 @@ class Volumes:
             rows = rows[ids.index(marker) + 1 :]
         return rows[:limit] if limit is not None else rows
 
-    def attachments_of(self, volume_ids: list[str]) -> dict[str, list[VolumeAttachment]]:
-        out: dict[str, list[VolumeAttachment]] = {vid: [] for vid in volume_ids}
+    def attachments_of(self, volume_ids: builtins.list[str]) -> dict[str, builtins.list[VolumeAttachment]]:
+        out: dict[str, builtins.list[VolumeAttachment]] = {vid: [] for vid in volume_ids}
         if not volume_ids:
             return out
         with self.p.db.session() as s:
@@ -316,7 +318,7 @@ class Volumes:
                     f"but current status is: {row.status}."
                 )
             servers = self._attached_servers(s, row.id) if row.status == "in-use" else []
-            compute = self.p.runtime.service("compute") if servers else None
+            compute: Any = self.p.runtime.service("compute") if servers else None
             for server in servers:  # refuse before anything changes
                 compute.check_volume_extend(server, row.id)
             self.p.quotas.consume(s, row.project_id, {"gigabytes": new_size - row.size})
@@ -324,7 +326,7 @@ class Volumes:
         self.p.tasks.submit(f"extend volume {volume_id}", self._extend, volume_id, new_size, servers)
 
     @staticmethod
-    def _attached_servers(s: Any, volume_id: str) -> list[str]:
+    def _attached_servers(s: Any, volume_id: str) -> builtins.list[str]:
         return list(
             s.scalars(
                 select(VolumeAttachment.instance_uuid).where(
@@ -333,7 +335,7 @@ class Volumes:
             )
         )
 
-    def _extend(self, volume_id: str, new_size: int, servers: list[str] | None = None) -> None:
+    def _extend(self, volume_id: str, new_size: int, servers: builtins.list[str] | None = None) -> None:
         with self.p.db.session() as s:
             row = s.get(Volume, volume_id)
             ref, backend, old, back_to = volume_ref(row), row.backend, row.size, row.previous_status or "available"

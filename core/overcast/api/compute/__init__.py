@@ -1,9 +1,8 @@
 """HTTP API of the compute service (Nova v2.1 with microversions up to
 :data:`~overcast.api.compute.microversion.MAX_VERSION`), under ``/compute``."""
 
-from typing import Any
-
 from fastapi import APIRouter, Request
+from starlette.types import Receive, Scope, Send
 
 from overcast.api.compute import admin, flavors, images, keypairs, metadata, servers
 from overcast.api.compute.common import base_url, reply
@@ -58,7 +57,7 @@ def version_v20(request: Request):
 _MICROVERSION_HEADERS = {b"openstack-api-version", b"x-openstack-nova-api-version"}
 
 
-async def legacy_v2(scope: dict, receive: Any, send: Any) -> None:
+async def legacy_v2(scope: Scope, receive: Receive, send: Send) -> None:
     """``/compute/v2/...``: the same request on ``/compute/v2.1/...`` with any microversion
     header dropped, so it is served at 2.1 (as Nova's legacy v2 endpoint is)."""
     path = scope["path"].replace("/compute/v2/", "/compute/v2.1/", 1)

@@ -35,9 +35,9 @@ def layout(networks: list[dict], routers: list[dict], servers: list[dict], ports
             nodes.append(
                 {"id": item["id"], "kind": kind, "label": name, "short": short(name), "status": item.get("status", "")}
             )
-    for i, node in enumerate(nodes):
-        node["x"] = LEFT + i * (BOX_W + BOX_GAP)
-        node["y"] = TOP + len(networks) * NET_GAP
+    for i, box in enumerate(nodes):
+        box["x"] = LEFT + i * (BOX_W + BOX_GAP)
+        box["y"] = TOP + len(networks) * NET_GAP
     by_id = {n["id"]: n for n in nodes}
     links = []
     for port in ports:

@@ -189,7 +189,7 @@ def list_role_assignments(
 
 def _names(runtime: Runtime, found: list[Any]) -> dict[str, Any]:
     directory = runtime.identity.directory
-    wanted: dict[type, set[str]] = {Role: set(), Project: set(), User: set(), Group: set()}
+    wanted: dict[type[Any], set[str]] = {Role: set(), Project: set(), User: set(), Group: set()}
     for a in found:
         wanted[Role].add(a.role_id)
         wanted[Project].add(a.project_id)

@@ -15,6 +15,7 @@ import asyncio
 import mmap
 import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
 import anyio
 import anyio.from_thread
@@ -71,7 +72,7 @@ class RequestBodyBlocks:
                             src = src[n:]
                             if filled == BLOCK:
                                 view.release()
-                                await self._send.send(block)
+                                await self._send.send(cast(bytes, block))  # a page-aligned buffer, read as bytes
                                 block = pool.take()
                                 view, filled = memoryview(block), 0
                     if filled:

@@ -94,7 +94,8 @@ def _sorted(items: list[dict[str, Any]], request: Request) -> list[dict[str, Any
         keys = [*keys, "id"]
     for index in reversed(range(len(keys))):
         reverse = index < len(dirs) and dirs[index] == "desc"
-        items = sorted(items, key=lambda i, k=keys[index]: (i.get(k) is None, str(i.get(k))), reverse=reverse)
+        k = keys[index]  # sorted() calls the key before the loop moves on
+        items = sorted(items, key=lambda i: (i.get(k) is None, str(i.get(k))), reverse=reverse)
     return items
 
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 import anyio
 from anyio import from_thread, to_thread
+from starlette.types import Scope
 
 from overcast.api.errors import overcast_error_body
 from overcast.errors import BadRequest, OvercastError, PreconditionFailed
@@ -38,7 +39,7 @@ class ClientGone(Exception):
 class Request:
     __slots__ = ("method", "account", "project_id", "container", "obj", "headers", "query", "receive", "ctx")
 
-    def __init__(self, scope: dict, receive: Any) -> None:
+    def __init__(self, scope: Scope, receive: Any) -> None:
         self.method: str = scope["method"]
         raw = scope.get("raw_path") or scope["path"].encode()
         try:
@@ -183,7 +184,7 @@ def prefetch(download: Download) -> Download:
     return download
 
 
-async def send_error(scope: dict, send: Any, exc: OvercastError, base_url: str) -> None:
+async def send_error(scope: Scope, send: Any, exc: OvercastError, base_url: str) -> None:
     media, body = overcast_error_body(scope["path"], exc)
     headers = {"content-type": media, **exc.headers()}
     if exc.status == 401:

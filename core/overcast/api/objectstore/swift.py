@@ -7,6 +7,8 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
+from starlette.types import Receive, Scope, Send
+
 from overcast.api.objectstore.asgi import (
     SMALL_BODY,
     ClientGone,
@@ -74,7 +76,7 @@ def authenticate(runtime: Any, req: Request, level: str) -> Any:
 class SwiftApp:
     """ASGI app for ``/object/v1/...``."""
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = scope["app"].state.runtime
         started = False
 

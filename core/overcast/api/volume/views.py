@@ -126,7 +126,7 @@ def snapshot(row: VolumeSnapshot, minor: int = 0, detail: bool = True) -> dict[s
 
 
 def volume_type(row: VolumeType, is_admin: bool) -> dict[str, Any]:
-    out = {
+    out: dict[str, Any] = {
         "id": row.id,
         "name": row.name,
         "description": row.description,

@@ -169,7 +169,7 @@ async def update_volume(
 ) -> Response:
     check_project(project_id, ctx)
     body = body_of(await json_body(request), "volume")
-    changes = {k: body[k] for k in ("name", "description", "metadata") if k in body}
+    changes: dict[str, Any] = {k: body[k] for k in ("name", "description", "metadata") if k in body}
     for old, new in (("display_name", "name"), ("display_description", "description")):
         if old in body and new not in changes:
             changes[new] = body[old]

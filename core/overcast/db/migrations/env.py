@@ -1,5 +1,7 @@
 """Alembic environment: runs against the engine ``overcast.db.migrate`` hands over."""
 
+from typing import cast
+
 from alembic import context
 from sqlalchemy import create_engine
 
@@ -10,7 +12,7 @@ target_metadata = Base.metadata
 
 
 def run() -> None:
-    engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = config.attributes.get("engine") or create_engine(cast(str, config.get_main_option("sqlalchemy.url")))
     with engine.begin() as connection:
         context.configure(
             connection=connection,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -90,7 +90,7 @@ async def login_page(request: Request) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    form = dict(await request.form())
+    form = cast(dict[str, str], dict(await request.form()))  # the login form has no file fields
     username, password = form.get("username", "").strip(), form.get("password", "")
     project = form.get("project", "").strip()
     next_path = form.get("next", "/overview")
