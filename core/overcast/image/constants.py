@@ -34,6 +34,8 @@ READ_ONLY = frozenset(
         "owner",
     }
 )
+#: Glance's own fields of an image view: every other key is a custom property.
+VIEW_FIELDS = SETTABLE | READ_ONLY | {"id"}
 #: Glance reserves these property names; they can never be set as custom properties.
 RESERVED = frozenset({"deleted", "deleted_at", "location", "id"}) | READ_ONLY
 

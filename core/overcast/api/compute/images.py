@@ -13,37 +13,10 @@ from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, NotFound
+from overcast.image.constants import VIEW_FIELDS
 
 router = APIRouter(route_class=MicroversionRoute)
 
-#: Glance's own fields; every other key of an image view is a custom property (Nova's metadata).
-_GLANCE_FIELDS = {
-    "id",
-    "name",
-    "status",
-    "visibility",
-    "protected",
-    "os_hidden",
-    "checksum",
-    "os_hash_algo",
-    "os_hash_value",
-    "owner",
-    "size",
-    "virtual_size",
-    "min_ram",
-    "min_disk",
-    "disk_format",
-    "container_format",
-    "created_at",
-    "updated_at",
-    "tags",
-    "self",
-    "file",
-    "schema",
-    "stores",
-    "locations",
-    "direct_url",
-}
 #: Glance status -> (Nova status, progress)
 _STATUS = {
     "queued": ("SAVING", 25),
@@ -82,7 +55,7 @@ def _links(request: Request, image_id: str) -> list[dict]:
 
 
 def metadata_of(view: dict) -> dict[str, Any]:
-    return {k: v for k, v in view.items() if k not in _GLANCE_FIELDS}
+    return {k: v for k, v in view.items() if k not in VIEW_FIELDS}
 
 
 def image_view(request: Request, view: dict, detail: bool = True) -> dict:
@@ -184,7 +157,7 @@ def _set(runtime: Any, ctx: RequestContext, image_id: str, items: Any, replace: 
         raise BadRequest("Invalid input for field/attribute metadata.")
     svc = _image_service(runtime)
     current = metadata_of(svc.show(ctx, image_id))
-    bad = sorted(set(items) & _GLANCE_FIELDS)
+    bad = sorted(set(items) & VIEW_FIELDS)
     if bad:
         raise BadRequest(f"Invalid input for field/attribute metadata: {', '.join(bad)} are image attributes.")
     ops = [{"op": "remove", "path": f"/{k}"} for k in current if replace and k not in items]

@@ -10,38 +10,12 @@ from overcast.api.dashboard.routing import DashboardRoute
 from overcast.api.dashboard.session import CSRF_HEADER
 from overcast.api.dashboard.views.auth import user_projects
 from overcast.errors import BadRequest, Forbidden
+from overcast.image.constants import VIEW_FIELDS
 
 router = APIRouter(route_class=DashboardRoute)
 GLANCE = "/image/v2/images"
 PATCH_TYPE = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
 DISK_FORMATS = ["qcow2", "raw", "vmdk", "vhd", "vhdx", "iso", "ami", "ari", "aki", "vdi"]
-CORE_FIELDS = {
-    "id",
-    "name",
-    "status",
-    "visibility",
-    "protected",
-    "os_hidden",
-    "checksum",
-    "os_hash_algo",
-    "os_hash_value",
-    "owner",
-    "size",
-    "virtual_size",
-    "min_ram",
-    "min_disk",
-    "disk_format",
-    "container_format",
-    "created_at",
-    "updated_at",
-    "tags",
-    "self",
-    "file",
-    "schema",
-    "locations",
-    "direct_url",
-    "stores",
-}
 
 
 @router.get("/images")
@@ -99,7 +73,7 @@ async def image_detail(request: Request, image_id: str) -> Response:
     session = session_of(request)
     async with api(request, session) as client:
         image = await client.get(f"{GLANCE}/{image_id}")
-    properties = {k: v for k, v in image.items() if k not in CORE_FIELDS}
+    properties = {k: v for k, v in image.items() if k not in VIEW_FIELDS}
     return render(
         request,
         "image.html",
