@@ -46,8 +46,16 @@ def qemu_group() -> int | None:
 
 
 def private_dir(path: Path | str, group: int | None = None) -> None:
-    """Create ``path`` (and parents) if needed and make it private: 0750 with ``group``, or 0700."""
+    """Create ``path`` (and parents) if needed and make it private: 0750 with ``group``, or 0700.
+    The parents it creates get the same mode, so that ``group`` (QEMU's) can pass through them."""
+    created = []
+    parent = os.path.abspath(path)
+    while not os.path.isdir(parent):
+        created.append(parent)
+        parent = os.path.dirname(parent)
     os.makedirs(path, mode=0o700, exist_ok=True)
+    for directory in created[1:]:
+        _fix_dir(directory, group)
     _fix_dir(str(path), group)
 
 

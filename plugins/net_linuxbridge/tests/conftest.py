@@ -92,7 +92,7 @@ class Rig:
 
     def resources(self) -> dict[str, list[str]]:
         return {
-            k: list(v) for k, v in self.runtime.network.plumbing._call(self.host, "network_list_resources").items() if v
+            k: list(v) for k, v in self.runtime.agents.network(self.host).list_resources().items() if v
         }
 
     def close(self) -> None:

@@ -154,7 +154,7 @@ def test_agent_restart_recreates_the_plumbing(rig: Any) -> None:
     p1, g1 = rig.guest(rig.alice, net["id"], "vm-1")
     p2, g2 = rig.guest(rig.alice, net["id"], "vm-2")
     assert g1.dhcp() and g2.dhcp()
-    network = rig.svc.plumbing.host_state(rig.host)["networks"][0]
+    network = rig.svc.plumbing.host_state(rig.host).networks[0]
     caller = rig.runtime.plugins.driver("network", "linuxbridge")
     backend = rig.runtime.drivers.network
     for port in (p1, p2):  # the host lost everything: chains, DHCP, bridge
