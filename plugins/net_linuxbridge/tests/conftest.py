@@ -91,9 +91,7 @@ class Rig:
         return world
 
     def resources(self) -> dict[str, list[str]]:
-        return {
-            k: list(v) for k, v in self.runtime.agents.network(self.host).list_resources().items() if v
-        }
+        return {k: list(v) for k, v in self.runtime.agents.network(self.host).list_resources().items() if v}
 
     def close(self) -> None:
         for ns in self.namespaces:
