@@ -363,31 +363,3 @@ class RabbitNode:
                     os.kill(pid, 9)
                 self.process.wait(10)
         self.process = None
-
-
-# --- PostgreSQL -----------------------------------------------------------------------------
-
-PG_SOCKET_DIR = "/var/run/postgresql"
-
-
-def create_database(prefix: str = "oc_multihost") -> str:
-    """A new empty database on the machine's PostgreSQL; returns its name. Its url goes through
-    the unix socket (``postgresql://postgres@/NAME?host=...``), which reaches the server from
-    any network namespace."""
-    import psycopg
-
-    name = f"{prefix}_{secrets.token_hex(5)}"
-    with psycopg.connect(host=PG_SOCKET_DIR, user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def database_url(name: str) -> str:
-    return f"postgresql://postgres@/{name}?host={PG_SOCKET_DIR}"
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(host=PG_SOCKET_DIR, user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

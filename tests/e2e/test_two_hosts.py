@@ -11,9 +11,10 @@ h1, live-migrates one, survives a broker restart and a killed agent.
 
 What crosses the bridge is encrypted: the API is served over HTTPS (verified through
 ``cacert``), the bus is ``amqps://`` to the node's TLS listener, which asks every process for
-a client certificate; a capture on the bridge during a token request holds neither the
-password nor the token. (PostgreSQL is reached through its unix socket, which crosses no
-network here.)
+a client certificate; PostgreSQL is a private server in namespace ``db`` reached across the
+bridge with ``sslmode=verify-full`` (its certificate names its address). A capture on the
+bridge during a token request holds neither the password nor the token, and every connection
+the controller holds to the database is encrypted (``pg_stat_ssl``).
 """
 
 from __future__ import annotations
@@ -38,15 +39,13 @@ from overcast.pki import init_tls, issue_certificate
 
 from overcast.testing.agents import AgentProcess, start_agent_process, stop_agent_process
 from overcast.testing.cloud import RunningCloud, start_running_cloud, stop_running_cloud
+from overcast.testing.postgres import PrivatePostgres
 from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, Observer, wait_until
 from tests.e2e.multihost import (
     BrokerTls,
     NetnsLab,
     PrivateLibvirtd,
     RabbitNode,
-    create_database,
-    database_url,
-    drop_database,
     in_netns,
     kill_netns_processes,
 )
@@ -86,6 +85,7 @@ class TwoHostCloud:
     daemons: dict[str, PrivateLibvirtd]
     agents: dict[str, AgentProcess]
     rabbit: RabbitNode
+    postgres: PrivatePostgres
 
     def nova(self, *args: str, **kw):
         return self.cloud.openstack(*COMPUTE_VERSION, *args, **kw)
@@ -118,10 +118,10 @@ def two_hosts() -> Iterator[TwoHostCloud]:
         cleanups.append(lambda: shutil.rmtree(run_root, ignore_errors=True))
         cleanups.append(lambda: shutil.rmtree(work, ignore_errors=True))
         cleanups.append(lab.close)
-        lab.start(["ctl", *HOSTS])
-        ctl_ip = lab.namespaces["ctl"]
+        lab.start(["ctl", *HOSTS, "db"])
+        ctl_ip, db_ip = lab.namespaces["ctl"], lab.namespaces["db"]
         # anything left in the namespaces (epmd, a crashed daemon's children) goes before them
-        cleanups.append(lambda: [kill_netns_processes(lab.ns(n)) for n in ("ctl", *HOSTS)])
+        cleanups.append(lambda: [kill_netns_processes(lab.ns(n)) for n in ("ctl", *HOSTS, "db")])
         for host in HOSTS:
             daemons[host] = PrivateLibvirtd(run_root / host, netns=lab.ns(host))
             cleanups.append(daemons[host].stop)
@@ -137,10 +137,12 @@ def two_hosts() -> Iterator[TwoHostCloud]:
         )
         cleanups.append(rabbit.stop)
         rabbit.start()
-        db = create_database()
-        cleanups.append(lambda: drop_database(db))
+        # PostgreSQL in its own namespace, across the bridge, verified by CA and address
+        postgres = PrivatePostgres(work / "pg", init_tls(work / "pg-pki", [db_ip]), db_ip, in_netns(lab.ns("db")))
+        cleanups.append(postgres.stop)
+        postgres.start(5432)
         extra = {
-            "database": {"url": database_url(db)},
+            "database": {"url": postgres.create_database("overcast")},
             "bus": {
                 "url": f"amqps://guest:guest@{ctl_ip}:{rabbit.port}//",
                 "prefix": f"mh{tag}",
@@ -178,7 +180,7 @@ def two_hosts() -> Iterator[TwoHostCloud]:
         )
         cleanups.append(lambda: stop_running_cloud(cloud))
         os.chmod(work / "cloud", 0o755)
-        env = TwoHostCloud(cloud, lab, daemons, agents, rabbit)
+        env = TwoHostCloud(cloud, lab, daemons, agents, rabbit, postgres)
         cleanups.append(lambda: [stop_agent_process(a) for a in agents.values()])
         cleanups.append(lambda: print_logs(cloud, agents))
         for host in HOSTS:
@@ -299,7 +301,11 @@ def test_two_hosts_in_namespaces(two_hosts: TwoHostCloud) -> None:
     for secret in (cloud.admin_password, token):
         assert secret.encode() not in capture.data
     assert b"\x17\x03\x03" in capture.data  # TLS application data records
-    mark("a token request crosses the bridge encrypted")
+    ssl_by_connection = env.postgres.query(
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = 'overcast'"
+    )
+    assert ssl_by_connection and set(ssl_by_connection) == {"t"}, ssl_by_connection
+    mark(f"a token request crosses the bridge encrypted; {len(ssl_by_connection)} database connections, all TLS")
 
     cloud.openstack(
         "image",
