@@ -110,6 +110,8 @@ class ApiSection(_Section):
     http_action: str = Field(default="redirect", pattern="^(redirect|refuse)$")  # on http_port
     # peers whose X-Forwarded-Proto/-For are believed (a TLS-terminating proxy); empty: nobody's
     trusted_proxies: list[str] = []
+    # who may scrape ``GET /metrics`` (Prometheus, no token): addresses or CIDRs
+    metrics_allowed: list[str] = ["127.0.0.0/8", "::1/128"]
 
     _key_pair: ClassVar[Any] = field_validator("tls_key")(classmethod(_key_with_cert))
 
@@ -254,6 +256,14 @@ class DriverTable(BaseModel):
 ObjectStoreSection.model_rebuild()
 
 
+class NotificationsSection(_Section):
+    """OpenStack-style notifications (:mod:`overcast.notifications`)."""
+
+    # messaging: on the bus as event <topic>.<priority>; log: to the log; noop: not sent
+    driver: str = Field(default="messaging", pattern="^(messaging|log|noop)$")
+    topics: list[str] = Field(default=["notifications"], min_length=1)
+
+
 class HostTable(DriverTable):
     availability_zone: str = "nova"
 
@@ -272,6 +282,7 @@ class Config(_Section):
     networking: NetworkingSection = NetworkingSection()
     volume: VolumeSection = VolumeSection()
     objectstore: ObjectStoreSection = ObjectStoreSection()
+    notifications: NotificationsSection = NotificationsSection()
     hosts: dict[str, HostTable] = {}
     volume_backends: dict[str, DriverTable] = {}
     image_store: DriverTable | None = None

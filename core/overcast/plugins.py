@@ -27,7 +27,7 @@ from typing import Any, Literal, cast, overload
 
 import pluggy
 
-from overcast import hookspecs
+from overcast import hookspecs, metrics
 from overcast.errors import (
     DriverNotInstalled,
     NoDriverAnswered,
@@ -175,7 +175,13 @@ def _routed(operation: str, func: Callable[..., Any]) -> Callable[..., Any]:
             kwargs = dict(signature.bind(self, *args, **kwargs).arguments)
             kwargs.pop("self")
         hook_name = self._prefix + operation
-        result = self._pm._route(hook_name, self._info)(**kwargs)
+        info = self._info
+        metrics.DRIVER_CALLS.labels(info.kind.value, info.name, operation).inc()
+        try:
+            result = self._pm._route(hook_name, info)(**kwargs)
+        except Exception as exc:
+            metrics.DRIVER_ERRORS.labels(info.kind.value, info.name, operation, type(exc).__name__).inc()
+            raise
         if result is None and not may_be_none:
             raise NoDriverAnswered(
                 f"{self._info.kind.value} driver '{self._info.name}' returned nothing for '{operation}'"

@@ -24,6 +24,7 @@ from overcast.bus import Bus, make_bus
 from overcast.config import Config, ResolvedDrivers, resolve_drivers
 from overcast.db import Database
 from overcast.errors import OvercastError
+from overcast.notifications import Notifier
 from overcast.plugins import PluginManager, load_plugin_manager
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class Runtime:
     role: str = "all"
     _services: dict[str, Any] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    _notifier: Notifier | None = None
 
     def service(self, name: str) -> Any:
         svc = self._services.get(name)
@@ -101,6 +103,14 @@ class Runtime:
     def objectstore(self) -> ObjectStoreService:
         svc: ObjectStoreService = self.service("objectstore")
         return svc
+
+    @property
+    def notifier(self) -> Notifier:
+        """OpenStack-style notifications, as ``[notifications]`` says."""
+        if self._notifier is None:
+            section = self.config.notifications
+            self._notifier = Notifier(self.bus, section.driver, tuple(section.topics))
+        return self._notifier
 
     @property
     def agents(self) -> Agents:

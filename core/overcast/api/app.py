@@ -1,7 +1,8 @@
 """The one ASGI app: every service's router on one port, one path prefix each.
 
 ``/identity`` (Keystone v3), ``/compute`` (Nova v2.1), ``/image`` (Glance v2), ``/volume``
-(Cinder v3), ``/networking`` (Neutron v2.0), ``/object`` (Swift v1); the dashboard at ``/``.
+(Cinder v3), ``/networking`` (Neutron v2.0), ``/object`` (Swift v1); the dashboard at ``/``;
+Prometheus metrics at ``/metrics`` (:mod:`overcast.metrics`).
 Each service module exposes ``router`` (a FastAPI ``APIRouter`` carrying its own prefix and
 version-discovery routes), and optionally ``FAST_PATHS`` / ``FAST_ROUTES``: lean ASGI apps for
 its hot paths.
@@ -46,6 +47,7 @@ SERVICE_APIS = (
     "overcast.api.network",
     "overcast.api.objectstore",
     "overcast.api.dashboard",
+    "overcast.api.metrics",
 )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from overcast import metrics
 from overcast.api.errors import error_body
 
 log = logging.getLogger("overcast.api.access")
@@ -52,6 +53,9 @@ class RequestIdAndLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            route = scope.get("route")  # the matched route, set by FastAPI's routing
+            name = getattr(route, "name", None) or scope.get("overcast.fast_route")
+            metrics.observe_request(scope["path"], scope.get("method", ""), name, status, time.perf_counter() - started)
             if log.isEnabledFor(logging.INFO):
                 # Logger.handle with a ready record: the same line as log.info(..., extra=)
                 # without the caller lookup (a stack walk) that nobody reads for this line.
@@ -97,10 +101,13 @@ class FastPathMiddleware:
         if scope["type"] == "http":
             path = scope["path"]
             target = self.exact.get((scope["method"], path))
-            if target is None:
+            if target is not None:
+                scope["overcast.fast_route"] = path
+            else:
                 for prefix, app in self.routes:
                     if path.startswith(prefix):
                         target = app
+                        scope["overcast.fast_route"] = prefix + "*"
                         break
             if target is not None:
                 await _guarded(target, scope, receive, send)

@@ -26,6 +26,7 @@ from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
 from overcast.errors import NotFound, ServiceUnavailable
 from overcast.types import Flavor, Instance, ScheduleRequest, VifDetails, from_dict, to_dict
+from overcast import metrics
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,9 @@ class TaskRunner:
     def submit(self, name: str, fn: Callable[..., Any], *args: Any) -> Future:
         def run() -> None:
             try:
-                fn(*args)
+                # the kind of task ("build", "delete"...), not its subject: labels stay bounded
+                with metrics.timed_task("compute", name.split(" ", 1)[0]):
+                    fn(*args)
             except Exception:  # noqa: BLE001 - a task must never die silently
                 log.exception("compute task %s failed", name)
 

@@ -144,3 +144,4 @@ class Transitions:
             )
         except Exception:  # noqa: BLE001 - listeners must not break state changes
             log.exception("overcast_instance_state_changed listener failed")
+        self.runtime.notifier.instance_status_changed(rec, old_status, new_status)

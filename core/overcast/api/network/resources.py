@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,8 @@ from overcast.api.deps import authorize, get_runtime
 from overcast.api.network.listing import list_response, show_response
 from overcast.context import RequestContext
 from overcast.validation import check_body_text
+
+PUBLISHER_HOST = socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,13 @@ def add_resource_routes(router: APIRouter, res: Resource) -> None:
     ) -> dict[str, Any]:
         check_body_text(body)
         if res.bulk and isinstance(body, dict) and set(body) == {res.collection}:
-            return {res.collection: create_bulk(manager(runtime), res, ctx, body[res.collection])}
-        return {res.member: getattr(manager(runtime), res.create)(ctx, body)}
+            made = create_bulk(manager(runtime), res, ctx, body[res.collection])
+            for item in made:
+                _notify(runtime, ctx, f"{res.member}.create.end", {res.member: item})
+            return {res.collection: made}
+        item = getattr(manager(runtime), res.create)(ctx, body)
+        _notify(runtime, ctx, f"{res.member}.create.end", {res.member: item})
+        return {res.member: item}
 
     @router.get(base + "/{item_id}", name=f"show_{res.member}")
     def show_item(
@@ -113,7 +121,9 @@ def add_resource_routes(router: APIRouter, res: Resource) -> None:
             runtime: Any = Depends(get_runtime),
         ) -> dict[str, Any]:
             check_body_text(body)
-            return {res.member: getattr(manager(runtime), res.update)(ctx, item_id, body)}
+            item = getattr(manager(runtime), res.update)(ctx, item_id, body)
+            _notify(runtime, ctx, f"{res.member}.update.end", {res.member: item})
+            return {res.member: item}
 
     @router.delete(base + "/{item_id}", status_code=204, name=f"delete_{res.member}")
     def delete_item(
@@ -122,4 +132,10 @@ def add_resource_routes(router: APIRouter, res: Resource) -> None:
         runtime: Any = Depends(get_runtime),
     ) -> Response:
         getattr(manager(runtime), res.delete)(ctx, item_id)
+        _notify(runtime, ctx, f"{res.member}.delete.end", {f"{res.member}_id": item_id})
         return Response(status_code=204)
+
+
+def _notify(runtime: Any, ctx: RequestContext, event_type: str, payload: dict[str, Any]) -> None:
+    """Neutron's notification for a change made through the API: the response body as payload."""
+    runtime.notifier.notify(f"network.{PUBLISHER_HOST}", event_type, payload, ctx=ctx)
