@@ -184,3 +184,47 @@ def test_account_tempurl_keys_are_shown_to_the_owner(alice) -> None:
     r = alice("HEAD")
     assert (r.headers["x-account-meta-temp-url-key"], r.headers["x-account-meta-temp-url-key-2"]) == ("k1", "k2")
     assert alice("GET", "?format=json").headers["x-account-meta-temp-url-key"] == "k1"
+
+
+def test_tempurl_keys_are_sealed_at_rest(alice, os_runtime) -> None:
+    """The database holds TempURL keys encrypted with the data dir's key (issue 22): a copy of
+    the database does not give away keys that sign URLs; the API reads them back as set."""
+    import json
+
+    from sqlalchemy import text
+
+    from overcast.sealing import KEY_FILE, Sealer
+
+    alice("POST", "", headers={"X-Account-Meta-Temp-URL-Key": "account-sekrit", "X-Account-Meta-Color": "blue"})
+    alice("PUT", "/c", headers={"X-Container-Meta-Temp-URL-Key-2": "container-sekrit"})
+    with os_runtime.db.engine.connect() as conn:
+        raw = " ".join(
+            str(row[0])
+            for table in ("objectstore_accounts", "objectstore_containers")
+            for row in conn.execute(text(f"SELECT meta FROM {table}"))
+        )
+    assert "account-sekrit" not in raw and "container-sekrit" not in raw
+    assert "blue" in raw  # other metadata is not secret
+    key_file = os_runtime.config.resolve_path("", KEY_FILE)
+    assert key_file.stat().st_mode & 0o077 == 0
+    with os_runtime.db.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT meta FROM objectstore_accounts WHERE project_id = :p"), {"p": alice.project}
+        ).scalar_one()
+    sealed = (json.loads(stored) if isinstance(stored, str) else stored)["x-account-meta-temp-url-key"]
+    assert sealed != "account-sekrit" and Sealer(key_file).open(sealed) == "account-sekrit"
+    assert alice("HEAD").headers["x-account-meta-temp-url-key"] == "account-sekrit"
+    assert alice("HEAD", "/c").headers["x-container-meta-temp-url-key-2"] == "container-sekrit"
+
+
+def test_a_key_stored_before_sealing_still_reads(alice, os_runtime) -> None:
+    from sqlalchemy import text
+
+    alice("POST", "", headers={"X-Account-Meta-Color": "red"})
+    with os_runtime.db.engine.begin() as conn:  # as a release before sealing wrote it
+        conn.execute(
+            text("UPDATE objectstore_accounts SET meta = :m WHERE project_id = :p"),
+            {"m": '{"x-account-meta-temp-url-key": "legacy"}', "p": alice.project},
+        )
+    os_runtime.objectstore.records._cache.clear()
+    assert alice("HEAD").headers["x-account-meta-temp-url-key"] == "legacy"

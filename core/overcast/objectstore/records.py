@@ -22,6 +22,7 @@ from overcast.db import Database
 from overcast.db.models.objectstore import ObjectAccount, ObjectContainer
 from overcast.errors import Conflict
 from overcast.objectstore.generation import SharedGeneration
+from overcast.sealing import Sealer, open_meta, seal_meta
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,13 @@ class ContainerRecord:
         return int(value) if value and value.isdigit() else None
 
 
-def _record(row: ObjectContainer) -> ContainerRecord:
+def _record(row: ObjectContainer, sealer: Sealer | None) -> ContainerRecord:
+    meta = dict(row.meta or {})
     return ContainerRecord(
         row.project_id,
         row.name,
         row.policy,
-        dict(row.meta or {}),
+        open_meta(sealer, meta) if sealer is not None else meta,
         row.read_acl,
         row.write_acl,
         row.created_at.timestamp() if row.created_at else 0.0,
@@ -52,8 +54,12 @@ def _record(row: ObjectContainer) -> ContainerRecord:
 
 
 class Records:
-    def __init__(self, db: Database, ttl: float, generation: SharedGeneration | None = None) -> None:
+    def __init__(
+        self, db: Database, ttl: float, generation: SharedGeneration | None = None, sealer: Sealer | None = None
+    ) -> None:
+        """``sealer``: TempURL keys are stored sealed with it (:mod:`overcast.sealing`)."""
         self.db = db
+        self.sealer = sealer
         self.ttl = ttl
         # (project, container) -> (expires, record, generation read under); accounts under ""
         self._cache: dict[tuple[str, str], tuple[float, Any, int]] = {}
@@ -89,7 +95,7 @@ class Records:
             row = s.scalar(
                 select(ObjectContainer).where(ObjectContainer.project_id == project_id, ObjectContainer.name == name)
             )
-            record = _record(row) if row is not None else None
+            record = _record(row, self.sealer) if row is not None else None
         self._keep(key, record, generation)
         return record
 
@@ -109,7 +115,7 @@ class Records:
                         project_id=record.project_id,
                         name=record.name,
                         policy=record.policy,
-                        meta=record.meta,
+                        meta=self._sealed(record.meta),
                         read_acl=record.read_acl,
                         write_acl=record.write_acl,
                     )
@@ -138,13 +144,13 @@ class Records:
                 if row is None:
                     return None
                 if meta is not None:
-                    row.meta = meta
+                    row.meta = self._sealed(meta)
                 if read_acl is not None:
                     row.read_acl = read_acl
                 if write_acl is not None:
                     row.write_acl = write_acl
                 s.flush()
-                return _record(row)
+                return _record(row, self.sealer)
         finally:
             self._forget(project_id, name)
 
@@ -166,7 +172,7 @@ class Records:
             if prefix:
                 stmt = stmt.where(ObjectContainer.name >= prefix)
             stmt = stmt.order_by(ObjectContainer.name)
-            return [_record(r) for r in s.scalars(stmt) if r.name.startswith(prefix)]
+            return [_record(r, self.sealer) for r in s.scalars(stmt) if r.name.startswith(prefix)]
 
     def container_count(self, project_id: str) -> int:
         with self.db.session() as s:
@@ -187,10 +193,16 @@ class Records:
         with self.db.session() as s:
             row = s.get(ObjectAccount, project_id)
             meta = dict(row.meta or {}) if row is not None else {}
+        if self.sealer is not None:
+            meta = open_meta(self.sealer, meta)
         self._keep(key, meta, generation)
         return meta
 
+    def _sealed(self, meta: dict[str, str]) -> dict[str, str]:
+        return seal_meta(self.sealer, meta) if self.sealer is not None else meta
+
     def set_account_meta(self, project_id: str, meta: dict[str, str]) -> None:
+        meta = self._sealed(meta)
         self._forget(project_id, "")
         for _attempt in range(3):
             try:

@@ -20,6 +20,7 @@ from overcast.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthori
 from overcast.objectstore import acl, metadata, names, versioning
 from overcast.objectstore.listing import Subdir, continue_after, swift_listing
 from overcast.objectstore.objects import ObjectOps
+from overcast.sealing import KEY_FILE, Sealer
 from overcast.objectstore.generation import SharedGeneration
 from overcast.objectstore.records import ContainerRecord, Records, merge_meta
 from overcast.types import Backend, DriverKind
@@ -52,7 +53,12 @@ class ObjectStoreService(ObjectOps):
         self.runtime = runtime
         self.settings = runtime.config.objectstore
         self._generation = SharedGeneration(runtime.config.data_dir / "objectstore.generation")
-        self.records = Records(runtime.db, self.settings.container_cache_ttl, self._generation)
+        self.records = Records(
+            runtime.db,
+            self.settings.container_cache_ttl,
+            self._generation,
+            Sealer(runtime.config.resolve_path("", KEY_FILE)),
+        )
         self.backends = self._policies(runtime)
         self.default_policy = self.settings.default_policy
         self._callers: dict[str, Any] = {}
