@@ -27,10 +27,14 @@ class RequestContext:
     request_id: str = ""
     auth_token: str = field(default="", repr=False)
     application_credential_id: str | None = None
+    # whether the token is scoped to ``[identity] admin_project`` (Keystone's is_admin_project):
+    # only there does the admin role administer the cloud
+    is_admin_project: bool = True
 
     @property
     def is_admin(self) -> bool:
-        return "admin" in self.roles
+        """A cloud administrator: the admin role, on the admin project."""
+        return "admin" in self.roles and self.is_admin_project
 
     def can_see(self, project_id: str | None) -> bool:
         """Whether a resource owned by ``project_id`` is visible to this caller."""

@@ -79,13 +79,18 @@ class IdentityService:
     def context_from_token(self, token: str, request_id: str = "") -> RequestContext:
         """The caller behind ``token``; raises ``Unauthorized`` if it is not valid now."""
         data = self.resolver.validate(token)
-        return context_of(data, request_id)
+        return context_of(data, request_id, self.runtime.config.identity.admin_project)
 
     def enforce(self, rule: str, ctx: RequestContext) -> None:
         """Raise ``Forbidden`` unless ``ctx`` holds the role ``rule`` needs."""
         needed = required_role(rule)
         if needed == AUTHENTICATED:
             return
+        if needed == "admin" and "admin" in ctx.roles and not ctx.is_admin:
+            raise Forbidden(
+                f"You are not authorized to perform the requested action: {rule}. "
+                "The admin role administers the cloud only on the admin project."
+            )
         if not role_satisfies(ctx.roles, needed):
             raise Forbidden(f"You are not authorized to perform the requested action: {rule}.")
 
@@ -145,10 +150,12 @@ class IdentityService:
     # --- bootstrap ----------------------------------------------------------------------
 
     def bootstrap(
-        self, admin_password: str, admin_user: str = "admin", admin_project: str = "admin"
+        self, admin_password: str, admin_user: str = "admin", admin_project: str | None = None
     ) -> BootstrapResult:
         """Idempotent: create what is missing; an existing admin gets the given password
-        and is enabled again (how an operator recovers a lost admin password)."""
+        and is enabled again (how an operator recovers a lost admin password). The admin
+        project is ``[identity] admin_project`` unless named."""
+        admin_project = admin_project or self.runtime.config.identity.admin_project
         self.start()
         self.directory.ensure_default_domain()
         role_ids = {}
@@ -189,9 +196,11 @@ class IdentityService:
         return found if found is not None else create()
 
 
-def context_of(data: TokenData, request_id: str = "") -> RequestContext:
+def context_of(data: TokenData, request_id: str = "", admin_project: str = "admin") -> RequestContext:
     p = data.payload
+    project = data.project
     return RequestContext(
+        is_admin_project=project is not None and project.name == admin_project and project.domain_id == "default",
         user_id=p.user_id,
         project_id=p.project_id,
         roles=data.role_names,
