@@ -30,11 +30,12 @@ class RequestContext:
     # whether the token is scoped to ``[identity] admin_project`` (Keystone's is_admin_project):
     # only there does the admin role administer the cloud
     is_admin_project: bool = True
+    system_scope: str | None = None  # "all" for a system-scoped token (then no project)
 
     @property
     def is_admin(self) -> bool:
-        """A cloud administrator: the admin role, on the admin project."""
-        return "admin" in self.roles and self.is_admin_project
+        """A cloud administrator: the admin role on the system, or on the admin project."""
+        return "admin" in self.roles and (self.system_scope == "all" or self.is_admin_project)
 
     def can_see(self, project_id: str | None) -> bool:
         """Whether a resource owned by ``project_id`` is visible to this caller."""

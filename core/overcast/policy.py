@@ -43,6 +43,8 @@ RULES: dict[str, str] = {
     "identity:roles:delete": "admin",
     "identity:grants:create": "admin",
     "identity:grants:delete": "admin",
+    "identity:system_grants:create": "admin",
+    "identity:system_grants:delete": "admin",
     # --- compute ----------------------------------------------------------------------
     "compute:flavors:create": "admin",
     "compute:flavors:delete": "admin",

@@ -124,3 +124,32 @@ def test_openstacksdk(running_cloud) -> None:
         assert conn.identity.find_project("sdk-p") is None
     finally:
         conn.close()
+
+
+def test_system_scope_with_the_cli(running_cloud) -> None:
+    """``--os-system-scope all`` as an operator uses it: the bootstrap admin holds admin on the
+    system; ``role add --system all`` grants it; the token is system-scoped."""
+    env = {k: v for k, v in running_cloud.env.items() if k not in ("OS_CLOUD", "OS_CLIENT_CONFIG_FILE")}
+    env.update(
+        OS_AUTH_URL=running_cloud.auth_url,
+        OS_USERNAME="admin",
+        OS_PASSWORD=running_cloud.admin_password,
+        OS_USER_DOMAIN_NAME="Default",
+        OS_SYSTEM_SCOPE="all",
+        OS_IDENTITY_API_VERSION="3",
+        OS_REGION_NAME="RegionOne",
+    )
+    token = running_cloud.openstack("token", "issue", "-f", "json", env=env)
+    assert token["system"] == "all" or token.get("project_id") is None
+    hypervisors = running_cloud.openstack("hypervisor", "list", "-f", "json", env=env)
+    assert hypervisors and all(h["State"] in ("up", "down") for h in hypervisors)
+
+    os_ = running_cloud.openstack
+    os_("user", "create", "--password", "pw-sys", "cli-sysreader")
+    os_("role", "add", "--system", "all", "--user", "cli-sysreader", "reader")
+    rows = os_("role", "assignment", "list", "--system", "all", "--user", "cli-sysreader", "--names", "-f", "json")
+    assert [(r["Role"], r["System"]) for r in rows] == [("reader", "all")]
+    env.update(OS_USERNAME="cli-sysreader", OS_PASSWORD="pw-sys")
+    assert running_cloud.openstack("token", "issue", "-f", "json", env=env)["user_id"]
+    refused = running_cloud.openstack("hypervisor", "list", env=env, check=False)
+    assert refused.returncode != 0 and "403" in refused.stderr

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from overcast.db.models.identity import Group, GroupMember, Project, Role, RoleAssignment, User
+from overcast.db.models.identity import Group, GroupMember, Project, Role, RoleAssignment, SystemRoleAssignment, User
 from overcast.errors import NotFound
 from overcast.identity.directory import not_found
 from overcast.identity.revocation import bump_generation
@@ -169,3 +169,85 @@ class Assignments:
         if group_id:
             out = [a for a in out if a.actor_type == "group" and a.actor_id == group_id]
         return sorted(set(out), key=lambda a: (a.project_id, a.actor_type, a.actor_id, a.role_id))
+
+
+class SystemAssignments:
+    """Roles on the system (Keystone's ``/v3/system/{users,groups}/{id}/roles``): what a
+    system-scoped token carries. Same implied roles and group expansion as on projects."""
+
+    def __init__(self, session_factory: Callable[[], Any]) -> None:
+        self.session = session_factory
+
+    def _check(self, s: Session, actor_type: str, actor_id: str, role_id: str | None) -> None:
+        model = User if actor_type == "user" else Group
+        if s.get(model, actor_id) is None:
+            raise not_found(actor_type, actor_id)
+        if role_id is not None and s.get(Role, role_id) is None:
+            raise not_found("role", role_id)
+
+    def grant(self, actor_type: str, actor_id: str, role_id: str) -> None:
+        with self.session() as s:
+            self._check(s, actor_type, actor_id, role_id)
+            if s.get(SystemRoleAssignment, (actor_type, actor_id, role_id)) is None:
+                s.add(SystemRoleAssignment(actor_type=actor_type, actor_id=actor_id, role_id=role_id))
+                bump_generation(s)
+
+    def revoke(self, actor_type: str, actor_id: str, role_id: str) -> None:
+        with self.session() as s:
+            self._check(s, actor_type, actor_id, role_id)
+            row = s.get(SystemRoleAssignment, (actor_type, actor_id, role_id))
+            if row is None:
+                raise NotFound(
+                    f"Could not find role assignment with role: {role_id}, {actor_type}: {actor_id}, system: all."
+                )
+            s.delete(row)
+            bump_generation(s)
+
+    def exists(self, actor_type: str, actor_id: str, role_id: str) -> bool:
+        with self.session() as s:
+            self._check(s, actor_type, actor_id, role_id)
+            return s.get(SystemRoleAssignment, (actor_type, actor_id, role_id)) is not None
+
+    def direct_roles(self, actor_type: str, actor_id: str) -> list[Role]:
+        with self.session() as s:
+            self._check(s, actor_type, actor_id, None)
+            stmt = (
+                select(Role)
+                .join(SystemRoleAssignment, SystemRoleAssignment.role_id == Role.id)
+                .where(SystemRoleAssignment.actor_type == actor_type, SystemRoleAssignment.actor_id == actor_id)
+                .order_by(Role.name)
+            )
+            return list(s.scalars(stmt))
+
+    def effective_roles(self, user_id: str) -> tuple[RoleRef, ...]:
+        """A user's roles on the system: direct, through groups, plus implied ones."""
+        with self.session() as s:
+            groups = select(GroupMember.group_id).where(GroupMember.user_id == user_id)
+            stmt = (
+                select(Role.id, Role.name)
+                .join(SystemRoleAssignment, SystemRoleAssignment.role_id == Role.id)
+                .where(
+                    ((SystemRoleAssignment.actor_type == "user") & (SystemRoleAssignment.actor_id == user_id))
+                    | ((SystemRoleAssignment.actor_type == "group") & SystemRoleAssignment.actor_id.in_(groups))
+                )
+            )
+            rows = {name: rid for rid, name in s.execute(stmt)}
+            if not rows:
+                return ()
+            missing = implied_names(set(rows)) - set(rows)
+            if missing:
+                for rid, name in s.execute(select(Role.id, Role.name).where(Role.name.in_(missing))):
+                    rows[name] = rid
+        return tuple(sorted((RoleRef(rid, name) for name, rid in rows.items()), key=lambda r: r.name))
+
+    def list(self, user_ids: list[str] | None = None, role_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(actor type, actor id, role id) of each system grant; ``user_ids`` narrows to those users'."""
+        with self.session() as s:
+            stmt = select(SystemRoleAssignment.actor_type, SystemRoleAssignment.actor_id, SystemRoleAssignment.role_id)
+            if user_ids is not None:
+                stmt = stmt.where(
+                    SystemRoleAssignment.actor_type == "user", SystemRoleAssignment.actor_id.in_(user_ids)
+                )
+            if role_id is not None:
+                stmt = stmt.where(SystemRoleAssignment.role_id == role_id)
+            return [(a, b, c) for a, b, c in s.execute(stmt.order_by(SystemRoleAssignment.actor_id))]

@@ -151,11 +151,16 @@ class Authenticator:
         parent_audit: str | None,
     ) -> TokenPayload:
         project_id = None
+        system = False
         if scope and scope != "unscoped":
             if "project" in scope:
                 project_id = self._find_project(_obj(scope["project"], "scope/project"))
-            elif "domain" in scope or "system" in scope or "OS-TRUST:trust" in scope:
-                raise BadRequest("Only project-scoped and unscoped tokens are supported.")
+            elif "system" in scope:
+                if _obj(scope["system"], "scope/system") != {"all": True}:
+                    raise BadRequest("Invalid input for field 'scope/system': only {'all': true} is a system scope.")
+                system = True
+            elif "domain" in scope or "OS-TRUST:trust" in scope:
+                raise BadRequest("Only project-scoped, system-scoped and unscoped tokens are supported.")
             else:
                 raise BadRequest("Invalid input for field 'scope': a project is required.")
         elif scope is None:
@@ -163,7 +168,7 @@ class Authenticator:
             if default is not None:
                 project_id = default
         audits = (new_audit_id(), parent_audit) if parent_audit else (new_audit_id(),)
-        payload = TokenPayload(user_id, methods, project_id, now, _whole_second(expires), audits)
+        payload = TokenPayload(user_id, methods, project_id, now, _whole_second(expires), audits, system=system)
         self.check_usable(payload)
         return payload
 
@@ -174,6 +179,8 @@ class Authenticator:
         except InvalidTokenError:
             if payload.project_id:
                 raise Unauthorized(f"User {payload.user_id} has no access to project {payload.project_id}.") from None
+            if payload.system:
+                raise Unauthorized(f"User {payload.user_id} has no access to the system.") from None
             raise Unauthorized(AUTH_FAILED) from None
 
     def _default_project(self, user_id: str) -> str | None:

@@ -22,7 +22,7 @@ from overcast.context import RequestContext
 from overcast.db.models.identity import DEFAULT_DOMAIN_ID, Project, Role, User
 from overcast.errors import Forbidden, NotFound
 from overcast.identity.appcreds import AppCredentials
-from overcast.identity.assignments import Assignments
+from overcast.identity.assignments import Assignments, SystemAssignments
 from overcast.identity.auth import Authenticator
 from overcast.identity.catalog import build_catalog, catalog_json
 from overcast.identity.directory import Directory
@@ -63,7 +63,8 @@ class IdentityService:
         self.directory = Directory(self.db.session, self.passwords, section.token_ttl)
         self.assignments = Assignments(self.db.session)
         self.appcreds = AppCredentials(self.db.session, self.passwords, section.token_ttl)
-        self.resolver = TokenResolver(self.db, self.tokens, self.assignments, self.appcreds)
+        self.system_assignments = SystemAssignments(self.db.session)
+        self.resolver = TokenResolver(self.db, self.tokens, self.assignments, self.appcreds, self.system_assignments)
         self.authenticator = Authenticator(self)
         self.throttle = LoginThrottle(section)
 
@@ -171,6 +172,7 @@ class IdentityService:
         user = self._ensure(User, admin_user, lambda: self.directory.create_user(admin_user, password=admin_password))
         self.directory.update_user(user.id, {"password": admin_password, "enabled": True})
         self.assignments.grant("user", user.id, project.id, role_ids["admin"])
+        self.system_assignments.grant("user", user.id, role_ids["admin"])  # as keystone-manage bootstrap does
         return BootstrapResult(DEFAULT_DOMAIN_ID, project.id, user.id, role_ids)
 
     def find_bootstrap(self, admin_user: str = "admin", admin_project: str = "admin") -> BootstrapResult | None:
@@ -201,6 +203,7 @@ def context_of(data: TokenData, request_id: str = "", admin_project: str = "admi
     project = data.project
     return RequestContext(
         is_admin_project=project is not None and project.name == admin_project and project.domain_id == "default",
+        system_scope="all" if p.system else None,
         user_id=p.user_id,
         project_id=p.project_id,
         roles=data.role_names,

@@ -8,7 +8,7 @@ binary layout (62 to 94 bytes), which keeps tokens near 180 characters:
 bytes  field
 ====== ======================================================================
 1      layout version (high nibble) and flags: project, application credential,
-       parent audit id
+       parent audit id, system scope
 1      auth methods, one bit each (:data:`METHOD_BITS`)
 16     user id (the 32-hex-digit id as bytes)
 16     project id, if scoped
@@ -37,7 +37,7 @@ from overcast.identity.keys import KeyRepository
 
 LAYOUT_VERSION = 1
 METHOD_BITS = {"password": 1, "token": 2, "application_credential": 4}
-_F_PROJECT, _F_APPCRED, _F_PARENT = 1, 2, 4
+_F_PROJECT, _F_APPCRED, _F_PARENT, _F_SYSTEM = 1, 2, 4, 8
 _TIMES = struct.Struct(">QI")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -59,6 +59,7 @@ class TokenPayload:
     expires_at: datetime  # aware, UTC, second precision
     audit_ids: tuple[str, ...]  # own audit id first, then the parent's after a re-scope
     application_credential_id: str | None = None
+    system: bool = False  # scoped to the system ("all"): no project
 
     @property
     def audit_id(self) -> str:
@@ -101,6 +102,7 @@ _ONE_MICRO = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=timezone.utc) - EPOCH
 def encode_payload(p: TokenPayload) -> bytes:
     flags = (_F_PROJECT if p.project_id else 0) | (_F_APPCRED if p.application_credential_id else 0)
     flags |= _F_PARENT if len(p.audit_ids) > 1 else 0
+    flags |= _F_SYSTEM if p.system else 0
     methods = 0
     for method in p.methods:
         methods |= METHOD_BITS[method]
@@ -138,6 +140,8 @@ def decode_payload(raw: bytes) -> TokenPayload:
         audit_ids.append(_b64(take(16)))
     if pos != len(raw):
         raise ValueError("token payload has trailing bytes")
+    if flags & _F_SYSTEM and flags & (_F_PROJECT | _F_APPCRED):
+        raise ValueError("a system-scoped token has no project")
     methods = tuple(name for name, bit in METHOD_BITS.items() if method_bits & bit)
     return TokenPayload(
         user_id=user_id,
@@ -147,6 +151,7 @@ def decode_payload(raw: bytes) -> TokenPayload:
         expires_at=datetime.fromtimestamp(expires, timezone.utc),
         audit_ids=tuple(audit_ids),
         application_credential_id=appcred_id,
+        system=bool(flags & _F_SYSTEM),
     )
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from overcast.db.models.identity import DEFAULT_DOMAIN_ID, Domain, Project, User
-from overcast.identity.assignments import Assignments, RoleRef
+from overcast.identity.assignments import Assignments, RoleRef, SystemAssignments
 from overcast.identity.cache import TTLCache
 from overcast.identity.revocation import GenerationWatch
 from overcast.identity.tokens import InvalidTokenError, TokenPayload, TokenProvider
@@ -55,10 +55,18 @@ class TokenData:
 
 
 class TokenResolver:
-    def __init__(self, db: Any, provider: TokenProvider, assignments: Assignments, appcreds: Any) -> None:
+    def __init__(
+        self,
+        db: Any,
+        provider: TokenProvider,
+        assignments: Assignments,
+        appcreds: Any,
+        system_assignments: SystemAssignments,
+    ) -> None:
         self.db = db
         self.provider = provider
         self.assignments = assignments
+        self.system_assignments = system_assignments
         self.appcreds = appcreds
         self.watch = GenerationWatch(db)
         self._tokens: TTLCache[TokenData] = TTLCache(CACHE_SECONDS, 20000)
@@ -117,6 +125,10 @@ class TokenResolver:
             if project is None or not project.enabled:
                 raise InvalidTokenError()
             roles = self.roles(payload.user_id, payload.project_id)
+        elif payload.system:
+            roles = self.system_roles(payload.user_id)
+            if not roles:
+                raise InvalidTokenError()
         if payload.application_credential_id:
             cred = self._appcreds.get_or_load(
                 payload.application_credential_id,
@@ -161,6 +173,10 @@ class TokenResolver:
                 found = Named(row.id, row.name, row.domain_id, self._domain_name(s, row.domain_id), row.enabled)
             self._projects.put(project_id, found, epoch)
         return found
+
+    def system_roles(self, user_id: str) -> tuple[RoleRef, ...]:
+        # "" is never a project id: system roles share the role cache (and its invalidation)
+        return self._roles.get_or_load((user_id, ""), lambda: self.system_assignments.effective_roles(user_id))
 
     def roles(self, user_id: str, project_id: str) -> tuple[RoleRef, ...]:
         return self._roles.get_or_load(

@@ -70,6 +70,9 @@ def token_body(data: TokenData) -> dict[str, Any]:
         token["project"] = _named(data.project)
         token["is_domain"] = False
         token["roles"] = [{"id": r.id, "name": r.name} for r in data.roles]
+    elif p.system:
+        token["system"] = {"all": True}
+        token["roles"] = [{"id": r.id, "name": r.name} for r in data.roles]
     if data.application_credential is not None:
         ac = data.application_credential
         token["application_credential"] = {"id": ac.id, "name": ac.name, "restricted": ac.restricted}

@@ -156,6 +156,113 @@ def revoke(
     return render.empty_response(204)
 
 
+# --- grants on the system ----------------------------------------------------------------
+
+
+def _visible_system_grant(ctx: RequestContext, actor: str, actor_id: str) -> None:
+    """A non-admin may look at its own system roles, nothing else."""
+    if not ctx.is_admin and (actor != "user" or actor_id != ctx.user_id):
+        raise not_found(actor, actor_id)
+
+
+@router.get("/v3/system/{kind}/{actor_id}/roles")
+def list_system_grants(
+    request: Request,
+    kind: str,
+    actor_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:system_grants:list")),
+) -> Response:
+    actor = _actor(kind)
+    _visible_system_grant(ctx, actor, actor_id)
+    roles = runtime.identity.system_assignments.direct_roles(actor, actor_id)
+    return render.collection(request, "roles", [render.role(request, r) for r in roles])
+
+
+@router.put("/v3/system/{kind}/{actor_id}/roles/{role_id}")
+def grant_system(
+    kind: str,
+    actor_id: str,
+    role_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:system_grants:create")),
+) -> Response:
+    runtime.identity.system_assignments.grant(_actor(kind), actor_id, role_id)
+    return render.empty_response(204)
+
+
+@router.api_route("/v3/system/{kind}/{actor_id}/roles/{role_id}", methods=["GET", "HEAD"])
+def check_system_grant(
+    kind: str,
+    actor_id: str,
+    role_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:system_grants:show")),
+) -> Response:
+    actor = _actor(kind)
+    _visible_system_grant(ctx, actor, actor_id)
+    if not runtime.identity.system_assignments.exists(actor, actor_id, role_id):
+        raise not_found("role assignment", f"{role_id} for {actor} {actor_id} on the system")
+    return render.empty_response(204)
+
+
+@router.delete("/v3/system/{kind}/{actor_id}/roles/{role_id}")
+def revoke_system(
+    kind: str,
+    actor_id: str,
+    role_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:system_grants:delete")),
+) -> Response:
+    runtime.identity.system_assignments.revoke(_actor(kind), actor_id, role_id)
+    return render.empty_response(204)
+
+
+def _system_assignments(request: Request, runtime: Runtime, ctx: RequestContext) -> Response:
+    """``/v3/role_assignments?scope.system=all``: every system grant (an admin), or the
+    caller's own."""
+    q = request.query_params
+    if q.get("scope.system") != "all":
+        return render.collection(request, "role_assignments", [])
+    users = [q["user.id"]] if "user.id" in q else None
+    if not ctx.is_admin:
+        users = [ctx.user_id] if users in (None, [ctx.user_id]) else []
+    include_names = b.query_bool(q.get("include_names"), "include_names") if "include_names" in q else False
+    found = runtime.identity.system_assignments.list(users, q.get("role.id"))
+    names: dict[str, Any] = {}
+    if include_names:
+        wanted: list[tuple[Any, set[str]]] = [
+            (Role, {r for _, _, r in found}),
+            (User, {a for t, a, _ in found if t == "user"}),
+            (Group, {a for t, a, _ in found if t == "group"}),
+        ]
+        for model, ids in wanted:
+            if ids:
+                names.update({obj.id: obj for obj in runtime.identity.directory.list(model, ids=ids)})
+
+    def ref(ident: str, with_domain: bool) -> dict[str, Any]:
+        obj = names.get(ident)
+        if obj is None:
+            return {"id": ident}
+        out = {"id": ident, "name": obj.name}
+        if with_domain:
+            out["domain"] = {"id": obj.domain_id, "name": "Default" if obj.domain_id == "default" else obj.domain_id}
+        return out
+
+    items = []
+    for actor_type, actor_id, role_id in found:
+        path = "users" if actor_type == "user" else "groups"
+        items.append(
+            {
+                "role": ref(role_id, False),
+                actor_type: ref(actor_id, True),
+                "scope": {"system": {"all": True}},
+                "links": {"assignment": render.v3_url(request, f"/system/{path}/{actor_id}/roles/{role_id}")},
+            }
+        )
+    return render.collection(request, "role_assignments", items)
+
+
 # --- role assignments --------------------------------------------------------------------
 
 
@@ -166,7 +273,9 @@ def list_role_assignments(
     ctx: RequestContext = Depends(authorize("identity:role_assignments:list")),
 ) -> Response:
     q = request.query_params
-    for unsupported in ("scope.domain.id", "scope.system", "scope.OS-INHERIT:inherited_to"):
+    if "scope.system" in q:
+        return _system_assignments(request, runtime, ctx)
+    for unsupported in ("scope.domain.id", "scope.OS-INHERIT:inherited_to"):
         if unsupported in q:
             return render.collection(request, "role_assignments", [])  # no such assignments exist here
     effective = b.query_bool(q.get("effective"), "effective") if "effective" in q else False

@@ -127,5 +127,11 @@ def auth_domains(request: Request, ctx: RequestContext = Depends(authorize("iden
 
 
 @router.get("/v3/auth/system")
-def auth_system(request: Request, ctx: RequestContext = Depends(authorize("identity:auth:projects"))) -> Response:
-    return render.collection(request, "system", [])
+def auth_system(
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:auth:projects")),
+) -> Response:
+    """``[{"all": true}]`` when the caller has a role on the system (a system scope it may ask for)."""
+    has_roles = bool(runtime.identity.resolver.system_roles(ctx.user_id))
+    return render.collection(request, "system", [{"all": True}] if has_roles else [])

@@ -112,6 +112,19 @@ class RoleAssignment(Base):
     )
 
 
+class SystemRoleAssignment(Base):
+    """A role given to a user or a group on the system (``all``): what a system-scoped token
+    (``--os-system-scope all``) carries, for cloud-wide operations."""
+
+    __tablename__ = "identity_system_assignments"
+
+    actor_type: Mapped[str] = mapped_column(String(8), primary_key=True)  # "user" | "group"
+    actor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_roles.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class ApplicationCredential(Base):
     """A user's secret for automation, bound to one project and a subset of its roles."""
 
