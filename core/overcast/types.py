@@ -529,6 +529,9 @@ class ScheduleRequest:
     ignore_hosts: tuple[str, ...] = ()
     force_hosts: tuple[str, ...] = ()
     same_driver_as: str | None = None  # migrations stay on one driver
+    # an admin forced the host (evacuate with ``force``, 2.29+): only the host's capacity is
+    # checked, not the placement filters (zones, images, server groups...)
+    bypass_filters: bool = False
 
 
 # --------------------------------------------------------------------------------------

@@ -41,13 +41,15 @@ def service_state(api, host: str) -> str:
     return next(s["state"] for s in services if s["host"] == host)
 
 
-def boot_on(api, compute, flavor_id: str, host: str, name: str) -> dict:
-    """Boot a server on ``host`` (the other hosts disabled meanwhile)."""
+def boot_on(api, compute, flavor_id: str, host: str, name: str, hints: dict | None = None) -> dict:
+    """Boot a server on ``host`` (the other hosts disabled meanwhile), with scheduler ``hints``."""
     others = [h for h in ("fake1", "fake2", "fake3") if h != host]
     for h in others:
         compute.hosts.set_service(h, "nova-compute", disabled=True)
     try:
-        body = {"server": {"name": name, "flavorRef": flavor_id, "imageRef": IMAGE_ID, "networks": "none"}}
+        body: dict = {"server": {"name": name, "flavorRef": flavor_id, "imageRef": IMAGE_ID, "networks": "none"}}
+        if hints:
+            body["os:scheduler_hints"] = hints
         r = api("POST", "/servers", "p1", body)
         assert r.status_code == 202, r.text
         server = api_wait(api, compute, r.json()["server"]["id"], "ACTIVE")
@@ -207,3 +209,35 @@ def test_controller_registers_an_older_agent(compute, cloud_runtime):
     assert rec.capabilities["shared_storage"] is False and rec.capabilities["image_types"] == ["qcow2"]
     assert compute.hosts.is_up("fake3")
     assert compute.hosts.statuses({"fake3"}) == {"fake3": "UP"}
+
+
+def test_evacuate_force_skips_the_filters_but_not_capacity(api, api_flavor, compute, cloud_runtime):
+    """Nova 2.29's ``force``: the named host is taken without the scheduler's filters (here the
+    server group's anti-affinity, which refuses it otherwise); ``force`` needs a host."""
+    group = api("POST", "/os-server-groups", "p1", {"server_group": {"name": "g", "policies": ["anti-affinity"]}})
+    assert group.status_code == 200, group.text
+    hints = {"group": group.json()["server_group"]["id"]}
+    boot_on(api, compute, api_flavor["id"], "fake2", "member-a", hints)
+    vm = boot_on(api, compute, api_flavor["id"], "fake1", "member-b", hints)
+    kill_agent(cloud_runtime, "fake1")
+    wait_until(lambda: service_state(api, "fake1") == "down", "fake1 down", timeout=15, every=0.05)
+
+    def evacuate(body: dict):
+        return api("POST", f"/servers/{vm['id']}/action", "admin", {"evacuate": body}, version="2.29")
+
+    r = evacuate({"force": True})
+    assert r.status_code == 400 and "Can't force to a non-provided destination" in r.text
+
+    assert evacuate({"host": "fake2"}).status_code == 200  # scheduled: anti-affinity refuses fake2
+    compute.runner.wait_idle()
+    shown = admin_show(api, vm["id"])
+    assert shown["OS-EXT-SRV-ATTR:host"] == "fake1" and shown["OS-EXT-STS:task_state"] is None
+    with cloud_runtime.db.session() as session:
+        from overcast.db.models.compute import InstanceFault
+
+        faults = [f.message for f in session.query(InstanceFault).filter_by(instance_uuid=vm["id"])]
+    assert any("No valid host" in m and "ServerGroupAntiAffinityFilter" in m for m in faults), faults
+
+    assert evacuate({"host": "fake2", "force": True}).status_code == 200
+    moved = api_wait(api, compute, vm["id"], "ACTIVE")
+    assert admin_show(api, moved["id"])["OS-EXT-SRV-ATTR:host"] == "fake2"

@@ -105,6 +105,35 @@ def test_each_filter_rejects_with_its_name(db, overcast_pm, host_kw, request_kw,
     assert "No valid host was found" in str(err.value) and f"{reason} rejected 1" in str(err.value)
 
 
+def test_soft_affinity_policies_weigh_but_never_refuse(db, overcast_pm):
+    """Nova's soft (anti-)affinity weighers: a host with the group's members weighs more
+    (soft-affinity) or less (soft-anti-affinity) than free RAM alone decides; never NoValidHost."""
+    add_host(db, "roomy", ram=16384)
+    add_host(db, "member")  # runs the group's other member; less free RAM
+    s = sched(db, overcast_pm)
+    assert s.select(req()) == "roomy"
+    assert s.select(req(hints={"group_policy": "soft-affinity", "group_hosts": ["member"]})) == "member"
+    assert s.select(req(hints={"group_policy": "soft-anti-affinity", "group_hosts": ["roomy"]})) == "member"
+    # every host has a member: soft-anti-affinity still places (anti-affinity would refuse)
+    both = {"group_hosts": ["roomy", "member"]}
+    assert s.select(req(hints={"group_policy": "soft-anti-affinity", **both})) == "roomy"
+    with pytest.raises(NoValidHost):
+        s.select(req(hints={"group_policy": "anti-affinity", **both}))
+
+
+def test_bypass_filters_checks_only_capacity(db, overcast_pm):
+    add_host(db, "h", zone="other", image_types=("raw",))
+    image = ImageRef(id="i", name="i", disk_format="qcow2")
+    forced = req(availability_zone="nova", image=image, force_hosts=("h",), bypass_filters=True)
+    assert sched(db, overcast_pm).select(forced) == "h"
+    with pytest.raises(NoValidHost):
+        sched(db, overcast_pm).select(req(availability_zone="nova", image=image, force_hosts=("h",)))
+    big = Flavor(id="2", name="big", vcpus=1, memory_mb=65536, root_gb=1)
+    with pytest.raises(NoValidHost) as err:
+        sched(db, overcast_pm).select(req(flavor=big, force_hosts=("h",), bypass_filters=True))
+    assert "RamFilter rejected 1" in str(err.value)
+
+
 def test_flavor_hypervisor_type_extra_spec(db, overcast_pm):
     add_host(db, "k", hv_type="kvm")
     add_host(db, "x", hv_type="xen", ram=16384)

@@ -45,7 +45,7 @@ class Evacuations:
 
     # --- the request ---------------------------------------------------------------------
 
-    def request(self, ctx: RequestContext, uuid: str, host: str | None) -> None:
+    def request(self, ctx: RequestContext, uuid: str, host: str | None, force: bool = False) -> None:
         """Check everything that can be checked now (400/404/409), then rebuild in the background."""
         with self.db.session() as s:
             rec = get_instance(s, ctx, uuid)
@@ -83,11 +83,11 @@ class Evacuations:
                 "elsewhere would lose its data. Bring the host back, or delete and re-create the server."
             )
         self.t.begin(ctx, uuid, "evacuate", EVACUABLE_STATES, st.REBUILDING)
-        self.svc.runner.submit(f"evacuate {uuid}", self.run, uuid, host)
+        self.svc.runner.submit(f"evacuate {uuid}", self.run, uuid, host, force)
 
     # --- the work ------------------------------------------------------------------------
 
-    def run(self, uuid: str, target: str | None) -> None:
+    def run(self, uuid: str, target: str | None, force: bool = False) -> None:
         rec = self.tasks._load(uuid)
         if rec is None or not rec.host or rec.task_state != st.REBUILDING:
             return
@@ -97,6 +97,7 @@ class Evacuations:
             rec,
             ignore_hosts=(source,),
             force_hosts=(target,) if target else (),
+            bypass_filters=force and target is not None,
             same_driver_as=hosts[source].driver if source in hosts else None,
         )
         try:

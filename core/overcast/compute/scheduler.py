@@ -84,6 +84,13 @@ def host_filters(request: ScheduleRequest, usage: Usage, ratios: Ratios) -> list
     return filters
 
 
+#: what a forced host is still checked for: it must have room for the flavor
+_CAPACITY_FILTERS = frozenset({"ForceHostsFilter", "IgnoreHostsFilter", "CoreFilter", "RamFilter", "DiskFilter"})
+
+SOFT_POLICIES = frozenset({"soft-affinity", "soft-anti-affinity"})
+SOFT_POLICY_MULTIPLIER = 2.0
+
+
 def explain(entries: Iterable[HostEntry], filters: list[tuple[str, Check]], total: int) -> str:
     """Nova's message plus which filter removed how many hosts, in filter order."""
     rejected: Counter[str] = Counter()
@@ -127,8 +134,10 @@ class Scheduler:
     def select(self, request: ScheduleRequest, exclude: frozenset[str] = frozenset()) -> str:
         """The best host for ``request`` (not claimed). Raises ``NoValidHost`` with reasons."""
         usage = Usage.of(request.flavor)
-        statics = static_filters(request)
+        statics = [] if request.bypass_filters else static_filters(request)
         per_host = host_filters(request, usage, self.ratios)
+        if request.bypass_filters:
+            per_host = [f for f in per_host if f[0] in _CAPACITY_FILTERS]
         with self.cache.lock:
             entries, by_ram = self.cache.view()
             memo: dict[tuple, bool] = {}
@@ -142,7 +151,10 @@ class Scheduler:
                 return ok and all(check(e) for _, check in per_host)
 
             plugin_filters, plugin_weighers = self._plugin_hooks()
-            if not plugin_filters and not plugin_weighers:
+            if request.bypass_filters:
+                plugin_filters = False
+            soft = request.hints.get("group_policy") in SOFT_POLICIES and bool(request.hints.get("group_hosts"))
+            if not plugin_filters and not plugin_weighers and not soft:
                 chosen = self._first_in_ram_order(entries, by_ram, usage, passes)
             else:
                 chosen = self._filter_and_weigh(request, entries, passes, plugin_filters, plugin_weighers)
@@ -175,6 +187,17 @@ class Scheduler:
         weights = _normalise({e.name: e.free_ram(self.ratios) for e in candidates})
         if self.pack:
             weights = {k: 1.0 - v for k, v in weights.items()}
+        policy = request.hints.get("group_policy")
+        if policy in SOFT_POLICIES:
+            # Nova's ServerGroupSoft(Anti)AffinityWeigher: a host running the group's members
+            # weighs more (soft-affinity) or less (soft-anti-affinity); the multiplier (Nova's
+            # soft_*affinity_weight_multiplier) is 2.0 here, so the policy outweighs free RAM
+            # (normalised to 0..1) and decides wherever some host can honour it
+            group_hosts = frozenset(request.hints.get("group_hosts") or ())
+            sign = SOFT_POLICY_MULTIPLIER if policy == "soft-affinity" else -SOFT_POLICY_MULTIPLIER
+            for e in candidates:
+                if e.name in group_hosts:
+                    weights[e.name] += sign
         if plugin_weighers:
             states = [e.to_host_state() for e in candidates]
             for extra in self.plugins.hooks.hook.overcast_weigh_hosts(request=request, hosts=states):

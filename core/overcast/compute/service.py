@@ -286,9 +286,10 @@ class ComputeService:
                 f"(driver '{hosts[host].driver}'): migration only moves between hosts of the same driver."
             )
 
-    def evacuate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
-        """Rebuild the server of a host that is down on another host (admin; see :mod:`overcast.compute.evacuate`)."""
-        self.evacuations.request(ctx, uuid, host)
+    def evacuate(self, ctx: RequestContext, uuid: str, host: str | None = None, force: bool = False) -> None:
+        """Rebuild the server of a host that is down on another host (admin; see :mod:`overcast.compute.evacuate`).
+        ``force`` with a ``host``: the host is taken if it has room, past the placement filters."""
+        self.evacuations.request(ctx, uuid, host, force)
 
     def set_locked(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
         """lock / unlock: a locked server refuses actions from non-admins (409)."""

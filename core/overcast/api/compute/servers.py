@@ -323,6 +323,8 @@ def _evacuate(ctx: RequestContext, compute: Any, server_id: str, args: Any, vers
         raise BadRequest("Invalid input for field/attribute host.")
     if "force" in args and not isinstance(args["force"], bool):
         raise BadRequest("Invalid input for field/attribute force.")
+    if args.get("force") is True and host is None:
+        raise BadRequest("Can't force to a non-provided destination")
     shared = args.get("onSharedStorage", False)
     if not isinstance(shared, bool) and str(shared).lower() not in ("true", "false"):
         raise BadRequest("Invalid input for field/attribute onSharedStorage.")
@@ -331,7 +333,7 @@ def _evacuate(ctx: RequestContext, compute: Any, server_id: str, args: Any, vers
         raise BadRequest("Invalid input for field/attribute adminPass.")
     if password is not None and str(shared).lower() == "true":
         raise BadRequest("admin password can't be changed on existing disk")
-    compute.evacuate(ctx, server_id, host)
+    compute.evacuate(ctx, server_id, host, bool(args.get("force", False)))
     if version >= (2, 14):
         return reply(None, 200)
     return reply({"adminPass": password or secrets.token_urlsafe(9)}, 200)
