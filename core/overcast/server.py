@@ -124,14 +124,16 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
             "set an amqp:// url (memory:// only works all-in-one)"
         )
     tls = server_tls(config)  # a certificate that does not load stops start-up here
-    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra), role=role)
-    workers = None
+    pm = load_plugin_manager(extra_plugins=extra)
+    # the object-API workers' zygote is forked now, before any thread, sharing what is imported
+    workers = ObjectWorkers(config, bind_object_api(config), bool(extra), role) if config.objectstore.workers else None
+    runtime = None
     try:
+        runtime = build_runtime(config, pm=pm, role=role)
         check_initialised(runtime)
-        object_socket = bind_object_api(config) if config.objectstore.workers else None
         start_cloud(runtime, agents=role == "all")
-        if object_socket is not None:
-            workers = ObjectWorkers(config, object_socket, bool(extra), role)
+        if workers is not None:
+            workers.release()
             log.info(
                 "object-API workers", extra={"workers": config.objectstore.workers, "url": config.object_store_url()}
             )
@@ -167,7 +169,8 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
     finally:
         if workers is not None:
             workers.stop()
-        runtime.close()
+        if runtime is not None:
+            runtime.close()
         if pid_file is not None:
             remove_pid_file(pid_file)
         log.info("stopped")

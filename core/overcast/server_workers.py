@@ -18,6 +18,10 @@ on the file lock).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import gc
+import importlib
 import logging
 import os
 import signal
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from overcast.config import Config
 from overcast.errors import ConfigError
@@ -55,65 +60,224 @@ def bind(config: Config) -> socket.socket:
     return sock
 
 
+#: the title each process shows in ``ps`` (``setproctitle``)
+ZYGOTE_TITLE = "overcast: object-API zygote"
+WORKER_TITLE = "overcast: object-API worker"
+
+
 class ObjectWorkers:
-    """Starts the workers, starts again any that dies, and stops them all."""
+    """Starts the workers through one *zygote*, restarts the zygote if it dies, stops them all.
+
+    Memory: every worker needs the same imported modules (~90 MiB of a fresh interpreter).
+    So the zygote is forked from ``overcast up`` itself once everything is imported and
+    before any thread starts, with the heap frozen (``gc.freeze()``: the collector then never
+    writes to those objects' pages), and it forks the workers: their module pages stay shared
+    copy-on-write with ``overcast up``, and each worker's own memory is what it allocates.
+    The zygote forks a worker again when one dies. If the zygote itself dies, a fresh one is
+    started as a new interpreter (``python -m overcast.server_workers``: forking the running,
+    multi-threaded server would not be safe), which imports on its own and shares less.
+
+    The workers wait until :meth:`release` (the server has migrated and started its
+    services) before they open the runtime.
+    """
 
     def __init__(self, config: Config, sock: socket.socket, fake_drivers: bool, role: str) -> None:
         self.sock = sock
-        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-        self.args = [
-            sys.executable,
-            "-m",
-            "overcast.server_workers",
-            "--config",
-            str(config.path),
-            "--fd",
-            str(sock.fileno()),
-            "--role",
-            role,
-            "--log-level",
-            level,
-        ]
-        if fake_drivers:
-            self.args.append("--fake-drivers")
-        self.procs: list[subprocess.Popen] = [self._spawn() for _ in range(config.objectstore.workers)]
+        self.count = config.objectstore.workers
+        self.options = _WorkerOptions(str(config.path), sock.fileno(), role, fake_drivers, _log_level())
+        self._ready_r, self._ready_w = os.pipe()
+        self._restarted: subprocess.Popen | None = None
+        self.zygote = self._fork_zygote()
         self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def _fork_zygote(self) -> int:
+        if threading.active_count() > 1:  # forking would copy locks other threads hold
+            log.warning("threads are running: the object-API zygote starts as a new interpreter")
+            self._restarted = self._spawn_zygote()
+            return self._restarted.pid
+        for module in (*OBJECT_APIS, "overcast.api.app", "overcast.server", "uvicorn"):
+            importlib.import_module(module)  # imported once, shared by every worker
+        gc.collect()
+        gc.freeze()  # what exists now is shared with the zygote and the workers: never touch it
+        pid = os.fork()
+        if pid == 0:  # the zygote
+            code = 1
+            try:
+                os.close(self._ready_w)
+                _wait_for_release(self._ready_r)
+                _zygote(self.options, self.count)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(self._ready_r)
+        return pid
+
+    def release(self) -> None:
+        """Let the workers open the runtime (the database is migrated, the services started)."""
+        os.close(self._ready_w)
         self._watcher = threading.Thread(target=self._watch, name="object-workers", daemon=True)
         self._watcher.start()
 
-    def _spawn(self) -> subprocess.Popen:
-        return subprocess.Popen(self.args, pass_fds=(self.sock.fileno(),), stdin=subprocess.DEVNULL)
+    def _alive(self) -> bool:
+        if self._restarted is not None:
+            return self._restarted.poll() is None
+        try:
+            return os.waitpid(self.zygote, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
 
     def _watch(self) -> None:
         while not self._stop.wait(RESTART_DELAY):
-            for i, proc in enumerate(self.procs):
-                if proc.poll() is not None and not self._stop.is_set():
-                    log.warning(
-                        "object-API worker exited; starting it again",
-                        extra={"pid": proc.pid, "status": proc.returncode},
-                    )
-                    self.procs[i] = self._spawn()
+            if not self._alive() and not self._stop.is_set():
+                log.warning("object-API zygote exited; starting a new one")
+                self._restarted = self._spawn_zygote(released=True)
+                self.zygote = self._restarted.pid
+
+    def _spawn_zygote(self, released: bool = False) -> subprocess.Popen:
+        """A zygote as a new interpreter; it waits on the release pipe unless ``released``."""
+        fds = [self.sock.fileno()]
+        argv = [sys.executable, "-m", "overcast.server_workers", *self.options.argv(), "--workers", str(self.count)]
+        if not released:
+            fds.append(self._ready_r)
+            argv += ["--ready-fd", str(self._ready_r)]
+        proc = subprocess.Popen(argv, pass_fds=fds, stdin=subprocess.DEVNULL)
+        if not released:
+            os.close(self._ready_r)
+        return proc
 
     def send_signal(self, sig: int) -> None:
-        """Pass ``sig`` on to every running worker (SIGHUP: reload the TLS certificate)."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(sig)
+        """Pass ``sig`` on to the zygote, which passes it to every worker (SIGHUP: reload the
+        TLS certificate)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.zygote, sig)
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop.set()
-        self._watcher.join()
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        if self._watcher is not None:
+            self._watcher.join()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.zygote, signal.SIGTERM)  # a zygote still waiting for release dies of it
+        if self._watcher is None:
+            with contextlib.suppress(OSError):
+                os.close(self._ready_w)
         deadline = time.monotonic() + timeout
-        for proc in self.procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        while self._alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self._alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.zygote, signal.SIGKILL)
+            self._alive()  # reap it
         self.sock.close()
+
+
+def _log_level() -> str:
+    return logging.getLevelName(logging.getLogger().getEffectiveLevel())
+
+
+@dataclasses.dataclass(frozen=True)
+class _WorkerOptions:
+    config: str
+    fd: int
+    role: str
+    fake_drivers: bool
+    log_level: str
+
+    def argv(self) -> list[str]:
+        args = ["--config", self.config, "--fd", str(self.fd), "--role", self.role, "--log-level", self.log_level]
+        return [*args, "--fake-drivers"] if self.fake_drivers else args
+
+
+def _wait_for_release(fd: int) -> None:
+    """Block until ``overcast up`` closes its end of the pipe (released, or gone)."""
+    with os.fdopen(fd, "rb") as pipe:
+        pipe.read()
+
+
+def _title(title: str) -> None:
+    import setproctitle
+
+    setproctitle.setproctitle(title)
+
+
+def _zygote(options: _WorkerOptions, count: int) -> None:
+    """Fork ``count`` workers, fork again any that dies, pass SIGHUP on, stop them on SIGTERM
+    or when ``overcast up`` is gone."""
+    _title(ZYGOTE_TITLE)
+    parent = os.getppid()
+    stopping = threading.Event()
+    workers: dict[int, int] = {}  # pid -> slot
+
+    def fork_worker(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGHUP, signal.SIG_DFL)
+                _title(f"{WORKER_TITLE} {slot}")
+                # no gc.unfreeze(): a full collection would then write to every inherited
+                # object's header and unshare every page; what the worker makes is collected
+                serve_worker(options, prepared)
+                code = 0
+            except BaseException:  # noqa: BLE001 - report, and leave this fork for good
+                log.exception("object-API worker failed")
+            finally:
+                os._exit(code)
+        workers[pid] = slot
+
+    def on_term(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    def on_hup(signum: int, frame: Any) -> None:
+        for pid in list(workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGHUP, on_hup)
+    # build the runtime and app once, here, so every worker shares them; unless that started a
+    # thread (a fork would copy the locks it holds): then each worker builds its own
+    prepared: PreparedWorker | None = prepare_worker(options)
+    if threading.active_count() > 1:
+        log.warning("object-API runtime started threads; each worker builds its own")
+        prepared = None
+    gc.collect()
+    gc.freeze()
+    for slot in range(count):
+        fork_worker(slot)
+    while not stopping.is_set():
+        if os.getppid() != parent:
+            break
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            pid = 0
+        if pid and pid in workers:
+            slot = workers.pop(pid)
+            log.warning("object-API worker exited; starting it again", extra={"pid": pid, "status": status})
+            time.sleep(RESTART_DELAY)
+            if not stopping.is_set():
+                fork_worker(slot)
+        elif not pid:
+            stopping.wait(0.2)
+    for pid in list(workers):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 12
+    while workers and time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid:
+            workers.pop(pid, None)
+        else:
+            time.sleep(0.05)
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -124,8 +288,17 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(0)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """One worker: serve ``/object/...`` on the inherited socket until SIGTERM."""
+@dataclasses.dataclass
+class PreparedWorker:
+    """What a worker serves with, built once by the zygote and inherited by every fork."""
+
+    runtime: Any
+    server: Any
+    tls: Any
+
+
+def prepare_worker(options: _WorkerOptions) -> PreparedWorker:
+    """The runtime (no service started, no thread), the object API's app and its server."""
     import uvicorn
 
     from overcast.api.app import create_app
@@ -136,44 +309,65 @@ def main(argv: list[str] | None = None) -> None:
     from overcast.server import _Server
     from overcast.tls import load_uvicorn_config, server_tls, uvicorn_options
 
+    setup_logging(options.log_level)
+    extra: list[tuple[str, object]] = []
+    if options.fake_drivers:
+        from overcast.testing.fakes import FakeDriversPlugin
+
+        extra.append(("fake", FakeDriversPlugin()))
+    config = load_config(options.config)
+    tls = server_tls(config)
+    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra), migrate=False, role=options.role)
+    app = create_app(runtime, apis=OBJECT_APIS)
+    server = _Server(
+        load_uvicorn_config(
+            uvicorn.Config(
+                app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                server_header=False,
+                timeout_graceful_shutdown=10,
+                **uvicorn_options(config.api),
+            ),
+            tls,
+        )
+    )
+    runtime.db.engine.dispose()  # no connection crosses a fork: each worker opens its own
+    return PreparedWorker(runtime, server, tls)
+
+
+def serve_worker(options: _WorkerOptions, prepared: PreparedWorker | None = None) -> None:
+    """One worker: serve ``/object/...`` on the inherited socket until SIGTERM."""
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    prepared = prepared or prepare_worker(options)
+    if prepared.tls is not None:
+        signal.signal(signal.SIGHUP, lambda *_: prepared.tls.reload())
+    try:
+        prepared.server.run(sockets=[socket.socket(fileno=options.fd)])
+    finally:
+        prepared.runtime.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """A zygote started anew (the first one is forked by ``overcast up``): fork the workers."""
     parser = argparse.ArgumentParser(prog="overcast.server_workers")
     parser.add_argument("--config", required=True)
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--role", default="all")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--fake-drivers", action="store_true")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--ready-fd", type=int, default=-1)  # wait until this pipe closes
     args = parser.parse_args(argv)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    setup_logging(args.log_level)
-    extra: list[tuple[str, object]] = []
-    if args.fake_drivers:
-        from overcast.testing.fakes import FakeDriversPlugin
+    # the modules every worker needs, imported once here and shared by the forks
+    import overcast.api.objectstore  # noqa: F401
+    import overcast.server  # noqa: F401
 
-        extra.append(("fake", FakeDriversPlugin()))
-    config = load_config(args.config)
-    tls = server_tls(config)
-    if tls is not None:
-        signal.signal(signal.SIGHUP, lambda *_: tls.reload())
-    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra), migrate=False, role=args.role)
-    try:
-        app = create_app(runtime, apis=OBJECT_APIS)
-        server = _Server(
-            load_uvicorn_config(
-                uvicorn.Config(
-                    app,
-                    log_config=None,
-                    access_log=False,
-                    lifespan="off",
-                    server_header=False,
-                    timeout_graceful_shutdown=10,
-                    **uvicorn_options(config.api),
-                ),
-                tls,
-            )
-        )
-        server.run(sockets=[socket.socket(fileno=args.fd)])
-    finally:
-        runtime.close()
+    gc.freeze()
+    if args.ready_fd >= 0:
+        _wait_for_release(args.ready_fd)
+    _zygote(_WorkerOptions(args.config, args.fd, args.role, args.fake_drivers, args.log_level), args.workers)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from overcast.server_workers import WORKER_TITLE, ZYGOTE_TITLE
 from overcast.testing.cloud import free_port, start_running_cloud, stop_running_cloud
 
 pytestmark = pytest.mark.slow
@@ -44,9 +45,22 @@ def _login(cloud) -> tuple[str, dict[str, str]]:
     return url, {"X-Auth-Token": r.headers["X-Subject-Token"]}
 
 
-def _workers(parent: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(parent), "-f", "overcast.server_workers"], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+def _parent_of(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (FileNotFoundError, IndexError, ValueError):
+        return 0
+
+
+def _workers(server: int) -> list[int]:
+    """The live object-API workers below ``server`` (forked by its zygote; ``ps`` shows their title)."""
+    out = subprocess.run(["pgrep", "-f", f"^{WORKER_TITLE}"], capture_output=True, text=True)
+    found = []
+    for pid in (int(p) for p in out.stdout.split()):
+        zygote = _parent_of(pid)
+        if _alive(pid) and (zygote == server or _parent_of(zygote) == server):
+            found.append(pid)
+    return found
 
 
 def _wait(predicate, timeout: float = 20.0) -> bool:
@@ -149,6 +163,12 @@ def test_object_workers_share_the_store_and_restart(tmp_path: Path) -> None:
             body = httpx.get(f"{url}/shared/{name}", headers=h, timeout=60).content
             assert body in (old[name], new[name])
             assert listing[name]["hash"] == hashlib.md5(body).hexdigest()
+
+        # a killed zygote is started again, and forks the workers again
+        zygotes = subprocess.run(["pgrep", "-P", str(cloud.process.pid), "-f", ZYGOTE_TITLE], capture_output=True)
+        os.kill(int(zygotes.stdout.split()[0]), signal.SIGKILL)
+        assert _wait(lambda: len(_workers(cloud.process.pid)) == WORKERS, timeout=60)
+        assert httpx.get(f"{url}/shared/big0", headers=h, timeout=60).status_code == 200
 
         # the workers never outlive the server, even one killed with -9
         workers = _workers(cloud.process.pid)
