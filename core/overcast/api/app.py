@@ -38,7 +38,7 @@ from overcast.runtime import Runtime
 log = logging.getLogger(__name__)
 
 #: The API modules mounted, in order. Each has a module-level ``router``.
-SERVICE_APIS = (
+SERVICE_APIS: tuple[str, ...] = (
     "overcast.api.identity",
     "overcast.api.compute",
     "overcast.api.image",
@@ -47,6 +47,8 @@ SERVICE_APIS = (
     "overcast.api.objectstore",
     "overcast.api.dashboard",
 )
+# --- orchestration --- (before the dashboard, which serves "/")
+SERVICE_APIS = (*SERVICE_APIS[:-1], "overcast.api.orchestration", SERVICE_APIS[-1])
 
 
 class OvercastAPI(FastAPI):

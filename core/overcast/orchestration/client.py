@@ -1,0 +1,117 @@
+"""The engine's way into the cloud: the services' own REST APIs, called in process through
+the ASGI app with a token issued for the stack owner (user and project; the roles are the
+owner's on that project now), so policy, quotas, validation and microversions are exactly a
+client's. No password is stored: the identity service issues the token to this trusted
+in-process caller (``IdentityService.issue_token_for``, as Heat uses a trust)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from overcast.orchestration.resource import ApiError
+
+#: renew the owner's token this long before it expires
+TOKEN_MARGIN = 120.0
+
+
+def error_text(status: int, content: bytes) -> tuple[str, str]:
+    """(type, message) from any service's error body (Nova/Cinder, Neutron, Keystone, Octavia,
+    Heat, plain text)."""
+    text = content.decode("utf-8", errors="replace").strip()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        return "", (lines[-1] if lines else f"HTTP {status}")
+    if isinstance(body, dict):
+        if "NeutronError" in body and isinstance(body["NeutronError"], dict):
+            err = body["NeutronError"]
+            return str(err.get("type", "")), str(err.get("message", ""))
+        if "faultstring" in body:
+            return "", str(body["faultstring"])
+        if isinstance(body.get("error"), dict) and "message" in body["error"]:
+            return str(body["error"].get("type", "")), str(body["error"]["message"])
+        if len(body) == 1:
+            (inner,) = body.values()
+            if isinstance(inner, dict) and "message" in inner:
+                return "", str(inner["message"])
+        if "message" in body:
+            return "", str(body["message"])
+    return "", text
+
+
+class OwnerApi:
+    """:class:`~overcast.orchestration.resource.ServiceApi` for one owner (user, project)."""
+
+    def __init__(self, runtime: Any, app: Any, user_id: str, project_id: str) -> None:
+        self.runtime = runtime
+        self.app = app
+        self.user_id = user_id
+        self.project_id = project_id
+        self._token: str | None = None
+        self._expires = 0.0
+        self._catalog: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _auth(self) -> str:
+        with self._lock:
+            if self._token is None or time.time() > self._expires - TOKEN_MARGIN:
+                data = self.runtime.identity.issue_token_for(self.user_id, self.project_id)
+                self._token = data.token
+                expires = getattr(data.payload, "expires_at", None)
+                self._expires = expires.timestamp() if expires is not None else time.time() + 3600
+                self._catalog = {
+                    entry["type"]: urlsplit(entry["endpoints"][0]["url"]).path
+                    for entry in self.runtime.identity.catalog(self.project_id)
+                    if entry.get("endpoints")
+                }
+            return self._token
+
+    def has_service(self, service: str) -> bool:
+        self._auth()
+        return service in self._catalog
+
+    def endpoint(self, service: str) -> str:
+        self._auth()
+        if service not in self._catalog:
+            raise ApiError(503, f"The cloud has no {service} service in its catalog.", "ServiceUnavailable")
+        return self._catalog[service]
+
+    def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Any:
+        token = self._auth()
+        url = self.endpoint(service) + path
+        hdrs = {"X-Auth-Token": token, "Accept": "application/json", **(headers or {})}
+        content: bytes | None = raw
+        if body is not None:
+            content = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        response = asyncio.run(self._send(method, url, hdrs, content))
+        if response.status_code >= 400:
+            type_name, message = error_text(response.status_code, response.content)
+            raise ApiError(response.status_code, message, type_name)
+        if not response.content:
+            return None
+        if "json" not in response.headers.get("content-type", ""):
+            return response.content
+        return response.json()
+
+    async def _send(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> httpx.Response:
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://overcast.internal") as client:
+            return await client.request(method, url, headers=headers, content=content, timeout=60.0)
