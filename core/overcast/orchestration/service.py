@@ -118,9 +118,12 @@ class OrchestrationService:
         catalog = {e["type"] for e in self.runtime.identity.catalog(project_id)}
         return [t for t in self.registry.types.values() if t.requires_service is None or t.requires_service in catalog]
 
-    def check_available(self, tmpl: Template, env: Environment, project_id: str) -> None:
+    def check_available(self, tmpl: Template, env: Environment, project_id: str, enabled: set[str]) -> None:
+        """Each enabled resource's service is in the catalog (Heat's ResourceTypeUnavailable)."""
         catalog = {e["type"] for e in self.runtime.identity.catalog(project_id)}
         for name, defn in tmpl.resources.items():
+            if name not in enabled:
+                continue
             cls = self.registry.get(env.map_type(defn.type, name))
             if cls is not None and cls.requires_service and cls.requires_service not in catalog:
                 svc = cls.requires_service
@@ -148,14 +151,17 @@ class OrchestrationService:
         env.parameters.update(params)
         tmpl.validate(env, lambda t, n: self.known_type(t, files))
         values = resolve_values(tmpl.parameters, env.parameters, env.parameter_defaults, custom, require=require)
-        self._check_properties(tmpl, env, files)
+        enabled = _enabled(tmpl, values) if require else set(tmpl.resources)
+        self._check_properties(tmpl, env, files, enabled)
         if project_id:
-            self.check_available(tmpl, env, project_id)
+            self.check_available(tmpl, env, project_id, enabled)
         return tmpl, env, values
 
-    def _check_properties(self, tmpl: Template, env: Environment, files: Mapping[str, str]) -> None:
+    def _check_properties(self, tmpl: Template, env: Environment, files: Mapping[str, str], enabled: set[str]) -> None:
         """Unknown and missing properties, before anything is made (as Heat validates)."""
         for name, defn in tmpl.resources.items():
+            if name not in enabled:
+                continue
             rtype = self.make_type(defn.type, files, env, name)
             if getattr(rtype, "free_properties", False):
                 rtype.validate(dict(defn.properties))
@@ -459,6 +465,48 @@ class OrchestrationService:
             )
             stored["signals"] = signals
             row.data = stored
+
+
+class _ParamScope:
+    """Parameters and conditions only: which resources a template enables, before a stack exists."""
+
+    def __init__(self, tmpl: Template, values: Mapping[str, Any]) -> None:
+        self.tmpl = tmpl
+        self.values = values
+
+    def param(self, name: str) -> Any:
+        if name.startswith("OS::"):
+            return ""
+        if name not in self.values:
+            from overcast.orchestration.errors import UserParameterMissing
+
+            raise UserParameterMissing(name)
+        return self.values[name]
+
+    def resource_ref(self, name: str) -> Any:
+        return None
+
+    def resource_attr(self, name: str, attr: str | None, path: Sequence[Any]) -> Any:
+        return None
+
+    def condition(self, name: str) -> bool:
+        from overcast.orchestration.template import functions
+
+        return functions.condition_value(self.tmpl.conditions[name], self)
+
+    def file(self, key: str) -> str:
+        return self.tmpl.files.get(key, "")
+
+
+def _enabled(tmpl: Template, values: Mapping[str, Any]) -> set[str]:
+    from overcast.orchestration.template import functions
+
+    scope = _ParamScope(tmpl, values)
+    return {
+        name
+        for name, defn in tmpl.resources.items()
+        if defn.condition is None or functions.condition_value(defn.condition, scope)
+    }
 
 
 def _short() -> str:
