@@ -13,6 +13,7 @@ from overcast.api.deps import authorize, runtime_of
 from overcast.api.orchestration.common import HTTPBadRequest, bool_param, check_project, json_body, reply
 from overcast.api.orchestration.instantiation import environments_of, files_of, parameters_of, template_of
 from overcast.context import RequestContext
+from overcast.orchestration.custom import checker
 from overcast.orchestration.errors import EntityNotFound, HeatError
 from overcast.orchestration.template.format import VERSIONS
 
@@ -53,9 +54,11 @@ async def validate_template(
     docs = environments_of(body, files)
     params = parameters_of(body)
     svc = runtime_of(request).orchestration
+    assert ctx.project_id is not None
+    custom = checker(svc.api_for(ctx.user_id, ctx.project_id))  # custom constraints, as the caller
     try:
         tmpl, env, _ = await anyio.to_thread.run_sync(
-            lambda: svc.prepare(template, files, docs, params, None, None, require=False)
+            lambda: svc.prepare(template, files, docs, params, None, custom, require=False)
         )
     except HeatError as exc:
         if exc.status != 400:
