@@ -87,3 +87,56 @@ def test_web_example(heat: Heat) -> None:
     assert [n["name"] for n in nets] == ["public"]
     # the nested stacks went with it
     assert heat.request("GET", "/stacks?show_nested=true").json()["stacks"] == []
+
+
+def test_web_example_with_a_load_balancer(heat: Heat, monkeypatch: Any) -> None:
+    """The Octavia parts against an in-memory load-balancer API (the real one is another
+    branch's): two members, a third after scaling, the floating IP on the VIP, all gone after."""
+    from overcast.orchestration.service import OrchestrationService
+
+    from .fake_octavia import FakeOctavia, WithOctavia
+
+    cloud = heat.cloud
+    _image_and_flavors(cloud)
+    public_network(cloud)
+    cloud.client.post(
+        "/compute/v2.1/flavors",
+        headers=cloud.admin_headers,
+        json={"flavor": {"name": "m1.tiny", "ram": 64, "vcpus": 1, "disk": 1}},
+    )
+    cloud.request("POST", "/compute/v2.1/os-keypairs", token=heat.token, json={"keypair": {"name": "k1"}})
+    fake = FakeOctavia()
+    svc = cloud.runtime.orchestration
+    real_api_for = OrchestrationService.api_for
+    monkeypatch.setattr(svc, "api_for", lambda user, project: WithOctavia(real_api_for(svc, user, project), fake))
+    body = {
+        "template": (EXAMPLES / "web.yaml").read_text(),
+        "files": {"web_server.yaml": (EXAMPLES / "web_server.yaml").read_text()},
+        "parameters": {"key_name": "k1", "load_balancer": True},
+    }
+    r = heat.request("POST", "/stacks", json={"stack_name": "lbweb", **body})
+    assert r.status_code == 201, r.text
+    sid = r.json()["stack"]["id"]
+    st = heat.wait("lbweb", sid)
+    assert st["stack_status"] == "CREATE_COMPLETE", st["stack_status_reason"]
+    res = heat.resources("lbweb", sid)
+    pool_id = res["pool"]["physical_resource_id"]
+    outs = {o["output_key"]: o["output_value"] for o in st["outputs"]}
+    assert sorted(m["address"] for m in fake.members(pool_id)) == sorted(outs["server_ips"])
+    lb = fake.objects[res["lb"]["physical_resource_id"]]
+    fip = cloud.request(
+        "GET", f"/networking/v2.0/floatingips/{res['floating_ip']['physical_resource_id']}", token=heat.token
+    ).json()
+    assert fip["floatingip"]["port_id"] == lb["vip_port_id"]  # the floating IP is on the VIP
+    assert any(o["_kind"] == "healthmonitor" for o in fake.objects.values())
+    assert ("POST", "/v2/lbaas/listeners") in fake.calls
+
+    r = heat.request("PATCH", f"/stacks/lbweb/{sid}", json={"parameters": {"count": 3}})
+    st = heat.wait("lbweb", sid)
+    assert st["stack_status"] == "UPDATE_COMPLETE", st["stack_status_reason"]
+    assert len(fake.members(pool_id)) == 3  # scaling the group added one member to the pool
+
+    heat.request("DELETE", f"/stacks/lbweb/{sid}")
+    assert heat.wait("lbweb", sid)["stack_status"] == "DELETE_COMPLETE"
+    assert fake.objects == {}
+    assert cloud.request("GET", "/networking/v2.0/ports", token=heat.token).json()["ports"] == []

@@ -118,14 +118,13 @@ class OrchestrationService:
         catalog = {e["type"] for e in self.runtime.identity.catalog(project_id)}
         return [t for t in self.registry.types.values() if t.requires_service is None or t.requires_service in catalog]
 
-    def check_available(self, tmpl: Template, env: Environment, project_id: str, enabled: set[str]) -> None:
-        """Each enabled resource's service is in the catalog (Heat's ResourceTypeUnavailable)."""
-        catalog = {e["type"] for e in self.runtime.identity.catalog(project_id)}
+    def check_available(self, tmpl: Template, env: Environment, project_id: str, enabled: set[str], api: Any) -> None:
+        """Each enabled resource's service is in the owner's catalog (Heat's ResourceTypeUnavailable)."""
         for name, defn in tmpl.resources.items():
             if name not in enabled:
                 continue
             cls = self.registry.get(env.map_type(defn.type, name))
-            if cls is not None and cls.requires_service and cls.requires_service not in catalog:
+            if cls is not None and cls.requires_service and not api.has_service(cls.requires_service):
                 svc = cls.requires_service
                 raise StackValidationFailed(
                     f"Service {svc} is not available for resource type {cls.type_name}, "
@@ -144,6 +143,7 @@ class OrchestrationService:
         project_id: str | None,
         custom: Callable[[str, Any], bool | None] | None,
         require: bool = True,
+        api: Any = None,
     ) -> tuple[Template, Environment, dict[str, Any]]:
         """Parse and check a template with its environment; the parameters' values."""
         tmpl = Template(template, files)
@@ -153,8 +153,8 @@ class OrchestrationService:
         values = resolve_values(tmpl.parameters, env.parameters, env.parameter_defaults, custom, require=require)
         enabled = _enabled(tmpl, values) if require else set(tmpl.resources)
         self._check_properties(tmpl, env, files, enabled)
-        if project_id:
-            self.check_available(tmpl, env, project_id, enabled)
+        if project_id and api is not None:
+            self.check_available(tmpl, env, project_id, enabled, api)
         return tmpl, env, values
 
     def _check_properties(self, tmpl: Template, env: Environment, files: Mapping[str, str], enabled: set[str]) -> None:
@@ -237,7 +237,7 @@ class OrchestrationService:
             )
         assert ctx.project_id is not None
         api = self.api_for(ctx.user_id, ctx.project_id)
-        tmpl, env, values = self.prepare(template, files, env_docs, params, ctx.project_id, checker(api))
+        tmpl, env, values = self.prepare(template, files, env_docs, params, ctx.project_id, checker(api), api=api)
         if not preview:
             try:
                 existing = self.lookup(ctx, name, show_deleted=False)
@@ -354,7 +354,7 @@ class OrchestrationService:
             docs = list(env_docs)
         assert stack.project_id is not None
         api = self.api_for(stack.user_id, stack.project_id)
-        tmpl, env, values = self.prepare(template, files, docs, params, stack.project_id, checker(api))
+        tmpl, env, values = self.prepare(template, files, docs, params, stack.project_id, checker(api), api=api)
         changes: dict[str, Any] = {
             "prev_template": stack.template,
             "prev_files": stack.files,
