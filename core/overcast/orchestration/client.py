@@ -48,12 +48,33 @@ def error_text(status: int, content: bytes) -> tuple[str, str]:
     return "", text
 
 
+class Loop:
+    """One event loop in its own thread, shared by every stack action: API calls are sent
+    on it (one ASGI client, reused) instead of a new loop per call."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="orchestration-api", daemon=True)
+        self.thread.start()
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://overcast.internal")
+
+    def send(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> httpx.Response:
+        coro = self.client.request(method, url, headers=headers, content=content, timeout=60.0)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.client.aclose(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
 class OwnerApi:
     """:class:`~overcast.orchestration.resource.ServiceApi` for one owner (user, project)."""
 
-    def __init__(self, runtime: Any, app: Any, user_id: str, project_id: str) -> None:
+    def __init__(self, runtime: Any, loop: Loop, user_id: str, project_id: str) -> None:
         self.runtime = runtime
-        self.app = app
+        self.loop = loop
         self.user_id = user_id
         self.project_id = project_id
         self._token: str | None = None
@@ -101,7 +122,7 @@ class OwnerApi:
         if body is not None:
             content = json.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
-        response = asyncio.run(self._send(method, url, hdrs, content))
+        response = self.loop.send(method, url, hdrs, content)
         if response.status_code >= 400:
             type_name, message = error_text(response.status_code, response.content)
             raise ApiError(response.status_code, message, type_name)
@@ -110,8 +131,3 @@ class OwnerApi:
         if "json" not in response.headers.get("content-type", ""):
             return response.content
         return response.json()
-
-    async def _send(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> httpx.Response:
-        transport = httpx.ASGITransport(app=self.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://overcast.internal") as client:
-            return await client.request(method, url, headers=headers, content=content, timeout=60.0)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from overcast.db.models.orchestration import Stack, StackResource
+from overcast.db.models.orchestration import Stack, StackEvent, StackResource
 from overcast.orchestration import functions_scope
 from overcast.orchestration.errors import HeatError, ResourceFailure, StackValidationFailed  # noqa: F401
 from overcast.orchestration.resource import ApiError, ResourceType, validated
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-POLL_START, POLL_MAX = 0.02, 1.0
+POLL_START, POLL_MAX = 0.05, 0.5
 
 
 class Cancelled(Exception):
@@ -97,10 +97,18 @@ class Res:
         return list(((row.data if row else None) or {}).get("signals", []))
 
     def state(self, action: str, status: str, reason: str = "state changed") -> None:
-        self.run.store.save_resource(self.row, action=action, status=status, status_reason=reason)
-        self.run.store.event(
-            self.stack_id, self.name, self.row.physical_id, action, status, reason, self.row.type, self.properties
+        """The new state and its event, in one transaction."""
+        event = StackEvent(
+            stack_id=self.stack_id,
+            resource_name=self.name,
+            physical_id=self.row.physical_id or "",
+            action=action,
+            status=status,
+            reason=reason,
+            type=self.row.type,
+            properties=dict(self.properties),
         )
+        self.run.store.save_resource(self.row, event=event, action=action, status=status, status_reason=reason)
 
 
 class StackRun:

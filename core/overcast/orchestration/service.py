@@ -16,7 +16,7 @@ from typing import Any
 
 from overcast.context import RequestContext
 from overcast.db.models.orchestration import Stack, StackResource
-from overcast.orchestration.client import OwnerApi
+from overcast.orchestration.client import Loop, OwnerApi
 from overcast.orchestration.custom import checker
 from overcast.orchestration.engine import Res, StackRun
 from overcast.orchestration.errors import (
@@ -52,7 +52,7 @@ class OrchestrationService:
             self.registry.add(rtype)
         self._runs: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._runs_lock = threading.Lock()
-        self._app: Any = None
+        self._loop: Loop | None = None
 
     def _plugin_types(self) -> list[type[ResourceType]]:
         out: list[type[ResourceType]] = []
@@ -80,6 +80,9 @@ class OrchestrationService:
             cancel.set()
         for thread, _ in runs:
             thread.join(timeout=10)
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
 
     def wait(self, stack_id: str, timeout: float = 60.0) -> None:
         """Wait for a stack's running action (tests, the benchmark)."""
@@ -89,15 +92,17 @@ class OrchestrationService:
             entry[0].join(timeout)
 
     @property
-    def app(self) -> Any:
-        if self._app is None:
-            from overcast.api.app import create_app
+    def loop(self) -> Loop:
+        """The API app (its own instance over this runtime) and the loop that calls it."""
+        with self._runs_lock:
+            if self._loop is None:
+                from overcast.api.app import create_app
 
-            self._app = create_app(self.runtime)
-        return self._app
+                self._loop = Loop(create_app(self.runtime))
+            return self._loop
 
     def api_for(self, user_id: str, project_id: str) -> OwnerApi:
-        return OwnerApi(self.runtime, self.app, user_id, project_id)
+        return OwnerApi(self.runtime, self.loop, user_id, project_id)
 
     # --- types ----------------------------------------------------------------------------
 

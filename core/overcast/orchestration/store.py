@@ -66,10 +66,13 @@ class Store:
             s.flush()
             return row
 
-    def save_resource(self, row: StackResource, **values: Any) -> None:
+    def save_resource(self, row: StackResource, event: StackEvent | None = None, **values: Any) -> None:
+        """Write the row (and ``event``, in the same transaction)."""
         for key, value in values.items():
             setattr(row, key, value)
         with self.db.session() as s:
+            if event is not None:
+                s.add(event)
             s.execute(
                 update(StackResource)
                 .where(StackResource.id == row.id)

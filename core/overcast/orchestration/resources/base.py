@@ -40,12 +40,13 @@ def find(rc: ResourceContext, service: str, collection: str, key: str, value: st
     """The id of the ``key`` object named or identified by ``value`` (Heat's lookup: by id,
     then by name; ``NotFound`` or ``PhysicalResourceNameAmbiguity`` otherwise)."""
     base = path or f"/{collection}"
-    try:
-        body = rc.api.call(service, "GET", f"{base}/{quote(value, safe='')}")
-        return str(body[key]["id"])
-    except ApiError as exc:
-        if exc.status not in (400, 404):
-            raise
+    if is_uuid(value):  # a name is looked up by name at once, as Heat does
+        try:
+            body = rc.api.call(service, "GET", f"{base}/{quote(value, safe='')}")
+            return str(body[key]["id"])
+        except ApiError as exc:
+            if exc.status not in (400, 404):
+                raise
     body = rc.api.call(service, "GET", f"{base}?name={quote(value, safe='')}")
     items = [i for i in body.get(collection.replace("-", "_"), []) if i.get("name") == value]
     if not items:
@@ -79,11 +80,12 @@ def find_security_group(rc: ResourceContext, value: str) -> str:
 
 
 def find_image(rc: ResourceContext, value: str) -> str:
-    try:
-        return str(rc.api.call("image", "GET", f"/v2/images/{quote(value, safe='')}")["id"])
-    except ApiError as exc:
-        if exc.status not in (400, 404):
-            raise
+    if is_uuid(value):
+        try:
+            return str(rc.api.call("image", "GET", f"/v2/images/{quote(value, safe='')}")["id"])
+        except ApiError as exc:
+            if exc.status not in (400, 404):
+                raise
     images = rc.api.call("image", "GET", f"/v2/images?name={quote(value, safe='')}").get("images", [])
     if not images:
         raise ResourceFailure("NotFound", f"Image {value} could not be found.")
@@ -95,12 +97,11 @@ def find_image(rc: ResourceContext, value: str) -> str:
 
 
 def find_flavor(rc: ResourceContext, value: str) -> str:
-    try:
-        return str(rc.api.call("compute", "GET", f"/flavors/{quote(value, safe='')}")["flavor"]["id"])
-    except ApiError as exc:
-        if exc.status not in (400, 404):
-            raise
-    flavors = rc.api.call("compute", "GET", "/flavors/detail").get("flavors", [])
+    """By id or name from one listing (flavor ids need not be UUIDs)."""
+    flavors = rc.api.call("compute", "GET", "/flavors").get("flavors", [])
+    for f in flavors:
+        if f.get("id") == value:
+            return str(f["id"])
     for f in flavors:
         if f.get("name") == value:
             return str(f["id"])
