@@ -411,7 +411,14 @@ def test_projects_are_isolated(heat: Heat, cloud: Any) -> None:
         json={"stack_name": "x", "template": {}},
     )
     assert r.status_code == 403
-    assert cloud.request("GET", f"/orchestration/v1/{heat.project_id}/stacks").status_code == 401
+    for path in ("/stacks", "/resource_types", "/template_versions"):
+        assert cloud.request("GET", f"/orchestration/v1/{reader_project}{path}", token=reader_token).status_code == 200
+    r = cloud.request(
+        "POST", f"/orchestration/v1/{reader_project}/validate", token=reader_token, json={"template": net_template()}
+    )
+    assert r.status_code == 200, r.text
+    r = cloud.request("GET", f"/orchestration/v1/{heat.project_id}/stacks")
+    assert r.status_code == 401 and r.json()["error"]["code"] == 401  # keystonemiddleware's shape
 
 
 def test_restart_marks_in_progress_stacks_failed(heat: Heat, cloud: Any) -> None:
