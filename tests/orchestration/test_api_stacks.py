@@ -422,15 +422,33 @@ def test_projects_are_isolated(heat: Heat, cloud: Any) -> None:
 
 
 def test_restart_marks_in_progress_stacks_failed(heat: Heat, cloud: Any) -> None:
+    from datetime import timedelta
+
+    from overcast.db.models.base import utcnow
+
     st = heat.create_ok("r", {"heat_template_version": HOT, "resources": {"pw": {"type": "OS::Heat::RandomString"}}})
+    other = heat.create_ok("o", {"heat_template_version": HOT, "resources": {"pw": {"type": "OS::Heat::RandomString"}}})
     svc = cloud.runtime.orchestration
-    svc.store.set_stack(st["id"], action="UPDATE", status="IN_PROGRESS")
-    OrchestrationService(cloud.runtime).start()  # what a new process does first
+    # one engine died mid-update a while ago; another (live) engine is working on "o"
+    svc.store.set_stack(st["id"], action="UPDATE", status="IN_PROGRESS", heartbeat_at=utcnow() - timedelta(minutes=5))
+    svc.store.set_stack(other["id"], action="UPDATE", status="IN_PROGRESS", heartbeat_at=utcnow())
+    fresh = OrchestrationService(cloud.runtime)  # what a new process does first
+    fresh.start()
+    fresh.close()
     row = svc.store.stack(st["id"])
     assert isinstance(row, Stack)
     assert (row.action, row.status, row.status_reason) == ("UPDATE", "FAILED", "Engine went down during stack UPDATE")
     assert heat.events("r", st["id"])[-1]["resource_status"] == "UPDATE_FAILED"
-    # and the stack can be deleted afterwards
+    live = svc.store.stack(other["id"])
+    assert live is not None and live.status == "IN_PROGRESS"  # a live engine's stack is left alone
+    # this process's own actions keep their heartbeat fresh, so its sweeps never fail them
+    svc.active.add(other["id"])
+    svc.store.set_stack(other["id"], heartbeat_at=utcnow() - timedelta(minutes=5))
+    assert svc.sweep() == 0
+    live = svc.store.stack(other["id"])
+    assert live is not None and live.status == "IN_PROGRESS" and live.heartbeat_at > utcnow() - timedelta(minutes=1)
+    svc.store.set_stack(other["id"], status="COMPLETE")
+    # and the failed stack can be deleted afterwards
     heat.request("DELETE", f"/stacks/r/{st['id']}")
     assert heat.wait("r", st["id"])["stack_status"] == "DELETE_COMPLETE"
 

@@ -287,6 +287,7 @@ class StackRun:
 
     def begin(self, action: str) -> None:
         """Enter ``action`` IN_PROGRESS (done before the work starts, so the API answers it)."""
+        self.service.working_on(self.stack.id)
         self.store.stack_state(self.stack, action, "IN_PROGRESS", f"Stack {action} started")
 
     def _limit(self) -> None:

@@ -39,6 +39,9 @@ from overcast.orchestration.template.parameters import resolve_values
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,254}$")
+#: seconds between heartbeats of the stacks this process works on, and the age after which
+#: another process's IN_PROGRESS stack counts as abandoned (its engine went down)
+HEARTBEAT, STALE = 10.0, 60.0
 
 
 class OrchestrationService:
@@ -53,6 +56,9 @@ class OrchestrationService:
         self._runs: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._runs_lock = threading.Lock()
         self._loop: Loop | None = None
+        self.active: set[str] = set()  # stacks an action of this process works on
+        self._stop = threading.Event()
+        self._beater: threading.Thread | None = None
 
     def _plugin_types(self) -> list[type[ResourceType]]:
         out: list[type[ResourceType]] = []
@@ -69,11 +75,43 @@ class OrchestrationService:
     # --- life cycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        failed = self.store.fail_interrupted()
+        """Sweep now, then beat and sweep every ``HEARTBEAT`` seconds: this process's stacks
+        stay fresh; a stack no live engine touched for ``STALE`` seconds is FAILED."""
+        self.sweep()
+        if self._beater is None:
+            self._beater = threading.Thread(target=self._beat_loop, name="orchestration-heartbeat", daemon=True)
+            self._beater.start()
+
+    def sweep(self) -> int:
+        from datetime import timedelta
+
+        from overcast.db.models.base import utcnow
+
+        with self._runs_lock:
+            mine = set(self.active)
+        live = self.store.beat(mine)
+        with self._runs_lock:
+            self.active -= mine - live  # finished since the last beat
+            exclude = set(self.active)
+        failed = self.store.fail_interrupted(utcnow() - timedelta(seconds=STALE), exclude=exclude)
         if failed:
-            log.warning("marked %d stack(s) interrupted by a restart FAILED", failed)
+            log.warning("marked %d stack(s) whose engine went down FAILED", failed)
+        return failed
+
+    def working_on(self, stack_id: str) -> None:
+        """An action of this process started on ``stack_id`` (its heartbeat is kept fresh)."""
+        with self._runs_lock:
+            self.active.add(stack_id)
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT):
+            try:
+                self.sweep()
+            except Exception:  # the next beat tries again
+                log.exception("orchestration heartbeat failed")
 
     def close(self) -> None:
+        self._stop.set()
         with self._runs_lock:
             runs = list(self._runs.values())
         for _, cancel in runs:

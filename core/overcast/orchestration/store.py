@@ -38,6 +38,8 @@ class Store:
             values["updated_at"] = utcnow()
         if action == "DELETE" and status == "COMPLETE":
             values["deleted_at"] = utcnow()
+        if status == "IN_PROGRESS":
+            values["heartbeat_at"] = utcnow()
         self.set_stack(stack.id, **values)
         stack.action, stack.status, stack.status_reason = action, status, reason
         if event:
@@ -135,11 +137,27 @@ class Store:
 
     # --- restart ------------------------------------------------------------------------------
 
-    def fail_interrupted(self) -> int:
-        """Mark every stack (and resource) left IN_PROGRESS by a process that died FAILED, as
-        Heat's engine does on start (``Engine went down during stack ACTION``)."""
+    def beat(self, stack_ids: set[str]) -> set[str]:
+        """Touch the heartbeat of the stacks this process works on; return those still IN_PROGRESS."""
+        if not stack_ids:
+            return set()
         with self.db.session() as s:
-            stacks = list(s.scalars(select(Stack).where(Stack.status == "IN_PROGRESS")))
+            live = set(s.scalars(select(Stack.id).where(Stack.id.in_(stack_ids), Stack.status == "IN_PROGRESS")))
+            if live:
+                s.execute(update(Stack).where(Stack.id.in_(live)).values(heartbeat_at=utcnow()))
+            return live
+
+    def fail_interrupted(self, stale_before: Any = None, exclude: set[str] | None = None) -> int:
+        """Mark every stack (and its resources) left IN_PROGRESS by an engine that died FAILED,
+        as Heat's engine does (``Engine went down during stack ACTION``): stacks whose heartbeat
+        is older than ``stale_before`` (all, when None), except ``exclude`` (this process's)."""
+        with self.db.session() as s:
+            stmt = select(Stack).where(Stack.status == "IN_PROGRESS")
+            if stale_before is not None:
+                stmt = stmt.where((Stack.heartbeat_at.is_(None)) | (Stack.heartbeat_at < stale_before))
+            if exclude:
+                stmt = stmt.where(Stack.id.not_in(exclude))
+            stacks = list(s.scalars(stmt))
             for st in stacks:
                 st.status = "FAILED"
                 st.status_reason = f"Engine went down during stack {st.action}"
@@ -155,7 +173,10 @@ class Store:
                         properties={},
                     )
                 )
-            for res in s.scalars(select(StackResource).where(StackResource.status == "IN_PROGRESS")):
+            ids = [st.id for st in stacks]
+            for res in s.scalars(
+                select(StackResource).where(StackResource.status == "IN_PROGRESS", StackResource.stack_id.in_(ids))
+            ):
                 res.status = "FAILED"
                 res.status_reason = f"Engine went down during resource {res.action}"
             return len(stacks)

@@ -42,6 +42,8 @@ class Stack(Base):
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: touched while an engine works on the stack; a stale one means that engine died
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class StackResource(Base):

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("updated_at", sa.DateTime),
         sa.Column("deleted_at", sa.DateTime),
+        sa.Column("heartbeat_at", sa.DateTime),
     )
     op.create_index("ix_orchestration_stacks_project_name", "orchestration_stacks", ["project_id", "name"])
     op.create_index("ix_orchestration_stacks_owner_id", "orchestration_stacks", ["owner_id"])
