@@ -56,6 +56,7 @@ def test_web_stack_on_real_guests(kvm_cloud) -> None:
     )
     cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "m1.tiny", "-f", "json")
     cloud.openstack("keypair", "create", "k1")
+    cloud.openstack("volume", "type", "create", "--property", "volume_backend_name=files", "files", "-f", "json")
     params = [
         "--parameter",
         "key_name=k1",
