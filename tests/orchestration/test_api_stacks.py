@@ -258,6 +258,11 @@ def test_update_scales_a_group_and_replaces_or_updates_in_place(heat: Heat) -> N
     assert st["stack_status"] == "UPDATE_COMPLETE", st["stack_status_reason"]
     new = {o["output_key"]: o["output_value"] for o in st["outputs"]}
     assert len(new["values"]) == 3 and new["values"][:2] == outs["values"]  # the first two kept
+    nested = heat.request("GET", f"/stacks/grp/{sid}/resources?nested_depth=1").json()["resources"]
+    members = [r for r in nested if r.get("parent_resource") == "group"]
+    assert sorted(r["resource_name"] for r in members) == ["0", "1", "2"]
+    assert all(r["resource_type"] == "OS::Heat::RandomString" for r in members)
+    assert any(link["rel"] == "nested" for r in nested if r["resource_name"] == "group" for link in r["links"])
 
     # PUT with a new template: the net's name updates in place (same id)
     t = group_template(3)

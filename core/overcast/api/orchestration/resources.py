@@ -58,26 +58,48 @@ def list_resources(
     if invalid:
         raise HTTPBadRequest(f"Invalid filter parameters {invalid}")
     with_detail = bool_param("with_detail", q.get("with_detail"))
-    required = _required_by(st)
-    rows = svc.store.resources(st.id, current_only=True)
-    out = []
-    run = svc.run_of(st) if with_detail else None
-    for row in rows:
-        view = resource_view(request, st, row, required.get(row.name, []))
-        if "type" in q and row.type not in q.getlist("type"):
-            continue
-        if "name" in q and row.name not in q.getlist("name"):
-            continue
-        if "status" in q and row.status not in q.getlist("status"):
-            continue
-        if "action" in q and row.action not in q.getlist("action"):
-            continue
-        if "physical_resource_id" in q and row.physical_id not in q.getlist("physical_resource_id"):
-            continue
-        if run is not None:
-            view["attributes"] = run.scope.resource_attr(row.name, None, []) or {}
-        out.append(view)
+    try:
+        depth = int(q.get("nested_depth", "0"))
+    except ValueError:
+        raise HTTPBadRequest(f"Invalid value '{q['nested_depth']}' for nested_depth, expected an integer") from None
+    out: list[dict[str, Any]] = []
+    _collect(request, svc, st, q, with_detail, depth, None, out)
     return reply({"resources": out})
+
+
+def _collect(
+    request: Request,
+    svc: Any,
+    st: Any,
+    q: Any,
+    with_detail: bool,
+    depth: int,
+    parent: str | None,
+    out: list[dict[str, Any]],
+) -> None:
+    """The stack's resources, then (``nested_depth``) its child stacks', each naming its
+    ``parent_resource`` as Heat does."""
+    required = _required_by(st)
+    run = svc.run_of(st) if with_detail else None
+    for row in svc.store.resources(st.id, current_only=True):
+        view = resource_view(request, st, row, required.get(row.name, []))
+        if parent is not None:
+            view["parent_resource"] = parent
+        keep = not (
+            ("type" in q and row.type not in q.getlist("type"))
+            or ("name" in q and row.name not in q.getlist("name"))
+            or ("status" in q and row.status not in q.getlist("status"))
+            or ("action" in q and row.action not in q.getlist("action"))
+            or ("physical_resource_id" in q and row.physical_id not in q.getlist("physical_resource_id"))
+        )
+        if keep:
+            if run is not None:
+                view["attributes"] = run.scope.resource_attr(row.name, None, []) or {}
+            out.append(view)
+        if depth > 0 and row.nested_stack_id:
+            child = svc.store.stack(row.nested_stack_id)
+            if child is not None and child.deleted_at is None:
+                _collect(request, svc, child, q, with_detail, depth - 1, row.name, out)
 
 
 @router.get(PREFIX + "/{resource_name}")
