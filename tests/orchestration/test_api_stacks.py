@@ -263,6 +263,9 @@ def test_update_scales_a_group_and_replaces_or_updates_in_place(heat: Heat) -> N
     assert sorted(r["resource_name"] for r in members) == ["0", "1", "2"]
     assert all(r["resource_type"] == "OS::Heat::RandomString" for r in members)
     assert any(link["rel"] == "nested" for r in nested if r["resource_name"] == "group" for link in r["links"])
+    deep = heat.request("GET", f"/stacks/grp/{sid}/events?nested_depth=1").json()["events"]
+    assert {"0", "1", "2"} <= {e["resource_name"] for e in deep}
+    assert all(any(link["rel"] == "root_stack" for link in e["links"]) for e in deep)
 
     # PUT with a new template: the net's name updates in place (same id)
     t = group_template(3)

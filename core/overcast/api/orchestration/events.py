@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, runtime_of
-from overcast.api.orchestration.common import HTTPBadRequest, check_project, reply
+from overcast.api.orchestration.common import HTTPBadRequest, check_project, link, reply, stack_url
 from overcast.api.orchestration.views import event_view
 from overcast.context import RequestContext
 from overcast.orchestration.errors import EntityNotFound
@@ -27,8 +27,17 @@ def _list(
     if resource is not None and not any(r.name == resource for r in svc.store.resources(st.id)):
         if not svc.store.events(st.id, resource):
             raise EntityNotFound("Resource", resource)
-    events: list[Any] = list(svc.store.events(st.id, resource))
     q = request.query_params
+    try:
+        depth = int(q.get("nested_depth", "0"))
+    except ValueError:
+        raise HTTPBadRequest(f"Invalid value '{q['nested_depth']}' for nested_depth, expected an integer") from None
+    owners = {st.id: st}
+    frontier = [st]
+    for _ in range(depth if resource is None else 0):  # child stacks' events too, as Heat's nested_depth
+        frontier = [child for parent in frontier for child in svc.store.children(parent.id)]
+        owners.update({c.id: c for c in frontier})
+    events: list[Any] = sorted((e for sid in owners for e in svc.store.events(sid, resource)), key=lambda e: e.seq)
     for key, attr in (
         ("resource_action", "action"),
         ("resource_status", "status"),
@@ -52,7 +61,13 @@ def _list(
         except ValueError:
             raise HTTPBadRequest("Only integer is acceptable by 'limit'.") from None
         events = events[: max(limit, 0)]
-    return reply({"events": [event_view(request, st, e) for e in events]})
+    views = []
+    for e in events:
+        view = event_view(request, owners[e.stack_id], e)
+        if depth:
+            view["links"].append(link(stack_url(request, st.project_id, st.name, st.id), "root_stack"))
+        views.append(view)
+    return reply({"events": views})
 
 
 @router.get(PREFIX + "/events")
