@@ -23,7 +23,20 @@ OWN_KEYS = (
 )
 
 
+def refuse_unsupported(body: Mapping[str, Any]) -> None:
+    """What this engine does not do is refused by name (Heat's NotSupported), never ignored."""
+    from overcast.orchestration.errors import NotSupported
+
+    if body.get("adopt_stack_data"):
+        raise NotSupported("Stack Adopt")
+    if body.get("files_container"):
+        raise NotSupported("files_container (templates from object storage)")
+    if body.get("converge"):
+        raise NotSupported("Stack update with converge")
+
+
 def template_of(body: Mapping[str, Any], required: bool = True) -> dict[str, Any] | None:
+    refuse_unsupported(body)
     if "template" in body and body["template"] is not None:
         data = body["template"]
         if isinstance(data, dict):
