@@ -501,3 +501,43 @@ def test_mark_unhealthy_and_wait_condition(heat: Heat) -> None:
     heat.request("PATCH", f"/stacks/w/{st['id']}", json={})
     assert heat.wait("w", st["id"])["stack_status"] == "UPDATE_COMPLETE"
     assert heat.resources("w", st["id"])["pw"]["resource_status"] == "CREATE_COMPLETE"
+
+
+def test_stack_actions(heat: Heat) -> None:
+    _image_and_flavors(heat.cloud)
+    t = server_template()
+    del t["resources"]["att"], t["resources"]["vol"]
+    st = heat.create_ok("act", t)
+    sid = st["id"]
+    # by name: 302 to name/id/actions, as Heat's lookup
+    r = heat.request("POST", "/stacks/act/actions", json={"suspend": None})
+    assert r.status_code == 302 and r.headers["location"].endswith(f"/stacks/act/{sid}/actions")
+    assert heat.request("POST", f"/stacks/act/{sid}/actions", json={"suspend": None}).status_code == 200
+    assert heat.wait("act", sid)["stack_status"] == "SUSPEND_COMPLETE"
+    srv = heat.resources("act", sid)["srv"]
+    server = heat.cloud.request("GET", f"/compute/v2.1/servers/{srv['physical_resource_id']}", token=heat.token)
+    assert server.json()["server"]["status"] == "SUSPENDED"
+    heat.request("POST", f"/stacks/act/{sid}/actions", json={"resume": None})
+    assert heat.wait("act", sid)["stack_status"] == "RESUME_COMPLETE"
+    heat.request("POST", f"/stacks/act/{sid}/actions", json={"check": None})
+    assert heat.wait("act", sid)["stack_status"] == "CHECK_COMPLETE"
+    # a server deleted behind the stack's back fails the check, naming it
+    heat.cloud.request("DELETE", f"/compute/v2.1/servers/{srv['physical_resource_id']}", token=heat.token)
+    import time
+
+    deadline = time.monotonic() + 30
+    while (
+        heat.cloud.request("GET", f"/compute/v2.1/servers/{srv['physical_resource_id']}", token=heat.token).status_code
+        != 404
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    heat.request("POST", f"/stacks/act/{sid}/actions", json={"check": None})
+    st = heat.wait("act", sid)
+    assert st["stack_status"] == "CHECK_FAILED" and "resources.srv" in st["stack_status_reason"]
+    r = heat.request("POST", f"/stacks/act/{sid}/actions", json={"cancel_update": None})
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == "Cancelling update when stack is CHECK_FAILED is not supported."
+    assert heat.request("POST", f"/stacks/act/{sid}/actions", json={"dance": None}).json()["error"]["message"] == (
+        "Invalid action dance specified"
+    )

@@ -379,6 +379,33 @@ class StackRun:
         run.begin("ROLLBACK")
         run.update(action="ROLLBACK")
 
+    def simple_action(self, action: str) -> bool:
+        """CHECK (every resource, concurrently), SUSPEND (in reverse order) or RESUME."""
+        self._limit()
+
+        def one(name: str) -> None:
+            res = self.res[name]
+            res.state(action, "IN_PROGRESS")
+            reason = "state changed"
+            try:
+                if action == "CHECK":
+                    if not res.rtype.handle_check(res):
+                        reason = f"CHECK not supported for {res.row.type}"
+                elif action == "SUSPEND":
+                    res.rtype.handle_suspend(res)
+                    self._poll(lambda: res.rtype.check_suspend_complete(res))
+                else:
+                    res.rtype.handle_resume(res)
+                    self._poll(lambda: res.rtype.check_resume_complete(res))
+            except BaseException as exc:
+                res.state(action, "FAILED", reason_of(exc, name))
+                raise
+            res.state(action, "COMPLETE", reason)
+
+        deps = {n: d for n, d in self.deps.items() if n in self.res}
+        failure = run_graph(deps, one, reverse=action == "SUSPEND")
+        return self._finish(action, failure)
+
     # --- reading ------------------------------------------------------------------------------
 
     def outputs(self) -> list[dict[str, Any]]:

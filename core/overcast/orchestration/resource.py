@@ -191,6 +191,25 @@ class ResourceType:
     def check_delete_complete(self, rc: ResourceContext) -> bool:
         return True
 
+    # --- check, suspend, resume (stack actions) ---------------------------------------------
+
+    def handle_check(self, rc: ResourceContext) -> bool:
+        """Verify the physical resource (raise if it is gone or broken). False: this type has
+        no check (Heat records ``CHECK not supported for TYPE``)."""
+        return False
+
+    def handle_suspend(self, rc: ResourceContext) -> None:
+        """Suspend (a server); types with nothing to suspend keep the default."""
+
+    def check_suspend_complete(self, rc: ResourceContext) -> bool:
+        return True
+
+    def handle_resume(self, rc: ResourceContext) -> None:
+        """Undo :meth:`handle_suspend`."""
+
+    def check_resume_complete(self, rc: ResourceContext) -> bool:
+        return True
+
     # --- attributes ---------------------------------------------------------------------------
 
     def get_attribute(self, rc: ResourceContext, name: str) -> Any:

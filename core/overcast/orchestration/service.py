@@ -433,6 +433,34 @@ class OrchestrationService:
         run.begin("DELETE")
         self._spawn(stack.id, run.cancel, run.delete)
 
+    def action(self, ctx: RequestContext, stack: Stack, action: str) -> None:
+        """A stack action: ``check``, ``suspend``, ``resume``, ``cancel_update`` (then roll
+        back) or ``cancel_without_rollback``."""
+        from overcast.orchestration.errors import NotSupported
+
+        if stack.deleted_at is not None:
+            raise EntityNotFound("Stack", stack.name)
+        if action in ("cancel_update", "cancel_without_rollback"):
+            if (stack.action, stack.status) != ("UPDATE", "IN_PROGRESS"):
+                raise NotSupported(f"Cancelling update when stack is {stack.action}_{stack.status}")
+            with self._runs_lock:
+                entry = self._runs.get(stack.id)
+            if entry is not None:
+                entry[1].set()
+                entry[0].join(timeout=120)
+            if action == "cancel_update":
+                fresh = self.store.stack(stack.id)
+                assert fresh is not None
+                run = StackRun(self, fresh)
+                self._spawn(stack.id, run.cancel, run.rollback_update)
+            return
+        if stack.status == "IN_PROGRESS":
+            raise ActionInProgress(stack.name, stack.action)
+        run = StackRun(self, stack)
+        name = action.upper()
+        run.begin(name)
+        self._spawn(stack.id, run.cancel, lambda: run.simple_action(name))
+
     def _spawn(self, stack_id: str, cancel: threading.Event, fn: Callable[[], Any]) -> None:
         def target() -> None:
             try:

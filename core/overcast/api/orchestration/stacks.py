@@ -197,6 +197,7 @@ for _sub in ("resources", "events", "template", "environment", "files", "outputs
         return lookup_sub
 
     router.add_api_route(f"/stacks/{{stack_name}}/{_sub}", _make(_sub), methods=["GET"])
+router.add_api_route("/stacks/{stack_name}/actions", _make("actions"), methods=["POST"])
 
 
 def _stack(
@@ -352,3 +353,30 @@ def show_output(
 
 
 __all__ = ["router", "resource_view", "quote"]
+
+
+ACTIONS = ("suspend", "resume", "check", "cancel_update", "cancel_without_rollback")
+
+
+@router.post("/stacks/{stack_name}/{stack_id}/actions")
+async def stack_action(
+    request: Request,
+    tenant_id: str,
+    stack_name: str,
+    stack_id: str,
+    ctx: RequestContext = Depends(authorize("orchestration:actions:action")),
+) -> Response:
+    st = _stack(request, tenant_id, ctx, stack_name, stack_id)
+    body = await json_body(request)
+    if len(body) < 1:
+        raise HTTPBadRequest("No action specified")
+    if len(body) > 1:
+        raise HTTPBadRequest("Multiple actions specified")
+    action = next(iter(body))
+    if action not in ACTIONS:
+        raise HTTPBadRequest(f"Invalid action {action} specified")
+    import anyio
+
+    svc = _svc(request)
+    await anyio.to_thread.run_sync(lambda: svc.action(ctx, st, action))
+    return reply(None, 200)

@@ -90,6 +90,15 @@ class Volume(ResourceType):
             raise ResourceInError(vol["status"], "Unknown")
         return bool(vol["status"] == "available")
 
+    def handle_check(self, rc: ResourceContext) -> bool:
+        vol = self._show(rc)
+        if vol is None or vol["status"].startswith("error"):
+            raise ResourceFailure(
+                "NotFound" if vol is None else "ResourceInError",
+                f"Volume {rc.resource_id} is {'gone' if vol is None else vol['status']}.",
+            )
+        return True
+
     def handle_update(self, rc: ResourceContext, old: Mapping[str, Any], changed: set[str]) -> None:
         p = rc.properties
         if changed & {"name", "description"}:

@@ -46,6 +46,13 @@ class NeutronResource(ResourceType):
     def check_delete_complete(self, rc: ResourceContext) -> bool:
         return self._show(rc) is None
 
+    def handle_check(self, rc: ResourceContext) -> bool:
+        if self._show(rc) is None:
+            from overcast.orchestration.errors import ResourceFailure
+
+            raise ResourceFailure("NotFound", f"The {self.key} ({rc.resource_id}) could not be found.")
+        return True
+
     def _show(self, rc: ResourceContext) -> dict[str, Any] | None:
         return show(rc, "network", f"/v2.0/{self.collection}/{rc.resource_id}", self.key)
 

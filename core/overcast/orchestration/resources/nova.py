@@ -177,6 +177,33 @@ class Server(ResourceType):
             )
         return status == "ACTIVE"
 
+    def handle_check(self, rc: ResourceContext) -> bool:
+        server = self._show(rc)
+        if server is None or server.get("status") == "ERROR":
+            raise ResourceFailure(
+                "NotFound" if server is None else "ResourceInError",
+                f"Server {rc.resource_id} is {'gone' if server is None else 'in ERROR'}.",
+            )
+        return True
+
+    def handle_suspend(self, rc: ResourceContext) -> None:
+        rc.api.call("compute", "POST", f"/servers/{rc.resource_id}/action", {"suspend": None})
+
+    def check_suspend_complete(self, rc: ResourceContext) -> bool:
+        server = self._show(rc)
+        if server is None or server.get("status") == "ERROR":
+            raise ResourceInError(str(server.get("status") if server else "DELETED"), "Suspend failed")
+        return server.get("status") == "SUSPENDED"
+
+    def handle_resume(self, rc: ResourceContext) -> None:
+        rc.api.call("compute", "POST", f"/servers/{rc.resource_id}/action", {"resume": None})
+
+    def check_resume_complete(self, rc: ResourceContext) -> bool:
+        server = self._show(rc)
+        if server is None or server.get("status") == "ERROR":
+            raise ResourceInError(str(server.get("status") if server else "DELETED"), "Resume failed")
+        return server.get("status") == "ACTIVE"
+
     def handle_update(self, rc: ResourceContext, old: Mapping[str, Any], changed: set[str]) -> None:
         if "name" in changed:
             rc.api.call("compute", "PUT", f"/servers/{rc.resource_id}", {"server": {"name": name_or_physical(rc)}})
