@@ -69,6 +69,13 @@ def test_web_stack_on_real_guests(kvm_cloud) -> None:
         "--parameter",
         "cidr=10.93.0.0/24",
     ]
+    try:
+        check_web_stack(cloud, params)
+    finally:  # the stack's routers and ports would keep its networks (and their namespaces) alive
+        cloud.openstack("stack", "delete", "--yes", "--wait", "web", check=False, timeout=600)
+
+
+def check_web_stack(cloud, params: list[str]) -> None:
     log = cloud.openstack("stack", "create", "-t", str(EXAMPLES / "web.yaml"), *params, "--wait", "web", timeout=900)
     assert "Stack CREATE completed successfully" in log, log
     stack = cloud.openstack("stack", "show", "web", "-f", "json")
