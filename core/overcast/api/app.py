@@ -48,7 +48,8 @@ SERVICE_APIS: tuple[str, ...] = (
     "overcast.api.dashboard",
 )
 # --- orchestration --- (before the dashboard, which serves "/")
-SERVICE_APIS = (*SERVICE_APIS[:-1], "overcast.api.orchestration", SERVICE_APIS[-1])
+_at = SERVICE_APIS.index("overcast.api.dashboard")
+SERVICE_APIS = (*SERVICE_APIS[:_at], "overcast.api.orchestration", *SERVICE_APIS[_at:])
 
 
 class OvercastAPI(FastAPI):
