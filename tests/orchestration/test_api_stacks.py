@@ -541,3 +541,49 @@ def test_stack_actions(heat: Heat) -> None:
     assert heat.request("POST", f"/stacks/act/{sid}/actions", json={"dance": None}).json()["error"]["message"] == (
         "Invalid action dance specified"
     )
+
+
+def test_wait_condition_timeout_fails_the_stack(heat: Heat) -> None:
+    t = {
+        "heat_template_version": HOT,
+        "resources": {
+            "handle": {"type": "OS::Heat::WaitConditionHandle"},
+            "wait": {
+                "type": "OS::Heat::WaitCondition",
+                "properties": {"handle": {"get_resource": "handle"}, "timeout": 1},
+            },
+        },
+    }
+    r = heat.create("wt", t, timeout_mins=5)
+    st = heat.wait("wt", r.json()["stack"]["id"])
+    assert st["stack_status"] == "CREATE_FAILED" and st["timeout_mins"] == 5
+    assert st["stack_status_reason"] == "Resource CREATE failed: WaitConditionTimeout: resources.wait: 0 of 1 received"
+
+
+def test_stack_timeout(heat: Heat, monkeypatch: Any) -> None:
+    """``timeout_mins`` bounds the whole action (shortened here to half a second)."""
+    import time as _time
+
+    from overcast.orchestration.engine import StackRun
+
+    def short_limit(self: StackRun) -> None:
+        self.deadline = _time.monotonic() + 0.5 if self.stack.timeout_mins else None
+
+    monkeypatch.setattr(StackRun, "_limit", short_limit)
+    t = {
+        "heat_template_version": HOT,
+        "resources": {
+            "handle": {"type": "OS::Heat::WaitConditionHandle"},
+            "wait": {
+                "type": "OS::Heat::WaitCondition",
+                "properties": {"handle": {"get_resource": "handle"}, "timeout": 600},
+            },
+        },
+    }
+    r = heat.create("to", t, timeout_mins=1, disable_rollback=False)
+    st = heat.wait("to", r.json()["stack"]["id"])
+    assert st["stack_status"] == "ROLLBACK_COMPLETE", st["stack_status_reason"]
+    failed = [
+        e for e in heat.events("to", st["id"]) if e["resource_name"] == "to" and e["resource_status"] == "CREATE_FAILED"
+    ]
+    assert failed[0]["resource_status_reason"] == "Create timed out"
