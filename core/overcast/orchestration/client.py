@@ -81,6 +81,7 @@ class OwnerApi:
         self._expires = 0.0
         self._catalog: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._lookups: dict[tuple[str, str], Any] = {}
 
     def _auth(self) -> str:
         with self._lock:
@@ -105,6 +106,17 @@ class OwnerApi:
         if service not in self._catalog:
             raise ApiError(503, f"The cloud has no {service} service in its catalog.", "ServiceUnavailable")
         return self._catalog[service]
+
+    def lookup(self, service: str, path: str) -> Any:
+        """A GET for a name-to-id look-up, answered once per stack action (many servers name
+        the same flavor and image; a flavor made later in the same action is listed again)."""
+        key = (service, path)
+        if key not in self._lookups:
+            self._lookups[key] = self.call(service, "GET", path)
+        return self._lookups[key]
+
+    def forget(self, service: str, path: str) -> None:
+        self._lookups.pop((service, path), None)
 
     def call(
         self,

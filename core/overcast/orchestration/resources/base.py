@@ -79,6 +79,12 @@ def find_security_group(rc: ResourceContext, value: str) -> str:
     return find(rc, "network", "security-groups", "security_group", value, "/v2.0/security-groups")
 
 
+def _lookup(rc: ResourceContext, service: str, path: str) -> Any:
+    """A look-up GET, through the API's per-action cache when it has one."""
+    cached = getattr(rc.api, "lookup", None)
+    return cached(service, path) if cached is not None else rc.api.call(service, "GET", path)
+
+
 def find_image(rc: ResourceContext, value: str) -> str:
     if is_uuid(value):
         try:
@@ -86,7 +92,7 @@ def find_image(rc: ResourceContext, value: str) -> str:
         except ApiError as exc:
             if exc.status not in (400, 404):
                 raise
-    images = rc.api.call("image", "GET", f"/v2/images?name={quote(value, safe='')}").get("images", [])
+    images = _lookup(rc, "image", f"/v2/images?name={quote(value, safe='')}").get("images", [])
     if not images:
         raise ResourceFailure("NotFound", f"Image {value} could not be found.")
     if len(images) > 1:
@@ -98,13 +104,16 @@ def find_image(rc: ResourceContext, value: str) -> str:
 
 def find_flavor(rc: ResourceContext, value: str) -> str:
     """By id or name from one listing (flavor ids need not be UUIDs)."""
-    flavors = rc.api.call("compute", "GET", "/flavors").get("flavors", [])
-    for f in flavors:
-        if f.get("id") == value:
-            return str(f["id"])
-    for f in flavors:
-        if f.get("name") == value:
-            return str(f["id"])
+    for _ in range(2):  # the cached listing, then a fresh one (a flavor made since)
+        flavors = _lookup(rc, "compute", "/flavors").get("flavors", [])
+        for key in ("id", "name"):
+            for f in flavors:
+                if f.get(key) == value:
+                    return str(f["id"])
+        forget = getattr(rc.api, "forget", None)
+        if forget is None:
+            break
+        forget("compute", "/flavors")
     raise ResourceFailure("NotFound", f"Flavor {value} could not be found.")
 
 
