@@ -80,6 +80,25 @@ def test_web_stack_with_the_cli(prepared: Any) -> None:
     events = cloud.openstack("stack", "event", "list", "web", "-f", "json")
     assert events[-1]["resource_status"] == "CREATE_COMPLETE" and events[-1]["resource_name"] == "web"
     assert cloud.openstack("stack", "output", "show", "web", "url", "-f", "json")["output_value"] == outputs["url"]
+    # the other read commands parse what we answer
+    shown_res = cloud.openstack("stack", "resource", "show", "web", "data", "-f", "json")
+    assert shown_res["resource_type"] == "OS::Cinder::Volume" and shown_res["attributes"]["status"] == "in-use"
+    nested = _list(cloud, "stack", "resource", "list", "--nested-depth", "1", "web")
+    assert {"0", "1"} <= {r["resource_name"] for r in nested}
+    assert cloud.openstack("stack", "template", "show", "web", "-f", "json")["heat_template_version"] == "2018-08-31"
+    assert cloud.openstack("stack", "environment", "show", "web", "-f", "json")["parameters"]["key_name"] == "k1"
+    assert "OS::Nova::Server" in [t["Resource Type"] for t in _list(cloud, "orchestration", "resource", "type", "list")]
+    versions = _list(cloud, "orchestration", "template", "version", "list")
+    assert "heat_template_version.2018-08-31" in [v["Version"] for v in versions]
+    cloud.openstack("stack", "resource", "mark", "unhealthy", "web", "data", "checking")
+    assert (
+        cloud.openstack("stack", "resource", "show", "web", "data", "-f", "json")["resource_status"] == "CREATE_FAILED"
+    )
+    cloud.openstack("stack", "resource", "mark", "unhealthy", "--reset", "web", "data")
+    assert (
+        cloud.openstack("stack", "resource", "show", "web", "data", "-f", "json")["resource_status"]
+        == "CREATE_COMPLETE"
+    )
 
     cloud.openstack("stack", "update", "--existing", "--parameter", "count=3", "--wait", "web", timeout=300)
     assert cloud.openstack("stack", "show", "web", "-f", "json")["stack_status"] == "UPDATE_COMPLETE"
