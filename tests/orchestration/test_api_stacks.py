@@ -587,3 +587,26 @@ def test_stack_timeout(heat: Heat, monkeypatch: Any) -> None:
         e for e in heat.events("to", st["id"]) if e["resource_name"] == "to" and e["resource_status"] == "CREATE_FAILED"
     ]
     assert failed[0]["resource_status_reason"] == "Create timed out"
+
+
+def test_preview_update(heat: Heat) -> None:
+    st = heat.create_ok("pv", group_template(2))
+    sid = st["id"]
+    t = group_template(2)
+    t["resources"]["net"]["properties"]["name"] = "renamed"
+    t["resources"]["pw"] = {"type": "OS::Heat::RandomString"}
+    r = heat.request("PUT", f"/stacks/pv/{sid}/preview", json={"template": t, "parameters": {"count": 3}})
+    assert r.status_code == 200, r.text
+    changes = {k: sorted(x["resource_name"] for x in v) for k, v in r.json()["resource_changes"].items()}
+    assert changes == {"added": ["pw"], "deleted": [], "replaced": [], "updated": ["group", "net"], "unchanged": []}
+    r = heat.request("PATCH", f"/stacks/pv/{sid}/preview", json={"parameters": {"length": 4}})
+    changes = {k: sorted(x["resource_name"] for x in v) for k, v in r.json()["resource_changes"].items()}
+    assert changes["updated"] == ["group"] and changes["unchanged"] == ["net"]
+    t2 = {"heat_template_version": HOT, "resources": {"net": {"type": "OS::Heat::RandomString"}}}
+    changes = heat.request("PUT", f"/stacks/pv/{sid}/preview", json={"template": t2}).json()["resource_changes"]
+    assert [x["resource_name"] for x in changes["replaced"]] == ["net"] and [
+        x["resource_name"] for x in changes["deleted"]
+    ] == ["group"]
+    # nothing changed
+    assert heat.show("pv", sid)["stack_status"] == "CREATE_COMPLETE"
+    assert len(heat.show("pv", sid)["outputs"][0]["output_value"]) == 2

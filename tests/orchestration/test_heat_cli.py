@@ -100,6 +100,8 @@ def test_web_stack_with_the_cli(prepared: Any) -> None:
         == "CREATE_COMPLETE"
     )
 
+    plan = cloud.openstack("stack", "update", "--dry-run", "--existing", "--parameter", "count=3", "web", "-f", "json")
+    assert [r["resource_name"] for r in plan["updated"]] == ["servers"] and plan["added"] == []
     cloud.openstack("stack", "update", "--existing", "--parameter", "count=3", "--wait", "web", timeout=300)
     assert cloud.openstack("stack", "show", "web", "-f", "json")["stack_status"] == "UPDATE_COMPLETE"
     assert len(_list(cloud, "server", "list")) == 3

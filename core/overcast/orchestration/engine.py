@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from overcast.db.models.orchestration import Stack, StackEvent, StackResource
 from overcast.orchestration import functions_scope
-from overcast.orchestration.errors import HeatError, ResourceFailure, StackValidationFailed  # noqa: F401
+from overcast.orchestration.errors import HeatError, ResourceFailure, StackValidationFailed
 from overcast.orchestration.resource import ApiError, ResourceType, validated
 from overcast.orchestration.scheduler import Failed, run_graph
 from overcast.orchestration.template import functions
@@ -268,6 +268,40 @@ class StackRun:
             self.old.append(res)
             self.res[name] = new
         self.create_resource(new)
+
+    def plan(self) -> dict[str, list[str]]:
+        """What :meth:`update` would do to each resource (Heat's preview update), changing nothing.
+        Properties that depend on a resource still to be made resolve as Heat's do (None)."""
+        out: dict[str, list[str]] = {k: [] for k in ("added", "deleted", "replaced", "updated", "unchanged")}
+        out["deleted"] = sorted(n for n in self.res if n not in self.enabled)
+        for name in order(self.deps):
+            defn = self.enabled[name]
+            res = self.res.get(name)
+            if res is None or res.row.action == "INIT":
+                out["added"].append(name)
+                continue
+            if self.env.map_type(res.row.type, name) != self.env.map_type(defn.type, name):
+                out["replaced"].append(name)
+                continue
+            try:
+                new = self._props(res, defn)
+            except StackValidationFailed:
+                if self.deps.get(name, set()) & set(out["added"] + out["replaced"]):
+                    out["replaced"].append(name)  # it will read what a new resource gives
+                    continue
+                raise
+            old = dict(res.row.properties or {})
+            changed = {k for k in set(new) | set(old) if new.get(k) != old.get(k)}
+            schema = type(res.rtype).properties_schema
+            if res.row.status == "FAILED":
+                out["replaced"].append(name)
+            elif not changed:
+                out["unchanged"].append(name)
+            elif all(schema.get(k) is not None and schema[k].update_allowed for k in changed):
+                out["updated"].append(name)
+            else:
+                out["replaced"].append(name)
+        return out
 
     # --- stack actions ------------------------------------------------------------------------
 

@@ -380,10 +380,13 @@ class OrchestrationService:
         params: Mapping[str, Any],
         patch: bool,
         args: Mapping[str, Any],
-    ) -> None:
+        preview: bool = False,
+    ) -> dict[str, list[str]] | None:
+        """Start the update (``preview``: only say what it would do, by resource name:
+        ``added``, ``deleted``, ``replaced``, ``updated``, ``unchanged``)."""
         if stack.deleted_at is not None:
             raise EntityNotFound("Stack", stack.name)
-        if stack.status == "IN_PROGRESS":
+        if stack.status == "IN_PROGRESS" and not preview:
             raise ActionInProgress(stack.name, stack.action)
         if template is None:
             template = stack.template
@@ -398,6 +401,22 @@ class OrchestrationService:
         assert stack.project_id is not None
         api = self.api_for(stack.user_id, stack.project_id)
         tmpl, env, values = self.prepare(template, files, docs, params, stack.project_id, checker(api), api=api)
+        if preview:
+            transient = Stack(
+                id=stack.id,
+                name=stack.name,
+                project_id=stack.project_id,
+                user_id=stack.user_id,
+                action=stack.action,
+                status=stack.status,
+                template=dict(template),
+                files=dict(files),
+                environment=env.to_dict(),
+                parameters=values,
+                disable_rollback=stack.disable_rollback,
+                timeout_mins=stack.timeout_mins,
+            )
+            return StackRun(self, transient).plan()
         changes: dict[str, Any] = {
             "prev_template": stack.template,
             "prev_files": stack.files,
@@ -418,6 +437,7 @@ class OrchestrationService:
         run = StackRun(self, fresh)
         run.begin("UPDATE")
         self._spawn(stack.id, run.cancel, run.update)
+        return None
 
     def delete(self, ctx: RequestContext, stack: Stack) -> None:
         if stack.deleted_at is not None:
