@@ -32,6 +32,7 @@ from overcast.orchestration.resources import core_types
 from overcast.orchestration.resources.heat import TemplateResource
 from overcast.orchestration.store import Store
 from overcast.orchestration.template import format as tformat
+from overcast.orchestration.template.enabled import enabled_resources
 from overcast.orchestration.template.environment import Environment
 from overcast.orchestration.template.hot import Template
 from overcast.orchestration.template.parameters import resolve_values
@@ -194,7 +195,7 @@ class OrchestrationService:
         env.parameters.update(params)
         tmpl.validate(env, lambda t, n: self.known_type(t, files))
         values = resolve_values(tmpl.parameters, env.parameters, env.parameter_defaults, custom, require=require)
-        enabled = _enabled(tmpl, values) if require else set(tmpl.resources)
+        enabled = enabled_resources(tmpl, values) if require else set(tmpl.resources)
         self._check_properties(tmpl, env, files, enabled)
         if project_id and api is not None:
             self.check_available(tmpl, env, project_id, enabled, api)
@@ -556,48 +557,6 @@ class OrchestrationService:
             )
             stored["signals"] = signals
             row.data = stored
-
-
-class _ParamScope:
-    """Parameters and conditions only: which resources a template enables, before a stack exists."""
-
-    def __init__(self, tmpl: Template, values: Mapping[str, Any]) -> None:
-        self.tmpl = tmpl
-        self.values = values
-
-    def param(self, name: str) -> Any:
-        if name.startswith("OS::"):
-            return ""
-        if name not in self.values:
-            from overcast.orchestration.errors import UserParameterMissing
-
-            raise UserParameterMissing(name)
-        return self.values[name]
-
-    def resource_ref(self, name: str) -> Any:
-        return None
-
-    def resource_attr(self, name: str, attr: str | None, path: Sequence[Any]) -> Any:
-        return None
-
-    def condition(self, name: str) -> bool:
-        from overcast.orchestration.template import functions
-
-        return functions.condition_value(self.tmpl.conditions[name], self)
-
-    def file(self, key: str) -> str:
-        return self.tmpl.files.get(key, "")
-
-
-def _enabled(tmpl: Template, values: Mapping[str, Any]) -> set[str]:
-    from overcast.orchestration.template import functions
-
-    scope = _ParamScope(tmpl, values)
-    return {
-        name
-        for name, defn in tmpl.resources.items()
-        if defn.condition is None or functions.condition_value(defn.condition, scope)
-    }
 
 
 def _short() -> str:

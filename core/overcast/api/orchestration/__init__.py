@@ -5,7 +5,7 @@ version discovery at ``/orchestration``; errors in Heat's fault format
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from overcast.api.orchestration import events, resources, signals, stacks, templates
+from overcast.api.orchestration import events, preview, resources, signals, stacks, templates
 from overcast.api.orchestration.common import reply
 
 router = APIRouter()
@@ -19,5 +19,5 @@ def versions(request: Request) -> Response:
 
 
 router.include_router(signals.router)
-for _module in (templates, stacks, resources, events):
+for _module in (templates, stacks, preview, resources, events):
     router.include_router(_module.router, prefix="/orchestration/v1/{tenant_id}")
