@@ -610,3 +610,20 @@ def test_preview_update(heat: Heat) -> None:
     # nothing changed
     assert heat.show("pv", sid)["stack_status"] == "CREATE_COMPLETE"
     assert len(heat.show("pv", sid)["outputs"][0]["output_value"]) == 2
+
+
+def test_update_removes_dependent_resources_in_reverse_order(heat: Heat) -> None:
+    t = net_template()
+    st = heat.create_ok("rm", t)
+    sid = st["id"]
+    small = {"heat_template_version": HOT, "resources": {"pw": t["resources"]["pw"]}}
+    heat.request("PUT", f"/stacks/rm/{sid}", json={"template": small})
+    st = heat.wait("rm", sid)
+    assert st["stack_status"] == "UPDATE_COMPLETE", st["stack_status_reason"]
+    assert set(heat.resources("rm", sid)) == {"pw"}
+    events = [(e["resource_name"], e["resource_status"]) for e in heat.events("rm", sid)]
+    order = [name for name, status in events if status == "DELETE_COMPLETE"]
+    assert order.index("iface") < order.index("sub") < order.index("net") and order.index("iface") < order.index(
+        "router"
+    )
+    assert heat.cloud.request("GET", "/networking/v2.0/networks", token=heat.token).json()["networks"] == []

@@ -387,7 +387,7 @@ class StackRun:
             old = list(self.old)
             self.old = []
             keys = {f"{r.name}#{r.row.id}": r for r in old}
-            failure = run_graph({k: set() for k in keys}, lambda k: self.delete_resource(keys[k]))
+            failure = run_graph(self._old_graph(keys), lambda k: self.delete_resource(keys[k]), reverse=True)
             if failure is not None:
                 failure = Failed(keys[failure.name].name, failure.error)
         ok = self._finish(action, failure)
@@ -395,17 +395,38 @@ class StackRun:
             self.rollback_update()
         return ok
 
+    def _old_graph(self, keys: Mapping[str, Res]) -> dict[str, set[str]]:
+        """Dependencies among the rows an update leaves behind (removed or replaced), from the
+        template they were made from, so they go in reverse order (a subnet before its network)."""
+        prev: dict[str, set[str]] = {}
+        if self.stack.prev_template:
+            try:
+                old = Template(self.stack.prev_template, self.stack.prev_files or {})
+                env = Environment.from_documents([self.stack.prev_environment or {}])
+                files = old.files
+                prev = old.validate(env, lambda t, n: self.service.known_type(t, files))
+            except HeatError:
+                prev = {}
+        by_name: dict[str, list[str]] = {}
+        for key, r in keys.items():
+            by_name.setdefault(r.name, []).append(key)
+        return {key: {k for d in prev.get(r.name, set()) for k in by_name.get(d, [])} for key, r in keys.items()}
+
     def rollback_update(self) -> None:
         prev = self.store.stack(self.stack.id)
         assert prev is not None
         if prev.prev_template is None:
             return
-        self.store.set_stack(
+        self.store.set_stack(  # back to the definitions before the update; the failed ones become "prev"
             self.stack.id,
             template=prev.prev_template,
             environment=prev.prev_environment or {},
             files=prev.prev_files or {},
             parameters=prev.prev_parameters or {},
+            prev_template=prev.template,
+            prev_environment=prev.environment,
+            prev_files=prev.files,
+            prev_parameters=prev.parameters,
         )
         fresh = self.store.stack(self.stack.id)
         assert fresh is not None
