@@ -399,6 +399,19 @@ def test_types_versions_and_preview(heat: Heat) -> None:
     assert r.status_code == 400 and "load-balancer endpoint is not in service catalog" in r.json()["error"]["message"]
 
 
+def test_list_filters_by_tags(heat: Heat) -> None:
+    t = {"heat_template_version": HOT, "resources": {}}
+    heat.create_ok("a", t, tags="web,prod")
+    heat.create_ok("b", t, tags="web")
+
+    def names(query: str) -> list[str]:
+        return sorted(s["stack_name"] for s in heat.request("GET", f"/stacks?{query}").json()["stacks"])
+
+    assert names("tags=web,prod") == ["a"] and names("tags_any=prod,x") == ["a"]
+    assert names("not_tags=prod") == ["b"] and names("not_tags_any=web") == []
+    assert heat.request("GET", "/stacks?name=b").json()["stacks"][0]["tags"] == ["web"]
+
+
 def test_projects_are_isolated(heat: Heat, cloud: Any) -> None:
     st = heat.create_ok("mine", {"heat_template_version": HOT, "resources": {"pw": {"type": "OS::Heat::RandomString"}}})
     other_project, _, other_token = cloud.new_project_user(role="member")

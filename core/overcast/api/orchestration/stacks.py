@@ -64,6 +64,16 @@ def list_stacks(
                 rows = [r for r in rows if r.status in wanted or f"{r.action}_{r.status}" in wanted]
             else:
                 rows = [r for r in rows if r.action in wanted]
+    for key in ("tags", "tags_any", "not_tags", "not_tags_any"):  # comma-separated, as Heat's
+        if q.get(key):
+            tagged = {t for t in q[key].split(",") if t}
+            match = {
+                "tags": lambda tags, w=tagged: w <= tags,
+                "tags_any": lambda tags, w=tagged: bool(w & tags),
+                "not_tags": lambda tags, w=tagged: not w <= tags,
+                "not_tags_any": lambda tags, w=tagged: not (w & tags),
+            }[key]
+            rows = [r for r in rows if match(set(r.tags or []))]
     if q.get("sort_dir", "desc") == "asc":
         rows.reverse()
     if q.get("marker"):
