@@ -113,6 +113,8 @@ class OrchestrationService:
 
     def close(self) -> None:
         self._stop.set()
+        if self._beater is not None:
+            self._beater.join(timeout=10)
         with self._runs_lock:
             runs = list(self._runs.values())
         for _, cancel in runs:
