@@ -76,6 +76,7 @@ from overcast.types import (
 if TYPE_CHECKING:
     import click
 
+    from overcast.orchestration.resource import ResourceType
     from overcast.plugins import DriverInfo, DriverRegistry
 
 PROJECT_NAME = "overcast"
@@ -136,6 +137,24 @@ def overcast_weigh_hosts(request: ScheduleRequest, hosts: Sequence[HostState]) -
 @hookspec
 def overcast_instance_state_changed(instance_uuid: str, project_id: str, old_status: str, new_status: str) -> None:
     """Event: a server's status changed (BUILD -> ACTIVE, ...). Must not block or raise."""
+
+
+# --- orchestration ---
+
+
+@hookspec
+def overcast_register_resource_types() -> Sequence[type[ResourceType]]:
+    """Add orchestration resource types: return subclasses of
+    :class:`overcast.orchestration.resource.ResourceType` (``OS::Acme::Widget``...).
+
+    Each declares ``type_name``, ``properties_schema`` (:class:`~overcast.orchestration.resource.Prop`,
+    with ``update_allowed`` per property: a change to any other property replaces the
+    resource) and ``attributes_schema``, and implements ``handle_create`` /
+    ``check_create_complete``, ``handle_update``, ``handle_delete`` / ``check_delete_complete``
+    and ``get_attribute``. Handlers reach the cloud only through ``rc.api`` (the services' REST
+    APIs as the stack owner), so policy applies as to any client. Called once when the
+    orchestration service starts; a name the core already has is replaced. Must not do I/O.
+    """
 
 
 # ======================================================================================

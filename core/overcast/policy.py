@@ -85,6 +85,27 @@ RULES: dict[str, str] = {
     "network:quotas:update": "admin",
     "network:quotas:delete": "admin",
     # --- objectstore ------------------------------------------------------------------
+    # --- orchestration ----------------------------------------------------------------
+    # reads need reader (Heat's project-reader defaults); everything else needs member
+    **{
+        f"orchestration:{rule}": "reader"
+        for rule in (
+            "stacks:lookup",
+            "stacks:template",
+            "stacks:environment",
+            "stacks:files",
+            "stacks:list_outputs",
+            "stacks:show_output",
+            "stacks:validate_template",
+            "stacks:list_resource_types",
+            "stacks:resource_schema",
+            "stacks:list_template_versions",
+            "stacks:list_template_functions",
+            "resource:index",
+            "resource:metadata",
+            "events:index",
+        )
+    },
     # --- dashboard --------------------------------------------------------------------
     "dashboard:plugins:list": "admin",
 }

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from overcast.image.service import ImageService
     from overcast.network.service import NetworkService
     from overcast.objectstore.service import ObjectStoreService
+    from overcast.orchestration.service import OrchestrationService
     from overcast.volume.service import VolumeService
 
 T = TypeVar("T")
@@ -48,6 +49,8 @@ SERVICE_FACTORIES: dict[str, str] = {
     "volume": "overcast.volume.service:VolumeService",
     "objectstore": "overcast.objectstore.service:ObjectStoreService",
 }
+# --- orchestration ---
+SERVICE_FACTORIES["orchestration"] = "overcast.orchestration.service:OrchestrationService"
 
 
 @dataclass
@@ -102,6 +105,11 @@ class Runtime:
     @property
     def objectstore(self) -> ObjectStoreService:
         svc: ObjectStoreService = self.service("objectstore")
+        return svc
+
+    @property
+    def orchestration(self) -> OrchestrationService:
+        svc: OrchestrationService = self.service("orchestration")
         return svc
 
     @property

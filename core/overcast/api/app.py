@@ -39,14 +39,15 @@ from overcast.runtime import Runtime
 log = logging.getLogger(__name__)
 
 #: The API modules mounted, in order. Each has a module-level ``router``.
-SERVICE_APIS = (
+SERVICE_APIS: tuple[str, ...] = (
     "overcast.api.identity",
     "overcast.api.compute",
     "overcast.api.image",
     "overcast.api.volume",
     "overcast.api.network",
     "overcast.api.objectstore",
-    "overcast.api.dashboard",
+    "overcast.api.orchestration",
+    "overcast.api.dashboard",  # serves "/": after every service's own prefix
     "overcast.api.metrics",
 )
 

@@ -98,6 +98,33 @@ def glance_error(status: int, title: str, message: str, code: str, accept: str |
     return plain_error(status, title, message, code)
 
 
+# --- orchestration ---
+#: webob's explanation per status, which Heat's fault body carries
+_WEBOB_EXPLANATIONS = {
+    400: "The server could not comply with the request since it is either malformed or otherwise incorrect.",
+    403: "Access was denied to this resource.",
+    404: "The resource could not be found.",
+    405: "The server could not comply with the request since it is either malformed or otherwise incorrect.",
+    409: "There was a conflict when trying to complete your request.",
+    413: "The request is larger than the server is willing or able to process.",
+    500: "The server has either erred or is incapable of performing the requested operation.",
+    503: "The server is currently unavailable. Please try again at a later time.",
+}
+
+
+def heat_error(status: int, title: str, message: str, code: str) -> Body:
+    """Heat's FaultWrapper body; a 401 comes from keystonemiddleware in Keystone's shape."""
+    if status == 401:
+        return keystone_error(status, title, message, code)
+    body = {
+        "explanation": _WEBOB_EXPLANATIONS.get(status, _WEBOB_EXPLANATIONS[500]),
+        "code": status,
+        "error": {"message": message, "traceback": None, "type": code},
+        "title": title,
+    }
+    return "application/json", _json(body)
+
+
 FORMATTERS: dict[str, Callable[[int, str, str, str], Body]] = {
     "identity": keystone_error,
     "compute": nova_error,
@@ -106,6 +133,7 @@ FORMATTERS: dict[str, Callable[[int, str, str, str], Body]] = {
     "image": glance_error,
     "object": plain_error,
 }
+FORMATTERS["orchestration"] = heat_error
 
 
 def service_of_path(path: str) -> str:

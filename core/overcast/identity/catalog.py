@@ -35,6 +35,8 @@ SERVICES: tuple[ServiceDef, ...] = (
     ServiceDef("network", "neutron", "/networking", "Networking (Neutron v2.0)"),
     ServiceDef("object-store", "swift", "/object/v1/AUTH_{project_id}", "Object storage (Swift v1)"),
 )
+# --- orchestration ---
+SERVICES += (ServiceDef("orchestration", "heat", "/orchestration/v1/{project_id}", "Orchestration (Heat v1)"),)
 
 
 def stable_id(*parts: str) -> str:

@@ -4,4 +4,8 @@
 from overcast.db.models import compute, hosts, identity, image, network, objectstore, volume
 from overcast.db.models.base import Base
 
+# --- orchestration ---
+from overcast.db.models import orchestration  # noqa: E402
+
 __all__ = ["Base", "compute", "hosts", "identity", "image", "network", "objectstore", "volume"]
+__all__ += ["orchestration"]

@@ -24,6 +24,9 @@ from overcast.testing.contract.network import NetworkContract
 from overcast.testing.contract.object_store import ObjectStoreContract
 from overcast.testing.contract.volume import VolumeContract
 
+# --- orchestration ---
+from overcast.testing.contract.resource_type import ResourceTypeContract  # noqa: E402
+
 __all__ = [
     "HypervisorContract",
     "ImageStoreContract",
@@ -31,3 +34,4 @@ __all__ = [
     "ObjectStoreContract",
     "VolumeContract",
 ]
+__all__ += ["ResourceTypeContract"]

@@ -1,14 +1,14 @@
 """Identity: role assignments on the system, for system-scoped tokens.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
