@@ -211,13 +211,15 @@ class DriverBase:
         cfg: KvmHostConfig, host: Host, instance: Instance, used: Sequence[str]
     ) -> list[domxml.DiskSpec]:
         """(Re)build the instance's config drive in its directory, if it wants one, and
-        return its read-only disk on the first virtio name not in ``used`` (or ``[]``)."""
+        return its read-only disk on the *last* virtio name not in ``used`` (or ``[]``): as
+        Nova's libvirt driver does, so volumes attached later take vdb, vdc... and never find
+        their name taken by the drive."""
         if not configdrive.wanted(instance):
             return []
         path = os.path.join(cfg.instance_dir(instance.name), configdrive.FILE_NAME)
         configdrive.build(path, instance, host)
         chown_to(path, cfg.file_owner)
-        return [configdrive.disk_spec(path, domxml.target_dev("", used), cfg.disk_cachemode)]
+        return [configdrive.disk_spec(path, domxml.last_free_dev(used), cfg.disk_cachemode)]
 
     @staticmethod
     def domain_spec(

@@ -262,6 +262,15 @@ def target_dev(mountpoint: str, used: Sequence[str]) -> str:
     raise BadRequest("no free virtio disk name left")
 
 
+def last_free_dev(used: Sequence[str]) -> str:
+    """The last virtio disk name not in ``used`` (``vdz`` first): for the config drive."""
+    for i in range(25, 0, -1):
+        dev = "vd" + chr(ord("a") + i)
+        if dev not in used:
+            return dev
+    raise BadRequest("no free virtio disk name left")
+
+
 def disk_from_connection(info: ConnectionInfo, dev: str, cache: str) -> DiskSpec:
     """The disk a volume's ConnectionInfo describes (``file``: path + format; ``block``:
     device_path)."""

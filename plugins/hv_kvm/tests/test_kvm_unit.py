@@ -275,8 +275,8 @@ def test_user_data_gets_a_config_drive(kvm: DriverCaller, unit_host: Host, small
     drive = Path(unit_host.options["instances_dir"], inst.name, "disk.config")
     try:
         disks = {d.target_dev: d for d in domxml.disks(domain_xml(unit_host, inst.name))}
-        assert disks["vdb"].path == str(drive) and disks["vdb"].fmt == "raw"
-        assert "<serial>config-2</serial>" in disks["vdb"].xml and "<readonly" in disks["vdb"].xml
+        assert disks["vdz"].path == str(drive) and disks["vdz"].fmt == "raw"
+        assert "<serial>config-2</serial>" in disks["vdz"].xml and "<readonly" in disks["vdz"].xml
         img = str(drive)
         assert "config-2" in _mtools("mlabel", "-i", img, "-s", "::").lower()
         listing = _mtools("mdir", "-i", img, "-b", "::/openstack/latest")
@@ -313,7 +313,7 @@ def test_config_drive_flag_alone_gets_a_config_drive(
     kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
     drive = Path(unit_host.options["instances_dir"], inst.name, "disk.config")
     try:
-        assert [d.target_dev for d in domxml.disks(domain_xml(unit_host, inst.name))] == ["vda", "vdb"]
+        assert [d.target_dev for d in domxml.disks(domain_xml(unit_host, inst.name))] == ["vda", "vdz"]
         meta = json.loads(_mtools("mtype", "-i", str(drive), "::/openstack/latest/meta_data.json"))
         assert meta["uuid"] == inst.uuid
         assert _mtools("mtype", "-i", str(drive), "::/openstack/latest/user_data") == ""
