@@ -84,8 +84,14 @@ def server_tls(config: Config) -> ServerTLS | None:
 def uvicorn_options(api: ApiSection) -> dict[str, Any]:
     """``uvicorn.Config`` arguments every API listener shares: only ``[api] trusted_proxies``
     may set the scheme and client address by ``X-Forwarded-Proto``/``-For`` (uvicorn's own
-    default believes any loopback peer)."""
-    return {"proxy_headers": bool(api.trusted_proxies), "forwarded_allow_ips": list(api.trusted_proxies) or None}
+    default believes any loopback peer); responses go out as one write (:mod:`overcast.httpwire`)."""
+    from overcast.httpwire import OneWriteHttpToolsProtocol
+
+    return {
+        "proxy_headers": bool(api.trusted_proxies),
+        "forwarded_allow_ips": list(api.trusted_proxies) or None,
+        "http": OneWriteHttpToolsProtocol,
+    }
 
 
 def load_uvicorn_config(config: Any, tls: ServerTLS | None) -> Any:
