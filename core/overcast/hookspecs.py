@@ -58,6 +58,7 @@ from overcast.types import (
     ImageFile,
     Instance,
     InstanceInfo,
+    MetadataProxy,
     MigrationData,
     Network,
     ObjectInfo,
@@ -503,6 +504,23 @@ class NetworkHooks(RoutedDriver, Protocol):
     def list_resources(self, backend: Backend, host: str) -> Mapping[str, Sequence[str]]:
         """What plumbing of ours exists on ``host`` (bridges, namespaces, processes, chains),
         by kind; for reconciliation and leak checks."""
+
+    # --- issue 17: the metadata service ------------------------------------------------
+
+    @hookspec(firstresult=True)
+    def setup_metadata_proxy(self, backend: Backend, host: str, proxy: MetadataProxy) -> bool:
+        """Optional. Serve ``http://169.254.169.254/`` to the guests of ``proxy.network_id``
+        (from its DHCP namespace, called after ``net_setup_dhcp``; the DHCP server then also
+        hands out a host route to 169.254.169.254 via its own address on subnets no router
+        serves, Neutron's isolated metadata) or behind ``proxy.router_id`` (from the router's
+        namespace, after ``net_setup_router``), forwarding each request to ``proxy.upstream``
+        with the signed headers :class:`~overcast.types.MetadataProxy` describes, and
+        replacing any such headers the guest sent. Idempotent. Blocks."""
+
+    @hookspec(firstresult=True)
+    def teardown_metadata_proxy(self, backend: Backend, host: str, proxy: MetadataProxy) -> bool:
+        """Stop the proxy ``net_setup_metadata_proxy`` started (and its route, redirect and
+        address); nothing there is success. Blocks."""
 
 
 class ImageStoreHooks(RoutedDriver, Protocol):
