@@ -122,6 +122,19 @@ def domain_xml(spec: DomainSpec) -> str:
     os_el = _sub(dom, "os")
     _sub(os_el, "type", "hvm", arch="x86_64", machine=spec.machine_type)
     _sub(os_el, "boot", dev="hd")
+    _sub(os_el, "smbios", mode="sysinfo")
+    # Nova's SMBIOS identity: cloud-init's ds-identify recognises an OpenStack guest by the
+    # product name and then asks 169.254.169.254 (issue 17)
+    sysinfo = _sub(dom, "sysinfo", type="smbios")
+    system = _sub(sysinfo, "system")
+    for key, value in (
+        ("manufacturer", "OpenStack Foundation"),
+        ("product", "OpenStack Nova"),
+        ("serial", spec.uuid),
+        ("uuid", spec.uuid),
+        ("family", "Virtual Machine"),
+    ):
+        _sub(system, "entry", value, name=key)
     features = _sub(dom, "features")
     _sub(features, "acpi")
     _sub(features, "apic")
