@@ -518,6 +518,12 @@ class NetworkHooks(RoutedDriver, Protocol):
         replacing any such headers the guest sent. Idempotent. Blocks."""
 
     @hookspec(firstresult=True)
+    def cleanup_host(self, backend: Backend, host: str) -> bool:
+        """Optional. ``overcast cleanup``, after every network is torn down: remove what
+        ``net_init_host`` made on ``host`` for the driver's own configuration (host bridges
+        such as ``br-ex``). ``overcast down`` never calls it. Blocks."""
+
+    @hookspec(firstresult=True)
     def teardown_metadata_proxy(self, backend: Backend, host: str, proxy: MetadataProxy) -> bool:
         """Stop the proxy ``net_setup_metadata_proxy`` started (and its route, redirect and
         address); nothing there is success. Blocks."""

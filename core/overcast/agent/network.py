@@ -172,5 +172,12 @@ class NetworkAgent:
             )
 
     @rpc
+    def cleanup_host(self) -> bool:
+        """``overcast cleanup``: what the driver made for its own configuration (issue 17)."""
+        return self._plumb(
+            lambda d, b: d.cleanup_host(backend=b, host=self.host_name) if d.supports("cleanup_host") else True, True
+        )
+
+    @rpc
     def list_resources(self) -> Mapping[str, Sequence[str]]:
         return self._plumb(lambda d, b: d.list_resources(backend=b, host=self.host_name), {})

@@ -17,7 +17,7 @@ from overcast.errors import ConfigError, DriverError
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, MetadataProxy, Network, Port, Router, VifDetails
 
-from overcast_net_linuxbridge import arpfilter, dhcp, firewall, links, metadata, names
+from overcast_net_linuxbridge import arpfilter, dhcp, firewall, hostbridge, links, metadata, names
 from overcast_net_linuxbridge import router as routers
 from overcast_net_linuxbridge.cmd import run
 
@@ -51,6 +51,16 @@ class LinuxBridgeDriver:
         if missing:
             raise DriverError(f"linuxbridge on {host}: missing {', '.join(missing)} (run scripts/install-host-deps.sh)")
         Path(_state_base(backend)).mkdir(parents=True, exist_ok=True)
+        for name, cidr in hostbridge.parse(backend.options.get("host_bridges")).items():
+            with self.lock:
+                hostbridge.ensure(name, cidr)
+        return True
+
+    @hookimpl
+    def net_cleanup_host(self, backend: Backend, host: str) -> bool:
+        with self.lock:
+            for name in hostbridge.parse(backend.options.get("host_bridges")):
+                hostbridge.remove(name)
         return True
 
     def _setup_network(self, backend: Backend, host: str, network: Network) -> None:
@@ -76,7 +86,11 @@ class LinuxBridgeDriver:
             links.set_flood_peers(device, [ip for name, ip in sorted(vteps.items()) if name != host])
         else:
             interface = mappings.get(network.physical_network or "")
-            if interface:
+            host_bridges = hostbridge.parse(backend.options.get("host_bridges"))
+            if interface in host_bridges:
+                hostbridge.ensure(interface, host_bridges[interface])
+                hostbridge.patch(network.id, interface, bridge, network.mtu)
+            elif interface:
                 if not links.link_exists(interface):
                     raise DriverError(
                         f"linuxbridge on {host}: interface {interface} for physical network "
@@ -95,6 +109,7 @@ class LinuxBridgeDriver:
         with self.lock:
             metadata.teardown(_state_base(backend), _network_proxy(network.id))
             dhcp.teardown(_state_base(backend), network.id)
+            hostbridge.unpatch(network.id)
             links.delete_link(names.vxlan(network.id))
             links.delete_link(names.bridge(network.id))
         return True
@@ -197,7 +212,7 @@ class LinuxBridgeDriver:
         return {
             "bridges": [n for n in ours if n.startswith(f"{names.PREFIX}b")],
             "vxlan": [n for n in ours if n.startswith(f"{names.PREFIX}x")],
-            "veths": [n for n in ours if n[len(names.PREFIX)] in "drg"],
+            "veths": [n for n in ours if n[len(names.PREFIX)] in "drgpq"],
             "namespaces": [n for n in links.namespaces() if names.is_ours(n)],
             "dnsmasq": dhcp.our_processes(_state_base(backend)),
             "haproxy": metadata.our_processes(_state_base(backend)),
