@@ -28,13 +28,13 @@
 # reaches its login prompt in ~30-60 s.
 set -euo pipefail
 
-RECIPE_VERSION=1
+RECIPE_VERSION=2
 OUT=${1:-${OVERCAST_DEBIAN_DIR:-/var/lib/overcast/debian}}
 SIZE_MB=${SIZE_MB:-2048}
 BOOT_MB=128
 FORCE=${FORCE:-0}
 PACKAGES=linux-image-cloud-amd64,systemd-sysv,udev,cloud-init,openssh-server,ifupdown,isc-dhcp-client
-PACKAGES=$PACKAGES,cloud-guest-utils,e2fsprogs,sudo,curl,ca-certificates,netbase,iproute2,less,procps
+PACKAGES=$PACKAGES,cloud-guest-utils,e2fsprogs,sudo,curl,ca-certificates,netbase,iproute2,less,procps,locales
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "build-debian-image: $*" >&2; }
@@ -63,7 +63,8 @@ chmod 0755 "$OUT"
 WORK=$(mktemp -d "$OUT/.build.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 T0=$(date +%s.%N)
-lap() { printf '%-28s %6.1f s\n' "$1" "$(echo "$(date +%s.%N) - $T0" | bc)" | tee -a "$WORK/build.log" >&2; }
+elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+lap() { printf '%-28s %6s s\n' "$1" "$(elapsed)" | tee -a "$WORK/build.log" >&2; }
 
 # ---- 1. the root tree ---------------------------------------------------------------
 ROOT=$WORK/root
@@ -71,6 +72,8 @@ mmdebstrap --variant=apt --components=main --include="$PACKAGES" \
     --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*_key "$1"/etc/ssh/ssh_host_*_key.pub' \
     --customize-hook='truncate -s 0 "$1"/etc/machine-id; rm -f "$1"/var/lib/dbus/machine-id' \
     --customize-hook='echo localhost > "$1"/etc/hostname' \
+    --customize-hook='echo "en_US.UTF-8 UTF-8" > "$1"/etc/locale.gen; chroot "$1" locale-gen >/dev/null' \
+    --customize-hook='echo LANG=en_US.UTF-8 > "$1"/etc/default/locale' \
     --customize-hook='printf "LABEL=debian-root / ext4 defaults,errors=remount-ro 0 1\n" > "$1"/etc/fstab' \
     --customize-hook='printf "auto lo\niface lo inet loopback\n\nsource /etc/network/interfaces.d/*\n" > "$1"/etc/network/interfaces' \
     --customize-hook='printf "datasource_list: [ ConfigDrive, OpenStack, None ]\n" > "$1"/etc/cloud/cloud.cfg.d/90_datasources.cfg' \
@@ -128,4 +131,4 @@ rm -f "$OUT/build.stamp"
 mv -f "$WORK/debian-12.qcow2" "$WORK/SHA256SUMS" "$WORK/build.log" "$OUT/"
 chmod 0644 "$OUT/SHA256SUMS" "$OUT/build.log"
 echo "$STAMP" >"$OUT/build.stamp.tmp" && mv -f "$OUT/build.stamp.tmp" "$OUT/build.stamp"
-log "built $OUT/debian-12.qcow2 ($(du -h "$OUT/debian-12.qcow2" | cut -f1) on disk) in $(echo "$(date +%s.%N) - $T0" | bc | cut -d. -f1) s"
+log "built $OUT/debian-12.qcow2 ($(du -h "$OUT/debian-12.qcow2" | cut -f1) on disk) in $(elapsed) s"
