@@ -50,6 +50,7 @@ from overcast.types import (
     ConfigOption,
     ConnectionInfo,
     Connector,
+    ConsoleEndpoint,
     Flavor,
     Host,
     HostResources,
@@ -194,6 +195,14 @@ class HypervisorHooks(RoutedDriver, Protocol):
     @hookspec(firstresult=True)
     def get_info(self, host: Host, instance: Instance) -> InstanceInfo:
         """The guest's power state and usage. Raises ``NotFound`` if it does not exist."""
+
+    @hookspec(firstresult=True)
+    def get_console(self, host: Host, instance: Instance, console_type: str) -> ConsoleEndpoint:
+        """Optional (issue 17). Where the running guest's ``console_type`` console (``serial``
+        or ``vnc``) listens, for the controller's websocket proxy. A type this driver or guest
+        does not offer raises ``BadRequest("Unavailable console type <type>.")``; a guest
+        that is not running raises ``Conflict``. A driver without consoles leaves it out (the
+        API then answers Nova's 501). Blocks briefly."""
 
     @hookspec(firstresult=True)
     def spawn(

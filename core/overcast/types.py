@@ -218,6 +218,17 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class ConsoleEndpoint:
+    """Where a guest's interactive console listens (``hv_get_console``, issue 17): a TCP
+    ``host``/``port`` the controller's console proxy can reach. ``console_type`` is
+    ``serial`` (the serial port's raw byte stream) or ``vnc`` (RFB, for noVNC)."""
+
+    console_type: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
 class InstanceInfo:
     """A guest's state as the hypervisor reports it."""
 

@@ -53,6 +53,9 @@ class DomainSpec:
     disks: Sequence[DiskSpec]
     vifs: Sequence[VifDetails] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # issue 17: the serial port as a TCP chardev on this loopback port (the console proxy's),
+    # still logged to console_path; 0: a plain file chardev
+    serial_port: int = 0
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -154,12 +157,23 @@ def domain_xml(spec: DomainSpec) -> str:
         devices.append(_interface_element(vif))
     # A file-backed serial port: the console log survives the guest, and append='on'
     # keeps earlier boots' output across power cycles and reboots.
-    serial = _sub(devices, "serial", type="file")
-    _sub(serial, "source", path=spec.console_path, append="on")
-    _sub(serial, "target", port="0")
-    console = _sub(devices, "console", type="file")
-    _sub(console, "source", path=spec.console_path, append="on")
-    _sub(console, "target", type="serial", port="0")
+    if spec.serial_port:
+        for tag in ("serial", "console"):
+            chardev = _sub(devices, tag, type="tcp")
+            _sub(chardev, "source", mode="bind", host="127.0.0.1", service=str(spec.serial_port))
+            _sub(chardev, "protocol", type="raw")
+            _sub(chardev, "log", file=spec.console_path, append="on")
+            if tag == "serial":
+                _sub(chardev, "target", port="0")
+            else:
+                _sub(chardev, "target", type="serial", port="0")
+    else:
+        serial = _sub(devices, "serial", type="file")
+        _sub(serial, "source", path=spec.console_path, append="on")
+        _sub(serial, "target", port="0")
+        console = _sub(devices, "console", type="file")
+        _sub(console, "source", path=spec.console_path, append="on")
+        _sub(console, "target", type="serial", port="0")
     # Headless servers have no USB devices; without this libvirt adds a UHCI controller that
     # the guest probes at every boot (bench/compute_boot_overhead.py: ~2 s -> ~0.7 s over raw QEMU).
     _sub(devices, "controller", type="usb", model="none")
