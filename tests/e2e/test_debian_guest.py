@@ -34,6 +34,63 @@ DEBIAN = Path(os.environ.get("OVERCAST_DEBIAN_DIR") or "/var/lib/overcast/debian
 EXT_BRIDGE = f"obe{os.getpid() % 100000}"
 ISO_BRIDGE = f"obi{os.getpid() % 100000}"
 USER_DATA = "#!/bin/sh\necho user-data-ran > /var/tmp/user-data-marker\n"
+# the config-drive server's user data: a password, so the browser can log in on the serial console
+CLOUD_CONFIG = "#cloud-config\npassword: console-pw-17\nchpasswd: {expire: false}\nssh_pwauth: false\n"
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+
+
+def browser_serial_console(url: str, password: str, server_id: str, name: str) -> str:
+    """Log in to the dashboard in Debian's Chromium (Playwright), open the instance's serial
+    console, log in on it and type ``hostname``; returns what the terminal shows."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1200, "height": 1400})
+        page.goto(f"{url}/login")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", password)
+        page.fill("input[name=project]", "admin")
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url("**/overview**", timeout=60_000)
+        page.goto(f"{url}/instances/{server_id}")
+        page.click("#serial-open")
+        page.wait_for_function("document.getElementById('serial-status').textContent === 'connected'", timeout=60_000)
+
+        def screen() -> str:
+            return str(
+                page.evaluate(
+                    "() => { const b = window.overcastTerminal.buffer.active; const out = [];"
+                    " for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));"
+                    " return out.join('\\n'); }"
+                )
+            )
+
+        def wait_for(text: str, timeout: float = 120, nudge: bool = False) -> None:
+            deadline = time.monotonic() + timeout
+            while text not in screen():
+                if time.monotonic() > deadline:
+                    page.screenshot(path=str(SHOTS / "serial-console-failed.png"), full_page=True)
+                    raise AssertionError(f"{text!r} not on the serial console:\n{screen()[-2000:]}")
+                if nudge:  # a getty that printed its prompt before we connected prints it again
+                    page.keyboard.press("Enter")
+                time.sleep(2)
+
+        wait_for("login:", nudge=True)
+        page.keyboard.type("debian\n")
+        wait_for("Password:", 60)
+        page.keyboard.type("console-pw-17\n")
+        wait_for("$ ", 60)
+        page.keyboard.type("hostname\n")
+        wait_for(f"\n{name}", 60)
+        page.screenshot(path=str(SHOTS / "serial-console.png"), full_page=True)
+        shown = screen()
+        browser.close()
+    return shown
 
 
 @pytest.fixture
@@ -254,10 +311,12 @@ def test_debian_guest_with_key_metadata_floating_ip_and_config_drive(kvm_cloud, 
         "-f",
         "json",
     )
+    cloud_config = tmp_path / "cloud-config.yaml"
+    cloud_config.write_text(CLOUD_CONFIG)
     started = time.monotonic()
     cd = nova(
         "server", "create", "--image", "debian-12", "--flavor", "d1", "--key-name", "k1", "--network", "isolated",
-        "--config-drive", "True", "--wait", "deb-cd", "-f", "json", timeout=900,
+        "--config-drive", "True", "--user-data", str(cloud_config), "--wait", "deb-cd", "-f", "json", timeout=900,
     )  # fmt: skip
     assert nova("server", "show", "deb-cd", "-f", "json")["config_drive"] == "True"
     cd_ip = next(a["addr"] for a in api.server(cd["id"])["addresses"]["isolated"])
@@ -266,6 +325,10 @@ def test_debian_guest_with_key_metadata_floating_ip_and_config_drive(kvm_cloud, 
     assert ssh(key, cd_ip, "test -e /dev/disk/by-label/config-2 && echo drive").stdout.strip() == "drive"
     no_md = ssh(key, cd_ip, "curl -s -m 5 http://169.254.169.254/ >/dev/null; echo rc=$?").stdout.strip()
     assert no_md != "rc=0"  # nothing serves metadata there: the key came from the drive
+
+    # the dashboard's serial console in a real browser: log in on ttyS0 and type hostname
+    shown = browser_serial_console(cloud.url, cloud.admin_password, cd["id"], "deb-cd")
+    assert "hostname\ndeb-cd" in shown.replace("\r", "") or "\ndeb-cd" in shown
 
     for name in ("deb1", "tiny2", "deb-cd"):
         nova("server", "delete", "--wait", name, timeout=300)
