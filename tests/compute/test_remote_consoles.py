@@ -86,3 +86,34 @@ def test_websocket_proxy_pipes_the_console(cloud_runtime, cloud) -> None:
         with client.websocket_connect(f"/compute/console/serial?token={token}") as ws:
             ws.receive_bytes()
     listener.close()
+
+
+def test_novnc_is_served_from_debians_package(cloud) -> None:
+    from overcast.api.compute.consoles import NOVNC_DIR
+
+    if not (NOVNC_DIR / "vnc_lite.html").is_file():
+        pytest.skip("Debian's novnc is not installed (scripts/install-host-deps.sh)")
+    page = cloud.client.get("/compute/console/novnc/vnc_lite.html")
+    assert page.status_code == 200 and "import RFB from './core/rfb.js'" in page.text
+    module = cloud.client.get("/compute/console/novnc/core/rfb.js")
+    assert module.status_code == 200 and module.headers["content-type"].startswith("text/javascript")
+    assert cloud.client.get("/compute/console/novnc/../../../etc/passwd").status_code == 404
+    assert cloud.client.get("/compute/console/novnc/utils/novnc_proxy").status_code == 404  # not a page asset
+
+
+def test_novnc_url_leads_to_the_vnc_proxy(cloud) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from overcast.api.compute import consoles
+
+    class Req:
+        base_url = "http://cloud.example:6080/"
+
+    if not (consoles.NOVNC_DIR / "vnc_lite.html").is_file():
+        pytest.skip("Debian's novnc is not installed")
+    url = consoles._url(Req(), "novnc", "T0K")  # type: ignore[arg-type]
+    parts = urlsplit(url)
+    assert parts.netloc == "cloud.example:6080" and parts.path == "/compute/console/novnc/vnc_lite.html"
+    assert parse_qs(parts.query)["path"] == ["compute/console/vnc?token=T0K"]
+    serial = consoles._url(Req(), "serial", "T0K")  # type: ignore[arg-type]
+    assert serial == "ws://cloud.example:6080/compute/console/serial?token=T0K"

@@ -51,13 +51,19 @@ def test_xterm_is_vendored_with_its_licence(admin_browser) -> None:
 def test_instance_page_offers_the_console_and_passes_novas_answer_on(cloud, admin_browser) -> None:
     sid = _server(cloud)
     page = admin_browser.get(f"/instances/{sid}").text
-    assert 'id="serial-console"' in page and "/static/xterm.js" in page
+    assert 'id="serial-console"' in page and "/static/xterm.js" in page and 'id="vnc-console"' in page
     r = admin_browser.post(
         f"/instances/{sid}/console/serial",
         data={"csrf_token": csrf_of(page)},
         headers={"referer": f"http://testserver/instances/{sid}"},
     )
     assert r.status_code == 501 and r.json() == {"error": "The requested functionality is not supported."}
+    vnc = admin_browser.post(
+        f"/instances/{sid}/console/novnc",
+        data={"csrf_token": csrf_of(page)},
+        headers={"referer": f"http://testserver/instances/{sid}"},
+    )
+    assert vnc.status_code == 501
     no_csrf = admin_browser.post(
         f"/instances/{sid}/console/serial", data={}, headers={"referer": f"http://testserver/instances/{sid}"}
     )

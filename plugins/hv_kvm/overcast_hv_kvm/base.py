@@ -239,6 +239,7 @@ class DriverBase:
             cpu_model=cfg.cpu_model,
             console_path=os.path.join(inst_dir, CONSOLE_NAME),
             serial_port=free_port() if cfg.serial_console else 0,  # issue 17
+            vnc=cfg.vnc_console,
             disks=disks,
             vifs=vifs,
             metadata={

@@ -23,3 +23,12 @@ def serial_endpoint(domain_xml_text: str) -> tuple[str, int] | None:
     if el is None or not el.get("service"):
         return None
     return el.get("host") or LISTEN, int(el.get("service") or 0)
+
+
+def vnc_endpoint(domain_xml_text: str) -> tuple[str, int] | None:
+    """The running guest's VNC server (libvirt fills in the port it chose)."""
+    root = ET.fromstring(domain_xml_text)
+    el = root.find("./devices/graphics[@type='vnc']")
+    if el is None or int(el.get("port") or -1) <= 0:
+        return None
+    return el.get("listen") or LISTEN, int(el.get("port") or 0)

@@ -11,7 +11,7 @@ from overcast.hookspecs import hookimpl
 from overcast.types import ConsoleEndpoint, Host, Instance
 
 from overcast_hv_kvm.base import DriverBase
-from overcast_hv_kvm.chardev import serial_endpoint
+from overcast_hv_kvm.chardev import serial_endpoint, vnc_endpoint
 from overcast_hv_kvm.errors import translated
 
 
@@ -22,7 +22,8 @@ class ConsoleHooks(DriverBase):
         with translated(f"reading the definition of {dom.name()}"):
             if dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
                 raise Conflict(f"Instance {instance.uuid} is not ready.")
-            found = serial_endpoint(dom.XMLDesc(0)) if console_type == "serial" else None
+            xml = dom.XMLDesc(0)
+        found = {"serial": serial_endpoint, "vnc": vnc_endpoint}.get(console_type, lambda _: None)(xml)
         if found is None:
             raise BadRequest(f"Unavailable console type {'novnc' if console_type == 'vnc' else console_type}.")
-        return ConsoleEndpoint(console_type="serial", host=found[0], port=found[1])
+        return ConsoleEndpoint(console_type=console_type, host=found[0], port=found[1])

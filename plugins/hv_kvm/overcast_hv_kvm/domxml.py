@@ -56,6 +56,8 @@ class DomainSpec:
     # issue 17: the serial port as a TCP chardev on this loopback port (the console proxy's),
     # still logged to console_path; 0: a plain file chardev
     serial_port: int = 0
+    # issue 17: a VNC server on 127.0.0.1 (libvirt picks the port) and a VGA device
+    vnc: bool = False
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -174,6 +176,11 @@ def domain_xml(spec: DomainSpec) -> str:
         console = _sub(devices, "console", type="file")
         _sub(console, "source", path=spec.console_path, append="on")
         _sub(console, "target", type="serial", port="0")
+    if spec.vnc:
+        graphics = _sub(devices, "graphics", type="vnc", port="-1", autoport="yes", listen="127.0.0.1")
+        _sub(graphics, "listen", type="address", address="127.0.0.1")
+        video = _sub(devices, "video")
+        _sub(video, "model", type="vga")
     # Headless servers have no USB devices; without this libvirt adds a UHCI controller that
     # the guest probes at every boot (bench/compute_boot_overhead.py: ~2 s -> ~0.7 s over raw QEMU).
     _sub(devices, "controller", type="usb", model="none")

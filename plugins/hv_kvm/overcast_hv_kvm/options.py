@@ -99,6 +99,14 @@ OPTIONS: tuple[ConfigOption, ...] = (
         help="give each guest's serial port a TCP chardev on 127.0.0.1 (still logged to "
         "console.log) for the interactive serial console; false: a plain log file",
     ),
+    ConfigOption(
+        HV,
+        DRIVER,
+        "vnc_console",
+        bool,
+        True,
+        help="give each guest a VGA display served by VNC on 127.0.0.1, for the noVNC console",
+    ),
 )
 
 _DEFAULTS: dict[str, Any] = {o.name: o.default for o in OPTIONS}
@@ -121,6 +129,7 @@ class KvmHostConfig:
     shutdown_timeout: int
     file_owner: str
     serial_console: bool = True
+    vnc_console: bool = True
 
     @classmethod
     def from_host(cls, host: Host) -> KvmHostConfig:
@@ -143,6 +152,7 @@ class KvmHostConfig:
             shutdown_timeout=int(opts["shutdown_timeout"]),
             file_owner=str(opts["file_owner"] or ""),
             serial_console=bool(opts["serial_console"]),
+            vnc_console=bool(opts["vnc_console"]),
         )
 
     def instance_dir(self, instance_name: str) -> str:

@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.compute.common import base_url, json_body, reply
@@ -40,12 +42,24 @@ def tokens(app: Any) -> ConsoleTokens:
     return found
 
 
+#: Debian's noVNC (package novnc: ES modules, no build step), served at /compute/console/novnc/
+NOVNC_DIR = Path("/usr/share/novnc")
+_NOVNC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
+                ".png": "image/png", ".ico": "image/x-icon", ".woff": "font/woff", ".woff2": "font/woff2"}  # fmt: skip
+
+
 def _url(request: Request, console_type: str, token: str) -> str:
-    if console_type != "serial":  # novnc: the endpoint named no VNC server (the driver refused before)
-        raise BadRequest(f"Unavailable console type {console_type}.")
     parts = urlsplit(base_url(request))
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return urlunsplit((scheme, parts.netloc, f"{parts.path}/compute/console/serial", f"token={token}", ""))
+    if console_type == "serial":
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return urlunsplit((scheme, parts.netloc, f"{parts.path}/compute/console/serial", f"token={token}", ""))
+    if console_type == "novnc" and (NOVNC_DIR / "vnc_lite.html").is_file():
+        # noVNC opens ws(s)://<its own host>/<path> (Nova's URL has the same shape)
+        proxy = "/".join(p for p in (parts.path.strip("/"), f"compute/console/vnc?token={token}") if p)
+        path = quote(proxy, safe="")
+        return urlunsplit((parts.scheme, parts.netloc, f"{parts.path}/compute/console/novnc/vnc_lite.html",
+                           f"path={path}", ""))  # fmt: skip
+    raise BadRequest(f"Unavailable console type {console_type}.")
 
 
 def _grant(
@@ -88,12 +102,23 @@ def legacy_action(request: Request, ctx: RequestContext, runtime: Any, server_id
     return reply({"console": {"type": console_type, "url": url}})
 
 
-@router.websocket("/console/serial")
-async def serial_console(websocket: WebSocket, token: str = "") -> None:
-    """The serial console proxy: a one-time token, then bytes both ways (text frames from a
-    terminal are sent as UTF-8)."""
+@router.get("/console/novnc/{path:path}")
+def novnc_file(path: str) -> Response:
+    """noVNC's page and modules (from Debian's package), nothing else."""
+    target = (NOVNC_DIR / path).resolve()
+    if NOVNC_DIR.resolve() not in target.parents or target.suffix not in _NOVNC_TYPES or not target.is_file():
+        raise NotFound("The resource could not be found.")
+    return Response(
+        target.read_bytes(), media_type=_NOVNC_TYPES[target.suffix], headers={"Cache-Control": "max-age=3600"}
+    )
+
+
+@router.websocket("/console/{kind}")
+async def console_proxy(websocket: WebSocket, kind: str, token: str = "") -> None:
+    """The console proxy (``serial``: the serial port's bytes, ``vnc``: RFB for noVNC): a
+    one-time token for that kind, then bytes both ways (a terminal's text frames as UTF-8)."""
     grant = tokens(websocket.app).consume(token) if token else None
-    if grant is None:
+    if grant is None or grant.endpoint.console_type != kind:
         await websocket.close(code=4401, reason="Invalid or expired console token.")
         return
     offered = websocket.scope.get("subprotocols") or []

@@ -30,3 +30,25 @@
     ws.onclose = function () { status.textContent = "disconnected"; button.disabled = false; };
   });
 })();
+
+// The VNC console: Debian's noVNC page (served by the compute API) in a frame, on this origin.
+(function () {
+  const box = document.getElementById("vnc-console");
+  if (!box) return;
+  const button = document.getElementById("vnc-open");
+  const status = document.getElementById("vnc-status");
+  button.addEventListener("click", async function () {
+    button.disabled = true;
+    const form = new FormData();
+    form.append(box.dataset.csrfField, box.dataset.csrf);
+    const answer = await fetch(box.dataset.endpoint, { method: "POST", body: form, credentials: "same-origin" });
+    const body = await answer.json();
+    button.disabled = false;
+    if (!answer.ok) { status.textContent = body.error || "no console"; return; }
+    const given = new URL(body.url);
+    const frame = document.getElementById("vnc-frame");
+    frame.src = location.origin + given.pathname + given.search;
+    frame.hidden = false;
+    status.textContent = "opened";
+  });
+})();

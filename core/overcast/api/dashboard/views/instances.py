@@ -132,15 +132,17 @@ async def instance_detail(request: Request, server_id: str) -> Response:
     )
 
 
-@router.post("/instances/{server_id}/console/serial")
-async def instance_serial_console(request: Request, server_id: str) -> Response:
-    """A one-time serial console URL from Nova's remote-consoles API (issue 17), as JSON for
-    the page's script; the API's error message if the server has none."""
+@router.post("/instances/{server_id}/console/{kind}")
+async def instance_console(request: Request, server_id: str, kind: str) -> Response:
+    """A one-time console URL (``serial`` or ``novnc``) from Nova's remote-consoles API
+    (issue 17), as JSON for the page's script; the API's error message if there is none."""
     from fastapi.responses import JSONResponse
 
     session = session_of(request)
     await check_csrf(request, session)
-    body = {"remote_console": {"protocol": "serial", "type": "serial"}}
+    if kind not in ("serial", "novnc"):
+        return JSONResponse({"error": f"Unavailable console type {kind}."}, status_code=400)
+    body = {"remote_console": {"protocol": "serial" if kind == "serial" else "vnc", "type": kind}}
     try:
         async with api(request, session) as client:
             answer = await client.post(
