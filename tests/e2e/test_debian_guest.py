@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -59,7 +60,8 @@ def browser_serial_console(url: str, password: str, server_id: str, name: str) -
         page.wait_for_url("**/overview**", timeout=60_000)
         page.goto(f"{url}/instances/{server_id}")
         page.click("#serial-open")
-        page.wait_for_function("document.getElementById('serial-status').textContent === 'connected'", timeout=60_000)
+        # (locators, not wait_for_function: the dashboard's CSP forbids eval, rightly)
+        page.locator("#serial-status", has_text=re.compile("^connected$")).wait_for(timeout=60_000)
 
         def screen() -> str:
             return str(
@@ -161,7 +163,10 @@ def wait_ssh(key: Path, address: str, expect: str, api: Observer, server_id: str
 def test_debian_guest_with_key_metadata_floating_ip_and_config_drive(kvm_cloud, tmp_path: Path) -> None:
     try:
         _first_hour(kvm_cloud, tmp_path)
-    finally:  # the router's interface first: the cloud's tear-down deletes servers, routers, networks
+    finally:  # floating IPs and the router's interface first: the tear-down deletes servers, routers, networks
+        listed = kvm_cloud.openstack("floating", "ip", "list", "-f", "json", check=False)
+        for fip in json.loads(listed.stdout or "[]") if listed.returncode == 0 else []:
+            kvm_cloud.openstack("floating", "ip", "delete", fip["ID"], check=False)
         kvm_cloud.openstack("router", "remove", "subnet", "r1", "private-subnet", check=False)
 
 
