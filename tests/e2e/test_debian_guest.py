@@ -94,7 +94,7 @@ def browser_serial_console(url: str, password: str, server_id: str, name: str) -
         # the noVNC console in its frame: connected to the guest's VGA text console
         page.click("#vnc-open")
         frame = page.frame_locator("#vnc-frame")
-        frame.locator("#status").filter(has_text="Connected").wait_for(timeout=60_000)
+        frame.locator("#status", has_text=re.compile("^Connected to")).wait_for(timeout=60_000)
         frame.locator("canvas").wait_for(timeout=30_000)
         time.sleep(3)  # a frame update or two
         page.screenshot(path=str(SHOTS / "novnc-console.png"), full_page=True)
