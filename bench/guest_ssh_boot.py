@@ -165,7 +165,8 @@ def main() -> None:
             load_raw = os.getloadavg()[0]
             api = api_boot(cloud, key, i)
             rows.append((i, raw, api, load_raw, os.getloadavg()[0]))
-    finally:
+    finally:  # the network's DHCP, proxy and bridge go with it; then the cloud
+        cloud.openstack("network", "delete", "bench", check=False)
         stop_running_cloud(cloud)
         subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
