@@ -346,6 +346,12 @@ def _first_hour(cloud, tmp_path: Path) -> None:
     no_md = ssh(key, cd_ip, "curl -s -m 5 http://169.254.169.254/ >/dev/null; echo rc=$?").stdout.strip()
     assert no_md != "rc=0"  # nothing serves metadata there: the key came from the drive
 
+    # the console URLs as the CLI shows them: one-time tokens, each to its proxy
+    serial_url = nova("console", "url", "show", "--serial", "deb-cd", "-f", "json")["url"]
+    novnc_url = nova("console", "url", "show", "--novnc", "deb-cd", "-f", "json")["url"]
+    assert "/compute/console/serial?token=" in serial_url and serial_url.startswith("ws")
+    assert "/compute/console/novnc/vnc_lite.html?path=compute%2Fconsole%2Fvnc%3Ftoken%3D" in novnc_url
+
     # the dashboard's serial console in a real browser: log in on ttyS0 and type hostname
     shown = browser_serial_console(cloud.url, cloud.admin_password, cd["id"], "deb-cd")
     assert "$ hostname\ndeb-cd\n" in shown
