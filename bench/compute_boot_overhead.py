@@ -258,7 +258,15 @@ def main() -> None:
     os.chmod(work, 0o755)  # QEMU under libvirt runs as libvirt-qemu
     extra = {
         "image_store": {"driver": "fs", "path": "images"},
-        "hosts": {"kvm1": {"driver": "kvm", "virt_type": "qemu", "instances_dir": str(work / "instances")}},
+        # no VGA/VNC display (issue 17's noVNC console): the raw peer runs -nodefaults -display none
+        "hosts": {
+            "kvm1": {
+                "driver": "kvm",
+                "virt_type": "qemu",
+                "instances_dir": str(work / "instances"),
+                "vnc_console": False,
+            }
+        },
     }
     cloud = start_running_cloud(work / "cloud", extra)
     os.chmod(work / "cloud", 0o755)

@@ -22,6 +22,9 @@ PACKAGES=(
     dnsmasq-base iproute2 iptables bridge-utils
     # the tiny test guest (scripts/build-tiny-guest.sh)
     busybox-static cpio syslinux syslinux-common mtools dosfstools
+    # issue 17: the metadata proxies (haproxy, as Neutron uses), the Debian cloud image
+    # (scripts/build-debian-image.sh; SYSLINUX, mtools are above), ssh, noVNC (the VNC console)
+    haproxy mmdebstrap fdisk openssh-client curl novnc
 )
 # shellcheck disable=SC2206
 [ -n "${EXTRA_PACKAGES:-}" ] && PACKAGES+=(${EXTRA_PACKAGES})

@@ -94,4 +94,6 @@ def remove(runtime: Any, found: Leftovers, network_host: str | None, timeout: fl
             call(network_host, "network_teardown_dhcp", f"DHCP of network {network.id}", network=network)
             for host in runtime.drivers.hosts:
                 call(host, "network_teardown_network", f"network {network.id}", network=network)
+        for host in runtime.drivers.hosts:  # issue 17: host bridges (br-ex) the driver made
+            call(host, "network_cleanup_host", "the network driver's host plumbing")
     return report

@@ -188,6 +188,28 @@ class ComputeSection(_Section):
     scheduler_cache_seconds: float = Field(default=1.0, ge=0)  # how stale host states may be
     # Nova's option: a resize may land on the server's current host (the all-in-one has one host)
     allow_resize_to_same_host: bool = True
+    # Nova's option: every server gets a config drive (issue 17)
+    force_config_drive: bool = False
+
+
+class MetadataSection(_Section):
+    """Nova's metadata API (issue 17): guests reach it at 169.254.169.254 through the network
+    driver's proxies, which sign the network (or router) and source address they vouch for.
+    ``port`` 0 serves no metadata API (``overcast init`` writes Nova's 8775); ``shared_secret``
+    empty: one is made in the data dir (one machine; set it on every host of a multi-host
+    cloud). ``vendor_data`` is ``vendor_data.json`` (Nova's StaticJSON), ``vendor_data2`` is
+    ``vendor_data2.json``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    shared_secret: str = ""
+    vendor_data: dict[str, Any] = {}
+    vendor_data2: dict[str, Any] = {}
+
+    def url(self) -> str:
+        """Where proxies reach the API (host:port)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
 
 class ImageSection(_Section):
@@ -286,6 +308,7 @@ class Config(_Section):
     volume: VolumeSection = VolumeSection()
     objectstore: ObjectStoreSection = ObjectStoreSection()
     notifications: NotificationsSection = NotificationsSection()
+    metadata: MetadataSection = MetadataSection()  # issue 17
     hosts: dict[str, HostTable] = {}
     volume_backends: dict[str, DriverTable] = {}
     image_store: DriverTable | None = None

@@ -50,6 +50,7 @@ from overcast.types import (
     ConfigOption,
     ConnectionInfo,
     Connector,
+    ConsoleEndpoint,
     Flavor,
     Host,
     HostResources,
@@ -58,6 +59,7 @@ from overcast.types import (
     ImageFile,
     Instance,
     InstanceInfo,
+    MetadataProxy,
     MigrationData,
     Network,
     ObjectInfo,
@@ -212,6 +214,14 @@ class HypervisorHooks(RoutedDriver, Protocol):
     @hookspec(firstresult=True)
     def get_info(self, host: Host, instance: Instance) -> InstanceInfo:
         """The guest's power state and usage. Raises ``NotFound`` if it does not exist."""
+
+    @hookspec(firstresult=True)
+    def get_console(self, host: Host, instance: Instance, console_type: str) -> ConsoleEndpoint:
+        """Optional (issue 17). Where the running guest's ``console_type`` console (``serial``
+        or ``vnc``) listens, for the controller's websocket proxy. A type this driver or guest
+        does not offer raises ``BadRequest("Unavailable console type <type>.")``; a guest
+        that is not running raises ``Conflict``. A driver without consoles leaves it out (the
+        API then answers Nova's 501). Blocks briefly."""
 
     @hookspec(firstresult=True)
     def spawn(
@@ -522,6 +532,29 @@ class NetworkHooks(RoutedDriver, Protocol):
     def list_resources(self, backend: Backend, host: str) -> Mapping[str, Sequence[str]]:
         """What plumbing of ours exists on ``host`` (bridges, namespaces, processes, chains),
         by kind; for reconciliation and leak checks."""
+
+    # --- issue 17: the metadata service ------------------------------------------------
+
+    @hookspec(firstresult=True)
+    def setup_metadata_proxy(self, backend: Backend, host: str, proxy: MetadataProxy) -> bool:
+        """Optional. Serve ``http://169.254.169.254/`` to the guests of ``proxy.network_id``
+        (from its DHCP namespace, called after ``net_setup_dhcp``; the DHCP server then also
+        hands out a host route to 169.254.169.254 via its own address on subnets no router
+        serves, Neutron's isolated metadata) or behind ``proxy.router_id`` (from the router's
+        namespace, after ``net_setup_router``), forwarding each request to ``proxy.upstream``
+        with the signed headers :class:`~overcast.types.MetadataProxy` describes, and
+        replacing any such headers the guest sent. Idempotent. Blocks."""
+
+    @hookspec(firstresult=True)
+    def cleanup_host(self, backend: Backend, host: str) -> bool:
+        """Optional. ``overcast cleanup``, after every network is torn down: remove what
+        ``net_init_host`` made on ``host`` for the driver's own configuration (host bridges
+        such as ``br-ex``). ``overcast down`` never calls it. Blocks."""
+
+    @hookspec(firstresult=True)
+    def teardown_metadata_proxy(self, backend: Backend, host: str, proxy: MetadataProxy) -> bool:
+        """Stop the proxy ``net_setup_metadata_proxy`` started (and its route, redirect and
+        address); nothing there is success. Blocks."""
 
 
 class ImageStoreHooks(RoutedDriver, Protocol):

@@ -164,8 +164,11 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
                 "public_url": config.api.base_url(),
             },
         )
+        from overcast.api.metadata import metadata_server  # issue 17
+
+        metadata = metadata_server(runtime) if role in ("all", "controller") else None
         with _reload_on_sighup(tls, workers):
-            _run_servers(server, plain)
+            _run_servers(server, plain, metadata)
     finally:
         if workers is not None:
             workers.stop()
@@ -195,19 +198,22 @@ def _plain_http_server(config: Config) -> uvicorn.Server:
     )
 
 
-def _run_servers(server: uvicorn.Server, plain: uvicorn.Server | None) -> None:
-    """Run the API server (and the plain-HTTP one beside it) until the API server stops."""
-    if plain is None:
+def _run_servers(server: uvicorn.Server, *others: uvicorn.Server | None) -> None:
+    """Run the API server (and those beside it: plain HTTP, the metadata API) until the API
+    server stops."""
+    beside = [o for o in others if o is not None]
+    if not beside:
         server.run()
         return
 
     async def both() -> None:
-        task = asyncio.create_task(plain.serve())
+        tasks = [asyncio.create_task(o.serve()) for o in beside]
         try:
             await server.serve()
         finally:
-            plain.should_exit = True
-            await task
+            for other in beside:
+                other.should_exit = True
+            await asyncio.gather(*tasks)
 
     with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
         runner.run(both())

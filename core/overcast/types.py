@@ -212,6 +212,20 @@ class Instance:
     key_data: str | None = None
     host: str = ""
     config_drive: bool = False  # the user asked for a config drive (drivers may also add one for user data)
+    # the config drive's files (path -> base64 content) the core built for it: the same
+    # content the metadata service serves (issue 17); empty: the driver builds a minimal one
+    config_drive_files: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConsoleEndpoint:
+    """Where a guest's interactive console listens (``hv_get_console``, issue 17): a TCP
+    ``host``/``port`` the controller's console proxy can reach. ``console_type`` is
+    ``serial`` (the serial port's raw byte stream) or ``vnc`` (RFB, for noVNC)."""
+
+    console_type: str
+    host: str
+    port: int
 
 
 @dataclass(frozen=True)
@@ -455,6 +469,22 @@ class Router:
     interfaces: tuple[RouterInterface, ...] = ()
     floating_ips: tuple[FloatingIp, ...] = ()
     routes: tuple[HostRoute, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetadataProxy:
+    """A metadata proxy for one network (in its DHCP namespace) or one router (in its
+    namespace): guests' requests to ``169.254.169.254:80`` go to the metadata API at
+    ``upstream`` (``host:port``) with headers ``X-Overcast-Network-ID`` (or
+    ``X-Overcast-Router-ID``), ``X-Forwarded-For`` (the source address) and
+    ``X-Overcast-Metadata-Signature``: the hex HMAC-SHA256, keyed with the base64-decoded
+    ``secret_b64``, of ``network:<network id>:<address>`` (or ``router:<router id>:<address>``).
+    Exactly one of ``network_id`` and ``router_id`` is set (issue 17)."""
+
+    upstream: str
+    secret_b64: str
+    network_id: str = ""
+    router_id: str = ""
 
 
 # --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from overcast.types import (
     BlockDevice,
     ConnectionInfo,
     Connector,
+    ConsoleEndpoint,
     Flavor,
     Host,
     HostResources,
@@ -190,6 +191,16 @@ class ComputeAgent:
     @rpc
     def console_output(self, instance: Instance, length: int | None = None) -> str:
         return self.driver.get_console_output(host=self.host, instance=instance, length=length)
+
+    @rpc
+    def get_console(self, instance: Instance, console_type: str) -> ConsoleEndpoint:
+        """Issue 17: where the guest's interactive console listens."""
+        return self.driver.get_console(host=self.host, instance=instance, console_type=console_type)
+
+    @rpc
+    def supports_consoles(self) -> bool:
+        """Whether this host's driver has interactive consoles at all."""
+        return self.driver.supports("get_console")
 
     @rpc
     def snapshot(self, instance: Instance, image_id: str, image_name: str) -> bool:

@@ -18,7 +18,7 @@ from overcast.bus.rpc import client, rpc
 from overcast.errors import OvercastError
 from overcast.hookspecs import NetworkHooks
 from overcast.network.rpc import NETWORK_TOPIC, HostNetworkState, NetworkRpc
-from overcast.types import Backend, Network, Port, Router, VifDetails
+from overcast.types import Backend, MetadataProxy, Network, Port, Router, VifDetails
 
 log = logging.getLogger(__name__)
 
@@ -115,21 +115,68 @@ class NetworkAgent:
 
     @rpc
     def setup_dhcp(self, network: Network, ports: Sequence[Port]) -> bool:
-        return self._plumb(
+        done = self._plumb(
             lambda d, b: d.setup_dhcp(backend=b, host=self.host_name, network=network, ports=list(ports)), True
         )
+        self._metadata_proxy(MetadataProxy(upstream="", secret_b64="", network_id=network.id), up=True)
+        return done
 
     @rpc
     def teardown_dhcp(self, network: Network) -> bool:
+        self._metadata_proxy(MetadataProxy(upstream="", secret_b64="", network_id=network.id), up=False)
         return self._plumb(lambda d, b: d.teardown_dhcp(backend=b, host=self.host_name, network=network), True)
 
     @rpc
     def setup_router(self, router: Router) -> bool:
-        return self._plumb(lambda d, b: d.setup_router(backend=b, host=self.host_name, router=router), True)
+        done = self._plumb(lambda d, b: d.setup_router(backend=b, host=self.host_name, router=router), True)
+        self._metadata_proxy(MetadataProxy(upstream="", secret_b64="", router_id=router.id), up=True)
+        return done
 
     @rpc
     def teardown_router(self, router: Router) -> bool:
+        self._metadata_proxy(MetadataProxy(upstream="", secret_b64="", router_id=router.id), up=False)
         return self._plumb(lambda d, b: d.teardown_router(backend=b, host=self.host_name, router=router), True)
+
+    def _metadata_proxy(self, target: MetadataProxy, up: bool) -> None:
+        """Start (or stop) the metadata proxy of a network's DHCP or a router (issue 17), if
+        the driver has one. With ``[metadata] port`` 0 there is no metadata API: a proxy
+        left from before is stopped."""
+        import dataclasses
+
+        from overcast.compute.metadata.signing import secret_b64, shared_secret
+
+        section = self.runtime.config.metadata
+        if up and section.port:
+            host = "127.0.0.1" if section.host in ("0.0.0.0", "") else "::1" if section.host == "::" else section.host
+            proxy = dataclasses.replace(
+                target,
+                upstream=f"[{host}]:{section.port}" if ":" in host else f"{host}:{section.port}",
+                secret_b64=secret_b64(shared_secret(self.runtime.config)),
+            )
+            self._plumb(
+                lambda d, b: (
+                    d.setup_metadata_proxy(backend=b, host=self.host_name, proxy=proxy)
+                    if d.supports("setup_metadata_proxy")
+                    else True
+                ),
+                True,
+            )
+        else:
+            self._plumb(
+                lambda d, b: (
+                    d.teardown_metadata_proxy(backend=b, host=self.host_name, proxy=target)
+                    if d.supports("teardown_metadata_proxy")
+                    else True
+                ),
+                True,
+            )
+
+    @rpc
+    def cleanup_host(self) -> bool:
+        """``overcast cleanup``: what the driver made for its own configuration (issue 17)."""
+        return self._plumb(
+            lambda d, b: d.cleanup_host(backend=b, host=self.host_name) if d.supports("cleanup_host") else True, True
+        )
 
     @rpc
     def list_resources(self) -> Mapping[str, Sequence[str]]:

@@ -73,7 +73,8 @@ def _driver_tables(pm: Any, fake: bool, directory: Path) -> dict[str, Any]:
         ("volume_backends", {"fs": {"driver": "fs", "path": str(directory / "volumes")}}),
         ("image_store", {"driver": "fs", "path": str(directory / "images")}),
         ("object_store", {"driver": "fs", "path": str(directory / "objects")}),
-        ("network", {"driver": "linuxbridge"}),
+        # issue 17: DevStack's external bridge, which the `public` network (made below) joins
+        ("network", {"driver": "linuxbridge", **EXTERNAL_BRIDGE_OPTIONS}),
     ]
     chosen: dict[str, Any] = {}
     for key, table in candidates:
@@ -83,6 +84,44 @@ def _driver_tables(pm: Any, fake: bool, directory: Path) -> dict[str, Any]:
             continue
         chosen[key] = table
     return chosen
+
+
+#: issue 17: the all-in-one's external network, as DevStack makes it: a flat network on the
+#: host bridge br-ex, which carries the subnet's gateway address, so floating IPs answer from
+#: the host itself
+EXTERNAL_BRIDGE_OPTIONS = {"host_bridges": ["br-ex=172.24.4.1/24"], "physical_interface_mappings": ["public:br-ex"]}
+PUBLIC_NETWORK = {
+    "name": "public",
+    "router:external": True,
+    "provider:network_type": "flat",
+    "provider:physical_network": "public",
+}
+PUBLIC_SUBNET = {
+    "name": "public-subnet",
+    "cidr": "172.24.4.0/24",
+    "ip_version": 4,
+    "gateway_ip": "172.24.4.1",
+    "enable_dhcp": False,
+    "allocation_pools": [{"start": "172.24.4.2", "end": "172.24.4.254"}],
+}
+
+
+def _public_network(runtime: Any, project_id: str) -> str | None:
+    """Make the ``public`` external network and its subnet unless one by that name exists;
+    returns its id (``None`` without a network driver that has host bridges)."""
+    from overcast.context import RequestContext
+
+    table = runtime.config.network
+    if table is None or not getattr(table, "host_bridges", None):
+        return None
+    ctx = RequestContext(user_id="overcast-init", project_id=project_id, roles=frozenset({"admin", "member", "reader"}))
+    svc = runtime.network
+    existing = [n for n in svc.networks.list(ctx) if n["name"] == PUBLIC_NETWORK["name"]]
+    if existing:
+        return str(existing[0]["id"])
+    net = svc.networks.create(ctx, {"network": PUBLIC_NETWORK})
+    svc.subnets.create(ctx, {"subnet": {"network_id": net["id"], **PUBLIC_SUBNET}})
+    return str(net["id"])
 
 
 def _objectstore_table(tables: dict[str, Any], port: int) -> dict[str, Any]:
@@ -210,6 +249,8 @@ def init_command(
                 tls_cert=str(files.cert.relative_to(directory)), tls_key=str(files.key.relative_to(directory))
             )
         data.update(_driver_tables(pm, fake_drivers, directory))
+        if not fake_drivers:
+            data["metadata"] = {"port": 8775}  # issue 17: Nova's metadata API port
         data.update(_objectstore_table(data, port))
         _write_private(
             config_path,
@@ -228,6 +269,7 @@ def init_command(
     runtime = build_runtime(config, pm=pm)
     try:
         result = runtime.identity.bootstrap(password)
+        public = _public_network(runtime, result.project_id)
     finally:
         runtime.close()
     auth_url = config.api.base_url() + "/identity"
@@ -242,6 +284,8 @@ def init_command(
         click.echo(f"  CA:           {cacert} (copy it to clients: cacert in clouds.yaml, OS_CACERT)")
     click.echo(f"  auth url:     {auth_url}")
     click.echo(f"  admin project {result.project_id}, user {result.user_id}")
+    if public:
+        click.echo(f"  external net: public ({public}), 172.24.4.0/24 on host bridge br-ex (172.24.4.1)")
     click.echo(f"admin password: {password}")
     click.echo(f"next: overcast up --config {config_path}")
 

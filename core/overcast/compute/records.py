@@ -26,6 +26,7 @@ def instance_of(rec: InstanceRecord) -> Instance:
         key_data=rec.key_data,
         host=rec.host or "",
         config_drive=bool(rec.config_drive),
+        config_drive_files=dict(rec.config_drive_files or {}),
     )
 
 

@@ -215,6 +215,13 @@ class ServerManager:
         if body.get("return_reservation_id") not in (None, False, "false", "False"):
             raise BadRequest("return_reservation_id is not supported: each server has its own reservation id.")
         config_drive = _config_drive(body.get("config_drive"))
+        # issue 17: the drive is attached when asked for, when [compute] force_config_drive, and
+        # for user data when there is no metadata API to read it from; config_drive says so
+        config_drive = (
+            config_drive
+            or self.runtime.config.compute.force_config_drive
+            or (bool(body.get("user_data")) and not self.runtime.config.metadata.port)
+        )
         fields = dict(
             project_id=ctx.project_id or "",
             user_id=ctx.user_id,

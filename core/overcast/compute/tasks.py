@@ -19,6 +19,7 @@ from sqlalchemy import select
 from overcast.agent.compute import ComputeAgent
 from overcast.compute import states as st
 from overcast.compute.claims import Usage, release
+from overcast.compute.metadata import drive as config_drive
 from overcast.compute.peers import allocate_network, deallocate_network, discard_image
 from overcast.compute.records import flavor_snapshot, image_snapshot, instance_of
 from overcast.context import RequestContext
@@ -136,6 +137,7 @@ class ServerTasks:
                 return
             rec = spawning
             vifs = self._allocate_network(ctx, rec, host)
+            rec = config_drive.freeze(self.runtime, rec)  # issue 17: its content, once the ports exist
             info = self.agent(host, timeout=LONG_RPC).spawn(
                 instance=instance_of(rec), network_info=vifs, block_devices=[]
             )

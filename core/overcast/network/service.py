@@ -172,3 +172,19 @@ class NetworkService:
                 self.ports.delete(ctx, port_id, internal=True)
             else:
                 self.ports.update(ctx, port_id, {"port": {"device_id": "", "device_owner": "", "binding:host_id": ""}})
+
+    # --- for the metadata service (issue 17) ----------------------------------------------
+
+    def metadata_device_at(self, ip_address: str, network_id: str | None, router_id: str | None) -> str | None:
+        """The server whose port holds ``ip_address`` on the network (or behind the router)."""
+        from overcast.network.guestinfo import device_at
+
+        with self.runtime.db.session() as s:
+            return device_at(s, ip_address, network_id=network_id, router_id=router_id)
+
+    def guest_ports(self, instance_uuid: str) -> list[Any]:
+        """The server's ports with subnets and floating IPs (``guestinfo.GuestPort``)."""
+        from overcast.network.guestinfo import guest_ports
+
+        with self.runtime.db.session() as s:
+            return guest_ports(s, instance_uuid)

@@ -33,6 +33,7 @@ from overcast.types import (
 )
 
 from overcast_hv_kvm import configdrive, domxml, images
+from overcast_hv_kvm.chardev import free_port
 from overcast_hv_kvm.connection import ConnectionPool
 from overcast_hv_kvm.errors import translated
 from overcast_hv_kvm.options import KvmHostConfig
@@ -239,6 +240,8 @@ class DriverBase:
             cpu_mode=cfg.cpu_mode,
             cpu_model=cfg.cpu_model,
             console_path=os.path.join(inst_dir, CONSOLE_NAME),
+            serial_port=free_port() if cfg.serial_console else 0,  # issue 17
+            vnc=cfg.vnc_console,
             disks=disks,
             vifs=vifs,
             metadata={

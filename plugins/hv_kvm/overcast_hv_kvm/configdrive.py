@@ -1,8 +1,9 @@
 """Nova-style config drive: a small vfat image labelled ``config-2``.
 
-It carries ``openstack/latest/meta_data.json`` and ``openstack/latest/user_data`` (the
-user data decoded), the layout cloud-init and other guests read from Nova's config drive
-(``config_drive_format = vfat``). It is built with ``mkfs.vfat`` (dosfstools) and
+It carries what Nova's carries (``openstack/<version>/`` with ``meta_data.json``,
+``network_data.json``, ``vendor_data*.json``, ``user_data``, and the ``ec2/`` tree): the
+content the core built for the metadata service (``Instance.config_drive_files``), in the
+layout cloud-init and other guests read from Nova's config drive (``config_drive_format = vfat``). It is built with ``mkfs.vfat`` (dosfstools) and
 ``mmd``/``mcopy`` (mtools) on the image file itself -- no loop device, no mount -- kept in
 the instance directory beside the root disk and attached read-only with serial
 ``config-2``. It holds nothing the instance record does not, so a migration rebuilds it
@@ -13,12 +14,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
-import re
 import subprocess
 import tempfile
 
+from overcast.compute.metadata import content
 from overcast.errors import DriverError
 from overcast.types import Host, Instance
 
@@ -32,9 +32,10 @@ SIZE_KIB = 4096
 
 
 def wanted(instance: Instance) -> bool:
-    """Whether ``instance`` gets a config drive: when it was created with ``config_drive``
-    set, or with user data (which the guest could not read otherwise)."""
-    return instance.config_drive or bool(instance.user_data)
+    """Whether ``instance`` gets a config drive: the core decides (``config_drive``: asked
+    for, ``[compute] force_config_drive``, or user data on a cloud without a metadata API),
+    so ``server show`` says truthfully whether one is attached."""
+    return instance.config_drive
 
 
 def user_data_bytes(instance: Instance) -> bytes:
@@ -46,28 +47,31 @@ def user_data_bytes(instance: Instance) -> bytes:
         raise DriverError(f"user data of {instance.name} is not base64: {exc}") from exc
 
 
-def _hostname(display_name: str) -> str:
-    """Nova's sanitize: lower-case letters, digits and dashes (``server-1``)."""
-    name = re.sub(r"[^a-z0-9-]+", "-", display_name.lower()).strip("-")
-    return name[:63] or "server"
+def guest_metadata(instance: Instance, host: Host) -> content.GuestMetadata:
+    """The metadata this driver knows when the core sent no drive content (direct callers)."""
+    key = content.KeyPair("default", instance.key_data.strip()) if instance.key_data else None
+    data = user_data_bytes(instance) if instance.user_data else None
+    return content.GuestMetadata(
+        uuid=instance.uuid,
+        name=instance.display_name,
+        project_id=instance.project_id,
+        availability_zone=host.availability_zone,
+        image_id=instance.image.id if instance.image else "",
+        flavor_name=instance.flavor.name,
+        meta=dict(instance.metadata),
+        key=key,
+        user_data=data,
+    )
 
 
-def meta_data(instance: Instance, host: Host) -> dict[str, object]:
-    """``openstack/latest/meta_data.json``, with the fields Nova's carries that we know."""
-    data: dict[str, object] = {
-        "uuid": instance.uuid,
-        "name": instance.display_name,
-        "hostname": _hostname(instance.display_name),
-        "availability_zone": host.availability_zone,
-        "project_id": instance.project_id,
-        "launch_index": 0,
-        "meta": dict(instance.metadata),
-    }
-    if instance.key_data:
-        # Nova keys this by the keypair's name, which the driver does not get.
-        data["public_keys"] = {"default": instance.key_data}
-        data["keys"] = [{"name": "default", "type": "ssh", "data": instance.key_data}]
-    return data
+def drive_files(instance: Instance, host: Host) -> dict[str, bytes]:
+    """The drive's files: the core's (the metadata service's content), else our own."""
+    if instance.config_drive_files:
+        try:
+            return content.decode(instance.config_drive_files)
+        except (binascii.Error, ValueError) as exc:
+            raise DriverError(f"config drive content of {instance.name} is not base64: {exc}") from exc
+    return content.drive_files(guest_metadata(instance, host))
 
 
 def _run(args: list[str], what: str) -> None:
@@ -86,22 +90,22 @@ def build(path: str, instance: Instance, host: Host) -> None:
     """
     what = f"building the config drive of {instance.name}"
     tmp = f"{path}.part"
-    files = {
-        "meta_data.json": json.dumps(meta_data(instance, host), sort_keys=True).encode(),
-        "user_data": user_data_bytes(instance),
-    }
+    files = drive_files(instance, host)
     try:
         if os.path.exists(tmp):
             os.unlink(tmp)
         # the label as Nova writes it (cloud-init looks for config-2 or CONFIG-2)
         _run(["mkfs.vfat", "-n", LABEL, "-C", tmp, str(SIZE_KIB)], what)
-        mtools = ["-i", tmp]
-        _run(["mmd", *mtools, "::/openstack", "::/openstack/latest"], what)
         with tempfile.TemporaryDirectory(prefix="oc-configdrive-") as src:
-            for name, content in files.items():
-                with open(os.path.join(src, name), "wb") as f:
-                    f.write(content)
-            _run(["mcopy", *mtools, "-o", *(os.path.join(src, n) for n in files), "::/openstack/latest/"], what)
+            for name, data in files.items():
+                target = os.path.realpath(os.path.join(src, name))
+                if not target.startswith(os.path.realpath(src) + os.sep):
+                    raise DriverError(f"{what}: path {name!r} leaves the drive")
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "wb") as f:
+                    f.write(data)
+            tops = sorted({os.path.join(src, name.split("/", 1)[0]) for name in files})
+            _run(["mcopy", "-i", tmp, "-s", "-o", *tops, "::/"], what)
         os.chmod(tmp, 0o600)  # user data: the service's (libvirt hands it to QEMU at start)
         os.replace(tmp, path)
     finally:

@@ -53,6 +53,11 @@ class DomainSpec:
     disks: Sequence[DiskSpec]
     vifs: Sequence[VifDetails] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # issue 17: the serial port as a TCP chardev on this loopback port (the console proxy's),
+    # still logged to console_path; 0: a plain file chardev
+    serial_port: int = 0
+    # issue 17: a VNC server on 127.0.0.1 (libvirt picks the port) and a VGA device
+    vnc: bool = False
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -122,6 +127,19 @@ def domain_xml(spec: DomainSpec) -> str:
     os_el = _sub(dom, "os")
     _sub(os_el, "type", "hvm", arch="x86_64", machine=spec.machine_type)
     _sub(os_el, "boot", dev="hd")
+    _sub(os_el, "smbios", mode="sysinfo")
+    # Nova's SMBIOS identity: cloud-init's ds-identify recognises an OpenStack guest by the
+    # product name and then asks 169.254.169.254 (issue 17)
+    sysinfo = _sub(dom, "sysinfo", type="smbios")
+    system = _sub(sysinfo, "system")
+    for key, value in (
+        ("manufacturer", "OpenStack Foundation"),
+        ("product", "OpenStack Nova"),
+        ("serial", spec.uuid),
+        ("uuid", spec.uuid),
+        ("family", "Virtual Machine"),
+    ):
+        _sub(system, "entry", value, name=key)
     features = _sub(dom, "features")
     _sub(features, "acpi")
     _sub(features, "apic")
@@ -141,12 +159,28 @@ def domain_xml(spec: DomainSpec) -> str:
         devices.append(_interface_element(vif))
     # A file-backed serial port: the console log survives the guest, and append='on'
     # keeps earlier boots' output across power cycles and reboots.
-    serial = _sub(devices, "serial", type="file")
-    _sub(serial, "source", path=spec.console_path, append="on")
-    _sub(serial, "target", port="0")
-    console = _sub(devices, "console", type="file")
-    _sub(console, "source", path=spec.console_path, append="on")
-    _sub(console, "target", type="serial", port="0")
+    if spec.serial_port:
+        for tag in ("serial", "console"):
+            chardev = _sub(devices, tag, type="tcp")
+            _sub(chardev, "source", mode="bind", host="127.0.0.1", service=str(spec.serial_port))
+            _sub(chardev, "protocol", type="raw")
+            _sub(chardev, "log", file=spec.console_path, append="on")
+            if tag == "serial":
+                _sub(chardev, "target", port="0")
+            else:
+                _sub(chardev, "target", type="serial", port="0")
+    else:
+        serial = _sub(devices, "serial", type="file")
+        _sub(serial, "source", path=spec.console_path, append="on")
+        _sub(serial, "target", port="0")
+        console = _sub(devices, "console", type="file")
+        _sub(console, "source", path=spec.console_path, append="on")
+        _sub(console, "target", type="serial", port="0")
+    if spec.vnc:
+        graphics = _sub(devices, "graphics", type="vnc", port="-1", autoport="yes", listen="127.0.0.1")
+        _sub(graphics, "listen", type="address", address="127.0.0.1")
+        video = _sub(devices, "video")
+        _sub(video, "model", type="vga")
     # Headless servers have no USB devices; without this libvirt adds a UHCI controller that
     # the guest probes at every boot (bench/compute_boot_overhead.py: ~2 s -> ~0.7 s over raw QEMU).
     _sub(devices, "controller", type="usb", model="none")

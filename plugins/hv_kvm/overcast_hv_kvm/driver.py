@@ -39,6 +39,7 @@ from overcast_hv_kvm.base import (
     GiB,
     chown_to,
 )
+from overcast_hv_kvm.consoles import ConsoleHooks
 from overcast_hv_kvm.devices import DeviceHooks
 from overcast_hv_kvm.errors import translated
 from overcast_hv_kvm.migration import MigrationHooks
@@ -47,7 +48,7 @@ from overcast_hv_kvm.options import KvmHostConfig
 log = logging.getLogger(__name__)
 
 
-class KvmDriver(DeviceHooks, MigrationHooks):
+class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks):
     """The ``hv_*`` hooks for QEMU/KVM hosts managed through libvirt."""
 
     @hookimpl

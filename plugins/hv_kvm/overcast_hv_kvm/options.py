@@ -89,6 +89,24 @@ OPTIONS: tuple[ConfigOption, ...] = (
         help="user[:group] to own instance directories, for a daemon that does not run "
         "as root (a qemu:///session daemon); empty: leave ownership alone",
     ),
+    # issue 17
+    ConfigOption(
+        HV,
+        DRIVER,
+        "serial_console",
+        bool,
+        True,
+        help="give each guest's serial port a TCP chardev on 127.0.0.1 (still logged to "
+        "console.log) for the interactive serial console; false: a plain log file",
+    ),
+    ConfigOption(
+        HV,
+        DRIVER,
+        "vnc_console",
+        bool,
+        True,
+        help="give each guest a VGA display served by VNC on 127.0.0.1, for the noVNC console",
+    ),
 )
 
 _DEFAULTS: dict[str, Any] = {o.name: o.default for o in OPTIONS}
@@ -110,6 +128,8 @@ class KvmHostConfig:
     disk_cachemode: str
     shutdown_timeout: int
     file_owner: str
+    serial_console: bool = True
+    vnc_console: bool = True
 
     @classmethod
     def from_host(cls, host: Host) -> KvmHostConfig:
@@ -131,6 +151,8 @@ class KvmHostConfig:
             disk_cachemode=str(opts["disk_cachemode"]),
             shutdown_timeout=int(opts["shutdown_timeout"]),
             file_owner=str(opts["file_owner"] or ""),
+            serial_console=bool(opts["serial_console"]),
+            vnc_console=bool(opts["vnc_console"]),
         )
 
     def instance_dir(self, instance_name: str) -> str:

@@ -228,7 +228,7 @@ def test_config_drive_runs_user_data(kvm: DriverCaller, qemu_host: Host, tiny_im
     kvm.init_host(host=qemu_host)
     script = '#!/bin/sh\necho "hello from $(hostname)"\n'
     inst = dataclasses.replace(
-        make_instance(image=tiny_image.image), user_data=base64.b64encode(script.encode()).decode()
+        make_instance(image=tiny_image.image), user_data=base64.b64encode(script.encode()).decode(), config_drive=True
     )
     kvm.spawn(host=qemu_host, instance=inst, image=tiny_image, network_info=[], block_devices=[])
     try:

@@ -123,7 +123,9 @@ def dest_host(session_uri: str, qemu_dir: str) -> Host:
 
 def with_user_data(inst: Instance) -> Instance:
     """The instance with a user-data script: it gets a config drive, which must follow it."""
-    return dataclasses.replace(inst, user_data=base64.b64encode(b"#!/bin/sh\necho migrating\n").decode())
+    return dataclasses.replace(
+        inst, user_data=base64.b64encode(b"#!/bin/sh\necho migrating\n").decode(), config_drive=True
+    )
 
 
 def config_drive_path(host: Host, inst: Instance) -> str:

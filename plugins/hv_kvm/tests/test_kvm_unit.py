@@ -260,7 +260,7 @@ def _mtools(*args: str) -> str:
     return subprocess.run(list(args), capture_output=True, text=True, check=True).stdout
 
 
-def test_user_data_gets_a_config_drive(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
+def test_config_drive_carries_novas_tree(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
     import base64
     import dataclasses
 
@@ -270,6 +270,7 @@ def test_user_data_gets_a_config_drive(kvm: DriverCaller, unit_host: Host, small
         user_data=base64.b64encode(script).decode(),
         key_data="ssh-ed25519 AAAAC3Nza test@x",
         metadata={"role": "db"},
+        config_drive=True,
     )
     kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
     drive = Path(unit_host.options["instances_dir"], inst.name, "disk.config")
@@ -280,7 +281,17 @@ def test_user_data_gets_a_config_drive(kvm: DriverCaller, unit_host: Host, small
         img = str(drive)
         assert "config-2" in _mtools("mlabel", "-i", img, "-s", "::").lower()
         listing = _mtools("mdir", "-i", img, "-b", "::/openstack/latest")
-        assert sorted(os.path.basename(p) for p in listing.split()) == ["meta_data.json", "user_data"]
+        assert sorted(os.path.basename(p) for p in listing.split()) == [
+            "meta_data.json",
+            "network_data.json",
+            "user_data",
+            "vendor_data.json",
+            "vendor_data2.json",
+        ]
+        assert "2012-08-10" in _mtools("mdir", "-i", img, "-b", "::/openstack")
+        ec2 = json.loads(_mtools("mtype", "-i", img, "::/ec2/latest/meta-data.json"))
+        assert ec2["instance-id"] == "i-" + inst.uuid.replace("-", "")[:8]
+        assert ec2["public-keys"]["0"]["openssh-key"] == inst.key_data + "\n"
         meta = json.loads(_mtools("mtype", "-i", img, "::/openstack/latest/meta_data.json"))
         assert meta["uuid"] == inst.uuid and meta["name"] == "Web Server_1"
         assert meta["hostname"] == "web-server-1" and meta["availability_zone"] == "nova"
@@ -294,8 +305,13 @@ def test_user_data_gets_a_config_drive(kvm: DriverCaller, unit_host: Host, small
     assert not drive.exists()
 
 
-def test_no_user_data_no_config_drive(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
-    inst = make_instance(image=small_image.image)
+def test_no_config_drive_unless_the_core_says(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
+    """User data alone gets no drive here: the core decides (``config_drive``), so that
+    ``server show`` tells the truth."""
+    import base64
+    import dataclasses
+
+    inst = dataclasses.replace(make_instance(image=small_image.image), user_data=base64.b64encode(b"x").decode())
     kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
     try:
         assert [d.target_dev for d in domxml.disks(domain_xml(unit_host, inst.name))] == ["vda"]
@@ -316,7 +332,8 @@ def test_config_drive_flag_alone_gets_a_config_drive(
         assert [d.target_dev for d in domxml.disks(domain_xml(unit_host, inst.name))] == ["vda", "vdz"]
         meta = json.loads(_mtools("mtype", "-i", str(drive), "::/openstack/latest/meta_data.json"))
         assert meta["uuid"] == inst.uuid
-        assert _mtools("mtype", "-i", str(drive), "::/openstack/latest/user_data") == ""
+        names = _mtools("mdir", "-i", str(drive), "-b", "::/openstack/latest").split()
+        assert not any(n.endswith("/user_data") for n in names)  # Nova writes none without user data
     finally:
         kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
 

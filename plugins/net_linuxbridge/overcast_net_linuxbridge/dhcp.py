@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from overcast.errors import DriverError
-from overcast.types import Network, Port, Subnet
+from overcast.types import Network, Port, Subnet, from_dict, to_dict
 
-from overcast_net_linuxbridge import links, names
+from overcast_net_linuxbridge import links, metadata, names
 from overcast_net_linuxbridge.cmd import run
 
 DHCP_OWNER = "network:dhcp"
@@ -72,15 +72,35 @@ def _hosts_lines(network: Network, ports: list[Port]) -> list[str]:
     return sorted(lines)
 
 
-def _option_lines(network: Network) -> list[str]:
+ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed")
+
+
+def _isolated_metadata_hops(network: Network, ports: list[Port], cidrs: list[str]) -> dict[str, str]:
+    """Subnet id -> the DHCP server's address on it, for subnets no router serves (Neutron's
+    ``enable_isolated_metadata``: their guests reach 169.254.169.254 through the DHCP port)."""
+    routed = {ip.subnet_id for p in ports if p.device_owner in ROUTER_INTERFACE_OWNERS for ip in p.fixed_ips}
+    ours = [ipaddress.ip_interface(c) for c in cidrs]
+    hops = {}
+    for sub in _dhcp_subnets(network):
+        net = ipaddress.ip_network(sub.cidr)
+        own = next((str(i.ip) for i in ours if i.ip in net), None)
+        if sub.id not in routed and own is not None:
+            hops[sub.id] = own
+    return hops
+
+
+def _option_lines(network: Network, metadata_hops: dict[str, str] | None = None) -> list[str]:
     lines = []
     for index, sub in enumerate(_dhcp_subnets(network)):
         tag = f"tag:subnet{index}"
         routes = [(r.destination, r.nexthop) for r in sub.host_routes]
+        hop = (metadata_hops or {}).get(sub.id)
+        if hop:
+            routes.append((f"{metadata.METADATA_IP}/32", hop))
         if sub.gateway_ip:
             lines.append(f"{tag},option:router,{sub.gateway_ip}")
             routes.append(("0.0.0.0/0", sub.gateway_ip))
-        if routes and sub.host_routes:  # option 121 replaces option 3, so it repeats the default
+        if routes and (sub.host_routes or hop):  # option 121 replaces option 3, so it repeats the default
             lines.append(f"{tag},option:classless-static-route," + ",".join(f"{d},{h}" for d, h in routes))
         if sub.dns_nameservers:
             lines.append(f"{tag},option:dns-server," + ",".join(sub.dns_nameservers))
@@ -161,9 +181,14 @@ def setup(base: str, network: Network, ports: list[Port], lease_time: int) -> No
     links.ensure_veth(
         names.dhcp_veth(network.id), names.DHCP_INNER, namespace, names.bridge(network.id), network.mtu, mac
     )
+    hops = None
+    if metadata.network_enabled(base, network.id):  # the metadata proxy binds here (issue 17)
+        hops = _isolated_metadata_hops(network, ports, cidrs)
+        cidrs = [*cidrs, f"{metadata.METADATA_IP}/32"]
     links.set_addresses(namespace, names.DHCP_INNER, cidrs)
+    (where / "contract.json").write_text(json.dumps({"network": to_dict(network), "ports": to_dict(ports)}))
     _write(where / "hosts", _hosts_lines(network, ports))
-    _write(where / "opts", _option_lines(network))
+    _write(where / "opts", _option_lines(network, hops))
     argv = _argv(network, where, lease_time)
     previous = (where / "argv.json").read_text() if (where / "argv.json").exists() else ""
     pid = running_pid(where)
@@ -179,6 +204,17 @@ def setup(base: str, network: Network, ports: list[Port], lease_time: int) -> No
         time.sleep(0.02)
     log = (where / "log").read_text()[-500:] if (where / "log").exists() else ""
     raise DriverError(f"linuxbridge: dnsmasq for network {network.id} did not start: {log}")
+
+
+def refresh(base: str, network_id: str, lease_time: int) -> bool:
+    """Set DHCP up again from the last ``setup``'s network and ports (the metadata proxy
+    came or went: the address and route follow). ``False`` if DHCP is not set up here."""
+    try:
+        saved = json.loads((state_dir(base, network_id) / "contract.json").read_text())
+    except (OSError, ValueError):
+        return False
+    setup(base, from_dict(saved["network"]), from_dict(saved["ports"]), lease_time)
+    return True
 
 
 def teardown(base: str, network_id: str) -> None:

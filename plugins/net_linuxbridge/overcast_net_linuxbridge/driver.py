@@ -15,13 +15,14 @@ from pathlib import Path
 
 from overcast.errors import ConfigError, DriverError
 from overcast.hookspecs import hookimpl
-from overcast.types import Backend, Network, Port, Router, VifDetails
+from overcast.types import Backend, MetadataProxy, Network, Port, Router, VifDetails
 
-from overcast_net_linuxbridge import arpfilter, dhcp, firewall, links, names
+from overcast_net_linuxbridge import arpfilter, dhcp, firewall, hostbridge, links, metadata, names
 from overcast_net_linuxbridge import router as routers
 from overcast_net_linuxbridge.cmd import run
 
 TOOLS = ("ip", "bridge", "iptables", "iptables-restore", "ip6tables", "ip6tables-restore", "ebtables", "dnsmasq")
+# haproxy (the metadata proxies) is checked when one is set up: a cloud without a metadata API needs none
 
 
 def _pairs(backend: Backend, option: str, sep: str) -> dict[str, str]:
@@ -50,6 +51,16 @@ class LinuxBridgeDriver:
         if missing:
             raise DriverError(f"linuxbridge on {host}: missing {', '.join(missing)} (run scripts/install-host-deps.sh)")
         Path(_state_base(backend)).mkdir(parents=True, exist_ok=True)
+        for name, cidr in hostbridge.parse(backend.options.get("host_bridges")).items():
+            with self.lock:
+                hostbridge.ensure(name, cidr)
+        return True
+
+    @hookimpl
+    def net_cleanup_host(self, backend: Backend, host: str) -> bool:
+        with self.lock:
+            for name in hostbridge.parse(backend.options.get("host_bridges")):
+                hostbridge.remove(name)
         return True
 
     def _setup_network(self, backend: Backend, host: str, network: Network) -> None:
@@ -75,7 +86,11 @@ class LinuxBridgeDriver:
             links.set_flood_peers(device, [ip for name, ip in sorted(vteps.items()) if name != host])
         else:
             interface = mappings.get(network.physical_network or "")
-            if interface:
+            host_bridges = hostbridge.parse(backend.options.get("host_bridges"))
+            if interface in host_bridges:
+                hostbridge.ensure(interface, host_bridges[interface])
+                hostbridge.patch(network.id, interface, bridge, network.mtu)
+            elif interface:
                 if not links.link_exists(interface):
                     raise DriverError(
                         f"linuxbridge on {host}: interface {interface} for physical network "
@@ -92,7 +107,9 @@ class LinuxBridgeDriver:
     @hookimpl
     def net_teardown_network(self, backend: Backend, host: str, network: Network) -> bool:
         with self.lock:
+            metadata.teardown(_state_base(backend), _network_proxy(network.id))
             dhcp.teardown(_state_base(backend), network.id)
+            hostbridge.unpatch(network.id)
             links.delete_link(names.vxlan(network.id))
             links.delete_link(names.bridge(network.id))
         return True
@@ -146,6 +163,7 @@ class LinuxBridgeDriver:
     @hookimpl
     def net_teardown_dhcp(self, backend: Backend, host: str, network: Network) -> bool:
         with self.lock:
+            metadata.teardown(_state_base(backend), _network_proxy(network.id))
             dhcp.teardown(_state_base(backend), network.id)
         return True
 
@@ -154,13 +172,38 @@ class LinuxBridgeDriver:
         with self.lock:
             if router.external_network is not None:
                 self._setup_network(backend, host, router.external_network)
-            routers.setup(router)
+            routers.setup(router, metadata.router_nat_rules(_state_base(backend), router.id))
         return True
 
     @hookimpl
     def net_teardown_router(self, backend: Backend, host: str, router: Router) -> bool:
         with self.lock:
+            metadata.teardown(_state_base(backend), MetadataProxy(upstream="", secret_b64="", router_id=router.id))
             routers.teardown(router)
+        return True
+
+    # --- the metadata service (issue 17) --------------------------------------------------
+
+    @hookimpl
+    def net_setup_metadata_proxy(self, backend: Backend, host: str, proxy: MetadataProxy) -> bool:
+        base = _state_base(backend)
+        lease = int(backend.options.get("dhcp_lease_time") or 86400)
+        with self.lock:
+            if proxy.network_id:
+                # the DHCP interface takes 169.254.169.254 (and hands out the route) first
+                metadata.setup(base, proxy, before_start=lambda: dhcp.refresh(base, proxy.network_id, lease))
+            else:
+                metadata.setup(base, proxy)
+        return True
+
+    @hookimpl
+    def net_teardown_metadata_proxy(self, backend: Backend, host: str, proxy: MetadataProxy) -> bool:
+        base = _state_base(backend)
+        with self.lock:
+            was = metadata.state_dir(base, proxy).exists()
+            metadata.teardown(base, proxy)
+            if was and proxy.network_id:
+                dhcp.refresh(base, proxy.network_id, int(backend.options.get("dhcp_lease_time") or 86400))
         return True
 
     @hookimpl
@@ -169,13 +212,18 @@ class LinuxBridgeDriver:
         return {
             "bridges": [n for n in ours if n.startswith(f"{names.PREFIX}b")],
             "vxlan": [n for n in ours if n.startswith(f"{names.PREFIX}x")],
-            "veths": [n for n in ours if n[len(names.PREFIX)] in "drg"],
+            "veths": [n for n in ours if n[len(names.PREFIX)] in "drgpq"],
             "namespaces": [n for n in links.namespaces() if names.is_ours(n)],
             "dnsmasq": dhcp.our_processes(_state_base(backend)),
+            "haproxy": metadata.our_processes(_state_base(backend)),
             "iptables_chains": firewall.our_chains(4),
             "ip6tables_chains": firewall.our_chains(6),
             "ebtables_chains": arpfilter.our_chains(),
         }
+
+
+def _network_proxy(network_id: str) -> MetadataProxy:
+    return MetadataProxy(upstream="", secret_b64="", network_id=network_id)
 
 
 def fdb_entries(device: str) -> list[str]:

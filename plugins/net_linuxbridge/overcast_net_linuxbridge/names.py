@@ -36,6 +36,11 @@ def gateway_veth(port_id: str) -> str:
     return f"{PREFIX}g{short(port_id)}"
 
 
+def patch_veth(network_id: str) -> tuple[str, str]:
+    """The veth pair patching a flat network's bridge into a host bridge (network end, host-bridge end)."""
+    return f"{PREFIX}p{short(network_id)}", f"{PREFIX}q{short(network_id)}"
+
+
 def dhcp_namespace(network_id: str) -> str:
     return f"{PREFIX}-dhcp-{network_id}"
 

@@ -33,6 +33,15 @@ OPTIONS = [
         help="'physnet:interface' entries: the host interface each flat network's bridge joins",
     ),
     ConfigOption(DriverKind.NETWORK, NAME, "dhcp_lease_time", int, 86400, help="DHCP lease time in seconds"),
+    ConfigOption(
+        DriverKind.NETWORK,
+        NAME,
+        "host_bridges",
+        list,
+        [],
+        help="'bridge=address/prefix' entries: bridges made on each host with that address (DevStack's "
+        "'br-ex=172.24.4.1/24'); a flat network mapped to one is patched into it, so the host reaches it",
+    ),
 ]
 
 

@@ -44,7 +44,8 @@ def nat_rules(router: Router) -> list[str]:
     return rules
 
 
-def setup(router: Router) -> None:
+def setup(router: Router, extra_nat: list[str] | None = None) -> None:
+    """Plumb the router; ``extra_nat`` are more nat rules (the metadata proxy's redirect)."""
     ns = names.router_namespace(router.id)
     links.ensure_namespace(ns)
     run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], namespace=ns)
@@ -95,7 +96,7 @@ def setup(router: Router) -> None:
     for route in router.routes:
         run(["ip", "-n", ns, "route", "replace", route.destination, "via", route.nexthop])
     payload = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
-    payload += "".join(rule + "\n" for rule in nat_rules(router)) + "COMMIT\n"
+    payload += "".join(rule + "\n" for rule in [*(extra_nat or []), *nat_rules(router)]) + "COMMIT\n"
     run(["iptables-restore", "-w"], input=payload, namespace=ns)
 
 

@@ -4,7 +4,7 @@
 from fastapi import APIRouter, Request
 from starlette.types import Receive, Scope, Send
 
-from overcast.api.compute import admin, flavors, images, keypairs, metadata, servers
+from overcast.api.compute import admin, consoles, flavors, images, keypairs, metadata, servers
 from overcast.api.compute.common import base_url, reply
 from overcast.api.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
 
@@ -74,4 +74,5 @@ def version_v21(request: Request):
 
 for module in (servers, metadata, flavors, images, admin, keypairs):
     router.include_router(module.router)
+router.include_router(consoles.router)  # issue 17: remote consoles and their websocket proxy
 router.mount("/compute/v2", legacy_v2, name="compute-v2")

@@ -258,6 +258,10 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
             if length is not None and length < 0:
                 raise BadRequest("Invalid input for field/attribute length: must be -1 or >= 0.")
         return reply({"output": compute.console_output(ctx, server_id, length)})
+    elif action in ("os-getSerialConsole", "os-getVNCConsole"):  # issue 17
+        from overcast.api.compute.consoles import legacy_action
+
+        return legacy_action(request, ctx, runtime, server_id, action, args)
     elif action == "migrate":
         if isinstance(args, dict) and args.get("host") is not None and version < (2, 56):
             raise BadRequest("Additional properties are not allowed ('host' was unexpected)")

@@ -88,6 +88,8 @@ class InstanceRecord(Base):
     access_ipv6: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     locked: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     config_drive: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # path -> base64 content of the config drive, written when it is built (issue 17)
+    config_drive_files: Mapped[dict | None] = mapped_column()
     progress: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[datetime | None] = mapped_column(DateTime)

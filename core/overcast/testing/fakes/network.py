@@ -9,6 +9,7 @@ from typing import Any
 from overcast.hookspecs import hookimpl
 from overcast.types import (
     Backend,
+    MetadataProxy,
     Network,
     Port,
     Router,
@@ -75,6 +76,16 @@ class FakeNetworkDriver:
     @hookimpl
     def net_teardown_router(self, backend: Backend, host: str, router: Router) -> bool:
         self.state[host]["routers"].pop(router.id, None)
+        return True
+
+    @hookimpl
+    def net_setup_metadata_proxy(self, backend: Backend, host: str, proxy: MetadataProxy) -> bool:
+        self.state[host]["metadata_proxies"][proxy.network_id or proxy.router_id] = proxy
+        return True
+
+    @hookimpl
+    def net_teardown_metadata_proxy(self, backend: Backend, host: str, proxy: MetadataProxy) -> bool:
+        self.state[host]["metadata_proxies"].pop(proxy.network_id or proxy.router_id, None)
         return True
 
     @hookimpl

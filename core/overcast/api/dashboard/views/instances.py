@@ -132,6 +132,29 @@ async def instance_detail(request: Request, server_id: str) -> Response:
     )
 
 
+@router.post("/instances/{server_id}/console/{kind}")
+async def instance_console(request: Request, server_id: str, kind: str) -> Response:
+    """A one-time console URL (``serial`` or ``novnc``) from Nova's remote-consoles API
+    (issue 17), as JSON for the page's script; the API's error message if there is none."""
+    from fastapi.responses import JSONResponse
+
+    session = session_of(request)
+    await check_csrf(request, session)
+    if kind not in ("serial", "novnc"):
+        return JSONResponse({"error": f"Unavailable console type {kind}."}, status_code=400)
+    body = {"remote_console": {"protocol": "serial" if kind == "serial" else "vnc", "type": kind}}
+    try:
+        async with api(request, session) as client:
+            answer = await client.post(
+                f"{NOVA}/servers/{server_id}/remote-consoles",
+                json=body,
+                headers={"OpenStack-API-Version": "compute 2.6"},
+            )
+    except ApiError as exc:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+    return JSONResponse({"url": answer["remote_console"]["url"]})
+
+
 @router.post("/instances/{server_id}/action")
 async def instance_action(request: Request, server_id: str) -> Response:
     session = session_of(request)
