@@ -78,6 +78,11 @@ RULES: dict[str, str] = {
     "volume:services:update": "admin",
     "volume:volumes:reset_status": "admin",
     "volume:volumes:force_delete": "admin",
+    # volume backups (issue 18): Cinder's defaults; the action route's own rules are checked inside it
+    "volume:backups:export_record": "admin",
+    "volume:backups:import_record": "admin",
+    "volume:backups:reset_status": "admin",
+    "volume:backups:force_delete": "admin",
     # --- network ----------------------------------------------------------------------
     "network:quotas:list": "admin",  # every project's quotas
     "network:quotas:update": "admin",

@@ -66,6 +66,7 @@ def _driver_tables(pm: Any, fake: bool, directory: Path) -> dict[str, Any]:
             "image_store": {"driver": "fake"},
             "object_store": {"driver": "fake"},
             "network": {"driver": "fake"},
+            "backup": {"driver": "fake"},
         }
     host = socket.gethostname().split(".")[0] or "local"
     candidates = [
@@ -74,6 +75,7 @@ def _driver_tables(pm: Any, fake: bool, directory: Path) -> dict[str, Any]:
         ("image_store", {"driver": "fs", "path": str(directory / "images")}),
         ("object_store", {"driver": "fs", "path": str(directory / "objects")}),
         ("network", {"driver": "linuxbridge"}),
+        ("backup", {"driver": "objectstore"}),  # volume backups in the project's object store (issue 18)
     ]
     chosen: dict[str, Any] = {}
     for key, table in candidates:

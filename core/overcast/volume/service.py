@@ -18,6 +18,7 @@ from overcast.db.models.volume import Volume, VolumeAttachment, VolumeSnapshot
 from overcast.types import ConnectionInfo, Connector
 from overcast.volume.attachments import Attachments
 from overcast.volume.backends import BackendCalls
+from overcast.volume.backups import Backups
 from overcast.volume.images import ImageClient
 from overcast.volume.parts import Parts
 from overcast.volume.quotas import Quotas
@@ -41,7 +42,13 @@ class VolumeService:
             backends=backends,
             scheduler=VolumeScheduler(backends),
             quotas=Quotas(
-                {"volumes": cfg.quota_volumes, "gigabytes": cfg.quota_gigabytes, "snapshots": cfg.quota_snapshots}
+                {
+                    "volumes": cfg.quota_volumes,
+                    "gigabytes": cfg.quota_gigabytes,
+                    "snapshots": cfg.quota_snapshots,
+                    "backups": cfg.quota_backups,
+                    "backup_gigabytes": cfg.quota_backup_gigabytes,
+                }
             ),
             tasks=TaskRunner(cfg.workers),
             types=VolumeTypes(),
@@ -55,6 +62,7 @@ class VolumeService:
         self.volumes = Volumes(self.parts)
         self.snapshots = Snapshots(self.parts)
         self.attachments = Attachments(self.parts)
+        self.backups = Backups(self.parts)  # issue 18
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -119,6 +127,7 @@ class VolumeService:
                     transition(s, VolumeSnapshot, snap.id, ["creating"], "error", error="interrupted by a restart")
                 else:
                     resume_snapshots.append(snap.id)
+        self.backups.reconcile()
         for vid in resume_volumes:
             self.tasks.submit(f"resume delete of volume {vid}", self.volumes._delete, vid)
         for sid in resume_snapshots:

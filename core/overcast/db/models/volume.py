@@ -29,6 +29,10 @@ VOLUME_STATUSES = (
     "error_extending",
     "deleting",
     "error_deleting",
+    # volume backups (issue 18)
+    "backing-up",
+    "restoring-backup",
+    "error_restoring",
 )
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
 ATTACHMENT_STATUSES = ("reserved", "attaching", "attached", "detaching", "error_attaching", "error_detaching")
