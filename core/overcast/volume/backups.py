@@ -333,6 +333,8 @@ class Backups:
             if row.status != "available":
                 raise BadRequest("Invalid backup: Backup status must be available")
             size = row.size
+            source = s.get(Volume, row.volume_id)  # a new volume takes the backed-up one's type (and so backend)
+            source_type = source.volume_type_id if source is not None else None
             if volume_id:
                 vol = find_volume(s, ctx, volume_id)
                 if vol.status != "available":
@@ -349,6 +351,7 @@ class Backups:
                 size=size,
                 name=name or f"restore_backup_{backup_id}",
                 description="auto-created_from_restore_from_backup",
+                volume_type=source_type,
             )
             volume_id, created = vol.id, True
         with self.p.db.session() as s:
