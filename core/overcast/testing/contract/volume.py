@@ -94,3 +94,44 @@ class VolumeContract:
                 driver.initialize_connection(backend=target, volume=vol, connector=nowhere)
         finally:
             driver.delete(backend=target, volume=vol)
+
+    def test_open_local_reads_and_writes_the_volume(self, driver: VolumeHooks, target: Backend) -> None:
+        """What volume backups need: the bytes at offsets, a committed write replaces the
+        content, a discarded one leaves it, and a snapshot reads as the volume did."""
+        needs(driver, "create", "delete", "open_local", "close_local")
+        vol = self._create(driver, target, 1)
+        try:
+            dev = driver.open_local(backend=target, volume=vol, snapshot=None, writable=True)
+            assert dev.writable and dev.size >= 1024**3
+            with open(dev.path, "r+b") as f:
+                f.seek(5 * 1024 * 1024)
+                f.write(b"contract-data")
+            assert driver.close_local(backend=target, volume=vol, device=dev, commit=True) is True
+            assert self._read(driver, target, vol, None, 5 * 1024 * 1024, 13) == b"contract-data"
+            dev = driver.open_local(backend=target, volume=vol, snapshot=None, writable=True)
+            with open(dev.path, "r+b") as f:
+                f.seek(5 * 1024 * 1024)
+                f.write(b"discarded-xyz")
+            driver.close_local(backend=target, volume=vol, device=dev, commit=False)
+            assert self._read(driver, target, vol, None, 5 * 1024 * 1024, 13) == b"contract-data"
+            if driver.supports("create_snapshot") and driver.supports("delete_snapshot"):
+                snap = SnapshotRef(id=str(uuid.uuid4()), volume=vol, name="contract-snap")
+                loc = driver.create_snapshot(backend=target, snapshot=snap)
+                snap = SnapshotRef(snap.id, vol, snap.name, loc.location)
+                assert self._read(driver, target, vol, snap, 5 * 1024 * 1024, 13) == b"contract-data"
+                driver.delete_snapshot(backend=target, snapshot=snap)
+        finally:
+            driver.delete(backend=target, volume=vol)
+
+    @staticmethod
+    def _read(
+        driver: VolumeHooks, target: Backend, vol: VolumeRef, snap: SnapshotRef | None, offset: int, length: int
+    ) -> bytes:
+        dev = driver.open_local(backend=target, volume=vol, snapshot=snap, writable=False)
+        try:
+            assert not dev.writable and dev.size >= 1024**3
+            with open(dev.path, "rb") as f:
+                f.seek(offset)
+                return f.read(length)
+        finally:
+            driver.close_local(backend=target, volume=vol, device=dev, commit=False)
