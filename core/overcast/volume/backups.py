@@ -344,8 +344,7 @@ class Backups:
                         f"Invalid volume: volume size {vol.size} is too small to restore backup of size {size}."
                     )
         self._target_backend()
-        created = False
-        if not volume_id:
+        if not volume_id:  # as Cinder: make the volume and wait for it before answering
             vol = self.p.runtime.service("volume").volumes.create(
                 ctx,
                 size=size,
@@ -353,15 +352,19 @@ class Backups:
                 description="auto-created_from_restore_from_backup",
                 volume_type=source_type,
             )
-            volume_id, created = vol.id, True
+            volume_id = vol.id
+            if self._wait_created(volume_id) != "available":
+                raise BadRequest(
+                    f"Invalid volume: Error while creating volume {volume_id} for restoring backup {backup_id}."
+                )
         with self.p.db.session() as s:
             if not transition(s, VolumeBackup, backup_id, ["available"], "restoring", restore_volume_id=volume_id):
                 raise BadRequest("Invalid backup: Backup status must be available")
-            if not created and not transition(s, Volume, volume_id, ["available"], "restoring-backup"):
+            if not transition(s, Volume, volume_id, ["available"], "restoring-backup"):
                 transition(s, VolumeBackup, backup_id, ["restoring"], "available")
                 raise BadRequest("Invalid volume: Volume to be restored to must be available")
             vol_name = s.get(Volume, volume_id).name or ""
-        self.p.tasks.submit(f"restore backup {backup_id}", self._restore, ctx, backup_id, volume_id, created)
+        self.p.tasks.submit(f"restore backup {backup_id}", self._restore, ctx, backup_id, volume_id)
         return {"backup_id": backup_id, "volume_id": volume_id, "volume_name": vol_name}
 
     def _wait_created(self, volume_id: str) -> str:
@@ -371,17 +374,10 @@ class Backups:
                 status = s.get(Volume, volume_id).status
             if status != "creating" or time.monotonic() > deadline:
                 return status
-            time.sleep(0.2)
+            time.sleep(0.1)
 
-    def _restore(self, ctx: RequestContext, backup_id: str, volume_id: str, created: bool) -> None:
+    def _restore(self, ctx: RequestContext, backup_id: str, volume_id: str) -> None:
         try:
-            if created:
-                status = self._wait_created(volume_id)
-                with self.p.db.session() as s:
-                    if status != "available" or not transition(s, Volume, volume_id, ["available"], "restoring-backup"):
-                        raise BadRequest(
-                            f"Invalid volume: Error while creating volume {volume_id} for restoring backup {backup_id}."
-                        )
             with self.p.db.session() as s:
                 row = s.get(VolumeBackup, backup_id)
                 vol = s.get(Volume, volume_id)
@@ -390,9 +386,7 @@ class Backups:
         except Exception as exc:  # noqa: BLE001 - recorded on the volume (Cinder: error_restoring)
             log.warning("restoring backup %s onto volume %s failed: %s", backup_id, volume_id, exc)
             with self.p.db.session() as s:
-                transition(
-                    s, Volume, volume_id, ["restoring-backup", "available"], "error_restoring", error=_error_text(exc)
-                )
+                transition(s, Volume, volume_id, ["restoring-backup"], "error_restoring", error=_error_text(exc))
                 transition(s, VolumeBackup, backup_id, ["restoring"], "available")
             return
         log.info("restored backup %s onto volume %s: %d chunks", backup_id, volume_id, result.chunks)

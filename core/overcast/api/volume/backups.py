@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.volume.common import (
@@ -239,7 +240,8 @@ async def restore_backup(
 ) -> Response:
     check_project(project_id, ctx)
     body = body_of(await json_body(request), "restore")
-    result = runtime.service("volume").backups.restore(ctx, backup_id, body.get("volume_id"), body.get("name"))
+    svc = runtime.service("volume").backups  # may wait for a new volume to be made: off the event loop
+    result = await run_in_threadpool(svc.restore, ctx, backup_id, body.get("volume_id"), body.get("name"))
     return reply({"restore": result}, 202, version)
 
 
