@@ -447,6 +447,12 @@ class VolumeHooks(RoutedDriver, Protocol):
         """Write the volume's content to ``dest_path`` as ``disk_format``, for upload to the
         image service. Blocks."""
 
+    @hookspec(firstresult=True)
+    def revert_to_snapshot(self, backend: Backend, volume: VolumeRef, snapshot: SnapshotRef) -> bool:
+        """Make the volume's content ``snapshot``'s again (Cinder's revert, issue 18); the core
+        only asks for the volume's latest snapshot, of the same size, with the volume detached.
+        Other snapshots stay valid. Raises ``Conflict`` if the volume is exported. Blocks."""
+
     # --- local byte access, for volume backups (issue 18) ------------------------------
 
     @hookspec(firstresult=True)

@@ -45,6 +45,7 @@ OPERATIONS = (
     "copy_volume_to_image",
     "open_local",
     "close_local",
+    "revert_to_snapshot",
 )
 
 
@@ -138,6 +139,11 @@ class VolumeAgent:
     ) -> SnapshotResult:
         driver, backend = self._driver(backend_name)
         return driver.copy_volume_to_image(backend=backend, volume=volume, disk_format=disk_format, dest_path=dest_path)
+
+    @rpc
+    def revert_to_snapshot(self, backend_name: str, volume: VolumeRef, snapshot: SnapshotRef) -> bool:
+        driver, backend = self._driver(backend_name)
+        return driver.revert_to_snapshot(backend=backend, volume=volume, snapshot=snapshot)
 
     # --- local byte access and volume backups (issue 18) -------------------------------------
     # open_local/close_local hand out a path on *this* host: the backup methods below use them

@@ -22,6 +22,7 @@ from overcast.volume.backups import Backups
 from overcast.volume.images import ImageClient
 from overcast.volume.parts import Parts
 from overcast.volume.quotas import Quotas
+from overcast.volume.revert import Revert
 from overcast.volume.scheduler import VolumeScheduler
 from overcast.volume.snapshots import Snapshots
 from overcast.volume.state import transition
@@ -63,6 +64,7 @@ class VolumeService:
         self.snapshots = Snapshots(self.parts)
         self.attachments = Attachments(self.parts)
         self.backups = Backups(self.parts)  # issue 18
+        self.revert = Revert(self.parts)  # issue 18
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -128,6 +130,11 @@ class VolumeService:
                 else:
                     resume_snapshots.append(snap.id)
         self.backups.reconcile()
+        with self.runtime.db.session() as s:  # a revert a restart interrupted (issue 18)
+            for vol in s.execute(select(Volume).where(Volume.status == "reverting")).scalars():
+                transition(s, Volume, vol.id, ["reverting"], "error", error="interrupted by a restart while reverting")
+            for snap in s.execute(select(VolumeSnapshot).where(VolumeSnapshot.status == "restoring")).scalars():
+                transition(s, VolumeSnapshot, snap.id, ["restoring"], "available")
         for vid in resume_volumes:
             self.tasks.submit(f"resume delete of volume {vid}", self.volumes._delete, vid)
         for sid in resume_snapshots:

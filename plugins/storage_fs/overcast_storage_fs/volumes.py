@@ -477,6 +477,37 @@ class FsVolumeDriver:
         qemu_img("convert", "-q", "-U", "-f", self._fmt_of(src), "-O", out_fmt, str(src), dest_path)
         return SnapshotResult(path=dest_path, disk_format=disk_format, size=os.path.getsize(dest_path))
 
+    @hookimpl
+    def vol_revert_to_snapshot(self, backend: Backend, volume: VolumeRef, snapshot: SnapshotRef) -> bool:
+        """Cinder's revert (issue 18). When the volume is a qcow2 overlay directly on the
+        snapshot's frozen file (the latest chain step), a fresh empty overlay on it is the
+        snapshot's content: instant. Otherwise the snapshot's file is reflinked (or, with
+        ``full_copy``, copied) over the volume's, atomically."""
+        dest = self._file(backend, volume.location, f"volume {volume.id}")
+        src = self._file(backend, snapshot.location, f"snapshot {snapshot.id}")
+        hosts = self._exported_to(backend, volume.location)
+        if hosts:
+            raise Conflict(f"cannot revert volume {volume.id} while it is attached (to {', '.join(hosts)})")
+        parent_name = qcow2_backing_name(dest)
+        size_gb = max(-(-self._virtual_size(dest) // GiB), volume.size_gb)
+        if parent_name == src.name:
+            self._overlay(dest, src, size_gb)
+            return True
+        if self._fmt_of(src) != self._fmt_of(dest):
+            raise DriverError(f"snapshot {snapshot.id} is {self._fmt_of(src)}, volume {volume.id} {self._fmt_of(dest)}")
+        if self._can_reflink(backend):
+            tmp = self._tmp(dest)
+            try:
+                reflink(src, tmp)
+                self._commit(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+        else:
+            self._full_copy(backend, src, dest, "revert to a snapshot without reflink")
+        self._grow(dest, size_gb)
+        self._release_parent(backend, dest, parent_name)
+        return True
+
     # --- hooks: local byte access, for volume backups (issue 18) ------------------------------
 
     def _scratch(self, backend: Backend, what: str) -> Path:

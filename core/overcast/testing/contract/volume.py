@@ -135,3 +135,61 @@ class VolumeContract:
                 return f.read(length)
         finally:
             driver.close_local(backend=target, volume=vol, device=dev, commit=False)
+
+    def test_revert_to_latest_snapshot(self, driver: VolumeHooks, target: Backend) -> None:
+        """The volume's content becomes the snapshot's; the snapshot stays readable."""
+        needs(driver, "create", "delete", "open_local", "close_local", "create_snapshot", "delete_snapshot")
+        needs(driver, "revert_to_snapshot")
+        vol = self._create(driver, target, 1)
+        at = 3 * 1024 * 1024
+        try:
+            self._write(driver, target, vol, at, b"before-snap")
+            snap = SnapshotRef(id=str(uuid.uuid4()), volume=vol, name="contract-revert")
+            snap = SnapshotRef(snap.id, vol, snap.name, driver.create_snapshot(backend=target, snapshot=snap).location)
+            self._write(driver, target, vol, at, b"after--snap")
+            assert self._read(driver, target, vol, None, at, 11) == b"after--snap"
+            assert driver.revert_to_snapshot(backend=target, volume=vol, snapshot=snap) is True
+            assert self._read(driver, target, vol, None, at, 11) == b"before-snap"
+            self._write(driver, target, vol, at, b"again-write")  # the volume goes on; the snapshot stays
+            assert self._read(driver, target, vol, snap, at, 11) == b"before-snap"
+            driver.delete_snapshot(backend=target, snapshot=snap)
+        finally:
+            driver.delete(backend=target, volume=vol)
+
+    @staticmethod
+    def _write(driver: VolumeHooks, target: Backend, vol: VolumeRef, offset: int, data: bytes) -> None:
+        """Change bytes in place through a writable open (as a restore writes): a device that
+        starts zeroed first gets the volume's current data (its non-zero ranges only)."""
+        dev = driver.open_local(backend=target, volume=vol, snapshot=None, writable=True)
+        try:
+            if dev.zeroed:
+                src = driver.open_local(backend=target, volume=vol, snapshot=None, writable=False)
+                try:
+                    _copy_data(src.path, dev.path)
+                finally:
+                    driver.close_local(backend=target, volume=vol, device=src, commit=False)
+            with open(dev.path, "r+b") as f:
+                f.seek(offset)
+                f.write(data)
+        except BaseException:
+            driver.close_local(backend=target, volume=vol, device=dev, commit=False)
+            raise
+        driver.close_local(backend=target, volume=vol, device=dev, commit=True)
+
+
+def _copy_data(src: str, dst: str, piece: int = 1024 * 1024) -> None:
+    """Copy ``src``'s non-zero 1 MiB pieces to the same offsets of ``dst`` (holes skipped)."""
+    import os
+
+    zero = bytes(piece)
+    with open(src, "rb") as fin, open(dst, "r+b") as fout:
+        end, offset = os.fstat(fin.fileno()).st_size, 0
+        while offset < end:
+            try:
+                offset = os.lseek(fin.fileno(), offset, os.SEEK_DATA) // piece * piece
+            except OSError:
+                return
+            chunk = os.pread(fin.fileno(), piece, offset)
+            if chunk != zero[: len(chunk)]:
+                os.pwrite(fout.fileno(), chunk, offset)
+            offset += piece

@@ -116,6 +116,18 @@ class FakeVolumeDriver:
         self.exports[volume.location].discard(connector.host)
         return True
 
+    @hookimpl
+    def vol_revert_to_snapshot(self, backend: Backend, volume: VolumeRef, snapshot: SnapshotRef) -> bool:
+        vol = self._vol(backend, volume)
+        if self.exports.get(volume.location):
+            raise Conflict(f"volume {volume.id} is exported: it cannot be reverted")
+        try:
+            snap = self.snapshots[backend.name][snapshot.location]
+        except KeyError:
+            raise NotFound(f"snapshot {snapshot.id} has no data on backend {backend.name}") from None
+        vol["blocks"] = dict(snap["blocks"])
+        return True
+
     # --- local byte access (issue 18): the blocks materialised in a sparse scratch file ---------
 
     GiB = 1024**3
