@@ -63,6 +63,7 @@ RULES: dict[str, str] = {
     "compute:servers:evacuate": "admin",
     "compute:quota_sets:update": "admin",
     "compute:quota_sets:delete": "admin",
+    "compute:migrations:list": "admin",  # os-migrations (issue 18), as Nova
     # --- image ------------------------------------------------------------------------
     "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
     # --- volume -----------------------------------------------------------------------
