@@ -92,8 +92,17 @@ def _zstd() -> Any:
     return zstandard
 
 
+#: a chunk whose first SAMPLE bytes do not shrink by 3% is stored as is (random or already
+#: compressed data: compressing all of it would cost time and save nothing)
+SAMPLE = 256 * 1024
+
+
 def compress(data: bytes, method: str) -> tuple[bytes, str]:
     """``data`` compressed with ``method``, or as is (``"none"``) if that is not smaller."""
+    if method in ("zstd", "zlib") and len(data) > 4 * SAMPLE:
+        probe, _ = compress(data[:SAMPLE], method)
+        if len(probe) > 0.97 * SAMPLE:
+            return data, "none"
     if method == "zstd":
         comp = getattr(_local, "zstd_c", None)
         if comp is None:
