@@ -27,6 +27,7 @@ from overcast.volume.scheduler import VolumeScheduler
 from overcast.volume.snapshots import Snapshots
 from overcast.volume.state import transition
 from overcast.volume.tasks import TaskRunner
+from overcast.volume.transfers import Transfers
 from overcast.volume.volume_types import VolumeTypes
 from overcast.volume.volumes import Volumes
 
@@ -65,6 +66,7 @@ class VolumeService:
         self.attachments = Attachments(self.parts)
         self.backups = Backups(self.parts)  # issue 18
         self.revert = Revert(self.parts)  # issue 18
+        self.transfers = Transfers(self.parts)  # issue 18
 
     # --- life cycle -----------------------------------------------------------------------------
 

@@ -2,7 +2,18 @@
 ``Base.metadata`` (Alembic's autogenerate and the tests rely on that)."""
 
 from overcast.db.models import compute, hosts, identity, image, network, objectstore, volume
-from overcast.db.models import volume_backups  # issue 18
+from overcast.db.models import volume_backups, volume_transfers  # issue 18
 from overcast.db.models.base import Base
 
-__all__ = ["Base", "compute", "hosts", "identity", "image", "network", "objectstore", "volume", "volume_backups"]
+__all__ = [
+    "Base",
+    "compute",
+    "hosts",
+    "identity",
+    "image",
+    "network",
+    "objectstore",
+    "volume",
+    "volume_backups",
+    "volume_transfers",
+]

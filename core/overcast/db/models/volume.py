@@ -34,6 +34,7 @@ VOLUME_STATUSES = (
     "restoring-backup",
     "error_restoring",
     "reverting",  # revert to a snapshot (issue 18)
+    "awaiting-transfer",  # offered to another project (issue 18)
 )
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
 ATTACHMENT_STATUSES = ("reserved", "attaching", "attached", "detaching", "error_attaching", "error_detaching")

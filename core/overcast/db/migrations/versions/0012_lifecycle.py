@@ -1,4 +1,4 @@
-"""Volume backups (issue 18): the ``volume_backups`` table.
+"""Volume backups and transfers (issue 18): the ``volume_backups`` and ``volume_transfers`` tables.
 
 Revision ID: 0012
 Revises: 0008
@@ -44,7 +44,23 @@ def upgrade() -> None:
     op.create_index("ix_volume_backups_project_id", "volume_backups", ["project_id"])
     op.create_index("ix_volume_backups_volume_id", "volume_backups", ["volume_id"])
     op.create_index("ix_volume_backups_parent_id", "volume_backups", ["parent_id"])
+    op.create_table(
+        "volume_transfers",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("volume_id", sa.String(36), nullable=False),
+        sa.Column("name", sa.String(255)),
+        sa.Column("salt", sa.String(64), nullable=False),
+        sa.Column("crypt_hash", sa.String(128), nullable=False),
+        sa.Column("source_project_id", sa.String(64), nullable=False),
+        sa.Column("no_snapshots", sa.Boolean, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_volume_transfers"),
+    )
+    op.create_index("ix_volume_transfers_volume_id", "volume_transfers", ["volume_id"])
+    op.create_index("ix_volume_transfers_source_project_id", "volume_transfers", ["source_project_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("volume_transfers")
     op.drop_table("volume_backups")
