@@ -114,6 +114,7 @@ def run(cloud: Any, vols: Path, root: Path, args: argparse.Namespace) -> dict[st
         best[name] = max(best.get(name, 0.0), args.data_mib / seconds)
 
     for _ in range(args.runs):
+        keep("chunker alone (sha256, zstd; in-memory target)", chunker_alone(path))
         keep("dd read (to /dev/null)", dd(path, "/dev/null"))
         copy = root / "dd-copy.raw"
         keep("dd copy (conv=sparse,fsync)", dd(path, str(copy), "sparse", "fsync"))
@@ -136,6 +137,26 @@ def run(cloud: Any, vols: Path, root: Path, args: argparse.Namespace) -> dict[st
             raise RuntimeError(f"deleting backup {bid}: {r.status_code} {r.text}")
         wait_gone(client, f"{base}/backups/{bid}")
     return best
+
+
+def chunker_alone(path: Path) -> float:
+    """The same volume through the core's chunker into the in-memory fake target: where the
+    time goes without HTTP and the object store's own work (md5, fsync)."""
+    from overcast.plugins import PluginManager
+    from overcast.testing.fakes.backup import FakeBackupTarget
+    from overcast.types import Backend, BackupJob, BackupTarget, DriverKind, LocalDevice
+    from overcast.volume.backup_chunks import ChunkStore, backup_device
+
+    pm = PluginManager()
+    pm.registry.add(DriverKind.BACKUP, "fake", FakeBackupTarget())
+    target = BackupTarget("bench", "volumebackups")
+    store = ChunkStore(
+        pm.driver("backup", "fake"), Backend(DriverKind.BACKUP, "backup", "fake"), BackupJob("b", target, "v/b")
+    )
+    store.driver.prepare(backend=store.backend, target=target)
+    started = time.perf_counter()
+    backup_device(LocalDevice(str(path), path.stat().st_size), store, "v")
+    return time.perf_counter() - started
 
 
 def wait_gone(client: httpx.Client, url: str, timeout: float = 600) -> None:

@@ -64,6 +64,12 @@ RULES: dict[str, str] = {
     "compute:quota_sets:update": "admin",
     "compute:quota_sets:delete": "admin",
     "compute:migrations:list": "admin",  # os-migrations (issue 18), as Nova
+    "compute:aggregates:list": "admin",  # os-aggregates (issue 18): all admin, as Nova
+    "compute:aggregates:show": "admin",
+    "compute:aggregates:create": "admin",
+    "compute:aggregates:update": "admin",
+    "compute:aggregates:delete": "admin",
+    "compute:aggregates:action": "admin",
     # --- image ------------------------------------------------------------------------
     "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
     # --- volume -----------------------------------------------------------------------

@@ -70,6 +70,9 @@ class ComputeService:
         self.flavors = FlavorManager(runtime.db)
         self.keypairs = KeyPairManager(runtime.db, self.quotas)
         self.server_groups = ServerGroupManager(runtime.db, self.quotas)
+        from overcast.compute.aggregates import Aggregates  # issue 18
+
+        self.aggregates = Aggregates(runtime)
         self.scheduler = Scheduler(
             runtime.db,
             runtime.plugins,

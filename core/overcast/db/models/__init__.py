@@ -2,7 +2,7 @@
 ``Base.metadata`` (Alembic's autogenerate and the tests rely on that)."""
 
 from overcast.db.models import compute, hosts, identity, image, network, objectstore, volume
-from overcast.db.models import volume_backups, volume_transfers  # issue 18
+from overcast.db.models import aggregates, volume_backups, volume_transfers  # issue 18
 from overcast.db.models.base import Base
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "volume",
     "volume_backups",
     "volume_transfers",
+    "aggregates",
 ]

@@ -1,4 +1,5 @@
-"""Volume backups and transfers (issue 18): the ``volume_backups`` and ``volume_transfers`` tables.
+"""Issue 18: volume backups and transfers, host aggregates (``volume_backups``,
+``volume_transfers``, ``compute_aggregates``).
 
 Revision ID: 0012
 Revises: 0008
@@ -59,8 +60,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_volume_transfers_volume_id", "volume_transfers", ["volume_id"])
     op.create_index("ix_volume_transfers_source_project_id", "volume_transfers", ["source_project_id"])
+    op.create_table(
+        "compute_aggregates",
+        sa.Column("id", sa.Integer, nullable=False, autoincrement=True),
+        sa.Column("uuid", sa.String(36), nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("hosts", sa.JSON, nullable=False),
+        sa.Column("metadata", sa.JSON, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_compute_aggregates"),
+        sa.UniqueConstraint("uuid", name="uq_compute_aggregates_uuid"),
+        sa.UniqueConstraint("name", name="uq_compute_aggregates_name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("compute_aggregates")
     op.drop_table("volume_transfers")
     op.drop_table("volume_backups")
