@@ -70,6 +70,7 @@ RULES: dict[str, str] = {
     "compute:aggregates:update": "admin",
     "compute:aggregates:delete": "admin",
     "compute:aggregates:action": "admin",
+    "compute:simple_tenant_usage:list": "admin",  # every project's usage (issue 18); show: own project
     # --- image ------------------------------------------------------------------------
     "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
     # --- volume -----------------------------------------------------------------------

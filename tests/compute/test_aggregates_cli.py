@@ -1,5 +1,6 @@
-"""The real ``openstack`` CLI on aggregates and migrations (issue 18): ``aggregate`` commands,
-and ``hypervisor show``, which asks for the host's aggregates (it failed before)."""
+"""The real ``openstack`` CLI on aggregates, migrations and usage (issue 18): ``aggregate``
+commands, ``hypervisor show`` (which asks for the host's aggregates: it failed before),
+``server migration list`` and ``usage list``/``usage show``."""
 
 from __future__ import annotations
 
@@ -26,3 +27,10 @@ def test_aggregate_commands_and_hypervisor_show(running_cloud: Any) -> None:
     os_("aggregate", "remove", "host", "fast", "fake1")
     os_("aggregate", "delete", "fast")
     assert os_("aggregate", "list", "-f", "json") == []
+
+
+def test_usage_commands(running_cloud: Any) -> None:
+    os_ = running_cloud.openstack
+    assert os_("usage", "list", "-f", "json") == []
+    shown = os_("usage", "show", "-f", "json")  # Nova's {} for a project with no servers in the period
+    assert shown["Servers"] is None and shown["CPU Hours"] is None
