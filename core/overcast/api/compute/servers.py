@@ -290,6 +290,10 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         compute.confirm_resize(ctx, server_id)
     elif action == "revertResize":
         compute.revert_resize(ctx, server_id)
+    elif action == "trigger_crash_dump" and version >= (2, 17):  # issue 18: refused as Nova does
+        from overcast.compute.crash_dump import trigger_crash_dump
+
+        trigger_crash_dump(compute, ctx, server_id)
     else:
         raise BadRequest(f"There is no such action: {action}")
     return reply(None, 202)
