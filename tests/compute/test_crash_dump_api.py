@@ -26,3 +26,13 @@ def test_trigger_crash_dump_is_refused_as_nova_does(api, api_flavor, compute):
         == f"Cannot 'trigger_crash_dump' instance {sid} while it is in vm_state stopped"
     )
     assert api("GET", f"/servers/{sid}", "p1").json()["server"]["status"] == "SHUTOFF"
+
+
+def test_lock_and_unlock_are_recorded_as_instance_actions(api, api_flavor, compute):
+    body = {"server": {"name": "l", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"}}
+    sid = api("POST", "/servers", "p1", body).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    assert api("POST", f"/servers/{sid}/action", "p1", {"lock": None}).status_code == 202
+    assert api("POST", f"/servers/{sid}/action", "p1", {"unlock": None}).status_code == 202
+    actions = api("GET", f"/servers/{sid}/os-instance-actions").json()["instanceActions"]
+    assert [a["action"] for a in actions] == ["unlock", "lock", "create"]

@@ -295,9 +295,20 @@ class ComputeService:
 
     def set_locked(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
         """lock / unlock: a locked server refuses actions from non-admins (409)."""
+        from overcast.db.models.compute import InstanceAction
+
         with self.runtime.db.session() as s:
             rec = get_instance(s, ctx, uuid)
             rec.locked = locked
+            s.add(  # recorded like any other action, as Nova does (issue 18)
+                InstanceAction(
+                    instance_uuid=uuid,
+                    action="lock" if locked else "unlock",
+                    request_id=ctx.request_id,
+                    user_id=ctx.user_id,
+                    project_id=rec.project_id,
+                )
+            )
 
     def rebuild(self, ctx: RequestContext, uuid: str, body: Any, version: tuple[int, int]) -> Any:
         """Nova's rebuild: the guest and its root disk are made anew from ``imageRef`` on the
