@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -248,6 +248,13 @@ class VolumeSection(_Section):
     quota_snapshots: int = Field(default=10, ge=-1)
     workers: int = Field(default=4, ge=1)  # background threads for slow volume work
     work_dir: str = ""  # empty: <data_dir>/volume-work (image downloads and uploads)
+    # volume backups (issue 18): chunking and compression are the core's; [backup] names the target driver
+    quota_backups: int = Field(default=10, ge=-1)
+    quota_backup_gigabytes: int = Field(default=1000, ge=-1)
+    backup_container: str = "volumebackups"  # Cinder's default container name
+    backup_chunk_mb: int = Field(default=32, ge=1, le=1024)
+    backup_compression: Literal["zstd", "zlib", "none"] = "zstd"
+    backup_workers: int = Field(default=3, ge=1, le=16)  # chunks hashed, compressed and sent at once
 
 
 class ObjectStoreSection(_Section):
@@ -314,6 +321,7 @@ class Config(_Section):
     image_store: DriverTable | None = None
     object_store: DriverTable | None = None
     network: DriverTable | None = None
+    backup: DriverTable | None = None  # the volume backup target (issue 18)
 
     @model_validator(mode="after")
     def _absolute_tls_paths(self) -> "Config":
@@ -454,6 +462,7 @@ class ResolvedDrivers:
     image_store: Backend | None
     object_store: Backend | None
     network: Backend | None
+    backup: Backend | None = None
 
 
 #: process roles: ``all`` (all-in-one), ``controller`` (API and scheduler, no local drivers of
@@ -539,4 +548,5 @@ def resolve_drivers(config: Config, pm: Any, role: str = "all", host: str | None
         image_store=single(DriverKind.IMAGE_STORE, config.image_store, "image_store"),
         object_store=None if role == "agent" else single(DriverKind.OBJECT_STORE, config.object_store, "object_store"),
         network=single(DriverKind.NETWORK, config.network, "network", lenient=remote),
+        backup=single(DriverKind.BACKUP, config.backup, "backup"),
     )

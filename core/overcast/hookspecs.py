@@ -56,8 +56,10 @@ from overcast.types import (
     HostResources,
     HostState,
     HvCapabilities,
+    BackupTarget,
     ImageFile,
     Instance,
+    LocalDevice,
     InstanceInfo,
     MetadataProxy,
     MigrationData,
@@ -474,6 +476,31 @@ class VolumeHooks(RoutedDriver, Protocol):
         """Write the volume's content to ``dest_path`` as ``disk_format``, for upload to the
         image service. Blocks."""
 
+    @hookspec(firstresult=True)
+    def revert_to_snapshot(self, backend: Backend, volume: VolumeRef, snapshot: SnapshotRef) -> bool:
+        """Make the volume's content ``snapshot``'s again (Cinder's revert, issue 18); the core
+        only asks for the volume's latest snapshot, of the same size, with the volume detached.
+        Other snapshots stay valid. Raises ``Conflict`` if the volume is exported. Blocks."""
+
+    # --- local byte access, for volume backups (issue 18) ------------------------------
+
+    @hookspec(firstresult=True)
+    def open_local(
+        self, backend: Backend, volume: VolumeRef, snapshot: SnapshotRef | None, writable: bool
+    ) -> LocalDevice:
+        """Make the volume's bytes (or, when ``snapshot`` is given, that snapshot's) readable
+        on this host as a raw file or block device, for the core to read at byte offsets;
+        with ``writable`` (never with a snapshot), a raw device whose content replaces the
+        volume's when ``vol_close_local`` commits it. A driver may hand out the volume's own
+        file or device, or a scratch copy (say ``zeroed`` if it reads as zeros). Raises
+        ``Conflict`` for a writable open of a volume that is exported to a host. Blocks."""
+
+    @hookspec(firstresult=True)
+    def close_local(self, backend: Backend, volume: VolumeRef, device: LocalDevice, commit: bool) -> bool:
+        """Release what ``vol_open_local`` returned. For a writable device, ``commit`` makes
+        what was written the volume's content (atomically where the storage allows);
+        ``commit=False`` discards it and leaves the volume as it was. Blocks."""
+
 
 class NetworkHooks(RoutedDriver, Protocol):
     """Network drivers (``net_*``): ``backend`` is the ``[network]`` table.
@@ -682,6 +709,40 @@ class ObjectStoreHooks(RoutedDriver, Protocol):
         quarantine what is corrupt. Returns counts by outcome. Blocks for long."""
 
 
+class BackupHooks(RoutedDriver, Protocol):
+    """Backup targets (``backup_*``): where volume backups' chunks and metadata objects are
+    kept; ``backend`` is the ``[backup]`` table, ``target`` names the project's container
+    and the credentials to reach it. The core cuts, compresses and checksums the chunks
+    (``overcast.volume.backup_chunks``); a driver only stores named objects, so any object
+    store can take backups (issue 18).
+
+    Each method is the hook ``backup_<method>``."""
+
+    @hookspec(firstresult=True)
+    def prepare(self, backend: Backend, target: BackupTarget) -> bool:
+        """Make sure ``target.container`` exists and can be written (create it if not).
+        Raises ``BackendUnavailable`` or ``Forbidden``-like ``DriverError`` with the reason.
+        Idempotent. Blocks."""
+
+    @hookspec(firstresult=True)
+    def put(self, backend: Backend, target: BackupTarget, name: str, data: bytes) -> bool:
+        """Store ``data`` as object ``name`` in the container, durably, replacing any object of
+        that name (readers see the old or the new content, never a torn one). Blocks."""
+
+    @hookspec(firstresult=True)
+    def get(self, backend: Backend, target: BackupTarget, name: str) -> bytes:
+        """The content of object ``name``. Raises ``NotFound`` if it does not exist. Blocks."""
+
+    @hookspec(firstresult=True)
+    def delete(self, backend: Backend, target: BackupTarget, name: str) -> bool:
+        """Delete object ``name``; already gone is success. Blocks."""
+
+    @hookspec(firstresult=True)
+    def list(self, backend: Backend, target: BackupTarget, prefix: str) -> Sequence[str]:
+        """Names of the objects in the container that start with ``prefix``, in name order.
+        A container that does not exist has none. Blocks."""
+
+
 #: the operation hooks of each driver kind
 DRIVER_HOOKS: Mapping[DriverKind, type] = {
     DriverKind.HYPERVISOR: HypervisorHooks,
@@ -689,6 +750,7 @@ DRIVER_HOOKS: Mapping[DriverKind, type] = {
     DriverKind.NETWORK: NetworkHooks,
     DriverKind.IMAGE_STORE: ImageStoreHooks,
     DriverKind.OBJECT_STORE: ObjectStoreHooks,
+    DriverKind.BACKUP: BackupHooks,
 }
 
 

@@ -65,6 +65,14 @@ RULES: dict[str, str] = {
     "compute:servers:evacuate": "admin",
     "compute:quota_sets:update": "admin",
     "compute:quota_sets:delete": "admin",
+    "compute:migrations:list": "admin",  # os-migrations (issue 18), as Nova
+    "compute:aggregates:list": "admin",  # os-aggregates (issue 18): all admin, as Nova
+    "compute:aggregates:show": "admin",
+    "compute:aggregates:create": "admin",
+    "compute:aggregates:update": "admin",
+    "compute:aggregates:delete": "admin",
+    "compute:aggregates:action": "admin",
+    "compute:simple_tenant_usage:list": "admin",  # every project's usage (issue 18); show: own project
     # --- image ------------------------------------------------------------------------
     "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
     # --- volume -----------------------------------------------------------------------
@@ -80,6 +88,11 @@ RULES: dict[str, str] = {
     "volume:services:update": "admin",
     "volume:volumes:reset_status": "admin",
     "volume:volumes:force_delete": "admin",
+    # volume backups (issue 18): Cinder's defaults; the action route's own rules are checked inside it
+    "volume:backups:export_record": "admin",
+    "volume:backups:import_record": "admin",
+    "volume:backups:reset_status": "admin",
+    "volume:backups:force_delete": "admin",
     # --- network ----------------------------------------------------------------------
     "network:quotas:list": "admin",  # every project's quotas
     "network:quotas:update": "admin",

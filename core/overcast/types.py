@@ -33,6 +33,7 @@ class DriverKind(str, enum.Enum):
     NETWORK = "network"  # net_*
     IMAGE_STORE = "image_store"  # img_*
     OBJECT_STORE = "object_store"  # obj_*
+    BACKUP = "backup"  # backup_*: where volume backups are kept (issue 18)
 
     @property
     def hook_prefix(self) -> str:
@@ -46,6 +47,7 @@ HOOK_PREFIXES: Mapping[DriverKind, str] = types.MappingProxyType(
         DriverKind.NETWORK: "net_",
         DriverKind.IMAGE_STORE: "img_",
         DriverKind.OBJECT_STORE: "obj_",
+        DriverKind.BACKUP: "backup_",
     }
 )
 
@@ -321,6 +323,23 @@ class SnapshotRef:
 
 
 @dataclass(frozen=True)
+class LocalDevice:
+    """A volume's (or snapshot's) bytes opened on the calling host as a raw file or block
+    device (``vol_open_local``), for the core to read or write at byte offsets (backups).
+
+    ``size`` is the byte count the device holds. ``zeroed``: a writable device that reads as
+    zeros everywhere, so a writer may skip ranges of zeros. ``handle`` is the driver's own
+    token for ``vol_close_local`` (a scratch file to publish or remove), opaque to the core.
+    """
+
+    path: str
+    size: int
+    writable: bool = False
+    zeroed: bool = False
+    handle: str = ""
+
+
+@dataclass(frozen=True)
 class VolumeLocation:
     """Where a create/clone/snapshot hook put the data, and how it did it.
 
@@ -489,6 +508,59 @@ class MetadataProxy:
 
 # --------------------------------------------------------------------------------------
 # Image store (img_*) and object store (obj_*)
+# --------------------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------------------
+# Backup targets (backup_*)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackupTarget:
+    """Where one project's backups go: ``container`` in the object store of ``project_id``,
+    reached at ``endpoint`` (that project's object-store URL, e.g. a Swift
+    ``.../v1/AUTH_<project>``) with ``auth_token`` (the requesting user's token).
+    Drivers that keep backups elsewhere may ignore ``endpoint`` and ``auth_token``."""
+
+    project_id: str
+    container: str
+    endpoint: str = ""
+    auth_token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class BackupJob:
+    """One backup or restore as the core's chunker runs it where the volume's data is (the
+    volume agent of its backend): objects ``<object_prefix>-00001``... and
+    ``<object_prefix>_metadata`` in ``target``; an incremental backup reads its parent's
+    chunk index from ``<parent_prefix>_metadata`` and stores only chunks that changed."""
+
+    backup_id: str
+    target: BackupTarget
+    object_prefix: str
+    chunk_size: int = 32 * 1024 * 1024
+    compression: str = "zstd"  # zstd | zlib | none
+    workers: int = 3
+    parent_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """What a backup or restore did: bytes of the volume covered, chunks in the index,
+    objects and (compressed) bytes written to the target (a backup) or read (a restore),
+    chunks that were all zeros (kept as no object) and chunks reused from the parent."""
+
+    size_bytes: int
+    chunks: int
+    objects: int
+    stored_bytes: int
+    zero_chunks: int = 0
+    reused_chunks: int = 0
+
+
+# --------------------------------------------------------------------------------------
+# (image and object stores)
 # --------------------------------------------------------------------------------------
 
 

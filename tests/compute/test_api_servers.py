@@ -228,7 +228,7 @@ def test_lock_actions_log_and_disabled_hosts(api, api_flavor, compute):
     assert api("POST", f"/servers/{sid}/action", json={"os-stop": None}).status_code == 202
     api_wait(api, compute, sid, "SHUTOFF")
     actions = api("GET", f"/servers/{sid}/os-instance-actions").json()["instanceActions"]
-    assert [a["action"] for a in actions] == ["stop", "create"]
+    assert [a["action"] for a in actions] == ["stop", "unlock", "lock", "create"]  # lock recorded (issue 18)
     assert api("GET", f"/servers/{sid}/os-instance-actions", "p2").status_code == 404
     # a disabled host takes no new servers; ComputeFilter says so when none is left
     for host in ("fake1", "fake2"):

@@ -6,6 +6,7 @@ import pytest
 
 from overcast.plugins import DriverCaller, PluginManager
 from overcast.testing.contract import (
+    BackupContract,
     HypervisorContract,
     ImageStoreContract,
     NetworkContract,
@@ -63,3 +64,13 @@ class TestFakeObjectStore(ObjectStoreContract):
     @pytest.fixture
     def target(self) -> Backend:
         return Backend(DriverKind.OBJECT_STORE, "object_store", "fake")
+
+
+class TestFakeBackupTarget(BackupContract):
+    @pytest.fixture
+    def driver(self, overcast_pm: PluginManager) -> DriverCaller:
+        return overcast_pm.driver(DriverKind.BACKUP, "fake")
+
+    @pytest.fixture
+    def target(self) -> Backend:
+        return Backend(DriverKind.BACKUP, "backup", "fake")

@@ -122,7 +122,13 @@ def test_quota_holds_under_concurrent_creates(volumes: Any, overcast_runtime: An
     assert outcomes.count("ok") == 3
     assert len(volumes.volumes.list(ctx)) == 3
     with overcast_runtime.db.session() as s:
-        assert volumes.quotas.usage(s, "proj-q") == {"volumes": 3, "gigabytes": 3, "snapshots": 0}
+        assert volumes.quotas.usage(s, "proj-q") == {
+            "volumes": 3,
+            "gigabytes": 3,
+            "snapshots": 0,
+            "backups": 0,
+            "backup_gigabytes": 0,
+        }
 
 
 def test_driver_failure_lands_in_status_with_reason(

@@ -19,7 +19,10 @@ from overcast.types import (
     BackendStats,
     ConnectionInfo,
     Connector,
+    BackupJob,
+    BackupResult,
     ImageFile,
+    LocalDevice,
     SnapshotRef,
     SnapshotResult,
     VolumeLocation,
@@ -40,6 +43,9 @@ OPERATIONS = (
     "terminate_connection",
     "copy_image_to_volume",
     "copy_volume_to_image",
+    "open_local",
+    "close_local",
+    "revert_to_snapshot",
 )
 
 
@@ -133,3 +139,64 @@ class VolumeAgent:
     ) -> SnapshotResult:
         driver, backend = self._driver(backend_name)
         return driver.copy_volume_to_image(backend=backend, volume=volume, disk_format=disk_format, dest_path=dest_path)
+
+    @rpc
+    def revert_to_snapshot(self, backend_name: str, volume: VolumeRef, snapshot: SnapshotRef) -> bool:
+        driver, backend = self._driver(backend_name)
+        return driver.revert_to_snapshot(backend=backend, volume=volume, snapshot=snapshot)
+
+    # --- local byte access and volume backups (issue 18) -------------------------------------
+    # open_local/close_local hand out a path on *this* host: the backup methods below use them
+    # here, next to the data, and only contract values cross the bus.
+
+    @rpc
+    def open_local(
+        self, backend_name: str, volume: VolumeRef, snapshot: SnapshotRef | None, writable: bool
+    ) -> LocalDevice:
+        driver, backend = self._driver(backend_name)
+        return driver.open_local(backend=backend, volume=volume, snapshot=snapshot, writable=writable)
+
+    @rpc
+    def close_local(self, backend_name: str, volume: VolumeRef, device: LocalDevice, commit: bool) -> bool:
+        driver, backend = self._driver(backend_name)
+        return driver.close_local(backend=backend, volume=volume, device=device, commit=commit)
+
+    def _chunk_store(self, job: BackupJob) -> Any:
+        from overcast.volume.backup_chunks import ChunkStore
+
+        target: Backend | None = self.runtime.drivers.backup
+        if target is None:
+            raise NotFound(f"no [backup] target is configured on host {self.host_name}")
+        return ChunkStore(self.runtime.plugins.driver("backup", target.driver), target, job)
+
+    @rpc
+    def backup_volume(
+        self, backend_name: str, volume: VolumeRef, snapshot: SnapshotRef | None, job: BackupJob
+    ) -> BackupResult:
+        """Back the volume (or its snapshot) up into the job's target, chunked, compressed and
+        checksummed (``overcast.volume.backup_chunks``)."""
+        from overcast.volume.backup_chunks import backup_device
+
+        store = self._chunk_store(job)
+        store.driver.prepare(backend=store.backend, target=job.target)
+        device = self.open_local(backend_name, volume, snapshot, False)
+        try:
+            return backup_device(device, store, volume.id)
+        finally:
+            self.close_local(backend_name, volume, device, False)
+
+    @rpc
+    def restore_volume(self, backend_name: str, volume: VolumeRef, job: BackupJob) -> BackupResult:
+        """Overwrite the volume with the backup the job names; the volume's content changes
+        only if every chunk was read and verified (the driver commits it at the end)."""
+        from overcast.volume.backup_chunks import restore_device
+
+        store = self._chunk_store(job)
+        device = self.open_local(backend_name, volume, None, True)
+        try:
+            result = restore_device(device, store)
+        except BaseException:
+            self.close_local(backend_name, volume, device, False)
+            raise
+        self.close_local(backend_name, volume, device, True)
+        return result

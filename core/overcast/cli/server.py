@@ -66,6 +66,7 @@ def _driver_tables(pm: Any, fake: bool, directory: Path) -> dict[str, Any]:
             "image_store": {"driver": "fake"},
             "object_store": {"driver": "fake"},
             "network": {"driver": "fake"},
+            "backup": {"driver": "fake"},
         }
     host = socket.gethostname().split(".")[0] or "local"
     candidates = [
@@ -75,6 +76,7 @@ def _driver_tables(pm: Any, fake: bool, directory: Path) -> dict[str, Any]:
         ("object_store", {"driver": "fs", "path": str(directory / "objects")}),
         # issue 17: DevStack's external bridge, which the `public` network (made below) joins
         ("network", {"driver": "linuxbridge", **EXTERNAL_BRIDGE_OPTIONS}),
+        ("backup", {"driver": "objectstore"}),  # volume backups in the project's object store (issue 18)
     ]
     chosen: dict[str, Any] = {}
     for key, table in candidates:

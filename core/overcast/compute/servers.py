@@ -194,7 +194,8 @@ class ServerManager:
             if frec.disabled:
                 raise BadRequest(f"Flavor {flavor_ref} is disabled.")
             flavor = flavor_of(frec, self.svc.flavors.extra_specs(s, frec.id))
-        image_ref = body.get("imageRef") or self._boot_image_from_bdm(body)
+        bdm_image = self._boot_image_from_bdm(body)  # validated even beside imageRef: nothing ignored
+        image_ref = body.get("imageRef") or bdm_image
         if not image_ref:
             raise BadRequest("Missing imageRef attribute (booting from volume is not supported).")
         image = lookup_image(self.runtime, ctx, str(image_ref).rstrip("/").rsplit("/", 1)[-1])
@@ -300,12 +301,9 @@ class ServerManager:
 
     @staticmethod
     def _boot_image_from_bdm(body: dict) -> str | None:
-        for bdm in body.get("block_device_mapping_v2") or []:
-            if isinstance(bdm, dict) and bdm.get("source_type") == "image" and bdm.get("boot_index") in (0, "0"):
-                if bdm.get("destination_type", "local") != "local":
-                    raise BadRequest("Booting from a volume is not supported.")
-                return bdm.get("uuid")
-        return None
+        from overcast.compute.bdm import boot_image  # issue 18: every mapping honoured or refused
+
+        return boot_image(body)
 
     # --- read -----------------------------------------------------------------------------------
 

@@ -70,6 +70,9 @@ class ComputeService:
         self.flavors = FlavorManager(runtime.db)
         self.keypairs = KeyPairManager(runtime.db, self.quotas)
         self.server_groups = ServerGroupManager(runtime.db, self.quotas)
+        from overcast.compute.aggregates import Aggregates  # issue 18
+
+        self.aggregates = Aggregates(runtime)
         self.scheduler = Scheduler(
             runtime.db,
             runtime.plugins,
@@ -293,9 +296,20 @@ class ComputeService:
 
     def set_locked(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
         """lock / unlock: a locked server refuses actions from non-admins (409)."""
+        from overcast.db.models.compute import InstanceAction
+
         with self.runtime.db.session() as s:
             rec = get_instance(s, ctx, uuid)
             rec.locked = locked
+            s.add(  # recorded like any other action, as Nova does (issue 18)
+                InstanceAction(
+                    instance_uuid=uuid,
+                    action="lock" if locked else "unlock",
+                    request_id=ctx.request_id,
+                    user_id=ctx.user_id,
+                    project_id=rec.project_id,
+                )
+            )
 
     def rebuild(self, ctx: RequestContext, uuid: str, body: Any, version: tuple[int, int]) -> Any:
         """Nova's rebuild: the guest and its root disk are made anew from ``imageRef`` on the

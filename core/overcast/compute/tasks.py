@@ -109,6 +109,9 @@ class ServerTasks:
                 g = s.get(ServerGroupRecord, rec.server_group_id)
                 if g is not None:
                     hints = {"group_policy": g.policy, "group_hosts": group.hosts_of(s, g.id, exclude_uuid=rec.uuid)}
+        allowed = self.svc.aggregates.hosts_matching(flavor_snapshot(rec).extra_specs)  # issue 18
+        if allowed is not None:
+            hints["aggregate_hosts"] = sorted(allowed)
         return ScheduleRequest(
             instance_uuid=rec.uuid,
             project_id=rec.project_id,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from overcast.db.models.volume import VolumeQuota, VolumeQuotaUsage
 from overcast.errors import OverQuota
 
-RESOURCES = ("volumes", "gigabytes", "snapshots")
+RESOURCES = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes")
 
 
 class VolumeOverQuota(OverQuota):
@@ -33,6 +33,11 @@ _MESSAGES = {
     "snapshots": "SnapshotLimitExceeded: Maximum number of snapshots allowed ({limit}) exceeded for quota 'snapshots'.",
     "gigabytes": (
         "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. "
+        "Requested {requested}G, quota is {limit}G and {in_use}G has been consumed."
+    ),
+    "backups": "BackupLimitExceeded: Maximum number of backups allowed ({limit}) exceeded",
+    "backup_gigabytes": (
+        "VolumeBackupSizeExceedsAvailableQuota: Requested backup exceeds allowed Backup gigabytes quota. "
         "Requested {requested}G, quota is {limit}G and {in_use}G has been consumed."
     ),
 }

@@ -18,13 +18,16 @@ from overcast.db.models.volume import Volume, VolumeAttachment, VolumeSnapshot
 from overcast.types import ConnectionInfo, Connector
 from overcast.volume.attachments import Attachments
 from overcast.volume.backends import BackendCalls
+from overcast.volume.backups import Backups
 from overcast.volume.images import ImageClient
 from overcast.volume.parts import Parts
 from overcast.volume.quotas import Quotas
+from overcast.volume.revert import Revert
 from overcast.volume.scheduler import VolumeScheduler
 from overcast.volume.snapshots import Snapshots
 from overcast.volume.state import transition
 from overcast.volume.tasks import TaskRunner
+from overcast.volume.transfers import Transfers
 from overcast.volume.volume_types import VolumeTypes
 from overcast.volume.volumes import Volumes
 
@@ -41,7 +44,13 @@ class VolumeService:
             backends=backends,
             scheduler=VolumeScheduler(backends),
             quotas=Quotas(
-                {"volumes": cfg.quota_volumes, "gigabytes": cfg.quota_gigabytes, "snapshots": cfg.quota_snapshots}
+                {
+                    "volumes": cfg.quota_volumes,
+                    "gigabytes": cfg.quota_gigabytes,
+                    "snapshots": cfg.quota_snapshots,
+                    "backups": cfg.quota_backups,
+                    "backup_gigabytes": cfg.quota_backup_gigabytes,
+                }
             ),
             tasks=TaskRunner(cfg.workers),
             types=VolumeTypes(),
@@ -55,6 +64,9 @@ class VolumeService:
         self.volumes = Volumes(self.parts)
         self.snapshots = Snapshots(self.parts)
         self.attachments = Attachments(self.parts)
+        self.backups = Backups(self.parts)  # issue 18
+        self.revert = Revert(self.parts)  # issue 18
+        self.transfers = Transfers(self.parts)  # issue 18
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -119,6 +131,12 @@ class VolumeService:
                     transition(s, VolumeSnapshot, snap.id, ["creating"], "error", error="interrupted by a restart")
                 else:
                     resume_snapshots.append(snap.id)
+        self.backups.reconcile()
+        with self.runtime.db.session() as s:  # a revert a restart interrupted (issue 18)
+            for vol in s.execute(select(Volume).where(Volume.status == "reverting")).scalars():
+                transition(s, Volume, vol.id, ["reverting"], "error", error="interrupted by a restart while reverting")
+            for snap in s.execute(select(VolumeSnapshot).where(VolumeSnapshot.status == "restoring")).scalars():
+                transition(s, VolumeSnapshot, snap.id, ["restoring"], "available")
         for vid in resume_volumes:
             self.tasks.submit(f"resume delete of volume {vid}", self.volumes._delete, vid)
         for sid in resume_snapshots:

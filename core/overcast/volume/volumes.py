@@ -36,7 +36,7 @@ from overcast.volume.volume_types import is_multiattach
 
 log = logging.getLogger(__name__)
 
-DELETABLE = ("available", "error", "error_extending", "error_deleting")
+DELETABLE = ("available", "error", "error_extending", "error_deleting", "error_restoring")
 SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id"}
 DISK_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
 

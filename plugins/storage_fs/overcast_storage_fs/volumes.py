@@ -54,6 +54,7 @@ from overcast.types import (
     Connector,
     DriverKind,
     ImageFile,
+    LocalDevice,
     SnapshotRef,
     SnapshotResult,
     VolumeLocation,
@@ -285,6 +286,14 @@ class FsVolumeDriver:
                 return
             path = parent
 
+    def _release_parent(self, backend: Backend, dest: Path, parent_name: str | None) -> None:
+        """``dest`` got new content of its own: collect the backing file it no longer uses if
+        that was already deleted (tombstoned)."""
+        if parent_name:
+            parent = dest.with_name(parent_name)
+            if parent.with_name(parent.name + ".deleted").exists():
+                self._remove(backend, parent)
+
     # --- hooks: backend -----------------------------------------------------------------
 
     @hookimpl
@@ -454,10 +463,7 @@ class FsVolumeDriver:
             self._commit(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
-        if parent_name:  # the volume no longer uses its old backing file
-            parent = dest.with_name(parent_name)
-            if parent.with_name(parent.name + ".deleted").exists():
-                self._remove(backend, parent)
+        self._release_parent(backend, dest, parent_name)
         return True
 
     @hookimpl
@@ -470,3 +476,97 @@ class FsVolumeDriver:
         out_fmt = "vpc" if disk_format == "vhd" else disk_format
         qemu_img("convert", "-q", "-U", "-f", self._fmt_of(src), "-O", out_fmt, str(src), dest_path)
         return SnapshotResult(path=dest_path, disk_format=disk_format, size=os.path.getsize(dest_path))
+
+    @hookimpl
+    def vol_revert_to_snapshot(self, backend: Backend, volume: VolumeRef, snapshot: SnapshotRef) -> bool:
+        """Cinder's revert (issue 18). When the volume is a qcow2 overlay directly on the
+        snapshot's frozen file (the latest chain step), a fresh empty overlay on it is the
+        snapshot's content: instant. Otherwise the snapshot's file is reflinked (or, with
+        ``full_copy``, copied) over the volume's, atomically."""
+        dest = self._file(backend, volume.location, f"volume {volume.id}")
+        src = self._file(backend, snapshot.location, f"snapshot {snapshot.id}")
+        hosts = self._exported_to(backend, volume.location)
+        if hosts:
+            raise Conflict(f"cannot revert volume {volume.id} while it is attached (to {', '.join(hosts)})")
+        parent_name = qcow2_backing_name(dest)
+        size_gb = max(-(-self._virtual_size(dest) // GiB), volume.size_gb)
+        if parent_name == src.name:
+            self._overlay(dest, src, size_gb)
+            return True
+        if self._fmt_of(src) != self._fmt_of(dest):
+            raise DriverError(f"snapshot {snapshot.id} is {self._fmt_of(src)}, volume {volume.id} {self._fmt_of(dest)}")
+        if self._can_reflink(backend):
+            tmp = self._tmp(dest)
+            try:
+                reflink(src, tmp)
+                self._commit(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+        else:
+            self._full_copy(backend, src, dest, "revert to a snapshot without reflink")
+        self._grow(dest, size_gb)
+        self._release_parent(backend, dest, parent_name)
+        return True
+
+    # --- hooks: local byte access, for volume backups (issue 18) ------------------------------
+
+    def _scratch(self, backend: Backend, what: str) -> Path:
+        """A scratch raw file, named like the driver's temporaries (a restart removes it)."""
+        return self._dir(backend) / f".{what}.{uuid.uuid4().hex[:8]}.tmp.raw"
+
+    @hookimpl
+    def vol_open_local(
+        self, backend: Backend, volume: VolumeRef, snapshot: SnapshotRef | None, writable: bool
+    ) -> LocalDevice:
+        if writable:
+            if snapshot is not None:
+                raise UnsupportedOperation(f"backend {backend.name} opens snapshots read-only")
+            dest = self._file(backend, volume.location, f"volume {volume.id}")
+            hosts = self._exported_to(backend, volume.location)
+            if hosts:
+                raise Conflict(f"volume {volume.id} is attached (to {', '.join(hosts)}): it cannot be overwritten")
+            size = max(self._virtual_size(dest), volume.size_gb * GiB)
+            scratch = self._scratch(backend, f"restore-{volume.id}")
+            with open(scratch, "wb") as f:
+                f.truncate(size)  # sparse: reads as zeros, so the writer may skip zero chunks
+            return LocalDevice(path=str(scratch), size=size, writable=True, zeroed=True, handle=scratch.name)
+        if snapshot is not None:
+            src = self._file(backend, snapshot.location, f"snapshot {snapshot.id}")
+        else:
+            src = self._file(backend, volume.location, f"volume {volume.id}")
+        size = self._virtual_size(src)
+        if self._fmt_of(src) == "raw":
+            return LocalDevice(path=str(src), size=size)  # the file itself: no copy
+        scratch = self._scratch(backend, f"read-{volume.id}")
+        try:  # qcow2 (maybe a chain): a sparse raw view; zeros are not written
+            qemu_img("convert", "-q", "-U", "-f", "qcow2", "-O", "raw", str(src), str(scratch))
+        except BaseException:
+            scratch.unlink(missing_ok=True)
+            raise
+        return LocalDevice(path=str(scratch), size=size, handle=scratch.name)
+
+    @hookimpl
+    def vol_close_local(self, backend: Backend, volume: VolumeRef, device: LocalDevice, commit: bool) -> bool:
+        if not device.handle:
+            return True
+        if "/" in device.handle or not device.handle.startswith(".") or not device.handle.endswith(".tmp.raw"):
+            raise DriverError(f"backend {backend.name}: {device.handle!r} is not a scratch file of this driver")
+        scratch = self._dir(backend) / device.handle
+        try:
+            if device.writable and commit:
+                dest = self._file(backend, volume.location, f"volume {volume.id}")
+                parent_name = qcow2_backing_name(dest)
+                if self._fmt_of(dest) == "raw":
+                    os.chmod(scratch, dest.stat().st_mode & 0o7777)
+                    self._commit(scratch, dest)
+                else:
+                    tmp = self._tmp(dest)
+                    try:
+                        qemu_img("convert", "-q", "-f", "raw", "-O", "qcow2", str(scratch), str(tmp))
+                        self._commit(tmp, dest)
+                    finally:
+                        tmp.unlink(missing_ok=True)
+                self._release_parent(backend, dest, parent_name)
+        finally:
+            scratch.unlink(missing_ok=True)
+        return True

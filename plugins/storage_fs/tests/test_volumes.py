@@ -303,3 +303,37 @@ def test_templated_overlay_is_what_qemu_img_writes(tmp_path: Path) -> None:
         check=True,
     )
     assert expected.read_bytes() == (tmp_path / "over-base-two.qcow2").read_bytes()
+
+
+def test_open_local_for_backups_refuses_an_attached_volume_and_keeps_clone_chains(
+    driver: DriverCaller, target: Backend
+) -> None:
+    """vol_open_local (issue 18): a qcow2 clone (an overlay on a frozen base) restored through
+    a scratch raw file becomes a standalone qcow2 with the written data; the base it no
+    longer needs goes; no scratch file stays; an exported volume is not overwritten."""
+    from overcast.errors import Conflict
+
+    src_ref = vol()
+    src = created(driver, target, src_ref, driver.create(backend=target, volume=src_ref))
+    write_pattern(Path(target.options["path"]) / src.location, "qcow2", 0x11)
+    clone_ref = vol()
+    clone = created(driver, target, clone_ref, driver.clone(backend=target, volume=clone_ref, source=src))
+    clone_path = Path(target.options["path"]) / clone.location
+    assert qcow2_backing_name(clone_path)  # an overlay on the frozen base
+    dev = driver.open_local(backend=target, volume=clone, snapshot=None, writable=False)
+    with open(dev.path, "rb") as f:
+        assert f.read(1024 * 1024) == b"\x11" * 1024 * 1024  # the raw view of the chain
+    driver.close_local(backend=target, volume=clone, device=dev, commit=False)
+    dev = driver.open_local(backend=target, volume=clone, snapshot=None, writable=True)
+    assert dev.zeroed
+    with open(dev.path, "r+b") as f:
+        f.write(b"\x22" * 1024 * 1024)
+    driver.close_local(backend=target, volume=clone, device=dev, commit=True)
+    assert qcow2_backing_name(clone_path) is None and read_matches(clone_path, "qcow2", 0x22)
+    assert read_matches(Path(target.options["path"]) / src.location, "qcow2", 0x11)  # the source is untouched
+    assert not list(Path(target.options["path"]).glob(".*.tmp.*"))
+
+    driver.initialize_connection(backend=target, volume=src, connector=FILE_HOST)
+    with pytest.raises(Conflict, match="attached"):
+        driver.open_local(backend=target, volume=src, snapshot=None, writable=True)
+    driver.terminate_connection(backend=target, volume=src, connector=FILE_HOST)

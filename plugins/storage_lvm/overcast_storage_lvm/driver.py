@@ -32,6 +32,7 @@ from overcast.types import (
     Connector,
     DriverKind,
     ImageFile,
+    LocalDevice,
     SnapshotRef,
     SnapshotResult,
     VolumeLocation,
@@ -328,3 +329,23 @@ class LvmVolumeDriver:
             "qemu-img", "convert", "-f", "raw", "-O", IMAGE_FORMATS[disk_format], device, dest_path, timeout=24 * 3600
         )
         return SnapshotResult(path=dest_path, disk_format=disk_format, size=os.path.getsize(dest_path))
+
+    # --- hooks: local byte access, for volume backups (issue 18) -------------------------------
+
+    @hookimpl
+    def vol_open_local(
+        self, backend: Backend, volume: VolumeRef, snapshot: SnapshotRef | None, writable: bool
+    ) -> LocalDevice:
+        """The LV's own device node (a snapshot's LV for a snapshot): no copy. A restore writes
+        straight onto the volume's LV, so a failed one leaves it partly written (the core then
+        puts the volume in ``error_restoring``, as Cinder does)."""
+        if writable and snapshot is not None:
+            raise UnsupportedOperation(f"backend {backend.name} opens snapshots read-only")
+        ref = snapshot.location if snapshot is not None else volume.location
+        what = f"snapshot {snapshot.id}" if snapshot is not None else f"volume {volume.id}"
+        row = self._existing(backend, ref, what)
+        return LocalDevice(path=self._activate(backend, row["lv_name"]), size=int(row["lv_size"]), writable=writable)
+
+    @hookimpl
+    def vol_close_local(self, backend: Backend, volume: VolumeRef, device: LocalDevice, commit: bool) -> bool:
+        return True  # the LV stays active, as after an attach; writes went to it directly

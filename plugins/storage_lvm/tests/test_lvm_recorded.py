@@ -115,6 +115,18 @@ class TestLvmContractThinRecorded(VolumeContract):
     def target(self, driver: DriverCaller) -> Backend:
         return self._made[2]
 
+    def test_open_local_reads_and_writes_the_volume(self, driver: DriverCaller, target: Backend) -> None:
+        """No LV device exists without device-mapper: check the device handed out instead (the
+        LV's node after activation, its size) -- the bytes are the LV's own, no copy."""
+        v = vol(1)
+        loc = driver.create(backend=target, volume=v)
+        ref = VolumeRef(v.id, v.name, 1, v.project_id, loc.location)
+        dev = driver.open_local(backend=target, volume=ref, snapshot=None, writable=True)
+        assert dev.path == f"/dev/{loc.location}" and dev.size == GiB and dev.writable and not dev.zeroed
+        assert ("lvchange", "-ay", "-K", loc.location) in self._made[1].commands
+        assert driver.close_local(backend=target, volume=ref, device=dev, commit=True) is True
+        driver.delete(backend=target, volume=ref)
+
 
 class TestLvmContractThickRecorded(TestLvmContractThinRecorded):
     @pytest.fixture

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Request
 from starlette.types import Receive, Scope, Send
 
 from overcast.api.compute import admin, consoles, flavors, images, keypairs, metadata, servers
+from overcast.api.compute import aggregates, hypervisor_uptime, migrations, server_secgroups, usage  # issue 18
 from overcast.api.compute.common import base_url, reply
 from overcast.api.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
 
@@ -72,7 +73,19 @@ def version_v21(request: Request):
     return reply({"version": _v21(request)})
 
 
-for module in (servers, metadata, flavors, images, admin, keypairs):
+for module in (
+    servers,
+    metadata,
+    flavors,
+    images,
+    admin,
+    keypairs,
+    migrations,
+    aggregates,
+    hypervisor_uptime,
+    usage,
+    server_secgroups,
+):
     router.include_router(module.router)
 router.include_router(consoles.router)  # issue 17: remote consoles and their websocket proxy
 router.mount("/compute/v2", legacy_v2, name="compute-v2")

@@ -294,6 +294,17 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         compute.confirm_resize(ctx, server_id)
     elif action == "revertResize":
         compute.revert_resize(ctx, server_id)
+    elif action in ("addSecurityGroup", "removeSecurityGroup"):  # issue 18: on the server's ports
+        from overcast.compute import secgroups
+
+        if not isinstance(args, dict) or "name" not in args:
+            raise BadRequest(f"Invalid input for field/attribute {action}: 'name' is a required property")
+        change = secgroups.add if action == "addSecurityGroup" else secgroups.remove
+        change(runtime, ctx, compute, server_id, args["name"])
+    elif action == "trigger_crash_dump" and version >= (2, 17):  # issue 18: refused as Nova does
+        from overcast.compute.crash_dump import trigger_crash_dump
+
+        trigger_crash_dump(compute, ctx, server_id)
     else:
         raise BadRequest(f"There is no such action: {action}")
     return reply(None, 202)

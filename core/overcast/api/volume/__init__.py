@@ -5,8 +5,9 @@ is ``overcast.volume``; errors are mapped to Cinder's format by ``overcast.api.e
 from fastapi import APIRouter
 
 from overcast.api.volume import attachments, extensions, metadata, quotas, snapshots, types, versions, volumes, zones
+from overcast.api.volume import backups, transfers  # issue 18
 
 router = APIRouter()
 router.include_router(versions.router)
-for _module in (volumes, metadata, snapshots, types, attachments, quotas, zones, extensions):
+for _module in (volumes, metadata, snapshots, types, attachments, quotas, zones, extensions, backups, transfers):
     router.include_router(_module.router, prefix="/volume/v3/{project_id}")

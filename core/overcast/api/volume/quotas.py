@@ -18,7 +18,7 @@ from overcast.volume.quotas import RESOURCES
 router = APIRouter()
 
 #: keys Cinder shows that Overcast does not limit (always unlimited).
-UNLIMITED_KEYS = ("backups", "backup_gigabytes", "groups", "per_volume_gigabytes")
+UNLIMITED_KEYS = ("groups", "per_volume_gigabytes")
 
 
 def _quota_set(runtime: Runtime, project: str, usage: bool) -> dict[str, Any]:
@@ -130,10 +130,10 @@ def limits(
         "totalGigabytesUsed": q["gigabytes"]["in_use"],
         "maxTotalSnapshots": q["snapshots"]["limit"],
         "totalSnapshotsUsed": q["snapshots"]["in_use"],
-        "maxTotalBackups": -1,
-        "totalBackupsUsed": 0,
-        "maxTotalBackupGigabytes": -1,
-        "totalBackupGigabytesUsed": 0,
+        "maxTotalBackups": q["backups"]["limit"],
+        "totalBackupsUsed": q["backups"]["in_use"],
+        "maxTotalBackupGigabytes": q["backup_gigabytes"]["limit"],
+        "totalBackupGigabytesUsed": q["backup_gigabytes"]["in_use"],
     }
     return reply({"limits": {"rate": [], "absolute": absolute}}, 200, version)
 

@@ -226,9 +226,22 @@ async def volume_action(
     svc = runtime.service("volume")
     if name == "os-extend":  # the only action whose meaning depends on the microversion
         status, payload = _extend(svc, ctx, volume_id, args, online=version.at_least(ONLINE_EXTEND))
+    elif name == "revert" and not version.at_least(REVERT):
+        raise BadRequest(f"There is no such action: {name}")
     else:
         status, payload = handler(svc, ctx, volume_id, args)
     return reply(payload, status, version)
+
+
+#: Cinder 3.40: the ``revert`` action (to the volume's latest snapshot)
+REVERT = 40
+
+
+def _revert(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    if "snapshot_id" not in args:
+        raise BadRequest("Invalid input received: snapshot_id is required.")
+    svc.revert.revert(ctx, vid, args["snapshot_id"])
+    return 202, None
 
 
 #: Cinder 3.42: ``os-extend`` also takes an in-use volume (online extend)
@@ -346,4 +359,5 @@ ACTIONS = {
     "os-update_readonly_flag": _readonly,
     "os-reset_status": _reset_status,
     "os-force_delete": _force_delete,
+    "revert": _revert,  # 3.40 (issue 18)
 }

@@ -1,11 +1,21 @@
 """Every table, one module per service. Importing this package registers them all on
 ``Base.metadata`` (Alembic's autogenerate and the tests rely on that)."""
 
-from overcast.db.models import compute, hosts, identity, image, network, objectstore, volume
+from overcast.db.models import compute, hosts, identity, image, network, objectstore, orchestration, volume
+from overcast.db.models import aggregates, volume_backups, volume_transfers  # issue 18
 from overcast.db.models.base import Base
 
-# --- orchestration ---
-from overcast.db.models import orchestration  # noqa: E402
-
-__all__ = ["Base", "compute", "hosts", "identity", "image", "network", "objectstore", "volume"]
-__all__ += ["orchestration"]
+__all__ = [
+    "Base",
+    "compute",
+    "hosts",
+    "identity",
+    "image",
+    "network",
+    "objectstore",
+    "volume",
+    "volume_backups",
+    "volume_transfers",
+    "aggregates",
+    "orchestration",
+]

@@ -29,6 +29,12 @@ VOLUME_STATUSES = (
     "error_extending",
     "deleting",
     "error_deleting",
+    # volume backups (issue 18)
+    "backing-up",
+    "restoring-backup",
+    "error_restoring",
+    "reverting",  # revert to a snapshot (issue 18)
+    "awaiting-transfer",  # offered to another project (issue 18)
 )
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
 ATTACHMENT_STATUSES = ("reserved", "attaching", "attached", "detaching", "error_attaching", "error_detaching")

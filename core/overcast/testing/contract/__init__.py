@@ -18,6 +18,7 @@ Tests for operations the driver does not implement are skipped ("capability"), a
 suite checks that such operations are refused before any call.
 """
 
+from overcast.testing.contract.backup import BackupContract
 from overcast.testing.contract.hypervisor import HypervisorContract
 from overcast.testing.contract.image_store import ImageStoreContract
 from overcast.testing.contract.network import NetworkContract
@@ -28,6 +29,7 @@ from overcast.testing.contract.volume import VolumeContract
 from overcast.testing.contract.resource_type import ResourceTypeContract  # noqa: E402
 
 __all__ = [
+    "BackupContract",
     "HypervisorContract",
     "ImageStoreContract",
     "NetworkContract",

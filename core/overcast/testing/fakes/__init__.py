@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from overcast.hookspecs import hookimpl
+from overcast.testing.fakes.backup import FakeBackupTarget
 from overcast.testing.fakes.hypervisor import FakeHypervisor
 from overcast.testing.fakes.image_store import FakeImageStore
 from overcast.testing.fakes.network import FakeNetworkDriver
@@ -23,6 +24,7 @@ FAKE = "fake"
 
 __all__ = [
     "FAKE",
+    "FakeBackupTarget",
     "FakeDriversPlugin",
     "FakeHypervisor",
     "FakeImageStore",
@@ -42,6 +44,7 @@ class FakeDriversPlugin:
         self.network = FakeNetworkDriver()
         self.image_store = FakeImageStore()
         self.object_store = FakeObjectStore()
+        self.backup = FakeBackupTarget()
 
     @hookimpl
     def overcast_register_drivers(self, registry: Any) -> None:
@@ -50,6 +53,7 @@ class FakeDriversPlugin:
         registry.add(DriverKind.NETWORK, FAKE, self.network, "records network plumbing")
         registry.add(DriverKind.IMAGE_STORE, FAKE, self.image_store, "in-memory images")
         registry.add(DriverKind.OBJECT_STORE, FAKE, self.object_store, "in-memory objects")
+        registry.add(DriverKind.BACKUP, FAKE, self.backup, "in-memory backup objects")
 
     @hookimpl
     def overcast_add_config_options(self) -> Sequence[ConfigOption]:

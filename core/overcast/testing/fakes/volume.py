@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import defaultdict
 from typing import Any
 
@@ -12,6 +14,7 @@ from overcast.types import (
     BackendStats,
     ConnectionInfo,
     Connector,
+    LocalDevice,
     SnapshotRef,
     VolumeLocation,
     VolumeRef,
@@ -112,3 +115,72 @@ class FakeVolumeDriver:
     def vol_terminate_connection(self, backend: Backend, volume: VolumeRef, connector: Connector) -> bool:
         self.exports[volume.location].discard(connector.host)
         return True
+
+    @hookimpl
+    def vol_revert_to_snapshot(self, backend: Backend, volume: VolumeRef, snapshot: SnapshotRef) -> bool:
+        vol = self._vol(backend, volume)
+        if self.exports.get(volume.location):
+            raise Conflict(f"volume {volume.id} is exported: it cannot be reverted")
+        try:
+            snap = self.snapshots[backend.name][snapshot.location]
+        except KeyError:
+            raise NotFound(f"snapshot {snapshot.id} has no data on backend {backend.name}") from None
+        vol["blocks"] = dict(snap["blocks"])
+        return True
+
+    # --- local byte access (issue 18): the blocks materialised in a sparse scratch file ---------
+
+    GiB = 1024**3
+
+    @hookimpl
+    def vol_open_local(
+        self, backend: Backend, volume: VolumeRef, snapshot: SnapshotRef | None, writable: bool
+    ) -> LocalDevice:
+        if snapshot is not None:
+            if writable:
+                raise DriverError("snapshots open read-only")
+            try:
+                src = self.snapshots[backend.name][snapshot.location]
+            except KeyError:
+                raise NotFound(f"snapshot {snapshot.id} has no data on backend {backend.name}") from None
+        else:
+            src = self._vol(backend, volume)
+            if writable and self.exports.get(volume.location):
+                raise Conflict(f"volume {volume.id} is exported: it cannot be overwritten")
+        size = int(src["size_gb"]) * self.GiB
+        fd, path = tempfile.mkstemp(prefix="fake-volume-", suffix=".raw")
+        try:
+            os.ftruncate(fd, size)
+            if not writable:
+                for offset, data in src["blocks"].items():
+                    os.pwrite(fd, data, offset)
+        finally:
+            os.close(fd)
+        return LocalDevice(path=path, size=size, writable=writable, zeroed=writable, handle=path)
+
+    @hookimpl
+    def vol_close_local(self, backend: Backend, volume: VolumeRef, device: LocalDevice, commit: bool) -> bool:
+        try:
+            if device.writable and commit:
+                self._vol(backend, volume)["blocks"] = read_blocks(device.handle)
+        finally:
+            os.unlink(device.handle)
+        return True
+
+
+def read_blocks(path: str, block: int = 1024 * 1024) -> dict[int, bytes]:
+    """The non-zero 1 MiB blocks of a (sparse) file, by offset."""
+    out: dict[int, bytes] = {}
+    zero = bytes(block)
+    with open(path, "rb") as f:
+        fd, end, offset = f.fileno(), os.fstat(f.fileno()).st_size, 0
+        while offset < end:
+            try:
+                offset = os.lseek(fd, offset, os.SEEK_DATA)
+            except OSError:
+                break
+            data = os.pread(fd, block, offset)
+            if data and data != zero[: len(data)]:
+                out[offset] = data
+            offset += block
+    return out

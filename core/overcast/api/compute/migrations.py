@@ -1,0 +1,63 @@
+"""``GET /os-migrations`` (Nova, admin; issue 18): the migrations of every server, with
+Nova's filters and fields (``migration_type`` and ``links`` from 2.23)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from overcast.api.compute.common import base_url, iso_micro, reply
+from overcast.api.compute.microversion import MicroversionRoute, version_of
+from overcast.api.deps import authorize, get_runtime
+from overcast.compute.migration_list import list_migrations
+from overcast.context import RequestContext
+from overcast.db.models.compute import MigrationRecord
+
+router = APIRouter(route_class=MicroversionRoute)
+
+IN_PROGRESS = ("queued", "preparing", "running", "migrating", "post-migrating", "accepted", "pre-migrating")
+
+
+def _flavor_id(flavor: dict[str, Any] | None) -> int | None:
+    """Nova shows the flavors' integer ids; a flavor whose id is not a number has none."""
+    value = str((flavor or {}).get("id", ""))
+    return int(value) if value.isdigit() else None
+
+
+def _view(request: Request, m: MigrationRecord, version: tuple[int, int]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": m.id,
+        "instance_uuid": m.instance_uuid,
+        "source_compute": m.source_host,
+        "source_node": m.source_host,
+        "dest_compute": m.dest_host,
+        "dest_node": m.dest_host,
+        "dest_host": None,
+        "status": m.status,
+        "old_instance_type_id": _flavor_id(m.old_flavor),
+        "new_instance_type_id": _flavor_id(m.new_flavor),
+        "created_at": iso_micro(m.created_at),
+        "updated_at": iso_micro(m.updated_at),
+    }
+    if version >= (2, 23):
+        out["migration_type"] = m.migration_type
+        if m.migration_type == "live-migration" and m.status in IN_PROGRESS:
+            href = f"{base_url(request)}/compute/v2.1/servers/{m.instance_uuid}/migrations/{m.id}"
+            out["links"] = [{"rel": "self", "href": href}, {"rel": "bookmark", "href": href}]
+    return out
+
+
+@router.get("/v2.1/os-migrations")
+def list_os_migrations(
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:migrations:list")),
+    runtime: Any = Depends(get_runtime),
+) -> Any:
+    q = request.query_params
+    version = version_of(request)
+    filters = {k: q.get(k) for k in ("host", "source_compute", "status", "instance_uuid")}
+    if version >= (2, 23):
+        filters["migration_type"] = q.get("migration_type")
+    rows = list_migrations(runtime.db, filters)
+    return reply({"migrations": [_view(request, m, version) for m in rows]})

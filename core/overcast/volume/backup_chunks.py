@@ -1,0 +1,299 @@
+"""Cutting a volume into backup chunks, and putting it back together (issue 18).
+
+The same scheme as Cinder's chunked backup drivers: the volume's bytes are cut into fixed
+chunks (``[volume] backup_chunk_mb``, 32 MiB by default), each one hashed (sha256),
+compressed (zstd or zlib, or stored as is when that would not make it smaller) and written
+as one object ``<prefix>-00001``... to the backup target (a ``backup_*`` driver); then a
+metadata object ``<prefix>_metadata`` lists every chunk: offset, length, sha256, the object
+holding it and its compression. A chunk of zeros is listed with no object (a sparse volume
+costs nothing). An incremental backup reads its parent's list and, where a chunk's sha256
+is unchanged, lists the parent's object instead of writing a new one: each index is whole
+on its own, so a restore reads one index. A restore checks every chunk's sha256 before it
+writes it.
+
+This runs where the volume's data is (``overcast.agent.volume.VolumeAgent``), on a raw
+file or block device the volume driver opened (``vol_open_local``). Chunks are read,
+hashed, compressed and sent by ``BackupJob.workers`` threads at once (``pread``/``pwrite``,
+hashlib, zlib and zstd release the GIL), with at most twice that many chunks in memory.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from overcast.errors import DriverError, NotFound
+from overcast.hookspecs import BackupHooks
+from overcast.types import Backend, BackupJob, BackupResult, LocalDevice
+
+INDEX_VERSION = 1
+COMPRESSIONS = ("zstd", "zlib", "none")
+
+
+def chunk_name(prefix: str, number: int) -> str:
+    return f"{prefix}-{number:05d}"
+
+
+def metadata_name(prefix: str) -> str:
+    return f"{prefix}_metadata"
+
+
+@dataclass
+class ChunkStore:
+    """The backup target of one job: a ``backup_*`` driver, its ``[backup]`` table and the
+    project's container."""
+
+    driver: BackupHooks
+    backend: Backend
+    job: BackupJob
+
+    def put(self, name: str, data: bytes) -> None:
+        self.driver.put(backend=self.backend, target=self.job.target, name=name, data=data)
+
+    def get(self, name: str) -> bytes:
+        return self.driver.get(backend=self.backend, target=self.job.target, name=name)
+
+    def read_index(self, prefix: str) -> dict[str, Any]:
+        try:
+            raw = self.get(metadata_name(prefix))
+        except NotFound:
+            raise DriverError(f"the backup's metadata object {metadata_name(prefix)} is missing") from None
+        try:
+            index = json.loads(raw)
+        except ValueError:
+            raise DriverError(f"the backup's metadata object {metadata_name(prefix)} is not valid JSON") from None
+        if (
+            not isinstance(index, dict)
+            or index.get("version") != INDEX_VERSION
+            or not isinstance(index.get("chunks"), list)
+        ):
+            raise DriverError(f"the backup's metadata object {metadata_name(prefix)} is not an Overcast chunk index")
+        return index
+
+
+# --- compression ------------------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _zstd() -> Any:
+    try:
+        import zstandard
+    except ModuleNotFoundError:  # pragma: no cover - a declared dependency
+        raise DriverError("zstd compression needs the zstandard package (pip install zstandard)") from None
+    return zstandard
+
+
+#: a chunk whose first SAMPLE bytes do not shrink by 3% is stored as is (random or already
+#: compressed data: compressing all of it would cost time and save nothing)
+SAMPLE = 256 * 1024
+
+
+def compress(data: bytes, method: str) -> tuple[bytes, str]:
+    """``data`` compressed with ``method``, or as is (``"none"``) if that is not smaller."""
+    if method in ("zstd", "zlib") and len(data) > 4 * SAMPLE:
+        probe, _ = compress(data[:SAMPLE], method)
+        if len(probe) > 0.97 * SAMPLE:
+            return data, "none"
+    if method == "zstd":
+        comp = getattr(_local, "zstd_c", None)
+        if comp is None:
+            comp = _local.zstd_c = _zstd().ZstdCompressor(level=1)  # one per thread: not thread-safe
+        out = comp.compress(data)
+    elif method == "zlib":
+        out = zlib.compress(data, 1)
+    elif method == "none":
+        return data, "none"
+    else:
+        raise DriverError(f"unknown backup compression {method!r} (use one of {', '.join(COMPRESSIONS)})")
+    return (out, method) if len(out) < len(data) else (data, "none")
+
+
+def decompress(data: bytes, method: str, length: int) -> bytes:
+    if method == "none":
+        return data
+    if method == "zstd":
+        dec = getattr(_local, "zstd_d", None)
+        if dec is None:
+            dec = _local.zstd_d = _zstd().ZstdDecompressor()
+        return bytes(dec.decompress(data, max_output_size=length))
+    if method == "zlib":
+        return zlib.decompress(data)
+    raise DriverError(f"backup chunk compressed with unknown method {method!r}")
+
+
+# --- reading and writing the device -------------------------------------------------------------
+
+_zeros: dict[int, bytes] = {}
+
+
+def zeros(length: int) -> bytes:
+    buf = _zeros.get(length)
+    if buf is None:
+        buf = _zeros.setdefault(length, bytes(length))
+    return buf
+
+
+def has_data(fd: int, offset: int, length: int) -> bool:
+    """Whether ``[offset, offset+length)`` may hold data: ``False`` only when the file system
+    says it is a hole (``SEEK_DATA``); block devices and file systems without it say nothing."""
+    try:
+        found = os.lseek(fd, offset, os.SEEK_DATA)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # no data from offset to the end
+            return False
+        return True
+    return found < offset + length
+
+
+def read_exact(fd: int, length: int, offset: int) -> bytes:
+    data = os.pread(fd, length, offset)
+    while len(data) < length:
+        more = os.pread(fd, length - len(data), offset + len(data))
+        if not more:
+            raise DriverError(f"the volume's data ends at byte {offset + len(data)}, before its size")
+        data += more
+    return data
+
+
+def _ordered(pool: ThreadPoolExecutor, window: int, tasks: Iterator[Callable[[], Any]]) -> Iterator[Any]:
+    """Run ``tasks`` on ``pool`` with at most ``window`` in flight; results in order."""
+    pending: list[Future[Any]] = []
+    for task in tasks:
+        pending.append(pool.submit(task))
+        if len(pending) >= window:
+            yield pending.pop(0).result()
+    for future in pending:
+        yield future.result()
+
+
+# --- backup -----------------------------------------------------------------------------------
+
+
+def backup_device(device: LocalDevice, store: ChunkStore, volume_id: str) -> BackupResult:
+    """Back up ``device`` into ``store``; the metadata object is written last, so a backup
+    whose index exists is whole."""
+    job = store.job
+    parent: dict[int, dict[str, Any]] = {}
+    if job.parent_prefix:
+        for entry in store.read_index(job.parent_prefix)["chunks"]:
+            parent[int(entry["offset"])] = entry
+    size, step = device.size, job.chunk_size
+    fd = os.open(device.path, os.O_RDONLY)
+    try:
+
+        def one(number: int, offset: int) -> dict[str, Any]:
+            length = min(step, size - offset)
+            entry: dict[str, Any] = {"offset": offset, "length": length}
+            if not has_data(fd, offset, length):
+                return {**entry, "sha256": _zero_sha(length), "object": None}
+            data = read_exact(fd, length, offset)
+            if data == zeros(length):
+                return {**entry, "sha256": _zero_sha(length), "object": None}
+            digest = hashlib.sha256(data).hexdigest()
+            old = parent.get(offset)
+            if old and old.get("object") and old.get("sha256") == digest and int(old["length"]) == length:
+                return {
+                    **entry,
+                    "sha256": digest,
+                    "object": old["object"],
+                    "compression": old["compression"],
+                    "stored": int(old.get("stored", 0)),
+                    "reused": True,
+                }
+            payload, method = compress(data, job.compression)
+            name = chunk_name(job.object_prefix, number)
+            store.put(name, payload)
+            return {**entry, "sha256": digest, "object": name, "compression": method, "stored": len(payload)}
+
+        tasks = ((lambda n=n, o=o: one(n, o)) for n, o in enumerate(range(0, size, step), start=1))
+        with ThreadPoolExecutor(max_workers=job.workers, thread_name_prefix="backup-chunk") as pool:
+            chunks = list(_ordered(pool, 2 * job.workers, tasks))
+    finally:
+        os.close(fd)
+    written = [c for c in chunks if c["object"] and not c.get("reused")]
+    index = {
+        "version": INDEX_VERSION,
+        "backup_id": job.backup_id,
+        "volume_id": volume_id,
+        "volume_size": size,
+        "chunk_size": step,
+        "parent_prefix": job.parent_prefix or None,
+        "chunks": [{k: v for k, v in c.items() if k != "reused"} for c in chunks],
+    }
+    store.put(metadata_name(job.object_prefix), json.dumps(index, separators=(",", ":")).encode())
+    return BackupResult(
+        size_bytes=size,
+        chunks=len(chunks),
+        objects=len(written) + 1,
+        stored_bytes=sum(int(c["stored"]) for c in written),
+        zero_chunks=sum(1 for c in chunks if not c["object"]),
+        reused_chunks=sum(1 for c in chunks if c.get("reused")),
+    )
+
+
+_ZERO_SHA: dict[int, str] = {}
+
+
+def _zero_sha(length: int) -> str:
+    digest = _ZERO_SHA.get(length)
+    if digest is None:
+        digest = _ZERO_SHA.setdefault(length, hashlib.sha256(zeros(length)).hexdigest())
+    return digest
+
+
+# --- restore ----------------------------------------------------------------------------------
+
+
+def restore_device(device: LocalDevice, store: ChunkStore) -> BackupResult:
+    """Write the backup ``store.job`` names onto ``device``, checking each chunk's sha256
+    before it is written; raises ``DriverError`` on the first bad or missing chunk."""
+    index = store.read_index(store.job.object_prefix)
+    size = int(index["volume_size"])
+    if device.size < size:
+        raise DriverError(f"the volume holds {device.size} bytes, the backup {size}")
+    fd = os.open(device.path, os.O_WRONLY)
+    try:
+
+        def one(entry: dict[str, Any]) -> int:
+            offset, length = int(entry["offset"]), int(entry["length"])
+            if offset < 0 or length <= 0 or offset + length > size:
+                raise DriverError(f"the backup's index lists a chunk outside the volume (offset {offset})")
+            if not entry.get("object"):
+                if not device.zeroed:
+                    os.pwrite(fd, zeros(length), offset)
+                return 0
+            try:
+                payload = store.get(str(entry["object"]))
+            except NotFound:
+                raise DriverError(f"backup object {entry['object']} is missing") from None
+            data = decompress(payload, str(entry.get("compression", "none")), length)
+            if len(data) != length or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                raise DriverError(f"backup object {entry['object']} does not match its sha256: the backup is corrupt")
+            written = os.pwrite(fd, data, offset)
+            if written != length:
+                raise DriverError(f"short write at byte {offset} of the volume")
+            return len(payload)
+
+        tasks = ((lambda e=e: one(e)) for e in index["chunks"])
+        with ThreadPoolExecutor(max_workers=store.job.workers, thread_name_prefix="restore-chunk") as pool:
+            read = list(_ordered(pool, 2 * store.job.workers, tasks))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    chunks = index["chunks"]
+    return BackupResult(
+        size_bytes=size,
+        chunks=len(chunks),
+        objects=sum(1 for c in chunks if c.get("object")),
+        stored_bytes=sum(read),
+        zero_chunks=sum(1 for c in chunks if not c.get("object")),
+    )

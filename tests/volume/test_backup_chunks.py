@@ -1,0 +1,75 @@
+"""The backup chunker (issue 18): compression choice, and a restore that refuses a corrupt,
+missing or oversized backup before it claims success."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from overcast.errors import DriverError
+from overcast.plugins import PluginManager
+from overcast.testing.fakes.backup import FakeBackupTarget
+from overcast.types import Backend, BackupJob, BackupTarget, DriverKind, LocalDevice
+from overcast.volume.backup_chunks import ChunkStore, backup_device, compress, decompress, restore_device
+
+MiB = 1024 * 1024
+
+
+def test_compression_is_used_only_where_it_pays() -> None:
+    text = b"overcast " * (MiB // 9)
+    for method in ("zstd", "zlib"):
+        packed, used = compress(text, method)
+        assert used == method and len(packed) < len(text) // 10
+        assert decompress(packed, used, len(text)) == text
+        noise = os.urandom(2 * MiB)
+        assert compress(noise, method) == (noise, "none")  # sampled: not worth compressing
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[FakeBackupTarget, ChunkStore, Path, Path]:
+    fake = FakeBackupTarget()
+    pm = PluginManager()
+    pm.registry.add(DriverKind.BACKUP, "fake", fake)
+    target = BackupTarget("p", "c")
+    store = ChunkStore(
+        pm.driver("backup", "fake"),
+        Backend(DriverKind.BACKUP, "backup", "fake"),
+        BackupJob("b", target, "v/b", chunk_size=MiB),
+    )
+    store.driver.prepare(backend=store.backend, target=target)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    with open(src, "wb") as f:
+        f.truncate(4 * MiB)
+        f.seek(MiB)
+        f.write(b"data" * 1000)
+    with open(dst, "wb") as f:
+        f.truncate(4 * MiB)
+    backup_device(LocalDevice(str(src), 4 * MiB), store, "v")
+    return fake, store, src, dst
+
+
+def test_a_corrupt_or_missing_chunk_fails_the_restore(setup: tuple[FakeBackupTarget, ChunkStore, Path, Path]) -> None:
+    fake, store, _, dst = setup
+    objects = fake.containers[("p", "c")]
+    assert sorted(objects) == ["v/b-00002", "v/b_metadata"]
+    good = objects["v/b-00002"]
+    objects["v/b-00002"] = good[:-1] + bytes([good[-1] ^ 1])
+    with pytest.raises(DriverError, match="does not match its sha256"):
+        restore_device(LocalDevice(str(dst), 4 * MiB, writable=True), store)
+    del objects["v/b-00002"]
+    with pytest.raises(DriverError, match="is missing"):
+        restore_device(LocalDevice(str(dst), 4 * MiB, writable=True), store)
+    objects["v/b-00002"] = good
+    restore_device(LocalDevice(str(dst), 4 * MiB, writable=True), store)
+
+
+def test_a_small_device_or_a_foreign_index_is_refused(setup: tuple[FakeBackupTarget, ChunkStore, Path, Path]) -> None:
+    fake, store, _, dst = setup
+    with pytest.raises(DriverError, match="holds"):
+        restore_device(LocalDevice(str(dst), 2 * MiB, writable=True), store)
+    fake.containers[("p", "c")]["v/b_metadata"] = json.dumps({"version": 99}).encode()
+    with pytest.raises(DriverError, match="not an Overcast chunk index"):
+        restore_device(LocalDevice(str(dst), 4 * MiB, writable=True), store)
