@@ -45,6 +45,27 @@ def implied_names(names: set[str]) -> set[str]:
     return out
 
 
+def _held_by(model: Any, user_id: str) -> Any:
+    """The assignments (of ``model``: on projects or on the system) the user holds, directly
+    or through a group."""
+    groups = select(GroupMember.group_id).where(GroupMember.user_id == user_id)
+    return ((model.actor_type == "user") & (model.actor_id == user_id)) | (
+        (model.actor_type == "group") & model.actor_id.in_(groups)
+    )
+
+
+def _with_implied(s: Session, stmt: Any) -> tuple[RoleRef, ...]:
+    """The roles ``stmt`` selects (id, name), plus those they imply, sorted by name."""
+    rows = {name: rid for rid, name in s.execute(stmt)}
+    if not rows:
+        return ()
+    missing = implied_names(set(rows)) - set(rows)
+    if missing:
+        for rid, name in s.execute(select(Role.id, Role.name).where(Role.name.in_(missing))):
+            rows[name] = rid
+    return tuple(sorted((RoleRef(rid, name) for name, rid in rows.items()), key=lambda r: r.name))
+
+
 class Assignments:
     def __init__(self, session_factory: Callable[[], Any]) -> None:
         self.session = session_factory
@@ -107,24 +128,12 @@ class Assignments:
     def effective_roles(self, user_id: str, project_id: str) -> tuple[RoleRef, ...]:
         """Roles of a user on a project: direct, through groups, plus implied ones."""
         with self.session() as s:
-            groups = select(GroupMember.group_id).where(GroupMember.user_id == user_id)
             stmt = (
                 select(Role.id, Role.name)
                 .join(RoleAssignment, RoleAssignment.role_id == Role.id)
-                .where(RoleAssignment.project_id == project_id)
-                .where(
-                    ((RoleAssignment.actor_type == "user") & (RoleAssignment.actor_id == user_id))
-                    | ((RoleAssignment.actor_type == "group") & RoleAssignment.actor_id.in_(groups))
-                )
+                .where(RoleAssignment.project_id == project_id, _held_by(RoleAssignment, user_id))
             )
-            rows = {name: rid for rid, name in s.execute(stmt)}
-            if not rows:
-                return ()
-            missing = implied_names(set(rows)) - set(rows)
-            if missing:
-                for rid, name in s.execute(select(Role.id, Role.name).where(Role.name.in_(missing))):
-                    rows[name] = rid
-        return tuple(sorted((RoleRef(rid, name) for name, rid in rows.items()), key=lambda r: r.name))
+            return _with_implied(s, stmt)
 
     def projects_of_user(self, user_id: str) -> list[Project]:
         """Projects the user has any role on (directly or through a group)."""
@@ -222,23 +231,12 @@ class SystemAssignments:
     def effective_roles(self, user_id: str) -> tuple[RoleRef, ...]:
         """A user's roles on the system: direct, through groups, plus implied ones."""
         with self.session() as s:
-            groups = select(GroupMember.group_id).where(GroupMember.user_id == user_id)
             stmt = (
                 select(Role.id, Role.name)
                 .join(SystemRoleAssignment, SystemRoleAssignment.role_id == Role.id)
-                .where(
-                    ((SystemRoleAssignment.actor_type == "user") & (SystemRoleAssignment.actor_id == user_id))
-                    | ((SystemRoleAssignment.actor_type == "group") & SystemRoleAssignment.actor_id.in_(groups))
-                )
+                .where(_held_by(SystemRoleAssignment, user_id))
             )
-            rows = {name: rid for rid, name in s.execute(stmt)}
-            if not rows:
-                return ()
-            missing = implied_names(set(rows)) - set(rows)
-            if missing:
-                for rid, name in s.execute(select(Role.id, Role.name).where(Role.name.in_(missing))):
-                    rows[name] = rid
-        return tuple(sorted((RoleRef(rid, name) for name, rid in rows.items()), key=lambda r: r.name))
+            return _with_implied(s, stmt)
 
     def list(self, user_ids: list[str] | None = None, role_id: str | None = None) -> list[tuple[str, str, str]]:
         """(actor type, actor id, role id) of each system grant; ``user_ids`` narrows to those users'."""
