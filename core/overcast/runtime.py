@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from overcast.compute.service import ComputeService
     from overcast.identity.service import IdentityService
     from overcast.image.service import ImageService
+    from overcast.loadbalancer.service import LoadBalancerService
     from overcast.network.service import NetworkService
     from overcast.objectstore.service import ObjectStoreService
     from overcast.volume.service import VolumeService
@@ -46,6 +47,7 @@ SERVICE_FACTORIES: dict[str, str] = {
     "network": "overcast.network.service:NetworkService",
     "volume": "overcast.volume.service:VolumeService",
     "objectstore": "overcast.objectstore.service:ObjectStoreService",
+    "loadbalancer": "overcast.loadbalancer.service:LoadBalancerService",
 }
 
 
@@ -100,6 +102,11 @@ class Runtime:
     @property
     def objectstore(self) -> ObjectStoreService:
         svc: ObjectStoreService = self.service("objectstore")
+        return svc
+
+    @property
+    def loadbalancer(self) -> LoadBalancerService:
+        svc: LoadBalancerService = self.service("loadbalancer")
         return svc
 
     @property

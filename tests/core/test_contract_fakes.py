@@ -8,6 +8,7 @@ from overcast.plugins import DriverCaller, PluginManager
 from overcast.testing.contract import (
     HypervisorContract,
     ImageStoreContract,
+    LoadBalancerContract,
     NetworkContract,
     ObjectStoreContract,
     VolumeContract,
@@ -63,3 +64,13 @@ class TestFakeObjectStore(ObjectStoreContract):
     @pytest.fixture
     def target(self) -> Backend:
         return Backend(DriverKind.OBJECT_STORE, "object_store", "fake")
+
+
+class TestFakeLoadBalancer(LoadBalancerContract):
+    @pytest.fixture
+    def driver(self, overcast_pm: PluginManager) -> DriverCaller:
+        return overcast_pm.driver(DriverKind.LOADBALANCER, "fake")
+
+    @pytest.fixture
+    def target(self) -> Backend:
+        return Backend(DriverKind.LOADBALANCER, "loadbalancer", "fake")

@@ -45,6 +45,7 @@ SERVICE_APIS = (
     "overcast.api.volume",
     "overcast.api.network",
     "overcast.api.objectstore",
+    "overcast.api.loadbalancer",
     "overcast.api.dashboard",
 )
 

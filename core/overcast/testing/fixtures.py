@@ -41,6 +41,7 @@ def fake_config_data(data_dir: Path, hosts: int = 1) -> dict[str, Any]:
         "image_store": {"driver": "fake"},
         "object_store": {"driver": "fake"},
         "network": {"driver": "fake"},
+        "loadbalancer": {"driver": "fake"},
     }
 
 

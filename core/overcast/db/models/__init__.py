@@ -2,6 +2,7 @@
 ``Base.metadata`` (Alembic's autogenerate and the tests rely on that)."""
 
 from overcast.db.models import compute, hosts, identity, image, network, objectstore, volume
+from overcast.db.models import loadbalancer
 from overcast.db.models.base import Base
 
-__all__ = ["Base", "compute", "hosts", "identity", "image", "network", "objectstore", "volume"]
+__all__ = ["Base", "compute", "hosts", "identity", "image", "network", "objectstore", "volume", "loadbalancer"]

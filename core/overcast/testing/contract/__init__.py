@@ -20,6 +20,7 @@ suite checks that such operations are refused before any call.
 
 from overcast.testing.contract.hypervisor import HypervisorContract
 from overcast.testing.contract.image_store import ImageStoreContract
+from overcast.testing.contract.loadbalancer import LoadBalancerContract
 from overcast.testing.contract.network import NetworkContract
 from overcast.testing.contract.object_store import ObjectStoreContract
 from overcast.testing.contract.volume import VolumeContract
@@ -27,6 +28,7 @@ from overcast.testing.contract.volume import VolumeContract
 __all__ = [
     "HypervisorContract",
     "ImageStoreContract",
+    "LoadBalancerContract",
     "NetworkContract",
     "ObjectStoreContract",
     "VolumeContract",

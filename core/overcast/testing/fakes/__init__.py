@@ -14,6 +14,7 @@ from typing import Any
 from overcast.hookspecs import hookimpl
 from overcast.testing.fakes.hypervisor import FakeHypervisor
 from overcast.testing.fakes.image_store import FakeImageStore
+from overcast.testing.fakes.loadbalancer import FakeLoadBalancerDriver
 from overcast.testing.fakes.network import FakeNetworkDriver
 from overcast.testing.fakes.object_store import FakeObjectStore, swift_listing
 from overcast.testing.fakes.volume import FakeVolumeDriver
@@ -26,6 +27,7 @@ __all__ = [
     "FakeDriversPlugin",
     "FakeHypervisor",
     "FakeImageStore",
+    "FakeLoadBalancerDriver",
     "FakeNetworkDriver",
     "FakeObjectStore",
     "FakeVolumeDriver",
@@ -42,6 +44,7 @@ class FakeDriversPlugin:
         self.network = FakeNetworkDriver()
         self.image_store = FakeImageStore()
         self.object_store = FakeObjectStore()
+        self.loadbalancer = FakeLoadBalancerDriver()
 
     @hookimpl
     def overcast_register_drivers(self, registry: Any) -> None:
@@ -50,6 +53,7 @@ class FakeDriversPlugin:
         registry.add(DriverKind.NETWORK, FAKE, self.network, "records network plumbing")
         registry.add(DriverKind.IMAGE_STORE, FAKE, self.image_store, "in-memory images")
         registry.add(DriverKind.OBJECT_STORE, FAKE, self.object_store, "in-memory objects")
+        registry.add(DriverKind.LOADBALANCER, FAKE, self.loadbalancer, "in-memory load-balancer data plane")
 
     @hookimpl
     def overcast_add_config_options(self) -> Sequence[ConfigOption]:
