@@ -46,6 +46,7 @@ def _check(field: str, value: Any, spec: Spec) -> Any:
             return None
         raise invalid(field, value, "Value should not be null")
     kind = spec.kind
+    value = _coerce(kind, value)
     if kind == "bool":
         if not isinstance(value, bool):
             raise invalid(field, value, "Wrong type. Expected '<class 'bool'>', got '%s'" % type(value))
@@ -79,6 +80,23 @@ def _check(field: str, value: Any, spec: Spec) -> Any:
         raise invalid(field, value, f"Value should be greater or equal to {spec.minimum:g}")
     if spec.maximum is not None and value > spec.maximum:
         raise invalid(field, value, f"Value should be lower or equal to {spec.maximum:g}")
+    return value
+
+
+def _coerce(kind: str, value: Any) -> Any:
+    """WSME converts numeric and boolean text to the declared type (clients send some
+    numbers as strings, e.g. octaviaclient's ``connection_limit``)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if kind == "int" and text.lstrip("-").isdigit():
+            return int(text)
+        if kind == "float":
+            try:
+                return float(text)
+            except ValueError:
+                return value
+        if kind == "bool" and text.lower() in ("true", "false"):
+            return text.lower() == "true"
     return value
 
 

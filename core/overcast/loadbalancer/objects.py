@@ -58,12 +58,16 @@ LISTENER = {
     "tls_versions": Spec("list"),
     "alpn_protocols": Spec("list"),
     "l7policies": Spec("list"),
+    "hsts_max_age": Spec("int", minimum=0),
+    "hsts_include_subdomains": Spec("bool"),
+    "hsts_preload": Spec("bool"),
 }
 LISTENER_UPDATABLE = {
     "name", "description", "admin_state_up", "tags", "connection_limit", "default_pool_id", "insert_headers",
     "timeout_client_data", "timeout_member_connect", "timeout_member_data", "timeout_tcp_inspect", "allowed_cidrs",
     "default_tls_container_ref", "sni_container_refs", "client_authentication", "client_ca_tls_container_ref",
-    "client_crl_container_ref", "tls_ciphers", "tls_versions", "alpn_protocols",
+    "client_crl_container_ref", "tls_ciphers", "tls_versions", "alpn_protocols", "hsts_max_age",
+    "hsts_include_subdomains", "hsts_preload",
 }  # fmt: skip
 POOL = {
     **COMMON,
@@ -265,7 +269,8 @@ class Objects:
             except ValueError:
                 raise invalid("allowed_cidrs", values["allowed_cidrs"], f"{cidr} is not a valid CIDR") from None
         for tls in ("default_tls_container_ref", "sni_container_refs", "client_ca_tls_container_ref",
-                    "client_crl_container_ref", "tls_ciphers", "tls_versions", "alpn_protocols"):  # fmt: skip
+                    "client_crl_container_ref", "tls_ciphers", "tls_versions", "alpn_protocols", "hsts_max_age",
+                    "hsts_include_subdomains", "hsts_preload"):  # fmt: skip
             if values.get(tls):
                 raise unsupported_option(self.provider, f"TLS termination ({tls}) is not served by this provider.")
         if values.get("client_authentication") not in (None, "NONE"):
