@@ -15,12 +15,14 @@ from fastapi.responses import Response
 from overcast.api.dashboard.headers import SecurityHeaders
 from overcast.api.dashboard.pages import HERE
 from overcast.api.dashboard.views import admin, auth, identity, images, instances, networks, objects, overview, volumes
+from overcast.api.dashboard.views import loadbalancers
 from overcast.api.middleware import RouteLimit
 from overcast.config import Config
 
 router = APIRouter(include_in_schema=False)
 for view in (auth, overview, instances, images, volumes, networks, objects, identity, admin):
     router.include_router(view.router)
+router.include_router(loadbalancers.router)
 
 #: ``create_app`` wraps the app in this: security headers on every dashboard response
 ASGI_WRAPPER = SecurityHeaders
