@@ -211,7 +211,7 @@ class Provisioner:
             self.runtime.agents.loadbalancer(host).deploy(loadbalancer=lb)
         except OvercastError as exc:
             log.error("load balancer %s: provisioning failed: %s", lb_id, exc)
-            self._settle(lb_id, ok=False)
+            self._settle(lb_id, ok=False, host=self.runtime.network.plumbing.network_host())
             return
         self._settle(lb_id, ok=True, host=host)
         self.svc.health.refresh(lb_id)
@@ -260,7 +260,8 @@ class Provisioner:
     def _teardown(self, lb: LoadBalancer) -> None:
         with self.runtime.db.session() as s:
             rec = s.get(LoadBalancerRecord, lb.id)
-            host, sg_id = rec.host, rec.vip_sg_id
+            # never deployed (or failed half-way): the network host may still hold a namespace
+            host, sg_id = rec.host or self.runtime.network.plumbing.network_host(), rec.vip_sg_id
         try:
             if host:
                 self.runtime.agents.loadbalancer(host).undeploy(loadbalancer=lb)

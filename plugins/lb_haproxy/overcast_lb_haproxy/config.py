@@ -198,6 +198,15 @@ def render(lb: LoadBalancer, state_dir: str, socket_path: str, user: str, maxcon
         "    timeout server 50000",
         "    timeout check 5s",
     ]
+    # haproxy refuses to start without a listener: a closed one on a Unix socket keeps a load
+    # balancer that has no (enabled) listeners yet running, with its stats socket answering
+    out += [
+        "",
+        "frontend overcast-idle",
+        "    mode tcp",
+        f"    bind unix@{socket_path}.idle mode 600",
+        "    tcp-request connection reject",
+    ]
     for listener in listeners:
         out += ["", *frontend(lb, listener, pools)]
     for pool in lb.pools:  # every pool, so its members' health is read even before a listener uses it

@@ -183,6 +183,7 @@ class HaproxyDriver:
                     pass
             shutil.rmtree(directory, ignore_errors=True)
             socket_path(directory).unlink(missing_ok=True)
+            Path(f"{socket_path(directory)}.idle").unlink(missing_ok=True)
         return True
 
     @hookimpl

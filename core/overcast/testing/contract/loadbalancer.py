@@ -151,6 +151,21 @@ class LoadBalancerContract:
         finally:
             driver.undeploy(backend=target, host=host_name, loadbalancer=loadbalancer)
 
+    def test_a_load_balancer_without_listeners_runs(
+        self, driver: LoadBalancerHooks, target: Backend, host_name: str, loadbalancer: LoadBalancer
+    ) -> None:
+        """A new load balancer has no listeners yet: it is deployed and running all the same."""
+        needs(driver, "deploy", "undeploy", "get_health")
+        empty = dataclasses.replace(loadbalancer, listeners=(), pools=())
+        try:
+            assert driver.deploy(backend=target, host=host_name, loadbalancer=empty) is True
+            health = driver.get_health(backend=target, host=host_name, loadbalancer=empty)
+            assert health.running is True and health.members == () and health.listeners == ()
+            assert driver.deploy(backend=target, host=host_name, loadbalancer=loadbalancer) is True
+            assert driver.get_health(backend=target, host=host_name, loadbalancer=loadbalancer).running is True
+        finally:
+            driver.undeploy(backend=target, host=host_name, loadbalancer=loadbalancer)
+
     def test_undeploy_of_what_was_never_deployed_succeeds(
         self, driver: LoadBalancerHooks, target: Backend, host_name: str, loadbalancer: LoadBalancer
     ) -> None:
