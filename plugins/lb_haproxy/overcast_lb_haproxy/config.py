@@ -167,7 +167,7 @@ def backend(pool: LbPool, listener_modes: dict[str, str], lb: LoadBalancer, stat
 
 
 def render(lb: LoadBalancer, state_dir: str, socket_path: str, user: str, maxconn: int) -> str:
-    """The whole ``haproxy.cfg`` of ``lb`` (its state directory holds the pid file)."""
+    """The whole ``haproxy.cfg`` of ``lb`` (the pid file is given on the command line)."""
     pools = {p.id: p for p in lb.pools}
     listeners = [li for li in lb.listeners if li.admin_state_up] if lb.admin_state_up else []
     modes = {}
@@ -183,7 +183,6 @@ def render(lb: LoadBalancer, state_dir: str, socket_path: str, user: str, maxcon
         f"    maxconn {maxconn}",
         f"    stats socket {socket_path} mode 600 level admin expose-fd listeners",
     ]
-    out.append(f"    pidfile {state_dir}/haproxy.pid")
     if user:
         out += [f"    user {user}", f"    group {user}"]
     if pinging:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -38,6 +39,15 @@ def socket_path(directory: Path) -> Path:
     because a Unix socket's path is limited to 107 bytes and state directories can be deep."""
     digest = hashlib.sha256(str(directory).encode()).hexdigest()[:24]
     return Path(SOCKET_DIR) / f"{digest}.sock"
+
+
+def fitting_maxconn(wanted: int) -> int:
+    """haproxy needs about two descriptors per connection and refuses to start when the
+    process's hard ``RLIMIT_NOFILE`` cannot hold ``maxconn``: stay within it."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, (hard - 200) // 2))
 
 
 def _run(argv: list[str], what: str) -> subprocess.CompletedProcess[str]:
@@ -103,7 +113,7 @@ class HaproxyDriver:
     def lb_deploy(self, backend: Backend, host: str, loadbalancer: LoadBalancer) -> bool:
         exe = str(backend.options.get("haproxy") or "haproxy")
         user = str(backend.options.get("user") if backend.options.get("user") is not None else "haproxy")
-        maxconn = int(backend.options.get("maxconn") or 50000)
+        maxconn = fitting_maxconn(int(backend.options.get("maxconn") or 50000))
         if not os.path.exists(f"/run/netns/{loadbalancer.namespace}"):
             raise DriverError(f"haproxy: namespace {loadbalancer.namespace} does not exist (the VIP is not plugged)")
         with self.lock:

@@ -22,7 +22,14 @@ OPTIONS = [
         "haproxy",
         help="the user haproxy drops to after binding (empty: stay root)",
     ),
-    ConfigOption(DriverKind.LOADBALANCER, NAME, "maxconn", int, 50000, help="connections per load balancer"),
+    ConfigOption(
+        DriverKind.LOADBALANCER,
+        NAME,
+        "maxconn",
+        int,
+        50000,
+        help="connections per load balancer (capped to what the hard open-files limit allows)",
+    ),
 ]
 
 
