@@ -68,6 +68,39 @@ class World:
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
 
 
+def diagnose(api: Observer, world: World, lb: dict[str, Any], fip: str, cloud: RunningCloud) -> str:
+    """What a failed reach looked like: the answers, the statuses, the data plane's view."""
+    ns = f"oclb-{lb['id']}"
+
+    def sh(*args: str) -> str:
+        done = subprocess.run(list(args), capture_output=True, text=True)
+        return done.stdout + done.stderr
+
+    def fetch_in_ns(address: str) -> str:
+        code = f"import urllib.request; print(urllib.request.urlopen('http://{address}/', timeout=3).read().decode())"
+        return sh("ip", "netns", "exec", ns, sys.executable, "-c", code)
+
+    status = api.get(f"/load-balancer/v2/lbaas/loadbalancers/{lb['id']}/status")
+    members = [
+        m["address"]
+        for li in status["statuses"]["loadbalancer"]["listeners"]
+        for p in li["pools"]
+        for m in p["members"]
+    ]
+    configs = "\n".join(p.read_text() for p in cloud.data_dir.rglob("haproxy.cfg"))
+    lines = [
+        f"via the floating IP: {world.get(fip)}",
+        f"status tree: {json.dumps(status)}",
+        f"in {ns}: {sh('ip', '-n', ns, '-o', 'addr')}{sh('ip', '-n', ns, 'route')}",
+        *(f"from {ns} to member {m}: {fetch_in_ns(m)}" for m in members),
+        f"from {ns} to its own VIP: {fetch_in_ns(lb['vip_address'])}",
+        f"haproxy processes: {sh('pgrep', '-af', 'haproxy')}",
+        f"haproxy config:\n{configs}",
+        f"server log:\n{cloud.log_tail(60)}",
+    ]
+    return "\n".join(lines)
+
+
 @pytest.fixture
 def lb_cloud(kvm_cloud: RunningCloud) -> Iterator[RunningCloud]:
     yield kvm_cloud
@@ -80,6 +113,16 @@ def lb_cloud(kvm_cloud: RunningCloud) -> Iterator[RunningCloud]:
         60,
         every=0.5,
     )
+    # routers with their interfaces, so that the networks (bridges, dnsmasq) can go too
+    for fip in api.get("/networking/v2.0/floatingips")["floatingips"]:
+        api.http.delete(f"/networking/v2.0/floatingips/{fip['id']}")
+    for router in api.get("/networking/v2.0/routers")["routers"]:
+        for port in api.get("/networking/v2.0/ports")["ports"]:
+            if port["device_id"] == router["id"] and port["device_owner"] == "network:router_interface":
+                api.http.put(
+                    f"/networking/v2.0/routers/{router['id']}/remove_router_interface", json={"port_id": port["id"]}
+                )
+        api.http.delete(f"/networking/v2.0/routers/{router['id']}")
 
 
 def test_http_load_balancer_with_health_monitor_and_floating_ip(lb_cloud: RunningCloud) -> None:
@@ -238,7 +281,11 @@ def test_http_load_balancer_with_health_monitor_and_floating_ip(lb_cloud: Runnin
     world = World(names.bridge(ext["id"]))
     try:
         wait_until(
-            lambda: world.get(fip)[0] == 200, "the VIP to answer through the floating IP", timeout=120, every=0.5
+            lambda: world.get(fip)[0] == 200,
+            "the VIP to answer through the floating IP",
+            timeout=120,
+            every=0.5,
+            detail=lambda: diagnose(api, world, lb, fip, cloud),
         )
         pages = [world.get(fip) for _ in range(20)]
         assert all(status == 200 for status, _, _ in pages), pages
