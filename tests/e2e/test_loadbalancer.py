@@ -292,8 +292,8 @@ def test_http_load_balancer_with_health_monitor_and_floating_ip(lb_cloud: Runnin
         )
         pages = [world.get(fip) for _ in range(20)]
         assert all(status == 200 for status, _, _ in pages), pages
-        hosts = {body.split()[1] for _, _, body in pages}
-        assert hosts == {"web1", "web2"}, pages
+        hosts = {body.split()[2] for _, _, body in pages}  # "tinyguest <hostname> <ip>"
+        assert hosts == {addresses["web1"], addresses["web2"]}, pages
 
         def member_status(name: str) -> str:
             return str(j("loadbalancer", "member", "show", "p1", members[name])["operating_status"])
@@ -309,7 +309,7 @@ def test_http_load_balancer_with_health_monitor_and_floating_ip(lb_cloud: Runnin
         tree = api.get(f"/load-balancer/v2/lbaas/loadbalancers/{lb['id']}/status")
         assert tree["statuses"]["loadbalancer"]["operating_status"] == "DEGRADED"
         pages = [world.get(fip) for _ in range(10)]
-        assert all(status == 200 and body.split()[1] == "web1" for status, _, body in pages), pages
+        assert all(status == 200 and body.split()[2] == addresses["web1"] for status, _, body in pages), pages
 
         policy = j(
             "loadbalancer",
