@@ -20,6 +20,8 @@ PACKAGES=(
     lvm2 thin-provisioning-tools xfsprogs btrfs-progs
     # networking backends
     dnsmasq-base iproute2 iptables bridge-utils
+    # load balancing (plugins/lb_haproxy)
+    haproxy
     # the tiny test guest (scripts/build-tiny-guest.sh)
     busybox-static cpio syslinux syslinux-common mtools dosfstools
     # issue 17: the metadata proxies (haproxy, as Neutron uses), the Debian cloud image

@@ -278,6 +278,19 @@ class ObjectStoreSection(_Section):
     public_url: str = ""  # empty: the API's public URL with this port
 
 
+class LoadBalancingSection(_Section):
+    """Settings of the load-balancer service (the ``[loadbalancer]`` table names its driver)."""
+
+    health_interval: float = Field(default=2.0, gt=0)  # seconds between reads of member health
+    quota_load_balancer: int = Field(default=-1, ge=-1)  # -1: unlimited (Octavia's default)
+    quota_listener: int = Field(default=-1, ge=-1)
+    quota_pool: int = Field(default=-1, ge=-1)
+    quota_member: int = Field(default=-1, ge=-1)
+    quota_health_monitor: int = Field(default=-1, ge=-1)
+    quota_l7policy: int = Field(default=-1, ge=-1)
+    quota_l7rule: int = Field(default=-1, ge=-1)
+
+
 class DriverTable(BaseModel):
     """A table that names a driver; every other key is a driver option."""
 
@@ -322,6 +335,9 @@ class Config(_Section):
     object_store: DriverTable | None = None
     network: DriverTable | None = None
     backup: DriverTable | None = None  # the volume backup target (issue 18)
+    # the load-balancer service: [loadbalancing] settings, [loadbalancer] its driver
+    loadbalancing: LoadBalancingSection = LoadBalancingSection()
+    loadbalancer: DriverTable | None = None
 
     @model_validator(mode="after")
     def _absolute_tls_paths(self) -> "Config":
@@ -463,6 +479,7 @@ class ResolvedDrivers:
     object_store: Backend | None
     network: Backend | None
     backup: Backend | None = None
+    loadbalancer: Backend | None = None
 
 
 #: process roles: ``all`` (all-in-one), ``controller`` (API and scheduler, no local drivers of
@@ -549,4 +566,6 @@ def resolve_drivers(config: Config, pm: Any, role: str = "all", host: str | None
         object_store=None if role == "agent" else single(DriverKind.OBJECT_STORE, config.object_store, "object_store"),
         network=single(DriverKind.NETWORK, config.network, "network", lenient=remote),
         backup=single(DriverKind.BACKUP, config.backup, "backup"),
+        # run by the network host's agent, like DHCP
+        loadbalancer=single(DriverKind.LOADBALANCER, config.loadbalancer, "loadbalancer", lenient=remote),
     )

@@ -170,3 +170,11 @@ class NoValidHost(OvercastError):
 class ServiceUnavailable(OvercastError):
     status = 503
     title = "Service Unavailable"
+
+
+class NotImplementedByBackend(OvercastError):
+    """A valid request for something the configured backend cannot do (Octavia's
+    provider "does not support" errors)."""
+
+    status = 501
+    title = "Not Implemented"

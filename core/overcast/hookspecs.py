@@ -5,7 +5,7 @@ Two sorts of hook live here:
 * **Registration hooks** (``overcast_*``) are broadcast to every plugin: a plugin adds
   drivers, config options, CLI commands, scheduler filters and weighers, and listens to
   events.
-* **Operation hooks** (``hv_*``, ``vol_*``, ``net_*``, ``img_*``, ``obj_*``) are
+* **Operation hooks** (``hv_*``, ``vol_*``, ``net_*``, ``img_*``, ``obj_*``, ``lb_*``) are
   ``firstresult``: the core *routes* each call to the one driver a host or backend names
   (``overcast.plugins.PluginManager.driver``), so only that driver's implementation answers,
   while hook wrappers from other plugins (audit, metrics) still run. They are declared once,
@@ -76,6 +76,7 @@ from overcast.types import (
     VolumeLocation,
     VolumeRef,
 )
+from overcast.types import LbHealth, LoadBalancer  # the lb_* family
 
 if TYPE_CHECKING:
     import click
@@ -583,6 +584,22 @@ class NetworkHooks(RoutedDriver, Protocol):
         """Stop the proxy ``net_setup_metadata_proxy`` started (and its route, redirect and
         address); nothing there is success. Blocks."""
 
+    @hookspec(firstresult=True)
+    def plug_namespace(self, backend: Backend, host: str, network: Network, port: Port, namespace: str) -> str:
+        """Plug ``port`` into network namespace ``namespace`` on ``host`` for a service that
+        runs there (a load balancer's VIP): make the network's plumbing and the namespace if
+        missing, a device inside it with the port's MAC and fixed IPs (with their subnets'
+        prefix lengths), and a default route through the first subnet's gateway. The host
+        side is plugged like a bound guest port, so ``net_setup_port`` applies the port's
+        security groups to it. Returns the device's name inside the namespace. Idempotent.
+        Blocks."""
+
+    @hookspec(firstresult=True)
+    def unplug_namespace(self, backend: Backend, host: str, port: Port, namespace: str) -> bool:
+        """Undo ``net_plug_namespace``: remove the device, the port's firewall and the
+        namespace (whatever still runs in it must have been stopped). Already gone is
+        success. Blocks."""
+
 
 class ImageStoreHooks(RoutedDriver, Protocol):
     """Image stores (``img_*``): ``backend`` is the ``[image_store]`` table.
@@ -743,6 +760,46 @@ class BackupHooks(RoutedDriver, Protocol):
         A container that does not exist has none. Blocks."""
 
 
+class LoadBalancerHooks(RoutedDriver, Protocol):
+    """Load-balancer data planes (``lb_*``): ``backend`` is the ``[loadbalancer]`` table,
+    ``host`` the host that serves the VIP's network (the network host), where the core has
+    already plugged the VIP port into ``loadbalancer.namespace`` (``net_plug_namespace``).
+
+    Each method is the hook ``lb_<method>`` (the family's prefix, ``DriverKind.hook_prefix``,
+    and the method's name): drivers implement ``lb_…`` with ``@hookimpl``, and
+    ``PluginManager.driver`` returns an object of this type whose methods call the one
+    driver named (``pm.driver("...", name).<method>(...)``)."""
+
+    @hookspec(firstresult=True)
+    def init_host(self, backend: Backend, host: str) -> bool:
+        """Check the data plane's tools exist on ``host`` (``DriverError`` naming what is
+        missing) and prepare its state directory. Idempotent. Blocks."""
+
+    @hookspec(firstresult=True)
+    def deploy(self, backend: Backend, host: str, loadbalancer: LoadBalancer) -> bool:
+        """Make the data plane serve ``loadbalancer`` exactly as given (listeners, pools,
+        members, monitors, L7 policies; disabled objects are not served): start it, or
+        reload it without dropping established connections. Raises ``DriverError`` (nothing
+        changed) when the configuration is refused, ``UnsupportedOperation``-like
+        ``DriverError`` for a feature the data plane lacks. Idempotent. Blocks."""
+
+    @hookspec(firstresult=True)
+    def undeploy(self, backend: Backend, host: str, loadbalancer: LoadBalancer) -> bool:
+        """Stop serving ``loadbalancer`` and remove its state (processes, files); the core
+        unplugs the namespace afterwards. Already gone is success. Blocks."""
+
+    @hookspec(firstresult=True)
+    def get_health(self, backend: Backend, host: str, loadbalancer: LoadBalancer) -> LbHealth:
+        """Each member's ``operating_status`` as the health checks see it now, and each
+        listener's counters. ``running=False`` (and no members) when the data plane is not
+        running. Blocks briefly."""
+
+    @hookspec(firstresult=True)
+    def list_resources(self, backend: Backend, host: str) -> Mapping[str, Sequence[str]]:
+        """What of ours runs on ``host`` (processes, state directories), by kind; for
+        reconciliation and leak checks."""
+
+
 #: the operation hooks of each driver kind
 DRIVER_HOOKS: Mapping[DriverKind, type] = {
     DriverKind.HYPERVISOR: HypervisorHooks,
@@ -751,6 +808,7 @@ DRIVER_HOOKS: Mapping[DriverKind, type] = {
     DriverKind.IMAGE_STORE: ImageStoreHooks,
     DriverKind.OBJECT_STORE: ObjectStoreHooks,
     DriverKind.BACKUP: BackupHooks,
+    DriverKind.LOADBALANCER: LoadBalancerHooks,
 }
 
 

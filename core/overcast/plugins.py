@@ -52,6 +52,7 @@ KNOWN_DRIVER_PACKAGES: dict[tuple[DriverKind, str], str] = {
     (DriverKind.IMAGE_STORE, "fs"): "overcast-storage-fs",
     (DriverKind.OBJECT_STORE, "fs"): "overcast-storage-fs",
     (DriverKind.NETWORK, "linuxbridge"): "overcast-net-linuxbridge",
+    (DriverKind.LOADBALANCER, "haproxy"): "overcast-lb-haproxy",
 }
 
 
@@ -313,6 +314,10 @@ class PluginManager:
     ) -> hookspecs.ObjectStoreHooks: ...
     @overload
     def driver(self, kind: Literal[DriverKind.BACKUP, "backup"], name: str) -> hookspecs.BackupHooks: ...
+    @overload
+    def driver(
+        self, kind: Literal[DriverKind.LOADBALANCER, "loadbalancer"], name: str
+    ) -> hookspecs.LoadBalancerHooks: ...
     @overload
     def driver(self, kind: DriverKind | str, name: str) -> hookspecs.RoutedDriver: ...
 

@@ -119,6 +119,19 @@ RULES: dict[str, str] = {
             "events:index",
         )
     },
+    # --- loadbalancer -----------------------------------------------------------------
+    "loadbalancer:quotas:list": "reader",  # the handler shows members their own project's only
+    "loadbalancer:quotas:update": "admin",
+    "loadbalancer:quotas:delete": "admin",
+    "loadbalancer:flavors:create": "admin",
+    "loadbalancer:flavorprofiles:list": "admin",
+    "loadbalancer:flavorprofiles:show": "admin",
+    "loadbalancer:flavorprofiles:create": "admin",
+    "loadbalancer:availabilityzones:create": "admin",
+    "loadbalancer:availabilityzoneprofiles:list": "admin",
+    "loadbalancer:availabilityzoneprofiles:show": "admin",
+    "loadbalancer:availabilityzoneprofiles:create": "admin",
+    "loadbalancer:loadbalancers:failover": "admin",
     # --- dashboard --------------------------------------------------------------------
     "dashboard:plugins:list": "admin",
 }

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from overcast.compute.service import ComputeService
     from overcast.identity.service import IdentityService
     from overcast.image.service import ImageService
+    from overcast.loadbalancer.service import LoadBalancerService
     from overcast.network.service import NetworkService
     from overcast.objectstore.service import ObjectStoreService
     from overcast.orchestration.service import OrchestrationService
@@ -48,6 +49,7 @@ SERVICE_FACTORIES: dict[str, str] = {
     "network": "overcast.network.service:NetworkService",
     "volume": "overcast.volume.service:VolumeService",
     "objectstore": "overcast.objectstore.service:ObjectStoreService",
+    "loadbalancer": "overcast.loadbalancer.service:LoadBalancerService",
 }
 # --- orchestration ---
 SERVICE_FACTORIES["orchestration"] = "overcast.orchestration.service:OrchestrationService"
@@ -119,6 +121,11 @@ class Runtime:
             section = self.config.notifications
             self._notifier = Notifier(self.bus, section.driver, tuple(section.topics))
         return self._notifier
+
+    @property
+    def loadbalancer(self) -> LoadBalancerService:
+        svc: LoadBalancerService = self.service("loadbalancer")
+        return svc
 
     @property
     def agents(self) -> Agents:

@@ -87,6 +87,7 @@ def uses_fake_drivers(config: Config) -> bool:
         config.image_store,
         config.object_store,
         config.network,
+        config.loadbalancer,
     ]
     return any(t is not None and t.driver == "fake" for t in tables)
 

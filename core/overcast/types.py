@@ -34,6 +34,7 @@ class DriverKind(str, enum.Enum):
     IMAGE_STORE = "image_store"  # img_*
     OBJECT_STORE = "object_store"  # obj_*
     BACKUP = "backup"  # backup_*: where volume backups are kept (issue 18)
+    LOADBALANCER = "loadbalancer"  # lb_*
 
     @property
     def hook_prefix(self) -> str:
@@ -48,6 +49,7 @@ HOOK_PREFIXES: Mapping[DriverKind, str] = types.MappingProxyType(
         DriverKind.IMAGE_STORE: "img_",
         DriverKind.OBJECT_STORE: "obj_",
         DriverKind.BACKUP: "backup_",
+        DriverKind.LOADBALANCER: "lb_",
     }
 )
 
@@ -504,6 +506,170 @@ class MetadataProxy:
     secret_b64: str
     network_id: str = ""
     router_id: str = ""
+
+
+# --------------------------------------------------------------------------------------
+# Load balancer (lb_*): an Octavia load balancer as its data plane needs it
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LbHealthMonitor:
+    """How a pool's members are checked: ``type`` is ``HTTP``, ``HTTPS``, ``TCP``, ``PING``
+    or ``TLS-HELLO``; a member is down after ``max_retries_down`` failures and up again after
+    ``max_retries`` successes, one check every ``delay`` seconds, each given ``timeout``."""
+
+    id: str
+    type: str
+    delay: int
+    timeout: int
+    max_retries: int
+    max_retries_down: int = 3
+    http_method: str = "GET"
+    url_path: str = "/"
+    expected_codes: str = "200"  # "200", "200,202" or "200-204"
+    http_version: float | None = None
+    domain_name: str | None = None
+    admin_state_up: bool = True
+
+
+@dataclass(frozen=True)
+class LbMember:
+    id: str
+    address: str
+    protocol_port: int
+    weight: int = 1  # 0: no new connections
+    admin_state_up: bool = True
+    backup: bool = False  # used only when every non-backup member is down
+    monitor_address: str | None = None
+    monitor_port: int | None = None
+
+
+@dataclass(frozen=True)
+class LbSessionPersistence:
+    """``type`` is ``SOURCE_IP``, ``HTTP_COOKIE`` (the balancer's cookie) or ``APP_COOKIE``
+    (the members' cookie ``cookie_name``)."""
+
+    type: str
+    cookie_name: str | None = None
+    persistence_timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class LbPool:
+    """``protocol`` is ``HTTP``, ``HTTPS`` (passed through), ``TCP``, ``PROXY`` or ``PROXYV2``
+    (TCP to the members with a PROXY protocol header); ``lb_algorithm`` is ``ROUND_ROBIN``,
+    ``LEAST_CONNECTIONS`` or ``SOURCE_IP``."""
+
+    id: str
+    protocol: str
+    lb_algorithm: str
+    admin_state_up: bool = True
+    session_persistence: LbSessionPersistence | None = None
+    members: tuple[LbMember, ...] = ()
+    health_monitor: LbHealthMonitor | None = None
+
+
+@dataclass(frozen=True)
+class LbL7Rule:
+    """``type``: ``PATH``, ``HEADER`` (``key`` names it), ``HOST_NAME``, ``COOKIE`` (``key``),
+    ``FILE_TYPE``; ``compare_type``: ``EQUAL_TO``, ``STARTS_WITH``, ``ENDS_WITH``, ``CONTAINS``,
+    ``REGEX``."""
+
+    id: str
+    type: str
+    compare_type: str
+    value: str
+    key: str | None = None
+    invert: bool = False
+    admin_state_up: bool = True
+
+
+@dataclass(frozen=True)
+class LbL7Policy:
+    """Applied in ``position`` order; a policy matches when all its (enabled) rules do.
+    ``action``: ``REDIRECT_TO_URL`` (``redirect_url``), ``REDIRECT_PREFIX`` (``redirect_prefix``),
+    ``REDIRECT_TO_POOL`` (``redirect_pool_id``, one of the load balancer's pools) or ``REJECT``."""
+
+    id: str
+    action: str
+    position: int
+    rules: tuple[LbL7Rule, ...] = ()
+    redirect_url: str | None = None
+    redirect_prefix: str | None = None
+    redirect_pool_id: str | None = None
+    redirect_http_code: int | None = None
+    admin_state_up: bool = True
+
+
+@dataclass(frozen=True)
+class LbListener:
+    """``protocol`` is ``HTTP``, ``HTTPS`` (passed through) or ``TCP``. ``connection_limit``
+    -1 is unlimited; timeouts are milliseconds; ``insert_headers`` maps header names
+    (``X-Forwarded-For``, ``X-Forwarded-Port``, ``X-Forwarded-Proto``) to ``"true"``."""
+
+    id: str
+    protocol: str
+    protocol_port: int
+    default_pool_id: str | None = None
+    admin_state_up: bool = True
+    connection_limit: int = -1
+    timeout_client_data: int = 50000
+    timeout_member_connect: int = 5000
+    timeout_member_data: int = 50000
+    timeout_tcp_inspect: int = 0
+    insert_headers: Mapping[str, str] = field(default_factory=dict)
+    allowed_cidrs: tuple[str, ...] = ()
+    l7policies: tuple[LbL7Policy, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    """A load balancer with everything its data plane needs, as the core knows it now.
+
+    ``vip_port`` is an ordinary Neutron port on ``network`` (device owner ``Octavia``), already
+    plugged into ``namespace`` on the host by ``net_plug_namespace``; the data plane serves
+    ``vip_address`` there and reaches members through the namespace's routes."""
+
+    id: str
+    project_id: str
+    vip_address: str
+    vip_port: Port
+    network: Network
+    namespace: str
+    admin_state_up: bool = True
+    listeners: tuple[LbListener, ...] = ()
+    pools: tuple[LbPool, ...] = ()
+
+
+@dataclass(frozen=True)
+class LbMemberHealth:
+    """A member as the health checks see it: ``ONLINE``, ``ERROR`` (checks fail),
+    ``NO_MONITOR`` (no health monitor), ``OFFLINE`` (disabled) or ``DRAINING`` (weight 0)."""
+
+    pool_id: str
+    member_id: str
+    operating_status: str
+
+
+@dataclass(frozen=True)
+class LbListenerStats:
+    listener_id: str
+    bytes_in: int = 0
+    bytes_out: int = 0
+    active_connections: int = 0
+    total_connections: int = 0
+    request_errors: int = 0
+
+
+@dataclass(frozen=True)
+class LbHealth:
+    """What ``lb_get_health`` reads back from a running data plane."""
+
+    loadbalancer_id: str
+    running: bool
+    members: tuple[LbMemberHealth, ...] = ()
+    listeners: tuple[LbListenerStats, ...] = ()
 
 
 # --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from overcast.testing.contract import (
     BackupContract,
     HypervisorContract,
     ImageStoreContract,
+    LoadBalancerContract,
     NetworkContract,
     ObjectStoreContract,
     VolumeContract,
@@ -74,3 +75,13 @@ class TestFakeBackupTarget(BackupContract):
     @pytest.fixture
     def target(self) -> Backend:
         return Backend(DriverKind.BACKUP, "backup", "fake")
+
+
+class TestFakeLoadBalancer(LoadBalancerContract):
+    @pytest.fixture
+    def driver(self, overcast_pm: PluginManager) -> DriverCaller:
+        return overcast_pm.driver(DriverKind.LOADBALANCER, "fake")
+
+    @pytest.fixture
+    def target(self) -> Backend:
+        return Backend(DriverKind.LOADBALANCER, "loadbalancer", "fake")

@@ -19,6 +19,7 @@ from overcast.bus.rpc import Method, client, declared
 
 if TYPE_CHECKING:
     from overcast.agent.compute import ComputeAgent
+    from overcast.agent.loadbalancer import LoadBalancerAgent
     from overcast.agent.network import NetworkAgent
     from overcast.agent.volume import VolumeAgent
     from overcast.bus import Bus
@@ -30,6 +31,7 @@ AGENT_HANDLERS: dict[str, str] = {
     "compute": "overcast.agent.compute:ComputeAgent",
     "network": "overcast.agent.network:NetworkAgent",
     "volume": "overcast.agent.volume:VolumeAgent",
+    "loadbalancer": "overcast.agent.loadbalancer:LoadBalancerAgent",
 }
 
 
@@ -115,6 +117,11 @@ class Agents:
         from overcast.agent.volume import VolumeAgent
 
         return client(self.bus, agent_topic(host), VolumeAgent, timeout)
+
+    def loadbalancer(self, host: str, timeout: float | None = None) -> LoadBalancerAgent:
+        from overcast.agent.loadbalancer import LoadBalancerAgent
+
+        return client(self.bus, agent_topic(host), LoadBalancerAgent, timeout)
 
 
 def start_local_agents(runtime: Any, hosts: list[str] | None = None) -> list[HostAgent]:

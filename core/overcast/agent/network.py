@@ -179,5 +179,21 @@ class NetworkAgent:
         )
 
     @rpc
+    def plug_namespace(self, network: Network, port: Port, namespace: str) -> str:
+        """Plug ``port`` into ``namespace`` (a load balancer's VIP); the device's name inside."""
+        return self._plumb(
+            lambda d, b: d.plug_namespace(
+                backend=b, host=self.host_name, network=network, port=port, namespace=namespace
+            ),
+            "",
+        )
+
+    @rpc
+    def unplug_namespace(self, port: Port, namespace: str) -> bool:
+        return self._plumb(
+            lambda d, b: d.unplug_namespace(backend=b, host=self.host_name, port=port, namespace=namespace), True
+        )
+
+    @rpc
     def list_resources(self) -> Mapping[str, Sequence[str]]:
         return self._plumb(lambda d, b: d.list_resources(backend=b, host=self.host_name), {})

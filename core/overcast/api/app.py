@@ -47,6 +47,7 @@ SERVICE_APIS: tuple[str, ...] = (
     "overcast.api.network",
     "overcast.api.objectstore",
     "overcast.api.orchestration",
+    "overcast.api.loadbalancer",
     "overcast.api.dashboard",  # serves "/": after every service's own prefix
     "overcast.api.metrics",
 )

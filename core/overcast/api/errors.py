@@ -49,6 +49,12 @@ def neutron_error(status: int, title: str, message: str, code: str) -> Body:
     return "application/json", _json({"NeutronError": {"type": code, "message": message, "detail": ""}})
 
 
+def octavia_error(status: int, title: str, message: str, code: str) -> Body:
+    """Octavia's (WSME) fault body: ``faultcode`` is ``Client`` for 4xx, ``Server`` else."""
+    fault = "Client" if 400 <= status < 500 else "Server"
+    return "application/json", _json({"faultcode": fault, "faultstring": message, "debuginfo": None})
+
+
 def plain_error(status: int, title: str, message: str, code: str) -> Body:
     """Glance and Swift answer errors in plain text (webob style)."""
     return "text/plain; charset=utf-8", f"{status} {title}\n\n{message}\n".encode()
@@ -132,6 +138,7 @@ FORMATTERS: dict[str, Callable[[int, str, str, str], Body]] = {
     "networking": neutron_error,
     "image": glance_error,
     "object": plain_error,
+    "load-balancer": octavia_error,
 }
 FORMATTERS["orchestration"] = heat_error
 

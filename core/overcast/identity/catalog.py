@@ -34,6 +34,7 @@ SERVICES: tuple[ServiceDef, ...] = (
     ServiceDef("volumev3", "cinderv3", "/volume/v3/{project_id}", "Block storage (Cinder v3)"),
     ServiceDef("network", "neutron", "/networking", "Networking (Neutron v2.0)"),
     ServiceDef("object-store", "swift", "/object/v1/AUTH_{project_id}", "Object storage (Swift v1)"),
+    ServiceDef("load-balancer", "octavia", "/load-balancer", "Load balancing (Octavia v2)"),
 )
 # --- orchestration ---
 SERVICES += (ServiceDef("orchestration", "heat", "/orchestration/v1/{project_id}", "Orchestration (Heat v1)"),)

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 
 from overcast.context import RequestContext
-from overcast.db.models.network import FloatingIpRecord, NetworkRecord, PortRecord
-from overcast.errors import Conflict
+from overcast.db.models.network import FloatingIpRecord, IpAllocationRecord, NetworkRecord, PortRecord
+from overcast.errors import Conflict, NotFound
 from overcast.network import contracts
 from overcast.network.floatingips import FloatingIpManager
 from overcast.network.lookup import get_owned
@@ -29,7 +29,7 @@ from overcast.network.rpc import NETWORK_TOPIC, NetworkRpc
 from overcast.network.routers import RouterManager
 from overcast.network.secgroups import SecurityGroupManager
 from overcast.network.subnets import SubnetManager
-from overcast.types import Port, VifDetails
+from overcast.types import Network, Port, VifDetails
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,31 @@ class NetworkService:
                         }
                     )
         return out
+
+    # --- for the load-balancer service ---------------------------------------------------
+
+    def port_and_network(self, port_id: str) -> tuple[Port, Network]:
+        """A port with its firewall rules and its network, as the drivers take them."""
+        with self.runtime.db.session() as s:
+            port = s.get(PortRecord, port_id)
+            if port is None:
+                raise NotFound(f"Port {port_id} could not be found.", code="PortNotFound")
+            return contracts.port_contract(s, port), contracts.network_contract(s.get(NetworkRecord, port.network_id))
+
+    def routed_subnets(self, subnet_id: str) -> set[str]:
+        """The subnets a host on ``subnet_id`` reaches through its gateway: those on an
+        interface of a router that also has an interface on ``subnet_id``."""
+        with self.runtime.db.session() as s:
+            on_subnet = select(PortRecord.device_id).where(
+                PortRecord.device_owner == "network:router_interface",
+                PortRecord.fixed_ips.any(IpAllocationRecord.subnet_id == subnet_id),
+            )
+            interfaces = s.scalars(
+                select(PortRecord).where(
+                    PortRecord.device_owner == "network:router_interface", PortRecord.device_id.in_(on_subnet)
+                )
+            )
+            return {alloc.subnet_id for port in interfaces for alloc in port.fixed_ips}
 
     def deallocate_ports(self, ctx: RequestContext, instance_uuid: str) -> None:
         """Release a deleted server's ports: delete those made for it, unbind the user's own."""

@@ -42,6 +42,7 @@ def fake_config_data(data_dir: Path, hosts: int = 1) -> dict[str, Any]:
         "object_store": {"driver": "fake"},
         "network": {"driver": "fake"},
         "backup": {"driver": "fake"},
+        "loadbalancer": {"driver": "fake"},
     }
 
 

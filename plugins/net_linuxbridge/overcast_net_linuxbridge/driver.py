@@ -151,6 +151,55 @@ class LinuxBridgeDriver:
             arpfilter.remove(port.id)
         return True
 
+    # --- ports plugged into a service's namespace (a load balancer's VIP) ------------------
+
+    @hookimpl
+    def net_plug_namespace(self, backend: Backend, host: str, network: Network, port: Port, namespace: str) -> str:
+        """The port as a veth: its host side named like a guest's tap (``ocnt…``) in the
+        network's bridge, so the port's security groups apply to it; inside, ``vip0`` with
+        the port's MAC and addresses and a default route through the subnet's gateway."""
+        cidrs = {s.id: s for s in network.subnets}
+        addresses = [
+            f"{ip.ip_address}/{cidrs[ip.subnet_id].cidr.split('/')[1]}"
+            for ip in port.fixed_ips
+            if ip.subnet_id in cidrs
+        ]
+        if not addresses:
+            raise DriverError(
+                f"linuxbridge: port {port.id} has no address on network {network.id} to plug into {namespace}"
+            )
+        gateway = next(
+            (
+                cidrs[ip.subnet_id].gateway_ip
+                for ip in port.fixed_ips
+                if ip.subnet_id in cidrs and cidrs[ip.subnet_id].gateway_ip
+            ),
+            None,
+        )
+        with self.lock:
+            self._setup_network(backend, host, network)
+            links.ensure_namespace(namespace)
+            inner = names.SERVICE_INNER
+            links.ensure_veth(
+                names.tap(port.id), inner, namespace, names.bridge(network.id), network.mtu, port.mac_address
+            )
+            links.set_addresses(namespace, inner, addresses)
+            if gateway:
+                run(["ip", "-n", namespace, "route", "replace", "default", "via", gateway, "dev", inner])
+            if port.port_security_enabled:
+                firewall.apply_port(port)
+                arpfilter.apply(port)
+        return inner
+
+    @hookimpl
+    def net_unplug_namespace(self, backend: Backend, host: str, port: Port, namespace: str) -> bool:
+        with self.lock:
+            links.delete_link(names.tap(port.id))
+            firewall.remove_port(port.id)
+            arpfilter.remove(port.id)
+            links.delete_namespace(namespace)
+        return True
+
     # --- DHCP and routers ----------------------------------------------------------------
 
     @hookimpl

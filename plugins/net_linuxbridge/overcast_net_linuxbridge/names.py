@@ -51,6 +51,7 @@ def router_namespace(router_id: str) -> str:
 
 # inside a namespace of ours the names need no prefix
 DHCP_INNER = "dhcp0"
+SERVICE_INNER = "vip0"  # a port plugged into a service's namespace (net_plug_namespace)
 
 
 def router_inner(port_id: str) -> str:

@@ -16,6 +16,7 @@ from overcast.api.dashboard.headers import SecurityHeaders
 from overcast.api.dashboard.pages import HERE
 from overcast.api.dashboard.views import admin, auth, identity, images, instances, networks, objects, overview, volumes
 from overcast.api.dashboard.views import stacks  # orchestration
+from overcast.api.dashboard.views import loadbalancers
 from overcast.api.middleware import RouteLimit
 from overcast.config import Config
 
@@ -24,6 +25,7 @@ for view in (auth, overview, instances, images, volumes, networks, objects, iden
     router.include_router(view.router)
 # --- orchestration ---
 router.include_router(stacks.router)
+router.include_router(loadbalancers.router)
 
 #: ``create_app`` wraps the app in this: security headers on every dashboard response
 ASGI_WRAPPER = SecurityHeaders

@@ -32,6 +32,8 @@ def error_message(response: httpx.Response) -> str:
     if isinstance(body, dict):
         if isinstance(body.get("error"), dict):
             return str(body["error"].get("message", body["error"]))
+        if "faultstring" in body:  # Octavia
+            return str(body["faultstring"])
         if isinstance(body.get("NeutronError"), dict):
             return str(body["NeutronError"].get("message", ""))
         for value in body.values():

@@ -1,7 +1,17 @@
 """Every table, one module per service. Importing this package registers them all on
 ``Base.metadata`` (Alembic's autogenerate and the tests rely on that)."""
 
-from overcast.db.models import compute, hosts, identity, image, network, objectstore, orchestration, volume
+from overcast.db.models import (
+    compute,
+    hosts,
+    identity,
+    image,
+    loadbalancer,
+    network,
+    objectstore,
+    orchestration,
+    volume,
+)
 from overcast.db.models import aggregates, volume_backups, volume_transfers  # issue 18
 from overcast.db.models.base import Base
 
@@ -18,4 +28,5 @@ __all__ = [
     "volume_transfers",
     "aggregates",
     "orchestration",
+    "loadbalancer",
 ]

@@ -21,6 +21,7 @@ suite checks that such operations are refused before any call.
 from overcast.testing.contract.backup import BackupContract
 from overcast.testing.contract.hypervisor import HypervisorContract
 from overcast.testing.contract.image_store import ImageStoreContract
+from overcast.testing.contract.loadbalancer import LoadBalancerContract
 from overcast.testing.contract.network import NetworkContract
 from overcast.testing.contract.object_store import ObjectStoreContract
 from overcast.testing.contract.volume import VolumeContract
@@ -32,6 +33,7 @@ __all__ = [
     "BackupContract",
     "HypervisorContract",
     "ImageStoreContract",
+    "LoadBalancerContract",
     "NetworkContract",
     "ObjectStoreContract",
     "VolumeContract",

@@ -95,3 +95,23 @@ class NetworkContract:
             assert driver.teardown_router(backend=target, host=host_name, router=router) is True
         finally:
             driver.teardown_network(backend=target, host=host_name, network=net)
+
+    def test_plug_namespace_and_unplug_leave_nothing(
+        self, driver: NetworkHooks, target: Backend, host_name: str
+    ) -> None:
+        needs(driver, "plug_namespace", "unplug_namespace", "setup_network", "teardown_network", "list_resources")
+        net = sample_network()
+        port = sample_port(net)
+        namespace = f"ocn-contract-{uuid.uuid4().hex[:8]}"
+        before = {k: set(v) for k, v in driver.list_resources(backend=target, host=host_name).items() if v}
+        try:
+            device = driver.plug_namespace(backend=target, host=host_name, network=net, port=port, namespace=namespace)
+            assert isinstance(device, str) and device
+            again = driver.plug_namespace(backend=target, host=host_name, network=net, port=port, namespace=namespace)
+            assert again == device
+        finally:
+            assert driver.unplug_namespace(backend=target, host=host_name, port=port, namespace=namespace) is True
+            driver.teardown_network(backend=target, host=host_name, network=net)
+        assert driver.unplug_namespace(backend=target, host=host_name, port=port, namespace=namespace) is True
+        after = {k: set(v) for k, v in driver.list_resources(backend=target, host=host_name).items() if v}
+        assert after == before, "unplugging must leave nothing behind"

@@ -15,6 +15,7 @@ from overcast.hookspecs import hookimpl
 from overcast.testing.fakes.backup import FakeBackupTarget
 from overcast.testing.fakes.hypervisor import FakeHypervisor
 from overcast.testing.fakes.image_store import FakeImageStore
+from overcast.testing.fakes.loadbalancer import FakeLoadBalancerDriver
 from overcast.testing.fakes.network import FakeNetworkDriver
 from overcast.testing.fakes.object_store import FakeObjectStore, swift_listing
 from overcast.testing.fakes.volume import FakeVolumeDriver
@@ -28,6 +29,7 @@ __all__ = [
     "FakeDriversPlugin",
     "FakeHypervisor",
     "FakeImageStore",
+    "FakeLoadBalancerDriver",
     "FakeNetworkDriver",
     "FakeObjectStore",
     "FakeVolumeDriver",
@@ -45,6 +47,7 @@ class FakeDriversPlugin:
         self.image_store = FakeImageStore()
         self.object_store = FakeObjectStore()
         self.backup = FakeBackupTarget()
+        self.loadbalancer = FakeLoadBalancerDriver()
 
     @hookimpl
     def overcast_register_drivers(self, registry: Any) -> None:
@@ -54,6 +57,7 @@ class FakeDriversPlugin:
         registry.add(DriverKind.IMAGE_STORE, FAKE, self.image_store, "in-memory images")
         registry.add(DriverKind.OBJECT_STORE, FAKE, self.object_store, "in-memory objects")
         registry.add(DriverKind.BACKUP, FAKE, self.backup, "in-memory backup objects")
+        registry.add(DriverKind.LOADBALANCER, FAKE, self.loadbalancer, "in-memory load-balancer data plane")
 
     @hookimpl
     def overcast_add_config_options(self) -> Sequence[ConfigOption]:

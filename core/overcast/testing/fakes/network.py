@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from overcast.errors import DriverError
 from overcast.hookspecs import hookimpl
 from overcast.types import (
     Backend,
@@ -86,6 +87,20 @@ class FakeNetworkDriver:
     @hookimpl
     def net_teardown_metadata_proxy(self, backend: Backend, host: str, proxy: MetadataProxy) -> bool:
         self.state[host]["metadata_proxies"].pop(proxy.network_id or proxy.router_id, None)
+        return True
+
+    @hookimpl
+    def net_plug_namespace(self, backend: Backend, host: str, network: Network, port: Port, namespace: str) -> str:
+        if not port.fixed_ips:
+            raise DriverError(f"port {port.id} has no fixed IP to serve in namespace {namespace}")
+        self.state[host]["networks"][network.id] = network
+        self.state[host]["namespaces"][namespace] = port
+        return "vip0"
+
+    @hookimpl
+    def net_unplug_namespace(self, backend: Backend, host: str, port: Port, namespace: str) -> bool:
+        self.state[host]["namespaces"].pop(namespace, None)
+        self.state[host]["ports"].pop(port.id, None)
         return True
 
     @hookimpl

@@ -1,0 +1,1 @@
+"""Overcast load balancing on haproxy."""
