@@ -184,7 +184,7 @@ def test_config_check_shows_the_limits_and_rules(tmp_path: Path) -> None:
     from overcast.cli.server import to_toml
 
     data = fake_config_data(tmp_path)
-    for table in ("hosts", "volume_backends", "image_store", "object_store", "network", "backup"):
+    for table in ("hosts", "volume_backends", "image_store", "object_store", "network", "backup", "loadbalancer"):
         data.pop(table, None)
     data["identity"].update({"password_min_length": 12, "password_regex": "^(?=.*[A-Z])"})
     path = tmp_path / "overcast.toml"
