@@ -12,5 +12,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             if name == "openapi_fuzz" and report.when == "teardown":
                 terminalreporter.write_line(
                     f"OpenAPI fuzz: {value['operations']} operations, {value['cases']} cases, "
-                    f"{value['4xx']} answered 4xx, 0 server errors"
+                    f"{value['4xx']} answered 4xx, {value.get('501', 0)} answered 501 (not supported), 0 server errors"
                 )
