@@ -276,6 +276,18 @@ def rewrite_paths(domain_xml_text: str, mapping: Mapping[str, str]) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
+def rewrite_serial_port(domain_xml_text: str, port: int) -> str:
+    """The same domain with its TCP serial/console chardev on ``port`` (a migration's
+    destination binds its own free port: the source's may be taken there)."""
+    root = ET.fromstring(domain_xml_text)
+    for tag in ("serial", "console"):
+        for chardev in root.iter(tag):
+            source = chardev.find("source")
+            if chardev.get("type") == "tcp" and source is not None and source.get("mode") == "bind":
+                source.set("service", str(port))
+    return ET.tostring(root, encoding="unicode")
+
+
 # --- device names -------------------------------------------------------------------------
 
 _DEV_RE = re.compile(r"^(?:/dev/)?[a-z]*d([a-z]{1,2})$")

@@ -392,6 +392,8 @@ def pre_live_migration(driver: KvmDriver, host: Host, instance: Instance, migrat
             # the ports are probed here, on the destination: only it can bind its address
             # (the source agent may run on another machine or in another network namespace)
             **dict(zip(("migration_port", "disks_port"), free_ports(cfg.migration_address, 2))),
+            # the serial console's loopback port, free here (issue 17's TCP chardev)
+            "dest_serial_port": free_port("127.0.0.1") if cfg.serial_console else 0,
         },
     )
 
@@ -421,6 +423,8 @@ def live_migration(driver: KvmDriver, host: Host, instance: Instance, dest: Host
             if os.path.basename(disk.path) == configdrive.FILE_NAME:
                 paths[disk.path] = dest_drive
     dest_xml = domxml.rewrite_paths(xml, paths)
+    if data.get("dest_serial_port"):
+        dest_xml = domxml.rewrite_serial_port(dest_xml, int(data["dest_serial_port"]))
 
     with transient_pool(dconn, dest_dir) as pool:
         vol = create_remote_volume(pool, os.path.basename(dest_disk), capacity, "qcow2")

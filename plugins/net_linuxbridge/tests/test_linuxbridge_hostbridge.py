@@ -21,7 +21,7 @@ BRIDGE = f"obx{os.getpid() % 100000}"  # not ours by name: a host bridge is the 
 
 @pytest.fixture
 def rig(tmp_path: Path, overcast_pm: Any) -> Iterator[Any]:
-    from conftest import Rig, _scrub
+    from linuxbridge_rig import Rig, _scrub
     from overcast.agent import start_local_agents
     from overcast.config import parse_config
     from overcast.runtime import build_runtime

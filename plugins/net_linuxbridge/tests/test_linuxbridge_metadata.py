@@ -105,7 +105,7 @@ def _instance(runtime: Any, project: str, name: str) -> str:
 def rig(tmp_path: Path, overcast_pm: Any) -> Iterator[Any]:
     import uvicorn
 
-    from conftest import Rig, _scrub
+    from linuxbridge_rig import Rig, _scrub
     from overcast.agent import start_local_agents
     from overcast.api.metadata import create_metadata_app
     from overcast.config import parse_config
