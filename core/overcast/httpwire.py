@@ -57,8 +57,11 @@ class OneWriteHttpToolsProtocol(HttpToolsProtocol):
     """:class:`HttpToolsProtocol` whose response cycles send the head with the body."""
 
     def on_headers_complete(self) -> None:
+        before = self.cycle
         super().on_headers_complete()
         cycle: Any = self.cycle
+        if cycle is None or cycle is before:
+            return  # a websocket upgrade: no response cycle here, the websocket protocol takes over
         wire = cycle.transport = _HeadWithBody(self.transport)
         completed = cycle.on_response
 
