@@ -270,6 +270,9 @@ class ObjectStoreSection(_Section):
     container_listing_limit: int = Field(default=10000, ge=1)
     max_file_size: int = Field(default=5 * 1024**3, ge=1)  # one object (not a manifest)
     max_meta_overall_size: int = Field(default=4096, ge=256)
+    # a holder of this role on any project administers every account, sets account quotas
+    # (Swift keystoneauth's ``reseller_admin_role``); cloud admins always may
+    reseller_admin_role: str = "ResellerAdmin"
     # ``workers`` > 0: that many extra processes serve the Swift API (``/object/...`` only) on
     # ``port`` of the API's host, sharing one listening socket, and the catalog's object-store
     # endpoint moves there (like swift-proxy's workers). 0: the API process serves it.

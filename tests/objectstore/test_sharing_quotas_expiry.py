@@ -7,7 +7,7 @@ import time
 import pytest
 
 from overcast.objectstore.expirer import reap_due
-from tests.objectstore.conftest import Swift  # noqa: F401
+from tests.objectstore.conftest import Swift, new_user
 
 
 def test_second_project_sees_nothing_until_a_read_acl_grants_it(os_runtime, alice, bob) -> None:
@@ -94,6 +94,22 @@ def test_account_quota_is_set_by_admins_only(os_runtime, alice, os_client) -> No
     assert alice("POST", "", headers={"X-Remove-Account-Meta-Quota-Bytes": "x"}).status_code == 403
     assert admin("POST", "", headers={"X-Remove-Account-Meta-Quota-Bytes": "x"}).status_code == 204
     assert alice("PUT", "/c/b", content=b"12345").status_code == 201
+
+
+def test_reseller_admin_role_on_any_project_sets_account_quotas(os_runtime, alice, os_client) -> None:
+    """Swift's reseller admin is a role, held on any project (Tempest's account-quota tests give
+    it to a user of their own project); an admin of another project only is not one."""
+    ident = os_runtime.identity
+    role = ident.directory.create_role("ResellerAdmin")
+    reseller_project, reseller_token = new_user(os_runtime)
+    user_id = ident.validate_token(reseller_token).payload.user_id
+    ident.assignments.grant("user", user_id, reseller_project, role.id)
+    reseller = Swift(os_client, ident.issue_token_for(user_id, reseller_project).token, alice.project)
+    _, project_admin_token = new_user(os_runtime, role="admin")
+    project_admin = Swift(os_client, project_admin_token, alice.project)
+    assert project_admin("POST", "", headers={"X-Account-Meta-Quota-Bytes": "8"}).status_code == 403
+    assert reseller("POST", "", headers={"X-Account-Meta-Quota-Bytes": "8"}).status_code == 204
+    assert alice("HEAD", "").headers["X-Account-Meta-Quota-Bytes"] == "8"
 
 
 def test_expiry_hides_then_reaps(os_runtime, alice, monkeypatch) -> None:

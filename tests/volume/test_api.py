@@ -229,6 +229,18 @@ def test_extend_and_update(api: Api, settle: Any) -> None:
     assert api.get(f"volumes/{vol['id']}").json()["volume"]["bootable"] == "true"
 
 
+def test_readonly_flag_shows_in_metadata_once_set(api: Api, settle: Any) -> None:
+    vol = create(api, settle, metadata={"a": "1"})
+    assert vol["metadata"] == {"a": "1"}  # never set: not shown
+    for flag in (True, False):
+        r = api.post(f"volumes/{vol['id']}/action", {"os-update_readonly_flag": {"readonly": flag}})
+        assert r.status_code == 202, r.text
+        assert api.get(f"volumes/{vol['id']}").json()["volume"]["metadata"] == {"a": "1", "readonly": str(flag)}
+    assert api.get(f"volumes/{vol['id']}/metadata").json()["metadata"] == {"a": "1"}  # the user's own only
+    r = api.post(f"volumes/{vol['id']}/action", {"os-update_readonly_flag": {}})
+    assert r.status_code == 400 and "readonly" in r.json()["badRequest"]["message"]
+
+
 def test_admin_services_and_types(api: Api, api_admin: Api) -> None:
     services = api_admin.get("os-services").json()["services"]
     assert services == [

@@ -125,9 +125,13 @@ class ObjectStoreService(ObjectOps):
             self._callers[policy] = hit
         return hit
 
-    @staticmethod
-    def owns(ctx: RequestContext | None, project_id: str) -> bool:
-        return ctx is not None and (ctx.project_id == project_id or ctx.is_admin)
+    def is_reseller_admin(self, ctx: RequestContext | None) -> bool:
+        """Swift's reseller admin: a cloud admin, or a holder of ``[objectstore]
+        reseller_admin_role`` on any project (as keystoneauth's ``reseller_admin_role``)."""
+        return ctx is not None and (ctx.is_admin or self.settings.reseller_admin_role in ctx.roles)
+
+    def owns(self, ctx: RequestContext | None, project_id: str) -> bool:
+        return ctx is not None and (ctx.project_id == project_id or self.is_reseller_admin(ctx))
 
     @staticmethod
     def _denied(ctx: RequestContext | None) -> Exception:
@@ -193,8 +197,8 @@ class ObjectStoreService(ObjectOps):
         self.require_owner(ctx, project_id)
         updates = metadata.user_meta(headers, "account")
         quota_keys = [k for k in updates if "quota-" in k]
-        if quota_keys and not (ctx is not None and ctx.is_admin):
-            raise Forbidden("only an admin may set account quotas")
+        if quota_keys and not self.is_reseller_admin(ctx):
+            raise Forbidden("only a reseller admin may set account quotas")
         for key in quota_keys:
             if key.startswith("x-remove-"):
                 continue  # removing a quota: its value does not matter

@@ -130,6 +130,9 @@ class CloudFacts:
     swift_apis: list[str] = field(default_factory=list)
 
 
+RESELLER_ADMIN_ROLE = "ResellerAdmin"  # the default of [objectstore] reseller_admin_role
+
+
 class Admin:
     """The admin's token and the catalog's endpoints, for the set-up calls."""
 
@@ -254,8 +257,17 @@ def _version_range(admin: Admin, service: str, root: str) -> tuple[str, str]:
     return current[0].get("min_version") or "", current[0].get("version") or ""
 
 
+def _ensure_role(admin: Admin, name: str) -> None:
+    identity = admin.endpoints["identity"] + "/v3"
+    if not admin.call("GET", f"{identity}/roles", params={"name": name})["roles"]:
+        admin.call("POST", f"{identity}/roles", json={"role": {"name": name}})
+
+
 def prepare(url: str, password: str, guest_dir: Path) -> CloudFacts:
     admin = Admin(url.rstrip("/"), password)
+    # Swift's reseller admin role ([objectstore] reseller_admin_role), which devstack creates
+    # when it deploys Swift; Tempest gives it to the user that sets account quotas
+    _ensure_role(admin, RESELLER_ADMIN_ROLE)
     image_ids = [_ensure_image(admin, guest_dir, name) for name in IMAGE_NAMES]
     flavor_ids = _ensure_flavors(admin)
     public = _ensure_public_network(admin)
@@ -329,9 +341,12 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
         "volume_size": "1",
         "region": facts.region,
     }
-    # Swift's operator role is a project member; account quotas are set by admins (Tempest's
-    # "reseller admin")
-    conf["object-storage"] = {"region": facts.region, "operator_role": "member", "reseller_admin_role": "admin"}
+    # Swift's operator role is a project member; account quotas are set by the reseller admin
+    conf["object-storage"] = {
+        "region": facts.region,
+        "operator_role": "member",
+        "reseller_admin_role": RESELLER_ADMIN_ROLE,
+    }
     conf["validation"] = {"run_validation": "false"}
     conf["service_available"] = {
         "nova": "true",

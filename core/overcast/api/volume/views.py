@@ -60,7 +60,7 @@ def volume(
         "bootable": "true" if row.bootable else "false",
         "encrypted": False,
         "multiattach": row.multiattach,
-        "metadata": dict(row.metadata_ or {}),
+        "metadata": _metadata(row),
         "snapshot_id": row.snapshot_id,
         "source_volid": row.source_volid,
         "volume_type": type_name,
@@ -166,3 +166,12 @@ def stored_connection_info(att: VolumeAttachment) -> dict[str, Any]:
     if not data:
         return {}
     return {"driver_volume_type": data.get("driver_volume_type"), "data": dict(data.get("data") or {})}
+
+
+def _metadata(row: Any) -> dict[str, str]:
+    """The volume's metadata plus the admin metadata Cinder shows in it: ``readonly``, once
+    ``os-update_readonly_flag`` has set it."""
+    out = dict(row.metadata_ or {})
+    if row.readonly is not None:
+        out["readonly"] = str(row.readonly)
+    return out
