@@ -80,6 +80,7 @@ teardown() {
         "$OCPY" -m overcast.testing.conformance cleanup --url "$URL" --password "$PASSWORD"
         "$OC" down
     fi
+    cp -f "$DATA/overcast.log" "$WORK/overcast.log" 2>/dev/null   # the cloud's side of the run
     if [ "${CONFORMANCE_KEEP:-0}" = 1 ]; then echo "kept $DATA"; else rm -rf "$DATA"; fi
     exit $rc
 }
@@ -100,7 +101,7 @@ set -e
 ELAPSED=$(( $(date +%s) - START ))
 
 echo
-echo "Tempest $TEMPEST_VERSION, selection '$SELECTION', $(( ELAPSED / 60 )) min $(( ELAPSED % 60 )) s (log: $WORK/run.log, $WORK/tempest.log)"
+echo "Tempest $TEMPEST_VERSION, selection '$SELECTION', $(( ELAPSED / 60 )) min $(( ELAPSED % 60 )) s (log: $WORK/run.log, $WORK/tempest.log, the cloud's: $WORK/overcast.log)"
 (cd "$WORK" && "$TV/bin/stestr" last --subunit) | "$TV/bin/python" core/overcast/testing/tempest_results.py "${IDS[@]}" \
     | tee "$WORK/table-$SELECTION.txt"
 exit $RUN_RC

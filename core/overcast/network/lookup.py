@@ -19,6 +19,7 @@ from overcast.db.models.network import (
     RouterRecord,
     SecurityGroupRecord,
     SecurityGroupRuleRecord,
+    SubnetPoolRecord,
     SubnetRecord,
 )
 from overcast.errors import Forbidden, NotFound
@@ -26,6 +27,7 @@ from overcast.errors import Forbidden, NotFound
 _NAMES = {
     NetworkRecord: ("Network", "NetworkNotFound"),
     SubnetRecord: ("Subnet", "SubnetNotFound"),
+    SubnetPoolRecord: ("Subnet pool", "SubnetPoolNotFound"),
     PortRecord: ("Port", "PortNotFound"),
     RouterRecord: ("Router", "RouterNotFound"),
     FloatingIpRecord: ("Floating IP", "FloatingIPNotFound"),

@@ -28,6 +28,7 @@ from overcast.network.quotas import Quotas
 from overcast.network.rpc import NETWORK_TOPIC, NetworkRpc
 from overcast.network.routers import RouterManager
 from overcast.network.secgroups import SecurityGroupManager
+from overcast.network.subnetpools import SubnetPoolManager
 from overcast.network.subnets import SubnetManager
 from overcast.types import Network, Port, VifDetails
 
@@ -43,6 +44,7 @@ class NetworkService:
         self.plumbing = Plumbing(runtime)
         self.networks = NetworkManager(runtime, self)
         self.subnets = SubnetManager(runtime, self)
+        self.subnet_pools = SubnetPoolManager(runtime)
         self.ports = PortManager(runtime, self)
         self.security_groups = SecurityGroupManager(runtime, self)
         self.routers = RouterManager(runtime, self)

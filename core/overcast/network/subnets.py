@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from overcast.context import RequestContext
 from overcast.db.models.network import IpAllocationRecord, PortRecord, SubnetRecord
 from overcast.errors import BadRequest, Conflict, Forbidden
-from overcast.network import ipam
+from overcast.network import ipam, subnetpools
 from overcast.network import validate as v
 from overcast.network.db import run_in_transaction
 from overcast.network.lookup import get_network, get_subnet, list_visible
@@ -104,27 +104,23 @@ class SubnetManager:
     def create(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
         values = v.body_of(body, "subnet")
         v.only(values, SUBNET_FIELDS)
-        if values.get("subnetpool_id") or values.get("use_default_subnetpool"):
-            raise BadRequest(
-                "Invalid input for operation: subnet pools are not supported; give a cidr.", code="InvalidInput"
-            )
-        if "cidr" not in values:
+        use_default_pool = v.boolean(values, "use_default_subnetpool", False)
+        pool_id = values.get("subnetpool_id")
+        from_pool = bool(pool_id) or use_default_pool
+        if not from_pool and "cidr" not in values:
             raise BadRequest(
                 "Invalid input for operation: a cidr must be specified in the absence of a subnet pool.",
                 code="InvalidInput",
             )
+        if not from_pool and values.get("prefixlen") is not None:
+            raise BadRequest(
+                "Invalid input for operation: prefixlen is only used with a subnet pool.", code="InvalidInput"
+            )
         version = v.integer(values.get("ip_version", 4), "ip_version", 4, 6)
         if version not in (4, 6):
             raise v.invalid("ip_version", version, f"'{version}' is not in [4, 6]")
-        net = ipam.parse_cidr(values["cidr"], version)
-        gateway = _gateway(values, net)
-        pools = (
-            ipam.validate_pools(net, values["allocation_pools"], gateway)
-            if values.get("allocation_pools")
-            else ipam.default_pools(net, gateway)
-        )
+        fixed_net = None if from_pool else ipam.parse_cidr(values["cidr"], version)
         nameservers = _nameservers(values, version)
-        routes = _host_routes(values, net)
         for mode_field in ("ipv6_ra_mode", "ipv6_address_mode"):
             if values.get(mode_field) not in IPV6_MODES or (version == 4 and values.get(mode_field)):
                 raise v.invalid(mode_field, values.get(mode_field), "not a valid IPv6 mode for this subnet")
@@ -142,6 +138,29 @@ class SubnetManager:
                     f"Not allowed to add a subnet to network {network_id} of another project.",
                     code="PolicyNotAuthorized",
                 )
+            pool = None
+            if from_pool:
+                pool = (
+                    subnetpools.get_pool(session, ctx, pool_id, lock=True)
+                    if pool_id
+                    else subnetpools.default_pool(session, ctx, version)
+                )
+                if pool.ip_version != version:
+                    raise BadRequest(
+                        f"Invalid input for operation: ip_version {version} does not match subnet pool "
+                        f"{pool.id} (IPv{pool.ip_version}).",
+                        code="InvalidInput",
+                    )
+                net = subnetpools.allocate(session, pool, values.get("cidr"), values.get("prefixlen"))
+            elif fixed_net is not None:
+                net = fixed_net
+            gateway = _gateway(values, net)
+            pools = (
+                ipam.validate_pools(net, values["allocation_pools"], gateway)
+                if values.get("allocation_pools")
+                else ipam.default_pools(net, gateway)
+            )
+            routes = _host_routes(values, net)
             for other in network.subnets:
                 if ipaddress.ip_network(other.cidr).overlaps(net):
                     raise BadRequest(
@@ -154,7 +173,7 @@ class SubnetManager:
                 network_id=network.id,
                 name=name,
                 description=description,
-                ip_version=version,
+                ip_version=net.version,
                 cidr=str(net),
                 gateway_ip=str(gateway) if gateway else None,
                 enable_dhcp=enable_dhcp,
@@ -163,6 +182,7 @@ class SubnetManager:
                 allocation_pools=pools,
                 ipv6_ra_mode=values.get("ipv6_ra_mode"),
                 ipv6_address_mode=values.get("ipv6_address_mode"),
+                subnetpool_id=pool.id if pool else None,
             )
             session.add(subnet)
             network.revision_number += 1

@@ -16,6 +16,7 @@ from overcast.db.models.network import (
     RouterRecord,
     SecurityGroupRecord,
     SecurityGroupRuleRecord,
+    SubnetPoolRecord,
     SubnetRecord,
 )
 
@@ -77,10 +78,26 @@ def subnet_view(sub: SubnetRecord) -> dict[str, Any]:
         "allocation_pools": list(sub.allocation_pools),
         "ipv6_ra_mode": sub.ipv6_ra_mode,
         "ipv6_address_mode": sub.ipv6_address_mode,
-        "subnetpool_id": None,
+        "subnetpool_id": sub.subnetpool_id,
         "segment_id": None,
         "service_types": [],
         "dns_publish_fixed_ip": False,
+    }
+
+
+def subnetpool_view(pool: SubnetPoolRecord) -> dict[str, Any]:
+    return _common(pool) | {
+        "name": pool.name,
+        "description": pool.description,
+        "ip_version": pool.ip_version,
+        "prefixes": list(pool.prefixes),
+        "min_prefixlen": pool.min_prefixlen,
+        "max_prefixlen": pool.max_prefixlen,
+        "default_prefixlen": pool.default_prefixlen,
+        "shared": pool.shared,
+        "is_default": pool.is_default,
+        "default_quota": None,
+        "address_scope_id": None,
     }
 
 

@@ -32,6 +32,8 @@ EXTENSIONS = {
     "pagination": "Pagination support",
     "sorting": "Sorting support",
     "fip-port-details": "Floating IP Port Details Extension",
+    "subnet_allocation": "Subnet Allocation",
+    "default-subnetpools": "Default Subnetpools",
 }
 UPDATED = "2026-01-01T00:00:00-00:00"
 

@@ -35,6 +35,7 @@ class Resource:
 RESOURCES = (
     Resource("networks", "networks", "network", "networks", lambda s: s.networks),
     Resource("subnets", "subnets", "subnet", "subnets", lambda s: s.subnets),
+    Resource("subnetpools", "subnetpools", "subnetpool", "subnetpools", lambda s: s.subnet_pools),
     Resource("ports", "ports", "port", "ports", lambda s: s.ports),
     Resource("security-groups", "security_groups", "security_group", "security_groups", lambda s: s.security_groups),
     Resource(

@@ -68,11 +68,36 @@ class SubnetRecord(Base):
     allocation_pools: Mapped[list] = mapped_column(default=list)  # [{"start", "end"}]
     ipv6_ra_mode: Mapped[str | None] = mapped_column(String(32))
     ipv6_address_mode: Mapped[str | None] = mapped_column(String(32))
+    # the pool the CIDR was allocated from; a pool with allocations cannot be deleted
+    subnetpool_id: Mapped[str | None] = mapped_column(
+        ForeignKey("network_subnetpools.id", ondelete="RESTRICT"), index=True
+    )
     revision_number: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
     network: Mapped[NetworkRecord] = relationship(back_populates="subnets")
+
+
+class SubnetPoolRecord(Base):
+    """A pool of prefixes that subnets take their CIDRs from (Neutron's subnet allocation)."""
+
+    __tablename__ = "network_subnetpools"
+
+    id: Mapped[str] = uuid_pk()
+    project_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    description: Mapped[str] = mapped_column(String(1024), default="", nullable=False)
+    ip_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    prefixes: Mapped[list] = mapped_column(default=list)  # CIDR strings, collapsed
+    min_prefixlen: Mapped[int] = mapped_column(Integer, nullable=False)
+    max_prefixlen: Mapped[int] = mapped_column(Integer, nullable=False)
+    default_prefixlen: Mapped[int] = mapped_column(Integer, nullable=False)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    revision_number: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
 
 
 class PortRecord(Base):
