@@ -94,7 +94,7 @@ FEATURES: dict[str, dict[str, bool]] = {
     },
     "volume-feature-enabled": {
         "multi_backend": False,
-        "backup": False,
+        "backup": True,  # volume backups into the object store (issue 18)
         "snapshot": True,
         "clone": True,
         "manage_snapshot": False,
