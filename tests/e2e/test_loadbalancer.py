@@ -8,7 +8,6 @@ process or port behind."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,54 +17,16 @@ import pytest
 
 from overcast.testing.cloud import RunningCloud
 from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, Observer, wait_until
+from tests.e2e.world import WORLD, World
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.netns, pytest.mark.root, pytest.mark.clients, pytest.mark.slow]
 
-EXT_CIDR, WORLD = "172.24.61.0/24", "172.24.61.1"
+EXT_CIDR = "172.24.61.0/24"
 
 
 @pytest.fixture
 def kvm_network_config() -> dict:
     return {"network": {"driver": "linuxbridge"}, "loadbalancer": {"driver": "haproxy"}}
-
-
-class World:
-    """A namespace on the external network's bridge, with the external subnet's gateway address."""
-
-    def __init__(self, bridge: str) -> None:
-        self.ns = f"oce2e-world-{os.getpid()}"
-        self.veth = f"ocew{os.getpid() % 100000}"
-        run = lambda *a: subprocess.run(["ip", *a], check=True, capture_output=True)  # noqa: E731
-        run("netns", "add", self.ns)
-        run("link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.ns)
-        run("link", "set", self.veth, "master", bridge, "up")
-        run("-n", self.ns, "link", "set", "lo", "up")
-        run("-n", self.ns, "link", "set", "eth0", "up")
-        run("-n", self.ns, "addr", "add", f"{WORLD}/24", "dev", "eth0")
-
-    def get(self, url_host: str, path: str = "/") -> tuple[int, str, str]:
-        """(status, Location header, body) of one GET from outside; (0, "", error) on failure."""
-        code = (
-            "import http.client, json, sys\n"
-            f"c = http.client.HTTPConnection({url_host!r}, 80, timeout=5)\n"
-            "try:\n"
-            f"    c.request('GET', {path!r}); r = c.getresponse()\n"
-            "    print(json.dumps([r.status, r.getheader('Location') or '', r.read().decode(errors='replace')]))\n"
-            "except Exception as e:\n"
-            "    print(json.dumps([0, '', str(e)]))\n"
-        )
-        out = subprocess.run(
-            ["ip", "netns", "exec", self.ns, sys.executable, "-c", code], capture_output=True, text=True
-        )
-        try:
-            status, location, body = json.loads(out.stdout)
-        except ValueError:
-            return 0, "", out.stderr
-        return int(status), str(location), str(body)
-
-    def close(self) -> None:
-        subprocess.run(["ip", "link", "del", self.veth], capture_output=True)
-        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
 
 
 def diagnose(api: Observer, world: World, lb: dict[str, Any], fip: str, cloud: RunningCloud) -> str:

@@ -1,5 +1,5 @@
-"""Prints what the OpenAPI fuzz test covered (its counts travel as a report property, so they
-reach this summary from a pytest-xdist worker too)."""
+"""Prints what the OpenAPI fuzz test and the negative test covered (their counts travel as
+report properties, so they reach this summary from a pytest-xdist worker too)."""
 
 from __future__ import annotations
 
@@ -13,4 +13,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                 terminalreporter.write_line(
                     f"OpenAPI fuzz: {value['operations']} operations, {value['cases']} cases, "
                     f"{value['4xx']} answered 4xx, {value.get('501', 0)} answered 501 (not supported), 0 server errors"
+                )
+            if name == "negative_cases" and report.when == "teardown":
+                per = ", ".join(f"{service} {n}" for service, n in sorted(value["by_service"].items()))
+                terminalreporter.write_line(
+                    f"Negative cases: {value['cases']} refused in their service's error format, state unchanged ({per})"
                 )

@@ -62,8 +62,11 @@ class _SqliteWriteQueue:
     def on_end(self, conn: Any) -> None:
         self._release(conn.info)
 
-    def on_reset(self, _dbapi_connection: Any, record: Any, *_args: Any) -> None:
-        self._release(record.info)
+    def on_checkin(self, dbapi_connection: Any, connection_record: Any) -> None:
+        self._release(connection_record.info)
+
+    def on_reset(self, dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
+        self._release(connection_record.info)
 
 
 _QUEUES: weakref.WeakKeyDictionary[Engine, _SqliteWriteQueue] = weakref.WeakKeyDictionary()
@@ -94,8 +97,8 @@ def make_engine(url: str, echo: bool = False, pool_size: int = 10) -> Engine:
         event.listen(engine, "commit", queue.on_end)
         event.listen(engine, "rollback", queue.on_end)
         event.listen(engine, "reset", queue.on_reset)
-        event.listen(engine, "checkin", queue.on_reset)
-        event.listen(engine, "close", queue.on_reset)
+        event.listen(engine, "checkin", queue.on_checkin)
+        event.listen(engine, "close", queue.on_checkin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]

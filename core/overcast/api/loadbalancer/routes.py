@@ -223,9 +223,15 @@ def build() -> APIRouter:
     @r.put("/lbaas/pools/{pool_id}/members", status_code=202)
     def batch_members(
         pool_id: str,
+        body: Any = Body(None),
         ctx: RequestContext = Depends(authorize("loadbalancer:members:update")),
         runtime: Any = Depends(get_runtime),
     ) -> Response:
+        # as Octavia: the pool must exist and the body be a member list before the provider
+        # is asked (and this one cannot do it)
+        _svc(runtime).objects.get(ctx, "pool", pool_id)
+        if not isinstance(body, dict) or not isinstance(body.get("members"), list):
+            raise invalid("members", body, "Mandatory field missing.")
         raise unsupported_action(
             _svc(runtime).provider or "", "batch member update; create, update and delete members one by one."
         )
