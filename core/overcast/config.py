@@ -141,7 +141,9 @@ class IdentitySection(_Section):
     token_ttl: int = Field(default=3600, ge=60)
     keys_dir: str = ""  # empty: <data_dir>/fernet-keys
     # the project (in the default domain) whose admins administer the cloud (Keystone's
-    # admin_project_name): the admin role on any other project is admin of that project only
+    # admin_project_name): the admin role on any other project is admin of that project only.
+    # Empty: none is set, and the admin role on any project administers the cloud (Keystone's
+    # default, which Tempest's dynamic credentials assume)
     admin_project: str = "admin"
     max_active_keys: int = Field(default=3, ge=2)
     password_hash_time_cost: int = Field(default=2, ge=1)

@@ -59,3 +59,15 @@ def test_the_admin_project_is_configurable(cloud: Any, monkeypatch: Any) -> None
     monkeypatch.setattr(cloud.runtime.config.identity, "admin_project", name)
     assert cloud.request("GET", "/compute/v2.1/os-hypervisors", token).status_code == 200
     assert cloud.request("GET", "/compute/v2.1/os-hypervisors", cloud.admin_token).status_code == 403
+
+
+def test_no_admin_project_makes_every_projects_admin_a_cloud_admin(cloud: Any, monkeypatch: Any) -> None:
+    """Empty ``admin_project``: Keystone's default (``admin_project_name`` unset), as Tempest's
+    dynamic admin credentials expect."""
+    _, token = _admin_elsewhere(cloud)
+    assert cloud.request("GET", "/compute/v2.1/os-hypervisors", token).status_code == 403
+    monkeypatch.setattr(cloud.runtime.config.identity, "admin_project", "")
+    assert cloud.request("GET", "/compute/v2.1/os-hypervisors", token).status_code == 200
+    assert cloud.request("GET", "/compute/v2.1/os-hypervisors", cloud.admin_token).status_code == 200
+    _, member_token = cloud.new_project_user(role="member")[::2]
+    assert cloud.request("GET", "/compute/v2.1/os-hypervisors", member_token).status_code == 403

@@ -156,7 +156,7 @@ class IdentityService:
         """Idempotent: create what is missing; an existing admin gets the given password
         and is enabled again (how an operator recovers a lost admin password). The admin
         project is ``[identity] admin_project`` unless named."""
-        admin_project = admin_project or self.runtime.config.identity.admin_project
+        admin_project = admin_project or self.runtime.config.identity.admin_project or "admin"
         self.start()
         self.directory.ensure_default_domain()
         role_ids = {}
@@ -202,7 +202,10 @@ def context_of(data: TokenData, request_id: str = "", admin_project: str = "admi
     p = data.payload
     project = data.project
     return RequestContext(
-        is_admin_project=project is not None and project.name == admin_project and project.domain_id == "default",
+        # no admin project configured: the admin role on any project administers the cloud
+        # (Keystone's default when admin_project_name is unset)
+        is_admin_project=not admin_project
+        or (project is not None and project.name == admin_project and project.domain_id == "default"),
         system_scope="all" if p.system else None,
         user_id=p.user_id,
         project_id=p.project_id,

@@ -383,6 +383,9 @@ def cloud_config(config_path: Path) -> None:
     }
     data["network"] = {"driver": "linuxbridge"}
     data.setdefault("compute", {})["allow_resize_to_same_host"] = True
+    # Keystone's default, as devstack runs Tempest: no admin project, so the admin role on any
+    # project administers the cloud (Tempest's dynamic admin users are admins of projects it makes)
+    data.setdefault("identity", {})["admin_project"] = ""
     config_path.write_text(to_toml(data, "Overcast conformance cloud (scripts/conformance.sh)."))
 
 
