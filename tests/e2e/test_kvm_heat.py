@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import GUEST_DIR, Observer, wait_until
-from tests.e2e.world import WORLD, World
+from tests.e2e.world import EXT_CIDR, World, create_external_network
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.netns, pytest.mark.root, pytest.mark.clients, pytest.mark.slow]
 
@@ -60,32 +60,7 @@ def test_web_stack_on_real_guests(kvm_cloud) -> None:
     cloud.openstack("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "m1.tiny", "-f", "json")
     cloud.openstack("keypair", "create", "k1")
     cloud.openstack("volume", "type", "create", "--property", "volume_backend_name=files", "files", "-f", "json")
-    ext = cloud.openstack(
-        "network",
-        "create",
-        "--external",
-        "--provider-network-type",
-        "flat",
-        "--provider-physical-network",
-        "public",
-        "public",
-        "-f",
-        "json",
-    )
-    cloud.openstack(
-        "subnet",
-        "create",
-        "--network",
-        "public",
-        "--subnet-range",
-        f"{WORLD.rsplit('.', 1)[0]}.0/24",
-        "--gateway",
-        WORLD,
-        "--no-dhcp",
-        "public-sub",
-        "-f",
-        "json",
-    )
+    ext = create_external_network(cloud)
     params = [
         "--parameter",
         "key_name=k1",
@@ -136,7 +111,7 @@ def check_web_stack(cloud, params: list[str], external_net: str, worlds: list[Wo
     assert volume["status"] == "in-use"
 
     url = outputs["url"]
-    assert url.startswith("http://172.24.61."), url
+    assert url.startswith(f"http://{EXT_CIDR.rsplit('.', 1)[0]}."), url
     names = {f"web-web-{i}" for i in range(2)}
     api = Observer(cloud)
     assert {s["name"] for s in api.servers()} == names

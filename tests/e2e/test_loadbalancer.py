@@ -17,11 +17,9 @@ import pytest
 
 from overcast.testing.cloud import RunningCloud
 from tests.e2e.conftest import COMPUTE_VERSION, GUEST_DIR, Observer, wait_until
-from tests.e2e.world import WORLD, World
+from tests.e2e.world import World, create_external_network
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.netns, pytest.mark.root, pytest.mark.clients, pytest.mark.slow]
-
-EXT_CIDR = "172.24.61.0/24"
 
 
 @pytest.fixture
@@ -112,28 +110,7 @@ def test_http_load_balancer_with_health_monitor_and_floating_ip(lb_cloud: Runnin
         "tinyguest",
     )
     j("flavor", "create", "--ram", "128", "--disk", "1", "--vcpus", "1", "t1")
-    ext = j(
-        "network",
-        "create",
-        "--external",
-        "--provider-network-type",
-        "flat",
-        "--provider-physical-network",
-        "public",
-        "public",
-    )
-    j(
-        "subnet",
-        "create",
-        "--network",
-        "public",
-        "--subnet-range",
-        EXT_CIDR,
-        "--gateway",
-        WORLD,
-        "--no-dhcp",
-        "public-sub",
-    )
+    ext = create_external_network(cloud)
     j("network", "create", "lbnet")
     sub = j("subnet", "create", "--network", "lbnet", "--subnet-range", "10.93.0.0/24", "lbsub")
     j("router", "create", "r1")

@@ -3,12 +3,46 @@ the external subnet's gateway address, that fetches URLs as a client on the inte
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
+from typing import Any
 
-WORLD = "172.24.61.1"  # the external subnet's gateway: give the test's external subnet this /24
+from overcast.testing.netns import http_get_in_netns
+
+WORLD = "172.24.61.1"  # the external subnet's gateway address, taken by the world's namespace
+EXT_CIDR = "172.24.61.0/24"
+
+
+def create_external_network(cloud: Any) -> dict[str, Any]:
+    """The flat external network ``public`` (physical network ``public``) with the subnet
+    ``public-sub`` on :data:`EXT_CIDR`, no DHCP, the world as its gateway; made with the CLI."""
+    ext = cloud.openstack(
+        "network",
+        "create",
+        "--external",
+        "--provider-network-type",
+        "flat",
+        "--provider-physical-network",
+        "public",
+        "public",
+        "-f",
+        "json",
+    )
+    cloud.openstack(
+        "subnet",
+        "create",
+        "--network",
+        "public",
+        "--subnet-range",
+        EXT_CIDR,
+        "--gateway",
+        WORLD,
+        "--no-dhcp",
+        "public-sub",
+        "-f",
+        "json",
+    )
+    return dict(ext)
 
 
 class World:
@@ -27,23 +61,7 @@ class World:
 
     def get(self, url_host: str, path: str = "/") -> tuple[int, str, str]:
         """(status, Location header, body) of one GET from outside; (0, "", error) on failure."""
-        code = (
-            "import http.client, json, sys\n"
-            f"c = http.client.HTTPConnection({url_host!r}, 80, timeout=5)\n"
-            "try:\n"
-            f"    c.request('GET', {path!r}); r = c.getresponse()\n"
-            "    print(json.dumps([r.status, r.getheader('Location') or '', r.read().decode(errors='replace')]))\n"
-            "except Exception as e:\n"
-            "    print(json.dumps([0, '', str(e)]))\n"
-        )
-        out = subprocess.run(
-            ["ip", "netns", "exec", self.ns, sys.executable, "-c", code], capture_output=True, text=True
-        )
-        try:
-            status, location, body = json.loads(out.stdout)
-        except ValueError:
-            return 0, "", out.stderr
-        return int(status), str(location), str(body)
+        return http_get_in_netns(self.ns, url_host, path)
 
     def close(self) -> None:
         subprocess.run(["ip", "link", "del", self.veth], capture_output=True)

@@ -7,15 +7,15 @@ leaves no namespace, haproxy process, veth or port behind."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from overcast.testing.netns import http_get_in_netns
 
 from overcast.context import RequestContext
 from overcast.testing.waiting import wait_until
@@ -66,23 +66,8 @@ class Box:
         self.procs = []
 
     def get(self, host: str, path: str = "/") -> tuple[int, str, str]:
-        code = (
-            "import http.client, json\n"
-            f"c = http.client.HTTPConnection({host!r}, 80, timeout=3)\n"
-            "try:\n"
-            f"    c.request('GET', {path!r}); r = c.getresponse()\n"
-            "    print(json.dumps([r.status, r.getheader('Location') or '', r.read().decode(errors='replace')]))\n"
-            "except Exception as e:\n"
-            "    print(json.dumps([0, '', str(e)]))\n"
-        )
-        out = subprocess.run(
-            ["ip", "netns", "exec", self.ns, sys.executable, "-c", code], capture_output=True, text=True
-        )
-        try:
-            status, location, body = json.loads(out.stdout)
-        except ValueError:
-            return 0, "", out.stderr
-        return int(status), location, body.strip()
+        status, location, body = http_get_in_netns(self.ns, host, path, timeout=3)
+        return status, location, body.strip()
 
     def close(self) -> None:
         self.stop_serving()
