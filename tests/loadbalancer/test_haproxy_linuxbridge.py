@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from overcast.testing.netns import http_get_in_netns
-
 from overcast.context import RequestContext
+from overcast.testing.netns import http_get_in_netns
 from overcast.testing.waiting import wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.netns]
