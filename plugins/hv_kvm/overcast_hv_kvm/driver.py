@@ -92,7 +92,14 @@ class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks):
             _model, memory_mb, cpus, *_ = conn.getInfo()
             vcpus_used = memory_used = running = 0
             for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-                _state, _max_mem, mem_kb, ncpu, _cpu = dom.info()
+                try:
+                    _state, _max_mem, mem_kb, ncpu, _cpu = dom.info()
+                except libvirt.libvirtError as exc:
+                    # destroyed since the listing (servers come and go while the heartbeat
+                    # reads): not running, and no reason to fail the whole report
+                    if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                        continue
+                    raise
                 vcpus_used += int(ncpu)
                 memory_used += int(mem_kb) // 1024
                 running += 1

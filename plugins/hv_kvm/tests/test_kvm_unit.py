@@ -80,6 +80,27 @@ def test_resources(kvm: DriverCaller, unit_host: Host) -> None:
     assert res.local_gb > 0
 
 
+def test_resources_skip_a_domain_destroyed_while_they_are_read(
+    kvm: DriverCaller, unit_host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Servers come and go while the heartbeat reads: a domain listed and gone before its
+    ``info()`` is not counted, and the report does not fail (the host would go down)."""
+
+    class Gone(libvirt.libvirtError):
+        def get_error_code(self) -> int:
+            return libvirt.VIR_ERR_NO_DOMAIN
+
+    class Vanished:
+        def info(self) -> list[int]:
+            raise Gone("Domain not found: no domain with matching uuid")
+
+    listed = libvirt.virConnect.listAllDomains
+    monkeypatch.setattr(libvirt.virConnect, "listAllDomains", lambda self, flags=0: [*listed(self, flags), Vanished()])
+    kvm.init_host(host=unit_host)
+    res = kvm.get_available_resource(host=unit_host)
+    assert res.vcpus == 16 and res.running_vms == len(listed(libvirt.open(unit_host.options["uri"]), 1))
+
+
 def test_spawn_makes_an_overlay_on_the_base_image(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
     inst = make_instance(Flavor(id="f", name="f", vcpus=2, memory_mb=512, root_gb=2), small_image.image, "web <1>")
     info = kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
