@@ -121,6 +121,7 @@ class HostRegistry:
             return False  # no heartbeat: the host goes "down" after [bus] host_down_after
         now = utcnow()
         agent_id = report.agent.id if report.agent is not None else ""  # older agents send none
+        self._record_version(name, report.agent.version if report.agent is not None else "1.0")
         returned = False
         with self.db.session() as s:
             rec = s.scalars(select(HostRecord).where(HostRecord.name == name)).first()
@@ -156,6 +157,23 @@ class HostRegistry:
             except Exception:  # noqa: BLE001 - the heartbeat goes on
                 log.exception("reconciling host %s failed", name)
         return True
+
+    def _record_version(self, name: str, version: str) -> None:
+        """Remember the agent RPC version ``name``'s agent speaks: the hypervisor client refuses
+        an agent older than it needs (:mod:`overcast.agent.hypervisor`), saying so here once."""
+        from overcast.agent.hypervisor import REQUIRED_MAJOR, major
+
+        versions = self.runtime.agents.versions
+        if major(version) < REQUIRED_MAJOR and versions.get(name) != version:
+            log.warning(
+                "host %s: its agent speaks agent RPC %s; this controller sends hypervisor operations only to "
+                "agents of %s.0 or newer: upgrade Overcast on %s",
+                name,
+                version,
+                REQUIRED_MAJOR,
+                name,
+            )
+        versions[name] = version
 
     def refresh_all(self) -> None:
         names = list(self.runtime.drivers.hosts)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
 from overcast.compute.peers import rebind_ports
 from overcast.compute.records import flavor_from, flavor_snapshot, instance_of
@@ -132,14 +133,15 @@ class MigrationTasks:
         data = None
         try:
             self._step(uuid, st.RESIZE_PREP, st.RESIZE_MIGRATING)
-            data = self.tasks.agent(source, timeout=LONG_RPC).migrate_disk_and_power_off(
-                instance=instance, dest=dest, flavor=new
-            )
+            hv, on_source, on_dest = self.tasks.hv(LONG_RPC), self.tasks.host(source), self.tasks.host(dest)
+            data = hv.migrate_disk_and_power_off(host=on_source, instance=instance, dest=on_dest, flavor=new)
             self._set_migration(mig_id, "migrating", data)
             self._step(uuid, st.RESIZE_MIGRATING, st.RESIZE_MIGRATED)
             self._step(uuid, st.RESIZE_MIGRATED, st.RESIZE_FINISH)
-            info = self.tasks.agent(dest, timeout=LONG_RPC).finish_migration(
+            info = hv.finish_migration(
+                host=on_dest,
                 instance=moved,
+                image=image_to_fetch(moved.image),
                 migration=data,
                 network_info=self.vifs_on(uuid, dest),
                 block_devices=[],
@@ -172,7 +174,7 @@ class MigrationTasks:
         if done is None:  # deleted while finishing: the delete only knows the source and the old flavor
             try:
                 if dest != source:
-                    self.tasks.agent(dest, timeout=LONG_RPC).destroy(instance=moved, destroy_disks=True)
+                    self.tasks.hv(LONG_RPC).destroy(host=self.tasks.host(dest), instance=moved, destroy_disks=True)
             finally:
                 self.tasks.release_host(dest, rec, new)
                 self._undo_quota(rec, old, new)
@@ -227,7 +229,9 @@ class MigrationTasks:
         """Have the source remove what it kept for a revert, and give back its claim."""
         data = _migration_data(mig)
         old, _new = self._flavors(rec, mig)
-        self.tasks.agent(mig.source_host, timeout=LONG_RPC).confirm_migration(instance=instance_of(rec), migration=data)
+        self.tasks.hv(LONG_RPC).confirm_migration(
+            host=self.tasks.host(mig.source_host), instance=instance_of(rec), migration=data
+        )
         self.tasks.release_host(mig.source_host, rec, old)
         self._set_migration(mig.id, "confirmed")
 
@@ -258,11 +262,18 @@ class MigrationTasks:
         was_running = rec.power_state == "running"
         try:
             if mig.dest_host != mig.source_host:
-                self.tasks.agent(mig.dest_host, timeout=LONG_RPC).destroy(instance=instance, destroy_disks=True)
+                self.tasks.hv(LONG_RPC).destroy(
+                    host=self.tasks.host(mig.dest_host), instance=instance, destroy_disks=True
+                )
             vifs = self.vifs_on(uuid, mig.source_host)
             reverted = dataclasses.replace(instance, flavor=old, host=mig.source_host)
-            self.tasks.agent(mig.source_host, timeout=LONG_RPC).finish_revert_migration(
-                instance=reverted, migration=data, network_info=vifs, block_devices=[], power_on=was_running
+            self.tasks.hv(LONG_RPC).finish_revert_migration(
+                host=self.tasks.host(mig.source_host),
+                instance=reverted,
+                migration=data,
+                network_info=vifs,
+                block_devices=[],
+                power_on=was_running,
             )
         except Exception as exc:  # noqa: BLE001
             self.t.fault(uuid, exc, task_state=None)
@@ -296,16 +307,18 @@ class MigrationTasks:
         instance = instance_of(rec)
         moved = False
         try:
-            data = self.tasks.agent(dest).check_can_live_migrate_destination(instance=instance, source=source)
+            on_source, on_dest = self.tasks.host(source), self.tasks.host(dest)
+            data = self.tasks.hv().check_can_live_migrate_destination(host=on_dest, instance=instance, source=on_source)
             vifs = self.vifs_on(uuid, dest)
-            data = self.tasks.agent(dest, timeout=LONG_RPC).pre_live_migration(
-                instance=instance, migration=data, network_info=vifs, block_devices=[]
+            hv = self.tasks.hv(LONG_RPC)
+            data = hv.pre_live_migration(
+                host=on_dest, instance=instance, migration=data, network_info=vifs, block_devices=[]
             )
             self._set_migration(mig_id, "running", data)
-            self.tasks.agent(source, timeout=LONG_RPC).live_migration(instance=instance, dest=dest, migration=data)
+            hv.live_migration(host=on_source, instance=instance, dest=on_dest, migration=data)
             moved = True
             self.t.finish(uuid, host=dest, availability_zone=self.zone_of(dest))
-            self.tasks.agent(source, timeout=LONG_RPC).post_live_migration(instance=instance, migration=data)
+            hv.post_live_migration(host=on_source, instance=instance, migration=data)
         except Exception as exc:  # noqa: BLE001
             if not moved:
                 self._set_migration(mig_id, "error")

@@ -8,8 +8,18 @@ from sqlalchemy import select
 
 from overcast.context import RequestContext
 from overcast.db.models.compute import FlavorRecord, InstanceRecord
-from overcast.errors import NotFound
-from overcast.types import Flavor, ImageRef, Instance, to_dict
+from overcast.errors import DriverError, NotFound
+from overcast.types import Flavor, Host, ImageRef, Instance, to_dict
+
+
+def configured_host(runtime: object, name: str) -> Host:
+    """The controller's ``[hosts.NAME]`` record of host ``name``: the ``host`` argument of a
+    hypervisor operation, which picks the agent that runs it (the record itself stays here)."""
+    hosts: dict[str, Host] = runtime.drivers.hosts  # type: ignore[attr-defined]
+    try:
+        return hosts[name]
+    except KeyError:
+        raise DriverError(f"host {name} is not configured") from None
 
 
 def instance_of(rec: InstanceRecord) -> Instance:

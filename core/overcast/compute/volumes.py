@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from overcast.agent.compute import ComputeAgent
 from overcast.compute import states as st
 from overcast.compute.peers import optional_service, require
-from overcast.compute.records import get_instance, instance_of
+from overcast.compute.records import configured_host, get_instance, instance_of
 from overcast.context import RequestContext, system_context
 from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
 from overcast.errors import BadRequest, Conflict, NotFound
+from overcast.hookspecs import HypervisorHooks
 from overcast.types import Host, from_dict, to_dict
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ _DEVICE_LETTERS = string.ascii_lowercase[1:]  # vda is the root disk
 
 
 DETACH_ATTEMPTS = 8  # Nova's [libvirt] device_detach_attempts
+VOLUME_RPC = 300.0  # seconds to wait for a host to attach, detach or extend a disk
 
 
 class VolumeAttachments:
@@ -39,8 +40,8 @@ class VolumeAttachments:
         self.runtime = runtime
         self.db = runtime.db
 
-    def _agent(self, host: str) -> ComputeAgent:
-        return self.runtime.agents.compute(host, timeout=300)
+    def _hv(self) -> HypervisorHooks:
+        return self.runtime.agents.hypervisor(timeout=VOLUME_RPC)
 
     def list(self, ctx: RequestContext, uuid: str) -> list[BlockDeviceMapping]:
         with self.db.session() as s:
@@ -113,9 +114,10 @@ class VolumeAttachments:
         connector = None
         try:
             attachment_id = volumes.reserve_attach(ctx, volume_id, uuid)
-            connector = self._agent(host).get_volume_connector()
+            on = configured_host(self.runtime, host)
+            connector = self._hv().get_volume_connector(host=on)
             info = volumes.initialize_connection(ctx, volume_id, connector, instance_uuid=uuid)
-            self._agent(host).attach_volume(instance=instance, connection_info=info, mountpoint=bdm.device_name)
+            self._hv().attach_volume(host=on, instance=instance, connection_info=info, mountpoint=bdm.device_name)
             volumes.complete_attach(ctx, volume_id, uuid, bdm.device_name, host)
         except Exception:
             self._undo_attach(ctx, volumes, volume_id, uuid, attachment_id, connector, bdm.id)
@@ -185,15 +187,18 @@ class VolumeAttachments:
         if rec.host:
             info = from_dict(bdm.connection_info)
             try:
-                self._agent(rec.host).detach_volume(
-                    instance=instance_of(rec), connection_info=info, mountpoint=bdm.device_name
+                self._hv().detach_volume(
+                    host=configured_host(self.runtime, rec.host),
+                    instance=instance_of(rec),
+                    connection_info=info,
+                    mountpoint=bdm.device_name,
                 )
             except NotFound:
                 pass  # the guest or the disk is already gone
             except Exception:
                 volumes.roll_detaching(ctx, bdm.volume_id, rec.uuid)
                 raise
-            connector = self._agent(rec.host).get_volume_connector()
+            connector = self._hv().get_volume_connector(host=configured_host(self.runtime, rec.host))
         if connector is not None:
             volumes.terminate_connection(ctx, bdm.volume_id, connector)
         volumes.complete_detach(ctx, bdm.volume_id, rec.uuid)
@@ -239,8 +244,11 @@ class VolumeAttachments:
     def volume_extended(self, uuid: str, volume_id: str, new_size_gb: int) -> None:
         """The volume grew on its backend: make the server's guest see ``new_size_gb``."""
         rec, bdm, host = self._extend_target(uuid, volume_id)
-        self._agent(host.name).extend_volume(
-            instance=instance_of(rec), connection_info=from_dict(bdm.connection_info), new_size_gb=int(new_size_gb)
+        self._hv().extend_volume(
+            host=host,
+            instance=instance_of(rec),
+            connection_info=from_dict(bdm.connection_info),
+            new_size_gb=int(new_size_gb),
         )
 
     def detach_all(self, rec: InstanceRecord) -> None:
