@@ -34,6 +34,9 @@ A driver is an object (a module or an instance) whose methods carry ``@hookimpl`
 package adds it with ``registry.add(kind, name, driver)`` in ``overcast_register_drivers``.
 """
 
+# A hook specification's body is its docstring: pluggy never runs it (mypy: empty-body, pyproject.toml)
+# pyright: reportReturnType=false
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
