@@ -27,7 +27,8 @@ from overcast.db.models.base import utcnow
 from overcast.db.models.compute import InstanceRecord, MigrationRecord
 from overcast.db.models.hosts import HostRecord, ServiceRecord
 from overcast.errors import OvercastError
-from overcast.types import from_dict, to_dict
+from overcast.compute.records import flavor_from
+from overcast.db.values import store
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class HostRegistry:
             caps, res = report.capabilities, report.resources
             svc = self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
             rec.error = FORCED_DOWN if svc.forced_down else None
-            rec.capabilities = to_dict(caps)
+            rec.capabilities = store(caps)
             rec.hypervisor_type = res.hypervisor_type or caps.hypervisor_type
             rec.hypervisor_version = res.hypervisor_version
             rec.vcpus = res.vcpus
@@ -237,7 +238,7 @@ class HostRegistry:
         def add(host: str | None, flavor: dict) -> None:
             if not host:
                 return
-            u = Usage.of(from_dict(flavor))
+            u = Usage.of(flavor_from(flavor))
             t = totals.setdefault(host, [0, 0, 0])
             t[0] += u.vcpus
             t[1] += u.memory_mb

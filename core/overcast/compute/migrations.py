@@ -23,7 +23,8 @@ from overcast.compute.peers import rebind_ports
 from overcast.compute.records import flavor_from, flavor_snapshot, instance_of
 from overcast.compute.tasks import LONG_RPC, ServerTasks
 from overcast.db.models.compute import MigrationRecord
-from overcast.types import Flavor, MigrationData, from_dict, to_dict
+from overcast.db.values import load, store
+from overcast.types import Flavor, MigrationData
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def resize_deltas(old: Flavor, new: Flavor) -> dict[str, int]:
 
 def _migration_data(mig: MigrationRecord) -> MigrationData:
     """What the drivers said about a move (as stored), or the bare hosts of a record without it."""
-    return from_dict(mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
+    return load(MigrationData, mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
 
 
 class MigrationTasks:
@@ -76,8 +77,8 @@ class MigrationTasks:
                 dest_host=dest,
                 status="migrating",
                 data={},
-                old_flavor=to_dict(old) if old else None,
-                new_flavor=to_dict(new) if new else None,
+                old_flavor=store(old) if old else None,
+                new_flavor=store(new) if new else None,
             )
             s.add(m)
             s.flush()
@@ -96,7 +97,7 @@ class MigrationTasks:
             m = s.get(MigrationRecord, mig_id)
             m.status = status
             if data is not None:
-                m.data = to_dict(data)
+                m.data = store(data)
 
     # --- cold migration and resize ---------------------------------------------------------------
 
@@ -105,7 +106,7 @@ class MigrationTasks:
         self._move(uuid, target, None)
 
     def resize(self, uuid: str, flavor: dict[str, Any]) -> None:
-        """Resize to ``flavor`` (``to_dict(Flavor)``); the quota was claimed with the request."""
+        """Resize to ``flavor`` (``store(Flavor)``); the quota was claimed with the request."""
         self._move(uuid, None, flavor_from(flavor))
 
     def _move(self, uuid: str, target: str | None, new_flavor: Flavor | None) -> None:
@@ -168,7 +169,7 @@ class MigrationTasks:
             task_state=None,
             power_state=info.state.value,
             availability_zone=self.zone_of(dest),
-            flavor=to_dict(new),
+            flavor=store(new),
             flavor_id=new.id,
         )
         if done is None:  # deleted while finishing: the delete only knows the source and the old flavor
@@ -286,7 +287,7 @@ class MigrationTasks:
             host=mig.source_host,
             availability_zone=self.zone_of(mig.source_host),
             task_state=None,
-            flavor=to_dict(old),
+            flavor=store(old),
             flavor_id=old.id,
         )
         self.tasks.sync_power_state(uuid)

@@ -36,7 +36,8 @@ from overcast.compute.transitions import Transitions
 from overcast.compute.volumes import VolumeAttachments
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Conflict, NotFound
-from overcast.types import Flavor, Host, Instance, to_dict
+from overcast.db.values import store
+from overcast.types import Flavor, Host, Instance
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ class ComputeService:
             self.quotas.claim(session, rec.project_id, resize_deltas(flavor_from(rec.flavor), new))
 
         self.transitions.begin(ctx, uuid, "resize", (st.ACTIVE, st.STOPPED), st.RESIZE_PREP, within=claim_quota)
-        self._submit(f"resize {uuid}", self.migrations.resize, uuid, to_dict(new))
+        self._submit(f"resize {uuid}", self.migrations.resize, uuid, store(new))
 
     def _resize_flavor(self, ctx: RequestContext, uuid: str, flavor_ref: Any) -> Flavor:
         """The flavor to resize ``uuid`` to, or Nova's 400 (404 for another project's server)."""

@@ -27,7 +27,8 @@ from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
 from overcast.errors import NotFound, ServiceUnavailable
 from overcast.hookspecs import HypervisorHooks
-from overcast.types import Flavor, Host, Instance, ScheduleRequest, VifDetails, from_dict, to_dict
+from overcast.db.values import load, store
+from overcast.types import Flavor, Host, Instance, ScheduleRequest, VifDetails
 from overcast import metrics
 
 log = logging.getLogger(__name__)
@@ -187,9 +188,7 @@ class ServerTasks:
         with self.db.session() as s:
             for vif in vifs:
                 s.merge(
-                    InstancePort(
-                        instance_uuid=rec.uuid, port_id=vif.port_id, network_id=vif.network_id, vif=to_dict(vif)
-                    )
+                    InstancePort(instance_uuid=rec.uuid, port_id=vif.port_id, network_id=vif.network_id, vif=store(vif))
                 )
             row = s.get(InstanceRecord, rec.uuid)
             row.addresses = dict(addresses or {})
@@ -215,7 +214,10 @@ class ServerTasks:
 
     def vifs_of(self, uuid: str) -> list[VifDetails]:
         with self.db.session() as s:
-            return [from_dict(p.vif) for p in s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid))]
+            return [
+                load(VifDetails, p.vif)
+                for p in s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid))
+            ]
 
     def port_ids(self, uuid: str) -> list[str]:
         with self.db.session() as s:
@@ -226,7 +228,7 @@ class ServerTasks:
         with self.db.session() as s:
             for vif in vifs:
                 s.merge(
-                    InstancePort(instance_uuid=uuid, port_id=vif.port_id, network_id=vif.network_id, vif=to_dict(vif))
+                    InstancePort(instance_uuid=uuid, port_id=vif.port_id, network_id=vif.network_id, vif=store(vif))
                 )
 
     def _deallocate_network(self, uuid: str) -> None:

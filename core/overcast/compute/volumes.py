@@ -23,7 +23,8 @@ from overcast.context import RequestContext, system_context
 from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
 from overcast.errors import BadRequest, Conflict, NotFound
 from overcast.hookspecs import HypervisorHooks
-from overcast.types import Host, from_dict, to_dict
+from overcast.db.values import load, store
+from overcast.types import ConnectionInfo, Host
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,8 @@ class VolumeAttachments:
             raise
         with self.db.session() as s:
             row = s.get(BlockDeviceMapping, bdm.id)
-            row.connection_info, row.attachment_id, row.status = to_dict(info), attachment_id, "attached"
-        bdm.connection_info, bdm.attachment_id, bdm.status = to_dict(info), attachment_id, "attached"
+            row.connection_info, row.attachment_id, row.status = store(info), attachment_id, "attached"
+        bdm.connection_info, bdm.attachment_id, bdm.status = store(info), attachment_id, "attached"
         return bdm
 
     def _undo_attach(self, ctx, volumes, volume_id, uuid, attachment_id, connector, bdm_id) -> None:
@@ -185,7 +186,7 @@ class VolumeAttachments:
             volumes.begin_detach(ctx, bdm.volume_id, rec.uuid)
         connector = None
         if rec.host:
-            info = from_dict(bdm.connection_info)
+            info = load(ConnectionInfo, bdm.connection_info)
             try:
                 self._hv().detach_volume(
                     host=configured_host(self.runtime, rec.host),
@@ -247,7 +248,7 @@ class VolumeAttachments:
         self._hv().extend_volume(
             host=host,
             instance=instance_of(rec),
-            connection_info=from_dict(bdm.connection_info),
+            connection_info=load(ConnectionInfo, bdm.connection_info),
             new_size_gb=int(new_size_gb),
         )
 
