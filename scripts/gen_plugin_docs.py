@@ -180,7 +180,7 @@ from overcast.types import Host
 
 class TestAcme(HypervisorContract):
     @pytest.fixture
-    def driver(self):                       # typed HypervisorHooks
+    def driver(self):                       # typed HypervisorDriver
         return load_plugin_manager().driver("hypervisor", "acme")
 
     @pytest.fixture

@@ -27,10 +27,11 @@ if [ "${CI:-}" = "true" ]; then
     export OVERCAST_REQUIRE_FACILITIES=${OVERCAST_REQUIRE_FACILITIES:-all}
 fi
 export PATH="$PWD/.venv/bin:$PATH"
-# Lint, format and type checks first: a finding fails the run ([tool.ruff], [tool.mypy] in pyproject.toml).
+# Lint, format and type checks first: a finding fails the run ([tool.ruff], [tool.mypy], [tool.pyright] in pyproject.toml).
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/pyright
 # Two pytest-xdist workers: the in-process tests run beside the machine-level ones (root,
 # netns, libvirt, lvm, rabbitmq), which conftest.py keeps in one group, one at a time.
 # OVERCAST_TEST_WORKERS=0 runs everything in this one process. The 20 slowest tests are printed at the end.

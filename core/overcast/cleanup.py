@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import select
 
 from overcast.agent import agent_topic
-from overcast.errors import OvercastError
-from overcast.types import Instance, Network, Port, Router
+from overcast.errors import DriverError, OvercastError
+from overcast.types import Host, Instance, Network, Port, Router
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,16 @@ def remove(runtime: Any, found: Leftovers, network_host: str | None, timeout: fl
         except OvercastError as exc:
             report.append(f"FAILED {what} on {host}: {exc}")
 
+    hosts: dict[str, Host] = runtime.drivers.hosts
+    hv = runtime.agents.hypervisor(timeout)
     for host, instance in found.instances:
-        call(host, "compute_destroy", f"guest {instance.name}", instance=instance, destroy_disks=False)
+        try:
+            if host not in hosts:
+                raise DriverError(f"host {host} is not configured")
+            hv.destroy(host=hosts[host], instance=instance, destroy_disks=False)
+            report.append(f"removed guest {instance.name} on {host}")
+        except OvercastError as exc:
+            report.append(f"FAILED guest {instance.name} on {host}: {exc}")
     if runtime.drivers.network is not None and network_host:
         for router in found.routers:
             call(network_host, "network_teardown_router", f"router {router.id}", router=router)

@@ -34,6 +34,9 @@ A driver is an object (a module or an instance) whose methods carry ``@hookimpl`
 package adds it with ``registry.add(kind, name, driver)`` in ``overcast_register_drivers``.
 """
 
+# A hook specification's body is its docstring: pluggy never runs it (mypy: empty-body, pyproject.toml)
+# pyright: reportReturnType=false
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -183,13 +186,22 @@ class RoutedDriver(Protocol):
         """Raise ``UnsupportedOperation`` naming the operation and the driver if it lacks it."""
 
 
-class HypervisorHooks(RoutedDriver, Protocol):
+class HypervisorHooks(Protocol):
     """Hypervisor drivers (``hv_*``): one driver serves many hosts; every hook gets ``host``.
 
     Each method is the hook ``hv_<method>`` (the family's prefix, ``DriverKind.hook_prefix``,
     and the method's name): drivers implement ``hv_…`` with ``@hookimpl``, and
-    ``PluginManager.driver`` returns an object of this type whose methods call the one
-    driver named (``pm.driver("...", name).<method>(...)``)."""
+    ``PluginManager.driver`` returns a :class:`HypervisorDriver` whose methods call the one
+    driver named (``pm.driver("...", name).<method>(...)``).
+
+    This class is also the controller's interface to the host agents: the agent serves every
+    operation declared here on the bus, and ``runtime.agents.hypervisor()`` is a client built
+    from these declarations and typed as this class (:mod:`overcast.agent.hypervisor`), so a
+    new operation needs no agent code. Over the bus, ``host`` chooses the agent and is not
+    sent (the agent acts on its own record: credentials stay on the host), other ``Host``
+    arguments travel as their names, an ``ImageFile`` travels as its ``ImageRef`` (the agent
+    fetches it into its host's cache), and an operation whose result is a file on the host
+    (``snapshot``) is only run by the agent's own upload (``ComputeAgent.snapshot``)."""
 
     @hookspec(firstresult=True)
     def init_host(self, host: Host) -> bool:
@@ -400,6 +412,11 @@ class HypervisorHooks(RoutedDriver, Protocol):
     @hookspec(firstresult=True)
     def unplug_vifs(self, host: Host, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
         """Disconnect the guest's NICs. Blocks."""
+
+
+class HypervisorDriver(HypervisorHooks, RoutedDriver, Protocol):
+    """The routed caller of one hypervisor driver: :class:`HypervisorHooks`' operations plus
+    :class:`RoutedDriver`'s ``info``/``supports``/``require`` (it declares nothing new)."""
 
 
 class VolumeHooks(RoutedDriver, Protocol):

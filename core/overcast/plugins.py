@@ -301,7 +301,7 @@ class PluginManager:
     # --- drivers and routing ----------------------------------------------------------
 
     @overload
-    def driver(self, kind: Literal[DriverKind.HYPERVISOR, "hypervisor"], name: str) -> hookspecs.HypervisorHooks: ...
+    def driver(self, kind: Literal[DriverKind.HYPERVISOR, "hypervisor"], name: str) -> hookspecs.HypervisorDriver: ...
     @overload
     def driver(self, kind: Literal[DriverKind.VOLUME, "volume"], name: str) -> hookspecs.VolumeHooks: ...
     @overload
@@ -331,7 +331,7 @@ class PluginManager:
             self._callers[info.plugin_name] = caller
         return cast(hookspecs.RoutedDriver, caller)
 
-    def hypervisor(self, name: str) -> hookspecs.HypervisorHooks:
+    def hypervisor(self, name: str) -> hookspecs.HypervisorDriver:
         """``driver("hypervisor", name)``: the hypervisor driver a host names."""
         return self.driver(DriverKind.HYPERVISOR, name)
 

@@ -28,7 +28,8 @@ def _boot_and_check(compute: Any, ctx: Any, flavor: Any, fake_drivers: Any) -> N
     assert compute.get_server(ctx, rec.uuid).vm_state == "active"
     [guest] = [g for g in fake_drivers.hypervisor.guests[rec.host].values() if g["id"] == rec.uuid]
     assert dict(guest["instance"].metadata) == TRICKY  # what the driver got, across the bus
-    info = compute.runtime.agents.compute(rec.host).get_info(instance=guest["instance"])
+    host = compute.runtime.drivers.hosts[rec.host]
+    info = compute.runtime.agents.hypervisor().get_info(host=host, instance=guest["instance"])
     assert info.state.value == "running"
 
 

@@ -127,27 +127,24 @@ def test_detach_retries_a_guest_that_does_not_release_the_disk(compute, ctx, fla
     vols.add("vol-2", "p1")
     server = boot(compute, ctx, flavor)
     compute.volumes.attach(ctx, server.uuid, "vol-2")
-    real, asked = compute.volumes._agent, []
+    real, asked = compute.volumes._hv, []
 
     class BusyGuest:
-        """The host's agent, but the guest keeps the disk through the first two detaches."""
+        """The hosts' hypervisor operations, but the guest keeps the disk through the first two detaches."""
 
-        def __init__(self, host):
-            self.agent = real(host)
+        def __init__(self):
+            self.hv = real()
 
         def detach_volume(self, **kw):
             asked.append("detach_volume")
             if len(asked) < 3:
                 raise DriverError("the guest did not release /dev/vdb within 20 s")
-            return self.agent.detach_volume(**kw)
+            return self.hv.detach_volume(**kw)
 
-        def get_volume_connector(self):
-            return self.agent.get_volume_connector()
+        def get_volume_connector(self, **kw):
+            return self.hv.get_volume_connector(**kw)
 
-    def busy_guest(host):
-        return BusyGuest(host)
-
-    monkeypatch.setattr(compute.volumes, "_agent", busy_guest)
+    monkeypatch.setattr(compute.volumes, "_hv", BusyGuest)
     compute.volumes.detach(ctx, server.uuid, "vol-2")
     assert vols.volumes["vol-2"]["status"] in ("detaching", "in-use", "available")
     compute.runner.wait_idle()

@@ -177,13 +177,13 @@ def test_backend_on_a_host_agent_goes_over_the_bus(
     overcast_runtime.config.volume.backend_hosts["fake"] = "fake1"
     start_local_agents(overcast_runtime, ["fake1"])
     calls: list[str] = []
-    real_call = overcast_runtime.bus.call
+    real_request = overcast_runtime.bus.request  # what the typed stubs send with (and bus.call too)
 
-    def spy(topic: str, method: str, **kw: Any) -> Any:
+    def spy(topic: str, method: str, args: Any, timeout: float | None = None) -> Any:
         calls.append(f"{topic}:{method}")
-        return real_call(topic, method, **kw)
+        return real_request(topic, method, args, timeout)
 
-    overcast_runtime.bus.call = spy
+    overcast_runtime.bus.request = spy
     vol = make_volume(volumes, ctx, settle)
     assert vol.status == "available"
     assert "agent.fake1:volume_create" in calls and "agent.fake1:volume_get_stats" in calls

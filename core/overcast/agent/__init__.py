@@ -4,7 +4,9 @@ One :class:`HostAgent` per configured host serves topic ``agent.<host>`` on the 
 composed of one handler per service (compute, network, volume), each in its own module
 listed in :data:`AGENT_HANDLERS`. Each handler class declares its RPC interface with
 :func:`overcast.bus.rpc.rpc` methods, served as ``<service>_<method>`` so they never collide;
-the controller calls them through :class:`Agents` (typed stubs built from the same classes).
+besides, every hypervisor operation of ``HypervisorHooks`` is served as ``hv_<name>`` from that
+declaration (:mod:`overcast.agent.hypervisor`). The controller calls them through
+:class:`Agents` (typed stubs built from the same declarations).
 Agents never touch the database; the controller owns state.
 """
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from overcast.agent.network import NetworkAgent
     from overcast.agent.volume import VolumeAgent
     from overcast.bus import Bus
+    from overcast.hookspecs import HypervisorHooks
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +38,18 @@ AGENT_HANDLERS: dict[str, str] = {
 }
 
 
-#: the agents' RPC interface version, reported in ``compute_report``: a controller talks to
-#: agents of this or an older version (new methods and arguments are optional for it;
-#: arguments an agent does not know are left out and logged by :func:`overcast.bus.handle_request`).
+#: the agents' RPC interface version, reported in ``compute_report``. Within a major version a
+#: controller talks to agents of this or an older minor version (new methods and arguments are
+#: optional for it; arguments an agent does not know are left out and logged by
+#: :func:`overcast.bus.handle_request`).
 #: 1.2: values are decoded from the declared types (:mod:`overcast.bus.rpc`), not from the
 #: ``__type__`` markers, which are still written for 1.1 agents.
-AGENT_RPC_VERSION = "1.2"
+#: 2.0: the hypervisor operations are served as ``hv_<name>`` straight from
+#: ``HypervisorHooks`` (:mod:`overcast.agent.hypervisor`) instead of ``compute_<name>``
+#: forwarders. A 2.0 controller still registers an older agent (its heartbeat and
+#: ``compute_list_instances`` are unchanged) but refuses to send it hypervisor operations, with
+#: an error that says to upgrade that host; network, volume and load-balancer calls are as in 1.2.
+AGENT_RPC_VERSION = "2.0"
 
 
 def agent_topic(host: str) -> str:
@@ -71,6 +80,10 @@ class HostAgent:
         for handler in self.services.values():
             for wire, spec in declared(type(handler)).items():
                 self._methods[wire] = (getattr(handler, spec.name), spec)
+        if "compute" in self.services:  # every HypervisorHooks operation, as hv_<name>
+            from overcast.agent.hypervisor import served
+
+            self._methods.update(served(self.compute))
 
     @property
     def handlers(self) -> list[Any]:
@@ -98,10 +111,19 @@ class HostAgent:
 
 class Agents:
     """The controller's typed clients of the host agents, over the runtime's bus:
-    ``agents.compute(host).spawn(instance=...)``. ``timeout`` defaults to ``[bus] rpc_timeout``."""
+    ``agents.hypervisor().spawn(host=host, instance=...)``, ``agents.network(host).setup_port(...)``.
+    ``timeout`` defaults to ``[bus] rpc_timeout``."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
+        #: host -> the agent RPC version its agent last reported (the heartbeat records it)
+        self.versions: dict[str, str] = {}
+
+    def hypervisor(self, timeout: float | None = None) -> HypervisorHooks:
+        """Every ``HypervisorHooks`` operation, run by the agent of the call's ``host``."""
+        from overcast.agent.hypervisor import client as hypervisor_client
+
+        return hypervisor_client(self.bus, timeout, self.versions)
 
     def compute(self, host: str, timeout: float | None = None) -> ComputeAgent:
         from overcast.agent.compute import ComputeAgent

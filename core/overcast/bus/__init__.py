@@ -3,6 +3,7 @@
 Topics: ``agent.<host>`` for one host's agent, ``<service>`` for a service. Three patterns:
 
 * ``call(topic, method, **args)``: RPC, waits for the answer (or ``rpc_timeout``);
+  ``request(topic, method, args)`` is the same with the arguments as one mapping;
 * ``cast(topic, method, **args)``: fire and forget;
 * ``notify(event, **payload)``: fan-out to every subscriber of ``event``.
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from overcast.errors import ConfigError, OvercastError, ServiceUnavailable
@@ -113,6 +114,10 @@ class Bus(Protocol):
     def stop_serving(self, topic: str) -> None: ...
 
     def call(self, topic: str, method: str, timeout: float | None = None, **args: Any) -> Any: ...
+
+    def request(self, topic: str, method: str, args: Mapping[str, Any], timeout: float | None = None) -> Any:
+        """``call`` with the arguments as one mapping, so an argument may be named anything
+        (``timeout``, ``topic``...): what the typed stubs of :mod:`overcast.bus.rpc` use."""
 
     def cast(self, topic: str, method: str, **args: Any) -> None: ...
 

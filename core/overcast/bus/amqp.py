@@ -28,7 +28,7 @@ import socket
 import threading
 import uuid
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -110,6 +110,9 @@ class AmqpBus:
         self._queues_changed()
 
     def call(self, topic: str, method: str, timeout: float | None = None, **args: Any) -> Any:
+        return self.request(topic, method, args, timeout)
+
+    def request(self, topic: str, method: str, args: Mapping[str, Any], timeout: float | None = None) -> Any:
         timeout = timeout or self.rpc_timeout
         if not self._ready.wait(timeout):
             raise ServiceUnavailable(f"message broker unreachable; '{topic}' not asked '{method}'")
@@ -118,7 +121,7 @@ class AmqpBus:
         self._pending[correlation_id] = future
         try:
             self._publish(
-                encode(method, args),
+                encode(method, dict(args)),
                 exchange=self._rpc_exchange,
                 routing_key=self.prefix + topic,
                 declare=[self._topic_queue(topic)],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -38,9 +38,12 @@ class InProcessBus:
         return handle_request(self._handlers.get(topic), topic, message)
 
     def call(self, topic: str, method: str, timeout: float | None = None, **args: Any) -> Any:
+        return self.request(topic, method, args, timeout)
+
+    def request(self, topic: str, method: str, args: Mapping[str, Any], timeout: float | None = None) -> Any:
         if topic not in self._handlers:
             raise ServiceUnavailable(f"nothing is serving '{topic}'")
-        future = self._pool.submit(self._dispatch, topic, encode(method, args))
+        future = self._pool.submit(self._dispatch, topic, encode(method, dict(args)))
         try:
             reply = future.result(timeout=timeout or self.rpc_timeout)
         except FutureTimeout:

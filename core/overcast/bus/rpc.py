@@ -37,8 +37,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 _MARK = "__overcast_rpc__"
-#: keywords of ``Bus.call`` itself; an RPC parameter must not shadow them
-_RESERVED = frozenset({"topic", "method", "timeout"})
 
 
 def rpc(func: F) -> F:
@@ -63,18 +61,32 @@ def _adapter(hint: Any) -> TypeAdapter[Any]:
     return TypeAdapter(hint)
 
 
-def _method(func: Callable[..., Any], wire: str) -> Method:
+def _identity(hint: Any) -> Any:
+    return hint
+
+
+def declare(
+    func: Callable[..., Any],
+    wire: str,
+    skip: frozenset[str] = frozenset(),
+    wire_hint: Callable[[Any], Any] = _identity,
+) -> Method:
+    """The declaration of ``func`` served as ``wire``. Parameters in ``skip`` do not cross the
+    bus; ``wire_hint`` maps a parameter's declared type to the type it travels as (a host
+    travels as its name)."""
     hints = typing.get_type_hints(func)
     signature = inspect.signature(func)
     params: dict[str, TypeAdapter[Any]] = {}
     for name, param in signature.parameters.items():
-        if name == "self":
+        if name == "self" or name in skip:
             continue
-        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL) or name in _RESERVED:
+        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
             raise TypeError(f"RPC method {func.__qualname__}: parameter {name!r} cannot cross the bus")
-        params[name] = _adapter(hints.get(name, Any))
+        params[name] = _adapter(wire_hint(hints.get(name, Any)))
     return Method(func.__name__, wire, signature, params, _adapter(hints.get("return", Any)))
 
+
+_method = declare
 
 _DECLARED: dict[type, dict[str, Method]] = {}
 _STUBS: dict[type, type[Stub]] = {}
@@ -89,7 +101,7 @@ def declared(api: type) -> dict[str, Method]:
         for klass in reversed(api.__mro__):
             for name, func in vars(klass).items():
                 if callable(func) and getattr(func, _MARK, False):
-                    methods[prefix + name] = _method(func, prefix + name)
+                    methods[prefix + name] = declare(func, prefix + name)
         _DECLARED[api] = methods
     return methods
 
@@ -97,7 +109,7 @@ def declared(api: type) -> dict[str, Method]:
 @functools.cache
 def _undeclared(func: Callable[..., Any]) -> Method:
     """A handler method without a declaration (plain handler objects): decoded from its hints."""
-    return _method(func, func.__name__)
+    return declare(func, func.__name__)
 
 
 def method_of(handler: object, wire: str) -> tuple[Callable[..., Any], Method] | None:
@@ -165,7 +177,7 @@ def _stub_method(spec: Method) -> Callable[..., Any]:
         bound = spec.signature.bind(self, *args, **kwargs)
         # only what the caller passed: an older agent keeps its own defaults for the rest
         sent = {k: v for k, v in bound.arguments.items() if k != "self"}
-        answer = self._bus.call(self._topic, spec.wire, timeout=self._timeout, **sent)
+        answer = self._bus.request(self._topic, spec.wire, sent, self._timeout)
         return decode_result(spec, self._topic, answer)
 
     call.__name__ = call.__qualname__ = spec.name

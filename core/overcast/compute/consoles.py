@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from overcast.compute import states as st
-from overcast.compute.records import get_instance, instance_of
+from overcast.compute.records import configured_host, get_instance, instance_of
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Conflict, OvercastError
 from overcast.types import ConsoleEndpoint
@@ -78,7 +78,8 @@ def console_endpoint(runtime: Any, ctx: RequestContext, uuid: str, protocol: str
         rec = get_instance(s, ctx, uuid)
     if not rec.host or rec.vm_state != st.ACTIVE:
         raise Conflict(f"Instance {uuid} is not ready.")
-    agent = runtime.agents.compute(rec.host)
-    if not agent.supports_consoles():
+    if not runtime.agents.compute(rec.host).supports(operation="get_console"):
         raise FeatureNotSupported("The requested functionality is not supported.")
-    return agent.get_console(instance=instance_of(rec), console_type=protocol)
+    return runtime.agents.hypervisor().get_console(
+        host=configured_host(runtime, rec.host), instance=instance_of(rec), console_type=protocol
+    )

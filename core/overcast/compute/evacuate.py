@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
 from overcast.compute.hoststate import reported_capabilities
 from overcast.compute.records import get_instance, instance_of
@@ -109,18 +110,21 @@ class Evacuations:
         instance = dataclasses.replace(instance_of(rec), host=dest)
         try:
             vifs = self.svc.migrations.vifs_on(uuid, dest)
-            info = self.tasks.agent(dest, timeout=LONG_RPC).spawn(
-                instance=instance, network_info=vifs, block_devices=[]
+            on = self.tasks.host(dest)
+            info = self.tasks.hv(LONG_RPC).spawn(
+                host=on,
+                instance=instance,
+                image=image_to_fetch(instance.image),
+                network_info=vifs,
+                block_devices=[],
             )
             if rec.vm_state == st.STOPPED:
-                self.tasks.agent(dest, timeout=LONG_RPC).power_off(
-                    instance=instance, shutdown_timeout=self.runtime.config.compute.shutdown_timeout
-                )
-                info = self.tasks.agent(dest).get_info(instance=instance)
+                self.tasks.power_off(on, instance)
+                info = self.tasks.hv().get_info(host=on, instance=instance)
         except Exception as exc:  # noqa: BLE001 - the server stays on its (dead) host
             self._set_status(mig_id, "error")
             try:
-                self.tasks.agent(dest).destroy(instance=instance, destroy_disks=False)
+                self.tasks.hv().destroy(host=self.tasks.host(dest), instance=instance, destroy_disks=False)
             except Exception:  # noqa: BLE001 - best effort
                 log.debug("cleanup after failed evacuation of %s", uuid, exc_info=True)
             self.tasks.release_host(dest, rec)

@@ -27,7 +27,8 @@ from overcast.db.models.base import utcnow
 from overcast.db.models.compute import InstanceRecord, MigrationRecord
 from overcast.db.models.hosts import HostRecord, ServiceRecord
 from overcast.errors import OvercastError
-from overcast.types import from_dict, to_dict
+from overcast.compute.records import flavor_from
+from overcast.db.values import store
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class HostRegistry:
             return False  # no heartbeat: the host goes "down" after [bus] host_down_after
         now = utcnow()
         agent_id = report.agent.id if report.agent is not None else ""  # older agents send none
+        self._record_version(name, report.agent.version if report.agent is not None else "1.0")
         returned = False
         with self.db.session() as s:
             rec = s.scalars(select(HostRecord).where(HostRecord.name == name)).first()
@@ -139,7 +141,7 @@ class HostRegistry:
             caps, res = report.capabilities, report.resources
             svc = self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
             rec.error = FORCED_DOWN if svc.forced_down else None
-            rec.capabilities = to_dict(caps)
+            rec.capabilities = store(caps)
             rec.hypervisor_type = res.hypervisor_type or caps.hypervisor_type
             rec.hypervisor_version = res.hypervisor_version
             rec.vcpus = res.vcpus
@@ -156,6 +158,23 @@ class HostRegistry:
             except Exception:  # noqa: BLE001 - the heartbeat goes on
                 log.exception("reconciling host %s failed", name)
         return True
+
+    def _record_version(self, name: str, version: str) -> None:
+        """Remember the agent RPC version ``name``'s agent speaks: the hypervisor client refuses
+        an agent older than it needs (:mod:`overcast.agent.hypervisor`), saying so here once."""
+        from overcast.agent.hypervisor import REQUIRED_MAJOR, major
+
+        versions = self.runtime.agents.versions
+        if major(version) < REQUIRED_MAJOR and versions.get(name) != version:
+            log.warning(
+                "host %s: its agent speaks agent RPC %s; this controller sends hypervisor operations only to "
+                "agents of %s.0 or newer: upgrade Overcast on %s",
+                name,
+                version,
+                REQUIRED_MAJOR,
+                name,
+            )
+        versions[name] = version
 
     def refresh_all(self) -> None:
         names = list(self.runtime.drivers.hosts)
@@ -219,7 +238,7 @@ class HostRegistry:
         def add(host: str | None, flavor: dict) -> None:
             if not host:
                 return
-            u = Usage.of(from_dict(flavor))
+            u = Usage.of(flavor_from(flavor))
             t = totals.setdefault(host, [0, 0, 0])
             t[0] += u.vcpus
             t[1] += u.memory_mb

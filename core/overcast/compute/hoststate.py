@@ -20,7 +20,8 @@ from sqlalchemy import select
 from overcast.compute.claims import Ratios, Usage
 from overcast.db.models.base import utcnow
 from overcast.db.models.hosts import HostRecord
-from overcast.types import HostResources, HostState, HvCapabilities, from_dict
+from overcast.db.values import load
+from overcast.types import HostResources, HostState, HvCapabilities
 
 
 @dataclass
@@ -82,10 +83,9 @@ def _capabilities(data: dict | None) -> HvCapabilities:
     if not data:
         return _EMPTY_CAPS
     try:
-        caps = from_dict(data)
-    except (KeyError, TypeError, ValueError):
+        return load(HvCapabilities, data)
+    except ValueError:  # not capabilities (pydantic's ValidationError)
         return _EMPTY_CAPS
-    return caps if isinstance(caps, HvCapabilities) else _EMPTY_CAPS
 
 
 def reported_capabilities(session, host: str | None) -> HvCapabilities | None:

@@ -17,12 +17,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
 from overcast.compute.peers import rebind_ports
 from overcast.compute.records import flavor_from, flavor_snapshot, instance_of
 from overcast.compute.tasks import LONG_RPC, ServerTasks
 from overcast.db.models.compute import MigrationRecord
-from overcast.types import Flavor, MigrationData, from_dict, to_dict
+from overcast.db.values import load, store
+from overcast.types import Flavor, MigrationData
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ def resize_deltas(old: Flavor, new: Flavor) -> dict[str, int]:
 
 def _migration_data(mig: MigrationRecord) -> MigrationData:
     """What the drivers said about a move (as stored), or the bare hosts of a record without it."""
-    return from_dict(mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
+    return load(MigrationData, mig.data) if mig.data else MigrationData(mig.source_host, mig.dest_host)
 
 
 class MigrationTasks:
@@ -75,8 +77,8 @@ class MigrationTasks:
                 dest_host=dest,
                 status="migrating",
                 data={},
-                old_flavor=to_dict(old) if old else None,
-                new_flavor=to_dict(new) if new else None,
+                old_flavor=store(old) if old else None,
+                new_flavor=store(new) if new else None,
             )
             s.add(m)
             s.flush()
@@ -95,7 +97,7 @@ class MigrationTasks:
             m = s.get(MigrationRecord, mig_id)
             m.status = status
             if data is not None:
-                m.data = to_dict(data)
+                m.data = store(data)
 
     # --- cold migration and resize ---------------------------------------------------------------
 
@@ -104,7 +106,7 @@ class MigrationTasks:
         self._move(uuid, target, None)
 
     def resize(self, uuid: str, flavor: dict[str, Any]) -> None:
-        """Resize to ``flavor`` (``to_dict(Flavor)``); the quota was claimed with the request."""
+        """Resize to ``flavor`` (``store(Flavor)``); the quota was claimed with the request."""
         self._move(uuid, None, flavor_from(flavor))
 
     def _move(self, uuid: str, target: str | None, new_flavor: Flavor | None) -> None:
@@ -132,14 +134,15 @@ class MigrationTasks:
         data = None
         try:
             self._step(uuid, st.RESIZE_PREP, st.RESIZE_MIGRATING)
-            data = self.tasks.agent(source, timeout=LONG_RPC).migrate_disk_and_power_off(
-                instance=instance, dest=dest, flavor=new
-            )
+            hv, on_source, on_dest = self.tasks.hv(LONG_RPC), self.tasks.host(source), self.tasks.host(dest)
+            data = hv.migrate_disk_and_power_off(host=on_source, instance=instance, dest=on_dest, flavor=new)
             self._set_migration(mig_id, "migrating", data)
             self._step(uuid, st.RESIZE_MIGRATING, st.RESIZE_MIGRATED)
             self._step(uuid, st.RESIZE_MIGRATED, st.RESIZE_FINISH)
-            info = self.tasks.agent(dest, timeout=LONG_RPC).finish_migration(
+            info = hv.finish_migration(
+                host=on_dest,
                 instance=moved,
+                image=image_to_fetch(moved.image),
                 migration=data,
                 network_info=self.vifs_on(uuid, dest),
                 block_devices=[],
@@ -166,13 +169,13 @@ class MigrationTasks:
             task_state=None,
             power_state=info.state.value,
             availability_zone=self.zone_of(dest),
-            flavor=to_dict(new),
+            flavor=store(new),
             flavor_id=new.id,
         )
         if done is None:  # deleted while finishing: the delete only knows the source and the old flavor
             try:
                 if dest != source:
-                    self.tasks.agent(dest, timeout=LONG_RPC).destroy(instance=moved, destroy_disks=True)
+                    self.tasks.hv(LONG_RPC).destroy(host=self.tasks.host(dest), instance=moved, destroy_disks=True)
             finally:
                 self.tasks.release_host(dest, rec, new)
                 self._undo_quota(rec, old, new)
@@ -227,7 +230,9 @@ class MigrationTasks:
         """Have the source remove what it kept for a revert, and give back its claim."""
         data = _migration_data(mig)
         old, _new = self._flavors(rec, mig)
-        self.tasks.agent(mig.source_host, timeout=LONG_RPC).confirm_migration(instance=instance_of(rec), migration=data)
+        self.tasks.hv(LONG_RPC).confirm_migration(
+            host=self.tasks.host(mig.source_host), instance=instance_of(rec), migration=data
+        )
         self.tasks.release_host(mig.source_host, rec, old)
         self._set_migration(mig.id, "confirmed")
 
@@ -258,11 +263,18 @@ class MigrationTasks:
         was_running = rec.power_state == "running"
         try:
             if mig.dest_host != mig.source_host:
-                self.tasks.agent(mig.dest_host, timeout=LONG_RPC).destroy(instance=instance, destroy_disks=True)
+                self.tasks.hv(LONG_RPC).destroy(
+                    host=self.tasks.host(mig.dest_host), instance=instance, destroy_disks=True
+                )
             vifs = self.vifs_on(uuid, mig.source_host)
             reverted = dataclasses.replace(instance, flavor=old, host=mig.source_host)
-            self.tasks.agent(mig.source_host, timeout=LONG_RPC).finish_revert_migration(
-                instance=reverted, migration=data, network_info=vifs, block_devices=[], power_on=was_running
+            self.tasks.hv(LONG_RPC).finish_revert_migration(
+                host=self.tasks.host(mig.source_host),
+                instance=reverted,
+                migration=data,
+                network_info=vifs,
+                block_devices=[],
+                power_on=was_running,
             )
         except Exception as exc:  # noqa: BLE001
             self.t.fault(uuid, exc, task_state=None)
@@ -275,7 +287,7 @@ class MigrationTasks:
             host=mig.source_host,
             availability_zone=self.zone_of(mig.source_host),
             task_state=None,
-            flavor=to_dict(old),
+            flavor=store(old),
             flavor_id=old.id,
         )
         self.tasks.sync_power_state(uuid)
@@ -296,16 +308,18 @@ class MigrationTasks:
         instance = instance_of(rec)
         moved = False
         try:
-            data = self.tasks.agent(dest).check_can_live_migrate_destination(instance=instance, source=source)
+            on_source, on_dest = self.tasks.host(source), self.tasks.host(dest)
+            data = self.tasks.hv().check_can_live_migrate_destination(host=on_dest, instance=instance, source=on_source)
             vifs = self.vifs_on(uuid, dest)
-            data = self.tasks.agent(dest, timeout=LONG_RPC).pre_live_migration(
-                instance=instance, migration=data, network_info=vifs, block_devices=[]
+            hv = self.tasks.hv(LONG_RPC)
+            data = hv.pre_live_migration(
+                host=on_dest, instance=instance, migration=data, network_info=vifs, block_devices=[]
             )
             self._set_migration(mig_id, "running", data)
-            self.tasks.agent(source, timeout=LONG_RPC).live_migration(instance=instance, dest=dest, migration=data)
+            hv.live_migration(host=on_source, instance=instance, dest=on_dest, migration=data)
             moved = True
             self.t.finish(uuid, host=dest, availability_zone=self.zone_of(dest))
-            self.tasks.agent(source, timeout=LONG_RPC).post_live_migration(instance=instance, migration=data)
+            hv.post_live_migration(host=on_source, instance=instance, migration=data)
         except Exception as exc:  # noqa: BLE001
             if not moved:
                 self._set_migration(mig_id, "error")

@@ -25,7 +25,7 @@ from typing import Any, cast
 from sqlalchemy import Table, or_, select
 
 from overcast.compute import states as st
-from overcast.compute.records import instance_of
+from overcast.compute.records import configured_host, instance_of
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import InstanceRecord, MigrationRecord
 from overcast.errors import Conflict, NotFound, OvercastError
@@ -44,7 +44,9 @@ class Reconciler:
 
     def _guests(self, host: str) -> set[str] | None:
         try:
-            return set(self.runtime.agents.compute(host, timeout=30).list_instances())
+            return set(
+                self.runtime.agents.hypervisor(timeout=30).list_instances(host=configured_host(self.runtime, host))
+            )
         except OvercastError as exc:
             log.warning("reconcile: host %s did not answer: %s", host, exc)
             return None
@@ -113,8 +115,12 @@ class Reconciler:
         return "synced"
 
     def _running(self, rec: InstanceRecord) -> bool:
+        if not rec.host:
+            return False
         try:
-            info = self.runtime.agents.compute(rec.host, timeout=30).get_info(instance=instance_of(rec))
+            info = self.runtime.agents.hypervisor(timeout=30).get_info(
+                host=configured_host(self.runtime, rec.host), instance=instance_of(rec)
+            )
         except OvercastError:
             return False
         return info.state.value == "running"
@@ -167,8 +173,8 @@ class Reconciler:
                     counts["error"] += 1
                 continue
             try:
-                info = self.runtime.agents.compute(host, timeout=self.runtime.config.bus.probe_timeout).get_info(
-                    instance=instance_of(rec)
+                info = self.runtime.agents.hypervisor(timeout=self.runtime.config.bus.probe_timeout).get_info(
+                    host=configured_host(self.runtime, host), instance=instance_of(rec)
                 )
             except OvercastError as exc:
                 log.warning("reconcile host %s: server %s: %s", host, rec.uuid, exc)
@@ -184,8 +190,8 @@ class Reconciler:
             keep_disks = rec.uuid in evacuated and not rec.deleted
             instance = dataclasses.replace(instance_of(rec), host=host)
             try:
-                self.runtime.agents.compute(host, timeout=self.runtime.config.bus.rpc_timeout).destroy(
-                    instance=instance, destroy_disks=not keep_disks
+                self.runtime.agents.hypervisor(timeout=self.runtime.config.bus.rpc_timeout).destroy(
+                    host=configured_host(self.runtime, host), instance=instance, destroy_disks=not keep_disks
                 )
             except OvercastError as exc:
                 log.warning("reconcile host %s: could not destroy the stale guest of %s: %s", host, rec.uuid, exc)

@@ -8,8 +8,19 @@ from sqlalchemy import select
 
 from overcast.context import RequestContext
 from overcast.db.models.compute import FlavorRecord, InstanceRecord
-from overcast.errors import NotFound
-from overcast.types import Flavor, ImageRef, Instance, to_dict
+from overcast.errors import DriverError, NotFound
+from overcast.db.values import store
+from overcast.types import Flavor, Host, ImageRef, Instance
+
+
+def configured_host(runtime: object, name: str) -> Host:
+    """The controller's ``[hosts.NAME]`` record of host ``name``: the ``host`` argument of a
+    hypervisor operation, which picks the agent that runs it (the record itself stays here)."""
+    hosts: dict[str, Host] = runtime.drivers.hosts  # type: ignore[attr-defined]
+    try:
+        return hosts[name]
+    except KeyError:
+        raise DriverError(f"host {name} is not configured") from None
 
 
 def instance_of(rec: InstanceRecord) -> Instance:
@@ -35,7 +46,7 @@ def flavor_snapshot(rec: InstanceRecord) -> Flavor:
 
 
 def flavor_from(data: dict) -> Flavor:
-    """A ``Flavor`` from its stored ``to_dict`` form."""
+    """A ``Flavor`` from its stored form (``store``, or ``to_dict`` before it)."""
     return _plain(Flavor, data)
 
 
@@ -69,7 +80,7 @@ def flavor_of(rec: FlavorRecord, extra_specs: dict[str, str]) -> Flavor:
 
 
 def encode(value) -> dict:
-    return to_dict(value)
+    return store(value)
 
 
 def get_instance(session, ctx: RequestContext, uuid: str, include_deleted: bool = False) -> InstanceRecord:

@@ -18,7 +18,7 @@ from overcast.context import RequestContext
 from overcast.db.models.base import new_id
 from overcast.db.models.compute import InstanceAction, InstanceRecord, KeyPairRecord, ServerGroupMember
 from overcast.errors import BadRequest, Conflict
-from overcast.types import to_dict
+from overcast.db.values import store
 
 MAX_USER_DATA = 65535
 _SORT_KEYS = {"created_at", "updated_at", "display_name", "name", "uuid", "vm_state", "task_state", "host"}
@@ -232,9 +232,9 @@ class ServerManager:
             power_state="nostate",
             requested_zone=zone,
             flavor_id=flavor.id,
-            flavor=to_dict(flavor),
+            flavor=store(flavor),
             image_ref=image.id,
-            image=to_dict(image),
+            image=store(image),
             metadata_=_metadata(body.get("metadata")),
             user_data=_user_data(body.get("user_data")),
             requested_networks=networks,
@@ -436,7 +436,7 @@ class ServerManager:
         if body.get("OS-DCF:diskConfig") not in (None, "MANUAL"):
             raise BadRequest("OS-DCF:diskConfig AUTO is not supported.")
         image = lookup_image(self.runtime, ctx, str(body["imageRef"]).rstrip("/").rsplit("/", 1)[-1])
-        changes: dict[str, Any] = {"image_ref": image.id, "image": to_dict(image), "_image": image}
+        changes: dict[str, Any] = {"image_ref": image.id, "image": store(image), "_image": image}
         if "name" in body:
             changes["name"] = _text(body["name"], "name")
         if "metadata" in body:

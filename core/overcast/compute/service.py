@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 
 from overcast.agent import agent_topic
-from overcast.agent.compute import ComputeAgent
 from overcast.compute import states as st
 from overcast.compute.claims import Ratios
 from overcast.compute.evacuate import Evacuations
@@ -27,36 +26,57 @@ from overcast.compute.migrations import MigrationTasks, resize_deltas
 from overcast.compute.peers import create_snapshot_image, require
 from overcast.compute.quotas import QuotaManager
 from overcast.compute.reconcile import Reconciler
-from overcast.compute.records import flavor_from, flavor_of, get_instance, instance_of
+from overcast.compute.records import configured_host, flavor_from, flavor_of, get_instance, instance_of
 from overcast.compute.scheduler import Scheduler
 from overcast.compute.server_groups import ServerGroupManager
 from overcast.compute.tags import TagManager
 from overcast.compute.servers import ServerManager
-from overcast.compute.tasks import ServerTasks, TaskRunner
+from overcast.compute.tasks import LONG_RPC, ServerTasks, TaskRunner
 from overcast.compute.transitions import Transitions
 from overcast.compute.volumes import VolumeAttachments
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Conflict, NotFound
-from overcast.types import Flavor, Instance, to_dict
+from overcast.db.values import store
+from overcast.types import Flavor, Host, Instance
 
 log = logging.getLogger(__name__)
 
-#: the agent call of a power action: (agent, instance, config) -> done
-PowerCall = Callable[[ComputeAgent, Instance, Any], bool]
+#: the hypervisor call of a power action: (tasks, host, instance) -> done
+PowerCall = Callable[[ServerTasks, Host, Instance], bool]
 
-#: action -> (allowed vm_states, task_state while running, agent call, vm_state when done)
+#: action -> (allowed vm_states, task_state while running, hypervisor call, vm_state when done)
 POWER_ACTIONS: dict[str, tuple[tuple[str, ...], str, PowerCall, str]] = {
-    "start": ((st.STOPPED,), st.POWERING_ON, lambda agent, inst, _: agent.power_on(instance=inst), st.ACTIVE),
-    "stop": (
-        (st.ACTIVE,),
-        st.POWERING_OFF,
-        lambda agent, inst, config: agent.power_off(instance=inst, shutdown_timeout=config.compute.shutdown_timeout),
-        st.STOPPED,
+    "start": (
+        (st.STOPPED,),
+        st.POWERING_ON,
+        lambda t, host, inst: t.hv(LONG_RPC).power_on(host=host, instance=inst),
+        st.ACTIVE,
     ),
-    "pause": ((st.ACTIVE,), st.PAUSING, lambda agent, inst, _: agent.pause(instance=inst), st.PAUSED),
-    "unpause": ((st.PAUSED,), st.UNPAUSING, lambda agent, inst, _: agent.unpause(instance=inst), st.ACTIVE),
-    "suspend": ((st.ACTIVE,), st.SUSPENDING, lambda agent, inst, _: agent.suspend(instance=inst), st.SUSPENDED),
-    "resume": ((st.SUSPENDED,), st.RESUMING, lambda agent, inst, _: agent.resume(instance=inst), st.ACTIVE),
+    "stop": ((st.ACTIVE,), st.POWERING_OFF, lambda t, host, inst: t.power_off(host, inst), st.STOPPED),
+    "pause": (
+        (st.ACTIVE,),
+        st.PAUSING,
+        lambda t, host, inst: t.hv(LONG_RPC).pause(host=host, instance=inst),
+        st.PAUSED,
+    ),
+    "unpause": (
+        (st.PAUSED,),
+        st.UNPAUSING,
+        lambda t, host, inst: t.hv(LONG_RPC).unpause(host=host, instance=inst),
+        st.ACTIVE,
+    ),
+    "suspend": (
+        (st.ACTIVE,),
+        st.SUSPENDING,
+        lambda t, host, inst: t.hv(LONG_RPC).suspend(host=host, instance=inst),
+        st.SUSPENDED,
+    ),
+    "resume": (
+        (st.SUSPENDED,),
+        st.RESUMING,
+        lambda t, host, inst: t.hv(LONG_RPC).resume(host=host, instance=inst),
+        st.ACTIVE,
+    ),
 }
 SNAPSHOT_STATES = (st.ACTIVE, st.STOPPED, st.PAUSED, st.SUSPENDED)
 
@@ -188,7 +208,7 @@ class ComputeService:
             f"reboot {uuid}",
             self.tasks.power,
             uuid,
-            lambda agent, inst, _: agent.reboot(instance=inst, hard=hard),
+            lambda t, host, inst: t.hv(LONG_RPC).reboot(host=host, instance=inst, hard=hard),
             st.ACTIVE,
         )
 
@@ -221,7 +241,9 @@ class ComputeService:
             rec = get_instance(s, ctx, uuid)
         if not rec.host or rec.vm_state in (st.BUILDING, st.ERROR):
             raise Conflict(f"Cannot 'get_console_output' instance {uuid} while it is in vm_state {rec.vm_state}")
-        return self.runtime.agents.compute(rec.host).console_output(instance=instance_of(rec), length=length)
+        return self.runtime.agents.hypervisor().get_console_output(
+            host=configured_host(self.runtime, rec.host), instance=instance_of(rec), length=length
+        )
 
     def migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
         self._check_target(ctx, uuid, host)
@@ -237,7 +259,7 @@ class ComputeService:
             self.quotas.claim(session, rec.project_id, resize_deltas(flavor_from(rec.flavor), new))
 
         self.transitions.begin(ctx, uuid, "resize", (st.ACTIVE, st.STOPPED), st.RESIZE_PREP, within=claim_quota)
-        self._submit(f"resize {uuid}", self.migrations.resize, uuid, to_dict(new))
+        self._submit(f"resize {uuid}", self.migrations.resize, uuid, store(new))
 
     def _resize_flavor(self, ctx: RequestContext, uuid: str, flavor_ref: Any) -> Flavor:
         """The flavor to resize ``uuid`` to, or Nova's 400 (404 for another project's server)."""

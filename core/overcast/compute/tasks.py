@@ -16,22 +16,25 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from overcast.agent.compute import ComputeAgent
+from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
 from overcast.compute.claims import Usage, release
 from overcast.compute.metadata import drive as config_drive
 from overcast.compute.peers import allocate_network, deallocate_network, discard_image
-from overcast.compute.records import flavor_snapshot, image_snapshot, instance_of
+from overcast.compute.records import configured_host, flavor_snapshot, image_snapshot, instance_of
 from overcast.context import RequestContext
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
 from overcast.errors import NotFound, ServiceUnavailable
-from overcast.types import Flavor, Instance, ScheduleRequest, VifDetails, from_dict, to_dict
+from overcast.hookspecs import HypervisorHooks
+from overcast.db.values import load, store
+from overcast.types import Flavor, Host, Instance, ScheduleRequest, VifDetails
 from overcast import metrics
 
 log = logging.getLogger(__name__)
 
 LONG_RPC = 900.0  # spawn, snapshot and migrations may copy whole disks
+SHUTDOWN_RETRY_INTERVAL = 5  # seconds between a stop's clean-shutdown requests
 
 
 class TaskRunner:
@@ -80,9 +83,23 @@ class ServerTasks:
         self.db = svc.runtime.db
         self.t = svc.transitions
 
-    def agent(self, host: str, timeout: float | None = None) -> ComputeAgent:
-        """``host``'s compute agent (waiting ``timeout`` seconds, default ``[bus] rpc_timeout``)."""
-        return self.runtime.agents.compute(host, timeout)
+    def hv(self, timeout: float | None = None) -> HypervisorHooks:
+        """The hosts' hypervisor operations, each run by the agent of its ``host`` argument
+        (waiting ``timeout`` seconds, default ``[bus] rpc_timeout``)."""
+        return self.runtime.agents.hypervisor(timeout)
+
+    def host(self, name: str) -> Host:
+        """The record of host ``name``, for the ``host`` argument of :meth:`hv`'s operations."""
+        return configured_host(self.runtime, name)
+
+    def power_off(self, host: Host, instance: Instance) -> bool:
+        """Stop ``instance`` cleanly within ``[compute] shutdown_timeout``, then hard."""
+        return self.hv(LONG_RPC).power_off(
+            host=host,
+            instance=instance,
+            timeout=self.runtime.config.compute.shutdown_timeout,
+            retry_interval=SHUTDOWN_RETRY_INTERVAL,
+        )
 
     def _load(self, uuid: str) -> InstanceRecord | None:
         with self.db.session() as s:
@@ -141,8 +158,13 @@ class ServerTasks:
             rec = spawning
             vifs = self._allocate_network(ctx, rec, host)
             rec = config_drive.freeze(self.runtime, rec)  # issue 17: its content, once the ports exist
-            info = self.agent(host, timeout=LONG_RPC).spawn(
-                instance=instance_of(rec), network_info=vifs, block_devices=[]
+            instance = instance_of(rec)
+            info = self.hv(LONG_RPC).spawn(
+                host=self.host(host),
+                instance=instance,
+                image=image_to_fetch(instance.image),
+                network_info=vifs,
+                block_devices=[],
             )
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
             self._build_failed(uuid, host, exc)
@@ -166,9 +188,7 @@ class ServerTasks:
         with self.db.session() as s:
             for vif in vifs:
                 s.merge(
-                    InstancePort(
-                        instance_uuid=rec.uuid, port_id=vif.port_id, network_id=vif.network_id, vif=to_dict(vif)
-                    )
+                    InstancePort(instance_uuid=rec.uuid, port_id=vif.port_id, network_id=vif.network_id, vif=store(vif))
                 )
             row = s.get(InstanceRecord, rec.uuid)
             row.addresses = dict(addresses or {})
@@ -180,7 +200,7 @@ class ServerTasks:
             return
         if host:
             try:
-                self.agent(host).destroy(instance=instance_of(rec), destroy_disks=True)
+                self.hv().destroy(host=self.host(host), instance=instance_of(rec), destroy_disks=True)
             except Exception:  # noqa: BLE001 - best effort: the guest may never have existed
                 log.debug("cleanup after failed build of %s", uuid, exc_info=True)
             self.release_host(host, rec)
@@ -194,7 +214,10 @@ class ServerTasks:
 
     def vifs_of(self, uuid: str) -> list[VifDetails]:
         with self.db.session() as s:
-            return [from_dict(p.vif) for p in s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid))]
+            return [
+                load(VifDetails, p.vif)
+                for p in s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid))
+            ]
 
     def port_ids(self, uuid: str) -> list[str]:
         with self.db.session() as s:
@@ -205,7 +228,7 @@ class ServerTasks:
         with self.db.session() as s:
             for vif in vifs:
                 s.merge(
-                    InstancePort(instance_uuid=uuid, port_id=vif.port_id, network_id=vif.network_id, vif=to_dict(vif))
+                    InstancePort(instance_uuid=uuid, port_id=vif.port_id, network_id=vif.network_id, vif=store(vif))
                 )
 
     def _deallocate_network(self, uuid: str) -> None:
@@ -226,7 +249,7 @@ class ServerTasks:
             self.svc.migrations.confirm_before_delete(rec)
         if rec.host:
             try:
-                self.agent(rec.host, timeout=LONG_RPC).destroy(instance=instance_of(rec), destroy_disks=True)
+                self.hv(LONG_RPC).destroy(host=self.host(rec.host), instance=instance_of(rec), destroy_disks=True)
             except (NotFound, ServiceUnavailable) as exc:
                 log.warning("server %s: deleting locally, host %s: %s", uuid, rec.host, exc)
             except Exception as exc:  # noqa: BLE001 - recorded; the user may retry the delete
@@ -252,14 +275,15 @@ class ServerTasks:
 
     # --- power actions and snapshots -------------------------------------------------------------
 
-    def power(self, uuid: str, call: Callable[[ComputeAgent, Instance, Any], bool], done_vm_state: str) -> None:
+    def power(self, uuid: str, call: Callable[[ServerTasks, Host, Instance], bool], done_vm_state: str) -> None:
         rec = self._load(uuid)
         if rec is None or not rec.host:
             return
         instance = instance_of(rec)
         try:
-            call(self.agent(rec.host, timeout=LONG_RPC), instance, self.runtime.config)
-            info = self.agent(rec.host).get_info(instance=instance)
+            host = self.host(rec.host)
+            call(self, host, instance)
+            info = self.hv().get_info(host=host, instance=instance)
         except Exception as exc:  # noqa: BLE001 - recorded; state re-read from the hypervisor
             self.t.fault(uuid, exc)
             self.sync_power_state(uuid)
@@ -272,7 +296,7 @@ class ServerTasks:
         if rec is None or not rec.host:
             return
         try:
-            info = self.agent(rec.host).get_info(instance=instance_of(rec))
+            info = self.hv().get_info(host=self.host(rec.host), instance=instance_of(rec))
         except NotFound:
             self.t.fault(
                 uuid,
@@ -292,7 +316,7 @@ class ServerTasks:
         if rec is None or not rec.host:
             return
         try:
-            self.agent(rec.host, timeout=LONG_RPC).snapshot(
+            self.runtime.agents.compute(rec.host, LONG_RPC).snapshot(
                 instance=instance_of(rec), image_id=image_id, image_name=image_name
             )
         except Exception as exc:  # noqa: BLE001 - the image is discarded and the fault recorded
@@ -312,12 +336,19 @@ class ServerTasks:
             return
         instance = instance_of(rec)
         try:
-            agent = self.agent(rec.host, timeout=LONG_RPC)
-            agent.destroy(instance=instance, destroy_disks=True)
-            info = agent.spawn(instance=instance, network_info=self.vifs_of(uuid), block_devices=[])
+            host = self.host(rec.host)
+            hv = self.hv(LONG_RPC)
+            hv.destroy(host=host, instance=instance, destroy_disks=True)
+            info = hv.spawn(
+                host=host,
+                instance=instance,
+                image=image_to_fetch(instance.image),
+                network_info=self.vifs_of(uuid),
+                block_devices=[],
+            )
             if rec.vm_state == st.STOPPED:
-                agent.power_off(instance=instance, shutdown_timeout=self.runtime.config.compute.shutdown_timeout)
-                info = agent.get_info(instance=instance)
+                self.power_off(host, instance)
+                info = hv.get_info(host=host, instance=instance)
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
             self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=None)
             return

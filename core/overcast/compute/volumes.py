@@ -16,14 +16,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from overcast.agent.compute import ComputeAgent
 from overcast.compute import states as st
 from overcast.compute.peers import optional_service, require
-from overcast.compute.records import get_instance, instance_of
+from overcast.compute.records import configured_host, get_instance, instance_of
 from overcast.context import RequestContext, system_context
 from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
 from overcast.errors import BadRequest, Conflict, NotFound
-from overcast.types import Host, from_dict, to_dict
+from overcast.hookspecs import HypervisorHooks
+from overcast.db.values import load, store
+from overcast.types import ConnectionInfo, Host
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ _DEVICE_LETTERS = string.ascii_lowercase[1:]  # vda is the root disk
 
 
 DETACH_ATTEMPTS = 8  # Nova's [libvirt] device_detach_attempts
+VOLUME_RPC = 300.0  # seconds to wait for a host to attach, detach or extend a disk
 
 
 class VolumeAttachments:
@@ -39,8 +41,8 @@ class VolumeAttachments:
         self.runtime = runtime
         self.db = runtime.db
 
-    def _agent(self, host: str) -> ComputeAgent:
-        return self.runtime.agents.compute(host, timeout=300)
+    def _hv(self) -> HypervisorHooks:
+        return self.runtime.agents.hypervisor(timeout=VOLUME_RPC)
 
     def list(self, ctx: RequestContext, uuid: str) -> list[BlockDeviceMapping]:
         with self.db.session() as s:
@@ -113,17 +115,18 @@ class VolumeAttachments:
         connector = None
         try:
             attachment_id = volumes.reserve_attach(ctx, volume_id, uuid)
-            connector = self._agent(host).get_volume_connector()
+            on = configured_host(self.runtime, host)
+            connector = self._hv().get_volume_connector(host=on)
             info = volumes.initialize_connection(ctx, volume_id, connector, instance_uuid=uuid)
-            self._agent(host).attach_volume(instance=instance, connection_info=info, mountpoint=bdm.device_name)
+            self._hv().attach_volume(host=on, instance=instance, connection_info=info, mountpoint=bdm.device_name)
             volumes.complete_attach(ctx, volume_id, uuid, bdm.device_name, host)
         except Exception:
             self._undo_attach(ctx, volumes, volume_id, uuid, attachment_id, connector, bdm.id)
             raise
         with self.db.session() as s:
             row = s.get(BlockDeviceMapping, bdm.id)
-            row.connection_info, row.attachment_id, row.status = to_dict(info), attachment_id, "attached"
-        bdm.connection_info, bdm.attachment_id, bdm.status = to_dict(info), attachment_id, "attached"
+            row.connection_info, row.attachment_id, row.status = store(info), attachment_id, "attached"
+        bdm.connection_info, bdm.attachment_id, bdm.status = store(info), attachment_id, "attached"
         return bdm
 
     def _undo_attach(self, ctx, volumes, volume_id, uuid, attachment_id, connector, bdm_id) -> None:
@@ -183,17 +186,20 @@ class VolumeAttachments:
             volumes.begin_detach(ctx, bdm.volume_id, rec.uuid)
         connector = None
         if rec.host:
-            info = from_dict(bdm.connection_info)
+            info = load(ConnectionInfo, bdm.connection_info)
             try:
-                self._agent(rec.host).detach_volume(
-                    instance=instance_of(rec), connection_info=info, mountpoint=bdm.device_name
+                self._hv().detach_volume(
+                    host=configured_host(self.runtime, rec.host),
+                    instance=instance_of(rec),
+                    connection_info=info,
+                    mountpoint=bdm.device_name,
                 )
             except NotFound:
                 pass  # the guest or the disk is already gone
             except Exception:
                 volumes.roll_detaching(ctx, bdm.volume_id, rec.uuid)
                 raise
-            connector = self._agent(rec.host).get_volume_connector()
+            connector = self._hv().get_volume_connector(host=configured_host(self.runtime, rec.host))
         if connector is not None:
             volumes.terminate_connection(ctx, bdm.volume_id, connector)
         volumes.complete_detach(ctx, bdm.volume_id, rec.uuid)
@@ -239,8 +245,11 @@ class VolumeAttachments:
     def volume_extended(self, uuid: str, volume_id: str, new_size_gb: int) -> None:
         """The volume grew on its backend: make the server's guest see ``new_size_gb``."""
         rec, bdm, host = self._extend_target(uuid, volume_id)
-        self._agent(host.name).extend_volume(
-            instance=instance_of(rec), connection_info=from_dict(bdm.connection_info), new_size_gb=int(new_size_gb)
+        self._hv().extend_volume(
+            host=host,
+            instance=instance_of(rec),
+            connection_info=load(ConnectionInfo, bdm.connection_info),
+            new_size_gb=int(new_size_gb),
         )
 
     def detach_all(self, rec: InstanceRecord) -> None:

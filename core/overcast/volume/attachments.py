@@ -29,7 +29,8 @@ from overcast.context import RequestContext
 from overcast.db.models.base import utcnow
 from overcast.db.models.volume import Volume, VolumeAttachment
 from overcast.errors import BadRequest, NotFound
-from overcast.types import ConnectionInfo, Connector, from_dict, to_dict
+from overcast.db.values import load, store
+from overcast.types import ConnectionInfo, Connector
 from overcast.volume.parts import Parts, find_volume, volume_ref
 from overcast.volume.state import transition
 
@@ -203,7 +204,7 @@ class Attachments:
             vol = find_volume(s, ctx, volume_id)
             att = self._pending_or_named(s, ctx, vol, attachment_id, instance_uuid)
             if att is not None:
-                att.connector, att.connection_info = to_dict(connector), to_dict(info)
+                att.connector, att.connection_info = store(connector), store(info)
                 att.attached_host = connector.host
                 if att.attach_status == "reserved":
                     att.attach_status = "attaching"
@@ -231,7 +232,7 @@ class Attachments:
             att = None
             if connector is None or attachment_id:
                 att = self._attachment_for(s, ctx, vol, attachment_id)
-                connector = connector or (from_dict(att.connector) if att.connector else None)
+                connector = connector or (load(Connector, att.connector) if att.connector else None)
             if connector is None:
                 return
             still_used = [
@@ -360,5 +361,5 @@ class Attachments:
     def delete_attachment(self, ctx: RequestContext, attachment_id: str) -> None:
         att = self.get(ctx, attachment_id)
         if att.connector:
-            self.terminate_connection(ctx, att.volume_id, from_dict(att.connector), att.id)
+            self.terminate_connection(ctx, att.volume_id, load(Connector, att.connector), att.id)
         self.detach(ctx, att.volume_id, att.id)

@@ -74,9 +74,9 @@ class InstanceRecord(Base):
     availability_zone: Mapped[str | None] = mapped_column(String(255))
     requested_zone: Mapped[str | None] = mapped_column(String(255))
     flavor_id: Mapped[str] = mapped_column(String(255), nullable=False)
-    flavor: Mapped[dict] = mapped_column(default=dict)  # to_dict(Flavor)
+    flavor: Mapped[dict] = mapped_column(default=dict)  # overcast.db.values.store(Flavor)
     image_ref: Mapped[str] = mapped_column(String(255), default="", nullable=False)
-    image: Mapped[dict | None] = mapped_column()  # to_dict(ImageRef)
+    image: Mapped[dict | None] = mapped_column()  # overcast.db.values.store(ImageRef)
     key_name: Mapped[str | None] = mapped_column(String(255))
     key_data: Mapped[str | None] = mapped_column(Text)
     user_data: Mapped[str | None] = mapped_column(Text)
@@ -142,8 +142,8 @@ class MigrationRecord(Base):
     source_host: Mapped[str] = mapped_column(String(255), nullable=False)
     dest_host: Mapped[str] = mapped_column(String(255), nullable=False)
     status: Mapped[str] = mapped_column(String(32), nullable=False)
-    data: Mapped[dict] = mapped_column(default=dict)  # to_dict(MigrationData)
-    # to_dict(Flavor) before and after (equal for a migration): what confirm / revert restore
+    data: Mapped[dict] = mapped_column(default=dict)  # overcast.db.values.store(MigrationData)
+    # overcast.db.values.store(Flavor) before and after (equal for a migration): what confirm / revert restore
     old_flavor: Mapped[dict | None] = mapped_column()
     new_flavor: Mapped[dict | None] = mapped_column()
     created_at: Mapped[datetime] = created_at()
@@ -219,7 +219,7 @@ class BlockDeviceMapping(Base):
     volume_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
     attachment_id: Mapped[str | None] = mapped_column(String(36))  # the volume service's attachment
     device_name: Mapped[str] = mapped_column(String(64), nullable=False)
-    connection_info: Mapped[dict] = mapped_column(default=dict)  # to_dict(ConnectionInfo)
+    connection_info: Mapped[dict] = mapped_column(default=dict)  # overcast.db.values.store(ConnectionInfo)
     delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     status: Mapped[str] = mapped_column(String(32), default="attaching", nullable=False)
     created_at: Mapped[datetime] = created_at()
@@ -235,7 +235,7 @@ class InstancePort(Base):
     )
     port_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     network_id: Mapped[str] = mapped_column(String(36), default="", nullable=False)
-    vif: Mapped[dict] = mapped_column(default=dict)  # to_dict(VifDetails)
+    vif: Mapped[dict] = mapped_column(default=dict)  # overcast.db.values.store(VifDetails)
     created_by_compute: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
 
 

@@ -25,7 +25,7 @@ class HostRecord(Base):
     disabled_reason: Mapped[str | None] = mapped_column(String(255))
     last_heartbeat: Mapped[datetime | None] = mapped_column(DateTime)
     error: Mapped[str | None] = mapped_column(String(1024))  # why the host cannot be used
-    capabilities: Mapped[dict] = mapped_column(default=dict)  # to_dict(HvCapabilities)
+    capabilities: Mapped[dict] = mapped_column(default=dict)  # overcast.db.values.store(HvCapabilities)
     hypervisor_type: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     hypervisor_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     vcpus: Mapped[int] = mapped_column(Integer, default=0, nullable=False)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from overcast.errors import Conflict, NotFound, OvercastError
-from overcast.hookspecs import HypervisorHooks
+from overcast.hookspecs import HypervisorDriver
 from overcast.testing.contract._common import check_refuses_unimplemented, needs
 from overcast.types import (
     Flavor,
@@ -41,7 +41,7 @@ class HypervisorContract:
 
     @pytest.fixture
     def instance(
-        self, driver: HypervisorHooks, target: Host, flavor: Flavor, image_file: ImageFile | None
+        self, driver: HypervisorDriver, target: Host, flavor: Flavor, image_file: ImageFile | None
     ) -> Iterator[Instance]:
         """A spawned guest, destroyed (with its disks) after the test."""
         needs(driver, "spawn", "destroy")
@@ -65,7 +65,7 @@ class HypervisorContract:
 
     # --- host -----------------------------------------------------------------------------
 
-    def test_capabilities_are_data(self, driver: HypervisorHooks, target: Host) -> None:
+    def test_capabilities_are_data(self, driver: HypervisorDriver, target: Host) -> None:
         needs(driver, "get_capabilities")
         caps = driver.get_capabilities(host=target)
         assert isinstance(caps, HvCapabilities)
@@ -73,24 +73,26 @@ class HypervisorContract:
         assert caps.image_types, "a host must boot at least one disk format"
         assert all(isinstance(t, str) for t in caps.image_types | caps.volume_connection_types | caps.vif_types)
 
-    def test_resources(self, driver: HypervisorHooks, target: Host) -> None:
+    def test_resources(self, driver: HypervisorDriver, target: Host) -> None:
         needs(driver, "get_available_resource")
         res = driver.get_available_resource(host=target)
         assert isinstance(res, HostResources)
         assert res.vcpus > 0 and res.memory_mb > 0
         assert 0 <= res.vcpus_used and 0 <= res.memory_mb_used
 
-    def test_unimplemented_operations_are_refused_before_the_call(self, driver: HypervisorHooks) -> None:
+    def test_unimplemented_operations_are_refused_before_the_call(self, driver: HypervisorDriver) -> None:
         check_refuses_unimplemented(driver)
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def test_spawn_lists_and_reports_running(self, driver: HypervisorHooks, target: Host, instance: Instance) -> None:
+    def test_spawn_lists_and_reports_running(self, driver: HypervisorDriver, target: Host, instance: Instance) -> None:
         assert driver.get_info(host=target, instance=instance).state == PowerState.RUNNING
         if driver.supports("list_instances"):
             assert instance.name in driver.list_instances(host=target)
 
-    def test_destroy_removes_and_is_idempotent(self, driver: HypervisorHooks, target: Host, instance: Instance) -> None:
+    def test_destroy_removes_and_is_idempotent(
+        self, driver: HypervisorDriver, target: Host, instance: Instance
+    ) -> None:
         assert driver.destroy(host=target, instance=instance, destroy_disks=True) is True
         with pytest.raises(NotFound):
             driver.get_info(host=target, instance=instance)
@@ -99,7 +101,7 @@ class HypervisorContract:
         assert driver.destroy(host=target, instance=instance, destroy_disks=True) is True
 
     def test_get_info_of_unknown_guest_is_not_found(
-        self, driver: HypervisorHooks, target: Host, flavor: Flavor
+        self, driver: HypervisorDriver, target: Host, flavor: Flavor
     ) -> None:
         needs(driver, "get_info")
         ghost = Instance(
@@ -112,7 +114,7 @@ class HypervisorContract:
         with pytest.raises(NotFound):
             driver.get_info(host=target, instance=ghost)
 
-    def test_power_off_and_on(self, driver: HypervisorHooks, target: Host, instance: Instance) -> None:
+    def test_power_off_and_on(self, driver: HypervisorDriver, target: Host, instance: Instance) -> None:
         needs(driver, "power_off", "power_on")
         assert (
             driver.power_off(host=target, instance=instance, timeout=self.power_off_timeout, retry_interval=1) is True
@@ -121,39 +123,39 @@ class HypervisorContract:
         assert driver.power_on(host=target, instance=instance) is True
         assert driver.get_info(host=target, instance=instance).state == PowerState.RUNNING
 
-    def test_pause_and_unpause(self, driver: HypervisorHooks, target: Host, instance: Instance) -> None:
+    def test_pause_and_unpause(self, driver: HypervisorDriver, target: Host, instance: Instance) -> None:
         needs(driver, "pause", "unpause")
         driver.pause(host=target, instance=instance)
         assert driver.get_info(host=target, instance=instance).state == PowerState.PAUSED
         driver.unpause(host=target, instance=instance)
         assert driver.get_info(host=target, instance=instance).state == PowerState.RUNNING
 
-    def test_suspend_and_resume(self, driver: HypervisorHooks, target: Host, instance: Instance) -> None:
+    def test_suspend_and_resume(self, driver: HypervisorDriver, target: Host, instance: Instance) -> None:
         needs(driver, "suspend", "resume")
         driver.suspend(host=target, instance=instance)
         assert driver.get_info(host=target, instance=instance).state in (PowerState.SUSPENDED, PowerState.SHUTDOWN)
         driver.resume(host=target, instance=instance)
         assert driver.get_info(host=target, instance=instance).state == PowerState.RUNNING
 
-    def test_reboot_keeps_it_running(self, driver: HypervisorHooks, target: Host, instance: Instance) -> None:
+    def test_reboot_keeps_it_running(self, driver: HypervisorDriver, target: Host, instance: Instance) -> None:
         needs(driver, "reboot")
         assert driver.reboot(host=target, instance=instance, hard=True) is True
         assert driver.get_info(host=target, instance=instance).state == PowerState.RUNNING
 
-    def test_wrong_state_is_an_overcast_error(self, driver: HypervisorHooks, target: Host, instance: Instance) -> None:
+    def test_wrong_state_is_an_overcast_error(self, driver: HypervisorDriver, target: Host, instance: Instance) -> None:
         needs(driver, "power_off", "pause")
         driver.power_off(host=target, instance=instance, timeout=0, retry_interval=1)
         with pytest.raises(OvercastError) as err:
             driver.pause(host=target, instance=instance)
         assert isinstance(err.value, (Conflict, OvercastError)) and str(err.value)
 
-    def test_console_output_is_text(self, driver: HypervisorHooks, target: Host, instance: Instance) -> None:
+    def test_console_output_is_text(self, driver: HypervisorDriver, target: Host, instance: Instance) -> None:
         needs(driver, "get_console_output")
         out = driver.get_console_output(host=target, instance=instance, length=None)
         assert isinstance(out, str)
 
     def test_snapshot_produces_a_standalone_file(
-        self, driver: HypervisorHooks, target: Host, instance: Instance
+        self, driver: HypervisorDriver, target: Host, instance: Instance
     ) -> None:
         needs(driver, "snapshot")
         result = driver.snapshot(host=target, instance=instance, image_name="contract-snap")
@@ -165,7 +167,7 @@ class HypervisorContract:
             if result.cleanup and os.path.exists(result.path):
                 os.unlink(result.path)
 
-    def test_volume_connector_describes_the_host(self, driver: HypervisorHooks, target: Host) -> None:
+    def test_volume_connector_describes_the_host(self, driver: HypervisorDriver, target: Host) -> None:
         needs(driver, "get_volume_connector")
         connector = driver.get_volume_connector(host=target)
         assert connector.host
