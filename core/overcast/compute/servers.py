@@ -14,6 +14,7 @@ from sqlalchemy import CursorResult, Table, select
 from overcast.compute import states as st
 from overcast.compute.peers import lookup_image, validate_networks
 from overcast.compute.records import flavor_of, get_instance
+from overcast.compute.secgroups import requested_groups
 from overcast.context import RequestContext
 from overcast.db.models.base import new_id
 from overcast.db.models.compute import InstanceAction, InstanceRecord, KeyPairRecord, ServerGroupMember
@@ -205,6 +206,11 @@ class ServerManager:
             raise BadRequest("Flavor's disk is too small for requested image.")
         networks = parse_networks(body.get("networks"))
         validate_networks(self.runtime, ctx, networks)
+        groups = requested_groups(self.runtime, ctx, body.get("security_groups"))
+        if groups is not None:  # on the ports made for the server (a given port keeps its own, as in Nova)
+            networks = [
+                {**n, "security_groups": groups} if isinstance(n, dict) and n.get("uuid") else n for n in networks
+            ]
         zone = body.get("availability_zone")
         if zone is not None:
             zone = _text(zone, "availability_zone")
