@@ -228,3 +228,14 @@ def test_locked_server_and_reader(api, api_flavor, compute, fake_drivers):
     assert r.status_code == 200, r.text
     assert r.json()["interfaceAttachment"]["net_id"] == net
     assert len(_guest(fake_drivers, api, sid)["vifs"]) == 2
+
+
+def test_port_quota_is_novas_403(api, api_flavor, compute, fake_drivers):
+    net = _net(api, "10.11.0.0/24")
+    sid = _boot(api, compute, api_flavor, net)
+    before = _state(api, fake_drivers, sid)
+    project = api.projects["p1"]
+    _neutron(api, "PUT", f"quotas/{project}", "admin", {"quota": {"port": 1}})
+    r = api("POST", f"/servers/{sid}/os-interface", "p1", {"interfaceAttachment": {"net_id": net}})
+    assert r.status_code == 403 and r.json()["forbidden"]["message"] == "Maximum number of ports exceeded"
+    assert _state(api, fake_drivers, sid) == before

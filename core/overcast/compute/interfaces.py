@@ -34,7 +34,7 @@ from overcast.compute.peers import require
 from overcast.compute.records import configured_host, get_instance, instance_of
 from overcast.context import RequestContext
 from overcast.db.models.compute import InstanceAction, InstanceRecord
-from overcast.errors import BadRequest, Conflict, DriverError, NotFound, NotImplementedByBackend
+from overcast.errors import BadRequest, Conflict, DriverError, Forbidden, NotFound, NotImplementedByBackend
 from overcast.hookspecs import HypervisorHooks
 from overcast.types import Instance, VifDetails
 
@@ -231,6 +231,8 @@ class InterfaceAttachments:
         except Conflict as exc:
             if exc.code == "IpAddressAlreadyAllocated":
                 raise Conflict(f"Fixed IP address {fixed_ip} is already in use on instance {uuid}.") from None
+            if exc.code == "OverQuota":
+                raise Forbidden("Maximum number of ports exceeded") from None
             if exc.code == "IpAddressGenerationFailure":
                 raise BadRequest(f"No fixed IP addresses available for network: {net_id}") from None
             raise
