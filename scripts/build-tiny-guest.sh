@@ -33,7 +33,11 @@
 #                                                     169.254.169.254, which also names the host)
 #   TINYGUEST-DISK-ADDED <vdX> <bytes> serial=<s>, TINYGUEST-DISK-REMOVED <vdX>,
 #   TINYGUEST-DISK-RESIZED <vdX> <bytes>              (online extend: the disk's size changed)
-#   TINYGUEST-NIC-ADDED <ethN>                        hot-plug, polled once a second
+#   TINYGUEST-NIC-ADDED <ethN>                        hot-plug, polled once a second; then
+#                                                     the new NIC runs DHCP: TINYGUEST-DHCP
+#                                                     <ethN> <ip>/<prefix> router=<gw> (or
+#                                                     TINYGUEST-NODHCP <ethN>)
+#   TINYGUEST-NIC-REMOVED <ethN>                      hot-unplug
 #   TINYGUEST-ACPI-POWEROFF                           ACPI power button -> poweroff
 #   With a NIC it serves "tinyguest <hostname> <ip>" on http://<ip>:80/ (busybox httpd).
 # Kernel arguments: tinyguest.halt=1 (power off after READY), tinyguest.ip=A.B.C.D/NN[,GW],
@@ -44,7 +48,7 @@
 set -euo pipefail
 
 # Bump when the initramfs/disk recipe changes, so existing outputs get rebuilt.
-RECIPE_VERSION=6
+RECIPE_VERSION=7
 
 OUT=${1:-${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}}
 FLAVOUR=${FLAVOUR:-cloud-amd64}
@@ -195,7 +199,10 @@ case "$1" in
   bound|renew)
     ip -4 addr flush dev "$interface"
     ip addr add "$ip/${mask:-24}" dev "$interface"
-    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    # the first NIC owns the default route; a hot-plugged one only gets its subnet
+    if [ -n "$router" ] && { [ "$interface" = eth0 ] || ! ip route | grep -q '^default'; }; then
+      ip route replace default via "${router%% *}" dev "$interface"
+    fi
     set -- $staticroutes   # option 121: "dest/len gateway ..." (e.g. the metadata service's route)
     while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
     echo "$ip" > /run/ip.$interface
@@ -298,6 +305,11 @@ echo "TINYGUEST-READY host=$(hostname) ip=${IP:-none} uptime=$(cut -d' ' -f1 /pr
 ) &
 # hot-plug watcher: virtio disks and NICs appearing/disappearing
 (
+  nic_added() {
+    echo "TINYGUEST-NIC-ADDED $1"
+    ip link set "$1" up
+    ( udhcpc -i "$1" -s /etc/udhcpc.script -n -q -t 10 -T 1 >"/tmp/udhcpc.$1.log" 2>&1 || echo "TINYGUEST-NODHCP $1" ) &
+  }
   sizes() { for d in $1; do echo "$d=$(cat /sys/block/$d/size 2>/dev/null)"; done | tr '\n' ' '; }
   old=$(ls /sys/block | grep '^vd' | tr '\n' ' '); oldn=$(ls /sys/class/net | tr '\n' ' '); olds=$(sizes "$old")
   while sleep 1; do
@@ -306,7 +318,8 @@ echo "TINYGUEST-READY host=$(hostname) ip=${IP:-none} uptime=$(cut -d' ' -f1 /pr
     for d in $old; do case " $new " in *" $d "*) ;; *) echo "TINYGUEST-DISK-REMOVED $d";; esac; done
     for e in $news; do case " $olds " in *" $e "*) ;; *)
       d=${e%%=*}; case " $old " in *" $d "*) echo "TINYGUEST-DISK-RESIZED $d $(( ${e#*=} * 512 ))";; esac;; esac; done
-    for n in $newn; do case " $oldn " in *" $n "*) ;; *) echo "TINYGUEST-NIC-ADDED $n";; esac; done
+    for n in $newn; do case " $oldn " in *" $n "*) ;; *) nic_added "$n";; esac; done
+    for n in $oldn; do case " $newn " in *" $n "*) ;; *) echo "TINYGUEST-NIC-REMOVED $n";; esac; done
     old=$new; oldn=$newn; olds=$news
   done
 ) &

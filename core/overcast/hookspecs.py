@@ -413,6 +413,29 @@ class HypervisorHooks(Protocol):
     def unplug_vifs(self, host: Host, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
         """Disconnect the guest's NICs. Blocks."""
 
+    @hookspec(firstresult=True)
+    def attach_interface(self, host: Host, instance: Instance, vif: VifDetails) -> bool:
+        """Optional (issue 18, Nova's ``os-interface`` attach). Add one NIC for the bound port
+        ``vif`` to the guest: hot-plugged into the running guest and kept in its persistent
+        definition (KVM: ``attachDeviceFlags`` with ``AFFECT_LIVE | AFFECT_CONFIG``; only the
+        definition when it is stopped). The core has already bound the port on ``host``
+        (``net_bind_port``: the tap's bridge exists), exactly as before ``hv_spawn``.
+
+        Raises ``Conflict`` if the guest already has a NIC with ``vif.mac_address``,
+        ``BadRequest`` for a ``vif_type`` the driver cannot plug, ``DriverError`` if the
+        hypervisor refuses (the core then releases the port). A driver that cannot hot-plug
+        leaves this hook out: the API then refuses with Nova's 400 ("Attaching interfaces is
+        not supported for instance ...") before any port is made. Blocks briefly."""
+
+    @hookspec(firstresult=True)
+    def detach_interface(self, host: Host, instance: Instance, vif: VifDetails) -> bool:
+        """Optional (issue 18, Nova's ``os-interface`` detach). Remove the guest's NIC whose MAC
+        is ``vif.mac_address`` from the running guest (hot-unplug; return once the guest has
+        released it) and from its persistent definition. A NIC that is already gone is
+        success. Raises ``DriverError`` if the guest does not release it. Without this hook
+        the API refuses the detach (Nova's 501 "The requested functionality is not
+        supported.") and nothing changes. Blocks."""
+
 
 class HypervisorDriver(HypervisorHooks, RoutedDriver, Protocol):
     """The routed caller of one hypervisor driver: :class:`HypervisorHooks`' operations plus

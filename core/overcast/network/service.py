@@ -204,6 +204,29 @@ class NetworkService:
             else:
                 self.ports.update(ctx, port_id, {"port": {"device_id": "", "device_owner": "", "binding:host_id": ""}})
 
+    def instance_ports(self, instance_uuid: str) -> list[dict[str, Any]]:
+        """The server's ports as Neutron shows them, oldest first (Nova's ``os-interface``)."""
+        from overcast.network.views import port_view
+
+        with self.runtime.db.session() as s:
+            ports = s.scalars(
+                select(PortRecord).where(PortRecord.device_id == instance_uuid).order_by(PortRecord.created_at)
+            )
+            return [port_view(p) for p in ports]
+
+    def release_port(self, ctx: RequestContext, instance_uuid: str, port_id: str) -> None:
+        """Take one port off a server (an interface detach): delete it if it was made for the
+        server, unbind the user's own, as :meth:`deallocate_ports` does for all of them."""
+        with self.runtime.db.session() as s:
+            port = s.get(PortRecord, port_id)
+            if port is None or port.device_id != instance_uuid:
+                raise NotFound(f"Port {port_id} is not attached", code="PortNotFound")
+            made_for_it = port.delete_with_device
+        if made_for_it:
+            self.ports.delete(ctx, port_id, internal=True)
+        else:
+            self.ports.update(ctx, port_id, {"port": {"device_id": "", "device_owner": "", "binding:host_id": ""}})
+
     # --- for the metadata service (issue 17) ----------------------------------------------
 
     def metadata_device_at(self, ip_address: str, network_id: str | None, router_id: str | None) -> str | None:

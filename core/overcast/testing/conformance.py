@@ -58,7 +58,7 @@ FEATURES: dict[str, dict[str, bool]] = {
         "rescue": False,
         "stable_rescue": False,
         "enable_instance_password": True,
-        "interface_attach": False,
+        "interface_attach": True,  # os-interface with NIC hot-plug (issue 18)
         "snapshot": True,
         "personality": False,
         "attach_encrypted_volume": False,

@@ -16,7 +16,8 @@ from overcast_hv_kvm.errors import translated
 
 
 class DeviceHooks(DriverBase):
-    """``hv_get_volume_connector``, ``hv_attach/detach/extend_volume``, ``hv_plug/unplug_vifs``."""
+    """``hv_get_volume_connector``, ``hv_attach/detach/extend_volume``, ``hv_plug/unplug_vifs``,
+    ``hv_attach/detach_interface``."""
 
     @hookimpl
     def hv_get_volume_connector(self, host: Host) -> Connector:
@@ -123,4 +124,37 @@ class DeviceHooks(DriverBase):
                 continue
             with translated(f"unplugging port {vif.port_id} from {instance.name}"):
                 dom.detachDeviceFlags(xml, self.live_flags(dom))
+        return True
+
+    @hookimpl
+    def hv_attach_interface(self, host: Host, instance: Instance, vif: VifDetails) -> bool:
+        dom = self.domain(host, instance)
+        xml = domxml.interface_xml(vif)  # BadRequest for a vif_type this driver cannot plug
+        with translated(f"reading the definition of {dom.name()}"):
+            present = set(domxml.interfaces(dom.XMLDesc(0))) | set(
+                domxml.interfaces(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            )
+        if vif.mac_address.lower() in present:
+            raise Conflict(f"{instance.name} already has a NIC with MAC {vif.mac_address}")
+        with translated(f"hot-plugging port {vif.port_id} into {instance.name}"):
+            dom.attachDeviceFlags(xml, self.live_flags(dom))  # LIVE|CONFIG while it runs
+        return True
+
+    @hookimpl
+    def hv_detach_interface(self, host: Host, instance: Instance, vif: VifDetails) -> bool:
+        dom = self.domain(host, instance)
+        mac = vif.mac_address.lower()
+        with translated(f"reading the definition of {dom.name()}"):
+            live_xml = domxml.interfaces(dom.XMLDesc(0)).get(mac) if dom.isActive() else None
+            config_xml = domxml.interfaces(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).get(mac)
+        if live_xml is not None:
+            # The guest releases the NIC (ACPI hot-unplug) after libvirt may already have
+            # returned: wait for it to leave the live definition.
+            with translated(f"hot-unplugging port {vif.port_id} from {instance.name}"):
+                dom.detachDeviceFlags(live_xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            if not wait_for(lambda: mac not in domxml.interfaces(dom.XMLDesc(0)), 20):
+                raise DriverError(f"{instance.name} did not release the NIC of port {vif.port_id} within 20 s")
+        if config_xml is not None:
+            with translated(f"removing port {vif.port_id} from the definition of {instance.name}"):
+                dom.detachDeviceFlags(config_xml, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
         return True

@@ -18,7 +18,7 @@ from pathlib import Path
 import libvirt
 import pytest
 from kvm_testlib import make_instance, wait_console
-from overcast.errors import NotFound
+from overcast.errors import Conflict, NotFound
 from overcast.plugins import DriverCaller
 from overcast.testing.contract import HypervisorContract
 from overcast.types import (
@@ -308,3 +308,32 @@ def test_resize_in_place_revert_and_confirm(kvm: DriverCaller, qemu_host: Host, 
         wait_console(kvm, qemu_host, inst, "TINYGUEST-CONFIGDRIVE", 120, count=4)
     finally:
         kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)
+
+
+@pytest.mark.root
+def test_interface_hot_plug_and_unplug(kvm: DriverCaller, qemu_host: Host, guest: Instance) -> None:
+    """``hv_attach_interface`` puts the NIC in the running guest and in its persistent
+    definition; ``hv_detach_interface`` takes it out of both once the guest released it."""
+    bridge = f"ocbr{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+        tap = f"tap{uuid.uuid4().hex[:8]}"
+        mac = "52:54:00:12:34:57"
+        vif = VifDetails(
+            vif_type="bridge", port_id="port-2", mac_address=mac, details={"bridge": bridge, "devname": tap}
+        )
+        assert kvm.attach_interface(host=qemu_host, instance=guest, vif=vif) is True
+        wait_console(kvm, qemu_host, guest, "TINYGUEST-NIC-ADDED eth0", 60)
+        dom = libvirt.open("qemu:///system").lookupByName(guest.name)
+        assert mac in dom.XMLDesc(0) and mac in dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        master = json.loads(subprocess.run(["ip", "-j", "link", "show", tap], capture_output=True, check=True).stdout)
+        assert master[0]["master"] == bridge
+        with pytest.raises(Conflict):
+            kvm.attach_interface(host=qemu_host, instance=guest, vif=vif)
+        assert kvm.detach_interface(host=qemu_host, instance=guest, vif=vif) is True
+        wait_console(kvm, qemu_host, guest, "TINYGUEST-NIC-REMOVED eth0", 60)
+        assert mac not in dom.XMLDesc(0) and mac not in dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        assert kvm.detach_interface(host=qemu_host, instance=guest, vif=vif) is True  # already gone
+    finally:
+        subprocess.run(["ip", "link", "del", bridge], check=False)

@@ -324,3 +324,21 @@ class FakeHypervisor:
         for vif in network_info:
             guest["vifs"].pop(vif.port_id, None)
         return True
+
+    @hookimpl
+    def hv_attach_interface(self, host: Host, instance: Instance, vif: VifDetails) -> bool:
+        guest = self._guest(host, instance)
+        if any(v.mac_address.lower() == vif.mac_address.lower() for v in guest["vifs"].values()):
+            raise Conflict(f"{instance.name} already has a NIC with MAC {vif.mac_address}")
+        guest["vifs"][vif.port_id] = vif
+        if guest["state"] == PowerState.RUNNING:  # what the tiny guest's hot-plug watcher prints
+            guest["console"].append(f"TINYGUEST-NIC-ADDED eth{len(guest['vifs']) - 1}")
+        return True
+
+    @hookimpl
+    def hv_detach_interface(self, host: Host, instance: Instance, vif: VifDetails) -> bool:
+        guest = self._guest(host, instance)
+        for port_id, plugged in list(guest["vifs"].items()):
+            if plugged.mac_address.lower() == vif.mac_address.lower():
+                del guest["vifs"][port_id]
+        return True
