@@ -290,9 +290,9 @@ def test_hypervisor_and_keypair_paging(api):
 def test_scheduler_hints_where_the_cli_sends_them_are_honoured(api, api_flavor, compute):
     """``openstack server create --hint group=G`` sends ``OS-SCH-HNT:scheduler_hints`` beside
     ``server`` (issue 22): the anti-affinity group is enforced, not dropped."""
-    group = api("POST", "/os-server-groups", json={"server_group": {"name": "g", "policies": ["anti-affinity"]}}).json()[
-        "server_group"
-    ]
+    group = api(
+        "POST", "/os-server-groups", json={"server_group": {"name": "g", "policies": ["anti-affinity"]}}
+    ).json()["server_group"]
 
     def create(name, hints, key="OS-SCH-HNT:scheduler_hints"):
         body = {

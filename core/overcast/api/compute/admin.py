@@ -485,6 +485,17 @@ def limits(
         "totalServerGroupsUsed": used["server_groups"],
     }
     version = version_of(request)
+    if version < (2, 36):  # the network limits, Neutron's (Nova proxies them before 2.36)
+        with runtime.db.session() as s:
+            net_lim = runtime.network.quotas.limits(s, project)
+            net_used = runtime.network.quotas.usage(s, project)
+        absolute.update(
+            maxSecurityGroups=net_lim.get("security_group", -1),
+            maxSecurityGroupRules=net_lim.get("security_group_rule", -1),
+            maxTotalFloatingIps=net_lim.get("floatingip", -1),
+            totalSecurityGroupsUsed=net_used.get("security_group", 0),
+            totalFloatingIpsUsed=net_used.get("floatingip", 0),
+        )
     if version >= (2, 39):
         del absolute["maxImageMeta"]
     if version >= (2, 57):

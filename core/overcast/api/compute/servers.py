@@ -30,7 +30,13 @@ router = APIRouter(route_class=MicroversionRoute)
 
 
 def _render(
-    request: Request, ctx: RequestContext, runtime: Any, recs: list, full: bool = True, one: bool = False
+    request: Request,
+    ctx: RequestContext,
+    runtime: Any,
+    recs: list,
+    full: bool = True,
+    one: bool = False,
+    rebuild: bool = False,
 ) -> list[dict]:
     """Server views (see :func:`server_view` for ``full``); ``one``: the view of a single
     server (show, update, rebuild), which from 2.71 names its server groups."""
@@ -60,7 +66,16 @@ def _render(
     for r in recs:
         groups = ([r.server_group_id] if r.server_group_id else []) if one else None
         view = server_view(
-            request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid), statuses.get(r.host), full, groups
+            request,
+            ctx,
+            version,
+            r,
+            faults.get(r.uuid),
+            volumes.get(r.uuid),
+            statuses.get(r.host),
+            full,
+            groups,
+            rebuild,
         )
         if version >= (2, 26):
             view["tags"] = tags.get(r.uuid, [])
@@ -311,7 +326,7 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
 
         password = admin_password(args if isinstance(args, dict) else {})
         rec = compute.rebuild(ctx, server_id, args, version)
-        view = _render(request, ctx, runtime, [rec], full=version >= (2, 75), one=True)[0]
+        view = _render(request, ctx, runtime, [rec], full=version >= (2, 75), one=True, rebuild=True)[0]
         return reply({"server": {**view, "adminPass": password}}, 202)
     elif action == "resize":
         compute.resize(ctx, server_id, _resize_flavor_ref(args))

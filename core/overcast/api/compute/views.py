@@ -84,6 +84,7 @@ def server_view(
     host_status: str | None = None,
     full: bool = True,
     groups: list[str] | None = None,
+    rebuild: bool = False,
 ) -> dict:
     """One server at microversion ``version`` for the caller ``ctx``: the one place that
     decides which fields a server shows (Tempest's compute schemas are the reference).
@@ -94,7 +95,8 @@ def server_view(
     ``host_status`` (admins, 2.16+) is Nova's: UP, DOWN (forced down), MAINTENANCE
     (disabled), UNKNOWN (its agent stopped answering: the status shown is the last one known)
     or "" without a host. ``groups`` (2.71+, show, update and rebuild only) are the ids of
-    the server groups it belongs to; ``None`` leaves the field out (list views)."""
+    the server groups it belongs to; ``None`` leaves the field out (list views). ``rebuild``:
+    the rebuild response, which also shows ``key_name`` from 2.54 and ``user_data`` from 2.57."""
     status = status_of(rec.vm_state, rec.task_state)
     base = base_url(request)
     image: Any = ""
@@ -168,6 +170,10 @@ def server_view(
         out["tags"] = []
     if version >= (2, 63):
         out["trusted_image_certificates"] = None  # certificate validation is refused (2.63)
+    if rebuild and version >= (2, 54):
+        out["key_name"] = rec.key_name
+    if rebuild and version >= (2, 57):
+        out["user_data"] = rec.user_data
     if version >= (2, 71) and groups is not None:
         out["server_groups"] = groups
     if version >= (2, 73):
