@@ -531,10 +531,24 @@ async def attach_volume(
         raise BadRequest(f"Invalid input for field/attribute delete_on_termination. Value: {delete}.")
     from starlette.concurrency import run_in_threadpool
 
+    if version < (2, 60):
+        await run_in_threadpool(_refuse_multiattach, runtime, ctx, body.get("volumeId"))
+
     bdm = await run_in_threadpool(
         runtime.compute.volumes.attach, ctx, server_id, body.get("volumeId"), body.get("device"), delete
     )
     return reply({"volumeAttachment": attachment_view(bdm, version)})
+
+
+def _refuse_multiattach(runtime: Any, ctx: RequestContext, volume_id: Any) -> None:
+    """Before 2.60 Nova attaches no multiattach volume (even one attached nowhere)."""
+    from overcast.compute.peers import optional_service
+
+    svc = optional_service(runtime, "volume")
+    if svc is None or not isinstance(volume_id, str) or not volume_id:
+        return  # the attach itself answers these
+    if getattr(svc.get_volume(ctx, volume_id), "multiattach", False):
+        raise BadRequest("Multiattach volumes are only supported starting with compute API version 2.60.")
 
 
 @router.get("/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
