@@ -78,7 +78,7 @@ def _page(request: Request, rows: list[MigrationRecord], version: tuple[int, int
     ``changes-since`` (``changes-before`` from 2.66) on ``updated_at``; other parameters
     are refused."""
     from overcast.compute.servers import parse_time
-    from overcast.errors import BadRequest, NotFound
+    from overcast.errors import BadRequest
 
     q = request.query_params
     allowed = _FILTERS | {"limit", "marker", "changes-since"} | ({"changes-before"} if version >= (2, 66) else set())
@@ -95,7 +95,7 @@ def _page(request: Request, rows: list[MigrationRecord], version: tuple[int, int
     if "marker" in q:
         ids = [m.uuid for m in rows]
         if q["marker"] not in ids:
-            raise NotFound(f"Marker {q['marker']} could not be found.")
+            raise BadRequest(f"Marker {q['marker']} could not be found.")  # Nova: 400
         rows = rows[ids.index(q["marker"]) + 1 :]
     out: dict[str, Any] = {}
     if "limit" in q:

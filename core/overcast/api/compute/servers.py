@@ -452,9 +452,7 @@ def _action_page(request: Request, server_id: str, actions: list, version: tuple
     if "marker" in q:
         ids = [a.request_id for a in actions]
         if q["marker"] not in ids:
-            from overcast.errors import NotFound
-
-            raise NotFound(f"Marker {q['marker']} could not be found.")
+            raise BadRequest(f"Marker {q['marker']} could not be found.")  # Nova: 400
         actions = actions[ids.index(q["marker"]) + 1 :]
     out: dict[str, Any] = {}
     if "limit" in q:
