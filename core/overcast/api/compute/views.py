@@ -157,9 +157,10 @@ def server_view(
                     "OS-EXT-SRV-ATTR:kernel_id": "",
                     "OS-EXT-SRV-ATTR:ramdisk_id": "",
                     "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
-                    "OS-EXT-SRV-ATTR:user_data": rec.user_data,
                 }
             )
+            if not rebuild:  # the rebuild view shows ``user_data`` instead (2.57)
+                out["OS-EXT-SRV-ATTR:user_data"] = rec.user_data
     if version >= (2, 9):
         out["locked"] = bool(rec.locked)
     if full and version >= (2, 16) and ctx.is_admin:
