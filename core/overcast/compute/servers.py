@@ -17,12 +17,18 @@ from overcast.compute.records import flavor_of, get_instance
 from overcast.compute.secgroups import requested_groups
 from overcast.context import RequestContext
 from overcast.db.models.base import new_id
-from overcast.db.models.compute import InstanceAction, InstanceRecord, KeyPairRecord, ServerGroupMember
+from overcast.db.models.compute import (
+    InstanceAction,
+    InstanceRecord,
+    InstanceTag,
+    KeyPairRecord,
+    ServerGroupMember,
+)
 from overcast.errors import BadRequest, Conflict
 from overcast.db.values import store
 
 MAX_USER_DATA = 65535
-_SORT_KEYS = {"created_at", "updated_at", "display_name", "name", "uuid", "vm_state", "task_state", "host"}
+_SORT_KEYS = {"created_at", "updated_at", "display_name", "name", "uuid", "vm_state", "task_state", "host", "locked"}
 
 
 #: the scheduler hints this scheduler honours (every other one is refused, never dropped)
@@ -159,6 +165,30 @@ def parse_networks(value: Any) -> list:
     return out
 
 
+def _create_tags(value: Any) -> list[str]:
+    """``tags`` at create (2.52; the API refuses them before): at most 50 valid tags."""
+    from overcast.compute.tags import MAX_TAGS, check_tag
+
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_TAGS:
+        raise BadRequest(f"Invalid input for field/attribute tags: at most {MAX_TAGS} tags.")
+    return sorted({check_tag(t) for t in value})
+
+
+def refuse_trusted_certificates(body: dict) -> None:
+    """``trusted_image_certificates`` (2.63): image signature and certificate validation is not
+    done here, so a list of certificates is refused rather than taken and not checked."""
+    certs = body.get("trusted_image_certificates")
+    if certs is None:
+        return
+    if not isinstance(certs, list) or not 1 <= len(certs) <= 50 or not all(isinstance(c, str) and c for c in certs):
+        raise BadRequest(f"Invalid input for field/attribute trusted_image_certificates. Value: {certs}.")
+    raise BadRequest(
+        "Image certificate validation is not supported by this cloud: trusted_image_certificates cannot be honoured."
+    )
+
+
 def parse_time(value: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -219,6 +249,7 @@ class ServerManager:
                 raise BadRequest(f"The requested availability zone is not available: {zone}")
         group_id = _group_hint(body.get("os:scheduler_hints"))
         min_count, max_count = server_count(body)
+        tags = _create_tags(body.get("tags"))
         if body.get("return_reservation_id") not in (None, False, "false", "False"):
             raise BadRequest("return_reservation_id is not supported: each server has its own reservation id.")
         config_drive = _config_drive(body.get("config_drive"))
@@ -273,6 +304,7 @@ class ServerManager:
                     s.add(ServerGroupMember(group_id=group.id, instance_uuid=uuid))
                 s.add(rec)
                 s.flush()
+                s.add_all(InstanceTag(instance_uuid=uuid, tag=t) for t in tags)
                 s.add(
                     InstanceAction(
                         instance_uuid=uuid,
@@ -350,6 +382,9 @@ class ServerManager:
             stmt = stmt.where(InstanceRecord.host == params["host"])
         if params.get("uuid"):
             stmt = stmt.where(InstanceRecord.uuid == params["uuid"])
+        if "locked" in params:  # 2.73 (the API drops it before)
+            locked = params["locked"].lower() in ("true", "1", "yes", "on", "t", "y")
+            stmt = stmt.where(InstanceRecord.locked.is_(locked))
         sort_key = params.get("sort_key", "created_at")
         sort_dir = params.get("sort_dir", "desc")
         if sort_key not in _SORT_KEYS or sort_dir not in ("asc", "desc"):
@@ -416,7 +451,8 @@ class ServerManager:
 
     # --- rebuild --------------------------------------------------------------------------------
 
-    #: What a rebuild request may carry at 2.1..2.37 (others are refused, not ignored).
+    #: What a rebuild request may carry at 2.1, and the versions that add the others (any
+    #: other key is refused, not ignored; ``personality`` is refused at every version).
     REBUILD_FIELDS = {
         "imageRef",
         "name",
@@ -426,17 +462,23 @@ class ServerManager:
         "accessIPv6",
         "OS-DCF:diskConfig",
         "preserve_ephemeral",
-        "description",
+    }
+    REBUILD_FIELDS_FROM = {
+        "description": (2, 19),
+        "key_name": (2, 54),
+        "user_data": (2, 57),
+        "trusted_image_certificates": (2, 63),
     }
 
     def rebuild_changes(self, ctx: RequestContext, body: Any, version: tuple[int, int]) -> dict[str, Any]:
         """The row values a rebuild request sets, validated (the image must be usable)."""
         if not isinstance(body, dict) or "imageRef" not in body:
             raise BadRequest("Invalid input for field/attribute rebuild. 'imageRef' is a required property")
-        allowed = self.REBUILD_FIELDS - ({"description"} if version < (2, 19) else set())
+        allowed = self.REBUILD_FIELDS | {k for k, v in self.REBUILD_FIELDS_FROM.items() if version >= v}
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise BadRequest(f"Additional properties are not allowed ({', '.join(unknown)} were unexpected)")
+        refuse_trusted_certificates(body)
         if body.get("preserve_ephemeral") not in (None, False):
             raise BadRequest("preserve_ephemeral is not supported: servers here have no ephemeral disk.")
         if body.get("OS-DCF:diskConfig") not in (None, "MANUAL"):
@@ -454,7 +496,23 @@ class ServerManager:
         for version_, field in ((4, "accessIPv4"), (6, "accessIPv6")):
             if field in body:
                 changes[f"access_ipv{version_}"] = access_ip(body[field], version_)
+        if "key_name" in body:  # 2.54: null removes the key
+            changes["key_name"], changes["key_data"] = None, None
+            if body["key_name"] is not None:
+                key = self._key(ctx, body["key_name"])
+                changes["key_name"], changes["key_data"] = key.name, key.public_key
+        if "user_data" in body:  # 2.57: null removes it
+            changes["user_data"] = None if body["user_data"] is None else _user_data(body["user_data"])
         return changes
+
+    def _key(self, ctx: RequestContext, name: Any) -> KeyPairRecord:
+        with self.db.session() as s:
+            key = s.scalars(
+                select(KeyPairRecord).where(KeyPairRecord.user_id == ctx.user_id, KeyPairRecord.name == name)
+            ).first()
+            if key is None:
+                raise BadRequest("Invalid key_name provided.")
+            return key
 
     # --- metadata (/servers/{id}/metadata) -------------------------------------------------------
 

@@ -316,13 +316,15 @@ class ComputeService:
         ``force`` with a ``host``: the host is taken if it has room, past the placement filters."""
         self.evacuations.request(ctx, uuid, host, force)
 
-    def set_locked(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
-        """lock / unlock: a locked server refuses actions from non-admins (409)."""
+    def set_locked(self, ctx: RequestContext, uuid: str, locked: bool, reason: str | None = None) -> None:
+        """lock (with an optional ``reason``, 2.73) / unlock: a locked server refuses actions
+        from non-admins (409)."""
         from overcast.db.models.compute import InstanceAction
 
         with self.runtime.db.session() as s:
             rec = get_instance(s, ctx, uuid)
             rec.locked = locked
+            rec.locked_reason = reason if locked else None
             s.add(  # recorded like any other action, as Nova does (issue 18)
                 InstanceAction(
                     instance_uuid=uuid,

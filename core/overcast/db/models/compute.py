@@ -87,6 +87,7 @@ class InstanceRecord(Base):
     access_ipv4: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     access_ipv6: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     locked: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    locked_reason: Mapped[str | None] = mapped_column(String(255))  # 2.73
     config_drive: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     # path -> base64 content of the config drive, written when it is built (issue 17)
     config_drive_files: Mapped[dict | None] = mapped_column()
