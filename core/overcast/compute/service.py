@@ -86,6 +86,9 @@ class ComputeService:
         self.tasks = ServerTasks(self)
         self.migrations = MigrationTasks(self.tasks)
         self.volumes = VolumeAttachments(runtime)
+        from overcast.compute.boot_volumes import BootVolumes  # issue 18
+
+        self.boot_volumes = BootVolumes(runtime)
         self.servers = ServerManager(self)
         self.hosts = HostRegistry(runtime)
         self.tags = TagManager(runtime.db)
@@ -317,6 +320,12 @@ class ComputeService:
         A server with volumes attached is refused (409): their reattachment is not done here."""
         changes = self.servers.rebuild_changes(ctx, body, version)
         image = changes.pop("_image")
+        self.servers.get(ctx, uuid)  # 404 before anything else
+        volume_backed, root_image = self.boot_volumes.root_image(uuid)
+        if volume_backed and root_image != image.id:  # as Nova (before 2.93's reimage_boot_volume)
+            raise BadRequest(
+                f"Image {image.id} is unacceptable: Unable to rebuild with a different image for a volume-backed server."
+            )
 
         def within(s: Any, rec: Any) -> None:
             from overcast.compute.records import flavor_snapshot

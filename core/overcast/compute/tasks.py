@@ -22,7 +22,7 @@ from overcast.compute.claims import Usage, release
 from overcast.compute.metadata import drive as config_drive
 from overcast.compute.peers import allocate_network, deallocate_network, discard_image
 from overcast.compute.records import flavor_snapshot, image_snapshot, instance_of
-from overcast.context import RequestContext
+from overcast.context import RequestContext, system_context
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
 from overcast.errors import NotFound, ServiceUnavailable
@@ -109,6 +109,8 @@ class ServerTasks:
                 g = s.get(ServerGroupRecord, rec.server_group_id)
                 if g is not None:
                     hints = {"group_policy": g.policy, "group_hosts": group.hosts_of(s, g.id, exclude_uuid=rec.uuid)}
+        if any(m.get("boot_index") == 0 for m in rec.block_device_requests or ()):  # issue 18
+            hints["boot_from_volume"] = True
         allowed = self.svc.aggregates.hosts_matching(flavor_snapshot(rec).extra_specs)  # issue 18
         if allowed is not None:
             hints["aggregate_hosts"] = sorted(allowed)
@@ -141,11 +143,13 @@ class ServerTasks:
             rec = spawning
             vifs = self._allocate_network(ctx, rec, host)
             rec = config_drive.freeze(self.runtime, rec)  # issue 17: its content, once the ports exist
+            devices = self.svc.boot_volumes.prepare(ctx, rec, host)  # issue 18: made, reserved, exported
             info = self.agent(host, timeout=LONG_RPC).spawn(
-                instance=instance_of(rec), network_info=vifs, block_devices=[]
+                instance=instance_of(rec), network_info=vifs, block_devices=devices
             )
+            self.svc.boot_volumes.complete(ctx, rec, host)
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
-            self._build_failed(uuid, host, exc)
+            self._build_failed(uuid, host, exc, ctx)
             return
         done = self.t.advance(
             uuid,
@@ -174,7 +178,7 @@ class ServerTasks:
             row.addresses = dict(addresses or {})
         return vifs
 
-    def _build_failed(self, uuid: str, host: str | None, exc: BaseException) -> None:
+    def _build_failed(self, uuid: str, host: str | None, exc: BaseException, ctx: RequestContext | None = None) -> None:
         rec = self._load(uuid)
         if rec is None:
             return
@@ -183,6 +187,8 @@ class ServerTasks:
                 self.agent(host).destroy(instance=instance_of(rec), destroy_disks=True)
             except Exception:  # noqa: BLE001 - best effort: the guest may never have existed
                 log.debug("cleanup after failed build of %s", uuid, exc_info=True)
+        self.svc.boot_volumes.release(ctx or system_context(), rec, host)
+        if host:
             self.release_host(host, rec)
         self._deallocate_network(uuid)
         deleting = rec.task_state == st.DELETING
@@ -232,7 +238,8 @@ class ServerTasks:
             except Exception as exc:  # noqa: BLE001 - recorded; the user may retry the delete
                 self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=None)
                 return
-        self.svc.volumes.detach_all(rec)
+        doomed = self.svc.volumes.detach_all(rec)
+        self.svc.boot_volumes.delete_volumes(doomed)  # issue 18: delete_on_termination
         self._deallocate_network(uuid)
         with self.db.session() as s:
             for m in s.scalars(select(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid)):

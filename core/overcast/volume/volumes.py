@@ -148,6 +148,7 @@ class Volumes:
             vtype = self.p.types.find(s, volume_type)
             backend: str | None = None
             source_size = 0
+            source_bootable = False  # as Cinder: a copy of a bootable volume is bootable, with its image's metadata
             if snapshot_id:
                 snap = find_snapshot(s, ctx, snapshot_id)
                 if snap.status != "available":
@@ -156,6 +157,7 @@ class Volumes:
                     )
                 parent = s.get(Volume, snap.volume_id)
                 backend, source_size = parent.backend, snap.size
+                source_bootable, image_meta = bool(parent.bootable), dict(parent.image_metadata or {})
                 if volume_type is None:
                     vtype = s.get(type(vtype), parent.volume_type_id)
             elif source_volid:
@@ -165,6 +167,7 @@ class Volumes:
                         f"Invalid volume: Source volume status must be available or in-use (is {src.status})."
                     )
                 backend, source_size = src.backend, src.size
+                source_bootable, image_meta = bool(src.bootable), dict(src.image_metadata or {})
                 if volume_type is None:
                     vtype = s.get(type(vtype), src.volume_type_id)
             specs = dict(vtype.extra_specs or {})
@@ -215,7 +218,7 @@ class Volumes:
             image_id=image_id or None,
             image_metadata=image_meta,
             multiattach=bool(multiattach) or is_multiattach(specs),
-            bootable=bool(image_id),
+            bootable=bool(image_id) or source_bootable,
             metadata_=metadata,
             availability_zone="nova",
         )

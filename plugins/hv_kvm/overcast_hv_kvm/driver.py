@@ -82,6 +82,7 @@ class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks):
             live_migration=True,
             shared_storage=False,
             resize=True,
+            boot_from_volume=True,  # hv_spawn: no image, the /dev/vda volume is the root disk
         )
 
     @hookimpl

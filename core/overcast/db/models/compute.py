@@ -90,6 +90,8 @@ class InstanceRecord(Base):
     config_drive: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     # path -> base64 content of the config drive, written when it is built (issue 17)
     config_drive_files: Mapped[dict | None] = mapped_column()
+    # the volume mappings server create asked for (bdm.Mapping.to_json), made by the build (issue 18)
+    block_device_requests: Mapped[list | None] = mapped_column()
     progress: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -70,6 +70,7 @@ class FakeHypervisor:
             live_migration=True,
             resize=True,
             shared_storage=bool(host.options.get("shared_storage", False)),
+            boot_from_volume=bool(host.options.get("boot_from_volume", True)),
         )
 
     @hookimpl

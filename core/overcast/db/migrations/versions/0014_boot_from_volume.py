@@ -1,0 +1,23 @@
+"""Compute: the block device mappings a server create asked for (boot from volume, issue 18).
+
+Revision ID: 0014
+Revises: 0013
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("compute_instances") as batch:
+        batch.add_column(sa.Column("block_device_requests", sa.JSON, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("compute_instances") as batch:
+        batch.drop_column("block_device_requests")
