@@ -41,7 +41,10 @@ def test_boot_from_volume_on_kvm(kvm_cloud) -> None:
                     return m
             return None
 
-        return wait_until(seen, what, timeout=timeout, every=0.2)
+        def consoles() -> str:
+            return "\n".join(f"{p}:\n{p.read_text(errors='replace')[-3000:]}" for p in instances.glob("*/console.log"))
+
+        return wait_until(seen, what, timeout=timeout, every=0.2, detail=consoles)
 
     for name in ("tinyguest", "other"):
         os_(

@@ -128,6 +128,11 @@ def test_boot_from_an_image_made_volume_then_delete_it(bfv: Any, api: Api) -> No
         f"Image {other} is unacceptable: Unable to rebuild with a different image for a volume-backed server."
     )
     assert bfv.wait(server_id)["status"] == "ACTIVE"
+    r = bfv.nova("POST", f"/servers/{server_id}/action", {"rescue": None})  # Nova before 2.87
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == (
+        f"Instance {server_id} cannot be rescued: Cannot rescue a volume-backed instance"
+    )
     assert bfv.nova("DELETE", f"/servers/{server_id}").status_code == 204
     bfv.wait(server_id, "DELETED")
     bfv.wait_volume(attached[0]["id"], "deleted")  # delete_on_termination

@@ -219,6 +219,18 @@ class ComputeAgent:
                     pass
         return True
 
+    @rpc
+    def rescue(self, instance: Instance, rescue_image: ImageRef) -> InstanceInfo:
+        """Issue 18: boot the guest from ``rescue_image`` (fetched to the host's cache), its own disk second."""
+        image = self._fetch(rescue_image)
+        if image is None:
+            raise DriverError(f"cannot fetch rescue image {rescue_image.id} to {self.host.name}")
+        return self.driver.rescue(host=self.host, instance=instance, image=image)
+
+    @rpc
+    def unrescue(self, instance: Instance) -> InstanceInfo:
+        return self.driver.unrescue(host=self.host, instance=instance)
+
     # --- migration ---------------------------------------------------------------------------
 
     @rpc

@@ -89,6 +89,9 @@ class ComputeService:
         from overcast.compute.boot_volumes import BootVolumes  # issue 18
 
         self.boot_volumes = BootVolumes(runtime)
+        from overcast.compute.rescue import Rescues  # issue 18
+
+        self.rescues = Rescues(self)
         self.servers = ServerManager(self)
         self.hosts = HostRegistry(runtime)
         self.tags = TagManager(runtime.db)

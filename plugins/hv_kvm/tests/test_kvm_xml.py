@@ -135,3 +135,21 @@ def test_readonly_disk() -> None:
     assert el.find("readonly") is not None and el.findtext("serial") == "config-2"
     assert el.find("driver").get("type") == "raw"
     assert ET.fromstring(domxml.disk_xml(domxml.DiskSpec("file", "/i/d", "qcow2", "vda"))).find("readonly") is None
+
+
+def test_rescue_xml_boots_the_rescue_disk_with_the_root_second() -> None:
+    disks = [
+        domxml.DiskSpec("file", "/i/oc-1/disk", "qcow2", "vda"),
+        domxml.DiskSpec("file", "/v/volume-1", "qcow2", "vdb", serial="vol-1"),
+        domxml.DiskSpec("file", "/i/oc-1/disk.config", "raw", "vdz", readonly=True),
+    ]
+    original = domxml.domain_xml(spec(disks=disks))
+    rescue = domxml.rescue_xml(original, domxml.DiskSpec("file", "/i/oc-1/disk.rescue", "qcow2", "vda"))
+    by_dev = {d.target_dev: d.path for d in domxml.disks(rescue)}
+    # the rescue disk first, the guest's own disk second, the config drive kept, the volume out
+    assert by_dev == {"vda": "/i/oc-1/disk.rescue", "vdb": "/i/oc-1/disk", "vdz": "/i/oc-1/disk.config"}
+    assert domxml.disks(rescue)[0].target_dev == "vda"
+    assert domxml.metadata(rescue) == domxml.metadata(original)
+    assert domxml.console_path(rescue) == domxml.console_path(original)
+    with pytest.raises(BadRequest):
+        domxml.rescue_xml(domxml.domain_xml(spec(disks=disks[1:2])), disks[0])

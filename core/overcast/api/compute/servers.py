@@ -301,6 +301,14 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
             raise BadRequest(f"Invalid input for field/attribute {action}: 'name' is a required property")
         change = secgroups.add if action == "addSecurityGroup" else secgroups.remove
         change(runtime, ctx, compute, server_id, args["name"])
+    elif action == "rescue":  # issue 18: 200 with the password, as Nova answers
+        return reply({"adminPass": compute.rescues.rescue(ctx, server_id, args)})
+    elif action == "unrescue":
+        if args is not None:
+            raise BadRequest(
+                f"Invalid input for field/attribute unrescue. Value: {args!r}. {args!r} is not of type 'null'"
+            )
+        compute.rescues.unrescue(ctx, server_id)
     elif action == "trigger_crash_dump" and version >= (2, 17):  # issue 18: refused as Nova does
         from overcast.compute.crash_dump import trigger_crash_dump
 
