@@ -42,7 +42,14 @@ def test_boot_from_volume_on_kvm(kvm_cloud) -> None:
             return None
 
         def consoles() -> str:
-            return "\n".join(f"{p}:\n{p.read_text(errors='replace')[-3000:]}" for p in instances.glob("*/console.log"))
+            import subprocess
+
+            tree = "\n".join(str(p) for p in sorted(Path(cloud.data_dir).parent.rglob("*")) if "image" not in str(p))
+            logs = "\n".join(f"{p}:\n{p.read_text(errors='replace')[-3000:]}" for p in instances.glob("*/console.log"))
+            xml = subprocess.run(
+                ["virsh", "-c", "qemu:///system", "dumpxml", f"oc-{server_id}"], capture_output=True, text=True
+            )
+            return f"{tree}\n{logs}\n{xml.stdout[-4000:]}{xml.stderr}"
 
         return wait_until(seen, what, timeout=timeout, every=0.2, detail=consoles)
 

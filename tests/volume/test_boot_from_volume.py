@@ -162,6 +162,17 @@ def test_boot_from_an_existing_volume_kept_after_delete(bfv: Any, api: Api, sett
         ],
     )
     assert r.status_code == 400 and "Invalid volume" in r.json()["badRequest"]["message"], r.text
+    # shelve: no image is made for a volume-backed server; it leaves the host and comes back
+    # with its root volume exported to wherever it lands
+    images_before = set(bfv.images.images)
+    assert bfv.nova("POST", f"/servers/{server_id}/action", {"shelve": None}).status_code == 202
+    bfv.wait(server_id, "SHELVED_OFFLOADED")
+    assert set(bfv.images.images) == images_before
+    assert bfv.volume(vol["id"])["status"] == "in-use"
+    assert bfv.nova("POST", f"/servers/{server_id}/action", {"unshelve": None}).status_code == 202
+    bfv.wait(server_id)
+    guest = bfv.guest(server_id)
+    assert guest["instance"].image is None and list(guest["volumes"]) == ["/dev/vda"]
     assert bfv.nova("DELETE", f"/servers/{server_id}").status_code == 204
     bfv.wait(server_id, "DELETED")
     assert bfv.wait_volume(vol["id"], "available")["attachments"] == []

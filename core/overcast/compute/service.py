@@ -92,6 +92,9 @@ class ComputeService:
         from overcast.compute.rescue import Rescues  # issue 18
 
         self.rescues = Rescues(self)
+        from overcast.compute.shelve import Shelving  # issue 18
+
+        self.shelving = Shelving(self)
         self.servers = ServerManager(self)
         self.hosts = HostRegistry(runtime)
         self.tags = TagManager(runtime.db)

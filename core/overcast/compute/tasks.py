@@ -240,6 +240,8 @@ class ServerTasks:
                 return
         doomed = self.svc.volumes.detach_all(rec)
         self.svc.boot_volumes.delete_volumes(doomed)  # issue 18: delete_on_termination
+        if rec.shelved_image_id:  # issue 18: the image it was shelved into goes with it
+            discard_image(self.runtime, rec.shelved_image_id)
         self._deallocate_network(uuid)
         with self.db.session() as s:
             for m in s.scalars(select(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid)):

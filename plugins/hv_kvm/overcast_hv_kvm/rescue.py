@@ -15,7 +15,7 @@ from overcast.hookspecs import hookimpl
 from overcast.types import Host, ImageFile, Instance, InstanceInfo
 
 from overcast_hv_kvm import domxml, images
-from overcast_hv_kvm.base import IMAGE_TYPES, GiB, DriverBase, chown_to
+from overcast_hv_kvm.base import IMAGE_TYPES, DriverBase, chown_to
 from overcast_hv_kvm.errors import translated
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class RescueHooks(DriverBase):
             self._check_traversable(cfg, image.path, f"rescue image {image.image.id}")
         with translated(f"reading the definition of {dom.name()}"):
             original = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-        images.create_overlay(image.path, image.disk_format, disk, instance.flavor.root_gb * GiB or None)
+        images.create_overlay(image.path, image.disk_format, disk, None)  # the rescue image's own size
         chown_to(disk, cfg.file_owner)
         rescue = domxml.rescue_xml(original, domxml.DiskSpec("file", disk, "qcow2", "vda", cfg.disk_cachemode))
         with open(saved, "w") as f:

@@ -309,6 +309,14 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
                 f"Invalid input for field/attribute unrescue. Value: {args!r}. {args!r} is not of type 'null'"
             )
         compute.rescues.unrescue(ctx, server_id)
+    elif action in ("shelve", "shelveOffload"):  # issue 18
+        if args is not None:
+            raise BadRequest(
+                f"Invalid input for field/attribute {action}. Value: {args!r}. {args!r} is not of type 'null'"
+            )
+        (compute.shelving.shelve if action == "shelve" else compute.shelving.shelve_offload)(ctx, server_id)
+    elif action == "unshelve":
+        compute.shelving.unshelve(ctx, server_id, args)
     elif action == "trigger_crash_dump" and version >= (2, 17):  # issue 18: refused as Nova does
         from overcast.compute.crash_dump import trigger_crash_dump
 

@@ -92,6 +92,7 @@ class InstanceRecord(Base):
     config_drive_files: Mapped[dict | None] = mapped_column()
     # the volume mappings server create asked for (bdm.Mapping.to_json), made by the build (issue 18)
     block_device_requests: Mapped[list | None] = mapped_column()
+    shelved_image_id: Mapped[str | None] = mapped_column(String(36))  # the shelve snapshot (issue 18)
     progress: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[datetime | None] = mapped_column(DateTime)

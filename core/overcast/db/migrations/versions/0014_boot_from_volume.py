@@ -1,4 +1,5 @@
-"""Compute: the block device mappings a server create asked for (boot from volume, issue 18).
+"""Compute (issue 18): the block device mappings a server create asked for (boot from volume),
+and the image a shelved server was snapshotted into.
 
 Revision ID: 0014
 Revises: 0013
@@ -16,8 +17,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("compute_instances") as batch:
         batch.add_column(sa.Column("block_device_requests", sa.JSON, nullable=True))
+        batch.add_column(sa.Column("shelved_image_id", sa.String(36), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("compute_instances") as batch:
+        batch.drop_column("shelved_image_id")
         batch.drop_column("block_device_requests")
