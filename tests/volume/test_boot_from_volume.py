@@ -133,6 +133,10 @@ def test_boot_from_an_image_made_volume_then_delete_it(bfv: Any, api: Api) -> No
     assert r.json()["badRequest"]["message"] == (
         f"Instance {server_id} cannot be rescued: Cannot rescue a volume-backed instance"
     )
+    backup = {"createBackup": {"name": "b", "backup_type": "daily", "rotation": 1}}
+    r = bfv.nova("POST", f"/servers/{server_id}/action", backup)
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == "Backup is not supported for volume-backed instances."
     assert bfv.nova("DELETE", f"/servers/{server_id}").status_code == 204
     bfv.wait(server_id, "DELETED")
     bfv.wait_volume(attached[0]["id"], "deleted")  # delete_on_termination

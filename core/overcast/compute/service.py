@@ -95,6 +95,9 @@ class ComputeService:
         from overcast.compute.shelve import Shelving  # issue 18
 
         self.shelving = Shelving(self)
+        from overcast.compute.backup import Backups  # issue 18
+
+        self.backups = Backups(self)
         self.servers = ServerManager(self)
         self.hosts = HostRegistry(runtime)
         self.tags = TagManager(runtime.db)

@@ -296,10 +296,11 @@ class ServerTasks:
             return
         self.t.finish(uuid, vm_state=st.vm_state_for_power(info.state), task_state=None, power_state=info.state.value)
 
-    def snapshot(self, uuid: str, image_id: str, image_name: str) -> None:
+    def snapshot(self, uuid: str, image_id: str, image_name: str) -> bool:
+        """Snapshot the root disk into the queued image ``image_id``; whether it was uploaded."""
         rec = self._load(uuid)
         if rec is None or not rec.host:
-            return
+            return False
         try:
             self.agent(rec.host, timeout=LONG_RPC).snapshot(
                 instance=instance_of(rec), image_id=image_id, image_name=image_name
@@ -310,8 +311,9 @@ class ServerTasks:
             except Exception:  # noqa: BLE001
                 log.exception("could not discard failed snapshot image %s", image_id)
             self.t.fault(uuid, exc, task_state=None)
-            return
+            return False
         self.t.finish(uuid, task_state=None)
+        return True
 
     def rebuild(self, uuid: str) -> None:
         """Destroy the guest and its disks, spawn it again from the (new) image with the same

@@ -309,6 +309,12 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
                 f"Invalid input for field/attribute unrescue. Value: {args!r}. {args!r} is not of type 'null'"
             )
         compute.rescues.unrescue(ctx, server_id)
+    elif action == "createBackup":  # issue 18: as createImage, plus rotation
+        image_id, rotation = compute.backups.create(ctx, server_id, args)
+        if version >= (2, 45):
+            return reply({"image_id": image_id}, 202)
+        location = f"{base_url(request)}/image/v2/images/{image_id}"
+        return reply(None, 202, {"Location": location} if rotation > 0 else None)
     elif action in ("shelve", "shelveOffload"):  # issue 18
         if args is not None:
             raise BadRequest(
