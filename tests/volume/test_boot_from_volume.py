@@ -22,7 +22,7 @@ def bfv(cloud: Any, api: Api, fake_drivers: Any) -> Any:
 
     images = FakeImageService()
     image_id = str(uuid.uuid4())
-    images.add(image_id, disk_format="qcow2")
+    images.add(image_id, disk_format="qcow2", hypervisor_type="fake")  # the scheduler must honour it for BFV too
     images.images[image_id]["data"] = b"TINY-BOOT-SECTOR"
     cloud.runtime._services["image"] = images
     r = cloud.request(
@@ -114,6 +114,7 @@ def test_boot_from_an_image_made_volume_then_delete_it(bfv: Any, api: Api) -> No
     assert vol["status"] == "in-use" and vol["bootable"] == "true"
     assert vol["attachments"][0]["server_id"] == server_id and vol["attachments"][0]["device"] == "/dev/vda"
     assert vol["volume_image_metadata"]["image_id"] == bfv.image_id
+    assert vol["volume_image_metadata"]["hypervisor_type"] == "fake"  # the image's properties, as Cinder
     guest = bfv.guest(server_id)
     assert guest["instance"].image is None  # no local root disk: the volume is vda
     assert list(guest["volumes"]) == ["/dev/vda"]
@@ -142,7 +143,7 @@ def test_boot_from_an_image_made_volume_then_delete_it(bfv: Any, api: Api) -> No
     bfv.wait_volume(attached[0]["id"], "deleted")  # delete_on_termination
 
 
-def test_boot_from_an_existing_volume_kept_after_delete(bfv: Any, api: Api, settle: Any) -> None:
+def test_boot_from_an_existing_volume_kept_after_delete(bfv: Any, api: Api, settle: Any, cloud: Any) -> None:
     vol = api.post("volumes", {"volume": {"size": 1, "imageRef": bfv.image_id, "name": "root"}}).json()["volume"]
     settle()
     assert bfv.volume(vol["id"])["bootable"] == "true"
@@ -166,6 +167,20 @@ def test_boot_from_an_existing_volume_kept_after_delete(bfv: Any, api: Api, sett
         ],
     )
     assert r.status_code == 400 and "Invalid volume" in r.json()["badRequest"]["message"], r.text
+    # moving it between hosts is refused before anything changes (migrations do not carry volumes yet)
+    bigger = cloud.request(
+        "POST",
+        "/compute/v2.1/flavors",
+        token=cloud.admin_token,
+        json={"flavor": {"name": "t2", "ram": 128, "vcpus": 1, "disk": 1, "id": None}},
+    ).json()["flavor"]
+    r = bfv.nova("POST", f"/servers/{server_id}/action", {"resize": {"flavorRef": bigger["id"]}})
+    assert r.status_code == 409 and "boots from a volume" in r.json()["conflictingRequest"]["message"], r.text
+    r = cloud.request(
+        "POST", f"/compute/v2.1/servers/{server_id}/action", token=cloud.admin_token, json={"migrate": None}
+    )
+    assert r.status_code == 409, r.text
+    assert bfv.wait(server_id)["flavor"]["id"] == bfv.flavor_id
     # shelve: no image is made for a volume-backed server; it leaves the host and comes back
     # with its root volume exported to wherever it lands
     images_before = set(bfv.images.images)

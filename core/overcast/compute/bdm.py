@@ -62,6 +62,9 @@ class Mapping:
     delete_on_termination: bool = False
     device_name: str | None = None
     volume_type: str | None = None
+    # the root volume's image properties (its volume_image_metadata), for the scheduler's
+    # image filters, set at create once the source is known
+    image_properties: dict[str, str] | None = None
 
     @property
     def is_root(self) -> bool:

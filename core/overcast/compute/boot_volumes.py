@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -30,7 +30,7 @@ from overcast.compute.hoststate import reported_capabilities
 from overcast.compute.peers import lookup_image, optional_service, require
 from overcast.context import RequestContext, system_context
 from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
-from overcast.errors import BadRequest, DriverError, NotFound, OvercastError
+from overcast.errors import BadRequest, Conflict, DriverError, NotFound, OvercastError
 from overcast.types import BlockDevice, ImageRef, to_dict
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,23 @@ POLL_SECONDS = 0.5
 
 @dataclass(frozen=True)
 class BootSource:
-    """What a volume-backed server boots, for the create checks (``min_ram``)."""
+    """What a volume-backed server boots: for the create checks (``min_ram``) and the
+    scheduler's image filters (the image's ``properties``, e.g. ``hypervisor_type``)."""
 
     min_ram: int = 0
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of_volume(cls, metadata: dict[str, Any] | None) -> BootSource:
+        """From a volume's ``volume_image_metadata``."""
+        meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+        return cls(min_ram=_int(meta.get("min_ram")), properties={k: v for k, v in meta.items() if k not in _VIM_BASE})
+
+
+#: volume_image_metadata keys that describe the image itself rather than its properties
+_VIM_BASE = frozenset(
+    {"image_id", "image_name", "disk_format", "container_format", "checksum", "min_disk", "min_ram", "size"}
+)
 
 
 def _image_id(data: dict[str, Any] | None) -> str | None:
@@ -75,7 +89,7 @@ class BootVolumes:
             if m.source_type == "image":
                 image = self._image(ctx, str(m.uuid))
                 if m.is_root:
-                    source = BootSource(min_ram=image.min_ram)
+                    source = BootSource(min_ram=image.min_ram, properties=dict(image.properties or {}))
                     if image.min_disk and (m.volume_size or 0) < image.min_disk:
                         raise BadRequest(
                             "Volume is smaller than the minimum size specified in image metadata. Volume size is "
@@ -91,7 +105,7 @@ class BootVolumes:
                         f"but the current status is {vol.status}."
                     )
                 if m.is_root:
-                    source = BootSource(min_ram=_int((vol.image_metadata or {}).get("min_ram")))
+                    source = BootSource.of_volume(vol.image_metadata)
             elif m.source_type == "snapshot":
                 try:
                     snap = volumes.get_snapshot(ctx, str(m.uuid))
@@ -101,7 +115,7 @@ class BootVolumes:
                     parent = self._volume(ctx, volumes, snap.volume_id)
                     if not parent.bootable:
                         raise invalid_not_bootable(parent.id)
-                    source = BootSource(min_ram=_int((parent.image_metadata or {}).get("min_ram")))
+                    source = BootSource.of_volume(parent.image_metadata)
                 if m.volume_size is not None and m.volume_size < snap.size:
                     raise BadRequest(
                         f"Invalid input received: Volume size '{m.volume_size}'GB cannot be smaller than the "
@@ -137,6 +151,14 @@ class BootVolumes:
             raise invalid(f"failed to get volume {volume_id}.") from None
 
     # --- the build ------------------------------------------------------------------------------
+
+    def schedule_image(self, rec: InstanceRecord) -> ImageRef | None:
+        """What the scheduler's image filters see of a volume-backed server: its root volume's
+        image properties (no disk format: the host boots the volume, not an image file)."""
+        root = next((m for m in self.requested(rec) if m.is_root), None)
+        if root is None or root.image_properties is None:
+            return None
+        return ImageRef(id="", name="", disk_format="", properties=dict(root.image_properties))
 
     def requested(self, rec: InstanceRecord) -> list[Mapping]:
         return [Mapping.from_json(m) for m in (rec.block_device_requests or [])]
@@ -289,6 +311,16 @@ class BootVolumes:
         except NotFound:
             return True, None
         return True, _image_id(vol.image_metadata)
+
+
+def refuse_move(boot_volumes: BootVolumes, uuid: str, action: str) -> None:
+    """A volume-backed server is not moved between hosts here (migrations do not carry its
+    volumes yet): Nova's 409 wording, before anything changes."""
+    if boot_volumes.root_image(uuid)[0]:
+        raise Conflict(
+            f"Cannot '{action}' instance {uuid}: it boots from a volume, and moving a volume-backed "
+            "server to another host is not supported by this cloud yet."
+        )
 
 
 def invalid_not_bootable(volume_id: str) -> BadRequest:

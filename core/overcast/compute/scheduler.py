@@ -47,7 +47,7 @@ def static_filters(request: ScheduleRequest) -> list[tuple[str, Check]]:
     if request.availability_zone:
         az = request.availability_zone
         filters.append(("AvailabilityZoneFilter", lambda e: e.availability_zone == az))
-    if request.image is not None:
+    if request.image is not None and request.image.disk_format:  # none for a volume-backed server
         fmt = request.image.disk_format
         filters.append(("ImageFormatFilter", lambda e: fmt in e.capabilities.image_types))
     hv_type = _hypervisor_type_wanted(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import re
 from datetime import datetime
 from typing import Any, NoReturn, cast
@@ -202,9 +203,12 @@ class ServerManager:
         image_ref = str(body.get("imageRef") or "").rstrip("/").rsplit("/", 1)[-1]
         image = None
         if root is not None and root.destination_type == "volume":  # boot from volume
+            if image_ref:
+                lookup_image(self.runtime, ctx, image_ref)  # a given imageRef must exist, as in Nova
             boot = self.svc.boot_volumes.check(ctx, mappings, max_count)
             if boot.min_ram and flavor.memory_mb < boot.min_ram:
                 raise BadRequest("Flavor's memory is too small for requested image.")
+            mappings = [dataclasses.replace(m, image_properties=boot.properties) if m.is_root else m for m in mappings]
         else:
             if not image_ref and root is not None:
                 image_ref = str(root.uuid)

@@ -118,7 +118,7 @@ class ServerTasks:
             instance_uuid=rec.uuid,
             project_id=rec.project_id,
             flavor=flavor_snapshot(rec),
-            image=image_snapshot(rec),
+            image=image_snapshot(rec) or self.svc.boot_volumes.schedule_image(rec),  # issue 18
             availability_zone=rec.requested_zone,
             hints=hints,
             **extra,

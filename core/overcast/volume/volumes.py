@@ -186,7 +186,8 @@ class Volumes:
             min_gb = max(image.min_disk, -(-image.size // 1024**3) if image.disk_format == "raw" else 0)
             if size < min_gb:
                 raise BadRequest(f"Invalid input received: Image {image_id} needs a volume of at least {min_gb} GB.")
-            image_meta = {
+            image_meta = {  # as Cinder's volume_image_metadata: the image's own properties too
+                **{str(k): str(v) for k, v in (image.properties or {}).items()},
                 "image_id": image.id,
                 "image_name": image.name,
                 "disk_format": image.disk_format,
