@@ -84,7 +84,7 @@ def test_boot_from_volume_on_kvm(kvm_cloud) -> None:
     marker(server["id"], r"TINYGUEST-READY", "the guest's READY marker")
     shown = api.server(server["id"])
     assert shown["image"] == ""
-    assert shown["os-extended-volumes:volumes_attached"] == [{"id": root["id"]}]  # 2.1 view of the Observer
+    assert shown["os-extended-volumes:volumes_attached"] == [{"id": root["id"], "delete_on_termination": False}]
     vol = os_("volume", "show", "root1", "-f", "json")
     assert vol["status"] == "in-use"
     assert [(a["server_id"], a["device"]) for a in vol["attachments"]] == [(server["id"], "/dev/vda")]

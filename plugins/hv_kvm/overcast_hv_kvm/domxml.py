@@ -279,7 +279,8 @@ def rewrite_paths(domain_xml_text: str, mapping: Mapping[str, str]) -> str:
 def rescue_xml(domain_xml_text: str, rescue_disk: DiskSpec) -> str:
     """The rescue guest of a domain (Nova's libvirt rescue): ``rescue_disk`` as ``vda``, the
     domain's own root disk (``vda``) moved to ``vdb``, read-only disks (the config drive)
-    kept, volumes left out; everything else (NICs, console, metadata) as it was."""
+    kept, volumes left out, the disks' PCI addresses dropped (the guest orders its disks by
+    them); everything else (NICs, console, metadata) as it was."""
     root = ET.fromstring(domain_xml_text)
     devices = root.find("devices")
     if devices is None:
@@ -288,6 +289,8 @@ def rescue_xml(domain_xml_text: str, rescue_disk: DiskSpec) -> str:
     for el in devices.findall("disk"):
         target = el.find("target")
         dev = target.get("dev") if target is not None else None
+        for address in el.findall("address"):  # the guest names disks by PCI order: let libvirt
+            el.remove(address)  # give the rescue disk (first in the list) the first slot
         if target is not None and dev == "vda":
             target.set("dev", "vdb")
             found = True
