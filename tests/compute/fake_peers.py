@@ -58,6 +58,11 @@ class FakeImageService:
     def discard_image(self, image_id: str) -> None:
         self.images.pop(image_id, None)
 
+    def images_with_properties(self, properties: dict) -> list[str]:
+        return [
+            i for i, img in self.images.items() if all(img["ref"].properties.get(k) == v for k, v in properties.items())
+        ]
+
 
 class FakeVolumeService:
     """The volume service's attach handshake with Cinder's status rules."""

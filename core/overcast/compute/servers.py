@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import re
 from datetime import datetime
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Table, select
 
+from overcast.compute import bdm
 from overcast.compute import states as st
 from overcast.compute.peers import lookup_image, validate_networks
 from overcast.compute.records import flavor_of, get_instance
@@ -225,15 +227,30 @@ class ServerManager:
             if frec.disabled:
                 raise BadRequest(f"Flavor {flavor_ref} is disabled.")
             flavor = flavor_of(frec, self.svc.flavors.extra_specs(s, frec.id))
-        bdm_image = self._boot_image_from_bdm(body)  # validated even beside imageRef: nothing ignored
-        image_ref = body.get("imageRef") or bdm_image
-        if not image_ref:
-            raise BadRequest("Missing imageRef attribute (booting from volume is not supported).")
-        image = lookup_image(self.runtime, ctx, str(image_ref).rstrip("/").rsplit("/", 1)[-1])
-        if image.min_ram and flavor.memory_mb < image.min_ram:
-            raise BadRequest("Flavor's memory is too small for requested image.")
-        if image.min_disk and flavor.root_gb and flavor.root_gb < image.min_disk:
-            raise BadRequest("Flavor's disk is too small for requested image.")
+        # issue 18: every mapping is honoured or refused (validated even beside imageRef)
+        mappings = bdm.parse(body)
+        root = bdm.root_of(mappings)
+        min_count, max_count = server_count(body)
+        image_ref = str(body.get("imageRef") or "").rstrip("/").rsplit("/", 1)[-1]
+        image = None
+        if root is not None and root.destination_type == "volume":  # boot from volume
+            if image_ref:
+                lookup_image(self.runtime, ctx, image_ref)  # a given imageRef must exist, as in Nova
+            boot = self.svc.boot_volumes.check(ctx, mappings, max_count)
+            if boot.min_ram and flavor.memory_mb < boot.min_ram:
+                raise BadRequest("Flavor's memory is too small for requested image.")
+            mappings = [dataclasses.replace(m, image_properties=boot.properties) if m.is_root else m for m in mappings]
+        else:
+            if not image_ref and root is not None:
+                image_ref = str(root.uuid)
+            if not image_ref:
+                raise BadRequest("Missing imageRef attribute")
+            image = lookup_image(self.runtime, ctx, image_ref)
+            if image.min_ram and flavor.memory_mb < image.min_ram:
+                raise BadRequest("Flavor's memory is too small for requested image.")
+            if image.min_disk and flavor.root_gb and flavor.root_gb < image.min_disk:
+                raise BadRequest("Flavor's disk is too small for requested image.")
+            self.svc.boot_volumes.check(ctx, mappings, max_count)
         networks = parse_networks(body.get("networks"))
         validate_networks(self.runtime, ctx, networks)
         groups = requested_groups(self.runtime, ctx, body.get("security_groups"))
@@ -248,7 +265,6 @@ class ServerManager:
             if zone not in zones:
                 raise BadRequest(f"The requested availability zone is not available: {zone}")
         group_id = _group_hint(body.get("os:scheduler_hints"))
-        min_count, max_count = server_count(body)
         tags = _create_tags(body.get("tags"))
         if body.get("return_reservation_id") not in (None, False, "false", "False"):
             raise BadRequest("return_reservation_id is not supported: each server has its own reservation id.")
@@ -270,8 +286,9 @@ class ServerManager:
             requested_zone=zone,
             flavor_id=flavor.id,
             flavor=store(flavor),
-            image_ref=image.id,
-            image=store(image),
+            image_ref=image.id if image is not None else image_ref,  # "" for a volume-backed server, as Nova
+            image=store(image) if image is not None else None,
+            block_device_requests=[m.to_json() for m in bdm.volume_mappings(mappings)] or None,
             metadata_=_metadata(body.get("metadata")),
             user_data=_user_data(body.get("user_data")),
             requested_networks=networks,
@@ -336,12 +353,6 @@ class ServerManager:
             count = max(min_count, min([max_count, *fits]))
         self.svc.quotas.claim(s, project_id, {k: v * count for k, v in deltas.items()})
         return count
-
-    @staticmethod
-    def _boot_image_from_bdm(body: dict) -> str | None:
-        from overcast.compute.bdm import boot_image  # issue 18: every mapping honoured or refused
-
-        return boot_image(body)
 
     # --- read -----------------------------------------------------------------------------------
 

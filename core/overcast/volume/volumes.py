@@ -137,7 +137,7 @@ class Volumes:
             vtype = self.p.types.find(s, volume_type)
             backend: str | None = None
             source_size = 0
-            source_bootable, source_image_meta = False, {}
+            source_bootable = False  # as Cinder: a copy of a bootable volume is bootable, with its image's metadata
             if snapshot_id:
                 snap = find_snapshot(s, ctx, snapshot_id)
                 if snap.status != "available":
@@ -146,7 +146,7 @@ class Volumes:
                     )
                 parent = s.get(Volume, snap.volume_id)
                 backend, source_size = parent.backend, snap.size
-                source_bootable, source_image_meta = parent.bootable, dict(parent.image_metadata or {})
+                source_bootable, image_meta = bool(parent.bootable), dict(parent.image_metadata or {})
                 if volume_type is None:
                     vtype = s.get(type(vtype), parent.volume_type_id)
             elif source_volid:
@@ -156,7 +156,7 @@ class Volumes:
                         f"Invalid volume: Source volume status must be available or in-use (is {src.status})."
                     )
                 backend, source_size = src.backend, src.size
-                source_bootable, source_image_meta = src.bootable, dict(src.image_metadata or {})
+                source_bootable, image_meta = bool(src.bootable), dict(src.image_metadata or {})
                 if volume_type is None:
                     vtype = s.get(type(vtype), src.volume_type_id)
             specs = dict(vtype.extra_specs or {})
@@ -175,7 +175,8 @@ class Volumes:
             min_gb = max(image.min_disk, -(-image.size // 1024**3) if image.disk_format == "raw" else 0)
             if size < min_gb:
                 raise BadRequest(f"Invalid input received: Image {image_id} needs a volume of at least {min_gb} GB.")
-            image_meta = {
+            image_meta = {  # as Cinder's volume_image_metadata: the image's own properties too
+                **{str(k): str(v) for k, v in (image.properties or {}).items()},
                 "image_id": image.id,
                 "image_name": image.name,
                 "disk_format": image.disk_format,
@@ -205,9 +206,9 @@ class Volumes:
             snapshot_id=snapshot_id or None,
             source_volid=source_volid or None,
             image_id=image_id or None,
-            image_metadata=image_meta or source_image_meta,  # a clone keeps its source's image
+            image_metadata=image_meta,
             multiattach=bool(multiattach) or is_multiattach(specs),
-            bootable=bool(image_id) or source_bootable,  # ... and its bootable flag, as in Cinder
+            bootable=bool(image_id) or source_bootable,
             metadata_=metadata,
             availability_zone="nova",
         )

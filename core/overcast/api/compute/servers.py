@@ -345,6 +345,28 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         from overcast.errors import NotFound
 
         raise NotFound("The resource could not be found.")
+    elif action == "rescue":  # issue 18: 200 with the password, as Nova answers
+        return reply({"adminPass": compute.rescues.rescue(ctx, server_id, args)})
+    elif action == "unrescue":
+        if args is not None:
+            raise BadRequest(
+                f"Invalid input for field/attribute unrescue. Value: {args!r}. {args!r} is not of type 'null'"
+            )
+        compute.rescues.unrescue(ctx, server_id)
+    elif action == "createBackup":  # issue 18: as createImage, plus rotation
+        image_id, rotation = compute.backups.create(ctx, server_id, args)
+        if version >= (2, 45):
+            return reply({"image_id": image_id}, 202)
+        location = f"{base_url(request)}/image/v2/images/{image_id}"
+        return reply(None, 202, {"Location": location} if rotation > 0 else None)
+    elif action in ("shelve", "shelveOffload"):  # issue 18
+        if args is not None:
+            raise BadRequest(
+                f"Invalid input for field/attribute {action}. Value: {args!r}. {args!r} is not of type 'null'"
+            )
+        (compute.shelving.shelve if action == "shelve" else compute.shelving.shelve_offload)(ctx, server_id)
+    elif action == "unshelve":
+        compute.shelving.unshelve(ctx, server_id, args)
     elif action == "trigger_crash_dump" and version >= (2, 17):  # issue 18: refused as Nova does
         from overcast.compute.crash_dump import trigger_crash_dump
 
