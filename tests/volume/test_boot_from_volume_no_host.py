@@ -45,7 +45,13 @@ def test_volume_backed_server_refused_without_a_capable_host(cloud: Any, api: Ap
             {"boot_index": 0, "uuid": image_id, "source_type": "image", "destination_type": "volume", "volume_size": 1}
         ],
     }
-    r = cloud.request("POST", "/compute/v2.1/servers", token=api.token, json={"server": body})
+    r = cloud.request(
+        "POST",
+        "/compute/v2.1/servers",
+        token=api.token,
+        json={"server": body},
+        headers={"OpenStack-API-Version": "compute 2.37"},  # networks "none" from 2.37
+    )
     assert r.status_code == 400, r.text
     assert "booting from a volume (a volume as the root disk) is not supported by this cloud" in r.text
     assert cloud.request("GET", "/compute/v2.1/servers", token=api.token).json()["servers"] == []
