@@ -115,3 +115,44 @@ def test_removed_in_2_36(api: Api) -> None:
     for path in ("/os-security-groups", "/os-floating-ips", "/os-floating-ip-pools", "/os-tenant-networks"):
         assert api("GET", path, "p1", version="2.36").status_code == 404, path
         assert api("GET", path, "p1", version="2.35").status_code == 200, path
+
+
+def test_add_and_remove_floating_ip_actions(api: Api, api_flavor: dict, compute: object) -> None:
+    from .conftest import IMAGE_ID, api_wait
+
+    def neutron(method: str, path: str, who: str, body: object = None) -> dict:
+        r = api.client.request(method, f"/networking/v2.0/{path}", json=body, headers={"X-Auth-Token": api.tokens[who]})
+        assert r.status_code in (200, 201), r.text
+        return r.json()
+
+    ext = neutron("POST", "networks", "admin", {"network": {"name": "public", "router:external": True}})["network"]
+    neutron("POST", "subnets", "admin", {"subnet": {"network_id": ext["id"], "cidr": "172.30.8.0/24", "ip_version": 4}})
+    net = neutron("POST", "networks", "p1", {"network": {"name": "n"}})["network"]
+    sub = neutron(
+        "POST", "subnets", "p1", {"subnet": {"network_id": net["id"], "cidr": "10.45.0.0/24", "ip_version": 4}}
+    )
+    router = neutron("POST", "routers", "p1", {"router": {"external_gateway_info": {"network_id": ext["id"]}}})[
+        "router"
+    ]
+    neutron("PUT", f"routers/{router['id']}/add_router_interface", "p1", {"subnet_id": sub["subnet"]["id"]})
+    body = {
+        "server": {"name": "s", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": [{"uuid": net["id"]}]}
+    }
+    sid = call(api, "POST", "/servers", body=body).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    fip = call(api, "POST", "/os-floating-ips", body={"pool": "public"}).json()["floating_ip"]
+    r = call(api, "POST", f"/servers/{sid}/action", body={"addFloatingIp": {"address": fip["ip"]}})
+    assert r.status_code == 202, r.text
+    shown = call(api, "GET", f"/os-floating-ips/{fip['id']}").json()["floating_ip"]
+    assert shown["instance_id"] == sid and shown["fixed_ip"].startswith("10.45.0.")
+    missing = call(api, "POST", f"/servers/{sid}/action", body={"addFloatingIp": {"address": "172.30.8.250"}})
+    assert missing.status_code == 404
+    assert (
+        call(api, "POST", f"/servers/{sid}/action", body={"removeFloatingIp": {"address": fip["ip"]}}).status_code
+        == 202
+    )
+    assert call(api, "GET", f"/os-floating-ips/{fip['id']}").json()["floating_ip"]["instance_id"] is None
+    again = call(api, "POST", f"/servers/{sid}/action", body={"removeFloatingIp": {"address": fip["ip"]}})
+    assert again.status_code == 409
+    gone = api("POST", f"/servers/{sid}/action", "p1", {"addFloatingIp": {"address": fip["ip"]}}, version="2.44")
+    assert gone.status_code == 404

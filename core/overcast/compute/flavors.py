@@ -30,6 +30,23 @@ def _int(value, name: str, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
     return value
 
 
+#: Nova's ``parameter_types.boolean``: a JSON boolean or one of these strings
+_TRUE = {"true", "1", "on", "yes"}
+_FALSE = {"false", "0", "off", "no"}
+
+
+def nova_boolean(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if (
+        isinstance(value, str)
+        and value.lower() in _TRUE | _FALSE
+        and value in (value.lower(), value.upper(), value.capitalize())
+    ):
+        return value.lower() in _TRUE
+    raise BadRequest(f"Invalid input for field/attribute {name}. Value: {value}. {value!r} is not a valid boolean")
+
+
 class FlavorManager:
     def __init__(self, db) -> None:
         self.db = db
@@ -122,9 +139,7 @@ class FlavorManager:
             flavor_id = str(flavor_id)
             if not _FLAVOR_ID.match(flavor_id):
                 raise BadRequest(f"Invalid input for field/attribute id. Value: {flavor_id}.")
-        is_public = body.get("os-flavor-access:is_public", True)
-        if not isinstance(is_public, bool):
-            raise BadRequest("Invalid input for field/attribute os-flavor-access:is_public.")
+        is_public = nova_boolean(body.get("os-flavor-access:is_public", True), "os-flavor-access:is_public")
         description = body.get("description")
         if description is not None and (not isinstance(description, str) or len(description) > 65535):
             raise BadRequest("Invalid input for field/attribute description.")

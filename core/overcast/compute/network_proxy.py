@@ -313,3 +313,47 @@ def get_tenant_network(runtime: Any, ctx: RequestContext, network_id: str) -> di
     if not found:
         raise NotFound("Network not found")
     return found[0]
+
+
+# --- addFloatingIp / removeFloatingIp (until 2.43) ---------------------------------------------
+
+
+def _fip_by_address(runtime: Any, ctx: RequestContext, address: Any) -> dict[str, Any]:
+    if not isinstance(address, str) or not address:
+        raise BadRequest("Invalid input for field/attribute address.")
+    for fip in network(runtime).floating_ips.list(ctx):
+        if fip["floating_ip_address"] == address and fip.get("project_id") == ctx.project_id:
+            return dict(fip)
+    raise NotFound(f"floating IP not found for address {address}.")
+
+
+def add_floating_ip(runtime: Any, ctx: RequestContext, compute: Any, server_id: str, args: Any) -> None:
+    """Nova's ``addFloatingIp``: the floating IP onto the server's port that has
+    ``fixed_address`` (else its first IPv4 address); moved if it was on another port."""
+    if not isinstance(args, dict):
+        raise BadRequest("Invalid input for field/attribute addFloatingIp.")
+    compute.get_server(ctx, server_id)  # 404 for another project's server
+    fip = _fip_by_address(runtime, ctx, args.get("address"))
+    wanted = args.get("fixed_address")
+    for port in network(runtime).instance_ports(server_id):
+        for fixed in port.get("fixed_ips", []):
+            ip = fixed["ip_address"]
+            if (wanted is None and ipaddress.ip_address(ip).version == 4) or ip == wanted:
+                body = {"floatingip": {"port_id": port["id"], "fixed_ip_address": ip}}
+                network(runtime).floating_ips.update(ctx, fip["id"], body)
+                return
+    if wanted is not None:
+        raise BadRequest("Specified fixed address not assigned to instance")
+    raise BadRequest(f"Unable to associate floating IP {fip['floating_ip_address']}: the server has no IPv4 address")
+
+
+def remove_floating_ip(runtime: Any, ctx: RequestContext, compute: Any, server_id: str, args: Any) -> None:
+    """Nova's ``removeFloatingIp``: 409 unless the floating IP is on this server."""
+    if not isinstance(args, dict):
+        raise BadRequest("Invalid input for field/attribute removeFloatingIp.")
+    compute.get_server(ctx, server_id)
+    fip = _fip_by_address(runtime, ctx, args.get("address"))
+    ports = {p["id"] for p in network(runtime).instance_ports(server_id)}
+    if fip.get("port_id") not in ports:
+        raise Conflict(f"Floating IP {fip['floating_ip_address']} is not associated with instance {server_id}.")
+    network(runtime).floating_ips.update(ctx, fip["id"], {"floatingip": {"port_id": None}})

@@ -48,9 +48,12 @@ class QuotaManager:
         return out
 
     def set_limits(self, session, project_id: str, values: dict[str, int]) -> None:
+        values = dict(values)
         for resource, value in values.items():
             if resource not in RESOURCES:
                 raise BadRequest(f"Bad key(s) {resource} in quota_set")
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():  # Nova takes "5120" too
+                value = values[resource] = int(value)
             if not isinstance(value, int) or isinstance(value, bool) or value < UNLIMITED:
                 raise BadRequest(
                     f"Invalid input for field/attribute {resource}. Value: {value}. must be an integer >= -1"

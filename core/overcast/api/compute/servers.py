@@ -345,6 +345,13 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         from overcast.errors import NotFound
 
         raise NotFound("The resource could not be found.")
+    elif action in ("addFloatingIp", "removeFloatingIp"):  # Nova's network proxy, until 2.43
+        from overcast.compute import network_proxy
+
+        if action == "addFloatingIp":
+            network_proxy.add_floating_ip(runtime, ctx, compute, server_id, args)
+        else:
+            network_proxy.remove_floating_ip(runtime, ctx, compute, server_id, args)
     elif action == "rescue":  # issue 18: 200 with the password, as Nova answers
         return reply({"adminPass": compute.rescues.rescue(ctx, server_id, args)})
     elif action == "unrescue":
