@@ -48,7 +48,7 @@
 set -euo pipefail
 
 # Bump when the initramfs/disk recipe changes, so existing outputs get rebuilt.
-RECIPE_VERSION=7
+RECIPE_VERSION=8
 
 OUT=${1:-${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}}
 FLAVOUR=${FLAVOUR:-cloud-amd64}
@@ -256,6 +256,9 @@ if [ -e /sys/class/net/eth0 ]; then
     IP=$(cat /run/ip.eth0 2>/dev/null)
   else
     echo "TINYGUEST-NODHCP eth0"
+    # keep asking in the background, as a cloud image's DHCP client does (a slow DHCP server
+    # on a loaded host); the address is then reported by the script as TINYGUEST-DHCP
+    udhcpc -i eth0 -s /etc/udhcpc.script -O staticroutes -b -t 0 -T 3 >/tmp/udhcpc.log 2>&1
   fi
   echo "tinyguest $(hostname) $IP" > /www/index.html
   httpd -p 80 -h /www
@@ -289,6 +292,7 @@ echo "TINYGUEST-READY host=$(hostname) ip=${IP:-none} uptime=$(cut -d' ' -f1 /pr
     [ -z "$HN" ] && [ -n "$CDHN" ] && HN=$CDHN && hostname "$HN"
   fi
   MD=http://169.254.169.254/latest/meta-data
+  for i in $(seq 1 60); do [ -n "$IP" ] && break; sleep 2; IP=$(cat /run/ip.eth0 2>/dev/null); done
   if [ -n "$IP" ] && [ ! -s $K ]; then
     for i in 1 2 3 4 5; do
       wget -q -T 3 -O /tmp/keys $MD/public-keys/0/openssh-key 2>/dev/null && { cat /tmp/keys > $K; break; }

@@ -356,7 +356,7 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
         "auth_method": "keypair",
         "image_ssh_user": "root",
         "ip_version_for_ssh": "4",
-        "ssh_timeout": "300",
+        "ssh_timeout": "120",
         "ping_timeout": "120",
     }
     conf["service_available"] = {
@@ -396,6 +396,9 @@ def cloud_config(config_path: Path) -> None:
     # Linux-bridge, keeping init's host bridge br-ex for the external network ``public``
     data["network"] = {**data.get("network", {}), "driver": "linuxbridge"}
     data.setdefault("compute", {})["allow_resize_to_same_host"] = True
+    # every server gets a config drive (Nova's force_config_drive), so Tempest's validation
+    # key pair reaches the tiny guest without the metadata service as well
+    data["compute"]["force_config_drive"] = True
     # Keystone's default, as devstack runs Tempest: no admin project, so the admin role on any
     # project administers the cloud (Tempest's dynamic admin users are admins of projects it makes)
     data.setdefault("identity", {})["admin_project"] = ""
