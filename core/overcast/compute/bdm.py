@@ -210,6 +210,8 @@ def _from_v2(item: dict[str, Any], image_given: bool) -> Mapping | None:
     if source == "image" and dest == "local" and not (image_given and boot == 0):
         raise invalid("Mapping image to local is not supported.")
     volume_type = item.get("volume_type")
+    if volume_type is not None and (not isinstance(volume_type, str) or len(volume_type) > 255):
+        raise BadRequest(f"Invalid input for field/attribute volume_type. Value: {volume_type!r}.")
     if dest == "local" and volume_type:
         raise invalid("Specifying a volume_type with destination_type=local is not supported.")
     if source == "volume" and volume_type:
