@@ -27,6 +27,10 @@
 #   TINYGUEST-USERDATA <line>                         each line the user-data script prints
 #   TINYGUEST-CONFIGDRIVE-FAIL <error>                the config drive did not mount
 #   TINYGUEST-READY host=<name> ip=<ip|none> uptime=<s>
+#   TINYGUEST-SSH keys=<n> host=<name>               dropbear listens on port 22 for root with the
+#                                                     server's key pair (from the config drive's
+#                                                     meta_data.json, else the metadata service at
+#                                                     169.254.169.254, which also names the host)
 #   TINYGUEST-DISK-ADDED <vdX> <bytes> serial=<s>, TINYGUEST-DISK-REMOVED <vdX>,
 #   TINYGUEST-DISK-RESIZED <vdX> <bytes>              (online extend: the disk's size changed)
 #   TINYGUEST-NIC-ADDED <ethN>                        hot-plug, polled once a second; then
@@ -44,7 +48,7 @@
 set -euo pipefail
 
 # Bump when the initramfs/disk recipe changes, so existing outputs get rebuilt.
-RECIPE_VERSION=6
+RECIPE_VERSION=7
 
 OUT=${1:-${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}}
 FLAVOUR=${FLAVOUR:-cloud-amd64}
@@ -135,6 +139,37 @@ mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,run,www,lib/modules,etc/acpi/PWRF,u
 cp /bin/busybox "$R/bin/busybox"
 ln -s busybox "$R/bin/sh"
 
+# dropbear (an SSH server, for Tempest's instance validation and users' key pairs): the
+# binary from its .deb with the shared libraries it links, found with ldd
+( cd "$WORK" && apt-get download dropbear-bin libtomcrypt1 libtommath1 >&2 ) || die "apt-get download dropbear-bin failed"
+mkdir -p "$WORK/db" "$R/usr/sbin" "$R/etc/dropbear" "$R/root/.ssh" "$R/lib64" "$R/lib/x86_64-linux-gnu"
+for deb in "$WORK"/dropbear-bin_*.deb "$WORK"/libtomcrypt1_*.deb "$WORK"/libtommath1_*.deb; do dpkg-deb -x "$deb" "$WORK/db"; done
+cp "$WORK/db/usr/sbin/dropbear" "$R/usr/sbin/dropbear"
+LD_LIBRARY_PATH="$WORK/db/usr/lib/x86_64-linux-gnu" ldd "$WORK/db/usr/sbin/dropbear" \
+    | awk '/=> \//{print $3} /^\t\/lib64/{print $1}' | while read -r lib; do
+        case "$lib" in
+            /lib64/*) cp -L "$lib" "$R/lib64/" ;;
+            *) cp -L "$lib" "$R/lib/x86_64-linux-gnu/" ;;
+        esac
+    done
+[ -e "$R/lib64/ld-linux-x86-64.so.2" ] || die "dropbear's loader was not copied"
+printf 'root:x:0:0:root:/root:/bin/sh\n' > "$R/etc/passwd"
+printf 'root:x:0:\n' > "$R/etc/group"
+printf '/bin/sh\n' > "$R/etc/shells"
+chmod 0700 "$R/root" "$R/root/.ssh"
+
+# lsblk for the checks that list a guest's disks over SSH (Tempest runs `lsblk -lb --nodeps`):
+# busybox has none, so this prints its table for the virtio disks from /sys/block
+cat > "$R/usr/sbin/lsblk" <<'LSBLK'
+#!/bin/sh
+echo "NAME MAJ:MIN RM SIZE RO TYPE MOUNTPOINT"
+for d in /sys/block/vd*; do
+  [ -e "$d" ] || continue
+  echo "${d##*/} $(cat $d/dev) $(cat $d/removable) $(( $(cat $d/size) * 512 )) $(cat $d/ro) disk "
+done
+LSBLK
+chmod 755 "$R/usr/sbin/lsblk"
+
 # Modules and their dependencies in load order.  Debian 6.1 ships uncompressed .ko files;
 # dependencies come from each module's .modinfo "depends=" string, so no kmod is needed.
 # (virtio_ring must precede virtio, etc. -- a wrong order gives "Unknown symbol" and no eth0.)
@@ -168,6 +203,8 @@ case "$1" in
     if [ -n "$router" ] && { [ "$interface" = eth0 ] || ! ip route | grep -q '^default'; }; then
       ip route replace default via "${router%% *}" dev "$interface"
     fi
+    set -- $staticroutes   # option 121: "dest/len gateway ..." (e.g. the metadata service's route)
+    while [ $# -ge 2 ]; do ip route replace "$1" via "$2" dev "$interface"; shift 2; done
     echo "$ip" > /run/ip.$interface
     echo "TINYGUEST-DHCP $interface $ip/${mask:-24} router=${router:-none}" > /dev/console ;;
 esac
@@ -215,7 +252,7 @@ if [ -e /sys/class/net/eth0 ]; then
     ip addr add "${STATIC%%,*}" dev eth0
     case "$STATIC" in *,*) ip route add default via "${STATIC#*,}";; esac
     IP=${STATIC%%/*}; echo "TINYGUEST-STATIC eth0 ${STATIC}"
-  elif udhcpc -i eth0 -s /etc/udhcpc.script -n -q -t 10 -T 1 >/tmp/udhcpc.log 2>&1; then
+  elif udhcpc -i eth0 -s /etc/udhcpc.script -O staticroutes -n -q -t 10 -T 1 >/tmp/udhcpc.log 2>&1; then
     IP=$(cat /run/ip.eth0 2>/dev/null)
   else
     echo "TINYGUEST-NODHCP eth0"
@@ -241,6 +278,31 @@ for d in /sys/block/vd*; do
   break
 done
 echo "TINYGUEST-READY host=$(hostname) ip=${IP:-none} uptime=$(cut -d' ' -f1 /proc/uptime)"
+# SSH for the server's key pair: keys from the config drive, else from the metadata service
+# (which also gives the host its name unless the kernel command line did), in the background
+(
+  K=/root/.ssh/authorized_keys
+  CDMD=/mnt/config/openstack/latest/meta_data.json
+  if [ -f $CDMD ]; then
+    tr ',{}' '\n\n\n' < $CDMD | grep -oE '"(ssh-|ecdsa-)[^"]*"' | tr -d '"' > $K
+    CDHN=$(grep -o '"hostname": *"[^"]*"' $CDMD | head -1 | sed 's/.*"\([^"]*\)"$/\1/')
+    [ -z "$HN" ] && [ -n "$CDHN" ] && HN=$CDHN && hostname "$HN"
+  fi
+  MD=http://169.254.169.254/latest/meta-data
+  if [ -n "$IP" ] && [ ! -s $K ]; then
+    for i in 1 2 3 4 5; do
+      wget -q -T 3 -O /tmp/keys $MD/public-keys/0/openssh-key 2>/dev/null && { cat /tmp/keys > $K; break; }
+      sleep 1
+    done
+  fi
+  if [ -n "$IP" ] && [ -z "$HN" ] && wget -q -T 3 -O /tmp/hostname $MD/hostname 2>/dev/null; then
+    hostname "$(cat /tmp/hostname)"
+  fi
+  chmod 600 $K 2>/dev/null
+  dropbear -R -s -p 22 2>/tmp/dropbear.log
+  N=$(grep -c . $K 2>/dev/null)
+  echo "TINYGUEST-SSH keys=${N:-0} host=$(hostname)"
+) &
 # hot-plug watcher: virtio disks and NICs appearing/disappearing
 (
   nic_added() {

@@ -192,6 +192,9 @@ class ComputeSection(_Section):
     allow_resize_to_same_host: bool = True
     # Nova's option: every server gets a config drive (issue 17)
     force_config_drive: bool = False
+    # Nova's option (issue 18): 0 offloads a shelved server at once (frees its host), -1 never
+    # (shelveOffload does it); a delay is not offered
+    shelved_offload_time: int = Field(default=0, ge=-1, le=0)
 
 
 class MetadataSection(_Section):

@@ -297,6 +297,20 @@ class HypervisorHooks(Protocol):
         to upload to the image service. Blocks."""
 
     @hookspec(firstresult=True)
+    def rescue(self, host: Host, instance: Instance, image: ImageFile) -> InstanceInfo:
+        """Nova's rescue: stop the guest and boot it again from a fresh root disk made from
+        ``image`` (a verified local file in one of this host's ``image_types``), with the
+        guest's own root disk attached second (``vdb`` on virtio) and its NICs as they were;
+        what ``hv_unrescue`` needs to restore the guest is kept on the host. Returns once
+        the rescue guest runs. Raises ``Conflict`` if the guest is already rescued. Blocks."""
+
+    @hookspec(firstresult=True)
+    def unrescue(self, host: Host, instance: Instance) -> InstanceInfo:
+        """Undo ``hv_rescue``: stop the rescue guest, drop its rescue disk, and boot the guest
+        as it was defined before (its own root disk first again). Raises ``Conflict`` if the
+        guest is not rescued. Blocks."""
+
+    @hookspec(firstresult=True)
     def get_console_output(self, host: Host, instance: Instance, length: int | None) -> str:
         """The guest's serial console log (the last ``length`` lines if given). Blocks briefly."""
 

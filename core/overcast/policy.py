@@ -48,6 +48,7 @@ RULES: dict[str, str] = {
     # --- compute ----------------------------------------------------------------------
     "compute:flavors:create": "admin",
     "compute:flavors:delete": "admin",
+    "compute:flavors:update": "admin",  # PUT /flavors/{id}: its description (2.55)
     "compute:flavor_extra_specs:create": "admin",
     "compute:flavor_extra_specs:update": "admin",
     "compute:flavor_extra_specs:delete": "admin",

@@ -48,7 +48,10 @@ class Sealer:
             pass
         from overcast.datadir import private_dir
 
-        private_dir(self.key_file.parent)
+        if not self.key_file.parent.is_dir():
+            # made private only when it is made here: the data dir that usually holds the key
+            # keeps its mode (QEMU's group passes through it to the instances and images)
+            private_dir(self.key_file.parent)
         key = Fernet.generate_key()
         try:  # O_EXCL: two processes starting at once agree on the first one's key
             fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

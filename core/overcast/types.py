@@ -127,7 +127,10 @@ class HvCapabilities:
     ``hypervisor_type`` is the value matched against an image or flavor's
     ``hypervisor_type`` property (kvm, qemu, xen, hyperv, vmware). ``resize`` says that
     ``hv_migrate_disk_and_power_off`` accepts a new flavor; without it the API refuses a
-    resize up front (a plain cold migration still works).
+    resize up front (a plain cold migration still works). ``boot_from_volume``: ``hv_spawn``
+    with ``image=None`` boots the guest from the block device whose mountpoint is
+    ``/dev/vda`` (the root disk is the volume's connection, no local disk is made); only
+    such hosts are chosen for a volume-backed server, and without one the API refuses it.
     """
 
     hypervisor_type: str
@@ -137,6 +140,7 @@ class HvCapabilities:
     live_migration: bool = False
     shared_storage: bool = False  # instance disks survive the host (evacuate can rebuild)
     resize: bool = False  # a cold migration may also change the flavor (Nova's resize)
+    boot_from_volume: bool = False  # the root disk may be a volume (issue 18)
 
 
 @dataclass(frozen=True)

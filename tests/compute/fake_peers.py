@@ -58,6 +58,11 @@ class FakeImageService:
     def discard_image(self, image_id: str) -> None:
         self.images.pop(image_id, None)
 
+    def images_with_properties(self, properties: dict) -> list[str]:
+        return [
+            i for i, img in self.images.items() if all(img["ref"].properties.get(k) == v for k, v in properties.items())
+        ]
+
 
 class FakeVolumeService:
     """The volume service's attach handshake with Cinder's status rules."""
@@ -133,12 +138,18 @@ class FakeNetworkService:
         self.networks = _Finder(self.nets)
 
     def allocate_port_for_instance(
-        self, ctx, instance_uuid, host, network_id=None, port_id=None, fixed_ip=None
+        self, ctx, instance_uuid, host, network_id=None, port_id=None, fixed_ip=None, security_groups=None
     ) -> Port:
         self.networks.get(ctx, network_id)
         pid = f"port-{len(self.ports) + 1}"
         ip = fixed_ip or f"10.0.0.{len(self.ports) + 10}"
-        self.ports[pid] = {"network": network_id, "device": instance_uuid, "ip": ip, "host": host}
+        self.ports[pid] = {
+            "network": network_id,
+            "device": instance_uuid,
+            "ip": ip,
+            "host": host,
+            "security_groups": security_groups,
+        }
         return Port(id=pid, network_id=network_id, mac_address="fa:16:3e:00:00:01")
 
     def bind_port(self, ctx, port_id, host) -> VifDetails:

@@ -10,7 +10,7 @@ def _create(api, flavor_id, name="vm1", who="p1", **extra):
 
 def test_version_discovery_and_echo(api):
     root = api.client.get("/compute/").json()
-    assert root["versions"][1]["version"] == "2.37" and root["versions"][1]["min_version"] == "2.1"
+    assert root["versions"][1]["version"] == "2.79" and root["versions"][1]["min_version"] == "2.1"
     r = api.client.get("/compute/v2.1", headers={"X-Auth-Token": api.tokens["p1"]})
     assert r.json()["version"]["id"] == "v2.1"
     r = api("GET", "/flavors", version="2.30")
@@ -290,9 +290,9 @@ def test_hypervisor_and_keypair_paging(api):
 def test_scheduler_hints_where_the_cli_sends_them_are_honoured(api, api_flavor, compute):
     """``openstack server create --hint group=G`` sends ``OS-SCH-HNT:scheduler_hints`` beside
     ``server`` (issue 22): the anti-affinity group is enforced, not dropped."""
-    group = api("POST", "/os-server-groups", json={"server_group": {"name": "g", "policy": "anti-affinity"}}).json()[
-        "server_group"
-    ]
+    group = api(
+        "POST", "/os-server-groups", json={"server_group": {"name": "g", "policies": ["anti-affinity"]}}
+    ).json()["server_group"]
 
     def create(name, hints, key="OS-SCH-HNT:scheduler_hints"):
         body = {

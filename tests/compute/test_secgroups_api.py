@@ -67,3 +67,29 @@ def test_add_and_remove_security_group(api, api_flavor, compute, fake_drivers):
     assert r.status_code == 400
     assert r.json()["badRequest"]["message"] == f"Security group web not associated with the instance {sid}"
     assert api("POST", f"/servers/{sid}/action", "p1", {"addSecurityGroup": {}}).status_code == 400
+
+
+def test_create_applies_the_requested_security_groups_to_the_ports_it_makes(api, api_flavor, compute, fake_drivers):
+    net = _net(api)
+    web = _group(api, "web")
+    body = {
+        "server": {
+            "name": "s",
+            "flavorRef": api_flavor["id"],
+            "imageRef": IMAGE_ID,
+            "networks": [{"uuid": net}],
+            "security_groups": [{"name": "web"}],
+        }
+    }
+    sid = api("POST", "/servers", "p1", body).json()["server"]["id"]
+    api_wait(api, compute, sid, "ACTIVE")
+    (port,) = _ports(api, sid)
+    assert port["security_groups"] == [web]  # the one asked for, not the default group
+    names = [g["name"] for g in api("GET", f"/servers/{sid}/os-security-groups").json()["security_groups"]]
+    assert names == ["web"]
+    # an unknown group: Nova's 400, and no server is made
+    before = len(api("GET", "/servers").json()["servers"])
+    bad = {"server": {**body["server"], "security_groups": [{"name": "nope"}]}}
+    r = api("POST", "/servers", "p1", bad)
+    assert r.status_code == 400 and "nope" in r.json()["badRequest"]["message"]
+    assert len(api("GET", "/servers").json()["servers"]) == before

@@ -89,7 +89,7 @@ def test_driver_options_are_validated(tmp_path: Path, overcast_pm: PluginManager
     path = write(tmp_path, '[hosts.node1]\ndriver = "fake"\ncolour = "red"\n')
     assert error_of(path, overcast_pm) == (
         f"{path}: [hosts.node1] colour: unknown option for hypervisor driver 'fake' "
-        "(known: hypervisor_type, image_types, local_gb, memory_mb, shared_storage, vcpus)"
+        "(known: boot_from_volume, hypervisor_type, image_types, local_gb, memory_mb, shared_storage, vcpus)"
     )
     path = write(tmp_path, '[volume_backends.files]\ndriver = "fake"\ncapacity_gb = true\n')
     assert error_of(path, overcast_pm) == f"{path}: [volume_backends.files] capacity_gb: must be an integer, got True"

@@ -35,4 +35,9 @@ def test_tempest_conf_from_cloud_facts() -> None:
     assert conf["object-storage-feature-enabled"]["discoverable_apis"] == "bulk_delete,slo,swift,tempurl"
     for group, flags in FEATURES.items():
         assert {k: conf[group][k] for k in flags} == {k: str(v).lower() for k, v in flags.items()}
-    assert conf["validation"]["run_validation"] == "false"
+    validation = conf["validation"]
+    assert (validation["run_validation"], validation["connect_method"], validation["auth_method"]) == (
+        "true",
+        "floating",
+        "keypair",
+    )

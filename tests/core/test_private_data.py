@@ -154,3 +154,20 @@ def test_a_locked_pid_file_naming_a_younger_process_is_not_trusted(tmp_path: Pat
         bystander.kill()
         bystander.wait()
         held.release()
+
+
+def test_sealing_a_secret_keeps_the_data_dirs_mode(tmp_path: Path) -> None:
+    """The first TempURL key made the secret key file, and that made the data dir 0700: QEMU's
+    group could no longer pass through it, and every later server failed to build."""
+    from overcast.sealing import KEY_FILE, Sealer
+
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chmod(data, 0o750)
+    sealed = Sealer(data / KEY_FILE).seal("k")
+    assert stat.S_IMODE(os.stat(data).st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(data / KEY_FILE).st_mode) == 0o600
+    assert Sealer(data / KEY_FILE).open(sealed) == "k"
+    fresh = tmp_path / "new" / "keys"
+    Sealer(fresh / KEY_FILE).seal("k")  # a directory it makes itself is private
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o700

@@ -324,3 +324,20 @@ def test_create_with_chosen_id(images, ctx_a):
         _new(images, ctx_a, id=wanted)
     with pytest.raises(BadRequest):
         _new(images, ctx_a, id="x" * 36)
+
+
+def test_images_with_properties_for_backup_rotation(images, ctx_a):
+    """Compute's backup rotation (issue 18) finds a server's backups by property, oldest first."""
+    made = [
+        images.create_snapshot_record(
+            ctx_a, f"b{n}", {"image_type": "backup", "backup_type": kind, "instance_uuid": "srv-1"}
+        )
+        for n, kind in enumerate(("daily", "weekly", "daily"))
+    ]
+    images.create_snapshot_record(
+        ctx_a, "other", {"image_type": "backup", "backup_type": "daily", "instance_uuid": "x"}
+    )
+    wanted = {"image_type": "backup", "backup_type": "daily", "instance_uuid": "srv-1"}
+    assert images.images_with_properties(wanted) == [made[0], made[2]]
+    images.discard_image(made[0])
+    assert images.images_with_properties(wanted) == [made[2]]

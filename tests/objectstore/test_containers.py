@@ -177,3 +177,52 @@ def test_account_shows_usage_per_storage_policy(alice) -> None:
         r.headers[prefix + "object-count"],
         r.headers[prefix + "bytes-used"],
     ) == ("2", "1", "5")
+
+
+def _tar(files: dict[str, bytes], mode: str = "w") -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_extract_archive_makes_one_object_per_file(alice, bob) -> None:
+    """Swift's ?extract-archive: to the account, each file's first segment is its container
+    (made when missing); to a container, the path is the object's name; a bad archive is a
+    400 report, and another project cannot extract into this account."""
+    import json
+
+    body = _tar({"photos/a.jpg": b"A", "photos/b/c.jpg": b"BC", "docs/readme": b"R"})
+    r = alice("PUT", "?extract-archive=tar", content=body, headers={"Accept": "application/json"})
+    assert r.status_code == 200, r.text
+    report = json.loads(r.text)
+    assert (report["Number Files Created"], report["Response Status"], report["Errors"]) == (3, "201 Created", [])
+    assert alice("GET", "/photos").text.split() == ["a.jpg", "b/c.jpg"]
+    assert alice("GET", "/photos/b/c.jpg").content == b"BC"
+    r = alice("PUT", "/docs?extract-archive=tar.gz", content=_tar({"x/y": b"Y"}, "w:gz"))
+    assert r.status_code == 200 and "Number Files Created: 1" in r.text
+    assert alice("GET", "/docs/x/y").content == b"Y"
+    bad = alice("PUT", "?extract-archive=tar", content=b"not a tar", headers={"Accept": "application/json"})
+    assert json.loads(bad.text)["Response Status"] == "400 Bad Request"
+    assert alice("PUT", "?extract-archive=zip", content=body).status_code == 400
+    assert bob.on(alice.project)("PUT", "?extract-archive=tar", content=body).status_code == 403
+    assert alice("GET", "/photos").text.split() == ["a.jpg", "b/c.jpg"]
+
+
+def test_copy_answers_with_the_copys_metadata_and_swifts_texts(alice) -> None:
+    alice("PUT", "/c")
+    alice("PUT", "/c/src", content=b"s", headers={"X-Object-Meta-Src": "1"})
+    r = alice("COPY", "/c/src", headers={"Destination": "c/dst", "X-Object-Meta-Test": "v"})
+    assert r.status_code == 201
+    assert (r.headers["X-Object-Meta-Test"], r.headers["X-Object-Meta-Src"]) == ("v", "1")
+    assert r.headers["X-Copied-From"] == "c/src"
+    r = alice("DELETE", "/c")
+    assert r.status_code == 409 and "There was a conflict when trying to complete your request." in r.text
+    r = alice("PUT", "/" + "x" * 257)
+    assert r.status_code == 400 and "Container name length of 257 longer than 256" in r.text

@@ -110,6 +110,13 @@ def test_reseller_admin_role_on_any_project_sets_account_quotas(os_runtime, alic
     assert project_admin("POST", "", headers={"X-Account-Meta-Quota-Bytes": "8"}).status_code == 403
     assert reseller("POST", "", headers={"X-Account-Meta-Quota-Bytes": "8"}).status_code == 204
     assert alice("HEAD", "").headers["X-Account-Meta-Quota-Bytes"] == "8"
+    # holding that role alone (no member role anywhere) is enough, as keystoneauth lets it
+    only = ident.directory.create_user("reseller-only", password="pw-reseller-only")
+    own = ident.directory.create_project("reseller-only-project")
+    ident.assignments.grant("user", only.id, own.id, role.id)
+    sole = Swift(os_client, ident.issue_token_for(only.id, own.id).token, alice.project)
+    assert sole("POST", "", headers={"X-Account-Meta-Quota-Bytes": "9"}).status_code == 204
+    assert sole("GET", "").status_code in (200, 204)
 
 
 def test_expiry_hides_then_reaps(os_runtime, alice, monkeypatch) -> None:

@@ -355,3 +355,46 @@ def test_metadata_items_for_volumes_and_snapshots(api: Api, settle: Any) -> None
         assert api.get(base).json() == {"metadata": {}}
     for method in ("GET", "PUT", "DELETE"):
         assert api.request(method, "volumes/").status_code == 404
+
+
+def _v(minor: int) -> dict[str, str]:
+    return {"OpenStack-API-Version": f"volume 3.{minor}"}
+
+
+def test_summary_sort_offset_and_clones_as_cinder(api: Any, api_admin: Any, settle: Any) -> None:
+    a = create(api, settle, name="a", metadata={"k": "1"})
+    b = create(api, settle, name="b", metadata={"k": "2"})
+    assert api.get("volumes/summary").status_code == 404  # before 3.12
+    summary = api.get("volumes/summary", headers=_v(36)).json()["volume-summary"]
+    assert summary == {"total_size": 2, "total_count": 2, "metadata": {"k": ["1", "2"]}}
+    assert "metadata" not in api.get("volumes/summary", headers=_v(12)).json()["volume-summary"]
+    names = [v["name"] for v in api.get("volumes?sort_key=name&sort_dir=asc").json()["volumes"]]
+    assert names == ["a", "b"]
+    assert [v["name"] for v in api.get("volumes?sort=name:asc&offset=1").json()["volumes"]] == ["b"]
+    assert api.get("volumes?sort_key=bogus").status_code == 400
+    for vol in (a, b):
+        api.post("snapshots", {"snapshot": {"volume_id": vol["id"], "name": "s-" + vol["name"]}})
+    settle()
+    snaps = [s["name"] for s in api.get("snapshots?sort_key=name&sort_dir=desc").json()["snapshots"]]
+    assert snaps == ["s-b", "s-a"]
+    assert [s["name"] for s in api.get("snapshots?sort_key=name&sort_dir=asc&offset=1").json()["snapshots"]] == ["s-b"]
+    # a clone of a bootable volume is bootable
+    assert api.post(f"volumes/{a['id']}/action", {"os-set_bootable": {"bootable": True}}).status_code == 200
+    clone = create(api, settle, source_volid=a["id"])
+    assert clone["bootable"] == "true"
+    # reset-status takes Cinder's maintenance, which only a force-delete gets past
+    r = api_admin.post(
+        f"/volume/v3/{api.project}/volumes/{b['id']}/action", {"os-reset_status": {"status": "maintenance"}}
+    )
+    assert r.status_code == 202, r.text
+    assert api.delete(f"volumes/{b['id']}").status_code == 400
+
+
+def test_type_create_and_services_follow_cinder_shapes(api_admin: Any) -> None:
+    made = api_admin.post("types", {"volume_type": {"name": "t-shape"}}).json()["volume_type"]
+    assert "qos_specs_id" not in made  # not in Cinder's create response
+    assert api_admin.get(f"types/{made['id']}").json()["volume_type"]["qos_specs_id"] is None
+    base = api_admin.get("os-services").json()["services"][0]
+    assert "cluster" not in base and "backend_state" not in base
+    later = api_admin.get("os-services", headers=_v(49)).json()["services"][0]
+    assert later["cluster"] is None and later["backend_state"] in ("up", "down")

@@ -92,3 +92,19 @@ def test_server_add_and_remove_volume(cloud: Any, api: Api, api_b: Api, settle: 
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert api.delete(f"volumes/{vol['id']}").status_code == 202
+
+
+def test_multiattach_volumes_attach_from_2_60(cloud: Any, api: Api, settle: Any) -> None:
+    """Before 2.60 Nova attaches no multiattach volume; from 2.60 it does (the volume service
+    keeps a multiattach volume attachable while in use)."""
+    server_id = boot_server(cloud, api)
+    vol = api.post("volumes", {"volume": {"size": 1, "name": "shared", "multiattach": True}}).json()["volume"]
+    settle()
+    path = f"/compute/v2.1/servers/{server_id}/os-volume_attachments"
+    body = {"volumeAttachment": {"volumeId": vol["id"]}}
+    r = cloud.request("POST", path, token=api.token, headers={"OpenStack-API-Version": "compute 2.59"}, json=body)
+    assert r.status_code == 400 and "2.60" in r.text, r.text
+    r = cloud.request("POST", path, token=api.token, headers={"OpenStack-API-Version": "compute 2.60"}, json=body)
+    assert r.status_code == 200, r.text
+    settle()
+    assert api.get(f"volumes/{vol['id']}").json()["volume"]["status"] == "in-use"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import builtins
 
 import re
@@ -150,6 +152,18 @@ class FlavorManager:
         except IntegrityError:
             raise Conflict(f"Flavor with name {rec.name} already exists.") from None
         return rec
+
+    def set_description(self, ctx: RequestContext, flavor_id: str, description: Any) -> FlavorRecord:
+        """``PUT /flavors/{id}`` (2.55): a flavor's description is the one thing that changes."""
+        if description is not None and (not isinstance(description, str) or len(description) > 65535):
+            raise BadRequest("Invalid input for field/attribute description.")
+        with self.db.session() as s:
+            rec = s.get(FlavorRecord, str(flavor_id))
+            if rec is None:
+                raise NotFound(f"Flavor {flavor_id} could not be found.")
+            rec.description = description
+            s.flush()
+            return rec
 
     def delete(self, ctx: RequestContext, flavor_id: str) -> None:
         with self.db.session() as s:

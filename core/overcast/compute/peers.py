@@ -96,6 +96,7 @@ def allocate_network(
             network_id=item.get("uuid"),
             port_id=item.get("port"),
             fixed_ip=item.get("fixed_ip"),
+            security_groups=item.get("security_groups"),
         )
         vifs.append(net.bind_port(ctx, port.id, host))
     return vifs, net.get_instance_addresses(instance_uuid)

@@ -181,6 +181,8 @@ class Reconciler:
                 continue
             power = info.state.value if isinstance(info.state, PowerState) else str(info.state)
             vm_state = st.vm_state_for_power(power)
+            if (rec.vm_state, vm_state) in ((st.RESCUED, st.ACTIVE), (st.SHELVED, st.STOPPED)):
+                vm_state = rec.vm_state  # a running rescue guest, a shelved one not offloaded (issue 18)
             if vm_state != rec.vm_state or power != rec.power_state:
                 self.t.advance(rec.uuid, None, expect=unchanged(rec), vm_state=vm_state, power_state=power)
             counts["synced"] += 1

@@ -47,7 +47,7 @@ def static_filters(request: ScheduleRequest) -> list[tuple[str, Check]]:
     if request.availability_zone:
         az = request.availability_zone
         filters.append(("AvailabilityZoneFilter", lambda e: e.availability_zone == az))
-    if request.image is not None:
+    if request.image is not None and request.image.disk_format:  # none for a volume-backed server
         fmt = request.image.disk_format
         filters.append(("ImageFormatFilter", lambda e: fmt in e.capabilities.image_types))
     hv_type = _hypervisor_type_wanted(request)
@@ -81,6 +81,8 @@ def host_filters(request: ScheduleRequest, usage: Usage, ratios: Ratios) -> list
     if "aggregate_hosts" in request.hints:  # the flavor's aggregate_instance_extra_specs (issue 18)
         in_aggregates = frozenset(request.hints["aggregate_hosts"])
         filters.append(("AggregateInstanceExtraSpecsFilter", lambda e: e.name in in_aggregates))
+    if request.hints.get("boot_from_volume"):  # the root disk is a volume (issue 18)
+        filters.append(("BootFromVolumeFilter", lambda e: e.capabilities.boot_from_volume))
     filters.append(("CoreFilter", lambda e: e.vcpus_used + usage.vcpus <= e.vcpus * ratios.cpu))
     filters.append(("RamFilter", lambda e: e.memory_mb_used + usage.memory_mb <= e.memory_mb * ratios.ram))
     filters.append(("DiskFilter", lambda e: e.local_gb_used + usage.disk_gb <= e.local_gb * ratios.disk))

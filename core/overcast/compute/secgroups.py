@@ -35,6 +35,25 @@ def _group(runtime: Any, ctx: RequestContext, ref: Any) -> dict[str, Any]:
     return by_name[0]
 
 
+def requested_groups(runtime: Any, ctx: RequestContext, value: Any) -> list[str] | None:
+    """The ids of server create's ``security_groups`` (``[{"name": name or id}]``) of the
+    caller's project; ``None`` when the request names none (ports get the project's default
+    group). An unknown group is Nova's 400, before anything is made."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(g, dict) and set(g) == {"name"} for g in value):
+        raise BadRequest("Invalid input for field/attribute security_groups.")
+    ids: list[str] = []
+    for item in value:
+        try:
+            group = _group(runtime, ctx, item["name"])
+        except NotFound as exc:
+            raise BadRequest(exc.message) from None
+        if group["id"] not in ids:
+            ids.append(group["id"])
+    return ids
+
+
 def server_groups(runtime: Any, ctx: RequestContext, compute: Any, uuid: str) -> list[dict[str, Any]]:
     """The security groups on the server's ports (Nova's os-security-groups view)."""
     compute.get_server(ctx, uuid)  # 404 for another project's server

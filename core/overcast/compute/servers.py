@@ -5,23 +5,32 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import re
 from datetime import datetime
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Table, select
 
+from overcast.compute import bdm
 from overcast.compute import states as st
 from overcast.compute.peers import lookup_image, validate_networks
 from overcast.compute.records import flavor_of, get_instance
+from overcast.compute.secgroups import requested_groups
 from overcast.context import RequestContext
 from overcast.db.models.base import new_id
-from overcast.db.models.compute import InstanceAction, InstanceRecord, KeyPairRecord, ServerGroupMember
+from overcast.db.models.compute import (
+    InstanceAction,
+    InstanceRecord,
+    InstanceTag,
+    KeyPairRecord,
+    ServerGroupMember,
+)
 from overcast.errors import BadRequest, Conflict
 from overcast.db.values import store
 
 MAX_USER_DATA = 65535
-_SORT_KEYS = {"created_at", "updated_at", "display_name", "name", "uuid", "vm_state", "task_state", "host"}
+_SORT_KEYS = {"created_at", "updated_at", "display_name", "name", "uuid", "vm_state", "task_state", "host", "locked"}
 
 
 #: the scheduler hints this scheduler honours (every other one is refused, never dropped)
@@ -158,6 +167,30 @@ def parse_networks(value: Any) -> list:
     return out
 
 
+def _create_tags(value: Any) -> list[str]:
+    """``tags`` at create (2.52; the API refuses them before): at most 50 valid tags."""
+    from overcast.compute.tags import MAX_TAGS, check_tag
+
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_TAGS:
+        raise BadRequest(f"Invalid input for field/attribute tags: at most {MAX_TAGS} tags.")
+    return sorted({check_tag(t) for t in value})
+
+
+def refuse_trusted_certificates(body: dict) -> None:
+    """``trusted_image_certificates`` (2.63): image signature and certificate validation is not
+    done here, so a list of certificates is refused rather than taken and not checked."""
+    certs = body.get("trusted_image_certificates")
+    if certs is None:
+        return
+    if not isinstance(certs, list) or not 1 <= len(certs) <= 50 or not all(isinstance(c, str) and c for c in certs):
+        raise BadRequest(f"Invalid input for field/attribute trusted_image_certificates. Value: {certs}.")
+    raise BadRequest(
+        "Image certificate validation is not supported by this cloud: trusted_image_certificates cannot be honoured."
+    )
+
+
 def parse_time(value: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -194,17 +227,37 @@ class ServerManager:
             if frec.disabled:
                 raise BadRequest(f"Flavor {flavor_ref} is disabled.")
             flavor = flavor_of(frec, self.svc.flavors.extra_specs(s, frec.id))
-        bdm_image = self._boot_image_from_bdm(body)  # validated even beside imageRef: nothing ignored
-        image_ref = body.get("imageRef") or bdm_image
-        if not image_ref:
-            raise BadRequest("Missing imageRef attribute (booting from volume is not supported).")
-        image = lookup_image(self.runtime, ctx, str(image_ref).rstrip("/").rsplit("/", 1)[-1])
-        if image.min_ram and flavor.memory_mb < image.min_ram:
-            raise BadRequest("Flavor's memory is too small for requested image.")
-        if image.min_disk and flavor.root_gb and flavor.root_gb < image.min_disk:
-            raise BadRequest("Flavor's disk is too small for requested image.")
+        # issue 18: every mapping is honoured or refused (validated even beside imageRef)
+        mappings = bdm.parse(body)
+        root = bdm.root_of(mappings)
+        min_count, max_count = server_count(body)
+        image_ref = str(body.get("imageRef") or "").rstrip("/").rsplit("/", 1)[-1]
+        image = None
+        if root is not None and root.destination_type == "volume":  # boot from volume
+            if image_ref:
+                lookup_image(self.runtime, ctx, image_ref)  # a given imageRef must exist, as in Nova
+            boot = self.svc.boot_volumes.check(ctx, mappings, max_count)
+            if boot.min_ram and flavor.memory_mb < boot.min_ram:
+                raise BadRequest("Flavor's memory is too small for requested image.")
+            mappings = [dataclasses.replace(m, image_properties=boot.properties) if m.is_root else m for m in mappings]
+        else:
+            if not image_ref and root is not None:
+                image_ref = str(root.uuid)
+            if not image_ref:
+                raise BadRequest("Missing imageRef attribute")
+            image = lookup_image(self.runtime, ctx, image_ref)
+            if image.min_ram and flavor.memory_mb < image.min_ram:
+                raise BadRequest("Flavor's memory is too small for requested image.")
+            if image.min_disk and flavor.root_gb and flavor.root_gb < image.min_disk:
+                raise BadRequest("Flavor's disk is too small for requested image.")
+            self.svc.boot_volumes.check(ctx, mappings, max_count)
         networks = parse_networks(body.get("networks"))
         validate_networks(self.runtime, ctx, networks)
+        groups = requested_groups(self.runtime, ctx, body.get("security_groups"))
+        if groups is not None:  # on the ports made for the server (a given port keeps its own, as in Nova)
+            networks = [
+                {**n, "security_groups": groups} if isinstance(n, dict) and n.get("uuid") else n for n in networks
+            ]
         zone = body.get("availability_zone")
         if zone is not None:
             zone = _text(zone, "availability_zone")
@@ -212,7 +265,7 @@ class ServerManager:
             if zone not in zones:
                 raise BadRequest(f"The requested availability zone is not available: {zone}")
         group_id = _group_hint(body.get("os:scheduler_hints"))
-        min_count, max_count = server_count(body)
+        tags = _create_tags(body.get("tags"))
         if body.get("return_reservation_id") not in (None, False, "false", "False"):
             raise BadRequest("return_reservation_id is not supported: each server has its own reservation id.")
         config_drive = _config_drive(body.get("config_drive"))
@@ -233,8 +286,9 @@ class ServerManager:
             requested_zone=zone,
             flavor_id=flavor.id,
             flavor=store(flavor),
-            image_ref=image.id,
-            image=store(image),
+            image_ref=image.id if image is not None else image_ref,  # "" for a volume-backed server, as Nova
+            image=store(image) if image is not None else None,
+            block_device_requests=[m.to_json() for m in bdm.volume_mappings(mappings)] or None,
             metadata_=_metadata(body.get("metadata")),
             user_data=_user_data(body.get("user_data")),
             requested_networks=networks,
@@ -267,6 +321,7 @@ class ServerManager:
                     s.add(ServerGroupMember(group_id=group.id, instance_uuid=uuid))
                 s.add(rec)
                 s.flush()
+                s.add_all(InstanceTag(instance_uuid=uuid, tag=t) for t in tags)
                 s.add(
                     InstanceAction(
                         instance_uuid=uuid,
@@ -298,12 +353,6 @@ class ServerManager:
             count = max(min_count, min([max_count, *fits]))
         self.svc.quotas.claim(s, project_id, {k: v * count for k, v in deltas.items()})
         return count
-
-    @staticmethod
-    def _boot_image_from_bdm(body: dict) -> str | None:
-        from overcast.compute.bdm import boot_image  # issue 18: every mapping honoured or refused
-
-        return boot_image(body)
 
     # --- read -----------------------------------------------------------------------------------
 
@@ -344,6 +393,9 @@ class ServerManager:
             stmt = stmt.where(InstanceRecord.host == params["host"])
         if params.get("uuid"):
             stmt = stmt.where(InstanceRecord.uuid == params["uuid"])
+        if "locked" in params:  # 2.73 (the API drops it before)
+            locked = params["locked"].lower() in ("true", "1", "yes", "on", "t", "y")
+            stmt = stmt.where(InstanceRecord.locked.is_(locked))
         sort_key = params.get("sort_key", "created_at")
         sort_dir = params.get("sort_dir", "desc")
         if sort_key not in _SORT_KEYS or sort_dir not in ("asc", "desc"):
@@ -410,7 +462,8 @@ class ServerManager:
 
     # --- rebuild --------------------------------------------------------------------------------
 
-    #: What a rebuild request may carry at 2.1..2.37 (others are refused, not ignored).
+    #: What a rebuild request may carry at 2.1, and the versions that add the others (any
+    #: other key is refused, not ignored; ``personality`` is refused at every version).
     REBUILD_FIELDS = {
         "imageRef",
         "name",
@@ -420,17 +473,23 @@ class ServerManager:
         "accessIPv6",
         "OS-DCF:diskConfig",
         "preserve_ephemeral",
-        "description",
+    }
+    REBUILD_FIELDS_FROM = {
+        "description": (2, 19),
+        "key_name": (2, 54),
+        "user_data": (2, 57),
+        "trusted_image_certificates": (2, 63),
     }
 
     def rebuild_changes(self, ctx: RequestContext, body: Any, version: tuple[int, int]) -> dict[str, Any]:
         """The row values a rebuild request sets, validated (the image must be usable)."""
         if not isinstance(body, dict) or "imageRef" not in body:
             raise BadRequest("Invalid input for field/attribute rebuild. 'imageRef' is a required property")
-        allowed = self.REBUILD_FIELDS - ({"description"} if version < (2, 19) else set())
+        allowed = self.REBUILD_FIELDS | {k for k, v in self.REBUILD_FIELDS_FROM.items() if version >= v}
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise BadRequest(f"Additional properties are not allowed ({', '.join(unknown)} were unexpected)")
+        refuse_trusted_certificates(body)
         if body.get("preserve_ephemeral") not in (None, False):
             raise BadRequest("preserve_ephemeral is not supported: servers here have no ephemeral disk.")
         if body.get("OS-DCF:diskConfig") not in (None, "MANUAL"):
@@ -448,7 +507,23 @@ class ServerManager:
         for version_, field in ((4, "accessIPv4"), (6, "accessIPv6")):
             if field in body:
                 changes[f"access_ipv{version_}"] = access_ip(body[field], version_)
+        if "key_name" in body:  # 2.54: null removes the key
+            changes["key_name"], changes["key_data"] = None, None
+            if body["key_name"] is not None:
+                key = self._key(ctx, body["key_name"])
+                changes["key_name"], changes["key_data"] = key.name, key.public_key
+        if "user_data" in body:  # 2.57: null removes it
+            changes["user_data"] = None if body["user_data"] is None else _user_data(body["user_data"])
         return changes
+
+    def _key(self, ctx: RequestContext, name: Any) -> KeyPairRecord:
+        with self.db.session() as s:
+            key = s.scalars(
+                select(KeyPairRecord).where(KeyPairRecord.user_id == ctx.user_id, KeyPairRecord.name == name)
+            ).first()
+            if key is None:
+                raise BadRequest("Invalid key_name provided.")
+            return key
 
     # --- metadata (/servers/{id}/metadata) -------------------------------------------------------
 

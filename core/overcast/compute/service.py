@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from overcast.agent import agent_topic
 from overcast.compute import states as st
+from overcast.compute.boot_volumes import BootVolumes, refuse_move
 from overcast.compute.claims import Ratios
 from overcast.compute.evacuate import Evacuations
 from overcast.compute.flavors import FlavorManager
@@ -106,6 +107,16 @@ class ComputeService:
         self.tasks = ServerTasks(self)
         self.migrations = MigrationTasks(self.tasks)
         self.volumes = VolumeAttachments(runtime)
+        self.boot_volumes = BootVolumes(runtime)  # issue 18
+        from overcast.compute.rescue import Rescues  # issue 18
+
+        self.rescues = Rescues(self)
+        from overcast.compute.shelve import Shelving  # issue 18
+
+        self.shelving = Shelving(self)
+        from overcast.compute.backup import Backups  # issue 18
+
+        self.backups = Backups(self)
         self.servers = ServerManager(self)
         self.hosts = HostRegistry(runtime)
         self.tags = TagManager(runtime.db)
@@ -247,6 +258,7 @@ class ComputeService:
 
     def migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
         self._check_target(ctx, uuid, host)
+        refuse_move(self.boot_volumes, uuid, "migrate")
         self.transitions.begin(ctx, uuid, "migrate", (st.ACTIVE, st.STOPPED), st.RESIZE_PREP)
         self._submit(f"migrate {uuid}", self.migrations.cold, uuid, host)
 
@@ -254,6 +266,7 @@ class ComputeService:
         """Nova's resize: checked now (flavor, disk, state, quota on the difference, 400 /
         409 / 403 with nothing changed), moved in the background to ``VERIFY_RESIZE``."""
         new = self._resize_flavor(ctx, uuid, flavor_ref)
+        refuse_move(self.boot_volumes, uuid, "resize")
 
         def claim_quota(session, rec) -> None:
             self.quotas.claim(session, rec.project_id, resize_deltas(flavor_from(rec.flavor), new))
@@ -292,6 +305,7 @@ class ComputeService:
 
     def live_migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
         self._check_target(ctx, uuid, host)
+        refuse_move(self.boot_volumes, uuid, "os-migrateLive")
         self.transitions.begin(ctx, uuid, "live-migration", (st.ACTIVE, st.PAUSED), st.MIGRATING)
         self._submit(f"live-migrate {uuid}", self.migrations.live, uuid, host)
 
@@ -314,15 +328,19 @@ class ComputeService:
     def evacuate(self, ctx: RequestContext, uuid: str, host: str | None = None, force: bool = False) -> None:
         """Rebuild the server of a host that is down on another host (admin; see :mod:`overcast.compute.evacuate`).
         ``force`` with a ``host``: the host is taken if it has room, past the placement filters."""
+        self.get_server(ctx, uuid)  # 404 first
+        refuse_move(self.boot_volumes, uuid, "evacuate")
         self.evacuations.request(ctx, uuid, host, force)
 
-    def set_locked(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
-        """lock / unlock: a locked server refuses actions from non-admins (409)."""
+    def set_locked(self, ctx: RequestContext, uuid: str, locked: bool, reason: str | None = None) -> None:
+        """lock (with an optional ``reason``, 2.73) / unlock: a locked server refuses actions
+        from non-admins (409)."""
         from overcast.db.models.compute import InstanceAction
 
         with self.runtime.db.session() as s:
             rec = get_instance(s, ctx, uuid)
             rec.locked = locked
+            rec.locked_reason = reason if locked else None
             s.add(  # recorded like any other action, as Nova does (issue 18)
                 InstanceAction(
                     instance_uuid=uuid,
@@ -339,6 +357,12 @@ class ComputeService:
         A server with volumes attached is refused (409): their reattachment is not done here."""
         changes = self.servers.rebuild_changes(ctx, body, version)
         image = changes.pop("_image")
+        self.servers.get(ctx, uuid)  # 404 before anything else
+        volume_backed, root_image = self.boot_volumes.root_image(uuid)
+        if volume_backed and root_image != image.id:  # as Nova (before 2.93's reimage_boot_volume)
+            raise BadRequest(
+                f"Image {image.id} is unacceptable: Unable to rebuild with a different image for a volume-backed server."
+            )
 
         def within(s: Any, rec: Any) -> None:
             from overcast.compute.records import flavor_snapshot

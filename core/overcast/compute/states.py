@@ -15,6 +15,9 @@ SUSPENDED = "suspended"
 RESIZED = "resized"
 ERROR = "error"
 DELETED = "deleted"
+RESCUED = "rescued"  # issue 18: booted from a rescue image, the original disk second
+SHELVED = "shelved"  # issue 18: snapshotted, guest stopped, still on its host
+SHELVED_OFFLOADED = "shelved_offloaded"  # issue 18: the host is freed
 
 # task_state
 SCHEDULING = "scheduling"
@@ -37,6 +40,13 @@ RESIZE_FINISH = "resize_finish"  # the destination defines (and starts) the gues
 RESIZE_CONFIRMING = "resize_confirming"
 RESIZE_REVERTING = "resize_reverting"
 REBUILDING = "rebuilding"  # evacuate: rebuilt on another host
+RESCUING = "rescuing"  # issue 18
+UNRESCUING = "unrescuing"
+SHELVING = "shelving"
+SHELVING_IMAGE_UPLOADING = "shelving_image_uploading"
+SHELVING_OFFLOADING = "shelving_offloading"
+UNSHELVING = "unshelving"
+IMAGE_BACKUP = "image_backup"
 ATTACHING_VOLUME = "attaching_volume"  # kept off the server's task_state (Nova does too)
 
 _ACTIVE_TASK_STATUS = {
@@ -60,6 +70,9 @@ _VM_STATUS = {
     RESIZED: "VERIFY_RESIZE",
     ERROR: "ERROR",
     DELETED: "DELETED",
+    RESCUED: "RESCUE",
+    SHELVED: "SHELVED",
+    SHELVED_OFFLOADED: "SHELVED_OFFLOADED",
 }
 
 #: API status -> vm_states it covers (for the ``status`` list filter).

@@ -22,7 +22,7 @@ from overcast.compute.claims import Usage, release
 from overcast.compute.metadata import drive as config_drive
 from overcast.compute.peers import allocate_network, deallocate_network, discard_image
 from overcast.compute.records import configured_host, flavor_snapshot, image_snapshot, instance_of
-from overcast.context import RequestContext
+from overcast.context import RequestContext, system_context
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
 from overcast.errors import NotFound, ServiceUnavailable
@@ -126,6 +126,8 @@ class ServerTasks:
                 g = s.get(ServerGroupRecord, rec.server_group_id)
                 if g is not None:
                     hints = {"group_policy": g.policy, "group_hosts": group.hosts_of(s, g.id, exclude_uuid=rec.uuid)}
+        if any(m.get("boot_index") == 0 for m in rec.block_device_requests or ()):  # issue 18
+            hints["boot_from_volume"] = True
         allowed = self.svc.aggregates.hosts_matching(flavor_snapshot(rec).extra_specs)  # issue 18
         if allowed is not None:
             hints["aggregate_hosts"] = sorted(allowed)
@@ -133,7 +135,7 @@ class ServerTasks:
             instance_uuid=rec.uuid,
             project_id=rec.project_id,
             flavor=flavor_snapshot(rec),
-            image=image_snapshot(rec),
+            image=image_snapshot(rec) or self.svc.boot_volumes.schedule_image(rec),  # issue 18
             availability_zone=rec.requested_zone,
             hints=hints,
             **extra,
@@ -158,16 +160,18 @@ class ServerTasks:
             rec = spawning
             vifs = self._allocate_network(ctx, rec, host)
             rec = config_drive.freeze(self.runtime, rec)  # issue 17: its content, once the ports exist
+            devices = self.svc.boot_volumes.prepare(ctx, rec, host)  # issue 18: made, reserved, exported
             instance = instance_of(rec)
             info = self.hv(LONG_RPC).spawn(
                 host=self.host(host),
                 instance=instance,
                 image=image_to_fetch(instance.image),
                 network_info=vifs,
-                block_devices=[],
+                block_devices=devices,
             )
+            self.svc.boot_volumes.complete(ctx, rec, host)
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
-            self._build_failed(uuid, host, exc)
+            self._build_failed(uuid, host, exc, ctx)
             return
         done = self.t.advance(
             uuid,
@@ -194,7 +198,7 @@ class ServerTasks:
             row.addresses = dict(addresses or {})
         return vifs
 
-    def _build_failed(self, uuid: str, host: str | None, exc: BaseException) -> None:
+    def _build_failed(self, uuid: str, host: str | None, exc: BaseException, ctx: RequestContext | None = None) -> None:
         rec = self._load(uuid)
         if rec is None:
             return
@@ -203,6 +207,8 @@ class ServerTasks:
                 self.hv().destroy(host=self.host(host), instance=instance_of(rec), destroy_disks=True)
             except Exception:  # noqa: BLE001 - best effort: the guest may never have existed
                 log.debug("cleanup after failed build of %s", uuid, exc_info=True)
+        self.svc.boot_volumes.release(ctx or system_context(), rec, host)
+        if host:
             self.release_host(host, rec)
         self._deallocate_network(uuid)
         deleting = rec.task_state == st.DELETING
@@ -255,7 +261,10 @@ class ServerTasks:
             except Exception as exc:  # noqa: BLE001 - recorded; the user may retry the delete
                 self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=None)
                 return
-        self.svc.volumes.detach_all(rec)
+        doomed = self.svc.volumes.detach_all(rec)
+        self.svc.boot_volumes.delete_volumes(doomed)  # issue 18: delete_on_termination
+        if rec.shelved_image_id:  # issue 18: the image it was shelved into goes with it
+            discard_image(self.runtime, rec.shelved_image_id)
         self._deallocate_network(uuid)
         with self.db.session() as s:
             for m in s.scalars(select(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid)):
@@ -311,10 +320,11 @@ class ServerTasks:
             return
         self.t.finish(uuid, vm_state=st.vm_state_for_power(info.state), task_state=None, power_state=info.state.value)
 
-    def snapshot(self, uuid: str, image_id: str, image_name: str) -> None:
+    def snapshot(self, uuid: str, image_id: str, image_name: str) -> bool:
+        """Snapshot the root disk into the queued image ``image_id``; whether it was uploaded."""
         rec = self._load(uuid)
         if rec is None or not rec.host:
-            return
+            return False
         try:
             self.runtime.agents.compute(rec.host, LONG_RPC).snapshot(
                 instance=instance_of(rec), image_id=image_id, image_name=image_name
@@ -325,8 +335,9 @@ class ServerTasks:
             except Exception:  # noqa: BLE001
                 log.exception("could not discard failed snapshot image %s", image_id)
             self.t.fault(uuid, exc, task_state=None)
-            return
+            return False
         self.t.finish(uuid, task_state=None)
+        return True
 
     def rebuild(self, uuid: str) -> None:
         """Destroy the guest and its disks, spawn it again from the (new) image with the same

@@ -47,6 +47,21 @@ def _hours(rec: InstanceRecord, start: datetime, stop: datetime) -> float:
 def usage(db: Any, start: datetime, stop: datetime, project_id: str | None, detailed: bool) -> list[dict[str, Any]]:
     """One entry per project that had servers running in ``[start, stop]`` (only
     ``project_id``'s if given), with ``server_usages`` when ``detailed``."""
+    return usage_page(db, start, stop, project_id, detailed)[0]
+
+
+def usage_page(
+    db: Any,
+    start: datetime,
+    stop: datetime,
+    project_id: str | None,
+    detailed: bool,
+    limit: int | None = None,
+    marker: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """:func:`usage` over one page of servers (Nova's 2.40 paging): those after the server
+    ``marker``, at most ``limit``; with the last server's id when the page is full (where the
+    next page starts)."""
     if not start < stop:
         raise BadRequest("Invalid start time. The start time cannot occur after the end time.")
     stmt = select(InstanceRecord).where(
@@ -59,7 +74,16 @@ def usage(db: Any, start: datetime, stop: datetime, project_id: str | None, deta
     now = utcnow()
     out: dict[str, dict[str, Any]] = {}
     with db.session() as s:
-        for rec in s.scalars(stmt.order_by(InstanceRecord.launched_at, InstanceRecord.uuid)):
+        recs = list(s.scalars(stmt.order_by(InstanceRecord.launched_at, InstanceRecord.uuid)))
+        if marker is not None:
+            ids = [r.uuid for r in recs]
+            if marker not in ids:
+                raise BadRequest(f"marker [{marker}] not found")
+            recs = recs[ids.index(marker) + 1 :]
+        full = limit is not None and len(recs) >= limit
+        if limit is not None:
+            recs = recs[:limit]
+        for rec in recs:
             hours = _hours(rec, start, stop)
             flavor = flavor_from(rec.flavor)
             local_gb = flavor.root_gb + flavor.ephemeral_gb
@@ -99,4 +123,4 @@ def usage(db: Any, start: datetime, stop: datetime, project_id: str | None, deta
     if not detailed:
         for entry in out.values():
             del entry["server_usages"]
-    return list(out.values())
+    return list(out.values()), (recs[-1].uuid if full and recs else None)

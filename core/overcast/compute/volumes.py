@@ -9,6 +9,7 @@ then calls ``volume_extended`` for each server, which runs ``hv_extend_volume`` 
 
 from __future__ import annotations
 
+import builtins
 import logging
 import string
 from typing import Any
@@ -61,7 +62,9 @@ class VolumeAttachments:
                 return bdm
         raise NotFound(f"Volume {volume_id} is not attached to instance {uuid}.")
 
-    def _next_device(self, session, uuid: str, wanted: str | None) -> str:
+    @staticmethod
+    def next_device(session, uuid: str, wanted: str | None) -> str:
+        """``wanted`` if it is a free device path of the server, else its first free ``/dev/vdX``."""
         used = set(
             session.scalars(select(BlockDeviceMapping.device_name).where(BlockDeviceMapping.instance_uuid == uuid))
         )
@@ -101,7 +104,7 @@ class VolumeAttachments:
             bdm = BlockDeviceMapping(
                 instance_uuid=uuid,
                 volume_id=volume_id,
-                device_name=self._next_device(s, uuid, device),
+                device_name=self.next_device(s, uuid, device),
                 delete_on_termination=bool(delete_on_termination),
                 status="attaching",
             )
@@ -252,16 +255,17 @@ class VolumeAttachments:
             new_size_gb=int(new_size_gb),
         )
 
-    def detach_all(self, rec: InstanceRecord) -> None:
-        """Detach every volume of a server being deleted (best effort, logged)."""
+    def detach_all(self, rec: InstanceRecord) -> "builtins.list[str]":
+        """Detach every volume of a server being deleted (best effort, logged); the ids of
+        those to delete with it (``delete_on_termination``)."""
         with self.db.session() as s:
             bdms = list(s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == rec.uuid)))
         if not bdms:
-            return
+            return []
         volumes = optional_service(self.runtime, "volume")
         for bdm in bdms:
             try:
-                if volumes is not None:
+                if volumes is not None and bdm.status == "attached":
                     self._detach(system_context(), rec, bdm, volumes)
             except Exception:  # noqa: BLE001 - the server is going away regardless
                 log.exception("could not detach volume %s from %s", bdm.volume_id, rec.uuid)
@@ -269,3 +273,4 @@ class VolumeAttachments:
                 row = s.get(BlockDeviceMapping, bdm.id)
                 if row is not None:
                     s.delete(row)
+        return [b.volume_id for b in bdms if b.delete_on_termination]

@@ -260,6 +260,23 @@ class ImageService:
             settings.hashing_algorithm,
         )
 
+    def images_with_properties(self, properties: Mapping[str, str]) -> builtins.list[str]:
+        """Ids of the images carrying every ``properties`` item, oldest first (a server's
+        backups, for compute's backup rotation; system action: no owner check)."""
+        from sqlalchemy import select
+
+        from overcast.db.models.image import ImageProperty
+
+        with self.db.session() as s:
+            stmt = select(Image.id).where(Image.status != "deleted")
+            for name, value in properties.items():
+                stmt = stmt.where(
+                    Image.id.in_(
+                        select(ImageProperty.image_id).where(ImageProperty.name == name, ImageProperty.value == value)
+                    )
+                )
+            return list(s.scalars(stmt.order_by(Image.created_at, Image.id)))
+
     def discard_image(self, image_id: str) -> None:
         """Remove an image whose snapshot failed (system action: no owner check)."""
         with self.db.session() as s:

@@ -75,8 +75,10 @@ class NetworkService:
         network_id: str | None = None,
         port_id: str | None = None,
         fixed_ip: str | None = None,
+        security_groups: list[str] | None = None,
     ) -> Port:
-        """Make a port on ``network_id`` (or take the caller's ``port_id``) for the server."""
+        """Make a port on ``network_id`` (or take the caller's ``port_id``) for the server; a
+        port made here gets ``security_groups`` (None: the project's default group)."""
         if port_id:
             with self.runtime.db.session() as s:
                 port = get_owned(s, ctx, PortRecord, port_id)
@@ -87,6 +89,8 @@ class NetworkService:
             body: dict[str, Any] = {"network_id": network_id, "device_id": instance_uuid, "device_owner": COMPUTE_OWNER}
             if fixed_ip:
                 body["fixed_ips"] = [{"ip_address": fixed_ip}]
+            if security_groups is not None:
+                body["security_groups"] = security_groups
             port_id = self.ports.create(ctx, {"port": body}, delete_with_device=True)["id"]
         with self.runtime.db.session() as s:
             port = s.get(PortRecord, port_id)

@@ -35,7 +35,7 @@ def _check(kind: str, value: str, limit: int) -> None:
     except UnicodeEncodeError:
         raise PreconditionFailed(f"{kind} name is not valid UTF-8") from None
     if size > limit:
-        raise BadRequest(f"{kind} name length of {size} longer than {limit}")
+        raise BadRequest(f"{kind.capitalize()} name length of {size} longer than {limit}")
 
 
 def check_container(name: str) -> None:

@@ -226,6 +226,14 @@ class ObjectOps:
         out = self.put_object(
             ctx, dst_project, dst_container, dst_name, new_headers, download.body, length, {}, versioned
         )
+        # the copy's metadata comes back on the answer, as Swift's copy middleware sends it
+        out.update(
+            {
+                "-".join(p.capitalize() for p in k.split("-")): v
+                for k, v in new_headers.items()
+                if k.startswith("x-object-meta-")
+            }
+        )
         out["X-Copied-From"] = f"{src_container}/{src_name}"
         out["X-Copied-From-Last-Modified"] = download.headers["Last-Modified"]
         if src_project != dst_project:

@@ -352,7 +352,7 @@ class ObjectStoreService(ObjectOps):
             limit=1,
             reverse=False,
         ):
-            raise Conflict("There was a conflict when trying to complete your request: the container is not empty.")
+            raise Conflict("There was a conflict when trying to complete your request.")
         self.records.delete_container(project_id, container)
         driver.drop_container(backend=backend, account=account, container=container)
 

@@ -211,9 +211,9 @@ def _ensure_flavors(admin: Admin) -> list[str]:
 
 
 def _ensure_public_network(admin: Admin) -> str:
-    """A flat external network (physical network ``public``, no host interface: routers SNAT
-    into an isolated bridge, which is all the API tests need) with a subnet for gateways and
-    floating IPs."""
+    """The flat external network ``public`` (physical network ``public``) with a subnet for
+    gateways and floating IPs: the one ``overcast init`` made on the host bridge br-ex, where
+    the host answers as its gateway (else one made here)."""
     net_url = admin.endpoints["network"] + "/v2.0"
     found = admin.call("GET", f"{net_url}/networks", params={"name": PUBLIC_NETWORK})["networks"]
     if found:
@@ -347,7 +347,18 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
         "operator_role": "member",
         "reseller_admin_role": RESELLER_ADMIN_ROLE,
     }
-    conf["validation"] = {"run_validation": "false"}
+    # instance validation: Tempest logs into its servers over SSH through a floating IP (the
+    # external network is on the host bridge br-ex, so the host reaches it) with the key pair it
+    # made, which the tiny guest takes from the metadata service (root, dropbear)
+    conf["validation"] = {
+        "run_validation": "true",
+        "connect_method": "floating",
+        "auth_method": "keypair",
+        "image_ssh_user": "root",
+        "ip_version_for_ssh": "4",
+        "ssh_timeout": "300",
+        "ping_timeout": "120",
+    }
     conf["service_available"] = {
         "nova": "true",
         "glance": "true",
@@ -371,7 +382,8 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
 def cloud_config(config_path: Path) -> None:
     """Rewrite ``overcast init``'s config for the conformance cloud: one KVM host under TCG
     (QEMU without hardware acceleration: this machine kind's ``/dev/kvm`` cannot run a guest)
-    booting into the data dir, Linux-bridge networking, and the fs stores ``init`` chose."""
+    booting into the data dir, Linux-bridge networking (with init's br-ex for the external
+    network, so floating IPs answer the host), and the fs stores ``init`` chose."""
     import tomllib
 
     from overcast.cli.server import to_toml
@@ -381,7 +393,8 @@ def cloud_config(config_path: Path) -> None:
     data["hosts"] = {
         "conformance1": {"driver": "kvm", "virt_type": "qemu", "instances_dir": str(data_dir / "instances")}
     }
-    data["network"] = {"driver": "linuxbridge"}
+    # Linux-bridge, keeping init's host bridge br-ex for the external network ``public``
+    data["network"] = {**data.get("network", {}), "driver": "linuxbridge"}
     data.setdefault("compute", {})["allow_resize_to_same_host"] = True
     # Keystone's default, as devstack runs Tempest: no admin project, so the admin role on any
     # project administers the cloud (Tempest's dynamic admin users are admins of projects it makes)

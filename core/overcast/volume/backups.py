@@ -28,6 +28,7 @@ from overcast.context import RequestContext
 from overcast.db.models.base import utcnow
 from overcast.db.models.volume import Volume, VolumeSnapshot
 from overcast.db.models.volume_backups import BACKUP_STATUSES, VolumeBackup
+from overcast.volume.listing import order_by, page
 from overcast.errors import BadRequest, NotFound, OvercastError
 from overcast.hookspecs import BackupHooks
 from overcast.types import Backend, BackupJob, BackupTarget, SnapshotRef
@@ -37,7 +38,6 @@ from overcast.volume.state import transition
 log = logging.getLogger(__name__)
 
 IMPORT_VOLUME_ID = "0000-0000-0000-0000"  # Cinder's volume id of an imported backup
-SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id"}
 LONG_RPC = 24 * 3600.0  # a backup of a big volume on a remote agent may take hours
 CREATE_WAIT = 600.0  # how long a restore waits for the new volume it asked for
 
@@ -118,12 +118,10 @@ class Backups:
         marker: str | None = None,
         limit: int | None = None,
         sort: builtins.list[tuple[str, str]] | None = None,
+        offset: int | None = None,
     ) -> builtins.list[VolumeBackup]:
         filters = dict(filters or {})
-        sort = sort or [("created_at", "desc")]
-        for key, direction in sort:
-            if key not in SORT_KEYS or direction not in ("asc", "desc"):
-                raise BadRequest(f"Invalid input received: Invalid sort key {key} or direction {direction}.")
+        order = order_by(VolumeBackup, sort)
         with self.p.db.session() as s:
             stmt = ctx.filter(select(VolumeBackup), VolumeBackup.project_id, all_projects=all_projects)
             if ctx.is_admin and filters.get("project_id"):
@@ -131,16 +129,8 @@ class Backups:
             for key in ("name", "status", "volume_id"):
                 if filters.get(key) is not None:
                     stmt = stmt.where(getattr(VolumeBackup, key) == filters[key])
-            order = [
-                getattr(VolumeBackup, k).desc() if d == "desc" else getattr(VolumeBackup, k).asc() for k, d in sort
-            ]
-            rows = builtins.list(s.execute(stmt.order_by(*order, VolumeBackup.id.desc())).scalars())
-        if marker is not None:
-            ids = [r.id for r in rows]
-            if marker not in ids:
-                raise BadRequest(f"Invalid input received: marker [{marker}] not found.")
-            rows = rows[ids.index(marker) + 1 :]
-        return rows[:limit] if limit is not None else rows
+            rows = builtins.list(s.execute(stmt.order_by(*order)).scalars())
+        return page(rows, marker, offset, limit)
 
     def dependents(self, backup_ids: builtins.list[str]) -> set[str]:
         """Which of ``backup_ids`` have incremental backups on top of them."""

@@ -182,6 +182,31 @@ class VolumeService:
         """A volume the caller can see (404 otherwise)."""
         return self.volumes.get(ctx, volume_id)
 
+    # --- volumes compute makes for a server's block device mappings (boot from volume) ---------
+
+    def create_volume(
+        self,
+        ctx: RequestContext,
+        size: int | None,
+        *,
+        image_id: str | None = None,
+        snapshot_id: str | None = None,
+        volume_type: str | None = None,
+        name: str = "",
+    ) -> Volume:
+        """A new volume (blank, from an image or from a snapshot), ``creating`` until built."""
+        return self.volumes.create(
+            ctx, size=size, name=name, image_id=image_id, snapshot_id=snapshot_id, volume_type=volume_type
+        )
+
+    def get_snapshot(self, ctx: RequestContext, snapshot_id: str) -> VolumeSnapshot:
+        """A snapshot the caller can see (404 otherwise)."""
+        return self.snapshots.get(ctx, snapshot_id)
+
+    def delete_volume(self, ctx: RequestContext, volume_id: str) -> None:
+        """Delete a volume (a server's ``delete_on_termination`` volume once detached)."""
+        self.volumes.delete(ctx, volume_id)
+
     def attachment_of(self, ctx: RequestContext, volume_id: str, instance_uuid: str) -> VolumeAttachment | None:
         rows = self.attachments.list(ctx, all_projects=True, volume_id=volume_id, instance_id=instance_uuid)
         return rows[0] if rows else None

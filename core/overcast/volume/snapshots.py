@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 
 from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeSnapshot
+from overcast.volume.listing import order_by, page
 from overcast.errors import BadRequest, OvercastError
 from overcast.volume.parts import (
     Parts,
@@ -44,20 +45,18 @@ class Snapshots:
         all_projects: bool = False,
         marker: str | None = None,
         limit: int | None = None,
+        sort: list[tuple[str, str]] | None = None,
+        offset: int | None = None,
     ) -> list[VolumeSnapshot]:
         filters = dict(filters or {})
+        order = order_by(VolumeSnapshot, sort)
         with self.p.db.session() as s:
             stmt = ctx.filter(select(VolumeSnapshot), VolumeSnapshot.project_id, all_projects=all_projects)
             for key in ("name", "status", "volume_id"):
                 if filters.get(key) is not None:
                     stmt = stmt.where(getattr(VolumeSnapshot, key) == filters[key])
-            rows = list(s.execute(stmt.order_by(VolumeSnapshot.created_at.desc(), VolumeSnapshot.id.desc())).scalars())
-        if marker is not None:
-            ids = [r.id for r in rows]
-            if marker not in ids:
-                raise BadRequest(f"Invalid input received: marker [{marker}] not found.")
-            rows = rows[ids.index(marker) + 1 :]
-        return rows[:limit] if limit is not None else rows
+            rows = list(s.execute(stmt.order_by(*order)).scalars())
+        return page(rows, marker, offset, limit)
 
     def create(
         self,

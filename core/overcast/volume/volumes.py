@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 
 from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeAttachment, VolumeSnapshot
+from overcast.volume.listing import order_by, page
 from overcast.errors import BadRequest, OvercastError
 from overcast.volume.parts import (
     Parts,
@@ -37,7 +38,6 @@ from overcast.volume.volume_types import is_multiattach
 log = logging.getLogger(__name__)
 
 DELETABLE = ("available", "error", "error_extending", "error_deleting", "error_restoring")
-SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id"}
 DISK_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
 
 
@@ -63,12 +63,10 @@ class Volumes:
         marker: str | None = None,
         limit: int | None = None,
         sort: list[tuple[str, str]] | None = None,
+        offset: int | None = None,
     ) -> list[Volume]:
         filters = dict(filters or {})
-        sort = sort or [("created_at", "desc")]
-        for key, direction in sort:
-            if key not in SORT_KEYS or direction not in ("asc", "desc"):
-                raise BadRequest(f"Invalid input received: Invalid sort key {key} or direction {direction}.")
+        order = order_by(Volume, sort)
         with self.p.db.session() as s:
             stmt = ctx.filter(select(Volume), Volume.project_id, all_projects=all_projects)
             if ctx.is_admin and filters.get("project_id"):
@@ -78,20 +76,11 @@ class Volumes:
                     stmt = stmt.where(getattr(Volume, key) == filters[key])
             if filters.get("bootable") is not None:
                 stmt = stmt.where(Volume.bootable.is_(str(filters["bootable"]).lower() in ("true", "1", "yes")))
-            order = []
-            for key, direction in sort:
-                column = getattr(Volume, key)
-                order.append(column.desc() if direction == "desc" else column.asc())
-            rows = list(s.execute(stmt.order_by(*order, Volume.id.desc())).scalars())
+            rows = list(s.execute(stmt.order_by(*order)).scalars())
         wanted_meta = filters.get("metadata") or {}
         if wanted_meta:
             rows = [r for r in rows if all((r.metadata_ or {}).get(k) == v for k, v in wanted_meta.items())]
-        if marker is not None:
-            ids = [r.id for r in rows]
-            if marker not in ids:
-                raise BadRequest(f"Invalid input received: marker [{marker}] not found.")
-            rows = rows[ids.index(marker) + 1 :]
-        return rows[:limit] if limit is not None else rows
+        return page(rows, marker, offset, limit)
 
     def attachments_of(self, volume_ids: builtins.list[str]) -> dict[str, builtins.list[VolumeAttachment]]:
         out: dict[str, builtins.list[VolumeAttachment]] = {vid: [] for vid in volume_ids}
@@ -148,6 +137,7 @@ class Volumes:
             vtype = self.p.types.find(s, volume_type)
             backend: str | None = None
             source_size = 0
+            source_bootable = False  # as Cinder: a copy of a bootable volume is bootable, with its image's metadata
             if snapshot_id:
                 snap = find_snapshot(s, ctx, snapshot_id)
                 if snap.status != "available":
@@ -156,6 +146,7 @@ class Volumes:
                     )
                 parent = s.get(Volume, snap.volume_id)
                 backend, source_size = parent.backend, snap.size
+                source_bootable, image_meta = bool(parent.bootable), dict(parent.image_metadata or {})
                 if volume_type is None:
                     vtype = s.get(type(vtype), parent.volume_type_id)
             elif source_volid:
@@ -165,6 +156,7 @@ class Volumes:
                         f"Invalid volume: Source volume status must be available or in-use (is {src.status})."
                     )
                 backend, source_size = src.backend, src.size
+                source_bootable, image_meta = bool(src.bootable), dict(src.image_metadata or {})
                 if volume_type is None:
                     vtype = s.get(type(vtype), src.volume_type_id)
             specs = dict(vtype.extra_specs or {})
@@ -183,7 +175,8 @@ class Volumes:
             min_gb = max(image.min_disk, -(-image.size // 1024**3) if image.disk_format == "raw" else 0)
             if size < min_gb:
                 raise BadRequest(f"Invalid input received: Image {image_id} needs a volume of at least {min_gb} GB.")
-            image_meta = {
+            image_meta = {  # as Cinder's volume_image_metadata: the image's own properties too
+                **{str(k): str(v) for k, v in (image.properties or {}).items()},
                 "image_id": image.id,
                 "image_name": image.name,
                 "disk_format": image.disk_format,
@@ -215,7 +208,7 @@ class Volumes:
             image_id=image_id or None,
             image_metadata=image_meta,
             multiattach=bool(multiattach) or is_multiattach(specs),
-            bootable=bool(image_id),
+            bootable=bool(image_id) or source_bootable,
             metadata_=metadata,
             availability_zone="nova",
         )

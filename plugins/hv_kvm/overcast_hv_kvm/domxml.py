@@ -276,6 +276,32 @@ def rewrite_paths(domain_xml_text: str, mapping: Mapping[str, str]) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
+def rescue_xml(domain_xml_text: str, rescue_disk: DiskSpec) -> str:
+    """The rescue guest of a domain (Nova's libvirt rescue): ``rescue_disk`` as ``vda``, the
+    domain's own root disk (``vda``) moved to ``vdb``, read-only disks (the config drive)
+    kept, volumes left out, the disks' PCI addresses dropped (the guest orders its disks by
+    them); everything else (NICs, console, metadata) as it was."""
+    root = ET.fromstring(domain_xml_text)
+    devices = root.find("devices")
+    if devices is None:
+        raise BadRequest("domain definition without devices")
+    found = False
+    for el in devices.findall("disk"):
+        target = el.find("target")
+        dev = target.get("dev") if target is not None else None
+        for address in el.findall("address"):  # the guest names disks by PCI order: let libvirt
+            el.remove(address)  # give the rescue disk (first in the list) the first slot
+        if target is not None and dev == "vda":
+            target.set("dev", "vdb")
+            found = True
+        elif el.find("readonly") is None:
+            devices.remove(el)
+    if not found:
+        raise BadRequest("the domain has no root disk (vda) to rescue")
+    devices.insert(0, _disk_element(rescue_disk))
+    return ET.tostring(root, encoding="unicode")
+
+
 def rewrite_serial_port(domain_xml_text: str, port: int) -> str:
     """The same domain with its TCP serial/console chardev on ``port`` (a migration's
     destination binds its own free port: the source's may be taken there)."""

@@ -44,11 +44,12 @@ from overcast_hv_kvm.devices import DeviceHooks
 from overcast_hv_kvm.errors import translated
 from overcast_hv_kvm.migration import MigrationHooks
 from overcast_hv_kvm.options import KvmHostConfig
+from overcast_hv_kvm.rescue import RescueHooks
 
 log = logging.getLogger(__name__)
 
 
-class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks):
+class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks, RescueHooks):
     """The ``hv_*`` hooks for QEMU/KVM hosts managed through libvirt."""
 
     @hookimpl
@@ -82,6 +83,7 @@ class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks):
             live_migration=True,
             shared_storage=False,
             resize=True,
+            boot_from_volume=True,  # hv_spawn: no image, the /dev/vda volume is the root disk
         )
 
     @hookimpl

@@ -135,3 +135,32 @@ def test_readonly_disk() -> None:
     assert el.find("readonly") is not None and el.findtext("serial") == "config-2"
     assert el.find("driver").get("type") == "raw"
     assert ET.fromstring(domxml.disk_xml(domxml.DiskSpec("file", "/i/d", "qcow2", "vda"))).find("readonly") is None
+
+
+def test_rescue_xml_boots_the_rescue_disk_with_the_root_second() -> None:
+    disks = [
+        domxml.DiskSpec("file", "/i/oc-1/disk", "qcow2", "vda"),
+        domxml.DiskSpec("file", "/v/volume-1", "qcow2", "vdb", serial="vol-1"),
+        domxml.DiskSpec("file", "/i/oc-1/disk.config", "raw", "vdz", readonly=True),
+    ]
+    original = domxml.domain_xml(spec(disks=disks))
+    original = _with_address(original)  # as libvirt returns it: the root disk has its PCI slot
+    rescue = domxml.rescue_xml(original, domxml.DiskSpec("file", "/i/oc-1/disk.rescue", "qcow2", "vda"))
+    assert "<address" in original and "<address" not in rescue  # the guest orders disks by PCI slot
+    by_dev = {d.target_dev: d.path for d in domxml.disks(rescue)}
+    # the rescue disk first, the guest's own disk second, the config drive kept, the volume out
+    assert by_dev == {"vda": "/i/oc-1/disk.rescue", "vdb": "/i/oc-1/disk", "vdz": "/i/oc-1/disk.config"}
+    assert domxml.disks(rescue)[0].target_dev == "vda"
+    assert domxml.metadata(rescue) == domxml.metadata(original)
+    assert domxml.console_path(rescue) == domxml.console_path(original)
+    with pytest.raises(BadRequest):
+        domxml.rescue_xml(domxml.domain_xml(spec(disks=disks[1:2])), disks[0])
+
+
+def _with_address(domain_xml_text: str) -> str:
+    """The domain with a PCI address on its first disk, as libvirt's XMLDesc gives it."""
+    root = ET.fromstring(domain_xml_text)
+    disk = root.find("devices/disk")
+    assert disk is not None
+    ET.SubElement(disk, "address", type="pci", domain="0x0000", bus="0x00", slot="0x04", function="0x0")
+    return ET.tostring(root, encoding="unicode")

@@ -6,6 +6,7 @@ from starlette.types import Receive, Scope, Send
 
 from overcast.api.compute import admin, consoles, flavors, images, keypairs, metadata, servers
 from overcast.api.compute import aggregates, hypervisor_uptime, migrations, server_secgroups, usage  # issue 18
+from overcast.api.compute import network_proxy  # Nova's network proxies, until 2.35
 from overcast.api.compute import interfaces  # issue 18: os-interface
 from overcast.api.compute.common import base_url, reply
 from overcast.api.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
@@ -86,6 +87,7 @@ for module in (
     hypervisor_uptime,
     usage,
     server_secgroups,
+    network_proxy,
     interfaces,
 ):
     router.include_router(module.router)

@@ -3,6 +3,7 @@ and ``os-quota-sets``."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -32,14 +33,30 @@ def _up(runtime, seen) -> bool:
     return seen is not None and utcnow() - seen <= timedelta(seconds=runtime.config.bus.host_down_after)
 
 
-def _hypervisor(runtime, version, rec: HostRecord, svc: ServiceRecord | None, detail: bool) -> dict:
-    out = {
-        "id": svc.id if svc else 0,
+#: the namespace of the services' uuids (2.53): one per binary and host, stable across restarts
+_SERVICE_NAMESPACE = uuid.UUID("6f1a4d9e-0c3b-5b8e-9a51-0b7e2c4f8d10")
+
+
+def service_uuid(row: ServiceRecord) -> str:
+    """A service's uuid, its id from 2.53."""
+    return str(uuid.uuid5(_SERVICE_NAMESPACE, f"{row.binary}@{row.host}"))
+
+
+def _hypervisor(
+    runtime, version, rec: HostRecord, svc: ServiceRecord | None, detail: bool, servers: list | None = None
+) -> dict:
+    """A hypervisor: from 2.53 its id is the host's uuid, its service's the service's uuid,
+    and ``servers`` ({uuid, name}) lists its servers when asked (``with_servers``; from 2.75
+    also when there are none)."""
+    uuids = version >= (2, 53)
+    out: dict[str, Any] = {
+        "id": rec.id if uuids else (svc.id if svc else 0),
         "hypervisor_hostname": rec.name,
         "state": "up" if rec.error is None and _up(runtime, rec.last_heartbeat) else "down",
         "status": "enabled" if rec.enabled else "disabled",
     }
     if not detail:
+        _add_servers(out, servers, version)
         return out
     r = runtime.compute.ratios
     caps = rec.capabilities or {}
@@ -61,10 +78,43 @@ def _hypervisor(runtime, version, rec: HostRecord, svc: ServiceRecord | None, de
             "running_vms": rec.running_vms,
             "disk_available_least": int(rec.local_gb * r.disk) - rec.local_gb_used,
             "cpu_info": cpu_info if version >= (2, 28) else str(cpu_info),
-            "service": {"id": svc.id if svc else 0, "host": rec.name, "disabled_reason": rec.disabled_reason},
+            "service": {
+                "id": (service_uuid(svc) if uuids else svc.id) if svc else 0,
+                "host": rec.name,
+                "disabled_reason": rec.disabled_reason,
+            },
         }
     )
+    _add_servers(out, servers, version)
     return out
+
+
+def _add_servers(out: dict, servers: list | None, version: tuple[int, int]) -> None:
+    if servers:
+        out["servers"] = [{"name": r.name, "uuid": r.uuid} for r in servers]
+    elif servers is not None and version >= (2, 75):
+        out["servers"] = []
+
+
+def _servers_on(runtime, host: str) -> list:
+    from overcast.db.models.compute import InstanceRecord
+
+    with runtime.db.session() as s:
+        stmt = select(InstanceRecord).where(InstanceRecord.host == host, InstanceRecord.deleted.is_(False))
+        return list(s.scalars(stmt.order_by(InstanceRecord.created_at)))
+
+
+def _with_servers(request: Request, version: tuple[int, int]) -> bool:
+    """``with_servers`` (2.53): a strict boolean."""
+    value = request.query_params.get("with_servers") if version >= (2, 53) else None
+    if value is None:
+        return False
+    lowered = value.lower()
+    if lowered in ("1", "t", "true", "on", "y", "yes"):
+        return True
+    if lowered in ("0", "f", "false", "off", "n", "no"):
+        return False
+    raise BadRequest(f"Invalid input for query parameters with_servers. Value: {value}.")
 
 
 def _hypervisor_page(request: Request, runtime, detail: bool):
@@ -73,15 +123,39 @@ def _hypervisor_page(request: Request, runtime, detail: bool):
 
     hosts, services = _rows(runtime)
     version = version_of(request)
-    items = sorted(
-        (_hypervisor(runtime, version, h, services.get(h.name), detail) for h in hosts), key=lambda v: v["id"]
-    )
     params = request.query_params
+    with_servers = _with_servers(request, version)
+    pattern = params.get("hypervisor_hostname_pattern") if version >= (2, 53) else None
+    if pattern is not None:
+        if "limit" in params or "marker" in params:
+            raise BadRequest(
+                "Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not supported."
+            )
+        hosts = [h for h in hosts if pattern in h.name]
+        if not hosts:
+            raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
+    items = sorted(
+        (
+            _hypervisor(
+                runtime,
+                version,
+                h,
+                services.get(h.name),
+                detail,
+                _servers_on(runtime, h.name) if with_servers else None,
+            )
+            for h in hosts
+            if services.get(h.name) is not None or version < (2, 53)
+        ),
+        key=lambda v: v["id"],
+    )
     out: dict = {}
     if version >= (2, 33) and ("limit" in params or "marker" in params):
         try:
             limit = int(params["limit"]) if "limit" in params else None
-            marker = int(params["marker"]) if "marker" in params else None
+            marker: Any = params.get("marker")
+            if marker is not None and version < (2, 53):
+                marker = int(marker)
         except ValueError:
             raise BadRequest("limit and marker must be integers") from None
         if marker is not None:
@@ -160,12 +234,48 @@ def show_hypervisor(
     ctx: RequestContext = Depends(authorize("compute:hypervisors:show")),
     runtime=Depends(get_runtime),
 ):
+    version = version_of(request)
+    found = find_hypervisor(runtime, hypervisor_id, version)
+    if found is None:
+        raise NotFound(f"Hypervisor with ID {hypervisor_id} could not be found.")
+    h, svc = found
+    servers = _servers_on(runtime, h.name) if _with_servers(request, version) else None
+    return reply({"hypervisor": _hypervisor(runtime, version, h, svc, True, servers)})
+
+
+def find_hypervisor(runtime, hypervisor_id: str, version: tuple[int, int]) -> tuple[HostRecord, ServiceRecord] | None:
+    """The host and compute service of a hypervisor id: the host's uuid from 2.53 (400 for
+    anything else, as Nova), its service's integer id before."""
+    if version >= (2, 53):
+        try:
+            uuid.UUID(hypervisor_id)
+        except ValueError:
+            raise BadRequest(f"Invalid uuid {hypervisor_id}") from None
     hosts, services = _rows(runtime)
     for h in hosts:
         svc = services.get(h.name)
-        if svc is not None and str(svc.id) == hypervisor_id:
-            return reply({"hypervisor": _hypervisor(runtime, version_of(request), h, svc, True)})
-    raise NotFound(f"Hypervisor with ID {hypervisor_id} could not be found.")
+        if svc is None:
+            continue
+        if (h.id == hypervisor_id) if version >= (2, 53) else (str(svc.id) == hypervisor_id):
+            return h, svc
+    return None
+
+
+def _service_view(runtime, row: ServiceRecord, version: tuple[int, int]) -> dict:
+    """A service: ``forced_down`` from 2.11, its uuid as ``id`` from 2.53."""
+    item: dict[str, Any] = {
+        "id": service_uuid(row) if version >= (2, 53) else row.id,
+        "binary": row.binary,
+        "host": row.host,
+        "zone": row.availability_zone,
+        "status": "disabled" if row.disabled else "enabled",
+        "state": "up" if _up(runtime, row.last_seen_at) and not row.forced_down else "down",
+        "updated_at": iso_micro(row.last_seen_at or row.updated_at),
+        "disabled_reason": row.disabled_reason,
+    }
+    if version >= (2, 11):
+        item["forced_down"] = row.forced_down
+    return item
 
 
 @router.get("/v2.1/os-services")
@@ -173,6 +283,7 @@ def list_services(
     request: Request, ctx: RequestContext = Depends(authorize("compute:services:list")), runtime=Depends(get_runtime)
 ):
     params = request.query_params
+    version = version_of(request)
     with runtime.db.session() as s:
         rows = list(s.scalars(select(ServiceRecord).order_by(ServiceRecord.id)))
     out = []
@@ -181,19 +292,7 @@ def list_services(
             continue
         if params.get("host") and row.host != params["host"]:
             continue
-        item = {
-            "id": row.id,
-            "binary": row.binary,
-            "host": row.host,
-            "zone": row.availability_zone,
-            "status": "disabled" if row.disabled else "enabled",
-            "state": "up" if _up(runtime, row.last_seen_at) and not row.forced_down else "down",
-            "updated_at": iso_micro(row.last_seen_at or row.updated_at),
-            "disabled_reason": row.disabled_reason,
-        }
-        if version_of(request) >= (2, 11):
-            item["forced_down"] = row.forced_down
-        out.append(item)
+        out.append(_service_view(runtime, row, version))
     return reply({"services": out})
 
 
@@ -204,10 +303,15 @@ async def update_service(
     ctx: RequestContext = Depends(authorize("compute:services:update")),
     runtime=Depends(get_runtime),
 ):
+    """Before 2.53 ``PUT /os-services/{enable|disable|disable-log-reason|force-down}`` with
+    ``host`` and ``binary``; from 2.53 ``PUT /os-services/{service_uuid}`` with ``status``,
+    ``disabled_reason`` and ``forced_down``, answered with the whole service."""
     from overcast.api.compute.common import json_body
-    from overcast.errors import BadRequest
 
     body = await json_body(request)
+    version = version_of(request)
+    if version >= (2, 53):
+        return _update_service_253(runtime, verb, body, version)
     if not isinstance(body, dict) or not isinstance(body.get("host"), str) or not isinstance(body.get("binary"), str):
         raise BadRequest("Invalid input: 'host' and 'binary' are required")
     hosts = runtime.compute.hosts
@@ -221,7 +325,7 @@ async def update_service(
             raise BadRequest("Invalid input for field/attribute disabled_reason.")
         row = hosts.set_service(body["host"], body["binary"], disabled=True, reason=reason)
         out.update(status="disabled", disabled_reason=row.disabled_reason)
-    elif verb == "force-down" and version_of(request) >= (2, 11):
+    elif verb == "force-down" and version >= (2, 11):
         if not isinstance(body.get("forced_down"), bool):
             raise BadRequest("Invalid input for field/attribute forced_down.")
         row = hosts.set_service(body["host"], body["binary"], forced_down=body["forced_down"])
@@ -229,6 +333,43 @@ async def update_service(
     else:
         raise NotFound(f"Unknown action {verb}")
     return reply({"service": out})
+
+
+def _update_service_253(runtime, service_id: str, body: Any, version: tuple[int, int]):
+    from overcast.api.compute.server_requests import unexpected
+
+    try:
+        uuid.UUID(service_id)
+    except ValueError:
+        raise BadRequest(f"Invalid uuid {service_id}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("Invalid input for the service update: the body must be an object.")
+    extra = sorted(set(body) - {"status", "disabled_reason", "forced_down"})
+    if extra:
+        raise unexpected(extra, "service")
+    status, reason = body.get("status"), body.get("disabled_reason")
+    if status is not None and status not in ("enabled", "disabled"):
+        raise BadRequest(f"Invalid input for field/attribute status. Value: {status}.")
+    if reason is not None and (not isinstance(reason, str) or not 1 <= len(reason) <= 255):
+        raise BadRequest("Invalid input for field/attribute disabled_reason.")
+    if "forced_down" in body and not isinstance(body["forced_down"], bool):
+        raise BadRequest("Invalid input for field/attribute forced_down.")
+    if not body:
+        raise BadRequest("No updates were requested. Fields 'status' or 'forced_down' should be specified.")
+    if "disabled_reason" in body and status != "disabled":
+        raise BadRequest("Specifying 'disabled_reason' with status 'enabled' is invalid.")
+    with runtime.db.session() as s:
+        row = next((r for r in s.scalars(select(ServiceRecord)) if service_uuid(r) == service_id), None)
+    if row is None:
+        raise NotFound(f"Service {service_id} not found.")
+    if status is None and "forced_down" not in body:
+        raise BadRequest("No updates were requested. Fields 'status' or 'forced_down' should be specified.")
+    hosts = runtime.compute.hosts
+    if status is not None:
+        row = hosts.set_service(row.host, row.binary, disabled=status == "disabled", reason=reason)
+    if "forced_down" in body:
+        row = hosts.set_service(row.host, row.binary, forced_down=body["forced_down"])
+    return reply({"service": _service_view(runtime, row, version)})
 
 
 @router.get("/v2.1/os-availability-zone")
@@ -335,14 +476,30 @@ def limits(
         "maxServerGroups": lim["server_groups"],
         "maxServerGroupMembers": -1,
         "maxServerMeta": 128,
-        "maxImageMeta": 128,
-        "maxPersonality": 5,
+        "maxImageMeta": 128,  # gone from 2.39
+        "maxPersonality": 5,  # these two gone from 2.57
         "maxPersonalitySize": 10240,
         "totalInstancesUsed": used["instances"],
         "totalCoresUsed": used["cores"],
         "totalRAMUsed": used["ram"],
         "totalServerGroupsUsed": used["server_groups"],
     }
+    version = version_of(request)
+    if version < (2, 36):  # the network limits, Neutron's (Nova proxies them before 2.36)
+        with runtime.db.session() as s:
+            net_lim = runtime.network.quotas.limits(s, project)
+            net_used = runtime.network.quotas.usage(s, project)
+        absolute.update(
+            maxSecurityGroups=net_lim.get("security_group", -1),
+            maxSecurityGroupRules=net_lim.get("security_group_rule", -1),
+            maxTotalFloatingIps=net_lim.get("floatingip", -1),
+            totalSecurityGroupsUsed=net_used.get("security_group", 0),
+            totalFloatingIpsUsed=net_used.get("floatingip", 0),
+        )
+    if version >= (2, 39):
+        del absolute["maxImageMeta"]
+    if version >= (2, 57):
+        del absolute["maxPersonality"], absolute["maxPersonalitySize"]
     return reply({"limits": {"rate": [], "absolute": absolute}})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from overcast.api.compute.common import base_url, json_body, query_params, reply, wrapped
-from overcast.api.compute.microversion import MicroversionRoute
+from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.compute.views import flavor_view
 from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
@@ -32,7 +32,8 @@ def _list(request: Request, ctx: RequestContext, runtime, detail: bool):
         p.get("sort_key", "flavorid"),
         p.get("sort_dir", "asc"),
     )
-    out = {"flavors": [flavor_view(request, r, detail) for r, _ in rows]}
+    version = version_of(request)
+    out: dict = {"flavors": [flavor_view(request, r, version, detail, specs) for r, specs in rows]}
     if limit is not None and rows and len(rows) >= limit:
         path = "flavors/detail" if detail else "flavors"
         out["flavors_links"] = [
@@ -62,8 +63,8 @@ def show_flavor(
     ctx: RequestContext = Depends(authorize("compute:flavors:show")),
     runtime=Depends(get_runtime),
 ):
-    rec, _ = runtime.compute.flavors.get(ctx, flavor_id)
-    return reply({"flavor": flavor_view(request, rec)})
+    rec, specs = runtime.compute.flavors.get(ctx, flavor_id)
+    return reply({"flavor": flavor_view(request, rec, version_of(request), extra_specs=specs)})
 
 
 @router.post("/v2.1/flavors")
@@ -71,8 +72,38 @@ async def create_flavor(
     request: Request, ctx: RequestContext = Depends(authorize("compute:flavors:create")), runtime=Depends(get_runtime)
 ):
     body = wrapped(await json_body(request), "flavor")
+    version = version_of(request)
+    if "description" in body and version < (2, 55):
+        raise BadRequest(
+            "Invalid input for field/attribute flavor. Additional properties are not allowed ('description' was unexpected)"
+        )
     rec = runtime.compute.flavors.create(ctx, body)
-    return reply({"flavor": flavor_view(request, rec)})
+    return reply({"flavor": flavor_view(request, rec, version, extra_specs={})})
+
+
+@router.put("/v2.1/flavors/{flavor_id}")
+async def update_flavor(
+    flavor_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:flavors:update")),
+    runtime=Depends(get_runtime),
+):
+    """2.55: a flavor's description (the only thing Nova lets change); 404 before, as the
+    route does not exist there."""
+    version = version_of(request)
+    if version < (2, 55):
+        from overcast.errors import NotFound
+
+        raise NotFound("The resource could not be found.")
+    body = wrapped(await json_body(request), "flavor")
+    extra = sorted(set(body) - {"description"})
+    if extra or "description" not in body:
+        raise BadRequest(
+            "Invalid input for field/attribute flavor. 'description' is the only property and it is required"
+        )
+    rec = runtime.compute.flavors.set_description(ctx, flavor_id, body["description"])
+    _, specs = runtime.compute.flavors.get(ctx, flavor_id)
+    return reply({"flavor": flavor_view(request, rec, version, extra_specs=specs)})
 
 
 @router.delete("/v2.1/flavors/{flavor_id}")

@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from overcast.api.compute.admin import _rows
-from overcast.api.compute.microversion import MicroversionRoute
+from overcast.api.compute.admin import find_hypervisor
+from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
 from overcast.errors import NotFound, OvercastError
@@ -29,7 +29,6 @@ def hypervisor_uptime(
     ctx: RequestContext = Depends(authorize("compute:hypervisors:show")),
     runtime: Any = Depends(get_runtime),
 ) -> Any:
-    hosts, services = _rows(runtime)
-    if not any(services.get(h.name) is not None and str(services[h.name].id) == hypervisor_id for h in hosts):
+    if find_hypervisor(runtime, hypervisor_id, version_of(request)) is None:
         raise NotFound(f"Hypervisor with ID {hypervisor_id} could not be found.")
     raise HostUptimeNotImplemented("Virt driver does not implement host uptime function.")

@@ -102,8 +102,44 @@ async def create_group(
     runtime=Depends(get_runtime),
 ):
     body = wrapped(await json_body(request), "server_group")
+    version = version_of(request)
+    _check_group(body, version)
     rec = runtime.compute.server_groups.create(ctx, body)
-    return reply({"server_group": server_group_view(rec, [], version_of(request))})
+    return reply({"server_group": server_group_view(rec, [], version)})
+
+
+def _check_group(body: dict, version: tuple[int, int]) -> None:
+    """Nova's create schema: ``name`` and ``policies`` (a list of one policy) before 2.64;
+    ``name``, ``policy`` and optional ``rules`` from 2.64. ``rules``
+    (``max_server_per_host`` for anti-affinity) are refused: the scheduler here places at
+    most one member of an anti-affinity group per host."""
+    from overcast.api.compute.server_requests import unexpected
+    from overcast.errors import BadRequest
+
+    keys = {"name", "policy", "rules"} if version >= (2, 64) else {"name", "policies"}
+    extra = sorted(set(body) - keys)
+    if extra:
+        raise unexpected(extra, "server_group")
+    required = "policy" if version >= (2, 64) else "policies"
+    if required not in body:
+        raise BadRequest(f"Invalid input for field/attribute server_group. '{required}' is a required property")
+    if version < (2, 64):
+        policies = body["policies"]
+        if not isinstance(policies, list) or len(policies) != 1:
+            raise BadRequest(f"Invalid input for field/attribute policies. Value: {policies}.")
+        return
+    rules = body.get("rules", {})
+    if not isinstance(rules, dict):
+        raise BadRequest(f"Invalid input for field/attribute rules. Value: {rules}.")
+    if rules and body["policy"] != "anti-affinity":
+        raise BadRequest("Only anti-affinity policy supports rules.")
+    if set(rules) - {"max_server_per_host"}:
+        raise unexpected(sorted(set(rules) - {"max_server_per_host"}), "rules")
+    if rules:
+        raise BadRequest(
+            "Server group rules are not supported by this cloud: an anti-affinity group has at most one "
+            "member per host."
+        )
 
 
 @router.get("/v2.1/os-server-groups/{group_id}")

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Depends, Request
 
 from overcast.api.compute.common import base_url, json_body, query_params, reply, wrapped
 from overcast.api.compute.microversion import MicroversionRoute, version_of
-from overcast.api.compute.views import attachment_view, plain_addresses, server_summary, server_view
+from overcast.api.compute.server_requests import check_create, check_list, unexpected
+from overcast.api.compute.views import (
+    action_updated,
+    attachment_view,
+    instance_action_view,
+    plain_addresses,
+    server_summary,
+    server_view,
+)
 from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
@@ -21,8 +29,17 @@ HINT_KEYS = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
 router = APIRouter(route_class=MicroversionRoute)
 
 
-def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list, full: bool = True) -> list[dict]:
-    """Server views (see :func:`server_view` for ``full``)."""
+def _render(
+    request: Request,
+    ctx: RequestContext,
+    runtime: Any,
+    recs: list,
+    full: bool = True,
+    one: bool = False,
+    rebuild: bool = False,
+) -> list[dict]:
+    """Server views (see :func:`server_view` for ``full``); ``one``: the view of a single
+    server (show, update, rebuild), which from 2.71 names its server groups."""
     compute = runtime.compute
     faults = compute.faults([r.uuid for r in recs if r.vm_state in ("error", "deleted")])
     from sqlalchemy import select
@@ -47,8 +64,18 @@ def _render(request: Request, ctx: RequestContext, runtime: Any, recs: list, ful
         statuses = compute.hosts.statuses({r.host for r in recs if r.host})
     out = []
     for r in recs:
+        groups = ([r.server_group_id] if r.server_group_id else []) if one else None
         view = server_view(
-            request, ctx, version, r, faults.get(r.uuid), volumes.get(r.uuid), statuses.get(r.host), full
+            request,
+            ctx,
+            version,
+            r,
+            faults.get(r.uuid),
+            volumes.get(r.uuid),
+            statuses.get(r.host),
+            full,
+            groups,
+            rebuild,
         )
         if version >= (2, 26):
             view["tags"] = tags.get(r.uuid, [])
@@ -78,15 +105,17 @@ async def create_server(
 ):
     outer = await json_body(request)
     body = wrapped(outer, "server")
+    version = version_of(request)
     for key in HINT_KEYS:
         if key in body:  # Nova's schema: hints sit beside "server", not in it
             raise BadRequest(
                 f"Invalid input for field/attribute server. Additional properties are not allowed ('{key}' was unexpected)"
             )
+    check_create(body, version)
     hints = next((outer[key] for key in HINT_KEYS if key in outer), None)  # as Nova: os: first
     if hints is not None:
         body = {**body, "os:scheduler_hints": hints}
-    if version_of(request) >= (2, 37) and "networks" not in body:
+    if version >= (2, 37) and "networks" not in body:
         raise BadRequest("Invalid input for field/attribute server: 'networks' is a required property")
     from starlette.concurrency import run_in_threadpool
 
@@ -110,7 +139,7 @@ async def create_server(
 def list_servers(
     request: Request, ctx: RequestContext = Depends(authorize("compute:servers:list")), runtime=Depends(get_runtime)
 ):
-    params = query_params(request)
+    params = check_list(query_params(request), version_of(request))
     recs = runtime.compute.list_servers(ctx, params)
     out: dict[str, Any] = {"servers": [server_summary(request, r) for r in recs]}
     nxt = _links(request, recs, params, detail=False)
@@ -123,7 +152,7 @@ def list_servers(
 def list_servers_detail(
     request: Request, ctx: RequestContext = Depends(authorize("compute:servers:detail")), runtime=Depends(get_runtime)
 ):
-    params = query_params(request)
+    params = check_list(query_params(request), version_of(request))
     recs = runtime.compute.list_servers(ctx, params)
     out: dict[str, Any] = {"servers": _render(request, ctx, runtime, recs)}
     nxt = _links(request, recs, params, detail=True)
@@ -140,7 +169,7 @@ def show_server(
     runtime=Depends(get_runtime),
 ):
     rec = runtime.compute.get_server(ctx, server_id)
-    return reply({"server": _render(request, ctx, runtime, [rec])[0]})
+    return reply({"server": _render(request, ctx, runtime, [rec], one=True)[0]})
 
 
 @router.put("/v2.1/servers/{server_id}")
@@ -155,7 +184,7 @@ async def update_server(
         raise BadRequest("Additional properties are not allowed ('description' was unexpected)")
     rec = runtime.compute.update_server(ctx, server_id, body)
     # Nova shows every attribute in this response only from 2.75
-    return reply({"server": _render(request, ctx, runtime, [rec], full=version_of(request) >= (2, 75))[0]})
+    return reply({"server": _render(request, ctx, runtime, [rec], full=version_of(request) >= (2, 75), one=True)[0]})
 
 
 @router.get("/v2.1/servers/{server_id}/ips")
@@ -205,6 +234,8 @@ _POWER = {
     "suspend": "suspend",
     "resume": "resume",
 }
+#: nova-network proxies (not served here; from 2.44 Nova answers 404 for them too)
+_NETWORK_PROXY_ACTIONS = ("addFixedIp", "removeFixedIp", "addFloatingIp", "removeFloatingIp")
 _ADMIN_ACTIONS = {
     "migrate": "compute:servers:migrate",
     "os-migrateLive": "compute:servers:live_migrate",
@@ -271,6 +302,13 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
             raise BadRequest(
                 "Invalid input for field/attribute os-migrateLive: 'host' and 'block_migration' are required"
             )
+        allowed = {"host", "block_migration", "disk_over_commit"}
+        allowed |= {"force"} if (2, 30) <= version < (2, 68) else set()
+        extra = sorted(set(args) - allowed)
+        if extra:
+            raise unexpected(extra, "os-migrateLive")
+        if "force" in args and not isinstance(args["force"], bool):
+            raise BadRequest(f"Invalid input for field/attribute force. Value: {args['force']}.")
         bm = args["block_migration"]
         if not (isinstance(bm, bool) or (bm == "auto" and version >= (2, 25))):
             raise BadRequest(f"Invalid input for field/attribute block_migration. Value: {bm}.")
@@ -279,14 +317,16 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         compute.live_migrate(ctx, server_id, args["host"])
     elif action == "evacuate":
         return _evacuate(ctx, compute, server_id, args, version)
-    elif action in ("lock", "unlock"):
-        compute.set_locked(ctx, server_id, action == "lock")
+    elif action == "lock":
+        compute.set_locked(ctx, server_id, True, _lock_reason(args, version))
+    elif action == "unlock":
+        compute.set_locked(ctx, server_id, False)
     elif action == "rebuild":
         from overcast.compute.servers import admin_password
 
         password = admin_password(args if isinstance(args, dict) else {})
         rec = compute.rebuild(ctx, server_id, args, version)
-        view = _render(request, ctx, runtime, [rec], full=version >= (2, 75))[0]
+        view = _render(request, ctx, runtime, [rec], full=version >= (2, 75), one=True, rebuild=True)[0]
         return reply({"server": {**view, "adminPass": password}}, 202)
     elif action == "resize":
         compute.resize(ctx, server_id, _resize_flavor_ref(args))
@@ -301,6 +341,32 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
             raise BadRequest(f"Invalid input for field/attribute {action}: 'name' is a required property")
         change = secgroups.add if action == "addSecurityGroup" else secgroups.remove
         change(runtime, ctx, compute, server_id, args["name"])
+    elif action in _NETWORK_PROXY_ACTIONS and version >= (2, 44):  # gone from 2.44
+        from overcast.errors import NotFound
+
+        raise NotFound("The resource could not be found.")
+    elif action == "rescue":  # issue 18: 200 with the password, as Nova answers
+        return reply({"adminPass": compute.rescues.rescue(ctx, server_id, args)})
+    elif action == "unrescue":
+        if args is not None:
+            raise BadRequest(
+                f"Invalid input for field/attribute unrescue. Value: {args!r}. {args!r} is not of type 'null'"
+            )
+        compute.rescues.unrescue(ctx, server_id)
+    elif action == "createBackup":  # issue 18: as createImage, plus rotation
+        image_id, rotation = compute.backups.create(ctx, server_id, args)
+        if version >= (2, 45):
+            return reply({"image_id": image_id}, 202)
+        location = f"{base_url(request)}/image/v2/images/{image_id}"
+        return reply(None, 202, {"Location": location} if rotation > 0 else None)
+    elif action in ("shelve", "shelveOffload"):  # issue 18
+        if args is not None:
+            raise BadRequest(
+                f"Invalid input for field/attribute {action}. Value: {args!r}. {args!r} is not of type 'null'"
+            )
+        (compute.shelving.shelve if action == "shelve" else compute.shelving.shelve_offload)(ctx, server_id)
+    elif action == "unshelve":
+        compute.shelving.unshelve(ctx, server_id, args)
     elif action == "trigger_crash_dump" and version >= (2, 17):  # issue 18: refused as Nova does
         from overcast.compute.crash_dump import trigger_crash_dump
 
@@ -308,6 +374,21 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
     else:
         raise BadRequest(f"There is no such action: {action}")
     return reply(None, 202)
+
+
+def _lock_reason(args: Any, version: tuple[int, int]) -> str | None:
+    """``{"lock": null}``, or from 2.73 ``{"lock": {"locked_reason": "..."}}`` (1-255 characters)."""
+    if args is None or args == {}:
+        return None
+    if not isinstance(args, dict):
+        raise BadRequest(f"Invalid input for field/attribute lock. Value: {args}.")
+    extra = sorted(set(args) - ({"locked_reason"} if version >= (2, 73) else set()))
+    if extra:
+        raise unexpected(extra, "lock")
+    reason = args.get("locked_reason")
+    if not isinstance(reason, str) or not 1 <= len(reason) <= 255:
+        raise BadRequest(f"Invalid input for field/attribute locked_reason. Value: {reason}.")
+    return reason
 
 
 def _resize_flavor_ref(args: Any) -> Any:
@@ -325,11 +406,11 @@ def _resize_flavor_ref(args: Any) -> Any:
 
 def _evacuate(ctx: RequestContext, compute: Any, server_id: str, args: Any, version: tuple[int, int]):
     """Nova's body: ``host``, ``adminPass``; ``onSharedStorage`` before 2.14 (optional here:
-    the shared storage is known from the host's driver); ``force`` from 2.29."""
+    the shared storage is known from the host's driver); ``force`` from 2.29 to 2.67."""
     if not isinstance(args, dict):
         raise BadRequest("Invalid input for field/attribute evacuate.")
     allowed = {"host", "adminPass"} | ({"onSharedStorage"} if version < (2, 14) else set())
-    allowed |= {"force"} if version >= (2, 29) else set()
+    allowed |= {"force"} if (2, 29) <= version < (2, 68) else set()
     extra = sorted(set(args) - allowed)
     if extra:
         raise BadRequest(f"Additional properties are not allowed ({', '.join(repr(e) for e in extra)} was unexpected)")
@@ -357,39 +438,79 @@ def _evacuate(ctx: RequestContext, compute: Any, server_id: str, args: Any, vers
 @router.get("/v2.1/servers/{server_id}/os-instance-actions")
 def list_instance_actions(
     server_id: str,
+    request: Request,
     ctx: RequestContext = Depends(authorize("compute:instance_actions:list")),
     runtime=Depends(get_runtime),
 ):
-    return reply({"instanceActions": [_action_view(a) for a in runtime.compute.instance_actions(ctx, server_id)]})
+    """Newest first; from 2.58 ``limit``/``marker`` (a request id) paging with ``links``, and
+    ``changes-since`` (``changes-before`` from 2.66) on the actions' ``updated_at``."""
+    version = version_of(request)
+    actions = runtime.compute.instance_actions(ctx, server_id)
+    out: dict[str, Any] = {}
+    if version >= (2, 58):
+        actions, out = _action_page(request, server_id, actions, version)
+    return reply({"instanceActions": [instance_action_view(a, version) for a in actions], **out})
+
+
+def _action_page(request: Request, server_id: str, actions: list, version: tuple[int, int]) -> tuple[list, dict]:
+    from overcast.compute.servers import parse_time
+
+    q = request.query_params
+    allowed = {"limit", "marker", "changes-since"} | ({"changes-before"} if version >= (2, 66) else set())
+    extra = sorted(set(q) - allowed)
+    if extra:
+        raise BadRequest(
+            f"Invalid input for query parameters {', '.join(extra)}. Additional properties are not allowed"
+        )
+    since = parse_time(q["changes-since"], "changes-since") if "changes-since" in q else None
+    before = parse_time(q["changes-before"], "changes-before") if "changes-before" in q else None
+    if since and before and since > before:
+        raise BadRequest("The value of changes-since must be less than or equal to changes-before.")
+    actions = [
+        a
+        for a in actions
+        if (since is None or action_updated(a) >= since) and (before is None or action_updated(a) <= before)
+    ]
+    if "marker" in q:
+        ids = [a.request_id for a in actions]
+        if q["marker"] not in ids:
+            raise BadRequest(f"Marker {q['marker']} could not be found.")  # Nova: 400
+        actions = actions[ids.index(q["marker"]) + 1 :]
+    out: dict[str, Any] = {}
+    if "limit" in q:
+        try:
+            limit = int(q["limit"])
+        except ValueError:
+            raise BadRequest(f"Invalid input for query parameters limit. Value: {q['limit']}.") from None
+        if limit < 0:
+            raise BadRequest(f"Invalid input for query parameters limit. Value: {q['limit']}.")
+        if len(actions) > limit and limit:
+            href = (
+                f"{base_url(request)}/compute/v2.1/servers/{server_id}/os-instance-actions"
+                f"?limit={limit}&marker={actions[limit - 1].request_id}"
+            )
+            out["links"] = [{"rel": "next", "href": href}]
+        actions = actions[:limit]
+    return actions, out
 
 
 @router.get("/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
 def show_instance_action(
     server_id: str,
     request_id: str,
+    request: Request,
     ctx: RequestContext = Depends(authorize("compute:instance_actions:show")),
     runtime=Depends(get_runtime),
 ):
+    version = version_of(request)
     for action in runtime.compute.instance_actions(ctx, server_id):
         if action.request_id == request_id:
-            return reply({"instanceAction": {**_action_view(action), "events": []}})
+            # no events are recorded: each action is one step here (the list is always empty,
+            # so 2.62's per-event host/hostId never shows)
+            return reply({"instanceAction": {**instance_action_view(action, version), "events": []}})
     from overcast.errors import NotFound
 
     raise NotFound(f"Action for request_id {request_id} on instance {server_id} not found")
-
-
-def _action_view(a: Any) -> dict:
-    from overcast.api.compute.common import iso_micro
-
-    return {
-        "action": a.action,
-        "instance_uuid": a.instance_uuid,
-        "request_id": a.request_id,
-        "user_id": a.user_id,
-        "project_id": a.project_id,
-        "start_time": iso_micro(a.start_time),
-        "message": a.message,
-    }
 
 
 # --- volume attachments --------------------------------------------------------------------------
@@ -398,10 +519,13 @@ def _action_view(a: Any) -> dict:
 @router.get("/v2.1/servers/{server_id}/os-volume_attachments")
 def list_attachments(
     server_id: str,
+    request: Request,
     ctx: RequestContext = Depends(authorize("compute:volume_attachments:list")),
     runtime=Depends(get_runtime),
 ):
-    return reply({"volumeAttachments": [attachment_view(b) for b in runtime.compute.volumes.list(ctx, server_id)]})
+    version = version_of(request)
+    bdms = runtime.compute.volumes.list(ctx, server_id)
+    return reply({"volumeAttachments": [attachment_view(b, version) for b in bdms]})
 
 
 @router.post("/v2.1/servers/{server_id}/os-volume_attachments")
@@ -411,28 +535,52 @@ async def attach_volume(
     ctx: RequestContext = Depends(authorize("compute:volume_attachments:create")),
     runtime=Depends(get_runtime),
 ):
+    """``volumeId`` and ``device``; a device ``tag`` from 2.49 (refused: guests are not shown
+    device tags here) and ``delete_on_termination`` from 2.79."""
     body = wrapped(await json_body(request), "volumeAttachment")
+    version = version_of(request)
+    allowed = {"volumeId", "device"} | ({"tag"} if version >= (2, 49) else set())
+    allowed |= {"delete_on_termination"} if version >= (2, 79) else set()
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise unexpected(extra, "volumeAttachment")
+    if "tag" in body:
+        raise BadRequest("Tagged volume attachment is not supported for this server instance.")
+    delete = body.get("delete_on_termination", False)
+    if not isinstance(delete, bool):
+        raise BadRequest(f"Invalid input for field/attribute delete_on_termination. Value: {delete}.")
     from starlette.concurrency import run_in_threadpool
 
+    if version < (2, 60):
+        await run_in_threadpool(_refuse_multiattach, runtime, ctx, body.get("volumeId"))
+
     bdm = await run_in_threadpool(
-        runtime.compute.volumes.attach,
-        ctx,
-        server_id,
-        body.get("volumeId"),
-        body.get("device"),
-        bool(body.get("delete_on_termination", False)),
+        runtime.compute.volumes.attach, ctx, server_id, body.get("volumeId"), body.get("device"), delete
     )
-    return reply({"volumeAttachment": attachment_view(bdm)})
+    return reply({"volumeAttachment": attachment_view(bdm, version)})
+
+
+def _refuse_multiattach(runtime: Any, ctx: RequestContext, volume_id: Any) -> None:
+    """Before 2.60 Nova attaches no multiattach volume (even one attached nowhere)."""
+    from overcast.compute.peers import optional_service
+
+    svc = optional_service(runtime, "volume")
+    if svc is None or not isinstance(volume_id, str) or not volume_id:
+        return  # the attach itself answers these
+    if getattr(svc.get_volume(ctx, volume_id), "multiattach", False):
+        raise BadRequest("Multiattach volumes are only supported starting with compute API version 2.60.")
 
 
 @router.get("/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
 def show_attachment(
     server_id: str,
     volume_id: str,
+    request: Request,
     ctx: RequestContext = Depends(authorize("compute:volume_attachments:show")),
     runtime=Depends(get_runtime),
 ):
-    return reply({"volumeAttachment": attachment_view(runtime.compute.volumes.get(ctx, server_id, volume_id))})
+    bdm = runtime.compute.volumes.get(ctx, server_id, volume_id)
+    return reply({"volumeAttachment": attachment_view(bdm, version_of(request))})
 
 
 @router.delete("/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
@@ -444,6 +592,26 @@ def detach_volume(
 ):
     runtime.compute.volumes.detach(ctx, server_id, volume_id)
     return reply(None, 202)
+
+
+# --- topology (2.78) ----------------------------------------------------------------------------
+
+
+@router.get("/v2.1/servers/{server_id}/topology")
+def show_topology(
+    server_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:servers:show")),
+    runtime=Depends(get_runtime),
+):
+    """The server's NUMA topology (2.78): guests here are made without one, which Nova shows
+    as no nodes."""
+    if version_of(request) < (2, 78):
+        from overcast.errors import NotFound
+
+        raise NotFound("The resource could not be found.")
+    runtime.compute.get_server(ctx, server_id)
+    return reply({"nodes": [], "pagesize_kb": None})
 
 
 # --- tags (2.26) --------------------------------------------------------------------------------

@@ -192,7 +192,8 @@ def app_credential(
         "project_id": c.project_id,
         "roles": [{"id": r.id, "name": r.name, "domain_id": None} for r in roles],
         "unrestricted": c.unrestricted,
-        "expires_at": iso(c.expires_at),
+        # as Keystone stores and shows it: ISO 8601 with microseconds, no zone suffix
+        "expires_at": c.expires_at.replace(tzinfo=None).isoformat(timespec="microseconds") if c.expires_at else None,
         "access_rules": [],
         "links": {"self": v3_url(request, f"/users/{c.user_id}/application_credentials/{c.id}")},
     }

@@ -27,8 +27,14 @@ _authorize_validate = authorize("identity:tokens:validate")
 SUBJECT = "X-Subject-Token"
 
 
-def _wants_catalog(request: Request) -> bool:
-    return not request.scope.get("query_string") or "nocatalog" not in request.query_params
+def _catalog(request: Request, runtime: Runtime, data: Any) -> str | None:
+    """The serialized catalog for a scoped token unless ``?nocatalog``; an unscoped token
+    carries none, as in Keystone."""
+    if request.scope.get("query_string") and "nocatalog" in request.query_params:
+        return None
+    if data.payload.project_id is None and not data.payload.system:
+        return None
+    return runtime.identity.catalog_json(data.payload.project_id)
 
 
 def _subject(request: Request) -> str:
@@ -51,16 +57,14 @@ def _subject_data(request: Request, runtime: Runtime, ctx: RequestContext) -> An
 @router.post("/v3/auth/tokens")
 def issue_token(request: Request, body: Any = Body(None), runtime: Runtime = Depends(get_runtime)) -> Response:
     data = runtime.identity.issue_token(body, source=request.client.host if request.client else None)
-    catalog = runtime.identity.catalog_json(data.payload.project_id) if _wants_catalog(request) else None
-    return render.token_response(data, catalog, 201)
+    return render.token_response(data, _catalog(request, runtime, data), 201)
 
 
 @router.get("/v3/auth/tokens")
 async def validate_token(request: Request, ctx: RequestContext = Depends(_authorize_validate)) -> Response:
     runtime = runtime_of(request)
     data = _subject_data(request, runtime, ctx)
-    catalog = runtime.identity.catalog_json(data.payload.project_id) if _wants_catalog(request) else None
-    return render.token_response(data, catalog, 200)
+    return render.token_response(data, _catalog(request, runtime, data), 200)
 
 
 @router.head("/v3/auth/tokens")

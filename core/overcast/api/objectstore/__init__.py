@@ -11,6 +11,7 @@ import re
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from overcast.objectstore.archives import MAX_CONTAINERS, MAX_FAILED
 from overcast import __version__
 from overcast.api.deps import get_runtime
 from overcast.api.middleware import RouteLimit
@@ -39,6 +40,9 @@ def body_limits(config: Config) -> list[RouteLimit]:
         RouteLimit("PUT", re.compile(r"^/object/v1/[^/]+/[^/]+/."), config.objectstore.max_file_size),
         # an account POST carries a ?bulk-delete list: Swift's 10,000 names, percent-encoded
         RouteLimit("POST", re.compile(r"^/object/v1/[^/]+/?$"), BULK_DELETE_BODY),
+        RouteLimit("DELETE", re.compile(r"^/object/v1/[^/]+/?$"), BULK_DELETE_BODY),
+        # ?extract-archive to an account or a container: an archive of objects
+        RouteLimit("PUT", re.compile(r"^/object/v1/[^/]+(/[^/]+)?/?$"), config.objectstore.max_file_size),
     ]
 
 
@@ -77,6 +81,7 @@ def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
             "tempurl": {"methods": ["GET", "HEAD", "PUT"], "allowed_digests": ["sha1", "sha256", "sha512"]},
             "versioned_writes": {"allowed_flags": ["x-versions-location", "x-history-location"]},
             "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": MAX_BULK_DELETES},
+            "bulk_upload": {"max_containers_per_extraction": MAX_CONTAINERS, "max_failed_extractions": MAX_FAILED},
         }
     )
 

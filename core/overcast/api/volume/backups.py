@@ -17,6 +17,7 @@ from overcast.api.volume.common import (
     body_of,
     check_project,
     json_body,
+    offset_of,
     paging,
     reply,
     sort_keys,
@@ -85,7 +86,7 @@ def _list(
     q = request.query_params
     filters = {k: q.get(k) for k in ("name", "status", "volume_id", "project_id")}
     svc = runtime.service("volume").backups
-    rows = svc.list(ctx, filters, all_projects(request, ctx), marker, limit, sort_keys(request))
+    rows = svc.list(ctx, filters, all_projects(request, ctx), marker, limit, sort_keys(request), offset_of(request))
     if detail:
         deps = svc.dependents([r.id for r in rows])
         items = [_detail(request, r, version, ctx, deps) for r in rows]

@@ -94,6 +94,16 @@ def paging(request: Request) -> tuple[str | None, int | None]:
     return q.get("marker") or None, limit_int
 
 
+def offset_of(request: Request) -> int | None:
+    """``offset``: rows to skip before the page (Cinder's list parameter)."""
+    value = request.query_params.get("offset")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise BadRequest(f"Invalid input received: offset must be a non-negative integer, got {value!r}.")
+    return int(value)
+
+
 def sort_keys(request: Request) -> list[tuple[str, str]] | None:
     q = request.query_params
     if q.get("sort"):

@@ -138,8 +138,10 @@ def limits(
     return reply({"limits": {"rate": [], "absolute": absolute}}, 200, version)
 
 
-def _service(row: Any) -> dict[str, Any]:
-    return {
+def _service(row: Any, version: ApiVersion) -> dict[str, Any]:
+    """A cinder-volume service (one per backend) at ``version``: ``cluster`` from 3.7 and
+    ``backend_state`` from 3.49, as Cinder adds them."""
+    out: dict[str, Any] = {
         "binary": "cinder-volume",
         "host": f"overcast@{row.name}",
         "zone": row.availability_zone,
@@ -147,12 +149,15 @@ def _service(row: Any) -> dict[str, Any]:
         "state": "up" if row.up else "down",
         "updated_at": views.iso(row.last_seen_at),
         "disabled_reason": row.disabled_reason,
-        "cluster": None,
-        "backend_state": "up" if row.up else "down",
         "replication_status": "disabled",
         "frozen": False,
         "active_backend_id": None,
     }
+    if version.at_least(7):
+        out["cluster"] = None
+    if version.at_least(49):
+        out["backend_state"] = "up" if row.up else "down"
+    return out
 
 
 @router.get("/os-services")
@@ -167,7 +172,7 @@ def list_services(
     backends = runtime.service("volume").backends
     for name in backends.names():
         backends.refresh(name)
-    rows = [_service(r) for r in backends.records()]
+    rows = [_service(r, version) for r in backends.records()]
     q = request.query_params
     if q.get("binary"):
         rows = [r for r in rows if r["binary"] == q["binary"]]
@@ -195,4 +200,4 @@ async def update_service(
     row = runtime.service("volume").backends.set_disabled(
         host.split("@", 1)[1].split("#")[0], action != "enable", body.get("disabled_reason")
     )
-    return reply({**_service(row), "disabled": row.disabled}, 200, version)
+    return reply({**_service(row, version), "disabled": row.disabled}, 200, version)

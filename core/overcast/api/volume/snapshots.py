@@ -17,8 +17,10 @@ from overcast.api.volume.common import (
     body_of,
     check_project,
     json_body,
+    offset_of,
     paging,
     reply,
+    sort_keys,
     truthy,
 )
 from overcast.context import RequestContext
@@ -34,7 +36,9 @@ def _list(
     marker, limit = paging(request)
     q = request.query_params
     filters = {"name": q.get("name"), "status": q.get("status"), "volume_id": q.get("volume_id")}
-    rows = runtime.service("volume").snapshots.list(ctx, filters, all_projects(request, ctx), marker, limit)
+    rows = runtime.service("volume").snapshots.list(
+        ctx, filters, all_projects(request, ctx), marker, limit, sort_keys(request), offset_of(request)
+    )
     body: dict[str, Any] = {"snapshots": [views.snapshot(r, version.minor, detail) for r in rows]}
     if limit is not None and rows and len(rows) == limit:
         path = f"{base_url(request)}/volume/v3/{project_id}/snapshots{'/detail' if detail else ''}"

@@ -71,7 +71,7 @@ async def create_type(
             truthy(body.get("os-volume-type-access:is_public", body.get("is_public", True))),
             specs,
         )
-        return reply({"volume_type": views.volume_type(row, True)}, 200, version)
+        return reply({"volume_type": views.volume_type(row, True, created=True)}, 200, version)
 
 
 @router.put("/types/{type_id}")

@@ -125,15 +125,17 @@ def snapshot(row: VolumeSnapshot, minor: int = 0, detail: bool = True) -> dict[s
     return out
 
 
-def volume_type(row: VolumeType, is_admin: bool) -> dict[str, Any]:
+def volume_type(row: VolumeType, is_admin: bool, created: bool = False) -> dict[str, Any]:
+    """A volume type; Cinder's create response has no ``qos_specs_id`` (show and list do)."""
     out: dict[str, Any] = {
         "id": row.id,
         "name": row.name,
         "description": row.description,
         "is_public": row.is_public,
         "os-volume-type-access:is_public": row.is_public,
-        "qos_specs_id": None,
     }
+    if not created:
+        out["qos_specs_id"] = None
     if is_admin:
         out["extra_specs"] = dict(row.extra_specs or {})
     return out

@@ -19,6 +19,7 @@ from overcast.api.volume.common import (
     body_of,
     check_project,
     json_body,
+    offset_of,
     paging,
     reply,
     sort_keys,
@@ -74,7 +75,7 @@ def _list(
         "project_id": q.get("project_id"),
     }
     rows = runtime.service("volume").volumes.list(
-        ctx, filters, all_projects(request, ctx), marker, limit, sort_keys(request)
+        ctx, filters, all_projects(request, ctx), marker, limit, sort_keys(request), offset_of(request)
     )
     base = base_url(request)
     body: dict[str, Any] = {
@@ -134,6 +135,34 @@ async def create_volume(
         multiattach=truthy(body.get("multiattach", False)),
     )
     return reply({"volume": render(runtime, request, ctx, [row], version, extended=False)[0]}, 202, version)
+
+
+@router.get("/volumes/summary")
+def volumes_summary(
+    project_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:volumes:list")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
+    """Cinder's volume summary (3.12): how many volumes and gigabytes the caller's project
+    (an admin's ``all_tenants``: every project) has; from 3.36 each metadata key with its values."""
+    from overcast.errors import NotFound
+
+    check_project(project_id, ctx)
+    if not version.at_least(12):
+        raise NotFound("Volume summary could not be found.")
+    all_projects = truthy(request.query_params.get("all_tenants", "0"))
+    rows = runtime.service("volume").volumes.list(ctx, all_projects=all_projects)
+    summary: dict[str, Any] = {"total_size": sum(r.size for r in rows), "total_count": len(rows)}
+    if version.at_least(36):
+        meta: dict[str, list[str]] = {}
+        for row in rows:
+            for key, value in (row.metadata_ or {}).items():
+                if value not in meta.setdefault(key, []):
+                    meta[key].append(value)
+        summary["metadata"] = {key: sorted(values) for key, values in meta.items()}
+    return reply({"volume-summary": summary}, 200, version)
 
 
 @router.api_route("/volumes/", methods=["GET", "PUT", "DELETE"], include_in_schema=False)

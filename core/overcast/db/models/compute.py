@@ -87,9 +87,13 @@ class InstanceRecord(Base):
     access_ipv4: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     access_ipv6: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     locked: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    locked_reason: Mapped[str | None] = mapped_column(String(255))  # 2.73
     config_drive: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     # path -> base64 content of the config drive, written when it is built (issue 17)
     config_drive_files: Mapped[dict | None] = mapped_column()
+    # the volume mappings server create asked for (bdm.Mapping.to_json), made by the build (issue 18)
+    block_device_requests: Mapped[list | None] = mapped_column()
+    shelved_image_id: Mapped[str | None] = mapped_column(String(36))  # the shelve snapshot (issue 18)
     progress: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[datetime | None] = mapped_column(DateTime)

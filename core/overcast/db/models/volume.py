@@ -35,6 +35,7 @@ VOLUME_STATUSES = (
     "error_restoring",
     "reverting",  # revert to a snapshot (issue 18)
     "awaiting-transfer",  # offered to another project (issue 18)
+    "maintenance",  # set by an admin (reset-status): only a force-delete takes it
 )
 SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
 ATTACHMENT_STATUSES = ("reserved", "attaching", "attached", "detaching", "error_attaching", "error_detaching")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from overcast.types import (
     HostResources,
     HvCapabilities,
     ImageFile,
+    ImageRef,
     Instance,
     InstanceInfo,
     PowerState,
@@ -166,6 +168,30 @@ class HypervisorContract:
         finally:
             if result.cleanup and os.path.exists(result.path):
                 os.unlink(result.path)
+
+    def test_rescue_and_unrescue(
+        self, driver: HypervisorDriver, target: Host, instance: Instance, image_file: ImageFile | None, tmp_path: Any
+    ) -> None:
+        """Issue 18: rescue boots a rescue guest (running), a second rescue is refused, unrescue
+        brings the guest back (running), a second unrescue is refused."""
+        needs(driver, "rescue", "unrescue")
+        if image_file is None:  # a driver that reads no image data: a small raw file will do
+            path = tmp_path / "rescue.raw"
+            path.write_bytes(bytes(1024 * 1024))
+            image_file = ImageFile(
+                image=ImageRef(id=str(uuid.uuid4()), name="rescue", disk_format="raw"),
+                path=str(path),
+                disk_format="raw",
+            )
+        info = driver.rescue(host=target, instance=instance, image=image_file)
+        assert isinstance(info, InstanceInfo) and info.state == PowerState.RUNNING
+        with pytest.raises(Conflict):
+            driver.rescue(host=target, instance=instance, image=image_file)
+        info = driver.unrescue(host=target, instance=instance)
+        assert info.state == PowerState.RUNNING
+        assert driver.get_info(host=target, instance=instance).state == PowerState.RUNNING
+        with pytest.raises(Conflict):
+            driver.unrescue(host=target, instance=instance)
 
     def test_volume_connector_describes_the_host(self, driver: HypervisorDriver, target: Host) -> None:
         needs(driver, "get_volume_connector")

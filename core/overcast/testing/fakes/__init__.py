@@ -69,5 +69,8 @@ class FakeDriversPlugin:
             ConfigOption(hv, FAKE, "hypervisor_type", str, "fake", help="hypervisor_type it matches"),
             ConfigOption(hv, FAKE, "image_types", list, ["qcow2", "raw"], help="disk formats it boots"),
             ConfigOption(hv, FAKE, "shared_storage", bool, False, help="instance disks on shared storage (evacuable)"),
+            ConfigOption(
+                hv, FAKE, "boot_from_volume", bool, True, help="a volume may be the root disk (HvCapabilities)"
+            ),
             ConfigOption(DriverKind.VOLUME, FAKE, "capacity_gb", int, 1000, help="capacity it reports"),
         ]

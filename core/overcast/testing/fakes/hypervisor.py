@@ -70,6 +70,7 @@ class FakeHypervisor:
             live_migration=True,
             resize=True,
             shared_storage=bool(host.options.get("shared_storage", False)),
+            boot_from_volume=bool(host.options.get("boot_from_volume", True)),
         )
 
     @hookimpl
@@ -190,6 +191,30 @@ class FakeHypervisor:
         with os.fdopen(fd, "wb") as f:
             f.write(f"snapshot of {instance.name} as {image_name}\n".encode())
         return SnapshotResult(path=path, disk_format="raw", size=os.path.getsize(path))
+
+    @hookimpl
+    def hv_rescue(self, host: Host, instance: Instance, image: ImageFile) -> InstanceInfo:
+        if image.disk_format not in self.hv_get_capabilities(host).image_types:
+            raise DriverError(f"host {host.name} cannot boot {image.disk_format} images")
+        with self.lock:
+            guest = self._guest(host, instance)
+            if guest.get("rescue"):
+                raise Conflict(f"instance {instance.name} is already rescued")
+            guest["rescue"] = {"image": image.image.id, "state": guest["state"]}
+            guest["state"] = PowerState.RUNNING
+            guest["console"].append(f"FAKE-RESCUE {instance.name} image={image.image.id} vdb=root")
+        return self._info(guest)
+
+    @hookimpl
+    def hv_unrescue(self, host: Host, instance: Instance) -> InstanceInfo:
+        with self.lock:
+            guest = self._guest(host, instance)
+            if not guest.get("rescue"):
+                raise Conflict(f"instance {instance.name} is not rescued")
+            guest.pop("rescue")
+            guest["state"] = PowerState.RUNNING
+            guest["console"].append(f"FAKE-UNRESCUE {instance.name}")
+        return self._info(guest)
 
     @hookimpl
     def hv_get_console_output(self, host: Host, instance: Instance, length: int | None) -> str:

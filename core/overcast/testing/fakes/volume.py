@@ -14,6 +14,7 @@ from overcast.types import (
     BackendStats,
     ConnectionInfo,
     Connector,
+    ImageFile,
     LocalDevice,
     SnapshotRef,
     VolumeLocation,
@@ -100,6 +101,17 @@ class FakeVolumeDriver:
     @hookimpl
     def vol_clone(self, backend: Backend, volume: VolumeRef, source: VolumeRef) -> VolumeLocation:
         return self._new(backend, volume, self._vol(backend, source)["blocks"] or {0: b""})
+
+    @hookimpl
+    def vol_copy_image_to_volume(self, backend: Backend, volume: VolumeRef, image: ImageFile) -> bool:
+        """The image file's bytes become the volume's first bytes (no format conversion)."""
+        vol = self._vol(backend, volume)
+        with open(image.path, "rb") as f:
+            data = f.read()
+        if len(data) > int(vol["size_gb"]) * self.GiB:
+            raise DriverError(f"image {image.image.id} does not fit in volume {volume.id}")
+        vol["blocks"] = {0: data} if data else {}
+        return True
 
     @hookimpl
     def vol_initialize_connection(self, backend: Backend, volume: VolumeRef, connector: Connector) -> ConnectionInfo:

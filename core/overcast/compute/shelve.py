@@ -1,0 +1,229 @@
+"""Nova's ``shelve`` / ``shelveOffload`` / ``unshelve`` server actions (issue 18).
+
+``shelve`` (ACTIVE, SHUTOFF, PAUSED, SUSPENDED): the guest is shut down and, unless the server
+is volume-backed, its root disk is snapshotted into a private image ``<name>-shelved``; the
+server is SHELVED. With ``[compute] shelved_offload_time = 0`` (Nova's default) it is offloaded
+at once: the guest and its local disks are removed from the host, the volumes are unexported
+from it, the host's claim is given back and the server has no host (SHELVED_OFFLOADED).
+``shelveOffload`` does that for a SHELVED server. ``unshelve`` powers a SHELVED server on
+again; a SHELVED_OFFLOADED one is scheduled anew (any fitting host), its ports are bound
+there, its volumes exported there, and it is spawned from the shelved image. The shelved
+image is deleted once the server runs again (and with the server).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from overcast.agent.hypervisor import image_to_fetch
+from overcast.compute import states as st
+from overcast.compute.peers import create_snapshot_image, discard_image, lookup_image, optional_service
+from overcast.compute.records import instance_of
+from overcast.context import RequestContext, system_context
+from overcast.db.models.base import utcnow
+from overcast.db.models.compute import BlockDeviceMapping
+from overcast.errors import BadRequest
+from overcast.db.values import store
+from overcast.types import BlockDevice
+
+log = logging.getLogger(__name__)
+
+SHELVE_STATES = (st.ACTIVE, st.STOPPED, st.PAUSED, st.SUSPENDED)
+LONG_RPC = 900.0
+
+
+class Shelving:
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+        self.runtime = svc.runtime
+        self.db = svc.runtime.db
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def shelve(self, ctx: RequestContext, uuid: str) -> None:
+        rec = self.svc.transitions.begin(ctx, uuid, "shelve", SHELVE_STATES, st.SHELVING)
+        volume_backed = self.svc.boot_volumes.root_image(uuid)[0]
+        image_id = None
+        if not volume_backed:
+            try:
+                properties = {
+                    **dict((rec.image or {}).get("properties") or {}),
+                    "instance_uuid": uuid,
+                    "image_type": "snapshot",
+                    "base_image_ref": rec.image_ref,
+                }
+                image_id = create_snapshot_image(self.runtime, ctx, f"{rec.name}-shelved", properties)
+            except Exception:
+                self.svc.transitions.finish(uuid, task_state=None)
+                raise
+        self.svc.runner.submit(f"shelve {uuid}", self.run_shelve, uuid, image_id)
+
+    def shelve_offload(self, ctx: RequestContext, uuid: str) -> None:
+        self.svc.transitions.begin(ctx, uuid, "shelveOffload", (st.SHELVED,), st.SHELVING_OFFLOADING)
+        self.svc.runner.submit(f"shelve-offload {uuid}", self.run_offload, uuid)
+
+    def unshelve(self, ctx: RequestContext, uuid: str, args: Any) -> None:
+        if args is not None:  # availability_zone (2.77) and host (2.91) are not offered here
+            raise BadRequest(
+                f"Invalid input for field/attribute unshelve. Value: {args!r}. {args!r} is not of type 'null'"
+            )
+        self.svc.transitions.begin(ctx, uuid, "unshelve", (st.SHELVED, st.SHELVED_OFFLOADED), st.UNSHELVING)
+        self.svc.runner.submit(f"unshelve {uuid}", self.run_unshelve, uuid, ctx)
+
+    # --- tasks ----------------------------------------------------------------------------------
+
+    def run_shelve(self, uuid: str, image_id: str | None) -> None:
+        tasks, t = self.svc.tasks, self.svc.transitions
+        rec = tasks._load(uuid)
+        if rec is None or not rec.host or rec.task_state != st.SHELVING:
+            return
+        instance = instance_of(rec)
+        try:
+            host = tasks.host(rec.host)
+            tasks.power_off(host, instance)
+            if image_id is not None:
+                t.advance(uuid, st.SHELVING, task_state=st.SHELVING_IMAGE_UPLOADING)
+                self.runtime.agents.compute(rec.host, LONG_RPC).snapshot(
+                    instance=instance, image_id=image_id, image_name=f"{rec.name}-shelved"
+                )
+            info = tasks.hv().get_info(host=host, instance=instance)
+        except Exception as exc:  # noqa: BLE001 - the image is dropped, the state read back
+            if image_id is not None:
+                discard_image(self.runtime, image_id)
+            t.fault(uuid, exc)
+            tasks.sync_power_state(uuid)
+            return
+        task = st.SHELVING_IMAGE_UPLOADING if image_id is not None else st.SHELVING
+        offload = self.runtime.config.compute.shelved_offload_time == 0
+        done = t.advance(
+            uuid,
+            task,
+            vm_state=st.SHELVED,
+            task_state=st.SHELVING_OFFLOADING if offload else None,
+            power_state=info.state.value,
+            shelved_image_id=image_id,
+        )
+        if done is not None and offload:
+            self.run_offload(uuid)
+
+    def run_offload(self, uuid: str) -> None:
+        """The guest and its local disks leave the host; volumes are unexported from it."""
+        tasks, t = self.svc.tasks, self.svc.transitions
+        rec = tasks._load(uuid)
+        if rec is None or rec.task_state != st.SHELVING_OFFLOADING:
+            return
+        host = rec.host
+        if host:
+            try:
+                tasks.hv(LONG_RPC).destroy(host=tasks.host(host), instance=instance_of(rec), destroy_disks=True)
+                self._unexport_volumes(uuid, host)
+            except Exception as exc:  # noqa: BLE001 - stays SHELVED on its host, with the fault
+                t.fault(uuid, exc, task_state=None)
+                return
+            tasks.release_host(host, rec)
+        t.advance(
+            uuid,
+            st.SHELVING_OFFLOADING,
+            vm_state=st.SHELVED_OFFLOADED,
+            task_state=None,
+            host=None,
+            power_state="nostate",
+        )
+
+    def _unexport_volumes(self, uuid: str, host: str) -> None:
+        rows = self._volume_rows(uuid)
+        volumes = optional_service(self.runtime, "volume")
+        if not rows or volumes is None:
+            return
+        connector = self.svc.tasks.hv().get_volume_connector(host=self.svc.tasks.host(host))
+        for row in rows:
+            volumes.terminate_connection(system_context(), row.volume_id, connector)
+
+    def run_unshelve(self, uuid: str, ctx: RequestContext) -> None:
+        tasks, t = self.svc.tasks, self.svc.transitions
+        rec = tasks._load(uuid)
+        if rec is None or rec.task_state != st.UNSHELVING:
+            return
+        if rec.vm_state == st.SHELVED:  # still on its host: power it on
+            try:
+                on = tasks.host(str(rec.host))
+                tasks.hv(LONG_RPC).power_on(host=on, instance=instance_of(rec))
+                info = tasks.hv().get_info(host=on, instance=instance_of(rec))
+            except Exception as exc:  # noqa: BLE001
+                t.fault(uuid, exc, task_state=None)
+                return
+            if t.advance(uuid, st.UNSHELVING, vm_state=st.ACTIVE, task_state=None, power_state=info.state.value):
+                self._drop_image(rec.shelved_image_id, uuid)
+            return
+        host = None
+        try:
+            host = self.svc.scheduler.select_and_claim(tasks.schedule_request(rec))
+            zone = self.runtime.drivers.hosts[host].availability_zone if host in self.runtime.drivers.hosts else None
+            rec = t.advance(uuid, st.UNSHELVING, host=host, availability_zone=zone) or rec
+            vifs = self.svc.migrations.vifs_on(uuid, host)
+            devices = self._export_volumes(ctx, uuid, host)
+            instance = instance_of(rec)
+            if rec.shelved_image_id:
+                instance = dataclasses.replace(instance, image=lookup_image(self.runtime, ctx, rec.shelved_image_id))
+            info = tasks.hv(LONG_RPC).spawn(
+                host=tasks.host(host),
+                instance=instance,
+                image=image_to_fetch(instance.image),
+                network_info=vifs,
+                block_devices=devices,
+            )
+        except Exception as exc:  # noqa: BLE001 - back to SHELVED_OFFLOADED, the claim given back
+            if host:
+                try:
+                    tasks.hv().destroy(host=tasks.host(host), instance=instance_of(rec), destroy_disks=True)
+                except Exception:  # noqa: BLE001
+                    log.debug("cleanup after failed unshelve of %s", uuid, exc_info=True)
+                tasks.release_host(host, rec)
+            t.fault(uuid, exc, task_state=None, host=None)
+            return
+        done = t.advance(
+            uuid, st.UNSHELVING, vm_state=st.ACTIVE, task_state=None, power_state=info.state.value, launched_at=utcnow()
+        )
+        if done is not None:
+            self._drop_image(rec.shelved_image_id, uuid)
+
+    def _export_volumes(self, ctx: RequestContext, uuid: str, host: str) -> list[BlockDevice]:
+        """The server's volumes exported to the new host, as ``hv_spawn`` takes them."""
+        rows = self._volume_rows(uuid)
+        volumes = optional_service(self.runtime, "volume")
+        if not rows or volumes is None:
+            return []
+        connector = self.svc.tasks.hv().get_volume_connector(host=self.svc.tasks.host(host))
+        devices = []
+        for row in rows:
+            info = volumes.initialize_connection(system_context(), row.volume_id, connector, instance_uuid=uuid)
+            with self.db.session() as s:
+                s.get(BlockDeviceMapping, row.id).connection_info = store(info)
+            devices.append(BlockDevice(volume_id=row.volume_id, mountpoint=row.device_name, connection_info=info))
+        return devices
+
+    def _volume_rows(self, uuid: str) -> list[BlockDeviceMapping]:
+        from sqlalchemy import select
+
+        with self.db.session() as s:
+            rows = list(
+                s.scalars(
+                    select(BlockDeviceMapping).where(
+                        BlockDeviceMapping.instance_uuid == uuid, BlockDeviceMapping.status == "attached"
+                    )
+                )
+            )
+            for row in rows:
+                s.expunge(row)
+        return sorted(rows, key=lambda r: r.device_name)
+
+    def _drop_image(self, image_id: str | None, uuid: str) -> None:
+        if not image_id:
+            return
+        try:
+            discard_image(self.runtime, image_id)
+        except Exception:  # noqa: BLE001 - an image left behind is not worth a fault
+            log.exception("server %s: could not delete its shelved image %s", uuid, image_id)
+        self.svc.transitions.finish(uuid, shelved_image_id=None)

@@ -1,0 +1,117 @@
+"""Nova's network proxy APIs (until 2.35): security groups and rules, floating IPs and their
+pools, tenant networks, in Nova's shapes and with Nova's errors, over the network service;
+404 from 2.36."""
+
+from __future__ import annotations
+
+import uuid
+
+from .conftest import Api
+
+V = "2.1"
+
+
+def call(api: Api, method: str, path: str, who: str = "p1", body: object = None) -> object:
+    return api(method, path, who, body, version=V)
+
+
+def test_security_groups_and_rules(api: Api) -> None:
+    r = call(api, "POST", "/os-security-groups", body={"security_group": {"name": "web", "description": "w"}})
+    assert r.status_code == 200, r.text
+    group = r.json()["security_group"]
+    assert set(group) == {"id", "name", "description", "tenant_id", "rules"} and group["rules"] == []
+    assert group["tenant_id"] == api.projects["p1"]
+    gid = group["id"]
+    names = [g["name"] for g in call(api, "GET", "/os-security-groups").json()["security_groups"]]
+    assert sorted(names) == ["default", "web"]
+    assert call(api, "GET", "/os-security-groups", who="p2").json()["security_groups"][0]["name"] == "default"
+    assert call(api, "GET", f"/os-security-groups/{gid}", who="p2").status_code == 404
+
+    rule = {"parent_group_id": gid, "ip_protocol": "TCP", "from_port": 22, "to_port": 22, "cidr": "10.0.0.0/8"}
+    r = call(api, "POST", "/os-security-group-rules", body={"security_group_rule": rule})
+    assert r.status_code == 200, r.text
+    made = r.json()["security_group_rule"]
+    assert made == {
+        "id": made["id"],
+        "parent_group_id": gid,
+        "ip_protocol": "tcp",
+        "from_port": 22,
+        "to_port": 22,
+        "group": {},
+        "ip_range": {"cidr": "10.0.0.0/8"},
+    }
+    icmp = {"parent_group_id": gid, "ip_protocol": "icmp", "from_port": -1, "to_port": -1}
+    r = call(api, "POST", "/os-security-group-rules", body={"security_group_rule": icmp})
+    assert r.json()["security_group_rule"]["ip_range"] == {"cidr": "0.0.0.0/0"}
+    shown = call(api, "GET", f"/os-security-groups/{gid}").json()["security_group"]
+    assert {(x["ip_protocol"], x["from_port"], x["to_port"]) for x in shown["rules"]} == {
+        ("tcp", 22, 22),
+        ("icmp", -1, -1),
+    }
+
+    # Nova's refusals: 400 for bad input and duplicates, 404 for what does not exist
+    for bad in (
+        {**rule, "ip_protocol": "gre"},
+        {**rule, "from_port": 0},
+        {**rule, "from_port": 30, "to_port": 20},
+        {**rule, "to_port": 70000},
+        {**rule, "parent_group_id": "not-a-uuid"},
+        rule,  # the same again
+    ):
+        r = call(api, "POST", "/os-security-group-rules", body={"security_group_rule": bad})
+        assert r.status_code == 400 and r.json()["badRequest"]["message"], (bad, r.text)
+    r = call(
+        api,
+        "POST",
+        "/os-security-group-rules",
+        body={"security_group_rule": {**rule, "parent_group_id": str(uuid.uuid4())}},
+    )
+    assert r.status_code == 404
+    assert call(api, "DELETE", f"/os-security-group-rules/{uuid.uuid4()}").status_code == 404
+    assert len(call(api, "GET", f"/os-security-groups/{gid}").json()["security_group"]["rules"]) == 2
+
+    r = call(api, "PUT", f"/os-security-groups/{gid}", body={"security_group": {"name": "web2", "description": "x"}})
+    assert r.status_code == 200 and r.json()["security_group"]["name"] == "web2"
+    assert call(api, "DELETE", f"/os-security-group-rules/{made['id']}").status_code == 202
+    default = [g for g in call(api, "GET", "/os-security-groups").json()["security_groups"] if g["name"] == "default"]
+    r = call(api, "DELETE", f"/os-security-groups/{default[0]['id']}")
+    assert r.status_code == 400 and "default" in r.json()["badRequest"]["message"]
+    assert call(api, "DELETE", f"/os-security-groups/{gid}").status_code == 202
+    assert call(api, "GET", f"/os-security-groups/{gid}").status_code == 404
+    bad_name = call(api, "POST", "/os-security-groups", body={"security_group": {"name": "", "description": "d"}})
+    assert bad_name.status_code == 400
+
+
+def test_floating_ips_pools_and_tenant_networks(api: Api) -> None:
+    def neutron(method: str, path: str, who: str, body: object = None) -> dict:
+        r = api.client.request(method, f"/networking/v2.0/{path}", json=body, headers={"X-Auth-Token": api.tokens[who]})
+        assert r.status_code in (200, 201), r.text
+        return r.json()
+
+    ext = neutron("POST", "networks", "admin", {"network": {"name": "public", "router:external": True}})["network"]
+    neutron("POST", "subnets", "admin", {"subnet": {"network_id": ext["id"], "cidr": "172.30.9.0/24", "ip_version": 4}})
+    assert call(api, "GET", "/os-floating-ip-pools").json() == {"floating_ip_pools": [{"name": "public"}]}
+    r = call(api, "POST", "/os-floating-ips", body={"pool": "public"})
+    assert r.status_code == 200, r.text
+    fip = r.json()["floating_ip"]
+    assert set(fip) == {"id", "ip", "fixed_ip", "instance_id", "pool"}
+    assert fip["pool"] == "public" and fip["instance_id"] is None and fip["ip"].startswith("172.30.9.")
+    assert [f["id"] for f in call(api, "GET", "/os-floating-ips").json()["floating_ips"]] == [fip["id"]]
+    assert call(api, "GET", "/os-floating-ips", who="p2").json()["floating_ips"] == []
+    assert call(api, "GET", f"/os-floating-ips/{fip['id']}").json()["floating_ip"]["ip"] == fip["ip"]
+    assert call(api, "POST", "/os-floating-ips", body={"pool": "nope"}).status_code == 404
+    assert call(api, "DELETE", f"/os-floating-ips/{fip['id']}").status_code == 202
+    assert call(api, "GET", f"/os-floating-ips/{fip['id']}").status_code == 404
+
+    net = neutron("POST", "networks", "p1", {"network": {"name": "mine"}})["network"]
+    neutron("POST", "subnets", "p1", {"subnet": {"network_id": net["id"], "cidr": "10.44.0.0/24", "ip_version": 4}})
+    listed = call(api, "GET", "/os-tenant-networks").json()["networks"]
+    assert {"id": net["id"], "label": "mine", "cidr": "10.44.0.0/24"} in listed
+    assert call(api, "GET", f"/os-tenant-networks/{net['id']}").json()["network"]["label"] == "mine"
+    assert call(api, "GET", f"/os-tenant-networks/{net['id']}", who="p2").status_code == 404
+
+
+def test_removed_in_2_36(api: Api) -> None:
+    for path in ("/os-security-groups", "/os-floating-ips", "/os-floating-ip-pools", "/os-tenant-networks"):
+        assert api("GET", path, "p1", version="2.36").status_code == 404, path
+        assert api("GET", path, "p1", version="2.35").status_code == 200, path
