@@ -239,3 +239,17 @@ def test_port_quota_is_novas_403(api, api_flavor, compute, fake_drivers):
     r = api("POST", f"/servers/{sid}/os-interface", "p1", {"interfaceAttachment": {"net_id": net}})
     assert r.status_code == 403 and r.json()["forbidden"]["message"] == "Maximum number of ports exceeded"
     assert _state(api, fake_drivers, sid) == before
+
+
+def test_tag_from_249_is_refused_and_shown_as_null_from_270(api, api_flavor, compute, fake_drivers):
+    net = _net(api, "10.12.0.0/24")
+    sid = _boot(api, compute, api_flavor, net)
+    before = _state(api, fake_drivers, sid)
+    body = {"interfaceAttachment": {"net_id": net, "tag": "nic1"}}
+    r = api("POST", f"/servers/{sid}/os-interface", "p1", body, version="2.49")
+    assert r.status_code == 400
+    assert r.json()["badRequest"]["message"] == f"Tagged network interface attach is not supported for instance {sid}."
+    assert _state(api, fake_drivers, sid) == before
+    (old,) = api("GET", f"/servers/{sid}/os-interface", version="2.69").json()["interfaceAttachments"]
+    (new,) = api("GET", f"/servers/{sid}/os-interface", version="2.70").json()["interfaceAttachments"]
+    assert "tag" not in old and new == {**old, "tag": None}
