@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.root, pytest.mark.libvirt, pytest.mark.clients, pytest
 pytest.importorskip("overcast_storage_fs", reason="the fs volume driver plugin is not installed")
 
 GiB = 1 << 30
+DEFAULT_VOLUME_TYPE_ID = "00000000-0000-0000-0000-00000000d0f7"  # the default type the migrations make
 
 
 def test_boot_from_volume_on_kvm(kvm_cloud) -> None:
@@ -71,7 +72,7 @@ def test_boot_from_volume_on_kvm(kvm_cloud) -> None:
     os_("volume", "type", "create", "--property", "volume_backend_name=files", "files")
     # the volume --boot-from-volume makes has the default type: on the files backend too (the
     # running cloud also has a fake backend, whose volumes a kvm host cannot attach)
-    os_("volume", "type", "set", "--property", "volume_backend_name=files", "__DEFAULT__")
+    os_("volume", "type", "set", "--property", "volume_backend_name=files", DEFAULT_VOLUME_TYPE_ID)
     root = os_("volume", "create", "--image", "tinyguest", "--size", "1", "--type", "files", "root1", "-f", "json")
     wait_until(lambda: api.volume(root["id"])["status"] == "available", "root1 to be made", timeout=120, every=0.5)
     assert os_("volume", "show", "root1", "-f", "json")["bootable"] in (True, "true")
