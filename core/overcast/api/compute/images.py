@@ -4,6 +4,7 @@ properties; changes go through the image service's JSON-patch, so Glance's rules
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,6 +15,7 @@ from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, NotFound
 from overcast.image.constants import VIEW_FIELDS
+from overcast.image.listing import MAX_LIMIT
 
 router = APIRouter(route_class=MicroversionRoute)
 
@@ -90,16 +92,58 @@ def image_view(request: Request, view: dict, detail: bool = True) -> dict:
     return out
 
 
+def _at_least(field: str, floor: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda view: int(view.get(field) or 0) >= floor
+
+
+def _post_filters(q: Any) -> Any:
+    """Nova's ``changes-since``, ``minRam`` and ``minDisk`` as one predicate over image views
+    (``None`` when none is asked for)."""
+    checks: list[Callable[[dict[str, Any]], bool]] = []
+    if "changes-since" in q:
+        from overcast.compute.servers import parse_time
+
+        since = parse_time(q["changes-since"], "changes-since")
+        checks.append(lambda v: (v.get("updated_at") or "") >= since.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    for key, field in (("minRam", "min_ram"), ("minDisk", "min_disk")):
+        if key in q:
+            try:
+                floor = int(q[key])
+            except ValueError:
+                raise BadRequest(f"Invalid {key} filter: {q[key]!r} is not an integer.") from None
+            checks.append(_at_least(field, floor))
+    if not checks:
+        return None
+    return lambda v: all(check(v) for check in checks)
+
+
 def _list(request: Request, ctx: RequestContext, runtime: Any, detail: bool) -> Any:
     _served(request)
     q = request.query_params
-    unknown = sorted(set(q) - {"limit", "marker", "name", "status"})
+    unknown = sorted(
+        set(q) - {"limit", "marker", "name", "status", "server", "type", "changes-since", "minRam", "minDisk"}
+    )
     if unknown:
         raise BadRequest(f"Image filter(s) {', '.join(unknown)} are not supported here; use the image API.")
     params = {k: q[k] for k in ("limit", "marker", "name") if k in q}
     if "status" in q:
         params["status"] = q["status"].lower()
-    views, next_marker = _image_service(runtime).list(ctx, params)
+    # Nova's proxy filters: a server's snapshots and backups are image properties
+    if "server" in q:
+        params["instance_uuid"] = q["server"].rstrip("/").rsplit("/", 1)[-1]
+    if "type" in q:
+        params["image_type"] = q["type"]
+    wanted = _post_filters(q)
+    if wanted is None:
+        views, next_marker = _image_service(runtime).list(ctx, params)
+    else:  # filtered here: every match, then the page
+        limit = params.pop("limit", None)
+        views, _ = _image_service(runtime).list(ctx, {**params, "limit": str(MAX_LIMIT)})
+        views = [v for v in views if wanted(v)]
+        next_marker = None
+        if limit is not None and len(views) > int(limit):
+            views = views[: int(limit)]
+            next_marker = views[-1]["id"]
     out: dict[str, Any] = {"images": [image_view(request, v, detail) for v in views]}
     if next_marker:
         path = "images/detail" if detail else "images"
