@@ -48,7 +48,7 @@
 set -euo pipefail
 
 # Bump when the initramfs/disk recipe changes, so existing outputs get rebuilt.
-RECIPE_VERSION=8
+RECIPE_VERSION=9
 
 OUT=${1:-${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}}
 FLAVOUR=${FLAVOUR:-cloud-amd64}
@@ -258,7 +258,7 @@ if [ -e /sys/class/net/eth0 ]; then
     echo "TINYGUEST-NODHCP eth0"
     # keep asking in the background, as a cloud image's DHCP client does (a slow DHCP server
     # on a loaded host); the address is then reported by the script as TINYGUEST-DHCP
-    udhcpc -i eth0 -s /etc/udhcpc.script -O staticroutes -b -t 0 -T 3 >/tmp/udhcpc.log 2>&1
+    ( udhcpc -i eth0 -s /etc/udhcpc.script -O staticroutes -f -t 0 -T 3 >/tmp/udhcpc.log 2>&1 ) &
   fi
   echo "tinyguest $(hostname) $IP" > /www/index.html
   httpd -p 80 -h /www
