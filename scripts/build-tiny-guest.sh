@@ -48,7 +48,7 @@
 set -euo pipefail
 
 # Bump when the initramfs/disk recipe changes, so existing outputs get rebuilt.
-RECIPE_VERSION=9
+RECIPE_VERSION=10
 
 OUT=${1:-${OVERCAST_GUEST_DIR:-/var/lib/overcast/tinyguest}}
 FLAVOUR=${FLAVOUR:-cloud-amd64}
@@ -162,10 +162,12 @@ chmod 0700 "$R/root" "$R/root/.ssh"
 # busybox has none, so this prints its table for the virtio disks from /sys/block
 cat > "$R/usr/sbin/lsblk" <<'LSBLK'
 #!/bin/sh
-echo "NAME MAJ:MIN RM SIZE RO TYPE MOUNTPOINT"
+# columns aligned as lsblk aligns them (Tempest reads TYPE by its column)
+F="%-7s %-7s %2s %14s %2s %-4s %s\n"
+printf "$F" NAME MAJ:MIN RM SIZE RO TYPE MOUNTPOINT
 for d in /sys/block/vd*; do
   [ -e "$d" ] || continue
-  echo "${d##*/} $(cat $d/dev) $(cat $d/removable) $(( $(cat $d/size) * 512 )) $(cat $d/ro) disk "
+  printf "$F" "${d##*/}" "$(cat $d/dev)" "$(cat $d/removable)" "$(( $(cat $d/size) * 512 ))" "$(cat $d/ro)" disk ""
 done
 LSBLK
 chmod 755 "$R/usr/sbin/lsblk"
