@@ -140,6 +140,24 @@ def _write(path: Path, lines: list[str]) -> None:
     os.replace(tmp, path)
 
 
+def stale_leases(leases: Path, hosts: list[str]) -> list[str]:
+    """Lease-file lines held by a MAC and address that are no longer a host: a deleted port's,
+    whose address IPAM may already have given to a new port. dnsmasq re-reads its hosts file on
+    SIGHUP but not its leases, and will not hand out an address leased to another MAC ("not
+    using configured address ... because it is leased to ...")."""
+    current = {(line.split(",")[0].lower(), line.split(",")[-1]) for line in hosts}
+    try:
+        lines = leases.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    stale = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3 and (fields[1].lower(), fields[2]) not in current:
+            stale.append(line)
+    return stale
+
+
 def running_pid(where: Path) -> int | None:
     """dnsmasq's pid if it is running with our pid file (a recycled pid is not ours)."""
     try:
@@ -192,10 +210,14 @@ def setup(base: str, network: Network, ports: list[Port], lease_time: int) -> No
     argv = _argv(network, where, lease_time)
     previous = (where / "argv.json").read_text() if (where / "argv.json").exists() else ""
     pid = running_pid(where)
-    if pid is not None and previous == json.dumps(argv):
+    stale = stale_leases(where / "leases", _hosts_lines(network, ports))
+    if pid is not None and previous == json.dumps(argv) and not stale:
         os.kill(pid, signal.SIGHUP)  # re-reads the hosts and options files
         return
     _stop(where)
+    if stale:  # dropped while dnsmasq is stopped: it reads the lease file when it starts
+        kept = [line for line in (where / "leases").read_text().splitlines() if line not in stale]
+        _write(where / "leases", kept)
     (where / "argv.json").write_text(json.dumps(argv))
     run(argv, namespace=namespace)
     for _ in range(100):
