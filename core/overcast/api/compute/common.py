@@ -62,3 +62,50 @@ def reply(body: Any = None, status: int = 200, headers: dict[str, str] | None = 
 
 def query_params(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.query_params.items()}
+
+
+def changes_page(
+    request: Request,
+    rows: list[Any],
+    version: tuple[int, int],
+    updated: Any,
+    key: Any,
+    link_path: str,
+    links_key: str,
+    filters: frozenset[str] = frozenset(),
+) -> tuple[list[Any], dict[str, Any]]:
+    """Nova's paging of migrations and instance actions: ``changes-since`` (and from 2.66
+    ``changes-before``) on ``updated(row)``, then ``marker`` (``key(row)``; an unknown one is 400)
+    and ``limit`` with a next link under ``links_key``; any other parameter but ``filters`` is 400."""
+    from overcast.compute.servers import parse_time
+
+    q = request.query_params
+    allowed = filters | {"limit", "marker", "changes-since"} | ({"changes-before"} if version >= (2, 66) else set())
+    extra = sorted(set(q) - allowed)
+    if extra:
+        raise BadRequest(
+            f"Invalid input for query parameters {', '.join(extra)}. Additional properties are not allowed"
+        )
+    since = parse_time(q["changes-since"], "changes-since") if "changes-since" in q else None
+    before = parse_time(q["changes-before"], "changes-before") if "changes-before" in q else None
+    if since and before and since > before:
+        raise BadRequest("The value of changes-since must be less than or equal to changes-before.")
+    rows = [r for r in rows if (since is None or updated(r) >= since) and (before is None or updated(r) <= before)]
+    if "marker" in q:
+        ids = [key(r) for r in rows]
+        if q["marker"] not in ids:
+            raise BadRequest(f"Marker {q['marker']} could not be found.")  # Nova: 400
+        rows = rows[ids.index(q["marker"]) + 1 :]
+    out: dict[str, Any] = {}
+    if "limit" in q:
+        try:
+            limit = int(q["limit"])
+        except ValueError:
+            raise BadRequest(f"Invalid input for query parameters limit. Value: {q['limit']}.") from None
+        if limit < 0:
+            raise BadRequest(f"Invalid input for query parameters limit. Value: {q['limit']}.")
+        if len(rows) > limit and limit:
+            href = f"{base_url(request)}/compute/v2.1/{link_path}?limit={limit}&marker={key(rows[limit - 1])}"
+            out[links_key] = [{"rel": "next", "href": href}]
+        rows = rows[:limit]
+    return rows, out

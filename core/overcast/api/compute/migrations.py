@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from overcast.api.compute.common import base_url, iso_micro, reply
+from overcast.api.compute.common import changes_page, base_url, iso_micro, reply
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
 from overcast.compute.migration_list import list_migrations
@@ -77,36 +77,13 @@ def _page(request: Request, rows: list[MigrationRecord], version: tuple[int, int
     """2.59: ``limit``/``marker`` (a migration uuid) paging with ``migrations_links``, and
     ``changes-since`` (``changes-before`` from 2.66) on ``updated_at``; other parameters
     are refused."""
-    from overcast.compute.servers import parse_time
-    from overcast.errors import BadRequest
-
-    q = request.query_params
-    allowed = _FILTERS | {"limit", "marker", "changes-since"} | ({"changes-before"} if version >= (2, 66) else set())
-    extra = sorted(set(q) - allowed)
-    if extra:
-        raise BadRequest(
-            f"Invalid input for query parameters {', '.join(extra)}. Additional properties are not allowed"
-        )
-    since = parse_time(q["changes-since"], "changes-since") if "changes-since" in q else None
-    before = parse_time(q["changes-before"], "changes-before") if "changes-before" in q else None
-    if since and before and since > before:
-        raise BadRequest("The value of changes-since must be less than or equal to changes-before.")
-    rows = [m for m in rows if (since is None or m.updated_at >= since) and (before is None or m.updated_at <= before)]
-    if "marker" in q:
-        ids = [m.uuid for m in rows]
-        if q["marker"] not in ids:
-            raise BadRequest(f"Marker {q['marker']} could not be found.")  # Nova: 400
-        rows = rows[ids.index(q["marker"]) + 1 :]
-    out: dict[str, Any] = {}
-    if "limit" in q:
-        try:
-            limit = int(q["limit"])
-        except ValueError:
-            raise BadRequest(f"Invalid input for query parameters limit. Value: {q['limit']}.") from None
-        if limit < 0:
-            raise BadRequest(f"Invalid input for query parameters limit. Value: {q['limit']}.")
-        if len(rows) > limit and limit:
-            href = f"{base_url(request)}/compute/v2.1/os-migrations?limit={limit}&marker={rows[limit - 1].uuid}"
-            out["migrations_links"] = [{"rel": "next", "href": href}]
-        rows = rows[:limit]
-    return rows, out
+    return changes_page(
+        request,
+        rows,
+        version,
+        updated=lambda m: m.updated_at,
+        key=lambda m: m.uuid,
+        link_path="os-migrations",
+        links_key="migrations_links",
+        filters=frozenset(_FILTERS),
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from overcast.api.compute.common import base_url, json_body, query_params, reply, wrapped
+from overcast.api.compute.common import changes_page, base_url, json_body, query_params, reply, wrapped
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.compute.server_requests import check_create, check_list, unexpected
 from overcast.api.compute.views import (
@@ -460,45 +460,15 @@ def list_instance_actions(
 
 
 def _action_page(request: Request, server_id: str, actions: list, version: tuple[int, int]) -> tuple[list, dict]:
-    from overcast.compute.servers import parse_time
-
-    q = request.query_params
-    allowed = {"limit", "marker", "changes-since"} | ({"changes-before"} if version >= (2, 66) else set())
-    extra = sorted(set(q) - allowed)
-    if extra:
-        raise BadRequest(
-            f"Invalid input for query parameters {', '.join(extra)}. Additional properties are not allowed"
-        )
-    since = parse_time(q["changes-since"], "changes-since") if "changes-since" in q else None
-    before = parse_time(q["changes-before"], "changes-before") if "changes-before" in q else None
-    if since and before and since > before:
-        raise BadRequest("The value of changes-since must be less than or equal to changes-before.")
-    actions = [
-        a
-        for a in actions
-        if (since is None or action_updated(a) >= since) and (before is None or action_updated(a) <= before)
-    ]
-    if "marker" in q:
-        ids = [a.request_id for a in actions]
-        if q["marker"] not in ids:
-            raise BadRequest(f"Marker {q['marker']} could not be found.")  # Nova: 400
-        actions = actions[ids.index(q["marker"]) + 1 :]
-    out: dict[str, Any] = {}
-    if "limit" in q:
-        try:
-            limit = int(q["limit"])
-        except ValueError:
-            raise BadRequest(f"Invalid input for query parameters limit. Value: {q['limit']}.") from None
-        if limit < 0:
-            raise BadRequest(f"Invalid input for query parameters limit. Value: {q['limit']}.")
-        if len(actions) > limit and limit:
-            href = (
-                f"{base_url(request)}/compute/v2.1/servers/{server_id}/os-instance-actions"
-                f"?limit={limit}&marker={actions[limit - 1].request_id}"
-            )
-            out["links"] = [{"rel": "next", "href": href}]
-        actions = actions[:limit]
-    return actions, out
+    return changes_page(
+        request,
+        actions,
+        version,
+        updated=action_updated,
+        key=lambda a: a.request_id,
+        link_path=f"servers/{server_id}/os-instance-actions",
+        links_key="links",
+    )
 
 
 @router.get("/v2.1/servers/{server_id}/os-instance-actions/{request_id}")
