@@ -161,5 +161,5 @@ def test_405_carries_allow(cloud) -> None:
     assert set(r.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
     r = cloud.client.request("PATCH", f"/object/v1/AUTH_{cloud.admin_project_id}", headers=cloud.admin_headers)
     assert r.status_code == 405
-    # an account takes DELETE too: Swift's ?bulk-delete
-    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST", "DELETE"}
+    # an account takes DELETE and PUT too: Swift's ?bulk-delete and ?extract-archive
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST", "DELETE", "PUT"}
