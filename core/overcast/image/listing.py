@@ -169,9 +169,9 @@ def _where(ctx: RequestContext, q: ListQuery) -> list[Any]:
     for key, column in _EQUALITY.items():
         if key in f:
             conds.append(_match(column, f[key]))
-    for key, column in _INT_EQUALITY.items():
+    for key, int_column in _INT_EQUALITY.items():
         if key in f:
-            conds.append(column == f[key])
+            conds.append(int_column == f[key])
     if "size_min" in f:
         conds.append(Image.size >= f["size_min"])
     if "size_max" in f:
