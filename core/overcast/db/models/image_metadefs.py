@@ -58,11 +58,16 @@ class MetadefAssociation(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # named here: the naming convention's names exceed PostgreSQL's 63 characters
     namespace_id: Mapped[int] = mapped_column(
-        ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), nullable=False, index=True
+        ForeignKey("metadef_namespaces.id", ondelete="CASCADE", name="fk_metadef_nrt_namespace_id"),
+        nullable=False,
+        index=True,
     )
     resource_type_id: Mapped[int] = mapped_column(
-        ForeignKey("metadef_resource_types.id", ondelete="CASCADE"), nullable=False, index=True
+        ForeignKey("metadef_resource_types.id", ondelete="CASCADE", name="fk_metadef_nrt_resource_type_id"),
+        nullable=False,
+        index=True,
     )
     prefix: Mapped[str | None] = mapped_column(String(80))
     properties_target: Mapped[str | None] = mapped_column(String(80))

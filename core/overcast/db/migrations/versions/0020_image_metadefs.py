@@ -87,13 +87,13 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["namespace_id"],
             ["metadef_namespaces.id"],
-            name="fk_metadef_namespace_resource_types_namespace_id_metadef_namespaces",
+            name="fk_metadef_nrt_namespace_id",
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["resource_type_id"],
             ["metadef_resource_types.id"],
-            name="fk_metadef_namespace_resource_types_resource_type_id_metadef_resource_types",
+            name="fk_metadef_nrt_resource_type_id",
             ondelete="CASCADE",
         ),
         sa.UniqueConstraint(
