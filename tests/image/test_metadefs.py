@@ -164,3 +164,5 @@ def test_schemas(api):
         r = api.a.get(f"/image/v2/schemas/metadefs/{path}")
         assert r.status_code == 200 and r.json()["name"] == name
     assert api.a.get("/image/v2/schemas/metadefs/nothing").status_code == 404
+    assert api.a.get("/image/v2/schemas/task").json()["name"] == "task"
+    assert api.a.get("/image/v2/schemas/tasks").json()["name"] == "tasks"

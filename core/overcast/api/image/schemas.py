@@ -167,7 +167,32 @@ def metadef_schema(name: str) -> dict[str, Any]:
     return schemas[name]
 
 
+_TASK = {
+    "name": "task",
+    "properties": {
+        "id": {"type": "string", "readOnly": True},
+        "type": {"type": "string", "enum": ["import", "api_image_import"]},
+        "status": {"type": "string", "readOnly": True, "enum": ["pending", "processing", "success", "failure"]},
+        "input": {"type": ["null", "object"]},
+        "result": {"type": ["null", "object"], "readOnly": True},
+        "owner": {"type": ["null", "string"], "readOnly": True},
+        "message": {"type": "string", "readOnly": True},
+        "image_id": {"type": ["null", "string"], "readOnly": True},
+        "request_id": {"type": ["null", "string"], "readOnly": True},
+        "user_id": {"type": ["null", "string"], "readOnly": True},
+        "expires_at": {"type": ["null", "string"], "readOnly": True},
+        "self": {"type": "string", "readOnly": True},
+        "schema": {"type": "string", "readOnly": True},
+        **_TIMES,
+    },
+}
+
+
 def schema(name: str) -> dict[str, Any]:
+    if name == "task":
+        return _TASK
+    if name == "tasks":
+        return _collection("tasks", "tasks", _TASK, paged=True)
     if name == "image":
         return _IMAGE
     if name == "images":
