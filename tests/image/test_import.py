@@ -100,7 +100,7 @@ def _refusal(r: Any, status: int, text: str) -> None:
 def test_info_import_offers_both_methods(api):
     r = api.a.get("/image/v2/info/import")
     assert r.status_code == 200
-    assert r.json()["import-methods"]["value"] == ["glance-direct", "web-download"]
+    assert r.json()["import-methods"]["value"] == ["glance-direct", "web-download", "glance-download"]
 
 
 def test_glance_direct_stage_then_import(api):
@@ -131,7 +131,7 @@ def test_glance_direct_refusals(api):
     image = _create(api.a)
     _refusal(_import(api.a, image["id"], {"name": "glance-direct"}), 409, "needs to be staged")
     _refusal(_import(api.a, image["id"], {"name": "copy-image"}), 400, "copy-image is not supported")
-    _refusal(_import(api.a, image["id"], {"name": "glance-download"}), 400, "Import method glance-download")
+    _refusal(_import(api.a, image["id"], {"name": "glance-upload"}), 400, "Import method glance-upload is not valid")
     _refusal(api.a.post(f"/image/v2/images/{image['id']}/import", json={"all_stores": True}), 400, "'method'")
     # another project neither stages nor imports it, nor sees its tasks
     assert api.b.put(f"/image/v2/images/{image['id']}/stage", content=b"x", headers=OCTET).status_code == 404
@@ -256,6 +256,44 @@ def test_web_download_not_offered_without_an_allow_list(tmp_path, overcast_pm, m
     data = fake_config_data(tmp_path)
     runtime = build_runtime(parse_config(data, tmp_path / "overcast.toml"), pm=overcast_pm)
     try:
-        assert runtime.image.import_info()["import-methods"]["value"] == ["glance-direct"]
+        assert runtime.image.import_info()["import-methods"]["value"] == ["glance-direct", "glance-download"]
     finally:
         runtime.close()
+
+
+def _glance_download(client: Any, image_id: str, source: str, region: str = "RegionOne") -> Any:
+    method = {"name": "glance-download", "glance_image_id": source, "glance_region": region}
+    return _import(client, image_id, {**method, "glance_service_interface": "public"})
+
+
+def test_glance_download_copies_an_image_the_caller_sees(api):
+    source = _create(api.a, hw_cpu_cores="5", os_distro="rhel", speed="88mph")
+    api.a.put(f"/image/v2/images/{source['id']}/file", content=PAYLOAD, headers=OCTET)
+    target = _create(api.a, disk_format="iso", container_format="ovf", os_distro="windows")
+    r = _glance_download(api.a, target["id"], source["id"], api.runtime.config.api.region)
+    assert r.status_code == 202, r.text
+    api.runtime.image.importer.wait(30)
+    view = api.a.get(f"/image/v2/images/{target['id']}").json()
+    assert view["status"] == "active" and (view["disk_format"], view["container_format"]) == ("raw", "bare")
+    assert (view["hw_cpu_cores"], view["os_distro"]) == ("5", "rhel") and "speed" not in view
+    assert api.a.get(f"/image/v2/images/{target['id']}/file").content == PAYLOAD
+    # another project cannot copy a's private image: its task fails, its image stays queued
+    theirs = _create(api.b)
+    assert _glance_download(api.b, theirs["id"], source["id"], api.runtime.config.api.region).status_code == 202
+    api.runtime.image.importer.wait(30)
+    assert api.b.get(f"/image/v2/images/{theirs['id']}").json()["status"] == "queued"
+    task = api.b.get(f"/image/v2/images/{theirs['id']}/tasks").json()["tasks"][0]
+    assert task["status"] == "failure" and "No image found" in task["message"]
+
+
+def test_glance_download_refusals(api):
+    image = _create(api.a, os_distro="windows")
+    _refusal(_glance_download(api.a, image["id"], "foo"), 400, "image id does not look like a UUID")
+    assert (
+        _glance_download(api.a, image["id"], "36d4b546-64a2-4bb9-bdd0-ba676aa48f2c", "not a region").status_code == 202
+    )
+    api.runtime.image.importer.wait(30)
+    view = api.a.get(f"/image/v2/images/{image['id']}").json()
+    assert view["status"] == "queued" and view["os_distro"] == "windows"
+    task = api.a.get(f"/image/v2/images/{image['id']}/tasks").json()["tasks"][0]
+    assert task["status"] == "failure" and "region" in task["message"]

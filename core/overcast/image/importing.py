@@ -1,6 +1,9 @@
 """Interoperable image import: stage data (``glance-direct``) or name a URL
 (``web-download``), then import it into the store as a task.
 
+* ``glance-download`` copies an active image the caller can see, from the image service of
+  the region it names (this cloud's: it has one region), with its formats and the properties
+  ``[image] glance_download_properties`` lists.
 * ``PUT /stage``: a ``queued`` image becomes ``uploading`` while its data goes to a local
   staging file (the row names the staging process in ``saving_by`` until it is complete).
 * ``POST /import``: the image becomes ``importing``; a task (``api_image_import``) records
@@ -19,8 +22,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
+from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,6 +46,8 @@ from overcast.image.store import ImageStore
 log = logging.getLogger(__name__)
 
 GLANCE_DIRECT, WEB_DOWNLOAD, COPY_IMAGE = "glance-direct", "web-download", "copy-image"
+GLANCE_DOWNLOAD = "glance-download"
+INTERFACES = ("public", "internal", "admin")
 IMPORT_TASK = "os_glance_import_task"
 IMPORTING_TO = "os_glance_importing_to_stores"
 FAILED_IMPORT = "os_glance_failed_import"
@@ -91,8 +98,9 @@ def task_view(task: ImageTask) -> dict[str, Any]:
 class Importer:
     """Staging, import requests and the import workers of one controller process."""
 
-    def __init__(self, db: Any, store: ImageStore, settings: Any, staging_dir: Path) -> None:
+    def __init__(self, db: Any, store: ImageStore, settings: Any, staging_dir: Path, region: str = "") -> None:
         self.db = db
+        self.region = region
         self.store = store
         self.settings = settings
         self.staging_dir = staging_dir
@@ -199,6 +207,8 @@ class Importer:
             if not isinstance(uri, str) or not uri:
                 raise BadRequest("The web-download method needs a 'uri'.")
             webdownload.resolve(uri, self.policy())
+        if name == GLANCE_DOWNLOAD:
+            _check_glance_download(method)
         store_name = self.store.backend.name
         with self.db.session() as s:
             image = get_owned(s, ctx, image_id)
@@ -207,10 +217,10 @@ class Importer:
                 raise Conflict("Image has active task")
             if name == GLANCE_DIRECT and (image.status != c.UPLOADING or image.saving_by):
                 raise Conflict("Image needs to be staged before 'glance-direct' method can be used")
-            if name == WEB_DOWNLOAD and image.status != c.QUEUED:
+            if name in (WEB_DOWNLOAD, GLANCE_DOWNLOAD) and image.status != c.QUEUED:
                 raise Conflict(f"Image needs to be in queued state to use '{name}' method")
             for attr in ("disk_format", "container_format"):
-                if not getattr(image, attr):
+                if not getattr(image, attr) and name != GLANCE_DOWNLOAD:  # that one takes the source's
                     raise BadRequest(f"'{attr}' needs to be set before import")
             if not _update(s, image_id, Image.status == image.status, status=c.IMPORTING, saving_by=process_id()):
                 raise Conflict(f"Image {image_id} changed status while the import was requested.")
@@ -229,7 +239,10 @@ class Importer:
             task_id = task.id
             _set_props(s, image_id, {IMPORT_TASK: task_id, IMPORTING_TO: store_name, FAILED_IMPORT: ""})
         worker = threading.Thread(
-            target=self.run, args=(task_id, image_id, name, uri), name=f"image-import-{image_id[:8]}", daemon=True
+            target=self.run,
+            args=(task_id, image_id, name, method, ctx),
+            name=f"image-import-{image_id[:8]}",
+            daemon=True,
         )
         self._threads = [t for t in self._threads if t.is_alive()] + [worker]
         worker.start()
@@ -249,9 +262,40 @@ class Importer:
 
         return read(), path.stat().st_size
 
-    def run(self, task_id: str, image_id: str, method: str, uri: str | None) -> None:
+    def _glance_download(
+        self, ctx: RequestContext, image_id: str, params: Mapping[str, Any]
+    ) -> tuple[Iterator[bytes], int | None]:
+        """Take the source image's formats and listed properties, and open its data (as the
+        caller, so only an image it can see and download)."""
+        region, interface = params.get("glance_region"), params.get("glance_service_interface", "public")
+        if region != self.region:
+            raise BadRequest(f"No image service in region {region!r} (this cloud's region is {self.region!r}).")
+        if interface not in INTERFACES:
+            raise BadRequest(f"No {interface!r} interface of the image service: use one of {', '.join(INTERFACES)}.")
+        source_id = str(params["glance_image_id"])
+        patterns = self.settings.glance_download_properties
+        with self.db.session() as s:
+            source = get_visible(s, ctx, source_id)
+            if source.status != c.ACTIVE:
+                raise BadRequest(f"Image {source_id} is not active.")
+            props = {p.name: p.value for p in source.properties if any(fnmatch(p.name, pat) for pat in patterns)}
+            image = s.get(Image, image_id)
+            if image is None or image.status != c.IMPORTING:
+                raise Conflict(f"Image {image_id} was deleted or reset before its import ran.")
+            image.disk_format, image.container_format = source.disk_format, source.container_format
+            records.set_properties(image, props)
+        download = data.open_download(self.db, self.store, ctx, source_id)
+        if download.chunks is None:
+            raise BadRequest(f"Image {source_id} has no data.")
+        return download.chunks, download.size
+
+    def run(
+        self, task_id: str, image_id: str, method: str, params: Mapping[str, Any], ctx: RequestContext | None = None
+    ) -> None:
         """The worker: stream the data into the store and publish the image, or fail the task."""
+        uri = params.get("uri")
         try:
+            source = self._glance_download(ctx, image_id, params) if ctx and method == GLANCE_DOWNLOAD else None
             with self.db.session() as s:
                 image = s.get(Image, image_id)
                 if image is None or image.status != c.IMPORTING:
@@ -264,7 +308,7 @@ class Importer:
                     props.get(data.DECLARED_MD5),
                     props.get(data.DECLARED_SHA256),
                 )
-            chunks, size = self._source(image_id, method, uri)
+            chunks, size = source or self._source(image_id, method, uri)
             stored, result = data.store_stream(
                 self.store,
                 plan,
@@ -355,6 +399,19 @@ class Importer:
                     ):
                         self._end_task(s, task.id, "failure", "The import was interrupted by a restart.", None)
         return reset
+
+
+def _check_glance_download(method: Mapping[str, Any]) -> None:
+    image_id, region = method.get("glance_image_id"), method.get("glance_region")
+    try:
+        uuid.UUID(str(image_id))
+    except ValueError:
+        raise BadRequest(f"Remote image id does not look like a UUID: {image_id}") from None
+    if not isinstance(region, str) or not region:
+        raise BadRequest("The glance-download method needs a 'glance_region'.")
+    interface = method.get("glance_service_interface", "public")
+    if not isinstance(interface, str):
+        raise BadRequest("Invalid value for 'glance_service_interface': must be a string.")
 
 
 def legacy_task_input(body: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:

@@ -35,7 +35,11 @@ class ImageService:
         self.store = ImageStore(runtime.plugins, runtime.drivers.image_store)
         config = runtime.config
         self.importer = Importer(
-            runtime.db, self.store, config.image, config.resolve_path(config.image.staging_dir, "image-staging")
+            runtime.db,
+            self.store,
+            config.image,
+            config.resolve_path(config.image.staging_dir, "image-staging"),
+            config.api.region,
         )
 
     @property
