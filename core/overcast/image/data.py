@@ -48,13 +48,13 @@ def _set_status(
     session: Session, image_id: str, expected: str, new: str, uploader: str | None = None, **values: object
 ) -> bool:
     """Move ``image_id`` from ``expected`` to ``new`` atomically; False if it was not there.
-    Leaving ``saving`` also requires the row to name ``uploader`` (this process by default)."""
+    Leaving ``saving`` (or ``importing``) also requires the row to name ``uploader`` (this process by default)."""
     stmt = (
         update(Image)
         .where(Image.id == image_id, Image.status == expected)
         .values(status=new, updated_at=utcnow(), **values)
     )
-    if expected == c.SAVING:
+    if expected in (c.SAVING, c.IMPORTING):
         stmt = stmt.where(Image.saving_by == (uploader or process_id()))
     return cast("CursorResult[Any]", session.execute(stmt)).rowcount == 1
 
@@ -95,6 +95,7 @@ def publish(
     stored: StoredImage,
     result: UploadResult,
     uploader: str | None = None,
+    expected: str = c.SAVING,
 ) -> None:
     """saving -> active with the checksums and location. If the image was deleted or reset
     meanwhile, the data is removed and :class:`Conflict` raised."""
@@ -105,7 +106,7 @@ def publish(
         published = _set_status(
             s,
             image_id,
-            c.SAVING,
+            expected,
             c.ACTIVE,
             uploader,
             saving_by=None,
