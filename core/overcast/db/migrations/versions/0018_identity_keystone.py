@@ -1,0 +1,177 @@
+"""Identity (issue 16): domains with content, project hierarchy, domain roles, implied roles,
+domain and inherited (OS-INHERIT) role assignments, the catalog (regions, services, endpoints)
+as data, policies (OS-POLICY blobs) and credentials.
+
+Revision ID: 0018
+Revises: 0017
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0018"
+down_revision = "0017"
+branch_labels = None
+depends_on = None
+
+_KEY = ("actor_type", "actor_id", "project_id", "role_id")
+
+
+def _created() -> sa.Column:
+    return sa.Column("created_at", sa.DateTime, nullable=False)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("identity_projects") as batch:
+        batch.add_column(sa.Column("parent_id", sa.String(64), nullable=True))
+    # a role is global (domain_id "") or belongs to one domain; names are unique per domain
+    with op.batch_alter_table("identity_roles") as batch:
+        batch.add_column(sa.Column("domain_id", sa.String(64), nullable=False, server_default=""))
+        batch.drop_constraint("uq_identity_roles_name", type_="unique")
+        batch.create_unique_constraint("uq_identity_roles_domain_id", ["domain_id", "name"])
+    # OS-INHERIT: an assignment on a project may be inherited by its subtree only
+    with op.batch_alter_table("identity_role_assignments", recreate="always") as batch:
+        batch.add_column(sa.Column("inherited", sa.Boolean, nullable=False, server_default=sa.false()))
+        batch.drop_constraint("pk_identity_role_assignments", type_="primary")
+        batch.create_primary_key("pk_identity_role_assignments", [*_KEY, "inherited"])
+    op.create_table(
+        "identity_domain_assignments",
+        sa.Column("actor_type", sa.String(8), nullable=False),
+        sa.Column("actor_id", sa.String(64), nullable=False),
+        sa.Column("domain_id", sa.String(64), nullable=False),
+        sa.Column("role_id", sa.String(64), nullable=False),
+        sa.Column("inherited", sa.Boolean, nullable=False),
+        sa.PrimaryKeyConstraint(
+            "actor_type", "actor_id", "domain_id", "role_id", "inherited", name="pk_identity_domain_assignments"
+        ),
+        sa.ForeignKeyConstraint(
+            ["domain_id"],
+            ["identity_domains.id"],
+            ondelete="CASCADE",
+            name="fk_identity_domain_assignments_domain_id_identity_domains",
+        ),
+        sa.ForeignKeyConstraint(
+            ["role_id"],
+            ["identity_roles.id"],
+            ondelete="CASCADE",
+            name="fk_identity_domain_assignments_role_id_identity_roles",
+        ),
+    )
+    op.create_index("ix_identity_domain_assignments_domain_id", "identity_domain_assignments", ["domain_id"])
+    op.create_table(
+        "identity_implied_roles",
+        sa.Column("prior_role_id", sa.String(64), nullable=False),
+        sa.Column("implied_role_id", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("prior_role_id", "implied_role_id", name="pk_identity_implied_roles"),
+        sa.ForeignKeyConstraint(
+            ["prior_role_id"],
+            ["identity_roles.id"],
+            ondelete="CASCADE",
+            name="fk_identity_implied_roles_prior_role_id_identity_roles",
+        ),
+        sa.ForeignKeyConstraint(
+            ["implied_role_id"],
+            ["identity_roles.id"],
+            ondelete="CASCADE",
+            name="fk_identity_implied_roles_implied_role_id_identity_roles",
+        ),
+    )
+    op.create_table(
+        "identity_regions",
+        sa.Column("id", sa.String(255), nullable=False),
+        sa.Column("description", sa.Text, nullable=False),
+        sa.Column("parent_region_id", sa.String(255), nullable=True),
+        sa.Column("extra", sa.JSON, nullable=False),
+        _created(),
+        sa.PrimaryKeyConstraint("id", name="pk_identity_regions"),
+    )
+    op.create_table(
+        "identity_services",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("type", sa.String(255), nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("description", sa.Text, nullable=False),
+        sa.Column("enabled", sa.Boolean, nullable=False),
+        sa.Column("extra", sa.JSON, nullable=False),
+        _created(),
+        sa.PrimaryKeyConstraint("id", name="pk_identity_services"),
+    )
+    op.create_table(
+        "identity_endpoints",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("service_id", sa.String(64), nullable=False),
+        sa.Column("interface", sa.String(8), nullable=False),
+        sa.Column("region_id", sa.String(255), nullable=True),
+        sa.Column("url", sa.Text, nullable=False),
+        sa.Column("enabled", sa.Boolean, nullable=False),
+        sa.Column("extra", sa.JSON, nullable=False),
+        _created(),
+        sa.PrimaryKeyConstraint("id", name="pk_identity_endpoints"),
+    )
+    op.create_index("ix_identity_endpoints_service_id", "identity_endpoints", ["service_id"])
+    op.create_table(
+        "identity_policies",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("type", sa.String(255), nullable=False),
+        sa.Column("blob", sa.Text, nullable=False),
+        sa.Column("extra", sa.JSON, nullable=False),
+        _created(),
+        sa.PrimaryKeyConstraint("id", name="pk_identity_policies"),
+    )
+    op.create_table(
+        "identity_credentials",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("user_id", sa.String(64), nullable=False),
+        sa.Column("project_id", sa.String(64), nullable=True),
+        sa.Column("type", sa.String(255), nullable=False),
+        sa.Column("blob", sa.Text, nullable=False),
+        sa.Column("extra", sa.JSON, nullable=False),
+        _created(),
+        sa.PrimaryKeyConstraint("id", name="pk_identity_credentials"),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["identity_users.id"],
+            ondelete="CASCADE",
+            name="fk_identity_credentials_user_id_identity_users",
+        ),
+    )
+    op.create_index("ix_identity_credentials_user_id", "identity_credentials", ["user_id"])
+    # the default roles imply each other as keystone-manage bootstrap makes them:
+    # admin -> member -> reader (until now this was built in)
+    roles = sa.table("identity_roles", sa.column("id", sa.String), sa.column("name", sa.String))
+    conn = op.get_bind()
+    ids = {name: rid for rid, name in conn.execute(sa.select(roles.c.id, roles.c.name))}
+    implied = sa.table(
+        "identity_implied_roles", sa.column("prior_role_id", sa.String), sa.column("implied_role_id", sa.String)
+    )
+    rows = [
+        {"prior_role_id": ids[a], "implied_role_id": ids[b]}
+        for a, b in (("admin", "member"), ("member", "reader"))
+        if a in ids and b in ids
+    ]
+    if rows:
+        op.bulk_insert(implied, rows)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_identity_credentials_user_id", "identity_credentials")
+    op.drop_table("identity_credentials")
+    op.drop_table("identity_policies")
+    op.drop_index("ix_identity_endpoints_service_id", "identity_endpoints")
+    op.drop_table("identity_endpoints")
+    op.drop_table("identity_services")
+    op.drop_table("identity_regions")
+    op.drop_table("identity_implied_roles")
+    op.drop_index("ix_identity_domain_assignments_domain_id", "identity_domain_assignments")
+    op.drop_table("identity_domain_assignments")
+    op.execute("DELETE FROM identity_role_assignments WHERE inherited")
+    with op.batch_alter_table("identity_role_assignments", recreate="always") as batch:
+        batch.drop_constraint("pk_identity_role_assignments", type_="primary")
+        batch.create_primary_key("pk_identity_role_assignments", list(_KEY))
+        batch.drop_column("inherited")
+    with op.batch_alter_table("identity_roles") as batch:
+        batch.drop_constraint("uq_identity_roles_domain_id", type_="unique")
+        batch.create_unique_constraint("uq_identity_roles_name", ["name"])
+        batch.drop_column("domain_id")
+    with op.batch_alter_table("identity_projects") as batch:
+        batch.drop_column("parent_id")
