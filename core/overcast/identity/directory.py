@@ -51,11 +51,15 @@ def duplicate(kind: str, name: str, domain_id: str | None = None) -> Conflict:
     return Conflict(f"Conflict occurred attempting to store {kind} - Duplicate entry found with name {name}{where}.")
 
 
-def check_name(name: Any, field: str = "name") -> str:
+#: Keystone's limit on a project's (and a domain's) name; other names may have 255 characters.
+MAX_PROJECT_NAME = 64
+
+
+def check_name(name: Any, field: str = "name", max_len: int = 255) -> str:
     if not isinstance(name, str) or not name.strip():
         raise BadRequest(f"Invalid input for field '{field}': a non-empty string is required.")
-    if len(name) > 255:
-        raise BadRequest(f"Invalid input for field '{field}': longer than 255 characters.")
+    if len(name) > max_len:
+        raise BadRequest(f"Invalid input for field '{field}': longer than {max_len} characters.")
     return name
 
 
@@ -140,7 +144,7 @@ class Directory:
     ) -> Project:
         """A project in ``domain_id``, under ``parent_id`` (a project of the same domain, or
         the domain itself: a top-level project)."""
-        check_name(name)
+        check_name(name, max_len=MAX_PROJECT_NAME)
         parent_project = None
         if parent_id and parent_id != domain_id:
             with self.session() as s:
@@ -176,7 +180,7 @@ class Directory:
             with self.session() as s:
                 project = self.get(Project, project_id, s)
                 if "name" in changes:
-                    project.name = check_name(changes["name"])
+                    project.name = check_name(changes["name"], max_len=MAX_PROJECT_NAME)
                 if "description" in changes:
                     project.description = changes["description"] or ""
                 if "tags" in changes:

@@ -26,6 +26,10 @@ FLAVORS = {"tempest-1": (128, 1, 1), "tempest-2": (192, 1, 1)}  # name: (MiB RAM
 PUBLIC_NETWORK = "public"
 PUBLIC_CIDR = "172.24.4.0/24"
 
+# Keystone's API extensions Overcast implements (Tempest's default "all" would claim OS-EC2,
+# OS-OAUTH1, OS-EP-FILTER and the rest too).
+IDENTITY_EXTENSIONS = ("OS-INHERIT",)
+
 # What Overcast implements (True) or not (False), by Tempest's feature-group option name.
 FEATURES: dict[str, dict[str, bool]] = {
     "identity-feature-enabled": {
@@ -371,6 +375,7 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
     }
     for group, flags in FEATURES.items():
         conf[group] = {k: str(v).lower() for k, v in flags.items()}
+    conf["identity-feature-enabled"]["api_extensions"] = ",".join(IDENTITY_EXTENSIONS)
     conf["network-feature-enabled"]["api_extensions"] = ",".join(facts.network_extensions) or "None"
     conf["volume-feature-enabled"]["api_extensions"] = ",".join(facts.volume_extensions) or "None"
     conf["object-storage-feature-enabled"]["discoverable_apis"] = ",".join(facts.swift_apis)
