@@ -59,7 +59,11 @@ RULES: dict[str, str] = {
     },
     **{f"identity:policies:{a}": "admin" for a in ("list", "show", "create", "update", "delete")},
     # credentials: the handler limits a non-admin to their own
-    **{f"identity:credentials:{a}": "authenticated" for a in ("list", "show", "create", "update", "delete")},
+    **{
+        f"identity:{r}:{a}": "authenticated"
+        for r in ("credentials", "ec2_credentials")
+        for a in ("list", "show", "create", "update", "delete")
+    },
     "identity:project_tags:create": "admin",
     "identity:project_tags:update": "admin",
     "identity:project_tags:delete": "admin",

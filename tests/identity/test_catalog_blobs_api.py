@@ -144,3 +144,24 @@ def test_project_tags(cloud) -> None:
     assert cloud.request("GET", V3 + f"/projects/{own}/tags", token=token).status_code == 200
     assert cloud.request("PUT", V3 + f"/projects/{own}/tags/z", token=token).status_code == 403
     assert cloud.request("GET", V3 + f"/projects/{pid}/tags", token=token).status_code == 404
+
+
+def test_ec2_credentials(cloud) -> None:
+    pa, ua, ta = cloud.new_project_user(role="member")
+    pb, ub, tb = cloud.new_project_user(role="member")
+    path = f"/users/{ua}/credentials/OS-EC2"
+    r = cloud.request("POST", V3 + path, token=ta, json={"tenant_id": pa})
+    assert r.status_code == 201, r.text
+    cred = r.json()["credential"]
+    assert cred["user_id"] == ua and cred["tenant_id"] == pa and cred["access"] and cred["secret"]
+    shown = cloud.request("GET", V3 + f"{path}/{cred['access']}", token=ta).json()["credential"]
+    assert shown["secret"] == cred["secret"]
+    assert [c["access"] for c in cloud.request("GET", V3 + path, token=ta).json()["credentials"]] == [cred["access"]]
+    # it is an ec2 credential in /v3/credentials too
+    assert cloud.request("GET", V3 + "/credentials?type=ec2", token=ta).json()["credentials"][0]["user_id"] == ua
+    # a project without a role of the user's is refused; another user sees nothing
+    assert cloud.request("POST", V3 + path, token=ta, json={"tenant_id": pb}).status_code == 403
+    assert cloud.request("GET", V3 + path, token=tb).status_code == 404
+    assert cloud.request("DELETE", V3 + f"{path}/{cred['access']}", token=tb).status_code == 404
+    assert cloud.request("DELETE", V3 + f"{path}/{cred['access']}", token=ta).status_code == 204
+    assert cloud.request("GET", V3 + f"{path}/{cred['access']}", token=ta).status_code == 404

@@ -42,6 +42,15 @@ def ec2_credential_id(blob: str) -> str:
     return hashlib.sha256(access.encode()).hexdigest()
 
 
+def ec2_blob(credential: Credential) -> dict[str, Any]:
+    """An ec2 credential's blob as an object (empty if it does not parse)."""
+    try:
+        parsed = json.loads(credential.blob)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 class Blobs:
     def __init__(self, session_factory: Callable[[], Any]) -> None:
         self.session = session_factory

@@ -1,10 +1,14 @@
-"""``/v3/policies`` (OS-POLICY blobs, admin only) and ``/v3/credentials``.
+"""``/v3/policies`` (OS-POLICY blobs, admin only), ``/v3/credentials`` and OS-EC2's
+``/v3/users/{id}/credentials/OS-EC2`` (ec2 credentials seen as access/secret pairs).
 
 A credential belongs to a user: an admin sees and manages every one, anyone else only
 their own (another user's credential answers 404)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -14,8 +18,10 @@ from overcast.api.deps import authorize, get_runtime
 from overcast.api.identity import body as b
 from overcast.api.identity import render
 from overcast.context import RequestContext
-from overcast.db.models.identity import Credential
-from overcast.identity.blobs import credential_not_found
+from overcast.db.models.identity import Credential, Project, User
+from overcast.errors import Forbidden, NotFound
+from overcast.identity.blobs import credential_not_found, ec2_blob
+from overcast.identity.directory import not_found
 from overcast.runtime import Runtime
 
 router = APIRouter()
@@ -190,4 +196,92 @@ def delete_credential(
 ) -> Response:
     visible_credential(runtime, ctx, credential_id)
     runtime.identity.blobs.delete_credential(credential_id)
+    return render.empty_response(204)
+
+
+# --- OS-EC2: a user's EC2-style access/secret pairs, kept as ec2 credentials -----------------
+
+
+def _ec2(request: Request, c: Credential) -> dict[str, Any]:
+    blob = ec2_blob(c)
+    return {
+        "user_id": c.user_id,
+        "tenant_id": c.project_id,
+        "access": blob.get("access"),
+        "secret": blob.get("secret"),
+        "trust_id": blob.get("trust_id"),
+        "links": {"self": render.v3_url(request, f"/users/{c.user_id}/credentials/OS-EC2/{blob.get('access')}")},
+    }
+
+
+def _ec2_owner(runtime: Runtime, ctx: RequestContext, user_id: str) -> None:
+    """An admin, or the user themself (another user is not there: 404)."""
+    if not ctx.is_admin and user_id != ctx.user_id:
+        raise not_found("user", user_id)
+    runtime.identity.directory.get(User, user_id)
+
+
+def _ec2_credential(runtime: Runtime, user_id: str, access: str) -> Credential:
+    try:
+        credential = runtime.identity.blobs.get_credential(hashlib.sha256(access.encode()).hexdigest())
+    except NotFound:
+        credential = None
+    if credential is None or credential.type != "ec2" or credential.user_id != user_id:
+        raise NotFound(f"Could not find credential: {access}.", code="CredentialNotFound")
+    return credential
+
+
+@router.get("/v3/users/{user_id}/credentials/OS-EC2")
+def list_ec2_credentials(
+    request: Request,
+    user_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:ec2_credentials:list")),
+) -> Response:
+    _ec2_owner(runtime, ctx, user_id)
+    found = runtime.identity.blobs.list_credentials(user_id, "ec2")
+    return render.collection(request, "credentials", [_ec2(request, c) for c in found])
+
+
+@router.post("/v3/users/{user_id}/credentials/OS-EC2")
+def create_ec2_credential(
+    request: Request,
+    user_id: str,
+    body: Any = Body(None),
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:ec2_credentials:create")),
+) -> Response:
+    _ec2_owner(runtime, ctx, user_id)
+    if not isinstance(body, dict):
+        raise b.invalid("tenant_id", "'tenant_id' is a required property.")
+    project_id = b.string(body, "tenant_id", required=True) or ""
+    runtime.identity.directory.get(Project, project_id)
+    if not runtime.identity.assignments.effective_roles(user_id, project_id):
+        raise Forbidden(f"User {user_id} has no role on project {project_id}.")
+    blob = json.dumps({"access": secrets.token_hex(16), "secret": secrets.token_hex(16), "trust_id": None})
+    credential = runtime.identity.blobs.create_credential(user_id, "ec2", blob, project_id=project_id)
+    return render.json_response({"credential": _ec2(request, credential)}, 201)
+
+
+@router.get("/v3/users/{user_id}/credentials/OS-EC2/{access}")
+def show_ec2_credential(
+    request: Request,
+    user_id: str,
+    access: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:ec2_credentials:show")),
+) -> Response:
+    _ec2_owner(runtime, ctx, user_id)
+    return render.json_response({"credential": _ec2(request, _ec2_credential(runtime, user_id, access))})
+
+
+@router.delete("/v3/users/{user_id}/credentials/OS-EC2/{access}")
+def delete_ec2_credential(
+    user_id: str,
+    access: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:ec2_credentials:delete")),
+) -> Response:
+    _ec2_owner(runtime, ctx, user_id)
+    runtime.identity.blobs.delete_credential(_ec2_credential(runtime, user_id, access).id)
     return render.empty_response(204)
