@@ -1,5 +1,5 @@
-"""``/v3/projects`` and their tags. A non-admin sees only the project its token is scoped
-to; any other project answers 404.
+"""``/v3/projects`` and their tags. Only an admin lists projects (403 otherwise, as Keystone's
+default policy); a non-admin sees the project its token is scoped to, any other answers 404.
 
 Domains are projects too in Keystone (``is_domain``): ``POST /v3/projects`` with
 ``is_domain: true`` creates a domain, ``?is_domain=true`` lists the domains as projects, and
@@ -17,7 +17,7 @@ from overcast.api.identity import body as b
 from overcast.api.identity import render
 from overcast.context import RequestContext
 from overcast.db.models.identity import Domain, Project
-from overcast.errors import BadRequest, NotFound
+from overcast.errors import BadRequest, Forbidden, NotFound
 from overcast.identity.directory import not_found
 from overcast.runtime import Runtime
 
@@ -65,12 +65,16 @@ def list_projects(
     on = b.query_bool(enabled, "enabled")
     directory = runtime.identity.directory
     if b.query_bool(is_domain, "is_domain"):
-        domain_ids: set[str] | None = None if ctx.is_admin else set()
-        domains = directory.list(Domain, {"name": name, "enabled": on}, domain_ids)
+        if not ctx.is_admin:
+            raise Forbidden("You are not authorized to perform the requested action: identity:list_projects.")
+        domains = directory.list(Domain, {"name": name, "enabled": on})
         return render.collection(request, "projects", [render.domain_as_project(request, d) for d in domains])
+    if not ctx.is_admin:
+        # as Keystone's default policy: a project-scoped token lists its projects through
+        # /v3/auth/projects or /v3/users/{id}/projects, not here
+        raise Forbidden("You are not authorized to perform the requested action: identity:list_projects.")
     filters: dict[str, Any] = {"name": name, "domain_id": domain_id, "enabled": on}
-    ids = None if ctx.is_admin else {ctx.project_id or ""}
-    projects = directory.list(Project, filters, ids)
+    projects = directory.list(Project, filters)
     if parent_id is not None:
         # a domain's id as parent: its top-level projects
         projects = [p for p in projects if (p.parent_id or p.domain_id) == parent_id]
