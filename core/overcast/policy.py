@@ -57,7 +57,11 @@ RULES: dict[str, str] = {
         for r in ("regions", "services", "endpoints")
         for a in ("create", "update", "delete")
     },
-    **{f"identity:policies:{a}": "admin" for a in ("list", "show", "create", "update", "delete")},
+    **{
+        f"identity:{r}:{a}": "admin"
+        for r in ("policies", "endpoint_groups")
+        for a in ("list", "show", "create", "update", "delete")
+    },
     # credentials: the handler limits a non-admin to their own
     **{
         f"identity:{r}:{a}": "authenticated"

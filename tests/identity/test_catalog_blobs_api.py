@@ -165,3 +165,46 @@ def test_ec2_credentials(cloud) -> None:
     assert cloud.request("DELETE", V3 + f"{path}/{cred['access']}", token=tb).status_code == 404
     assert cloud.request("DELETE", V3 + f"{path}/{cred['access']}", token=ta).status_code == 204
     assert cloud.request("GET", V3 + f"{path}/{cred['access']}", token=ta).status_code == 404
+
+
+def test_endpoint_groups_narrow_a_projects_catalog(cloud) -> None:
+    ep = "/OS-EP-FILTER"
+    compute = _admin(cloud, "GET", "/services?type=compute").json()["services"][0]["id"]
+    r = _admin(
+        cloud,
+        "POST",
+        f"{ep}/endpoint_groups",
+        json={"endpoint_group": {"name": "g", "filters": {"service_id": compute}}},
+    )
+    assert r.status_code == 201, r.text
+    gid = r.json()["endpoint_group"]["id"]
+    bad = {"endpoint_group": {"name": "g2", "filters": {"colour": "blue"}}}
+    assert _admin(cloud, "POST", f"{ep}/endpoint_groups", json=bad).status_code == 400
+    assert _admin(cloud, "HEAD", f"{ep}/endpoint_groups/{gid}").status_code == 200
+    assert {
+        e["service_id"] for e in _admin(cloud, "GET", f"{ep}/endpoint_groups/{gid}/endpoints").json()["endpoints"]
+    } == {compute}
+    project, user, token = cloud.new_project_user(role="member")
+    # no association: the whole catalog
+    full = cloud.request("GET", V3 + "/auth/catalog", token=token).json()["catalog"]
+    assert len({s["type"] for s in full}) > 1
+    assert _admin(cloud, "PUT", f"{ep}/endpoint_groups/{gid}/projects/{project}").status_code == 204
+    assert _admin(cloud, "GET", f"{ep}/endpoint_groups/{gid}/projects/{project}").json()["project"]["id"] == project
+    narrowed = cloud.request("GET", V3 + "/auth/catalog", token=token).json()["catalog"]
+    assert [s["type"] for s in narrowed] == ["compute"]
+    # the admin's project is not narrowed
+    assert len(_admin(cloud, "GET", "/auth/catalog").json()["catalog"]) == len(full)
+    # a direct endpoint association adds to it
+    image = next(s for s in full if s["type"] == "image")["endpoints"][0]["id"]
+    assert _admin(cloud, "PUT", f"{ep}/projects/{project}/endpoints/{image}").status_code == 204
+    assert _admin(cloud, "HEAD", f"{ep}/projects/{project}/endpoints/{image}").status_code == 204
+    narrowed = cloud.request("GET", V3 + "/auth/catalog", token=token).json()["catalog"]
+    assert sorted(s["type"] for s in narrowed) == ["compute", "image"]
+    assert _admin(cloud, "PUT", f"{ep}/projects/{project}/endpoints/nope").status_code == 404
+    # the group and the endpoint go: the whole catalog again
+    assert _admin(cloud, "DELETE", f"{ep}/endpoint_groups/{gid}").status_code == 204
+    assert _admin(cloud, "DELETE", f"{ep}/projects/{project}/endpoints/{image}").status_code == 204
+    again = cloud.request("GET", V3 + "/auth/catalog", token=token).json()["catalog"]
+    assert len(again) == len(full)
+    # members neither see nor make endpoint groups
+    assert cloud.request("GET", V3 + f"{ep}/endpoint_groups", token=token).status_code == 403

@@ -58,11 +58,21 @@ def _base(svc: ServiceDef, base_url: str, object_url: str | None) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def catalog_json(
-    base_url: str, region: str, project_id: str | None, object_url: str | None = None, stored: tuple[Any, ...] = ()
+    base_url: str,
+    region: str,
+    project_id: str | None,
+    object_url: str | None = None,
+    stored: tuple[Any, ...] = (),
+    only: frozenset[str] | None = None,
 ) -> str:
     """The catalog already serialized, cached per project (and stored catalog entries):
-    token responses embed it as is."""
-    return json.dumps(_build_catalog(base_url, region, project_id, object_url, stored), separators=(",", ":"))
+    token responses embed it as is. ``only``: the endpoint ids to keep (OS-EP-FILTER)."""
+    catalog = _build_catalog(base_url, region, project_id, object_url, stored)
+    if only is not None:
+        for svc in catalog:
+            svc["endpoints"] = [e for e in svc["endpoints"] if e["id"] in only]
+        catalog = [svc for svc in catalog if svc["endpoints"]]
+    return json.dumps(catalog, separators=(",", ":"))
 
 
 def build_catalog(

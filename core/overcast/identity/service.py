@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+import json
+from typing import Any, cast
 
 from sqlalchemy import select
 
@@ -24,11 +25,12 @@ from overcast.errors import Forbidden, NotFound
 from overcast.identity.appcreds import AppCredentials
 from overcast.identity.assignments import Assignments, SystemAssignments
 from overcast.identity.auth import Authenticator
-from overcast.identity.catalog import build_catalog, catalog_json
+from overcast.identity.catalog import catalog_json, endpoint_records
 from overcast.identity.blobs import Blobs
 from overcast.identity.catalog_store import CatalogStore
 from overcast.identity.directory import Directory
 from overcast.identity.domains import Domains
+from overcast.identity.endpoint_filter import EndpointFilter
 from overcast.identity.implied import ImpliedRoles
 from overcast.identity.keys import KeyRepository
 from overcast.identity.passwords import Passwords
@@ -69,11 +71,13 @@ class IdentityService:
         self.domains = Domains(self.db.session, section.token_ttl)
         self.implied = ImpliedRoles(self.db.session)
         self.catalog_store = CatalogStore(self.db.session)
+        self.endpoint_filter = EndpointFilter(self.db.session)
         self.blobs = Blobs(self.db.session)
         self.appcreds = AppCredentials(self.db.session, self.passwords, section.token_ttl)
         self.system_assignments = SystemAssignments(self.db.session)
         self.resolver = TokenResolver(self.db, self.tokens, self.assignments, self.appcreds, self.system_assignments)
         self.resolver.watch.on_change(self.catalog_store.clear)
+        self.resolver.watch.on_change(self.endpoint_filter.clear)
         self.authenticator = Authenticator(self)
         self.throttle = LoginThrottle(section)
 
@@ -150,14 +154,27 @@ class IdentityService:
             add_revocation(s, int(self.ttl.total_seconds()), audit_id=data.payload.audit_id)
 
     def catalog(self, project_id: str | None) -> list[dict[str, Any]]:
-        config = self.runtime.config
-        stored = self.catalog_store.token_entries()
-        return build_catalog(config.api.base_url(), config.api.region, project_id, config.object_store_url(), stored)
+        return cast("list[dict[str, Any]]", json.loads(self.catalog_json(project_id)))
 
     def catalog_json(self, project_id: str | None) -> str:
+        """The token catalog, serialized: Overcast's services and the stored ones, narrowed
+        to the project's OS-EP-FILTER endpoints when it has any."""
         config = self.runtime.config
         stored = self.catalog_store.token_entries()
-        return catalog_json(config.api.base_url(), config.api.region, project_id, config.object_store_url(), stored)
+        only = self.endpoint_filter.allowed(project_id, self.all_endpoints) if project_id else None
+        return catalog_json(
+            config.api.base_url(), config.api.region, project_id, config.object_store_url(), stored, only
+        )
+
+    def all_endpoints(self) -> list[dict[str, Any]]:
+        """Every endpoint, Overcast's and the stored ones (id, service_id, region_id, interface, url)."""
+        config = self.runtime.config
+        out = endpoint_records(config.api.base_url(), config.api.region, config.object_store_url())
+        out += [
+            {"id": e.id, "service_id": e.service_id, "region_id": e.region_id, "interface": e.interface, "url": e.url}
+            for e in self.catalog_store.list_endpoints()
+        ]
+        return out
 
     # --- bootstrap ----------------------------------------------------------------------
 

@@ -27,8 +27,8 @@ PUBLIC_NETWORK = "public"
 PUBLIC_CIDR = "172.24.4.0/24"
 
 # Keystone's API extensions Overcast implements (Tempest's default "all" would claim
-# OS-OAUTH1, OS-EP-FILTER, OS-TRUST and the rest too).
-IDENTITY_EXTENSIONS = ("OS-INHERIT", "OS-EC2")
+# OS-OAUTH1, OS-TRUST and the rest too).
+IDENTITY_EXTENSIONS = ("OS-INHERIT", "OS-EC2", "OS-EP-FILTER")
 
 # What Overcast implements (True) or not (False), by Tempest's feature-group option name.
 FEATURES: dict[str, dict[str, bool]] = {

@@ -13,6 +13,7 @@ from overcast.api.identity import (
     catalog,
     discovery,
     domains,
+    endpoint_filter,
     groups,
     projects,
     roles,
@@ -26,7 +27,19 @@ FAST_ROUTES = tokens.FAST_ROUTES
 router = APIRouter(prefix="/identity")
 router.add_api_route("", discovery.versions, methods=["GET"])
 router.add_api_route("/", discovery.versions, methods=["GET"])
-for _module in (tokens, discovery, projects, users, roles, groups, appcreds, domains, catalog, blobs):  # hottest first
+for _module in (
+    tokens,
+    discovery,
+    projects,
+    users,
+    roles,
+    groups,
+    appcreds,
+    domains,
+    catalog,
+    blobs,
+    endpoint_filter,
+):  # hottest first
     router.include_router(_module.router)
 
 __all__ = ["router", "FAST_ROUTES"]

@@ -352,4 +352,5 @@ def delete_endpoint(
     if endpoint_id in _builtin_endpoints(request, runtime):
         raise builtin_refused("endpoint", endpoint_id)
     runtime.identity.catalog_store.delete_endpoint(endpoint_id)
+    runtime.identity.endpoint_filter.forget_endpoint(endpoint_id)
     return render.empty_response(204)

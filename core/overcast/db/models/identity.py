@@ -219,6 +219,45 @@ class Endpoint(Base):
     created_at: Mapped[datetime] = created_at()
 
 
+class EndpointGroup(Base):
+    """OS-EP-FILTER: a named filter (``service_id``, ``region_id``, ``interface``) on endpoints."""
+
+    __tablename__ = "identity_endpoint_groups"
+
+    id: Mapped[str] = _hex_pk()
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    filters: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = created_at()
+
+
+class ProjectEndpoint(Base):
+    """OS-EP-FILTER: an endpoint in a project's catalog (a project with any narrows its catalog)."""
+
+    __tablename__ = "identity_project_endpoints"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_projects.id", ondelete="CASCADE", name="fk_identity_project_endpoints_project"),
+        primary_key=True,
+    )
+    endpoint_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ProjectEndpointGroup(Base):
+    """OS-EP-FILTER: an endpoint group's endpoints in a project's catalog."""
+
+    __tablename__ = "identity_project_endpoint_groups"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_projects.id", ondelete="CASCADE", name="fk_identity_project_endpoint_groups_project"),
+        primary_key=True,
+    )
+    endpoint_group_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_endpoint_groups.id", ondelete="CASCADE", name="fk_identity_project_endpoint_groups_group"),
+        primary_key=True,
+    )
+
+
 class Policy(Base):
     """An OS-POLICY blob: stored and served back as given, never enforced."""
 

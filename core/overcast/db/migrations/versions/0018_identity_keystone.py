@@ -1,6 +1,7 @@
 """Identity (issue 16): domains with content, project hierarchy, domain roles, implied roles,
 domain and inherited (OS-INHERIT) role assignments, the catalog (regions, services, endpoints)
-as data, policies (OS-POLICY blobs) and credentials.
+as data with OS-EP-FILTER's endpoint groups and project associations, policies (OS-POLICY
+blobs) and credentials.
 
 Revision ID: 0018
 Revises: 0017
@@ -110,6 +111,45 @@ def upgrade() -> None:
     )
     op.create_index("ix_identity_endpoints_service_id", "identity_endpoints", ["service_id"])
     op.create_table(
+        "identity_endpoint_groups",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("description", sa.Text, nullable=False),
+        sa.Column("filters", sa.JSON, nullable=False),
+        _created(),
+        sa.PrimaryKeyConstraint("id", name="pk_identity_endpoint_groups"),
+    )
+    op.create_table(
+        "identity_project_endpoints",
+        sa.Column("project_id", sa.String(64), nullable=False),
+        sa.Column("endpoint_id", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("project_id", "endpoint_id", name="pk_identity_project_endpoints"),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["identity_projects.id"],
+            ondelete="CASCADE",
+            name="fk_identity_project_endpoints_project",
+        ),
+    )
+    op.create_table(
+        "identity_project_endpoint_groups",
+        sa.Column("project_id", sa.String(64), nullable=False),
+        sa.Column("endpoint_group_id", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("project_id", "endpoint_group_id", name="pk_identity_project_endpoint_groups"),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["identity_projects.id"],
+            ondelete="CASCADE",
+            name="fk_identity_project_endpoint_groups_project",
+        ),
+        sa.ForeignKeyConstraint(
+            ["endpoint_group_id"],
+            ["identity_endpoint_groups.id"],
+            ondelete="CASCADE",
+            name="fk_identity_project_endpoint_groups_group",
+        ),
+    )
+    op.create_table(
         "identity_policies",
         sa.Column("id", sa.String(64), nullable=False),
         sa.Column("type", sa.String(255), nullable=False),
@@ -157,6 +197,9 @@ def downgrade() -> None:
     op.drop_index("ix_identity_credentials_user_id", "identity_credentials")
     op.drop_table("identity_credentials")
     op.drop_table("identity_policies")
+    op.drop_table("identity_project_endpoint_groups")
+    op.drop_table("identity_project_endpoints")
+    op.drop_table("identity_endpoint_groups")
     op.drop_index("ix_identity_endpoints_service_id", "identity_endpoints")
     op.drop_table("identity_endpoints")
     op.drop_table("identity_services")
