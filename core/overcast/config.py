@@ -221,6 +221,10 @@ class ImageSection(_Section):
     max_image_size: int = Field(default=1024**4, ge=1)  # bytes; larger uploads are refused (413)
     # os_hash_algo of new uploads (Glance's hashing_algorithm); clients verify with whatever it is
     hashing_algorithm: str = Field(default="sha512", pattern="^(sha512|sha384|sha256|sha3_512|blake2b)$")
+    # Glance's [image_format] require_image_format_match: refuse uploads whose content is not
+    # their disk_format. Off, a mismatch is stored as declared (QEMU then fails to boot it);
+    # unsafe content (qcow2 backing or data files, VMDK descriptors) is refused either way.
+    require_format_match: bool = True
 
 
 class NetworkingSection(_Section):

@@ -139,6 +139,7 @@ def store_stream(
     declared_md5: str | None = None,
     max_size: int | None = None,
     hash_algo: str = HASH_ALGO,
+    require_format_match: bool = True,
 ) -> tuple[StoredImage, UploadResult]:
     """Stream ``chunks`` into the store while hashing and inspecting them."""
     stream = UploadStream(
@@ -150,6 +151,7 @@ def store_stream(
         declared_sha256=plan.declared_sha256,
         max_size=max_size,
         hash_algo=hash_algo,
+        require_format_match=require_format_match,
     )
     stored = store.add(plan.image_id, stream, declared_size)
     result = stream.result
@@ -170,6 +172,7 @@ def upload(
     declared_md5: str | None = None,
     max_size: int | None = None,
     hash_algo: str = HASH_ALGO,
+    require_format_match: bool = True,
 ) -> None:
     """Stream ``chunks`` into the store and activate the image. On any failure nothing is
     kept: the store drops what it wrote and the image leaves ``saving`` (see :func:`abort`)."""
@@ -184,6 +187,7 @@ def upload(
             declared_md5=declared_md5,
             max_size=max_size,
             hash_algo=hash_algo,
+            require_format_match=require_format_match,
         )
     except BaseException as exc:
         abort(db, image_id, exc)

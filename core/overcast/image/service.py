@@ -205,6 +205,7 @@ class ImageService:
             declared_md5=md5,
             max_size=settings.max_image_size,
             hash_algo=settings.hashing_algorithm,
+            require_format_match=settings.require_format_match,
         )
 
     def open_download(self, ctx: RequestContext, image_id: str, range_header: str | None = None) -> data.Download:
