@@ -22,9 +22,41 @@ def _created() -> sa.Column:
     return sa.Column("created_at", sa.DateTime, nullable=False)
 
 
+#: Tables whose rows SQLite would delete when a table they reference is recreated (see
+#: :func:`_snapshot`).
+_REFERRERS = ("identity_role_assignments", "identity_system_assignments", "identity_app_credentials")
+
+
+def _snapshot() -> dict[str, list[dict[str, object]]]:
+    """The rows that reference roles or projects. On SQLite, recreating ``identity_roles``
+    or ``identity_projects`` (to change a constraint or drop a column) drops the old table,
+    and with foreign keys on that DROP deletes them through ``ON DELETE CASCADE``: they are
+    put back afterwards (:func:`_restore`)."""
+    conn = op.get_bind()
+    if conn.dialect.name != "sqlite":
+        return {}  # nothing is recreated
+    out = {}
+    for name in _REFERRERS:
+        table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+        out[name] = [dict(row._mapping) for row in conn.execute(sa.select(table))]
+    return out
+
+
+def _restore(saved: dict[str, list[dict[str, object]]], **defaults: object) -> None:
+    """Put the snapshot back; ``defaults``: values for columns added since (``inherited``)."""
+    conn = op.get_bind()
+    for name, rows in saved.items():
+        table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+        conn.execute(table.delete())
+        if rows:
+            wanted = [{**{k: v for k, v in defaults.items() if k in table.c}, **r} for r in rows]
+            conn.execute(table.insert(), [{k: v for k, v in r.items() if k in table.c} for r in wanted])
+
+
 def upgrade() -> None:
     with op.batch_alter_table("identity_projects") as batch:
         batch.add_column(sa.Column("parent_id", sa.String(64), nullable=True))
+    saved = _snapshot()
     # a role is global (domain_id "") or belongs to one domain; names are unique per domain
     with op.batch_alter_table("identity_roles") as batch:
         batch.add_column(sa.Column("domain_id", sa.String(64), nullable=False, server_default=""))
@@ -35,6 +67,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("inherited", sa.Boolean, nullable=False, server_default=sa.false()))
         batch.drop_constraint("pk_identity_role_assignments", type_="primary")
         batch.create_primary_key("pk_identity_role_assignments", [*_KEY, "inherited"])
+    _restore(saved, inherited=False)
     op.create_table(
         "identity_domain_assignments",
         sa.Column("actor_type", sa.String(8), nullable=False),
@@ -208,13 +241,16 @@ def downgrade() -> None:
     op.drop_index("ix_identity_domain_assignments_domain_id", "identity_domain_assignments")
     op.drop_table("identity_domain_assignments")
     op.execute("DELETE FROM identity_role_assignments WHERE inherited")
+    op.execute("DELETE FROM identity_roles WHERE domain_id != ''")  # domain roles go with the feature
     with op.batch_alter_table("identity_role_assignments", recreate="always") as batch:
         batch.drop_constraint("pk_identity_role_assignments", type_="primary")
         batch.create_primary_key("pk_identity_role_assignments", list(_KEY))
         batch.drop_column("inherited")
+    saved = _snapshot()
     with op.batch_alter_table("identity_roles") as batch:
         batch.drop_constraint("uq_identity_roles_domain_id", type_="unique")
         batch.create_unique_constraint("uq_identity_roles_name", ["name"])
         batch.drop_column("domain_id")
     with op.batch_alter_table("identity_projects") as batch:
         batch.drop_column("parent_id")
+    _restore(saved)
