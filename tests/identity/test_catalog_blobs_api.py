@@ -122,6 +122,11 @@ def test_credentials_belong_to_their_user(cloud) -> None:
     assert json.loads(up.json()["credential"]["blob"])["secret"] == "S2"
     assert cid in {c["id"] for c in _admin(cloud, "GET", "/credentials").json()["credentials"]}
     assert cloud.request("DELETE", V3 + f"/credentials/{cid}", token=ta).status_code == 204
+    # a project's credentials go with it
+    kept = {"credential": {"user_id": ua, "project_id": pa, "type": "totp", "blob": "seed"}}
+    kid = cloud.request("POST", V3 + "/credentials", token=ta, json=kept).json()["credential"]["id"]
+    assert _admin(cloud, "DELETE", f"/projects/{pa}").status_code == 204
+    assert _admin(cloud, "GET", f"/credentials/{kid}").status_code == 404
 
 
 def test_project_tags(cloud) -> None:

@@ -22,6 +22,7 @@ from overcast.db.models.identity import (
     DEFAULT_DOMAIN_ID,
     GLOBAL_ROLE_DOMAIN,
     ApplicationCredential,
+    Credential,
     Domain,
     DomainRoleAssignment,
     Group,
@@ -205,6 +206,7 @@ class Directory:
                 )
             s.execute(delete(RoleAssignment).where(RoleAssignment.project_id == project_id))
             s.execute(delete(ApplicationCredential).where(ApplicationCredential.project_id == project_id))
+            s.execute(delete(Credential).where(Credential.project_id == project_id))  # as Keystone
             s.delete(project)
             add_revocation(s, self.token_ttl, project_id=project_id)
 
