@@ -45,6 +45,32 @@ RULES: dict[str, str] = {
     "identity:grants:delete": "admin",
     "identity:system_grants:create": "admin",
     "identity:system_grants:delete": "admin",
+    # issue 16: domains, OS-INHERIT, implied roles, the catalog, OS-POLICY, credentials, tags
+    "identity:domains:create": "admin",
+    "identity:domains:update": "admin",
+    "identity:domains:delete": "admin",
+    **{f"identity:inherited_grants:{a}": "admin" for a in ("list", "show", "create", "delete")},
+    "identity:implied_roles:create": "admin",
+    "identity:implied_roles:delete": "admin",
+    **{
+        f"identity:{r}:{a}": "admin"
+        for r in ("regions", "services", "endpoints")
+        for a in ("create", "update", "delete")
+    },
+    **{
+        f"identity:{r}:{a}": "admin"
+        for r in ("policies", "endpoint_groups")
+        for a in ("list", "show", "create", "update", "delete")
+    },
+    # credentials: the handler limits a non-admin to their own
+    **{
+        f"identity:{r}:{a}": "authenticated"
+        for r in ("credentials", "ec2_credentials")
+        for a in ("list", "show", "create", "update", "delete")
+    },
+    "identity:project_tags:create": "admin",
+    "identity:project_tags:update": "admin",
+    "identity:project_tags:delete": "admin",
     # --- compute ----------------------------------------------------------------------
     "compute:flavors:create": "admin",
     "compute:flavors:delete": "admin",

@@ -57,21 +57,63 @@ def _base(svc: ServiceDef, base_url: str, object_url: str | None) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def catalog_json(base_url: str, region: str, project_id: str | None, object_url: str | None = None) -> str:
-    """The catalog already serialized, cached per project: token responses embed it as is."""
-    return json.dumps(_build_catalog(base_url, region, project_id, object_url), separators=(",", ":"))
+def catalog_json(
+    base_url: str,
+    region: str,
+    project_id: str | None,
+    object_url: str | None = None,
+    stored: tuple[Any, ...] = (),
+    only: frozenset[str] | None = None,
+) -> str:
+    """The catalog already serialized, cached per project (and stored catalog entries):
+    token responses embed it as is. ``only``: the endpoint ids to keep (OS-EP-FILTER)."""
+    catalog = _build_catalog(base_url, region, project_id, object_url, stored)
+    if only is not None:
+        for svc in catalog:
+            svc["endpoints"] = [e for e in svc["endpoints"] if e["id"] in only]
+        catalog = [svc for svc in catalog if svc["endpoints"]]
+    return json.dumps(catalog, separators=(",", ":"))
 
 
 def build_catalog(
-    base_url: str, region: str, project_id: str | None, object_url: str | None = None
+    base_url: str, region: str, project_id: str | None, object_url: str | None = None, stored: tuple[Any, ...] = ()
 ) -> list[dict[str, Any]]:
     """The token's ``catalog`` (a fresh copy)."""
-    return json.loads(catalog_json(base_url, region, project_id, object_url))
+    return json.loads(catalog_json(base_url, region, project_id, object_url, stored))
 
 
-def _build_catalog(base_url: str, region: str, project_id: str | None, object_url: str | None) -> list[dict[str, Any]]:
-    """The token's ``catalog``. Without a project, services whose URL needs one are left
-    out (Keystone does the same for unscoped tokens)."""
+_PROJECT_TEMPLATES = ("$(project_id)s", "$(tenant_id)s", "%(project_id)s", "%(tenant_id)s")
+
+
+def _fill(url: str, project_id: str | None) -> str | None:
+    """A stored endpoint URL with Keystone's project templates filled in; ``None`` when it
+    needs a project and there is none."""
+    for template in _PROJECT_TEMPLATES:
+        if template in url:
+            if not project_id:
+                return None
+            url = url.replace(template, project_id)
+    return url
+
+
+def _stored_endpoints(endpoints: tuple[Any, ...], project_id: str | None) -> list[dict[str, Any]]:
+    out = []
+    for endpoint_id, interface, region_id, url in endpoints:
+        filled = _fill(url, project_id)
+        if filled is not None:
+            out.append(
+                {"id": endpoint_id, "interface": interface, "region": region_id, "region_id": region_id, "url": filled}
+            )
+    return out
+
+
+def _build_catalog(
+    base_url: str, region: str, project_id: str | None, object_url: str | None, stored: tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
+    """The token's ``catalog``: Overcast's services, then the stored ones (``stored``: see
+    :meth:`~overcast.identity.catalog_store.CatalogStore.token_entries`). Without a project,
+    endpoints whose URL needs one are left out (Keystone does the same for unscoped tokens)."""
+    extra = {entry[0]: entry for entry in stored}
     out = []
     for svc in SERVICES:
         if "{project_id}" in svc.path and not project_id:
@@ -91,9 +133,13 @@ def _build_catalog(base_url: str, region: str, project_id: str | None, object_ur
                         "url": url,
                     }
                     for iface in INTERFACES
-                ],
+                ]
+                + _stored_endpoints(extra.pop(service_id(svc), ("", "", "", ()))[3], project_id),
             }
         )
+    for sid, kind, name, endpoints in extra.values():
+        if kind:  # a stored service (an unknown id here is an endpoint of a deleted one)
+            out.append({"id": sid, "type": kind, "name": name, "endpoints": _stored_endpoints(endpoints, project_id)})
     return out
 
 

@@ -20,16 +20,21 @@ from sqlalchemy.orm import Session
 from overcast.db.models.base import utcnow
 from overcast.db.models.identity import (
     DEFAULT_DOMAIN_ID,
+    GLOBAL_ROLE_DOMAIN,
     ApplicationCredential,
+    Credential,
     Domain,
+    DomainRoleAssignment,
     Group,
     GroupMember,
+    ImpliedRole,
     Project,
     Role,
     RoleAssignment,
+    SystemRoleAssignment,
     User,
 )
-from overcast.errors import BadRequest, Conflict, NotFound
+from overcast.errors import BadRequest, Conflict, Forbidden, NotFound
 from overcast.identity.passwords import Passwords
 from overcast.identity.revocation import add_revocation, bump_generation
 
@@ -47,11 +52,15 @@ def duplicate(kind: str, name: str, domain_id: str | None = None) -> Conflict:
     return Conflict(f"Conflict occurred attempting to store {kind} - Duplicate entry found with name {name}{where}.")
 
 
-def check_name(name: Any, field: str = "name") -> str:
+#: Keystone's limit on a project's (and a domain's) name; other names may have 255 characters.
+MAX_PROJECT_NAME = 64
+
+
+def check_name(name: Any, field: str = "name", max_len: int = 255) -> str:
     if not isinstance(name, str) or not name.strip():
         raise BadRequest(f"Invalid input for field '{field}': a non-empty string is required.")
-    if len(name) > 255:
-        raise BadRequest(f"Invalid input for field '{field}': longer than 255 characters.")
+    if len(name) > max_len:
+        raise BadRequest(f"Invalid input for field '{field}': longer than {max_len} characters.")
     return name
 
 
@@ -132,11 +141,38 @@ class Directory:
         description: str = "",
         enabled: bool = True,
         tags: builtins.list[str] | None = None,
+        parent_id: str | None = None,
     ) -> Project:
-        check_name(name)
+        """A project in ``domain_id``, under ``parent_id`` (a project of the same domain, or
+        the domain itself: a top-level project)."""
+        check_name(name, max_len=MAX_PROJECT_NAME)
+        parent_project = None
+        if parent_id and parent_id != domain_id:
+            with self.session() as s:
+                parent_project = s.get(Project, parent_id)
+                if parent_project is None and s.get(Domain, parent_id) is None:
+                    raise not_found("project", parent_id)
+            if parent_project is None:
+                if domain_id:
+                    raise BadRequest(
+                        f"Cannot create project, the parent ({parent_id}) is a domain other than {domain_id}."
+                    )
+                domain_id = parent_id
+            else:
+                if domain_id and domain_id != parent_project.domain_id:
+                    raise BadRequest(
+                        f"Cannot create project, the parent ({parent_id}) is in a different domain "
+                        f"({parent_project.domain_id})."
+                    )
+                domain_id = parent_project.domain_id
         domain_id = self._check_domain(domain_id)
         project = Project(
-            name=name, domain_id=domain_id, description=description or "", enabled=enabled, tags=list(tags or [])
+            name=name,
+            domain_id=domain_id,
+            parent_id=parent_project.id if parent_project is not None else None,
+            description=description or "",
+            enabled=enabled,
+            tags=list(tags or []),
         )
         return self._insert(project, "project", name, domain_id)
 
@@ -145,7 +181,7 @@ class Directory:
             with self.session() as s:
                 project = self.get(Project, project_id, s)
                 if "name" in changes:
-                    project.name = check_name(changes["name"])
+                    project.name = check_name(changes["name"], max_len=MAX_PROJECT_NAME)
                 if "description" in changes:
                     project.description = changes["description"] or ""
                 if "tags" in changes:
@@ -157,14 +193,20 @@ class Directory:
                 s.flush()
                 bump_generation(s)
         except IntegrityError:
-            raise duplicate("project", str(changes.get("name")), DEFAULT_DOMAIN_ID) from None
+            raise duplicate("project", str(changes.get("name")), self.get(Project, project_id).domain_id) from None
         return project
 
     def delete_project(self, project_id: str) -> None:
         with self.session() as s:
             project = self.get(Project, project_id, s)
+            if s.scalars(select(Project.id).where(Project.parent_id == project_id)).first() is not None:
+                raise Forbidden(
+                    f"Cannot delete the project {project_id} since it is not a leaf in the hierarchy. "
+                    "Use the cascade option if you want to delete a whole subtree."
+                )
             s.execute(delete(RoleAssignment).where(RoleAssignment.project_id == project_id))
             s.execute(delete(ApplicationCredential).where(ApplicationCredential.project_id == project_id))
+            s.execute(delete(Credential).where(Credential.project_id == project_id))  # as Keystone
             s.delete(project)
             add_revocation(s, self.token_ttl, project_id=project_id)
 
@@ -230,7 +272,7 @@ class Directory:
                 s.flush()
                 bump_generation(s)
         except IntegrityError:
-            raise duplicate("user", str(changes.get("name")), DEFAULT_DOMAIN_ID) from None
+            raise duplicate("user", str(changes.get("name")), self.get(User, user_id).domain_id) from None
         return user
 
     def set_password_hash(self, user_id: str, new_hash: str) -> None:
@@ -243,9 +285,8 @@ class Directory:
     def delete_user(self, user_id: str) -> None:
         with self.session() as s:
             user = self.get(User, user_id, s)
-            s.execute(
-                delete(RoleAssignment).where(RoleAssignment.actor_type == "user", RoleAssignment.actor_id == user_id)
-            )
+            for model in (RoleAssignment, DomainRoleAssignment, SystemRoleAssignment):
+                s.execute(delete(model).where(model.actor_type == "user", model.actor_id == user_id))
             s.execute(delete(GroupMember).where(GroupMember.user_id == user_id))
             s.execute(delete(ApplicationCredential).where(ApplicationCredential.user_id == user_id))
             s.delete(user)
@@ -270,15 +311,14 @@ class Directory:
                     group.description = changes["description"] or ""
                 s.flush()
         except IntegrityError:
-            raise duplicate("group", str(changes.get("name")), DEFAULT_DOMAIN_ID) from None
+            raise duplicate("group", str(changes.get("name")), self.get(Group, group_id).domain_id) from None
         return group
 
     def delete_group(self, group_id: str) -> None:
         with self.session() as s:
             group = self.get(Group, group_id, s)
-            s.execute(
-                delete(RoleAssignment).where(RoleAssignment.actor_type == "group", RoleAssignment.actor_id == group_id)
-            )
+            for model in (RoleAssignment, DomainRoleAssignment, SystemRoleAssignment):
+                s.execute(delete(model).where(model.actor_type == "group", model.actor_id == group_id))
             s.execute(delete(GroupMember).where(GroupMember.group_id == group_id))
             s.delete(group)
             bump_generation(s)
@@ -331,12 +371,17 @@ class Directory:
 
     # --- roles --------------------------------------------------------------------------
 
-    def create_role(self, name: str, description: str = "", role_id: str | None = None) -> Role:
+    def create_role(
+        self, name: str, description: str = "", role_id: str | None = None, domain_id: str | None = None
+    ) -> Role:
+        """A global role, or one specific to ``domain_id``."""
         check_name(name)
-        role = Role(name=name, description=description or "")
+        if domain_id:
+            self._check_domain(domain_id)
+        role = Role(name=name, description=description or "", domain_id=domain_id or GLOBAL_ROLE_DOMAIN)
         if role_id:
             role.id = role_id
-        return self._insert(role, "role", name)
+        return self._insert(role, "role", name, domain_id)
 
     def update_role(self, role_id: str, changes: Mapping[str, Any]) -> Role:
         try:
@@ -356,6 +401,13 @@ class Directory:
         with self.session() as s:
             role = self.get(Role, role_id, s)
             s.execute(delete(RoleAssignment).where(RoleAssignment.role_id == role_id))
+            s.execute(delete(DomainRoleAssignment).where(DomainRoleAssignment.role_id == role_id))
+            s.execute(delete(SystemRoleAssignment).where(SystemRoleAssignment.role_id == role_id))
+            s.execute(
+                delete(ImpliedRole).where(
+                    (ImpliedRole.prior_role_id == role_id) | (ImpliedRole.implied_role_id == role_id)
+                )
+            )
             s.delete(role)
             bump_generation(s)
 

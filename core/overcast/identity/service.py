@@ -13,19 +13,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+import json
+from typing import Any, cast
 
 from sqlalchemy import select
 
 from overcast.config import Config
 from overcast.context import RequestContext
-from overcast.db.models.identity import DEFAULT_DOMAIN_ID, Project, Role, User
+from overcast.db.models.identity import DEFAULT_DOMAIN_ID, GLOBAL_ROLE_DOMAIN, Project, Role, User
 from overcast.errors import Forbidden, NotFound
 from overcast.identity.appcreds import AppCredentials
 from overcast.identity.assignments import Assignments, SystemAssignments
 from overcast.identity.auth import Authenticator
-from overcast.identity.catalog import build_catalog, catalog_json
+from overcast.identity.catalog import catalog_json, endpoint_records
+from overcast.identity.blobs import Blobs
+from overcast.identity.catalog_store import CatalogStore
 from overcast.identity.directory import Directory
+from overcast.identity.domains import Domains
+from overcast.identity.endpoint_filter import EndpointFilter
+from overcast.identity.implied import ImpliedRoles
 from overcast.identity.keys import KeyRepository
 from overcast.identity.passwords import Passwords
 from overcast.identity.revocation import add_revocation
@@ -62,9 +68,16 @@ class IdentityService:
         self.tokens = TokenProvider(self.keys)
         self.directory = Directory(self.db.session, self.passwords, section.token_ttl)
         self.assignments = Assignments(self.db.session)
+        self.domains = Domains(self.db.session, section.token_ttl)
+        self.implied = ImpliedRoles(self.db.session)
+        self.catalog_store = CatalogStore(self.db.session)
+        self.endpoint_filter = EndpointFilter(self.db.session)
+        self.blobs = Blobs(self.db.session)
         self.appcreds = AppCredentials(self.db.session, self.passwords, section.token_ttl)
         self.system_assignments = SystemAssignments(self.db.session)
         self.resolver = TokenResolver(self.db, self.tokens, self.assignments, self.appcreds, self.system_assignments)
+        self.resolver.watch.on_change(self.catalog_store.clear)
+        self.resolver.watch.on_change(self.endpoint_filter.clear)
         self.authenticator = Authenticator(self)
         self.throttle = LoginThrottle(section)
 
@@ -141,12 +154,27 @@ class IdentityService:
             add_revocation(s, int(self.ttl.total_seconds()), audit_id=data.payload.audit_id)
 
     def catalog(self, project_id: str | None) -> list[dict[str, Any]]:
-        config = self.runtime.config
-        return build_catalog(config.api.base_url(), config.api.region, project_id, config.object_store_url())
+        return cast("list[dict[str, Any]]", json.loads(self.catalog_json(project_id)))
 
     def catalog_json(self, project_id: str | None) -> str:
+        """The token catalog, serialized: Overcast's services and the stored ones, narrowed
+        to the project's OS-EP-FILTER endpoints when it has any."""
         config = self.runtime.config
-        return catalog_json(config.api.base_url(), config.api.region, project_id, config.object_store_url())
+        stored = self.catalog_store.token_entries()
+        only = self.endpoint_filter.allowed(project_id, self.all_endpoints) if project_id else None
+        return catalog_json(
+            config.api.base_url(), config.api.region, project_id, config.object_store_url(), stored, only
+        )
+
+    def all_endpoints(self) -> list[dict[str, Any]]:
+        """Every endpoint, Overcast's and the stored ones (id, service_id, region_id, interface, url)."""
+        config = self.runtime.config
+        out = endpoint_records(config.api.base_url(), config.api.region, config.object_store_url())
+        out += [
+            {"id": e.id, "service_id": e.service_id, "region_id": e.region_id, "interface": e.interface, "url": e.url}
+            for e in self.catalog_store.list_endpoints()
+        ]
+        return out
 
     # --- bootstrap ----------------------------------------------------------------------
 
@@ -162,6 +190,8 @@ class IdentityService:
         role_ids = {}
         for name in ROLE_ORDER:
             role_ids[name] = self._ensure(Role, name, lambda n=name: self.directory.create_role(n)).id
+        for lower, higher in zip(ROLE_ORDER, ROLE_ORDER[1:]):  # admin -> member -> reader
+            self.implied.create(role_ids[higher], role_ids[lower])
         project = self._ensure(
             Project,
             admin_project,
@@ -178,7 +208,10 @@ class IdentityService:
     def find_bootstrap(self, admin_user: str = "admin", admin_project: str = "admin") -> BootstrapResult | None:
         """What :meth:`bootstrap` made, if it ran (the admin holds admin on its project)."""
         with self.db.session() as s:
-            roles = {r.name: r.id for r in s.scalars(select(Role).where(Role.name.in_(ROLE_ORDER)))}
+            roles = {
+                r.name: r.id
+                for r in s.scalars(select(Role).where(Role.name.in_(ROLE_ORDER), Role.domain_id == GLOBAL_ROLE_DOMAIN))
+            }
             user = s.scalars(select(User).where(User.name == admin_user, User.domain_id == DEFAULT_DOMAIN_ID)).first()
             project = s.scalars(
                 select(Project).where(Project.name == admin_project, Project.domain_id == DEFAULT_DOMAIN_ID)
@@ -191,7 +224,9 @@ class IdentityService:
 
     def _ensure(self, model: type[Any], name: str, create: Any) -> Any:
         stmt = select(model).where(model.name == name)
-        if hasattr(model, "domain_id"):
+        if model is Role:
+            stmt = stmt.where(Role.domain_id == GLOBAL_ROLE_DOMAIN)
+        elif hasattr(model, "domain_id"):
             stmt = stmt.where(model.domain_id == DEFAULT_DOMAIN_ID)
         with self.db.session() as s:
             found = s.scalars(stmt).first()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from overcast.db.models.identity import DEFAULT_DOMAIN_ID, Domain, Project, User
+from overcast.db.models.identity import Domain, Project, User
 from overcast.identity.assignments import Assignments, RoleRef, SystemAssignments
 from overcast.identity.cache import TTLCache
 from overcast.identity.revocation import GenerationWatch
@@ -158,7 +158,7 @@ class TokenResolver:
                 row = s.get(User, user_id)
                 if row is None:
                     return None
-                found = Named(row.id, row.name, row.domain_id, self._domain_name(s, row.domain_id), row.enabled)
+                found = self._named(s, row)
             self._users.put(user_id, found, epoch)
         return found
 
@@ -170,7 +170,7 @@ class TokenResolver:
                 row = s.get(Project, project_id)
                 if row is None:
                     return None
-                found = Named(row.id, row.name, row.domain_id, self._domain_name(s, row.domain_id), row.enabled)
+                found = self._named(s, row)
             self._projects.put(project_id, found, epoch)
         return found
 
@@ -184,8 +184,9 @@ class TokenResolver:
         )
 
     @staticmethod
-    def _domain_name(session: Any, domain_id: str) -> str:
-        if domain_id == DEFAULT_DOMAIN_ID:
-            return "Default"
-        domain = session.get(Domain, domain_id)
-        return domain.name if domain is not None else domain_id
+    def _named(session: Any, row: Any) -> Named:
+        """A user or project, enabled only while its domain is enabled too."""
+        domain = session.get(Domain, row.domain_id)
+        if domain is None:
+            return Named(row.id, row.name, row.domain_id, row.domain_id, False)
+        return Named(row.id, row.name, row.domain_id, domain.name, row.enabled and domain.enabled)

@@ -30,6 +30,10 @@ PUBLIC_CIDR = "172.24.4.0/24"
 # Unsafe content is still refused. tempest.conf's ``image_format_enforcement`` follows it.
 REQUIRE_IMAGE_FORMAT_MATCH = False
 
+# Keystone's API extensions Overcast implements (Tempest's default "all" would claim
+# OS-OAUTH1, OS-TRUST and the rest too).
+IDENTITY_EXTENSIONS = ("OS-INHERIT", "OS-EC2", "OS-EP-FILTER")
+
 # What Overcast implements (True) or not (False), by Tempest's feature-group option name.
 FEATURES: dict[str, dict[str, bool]] = {
     "identity-feature-enabled": {
@@ -397,6 +401,7 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
     }
     for group, flags in FEATURES.items():
         conf[group] = {k: str(v).lower() for k, v in flags.items()}
+    conf["identity-feature-enabled"]["api_extensions"] = ",".join(IDENTITY_EXTENSIONS)
     conf["network-feature-enabled"]["api_extensions"] = ",".join(facts.network_extensions) or "None"
     conf["volume-feature-enabled"]["api_extensions"] = ",".join(facts.volume_extensions) or "None"
     conf["object-storage-feature-enabled"]["discoverable_apis"] = ",".join(facts.swift_apis)

@@ -7,7 +7,19 @@ here under the ``/identity`` prefix. Handlers parse and format; the logic is in
 
 from fastapi import APIRouter
 
-from overcast.api.identity import appcreds, discovery, groups, projects, roles, tokens, users
+from overcast.api.identity import (
+    appcreds,
+    blobs,
+    catalog,
+    discovery,
+    domains,
+    endpoint_filter,
+    groups,
+    projects,
+    roles,
+    tokens,
+    users,
+)
 
 #: Token validation, served ahead of FastAPI's stack (see ``overcast.api.app``).
 FAST_ROUTES = tokens.FAST_ROUTES
@@ -15,7 +27,19 @@ FAST_ROUTES = tokens.FAST_ROUTES
 router = APIRouter(prefix="/identity")
 router.add_api_route("", discovery.versions, methods=["GET"])
 router.add_api_route("/", discovery.versions, methods=["GET"])
-for _module in (tokens, discovery, projects, users, roles, groups, appcreds):  # hottest first
+for _module in (
+    tokens,
+    discovery,
+    projects,
+    users,
+    roles,
+    groups,
+    appcreds,
+    domains,
+    catalog,
+    blobs,
+    endpoint_filter,
+):  # hottest first
     router.include_router(_module.router)
 
 __all__ = ["router", "FAST_ROUTES"]

@@ -10,7 +10,19 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from overcast.db.models.identity import ApplicationCredential, Domain, Group, Project, Role, User
+from overcast.db.models.identity import (
+    ApplicationCredential,
+    CatalogService,
+    Credential,
+    Domain,
+    Endpoint,
+    Group,
+    Policy,
+    Project,
+    Region,
+    Role,
+    User,
+)
 from overcast.identity.assignments import Assignment
 from overcast.identity.validation import Named, TokenData
 
@@ -127,6 +139,22 @@ def domain(request: Request, d: Domain) -> dict[str, Any]:
     }
 
 
+def domain_as_project(request: Request, d: Domain) -> dict[str, Any]:
+    """A domain seen through ``/v3/projects`` (Keystone's ``is_domain`` projects)."""
+    return {
+        "id": d.id,
+        "name": d.name,
+        "domain_id": None,
+        "description": d.description,
+        "enabled": d.enabled,
+        "parent_id": None,
+        "is_domain": True,
+        "tags": [],
+        "options": {},
+        "links": {"self": v3_url(request, f"/projects/{d.id}")},
+    }
+
+
 def project(request: Request, p: Project) -> dict[str, Any]:
     return {
         "id": p.id,
@@ -134,7 +162,7 @@ def project(request: Request, p: Project) -> dict[str, Any]:
         "domain_id": p.domain_id,
         "description": p.description,
         "enabled": p.enabled,
-        "parent_id": p.domain_id,
+        "parent_id": p.parent_id or p.domain_id,
         "is_domain": False,
         "tags": list(p.tags or []),
         "options": {},
@@ -164,7 +192,7 @@ def role(request: Request, r: Role) -> dict[str, Any]:
     return {
         "id": r.id,
         "name": r.name,
-        "domain_id": None,
+        "domain_id": r.domain_id or None,
         "description": r.description or None,
         "options": {},
         "links": {"self": v3_url(request, f"/roles/{r.id}")},
@@ -203,29 +231,106 @@ def app_credential(
 
 
 def assignment(request: Request, a: Assignment, names: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``names`` (for ``include_names``) maps ids to the rows they name."""
+    """One ``/v3/role_assignments`` row. ``names`` (for ``include_names``) maps ids to the
+    rows they name."""
 
     def ref(ident: str, with_domain: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"id": ident}
         if names is not None and ident in names:
             obj = names[ident]
             out["name"] = obj.name
-            if with_domain:
-                out["domain"] = {
-                    "id": obj.domain_id,
-                    "name": DEFAULT_DOMAIN_NAME if obj.domain_id == "default" else obj.domain_id,
-                }
+            if with_domain and getattr(obj, "domain_id", None):
+                domain = names.get(obj.domain_id)
+                out["domain"] = {"id": obj.domain_id, "name": domain.name if domain is not None else obj.domain_id}
         return out
 
     actor_path = "users" if a.actor_type == "user" else "groups"
+    actor_id = a.inherited_from_group or a.actor_id
+    if a.inherited_from_group:
+        actor_path = "groups"
+    if a.project_id is not None:
+        scope: dict[str, Any] = {"project": ref(a.project_id, True)}
+        target = f"/projects/{a.project_id}"
+    else:
+        scope = {"domain": ref(a.domain_id or "", False)}
+        target = f"/domains/{a.domain_id}"
+    role_id = a.prior_role_id or a.role_id
+    link = f"{target}/{actor_path}/{actor_id}/roles/{role_id}"
+    if a.inherited:
+        scope["OS-INHERIT:inherited_to"] = "projects"
+        link = f"/OS-INHERIT{link}/inherited_to_projects"
+    elif a.source is not None:
+        kind, source_id = a.source
+        link = f"/OS-INHERIT/{kind}s/{source_id}/{actor_path}/{actor_id}/roles/{role_id}/inherited_to_projects"
     body: dict[str, Any] = {
-        "role": ref(a.role_id, False),
+        "role": ref(a.role_id, True),
         a.actor_type: ref(a.actor_id, True),
-        "scope": {"project": ref(a.project_id, True)},
-        "links": {
-            "assignment": v3_url(request, f"/projects/{a.project_id}/{actor_path}/{a.actor_id}/roles/{a.role_id}")
-        },
+        "scope": scope,
+        "links": {"assignment": v3_url(request, link)},
     }
     if a.inherited_from_group:
         body["links"]["membership"] = v3_url(request, f"/groups/{a.inherited_from_group}/users/{a.actor_id}")
+    if a.prior_role_id:
+        body["links"]["prior_role"] = v3_url(request, f"/roles/{a.prior_role_id}")
     return body
+
+
+def role_ref(request: Request, r: Role) -> dict[str, Any]:
+    """A role inside a role inference body."""
+    return {"id": r.id, "name": r.name, "links": {"self": v3_url(request, f"/roles/{r.id}")}}
+
+
+def region(request: Request, r: Region) -> dict[str, Any]:
+    return {
+        **(r.extra or {}),
+        "id": r.id,
+        "description": r.description,
+        "parent_region_id": r.parent_region_id,
+        "links": {"self": v3_url(request, f"/regions/{r.id}")},
+    }
+
+
+def service(request: Request, svc: CatalogService) -> dict[str, Any]:
+    body = {**(svc.extra or {}), "id": svc.id, "type": svc.type, "enabled": svc.enabled}
+    if svc.name:
+        body["name"] = svc.name
+    if svc.description:
+        body["description"] = svc.description
+    body["links"] = {"self": v3_url(request, f"/services/{svc.id}")}
+    return body
+
+
+def endpoint(request: Request, e: Endpoint) -> dict[str, Any]:
+    return {
+        **(e.extra or {}),
+        "id": e.id,
+        "service_id": e.service_id,
+        "interface": e.interface,
+        "region": e.region_id,
+        "region_id": e.region_id,
+        "url": e.url,
+        "enabled": e.enabled,
+        "links": {"self": v3_url(request, f"/endpoints/{e.id}")},
+    }
+
+
+def policy(request: Request, p: Policy) -> dict[str, Any]:
+    return {
+        **(p.extra or {}),
+        "id": p.id,
+        "type": p.type,
+        "blob": p.blob,
+        "links": {"self": v3_url(request, f"/policies/{p.id}")},
+    }
+
+
+def credential(request: Request, c: Credential) -> dict[str, Any]:
+    return {
+        **(c.extra or {}),
+        "id": c.id,
+        "user_id": c.user_id,
+        "project_id": c.project_id,
+        "type": c.type,
+        "blob": c.blob,
+        "links": {"self": v3_url(request, f"/credentials/{c.id}")},
+    }

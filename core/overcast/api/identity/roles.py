@@ -12,7 +12,8 @@ from overcast.api.deps import authorize, get_runtime
 from overcast.api.identity import body as b
 from overcast.api.identity import render
 from overcast.context import RequestContext
-from overcast.db.models.identity import Group, Project, Role, User
+from overcast.db.models.identity import GLOBAL_ROLE_DOMAIN, Domain, Group, Project, Role, User
+from overcast.errors import BadRequest
 from overcast.identity.directory import not_found
 from overcast.runtime import Runtime
 
@@ -26,10 +27,12 @@ _ACTORS = {"users": "user", "groups": "group"}
 def list_roles(
     request: Request,
     name: str | None = None,
+    domain_id: str | None = None,
     runtime: Runtime = Depends(get_runtime),
     ctx: RequestContext = Depends(authorize("identity:roles:list")),
 ) -> Response:
-    roles = runtime.identity.directory.list(Role, {"name": name})
+    """The global roles, or with ``domain_id`` that domain's own roles (as Keystone)."""
+    roles = runtime.identity.directory.list(Role, {"name": name, "domain_id": domain_id or GLOBAL_ROLE_DOMAIN})
     return render.collection(request, "roles", [render.role(request, r) for r in roles])
 
 
@@ -40,10 +43,13 @@ def create_role(
     runtime: Runtime = Depends(get_runtime),
     ctx: RequestContext = Depends(authorize("identity:roles:create")),
 ) -> Response:
-    values = b.changes(b.entity(body, "role"), _FIELDS)
+    obj = b.entity(body, "role")
+    values = b.changes(obj, _FIELDS)
     if "name" not in values:
         raise b.invalid("name", "'name' is a required property.")
-    role = runtime.identity.directory.create_role(values["name"], values.get("description") or "")
+    role = runtime.identity.directory.create_role(
+        values["name"], values.get("description") or "", domain_id=b.string(obj, "domain_id")
+    )
     return render.json_response({"role": render.role(request, role)}, 201)
 
 
@@ -65,7 +71,10 @@ def update_role(
     runtime: Runtime = Depends(get_runtime),
     ctx: RequestContext = Depends(authorize("identity:roles:update")),
 ) -> Response:
-    role = runtime.identity.directory.update_role(role_id, b.changes(b.entity(body, "role"), _FIELDS))
+    obj = b.entity(body, "role")
+    if "domain_id" in obj and (obj["domain_id"] or "") != runtime.identity.directory.get(Role, role_id).domain_id:
+        raise BadRequest("Update of `domain_id` is not allowed.")
+    role = runtime.identity.directory.update_role(role_id, b.changes(obj, _FIELDS))
     return render.json_response({"role": render.role(request, role)})
 
 
@@ -275,22 +284,31 @@ def list_role_assignments(
     q = request.query_params
     if "scope.system" in q:
         return _system_assignments(request, runtime, ctx)
-    for unsupported in ("scope.domain.id", "scope.OS-INHERIT:inherited_to"):
-        if unsupported in q:
-            return render.collection(request, "role_assignments", [])  # no such assignments exist here
     effective = b.query_bool(q.get("effective"), "effective") if "effective" in q else False
     include_names = b.query_bool(q.get("include_names"), "include_names") if "include_names" in q else False
+    inherited_to = q.get("scope.OS-INHERIT:inherited_to")
+    if inherited_to is not None and inherited_to != "projects":
+        raise b.invalid("scope.OS-INHERIT:inherited_to", "the only value is 'projects'.")
+    if effective and "group.id" in q:
+        raise BadRequest("Combining effective and group filter will always result in an empty list.")
+    if effective and inherited_to is not None and "scope.domain.id" in q:
+        raise BadRequest("Combining effective, domain and inherited filters will always result in an empty list.")
     project_id = q.get("scope.project.id")
+    domain_id = q.get("scope.domain.id")
+    if project_id is not None and domain_id is not None:
+        raise BadRequest("Specify a domain or project, not both.")
     if not ctx.is_admin:
-        if project_id is not None and project_id != ctx.project_id:
+        if domain_id is not None or (project_id is not None and project_id != ctx.project_id):
             return render.collection(request, "role_assignments", [])
         project_id = ctx.project_id or ""
     found = runtime.identity.assignments.list(
         user_id=q.get("user.id"),
         group_id=q.get("group.id"),
         project_id=project_id,
+        domain_id=domain_id,
         role_id=q.get("role.id"),
         effective=bool(effective),
+        inherited=True if inherited_to is not None else None,
     )
     names = _names(runtime, found) if include_names else None
     return render.collection(request, "role_assignments", [render.assignment(request, a, names) for a in found])
@@ -298,13 +316,110 @@ def list_role_assignments(
 
 def _names(runtime: Runtime, found: list[Any]) -> dict[str, Any]:
     directory = runtime.identity.directory
-    wanted: dict[type[Any], set[str]] = {Role: set(), Project: set(), User: set(), Group: set()}
+    wanted: dict[type[Any], set[str]] = {Role: set(), Project: set(), User: set(), Group: set(), Domain: set()}
     for a in found:
         wanted[Role].add(a.role_id)
-        wanted[Project].add(a.project_id)
+        if a.project_id:
+            wanted[Project].add(a.project_id)
+        if a.domain_id:
+            wanted[Domain].add(a.domain_id)
         wanted[User if a.actor_type == "user" else Group].add(a.actor_id)
     names: dict[str, Any] = {}
-    for model, ids in wanted.items():
+    models: tuple[type[Any], ...] = (Role, Project, User, Group)
+    for model in models:
+        ids = wanted[model]
         if ids:
-            names.update({obj.id: obj for obj in directory.list(model, ids=ids)})
+            for obj in directory.list(model, ids=ids):
+                names[obj.id] = obj
+                if getattr(obj, "domain_id", None):
+                    wanted[Domain].add(obj.domain_id)
+    if wanted[Domain]:
+        names.update({d.id: d for d in directory.list(Domain, ids=wanted[Domain])})
     return names
+
+
+# --- role inference rules (implied roles) ------------------------------------------------
+
+
+def _inference(request: Request, prior: Role, implied: Role) -> dict[str, Any]:
+    return {
+        "role_inference": {"prior_role": render.role_ref(request, prior), "implies": render.role_ref(request, implied)},
+        "links": {"self": render.v3_url(request, f"/roles/{prior.id}/implies/{implied.id}")},
+    }
+
+
+@router.get("/v3/role_inferences")
+def list_role_inferences(
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:implied_roles:list")),
+) -> Response:
+    rules = [
+        {"prior_role": render.role_ref(request, prior), "implies": [render.role_ref(request, r) for r in implied]}
+        for prior, implied in runtime.identity.implied.all()
+    ]
+    return render.json_response({"role_inferences": rules, "links": {"self": str(request.url)}})
+
+
+@router.get("/v3/roles/{prior_id}/implies")
+def list_implied_roles(
+    request: Request,
+    prior_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:implied_roles:list")),
+) -> Response:
+    prior, implied = runtime.identity.implied.implied_by(prior_id)
+    body = {
+        "role_inference": {
+            "prior_role": render.role_ref(request, prior),
+            "implies": [render.role_ref(request, r) for r in implied],
+        },
+        "links": {"self": render.v3_url(request, f"/roles/{prior_id}/implies")},
+    }
+    return render.json_response(body)
+
+
+@router.put("/v3/roles/{prior_id}/implies/{implied_id}")
+def create_implied_role(
+    request: Request,
+    prior_id: str,
+    implied_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:implied_roles:create")),
+) -> Response:
+    prior, implied = runtime.identity.implied.create(prior_id, implied_id)
+    return render.json_response(_inference(request, prior, implied), 201)
+
+
+@router.get("/v3/roles/{prior_id}/implies/{implied_id}")
+def show_implied_role(
+    request: Request,
+    prior_id: str,
+    implied_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:implied_roles:show")),
+) -> Response:
+    prior, implied = runtime.identity.implied.get(prior_id, implied_id)
+    return render.json_response(_inference(request, prior, implied))
+
+
+@router.head("/v3/roles/{prior_id}/implies/{implied_id}")
+def check_implied_role(
+    prior_id: str,
+    implied_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:implied_roles:show")),
+) -> Response:
+    runtime.identity.implied.get(prior_id, implied_id)
+    return render.empty_response(204)
+
+
+@router.delete("/v3/roles/{prior_id}/implies/{implied_id}")
+def delete_implied_role(
+    prior_id: str,
+    implied_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:implied_roles:delete")),
+) -> Response:
+    runtime.identity.implied.delete(prior_id, implied_id)
+    return render.empty_response(204)

@@ -126,8 +126,14 @@ def auth_projects(
 
 
 @router.get("/v3/auth/domains")
-def auth_domains(request: Request, ctx: RequestContext = Depends(authorize("identity:auth:projects"))) -> Response:
-    return render.collection(request, "domains", [])  # no domain-scoped roles here
+def auth_domains(
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: RequestContext = Depends(authorize("identity:auth:projects")),
+) -> Response:
+    """The enabled domains the caller holds a role on (directly or through a group)."""
+    domains = [d for d in runtime.identity.assignments.domains_of_user(ctx.user_id) if d.enabled]
+    return render.collection(request, "domains", [render.domain(request, d) for d in domains])
 
 
 @router.get("/v3/auth/system")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from overcast.api.dashboard.client import ApiError
 from overcast.api.dashboard.pages import api, back, check_csrf, render, session_of
 from overcast.api.dashboard.routing import DashboardRoute
 from overcast.api.dashboard.views.auth import user_projects
@@ -18,7 +19,13 @@ KEYSTONE = "/identity/v3"
 async def identity(request: Request) -> Response:
     session = session_of(request)
     async with api(request, session) as client:
-        projects = (await client.get(f"{KEYSTONE}/projects"))["projects"]
+        try:
+            projects = (await client.get(f"{KEYSTONE}/projects"))["projects"]
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            # listing every project is an admin's (as in Keystone): others see their own
+            projects = (await client.get(f"{KEYSTONE}/auth/projects"))["projects"]
         users = (await client.get(f"{KEYSTONE}/users"))["users"]
         roles = (await client.get(f"{KEYSTONE}/roles"))["roles"]
         assignments = (await client.get(f"{KEYSTONE}/role_assignments", params={"include_names": "true"}))[
