@@ -75,7 +75,7 @@ def test_paging_and_filters(api: Api, settle: Any) -> None:
     assert sorted(seen) == sorted(ids) and len(seen) == 5
     assert len(api.get('volumes/detail?metadata={"k": "1"}').json()["volumes"]) == 2
     assert api.get("volumes/detail?limit=-1").status_code == 400
-    assert api.get("volumes/detail?marker=nope").status_code == 400
+    assert api.get("volumes/detail?marker=nope").status_code == 404
     assert api.get("volumes/detail?sort=size:sideways").status_code == 400
 
 

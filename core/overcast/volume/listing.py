@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from overcast.errors import BadRequest
+from overcast.errors import BadRequest, NotFound
 
 Row = TypeVar("Row")
 
@@ -31,7 +31,7 @@ def page(rows: list[Row], marker: str | None, offset: int | None, limit: int | N
     if marker is not None:
         ids = [getattr(r, "id") for r in rows]
         if marker not in ids:
-            raise BadRequest(f"Invalid input received: marker [{marker}] not found.")
+            raise NotFound(f"Marker {marker} could not be found.")  # Cinder looks the marker row up
         rows = rows[ids.index(marker) + 1 :]
     if offset:
         rows = rows[offset:]

@@ -21,6 +21,7 @@ from overcast.volume.backends import BackendCalls
 from overcast.volume.backups import Backups
 from overcast.volume.images import ImageClient
 from overcast.volume.parts import Parts
+from overcast.volume.qos import QosSpecs
 from overcast.volume.quotas import Quotas
 from overcast.volume.revert import Revert
 from overcast.volume.scheduler import VolumeScheduler
@@ -61,6 +62,7 @@ class VolumeService:
         self.quotas = self.parts.quotas
         self.tasks = self.parts.tasks
         self.types = self.parts.types
+        self.qos = QosSpecs(self.types)  # issues 16 and 18
         self.volumes = Volumes(self.parts)
         self.snapshots = Snapshots(self.parts)
         self.attachments = Attachments(self.parts)

@@ -134,7 +134,7 @@ class Volumes:
             raise BadRequest(f"Invalid input received: Availability zone '{availability_zone}' is invalid.")
         image_meta: dict[str, str] = {}
         with self.p.db.session() as s:
-            vtype = self.p.types.find(s, volume_type)
+            vtype = self.p.types.find(s, volume_type, ctx)
             backend: str | None = None
             source_size = 0
             source_bootable = False  # as Cinder: a copy of a bootable volume is bootable, with its image's metadata

@@ -11,7 +11,7 @@ from overcast.api.deps import authorize, get_runtime
 from overcast.api.volume import views
 from overcast.api.volume.common import ApiVersion, Version, body_of, check_project, json_body, reply, truthy
 from overcast.context import RequestContext
-from overcast.errors import BadRequest, Forbidden
+from overcast.errors import BadRequest, Forbidden, NotFound
 from overcast.runtime import Runtime
 from overcast.volume.quotas import RESOURCES
 
@@ -177,8 +177,13 @@ def list_services(
     if q.get("binary"):
         rows = [r for r in rows if r["binary"] == q["binary"]]
     if q.get("host"):
-        rows = [r for r in rows if r["host"] == q["host"]]
+        # Cinder matches the host alone or host@backend (and host@backend#pool)
+        rows = [r for r in rows if _host_matches(r["host"], q["host"])]
     return reply({"services": rows}, 200, version)
+
+
+def _host_matches(service_host: str, wanted: str) -> bool:
+    return service_host == wanted or service_host.startswith((wanted + "@", wanted + "#"))
 
 
 @router.put("/os-services/{action}")
@@ -190,14 +195,41 @@ async def update_service(
     runtime: Runtime = Depends(get_runtime),
     version: ApiVersion = Version,
 ) -> Response:
+    """enable, disable and disable-log-reason a ``cinder-volume`` service (a backend);
+    freeze and thaw are refused: no Overcast backend replicates, so none can fail over."""
     check_project(project_id, ctx)
     body = await json_body(request) or {}
+    if not isinstance(body, dict):
+        raise BadRequest("Malformed request body.")
+    backends = runtime.service("volume").backends
+    host = str(body.get("host") or "")
+    known = [r for r in backends.records() if f"overcast@{r.name}" == host.split("#")[0]]
+    if action in ("freeze", "thaw"):
+        if not known:
+            raise BadRequest(f"Invalid input received: Host {host} not found.")
+        raise BadRequest(f"Invalid input received: {action} needs a replicating backend and {host} does not replicate.")
     if action not in ("enable", "disable", "disable-log-reason"):
-        raise BadRequest(f"Unknown action {action}.")
-    host = str(body.get("host", ""))
-    if not host.startswith("overcast@"):
-        raise BadRequest(f"Invalid input received: host must be overcast@<backend>, got {host!r}.")
-    row = runtime.service("volume").backends.set_disabled(
-        host.split("@", 1)[1].split("#")[0], action != "enable", body.get("disabled_reason")
-    )
-    return reply({**_service(row, version), "disabled": row.disabled}, 200, version)
+        raise NotFound("Unknown action")
+    binary = body.get("binary", body.get("service"))
+    if not host or not binary:
+        raise BadRequest("Invalid input received: host and binary are required.")
+    reason = body.get("disabled_reason")
+    if action == "disable-log-reason" and (not isinstance(reason, str) or not reason.strip() or len(reason) > 255):
+        raise BadRequest("Disabled reason contains invalid characters or is too long")
+    if not known:
+        raise NotFound(f"Host {host} could not be found.")
+    if binary != "cinder-volume":
+        raise NotFound(f"Service {binary} could not be found.")
+    disabled = action != "enable"
+    for row in known:
+        backends.set_disabled(row.name, disabled, reason if action == "disable-log-reason" else None)
+    out: dict[str, Any] = {
+        "host": host,
+        "service": binary,
+        "binary": binary,
+        "disabled": disabled,
+        "status": "disabled" if disabled else "enabled",
+    }
+    if action != "disable":
+        out["disabled_reason"] = reason if disabled else None
+    return reply(out, 200, version)

@@ -125,17 +125,19 @@ def snapshot(row: VolumeSnapshot, minor: int = 0, detail: bool = True) -> dict[s
     return out
 
 
-def volume_type(row: VolumeType, is_admin: bool, created: bool = False) -> dict[str, Any]:
-    """A volume type; Cinder's create response has no ``qos_specs_id`` (show and list do)."""
+def volume_type(row: VolumeType, is_admin: bool, created: bool = False, updated: bool = False) -> dict[str, Any]:
+    """A volume type; Cinder's create response has no ``qos_specs_id`` (show and list do),
+    and its update response neither that nor ``os-volume-type-access:is_public``."""
     out: dict[str, Any] = {
         "id": row.id,
         "name": row.name,
         "description": row.description,
         "is_public": row.is_public,
-        "os-volume-type-access:is_public": row.is_public,
     }
-    if not created:
-        out["qos_specs_id"] = None
+    if not updated:
+        out["os-volume-type-access:is_public"] = row.is_public
+    if not created and not updated:
+        out["qos_specs_id"] = row.qos_specs_id
     if is_admin:
         out["extra_specs"] = dict(row.extra_specs or {})
     return out

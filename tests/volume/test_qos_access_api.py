@@ -1,0 +1,127 @@
+"""QoS specs, private volume type access and os-services refusals (issues 16 and 18)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conftest import Api
+
+
+def test_qos_specs_life_cycle(api: Api, api_admin: Api) -> None:
+    r = api_admin.post("qos-specs", {"qos_specs": {"name": "gold", "consumer": "front-end", "read_iops_sec": "2000"}})
+    assert r.status_code == 200, r.text
+    qos = r.json()["qos_specs"]
+    assert qos == {"id": qos["id"], "name": "gold", "consumer": "front-end", "specs": {"read_iops_sec": "2000"}}
+    assert r.json()["links"][0]["rel"] == "self"
+    assert qos in api_admin.get("qos-specs").json()["qos_specs"]
+    # duplicate names, bad consumers, members: Cinder's refusals
+    r = api_admin.post("qos-specs", {"qos_specs": {"name": "gold"}})
+    assert r.status_code == 409 and "already exists" in r.json()["conflictingRequest"]["message"]
+    assert api_admin.post("qos-specs", {"qos_specs": {"name": "x", "consumer": "nobody"}}).status_code == 400
+    assert api.get("qos-specs").status_code == 403
+    assert api.post("qos-specs", {"qos_specs": {"name": "mine"}}).status_code == 403
+    # keys: set returns what was set, unset removes, an unknown key is 404
+    r = api_admin.put(f"qos-specs/{qos['id']}", {"qos_specs": {"total_bytes_sec": "1048576"}})
+    assert r.status_code == 200 and r.json() == {"qos_specs": {"total_bytes_sec": "1048576"}}
+    shown = api_admin.get(f"qos-specs/{qos['id']}").json()["qos_specs"]
+    assert shown["specs"] == {"read_iops_sec": "2000", "total_bytes_sec": "1048576"}
+    assert api_admin.put(f"qos-specs/{qos['id']}/delete_keys", {"keys": ["read_iops_sec"]}).status_code == 202
+    assert api_admin.get(f"qos-specs/{qos['id']}").json()["qos_specs"]["specs"] == {"total_bytes_sec": "1048576"}
+    assert api_admin.put(f"qos-specs/{qos['id']}/delete_keys", {"keys": ["nope"]}).status_code == 404
+    # associations with volume types
+    t1 = api_admin.post("types", {"volume_type": {"name": "q1"}}).json()["volume_type"]
+    t2 = api_admin.post("types", {"volume_type": {"name": "q2"}}).json()["volume_type"]
+    for t in (t1, t2):
+        assert api_admin.get(f"qos-specs/{qos['id']}/associate?vol_type_id={t['id']}").status_code == 202
+    assert api_admin.get(f"types/{t1['id']}").json()["volume_type"]["qos_specs_id"] == qos["id"]
+    assoc = api_admin.get(f"qos-specs/{qos['id']}/associations").json()["qos_associations"]
+    assert sorted(a["id"] for a in assoc) == sorted([t1["id"], t2["id"]])
+    assert {a["association_type"] for a in assoc} == {"volume_type"}
+    other = api_admin.post("qos-specs", {"qos_specs": {"name": "silver"}}).json()["qos_specs"]
+    r = api_admin.get(f"qos-specs/{other['id']}/associate?vol_type_id={t1['id']}")
+    assert r.status_code == 400 and "already associated" in r.json()["badRequest"]["message"]
+    assert api_admin.get(f"qos-specs/{qos['id']}/associate").status_code == 400
+    assert api_admin.get(f"qos-specs/{qos['id']}/associate?vol_type_id=nope").status_code == 404
+    assert api_admin.get(f"qos-specs/{qos['id']}/disassociate?vol_type_id={t1['id']}").status_code == 202
+    assert api_admin.get(f"types/{t1['id']}").json()["volume_type"]["qos_specs_id"] is None
+    # in use: delete needs force; disassociate_all frees it
+    assert api_admin.delete(f"qos-specs/{qos['id']}").status_code == 400
+    assert api_admin.get(f"qos-specs/{qos['id']}/disassociate_all").status_code == 202
+    assert api_admin.get(f"qos-specs/{qos['id']}/associations").json()["qos_associations"] == []
+    assert api_admin.delete(f"qos-specs/{qos['id']}").status_code == 202
+    r = api_admin.get(f"qos-specs/{qos['id']}")
+    assert r.status_code == 404 and r.json()["itemNotFound"]["code"] == 404
+
+
+def test_private_type_access(api: Api, api_b: Api, api_admin: Api, settle: Any) -> None:
+    made = api_admin.post(
+        "types", {"volume_type": {"name": "private", "os-volume-type-access:is_public": False}}
+    ).json()["volume_type"]
+    assert made["is_public"] is False
+    tid = made["id"]
+    # no access yet: the type does not exist for the project
+    assert api.post("volumes", {"volume": {"size": 1, "volume_type": tid}}).status_code == 404
+    assert api.get(f"types/{tid}").status_code == 404
+    assert tid not in [t["id"] for t in api.get("types").json()["volume_types"]]
+    assert api.post(f"types/{tid}/action", {"addProjectAccess": {"project": api.project}}).status_code == 403
+    r = api_admin.post(f"types/{tid}/action", {"addProjectAccess": {"project": api.project}})
+    assert r.status_code == 202, r.text
+    assert api_admin.post(f"types/{tid}/action", {"addProjectAccess": {"project": api.project}}).status_code == 409
+    listed = api_admin.get(f"types/{tid}/os-volume-type-access").json()["volume_type_access"]
+    assert listed == [{"volume_type_id": tid, "project_id": api.project}]
+    # the granted project sees and uses it; another project still does not
+    assert api.get(f"types/{tid}").status_code == 200
+    assert tid in [t["id"] for t in api.get("types").json()["volume_types"]]
+    r = api.post("volumes", {"volume": {"size": 1, "volume_type": tid}})
+    assert r.status_code == 202, r.text
+    settle()
+    assert api_b.post("volumes", {"volume": {"size": 1, "volume_type": tid}}).status_code == 404
+    assert api_b.get(f"types/{tid}").status_code == 404
+    # removal
+    assert api_admin.post(f"types/{tid}/action", {"removeProjectAccess": {"project": api.project}}).status_code == 202
+    assert api_admin.post(f"types/{tid}/action", {"removeProjectAccess": {"project": api.project}}).status_code == 404
+    assert api.get(f"types/{tid}").status_code == 404
+    # a public type has no access list
+    public = api_admin.post("types", {"volume_type": {"name": "pub"}}).json()["volume_type"]
+    assert api_admin.get(f"types/{public['id']}/os-volume-type-access").status_code == 404
+    r = api_admin.post(f"types/{public['id']}/action", {"addProjectAccess": {"project": api.project}})
+    assert r.status_code == 400
+
+
+def test_type_update_and_extra_specs_answers(api_admin: Api) -> None:
+    made = api_admin.post("types", {"volume_type": {"name": "upd", "extra_specs": {"a": "1"}}}).json()["volume_type"]
+    r = api_admin.put(f"types/{made['id']}", {"volume_type": {"description": "d"}})
+    assert r.status_code == 200
+    assert set(r.json()["volume_type"]) == {"id", "name", "description", "is_public", "extra_specs"}
+    r = api_admin.post(f"types/{made['id']}/extra_specs", {"extra_specs": {"b": "2"}})
+    assert r.json() == {"extra_specs": {"b": "2"}}  # only what was set
+    assert api_admin.get(f"types/{made['id']}/extra_specs").json()["extra_specs"] == {"a": "1", "b": "2"}
+
+
+def test_services_refusals(api_admin: Api) -> None:
+    service = api_admin.get("os-services").json()["services"][0]
+    host = service["host"]
+    assert [s["host"] for s in api_admin.get("os-services?host=overcast").json()["services"]] == [host]
+    r = api_admin.put("os-services/enable", {"host": "invalid_host", "binary": "cinder-volume"})
+    assert r.status_code == 404
+    r = api_admin.put("os-services/disable", {"host": host, "binary": "invalid_binary"})
+    assert r.status_code == 404
+    r = api_admin.put("os-services/disable-log-reason", {"host": host, "binary": "cinder-volume"})
+    assert r.status_code == 400
+    assert api_admin.put("os-services/freeze", {"host": "invalid_host"}).status_code == 400
+    # nothing above disabled the backend
+    assert api_admin.get("os-services").json()["services"][0]["status"] == "enabled"
+    r = api_admin.put(
+        "os-services/disable-log-reason", {"host": host, "binary": "cinder-volume", "disabled_reason": "m"}
+    )
+    assert r.status_code == 200
+    assert r.json() == {
+        "host": host,
+        "service": "cinder-volume",
+        "binary": "cinder-volume",
+        "disabled": True,
+        "status": "disabled",
+        "disabled_reason": "m",
+    }
+    r = api_admin.put("os-services/enable", {"host": host, "binary": "cinder-volume"})
+    assert r.status_code == 200 and r.json()["disabled_reason"] is None and r.json()["status"] == "enabled"
