@@ -128,6 +128,7 @@ def test_quota_holds_under_concurrent_creates(volumes: Any, overcast_runtime: An
             "snapshots": 0,
             "backups": 0,
             "backup_gigabytes": 0,
+            "groups": 0,
         }
 
 

@@ -132,6 +132,11 @@ class Snapshots:
     def delete(self, ctx: RequestContext, snapshot_id: str) -> None:
         with self.p.db.session() as s:
             row = find_snapshot(s, ctx, snapshot_id)
+            if row.group_snapshot_id:
+                raise BadRequest(
+                    f"Invalid snapshot: Snapshot {row.id} is part of group snapshot {row.group_snapshot_id}: "
+                    "delete the group snapshot."
+                )
             require_transition(
                 s, VolumeSnapshot, row.id, ["available", "error", "error_deleting"], "deleting", "snapshot"
             )

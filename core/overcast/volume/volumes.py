@@ -18,6 +18,7 @@ from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeAttachment, VolumeSnapshot
 from overcast.volume.listing import order_by, page
 from overcast.errors import BadRequest, OvercastError
+from overcast.volume.groups import check_group_takes
 from overcast.volume.parts import (
     Parts,
     apply_descriptive_changes,
@@ -114,7 +115,10 @@ class Volumes:
         metadata: Any = None,
         availability_zone: str | None = None,
         multiattach: bool = False,
+        group_id: str | None = None,
     ) -> Volume:
+        """A new volume (status ``creating``; a task builds it). ``group_id`` (3.13) puts it
+        in a generic volume group of the caller's that takes its type."""
         name, description = check_text(name, "name"), check_text(description, "description")
         metadata = check_metadata(metadata)
         volume_type, snapshot_id, source_volid, image_id, availability_zone = (
@@ -161,6 +165,8 @@ class Volumes:
                     vtype = s.get(type(vtype), src.volume_type_id)
             specs = dict(vtype.extra_specs or {})
             type_id = vtype.id
+            if group_id:
+                check_group_takes(s, ctx, group_id, type_id)
         if size is None and source_size:
             size = source_size
         if size is None:
@@ -211,8 +217,10 @@ class Volumes:
             bootable=bool(image_id) or source_bootable,
             metadata_=metadata,
             availability_zone="nova",
+            group_id=group_id or None,
         )
         with self.p.db.session() as s:
+            self.p.quotas.check_per_volume(s, row.project_id, size)
             self.p.quotas.consume(s, row.project_id, {"volumes": 1, "gigabytes": size})
             s.add(row)
         self.p.tasks.submit(f"create volume {row.id}", self._build, ctx, row.id)
@@ -314,6 +322,7 @@ class Volumes:
             compute: Any = self.p.runtime.service("compute") if servers else None
             for server in servers:  # refuse before anything changes
                 compute.check_volume_extend(server, row.id)
+            self.p.quotas.check_per_volume(s, row.project_id, new_size)
             self.p.quotas.consume(s, row.project_id, {"gigabytes": new_size - row.size})
             require_transition(s, Volume, row.id, [row.status], "extending", "volume", previous_status=row.status)
         self.p.tasks.submit(f"extend volume {volume_id}", self._extend, volume_id, new_size, servers)
@@ -346,11 +355,12 @@ class Volumes:
 
     # --- delete -------------------------------------------------------------------------------
 
-    def delete(self, ctx: RequestContext, volume_id: str, cascade: bool = False) -> None:
+    def delete(self, ctx: RequestContext, volume_id: str, cascade: bool = False, from_group: bool = False) -> None:
+        """Delete a volume; one in a group goes only with its group (``from_group``), as Cinder."""
         with self.p.db.session() as s:
             row = find_volume(s, ctx, volume_id)
             attached = s.execute(select(func.count()).where(VolumeAttachment.volume_id == row.id)).scalar_one()
-            if attached or row.status not in DELETABLE:
+            if attached or row.status not in DELETABLE or (row.group_id and not from_group):
                 raise BadRequest(
                     "Invalid volume: Volume status must be available or error or error_restoring or error_extending "
                     "or error_managing and must not be migrating, attached, belong to a group, have snapshots, "

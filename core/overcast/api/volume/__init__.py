@@ -6,9 +6,22 @@ from fastapi import APIRouter
 
 from overcast.api.volume import attachments, extensions, metadata, quotas, snapshots, types, versions, volumes, zones
 from overcast.api.volume import backups, transfers  # issue 18
-from overcast.api.volume import qos  # issues 16 and 18
+from overcast.api.volume import groups, qos  # issues 16 and 18
 
 router = APIRouter()
 router.include_router(versions.router)
-for _module in (volumes, metadata, snapshots, types, attachments, quotas, zones, extensions, backups, transfers, qos):
+for _module in (
+    volumes,
+    metadata,
+    snapshots,
+    types,
+    attachments,
+    quotas,
+    zones,
+    extensions,
+    backups,
+    transfers,
+    qos,
+    groups,
+):
     router.include_router(_module.router, prefix="/volume/v3/{project_id}")

@@ -13,12 +13,9 @@ from overcast.api.volume.common import ApiVersion, Version, body_of, check_proje
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Forbidden, NotFound
 from overcast.runtime import Runtime
-from overcast.volume.quotas import RESOURCES
+from overcast.volume.quotas import LIMITS_ONLY, RESOURCES
 
 router = APIRouter()
-
-#: keys Cinder shows that Overcast does not limit (always unlimited).
-UNLIMITED_KEYS = ("groups", "per_volume_gigabytes")
 
 
 def _quota_set(runtime: Runtime, project: str, usage: bool) -> dict[str, Any]:
@@ -28,8 +25,8 @@ def _quota_set(runtime: Runtime, project: str, usage: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"id": project}
     for key in RESOURCES:
         out[key] = {"limit": limits[key], "in_use": used[key], "reserved": 0, "allocated": 0} if usage else limits[key]
-    for key in UNLIMITED_KEYS:
-        out[key] = {"limit": -1, "in_use": 0, "reserved": 0, "allocated": 0} if usage else -1
+    for key in LIMITS_ONLY:
+        out[key] = {"limit": limits[key], "in_use": 0, "reserved": 0, "allocated": 0} if usage else limits[key]
     return out
 
 
@@ -63,8 +60,62 @@ def default_quotas(
     version: ApiVersion = Version,
 ) -> Response:
     check_project(project_id, ctx)
-    defaults = dict(runtime.service("volume").quotas.defaults)
-    return reply({"quota_set": {"id": target, **defaults, **{k: -1 for k in UNLIMITED_KEYS}}}, 200, version)
+    with runtime.db.session() as s:
+        defaults = runtime.service("volume").quotas.class_limits(s)
+    return reply({"quota_set": {"id": target, **defaults}}, 200, version)
+
+
+def _limits(body: dict[str, Any]) -> dict[str, int]:
+    """The limits a quota set or quota class set body asks for (400 for unknown keys and bad values)."""
+    changes: dict[str, int] = {}
+    for key, value in body.items():
+        if key in ("tenant_id", "id", "class_name"):
+            continue
+        if key not in RESOURCES and key not in LIMITS_ONLY:
+            raise BadRequest(f"Bad key(s) in quota set: {key}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, str))
+            or not str(value).lstrip("-").isdigit()
+            or int(value) < -1
+        ):
+            raise BadRequest(f"Invalid input received: quota {key} must be an integer >= -1, got {value!r}.")
+        changes[key] = int(value)
+    return changes
+
+
+@router.get("/os-quota-class-sets/{class_name}")
+def show_quota_class(
+    project_id: str,
+    class_name: str,
+    ctx: RequestContext = Depends(authorize("volume:quota_classes:show")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
+    check_project(project_id, ctx)
+    with runtime.db.session() as s:
+        limits = runtime.service("volume").quotas.class_limits(s, class_name)
+    return reply({"quota_class_set": {"id": class_name, **limits}}, 200, version)
+
+
+@router.put("/os-quota-class-sets/{class_name}")
+async def update_quota_class(
+    project_id: str,
+    class_name: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:quota_classes:update")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
+    check_project(project_id, ctx)
+    if not class_name or len(class_name) > 255:
+        raise BadRequest("Invalid input received: the quota class name must be 1 to 255 characters.")
+    changes = _limits(body_of(await json_body(request), "quota_class_set"))
+    quotas = runtime.service("volume").quotas
+    with runtime.db.session() as s:
+        quotas.set_class_limits(s, class_name, changes)
+        limits = quotas.class_limits(s, class_name)
+    return reply({"quota_class_set": limits}, 200, version)
 
 
 @router.put("/os-quota-sets/{target}")
@@ -77,21 +128,7 @@ async def update_quotas(
     version: ApiVersion = Version,
 ) -> Response:
     check_project(project_id, ctx)
-    body = body_of(await json_body(request), "quota_set")
-    changes: dict[str, int] = {}
-    for key, value in body.items():
-        if key in ("tenant_id", "id") or key in UNLIMITED_KEYS:
-            continue
-        if key not in RESOURCES:
-            raise BadRequest(f"Bad key(s) in quota set: {key}")
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, str))
-            or not str(value).lstrip("-").isdigit()
-            or int(value) < -1
-        ):
-            raise BadRequest(f"Invalid input received: quota {key} must be an integer >= -1, got {value!r}.")
-        changes[key] = int(value)
+    changes = _limits(body_of(await json_body(request), "quota_set"))
     with runtime.db.session() as s:
         runtime.service("volume").quotas.set_limits(s, target, changes)
     return reply(

@@ -72,7 +72,7 @@ def volume(
     if is_admin:
         out["migration_status"] = None
     if minor >= 13:
-        out["group_id"] = None
+        out["group_id"] = row.group_id
     if minor >= 21 and is_admin:
         out["provider_id"] = None
     if minor >= 48:

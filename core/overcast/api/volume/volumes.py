@@ -133,6 +133,7 @@ async def create_volume(
         metadata=body.get("metadata"),
         availability_zone=body.get("availability_zone"),
         multiattach=truthy(body.get("multiattach", False)),
+        group_id=body.get("group_id") if version.at_least(13) else None,
     )
     return reply({"volume": render(runtime, request, ctx, [row], version, extended=False)[0]}, 202, version)
 
