@@ -125,3 +125,29 @@ def test_services_refusals(api_admin: Api) -> None:
     }
     r = api_admin.put("os-services/enable", {"host": host, "binary": "cinder-volume"})
     assert r.status_code == 200 and r.json()["disabled_reason"] is None and r.json()["status"] == "enabled"
+
+
+def test_pools_capabilities_and_hosts(api: Api, api_admin: Api, settle: Any) -> None:
+    pools = api_admin.get("scheduler-stats/get_pools").json()["pools"]
+    assert pools == [{"name": "overcast@fake#fake"}]
+    detail = api_admin.get("scheduler-stats/get_pools?detail=True").json()["pools"][0]["capabilities"]
+    assert detail["volume_backend_name"] == "fake" and detail["vendor_name"] == "Open Source"
+    caps = api_admin.get("capabilities/overcast@fake#fake").json()
+    assert caps["namespace"] == "OS::Storage::Capabilities::overcast@fake"
+    assert (caps["vendor_name"], caps["storage_protocol"]) == (detail["vendor_name"], detail["storage_protocol"])
+    assert api_admin.get("capabilities/elsewhere@fake").status_code == 404
+    assert api.get("scheduler-stats/get_pools").status_code == 403
+    hosts = api_admin.get("os-hosts").json()["hosts"]
+    assert {(h["host_name"], h["service"]) for h in hosts} >= {
+        ("overcast", "cinder-scheduler"),
+        ("overcast@fake", "cinder-volume"),
+    }
+    r = api.post("volumes", {"volume": {"size": 2}})
+    assert r.status_code == 202
+    settle()
+    usage = api_admin.get("os-hosts/overcast@fake").json()["host"]
+    total = usage[0]["resource"]
+    assert total["project"] == "(total)" and total["volume_count"] == "1" and total["total_volume_gb"] == "2"
+    assert {u["resource"]["project"] for u in usage[1:]} == {api.project}
+    assert api_admin.get("os-hosts/nowhere").status_code == 404
+    assert api.get("os-hosts").status_code == 403
