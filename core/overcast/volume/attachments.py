@@ -32,6 +32,7 @@ from overcast.errors import BadRequest, NotFound
 from overcast.db.values import load, store
 from overcast.types import ConnectionInfo, Connector
 from overcast.volume.parts import Parts, find_volume, volume_ref
+from overcast.volume.qos import front_end_qos
 from overcast.volume.state import transition
 
 
@@ -199,7 +200,11 @@ class Attachments:
             if vol.status not in ("attaching", "reserved", "in-use", "available", "detaching"):
                 raise BadRequest(f"Invalid volume: Volume {vol.id} cannot be connected while {vol.status}.")
             ref, backend = volume_ref(vol), cast(str, vol.backend)  # placed: it is attachable
+            qos = front_end_qos(s, vol.volume_type_id, vol.size)
         info = self.p.backends.on(backend).initialize_connection(backend, volume=ref, connector=connector)
+        if qos:
+            # as Cinder: the type's front-end QoS specs ride in the connection for the hypervisor
+            info = ConnectionInfo(info.driver_volume_type, {**info.data, "qos_specs": qos})
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
             att = self._pending_or_named(s, ctx, vol, attachment_id, instance_uuid)

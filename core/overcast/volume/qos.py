@@ -127,16 +127,30 @@ class QosSpecs:
             raise BadRequest("Invalid input received: vol_type_id is required.")
         return self.types.get(session, type_id)
 
-    @staticmethod
-    def front_end_limits(session: Session, type_id: str | None) -> dict[str, str]:
-        """The limits a hypervisor applies to an attachment of a volume of this type: the
-        specs of its QoS specs when their consumer is ``front-end`` or ``both``."""
-        if not type_id:
-            return {}
-        vtype = session.get(VolumeType, type_id)
-        if vtype is None or not vtype.qos_specs_id:
-            return {}
-        qos = session.get(VolumeQosSpecs, vtype.qos_specs_id)
-        if qos is None or qos.consumer not in ("front-end", "both"):
-            return {}
-        return dict(qos.specs or {})
+
+def front_end_qos(session: Session, type_id: str | None, size_gb: int) -> dict[str, str]:
+    """The limits a hypervisor applies to an attachment of a volume of this type: the specs
+    of its QoS specs when their consumer is ``front-end`` or ``both``. As Cinder, a
+    ``<key>_per_gb`` spec becomes ``<key>`` scaled by the volume's size (at least
+    ``<key>_per_gb_min`` when given)."""
+    if not type_id:
+        return {}
+    vtype = session.get(VolumeType, type_id)
+    if vtype is None or not vtype.qos_specs_id:
+        return {}
+    qos = session.get(VolumeQosSpecs, vtype.qos_specs_id)
+    if qos is None or qos.consumer not in ("front-end", "both"):
+        return {}
+    specs = dict(qos.specs or {})
+    out = {k: v for k, v in specs.items() if not k.endswith(("_per_gb", "_per_gb_min"))}
+    for key, value in specs.items():
+        if not key.endswith("_per_gb"):
+            continue
+        base = key[: -len("_per_gb")]
+        try:
+            scaled = int(float(value) * size_gb)
+            floor = int(float(specs.get(f"{key}_min", 0)))
+        except ValueError:
+            continue
+        out[base] = str(max(scaled, floor))
+    return out
