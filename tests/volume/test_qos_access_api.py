@@ -151,3 +151,12 @@ def test_pools_capabilities_and_hosts(api: Api, api_admin: Api, settle: Any) -> 
     assert {u["resource"]["project"] for u in usage[1:]} == {api.project}
     assert api_admin.get("os-hosts/nowhere").status_code == 404
     assert api.get("os-hosts").status_code == 403
+
+
+def test_encryption_types_are_refused(api_admin: Api) -> None:
+    tid = api_admin.post("types", {"volume_type": {"name": "enc"}}).json()["volume_type"]["id"]
+    assert api_admin.get(f"types/{tid}/encryption").json() == {}
+    body = {"encryption": {"provider": "luks", "control_location": "front-end"}}
+    r = api_admin.post(f"types/{tid}/encryption", body)
+    assert r.status_code == 400 and "key manager" in r.json()["badRequest"]["message"]
+    assert api_admin.post("types/nope/encryption", body).status_code == 404

@@ -230,3 +230,40 @@ async def type_action(
         else:
             _types(runtime).remove_access(s, type_id, args.get("project"))
     return reply(None, 202, version)
+
+
+# --- encryption types: refused (no key manager to hold the keys) ----------------------------
+
+
+@router.get("/types/{type_id}/encryption")
+def show_encryption(
+    project_id: str,
+    type_id: str,
+    ctx: RequestContext = Depends(authorize("volume:types:show")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
+    """No type is encrypted: Cinder's answer for a type without an encryption type is ``{}``."""
+    check_project(project_id, ctx)
+    with runtime.db.session() as s:
+        row = _types(runtime).get(s, type_id)
+        if not _types(runtime).may_use(s, ctx, row):
+            raise NotFound(f"Volume type {type_id} could not be found.")
+    return reply({}, 200, version)
+
+
+@router.api_route("/types/{type_id}/encryption", methods=["POST"])
+@router.api_route("/types/{type_id}/encryption/{encryption_id}", methods=["PUT", "DELETE"])
+def change_encryption(
+    project_id: str,
+    type_id: str,
+    ctx: RequestContext = Depends(authorize("volume:types:update")),
+    runtime: Runtime = Depends(get_runtime),
+) -> Response:
+    check_project(project_id, ctx)
+    with runtime.db.session() as s:
+        _types(runtime).get(s, type_id)
+    raise BadRequest(
+        "Invalid input received: volume encryption is not supported: this cloud has no key manager "
+        "to keep the volumes' keys."
+    )
