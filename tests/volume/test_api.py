@@ -249,9 +249,11 @@ def test_admin_services_and_types(api: Api, api_admin: Api) -> None:
     assert api.get("os-services").status_code == 403
     r = api_admin.put("os-services/disable", {"host": "overcast@fake", "binary": "cinder-volume"})
     assert r.status_code == 200 and r.json()["status"] == "disabled"
+    # as Cinder: accepted, then in error, with a user message saying why
     r = api.post("volumes", {"volume": {"size": 1}})
-    assert r.status_code == 500 and "disabled" in r.json()["computeFault"]["message"]
-    assert api.get("volumes").json()["volumes"] == []
+    assert r.status_code == 202 and r.json()["volume"]["status"] == "error"
+    assert [v["status"] for v in api.get("volumes/detail").json()["volumes"]] == ["error"]
+    assert api_admin.get(f"/volume/v3/{api.project}/volumes/{r.json()['volume']['id']}").status_code == 200
     types = api.get("types").json()["volume_types"]
     assert [t["name"] for t in types] == ["__DEFAULT__"] and "extra_specs" not in types[0]
     assert api.get("types/default").json()["volume_type"]["name"] == "__DEFAULT__"

@@ -160,3 +160,34 @@ def test_encryption_types_are_refused(api_admin: Api) -> None:
     r = api_admin.post(f"types/{tid}/encryption", body)
     assert r.status_code == 400 and "key manager" in r.json()["badRequest"]["message"]
     assert api_admin.post("types/nope/encryption", body).status_code == 404
+
+
+def test_unplaceable_volume_errors_with_a_user_message(api: Api, api_b: Api, api_admin: Api, settle: Any) -> None:
+    specs = {"storage_protocol": "carrier-pigeon", "vendor_name": "nobody"}
+    tid = api_admin.post("types", {"volume_type": {"name": "bogus", "extra_specs": specs}}).json()["volume_type"]["id"]
+    r = api.post("volumes", {"volume": {"size": 1, "volume_type": tid}})
+    assert r.status_code == 202
+    vid = r.json()["volume"]["id"]
+    settle()
+    assert api.get(f"volumes/{vid}").json()["volume"]["status"] == "error"
+    v33 = {"OpenStack-API-Version": "volume 3.3"}
+    assert api.get("messages").status_code == 404  # before 3.3
+    messages = api.get("messages", headers=v33).json()["messages"]
+    assert [m["resource_uuid"] for m in messages] == [vid]
+    msg = messages[0]
+    assert msg["event_id"] == "VOLUME_VOLUME_001_003" and msg["resource_type"] == "VOLUME"
+    assert msg["user_message"] == "schedule allocate volume:Could not find any available weighted backend."
+    assert api.get(f"messages/{msg['id']}", headers=v33).json()["message"]["id"] == msg["id"]
+    assert api_admin.get("messages", headers=v33).json()["messages"][0]["id"] == msg["id"]  # admins see all
+    assert api_b.get("messages", headers=v33).json()["messages"] == []
+    assert api_b.get(f"/volume/v3/{api_b.project}/messages/{msg['id']}", headers=v33).status_code == 404
+    assert api.delete(f"messages/{msg['id']}", headers=v33).status_code == 204
+    assert api.get(f"messages/{msg['id']}", headers=v33).status_code == 404
+    # a type asking for what the backend offers places
+    caps = api_admin.get("scheduler-stats/get_pools?detail=true").json()["pools"][0]["capabilities"]
+    good = {"storage_protocol": caps["storage_protocol"], "vendor_name": caps["vendor_name"]}
+    tid2 = api_admin.post("types", {"volume_type": {"name": "good", "extra_specs": good}}).json()["volume_type"]["id"]
+    r = api.post("volumes", {"volume": {"size": 1, "volume_type": tid2}})
+    settle()
+    assert api.get(f"volumes/{r.json()['volume']['id']}").json()["volume"]["status"] == "available"
+    assert api.delete(f"volumes/{vid}").status_code == 202

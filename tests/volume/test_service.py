@@ -191,12 +191,18 @@ def test_backend_on_a_host_agent_goes_over_the_bus(
     assert fake_drivers.volume.volumes["fake"][vol.location]["size_gb"] == 1
 
 
-def test_no_room_anywhere_is_refused_before_anything_is_created(volumes: Any, ctx: RequestContext) -> None:
-    from overcast.errors import NoValidHost
-
-    with pytest.raises(NoValidHost, match="no room"):
+def test_no_room_anywhere_leaves_an_error_volume_and_a_message(volumes: Any, ctx: RequestContext) -> None:
+    """As Cinder: quota first (413), then a volume no backend can take is accepted in error,
+    with the scheduler's reason and a user message."""
+    with pytest.raises(VolumeOverQuota):
         volumes.volumes.create(ctx, size=5000)
     assert volumes.volumes.list(ctx) == []
+    with volumes.runtime.db.session() as s:
+        volumes.quotas.set_limits(s, ctx.project_id, {"gigabytes": -1})
+    row = volumes.volumes.create(ctx, size=5000)
+    assert row.status == "error" and "no room" in (row.error or "")
+    with volumes.runtime.db.session() as s:
+        assert [m.resource_uuid for m in volumes.parts.messages.all(s, ctx)] == [row.id]
 
 
 def test_volume_agent_offers_every_driver_operation() -> None:

@@ -128,6 +128,9 @@ class CloudFacts:
     network_extensions: list[str]
     volume_extensions: list[str] = field(default_factory=list)
     swift_apis: list[str] = field(default_factory=list)
+    # what the (first) volume pool reports: Tempest puts them in a type's extra specs
+    volume_vendor_name: str = "Open Source"
+    volume_storage_protocol: str = ""
 
 
 RESELLER_ADMIN_ROLE = "ResellerAdmin"  # the default of [objectstore] reseller_admin_role
@@ -278,6 +281,8 @@ def prepare(url: str, password: str, guest_dir: Path) -> CloudFacts:
     volume_extensions = sorted(
         e["alias"] for e in admin.call("GET", admin.endpoints["volumev3"] + "/extensions")["extensions"]
     )
+    pools = admin.call("GET", admin.endpoints["volumev3"] + "/scheduler-stats/get_pools", params={"detail": "true"})
+    pool_caps = (pools.get("pools") or [{}])[0].get("capabilities") or {}
     swift_root = admin.endpoints["object-store"].split("/v1/")[0]
     info = admin.call("GET", swift_root + "/info") or {}
     return CloudFacts(
@@ -292,6 +297,8 @@ def prepare(url: str, password: str, guest_dir: Path) -> CloudFacts:
         network_extensions=extensions,
         volume_extensions=volume_extensions,
         swift_apis=sorted(k for k in info if k != "swift") + ["swift"],
+        volume_vendor_name=str(pool_caps.get("vendor_name") or "Open Source"),
+        volume_storage_protocol=str(pool_caps.get("storage_protocol") or ""),
     )
 
 
@@ -340,7 +347,10 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
         "build_timeout": "300",
         "volume_size": "1",
         "region": facts.region,
+        "vendor_name": facts.volume_vendor_name,
     }
+    if facts.volume_storage_protocol:
+        conf["volume"]["storage_protocol"] = facts.volume_storage_protocol
     # Swift's operator role is a project member; account quotas are set by the reseller admin
     conf["object-storage"] = {
         "region": facts.region,

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeAttachment, VolumeSnapshot
 from overcast.volume.listing import order_by, page
-from overcast.errors import BadRequest, OvercastError
+from overcast.errors import BadRequest, NoValidHost, OvercastError
 from overcast.volume.groups import check_group_takes
 from overcast.volume.parts import (
     Parts,
@@ -197,8 +197,13 @@ class Volumes:
             raise BadRequest(
                 f"Invalid input received: volume type {vtype.name} is on backend {wanted}, but the source is on {backend}."
             )
+        unplaced: str | None = None
         if backend is None:
-            backend = self.p.scheduler.place(size, specs)
+            try:
+                backend = self.p.scheduler.place(size, specs)
+            except NoValidHost as exc:
+                # as Cinder: the volume is accepted, goes to error, and a user message says why
+                unplaced = str(exc)
         row = Volume(
             id=str(uuid.uuid4()),
             project_id=ctx.project_id or "",
@@ -219,11 +224,16 @@ class Volumes:
             availability_zone="nova",
             group_id=group_id or None,
         )
+        if unplaced is not None:
+            row.status, row.error = "error", unplaced
         with self.p.db.session() as s:
             self.p.quotas.check_per_volume(s, row.project_id, size)
             self.p.quotas.consume(s, row.project_id, {"volumes": 1, "gigabytes": size})
             s.add(row)
-        self.p.tasks.submit(f"create volume {row.id}", self._build, ctx, row.id)
+            if unplaced is not None:
+                self.p.messages.record(s, ctx, row.project_id, "VOLUME", row.id, "001", "003")
+        if unplaced is None:
+            self.p.tasks.submit(f"create volume {row.id}", self._build, ctx, row.id)
         return row
 
     def _build(self, ctx: RequestContext, volume_id: str) -> None:

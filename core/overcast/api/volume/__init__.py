@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from overcast.api.volume import attachments, extensions, metadata, quotas, snapshots, types, versions, volumes, zones
 from overcast.api.volume import backups, transfers  # issue 18
-from overcast.api.volume import backends, groups, qos  # issues 16 and 18
+from overcast.api.volume import backends, groups, messages, qos  # issues 16 and 18
 
 router = APIRouter()
 router.include_router(versions.router)
@@ -24,5 +24,6 @@ for _module in (
     qos,
     groups,
     backends,
+    messages,
 ):
     router.include_router(_module.router, prefix="/volume/v3/{project_id}")

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
-import overcast
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.volume import views
 from overcast.api.volume.common import ApiVersion, Version, check_project, reply, truthy
@@ -18,16 +17,30 @@ from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeBackendService, VolumeSnapshot
 from overcast.errors import NotFound
 from overcast.runtime import Runtime
+from overcast.types import BackendStats
+from overcast.volume.scheduler import VENDOR, capabilities
 
 router = APIRouter()
 
 HOST = "overcast"  # the controller, which runs the scheduler and drives non-host-local backends
-VENDOR = "Open Source"
 
 
 def _protocol(row: VolumeBackendService) -> str:
-    kinds = (row.stats or {}).get("connection_types") or []
-    return ",".join(kinds) or "unknown"
+    return str(_reported(row)["storage_protocol"])
+
+
+def _reported(row: VolumeBackendService) -> dict[str, Any]:
+    """The scheduler's view of the backend, from its last recorded stats."""
+    stats = row.stats or {}
+    return capabilities(
+        row.name,
+        BackendStats(
+            total_gb=row.total_gb,
+            free_gb=row.free_gb,
+            thin_provisioning=bool(stats.get("thin_provisioning")),
+            connection_types=frozenset(stats.get("connection_types") or ()),
+        ),
+    )
 
 
 def _records(runtime: Runtime) -> list[VolumeBackendService]:
@@ -40,17 +53,12 @@ def _records(runtime: Runtime) -> list[VolumeBackendService]:
 def _capabilities(row: VolumeBackendService) -> dict[str, Any]:
     stats = row.stats or {}
     return {
+        **_reported(row),
         "updated": views.iso(row.last_seen_at),
         "timestamp": views.iso(row.last_seen_at),
-        "volume_backend_name": row.name,
-        "vendor_name": VENDOR,
-        "driver_version": overcast.__version__,
-        "storage_protocol": _protocol(row),
         "total_capacity_gb": row.total_gb,
         "free_capacity_gb": row.free_gb,
         "reserved_percentage": 0,
-        "QoS_support": False,  # back-end QoS; front-end QoS specs are applied by the hypervisor
-        "thin_provisioning_support": bool(stats.get("thin_provisioning")),
         "max_over_subscription_ratio": stats.get("max_over_subscription_ratio", 1.0),
         "provisioned_capacity_gb": stats.get("provisioned_gb", 0.0),
         "multiattach": True,
@@ -102,7 +110,7 @@ def show_capabilities(
         "vendor_name": VENDOR,
         "volume_backend_name": row.name,
         "pool_name": None,
-        "driver_version": overcast.__version__,
+        "driver_version": str(_reported(row)["driver_version"]),
         "storage_protocol": _protocol(row),
         "display_name": None,
         "description": None,

@@ -145,6 +145,23 @@ class VolumeQuotaClass(Base):
     hard_limit: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
+class VolumeMessage(Base):
+    """A user message (Cinder 3.3+): why an asynchronous operation on a resource failed."""
+
+    __tablename__ = "volume_messages"
+
+    id: Mapped[str] = uuid_pk()
+    project_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    request_id: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    resource_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    resource_uuid: Mapped[str | None] = mapped_column(String(36))
+    event_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    message_level: Mapped[str] = mapped_column(String(16), default="ERROR", nullable=False)
+    user_message: Mapped[str] = mapped_column(String(1024), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    created_at: Mapped[datetime] = created_at()
+
+
 class Volume(Base):
     __tablename__ = "volumes"
 

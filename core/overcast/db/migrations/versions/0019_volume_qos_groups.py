@@ -1,5 +1,5 @@
 """Block storage (issues 16 and 18): QoS specs, private volume type access, quota classes,
-and generic volume groups with their group types and group snapshots.
+generic volume groups with their group types and group snapshots, and user messages.
 
 Revision ID: 0019
 Revises: 0017
@@ -100,6 +100,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_volume_group_snapshots_project_id", "volume_group_snapshots", ["project_id"])
     op.create_index("ix_volume_group_snapshots_group_id", "volume_group_snapshots", ["group_id"])
+    op.create_table(
+        "volume_messages",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("project_id", sa.String(64), nullable=False),
+        sa.Column("request_id", sa.String(255), nullable=False),
+        sa.Column("resource_type", sa.String(64), nullable=False),
+        sa.Column("resource_uuid", sa.String(36)),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("message_level", sa.String(16), nullable=False),
+        sa.Column("user_message", sa.String(1024), nullable=False),
+        sa.Column("expires_at", sa.DateTime, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_volume_messages"),
+    )
+    op.create_index("ix_volume_messages_project_id", "volume_messages", ["project_id"])
     with op.batch_alter_table("volumes") as batch:
         batch.add_column(sa.Column("group_id", sa.String(36), nullable=True))
         batch.create_index("ix_volumes_group_id", ["group_id"])
@@ -115,6 +130,7 @@ def downgrade() -> None:
     with op.batch_alter_table("volumes") as batch:
         batch.drop_index("ix_volumes_group_id")
         batch.drop_column("group_id")
+    op.drop_table("volume_messages")
     op.drop_table("volume_group_snapshots")
     op.drop_table("volume_groups")
     op.drop_table("volume_group_types")
