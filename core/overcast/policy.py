@@ -110,6 +110,8 @@ RULES: dict[str, str] = {
             "capabilities:show",
             "pools:list",
             "hosts:list",
+            "snapshots:reset_status",
+            "snapshots:force_delete",
         )
     },
     "volume:volumes:force_delete": "admin",

@@ -191,3 +191,44 @@ def test_unplaceable_volume_errors_with_a_user_message(api: Api, api_b: Api, api
     settle()
     assert api.get(f"volumes/{r.json()['volume']['id']}").json()["volume"]["status"] == "available"
     assert api.delete(f"volumes/{vid}").status_code == 202
+
+
+def test_snapshot_actions(api: Api, api_admin: Api, settle: Any) -> None:
+    vol = api.post("volumes", {"volume": {"size": 1}}).json()["volume"]
+    settle()
+    snap = api.post("snapshots", {"snapshot": {"volume_id": vol["id"]}}).json()["snapshot"]
+    settle()
+    admin = f"/volume/v3/{api.project}/snapshots/{snap['id']}/action"
+    assert api.post(f"snapshots/{snap['id']}/action", {"os-reset_status": {"status": "creating"}}).status_code == 403
+    assert api_admin.post(admin, {"os-reset_status": {"status": "bogus"}}).status_code == 400
+    assert api_admin.post(admin, {"os-reset_status": {"status": "creating"}}).status_code == 202
+    # the hypervisor's progress report: creating -> error with 80%
+    r = api.post(
+        f"snapshots/{snap['id']}/action", {"os-update_snapshot_status": {"status": "error", "progress": "80%"}}
+    )
+    assert r.status_code == 202
+    shown = api_admin.get(f"/volume/v3/{api.project}/snapshots/{snap['id']}").json()["snapshot"]
+    assert shown["status"] == "error" and shown["os-extended-snapshot-attributes:progress"] == "80%"
+    r = api.post(f"snapshots/{snap['id']}/action", {"os-update_snapshot_status": {"status": "available"}})
+    assert r.status_code == 400  # not from error
+    assert api.post(f"snapshots/{snap['id']}/action", {"os-force_delete": {}}).status_code == 403
+    assert api_admin.post(admin, {"os-reset_status": {"status": "deleting"}}).status_code == 202
+    assert api_admin.post(admin, {"os-force_delete": {}}).status_code == 202
+    settle()
+    assert api.get(f"snapshots/{snap['id']}").status_code == 404
+
+
+def test_retype_without_migration(api: Api, api_admin: Api, settle: Any) -> None:
+    t1 = api_admin.post("types", {"volume_type": {"name": "rt1"}}).json()["volume_type"]
+    t2 = api_admin.post("types", {"volume_type": {"name": "rt2"}}).json()["volume_type"]
+    far = api_admin.post(
+        "types", {"volume_type": {"name": "rt3", "extra_specs": {"volume_backend_name": "elsewhere"}}}
+    ).json()["volume_type"]
+    vol = api.post("volumes", {"volume": {"size": 1, "volume_type": t1["name"]}}).json()["volume"]
+    settle()
+    r = api.post(f"volumes/{vol['id']}/action", {"os-retype": {"new_type": t2["name"], "migration_policy": "never"}})
+    assert r.status_code == 202, r.text
+    assert api.get(f"volumes/{vol['id']}").json()["volume"]["volume_type"] == "rt2"
+    r = api.post(f"volumes/{vol['id']}/action", {"os-retype": {"new_type": far["id"], "migration_policy": "on-demand"}})
+    assert r.status_code == 400 and "migration" in r.json()["badRequest"]["message"]
+    assert api.post(f"volumes/{vol['id']}/action", {"os-retype": {"new_type": "nope"}}).status_code == 404

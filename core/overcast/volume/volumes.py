@@ -34,6 +34,7 @@ from overcast.volume.parts import (
     volume_ref,
 )
 from overcast.volume.state import require_transition, transition
+from overcast.volume.scheduler import capabilities, unmet
 from overcast.volume.volume_types import is_multiattach
 
 log = logging.getLogger(__name__)
@@ -310,6 +311,42 @@ class Volumes:
         with self.p.db.session() as s:
             row = find_volume(s, ctx, volume_id)
             row.status, row.error = status, None
+
+    def retype(self, ctx: RequestContext, volume_id: str, new_type: Any, migration_policy: Any = "never") -> None:
+        """os-retype: give the volume another type. Overcast moves no data between backends,
+        so the volume's backend must offer what the new type asks for (its
+        ``volume_backend_name`` and capability specs); otherwise Cinder's 400 whatever the
+        ``migration_policy`` (``on-demand`` would need a migration)."""
+        if not isinstance(new_type, str) or not new_type:
+            raise BadRequest("Invalid input received: new_type is required.")
+        if migration_policy not in (None, "never", "on-demand"):
+            raise BadRequest(f"Invalid input received: invalid migration_policy {migration_policy}.")
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id, for_update=True)
+            if row.status not in ("available", "in-use"):
+                raise BadRequest(f"Invalid volume: Volume status must be available or in-use, but is {row.status}.")
+            vtype = self.p.types.find(s, new_type, ctx)
+            if vtype.id == row.volume_type_id:
+                raise BadRequest("Invalid input received: Retype cannot change the type to the same type.")
+            if row.group_id:
+                raise BadRequest(f"Invalid volume: Volume {row.id} is in group {row.group_id}; it cannot be retyped.")
+            specs = dict(vtype.extra_specs or {})
+            backend = row.backend
+            stats = self.p.backends.refresh(backend) if backend else None
+            missing = unmet(capabilities(backend, stats), specs) if backend and stats else ["a reachable backend"]
+            wanted = specs.get("volume_backend_name")
+            if wanted and wanted != backend:
+                missing.append(f"volume_backend_name={wanted}")
+            if missing:
+                raise BadRequest(
+                    f"Invalid volume: Retype of volume {row.id} needs a migration (its backend {backend} does not "
+                    f"offer {', '.join(missing)}), and this cloud does not migrate volumes between backends."
+                )
+            attached = s.execute(select(func.count()).where(VolumeAttachment.volume_id == row.id)).scalar_one()
+            if is_multiattach(specs) != row.multiattach and attached:
+                raise BadRequest("Invalid volume: the multiattach property of an attached volume cannot change.")
+            row.volume_type_id = vtype.id
+            row.multiattach = is_multiattach(specs)
 
     def extend(self, ctx: RequestContext, volume_id: str, new_size: Any, online: bool = False) -> None:
         """Grow a volume. ``online`` (Cinder 3.42) also allows an in-use one, if every server

@@ -25,6 +25,7 @@ EXTENSIONS = (
     ("capabilities", "Capabilities", "Capabilities support."),
     ("os-hosts", "Hosts", "Admin-only host administration."),
     ("os-services", "Services", "Services support."),
+    ("os-snapshot-actions", "SnapshotActions", "Enable snapshot manager actions."),
     ("os-types-extra-specs", "TypesExtraSpecs", "Type extra specs support."),
     ("os-types-manage", "TypesManage", "Types manage support."),
     ("os-vol-host-attr", "VolumeHostAttribute", "Expose host as an attribute of a volume."),

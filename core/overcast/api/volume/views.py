@@ -121,7 +121,9 @@ def snapshot(row: VolumeSnapshot, minor: int = 0, detail: bool = True) -> dict[s
         out["consumes_quota"] = True
     if detail:
         out["os-extended-snapshot-attributes:project_id"] = row.project_id
-        out["os-extended-snapshot-attributes:progress"] = "100%" if row.status == "available" else "0%"
+        out["os-extended-snapshot-attributes:progress"] = row.progress or (
+            "100%" if row.status == "available" else "0%"
+        )
     return out
 
 

@@ -376,6 +376,10 @@ def _force_delete(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any])
 
 ACTIONS = {
     "os-extend": _extend,
+    "os-retype": lambda svc, ctx, vid, args: (
+        svc.volumes.retype(ctx, vid, args.get("new_type"), args.get("migration_policy", "never")),
+        (202, None),
+    )[1],
     "os-attach": _attach,
     "os-detach": _detach,
     "os-reserve": _reserve,

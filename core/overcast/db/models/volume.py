@@ -208,6 +208,7 @@ class VolumeSnapshot(Base):
     location: Mapped[str | None] = mapped_column(String(1024))
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict, nullable=False)
     group_snapshot_id: Mapped[str | None] = mapped_column(String(36), index=True)  # a VolumeGroupSnapshot
+    progress: Mapped[str | None] = mapped_column(String(255))  # os-update_snapshot_status sets it
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
