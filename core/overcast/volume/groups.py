@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 GROUP_STATUSES = ("creating", "available", "updating", "deleting", "error", "error_deleting", "in-use")
 GROUP_SNAPSHOT_STATUSES = ("creating", "available", "deleting", "error", "error_deleting")
+#: member volume statuses a group delete takes (the volume service's deletable ones, or already deleting)
+DELETABLE_MEMBER = ("available", "error", "error_extending", "error_deleting", "error_restoring", "deleting")
 SORT_KEYS = {"name", "id", "created_at", "updated_at", "description", "is_public"}
 
 
@@ -359,8 +361,10 @@ class Groups:
             if snaps:
                 raise BadRequest("Invalid group: Group has existing snapshots.")
             for vol in vols:
-                if vol.status in ("in-use", "attaching", "detaching"):
-                    raise BadRequest(f"Invalid volume: Volume {vol.id} in group {group.id} is attached.")
+                if vol.status not in DELETABLE_MEMBER:
+                    raise BadRequest(
+                        f"Invalid volume: Volume {vol.id} in group {group.id} cannot be deleted while {vol.status}."
+                    )
             group.status = "deleting"
             ids, project = [v.id for v in vols], group.project_id
         for vid in ids:
