@@ -232,3 +232,17 @@ def test_retype_without_migration(api: Api, api_admin: Api, settle: Any) -> None
     r = api.post(f"volumes/{vol['id']}/action", {"os-retype": {"new_type": far["id"], "migration_policy": "on-demand"}})
     assert r.status_code == 400 and "migration" in r.json()["badRequest"]["message"]
     assert api.post(f"volumes/{vol['id']}/action", {"os-retype": {"new_type": "nope"}}).status_code == 404
+
+
+def test_image_metadata_actions(api: Api, api_b: Api, settle: Any) -> None:
+    vol = api.post("volumes", {"volume": {"size": 1}}).json()["volume"]
+    settle()
+    act = f"volumes/{vol['id']}/action"
+    r = api.post(act, {"os-set_image_metadata": {"metadata": {"image_name": "img", "ramdisk_id": "rd"}}})
+    assert r.status_code == 200 and r.json() == {"metadata": {"image_name": "img", "ramdisk_id": "rd"}}
+    assert api.get(f"volumes/{vol['id']}").json()["volume"]["volume_image_metadata"]["ramdisk_id"] == "rd"
+    assert api.post(act, {"os-unset_image_metadata": {"key": "ramdisk_id"}}).status_code == 200
+    assert api.post(act, {"os-unset_image_metadata": {"key": "ramdisk_id"}}).status_code == 404
+    assert api.post(act, {"os-show_image_metadata": {}}).json() == {"metadata": {"image_name": "img"}}
+    other = f"/volume/v3/{api_b.project}/volumes/{vol['id']}/action"
+    assert api_b.post(other, {"os-show_image_metadata": {}}).status_code == 404

@@ -12,6 +12,8 @@ from overcast.errors import BadRequest, NotFound
 Row = TypeVar("Row")
 
 SORT_KEYS = {"created_at", "updated_at", "name", "size", "status", "id"}
+#: the v1 names Cinder still sorts by
+ALIASES = {"display_name": "name", "display_description": "description"}
 
 
 def order_by(model: Any, sort: Sequence[tuple[str, str]] | None) -> list[Any]:
@@ -19,6 +21,7 @@ def order_by(model: Any, sort: Sequence[tuple[str, str]] | None) -> list[Any]:
     with the id last so that equal keys keep one order."""
     clauses = []
     for key, direction in sort or [("created_at", "desc")]:
+        key = ALIASES.get(key, key)
         if key not in SORT_KEYS or direction not in ("asc", "desc"):
             raise BadRequest(f"Invalid input received: Invalid sort key {key} or direction {direction}.")
         column = getattr(model, key)

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeAttachment, VolumeSnapshot
 from overcast.volume.listing import order_by, page
-from overcast.errors import BadRequest, NoValidHost, OvercastError
+from overcast.errors import BadRequest, NotFound, NoValidHost, OvercastError
 from overcast.volume.groups import check_group_takes
 from overcast.volume.parts import (
     Parts,
@@ -311,6 +311,30 @@ class Volumes:
         with self.p.db.session() as s:
             row = find_volume(s, ctx, volume_id)
             row.status, row.error = status, None
+
+    # --- image metadata (os-set_image_metadata, os-unset_image_metadata, os-show_image_metadata) ---
+
+    def image_metadata(self, ctx: RequestContext, volume_id: str) -> dict[str, str]:
+        with self.p.db.session() as s:
+            return dict(find_volume(s, ctx, volume_id).image_metadata or {})
+
+    def set_image_metadata(self, ctx: RequestContext, volume_id: str, metadata: Any) -> dict[str, str]:
+        changes = check_metadata(metadata)
+        if not changes:
+            raise BadRequest("Malformed request body: metadata must be a non-empty object.")
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            row.image_metadata = {**(row.image_metadata or {}), **changes}
+            return dict(row.image_metadata)
+
+    def unset_image_metadata(self, ctx: RequestContext, volume_id: str, key: Any) -> None:
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            meta = dict(row.image_metadata or {})
+            if not isinstance(key, str) or key not in meta:
+                raise NotFound(f"Glance metadata for volume {volume_id} with key {key} not found.")
+            del meta[key]
+            row.image_metadata = meta
 
     def retype(self, ctx: RequestContext, volume_id: str, new_type: Any, migration_policy: Any = "never") -> None:
         """os-retype: give the volume another type. Overcast moves no data between backends,

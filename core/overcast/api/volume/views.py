@@ -87,8 +87,9 @@ def volume(
     if extended:
         if row.image_metadata:
             out["volume_image_metadata"] = dict(row.image_metadata)
+        # Cinder's volume_tenant_attribute policy: admins and the project's readers
+        out["os-vol-tenant-attr:tenant_id"] = row.project_id
         if is_admin:
-            out["os-vol-tenant-attr:tenant_id"] = row.project_id
             out["os-vol-host-attr:host"] = f"overcast@{row.backend}#{row.backend}" if row.backend else None
             out["os-vol-mig-status-attr:migstat"] = None
             out["os-vol-mig-status-attr:name_id"] = None

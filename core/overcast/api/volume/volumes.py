@@ -230,6 +230,7 @@ def delete_volume(
 
 # --- actions -----------------------------------------------------------------------------------
 
+READ_ONLY_ACTIONS = ("os-show_image_metadata",)
 ADMIN_ACTIONS = {"os-reset_status": "volume:volumes:reset_status", "os-force_delete": "volume:volumes:force_delete"}
 
 
@@ -238,7 +239,7 @@ async def volume_action(
     project_id: str,
     volume_id: str,
     request: Request,
-    ctx: RequestContext = Depends(authorize("volume:volumes:action")),
+    ctx: RequestContext = Depends(authorize("volume:volumes:show")),
     runtime: Runtime = Depends(get_runtime),
     version: ApiVersion = Version,
 ) -> Response:
@@ -248,6 +249,8 @@ async def volume_action(
         raise BadRequest("Invalid request body: exactly one action is expected.")
     name, args = next(iter(body.items()))
     args = args if isinstance(args, dict) else {}
+    if name not in READ_ONLY_ACTIONS:  # a project reader may only look
+        runtime.identity.enforce("volume:volumes:action", ctx)
     if name in ADMIN_ACTIONS:
         runtime.identity.enforce(ADMIN_ACTIONS[name], ctx)
     handler = ACTIONS.get(name)
@@ -376,6 +379,15 @@ def _force_delete(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any])
 
 ACTIONS = {
     "os-extend": _extend,
+    "os-set_image_metadata": lambda svc, ctx, vid, args: (
+        200,
+        {"metadata": svc.volumes.set_image_metadata(ctx, vid, args.get("metadata"))},
+    ),
+    "os-unset_image_metadata": lambda svc, ctx, vid, args: (
+        svc.volumes.unset_image_metadata(ctx, vid, args.get("key")),
+        (200, None),
+    )[1],
+    "os-show_image_metadata": lambda svc, ctx, vid, args: (200, {"metadata": svc.volumes.image_metadata(ctx, vid)}),
     "os-retype": lambda svc, ctx, vid, args: (
         svc.volumes.retype(ctx, vid, args.get("new_type"), args.get("migration_policy", "never")),
         (202, None),
