@@ -115,6 +115,7 @@ RULES: dict[str, str] = {
         )
     },
     "volume:volumes:force_delete": "admin",
+    "volume:volumes:force_detach": "admin",
     # volume backups (issue 18): Cinder's defaults; the action route's own rules are checked inside it
     "volume:backups:export_record": "admin",
     "volume:backups:import_record": "admin",

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from .conftest import Api
+from overcast.errors import BadRequest
+from overcast.types import Connector
 
 
 def test_qos_specs_life_cycle(api: Api, api_admin: Api) -> None:
@@ -246,3 +250,33 @@ def test_image_metadata_actions(api: Api, api_b: Api, settle: Any) -> None:
     assert api.post(act, {"os-show_image_metadata": {}}).json() == {"metadata": {"image_name": "img"}}
     other = f"/volume/v3/{api_b.project}/volumes/{vol['id']}/action"
     assert api_b.post(other, {"os-show_image_metadata": {}}).status_code == 404
+
+
+def test_force_detach(api: Api, api_admin: Api, settle: Any) -> None:
+    vol = api.post("volumes", {"volume": {"size": 1}}).json()["volume"]
+    settle()
+    act = f"volumes/{vol['id']}/action"
+    server = "11111111-2222-3333-4444-555555555555"
+    assert api.post(act, {"os-attach": {"instance_uuid": server, "mountpoint": "/dev/vdb"}}).status_code == 202
+    att = api.get(f"volumes/{vol['id']}").json()["volume"]["attachments"][0]
+    admin_act = f"/volume/v3/{api.project}/{act}"
+    assert api_admin.post(admin_act, {"os-reset_status": {"status": "error"}}).status_code == 202
+    assert api.post(act, {"os-force_detach": {"attachment_id": att["attachment_id"]}}).status_code == 403
+    r = api_admin.post(admin_act, {"os-force_detach": {"attachment_id": att["attachment_id"], "connector": None}})
+    assert r.status_code == 202, r.text
+    shown = api.get(f"volumes/{vol['id']}").json()["volume"]
+    assert shown["status"] == "available" and shown["attachments"] == []
+
+
+def test_force_detach_refuses_an_exported_attachment_without_its_connector(
+    volumes: Any, ctx: Any, admin_ctx: Any, settle: Any
+) -> None:
+    vol = volumes.volumes.create(ctx, size=1)
+    settle()
+    host = Connector(host="fake1", connection_types=frozenset({"fake"}))
+    att = volumes.attachments.reserve(ctx, vol.id, "srv-1")
+    volumes.attachments.initialize_connection(ctx, vol.id, host, att.id)
+    with pytest.raises(BadRequest, match="connector"):
+        volumes.attachments.force_detach(admin_ctx, vol.id, att.id, None)
+    volumes.attachments.force_detach(admin_ctx, vol.id, att.id, host)
+    assert volumes.volumes.get(ctx, vol.id).status == "available"

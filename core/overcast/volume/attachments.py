@@ -330,6 +330,39 @@ class Attachments:
             s.flush()
             self._settle(s, vol.id)
 
+    def force_detach(
+        self, ctx: RequestContext, volume_id: str, attachment_id: str | None, connector: Connector | None
+    ) -> None:
+        """os-force_detach (admin): drop the attachment (every one without ``attachment_id``)
+        whatever the volume's status, unexporting it first from ``connector``'s host. An
+        attachment exported to a host is refused without that connector: detaching a volume a
+        guest still uses behind its back is what Cinder's bug 2004555 closed."""
+        with self.p.db.session() as s:
+            vol = find_volume(s, ctx, volume_id)
+            if attachment_id:
+                atts = [self._attachment_for(s, ctx, vol, attachment_id)]
+            else:
+                atts = list(s.execute(select(VolumeAttachment).where(VolumeAttachment.volume_id == vol.id)).scalars())
+            exported = [a for a in atts if a.connection_info is not None]
+            if exported and connector is None:
+                raise BadRequest(
+                    f"Invalid volume: volume {vol.id} is exported to host {exported[0].attached_host}; "
+                    "force detach needs that host's connector (or detach it through the compute service)."
+                )
+            ids = [a.id for a in atts]
+        if exported and connector is not None:
+            for att_id in [a.id for a in exported]:
+                self.terminate_connection(ctx, volume_id, connector, att_id)
+        with self.p.db.session() as s:
+            for att_id in ids:
+                row = s.get(VolumeAttachment, att_id)
+                if row is not None:
+                    s.delete(row)
+            s.flush()
+            vol = find_volume(s, ctx, volume_id)
+            left = s.execute(select(func.count()).where(VolumeAttachment.volume_id == vol.id)).scalar_one()
+            vol.status = "in-use" if left else "available"
+
     # --- Cinder's attachments API (3.27+) ------------------------------------------------------------
 
     def create_attachment(

@@ -231,7 +231,11 @@ def delete_volume(
 # --- actions -----------------------------------------------------------------------------------
 
 READ_ONLY_ACTIONS = ("os-show_image_metadata",)
-ADMIN_ACTIONS = {"os-reset_status": "volume:volumes:reset_status", "os-force_delete": "volume:volumes:force_delete"}
+ADMIN_ACTIONS = {
+    "os-reset_status": "volume:volumes:reset_status",
+    "os-force_delete": "volume:volumes:force_delete",
+    "os-force_detach": "volume:volumes:force_detach",
+}
 
 
 @router.post("/volumes/{volume_id}/action")
@@ -379,6 +383,17 @@ def _force_delete(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any])
 
 ACTIONS = {
     "os-extend": _extend,
+    "os-force_detach": lambda svc, ctx, vid, args: (
+        svc.attachments.force_detach(
+            ctx,
+            vid,
+            args.get("attachment_id"),
+            connector_from_api(args["connector"], svc.attachments.default_connection_types(ctx, vid))
+            if args.get("connector")
+            else None,
+        ),
+        (202, None),
+    )[1],
     "os-set_image_metadata": lambda svc, ctx, vid, args: (
         200,
         {"metadata": svc.volumes.set_image_metadata(ctx, vid, args.get("metadata"))},
