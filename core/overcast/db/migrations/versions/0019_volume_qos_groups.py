@@ -1,6 +1,6 @@
 """Block storage (issues 16 and 18): QoS specs, private volume type access, quota classes,
 generic volume groups with their group types and group snapshots, user messages, and a
-snapshot's progress (os-update_snapshot_status).
+snapshot's progress (os-update_snapshot_status), and the volume metadata a backup restores.
 
 Revision ID: 0019
 Revises: 0017
@@ -123,9 +123,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("group_snapshot_id", sa.String(36), nullable=True))
         batch.add_column(sa.Column("progress", sa.String(255), nullable=True))
         batch.create_index("ix_volume_snapshots_group_snapshot_id", ["group_snapshot_id"])
+    with op.batch_alter_table("volume_backups") as batch:
+        batch.add_column(sa.Column("volume_metadata", sa.JSON, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("volume_backups") as batch:
+        batch.drop_column("volume_metadata")
     with op.batch_alter_table("volume_snapshots") as batch:
         batch.drop_index("ix_volume_snapshots_group_snapshot_id")
         batch.drop_column("progress")
