@@ -322,9 +322,13 @@ class Attachments:
     def detach(
         self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None, instance_uuid: str | None = None
     ) -> None:
-        """Forget the attachment; the volume is available again when none is left."""
+        """Forget the attachment; the volume is available again when none is left. As Cinder,
+        detaching a volume that has no attachment at all (without naming one) is a no-op."""
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
+            if not attachment_id and not instance_uuid:
+                if not s.execute(select(VolumeAttachment.id).where(VolumeAttachment.volume_id == vol.id)).first():
+                    return
             att = self._attachment_for(s, ctx, vol, attachment_id, instance_uuid)
             s.delete(att)
             s.flush()
