@@ -122,7 +122,34 @@ RULES: dict[str, str] = {
     "volume:services:list": "admin",
     "volume:services:update": "admin",
     "volume:volumes:reset_status": "admin",
+    # QoS specs, private type access, group types, quota classes and the backend views (issues
+    # 16 and 18): admin-only, as Cinder's defaults
+    **{
+        f"volume:{rule}": "admin"
+        for rule in (
+            "qos_specs:list",
+            "qos_specs:show",
+            "qos_specs:create",
+            "qos_specs:update",
+            "qos_specs:delete",
+            "type_access:list",
+            "type_access:update",
+            "group_types:create",
+            "group_types:update",
+            "group_types:delete",
+            "groups:reset_status",
+            "group_snapshots:reset_status",
+            "quota_classes:show",
+            "quota_classes:update",
+            "capabilities:show",
+            "pools:list",
+            "hosts:list",
+            "snapshots:reset_status",
+            "snapshots:force_delete",
+        )
+    },
     "volume:volumes:force_delete": "admin",
+    "volume:volumes:force_detach": "admin",
     # volume backups (issue 18): Cinder's defaults; the action route's own rules are checked inside it
     "volume:backups:export_record": "admin",
     "volume:backups:import_record": "admin",

@@ -78,6 +78,7 @@ def test_full_backup_restores_byte_identical_into_a_new_volume(
     blocks[0] = os.urandom(3 * MiB)
     blocks[700 * MiB] = b"tail" * 1000
     before = _digest(fake_drivers, cloud, vol["id"])
+    assert api.post(f"volumes/{vol['id']}/metadata", {"metadata": {"vol-meta1": "value1"}}).status_code == 200
 
     backup = _backup(api, settle, vol["id"], description="first")
     assert backup["status"] == "available", backup["fail_reason"]
@@ -97,6 +98,7 @@ def test_full_backup_restores_byte_identical_into_a_new_volume(
     settle()
     new = api.get(f"volumes/{restore['volume_id']}").json()["volume"]
     assert new["status"] == "available" and new["size"] == 1
+    assert new["metadata"] == {"vol-meta1": "value1"}  # as Cinder: the volume's metadata comes back too
     assert _digest(fake_drivers, cloud, new["id"]) == before
     assert api.get(f"backups/{backup['id']}").json()["backup"]["status"] == "available"
 

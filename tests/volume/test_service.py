@@ -128,6 +128,7 @@ def test_quota_holds_under_concurrent_creates(volumes: Any, overcast_runtime: An
             "snapshots": 0,
             "backups": 0,
             "backup_gigabytes": 0,
+            "groups": 0,
         }
 
 
@@ -190,12 +191,18 @@ def test_backend_on_a_host_agent_goes_over_the_bus(
     assert fake_drivers.volume.volumes["fake"][vol.location]["size_gb"] == 1
 
 
-def test_no_room_anywhere_is_refused_before_anything_is_created(volumes: Any, ctx: RequestContext) -> None:
-    from overcast.errors import NoValidHost
-
-    with pytest.raises(NoValidHost, match="no room"):
+def test_no_room_anywhere_leaves_an_error_volume_and_a_message(volumes: Any, ctx: RequestContext) -> None:
+    """As Cinder: quota first (413), then a volume no backend can take is accepted in error,
+    with the scheduler's reason and a user message."""
+    with pytest.raises(VolumeOverQuota):
         volumes.volumes.create(ctx, size=5000)
     assert volumes.volumes.list(ctx) == []
+    with volumes.runtime.db.session() as s:
+        volumes.quotas.set_limits(s, ctx.project_id, {"gigabytes": -1})
+    row = volumes.volumes.create(ctx, size=5000)
+    assert row.status == "error" and "no room" in (row.error or "")
+    with volumes.runtime.db.session() as s:
+        assert [m.resource_uuid for m in volumes.parts.messages.all(s, ctx)] == [row.id]
 
 
 def test_volume_agent_offers_every_driver_operation() -> None:
@@ -206,3 +213,26 @@ def test_volume_agent_offers_every_driver_operation() -> None:
     assert sorted(OPERATIONS) == sorted(h[len("vol_") :] for h in hook_names("vol_"))
     for op in OPERATIONS:
         assert f"volume_{op}" in declared(VolumeAgent)
+
+
+def test_front_end_qos_specs_ride_in_the_connection(
+    volumes: Any, ctx: RequestContext, admin_ctx: Any, settle: Any
+) -> None:
+    """As Cinder: a type's QoS specs with a front-end (or both) consumer reach the hypervisor
+    in ``connection_info.data.qos_specs``, ``*_per_gb`` scaled by the size; back-end ones do not."""
+    with volumes.runtime.db.session() as s:
+        front = volumes.qos.create(
+            s, {"name": "fe", "consumer": "front-end", "read_iops_sec": "500", "total_bytes_sec_per_gb": "1000"}
+        )
+        back = volumes.qos.create(s, {"name": "be", "consumer": "back-end", "read_iops_sec": "9"})
+        t_front = volumes.types.create(s, "t-front", None, True, {})
+        t_back = volumes.types.create(s, "t-back", None, True, {})
+        volumes.qos.associate(s, front.id, t_front.id)
+        volumes.qos.associate(s, back.id, t_back.id)
+        ids = (t_front.id, t_back.id)
+    v1 = volumes.volumes.create(ctx, size=3, volume_type=ids[0])
+    v2 = volumes.volumes.create(ctx, size=1, volume_type=ids[1])
+    settle()
+    info = volumes.initialize_connection(ctx, v1.id, FAKE_HOST)
+    assert info.data["qos_specs"] == {"read_iops_sec": "500", "total_bytes_sec": "3000"}
+    assert "qos_specs" not in volumes.initialize_connection(ctx, v2.id, FAKE_HOST).data

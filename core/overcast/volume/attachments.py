@@ -32,6 +32,7 @@ from overcast.errors import BadRequest, NotFound
 from overcast.db.values import load, store
 from overcast.types import ConnectionInfo, Connector
 from overcast.volume.parts import Parts, find_volume, volume_ref
+from overcast.volume.qos import front_end_qos
 from overcast.volume.state import transition
 
 
@@ -199,9 +200,15 @@ class Attachments:
             if vol.status not in ("attaching", "reserved", "in-use", "available", "detaching"):
                 raise BadRequest(f"Invalid volume: Volume {vol.id} cannot be connected while {vol.status}.")
             ref, backend = volume_ref(vol), cast(str, vol.backend)  # placed: it is attachable
+            qos = front_end_qos(s, vol.volume_type_id, vol.size)
         info = self.p.backends.on(backend).initialize_connection(backend, volume=ref, connector=connector)
+        extra: dict = {}
         if "volume_id" not in info.data:  # the guest's disk serial, whatever the backend says
-            info = ConnectionInfo(info.driver_volume_type, {**info.data, "volume_id": ref.id})
+            extra["volume_id"] = ref.id
+        if qos:  # as Cinder: the type's front-end QoS specs ride in the connection for the hypervisor
+            extra["qos_specs"] = qos
+        if extra:
+            info = ConnectionInfo(info.driver_volume_type, {**info.data, **extra})
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
             att = self._pending_or_named(s, ctx, vol, attachment_id, instance_uuid)
@@ -319,13 +326,50 @@ class Attachments:
     def detach(
         self, ctx: RequestContext, volume_id: str, attachment_id: str | None = None, instance_uuid: str | None = None
     ) -> None:
-        """Forget the attachment; the volume is available again when none is left."""
+        """Forget the attachment; the volume is available again when none is left. As Cinder,
+        detaching a volume that has no attachment at all (without naming one) is a no-op."""
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
+            if not attachment_id and not instance_uuid:
+                if not s.execute(select(VolumeAttachment.id).where(VolumeAttachment.volume_id == vol.id)).first():
+                    return
             att = self._attachment_for(s, ctx, vol, attachment_id, instance_uuid)
             s.delete(att)
             s.flush()
             self._settle(s, vol.id)
+
+    def force_detach(
+        self, ctx: RequestContext, volume_id: str, attachment_id: str | None, connector: Connector | None
+    ) -> None:
+        """os-force_detach (admin): drop the attachment (every one without ``attachment_id``)
+        whatever the volume's status, unexporting it first from ``connector``'s host. An
+        attachment exported to a host is refused without that connector: detaching a volume a
+        guest still uses behind its back is what Cinder's bug 2004555 closed."""
+        with self.p.db.session() as s:
+            vol = find_volume(s, ctx, volume_id)
+            if attachment_id:
+                atts = [self._attachment_for(s, ctx, vol, attachment_id)]
+            else:
+                atts = list(s.execute(select(VolumeAttachment).where(VolumeAttachment.volume_id == vol.id)).scalars())
+            exported = [a for a in atts if a.connection_info is not None]
+            if exported and connector is None:
+                raise BadRequest(
+                    f"Invalid volume: volume {vol.id} is exported to host {exported[0].attached_host}; "
+                    "force detach needs that host's connector (or detach it through the compute service)."
+                )
+            ids = [a.id for a in atts]
+        if exported and connector is not None:
+            for att_id in [a.id for a in exported]:
+                self.terminate_connection(ctx, volume_id, connector, att_id)
+        with self.p.db.session() as s:
+            for att_id in ids:
+                row = s.get(VolumeAttachment, att_id)
+                if row is not None:
+                    s.delete(row)
+            s.flush()
+            vol = find_volume(s, ctx, volume_id)
+            left = s.execute(select(func.count()).where(VolumeAttachment.volume_id == vol.id)).scalar_one()
+            vol.status = "in-use" if left else "available"
 
     # --- Cinder's attachments API (3.27+) ------------------------------------------------------------
 

@@ -221,6 +221,7 @@ class Backups:
                 is_incremental=parent is not None,
                 data_timestamp=snap.created_at if snap else now,
                 metadata_=metadata,
+                volume_metadata=dict(vol.metadata_ or {}),
                 created_at=now,
             )
             self.p.quotas.consume(s, row.project_id, {"backups": 1, "backup_gigabytes": vol.size})
@@ -381,6 +382,10 @@ class Backups:
             return
         log.info("restored backup %s onto volume %s: %d chunks", backup_id, volume_id, result.chunks)
         with self.p.db.session() as s:
+            backed_up = dict(s.get(VolumeBackup, backup_id).volume_metadata or {})
+            if backed_up:  # as Cinder: the backed-up volume's metadata comes back with its data
+                vol = s.get(Volume, volume_id)
+                vol.metadata_ = {**(vol.metadata_ or {}), **backed_up}
             transition(s, Volume, volume_id, ["restoring-backup"], "available", error=None)
             transition(s, VolumeBackup, backup_id, ["restoring"], "available")
 
@@ -450,6 +455,7 @@ class Backups:
                 "parent_id": row.parent_id,
                 "object_count": row.object_count,
                 "data_timestamp": row.data_timestamp.isoformat() if row.data_timestamp else None,
+                "volume_metadata": dict(row.volume_metadata or {}),
             }
         url = base64.b64encode(json.dumps(record).encode()).decode()
         return {"backup_service": self.backup_service(), "backup_url": url}
@@ -490,6 +496,7 @@ class Backups:
                 driver=self._target_backend().driver,
                 size=size,
                 metadata_={},
+                volume_metadata=check_metadata(record.get("volume_metadata")),
             )
             self.p.quotas.consume(s, row.project_id, {"backups": 1, "backup_gigabytes": size})
             s.add(row)

@@ -4,7 +4,7 @@ contract values."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from overcast.errors import BadRequest, NotFound
 from overcast.types import SnapshotRef, VolumeRef
 from overcast.volume.backends import BackendCalls
 from overcast.volume.images import ImageClient
+from overcast.volume.messages import Messages
 from overcast.volume.quotas import Quotas
 from overcast.volume.scheduler import VolumeScheduler
 from overcast.volume.tasks import TaskRunner
@@ -33,6 +34,7 @@ class Parts:
     types: VolumeTypes
     images: ImageClient
     work_dir: Path
+    messages: Messages = field(default_factory=Messages)  # user messages (issues 16 and 18)
 
     @property
     def db(self) -> Any:

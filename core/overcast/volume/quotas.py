@@ -15,10 +15,14 @@ from sqlalchemy import CursorResult, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from overcast.db.models.volume import VolumeQuota, VolumeQuotaUsage
+from overcast.db.models.volume import VolumeQuota, VolumeQuotaClass, VolumeQuotaUsage
 from overcast.errors import OverQuota
 
-RESOURCES = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes")
+RESOURCES = ("volumes", "gigabytes", "snapshots", "backups", "backup_gigabytes", "groups")
+#: limits that are not counted: the largest volume a project may create, in GiB.
+LIMITS_ONLY = ("per_volume_gigabytes",)
+#: Cinder's defaults for what ``[volume]`` does not configure.
+CINDER_DEFAULTS = {"groups": 10, "per_volume_gigabytes": -1}
 
 
 class VolumeOverQuota(OverQuota):
@@ -35,6 +39,7 @@ _MESSAGES = {
         "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. "
         "Requested {requested}G, quota is {limit}G and {in_use}G has been consumed."
     ),
+    "groups": "GroupLimitExceeded: Maximum number of groups allowed ({limit}) exceeded for quota 'groups'.",
     "backups": "BackupLimitExceeded: Maximum number of backups allowed ({limit}) exceeded",
     "backup_gigabytes": (
         "VolumeBackupSizeExceedsAvailableQuota: Requested backup exceeds allowed Backup gigabytes quota. "
@@ -45,10 +50,39 @@ _MESSAGES = {
 
 class Quotas:
     def __init__(self, defaults: Mapping[str, int]) -> None:
-        self.defaults = dict(defaults)
+        self.defaults = {**CINDER_DEFAULTS, **defaults}
+
+    def class_limits(self, session: Session, class_name: str = "default") -> dict[str, int]:
+        """A quota class's limits; class ``default`` (os-quota-class-sets) overrides the
+        configured defaults for every project without limits of its own."""
+        out = dict(self.defaults) if class_name == "default" else self.class_limits(session)
+        rows = session.execute(select(VolumeQuotaClass).where(VolumeQuotaClass.class_name == class_name)).scalars()
+        out.update({r.resource: r.hard_limit for r in rows})
+        return out
+
+    def set_class_limits(self, session: Session, class_name: str, limits: Mapping[str, int]) -> None:
+        for resource, value in limits.items():
+            row = session.execute(
+                select(VolumeQuotaClass).where(
+                    VolumeQuotaClass.class_name == class_name, VolumeQuotaClass.resource == resource
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                session.add(VolumeQuotaClass(class_name=class_name, resource=resource, hard_limit=value))
+            else:
+                row.hard_limit = value
+        session.flush()
+
+    def check_per_volume(self, session: Session, project_id: str, size: int) -> None:
+        """``per_volume_gigabytes``: 413 for a volume larger than the project may make."""
+        limit = self.limits(session, project_id).get("per_volume_gigabytes", -1)
+        if 0 <= limit < size:
+            raise VolumeOverQuota(
+                f"VolumeSizeExceedsLimit: Requested volume size {size}G is larger than maximum allowed limit {limit}G."
+            )
 
     def limits(self, session: Session, project_id: str) -> dict[str, int]:
-        out = dict(self.defaults)
+        out = self.class_limits(session)
         rows = session.execute(select(VolumeQuota).where(VolumeQuota.project_id == project_id)).scalars()
         out.update({r.resource: r.hard_limit for r in rows})
         return out

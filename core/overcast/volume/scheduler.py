@@ -1,11 +1,16 @@
 """Placing a new volume on a backend: the type's ``volume_backend_name`` narrows the
-candidates; a backend must be enabled, answer ``vol_get_stats`` and have room; the one
+candidates; a backend must be enabled, answer ``vol_get_stats``, have room and offer the
+capabilities the type's extra specs ask for (Cinder's CapabilitiesFilter, for the
+capabilities Overcast reports: ``vendor_name``, ``storage_protocol``, ``driver_version``,
+``thin_provisioning_support``, ``QoS_support``, or any ``capabilities:<name>``); the one
 with the most free space wins."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+import overcast
 from overcast.errors import NoValidHost
 from overcast.types import BackendStats
 from overcast.volume.backends import BackendCalls
@@ -16,6 +21,52 @@ def has_room(stats: BackendStats, size_gb: int) -> bool:
         capacity = stats.total_gb * max(stats.max_over_subscription_ratio, 1.0)
         return stats.provisioned_gb + size_gb <= capacity and stats.free_gb > 0
     return stats.free_gb >= size_gb
+
+
+VENDOR = "Open Source"
+
+
+def capabilities(name: str, stats: BackendStats) -> dict[str, Any]:
+    """What a backend reports to the scheduler (and ``get_pools``/``capabilities`` show)."""
+    return {
+        "volume_backend_name": name,
+        "vendor_name": VENDOR,
+        "driver_version": overcast.__version__,
+        "storage_protocol": ",".join(sorted(stats.connection_types)) or "unknown",
+        "thin_provisioning_support": stats.thin_provisioning,
+        "QoS_support": False,  # no driver limits I/O itself; front-end QoS is the hypervisor's
+    }
+
+
+def _matches(have: Any, want: str) -> bool:
+    """Cinder's extra spec operators: ``<is>``, ``<in>``, ``<or>``, ``=`` (at least), plain equality."""
+    words = want.split()
+    if len(words) >= 2 and words[0] == "<is>":
+        return str(have).lower() == words[1].lower()
+    if len(words) >= 2 and words[0] == "<in>":
+        return want.split(None, 1)[1] in str(have)
+    if words and words[0] == "<or>":
+        return str(have).lower() in [w.strip().lower() for w in want.split("<or>")[1:]]
+    if len(words) == 2 and words[0] == "=":
+        try:
+            return float(have) >= float(words[1])
+        except (TypeError, ValueError):
+            return False
+    return str(have).lower() == want.strip().lower()
+
+
+def unmet(caps: Mapping[str, Any], extra_specs: Mapping[str, str]) -> list[str]:
+    """The extra specs a backend with ``caps`` does not satisfy."""
+    out = []
+    for key, want in extra_specs.items():
+        name = key.split(":", 1)[1] if key.startswith("capabilities:") else key
+        if ":" in key and not key.startswith("capabilities:"):
+            continue  # scoped for someone else (qos:, hw:, ...)
+        if name == "volume_backend_name" or (name not in caps and not key.startswith("capabilities:")):
+            continue
+        if name not in caps or not _matches(caps[name], str(want)):
+            out.append(f"{name}={want}")
+    return out
 
 
 class VolumeScheduler:
@@ -39,6 +90,10 @@ class VolumeScheduler:
                 continue
             if not has_room(stats, size_gb):
                 reasons.append(f"{name}: no room for {size_gb} GiB ({stats.free_gb:g} GiB free)")
+                continue
+            missing = unmet(capabilities(name, stats), extra_specs)
+            if missing:
+                reasons.append(f"{name}: does not offer {', '.join(missing)}")
                 continue
             if best is None or stats.free_gb > best[0]:
                 best = (stats.free_gb, name)

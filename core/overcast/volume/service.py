@@ -21,6 +21,8 @@ from overcast.volume.backends import BackendCalls
 from overcast.volume.backups import Backups
 from overcast.volume.images import ImageClient
 from overcast.volume.parts import Parts
+from overcast.volume.groups import Groups, GroupTypes
+from overcast.volume.qos import QosSpecs
 from overcast.volume.quotas import Quotas
 from overcast.volume.revert import Revert
 from overcast.volume.scheduler import VolumeScheduler
@@ -61,8 +63,11 @@ class VolumeService:
         self.quotas = self.parts.quotas
         self.tasks = self.parts.tasks
         self.types = self.parts.types
+        self.qos = QosSpecs(self.types)  # issues 16 and 18
         self.volumes = Volumes(self.parts)
         self.snapshots = Snapshots(self.parts)
+        self.group_types = GroupTypes()  # issues 16 and 18
+        self.groups = Groups(self.parts, self.group_types, self.volumes, self.snapshots)
         self.attachments = Attachments(self.parts)
         self.backups = Backups(self.parts)  # issue 18
         self.revert = Revert(self.parts)  # issue 18

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from overcast.context import RequestContext
-from overcast.db.models.volume import Volume, VolumeSnapshot
+from overcast.db.models.volume import SNAPSHOT_STATUSES, Volume, VolumeSnapshot
 from overcast.volume.listing import order_by, page
 from overcast.errors import BadRequest, OvercastError
 from overcast.volume.parts import (
@@ -132,10 +132,49 @@ class Snapshots:
     def delete(self, ctx: RequestContext, snapshot_id: str) -> None:
         with self.p.db.session() as s:
             row = find_snapshot(s, ctx, snapshot_id)
+            if row.group_snapshot_id:
+                raise BadRequest(
+                    f"Invalid snapshot: Snapshot {row.id} is part of group snapshot {row.group_snapshot_id}: "
+                    "delete the group snapshot."
+                )
             require_transition(
                 s, VolumeSnapshot, row.id, ["available", "error", "error_deleting"], "deleting", "snapshot"
             )
         self.p.tasks.submit(f"delete snapshot {snapshot_id}", self._delete, snapshot_id)
+
+    # --- admin and hypervisor actions ---------------------------------------------------------
+
+    def reset_status(self, ctx: RequestContext, snapshot_id: str, status: object) -> None:
+        """os-reset_status (admin): any of Cinder's snapshot statuses, no transition rules."""
+        if status not in SNAPSHOT_STATUSES:
+            raise BadRequest(f"Invalid input received: Invalid snapshot status {status}.")
+        with self.p.db.session() as s:
+            find_snapshot(s, ctx, snapshot_id).status = str(status)
+
+    #: os-update_snapshot_status: the moves Cinder allows (a hypervisor reporting progress)
+    UPDATES = {"creating": ("creating", "available", "error"), "deleting": ("deleting", "error_deleting")}
+
+    def update_status(self, ctx: RequestContext, snapshot_id: str, status: object, progress: object) -> None:
+        with self.p.db.session() as s:
+            row = find_snapshot(s, ctx, snapshot_id)
+            allowed = self.UPDATES.get(row.status, ())
+            if status not in allowed:
+                raise BadRequest(
+                    f"Invalid input received: Provided snapshot status {status} not allowed for snapshot "
+                    f"with status {row.status}."
+                )
+            if progress is not None and (not isinstance(progress, str) or len(progress) > 255):
+                raise BadRequest("Invalid input received: progress must be a string.")
+            row.status = str(status)
+            if progress is not None:
+                row.progress = progress
+
+    def force_delete(self, ctx: RequestContext, snapshot_id: str) -> None:
+        """os-force_delete (admin): delete whatever the status."""
+        with self.p.db.session() as s:
+            row = find_snapshot(s, ctx, snapshot_id)
+            row.status = "deleting"
+        self.p.tasks.submit(f"force-delete snapshot {snapshot_id}", self._delete, snapshot_id)
 
     def _delete(self, snapshot_id: str) -> None:
         with self.p.db.session() as s:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from overcast.context import RequestContext
-from overcast.db.models.volume import DEFAULT_TYPE_ID, Volume, VolumeType
+from overcast.db.models.volume import DEFAULT_TYPE_ID, Volume, VolumeType, VolumeTypeProject
 from overcast.errors import BadRequest, Conflict, NotFound
 
 TRUE_SPECS = ("<is> true", "true", "1", "yes")
@@ -32,17 +32,70 @@ def _check_specs(specs: Mapping[str, object]) -> dict[str, str]:
 
 
 class VolumeTypes:
-    def find(self, session: Session, ref: str | None) -> VolumeType:
-        """A type by id or name; ``None`` is the default type. 404 in Cinder's words."""
+    def find(self, session: Session, ref: str | None, ctx: RequestContext | None = None) -> VolumeType:
+        """A type by id or name; ``None`` is the default type. 404 in Cinder's words, also for
+        a private type ``ctx``'s project was not given access to."""
         if ref is None or ref == "":
             return cast(VolumeType, session.get(VolumeType, DEFAULT_TYPE_ID))  # created by the migrations
         row = (
             session.get(VolumeType, ref)
             or session.execute(select(VolumeType).where(VolumeType.name == ref)).scalar_one_or_none()
         )
-        if row is None:
+        if row is None or (ctx is not None and not self.may_use(session, ctx, row)):
             raise NotFound(f"Volume type with name {ref} could not be found.", code="VolumeTypeNotFoundByName")
         return row
+
+    # --- private types: the projects given access ------------------------------------------
+
+    def may_use(self, session: Session, ctx: RequestContext, row: VolumeType) -> bool:
+        if row.is_public or ctx.is_admin:
+            return True
+        return ctx.project_id in self.access(session, row.id)
+
+    def access(self, session: Session, type_id: str) -> list[str]:
+        stmt = select(VolumeTypeProject.project_id).where(VolumeTypeProject.volume_type_id == type_id)
+        return sorted(session.execute(stmt.order_by(VolumeTypeProject.project_id)).scalars())
+
+    def list_access(self, session: Session, type_id: str) -> list[str]:
+        row = self.get(session, type_id)
+        if row.is_public:
+            raise NotFound(
+                f"Volume type access not found for {type_id} : it is public.", code="VolumeTypeAccessNotFound"
+            )
+        return self.access(session, type_id)
+
+    def add_access(self, session: Session, type_id: str, project_id: object) -> None:
+        row = self.get(session, type_id)
+        if not isinstance(project_id, str) or not project_id:
+            raise BadRequest("Missing required element 'project' in request body.")
+        if row.is_public:
+            raise BadRequest("Invalid volume type: Type access modification is not applicable to public volume type.")
+        if project_id in self.access(session, type_id):
+            raise Conflict(
+                f"Volume type access for {type_id} / {project_id} combination already exists.",
+                code="VolumeTypeAccessExists",
+            )
+        session.add(VolumeTypeProject(volume_type_id=type_id, project_id=project_id))
+        session.flush()
+
+    def remove_access(self, session: Session, type_id: str, project_id: object) -> None:
+        row = self.get(session, type_id)
+        if not isinstance(project_id, str) or not project_id:
+            raise BadRequest("Missing required element 'project' in request body.")
+        if row.is_public:
+            raise BadRequest("Invalid volume type: Type access modification is not applicable to public volume type.")
+        found = session.execute(
+            select(VolumeTypeProject).where(
+                VolumeTypeProject.volume_type_id == type_id, VolumeTypeProject.project_id == project_id
+            )
+        ).scalar_one_or_none()
+        if found is None:
+            raise NotFound(
+                f"Volume type access not found for {type_id} / {project_id} combination.",
+                code="VolumeTypeAccessNotFound",
+            )
+        session.delete(found)
+        session.flush()
 
     def get(self, session: Session, type_id: str) -> VolumeType:
         if type_id == "default":
@@ -55,7 +108,8 @@ class VolumeTypes:
     def list(self, session: Session, ctx: RequestContext, is_public: bool | None = None) -> list[VolumeType]:
         stmt = select(VolumeType).order_by(VolumeType.name)
         if not ctx.is_admin:
-            stmt = stmt.where(VolumeType.is_public.is_(True))
+            granted = select(VolumeTypeProject.volume_type_id).where(VolumeTypeProject.project_id == ctx.project_id)
+            stmt = stmt.where(VolumeType.is_public.is_(True) | VolumeType.id.in_(granted))
         elif is_public is not None:
             stmt = stmt.where(VolumeType.is_public.is_(is_public))
         return list(session.execute(stmt).scalars())

@@ -17,7 +17,8 @@ from sqlalchemy import delete, func, select
 from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeAttachment, VolumeSnapshot
 from overcast.volume.listing import order_by, page
-from overcast.errors import BadRequest, OvercastError
+from overcast.errors import BadRequest, NotFound, NoValidHost, OvercastError
+from overcast.volume.groups import check_group_takes
 from overcast.volume.parts import (
     Parts,
     apply_descriptive_changes,
@@ -33,6 +34,7 @@ from overcast.volume.parts import (
     volume_ref,
 )
 from overcast.volume.state import require_transition, transition
+from overcast.volume.scheduler import capabilities, unmet
 from overcast.volume.volume_types import is_multiattach
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,10 @@ class Volumes:
         metadata: Any = None,
         availability_zone: str | None = None,
         multiattach: bool = False,
+        group_id: str | None = None,
     ) -> Volume:
+        """A new volume (status ``creating``; a task builds it). ``group_id`` (3.13) puts it
+        in a generic volume group of the caller's that takes its type."""
         name, description = check_text(name, "name"), check_text(description, "description")
         metadata = check_metadata(metadata)
         volume_type, snapshot_id, source_volid, image_id, availability_zone = (
@@ -134,7 +139,7 @@ class Volumes:
             raise BadRequest(f"Invalid input received: Availability zone '{availability_zone}' is invalid.")
         image_meta: dict[str, str] = {}
         with self.p.db.session() as s:
-            vtype = self.p.types.find(s, volume_type)
+            vtype = self.p.types.find(s, volume_type, ctx)
             backend: str | None = None
             source_size = 0
             source_bootable = False  # as Cinder: a copy of a bootable volume is bootable, with its image's metadata
@@ -161,6 +166,8 @@ class Volumes:
                     vtype = s.get(type(vtype), src.volume_type_id)
             specs = dict(vtype.extra_specs or {})
             type_id = vtype.id
+            if group_id:
+                check_group_takes(s, ctx, group_id, type_id)
         if size is None and source_size:
             size = source_size
         if size is None:
@@ -191,8 +198,13 @@ class Volumes:
             raise BadRequest(
                 f"Invalid input received: volume type {vtype.name} is on backend {wanted}, but the source is on {backend}."
             )
+        unplaced: str | None = None
         if backend is None:
-            backend = self.p.scheduler.place(size, specs)
+            try:
+                backend = self.p.scheduler.place(size, specs)
+            except NoValidHost as exc:
+                # as Cinder: the volume is accepted, goes to error, and a user message says why
+                unplaced = str(exc)
         row = Volume(
             id=str(uuid.uuid4()),
             project_id=ctx.project_id or "",
@@ -211,11 +223,18 @@ class Volumes:
             bootable=bool(image_id) or source_bootable,
             metadata_=metadata,
             availability_zone="nova",
+            group_id=group_id or None,
         )
+        if unplaced is not None:
+            row.status, row.error = "error", unplaced
         with self.p.db.session() as s:
+            self.p.quotas.check_per_volume(s, row.project_id, size)
             self.p.quotas.consume(s, row.project_id, {"volumes": 1, "gigabytes": size})
             s.add(row)
-        self.p.tasks.submit(f"create volume {row.id}", self._build, ctx, row.id)
+            if unplaced is not None:
+                self.p.messages.record(s, ctx, row.project_id, "VOLUME", row.id, "001", "003")
+        if unplaced is None:
+            self.p.tasks.submit(f"create volume {row.id}", self._build, ctx, row.id)
         return row
 
     def _build(self, ctx: RequestContext, volume_id: str) -> None:
@@ -293,6 +312,66 @@ class Volumes:
             row = find_volume(s, ctx, volume_id)
             row.status, row.error = status, None
 
+    # --- image metadata (os-set_image_metadata, os-unset_image_metadata, os-show_image_metadata) ---
+
+    def image_metadata(self, ctx: RequestContext, volume_id: str) -> dict[str, str]:
+        with self.p.db.session() as s:
+            return dict(find_volume(s, ctx, volume_id).image_metadata or {})
+
+    def set_image_metadata(self, ctx: RequestContext, volume_id: str, metadata: Any) -> dict[str, str]:
+        changes = check_metadata(metadata)
+        if not changes:
+            raise BadRequest("Malformed request body: metadata must be a non-empty object.")
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            row.image_metadata = {**(row.image_metadata or {}), **changes}
+            return dict(row.image_metadata)
+
+    def unset_image_metadata(self, ctx: RequestContext, volume_id: str, key: Any) -> None:
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id)
+            meta = dict(row.image_metadata or {})
+            if not isinstance(key, str) or key not in meta:
+                raise NotFound(f"Glance metadata for volume {volume_id} with key {key} not found.")
+            del meta[key]
+            row.image_metadata = meta
+
+    def retype(self, ctx: RequestContext, volume_id: str, new_type: Any, migration_policy: Any = "never") -> None:
+        """os-retype: give the volume another type. Overcast moves no data between backends,
+        so the volume's backend must offer what the new type asks for (its
+        ``volume_backend_name`` and capability specs); otherwise Cinder's 400 whatever the
+        ``migration_policy`` (``on-demand`` would need a migration)."""
+        if not isinstance(new_type, str) or not new_type:
+            raise BadRequest("Invalid input received: new_type is required.")
+        if migration_policy not in (None, "never", "on-demand"):
+            raise BadRequest(f"Invalid input received: invalid migration_policy {migration_policy}.")
+        with self.p.db.session() as s:
+            row = find_volume(s, ctx, volume_id, for_update=True)
+            if row.status not in ("available", "in-use"):
+                raise BadRequest(f"Invalid volume: Volume status must be available or in-use, but is {row.status}.")
+            vtype = self.p.types.find(s, new_type, ctx)
+            if vtype.id == row.volume_type_id:
+                raise BadRequest("Invalid input received: Retype cannot change the type to the same type.")
+            if row.group_id:
+                raise BadRequest(f"Invalid volume: Volume {row.id} is in group {row.group_id}; it cannot be retyped.")
+            specs = dict(vtype.extra_specs or {})
+            backend = row.backend
+            stats = self.p.backends.refresh(backend) if backend else None
+            missing = unmet(capabilities(backend, stats), specs) if backend and stats else ["a reachable backend"]
+            wanted = specs.get("volume_backend_name")
+            if wanted and wanted != backend:
+                missing.append(f"volume_backend_name={wanted}")
+            if missing:
+                raise BadRequest(
+                    f"Invalid volume: Retype of volume {row.id} needs a migration (its backend {backend} does not "
+                    f"offer {', '.join(missing)}), and this cloud does not migrate volumes between backends."
+                )
+            attached = s.execute(select(func.count()).where(VolumeAttachment.volume_id == row.id)).scalar_one()
+            if is_multiattach(specs) != row.multiattach and attached:
+                raise BadRequest("Invalid volume: the multiattach property of an attached volume cannot change.")
+            row.volume_type_id = vtype.id
+            row.multiattach = is_multiattach(specs)
+
     def extend(self, ctx: RequestContext, volume_id: str, new_size: Any, online: bool = False) -> None:
         """Grow a volume. ``online`` (Cinder 3.42) also allows an in-use one, if every server
         it is attached to runs on a hypervisor driver with ``hv_extend_volume``."""
@@ -314,6 +393,7 @@ class Volumes:
             compute: Any = self.p.runtime.service("compute") if servers else None
             for server in servers:  # refuse before anything changes
                 compute.check_volume_extend(server, row.id)
+            self.p.quotas.check_per_volume(s, row.project_id, new_size)
             self.p.quotas.consume(s, row.project_id, {"gigabytes": new_size - row.size})
             require_transition(s, Volume, row.id, [row.status], "extending", "volume", previous_status=row.status)
         self.p.tasks.submit(f"extend volume {volume_id}", self._extend, volume_id, new_size, servers)
@@ -346,11 +426,12 @@ class Volumes:
 
     # --- delete -------------------------------------------------------------------------------
 
-    def delete(self, ctx: RequestContext, volume_id: str, cascade: bool = False) -> None:
+    def delete(self, ctx: RequestContext, volume_id: str, cascade: bool = False, from_group: bool = False) -> None:
+        """Delete a volume; one in a group goes only with its group (``from_group``), as Cinder."""
         with self.p.db.session() as s:
             row = find_volume(s, ctx, volume_id)
             attached = s.execute(select(func.count()).where(VolumeAttachment.volume_id == row.id)).scalar_one()
-            if attached or row.status not in DELETABLE:
+            if attached or row.status not in DELETABLE or (row.group_id and not from_group):
                 raise BadRequest(
                     "Invalid volume: Volume status must be available or error or error_restoring or error_extending "
                     "or error_managing and must not be migrating, attached, belong to a group, have snapshots, "

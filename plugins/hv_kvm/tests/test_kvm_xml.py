@@ -164,3 +164,25 @@ def _with_address(domain_xml_text: str) -> str:
     assert disk is not None
     ET.SubElement(disk, "address", type="pci", domain="0x0000", bus="0x00", slot="0x04", function="0x0")
     return ET.tostring(root, encoding="unicode")
+
+
+def test_front_end_qos_specs_become_iotune() -> None:
+    info = ConnectionInfo(
+        "file",
+        {
+            "path": "/v/1",
+            "format": "raw",
+            "qos_specs": {
+                "read_iops_sec": "2000",
+                "total_bytes_sec": "1048576",
+                "consumer_note": "x",
+                "write_iops_sec": "0",
+            },
+        },
+    )
+    disk = domxml.disk_from_connection(info, "vdb", "none")
+    assert disk.iotune == (("total_bytes_sec", "1048576"), ("read_iops_sec", "2000"))
+    tune = ET.fromstring(domxml.disk_xml(disk)).find("iotune")
+    assert tune is not None and {c.tag: c.text for c in tune} == {"total_bytes_sec": "1048576", "read_iops_sec": "2000"}
+    plain = domxml.disk_from_connection(ConnectionInfo("block", {"device_path": "/dev/loop7"}), "vdc", "none")
+    assert ET.fromstring(domxml.disk_xml(plain)).find("iotune") is None

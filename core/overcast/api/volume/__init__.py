@@ -6,8 +6,24 @@ from fastapi import APIRouter
 
 from overcast.api.volume import attachments, extensions, metadata, quotas, snapshots, types, versions, volumes, zones
 from overcast.api.volume import backups, transfers  # issue 18
+from overcast.api.volume import backends, groups, messages, qos  # issues 16 and 18
 
 router = APIRouter()
 router.include_router(versions.router)
-for _module in (volumes, metadata, snapshots, types, attachments, quotas, zones, extensions, backups, transfers):
+for _module in (
+    volumes,
+    metadata,
+    snapshots,
+    types,
+    attachments,
+    quotas,
+    zones,
+    extensions,
+    backups,
+    transfers,
+    qos,
+    groups,
+    backends,
+    messages,
+):
     router.include_router(_module.router, prefix="/volume/v3/{project_id}")

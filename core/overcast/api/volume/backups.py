@@ -214,7 +214,10 @@ async def update_backup(
         raise BadRequest(f"Invalid input received: a backup update takes only {', '.join(sorted(allowed))}.")
     svc = runtime.service("volume").backups
     row = svc.update(ctx, backup_id, body)
-    return reply({"backup": _detail(request, row, version, ctx, svc.dependents([row.id]))}, 200, version)
+    out = _summary(request, row)  # Cinder's update answer: id, name, links (and metadata from 3.43)
+    if version.at_least(43):
+        out["metadata"] = dict(row.metadata_ or {})
+    return reply({"backup": out}, 200, version)
 
 
 @router.delete("/backups/{backup_id}")

@@ -11,14 +11,11 @@ from overcast.api.deps import authorize, get_runtime
 from overcast.api.volume import views
 from overcast.api.volume.common import ApiVersion, Version, body_of, check_project, json_body, reply, truthy
 from overcast.context import RequestContext
-from overcast.errors import BadRequest, Forbidden
+from overcast.errors import BadRequest, Forbidden, NotFound
 from overcast.runtime import Runtime
-from overcast.volume.quotas import RESOURCES
+from overcast.volume.quotas import LIMITS_ONLY, RESOURCES
 
 router = APIRouter()
-
-#: keys Cinder shows that Overcast does not limit (always unlimited).
-UNLIMITED_KEYS = ("groups", "per_volume_gigabytes")
 
 
 def _quota_set(runtime: Runtime, project: str, usage: bool) -> dict[str, Any]:
@@ -28,8 +25,8 @@ def _quota_set(runtime: Runtime, project: str, usage: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"id": project}
     for key in RESOURCES:
         out[key] = {"limit": limits[key], "in_use": used[key], "reserved": 0, "allocated": 0} if usage else limits[key]
-    for key in UNLIMITED_KEYS:
-        out[key] = {"limit": -1, "in_use": 0, "reserved": 0, "allocated": 0} if usage else -1
+    for key in LIMITS_ONLY:
+        out[key] = {"limit": limits[key], "in_use": 0, "reserved": 0, "allocated": 0} if usage else limits[key]
     return out
 
 
@@ -63,8 +60,62 @@ def default_quotas(
     version: ApiVersion = Version,
 ) -> Response:
     check_project(project_id, ctx)
-    defaults = dict(runtime.service("volume").quotas.defaults)
-    return reply({"quota_set": {"id": target, **defaults, **{k: -1 for k in UNLIMITED_KEYS}}}, 200, version)
+    with runtime.db.session() as s:
+        defaults = runtime.service("volume").quotas.class_limits(s)
+    return reply({"quota_set": {"id": target, **defaults}}, 200, version)
+
+
+def _limits(body: dict[str, Any]) -> dict[str, int]:
+    """The limits a quota set or quota class set body asks for (400 for unknown keys and bad values)."""
+    changes: dict[str, int] = {}
+    for key, value in body.items():
+        if key in ("tenant_id", "id", "class_name"):
+            continue
+        if key not in RESOURCES and key not in LIMITS_ONLY:
+            raise BadRequest(f"Bad key(s) in quota set: {key}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, str))
+            or not str(value).lstrip("-").isdigit()
+            or int(value) < -1
+        ):
+            raise BadRequest(f"Invalid input received: quota {key} must be an integer >= -1, got {value!r}.")
+        changes[key] = int(value)
+    return changes
+
+
+@router.get("/os-quota-class-sets/{class_name}")
+def show_quota_class(
+    project_id: str,
+    class_name: str,
+    ctx: RequestContext = Depends(authorize("volume:quota_classes:show")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
+    check_project(project_id, ctx)
+    with runtime.db.session() as s:
+        limits = runtime.service("volume").quotas.class_limits(s, class_name)
+    return reply({"quota_class_set": {"id": class_name, **limits}}, 200, version)
+
+
+@router.put("/os-quota-class-sets/{class_name}")
+async def update_quota_class(
+    project_id: str,
+    class_name: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:quota_classes:update")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
+    check_project(project_id, ctx)
+    if not class_name or len(class_name) > 255:
+        raise BadRequest("Invalid input received: the quota class name must be 1 to 255 characters.")
+    changes = _limits(body_of(await json_body(request), "quota_class_set"))
+    quotas = runtime.service("volume").quotas
+    with runtime.db.session() as s:
+        quotas.set_class_limits(s, class_name, changes)
+        limits = quotas.class_limits(s, class_name)
+    return reply({"quota_class_set": limits}, 200, version)
 
 
 @router.put("/os-quota-sets/{target}")
@@ -77,21 +128,7 @@ async def update_quotas(
     version: ApiVersion = Version,
 ) -> Response:
     check_project(project_id, ctx)
-    body = body_of(await json_body(request), "quota_set")
-    changes: dict[str, int] = {}
-    for key, value in body.items():
-        if key in ("tenant_id", "id") or key in UNLIMITED_KEYS:
-            continue
-        if key not in RESOURCES:
-            raise BadRequest(f"Bad key(s) in quota set: {key}")
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, str))
-            or not str(value).lstrip("-").isdigit()
-            or int(value) < -1
-        ):
-            raise BadRequest(f"Invalid input received: quota {key} must be an integer >= -1, got {value!r}.")
-        changes[key] = int(value)
+    changes = _limits(body_of(await json_body(request), "quota_set"))
     with runtime.db.session() as s:
         runtime.service("volume").quotas.set_limits(s, target, changes)
     return reply(
@@ -177,8 +214,13 @@ def list_services(
     if q.get("binary"):
         rows = [r for r in rows if r["binary"] == q["binary"]]
     if q.get("host"):
-        rows = [r for r in rows if r["host"] == q["host"]]
+        # Cinder matches the host alone or host@backend (and host@backend#pool)
+        rows = [r for r in rows if _host_matches(r["host"], q["host"])]
     return reply({"services": rows}, 200, version)
+
+
+def _host_matches(service_host: str, wanted: str) -> bool:
+    return service_host == wanted or service_host.startswith((wanted + "@", wanted + "#"))
 
 
 @router.put("/os-services/{action}")
@@ -190,14 +232,41 @@ async def update_service(
     runtime: Runtime = Depends(get_runtime),
     version: ApiVersion = Version,
 ) -> Response:
+    """enable, disable and disable-log-reason a ``cinder-volume`` service (a backend);
+    freeze and thaw are refused: no Overcast backend replicates, so none can fail over."""
     check_project(project_id, ctx)
     body = await json_body(request) or {}
+    if not isinstance(body, dict):
+        raise BadRequest("Malformed request body.")
+    backends = runtime.service("volume").backends
+    host = str(body.get("host") or "")
+    known = [r for r in backends.records() if f"overcast@{r.name}" == host.split("#")[0]]
+    if action in ("freeze", "thaw"):
+        if not known:
+            raise BadRequest(f"Invalid input received: Host {host} not found.")
+        raise BadRequest(f"Invalid input received: {action} needs a replicating backend and {host} does not replicate.")
     if action not in ("enable", "disable", "disable-log-reason"):
-        raise BadRequest(f"Unknown action {action}.")
-    host = str(body.get("host", ""))
-    if not host.startswith("overcast@"):
-        raise BadRequest(f"Invalid input received: host must be overcast@<backend>, got {host!r}.")
-    row = runtime.service("volume").backends.set_disabled(
-        host.split("@", 1)[1].split("#")[0], action != "enable", body.get("disabled_reason")
-    )
-    return reply({**_service(row, version), "disabled": row.disabled}, 200, version)
+        raise NotFound("Unknown action")
+    binary = body.get("binary", body.get("service"))
+    if not host or not binary:
+        raise BadRequest("Invalid input received: host and binary are required.")
+    reason = body.get("disabled_reason")
+    if action == "disable-log-reason" and (not isinstance(reason, str) or not reason.strip() or len(reason) > 255):
+        raise BadRequest("Disabled reason contains invalid characters or is too long")
+    if not known:
+        raise NotFound(f"Host {host} could not be found.")
+    if binary != "cinder-volume":
+        raise NotFound(f"Service {binary} could not be found.")
+    disabled = action != "enable"
+    for row in known:
+        backends.set_disabled(row.name, disabled, reason if action == "disable-log-reason" else None)
+    out: dict[str, Any] = {
+        "host": host,
+        "service": binary,
+        "binary": binary,
+        "disabled": disabled,
+        "status": "disabled" if disabled else "enabled",
+    }
+    if action != "disable":
+        out["disabled_reason"] = reason if disabled else None
+    return reply(out, 200, version)

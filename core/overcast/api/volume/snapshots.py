@@ -24,6 +24,7 @@ from overcast.api.volume.common import (
     truthy,
 )
 from overcast.context import RequestContext
+from overcast.errors import BadRequest
 from overcast.runtime import Runtime
 
 router = APIRouter()
@@ -128,4 +129,41 @@ def delete_snapshot(
 ) -> Response:
     check_project(project_id, ctx)
     runtime.service("volume").snapshots.delete(ctx, snapshot_id)
+    return reply(None, 202, version)
+
+
+#: snapshot actions and the policy each needs beyond ``volume:snapshots:action``
+SNAPSHOT_ADMIN_ACTIONS = {
+    "os-reset_status": "volume:snapshots:reset_status",
+    "os-force_delete": "volume:snapshots:force_delete",
+}
+
+
+@router.post("/snapshots/{snapshot_id}/action")
+async def snapshot_action(
+    project_id: str,
+    snapshot_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:snapshots:action")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
+    """os-reset_status and os-force_delete (admins), os-update_snapshot_status."""
+    check_project(project_id, ctx)
+    body = await json_body(request)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("Invalid request body: exactly one action is expected.")
+    name, args = next(iter(body.items()))
+    args = args if isinstance(args, dict) else {}
+    if name in SNAPSHOT_ADMIN_ACTIONS:
+        runtime.identity.enforce(SNAPSHOT_ADMIN_ACTIONS[name], ctx)
+    snapshots = runtime.service("volume").snapshots
+    if name == "os-reset_status":
+        snapshots.reset_status(ctx, snapshot_id, args.get("status"))
+    elif name == "os-update_snapshot_status":
+        snapshots.update_status(ctx, snapshot_id, args.get("status"), args.get("progress"))
+    elif name == "os-force_delete":
+        snapshots.force_delete(ctx, snapshot_id)
+    else:
+        raise BadRequest(f"There is no such action: {name}")
     return reply(None, 202, version)

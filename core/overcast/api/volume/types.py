@@ -45,7 +45,7 @@ def show_type(
     check_project(project_id, ctx)
     with runtime.db.session() as s:
         row = _types(runtime).get(s, type_id)
-        if not row.is_public and not ctx.is_admin:
+        if not _types(runtime).may_use(s, ctx, row):
             raise NotFound(f"Volume type {type_id} could not be found.")
         return reply({"volume_type": views.volume_type(row, ctx.is_admin)}, 200, version)
 
@@ -90,7 +90,7 @@ async def update_type(
         row = _types(runtime).update(
             s, type_id, body.get("name"), body.get("description"), None if is_public is None else truthy(is_public)
         )
-        return reply({"volume_type": views.volume_type(row, True)}, 200, version)
+        return reply({"volume_type": views.volume_type(row, True, updated=True)}, 200, version)
 
 
 @router.delete("/types/{type_id}")
@@ -134,7 +134,9 @@ async def set_specs(
     if not isinstance(body, dict) or not isinstance(body.get("extra_specs"), dict):
         raise BadRequest("Missing required element 'extra_specs' in request body.")
     with runtime.db.session() as s:
-        return reply({"extra_specs": _types(runtime).set_specs(s, type_id, body["extra_specs"])}, 200, version)
+        merged = _types(runtime).set_specs(s, type_id, body["extra_specs"])
+    # Cinder answers with the keys the request set, not the type's whole set
+    return reply({"extra_specs": {k: merged[k] for k in body["extra_specs"]}}, 200, version)
 
 
 @router.get("/types/{type_id}/extra_specs/{key}")
@@ -186,3 +188,82 @@ def delete_spec(
     with runtime.db.session() as s:
         _types(runtime).unset_spec(s, type_id, key)
     return reply(None, 202, version)
+
+
+# --- private types: os-volume-type-access ------------------------------------------------------
+
+
+@router.get("/types/{type_id}/os-volume-type-access")
+def list_access(
+    project_id: str,
+    type_id: str,
+    ctx: RequestContext = Depends(authorize("volume:type_access:list")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
+    check_project(project_id, ctx)
+    with runtime.db.session() as s:
+        projects = _types(runtime).list_access(s, type_id)
+    return reply({"volume_type_access": [{"volume_type_id": type_id, "project_id": p} for p in projects]}, 200, version)
+
+
+@router.post("/types/{type_id}/action")
+async def type_action(
+    project_id: str,
+    type_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("volume:type_access:update")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
+    """``addProjectAccess`` and ``removeProjectAccess`` (a private type's projects)."""
+    check_project(project_id, ctx)
+    body = await json_body(request)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("Invalid request body: one action is expected.")
+    ((action, args),) = body.items()
+    if action not in ("addProjectAccess", "removeProjectAccess") or not isinstance(args, dict):
+        raise BadRequest(f"There is no such action: {action}")
+    with runtime.db.session() as s:
+        if action == "addProjectAccess":
+            _types(runtime).add_access(s, type_id, args.get("project"))
+        else:
+            _types(runtime).remove_access(s, type_id, args.get("project"))
+    return reply(None, 202, version)
+
+
+# --- encryption types: refused (no key manager to hold the keys) ----------------------------
+
+
+@router.get("/types/{type_id}/encryption")
+def show_encryption(
+    project_id: str,
+    type_id: str,
+    ctx: RequestContext = Depends(authorize("volume:types:show")),
+    runtime: Runtime = Depends(get_runtime),
+    version: ApiVersion = Version,
+) -> Response:
+    """No type is encrypted: Cinder's answer for a type without an encryption type is ``{}``."""
+    check_project(project_id, ctx)
+    with runtime.db.session() as s:
+        row = _types(runtime).get(s, type_id)
+        if not _types(runtime).may_use(s, ctx, row):
+            raise NotFound(f"Volume type {type_id} could not be found.")
+    return reply({}, 200, version)
+
+
+@router.api_route("/types/{type_id}/encryption", methods=["POST"])
+@router.api_route("/types/{type_id}/encryption/{encryption_id}", methods=["PUT", "DELETE"])
+def change_encryption(
+    project_id: str,
+    type_id: str,
+    ctx: RequestContext = Depends(authorize("volume:types:update")),
+    runtime: Runtime = Depends(get_runtime),
+) -> Response:
+    check_project(project_id, ctx)
+    with runtime.db.session() as s:
+        _types(runtime).get(s, type_id)
+    raise BadRequest(
+        "Invalid input received: volume encryption is not supported: this cloud has no key manager "
+        "to keep the volumes' keys."
+    )

@@ -72,7 +72,7 @@ def volume(
     if is_admin:
         out["migration_status"] = None
     if minor >= 13:
-        out["group_id"] = None
+        out["group_id"] = row.group_id
     if minor >= 21 and is_admin:
         out["provider_id"] = None
     if minor >= 48:
@@ -87,8 +87,9 @@ def volume(
     if extended:
         if row.image_metadata:
             out["volume_image_metadata"] = dict(row.image_metadata)
+        # Cinder's volume_tenant_attribute policy: admins and the project's readers
+        out["os-vol-tenant-attr:tenant_id"] = row.project_id
         if is_admin:
-            out["os-vol-tenant-attr:tenant_id"] = row.project_id
             out["os-vol-host-attr:host"] = f"overcast@{row.backend}#{row.backend}" if row.backend else None
             out["os-vol-mig-status-attr:migstat"] = None
             out["os-vol-mig-status-attr:name_id"] = None
@@ -121,21 +122,25 @@ def snapshot(row: VolumeSnapshot, minor: int = 0, detail: bool = True) -> dict[s
         out["consumes_quota"] = True
     if detail:
         out["os-extended-snapshot-attributes:project_id"] = row.project_id
-        out["os-extended-snapshot-attributes:progress"] = "100%" if row.status == "available" else "0%"
+        out["os-extended-snapshot-attributes:progress"] = row.progress or (
+            "100%" if row.status == "available" else "0%"
+        )
     return out
 
 
-def volume_type(row: VolumeType, is_admin: bool, created: bool = False) -> dict[str, Any]:
-    """A volume type; Cinder's create response has no ``qos_specs_id`` (show and list do)."""
+def volume_type(row: VolumeType, is_admin: bool, created: bool = False, updated: bool = False) -> dict[str, Any]:
+    """A volume type; Cinder's create response has no ``qos_specs_id`` (show and list do),
+    and its update response neither that nor ``os-volume-type-access:is_public``."""
     out: dict[str, Any] = {
         "id": row.id,
         "name": row.name,
         "description": row.description,
         "is_public": row.is_public,
-        "os-volume-type-access:is_public": row.is_public,
     }
-    if not created:
-        out["qos_specs_id"] = None
+    if not updated:
+        out["os-volume-type-access:is_public"] = row.is_public
+    if not created and not updated:
+        out["qos_specs_id"] = row.qos_specs_id
     if is_admin:
         out["extra_specs"] = dict(row.extra_specs or {})
     return out

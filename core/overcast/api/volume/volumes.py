@@ -133,6 +133,7 @@ async def create_volume(
         metadata=body.get("metadata"),
         availability_zone=body.get("availability_zone"),
         multiattach=truthy(body.get("multiattach", False)),
+        group_id=body.get("group_id") if version.at_least(13) else None,
     )
     return reply({"volume": render(runtime, request, ctx, [row], version, extended=False)[0]}, 202, version)
 
@@ -229,7 +230,12 @@ def delete_volume(
 
 # --- actions -----------------------------------------------------------------------------------
 
-ADMIN_ACTIONS = {"os-reset_status": "volume:volumes:reset_status", "os-force_delete": "volume:volumes:force_delete"}
+READ_ONLY_ACTIONS = ("os-show_image_metadata",)
+ADMIN_ACTIONS = {
+    "os-reset_status": "volume:volumes:reset_status",
+    "os-force_delete": "volume:volumes:force_delete",
+    "os-force_detach": "volume:volumes:force_detach",
+}
 
 
 @router.post("/volumes/{volume_id}/action")
@@ -237,7 +243,7 @@ async def volume_action(
     project_id: str,
     volume_id: str,
     request: Request,
-    ctx: RequestContext = Depends(authorize("volume:volumes:action")),
+    ctx: RequestContext = Depends(authorize("volume:volumes:show")),
     runtime: Runtime = Depends(get_runtime),
     version: ApiVersion = Version,
 ) -> Response:
@@ -247,6 +253,8 @@ async def volume_action(
         raise BadRequest("Invalid request body: exactly one action is expected.")
     name, args = next(iter(body.items()))
     args = args if isinstance(args, dict) else {}
+    if name not in READ_ONLY_ACTIONS:  # a project reader may only look
+        runtime.identity.enforce("volume:volumes:action", ctx)
     if name in ADMIN_ACTIONS:
         runtime.identity.enforce(ADMIN_ACTIONS[name], ctx)
     handler = ACTIONS.get(name)
@@ -375,6 +383,30 @@ def _force_delete(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any])
 
 ACTIONS = {
     "os-extend": _extend,
+    "os-force_detach": lambda svc, ctx, vid, args: (
+        svc.attachments.force_detach(
+            ctx,
+            vid,
+            args.get("attachment_id"),
+            connector_from_api(args["connector"], svc.attachments.default_connection_types(ctx, vid))
+            if args.get("connector")
+            else None,
+        ),
+        (202, None),
+    )[1],
+    "os-set_image_metadata": lambda svc, ctx, vid, args: (
+        200,
+        {"metadata": svc.volumes.set_image_metadata(ctx, vid, args.get("metadata"))},
+    ),
+    "os-unset_image_metadata": lambda svc, ctx, vid, args: (
+        svc.volumes.unset_image_metadata(ctx, vid, args.get("key")),
+        (200, None),
+    )[1],
+    "os-show_image_metadata": lambda svc, ctx, vid, args: (200, {"metadata": svc.volumes.image_metadata(ctx, vid)}),
+    "os-retype": lambda svc, ctx, vid, args: (
+        svc.volumes.retype(ctx, vid, args.get("new_type"), args.get("migration_policy", "never")),
+        (202, None),
+    )[1],
     "os-attach": _attach,
     "os-detach": _detach,
     "os-reserve": _reserve,

@@ -52,8 +52,114 @@ class VolumeType(Base):
     description: Mapped[str | None] = mapped_column(String(255))
     is_public: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     extra_specs: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)
+    qos_specs_id: Mapped[str | None] = mapped_column(String(36))  # a VolumeQosSpecs, or none
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+class VolumeTypeProject(Base):
+    """A project that may use a private (``is_public`` false) volume type."""
+
+    __tablename__ = "volume_type_projects"
+    __table_args__ = (UniqueConstraint("volume_type_id", "project_id", name="uq_volume_type_projects_type_project"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    volume_type_id: Mapped[str] = mapped_column(ForeignKey("volume_types.id", ondelete="CASCADE"), nullable=False)
+    project_id: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class VolumeQosSpecs(Base):
+    """Cinder's QoS specs: named I/O limits a volume type carries (``consumer`` says who
+    applies them: ``front-end`` the hypervisor, ``back-end`` the storage, or ``both``)."""
+
+    __tablename__ = "volume_qos_specs"
+
+    id: Mapped[str] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    consumer: Mapped[str] = mapped_column(String(16), default="back-end", nullable=False)
+    specs: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class VolumeGroupType(Base):
+    """A generic volume group type (Cinder 3.11+) with its ``group_specs``."""
+
+    __tablename__ = "volume_group_types"
+
+    id: Mapped[str] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    group_specs: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class VolumeGroup(Base):
+    """A generic volume group (Cinder 3.13+): volumes of the listed types, snapshotted together."""
+
+    __tablename__ = "volume_groups"
+
+    id: Mapped[str] = uuid_pk()
+    project_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="creating", nullable=False)
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova", nullable=False)
+    group_type_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    volume_type_ids: Mapped[list] = mapped_column(JSON, default=list, nullable=False)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36))
+    source_group_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class VolumeGroupSnapshot(Base):
+    """One snapshot of every volume of a group, taken together (Cinder 3.14+)."""
+
+    __tablename__ = "volume_group_snapshots"
+
+    id: Mapped[str] = uuid_pk()
+    project_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    group_id: Mapped[str] = mapped_column(String(36), index=True, nullable=False)
+    group_type_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="creating", nullable=False)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+
+class VolumeQuotaClass(Base):
+    """A quota class's limit for one resource; class ``default`` overrides the configured defaults."""
+
+    __tablename__ = "volume_quota_classes"
+    __table_args__ = (UniqueConstraint("class_name", "resource", name="uq_volume_quota_classes_class_resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    class_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    resource: Mapped[str] = mapped_column(String(64), nullable=False)
+    hard_limit: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class VolumeMessage(Base):
+    """A user message (Cinder 3.3+): why an asynchronous operation on a resource failed."""
+
+    __tablename__ = "volume_messages"
+
+    id: Mapped[str] = uuid_pk()
+    project_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    request_id: Mapped[str] = mapped_column(String(255), default="", nullable=False)
+    resource_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    resource_uuid: Mapped[str | None] = mapped_column(String(36))
+    event_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    message_level: Mapped[str] = mapped_column(String(16), default="ERROR", nullable=False)
+    user_message: Mapped[str] = mapped_column(String(1024), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    created_at: Mapped[datetime] = created_at()
 
 
 class Volume(Base):
@@ -82,6 +188,7 @@ class Volume(Base):
     # None until os-update_readonly_flag sets it (Cinder's admin metadata, shown in ``metadata``)
     readonly: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict, nullable=False)
+    group_id: Mapped[str | None] = mapped_column(String(36), index=True)  # a VolumeGroup
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -100,6 +207,8 @@ class VolumeSnapshot(Base):
     error: Mapped[str | None] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(1024))
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict, nullable=False)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), index=True)  # a VolumeGroupSnapshot
+    progress: Mapped[str | None] = mapped_column(String(255))  # os-update_snapshot_status sets it
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

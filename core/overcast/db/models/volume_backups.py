@@ -43,5 +43,7 @@ class VolumeBackup(Base):
     restore_volume_id: Mapped[str | None] = mapped_column(String(36))
     data_timestamp: Mapped[datetime | None] = mapped_column(DateTime)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict, nullable=False)
+    # the backed-up volume's own metadata, put back on the volume a restore writes (as Cinder)
+    volume_metadata: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()

@@ -4,7 +4,7 @@ Seeds Overcast's own small set of resource types: the kinds of resource whose pr
 the catalog's namespaces describe.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 """
 
 from datetime import datetime, timezone
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
