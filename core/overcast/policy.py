@@ -74,6 +74,10 @@ RULES: dict[str, str] = {
     "compute:aggregates:delete": "admin",
     "compute:aggregates:action": "admin",
     "compute:simple_tenant_usage:list": "admin",  # every project's usage (issue 18); show: own project
+    "compute:hosts:list": "admin",  # os-hosts (before 2.43): all admin, as Nova
+    "compute:hosts:show": "admin",
+    "compute:hosts:update": "admin",
+    "compute:hosts:power_action": "admin",
     # --- image ------------------------------------------------------------------------
     "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
     # --- volume -----------------------------------------------------------------------

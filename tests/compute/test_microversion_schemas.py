@@ -187,3 +187,15 @@ def test_admin_resources_match_tempest(api, api_flavor, compute):
         check(api("GET", "/os-aggregates", "admin", version=v), A, "list_aggregates", v)
         check(api("GET", f"/os-aggregates/{agg_id}", "admin", version=v), A, "get_aggregate", v)
         check(api("GET", "/os-simple-tenant-usage?detailed=1", "admin", version=v), U, "list_tenant_usage", v)
+
+
+def test_issue16_apis_match_tempest(api, api_flavor, compute):
+    """os-hosts (before 2.43) and the other admin APIs of issue 16."""
+    from tempest.lib.api_schema.response.compute.v2_1 import hosts
+
+    sid = _boot(api, api_flavor["id"], compute)
+    host = api("GET", f"/servers/{sid}", "admin").json()["server"]["OS-EXT-SRV-ATTR:host"]
+    for v in ("2.1", "2.42"):
+        check(api("GET", "/os-hosts", "admin", version=v), hosts, "list_hosts", v)
+        check(api("GET", f"/os-hosts/{host}", "admin", version=v), hosts, "get_host_detail", v)
+        check(api("PUT", f"/os-hosts/{host}", "admin", {"status": "enable"}, version=v), hosts, "update_host", v)
