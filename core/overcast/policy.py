@@ -78,6 +78,10 @@ RULES: dict[str, str] = {
     "compute:hosts:show": "admin",
     "compute:hosts:update": "admin",
     "compute:hosts:power_action": "admin",
+    "compute:instance_usage_audit_log:list": "admin",
+    "compute:instance_usage_audit_log:show": "admin",
+    "compute:server_external_events:create": "admin",
+    "compute:server_diagnostics:show": "admin",
     # --- image ------------------------------------------------------------------------
     "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
     # --- volume -----------------------------------------------------------------------

@@ -191,7 +191,7 @@ def test_admin_resources_match_tempest(api, api_flavor, compute):
 
 def test_issue16_apis_match_tempest(api, api_flavor, compute):
     """os-hosts (before 2.43) and the other admin APIs of issue 16."""
-    from tempest.lib.api_schema.response.compute.v2_1 import hosts
+    from tempest.lib.api_schema.response.compute.v2_1 import hosts, instance_usage_audit_logs, server_external_events
 
     sid = _boot(api, api_flavor["id"], compute)
     host = api("GET", f"/servers/{sid}", "admin").json()["server"]["OS-EXT-SRV-ATTR:host"]
@@ -199,3 +199,11 @@ def test_issue16_apis_match_tempest(api, api_flavor, compute):
         check(api("GET", "/os-hosts", "admin", version=v), hosts, "list_hosts", v)
         check(api("GET", f"/os-hosts/{host}", "admin", version=v), hosts, "get_host_detail", v)
         check(api("PUT", f"/os-hosts/{host}", "admin", {"status": "enable"}, version=v), hosts, "update_host", v)
+    for v in ("2.1", MAX):
+        r = api("GET", "/os-instance_usage_audit_log", "admin", version=v)
+        check(r, instance_usage_audit_logs, "list_instance_usage_audit_log", v)
+        r = api("GET", "/os-instance_usage_audit_log/2026-03-15%2008%3A00%3A00", "admin", version=v)
+        check(r, instance_usage_audit_logs, "get_instance_usage_audit_log", v)
+        body = {"events": [{"name": "network-changed", "server_uuid": sid}]}
+        r = api("POST", "/os-server-external-events", "admin", body, version=v)
+        check(r, server_external_events, "create", v)
