@@ -207,3 +207,20 @@ def test_issue16_apis_match_tempest(api, api_flavor, compute):
         body = {"events": [{"name": "network-changed", "server_uuid": sid}]}
         r = api("POST", "/os-server-external-events", "admin", body, version=v)
         check(r, server_external_events, "create", v)
+    # server diagnostics: before 2.48 any object (the driver's keys); from 2.48 Nova's format, whose
+    # ``driver`` enum names Nova's drivers: the in-process fake driver's "fake" is added to it
+    import copy
+
+    from tempest.lib.api_schema.response.compute.v2_1 import servers as servers_21
+    from tempest.lib.api_schema.response.compute.v2_48 import servers as servers_248
+
+    check(
+        api("GET", f"/servers/{sid}/diagnostics", "admin", version="2.47"),
+        servers_21,
+        "show_server_diagnostics",
+        "2.47",
+    )
+    schema = copy.deepcopy(servers_248.show_server_diagnostics)
+    schema["response_body"]["properties"]["driver"]["enum"].append("fake")
+    r = api("GET", f"/servers/{sid}/diagnostics", "admin", version=MAX)
+    RestClient.validate_response(schema, _Resp(r), r.json())

@@ -41,6 +41,7 @@ from overcast_hv_kvm.base import (
 )
 from overcast_hv_kvm.consoles import ConsoleHooks
 from overcast_hv_kvm.devices import DeviceHooks
+from overcast_hv_kvm.diagnostics import DiagnosticsHooks
 from overcast_hv_kvm.errors import translated
 from overcast_hv_kvm.migration import MigrationHooks
 from overcast_hv_kvm.options import KvmHostConfig
@@ -49,7 +50,7 @@ from overcast_hv_kvm.rescue import RescueHooks
 log = logging.getLogger(__name__)
 
 
-class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks, RescueHooks):
+class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks, RescueHooks, DiagnosticsHooks):
     """The ``hv_*`` hooks for QEMU/KVM hosts managed through libvirt."""
 
     @hookimpl
