@@ -58,12 +58,15 @@ RULES: dict[str, str] = {
     "compute:hypervisors:detail": "admin",
     "compute:hypervisors:show": "admin",
     "compute:hypervisors:statistics": "admin",
+    "compute:hypervisors:search": "admin",  # before 2.53 (issue 16)
+    "compute:hypervisors:servers": "admin",
     "compute:services:list": "admin",
     "compute:services:update": "admin",
     "compute:availability_zones:detail": "admin",
     "compute:servers:migrate": "admin",
     "compute:servers:live_migrate": "admin",
     "compute:servers:evacuate": "admin",
+    "compute:servers:reset_state": "admin",  # os-resetState (issue 16)
     "compute:quota_sets:update": "admin",
     "compute:quota_sets:delete": "admin",
     "compute:migrations:list": "admin",  # os-migrations (issue 18), as Nova

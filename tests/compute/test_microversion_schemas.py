@@ -224,3 +224,7 @@ def test_issue16_apis_match_tempest(api, api_flavor, compute):
     schema["response_body"]["properties"]["driver"]["enum"].append("fake")
     r = api("GET", f"/servers/{sid}/diagnostics", "admin", version=MAX)
     RestClient.validate_response(schema, _Resp(r), r.json())
+    H = hypervisor_client.HypervisorClient
+    for v in ("2.1", "2.52"):
+        check(api("GET", f"/os-hypervisors/{host}/search", "admin", version=v), H, "list_search_hypervisors", v)
+        check(api("GET", f"/os-hypervisors/{host}/servers", "admin", version=v), H, "get_hypervisors_servers", v)

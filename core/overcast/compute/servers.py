@@ -439,7 +439,7 @@ class ServerManager:
     # --- update / delete ------------------------------------------------------------------------
 
     def update(self, ctx: RequestContext, uuid: str, body: dict) -> InstanceRecord:
-        if not isinstance(body, dict) or not body:
+        if not isinstance(body, dict):  # an empty object changes nothing (Nova's schema allows it)
             raise BadRequest("Invalid input for field/attribute server.")
         allowed = {"name", "description", "accessIPv4", "accessIPv6"}
         unknown = set(body) - allowed

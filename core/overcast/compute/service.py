@@ -332,6 +332,14 @@ class ComputeService:
         refuse_move(self.boot_volumes, uuid, "evacuate")
         self.evacuations.request(ctx, uuid, host, force)
 
+    def reset_state(self, ctx: RequestContext, uuid: str, state: str) -> None:
+        """Nova's os-resetState (admin): the server's vm_state becomes ``state`` (active or
+        error) and any task is cleared, whatever the guest does; for an operator to recover a
+        server whose task will not finish."""
+        with self.runtime.db.session() as s:
+            get_instance(s, ctx, uuid)  # 404 for a server the caller cannot see
+        self.transitions.finish(uuid, vm_state=st.ACTIVE if state == "active" else st.ERROR, task_state=None)
+
     def set_locked(self, ctx: RequestContext, uuid: str, locked: bool, reason: str | None = None) -> None:
         """lock (with an optional ``reason``, 2.73) / unlock: a locked server refuses actions
         from non-admins (409)."""

@@ -240,6 +240,7 @@ _ADMIN_ACTIONS = {
     "migrate": "compute:servers:migrate",
     "os-migrateLive": "compute:servers:live_migrate",
     "evacuate": "compute:servers:evacuate",
+    "os-resetState": "compute:servers:reset_state",
 }
 
 
@@ -317,6 +318,13 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         compute.live_migrate(ctx, server_id, args["host"])
     elif action == "evacuate":
         return _evacuate(ctx, compute, server_id, args, version)
+    elif action == "os-resetState":  # issue 16: admin only
+        if not isinstance(args, dict) or sorted(args) != ["state"] or args["state"] not in ("active", "error"):
+            raise BadRequest(
+                f"Invalid input for field/attribute os-resetState. Value: {args!r}. "
+                "'state' is required and must be one of ['active', 'error']"
+            )
+        compute.reset_state(ctx, server_id, args["state"])
     elif action == "lock":
         compute.set_locked(ctx, server_id, True, _lock_reason(args, version))
     elif action == "unlock":

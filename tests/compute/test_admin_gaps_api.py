@@ -1,0 +1,55 @@
+"""Issue 16's smaller compute gaps: os-resetState (admin), an empty server update, and the
+hypervisor search and servers by hostname pattern (before 2.53)."""
+
+from __future__ import annotations
+
+from .conftest import IMAGE_ID, api_wait
+
+
+def _server(api, flavor_id, compute, who="p1", version="2.37"):
+    body = {"server": {"name": "g", "flavorRef": flavor_id, "imageRef": IMAGE_ID, "networks": "none"}}
+    sid = api("POST", "/servers", who, body, version=version).json()["server"]["id"]
+    return api_wait(api, compute, sid, "ACTIVE", who)
+
+
+def test_reset_state(api, api_flavor, compute):
+    sid = _server(api, api_flavor["id"], compute)["id"]
+    assert api("POST", f"/servers/{sid}/action", "p1", {"os-resetState": {"state": "error"}}).status_code == 403
+    r = api("POST", f"/servers/{sid}/action", "admin", {"os-resetState": {"state": "error"}})
+    assert r.status_code == 202, r.text
+    assert api("GET", f"/servers/{sid}", "p1").json()["server"]["status"] == "ERROR"
+    for bad in ({"state": "paused"}, {}, None, {"state": "active", "x": 1}):
+        assert api("POST", f"/servers/{sid}/action", "admin", {"os-resetState": bad}).status_code == 400, bad
+    assert api("POST", f"/servers/{sid}/action", "admin", {"os-resetState": {"state": "active"}}).status_code == 202
+    assert api("GET", f"/servers/{sid}", "p1").json()["server"]["status"] == "ACTIVE"
+    gone = "00000000-0000-0000-0000-000000000000"
+    assert api("POST", f"/servers/{gone}/action", "admin", {"os-resetState": {"state": "active"}}).status_code == 404
+
+
+def test_empty_update_changes_nothing(api, api_flavor, compute):
+    server = _server(api, api_flavor["id"], compute, version="2.75")
+    r = api("PUT", f"/servers/{server['id']}", "p1", {"server": {}}, version="2.75")
+    assert r.status_code == 200 and r.json()["server"]["name"] == server["name"]
+    assert api("PUT", f"/servers/{server['id']}", "p1", {"server": {"bogus": 1}}).status_code == 400
+
+
+def test_hypervisor_search_and_servers(api, api_flavor, compute):
+    server = _server(api, api_flavor["id"], compute, who="p2")
+    host = api("GET", f"/servers/{server['id']}", "admin").json()["server"]["OS-EXT-SRV-ATTR:hypervisor_hostname"]
+    found = api("GET", "/os-hypervisors/fake/search", "admin").json()["hypervisors"]
+    assert sorted(h["hypervisor_hostname"] for h in found) == ["fake1", "fake2"]
+    assert set(found[0]) == {"id", "hypervisor_hostname", "state", "status"}
+    r = api("GET", f"/os-hypervisors/{host}/servers", "admin")
+    assert r.status_code == 200, r.text
+    assert r.json()["hypervisors"][0]["servers"] == [{"name": "g", "uuid": server["id"]}]
+    other = "fake2" if host == "fake1" else "fake1"
+    assert "servers" not in api("GET", f"/os-hypervisors/{other}/servers", "admin").json()["hypervisors"][0]
+    r = api("GET", "/os-hypervisors/nomatch/search", "admin")
+    assert (
+        r.status_code == 404
+        and r.json()["itemNotFound"]["message"] == "No hypervisor matching 'nomatch' could be found."
+    )
+    assert api("GET", "/os-hypervisors/nomatch/servers", "admin").status_code == 404
+    assert api("GET", "/os-hypervisors/fake/search", "p1").status_code == 403
+    assert api("GET", "/os-hypervisors/fake/servers", "p1").status_code == 403
+    assert api("GET", "/os-hypervisors/fake/search", "admin", version="2.53").status_code == 404
