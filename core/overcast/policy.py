@@ -67,6 +67,7 @@ RULES: dict[str, str] = {
     "compute:servers:live_migrate": "admin",
     "compute:servers:evacuate": "admin",
     "compute:servers:reset_state": "admin",  # os-resetState (issue 16)
+    "compute:servers:inject_network_info": "admin",
     "compute:quota_sets:update": "admin",
     "compute:quota_sets:delete": "admin",
     "compute:migrations:list": "admin",  # os-migrations (issue 18), as Nova

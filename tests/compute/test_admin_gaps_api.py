@@ -53,3 +53,23 @@ def test_hypervisor_search_and_servers(api, api_flavor, compute):
     assert api("GET", "/os-hypervisors/fake/search", "p1").status_code == 403
     assert api("GET", "/os-hypervisors/fake/servers", "p1").status_code == 403
     assert api("GET", "/os-hypervisors/fake/search", "admin", version="2.53").status_code == 404
+
+
+def test_restore_force_delete_and_inject_network_info(api, api_flavor, compute):
+    sid = _server(api, api_flavor["id"], compute)["id"]
+    r = api("POST", f"/servers/{sid}/action", "p1", {"restore": None})
+    assert r.status_code == 409
+    assert r.json()["conflictingRequest"]["message"] == f"Cannot 'restore' instance {sid} while it is in vm_state active"
+    assert api("POST", f"/servers/{sid}/action", "p2", {"restore": None}).status_code == 404
+    assert api("POST", f"/servers/{sid}/action", "p1", {"injectNetworkInfo": None}).status_code == 403
+    assert api("POST", f"/servers/{sid}/action", "admin", {"injectNetworkInfo": None}).status_code == 202
+    compute.runner.wait_idle(timeout=10)
+    assert api("POST", f"/servers/{sid}/action", "p2", {"forceDelete": None}).status_code == 404
+    assert api("POST", f"/servers/{sid}/action", "p1", {"forceDelete": None}).status_code == 202
+    compute.runner.wait_idle(timeout=10)
+    assert api("GET", f"/servers/{sid}", "p1").status_code == 404
+
+
+def test_empty_tenant_id_is_not_the_list(api):
+    r = api("GET", "/os-simple-tenant-usage/?start=2026-01-01T00:00:00&end=2026-02-01T00:00:00", "admin")
+    assert r.status_code == 404

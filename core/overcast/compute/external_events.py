@@ -105,15 +105,20 @@ def create(runtime: Any, body: Any, version: tuple[int, int]) -> tuple[list[dict
     return answered, status
 
 
+def refresh_addresses(runtime: Any, server: str) -> None:
+    """Re-read the server's addresses from the network service."""
+    addresses = instance_addresses(runtime, server)
+    if addresses is None:
+        return
+    with runtime.db.session() as s:
+        rec = s.get(InstanceRecord, server)
+        if rec is not None and not rec.deleted:
+            rec.addresses = dict(addresses)
+
+
 def _handle(runtime: Any, name: str, server: str) -> None:
     if name.startswith("network-"):
-        addresses = instance_addresses(runtime, server)
-        if addresses is None:
-            return
-        with runtime.db.session() as s:
-            rec = s.get(InstanceRecord, server)
-            if rec is not None and not rec.deleted:
-                rec.addresses = dict(addresses)
+        refresh_addresses(runtime, server)
     elif name == "power-update":
         with runtime.db.session() as s:
             rec = s.get(InstanceRecord, server)

@@ -340,6 +340,17 @@ class ComputeService:
             get_instance(s, ctx, uuid)  # 404 for a server the caller cannot see
         self.transitions.finish(uuid, vm_state=st.ACTIVE if state == "active" else st.ERROR, task_state=None)
 
+    def inject_network_info(self, ctx: RequestContext, uuid: str) -> None:
+        """Nova's injectNetworkInfo (admin): the guest takes its addresses from DHCP here, so
+        what is refreshed is the server's view of them, re-read from the network service."""
+        from overcast.compute.external_events import refresh_addresses
+
+        with self.runtime.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            if not rec.host:
+                raise Conflict(f"Instance {uuid} is not ready")
+        self._submit(f"inject network info {uuid}", refresh_addresses, self.runtime, uuid)
+
     def set_locked(self, ctx: RequestContext, uuid: str, locked: bool, reason: str | None = None) -> None:
         """lock (with an optional ``reason``, 2.73) / unlock: a locked server refuses actions
         from non-admins (409)."""

@@ -268,6 +268,10 @@ def prepare(url: str, password: str, guest_dir: Path) -> CloudFacts:
     # Swift's reseller admin role ([objectstore] reseller_admin_role), which devstack creates
     # when it deploys Swift; Tempest gives it to the user that sets account quotas
     _ensure_role(admin, RESELLER_ADMIN_ROLE)
+    # the roles devstack's Keystone has besides admin/member/reader, which Tempest gives to its
+    # service user (external events, assisted snapshots) and project manager (migrations)
+    for role in ("service", "manager"):
+        _ensure_role(admin, role)
     image_ids = [_ensure_image(admin, guest_dir, name) for name in IMAGE_NAMES]
     flavor_ids = _ensure_flavors(admin)
     public = _ensure_public_network(admin)

@@ -21,7 +21,7 @@ from overcast.api.compute.views import (
 )
 from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
-from overcast.errors import BadRequest
+from overcast.errors import BadRequest, Conflict
 
 #: where clients put scheduler hints: the openstack CLI and openstacksdk send the second
 HINT_KEYS = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
@@ -241,6 +241,7 @@ _ADMIN_ACTIONS = {
     "os-migrateLive": "compute:servers:live_migrate",
     "evacuate": "compute:servers:evacuate",
     "os-resetState": "compute:servers:reset_state",
+    "injectNetworkInfo": "compute:servers:inject_network_info",
 }
 
 
@@ -325,6 +326,25 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
                 "'state' is required and must be one of ['active', 'error']"
             )
         compute.reset_state(ctx, server_id, args["state"])
+    elif action == "restore":  # issue 16: no server is ever soft-deleted here (Nova's reclaim_instance_interval 0)
+        if args is not None:
+            raise BadRequest(
+                f"Invalid input for field/attribute restore. Value: {args!r}. {args!r} is not of type 'null'"
+            )
+        rec = compute.get_server(ctx, server_id)
+        raise Conflict(f"Cannot 'restore' instance {server_id} while it is in vm_state {rec.vm_state}")
+    elif action == "forceDelete":  # issue 16: deletes at once, as every delete here does
+        if args is not None:
+            raise BadRequest(
+                f"Invalid input for field/attribute forceDelete. Value: {args!r}. {args!r} is not of type 'null'"
+            )
+        compute.delete_server(ctx, server_id)
+    elif action == "injectNetworkInfo":  # issue 16: admin; the server's addresses re-read
+        if args is not None:
+            raise BadRequest(
+                f"Invalid input for field/attribute injectNetworkInfo. Value: {args!r}. {args!r} is not of type 'null'"
+            )
+        compute.inject_network_info(ctx, server_id)
     elif action == "lock":
         compute.set_locked(ctx, server_id, True, _lock_reason(args, version))
     elif action == "unlock":
