@@ -59,7 +59,9 @@ def test_restore_force_delete_and_inject_network_info(api, api_flavor, compute):
     sid = _server(api, api_flavor["id"], compute)["id"]
     r = api("POST", f"/servers/{sid}/action", "p1", {"restore": None})
     assert r.status_code == 409
-    assert r.json()["conflictingRequest"]["message"] == f"Cannot 'restore' instance {sid} while it is in vm_state active"
+    assert (
+        r.json()["conflictingRequest"]["message"] == f"Cannot 'restore' instance {sid} while it is in vm_state active"
+    )
     assert api("POST", f"/servers/{sid}/action", "p2", {"restore": None}).status_code == 404
     assert api("POST", f"/servers/{sid}/action", "p1", {"injectNetworkInfo": None}).status_code == 403
     assert api("POST", f"/servers/{sid}/action", "admin", {"injectNetworkInfo": None}).status_code == 202
