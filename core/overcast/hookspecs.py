@@ -240,6 +240,14 @@ class HypervisorHooks(Protocol):
         API then answers Nova's 501). Blocks briefly."""
 
     @hookspec(firstresult=True)
+    def get_host_uptime(self, host: Host) -> str:
+        """Optional (issue 16). ``host``'s uptime as the ``uptime`` command prints it
+        (`` 08:32:11 up 93 days, 18:25,  1 user,  load average: 0.20, 0.12, 0.14``), for Nova's
+        ``os-hypervisors/{id}/uptime``. A driver that cannot read it leaves it out, or raises
+        ``UnsupportedOperation`` for a host it cannot reach that way (the API answers Nova's
+        501 either way). Blocks briefly."""
+
+    @hookspec(firstresult=True)
     def get_diagnostics(self, host: Host, instance: Instance) -> InstanceDiagnostics:
         """Optional (issue 16). What the hypervisor measures of the running guest, for Nova's
         server diagnostics: its vCPUs' time, memory, and each disk's and NIC's counters since

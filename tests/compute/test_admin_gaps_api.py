@@ -75,3 +75,11 @@ def test_restore_force_delete_and_inject_network_info(api, api_flavor, compute):
 def test_empty_tenant_id_is_not_the_list(api):
     r = api("GET", "/os-simple-tenant-usage/?start=2026-01-01T00:00:00&end=2026-02-01T00:00:00", "admin")
     assert r.status_code == 404
+
+
+def test_hypervisor_uptime_where_the_driver_cannot(api):
+    """The fake driver has no ``hv_get_host_uptime``: Nova's 501 (the kvm driver's is in its tests)."""
+    hid = api("GET", "/os-hypervisors", "admin").json()["hypervisors"][0]["id"]
+    assert api("GET", f"/os-hypervisors/{hid}/uptime", "admin").status_code == 501
+    assert api("GET", "/os-hypervisors/999/uptime", "admin").status_code == 404
+    assert api("GET", f"/os-hypervisors/{hid}/uptime", "p1").status_code == 403

@@ -1,14 +1,18 @@
-"""Server diagnostics (issue 16): what libvirt measures of a running guest -- its vCPUs'
-time (``virDomainGetVcpus``), memory (``virDomainGetInfo`` and the balloon's
-``virDomainMemoryStats``), and each disk's (``virDomainBlockStats``) and NIC's
-(``virDomainInterfaceStats``) counters since the guest started."""
+"""Server diagnostics and the host's uptime (issue 16). Diagnostics are what libvirt
+measures of a running guest -- its vCPUs' time (``virDomainGetVcpus``), memory
+(``virDomainGetInfo`` and the balloon's ``virDomainMemoryStats``), and each disk's
+(``virDomainBlockStats``) and NIC's (``virDomainInterfaceStats``) counters since the guest
+started; the uptime is the ``uptime`` command's, as Nova's libvirt driver reads it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import xml.etree.ElementTree as ET
+from urllib.parse import urlparse
 
 import libvirt
-from overcast.errors import Conflict
+from overcast.errors import Conflict, DriverError, UnsupportedOperation
 from overcast.hookspecs import hookimpl
 from overcast.types import CpuDiagnostics, DiskDiagnostics, Host, Instance, InstanceDiagnostics, NicDiagnostics
 
@@ -90,3 +94,18 @@ class DiagnosticsHooks(DriverBase):
             nics=tuple(nics),
             memory_stats=memory,
         )
+
+    @hookimpl
+    def hv_get_host_uptime(self, host: Host) -> str:
+        """The ``uptime`` of the machine this agent runs on, which is the hypervisor's when
+        its libvirt URI names no remote host (as Nova's libvirt driver runs ``uptime``)."""
+        uri = self.config(host).uri
+        if urlparse(uri).hostname:
+            raise UnsupportedOperation(f"host uptime of {host.name}: libvirt URI {uri} is on another machine")
+        try:
+            done = subprocess.run(
+                ["uptime"], env={**os.environ, "LANG": "C"}, capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise DriverError(f"reading the uptime of {host.name}: {exc}") from exc
+        return done.stdout.rstrip("\n")

@@ -444,3 +444,15 @@ def test_diagnostics_read_libvirts_counters(kvm: DriverCaller, unit_host: Host, 
             kvm.get_diagnostics(host=unit_host, instance=inst)
     finally:
         kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
+
+
+def test_host_uptime_is_the_uptime_commands(kvm: DriverCaller, unit_host: Host) -> None:
+    assert " up " in kvm.get_host_uptime(host=unit_host)
+    remote = Host(
+        unit_host.name,
+        "kvm",
+        {**unit_host.options, "uri": "qemu+ssh://elsewhere/system"},
+        state_dir=unit_host.state_dir,
+    )
+    with pytest.raises(UnsupportedOperation):
+        kvm.get_host_uptime(host=remote)

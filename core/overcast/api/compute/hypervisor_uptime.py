@@ -1,7 +1,8 @@
 """``GET /os-hypervisors/{id}/uptime`` (before 2.88; issue 18), and the hypervisor search and
-servers by hostname pattern (before 2.53; issue 16). No hypervisor driver reports
-its host's uptime, so the answer is Nova's own for such a driver: 501, which clients
-(``openstack hypervisor show``) expect and skip; an unknown id is a 404."""
+servers by hostname pattern (before 2.53; issue 16). The uptime is the host's as its driver
+reads it (``hv_get_host_uptime``, issue 16); for a driver that cannot, the answer is Nova's
+own: 501, which clients (``openstack hypervisor show``) expect and skip; an unknown id is a
+404, a host whose agent does not answer Nova's 400."""
 
 from __future__ import annotations
 
@@ -30,9 +31,27 @@ def hypervisor_uptime(
     ctx: RequestContext = Depends(authorize("compute:hypervisors:show")),
     runtime: Any = Depends(get_runtime),
 ) -> Any:
-    if find_hypervisor(runtime, hypervisor_id, version_of(request)) is None:
+    from overcast.api.compute.admin import _hypervisor
+    from overcast.api.compute.common import reply
+    from overcast.compute.records import configured_host
+    from overcast.errors import BadRequest, UnsupportedOperation
+
+    version = version_of(request)
+    found = find_hypervisor(runtime, hypervisor_id, version)
+    if found is None:
         raise NotFound(f"Hypervisor with ID {hypervisor_id} could not be found.")
-    raise HostUptimeNotImplemented("Virt driver does not implement host uptime function.")
+    rec, svc = found
+    try:
+        if not runtime.agents.compute(rec.name).supports(operation="get_host_uptime"):
+            raise HostUptimeNotImplemented("Virt driver does not implement host uptime function.")
+        uptime = runtime.agents.hypervisor().get_host_uptime(host=configured_host(runtime, rec.name))
+    except UnsupportedOperation:
+        raise HostUptimeNotImplemented("Virt driver does not implement host uptime function.") from None
+    except HostUptimeNotImplemented:
+        raise
+    except OvercastError:
+        raise BadRequest(f"Compute service of {rec.name} is unavailable at this time.") from None
+    return reply({"hypervisor": {**_hypervisor(runtime, version, rec, svc, False), "uptime": uptime}})
 
 
 # --- search and servers by hostname pattern (before 2.53; 404 from it, as Nova) ------------------
