@@ -83,3 +83,26 @@ def test_hypervisor_uptime_where_the_driver_cannot(api):
     assert api("GET", f"/os-hypervisors/{hid}/uptime", "admin").status_code == 501
     assert api("GET", "/os-hypervisors/999/uptime", "admin").status_code == 404
     assert api("GET", f"/os-hypervisors/{hid}/uptime", "p1").status_code == 403
+
+
+def test_same_host_and_different_host_hints(api, api_flavor, compute):
+    first = _server(api, api_flavor["id"], compute)["id"]
+    host = api("GET", f"/servers/{first}", "admin").json()["server"]["OS-EXT-SRV-ATTR:host"]
+
+    def boot(hints, who="p1"):
+        body = {"server": {"name": "h", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"}}
+        r = api("POST", "/servers", who, {**body, "os:scheduler_hints": hints})
+        assert r.status_code == 202, r.text
+        compute.runner.wait_idle(timeout=10)
+        return api("GET", f"/servers/{r.json()['server']['id']}", "admin").json()["server"]
+
+    for _ in range(2):
+        assert boot({"same_host": first})["OS-EXT-SRV-ATTR:host"] == host
+        assert boot({"different_host": [first]})["OS-EXT-SRV-ATTR:host"] not in (None, host)
+    failed = boot({"same_host": first}, who="p2")  # another project's server: no host to join
+    assert failed["status"] == "ERROR" and "SameHostFilter" in failed["fault"]["message"]
+    body = {"server": {"name": "h", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"}}
+    r = api("POST", "/servers", "p1", {**body, "os:scheduler_hints": {"same_host": "nope"}})
+    assert r.status_code == 400 and "same_host" in r.json()["badRequest"]["message"]
+    r = api("POST", "/servers", "p1", {**body, "os:scheduler_hints": {"query": "[]"}})
+    assert r.status_code == 400

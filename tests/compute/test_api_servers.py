@@ -315,8 +315,8 @@ def test_scheduler_hints_where_the_cli_sends_them_are_honoured(api, api_flavor, 
     c = create("c", {"group": group["id"]}).json()["server"]["id"]
     assert api_wait(api, compute, c, "ERROR")["status"] == "ERROR"  # two fake hosts, both taken
     # a hint nothing here honours is refused, not dropped; so are hints inside "server"
-    r = create("d", {"same_host": [a]})
-    assert r.status_code == 400 and "same_host" in r.json()["badRequest"]["message"]
+    r = create("d", {"query": '["=", "$free_ram_mb", 1024]'})
+    assert r.status_code == 400 and "query" in r.json()["badRequest"]["message"]
     r = create("d", ["group"])
     assert r.status_code == 400
     r = api(

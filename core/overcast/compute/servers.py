@@ -7,6 +7,7 @@ import base64
 import binascii
 import dataclasses
 import re
+import uuid as uuidlib
 from datetime import datetime
 from typing import Any, NoReturn, cast
 
@@ -34,7 +35,9 @@ _SORT_KEYS = {"created_at", "updated_at", "display_name", "name", "uuid", "vm_st
 
 
 #: the scheduler hints this scheduler honours (every other one is refused, never dropped)
-HONOURED_HINTS = frozenset({"group"})
+HONOURED_HINTS = frozenset({"group", "same_host", "different_host"})
+#: the hints kept on the server for the scheduler: server ids whose hosts to keep or avoid
+HOST_HINTS = ("same_host", "different_host")
 
 
 def _group_hint(hints: Any) -> str | None:
@@ -53,6 +56,30 @@ def _group_hint(hints: Any) -> str | None:
     if group is not None and (not isinstance(group, str) or not group):
         raise BadRequest(f"Invalid input for field/attribute group. Value: {group!r}. {group!r} is not a 'uuid'")
     return group
+
+
+def _host_hints(hints: Any) -> dict[str, list[str]] | None:
+    """``same_host`` / ``different_host``: a server id or a list of them (Nova's schema)."""
+    if not isinstance(hints, dict):
+        return None
+    out: dict[str, list[str]] = {}
+    for key in HOST_HINTS:
+        if key not in hints:
+            continue
+        value = hints[key]
+        ids = [value] if isinstance(value, str) else value
+        if not isinstance(ids, list) or not all(isinstance(i, str) and _is_uuid(i) for i in ids):
+            raise BadRequest(f"Invalid input for field/attribute {key}. Value: {value!r}. {value!r} is not a 'uuid'")
+        out[key] = list(ids)
+    return out or None
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuidlib.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _text(value: Any, field: str, max_len: int = 255, allow_empty: bool = False) -> str:
@@ -297,6 +324,7 @@ class ServerManager:
             access_ipv6=access_ip(body.get("accessIPv6"), 6),
             server_group_id=None,
             config_drive=config_drive,
+            scheduler_hints=_host_hints(body.get("os:scheduler_hints")),
         )
         with self.db.session() as s:
             key_name = body.get("key_name")
