@@ -106,3 +106,36 @@ def test_same_host_and_different_host_hints(api, api_flavor, compute):
     assert r.status_code == 400 and "same_host" in r.json()["badRequest"]["message"]
     r = api("POST", "/servers", "p1", {**body, "os:scheduler_hints": {"query": "[]"}})
     assert r.status_code == 400
+
+
+def test_metadata_items_and_group_members_quotas_hold(api, api_flavor, compute):
+    p1 = api.projects["p1"]
+    r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"metadata_items": 2, "server_group_members": 1}})
+    assert r.status_code == 200, r.text
+    body = {"server": {"name": "m", "flavorRef": api_flavor["id"], "imageRef": IMAGE_ID, "networks": "none"}}
+    r = api("POST", "/servers", "p1", {"server": {**body["server"], "metadata": {"a": "1", "b": "2", "c": "3"}}})
+    assert r.status_code == 403 and r.json()["forbidden"]["message"] == "Maximum number of metadata items exceeds 2"
+    sid = _server(api, api_flavor["id"], compute)["id"]
+    assert api("PUT", f"/servers/{sid}/metadata", "p1", {"metadata": {"a": "1", "b": "2"}}).status_code == 200
+    assert api("POST", f"/servers/{sid}/metadata", "p1", {"metadata": {"c": "3"}}).status_code == 403
+    assert api("GET", f"/servers/{sid}/metadata", "p1").json()["metadata"] == {"a": "1", "b": "2"}
+    r = api(
+        "POST",
+        f"/servers/{sid}/action",
+        "p1",
+        {"rebuild": {"imageRef": IMAGE_ID, "metadata": {"x": "1", "y": "2", "z": "3"}}},
+    )
+    assert r.status_code == 403
+    group = api("POST", "/os-server-groups", "p1", {"server_group": {"name": "g", "policies": ["affinity"]}}).json()
+    hints = {"group": group["server_group"]["id"]}
+    assert api("POST", "/servers", "p1", {**body, "os:scheduler_hints": hints}).status_code == 202
+    r = api("POST", "/servers", "p1", {**body, "os:scheduler_hints": hints})
+    assert r.status_code == 403 and r.json()["forbidden"]["message"] == "Quota exceeded, too many servers in group"
+    # p2's limits are its own
+    assert (
+        api(
+            "POST", "/servers", "p2", {"server": {**body["server"], "metadata": {"a": "1", "b": "2", "c": "3"}}}
+        ).status_code
+        == 202
+    )
+    compute.runner.wait_idle(timeout=10)

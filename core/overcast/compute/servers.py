@@ -11,11 +11,12 @@ import uuid as uuidlib
 from datetime import datetime
 from typing import Any, NoReturn, cast
 
-from sqlalchemy import CursorResult, Table, select
+from sqlalchemy import CursorResult, Table, func, select
 
 from overcast.compute import bdm
 from overcast.compute import states as st
 from overcast.compute.peers import lookup_image, validate_networks
+from overcast.compute.quotas import check_group_members, check_metadata_items
 from overcast.compute.records import flavor_of, get_instance
 from overcast.compute.secgroups import requested_groups
 from overcast.context import RequestContext
@@ -91,7 +92,7 @@ def _text(value: Any, field: str, max_len: int = 255, allow_empty: bool = False)
 def _metadata(value: Any) -> dict[str, str]:
     if value is None:
         return {}
-    if not isinstance(value, dict) or len(value) > 128:
+    if not isinstance(value, dict):  # how many items: the project's metadata_items quota (403)
         raise BadRequest("Invalid input for field/attribute metadata.")
     for k, v in value.items():
         if not isinstance(k, str) or not 1 <= len(k) <= 255 or not isinstance(v, str) or len(v) > 255:
@@ -336,7 +337,17 @@ class ServerManager:
                     raise BadRequest("Invalid key_name provided.")
                 fields.update(key_name=key.name, key_data=key.public_key)
             group = self.svc.server_groups.get_record(s, ctx, str(group_id)) if group_id else None
+            limits = self.svc.quotas.limits(s, fields["project_id"])
+            check_metadata_items(limits, len(fields["metadata_"]))
             count = self._claim(s, fields["project_id"], self.svc.quota_deltas(flavor), min_count, max_count)
+            if group is not None:
+                members = s.scalar(
+                    select(func.count())
+                    .select_from(ServerGroupMember)
+                    .join(InstanceRecord, InstanceRecord.uuid == ServerGroupMember.instance_uuid)
+                    .where(ServerGroupMember.group_id == group.id, InstanceRecord.deleted.is_(False))
+                )
+                check_group_members(limits, int(members or 0) + count)
             recs = []
             for index in range(count):
                 uuid = new_id()
@@ -566,7 +577,8 @@ class ServerManager:
             if rec.locked and not ctx.is_admin:
                 raise Conflict(f"Instance {uuid} is locked")
             merged = items if replace else {**(rec.metadata_ or {}), **items}
-            rec.metadata_ = _metadata(merged)  # the 128-item limit holds for the result
+            check_metadata_items(self.svc.quotas.limits(s, rec.project_id), len(merged))  # for the result
+            rec.metadata_ = merged
             s.flush()
             return dict(rec.metadata_)
 

@@ -376,7 +376,12 @@ class ComputeService:
         A server with volumes attached is refused (409): their reattachment is not done here."""
         changes = self.servers.rebuild_changes(ctx, body, version)
         image = changes.pop("_image")
-        self.servers.get(ctx, uuid)  # 404 before anything else
+        server = self.servers.get(ctx, uuid)  # 404 before anything else
+        if "metadata_" in changes:
+            from overcast.compute.quotas import check_metadata_items
+
+            with self.runtime.db.session() as s:
+                check_metadata_items(self.quotas.limits(s, server.project_id), len(changes["metadata_"]))
         volume_backed, root_image = self.boot_volumes.root_image(uuid)
         if volume_backed and root_image != image.id:  # as Nova (before 2.93's reimage_boot_volume)
             raise BadRequest(
