@@ -560,7 +560,7 @@ async def attach_volume(
         await run_in_threadpool(_refuse_multiattach, runtime, ctx, body.get("volumeId"))
 
     bdm = await run_in_threadpool(
-        runtime.compute.volumes.attach, ctx, server_id, body.get("volumeId"), body.get("device"), delete
+        runtime.compute.volumes.attach, ctx, server_id, body.get("volumeId"), body.get("device"), delete, version
     )
     return reply({"volumeAttachment": attachment_view(bdm, version)})
 
@@ -592,10 +592,11 @@ def show_attachment(
 def detach_volume(
     server_id: str,
     volume_id: str,
+    request: Request,
     ctx: RequestContext = Depends(authorize("compute:volume_attachments:delete")),
     runtime=Depends(get_runtime),
 ):
-    runtime.compute.volumes.detach(ctx, server_id, volume_id)
+    runtime.compute.volumes.detach(ctx, server_id, volume_id, version_of(request))
     return reply(None, 202)
 
 
