@@ -30,6 +30,7 @@ from overcast.types import ConnectionInfo, Host
 log = logging.getLogger(__name__)
 
 ATTACHABLE = (st.ACTIVE, st.PAUSED, st.STOPPED, st.SUSPENDED)
+DETACHABLE = (*ATTACHABLE, st.RESIZED)  # Nova's states for detach (issue 16: not rescued)
 _DEVICE_LETTERS = string.ascii_lowercase[1:]  # vda is the root disk
 
 
@@ -180,8 +181,11 @@ class VolumeAttachments:
         bdm = self.get(ctx, uuid, volume_id)
         with self.db.session() as s:
             rec = get_instance(s, ctx, uuid)
-            if not _offloaded(rec, version) and (rec.task_state is not None or not rec.host):
-                raise Conflict(f"Cannot 'detach_volume' instance {uuid} while it is in task_state {rec.task_state}")
+            if not _offloaded(rec, version):
+                if rec.vm_state not in DETACHABLE:  # a rescued server keeps its volumes (Nova: 409)
+                    raise Conflict(f"Cannot 'detach_volume' instance {uuid} while it is in vm_state {rec.vm_state}")
+                if rec.task_state is not None or not rec.host:
+                    raise Conflict(f"Cannot 'detach_volume' instance {uuid} while it is in task_state {rec.task_state}")
         volumes = require(self.runtime, "volume", "terminate_connection", "Detaching a volume")
         volumes.begin_detach(ctx, bdm.volume_id, rec.uuid)  # "detaching" from now (or refused now)
         self.runtime.compute.runner.submit(
