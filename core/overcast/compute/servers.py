@@ -304,6 +304,7 @@ class ServerManager:
             or self.runtime.config.compute.force_config_drive
             or (bool(body.get("user_data")) and not self.runtime.config.metadata.port)
         )
+        metadata = _metadata(body.get("metadata"))
         fields = dict(
             project_id=ctx.project_id or "",
             user_id=ctx.user_id,
@@ -317,7 +318,7 @@ class ServerManager:
             image_ref=image.id if image is not None else image_ref,  # "" for a volume-backed server, as Nova
             image=store(image) if image is not None else None,
             block_device_requests=[m.to_json() for m in bdm.volume_mappings(mappings)] or None,
-            metadata_=_metadata(body.get("metadata")),
+            metadata_=metadata,
             user_data=_user_data(body.get("user_data")),
             requested_networks=networks,
             addresses={},
@@ -337,8 +338,8 @@ class ServerManager:
                     raise BadRequest("Invalid key_name provided.")
                 fields.update(key_name=key.name, key_data=key.public_key)
             group = self.svc.server_groups.get_record(s, ctx, str(group_id)) if group_id else None
-            limits = self.svc.quotas.limits(s, fields["project_id"])
-            check_metadata_items(limits, len(fields["metadata_"]))
+            limits = self.svc.quotas.limits(s, ctx.project_id or "")
+            check_metadata_items(limits, len(metadata))
             count = self._claim(s, fields["project_id"], self.svc.quota_deltas(flavor), min_count, max_count)
             if group is not None:
                 members = s.scalar(
