@@ -37,7 +37,7 @@ def test_rescue_and_unrescue(api, api_flavor, compute, fake_drivers):
         f"Cannot 'rescue' instance {server_id} while it is in vm_state rescued"
     )
     assert api("POST", act, "p1", {"os-stop": None}).status_code == 409
-    assert api("POST", act, "p1", {"unrescue": {}}).status_code == 400
+    assert api("POST", act, "p1", {"unrescue": {"x": 1}}).status_code == 400
     assert api("POST", act, "p1", {"unrescue": None}).status_code == 202
     api_wait(api, compute, server_id, "ACTIVE")
     assert "rescue" not in _guest(fake_drivers, server_id)

@@ -89,3 +89,19 @@ def test_volumes_attach_and_detach_while_offloaded_from_2_20(api, api_flavor, co
     (guest,) = _guests(fake_drivers, server_id)
     listed = api("GET", path, "p1").json()["volumeAttachments"]
     assert [a["volumeId"] for a in listed] == [kept] and list(guest["volumes"]) == [listed[0]["device"]]
+
+
+def test_actions_without_arguments_take_an_empty_object(api, api_flavor, compute):
+    """Tempest and the clients send ``{"shelve": {}}``: an empty object is no argument
+    (issue 16); anything in it is still refused."""
+    server_id = _boot(api, compute, api_flavor["id"])
+    act = f"/servers/{server_id}/action"
+    assert api("POST", act, "p1", {"shelve": {"x": 1}}).status_code == 400
+    assert api("POST", act, "p1", {"shelve": {}}).status_code == 202
+    api_wait(api, compute, server_id, "SHELVED_OFFLOADED")
+    assert api("POST", act, "p1", {"shelve": {}}).status_code == 409
+    assert api("POST", act, "p1", {"unshelve": {}}).status_code == 202
+    api_wait(api, compute, server_id, "ACTIVE")
+    r = api("POST", act, "p1", {"restore": {}})
+    assert r.status_code == 409
+    assert api("POST", act, "p1", {"forceDelete": {}}).status_code == 202

@@ -83,6 +83,13 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+def no_arguments(action: str, args: Any) -> None:
+    """An action that takes nothing: ``null`` or an empty object (what Tempest and the clients
+    send); anything in it is refused, never ignored."""
+    if args is not None and args != {}:
+        raise BadRequest(f"Invalid input for field/attribute {action}. Value: {args!r}. {args!r} is not of type 'null'")
+
+
 def _text(value: Any, field: str, max_len: int = 255, allow_empty: bool = False) -> str:
     if not isinstance(value, str) or len(value) > max_len or (not allow_empty and not value.strip()):
         raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value!r}.")

@@ -21,6 +21,7 @@ from overcast.api.compute.views import (
 )
 from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
+from overcast.compute.servers import no_arguments
 from overcast.errors import BadRequest, Conflict
 
 #: where clients put scheduler hints: the openstack CLI and openstacksdk send the second
@@ -327,23 +328,14 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
             )
         compute.reset_state(ctx, server_id, args["state"])
     elif action == "restore":  # issue 16: no server is ever soft-deleted here (Nova's reclaim_instance_interval 0)
-        if args is not None:
-            raise BadRequest(
-                f"Invalid input for field/attribute restore. Value: {args!r}. {args!r} is not of type 'null'"
-            )
+        no_arguments("restore", args)
         rec = compute.get_server(ctx, server_id)
         raise Conflict(f"Cannot 'restore' instance {server_id} while it is in vm_state {rec.vm_state}")
     elif action == "forceDelete":  # issue 16: deletes at once, as every delete here does
-        if args is not None:
-            raise BadRequest(
-                f"Invalid input for field/attribute forceDelete. Value: {args!r}. {args!r} is not of type 'null'"
-            )
+        no_arguments("forceDelete", args)
         compute.delete_server(ctx, server_id)
     elif action == "injectNetworkInfo":  # issue 16: admin; the server's addresses re-read
-        if args is not None:
-            raise BadRequest(
-                f"Invalid input for field/attribute injectNetworkInfo. Value: {args!r}. {args!r} is not of type 'null'"
-            )
+        no_arguments("injectNetworkInfo", args)
         compute.inject_network_info(ctx, server_id)
     elif action == "lock":
         compute.set_locked(ctx, server_id, True, _lock_reason(args, version))
@@ -383,10 +375,7 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
     elif action == "rescue":  # issue 18: 200 with the password, as Nova answers
         return reply({"adminPass": compute.rescues.rescue(ctx, server_id, args)})
     elif action == "unrescue":
-        if args is not None:
-            raise BadRequest(
-                f"Invalid input for field/attribute unrescue. Value: {args!r}. {args!r} is not of type 'null'"
-            )
+        no_arguments("unrescue", args)
         compute.rescues.unrescue(ctx, server_id)
     elif action == "createBackup":  # issue 18: as createImage, plus rotation
         image_id, rotation = compute.backups.create(ctx, server_id, args)
@@ -395,10 +384,7 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         location = f"{base_url(request)}/image/v2/images/{image_id}"
         return reply(None, 202, {"Location": location} if rotation > 0 else None)
     elif action in ("shelve", "shelveOffload"):  # issue 18
-        if args is not None:
-            raise BadRequest(
-                f"Invalid input for field/attribute {action}. Value: {args!r}. {args!r} is not of type 'null'"
-            )
+        no_arguments(action, args)
         (compute.shelving.shelve if action == "shelve" else compute.shelving.shelve_offload)(ctx, server_id)
     elif action == "unshelve":
         compute.shelving.unshelve(ctx, server_id, args)
