@@ -9,6 +9,7 @@ import re
 from fastapi import APIRouter
 
 from overcast.api.image import data, images, members, versions
+from overcast.api.image import tasks  # issue 16: an image's tasks (none: no import here)
 from overcast.api.middleware import RouteLimit
 from overcast.config import Config
 
@@ -16,7 +17,7 @@ PREFIX = "/image"
 
 router = APIRouter()
 router.include_router(versions.router)  # carries the /image prefix itself (its root is "")
-for _module in (images, data, members):
+for _module in (images, data, members, tasks):
     router.include_router(_module.router, prefix=PREFIX)
 
 
