@@ -167,7 +167,7 @@ def test_every_action_over_http(api, api_flavor, compute):
     assert moved["OS-EXT-SRV-ATTR:host"] != host
     assert api("POST", f"/servers/{sid}/action", "admin", {"migrate": None}).status_code == 202
     api_wait(api, compute, sid, "VERIFY_RESIZE", "admin")
-    assert api("POST", f"/servers/{sid}/action", json={"confirmResize": None}).status_code == 202
+    assert api("POST", f"/servers/{sid}/action", json={"confirmResize": None}).status_code == 204
     final = api_wait(api, compute, sid, "ACTIVE", "admin")
     assert final["OS-EXT-SRV-ATTR:host"] == host
 

@@ -58,7 +58,7 @@ def test_resize_then_confirm(api, api_flavor, compute, server, fake_drivers):
     actions = api("GET", f"/servers/{server}/os-instance-actions").json()["instanceActions"]
     assert [a["action"] for a in actions] == ["resize", "create"]
 
-    assert _action(api, server, {"confirmResize": None}).status_code == 202
+    assert _action(api, server, {"confirmResize": None}).status_code == 204
     done = api_wait(api, compute, server, "ACTIVE", "admin")
     assert done["flavor"]["id"] == bigger and done["OS-EXT-SRV-ATTR:host"] == host
     assert sum(u[0] for u in _usage(compute).values()) == 2 and _usage(compute)[host] == (2, 1024, 2)

@@ -350,8 +350,9 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         return reply({"server": {**view, "adminPass": password}}, 202)
     elif action == "resize":
         compute.resize(ctx, server_id, _resize_flavor_ref(args))
-    elif action == "confirmResize":
+    elif action == "confirmResize":  # Nova answers 204 (issue 16)
         compute.confirm_resize(ctx, server_id)
+        return reply(None, 204)
     elif action == "revertResize":
         compute.revert_resize(ctx, server_id)
     elif action in ("addSecurityGroup", "removeSecurityGroup"):  # issue 18: on the server's ports
