@@ -68,6 +68,7 @@ RULES: dict[str, str] = {
     "compute:servers:evacuate": "admin",
     "compute:servers:reset_state": "admin",  # os-resetState (issue 16)
     "compute:servers:inject_network_info": "admin",
+    "compute:volume_attachments:swap": "admin",  # Nova's swap volume: admin/service
     "compute:quota_sets:update": "admin",
     "compute:quota_sets:delete": "admin",
     "compute:migrations:list": "admin",  # os-migrations (issue 18), as Nova

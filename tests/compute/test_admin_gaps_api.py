@@ -139,3 +139,27 @@ def test_metadata_items_and_group_members_quotas_hold(api, api_flavor, compute):
         == 202
     )
     compute.runner.wait_idle(timeout=10)
+
+
+def test_swap_volume_is_checked_then_refused(api, api_flavor, compute):
+    import uuid
+
+    sid = _server(api, api_flavor["id"], compute)["id"]
+    volumes = compute.runtime._services["volume"]
+    attached, spare = str(uuid.uuid4()), str(uuid.uuid4())
+    volumes.add(attached, api.projects["p1"])
+    volumes.add(spare, api.projects["p1"])
+    path = f"/servers/{sid}/os-volume_attachments"
+    assert api("POST", path, "p1", {"volumeAttachment": {"volumeId": attached}}).status_code == 200
+    body = {"volumeAttachment": {"volumeId": spare}}
+    assert api("PUT", f"{path}/{attached}", "p1", body).status_code == 403
+    assert api("PUT", f"{path}/{uuid.uuid4()}", "admin", body).status_code == 404
+    assert api("PUT", f"{path}/{spare}", "admin", body).status_code == 404  # not attached here
+    r = api("PUT", f"{path}/{attached}", "admin", {"volumeAttachment": {"volumeId": str(uuid.uuid4())}})
+    assert r.status_code == 400
+    r = api("PUT", f"{path}/{attached}", "admin", body)
+    assert (
+        r.status_code == 501
+        and r.json()["notImplemented"]["message"] == "The requested functionality is not supported."
+    )
+    assert volumes.volumes[attached]["status"] == "in-use" and volumes.volumes[spare]["status"] == "available"

@@ -11,13 +11,9 @@ from typing import Any
 from overcast.compute.records import configured_host, get_instance, instance_of
 from overcast.context import RequestContext
 from overcast.db.models.base import utcnow
-from overcast.errors import Conflict, OvercastError
+from overcast.compute.os_hosts import FeatureNotSupported
+from overcast.errors import Conflict
 from overcast.types import InstanceDiagnostics, PowerState
-
-
-class FeatureNotSupported(OvercastError):
-    status = 501
-    title = "Not Implemented"
 
 
 def read(runtime: Any, ctx: RequestContext, uuid: str) -> tuple[InstanceDiagnostics, Any]:
@@ -29,7 +25,7 @@ def read(runtime: Any, ctx: RequestContext, uuid: str) -> tuple[InstanceDiagnost
     if rec.power_state != PowerState.RUNNING.value:
         raise Conflict(f"Cannot 'get_diagnostics' instance {uuid} while it is in power state {rec.power_state}")
     if not runtime.agents.compute(rec.host).supports(operation="get_diagnostics"):
-        raise FeatureNotSupported("The requested functionality is not supported.")
+        raise FeatureNotSupported()
     try:
         diag = runtime.agents.hypervisor().get_diagnostics(
             host=configured_host(runtime, rec.host), instance=instance_of(rec)

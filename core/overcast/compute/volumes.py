@@ -174,6 +174,24 @@ class VolumeAttachments:
             if row is not None:
                 s.delete(row)
 
+    def check_swap(self, ctx: RequestContext, uuid: str, volume_id: str, body: dict) -> None:
+        """Nova's checks of a swap, in its order: the server (404), the volume in the path (404:
+        unknown, or not attached to the server), then the volume in the body (400)."""
+        volumes = require(self.runtime, "volume", "initialize_connection", "Swapping a volume")
+        with self.db.session() as s:
+            get_instance(s, ctx, uuid)
+        volumes.get_volume(ctx, volume_id)
+        extra = sorted(set(body) - {"volumeId"})
+        if extra or not isinstance(body.get("volumeId"), str):
+            raise BadRequest(
+                "Invalid input for field/attribute volumeAttachment: 'volumeId' is required, nothing else."
+            )
+        self.get(ctx, uuid, volume_id)  # 404 unless attached to this server
+        try:
+            volumes.get_volume(ctx, body["volumeId"])
+        except NotFound as exc:
+            raise BadRequest(str(exc)) from None
+
     def detach(self, ctx: RequestContext, uuid: str, volume_id: str, version: tuple[int, int] = (2, 1)) -> None:
         """Start detaching ``volume_id`` (Nova answers 202 and detaches in the background): the
         guest is asked to release the disk, up to :data:`DETACH_ATTEMPTS` times; the volume is

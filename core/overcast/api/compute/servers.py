@@ -21,6 +21,7 @@ from overcast.api.compute.views import (
 )
 from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
+from overcast.compute.os_hosts import FeatureNotSupported
 from overcast.compute.servers import no_arguments
 from overcast.errors import BadRequest, Conflict
 
@@ -573,6 +574,24 @@ def show_attachment(
 ):
     bdm = runtime.compute.volumes.get(ctx, server_id, volume_id)
     return reply({"volumeAttachment": attachment_view(bdm, version_of(request))})
+
+
+@router.put("/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
+async def swap_volume(
+    server_id: str,
+    volume_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:volume_attachments:swap")),
+    runtime=Depends(get_runtime),
+):
+    """Nova's swap volume (issue 16): checked as Nova checks it -- the server, the attached
+    volume in the path (404) and the new one in the body (400) -- then refused with Nova's
+    501: no hypervisor driver here copies a guest's disk onto another volume live."""
+    from starlette.concurrency import run_in_threadpool
+
+    body = wrapped(await json_body(request), "volumeAttachment")
+    await run_in_threadpool(runtime.compute.volumes.check_swap, ctx, server_id, volume_id, body)
+    raise FeatureNotSupported("The requested functionality is not supported.")
 
 
 @router.delete("/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
