@@ -163,3 +163,8 @@ def test_swap_volume_is_checked_then_refused(api, api_flavor, compute):
         and r.json()["notImplemented"]["message"] == "The requested functionality is not supported."
     )
     assert volumes.volumes[attached]["status"] == "in-use" and volumes.volumes[spare]["status"] == "available"
+
+
+def test_blank_image_id_is_404(api):
+    assert api("DELETE", "/images/", "p1").status_code == 404
+    assert api("GET", "/images/", "p1").status_code == 404
