@@ -299,7 +299,10 @@ class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks, RescueHooks, Diagnost
         with translated(f"reading the state of {dom.name()}"):
             if not dom.isActive():
                 return True
-        if timeout > 0 and self._acpi_shutdown(dom, timeout, retry_interval):
+            # a paused guest runs no code to answer the power button: it is stopped hard at once
+            # (libvirt refuses the ACPI shutdown of a domain that is not running; issue 16)
+            paused = dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED
+        if timeout > 0 and not paused and self._acpi_shutdown(dom, timeout, retry_interval):
             return True
         self.hard_stop(dom)
         return True

@@ -456,3 +456,15 @@ def test_host_uptime_is_the_uptime_commands(kvm: DriverCaller, unit_host: Host) 
     )
     with pytest.raises(UnsupportedOperation):
         kvm.get_host_uptime(host=remote)
+
+
+def test_a_paused_guest_is_powered_off_hard(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
+    """Shelving a paused server powers it off: no ACPI shutdown (libvirt refuses it), a hard stop."""
+    inst = make_instance(image=small_image.image)
+    kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
+    try:
+        kvm.pause(host=unit_host, instance=inst)
+        assert kvm.power_off(host=unit_host, instance=inst, timeout=60, retry_interval=1) is True
+        assert kvm.get_info(host=unit_host, instance=inst).state == PowerState.SHUTDOWN
+    finally:
+        kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
