@@ -37,7 +37,12 @@ if ! "$TV/bin/python" -m pip show tempest 2>/dev/null | grep -qx "Version: $TEMP
     "$TV/bin/python" -m pip install -q "tempest==$TEMPEST_VERSION"
 fi
 WORK=$ROOT/.conformance/workspace
-[ -f "$WORK/.stestr.conf" ] || "$TV/bin/tempest" init "$WORK" >/dev/null
+# the workspace is registered in this checkout's own registry: the default one (~/.tempest) is
+# shared by every checkout, and `tempest init` refuses a second workspace of the same name
+if [ ! -f "$WORK/.stestr.conf" ]; then
+    rm -rf "$WORK"
+    "$TV/bin/tempest" init --workspace-path "$ROOT/.conformance/workspaces.yaml" "$WORK" >/dev/null
+fi
 
 # --- the selection --------------------------------------------------------------------------
 LIST=$WORK/selection.txt

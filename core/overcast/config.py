@@ -221,6 +221,29 @@ class ImageSection(_Section):
     max_image_size: int = Field(default=1024**4, ge=1)  # bytes; larger uploads are refused (413)
     # os_hash_algo of new uploads (Glance's hashing_algorithm); clients verify with whatever it is
     hashing_algorithm: str = Field(default="sha512", pattern="^(sha512|sha384|sha256|sha3_512|blake2b)$")
+    # Glance's [image_format] require_image_format_match: refuse uploads whose content is not
+    # their disk_format. Off, a mismatch is stored as declared (QEMU then fails to boot it);
+    # unsafe content (qcow2 backing or data files, VMDK descriptors) is refused either way.
+    require_format_match: bool = True
+    # interoperable image import (issue 18): the methods offered; web-download is offered only
+    # when web_download_allowed lists URL prefixes (scheme://host[:port]/path) it may fetch from;
+    # glance-download copies an image the caller sees from this cloud's image service (its region)
+    import_methods: list[str] = ["glance-direct", "web-download", "glance-download"]
+    web_download_allowed: list[str] = []
+    # whether web-download may reach loopback, link-local or unspecified addresses (never by default)
+    web_download_allow_local: bool = False
+    web_download_timeout: float = Field(default=60.0, gt=0)  # seconds without data before giving up
+    staging_dir: str = ""  # empty: <data_dir>/image-staging (glance-direct's staged data)
+    # glance-download copies these properties (shell patterns) of the source image, as Glance
+    glance_download_properties: list[str] = ["hw_*", "trait:*", "os_distro", "os_secure_boot", "os_type"]
+
+    @field_validator("import_methods")
+    @classmethod
+    def _known_methods(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - {"glance-direct", "web-download", "glance-download"})
+        if unknown:
+            raise ValueError(f"unknown import method(s) {unknown}: use glance-direct, web-download, glance-download")
+        return value
 
 
 class NetworkingSection(_Section):

@@ -89,6 +89,14 @@ RULES: dict[str, str] = {
     "compute:server_diagnostics:show": "admin",
     # --- image ------------------------------------------------------------------------
     "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
+    # the metadata definitions catalog: everyone reads (what they see), admins change it (Glance's default)
+    "image:metadefs:create": "admin",
+    "image:metadefs:update": "admin",
+    "image:metadefs:delete": "admin",
+    # the task API (Glance's tasks_api_access): admins; an image's own tasks: whoever sees the image
+    "image:tasks:list": "admin",
+    "image:tasks:show": "admin",
+    "image:tasks:create": "admin",
     # --- volume -----------------------------------------------------------------------
     "volume:types:create": "admin",
     "volume:types:update": "admin",

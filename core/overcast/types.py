@@ -130,7 +130,9 @@ class HvCapabilities:
     resize up front (a plain cold migration still works). ``boot_from_volume``: ``hv_spawn``
     with ``image=None`` boots the guest from the block device whose mountpoint is
     ``/dev/vda`` (the root disk is the volume's connection, no local disk is made); only
-    such hosts are chosen for a volume-backed server, and without one the API refuses it.
+    such hosts are chosen for a volume-backed server, and without one the API refuses it;
+    their migration hooks also move one (no local root disk to copy: every volume, the root
+    included, arrives in ``block_devices`` exported to the destination).
     """
 
     hypervisor_type: str

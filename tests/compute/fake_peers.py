@@ -89,9 +89,21 @@ class FakeVolumeService:
         return f"att-{volume_id}"
 
     def initialize_connection(self, ctx, volume_id: str, connector, instance_uuid=None) -> ConnectionInfo:
-        assert self.get_volume(ctx, volume_id)["server"] == instance_uuid
-        self.calls.append("initialize_connection")
+        vol = self.get_volume(ctx, volume_id)
+        assert vol["server"] == instance_uuid
+        vol["connector"] = connector  # Cinder moves the attachment to the connector's host
+        self.calls.append(f"initialize_connection {connector.host}")
         return ConnectionInfo("file", {"path": f"/fake/{volume_id}", "format": "raw", "host": connector.host})
+
+    def attachment_of(self, ctx, volume_id: str, instance_uuid: str):
+        from types import SimpleNamespace
+
+        from overcast.db.values import store
+
+        vol = self.get_volume(ctx, volume_id)
+        if vol["server"] != instance_uuid:
+            return None
+        return SimpleNamespace(connector=store(vol["connector"]) if vol.get("connector") else None)
 
     def complete_attach(self, ctx, volume_id: str, instance_uuid: str, mountpoint: str, host: str) -> None:
         self.get_volume(ctx, volume_id).update(status="in-use", mountpoint=mountpoint)
@@ -111,7 +123,7 @@ class FakeVolumeService:
 
     def terminate_connection(self, ctx, volume_id: str, connector) -> None:
         self.get_volume(ctx, volume_id)
-        self.calls.append("terminate_connection")
+        self.calls.append(f"terminate_connection {connector.host}")
 
     def complete_detach(self, ctx, volume_id: str, instance_uuid: str) -> None:
         self.get_volume(ctx, volume_id).update(status="available", server=None)

@@ -6,7 +6,8 @@ import pytest
 
 from overcast.compute import states as st
 from overcast.errors import Conflict, DriverError, NotFound
-from overcast.types import PowerState
+from overcast.db.values import load
+from overcast.types import ConnectionInfo, PowerState
 
 from .conftest import IMAGE_ID, boot, make_ctx, wait_status
 
@@ -56,7 +57,7 @@ def test_volume_attach_handshake(compute, ctx, flavor, fake_drivers):
     server = boot(compute, ctx, flavor)
     bdm = compute.volumes.attach(ctx, server.uuid, "vol-1")
     assert bdm.device_name == "/dev/vdb" and vols.volumes["vol-1"]["status"] == "in-use"
-    assert vols.calls == ["reserve_attach", "initialize_connection", "complete_attach"]
+    assert vols.calls == ["reserve_attach", f"initialize_connection {server.host}", "complete_attach"]
     guest = fake_drivers.hypervisor.guests[server.host][server.hv_name]
     assert guest["volumes"]["/dev/vdb"].data["host"] == server.host  # connector came from the host
     with pytest.raises(Conflict):
@@ -150,3 +151,62 @@ def test_detach_retries_a_guest_that_does_not_release_the_disk(compute, ctx, fla
     compute.runner.wait_idle()
     assert len(asked) == 3 and vols.volumes["vol-2"]["status"] == "available"
     assert compute.volumes.list(ctx, server.uuid) == []
+
+
+def test_moves_carry_attached_volumes(compute, ctx, flavor, admin_ctx, fake_drivers):
+    """Cold and live migration re-export every attached volume to the destination, which
+    gets them as block devices; the source's export ends once the move is final, and a
+    revert puts the attachment back on the source (issue 18: migration keeps volumes)."""
+    vols = compute.runtime.service("volume")
+    vols.add("vol-m", "p1")
+    server = boot(compute, ctx, flavor)
+    source = server.host
+    compute.volumes.attach(ctx, server.uuid, "vol-m")
+    guests = fake_drivers.hypervisor.guests
+
+    compute.migrate(admin_ctx, server.uuid)
+    moved = wait_status(compute, ctx, server.uuid, "VERIFY_RESIZE")
+    dest = moved.host
+    assert dest != source
+    assert guests[dest][server.hv_name]["volumes"]["/dev/vdb"].data["host"] == dest
+    assert vols.volumes["vol-m"]["connector"].host == dest
+    assert f"terminate_connection {source}" not in vols.calls  # kept for a revert
+    compute.revert_resize(ctx, server.uuid)
+    wait_status(compute, ctx, server.uuid, "ACTIVE")
+    assert vols.volumes["vol-m"]["connector"].host == source
+    assert vols.calls[-1] == f"terminate_connection {dest}"
+
+    compute.migrate(admin_ctx, server.uuid)
+    wait_status(compute, ctx, server.uuid, "VERIFY_RESIZE")
+    compute.confirm_resize(ctx, server.uuid)
+    done = wait_status(compute, ctx, server.uuid, "ACTIVE")
+    assert done.host == dest and vols.calls[-1] == f"terminate_connection {source}"
+    bdm = compute.volumes.get(ctx, server.uuid, "vol-m")
+    assert load(ConnectionInfo, bdm.connection_info).data["host"] == dest
+
+    compute.live_migrate(admin_ctx, server.uuid)
+    live = wait_status(compute, ctx, server.uuid, "ACTIVE")
+    assert live.host == source and vols.volumes["vol-m"]["connector"].host == source
+    assert vols.calls[-1] == f"terminate_connection {dest}"
+    assert guests[source][server.hv_name]["volumes"]["/dev/vdb"].data["host"] == dest  # live: shared, same disk
+
+
+def test_failed_move_puts_the_volumes_back(compute, ctx, flavor, admin_ctx, fake_drivers, monkeypatch):
+    vols = compute.runtime.service("volume")
+    vols.add("vol-f", "p1")
+    server = boot(compute, ctx, flavor)
+    compute.volumes.attach(ctx, server.uuid, "vol-f")
+
+    def broken(*args, **kwargs):
+        raise DriverError("the destination's ports cannot be bound")
+
+    monkeypatch.setattr(compute.migrations, "vifs_on", broken)  # after the volumes went to the destination
+    compute.migrate(admin_ctx, server.uuid)
+    compute.runner.wait_idle()
+    after = compute.get_server(ctx, server.uuid)
+    assert after.host == server.host and after.task_state is None
+    assert "ports cannot be bound" in compute.faults([server.uuid])[server.uuid].message
+    assert vols.volumes["vol-f"]["connector"].host == server.host
+    assert (
+        vols.calls[-1].startswith("terminate_connection ") and vols.calls[-1] != f"terminate_connection {server.host}"
+    )

@@ -21,6 +21,7 @@ def test_tempest_conf_from_cloud_facts() -> None:
         network_extensions=["router", "security-group"],
         volume_extensions=["os-quota-sets", "os-volume-actions"],
         swift_apis=["bulk_delete", "slo", "swift", "tempurl"],
+        http_image="http://127.0.0.1:6080/object/v1/AUTH_p/web/g.qcow2",
     )
     conf = configparser.ConfigParser(interpolation=None)
     conf.read_string(tempest_conf(facts, "/tmp/tempest.log"))
@@ -30,6 +31,8 @@ def test_tempest_conf_from_cloud_facts() -> None:
     assert (conf["compute"]["flavor_ref"], conf["compute"]["flavor_ref_alt"]) == ("f1", "f2")
     assert conf["compute"]["max_microversion"] == "2.37" and conf["volume"]["max_microversion"] == "3.71"
     assert conf["network"]["public_network_id"] == "net"
+    # web-download and the task API import the tiny guest from the cloud's own object store
+    assert conf["image"]["http_qcow2_image"] == conf["image"]["http_image"] == facts.http_image
     assert conf["network-feature-enabled"]["api_extensions"] == "router,security-group"
     assert conf["volume-feature-enabled"]["api_extensions"] == "os-quota-sets,os-volume-actions"
     assert conf["object-storage-feature-enabled"]["discoverable_apis"] == "bulk_delete,slo,swift,tempurl"

@@ -104,6 +104,17 @@ def test_list_paging_with_next_links(api):
     assert api.a.get("/image/v2/images?limit=abc").status_code == 400
 
 
+def test_list_filters_on_core_integer_attributes(api):
+    """Glance filters a list on any core attribute by exact value (``size``, ``min_ram``...)."""
+    small, big = _create(api.a, name="small", min_ram=64), _create(api.a, name="big")
+    assert api.a.put(f"/image/v2/images/{small['id']}/file", content=b"x" * 10, headers=OCTET).status_code == 204
+    assert api.a.put(f"/image/v2/images/{big['id']}/file", content=b"y" * 20, headers=OCTET).status_code == 204
+    listed = api.a.get("/image/v2/images?size=10").json()["images"]
+    assert [i["id"] for i in listed] == [small["id"]] and listed[0]["size"] == 10
+    assert [i["id"] for i in api.a.get("/image/v2/images?min_ram=64").json()["images"]] == [small["id"]]
+    assert api.a.get("/image/v2/images?size=ten").status_code == 400
+
+
 def test_patch_needs_json_patch_media_type(api):
     view = _create(api.a)
     ops = [{"op": "replace", "path": "/name", "value": "new"}, {"op": "add", "path": "/os_distro", "value": "debian"}]

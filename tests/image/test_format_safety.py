@@ -143,3 +143,18 @@ def test_truncated_qcow2_header_is_unsafe():
     inspector.feed(b"QFI\xfb\x00\x00\x00\x03")
     with pytest.raises(Exception, match="truncated"):
         inspector.finish(8)
+
+
+def test_mismatch_is_stored_as_declared_when_the_operator_allows_it(fs_images, ctx_a, tmp_path, monkeypatch):
+    """``[image] require_format_match = false`` (Glance's require_image_format_match) stores
+    content as its declared format, but unsafe content is still refused."""
+    monkeypatch.setattr(fs_images.runtime.config.image, "require_format_match", False)
+    raw = tmp_path / "img.raw"
+    raw.write_bytes(bytes(range(256)) * 4096)
+    assert _upload(fs_images, ctx_a, raw, "qcow2")["status"] == "active"
+    bad = tmp_path / "bad.qcow2"
+    qemu_img("create", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", str(bad))
+    view = fs_images.create(ctx_a, {"name": "bad", "disk_format": "raw", "container_format": "bare"})
+    with pytest.raises(Exception, match="backing file"):
+        fs_images.upload(ctx_a, view["id"], chunks_of(bad.read_bytes()))
+    assert fs_images.show(ctx_a, view["id"])["status"] == "queued"

@@ -44,3 +44,32 @@ def test_start_sweeps_temp_files_of_dead_uploads(fs_images, tmp_path):
         assert list(tmp_dir.iterdir()) == []
     finally:
         fs_images.close()
+
+
+def test_dead_imports_and_stagings_are_reset(images, ctx_a, overcast_runtime):
+    """An import whose process died: the image is ``queued`` again, its staged data and
+    import lock are gone, and its task failed; a completed staging is kept."""
+    import socket
+
+    from overcast.db.models.image_metadefs import ImageTask
+
+    dead_owner = f"{socket.gethostname()}:999999999:1"
+    importing = images.create(ctx_a, {"name": "imp", "disk_format": "raw", "container_format": "bare"})["id"]
+    staged = images.create(ctx_a, {"name": "stg", "disk_format": "raw", "container_format": "bare"})["id"]
+    images.stage(ctx_a, staged, [b"staged data"])
+    importer = images.importer
+    importer.staged_path(importing).write_bytes(b"half")
+    with overcast_runtime.db.session() as s:
+        s.execute(update(Image).where(Image.id == importing).values(status="importing", saving_by=dead_owner))
+        task = ImageTask(type="api_image_import", status="processing", owner=ctx_a.project_id, image_id=importing)
+        task.input, task.message = {}, ""
+        s.add(task)
+        s.flush()
+        task_id = task.id
+    images.start()
+    assert images.show(ctx_a, importing)["status"] == "queued"
+    assert not importer.staged_path(importing).exists()
+    assert images.image_tasks(ctx_a, importing)[0]["status"] == "failure"
+    assert images.image_tasks(ctx_a, importing)[0]["id"] == task_id
+    assert images.show(ctx_a, staged)["status"] == "uploading"
+    assert importer.staged_path(staged).read_bytes() == b"staged data"

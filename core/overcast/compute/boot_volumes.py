@@ -31,7 +31,7 @@ from overcast.compute.hoststate import reported_capabilities
 from overcast.compute.peers import lookup_image, optional_service, require
 from overcast.context import RequestContext, system_context
 from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
-from overcast.errors import BadRequest, Conflict, DriverError, NotFound, OvercastError
+from overcast.errors import BadRequest, DriverError, NotFound, OvercastError
 from overcast.db.values import store
 from overcast.types import BlockDevice, ImageRef
 
@@ -314,16 +314,6 @@ class BootVolumes:
         except NotFound:
             return True, None
         return True, _image_id(vol.image_metadata)
-
-
-def refuse_move(boot_volumes: BootVolumes, uuid: str, action: str) -> None:
-    """A volume-backed server is not moved between hosts here (migrations do not carry its
-    volumes yet): Nova's 409 wording, before anything changes."""
-    if boot_volumes.root_image(uuid)[0]:
-        raise Conflict(
-            f"Cannot '{action}' instance {uuid}: it boots from a volume, and moving a volume-backed "
-            "server to another host is not supported by this cloud yet."
-        )
 
 
 def invalid_not_bootable(volume_id: str) -> BadRequest:

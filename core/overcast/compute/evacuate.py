@@ -24,6 +24,7 @@ from sqlalchemy import select
 from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
 from overcast.compute.hoststate import reported_capabilities
+from overcast.compute.moved_volumes import MovedVolumes, VolumeMove
 from overcast.compute.records import get_instance, instance_of
 from overcast.compute.tasks import LONG_RPC
 from overcast.context import RequestContext
@@ -43,6 +44,7 @@ class Evacuations:
         self.db = svc.runtime.db
         self.t = svc.transitions
         self.tasks = svc.tasks
+        self.volumes = MovedVolumes(svc.runtime)
 
     # --- the request ---------------------------------------------------------------------
 
@@ -108,20 +110,24 @@ class Evacuations:
             return
         mig_id = self._migration(uuid, source, dest)
         instance = dataclasses.replace(instance_of(rec), host=dest)
+        move: VolumeMove | None = None
         try:
             vifs = self.svc.migrations.vifs_on(uuid, dest)
             on = self.tasks.host(dest)
+            move = self.volumes.to(uuid, dest)
             info = self.tasks.hv(LONG_RPC).spawn(
                 host=on,
                 instance=instance,
                 image=image_to_fetch(instance.image),
                 network_info=vifs,
-                block_devices=[],
+                block_devices=move.devices,
             )
             if rec.vm_state == st.STOPPED:
                 self.tasks.power_off(on, instance)
                 info = self.tasks.hv().get_info(host=on, instance=instance)
         except Exception as exc:  # noqa: BLE001 - the server stays on its (dead) host
+            if move is not None:
+                self.volumes.back(uuid, move)
             self._set_status(mig_id, "error")
             try:
                 self.tasks.hv().destroy(host=self.tasks.host(dest), instance=instance, destroy_disks=False)
@@ -131,6 +137,7 @@ class Evacuations:
             self.svc.migrations.vifs_on(uuid, source)
             self.t.fault(uuid, exc, task_state=None)
             return
+        self.volumes.finish(uuid, move)
         self.tasks.release_host(source, rec)
         self._set_status(mig_id, "done")
         power = info.state.value

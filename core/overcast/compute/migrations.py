@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
+from overcast.compute.moved_volumes import MovedVolumes, VolumeMove
 from overcast.compute.peers import rebind_ports
 from overcast.compute.records import flavor_from, flavor_snapshot, instance_of
 from overcast.compute.tasks import LONG_RPC, ServerTasks
@@ -49,6 +50,7 @@ class MigrationTasks:
         self.svc = tasks.svc
         self.db = tasks.db
         self.t = tasks.t
+        self.volumes = MovedVolumes(tasks.svc.runtime)
 
     def _claim_destination(self, rec, target: str | None, flavor: Flavor | None = None, same_host: bool = False) -> str:
         """Schedule and claim a host of the source's driver for ``flavor`` (the server's own
@@ -132,6 +134,7 @@ class MigrationTasks:
         instance = instance_of(rec)
         moved = dataclasses.replace(instance, flavor=new, host=dest)
         data = None
+        move: VolumeMove | None = None
         try:
             self._step(uuid, st.RESIZE_PREP, st.RESIZE_MIGRATING)
             hv, on_source, on_dest = self.tasks.hv(LONG_RPC), self.tasks.host(source), self.tasks.host(dest)
@@ -139,21 +142,26 @@ class MigrationTasks:
             self._set_migration(mig_id, "migrating", data)
             self._step(uuid, st.RESIZE_MIGRATING, st.RESIZE_MIGRATED)
             self._step(uuid, st.RESIZE_MIGRATED, st.RESIZE_FINISH)
+            move = self.volumes.to(uuid, dest)
             info = hv.finish_migration(
                 host=on_dest,
                 instance=moved,
                 image=image_to_fetch(moved.image),
                 migration=data,
                 network_info=self.vifs_on(uuid, dest),
-                block_devices=[],
+                block_devices=move.devices,
                 power_on=was_running,
             )
         except _Superseded:  # deleted meanwhile: the delete task owns the server now
+            if move is not None:
+                self.volumes.back(uuid, move)
             self._set_migration(mig_id, "error")
             self.tasks.release_host(dest, rec, new)
             self._undo_quota(rec, old, new)
             return
         except Exception as exc:  # noqa: BLE001 - roll back to the source
+            if move is not None:
+                self.volumes.back(uuid, move)
             self._set_migration(mig_id, "error")
             self.tasks.release_host(dest, rec, new)
             self._undo_quota(rec, old, new)
@@ -161,6 +169,7 @@ class MigrationTasks:
             self.tasks.sync_power_state(uuid)
             return
         self._set_migration(mig_id, "finished", data)
+        self.volumes.finish(uuid, move, end_source=False)  # the source keeps its exports until confirm
         done = self.t.advance(
             uuid,
             st.RESIZE_FINISH,
@@ -233,6 +242,7 @@ class MigrationTasks:
         self.tasks.hv(LONG_RPC).confirm_migration(
             host=self.tasks.host(mig.source_host), instance=instance_of(rec), migration=data
         )
+        self.volumes.confirm(rec.uuid, mig.source_host, mig.dest_host)
         self.tasks.release_host(mig.source_host, rec, old)
         self._set_migration(mig.id, "confirmed")
 
@@ -267,13 +277,14 @@ class MigrationTasks:
                     host=self.tasks.host(mig.dest_host), instance=instance, destroy_disks=True
                 )
             vifs = self.vifs_on(uuid, mig.source_host)
+            devices = self.volumes.revert(uuid, mig.source_host, mig.dest_host)
             reverted = dataclasses.replace(instance, flavor=old, host=mig.source_host)
             self.tasks.hv(LONG_RPC).finish_revert_migration(
                 host=self.tasks.host(mig.source_host),
                 instance=reverted,
                 migration=data,
                 network_info=vifs,
-                block_devices=[],
+                block_devices=devices,
                 power_on=was_running,
             )
         except Exception as exc:  # noqa: BLE001
@@ -307,21 +318,26 @@ class MigrationTasks:
         mig_id = self._migration(uuid, "live-migration", source, dest)
         instance = instance_of(rec)
         moved = False
+        move: VolumeMove | None = None
         try:
             on_source, on_dest = self.tasks.host(source), self.tasks.host(dest)
             data = self.tasks.hv().check_can_live_migrate_destination(host=on_dest, instance=instance, source=on_source)
             vifs = self.vifs_on(uuid, dest)
             hv = self.tasks.hv(LONG_RPC)
+            move = self.volumes.to(uuid, dest)
             data = hv.pre_live_migration(
-                host=on_dest, instance=instance, migration=data, network_info=vifs, block_devices=[]
+                host=on_dest, instance=instance, migration=data, network_info=vifs, block_devices=move.devices
             )
             self._set_migration(mig_id, "running", data)
             hv.live_migration(host=on_source, instance=instance, dest=on_dest, migration=data)
             moved = True
+            self.volumes.finish(uuid, move)
             self.t.finish(uuid, host=dest, availability_zone=self.zone_of(dest))
             hv.post_live_migration(host=on_source, instance=instance, migration=data)
         except Exception as exc:  # noqa: BLE001
             if not moved:
+                if move is not None:
+                    self.volumes.back(uuid, move)
                 self._set_migration(mig_id, "error")
                 self.tasks.release_host(dest, rec)
                 self.t.fault(uuid, exc)

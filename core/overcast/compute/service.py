@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from overcast.agent import agent_topic
 from overcast.compute import states as st
-from overcast.compute.boot_volumes import BootVolumes, refuse_move
+from overcast.compute.boot_volumes import BootVolumes
 from overcast.compute.claims import Ratios
 from overcast.compute.evacuate import Evacuations
 from overcast.compute.flavors import FlavorManager
@@ -258,7 +258,6 @@ class ComputeService:
 
     def migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
         self._check_target(ctx, uuid, host)
-        refuse_move(self.boot_volumes, uuid, "migrate")
         self.transitions.begin(ctx, uuid, "migrate", (st.ACTIVE, st.STOPPED), st.RESIZE_PREP)
         self._submit(f"migrate {uuid}", self.migrations.cold, uuid, host)
 
@@ -266,7 +265,6 @@ class ComputeService:
         """Nova's resize: checked now (flavor, disk, state, quota on the difference, 400 /
         409 / 403 with nothing changed), moved in the background to ``VERIFY_RESIZE``."""
         new = self._resize_flavor(ctx, uuid, flavor_ref)
-        refuse_move(self.boot_volumes, uuid, "resize")
 
         def claim_quota(session, rec) -> None:
             self.quotas.claim(session, rec.project_id, resize_deltas(flavor_from(rec.flavor), new))
@@ -305,7 +303,6 @@ class ComputeService:
 
     def live_migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
         self._check_target(ctx, uuid, host)
-        refuse_move(self.boot_volumes, uuid, "os-migrateLive")
         self.transitions.begin(ctx, uuid, "live-migration", (st.ACTIVE, st.PAUSED), st.MIGRATING)
         self._submit(f"live-migrate {uuid}", self.migrations.live, uuid, host)
 
@@ -329,7 +326,6 @@ class ComputeService:
         """Rebuild the server of a host that is down on another host (admin; see :mod:`overcast.compute.evacuate`).
         ``force`` with a ``host``: the host is taken if it has room, past the placement filters."""
         self.get_server(ctx, uuid)  # 404 first
-        refuse_move(self.boot_volumes, uuid, "evacuate")
         self.evacuations.request(ctx, uuid, host, force)
 
     def reset_state(self, ctx: RequestContext, uuid: str, state: str) -> None:

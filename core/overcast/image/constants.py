@@ -8,11 +8,23 @@ VISIBILITIES = ("public", "private", "shared", "community")
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
 
 QUEUED, SAVING, ACTIVE, KILLED, DELETED, DEACTIVATED = "queued", "saving", "active", "killed", "deleted", "deactivated"
-STATUSES = (QUEUED, SAVING, ACTIVE, KILLED, DELETED, DEACTIVATED, "pending_delete", "uploading", "importing")
+UPLOADING, IMPORTING = "uploading", "importing"  # interoperable import: staged, and being imported
+STATUSES = (QUEUED, SAVING, ACTIVE, KILLED, DELETED, DEACTIVATED, "pending_delete", UPLOADING, IMPORTING)
 
 #: Attributes a caller may set at create time or change with PATCH.
 SETTABLE = frozenset(
-    {"name", "visibility", "protected", "os_hidden", "disk_format", "container_format", "min_disk", "min_ram", "tags"}
+    {
+        "name",
+        "visibility",
+        "protected",
+        "os_hidden",
+        "disk_format",
+        "container_format",
+        "min_disk",
+        "min_ram",
+        "tags",
+        "owner",  # another project's only by an admin
+    }
 )
 #: Attributes nobody sets: computed by the service.
 READ_ONLY = frozenset(
@@ -31,13 +43,14 @@ READ_ONLY = frozenset(
         "direct_url",
         "locations",
         "stores",
-        "owner",
     }
 )
 #: Glance's own fields of an image view: every other key is a custom property.
 VIEW_FIELDS = SETTABLE | READ_ONLY | {"id"}
 #: Glance reserves these property names; they can never be set as custom properties.
-RESERVED = frozenset({"deleted", "deleted_at", "location", "id"}) | READ_ONLY
+RESERVED = frozenset({"deleted", "deleted_at", "location", "id", "owner"}) | READ_ONLY
+#: Glance keeps properties of this prefix for itself (import progress): callers get 403
+RESERVED_PREFIX = "os_glance"
 
 #: Settable only while the image is still ``queued`` (data not yet uploaded).
 LOCKED_AFTER_UPLOAD = frozenset({"disk_format", "container_format"})

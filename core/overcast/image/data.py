@@ -48,13 +48,13 @@ def _set_status(
     session: Session, image_id: str, expected: str, new: str, uploader: str | None = None, **values: object
 ) -> bool:
     """Move ``image_id`` from ``expected`` to ``new`` atomically; False if it was not there.
-    Leaving ``saving`` also requires the row to name ``uploader`` (this process by default)."""
+    Leaving ``saving`` (or ``importing``) also requires the row to name ``uploader`` (this process by default)."""
     stmt = (
         update(Image)
         .where(Image.id == image_id, Image.status == expected)
         .values(status=new, updated_at=utcnow(), **values)
     )
-    if expected == c.SAVING:
+    if expected in (c.SAVING, c.IMPORTING):
         stmt = stmt.where(Image.saving_by == (uploader or process_id()))
     return cast("CursorResult[Any]", session.execute(stmt)).rowcount == 1
 
@@ -95,6 +95,7 @@ def publish(
     stored: StoredImage,
     result: UploadResult,
     uploader: str | None = None,
+    expected: str = c.SAVING,
 ) -> None:
     """saving -> active with the checksums and location. If the image was deleted or reset
     meanwhile, the data is removed and :class:`Conflict` raised."""
@@ -105,7 +106,7 @@ def publish(
         published = _set_status(
             s,
             image_id,
-            c.SAVING,
+            expected,
             c.ACTIVE,
             uploader,
             saving_by=None,
@@ -139,6 +140,7 @@ def store_stream(
     declared_md5: str | None = None,
     max_size: int | None = None,
     hash_algo: str = HASH_ALGO,
+    require_format_match: bool = True,
 ) -> tuple[StoredImage, UploadResult]:
     """Stream ``chunks`` into the store while hashing and inspecting them."""
     stream = UploadStream(
@@ -150,6 +152,7 @@ def store_stream(
         declared_sha256=plan.declared_sha256,
         max_size=max_size,
         hash_algo=hash_algo,
+        require_format_match=require_format_match,
     )
     stored = store.add(plan.image_id, stream, declared_size)
     result = stream.result
@@ -170,6 +173,7 @@ def upload(
     declared_md5: str | None = None,
     max_size: int | None = None,
     hash_algo: str = HASH_ALGO,
+    require_format_match: bool = True,
 ) -> None:
     """Stream ``chunks`` into the store and activate the image. On any failure nothing is
     kept: the store drops what it wrote and the image leaves ``saving`` (see :func:`abort`)."""
@@ -184,6 +188,7 @@ def upload(
             declared_md5=declared_md5,
             max_size=max_size,
             hash_algo=hash_algo,
+            require_format_match=require_format_match,
         )
     except BaseException as exc:
         abort(db, image_id, exc)

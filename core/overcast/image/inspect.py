@@ -89,10 +89,11 @@ def inspect(head: bytes, tail: bytes, total_size: int) -> Inspection:
     return Inspection("raw", total_size)
 
 
-def check_format(declared: str, found: Inspection) -> None:
-    """Refuse data whose content does not match ``declared`` or that is unsafe."""
+def check_format(declared: str, found: Inspection, *, require_match: bool = True) -> None:
+    """Refuse data that is unsafe, or (with ``require_match``) whose content does not match
+    ``declared``."""
     allowed = COMPATIBLE.get(declared)
-    if allowed is not None and found.format not in allowed:
+    if require_match and allowed is not None and found.format not in allowed:
         raise ImageFormatError(
             f"Image content does not match its disk_format: disk_format is '{declared}' but the data is {found.format}."
         )
@@ -165,8 +166,9 @@ class StreamInspector:
     """Collects the head and tail of streamed data and inspects it once the head is full
     (or the data ended), so a refusal comes before much is written."""
 
-    def __init__(self, declared_format: str | None) -> None:
+    def __init__(self, declared_format: str | None, *, require_match: bool = True) -> None:
         self.declared = declared_format
+        self.require_match = require_match
         self._head = bytearray()
         self._tail = b""
         self.result: Inspection | None = None
@@ -185,12 +187,12 @@ class StreamInspector:
         unsafe or of another structured format (so little is written before the refusal)."""
         found = inspect(bytes(self._head), b"", len(self._head))
         if found.format != "raw" and self.declared:
-            check_format(self.declared, found)
+            check_format(self.declared, found, require_match=self.require_match)
 
     def finish(self, total_size: int) -> Inspection:
         """Inspect and check against the declared format; raises :class:`ImageFormatError`."""
         tail = self._tail if self.declared == "vhd" else b""
         self.result = inspect(bytes(self._head), tail, total_size)
         if self.declared:
-            check_format(self.declared, self.result)
+            check_format(self.declared, self.result, require_match=self.require_match)
         return self.result

@@ -45,22 +45,35 @@ _EQUALITY = {
     "disk_format": Image.disk_format,
     "owner": Image.owner,
     "id": Image.id,
+    "checksum": Image.checksum,
+    "os_hash_value": Image.os_hash_value,
 }
-_NON_PROPERTY = {
-    "limit",
-    "marker",
-    "sort",
-    "sort_key",
-    "sort_dir",
-    "visibility",
-    "member_status",
-    "tag",
-    "name",
-    "size_min",
-    "size_max",
-    "protected",
-    "os_hidden",
-} | set(_EQUALITY)
+# core integer attributes a list may be filtered on by exact value (Glance filters any column so)
+_INT_EQUALITY = {
+    "size": Image.size,
+    "virtual_size": Image.virtual_size,
+    "min_ram": Image.min_ram,
+    "min_disk": Image.min_disk,
+}
+_NON_PROPERTY = (
+    {
+        "limit",
+        "marker",
+        "sort",
+        "sort_key",
+        "sort_dir",
+        "visibility",
+        "member_status",
+        "tag",
+        "name",
+        "size_min",
+        "size_max",
+        "protected",
+        "os_hidden",
+    }
+    | set(_EQUALITY)
+    | set(_INT_EQUALITY)
+)
 
 
 @dataclass
@@ -127,7 +140,7 @@ def parse_query(params: Mapping[str, str], multi: Mapping[str, Sequence[str]]) -
         if params["member_status"] not in (*c.MEMBER_STATUSES, "all"):
             raise BadRequest(f"Invalid member_status value: {params['member_status']}")
         q.member_status = params["member_status"]
-    for key in ("size_min", "size_max"):
+    for key in ("size_min", "size_max", *_INT_EQUALITY):
         if key in params:
             q.filters[key] = _int_param(key, params[key])
     for key in ("protected", "os_hidden"):
@@ -156,6 +169,9 @@ def _where(ctx: RequestContext, q: ListQuery) -> list[Any]:
     for key, column in _EQUALITY.items():
         if key in f:
             conds.append(_match(column, f[key]))
+    for key, int_column in _INT_EQUALITY.items():
+        if key in f:
+            conds.append(int_column == f[key])
     if "size_min" in f:
         conds.append(Image.size >= f["size_min"])
     if "size_max" in f:

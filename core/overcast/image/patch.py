@@ -66,6 +66,8 @@ def _apply_core(ctx: RequestContext, image: Image, op: str, name: str, value: An
     value = records.validate_attribute(name, value)
     if name in c.LOCKED_AFTER_UPLOAD and image.status != c.QUEUED and value != getattr(image, name):
         raise Forbidden(f"Attribute {name} can be only replaced for a queued image.")
+    if name == "owner" and value != image.owner and not ctx.is_admin:
+        raise Forbidden("You are not permitted to modify 'owner' on this image.")
     if name == "visibility" and value == "public" and image.visibility != "public":
         check_rule(ctx, "image:images:publicize", "publicize images")
     if name == "tags":
@@ -75,6 +77,8 @@ def _apply_core(ctx: RequestContext, image: Image, op: str, name: str, value: An
 
 
 def _apply_property(image: Image, op: str, name: str, value: Any) -> None:
+    if name.startswith(c.RESERVED_PREFIX):
+        raise Forbidden(f"Attribute '{name}' is reserved.")
     exists = any(p.name == name for p in image.properties)
     if op == "remove":
         if not records.remove_property(image, name):

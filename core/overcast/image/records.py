@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from overcast.db.models.image import Image, ImageProperty, ImageTag
-from overcast.errors import BadRequest
+from overcast.errors import BadRequest, Forbidden
 from overcast.image import constants as c
 from overcast.types import ImageRef
 
@@ -109,6 +109,10 @@ def validate_attribute(name: str, value: Any) -> Any:
         return _choice(name, value, c.DISK_FORMATS)
     if name == "container_format":
         return _choice(name, value, c.CONTAINER_FORMATS)
+    if name == "owner":
+        if value is not None and (not isinstance(value, str) or len(value) > 255):
+            raise BadRequest("Invalid value for 'owner': must be a string of at most 255 characters.")
+        return value
     if name == "tags":
         if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
             raise BadRequest("Invalid value for 'tags': must be a list of strings.")
@@ -128,6 +132,8 @@ def validate_property(name: str, value: Any) -> str:
     """Custom properties are strings (Glance stores them as such)."""
     if not isinstance(name, str) or not name or len(name) > 255:
         raise BadRequest("Invalid property name: must be 1 to 255 characters.")
+    if name.startswith(c.RESERVED_PREFIX):
+        raise Forbidden(f"Attribute '{name}' is reserved.")
     if name in c.RESERVED:
         raise (
             BadRequest(f"Attribute '{name}' is read-only.")

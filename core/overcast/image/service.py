@@ -21,6 +21,7 @@ from overcast.errors import BadRequest, Conflict, Forbidden, NotFound, OvercastE
 from overcast.image import data, host, listing, members, patch, records
 from overcast.image import constants as c
 from overcast.image.access import check_rule, get_owned, get_visible
+from overcast.image.importing import Importer
 from overcast.image.rpc import IMAGE_TOPIC, ImageRpc
 from overcast.image.store import ImageStore
 from overcast.types import ImageFile, ImageRef
@@ -32,6 +33,14 @@ class ImageService:
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
         self.store = ImageStore(runtime.plugins, runtime.drivers.image_store)
+        config = runtime.config
+        self.importer = Importer(
+            runtime.db,
+            self.store,
+            config.image,
+            config.resolve_path(config.image.staging_dir, "image-staging"),
+            config.api.region,
+        )
 
     @property
     def db(self) -> Any:
@@ -42,6 +51,7 @@ class ImageService:
         Glance's failed-upload ``_restore`` does) and the store drops their temp data; the
         bus topic ``image`` answers host agents."""
         data.reconcile(self.db)
+        self.importer.reconcile()
         if self.store.configured:
             try:
                 self.store.init()
@@ -65,11 +75,14 @@ class ImageService:
         if visibility == "public":
             check_rule(ctx, "image:images:publicize", "publicize images")
         tags = core.pop("tags", [])
+        owner = core.pop("owner", ctx.project_id)
+        if owner != ctx.project_id and not ctx.is_admin:
+            raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
         with self.db.session() as s:
             if "id" in core and s.get(Image, core["id"]) is not None:
                 raise Conflict(f"Image with identifier {core['id']} already exists!")
             image = Image(
-                owner=ctx.project_id,
+                owner=owner,
                 status=c.QUEUED,
                 visibility=visibility,
                 **{k: v for k, v in core.items() if k != "visibility"},
@@ -125,6 +138,7 @@ class ImageService:
                 raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
             locations = [loc.url for loc in image.locations]
             s.delete(image)
+        self.importer.discard_staged(image_id)
         data.delete_data(self.store, locations)
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> None:
@@ -205,6 +219,7 @@ class ImageService:
             declared_md5=md5,
             max_size=settings.max_image_size,
             hash_algo=settings.hashing_algorithm,
+            require_format_match=settings.require_format_match,
         )
 
     def open_download(self, ctx: RequestContext, image_id: str, range_header: str | None = None) -> data.Download:
@@ -294,3 +309,36 @@ class ImageService:
             return []
         backend = self.store.backend
         return [{"id": backend.name, "description": f"{backend.driver} image store", "default": True}]
+
+    # --- interoperable import ------------------------------------------------------------
+
+    def import_info(self) -> dict[str, Any]:
+        return self.importer.info()
+
+    def stage(self, ctx: RequestContext, image_id: str, chunks: Iterable[bytes]) -> None:
+        self.importer.stage(ctx, image_id, chunks)
+
+    def import_image(self, ctx: RequestContext, image_id: str, body: Any) -> str:
+        return self.importer.start(ctx, image_id, body)
+
+    def image_tasks(self, ctx: RequestContext, image_id: str) -> builtins.list[dict[str, Any]]:
+        return self.importer.image_tasks(ctx, image_id)
+
+    def create_task(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
+        """The older task API's ``import``: a new image filled by web-download from ``import_from``."""
+        from overcast.image.importing import WEB_DOWNLOAD, legacy_task_input
+        from overcast.image.webdownload import resolve
+
+        uri, props, task_input = legacy_task_input(body)
+        if WEB_DOWNLOAD not in self.importer.methods():
+            raise BadRequest("Import tasks need the web-download import method, which is not enabled.")
+        resolve(uri, self.importer.policy())
+        image_id = self.create(ctx, props)["id"]
+        try:
+            task_id = self.importer.start(
+                ctx, image_id, {"method": {"name": WEB_DOWNLOAD, "uri": uri}}, task_type="import", task_input=task_input
+            )
+        except BaseException:
+            self.discard_image(image_id)
+            raise
+        return self.importer.show_task(ctx, task_id)

@@ -107,13 +107,14 @@ class UploadStream:
         declared_sha256: str | None = None,
         max_size: int | None = None,
         hash_algo: str = HASH_ALGO,
+        require_format_match: bool = True,
     ) -> None:
         self._chunks = chunks
         self._declared_size = declared_size
         self._declared_md5 = (declared_md5 or "").lower() or None
         self._declared_sha256 = (declared_sha256 or "").lower() or None
         self._max_size = max_size
-        self._inspector = StreamInspector(disk_format) if inspect else None
+        self._inspector = StreamInspector(disk_format, require_match=require_format_match) if inspect else None
         self._hash_algo = hash_algo
         self._md5: BackgroundHash | None = None
         self._os_hash: BackgroundHash | None = None

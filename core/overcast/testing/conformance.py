@@ -25,6 +25,10 @@ IMAGE_NAMES = ("tempest-tinyguest", "tempest-tinyguest-alt")  # two images: some
 FLAVORS = {"tempest-1": (128, 1, 1), "tempest-2": (192, 1, 1)}  # name: (MiB RAM, GB disk, vCPUs)
 PUBLIC_NETWORK = "public"
 PUBLIC_CIDR = "172.24.4.0/24"
+# The conformance cloud's ``[image] require_format_match`` (Glance's require_image_format_match):
+# off, as Tempest's ListUserImagesTest (10 interop ids) uploads random bytes as each disk format.
+# Unsafe content is still refused. tempest.conf's ``image_format_enforcement`` follows it.
+REQUIRE_IMAGE_FORMAT_MATCH = False
 
 # What Overcast implements (True) or not (False), by Tempest's feature-group option name.
 FEATURES: dict[str, dict[str, bool]] = {
@@ -75,11 +79,11 @@ FEATURES: dict[str, dict[str, bool]] = {
     },
     "image-feature-enabled": {
         "api_v2": True,
-        "import_image": False,
-        "os_glance_reserved": False,
+        "import_image": True,  # glance-direct and web-download (issue 18)
+        "os_glance_reserved": True,
         "manage_locations": False,
         "image_conversion": False,
-        "image_format_enforcement": True,
+        "image_format_enforcement": REQUIRE_IMAGE_FORMAT_MATCH,
         "do_secure_hash": True,
         "http_store_enabled": False,
         "store_weight_enabled": False,
@@ -128,6 +132,7 @@ class CloudFacts:
     network_extensions: list[str]
     volume_extensions: list[str] = field(default_factory=list)
     swift_apis: list[str] = field(default_factory=list)
+    http_image: str = ""  # the tiny guest at a public URL on web-download's allow-list
 
 
 RESELLER_ADMIN_ROLE = "ResellerAdmin"  # the default of [objectstore] reseller_admin_role
@@ -193,6 +198,24 @@ def _ensure_image(admin: Admin, guest_dir: Path, name: str) -> str:
             headers={"Content-Type": "application/octet-stream"},
         )
     return image["id"]
+
+
+WEB_CONTAINER = "tempest-web-images"
+
+
+def _publish_guest(admin: Admin, guest_dir: Path) -> str:
+    """The tiny guest (qcow2) in a world-readable object store container: the URL Tempest's
+    web-download and task tests import from (on the cloud's web-download allow-list)."""
+    container = f"{admin.endpoints['object-store']}/{WEB_CONTAINER}"
+    r = admin.http.put(container, headers={"X-Container-Read": ".r:*"})
+    if r.status_code >= 400:
+        raise RuntimeError(f"PUT {container}: {r.status_code} {r.text[:300]}")
+    url = f"{container}/tinyguest.qcow2"
+    with open(guest_dir / "tinyguest.qcow2", "rb") as f:
+        r = admin.http.put(url, content=f.read())
+    if r.status_code >= 400:
+        raise RuntimeError(f"PUT {url}: {r.status_code} {r.text[:300]}")
+    return url
 
 
 def _ensure_flavors(admin: Admin) -> list[str]:
@@ -296,6 +319,7 @@ def prepare(url: str, password: str, guest_dir: Path) -> CloudFacts:
         network_extensions=extensions,
         volume_extensions=volume_extensions,
         swift_apis=sorted(k for k in info if k != "swift") + ["swift"],
+        http_image=_publish_guest(admin, guest_dir),
     )
 
 
@@ -330,6 +354,8 @@ def tempest_conf(facts: CloudFacts, log_file: str = "tempest.log") -> str:
         "region": facts.region,
     }
     conf["image"] = {"region": facts.region, "build_timeout": "300"}
+    if facts.http_image:
+        conf["image"].update(http_image=facts.http_image, http_qcow2_image=facts.http_image)
     conf["network"] = {
         "public_network_id": facts.public_network_id,
         "floating_network_name": PUBLIC_NETWORK,
@@ -391,6 +417,7 @@ def cloud_config(config_path: Path) -> None:
     import tomllib
 
     from overcast.cli.server import to_toml
+    from overcast.config import parse_config
 
     data = tomllib.loads(config_path.read_text())
     data_dir = config_path.parent
@@ -403,9 +430,16 @@ def cloud_config(config_path: Path) -> None:
     # every server gets a config drive (Nova's force_config_drive), so Tempest's validation
     # key pair reaches the tiny guest without the metadata service as well
     data["compute"]["force_config_drive"] = True
+    data.setdefault("image", {})["require_format_match"] = REQUIRE_IMAGE_FORMAT_MATCH
     # Keystone's default, as devstack runs Tempest: no admin project, so the admin role on any
     # project administers the cloud (Tempest's dynamic admin users are admins of projects it makes)
     data.setdefault("identity", {})["admin_project"] = ""
+    # web-download may fetch from this cloud's own object store only (where ``prepare`` puts
+    # the tiny guest, world-readable); it is on loopback, which the operator has to allow
+    data.setdefault("image", {}).update(
+        web_download_allowed=[parse_config(data, config_path).object_store_url() + "/object/v1/"],
+        web_download_allow_local=True,
+    )
     config_path.write_text(to_toml(data, "Overcast conformance cloud (scripts/conformance.sh)."))
 
 

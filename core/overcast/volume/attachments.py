@@ -200,6 +200,8 @@ class Attachments:
                 raise BadRequest(f"Invalid volume: Volume {vol.id} cannot be connected while {vol.status}.")
             ref, backend = volume_ref(vol), cast(str, vol.backend)  # placed: it is attachable
         info = self.p.backends.on(backend).initialize_connection(backend, volume=ref, connector=connector)
+        if "volume_id" not in info.data:  # the guest's disk serial, whatever the backend says
+            info = ConnectionInfo(info.driver_volume_type, {**info.data, "volume_id": ref.id})
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
             att = self._pending_or_named(s, ctx, vol, attachment_id, instance_uuid)

@@ -199,12 +199,16 @@ def migrate_disk_and_power_off(
     """Source side: stop the guest and upload a flattened copy of its root disk to ``dest``
     (or, for a resize on this same host, keep a copy of the disk and definition to revert to)."""
     dom = driver.domain(host, instance)
-    _check_root_fits(driver.root_disk(dom).path, instance, flavor)
+    volume_root = _volume_root(driver, host, instance, driver.root_disk(dom))
+    if not volume_root:
+        _check_root_fits(driver.root_disk(dom).path, instance, flavor)
     if dest.name == host.name:
-        return _resize_in_place(driver, host, dom, instance)
+        return _resize_in_place(driver, host, dom, instance, volume_root)
     scfg, dcfg = driver.config(host), driver.config(dest)
     _sconn, dconn = _check_distinct(driver, host, dest)
     _stop(driver, host, dom, instance)
+    if volume_root:  # nothing local to copy: the volumes come to the destination as block devices
+        return MigrationData(source_host=host.name, dest_host=dest.name, data={"kind": "cold", "root": "volume"})
     root = driver.root_disk(dom)
     dest_dir = dcfg.instance_dir(instance.name)
     tmpdir = tempfile.mkdtemp(prefix="oc-coldmig-", dir=scfg.instances_dir)
@@ -230,9 +234,18 @@ def migrate_disk_and_power_off(
     )
 
 
-def _resize_in_place(driver: KvmDriver, host: Host, dom: libvirt.virDomain, instance: Instance) -> MigrationData:
+def _volume_root(driver: KvmDriver, host: Host, instance: Instance, root: domxml.DiskInfo) -> bool:
+    """Whether the guest's root disk is a volume (it lies outside the instance directory)."""
+    inst_dir = os.path.realpath(driver.config(host).instance_dir(instance.name))
+    return os.path.commonpath([inst_dir, os.path.realpath(root.path)]) != inst_dir
+
+
+def _resize_in_place(
+    driver: KvmDriver, host: Host, dom: libvirt.virDomain, instance: Instance, volume_root: bool = False
+) -> MigrationData:
     """Same-host resize, first half: stop the guest, copy its root disk (a small qcow2
-    overlay) and save its definition beside it, for ``finish_revert_migration``."""
+    overlay; not a volume root, which a resize leaves as it is) and save its definition
+    beside it, for ``finish_revert_migration``."""
     cfg = driver.config(host)
     _stop(driver, host, dom, instance)
     root = driver.root_disk(dom)
@@ -242,12 +255,19 @@ def _resize_in_place(driver: KvmDriver, host: Host, dom: libvirt.virDomain, inst
     with translated(f"reading the definition of {instance.name}"):
         xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     try:
-        shutil.copyfile(root.path, f"{backup}.part")
-        os.replace(f"{backup}.part", backup)
+        if not volume_root:
+            shutil.copyfile(root.path, f"{backup}.part")
+            os.replace(f"{backup}.part", backup)
         with open(saved_xml, "w") as f:
             f.write(xml)
     except OSError as exc:
         raise DriverError(f"keeping the disk of {instance.name} for a revert: {exc}") from exc
+    if volume_root:
+        return MigrationData(
+            source_host=host.name,
+            dest_host=host.name,
+            data={"kind": "same-host", "root": "volume", "saved_xml": saved_xml},
+        )
     chown_to(backup, cfg.file_owner)
     return MigrationData(
         source_host=host.name,
@@ -272,17 +292,21 @@ def finish_migration(
     power_on: bool,
 ) -> InstanceInfo:
     """Destination side: define the guest on the uploaded disk (grown to the flavor's root
-    size if that is larger: a resize) and start it if asked."""
+    size if that is larger: a resize), or on its root volume, with its volumes attached as
+    ``block_devices`` say, and start it if asked."""
     cfg = driver.config(host)
     conn = driver.conn(host)
-    disk = str(migration.data.get("disk_path", ""))
-    if not disk or not os.path.exists(disk):
-        raise NotFound(f"migrated disk {disk!r} of {instance.name} is not on host {host.name}")
-    want = instance.flavor.root_gb * GiB
-    if want and want > images.virtual_size(disk):
-        images.resize(disk, want)
-    disks = [domxml.DiskSpec("file", disk, str(migration.data.get("disk_format", "qcow2")), "vda", cfg.disk_cachemode)]
-    disks += driver.volume_disks(cfg, instance, block_devices, ["vda"])
+    disks: list[domxml.DiskSpec] = []
+    if migration.data.get("root") != "volume":
+        disk = str(migration.data.get("disk_path", ""))
+        if not disk or not os.path.exists(disk):
+            raise NotFound(f"migrated disk {disk!r} of {instance.name} is not on host {host.name}")
+        want = instance.flavor.root_gb * GiB
+        if want and want > images.virtual_size(disk):
+            images.resize(disk, want)
+        fmt = str(migration.data.get("disk_format", "qcow2"))
+        disks.append(domxml.DiskSpec("file", disk, fmt, "vda", cfg.disk_cachemode))
+    disks += driver.volume_disks(cfg, instance, block_devices, [d.target_dev for d in disks])
     # the config drive holds only what the instance record does: rebuilt here, not copied
     driver.prepare_dir(cfg, cfg.instance_dir(instance.name))
     disks += driver.config_drive_disks(cfg, host, instance, [d.target_dev for d in disks])
@@ -371,8 +395,15 @@ def check_can_live_migrate_destination(
     )
 
 
-def pre_live_migration(driver: KvmDriver, host: Host, instance: Instance, migration: MigrationData) -> MigrationData:
-    """Destination side: make the instance directory the incoming guest will use."""
+def pre_live_migration(
+    driver: KvmDriver,
+    host: Host,
+    instance: Instance,
+    migration: MigrationData,
+    block_devices: Sequence[BlockDevice] = (),
+) -> MigrationData:
+    """Destination side: make the instance directory the incoming guest will use, and say
+    where each volume (``block_devices``, exported to this host) is here."""
     cfg = driver.config(host)
     dest_dir = cfg.instance_dir(instance.name)
     driver.prepare_dir(cfg, dest_dir)
@@ -394,6 +425,11 @@ def pre_live_migration(driver: KvmDriver, host: Host, instance: Instance, migrat
             **dict(zip(("migration_port", "disks_port"), free_ports(cfg.migration_address, 2))),
             # the serial console's loopback port, free here (issue 17's TCP chardev)
             "dest_serial_port": free_port("127.0.0.1") if cfg.serial_console else 0,
+            # volume id -> its path here (the domain's disks are matched by their serial)
+            "volume_paths": {
+                bdm.volume_id: domxml.disk_from_connection(bdm.connection_info, "vdz", cfg.disk_cachemode).path
+                for bdm in block_devices
+            },
         },
     )
 
@@ -413,41 +449,53 @@ def live_migration(driver: KvmDriver, host: Host, instance: Instance, dest: Host
     address = str(data.get("migration_address") or driver.config(dest).migration_address)
 
     root = driver.root_disk(dom)
-    with translated(f"reading the size of {instance.name}'s disk"):
-        capacity = int(dom.blockInfo(root.target_dev)[0])
+    volume_root = _volume_root(driver, host, instance, root)
     console = domxml.console_path(xml) or ""
-    paths = {root.path: dest_disk, console: dest_console}
+    paths = {console: dest_console}
+    if not volume_root:
+        paths[root.path] = dest_disk
     dest_drive = str(data.get("dest_config_drive") or "")
-    if dest_drive:
-        for disk in domxml.disks(xml):
-            if os.path.basename(disk.path) == configdrive.FILE_NAME:
-                paths[disk.path] = dest_drive
+    volume_paths = data.get("volume_paths") or {}
+    by_serial = {volume_id[: domxml.SERIAL_MAX]: path for volume_id, path in volume_paths.items()}
+    for disk in domxml.disks(xml):
+        if dest_drive and os.path.basename(disk.path) == configdrive.FILE_NAME:
+            paths[disk.path] = dest_drive
+        serial = ET.fromstring(disk.xml).findtext("serial")  # the volume id, cut to SERIAL_MAX
+        if serial and serial in by_serial:
+            paths[disk.path] = str(by_serial[serial])
     dest_xml = domxml.rewrite_paths(xml, paths)
     if data.get("dest_serial_port"):
         dest_xml = domxml.rewrite_serial_port(dest_xml, int(data["dest_serial_port"]))
 
-    with transient_pool(dconn, dest_dir) as pool:
-        vol = create_remote_volume(pool, os.path.basename(dest_disk), capacity, "qcow2")
+    vol = None
+    if not volume_root:  # a local root disk is copied (block migration); volumes are shared
+        with translated(f"reading the size of {instance.name}'s disk"):
+            capacity = int(dom.blockInfo(root.target_dev)[0])
+        with transient_pool(dconn, dest_dir) as pool:
+            vol = create_remote_volume(pool, os.path.basename(dest_disk), capacity, "qcow2")
     params = {
         libvirt.VIR_MIGRATE_PARAM_DEST_XML: dest_xml,
         libvirt.VIR_MIGRATE_PARAM_PERSIST_XML: dest_xml,
         libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{_url_host(address)}:{_port(data, 'migration_port', address)}",
         libvirt.VIR_MIGRATE_PARAM_LISTEN_ADDRESS: address,
-        libvirt.VIR_MIGRATE_PARAM_DISKS_URI: f"tcp://{_url_host(address)}:{_port(data, 'disks_port', address)}",
-        libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS: [root.target_dev],
     }
-    flags = (
-        libvirt.VIR_MIGRATE_LIVE
-        | libvirt.VIR_MIGRATE_PERSIST_DEST
-        | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
-        | libvirt.VIR_MIGRATE_NON_SHARED_DISK
-    )
+    flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+    if vol is not None:
+        params[libvirt.VIR_MIGRATE_PARAM_DISKS_URI] = f"tcp://{_url_host(address)}:{_port(data, 'disks_port', address)}"
+        params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = [root.target_dev]
+        flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
+    if volume_paths:
+        # the volumes stay where they are: the volume service exported each one to the
+        # destination (its path there is in volume_paths), so both ends open the same data;
+        # libvirt cannot see that for a local file or block device and would refuse
+        flags |= libvirt.VIR_MIGRATE_UNSAFE
     log.info("live-migrating %s from %s to %s", instance.name, host.name, dest.name)
     try:
         dom.migrate3(dconn, params, flags)
     except libvirt.libvirtError as exc:
         try:
-            vol.delete(0)
+            if vol is not None:
+                vol.delete(0)
         except libvirt.libvirtError:
             log.warning("could not remove %s on %s after a failed migration", dest_disk, dest.name)
         raise DriverError(
@@ -522,7 +570,7 @@ class MigrationHooks(DriverBase):
         network_info: Sequence[VifDetails],
         block_devices: Sequence[BlockDevice],
     ) -> MigrationData:
-        return pre_live_migration(self, host, instance, migration)
+        return pre_live_migration(self, host, instance, migration, block_devices)
 
     @hookimpl
     def hv_live_migration(self, host: Host, instance: Instance, dest: Host, migration: MigrationData) -> bool:

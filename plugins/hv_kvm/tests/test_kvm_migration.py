@@ -228,3 +228,80 @@ def test_cold_migration_with_resize(kvm: DriverCaller, qemu_host: Host, dest_hos
     finally:
         kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)
         kvm.destroy(host=dest_host, instance=inst, destroy_disks=True)
+
+
+def volume_file(qemu_dir: str, name: str, source: str | None = None, size_mib: int = 16) -> ConnectionInfo:
+    """A raw file volume both daemons' QEMU can open (as the ``fs`` volume backend exports
+    one), from ``source`` (an image converted to raw) or blank."""
+    vols = Path(qemu_dir, "volumes")
+    vols.mkdir(exist_ok=True)
+    os.chmod(vols, 0o777)
+    path = vols / f"{name}.raw"
+    if source:
+        subprocess.run(["qemu-img", "convert", "-O", "raw", source, str(path)], check=True, capture_output=True)
+    else:
+        path.write_bytes(b"\0" * size_mib * 1024 * 1024)
+    os.chmod(path, 0o666)
+    return ConnectionInfo("file", {"path": str(path), "format": "raw", "volume_id": name})
+
+
+def disk_serials(host: Host, inst: Instance) -> dict[str, str]:
+    """target dev -> serial of the guest's disks on ``host``."""
+    import xml.etree.ElementTree as ET
+
+    xml = libvirt.open(host.options["uri"]).lookupByName(inst.name).XMLDesc(0)
+    return {d.target_dev: ET.fromstring(d.xml).findtext("serial") or "" for d in domxml.disks(xml)}  # <= 20 bytes
+
+
+def test_volume_backed_server_moves_with_its_volumes(
+    kvm: DriverCaller, qemu_host: Host, dest_host: Host, tiny_image: ImageFile, qemu_dir: str
+) -> None:
+    """Issue 18: a server booted from a volume, with a second volume attached, is cold-migrated
+    to another libvirt daemon (nothing local is copied: the volumes arrive as block devices),
+    then live-migrated back; the guest sees both volumes at their names after each move."""
+    from overcast.types import BlockDevice
+
+    kvm.init_host(host=qemu_host)
+    kvm.init_host(host=dest_host)
+    root = volume_file(qemu_dir, "vol-root", source=tiny_image.path)
+    data = volume_file(qemu_dir, "vol-data")
+    devices = [BlockDevice("vol-root", "/dev/vda", root), BlockDevice("vol-data", "/dev/vdb", data)]
+    inst = make_instance()  # no image: it boots from its root volume
+    kvm.spawn(host=qemu_host, instance=inst, image=None, network_info=[], block_devices=devices)
+    try:
+        wait_console(kvm, qemu_host, inst, "TINYGUEST-READY", 180)
+        assert wait_console(kvm, qemu_host, inst, "TINYGUEST-DISK vdb", 5).endswith("serial=vol-data")
+
+        moved = kvm.migrate_disk_and_power_off(host=qemu_host, instance=inst, dest=dest_host, flavor=inst.flavor)
+        assert moved.data.get("root") == "volume" and "disk_path" not in moved.data
+        kvm.finish_migration(
+            host=dest_host,
+            instance=inst,
+            migration=moved,
+            image=None,
+            network_info=[],
+            block_devices=devices,
+            power_on=True,
+        )
+        wait_console(kvm, dest_host, inst, "TINYGUEST-READY", 180)
+        assert wait_console(kvm, dest_host, inst, "TINYGUEST-DISK vdb", 5).endswith("serial=vol-data")
+        assert disk_serials(dest_host, inst) == {"vda": "vol-root", "vdb": "vol-data"}
+        assert kvm.confirm_migration(host=qemu_host, instance=inst, migration=moved) is True
+        assert Path(root.data["path"]).exists() and Path(data.data["path"]).exists()  # volumes are not the host's
+
+        check = kvm.check_can_live_migrate_destination(host=qemu_host, instance=inst, source=dest_host)
+        check = kvm.pre_live_migration(
+            host=qemu_host, instance=inst, migration=check, network_info=[], block_devices=devices
+        )
+        assert check.data["volume_paths"] == {"vol-root": root.data["path"], "vol-data": data.data["path"]}
+        assert kvm.live_migration(host=dest_host, instance=inst, dest=qemu_host, migration=check) is True
+        assert kvm.get_info(host=qemu_host, instance=inst).state == PowerState.RUNNING
+        assert kvm.post_live_migration(host=dest_host, instance=inst, migration=check) is True
+        assert disk_serials(qemu_host, inst) == {"vda": "vol-root", "vdb": "vol-data"}
+        # the live guest still answers on its volumes: a hot-plugged third one is seen
+        extra = volume_file(qemu_dir, "vol-extra")
+        kvm.attach_volume(host=qemu_host, instance=inst, connection_info=extra, mountpoint="/dev/vdc")
+        assert wait_console(kvm, qemu_host, inst, "TINYGUEST-DISK-ADDED", 60).endswith("serial=vol-extra")
+    finally:
+        kvm.destroy(host=qemu_host, instance=inst, destroy_disks=True)
+        kvm.destroy(host=dest_host, instance=inst, destroy_disks=True)

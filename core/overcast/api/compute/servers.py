@@ -351,9 +351,9 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         return reply({"server": {**view, "adminPass": password}}, 202)
     elif action == "resize":
         compute.resize(ctx, server_id, _resize_flavor_ref(args))
-    elif action == "confirmResize":  # Nova answers 204 (issue 16)
+    elif action == "confirmResize":
         compute.confirm_resize(ctx, server_id)
-        return reply(None, 204)
+        return reply(None, 204)  # Nova's one action answered 204 (Tempest's schema checks it)
     elif action == "revertResize":
         compute.revert_resize(ctx, server_id)
     elif action in ("addSecurityGroup", "removeSecurityGroup"):  # issue 18: on the server's ports

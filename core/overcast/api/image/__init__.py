@@ -8,8 +8,7 @@ import re
 
 from fastapi import APIRouter
 
-from overcast.api.image import data, images, members, versions
-from overcast.api.image import tasks  # issue 16: an image's tasks (none: no import here)
+from overcast.api.image import data, images, members, metadefs, tasks, versions
 from overcast.api.middleware import RouteLimit
 from overcast.config import Config
 
@@ -17,10 +16,10 @@ PREFIX = "/image"
 
 router = APIRouter()
 router.include_router(versions.router)  # carries the /image prefix itself (its root is "")
-for _module in (images, data, members, tasks):
+for _module in (images, data, members, metadefs, tasks):
     router.include_router(_module.router, prefix=PREFIX)
 
 
 def body_limits(config: Config) -> list[RouteLimit]:
-    """Image data streams to the store: up to ``[image] max_image_size``."""
-    return [RouteLimit("PUT", re.compile(r"^/image/v2/images/[^/]+/file$"), config.image.max_image_size)]
+    """Image data streams to the store (or the staging area): up to ``[image] max_image_size``."""
+    return [RouteLimit("PUT", re.compile(r"^/image/v2/images/[^/]+/(file|stage)$"), config.image.max_image_size)]

@@ -145,6 +145,13 @@ def list_stores(
     return json_response({"stores": runtime.image.stores()})
 
 
+@router.get("/schemas/metadefs/{name}")
+def show_metadef_schema(name: str, ctx: RequestContext = Depends(authorize("image:schemas:show"))) -> Response:
+    from overcast.api.image.schemas import metadef_schema
+
+    return json_response(metadef_schema(name))
+
+
 @router.get("/schemas/{name}")
 def show_schema(name: str, ctx: RequestContext = Depends(authorize("image:schemas:show"))) -> Response:
     from overcast.api.image.schemas import schema

@@ -12,8 +12,8 @@ from overcast.runtime import Runtime
 
 router = APIRouter(prefix="/image")
 
-#: newest first; v2.16 is the current Glance API (2024.x)
-VERSIONS = ("2.16", "2.15", "2.9", "2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
+#: newest first; v2.16 is the current Glance API (2024.x); 2.12 adds an image's import tasks
+VERSIONS = ("2.16", "2.15", "2.12", "2.9", "2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")
 
 
 def versions_document(root: str) -> dict:

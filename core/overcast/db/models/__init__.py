@@ -12,7 +12,7 @@ from overcast.db.models import (
     orchestration,
     volume,
 )
-from overcast.db.models import aggregates, volume_backups, volume_transfers  # issue 18
+from overcast.db.models import aggregates, image_metadefs, volume_backups, volume_transfers  # issue 18
 from overcast.db.models.base import Base
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "hosts",
     "identity",
     "image",
+    "image_metadefs",
     "network",
     "objectstore",
     "volume",

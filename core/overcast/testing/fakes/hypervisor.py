@@ -274,6 +274,7 @@ class FakeHypervisor:
                 else {"id": instance.uuid, "instance": instance, "console": [], "vifs": {}, "volumes": {}}
             )
             guest["instance"] = instance  # the new flavor of a resize
+            guest["volumes"] = {b.mountpoint: b.connection_info for b in block_devices}
             guest["state"] = PowerState.RUNNING if power_on else PowerState.SHUTDOWN
             self.guests[host.name][instance.name] = guest
         return self._info(guest)
