@@ -63,6 +63,7 @@ from overcast.types import (
     ImageFile,
     Instance,
     LocalDevice,
+    InstanceDiagnostics,
     InstanceInfo,
     MetadataProxy,
     MigrationData,
@@ -237,6 +238,22 @@ class HypervisorHooks(Protocol):
         does not offer raises ``BadRequest("Unavailable console type <type>.")``; a guest
         that is not running raises ``Conflict``. A driver without consoles leaves it out (the
         API then answers Nova's 501). Blocks briefly."""
+
+    @hookspec(firstresult=True)
+    def get_host_uptime(self, host: Host) -> str:
+        """Optional (issue 16). ``host``'s uptime as the ``uptime`` command prints it
+        (`` 08:32:11 up 93 days, 18:25,  1 user,  load average: 0.20, 0.12, 0.14``), for Nova's
+        ``os-hypervisors/{id}/uptime``. A driver that cannot read it leaves it out, or raises
+        ``UnsupportedOperation`` for a host it cannot reach that way (the API answers Nova's
+        501 either way). Blocks briefly."""
+
+    @hookspec(firstresult=True)
+    def get_diagnostics(self, host: Host, instance: Instance) -> InstanceDiagnostics:
+        """Optional (issue 16). What the hypervisor measures of the running guest, for Nova's
+        server diagnostics: its vCPUs' time, memory, and each disk's and NIC's counters since
+        it started, as the hypervisor reports them (``None`` where it does not). A guest that
+        is not running raises ``Conflict``; a missing one ``NotFound``. A driver that cannot
+        read these leaves it out (the API then answers Nova's 501). Blocks briefly."""
 
     @hookspec(firstresult=True)
     def spawn(

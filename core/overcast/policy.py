@@ -84,12 +84,17 @@ RULES: dict[str, str] = {
     "compute:hypervisors:detail": "admin",
     "compute:hypervisors:show": "admin",
     "compute:hypervisors:statistics": "admin",
+    "compute:hypervisors:search": "admin",  # before 2.53 (issue 16)
+    "compute:hypervisors:servers": "admin",
     "compute:services:list": "admin",
     "compute:services:update": "admin",
     "compute:availability_zones:detail": "admin",
     "compute:servers:migrate": "admin",
     "compute:servers:live_migrate": "admin",
     "compute:servers:evacuate": "admin",
+    "compute:servers:reset_state": "admin",  # os-resetState (issue 16)
+    "compute:servers:inject_network_info": "admin",
+    "compute:volume_attachments:swap": "admin",  # Nova's swap volume: admin/service
     "compute:quota_sets:update": "admin",
     "compute:quota_sets:delete": "admin",
     "compute:migrations:list": "admin",  # os-migrations (issue 18), as Nova
@@ -100,6 +105,14 @@ RULES: dict[str, str] = {
     "compute:aggregates:delete": "admin",
     "compute:aggregates:action": "admin",
     "compute:simple_tenant_usage:list": "admin",  # every project's usage (issue 18); show: own project
+    "compute:hosts:list": "admin",  # os-hosts (before 2.43): all admin, as Nova
+    "compute:hosts:show": "admin",
+    "compute:hosts:update": "admin",
+    "compute:hosts:power_action": "admin",
+    "compute:instance_usage_audit_log:list": "admin",
+    "compute:instance_usage_audit_log:show": "admin",
+    "compute:server_external_events:create": "admin",
+    "compute:server_diagnostics:show": "admin",
     # --- image ------------------------------------------------------------------------
     "image:images:publicize": "admin",  # visibility=public (Glance's publicize_image)
     # the metadata definitions catalog: everyone reads (what they see), admins change it (Glance's default)

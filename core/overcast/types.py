@@ -251,6 +251,64 @@ class InstanceInfo:
 
 
 @dataclass(frozen=True)
+class CpuDiagnostics:
+    """One vCPU of a running guest (``hv_get_diagnostics``): its time used, in ns."""
+
+    id: int
+    time_ns: int | None = None
+    utilisation: int | None = None  # percent, where the hypervisor reports it
+
+
+@dataclass(frozen=True)
+class DiskDiagnostics:
+    """One disk of a running guest, by its target device (``vda``), counted since it started."""
+
+    device: str
+    read_bytes: int | None = None
+    read_requests: int | None = None
+    write_bytes: int | None = None
+    write_requests: int | None = None
+    errors_count: int | None = None
+
+
+@dataclass(frozen=True)
+class NicDiagnostics:
+    """One NIC of a running guest, by its host-side device (``tap...``), since it started."""
+
+    device: str
+    mac_address: str | None = None
+    rx_octets: int | None = None
+    rx_errors: int | None = None
+    rx_drop: int | None = None
+    rx_packets: int | None = None
+    tx_octets: int | None = None
+    tx_errors: int | None = None
+    tx_drop: int | None = None
+    tx_packets: int | None = None
+
+
+@dataclass(frozen=True)
+class InstanceDiagnostics:
+    """What the hypervisor measures of a running guest (``hv_get_diagnostics``): Nova's
+    server diagnostics. ``driver`` is Nova's name of the driver kind (``libvirt``),
+    ``hypervisor`` the virtualization type (``kvm``, ``qemu``); memory is in KiB, and
+    ``memory_stats`` holds the balloon's own counters by libvirt's names (``actual``, ``rss``)."""
+
+    state: PowerState
+    driver: str
+    hypervisor: str | None = None
+    hypervisor_os: str | None = None
+    uptime_s: int | None = None
+    config_drive: bool = False
+    max_mem_kb: int | None = None
+    mem_kb: int | None = None
+    cpus: tuple[CpuDiagnostics, ...] = ()
+    disks: tuple[DiskDiagnostics, ...] = ()
+    nics: tuple[NicDiagnostics, ...] = ()
+    memory_stats: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SnapshotResult:
     """The disk image a snapshot produced, for the core to upload to the image service."""
 

@@ -315,8 +315,8 @@ def test_scheduler_hints_where_the_cli_sends_them_are_honoured(api, api_flavor, 
     c = create("c", {"group": group["id"]}).json()["server"]["id"]
     assert api_wait(api, compute, c, "ERROR")["status"] == "ERROR"  # two fake hosts, both taken
     # a hint nothing here honours is refused, not dropped; so are hints inside "server"
-    r = create("d", {"same_host": [a]})
-    assert r.status_code == 400 and "same_host" in r.json()["badRequest"]["message"]
+    r = create("d", {"query": '["=", "$free_ram_mb", 1024]'})
+    assert r.status_code == 400 and "query" in r.json()["badRequest"]["message"]
     r = create("d", ["group"])
     assert r.status_code == 400
     r = api(
@@ -422,7 +422,7 @@ def test_server_metadata_api(api, api_flavor, compute):
     assert api("GET", f"{base}/x").status_code == 404
     assert api("DELETE", f"{base}/x").status_code == 404
     assert api("GET", f"/servers/{sid}").json()["server"]["metadata"] == {"y": "8"}
-    assert api("POST", base, json={"metadata": {f"k{i}": "v" for i in range(129)}}).status_code == 400
+    assert api("POST", base, json={"metadata": {f"k{i}": "v" for i in range(129)}}).status_code == 403  # the quota
     assert api("GET", base, "p2").status_code == 404  # another project's server
     assert api("POST", base, "reader", json={"metadata": {"r": "1"}}).status_code == 403
 
@@ -486,10 +486,21 @@ def test_quota_sets_have_every_key_of_the_microversion(api):
     assert not {"floating_ips", "fixed_ips", "security_groups", "security_group_rules"} & set(at_237)
     detail = api("GET", f"/os-quota-sets/{p1}/detail").json()["quota_set"]
     assert detail["metadata_items"] == {"limit": 128, "in_use": 0, "reserved": 0}
-    r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"metadata_items": 5}})
-    assert r.status_code == 400 and "metadata_items" in r.json()["badRequest"]["message"]
     r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"cores": 7, "metadata_items": 128}}, version="2.1")
     assert r.status_code == 200 and r.json()["quota_set"]["cores"] == 7 and r.json()["quota_set"]["floating_ips"] == 50
+    # issue 16: every key of the version is set; the network ones in the network service, which enforces them
+    every = {k: 20 for k in at_21 if k != "id"}
+    r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {**every, "force": True}}, version="2.1")
+    assert r.status_code == 200, r.text
+    assert {k: v for k, v in r.json()["quota_set"].items() if k != "id"} == every
+    neutron = api.client.get(f"/networking/v2.0/quotas/{p1}", headers={"X-Auth-Token": api.tokens["admin"]}).json()
+    assert neutron["quota"]["floatingip"] == 20 and neutron["quota"]["security_group_rule"] == 20
+    r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"fixed_ips": 5}}, version="2.36")
+    assert r.status_code == 400 and "fixed_ips" in r.json()["badRequest"]["message"]
+    r = api("PUT", f"/os-quota-sets/{p1}", "admin", {"quota_set": {"floating_ips": -2}}, version="2.1")
+    assert r.status_code == 400
+    limits = api("GET", "/limits").json()["limits"]["absolute"]
+    assert (limits["maxServerMeta"], limits["maxServerGroupMembers"]) == (20, 20)
 
 
 def test_server_ips(api, api_flavor, compute):

@@ -187,3 +187,44 @@ def test_admin_resources_match_tempest(api, api_flavor, compute):
         check(api("GET", "/os-aggregates", "admin", version=v), A, "list_aggregates", v)
         check(api("GET", f"/os-aggregates/{agg_id}", "admin", version=v), A, "get_aggregate", v)
         check(api("GET", "/os-simple-tenant-usage?detailed=1", "admin", version=v), U, "list_tenant_usage", v)
+
+
+def test_issue16_apis_match_tempest(api, api_flavor, compute):
+    """os-hosts (before 2.43) and the other admin APIs of issue 16."""
+    from tempest.lib.api_schema.response.compute.v2_1 import hosts, instance_usage_audit_logs, server_external_events
+
+    sid = _boot(api, api_flavor["id"], compute)
+    host = api("GET", f"/servers/{sid}", "admin").json()["server"]["OS-EXT-SRV-ATTR:host"]
+    for v in ("2.1", "2.42"):
+        check(api("GET", "/os-hosts", "admin", version=v), hosts, "list_hosts", v)
+        check(api("GET", f"/os-hosts/{host}", "admin", version=v), hosts, "get_host_detail", v)
+        check(api("PUT", f"/os-hosts/{host}", "admin", {"status": "enable"}, version=v), hosts, "update_host", v)
+    for v in ("2.1", MAX):
+        r = api("GET", "/os-instance_usage_audit_log", "admin", version=v)
+        check(r, instance_usage_audit_logs, "list_instance_usage_audit_log", v)
+        r = api("GET", "/os-instance_usage_audit_log/2026-03-15%2008%3A00%3A00", "admin", version=v)
+        check(r, instance_usage_audit_logs, "get_instance_usage_audit_log", v)
+        body = {"events": [{"name": "network-changed", "server_uuid": sid}]}
+        r = api("POST", "/os-server-external-events", "admin", body, version=v)
+        check(r, server_external_events, "create", v)
+    # server diagnostics: before 2.48 any object (the driver's keys); from 2.48 Nova's format, whose
+    # ``driver`` enum names Nova's drivers: the in-process fake driver's "fake" is added to it
+    import copy
+
+    from tempest.lib.api_schema.response.compute.v2_1 import servers as servers_21
+    from tempest.lib.api_schema.response.compute.v2_48 import servers as servers_248
+
+    check(
+        api("GET", f"/servers/{sid}/diagnostics", "admin", version="2.47"),
+        servers_21,
+        "show_server_diagnostics",
+        "2.47",
+    )
+    schema = copy.deepcopy(servers_248.show_server_diagnostics)
+    schema["response_body"]["properties"]["driver"]["enum"].append("fake")
+    r = api("GET", f"/servers/{sid}/diagnostics", "admin", version=MAX)
+    RestClient.validate_response(schema, _Resp(r), r.json())
+    H = hypervisor_client.HypervisorClient
+    for v in ("2.1", "2.52"):
+        check(api("GET", f"/os-hypervisors/{host}/search", "admin", version=v), H, "list_search_hypervisors", v)
+        check(api("GET", f"/os-hypervisors/{host}/servers", "admin", version=v), H, "get_hypervisors_servers", v)

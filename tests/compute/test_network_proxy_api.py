@@ -111,8 +111,38 @@ def test_floating_ips_pools_and_tenant_networks(api: Api) -> None:
     assert call(api, "GET", f"/os-tenant-networks/{net['id']}", who="p2").status_code == 404
 
 
+def test_os_networks(api: Api) -> None:
+    """os-networks (issue 16): the networks the caller sees, ``label`` their name and
+    nova-network's fields null (admins see its admin fields too); its writes are gone (410)."""
+
+    def neutron(who: str, body: object) -> dict:
+        r = api.client.request(
+            "POST", "/networking/v2.0/networks", json=body, headers={"X-Auth-Token": api.tokens[who]}
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["network"]
+
+    mine = neutron("p1", {"network": {"name": "mine"}})
+    other = neutron("p2", {"network": {"name": "theirs"}})
+    shared = neutron("admin", {"network": {"name": "common", "shared": True}})
+    listed = {n["id"]: n for n in call(api, "GET", "/os-networks").json()["networks"]}
+    assert mine["id"] in listed and shared["id"] in listed and other["id"] not in listed
+    view = listed[mine["id"]]
+    assert view["label"] == "mine" and view["cidr"] is None and "project_id" not in view
+    assert call(api, "GET", f"/os-networks/{mine['id']}").json()["network"] == view
+    r = call(api, "GET", f"/os-networks/{other['id']}")
+    assert r.status_code == 404 and r.json()["itemNotFound"]["message"] == "Network not found"
+    admin_view = call(api, "GET", f"/os-networks/{other['id']}", who="admin").json()["network"]
+    assert admin_view["label"] == "theirs" and "project_id" in admin_view and admin_view["mtu"] is None
+    assert call(api, "GET", f"/os-networks/{mine['id']}", who="reader").status_code == 200
+    r = call(api, "POST", "/os-networks", who="admin", body={"network": {"label": "x"}})
+    assert r.status_code == 410
+    assert call(api, "DELETE", f"/os-networks/{mine['id']}", who="admin").status_code == 410
+
+
 def test_removed_in_2_36(api: Api) -> None:
-    for path in ("/os-security-groups", "/os-floating-ips", "/os-floating-ip-pools", "/os-tenant-networks"):
+    paths = ("/os-security-groups", "/os-floating-ips", "/os-floating-ip-pools", "/os-tenant-networks", "/os-networks")
+    for path in paths:
         assert api("GET", path, "p1", version="2.36").status_code == 404, path
         assert api("GET", path, "p1", version="2.35").status_code == 200, path
 

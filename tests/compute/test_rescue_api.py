@@ -37,7 +37,7 @@ def test_rescue_and_unrescue(api, api_flavor, compute, fake_drivers):
         f"Cannot 'rescue' instance {server_id} while it is in vm_state rescued"
     )
     assert api("POST", act, "p1", {"os-stop": None}).status_code == 409
-    assert api("POST", act, "p1", {"unrescue": {}}).status_code == 400
+    assert api("POST", act, "p1", {"unrescue": {"x": 1}}).status_code == 400
     assert api("POST", act, "p1", {"unrescue": None}).status_code == 202
     api_wait(api, compute, server_id, "ACTIVE")
     assert "rescue" not in _guest(fake_drivers, server_id)
@@ -66,3 +66,23 @@ def test_rescue_refusals(api, api_flavor, compute):
     assert r.status_code == 400 and "'bogus'" in r.json()["badRequest"]["message"]
     assert api("POST", act, "p2", {"rescue": None}).status_code == 404  # another project's server
     assert api("GET", f"/servers/{server_id}", "p1").json()["server"]["status"] == "ACTIVE"
+
+
+def test_a_rescued_server_keeps_its_volumes(api, api_flavor, compute):
+    """Issue 16: detaching (and attaching) is Nova's 409 while the server is rescued."""
+    server_id = _boot(api, compute, api_flavor["id"])
+    volumes = compute.runtime._services["volume"]
+    attached, other = str(uuid.uuid4()), str(uuid.uuid4())
+    volumes.add(attached, api.projects["p1"])
+    volumes.add(other, api.projects["p1"])
+    path = f"/servers/{server_id}/os-volume_attachments"
+    assert api("POST", path, "p1", {"volumeAttachment": {"volumeId": attached}}).status_code == 200
+    assert api("POST", f"/servers/{server_id}/action", "p1", {"rescue": None}).status_code == 200
+    api_wait(api, compute, server_id, "RESCUE")
+    r = api("DELETE", f"{path}/{attached}", "p1")
+    assert r.status_code == 409
+    assert r.json()["conflictingRequest"]["message"] == (
+        f"Cannot 'detach_volume' instance {server_id} while it is in vm_state rescued"
+    )
+    assert api("POST", path, "p1", {"volumeAttachment": {"volumeId": other}}).status_code == 409
+    assert volumes.volumes[attached]["status"] == "in-use"

@@ -60,3 +60,48 @@ def test_shelve_offloads_and_unshelve_comes_back(api, api_flavor, compute, fake_
     assert api("DELETE", f"/servers/{server_id}", "p1").status_code == 204
     compute.runner.wait_idle()
     assert not [i for i in images.images.values() if i["ref"].name == "s1-shelved"]
+
+
+def test_volumes_attach_and_detach_while_offloaded_from_2_20(api, api_flavor, compute, fake_drivers):
+    """Issue 16: from 2.20 an offloaded server takes a volume (reserved and attached, no
+    connection), which its unshelve exports to the new host; or gives it back at once."""
+    import uuid
+
+    server_id = _boot(api, compute, api_flavor["id"])
+    volumes = compute.runtime._services["volume"]
+    kept, dropped = str(uuid.uuid4()), str(uuid.uuid4())
+    for vid in (kept, dropped):
+        volumes.add(vid, api.projects["p1"])
+    assert api("POST", f"/servers/{server_id}/action", "p1", {"shelve": None}).status_code == 202
+    api_wait(api, compute, server_id, "SHELVED_OFFLOADED")
+    path = f"/servers/{server_id}/os-volume_attachments"
+    r = api("POST", path, "p1", {"volumeAttachment": {"volumeId": kept}}, version="2.19")
+    assert r.status_code == 409
+    for vid in (kept, dropped):
+        r = api("POST", path, "p1", {"volumeAttachment": {"volumeId": vid}}, version="2.20")
+        assert r.status_code == 200, r.text
+        assert volumes.volumes[vid]["status"] == "in-use"
+    assert api("DELETE", f"{path}/{dropped}", "p1", version="2.20").status_code == 202
+    compute.runner.wait_idle(timeout=10)
+    assert volumes.volumes[dropped]["status"] == "available"
+    assert api("POST", f"/servers/{server_id}/action", "p1", {"unshelve": None}).status_code == 202
+    api_wait(api, compute, server_id, "ACTIVE")
+    (guest,) = _guests(fake_drivers, server_id)
+    listed = api("GET", path, "p1").json()["volumeAttachments"]
+    assert [a["volumeId"] for a in listed] == [kept] and list(guest["volumes"]) == [listed[0]["device"]]
+
+
+def test_actions_without_arguments_take_an_empty_object(api, api_flavor, compute):
+    """Tempest and the clients send ``{"shelve": {}}``: an empty object is no argument
+    (issue 16); anything in it is still refused."""
+    server_id = _boot(api, compute, api_flavor["id"])
+    act = f"/servers/{server_id}/action"
+    assert api("POST", act, "p1", {"shelve": {"x": 1}}).status_code == 400
+    assert api("POST", act, "p1", {"shelve": {}}).status_code == 202
+    api_wait(api, compute, server_id, "SHELVED_OFFLOADED")
+    assert api("POST", act, "p1", {"shelve": {}}).status_code == 409
+    assert api("POST", act, "p1", {"unshelve": {}}).status_code == 202
+    api_wait(api, compute, server_id, "ACTIVE")
+    r = api("POST", act, "p1", {"restore": {}})
+    assert r.status_code == 409
+    assert api("POST", act, "p1", {"forceDelete": {}}).status_code == 202

@@ -315,6 +315,39 @@ def get_tenant_network(runtime: Any, ctx: RequestContext, network_id: str) -> di
     return found[0]
 
 
+# --- os-networks --------------------------------------------------------------------------------
+
+#: the fields of Nova's network view; with the network service only ``id`` and ``label`` (its
+#: name) have values (nova-network's are null), and admins see the admin fields too
+NETWORK_FIELDS = (
+    "id", "cidr", "netmask", "gateway", "broadcast", "dns1", "dns2", "cidr_v6", "gateway_v6", "label", "netmask_v6",
+)  # fmt: skip
+NETWORK_ADMIN_FIELDS = (
+    "created_at", "updated_at", "deleted_at", "deleted", "injected", "bridge", "vlan", "vpn_public_address",
+    "vpn_public_port", "vpn_private_address", "dhcp_start", "project_id", "host", "bridge_interface", "multi_host",
+    "priority", "rxtx_base", "mtu", "dhcp_server", "enable_dhcp", "share_address",
+)  # fmt: skip
+
+
+def network_view(ctx: RequestContext, net: dict[str, Any]) -> dict[str, Any]:
+    fields = NETWORK_FIELDS + (NETWORK_ADMIN_FIELDS if ctx.is_admin else ())
+    out: dict[str, Any] = dict.fromkeys(fields)
+    out.update(id=net["id"], label=net["name"])
+    return out
+
+
+def list_networks(runtime: Any, ctx: RequestContext) -> list[dict[str, Any]]:
+    """Every network the caller can see in the network service."""
+    return [network_view(ctx, n) for n in network(runtime).networks.list(ctx)]
+
+
+def get_network(runtime: Any, ctx: RequestContext, network_id: str) -> dict[str, Any]:
+    found = [n for n in network(runtime).networks.list(ctx) if n["id"] == network_id]
+    if not found:
+        raise NotFound("Network not found")
+    return network_view(ctx, found[0])
+
+
 # --- addFloatingIp / removeFloatingIp (until 2.43) ---------------------------------------------
 
 

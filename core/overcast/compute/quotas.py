@@ -7,13 +7,13 @@ a failed create rolls its usage back with everything else.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from overcast.db.models.compute import QuotaLimit, QuotaUsage
-from overcast.errors import BadRequest, OverQuota
+from overcast.errors import BadRequest, Forbidden, OverQuota
 
 _CLAIM_ANY = text("UPDATE compute_quota_usages SET in_use = in_use + :d WHERE project_id = :p AND resource = :r")
 _CLAIM_BOUNDED = text(
@@ -22,6 +22,42 @@ _CLAIM_BOUNDED = text(
 
 RESOURCES = ("instances", "cores", "ram", "key_pairs", "server_groups")
 UNLIMITED = -1
+#: limits with no usage counter, and their defaults (Nova's): server metadata items and server
+#: group members are checked where they are set (:func:`check_metadata_items`,
+#: :func:`check_group_members`); the file injection limits and nova-network's fixed IPs limit
+#: what this cloud never does (personality is refused, fixed IPs are the network service's),
+#: so they hold trivially, and are kept as set, as Nova keeps them (issue 16)
+LIMITS_ONLY = {
+    "metadata_items": 128,
+    "server_group_members": 10,
+    "injected_files": 5,
+    "injected_file_content_bytes": 10240,
+    "injected_file_path_bytes": 255,
+    "fixed_ips": UNLIMITED,
+}
+
+
+def parse_limit(resource: str, value: Any) -> int:
+    """A quota value as Nova takes it: an integer >= -1 (or its decimal string)."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():  # Nova takes "5120" too
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < UNLIMITED:
+        raise BadRequest(f"Invalid input for field/attribute {resource}. Value: {value}. must be an integer >= -1")
+    return value
+
+
+def check_metadata_items(limits: dict[str, int], count: int) -> None:
+    """Nova's MetadataLimitExceeded (403) for ``count`` items over the project's limit."""
+    allowed = limits.get("metadata_items", UNLIMITED)
+    if allowed != UNLIMITED and count > allowed:
+        raise Forbidden(f"Maximum number of metadata items exceeds {allowed}")
+
+
+def check_group_members(limits: dict[str, int], members: int) -> None:
+    """Nova's 403 when a server group would get more members than the project's limit."""
+    allowed = limits.get("server_group_members", UNLIMITED)
+    if allowed != UNLIMITED and members > allowed:
+        raise Forbidden("Quota exceeded, too many servers in group")
 
 
 class QuotaManager:
@@ -33,6 +69,7 @@ class QuotaManager:
             "ram": section.quota_ram,
             "key_pairs": section.quota_key_pairs,
             "server_groups": section.quota_server_groups,
+            **LIMITS_ONLY,
         }
 
     def limits(self, session, project_id: str) -> dict[str, int]:
@@ -50,14 +87,9 @@ class QuotaManager:
     def set_limits(self, session, project_id: str, values: dict[str, int]) -> None:
         values = dict(values)
         for resource, value in values.items():
-            if resource not in RESOURCES:
+            if resource not in RESOURCES and resource not in LIMITS_ONLY:
                 raise BadRequest(f"Bad key(s) {resource} in quota_set")
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():  # Nova takes "5120" too
-                value = values[resource] = int(value)
-            if not isinstance(value, int) or isinstance(value, bool) or value < UNLIMITED:
-                raise BadRequest(
-                    f"Invalid input for field/attribute {resource}. Value: {value}. must be an integer >= -1"
-                )
+            values[resource] = parse_limit(resource, value)
         for resource, value in values.items():
             row = session.get(QuotaLimit, (project_id, resource))
             if row is None:

@@ -78,6 +78,12 @@ def host_filters(request: ScheduleRequest, usage: Usage, ratios: Ratios) -> list
         filters.append(("ServerGroupAffinityFilter", lambda e: e.name in group_hosts))
     elif policy == "anti-affinity" and group_hosts:
         filters.append(("ServerGroupAntiAffinityFilter", lambda e: e.name not in group_hosts))
+    if "same_host_hosts" in request.hints:  # Nova's SameHostFilter / DifferentHostFilter (issue 16)
+        same = frozenset(request.hints["same_host_hosts"])
+        filters.append(("SameHostFilter", lambda e: e.name in same))
+    if "different_host_hosts" in request.hints:
+        different = frozenset(request.hints["different_host_hosts"])
+        filters.append(("DifferentHostFilter", lambda e: e.name not in different))
     if "aggregate_hosts" in request.hints:  # the flavor's aggregate_instance_extra_specs (issue 18)
         in_aggregates = frozenset(request.hints["aggregate_hosts"])
         filters.append(("AggregateInstanceExtraSpecsFilter", lambda e: e.name in in_aggregates))

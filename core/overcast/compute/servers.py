@@ -7,14 +7,16 @@ import base64
 import binascii
 import dataclasses
 import re
+import uuid as uuidlib
 from datetime import datetime
 from typing import Any, NoReturn, cast
 
-from sqlalchemy import CursorResult, Table, select
+from sqlalchemy import CursorResult, Table, func, select
 
 from overcast.compute import bdm
 from overcast.compute import states as st
 from overcast.compute.peers import lookup_image, validate_networks
+from overcast.compute.quotas import check_group_members, check_metadata_items
 from overcast.compute.records import flavor_of, get_instance
 from overcast.compute.secgroups import requested_groups
 from overcast.context import RequestContext
@@ -34,7 +36,9 @@ _SORT_KEYS = {"created_at", "updated_at", "display_name", "name", "uuid", "vm_st
 
 
 #: the scheduler hints this scheduler honours (every other one is refused, never dropped)
-HONOURED_HINTS = frozenset({"group"})
+HONOURED_HINTS = frozenset({"group", "same_host", "different_host"})
+#: the hints kept on the server for the scheduler: server ids whose hosts to keep or avoid
+HOST_HINTS = ("same_host", "different_host")
 
 
 def _group_hint(hints: Any) -> str | None:
@@ -55,6 +59,37 @@ def _group_hint(hints: Any) -> str | None:
     return group
 
 
+def _host_hints(hints: Any) -> dict[str, list[str]] | None:
+    """``same_host`` / ``different_host``: a server id or a list of them (Nova's schema)."""
+    if not isinstance(hints, dict):
+        return None
+    out: dict[str, list[str]] = {}
+    for key in HOST_HINTS:
+        if key not in hints:
+            continue
+        value = hints[key]
+        ids = [value] if isinstance(value, str) else value
+        if not isinstance(ids, list) or not all(isinstance(i, str) and _is_uuid(i) for i in ids):
+            raise BadRequest(f"Invalid input for field/attribute {key}. Value: {value!r}. {value!r} is not a 'uuid'")
+        out[key] = list(ids)
+    return out or None
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuidlib.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def no_arguments(action: str, args: Any) -> None:
+    """An action that takes nothing: ``null`` or an empty object (what Tempest and the clients
+    send); anything in it is refused, never ignored."""
+    if args is not None and args != {}:
+        raise BadRequest(f"Invalid input for field/attribute {action}. Value: {args!r}. {args!r} is not of type 'null'")
+
+
 def _text(value: Any, field: str, max_len: int = 255, allow_empty: bool = False) -> str:
     if not isinstance(value, str) or len(value) > max_len or (not allow_empty and not value.strip()):
         raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value!r}.")
@@ -64,7 +99,7 @@ def _text(value: Any, field: str, max_len: int = 255, allow_empty: bool = False)
 def _metadata(value: Any) -> dict[str, str]:
     if value is None:
         return {}
-    if not isinstance(value, dict) or len(value) > 128:
+    if not isinstance(value, dict):  # how many items: the project's metadata_items quota (403)
         raise BadRequest("Invalid input for field/attribute metadata.")
     for k, v in value.items():
         if not isinstance(k, str) or not 1 <= len(k) <= 255 or not isinstance(v, str) or len(v) > 255:
@@ -276,6 +311,7 @@ class ServerManager:
             or self.runtime.config.compute.force_config_drive
             or (bool(body.get("user_data")) and not self.runtime.config.metadata.port)
         )
+        metadata = _metadata(body.get("metadata"))
         fields = dict(
             project_id=ctx.project_id or "",
             user_id=ctx.user_id,
@@ -289,7 +325,7 @@ class ServerManager:
             image_ref=image.id if image is not None else image_ref,  # "" for a volume-backed server, as Nova
             image=store(image) if image is not None else None,
             block_device_requests=[m.to_json() for m in bdm.volume_mappings(mappings)] or None,
-            metadata_=_metadata(body.get("metadata")),
+            metadata_=metadata,
             user_data=_user_data(body.get("user_data")),
             requested_networks=networks,
             addresses={},
@@ -297,6 +333,7 @@ class ServerManager:
             access_ipv6=access_ip(body.get("accessIPv6"), 6),
             server_group_id=None,
             config_drive=config_drive,
+            scheduler_hints=_host_hints(body.get("os:scheduler_hints")),
         )
         with self.db.session() as s:
             key_name = body.get("key_name")
@@ -308,7 +345,17 @@ class ServerManager:
                     raise BadRequest("Invalid key_name provided.")
                 fields.update(key_name=key.name, key_data=key.public_key)
             group = self.svc.server_groups.get_record(s, ctx, str(group_id)) if group_id else None
+            limits = self.svc.quotas.limits(s, ctx.project_id or "")
+            check_metadata_items(limits, len(metadata))
             count = self._claim(s, fields["project_id"], self.svc.quota_deltas(flavor), min_count, max_count)
+            if group is not None:
+                members = s.scalar(
+                    select(func.count())
+                    .select_from(ServerGroupMember)
+                    .join(InstanceRecord, InstanceRecord.uuid == ServerGroupMember.instance_uuid)
+                    .where(ServerGroupMember.group_id == group.id, InstanceRecord.deleted.is_(False))
+                )
+                check_group_members(limits, int(members or 0) + count)
             recs = []
             for index in range(count):
                 uuid = new_id()
@@ -439,7 +486,7 @@ class ServerManager:
     # --- update / delete ------------------------------------------------------------------------
 
     def update(self, ctx: RequestContext, uuid: str, body: dict) -> InstanceRecord:
-        if not isinstance(body, dict) or not body:
+        if not isinstance(body, dict):  # an empty object changes nothing (Nova's schema allows it)
             raise BadRequest("Invalid input for field/attribute server.")
         allowed = {"name", "description", "accessIPv4", "accessIPv6"}
         unknown = set(body) - allowed
@@ -538,7 +585,8 @@ class ServerManager:
             if rec.locked and not ctx.is_admin:
                 raise Conflict(f"Instance {uuid} is locked")
             merged = items if replace else {**(rec.metadata_ or {}), **items}
-            rec.metadata_ = _metadata(merged)  # the 128-item limit holds for the result
+            check_metadata_items(self.svc.quotas.limits(s, rec.project_id), len(merged))  # for the result
+            rec.metadata_ = merged
             s.flush()
             return dict(rec.metadata_)
 

@@ -328,6 +328,25 @@ class ComputeService:
         self.get_server(ctx, uuid)  # 404 first
         self.evacuations.request(ctx, uuid, host, force)
 
+    def reset_state(self, ctx: RequestContext, uuid: str, state: str) -> None:
+        """Nova's os-resetState (admin): the server's vm_state becomes ``state`` (active or
+        error) and any task is cleared, whatever the guest does; for an operator to recover a
+        server whose task will not finish."""
+        with self.runtime.db.session() as s:
+            get_instance(s, ctx, uuid)  # 404 for a server the caller cannot see
+        self.transitions.finish(uuid, vm_state=st.ACTIVE if state == "active" else st.ERROR, task_state=None)
+
+    def inject_network_info(self, ctx: RequestContext, uuid: str) -> None:
+        """Nova's injectNetworkInfo (admin): the guest takes its addresses from DHCP here, so
+        what is refreshed is the server's view of them, re-read from the network service."""
+        from overcast.compute.external_events import refresh_addresses
+
+        with self.runtime.db.session() as s:
+            rec = get_instance(s, ctx, uuid)
+            if not rec.host:
+                raise Conflict(f"Instance {uuid} is not ready")
+        self._submit(f"inject network info {uuid}", refresh_addresses, self.runtime, uuid)
+
     def set_locked(self, ctx: RequestContext, uuid: str, locked: bool, reason: str | None = None) -> None:
         """lock (with an optional ``reason``, 2.73) / unlock: a locked server refuses actions
         from non-admins (409)."""
@@ -353,7 +372,12 @@ class ComputeService:
         A server with volumes attached is refused (409): their reattachment is not done here."""
         changes = self.servers.rebuild_changes(ctx, body, version)
         image = changes.pop("_image")
-        self.servers.get(ctx, uuid)  # 404 before anything else
+        server = self.servers.get(ctx, uuid)  # 404 before anything else
+        if "metadata_" in changes:
+            from overcast.compute.quotas import check_metadata_items
+
+            with self.runtime.db.session() as s:
+                check_metadata_items(self.quotas.limits(s, server.project_id), len(changes["metadata_"]))
         volume_backed, root_image = self.boot_volumes.root_image(uuid)
         if volume_backed and root_image != image.id:  # as Nova (before 2.93's reimage_boot_volume)
             raise BadRequest(

@@ -24,7 +24,6 @@ from overcast.compute.records import instance_of
 from overcast.context import RequestContext, system_context
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping
-from overcast.errors import BadRequest
 from overcast.db.values import store
 from overcast.types import BlockDevice
 
@@ -65,10 +64,9 @@ class Shelving:
         self.svc.runner.submit(f"shelve-offload {uuid}", self.run_offload, uuid)
 
     def unshelve(self, ctx: RequestContext, uuid: str, args: Any) -> None:
-        if args is not None:  # availability_zone (2.77) and host (2.91) are not offered here
-            raise BadRequest(
-                f"Invalid input for field/attribute unshelve. Value: {args!r}. {args!r} is not of type 'null'"
-            )
+        from overcast.compute.servers import no_arguments
+
+        no_arguments("unshelve", args)  # availability_zone (2.77) and host (2.91) are not offered here
         self.svc.transitions.begin(ctx, uuid, "unshelve", (st.SHELVED, st.SHELVED_OFFLOADED), st.UNSHELVING)
         self.svc.runner.submit(f"unshelve {uuid}", self.run_unshelve, uuid, ctx)
 

@@ -116,6 +116,18 @@ class ServerTasks:
 
     # --- build ---------------------------------------------------------------------------------
 
+    def _hosts_of_servers(self, project_id: str, ids: list[str]) -> list[str]:
+        """The hosts the project's live servers ``ids`` run on (another project's are not
+        looked at: a hint never reveals where someone else's server is)."""
+        with self.db.session() as s:
+            stmt = select(InstanceRecord.host).where(
+                InstanceRecord.uuid.in_(ids),
+                InstanceRecord.project_id == project_id,
+                InstanceRecord.deleted.is_(False),
+                InstanceRecord.host.is_not(None),
+            )
+            return sorted({h for h in s.scalars(stmt) if h})
+
     def schedule_request(self, rec: InstanceRecord, **extra: Any) -> ScheduleRequest:
         hints: dict[str, Any] = {}
         if rec.server_group_id:
@@ -126,6 +138,8 @@ class ServerTasks:
                 g = s.get(ServerGroupRecord, rec.server_group_id)
                 if g is not None:
                     hints = {"group_policy": g.policy, "group_hosts": group.hosts_of(s, g.id, exclude_uuid=rec.uuid)}
+        for key, ids in (rec.scheduler_hints or {}).items():  # same_host / different_host (issue 16)
+            hints[f"{key}_hosts"] = self._hosts_of_servers(rec.project_id, ids)
         if any(m.get("boot_index") == 0 for m in rec.block_device_requests or ()):  # issue 18
             hints["boot_from_volume"] = True
         allowed = self.svc.aggregates.hosts_matching(flavor_snapshot(rec).extra_specs)  # issue 18

@@ -30,11 +30,17 @@ from overcast.types import ConnectionInfo, Host
 log = logging.getLogger(__name__)
 
 ATTACHABLE = (st.ACTIVE, st.PAUSED, st.STOPPED, st.SUSPENDED)
+DETACHABLE = (*ATTACHABLE, st.RESIZED)  # Nova's states for detach (issue 16: not rescued)
 _DEVICE_LETTERS = string.ascii_lowercase[1:]  # vda is the root disk
 
 
 DETACH_ATTEMPTS = 8  # Nova's [libvirt] device_detach_attempts
 VOLUME_RPC = 300.0  # seconds to wait for a host to attach, detach or extend a disk
+
+
+def _offloaded(rec: InstanceRecord, version: tuple[int, int]) -> bool:
+    """A SHELVED_OFFLOADED server with no task, which takes and gives volumes from 2.20."""
+    return rec.vm_state == st.SHELVED_OFFLOADED and rec.task_state is None and version >= (2, 20)
 
 
 class VolumeAttachments:
@@ -86,14 +92,19 @@ class VolumeAttachments:
         volume_id: str,
         device: str | None = None,
         delete_on_termination: bool = False,
+        version: tuple[int, int] = (2, 1),
     ) -> BlockDeviceMapping:
+        """Attach through the handshake; from 2.20 a SHELVED_OFFLOADED server (no host) takes
+        the volume as reserved and attached without a connection: its unshelve exports it to
+        the new host with its other volumes (as Nova does)."""
         volumes = require(self.runtime, "volume", "initialize_connection", "Attaching a volume")
         if not isinstance(volume_id, str) or not volume_id:
             raise BadRequest("Invalid input for field/attribute volumeId.")
         volumes.get_volume(ctx, volume_id)  # 404 for a volume the caller cannot see
         with self.db.session() as s:
             rec = get_instance(s, ctx, uuid)
-            if rec.vm_state not in ATTACHABLE or rec.task_state is not None or not rec.host:
+            offloaded = _offloaded(rec, version)
+            if not offloaded and (rec.vm_state not in ATTACHABLE or rec.task_state is not None or not rec.host):
                 raise Conflict(f"Cannot 'attach_volume' instance {uuid} while it is in vm_state {rec.vm_state}")
             if s.scalars(
                 select(BlockDeviceMapping).where(
@@ -116,6 +127,8 @@ class VolumeAttachments:
             instance, host = instance_of(rec), rec.host
         attachment_id = None
         connector = None
+        if offloaded or host is None:
+            return self._attach_offloaded(ctx, volumes, volume_id, uuid, bdm)
         try:
             attachment_id = volumes.reserve_attach(ctx, volume_id, uuid)
             on = configured_host(self.runtime, host)
@@ -132,6 +145,22 @@ class VolumeAttachments:
         bdm.connection_info, bdm.attachment_id, bdm.status = store(info), attachment_id, "attached"
         return bdm
 
+    def _attach_offloaded(
+        self, ctx: RequestContext, volumes: Any, volume_id: str, uuid: str, bdm: BlockDeviceMapping
+    ) -> BlockDeviceMapping:
+        attachment_id = None
+        try:
+            attachment_id = volumes.reserve_attach(ctx, volume_id, uuid)
+            volumes.complete_attach(ctx, volume_id, uuid, bdm.device_name, "")
+        except Exception:
+            self._undo_attach(ctx, volumes, volume_id, uuid, attachment_id, None, bdm.id)
+            raise
+        with self.db.session() as s:
+            row = s.get(BlockDeviceMapping, bdm.id)
+            row.attachment_id, row.status = attachment_id, "attached"
+        bdm.attachment_id, bdm.status = attachment_id, "attached"
+        return bdm
+
     def _undo_attach(self, ctx, volumes, volume_id, uuid, attachment_id, connector, bdm_id) -> None:
         try:
             if attachment_id is not None:
@@ -145,15 +174,36 @@ class VolumeAttachments:
             if row is not None:
                 s.delete(row)
 
-    def detach(self, ctx: RequestContext, uuid: str, volume_id: str) -> None:
+    def check_swap(self, ctx: RequestContext, uuid: str, volume_id: str, body: dict) -> None:
+        """Nova's checks of a swap, in its order: the server (404), the volume in the path (404:
+        unknown, or not attached to the server), then the volume in the body (400)."""
+        volumes = require(self.runtime, "volume", "initialize_connection", "Swapping a volume")
+        with self.db.session() as s:
+            get_instance(s, ctx, uuid)
+        volumes.get_volume(ctx, volume_id)
+        extra = sorted(set(body) - {"volumeId"})
+        if extra or not isinstance(body.get("volumeId"), str):
+            raise BadRequest(
+                "Invalid input for field/attribute volumeAttachment: 'volumeId' is required, nothing else."
+            )
+        self.get(ctx, uuid, volume_id)  # 404 unless attached to this server
+        try:
+            volumes.get_volume(ctx, body["volumeId"])
+        except NotFound as exc:
+            raise BadRequest(str(exc)) from None
+
+    def detach(self, ctx: RequestContext, uuid: str, volume_id: str, version: tuple[int, int] = (2, 1)) -> None:
         """Start detaching ``volume_id`` (Nova answers 202 and detaches in the background): the
         guest is asked to release the disk, up to :data:`DETACH_ATTEMPTS` times; the volume is
         ``available`` once it has."""
         bdm = self.get(ctx, uuid, volume_id)
         with self.db.session() as s:
             rec = get_instance(s, ctx, uuid)
-            if rec.task_state is not None or not rec.host:
-                raise Conflict(f"Cannot 'detach_volume' instance {uuid} while it is in task_state {rec.task_state}")
+            if not _offloaded(rec, version):
+                if rec.vm_state not in DETACHABLE:  # a rescued server keeps its volumes (Nova: 409)
+                    raise Conflict(f"Cannot 'detach_volume' instance {uuid} while it is in vm_state {rec.vm_state}")
+                if rec.task_state is not None or not rec.host:
+                    raise Conflict(f"Cannot 'detach_volume' instance {uuid} while it is in task_state {rec.task_state}")
         volumes = require(self.runtime, "volume", "terminate_connection", "Detaching a volume")
         volumes.begin_detach(ctx, bdm.volume_id, rec.uuid)  # "detaching" from now (or refused now)
         self.runtime.compute.runner.submit(

@@ -52,19 +52,19 @@ FEATURES: dict[str, dict[str, bool]] = {
         "resize": True,
         "pause": True,
         "suspend": True,
-        "shelve": False,
+        "shelve": True,  # shelve, shelve offload and unshelve (issue 18)
         "shelve_migrate": False,
         "cold_migration": False,
         "live_migration": False,
         "live_migrate_back_and_forth": False,
-        "metadata_service": False,
+        "metadata_service": True,  # the metadata service on 169.254.169.254 (the tiny guest reads its keys there)
         "block_migration_for_live_migration": False,
         "can_migrate_between_any_hosts": False,
         "vnc_console": False,
         "spice_console": False,
         "serial_console": False,
-        "rescue": False,
-        "stable_rescue": False,
+        "rescue": True,  # rescue/unrescue (issue 18)
+        "stable_rescue": False,  # rescue boots the rescue disk first: not stable device rescue
         "enable_instance_password": True,
         "interface_attach": True,  # os-interface with NIC hot-plug (issue 18)
         "snapshot": True,
@@ -301,6 +301,10 @@ def prepare(url: str, password: str, guest_dir: Path) -> CloudFacts:
     # Swift's reseller admin role ([objectstore] reseller_admin_role), which devstack creates
     # when it deploys Swift; Tempest gives it to the user that sets account quotas
     _ensure_role(admin, RESELLER_ADMIN_ROLE)
+    # the roles devstack's Keystone has besides admin/member/reader, which Tempest gives to its
+    # service user (external events, assisted snapshots) and project manager (migrations)
+    for role in ("service", "manager"):
+        _ensure_role(admin, role)
     image_ids = [_ensure_image(admin, guest_dir, name) for name in IMAGE_NAMES]
     flavor_ids = _ensure_flavors(admin)
     public = _ensure_public_network(admin)

@@ -41,6 +41,7 @@ from overcast_hv_kvm.base import (
 )
 from overcast_hv_kvm.consoles import ConsoleHooks
 from overcast_hv_kvm.devices import DeviceHooks
+from overcast_hv_kvm.diagnostics import DiagnosticsHooks
 from overcast_hv_kvm.errors import translated
 from overcast_hv_kvm.migration import MigrationHooks
 from overcast_hv_kvm.options import KvmHostConfig
@@ -49,7 +50,7 @@ from overcast_hv_kvm.rescue import RescueHooks
 log = logging.getLogger(__name__)
 
 
-class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks, RescueHooks):
+class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks, RescueHooks, DiagnosticsHooks):
     """The ``hv_*`` hooks for QEMU/KVM hosts managed through libvirt."""
 
     @hookimpl
@@ -298,7 +299,10 @@ class KvmDriver(DeviceHooks, MigrationHooks, ConsoleHooks, RescueHooks):
         with translated(f"reading the state of {dom.name()}"):
             if not dom.isActive():
                 return True
-        if timeout > 0 and self._acpi_shutdown(dom, timeout, retry_interval):
+            # a paused guest runs no code to answer the power button: it is stopped hard at once
+            # (libvirt refuses the ACPI shutdown of a domain that is not running; issue 16)
+            paused = dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED
+        if timeout > 0 and not paused and self._acpi_shutdown(dom, timeout, retry_interval):
             return True
         self.hard_stop(dom)
         return True

@@ -426,3 +426,45 @@ def test_base_virtual_size_matches_qemu_img(tmp_path: Path) -> None:
         assert images.base_virtual_size(str(path), fmt) == images.virtual_size(str(path)) == size
     # not a qcow2 after all: qemu-img decides, as before
     assert images.base_virtual_size(str(raw), "qcow2") == 5 * 1024**2
+
+
+def test_diagnostics_read_libvirts_counters(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
+    inst = make_instance(image=small_image.image)
+    kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
+    try:
+        diag = kvm.get_diagnostics(host=unit_host, instance=inst)
+        info = kvm.get_info(host=unit_host, instance=inst)
+        assert (diag.driver, diag.hypervisor, diag.state) == ("libvirt", "qemu", PowerState.RUNNING)
+        assert diag.max_mem_kb == info.max_mem_kb and diag.mem_kb == info.mem_kb
+        assert len(diag.cpus) == info.num_cpu and all(c.time_ns is not None for c in diag.cpus)
+        assert [d.device for d in diag.disks] == ["vda"] and diag.disks[0].read_requests is not None
+        assert diag.config_drive is False and all(isinstance(v, int) for v in diag.memory_stats.values())
+        kvm.power_off(host=unit_host, instance=inst, timeout=0, retry_interval=1)
+        with pytest.raises(Conflict, match="shutdown"):
+            kvm.get_diagnostics(host=unit_host, instance=inst)
+    finally:
+        kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)
+
+
+def test_host_uptime_is_the_uptime_commands(kvm: DriverCaller, unit_host: Host) -> None:
+    assert " up " in kvm.get_host_uptime(host=unit_host)
+    remote = Host(
+        unit_host.name,
+        "kvm",
+        {**unit_host.options, "uri": "qemu+ssh://elsewhere/system"},
+        state_dir=unit_host.state_dir,
+    )
+    with pytest.raises(UnsupportedOperation):
+        kvm.get_host_uptime(host=remote)
+
+
+def test_a_paused_guest_is_powered_off_hard(kvm: DriverCaller, unit_host: Host, small_image: ImageFile) -> None:
+    """Shelving a paused server powers it off: no ACPI shutdown (libvirt refuses it), a hard stop."""
+    inst = make_instance(image=small_image.image)
+    kvm.spawn(host=unit_host, instance=inst, image=small_image, network_info=[], block_devices=[])
+    try:
+        kvm.pause(host=unit_host, instance=inst)
+        assert kvm.power_off(host=unit_host, instance=inst, timeout=60, retry_interval=1) is True
+        assert kvm.get_info(host=unit_host, instance=inst).state == PowerState.SHUTDOWN
+    finally:
+        kvm.destroy(host=unit_host, instance=inst, destroy_disks=True)

@@ -8,6 +8,7 @@ from overcast.api.compute import admin, consoles, flavors, images, keypairs, met
 from overcast.api.compute import aggregates, hypervisor_uptime, migrations, server_secgroups, usage  # issue 18
 from overcast.api.compute import network_proxy  # Nova's network proxies, until 2.35
 from overcast.api.compute import interfaces  # issue 18: os-interface
+from overcast.api.compute import diagnostics, external_events, os_hosts, usage_audit  # issue 16
 from overcast.api.compute.common import base_url, reply
 from overcast.api.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
 
@@ -89,6 +90,10 @@ for module in (
     server_secgroups,
     network_proxy,
     interfaces,
+    os_hosts,
+    usage_audit,
+    external_events,
+    diagnostics,
 ):
     router.include_router(module.router)
 router.include_router(consoles.router)  # issue 17: remote consoles and their websocket proxy

@@ -409,19 +409,7 @@ def list_zones_detail(
 
 # --- limits and quotas ---------------------------------------------------------------------------
 
-#: Nova's quota keys that Overcast does not count itself, with the limit it enforces: server
-#: metadata items (128, checked at create and by the metadata API); file injection (the
-#: personality limits /limits shows; personality itself is refused); fixed IPs and server group
-#: members (unlimited). Nova drops the network ones at 2.36 and the injected_file ones at 2.57.
-_FIXED_QUOTAS = {
-    "metadata_items": 128,
-    "injected_files": 5,
-    "injected_file_content_bytes": 10240,
-    "injected_file_path_bytes": 255,
-    "fixed_ips": -1,
-    "server_group_members": -1,
-}
-#: Nova (< 2.36) key -> the Neutron quota that enforces it.
+#: Nova (< 2.36) key -> the network service's quota that enforces it (read and written there)
 _NETWORK_QUOTAS = {
     "floating_ips": "floatingip",
     "security_groups": "security_group",
@@ -430,8 +418,12 @@ _NETWORK_QUOTAS = {
 
 
 def _quota_keys(version: tuple[int, int]) -> set[str]:
-    """The keys of a quota set at ``version`` besides those Overcast counts."""
-    keys = set(_FIXED_QUOTAS) | set(_NETWORK_QUOTAS)
+    """The keys of a quota set at ``version`` besides the counted ones: the limit-only ones
+    (:data:`~overcast.compute.quotas.LIMITS_ONLY`) and the network ones. Nova drops the
+    network ones and ``fixed_ips`` at 2.36 and the injected_file ones at 2.57."""
+    from overcast.compute.quotas import LIMITS_ONLY
+
+    keys = set(LIMITS_ONLY) | set(_NETWORK_QUOTAS)
     if version >= (2, 36):
         keys -= {"floating_ips", "fixed_ips", "security_groups", "security_group_rules"}
     if version >= (2, 57):
@@ -440,16 +432,20 @@ def _quota_keys(version: tuple[int, int]) -> set[str]:
 
 
 def _quota_set(request: Request, runtime: Any, project_id: str | None, limits: dict, used: dict | None = None) -> dict:
-    """The quota set at the request's microversion: Overcast's own limits, Neutron's for the
-    network keys, and the fixed ones; ``used`` gives the detail form (limit/in_use/reserved).
+    """The quota set at the request's microversion: Overcast's own limits and the network
+    service's for the network keys; ``used`` gives the detail form (limit/in_use/reserved).
     ``project_id`` None: the defaults."""
     from overcast.api.compute.microversion import version_of
+    from overcast.compute.quotas import LIMITS_ONLY, RESOURCES
 
-    values: dict[str, Any] = dict(limits)
+    keys = _quota_keys(version_of(request))
+    values: dict[str, Any] = {k: v for k, v in limits.items() if k in RESOURCES or k in keys}
     with runtime.db.session() as s:
         network = runtime.network.quotas.limits(s, project_id) if project_id else runtime.network.quotas.defaults()
-    for key in _quota_keys(version_of(request)):
-        values[key] = network.get(_NETWORK_QUOTAS[key], -1) if key in _NETWORK_QUOTAS else _FIXED_QUOTAS[key]
+    for key in keys:
+        values[key] = (
+            network.get(_NETWORK_QUOTAS[key], -1) if key in _NETWORK_QUOTAS else limits.get(key, LIMITS_ONLY[key])
+        )
     if used is not None:
         values = {k: {"limit": v, "in_use": used.get(k, 0), "reserved": 0} for k, v in values.items()}
     return values
@@ -474,11 +470,11 @@ def limits(
         "maxTotalRAMSize": lim["ram"],
         "maxTotalKeypairs": lim["key_pairs"],
         "maxServerGroups": lim["server_groups"],
-        "maxServerGroupMembers": -1,
-        "maxServerMeta": 128,
+        "maxServerGroupMembers": lim["server_group_members"],
+        "maxServerMeta": lim["metadata_items"],
         "maxImageMeta": 128,  # gone from 2.39
-        "maxPersonality": 5,  # these two gone from 2.57
-        "maxPersonalitySize": 10240,
+        "maxPersonality": lim["injected_files"],  # these two gone from 2.57
+        "maxPersonalitySize": lim["injected_file_content_bytes"],
         "totalInstancesUsed": used["instances"],
         "totalCoresUsed": used["cores"],
         "totalRAMUsed": used["ram"],
@@ -560,20 +556,28 @@ async def quota_update(
     ctx: RequestContext = Depends(authorize("compute:quota_sets:update")),
     runtime=Depends(get_runtime),
 ):
+    from overcast.compute.quotas import parse_limit
+
     body = wrapped(await json_body(request), "quota_set")
     body = {k: v for k, v in body.items() if k not in ("force", "id")}
-    current = _quota_set(request, runtime, project_id, {})
-    fixed = sorted(k for k in body if k in current and body[k] != current[k])
-    if fixed:
-        raise BadRequest(
-            f"Quota(s) {', '.join(fixed)} cannot be changed here: "
-            + "set network quotas through the networking API; the others are fixed"
-        )
-    body = {k: v for k, v in body.items() if k not in current}
+    keys = _quota_keys(version_of(request))
+    # the network keys (before 2.36) are the network service's quotas: set there, where they hold
+    network = {
+        _NETWORK_QUOTAS[k]: parse_limit(k, body.pop(k)) for k in list(body) if k in _NETWORK_QUOTAS and k in keys
+    }
+    stale = sorted(k for k in body if k in _NETWORK_QUOTAS or (k not in keys and k in _all_quota_keys()))
+    if stale:
+        raise BadRequest(f"Bad key(s) {', '.join(stale)} in quota_set")
     with runtime.db.session() as s:
         runtime.compute.quotas.set_limits(s, project_id, body)
         lim = runtime.compute.quotas.limits(s, project_id)
+    if network:
+        runtime.network.quotas.update(project_id, network)
     return reply({"quota_set": _quota_set(request, runtime, project_id, lim)})
+
+
+def _all_quota_keys() -> set[str]:
+    return _quota_keys((2, 1))
 
 
 @router.delete("/v2.1/os-quota-sets/{project_id}")

@@ -10,11 +10,13 @@ What each version changes and how it is met, from 2.38:
 - 2.38 an unknown ``status`` filter is a 400. 2.39 ``maxImageMeta`` leaves ``/limits``.
 - 2.40 ``limit``/``marker`` paging of ``os-simple-tenant-usage``. 2.41 aggregate ``uuid``.
 - 2.42 device ``tag`` back on networks and mappings at create (refused: no device tags).
-- 2.43 ``os-hosts``, 2.44 the network proxy actions, 2.48 diagnostics, 2.50 quota classes,
-  2.65 aborting migrations, 2.76 external events: APIs not served here (404 at any version).
+- 2.43 ``os-hosts`` gone (served before it, 404 from it). 2.44 the network proxy actions,
+  2.50 quota classes, 2.65 aborting migrations: APIs not served here (404 at any version).
+- 2.48 server diagnostics in Nova's common format (the driver's own keys before).
 - 2.45 ``createImage`` answers ``image_id``. 2.46 ``X-OpenStack-Request-ID`` (always sent).
 - 2.47 the server's flavor embedded. 2.49 a ``tag`` at volume attach (refused).
-- 2.51 ``events`` in instance actions (always shown; none are recorded). 2.52 ``tags`` at
+- 2.51 ``events`` in instance actions (always shown; none are recorded), and the
+  ``volume-extended`` external event. 2.52 ``tags`` at
   create. 2.53 uuids for services and hypervisors, ``PUT /os-services/{uuid}``,
   ``with_servers`` and ``hypervisor_hostname_pattern``. 2.54 ``key_name`` at rebuild.
 - 2.55 flavor ``description`` and ``PUT /flavors/{id}``. 2.56 ``host`` at migrate.
@@ -29,7 +31,8 @@ What each version changes and how it is met, from 2.38:
   (null). 2.71 ``server_groups`` in a server. 2.72 ports with resource requests (none
   exist here). 2.73 ``locked_reason`` and the ``locked`` filter. 2.74 ``host`` and
   ``hypervisor_hostname`` at create (refused). 2.75 unknown list parameters refused, whole
-  server views from update and rebuild, flavor ``swap`` 0, hypervisor ``servers``. 2.77
+  server views from update and rebuild, flavor ``swap`` 0, hypervisor ``servers``. 2.76 the
+  ``power-update`` external event. 2.77
   availability zone at unshelve (the shelve API's). 2.78 ``/servers/{id}/topology`` (no NUMA
   nodes). 2.79 ``delete_on_termination`` at attach and in attachments.
 """

@@ -16,7 +16,7 @@ from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
 from overcast.compute import network_proxy as proxy
 from overcast.context import RequestContext
-from overcast.errors import NotFound
+from overcast.errors import Gone, NotFound
 
 router = APIRouter(route_class=MicroversionRoute)
 
@@ -187,3 +187,35 @@ async def show_tenant_network(
     runtime: Any = Depends(get_runtime),
 ) -> Any:
     return reply({"network": await _call(request, proxy.get_tenant_network, runtime, ctx, network_id)})
+
+
+# --- os-networks: reads from the network service; nova-network's writes are gone (410) ---------
+
+
+@router.get("/v2.1/os-networks")
+async def list_networks(
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:networks:list")),
+    runtime: Any = Depends(get_runtime),
+) -> Any:
+    return reply({"networks": await _call(request, proxy.list_networks, runtime, ctx)})
+
+
+@router.get("/v2.1/os-networks/{network_id}")
+async def show_network(
+    network_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:networks:show")),
+    runtime: Any = Depends(get_runtime),
+) -> Any:
+    return reply({"network": await _call(request, proxy.get_network, runtime, ctx, network_id)})
+
+
+@router.post("/v2.1/os-networks")
+@router.post("/v2.1/os-networks/add")
+@router.post("/v2.1/os-networks/{network_id}/action")
+@router.delete("/v2.1/os-networks/{network_id}")
+async def nova_network_gone(request: Request, ctx: RequestContext = Depends(authorize("compute:networks:show"))) -> Any:
+    """Creating, adding, disassociating and deleting networks were nova-network's: 410."""
+    _served(request)
+    raise Gone("This resource is no longer available.  No forwarding address is given.")

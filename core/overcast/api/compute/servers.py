@@ -21,7 +21,9 @@ from overcast.api.compute.views import (
 )
 from overcast.api.deps import authorize, get_runtime
 from overcast.context import RequestContext
-from overcast.errors import BadRequest
+from overcast.compute.os_hosts import FeatureNotSupported
+from overcast.compute.servers import no_arguments
+from overcast.errors import BadRequest, Conflict
 
 #: where clients put scheduler hints: the openstack CLI and openstacksdk send the second
 HINT_KEYS = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
@@ -240,6 +242,8 @@ _ADMIN_ACTIONS = {
     "migrate": "compute:servers:migrate",
     "os-migrateLive": "compute:servers:live_migrate",
     "evacuate": "compute:servers:evacuate",
+    "os-resetState": "compute:servers:reset_state",
+    "injectNetworkInfo": "compute:servers:inject_network_info",
 }
 
 
@@ -317,6 +321,23 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         compute.live_migrate(ctx, server_id, args["host"])
     elif action == "evacuate":
         return _evacuate(ctx, compute, server_id, args, version)
+    elif action == "os-resetState":  # issue 16: admin only
+        if not isinstance(args, dict) or sorted(args) != ["state"] or args["state"] not in ("active", "error"):
+            raise BadRequest(
+                f"Invalid input for field/attribute os-resetState. Value: {args!r}. "
+                "'state' is required and must be one of ['active', 'error']"
+            )
+        compute.reset_state(ctx, server_id, args["state"])
+    elif action == "restore":  # issue 16: no server is ever soft-deleted here (Nova's reclaim_instance_interval 0)
+        no_arguments("restore", args)
+        rec = compute.get_server(ctx, server_id)
+        raise Conflict(f"Cannot 'restore' instance {server_id} while it is in vm_state {rec.vm_state}")
+    elif action == "forceDelete":  # issue 16: deletes at once, as every delete here does
+        no_arguments("forceDelete", args)
+        compute.delete_server(ctx, server_id)
+    elif action == "injectNetworkInfo":  # issue 16: admin; the server's addresses re-read
+        no_arguments("injectNetworkInfo", args)
+        compute.inject_network_info(ctx, server_id)
     elif action == "lock":
         compute.set_locked(ctx, server_id, True, _lock_reason(args, version))
     elif action == "unlock":
@@ -356,10 +377,7 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
     elif action == "rescue":  # issue 18: 200 with the password, as Nova answers
         return reply({"adminPass": compute.rescues.rescue(ctx, server_id, args)})
     elif action == "unrescue":
-        if args is not None:
-            raise BadRequest(
-                f"Invalid input for field/attribute unrescue. Value: {args!r}. {args!r} is not of type 'null'"
-            )
+        no_arguments("unrescue", args)
         compute.rescues.unrescue(ctx, server_id)
     elif action == "createBackup":  # issue 18: as createImage, plus rotation
         image_id, rotation = compute.backups.create(ctx, server_id, args)
@@ -368,10 +386,7 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         location = f"{base_url(request)}/image/v2/images/{image_id}"
         return reply(None, 202, {"Location": location} if rotation > 0 else None)
     elif action in ("shelve", "shelveOffload"):  # issue 18
-        if args is not None:
-            raise BadRequest(
-                f"Invalid input for field/attribute {action}. Value: {args!r}. {args!r} is not of type 'null'"
-            )
+        no_arguments(action, args)
         (compute.shelving.shelve if action == "shelve" else compute.shelving.shelve_offload)(ctx, server_id)
     elif action == "unshelve":
         compute.shelving.unshelve(ctx, server_id, args)
@@ -533,7 +548,7 @@ async def attach_volume(
         await run_in_threadpool(_refuse_multiattach, runtime, ctx, body.get("volumeId"))
 
     bdm = await run_in_threadpool(
-        runtime.compute.volumes.attach, ctx, server_id, body.get("volumeId"), body.get("device"), delete
+        runtime.compute.volumes.attach, ctx, server_id, body.get("volumeId"), body.get("device"), delete, version
     )
     return reply({"volumeAttachment": attachment_view(bdm, version)})
 
@@ -561,14 +576,33 @@ def show_attachment(
     return reply({"volumeAttachment": attachment_view(bdm, version_of(request))})
 
 
+@router.put("/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
+async def swap_volume(
+    server_id: str,
+    volume_id: str,
+    request: Request,
+    ctx: RequestContext = Depends(authorize("compute:volume_attachments:swap")),
+    runtime=Depends(get_runtime),
+):
+    """Nova's swap volume (issue 16): checked as Nova checks it -- the server, the attached
+    volume in the path (404) and the new one in the body (400) -- then refused with Nova's
+    501: no hypervisor driver here copies a guest's disk onto another volume live."""
+    from starlette.concurrency import run_in_threadpool
+
+    body = wrapped(await json_body(request), "volumeAttachment")
+    await run_in_threadpool(runtime.compute.volumes.check_swap, ctx, server_id, volume_id, body)
+    raise FeatureNotSupported("The requested functionality is not supported.")
+
+
 @router.delete("/v2.1/servers/{server_id}/os-volume_attachments/{volume_id}")
 def detach_volume(
     server_id: str,
     volume_id: str,
+    request: Request,
     ctx: RequestContext = Depends(authorize("compute:volume_attachments:delete")),
     runtime=Depends(get_runtime),
 ):
-    runtime.compute.volumes.detach(ctx, server_id, volume_id)
+    runtime.compute.volumes.detach(ctx, server_id, volume_id, version_of(request))
     return reply(None, 202)
 
 

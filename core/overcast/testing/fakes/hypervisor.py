@@ -10,6 +10,10 @@ from typing import Any
 from overcast.errors import Conflict, DriverError, NotFound
 from overcast.hookspecs import hookimpl
 from overcast.types import (
+    CpuDiagnostics,
+    DiskDiagnostics,
+    InstanceDiagnostics,
+    NicDiagnostics,
     BlockDevice,
     ConnectionInfo,
     Connector,
@@ -97,6 +101,25 @@ class FakeHypervisor:
     @hookimpl
     def hv_get_info(self, host: Host, instance: Instance) -> InstanceInfo:
         return self._info(self._guest(host, instance))
+
+    @hookimpl
+    def hv_get_diagnostics(self, host: Host, instance: Instance) -> InstanceDiagnostics:
+        """The in-memory guest's sizes; it does no I/O, so its counters are zero."""
+        with self.lock:
+            guest = self._guest(host, instance)
+            self._require(guest, PowerState.RUNNING)
+            info = self._info(guest)
+            vifs = list(guest["vifs"].values())
+        return InstanceDiagnostics(
+            state=info.state,
+            driver="fake",
+            hypervisor="fake",
+            max_mem_kb=info.max_mem_kb,
+            mem_kb=info.mem_kb,
+            cpus=tuple(CpuDiagnostics(id=i, time_ns=0) for i in range(info.num_cpu)),
+            disks=(DiskDiagnostics(device="vda", read_bytes=0, read_requests=0, write_bytes=0, write_requests=0),),
+            nics=tuple(NicDiagnostics(device=f"tap{v.port_id[:11]}", mac_address=v.mac_address) for v in vifs),
+        )
 
     @hookimpl
     def hv_spawn(
