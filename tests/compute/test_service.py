@@ -210,3 +210,22 @@ def test_failed_move_puts_the_volumes_back(compute, ctx, flavor, admin_ctx, fake
     assert (
         vols.calls[-1].startswith("terminate_connection ") and vols.calls[-1] != f"terminate_connection {server.host}"
     )
+
+
+def test_flavors_with_ephemeral_or_swap_disks_are_refused_not_ignored(compute, ctx, flavor, admin_ctx):
+    """No driver makes ephemeral or swap disks: creating or resizing to such a flavor is a 400
+    with nothing made, never a server without the disk it asked for."""
+    from overcast.errors import BadRequest
+
+    for extra in ({"OS-FLV-EXT-DATA:ephemeral": 1}, {"swap": 64}):
+        big = compute.flavors.create(
+            admin_ctx,
+            {"name": f"x-{list(extra)[0]}", "ram": 128, "vcpus": 1, "disk": flavor.root_gb, "id": None, **extra},
+        )
+        with pytest.raises(BadRequest, match="ephemeral and swap disks are not supported"):
+            compute.create_server(ctx, {"name": "e", "flavorRef": big.id, "imageRef": IMAGE_ID, "networks": "none"})
+        server = boot(compute, ctx, flavor)
+        with pytest.raises(BadRequest, match="ephemeral and swap disks are not supported"):
+            compute.resize(ctx, server.uuid, big.id)
+        assert compute.get_server(ctx, server.uuid).flavor_id == flavor.id
+    assert len(compute.list_servers(ctx, {})) == 2

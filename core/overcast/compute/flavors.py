@@ -20,6 +20,16 @@ _SPEC_KEY = re.compile(r"^[\w.:\- ]{1,255}$")
 _FLAVOR_ID = re.compile(r"^[\w.\- ]{1,255}$")
 
 
+def refuse_local_extra_disks(flavor: Flavor) -> None:
+    """No hypervisor driver here makes a flavor's ephemeral or swap disk: a server with such a
+    flavor is refused (400) rather than booted without the disk it asks for."""
+    if flavor.ephemeral_gb or flavor.swap_mb:
+        raise BadRequest(
+            f"Flavor {flavor.id} asks for a {flavor.ephemeral_gb} GB ephemeral disk and {flavor.swap_mb} MB of swap: "
+            "ephemeral and swap disks are not supported by this cloud; use a flavor without them."
+        )
+
+
 def _int(value, name: str, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)

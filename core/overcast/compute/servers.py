@@ -17,6 +17,7 @@ from overcast.compute import bdm
 from overcast.compute import states as st
 from overcast.compute.peers import lookup_image, validate_networks
 from overcast.compute.quotas import check_group_members, check_metadata_items
+from overcast.compute.flavors import refuse_local_extra_disks
 from overcast.compute.records import flavor_of, get_instance
 from overcast.compute.secgroups import requested_groups
 from overcast.context import RequestContext
@@ -262,6 +263,7 @@ class ServerManager:
             if frec.disabled:
                 raise BadRequest(f"Flavor {flavor_ref} is disabled.")
             flavor = flavor_of(frec, self.svc.flavors.extra_specs(s, frec.id))
+        refuse_local_extra_disks(flavor)
         # issue 18: every mapping is honoured or refused (validated even beside imageRef)
         mappings = bdm.parse(body)
         root = bdm.root_of(mappings)

@@ -19,7 +19,7 @@ from overcast.compute import states as st
 from overcast.compute.boot_volumes import BootVolumes
 from overcast.compute.claims import Ratios
 from overcast.compute.evacuate import Evacuations
-from overcast.compute.flavors import FlavorManager
+from overcast.compute.flavors import FlavorManager, refuse_local_extra_disks
 from overcast.compute.hosts import HostRegistry
 from overcast.compute.hoststate import reported_capabilities
 from overcast.compute.keypairs import KeyPairManager
@@ -299,6 +299,7 @@ class ComputeService:
             raise BadRequest("Server disk was unable to be resized because: Resize to zero disk flavor is not allowed.")
         if new.root_gb < current.root_gb or new.ephemeral_gb < current.ephemeral_gb:
             raise BadRequest("Server disk was unable to be resized because: Unable to resize disk down.")
+        refuse_local_extra_disks(new)
         return new
 
     def live_migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
