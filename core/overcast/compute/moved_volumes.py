@@ -44,7 +44,8 @@ class MovedVolumes:
         self.runtime = runtime
         self.db = runtime.db
 
-    def _attached(self, uuid: str) -> list[BlockDeviceMapping]:
+    def attached(self, uuid: str) -> list[BlockDeviceMapping]:
+        """The server's attached volumes' rows, by device name."""
         with self.db.session() as s:
             rows = list(
                 s.scalars(
@@ -64,7 +65,7 @@ class MovedVolumes:
         """Export every attached volume to ``dest``; the block devices its guest gets.
         On failure, what was exported is put back before the error is raised."""
         move = VolumeMove(dest)
-        rows = self._attached(uuid)
+        rows = self.attached(uuid)
         volumes = optional_service(self.runtime, "volume")
         if not rows or volumes is None:
             return move
@@ -131,22 +132,20 @@ class MovedVolumes:
     def revert(self, uuid: str, source: str, dest: str) -> list[BlockDevice]:
         """A cold migration or resize reverted: the attachments back on ``source`` (which kept
         its export), ``dest`` unexported; the source's block devices."""
-        rows = self._attached(uuid)
+        rows = self.attached(uuid)
         if not rows or optional_service(self.runtime, "volume") is None:
             return []
-        move = VolumeMove(dest, previous={r.volume_id: (self._connector(source), None) for r in rows})
-        move.devices = [BlockDevice(r.volume_id, r.device_name, load(ConnectionInfo, r.connection_info)) for r in rows]
-        if source == dest:
-            return move.devices
-        self.back(uuid, move)
-        return [
-            BlockDevice(r.volume_id, r.device_name, load(ConnectionInfo, r.connection_info))
-            for r in self._attached(uuid)
-        ]
+        if source != dest:
+            back_to = self._connector(source)  # one RPC for every volume
+            move = VolumeMove(dest, previous={r.volume_id: (back_to, None) for r in rows})
+            move.devices = [_device(r) for r in rows]
+            self.back(uuid, move)
+            rows = self.attached(uuid)
+        return [_device(r) for r in rows]
 
     def confirm(self, uuid: str, source: str, dest: str) -> None:
         """A cold migration or resize confirmed: the source's exports end."""
-        rows = self._attached(uuid)
+        rows = self.attached(uuid)
         if not rows or source == dest or optional_service(self.runtime, "volume") is None:
             return
         before = self._connector(source)
@@ -162,3 +161,8 @@ class MovedVolumes:
                 )
             ):
                 row.connection_info = store(infos[row.volume_id])
+
+
+def _device(row: BlockDeviceMapping) -> BlockDevice:
+    """The block device a mapping row describes, with the connection it holds now."""
+    return BlockDevice(row.volume_id, row.device_name, load(ConnectionInfo, row.connection_info))

@@ -19,6 +19,7 @@ from typing import Any
 
 from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
+from overcast.compute.moved_volumes import MovedVolumes
 from overcast.compute.peers import create_snapshot_image, discard_image, lookup_image, optional_service
 from overcast.compute.records import instance_of
 from overcast.context import RequestContext, system_context
@@ -131,7 +132,7 @@ class Shelving:
         )
 
     def _unexport_volumes(self, uuid: str, host: str) -> None:
-        rows = self._volume_rows(uuid)
+        rows = MovedVolumes(self.runtime).attached(uuid)
         volumes = optional_service(self.runtime, "volume")
         if not rows or volumes is None:
             return
@@ -189,7 +190,7 @@ class Shelving:
 
     def _export_volumes(self, ctx: RequestContext, uuid: str, host: str) -> list[BlockDevice]:
         """The server's volumes exported to the new host, as ``hv_spawn`` takes them."""
-        rows = self._volume_rows(uuid)
+        rows = MovedVolumes(self.runtime).attached(uuid)
         volumes = optional_service(self.runtime, "volume")
         if not rows or volumes is None:
             return []
@@ -201,21 +202,6 @@ class Shelving:
                 s.get(BlockDeviceMapping, row.id).connection_info = store(info)
             devices.append(BlockDevice(volume_id=row.volume_id, mountpoint=row.device_name, connection_info=info))
         return devices
-
-    def _volume_rows(self, uuid: str) -> list[BlockDeviceMapping]:
-        from sqlalchemy import select
-
-        with self.db.session() as s:
-            rows = list(
-                s.scalars(
-                    select(BlockDeviceMapping).where(
-                        BlockDeviceMapping.instance_uuid == uuid, BlockDeviceMapping.status == "attached"
-                    )
-                )
-            )
-            for row in rows:
-                s.expunge(row)
-        return sorted(rows, key=lambda r: r.device_name)
 
     def _drop_image(self, image_id: str | None, uuid: str) -> None:
         if not image_id:

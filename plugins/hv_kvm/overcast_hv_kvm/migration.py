@@ -199,9 +199,10 @@ def migrate_disk_and_power_off(
     """Source side: stop the guest and upload a flattened copy of its root disk to ``dest``
     (or, for a resize on this same host, keep a copy of the disk and definition to revert to)."""
     dom = driver.domain(host, instance)
-    volume_root = _volume_root(driver, host, instance, driver.root_disk(dom))
+    root = driver.root_disk(dom)  # the definition does not change when the guest stops
+    volume_root = _volume_root(driver, host, instance, root)
     if not volume_root:
-        _check_root_fits(driver.root_disk(dom).path, instance, flavor)
+        _check_root_fits(root.path, instance, flavor)
     if dest.name == host.name:
         return _resize_in_place(driver, host, dom, instance, volume_root)
     scfg, dcfg = driver.config(host), driver.config(dest)
@@ -209,7 +210,6 @@ def migrate_disk_and_power_off(
     _stop(driver, host, dom, instance)
     if volume_root:  # nothing local to copy: the volumes come to the destination as block devices
         return MigrationData(source_host=host.name, dest_host=dest.name, data={"kind": "cold", "root": "volume"})
-    root = driver.root_disk(dom)
     dest_dir = dcfg.instance_dir(instance.name)
     tmpdir = tempfile.mkdtemp(prefix="oc-coldmig-", dir=scfg.instances_dir)
     try:
