@@ -44,3 +44,21 @@ def test_tempest_conf_from_cloud_facts() -> None:
         "floating",
         "keypair",
     )
+
+
+def test_conformance_cloud_config_adds_the_silver_storage_policy(tmp_path) -> None:
+    """The conformance cloud has a second Swift storage policy named ``silver`` (Tempest's
+    per-policy account quota test looks for it), and the rewritten config still loads."""
+    from click.testing import CliRunner
+
+    from overcast.cli import build_cli
+    from overcast.config import load_config
+    from overcast.testing.conformance import SECOND_STORAGE_POLICY, cloud_config
+
+    cli = build_cli(load_plugins=False)
+    result = CliRunner().invoke(cli, ["init", "--data-dir", str(tmp_path), "--admin-password", "pw"])
+    assert result.exit_code == 0, result.output
+    cloud_config(tmp_path / "overcast.toml")
+    config = load_config(tmp_path / "overcast.toml")
+    assert SECOND_STORAGE_POLICY == "silver"
+    assert config.objectstore.policies["silver"].driver == "fs"

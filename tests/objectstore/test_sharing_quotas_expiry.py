@@ -251,3 +251,98 @@ def test_a_key_stored_before_sealing_still_reads(alice, os_runtime) -> None:
         )
     os_runtime.objectstore.records._cache.clear()
     assert alice("HEAD").headers["x-account-meta-temp-url-key"] == "legacy"
+
+
+def _reseller(os_runtime, os_client, project: str) -> Swift:
+    boot = os_runtime.bootstrap
+    return Swift(os_client, os_runtime.identity.issue_token_for(boot.user_id, boot.project_id).token, project)
+
+
+def test_account_object_count_and_policy_quotas(os_runtime, alice, os_client) -> None:
+    """Swift 2.34's account quotas: a count, and bytes and count per storage policy; shown on
+    the account's HEAD; removed with X-Remove-; a reseller admin is not bound by them."""
+    admin = _reseller(os_runtime, os_client, alice.project)
+    alice("PUT", "/c")
+    alice("PUT", "/c/one", content=b"1")
+    assert alice("POST", "", headers={"X-Account-Quota-Count": "2"}).status_code == 403
+    assert admin("POST", "", headers={"X-Account-Quota-Count": "2"}).status_code == 204
+    assert alice("HEAD", "").headers["x-account-quota-count"] == "2"
+    assert alice("PUT", "/c/two", content=b"2").status_code == 201
+    r = alice("PUT", "/c/three", content=b"3")
+    assert r.status_code == 413 and b"Upload exceeds quota." in r.content
+    assert alice("GET", "/c").text == "one\ntwo\n"  # nothing was stored
+    assert admin("PUT", "/c/by-admin", content=b"a").status_code == 201  # resellers are not bound
+    assert admin("POST", "", headers={"X-Remove-Account-Quota-Count": "x"}).status_code == 204
+    assert "x-account-quota-count" not in alice("HEAD", "").headers
+    assert alice("PUT", "/c/three", content=b"3").status_code == 201
+    # per policy: the container's policy is what counts
+    policy = alice("HEAD", "/c").headers["x-storage-policy"]
+    assert admin("POST", "", headers={f"X-Account-Quota-Count-Policy-{policy}": "4"}).status_code == 204
+    r = alice("PUT", "/c/four", content=b"4")
+    assert r.status_code == 413 and b"Upload exceeds policy quota." in r.content
+    assert admin("POST", "", headers={f"X-Remove-Account-Quota-Count-Policy-{policy}": "x"}).status_code == 204
+    assert admin("POST", "", headers={"X-Account-Quota-Bytes": "5"}).status_code == 204
+    assert alice("PUT", "/c/four", content=b"44").status_code == 413  # 4 bytes stored, 2 more
+    assert alice("PUT", "/c/four", content=b"4").status_code == 201
+    # refused, and nothing changed: a value that is not a count, a policy that does not exist
+    assert admin("POST", "", headers={"X-Account-Quota-Count": "many"}).status_code == 400
+    assert admin("POST", "", headers={"X-Account-Quota-Count-Policy-Nope": "1"}).status_code == 400
+    assert "x-account-quota-count" not in alice("HEAD", "").headers
+
+
+def test_object_store_info_names_the_swift_api_it_speaks(os_client) -> None:
+    """Clients gate features on /info's swift.version (Tempest's account object-count quota
+    test needs 2.34); Overcast's own version is beside it."""
+    from overcast import __version__
+
+    info = os_client.get("/object/info").json()
+    assert info["swift"]["version"] == "2.34.0"
+    assert info["overcast"] == {"version": __version__}
+    assert info["tempurl"]["methods"] == ["GET", "HEAD", "PUT", "POST", "DELETE"]
+
+
+def test_tempurl_prefix_inline_filename_and_expiry(alice, os_client) -> None:
+    """Swift's tempurl: a prefix link signs every object under the prefix; ``inline`` and
+    ``filename`` set Content-Disposition; an expired or bad link is refused even beside a
+    valid token (the link decides, as Swift's tempurl runs before auth)."""
+    import hashlib
+    import hmac
+
+    alice("PUT", "/c")
+    alice("PUT", "/c/reports/q1.txt", content=b"q1")
+    alice("PUT", "/c/other.txt", content=b"o")
+    alice("POST", "", headers={"X-Account-Meta-Temp-URL-Key": "k"})
+    base = f"/v1/AUTH_{alice.project}/c/"
+    expires = str(int(time.time()) + 60)
+
+    def sig(method: str, path: str, when: str = expires) -> str:
+        return hmac.new(b"k", f"{method}\n{when}\n{path}".encode(), hashlib.sha1).hexdigest()
+
+    plain = (
+        f"{alice.base}/c/reports/q1.txt?temp_url_sig={sig('GET', base + 'reports/q1.txt')}&temp_url_expires={expires}"
+    )
+    r = os_client.get(plain)
+    assert r.content == b"q1"
+    assert r.headers["content-disposition"] == "attachment; filename=\"q1.txt\"; filename*=UTF-8''q1.txt"
+    assert r.headers["expires"].endswith("GMT")
+    assert os_client.get(plain + "&inline").headers["content-disposition"] == "inline"
+    named = os_client.get(plain + "&filename=my%20file.txt").headers["content-disposition"]
+    assert named == "attachment; filename=\"my file.txt\"; filename*=UTF-8''my%20file.txt"
+    assert os_client.head(plain + "&inline&filename=a.txt").headers["content-disposition"].startswith("inline; ")
+    prefix = (
+        f"temp_url_sig={sig('GET', 'prefix:' + base + 'reports/')}&temp_url_expires={expires}&temp_url_prefix=reports/"
+    )
+    assert os_client.get(f"{alice.base}/c/reports/q1.txt?{prefix}").content == b"q1"
+    assert os_client.get(f"{alice.base}/c/other.txt?{prefix}").status_code == 401  # not under the prefix
+    past = str(int(time.time()) - 1)
+    expired = f"{alice.base}/c/other.txt?temp_url_sig={sig('GET', base + 'other.txt', past)}&temp_url_expires={past}"
+    assert os_client.get(expired, headers={"X-Auth-Token": alice.token}).status_code == 401
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(expires)))
+    assert (
+        os_client.get(
+            f"{alice.base}/c/other.txt?temp_url_sig={sig('GET', base + 'other.txt', iso)}&temp_url_expires={iso}"
+        ).content
+        == b"o"
+    )
+    # a link names an object: on a container it is refused
+    assert os_client.get(f"{alice.base}/c?temp_url_sig=x&temp_url_expires={expires}").status_code == 401

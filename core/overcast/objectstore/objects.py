@@ -17,7 +17,7 @@ from urllib.parse import unquote
 from overcast.context import RequestContext
 from overcast.db.models.objectstore import ObjectExpiry
 from overcast.errors import BadRequest, NotFound, PayloadTooLarge, PreconditionFailed
-from overcast.objectstore import largeobjects, metadata, names, versioning
+from overcast.objectstore import largeobjects, metadata, names, quotas, versioning
 from overcast.objectstore.ranges import NotModified, check_conditions, http_date, multipart_body, parse_ranges
 from overcast.types import ByteRange, ObjectInfo
 
@@ -104,13 +104,31 @@ class ObjectOps:
                 raise PayloadTooLarge("Upload exceeds quota.")
             if max_bytes is not None:
                 room = max_bytes - stats["bytes"]
-        account_quota = self.records.account_meta(project_id).get("x-account-meta-quota-bytes")  # type: ignore[attr-defined]
-        if account_quota and account_quota.isdigit():
-            used = sum(self._stats(r)["bytes"] for r in self.records.container_names(project_id))  # type: ignore[attr-defined]
-            left = int(account_quota) - used
-            room = left if room is None else min(room, left)
+        limits = quotas.limits(self.records.account_meta(project_id), record.policy)  # type: ignore[attr-defined]
+        if limits.any() and not self.is_reseller_admin(ctx):  # type: ignore[attr-defined]
+            room = self._account_room(project_id, record.policy, limits, room)
         if room is not None and (room < 0 or (length is not None and length > room)):
             raise PayloadTooLarge("Upload exceeds quota.")
+        return room
+
+    def _account_room(self, project_id: str, policy: str, limits: quotas.AccountLimits, room: int | None) -> int | None:
+        """Refuse (413) one more object past an account's object-count quotas; ``room`` narrowed
+        to what its byte quotas still allow."""
+        objects = used = policy_objects = policy_used = 0
+        for other in self.records.container_names(project_id):  # type: ignore[attr-defined]
+            stats = self._stats(other)  # type: ignore[attr-defined]
+            objects += stats["objects"]
+            used += stats["bytes"]
+            if other.policy == policy:
+                policy_objects += stats["objects"]
+                policy_used += stats["bytes"]
+        if limits.count is not None and objects + 1 > limits.count:
+            raise PayloadTooLarge("Upload exceeds quota.")
+        if limits.policy_count is not None and policy_objects + 1 > limits.policy_count:
+            raise PayloadTooLarge("Upload exceeds policy quota.")
+        for bound, spent in ((limits.bytes, used), (limits.policy_bytes, policy_used)):
+            if bound is not None:
+                room = bound - spent if room is None else min(room, bound - spent)
         return room
 
     def _expire_later(self, project_id: str, container: str, name: str, meta: Mapping[str, str]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from overcast.config import validate_driver_options
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from overcast.objectstore import acl, metadata, names, versioning
+from overcast.objectstore import acl, metadata, names, quotas, tempurl, versioning
 from overcast.objectstore.listing import Subdir, continue_after, swift_listing
 from overcast.objectstore.objects import ObjectOps
 from overcast.sealing import KEY_FILE, Sealer
@@ -161,20 +161,16 @@ class ObjectStoreService(ObjectOps):
         raise self._denied(ctx)
 
     def tempurl_context(
-        self, project_id: str, container: str, method: str, paths: list[str], sig: str, expires: str
+        self, project_id: str, container: str, name: str, method: str, container_paths: list[str], link: tempurl.Link
     ) -> RequestContext:
         """The caller a TempURL stands for (its account's owner, for this one request)."""
-        from overcast.objectstore import tempurl
-
-        if method not in ("GET", "HEAD", "PUT"):
-            raise Unauthorized("Temporary URLs allow GET, HEAD and PUT only")
         keys = [
             v for k, v in self.records.account_meta(project_id).items() if k.startswith("x-account-meta-temp-url-key")
         ]
         record = self.records.container(project_id, container)
         if record is not None:
             keys += [v for k, v in record.meta.items() if k.startswith("x-container-meta-temp-url-key")]
-        return tempurl.verify(keys, method, paths, sig, expires, project_id)
+        return tempurl.verify(keys, method, container_paths, name, link, project_id)
 
     # --- accounts -----------------------------------------------------------------------
 
@@ -196,19 +192,21 @@ class ObjectStoreService(ObjectOps):
     def post_account(self, ctx: RequestContext | None, project_id: str, headers: dict[str, str]) -> None:
         self.require_owner(ctx, project_id)
         updates = metadata.user_meta(headers, "account")
+        quota_updates = quotas.updates(headers, self.backends)
         quota_keys = [k for k in updates if "quota-" in k]
-        if quota_keys and not self.is_reseller_admin(ctx):
+        if (quota_keys or quota_updates) and not self.is_reseller_admin(ctx):
             raise Forbidden("only a reseller admin may set account quotas")
         for key in quota_keys:
             if key.startswith("x-remove-"):
                 continue  # removing a quota: its value does not matter
             if updates[key] and not updates[key].isdigit():
                 raise BadRequest(f"{key} must be a non-negative integer")
+        updates.update(quota_updates)
         for key in ("x-account-meta-temp-url-key", "x-account-meta-temp-url-key-2"):
             if key in headers:
                 updates[key] = headers[key]
         current = self.records.account_meta(project_id)
-        self.records.set_account_meta(project_id, merge_meta(current, updates, ("x-account-meta-",)))
+        self.records.set_account_meta(project_id, merge_meta(current, updates, ("x-account-meta-", quotas.PREFIX)))
 
     def bulk_delete(self, ctx: RequestContext | None, project_id: str, paths: list[str]) -> dict[str, Any]:
         """Swift's ``?bulk-delete``: delete each ``/container/object`` or ``/container`` (URL-

@@ -145,6 +145,7 @@ class CloudFacts:
     volume_storage_protocol: str = ""
 
 
+SECOND_STORAGE_POLICY = "silver"
 RESELLER_ADMIN_ROLE = "ResellerAdmin"  # the default of [objectstore] reseller_admin_role
 
 
@@ -458,6 +459,11 @@ def cloud_config(config_path: Path) -> None:
         web_download_allowed=[parse_config(data, config_path).object_store_url() + "/object/v1/"],
         web_download_allow_local=True,
     )
+    # a second Swift storage policy, named as Tempest's per-policy account quota test expects
+    data.setdefault("objectstore", {}).setdefault("policies", {})[SECOND_STORAGE_POLICY] = {
+        "driver": "fs",
+        "path": str(data_dir / f"objects-{SECOND_STORAGE_POLICY}"),
+    }
     config_path.write_text(to_toml(data, "Overcast conformance cloud (scripts/conformance.sh)."))
 
 

@@ -20,6 +20,12 @@ from overcast.config import Config
 from overcast.objectstore.service import MAX_BULK_DELETES
 from overcast.objectstore.names import MAX_CONTAINER_NAME, MAX_OBJECT_NAME
 from overcast.objectstore.metadata import MAX_META_COUNT, MAX_META_NAME, MAX_META_VALUE
+from overcast.objectstore.tempurl import METHODS as TEMPURL_METHODS
+
+# The Swift release whose API this object store answers as: clients and Tempest gate features on
+# /info's ``swift.version`` (the account object-count quota, for one, from 2.34). Overcast's own
+# version is /info's ``overcast.version``.
+SWIFT_API_VERSION = "2.34.0"
 
 swift_app = SwiftApp()
 router = APIRouter()
@@ -54,7 +60,7 @@ def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
     return JSONResponse(
         {
             "swift": {
-                "version": __version__,
+                "version": SWIFT_API_VERSION,
                 "max_file_size": settings.max_file_size,
                 "max_meta_name_length": MAX_META_NAME,
                 "max_meta_value_length": MAX_META_VALUE,
@@ -78,10 +84,11 @@ def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
             "dlo": {"max_segments": 10000},
             "container_quotas": {},
             "account_quotas": {},
-            "tempurl": {"methods": ["GET", "HEAD", "PUT"], "allowed_digests": ["sha1", "sha256", "sha512"]},
+            "tempurl": {"methods": list(TEMPURL_METHODS), "allowed_digests": ["sha1", "sha256", "sha512"]},
             "versioned_writes": {"allowed_flags": ["x-versions-location", "x-history-location"]},
             "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": MAX_BULK_DELETES},
             "bulk_upload": {"max_containers_per_extraction": MAX_CONTAINERS, "max_failed_extractions": MAX_FAILED},
+            "overcast": {"version": __version__},
         }
     )
 

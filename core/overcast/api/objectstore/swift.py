@@ -20,8 +20,8 @@ from overcast.api.objectstore.asgi import (
     send_simple,
 )
 from overcast.api.objectstore.formats import account_listing, container_listing, listing_format, listing_params, FORMATS
-from overcast.errors import BadRequest, MethodNotAllowed, OvercastError
-from overcast.objectstore import names
+from overcast.errors import BadRequest, MethodNotAllowed, OvercastError, Unauthorized
+from overcast.objectstore import names, tempurl
 from overcast.objectstore.archives import extract_archive
 from overcast.objectstore.ranges import http_date
 
@@ -55,18 +55,16 @@ def authenticate(runtime: Any, req: Request, level: str) -> Any:
     rule = RULES.get((level, req.method))
     if rule is None:
         raise MethodNotAllowed(f"{req.method} is not allowed on an {level}", allowed=allowed_methods(level))
+    link = tempurl.link_of(req.query)
+    if link is not None:  # as Swift's tempurl runs before auth: the link decides, token or not
+        if level != "object":
+            raise Unauthorized("Temp URL invalid: a temporary URL names an object")
+        base = f"/v1/{req.account}/{req.container}/"
+        return runtime.objectstore.tempurl_context(
+            req.project_id, req.container, req.obj, req.method, ["/object" + base, base], link
+        )
     token = req.headers.get("x-auth-token") or req.headers.get("x-storage-token")
     if not token:
-        if level == "object" and "temp_url_sig" in req.query:
-            path = f"/v1/{req.account}/{req.container}/{req.obj}"
-            return runtime.objectstore.tempurl_context(
-                req.project_id,
-                req.container,
-                req.method,
-                ["/object" + path, path],
-                req.query["temp_url_sig"],
-                req.query.get("temp_url_expires", ""),
-            )
         return None
     # identity keeps validated tokens itself and drops them when its revocation generation
     # moves (one small read per request), so a revocation takes effect at once
@@ -235,8 +233,15 @@ class SwiftApp:
             def read() -> Any:
                 ctx = authenticate(runtime, req, "object")
                 if method == "HEAD":
-                    return svc.head_object(ctx, pid, container, name, req.headers, req.query)
-                return prefetch(svc.get_object(ctx, pid, container, name, req.headers, req.query))
+                    download = svc.head_object(ctx, pid, container, name, req.headers, req.query)
+                else:
+                    download = prefetch(svc.get_object(ctx, pid, container, name, req.headers, req.query))
+                link = tempurl.link_of(req.query)
+                if link is not None and 200 <= download.status < 300:
+                    found = [k for k in download.headers if k.lower() == "content-disposition"]
+                    existing = download.headers.pop(found[0]) if found else None
+                    download.headers.update(link.response_headers(name, existing))
+                return download
 
             await send_download(send, await run(read), head=method == "HEAD")
             return
