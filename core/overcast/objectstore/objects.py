@@ -10,14 +10,14 @@ from __future__ import annotations
 import mimetypes
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 from overcast.context import RequestContext
 from overcast.db.models.objectstore import ObjectExpiry
-from overcast.errors import BadRequest, NotFound, PayloadTooLarge, PreconditionFailed
-from overcast.objectstore import largeobjects, metadata, names, quotas, versioning
+from overcast.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, PreconditionFailed
+from overcast.objectstore import largeobjects, metadata, names, quotas, symlinks, versioning
 from overcast.objectstore.ranges import NotModified, check_conditions, http_date, multipart_body, parse_ranges
 from overcast.types import ByteRange, ObjectInfo
 
@@ -49,7 +49,9 @@ def _limited(data: Iterable[bytes], limit: int, message: str) -> Iterator[bytes]
         yield chunk
 
 
-def object_headers(info: ObjectInfo, etag: str | None = None, size: int | None = None) -> dict[str, str]:
+def object_headers(
+    info: ObjectInfo, etag: str | None = None, size: int | None = None, own_account: str = ""
+) -> dict[str, str]:
     headers = {
         "Content-Type": info.content_type,
         "Etag": etag or info.etag,
@@ -59,6 +61,9 @@ def object_headers(info: ObjectInfo, etag: str | None = None, size: int | None =
         "Content-Length": str(info.size if size is None else size),
     }
     headers.update(metadata.response_headers(info.metadata))
+    target = symlinks.target_of(info, own_account)
+    if target is not None:
+        headers.update(symlinks.link_headers(target, own_account))
     return headers
 
 
@@ -174,6 +179,14 @@ class ObjectOps:
         meta = metadata.object_meta(headers, self.settings.max_meta_overall_size)
         if "x-static-large-object" in headers:
             raise BadRequest("X-Static-Large-Object is a reserved header; use ?multipart-manifest=put")
+        content_type = headers.get("content-type") or ""
+        link = symlinks.requested(headers, account, container, name)
+        if link is not None:
+            if length or (length is None and any(body)):
+                raise BadRequest("Symlink requests require a zero byte body")
+            link, content_type = self._checked_link(ctx, link, content_type)
+            meta.update(link.sysmeta(account))
+            body = ()
         if headers.get("if-none-match") is not None:
             existing = self._head_or_none(backend, driver, account, container, name)
             check_conditions({"if-none-match": headers["if-none-match"]}, existing.etag if existing else None, 0, False)
@@ -186,7 +199,6 @@ class ObjectOps:
         )
         if versioned:
             versioning.archive_current(self, ctx, self.records.container(project_id, container), name)  # type: ignore[attr-defined]
-        content_type = headers.get("content-type") or ""
         if not content_type or headers.get("x-detect-content-type", "").lower() in ("true", "1", "yes"):
             content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         info = driver.put(
@@ -205,6 +217,24 @@ class ObjectOps:
             "Last-Modified": http_date(info.last_modified),
             "Content-Type": "text/html; charset=UTF-8",
         }
+
+    def _checked_link(
+        self, ctx: RequestContext | None, link: symlinks.Target, content_type: str
+    ) -> tuple[symlinks.Target, str]:
+        """A link about to be made, with its content type: ``application/symlink`` unless the
+        client chose one; a static link's target must exist now with the ETag it names (409),
+        and lends the link its size and content type."""
+        if link.etag is None:
+            return link, content_type or symlinks.CONTENT_TYPE
+        try:
+            found = self.head_object(ctx, link.project_id, link.container, link.name, {}, {"symlink": "get"})
+        except NotFound:
+            raise Conflict("X-Symlink-Target does not exist") from None
+        etag = found.headers.get("X-Symlink-Target-Etag") or found.headers["Etag"].strip('"')
+        if etag != link.etag:
+            raise Conflict(f"Object Etag {etag!r} does not match X-Symlink-Target-Etag header {link.etag!r}")
+        size = int(found.headers.get("Content-Length", "0"))
+        return replace(link, size=size), content_type or found.headers.get("Content-Type", symlinks.CONTENT_TYPE)
 
     def copy_object(
         self,
@@ -228,6 +258,8 @@ class ObjectOps:
                 {k: v for k, v in src_meta.items() if k.startswith("x-object-meta-") or k in metadata.OBJECT_KEPT}
             )
         new_headers.pop("x-delete-at", None)
+        if query.get("symlink") == "get":  # the link itself is copied
+            new_headers.update({k: v for k, v in src_meta.items() if k.startswith("x-symlink-target")})
         new_headers.update(
             {
                 k: v
@@ -268,10 +300,17 @@ class ObjectOps:
         name: str,
         headers: Mapping[str, str],
         query: Mapping[str, str],
+        hops: int = 0,
+        expect_etag: str | None = None,
     ) -> Download:
+        """HEAD; a link is followed (``hops`` links so far; ``expect_etag``: what the static
+        link that led here names)."""
         names.check_object(name)
         backend, driver, account = self._where(ctx, project_id, container)
         info = self._head(backend, driver, account, container, name)
+        link = self._link_step(info, account, query, hops, expect_etag)
+        if link is not None:
+            return self._followed(link, self.head_object(ctx, *link.args(), headers, query, hops + 1, link.etag))
         if query.get("multipart-manifest") != "get" and largeobjects.is_manifest(info):
             download = largeobjects.download(
                 cast("ObjectStoreService", self), ctx, project_id, container, info, headers, head_only=True
@@ -281,7 +320,31 @@ class ObjectOps:
             check_conditions(headers, info.etag, info.last_modified, reading=True)
         except NotModified:
             return self._not_modified(info)
-        return Download(200, object_headers(info))
+        return Download(200, object_headers(info, own_account=account))
+
+    @staticmethod
+    def _link_step(
+        info: ObjectInfo, account: str, query: Mapping[str, str], hops: int, expect_etag: str | None
+    ) -> symlinks.Target | None:
+        """The target to read next when ``info`` is a link to follow; ``None`` to answer
+        ``info`` itself. 409 past ``SYMLOOP_MAX`` links or where a static link's ETag no
+        longer matches."""
+        target = symlinks.target_of(info, account)
+        if target is not None and query.get("symlink") != "get":
+            if expect_etag is not None and expect_etag != (target.etag or info.etag):
+                raise Conflict("X-Symlink-Target-Etag headers do not match")
+            if hops >= symlinks.SYMLOOP_MAX:
+                raise Conflict(f"Too many levels of symbolic links, maximum allowed is {symlinks.SYMLOOP_MAX}")
+            return target
+        if expect_etag is not None and expect_etag != info.etag:
+            raise Conflict(f"Object Etag {info.etag!r} does not match X-Symlink-Target-Etag header {expect_etag!r}")
+        return None
+
+    @staticmethod
+    def _followed(target: symlinks.Target, download: Download) -> Download:
+        """The target's answer, naming the last link's target as ``Content-Location``."""
+        download.headers.setdefault("Content-Location", target.path())
+        return download
 
     @staticmethod
     def _not_modified(info: ObjectInfo, etag: str | None = None) -> Download:
@@ -296,7 +359,10 @@ class ObjectOps:
         name: str,
         headers: Mapping[str, str],
         query: Mapping[str, str],
+        hops: int = 0,
+        expect_etag: str | None = None,
     ) -> Download:
+        """GET; a link is followed as :meth:`head_object` says."""
         names.check_object(name)
         backend, driver, account = self._where(ctx, project_id, container)
         if "range" in headers:
@@ -307,6 +373,10 @@ class ObjectOps:
             if metadata.is_expired(info.metadata):
                 _close(body)
                 raise NotFound(f"object {container}/{name} not found")
+        link = self._link_step(info, account, query, hops, expect_etag)
+        if link is not None:
+            _close(body)
+            return self._followed(link, self.get_object(ctx, *link.args(), headers, query, hops + 1, link.etag))
         if query.get("multipart-manifest") != "get" and largeobjects.is_manifest(info):
             _close(body)
             return largeobjects.download(cast("ObjectStoreService", self), ctx, project_id, container, info, headers)
@@ -318,7 +388,7 @@ class ObjectOps:
             if isinstance(exc, NotModified):
                 return self._not_modified(info)
             raise
-        out = object_headers(info)
+        out = object_headers(info, own_account=account)
         if query.get("multipart-manifest") == "get" and info.metadata.get("x-static-large-object"):
             out["Content-Type"] = "application/json; charset=utf-8"
             if query.get("format") == "raw":
@@ -366,8 +436,12 @@ class ObjectOps:
 
     def post_object(
         self, ctx: RequestContext | None, project_id: str, container: str, name: str, headers: Mapping[str, str]
-    ) -> None:
+    ) -> symlinks.Target | None:
+        """Replace an object's metadata; on a link (which keeps it) the link's target, which
+        Swift answers as a 307 to it."""
         names.check_object(name)
+        if "x-symlink-target" in headers:
+            raise BadRequest("A PUT request is required to set a symlink target")
         backend, driver, account = self._where(ctx, project_id, container, write=True)
         info = self._head(backend, driver, account, container, name)
         meta = metadata.object_meta(headers, self.settings.max_meta_overall_size)
@@ -376,6 +450,7 @@ class ObjectOps:
                 meta[key] = value
         driver.post(backend=backend, account=account, container=container, name=name, metadata=meta)
         self._expire_later(project_id, container, name, meta)
+        return symlinks.target_of(info, account)
 
     def delete_object(
         self, ctx: RequestContext | None, project_id: str, container: str, name: str, query: Mapping[str, str]

@@ -22,6 +22,9 @@ HISTORY = "x-history-location"
 SETTINGS = (VERSIONS, HISTORY)
 
 
+LINK_ITSELF = {"symlink": "get"}  # a symlink is versioned itself, not its target (as in Swift)
+
+
 def container_settings(headers: dict[str, str]) -> dict[str, str]:
     """The versioning headers of a container PUT/POST, checked (``X-Remove-*`` or an empty
     value turns versioning off)."""
@@ -74,7 +77,7 @@ def archive_current(svc: Any, ctx: RequestContext | None, record: ContainerRecor
         (record.project_id, record.name, name),
         (record.project_id, archive, archive_name(name, current.last_modified)),
         {},
-        {},
+        LINK_ITSELF,
         versioned=False,
     )
 
@@ -112,7 +115,7 @@ def delete(svc: Any, ctx: RequestContext | None, record: ContainerRecord, name: 
         (record.project_id, archive, newest[0].name),
         (record.project_id, record.name, name),
         {},
-        {},
+        LINK_ITSELF,
         versioned=False,
     )
     try:

@@ -20,6 +20,7 @@ from overcast.config import Config
 from overcast.objectstore.service import MAX_BULK_DELETES
 from overcast.objectstore.names import MAX_CONTAINER_NAME, MAX_OBJECT_NAME
 from overcast.objectstore.metadata import MAX_META_COUNT, MAX_META_NAME, MAX_META_VALUE
+from overcast.objectstore.symlinks import SYMLOOP_MAX
 from overcast.objectstore.tempurl import METHODS as TEMPURL_METHODS
 
 # The Swift release whose API this object store answers as: clients and Tempest gate features on
@@ -88,6 +89,7 @@ def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
             "versioned_writes": {"allowed_flags": ["x-versions-location", "x-history-location"]},
             "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": MAX_BULK_DELETES},
             "bulk_upload": {"max_containers_per_extraction": MAX_CONTAINERS, "max_failed_extractions": MAX_FAILED},
+            "symlink": {"symloop_max": SYMLOOP_MAX, "static_links": True},
             "overcast": {"version": __version__},
         }
     )

@@ -9,6 +9,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from overcast.errors import PreconditionFailed
+from overcast.objectstore import symlinks
 from overcast.objectstore.listing import Subdir
 
 FORMATS = {"json": "application/json", "xml": "application/xml", "plain": "text/plain"}
@@ -56,7 +57,8 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def container_listing(fmt: str, container: str, items: Sequence[Any]) -> bytes:
+def container_listing(fmt: str, account: str, container: str, items: Sequence[Any]) -> bytes:
+    """A container's listing; in JSON, a symlink's entry also names its target (as Swift's)."""
     if fmt == "json":
         return json.dumps(
             [
@@ -68,6 +70,7 @@ def container_listing(fmt: str, container: str, items: Sequence[Any]) -> bytes:
                     "bytes": i.size,
                     "content_type": i.content_type,
                     "last_modified": iso(i.last_modified),
+                    **symlinks.listing_fields(i, account),
                 }
                 for i in items
             ]

@@ -59,6 +59,8 @@ def authenticate(runtime: Any, req: Request, level: str) -> Any:
     if link is not None:  # as Swift's tempurl runs before auth: the link decides, token or not
         if level != "object":
             raise Unauthorized("Temp URL invalid: a temporary URL names an object")
+        if req.method == "PUT" and "x-symlink-target" in req.headers:  # a link could reach past the signed object
+            raise BadRequest("The header 'X-Symlink-Target' is not allowed in this tempurl")
         base = f"/v1/{req.account}/{req.container}/"
         return runtime.objectstore.tempurl_context(
             req.project_id, req.container, req.obj, req.method, ["/object" + base, base], link
@@ -221,7 +223,7 @@ class SwiftApp:
         if method == "HEAD":
             await self._listing(send, req, headers, None, None)
             return
-        await self._listing(send, req, headers, items, lambda fmt: container_listing(fmt, name, items))
+        await self._listing(send, req, headers, items, lambda fmt: container_listing(fmt, req.account, name, items))
 
     # --- object -------------------------------------------------------------------------
 
@@ -288,8 +290,18 @@ class SwiftApp:
             await send_simple(send, 201, await run(copy))
             return
         if method == "POST":
-            await run(lambda: svc.post_object(authenticate(runtime, req, "object"), pid, container, name, req.headers))
-            await send_simple(send, 202)
+            target = await run(
+                lambda: svc.post_object(authenticate(runtime, req, "object"), pid, container, name, req.headers)
+            )
+            if target is None:
+                await send_simple(send, 202)
+                return
+            # Swift's symlink middleware: the POST changed the link; the client is told where its
+            # target is (where this cloud serves it: Swift's path under the API's /object prefix)
+            message = (
+                b"The requested POST was applied to a symlink. POST directly to the target to apply requested metadata."
+            )
+            await send_simple(send, 307, {"Location": "/object" + target.path()}, message, b"text/plain; charset=UTF-8")
             return
         if method == "DELETE":
             report = await run(
