@@ -301,6 +301,10 @@ class ObjectStoreSection(_Section):
     # a holder of this role on any project administers every account, sets account quotas
     # (Swift keystoneauth's ``reseller_admin_role``); cloud admins always may
     reseller_admin_role: str = "ResellerAdmin"
+    # Swift's crossdomain middleware: the ``<cross-domain-policy>`` elements served at
+    # ``/object/crossdomain.xml`` for Flash/Silverlight clients, e.g.
+    # '<allow-access-from domain="*" secure="false" />'; empty: not served (404) nor advertised
+    cross_domain_policy: str = ""
     # ``workers`` > 0: that many extra processes serve the Swift API (``/object/...`` only) on
     # ``port`` of the API's host, sharing one listening socket, and the catalog's object-store
     # endpoint moves there (like swift-proxy's workers). 0: the API process serves it.

@@ -226,3 +226,18 @@ def test_copy_answers_with_the_copys_metadata_and_swifts_texts(alice) -> None:
     assert r.status_code == 409 and "There was a conflict when trying to complete your request." in r.text
     r = alice("PUT", "/" + "x" * 257)
     assert r.status_code == 400 and "Container name length of 257 longer than 256" in r.text
+
+
+def test_crossdomain_xml_is_served_only_when_the_operator_sets_a_policy(os_runtime, os_client, monkeypatch) -> None:
+    """Swift's crossdomain middleware: off by default (404, not in /info); with
+    ``[objectstore] cross_domain_policy`` the policy document, advertised in /info."""
+    assert os_client.get("/object/crossdomain.xml").status_code == 404
+    assert "crossdomain" not in os_client.get("/object/info").json()
+    policy = '<allow-access-from domain="*" secure="false" />'
+    monkeypatch.setattr(os_runtime.config.objectstore, "cross_domain_policy", policy)
+    r = os_client.get("/object/crossdomain.xml")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    assert r.text.startswith('<?xml version="1.0"?>\n<!DOCTYPE cross-domain-policy SYSTEM ')
+    assert r.text.endswith(f"<cross-domain-policy>\n{policy}\n</cross-domain-policy>")
+    assert "x-trans-id" in r.headers
+    assert os_client.get("/object/info").json()["crossdomain"] == {}

@@ -464,6 +464,8 @@ def cloud_config(config_path: Path) -> None:
         "driver": "fs",
         "path": str(data_dir / f"objects-{SECOND_STORAGE_POLICY}"),
     }
+    # Swift's crossdomain middleware, with the policy of Swift's own sample configuration
+    data["objectstore"]["cross_domain_policy"] = '<allow-access-from domain="*" secure="false" />'
     config_path.write_text(to_toml(data, "Overcast conformance cloud (scripts/conformance.sh)."))
 
 

@@ -9,7 +9,7 @@ swiftclient before segmented uploads) and ``/object/healthcheck`` are ordinary r
 import re
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from overcast.objectstore.archives import MAX_CONTAINERS, MAX_FAILED
 from overcast import __version__
@@ -17,6 +17,7 @@ from overcast.api.deps import get_runtime
 from overcast.api.middleware import RouteLimit
 from overcast.api.objectstore.swift import SwiftApp
 from overcast.config import Config
+from overcast.errors import NotFound
 from overcast.objectstore.service import MAX_BULK_DELETES
 from overcast.objectstore.names import MAX_CONTAINER_NAME, MAX_OBJECT_NAME
 from overcast.objectstore.metadata import MAX_META_COUNT, MAX_META_NAME, MAX_META_VALUE
@@ -90,9 +91,26 @@ def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
             "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": MAX_BULK_DELETES},
             "bulk_upload": {"max_containers_per_extraction": MAX_CONTAINERS, "max_failed_extractions": MAX_FAILED},
             "symlink": {"symloop_max": SYMLOOP_MAX, "static_links": True},
+            **({"crossdomain": {}} if settings.cross_domain_policy else {}),
             "overcast": {"version": __version__},
         }
     )
+
+
+CROSS_DOMAIN_XML = (
+    '<?xml version="1.0"?>\n'
+    '<!DOCTYPE cross-domain-policy SYSTEM "http://www.adobe.com/xml/dtds/cross-domain-policy.dtd" >\n'
+    "<cross-domain-policy>\n{}\n</cross-domain-policy>"
+)
+
+
+@router.get("/object/crossdomain.xml", include_in_schema=False)
+def crossdomain(runtime=Depends(get_runtime)) -> Response:  # noqa: B008
+    """Swift's crossdomain middleware: the operator's ``[objectstore] cross_domain_policy``."""
+    policy = runtime.config.objectstore.cross_domain_policy
+    if not policy:
+        raise NotFound("crossdomain.xml is not served: [objectstore] cross_domain_policy is not set")
+    return Response(CROSS_DOMAIN_XML.format(policy), media_type="application/xml")
 
 
 @router.get("/object/healthcheck", include_in_schema=False)
