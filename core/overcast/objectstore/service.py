@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from overcast.config import validate_driver_options
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from overcast.objectstore import acl, metadata, names, quotas, tempurl, versioning
+from overcast.objectstore import acl, formpost, metadata, names, quotas, tempurl, versioning
 from overcast.objectstore.listing import Subdir, continue_after, swift_listing
 from overcast.objectstore.objects import ObjectOps
 from overcast.sealing import KEY_FILE, Sealer
@@ -164,13 +165,32 @@ class ObjectStoreService(ObjectOps):
         self, project_id: str, container: str, name: str, method: str, container_paths: list[str], link: tempurl.Link
     ) -> RequestContext:
         """The caller a TempURL stands for (its account's owner, for this one request)."""
+        return tempurl.verify(
+            self.temp_url_keys(project_id, container), method, container_paths, name, link, project_id
+        )
+
+    def temp_url_keys(self, project_id: str, container: str) -> list[str]:
+        """The keys that sign TempURLs and FormPost forms for a container: the account's and
+        the container's."""
         keys = [
             v for k, v in self.records.account_meta(project_id).items() if k.startswith("x-account-meta-temp-url-key")
         ]
         record = self.records.container(project_id, container)
         if record is not None:
             keys += [v for k, v in record.meta.items() if k.startswith("x-container-meta-temp-url-key")]
-        return tempurl.verify(keys, method, container_paths, name, link, project_id)
+        return keys
+
+    def form_post(
+        self, project_id: str, container: str, prefix: str, boundary: str, chunks: Iterable[bytes], paths: list[str]
+    ) -> formpost.Answer:
+        """A FormPost upload into ``container`` (files named ``prefix`` + their file name),
+        signed by one of :meth:`temp_url_keys` over one of ``paths``."""
+        owner = tempurl.owner_context(project_id)
+
+        def put(name: str, headers: dict[str, str], data: Iterable[bytes]) -> None:
+            self.put_object(owner, project_id, container, name, headers, data, None, {})
+
+        return formpost.submit(put, self.temp_url_keys(project_id, container), paths, prefix, boundary, chunks)
 
     # --- accounts -----------------------------------------------------------------------
 

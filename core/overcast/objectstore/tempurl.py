@@ -92,16 +92,23 @@ def _disposition(kind: str, filename: str) -> str:
     return f"{kind}; filename=\"{quote(filename, safe=' /')}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def _expected(key: str, method: str, expires: str, path: str, sig: str) -> bool:
-    message = f"{method}\n{expires}\n{path}".encode()
+def signed_by(key: str, message: str, sig: str) -> bool:
+    """Whether ``sig`` is ``key``'s HMAC of ``message`` in one of the forms Swift takes (hex
+    SHA-1 or SHA-256, ``sha512:<base64>``); shared with FormPost's form signatures."""
+    data = message.encode()
     if sig.startswith("sha512:"):
-        mac = hmac.new(key.encode(), message, hashlib.sha512).digest()
+        mac = hmac.new(key.encode(), data, hashlib.sha512).digest()
         given = sig[len("sha512:") :]
         return hmac.compare_digest(base64.urlsafe_b64encode(mac).decode().rstrip("="), given.rstrip("="))
     digest = DIGESTS.get(len(sig))
     if digest is None:
         return False
-    return hmac.compare_digest(hmac.new(key.encode(), message, digest).hexdigest(), sig.lower())
+    return hmac.compare_digest(hmac.new(key.encode(), data, digest).hexdigest(), sig.lower())
+
+
+def owner_context(project_id: str) -> RequestContext:
+    """Who a valid TempURL or FormPost signature acts as: the account's owner, for one request."""
+    return RequestContext(user_id="tempurl", project_id=project_id, roles=frozenset({"member", "reader"}))
 
 
 def verify(
@@ -125,8 +132,6 @@ def verify(
     for key in keys:
         for path in signed_paths:
             for signed in methods:
-                if _expected(key, signed, link.expires, path, link.sig):
-                    return RequestContext(
-                        user_id="tempurl", project_id=project_id, roles=frozenset({"member", "reader"})
-                    )
+                if signed_by(key, f"{signed}\n{link.expires}\n{path}", link.sig):
+                    return owner_context(project_id)
     raise Unauthorized("Temp URL invalid: the signature does not match")

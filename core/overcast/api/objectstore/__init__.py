@@ -46,6 +46,8 @@ def body_limits(config: Config) -> list[RouteLimit]:
     service checks the same limit, and a container's quota, as the data arrives)."""
     return [
         RouteLimit("PUT", re.compile(r"^/object/v1/[^/]+/[^/]+/."), config.objectstore.max_file_size),
+        # a FormPost form's files, to a container or under an object prefix
+        RouteLimit("POST", re.compile(r"^/object/v1/[^/]+/[^/]+"), config.objectstore.max_file_size),
         # an account POST carries a ?bulk-delete list: Swift's 10,000 names, percent-encoded
         RouteLimit("POST", re.compile(r"^/object/v1/[^/]+/?$"), BULK_DELETE_BODY),
         RouteLimit("DELETE", re.compile(r"^/object/v1/[^/]+/?$"), BULK_DELETE_BODY),
@@ -91,6 +93,7 @@ def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
             "bulk_delete": {"max_deletes_per_request": MAX_BULK_DELETES, "max_failed_deletes": MAX_BULK_DELETES},
             "bulk_upload": {"max_containers_per_extraction": MAX_CONTAINERS, "max_failed_extractions": MAX_FAILED},
             "symlink": {"symloop_max": SYMLOOP_MAX, "static_links": True},
+            "formpost": {"allowed_digests": ["sha1", "sha256", "sha512"]},
             **({"crossdomain": {}} if settings.cross_domain_policy else {}),
             "overcast": {"version": __version__},
         }

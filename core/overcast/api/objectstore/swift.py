@@ -21,7 +21,7 @@ from overcast.api.objectstore.asgi import (
 )
 from overcast.api.objectstore.formats import account_listing, container_listing, listing_format, listing_params, FORMATS
 from overcast.errors import BadRequest, MethodNotAllowed, OvercastError, Unauthorized
-from overcast.objectstore import names, tempurl
+from overcast.objectstore import formpost, names, tempurl
 from overcast.objectstore.archives import extract_archive
 from overcast.objectstore.ranges import http_date
 
@@ -176,9 +176,22 @@ class SwiftApp:
 
         await _send_report(send, req, await run(work))
 
+    async def _form_post(self, runtime: Any, req: Request, send: Any, boundary: str) -> None:
+        """Swift's FormPost: a signed form's files stored under the path's prefix (no token)."""
+        prefix = req.obj or ""
+        own = f"/v1/{req.account}/{req.container}" + (f"/{prefix}" if prefix else "")
+        paths = [own, "/object" + own] + ([] if prefix else [own + "/", "/object" + own + "/"])
+        answer = await run(
+            lambda: runtime.objectstore.form_post(req.project_id, req.container, prefix, boundary, req.stream(), paths)
+        )
+        await send_simple(send, answer.status, answer.headers, answer.body, b"text/plain; charset=UTF-8")
+
     async def container(self, runtime: Any, req: Request, send: Any) -> None:
         svc = runtime.objectstore
         pid, name, method = req.project_id, req.container, req.method
+        if method == "POST" and (boundary := formpost.boundary_of(req.headers.get("content-type", ""))):
+            await self._form_post(runtime, req, send, boundary)
+            return
         if "extract-archive" in req.query and method == "PUT":
             await self._extract(runtime, req, send, "container", name, "")
             return
@@ -288,6 +301,9 @@ class SwiftApp:
                 )
 
             await send_simple(send, 201, await run(copy))
+            return
+        if method == "POST" and (boundary := formpost.boundary_of(req.headers.get("content-type", ""))):
+            await self._form_post(runtime, req, send, boundary)
             return
         if method == "POST":
             target = await run(
