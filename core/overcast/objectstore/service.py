@@ -24,6 +24,7 @@ from overcast.objectstore.objects import ObjectOps
 from overcast.sealing import KEY_FILE, Sealer
 from overcast.objectstore.generation import SharedGeneration
 from overcast.objectstore.records import ContainerRecord, Records, merge_meta
+from overcast.objectstore.staticweb import StaticWeb
 from overcast.types import Backend, DriverKind
 
 
@@ -61,6 +62,7 @@ class ObjectStoreService(ObjectOps):
             Sealer(runtime.config.resolve_path("", KEY_FILE)),
         )
         self.backends = self._policies(runtime)
+        self.web = StaticWeb(self)
         self.default_policy = self.settings.default_policy
         self._callers: dict[str, Any] = {}
         self._expirer: threading.Thread | None = None

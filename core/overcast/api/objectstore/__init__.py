@@ -94,6 +94,7 @@ def info(runtime=Depends(get_runtime)) -> JSONResponse:  # noqa: B008
             "bulk_upload": {"max_containers_per_extraction": MAX_CONTAINERS, "max_failed_extractions": MAX_FAILED},
             "symlink": {"symloop_max": SYMLOOP_MAX, "static_links": True},
             "formpost": {"allowed_digests": ["sha1", "sha256", "sha512"]},
+            "staticweb": {},
             **({"crossdomain": {}} if settings.cross_domain_policy else {}),
             "overcast": {"version": __version__},
         }

@@ -37,7 +37,7 @@ class ClientGone(Exception):
 
 
 class Request:
-    __slots__ = ("method", "account", "project_id", "container", "obj", "headers", "query", "receive", "ctx")
+    __slots__ = ("method", "path", "account", "project_id", "container", "obj", "headers", "query", "receive", "ctx")
 
     def __init__(self, scope: Scope, receive: Any) -> None:
         self.method: str = scope["method"]
@@ -48,6 +48,7 @@ class Request:
             raise PreconditionFailed("Invalid UTF8 or contains NULL") from None
         if not path.startswith(PREFIX):
             raise BadRequest("not a Swift v1 path")
+        self.path = path[len(PREFIX) - len("/v1/") :]  # Swift's own form: /v1/<account>/...
         parts = path[len(PREFIX) :].split("/", 2)
         self.account = parts[0]
         self.project_id = names.project_of_account(self.account)

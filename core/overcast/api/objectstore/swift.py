@@ -21,7 +21,7 @@ from overcast.api.objectstore.asgi import (
 )
 from overcast.api.objectstore.formats import account_listing, container_listing, listing_format, listing_params, FORMATS
 from overcast.errors import BadRequest, MethodNotAllowed, OvercastError, Unauthorized
-from overcast.objectstore import formpost, names, tempurl
+from overcast.objectstore import formpost, names, staticweb, tempurl
 from overcast.objectstore.archives import extract_archive
 from overcast.objectstore.ranges import http_date
 
@@ -186,11 +186,37 @@ class SwiftApp:
         )
         await send_simple(send, answer.status, answer.headers, answer.body, b"text/plain; charset=UTF-8")
 
+    async def _web_page(self, runtime: Any, req: Request, send: Any) -> bool:
+        """Swift's StaticWeb for an anonymous (or ``X-Web-Mode``) GET/HEAD: True when the
+        container is a web site and the page went out."""
+        if req.method not in ("GET", "HEAD") or tempurl.link_of(req.query) is not None:
+            return False
+        token = req.headers.get("x-auth-token") or req.headers.get("x-storage-token")
+        if token and not staticweb.web_mode(req.headers):  # an API call, not a web request
+            return False
+        web = runtime.objectstore.web
+
+        def page() -> Any:
+            ctx = authenticate(runtime, req, "object" if req.obj else "container")
+            if not staticweb.wanted(ctx, req.method, req.headers):
+                return None
+            if req.obj:
+                return web.object(ctx, req.project_id, req.container, req.obj, req.path, req.headers)
+            return web.container(ctx, req.project_id, req.container, req.path, req.headers)
+
+        download = await run(page)
+        if download is None:
+            return False
+        await send_download(send, download, head=req.method == "HEAD")
+        return True
+
     async def container(self, runtime: Any, req: Request, send: Any) -> None:
         svc = runtime.objectstore
         pid, name, method = req.project_id, req.container, req.method
         if method == "POST" and (boundary := formpost.boundary_of(req.headers.get("content-type", ""))):
             await self._form_post(runtime, req, send, boundary)
+            return
+        if await self._web_page(runtime, req, send):
             return
         if "extract-archive" in req.query and method == "PUT":
             await self._extract(runtime, req, send, "container", name, "")
@@ -243,6 +269,8 @@ class SwiftApp:
     async def object(self, runtime: Any, req: Request, send: Any) -> None:
         svc = runtime.objectstore
         pid, container, name, method = req.project_id, req.container, req.obj, req.method
+        if await self._web_page(runtime, req, send):
+            return
         if method in ("GET", "HEAD"):
 
             def read() -> Any:
