@@ -95,6 +95,11 @@ def test_bad_forms_are_refused_and_store_nothing(alice, bob, os_client) -> None:
     assert r.status_code == 400 and "No Files To Process" in r.text
     # the two within the count went in, as in Swift; nothing else did
     assert alice("GET", "/uploads").text == "1\n2\n"
+    # a form cut short in the middle of a file keeps nothing of it
+    body, content_type = _form(alice, "/uploads", [("cut", b"y" * 500)])
+    r = os_client.post(alice.base + "/uploads", content=body[:-200], headers={"Content-Type": content_type})
+    assert r.status_code == 400 and "FormPost: the form ended in the middle of a part" in r.text
+    assert alice("HEAD", "/uploads/cut").status_code == 404
     # another account is not opened by this account's key
     bob("PUT", "/inbox")
     r = _post(os_client, bob, "/inbox", _form(bob, "/inbox", [("x", b"x")], key="k"))

@@ -116,7 +116,12 @@ def _parts(chunks: Iterable[bytes], boundary: str) -> Iterator[_Part]:
         return events.popleft()
 
     def body() -> Iterator[bytes]:
-        while (event := next_event()) is not None and event[0] == "data":
+        while True:
+            event = next_event()
+            if event is None:  # a truncated form: the file it was sending is not kept
+                raise FormInvalid("the form ended in the middle of a part")
+            if event[0] != "data":
+                return
             yield event[1]
 
     while (event := next_event()) is not None:
