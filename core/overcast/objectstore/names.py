@@ -10,6 +10,9 @@ from __future__ import annotations
 from overcast.errors import BadRequest, NotFound, PreconditionFailed
 
 ACCOUNT_PREFIX = "AUTH_"
+#: where the API serves Swift's ``/v1/...`` paths: a link this cloud hands out (a redirect's
+#: Location) is ``SERVED_AT + "/v1/..."``; signatures and listings use Swift's own ``/v1/...``
+SERVED_AT = "/object"
 MAX_OBJECT_NAME = 1024
 MAX_CONTAINER_NAME = 256
 

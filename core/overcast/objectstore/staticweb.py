@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from overcast.context import RequestContext
 from overcast.errors import NotFound
+from overcast.objectstore import names
 from overcast.objectstore.listing import Subdir
 from overcast.objectstore.objects import Download
 
@@ -69,7 +70,7 @@ def web_mode(headers: Mapping[str, str]) -> bool:
 
 
 def _redirect_with_slash(path: str) -> Download:
-    location = "/object" + quote(path + "/")  # where this cloud serves Swift's path
+    location = names.SERVED_AT + quote(path + "/")
     return Download(301, {"Location": location, "Content-Length": "0", "Content-Type": "text/html; charset=UTF-8"})
 
 

@@ -26,7 +26,7 @@ from overcast.objectstore.objects import Download
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/object/v1/"
+PREFIX = names.SERVED_AT + "/v1/"
 SMALL_BODY = 4 * 1024 * 1024  # bodies up to this size are read in the event loop before the hop
 BATCH = 1024 * 1024  # a streamed body crosses to the worker thread in batches of about this size
 TEXT_HTML = b"text/html; charset=UTF-8"
@@ -48,7 +48,7 @@ class Request:
             raise PreconditionFailed("Invalid UTF8 or contains NULL") from None
         if not path.startswith(PREFIX):
             raise BadRequest("not a Swift v1 path")
-        self.path = path[len(PREFIX) - len("/v1/") :]  # Swift's own form: /v1/<account>/...
+        self.path = path[len(names.SERVED_AT) :]  # Swift's own form: /v1/<account>/...
         parts = path[len(PREFIX) :].split("/", 2)
         self.account = parts[0]
         self.project_id = names.project_of_account(self.account)

@@ -63,7 +63,7 @@ def authenticate(runtime: Any, req: Request, level: str) -> Any:
             raise BadRequest("The header 'X-Symlink-Target' is not allowed in this tempurl")
         base = f"/v1/{req.account}/{req.container}/"
         return runtime.objectstore.tempurl_context(
-            req.project_id, req.container, req.obj, req.method, ["/object" + base, base], link
+            req.project_id, req.container, req.obj, req.method, [names.SERVED_AT + base, base], link
         )
     token = req.headers.get("x-auth-token") or req.headers.get("x-storage-token")
     if not token:
@@ -180,7 +180,8 @@ class SwiftApp:
         """Swift's FormPost: a signed form's files stored under the path's prefix (no token)."""
         prefix = req.obj or ""
         own = f"/v1/{req.account}/{req.container}" + (f"/{prefix}" if prefix else "")
-        paths = [own, "/object" + own] + ([] if prefix else [own + "/", "/object" + own + "/"])
+        forms = [own] if prefix else [own, own + "/"]  # a signature covers Swift's path or the served one
+        paths = forms + [names.SERVED_AT + form for form in forms]
         answer = await run(
             lambda: runtime.objectstore.form_post(req.project_id, req.container, prefix, boundary, req.stream(), paths)
         )
@@ -341,11 +342,13 @@ class SwiftApp:
                 await send_simple(send, 202)
                 return
             # Swift's symlink middleware: the POST changed the link; the client is told where its
-            # target is (where this cloud serves it: Swift's path under the API's /object prefix)
+            # target is (where this cloud serves it)
             message = (
                 b"The requested POST was applied to a symlink. POST directly to the target to apply requested metadata."
             )
-            await send_simple(send, 307, {"Location": "/object" + target.path()}, message, b"text/plain; charset=UTF-8")
+            await send_simple(
+                send, 307, {"Location": names.SERVED_AT + target.path()}, message, b"text/plain; charset=UTF-8"
+            )
             return
         if method == "DELETE":
             report = await run(
