@@ -64,6 +64,24 @@ def last_host(net: IPNetwork) -> IPAddress:
     return net.broadcast_address - 1 if net.version == 4 else net.broadcast_address
 
 
+#: IPv6 address modes where a port's address is derived from its MAC (SLAAC, EUI-64), not picked
+AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
+
+
+def is_auto_address(subnet: SubnetRecord) -> bool:
+    """An IPv6 subnet whose ports get their EUI-64 address (Neutron's auto-address subnet)."""
+    return subnet.ip_version == 6 and subnet.ipv6_address_mode in AUTO_ADDRESS_MODES
+
+
+def eui64_address(cidr: str, mac: str) -> IPAddress:
+    """The SLAAC address of ``mac`` in a /64: the prefix, then the MAC split by ``ff:fe`` with
+    its universal/local bit flipped (RFC 4291 appendix A)."""
+    value = int(mac.replace(":", "").replace("-", ""), 16)
+    interface_id = ((value >> 24) << 40) | (0xFFFE << 24) | (value & 0xFFFFFF)
+    interface_id ^= 1 << 57
+    return ipaddress.ip_address(int(ipaddress.ip_network(cidr).network_address) | interface_id)
+
+
 def is_usable(ip: IPAddress, net: IPNetwork) -> bool:
     """Inside the subnet, and not its network or (IPv4) broadcast address."""
     return ip in net and first_host(net) <= ip <= last_host(net)  # type: ignore[operator]  # ip in net: same IP version

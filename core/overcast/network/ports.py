@@ -88,6 +88,9 @@ class PortManager:
                 if v4:
                     raise ipam.no_more_addresses(network.id)
             for sub in (s for s in subnets if s.ip_version == 6):
+                if ipam.is_auto_address(sub):
+                    chosen.append((sub, ipam.eui64_address(sub.cidr, port.mac_address)))
+                    continue
                 ip = ipam.pick_free_address(session, sub, spread=1 + attempt)
                 if ip is None:
                     raise ipam.no_more_addresses(network.id)
@@ -116,7 +119,15 @@ class PortManager:
                             f"IP address {ip} is not a valid IP for any subnet on network {network.id}.",
                             code="InvalidIpForNetwork",
                         )
+                    if ipam.is_auto_address(sub) and port.device_owner not in ROUTER_OWNERS:
+                        raise BadRequest(
+                            f"IPv6 address {ip} cannot be directly assigned to a port on subnet {sub.id} "
+                            "since the subnet is configured for automatic addresses",
+                            code="InvalidInput",
+                        )
                     ipam.check_requested_address(session, sub, ip)
+                elif sub is not None and ipam.is_auto_address(sub):
+                    ip = ipam.eui64_address(sub.cidr, port.mac_address)
                 else:
                     if sub is None:  # {"subnet_id": null} alone names neither
                         raise v.invalid("fixed_ips", entry, "each entry needs subnet_id and/or ip_address")

@@ -96,6 +96,35 @@ def _host_routes(values: dict[str, Any], net: ipam.IPNetwork) -> list[dict[str, 
     return out
 
 
+def _check_ipv6_modes(ra_mode: str | None, address_mode: str | None, net: Any) -> None:
+    """Neutron's checks: both modes, when both are set, agree; SLAAC and DHCPv6-stateless
+    addresses are EUI-64, so their subnet is a /64."""
+    if ra_mode and address_mode and ra_mode != address_mode:
+        raise BadRequest(
+            f"Invalid input for operation: ipv6_ra_mode set to '{ra_mode}' with ipv6_address_mode set to "
+            f"'{address_mode}' is not valid. If both attributes are set, they must be the same value.",
+            code="InvalidInput",
+        )
+    auto = {ra_mode, address_mode} & set(ipam.AUTO_ADDRESS_MODES)
+    if auto and net is not None and net.prefixlen != 64:
+        raise BadRequest(
+            f"Invalid input for operation: Invalid CIDR {net} for IPv6 address mode. OpenStack uses the EUI-64 "
+            "address format, which requires the prefix to be /64.",
+            code="InvalidInput",
+        )
+
+
+def _address_existing_ports(session: Session, network: Any, subnet: SubnetRecord) -> None:
+    """A new auto-address subnet gives every port already on the network (but a router's) its
+    EUI-64 address there, as Neutron does."""
+    for port in session.scalars(select(PortRecord).where(PortRecord.network_id == network.id)):
+        if port.device_owner.startswith("network:router"):
+            continue
+        address = str(ipam.eui64_address(subnet.cidr, port.mac_address))
+        session.add(IpAllocationRecord(port_id=port.id, subnet_id=subnet.id, ip_address=address, network_id=network.id))
+        port.revision_number += 1
+
+
 class SubnetManager:
     def __init__(self, runtime: Any, service: Any) -> None:
         self.runtime = runtime
@@ -124,6 +153,7 @@ class SubnetManager:
         for mode_field in ("ipv6_ra_mode", "ipv6_address_mode"):
             if values.get(mode_field) not in IPV6_MODES or (version == 4 and values.get(mode_field)):
                 raise v.invalid(mode_field, values.get(mode_field), "not a valid IPv6 mode for this subnet")
+        _check_ipv6_modes(values.get("ipv6_ra_mode"), values.get("ipv6_address_mode"), fixed_net)
         name = v.string(values, "name")
         description = v.string(values, "description", max_len=1024)
         enable_dhcp = v.boolean(values, "enable_dhcp", True)
@@ -184,7 +214,11 @@ class SubnetManager:
                 ipv6_address_mode=values.get("ipv6_address_mode"),
                 subnetpool_id=pool.id if pool else None,
             )
+            _check_ipv6_modes(subnet.ipv6_ra_mode, subnet.ipv6_address_mode, net)
             session.add(subnet)
+            session.flush()
+            if ipam.is_auto_address(subnet):
+                _address_existing_ports(session, network, subnet)
             network.revision_number += 1
             self.service.quotas.check(session, project_id, "subnet")
             return subnet_view(subnet), network.id
@@ -238,6 +272,15 @@ class SubnetManager:
             sub = get_subnet(s, ctx, subnet_id, write=True)
             allocations = list(s.scalars(select(IpAllocationRecord).where(IpAllocationRecord.subnet_id == subnet_id)))
             owners = {a.port_id: s.get(PortRecord, a.port_id) for a in allocations}
+            if ipam.is_auto_address(sub):
+                # addresses derived from the ports' MACs go with the subnet (Neutron's auto-address
+                # subnets); only a router interface on it keeps it
+                for allocation in allocations:
+                    owner = owners[allocation.port_id]
+                    if owner is not None and owner.device_owner not in ("network:dhcp", "network:router_interface"):
+                        s.delete(allocation)
+                        owners.pop(allocation.port_id)
+                        owner.revision_number += 1
             if any(p.device_owner != "network:dhcp" for p in owners.values()):
                 raise Conflict(
                     f"Unable to complete operation on subnet {subnet_id}: One or more ports have an IP "
