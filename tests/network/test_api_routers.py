@@ -136,6 +136,10 @@ def test_security_groups_and_rules(api: Any) -> None:
         "security_group"
     ]
     assert {r["direction"] for r in sg["security_group_rules"]} == {"egress"}
+    # a project has one default group: another cannot take its name (Neutron's 409)
+    r = api.alice.put(f"{V2}/security-groups/{sg['id']}", json={"security_group": {"name": "default"}})
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "SecurityGroupDefaultAlreadyExists"
+    assert api.alice.get(f"{V2}/security-groups/{sg['id']}").json()["security_group"]["name"] == "web"
     body = {
         "security_group_id": sg["id"],
         "direction": "ingress",

@@ -216,6 +216,8 @@ class SecurityGroupManager:
                     raise Conflict(
                         "Updating default security group not allowed.", code="SecurityGroupCannotUpdateDefault"
                     )
+                if name == "default" and not group.default_for_project:  # one default group per project
+                    raise Conflict("Default security group already exists.", code="SecurityGroupDefaultAlreadyExists")
                 group.name = name
             if "description" in values:
                 group.description = v.string(values, "description", max_len=1024)
