@@ -51,6 +51,9 @@ def test_add_and_remove_security_group(api, api_flavor, compute, fake_drivers):
     assert web in {r.security_group_id for r in plumbed.security_group_rules}
     names = sorted(g["name"] for g in api("GET", f"/servers/{sid}/os-security-groups").json()["security_groups"])
     assert names == ["default", "web"]
+    # the server's own view shows the groups on its ports (not a fixed answer)
+    shown = api("GET", f"/servers/{sid}", "p1").json()["server"]["security_groups"]
+    assert shown == [{"name": "default"}, {"name": "web"}]
 
     r = api("POST", f"/servers/{sid}/action", "p1", {"addSecurityGroup": {"name": "nope"}})
     assert r.status_code == 404
@@ -66,6 +69,9 @@ def test_add_and_remove_security_group(api, api_flavor, compute, fake_drivers):
     r = api("POST", f"/servers/{sid}/action", "p1", {"removeSecurityGroup": {"name": "web"}})
     assert r.status_code == 400
     assert r.json()["badRequest"]["message"] == f"Security group web not associated with the instance {sid}"
+    # with no group left, Nova's view leaves the field out
+    assert api("POST", f"/servers/{sid}/action", "p1", {"removeSecurityGroup": {"name": "default"}}).status_code == 202
+    assert "security_groups" not in api("GET", f"/servers/{sid}", "p1").json()["server"]
     assert api("POST", f"/servers/{sid}/action", "p1", {"addSecurityGroup": {}}).status_code == 400
 
 

@@ -117,6 +117,15 @@ def instance_addresses(runtime: Any, instance_uuid: str) -> dict | None:
     return net.get_instance_addresses(instance_uuid)
 
 
+def instance_security_groups(runtime: Any, instance_uuids: list[str]) -> dict[str, list[str]]:
+    """The security group names on each server's ports (none without a network service)."""
+    net = optional_service(runtime, "network")
+    if net is None:
+        return {}
+    groups: dict[str, list[str]] = net.instance_security_groups(instance_uuids)
+    return groups
+
+
 def deallocate_network(runtime: Any, instance_uuid: str) -> None:
     net = optional_service(runtime, "network")
     if net is not None and hasattr(net, "deallocate_ports"):

@@ -16,7 +16,14 @@ from typing import Any
 from sqlalchemy import select
 
 from overcast.context import RequestContext
-from overcast.db.models.network import FloatingIpRecord, IpAllocationRecord, NetworkRecord, PortRecord
+from overcast.db.models.network import (
+    FloatingIpRecord,
+    IpAllocationRecord,
+    NetworkRecord,
+    PortRecord,
+    PortSecurityGroupRecord,
+    SecurityGroupRecord,
+)
 from overcast.errors import Conflict, NotFound
 from overcast.network import contracts
 from overcast.network.floatingips import FloatingIpManager
@@ -165,6 +172,23 @@ class NetworkService:
                         }
                     )
         return out
+
+    def instance_security_groups(self, instance_uuids: list[str]) -> dict[str, list[str]]:
+        """Nova's ``security_groups`` of each server: the names of the groups on its ports
+        (a server without any is left out)."""
+        out: dict[str, set[str]] = {}
+        if not instance_uuids:
+            return {}
+        with self.runtime.db.session() as s:
+            rows = s.execute(
+                select(PortRecord.device_id, SecurityGroupRecord.name)
+                .join(PortSecurityGroupRecord, PortSecurityGroupRecord.port_id == PortRecord.id)
+                .join(SecurityGroupRecord, SecurityGroupRecord.id == PortSecurityGroupRecord.security_group_id)
+                .where(PortRecord.device_id.in_(instance_uuids))
+            )
+            for device_id, name in rows:
+                out.setdefault(device_id, set()).add(name)
+        return {uuid: sorted(names) for uuid, names in out.items()}
 
     # --- for the load-balancer service ---------------------------------------------------
 

@@ -54,7 +54,7 @@ def _render(
             stmt = select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid.in_([r.uuid for r in recs]))
             for bdm in s.scalars(stmt):
                 volumes.setdefault(bdm.instance_uuid, []).append(bdm)
-    from overcast.compute.peers import instance_addresses
+    from overcast.compute.peers import instance_addresses, instance_security_groups
 
     version = version_of(request)
     tags: dict[str, list[str]] = {}
@@ -64,6 +64,7 @@ def _render(
     statuses: dict[str, str] = {}
     if version >= (2, 16) and ctx.is_admin:
         statuses = compute.hosts.statuses({r.host for r in recs if r.host})
+    security_groups = instance_security_groups(runtime, [r.uuid for r in recs]) if full else {}
     out = []
     for r in recs:
         groups = ([r.server_group_id] if r.server_group_id else []) if one else None
@@ -78,6 +79,7 @@ def _render(
             full,
             groups,
             rebuild,
+            security_groups.get(r.uuid),
         )
         if version >= (2, 26):
             view["tags"] = tags.get(r.uuid, [])

@@ -85,6 +85,7 @@ def server_view(
     full: bool = True,
     groups: list[str] | None = None,
     rebuild: bool = False,
+    security_groups: list[str] | None = None,
 ) -> dict:
     """One server at microversion ``version`` for the caller ``ctx``: the one place that
     decides which fields a server shows (Tempest's compute schemas are the reference).
@@ -96,7 +97,9 @@ def server_view(
     (disabled), UNKNOWN (its agent stopped answering: the status shown is the last one known)
     or "" without a host. ``groups`` (2.71+, show, update and rebuild only) are the ids of
     the server groups it belongs to; ``None`` leaves the field out (list views). ``rebuild``:
-    the rebuild response, which also shows ``key_name`` from 2.54 and ``user_data`` from 2.57."""
+    the rebuild response, which also shows ``key_name`` from 2.54 and ``user_data`` from 2.57.
+    ``security_groups``: the names of the groups on its ports (Nova leaves the field out when
+    there are none)."""
     status = status_of(rec.vm_state, rec.task_state)
     base = base_url(request)
     image: Any = ""
@@ -141,9 +144,10 @@ def server_view(
                     )
                     for b in (volumes or [])
                 ],
-                "security_groups": [{"name": "default"}] if rec.addresses else [],
             }
         )
+    if full and security_groups:
+        out["security_groups"] = [{"name": name} for name in security_groups]
     if full and ctx.is_admin:
         out["OS-EXT-SRV-ATTR:host"] = rec.host
         out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = rec.host
