@@ -9,6 +9,7 @@ from overcast.api.compute import aggregates, hypervisor_uptime, migrations, serv
 from overcast.api.compute import network_proxy  # Nova's network proxies, until 2.35
 from overcast.api.compute import interfaces  # issue 18: os-interface
 from overcast.api.compute import diagnostics, external_events, os_hosts, usage_audit  # issue 16
+from overcast.api.compute import extensions, server_password  # issue 16
 from overcast.api.compute.common import base_url, reply
 from overcast.api.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
 
@@ -94,6 +95,8 @@ for module in (
     usage_audit,
     external_events,
     diagnostics,
+    extensions,
+    server_password,
 ):
     router.include_router(module.router)
 router.include_router(consoles.router)  # issue 17: remote consoles and their websocket proxy

@@ -1,0 +1,25 @@
+"""Compute (issue 16): the password a guest posts to the metadata service (Nova's
+``os-server-password``: the guest's own encrypted password, at most 1020 characters, shown
+to the owner until they clear it).
+
+Revision ID: 0022
+Revises: 0021
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0022"
+down_revision = "0021"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("compute_instances") as batch:
+        batch.add_column(sa.Column("password", sa.Text, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("compute_instances") as batch:
+        batch.drop_column("password")
