@@ -114,6 +114,7 @@ EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     ("os-tenant-networks", "OSTenantNetworks", "Tenant-based Network Management Extension."),
     ("os-used-limits", "UsedLimits", "Provide data on limited resources that are being used."),
     ("os-user-data", "UserData", "Add user_data to the Create Server API."),
+    ("os-volumes", "Volumes", "Volumes support."),
 )
 
 
