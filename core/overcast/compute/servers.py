@@ -461,8 +461,11 @@ class ServerManager:
         tag_filters: dict[str, str] = {
             k: params[k] for k in ("tags", "tags-any", "not-tags", "not-tags-any") if k in params
         }
+        ip_res = {version: _filter_re(params, key) for version, key in ((4, "ip"), (6, "ip6"))}
         with self.db.session() as s:
             rows = [r for r in s.scalars(stmt) if name_re is None or name_re.search(r.name)]
+            if params.get("ip") or params.get("ip6"):
+                rows = [r for r in rows if _ip_matches(r.addresses or {}, ip_res)]
             if tag_filters:
                 from overcast.compute.tags import matches
 
@@ -639,3 +642,26 @@ class ServerManager:
                     self.svc.runner.submit(f"delete {uuid}", self.svc.tasks.delete, uuid)
                 return
         raise Conflict(f"Instance {uuid} is changing state too fast to delete; try again.")
+
+
+def _filter_re(params: dict[str, str], key: str) -> re.Pattern[str] | None:
+    """The regular expression of the ``ip`` or ``ip6`` list filter (400 if it is not one)."""
+    if not params.get(key):
+        return None
+    try:
+        return re.compile(params[key])
+    except re.error:
+        raise BadRequest(f"Invalid regular expression in {key} filter: {params[key]}") from None
+
+
+def _ip_matches(addresses: dict, patterns: dict[int, re.Pattern[str] | None]) -> bool:
+    """Nova's ``_ip_filter``: a fixed address of the server whose version's pattern matches
+    from its start (``ip`` for IPv4, ``ip6`` for IPv6; ``10.1.1.1`` also finds ``10.1.1.10``)."""
+    for items in addresses.values():
+        for item in items:
+            if item.get("OS-EXT-IPS:type", "fixed") != "fixed":
+                continue
+            pattern = patterns.get(int(item.get("version") or 4))
+            if pattern is not None and pattern.match(str(item.get("addr", ""))):
+                return True
+    return False
