@@ -213,3 +213,29 @@ def test_add_and_remove_floating_ip_actions(api: Api, api_flavor: dict, compute:
     assert again.status_code == 409
     gone = api("POST", f"/servers/{sid}/action", "p1", {"addFloatingIp": {"address": fip["ip"]}}, version="2.44")
     assert gone.status_code == 404
+
+    # Nova's multinic actions: one more fixed IP on the server's port on that network, then off again
+    def fixed() -> list[str]:
+        addrs = call(api, "GET", f"/servers/{sid}/ips").json()["addresses"]["n"]
+        return sorted(a["addr"] for a in addrs if a["addr"].startswith("10.45."))
+
+    before = fixed()
+    r = call(api, "POST", f"/servers/{sid}/action", body={"addFixedIp": {"networkId": net["id"]}})
+    assert r.status_code == 202, r.text
+    after = fixed()
+    assert len(after) == len(before) + 1 and set(before) < set(after)
+    port = neutron("GET", f"ports?device_id={sid}", "p1")["ports"][0]
+    assert sorted(f["ip_address"] for f in port["fixed_ips"]) == after
+    added = (set(after) - set(before)).pop()
+    r = call(api, "POST", f"/servers/{sid}/action", body={"removeFixedIp": {"address": added}})
+    assert r.status_code == 202, r.text
+    assert fixed() == before
+    r = call(api, "POST", f"/servers/{sid}/action", body={"removeFixedIp": {"address": added}})
+    assert (
+        r.status_code == 400 and r.json()["badRequest"]["message"] == f"Instance {sid} doesn't have fixed IP '{added}'."
+    )
+    other = str(uuid.uuid4())
+    assert call(api, "POST", f"/servers/{sid}/action", body={"addFixedIp": {"networkId": other}}).status_code == 400
+    assert call(api, "POST", f"/servers/{sid}/action", body={"addFixedIp": {}}).status_code == 400
+    gone = api("POST", f"/servers/{sid}/action", "p1", {"addFixedIp": {"networkId": net["id"]}}, version="2.44")
+    assert gone.status_code == 404

@@ -367,6 +367,12 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         from overcast.errors import NotFound
 
         raise NotFound("The resource could not be found.")
+    elif action in ("addFixedIp", "removeFixedIp"):  # Nova's multinic actions, until 2.43
+        from overcast.compute.interfaces import InterfaceAttachments
+
+        attachments = InterfaceAttachments(runtime)
+        multinic = attachments.add_fixed_ip if action == "addFixedIp" else attachments.remove_fixed_ip
+        multinic(ctx, server_id, args)
     elif action in ("addFloatingIp", "removeFloatingIp"):  # Nova's network proxy, until 2.43
         from overcast.compute import network_proxy
 
