@@ -458,7 +458,19 @@ def cloud_config(config_path: Path) -> None:
         web_download_allowed=[parse_config(data, config_path).object_store_url() + "/object/v1/"],
         web_download_allow_local=True,
     )
+    # the metadata API on a free port, not Nova's 8775: another conformance cloud on this
+    # machine (another checkout's run) may hold that one
+    data.setdefault("metadata", {})["port"] = free_port()
     config_path.write_text(to_toml(data, "Overcast conformance cloud (scripts/conformance.sh)."))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def cleanup(url: str, password: str, timeout: float = 300) -> None:
