@@ -96,6 +96,7 @@ class InstanceRecord(Base):
     shelved_image_id: Mapped[str | None] = mapped_column(String(36))  # the shelve snapshot (issue 18)
     scheduler_hints: Mapped[dict | None] = mapped_column()  # same_host / different_host server ids (issue 16)
     password: Mapped[str | None] = mapped_column(Text)  # what the guest posted to the metadata service (issue 16)
+    reservation_id: Mapped[str | None] = mapped_column(String(36))  # one per create request, r-xxxxxxxx (issue 16)
     progress: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,6 +1,7 @@
 """Compute (issue 16): the password a guest posts to the metadata service (Nova's
 ``os-server-password``: the guest's own encrypted password, at most 1020 characters, shown
-to the owner until they clear it).
+to the owner until they clear it), and the reservation id a create request gives all the
+servers it makes (Nova's ``r-xxxxxxxx``; servers made before keep the id they were shown).
 
 Revision ID: 0022
 Revises: 0021
@@ -18,8 +19,11 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("compute_instances") as batch:
         batch.add_column(sa.Column("password", sa.Text, nullable=True))
+        batch.add_column(sa.Column("reservation_id", sa.String(36), nullable=True))
+    op.execute("UPDATE compute_instances SET reservation_id = 'r-' || substr(uuid, 1, 8)")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("compute_instances") as batch:
+        batch.drop_column("reservation_id")
         batch.drop_column("password")
