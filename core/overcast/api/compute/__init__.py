@@ -9,7 +9,7 @@ from overcast.api.compute import aggregates, hypervisor_uptime, migrations, serv
 from overcast.api.compute import network_proxy  # Nova's network proxies, until 2.35
 from overcast.api.compute import interfaces  # issue 18: os-interface
 from overcast.api.compute import diagnostics, external_events, os_hosts, usage_audit  # issue 16
-from overcast.api.compute import extensions, server_password, volume_proxy  # issue 16
+from overcast.api.compute import extensions, quota_classes, server_password, volume_proxy  # issue 16
 from overcast.api.compute.common import base_url, reply
 from overcast.api.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
 from overcast.api.deps import context_of
@@ -100,6 +100,7 @@ for module in (
     extensions,
     server_password,
     volume_proxy,
+    quota_classes,
 ):
     router.include_router(module.router)
 router.include_router(consoles.router)  # issue 17: remote consoles and their websocket proxy

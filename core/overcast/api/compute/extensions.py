@@ -3,7 +3,7 @@ old clients (every v2.1 "extension" is part of the API, so Nova answers a fixed 
 list here holds the entries of Nova's ``EXTENSION_LIST`` whose feature this cloud serves;
 those it lacks (cells, cloudpipe, bare metal, agents, certificates, fping, floating IP DNS
 and bulk, personality, deferred delete, ephemeral rebuild, default security group rules,
-assisted volume snapshots, quota classes, admin password, fixed IPs, virtual interfaces,
+assisted volume snapshots, admin password, fixed IPs, virtual interfaces,
 swap volume, console auth tokens) are left out, so a client that probes for them learns the
 truth."""
 
@@ -97,6 +97,7 @@ EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     ("os-multiple-create", "MultipleCreate", "Allow multiple create in the Create Server v2.1 API."),
     ("os-networks", "Networks", "Admin-only Network Management Extension."),
     ("os-pause-server", "PauseServer", "Enable pause/unpause server actions."),
+    ("os-quota-class-sets", "QuotaClasses", "Quota classes management support."),
     ("os-quota-sets", "Quotas", "Quotas management support."),
     ("os-rescue", "Rescue", "Instance rescue mode."),
     ("os-security-groups", "SecurityGroups", "Security group support."),

@@ -201,6 +201,17 @@ class QuotaLimit(Base):
     hard_limit: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
+class QuotaClassLimit(Base):
+    """A quota class's limit (Nova's ``os-quota-class-sets``); the ``default`` class's rows
+    replace the configured defaults for every project without its own limit (issue 16)."""
+
+    __tablename__ = "compute_quota_classes"
+
+    class_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class QuotaUsage(Base):
     """What a project uses now; claimed with a conditional UPDATE (see ``quotas.py``)."""
 
