@@ -329,7 +329,8 @@ class HypervisorHooks(Protocol):
 
     @hookspec(firstresult=True)
     def get_console_output(self, host: Host, instance: Instance, length: int | None) -> str:
-        """The guest's serial console log (the last ``length`` lines if given). Blocks briefly."""
+        """The guest's serial console log (at least its last ``length`` lines if given: the
+        core cuts the text to Nova's ``length`` itself). Blocks briefly."""
 
     @hookspec(firstresult=True)
     def migrate_disk_and_power_off(self, host: Host, instance: Instance, dest: Host, flavor: Flavor) -> MigrationData:

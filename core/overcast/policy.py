@@ -97,6 +97,8 @@ RULES: dict[str, str] = {
     "compute:volume_attachments:swap": "admin",  # Nova's swap volume: admin/service
     "compute:quota_sets:update": "admin",
     "compute:quota_sets:delete": "admin",
+    "compute:quota_classes:show": "admin",  # os-quota-class-sets (issue 16), as Nova
+    "compute:quota_classes:update": "admin",
     "compute:migrations:list": "admin",  # os-migrations (issue 18), as Nova
     "compute:aggregates:list": "admin",  # os-aggregates (issue 18): all admin, as Nova
     "compute:aggregates:show": "admin",

@@ -143,7 +143,9 @@ def test_guest_reads_its_own_metadata(cloud_runtime, md, two_servers) -> None:
         "vendor_data.json",
         "network_data.json",
         "vendor_data2.json",
+        "password",
     }
+    assert "password" not in md.get("/openstack/2012-08-10/", headers=h).text.split("\n")
     assert md.get("/openstack", headers=h).text.split("\n")[-1] == "latest"
     # EC2
     assert "latest" in md.get("/", headers=h).text.split("\n")
@@ -159,6 +161,25 @@ def test_guest_reads_its_own_metadata(cloud_runtime, md, two_servers) -> None:
     assert {"instance-id", "local-ipv4", "public-ipv4", "hostname", "public-keys/", "placement/"} <= set(tree)
     assert md.get("/latest/meta-data/nothing", headers=h).status_code == 404
     assert md.post("/openstack/latest/meta_data.json", headers=h).status_code == 405
+
+
+def test_guest_posts_its_password_once_and_the_owner_reads_and_clears_it(cloud_runtime, api, md, two_servers) -> None:
+    mine = two_servers["mine"]
+    h = _headers(cloud_runtime, "network", two_servers["net_a"], _ip(mine))
+    url = f"/servers/{mine['id']}/os-server-password"
+    assert md.get("/openstack/latest/password", headers=h).text == ""
+    assert api("GET", url, "p1").json() == {"password": ""}
+    assert md.post("/openstack/2012-08-10/password", headers=h, content=b"x").status_code == 405  # not yet then
+    assert md.post("/openstack/latest/password", headers=h, content=b"x" * 1021).status_code == 400
+    assert md.post("/openstack/2013-04-04/password", headers=h, content=b"c2VjcmV0").status_code == 200
+    assert md.post("/openstack/latest/password", headers=h, content=b"again").status_code == 409
+    assert md.get("/openstack/latest/password", headers=h).text == "c2VjcmV0"
+    assert api("GET", url, "p1").json() == {"password": "c2VjcmV0"}
+    assert api("GET", url, "p2").status_code == 404  # another project's server
+    r = api("DELETE", url, "p1")
+    assert r.status_code == 204 and r.content == b""
+    assert api("GET", url, "p1").json() == {"password": ""}
+    assert md.post("/openstack/latest/password", headers=h, content=b"new").status_code == 200
 
 
 def test_requests_are_attributed_or_refused(cloud_runtime, md, two_servers) -> None:

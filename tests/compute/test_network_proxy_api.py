@@ -82,6 +82,28 @@ def test_security_groups_and_rules(api: Api) -> None:
     assert bad_name.status_code == 400
 
 
+def test_rule_cidr_kept_as_given_and_a_peer_group_deleted_with_its_rules(api: Api) -> None:
+    def group(name: str) -> str:
+        body = {"security_group": {"name": name, "description": name}}
+        return call(api, "POST", "/os-security-groups", body=body).json()["security_group"]["id"]
+
+    sg1, sg2 = group("one"), group("two")
+    rule = {"parent_group_id": sg1, "ip_protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "10.2.3.124/24"}
+    made = call(api, "POST", "/os-security-group-rules", body={"security_group_rule": rule}).json()
+    assert made["security_group_rule"]["ip_range"] == {"cidr": "10.2.3.124/24"}  # as Nova and Neutron keep it
+    neutron = api.client.get(
+        f"/networking/v2.0/security-group-rules/{made['security_group_rule']['id']}",
+        headers={"X-Auth-Token": api.tokens["p1"]},
+    ).json()["security_group_rule"]
+    assert neutron["remote_ip_prefix"] == "10.2.3.124/24" and neutron["normalized_cidr"] == "10.2.3.0/24"
+    peer = {**rule, "cidr": None, "group_id": sg2, "from_port": 80, "to_port": 80}
+    del peer["cidr"]
+    assert call(api, "POST", "/os-security-group-rules", body={"security_group_rule": peer}).status_code == 200
+    assert call(api, "DELETE", f"/os-security-groups/{sg2}").status_code == 202
+    rules = call(api, "GET", f"/os-security-groups/{sg1}").json()["security_group"]["rules"]
+    assert [r["ip_range"] for r in rules] == [{"cidr": "10.2.3.124/24"}]  # the peer's rule went with it
+
+
 def test_floating_ips_pools_and_tenant_networks(api: Api) -> None:
     def neutron(method: str, path: str, who: str, body: object = None) -> dict:
         r = api.client.request(method, f"/networking/v2.0/{path}", json=body, headers={"X-Auth-Token": api.tokens[who]})
@@ -177,6 +199,11 @@ def test_add_and_remove_floating_ip_actions(api: Api, api_flavor: dict, compute:
     assert shown["instance_id"] == sid and shown["fixed_ip"].startswith("10.45.0.")
     missing = call(api, "POST", f"/servers/{sid}/action", body={"addFloatingIp": {"address": "172.30.8.250"}})
     assert missing.status_code == 404
+    second = call(api, "POST", "/os-floating-ips", body={"pool": "public"}).json()["floating_ip"]
+    r = call(api, "POST", f"/servers/{sid}/action", body={"addFloatingIp": {"address": second["ip"]}})
+    assert r.status_code == 400 and r.json()["badRequest"]["message"].startswith(
+        f"Unable to associate floating IP {second['ip']} to fixed IP {shown['fixed_ip']} for instance {sid}. Error: "
+    )  # that fixed IP has a floating IP already: Nova's 400 over Neutron's 409
     assert (
         call(api, "POST", f"/servers/{sid}/action", body={"removeFloatingIp": {"address": fip["ip"]}}).status_code
         == 202
@@ -185,4 +212,30 @@ def test_add_and_remove_floating_ip_actions(api: Api, api_flavor: dict, compute:
     again = call(api, "POST", f"/servers/{sid}/action", body={"removeFloatingIp": {"address": fip["ip"]}})
     assert again.status_code == 409
     gone = api("POST", f"/servers/{sid}/action", "p1", {"addFloatingIp": {"address": fip["ip"]}}, version="2.44")
+    assert gone.status_code == 404
+
+    # Nova's multinic actions: one more fixed IP on the server's port on that network, then off again
+    def fixed() -> list[str]:
+        addrs = call(api, "GET", f"/servers/{sid}/ips").json()["addresses"]["n"]
+        return sorted(a["addr"] for a in addrs if a["addr"].startswith("10.45."))
+
+    before = fixed()
+    r = call(api, "POST", f"/servers/{sid}/action", body={"addFixedIp": {"networkId": net["id"]}})
+    assert r.status_code == 202, r.text
+    after = fixed()
+    assert len(after) == len(before) + 1 and set(before) < set(after)
+    port = neutron("GET", f"ports?device_id={sid}", "p1")["ports"][0]
+    assert sorted(f["ip_address"] for f in port["fixed_ips"]) == after
+    added = (set(after) - set(before)).pop()
+    r = call(api, "POST", f"/servers/{sid}/action", body={"removeFixedIp": {"address": added}})
+    assert r.status_code == 202, r.text
+    assert fixed() == before
+    r = call(api, "POST", f"/servers/{sid}/action", body={"removeFixedIp": {"address": added}})
+    assert (
+        r.status_code == 400 and r.json()["badRequest"]["message"] == f"Instance {sid} doesn't have fixed IP '{added}'."
+    )
+    other = str(uuid.uuid4())
+    assert call(api, "POST", f"/servers/{sid}/action", body={"addFixedIp": {"networkId": other}}).status_code == 400
+    assert call(api, "POST", f"/servers/{sid}/action", body={"addFixedIp": {}}).status_code == 400
+    gone = api("POST", f"/servers/{sid}/action", "p1", {"addFixedIp": {"networkId": net["id"]}}, version="2.44")
     assert gone.status_code == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from overcast.compute import states as st
-from overcast.errors import Conflict, DriverError, NotFound
+from overcast.errors import BadRequest, DriverError, NotFound
 from overcast.db.values import load
 from overcast.types import ConnectionInfo, PowerState
 
@@ -60,7 +60,7 @@ def test_volume_attach_handshake(compute, ctx, flavor, fake_drivers):
     assert vols.calls == ["reserve_attach", f"initialize_connection {server.host}", "complete_attach"]
     guest = fake_drivers.hypervisor.guests[server.host][server.hv_name]
     assert guest["volumes"]["/dev/vdb"].data["host"] == server.host  # connector came from the host
-    with pytest.raises(Conflict):
+    with pytest.raises(BadRequest, match="Invalid volume: volume vol-1 already attached"):  # Nova's InvalidVolume
         compute.volumes.attach(ctx, server.uuid, "vol-1")
     with pytest.raises(NotFound):
         compute.volumes.attach(make_ctx("p2"), server.uuid, "vol-1")

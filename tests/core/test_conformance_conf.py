@@ -62,3 +62,18 @@ def test_conformance_cloud_config_adds_the_silver_storage_policy(tmp_path) -> No
     config = load_config(tmp_path / "overcast.toml")
     assert SECOND_STORAGE_POLICY == "silver"
     assert config.objectstore.policies["silver"].driver == "fs"
+
+
+def test_cloud_config_puts_the_metadata_api_on_a_free_port(tmp_path) -> None:
+    """Two conformance clouds on one machine (two checkouts) must not both want Nova's 8775."""
+    import tomllib
+
+    from overcast.cli.server import to_toml
+    from overcast.testing.conformance import cloud_config
+    from overcast.testing.fixtures import fake_config_data
+
+    path = tmp_path / "overcast.toml"
+    path.write_text(to_toml(fake_config_data(tmp_path, hosts=1), "test"))
+    cloud_config(path)
+    port = tomllib.loads(path.read_text())["metadata"]["port"]
+    assert isinstance(port, int) and port not in (0, 8775)

@@ -107,6 +107,15 @@ def test_fixed_ip_requests(api: Any) -> None:
     assert moved["fixed_ips"][0]["ip_address"] == "10.0.0.78"
     again = make_port(api.alice, net["id"], fixed_ips=[{"ip_address": "10.0.0.77"}])  # released by the move
     assert again["fixed_ips"][0]["ip_address"] == "10.0.0.77"
+    # one more address from the subnet beside the one kept: never the kept one again
+    kept = moved["fixed_ips"][0]
+    grown = api.alice.put(
+        f"{V2}/ports/{port['id']}",
+        json={"port": {"fixed_ips": [{"subnet_id": kept["subnet_id"]}, kept]}},
+    )
+    assert grown.status_code == 200, grown.text
+    addresses = [f["ip_address"] for f in grown.json()["port"]["fixed_ips"]]
+    assert len(set(addresses)) == 2 and "10.0.0.78" in addresses
 
 
 def test_full_allocation_pool_is_a_clear_409_and_changes_nothing(api: Any) -> None:

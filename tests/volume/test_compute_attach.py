@@ -68,6 +68,15 @@ def test_server_add_and_remove_volume(cloud: Any, api: Api, api_b: Api, settle: 
     )
     assert r.status_code == 200, r.text
     assert r.json()["volumeAttachment"]["device"] == "/dev/vdb"
+    again = cloud.request(
+        "POST",
+        f"/compute/v2.1/servers/{server_id}/os-volume_attachments",
+        token=api.token,
+        headers=NOVA,
+        json={"volumeAttachment": {"volumeId": vol["id"]}},
+    )  # Nova's InvalidVolume: 400
+    assert again.status_code == 400
+    assert again.json()["badRequest"]["message"] == f"Invalid volume: volume {vol['id']} already attached"
     shown = api.get(f"volumes/{vol['id']}").json()["volume"]
     assert shown["status"] == "in-use" and shown["attachments"][0]["server_id"] == server_id
     assert shown["attachments"][0]["device"] == "/dev/vdb"

@@ -26,6 +26,15 @@ PROTOCOLS = {"serial": ("serial",), "vnc": ("novnc",)}
 TOKEN_TTL = 600.0  # Nova's [consoleauth] token_ttl default
 
 
+def tail_log(output: str, length: int) -> str:
+    """Nova's ``_tail_log``: the last ``length`` items of the output split on newlines, so
+    a log ending in a newline gives ``length - 1`` lines and the empty item after the last
+    newline (``len(out.split("\\n")) == length``, as Tempest checks); ``0`` gives ``""``."""
+    if length <= 0:
+        return ""
+    return "\n".join(output.split("\n")[-length:])
+
+
 class FeatureNotSupported(OvercastError):
     """Nova's ``raise_feature_not_supported``: the driver has no such console."""
 

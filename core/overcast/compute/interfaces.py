@@ -293,6 +293,63 @@ class InterfaceAttachments:
             self._refresh_addresses(uuid)
             self._record(ctx, uuid, "detach_interface", instance.project_id)
 
+    # --- Nova's multinic actions (addFixedIp / removeFixedIp, before 2.44) ----------------------
+
+    def add_fixed_ip(self, ctx: RequestContext, uuid: str, args: Any) -> None:
+        """Nova's ``add_fixed_ip_to_instance``: one more fixed IP, from the first subnet of
+        ``networkId`` that has one to give, on the server's port on that network."""
+        if not isinstance(args, dict) or "networkId" not in args:
+            raise BadRequest("Invalid input for field/attribute addFixedIp. 'networkId' is a required property")
+        network_id = args["networkId"]
+        if isinstance(network_id, bool) or not isinstance(network_id, (str, int)):
+            raise BadRequest(f"Invalid input for field/attribute networkId. Value: {network_id}.")
+        net = self._net()
+        with _server_lock(uuid):
+            instance, _host = self._gate(ctx, uuid, "add_fixed_ip")
+            ports = [p for p in net.instance_ports(uuid) if p["network_id"] == str(network_id)]
+            subnets = [x["id"] for x in net.subnets.list(ctx) if x["network_id"] == str(network_id)]
+            if not ports or not subnets:
+                raise BadRequest(f"Network could not be found for instance {uuid}.")
+            for port in ports:
+                for subnet_id in subnets:
+                    kept = [{"subnet_id": f["subnet_id"], "ip_address": f["ip_address"]} for f in port["fixed_ips"]]
+                    try:
+                        net.ports.update(ctx, port["id"], {"port": {"fixed_ips": [*kept, {"subnet_id": subnet_id}]}})
+                    except (BadRequest, Conflict) as exc:  # that subnet is full: try the next, as Nova
+                        log.debug("no fixed IP from subnet %s for port %s: %s", subnet_id, port["id"], exc)
+                        continue
+                    self._refresh_addresses(uuid)
+                    self._record(ctx, uuid, "add_fixed_ip", instance.project_id)
+                    return
+            raise BadRequest(f"Zero fixed IPs available on network {network_id} for instance {uuid}.")
+
+    def remove_fixed_ip(self, ctx: RequestContext, uuid: str, args: Any) -> None:
+        """Nova's ``remove_fixed_ip_from_instance``: the address off the server's port holding it."""
+        if not isinstance(args, dict) or "address" not in args:
+            raise BadRequest("Invalid input for field/attribute removeFixedIp. 'address' is a required property")
+        address = args["address"]
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise BadRequest(f"Invalid input for field/attribute address. Value: {address}.") from None
+        net = self._net()
+        with _server_lock(uuid):
+            instance, _host = self._gate(ctx, uuid, "remove_fixed_ip")
+            for port in net.instance_ports(uuid):
+                held = [f for f in port["fixed_ips"] if f["ip_address"] == address]
+                if not held:
+                    continue
+                kept = [
+                    {"subnet_id": f["subnet_id"], "ip_address": f["ip_address"]}
+                    for f in port["fixed_ips"]
+                    if f["ip_address"] != address
+                ]
+                net.ports.update(ctx, port["id"], {"port": {"fixed_ips": kept}})
+                self._refresh_addresses(uuid)
+                self._record(ctx, uuid, "remove_fixed_ip", instance.project_id)
+                return
+        raise BadRequest(f"Instance {uuid} doesn't have fixed IP '{address}'.")
+
     @staticmethod
     def _vif(net: Any, uuid: str, port_id: str) -> VifDetails | None:
         """The bound port as the driver plugged it (``None`` if it was never bound)."""

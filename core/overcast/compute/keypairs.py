@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import re
 
@@ -14,20 +15,36 @@ from overcast.db.models.compute import KeyPairRecord
 from overcast.errors import BadRequest, Conflict, NotFound
 
 _NAME = re.compile(r"^[\w\-. @]{1,255}$")
-_SSH_TYPES = ("ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-dss")
 
 
 def fingerprint(public_key: str) -> str:
-    """The MD5 fingerprint Nova shows (``aa:bb:...``); raises BadRequest for a bad key."""
-    parts = public_key.strip().split()
-    if len(parts) < 2 or parts[0] not in _SSH_TYPES:
-        raise BadRequest("Keypair data is invalid: failed to generate fingerprint")
+    """Nova's ``generate_fingerprint``: the MD5 fingerprint (``aa:bb:...``) of a key that
+    ``cryptography`` loads as an OpenSSH public key; BadRequest otherwise (``ssh-rsa JUNK``,
+    a blob of zeros)."""
+    from cryptography.hazmat.primitives import serialization
+
     try:
-        blob = base64.b64decode(parts[1], validate=True)
-    except (ValueError, TypeError):
+        serialization.load_ssh_public_key(public_key.strip().encode())
+        blob = base64.b64decode(public_key.strip().split()[1], validate=True)
+    except (ValueError, TypeError, IndexError, UnicodeError, binascii.Error):
         raise BadRequest("Keypair data is invalid: failed to generate fingerprint") from None
     digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
     return ":".join(digest[i : i + 2] for i in range(0, 32, 2))
+
+
+def x509_fingerprint(pem: str) -> str:
+    """Nova's ``generate_x509_fingerprint``: the SHA-1 fingerprint of a PEM certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise BadRequest(
+            f"Keypair data is invalid: failed to generate X509 fingerprint. Error message: {exc}"
+        ) from None
+    digest = cert.fingerprint(hashes.SHA1()).hex()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def generate() -> tuple[str, str]:
@@ -41,6 +58,35 @@ def generate() -> tuple[str, str]:
     ).decode()
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     return public + " Generated-by-Overcast", private
+
+
+def generate_x509(user_id: str, project_id: str) -> tuple[str, str]:
+    """Nova's ``generate_x509_cert``: a self-signed certificate for the user (RSA 2048, ten
+    years) as (PEM certificate, PEM private key)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{project_id}-{user_id}"[:64])])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    ).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), private
 
 
 class KeyPairManager:
@@ -64,16 +110,20 @@ class KeyPairManager:
             raise BadRequest(f"Invalid input for field/attribute type. Value: {key_type}.")
         public_key = body.get("public_key")
         private_key = None
+        owner = self._owner(ctx, body.get("user_id"))
         if public_key is None:
-            public_key, private_key = generate()
+            if key_type == "x509":
+                public_key, private_key = generate_x509(owner, ctx.project_id or "")
+            else:
+                public_key, private_key = generate()
         elif not isinstance(public_key, str):
             raise BadRequest("Invalid input for field/attribute public_key.")
         rec = KeyPairRecord(
             name=name,
-            user_id=self._owner(ctx, body.get("user_id")),
+            user_id=owner,
             project_id=ctx.project_id or "",
-            public_key=public_key.strip(),
-            fingerprint=fingerprint(public_key),
+            public_key=public_key.strip() if key_type == "ssh" else public_key,
+            fingerprint=fingerprint(public_key) if key_type == "ssh" else x509_fingerprint(public_key),
             type=key_type,
         )
         try:

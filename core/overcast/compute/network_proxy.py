@@ -196,7 +196,8 @@ def create_rule(runtime: Any, ctx: RequestContext, body: Any) -> dict[str, Any]:
         except ValueError:
             raise BadRequest(f"Invalid cidr {cidr}.") from None
         rule["ethertype"] = f"IPv{network_cidr.version}"
-        rule["remote_ip_prefix"] = str(network_cidr)
+        # as given (Nova's parse_cidr): Neutron keeps the host bits, Nova shows them back
+        rule["remote_ip_prefix"] = str(ipaddress.ip_interface(cidr or "0.0.0.0/0"))
     try:
         made = net.security_groups.create_rule(ctx, {"security_group_rule": rule})
     except Conflict:
@@ -373,11 +374,20 @@ def add_floating_ip(runtime: Any, ctx: RequestContext, compute: Any, server_id: 
             ip = fixed["ip_address"]
             if (wanted is None and ipaddress.ip_address(ip).version == 4) or ip == wanted:
                 body = {"floatingip": {"port_id": port["id"], "fixed_ip_address": ip}}
-                network(runtime).floating_ips.update(ctx, fip["id"], body)
+                try:
+                    network(runtime).floating_ips.update(ctx, fip["id"], body)
+                except (Conflict, BadRequest) as exc:  # Nova turns the network service's refusal into a 400
+                    raise BadRequest(
+                        f"Unable to associate floating IP {fip['floating_ip_address']} to fixed IP {ip} for "
+                        f"instance {server_id}. Error: {exc.message}"
+                    ) from None
                 return
     if wanted is not None:
         raise BadRequest("Specified fixed address not assigned to instance")
-    raise BadRequest(f"Unable to associate floating IP {fip['floating_ip_address']}: the server has no IPv4 address")
+    raise BadRequest(
+        f"Unable to associate floating IP {fip['floating_ip_address']} to any fixed IPs for instance {server_id}. "
+        "Instance has no fixed IPv4 addresses to associate."
+    )
 
 
 def remove_floating_ip(runtime: Any, ctx: RequestContext, compute: Any, server_id: str, args: Any) -> None:

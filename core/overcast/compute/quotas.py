@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from overcast.db.models.compute import QuotaLimit, QuotaUsage
+from overcast.db.models.compute import QuotaClassLimit, QuotaLimit, QuotaUsage
 from overcast.errors import BadRequest, Forbidden, OverQuota
 
 _CLAIM_ANY = text("UPDATE compute_quota_usages SET in_use = in_use + :d WHERE project_id = :p AND resource = :r")
@@ -22,6 +22,8 @@ _CLAIM_BOUNDED = text(
 
 RESOURCES = ("instances", "cores", "ram", "key_pairs", "server_groups")
 UNLIMITED = -1
+#: the quota class whose values are every project's defaults (Nova's)
+DEFAULT_CLASS = "default"
 #: limits with no usage counter, and their defaults (Nova's): server metadata items and server
 #: group members are checked where they are set (:func:`check_metadata_items`,
 #: :func:`check_group_members`); the file injection limits and nova-network's fixed IPs limit
@@ -63,7 +65,7 @@ def check_group_members(limits: dict[str, int], members: int) -> None:
 class QuotaManager:
     def __init__(self, db, section) -> None:
         self.db = db
-        self.defaults = {
+        self.configured = {
             "instances": section.quota_instances,
             "cores": section.quota_cores,
             "ram": section.quota_ram,
@@ -72,8 +74,31 @@ class QuotaManager:
             **LIMITS_ONLY,
         }
 
+    def class_limits(self, session, class_name: str = DEFAULT_CLASS) -> dict[str, int]:
+        """A quota class's limits: its own values over the ``default`` class's over the
+        configured defaults (Nova's ``get_class_quotas``)."""
+        out = dict(self.configured)
+        for name in dict.fromkeys((DEFAULT_CLASS, class_name)):
+            for row in session.scalars(select(QuotaClassLimit).where(QuotaClassLimit.class_name == name)):
+                out[row.resource] = row.hard_limit
+        return out
+
+    def set_class_limits(self, session, class_name: str, values: dict[str, Any]) -> None:
+        checked = {}
+        for resource, value in values.items():
+            if resource not in RESOURCES and resource not in LIMITS_ONLY:
+                raise BadRequest(f"Bad key(s) {resource} in quota_class_set")
+            checked[resource] = parse_limit(resource, value)
+        for resource, value in checked.items():
+            row = session.get(QuotaClassLimit, (class_name, resource))
+            if row is None:
+                session.add(QuotaClassLimit(class_name=class_name, resource=resource, hard_limit=value))
+            else:
+                row.hard_limit = value
+        session.flush()
+
     def limits(self, session, project_id: str) -> dict[str, int]:
-        out = dict(self.defaults)
+        out = self.class_limits(session)
         for row in session.scalars(select(QuotaLimit).where(QuotaLimit.project_id == project_id)):
             out[row.resource] = row.hard_limit
         return out

@@ -7,6 +7,8 @@ import base64
 import binascii
 import dataclasses
 import re
+import secrets
+import string
 import uuid as uuidlib
 from datetime import datetime
 from typing import Any, NoReturn, cast
@@ -303,8 +305,6 @@ class ServerManager:
                 raise BadRequest(f"The requested availability zone is not available: {zone}")
         group_id = _group_hint(body.get("os:scheduler_hints"))
         tags = _create_tags(body.get("tags"))
-        if body.get("return_reservation_id") not in (None, False, "false", "False"):
-            raise BadRequest("return_reservation_id is not supported: each server has its own reservation id.")
         config_drive = _config_drive(body.get("config_drive"))
         # issue 17: the drive is attached when asked for, when [compute] force_config_drive, and
         # for user data when there is no metadata API to read it from; config_drive says so
@@ -336,6 +336,7 @@ class ServerManager:
             server_group_id=None,
             config_drive=config_drive,
             scheduler_hints=_host_hints(body.get("os:scheduler_hints")),
+            reservation_id=reservation_id(),
         )
         with self.db.session() as s:
             key_name = body.get("key_name")
@@ -438,6 +439,8 @@ class ServerManager:
         ):
             if params.get(param):
                 stmt = stmt.where(column == params[param])
+        if params.get("reservation_id"):
+            stmt = stmt.where(InstanceRecord.reservation_id == params["reservation_id"])
         if params.get("host") and ctx.is_admin:
             stmt = stmt.where(InstanceRecord.host == params["host"])
         if params.get("uuid"):
@@ -461,8 +464,11 @@ class ServerManager:
         tag_filters: dict[str, str] = {
             k: params[k] for k in ("tags", "tags-any", "not-tags", "not-tags-any") if k in params
         }
+        ip_res = {version: _filter_re(params, key) for version, key in ((4, "ip"), (6, "ip6"))}
         with self.db.session() as s:
             rows = [r for r in s.scalars(stmt) if name_re is None or name_re.search(r.name)]
+            if params.get("ip") or params.get("ip6"):
+                rows = [r for r in rows if _ip_matches(r.addresses or {}, ip_res)]
             if tag_filters:
                 from overcast.compute.tags import matches
 
@@ -639,3 +645,31 @@ class ServerManager:
                     self.svc.runner.submit(f"delete {uuid}", self.svc.tasks.delete, uuid)
                 return
         raise Conflict(f"Instance {uuid} is changing state too fast to delete; try again.")
+
+
+def _filter_re(params: dict[str, str], key: str) -> re.Pattern[str] | None:
+    """The regular expression of the ``ip`` or ``ip6`` list filter (400 if it is not one)."""
+    if not params.get(key):
+        return None
+    try:
+        return re.compile(params[key])
+    except re.error:
+        raise BadRequest(f"Invalid regular expression in {key} filter: {params[key]}") from None
+
+
+def _ip_matches(addresses: dict, patterns: dict[int, re.Pattern[str] | None]) -> bool:
+    """Nova's ``_ip_filter``: a fixed address of the server whose version's pattern matches
+    from its start (``ip`` for IPv4, ``ip6`` for IPv6; ``10.1.1.1`` also finds ``10.1.1.10``)."""
+    for items in addresses.values():
+        for item in items:
+            if item.get("OS-EXT-IPS:type", "fixed") != "fixed":
+                continue
+            pattern = patterns.get(int(item.get("version") or 4))
+            if pattern is not None and pattern.match(str(item.get("addr", ""))):
+                return True
+    return False
+
+
+def reservation_id() -> str:
+    """Nova's ``generate_uid('r')``: one per create request, shared by the servers it makes."""
+    return "r-" + "".join(secrets.choice(string.digits + string.ascii_lowercase) for _ in range(8))

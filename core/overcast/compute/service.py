@@ -18,6 +18,7 @@ from overcast.agent import agent_topic
 from overcast.compute import states as st
 from overcast.compute.boot_volumes import BootVolumes
 from overcast.compute.claims import Ratios
+from overcast.compute.consoles import tail_log
 from overcast.compute.evacuate import Evacuations
 from overcast.compute.flavors import FlavorManager, refuse_local_extra_disks
 from overcast.compute.hosts import HostRegistry
@@ -252,9 +253,10 @@ class ComputeService:
             rec = get_instance(s, ctx, uuid)
         if not rec.host or rec.vm_state in (st.BUILDING, st.ERROR):
             raise Conflict(f"Cannot 'get_console_output' instance {uuid} while it is in vm_state {rec.vm_state}")
-        return self.runtime.agents.hypervisor().get_console_output(
+        output = self.runtime.agents.hypervisor().get_console_output(
             host=configured_host(self.runtime, rec.host), instance=instance_of(rec), length=length
         )
+        return output if length is None else tail_log(output, length)
 
     def migrate(self, ctx: RequestContext, uuid: str, host: str | None = None) -> None:
         self._check_target(ctx, uuid, host)

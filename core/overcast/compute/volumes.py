@@ -111,7 +111,7 @@ class VolumeAttachments:
                     BlockDeviceMapping.instance_uuid == uuid, BlockDeviceMapping.volume_id == volume_id
                 )
             ).first():
-                raise Conflict(f"Volume {volume_id} is already attached to instance {uuid}.")
+                raise BadRequest(f"Invalid volume: volume {volume_id} already attached")  # Nova's InvalidVolume
             bdm = BlockDeviceMapping(
                 instance_uuid=uuid,
                 volume_id=volume_id,

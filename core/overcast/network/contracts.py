@@ -17,6 +17,7 @@ from overcast.db.models.network import (
     SecurityGroupRuleRecord,
     SubnetRecord,
 )
+from overcast.network.views import normalized_cidr
 from overcast.types import (
     FixedIp,
     FloatingIp,
@@ -104,7 +105,7 @@ def port_rules(session: Session, port: PortRecord) -> tuple[SecurityGroupRule, .
                 protocol=r.protocol,
                 port_range_min=r.port_range_min,
                 port_range_max=r.port_range_max,
-                remote_ip_prefix=r.remote_ip_prefix,
+                remote_ip_prefix=normalized_cidr(r.remote_ip_prefix),  # a network, for the driver
                 remote_group_id=r.remote_group_id,
                 remote_group_ips=ips,
             )

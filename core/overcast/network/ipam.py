@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -148,11 +148,14 @@ def taken_addresses(session: Session, subnet_id: str) -> set[str]:
     return set(session.scalars(select(IpAllocationRecord.ip_address).where(IpAllocationRecord.subnet_id == subnet_id)))
 
 
-def pick_free_address(session: Session, subnet: SubnetRecord, spread: int = 1) -> IPAddress | None:
+def pick_free_address(
+    session: Session, subnet: SubnetRecord, spread: int = 1, also_taken: Iterable[str] = ()
+) -> IPAddress | None:
     """The first free pool address, or a random one among the first ``spread`` free ones
-    (retries spread out so that racing allocators stop colliding)."""
+    (retries spread out so that racing allocators stop colliding). ``also_taken``: addresses
+    the same request holds or asks for, not yet in the database."""
     candidates = []
-    for ip in _free_candidates(subnet, taken_addresses(session, subnet.id)):
+    for ip in _free_candidates(subnet, taken_addresses(session, subnet.id) | set(also_taken)):
         candidates.append(ip)
         if len(candidates) >= spread:
             break

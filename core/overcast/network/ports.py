@@ -99,6 +99,8 @@ class PortManager:
             if not isinstance(requested, list):
                 raise v.invalid("fixed_ips", requested, "must be a list")
             chosen = []
+            # the addresses asked for by name are not handed out to the entries that name a subnet only
+            named = {str(e["ip_address"]) for e in requested if isinstance(e, dict) and e.get("ip_address")}
             for entry in requested:
                 if not isinstance(entry, dict) or not set(entry) <= {"subnet_id", "ip_address"} or not entry:
                     raise v.invalid("fixed_ips", entry, "each entry needs subnet_id and/or ip_address")
@@ -131,7 +133,8 @@ class PortManager:
                 else:
                     if sub is None:  # {"subnet_id": null} alone names neither
                         raise v.invalid("fixed_ips", entry, "each entry needs subnet_id and/or ip_address")
-                    ip = ipam.pick_free_address(session, sub, spread=1 + attempt)
+                    held = named | {str(c[1]) for c in chosen}
+                    ip = ipam.pick_free_address(session, sub, spread=1 + attempt, also_taken=held)
                     if ip is None:
                         raise ipam.no_more_addresses(network.id)
                 if any(str(ip) == str(c[1]) for c in chosen):

@@ -238,18 +238,25 @@ class SecurityGroupManager:
                 .limit(1)
             ):
                 raise Conflict(f"Security Group {group_id} in use.", code="SecurityGroupInUse")
-            if s.scalar(
-                select(SecurityGroupRuleRecord.id)
-                .where(
-                    SecurityGroupRuleRecord.remote_group_id == group_id,
-                    SecurityGroupRuleRecord.security_group_id != group_id,
+            # the rules of other groups that name it as their remote group go with it (Neutron's
+            # ON DELETE CASCADE), and those groups' ports are re-applied without them
+            referencing = list(
+                s.scalars(
+                    select(SecurityGroupRuleRecord).where(
+                        SecurityGroupRuleRecord.remote_group_id == group_id,
+                        SecurityGroupRuleRecord.security_group_id != group_id,
+                    )
                 )
-                .limit(1)
-            ):
-                raise Conflict(
-                    f"Security Group {group_id} is referenced by rules of other groups.", code="SecurityGroupInUse"
-                )
+            )
+            changed = {rule.security_group_id for rule in referencing}
+            for rule in referencing:
+                s.delete(rule)
+            for other in changed:
+                row = s.get(SecurityGroupRecord, other)
+                if row is not None:
+                    row.revision_number += 1
             s.delete(group)
+        self.service.plumbing.groups_changed(changed)
 
     # --- rules -----------------------------------------------------------------------------
 
@@ -288,7 +295,9 @@ class SecurityGroupManager:
                     f"Conflicting value ethertype {ethertype} for CIDR {prefix}",
                     code="SecurityGroupRuleParameterConflict",
                 )
-            prefix = str(net)
+            # Neutron keeps the address as given, with its netmask (10.2.3.124/24 stays so,
+            # 10.0.0.1 becomes 10.0.0.1/32); views add the network as normalized_cidr
+            prefix = str(ipaddress.ip_interface(prefix))
         description = v.string(values, "description", max_len=1024)
         group_id = values.get("security_group_id")
 

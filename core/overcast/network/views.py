@@ -6,6 +6,8 @@ pages them. ``provider:*`` attributes are shown to admins only, as Neutron's pol
 
 from __future__ import annotations
 
+import ipaddress
+
 from datetime import datetime
 from typing import Any
 
@@ -128,6 +130,12 @@ def port_view(port: PortRecord) -> dict[str, Any]:
     }
 
 
+def normalized_cidr(prefix: str | None) -> str | None:
+    """Neutron's ``normalized_cidr``: the network of a rule's ``remote_ip_prefix`` (host bits
+    cleared: ``10.2.3.124/24`` is ``10.2.3.0/24``)."""
+    return str(ipaddress.ip_network(prefix, strict=False)) if prefix else None
+
+
 def rule_view(rule: SecurityGroupRuleRecord) -> dict[str, Any]:
     return _common(rule) | {
         "security_group_id": rule.security_group_id,
@@ -139,7 +147,7 @@ def rule_view(rule: SecurityGroupRuleRecord) -> dict[str, Any]:
         "remote_ip_prefix": rule.remote_ip_prefix,
         "remote_group_id": rule.remote_group_id,
         "remote_address_group_id": None,
-        "normalized_cidr": rule.remote_ip_prefix,
+        "normalized_cidr": normalized_cidr(rule.remote_ip_prefix),
         "description": rule.description,
         "belongs_to_default_sg": None,
     }

@@ -466,7 +466,19 @@ def cloud_config(config_path: Path) -> None:
     }
     # Swift's crossdomain middleware, with the policy of Swift's own sample configuration
     data["objectstore"]["cross_domain_policy"] = '<allow-access-from domain="*" secure="false" />'
+    # the metadata API on a free port, not Nova's 8775: another conformance cloud on this
+    # machine (another checkout's run) may hold that one
+    data.setdefault("metadata", {})["port"] = free_port()
     config_path.write_text(to_toml(data, "Overcast conformance cloud (scripts/conformance.sh)."))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def cleanup(url: str, password: str, timeout: float = 300) -> None:

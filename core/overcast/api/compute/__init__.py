@@ -9,8 +9,11 @@ from overcast.api.compute import aggregates, hypervisor_uptime, migrations, serv
 from overcast.api.compute import network_proxy  # Nova's network proxies, until 2.35
 from overcast.api.compute import interfaces  # issue 18: os-interface
 from overcast.api.compute import diagnostics, external_events, os_hosts, usage_audit  # issue 16
+from overcast.api.compute import extensions, quota_classes, server_password, volume_proxy  # issue 16
 from overcast.api.compute.common import base_url, reply
 from overcast.api.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
+from overcast.api.deps import context_of
+from overcast.errors import NotFound
 
 router = APIRouter(prefix="/compute")
 
@@ -94,7 +97,22 @@ for module in (
     usage_audit,
     external_events,
     diagnostics,
+    extensions,
+    server_password,
+    volume_proxy,
+    quota_classes,
 ):
     router.include_router(module.router)
 router.include_router(consoles.router)  # issue 17: remote consoles and their websocket proxy
+
+
+@router.api_route("/v2.1/{path:path}/", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+def no_such_path(path: str, request: Request) -> None:
+    """A path ending in ``/`` that no route above serves (``os-volumes/``: an empty id) is
+    Nova's 404, after authentication. Without this, Starlette would redirect it to the path
+    without the slash: the collection, whose list answers a GET and whose 405 a DELETE."""
+    context_of(request)
+    raise NotFound("The resource could not be found.")
+
+
 router.mount("/compute/v2", legacy_v2, name="compute-v2")

@@ -513,13 +513,9 @@ def quota_defaults(
     ctx: RequestContext = Depends(authorize("compute:quota_sets:show")),
     runtime=Depends(get_runtime),
 ):
-    return reply(
-        {
-            "quota_set": _quota_view(
-                project_id, _quota_set(request, runtime, None, dict(runtime.compute.quotas.defaults))
-            )
-        }
-    )
+    with runtime.db.session() as s:
+        defaults = runtime.compute.quotas.class_limits(s)
+    return reply({"quota_set": _quota_view(project_id, _quota_set(request, runtime, None, defaults))})
 
 
 @router.get("/v2.1/os-quota-sets/{project_id}/detail")

@@ -163,13 +163,6 @@ def list_images(
     return _list(request, ctx, runtime, detail=False)
 
 
-@router.get("/v2.1/images/")
-@router.delete("/v2.1/images/")
-def blank_image_id(ctx: RequestContext = Depends(authorize("compute:images:list"))):
-    """An empty image id is no image (Nova: 404), not the list a redirect would reach (issue 16)."""
-    raise NotFound("The resource could not be found.")
-
-
 @router.get("/v2.1/images/detail")
 def list_images_detail(
     request: Request, ctx: RequestContext = Depends(authorize("compute:images:list")), runtime=Depends(get_runtime)

@@ -126,7 +126,10 @@ async def create_server(
     from overcast.compute.servers import admin_password
 
     password = admin_password(body)
+    wants_reservation = _boolean(body.get("return_reservation_id", False), "return_reservation_id")
     rec = await run_in_threadpool(runtime.compute.create_server, ctx, body)
+    if wants_reservation:  # Nova's multiple create: the request's reservation id instead of a server
+        return reply({"reservation_id": rec.reservation_id}, 202)
     out = {
         "server": {
             "id": rec.uuid,
@@ -137,6 +140,19 @@ async def create_server(
         }
     }
     return reply(out, 202, {"Location": f"{base_url(request)}/compute/v2.1/servers/{rec.uuid}"})
+
+
+_TRUE = ("true", "1", "on", "yes")
+_FALSE = ("false", "0", "off", "no")
+
+
+def _boolean(value: object, name: str) -> bool:
+    """Nova's ``parameter_types.boolean``: a JSON boolean or one of its strings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+        return value.lower() in _TRUE
+    raise BadRequest(f"Invalid input for field/attribute {name}. Value: {value}. {value!r} is not of type 'boolean'")
 
 
 @router.get("/v2.1/servers")
@@ -369,6 +385,12 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
         from overcast.errors import NotFound
 
         raise NotFound("The resource could not be found.")
+    elif action in ("addFixedIp", "removeFixedIp"):  # Nova's multinic actions, until 2.43
+        from overcast.compute.interfaces import InterfaceAttachments
+
+        attachments = InterfaceAttachments(runtime)
+        multinic = attachments.add_fixed_ip if action == "addFixedIp" else attachments.remove_fixed_ip
+        multinic(ctx, server_id, args)
     elif action in ("addFloatingIp", "removeFloatingIp"):  # Nova's network proxy, until 2.43
         from overcast.compute import network_proxy
 

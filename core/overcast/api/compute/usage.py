@@ -14,7 +14,7 @@ from overcast.api.compute.common import base_url
 from overcast.api.compute.microversion import version_of
 from overcast.compute.usage import parse_time, usage_page
 from overcast.context import RequestContext
-from overcast.errors import Forbidden, NotFound
+from overcast.errors import Forbidden
 
 router = APIRouter(route_class=MicroversionRoute)
 
@@ -49,14 +49,6 @@ def _next(request: Request, path: str, last: str | None, limit: int | None) -> l
     query = "&".join(f"{k}={q[k]}" for k in ("start", "end", "detailed") if k in q)
     href = f"{base_url(request)}/compute/v2.1/{path}?{query + '&' if query else ''}limit={limit}&marker={last}"
     return [{"rel": "next", "href": href}]
-
-
-@router.get("/v2.1/os-simple-tenant-usage/")
-def empty_tenant_id(
-    ctx: RequestContext = Depends(authorize("compute:simple_tenant_usage:show")),
-) -> Any:
-    """An empty project id is no project (Nova: 404), not the list a redirect would reach."""
-    raise NotFound("The resource could not be found.")
 
 
 @router.get("/v2.1/os-simple-tenant-usage")

@@ -155,7 +155,7 @@ def server_view(
         if version >= (2, 3):
             out.update(
                 {
-                    "OS-EXT-SRV-ATTR:reservation_id": f"r-{rec.uuid[:8]}",
+                    "OS-EXT-SRV-ATTR:reservation_id": rec.reservation_id,
                     "OS-EXT-SRV-ATTR:launch_index": 0,
                     "OS-EXT-SRV-ATTR:hostname": rec.name,
                     "OS-EXT-SRV-ATTR:kernel_id": "",

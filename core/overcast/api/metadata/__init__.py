@@ -17,7 +17,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from overcast.compute import server_password
 from overcast.compute.metadata import content, signing, source
+from overcast.errors import BadRequest, Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ def _text(body: str | bytes, status: int = 200, media: str = "text/plain; charse
 
 def _error(status: int, message: str) -> Response:
     # Nova's metadata handler answers webob's plain error pages
-    titles = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}
+    titles = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict"}
     return PlainTextResponse(f"{status} {titles[status]}\n\n{message}\n\n", status_code=status)
 
 
@@ -74,9 +76,27 @@ def answer(md: content.GuestMetadata, path: str) -> Response:
     if key.endswith("/meta-data/public-keys") and md.key is not None:
         return _text(f"0={md.key.name}")  # EC2 lists keys as index=name
     entries = content.listing(list(files), key + "/")
+    if entries and server_password.is_password_path(f"{key}/password", content.OPENSTACK_VERSIONS):
+        entries.append("password")  # served by the app itself (it is not a file of the drive)
     if not entries:
         return _error(404, "The resource could not be found.")
     return _text("\n".join(entries))
+
+
+async def _password(runtime: Any, uuid: str, request: Request) -> Response:
+    """The guest's password: GET reads it, POST keeps it once (Nova's ``handle_password``)."""
+    if request.method != "POST":
+        return _text(await run_in_threadpool(server_password.for_guest, runtime.db, uuid))
+    body = await request.body()
+    try:
+        await run_in_threadpool(server_password.post_from_guest, runtime.db, uuid, body)
+    except BadRequest as exc:
+        return _error(400, exc.message)
+    except Conflict:
+        return _error(409, "There was a conflict when trying to complete your request.")
+    except NotFound:
+        return _error(404, "The resource could not be found.")
+    return _text("")
 
 
 def create_metadata_app(runtime: Any) -> FastAPI:
@@ -85,7 +105,8 @@ def create_metadata_app(runtime: Any) -> FastAPI:
 
     @app.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"])
     async def metadata(path: str, request: Request) -> Response:
-        if request.method not in ("GET", "HEAD"):
+        password = server_password.is_password_path(path, content.OPENSTACK_VERSIONS)
+        if request.method not in ("GET", "HEAD") and not (password and request.method == "POST"):
             return _error(405, "The method specified is not allowed for this resource.")
         who = attribute(secret, request.headers)
         if isinstance(who, Response):
@@ -104,6 +125,8 @@ def create_metadata_app(runtime: Any) -> FastAPI:
         if md is None:
             log.info("metadata request from an address no server holds", extra={kind: resource_id, "address": address})
             return _error(404, "The resource could not be found.")
+        if password:
+            return await _password(runtime, md.uuid, request)
         return answer(md, path)
 
     return app

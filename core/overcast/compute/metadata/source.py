@@ -73,7 +73,7 @@ def guest_metadata(runtime: Any, rec: InstanceRecord) -> GuestMetadata:
         availability_zone=rec.availability_zone or "",
         image_id=rec.image_ref or "",
         flavor_name=str((rec.flavor or {}).get("name", "")),
-        reservation_id=f"r-{rec.uuid.replace('-', '')[:8]}",
+        reservation_id=rec.reservation_id or "",
         meta=dict(rec.metadata_ or {}),
         key=key,
         user_data=_user_data(rec),

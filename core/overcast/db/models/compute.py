@@ -95,6 +95,8 @@ class InstanceRecord(Base):
     block_device_requests: Mapped[list | None] = mapped_column()
     shelved_image_id: Mapped[str | None] = mapped_column(String(36))  # the shelve snapshot (issue 18)
     scheduler_hints: Mapped[dict | None] = mapped_column()  # same_host / different_host server ids (issue 16)
+    password: Mapped[str | None] = mapped_column(Text)  # what the guest posted to the metadata service (issue 16)
+    reservation_id: Mapped[str | None] = mapped_column(String(36))  # one per create request, r-xxxxxxxx (issue 16)
     progress: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     launched_at: Mapped[datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -195,6 +197,17 @@ class QuotaLimit(Base):
     __tablename__ = "compute_quota_limits"
 
     project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class QuotaClassLimit(Base):
+    """A quota class's limit (Nova's ``os-quota-class-sets``); the ``default`` class's rows
+    replace the configured defaults for every project without its own limit (issue 16)."""
+
+    __tablename__ = "compute_quota_classes"
+
+    class_name: Mapped[str] = mapped_column(String(255), primary_key=True)
     resource: Mapped[str] = mapped_column(String(64), primary_key=True)
     hard_limit: Mapped[int] = mapped_column(Integer, nullable=False)
 
