@@ -73,6 +73,9 @@ class World:
             ).json()["volume_type"]
             for name in ("gold", "silver", "lvm")
         }
+        # the SDK's find_type (``volume set --type NAME``) lists with Cinder's is_public=none: every type
+        listed = {t["name"] for t in admin.get("types?is_public=none").json()["volume_types"]}
+        assert {"t-gold", "t-silver", "t-lvm"} <= listed
 
     def admin_view(self, vid: str) -> dict[str, Any]:
         return self.admin.get(f"/volume/v3/{self.api.project}/volumes/{vid}").json()["volume"]
