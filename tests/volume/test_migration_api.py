@@ -300,3 +300,50 @@ def test_copy_device_skips_holes_and_checks(tmp_path: Path) -> None:
         f.seek(15 * MiB)
         f.write(b"x")
     assert digest_device(b, 20 * MiB, 4 * MiB, 2) != digest
+
+
+def test_a_failed_copy_leaves_the_volume_where_it_was(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the data moves (``lock_volume``: ``maintenance``), the target is an admin's to see and
+    the volume refuses other work; a copy that fails discards the target and sets
+    ``migration_status: error``, the volume back as it was on its own backend."""
+    from overcast.agent.volume import VolumeAgent
+    from overcast.errors import DriverError
+
+    untyped = world.admin.post("types", {"volume_type": {"name": "free"}}).json()["volume_type"]
+    vol = world.api.post("volumes", {"volume": {"size": 1, "volume_type": untyped["name"]}}).json()["volume"]
+    world.settle()
+    vol = world.wait(vol["id"], lambda v: v["status"] == "available")
+    source = vol["os-vol-host-attr:host"].split("#")[0].split("@")[1]
+    dest = "silver" if source == "gold" else "gold"
+    path = world.file_of(vol["id"], source)
+    before, usage = raw_sha256(path, world.tmp), world.usage()
+    seen: dict[str, Any] = {}
+
+    def failing_copy(self: Any, backend_name: str, volume: Any, dest_backend: str, dest: Any) -> int:
+        seen["during"] = world.admin_view(vol["id"])
+        admin_list = world.admin.get(f"/volume/v3/{world.api.project}/volumes/detail?all_tenants=1").json()["volumes"]
+        seen["targets"] = [v for v in admin_list if (v.get("migration_status") or "").startswith("target:")]
+        seen["owner_list"] = [v["id"] for v in world.api.get("volumes").json()["volumes"]]
+        seen["attach"] = world.action(vol["id"], {"os-attach": {"instance_uuid": "x" * 8, "mountpoint": "/dev/vdb"}})
+        seen["delete"] = world.api.delete(f"volumes/{vol['id']}")
+        raise DriverError("the destination's disk is full")
+
+    monkeypatch.setattr(VolumeAgent, "copy_volume", failing_copy)
+    body = {"os-migrate_volume": {"host": f"overcast@{dest}", "lock_volume": True}}
+    assert world.action(vol["id"], body, admin=True).status_code == 202
+    world.settle()
+    failed = world.wait(vol["id"], lambda v: v["migration_status"] == "error")
+    assert (seen["during"]["status"], seen["during"]["migration_status"]) == ("maintenance", "migrating")
+    assert [t["migration_status"] for t in seen["targets"]] == [f"target:{vol['id']}"]
+    assert seen["owner_list"] == [vol["id"]]  # not the target
+    assert seen["attach"].status_code == 400 and seen["delete"].status_code == 400
+    assert failed["status"] == "available" and failed["os-vol-host-attr:host"] == f"overcast@{source}#{source}"
+    assert raw_sha256(path, world.tmp) == before and files(world.tmp / dest) == []
+    listed = world.admin.get(f"/volume/v3/{world.api.project}/volumes/detail?all_tenants=1").json()["volumes"]
+    assert [v["id"] for v in listed] == [vol["id"]] and world.usage() == usage
+    # migration_status error allows another try (Cinder's AVAILABLE_MIGRATION_STATUS)
+    monkeypatch.undo()
+    assert world.action(vol["id"], body, admin=True).status_code == 202
+    world.settle()
+    moved = world.wait(vol["id"], lambda v: v["migration_status"] == "success")
+    assert moved["status"] == "available" and raw_sha256(world.file_of(vol["id"], dest), world.tmp) == before
