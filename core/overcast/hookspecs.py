@@ -555,7 +555,7 @@ class VolumeHooks(RoutedDriver, Protocol):
         only asks for the volume's latest snapshot, of the same size, with the volume detached.
         Other snapshots stay valid. Raises ``Conflict`` if the volume is exported. Blocks."""
 
-    # --- local byte access, for volume backups (issue 18) ------------------------------
+    # --- local byte access, for volume backups and migrations between backends (issue 18) ---
 
     @hookspec(firstresult=True)
     def open_local(
@@ -564,7 +564,9 @@ class VolumeHooks(RoutedDriver, Protocol):
         """Make the volume's bytes (or, when ``snapshot`` is given, that snapshot's) readable
         on this host as a raw file or block device, for the core to read at byte offsets;
         with ``writable`` (never with a snapshot), a raw device whose content replaces the
-        volume's when ``vol_close_local`` commits it. A driver may hand out the volume's own
+        volume's when ``vol_close_local`` commits it (a backup's restore, or a migration's copy
+        onto a new volume of this backend, opened while the source is open read-only on its
+        own backend on the same host). A driver may hand out the volume's own
         file or device, or a scratch copy (say ``zeroed`` if it reads as zeros). Raises
         ``Conflict`` for a writable open of a volume that is exported to a host. Blocks."""
 

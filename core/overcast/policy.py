@@ -165,6 +165,8 @@ RULES: dict[str, str] = {
     },
     "volume:volumes:force_delete": "admin",
     "volume:volumes:force_detach": "admin",
+    "volume:volumes:migrate": "admin",  # os-migrate_volume (issue 18)
+    "volume:volumes:migrate_completion": "admin",
     # volume backups (issue 18): Cinder's defaults; the action route's own rules are checked inside it
     "volume:backups:export_record": "admin",
     "volume:backups:import_record": "admin",

@@ -200,3 +200,33 @@ class VolumeAgent:
             raise
         self.close_local(backend_name, volume, device, True)
         return result
+
+    @rpc
+    def copy_volume(self, backend_name: str, volume: VolumeRef, dest_backend: str, dest: VolumeRef) -> int:
+        """Copy ``volume``'s bytes onto ``dest``, a volume of ``dest_backend`` (another backend this
+        host drives), for a migration between backends: read through ``vol_open_local``, written
+        through a writable ``vol_open_local`` of ``dest`` that only a whole copy commits, then
+        ``dest`` is read back and checked chunk by chunk (sha256). The bytes copied."""
+        from overcast.errors import DriverError
+        from overcast.volume.backup_chunks import copy_device, digest_device
+
+        cfg = self.runtime.config.volume
+        step, workers = cfg.backup_chunk_mb * 1024 * 1024, cfg.backup_workers
+        src = self.open_local(backend_name, volume, None, False)
+        try:
+            dst = self.open_local(dest_backend, dest, None, True)
+            try:
+                digest = copy_device(src, dst, step, workers)
+            except BaseException:
+                self.close_local(dest_backend, dest, dst, False)
+                raise
+            self.close_local(dest_backend, dest, dst, True)
+        finally:
+            self.close_local(backend_name, volume, src, False)
+        check = self.open_local(dest_backend, dest, None, False)
+        try:
+            if digest_device(check, src.size, step, workers) != digest:
+                raise DriverError(f"volume {dest.id} on {dest_backend} does not read back what was copied onto it")
+        finally:
+            self.close_local(dest_backend, dest, check, False)
+        return src.size

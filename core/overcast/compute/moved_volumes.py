@@ -58,6 +58,11 @@ class MovedVolumes:
                 s.expunge(row)
             return rows
 
+    def devices(self, uuid: str) -> list[BlockDevice]:
+        """The server's attached volumes as ``hv_spawn`` takes them, on the host they are
+        exported to now (a guest made anew in place: rebuild)."""
+        return [_device(r) for r in self.attached(uuid)]
+
     def _connector(self, host: str) -> Connector:
         return self.runtime.agents.hypervisor(300).get_volume_connector(host=configured_host(self.runtime, host))
 

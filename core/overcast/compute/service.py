@@ -371,8 +371,10 @@ class ComputeService:
 
     def rebuild(self, ctx: RequestContext, uuid: str, body: Any, version: tuple[int, int]) -> Any:
         """Nova's rebuild: the guest and its root disk are made anew from ``imageRef`` on the
-        same host, keeping the server's id, flavor, ports and addresses (and its power state).
-        A server with volumes attached is refused (409): their reattachment is not done here."""
+        same host, keeping the server's id, flavor, ports and addresses, its attached volumes
+        (given to the new guest as they were) and its power state. A volume-backed server may
+        only be rebuilt with the image its root volume holds (Nova before 2.93): the guest is
+        made anew on the same root volume."""
         changes = self.servers.rebuild_changes(ctx, body, version)
         image = changes.pop("_image")
         server = self.servers.get(ctx, uuid)  # 404 before anything else
@@ -387,14 +389,23 @@ class ComputeService:
                 f"Image {image.id} is unacceptable: Unable to rebuild with a different image for a volume-backed server."
             )
 
+        if volume_backed:  # the root stays the volume: no image disk is made for it
+            changes.pop("image_ref", None)
+            changes.pop("image", None)
+
         def within(s: Any, rec: Any) -> None:
             from overcast.compute.records import flavor_snapshot
             from overcast.db.models.compute import BlockDeviceMapping
 
             if not rec.host:
                 raise Conflict(f"Cannot 'rebuild' instance {uuid}: it has no host (it never started).")
-            if s.scalar(select(BlockDeviceMapping.volume_id).where(BlockDeviceMapping.instance_uuid == uuid).limit(1)):
-                raise Conflict(f"Cannot 'rebuild' instance {uuid} while volumes are attached to it; detach them first.")
+            busy = s.scalar(
+                select(BlockDeviceMapping.volume_id)
+                .where(BlockDeviceMapping.instance_uuid == uuid, BlockDeviceMapping.status != "attached")
+                .limit(1)
+            )
+            if busy:  # an attach or detach under way: Nova's task_state would refuse it too
+                raise Conflict(f"Cannot 'rebuild' instance {uuid} while volume {busy} is being attached or detached.")
             flavor = flavor_snapshot(rec)
             if image.min_ram and flavor.memory_mb < image.min_ram:
                 raise BadRequest("Flavor's memory is too small for requested image.")

@@ -20,6 +20,7 @@ from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
 from overcast.compute.claims import Usage, release
 from overcast.compute.metadata import drive as config_drive
+from overcast.compute.moved_volumes import MovedVolumes
 from overcast.compute.peers import allocate_network, deallocate_network, discard_image
 from overcast.compute.records import configured_host, flavor_snapshot, image_snapshot, instance_of
 from overcast.context import RequestContext, system_context
@@ -355,7 +356,8 @@ class ServerTasks:
 
     def rebuild(self, uuid: str) -> None:
         """Destroy the guest and its disks, spawn it again from the (new) image with the same
-        ports; a server that was stopped is stopped again, as Nova does."""
+        ports and the volumes attached as they were (their exports to this host stay); a server
+        that was stopped is stopped again, as Nova does."""
         rec = self._load(uuid)
         if rec is None or not rec.host or rec.task_state != st.REBUILDING:
             return
@@ -369,7 +371,7 @@ class ServerTasks:
                 instance=instance,
                 image=image_to_fetch(instance.image),
                 network_info=self.vifs_of(uuid),
-                block_devices=[],
+                block_devices=MovedVolumes(self.runtime).devices(uuid),
             )
             if rec.vm_state == st.STOPPED:
                 self.power_off(host, instance)

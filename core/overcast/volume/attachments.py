@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from overcast.context import RequestContext
 from overcast.db.models.base import utcnow
 from overcast.db.models.volume import Volume, VolumeAttachment
+from overcast.volume.migration import refuse_if_migrating
 from overcast.errors import BadRequest, NotFound
 from overcast.db.values import load, store
 from overcast.types import ConnectionInfo, Connector
@@ -131,6 +132,7 @@ class Attachments:
             raise BadRequest("Invalid input received: attach mode must be 'rw' or 'ro'.")
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
+            refuse_if_migrating(vol, "attached")
             if vol.readonly and mode == "rw":
                 mode = "ro"
             if vol.multiattach:

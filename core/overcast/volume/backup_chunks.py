@@ -11,6 +11,10 @@ is unchanged, lists the parent's object instead of writing a new one: each index
 on its own, so a restore reads one index. A restore checks every chunk's sha256 before it
 writes it.
 
+The same reader copies a volume onto another backend's volume for a migration
+(:func:`copy_device`, :func:`digest_device`): chunk by chunk, holes and zero chunks skipped
+when the destination reads as zeros, every chunk hashed so the copy can be checked.
+
 This runs where the volume's data is (``overcast.agent.volume.VolumeAgent``), on a raw
 file or block device the volume driver opened (``vol_open_local``). Chunks are read,
 hashed, compressed and sent by ``BackupJob.workers`` threads at once (``pread``/``pwrite``,
@@ -297,3 +301,64 @@ def restore_device(device: LocalDevice, store: ChunkStore) -> BackupResult:
         stored_bytes=sum(read),
         zero_chunks=sum(1 for c in chunks if not c.get("object")),
     )
+
+
+# --- copy (volume migration between backends) ----------------------------------------------------
+
+
+def _combined(digests: list[str]) -> str:
+    """One sha256 over the chunks' sha256s, in order: equal exactly when every chunk is."""
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def copy_device(src: LocalDevice, dst: LocalDevice, step: int, workers: int) -> str:
+    """Copy ``src``'s bytes onto the writable ``dst`` (at least as big), ``workers`` chunks of
+    ``step`` bytes at once; the combined sha256 of what was read (see :func:`digest_device`)."""
+    if dst.size < src.size:
+        raise DriverError(f"the destination holds {dst.size} bytes, the source {src.size}")
+    size = src.size
+    rfd = os.open(src.path, os.O_RDONLY)
+    try:
+        wfd = os.open(dst.path, os.O_WRONLY)
+        try:
+
+            def one(offset: int) -> str:
+                length = min(step, size - offset)
+                data = read_exact(rfd, length, offset) if has_data(rfd, offset, length) else zeros(length)
+                if data == zeros(length):
+                    if not dst.zeroed:
+                        os.pwrite(wfd, data, offset)
+                    return _zero_sha(length)
+                if os.pwrite(wfd, data, offset) != length:
+                    raise DriverError(f"short write at byte {offset} of the destination volume")
+                return hashlib.sha256(data).hexdigest()
+
+            tasks = ((lambda o=o: one(o)) for o in range(0, size, step))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="copy-chunk") as pool:
+                digests = list(_ordered(pool, 2 * workers, tasks))
+            os.fsync(wfd)
+        finally:
+            os.close(wfd)
+    finally:
+        os.close(rfd)
+    return _combined(digests)
+
+
+def digest_device(device: LocalDevice, size: int, step: int, workers: int) -> str:
+    """The combined sha256 of ``device``'s first ``size`` bytes, cut as :func:`copy_device` cuts."""
+    if device.size < size:
+        raise DriverError(f"the volume holds {device.size} bytes, expected at least {size}")
+    fd = os.open(device.path, os.O_RDONLY)
+    try:
+
+        def one(offset: int) -> str:
+            length = min(step, size - offset)
+            if not has_data(fd, offset, length):
+                return _zero_sha(length)
+            return hashlib.sha256(read_exact(fd, length, offset)).hexdigest()
+
+        tasks = ((lambda o=o: one(o)) for o in range(0, size, step))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digest-chunk") as pool:
+            return _combined(list(_ordered(pool, 2 * workers, tasks)))
+    finally:
+        os.close(fd)

@@ -73,13 +73,17 @@ class VolumeScheduler:
     def __init__(self, backends: BackendCalls) -> None:
         self.backends = backends
 
-    def place(self, size_gb: int, extra_specs: Mapping[str, str]) -> str:
+    def place(self, size_gb: int, extra_specs: Mapping[str, str], exclude: str | None = None) -> str:
+        """The backend for a new volume (``exclude``: one it must not be, a move's source)."""
         wanted = extra_specs.get("volume_backend_name")
         disabled = {r.name for r in self.backends.records() if r.disabled}
         reasons: list[str] = []
         best: tuple[float, str] | None = None
         for name in self.backends.names():
             if wanted and name != wanted:
+                continue
+            if name == exclude:
+                reasons.append(f"{name}: the volume is on it already")
                 continue
             if name in disabled:
                 reasons.append(f"{name}: disabled")

@@ -24,6 +24,7 @@ from overcast.volume.parts import Parts
 from overcast.volume.groups import Groups, GroupTypes
 from overcast.volume.qos import QosSpecs
 from overcast.volume.quotas import Quotas
+from overcast.volume.migration import VolumeMigration
 from overcast.volume.revert import Revert
 from overcast.volume.scheduler import VolumeScheduler
 from overcast.volume.snapshots import Snapshots
@@ -72,6 +73,7 @@ class VolumeService:
         self.backups = Backups(self.parts)  # issue 18
         self.revert = Revert(self.parts)  # issue 18
         self.transfers = Transfers(self.parts)  # issue 18
+        self.migration = VolumeMigration(self.parts)  # issue 18
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -86,6 +88,7 @@ class VolumeService:
         """Nothing stays in a transitional state across a restart: unfinished creates and
         extends become errors (with the reason), unfinished deletes are resumed, and
         attach/detach/upload steps fall back to the state their attachments show."""
+        self.migration.reconcile()  # first: a move's target is made "creating", and goes
         resume_volumes: list[str] = []
         resume_snapshots: list[str] = []
         with self.runtime.db.session() as s:

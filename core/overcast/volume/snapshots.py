@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from overcast.context import RequestContext
 from overcast.db.models.volume import SNAPSHOT_STATUSES, Volume, VolumeSnapshot
 from overcast.volume.listing import order_by, page
+from overcast.volume.migration import is_migrating
 from overcast.errors import BadRequest, OvercastError
 from overcast.volume.parts import (
     Parts,
@@ -71,6 +72,8 @@ class Snapshots:
         metadata = check_metadata(metadata)
         with self.p.db.session() as s:
             vol = find_volume(s, ctx, volume_id)
+            if is_migrating(vol):
+                raise BadRequest("Invalid volume: Snapshot cannot be created while volume is migrating.")
             allowed = ("available", "in-use") if force else ("available",)
             if vol.status not in allowed:
                 hint = "" if force else " (use force to snapshot an in-use volume)"

@@ -12,13 +12,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 
 from overcast.context import RequestContext
 from overcast.db.models.volume import Volume, VolumeAttachment, VolumeSnapshot
 from overcast.volume.listing import order_by, page
 from overcast.errors import BadRequest, NotFound, NoValidHost, OvercastError
 from overcast.volume.groups import check_group_takes
+from overcast.volume.migration import AVAILABLE_MIGRATION_STATUS, VolumeMigration, is_migrating, refuse_if_migrating
 from overcast.volume.parts import (
     Parts,
     apply_descriptive_changes,
@@ -73,6 +74,8 @@ class Volumes:
             stmt = ctx.filter(select(Volume), Volume.project_id, all_projects=all_projects)
             if ctx.is_admin and filters.get("project_id"):
                 stmt = select(Volume).where(Volume.project_id == filters["project_id"])
+            if not ctx.is_admin:  # as Cinder: a migration's temporary target is an admin's to see
+                stmt = stmt.where(or_(Volume.migration_status.is_(None), ~Volume.migration_status.like("target:%")))
             for key in ("name", "status"):
                 if filters.get(key) is not None:
                     stmt = stmt.where(getattr(Volume, key) == filters[key])
@@ -337,18 +340,24 @@ class Volumes:
             row.image_metadata = meta
 
     def retype(self, ctx: RequestContext, volume_id: str, new_type: Any, migration_policy: Any = "never") -> None:
-        """os-retype: give the volume another type. Overcast moves no data between backends,
-        so the volume's backend must offer what the new type asks for (its
-        ``volume_backend_name`` and capability specs); otherwise Cinder's 400 whatever the
-        ``migration_policy`` (``on-demand`` would need a migration)."""
+        """os-retype: give the volume another type. When its backend offers what the new type
+        asks for (its ``volume_backend_name`` and capability specs) only the type changes;
+        otherwise the volume must move to a backend that does, which ``migration_policy:
+        on-demand`` allows (``overcast.volume.migration``) and ``never`` (the default) refuses."""
         if not isinstance(new_type, str) or not new_type:
             raise BadRequest("Invalid input received: new_type is required.")
         if migration_policy not in (None, "never", "on-demand"):
             raise BadRequest(f"Invalid input received: invalid migration_policy {migration_policy}.")
+        dest: str | None = None
+        migration = VolumeMigration(self.p)
         with self.p.db.session() as s:
             row = find_volume(s, ctx, volume_id, for_update=True)
-            if row.status not in ("available", "in-use"):
-                raise BadRequest(f"Invalid volume: Volume status must be available or in-use, but is {row.status}.")
+            if row.status not in ("available", "in-use") or row.migration_status not in AVAILABLE_MIGRATION_STATUS:
+                raise BadRequest(
+                    "Invalid volume: Retype needs volume to be in available or in-use state, not be part of an "
+                    "active migration or a consistency group, requested type has to be different that the one "
+                    "from the volume, and for in-use volumes front-end qos specs cannot change."
+                )
             vtype = self.p.types.find(s, new_type, ctx)
             if vtype.id == row.volume_type_id:
                 raise BadRequest("Invalid input received: Retype cannot change the type to the same type.")
@@ -361,16 +370,20 @@ class Volumes:
             wanted = specs.get("volume_backend_name")
             if wanted and wanted != backend:
                 missing.append(f"volume_backend_name={wanted}")
-            if missing:
-                raise BadRequest(
-                    f"Invalid volume: Retype of volume {row.id} needs a migration (its backend {backend} does not "
-                    f"offer {', '.join(missing)}), and this cloud does not migrate volumes between backends."
-                )
             attached = s.execute(select(func.count()).where(VolumeAttachment.volume_id == row.id)).scalar_one()
             if is_multiattach(specs) != row.multiattach and attached:
                 raise BadRequest("Invalid volume: the multiattach property of an attached volume cannot change.")
-            row.volume_type_id = vtype.id
-            row.multiattach = is_multiattach(specs)
+            if not missing:
+                row.volume_type_id = vtype.id
+                row.multiattach = is_multiattach(specs)
+                return
+            if migration_policy != "on-demand":
+                raise BadRequest(
+                    "Volume migration failed: Retype requires migration but is not allowed. "
+                    f"(backend {backend} of volume {row.id} does not offer {', '.join(missing)})"
+                )
+            dest = migration.start_retype(s, row, specs)
+        migration.move(volume_id, dest, vtype.id)
 
     def extend(self, ctx: RequestContext, volume_id: str, new_size: Any, online: bool = False) -> None:
         """Grow a volume. ``online`` (Cinder 3.42) also allows an in-use one, if every server
@@ -383,6 +396,7 @@ class Volumes:
                     f"Invalid input received: New size for extend must be greater than current size. "
                     f"(current: {row.size}, extended: {new_size})."
                 )
+            refuse_if_migrating(row, "extended")
             allowed = ["available", "in-use"] if online else ["available"]
             if row.status not in allowed:
                 raise BadRequest(
@@ -431,7 +445,7 @@ class Volumes:
         with self.p.db.session() as s:
             row = find_volume(s, ctx, volume_id)
             attached = s.execute(select(func.count()).where(VolumeAttachment.volume_id == row.id)).scalar_one()
-            if attached or row.status not in DELETABLE or (row.group_id and not from_group):
+            if attached or row.status not in DELETABLE or (row.group_id and not from_group) or is_migrating(row):
                 raise BadRequest(
                     "Invalid volume: Volume status must be available or error or error_restoring or error_extending "
                     "or error_managing and must not be migrating, attached, belong to a group, have snapshots, "

@@ -30,7 +30,8 @@ def list_types(
     check_project(project_id, ctx)
     q = request.query_params.get("is_public")
     with runtime.db.session() as s:
-        rows = _types(runtime).list(s, ctx, None if q in (None, "None") else truthy(q))
+        # Cinder's is_none_string: "none" in any case (the SDK's find_type sends "none") is every type
+        rows = _types(runtime).list(s, ctx, None if q is None or q.lower() == "none" else truthy(q))
         return reply({"volume_types": [views.volume_type(r, ctx.is_admin) for r in rows]}, 200, version)
 
 

@@ -70,7 +70,7 @@ def volume(
         "links": links(base, row.project_id, "volumes", row.id),
     }
     if is_admin:
-        out["migration_status"] = None
+        out["migration_status"] = row.migration_status
     if minor >= 13:
         out["group_id"] = row.group_id
     if minor >= 21 and is_admin:
@@ -91,7 +91,7 @@ def volume(
         out["os-vol-tenant-attr:tenant_id"] = row.project_id
         if is_admin:
             out["os-vol-host-attr:host"] = f"overcast@{row.backend}#{row.backend}" if row.backend else None
-            out["os-vol-mig-status-attr:migstat"] = None
+            out["os-vol-mig-status-attr:migstat"] = row.migration_status
             out["os-vol-mig-status-attr:name_id"] = None
     return out
 

@@ -235,6 +235,8 @@ ADMIN_ACTIONS = {
     "os-reset_status": "volume:volumes:reset_status",
     "os-force_delete": "volume:volumes:force_delete",
     "os-force_detach": "volume:volumes:force_detach",
+    "os-migrate_volume": "volume:volumes:migrate",
+    "os-migrate_volume_completion": "volume:volumes:migrate_completion",
 }
 
 
@@ -265,6 +267,8 @@ async def volume_action(
         status, payload = _extend(svc, ctx, volume_id, args, online=version.at_least(ONLINE_EXTEND))
     elif name == "revert" and not version.at_least(REVERT):
         raise BadRequest(f"There is no such action: {name}")
+    elif name == "os-migrate_volume":
+        status, payload = _migrate(svc, ctx, volume_id, args, cluster=version.at_least(MIGRATE_CLUSTER))
     else:
         status, payload = handler(svc, ctx, volume_id, args)
     return reply(payload, status, version)
@@ -375,6 +379,58 @@ def _reset_status(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any])
     return 202, None
 
 
+#: Cinder 3.16: ``os-migrate_volume`` takes ``cluster`` instead of ``host``
+MIGRATE_CLUSTER = 16
+
+
+def _bool_param(args: dict[str, Any], name: str) -> bool:
+    """Cinder's ``get_bool_param``: a boolean or a boolean-like string, else 400."""
+    value = args.get(name, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in (
+        "1",
+        "0",
+        "true",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "t",
+        "f",
+        "y",
+        "n",
+    ):
+        return truthy(value)
+    raise BadRequest(f"Invalid input received: {name} must be a boolean, got {value!r}.")
+
+
+def _migrate(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any], cluster: bool = False) -> tuple[int, Any]:
+    known = {"host", "force_host_copy", "lock_volume"} | ({"cluster"} if cluster else set())
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise BadRequest(
+            f"Invalid input for field/attribute os-migrate_volume. Additional properties are not allowed ({', '.join(repr(k) for k in unknown)} were unexpected)"
+        )
+    svc.migration.migrate(
+        ctx,
+        vid,
+        args.get("host"),
+        force_host_copy=_bool_param(args, "force_host_copy"),
+        lock_volume=_bool_param(args, "lock_volume"),
+        cluster=args.get("cluster"),
+    )
+    return 202, None
+
+
+def _migrate_completion(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
+    if "new_volume" not in args:
+        raise BadRequest("Invalid input received: new_volume is required.")
+    saved = svc.migration.complete(ctx, vid, args["new_volume"], _bool_param(args, "error"))
+    return 200, {"save_volume_id": saved}
+
+
 def _force_delete(svc: Any, ctx: RequestContext, vid: str, args: dict[str, Any]) -> tuple[int, Any]:
     svc.volumes.reset_status(ctx, vid, "error")
     svc.volumes.delete(ctx, vid, cascade=True)
@@ -421,4 +477,6 @@ ACTIONS = {
     "os-reset_status": _reset_status,
     "os-force_delete": _force_delete,
     "revert": _revert,  # 3.40 (issue 18)
+    "os-migrate_volume": _migrate,  # issue 18
+    "os-migrate_volume_completion": _migrate_completion,
 }

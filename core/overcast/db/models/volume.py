@@ -173,6 +173,8 @@ class Volume(Base):
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     status: Mapped[str] = mapped_column(String(32), default="creating", nullable=False)
     previous_status: Mapped[str | None] = mapped_column(String(32))
+    # Cinder's: starting, migrating, completing, success, error; target:<id> on a migration's target
+    migration_status: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)  # why it went to error (admins see it)
     availability_zone: Mapped[str] = mapped_column(String(255), default="nova", nullable=False)
     volume_type_id: Mapped[str] = mapped_column(ForeignKey("volume_types.id"), nullable=False)
