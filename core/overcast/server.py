@@ -114,7 +114,7 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
     if fake_drivers or uses_fake_drivers(config):
         from overcast.testing.fakes import FakeDriversPlugin
 
-        extra.append(("fake", FakeDriversPlugin()))
+        extra.append(("fake", FakeDriversPlugin(shared=several_processes(config))))
     if role == "controller" and config.bus.url.startswith("memory://"):
         raise ConfigError(
             f"{config.path}: [bus] url: a controller reaches its hosts' agents over a message broker; "
@@ -211,6 +211,11 @@ def _plain_http_server(config: Config) -> uvicorn.Server:
             **uvicorn_options(config.api),
         )
     )
+
+
+def several_processes(config: Config) -> bool:
+    """Whether requests are served by several processes (API or object-API workers)."""
+    return config.api.workers > 1 or config.objectstore.workers > 0
 
 
 def hub_path(config: Config) -> Path:

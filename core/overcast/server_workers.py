@@ -382,7 +382,7 @@ def prepare_worker(options: _WorkerOptions) -> PreparedWorker:
     if options.fake_drivers:
         from overcast.testing.fakes import FakeDriversPlugin
 
-        extra.append(("fake", FakeDriversPlugin()))
+        extra.append(("fake", FakeDriversPlugin(shared=True)))
     config = load_config(options.config)
     tls = server_tls(config)
     bus = None

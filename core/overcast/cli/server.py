@@ -126,11 +126,10 @@ def _public_network(runtime: Any, project_id: str) -> str | None:
     return str(net["id"])
 
 
-def api_workers(fake_drivers: bool) -> int:
-    """``[api] workers`` for a new all-in-one cloud: one process per CPU, at most 4 (one
-    Python process uses at most one core). One with ``--fake-drivers``: the fake image and
-    object stores keep their data in the memory of the process that wrote it."""
-    return 1 if fake_drivers else min(os.cpu_count() or 1, 4)
+def api_workers() -> int:
+    """``[api] workers`` for a new all-in-one cloud: one process per CPU (one Python process
+    uses at most one core), at most 4."""
+    return min(os.cpu_count() or 1, 4)
 
 
 def _objectstore_table(tables: dict[str, Any], port: int) -> dict[str, Any]:
@@ -249,7 +248,7 @@ def init_command(
     pm = load_plugin_manager(extra_plugins=extra, strict=False)
     if not config_path.exists():
         data: dict[str, Any] = {
-            "api": {"host": host, "port": port, "region": "RegionOne", "workers": api_workers(fake_drivers)},
+            "api": {"host": host, "port": port, "region": "RegionOne", "workers": api_workers()},
             "identity": {"token_ttl": 3600},
         }
         if tls:

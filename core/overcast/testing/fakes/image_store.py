@@ -1,4 +1,4 @@
-"""Images in memory (and, for the other processes of the same cloud, in its state dir)."""
+"""Images in memory (and, for the other processes of a cloud of several, in its state dir)."""
 
 from __future__ import annotations
 
@@ -18,17 +18,17 @@ from overcast.types import (
 class FakeImageStore:
     """Images in memory, published only once the whole stream arrived.
 
-    ``blobs`` is what this process stored (tests read and change it). Each image is also
-    written to the backend's state dir, where the other processes of the same cloud (its
-    API workers: an image uploaded through one is booted or downloaded through another)
+    ``blobs`` is what this process stored (tests read and change it). ``shared``: each image
+    is also written to the backend's state dir, where the other processes of the same cloud
+    (its API workers: an image uploaded through one is booted or downloaded through another)
     find what is not in their own memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bool = False) -> None:
         self.blobs: dict[str, bytes] = {}
+        self.shared = shared
 
-    @staticmethod
-    def _file(backend: Backend, location: str) -> Path | None:
-        if not backend.state_dir:
+    def _file(self, backend: Backend, location: str) -> Path | None:
+        if not self.shared or not backend.state_dir:
             return None
         return Path(backend.state_dir) / "fake-images" / location.rsplit("/", 1)[-1]
 
