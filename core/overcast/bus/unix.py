@@ -179,6 +179,9 @@ class BusHub(InProcessBus):
         self._peers: set[_Peer] = set()
         self._remote: dict[str, _Peer] = {}  # topic -> the worker serving it
         self._closing = threading.Event()
+        # the workers' requests get threads of their own: a handler they reach may call another
+        # topic on this process's pool, which they must not be able to fill
+        self._inbound = ThreadPoolExecutor(max_workers=workers * 2, thread_name_prefix="bus-hub-in")
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # a socket a killed server left behind
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -217,6 +220,7 @@ class BusHub(InProcessBus):
             peer.conn.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        self._inbound.shutdown(wait=False, cancel_futures=True)
         super().close()
 
     @property
@@ -269,9 +273,9 @@ class BusHub(InProcessBus):
     def _on_frame(self, peer: _Peer, frame: dict[str, Any]) -> None:
         op = frame.get("op")
         if op == "call":
-            self._pool.submit(self._reply, peer, frame)
+            self._inbound.submit(self._reply, peer, frame)
         elif op == "cast":
-            self._pool.submit(self._answer, str(frame["topic"]), str(frame["body"]), self.rpc_timeout)
+            self._inbound.submit(self._answer, str(frame["topic"]), str(frame["body"]), self.rpc_timeout)
         elif op == "reply":
             peer.pending.resolve(int(frame["id"]), str(frame["body"]))
         elif op == "notify":
