@@ -114,6 +114,37 @@ def test_two_processes_serve_creates_that_reach_active(cloud: RunningCloud) -> N
     assert hosts <= {"fake1", "fake2"} and hosts
 
 
+def test_volumes_made_through_one_process_are_used_through_the_other(cloud: RunningCloud) -> None:
+    """Volume backends are driven by ``overcast up`` alone, whichever process took the request."""
+    token, project = cloud.admin_token()
+    headers = {"X-Auth-Token": token}
+    base = f"{cloud.url}/volume/v3/{project}/volumes"
+
+    def create(i: int) -> str:
+        r = httpx.post(base, json={"volume": {"size": 1, "name": f"wv{i}"}}, headers=headers, timeout=60)
+        assert r.status_code == 202, r.text
+        return str(r.json()["volume"]["id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(create, range(8)))
+
+    def status(vid: str) -> str:
+        r = httpx.get(f"{base}/{vid}", headers=headers, timeout=60)
+        return str(r.json()["volume"]["status"]) if r.status_code == 200 else str(r.status_code)
+
+    assert _wait(lambda: all(status(v) == "available" for v in ids)), [status(v) for v in ids]
+
+    def extend_then_delete(vid: str) -> None:
+        r = httpx.post(f"{base}/{vid}/action", json={"os-extend": {"new_size": 2}}, headers=headers, timeout=60)
+        assert r.status_code == 202, r.text
+        assert _wait(lambda: status(vid) == "available")
+        assert httpx.delete(f"{base}/{vid}", headers=headers, timeout=60).status_code == 202
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(extend_then_delete, ids))
+    assert _wait(lambda: all(status(v) == "404" for v in ids)), [status(v) for v in ids]
+
+
 def test_failed_logins_count_across_processes(cloud: RunningCloud) -> None:
     def login(password: str) -> httpx.Response:
         auth = {"identity": {"methods": ["password"], "password": {"user": {
