@@ -18,7 +18,11 @@ as many connections; throughput is servers / (last ACTIVE - first POST).
 The peer in the same run: ``GET /compute/v2.1/flavors/{id}`` (an authenticated read of one
 row through the same stack), so a loaded machine's numbers can be read relative to it.
 
-    .venv/bin/python bench/compute_create.py [--sequential 30] [--concurrent 100]
+Every phase runs twice in the same run, against a cloud with ``[api] workers = 1`` (one
+process) and one with ``--workers`` (default: one per CPU, at most 4, as ``overcast init``
+writes), side by side. Server CPU is that of ``overcast up`` and all its worker processes.
+
+    .venv/bin/python bench/compute_create.py [--sequential 30] [--concurrent 100] [--workers N]
 """
 
 from __future__ import annotations
@@ -129,10 +133,23 @@ async def concurrent(url: str, headers: dict, body: dict, n: int) -> tuple[list[
         return uuids, [t for _, t in results], n - len(uuids), start, wall
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of the server process so far (load-independent cost per create)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of the server process and its descendants (API workers) so far
+    (load-independent cost per create); a worker that exited is not counted."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        pass
+    return total + sum(cpu_seconds(child) for child in _children(pid))
 
 
 def floor(client: httpx.Client, flavor: str, n: int) -> list[float]:
@@ -148,11 +165,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=100)
-    parser.add_argument("--keep", action="store_true", help="keep the data dir (its overcast.db) for inspection")
+    parser.add_argument(
+        "--workers", type=int, default=min(os.cpu_count() or 1, 4), help="[api] workers of the second run"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the data dirs (their overcast.db) for inspection")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
+    columns = [(f"workers={n}", run(args, n)) for n in dict.fromkeys((1, args.workers))]
+    names = [name for name, _ in columns[0][1]]
+    width = max(len(n) for n in names)
+    print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
+    print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}  ({os.cpu_count()} CPUs)")
+    cells = [[value for _, value in rows] for _, rows in columns]
+    col = [max(len(title), *(len(c) for c in values)) for (title, _), values in zip(columns, cells)]
+    print(" | ".join(["measure".ljust(width), *(t.ljust(w) for (t, _), w in zip(columns, col))]))
+    print("-+-".join(["-" * width, *("-" * w for w in col)]))
+    for i, name in enumerate(names):
+        print(" | ".join([name.ljust(width), *(values[i].ljust(w) for values, w in zip(cells, col))]))
+
+
+def run(args: argparse.Namespace, workers: int) -> list[tuple[str, str]]:
+    """Every phase against a fresh cloud with ``[api] workers = workers``; the table's rows."""
     data_dir = Path(tempfile.mkdtemp(prefix="oc-bench-create-"))
     extra = {
+        "api": {"workers": workers},
         "hosts": {f"fake{i}": {"driver": "fake"} for i in range(1, 5)},
         "compute": {"quota_instances": -1, "quota_cores": -1, "quota_ram": -1},
         "bus": {"heartbeat_interval": 3600},
@@ -160,13 +197,19 @@ def main() -> None:
     cloud = start_running_cloud(data_dir, extra)
     rows: list[tuple[str, str]] = []
     try:
+        if workers > 1:  # every worker accepting before the clock starts
+            deadline = time.monotonic() + 60
+            while len([c for z in _children(cloud.process.pid) for c in _children(z)]) < workers - 1:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the API workers did not start:\n{cloud.log_tail()}")
+                time.sleep(0.2)
         token, _project = cloud.admin_token()
         headers = {"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.37"}
         with httpx.Client(base_url=cloud.url, headers=headers, timeout=60) as client:
             flavor, image = setup(client)
             body = {"flavorRef": flavor, "imageRef": image, "networks": "none"}
             pid = cloud.process.pid
-            floor(client, flavor, 20)  # warm up
+            floor(client, flavor, 20 * workers)  # warm up (each process)
             c0 = cpu_seconds(pid)
             peer = floor(client, flavor, 100)
             peer_cpu = (cpu_seconds(pid) - c0) / 100
@@ -193,12 +236,13 @@ def main() -> None:
 
         rows += [
             ("peer: GET flavor (authenticated one-row read)", ms(peer)),
+            ("peer: server CPU per GET", f"{peer_cpu * 1000:.1f} ms"),
             (f"sequential x{args.sequential}: server-side create -> ACTIVE (DB)", ms(seq_lat)),
             (f"sequential x{args.sequential}: client POST -> 202", ms(seq_post)),
             (f"sequential x{args.sequential}: client POST -> ACTIVE seen (20 ms polls)", ms(seq_observed)),
             (f"sequential x{args.sequential}: errors", str(seq_errors)),
             (
-                f"sequential x{args.sequential}: server CPU per create incl. its polls (peer: {peer_cpu * 1000:.1f} ms/GET)",
+                f"sequential x{args.sequential}: server CPU per create incl. its polls",
                 f"{seq_cpu / args.sequential * 1000:.1f} ms",
             ),
             (f"concurrent x{args.concurrent}: server-side create -> ACTIVE (DB)", ms(con_lat)),
@@ -211,13 +255,12 @@ def main() -> None:
             (f"concurrent x{args.concurrent}: errors (non-202 or not ACTIVE)", str(con_errors)),
             (f"concurrent x{args.concurrent}: server CPU per create", f"{con_cpu / args.concurrent * 1000:.1f} ms"),
         ]
-        if seq_lat and peer:
-            rows.append(
-                (
-                    "ratio: sequential create->ACTIVE p50 / peer p50",
-                    f"{statistics.median(seq_lat) / statistics.median(peer):.1f}x",
-                )
+        rows.append(
+            (
+                "ratio: sequential create->ACTIVE p50 / peer p50",
+                f"{statistics.median(seq_lat) / statistics.median(peer):.1f}x" if seq_lat and peer else "n/a",
             )
+        )
     finally:
         stop_running_cloud(cloud)
         if not args.keep:
@@ -226,12 +269,7 @@ def main() -> None:
             shutil.rmtree(data_dir, ignore_errors=True)
         else:
             print(f"data dir kept: {data_dir}")
-    width = max(len(n) for n, _ in rows)
-    print(f"load average: {' '.join(os.getloadavg().__repr__().strip('()').split(', '))}")
-    print(f"{'measure'.ljust(width)} | result")
-    print(f"{'-' * width}-+-{'-' * 50}")
-    for name, value in rows:
-        print(f"{name.ljust(width)} | {value}")
+    return rows
 
 
 if __name__ == "__main__":

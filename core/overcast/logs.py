@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
+import weakref
 from datetime import datetime, timezone
 from typing import TextIO
 
@@ -23,6 +25,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            "pid": record.process,  # which process of several (API workers) wrote it
         }
         data.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
@@ -43,6 +46,7 @@ class BatchingStreamHandler(logging.StreamHandler):
         self._pending: list[str] = []
         self._closed = threading.Event()
         self._flusher: threading.Thread | None = None
+        _HANDLERS.add(self)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -54,7 +58,7 @@ class BatchingStreamHandler(logging.StreamHandler):
             self._pending.append(line)
             urgent = record.levelno >= logging.WARNING or len(self._pending) >= self.max_lines
             if self._flusher is None and not urgent:
-                self._flusher = threading.Thread(target=self._run, name="log-flusher", daemon=True)
+                self._flusher = threading.Thread(target=self._run, name=FLUSHER_NAME, daemon=True)
                 self._flusher.start()
         if urgent:
             self.flush()
@@ -79,6 +83,19 @@ class BatchingStreamHandler(logging.StreamHandler):
         while not self._closed.wait(self.interval):
             if self._pending:
                 self.flush()
+
+
+#: a forked child (the workers' zygotes) has no flusher thread: the next line starts its own
+_HANDLERS: weakref.WeakSet[BatchingStreamHandler] = weakref.WeakSet()
+FLUSHER_NAME = "log-flusher"
+
+
+def _after_fork_in_child() -> None:
+    for handler in list(_HANDLERS):
+        handler._flusher = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def setup_logging(level: str = "INFO", json_lines: bool = True, stream=sys.stderr) -> None:

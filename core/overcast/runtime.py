@@ -63,6 +63,10 @@ class Runtime:
     drivers: ResolvedDrivers
     bus: Bus
     role: str = "all"
+    #: one of ``overcast up``'s API worker processes (:mod:`overcast.server_workers`): its
+    #: services are never started, and state shared by every API process (login throttling,
+    #: console tokens) is asked of ``overcast up`` over the bus (:mod:`overcast.shared`)
+    api_worker: bool = False
     _services: dict[str, Any] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _notifier: Notifier | None = None
@@ -141,11 +145,20 @@ class Runtime:
         self.db.dispose()
 
 
-def build_runtime(config: Config, pm: PluginManager | None = None, migrate: bool = True, role: str = "all") -> Runtime:
+def build_runtime(
+    config: Config,
+    pm: PluginManager | None = None,
+    migrate: bool = True,
+    role: str = "all",
+    bus: Bus | None = None,
+    api_worker: bool = False,
+) -> Runtime:
     """Load plugins, check the configured drivers, open the database (migrating it).
 
     ``role`` is ``all`` or ``controller`` (which needs no hypervisor or network driver
-    installed: hosts are reached through their agents over the bus)."""
+    installed: hosts are reached through their agents over the bus). ``bus``: this one
+    instead of the ``[bus]`` section's (``overcast up``'s hub, an API worker's connection to
+    it); ``api_worker``: see :attr:`Runtime.api_worker`."""
     from overcast.db import upgrade
 
     if role not in ("all", "controller"):
@@ -156,7 +169,15 @@ def build_runtime(config: Config, pm: PluginManager | None = None, migrate: bool
     db = Database(config.database_url, echo=config.database.echo, pool_size=config.database.pool_size)
     if migrate:
         upgrade(db)
-    return Runtime(config=config, db=db, plugins=pm, drivers=drivers, bus=make_bus(config.bus), role=role)
+    return Runtime(
+        config=config,
+        db=db,
+        plugins=pm,
+        drivers=drivers,
+        bus=bus or make_bus(config.bus),
+        role=role,
+        api_worker=api_worker,
+    )
 
 
 class NoDatabase:

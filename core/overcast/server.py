@@ -1,6 +1,9 @@
 """The server behind ``overcast up``: one process serving the API, every service's
 background work and (role ``all``, the default) the local hosts' agents; with role
-``controller`` the hosts run ``overcast agent`` (:mod:`overcast.agent.process`).
+``controller`` the hosts run ``overcast agent`` (:mod:`overcast.agent.process`). With
+``[api] workers = N`` it serves the API beside N - 1 worker processes on the same socket
+(:mod:`overcast.server_workers`), which reach its topics over the bus (:mod:`overcast.bus.unix`
+on the in-process bus).
 
 :func:`start_cloud` is shared with the test fixtures, so tests run the same start-up as
 the real server: identity first (it makes sure the Fernet keys exist), then each service
@@ -14,6 +17,7 @@ import contextlib
 import importlib
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -98,27 +102,19 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
     ``fake_drivers`` also loads the in-memory fake drivers (tests and demos). ``role`` is
     ``all`` (API, services and the configured hosts' agents in this process) or
     ``controller`` (API and services only; every host runs ``overcast agent``). With
+    ``[api] workers = N``, N - 1 more processes serve the API on the same socket; with
     ``[objectstore] workers``, that many more processes serve the Swift API
     (:mod:`overcast.server_workers`)."""
     from overcast.api.app import create_app
     from overcast.plugins import load_plugin_manager
-    from overcast.server_workers import ObjectWorkers, bind as bind_object_api
+    from overcast.server_workers import Workers, bind as bind_object_api, listen
     from overcast.tls import load_uvicorn_config, server_tls, uvicorn_options
 
-    if config.api.workers != 1:
-        # Not a throughput knob here: every worker would start its own copy of the services'
-        # background work and host agents, and the in-process bus does not cross processes.
-        # (Identity alone would be fine: its caches follow the database's generation.)
-        raise ConfigError(
-            f"{config.path}: [api] workers: the all-in-one server runs one worker (got {config.api.workers}); "
-            "its background services, host agents and in-process bus live in that process "
-            "(the Swift API can be spread over processes: [objectstore] workers and port)"
-        )
     extra: list[tuple[str, object]] = []
     if fake_drivers or uses_fake_drivers(config):
         from overcast.testing.fakes import FakeDriversPlugin
 
-        extra.append(("fake", FakeDriversPlugin()))
+        extra.append(("fake", FakeDriversPlugin(shared=several_processes(config))))
     if role == "controller" and config.bus.url.startswith("memory://"):
         raise ConfigError(
             f"{config.path}: [bus] url: a controller reaches its hosts' agents over a message broker; "
@@ -126,11 +122,21 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
         )
     tls = server_tls(config)  # a certificate that does not load stops start-up here
     pm = load_plugin_manager(extra_plugins=extra)
-    # the object-API workers' zygote is forked now, before any thread, sharing what is imported
-    workers = ObjectWorkers(config, bind_object_api(config), bool(extra), role) if config.objectstore.workers else None
+    # the workers' zygotes are forked now, before any thread, sharing what is imported
+    api_sock = listen(config, config.api.port, "[api] port") if config.api.workers > 1 else None
+    hub = hub_path(config) if api_sock is not None and config.bus.url.startswith("memory://") else None
+    api_workers = (
+        Workers(config, api_sock, bool(extra), role, kind="api", count=config.api.workers - 1, bus_path=str(hub or ""))
+        if api_sock is not None
+        else None
+    )
+    workers = Workers(config, bind_object_api(config), bool(extra), role) if config.objectstore.workers else None
     runtime = None
     try:
-        runtime = build_runtime(config, pm=pm, role=role)
+        from overcast.bus.unix import BusHub
+
+        bus = BusHub(hub, rpc_timeout=config.bus.rpc_timeout) if hub is not None else None
+        runtime = build_runtime(config, pm=pm, role=role, bus=bus)
         check_initialised(runtime)
         start_cloud(runtime, agents=role == "all")
         if workers is not None:
@@ -139,6 +145,12 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
                 "object-API workers", extra={"workers": config.objectstore.workers, "url": config.object_store_url()}
             )
         app = create_app(runtime)
+        if api_workers is not None:
+            from overcast.api.compute.consoles import share_tokens
+
+            share_tokens(app)
+            api_workers.release()
+            log.info("API workers", extra={"processes": config.api.workers, "bus": str(hub or config.bus.url)})
         server = _Server(
             load_uvicorn_config(
                 uvicorn.Config(
@@ -168,9 +180,11 @@ def serve(config: Config, pid_file: Path | None = None, fake_drivers: bool = Fal
         from overcast.api.metadata import metadata_server  # issue 17
 
         metadata = metadata_server(runtime) if role in ("all", "controller") else None
-        with _reload_on_sighup(tls, workers):
-            _run_servers(server, plain, metadata)
+        with _reload_on_sighup(tls, [w for w in (workers, api_workers) if w is not None]):
+            _run_servers(server, plain, metadata, sockets=[api_sock] if api_sock is not None else None)
     finally:
+        if api_workers is not None:
+            api_workers.stop()  # before the runtime: their tasks still use its bus
         if workers is not None:
             workers.stop()
         if runtime is not None:
@@ -199,18 +213,36 @@ def _plain_http_server(config: Config) -> uvicorn.Server:
     )
 
 
-def _run_servers(server: uvicorn.Server, *others: uvicorn.Server | None) -> None:
-    """Run the API server (and those beside it: plain HTTP, the metadata API) until the API
-    server stops."""
+def several_processes(config: Config) -> bool:
+    """Whether requests are served by several processes (API or object-API workers)."""
+    return config.api.workers > 1 or config.objectstore.workers > 0
+
+
+def hub_path(config: Config) -> Path:
+    """Where ``overcast up`` listens for its API workers' bus connections."""
+    path = config.data_dir / "bus.sock"
+    if len(str(path).encode()) > 107:  # sun_path holds 108 bytes with the NUL
+        raise ConfigError(
+            f"{config.path}: [api] workers: the data dir's path is too long for the workers' bus socket "
+            f"({path}); use a shorter data_dir or [api] workers = 1"
+        )
+    return path
+
+
+def _run_servers(
+    server: uvicorn.Server, *others: uvicorn.Server | None, sockets: list[socket.socket] | None = None
+) -> None:
+    """Run the API server (on ``sockets`` if given: the one its workers share) and those
+    beside it (plain HTTP, the metadata API) until the API server stops."""
     beside = [o for o in others if o is not None]
     if not beside:
-        server.run()
+        server.run(sockets=sockets)
         return
 
     async def both() -> None:
         tasks = [asyncio.create_task(o.serve()) for o in beside]
         try:
-            await server.serve()
+            await server.serve(sockets=sockets)
         finally:
             for other in beside:
                 other.should_exit = True
@@ -221,17 +253,17 @@ def _run_servers(server: uvicorn.Server, *others: uvicorn.Server | None) -> None
 
 
 @contextlib.contextmanager
-def _reload_on_sighup(tls: Any, workers: Any) -> Iterator[None]:
+def _reload_on_sighup(tls: Any, pools: list[Any]) -> Iterator[None]:
     """``overcast reload`` (SIGHUP): serve the replaced certificate files to new connections,
-    here and in the object-API workers."""
+    here and in the API and object-API workers."""
 
     def reload(signum: int, frame: Any) -> None:
         if tls is None:
             log.info("SIGHUP: nothing to reload (no [api] tls_cert)")
             return
         tls.reload()
-        if workers is not None:
-            workers.send_signal(signal.SIGHUP)
+        for pool in pools:
+            pool.send_signal(signal.SIGHUP)
 
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -1,4 +1,5 @@
-"""Object-API worker processes (``[objectstore] workers``), like swift-proxy's workers.
+"""Worker processes: the object API's (``[objectstore] workers``, like swift-proxy's workers)
+and the whole API's (``[api] workers``).
 
 The all-in-one server is one process (its background services, host agents and in-process
 bus live there), so one Python process and its one GIL cap the Swift data path. The object
@@ -13,6 +14,16 @@ database, and each process's cache of them is dropped as soon as the shared chan
 so a change made through one process is seen by the next request in every other; the ``fs``
 driver's per-container SQLite indexes are locked by SQLite itself (``BEGIN IMMEDIATE`` waits
 on the file lock).
+
+API workers (``[api] workers = N``): ``overcast up`` serves the API itself and N - 1 workers
+accept on the same inherited socket, each serving every API. Their services are never
+started (the heartbeats, reconciliations, expirer and host agents run once, in ``overcast
+up``); they reach the topics ``overcast up`` serves over its bus: through its hub on a unix
+socket with the in-process bus (:mod:`overcast.bus.unix`), or the broker with ``amqp://``.
+The state one API process used to keep across requests is either in the database already
+(identity caches follow its generation, the scheduler's claims are atomic) or kept in
+``overcast up`` and asked over the bus (:mod:`overcast.shared`: login throttling, console
+tokens).
 """
 
 from __future__ import annotations
@@ -38,6 +49,11 @@ from overcast.errors import ConfigError
 log = logging.getLogger(__name__)
 
 OBJECT_APIS = ("overcast.api.objectstore",)
+#: what each kind of worker serves (None: every API) and how its processes are called in ``ps``
+KINDS: dict[str, tuple[tuple[str, ...] | None, str]] = {
+    "object": (OBJECT_APIS, "object-API"),
+    "api": (None, "API"),
+}
 RESTART_DELAY = 1.0  # seconds before a worker that died is started again
 
 
@@ -46,15 +62,20 @@ def bind(config: Config) -> socket.socket:
     section = config.objectstore
     if not section.port:
         raise ConfigError(f"{config.path}: [objectstore] port: needed when [objectstore] workers is set")
+    return listen(config, section.port, "[objectstore] port")
+
+
+def listen(config: Config, port: int, what: str) -> socket.socket:
+    """A listening TCP socket on ``[api] host`` and ``port``, inheritable by workers."""
     host = config.api.host or "0.0.0.0"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, section.port))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"{config.path}: [objectstore] port {section.port}: {exc.strerror}") from None
+        raise ConfigError(f"{config.path}: {what} {port}: {exc.strerror}") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -65,7 +86,13 @@ ZYGOTE_TITLE = "overcast: object-API zygote"
 WORKER_TITLE = "overcast: object-API worker"
 
 
-class ObjectWorkers:
+def titles(kind: str) -> tuple[str, str]:
+    """The zygote's and the workers' process titles of a kind of worker."""
+    label = KINDS[kind][1]
+    return f"overcast: {label} zygote", f"overcast: {label} worker"
+
+
+class Workers:
     """Starts the workers through one *zygote*, restarts the zygote if it dies, stops them all.
 
     Memory: every worker needs the same imported modules (~90 MiB of a fresh interpreter).
@@ -78,13 +105,26 @@ class ObjectWorkers:
     multi-threaded server would not be safe), which imports on its own and shares less.
 
     The workers wait until :meth:`release` (the server has migrated and started its
-    services) before they open the runtime.
+    services) before they open the runtime. ``kind`` is ``object`` or ``api`` (:data:`KINDS`);
+    ``bus_path``: API workers reach ``overcast up``'s topics through its hub there.
     """
 
-    def __init__(self, config: Config, sock: socket.socket, fake_drivers: bool, role: str) -> None:
+    def __init__(
+        self,
+        config: Config,
+        sock: socket.socket,
+        fake_drivers: bool,
+        role: str,
+        kind: str = "object",
+        count: int | None = None,
+        bus_path: str = "",
+    ) -> None:
         self.sock = sock
-        self.count = config.objectstore.workers
-        self.options = _WorkerOptions(str(config.path), sock.fileno(), role, fake_drivers, _log_level())
+        self.kind = kind
+        self.count = config.objectstore.workers if count is None else count
+        self.options = _WorkerOptions(
+            str(config.path), sock.fileno(), role, fake_drivers, _log_level(), kind=kind, bus_path=bus_path
+        )
         self._ready_r, self._ready_w = os.pipe()
         self._restarted: subprocess.Popen | None = None
         self.zygote = self._fork_zygote()
@@ -92,11 +132,11 @@ class ObjectWorkers:
         self._watcher: threading.Thread | None = None
 
     def _fork_zygote(self) -> int:
-        if threading.active_count() > 1:  # forking would copy locks other threads hold
-            log.warning("threads are running: the object-API zygote starts as a new interpreter")
+        if _other_threads():  # forking would copy locks other threads hold
+            log.warning("threads are running: the %s zygote starts as a new interpreter", KINDS[self.kind][1])
             self._restarted = self._spawn_zygote()
             return self._restarted.pid
-        for module in (*OBJECT_APIS, "overcast.api.app", "overcast.server", "uvicorn"):
+        for module in (*_modules(self.kind), "overcast.api.app", "overcast.server", "uvicorn"):
             importlib.import_module(module)  # imported once, shared by every worker
         gc.collect()
         gc.freeze()  # what exists now is shared with the zygote and the workers: never touch it
@@ -130,7 +170,7 @@ class ObjectWorkers:
     def _watch(self) -> None:
         while not self._stop.wait(RESTART_DELAY):
             if not self._alive() and not self._stop.is_set():
-                log.warning("object-API zygote exited; starting a new one")
+                log.warning("%s zygote exited; starting a new one", KINDS[self.kind][1])
                 self._restarted = self._spawn_zygote(released=True)
                 self.zygote = self._restarted.pid
 
@@ -171,8 +211,28 @@ class ObjectWorkers:
         self.sock.close()
 
 
+def _other_threads() -> list[str]:
+    """Threads besides this one that a fork would leave holding locks in the child. The log
+    handler's flusher is not one: its lock is re-made in the child (:mod:`logging` does it at
+    fork) and the child starts its own flusher (:mod:`overcast.logs`)."""
+    from overcast.logs import FLUSHER_NAME
+
+    me = threading.current_thread()
+    return [t.name for t in threading.enumerate() if t is not me and t.name != FLUSHER_NAME]
+
+
 def _log_level() -> str:
     return logging.getLevelName(logging.getLogger().getEffectiveLevel())
+
+
+def _modules(kind: str) -> tuple[str, ...]:
+    """The API modules a kind of worker serves (every one for ``api``)."""
+    apis = KINDS[kind][0]
+    if apis is not None:
+        return apis
+    from overcast.api.app import SERVICE_APIS
+
+    return SERVICE_APIS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,9 +242,12 @@ class _WorkerOptions:
     role: str
     fake_drivers: bool
     log_level: str
+    kind: str = "object"
+    bus_path: str = ""
 
     def argv(self) -> list[str]:
         args = ["--config", self.config, "--fd", str(self.fd), "--role", self.role, "--log-level", self.log_level]
+        args += ["--kind", self.kind, "--bus-path", self.bus_path]
         return [*args, "--fake-drivers"] if self.fake_drivers else args
 
 
@@ -203,7 +266,9 @@ def _title(title: str) -> None:
 def _zygote(options: _WorkerOptions, count: int) -> None:
     """Fork ``count`` workers, fork again any that dies, pass SIGHUP on, stop them on SIGTERM
     or when ``overcast up`` is gone."""
-    _title(ZYGOTE_TITLE)
+    zygote_title, worker_title = titles(options.kind)
+    label = KINDS[options.kind][1]
+    _title(zygote_title)
     parent = os.getppid()
     stopping = threading.Event()
     workers: dict[int, int] = {}  # pid -> slot
@@ -215,13 +280,13 @@ def _zygote(options: _WorkerOptions, count: int) -> None:
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGHUP, signal.SIG_DFL)
-                _title(f"{WORKER_TITLE} {slot}")
+                _title(f"{worker_title} {slot}")
                 # no gc.unfreeze(): a full collection would then write to every inherited
                 # object's header and unshare every page; what the worker makes is collected
                 serve_worker(options, prepared)
                 code = 0
             except BaseException:  # noqa: BLE001 - report, and leave this fork for good
-                log.exception("object-API worker failed")
+                log.exception("%s worker failed", label)
             finally:
                 os._exit(code)
         workers[pid] = slot
@@ -239,9 +304,11 @@ def _zygote(options: _WorkerOptions, count: int) -> None:
     signal.signal(signal.SIGHUP, on_hup)
     # build the runtime and app once, here, so every worker shares them; unless that started a
     # thread (a fork would copy the locks it holds): then each worker builds its own
-    prepared: PreparedWorker | None = prepare_worker(options)
-    if threading.active_count() > 1:
-        log.warning("object-API runtime started threads; each worker builds its own")
+    # (API workers on a broker: its bus starts a consumer thread, so each worker makes its own)
+    brokered = options.kind == "api" and not options.bus_path
+    prepared: PreparedWorker | None = None if brokered else prepare_worker(options)
+    if prepared is not None and _other_threads():
+        log.warning("%s runtime started threads; each worker builds its own", label)
         prepared = None
     gc.collect()
     gc.freeze()
@@ -256,7 +323,7 @@ def _zygote(options: _WorkerOptions, count: int) -> None:
             pid = 0
         if pid and pid in workers:
             slot = workers.pop(pid)
-            log.warning("object-API worker exited; starting it again", extra={"pid": pid, "status": status})
+            log.warning("%s worker exited; starting it again", label, extra={"pid": pid, "status": status})
             time.sleep(RESTART_DELAY)
             if not stopping.is_set():
                 fork_worker(slot)
@@ -298,7 +365,8 @@ class PreparedWorker:
 
 
 def prepare_worker(options: _WorkerOptions) -> PreparedWorker:
-    """The runtime (no service started, no thread), the object API's app and its server."""
+    """The runtime (no service started, no thread), the app of what this kind of worker
+    serves, and its server."""
     import uvicorn
 
     from overcast.api.app import create_app
@@ -314,11 +382,23 @@ def prepare_worker(options: _WorkerOptions) -> PreparedWorker:
     if options.fake_drivers:
         from overcast.testing.fakes import FakeDriversPlugin
 
-        extra.append(("fake", FakeDriversPlugin()))
+        extra.append(("fake", FakeDriversPlugin(shared=True)))
     config = load_config(options.config)
     tls = server_tls(config)
-    runtime = build_runtime(config, pm=load_plugin_manager(extra_plugins=extra), migrate=False, role=options.role)
-    app = create_app(runtime, apis=OBJECT_APIS)
+    bus = None
+    if options.bus_path:  # connects on first use, after the fork
+        from overcast.bus.unix import UnixBus
+
+        bus = UnixBus(options.bus_path, rpc_timeout=config.bus.rpc_timeout)
+    runtime = build_runtime(
+        config,
+        pm=load_plugin_manager(extra_plugins=extra),
+        migrate=False,
+        role=options.role,
+        bus=bus,
+        api_worker=options.kind == "api",
+    )
+    app = create_app(runtime, apis=_modules(options.kind))
     server = _Server(
         load_uvicorn_config(
             uvicorn.Config(
@@ -338,7 +418,7 @@ def prepare_worker(options: _WorkerOptions) -> PreparedWorker:
 
 
 def serve_worker(options: _WorkerOptions, prepared: PreparedWorker | None = None) -> None:
-    """One worker: serve ``/object/...`` on the inherited socket until SIGTERM."""
+    """One worker: serve its APIs on the inherited socket until SIGTERM."""
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     prepared = prepared or prepare_worker(options)
     if prepared.tls is not None:
@@ -359,15 +439,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fake-drivers", action="store_true")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--ready-fd", type=int, default=-1)  # wait until this pipe closes
+    parser.add_argument("--kind", choices=sorted(KINDS), default="object")
+    parser.add_argument("--bus-path", default="")
     args = parser.parse_args(argv)
     # the modules every worker needs, imported once here and shared by the forks
-    import overcast.api.objectstore  # noqa: F401
-    import overcast.server  # noqa: F401
+    for module in (*_modules(args.kind), "overcast.server"):
+        importlib.import_module(module)
 
     gc.freeze()
     if args.ready_fd >= 0:
         _wait_for_release(args.ready_fd)
-    _zygote(_WorkerOptions(args.config, args.fd, args.role, args.fake_drivers, args.log_level), args.workers)
+    options = _WorkerOptions(
+        args.config, args.fd, args.role, args.fake_drivers, args.log_level, kind=args.kind, bus_path=args.bus_path
+    )
+    _zygote(options, args.workers)
 
 
 if __name__ == "__main__":

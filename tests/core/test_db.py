@@ -112,3 +112,44 @@ def test_sqlite_writers_queue_in_process_and_always_let_go(sqlite_db: Database) 
         conn.execute(text("SELECT count(*) FROM hosts")).scalar()
     assert lock.acquire(timeout=1), "the write lock was left held"
     lock.release()
+
+
+def test_sqlite_writers_of_several_processes_queue_on_a_file_lock(sqlite_db: Database, tmp_path: Path) -> None:
+    """A writer waits while another process (an API worker) holds ``<database>.write-lock``,
+    and takes it the moment it is free; a plain read never waits."""
+    import subprocess
+    import sys
+    import time
+
+    upgrade(sqlite_db)
+    lock_file = f"{sqlite_db.engine.url.database}.write-lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time\n"
+            "f = open(sys.argv[1], 'a')\n"
+            "fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(0.6)\n",
+            lock_file,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        with sqlite_db.engine.connect() as conn:
+            conn.execute(text("SELECT count(*) FROM hosts")).scalar()
+        assert time.monotonic() - t0 < 0.3
+        with sqlite_db.session() as s:
+            s.add(HostRecord(name="after-the-other-process", driver="fake"))
+        waited = time.monotonic() - t0
+        assert 0.3 < waited < 5, waited
+    finally:
+        holder.wait(10)
+    t1 = time.monotonic()
+    with sqlite_db.session() as s:  # free again: no wait
+        s.add(HostRecord(name="again", driver="fake"))
+    assert time.monotonic() - t1 < 1

@@ -36,6 +36,7 @@ def test_init_writes_config_keys_database_and_clouds_yaml(initialised) -> None:
     assert "admin password: pw-init" in output
     config = load_config(directory / "overcast.toml")
     assert config.api.port == 16999 and config.hosts["fake1"].driver == "fake"
+    assert config.api.workers == min(os.cpu_count() or 1, 4)  # API processes: one per CPU, at most 4
     assert sorted(p.name for p in (directory / "fernet-keys").iterdir()) == ["0", "1"]
     clouds = yaml.safe_load((directory / "clouds.yaml").read_text())["clouds"]["overcast"]
     assert clouds["auth"]["auth_url"] == "http://127.0.0.1:16999/identity"

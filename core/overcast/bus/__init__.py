@@ -20,7 +20,9 @@ defaults, and arguments a handler does not accept are left out and reported in t
 log rather than failing the call, so a newer controller can call an older agent. A handler's
 failure, or a message it cannot decode, is always answered with an error.
 ``memory://`` is the in-process default; ``amqp://`` (RabbitMQ through kombu) is the
-multi-host transport.
+multi-host transport. With ``[api] workers > 1`` on ``memory://``, ``overcast up`` also hosts
+a hub on a unix socket through which its API worker processes reach its topics
+(:mod:`overcast.bus.unix`, no broker to install).
 
 Agents never touch the database: they run drivers and answer RPCs; controllers own state.
 """

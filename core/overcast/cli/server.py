@@ -126,6 +126,12 @@ def _public_network(runtime: Any, project_id: str) -> str | None:
     return str(net["id"])
 
 
+def api_workers() -> int:
+    """``[api] workers`` for a new all-in-one cloud: one process per CPU (one Python process
+    uses at most one core), at most 4."""
+    return min(os.cpu_count() or 1, 4)
+
+
 def _objectstore_table(tables: dict[str, Any], port: int) -> dict[str, Any]:
     """``[objectstore]`` for an all-in-one cloud with a real object store: the Swift API served
     by two processes per CPU on the next port (like swift-proxy's workers; one process
@@ -242,7 +248,7 @@ def init_command(
     pm = load_plugin_manager(extra_plugins=extra, strict=False)
     if not config_path.exists():
         data: dict[str, Any] = {
-            "api": {"host": host, "port": port, "region": "RegionOne"},
+            "api": {"host": host, "port": port, "region": "RegionOne", "workers": api_workers()},
             "identity": {"token_ttl": 3600},
         }
         if tls:

@@ -1,9 +1,10 @@
 """Nova's remote consoles (issue 17): a one-time, expiring token per console URL, and where
 the token leads (the hypervisor's :class:`~overcast.types.ConsoleEndpoint`).
 
-Tokens live in the API process that made them (as Nova's console auth tokens, they are
-never reused: the proxy consumes one when a websocket opens); only their SHA-256 is kept.
-The all-in-one API runs one process (``[api] workers = 1``), which also serves the proxy.
+Tokens live in ``overcast up`` (as Nova's console auth tokens, they are never reused: the
+proxy consumes one when a websocket opens); only their SHA-256 is kept. With ``[api] workers
+> 1`` a token issued through one API process may be redeemed through another, so the workers
+ask ``overcast up``'s tokens over the bus (:data:`CONSOLE_TOKENS_TOPIC`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from overcast.bus.rpc import rpc
 from overcast.compute import states as st
 from overcast.compute.records import configured_host, get_instance, instance_of
 from overcast.context import RequestContext
@@ -24,6 +26,8 @@ from overcast.types import ConsoleEndpoint
 #: Nova's (protocol, type) pairs this cloud serves, and the legacy actions' types
 PROTOCOLS = {"serial": ("serial",), "vnc": ("novnc",)}
 TOKEN_TTL = 600.0  # Nova's [consoleauth] token_ttl default
+#: the bus topic ``overcast up`` serves its console tokens on for its API workers
+CONSOLE_TOKENS_TOPIC = "compute.console-tokens"
 
 
 def tail_log(output: str, length: int) -> str:
@@ -61,6 +65,7 @@ class ConsoleTokens:
     def _key(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
 
+    @rpc
     def issue(self, instance_uuid: str, endpoint: ConsoleEndpoint) -> str:
         token = secrets.token_urlsafe(32)
         now = time.monotonic()
@@ -70,6 +75,7 @@ class ConsoleTokens:
             self._grants[self._key(token)] = ConsoleGrant(instance_uuid, endpoint, now + self.ttl)
         return token
 
+    @rpc
     def consume(self, token: str) -> ConsoleGrant | None:
         """The grant, once; ``None`` for an unknown, used or expired token."""
         with self._lock:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import threading
 import time
 import weakref
@@ -32,7 +35,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 _HOLDS = "overcast_write_lock"
+_HOLDS_FILE = "overcast_write_file_lock"
 WRITE_LOCK_WAIT = 10.0  # then fall through to SQLite's own locking (busy_timeout)
+FILE_LOCK_POLL = (0.0002, 0.002)  # first and longest pause between tries of another process's lock
 
 
 class _SqliteWriteQueue:
@@ -45,17 +50,60 @@ class _SqliteWriteQueue:
     before its first INSERT/UPDATE/DELETE (which is where pysqlite issues ``BEGIN``) and gives it
     back on commit or rollback (or, failing that, when it returns to the pool); waiters wake the moment it is free, in
     order. Reads are never queued (WAL readers run beside the writer). SQLite's own locking stays
-    the authority (other processes; a lock held too long times out into it)."""
+    the authority (other processes; a lock held too long times out into it).
 
-    def __init__(self) -> None:
+    Between processes (``overcast up`` and its API workers on one database file) the holder
+    of the lock also holds a ``flock`` on ``<database>.write-lock``; a writer of another process
+    tries it every 0.2 to 2 ms rather than in SQLite's busy handler's sleeps, which grow to
+    100 ms and let one process's queue keep the database while the others sleep."""
+
+    def __init__(self, path: str | None = None) -> None:
         self.lock = threading.Lock()
+        self._path = f"{path}.write-lock" if path else None
+        self._fd: int | None = None
+        self._fd_pid = 0
+
+    def _lock_file(self) -> int | None:
+        """This process's descriptor of the lock file (a forked child opens its own: a lock
+        on an inherited descriptor would be shared with the parent)."""
+        if self._path is None:
+            return None
+        if self._fd is None or self._fd_pid != os.getpid():
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                self._path = None  # a read-only place: SQLite's locking alone
+                return None
+            self._fd_pid = os.getpid()
+        return self._fd
+
+    def _acquire_file(self, deadline: float) -> bool:
+        fd = self._lock_file()
+        if fd is None:
+            return False
+        pause = FILE_LOCK_POLL[0]
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, FILE_LOCK_POLL[1])
 
     def before_execute(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         info = conn.info
         if info.get(_HOLDS) is None and statement.lstrip()[:7].upper().startswith(_WRITES):
-            info[_HOLDS] = self.lock.acquire(timeout=WRITE_LOCK_WAIT)
+            deadline = time.monotonic() + WRITE_LOCK_WAIT
+            held = info[_HOLDS] = self.lock.acquire(timeout=WRITE_LOCK_WAIT)
+            if held:
+                info[_HOLDS_FILE] = self._acquire_file(deadline)
 
     def _release(self, info: dict) -> None:
+        if info.pop(_HOLDS_FILE, None) and self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
         if info.pop(_HOLDS, None):
             self.lock.release()
 
@@ -92,7 +140,8 @@ def make_engine(url: str, echo: bool = False, pool_size: int = 10) -> Engine:
             pool_pre_ping=False,  # a file cannot drop the connection; the ping was a query per checkout
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        queue = _QUEUES[engine] = _SqliteWriteQueue()
+        database = engine.url.database
+        queue = _QUEUES[engine] = _SqliteWriteQueue(database if database and database != ":memory:" else None)
         event.listen(engine, "before_cursor_execute", queue.before_execute)
         event.listen(engine, "commit", queue.on_end)
         event.listen(engine, "rollback", queue.on_end)

@@ -35,7 +35,7 @@ from overcast.identity.implied import ImpliedRoles
 from overcast.identity.keys import KeyRepository
 from overcast.identity.passwords import Passwords
 from overcast.identity.revocation import add_revocation
-from overcast.identity.throttle import LoginThrottle
+from overcast.identity.throttle import THROTTLE_TOPIC, LoginThrottle, RemoteThrottle
 from overcast.identity.tokens import TokenPayload, TokenProvider, new_audit_id
 from overcast.identity.validation import TokenData, TokenResolver
 from overcast.policy import ROLE_ORDER, required_role, role_satisfies
@@ -79,11 +79,16 @@ class IdentityService:
         self.resolver.watch.on_change(self.catalog_store.clear)
         self.resolver.watch.on_change(self.endpoint_filter.clear)
         self.authenticator = Authenticator(self)
-        self.throttle = LoginThrottle(section)
+        self.throttle: LoginThrottle | RemoteThrottle = (
+            RemoteThrottle(runtime.bus) if getattr(runtime, "api_worker", False) else LoginThrottle(section)
+        )
 
     def start(self) -> None:
-        """Create the Fernet keys if this data dir has none yet."""
+        """Create the Fernet keys if this data dir has none yet; with API workers, serve them
+        this process's login throttle."""
         self.keys.setup()
+        if self.runtime.config.api.workers > 1:
+            self.runtime.bus.serve(THROTTLE_TOPIC, self.throttle)
 
     def close(self) -> None:
         self.resolver.watch.close()

@@ -10,7 +10,9 @@
 * **Per source**: more than ``source_failure_limit`` failures from one address within
   ``source_failure_window`` seconds is a 429 for that address (guessing across many users).
 
-The state is this process's memory (one API process serves identity), bounded in size.
+The state is this process's memory, bounded in size. With ``[api] workers > 1`` it is
+``overcast up``'s: it serves its throttle on :data:`THROTTLE_TOPIC` and each API worker asks
+it over the bus (:class:`RemoteThrottle`), so the limits hold for the cloud, not per process.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from overcast.bus.rpc import client, rpc
 from overcast.config import IdentitySection
 from overcast.errors import AccountLocked, TooManyRequests
 
@@ -31,6 +34,22 @@ FREE_FAILURES = 2  # failures in a row before the backoff starts (a typo costs n
 MAX_TRACKED = 65536  # users and sources remembered; the least recently failing go first
 
 T = TypeVar("T")
+
+#: the bus topic ``overcast up`` serves its throttle on for its API workers
+THROTTLE_TOPIC = "identity.login-throttle"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a login may not be tried now: a lockout (401) or a backoff (429)."""
+
+    locked: bool
+    message: str
+    retry_after: int
+
+    def error(self) -> AccountLocked | TooManyRequests:
+        cls = AccountLocked if self.locked else TooManyRequests
+        return cls(self.message, retry_after=self.retry_after)
 
 
 @dataclass
@@ -58,6 +77,13 @@ class LoginThrottle:
 
     def check(self, user_key: str, user_id: str | None, source: str | None) -> None:
         """Raise if this login may not even be tried now (before the password is checked)."""
+        refused = self.refusal(user_key, user_id, source)
+        if refused is not None:
+            raise refused.error()
+
+    @rpc
+    def refusal(self, user_key: str, user_id: str | None, source: str | None) -> Refusal | None:
+        """Why this login may not even be tried now, or ``None``."""
         now = self.clock()
         with self._lock:
             if source is not None and self.source_limit:
@@ -66,29 +92,34 @@ class LoginThrottle:
                     _expire(state.failures, now - self.window)
                     if len(state.failures) >= self.source_limit:
                         wait = state.failures[0] + self.window - now
-                        raise TooManyRequests(
+                        return Refusal(
+                            False,
                             f"Too many failed logins from this address; retry after {_seconds(wait)} seconds.",
-                            retry_after=_seconds(wait),
+                            _seconds(wait),
                         )
             user = self._users.get(user_key)
             if user is None or not user.failures:
-                return
+                return None
             since = now - user.last_failure
             if self.attempts and user.failures >= self.attempts:
                 if since < self.duration:
-                    raise AccountLocked(
+                    return Refusal(
+                        True,
                         f"The account is locked for user: {user_id or user_key}.",
-                        retry_after=_seconds(self.duration - since),
+                        _seconds(self.duration - since),
                     )
                 user.failures = 0  # the lockout ran out
-                return
+                return None
             wait = self._backoff(user.failures) - since
             if wait > 0:
-                raise TooManyRequests(
+                return Refusal(
+                    False,
                     f"Too many failed logins for this user; retry after {_seconds(wait)} seconds.",
-                    retry_after=_seconds(wait),
+                    _seconds(wait),
                 )
+        return None
 
+    @rpc
     def failed(self, user_key: str, source: str | None) -> None:
         now = self.clock()
         with self._lock:
@@ -100,6 +131,7 @@ class LoginThrottle:
                 _expire(state.failures, now - self.window)
                 state.failures.append(now)
 
+    @rpc
     def succeeded(self, user_key: str) -> None:
         with self._lock:
             self._users.pop(user_key, None)
@@ -107,6 +139,24 @@ class LoginThrottle:
     def _backoff(self, failures: int) -> float:
         extra = failures - FREE_FAILURES
         return 0.0 if extra <= 0 or not self.backoff else min(MAX_BACKOFF, self.backoff * 2 ** (extra - 1))
+
+
+class RemoteThrottle:
+    """An API worker's throttle: ``overcast up``'s, asked over the bus."""
+
+    def __init__(self, bus: object) -> None:
+        self._remote = client(bus, THROTTLE_TOPIC, LoginThrottle)
+
+    def check(self, user_key: str, user_id: str | None, source: str | None) -> None:
+        refused = self._remote.refusal(user_key, user_id, source)
+        if refused is not None:
+            raise refused.error()
+
+    def failed(self, user_key: str, source: str | None) -> None:
+        self._remote.failed(user_key, source)
+
+    def succeeded(self, user_key: str) -> None:
+        self._remote.succeeded(user_key)
 
 
 def _touch(table: OrderedDict[str, T], key: str, make: Callable[[], T]) -> T:

@@ -79,9 +79,13 @@ class OrchestrationService:
         """Sweep now, then beat and sweep every ``HEARTBEAT`` seconds: this process's stacks
         stay fresh; a stack no live engine touched for ``STALE`` seconds is FAILED."""
         self.sweep()
-        if self._beater is None:
-            self._beater = threading.Thread(target=self._beat_loop, name="orchestration-heartbeat", daemon=True)
-            self._beater.start()
+        self._start_beating()
+
+    def _start_beating(self) -> None:
+        with self._runs_lock:
+            if self._beater is None:
+                self._beater = threading.Thread(target=self._beat_loop, name="orchestration-heartbeat", daemon=True)
+                self._beater.start()
 
     def sweep(self) -> int:
         from datetime import timedelta
@@ -100,9 +104,12 @@ class OrchestrationService:
         return failed
 
     def working_on(self, stack_id: str) -> None:
-        """An action of this process started on ``stack_id`` (its heartbeat is kept fresh)."""
+        """An action of this process started on ``stack_id`` (its heartbeat is kept fresh: in
+        an API worker, whose services are not started, by a heartbeat started now)."""
         with self._runs_lock:
             self.active.add(stack_id)
+        if getattr(self.runtime, "api_worker", False):
+            self._start_beating()
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(HEARTBEAT):

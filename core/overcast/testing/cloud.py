@@ -33,6 +33,9 @@ the ``running_cloud_config`` fixture in your test module::
     def running_cloud_config():
         return {"volume_backends": {"fast": {"driver": "lvm", "volume_group": "vg0"}}}
 
+``OVERCAST_TEST_API_WORKERS=N`` in the environment runs every such cloud with ``[api] workers
+= N`` (the API served by N processes) unless its config sets ``[api] workers`` itself.
+
 Override ``running_cloud_tls`` (module scope) to return ``True`` for a cloud that serves HTTPS
 with a certificate from its own CA (``overcast.pki``, as ``overcast init --tls`` makes it):
 ``url`` is then ``https://...``, ``cacert`` the CA file and ``clouds.yaml`` names it.
@@ -254,6 +257,8 @@ def start_running_cloud(
     if not fake_hosts:
         data.pop("hosts")
     data["api"] = {"host": api_host, "port": port}
+    if os.environ.get("OVERCAST_TEST_API_WORKERS"):
+        data["api"]["workers"] = int(os.environ["OVERCAST_TEST_API_WORKERS"])
     cacert = None
     if tls:
         files = init_tls(data_dir, ["localhost", "127.0.0.1", api_host])

@@ -6,6 +6,10 @@ group on a compute node): its calls go over the bus to that host's agent
 (a directory, a shared file system) is driven from the controller process directly, the
 way Cinder's volume service runs beside its scheduler. Both paths take and return only
 contract values, so a backend can move between them by configuration alone.
+
+With API workers (``[api] workers > 1``) those other backends are driven by ``overcast up``
+alone: it serves them on :data:`LOCAL_BACKENDS_TOPIC` and a worker calls them over the bus,
+so a driver never runs in two processes at once (its in-process locks and state hold).
 """
 
 from __future__ import annotations
@@ -17,12 +21,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from overcast.agent.volume import VolumeAgent
+from overcast.bus.rpc import client
 from overcast.db.models.base import utcnow
 from overcast.db.models.volume import VolumeBackendService
 from overcast.errors import NotFound, OvercastError
 from overcast.types import Backend, BackendStats
 
 log = logging.getLogger(__name__)
+
+#: the topic ``overcast up`` drives its in-process volume backends on for its API workers
+LOCAL_BACKENDS_TOPIC = "volume.backends"
+#: how long a worker waits for ``overcast up`` to run a volume operation (data copies)
+WORKER_RPC_TIMEOUT = 3600.0
 
 
 class BackendCalls:
@@ -51,6 +61,8 @@ class BackendCalls:
         host = self.host_of(backend_name)
         if host:
             return self.runtime.agents.volume(host, timeout=timeout)
+        if getattr(self.runtime, "api_worker", False):
+            return client(self.runtime.bus, LOCAL_BACKENDS_TOPIC, VolumeAgent, timeout or WORKER_RPC_TIMEOUT)
         return VolumeAgent(self.runtime, "controller")
 
     def supports(self, backend_name: str, operation: str) -> bool:

@@ -78,7 +78,13 @@ class VolumeService:
     # --- life cycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Initialise every backend and reconcile work a restart interrupted."""
+        """Initialise every backend and reconcile work a restart interrupted; with API
+        workers, drive the in-process backends for them (:data:`LOCAL_BACKENDS_TOPIC`)."""
+        if self.runtime.config.api.workers > 1:
+            from overcast.agent.volume import VolumeAgent
+            from overcast.volume.backends import LOCAL_BACKENDS_TOPIC
+
+            self.runtime.bus.serve(LOCAL_BACKENDS_TOPIC, VolumeAgent(self.runtime, "controller"))
         self.backends.ensure_records()
         for name in self.backends.names():
             self.backends.refresh(name, init=True)

@@ -21,7 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from overcast.api.compute.common import base_url, json_body, reply
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
-from overcast.compute.consoles import ConsoleTokens, console_endpoint
+from overcast.bus.rpc import client
+from overcast.compute.consoles import CONSOLE_TOKENS_TOPIC, ConsoleTokens, console_endpoint
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, NotFound
 
@@ -35,11 +36,22 @@ _TYPES = ("novnc", "xvpvnc", "rdp-html5", "spice-html5", "serial", "webmks")
 
 
 def tokens(app: Any) -> ConsoleTokens:
-    """The API process's console tokens (on the app's state: the proxy is served by it)."""
+    """The console tokens (on the app's state: the proxy is served by it); in an API worker,
+    those of ``overcast up`` over the bus, so any API process redeems any token."""
     found = getattr(app.state, "console_tokens", None)
     if found is None:
-        found = app.state.console_tokens = ConsoleTokens()
+        runtime = app.state.runtime
+        if getattr(runtime, "api_worker", False):
+            found = client(runtime.bus, CONSOLE_TOKENS_TOPIC, ConsoleTokens)
+        else:
+            found = ConsoleTokens()
+        app.state.console_tokens = found
     return found
+
+
+def share_tokens(app: Any) -> None:
+    """Serve this app's console tokens to the API workers (``overcast up`` with workers)."""
+    app.state.runtime.bus.serve(CONSOLE_TOKENS_TOPIC, tokens(app))
 
 
 #: Debian's noVNC (package novnc: ES modules, no build step), served at /compute/console/novnc/
@@ -117,7 +129,7 @@ def novnc_file(path: str) -> Response:
 async def console_proxy(websocket: WebSocket, kind: str, token: str = "") -> None:
     """The console proxy (``serial``: the serial port's bytes, ``vnc``: RFB for noVNC): a
     one-time token for that kind, then bytes both ways (a terminal's text frames as UTF-8)."""
-    grant = tokens(websocket.app).consume(token) if token else None
+    grant = await run_in_threadpool(tokens(websocket.app).consume, token) if token else None  # a bus call in a worker
     if grant is None or grant.endpoint.console_type != kind:
         await websocket.close(code=4401, reason="Invalid or expired console token.")
         return

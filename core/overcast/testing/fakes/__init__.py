@@ -38,14 +38,16 @@ __all__ = [
 
 
 class FakeDriversPlugin:
-    """Registers one fake driver of every kind under the name ``fake``."""
+    """Registers one fake driver of every kind under the name ``fake``. ``shared``: the image
+    and object stores share their data with the other processes of the cloud (API workers,
+    object-API workers) through their state dirs."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bool = False) -> None:
         self.hypervisor = FakeHypervisor()
         self.volume = FakeVolumeDriver()
         self.network = FakeNetworkDriver()
-        self.image_store = FakeImageStore()
-        self.object_store = FakeObjectStore()
+        self.image_store = FakeImageStore(shared)
+        self.object_store = FakeObjectStore(shared)
         self.backup = FakeBackupTarget()
         self.loadbalancer = FakeLoadBalancerDriver()
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
+import pickle
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from overcast.errors import BadRequest, Conflict, NotFound, Unprocessable
@@ -19,11 +24,41 @@ from overcast.types import (
 
 
 class FakeObjectStore:
-    """Objects in memory with Swift's listing semantics."""
+    """Objects in memory with Swift's listing semantics.
 
-    def __init__(self) -> None:
+    ``shared``: a cloud of several processes (API workers) sees one set of objects: every
+    operation runs under a file lock in the backend's state dir, reloads the objects when
+    another process changed them and writes them back after a change."""
+
+    def __init__(self, shared: bool = False) -> None:
         self.objects: dict[tuple[str, str, str], tuple[ObjectInfo, bytes]] = {}
         self.lock = threading.Lock()
+        self.shared = shared
+        self._loaded: tuple[int, int, int] | None = None  # the state file's (inode, size, mtime) in memory
+
+    @contextlib.contextmanager
+    def _synced(self, backend: Backend, write: bool = False) -> Iterator[None]:
+        with self.lock:
+            if not self.shared or not backend.state_dir:
+                yield
+                return
+            path = Path(backend.state_dir) / "fake-objects.pickle"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path.with_suffix(".lock"), "a+b") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+                self._load(path)
+                yield
+                if write:
+                    temp = path.with_name(f".{path.name}.{os.getpid()}")
+                    temp.write_bytes(pickle.dumps(self.objects))
+                    temp.replace(path)
+                    self._loaded = _stamp(path)
+
+    def _load(self, path: Path) -> None:
+        stamp = _stamp(path)
+        if stamp is not None and stamp != self._loaded:
+            self.objects = pickle.loads(path.read_bytes())
+            self._loaded = stamp
 
     def _get(self, account: str, container: str, name: str) -> tuple[ObjectInfo, bytes]:
         try:
@@ -62,7 +97,7 @@ class FakeObjectStore:
             last_modified=time.time(),
             metadata=dict(metadata),
         )
-        with self.lock:
+        with self._synced(backend, write=True):
             self.objects[(account, container, name)] = (info, content)
         return info
 
@@ -70,20 +105,22 @@ class FakeObjectStore:
     def obj_get(
         self, backend: Backend, account: str, container: str, name: str, byte_range: ByteRange | None
     ) -> tuple[ObjectInfo, Iterator[bytes]]:
-        info, content = self._get(account, container, name)
+        with self._synced(backend):
+            info, content = self._get(account, container, name)
         if byte_range is not None:
             content = content[byte_range.first : byte_range.last + 1]
         return info, iter([content])
 
     @hookimpl
     def obj_head(self, backend: Backend, account: str, container: str, name: str) -> ObjectInfo:
-        return self._get(account, container, name)[0]
+        with self._synced(backend):
+            return self._get(account, container, name)[0]
 
     @hookimpl
     def obj_post(
         self, backend: Backend, account: str, container: str, name: str, metadata: Mapping[str, str]
     ) -> ObjectInfo:
-        with self.lock:
+        with self._synced(backend, write=True):
             info, content = self._get(account, container, name)
             import dataclasses
 
@@ -93,7 +130,7 @@ class FakeObjectStore:
 
     @hookimpl
     def obj_delete(self, backend: Backend, account: str, container: str, name: str) -> bool:
-        with self.lock:
+        with self._synced(backend, write=True):
             if self.objects.pop((account, container, name), None) is None:
                 raise NotFound(f"object {container}/{name} not found")
         return True
@@ -111,10 +148,12 @@ class FakeObjectStore:
         limit: int,
         reverse: bool,
     ) -> Sequence[ObjectInfo | ObjectSubdir]:
-        names = sorted(n for (a, c, n) in self.objects if a == account and c == container)
+        with self._synced(backend):
+            objects = self.objects
+        names = sorted(n for (a, c, n) in objects if a == account and c == container)
         return swift_listing(
             names,
-            lambda n: self.objects[(account, container, n)][0],
+            lambda n: objects[(account, container, n)][0],
             prefix,
             delimiter,
             marker,
@@ -125,16 +164,24 @@ class FakeObjectStore:
 
     @hookimpl
     def obj_stats(self, backend: Backend, account: str, container: str) -> Mapping[str, int]:
-        with self.lock:
+        with self._synced(backend):
             sizes = [i.size for (a, c, _n), (i, _d) in self.objects.items() if a == account and c == container]
         return {"objects": len(sizes), "bytes": sum(sizes)}
 
     @hookimpl
     def obj_drop_container(self, backend: Backend, account: str, container: str) -> bool:
-        with self.lock:
+        with self._synced(backend):
             if any(a == account and c == container for (a, c, _n) in self.objects):
                 raise Conflict(f"container {container} is not empty")
         return True
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def swift_listing(
