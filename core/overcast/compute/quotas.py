@@ -84,18 +84,7 @@ class QuotaManager:
         return out
 
     def set_class_limits(self, session, class_name: str, values: dict[str, Any]) -> None:
-        checked = {}
-        for resource, value in values.items():
-            if resource not in RESOURCES and resource not in LIMITS_ONLY:
-                raise BadRequest(f"Bad key(s) {resource} in quota_class_set")
-            checked[resource] = parse_limit(resource, value)
-        for resource, value in checked.items():
-            row = session.get(QuotaClassLimit, (class_name, resource))
-            if row is None:
-                session.add(QuotaClassLimit(class_name=class_name, resource=resource, hard_limit=value))
-            else:
-                row.hard_limit = value
-        session.flush()
+        _store(session, QuotaClassLimit, "class_name", class_name, _checked(values, "quota_class_set"))
 
     def limits(self, session, project_id: str) -> dict[str, int]:
         out = self.class_limits(session)
@@ -110,18 +99,7 @@ class QuotaManager:
         return out
 
     def set_limits(self, session, project_id: str, values: dict[str, int]) -> None:
-        values = dict(values)
-        for resource, value in values.items():
-            if resource not in RESOURCES and resource not in LIMITS_ONLY:
-                raise BadRequest(f"Bad key(s) {resource} in quota_set")
-            values[resource] = parse_limit(resource, value)
-        for resource, value in values.items():
-            row = session.get(QuotaLimit, (project_id, resource))
-            if row is None:
-                session.add(QuotaLimit(project_id=project_id, resource=resource, hard_limit=value))
-            else:
-                row.hard_limit = value
-        session.flush()
+        _store(session, QuotaLimit, "project_id", project_id, _checked(values, "quota_set"))
 
     def reset(self, session, project_id: str) -> None:
         for row in session.scalars(select(QuotaLimit).where(QuotaLimit.project_id == project_id)):
@@ -174,3 +152,24 @@ class QuotaManager:
                 .values(in_use=case((c.in_use - delta < 0, 0), else_=c.in_use - delta))
                 .execution_options(synchronize_session=False)
             )
+
+
+def _checked(values: dict[str, Any], body: str) -> dict[str, int]:
+    """The limits a quota set or quota class set asks for (400 for an unknown key or value)."""
+    checked = {}
+    for resource, value in values.items():
+        if resource not in RESOURCES and resource not in LIMITS_ONLY:
+            raise BadRequest(f"Bad key(s) {resource} in {body}")
+        checked[resource] = parse_limit(resource, value)
+    return checked
+
+
+def _store(session: Any, model: Any, owner_column: str, owner: str, limits: dict[str, int]) -> None:
+    """Set ``limits`` on the rows of ``model`` keyed ``(owner, resource)``, making the missing ones."""
+    for resource, value in limits.items():
+        row = session.get(model, (owner, resource))
+        if row is None:
+            session.add(model(**{owner_column: owner}, resource=resource, hard_limit=value))
+        else:
+            row.hard_limit = value
+    session.flush()
