@@ -262,3 +262,19 @@ def test_external_network_subnets_are_not_shown_to_other_projects(api: Any) -> N
     # a router still gets its gateway on it
     router = api.alice.post(f"{V2}/routers", json={"router": {"external_gateway_info": {"network_id": ext["id"]}}})
     assert router.status_code == 201, router.text
+
+
+def test_deleting_an_external_network_takes_its_floating_ips(api: Any) -> None:
+    """Neutron deletes an external network's floating IPs with it, whoever holds them; a
+    router's gateway on it still keeps it (409, nothing deleted)."""
+    ext, ext_sub = external(api)
+    fip = api.alice.post(f"{V2}/floatingips", json={"floatingip": {"floating_network_id": ext["id"]}})
+    assert fip.status_code == 201, fip.text
+    fip_id = fip.json()["floatingip"]["id"]
+    router = api.alice.post(f"{V2}/routers", json={"router": {"external_gateway_info": {"network_id": ext["id"]}}})
+    neutron_error(api.boss.delete(f"{V2}/networks/{ext['id']}"), 409, "NetworkInUse")
+    assert api.alice.get(f"{V2}/floatingips/{fip_id}").status_code == 200  # kept
+    api.alice.put(f"{V2}/routers/{router.json()['router']['id']}", json={"router": {"external_gateway_info": {}}})
+    assert api.boss.delete(f"{V2}/networks/{ext['id']}").status_code == 204
+    assert api.alice.get(f"{V2}/floatingips/{fip_id}").status_code == 404
+    assert api.boss.get(f"{V2}/subnets/{ext_sub['id']}").status_code == 404

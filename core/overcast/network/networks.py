@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from overcast.context import RequestContext
-from overcast.db.models.network import NetworkRecord, PortRecord
+from overcast.context import RequestContext, system_context
+from overcast.db.models.network import FloatingIpRecord, NetworkRecord, PortRecord
 from overcast.errors import BadRequest, Conflict, Forbidden
 from overcast.network import validate as v
 from overcast.network.db import run_in_transaction
@@ -240,6 +240,23 @@ class NetworkManager:
         return view
 
     def delete(self, ctx: RequestContext, network_id: str) -> None:
+        """Delete a network with its DHCP port and, on an external network, its floating IPs
+        (whoever holds them, as Neutron does); any other port keeps it (409)."""
+        from overcast.network.floatingips import FIP_OWNER  # it imports this module
+
+        with self.runtime.db.session() as s:
+            get_network(s, ctx, network_id, write=True)
+            others = s.scalars(
+                select(PortRecord.id).where(
+                    PortRecord.network_id == network_id, PortRecord.device_owner.not_in(("network:dhcp", FIP_OWNER))
+                )
+            ).first()
+            floating = list(
+                s.scalars(select(FloatingIpRecord.id).where(FloatingIpRecord.floating_network_id == network_id))
+            )
+        if others is None:
+            for fip_id in floating:
+                self.service.floating_ips.delete(system_context(), fip_id)
         with self.runtime.db.session() as s:
             net = get_network(s, ctx, network_id, write=True)
             ports = list(s.scalars(select(PortRecord).where(PortRecord.network_id == network_id)))
