@@ -188,22 +188,20 @@ class SwiftApp:
         await send_simple(send, answer.status, answer.headers, answer.body, b"text/plain; charset=UTF-8")
 
     async def _web_page(self, runtime: Any, req: Request, send: Any) -> bool:
-        """Swift's StaticWeb for an anonymous (or ``X-Web-Mode``) GET/HEAD: True when the
-        container is a web site and the page went out."""
+        """Swift's StaticWeb for an anonymous (or ``X-Web-Mode``) GET/HEAD of a container: True
+        when the container is a web site and the page went out. (Objects: :meth:`object`'s
+        read asks :func:`_web_object` on the caller it has authenticated.)"""
         if req.method not in ("GET", "HEAD") or tempurl.link_of(req.query) is not None:
             return False
         token = req.headers.get("x-auth-token") or req.headers.get("x-storage-token")
         if token and not staticweb.web_mode(req.headers):  # an API call, not a web request
             return False
-        web = runtime.objectstore.web
 
         def page() -> Any:
-            ctx = authenticate(runtime, req, "object" if req.obj else "container")
+            ctx = authenticate(runtime, req, "container")
             if not staticweb.wanted(ctx, req.method, req.headers):
                 return None
-            if req.obj:
-                return web.object(ctx, req.project_id, req.container, req.obj, req.path, req.headers)
-            return web.container(ctx, req.project_id, req.container, req.path, req.headers)
+            return runtime.objectstore.web.container(ctx, req.project_id, req.container, req.path, req.headers)
 
         download = await run(page)
         if download is None:
@@ -270,12 +268,13 @@ class SwiftApp:
     async def object(self, runtime: Any, req: Request, send: Any) -> None:
         svc = runtime.objectstore
         pid, container, name, method = req.project_id, req.container, req.obj, req.method
-        if await self._web_page(runtime, req, send):
-            return
         if method in ("GET", "HEAD"):
 
             def read() -> Any:
                 ctx = authenticate(runtime, req, "object")
+                page = _web_object(runtime, req, ctx)
+                if page is not None:
+                    return page
                 if method == "HEAD":
                     download = svc.head_object(ctx, pid, container, name, req.headers, req.query)
                 else:
@@ -360,6 +359,14 @@ class SwiftApp:
             await _send_report(send, req, {**report, "Response Status": "200 OK", "Response Body": "", "Errors": []})
             return
         raise MethodNotAllowed(f"{method} is not allowed on an object", allowed=allowed_methods("object"))
+
+
+def _web_object(runtime: Any, req: Request, ctx: Any) -> Any:
+    """StaticWeb's answer to a web request (anonymous or ``X-Web-Mode``) for an object path of a
+    web-site container; ``None``: answer it as a plain object read."""
+    if tempurl.link_of(req.query) is not None or not staticweb.wanted(ctx, req.method, req.headers):
+        return None
+    return runtime.objectstore.web.object(ctx, req.project_id, req.container, req.obj, req.path, req.headers)
 
 
 async def _send_report(send: Any, req: Request, report: dict[str, Any]) -> None:
