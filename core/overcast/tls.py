@@ -81,16 +81,26 @@ def server_tls(config: Config) -> ServerTLS | None:
     return ServerTLS(config) if config.api.tls_cert else None
 
 
+KEEP_ALIVE_S = 75
+"""How long an idle client connection is kept (nginx's default). uvicorn's own 5 s equals the
+poll period of clients that wait on a resource (``openstack stack update --wait`` lists events
+every 5 s on one pooled connection): the server closed the connection just as the client sent
+its next request on it, which the client reports as "Remote end closed connection without
+response" and does not retry."""
+
+
 def uvicorn_options(api: ApiSection) -> dict[str, Any]:
     """``uvicorn.Config`` arguments every API listener shares: only ``[api] trusted_proxies``
     may set the scheme and client address by ``X-Forwarded-Proto``/``-For`` (uvicorn's own
-    default believes any loopback peer); responses go out as one write (:mod:`overcast.httpwire`)."""
+    default believes any loopback peer); responses go out as one write (:mod:`overcast.httpwire`);
+    an idle keep-alive connection stays open :data:`KEEP_ALIVE_S` seconds."""
     from overcast.httpwire import OneWriteHttpToolsProtocol
 
     return {
         "proxy_headers": bool(api.trusted_proxies),
         "forwarded_allow_ips": list(api.trusted_proxies) or None,
         "http": OneWriteHttpToolsProtocol,
+        "timeout_keep_alive": KEEP_ALIVE_S,
     }
 
 

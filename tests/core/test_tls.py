@@ -6,6 +6,7 @@ and the dashboard's ``Secure`` cookie."""
 
 from __future__ import annotations
 
+import socket
 import ssl
 import stat
 import threading
@@ -441,3 +442,15 @@ def test_config_check_prints_the_warnings(tmp_path: Path) -> None:
         f"warning: {path}: [api] host:" in result.stderr
         and f"warning: {path}: [bus] url: amqp:// to 10.0.0.10" in result.stderr
     )
+
+
+def test_an_idle_keep_alive_connection_outlives_a_clients_five_second_poll() -> None:
+    """``openstack stack update --wait`` sleeps 5 s between requests on one pooled connection;
+    uvicorn's default (5 s) closed it just as the next request went out."""
+    with _Serving(_echo_base_url, _config({}), None) as s, socket.create_connection(("127.0.0.1", s.port)) as conn:
+        request = b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n"
+        conn.sendall(request)
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(5.5)
+        conn.sendall(request)
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
