@@ -53,7 +53,7 @@ def test_init_serves_a_real_object_store_from_worker_processes(tmp_path: Path) -
     from overcast.cli.server import _objectstore_table, to_toml
 
     table = _objectstore_table({"object_store": {"driver": "fs", "path": "objects"}}, 16999)
-    assert table == {"objectstore": {"workers": 2 * (os.cpu_count() or 1), "port": 17000}}
+    assert table == {"objectstore": {"workers": os.cpu_count() or 1, "port": 17000}}
     assert _objectstore_table({"object_store": {"driver": "fake"}}, 16999) == {}
     assert _objectstore_table({}, 16999) == {}
     path = tmp_path / "overcast.toml"
