@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from overcast.cli.output import config_option
 from overcast.config import CONFIG_NAME, default_data_dir, load_config, parse_config, resolve_drivers
 from overcast.datadir import PRIVATE_UMASK, make_private, qemu_group
 from overcast.errors import ConfigError, OvercastError
+from overcast.passwords import new_password
 from overcast.pidfile import PidFile, read_holder, stop
 
 FAKE_HELP = "Also load the in-memory fake drivers (named 'fake'): for tests and demos."
@@ -275,7 +275,7 @@ def init_command(
     cacert = tls_files(directory).ca_cert if config.api.tls_cert else None
     if cacert is not None and not cacert.exists():
         cacert = None  # the operator's own certificate: clients use the system's CAs or their own cacert
-    password = admin_password or secrets.token_urlsafe(16)
+    password = admin_password or new_password()
     runtime = build_runtime(config, pm=pm)
     try:
         result = runtime.identity.bootstrap(password)

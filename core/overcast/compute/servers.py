@@ -179,11 +179,11 @@ def server_count(body: dict) -> tuple[int, int]:
 
 def admin_password(body: dict) -> str:
     """The ``adminPass`` given, else a generated one (Nova returns it from create)."""
-    import secrets
+    from overcast.passwords import new_password
 
     value = body.get("adminPass")
     if value is None:
-        return secrets.token_urlsafe(9)
+        return new_password(9)
     if not isinstance(value, str):
         raise BadRequest(f"Invalid input for field/attribute adminPass. Value: {value!r}.")
     return value

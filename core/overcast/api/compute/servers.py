@@ -3,7 +3,7 @@ volume attachments."""
 
 from __future__ import annotations
 
-import secrets
+
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -24,6 +24,7 @@ from overcast.context import RequestContext
 from overcast.compute.os_hosts import FeatureNotSupported
 from overcast.compute.servers import no_arguments
 from overcast.errors import BadRequest, Conflict
+from overcast.passwords import new_password
 
 #: where clients put scheduler hints: the openstack CLI and openstacksdk send the second
 HINT_KEYS = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
@@ -479,7 +480,7 @@ def _evacuate(ctx: RequestContext, compute: Any, server_id: str, args: Any, vers
     compute.evacuate(ctx, server_id, host, bool(args.get("force", False)))
     if version >= (2, 14):
         return reply(None, 200)
-    return reply({"adminPass": password or secrets.token_urlsafe(9)}, 200)
+    return reply({"adminPass": password or new_password(9)}, 200)
 
 
 @router.get("/v2.1/servers/{server_id}/os-instance-actions")
