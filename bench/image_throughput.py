@@ -181,6 +181,8 @@ def main() -> None:
         server = multiprocessing.Process(target=_serve, args=(str(work / "cloud"), port, tokens), daemon=True)
         server.start()
         token = tokens.get(timeout=120)
+        pid = server.pid
+        assert pid is not None
         base = f"http://127.0.0.1:{port}/image/v2"
         client = httpx.Client(headers={"X-Auth-Token": token}, timeout=httpx.Timeout(600.0))
         for _ in range(100):
@@ -205,10 +207,10 @@ def main() -> None:
                     f"{base}/images", json={"name": f"bench-{n}", "disk_format": "raw", "container_format": "bare"}
                 ).json()
                 url = f"{base}/images/{image['id']}/file"
-                cpu0, mine0, started = _cpu_seconds(server.pid), _client_cpu_seconds(), time.perf_counter()
+                cpu0, mine0, started = _cpu_seconds(pid), _client_cpu_seconds(), time.perf_counter()
                 status = put(url, token, source)
                 upload_s = time.perf_counter() - started
-                upload_cpu, client_cpu = _cpu_seconds(server.pid) - cpu0, _client_cpu_seconds() - mine0
+                upload_cpu, client_cpu = _cpu_seconds(pid) - cpu0, _client_cpu_seconds() - mine0
                 assert status == "204", status
                 rate = size / upload_s / 2**20
                 disk_rows.append(
@@ -228,9 +230,9 @@ def main() -> None:
             ddfile.unlink()
             _drop_cache(work / "cloud" / "images" / str(kept))
             load = _loadavg()
-            cpu0, started = _cpu_seconds(server.pid), time.perf_counter()
+            cpu0, started = _cpu_seconds(pid), time.perf_counter()
             status = _curl([*auth, "-o", "/dev/null", url])
-            download_s, download_cpu = time.perf_counter() - started, _cpu_seconds(server.pid) - cpu0
+            download_s, download_cpu = time.perf_counter() - started, _cpu_seconds(pid) - cpu0
             assert status == "200", status
             client.delete(f"{base}/images/{kept}")
             disk_rows.append(
