@@ -12,9 +12,9 @@ Request bodies cost the event loop's core as little as they can, which a large u
 image, whose md5 and sha512 take the other cores) needs: uvicorn gathers a body's parts in a
 ``bytearray`` and hands the app a ``bytes`` copy of it, two copies of every byte; here the
 parser's part is handed on as it is (flow control keeps about one part pending). And the
-socket is read into one reused 1 MiB buffer per event-loop thread
+socket is read into one reused 4 MiB buffer per event-loop thread
 (:class:`BufferedReadsHttpProtocol`, an ``asyncio.BufferedProtocol``) rather than into a new
-~256 KB ``bytes`` per read: no copy and no allocation per read, and a quarter of the reads.
+~256 KB ``bytes`` per read: no copy and no allocation per read, and far fewer reads.
 """
 
 from __future__ import annotations
@@ -91,8 +91,10 @@ class OneWriteHttpToolsProtocol(HttpToolsProtocol):
         cycle.on_response = on_response
 
 
-#: bytes one read of a connection may take (the socket's buffer holds more while reading is paused)
-READ_BUFFER = 1024 * 1024
+#: bytes one read of a connection may take: a large upload is read in parts of up to this size
+#: (the socket buffers them while the app is busy), the fewer the parts the less Python per byte
+#: (the event loop's CPU per MiB of an image upload, reading 256 KiB / 1 / 4 MiB: 0.9 / 0.6 / 0.5 ms)
+READ_BUFFER = 4 * 1024 * 1024
 _buffers = threading.local()
 
 
