@@ -92,14 +92,15 @@ response" and does not retry."""
 def uvicorn_options(api: ApiSection) -> dict[str, Any]:
     """``uvicorn.Config`` arguments every API listener shares: only ``[api] trusted_proxies``
     may set the scheme and client address by ``X-Forwarded-Proto``/``-For`` (uvicorn's own
-    default believes any loopback peer); responses go out as one write (:mod:`overcast.httpwire`);
-    an idle keep-alive connection stays open :data:`KEEP_ALIVE_S` seconds."""
-    from overcast.httpwire import OneWriteHttpToolsProtocol
+    default believes any loopback peer); responses go out as one write, and request bodies are
+    read into a reused buffer and reach the app uncopied (:mod:`overcast.httpwire`); an idle
+    keep-alive connection stays open :data:`KEEP_ALIVE_S` seconds."""
+    from overcast.httpwire import BufferedReadsHttpProtocol
 
     return {
         "proxy_headers": bool(api.trusted_proxies),
         "forwarded_allow_ips": list(api.trusted_proxies) or None,
-        "http": OneWriteHttpToolsProtocol,
+        "http": BufferedReadsHttpProtocol,
         "timeout_keep_alive": KEEP_ALIVE_S,
     }
 

@@ -15,9 +15,12 @@ import hashlib
 import logging
 import queue
 import threading
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+# zlib-ng's CRC-32 (with carry-less multiply) gives zlib.crc32's values about 15 times as
+# fast (0.02 against 0.3 ms/MiB here): an upload bound by its md5 and sha512 cannot spare more
+from zlib_ng import zlib_ng
 
 from overcast.errors import BadRequest, DriverError, PayloadTooLarge
 from overcast.image.inspect import Inspection, StreamInspector
@@ -42,20 +45,20 @@ class UploadResult:
 
 
 class Crc32:
-    """``zlib.crc32`` behind hashlib's ``update``/``hexdigest`` (``value`` is the int)."""
+    """zlib's CRC-32 behind hashlib's ``update``/``hexdigest`` (``value`` is the int)."""
 
     def __init__(self) -> None:
         self.value = 0
 
     def update(self, chunk: bytes) -> None:
-        self.value = zlib.crc32(chunk, self.value)
+        self.value = zlib_ng.crc32(chunk, self.value)
 
     def hexdigest(self) -> str:
         return f"{self.value:08x}"
 
 
 class BackgroundHash:
-    """Hashes updated in their own thread (hashlib and zlib release the GIL on large
+    """Hashes updated in their own thread (hashlib and zlib-ng release the GIL on large
     buffers), so the digests of an upload are computed on other cores than the one
     receiving and writing the data, each thread on its own copy-free view of the chunk."""
 
@@ -201,7 +204,7 @@ class VerifiedStream:
                     continue
                 seen += len(chunk)
                 if self._hash is None:
-                    crc = zlib.crc32(chunk, crc)
+                    crc = zlib_ng.crc32(chunk, crc)
                 else:
                     self._hash.update(chunk)
                 if held is not None:
