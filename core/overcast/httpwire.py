@@ -20,6 +20,7 @@ socket is read into one reused 4 MiB buffer per event-loop thread
 from __future__ import annotations
 
 import asyncio
+import mmap
 import threading
 from typing import Any
 
@@ -100,10 +101,12 @@ _buffers = threading.local()
 
 def _read_buffer() -> memoryview:
     """This thread's read buffer: the event loop reads every connection's bytes into it and
-    parses them at once (the parser copies what it keeps), so one buffer serves them all."""
+    parses them at once (the parser copies what it keeps), so one buffer serves them all.
+    Anonymous memory, not a ``bytearray`` (which zero-fills, so all 4 MiB would be resident in
+    every API process): a page costs memory only once a read has reached it."""
     view: memoryview | None = getattr(_buffers, "view", None)
     if view is None:
-        view = _buffers.view = memoryview(bytearray(READ_BUFFER))
+        view = _buffers.view = memoryview(mmap.mmap(-1, READ_BUFFER))
     return view
 
 
