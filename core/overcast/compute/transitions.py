@@ -88,17 +88,25 @@ class Transitions:
         return rec
 
     def advance(
-        self, uuid: str, expect_task: str | None, expect: dict[str, Any] | None = None, **values: Any
+        self,
+        uuid: str,
+        expect_task: str | None,
+        expect: dict[str, Any] | None = None,
+        seen: InstanceRecord | None = None,
+        **values: Any,
     ) -> InstanceRecord | None:
         """Like :meth:`finish`, but only if ``task_state`` is still ``expect_task`` (a delete
         requested meanwhile wins) and every column in ``expect`` still has its value.
-        Returns the row, or ``None`` if the state had moved on."""
+        Returns the row, or ``None`` if the state had moved on. ``seen``: the caller's own
+        detached copy of the row, read by the task that set ``expect_task`` (while a task
+        holds it, nothing else changes the vm_state); it is not read again, and is updated
+        and returned."""
         c = InstanceRecord.__table__.c
         with self.db.session() as s:
-            rec = s.get(InstanceRecord, uuid)
+            rec = seen if seen is not None else s.get(InstanceRecord, uuid)
             if rec is None:
                 return None
-            old = status_of(rec.vm_state, rec.task_state)
+            old = status_of(rec.vm_state, expect_task if seen is not None else rec.task_state)
             cond = c.task_state.is_(None) if expect_task is None else c.task_state == expect_task
             extra = [c[k] == v for k, v in (expect or {}).items()]
             values["updated_at"] = utcnow()
@@ -110,7 +118,8 @@ class Transitions:
             )
             if s.execute(stmt).rowcount != 1:
                 return None
-            s.expunge(rec)
+            if seen is None:
+                s.expunge(rec)
         # the row is what we read plus what we wrote (the WHERE held): no second SELECT
         for key, value in values.items():
             setattr(rec, key, value)
