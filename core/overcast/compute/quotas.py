@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, select, text, update
+from sqlalchemy import Table, literal, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from overcast.db.models.compute import QuotaClassLimit, QuotaLimit, QuotaUsage
@@ -87,9 +87,17 @@ class QuotaManager:
         _store(session, QuotaClassLimit, "class_name", class_name, _checked(values, "quota_class_set"))
 
     def limits(self, session, project_id: str) -> dict[str, int]:
-        out = self.class_limits(session)
-        for row in session.scalars(select(QuotaLimit).where(QuotaLimit.project_id == project_id)):
-            out[row.resource] = row.hard_limit
+        """The project's limits: its own over the ``default`` class's over the configured
+        defaults, read in one query (every server create reads them)."""
+        out = dict(self.configured)
+        defaults = select(literal(0).label("own"), QuotaClassLimit.resource, QuotaClassLimit.hard_limit).where(
+            QuotaClassLimit.class_name == DEFAULT_CLASS
+        )
+        own = select(literal(1).label("own"), QuotaLimit.resource, QuotaLimit.hard_limit).where(
+            QuotaLimit.project_id == project_id
+        )
+        for _own, resource, hard_limit in sorted(session.execute(union_all(defaults, own)).all()):
+            out[resource] = hard_limit
         return out
 
     def usage(self, session, project_id: str) -> dict[str, int]:

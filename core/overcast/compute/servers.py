@@ -259,12 +259,12 @@ class ServerManager:
         flavor_ref = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
         with self.db.session() as s:
             try:
-                frec = self.svc.flavors.get_record(s, ctx, flavor_ref)
+                frec, specs = self.svc.flavors.get_with_specs(s, ctx, flavor_ref)
             except Exception:
                 raise BadRequest(f"Flavor {flavor_ref} could not be found.") from None
             if frec.disabled:
                 raise BadRequest(f"Flavor {flavor_ref} is disabled.")
-            flavor = flavor_of(frec, self.svc.flavors.extra_specs(s, frec.id))
+            flavor = flavor_of(frec, specs)
         refuse_local_extra_disks(flavor)
         # issue 18: every mapping is honoured or refused (validated even beside imageRef)
         mappings = bdm.parse(body)
