@@ -241,7 +241,11 @@ class BootVolumes:
             )
 
     def complete(self, ctx: RequestContext, rec: InstanceRecord, host: str) -> None:
-        """The guest runs: the volume service records each attachment (``in-use``)."""
+        """The guest runs: the volume service records each attachment (``in-use``). Only
+        :meth:`prepare` makes ``attaching`` rows during a build (an attach request is refused
+        until the server is built), so a server without volume mappings has none to look up."""
+        if not volume_mappings(self.requested(rec)):
+            return
         volumes = optional_service(self.runtime, "volume")
         if volumes is None:
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, select, text, update
+from sqlalchemy import Table, literal, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from overcast.db.models.compute import QuotaClassLimit, QuotaLimit, QuotaUsage
@@ -87,9 +87,17 @@ class QuotaManager:
         _store(session, QuotaClassLimit, "class_name", class_name, _checked(values, "quota_class_set"))
 
     def limits(self, session, project_id: str) -> dict[str, int]:
-        out = self.class_limits(session)
-        for row in session.scalars(select(QuotaLimit).where(QuotaLimit.project_id == project_id)):
-            out[row.resource] = row.hard_limit
+        """The project's limits: its own over the ``default`` class's over the configured
+        defaults, read in one query (every server create reads them)."""
+        out = dict(self.configured)
+        defaults = select(literal(0).label("own"), QuotaClassLimit.resource, QuotaClassLimit.hard_limit).where(
+            QuotaClassLimit.class_name == DEFAULT_CLASS
+        )
+        own = select(literal(1).label("own"), QuotaLimit.resource, QuotaLimit.hard_limit).where(
+            QuotaLimit.project_id == project_id
+        )
+        for _own, resource, hard_limit in sorted(session.execute(union_all(defaults, own)).all()):
+            out[resource] = hard_limit
         return out
 
     def usage(self, session, project_id: str) -> dict[str, int]:
@@ -105,39 +113,44 @@ class QuotaManager:
         for row in session.scalars(select(QuotaLimit).where(QuotaLimit.project_id == project_id)):
             session.delete(row)
 
-    def _ensure_rows(self, session, project_id: str, resources) -> None:
+    def _ensure_rows(self, session, project_id: str, resources) -> bool:
+        """Make the project's missing usage rows (at 0); whether any was missing."""
         c = QuotaUsage.__table__.c
         have = set(session.execute(select(c.resource).where(c.project_id == project_id)).scalars())
-        for resource in resources:
-            if resource not in have:
-                try:
-                    with session.begin_nested():
-                        session.execute(
-                            cast(Table, QuotaUsage.__table__)
-                            .insert()
-                            .values(project_id=project_id, resource=resource, in_use=0)
-                        )
-                except IntegrityError:
-                    pass  # a concurrent request created it
+        missing = [r for r in resources if r not in have]
+        for resource in missing:
+            try:
+                with session.begin_nested():
+                    session.execute(
+                        cast(Table, QuotaUsage.__table__)
+                        .insert()
+                        .values(project_id=project_id, resource=resource, in_use=0)
+                    )
+            except IntegrityError:
+                pass  # a concurrent request created it
+        return bool(missing)
 
-    def claim(self, session, project_id: str, deltas: dict[str, int]) -> None:
-        """Add ``deltas`` to the project's usage or raise ``OverQuota`` naming the resource."""
+    def claim(self, session, project_id: str, deltas: dict[str, int], limits: dict[str, int] | None = None) -> None:
+        """Add ``deltas`` to the project's usage or raise ``OverQuota`` naming the resource.
+        ``limits``: the project's :meth:`limits` when the caller has just read them. A usage
+        row is made only when its UPDATE finds none (a project's first claim), not looked for
+        before every claim."""
         deltas = {k: v for k, v in deltas.items() if v}
-        self._ensure_rows(session, project_id, deltas)
-        limits = self.limits(session, project_id)
+        if limits is None:
+            limits = self.limits(session, project_id)
         for resource, delta in deltas.items():
             limit = limits[resource]
             params = {"p": project_id, "r": resource, "d": delta, "limit": limit}
-            bounded = limit != UNLIMITED and delta > 0
-            if session.execute(_CLAIM_BOUNDED if bounded else _CLAIM_ANY, params).rowcount != 1:
-                c = QuotaUsage.__table__.c
-                used = (
-                    session.execute(select(c.in_use).where(c.project_id == project_id, c.resource == resource)).scalar()
-                    or 0
-                )
-                raise OverQuota(
-                    f"Quota exceeded for {resource}: Requested {delta}, but already used {used} of {limit} {resource}"
-                )
+            stmt = _CLAIM_BOUNDED if limit != UNLIMITED and delta > 0 else _CLAIM_ANY
+            if session.execute(stmt, params).rowcount == 1:
+                continue
+            if self._ensure_rows(session, project_id, [resource]) and session.execute(stmt, params).rowcount == 1:
+                continue
+            c = QuotaUsage.__table__.c
+            used = session.execute(select(c.in_use).where(c.project_id == project_id, c.resource == resource)).scalar()
+            raise OverQuota(
+                f"Quota exceeded for {resource}: Requested {delta}, but already used {used or 0} of {limit} {resource}"
+            )
 
     def release(self, session, project_id: str, deltas: dict[str, int]) -> None:
         c = QuotaUsage.__table__.c

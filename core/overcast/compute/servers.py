@@ -259,12 +259,12 @@ class ServerManager:
         flavor_ref = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
         with self.db.session() as s:
             try:
-                frec = self.svc.flavors.get_record(s, ctx, flavor_ref)
+                frec, specs = self.svc.flavors.get_with_specs(s, ctx, flavor_ref)
             except Exception:
                 raise BadRequest(f"Flavor {flavor_ref} could not be found.") from None
             if frec.disabled:
                 raise BadRequest(f"Flavor {flavor_ref} is disabled.")
-            flavor = flavor_of(frec, self.svc.flavors.extra_specs(s, frec.id))
+            flavor = flavor_of(frec, specs)
         refuse_local_extra_disks(flavor)
         # issue 18: every mapping is honoured or refused (validated even beside imageRef)
         mappings = bdm.parse(body)
@@ -350,7 +350,7 @@ class ServerManager:
             group = self.svc.server_groups.get_record(s, ctx, str(group_id)) if group_id else None
             limits = self.svc.quotas.limits(s, ctx.project_id or "")
             check_metadata_items(limits, len(metadata))
-            count = self._claim(s, fields["project_id"], self.svc.quota_deltas(flavor), min_count, max_count)
+            count = self._claim(s, fields["project_id"], self.svc.quota_deltas(flavor), min_count, max_count, limits)
             if group is not None:
                 members = s.scalar(
                     select(func.count())
@@ -387,21 +387,24 @@ class ServerManager:
             self.svc.runner.submit(f"build {rec.uuid}", self.svc.tasks.build, rec.uuid, ctx)
         return recs[0]
 
-    def _claim(self, s: Any, project_id: str, deltas: dict[str, int], min_count: int, max_count: int) -> int:
+    def _claim(
+        self, s: Any, project_id: str, deltas: dict[str, int], min_count: int, max_count: int, limits: dict[str, int]
+    ) -> int:
         """Claim quota for as many servers as fit, from ``max_count`` down to ``min_count``
-        (Nova's multiple create); the claim's own error if not even ``min_count`` fit."""
+        (Nova's multiple create), against the project's ``limits``; the claim's own error if
+        not even ``min_count`` fit."""
         from overcast.compute.quotas import UNLIMITED
 
         count = min_count
         if max_count > min_count:
-            limits, used = self.svc.quotas.limits(s, project_id), self.svc.quotas.usage(s, project_id)
+            used = self.svc.quotas.usage(s, project_id)
             fits = [
                 (limits[k] - used.get(k, 0)) // v
                 for k, v in deltas.items()
                 if v > 0 and limits.get(k, UNLIMITED) != UNLIMITED
             ]
             count = max(min_count, min([max_count, *fits]))
-        self.svc.quotas.claim(s, project_id, {k: v * count for k, v in deltas.items()})
+        self.svc.quotas.claim(s, project_id, {k: v * count for k, v in deltas.items()}, limits)
         return count
 
     # --- read -----------------------------------------------------------------------------------
@@ -670,6 +673,16 @@ def _ip_matches(addresses: dict, patterns: dict[int, re.Pattern[str] | None]) ->
     return False
 
 
+_RESERVATION_ALPHABET = string.digits + string.ascii_lowercase
+
+
 def reservation_id() -> str:
-    """Nova's ``generate_uid('r')``: one per create request, shared by the servers it makes."""
-    return "r-" + "".join(secrets.choice(string.digits + string.ascii_lowercase) for _ in range(8))
+    """Nova's ``generate_uid('r')``: one per create request, shared by the servers it makes.
+    Eight characters drawn uniformly from one random number (one read of the system's
+    random source, not one per character)."""
+    n = secrets.randbelow(len(_RESERVATION_ALPHABET) ** 8)
+    chars = []
+    for _ in range(8):
+        n, digit = divmod(n, len(_RESERVATION_ALPHABET))
+        chars.append(_RESERVATION_ALPHABET[digit])
+    return "r-" + "".join(chars)

@@ -284,12 +284,12 @@ class ComputeService:
             current = flavor_from(rec.flavor)
             caps = reported_capabilities(s, rec.host)
             try:
-                frec = self.flavors.get_record(s, ctx, flavor_id)
+                frec, specs = self.flavors.get_with_specs(s, ctx, flavor_id)
             except NotFound:
                 raise BadRequest("Unable to locate requested flavor.") from None
             if frec.disabled:
                 raise BadRequest("Unable to locate requested flavor.")
-            new = flavor_of(frec, self.flavors.extra_specs(s, frec.id))
+            new = flavor_of(frec, specs)
         if new.id == current.id:
             raise BadRequest("When resizing, instances must change flavor!")
         if caps is not None and not caps.resize:

@@ -167,7 +167,9 @@ class ServerTasks:
         try:
             host = self.svc.scheduler.select_and_claim(self.schedule_request(rec))
             zone = self.runtime.drivers.hosts[host].availability_zone if host in self.runtime.drivers.hosts else None
-            spawning = self.t.advance(uuid, st.SCHEDULING, host=host, availability_zone=zone, task_state=st.SPAWNING)
+            spawning = self.t.advance(
+                uuid, st.SCHEDULING, seen=rec, host=host, availability_zone=zone, task_state=st.SPAWNING
+            )
             if spawning is None:  # deleted while scheduling
                 self.release_host(host, rec)
                 self.delete(uuid)
@@ -191,6 +193,7 @@ class ServerTasks:
         done = self.t.advance(
             uuid,
             st.SPAWNING,
+            seen=rec,
             vm_state=st.ACTIVE,
             task_state=None,
             power_state=info.state.value,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
 
 from overcast.compute.records import get_instance
 from overcast.compute.states import status_of
@@ -21,6 +21,10 @@ from overcast.db.models.compute import InstanceAction, InstanceFault, InstanceRe
 from overcast.errors import Conflict, OvercastError
 
 log = logging.getLogger(__name__)
+
+_TABLE = cast(Table, InstanceRecord.__table__)
+#: attribute name -> column name of the server's row (``metadata_`` is ``metadata``)
+_COLUMNS = {a.key: a.columns[0].key for a in InstanceRecord.__mapper__.column_attrs}
 
 
 class Transitions:
@@ -88,29 +92,35 @@ class Transitions:
         return rec
 
     def advance(
-        self, uuid: str, expect_task: str | None, expect: dict[str, Any] | None = None, **values: Any
+        self,
+        uuid: str,
+        expect_task: str | None,
+        expect: dict[str, Any] | None = None,
+        seen: InstanceRecord | None = None,
+        **values: Any,
     ) -> InstanceRecord | None:
         """Like :meth:`finish`, but only if ``task_state`` is still ``expect_task`` (a delete
         requested meanwhile wins) and every column in ``expect`` still has its value.
-        Returns the row, or ``None`` if the state had moved on."""
+        Returns the row, or ``None`` if the state had moved on. ``seen``: the caller's own
+        detached copy of the row, read by the task that set ``expect_task`` (while a task
+        holds it, nothing else changes the vm_state); it is not read again, and is updated
+        and returned."""
         c = InstanceRecord.__table__.c
         with self.db.session() as s:
-            rec = s.get(InstanceRecord, uuid)
+            rec = seen if seen is not None else s.get(InstanceRecord, uuid)
             if rec is None:
                 return None
-            old = status_of(rec.vm_state, rec.task_state)
+            old = status_of(rec.vm_state, expect_task if seen is not None else rec.task_state)
             cond = c.task_state.is_(None) if expect_task is None else c.task_state == expect_task
-            extra = [c[k] == v for k, v in (expect or {}).items()]
+            extra = [c[_COLUMNS[k]] == v for k, v in (expect or {}).items()]
             values["updated_at"] = utcnow()
-            stmt = (
-                update(InstanceRecord)
-                .where(c.uuid == uuid, cond, *extra)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if s.execute(stmt).rowcount != 1:
+            # a table UPDATE whose SET comes from the parameters: compiled once per set of
+            # columns, where an ORM update(...).values() coerced every value on every call
+            stmt = _TABLE.update().where(c.uuid == uuid, cond, *extra)
+            if s.execute(stmt, {_COLUMNS[k]: v for k, v in values.items()}).rowcount != 1:
                 return None
-            s.expunge(rec)
+            if seen is None:
+                s.expunge(rec)
         # the row is what we read plus what we wrote (the WHERE held): no second SELECT
         for key, value in values.items():
             setattr(rec, key, value)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, raiseload
 
 from overcast.context import RequestContext
 from overcast.db.models.image import Image, ImageMember
@@ -62,15 +62,32 @@ def listed_clause(ctx: RequestContext, visibility: str | None, member_status: st
     return and_(Image.visibility == "private", Image.id.is_not(None) if ctx.is_admin else own)
 
 
-def get_visible(session: Session, ctx: RequestContext, image_id: str, *, for_update: bool = False) -> Image:
-    """The image by id if ``ctx`` may see it; otherwise :class:`NotFound` (names included)."""
-    stmt = select(Image).where(Image.id == image_id, Image.status != "deleted", visible_clause(ctx))
+def get_visible(
+    session: Session, ctx: RequestContext, image_id: str, *, for_update: bool = False, options: tuple = ()
+) -> Image:
+    """The image by id if ``ctx`` may see it; otherwise :class:`NotFound` (names included).
+    ``options``: loader options (e.g. not loading what the caller does not read)."""
+    stmt = select(Image).where(Image.id == image_id, Image.status != "deleted", visible_clause(ctx)).options(*options)
     if for_update:
         stmt = stmt.with_for_update()
     image = session.scalars(stmt).first()
     if image is None:
         raise NotFound(f"No image found with ID {image_id}")
     return image
+
+
+def get_visible_with(session: Session, ctx: RequestContext, image_id: str, *columns: Any) -> Any:
+    """``(image, *columns)`` for the image by id if ``ctx`` may see it (:class:`NotFound`
+    otherwise), without loading any of its collections (touching one raises)."""
+    stmt = (
+        select(Image, *columns)
+        .where(Image.id == image_id, Image.status != "deleted", visible_clause(ctx))
+        .options(raiseload("*"))
+    )
+    row = session.execute(stmt).first()
+    if row is None:
+        raise NotFound(f"No image found with ID {image_id}")
+    return tuple(row)
 
 
 def get_owned(session: Session, ctx: RequestContext, image_id: str, *, for_update: bool = True) -> Image:

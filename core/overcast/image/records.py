@@ -51,8 +51,9 @@ def to_view(image: Image) -> dict[str, Any]:
     return view
 
 
-def to_ref(image: Image) -> ImageRef:
-    """The contract's description of an image, for compute and drivers."""
+def to_ref(image: Image, properties: dict[str, str] | None = None) -> ImageRef:
+    """The contract's description of an image, for compute and drivers (``properties``:
+    the image's, when the caller read them without loading the relationship)."""
     return ImageRef(
         id=image.id,
         name=image.name or "",
@@ -64,7 +65,7 @@ def to_ref(image: Image) -> ImageRef:
         os_hash_value=image.os_hash_value or "",
         min_disk=image.min_disk,
         min_ram=image.min_ram,
-        properties={p.name: p.value for p in image.properties},
+        properties=properties if properties is not None else {p.name: p.value for p in image.properties},
     )
 
 

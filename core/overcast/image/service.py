@@ -15,12 +15,15 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import exists, select
+from sqlalchemy.orm import raiseload
+
 from overcast.context import RequestContext
-from overcast.db.models.image import Image, ImageTag
+from overcast.db.models.image import Image, ImageLocation, ImageProperty, ImageTag
 from overcast.errors import BadRequest, Conflict, Forbidden, NotFound, OvercastError
 from overcast.image import data, host, listing, members, patch, records
 from overcast.image import constants as c
-from overcast.image.access import check_rule, get_owned, get_visible
+from overcast.image.access import check_rule, get_owned, get_visible, get_visible_with
 from overcast.image.importing import Importer
 from overcast.image.rpc import IMAGE_TOPIC, ImageRpc
 from overcast.image.store import ImageStore
@@ -99,16 +102,28 @@ class ImageService:
 
     def image_ref(self, ctx: RequestContext, image_id: str) -> ImageRef:
         """An ``active`` image visible to ``ctx``, as contract data (for booting).
-        ``NotFound`` if it is not visible; ``BadRequest`` if it has no usable data."""
-        return self.locate(ctx, image_id)[0]
+        ``NotFound`` if it is not visible; ``BadRequest`` if it has no usable data.
+        Read on every server create: the row and its properties in two plain queries (the
+        relationship loaders' per-collection queries cost several times as much), whether it
+        has data as an ``EXISTS`` beside the row."""
+        has_data = exists().where(ImageLocation.image_id == Image.id)
+        with self.db.session() as s:
+            image, located = get_visible_with(s, ctx, image_id, has_data.label("located"))
+            if image.status != c.ACTIVE or not located:
+                raise BadRequest(f"Image {image_id} is not active.")
+            props = s.execute(
+                select(ImageProperty.name, ImageProperty.value).where(ImageProperty.image_id == image.id)
+            ).all()
+            return records.to_ref(image, {name: value for name, value in props})
 
     #: the volume service's name for :meth:`image_ref`
     get_ref = image_ref
 
     def locate(self, ctx: RequestContext, image_id: str) -> tuple[ImageRef, str]:
-        """An ``active`` image visible to ``ctx`` and its store location (controller side)."""
+        """An ``active`` image visible to ``ctx`` and its store location (controller side).
+        Its tags are not loaded: neither the reference nor the location has them."""
         with self.db.session() as s:
-            image = get_visible(s, ctx, image_id)
+            image = get_visible(s, ctx, image_id, options=(raiseload(Image.tags),))
             if image.status != c.ACTIVE or not image.locations:
                 raise BadRequest(f"Image {image_id} is not active.")
             return records.to_ref(image), image.locations[0].url

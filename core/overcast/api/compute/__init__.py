@@ -1,9 +1,10 @@
 """HTTP API of the compute service (Nova v2.1 with microversions up to
 :data:`~overcast.api.compute.microversion.MAX_VERSION`), under ``/compute``."""
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.types import Receive, Scope, Send
 
+from overcast.api.routing import ServiceRouter
 from overcast.api.compute import admin, consoles, flavors, images, keypairs, metadata, servers
 from overcast.api.compute import aggregates, hypervisor_uptime, migrations, server_secgroups, usage  # issue 18
 from overcast.api.compute import network_proxy  # Nova's network proxies, until 2.35
@@ -15,7 +16,7 @@ from overcast.api.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
 from overcast.api.deps import context_of
 from overcast.errors import NotFound
 
-router = APIRouter(prefix="/compute")
+router = ServiceRouter(prefix="/compute")
 
 _MEDIA = [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]
 

@@ -5,8 +5,7 @@ here under the ``/identity`` prefix. Handlers parse and format; the logic is in
 ``overcast.identity``.
 """
 
-from fastapi import APIRouter
-
+from overcast.api.routing import ServiceRouter
 from overcast.api.identity import (
     appcreds,
     blobs,
@@ -24,7 +23,7 @@ from overcast.api.identity import (
 #: Token validation, served ahead of FastAPI's stack (see ``overcast.api.app``).
 FAST_ROUTES = tokens.FAST_ROUTES
 
-router = APIRouter(prefix="/identity")
+router = ServiceRouter(prefix="/identity")
 router.add_api_route("", discovery.versions, methods=["GET"])
 router.add_api_route("/", discovery.versions, methods=["GET"])
 for _module in (

@@ -6,15 +6,15 @@ lives in ``overcast.image``; these modules only translate HTTP.
 
 import re
 
-from fastapi import APIRouter
 
+from overcast.api.routing import ServiceRouter
 from overcast.api.image import data, images, members, metadefs, tasks, versions
 from overcast.api.middleware import RouteLimit
 from overcast.config import Config
 
 PREFIX = "/image"
 
-router = APIRouter()
+router = ServiceRouter(served_at=PREFIX)
 router.include_router(versions.router)  # carries the /image prefix itself (its root is "")
 for _module in (images, data, members, metadefs, tasks):
     router.include_router(_module.router, prefix=PREFIX)

@@ -5,11 +5,11 @@ Octavia's ``faultstring`` format (``api/errors.py``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 
+from overcast.api.routing import ServiceRouter
 from overcast.api.loadbalancer import routes
 
-router = APIRouter(prefix="/load-balancer")
+router = ServiceRouter(prefix="/load-balancer")
 router.add_api_route("", routes.versions, methods=["GET"])
 router.add_api_route("/", routes.versions, methods=["GET"])
 for _version in ("/v2", "/v2.0"):

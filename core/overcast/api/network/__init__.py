@@ -4,12 +4,11 @@ Handlers parse and format; the logic is in :mod:`overcast.network`. Errors are r
 ``overcast.errors`` types with Neutron ``code`` names and formatted once by the app.
 """
 
-from fastapi import APIRouter
-
+from overcast.api.routing import ServiceRouter
 from overcast.api.network import extras
 from overcast.api.network.resources import RESOURCES, add_resource_routes
 
-router = APIRouter(prefix="/networking")
+router = ServiceRouter(prefix="/networking")
 router.add_api_route("", extras.versions, methods=["GET"])
 router.add_api_route("/", extras.versions, methods=["GET"])
 router.include_router(extras.router)

@@ -2,13 +2,14 @@
 version discovery at ``/orchestration``; errors in Heat's fault format
 (``overcast.api.errors.heat_error``)."""
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
+from overcast.api.routing import ServiceRouter
 from overcast.api.orchestration import events, preview, resources, signals, stacks, templates
 from overcast.api.orchestration.common import reply
 
-router = APIRouter()
+router = ServiceRouter(served_at="/orchestration")
 
 
 @router.get("/orchestration")

@@ -2,13 +2,12 @@
 version discovery at ``/volume`` and ``/volume/v3``. Handlers parse and format; the logic
 is ``overcast.volume``; errors are mapped to Cinder's format by ``overcast.api.errors``."""
 
-from fastapi import APIRouter
-
+from overcast.api.routing import ServiceRouter
 from overcast.api.volume import attachments, extensions, metadata, quotas, snapshots, types, versions, volumes, zones
 from overcast.api.volume import backups, transfers  # issue 18
 from overcast.api.volume import backends, groups, messages, qos  # issues 16 and 18
 
-router = APIRouter()
+router = ServiceRouter(served_at="/volume")
 router.include_router(versions.router)
 for _module in (
     volumes,
