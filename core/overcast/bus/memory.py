@@ -54,8 +54,11 @@ class InProcessBus:
         self._pool.submit(self._dispatch, topic, encode(method, args))
 
     def notify(self, event: str, **payload: Any) -> None:
+        callbacks = list(self._subscribers.get(event, ()))
+        if not callbacks:
+            return  # nobody listens: nothing to encode (a server create sends several)
         message = encode(event, payload)
-        for callback in list(self._subscribers.get(event, ())):
+        for callback in callbacks:
             _, args = decode(message)
             self._pool.submit(callback, **args)
 
