@@ -879,12 +879,22 @@ def _register_all() -> None:
             _DATACLASSES[obj.__name__] = obj
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_field_names: dict[type, tuple[str, ...]] = {}
+
+
 def to_dict(value: Any) -> Any:
     """Turn a contract value into JSON-able data, tagging dataclasses with their type name."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {"__type__": type(value).__name__}
-        for f in dataclasses.fields(value):
-            out[f.name] = to_dict(getattr(value, f.name))
+    if type(value) in _SCALARS:  # most values (exact types: an Enum of str is no plain str)
+        return value
+    cls = type(value)
+    names = _field_names.get(cls)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _field_names[cls] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        out = {"__type__": cls.__name__}
+        for name in names:
+            out[name] = to_dict(getattr(value, name))
         return out
     if isinstance(value, enum.Enum):
         return value.value
