@@ -53,6 +53,44 @@ def test_agent_loads_only_its_host(tmp_path: Path, overcast_pm) -> None:
         resolve_drivers(config, overcast_pm, role="agent", host="ghost")
 
 
+def test_one_agent_process_for_several_hosts(tmp_path: Path, overcast_pm) -> None:
+    from overcast.agent.process import select_hosts
+
+    data = fake_config_data(tmp_path, hosts=3)
+    data["hosts"]["esx1"] = {"driver": "esx", "vcenter": "vc.example"}
+    data["volume_backends"]["local"] = {"driver": "fake", "capacity_gb": 5}
+    data["volume"] = {"backend_hosts": {"local": "fake3"}}
+    config = parse_config(data, tmp_path / "overcast.toml")
+    assert select_hosts(config, ["fake[12]", "fake1", "fake3"]) == ["fake1", "fake2", "fake3"]  # config order, once
+    with pytest.raises(ConfigError, match=r"no \[hosts.kvm\*\] table.*esx1, fake1"):
+        select_hosts(config, ["fake1", "kvm*"])
+    with pytest.raises(ConfigError, match="at least one host"):
+        select_hosts(config, [])
+    resolved = resolve_drivers(config, overcast_pm, role="agent", host=["fake1", "fake3"])
+    assert sorted(resolved.hosts) == ["fake1", "fake2", "fake3"]  # the esx host's driver is not loaded
+    assert sorted(resolved.volume_backends) == ["local"]  # the backend on one of its hosts
+    with pytest.raises(ConfigError, match=r"no \[hosts.ghost\] table"):
+        resolve_drivers(config, overcast_pm, role="agent", host=["fake1", "ghost"])
+
+    bus = InProcessBus(rpc_timeout=5)
+    runtime = build_agent_runtime(config, ["fake1", "fake3"], pm=overcast_pm, bus=bus)
+    try:
+        from overcast.agent.process import AgentProcess
+
+        process = AgentProcess(runtime, ["fake1", "fake3"])
+        process.start()
+        reports = {h: client(bus, f"agent.{h}", ComputeAgent).report() for h in ("fake1", "fake3")}
+        assert all(r.resources is not None and r.resources.vcpus == 16 for r in reports.values())
+        assert all(r.agent is not None and r.agent.version for r in reports.values())
+        with pytest.raises(OvercastError, match="nothing is serving 'agent.fake2'"):
+            client(bus, "agent.fake2", ComputeAgent).report()
+        process.stop()
+        with pytest.raises(OvercastError, match="nothing is serving 'agent.fake1'"):
+            client(bus, "agent.fake1", ComputeAgent).report()
+    finally:
+        runtime.close()
+
+
 def test_agent_runtime_has_no_database(tmp_path: Path, overcast_pm) -> None:
     config = shared_config(tmp_path)
     runtime = build_agent_runtime(config, "fake1", pm=overcast_pm, bus=InProcessBus())
