@@ -241,3 +241,39 @@ def test_evacuate_force_skips_the_filters_but_not_capacity(api, api_flavor, comp
     assert evacuate({"host": "fake2", "force": True}).status_code == 200
     moved = api_wait(api, compute, vm["id"], "ACTIVE")
     assert admin_show(api, moved["id"])["OS-EXT-SRV-ATTR:host"] == "fake2"
+
+
+def test_heartbeat_round_skips_hosts_another_controller_just_asked(compute, cloud_runtime, monkeypatch):
+    """A round writes its answers in batches; with ``skip_fresh`` it leaves out the hosts whose
+    heartbeat is that recent (another controller's round), and asks the others."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from overcast.compute import hosts as hosts_module
+    from overcast.db.models.base import utcnow
+    from overcast.db.models.hosts import HostRecord, ServiceRecord
+
+    compute.hosts.stop()  # no background rounds while counting
+    monkeypatch.setattr(hosts_module, "WRITE_BATCH", 2)  # three hosts: two transactions
+
+    def reports() -> dict[str, int]:
+        with cloud_runtime.db.session() as s:
+            rows = s.execute(
+                select(ServiceRecord.host, ServiceRecord.report_count).where(ServiceRecord.binary == "nova-compute")
+            )
+            return dict(rows.all())
+
+    before = reports()
+    compute.hosts.refresh_all()
+    after = reports()
+    assert {h: after[h] - before[h] for h in after} == {"fake1": 1, "fake2": 1, "fake3": 1}
+    compute.hosts.refresh_all(skip_fresh=60)
+    assert reports() == after  # all just heartbeated: none asked
+    with cloud_runtime.db.session() as s:
+        s.execute(
+            update(HostRecord).where(HostRecord.name == "fake2").values(last_heartbeat=utcnow() - timedelta(minutes=2))
+        )
+    compute.hosts.refresh_all(skip_fresh=60)
+    assert {h: n - after[h] for h, n in reports().items()} == {"fake1": 0, "fake2": 1, "fake3": 0}
+    assert compute.hosts.statuses({"fake1", "fake2", "fake3"}) == dict.fromkeys(("fake1", "fake2", "fake3"), "UP")

@@ -13,6 +13,7 @@ from overcast.bus import InProcessBus, encode, handle_request
 from overcast.bus.rpc import client
 from overcast.config import parse_config, resolve_drivers
 from overcast.errors import ConfigError, DriverNotInstalled, OvercastError
+from overcast.network.rpc import HostNetworkState
 from overcast.runtime import build_agent_runtime
 from overcast.testing.fixtures import fake_config_data
 from overcast.types import HvCapabilities, from_dict
@@ -87,6 +88,43 @@ def test_one_agent_process_for_several_hosts(tmp_path: Path, overcast_pm) -> Non
         process.stop()
         with pytest.raises(OvercastError, match="nothing is serving 'agent.fake1'"):
             client(bus, "agent.fake1", ComputeAgent).report()
+    finally:
+        runtime.close()
+
+
+def test_many_hosts_wait_once_for_a_silent_controller(tmp_path: Path, overcast_pm) -> None:
+    """A process serving many hosts asks a controller that does not answer once, not once per
+    host (each question waits ``probe_timeout``); once it answers, hosts ask again."""
+    import threading
+    import time
+
+    from overcast.agent.process import AgentProcess
+
+    data = fake_config_data(tmp_path, hosts=4)
+    data["bus"] = {"host_down_after": 3}  # probe_timeout: 1 s
+    config = parse_config(data, tmp_path / "overcast.toml")
+    asked: list[str] = []
+    answer = threading.Event()
+
+    class Controller:
+        def host_state(self, host: str) -> HostNetworkState:
+            asked.append(host)
+            if not answer.is_set():
+                time.sleep(1.5)  # longer than the agents wait
+            return HostNetworkState((), (), (), ())
+
+    bus = InProcessBus(rpc_timeout=5)
+    bus.serve("network", Controller())
+    hosts = ["fake1", "fake2", "fake3"]
+    runtime = build_agent_runtime(config, hosts, pm=overcast_pm, bus=bus)
+    try:
+        started = time.monotonic()
+        AgentProcess(runtime, hosts).start()
+        assert asked == ["fake1"] and time.monotonic() - started < 2.5
+        answer.set()
+        time.sleep(1.1)  # the silence is forgotten after probe_timeout
+        AgentProcess(runtime, ["fake4", "fake1"]).start()
+        assert asked[1:] == ["fake4", "fake1"]
     finally:
         runtime.close()
 
