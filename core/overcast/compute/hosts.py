@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -350,7 +351,11 @@ class HostRegistry:
         self._stop.clear()
 
         def loop() -> None:
-            while not self._stop.wait(interval):
+            # rounds start every ``interval`` (not ``interval`` after the last one ended: a round
+            # at a thousand hosts takes seconds, which would add to every host's heartbeat age)
+            next_round = time.monotonic() + interval
+            while not self._stop.wait(max(0.0, next_round - time.monotonic())):
+                next_round = max(next_round + interval, time.monotonic())
                 try:
                     # with several controllers, each asks the hosts the others have not just asked
                     self.refresh_all(skip_fresh=interval / 2)
