@@ -248,7 +248,9 @@ async def fire(
 ) -> list:
     """Send ``(method, path, json)`` requests, ``concurrency`` in flight, alternating between
     the controllers' ``urls``; the responses (or the exception) in order."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # a kept-alive connection is dropped well before uvicorn closes it (5 s idle): reusing one the
+    # server is closing fails the request with a ReadError that says nothing about the server
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0)
     clients = [httpx.AsyncClient(base_url=u, headers=headers, limits=limits, timeout=120) for u in urls]
     gate = asyncio.Semaphore(concurrency)
 

@@ -245,7 +245,8 @@ def test_evacuate_force_skips_the_filters_but_not_capacity(api, api_flavor, comp
 
 def test_heartbeat_round_skips_hosts_another_controller_just_asked(compute, cloud_runtime, monkeypatch):
     """A round writes its answers in batches; with ``skip_fresh`` it leaves out the hosts whose
-    heartbeat is that recent (another controller's round), and asks the others."""
+    heartbeat another controller wrote that recently, never those whose last heartbeat it wrote
+    itself (its rounds keep their pace however long one takes), and asks stale hosts."""
     from datetime import timedelta
 
     from sqlalchemy import select, update
@@ -257,23 +258,29 @@ def test_heartbeat_round_skips_hosts_another_controller_just_asked(compute, clou
     compute.hosts.stop()  # no background rounds while counting
     monkeypatch.setattr(hosts_module, "WRITE_BATCH", 2)  # three hosts: two transactions
 
-    def reports() -> dict[str, int]:
-        with cloud_runtime.db.session() as s:
-            rows = s.execute(
-                select(ServiceRecord.host, ServiceRecord.report_count).where(ServiceRecord.binary == "nova-compute")
-            )
-            return dict(rows.all())
+    def asked(**kwargs) -> dict[str, int]:
+        """Which hosts one round asks (their service rows' report counts go up)."""
 
-    before = reports()
-    compute.hosts.refresh_all()
-    after = reports()
-    assert {h: after[h] - before[h] for h in after} == {"fake1": 1, "fake2": 1, "fake3": 1}
-    compute.hosts.refresh_all(skip_fresh=60)
-    assert reports() == after  # all just heartbeated: none asked
-    with cloud_runtime.db.session() as s:
-        s.execute(
-            update(HostRecord).where(HostRecord.name == "fake2").values(last_heartbeat=utcnow() - timedelta(minutes=2))
-        )
-    compute.hosts.refresh_all(skip_fresh=60)
-    assert {h: n - after[h] for h, n in reports().items()} == {"fake1": 0, "fake2": 1, "fake3": 0}
+        def counts() -> dict[str, int]:
+            with cloud_runtime.db.session() as s:
+                stmt = select(ServiceRecord.host, ServiceRecord.report_count)
+                return dict(s.execute(stmt.where(ServiceRecord.binary == "nova-compute")).all())
+
+        before = counts()
+        compute.hosts.refresh_all(**kwargs)
+        return {h: n - before[h] for h, n in counts().items()}
+
+    def heartbeat(where, when) -> None:  # another controller's write
+        with cloud_runtime.db.session() as s:
+            s.execute(update(HostRecord).where(where).values(last_heartbeat=when))
+
+    everyone = {"fake1": 1, "fake2": 1, "fake3": 1}
+    assert asked() == everyone
+    assert asked(skip_fresh=60) == everyone  # fresh, but its own heartbeats
+    heartbeat(HostRecord.name != "fake2", utcnow())
+    assert asked(skip_fresh=60) == {"fake1": 0, "fake2": 1, "fake3": 0}
+    heartbeat(HostRecord.name == "fake2", utcnow() - timedelta(minutes=2))
+    assert asked(skip_fresh=60) == {"fake1": 0, "fake2": 1, "fake3": 0}  # stale: asked
+    heartbeat(HostRecord.name != "fake2", utcnow() - timedelta(minutes=2))
+    assert asked(skip_fresh=60) == everyone
     assert compute.hosts.statuses({"fake1", "fake2", "fake3"}) == dict.fromkeys(("fake1", "fake2", "fake3"), "UP")

@@ -53,6 +53,7 @@ class HostRegistry:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._agent_ids: dict[str, str | None] = {}  # host -> agent process id of its last answer (None: no answer)
+        self._written: dict[str, datetime] = {}  # host -> the last heartbeat this controller wrote
         self.on_return: Callable[[str], None] | None = None
 
     def register_configured(self) -> None:
@@ -176,6 +177,7 @@ class HostRegistry:
         rec.last_heartbeat = now
         svc.last_seen_at = now
         svc.report_count += 1
+        self._written[name] = now
         return returned
 
     def _returned(self, name: str) -> None:
@@ -212,17 +214,12 @@ class HostRegistry:
         names = list(self.runtime.drivers.hosts)
         if skip_fresh > 0 and names:
             fresh_since = utcnow() - timedelta(seconds=skip_fresh)
-            fresh = set(
-                self.db.read(
-                    lambda s: list(
-                        s.scalars(
-                            select(HostRecord.name).where(
-                                HostRecord.last_heartbeat >= fresh_since, HostRecord.error.is_(None)
-                            )
-                        )
-                    )
-                )
+            stmt = select(HostRecord.name, HostRecord.last_heartbeat).where(
+                HostRecord.last_heartbeat >= fresh_since, HostRecord.error.is_(None)
             )
+            # fresh from another controller; our own last write is never a reason to wait (a long
+            # round writes late, and skipping our own hosts would double their heartbeat age)
+            fresh = {n for n, seen in self.db.read(lambda s: s.execute(stmt).all()) if seen != self._written.get(n)}
             names = [n for n in names if n not in fresh]
         if len(names) <= 1:
             reports = [self._ask(name) for name in names]
