@@ -95,7 +95,8 @@ def throwaway_bus(hosts: list[str]) -> Iterator[tuple[str, str]]:
         try:
             yield BROKER + quote(vhost, safe=""), prefix
         finally:
-            ctl("delete_vhost", vhost)
+            if not ctl("delete_vhost", vhost):
+                print(f"could not delete RabbitMQ vhost {vhost}: run 'rabbitmqctl delete_vhost {vhost}'", flush=True)
         return
     ctl("delete_vhost", vhost)  # half made (permissions refused): do not leave it
     from overcast.testing.agents import cloud_topics, delete_amqp_names

@@ -354,23 +354,27 @@ def _launch_server(
 
 
 def _wait_serving(cloud: RunningCloud, timeout: float) -> None:
-    """Until its identity API answers; a server that exits or stays silent is stopped and reported."""
+    """Until its identity API answers. A server that exits or stays silent is reported; one that
+    does not answer, for whatever reason (a timeout, Ctrl-C), is stopped: no caller holds it yet."""
     import httpx
 
     process = cloud.process
     deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"overcast up exited with {process.returncode}:\n{cloud.log_tail()}")
-        try:
-            if httpx.get(cloud.auth_url, timeout=2, verify=cloud.verify).status_code == 300:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            stop_running_cloud(cloud)
-            raise RuntimeError(f"overcast up did not answer within {timeout}s:\n{cloud.log_tail()}")
-        time.sleep(0.2)
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"overcast up exited with {process.returncode}:\n{cloud.log_tail()}")
+            try:
+                if httpx.get(cloud.auth_url, timeout=2, verify=cloud.verify).status_code == 300:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"overcast up did not answer within {timeout}s:\n{cloud.log_tail()}")
+            time.sleep(0.2)
+    except BaseException:
+        stop_running_cloud(cloud)
+        raise
 
 
 def stop_running_cloud(cloud: RunningCloud, timeout: float = 20) -> None:
