@@ -118,14 +118,11 @@ def bench_hosts(kind: str, hosts: int, decisions: int, creates: int) -> dict[str
     from compute.fake_peers import FakeImageService, FakeVolumeService
 
     from overcast.agent import agent_topic, start_local_agents
-    from overcast.compute.claims import Usage
     from overcast.config import parse_config
-    from overcast.errors import NoValidHost
     from overcast.plugins import PluginManager
     from overcast.runtime import build_agent_runtime, build_runtime
     from overcast.testing.fakes import FakeDriversPlugin
     from overcast.testing.fixtures import fake_config_data
-    from overcast.types import ScheduleRequest
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     names = [f"h{i:04d}" for i in range(hosts)]
@@ -175,37 +172,10 @@ def bench_hosts(kind: str, hosts: int, decisions: int, creates: int) -> dict[str
             with controller.db.session() as s:
                 out["registered"] = s.scalar(select(func.count()).where(HostRecord.last_heartbeat.is_not(None)))
 
-            # decisions: select + atomic claim, 16 threads, then release what was claimed
             admin = make_ctx("admin", "admin", admin=True)
             flavor = compute.flavors.create(admin, {"name": "m1.tiny", "vcpus": 1, "ram": 512, "disk": 1})
             fl = Flavor(flavor.id, flavor.name, 1, 512, 1)
-            claimed: list[str] = []
-            lock = threading.Lock()
-            threads = 16
-            per = max(1, decisions // threads)
-
-            def decide(k: int) -> None:
-                for i in range(per):
-                    req = ScheduleRequest(
-                        instance_uuid=f"{k}-{i}", project_id="p", flavor=fl, image=ImageRef(IMAGE_ID, "img", "qcow2")
-                    )
-                    try:
-                        host = compute.scheduler.select_and_claim(req)
-                    except NoValidHost:
-                        continue
-                    with lock:
-                        claimed.append(host)
-
-            t0 = time.perf_counter()
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(decide, range(threads)))
-            out["decisions_s"] = len(claimed) / (time.perf_counter() - t0)
-            from overcast.compute.claims import release
-
-            with controller.db.session() as s:
-                for host in claimed:
-                    release(s, host, Usage.of(fl))
-            compute.scheduler.cache.invalidate(full=True)
+            out["decisions_s"] = scheduling_decisions(controller, fl, ImageRef(IMAGE_ID, "img", "qcow2"), decisions)
 
             # creates through the API layer's service: schedule, claim, spawn RPC on the agent
             ctx = make_ctx("p1")
@@ -228,6 +198,40 @@ def bench_hosts(kind: str, hosts: int, decisions: int, creates: int) -> dict[str
                 agent_bus.close()
                 delete_amqp_names(prefix, [agent_topic(n) for n in names] + ["image", "network"])
     return out
+
+
+def scheduling_decisions(controller: Any, flavor: Flavor, image: ImageRef, decisions: int, threads: int = 16) -> float:
+    """Scheduling decisions/s of ``controller``'s scheduler: select + atomic claim in the
+    database, from ``threads`` threads; every claim is released afterwards (a decision that
+    finds no host is not counted)."""
+    from overcast.compute.claims import Usage, release
+    from overcast.errors import NoValidHost
+    from overcast.types import ScheduleRequest
+
+    scheduler = controller.compute.scheduler
+    claimed: list[str] = []
+    lock = threading.Lock()
+    per = max(1, decisions // threads)
+
+    def decide(k: int) -> None:
+        for i in range(per):
+            req = ScheduleRequest(instance_uuid=f"{k}-{i}", project_id="p", flavor=flavor, image=image)
+            try:
+                host = scheduler.select_and_claim(req)
+            except NoValidHost:
+                continue
+            with lock:
+                claimed.append(host)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(decide, range(threads)))
+    rate = len(claimed) / (time.perf_counter() - t0)
+    with controller.db.session() as s:
+        for host in claimed:
+            release(s, host, Usage.of(flavor))
+    scheduler.cache.invalidate(full=True)
+    return rate
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:

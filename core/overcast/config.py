@@ -522,7 +522,9 @@ class ResolvedDrivers:
 ROLES = ("all", "controller", "agent")
 
 
-def resolve_drivers(config: Config, pm: Any, role: str = "all", host: str | None = None) -> ResolvedDrivers:
+def resolve_drivers(
+    config: Config, pm: Any, role: str = "all", host: str | Sequence[str] | None = None
+) -> ResolvedDrivers:
     """Check that every named driver is installed and its options are valid.
 
     ``pm`` is an :class:`overcast.plugins.PluginManager` (not imported, to keep this module
@@ -535,17 +537,23 @@ def resolve_drivers(config: Config, pm: Any, role: str = "all", host: str | None
       hosts, host-local volume backends (``[volume] backend_hosts``) and ``[network]`` are
       driven by agents over the bus, so their drivers need not be installed here (their
       options are validated when they are);
-    * ``agent`` (with ``host``): that host, the other hosts of the same driver (migration
-      peers: the driver needs their options), ``[network]``, ``[image_store]`` (images are
-      fetched straight from the store) and the backends ``backend_hosts`` puts on it.
+    * ``agent`` (with ``host``: one name, or the names of every host one agent process
+      serves): those hosts, the other hosts of the same drivers (migration peers: the driver
+      needs their options), ``[network]``, ``[image_store]`` (images are fetched straight
+      from the store) and the backends ``backend_hosts`` puts on them.
     """
     if role not in ROLES:
         raise ConfigError(f"unknown process role {role!r}; use one of {', '.join(ROLES)}")
     options = pm.config_options()
     file = config.path
-    if role == "agent" and (host is None or host not in config.hosts):
-        known = ", ".join(sorted(config.hosts)) or "none"
-        raise ConfigError(f"{file}: no [hosts.{host}] table: this agent's host must be configured (hosts: {known})")
+    own = (host,) if isinstance(host, str) else tuple(host or ())
+    if role == "agent":
+        missing = [name for name in own if name not in config.hosts] if own else [None]
+        if missing:
+            known = ", ".join(sorted(config.hosts)) or "none"
+            raise ConfigError(
+                f"{file}: no [hosts.{missing[0]}] table: this agent's host must be configured (hosts: {known})"
+            )
 
     def installed(kind: DriverKind, table: DriverTable) -> bool:
         try:
@@ -569,10 +577,10 @@ def resolve_drivers(config: Config, pm: Any, role: str = "all", host: str | None
         return table.driver, opts, state_dir
 
     remote = role == "controller"
-    own_driver = config.hosts[host].driver if role == "agent" and host else None
+    own_drivers = {config.hosts[name].driver for name in own} if role == "agent" else None
     hosts = {}
     for name, host_table in config.hosts.items():
-        if own_driver is not None and host_table.driver != own_driver:
+        if own_drivers is not None and host_table.driver not in own_drivers:
             continue
         driver, opts, state_dir = target(
             DriverKind.HYPERVISOR, host_table, f"[hosts.{name}]", f"hosts/{name}", lenient=remote
@@ -581,7 +589,7 @@ def resolve_drivers(config: Config, pm: Any, role: str = "all", host: str | None
     backends = {}
     for name, table in config.volume_backends.items():
         on_host = config.volume.backend_hosts.get(name)
-        if role == "agent" and on_host != host:
+        if role == "agent" and on_host not in own:
             continue
         driver, opts, state_dir = target(
             DriverKind.VOLUME, table, f"[volume_backends.{name}]", f"volumes/{name}", lenient=remote and bool(on_host)

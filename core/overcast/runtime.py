@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -205,8 +205,11 @@ class NoDatabase:
         pass
 
 
-def build_agent_runtime(config: Config, host: str, pm: PluginManager | None = None, bus: Bus | None = None) -> Runtime:
-    """The runtime of ``overcast agent --host HOST``: that host's drivers and the bus, no database."""
+def build_agent_runtime(
+    config: Config, host: str | Sequence[str], pm: PluginManager | None = None, bus: Bus | None = None
+) -> Runtime:
+    """The runtime of ``overcast agent --host HOST`` (one name, or every host that agent
+    process serves): those hosts' drivers and the bus, no database."""
     pm = pm or load_plugin_manager()
     drivers = resolve_drivers(config, pm, role="agent", host=host)
     config.data_dir.mkdir(parents=True, exist_ok=True)

@@ -241,3 +241,46 @@ def test_evacuate_force_skips_the_filters_but_not_capacity(api, api_flavor, comp
     assert evacuate({"host": "fake2", "force": True}).status_code == 200
     moved = api_wait(api, compute, vm["id"], "ACTIVE")
     assert admin_show(api, moved["id"])["OS-EXT-SRV-ATTR:host"] == "fake2"
+
+
+def test_heartbeat_round_skips_hosts_another_controller_just_asked(compute, cloud_runtime, monkeypatch):
+    """A round writes its answers in batches; with ``skip_fresh`` it leaves out the hosts whose
+    heartbeat another controller wrote that recently, never those whose last heartbeat it wrote
+    itself (its rounds keep their pace however long one takes), and asks stale hosts."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from overcast.compute import hosts as hosts_module
+    from overcast.db.models.base import utcnow
+    from overcast.db.models.hosts import HostRecord, ServiceRecord
+
+    compute.hosts.stop()  # no background rounds while counting
+    monkeypatch.setattr(hosts_module, "WRITE_BATCH", 2)  # three hosts: two transactions
+
+    def asked(**kwargs) -> dict[str, int]:
+        """Which hosts one round asks (their service rows' report counts go up)."""
+
+        def counts() -> dict[str, int]:
+            with cloud_runtime.db.session() as s:
+                stmt = select(ServiceRecord.host, ServiceRecord.report_count)
+                return dict(s.execute(stmt.where(ServiceRecord.binary == "nova-compute")).all())
+
+        before = counts()
+        compute.hosts.refresh_all(**kwargs)
+        return {h: n - before[h] for h, n in counts().items()}
+
+    def heartbeat(where, when) -> None:  # another controller's write
+        with cloud_runtime.db.session() as s:
+            s.execute(update(HostRecord).where(where).values(last_heartbeat=when))
+
+    everyone = {"fake1": 1, "fake2": 1, "fake3": 1}
+    assert asked() == everyone
+    assert asked(skip_fresh=60) == everyone  # fresh, but its own heartbeats
+    heartbeat(HostRecord.name != "fake2", utcnow())
+    assert asked(skip_fresh=60) == {"fake1": 0, "fake2": 1, "fake3": 0}
+    heartbeat(HostRecord.name == "fake2", utcnow() - timedelta(minutes=2))
+    assert asked(skip_fresh=60) == {"fake1": 0, "fake2": 1, "fake3": 0}  # stale: asked
+    heartbeat(HostRecord.name != "fake2", utcnow() - timedelta(minutes=2))
+    assert asked(skip_fresh=60) == everyone
+    assert compute.hosts.statuses({"fake1", "fake2", "fake3"}) == dict.fromkeys(("fake1", "fake2", "fake3"), "UP")

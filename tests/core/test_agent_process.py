@@ -142,3 +142,16 @@ def test_controller_and_agent_processes(controller) -> None:
         assert "agent stopped" in agent.log_path.read_text()
     finally:
         stop_agent_process(agent)
+
+
+def test_one_agent_process_serves_several_hosts(controller) -> None:
+    services = Services(controller)
+    agent = start_agent_process(controller.config_path, "fake*", env=controller.env)  # both hosts, one process
+    try:
+        wait_until(
+            lambda: services() == {"fake1": "up", "fake2": "up"}, "both up", 60, every=0.2, detail=agent.log_tail
+        )
+        assert stop_agent_process(agent, signal.SIGTERM) == 0, agent.log_tail()
+        wait_until(lambda: services() == {"fake1": "down", "fake2": "down"}, "both down", DOWN_AFTER + 15, every=0.2)
+    finally:
+        stop_agent_process(agent)

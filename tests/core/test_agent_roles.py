@@ -13,6 +13,7 @@ from overcast.bus import InProcessBus, encode, handle_request
 from overcast.bus.rpc import client
 from overcast.config import parse_config, resolve_drivers
 from overcast.errors import ConfigError, DriverNotInstalled, OvercastError
+from overcast.network.rpc import HostNetworkState
 from overcast.runtime import build_agent_runtime
 from overcast.testing.fixtures import fake_config_data
 from overcast.types import HvCapabilities, from_dict
@@ -51,6 +52,81 @@ def test_agent_loads_only_its_host(tmp_path: Path, overcast_pm) -> None:
     assert resolved.object_store is None and resolved.network is not None and resolved.image_store is not None
     with pytest.raises(ConfigError, match=r"no \[hosts.ghost\] table.*esx1, fake1, fake2"):
         resolve_drivers(config, overcast_pm, role="agent", host="ghost")
+
+
+def test_one_agent_process_for_several_hosts(tmp_path: Path, overcast_pm) -> None:
+    from overcast.agent.process import select_hosts
+
+    data = fake_config_data(tmp_path, hosts=3)
+    data["hosts"]["esx1"] = {"driver": "esx", "vcenter": "vc.example"}
+    data["volume_backends"]["local"] = {"driver": "fake", "capacity_gb": 5}
+    data["volume"] = {"backend_hosts": {"local": "fake3"}}
+    config = parse_config(data, tmp_path / "overcast.toml")
+    assert select_hosts(config, ["fake[12]", "fake1", "fake3"]) == ["fake1", "fake2", "fake3"]  # config order, once
+    with pytest.raises(ConfigError, match=r"no \[hosts.kvm\*\] table.*esx1, fake1"):
+        select_hosts(config, ["fake1", "kvm*"])
+    with pytest.raises(ConfigError, match="at least one host"):
+        select_hosts(config, [])
+    resolved = resolve_drivers(config, overcast_pm, role="agent", host=["fake1", "fake3"])
+    assert sorted(resolved.hosts) == ["fake1", "fake2", "fake3"]  # the esx host's driver is not loaded
+    assert sorted(resolved.volume_backends) == ["local"]  # the backend on one of its hosts
+    with pytest.raises(ConfigError, match=r"no \[hosts.ghost\] table"):
+        resolve_drivers(config, overcast_pm, role="agent", host=["fake1", "ghost"])
+
+    bus = InProcessBus(rpc_timeout=5)
+    runtime = build_agent_runtime(config, ["fake1", "fake3"], pm=overcast_pm, bus=bus)
+    try:
+        from overcast.agent.process import AgentProcess
+
+        process = AgentProcess(runtime, ["fake1", "fake3"])
+        process.start()
+        reports = {h: client(bus, f"agent.{h}", ComputeAgent).report() for h in ("fake1", "fake3")}
+        assert all(r.resources is not None and r.resources.vcpus == 16 for r in reports.values())
+        assert all(r.agent is not None and r.agent.version for r in reports.values())
+        with pytest.raises(OvercastError, match="nothing is serving 'agent.fake2'"):
+            client(bus, "agent.fake2", ComputeAgent).report()
+        process.stop()
+        with pytest.raises(OvercastError, match="nothing is serving 'agent.fake1'"):
+            client(bus, "agent.fake1", ComputeAgent).report()
+    finally:
+        runtime.close()
+
+
+def test_many_hosts_wait_once_for_a_silent_controller(tmp_path: Path, overcast_pm) -> None:
+    """A process serving many hosts asks a controller that does not answer once, not once per
+    host (each question waits ``probe_timeout``); once it answers, hosts ask again."""
+    import threading
+    import time
+
+    from overcast.agent.process import AgentProcess
+
+    data = fake_config_data(tmp_path, hosts=4)
+    data["bus"] = {"host_down_after": 3}  # probe_timeout: 1 s
+    config = parse_config(data, tmp_path / "overcast.toml")
+    asked: list[str] = []
+    answer = threading.Event()
+
+    class Controller:
+        def host_state(self, host: str) -> HostNetworkState:
+            asked.append(host)
+            if not answer.is_set():
+                time.sleep(1.5)  # longer than the agents wait
+            return HostNetworkState((), (), (), ())
+
+    bus = InProcessBus(rpc_timeout=5)
+    bus.serve("network", Controller())
+    hosts = ["fake1", "fake2", "fake3"]
+    runtime = build_agent_runtime(config, hosts, pm=overcast_pm, bus=bus)
+    try:
+        started = time.monotonic()
+        AgentProcess(runtime, hosts).start()
+        assert asked == ["fake1"] and time.monotonic() - started < 2.5
+        answer.set()
+        time.sleep(1.1)  # the silence is forgotten after probe_timeout
+        AgentProcess(runtime, ["fake4", "fake1"]).start()
+        assert asked[1:] == ["fake4", "fake1"]
+    finally:
+        runtime.close()
 
 
 def test_agent_runtime_has_no_database(tmp_path: Path, overcast_pm) -> None:

@@ -4,13 +4,18 @@ driver for this host, as the controller asks (agents never read the database).
 On :meth:`NetworkAgent.start` (agent start or restart) it asks the controller's ``network``
 topic for this host's whole desired state and re-creates it; every driver hook is
 idempotent, so replaying is safe. When the controller is not up yet, the controller pushes
-the same state with ``network_apply_state`` when it starts.
+the same state with ``network_apply_state`` when it starts. In an agent process serving many
+hosts, once the controller has not answered one host's question the others do not ask again
+for ``probe_timeout`` seconds (each would wait that long, one after the other: a thousand
+hosts would take hours to start); the controller's push covers them all the same.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -23,6 +28,10 @@ from overcast.types import Backend, MetadataProxy, Network, Port, Router, VifDet
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: bus -> when the controller last left a host's state question unanswered (shared by the
+#: network agents of every host one process serves)
+_controller_silent: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
 
 class NetworkAgent:
@@ -54,18 +63,24 @@ class NetworkAgent:
             return
         # a host missing the driver's tools fails here, loudly
         self._plumb(lambda d, b: d.init_host(backend=b, host=self.host_name) if d.supports("init_host") else True, True)
-        try:
-            controller = client(
-                self.runtime.bus, NETWORK_TOPIC, NetworkRpc, timeout=self.runtime.config.bus.probe_timeout
+        timeout = self.runtime.config.bus.probe_timeout
+        silent_at = _controller_silent.get(self.runtime.bus)
+        if silent_at is not None and time.monotonic() - silent_at < timeout:
+            log.info(
+                "network agent %s: controller not reachable yet; it pushes the state when it starts", self.host_name
             )
-            state = controller.host_state(host=self.host_name)
+            return
+        try:
+            state = client(self.runtime.bus, NETWORK_TOPIC, NetworkRpc, timeout=timeout).host_state(host=self.host_name)
         except OvercastError as exc:
+            _controller_silent[self.runtime.bus] = time.monotonic()
             log.info(
                 "network agent %s: controller not reachable yet (%s); it pushes the state when it starts",
                 self.host_name,
                 exc,
             )
             return
+        _controller_silent.pop(self.runtime.bus, None)
         self.apply_state(state)
 
     @rpc

@@ -1,4 +1,4 @@
-"""``overcast agent --host NAME``: run one hypervisor host's agent (multi-host set-ups)."""
+"""``overcast agent --host NAME [--host NAME2 ...]``: run hypervisor hosts' agent (multi-host set-ups)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ FAKE_HELP = "Also load the in-memory fake drivers (named 'fake'): for tests and 
 @click.command("agent")
 @config_option
 @click.option(
-    "--host", "host", required=True, help="The [hosts.NAME] table this agent runs (serves bus topic agent.NAME)."
+    "--host",
+    "hosts",
+    required=True,
+    multiple=True,
+    help="The [hosts.NAME] table this agent runs (serves bus topic agent.NAME). Repeat it, or give a "
+    "pattern such as 'esx-*', for one process serving several hosts.",
 )
 @click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Write the pid here while running.")
 @click.option(
@@ -28,8 +33,10 @@ FAKE_HELP = "Also load the in-memory fake drivers (named 'fake'): for tests and 
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
 @click.option("--fake-drivers", is_flag=True, help=FAKE_HELP)
-def agent_command(config_path: str | None, host: str, pid_file: str | None, log_level: str, fake_drivers: bool) -> None:
-    """Run the agent of host NAME in the foreground until SIGTERM/SIGINT.
+def agent_command(
+    config_path: str | None, hosts: tuple[str, ...], pid_file: str | None, log_level: str, fake_drivers: bool
+) -> None:
+    """Run the agent of host NAME (or of every host named) in the foreground until SIGTERM/SIGINT.
 
     It loads only that host's drivers from the config file, connects to the [bus] (an
     amqp:// url) and answers the controller ('overcast up --role controller'). It never
@@ -41,7 +48,7 @@ def agent_command(config_path: str | None, host: str, pid_file: str | None, log_
     os.umask(PRIVATE_UMASK)  # instance disks and cached images it writes are private
     try:
         config = load_config(config_path)
-        run_agent(config, host, pid_file=Path(pid_file).absolute() if pid_file else None, fake_drivers=fake_drivers)
+        run_agent(config, hosts, pid_file=Path(pid_file).absolute() if pid_file else None, fake_drivers=fake_drivers)
     except OvercastError as exc:
         raise click.ClickException(str(exc)) from None
 

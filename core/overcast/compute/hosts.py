@@ -9,16 +9,20 @@ Hosts are asked in parallel, each with ``[bus] probe_timeout`` (a fraction of
 ``host_down_after``), so a dead agent never delays the verdict on the others. A host whose
 agent answers again after being down (or whose agent process changed) is handed to
 ``on_return`` (the compute service reconciles its servers with what its hypervisor runs).
+A round's answers are written in a few transactions (``WRITE_BATCH`` hosts each), not one per
+host. With several controllers, each periodic round skips the hosts another controller has
+heartbeated within half an interval, so the hosts are asked about once per interval in all.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -30,11 +34,16 @@ from overcast.errors import OvercastError
 from overcast.compute.records import flavor_from
 from overcast.db.values import store
 
+if TYPE_CHECKING:
+    from overcast.agent.compute import HostReport
+
 log = logging.getLogger(__name__)
 
 COMPUTE_BINARY = "nova-compute"
 FORCED_DOWN = "forced down by an administrator"
 SCHEDULER_BINARY = "nova-scheduler"
+#: heartbeat answers written per transaction: few commits, and short row locks for the claims
+WRITE_BATCH = 100
 
 
 class HostRegistry:
@@ -44,6 +53,7 @@ class HostRegistry:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._agent_ids: dict[str, str | None] = {}  # host -> agent process id of its last answer (None: no answer)
+        self._written: dict[str, datetime] = {}  # host -> the last heartbeat this controller wrote
         self.on_return: Callable[[str], None] | None = None
 
     def register_configured(self) -> None:
@@ -113,51 +123,71 @@ class HostRegistry:
     def refresh(self, name: str) -> bool:
         """One heartbeat for host ``name``: ask its agent, record what it says (or why not).
         True if the agent answered."""
+        report = self._ask(name)
+        if report is None:
+            return False  # no heartbeat: the host goes "down" after [bus] host_down_after
+        with self.db.session() as s:
+            rec = s.scalars(select(HostRecord).where(HostRecord.name == name)).first()
+            if rec is None:
+                return True
+            svc = self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
+            returned = self._record(rec, svc, report, utcnow())
+        if returned:
+            self._returned(name)
+        return True
+
+    def _ask(self, name: str) -> HostReport | None:
+        """Host ``name``'s heartbeat report, or None (logged once) when its agent does not answer."""
         try:
             report = self.runtime.agents.compute(name, timeout=self.runtime.config.bus.probe_timeout).report()
         except OvercastError as exc:
             if self._agent_ids.get(name, "") is not None:
                 log.warning("host %s did not report: %s", name, exc)
             self._agent_ids[name] = None
-            return False  # no heartbeat: the host goes "down" after [bus] host_down_after
-        now = utcnow()
-        agent_id = report.agent.id if report.agent is not None else ""  # older agents send none
+            return None
         self._record_version(name, report.agent.version if report.agent is not None else "1.0")
-        returned = False
-        with self.db.session() as s:
-            rec = s.scalars(select(HostRecord).where(HostRecord.name == name)).first()
-            if rec is None:
-                return True
-            down_after = timedelta(seconds=self.runtime.config.bus.host_down_after)
-            previous = self._agent_ids.get(name, "")
-            was_down = rec.last_heartbeat is not None and now - rec.last_heartbeat > down_after
-            returned = previous is None or was_down or bool(previous and agent_id and previous != agent_id)
-            self._agent_ids[name] = agent_id
-            if report.error or report.capabilities is None or report.resources is None:
-                rec.error = (report.error or "the agent reported neither capabilities nor resources")[:1024]
-                rec.last_heartbeat = now
-                self._agent_ids[name] = None  # reconciled once its hypervisor works again
-                return True
-            caps, res = report.capabilities, report.resources
-            svc = self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
-            rec.error = FORCED_DOWN if svc.forced_down else None
-            rec.capabilities = store(caps)
-            rec.hypervisor_type = res.hypervisor_type or caps.hypervisor_type
-            rec.hypervisor_version = res.hypervisor_version
-            rec.vcpus = res.vcpus
-            rec.memory_mb = res.memory_mb
-            rec.local_gb = res.local_gb
-            rec.running_vms = res.running_vms
+        return report
+
+    def _record(self, rec: HostRecord, svc: ServiceRecord, report: HostReport, now: datetime) -> bool:
+        """Write ``report`` into host ``rec``'s row and its service row; True if the host is
+        back (it was down, or its agent process changed): its servers are to be reconciled."""
+        name = rec.name
+        agent_id = report.agent.id if report.agent is not None else ""  # older agents send none
+        down_after = timedelta(seconds=self.runtime.config.bus.host_down_after)
+        previous = self._agent_ids.get(name, "")
+        was_down = rec.last_heartbeat is not None and now - rec.last_heartbeat > down_after
+        returned = previous is None or was_down or bool(previous and agent_id and previous != agent_id)
+        self._agent_ids[name] = agent_id
+        if report.error or report.capabilities is None or report.resources is None:
+            rec.error = (report.error or "the agent reported neither capabilities nor resources")[:1024]
             rec.last_heartbeat = now
-            svc.last_seen_at = now
-            svc.report_count += 1
-        if returned and self.on_return is not None:
-            log.info("host %s is back; reconciling its servers", name)
-            try:
-                self.on_return(name)
-            except Exception:  # noqa: BLE001 - the heartbeat goes on
-                log.exception("reconciling host %s failed", name)
-        return True
+            self._agent_ids[name] = None  # reconciled once its hypervisor works again
+            return False
+        caps, res = report.capabilities, report.resources
+        rec.error = FORCED_DOWN if svc.forced_down else None
+        stored = store(caps)
+        if rec.capabilities != stored:  # unchanged: no write (the column is JSON: an assignment always writes)
+            rec.capabilities = stored
+        rec.hypervisor_type = res.hypervisor_type or caps.hypervisor_type
+        rec.hypervisor_version = res.hypervisor_version
+        rec.vcpus = res.vcpus
+        rec.memory_mb = res.memory_mb
+        rec.local_gb = res.local_gb
+        rec.running_vms = res.running_vms
+        rec.last_heartbeat = now
+        svc.last_seen_at = now
+        svc.report_count += 1
+        self._written[name] = now
+        return returned
+
+    def _returned(self, name: str) -> None:
+        if self.on_return is None:
+            return
+        log.info("host %s is back; reconciling its servers", name)
+        try:
+            self.on_return(name)
+        except Exception:  # noqa: BLE001 - the heartbeat goes on
+            log.exception("reconciling host %s failed", name)
 
     def _record_version(self, name: str, version: str) -> None:
         """Remember the agent RPC version ``name``'s agent speaks: the hypervisor client refuses
@@ -176,16 +206,55 @@ class HostRegistry:
             )
         versions[name] = version
 
-    def refresh_all(self) -> None:
+    def refresh_all(self, skip_fresh: float = 0.0) -> None:
+        """One heartbeat round: every configured host's agent asked in parallel, then every
+        answer written in one transaction (at a thousand hosts, a transaction per host was
+        most of a controller's idle CPU). ``skip_fresh``: hosts whose last heartbeat is
+        younger than this many seconds are not asked (another controller just did)."""
         names = list(self.runtime.drivers.hosts)
+        if skip_fresh > 0 and names:
+            fresh_since = utcnow() - timedelta(seconds=skip_fresh)
+            stmt = select(HostRecord.name, HostRecord.last_heartbeat).where(
+                HostRecord.last_heartbeat >= fresh_since, HostRecord.error.is_(None)
+            )
+            # fresh from another controller; our own last write is never a reason to wait (a long
+            # round writes late, and skipping our own hosts would double their heartbeat age)
+            fresh = {n for n, seen in self.db.read(lambda s: s.execute(stmt).all()) if seen != self._written.get(n)}
+            names = [n for n in names if n not in fresh]
         if len(names) <= 1:
-            for name in names:
-                self.refresh(name)
+            reports = [self._ask(name) for name in names]
         else:
             with ThreadPoolExecutor(max_workers=min(16, len(names)), thread_name_prefix="heartbeat") as pool:
-                list(pool.map(self.refresh, names))
+                reports = list(pool.map(self._ask, names))
+        answered = {name: r for name, r in zip(names, reports) if r is not None}
+        returned = []
+        ordered = sorted(answered)
+        for i in range(0, len(ordered), WRITE_BATCH):
+            returned += self._record_batch({name: answered[name] for name in ordered[i : i + WRITE_BATCH]})
         with self.db.session() as s:
             self._service_row(s, SCHEDULER_BINARY, "controller", "internal").last_seen_at = utcnow()
+        for name in returned:
+            self._returned(name)
+
+    def _record_batch(self, answered: dict[str, HostReport]) -> list[str]:
+        """Write these reports in one transaction; the hosts that are back."""
+        returned = []
+        with self.db.session() as s:
+            now = utcnow()
+            recs = {r.name: r for r in s.scalars(select(HostRecord).where(HostRecord.name.in_(list(answered))))}
+            svcs = {
+                r.host: r
+                for r in s.scalars(
+                    select(ServiceRecord).where(
+                        ServiceRecord.binary == COMPUTE_BINARY, ServiceRecord.host.in_(list(recs))
+                    )
+                )
+            }
+            for name, rec in recs.items():
+                svc = svcs.get(name) or self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
+                if self._record(rec, svc, answered[name], now):
+                    returned.append(name)
+        return returned
 
     def is_up(self, name: str) -> bool:
         """Whether host ``name``'s agent answered within ``host_down_after`` and it is not forced down."""
@@ -279,9 +348,14 @@ class HostRegistry:
         self._stop.clear()
 
         def loop() -> None:
-            while not self._stop.wait(interval):
+            # rounds start every ``interval`` (not ``interval`` after the last one ended: a round
+            # at a thousand hosts takes seconds, which would add to every host's heartbeat age)
+            next_round = time.monotonic() + interval
+            while not self._stop.wait(max(0.0, next_round - time.monotonic())):
+                next_round = max(next_round + interval, time.monotonic())
                 try:
-                    self.refresh_all()
+                    # with several controllers, each asks the hosts the others have not just asked
+                    self.refresh_all(skip_fresh=interval / 2)
                 except Exception:  # noqa: BLE001 - the heartbeat must keep going
                     log.exception("host heartbeat failed")
 

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,44 +34,43 @@ class AgentProcess:
             return ""
 
 
-def agent_command(config_path: Path, host: str, fake_drivers: bool = True, log_level: str = "INFO") -> list[str]:
-    """The argv of ``overcast agent`` for ``host`` (with this interpreter)."""
-    args = [
-        sys.executable,
-        "-c",
-        "from overcast.cli import main; main()",
-        "agent",
-        "--config",
-        str(config_path),
-        "--host",
-        host,
-        "--log-level",
-        log_level,
-    ]
+def agent_command(
+    config_path: Path, host: str | Sequence[str], fake_drivers: bool = True, log_level: str = "INFO"
+) -> list[str]:
+    """The argv of ``overcast agent`` for ``host`` (a name or pattern, or several: one process
+    serving them all) with this interpreter."""
+    hosts = [host] if isinstance(host, str) else list(host)
+    args = [sys.executable, "-c", "from overcast.cli import main; main()", "agent", "--config", str(config_path)]
+    for name in hosts:
+        args += ["--host", name]
+    args += ["--log-level", log_level]
     return args + (["--fake-drivers"] if fake_drivers else [])
 
 
 def start_agent_process(
     config_path: Path,
-    host: str,
+    host: str | Sequence[str],
     env: dict[str, str] | None = None,
     fake_drivers: bool = True,
     log_path: Path | None = None,
     wrapper: list[str] | None = None,
+    log_level: str = "INFO",
 ) -> AgentProcess:
-    """Start ``overcast agent --host HOST`` in the background (its own session), logging to
-    ``log_path`` (default ``<config dir>/agent-HOST.log``)."""
-    log_path = log_path or config_path.parent / f"agent-{host}.log"
+    """Start ``overcast agent --host HOST`` (``--host`` once per name or pattern of a list)
+    in the background (its own session), logging to ``log_path`` (default ``<config
+    dir>/agent-HOST.log``, named after the first host)."""
+    first = host if isinstance(host, str) else host[0]
+    log_path = log_path or config_path.parent / f"agent-{first.replace('*', '_')}.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [*(wrapper or []), *agent_command(config_path, host, fake_drivers)],
+            [*(wrapper or []), *agent_command(config_path, host, fake_drivers, log_level)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             env=env or dict(os.environ),
             start_new_session=True,
         )
-    return AgentProcess(host, process, log_path)
+    return AgentProcess(first, process, log_path)
 
 
 def stop_agent_process(agent: AgentProcess, sig: int = signal.SIGTERM, timeout: float = 20) -> int:

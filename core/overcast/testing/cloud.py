@@ -54,7 +54,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,6 +234,7 @@ def start_running_cloud(
     api_host: str = "127.0.0.1",
     wrapper: list[str] | None = None,
     tls: bool = False,
+    before_start: Callable[[Path, dict[str, str]], None] | None = None,
 ) -> RunningCloud:
     """Write an all-fake config (plus ``extra_config`` tables), bootstrap it, and start
     ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`. With
@@ -242,8 +243,9 @@ def start_running_cloud(
     until :func:`overcast.testing.agents.start_agent_process` starts its agent. ``api_host``
     is the address it serves on; ``wrapper`` prefixes its command line (e.g. ``["nsenter",
     "--net=/run/netns/ctl"]`` to run it in a network namespace that has ``api_host``). ``tls``
-    serves HTTPS with a certificate for ``api_host`` from a CA made in ``data_dir/tls``."""
-    import httpx
+    serves HTTPS with a certificate for ``api_host`` from a CA made in ``data_dir/tls``.
+    ``before_start(config_path, env)`` runs once the cloud is bootstrapped, before the server
+    starts (e.g. to start the agents a controller's first heartbeat asks)."""
 
     from overcast.cli.server import clouds_yaml, to_toml
     from overcast.config import load_config
@@ -282,41 +284,100 @@ def start_running_cloud(
     clouds.write_text(clouds_yaml(url + "/identity", password, config.api.region, cacert))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env.update({"OS_CLIENT_CONFIG_FILE": str(clouds), "OS_CLOUD": "overcast", "OVERCAST_CONFIG": str(config_path)})
+    if before_start is not None:
+        before_start(config_path, env)
     log_path = data_dir / "overcast.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [
-                *(wrapper or []),
-                sys.executable,
-                "-c",
-                "from overcast.cli import main; main()",
-                "up",
-                "--config",
-                str(config_path),
-                "--fake-drivers",
-                "--role",
-                role,
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            env=env,
-            start_new_session=True,
-        )
+    process = _launch_server(config_path, env, log_path, role, wrapper)
     cloud = RunningCloud(url, url + "/identity", password, data_dir, config_path, env, process, log_path, cacert)
+    _wait_serving(cloud, timeout)
+    return cloud
+
+
+def start_another_controller(cloud: RunningCloud, name: str, timeout: float = 90) -> RunningCloud:
+    """A second ``overcast up --role controller`` of ``cloud`` (same database, bus and data dir,
+    hence the same Fernet keys: a token from one is valid on the other), serving the API on
+    another free port. Its config is ``overcast-NAME.toml`` beside the first; its pid file and
+    log are ``overcast-NAME.pid`` / ``.log``. Stop it with :func:`stop_running_cloud`."""
+    from overcast.cli.server import to_toml
+    from overcast.config import load_config
+
+    import tomllib
+
+    data = tomllib.loads(cloud.config_path.read_text())
+    data.setdefault("data_dir", str(cloud.data_dir))
+    port = free_port()
+    data.setdefault("api", {})["port"] = port
+    config_path = cloud.config_path.with_name(f"overcast-{name}.toml")
+    config_path.write_text(to_toml(data))
+    config = load_config(config_path)
+    url = f"{config.api.scheme}://{config.api.host}:{port}"
+    log_path = cloud.data_dir / f"overcast-{name}.log"
+    pid_file = cloud.data_dir / f"overcast-{name}.pid"
+    process = _launch_server(config_path, cloud.env, log_path, "controller", None, pid_file)
+    other = RunningCloud(
+        url,
+        url + "/identity",
+        cloud.admin_password,
+        cloud.data_dir,
+        config_path,
+        cloud.env,
+        process,
+        log_path,
+        cloud.cacert,
+    )
+    _wait_serving(other, timeout)
+    return other
+
+
+def _launch_server(
+    config_path: Path,
+    env: dict[str, str],
+    log_path: Path,
+    role: str,
+    wrapper: list[str] | None,
+    pid_file: Path | None = None,
+) -> subprocess.Popen:
+    """``overcast up`` with the fake drivers, in the background (its own session)."""
+    argv = [
+        *(wrapper or []),
+        sys.executable,
+        "-c",
+        "from overcast.cli import main; main()",
+        "up",
+        "--config",
+        str(config_path),
+        "--fake-drivers",
+        "--role",
+        role,
+    ]
+    if pid_file is not None:
+        argv += ["--pid-file", str(pid_file)]
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
+
+
+def _wait_serving(cloud: RunningCloud, timeout: float) -> None:
+    """Until its identity API answers. A server that exits or stays silent is reported; one that
+    does not answer, for whatever reason (a timeout, Ctrl-C), is stopped: no caller holds it yet."""
+    import httpx
+
+    process = cloud.process
     deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"overcast up exited with {process.returncode}:\n{cloud.log_tail()}")
-        try:
-            if httpx.get(cloud.auth_url, timeout=2, verify=cloud.verify).status_code == 300:
-                return cloud
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            stop_running_cloud(cloud)
-            raise RuntimeError(f"overcast up did not answer within {timeout}s:\n{cloud.log_tail()}")
-        time.sleep(0.2)
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"overcast up exited with {process.returncode}:\n{cloud.log_tail()}")
+            try:
+                if httpx.get(cloud.auth_url, timeout=2, verify=cloud.verify).status_code == 300:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"overcast up did not answer within {timeout}s:\n{cloud.log_tail()}")
+            time.sleep(0.2)
+    except BaseException:
+        stop_running_cloud(cloud)
+        raise
 
 
 def stop_running_cloud(cloud: RunningCloud, timeout: float = 20) -> None:
