@@ -98,6 +98,8 @@ def config_drive(path: Path, key: str) -> None:
 
 def raw_boot(work: Path, key: Path) -> float:
     overlay, drive = work / "raw.qcow2", work / "raw-config.img"
+    for previous in (overlay, drive):  # an earlier round's (mkfs.vfat -C refuses an existing file)
+        previous.unlink(missing_ok=True)
     config_drive(drive, key.with_suffix(".pub").read_text().strip())
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
