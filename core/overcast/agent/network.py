@@ -5,7 +5,7 @@ On :meth:`NetworkAgent.start` (agent start or restart) it asks the controller's 
 topic for this host's whole desired state and re-creates it; every driver hook is
 idempotent, so replaying is safe. When the controller is not up yet, the controller pushes
 the same state with ``network_apply_state`` when it starts. In an agent process serving many
-hosts, once the controller has not answered one host's question the others do not ask again
+hosts, once the controller has let one host's question time out the others do not ask again
 for ``probe_timeout`` seconds (each would wait that long, one after the other: a thousand
 hosts would take hours to start); the controller's push covers them all the same.
 """
@@ -70,10 +70,15 @@ class NetworkAgent:
                 "network agent %s: controller not reachable yet; it pushes the state when it starts", self.host_name
             )
             return
+        asked_at = time.monotonic()
         try:
             state = client(self.runtime.bus, NETWORK_TOPIC, NetworkRpc, timeout=timeout).host_state(host=self.host_name)
         except OvercastError as exc:
-            _controller_silent[self.runtime.bus] = time.monotonic()
+            if time.monotonic() - asked_at >= timeout / 2:
+                # only a question that cost the wait is not asked again: an immediate refusal
+                # ("nothing is serving 'network'" before the controller starts) costs nothing,
+                # and the controller may be serving a moment later
+                _controller_silent[self.runtime.bus] = time.monotonic()
             log.info(
                 "network agent %s: controller not reachable yet (%s); it pushes the state when it starts",
                 self.host_name,
