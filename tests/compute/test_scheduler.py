@@ -244,3 +244,46 @@ def test_concurrent_claims_never_oversubscribe_postgres(overcast_pm):
         with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         admin.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("slots", [1, 2])
+def test_two_controllers_fill_every_slot_without_a_refusal(overcast_pm, slots):
+    """Two controllers (each its own scheduler and host cache, refreshed once a second as in
+    production) place exactly as many servers as there are slots at once: none is refused
+    while a slot is free (a thundering herd on the best host used to run out of attempts),
+    and no host is oversubscribed."""
+    from sqlalchemy import text
+
+    url = os.environ.get("OVERCAST_TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
+    admin = Database(url)
+    name = f"oc_sched2_{os.getpid()}"
+    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    dbs = [Database(url.rsplit("/", 1)[0] + f"/{name}", pool_size=12) for _ in range(2)]
+    try:
+        upgrade(dbs[0])
+        for i in range(120 // slots):
+            add_host(dbs[0], f"h{i:03d}", vcpus=slots, ram=8192, disk=100)  # slots of FLAVOR each
+        controllers = [Scheduler(d, overcast_pm, RATIOS, "spread", down_after=60, cache_seconds=1.0) for d in dbs]
+        results: list[tuple[list[str], list[str]]] = []
+
+        def controller(s: Scheduler) -> None:
+            results.append(_claim_storm(s.db, s, threads=10, per_thread=6))
+
+        ts = [threading.Thread(target=controller, args=(s,)) for s in controllers]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        placed = [h for p, _ in results for h in p]
+        failures = [f for _, f in results for f in f]
+        assert failures == [] and len(placed) == 120
+        _assert_never_oversubscribed(dbs[0], placed, slots)
+    finally:
+        for d in dbs:
+            d.dispose()
+        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()

@@ -26,7 +26,11 @@ from overcast.compute.hoststate import HostEntry, HostStateCache
 from overcast.errors import NoValidHost
 from overcast.types import ScheduleRequest
 
-MAX_CLAIM_ATTEMPTS = 8
+#: A lost claim means another process filled that host first; the request then tries the next
+#: host (never the same one again), so the loop ends when no host is left. This bound only
+#: refuses a request that lost this many races in a row (two controllers walking the same
+#: free-RAM order near full capacity lose several; 8 was too few).
+MAX_CLAIM_ATTEMPTS = 64
 
 Check = Callable[[HostEntry], bool]
 
@@ -144,6 +148,12 @@ class Scheduler:
 
     def select(self, request: ScheduleRequest, exclude: frozenset[str] = frozenset()) -> str:
         """The best host for ``request`` (not claimed). Raises ``NoValidHost`` with reasons."""
+        return self._select(request, exclude, reserve=False)
+
+    def _select(self, request: ScheduleRequest, exclude: frozenset[str], reserve: bool) -> str:
+        """:meth:`select`; with ``reserve`` the request's usage is also counted on the chosen
+        host in this process's view at once, so the next request in this process (another
+        thread, before this one's claim commits) weighs that host as already holding it."""
         usage = Usage.of(request.flavor)
         statics = [] if request.bypass_filters else static_filters(request)
         per_host = host_filters(request, usage, self.ratios)
@@ -172,6 +182,8 @@ class Scheduler:
             if chosen is None:
                 pool = [e for e in entries.values() if e.name not in exclude]
                 raise NoValidHost(explain(pool, statics + per_host, len(entries)))
+            if reserve:
+                self.cache.apply(chosen, usage)
             return chosen
 
     def _first_in_ram_order(self, entries, by_ram, usage: Usage, passes) -> str | None:
@@ -225,12 +237,16 @@ class Scheduler:
         usage = Usage.of(request.flavor)
         tried: set[str] = set()
         for _ in range(MAX_CLAIM_ATTEMPTS):
-            host = self.select(request, exclude=frozenset(tried))
-            with self._claim_lock, self.db.engine.begin() as conn:
-                won = claim(conn, host, usage, self.ratios)
+            host = self._select(request, frozenset(tried), reserve=True)
+            won = False
+            try:
+                with self._claim_lock, self.db.engine.begin() as conn:
+                    won = claim(conn, host, usage, self.ratios)
+            finally:
+                if not won:  # give back what _select counted in our view
+                    with self.cache.lock:
+                        self.cache.apply(host, usage, sign=-1)
             if won:
-                with self.cache.lock:
-                    self.cache.apply(host, usage)
                 return host
             tried.add(host)
             self.cache.mark_full(host)
