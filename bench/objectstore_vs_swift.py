@@ -168,57 +168,19 @@ class Overcast:
         self.workers = workers
 
     def start(self) -> None:
-        """Like ``overcast.testing.cloud.start_running_cloud``, with request logging at
-        WARNING as the Swift servers here (a log line per request is not what we measure)."""
-        from overcast.cli.server import to_toml
-        from overcast.config import load_config
-        from overcast.plugins import load_plugin_manager
-        from overcast.runtime import build_runtime
-        from overcast.testing.cloud import RunningCloud, free_port
-        from overcast.testing.fakes import FakeDriversPlugin
-        from overcast.testing.fixtures import fake_config_data
+        """``overcast.testing.cloud.start_running_cloud`` with request logging at WARNING, as
+        the Swift servers here (a log line per request is not what we measure)."""
+        from overcast.testing.cloud import free_port, start_running_cloud
 
         if self.root.exists():
             shutil.rmtree(self.root)
-        self.root.mkdir(parents=True)
-        port = free_port()
-        data = fake_config_data(self.root)
-        data["api"] = {"host": "127.0.0.1", "port": port}
-        data["object_store"] = {"driver": "fs", "path": str(self.root / "objects")}
+        extra: dict[str, dict[str, object]] = {"object_store": {"driver": "fs", "path": str(self.root / "objects")}}
         if self.workers:
-            data.setdefault("objectstore", {}).update(workers=self.workers, port=free_port())
-        config_path = self.root / "overcast.toml"
-        config_path.write_text(to_toml(data))
-        runtime = build_runtime(
-            load_config(config_path), pm=load_plugin_manager(extra_plugins=[("fake", FakeDriversPlugin())])
-        )
-        try:
-            runtime.identity.bootstrap("bench-secret")
-        finally:
-            runtime.close()
-        log = open(self.root / "overcast.log", "ab")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from overcast.cli import main; main()",
-                "up",
-                "--config",
-                str(config_path),
-                "--fake-drivers",
-                "--log-level",
-                "WARNING",
-            ],
-            stdout=log,
-            stderr=log,
-        )
-        url = f"http://127.0.0.1:{port}"
-        self.cloud = RunningCloud(
-            url, url + "/identity", "bench-secret", self.root, config_path, {}, proc, self.root / "overcast.log"
-        )
-        wait_for(url + "/object/healthcheck")
+            extra["objectstore"] = {"workers": self.workers, "port": free_port()}
+        self.cloud = start_running_cloud(self.root, extra, log_level="WARNING")
+        wait_for(self.cloud.url + "/object/healthcheck")
         if self.workers:
-            wait_for(f"http://127.0.0.1:{data['objectstore']['port']}/object/healthcheck")
+            wait_for(f"http://127.0.0.1:{extra['objectstore']['port']}/object/healthcheck")
 
     def auth(self) -> tuple[str, str]:
         body = {

@@ -235,6 +235,7 @@ def start_running_cloud(
     wrapper: list[str] | None = None,
     tls: bool = False,
     before_start: Callable[[Path, dict[str, str]], None] | None = None,
+    log_level: str | None = None,
 ) -> RunningCloud:
     """Write an all-fake config (plus ``extra_config`` tables), bootstrap it, and start
     ``overcast up`` on a free port. Stop it with :func:`stop_running_cloud`. With
@@ -245,7 +246,8 @@ def start_running_cloud(
     "--net=/run/netns/ctl"]`` to run it in a network namespace that has ``api_host``). ``tls``
     serves HTTPS with a certificate for ``api_host`` from a CA made in ``data_dir/tls``.
     ``before_start(config_path, env)`` runs once the cloud is bootstrapped, before the server
-    starts (e.g. to start the agents a controller's first heartbeat asks)."""
+    starts (e.g. to start the agents a controller's first heartbeat asks). ``log_level``
+    is ``overcast up --log-level`` (benchmarks pass WARNING: no log line per request)."""
 
     from overcast.cli.server import clouds_yaml, to_toml
     from overcast.config import load_config
@@ -287,7 +289,7 @@ def start_running_cloud(
     if before_start is not None:
         before_start(config_path, env)
     log_path = data_dir / "overcast.log"
-    process = _launch_server(config_path, env, log_path, role, wrapper)
+    process = _launch_server(config_path, env, log_path, role, wrapper, log_level=log_level)
     cloud = RunningCloud(url, url + "/identity", password, data_dir, config_path, env, process, log_path, cacert)
     _wait_serving(cloud, timeout)
     return cloud
@@ -336,6 +338,7 @@ def _launch_server(
     role: str,
     wrapper: list[str] | None,
     pid_file: Path | None = None,
+    log_level: str | None = None,
 ) -> subprocess.Popen:
     """``overcast up`` with the fake drivers, in the background (its own session)."""
     argv = [
@@ -352,6 +355,8 @@ def _launch_server(
     ]
     if pid_file is not None:
         argv += ["--pid-file", str(pid_file)]
+    if log_level is not None:
+        argv += ["--log-level", log_level]
     with open(log_path, "ab") as log:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
 
