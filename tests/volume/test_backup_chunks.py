@@ -3,6 +3,7 @@ missing or oversized backup before it claims success."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -118,3 +119,41 @@ def test_a_sha256_backup_still_restores_and_takes_incrementals(tmp_path: Path, m
     objects["v/old-00003"] = bad[:-1] + bytes([bad[-1] ^ 1])
     with pytest.raises(DriverError, match="does not match its sha256"):
         restore_device(LocalDevice(str(dst), 3 * MiB, writable=True), new)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_restore_writes_whole_chunks_direct_and_the_tail_buffered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    """Aligned chunks go out with O_DIRECT (or buffered where it is refused), an odd tail
+    buffered: the volume is byte-identical either way."""
+    if not direct:  # as on a file system without O_DIRECT
+        real_open = os.open
+
+        def no_direct(path: str, flags: int, mode: int = 0o777) -> int:
+            if flags & os.O_DIRECT:
+                raise OSError(errno.EINVAL, "Invalid argument")
+            return real_open(path, flags, mode)
+
+        monkeypatch.setattr(os, "open", no_direct)
+    fake = FakeBackupTarget()
+    pm = PluginManager()
+    pm.registry.add(DriverKind.BACKUP, "fake", fake)
+    target = BackupTarget("p", "c")
+    backend = Backend(DriverKind.BACKUP, "backup", "fake")
+    size = 3 * MiB + 100
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.write_bytes(os.urandom(size))
+    with open(dst, "wb") as f:
+        f.truncate(size)
+    store = ChunkStore(pm.driver("backup", "fake"), backend, BackupJob("b", target, "v/b", chunk_size=MiB))
+    store.driver.prepare(backend=backend, target=target)
+    backup_device(LocalDevice(str(src), size), store, "v")
+    went_direct: list[bool] = []  # at the end, before the descriptors close
+    real = backup_chunks.ChunkWriter.sync
+    monkeypatch.setattr(
+        backup_chunks.ChunkWriter, "sync", lambda self: (went_direct.append(self.direct is not None), real(self))[1]
+    )
+    restore_device(LocalDevice(str(dst), size, writable=True), store)
+    assert dst.read_bytes() == src.read_bytes()
+    assert went_direct == [direct]

@@ -303,6 +303,54 @@ def zero_digest(method: str, length: int) -> str:
 # --- restore ----------------------------------------------------------------------------------
 
 
+#: a restored chunk whose offset and length are multiples of this is written with O_DIRECT
+DIRECT_ALIGN = 4096
+
+
+class ChunkWriter:
+    """Whole chunks written onto a volume: where offset and length allow, with ``O_DIRECT``
+    from a pooled page-aligned buffer (one copy in user space) rather than through the page
+    cache, whose buffered writes cost this kind of machine (a VM) several times the CPU in
+    the kernel (see ``overcast_storage_fs.durable.DirectWriter`` for figures); otherwise, or
+    where the file system or device refuses ``O_DIRECT``, with a plain ``pwrite``.
+    :meth:`sync` makes both durable (``fsync`` is per file, whichever descriptor wrote)."""
+
+    def __init__(self, path: str, step: int, workers: int) -> None:
+        self.fd = os.open(path, os.O_WRONLY)
+        try:
+            self.direct: int | None = os.open(path, os.O_WRONLY | os.O_DIRECT)
+        except OSError:
+            self.direct = None
+        self.buffers = BufferPool(lambda: mmap.mmap(-1, step), keep=workers)
+        self.step = step
+
+    def write(self, data: bytes | memoryview, offset: int) -> None:
+        length = len(data)
+        direct = self.direct
+        if direct is not None and length <= self.step and not (offset | length) % DIRECT_ALIGN:
+            buffer = self.buffers.take()
+            block = memoryview(buffer)[:length]
+            block[:] = data
+            try:
+                if os.pwrite(direct, block, offset) == length:
+                    return
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+            self.direct = None  # refused (or short): this and every later chunk through the page cache
+        if os.pwrite(self.fd, data, offset) != length:
+            raise DriverError(f"short write at byte {offset} of the volume")
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+        if self.direct is not None:
+            os.close(self.direct)
+            self.direct = None
+
+
 def restore_device(device: LocalDevice, store: ChunkStore) -> BackupResult:
     """Write the backup ``store.job`` names onto ``device``, checking each chunk's digest
     before it is written; raises ``DriverError`` on the first bad or missing chunk."""
@@ -310,7 +358,9 @@ def restore_device(device: LocalDevice, store: ChunkStore) -> BackupResult:
     size = int(index["volume_size"])
     if device.size < size:
         raise DriverError(f"the volume holds {device.size} bytes, the backup {size}")
-    fd = os.open(device.path, os.O_WRONLY)
+    chunks = index["chunks"]
+    step = max(1, min(size, max([int(c.get("length", 0)) for c in chunks if isinstance(c, dict)] + [1])))
+    out = ChunkWriter(device.path, step, store.job.workers)
     try:
 
         def one(entry: dict[str, Any]) -> int:
@@ -319,7 +369,7 @@ def restore_device(device: LocalDevice, store: ChunkStore) -> BackupResult:
                 raise DriverError(f"the backup's index lists a chunk outside the volume (offset {offset})")
             if not entry.get("object"):
                 if not device.zeroed:
-                    os.pwrite(fd, zeros(length), offset)
+                    out.write(zeros(length), offset)
                 return 0
             try:
                 payload = store.get(str(entry["object"]))
@@ -329,18 +379,15 @@ def restore_device(device: LocalDevice, store: ChunkStore) -> BackupResult:
             data = decompress(payload, str(entry.get("compression", "none")), length)
             if len(data) != length or digest(method, data) != expected:
                 raise DriverError(f"backup object {entry['object']} does not match its {method}: the backup is corrupt")
-            written = os.pwrite(fd, data, offset)
-            if written != length:
-                raise DriverError(f"short write at byte {offset} of the volume")
+            out.write(data, offset)
             return len(payload)
 
-        tasks = ((lambda e=e: one(e)) for e in index["chunks"])
+        tasks = ((lambda e=e: one(e)) for e in chunks)
         with ThreadPoolExecutor(max_workers=store.job.workers, thread_name_prefix="restore-chunk") as pool:
             read = list(_ordered(pool, 2 * store.job.workers, tasks))
-        os.fsync(fd)
+        out.sync()
     finally:
-        os.close(fd)
-    chunks = index["chunks"]
+        out.close()
     return BackupResult(
         size_bytes=size,
         chunks=len(chunks),
