@@ -7,7 +7,7 @@ A real ``overcast up`` (loopback, a free port, a temp dir) with an ``fs`` volume
 (raw files), the ``fs`` object store and the built-in ``objectstore`` backup target: a
 volume of ``--size-gb`` gets ``--data-mib`` of random data (incompressible: the worst case
 for the compressor) in 32 MiB runs spread over it; then, timed from the API call until the
-status says done, a full backup (Cinder's API: chunk, sha256, zstd, Swift PUT with the
+status says done, a full backup (Cinder's API: chunk, xxh3_128, zstd, Swift PUT with the
 user's token), and a restore into a new volume. The peers read and copy the same file with
 ``dd bs=32M``: to ``/dev/null`` (the read ceiling) and to a new file with
 ``conv=sparse,fsync`` (a copy that, like the backup, skips zeros and is durable).
@@ -158,11 +158,11 @@ def run(cloud: Any, vols: Path, root: Path, args: argparse.Namespace) -> dict[st
     ids: dict[str, str] = {}
     copy = root / "dd-copy.raw"
     for _ in range(args.runs):
-        keep("chunker alone (sha256, zstd; in-memory target)", lambda: chunker_alone(path))
+        keep("chunker alone (xxh3_128, zstd; in-memory target)", lambda: chunker_alone(path))
         keep("dd read (to /dev/null)", lambda: dd(path, "/dev/null"))
         keep("dd copy (conv=sparse,fsync)", lambda: dd(path, str(copy), "sparse", "fsync"))
         copy.unlink()
-        keep("backup (chunk, sha256, zstd, Swift PUT)", backup)
+        keep("backup (chunk, xxh3_128, zstd, Swift PUT)", backup)
         keep("restore into a new volume (GET, verify, write)", restore)
         bid, new = ids["backup"], ids["restored"]
         client.delete(f"{base}/volumes/{new}").raise_for_status()

@@ -5,12 +5,14 @@ of machine (a VM) is slower than copying the data itself; a pool hands the same 
 again. A buffer goes back into use only when nothing else refers to it any more: whoever it
 was handed to (a store, a hash thread, the HTTP transport) drops its reference when done,
 and the buffer's reference count says so. Holding on to a buffer (or a ``memoryview`` of it)
-is therefore always safe: the pool then makes a new one instead.
+is therefore always safe: the pool then makes a new one instead. Threads may share a pool:
+``take`` looks and hands out under a lock, so two threads never get the same idle buffer.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -25,15 +27,17 @@ class BufferPool(Generic[B]):
         self._make = make
         self._keep = keep
         self._buffers: list[B] = []
+        self._lock = threading.Lock()
         for probe in [make()]:  # the count of a buffer only the pool and take() refer to
             self._idle_refs = sys.getrefcount(probe)
 
     def take(self) -> B:
         """A buffer nobody else refers to; its content is whatever was left in it."""
-        for buffer in self._buffers:
-            if sys.getrefcount(buffer) <= self._idle_refs:
-                return buffer
-        buffer = self._make()
-        if len(self._buffers) < self._keep:
-            self._buffers.append(buffer)
-        return buffer
+        with self._lock:
+            for buffer in self._buffers:
+                if sys.getrefcount(buffer) <= self._idle_refs:
+                    return buffer
+            buffer = self._make()
+            if len(self._buffers) < self._keep:
+                self._buffers.append(buffer)
+            return buffer

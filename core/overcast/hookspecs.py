@@ -816,9 +816,11 @@ class BackupHooks(RoutedDriver, Protocol):
         Idempotent. Blocks."""
 
     @hookspec(firstresult=True)
-    def put(self, backend: Backend, target: BackupTarget, name: str, data: bytes) -> bool:
+    def put(self, backend: Backend, target: BackupTarget, name: str, data: bytes | memoryview) -> bool:
         """Store ``data`` as object ``name`` in the container, durably, replacing any object of
-        that name (readers see the old or the new content, never a torn one). Blocks."""
+        that name (readers see the old or the new content, never a torn one). ``data`` may be
+        a ``memoryview`` of a buffer the core reuses once nothing refers to it (copy it with
+        ``bytes(data)`` to keep it in memory). Blocks."""
 
     @hookspec(firstresult=True)
     def get(self, backend: Backend, target: BackupTarget, name: str) -> bytes:

@@ -39,7 +39,7 @@ from overcast.errors import BadRequest, Conflict, DriverError, NotFound, Unproce
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, ByteRange, ConfigOption, DriverKind, ObjectInfo, ObjectSubdir
 
-from overcast_storage_fs.durable import fsync_dir
+from overcast_storage_fs.durable import DirectWriter, fsync_dir
 from overcast_storage_fs.objects_index import ContainerIndex
 from overcast_storage_fs.objects_listing import info_of, listing
 
@@ -190,12 +190,12 @@ class FsObjectStore:
             # that no index row names is a partial upload whose writer is gone
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
+                out = DirectWriter(fd)
                 for chunk in data:
                     md5.update(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
+                    out.write(chunk)
                     size += len(chunk)
+                out.finish()
                 etag = md5.hexdigest()
                 if expected_etag and expected_etag.strip('"').lower() != etag:
                     raise Unprocessable(

@@ -27,7 +27,7 @@ class FakeBackupTarget:
         return True
 
     @hookimpl
-    def backup_put(self, backend: Backend, target: BackupTarget, name: str, data: bytes) -> bool:
+    def backup_put(self, backend: Backend, target: BackupTarget, name: str, data: bytes | memoryview) -> bool:
         self._objects(target)[name] = bytes(data)
         return True
 
