@@ -56,6 +56,11 @@ KINDS: dict[str, tuple[tuple[str, ...] | None, str]] = {
 }
 RESTART_DELAY = 1.0  # seconds before a worker that died is started again
 
+#: the write ends of the release pipes ``overcast up`` still holds, one per pool not yet
+#: released: a zygote forked later must not inherit another pool's (its read end would then
+#: never see the pipe close, and that pool's workers would never start)
+_unreleased: set[int] = set()
+
 
 def bind(config: Config) -> socket.socket:
     """The object API's listening socket, inherited by every worker."""
@@ -126,6 +131,7 @@ class Workers:
             str(config.path), sock.fileno(), role, fake_drivers, _log_level(), kind=kind, bus_path=bus_path
         )
         self._ready_r, self._ready_w = os.pipe()
+        _unreleased.add(self._ready_w)
         self._restarted: subprocess.Popen | None = None
         self.zygote = self._fork_zygote()
         self._stop = threading.Event()
@@ -136,15 +142,18 @@ class Workers:
             log.warning("threads are running: the %s zygote starts as a new interpreter", KINDS[self.kind][1])
             self._restarted = self._spawn_zygote()
             return self._restarted.pid
-        for module in (*_modules(self.kind), "overcast.api.app", "overcast.server", "uvicorn"):
+        for module in (*_modules(self.kind), *PRELOADED):
             importlib.import_module(module)  # imported once, shared by every worker
+        _import_services()
         gc.collect()
         gc.freeze()  # what exists now is shared with the zygote and the workers: never touch it
         pid = os.fork()
         if pid == 0:  # the zygote
             code = 1
             try:
-                os.close(self._ready_w)
+                for fd in _unreleased:  # this pool's own and any other pool's
+                    os.close(fd)
+                _unreleased.clear()
                 _wait_for_release(self._ready_r)
                 _zygote(self.options, self.count)
                 code = 0
@@ -155,6 +164,7 @@ class Workers:
 
     def release(self) -> None:
         """Let the workers open the runtime (the database is migrated, the services started)."""
+        _unreleased.discard(self._ready_w)
         os.close(self._ready_w)
         self._watcher = threading.Thread(target=self._watch, name="object-workers", daemon=True)
         self._watcher.start()
@@ -198,9 +208,9 @@ class Workers:
             self._watcher.join()
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.zygote, signal.SIGTERM)  # a zygote still waiting for release dies of it
-        if self._watcher is None:
-            with contextlib.suppress(OSError):
-                os.close(self._ready_w)
+        if self._watcher is None and self._ready_w in _unreleased:
+            _unreleased.discard(self._ready_w)
+            os.close(self._ready_w)
         deadline = time.monotonic() + timeout
         while self._alive() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -209,6 +219,20 @@ class Workers:
                 os.kill(self.zygote, signal.SIGKILL)
             self._alive()  # reap it
         self.sock.close()
+
+
+#: what ``overcast up`` imports before it forks a zygote, beside the APIs the workers serve
+PRELOADED = ("overcast.api.app", "overcast.server", "overcast.api.metadata", "overcast.bus.unix", "uvicorn")
+
+
+def _import_services() -> None:
+    """Import every installed service's module before the fork. ``overcast up`` imports them
+    all anyway (it starts every service) and each worker imports those it serves on its first
+    requests: imported once here, their pages are shared instead of copied in each process
+    (the API worker's private memory after one server boot: see ``bench/footprint.py``)."""
+    from overcast.server import available_services
+
+    available_services()
 
 
 def _other_threads() -> list[str]:
@@ -442,9 +466,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kind", choices=sorted(KINDS), default="object")
     parser.add_argument("--bus-path", default="")
     args = parser.parse_args(argv)
+    from overcast import malloc
+
+    malloc.tune()
     # the modules every worker needs, imported once here and shared by the forks
-    for module in (*_modules(args.kind), "overcast.server"):
+    for module in (*_modules(args.kind), *PRELOADED):
         importlib.import_module(module)
+    _import_services()
 
     gc.freeze()
     if args.ready_fd >= 0:

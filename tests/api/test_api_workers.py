@@ -1,5 +1,7 @@
 """``[api] workers = 2``: a real ``overcast up`` serves the API from two processes on one
-port (itself and a worker forked by its zygote). Creates through both reach ACTIVE (the
+port (itself and a worker forked by its zygote), beside ``[objectstore] workers`` as ``overcast
+init`` writes them (each pool's zygote is released on its own: the object-API zygote, forked
+second, once held the API zygote's release pipe open, so no API worker ever started). Creates through both reach ACTIVE (the
 worker reaches the host agent in ``overcast up`` over the unix-socket bus), failed logins
 count for the cloud and not per process, a worker killed with -9 is started again, and
 nothing outlives ``overcast up``."""
@@ -19,12 +21,13 @@ import httpx
 import pytest
 
 from overcast.server_workers import titles
-from overcast.testing.cloud import RunningCloud, start_running_cloud, stop_running_cloud
+from overcast.testing.cloud import RunningCloud, free_port, start_running_cloud, stop_running_cloud
 
 pytestmark = pytest.mark.slow
 
 COMPUTE = "/compute/v2.1"
 ZYGOTE, WORKER = titles("api")
+OBJECT_ZYGOTE, OBJECT_WORKER = titles("object")
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +37,11 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCloud]:
         "hosts": {"fake1": {"driver": "fake"}, "fake2": {"driver": "fake"}},
         "compute": {"quota_instances": -1, "quota_cores": -1, "quota_ram": -1},
         "identity": {"lockout_failure_attempts": 3, "login_backoff": 0},
+        "objectstore": {"workers": 1, "port": free_port()},
     }
-    running = start_running_cloud(tmp_path_factory.mktemp("api-workers"), extra)
+    data = tmp_path_factory.mktemp("api-workers")
+    extra["object_store"] = {"driver": "fs", "path": str(data / "objects")}
+    running = start_running_cloud(data, extra)
     try:
         yield running
     finally:
@@ -71,6 +77,15 @@ def _access_pids(cloud: RunningCloud, method: str, path_part: str) -> list[int]:
             if path_part in entry.get("path", ""):
                 pids.append(entry["pid"])
     return pids
+
+
+def test_api_and_object_api_workers_both_start(cloud: RunningCloud) -> None:
+    assert _wait(lambda: len(_workers(cloud)) == 1), cloud.log_tail()
+
+    def objects() -> list[int]:
+        return [w for z in _children(cloud.process.pid, OBJECT_ZYGOTE) for w in _children(z, OBJECT_WORKER)]
+
+    assert _wait(lambda: len(objects()) == 1), cloud.log_tail()
 
 
 def test_two_processes_serve_creates_that_reach_active(cloud: RunningCloud) -> None:

@@ -41,11 +41,13 @@ def agent_command(
     It loads only that host's drivers from the config file, connects to the [bus] (an
     amqp:// url) and answers the controller ('overcast up --role controller'). It never
     opens the database."""
+    from overcast import malloc
     from overcast.agent.process import run_agent
     from overcast.logs import setup_logging
 
     setup_logging(log_level)
     os.umask(PRIVATE_UMASK)  # instance disks and cached images it writes are private
+    malloc.tune()  # before the agent's threads
     try:
         config = load_config(config_path)
         run_agent(config, hosts, pid_file=Path(pid_file).absolute() if pid_file else None, fake_drivers=fake_drivers)

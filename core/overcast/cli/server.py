@@ -402,10 +402,12 @@ def up_command(
         _wait_until_serving(config, proc, timeout=60)
         click.echo(f"overcast is up: pid {proc.pid}, {config.api.base_url()} (log {log_path})")
         return
+    from overcast import malloc
     from overcast.logs import setup_logging
     from overcast.server import serve
 
     setup_logging(log_level)
+    malloc.tune()  # before any thread: its workers inherit it
     os.umask(PRIVATE_UMASK)  # whatever this process creates is private to the service
     make_private(config.data_dir, qemu_group())  # and what is there already is made so
     try:
