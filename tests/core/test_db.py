@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from overcast.db import Database, upgrade
-from overcast.db.migrate import head_revision
+from overcast.db.migrate import head_revision, shipped_head
 from overcast.db.models import Base
 from overcast.db.models.hosts import HostRecord
 
@@ -50,6 +50,24 @@ def check_migrations(db: Database) -> None:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
     assert diff == [], f"models and migrations disagree: {diff}"
     assert upgrade(db) == head_revision(db)  # a second run is a no-op
+
+
+def test_the_shipped_head_is_alembics(sqlite_db: Database) -> None:
+    assert shipped_head() == head_revision(sqlite_db)
+
+
+def test_a_database_at_head_is_opened_without_importing_alembic(sqlite_db: Database) -> None:
+    """A started cloud's processes never need Alembic (with Mako and Pygments, ~10 MiB each)."""
+    import subprocess
+    import sys
+
+    upgrade(sqlite_db)
+    probe = (
+        "import sys; from overcast.db import Database, upgrade; "
+        f"db = Database({sqlite_db.url!r}); print(upgrade(db), 'alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [shipped_head(), "False"]
 
 
 def test_migrations_on_sqlite(sqlite_db: Database) -> None:
