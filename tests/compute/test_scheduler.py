@@ -222,8 +222,9 @@ def test_claim_is_conditional(db):
         assert not claim(s, "h", Usage.of(FLAVOR), RATIOS)
 
 
-@pytest.mark.postgres
-def test_concurrent_claims_never_oversubscribe_postgres(overcast_pm):
+@pytest.fixture
+def pg_url():
+    """The URL of a fresh, empty PostgreSQL database, dropped afterwards."""
     from sqlalchemy import text
 
     url = os.environ.get("OVERCAST_TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
@@ -232,7 +233,17 @@ def test_concurrent_claims_never_oversubscribe_postgres(overcast_pm):
     with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         conn.execute(text(f"CREATE DATABASE {name}"))
-    db = Database(url.rsplit("/", 1)[0] + f"/{name}", pool_size=20)
+    try:
+        yield url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_concurrent_claims_never_oversubscribe_postgres(overcast_pm, pg_url):
+    db = Database(pg_url, pool_size=20)
     try:
         upgrade(db)
         for i in range(3):
@@ -241,27 +252,16 @@ def test_concurrent_claims_never_oversubscribe_postgres(overcast_pm):
         _assert_never_oversubscribed(db, placed, 4)
     finally:
         db.dispose()
-        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        admin.dispose()
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("slots", [1, 2])
-def test_two_controllers_fill_every_slot_without_a_refusal(overcast_pm, slots):
+def test_two_controllers_fill_every_slot_without_a_refusal(overcast_pm, pg_url, slots):
     """Two controllers (each its own scheduler and host cache, refreshed once a second as in
     production) place exactly as many servers as there are slots at once: none is refused
     while a slot is free (a thundering herd on the best host used to run out of attempts),
     and no host is oversubscribed."""
-    from sqlalchemy import text
-
-    url = os.environ.get("OVERCAST_TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
-    admin = Database(url)
-    name = f"oc_sched2_{os.getpid()}"
-    with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    dbs = [Database(url.rsplit("/", 1)[0] + f"/{name}", pool_size=12) for _ in range(2)]
+    dbs = [Database(pg_url, pool_size=12) for _ in range(2)]
     try:
         upgrade(dbs[0])
         for i in range(120 // slots):
@@ -284,6 +284,3 @@ def test_two_controllers_fill_every_slot_without_a_refusal(overcast_pm, slots):
     finally:
         for d in dbs:
             d.dispose()
-        with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        admin.dispose()
