@@ -321,6 +321,9 @@ class ChunkWriter:
             self.direct: int | None = os.open(path, os.O_WRONLY | os.O_DIRECT)
         except OSError:
             self.direct = None
+        # closed only by close(): a refused direct write stops its use, but other restore
+        # threads may still be writing through it
+        self._direct_fd = self.direct
         self.buffers = BufferPool(lambda: mmap.mmap(-1, step), keep=workers)
         self.step = step
 
@@ -346,9 +349,9 @@ class ChunkWriter:
 
     def close(self) -> None:
         os.close(self.fd)
-        if self.direct is not None:
-            os.close(self.direct)
-            self.direct = None
+        if self._direct_fd is not None:
+            os.close(self._direct_fd)
+            self.direct = self._direct_fd = None
 
 
 def restore_device(device: LocalDevice, store: ChunkStore) -> BackupResult:
