@@ -11,7 +11,6 @@ each write. Locations are ``file://<path>/<image_id>``; a location outside ``pat
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import io
@@ -32,7 +31,7 @@ from overcast.errors import BadRequest, DriverError, NotFound
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, ConfigOption, DriverKind, StoredImage
 
-from overcast_storage_fs.durable import fsync_dir
+from overcast_storage_fs.durable import DIRECT_ALIGN, DirectWriter, fsync_dir, set_direct
 
 OPTIONS: list[ConfigOption] = [
     ConfigOption(DriverKind.IMAGE_STORE, "fs", "path", str, required=True, help="directory that holds the data"),
@@ -44,13 +43,8 @@ READ_CHUNK = 4 * 1024 * 1024
 #: the disk reads the next chunks while the current one is verified and sent
 READ_AHEAD = 4 * READ_CHUNK
 FLUSH_EVERY = 32 * 1024 * 1024
-#: ``O_DIRECT`` write size (a multiple of any logical block size; large, so one request
-#: keeps the disk busy)
-DIRECT_BLOCK = 4 * 1024 * 1024
 #: ``O_DIRECT`` reads of :data:`READ_CHUNK` kept in flight by a download
 DIRECT_READS = 2
-#: offsets an ``O_DIRECT`` read may start at (any logical block size divides it)
-DIRECT_ALIGN = 4096
 #: A temp file is swept only when unlocked and at least this old, so a writer that has
 #: just created its file and not yet locked it is never mistaken for a dead one.
 ABANDONED_AFTER = 60.0
@@ -254,71 +248,21 @@ def _write_all(fd: int, data: Iterable[bytes]) -> int:
     buffer straight to the disk: no copy into the page cache and no dirty-page writeback,
     which costs the server about as much CPU as hashing and is slower than the disk
     itself. Otherwise it is written through the page cache, flushed in the background."""
-    written = _write_direct(fd, data) if _set_direct(fd, True) else _write_buffered(fd, data)
+    written = _write_direct(fd, data) if set_direct(fd, True) else _write_buffered(fd, data)
     os.fsync(fd)
     return written
 
 
-def _set_direct(fd: int, on: bool) -> bool:
-    """Turn ``O_DIRECT`` on or off for ``fd``; False where the file system refuses it."""
-    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
-    except OSError as exc:
-        if exc.errno == errno.EINVAL:
-            return False
-        raise
-    return True
-
-
-def _write_fully(fd: int, view: memoryview) -> None:
-    while view:
-        n = os.write(fd, view)
-        if n < len(view):
-            _set_direct(fd, False)  # the rest is no longer block-aligned
-        view = view[n:]
-
-
 def _write_direct(fd: int, data: Iterable[bytes]) -> int:
-    """Gather the stream into a page-aligned block of :data:`DIRECT_BLOCK` bytes and write
-    each full block with ``O_DIRECT``; the short last block is written buffered (``O_DIRECT``
-    needs block-sized lengths) and reaches the disk with the final fsync. A chunk that is
-    itself aligned in memory and in length is written straight from where it is."""
-    block = mmap.mmap(-1, DIRECT_BLOCK)  # anonymous mappings are page-aligned
-    view = memoryview(block)
-    filled = written = 0
-    try:
-        for chunk in data:
-            src = memoryview(chunk).cast("B")
-            if not filled and _aligned(src):
-                _write_fully(fd, src)
-                written += len(src)
-                continue
-            while src:
-                n = min(len(src), DIRECT_BLOCK - filled)
-                view[filled : filled + n] = src[:n]
-                filled += n
-                src = src[n:]
-                if filled == DIRECT_BLOCK:
-                    _write_fully(fd, view)
-                    written += filled
-                    filled = 0
-        if filled:
-            _set_direct(fd, False)
-            _write_fully(fd, view[:filled])
-            written += filled
-    finally:
-        view.release()
-        block.close()
+    """The stream through :class:`~overcast_storage_fs.durable.DirectWriter` (whole blocks
+    with ``O_DIRECT``, the short last one buffered; it reaches the disk with the final fsync)."""
+    out = DirectWriter(fd)
+    written = 0
+    for chunk in data:
+        out.write(chunk)
+        written += len(chunk)
+    out.finish()
     return written
-
-
-def _aligned(view: memoryview) -> bool:
-    """Whether ``view`` may be written with ``O_DIRECT`` as it is: at a page-aligned address
-    (as an anonymous ``mmap`` is) and a whole number of :data:`DIRECT_ALIGN` long."""
-    if not view or len(view) % DIRECT_ALIGN or view.readonly or not view.contiguous:
-        return False
-    return ctypes.addressof(ctypes.c_char.from_buffer(view)) % mmap.PAGESIZE == 0
 
 
 def _write_buffered(fd: int, data: Iterable[bytes]) -> int:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from overcast_storage_fs import images as fs_images
+from overcast_storage_fs import durable, images as fs_images
 from overcast_storage_fs.images import FsImageStore
 
 from overcast.errors import BadRequest, DriverError, NotFound
@@ -61,9 +61,9 @@ def test_block_boundaries_and_aligned_ranges(store, target, tmp_path, monkeypatc
             pytest.skip("this file system refuses O_DIRECT")
         probe.close()
     else:
-        monkeypatch.setattr(fs_images, "_set_direct", lambda fd, on: False)
+        monkeypatch.setattr(fs_images, "set_direct", lambda fd, on: False)
         monkeypatch.setattr(fs_images, "_open_direct", lambda path: None)
-    block = fs_images.DIRECT_BLOCK
+    block = durable.DIRECT_BLOCK
     data = os.urandom(2 * block + 3 * 4096 + 7)
     cuts = [0, 1, 65536, block - 1, block + 5, 2 * block, len(data)]
     stored = store.img_add(
@@ -88,12 +88,12 @@ def test_block_boundaries_and_aligned_ranges(store, target, tmp_path, monkeypatc
 def test_aligned_buffers_are_written_from_where_they_are(store, target):
     """An anonymous map (page-aligned) at a block-aligned file offset is written as it is;
     the same kind of buffer after a short chunk is gathered like any other data."""
-    block = fs_images.DIRECT_BLOCK
+    block = durable.DIRECT_BLOCK
     first, second = mmap.mmap(-1, block), mmap.mmap(-1, block)
     first[:] = os.urandom(block)
     second[:] = os.urandom(block)
     middle = os.urandom(100)
-    assert fs_images._aligned(memoryview(first)) and not fs_images._aligned(memoryview(middle))
+    assert durable.aligned(memoryview(first)) and not durable.aligned(memoryview(middle))
     stored = store.img_add(backend=target, image_id="img-10", data=[first, middle, second, first], size=None)
     expected = first[:] + middle + second[:] + first[:]
     assert stored.size == len(expected)
