@@ -74,7 +74,7 @@ for _ in range(50):
         pass
     finally:
         a.close(); b.close()')     # the API's port and the next one (the Swift workers')
-PASSWORD=$("$OCPY" -c 'import secrets; print(secrets.token_urlsafe(16))')
+PASSWORD=$("$OCPY" -c 'from overcast.passwords import new_password; print(new_password())')  # never a leading '-' (argparse would take it for an option)
 URL=http://127.0.0.1:$PORT
 export OVERCAST_CONFIG=$DATA/overcast.toml
 
