@@ -196,7 +196,7 @@ def test_haproxy_behind_a_floating_ip_with_health_and_redirect(real: Any, tmp_pa
     lb = lbs.loadbalancers.create(ALICE, {"loadbalancer": {"name": "lb", "vip_subnet_id": sub["id"]}})
     settle()
     assert lbs.objects.get(ALICE, "loadbalancer", lb["id"])["provisioning_status"] == "ACTIVE"
-    listener = lbs.objects.create_listener(
+    listener = lbs.listeners.create(
         ALICE,
         {
             "listener": {
@@ -208,17 +208,17 @@ def test_haproxy_behind_a_floating_ip_with_health_and_redirect(real: Any, tmp_pa
         },
     )
     settle()
-    pool = lbs.objects.create_pool(
+    pool = lbs.pools.create(
         ALICE, {"pool": {"listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}
     )
     settle()
     ids = {}
     for n, (_, address) in members.items():
-        ids[n] = lbs.objects.create_member(
+        ids[n] = lbs.members.create(
             ALICE, pool["id"], {"member": {"address": address, "protocol_port": 80, "subnet_id": sub["id"]}}
         )["id"]
         settle()
-    lbs.objects.create_healthmonitor(
+    lbs.healthmonitors.create(
         ALICE,
         {
             "healthmonitor": {
@@ -243,7 +243,7 @@ def test_haproxy_behind_a_floating_ip_with_health_and_redirect(real: Any, tmp_pa
     assert bodies == {"member-1", "member-2"}
 
     def member_status(n: int) -> str:
-        return str(lbs.objects.get_member(ALICE, pool["id"], ids[n])["operating_status"])
+        return str(lbs.members.get(ALICE, pool["id"], ids[n])["operating_status"])
 
     wait_until(lambda: member_status(2) == "ONLINE", "member 2 ONLINE", timeout=20, every=0.2)
     members[2][0].stop_serving()
@@ -254,7 +254,7 @@ def test_haproxy_behind_a_floating_ip_with_health_and_redirect(real: Any, tmp_pa
     # the counters since the last reload (the monitor's), as the poller last read them
     wait_until(lambda: lbs.loadbalancers.stats(ALICE, lb["id"])["total_connections"] >= 30, "the stats", 20, every=0.2)
 
-    policy = lbs.objects.create_l7policy(
+    policy = lbs.l7policies.create(
         ALICE,
         {
             "l7policy": {
@@ -265,9 +265,7 @@ def test_haproxy_behind_a_floating_ip_with_health_and_redirect(real: Any, tmp_pa
         },
     )
     settle()
-    lbs.objects.create_l7rule(
-        ALICE, policy["id"], {"rule": {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/old"}}
-    )
+    lbs.l7rules.create(ALICE, policy["id"], {"rule": {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/old"}})
     settle()
     assert world.get(fip, "/old/x")[:2] == (302, "http://example.com/new")
     assert world.get(fip, "/")[0] == 200

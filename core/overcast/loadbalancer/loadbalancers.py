@@ -28,7 +28,7 @@ from overcast.loadbalancer.errors import (
     validation,
 )
 from overcast.loadbalancer.fields import COMMON, OWNER, UUID, Spec, parse, unwrap
-from overcast.loadbalancer.objects import CHILD_MODELS, RENDER
+from overcast.loadbalancer.children import CHILD_MODELS, RENDER
 from overcast.loadbalancer.store import get_visible, lock_loadbalancer
 
 LOADBALANCER = {

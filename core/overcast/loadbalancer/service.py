@@ -1,7 +1,8 @@
 """``LoadBalancerService``: the load-balancer service's interface, for the API.
 
 The API calls ``service.loadbalancers`` (load balancers, status tree, stats, failover),
-``service.objects`` (listeners, pools, members, health monitors, L7 policies and rules) and
+``service.objects`` (show, list and delete of any child object by kind), one editor per kind
+(``listeners``, ``pools``, ``members``, ``healthmonitors``, ``l7policies``, ``l7rules``) and
 ``service.quotas``; they answer Octavia resource dicts and raise ``overcast.errors`` types with
 Octavia's texts. Data-plane work runs on the task runner (``provisioner``); member health is
 read back by ``health``.
@@ -14,7 +15,12 @@ from typing import Any
 from overcast.compute.tasks import TaskRunner
 from overcast.loadbalancer.health import Health
 from overcast.loadbalancer.loadbalancers import LoadBalancers
-from overcast.loadbalancer.objects import Objects
+from overcast.loadbalancer.children import Children
+from overcast.loadbalancer.l7 import L7Policies, L7Rules
+from overcast.loadbalancer.listeners import Listeners
+from overcast.loadbalancer.members import Members
+from overcast.loadbalancer.monitors import HealthMonitors
+from overcast.loadbalancer.pools import Pools
 from overcast.loadbalancer.provisioning import Provisioner
 from overcast.loadbalancer.quotas import Quotas
 from overcast.loadbalancer.vip import Vip
@@ -29,7 +35,13 @@ class LoadBalancerService:
         self.provisioner = Provisioner(self)
         self.health = Health(self)
         self.loadbalancers = LoadBalancers(self)
-        self.objects = Objects(self)
+        self.objects = Children(self)
+        self.listeners = Listeners(self)
+        self.pools = Pools(self)
+        self.members = Members(self)
+        self.healthmonitors = HealthMonitors(self)
+        self.l7policies = L7Policies(self)
+        self.l7rules = L7Rules(self)
 
     @property
     def provider(self) -> str | None:

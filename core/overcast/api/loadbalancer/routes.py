@@ -4,14 +4,18 @@ balancer's status tree, stats and failover, quotas, providers and flavors."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from overcast.api.deps import authorize, get_runtime, runtime_of
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
+from overcast.loadbalancer.children import TopLevelEditor
 from overcast.loadbalancer.errors import invalid, unsupported_action
+
+if TYPE_CHECKING:
+    from overcast.loadbalancer.service import LoadBalancerService
 
 API_UPDATED = "2024-10-01T00:00:00Z"
 
@@ -100,8 +104,9 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _svc(runtime: Any) -> Any:
-    return runtime.loadbalancer
+def _svc(runtime: Any) -> LoadBalancerService:
+    service: LoadBalancerService = runtime.loadbalancer
+    return service
 
 
 Handler = Callable[..., Any]
@@ -184,13 +189,14 @@ def build() -> APIRouter:
 
     # --- listeners, pools, health monitors, L7 policies (top-level collections) ------------
 
-    for path, collection, member, kind in (
-        ("listeners", "listeners", "listener", "listener"),
-        ("pools", "pools", "pool", "pool"),
-        ("healthmonitors", "healthmonitors", "healthmonitor", "healthmonitor"),
-        ("l7policies", "l7policies", "l7policy", "l7policy"),
-    ):
-        _top_level(r, path, collection, member, kind)
+    editors: tuple[tuple[str, str, str, Callable[[LoadBalancerService], TopLevelEditor]], ...] = (
+        ("listeners", "listeners", "listener", lambda svc: svc.listeners),
+        ("pools", "pools", "pool", lambda svc: svc.pools),
+        ("healthmonitors", "healthmonitors", "healthmonitor", lambda svc: svc.healthmonitors),
+        ("l7policies", "l7policies", "l7policy", lambda svc: svc.l7policies),
+    )
+    for path, collection, kind, editor in editors:
+        _top_level(r, path, collection, kind, editor)
 
     @r.get("/lbaas/listeners/{listener_id}/stats")
     def listener_stats(
@@ -209,7 +215,7 @@ def build() -> APIRouter:
         ctx: RequestContext = Depends(authorize("loadbalancer:members:list")),
         runtime: Any = Depends(get_runtime),
     ) -> dict[str, Any]:
-        return listing(request, "members", _svc(runtime).objects.list_members(ctx, pool_id))
+        return listing(request, "members", _svc(runtime).members.list(ctx, pool_id))
 
     @r.post("/lbaas/pools/{pool_id}/members", status_code=201)
     def create_member(
@@ -218,7 +224,7 @@ def build() -> APIRouter:
         ctx: RequestContext = Depends(authorize("loadbalancer:members:create")),
         runtime: Any = Depends(get_runtime),
     ) -> dict[str, Any]:
-        return {"member": _svc(runtime).objects.create_member(ctx, pool_id, body)}
+        return {"member": _svc(runtime).members.create(ctx, pool_id, body)}
 
     @r.put("/lbaas/pools/{pool_id}/members", status_code=202)
     def batch_members(
@@ -243,7 +249,7 @@ def build() -> APIRouter:
         ctx: RequestContext = Depends(authorize("loadbalancer:members:show")),
         runtime: Any = Depends(get_runtime),
     ) -> dict[str, Any]:
-        return {"member": _svc(runtime).objects.get_member(ctx, pool_id, member_id)}
+        return {"member": _svc(runtime).members.get(ctx, pool_id, member_id)}
 
     @r.put("/lbaas/pools/{pool_id}/members/{member_id}")
     def update_member(
@@ -253,7 +259,7 @@ def build() -> APIRouter:
         ctx: RequestContext = Depends(authorize("loadbalancer:members:update")),
         runtime: Any = Depends(get_runtime),
     ) -> dict[str, Any]:
-        return {"member": _svc(runtime).objects.update_member(ctx, pool_id, member_id, body)}
+        return {"member": _svc(runtime).members.update(ctx, pool_id, member_id, body)}
 
     @r.delete("/lbaas/pools/{pool_id}/members/{member_id}", status_code=204)
     def delete_member(
@@ -262,7 +268,7 @@ def build() -> APIRouter:
         ctx: RequestContext = Depends(authorize("loadbalancer:members:delete")),
         runtime: Any = Depends(get_runtime),
     ) -> Response:
-        _svc(runtime).objects.delete_member(ctx, pool_id, member_id)
+        _svc(runtime).members.delete(ctx, pool_id, member_id)
         return Response(status_code=204)
 
     @r.get("/lbaas/l7policies/{policy_id}/rules")
@@ -272,7 +278,7 @@ def build() -> APIRouter:
         ctx: RequestContext = Depends(authorize("loadbalancer:l7rules:list")),
         runtime: Any = Depends(get_runtime),
     ) -> dict[str, Any]:
-        return listing(request, "rules", _svc(runtime).objects.list_l7rules(ctx, policy_id))
+        return listing(request, "rules", _svc(runtime).l7rules.list(ctx, policy_id))
 
     @r.post("/lbaas/l7policies/{policy_id}/rules", status_code=201)
     def create_rule(
@@ -281,7 +287,7 @@ def build() -> APIRouter:
         ctx: RequestContext = Depends(authorize("loadbalancer:l7rules:create")),
         runtime: Any = Depends(get_runtime),
     ) -> dict[str, Any]:
-        return {"rule": _svc(runtime).objects.create_l7rule(ctx, policy_id, body)}
+        return {"rule": _svc(runtime).l7rules.create(ctx, policy_id, body)}
 
     @r.get("/lbaas/l7policies/{policy_id}/rules/{rule_id}")
     def show_rule(
@@ -290,7 +296,7 @@ def build() -> APIRouter:
         ctx: RequestContext = Depends(authorize("loadbalancer:l7rules:show")),
         runtime: Any = Depends(get_runtime),
     ) -> dict[str, Any]:
-        return {"rule": _svc(runtime).objects.get_l7rule(ctx, policy_id, rule_id)}
+        return {"rule": _svc(runtime).l7rules.get(ctx, policy_id, rule_id)}
 
     @r.put("/lbaas/l7policies/{policy_id}/rules/{rule_id}")
     def update_rule(
@@ -300,7 +306,7 @@ def build() -> APIRouter:
         ctx: RequestContext = Depends(authorize("loadbalancer:l7rules:update")),
         runtime: Any = Depends(get_runtime),
     ) -> dict[str, Any]:
-        return {"rule": _svc(runtime).objects.update_l7rule(ctx, policy_id, rule_id, body)}
+        return {"rule": _svc(runtime).l7rules.update(ctx, policy_id, rule_id, body)}
 
     @r.delete("/lbaas/l7policies/{policy_id}/rules/{rule_id}", status_code=204)
     def delete_rule(
@@ -309,7 +315,7 @@ def build() -> APIRouter:
         ctx: RequestContext = Depends(authorize("loadbalancer:l7rules:delete")),
         runtime: Any = Depends(get_runtime),
     ) -> Response:
-        _svc(runtime).objects.delete_l7rule(ctx, policy_id, rule_id)
+        _svc(runtime).l7rules.delete(ctx, policy_id, rule_id)
         return Response(status_code=204)
 
     # --- quotas --------------------------------------------------------------------------
@@ -419,7 +425,11 @@ def _known_provider(runtime: Any, provider: str) -> None:
         raise BadRequest(f"Provider '{provider}' is not enabled.", code="ProviderNotEnabled")
 
 
-def _top_level(r: APIRouter, path: str, collection: str, member: str, kind: str) -> None:
+def _top_level(
+    r: APIRouter, path: str, collection: str, kind: str, editor: Callable[[LoadBalancerService], TopLevelEditor]
+) -> None:
+    """A top-level collection: ``kind`` is both the object's kind and its body's key."""
+    member = kind
     base = f"/lbaas/{path}"
     rule = f"loadbalancer:{collection}"
 
@@ -435,7 +445,7 @@ def _top_level(r: APIRouter, path: str, collection: str, member: str, kind: str)
         ctx: RequestContext = Depends(authorize(f"{rule}:create")),
         runtime: Any = Depends(get_runtime),
     ) -> dict[str, Any]:
-        return {member: getattr(_svc(runtime).objects, f"create_{kind}")(ctx, body)}
+        return {member: editor(_svc(runtime)).create(ctx, body)}
 
     @r.get(base + "/{item_id}", name=f"show_{member}")
     def show_item(
@@ -450,7 +460,7 @@ def _top_level(r: APIRouter, path: str, collection: str, member: str, kind: str)
         ctx: RequestContext = Depends(authorize(f"{rule}:update")),
         runtime: Any = Depends(get_runtime),
     ) -> dict[str, Any]:
-        return {member: getattr(_svc(runtime).objects, f"update_{kind}")(ctx, item_id, body)}
+        return {member: editor(_svc(runtime)).update(ctx, item_id, body)}
 
     @r.delete(base + "/{item_id}", status_code=204, name=f"delete_{member}")
     def delete_item(
