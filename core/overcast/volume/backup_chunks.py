@@ -28,7 +28,10 @@ file or block device the volume driver opened (``vol_open_local``). Chunks are r
 hashed, compressed and sent by ``BackupJob.workers`` threads at once (``pread``/``pwrite``,
 the hashes, zlib and zstd release the GIL), with at most twice that many chunks in memory. A
 backup reads each chunk into a reused buffer (:class:`~overcast.buffers.BufferPool`): a new
-32 MiB ``bytes`` per chunk costs more in page faults than the copy itself.
+32 MiB ``bytes`` per chunk costs more in page faults than the copy itself. A restore reads
+each chunk from the target into a reused page-aligned buffer (the driver's ``get_into``,
+where it has one) and, once its digest checks out, writes it to the volume from there
+(:class:`ChunkWriter`, ``O_DIRECT``): the kernel's copies only.
 """
 
 from __future__ import annotations
