@@ -126,6 +126,9 @@ def test_bodies_take_the_wire_and_are_read_into_the_buffer(
     for _ in range(2):  # the second on the kept-alive connection
         assert socket_driver.get_into(backend=target, target=mine, name="c-00001", buffer=buffer) == len(data)
         assert buffer[: len(data)] == data
+    socket_driver.put(backend=target, target=mine, name="empty", data=b"")
+    for _ in range(2):  # an empty body leaves the connection reusable
+        assert socket_driver.get_into(backend=target, target=mine, name="empty", buffer=buffer) == 0
     r = cloud.request("GET", f"/object/v1/AUTH_{project}/volumebackups/c-00001", token=token)
     assert r.content == data and r.headers["etag"] == hashlib.md5(data).hexdigest()  # Swift's own ETag
     with pytest.raises(DriverError, match="holds 3145733 bytes, more than the 1048576 expected"):

@@ -125,4 +125,6 @@ class Wire:
         if length is None and done == len(into) and resp.read(1):  # no Content-Length: more than fits?
             conn.close()
             raise DriverError(f"the object holds more than the {len(into)} bytes expected")
+        if not resp.isclosed():  # an empty body: read to its end, or the connection cannot be reused
+            resp.read()
         return Answer(200, b"", done)
