@@ -827,6 +827,14 @@ class BackupHooks(RoutedDriver, Protocol):
         """The content of object ``name``. Raises ``NotFound`` if it does not exist. Blocks."""
 
     @hookspec(firstresult=True)
+    def get_into(self, backend: Backend, target: BackupTarget, name: str, buffer: memoryview) -> int:
+        """Read object ``name`` into the start of ``buffer`` and return its length, copying it
+        as little as the driver can (a restore reads each chunk into the page-aligned buffer
+        it then writes to the volume from). Optional: without it the core calls :meth:`get`
+        and copies. Raises ``NotFound`` if it does not exist, ``DriverError`` if it is
+        longer than ``buffer`` (nothing is written past ``buffer``). Blocks."""
+
+    @hookspec(firstresult=True)
     def delete(self, backend: Backend, target: BackupTarget, name: str) -> bool:
         """Delete object ``name``; already gone is success. Blocks."""
 

@@ -444,6 +444,10 @@ def prepare_worker(options: _WorkerOptions) -> PreparedWorker:
 def serve_worker(options: _WorkerOptions, prepared: PreparedWorker | None = None) -> None:
     """One worker: serve its APIs on the inherited socket until SIGTERM."""
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    if options.kind == "object":
+        from overcast import malloc
+
+        malloc.tune_for_streams()  # it serves object data only: reuse the body parts' memory
     prepared = prepared or prepare_worker(options)
     if prepared.tls is not None:
         signal.signal(signal.SIGHUP, lambda *_: prepared.tls.reload())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 
-from overcast.buffers import BufferPool
+from overcast.buffers import BufferPool, populated
 
 
 class Counting:
@@ -55,3 +56,12 @@ def test_at_most_keep_buffers_are_kept():
     del kept
     pool.take()
     assert make.made == 4
+
+
+def test_populated_memory_is_page_aligned_zeroed_and_writable():
+    buffer = populated(3 * mmap.PAGESIZE)
+    view = memoryview(buffer)
+    assert len(view) == 3 * mmap.PAGESIZE and bytes(view) == bytes(len(view))
+    view[-4:] = b"last"
+    assert buffer[-4:] == b"last"
+    assert ctypes.addressof(ctypes.c_char.from_buffer(view)) % mmap.PAGESIZE == 0

@@ -157,3 +157,30 @@ def test_a_restore_writes_whole_chunks_direct_and_the_tail_buffered(
     restore_device(LocalDevice(str(dst), size, writable=True), store)
     assert dst.read_bytes() == src.read_bytes()
     assert went_direct == [direct]
+
+
+class GetOnlyTarget(FakeBackupTarget):
+    """A backup target without the optional ``get_into``."""
+
+    backup_get_into = None  # type: ignore[assignment]
+
+
+def test_a_target_without_get_into_restores_through_get(tmp_path: Path) -> None:
+    pm = PluginManager()
+    pm.registry.add(DriverKind.BACKUP, "getonly", GetOnlyTarget())
+    driver = pm.driver("backup", "getonly")
+    assert not driver.supports("get_into")
+    target = BackupTarget("p", "c")
+    store = ChunkStore(
+        driver, Backend(DriverKind.BACKUP, "backup", "getonly"), BackupJob("b", target, "v/b", chunk_size=MiB)
+    )
+    driver.prepare(backend=store.backend, target=target)
+    size = 3 * MiB
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.write_bytes(os.urandom(size // 2) + b"overcast" * (size // 16))  # one chunk compresses
+    with open(dst, "wb") as f:
+        f.truncate(size)
+    backup_device(LocalDevice(str(src), size), store, "v")
+    assert {c["compression"] for c in json.loads(store.get("v/b_metadata"))["chunks"]} == {"none", "zstd"}
+    restore_device(LocalDevice(str(dst), size, writable=True), store)
+    assert dst.read_bytes() == src.read_bytes()

@@ -28,11 +28,15 @@ file or block device the volume driver opened (``vol_open_local``). Chunks are r
 hashed, compressed and sent by ``BackupJob.workers`` threads at once (``pread``/``pwrite``,
 the hashes, zlib and zstd release the GIL), with at most twice that many chunks in memory. A
 backup reads each chunk into a reused buffer (:class:`~overcast.buffers.BufferPool`): a new
-32 MiB ``bytes`` per chunk costs more in page faults than the copy itself.
+32 MiB ``bytes`` per chunk costs more in page faults than the copy itself. A restore reads
+each chunk from the target into a reused page-aligned buffer (the driver's ``get_into``,
+where it has one) and, once its digest checks out, writes it to the volume from there
+(:class:`ChunkWriter`, ``O_DIRECT``): the kernel's copies only.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import json
@@ -47,7 +51,7 @@ from typing import Any
 
 import xxhash
 
-from overcast.buffers import BufferPool
+from overcast.buffers import BufferPool, populated
 from overcast.errors import DriverError, NotFound
 from overcast.hookspecs import BackupHooks
 from overcast.types import Backend, BackupJob, BackupResult, LocalDevice
@@ -94,6 +98,14 @@ class ChunkStore:
 
     def get(self, name: str) -> bytes:
         return self.driver.get(backend=self.backend, target=self.job.target, name=name)
+
+    def get_into(self, name: str, buffer: memoryview) -> bytes | memoryview:
+        """Object ``name``: read into ``buffer`` (and a view of it returned) where the driver
+        can, else as its own ``bytes``."""
+        if self.driver.supports("get_into"):
+            length = self.driver.get_into(backend=self.backend, target=self.job.target, name=name, buffer=buffer)
+            return buffer[:length]
+        return self.get(name)
 
     def read_index(self, prefix: str) -> dict[str, Any]:
         try:
@@ -151,7 +163,7 @@ def compress(data: bytes | memoryview, method: str) -> tuple[bytes | memoryview,
     return (out, method) if len(out) < len(data) else (data, "none")
 
 
-def decompress(data: bytes, method: str, length: int) -> bytes:
+def decompress(data: bytes | memoryview, method: str, length: int) -> bytes | memoryview:
     if method == "none":
         return data
     if method == "zstd":
@@ -231,7 +243,7 @@ def backup_device(device: LocalDevice, store: ChunkStore, volume_id: str) -> Bac
         for entry in store.read_index(job.parent_prefix)["chunks"]:
             parent[int(entry["offset"])] = entry
     size, step = device.size, job.chunk_size
-    buffers = BufferPool(lambda: mmap.mmap(-1, step), keep=job.workers)
+    buffers = BufferPool(lambda: populated(min(step, size) or 1), keep=job.workers)
     fd = os.open(device.path, os.O_RDONLY)
     try:
 
@@ -309,9 +321,10 @@ DIRECT_ALIGN = 4096
 
 class ChunkWriter:
     """Whole chunks written onto a volume: where offset and length allow, with ``O_DIRECT``
-    from a pooled page-aligned buffer (one copy in user space) rather than through the page
-    cache, whose buffered writes cost this kind of machine (a VM) several times the CPU in
-    the kernel (see ``overcast_storage_fs.durable.DirectWriter`` for figures); otherwise, or
+    from a page-aligned buffer (a chunk read into one of :meth:`buffer`'s is written from
+    where it is; other data is copied into one first) rather than through the page cache,
+    whose buffered writes cost this kind of machine (a VM) several times the CPU in the
+    kernel (see ``overcast_storage_fs.durable.DirectWriter`` for figures); otherwise, or
     where the file system or device refuses ``O_DIRECT``, with a plain ``pwrite``.
     :meth:`sync` makes both durable (``fsync`` is per file, whichever descriptor wrote)."""
 
@@ -324,16 +337,25 @@ class ChunkWriter:
         # closed only by close(): a refused direct write stops its use, but other restore
         # threads may still be writing through it
         self._direct_fd = self.direct
-        self.buffers = BufferPool(lambda: mmap.mmap(-1, step), keep=workers)
+        # a chunk read into one buffer, and a decompressed one copied into another, per thread
+        self.buffers = BufferPool(lambda: populated(step), keep=2 * workers)
         self.step = step
+
+    def buffer(self) -> mmap.mmap:
+        """A page-aligned buffer of a chunk's size that no one else uses (keep a reference
+        while it is in use)."""
+        return self.buffers.take()
 
     def write(self, data: bytes | memoryview, offset: int) -> None:
         length = len(data)
         direct = self.direct
         if direct is not None and length <= self.step and not (offset | length) % DIRECT_ALIGN:
-            buffer = self.buffers.take()
-            block = memoryview(buffer)[:length]
-            block[:] = data
+            if isinstance(data, memoryview) and _page_aligned(data):
+                block = data
+            else:
+                buffer = self.buffers.take()
+                block = memoryview(buffer)[:length]
+                block[:] = data
             try:
                 if os.pwrite(direct, block, offset) == length:
                     return
@@ -352,6 +374,14 @@ class ChunkWriter:
         if self._direct_fd is not None:
             os.close(self._direct_fd)
             self.direct = self._direct_fd = None
+
+
+def _page_aligned(view: memoryview) -> bool:
+    """Whether ``view`` starts at a page boundary (as a view of an anonymous ``mmap`` does
+    from its start), so ``O_DIRECT`` can write it as it is."""
+    if view.readonly or not view.contiguous or not len(view):
+        return False
+    return ctypes.addressof(ctypes.c_char.from_buffer(view)) % mmap.PAGESIZE == 0
 
 
 def restore_device(device: LocalDevice, store: ChunkStore) -> BackupResult:
@@ -374,8 +404,9 @@ def restore_device(device: LocalDevice, store: ChunkStore) -> BackupResult:
                 if not device.zeroed:
                     out.write(zeros(length), offset)
                 return 0
+            buffer = out.buffer()  # the chunk is read into it, and written to the volume from it
             try:
-                payload = store.get(str(entry["object"]))
+                payload = store.get_into(str(entry["object"]), memoryview(buffer))
             except NotFound:
                 raise DriverError(f"backup object {entry['object']} is missing") from None
             method, expected = digest_of(entry)

@@ -7,6 +7,9 @@ the backups are ordinary objects the user sees (``openstack container list``,
 that a remote Swift-compatible service works the same: set ``url`` in ``[backup]`` (with
 ``{project_id}`` where the account goes) to use it instead of this cloud's catalog entry.
 
+Chunk bodies (``put``, ``get_into``) go over plain ``http.client`` connections
+(:mod:`overcast.volume.backup_wire`: no copy of a body in Python), everything else over httpx.
+
 Loaded by the core's own entry point (``overcast`` group, ``backup_objectstore``).
 """
 
@@ -22,12 +25,13 @@ import httpx
 from overcast.errors import BackendUnavailable, DriverError, NotFound
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, BackupTarget, ConfigOption, DriverKind
+from overcast.volume.backup_wire import Wire, direct
 
 NAME = "objectstore"
 LISTING_PAGE = 10000
-#: a body that is not ``bytes`` is sent in pieces of this size: the HTTP client copies each
-#: piece once (h11 joins what it sends), into memory it reuses, where one ``bytes`` copy of a
-#: 32 MiB chunk would cost a page fault per 4 KiB
+#: through httpx (a proxy, or the tests' in-process client), a body that is not ``bytes`` is
+#: sent in pieces of this size: h11 copies each piece once, into memory it reuses, where one
+#: ``bytes`` copy of a 32 MiB chunk would cost a page fault per 4 KiB
 PIECE = 1024 * 1024
 
 OPTIONS = [
@@ -46,18 +50,35 @@ OPTIONS = [
 
 class ObjectStoreBackupTarget:
     """``backup_*`` over the Swift API. ``client`` may be given (tests pass an in-process
-    one); otherwise one ``httpx.Client`` per ``[backup]`` table is kept (it pools
-    connections and is safe to share between the chunker's threads)."""
+    one, which then carries the chunk bodies too); otherwise one ``httpx.Client`` and one
+    :class:`~overcast.volume.backup_wire.Wire` per ``[backup]`` table are kept (both pool
+    connections and are safe to share between the chunker's threads)."""
 
     def __init__(self, client: httpx.Client | None = None) -> None:
         self.client = client
         self._clients: dict[tuple[float, bool], httpx.Client] = {}
+        self._wires: dict[tuple[float, bool], Wire] = {}
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(backend: Backend) -> tuple[float, bool]:
+        return float(backend.options.get("timeout") or 300.0), bool(backend.options.get("verify_tls", True))
+
+    def _wire(self, backend: Backend, url: str) -> Wire | None:
+        """The ``http.client`` connections for ``url``'s bodies; None where httpx carries them."""
+        if self.client is not None or not direct(url):
+            return None
+        key = self._key(backend)
+        with self._lock:
+            wire = self._wires.get(key)
+            if wire is None:
+                wire = self._wires[key] = Wire(*key)
+            return wire
 
     def _http(self, backend: Backend) -> httpx.Client:
         if self.client is not None:
             return self.client
-        key = (float(backend.options.get("timeout") or 300.0), bool(backend.options.get("verify_tls", True)))
+        key = self._key(backend)
         with self._lock:
             client = self._clients.get(key)
             if client is None:
@@ -81,15 +102,7 @@ class ObjectStoreBackupTarget:
 
     @staticmethod
     def _check(resp: httpx.Response, what: str, ok: Sequence[int]) -> None:
-        if resp.status_code in ok:
-            return
-        if resp.status_code == 404:
-            raise NotFound(f"{what}: not found in the object store")
-        if resp.status_code in (401, 403):
-            raise DriverError(f"{what}: the object store refused the credentials ({resp.status_code})")
-        if resp.status_code == 413:
-            raise DriverError(f"{what}: the project's object-store quota is exhausted ({resp.text.strip()[:200]})")
-        raise DriverError(f"{what}: the object store answered {resp.status_code} {resp.text.strip()[:200]}")
+        _check_status(resp.status_code, resp.content, what, ok)
 
     @hookimpl
     def backup_prepare(self, backend: Backend, target: BackupTarget) -> bool:
@@ -102,10 +115,17 @@ class ObjectStoreBackupTarget:
         # No client-side ETag: a second pass over every chunk (md5) costs more than it adds, as
         # each chunk's digest in the backup's index is checked on restore, and Swift stores a
         # PUT whole or not at all; a short body fails on Content-Length.
+        url = self._url(backend, target, name)
+        headers = {"X-Auth-Token": target.auth_token, "Content-Type": "application/octet-stream"}
+        wire = self._wire(backend, url)
+        if wire is not None:
+            answer = wire.put(url, headers, data)
+            _check_status(answer.status, answer.body, f"writing object {name}", (201,))
+            return True
         resp = self._send(
             backend,
             "PUT",
-            self._url(backend, target, name),
+            url,
             target,
             content=data if isinstance(data, bytes) else _pieces(data),
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
@@ -118,6 +138,22 @@ class ObjectStoreBackupTarget:
         resp = self._send(backend, "GET", self._url(backend, target, name), target)
         self._check(resp, f"reading object {name}", (200,))
         return resp.content
+
+    @hookimpl
+    def backup_get_into(self, backend: Backend, target: BackupTarget, name: str, buffer: memoryview) -> int:
+        url = self._url(backend, target, name)
+        wire = self._wire(backend, url)
+        if wire is not None:
+            answer = wire.get_into(url, {"X-Auth-Token": target.auth_token}, buffer)
+            _check_status(answer.status, answer.body, f"reading object {name}", (200,))
+            return answer.length
+        data = self.backup_get(backend, target, name)
+        if len(data) > len(buffer):
+            raise DriverError(
+                f"reading object {name}: it holds {len(data)} bytes, more than the {len(buffer)} expected"
+            )
+        buffer[: len(data)] = data
+        return len(data)
 
     @hookimpl
     def backup_delete(self, backend: Backend, target: BackupTarget, name: str) -> bool:
@@ -142,6 +178,19 @@ class ObjectStoreBackupTarget:
             if len(page) < LISTING_PAGE:
                 return names
             marker = page[-1]
+
+
+def _check_status(status: int, body: bytes, what: str, ok: Sequence[int]) -> None:
+    if status in ok:
+        return
+    text = body.decode("utf-8", "replace").strip()[:200]
+    if status == 404:
+        raise NotFound(f"{what}: not found in the object store")
+    if status in (401, 403):
+        raise DriverError(f"{what}: the object store refused the credentials ({status})")
+    if status == 413:
+        raise DriverError(f"{what}: the project's object-store quota is exhausted ({text})")
+    raise DriverError(f"{what}: the object store answered {status} {text}")
 
 
 def _pieces(data: memoryview) -> Iterator[memoryview]:

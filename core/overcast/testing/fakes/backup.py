@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from overcast.errors import NotFound
+from overcast.errors import DriverError, NotFound
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, BackupTarget
 
@@ -37,6 +37,14 @@ class FakeBackupTarget:
             return self._objects(target)[name]
         except KeyError:
             raise NotFound(f"object {name} does not exist in {target.container}") from None
+
+    @hookimpl
+    def backup_get_into(self, backend: Backend, target: BackupTarget, name: str, buffer: memoryview) -> int:
+        data = self.backup_get(backend, target, name)
+        if len(data) > len(buffer):
+            raise DriverError(f"object {name} holds {len(data)} bytes, more than the {len(buffer)} expected")
+        buffer[: len(data)] = data
+        return len(data)
 
     @hookimpl
     def backup_delete(self, backend: Backend, target: BackupTarget, name: str) -> bool:
