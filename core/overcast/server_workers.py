@@ -142,7 +142,7 @@ class Workers:
             log.warning("threads are running: the %s zygote starts as a new interpreter", KINDS[self.kind][1])
             self._restarted = self._spawn_zygote()
             return self._restarted.pid
-        for module in (*_modules(self.kind), *PRELOADED):
+        for module in _preloaded(self.kind):
             importlib.import_module(module)  # imported once, shared by every worker
         _import_services()
         gc.collect()
@@ -257,6 +257,14 @@ def _modules(kind: str) -> tuple[str, ...]:
     from overcast.api.app import SERVICE_APIS
 
     return SERVICE_APIS
+
+
+def _preloaded(kind: str) -> tuple[str, ...]:
+    """What a zygote imports before it forks: the API modules its workers serve, less those
+    imported on their first request (``LAZY_APIS``), and :data:`PRELOADED`."""
+    from overcast.api.app import LAZY_APIS
+
+    return (*(m for m in _modules(kind) if m not in LAZY_APIS), *PRELOADED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -472,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
 
     malloc.tune()
     # the modules every worker needs, imported once here and shared by the forks
-    for module in (*_modules(args.kind), *PRELOADED):
+    for module in _preloaded(args.kind):
         importlib.import_module(module)
     _import_services()
 
