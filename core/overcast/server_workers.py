@@ -142,7 +142,7 @@ class Workers:
             log.warning("threads are running: the %s zygote starts as a new interpreter", KINDS[self.kind][1])
             self._restarted = self._spawn_zygote()
             return self._restarted.pid
-        for module in (*_modules(self.kind), *PRELOADED):
+        for module in _preloaded(self.kind):
             importlib.import_module(module)  # imported once, shared by every worker
         _import_services()
         gc.collect()
@@ -259,6 +259,14 @@ def _modules(kind: str) -> tuple[str, ...]:
     return SERVICE_APIS
 
 
+def _preloaded(kind: str) -> tuple[str, ...]:
+    """What a zygote imports before it forks: the API modules its workers serve, less those
+    imported on their first request (``LAZY_APIS``), and :data:`PRELOADED`."""
+    from overcast.api.app import LAZY_APIS
+
+    return (*(m for m in _modules(kind) if m not in LAZY_APIS), *PRELOADED)
+
+
 @dataclasses.dataclass(frozen=True)
 class _WorkerOptions:
     config: str
@@ -328,9 +336,12 @@ def _zygote(options: _WorkerOptions, count: int) -> None:
     signal.signal(signal.SIGHUP, on_hup)
     # build the runtime and app once, here, so every worker shares them; unless that started a
     # thread (a fork would copy the locks it holds): then each worker builds its own
-    # (API workers on a broker: its bus starts a consumer thread, so each worker makes its own)
+    # (API workers on a broker: its bus starts a consumer thread, so each worker makes its own);
+    # nor for one worker: nothing to share, and the zygote would keep the original of every page
+    # the worker writes (the all-in-one's one API worker, [api] workers = 2: bench/footprint.py,
+    # 267.6 -> 260.5 MiB PSS in all, medians of 2 interleaved rounds)
     brokered = options.kind == "api" and not options.bus_path
-    prepared: PreparedWorker | None = None if brokered else prepare_worker(options)
+    prepared: PreparedWorker | None = None if brokered or count < 2 else prepare_worker(options)
     if prepared is not None and _other_threads():
         log.warning("%s runtime started threads; each worker builds its own", label)
         prepared = None
@@ -474,7 +485,7 @@ def main(argv: list[str] | None = None) -> None:
 
     malloc.tune()
     # the modules every worker needs, imported once here and shared by the forks
-    for module in (*_modules(args.kind), *PRELOADED):
+    for module in _preloaded(args.kind):
         importlib.import_module(module)
     _import_services()
 

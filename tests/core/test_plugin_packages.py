@@ -23,7 +23,7 @@ OWN_LIBRARIES = {
     "hv_esx": {"pyvmomi"},
     "storage_lvm": set(),
     "storage_fs": set(),
-    "net_linuxbridge": {"pyroute2"},
+    "net_linuxbridge": set(),
 }
 
 

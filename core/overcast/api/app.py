@@ -32,6 +32,7 @@ from starlette.routing import Match
 
 from overcast import __version__
 from overcast.api.errors import error_response, overcast_error_response
+from overcast.api.lazy import LazyRouter
 from overcast.api.middleware import BodyLimitMiddleware, FastPathMiddleware, RequestIdAndLogMiddleware, RouteLimit
 from overcast.errors import OvercastError
 from overcast.runtime import Runtime
@@ -51,6 +52,14 @@ SERVICE_APIS: tuple[str, ...] = (
     "overcast.api.dashboard",  # serves "/": after every service's own prefix
     "overcast.api.metrics",
 )
+
+#: APIs imported on their first request (:mod:`overcast.api.lazy`), by the path they serve:
+#: an idle cloud that is never asked for stacks or load balancers does not import them (in
+#: ``overcast up`` before it forks its workers, nor when each API process builds its app)
+LAZY_APIS: dict[str, str] = {
+    "overcast.api.orchestration": "/orchestration",
+    "overcast.api.loadbalancer": "/load-balancer",
+}
 
 
 class OvercastAPI(FastAPI):
@@ -153,6 +162,9 @@ def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAP
     route_limits: list[RouteLimit] = []
     wrappers: list[Any] = []
     for module_name in apis:
+        if module_name in LAZY_APIS:
+            app.router.routes.append(LazyRouter(app, module_name, LAZY_APIS[module_name]))
+            continue
         module = importlib.import_module(module_name)
         app.include_router(module.router)
         fast_paths.update(getattr(module, "FAST_PATHS", {}))  # prefix -> lean ASGI app

@@ -11,12 +11,13 @@ import json
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from overcast.orchestration.resource import ApiError
+
+if TYPE_CHECKING:
+    import httpx
 
 #: renew the owner's token this long before it expires
 TOKEN_MARGIN = 120.0
@@ -57,6 +58,8 @@ class Loop:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="orchestration-api", daemon=True)
         self.thread.start()
+        import httpx  # on the first stack action, not at start (tests/core/test_idle_imports.py)
+
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://overcast.internal")
 
     def send(self, method: str, url: str, headers: dict[str, str], content: bytes | None) -> httpx.Response:

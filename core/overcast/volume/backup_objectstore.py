@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from overcast.errors import BackendUnavailable, DriverError, NotFound
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, BackupTarget, ConfigOption, DriverKind
 from overcast.volume.backup_wire import Wire, direct
+
+if TYPE_CHECKING:
+    import httpx
 
 NAME = "objectstore"
 LISTING_PAGE = 10000
@@ -82,6 +83,8 @@ class ObjectStoreBackupTarget:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
+                import httpx  # on the first backup, not at start (tests/core/test_idle_imports.py)
+
                 client = self._clients[key] = httpx.Client(timeout=key[0], verify=key[1])
             return client
 
@@ -94,6 +97,8 @@ class ObjectStoreBackupTarget:
         return f"{url}/{quote(name, safe='/')}" if name is not None else url
 
     def _send(self, backend: Backend, method: str, url: str, target: BackupTarget, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         headers = {"X-Auth-Token": target.auth_token, **kwargs.pop("headers", {})}
         try:
             return self._http(backend).request(method, url, headers=headers, **kwargs)

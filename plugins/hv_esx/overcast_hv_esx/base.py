@@ -1,18 +1,23 @@
 """What every ``esx`` driver operation starts from: the config options, vSphere faults turned
 into Overcast errors (:func:`translate`), one session per endpoint, and finding the Overcast
-host's HostSystem, datacenter, datastore and VMs."""
+host's HostSystem, datacenter, datastore and VMs.
+
+pyVmomi (~12 MiB) is imported by each function that needs it, on first use, not with the
+plugin: every ``overcast`` process loads every installed plugin, and one with no ESX host must
+not pay for it (``tests/test_esx_lazy.py`` pins it)."""
 
 from __future__ import annotations
 
 import http.client
-from typing import Any
-
-from pyVmomi import vim, vmodl
+from typing import TYPE_CHECKING, Any
 
 from overcast.errors import BackendUnavailable, Conflict, DriverError, NotFound, UnsupportedOperation
 from overcast.remote import EndpointSessions, host_option, translate_errors
 from overcast.types import ConfigOption, DriverKind, Host, Instance, InstanceInfo, PowerState
 from overcast_hv_esx.vim import VimError, VimSession, VimUnreachable
+
+if TYPE_CHECKING:
+    from pyVmomi import vim
 
 NAME = "esx"
 VIF_TYPE = "vmware"
@@ -33,16 +38,13 @@ OPTIONS = [
 ]
 
 POWER_STATES = {"poweredOn": PowerState.RUNNING, "poweredOff": PowerState.SHUTDOWN, "suspended": PowerState.SUSPENDED}
-_CONFLICT = (
-    vim.fault.InvalidState,
-    vim.fault.TaskInProgress,
-    vim.fault.ToolsUnavailable,
-    vim.fault.InsufficientResourcesFault,
-    vim.fault.FileAlreadyExists,
-    vim.fault.VmConfigFault,
-)
-NOT_FOUND_FAULTS = (vmodl.fault.ManagedObjectNotFound, vim.fault.NotFound, vim.fault.FileNotFound)
-_UNSUPPORTED = (vmodl.fault.MethodNotFound, vmodl.fault.NotImplemented, vmodl.fault.NotSupported)
+
+
+def not_found_faults() -> tuple[type, ...]:
+    """The faults that mean "no such object"."""
+    from pyVmomi import vim, vmodl
+
+    return (vmodl.fault.ManagedObjectNotFound, vim.fault.NotFound, vim.fault.FileNotFound)
 
 
 def option(host: Host, key: str) -> Any:
@@ -53,16 +55,27 @@ def _overcast_error(exc: Exception, where: str) -> Exception | None:
     """vSphere faults and unreachable endpoints as Overcast errors naming the host."""
     if isinstance(exc, VimUnreachable):
         return BackendUnavailable("%s: %s" % (where, exc))
+    from pyVmomi import vim, vmodl
+
+    conflict = (
+        vim.fault.InvalidState,
+        vim.fault.TaskInProgress,
+        vim.fault.ToolsUnavailable,
+        vim.fault.InsufficientResourcesFault,
+        vim.fault.FileAlreadyExists,
+        vim.fault.VmConfigFault,
+    )
+    unsupported = (vmodl.fault.MethodNotFound, vmodl.fault.NotImplemented, vmodl.fault.NotSupported)
     if isinstance(exc, (VimError, vmodl.MethodFault)):
         e = exc if isinstance(exc, VimError) else VimError(exc)  # a fault raised by a direct call
         f = e.fault
         if isinstance(f, (vim.fault.InvalidLogin, vim.fault.NotAuthenticated)):
             return BackendUnavailable("%s: vSphere refused the credentials (%s)" % (where, e))
-        if isinstance(f, NOT_FOUND_FAULTS):
+        if isinstance(f, not_found_faults()):
             return NotFound("%s: %s" % (where, e))
-        if isinstance(f, _CONFLICT):
+        if isinstance(f, conflict):
             return Conflict("%s: %s" % (where, e))
-        if isinstance(f, _UNSUPPORTED):
+        if isinstance(f, unsupported):
             return UnsupportedOperation("%s: %s" % (where, e))
         return DriverError("%s: %s" % (where, e))
     if isinstance(exc, (OSError, http.client.HTTPException)):
@@ -99,6 +112,8 @@ class EsxBase:
         return self.session(host).wait(task, call, self._timeout(host))
 
     def _host(self, host: Host) -> vim.HostSystem:
+        from pyVmomi import vim
+
         s = self.session(host)
         name = option(host, "esx_host")
 
@@ -116,6 +131,8 @@ class EsxBase:
         return s.run(find, "find host")
 
     def _datacenter(self, obj) -> vim.Datacenter:
+        from pyVmomi import vim
+
         while obj is not None and not isinstance(obj, vim.Datacenter):
             obj = obj.parent
         return obj
@@ -158,6 +175,8 @@ class EsxBase:
         return vm
 
     def _set_mark(self, host: Host, vm, value: str) -> None:
+        from pyVmomi import vim
+
         spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="overcast.migration", value=value)])
         self._wait(host, vm.ReconfigVM_Task(spec=spec), "ReconfigVM_Task")
 

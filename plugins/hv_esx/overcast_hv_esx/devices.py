@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyVmomi import vim
-
 from overcast.errors import DriverError, UnsupportedOperation
 from overcast.hookspecs import hookimpl
 from overcast.types import ConnectionInfo, Connector, Host, Instance, VifDetails
@@ -42,6 +40,8 @@ class DevicesMixin:
         return path
 
     def _attach(self, host: Host, vm, info: ConnectionInfo) -> None:
+        from pyVmomi import vim
+
         path = self._volume_path(host, info)
         used = {
             d.unitNumber
@@ -72,6 +72,8 @@ class DevicesMixin:
     def hv_detach_volume(
         self, host: Host, instance: Instance, connection_info: ConnectionInfo, mountpoint: str
     ) -> bool:
+        from pyVmomi import vim
+
         path = self._volume_path(host, connection_info)
         vm = self._vm(host, instance)
         for d in vm.config.hardware.device:
@@ -84,6 +86,8 @@ class DevicesMixin:
     @hookimpl
     @translate
     def hv_plug_vifs(self, host: Host, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
+        from pyVmomi import vim
+
         vm = self._vm(host, instance)
         h = vm.runtime.host
         have = {
@@ -106,6 +110,8 @@ class DevicesMixin:
     @hookimpl
     @translate
     def hv_unplug_vifs(self, host: Host, instance: Instance, network_info: Sequence[VifDetails]) -> bool:
+        from pyVmomi import vim
+
         vm = self._vm(host, instance, required=False)
         if vm is None:
             return True

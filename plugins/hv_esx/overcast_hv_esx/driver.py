@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyVmomi import vim, vmodl
-
 from overcast.hookspecs import hookimpl
 from overcast.types import Host, HostResources, HvCapabilities, Instance, InstanceInfo
 from overcast_hv_esx.base import EsxBase, GiB, MiB, NAME, OPTIONS, VIF_TYPE, translate
@@ -49,6 +47,8 @@ class EsxDriver(LifecycleMixin, MigrationMixin, DevicesMixin, EsxBase):
     @hookimpl
     @translate
     def hv_get_available_resource(self, host: Host) -> HostResources:
+        from pyVmomi import vim, vmodl
+
         s = self.session(host)
 
         def read():
@@ -85,6 +85,8 @@ class EsxDriver(LifecycleMixin, MigrationMixin, DevicesMixin, EsxBase):
     @hookimpl
     @translate
     def hv_list_instances(self, host: Host) -> Sequence[str]:
+        from pyVmomi import vim, vmodl
+
         s = self.session(host)
 
         def names():

@@ -11,13 +11,11 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 
-from pyVmomi import vim, vmodl
-
 from overcast.errors import Conflict, DriverError
 from overcast.hookspecs import hookimpl
 from overcast.remote import refuse_foreign_inputs
 from overcast.types import BlockDevice, Host, ImageFile, Instance, InstanceInfo, SnapshotResult, VifDetails
-from overcast_hv_esx.base import NAME, GiB, VIF_TYPE, NOT_FOUND_FAULTS, option, translate
+from overcast_hv_esx.base import NAME, GiB, VIF_TYPE, not_found_faults, option, translate
 from overcast_hv_esx.vim import VimError, VimUnreachable
 
 
@@ -51,6 +49,8 @@ class LifecycleMixin:
         network_info: Sequence[VifDetails],
         block_devices: Sequence[BlockDevice],
     ) -> InstanceInfo:
+        from pyVmomi import vim
+
         refuse_foreign_inputs(NAME, host, image, ("vmdk",), network_info, VIF_TYPE)
         for bd in block_devices:
             self._volume_path(host, bd.connection_info)
@@ -139,12 +139,16 @@ class LifecycleMixin:
             raise
 
     def _grow_root(self, host: Host, vm, capacity_kb: int) -> None:
+        from pyVmomi import vim
+
         disk = next(d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk))
         disk.capacityInKB = capacity_kb
         spec = vim.vm.ConfigSpec(deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="edit", device=disk)])
         self._wait(host, vm.ReconfigVM_Task(spec=spec), "ReconfigVM_Task")
 
     def _cleanup(self, host, vm, dc, ds, instance, uploaded):
+        from pyVmomi import vmodl
+
         s = self.session(host)
         try:
             if vm is not None:
@@ -162,7 +166,7 @@ class LifecycleMixin:
         try:
             self._wait(host, vdm.DeleteVirtualDisk_Task(name=path, datacenter=dc), "DeleteVirtualDisk_Task")
         except VimError as e:
-            if not isinstance(e.fault, NOT_FOUND_FAULTS):
+            if not isinstance(e.fault, not_found_faults()):
                 raise
 
     def _network(self, host: Host, h, vif: VifDetails):
@@ -173,6 +177,8 @@ class LifecycleMixin:
         raise DriverError("esx host '%s': no port group %r on %s" % (host.name, name, h.name))
 
     def _nic(self, host: Host, h, vif: VifDetails, key: int):
+        from pyVmomi import vim
+
         net = self._network(host, h, vif)
         if isinstance(net, vim.dvs.DistributedVirtualPortgroup):
             backing = vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo(
@@ -194,6 +200,8 @@ class LifecycleMixin:
     @hookimpl
     @translate
     def hv_destroy(self, host: Host, instance: Instance, destroy_disks: bool) -> bool:
+        from pyVmomi import vim, vmodl
+
         s = self.session(host)
         vm = self._vm(host, instance, required=False)
         if vm is None:
@@ -242,6 +250,8 @@ class LifecycleMixin:
     @hookimpl
     @translate
     def hv_power_off(self, host: Host, instance: Instance, timeout: int, retry_interval: int) -> bool:
+        from pyVmomi import vim
+
         import time
 
         vm = self._vm(host, instance)
@@ -264,6 +274,8 @@ class LifecycleMixin:
     @hookimpl
     @translate
     def hv_reboot(self, host: Host, instance: Instance, hard: bool) -> bool:
+        from pyVmomi import vim
+
         vm = self._vm(host, instance)
         if vm.runtime.powerState != "poweredOn":
             raise Conflict(
@@ -301,6 +313,8 @@ class LifecycleMixin:
     @hookimpl
     @translate
     def hv_snapshot(self, host: Host, instance: Instance, image_name: str) -> SnapshotResult:
+        from pyVmomi import vim
+
         s = self.session(host)
         vm = self._vm(host, instance)
         disk = next((d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk)), None)

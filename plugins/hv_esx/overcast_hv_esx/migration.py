@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from pyVmomi import vim
+from collections.abc import Sequence
 
 from overcast.errors import Conflict
 from overcast.hookspecs import hookimpl
 from overcast.remote import RevertByPowerOn, refuse_resize
 from overcast.types import BlockDevice, Flavor, Host, ImageFile, Instance, InstanceInfo, MigrationData, VifDetails
 from overcast_hv_esx.base import MiB, option, translate
+
+if TYPE_CHECKING:
+    from pyVmomi import vim
 
 
 class MigrationMixin(RevertByPowerOn):
@@ -54,6 +57,8 @@ class MigrationMixin(RevertByPowerOn):
         return migration
 
     def _relocate(self, host: Host, instance: Instance, dest: Host) -> None:
+        from pyVmomi import vim
+
         self._same_endpoint(host, dest)
         vm = self._vm(host, instance)
         target = self._host(dest)
@@ -72,6 +77,8 @@ class MigrationMixin(RevertByPowerOn):
         return True
 
     def _migration_folder(self, host: Host, dc) -> vim.Folder:
+        from pyVmomi import vim
+
         for child in dc.vmFolder.childEntity:
             if isinstance(child, vim.Folder) and child.name == "overcast-migrations":
                 return child
@@ -89,6 +96,8 @@ class MigrationMixin(RevertByPowerOn):
     ) -> MigrationData:
         """Stop the guest and clone it (disks included) onto the destination host. The source VM
         stays, powered off, until ``confirm_migration``; a revert simply powers it on again."""
+        from pyVmomi import vim
+
         refuse_resize("esx", host, instance, flavor)
         self._same_endpoint(host, dest)
         vm = self._vm(host, instance)

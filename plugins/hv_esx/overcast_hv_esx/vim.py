@@ -19,9 +19,6 @@ import time
 from typing import Any, BinaryIO, Callable
 from urllib.parse import quote, urlencode, urlparse
 
-from pyVim.connect import Disconnect, SmartConnect
-from pyVmomi import vim, vmodl
-
 
 class VimError(Exception):
     """vSphere answered with a fault."""
@@ -69,6 +66,9 @@ class VimSession:
         return ssl.create_default_context() if self.verify_tls else ssl._create_unverified_context()
 
     def connect(self):
+        from pyVim.connect import SmartConnect
+        from pyVmomi import vim, vmodl
+
         with self._lock:
             try:
                 self._si = SmartConnect(
@@ -102,6 +102,8 @@ class VimSession:
         return self.si.RetrieveContent()
 
     def close(self):
+        from pyVim.connect import Disconnect
+
         with self._lock:
             if self._si is not None:
                 try:
@@ -112,6 +114,8 @@ class VimSession:
 
     def run(self, fn: Callable[[], Any], call: str = "") -> Any:
         """Run ``fn`` (which uses pyvmomi objects) mapping faults; re-login once if needed."""
+        from pyVmomi import vim, vmodl
+
         for attempt in (1, 2):
             try:
                 return fn()
@@ -130,6 +134,8 @@ class VimSession:
 
     # ---- inventory ---------------------------------------------------------------------
     def objects(self, kind, root=None) -> list:
+        from pyVmomi import vmodl
+
         content = self.content
         view = content.viewManager.CreateContainerView(root or content.rootFolder, [kind], True)
         try:
@@ -141,6 +147,8 @@ class VimSession:
                 pass
 
     def named(self, kind, name: str):
+        from pyVmomi import vmodl
+
         for obj in self.objects(kind):
             try:
                 if obj.name == name:
@@ -150,6 +158,8 @@ class VimSession:
         return None
 
     def vms_named(self, name: str) -> list:
+        from pyVmomi import vim, vmodl
+
         out = []
         for vm in self.objects(vim.VirtualMachine):
             try:
@@ -163,6 +173,8 @@ class VimSession:
     def _task_state(self, task) -> dict:
         """Read only info.state / info.error / info.result of a task through the
         PropertyCollector (never the whole TaskInfo, whose other members we do not need)."""
+        from pyVmomi import vim, vmodl
+
         pc = self.content.propertyCollector
         spec = vmodl.query.PropertyCollector.FilterSpec(
             objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=task, skip=False)],
@@ -180,6 +192,8 @@ class VimSession:
         return out
 
     def wait(self, task, call: str = "", timeout: float | None = None) -> Any:
+        from pyVmomi import vim, vmodl
+
         deadline = time.monotonic() + (timeout or 3600)
         delay = 0.02
         while True:

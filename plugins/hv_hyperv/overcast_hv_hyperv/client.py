@@ -1,5 +1,9 @@
 """WinRM transport for the Hyper-V plugin: runs generated PowerShell through pywinrm.
 
+pywinrm (with requests, requests-ntlm, pyspnego: ~14 MiB) is imported on the first script a
+client runs, not with the plugin: every ``overcast`` process loads every installed plugin, and
+one with no Hyper-V host must not pay for it.
+
 Every failure becomes one of three exceptions: :class:`PowerShellFailed` (the script ran and
 PowerShell reported an error record), :class:`HyperVAuthFailed` (credentials refused) or
 :class:`HyperVUnreachable` (no usable answer from the WinRM listener).
@@ -8,12 +12,12 @@ PowerShell reported an error record), :class:`HyperVAuthFailed` (credentials ref
 from __future__ import annotations
 
 import threading
-
-import requests
-import winrm
-from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMTransportError
+from typing import TYPE_CHECKING
 
 from overcast_hv_hyperv.powershell import PsError, parse_error, parse_json
+
+if TYPE_CHECKING:
+    import winrm
 
 
 class PowerShellFailed(Exception):
@@ -51,6 +55,8 @@ class HyperVClient:
         self._session: winrm.Session | None = None
 
     def _new(self) -> winrm.Session:
+        import winrm
+
         op = max(1, int(self.timeout) - 1)
         return winrm.Session(
             self.url,
@@ -63,6 +69,9 @@ class HyperVClient:
 
     def run(self, script: str) -> str:
         """Run a script; returns its stdout (text). Raises on any error record."""
+        import requests
+        from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMTransportError
+
         with self._lock:
             if self._session is None:
                 self._session = self._new()

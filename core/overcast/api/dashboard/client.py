@@ -7,9 +7,10 @@ and error formats) as any OpenStack client's; the dashboard holds no second copy
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 
 class ApiError(Exception):
@@ -49,6 +50,8 @@ class ApiClient:
 
     def __init__(self, app: Any, token: str | None = None, client: tuple[str, int] | None = None) -> None:
         # ``client``: the browser's address, so the APIs see it (per-source login limits)
+        import httpx  # on the first page, not at start (tests/core/test_idle_imports.py)
+
         transport = httpx.ASGITransport(app=app, client=client or ("127.0.0.1", 123))
         self._client = httpx.AsyncClient(transport=transport, base_url="http://overcast.local", timeout=120)
         self.token = token
