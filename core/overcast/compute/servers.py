@@ -265,6 +265,7 @@ class ServerManager:
             if frec.disabled:
                 raise BadRequest(f"Flavor {flavor_ref} is disabled.")
             flavor = flavor_of(frec, specs)
+            limits = self.svc.quotas.limits(s, ctx.project_id or "")  # checked in the write, below
         refuse_local_extra_disks(flavor)
         # issue 18: every mapping is honoured or refused (validated even beside imageRef)
         mappings = bdm.parse(body)
@@ -339,15 +340,14 @@ class ServerManager:
             reservation_id=reservation_id(),
         )
         key_name = body.get("key_name")
-        with self.db.session() as s:
-            if key_name is not None:
+        if key_name is not None:
+            with self.db.session() as s:
                 key = s.scalars(
                     select(KeyPairRecord).where(KeyPairRecord.user_id == ctx.user_id, KeyPairRecord.name == key_name)
                 ).first()
                 if key is None:
                     raise BadRequest("Invalid key_name provided.")
                 fields.update(key_name=key.name, key_data=key.public_key)
-            limits = self.svc.quotas.limits(s, ctx.project_id or "")
         deltas = self.svc.quota_deltas(flavor)
         project_id = ctx.project_id or ""
         now = utcnow()
