@@ -122,6 +122,14 @@ def test_jobs_see_earlier_jobs_of_their_batch(db: Database) -> None:
     assert rows(db) == {1: 0}
 
 
+def test_a_job_that_runs_another_job_is_refused_not_hung(db: Database) -> None:
+    group = GroupCommit(db)
+    with pytest.raises(RuntimeError, match="inside one of its jobs"):
+        group.run(lambda s: group.run(insert(1)))
+    assert group.run(insert(2)) == 2  # the group is usable afterwards
+    assert rows(db) == {2: 0}
+
+
 def test_other_backends_write_each_job_alone() -> None:
     class Fake:
         is_sqlite = False

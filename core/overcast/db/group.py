@@ -59,12 +59,15 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: deque[_Job[Any]] = deque()
         self._busy = False
+        self._writing = threading.local()  # set on the thread running a batch's jobs
 
     def run(self, fn: Callable[[Session], T]) -> T:
         """``fn(session)`` in a committed transaction (perhaps shared); its result or error."""
         if not self.batching:
             with self.db.session() as s:
                 return fn(s)
+        if getattr(self._writing, "active", False):  # it would wait for itself
+            raise RuntimeError("GroupCommit.run called from inside one of its jobs")
         job: _Job[T] = _Job(fn)
         with self._lock:
             lead = not self._busy
@@ -87,6 +90,7 @@ class GroupCommit:
         with self._lock:
             while self._queue and len(batch) < self.max_batch:
                 batch.append(self._queue.popleft())
+        self._writing.active = True
         try:
             self._write(batch)
         except BaseException as exc:  # noqa: BLE001 - (interrupted) every caller learns it
@@ -94,6 +98,7 @@ class GroupCommit:
                 if not job.done:
                     job.error, job.done = exc, True
         finally:
+            self._writing.active = False
             with self._lock:
                 following = self._queue.popleft() if self._queue else None
                 if following is None:
