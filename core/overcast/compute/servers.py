@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Table, func, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from overcast.compute import bdm
 from overcast.compute import states as st
@@ -352,15 +353,8 @@ class ServerManager:
         project_id = ctx.project_id or ""
         now = utcnow()
         # every column, defaults included, so the row written and the record returned agree
-        fields.update(
-            key_name=fields.get("key_name"),
-            key_data=fields.get("key_data"),
-            locked=False,
-            deleted=False,
-            progress=0,
-            created_at=now,
-            updated_at=now,
-        )
+        fields.update(locked=False, deleted=False, progress=0, created_at=now, updated_at=now)
+        fields = {attr: fields.get(attr) for attr in _INSTANCE_COLUMNS if attr not in ("uuid", "name", "hv_name")}
 
         def write(s: Any) -> list[InstanceRecord]:
             """The quota claim and the rows: one job of a group commit (writes only)."""
@@ -413,6 +407,7 @@ class ServerManager:
         # that follows is sent only once it has committed
         recs = self.svc.writes.run(write)
         for rec in recs:
+            make_transient_to_detached(rec)  # as if read back after the commit, every column set
             self.svc.transitions.notify(rec, "")
         for rec in recs:
             self.svc.runner.submit(f"build {rec.uuid}", self.svc.tasks.build, rec.uuid, ctx)
