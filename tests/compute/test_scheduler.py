@@ -214,6 +214,47 @@ def test_concurrent_claims_never_oversubscribe_sqlite(db, overcast_pm):
     _assert_never_oversubscribed(db, placed, 4)
 
 
+def test_claims_with_a_write_never_oversubscribe_and_give_back_a_declined_claim(db, overcast_pm):
+    """claim_and: each claim and its write are one job of a group commit (batched under a
+    storm); a claim whose write declines (the server was deleted meanwhile) is given back
+    in the same transaction and in the scheduler's view."""
+    for i in range(3):
+        add_host(db, f"h{i}", vcpus=4, ram=4096, disk=100)
+    # a view kept for the whole test: what it holds at the end is this process's own arithmetic
+    scheduler = Scheduler(db, overcast_pm, RATIOS, "spread", down_after=60, cache_seconds=60)
+    placed, declined, failures = [], [], []
+    lock = threading.Lock()
+
+    def worker(n):
+        for k in range(10):
+            keep = (n + k) % 3 != 0  # every third request declines after its claim
+
+            def then(session, host, keep=keep):
+                assert session.execute(select(HostRecord.name).where(HostRecord.name == host)).scalar() == host
+                return host if keep else None
+
+            try:
+                host, done = scheduler.claim_and(req(), then)
+            except NoValidHost as exc:
+                with lock:
+                    failures.append(str(exc))
+                continue
+            with lock:
+                (placed if done is not None else declined).append(host)
+                assert done in (None, host)
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert declined and failures
+    _assert_never_oversubscribed(db, placed, 4)  # declined claims hold nothing
+    with scheduler.cache.lock:
+        entries, _ = scheduler.cache.view()
+        assert sorted(e.vcpus_used for e in entries.values()) == [4, 4, 4]
+
+
 def test_claim_is_conditional(db):
     add_host(db, "h", vcpus=1, ram=1024, disk=1)
     with db.session() as s:

@@ -229,3 +229,48 @@ def test_flavors_with_ephemeral_or_swap_disks_are_refused_not_ignored(compute, c
             compute.resize(ctx, server.uuid, big.id)
         assert compute.get_server(ctx, server.uuid).flavor_id == flavor.id
     assert len(compute.list_servers(ctx, {})) == 2
+
+
+def test_concurrent_creates_written_together_keep_the_quota_and_their_own_errors(compute, flavor):
+    """Creates queued behind one another are written as one transaction (overcast.db.group):
+    at the quota's edge exactly the quota is created, each refused create gets its own
+    403 text, and the usage counts only the servers that exist."""
+    import threading
+
+    from overcast.errors import OverQuota
+
+    ctx = make_ctx(project="pq")
+    with compute.runtime.db.session() as s:
+        compute.quotas.set_limits(s, "pq", {"instances": 5})
+    body = {"flavorRef": flavor.id, "imageRef": IMAGE_ID, "networks": "none"}
+    hold = threading.Event()
+    blocker = threading.Thread(target=compute.writes.run, args=(lambda s: hold.wait(10),))
+    blocker.start()
+    while not compute.writes._busy:
+        threading.Event().wait(0.001)
+    results: list = [None] * 12
+
+    def create(i: int) -> None:
+        try:
+            results[i] = compute.create_server(ctx, {**body, "name": f"q{i}"})
+        except OverQuota as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    while len(compute.writes._queue) < 12:  # all queued behind the blocker: written in batches
+        threading.Event().wait(0.005)
+    hold.set()
+    for t in [blocker, *threads]:
+        t.join(10)
+    created = [r for r in results if not isinstance(r, OverQuota)]
+    refused = [r for r in results if isinstance(r, OverQuota)]
+    assert len(created) == 5 and len(refused) == 7
+    assert {str(e) for e in refused} == {"Quota exceeded for instances: Requested 1, but already used 5 of 5 instances"}
+    for rec in created:
+        wait_status(compute, ctx, rec.uuid, "ACTIVE")
+    assert len(compute.list_servers(ctx, {})) == 5
+    with compute.runtime.db.session() as s:
+        assert compute.quotas.usage(s, "pq")["instances"] == 5
+        assert compute.quotas.usage(s, "pq")["cores"] == 5 * flavor.vcpus

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import builtins
+import functools
 
 import re
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Select, bindparam, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from overcast.context import RequestContext
@@ -57,6 +58,28 @@ def nova_boolean(value: Any, name: str) -> bool:
     raise BadRequest(f"Invalid input for field/attribute {name}. Value: {value}. {value!r} is not a valid boolean")
 
 
+def _visible_to(is_admin: bool, project_id: Any) -> Select[Any]:
+    """Flavors an admin, or else ``project_id`` (a value or a ``bindparam``), may see."""
+    stmt = select(FlavorRecord)
+    if not is_admin:
+        access = exists().where(FlavorAccess.flavor_id == FlavorRecord.id, FlavorAccess.project_id == project_id)
+        stmt = stmt.where(or_(FlavorRecord.is_public.is_(True), access))
+    return stmt
+
+
+@functools.cache
+def _with_specs_query(is_admin: bool) -> Select[Any]:
+    """:meth:`FlavorManager.get_with_specs`'s query, built once (building it cost about as
+    much as running it): the flavor by ``flavor_id`` with its extra specs joined."""
+    spec = FlavorExtraSpec
+    return (
+        _visible_to(is_admin, bindparam("project_id"))
+        .where(FlavorRecord.id == bindparam("flavor_id"))
+        .outerjoin(spec, spec.flavor_id == FlavorRecord.id)
+        .add_columns(spec.key, spec.value)
+    )
+
+
 class FlavorManager:
     def __init__(self, db) -> None:
         self.db = db
@@ -64,13 +87,7 @@ class FlavorManager:
     # --- lookups ----------------------------------------------------------------------------
 
     def _visible(self, ctx: RequestContext):
-        stmt = select(FlavorRecord)
-        if not ctx.is_admin:
-            access = exists().where(
-                FlavorAccess.flavor_id == FlavorRecord.id, FlavorAccess.project_id == ctx.project_id
-            )
-            stmt = stmt.where(or_(FlavorRecord.is_public.is_(True), access))
-        return stmt
+        return _visible_to(ctx.is_admin, ctx.project_id)
 
     def get_record(self, session, ctx: RequestContext, flavor_id: str) -> FlavorRecord:
         rec = session.scalars(self._visible(ctx).where(FlavorRecord.id == str(flavor_id))).first()
@@ -85,14 +102,12 @@ class FlavorManager:
     def get_with_specs(self, session, ctx: RequestContext, flavor_id: str) -> tuple[FlavorRecord, dict[str, str]]:
         """The flavor (as :meth:`get_record`) and its extra specs, in one query (every server
         create reads both)."""
-        spec = FlavorExtraSpec
-        stmt = (
-            self._visible(ctx)
-            .where(FlavorRecord.id == str(flavor_id))
-            .outerjoin(spec, spec.flavor_id == FlavorRecord.id)
-            .add_columns(spec.key, spec.value)
+        params = (
+            {"flavor_id": str(flavor_id)}
+            if ctx.is_admin
+            else {"flavor_id": str(flavor_id), "project_id": ctx.project_id}
         )
-        rows = session.execute(stmt).all()
+        rows = session.execute(_with_specs_query(ctx.is_admin), params).all()
         if not rows:
             raise NotFound(f"Flavor {flavor_id} could not be found.")
         return rows[0][0], {key: value for _, key, value in rows if key is not None}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, literal, select, text, union_all, update
+from sqlalchemy import Table, bindparam, literal, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from overcast.db.models.compute import QuotaClassLimit, QuotaLimit, QuotaUsage
@@ -37,6 +37,17 @@ LIMITS_ONLY = {
     "injected_file_path_bytes": 255,
     "fixed_ips": UNLIMITED,
 }
+
+
+#: a project's limits and the default class's, built once (every server create reads them)
+_LIMITS = union_all(
+    select(literal(0).label("own"), QuotaClassLimit.resource, QuotaClassLimit.hard_limit).where(
+        QuotaClassLimit.class_name == DEFAULT_CLASS
+    ),
+    select(literal(1).label("own"), QuotaLimit.resource, QuotaLimit.hard_limit).where(
+        QuotaLimit.project_id == bindparam("project_id")
+    ),
+)
 
 
 def parse_limit(resource: str, value: Any) -> int:
@@ -90,13 +101,7 @@ class QuotaManager:
         """The project's limits: its own over the ``default`` class's over the configured
         defaults, read in one query (every server create reads them)."""
         out = dict(self.configured)
-        defaults = select(literal(0).label("own"), QuotaClassLimit.resource, QuotaClassLimit.hard_limit).where(
-            QuotaClassLimit.class_name == DEFAULT_CLASS
-        )
-        own = select(literal(1).label("own"), QuotaLimit.resource, QuotaLimit.hard_limit).where(
-            QuotaLimit.project_id == project_id
-        )
-        for _own, resource, hard_limit in sorted(session.execute(union_all(defaults, own)).all()):
+        for _own, resource, hard_limit in sorted(session.execute(_LIMITS, {"project_id": project_id}).all()):
             out[resource] = hard_limit
         return out
 

@@ -20,9 +20,13 @@ import contextlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
-from overcast.compute.claims import Ratios, Usage, claim
+from sqlalchemy.orm import Session
+
+from overcast.compute.claims import Ratios, Usage, claim, release
 from overcast.compute.hoststate import HostEntry, HostStateCache
+from overcast.db.group import GroupCommit
 from overcast.errors import NoValidHost
 from overcast.types import ScheduleRequest
 
@@ -33,6 +37,7 @@ from overcast.types import ScheduleRequest
 MAX_CLAIM_ATTEMPTS = 64
 
 Check = Callable[[HostEntry], bool]
+T = TypeVar("T")
 
 
 def _hypervisor_type_wanted(request: ScheduleRequest) -> str | None:
@@ -127,9 +132,17 @@ class Scheduler:
     """Picks a host for a request and claims its resources in the database."""
 
     def __init__(
-        self, db, plugins, ratios: Ratios, weigher: str, down_after: float, cache_seconds: float = 1.0
+        self,
+        db,
+        plugins,
+        ratios: Ratios,
+        weigher: str,
+        down_after: float,
+        cache_seconds: float = 1.0,
+        writes: GroupCommit | None = None,
     ) -> None:
         self.db = db
+        self.writes = writes if writes is not None else GroupCommit(db)
         self.plugins = plugins
         self.ratios = ratios
         self.pack = weigher == "pack"
@@ -235,19 +248,50 @@ class Scheduler:
     def select_and_claim(self, request: ScheduleRequest) -> str:
         """Pick a host and claim the flavor on it atomically; retry elsewhere if we lost a race."""
         usage = Usage.of(request.flavor)
+
+        def attempt(host: str) -> tuple[bool, None]:
+            with self._claim_lock, self.db.engine.begin() as conn:
+                return claim(conn, host, usage, self.ratios), None
+
+        return self._claim_loop(request, usage, attempt)[0]
+
+    def claim_and(self, request: ScheduleRequest, then: Callable[[Session, str], T | None]) -> tuple[str, T | None]:
+        """:meth:`select_and_claim`, with ``then(session, host)`` written in the claim's own
+        transaction (a job of :attr:`writes`: concurrent builds' claims share one). When
+        ``then`` answers ``None`` (the server moved on meanwhile) the claim is given back
+        in that same transaction. The host and ``then``'s answer."""
+        usage = Usage.of(request.flavor)
+
+        def job(s: Session, host: str) -> tuple[bool, T | None]:
+            if not claim(s, host, usage, self.ratios):
+                return False, None
+            done = then(s, host)
+            if done is None:
+                release(s, host, usage)
+            return True, done
+
+        host, done = self._claim_loop(request, usage, lambda host: self.writes.run(lambda s: job(s, host)))
+        if done is None:  # given back in the database: and in this process's view
+            self.release(host, usage)
+        return host, done
+
+    def _claim_loop(
+        self, request: ScheduleRequest, usage: Usage, attempt: Callable[[str], tuple[bool, T | None]]
+    ) -> tuple[str, T | None]:
+        """Pick a host and ``attempt(host)`` its claim -> ``(won, extra)``; retry elsewhere
+        if we lost a race."""
         tried: set[str] = set()
         for _ in range(MAX_CLAIM_ATTEMPTS):
             host = self._select(request, frozenset(tried), reserve=True)
             won = False
             try:
-                with self._claim_lock, self.db.engine.begin() as conn:
-                    won = claim(conn, host, usage, self.ratios)
+                won, extra = attempt(host)
             finally:
                 if not won:  # give back what _select counted in our view
                     with self.cache.lock:
                         self.cache.apply(host, usage, sign=-1)
             if won:
-                return host
+                return host, extra
             tried.add(host)
             self.cache.mark_full(host)
         raise NoValidHost(

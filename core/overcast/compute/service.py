@@ -37,6 +37,7 @@ from overcast.compute.tasks import LONG_RPC, ServerTasks, TaskRunner
 from overcast.compute.transitions import Transitions
 from overcast.compute.volumes import VolumeAttachments
 from overcast.context import RequestContext
+from overcast.db.group import GroupCommit
 from overcast.errors import BadRequest, Conflict, NotFound
 from overcast.db.values import store
 from overcast.types import Flavor, Host, Instance
@@ -95,6 +96,8 @@ class ComputeService:
         from overcast.compute.aggregates import Aggregates  # issue 18
 
         self.aggregates = Aggregates(runtime)
+        #: small write transactions of concurrent requests and tasks, committed together
+        self.writes = GroupCommit(runtime.db)
         self.scheduler = Scheduler(
             runtime.db,
             runtime.plugins,
@@ -102,8 +105,9 @@ class ComputeService:
             section.weigher,
             runtime.config.bus.host_down_after,
             section.scheduler_cache_seconds,
+            self.writes,
         )
-        self.transitions = Transitions(runtime)
+        self.transitions = Transitions(runtime, self.writes)
         self.runner = TaskRunner(section.task_workers)
         self.tasks = ServerTasks(self)
         self.migrations = MigrationTasks(self.tasks)

@@ -165,16 +165,21 @@ class ServerTasks:
             return
         host = None
         try:
-            host = self.svc.scheduler.select_and_claim(self.schedule_request(rec))
-            zone = self.runtime.drivers.hosts[host].availability_zone if host in self.runtime.drivers.hosts else None
-            spawning = self.t.advance(
-                uuid, st.SCHEDULING, seen=rec, host=host, availability_zone=zone, task_state=st.SPAWNING
-            )
-            if spawning is None:  # deleted while scheduling
-                self.release_host(host, rec)
+            seen = rec
+
+            def place(s: Any, chosen: str) -> tuple[InstanceRecord, str, dict[str, Any]] | None:
+                hosts = self.runtime.drivers.hosts
+                zone = hosts[chosen].availability_zone if chosen in hosts else None
+                values = {"host": chosen, "availability_zone": zone, "task_state": st.SPAWNING}
+                return self.t.advance_in(s, uuid, st.SCHEDULING, None, seen, values)
+
+            # the host's claim and the server's move to spawning in one transaction
+            chosen, spawning = self.svc.scheduler.claim_and(self.schedule_request(rec), place)
+            if spawning is None:  # deleted while scheduling: the claim was given back with it
                 self.delete(uuid)
                 return
-            rec = spawning
+            host = chosen
+            rec = self.t.advanced(*spawning)
             vifs = self._allocate_network(ctx, rec, host)
             rec = config_drive.freeze(self.runtime, rec)  # issue 17: its content, once the ports exist
             devices = self.svc.boot_volumes.prepare(ctx, rec, host)  # issue 18: made, reserved, exported

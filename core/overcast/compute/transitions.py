@@ -16,6 +16,7 @@ from sqlalchemy import Table, update
 from overcast.compute.records import get_instance
 from overcast.compute.states import status_of
 from overcast.context import RequestContext
+from overcast.db.group import GroupCommit
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import InstanceAction, InstanceFault, InstanceRecord
 from overcast.errors import Conflict, OvercastError
@@ -28,9 +29,10 @@ _COLUMNS = {a.key: a.columns[0].key for a in InstanceRecord.__mapper__.column_at
 
 
 class Transitions:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Any, writes: GroupCommit | None = None) -> None:
         self.runtime = runtime
         self.db = runtime.db
+        self.writes = writes if writes is not None else GroupCommit(runtime.db)
 
     def begin(
         self,
@@ -104,28 +106,49 @@ class Transitions:
         Returns the row, or ``None`` if the state had moved on. ``seen``: the caller's own
         detached copy of the row, read by the task that set ``expect_task`` (while a task
         holds it, nothing else changes the vm_state); it is not read again, and is updated
-        and returned."""
-        c = InstanceRecord.__table__.c
-        with self.db.session() as s:
-            rec = seen if seen is not None else s.get(InstanceRecord, uuid)
-            if rec is None:
-                return None
-            old = status_of(rec.vm_state, expect_task if seen is not None else rec.task_state)
-            cond = c.task_state.is_(None) if expect_task is None else c.task_state == expect_task
-            extra = [c[_COLUMNS[k]] == v for k, v in (expect or {}).items()]
-            values["updated_at"] = utcnow()
-            # a table UPDATE whose SET comes from the parameters: compiled once per set of
-            # columns, where an ORM update(...).values() coerced every value on every call
-            stmt = _TABLE.update().where(c.uuid == uuid, cond, *extra)
-            if s.execute(stmt, {_COLUMNS[k]: v for k, v in values.items()}).rowcount != 1:
-                return None
-            if seen is None:
-                s.expunge(rec)
+        and returned. Written as one job of :attr:`writes` (concurrent tasks' state changes
+        share a transaction)."""
+        moved = self.writes.run(lambda s: self.advance_in(s, uuid, expect_task, expect, seen, values))
+        if moved is None:
+            return None
+        return self.advanced(*moved)
+
+    def advanced(self, rec: InstanceRecord, old: str, values: dict[str, Any]) -> InstanceRecord:
+        """After :meth:`advance_in` has committed: the record as written, and its events."""
         # the row is what we read plus what we wrote (the WHERE held): no second SELECT
         for key, value in values.items():
             setattr(rec, key, value)
         self.notify(rec, old)
         return rec
+
+    def advance_in(
+        self,
+        s: Any,
+        uuid: str,
+        expect_task: str | None,
+        expect: dict[str, Any] | None,
+        seen: InstanceRecord | None,
+        values: dict[str, Any],
+    ) -> tuple[InstanceRecord, str, dict[str, Any]] | None:
+        """:meth:`advance`'s write in the caller's session ``s``: the row, its status before
+        and the values written, or ``None``. The record is not changed here (a group commit
+        may run this twice): the caller passes the result to :meth:`advanced` once committed."""
+        c = InstanceRecord.__table__.c
+        rec = seen if seen is not None else s.get(InstanceRecord, uuid)
+        if rec is None:
+            return None
+        old = status_of(rec.vm_state, expect_task if seen is not None else rec.task_state)
+        cond = c.task_state.is_(None) if expect_task is None else c.task_state == expect_task
+        extra = [c[_COLUMNS[k]] == v for k, v in (expect or {}).items()]
+        values = {**values, "updated_at": utcnow()}
+        # a table UPDATE whose SET comes from the parameters: compiled once per set of
+        # columns, where an ORM update(...).values() coerced every value on every call
+        stmt = _TABLE.update().where(c.uuid == uuid, cond, *extra)
+        if s.execute(stmt, {_COLUMNS[k]: v for k, v in values.items()}).rowcount != 1:
+            return None
+        if seen is None:
+            s.expunge(rec)
+        return rec, old, values
 
     def fault(self, uuid: str, exc: BaseException, **values: Any) -> None:
         """Record why something failed, and apply ``values`` (e.g. ``vm_state="error"``)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
-from sqlalchemy.orm import Session, raiseload
+from sqlalchemy.orm import Session
 
 from overcast.context import RequestContext
 from overcast.db.models.image import Image, ImageMember
@@ -30,12 +30,18 @@ def _is_member(project_id: str | None, statuses: tuple[str, ...] | None = None) 
 
 def visible_clause(ctx: RequestContext) -> Any:
     """SQL condition: images ``ctx`` may show by id."""
-    if ctx.is_admin:
+    return visible_to(ctx.is_admin, ctx.project_id)
+
+
+def visible_to(is_admin: bool, project_id: Any) -> Any:
+    """:func:`visible_clause` for an admin or not and ``project_id`` (a value, or a
+    ``bindparam`` for a statement built once and run for every caller)."""
+    if is_admin:
         return Image.id.is_not(None)
     return or_(
-        Image.owner == ctx.project_id,
+        Image.owner == project_id,
         Image.visibility.in_(("public", "community")),
-        and_(Image.visibility == "shared", _is_member(ctx.project_id)),
+        and_(Image.visibility == "shared", _is_member(project_id)),
     )
 
 
@@ -74,20 +80,6 @@ def get_visible(
     if image is None:
         raise NotFound(f"No image found with ID {image_id}")
     return image
-
-
-def get_visible_with(session: Session, ctx: RequestContext, image_id: str, *columns: Any) -> Any:
-    """``(image, *columns)`` for the image by id if ``ctx`` may see it (:class:`NotFound`
-    otherwise), without loading any of its collections (touching one raises)."""
-    stmt = (
-        select(Image, *columns)
-        .where(Image.id == image_id, Image.status != "deleted", visible_clause(ctx))
-        .options(raiseload("*"))
-    )
-    row = session.execute(stmt).first()
-    if row is None:
-        raise NotFound(f"No image found with ID {image_id}")
-    return tuple(row)
 
 
 def get_owned(session: Session, ctx: RequestContext, image_id: str, *, for_update: bool = True) -> Image:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from overcast.db.models.image import Image, ImageProperty, ImageTag
 from overcast.errors import BadRequest, Forbidden
 from overcast.image import constants as c
@@ -51,9 +53,10 @@ def to_view(image: Image) -> dict[str, Any]:
     return view
 
 
-def to_ref(image: Image, properties: dict[str, str] | None = None) -> ImageRef:
+def to_ref(image: Image | Row[Any], properties: dict[str, str] | None = None) -> ImageRef:
     """The contract's description of an image, for compute and drivers (``properties``:
-    the image's, when the caller read them without loading the relationship)."""
+    the image's, when the caller read them without loading the relationship; ``image``
+    may then be a row of the columns read)."""
     return ImageRef(
         id=image.id,
         name=image.name or "",

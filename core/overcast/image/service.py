@@ -9,13 +9,14 @@ to a context, as contract data); on hosts, without a database, :meth:`fetch_to_c
 from __future__ import annotations
 
 import builtins
+import functools
 
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, bindparam, exists, select
 from sqlalchemy.orm import raiseload
 
 from overcast.context import RequestContext
@@ -23,13 +24,45 @@ from overcast.db.models.image import Image, ImageLocation, ImageProperty, ImageT
 from overcast.errors import BadRequest, Conflict, Forbidden, NotFound, OvercastError
 from overcast.image import data, host, listing, members, patch, records
 from overcast.image import constants as c
-from overcast.image.access import check_rule, get_owned, get_visible, get_visible_with
+from overcast.image.access import check_rule, get_owned, get_visible, visible_to
 from overcast.image.importing import Importer
 from overcast.image.rpc import IMAGE_TOPIC, ImageRpc
 from overcast.image.store import ImageStore
 from overcast.types import ImageFile, ImageRef
 
 log = logging.getLogger(__name__)
+
+#: what :meth:`ImageService.image_ref` reads of an image (:func:`records.to_ref`'s fields)
+_REF_COLUMNS = (
+    Image.id,
+    Image.name,
+    Image.status,
+    Image.disk_format,
+    Image.container_format,
+    Image.size,
+    Image.checksum,
+    Image.os_hash_algo,
+    Image.os_hash_value,
+    Image.min_disk,
+    Image.min_ram,
+)
+
+
+@functools.cache
+def _ref_query(is_admin: bool) -> Select[Any]:
+    """:meth:`ImageService.image_ref`'s query, built once (building it cost more than running
+    it): the reference's columns, whether it has data, its properties joined."""
+    prop = ImageProperty
+    return (
+        select(*_REF_COLUMNS, exists().where(ImageLocation.image_id == Image.id).label("located"))
+        .add_columns(prop.name.label("property"), prop.value.label("property_value"))
+        .outerjoin(prop, prop.image_id == Image.id)
+        .where(
+            Image.id == bindparam("image_id"),
+            Image.status != "deleted",
+            visible_to(is_admin, bindparam("project_id")),
+        )
+    )
 
 
 class ImageService:
@@ -103,18 +136,19 @@ class ImageService:
     def image_ref(self, ctx: RequestContext, image_id: str) -> ImageRef:
         """An ``active`` image visible to ``ctx``, as contract data (for booting).
         ``NotFound`` if it is not visible; ``BadRequest`` if it has no usable data.
-        Read on every server create: the row and its properties in two plain queries (the
-        relationship loaders' per-collection queries cost several times as much), whether it
-        has data as an ``EXISTS`` beside the row."""
-        has_data = exists().where(ImageLocation.image_id == Image.id)
+        Read on every server create: one query of the columns the reference needs, its
+        properties joined and whether it has data as an ``EXISTS`` beside them (loading the
+        row as an ORM object, or its relationships, cost several times the query)."""
+        stmt = _ref_query(ctx.is_admin)
+        params = {"image_id": image_id} if ctx.is_admin else {"image_id": image_id, "project_id": ctx.project_id}
         with self.db.session() as s:
-            image, located = get_visible_with(s, ctx, image_id, has_data.label("located"))
-            if image.status != c.ACTIVE or not located:
-                raise BadRequest(f"Image {image_id} is not active.")
-            props = s.execute(
-                select(ImageProperty.name, ImageProperty.value).where(ImageProperty.image_id == image.id)
-            ).all()
-            return records.to_ref(image, {name: value for name, value in props})
+            rows = s.execute(stmt, params).all()
+        if not rows:
+            raise NotFound(f"No image found with ID {image_id}")
+        image = rows[0]
+        if image.status != c.ACTIVE or not image.located:
+            raise BadRequest(f"Image {image_id} is not active.")
+        return records.to_ref(image, {r.property: r.property_value for r in rows if r.property is not None})
 
     #: the volume service's name for :meth:`image_ref`
     get_ref = image_ref
