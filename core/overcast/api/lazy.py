@@ -60,9 +60,14 @@ class LazyRouter(BaseRoute):
             if not any(r is self for r in routes):
                 return
             router = _router_of(importlib.import_module(self.module_name), self.served_at)
+            before = len(routes)
             self.app.include_router(router)
-            included = routes.pop()  # appended last by include_router: moved to this one's place
-            routes[next(i for i, r in enumerate(routes) if r is self)] = included
+            # what include_router appended (the router, or its routes one by one in FastAPI
+            # versions that flatten it) is moved to this placeholder's place, in its order
+            included = routes[before:]
+            del routes[before:]
+            place = next(i for i, r in enumerate(routes) if r is self)
+            routes[place : place + 1] = included
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.module_name!r}, served_at={self.served_at!r})"
