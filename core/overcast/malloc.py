@@ -35,6 +35,7 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +55,29 @@ STREAM_TRIM_THRESHOLD = 32 * 1024 * 1024
 TRIM_EVERY = 10.0
 
 
-def tune() -> bool:
-    """Apply the settings above to this process (and what it forks); False where it cannot."""
+def _glibc() -> tuple[Any, Any] | None:
+    """glibc's ``mallopt`` and ``malloc_trim``, typed; None where the operator set ``MALLOC_*``
+    (their settings win) or the C library is not glibc."""
     if any(name.startswith("MALLOC_") for name in os.environ):
-        return False
+        return None
     try:
-        mallopt = ctypes.CDLL(None).mallopt
+        libc = ctypes.CDLL(None)
+        mallopt, malloc_trim = libc.mallopt, libc.malloc_trim
     except (OSError, AttributeError):  # not glibc
-        return False
+        return None
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
+    malloc_trim.argtypes = (ctypes.c_size_t,)
+    malloc_trim.restype = ctypes.c_int
+    return mallopt, malloc_trim
+
+
+def tune() -> bool:
+    """Apply the settings above to this process (and what it forks); False where it cannot."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    mallopt, _ = libc
     done = bool(mallopt(M_ARENA_MAX, ARENA_MAX)) and bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
     log.debug("malloc tuned", extra={"arena_max": ARENA_MAX, "mmap_threshold": MMAP_THRESHOLD, "done": done})
     return done
@@ -73,17 +87,10 @@ def tune_for_streams() -> bool:
     """Let this process reuse blocks of up to :data:`STREAM_MMAP_THRESHOLD` (see the module's
     docstring) and start a daemon thread that hands free heap memory back every
     :data:`TRIM_EVERY` seconds; False (and nothing changed) where it cannot."""
-    if any(name.startswith("MALLOC_") for name in os.environ):
+    libc = _glibc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt, malloc_trim = libc.mallopt, libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    malloc_trim.argtypes = (ctypes.c_size_t,)
-    malloc_trim.restype = ctypes.c_int
+    mallopt, malloc_trim = libc
     if not (mallopt(M_MMAP_THRESHOLD, STREAM_MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, STREAM_TRIM_THRESHOLD)):
         return False
 
