@@ -33,8 +33,9 @@ the ``running_cloud_config`` fixture in your test module::
     def running_cloud_config():
         return {"volume_backends": {"fast": {"driver": "lvm", "volume_group": "vg0"}}}
 
-``OVERCAST_TEST_API_WORKERS=N`` in the environment runs every such cloud with ``[api] workers
-= N`` (the API served by N processes) unless its config sets ``[api] workers`` itself.
+Every such cloud serves its API with as many processes as ``overcast init`` gives a new cloud
+(``[api] workers``: one per CPU, at most 4), unless its config sets ``[api] workers`` itself;
+``OVERCAST_TEST_API_WORKERS=N`` in the environment makes it N (1: one process).
 
 Override ``running_cloud_tls`` (module scope) to return ``True`` for a cloud that serves HTTPS
 with a certificate from its own CA (``overcast.pki``, as ``overcast init --tls`` makes it):
@@ -249,7 +250,7 @@ def start_running_cloud(
     starts (e.g. to start the agents a controller's first heartbeat asks). ``log_level``
     is ``overcast up --log-level`` (benchmarks pass WARNING: no log line per request)."""
 
-    from overcast.cli.server import clouds_yaml, to_toml
+    from overcast.cli.server import api_workers, clouds_yaml, to_toml
     from overcast.config import load_config
     from overcast.pki import init_tls
     from overcast.plugins import load_plugin_manager
@@ -264,8 +265,7 @@ def start_running_cloud(
     if not fake_hosts:
         data.pop("hosts")
     data["api"] = {"host": api_host, "port": port}
-    if os.environ.get("OVERCAST_TEST_API_WORKERS"):
-        data["api"]["workers"] = int(os.environ["OVERCAST_TEST_API_WORKERS"])
+    data["api"]["workers"] = int(os.environ.get("OVERCAST_TEST_API_WORKERS") or api_workers())
     cacert = None
     if tls:
         files = init_tls(data_dir, ["localhost", "127.0.0.1", api_host])
