@@ -84,6 +84,9 @@ def main() -> None:
         help="[objectstore] workers, the processes serving the Swift API (default: one per CPU, as overcast init "
         "writes; 0 serves it in the API process)",
     )
+    parser.add_argument(
+        "--backup-workers", type=int, default=None, help="[volume] backup_workers (default: the config's default)"
+    )
     args = parser.parse_args()
 
     from overcast.testing.cloud import free_port, start_running_cloud, stop_running_cloud
@@ -100,7 +103,12 @@ def main() -> None:
                 "object_store": {"driver": "fs", "path": str(objs)},
                 "backup": {"driver": "objectstore"},
                 "objectstore": objectstore,
-                "volume": {"quota_gigabytes": -1, "quota_backup_gigabytes": -1, "quota_backups": -1},
+                "volume": {
+                    "quota_gigabytes": -1,
+                    "quota_backup_gigabytes": -1,
+                    "quota_backups": -1,
+                    **({"backup_workers": args.backup_workers} if args.backup_workers else {}),
+                },
             },
         )
         try:
@@ -110,7 +118,7 @@ def main() -> None:
     load = os.getloadavg()
     print(
         f"\nvolume {args.size_gb} GiB with {args.data_mib} MiB of random data; runs {args.runs}; "
-        f"object-API workers {args.object_workers}; "
+        f"object-API workers {args.object_workers}; backup workers {args.backup_workers or 'default'}; "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs"
     )
     print(f"{'operation':<48} {'seconds':>8} {'MiB/s':>8} {'vs dd copy':>10} {'CPU ms/MiB':>10} {'machine CPU':>11}")
