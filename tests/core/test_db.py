@@ -58,16 +58,13 @@ def test_the_shipped_head_is_alembics(sqlite_db: Database) -> None:
 
 def test_a_database_at_head_is_opened_without_importing_alembic(sqlite_db: Database) -> None:
     """A started cloud's processes never need Alembic (with Mako and Pygments, ~10 MiB each)."""
-    import subprocess
-    import sys
+    from overcast.testing.imports import imported_by
 
     upgrade(sqlite_db)
-    probe = (
-        "import sys; from overcast.db import Database, upgrade; "
-        f"db = Database({sqlite_db.url!r}); print(upgrade(db), 'alembic' in sys.modules)"
+    opening = (
+        f"from overcast.db import Database, upgrade; assert upgrade(Database({sqlite_db.url!r})) == {shipped_head()!r}"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
-    assert out == [shipped_head(), "False"]
+    assert imported_by(opening, ["alembic"]) == []
 
 
 def test_migrations_on_sqlite(sqlite_db: Database) -> None:
