@@ -24,5 +24,5 @@ def imported_by(code: str, modules: Iterable[str]) -> list[str]:
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, code, *modules], capture_output=True, text=True, env=env, check=False
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, f"the probe exited {done.returncode}: {done.stderr}"
     return done.stdout.split()
