@@ -118,8 +118,8 @@ class QuotaManager:
         for row in session.scalars(select(QuotaLimit).where(QuotaLimit.project_id == project_id)):
             session.delete(row)
 
-    def _ensure_rows(self, session, project_id: str, resources) -> bool:
-        """Make the project's missing usage rows (at 0); whether any was missing."""
+    def _ensure_rows(self, session, project_id: str, resources) -> None:
+        """Make the project's missing usage rows (at 0)."""
         c = QuotaUsage.__table__.c
         have = set(session.execute(select(c.resource).where(c.project_id == project_id)).scalars())
         missing = [r for r in resources if r not in have]
@@ -133,13 +133,12 @@ class QuotaManager:
                     )
             except IntegrityError:
                 pass  # a concurrent request created it
-        return bool(missing)
 
     def claim(self, session, project_id: str, deltas: dict[str, int], limits: dict[str, int] | None = None) -> None:
         """Add ``deltas`` to the project's usage or raise ``OverQuota`` naming the resource.
         ``limits``: the project's :meth:`limits` when the caller has just read them. A usage
         row is made only when its UPDATE finds none (a project's first claim), not looked for
-        before every claim."""
+        before every claim; the UPDATE is then tried once more."""
         deltas = {k: v for k, v in deltas.items() if v}
         if limits is None:
             limits = self.limits(session, project_id)
@@ -149,7 +148,10 @@ class QuotaManager:
             stmt = _CLAIM_BOUNDED if limit != UNLIMITED and delta > 0 else _CLAIM_ANY
             if session.execute(stmt, params).rowcount == 1:
                 continue
-            if self._ensure_rows(session, project_id, [resource]) and session.execute(stmt, params).rowcount == 1:
+            # no row seen: make it, or find that a concurrent first claim has committed it since
+            # (on PostgreSQL each statement sees what committed before it), and claim again
+            self._ensure_rows(session, project_id, [resource])
+            if session.execute(stmt, params).rowcount == 1:
                 continue
             c = QuotaUsage.__table__.c
             used = session.execute(select(c.in_use).where(c.project_id == project_id, c.resource == resource)).scalar()
