@@ -147,6 +147,18 @@ def parent_lb(s: Session, lb_id: str) -> LoadBalancerRecord:
     return s.get_one(LoadBalancerRecord, lb_id)
 
 
+def apply_common(rec: Any, values: dict[str, Any]) -> None:
+    """An update's fields every object with them shares: ``name`` and ``description`` (null
+    is empty), ``admin_state_up`` (null leaves it) and ``tags`` (null is none)."""
+    for key in ("name", "description"):
+        if key in values:
+            setattr(rec, key, values[key] or "")
+    if values.get("admin_state_up") is not None:
+        rec.admin_state_up = values["admin_state_up"]
+    if "tags" in values:
+        rec.tags = values["tags"] or []
+
+
 def or_default(value: Any, default: Any) -> Any:
     return default if value is None else value
 

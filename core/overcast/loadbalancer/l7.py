@@ -13,7 +13,7 @@ from overcast.context import RequestContext
 from overcast.db.models.loadbalancer import L7PolicyRecord, L7RuleRecord, ListenerRecord
 from overcast.errors import NotFound
 from overcast.loadbalancer import constants as c
-from overcast.loadbalancer.children import Changed, Editor, check_listener_pool, render
+from overcast.loadbalancer.children import Changed, Editor, apply_common, check_listener_pool, render
 from overcast.loadbalancer.errors import invalid, invalid_subresource, not_found, unsupported_option, validation
 from overcast.loadbalancer.fields import parse, unwrap
 from overcast.loadbalancer.specs import L7POLICY, L7POLICY_UPDATABLE, L7RULE, L7RULE_UPDATABLE, take_owner, updates
@@ -134,13 +134,7 @@ class L7Policies(Editor):
                 setattr(rec, key, value)
             if rec.action in ("REDIRECT_TO_URL", "REDIRECT_PREFIX") and not rec.redirect_http_code:
                 rec.redirect_http_code = 302
-            for key in ("name", "description"):
-                if key in values:
-                    setattr(rec, key, values[key] or "")
-            if values.get("admin_state_up") is not None:
-                rec.admin_state_up = values["admin_state_up"]
-            if "tags" in values:
-                rec.tags = values["tags"] or []
+            apply_common(rec, values)
             if values.get("position") is not None and values["position"] != rec.position:
                 count = (
                     s.scalar(

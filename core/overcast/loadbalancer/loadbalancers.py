@@ -28,7 +28,7 @@ from overcast.loadbalancer.errors import (
     validation,
 )
 from overcast.loadbalancer.fields import COMMON, OWNER, UUID, Spec, parse, unwrap
-from overcast.loadbalancer.children import CHILD_MODELS, RENDER
+from overcast.loadbalancer.children import CHILD_MODELS, RENDER, apply_common
 from overcast.loadbalancer.store import get_visible, lock_loadbalancer
 
 LOADBALANCER = {
@@ -111,13 +111,7 @@ class LoadBalancers:
             rec = get_visible(s, ctx, "loadbalancer", lb_id)
             lock_loadbalancer(s, rec.id)
             s.refresh(rec)
-            for key in ("name", "description"):
-                if key in values:
-                    setattr(rec, key, values[key] or "")
-            if values.get("admin_state_up") is not None:
-                rec.admin_state_up = values["admin_state_up"]
-            if "tags" in values:
-                rec.tags = values["tags"] or []
+            apply_common(rec, values)
             s.flush()
             view = RENDER["loadbalancer"](s, rec)
         self.svc.provisioner.submit(lb_id)

@@ -11,7 +11,7 @@ from overcast.context import RequestContext
 from overcast.db.models.loadbalancer import PoolRecord
 from overcast.errors import Conflict, NotFound
 from overcast.loadbalancer import constants as c
-from overcast.loadbalancer.children import Changed, Editor, check_listener_pool
+from overcast.loadbalancer.children import Changed, Editor, apply_common, check_listener_pool
 from overcast.loadbalancer.errors import invalid, invalid_subresource, unsupported_option, validation
 from overcast.loadbalancer.fields import parse, unwrap
 from overcast.loadbalancer.specs import POOL, POOL_UPDATABLE, take_owner, updates
@@ -116,14 +116,9 @@ class Pools(Editor):
             check_not_deleting("pool", rec)
             self._check_values(values, rec.protocol)
             self._mark(s, rec, c.PENDING_UPDATE)
-            for key in ("name", "description"):
-                if key in values:
-                    setattr(rec, key, values[key] or "")
-            for key in ("admin_state_up", "lb_algorithm"):
-                if values.get(key) is not None:
-                    setattr(rec, key, values[key])
-            if "tags" in values:
-                rec.tags = values["tags"] or []
+            apply_common(rec, values)
+            if values.get("lb_algorithm") is not None:
+                rec.lb_algorithm = values["lb_algorithm"]
             if "session_persistence" in values:
                 rec.session_persistence = persistence(values["session_persistence"])
             return "pool", rec.id, rec.loadbalancer_id
