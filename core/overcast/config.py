@@ -100,6 +100,9 @@ class ApiSection(_Section):
     # every request body, whatever its type; image and object data have their services' limits
     max_request_body: int = Field(default=1024 * 1024, ge=1024)
     workers: int = Field(default=1, ge=1)
+    # requests each API process runs at once, the others queued in arrival order
+    # (overcast.api.admission); 0: no queue
+    request_slots: int = Field(default=8, ge=0)
     # HTTPS: the server's certificate (chain) and key files, relative to the data dir or absolute;
     # ``overcast reload`` serves replaced files to new connections
     tls_cert: str = ""

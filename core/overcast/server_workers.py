@@ -74,16 +74,44 @@ def listen(config: Config, port: int, what: str) -> socket.socket:
     """A listening TCP socket on ``[api] host`` and ``port``, inheritable by workers."""
     host = config.api.host or "0.0.0.0"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # a port in use is refused here as before: SO_REUSEPORT (below, for own_listener) would
+    # otherwise let a second cloud bind the port beside this one and share its connections
+    probe = socket.socket(family, socket.SOCK_STREAM)
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        probe.close()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError as exc:
+        probe.close()
         sock.close()
         raise ConfigError(f"{config.path}: {what} {port}: {exc.strerror}") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def own_listener(inherited: socket.socket) -> socket.socket:
+    """A worker's own listening socket on the address of ``inherited`` (``overcast up``'s,
+    made by :func:`listen`), in the same ``SO_REUSEPORT`` group: the kernel then spreads new
+    connections over the processes by their addresses. On the one inherited socket, the process
+    that woke first accepted every connection queued by then (asyncio accepts in a loop), so a
+    burst of new connections could land on one process while the others idled. The inherited
+    socket is closed here (``overcast up`` keeps accepting on it)."""
+    own = socket.socket(inherited.family, socket.SOCK_STREAM)
+    try:
+        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        own.bind(inherited.getsockname())
+        own.listen(2048)
+    except OSError:
+        own.close()
+        raise
+    inherited.close()
+    return own
 
 
 #: the title each process shows in ``ps`` (``setproctitle``)
@@ -463,7 +491,9 @@ def serve_worker(options: _WorkerOptions, prepared: PreparedWorker | None = None
     if prepared.tls is not None:
         signal.signal(signal.SIGHUP, lambda *_: prepared.tls.reload())
     try:
-        prepared.server.run(sockets=[socket.socket(fileno=options.fd)])
+        inherited = socket.socket(fileno=options.fd)
+        listener = own_listener(inherited) if options.kind == "api" else inherited
+        prepared.server.run(sockets=[listener])
     finally:
         prepared.runtime.close()
 

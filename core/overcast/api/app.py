@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from overcast import __version__
+from overcast.api.admission import Admission
 from overcast.api.errors import error_response, overcast_error_response
 from overcast.api.lazy import LazyRouter
 from overcast.api.middleware import BodyLimitMiddleware, FastPathMiddleware, RequestIdAndLogMiddleware, RouteLimit
@@ -64,7 +65,8 @@ LAZY_APIS: dict[str, str] = {
 
 class OvercastAPI(FastAPI):
     """FastAPI with Overcast's plain ASGI layers outermost:
-    request id and access log -> body limit -> fast paths -> FastAPI.
+    request id and access log -> admission (:mod:`overcast.api.admission`) -> body limit
+    -> fast paths -> FastAPI.
 
     (``add_middleware`` would put them inside FastAPI's error, telemetry and body-limit
     middlewares, which every request, hot or not, would then cross first.)"""
@@ -78,6 +80,7 @@ class OvercastAPI(FastAPI):
         body_limit: int,
         route_limits: list[RouteLimit] | None = None,
         wrappers: list[Any] | None = None,
+        request_slots: int = 0,
     ) -> None:
         inner: Any = super().__call__
         for wrapper in wrappers or ():  # a module's own ASGI layer (the dashboard's headers)
@@ -85,6 +88,8 @@ class OvercastAPI(FastAPI):
         if fast_paths or fast_routes:
             inner = FastPathMiddleware(inner, routes=fast_paths, exact=fast_routes)
         inner = BodyLimitMiddleware(inner, limit=body_limit, routes=route_limits or ())
+        if request_slots:
+            inner = Admission(inner, slots=request_slots)
         self._outer = RequestIdAndLogMiddleware(inner)
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
@@ -174,5 +179,12 @@ def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAP
         if hasattr(module, "ASGI_WRAPPER"):
             wrappers.append(module.ASGI_WRAPPER)
 
-    app.wrap(fast_paths, fast_routes, runtime.config.api.max_request_body, route_limits, wrappers)
+    app.wrap(
+        fast_paths,
+        fast_routes,
+        runtime.config.api.max_request_body,
+        route_limits,
+        wrappers,
+        request_slots=runtime.config.api.request_slots,
+    )
     return app
