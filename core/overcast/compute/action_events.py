@@ -21,11 +21,12 @@ import traceback
 import uuid as uuidlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from overcast.context import RequestContext
+from overcast.db.group import GroupCommit
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import InstanceAction, InstanceActionEvent
 from overcast.errors import OvercastError
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 #: the host of the steps the API takes itself (Nova's API ``CONF.host``)
 API_HOST = socket.gethostname()
+
+_A = cast(Table, InstanceAction.__table__)
+_E = cast(Table, InstanceActionEvent.__table__)
 
 SUCCESS = "Success"
 ERROR = "Error"
@@ -55,55 +59,59 @@ class Step:
 
 
 class ActionEvents:
-    def __init__(self, db: Any) -> None:
-        self.db = db
+    """Recording of events; each start and finish is one job of ``writes`` (concurrent
+    tasks' events share a transaction), in plain statements."""
 
-    def _action(self, s: Any, uuid: str, request_id: str | None, actions: Iterable[str]) -> InstanceAction | None:
-        stmt = select(InstanceAction).where(InstanceAction.instance_uuid == uuid)
-        if request_id:
-            stmt = stmt.where(InstanceAction.request_id == request_id)
-        names = list(actions)
-        if names:
-            stmt = stmt.where(InstanceAction.action.in_(names))
-        return s.scalars(stmt.order_by(InstanceAction.id.desc()).limit(1)).first()
+    def __init__(self, db: Any, writes: GroupCommit | None = None) -> None:
+        self.db = db
+        self.writes = writes if writes is not None else GroupCommit(db)
 
     def start(
         self, uuid: str, name: str, host: str | None, *, request_id: str | None = None, actions: Iterable[str] = ()
     ) -> int | None:
         """Record the start of event ``name``; its id, or ``None`` if its action is not found."""
         now = utcnow()
-        with self.db.session() as s:
-            action = self._action(s, uuid, request_id, actions)
-            if action is None:
-                log.debug("server %s: no action for event %s (request %s)", uuid, name, request_id)
+        stmt = select(_A.c.id).where(_A.c.instance_uuid == uuid)
+        if request_id:
+            stmt = stmt.where(_A.c.request_id == request_id)
+        names = list(actions)
+        if names:
+            stmt = stmt.where(_A.c.action.in_(names))
+        stmt = stmt.order_by(_A.c.id.desc()).limit(1)
+
+        def write(s: Any) -> int | None:
+            action_id = s.execute(stmt).scalar()
+            if action_id is None:
                 return None
-            event = InstanceActionEvent(action_id=action.id, event=name, start_time=now, host=host)
-            s.add(event)
-            action.updated_at = now
-            s.flush()
-            return event.id
+            row = {"action_id": action_id, "event": name, "start_time": now, "host": host}
+            event_id = s.execute(_E.insert().values(row)).inserted_primary_key[0]
+            s.execute(_A.update().where(_A.c.id == action_id).values(updated_at=now))
+            return int(event_id)
+
+        event_id = self.writes.run(write)
+        if event_id is None:
+            log.debug("server %s: no action for event %s (request %s)", uuid, name, request_id)
+        return event_id
 
     def finish(self, event_id: int | None, exc: BaseException | None = None) -> None:
         """Record the end of an event: ``Success``, or ``Error`` with ``exc``'s traceback."""
         if event_id is None:
             return
         now = utcnow()
-        with self.db.session() as s:
-            event = s.get(InstanceActionEvent, event_id)
-            if event is None:  # the server and its actions were purged meanwhile
-                return
-            event.finish_time = now
-            if exc is None:
-                event.result = SUCCESS
-            else:
-                event.result = ERROR
-                event.traceback = "".join(traceback.format_exception(exc))
-                event.details = exc.message if isinstance(exc, OvercastError) else str(exc) or type(exc).__name__
-            action = s.get(InstanceAction, event.action_id)
-            if action is not None:
-                action.updated_at = now
-                if exc is not None:
-                    action.message = ERROR
+        values: dict[str, Any] = {"finish_time": now, "result": SUCCESS}
+        action_values: dict[str, Any] = {"updated_at": now}
+        if exc is not None:
+            values["result"] = ERROR
+            values["traceback"] = "".join(traceback.format_exception(exc))
+            values["details"] = exc.message if isinstance(exc, OvercastError) else str(exc) or type(exc).__name__
+            action_values["message"] = ERROR
+        of_event = select(_E.c.action_id).where(_E.c.id == event_id).scalar_subquery()
+
+        def write(s: Any) -> None:
+            s.execute(_E.update().where(_E.c.id == event_id).values(values))
+            s.execute(_A.update().where(_A.c.id == of_event).values(action_values))
+
+        self.writes.run(write)
 
     @contextmanager
     def event(

@@ -109,7 +109,7 @@ class ComputeService:
             self.writes,
         )
         self.transitions = Transitions(runtime, self.writes)
-        self.events = ActionEvents(runtime.db)
+        self.events = ActionEvents(runtime.db, self.writes)
         self.runner = TaskRunner(section.task_workers)
         self.tasks = ServerTasks(self)
         self.migrations = MigrationTasks(self.tasks)
