@@ -96,6 +96,36 @@ def test_server_views_match_tempest_at_every_version(api, api_flavor, compute):
         check(r, S, "show_instance_action", v)
 
 
+def test_instance_action_events_match_tempest(api, api_flavor, compute):
+    """Actions with events, one finished with ``Success`` and one with ``Error`` (and its
+    traceback), as the owner and as an admin, around 2.51 (events for owners) and 2.62
+    (``host``/``hostId``)."""
+    server_id = _boot(api, api_flavor["id"], compute)
+    assert api("POST", f"/servers/{server_id}/action", json={"os-stop": None}).status_code == 202
+    api_wait(api, compute, server_id, "SHUTOFF")
+    # a volume that is not attached: the compute_extend_volume step fails
+    event = {"name": "volume-extended", "server_uuid": server_id, "tag": str(uuid.uuid4())}
+    assert api("POST", "/os-server-external-events", "admin", {"events": [event]}, version="2.51").status_code == 200
+    compute.runner.wait_idle(timeout=10)
+    actions = api("GET", f"/servers/{server_id}/os-instance-actions").json()["instanceActions"]
+    request_ids = {a["action"]: a["request_id"] for a in actions}
+    results = set()
+    for v in ["2.1", "2.50", "2.51", "2.58", "2.61", "2.62", MAX]:
+        for who in ("p1", "admin"):
+            for action in ("stop", "extend_volume"):
+                r = api("GET", f"/servers/{server_id}/os-instance-actions/{request_ids[action]}", who, version=v)
+                shown = check(r, S, "show_instance_action", v)["instanceAction"]
+                later = avr.APIVersionRequest(v) >= avr.APIVersionRequest("2.51")
+                assert ("events" in shown) == (who == "admin" or later), (v, who)
+                results |= {(who, e["result"], e.get("traceback") is not None) for e in shown.get("events", [])}
+    assert results == {
+        ("p1", "Success", False),
+        ("p1", "Error", False),
+        ("admin", "Success", False),
+        ("admin", "Error", True),
+    }
+
+
 @pytest.mark.parametrize("v", ["2.1", "2.26", "2.47", "2.57", "2.71", MAX])
 def test_rebuild_and_create_match_tempest(api, api_flavor, compute, v):
     later = avr.APIVersionRequest(v) >= avr.APIVersionRequest("2.37")

@@ -91,7 +91,7 @@ class Backups:
         return image_id, req.rotation
 
     def run(self, uuid: str, image_id: str, req: BackupRequest) -> None:
-        if self.svc.tasks.snapshot(uuid, image_id, req.name):
+        if self.svc.tasks.snapshot(uuid, image_id, req.name, backup=True):
             self.rotate(uuid, req.backup_type, req.rotation)
 
     def rotate(self, uuid: str, backup_type: str, rotation: int) -> list[str]:

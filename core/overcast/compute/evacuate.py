@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
+from overcast.compute.action_events import compute_event
 from overcast.compute.hoststate import reported_capabilities
 from overcast.compute.moved_volumes import MovedVolumes, VolumeMove
 from overcast.compute.records import get_instance, instance_of
@@ -111,20 +112,21 @@ class Evacuations:
         mig_id = self._migration(uuid, source, dest)
         instance = dataclasses.replace(instance_of(rec), host=dest)
         move: VolumeMove | None = None
-        try:
-            vifs = self.svc.migrations.vifs_on(uuid, dest)
-            on = self.tasks.host(dest)
-            move = self.volumes.to(uuid, dest)
-            info = self.tasks.hv(LONG_RPC).spawn(
-                host=on,
-                instance=instance,
-                image=image_to_fetch(instance.image),
-                network_info=vifs,
-                block_devices=move.devices,
-            )
-            if rec.vm_state == st.STOPPED:
-                self.tasks.power_off(on, instance)
-                info = self.tasks.hv().get_info(host=on, instance=instance)
+        try:  # Nova rebuilds an evacuated server on the destination (its rebuild_instance)
+            with self.svc.events.event(uuid, compute_event("rebuild_instance"), dest, actions=("evacuate",)):
+                vifs = self.svc.migrations.vifs_on(uuid, dest)
+                on = self.tasks.host(dest)
+                move = self.volumes.to(uuid, dest)
+                info = self.tasks.hv(LONG_RPC).spawn(
+                    host=on,
+                    instance=instance,
+                    image=image_to_fetch(instance.image),
+                    network_info=vifs,
+                    block_devices=move.devices,
+                )
+                if rec.vm_state == st.STOPPED:
+                    self.tasks.power_off(on, instance)
+                    info = self.tasks.hv().get_info(host=on, instance=instance)
         except Exception as exc:  # noqa: BLE001 - the server stays on its (dead) host
             if move is not None:
                 self.volumes.back(uuid, move)

@@ -6,8 +6,11 @@ when some were not accepted and 404 when none was.
 What an accepted event does here: ``network-changed`` and the ``network-vif-*`` events
 re-read the server's addresses from the network service (the ``addresses`` of its views);
 ``power-update`` (2.76) re-reads the guest's power state from its hypervisor when no task is
-under way; ``volume-extended`` (2.51) needs nothing more (the hypervisor sees the new size
-of a volume at its next read of the device)."""
+under way; ``volume-extended`` (2.51, its ``tag`` the volume's id) makes the guest see the
+volume's new size. As in Nova, those two are recorded as actions of the server (by the
+caller): ``extend_volume``, and ``start`` / ``stop`` for ``POWER_ON`` / ``POWER_OFF``, each
+with the event of Nova's compute manager (``compute_extend_volume``,
+``compute_power_update``)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ import logging
 import uuid as uuidlib
 from typing import Any
 
+from overcast.compute.action_events import compute_event
 from overcast.compute.peers import instance_addresses
+from overcast.context import RequestContext
 from overcast.db.models.compute import InstanceRecord
 from overcast.errors import BadRequest, NotFound
 
@@ -73,7 +78,16 @@ def _check(body: Any, version: tuple[int, int]) -> list[dict]:
     return events
 
 
-def create(runtime: Any, body: Any, version: tuple[int, int]) -> tuple[list[dict], int]:
+def _action(event: dict) -> str | None:
+    """The action an accepted event is recorded as (Nova's ``external_instance_event``)."""
+    if event["name"] == "volume-extended":
+        return "extend_volume"
+    if event["name"] == "power-update":
+        return "start" if event.get("tag") == "POWER_ON" else "stop"
+    return None
+
+
+def create(runtime: Any, ctx: RequestContext, body: Any, version: tuple[int, int]) -> tuple[list[dict], int]:
     """Answer each event; returns the events as answered and the request's status."""
     events = _check(body, version)
     answered: list[dict] = []
@@ -96,12 +110,17 @@ def create(runtime: Any, body: Any, version: tuple[int, int]) -> tuple[list[dict
             else:
                 out.update(status=out.get("status", "completed"), code=200)
                 accepted.append((out, rec))
-        hosted = [(e["name"], r.uuid) for e, r in accepted]
+        hosted = [(e, r.uuid, r.project_id) for e, r in accepted]
     if not hosted:
         raise NotFound("No instances found for any event")
-    for name, server in hosted:
+    for event, server, project_id in hosted:
+        name = event["name"]
+        action = _action(event)
+        request_id = runtime.compute.events.record_action(server, action, ctx, project_id) if action else None
         log.info("external event %s for server %s", name, server)
-        runtime.compute.runner.submit(f"external event {name} {server}", _handle, runtime, name, server)
+        runtime.compute.runner.submit(
+            f"external event {name} {server}", _handle, runtime, name, server, event.get("tag"), request_id
+        )
     return answered, status
 
 
@@ -116,12 +135,16 @@ def refresh_addresses(runtime: Any, server: str) -> None:
             rec.addresses = dict(addresses)
 
 
-def _handle(runtime: Any, name: str, server: str) -> None:
+def _handle(runtime: Any, name: str, server: str, tag: str | None = None, request_id: str | None = None) -> None:
     if name.startswith("network-"):
         refresh_addresses(runtime, server)
-    elif name == "power-update":
+    elif name == "volume-extended" and request_id is not None:
+        runtime.compute.volumes.extend_guest(server, str(tag or ""), request_id)
+    elif name == "power-update" and request_id is not None:
         with runtime.db.session() as s:
             rec = s.get(InstanceRecord, server)
             idle = rec is not None and rec.task_state is None and not rec.deleted
-        if idle:
-            runtime.compute.tasks.sync_power_state(server)
+            host = rec.host if rec is not None else None
+        with runtime.compute.events.event(server, compute_event("power_update"), host, request_id=request_id):
+            if idle:
+                runtime.compute.tasks.sync_power_state(server)

@@ -30,6 +30,7 @@ from collections import defaultdict
 from typing import Any
 
 from overcast.compute import states as st
+from overcast.compute.action_events import compute_event
 from overcast.compute.peers import require
 from overcast.compute.records import configured_host, get_instance, instance_of
 from overcast.context import RequestContext
@@ -261,22 +262,38 @@ class InterfaceAttachments:
                 raise BadRequest(f"Tagged network interface attach is not supported for instance {uuid}.")
             if not net_id and not port_id:
                 net_id = self._pick_network(ctx, net)
-            made = self._allocate(ctx, net, uuid, host, net_id, port_id, fixed_ip)
+            events = self.runtime.compute.events
+            request_id = events.record_action(uuid, "attach_interface", ctx, instance.project_id)
+            with events.event(uuid, compute_event("attach_interface"), host, request_id=request_id):
+                return self._plug(ctx, net, uuid, instance, host, net_id, port_id, fixed_ip)
+
+    def _plug(
+        self,
+        ctx: RequestContext,
+        net: Any,
+        uuid: str,
+        instance: Instance,
+        host: str,
+        net_id: str | None,
+        port_id: str | None,
+        fixed_ip: str | None,
+    ) -> dict[str, Any]:
+        """Allocate (or take) the port, bind it on the host and plug it into the guest."""
+        made = self._allocate(ctx, net, uuid, host, net_id, port_id, fixed_ip)
+        try:
+            vif = net.bind_port(ctx, made, host)  # plumbs the port's network on the host first
+            self._hv().attach_interface(host=configured_host(self.runtime, host), instance=instance, vif=vif)
+        except Exception as exc:
+            log.warning("attaching port %s to %s failed: %s", made, uuid, exc)
             try:
-                vif = net.bind_port(ctx, made, host)  # plumbs the port's network on the host first
-                self._hv().attach_interface(host=configured_host(self.runtime, host), instance=instance, vif=vif)
-            except Exception as exc:
-                log.warning("attaching port %s to %s failed: %s", made, uuid, exc)
-                try:
-                    net.release_port(ctx, uuid, made)
-                except Exception:  # noqa: BLE001 - the attach failure is what the caller needs
-                    log.exception("could not release port %s after a failed attach", made)
-                if isinstance(exc, DriverError):
-                    raise DriverError(f"Failed to attach network adapter device to {uuid}") from exc
-                raise
-            self._refresh_addresses(uuid)
-            self._record(ctx, uuid, "attach_interface", instance.project_id)
-            return net.ports.get(ctx, made)
+                net.release_port(ctx, uuid, made)
+            except Exception:  # noqa: BLE001 - the attach failure is what the caller needs
+                log.exception("could not release port %s after a failed attach", made)
+            if isinstance(exc, DriverError):
+                raise DriverError(f"Failed to attach network adapter device to {uuid}") from exc
+            raise
+        self._refresh_addresses(uuid)
+        return net.ports.get(ctx, made)
 
     def detach(self, ctx: RequestContext, uuid: str, port_id: str) -> None:
         net = self._net()
@@ -286,12 +303,14 @@ class InterfaceAttachments:
                 raise NotFound(f"Port {port_id} is not attached")
             if not self._supports(host, "detach_interface"):
                 raise NotImplementedByBackend("The requested functionality is not supported.")
-            vif = self._vif(net, uuid, port_id)
-            if vif is not None:
-                self._hv().detach_interface(host=configured_host(self.runtime, host), instance=instance, vif=vif)
-            net.release_port(ctx, uuid, port_id)
-            self._refresh_addresses(uuid)
-            self._record(ctx, uuid, "detach_interface", instance.project_id)
+            events = self.runtime.compute.events
+            request_id = events.record_action(uuid, "detach_interface", ctx, instance.project_id)
+            with events.event(uuid, compute_event("detach_interface"), host, request_id=request_id):
+                vif = self._vif(net, uuid, port_id)
+                if vif is not None:
+                    self._hv().detach_interface(host=configured_host(self.runtime, host), instance=instance, vif=vif)
+                net.release_port(ctx, uuid, port_id)
+                self._refresh_addresses(uuid)
 
     # --- Nova's multinic actions (addFixedIp / removeFixedIp, before 2.44) ----------------------
 

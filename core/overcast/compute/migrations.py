@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
+from overcast.compute.action_events import API_HOST, compute_event
 from overcast.compute.moved_volumes import MovedVolumes, VolumeMove
 from overcast.compute.peers import rebind_ports
 from overcast.compute.records import flavor_from, flavor_snapshot, instance_of
@@ -28,6 +29,10 @@ from overcast.db.values import load, store
 from overcast.types import Flavor, MigrationData
 
 log = logging.getLogger(__name__)
+
+
+#: the actions a cold migration or resize task belongs to
+MOVES = ("migrate", "resize")
 
 
 class _Superseded(Exception):
@@ -51,6 +56,7 @@ class MigrationTasks:
         self.db = tasks.db
         self.t = tasks.t
         self.volumes = MovedVolumes(tasks.svc.runtime)
+        self.events = tasks.svc.events
 
     def _claim_destination(self, rec, target: str | None, flavor: Flavor | None = None, same_host: bool = False) -> str:
         """Schedule and claim a host of the source's driver for ``flavor`` (the server's own
@@ -125,7 +131,8 @@ class MigrationTasks:
         was_running = rec.vm_state == st.ACTIVE
         same_host = resize and self.svc.runtime.config.compute.allow_resize_to_same_host
         try:
-            dest = self._claim_destination(rec, target, new, same_host=same_host)
+            with self.events.event(uuid, "conductor_migrate_server", API_HOST, actions=MOVES):
+                dest = self._claim_destination(rec, target, new, same_host=same_host)
         except Exception as exc:  # noqa: BLE001 - no destination: nothing changed
             self._undo_quota(rec, old, new)
             self.t.fault(uuid, exc, task_state=None)
@@ -136,22 +143,24 @@ class MigrationTasks:
         data = None
         move: VolumeMove | None = None
         try:
-            self._step(uuid, st.RESIZE_PREP, st.RESIZE_MIGRATING)
-            hv, on_source, on_dest = self.tasks.hv(LONG_RPC), self.tasks.host(source), self.tasks.host(dest)
-            data = hv.migrate_disk_and_power_off(host=on_source, instance=instance, dest=on_dest, flavor=new)
-            self._set_migration(mig_id, "migrating", data)
-            self._step(uuid, st.RESIZE_MIGRATING, st.RESIZE_MIGRATED)
-            self._step(uuid, st.RESIZE_MIGRATED, st.RESIZE_FINISH)
-            move = self.volumes.to(uuid, dest)
-            info = hv.finish_migration(
-                host=on_dest,
-                instance=moved,
-                image=image_to_fetch(moved.image),
-                migration=data,
-                network_info=self.vifs_on(uuid, dest),
-                block_devices=move.devices,
-                power_on=was_running,
-            )
+            with self.events.event(uuid, compute_event("resize_instance"), source, actions=MOVES):
+                self._step(uuid, st.RESIZE_PREP, st.RESIZE_MIGRATING)
+                hv, on_source, on_dest = self.tasks.hv(LONG_RPC), self.tasks.host(source), self.tasks.host(dest)
+                data = hv.migrate_disk_and_power_off(host=on_source, instance=instance, dest=on_dest, flavor=new)
+                self._set_migration(mig_id, "migrating", data)
+                self._step(uuid, st.RESIZE_MIGRATING, st.RESIZE_MIGRATED)
+            with self.events.event(uuid, compute_event("finish_resize"), dest, actions=MOVES):
+                self._step(uuid, st.RESIZE_MIGRATED, st.RESIZE_FINISH)
+                move = self.volumes.to(uuid, dest)
+                info = hv.finish_migration(
+                    host=on_dest,
+                    instance=moved,
+                    image=image_to_fetch(moved.image),
+                    migration=data,
+                    network_info=self.vifs_on(uuid, dest),
+                    block_devices=move.devices,
+                    power_on=was_running,
+                )
         except _Superseded:  # deleted meanwhile: the delete task owns the server now
             if move is not None:
                 self.volumes.back(uuid, move)
@@ -227,11 +236,14 @@ class MigrationTasks:
         if rec is None or mig is None:
             self.t.finish(uuid, task_state=None)
             return
-        try:
-            self._drop_source(rec, mig)
-        except Exception as exc:  # noqa: BLE001 - still resized; the user may retry
-            self.t.fault(uuid, exc, task_state=None)
-            return
+        event = compute_event("confirm_resize")
+        with self.events.event(uuid, event, mig.source_host, actions=("confirmResize",)) as step:
+            try:
+                self._drop_source(rec, mig)
+            except Exception as exc:  # noqa: BLE001 - still resized; the user may retry
+                step.failed(exc)
+                self.t.fault(uuid, exc, task_state=None)
+                return
         vm_state = st.ACTIVE if rec.power_state == "running" else st.STOPPED
         self.t.finish(uuid, vm_state=vm_state, task_state=None)
 
@@ -271,22 +283,25 @@ class MigrationTasks:
         old, new = self._flavors(rec, mig)
         instance = instance_of(rec)
         was_running = rec.power_state == "running"
+        reverts = ("revertResize",)
         try:
-            if mig.dest_host != mig.source_host:
-                self.tasks.hv(LONG_RPC).destroy(
-                    host=self.tasks.host(mig.dest_host), instance=instance, destroy_disks=True
+            with self.events.event(uuid, compute_event("revert_resize"), mig.dest_host, actions=reverts):
+                if mig.dest_host != mig.source_host:
+                    self.tasks.hv(LONG_RPC).destroy(
+                        host=self.tasks.host(mig.dest_host), instance=instance, destroy_disks=True
+                    )
+            with self.events.event(uuid, compute_event("finish_revert_resize"), mig.source_host, actions=reverts):
+                vifs = self.vifs_on(uuid, mig.source_host)
+                devices = self.volumes.revert(uuid, mig.source_host, mig.dest_host)
+                reverted = dataclasses.replace(instance, flavor=old, host=mig.source_host)
+                self.tasks.hv(LONG_RPC).finish_revert_migration(
+                    host=self.tasks.host(mig.source_host),
+                    instance=reverted,
+                    migration=data,
+                    network_info=vifs,
+                    block_devices=devices,
+                    power_on=was_running,
                 )
-            vifs = self.vifs_on(uuid, mig.source_host)
-            devices = self.volumes.revert(uuid, mig.source_host, mig.dest_host)
-            reverted = dataclasses.replace(instance, flavor=old, host=mig.source_host)
-            self.tasks.hv(LONG_RPC).finish_revert_migration(
-                host=self.tasks.host(mig.source_host),
-                instance=reverted,
-                migration=data,
-                network_info=vifs,
-                block_devices=devices,
-                power_on=was_running,
-            )
         except Exception as exc:  # noqa: BLE001
             self.t.fault(uuid, exc, task_state=None)
             return
@@ -310,8 +325,10 @@ class MigrationTasks:
         if rec is None or not rec.host:
             return
         source = rec.host
+        lives = ("live-migration",)
         try:
-            dest = self._claim_destination(rec, target)
+            with self.events.event(uuid, "conductor_live_migrate_instance", API_HOST, actions=lives):
+                dest = self._claim_destination(rec, target)
         except Exception as exc:  # noqa: BLE001
             self.t.fault(uuid, exc, task_state=None)
             return
@@ -319,21 +336,27 @@ class MigrationTasks:
         instance = instance_of(rec)
         moved = False
         move: VolumeMove | None = None
+        event = self.events.event
         try:
             on_source, on_dest = self.tasks.host(source), self.tasks.host(dest)
-            data = self.tasks.hv().check_can_live_migrate_destination(host=on_dest, instance=instance, source=on_source)
-            vifs = self.vifs_on(uuid, dest)
+            with event(uuid, compute_event("check_can_live_migrate_destination"), dest, actions=lives):
+                data = self.tasks.hv().check_can_live_migrate_destination(
+                    host=on_dest, instance=instance, source=on_source
+                )
             hv = self.tasks.hv(LONG_RPC)
-            move = self.volumes.to(uuid, dest)
-            data = hv.pre_live_migration(
-                host=on_dest, instance=instance, migration=data, network_info=vifs, block_devices=move.devices
-            )
+            with event(uuid, compute_event("pre_live_migration"), dest, actions=lives):
+                vifs = self.vifs_on(uuid, dest)
+                move = self.volumes.to(uuid, dest)
+                data = hv.pre_live_migration(
+                    host=on_dest, instance=instance, migration=data, network_info=vifs, block_devices=move.devices
+                )
             self._set_migration(mig_id, "running", data)
-            hv.live_migration(host=on_source, instance=instance, dest=on_dest, migration=data)
-            moved = True
-            self.volumes.finish(uuid, move)
-            self.t.finish(uuid, host=dest, availability_zone=self.zone_of(dest))
-            hv.post_live_migration(host=on_source, instance=instance, migration=data)
+            with event(uuid, compute_event("live_migration"), source, actions=lives):
+                hv.live_migration(host=on_source, instance=instance, dest=on_dest, migration=data)
+                moved = True
+                self.volumes.finish(uuid, move)
+                self.t.finish(uuid, host=dest, availability_zone=self.zone_of(dest))
+                hv.post_live_migration(host=on_source, instance=instance, migration=data)
         except Exception as exc:  # noqa: BLE001
             if not moved:
                 if move is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from overcast.agent.hypervisor import image_to_fetch
+from overcast.compute.action_events import compute_event
 from overcast.compute import states as st
 from overcast.compute.peers import lookup_image
 from overcast.compute.records import get_instance, image_snapshot, instance_of
@@ -100,29 +101,34 @@ class Rescues:
         rec = tasks._load(uuid)
         if rec is None or not rec.host or rec.task_state != st.RESCUING:
             return
-        try:
-            info = tasks.hv(RESCUE_RPC).rescue(
-                host=tasks.host(rec.host), instance=instance_of(rec), image=image_to_fetch(image)
+        with self.svc.events.event(uuid, compute_event("rescue_instance"), rec.host, actions=("rescue",)) as step:
+            try:
+                info = tasks.hv(RESCUE_RPC).rescue(
+                    host=tasks.host(rec.host), instance=instance_of(rec), image=image_to_fetch(image)
+                )
+            except Exception as exc:  # noqa: BLE001 - recorded; the guest's state is read back
+                step.failed(exc)
+                self.svc.transitions.fault(uuid, exc)
+                tasks.sync_power_state(uuid)
+                return
+            self.svc.transitions.advance(
+                uuid, st.RESCUING, vm_state=st.RESCUED, task_state=None, power_state=info.state.value
             )
-        except Exception as exc:  # noqa: BLE001 - recorded; the guest's state is read back
-            self.svc.transitions.fault(uuid, exc)
-            tasks.sync_power_state(uuid)
-            return
-        self.svc.transitions.advance(
-            uuid, st.RESCUING, vm_state=st.RESCUED, task_state=None, power_state=info.state.value
-        )
 
     def run_unrescue(self, uuid: str) -> None:
         tasks = self.svc.tasks
         rec = tasks._load(uuid)
         if rec is None or not rec.host or rec.task_state != st.UNRESCUING:
             return
-        try:
-            info = tasks.hv(RESCUE_RPC).unrescue(host=tasks.host(rec.host), instance=instance_of(rec))
-        except Exception as exc:  # noqa: BLE001 - stays RESCUE with the fault
-            self.svc.transitions.fault(uuid, exc, task_state=None)
-            return
-        self.svc.transitions.advance(
-            uuid, st.UNRESCUING, vm_state=st.vm_state_for_power(info.state), task_state=None,
-            power_state=info.state.value,
-        )  # fmt: skip
+        event = compute_event("unrescue_instance")
+        with self.svc.events.event(uuid, event, rec.host, actions=("unrescue",)) as step:
+            try:
+                info = tasks.hv(RESCUE_RPC).unrescue(host=tasks.host(rec.host), instance=instance_of(rec))
+            except Exception as exc:  # noqa: BLE001 - stays RESCUE with the fault
+                step.failed(exc)
+                self.svc.transitions.fault(uuid, exc, task_state=None)
+                return
+            self.svc.transitions.advance(
+                uuid, st.UNRESCUING, vm_state=st.vm_state_for_power(info.state), task_state=None,
+                power_state=info.state.value,
+            )  # fmt: skip

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from overcast.agent import agent_topic
 from overcast.compute import states as st
+from overcast.compute.action_events import API_HOST, ActionEvents
 from overcast.compute.boot_volumes import BootVolumes
 from overcast.compute.claims import Ratios
 from overcast.compute.consoles import tail_log
@@ -108,6 +109,7 @@ class ComputeService:
             self.writes,
         )
         self.transitions = Transitions(runtime, self.writes)
+        self.events = ActionEvents(runtime.db, self.writes)
         self.runner = TaskRunner(section.task_workers)
         self.tasks = ServerTasks(self)
         self.migrations = MigrationTasks(self.tasks)
@@ -209,7 +211,7 @@ class ComputeService:
     def power_action(self, ctx: RequestContext, uuid: str, action: str) -> None:
         vm_states, task_state, call, done = POWER_ACTIONS[action]
         self.transitions.begin(ctx, uuid, action, vm_states, task_state)
-        self._submit(f"{action} {uuid}", self.tasks.power, uuid, call, done)
+        self._submit(f"{action} {uuid}", self.tasks.power, uuid, call, done, action, f"{action}_instance")
 
     def reboot(self, ctx: RequestContext, uuid: str, reboot_type: str) -> None:
         kind = str(reboot_type).upper()
@@ -226,6 +228,8 @@ class ComputeService:
             uuid,
             lambda t, host, inst: t.hv(LONG_RPC).reboot(host=host, instance=inst, hard=hard),
             st.ACTIVE,
+            "reboot",
+            "reboot_instance",
         )
 
     def create_image(self, ctx: RequestContext, uuid: str, name: str, metadata: dict | None = None) -> str:
@@ -357,21 +361,16 @@ class ComputeService:
     def set_locked(self, ctx: RequestContext, uuid: str, locked: bool, reason: str | None = None) -> None:
         """lock (with an optional ``reason``, 2.73) / unlock: a locked server refuses actions
         from non-admins (409)."""
-        from overcast.db.models.compute import InstanceAction
-
         with self.runtime.db.session() as s:
-            rec = get_instance(s, ctx, uuid)
-            rec.locked = locked
-            rec.locked_reason = reason if locked else None
-            s.add(  # recorded like any other action, as Nova does (issue 18)
-                InstanceAction(
-                    instance_uuid=uuid,
-                    action="lock" if locked else "unlock",
-                    request_id=ctx.request_id,
-                    user_id=ctx.user_id,
-                    project_id=rec.project_id,
-                )
-            )
+            project_id = get_instance(s, ctx, uuid).project_id
+        # recorded like any other action (issue 18), with the event of Nova's API (since Queens)
+        action = "lock" if locked else "unlock"
+        request_id = self.events.record_action(uuid, action, ctx, project_id)
+        with self.events.event(uuid, f"api_{action}", API_HOST, request_id=request_id):
+            with self.runtime.db.session() as s:
+                rec = get_instance(s, ctx, uuid)
+                rec.locked = locked
+                rec.locked_reason = reason if locked else None
 
     def rebuild(self, ctx: RequestContext, uuid: str, body: Any, version: tuple[int, int]) -> Any:
         """Nova's rebuild: the guest and its root disk are made anew from ``imageRef`` on the
@@ -429,6 +428,23 @@ class ComputeService:
             get_instance(s, ctx, uuid, include_deleted=True)
             stmt = select(InstanceAction).where(InstanceAction.instance_uuid == uuid).order_by(InstanceAction.id.desc())
             return list(s.scalars(stmt))
+
+    def instance_action(self, ctx: RequestContext, uuid: str, request_id: str) -> tuple[Any, list, str] | None:
+        """The action of request ``request_id`` on ``uuid``, its events (newest first) and the
+        server's project; ``None`` if there is no such action."""
+        from overcast.db.models.compute import InstanceAction
+
+        with self.runtime.db.session() as s:
+            rec = get_instance(s, ctx, uuid, include_deleted=True)
+            action = s.scalars(
+                select(InstanceAction)
+                .where(InstanceAction.instance_uuid == uuid, InstanceAction.request_id == request_id)
+                .order_by(InstanceAction.id.desc())
+                .limit(1)
+            ).first()
+            if action is None:
+                return None
+            return action, self.events.for_actions(s, [action.id])[action.id], rec.project_id
 
     def confirm_resize(self, ctx: RequestContext, uuid: str) -> None:
         self.transitions.begin(ctx, uuid, "confirmResize", (st.RESIZED,), st.RESIZE_CONFIRMING)

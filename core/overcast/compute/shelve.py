@@ -18,13 +18,14 @@ import logging
 from typing import Any
 
 from overcast.agent.hypervisor import image_to_fetch
+from overcast.compute.action_events import Step, compute_event
 from overcast.compute import states as st
 from overcast.compute.moved_volumes import MovedVolumes
 from overcast.compute.peers import create_snapshot_image, discard_image, lookup_image, optional_service
 from overcast.compute.records import instance_of
 from overcast.context import RequestContext, system_context
 from overcast.db.models.base import utcnow
-from overcast.db.models.compute import BlockDeviceMapping
+from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
 from overcast.db.values import store
 from overcast.types import BlockDevice
 
@@ -74,21 +75,28 @@ class Shelving:
     # --- tasks ----------------------------------------------------------------------------------
 
     def run_shelve(self, uuid: str, image_id: str | None) -> None:
-        tasks, t = self.svc.tasks, self.svc.transitions
+        tasks = self.svc.tasks
         rec = tasks._load(uuid)
         if rec is None or not rec.host or rec.task_state != st.SHELVING:
             return
+        # Nova offloads at once (shelved_offload_time 0) within its shelve_instance's event
+        with self.svc.events.event(uuid, compute_event("shelve_instance"), rec.host, actions=("shelve",)) as step:
+            self._shelve(rec, image_id, step)
+
+    def _shelve(self, rec: InstanceRecord, image_id: str | None, step: Step) -> None:
+        tasks, t, uuid = self.svc.tasks, self.svc.transitions, rec.uuid
         instance = instance_of(rec)
         try:
-            host = tasks.host(rec.host)
+            host = tasks.host(str(rec.host))
             tasks.power_off(host, instance)
             if image_id is not None:
                 t.advance(uuid, st.SHELVING, task_state=st.SHELVING_IMAGE_UPLOADING)
-                self.runtime.agents.compute(rec.host, LONG_RPC).snapshot(
+                self.runtime.agents.compute(str(rec.host), LONG_RPC).snapshot(
                     instance=instance, image_id=image_id, image_name=f"{rec.name}-shelved"
                 )
             info = tasks.hv().get_info(host=host, instance=instance)
         except Exception as exc:  # noqa: BLE001 - the image is dropped, the state read back
+            step.failed(exc)
             if image_id is not None:
                 discard_image(self.runtime, image_id)
             t.fault(uuid, exc)
@@ -105,10 +113,18 @@ class Shelving:
             shelved_image_id=image_id,
         )
         if done is not None and offload:
-            self.run_offload(uuid)
+            self._offload(uuid, step)
 
     def run_offload(self, uuid: str) -> None:
         """The guest and its local disks leave the host; volumes are unexported from it."""
+        rec = self.svc.tasks._load(uuid)
+        if rec is None or rec.task_state != st.SHELVING_OFFLOADING:
+            return
+        event = compute_event("shelve_offload_instance")
+        with self.svc.events.event(uuid, event, rec.host, actions=("shelveOffload",)) as step:
+            self._offload(uuid, step)
+
+    def _offload(self, uuid: str, step: Step) -> None:
         tasks, t = self.svc.tasks, self.svc.transitions
         rec = tasks._load(uuid)
         if rec is None or rec.task_state != st.SHELVING_OFFLOADING:
@@ -119,6 +135,7 @@ class Shelving:
                 tasks.hv(LONG_RPC).destroy(host=tasks.host(host), instance=instance_of(rec), destroy_disks=True)
                 self._unexport_volumes(uuid, host)
             except Exception as exc:  # noqa: BLE001 - stays SHELVED on its host, with the fault
+                step.failed(exc)
                 t.fault(uuid, exc, task_state=None)
                 return
             tasks.release_host(host, rec)
@@ -145,34 +162,39 @@ class Shelving:
         rec = tasks._load(uuid)
         if rec is None or rec.task_state != st.UNSHELVING:
             return
-        if rec.vm_state == st.SHELVED:  # still on its host: power it on
-            try:
-                on = tasks.host(str(rec.host))
-                tasks.hv(LONG_RPC).power_on(host=on, instance=instance_of(rec))
-                info = tasks.hv().get_info(host=on, instance=instance_of(rec))
-            except Exception as exc:  # noqa: BLE001
-                t.fault(uuid, exc, task_state=None)
-                return
-            if t.advance(uuid, st.UNSHELVING, vm_state=st.ACTIVE, task_state=None, power_state=info.state.value):
-                self._drop_image(rec.shelved_image_id, uuid)
+        if rec.vm_state == st.SHELVED:  # still on its host: power it on (Nova's start_instance)
+            event = compute_event("start_instance")
+            with self.svc.events.event(uuid, event, rec.host, actions=("unshelve",)) as step:
+                try:
+                    on = tasks.host(str(rec.host))
+                    tasks.hv(LONG_RPC).power_on(host=on, instance=instance_of(rec))
+                    info = tasks.hv().get_info(host=on, instance=instance_of(rec))
+                except Exception as exc:  # noqa: BLE001
+                    step.failed(exc)
+                    t.fault(uuid, exc, task_state=None)
+                    return
+                if t.advance(uuid, st.UNSHELVING, vm_state=st.ACTIVE, task_state=None, power_state=info.state.value):
+                    self._drop_image(rec.shelved_image_id, uuid)
             return
         host = None
         try:
             host = self.svc.scheduler.select_and_claim(tasks.schedule_request(rec))
             zone = self.runtime.drivers.hosts[host].availability_zone if host in self.runtime.drivers.hosts else None
             rec = t.advance(uuid, st.UNSHELVING, host=host, availability_zone=zone) or rec
-            vifs = self.svc.migrations.vifs_on(uuid, host)
-            devices = self._export_volumes(ctx, uuid, host)
-            instance = instance_of(rec)
-            if rec.shelved_image_id:
-                instance = dataclasses.replace(instance, image=lookup_image(self.runtime, ctx, rec.shelved_image_id))
-            info = tasks.hv(LONG_RPC).spawn(
-                host=tasks.host(host),
-                instance=instance,
-                image=image_to_fetch(instance.image),
-                network_info=vifs,
-                block_devices=devices,
-            )
+            with self.svc.events.event(uuid, compute_event("unshelve_instance"), host, actions=("unshelve",)):
+                vifs = self.svc.migrations.vifs_on(uuid, host)
+                devices = self._export_volumes(ctx, uuid, host)
+                instance = instance_of(rec)
+                if rec.shelved_image_id:
+                    image = lookup_image(self.runtime, ctx, rec.shelved_image_id)
+                    instance = dataclasses.replace(instance, image=image)
+                info = tasks.hv(LONG_RPC).spawn(
+                    host=tasks.host(host),
+                    instance=instance,
+                    image=image_to_fetch(instance.image),
+                    network_info=vifs,
+                    block_devices=devices,
+                )
         except Exception as exc:  # noqa: BLE001 - back to SHELVED_OFFLOADED, the claim given back
             if host:
                 try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -18,6 +19,7 @@ from sqlalchemy import select
 
 from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
+from overcast.compute.action_events import Step, compute_event
 from overcast.compute.claims import Usage, release
 from overcast.compute.metadata import drive as config_drive
 from overcast.compute.moved_volumes import MovedVolumes
@@ -188,18 +190,20 @@ class ServerTasks:
                 return
             host = chosen
             rec = self.t.advanced(*spawning)
-            vifs = self._allocate_network(ctx, rec, host)
-            rec = config_drive.freeze(self.runtime, rec)  # issue 17: its content, once the ports exist
-            devices = self.svc.boot_volumes.prepare(ctx, rec, host)  # issue 18: made, reserved, exported
-            instance = instance_of(rec)
-            info = self.hv(LONG_RPC).spawn(
-                host=self.host(host),
-                instance=instance,
-                image=image_to_fetch(instance.image),
-                network_info=vifs,
-                block_devices=devices,
-            )
-            self.svc.boot_volumes.complete(ctx, rec, host)
+            build_event = compute_event("_do_build_and_run_instance")
+            with self.svc.events.event(uuid, build_event, host, request_id=ctx.request_id, actions=("create",)):
+                vifs = self._allocate_network(ctx, rec, host)
+                rec = config_drive.freeze(self.runtime, rec)  # issue 17: its content, once the ports exist
+                devices = self.svc.boot_volumes.prepare(ctx, rec, host)  # issue 18: made, reserved, exported
+                instance = instance_of(rec)
+                info = self.hv(LONG_RPC).spawn(
+                    host=self.host(host),
+                    instance=instance,
+                    image=image_to_fetch(instance.image),
+                    network_info=vifs,
+                    block_devices=devices,
+                )
+                self.svc.boot_volumes.complete(ctx, rec, host)
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
             self._build_failed(uuid, host, exc, ctx)
             return
@@ -282,26 +286,15 @@ class ServerTasks:
         rec = self._load(uuid)
         if rec is None or rec.deleted:
             return
-        if rec.vm_state == st.RESIZED:
-            self.svc.migrations.confirm_before_delete(rec)
-        if rec.host:
-            try:
-                self.hv(LONG_RPC).destroy(host=self.host(rec.host), instance=instance_of(rec), destroy_disks=True)
-            except (NotFound, ServiceUnavailable) as exc:
-                log.warning("server %s: deleting locally, host %s: %s", uuid, rec.host, exc)
-            except Exception as exc:  # noqa: BLE001 - recorded; the user may retry the delete
-                self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=None)
+        # Nova deletes a server that never had a host in its API, with no event
+        reporter = (
+            self.svc.events.event(uuid, compute_event("terminate_instance"), rec.host, actions=("delete",))
+            if rec.host
+            else nullcontext(Step())
+        )
+        with reporter as step:
+            if not self._terminate(rec, step):
                 return
-        doomed = self.svc.volumes.detach_all(rec)
-        self.svc.boot_volumes.delete_volumes(doomed)  # issue 18: delete_on_termination
-        if rec.shelved_image_id:  # issue 18: the image it was shelved into goes with it
-            discard_image(self.runtime, rec.shelved_image_id)
-        self._deallocate_network(uuid)
-        with self.db.session() as s:
-            for m in s.scalars(select(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid)):
-                s.delete(m)
-            self.svc.quotas.release(s, rec.project_id, self.svc.quota_deltas(flavor_snapshot(rec)))
-        self.release_host(rec.host, rec)
         now = utcnow()
         self.t.finish(
             uuid,
@@ -313,22 +306,59 @@ class ServerTasks:
             terminated_at=now,
         )
 
+    def _terminate(self, rec: InstanceRecord, step: Step) -> bool:
+        """Destroy the guest and give back what the server held; whether it is gone (else the
+        fault is recorded and the server stays, in ERROR)."""
+        uuid = rec.uuid
+        if rec.vm_state == st.RESIZED:
+            self.svc.migrations.confirm_before_delete(rec)
+        if rec.host:
+            try:
+                self.hv(LONG_RPC).destroy(host=self.host(rec.host), instance=instance_of(rec), destroy_disks=True)
+            except (NotFound, ServiceUnavailable) as exc:
+                log.warning("server %s: deleting locally, host %s: %s", uuid, rec.host, exc)
+            except Exception as exc:  # noqa: BLE001 - recorded; the user may retry the delete
+                step.failed(exc)
+                self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=None)
+                return False
+        doomed = self.svc.volumes.detach_all(rec)
+        self.svc.boot_volumes.delete_volumes(doomed)  # issue 18: delete_on_termination
+        if rec.shelved_image_id:  # issue 18: the image it was shelved into goes with it
+            discard_image(self.runtime, rec.shelved_image_id)
+        self._deallocate_network(uuid)
+        with self.db.session() as s:
+            for m in s.scalars(select(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid)):
+                s.delete(m)
+            self.svc.quotas.release(s, rec.project_id, self.svc.quota_deltas(flavor_snapshot(rec)))
+        self.release_host(rec.host, rec)
+        return True
+
     # --- power actions and snapshots -------------------------------------------------------------
 
-    def power(self, uuid: str, call: Callable[[ServerTasks, Host, Instance], bool], done_vm_state: str) -> None:
+    def power(
+        self,
+        uuid: str,
+        call: Callable[[ServerTasks, Host, Instance], bool],
+        done_vm_state: str,
+        action: str,
+        function: str,
+    ) -> None:
+        """Run the power ``action`` (recorded as the event of Nova's manager ``function``)."""
         rec = self._load(uuid)
         if rec is None or not rec.host:
             return
         instance = instance_of(rec)
-        try:
-            host = self.host(rec.host)
-            call(self, host, instance)
-            info = self.hv().get_info(host=host, instance=instance)
-        except Exception as exc:  # noqa: BLE001 - recorded; state re-read from the hypervisor
-            self.t.fault(uuid, exc)
-            self.sync_power_state(uuid)
-            return
-        self.t.finish(uuid, vm_state=done_vm_state, task_state=None, power_state=info.state.value)
+        with self.svc.events.event(uuid, compute_event(function), rec.host, actions=(action,)) as step:
+            try:
+                host = self.host(rec.host)
+                call(self, host, instance)
+                info = self.hv().get_info(host=host, instance=instance)
+            except Exception as exc:  # noqa: BLE001 - recorded; state re-read from the hypervisor
+                step.failed(exc)
+                self.t.fault(uuid, exc)
+                self.sync_power_state(uuid)
+                return
+            self.t.finish(uuid, vm_state=done_vm_state, task_state=None, power_state=info.state.value)
 
     def sync_power_state(self, uuid: str) -> None:
         """Clear the task and set the vm_state to what the hypervisor reports now."""
@@ -351,22 +381,26 @@ class ServerTasks:
             return
         self.t.finish(uuid, vm_state=st.vm_state_for_power(info.state), task_state=None, power_state=info.state.value)
 
-    def snapshot(self, uuid: str, image_id: str, image_name: str) -> bool:
-        """Snapshot the root disk into the queued image ``image_id``; whether it was uploaded."""
+    def snapshot(self, uuid: str, image_id: str, image_name: str, backup: bool = False) -> bool:
+        """Snapshot the root disk into the queued image ``image_id``; whether it was uploaded
+        (the event of Nova's ``snapshot_instance``, or ``backup_instance`` for a ``backup``)."""
         rec = self._load(uuid)
         if rec is None or not rec.host:
             return False
-        try:
-            self.runtime.agents.compute(rec.host, LONG_RPC).snapshot(
-                instance=instance_of(rec), image_id=image_id, image_name=image_name
-            )
-        except Exception as exc:  # noqa: BLE001 - the image is discarded and the fault recorded
+        action, function = ("createBackup", "backup_instance") if backup else ("createImage", "snapshot_instance")
+        with self.svc.events.event(uuid, compute_event(function), rec.host, actions=(action,)) as step:
             try:
-                discard_image(self.runtime, image_id)
-            except Exception:  # noqa: BLE001
-                log.exception("could not discard failed snapshot image %s", image_id)
-            self.t.fault(uuid, exc, task_state=None)
-            return False
+                self.runtime.agents.compute(rec.host, LONG_RPC).snapshot(
+                    instance=instance_of(rec), image_id=image_id, image_name=image_name
+                )
+            except Exception as exc:  # noqa: BLE001 - the image is discarded and the fault recorded
+                step.failed(exc)
+                try:
+                    discard_image(self.runtime, image_id)
+                except Exception:  # noqa: BLE001
+                    log.exception("could not discard failed snapshot image %s", image_id)
+                self.t.fault(uuid, exc, task_state=None)
+                return False
         self.t.finish(uuid, task_state=None)
         return True
 
@@ -378,23 +412,25 @@ class ServerTasks:
         if rec is None or not rec.host or rec.task_state != st.REBUILDING:
             return
         instance = instance_of(rec)
-        try:
-            host = self.host(rec.host)
-            hv = self.hv(LONG_RPC)
-            hv.destroy(host=host, instance=instance, destroy_disks=True)
-            info = hv.spawn(
-                host=host,
-                instance=instance,
-                image=image_to_fetch(instance.image),
-                network_info=self.vifs_of(uuid),
-                block_devices=MovedVolumes(self.runtime).devices(uuid),
-            )
-            if rec.vm_state == st.STOPPED:
-                self.power_off(host, instance)
-                info = hv.get_info(host=host, instance=instance)
-        except Exception as exc:  # noqa: BLE001 - becomes the server's fault
-            self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=None)
-            return
+        with self.svc.events.event(uuid, compute_event("rebuild_instance"), rec.host, actions=("rebuild",)) as step:
+            try:
+                host = self.host(rec.host)
+                hv = self.hv(LONG_RPC)
+                hv.destroy(host=host, instance=instance, destroy_disks=True)
+                info = hv.spawn(
+                    host=host,
+                    instance=instance,
+                    image=image_to_fetch(instance.image),
+                    network_info=self.vifs_of(uuid),
+                    block_devices=MovedVolumes(self.runtime).devices(uuid),
+                )
+                if rec.vm_state == st.STOPPED:
+                    self.power_off(host, instance)
+                    info = hv.get_info(host=host, instance=instance)
+            except Exception as exc:  # noqa: BLE001 - becomes the server's fault
+                step.failed(exc)
+                self.t.fault(uuid, exc, vm_state=st.ERROR, task_state=None)
+                return
         done = self.t.advance(
             uuid,
             st.REBUILDING,

@@ -12,12 +12,14 @@ from __future__ import annotations
 import builtins
 import logging
 import string
+import uuid as uuidlib
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from overcast.compute import states as st
+from overcast.compute.action_events import API_HOST, compute_event
 from overcast.compute.peers import optional_service, require
 from overcast.compute.records import configured_host, get_instance, instance_of
 from overcast.context import RequestContext, system_context
@@ -124,18 +126,22 @@ class VolumeAttachments:
                 s.flush()
             except IntegrityError:
                 raise Conflict(f"The supplied device path ({bdm.device_name}) is in use.") from None
-            instance, host = instance_of(rec), rec.host
+            instance, host, project_id = instance_of(rec), rec.host, rec.project_id
+        events = self.runtime.compute.events
+        request_id = events.record_action(uuid, "attach_volume", ctx, project_id)
         attachment_id = None
         connector = None
-        if offloaded or host is None:
-            return self._attach_offloaded(ctx, volumes, volume_id, uuid, bdm)
+        if offloaded or host is None:  # Nova's API attaches to a shelved offloaded server itself
+            with events.event(uuid, "api_attach_volume", API_HOST, request_id=request_id):
+                return self._attach_offloaded(ctx, volumes, volume_id, uuid, bdm)
         try:
-            attachment_id = volumes.reserve_attach(ctx, volume_id, uuid)
-            on = configured_host(self.runtime, host)
-            connector = self._hv().get_volume_connector(host=on)
-            info = volumes.initialize_connection(ctx, volume_id, connector, instance_uuid=uuid)
-            self._hv().attach_volume(host=on, instance=instance, connection_info=info, mountpoint=bdm.device_name)
-            volumes.complete_attach(ctx, volume_id, uuid, bdm.device_name, host)
+            with events.event(uuid, compute_event("attach_volume"), host, request_id=request_id):
+                attachment_id = volumes.reserve_attach(ctx, volume_id, uuid)
+                on = configured_host(self.runtime, host)
+                connector = self._hv().get_volume_connector(host=on)
+                info = volumes.initialize_connection(ctx, volume_id, connector, instance_uuid=uuid)
+                self._hv().attach_volume(host=on, instance=instance, connection_info=info, mountpoint=bdm.device_name)
+                volumes.complete_attach(ctx, volume_id, uuid, bdm.device_name, host)
         except Exception:
             self._undo_attach(ctx, volumes, volume_id, uuid, attachment_id, connector, bdm.id)
             raise
@@ -206,29 +212,45 @@ class VolumeAttachments:
                     raise Conflict(f"Cannot 'detach_volume' instance {uuid} while it is in task_state {rec.task_state}")
         volumes = require(self.runtime, "volume", "terminate_connection", "Detaching a volume")
         volumes.begin_detach(ctx, bdm.volume_id, rec.uuid)  # "detaching" from now (or refused now)
+        request_id = self.runtime.compute.events.record_action(uuid, "detach_volume", ctx, rec.project_id)
         self.runtime.compute.runner.submit(
-            f"detach {volume_id} from {uuid}", self._detach_retrying, ctx, rec, bdm, volumes
+            f"detach {volume_id} from {uuid}", self._detach_recorded, ctx, rec, bdm, volumes, request_id
         )
 
-    def _detach_retrying(self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any) -> None:
+    def _detach_recorded(
+        self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any, request_id: str
+    ) -> None:
+        """The detach as the event of its action: Nova's compute ``detach_volume``, or its
+        API's own for a server with no host (shelved offloaded)."""
+        name, host = (compute_event("detach_volume"), rec.host) if rec.host else ("api_detach_volume", API_HOST)
+        with self.runtime.compute.events.event(rec.uuid, name, host, request_id=request_id) as step:
+            error = self._detach_retrying(ctx, rec, bdm, volumes)
+            if error is not None:
+                step.failed(error)
+
+    def _detach_retrying(
+        self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any
+    ) -> Exception | None:
         """A guest that is still booting (or busy) may ignore a hot-unplug request; ask again,
-        as Nova's libvirt driver does (its ``device_detach_attempts``)."""
+        as Nova's libvirt driver does (its ``device_detach_attempts``). The error that left
+        the volume attached, if one did."""
         from overcast.errors import DriverError
 
         for attempt in range(1, DETACH_ATTEMPTS + 1):
             try:
                 self._detach(ctx, rec, bdm, volumes, begun=attempt == 1)
-                return
+                return None
             except DriverError as exc:
                 if attempt == DETACH_ATTEMPTS:
                     log.error(
                         "volume %s stays attached to %s after %d attempts: %s", bdm.volume_id, rec.uuid, attempt, exc
                     )
-                    return
+                    return exc
                 log.info("volume %s: detach attempt %d from %s: %s; retrying", bdm.volume_id, attempt, rec.uuid, exc)
-            except Exception:  # noqa: BLE001 - logged; the volume is back in-use (rolled back)
+            except Exception as exc:  # noqa: BLE001 - logged; the volume is back in-use (rolled back)
                 log.exception("could not detach volume %s from %s", bdm.volume_id, rec.uuid)
-                return
+                return exc
+        return None
 
     def _detach(
         self, ctx: RequestContext, rec: InstanceRecord, bdm: BlockDeviceMapping, volumes: Any, begun: bool = False
@@ -296,14 +318,34 @@ class VolumeAttachments:
             )
 
     def volume_extended(self, uuid: str, volume_id: str, new_size_gb: int) -> None:
-        """The volume grew on its backend: make the server's guest see ``new_size_gb``."""
-        rec, bdm, host = self._extend_target(uuid, volume_id)
-        self._hv().extend_volume(
-            host=host,
-            instance=instance_of(rec),
-            connection_info=load(ConnectionInfo, bdm.connection_info),
-            new_size_gb=int(new_size_gb),
+        """The volume grew on its backend: make the server's guest see ``new_size_gb``. The
+        volume service's call stands for its ``volume-extended`` external event, so it is
+        recorded as Nova records that event: an ``extend_volume`` action (by the cloud itself,
+        on the server's project) with the ``compute_extend_volume`` event."""
+        rec, _, _ = self._extend_target(uuid, volume_id)
+        request_id = self.runtime.compute.events.record_action(
+            uuid, "extend_volume", system_context(f"req-{uuidlib.uuid4()}"), rec.project_id
         )
+        self.extend_guest(uuid, volume_id, request_id, new_size_gb)
+
+    def extend_guest(self, uuid: str, volume_id: str, request_id: str, new_size_gb: int | None = None) -> None:
+        """Nova's compute ``extend_volume`` for the action ``request_id``: the guest is made
+        to see the volume's size (``new_size_gb``, else the volume service's)."""
+        with self.db.session() as s:
+            row = s.get(InstanceRecord, uuid)
+            host_name = row.host if row is not None else None
+        with self.runtime.compute.events.event(uuid, compute_event("extend_volume"), host_name, request_id=request_id):
+            rec, bdm, host = self._extend_target(uuid, volume_id)
+            size = new_size_gb
+            if size is None:
+                volumes = require(self.runtime, "volume", "get_volume", "Extending a volume")
+                size = int(volumes.get_volume(system_context(), volume_id).size)
+            self._hv().extend_volume(
+                host=host,
+                instance=instance_of(rec),
+                connection_info=load(ConnectionInfo, bdm.connection_info),
+                new_size_gb=int(size),
+            )
 
     def detach_all(self, rec: InstanceRecord) -> "builtins.list[str]":
         """Detach every volume of a server being deleted (best effort, logged); the ids of

@@ -24,5 +24,5 @@ async def create_events(
     runtime: Any = Depends(get_runtime),
 ) -> Any:
     body = await json_body(request)
-    events, status = await run_in_threadpool(external_events.create, runtime, body, version_of(request))
+    events, status = await run_in_threadpool(external_events.create, runtime, ctx, body, version_of(request))
     return reply({"events": events}, status=status)

@@ -15,15 +15,15 @@ What each version changes and how it is met, from 2.38:
 - 2.48 server diagnostics in Nova's common format (the driver's own keys before).
 - 2.45 ``createImage`` answers ``image_id``. 2.46 ``X-OpenStack-Request-ID`` (always sent).
 - 2.47 the server's flavor embedded. 2.49 a ``tag`` at volume attach (refused).
-- 2.51 ``events`` in instance actions (always shown; none are recorded), and the
-  ``volume-extended`` external event. 2.52 ``tags`` at
+- 2.51 ``events`` of instance actions shown to the server's owner too (to admins at every
+  version; the ``traceback`` to admins only), and the ``volume-extended`` external event. 2.52 ``tags`` at
   create. 2.53 uuids for services and hypervisors, ``PUT /os-services/{uuid}``,
   ``with_servers`` and ``hypervisor_hostname_pattern``. 2.54 ``key_name`` at rebuild.
 - 2.55 flavor ``description`` and ``PUT /flavors/{id}``. 2.56 ``host`` at migrate.
 - 2.57 no ``personality`` (refused before too: no file injection), ``user_data`` at
   rebuild, no personality limits or quotas. 2.58 instance action paging and ``updated_at``.
 - 2.59 migration ``uuid`` and paging. 2.60 multiattach volumes (as the volume service
-  allows). 2.61 flavor ``extra_specs``. 2.62 event ``host``/``hostId`` (no events).
+  allows). 2.61 flavor ``extra_specs``. 2.62 event ``hostId`` (and ``host`` for admins).
 - 2.63 ``trusted_image_certificates`` (shown null; a list is refused: no certificate
   validation). 2.64 server group ``policy`` and ``rules`` (rules refused).
 - 2.66 ``changes-before``. 2.67 ``volume_type`` in mappings. 2.68 no ``force`` in

@@ -14,6 +14,7 @@ from overcast.api.compute.server_requests import check_create, check_list, unexp
 from overcast.api.compute.views import (
     action_updated,
     attachment_view,
+    instance_action_event_view,
     instance_action_view,
     plain_addresses,
     server_summary,
@@ -520,15 +521,21 @@ def show_instance_action(
     ctx: RequestContext = Depends(authorize("compute:instance_actions:show")),
     runtime=Depends(get_runtime),
 ):
+    """The action with its events: for admins at any version (with ``traceback``), for
+    others from 2.51 (Nova's default ``events`` policy); 2.62 adds each event's host."""
     version = version_of(request)
-    for action in runtime.compute.instance_actions(ctx, server_id):
-        if action.request_id == request_id:
-            # no events are recorded: each action is one step here (the list is always empty,
-            # so 2.62's per-event host/hostId never shows)
-            return reply({"instanceAction": {**instance_action_view(action, version), "events": []}})
-    from overcast.errors import NotFound
+    found = runtime.compute.instance_action(ctx, server_id, request_id)
+    if found is None:
+        from overcast.errors import NotFound
 
-    raise NotFound(f"Action for request_id {request_id} on instance {server_id} not found")
+        raise NotFound(f"Action {request_id} not found")
+    action, events, server_project = found
+    out = instance_action_view(action, version)
+    if ctx.is_admin or version >= (2, 51):
+        # an action recorded with no project (the cloud's own) hashes with the server's
+        project_id = action.project_id or server_project
+        out["events"] = [instance_action_event_view(e, project_id, version, ctx.is_admin) for e in events]
+    return reply({"instanceAction": out})
 
 
 # --- volume attachments --------------------------------------------------------------------------

@@ -252,8 +252,8 @@ def attachment_view(bdm: Any, version: V) -> dict:
 
 
 def action_updated(a: Any) -> Any:
-    """When an instance action last changed (its finish, else its start)."""
-    return a.finish_time or a.start_time
+    """When an instance action last changed: its events' last start or finish, else its start."""
+    return a.updated_at or a.finish_time or a.start_time
 
 
 def instance_action_view(a: Any, version: V) -> dict:
@@ -269,4 +269,23 @@ def instance_action_view(a: Any, version: V) -> dict:
     }
     if version >= (2, 58):
         out["updated_at"] = iso_micro(action_updated(a))
+    return out
+
+
+def instance_action_event_view(e: Any, project_id: str, version: V, admin: bool) -> dict:
+    """An event of an instance action (Nova's ``_format_event``): ``traceback`` for admins;
+    from 2.62 ``hostId`` (hashed with the action's project, like a server's) and, for
+    admins, ``host``."""
+    out: dict[str, Any] = {
+        "event": e.event,
+        "start_time": iso_micro(e.start_time),
+        "finish_time": iso_micro(e.finish_time) if e.finish_time else None,
+        "result": e.result,
+    }
+    if admin:
+        out["traceback"] = e.traceback
+    if version >= (2, 62):
+        if admin:
+            out["host"] = e.host
+        out["hostId"] = host_id(project_id, e.host)
     return out

@@ -135,6 +135,27 @@ class InstanceAction(Base):
     message: Mapped[str | None] = mapped_column(String(255))
     start_time: Mapped[datetime] = created_at()
     finish_time: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)  # an event's start or finish (as Nova)
+
+
+class InstanceActionEvent(Base):
+    """One step a service took for an action (Nova's ``compute_`` + its manager's function
+    name): ``result`` is ``Success`` or ``Error`` once finished; ``traceback`` (admin only)
+    and ``details`` on error; ``host`` where it ran."""
+
+    __tablename__ = "compute_instance_action_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("compute_instance_actions.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    event: Mapped[str] = mapped_column(String(255), nullable=False)
+    start_time: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    finish_time: Mapped[datetime | None] = mapped_column(DateTime)
+    result: Mapped[str | None] = mapped_column(String(255))
+    traceback: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(255))
 
 
 class MigrationRecord(Base):
