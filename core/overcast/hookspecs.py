@@ -739,7 +739,9 @@ class ObjectStoreHooks(RoutedDriver, Protocol):
         new version, never a torn one; the last write wins. The etag (md5) is computed while
         streaming; if ``expected_etag`` is given and differs, store nothing and raise
         ``Unprocessable``. Names are UTF-8, may contain ``/`` and must never escape the store.
-        Blocks."""
+        Chunks are bytes-like (``bytes``, or ``memoryview``s of the pooled page-aligned blocks a
+        large upload is read into, which are filled again only once the store no longer refers
+        to them). Blocks."""
 
     @hookspec(firstresult=True)
     def get(

@@ -24,7 +24,10 @@ import mmap
 import threading
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from overcast import httpbody
 
 
 class _HeadWithBody:
@@ -66,9 +69,17 @@ class _HeadWithBody:
 
 class OneWriteHttpToolsProtocol(HttpToolsProtocol):
     """:class:`HttpToolsProtocol` whose response cycles send the head with the body, and
-    whose request body parts reach the app without being copied."""
+    whose request body parts reach the app without being copied. Read through a
+    :class:`BufferedReadsHttpProtocol` (``reads``), a request with a ``Content-Length`` offers
+    the app the rest of its body as :class:`~overcast.httpbody.BodyBlocks`: the scope's
+    extension :data:`overcast.httpbody.EXTENSION` is a callable (for the event loop) that
+    returns them, or None where the body is small or already in."""
+
+    reads: BufferedReadsHttpProtocol | None = None
+    body_seen = 0  # bytes of the current request's body the parser has handed on
 
     def on_body(self, body: bytes) -> None:
+        self.body_seen += len(body)
         cycle: Any = self.cycle
         if not cycle.body:
             # ``b"" + body`` is ``body`` itself, and so is uvicorn's ``bytes(cycle.body)`` when
@@ -84,6 +95,10 @@ class OneWriteHttpToolsProtocol(HttpToolsProtocol):
             return  # a websocket upgrade: no response cycle here, the websocket protocol takes over
         wire = cycle.transport = _HeadWithBody(self.transport)
         completed = cycle.on_response
+        self.body_seen = 0
+        reads = self.reads
+        if reads is not None:
+            cycle.scope.setdefault("extensions", {})[httpbody.EXTENSION] = lambda: reads.body_blocks(cycle)
 
         def on_response() -> None:
             wire.flush()
@@ -118,11 +133,16 @@ class BufferedReadsHttpProtocol(asyncio.BufferedProtocol):
 
     def __init__(self, **kwargs: Any) -> None:
         self.inner = OneWriteHttpToolsProtocol(**kwargs)
+        self.inner.reads = self
+        self.blocks: httpbody.BodyBlocks | None = None  # the body being read into blocks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.inner.connection_made(transport)  # type: ignore[arg-type]
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.blocks is not None:
+            self.blocks.lost()
+            self.blocks = None
         self.inner.connection_lost(exc)
 
     def eof_received(self) -> None:
@@ -135,7 +155,42 @@ class BufferedReadsHttpProtocol(asyncio.BufferedProtocol):
         self.inner.resume_writing()
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self.blocks is not None:
+            return self.blocks.buffer()
         return _read_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.inner.data_received(_read_buffer()[:nbytes])  # type: ignore[arg-type]
+        blocks = self.blocks
+        if blocks is None:
+            self.inner.data_received(_read_buffer()[:nbytes])  # type: ignore[arg-type]
+        elif blocks.filled(nbytes):
+            # the body is in: the parser, which never saw its rest, starts afresh at the next
+            # request (reads stopped at the body's end), and the request is complete
+            self.blocks = None
+            inner = self.inner
+            inner.parser = httptools.HttpRequestParser(inner)
+            inner.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+            inner.on_message_complete()
+
+    def body_blocks(self, cycle: Any) -> httpbody.BodyBlocks | None:
+        """The rest of ``cycle``'s body as blocks, from now on; None unless it is the request
+        being read, with a ``Content-Length`` and at least :data:`~overcast.httpbody.MIN_BODY`
+        bytes still to come."""
+        inner = self.inner
+        if cycle is not inner.cycle or self.blocks is not None or not cycle.more_body or cycle.disconnected:
+            return None
+        headers = dict(cycle.scope["headers"])
+        length = headers.get(b"content-length")
+        if b"transfer-encoding" in headers or length is None or not length.isdigit():
+            return None
+        remaining = int(length) - inner.body_seen
+        if remaining < httpbody.MIN_BODY:
+            return None
+        if cycle.waiting_for_100_continue and not inner.transport.is_closing():
+            inner.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            cycle.waiting_for_100_continue = False
+        first, cycle.body = bytes(cycle.body), bytearray()
+        flow = inner.flow
+        self.blocks = httpbody.BodyBlocks(inner.loop, flow.pause_reading, flow.resume_reading, first, remaining)
+        flow.resume_reading()
+        return self.blocks

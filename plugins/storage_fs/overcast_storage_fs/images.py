@@ -256,12 +256,12 @@ def _write_all(fd: int, data: Iterable[bytes]) -> int:
 def _write_direct(fd: int, data: Iterable[bytes]) -> int:
     """The stream through :class:`~overcast_storage_fs.durable.DirectWriter` (whole blocks
     with ``O_DIRECT``, the short last one buffered; it reaches the disk with the final fsync)."""
-    out = DirectWriter(fd)
     written = 0
-    for chunk in data:
-        out.write(chunk)
-        written += len(chunk)
-    out.finish()
+    with DirectWriter(fd) as out:
+        for chunk in data:
+            out.write(chunk)
+            written += len(chunk)
+        out.finish()
     return written
 
 

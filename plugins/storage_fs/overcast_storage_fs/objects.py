@@ -190,12 +190,12 @@ class FsObjectStore:
             # that no index row names is a partial upload whose writer is gone
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                out = DirectWriter(fd)
-                for chunk in data:
-                    md5.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                out.finish()
+                with DirectWriter(fd) as out:
+                    for chunk in data:
+                        md5.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+                    out.finish()
                 etag = md5.hexdigest()
                 if expected_etag and expected_etag.strip('"').lower() != etag:
                     raise Unprocessable(

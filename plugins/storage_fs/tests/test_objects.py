@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import mmap
 import os
 import sqlite3
 import threading
@@ -356,12 +357,39 @@ def test_direct_writes_keep_every_byte(tmp_path: Path, monkeypatch: pytest.Monke
         path = tmp_path / f"f{size}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         try:
-            writer = durable.DirectWriter(fd)
-            for start in range(0, size, 100_003):  # parts that straddle the blocks
-                writer.write(content[start : start + 100_003])
-            writer.finish()
+            with durable.DirectWriter(fd) as writer:
+                for start in range(0, size, 100_003):  # parts that straddle the blocks
+                    writer.write(content[start : start + 100_003])
+                writer.finish()
             os.fdatasync(fd)
         finally:
             os.close(fd)
         assert path.read_bytes() == content
         assert writer.direct is (not refuse_direct or size < block)
+
+
+def test_direct_writes_go_on_behind_the_caller_and_report_their_errors(tmp_path: Path) -> None:
+    """Aligned blocks are written as they are, one at a time behind the caller, in order; a
+    write that failed in the background fails the caller's next step."""
+    block = durable.DIRECT_BLOCK
+    buffers = [mmap.mmap(-1, block) for _ in range(3)]
+    for i, buffer in enumerate(buffers):
+        buffer[:] = bytes([i + 1]) * block
+    path = tmp_path / "aligned"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        with durable.DirectWriter(fd) as writer:
+            for buffer in buffers:
+                writer.write(memoryview(buffer))
+            writer.write(b"tail")
+            writer.finish()
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"".join(bytes(b) for b in buffers) + b"tail"
+    fd = os.open(path, os.O_RDONLY)  # every write fails (EBADF), in the background
+    try:
+        with pytest.raises(OSError), durable.DirectWriter(fd) as writer:
+            writer.write(memoryview(buffers[0]))
+            writer.finish()
+    finally:
+        os.close(fd)

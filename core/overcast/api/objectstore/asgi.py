@@ -21,6 +21,7 @@ from starlette.types import Scope
 
 from overcast.api.errors import overcast_error_body
 from overcast.errors import BadRequest, OvercastError, PreconditionFailed
+from overcast.httpbody import EXTENSION, BodyBlocks, ClientGone
 from overcast.objectstore import names
 from overcast.objectstore.objects import Download
 
@@ -32,12 +33,20 @@ BATCH = 1024 * 1024  # a streamed body crosses to the worker thread in batches o
 TEXT_HTML = b"text/html; charset=UTF-8"
 
 
-class ClientGone(Exception):
-    """The client went away before sending the whole body: nothing is stored."""
-
-
 class Request:
-    __slots__ = ("method", "path", "account", "project_id", "container", "obj", "headers", "query", "receive", "ctx")
+    __slots__ = (
+        "method",
+        "path",
+        "account",
+        "project_id",
+        "container",
+        "obj",
+        "headers",
+        "query",
+        "receive",
+        "ctx",
+        "body_blocks",
+    )
 
     def __init__(self, scope: Scope, receive: Any) -> None:
         self.method: str = scope["method"]
@@ -59,6 +68,7 @@ class Request:
         self.query = dict(parse_qsl(qs.decode("utf-8", "replace"), keep_blank_values=True)) if qs else {}
         self.receive = receive
         self.ctx = None
+        self.body_blocks: Callable[[], BodyBlocks | None] | None = scope.get("extensions", {}).get(EXTENSION)
 
     def length(self) -> int | None:
         value = self.headers.get("content-length")
@@ -95,6 +105,16 @@ class Request:
             if not message.get("more_body"):
                 return chunks, False
         return chunks, True
+
+    def upload(self) -> Iterator[bytes | memoryview]:
+        """Like :meth:`stream`, but a large body comes as the page-aligned blocks the server
+        reads it into (:mod:`overcast.httpbody`: no copy in Python; a part is reused once
+        nothing refers to it), where the server offers them."""
+        blocks = from_thread.run_sync(self.body_blocks) if self.body_blocks is not None else None
+        if blocks is None:
+            yield from self.stream()
+        else:
+            yield from blocks
 
     def stream(self) -> Iterator[bytes]:
         """The body as a blocking iterator, for use in a worker thread: one hop to the event

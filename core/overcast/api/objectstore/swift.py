@@ -308,7 +308,7 @@ class SwiftApp:
                     container,
                     name,
                     req.headers,
-                    data if data is not None else req.stream(),
+                    data if data is not None else req.upload(),
                     length,
                     req.query,
                 )
