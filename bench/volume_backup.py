@@ -1,7 +1,8 @@
 """Volume backup and restore throughput through the whole API, beside ``dd`` of the same
 volume file in the same run (the peers). Target: a full backup at >= 50% of the rate of ``dd``
-reading the volume to ``/dev/null`` (the read ceiling: column "vs dd read"); "vs dd copy" is
-against the sparse, fsynced ``dd`` copy.
+copying the volume to a new file, sparse and fsynced (column "vs dd copy"): a backup too reads
+the volume, skips its zeros and stores the rest durably. "vs dd read" is against ``dd``
+reading the volume to ``/dev/null`` (the page cache's read ceiling, which stores nothing).
 
     .venv/bin/python bench/volume_backup.py [--size-gb 1] [--data-mib 512] [--runs 1]
 
