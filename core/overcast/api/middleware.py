@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from overcast import foreground, metrics
+from overcast import metrics
 from overcast.api.errors import error_body
 
 log = logging.getLogger("overcast.api.access")
@@ -51,8 +51,7 @@ class RequestIdAndLogMiddleware:
             await send(message)
 
         try:
-            with foreground.serving():
-                await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         finally:
             route = scope.get("route")  # the matched route, set by FastAPI's routing
             name = getattr(route, "name", None) or scope.get("overcast.fast_route")

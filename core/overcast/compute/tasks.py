@@ -32,7 +32,7 @@ from overcast.errors import NotFound, ServiceUnavailable
 from overcast.hookspecs import HypervisorHooks
 from overcast.db.values import load, store
 from overcast.types import Flavor, Host, Instance, ScheduleRequest, VifDetails
-from overcast import foreground, metrics
+from overcast import metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +40,8 @@ LONG_RPC = 900.0  # spawn, snapshot and migrations may copy whole disks
 SHUTDOWN_RETRY_INTERVAL = 5  # seconds between a stop's clean-shutdown requests
 
 
-#: how long a task waits, at most, for this process to be serving no request before it starts
-#: (:mod:`overcast.foreground`): long enough for a burst of creates to get their 202s first
-YIELD_TO_REQUESTS = 0.25
-
-
 class TaskRunner:
-    """A thread pool for server tasks; ``wait_idle`` lets tests and shutdown drain it.
-    A task starts once the process's requests in flight are answered (at most
-    :data:`YIELD_TO_REQUESTS` later), so the work it was started by does not slow them."""
+    """A thread pool for server tasks; ``wait_idle`` lets tests and shutdown drain it."""
 
     def __init__(self, workers: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compute-task")
@@ -58,7 +51,6 @@ class TaskRunner:
 
     def submit(self, name: str, fn: Callable[..., Any], *args: Any) -> Future:
         def run() -> None:
-            foreground.wait_for_quiet(YIELD_TO_REQUESTS)
             try:
                 # the kind of task ("build", "delete"...), not its subject: labels stay bounded
                 with metrics.timed_task("compute", name.split(" ", 1)[0]):
