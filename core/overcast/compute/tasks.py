@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
@@ -103,8 +103,7 @@ class ServerTasks:
         )
 
     def _load(self, uuid: str) -> InstanceRecord | None:
-        with self.db.session() as s:
-            return s.get(InstanceRecord, uuid)
+        return self.db.read(lambda s: s.get(InstanceRecord, uuid))
 
     def release_host(self, host: str | None, rec: InstanceRecord, flavor: Flavor | None = None) -> None:
         """Give back ``host``'s claim for the server (for ``flavor`` if not its current one)."""
@@ -156,8 +155,11 @@ class ServerTasks:
             **extra,
         )
 
-    def build(self, uuid: str, ctx: RequestContext) -> None:
-        rec = self._load(uuid)
+    def build(self, uuid: str, ctx: RequestContext, written: InstanceRecord | None = None) -> None:
+        """Schedule, claim and spawn the server. ``written``: the row as the create wrote it,
+        not read again (a delete since then is found by the claim's conditional UPDATE, which
+        then gives the host back in its own transaction, and the delete runs here)."""
+        rec = written if written is not None else self._load(uuid)
         if rec is not None and rec.task_state == st.DELETING:
             self.delete(uuid)  # deleted before the build started
             return
@@ -261,12 +263,13 @@ class ServerTasks:
                 )
 
     def _deallocate_network(self, uuid: str) -> None:
+        stmt = select(InstancePort.port_id).where(InstancePort.instance_uuid == uuid)
+        if not self.db.read(lambda s: s.execute(stmt).first()):  # most servers of a delete burst have none
+            return
         with self.db.session() as s:
-            ports = list(s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid)))
-            for p in ports:
+            for p in s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid)):
                 s.delete(p)
-        if ports:
-            deallocate_network(self.runtime, uuid)
+        deallocate_network(self.runtime, uuid)
 
     # --- delete --------------------------------------------------------------------------------
 
@@ -289,14 +292,8 @@ class ServerTasks:
         if rec.shelved_image_id:  # issue 18: the image it was shelved into goes with it
             discard_image(self.runtime, rec.shelved_image_id)
         self._deallocate_network(uuid)
-        with self.db.session() as s:
-            for m in s.scalars(select(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid)):
-                s.delete(m)
-            self.svc.quotas.release(s, rec.project_id, self.svc.quota_deltas(flavor_snapshot(rec)))
-        self.release_host(rec.host, rec)
         now = utcnow()
-        self.t.finish(
-            uuid,
+        values = dict(
             vm_state=st.DELETED,
             task_state=None,
             power_state="nostate",
@@ -304,6 +301,22 @@ class ServerTasks:
             deleted_at=now,
             terminated_at=now,
         )
+        usage = Usage.of(flavor_snapshot(rec))
+
+        def gone(s: Any) -> tuple[InstanceRecord, str, dict[str, Any]]:
+            """The row deleted, its group membership, host claim and quota given back: one
+            transaction (the quota last: the project's usage rows are locked until the commit)."""
+            s.execute(delete(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid))
+            if rec.host:
+                release(s, rec.host, usage)
+            done = self.t.set_in(s, rec, values)
+            self.svc.quotas.release(s, rec.project_id, self.svc.quota_deltas(flavor_snapshot(rec)))
+            return done
+
+        done = self.svc.writes.run(gone)
+        if rec.host:
+            self.svc.scheduler.release(rec.host, usage)
+        self.t.advanced(*done)
 
     # --- power actions and snapshots -------------------------------------------------------------
 
