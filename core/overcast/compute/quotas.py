@@ -77,6 +77,8 @@ def check_group_members(limits: dict[str, int], members: int) -> None:
 class QuotaManager:
     def __init__(self, db, section) -> None:
         self.db = db
+        # SQLite has one writer at a time: its multi-row statements need no lock order
+        self._ordered = not db.is_sqlite
         self.configured = {
             "instances": section.quota_instances,
             "cores": section.quota_cores,
@@ -154,15 +156,16 @@ class QuotaManager:
         bounded = tuple(limits[r] != UNLIMITED and d > 0 for r, d in items)
         params = _params(project_id, items)
         params.update({f"l{i}": limits[r] for i, (r, _) in enumerate(items)})
-        claimed = set(session.execute(_claim_all(bounded), params).scalars())
+        claimed = set(session.execute(_claim_all(bounded, self._ordered), params).scalars())
         if len(claimed) == len(items):
             return
         if claimed:  # give back the part that fitted, then claim each to find the one that did not
             session.execute(_add_all(len(claimed)), _params(project_id, [(r, -deltas[r]) for r in sorted(claimed)]))
-        self._claim_each(session, project_id, deltas, limits)
+        self._claim_each(session, project_id, dict(sorted(deltas.items())), limits)
 
     def _claim_each(self, session, project_id: str, deltas: dict[str, int], limits: dict[str, int]) -> None:
-        """:meth:`claim` one resource at a time, making missing usage rows."""
+        """:meth:`claim` one resource at a time, making missing usage rows (in the order of
+        ``deltas``: the caller's is by resource name, the order the one-statement claim locks in)."""
         for resource, delta in deltas.items():
             limit = limits[resource]
             params = {"p": project_id, "r": resource, "d": delta, "limit": limit}
@@ -184,7 +187,7 @@ class QuotaManager:
         """Give ``deltas`` back (never below zero), every resource in one statement (see :meth:`claim`)."""
         items = [(r, d) for r, d in deltas.items() if d]
         if items:
-            session.execute(_release_all(len(items)), _params(project_id, items))
+            session.execute(_release_all(len(items), self._ordered), _params(project_id, items))
 
 
 def _params(project_id: str, items: list[tuple[str, int]]) -> dict[str, Any]:
@@ -200,19 +203,33 @@ def _delta(n: int) -> str:
     return "CASE resource " + " ".join(f"WHEN :r{i} THEN :d{i}" for i in range(n)) + " END"
 
 
-def _rows(n: int) -> str:
-    return "project_id = :p AND resource IN (" + ", ".join(f":r{i}" for i in range(n)) + ")"
+def _rows(n: int, ordered: bool = False) -> str:
+    """The project's rows of resources ``r0``...; ``ordered``: locked first, by resource name.
+    A multi-row UPDATE locks its rows in the order it finds them, which on PostgreSQL can
+    differ between two transactions (one rechecking a row the other updated): two claims of
+    one project then wait for each other (a deadlock). Locking in one order, as the one-row
+    statements of a first claim do, cannot."""
+    rows = "project_id = :p AND resource IN (" + ", ".join(f":r{i}" for i in range(n)) + ")"
+    if not ordered:
+        return rows
+    return f"{rows} AND resource IN (SELECT resource FROM locked)"
+
+
+def _locked(n: int, ordered: bool) -> str:
+    if not ordered:
+        return ""
+    return f"WITH locked AS (SELECT resource FROM compute_quota_usages WHERE {_rows(n)} ORDER BY resource FOR UPDATE) "
 
 
 @functools.cache
-def _claim_all(bounded: tuple[bool, ...]) -> TextClause:
+def _claim_all(bounded: tuple[bool, ...], ordered: bool) -> TextClause:
     """Add each resource's delta to its row if it stays within its limit (``l<i>``; the
     resources whose ``bounded`` is false have none); the resources claimed."""
     n = len(bounded)
     fits = " ".join(f"WHEN :r{i} THEN " + (f"in_use + :d{i} <= :l{i}" if b else "1 = 1") for i, b in enumerate(bounded))
     return text(
-        f"UPDATE compute_quota_usages SET in_use = in_use + {_delta(n)}"
-        f" WHERE {_rows(n)} AND CASE resource {fits} END RETURNING resource"
+        f"{_locked(n, ordered)}UPDATE compute_quota_usages SET in_use = in_use + {_delta(n)}"
+        f" WHERE {_rows(n, ordered)} AND CASE resource {fits} END RETURNING resource"
     )
 
 
@@ -222,10 +239,10 @@ def _add_all(n: int) -> TextClause:
 
 
 @functools.cache
-def _release_all(n: int) -> TextClause:
+def _release_all(n: int, ordered: bool) -> TextClause:
     return text(
-        f"UPDATE compute_quota_usages SET in_use = CASE WHEN in_use - {_delta(n)} < 0 THEN 0"
-        f" ELSE in_use - {_delta(n)} END WHERE {_rows(n)}"
+        f"{_locked(n, ordered)}UPDATE compute_quota_usages SET in_use = CASE WHEN in_use - {_delta(n)} < 0 THEN 0"
+        f" ELSE in_use - {_delta(n)} END WHERE {_rows(n, ordered)}"
     )
 
 
