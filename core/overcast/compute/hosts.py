@@ -174,9 +174,8 @@ class HostRegistry:
         rec.memory_mb = res.memory_mb
         rec.local_gb = res.local_gb
         rec.running_vms = res.running_vms
-        # never backwards: another controller may have written a later answer meanwhile
-        rec.last_heartbeat = max(now, rec.last_heartbeat or now)
-        svc.last_seen_at = max(now, svc.last_seen_at or now)
+        rec.last_heartbeat = now
+        svc.last_seen_at = now
         svc.report_count += 1
         self._written[name] = now
         return returned
@@ -223,10 +222,10 @@ class HostRegistry:
             fresh = {n for n, seen in self.db.read(lambda s: s.execute(stmt).all()) if seen != self._written.get(n)}
             names = [n for n in names if n not in fresh]
         if len(names) <= 1:
-            reports = [self._ask_when(name) for name in names]
+            reports = [self._ask(name) for name in names]
         else:
             with ThreadPoolExecutor(max_workers=min(16, len(names)), thread_name_prefix="heartbeat") as pool:
-                reports = list(pool.map(self._ask_when, names))
+                reports = list(pool.map(self._ask, names))
         answered = {name: r for name, r in zip(names, reports) if r is not None}
         returned = []
         ordered = sorted(answered)
@@ -237,17 +236,11 @@ class HostRegistry:
         for name in returned:
             self._returned(name)
 
-    def _ask_when(self, name: str) -> tuple[HostReport, datetime] | None:
-        """:meth:`_ask`, and when the answer came: the heartbeat's time is the answer's, not
-        that of the round's write (seconds later at a thousand hosts, which a dead host's
-        verdict would otherwise wait for on top of ``host_down_after``)."""
-        report = self._ask(name)
-        return None if report is None else (report, utcnow())
-
-    def _record_batch(self, answered: dict[str, tuple[HostReport, datetime]]) -> list[str]:
-        """Write these reports (each with its answer's time) in one transaction; the hosts that are back."""
+    def _record_batch(self, answered: dict[str, HostReport]) -> list[str]:
+        """Write these reports in one transaction; the hosts that are back."""
         returned = []
         with self.db.session() as s:
+            now = utcnow()
             recs = {r.name: r for r in s.scalars(select(HostRecord).where(HostRecord.name.in_(list(answered))))}
             svcs = {
                 r.host: r
@@ -259,7 +252,7 @@ class HostRegistry:
             }
             for name, rec in recs.items():
                 svc = svcs.get(name) or self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
-                if self._record(rec, svc, *answered[name]):
+                if self._record(rec, svc, answered[name], now):
                     returned.append(name)
         return returned
 
