@@ -7,9 +7,10 @@ a failed create rolls its usage back with everything else.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, literal, select, text, union_all, update
+from sqlalchemy import Table, TextClause, bindparam, literal, select, text, union_all
 from sqlalchemy.exc import IntegrityError
 
 from overcast.db.models.compute import QuotaClassLimit, QuotaLimit, QuotaUsage
@@ -76,6 +77,8 @@ def check_group_members(limits: dict[str, int], members: int) -> None:
 class QuotaManager:
     def __init__(self, db, section) -> None:
         self.db = db
+        # SQLite has one writer at a time: its multi-row statements need no lock order
+        self._ordered = not db.is_sqlite
         self.configured = {
             "instances": section.quota_instances,
             "cores": section.quota_cores,
@@ -136,12 +139,33 @@ class QuotaManager:
 
     def claim(self, session, project_id: str, deltas: dict[str, int], limits: dict[str, int] | None = None) -> None:
         """Add ``deltas`` to the project's usage or raise ``OverQuota`` naming the resource.
-        ``limits``: the project's :meth:`limits` when the caller has just read them. A usage
-        row is made only when its UPDATE finds none (a project's first claim), not looked for
-        before every claim; the UPDATE is then tried once more."""
+        ``limits``: the project's :meth:`limits` when the caller has just read them.
+
+        Every resource in one conditional UPDATE: the project's usage rows are the hottest rows
+        of a busy cloud (each create of a project locks them until its transaction ends), so a
+        claim is one statement, and callers make it the last one before their commit. When it
+        does not update every row (a project's first claim has no rows yet, or a resource is
+        over its limit), what it did update is given back and each resource is claimed alone:
+        a missing row is made (and the claim tried once more), an exhausted one is named."""
         deltas = {k: v for k, v in deltas.items() if v}
+        if not deltas:
+            return
         if limits is None:
             limits = self.limits(session, project_id)
+        items = list(deltas.items())
+        bounded = tuple(limits[r] != UNLIMITED and d > 0 for r, d in items)
+        params = _params(project_id, items)
+        params.update({f"l{i}": limits[r] for i, (r, _) in enumerate(items)})
+        claimed = set(session.execute(_claim_all(bounded, self._ordered), params).scalars())
+        if len(claimed) == len(items):
+            return
+        if claimed:  # give back the part that fitted, then claim each to find the one that did not
+            session.execute(_add_all(len(claimed)), _params(project_id, [(r, -deltas[r]) for r in sorted(claimed)]))
+        self._claim_each(session, project_id, dict(sorted(deltas.items())), limits)
+
+    def _claim_each(self, session, project_id: str, deltas: dict[str, int], limits: dict[str, int]) -> None:
+        """:meth:`claim` one resource at a time, making missing usage rows (in the order of
+        ``deltas``: the caller's is by resource name, the order the one-statement claim locks in)."""
         for resource, delta in deltas.items():
             limit = limits[resource]
             params = {"p": project_id, "r": resource, "d": delta, "limit": limit}
@@ -160,18 +184,66 @@ class QuotaManager:
             )
 
     def release(self, session, project_id: str, deltas: dict[str, int]) -> None:
-        c = QuotaUsage.__table__.c
-        from sqlalchemy import case
+        """Give ``deltas`` back (never below zero), every resource in one statement (see :meth:`claim`)."""
+        items = [(r, d) for r, d in deltas.items() if d]
+        if items:
+            session.execute(_release_all(len(items), self._ordered), _params(project_id, items))
 
-        for resource, delta in deltas.items():
-            if not delta:
-                continue
-            session.execute(
-                update(QuotaUsage)
-                .where(c.project_id == project_id, c.resource == resource)
-                .values(in_use=case((c.in_use - delta < 0, 0), else_=c.in_use - delta))
-                .execution_options(synchronize_session=False)
-            )
+
+def _params(project_id: str, items: list[tuple[str, int]]) -> dict[str, Any]:
+    """The parameters of the statements below: ``p``, and ``r<i>``/``d<i>`` per resource."""
+    params: dict[str, Any] = {"p": project_id}
+    for i, (resource, delta) in enumerate(items):
+        params[f"r{i}"], params[f"d{i}"] = resource, delta
+    return params
+
+
+def _delta(n: int) -> str:
+    """The row's own delta: ``CASE resource WHEN :r0 THEN :d0 ... END``."""
+    return "CASE resource " + " ".join(f"WHEN :r{i} THEN :d{i}" for i in range(n)) + " END"
+
+
+def _rows(n: int, ordered: bool = False) -> str:
+    """The project's rows of resources ``r0``...; ``ordered``: locked first, by resource name.
+    A multi-row UPDATE locks its rows in the order it finds them, which on PostgreSQL can
+    differ between two transactions (one rechecking a row the other updated): two claims of
+    one project then wait for each other (a deadlock). Locking in one order, as the one-row
+    statements of a first claim do, cannot."""
+    rows = "project_id = :p AND resource IN (" + ", ".join(f":r{i}" for i in range(n)) + ")"
+    if not ordered:
+        return rows
+    return f"{rows} AND resource IN (SELECT resource FROM locked)"
+
+
+def _locked(n: int, ordered: bool) -> str:
+    if not ordered:
+        return ""
+    return f"WITH locked AS (SELECT resource FROM compute_quota_usages WHERE {_rows(n)} ORDER BY resource FOR UPDATE) "
+
+
+@functools.cache
+def _claim_all(bounded: tuple[bool, ...], ordered: bool) -> TextClause:
+    """Add each resource's delta to its row if it stays within its limit (``l<i>``; the
+    resources whose ``bounded`` is false have none); the resources claimed."""
+    n = len(bounded)
+    fits = " ".join(f"WHEN :r{i} THEN " + (f"in_use + :d{i} <= :l{i}" if b else "1 = 1") for i, b in enumerate(bounded))
+    return text(
+        f"{_locked(n, ordered)}UPDATE compute_quota_usages SET in_use = in_use + {_delta(n)}"
+        f" WHERE {_rows(n, ordered)} AND CASE resource {fits} END RETURNING resource"
+    )
+
+
+@functools.cache
+def _add_all(n: int) -> TextClause:
+    return text(f"UPDATE compute_quota_usages SET in_use = in_use + {_delta(n)} WHERE {_rows(n)}")
+
+
+@functools.cache
+def _release_all(n: int, ordered: bool) -> TextClause:
+    return text(
+        f"{_locked(n, ordered)}UPDATE compute_quota_usages SET in_use = CASE WHEN in_use - {_delta(n)} < 0 THEN 0"
+        f" ELSE in_use - {_delta(n)} END WHERE {_rows(n, ordered)}"
+    )
 
 
 def _checked(values: dict[str, Any], body: str) -> dict[str, int]:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, Table, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 
 from overcast.compute import bdm
@@ -258,15 +259,20 @@ class ServerManager:
         if not isinstance(flavor_ref, (str, int)) or flavor_ref == "":
             raise BadRequest("Invalid input for field/attribute flavorRef.")
         flavor_ref = str(flavor_ref).rstrip("/").rsplit("/", 1)[-1]
-        with self.db.session() as s:
+
+        def read(s: Any) -> tuple[Any, dict[str, str], dict[str, int]]:
             try:
                 frec, specs = self.svc.flavors.get_with_specs(s, ctx, flavor_ref)
+            except OperationalError:
+                raise  # a lost connection: the read is tried again
             except Exception:
                 raise BadRequest(f"Flavor {flavor_ref} could not be found.") from None
-            if frec.disabled:
-                raise BadRequest(f"Flavor {flavor_ref} is disabled.")
-            flavor = flavor_of(frec, specs)
-            limits = self.svc.quotas.limits(s, ctx.project_id or "")  # checked in the write, below
+            return frec, specs, self.svc.quotas.limits(s, ctx.project_id or "")  # checked in the write, below
+
+        frec, specs, limits = self.db.read(read)
+        if frec.disabled:
+            raise BadRequest(f"Flavor {flavor_ref} is disabled.")
+        flavor = flavor_of(frec, specs)
         refuse_local_extra_disks(flavor)
         # issue 18: every mapping is honoured or refused (validated even beside imageRef)
         mappings = bdm.parse(body)
@@ -360,7 +366,8 @@ class ServerManager:
             """The quota claim and the rows: one job of a group commit (writes only)."""
             group = self.svc.server_groups.get_record(s, ctx, str(group_id)) if group_id else None
             check_metadata_items(limits, len(metadata))
-            count = self._claim(s, project_id, deltas, min_count, max_count, limits)
+            count = self._count(s, project_id, deltas, min_count, max_count, limits)
+            members = 0
             if group is not None:
                 members = s.scalar(
                     select(func.count())
@@ -368,7 +375,6 @@ class ServerManager:
                     .join(InstanceRecord, InstanceRecord.uuid == ServerGroupMember.instance_uuid)
                     .where(ServerGroupMember.group_id == group.id, InstanceRecord.deleted.is_(False))
                 )
-                check_group_members(limits, int(members or 0) + count)
             recs = []
             for index in range(count):
                 uuid = new_id()
@@ -401,6 +407,11 @@ class ServerManager:
                     for r in recs
                 ],
             )
+            # the quota claim after the rows: the project's usage rows stay locked from this
+            # statement to the commit (its refusal, and then the group's, roll the rows back)
+            self.svc.quotas.claim(s, project_id, {k: v * count for k, v in deltas.items()}, limits)
+            if group is not None:
+                check_group_members(limits, int(members or 0) + count)
             return recs
 
         # concurrent creates share one write transaction (see overcast.db.group); the 202
@@ -410,15 +421,17 @@ class ServerManager:
             make_transient_to_detached(rec)  # as if read back after the commit, every column set
             self.svc.transitions.notify(rec, "")
         for rec in recs:
-            self.svc.runner.submit(f"build {rec.uuid}", self.svc.tasks.build, rec.uuid, ctx)
+            # the build starts from the row as written (its own copy: the caller keeps ``rec``)
+            self.svc.runner.submit(f"build {rec.uuid}", self.svc.tasks.build, rec.uuid, ctx, _detached_copy(rec))
         return recs[0]
 
-    def _claim(
+    def _count(
         self, s: Any, project_id: str, deltas: dict[str, int], min_count: int, max_count: int, limits: dict[str, int]
     ) -> int:
-        """Claim quota for as many servers as fit, from ``max_count`` down to ``min_count``
-        (Nova's multiple create), against the project's ``limits``; the claim's own error if
-        not even ``min_count`` fit."""
+        """How many servers to make: as many as fit the project's ``limits``, from
+        ``max_count`` down to ``min_count`` (Nova's multiple create). The claim of that many
+        (the caller's, in the same transaction) raises its own error if not even
+        ``min_count`` fit."""
         from overcast.compute.quotas import UNLIMITED
 
         count = min_count
@@ -430,7 +443,6 @@ class ServerManager:
                 if v > 0 and limits.get(k, UNLIMITED) != UNLIMITED
             ]
             count = max(min_count, min([max_count, *fits]))
-        self.svc.quotas.claim(s, project_id, {k: v * count for k, v in deltas.items()}, limits)
         return count
 
     # --- read -----------------------------------------------------------------------------------
@@ -659,17 +671,19 @@ class ServerManager:
                         cast(Table, c.__table__).update().where(c.uuid == uuid, same).values(task_state=st.DELETING)
                     ),
                 ).rowcount
-            if updated == 1:
-                with self.db.session() as s:
-                    s.add(
-                        InstanceAction(
-                            instance_uuid=uuid,
-                            action="delete",
-                            request_id=ctx.request_id,
-                            user_id=ctx.user_id,
-                            project_id=rec.project_id,
-                        )
+                if updated == 1:  # the action is recorded with the state change, in its transaction
+                    s.execute(
+                        _ACTIONS.insert(),
+                        {
+                            "instance_uuid": uuid,
+                            "action": "delete",
+                            "request_id": ctx.request_id,
+                            "user_id": ctx.user_id,
+                            "project_id": rec.project_id,
+                            "start_time": utcnow(),
+                        },
                     )
+            if updated == 1:
                 if seen not in (st.SCHEDULING, st.SPAWNING):
                     self.svc.runner.submit(f"delete {uuid}", self.svc.tasks.delete, uuid)
                 return
@@ -720,6 +734,13 @@ _TAGS = cast(Table, InstanceTag.__table__)
 _MEMBERS = cast(Table, ServerGroupMember.__table__)
 #: attribute name -> column name of a server's row (``metadata_`` is ``metadata``)
 _INSTANCE_COLUMNS = {a.key: a.columns[0].key for a in InstanceRecord.__mapper__.column_attrs}
+
+
+def _detached_copy(rec: InstanceRecord) -> InstanceRecord:
+    """Another detached record of the same row (every column as ``rec`` has it)."""
+    copy = InstanceRecord(**{attr: rec.__dict__[attr] for attr in _INSTANCE_COLUMNS if attr in rec.__dict__})
+    make_transient_to_detached(copy)
+    return copy
 
 
 def _row(rec: InstanceRecord) -> dict[str, Any]:

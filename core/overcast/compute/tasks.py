@@ -15,7 +15,7 @@ from contextlib import nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
@@ -105,8 +105,7 @@ class ServerTasks:
         )
 
     def _load(self, uuid: str) -> InstanceRecord | None:
-        with self.db.session() as s:
-            return s.get(InstanceRecord, uuid)
+        return self.db.read(lambda s: s.get(InstanceRecord, uuid))
 
     def release_host(self, host: str | None, rec: InstanceRecord, flavor: Flavor | None = None) -> None:
         """Give back ``host``'s claim for the server (for ``flavor`` if not its current one)."""
@@ -158,8 +157,11 @@ class ServerTasks:
             **extra,
         )
 
-    def build(self, uuid: str, ctx: RequestContext) -> None:
-        rec = self._load(uuid)
+    def build(self, uuid: str, ctx: RequestContext, written: InstanceRecord | None = None) -> None:
+        """Schedule, claim and spawn the server. ``written``: the row as the create wrote it,
+        not read again (a delete since then is found by the claim's conditional UPDATE, which
+        then gives the host back in its own transaction, and the delete runs here)."""
+        rec = written if written is not None else self._load(uuid)
         if rec is not None and rec.task_state == st.DELETING:
             self.delete(uuid)  # deleted before the build started
             return
@@ -265,12 +267,13 @@ class ServerTasks:
                 )
 
     def _deallocate_network(self, uuid: str) -> None:
+        stmt = select(InstancePort.port_id).where(InstancePort.instance_uuid == uuid)
+        if not self.db.read(lambda s: s.execute(stmt).first()):  # most servers of a delete burst have none
+            return
         with self.db.session() as s:
-            ports = list(s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid)))
-            for p in ports:
+            for p in s.scalars(select(InstancePort).where(InstancePort.instance_uuid == uuid)):
                 s.delete(p)
-        if ports:
-            deallocate_network(self.runtime, uuid)
+        deallocate_network(self.runtime, uuid)
 
     # --- delete --------------------------------------------------------------------------------
 
@@ -288,8 +291,7 @@ class ServerTasks:
             if not self._terminate(rec, step):
                 return
         now = utcnow()
-        self.t.finish(
-            uuid,
+        values = dict(
             vm_state=st.DELETED,
             task_state=None,
             power_state="nostate",
@@ -297,10 +299,26 @@ class ServerTasks:
             deleted_at=now,
             terminated_at=now,
         )
+        usage = Usage.of(flavor_snapshot(rec))
+
+        def gone(s: Any) -> tuple[InstanceRecord, str, dict[str, Any]]:
+            """The row deleted, its group membership, host claim and quota given back: one
+            transaction (the quota last: the project's usage rows are locked until the commit)."""
+            s.execute(delete(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid))
+            if rec.host:
+                release(s, rec.host, usage)
+            done = self.t.set_in(s, rec, values)
+            self.svc.quotas.release(s, rec.project_id, self.svc.quota_deltas(flavor_snapshot(rec)))
+            return done
+
+        done = self.svc.writes.run(gone)
+        if rec.host:
+            self.svc.scheduler.release(rec.host, usage)
+        self.t.advanced(*done)
 
     def _terminate(self, rec: InstanceRecord, step: Step) -> bool:
-        """Destroy the guest and give back what the server held; whether it is gone (else the
-        fault is recorded and the server stays, in ERROR)."""
+        """Destroy the guest and give back its volumes, image and ports; whether it is gone
+        (else the fault is recorded and the server stays, in ERROR)."""
         uuid = rec.uuid
         if rec.vm_state == st.RESIZED:
             self.svc.migrations.confirm_before_delete(rec)
@@ -318,12 +336,7 @@ class ServerTasks:
         if rec.shelved_image_id:  # issue 18: the image it was shelved into goes with it
             discard_image(self.runtime, rec.shelved_image_id)
         self._deallocate_network(uuid)
-        with self.db.session() as s:
-            for m in s.scalars(select(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid)):
-                s.delete(m)
-            self.svc.quotas.release(s, rec.project_id, self.svc.quota_deltas(flavor_snapshot(rec)))
-        self.release_host(rec.host, rec)
-        return True
+        return True  # the group membership, host claim and quota go with the row (delete)
 
     # --- power actions and snapshots -------------------------------------------------------------
 

@@ -150,6 +150,14 @@ class Transitions:
             s.expunge(rec)
         return rec, old, values
 
+    def set_in(self, s: Any, rec: InstanceRecord, values: dict[str, Any]) -> tuple[InstanceRecord, str, dict[str, Any]]:
+        """:meth:`finish`'s write in the caller's session ``s``, whatever the row's state, for
+        the caller's detached ``rec`` (read by the task that holds the server): the record, its
+        status before and the values written, for :meth:`advanced` once committed."""
+        values = {**values, "updated_at": utcnow()}
+        s.execute(_TABLE.update().where(_TABLE.c.uuid == rec.uuid), {_COLUMNS[k]: v for k, v in values.items()})
+        return rec, status_of(rec.vm_state, rec.task_state), values
+
     def fault(self, uuid: str, exc: BaseException, **values: Any) -> None:
         """Record why something failed, and apply ``values`` (e.g. ``vm_state="error"``)."""
         code = exc.status if isinstance(exc, OvercastError) else 500

@@ -350,8 +350,8 @@ class VolumeAttachments:
     def detach_all(self, rec: InstanceRecord) -> "builtins.list[str]":
         """Detach every volume of a server being deleted (best effort, logged); the ids of
         those to delete with it (``delete_on_termination``)."""
-        with self.db.session() as s:
-            bdms = list(s.scalars(select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == rec.uuid)))
+        stmt = select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == rec.uuid)
+        bdms = self.db.read(lambda s: list(s.scalars(stmt)))
         if not bdms:
             return []
         volumes = optional_service(self.runtime, "volume")

@@ -153,8 +153,8 @@ class GenerationWatch:
                     self._raw.append(conn)
             row = conn.execute(_GENERATION_SQL).fetchone()
             return row[0] if row else 0
-        with self.db.engine.connect() as c:
-            return c.execute(self._stmt).scalar() or 0
+        # a server database: one statement, outside a transaction (see Database.read)
+        return self.db.read(lambda s: s.scalar(self._stmt)) or 0
 
     def check(self) -> None:
         """Read the generation; reload revocations and clear caches if it moved."""

@@ -141,8 +141,7 @@ class ImageService:
         row as an ORM object, or its relationships, cost several times the query)."""
         stmt = _ref_query(ctx.is_admin)
         params = {"image_id": image_id} if ctx.is_admin else {"image_id": image_id, "project_id": ctx.project_id}
-        with self.db.session() as s:
-            rows = s.execute(stmt, params).all()
+        rows = self.db.read(lambda s: s.execute(stmt, params).all())
         if not rows:
             raise NotFound(f"No image found with ID {image_id}")
         image = rows[0]
