@@ -11,17 +11,15 @@ import hashlib
 import mmap
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from overcast import httpbody
 from overcast.httpwire import BufferedReadsHttpProtocol
-from overcast.testing.cloud import free_port
+from overcast.testing.asgi_server import serving_in_thread
 
 #: what the app saw of the last /gone request
 seen: dict[str, Any] = {}
@@ -71,19 +69,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture(scope="module", params=["uvloop", "asyncio"])
 def server(request: pytest.FixtureRequest) -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=BufferedReadsHttpProtocol, loop=request.param, log_config=None
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield port
-    srv.should_exit = True
-    thread.join(10)
+    with serving_in_thread(app, BufferedReadsHttpProtocol, request.param) as port:
+        yield port
 
 
 def put(path: str, body: bytes, extra: str = "") -> bytes:

@@ -9,17 +9,15 @@ import asyncio
 import hashlib
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from overcast.httpwire import BufferedReadsHttpProtocol, OneWriteHttpToolsProtocol
-from overcast.testing.cloud import free_port
+from overcast.testing.asgi_server import serving_in_thread
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -65,17 +63,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 )
 def server(request: pytest.FixtureRequest) -> Iterator[int]:
     protocol, loop = request.param
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=protocol, loop=loop, log_config=None)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield port
-    srv.should_exit = True
-    thread.join(10)
+    with serving_in_thread(app, protocol, loop) as port:
+        yield port
 
 
 def test_get_head_stream_and_keep_alive(server: int) -> None:
@@ -161,22 +150,12 @@ def test_body_parts_reach_the_app_uncopied() -> None:
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, http=Recording, log_config=None))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
+    with serving_in_thread(recorder, Recording, "auto") as port:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             s.sendall(b"PUT /x HTTP/1.1\r\nHost: t\r\nContent-Length: 30000\r\n\r\n")
             for _ in range(3):  # three parts, each read and received before the next is sent
                 time.sleep(0.2)
                 s.sendall(os.urandom(10000))
             assert s.recv(65536).startswith(b"HTTP/1.1 204")
-    finally:
-        srv.should_exit = True
-        thread.join(10)
     assert sum(map(len, received)) == 30000 and len(received) == 3
     assert all(any(r is p for p in parsed) for r in received)

@@ -1,0 +1,33 @@
+"""A real uvicorn server for an ASGI app in a thread on a free loopback port, for tests of the
+HTTP layer (the wire protocols of :mod:`overcast.httpwire`) over real connections."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+from overcast.testing.cloud import free_port
+
+
+@contextmanager
+def serving_in_thread(app: Any, http: Any, loop: str) -> Iterator[int]:
+    """Serve ``app`` with the HTTP protocol class ``http`` on event loop ``loop`` (uvicorn's
+    "uvloop", "asyncio" or "auto"); the port, once the server accepts. Stopped on exit."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=http, loop=loop, log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
