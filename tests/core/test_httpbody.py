@@ -19,7 +19,7 @@ import pytest
 
 from overcast import httpbody
 from overcast.httpwire import BufferedReadsHttpProtocol
-from overcast.testing.asgi_server import serving_in_thread
+from overcast.testing.asgi_server import read_body, serving_in_thread
 
 #: what the app saw of the last /gone request
 seen: dict[str, Any] = {}
@@ -54,12 +54,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             return
         how = "blocks"
     else:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         total, digest, how = len(body), hashlib.sha256(body).hexdigest(), "parts"
     payload = f"{how} {total} {digest}".encode()
     headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(payload)).encode())]

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from overcast.httpwire import BufferedReadsHttpProtocol, OneWriteHttpToolsProtocol
-from overcast.testing.asgi_server import serving_in_thread
+from overcast.testing.asgi_server import read_body, serving_in_thread
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -30,12 +30,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     if scope["path"] == "/digest":
         payload = f"{len(body)} {hashlib.sha256(body).hexdigest()}".encode()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})

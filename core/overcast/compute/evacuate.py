@@ -21,13 +21,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
 from overcast.compute.action_events import compute_event
 from overcast.compute.hoststate import reported_capabilities
 from overcast.compute.moved_volumes import MovedVolumes, VolumeMove
 from overcast.compute.records import get_instance, instance_of
-from overcast.compute.tasks import LONG_RPC
 from overcast.context import RequestContext
 from overcast.db.models.compute import BlockDeviceMapping, MigrationRecord
 from overcast.errors import BadRequest, NotFound
@@ -117,13 +115,7 @@ class Evacuations:
                 vifs = self.svc.migrations.vifs_on(uuid, dest)
                 on = self.tasks.host(dest)
                 move = self.volumes.to(uuid, dest)
-                info = self.tasks.hv(LONG_RPC).spawn(
-                    host=on,
-                    instance=instance,
-                    image=image_to_fetch(instance.image),
-                    network_info=vifs,
-                    block_devices=move.devices,
-                )
+                info = self.tasks.spawn(on, instance, vifs, move.devices)
                 if rec.vm_state == st.STOPPED:
                     self.tasks.power_off(on, instance)
                     info = self.tasks.hv().get_info(host=on, instance=instance)

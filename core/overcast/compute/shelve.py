@@ -17,7 +17,6 @@ import dataclasses
 import logging
 from typing import Any
 
-from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute.action_events import Step, compute_event
 from overcast.compute import states as st
 from overcast.compute.moved_volumes import MovedVolumes
@@ -188,13 +187,7 @@ class Shelving:
                 if rec.shelved_image_id:
                     image = lookup_image(self.runtime, ctx, rec.shelved_image_id)
                     instance = dataclasses.replace(instance, image=image)
-                info = tasks.hv(LONG_RPC).spawn(
-                    host=tasks.host(host),
-                    instance=instance,
-                    image=image_to_fetch(instance.image),
-                    network_info=vifs,
-                    block_devices=devices,
-                )
+                info = tasks.spawn(tasks.host(host), instance, vifs, devices)
         except Exception as exc:  # noqa: BLE001 - back to SHELVED_OFFLOADED, the claim given back
             if host:
                 try:

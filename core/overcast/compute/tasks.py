@@ -13,6 +13,7 @@ import logging
 import threading
 from contextlib import nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import Any, Callable
 
 from sqlalchemy import delete, select
@@ -31,7 +32,7 @@ from overcast.db.models.compute import BlockDeviceMapping, InstancePort, Instanc
 from overcast.errors import NotFound, ServiceUnavailable
 from overcast.hookspecs import HypervisorHooks
 from overcast.db.values import load, store
-from overcast.types import Flavor, Host, Instance, ScheduleRequest, VifDetails
+from overcast.types import BlockDevice, Flavor, Host, Instance, InstanceInfo, ScheduleRequest, VifDetails
 from overcast import metrics
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,19 @@ class ServerTasks:
         """The hosts' hypervisor operations, each run by the agent of its ``host`` argument
         (waiting ``timeout`` seconds, default ``[bus] rpc_timeout``)."""
         return self.runtime.agents.hypervisor(timeout)
+
+    def spawn(
+        self, host: Host, instance: Instance, vifs: Sequence[VifDetails], devices: Sequence[BlockDevice]
+    ) -> InstanceInfo:
+        """Boot ``instance`` on ``host`` from its image (fetched there), with ``vifs`` and the
+        volumes ``devices``: the build's, the rebuild's, the unshelve's and the evacuation's."""
+        return self.hv(LONG_RPC).spawn(
+            host=host,
+            instance=instance,
+            image=image_to_fetch(instance.image),
+            network_info=vifs,
+            block_devices=devices,
+        )
 
     def host(self, name: str) -> Host:
         """The record of host ``name``, for the ``host`` argument of :meth:`hv`'s operations."""
@@ -190,13 +204,7 @@ class ServerTasks:
                 rec = config_drive.freeze(self.runtime, rec)  # issue 17: its content, once the ports exist
                 devices = self.svc.boot_volumes.prepare(ctx, rec, host)  # issue 18: made, reserved, exported
                 instance = instance_of(rec)
-                info = self.hv(LONG_RPC).spawn(
-                    host=self.host(host),
-                    instance=instance,
-                    image=image_to_fetch(instance.image),
-                    network_info=vifs,
-                    block_devices=devices,
-                )
+                info = self.spawn(self.host(host), instance, vifs, devices)
                 self.svc.boot_volumes.complete(ctx, rec, host)
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
             self._build_failed(uuid, host, exc, ctx)
@@ -422,13 +430,7 @@ class ServerTasks:
                 host = self.host(rec.host)
                 hv = self.hv(LONG_RPC)
                 hv.destroy(host=host, instance=instance, destroy_disks=True)
-                info = hv.spawn(
-                    host=host,
-                    instance=instance,
-                    image=image_to_fetch(instance.image),
-                    network_info=self.vifs_of(uuid),
-                    block_devices=MovedVolumes(self.runtime).devices(uuid),
-                )
+                info = self.spawn(host, instance, self.vifs_of(uuid), MovedVolumes(self.runtime).devices(uuid))
                 if rec.vm_state == st.STOPPED:
                     self.power_off(host, instance)
                     info = hv.get_info(host=host, instance=instance)

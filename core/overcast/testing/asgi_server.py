@@ -14,6 +14,16 @@ import uvicorn
 from overcast.testing.cloud import free_port
 
 
+async def read_body(receive: Any) -> bytes:
+    """A request's whole body, from its ASGI ``receive``."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 @contextmanager
 def serving_in_thread(app: Any, http: Any, loop: str) -> Iterator[int]:
     """Serve ``app`` with the HTTP protocol class ``http`` on event loop ``loop`` (uvicorn's
