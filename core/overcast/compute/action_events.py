@@ -15,15 +15,17 @@ action is gone (the server was deleted meanwhile) records nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import traceback
 import uuid as uuidlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Select, Table, bindparam, select
 
 from overcast.context import RequestContext
 from overcast.db.group import GroupCommit
@@ -38,6 +40,27 @@ API_HOST = socket.gethostname()
 
 _A = cast(Table, InstanceAction.__table__)
 _E = cast(Table, InstanceActionEvent.__table__)
+
+# statements built once (building an expression on each event cost more than running it)
+_TOUCH_ACTION = _A.update().where(_A.c.id == bindparam("action_key")).values(updated_at=bindparam("at"))
+#: SET from the parameters' column names (``finish_time``, ``result``...), the row by ``event_key``
+#: (a bind name that is no column's: those are the SET's)
+_FINISH_EVENT = _E.update().where(_E.c.id == bindparam("event_key"))
+_FINISH_ACTION = _A.update().where(
+    _A.c.id == select(_E.c.action_id).where(_E.c.id == bindparam("event_key")).scalar_subquery()
+)
+
+
+@functools.cache
+def _newest_action(by_request: bool, by_name: bool) -> Select[tuple[int]]:
+    """The newest action of server ``:uuid`` (of request ``:request_id``, named one of ``:names``)."""
+    stmt = select(_A.c.id).where(_A.c.instance_uuid == bindparam("uuid"))
+    if by_request:
+        stmt = stmt.where(_A.c.request_id == bindparam("request_id"))
+    if by_name:
+        stmt = stmt.where(_A.c.action.in_(bindparam("names", expanding=True)))
+    return stmt.order_by(_A.c.id.desc()).limit(1)
+
 
 SUCCESS = "Success"
 ERROR = "Error"
@@ -60,7 +83,8 @@ class Step:
 
 class ActionEvents:
     """Recording of events; each start and finish is one job of ``writes`` (concurrent
-    tasks' events share a transaction), in plain statements."""
+    tasks' events share a transaction), in plain statements, or a part of the caller's own
+    transaction (``start_in``, ``finish_in``)."""
 
     def __init__(self, db: Any, writes: GroupCommit | None = None) -> None:
         self.db = db
@@ -71,33 +95,56 @@ class ActionEvents:
     ) -> int | None:
         """Record the start of event ``name``; its id, or ``None`` if its action is not found."""
         now = utcnow()
-        stmt = select(_A.c.id).where(_A.c.instance_uuid == uuid)
-        if request_id:
-            stmt = stmt.where(_A.c.request_id == request_id)
-        names = list(actions)
-        if names:
-            stmt = stmt.where(_A.c.action.in_(names))
-        stmt = stmt.order_by(_A.c.id.desc()).limit(1)
-
-        def write(s: Any) -> int | None:
-            action_id = s.execute(stmt).scalar()
-            if action_id is None:
-                return None
-            row = {"action_id": action_id, "event": name, "start_time": now, "host": host}
-            event_id = s.execute(_E.insert().values(row)).inserted_primary_key[0]
-            s.execute(_A.update().where(_A.c.id == action_id).values(updated_at=now))
-            return int(event_id)
-
-        event_id = self.writes.run(write)
+        names = tuple(actions)
+        event_id = self.writes.run(
+            lambda s: self.start_in(s, uuid, name, host, request_id=request_id, actions=names, now=now)
+        )
         if event_id is None:
             log.debug("server %s: no action for event %s (request %s)", uuid, name, request_id)
         return event_id
+
+    def start_in(
+        self,
+        s: Any,
+        uuid: str,
+        name: str,
+        host: str | None,
+        *,
+        request_id: str | None = None,
+        actions: Iterable[str] = (),
+        now: datetime | None = None,
+    ) -> int | None:
+        """:meth:`start`'s write in the caller's transaction ``s`` (a task's own state change
+        and its event's start commit together); the event's id, or ``None``."""
+        now = now or utcnow()
+        names = tuple(actions)
+        params: dict[str, Any] = {"uuid": uuid}
+        if request_id:
+            params["request_id"] = request_id
+        if names:
+            params["names"] = list(names)
+        action_id = s.execute(_newest_action(bool(request_id), bool(names)), params).scalar()
+        if action_id is None:
+            return None
+        row = {"action_id": action_id, "event": name, "start_time": now, "host": host}
+        event_id = s.execute(_E.insert(), row).inserted_primary_key[0]
+        s.execute(_TOUCH_ACTION, {"action_key": action_id, "at": now})
+        return int(event_id)
 
     def finish(self, event_id: int | None, exc: BaseException | None = None) -> None:
         """Record the end of an event: ``Success``, or ``Error`` with ``exc``'s traceback."""
         if event_id is None:
             return
         now = utcnow()
+        self.writes.run(lambda s: self.finish_in(s, event_id, exc, now=now))
+
+    def finish_in(
+        self, s: Any, event_id: int | None, exc: BaseException | None = None, *, now: datetime | None = None
+    ) -> None:
+        """:meth:`finish`'s write in the caller's transaction ``s``."""
+        if event_id is None:
+            return
+        now = now or utcnow()
         values: dict[str, Any] = {"finish_time": now, "result": SUCCESS}
         action_values: dict[str, Any] = {"updated_at": now}
         if exc is not None:
@@ -105,13 +152,8 @@ class ActionEvents:
             values["traceback"] = "".join(traceback.format_exception(exc))
             values["details"] = exc.message if isinstance(exc, OvercastError) else str(exc) or type(exc).__name__
             action_values["message"] = ERROR
-        of_event = select(_E.c.action_id).where(_E.c.id == event_id).scalar_subquery()
-
-        def write(s: Any) -> None:
-            s.execute(_E.update().where(_E.c.id == event_id).values(values))
-            s.execute(_A.update().where(_A.c.id == of_event).values(action_values))
-
-        self.writes.run(write)
+        s.execute(_FINISH_EVENT, {"event_key": event_id, **values})
+        s.execute(_FINISH_ACTION, {"event_key": event_id, **action_values})
 
     @contextmanager
     def event(

@@ -182,43 +182,55 @@ class ServerTasks:
         if rec is None or rec.task_state != st.SCHEDULING:
             return
         host = None
+        event_id: int | None = None
+        build_event = compute_event("_do_build_and_run_instance")
         try:
             seen = rec
 
-            def place(s: Any, chosen: str) -> tuple[InstanceRecord, str, dict[str, Any]] | None:
+            def place(s: Any, chosen: str) -> tuple[tuple[InstanceRecord, str, dict[str, Any]], int | None] | None:
                 hosts = self.runtime.drivers.hosts
                 zone = hosts[chosen].availability_zone if chosen in hosts else None
                 values = {"host": chosen, "availability_zone": zone, "task_state": st.SPAWNING}
-                return self.t.advance_in(s, uuid, st.SCHEDULING, None, seen, values)
+                moved = self.t.advance_in(s, uuid, st.SCHEDULING, None, seen, values)
+                if moved is None:
+                    return None
+                started = self.svc.events.start_in(
+                    s, uuid, build_event, chosen, request_id=ctx.request_id, actions=("create",)
+                )
+                return moved, started
 
-            # the host's claim and the server's move to spawning in one transaction
-            chosen, spawning = self.svc.scheduler.claim_and(self.schedule_request(rec), place)
-            if spawning is None:  # deleted while scheduling: the claim was given back with it
+            # the host's claim, the server's move to spawning and its build event's start in one transaction
+            chosen, placed = self.svc.scheduler.claim_and(self.schedule_request(rec), place)
+            if placed is None:  # deleted while scheduling: the claim was given back with it
                 self.delete(uuid)
                 return
             host = chosen
+            spawning, event_id = placed
             rec = self.t.advanced(*spawning)
-            build_event = compute_event("_do_build_and_run_instance")
-            with self.svc.events.event(uuid, build_event, host, request_id=ctx.request_id, actions=("create",)):
-                vifs = self._allocate_network(ctx, rec, host)
-                rec = config_drive.freeze(self.runtime, rec)  # issue 17: its content, once the ports exist
-                devices = self.svc.boot_volumes.prepare(ctx, rec, host)  # issue 18: made, reserved, exported
-                instance = instance_of(rec)
-                info = self.spawn(self.host(host), instance, vifs, devices)
-                self.svc.boot_volumes.complete(ctx, rec, host)
+            vifs = self._allocate_network(ctx, rec, host)
+            rec = config_drive.freeze(self.runtime, rec)  # issue 17: its content, once the ports exist
+            devices = self.svc.boot_volumes.prepare(ctx, rec, host)  # issue 18: made, reserved, exported
+            instance = instance_of(rec)
+            info = self.spawn(self.host(host), instance, vifs, devices)
+            self.svc.boot_volumes.complete(ctx, rec, host)
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
+            self.svc.events.finish(event_id, exc)
             self._build_failed(uuid, host, exc, ctx)
             return
-        done = self.t.advance(
-            uuid,
-            st.SPAWNING,
-            seen=rec,
-            vm_state=st.ACTIVE,
-            task_state=None,
-            power_state=info.state.value,
-            launched_at=utcnow(),
-            progress=100,
-        )
+        values = {
+            "vm_state": st.ACTIVE,
+            "task_state": None,
+            "power_state": info.state.value,
+            "launched_at": utcnow(),
+            "progress": 100,
+        }
+
+        def activate(s: Any) -> tuple[InstanceRecord, str, dict[str, Any]] | None:
+            self.svc.events.finish_in(s, event_id)  # the event's end and ACTIVE in one transaction
+            return self.t.advance_in(s, uuid, st.SPAWNING, None, rec, values)
+
+        moved = self.svc.writes.run(activate)
+        done = self.t.advanced(*moved) if moved is not None else None
         if done is None:  # deleted while spawning
             self.delete(uuid)
 

@@ -7,11 +7,12 @@ cannot both start (the loser gets 409, as in Nova).
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 from typing import Any, Callable, cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, Update, bindparam, update
 
 from overcast.compute.records import get_instance
 from overcast.compute.states import status_of
@@ -26,6 +27,18 @@ log = logging.getLogger(__name__)
 _TABLE = cast(Table, InstanceRecord.__table__)
 #: attribute name -> column name of the server's row (``metadata_`` is ``metadata``)
 _COLUMNS = {a.key: a.columns[0].key for a in InstanceRecord.__mapper__.column_attrs}
+
+
+@functools.cache
+def _conditional_update(no_task: bool, expected: tuple[str, ...]) -> Update:
+    """The UPDATE of server ``:uuid_key`` whose task state is ``:task_key`` (or none) and whose
+    ``expected`` attributes have the values ``:expect_<column>``; its SET comes from the
+    parameters named after columns. Built once per shape: building the expression on every
+    state change cost more than running it."""
+    c = _TABLE.c
+    cond = c.task_state.is_(None) if no_task else c.task_state == bindparam("task_key")
+    extra = [c[_COLUMNS[k]] == bindparam(f"expect_{_COLUMNS[k]}") for k in expected]
+    return _TABLE.update().where(c.uuid == bindparam("uuid_key"), cond, *extra)
 
 
 class Transitions:
@@ -133,18 +146,17 @@ class Transitions:
         """:meth:`advance`'s write in the caller's session ``s``: the row, its status before
         and the values written, or ``None``. The record is not changed here (a group commit
         may run this twice): the caller passes the result to :meth:`advanced` once committed."""
-        c = InstanceRecord.__table__.c
         rec = seen if seen is not None else s.get(InstanceRecord, uuid)
         if rec is None:
             return None
         old = status_of(rec.vm_state, expect_task if seen is not None else rec.task_state)
-        cond = c.task_state.is_(None) if expect_task is None else c.task_state == expect_task
-        extra = [c[_COLUMNS[k]] == v for k, v in (expect or {}).items()]
+        expect = expect or {}
         values = {**values, "updated_at": utcnow()}
-        # a table UPDATE whose SET comes from the parameters: compiled once per set of
-        # columns, where an ORM update(...).values() coerced every value on every call
-        stmt = _TABLE.update().where(c.uuid == uuid, cond, *extra)
-        if s.execute(stmt, {_COLUMNS[k]: v for k, v in values.items()}).rowcount != 1:
+        params = {_COLUMNS[k]: v for k, v in values.items()}
+        params.update({f"expect_{_COLUMNS[k]}": v for k, v in expect.items()}, uuid_key=uuid)
+        if expect_task is not None:
+            params["task_key"] = expect_task
+        if s.execute(_conditional_update(expect_task is None, tuple(expect)), params).rowcount != 1:
             return None
         if seen is None:
             s.expunge(rec)
