@@ -19,6 +19,7 @@ from typing import Any
 
 from overcast.compute.action_events import Step, compute_event
 from overcast.compute import states as st
+from overcast.compute.tasks import LONG_RPC
 from overcast.compute.moved_volumes import MovedVolumes
 from overcast.compute.peers import create_snapshot_image, discard_image, lookup_image, optional_service
 from overcast.compute.records import instance_of
@@ -31,7 +32,6 @@ from overcast.types import BlockDevice
 log = logging.getLogger(__name__)
 
 SHELVE_STATES = (st.ACTIVE, st.STOPPED, st.PAUSED, st.SUSPENDED)
-LONG_RPC = 900.0
 
 
 class Shelving:
