@@ -4,16 +4,37 @@
 from fastapi import Request
 from starlette.types import Receive, Scope, Send
 
-from overcast.api.routing import ServiceRouter
-from overcast.api.compute import admin, consoles, flavors, images, keypairs, metadata, servers
-from overcast.api.compute import aggregates, hypervisor_uptime, migrations, server_secgroups, usage  # issue 18
-from overcast.api.compute import network_proxy  # Nova's network proxies, until 2.35
-from overcast.api.compute import interfaces  # issue 18: os-interface
-from overcast.api.compute import diagnostics, external_events, os_hosts, usage_audit  # issue 16
-from overcast.api.compute import extensions, quota_classes, server_password, volume_proxy  # issue 16
+from overcast.api.compute import (
+    admin,
+    aggregates,
+    consoles,
+    diagnostics,
+    extensions,
+    external_events,
+    flavors,
+    hypervisor_uptime,
+    images,
+    interfaces,  # issue 18: os-interface
+    keypairs,
+    metadata,
+    migrations,
+    network_proxy,  # Nova's network proxies, until 2.35
+    os_hosts,
+    quota_classes,
+    server_actions,
+    server_password,
+    server_secgroups,
+    server_tags,
+    servers,
+    usage,
+    usage_audit,
+    volume_attachments,
+    volume_proxy,
+)
 from overcast.api.compute.common import base_url, reply
 from overcast.api.compute.microversion import MAX_VERSION, MIN_VERSION, fmt
 from overcast.api.deps import context_of
+from overcast.api.routing import ServiceRouter
 from overcast.errors import NotFound
 
 router = ServiceRouter(prefix="/compute")
@@ -82,6 +103,9 @@ def version_v21(request: Request):
 
 for module in (
     servers,
+    server_actions,
+    volume_attachments,
+    server_tags,
     metadata,
     flavors,
     images,

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from overcast.api.compute.common import changes_page, base_url, iso_micro, reply
+from overcast.api.compute.common import base_url, changes_page, iso_micro, reply
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
 from overcast.compute.migration_list import list_migrations

@@ -5,7 +5,6 @@ is refused with a 400 that says so, never taken and ignored."""
 
 from __future__ import annotations
 
-
 from overcast.compute.states import STATUS_VM_STATES
 from overcast.errors import BadRequest
 

@@ -7,11 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from overcast.api.compute.common import reply
-from overcast.api.compute.microversion import MicroversionRoute
+from overcast.api.compute.common import base_url, reply
+from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
-from overcast.api.compute.common import base_url
-from overcast.api.compute.microversion import version_of
 from overcast.compute.usage import parse_time, usage_page
 from overcast.context import RequestContext
 from overcast.errors import Forbidden
