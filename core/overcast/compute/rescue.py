@@ -36,7 +36,7 @@ class Rescues:
 
     def rescue(self, ctx: RequestContext, uuid: str, args: Any) -> str:
         """Start rescuing ``uuid``; returns the ``adminPass`` to answer with."""
-        from overcast.compute.servers import admin_password
+        from overcast.compute.server_fields import admin_password
 
         if args is not None and not isinstance(args, dict):
             raise BadRequest(

@@ -65,7 +65,7 @@ class Shelving:
         self.svc.runner.submit(f"shelve-offload {uuid}", self.run_offload, uuid)
 
     def unshelve(self, ctx: RequestContext, uuid: str, args: Any) -> None:
-        from overcast.compute.servers import no_arguments
+        from overcast.compute.server_fields import no_arguments
 
         no_arguments("unshelve", args)  # availability_zone (2.77) and host (2.91) are not offered here
         self.svc.transitions.begin(ctx, uuid, "unshelve", (st.SHELVED, st.SHELVED_OFFLOADED), st.UNSHELVING)

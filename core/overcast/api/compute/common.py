@@ -77,7 +77,7 @@ def changes_page(
     """Nova's paging of migrations and instance actions: ``changes-since`` (and from 2.66
     ``changes-before``) on ``updated(row)``, then ``marker`` (``key(row)``; an unknown one is 400)
     and ``limit`` with a next link under ``links_key``; any other parameter but ``filters`` is 400."""
-    from overcast.compute.servers import parse_time
+    from overcast.compute.server_fields import parse_time
 
     q = request.query_params
     allowed = filters | {"limit", "marker", "changes-since"} | ({"changes-before"} if version >= (2, 66) else set())

@@ -101,7 +101,7 @@ def _post_filters(q: Any) -> Any:
     (``None`` when none is asked for)."""
     checks: list[Callable[[dict[str, Any]], bool]] = []
     if "changes-since" in q:
-        from overcast.compute.servers import parse_time
+        from overcast.compute.server_fields import parse_time
 
         since = parse_time(q["changes-since"], "changes-since")
         checks.append(lambda v: (v.get("updated_at") or "") >= since.strftime("%Y-%m-%dT%H:%M:%SZ"))

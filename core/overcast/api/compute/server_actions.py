@@ -17,7 +17,7 @@ from overcast.api.compute.views import (
     instance_action_view,
 )
 from overcast.api.deps import authorize, get_runtime
-from overcast.compute.servers import no_arguments
+from overcast.compute.server_fields import no_arguments
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Conflict
 from overcast.passwords import new_password
@@ -144,7 +144,7 @@ def _dispatch(request: Request, ctx: RequestContext, runtime: Any, server_id: st
     elif action == "unlock":
         compute.set_locked(ctx, server_id, False)
     elif action == "rebuild":
-        from overcast.compute.servers import admin_password
+        from overcast.compute.server_fields import admin_password
 
         password = admin_password(args if isinstance(args, dict) else {})
         rec = compute.rebuild(ctx, server_id, args, version)

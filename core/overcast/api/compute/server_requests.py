@@ -85,7 +85,7 @@ def check_create(body: dict, version: V) -> None:
         )
     if body.get("tags") is not None and not isinstance(body["tags"], list):
         raise BadRequest(f"Invalid input for field/attribute tags. Value: {body['tags']}. is not of type 'array'")
-    from overcast.compute.servers import refuse_trusted_certificates
+    from overcast.compute.server_fields import refuse_trusted_certificates
 
     refuse_trusted_certificates(body)
 

@@ -119,7 +119,7 @@ async def create_server(
         raise BadRequest("Invalid input for field/attribute server: 'networks' is a required property")
     from starlette.concurrency import run_in_threadpool
 
-    from overcast.compute.servers import admin_password
+    from overcast.compute.server_fields import admin_password
 
     password = admin_password(body)
     wants_reservation = _boolean(body.get("return_reservation_id", False), "return_reservation_id")
