@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy import DateTime, String, Table, bindparam, select
+from sqlalchemy.sql.dml import ReturningInsert
 
 from overcast.context import RequestContext
 from overcast.db.group import GroupCommit
@@ -52,14 +53,23 @@ _FINISH_ACTION = _A.update().where(
 
 
 @functools.cache
-def _newest_action(by_request: bool, by_name: bool) -> Select[tuple[int]]:
-    """The newest action of server ``:uuid`` (of request ``:request_id``, named one of ``:names``)."""
-    stmt = select(_A.c.id).where(_A.c.instance_uuid == bindparam("uuid"))
+def _start_event(by_request: bool, by_name: bool) -> ReturningInsert[tuple[int, int]]:
+    """One statement: event ``:event_name`` (started ``:at`` on ``:event_host``) inserted into
+    the newest action of server ``:uuid`` (of request ``:request_id``, named one of
+    ``:names``); it returns the event's and the action's ids, or no row without an action."""
+    action = select(
+        _A.c.id,
+        bindparam("event_name", type_=String()),
+        bindparam("at", type_=DateTime()),
+        bindparam("event_host", type_=String()),
+    ).where(_A.c.instance_uuid == bindparam("uuid"))
     if by_request:
-        stmt = stmt.where(_A.c.request_id == bindparam("request_id"))
+        action = action.where(_A.c.request_id == bindparam("request_id"))
     if by_name:
-        stmt = stmt.where(_A.c.action.in_(bindparam("names", expanding=True)))
-    return stmt.order_by(_A.c.id.desc()).limit(1)
+        action = action.where(_A.c.action.in_(bindparam("names", expanding=True)))
+    action = action.order_by(_A.c.id.desc()).limit(1)
+    insert = _E.insert().from_select(["action_id", "event", "start_time", "host"], action)
+    return insert.returning(_E.c.id, _E.c.action_id)
 
 
 SUCCESS = "Success"
@@ -123,13 +133,12 @@ class ActionEvents:
             params["request_id"] = request_id
         if names:
             params["names"] = list(names)
-        action_id = s.execute(_newest_action(bool(request_id), bool(names)), params).scalar()
-        if action_id is None:
+        params.update(event_name=name, at=now, event_host=host)
+        row = s.execute(_start_event(bool(request_id), bool(names)), params).first()
+        if row is None:
             return None
-        row = {"action_id": action_id, "event": name, "start_time": now, "host": host}
-        event_id = s.execute(_E.insert(), row).inserted_primary_key[0]
-        s.execute(_TOUCH_ACTION, {"action_key": action_id, "at": now})
-        return int(event_id)
+        s.execute(_TOUCH_ACTION, {"action_key": row.action_id, "at": now})
+        return int(row.id)
 
     def finish(self, event_id: int | None, exc: BaseException | None = None) -> None:
         """Record the end of an event: ``Success``, or ``Error`` with ``exc``'s traceback."""
