@@ -26,6 +26,10 @@ from overcast.errors import BadRequest, DriverError, PayloadTooLarge
 from overcast.image.inspect import Inspection, StreamInspector
 
 HASH_ALGO = "sha512"
+#: data a hash thread may have waiting (at least :data:`MIN_QUEUED` chunks): enough that a
+#: hash is never idle for want of data while the thread feeding it waits for the CPU
+QUEUED_BYTES = 8 * 1024 * 1024
+MIN_QUEUED = 3
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,8 @@ class BackgroundHash:
     def __init__(self, algo: str, *more: Crc32) -> None:
         self._hash = hashlib.new(algo)
         self._more = more
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=3)
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._sized = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"hash-{algo}", daemon=True)
         self._thread.start()
@@ -82,6 +87,9 @@ class BackgroundHash:
                 self._error = exc
 
     def update(self, chunk: bytes) -> None:
+        if not self._sized:  # the first chunk tells how many make QUEUED_BYTES
+            self._queue.maxsize = max(MIN_QUEUED, QUEUED_BYTES // max(len(chunk), 1))
+            self._sized = True
         self._queue.put(chunk)
 
     def close(self) -> None:
