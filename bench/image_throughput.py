@@ -14,7 +14,9 @@ taken from the server's). The upload's source file stays in the page cache (like
 ``/dev/zero``, it costs the disk nothing); the stored image is dropped from the cache before
 its download.
 
-Also printed: the server's and the client's CPU time per MiB (less sensitive to the load of
+The server process has ``overcast up``'s malloc settings (:func:`overcast.malloc.tune`:
+large buffers mapped and unmapped on their own, so a server that allocates a fresh buffer per
+body part pays a page fault per 4 KiB, as it would in production). Also printed: the server's and the client's CPU time per MiB (less sensitive to the load of
 other processes than MiB/s), the CPU bound those imply (all cores' time divided by the CPU
 an upload costs: what an idle machine of this size would allow), and the load average.
 
@@ -54,6 +56,10 @@ HASH_TARGET = 0.85
 
 def _serve(data_dir: str, port: int, tokens: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     import secrets
+
+    from overcast import malloc
+
+    malloc.tune()  # the process's malloc settings, as `overcast up` and its API workers set them
 
     import uvicorn
 
