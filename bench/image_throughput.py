@@ -14,9 +14,13 @@ taken from the server's). The upload's source file stays in the page cache (like
 ``/dev/zero``, it costs the disk nothing); the stored image is dropped from the cache before
 its download.
 
-Also printed: the server's and the client's CPU time per MiB (less sensitive to the load of
-other processes than MiB/s), the CPU bound those imply (all cores' time divided by the CPU
-an upload costs: what an idle machine of this size would allow), and the load average.
+The server process has ``overcast up``'s malloc settings (:func:`overcast.malloc.tune`:
+large buffers mapped and unmapped on their own, so a server that allocates a fresh buffer per
+body part pays a page fault per 4 KiB, as it would in production). Also printed: the server's
+and the client's CPU time per MiB (less sensitive to the load of other processes than MiB/s),
+the server's split by thread (hashes, event loop, the upload's worker, the direct writes), the
+CPU bound those imply (all cores' time divided by the CPU an upload costs: what an idle machine
+of this size would allow), and the load average.
 
     .venv/bin/python bench/image_throughput.py [--size-mib 1024] [--rounds 2] [--dir DIR]
 
@@ -55,6 +59,11 @@ HASH_TARGET = 0.85
 def _serve(data_dir: str, port: int, tokens: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     import secrets
 
+    from overcast import malloc
+
+    malloc.tune()  # the process's malloc settings, as `overcast up` and its API workers set them
+    _name_os_threads()
+
     import uvicorn
 
     from overcast.api.app import create_app
@@ -77,6 +86,80 @@ def _serve(data_dir: str, port: int, tokens: multiprocessing.Queue) -> None:  # 
     uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(config.api))
     ).run()
+
+
+def _name_os_threads() -> None:
+    """Give each Python thread of this process its name in the OS (``/proc/PID/task/TID/comm``,
+    15 characters), so :class:`ThreadCpu` can tell the hash threads from the event loop."""
+    import ctypes
+    import threading
+
+    try:
+        prctl = ctypes.CDLL(None).prctl
+    except (OSError, AttributeError):
+        return
+    bootstrap = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
+
+    def named(self: threading.Thread) -> None:
+        prctl(15, self.name[:15].encode(), 0, 0, 0)  # PR_SET_NAME
+        bootstrap(self)
+
+    threading.Thread._bootstrap_inner = named  # type: ignore[attr-defined]
+
+
+class ThreadCpu:
+    """CPU seconds per thread of process ``pid`` over a ``with`` block, by thread name (the
+    threads of an upload end with it: their last figures are sampled every 20 ms)."""
+
+    MAIN = "event loop"
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self._pid = pid
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._before: dict[str, tuple[str, float]] = {}
+        self._seen: dict[str, tuple[str, float]] = {}
+
+    def _read(self) -> dict[str, tuple[str, float]]:
+        out = {}
+        for tid in os.listdir(f"/proc/{self._pid}/task"):
+            try:
+                stat = Path(f"/proc/{self._pid}/task/{tid}/stat").read_text()
+            except FileNotFoundError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat.rsplit(")", 1)[1].split()
+            if tid == str(self._pid):
+                name = self.MAIN
+            elif name.startswith("AnyIO worker"):
+                name = "worker"  # the upload's: the store's writes are submitted from it
+            else:
+                name = re.sub(r"_\d+$", "", name)
+            out[tid] = (name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+        return out
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self._seen.update(self._read())
+
+    def __enter__(self) -> ThreadCpu:
+        self._before = self._seen = self._read()
+        self._seen = dict(self._before)
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._sampler.join()
+        self._seen.update(self._read())
+
+    def by_name(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for tid, (name, cpu) in self._seen.items():
+            totals[name] = totals.get(name, 0.0) + cpu - self._before.get(tid, (name, 0.0))[1]
+        return totals
 
 
 def _free_port() -> int:
@@ -195,6 +278,7 @@ def main() -> None:
         ms = 1000 / args.size_mib
         disk_rows = []
         hash_rows = []
+        thread_rows: list[tuple[int, str, float, dict[str, float]]] = []
         for n in range(1, args.rounds + 1):
             load = _loadavg()
             ddfile = work / "dd.raw"
@@ -208,8 +292,9 @@ def main() -> None:
                 ).json()
                 url = f"{base}/images/{image['id']}/file"
                 cpu0, mine0, started = _cpu_seconds(pid), _client_cpu_seconds(), time.perf_counter()
-                status = put(url, token, source)
-                upload_s = time.perf_counter() - started
+                with ThreadCpu(pid) as threads:
+                    status = put(url, token, source)
+                    upload_s = time.perf_counter() - started
                 upload_cpu, client_cpu = _cpu_seconds(pid) - cpu0, _client_cpu_seconds() - mine0
                 assert status == "204", status
                 rate = size / upload_s / 2**20
@@ -218,6 +303,7 @@ def main() -> None:
                     + (disk_write, upload_cpu * ms, load)
                 )
                 cpu_bound = cores * 1000 / ((upload_cpu + client_cpu) * ms)
+                thread_rows.append((n, name, upload_cpu, threads.by_name()))
                 hash_rows.append(
                     (n, name, rate, md5, sha512, upload_cpu * ms, client_cpu * ms, cpu_bound, md5_cpu, load)
                 )
@@ -268,7 +354,14 @@ def main() -> None:
             "\n(MiB/s. 'CPU bound' = all cores' time / (server + client CPU per MiB): the upload rate an otherwise"
             f" idle machine of {cores} cores allows, and its share of md5 on a core of its own (MiB per CPU second))"
         )
-        print(f"loadavg now {_loadavg()}")
+        print("\nserver CPU ms/MiB of each upload by thread (the hash threads: md5, and sha512 with crc32)\n")
+        for n, name, upload_cpu, by_name in thread_rows:
+            parts = sorted(by_name.items(), key=lambda item: -item[1])
+            named = "  ".join(f"{thread} {cpu * ms:.2f}" for thread, cpu in parts if cpu * ms >= 0.005)
+            print(
+                f"{n:>2} {name:9} {upload_cpu * ms:5.2f} = {named}  (other {(upload_cpu - sum(by_name.values())) * ms:.2f})"
+            )
+        print(f"\nloadavg now {_loadavg()}")
     finally:
         if server is not None:
             server.terminate()

@@ -43,6 +43,12 @@ class BufferPool(Generic[B]):
                 self._buffers.append(buffer)
             return buffer
 
+    def in_use(self) -> int:
+        """How many kept buffers something outside the pool still refers to (none once every
+        stream that took one has ended: a consumer that keeps a view keeps its buffer)."""
+        with self._lock:
+            return sum(1 for buffer in self._buffers if sys.getrefcount(buffer) > self._idle_refs)
+
 
 def populated(size: int) -> mmap.mmap:
     """Anonymous page-aligned memory of ``size`` bytes, its pages allocated at once

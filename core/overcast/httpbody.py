@@ -15,7 +15,8 @@ A block goes back to the pool once nothing refers to it (:class:`~overcast.buffe
 counts references), so a consumer that keeps a part (a store that joins them at the end) keeps
 it whole: the pool makes another block. At most :data:`QUEUED` full blocks wait for the
 consumer; then the connection stops reading until it takes one. A consumer that stops early
-(an error) leaves the rest of the body to be read and dropped, so the connection stays usable,
+(an error), or calls :meth:`BodyBlocks.close` without reading, leaves the rest of the body to be
+read and dropped, so the connection stays usable,
 as it does when an app answers before reading a body; a connection lost before the body's
 end ends the consumer's iteration with :class:`ClientGone`.
 """
@@ -68,6 +69,7 @@ class BodyBlocks:
         self._queued = 0
         self._paused = False
         self._dropping = False
+        self._consumed = False  # the consumer reached the end (or ClientGone), or stopped
         view = memoryview(first)
         while view:  # what the parser had already taken goes first, copied once
             room = self.buffer()
@@ -149,5 +151,15 @@ class BodyBlocks:
                 yield item
                 del item
         finally:
-            if not done:
-                self._loop.call_soon_threadsafe(self._drop)
+            if done:
+                self._consumed = True
+            else:
+                self.close()
+
+    def close(self) -> None:
+        """The consumer reads no more, whether it began or not (a request refused before
+        its data was read): the rest of the body is dropped as it comes, so the connection
+        stays usable. Nothing after the body's end or a lost connection."""
+        if not self._consumed:
+            self._consumed = True
+            self._loop.call_soon_threadsafe(self._drop)

@@ -1,6 +1,6 @@
 """``overcast.httpbody``: a large request body read straight into page-aligned blocks arrives
 whole and in order, the connection then serves the next request (kept alive or pipelined),
-a consumer that stops early leaves the connection usable, a lost connection ends the
+a consumer that stops early (or never reads) leaves the connection usable, a lost connection ends the
 consumer with ``ClientGone``, small bodies are not offered, 100 Continue is still sent."""
 
 from __future__ import annotations
@@ -46,14 +46,18 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     start = scope.get("extensions", {}).get(httpbody.EXTENSION)
     blocks = start() if start is not None else None
     stop_after = 2 if scope["path"] == "/stop" else None
-    if blocks is not None:
+    if blocks is not None and scope["path"] == "/refuse":
+        blocks.close()  # answered without reading: the body is dropped as it comes
+        blocks = None
+        total, digest, how = 0, hashlib.sha256().hexdigest(), "refused"
+    elif blocks is not None:
         try:
             total, digest = await asyncio.to_thread(consume, blocks, stop_after)
         except httpbody.ClientGone:
             seen["gone"] = True
             return
         how = "blocks"
-    else:
+    elif scope["path"] != "/refuse":
         body = await read_body(receive)
         total, digest, how = len(body), hashlib.sha256(body).hexdigest(), "parts"
     payload = f"{how} {total} {digest}".encode()
@@ -127,6 +131,14 @@ def test_consumer_that_stops_early_leaves_the_connection_usable(server: int) -> 
         total, digest = answers(sock, 1)[0].split()[1:]
         assert int(total) == 2 * httpbody.BLOCK
         assert digest == hashlib.sha256(big[: 2 * httpbody.BLOCK]).hexdigest()
+        sock.sendall(put("/d", b"after"))
+        assert answers(sock, 1) == [expect(b"after", "parts")]
+
+
+def test_consumer_that_never_reads_leaves_the_connection_usable(server: int) -> None:
+    with socket.create_connection(("127.0.0.1", server)) as sock:
+        sock.sendall(put("/refuse", os.urandom(10 * httpbody.BLOCK)))
+        assert answers(sock, 1) == [expect(b"", "refused")]
         sock.sendall(put("/d", b"after"))
         assert answers(sock, 1) == [expect(b"after", "parts")]
 

@@ -180,7 +180,8 @@ class StreamInspector:
     def feed(self, chunk: bytes) -> None:
         if len(self._head) < HEAD_BYTES:
             self._head += chunk[: HEAD_BYTES - len(self._head)]
-        self._tail = (self._tail + chunk)[-TAIL_BYTES:] if len(chunk) < TAIL_BYTES else chunk[-TAIL_BYTES:]
+        # a copy, not a slice: a chunk may be a view of a pooled buffer, not to be kept
+        self._tail = (self._tail + chunk)[-TAIL_BYTES:] if len(chunk) < TAIL_BYTES else bytes(chunk[-TAIL_BYTES:])
 
     def early_check(self) -> None:
         """With the head complete: refuse now if the head alone already says the data is

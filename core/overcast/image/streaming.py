@@ -26,6 +26,12 @@ from overcast.errors import BadRequest, DriverError, PayloadTooLarge
 from overcast.image.inspect import Inspection, StreamInspector
 
 HASH_ALGO = "sha512"
+#: data a hash thread may have waiting (at least :data:`MIN_QUEUED` batches): enough that a
+#: hash is never idle for want of data while the thread feeding it waits for the CPU
+QUEUED_BYTES = 8 * 1024 * 1024
+MIN_QUEUED = 3
+#: chunks are handed to a hash thread in batches of at least this many bytes
+BATCH_BYTES = 2 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -60,34 +66,51 @@ class Crc32:
 class BackgroundHash:
     """Hashes updated in their own thread (hashlib and zlib-ng release the GIL on large
     buffers), so the digests of an upload are computed on other cores than the one
-    receiving and writing the data, each thread on its own copy-free view of the chunk."""
+    receiving and writing the data, each thread on its own copy-free view of the chunk.
+    Chunks cross to the thread in batches of at least :data:`BATCH_BYTES`: each hand-over
+    may put a thread to sleep and wake it, which costs about as much as hashing a few
+    hundred KiB on this kind of machine (a VM)."""
 
     _DONE = object()
 
     def __init__(self, algo: str, *more: Crc32) -> None:
         self._hash = hashlib.new(algo)
         self._more = more
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=3)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(MIN_QUEUED, QUEUED_BYTES // BATCH_BYTES))
+        self._batch: list[bytes] = []
+        self._batched = 0
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"hash-{algo}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not self._DONE:
+        while (batch := self._queue.get()) is not self._DONE:
             try:
-                self._hash.update(item)  # type: ignore[arg-type]
-                for other in self._more:
-                    other.update(item)  # type: ignore[arg-type]
+                for chunk in batch:  # type: ignore[attr-defined]
+                    self._hash.update(chunk)
+                    for other in self._more:
+                        other.update(chunk)
             except BaseException as exc:  # noqa: BLE001 - reported by hexdigest()
                 self._error = exc
+            del batch  # the chunks may go back to their pool
 
     def update(self, chunk: bytes) -> None:
-        self._queue.put(chunk)
+        self._batch.append(chunk)
+        self._batched += len(chunk)
+        if self._batched >= BATCH_BYTES:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._batch:
+            batch, self._batch, self._batched = self._batch, [], 0
+            self._queue.put(batch)
 
     def close(self) -> None:
         if self._thread.is_alive():
+            self._hand_over()
             self._queue.put(self._DONE)
             self._thread.join()
+        self._batch, self._batched = [], 0
 
     def hexdigest(self) -> str:
         self.close()

@@ -1,9 +1,8 @@
 """Image data: ``PUT /v2/images/{id}/file`` (streamed in, 204) and ``GET`` (streamed out,
 with ``Content-MD5`` and single HTTP byte ranges).
 
-The upload runs in a worker thread (the store hooks block); it pulls the request body from
-the event loop in 4 MiB blocks (the server delivers pieces of 64 KiB or so; fewer, larger
-blocks mean fewer thread hand-offs and hash updates), read ahead by a few blocks (bounded),
+The upload runs in a worker thread (the store hooks block) over the request body in
+page-aligned blocks (:mod:`overcast.api.image.body`), read ahead by a few blocks (bounded),
 so the data is never held whole in memory and receiving overlaps writing. The download
 reads (and verifies) the next chunks in a thread while the event loop sends the current
 one (:func:`read_ahead`).
@@ -12,89 +11,24 @@ one (:func:`read_ahead`).
 from __future__ import annotations
 
 import asyncio
-import mmap
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import cast
 
-import anyio
-import anyio.from_thread
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.image.body import consume_body
 from overcast.api.image.common import UnsupportedMediaType, no_content
-from overcast.buffers import BufferPool
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
-from overcast.image.streaming import UploadAborted
 from overcast.runtime import Runtime
 
 router = APIRouter(prefix="/v2/images/{image_id}/file")
 
-BLOCK = 4 * 1024 * 1024
-#: blocks read ahead of the worker, so receiving overlaps writing and hashing
-READ_AHEAD = 2
 #: download chunks read ahead of the one being sent
 SEND_AHEAD = 2
-
-
-class RequestBodyBlocks:
-    """The request body as a blocking iterator of ~4 MiB blocks, for a worker thread.
-
-    :meth:`pump` runs on the event loop and reads ahead up to :data:`READ_AHEAD` blocks
-    while the worker writes the previous ones; a client that goes away surfaces in the
-    worker as :class:`UploadAborted`, and a worker that stops early stops the pump."""
-
-    def __init__(self, request: Request) -> None:
-        self._request = request
-        self._send, self._receive = anyio.create_memory_object_stream[bytes | BaseException](READ_AHEAD)
-
-    async def pump(self) -> None:
-        """Never raises: what goes wrong is handed to the worker. Full blocks are exactly
-        :data:`BLOCK` bytes, gathered in pooled page-aligned buffers (anonymous maps, which
-        a store may write with ``O_DIRECT`` as they are); the last one is a copy of its part."""
-        pool = BufferPool(lambda: mmap.mmap(-1, BLOCK), keep=2 * READ_AHEAD + 4)
-        block = pool.take()
-        view, filled = memoryview(block), 0
-        try:
-            async with self._send:
-                try:
-                    async for chunk in self._request.stream():
-                        src = memoryview(chunk)
-                        while src:
-                            n = min(len(src), BLOCK - filled)
-                            view[filled : filled + n] = src[:n]
-                            filled += n
-                            src = src[n:]
-                            if filled == BLOCK:
-                                view.release()
-                                await self._send.send(cast(bytes, block))  # a page-aligned buffer, read as bytes
-                                block = pool.take()
-                                view, filled = memoryview(block), 0
-                    if filled:
-                        await self._send.send(bytes(view[:filled]))
-                except ClientDisconnect:
-                    await self._send.send(UploadAborted("The client disconnected before the image data was complete."))
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the worker stopped reading
-
-    def close(self) -> None:
-        """Called on the event loop once the worker is done."""
-        self._receive.close()
-
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            try:
-                item = anyio.from_thread.run(self._receive.receive)
-            except anyio.EndOfStream:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
 
 
 async def read_ahead(chunks: Iterator[bytes], depth: int = SEND_AHEAD) -> AsyncIterator[bytes]:
@@ -165,13 +99,7 @@ async def upload_data(
     if media != "application/octet-stream":
         raise UnsupportedMediaType(f"Unsupported Content-Type {media!r} for image data: use application/octet-stream.")
     size = _declared_size(request)
-    body = RequestBodyBlocks(request)
-    pump = asyncio.ensure_future(body.pump())
-    try:
-        await anyio.to_thread.run_sync(lambda: runtime.image.upload(ctx, image_id, body, size=size))
-    finally:
-        body.close()
-        await pump
+    await consume_body(request, lambda chunks: runtime.image.upload(ctx, image_id, chunks, size=size))
     return no_content()
 
 

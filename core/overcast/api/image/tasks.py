@@ -3,16 +3,14 @@ and the tasks that record imports (``/v2/images/{id}/tasks``, ``/v2/tasks``)."""
 
 from __future__ import annotations
 
-import asyncio
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.image.common import UnsupportedMediaType, json_body, json_response, no_content
-from overcast.api.image.data import RequestBodyBlocks
+from overcast.api.image.body import consume_body
 from overcast.context import RequestContext
 from overcast.runtime import Runtime
 
@@ -36,13 +34,7 @@ async def stage_data(
     media = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
     if media != "application/octet-stream":
         raise UnsupportedMediaType(f"Unsupported Content-Type {media!r} for image data: use application/octet-stream.")
-    body = RequestBodyBlocks(request)
-    pump = asyncio.ensure_future(body.pump())
-    try:
-        await anyio.to_thread.run_sync(lambda: runtime.image.stage(ctx, image_id, body))
-    finally:
-        body.close()
-        await pump
+    await consume_body(request, lambda chunks: runtime.image.stage(ctx, image_id, chunks))
     return no_content()
 
 

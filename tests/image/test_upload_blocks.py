@@ -1,0 +1,187 @@
+"""An image upload over a real connection to the API's own HTTP protocol
+(:class:`~overcast.httpwire.BufferedReadsHttpProtocol`) takes the body as page-aligned blocks
+(:mod:`overcast.httpbody`) into the ``fs`` store: ``checksum`` and ``os_hash_value`` exact for
+sizes that are no multiple of a block, staging too; a client that goes away mid-upload leaves
+the image ``queued``, nothing stored and every block back in the pool; a body over the size
+limit (413) or refused before it is read (409) is dropped as it comes, and the connection
+serves the next request."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from overcast import httpbody
+from overcast.httpwire import BufferedReadsHttpProtocol
+
+from .conftest import stored_files, use_fs_store
+
+overcast_pm, overcast_config = use_fs_store()
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def served(api: Any) -> Iterator[int]:
+    from overcast.api.app import create_app
+
+    config = uvicorn.Config(
+        create_app(api.runtime),
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        log_level="warning",
+        http=BufferedReadsHttpProtocol,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="served-images", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    yield server.servers[0].sockets[0].getsockname()[1]
+    server.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture
+def offered(monkeypatch: pytest.MonkeyPatch) -> list[httpbody.BodyBlocks]:
+    """The bodies the server offered as blocks, in order."""
+    seen: list[httpbody.BodyBlocks] = []
+    real = httpbody.BodyBlocks.__init__
+
+    def counting(self: httpbody.BodyBlocks, *args: Any) -> None:
+        real(self, *args)
+        seen.append(self)
+
+    monkeypatch.setattr(httpbody.BodyBlocks, "__init__", counting)
+    return seen
+
+
+class Conn:
+    def __init__(self, port: int, token: str) -> None:
+        self.http = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.token = token
+
+    def call(self, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, bytes]:
+        headers = {"X-Auth-Token": self.token, **headers}
+        if body is not None:
+            headers.setdefault("Content-Type", "application/octet-stream")
+        self.http.request(method, f"/image/v2{path}", body=body, headers=headers)
+        resp = self.http.getresponse()
+        return resp.status, resp.read()
+
+    def new_image(self) -> str:
+        body = json.dumps({"name": "blocks", "disk_format": "raw", "container_format": "bare"}).encode()
+        status, answer = self.call("POST", "/images", body, **{"Content-Type": "application/json"})
+        assert status == 201, answer
+        return str(json.loads(answer)["id"])
+
+    def show(self, image_id: str) -> dict[str, Any]:
+        status, answer = self.call("GET", f"/images/{image_id}")
+        assert status == 200, answer
+        return dict(json.loads(answer))
+
+
+def _blocks_back_in_the_pool() -> None:
+    deadline = time.monotonic() + 10
+    while httpbody._pool.in_use():  # noqa: SLF001 - the blocks the server reads bodies into
+        assert time.monotonic() < deadline, f"{httpbody._pool.in_use()} blocks still referred to"  # noqa: SLF001
+        gc.collect()
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("size", [8 * MiB, 9 * MiB + 12345, 16 * MiB - 1])
+def test_digests_exact_in_blocks(api: Any, served: int, offered: list[Any], size: int) -> None:
+    conn = Conn(served, api.a.token)
+    image_id = conn.new_image()
+    data = os.urandom(size)
+    assert conn.call("PUT", f"/images/{image_id}/file", data)[0] == 204
+    assert len(offered) == 1  # the body (most of it) came as blocks
+    shown = conn.show(image_id)
+    assert shown["status"] == "active" and shown["size"] == size
+    assert shown["checksum"] == hashlib.md5(data).hexdigest()
+    assert (shown["os_hash_algo"], shown["os_hash_value"]) == ("sha512", hashlib.sha512(data).hexdigest())
+    status, back = conn.call("GET", f"/images/{image_id}/file")
+    assert status == 200 and back == data
+    _blocks_back_in_the_pool()
+
+
+def test_staged_in_blocks(api: Any, served: int, offered: list[Any]) -> None:
+    conn = Conn(served, api.a.token)
+    image_id = conn.new_image()
+    data = os.urandom(6 * MiB + 7)
+    assert conn.call("PUT", f"/images/{image_id}/stage", data)[0] == 204
+    assert len(offered) == 1
+    assert api.runtime.image.importer.staged_path(image_id).read_bytes() == data
+    assert conn.show(image_id)["status"] == "uploading"
+
+
+@pytest.mark.parametrize("target", ["file", "stage"])
+def test_client_gone_mid_upload_leaves_nothing(
+    api: Any, served: int, offered: list[Any], tmp_path: Path, target: str
+) -> None:
+    conn = Conn(served, api.a.token)
+    image_id = conn.new_image()
+    head = (
+        f"PUT /image/v2/images/{image_id}/{target} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {api.a.token}\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {20 * MiB}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", served)) as sock:
+        sock.sendall(head.encode() + os.urandom(9 * MiB))
+        deadline = time.monotonic() + 10
+        while not offered:
+            assert time.monotonic() < deadline, "the body was not offered as blocks"
+            time.sleep(0.01)
+    deadline = time.monotonic() + 10
+    while (status := conn.show(image_id)["status"]) != "queued":
+        assert status in ("saving", "uploading") and time.monotonic() < deadline, status
+        time.sleep(0.05)
+    assert stored_files(tmp_path / "images") == []
+    assert not api.runtime.image.importer.staged_path(image_id).exists()
+    _blocks_back_in_the_pool()
+    data = os.urandom(5 * MiB)  # the client may try again
+    assert conn.call("PUT", f"/images/{image_id}/file", data)[0] == 204
+    assert conn.show(image_id)["checksum"] == hashlib.md5(data).hexdigest()
+
+
+def test_over_the_size_limit_refused_and_the_connection_kept(
+    api: Any, served: int, offered: list[Any], tmp_path: Path
+) -> None:
+    api.runtime.config.image.max_image_size = 6 * MiB
+    conn = Conn(served, api.a.token)
+    image_id = conn.new_image()
+    status, answer = conn.call("PUT", f"/images/{image_id}/file", os.urandom(10 * MiB))
+    assert status == 413 and b"exceeds the maximum image size of 6291456 bytes" in answer
+    assert len(offered) == 1
+    assert conn.show(image_id)["status"] == "queued"  # on the same connection: the rest was dropped
+    assert stored_files(tmp_path / "images") == []
+    _blocks_back_in_the_pool()
+    data = os.urandom(6 * MiB)
+    assert conn.call("PUT", f"/images/{image_id}/file", data)[0] == 204
+    assert conn.show(image_id)["os_hash_value"] == hashlib.sha512(data).hexdigest()
+
+
+def test_refused_before_reading_and_the_connection_kept(api: Any, served: int, offered: list[Any]) -> None:
+    conn = Conn(served, api.a.token)
+    image_id = conn.new_image()
+    data = os.urandom(5 * MiB)
+    assert conn.call("PUT", f"/images/{image_id}/file", data)[0] == 204
+    status, answer = conn.call("PUT", f"/images/{image_id}/file", os.urandom(12 * MiB))  # already active
+    assert status == 409 and b"transition from active to saving" in answer
+    assert len(offered) == 2  # offered, never read: dropped as it came
+    assert conn.show(image_id)["checksum"] == hashlib.md5(data).hexdigest()
+    _blocks_back_in_the_pool()
