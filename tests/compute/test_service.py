@@ -274,3 +274,16 @@ def test_concurrent_creates_written_together_keep_the_quota_and_their_own_errors
     with compute.runtime.db.session() as s:
         assert compute.quotas.usage(s, "pq")["instances"] == 5
         assert compute.quotas.usage(s, "pq")["cores"] == 5 * flavor.vcpus
+
+
+def test_conditional_advance_matches_expected_values_and_none(compute, ctx, flavor):
+    """``Transitions.advance``'s ``expect``: a value must still be the row's; ``None`` means the
+    column is still empty (SQL ``IS NULL``), not a comparison that never holds."""
+    rec = boot(compute, ctx, flavor, "cond")
+    t = compute.transitions
+    compute.transitions.finish(rec.uuid, host=None)
+    assert t.advance(rec.uuid, None, expect={"host": "elsewhere"}, power_state="paused") is None
+    moved = t.advance(rec.uuid, None, expect={"host": None, "vm_state": st.ACTIVE}, power_state="paused")
+    assert moved is not None and moved.power_state == "paused"
+    assert t.advance(rec.uuid, st.SPAWNING, power_state="running") is None  # no task is running
+    assert compute.get_server(ctx, rec.uuid).power_state == "paused"

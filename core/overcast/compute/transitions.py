@@ -30,14 +30,18 @@ _COLUMNS = {a.key: a.columns[0].key for a in InstanceRecord.__mapper__.column_at
 
 
 @functools.cache
-def _conditional_update(no_task: bool, expected: tuple[str, ...]) -> Update:
+def _conditional_update(no_task: bool, expected: tuple[tuple[str, bool], ...]) -> Update:
     """The UPDATE of server ``:uuid_key`` whose task state is ``:task_key`` (or none) and whose
-    ``expected`` attributes have the values ``:expect_<column>``; its SET comes from the
-    parameters named after columns. Built once per shape: building the expression on every
-    state change cost more than running it."""
+    ``expected`` attributes have the values ``:expect_<column>`` (or, where the flag beside
+    the attribute is set, none); its SET comes from the parameters named after columns.
+    Built once per shape: building the expression on every state change cost more than
+    running it."""
     c = _TABLE.c
     cond = c.task_state.is_(None) if no_task else c.task_state == bindparam("task_key")
-    extra = [c[_COLUMNS[k]] == bindparam(f"expect_{_COLUMNS[k]}") for k in expected]
+    extra = [
+        c[_COLUMNS[k]].is_(None) if none else c[_COLUMNS[k]] == bindparam(f"expect_{_COLUMNS[k]}")
+        for k, none in expected
+    ]
     return _TABLE.update().where(c.uuid == bindparam("uuid_key"), cond, *extra)
 
 
@@ -153,10 +157,15 @@ class Transitions:
         expect = expect or {}
         values = {**values, "updated_at": utcnow()}
         params = {_COLUMNS[k]: v for k, v in values.items()}
-        params.update({f"expect_{_COLUMNS[k]}": v for k, v in expect.items()}, uuid_key=uuid)
+        params.update({f"expect_{_COLUMNS[k]}": v for k, v in expect.items() if v is not None}, uuid_key=uuid)
         if expect_task is not None:
             params["task_key"] = expect_task
-        if s.execute(_conditional_update(expect_task is None, tuple(expect)), params).rowcount != 1:
+        if (
+            s.execute(
+                _conditional_update(expect_task is None, tuple((k, v is None) for k, v in expect.items())), params
+            ).rowcount
+            != 1
+        ):
             return None
         if seen is None:
             s.expunge(rec)
