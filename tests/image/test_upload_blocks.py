@@ -14,17 +14,16 @@ import http.client
 import json
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from overcast import httpbody
 from overcast.httpwire import BufferedReadsHttpProtocol
+from overcast.testing.asgi_server import serving_in_thread
 
 from .conftest import stored_files, use_fs_store
 
@@ -37,24 +36,8 @@ MiB = 1024 * 1024
 def served(api: Any) -> Iterator[int]:
     from overcast.api.app import create_app
 
-    config = uvicorn.Config(
-        create_app(api.runtime),
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        log_level="warning",
-        http=BufferedReadsHttpProtocol,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="served-images", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield server.servers[0].sockets[0].getsockname()[1]
-    server.should_exit = True
-    thread.join(30)
+    with serving_in_thread(create_app(api.runtime), BufferedReadsHttpProtocol, lifespan="off") as port:
+        yield port
 
 
 @pytest.fixture

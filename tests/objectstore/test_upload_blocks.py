@@ -8,16 +8,14 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from overcast import httpbody
 from overcast.httpwire import BufferedReadsHttpProtocol
+from overcast.testing.asgi_server import serving_in_thread
 
 from tests.objectstore.conftest import new_user
 
@@ -28,24 +26,8 @@ MiB = 1024 * 1024
 def served(os_runtime: Any) -> Iterator[int]:
     from overcast.api.app import create_app
 
-    config = uvicorn.Config(
-        create_app(os_runtime),
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        log_level="warning",
-        http=BufferedReadsHttpProtocol,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="served-objects", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield server.servers[0].sockets[0].getsockname()[1]
-    server.should_exit = True
-    thread.join(30)
+    with serving_in_thread(create_app(os_runtime), BufferedReadsHttpProtocol, lifespan="off") as port:
+        yield port
 
 
 def test_a_large_put_in_blocks(os_runtime: Any, served: int, monkeypatch: pytest.MonkeyPatch) -> None:

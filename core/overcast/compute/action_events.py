@@ -53,7 +53,7 @@ _FINISH_ACTION = _A.update().where(
 
 
 @functools.cache
-def _start_event(by_request: bool, by_name: bool) -> ReturningInsert[tuple[int, int]]:
+def _start_event(by_request: bool, by_name: bool) -> ReturningInsert[Any, Any]:
     """One statement: event ``:event_name`` (started ``:at`` on ``:event_host``) inserted into
     the newest action of server ``:uuid`` (of request ``:request_id``, named one of
     ``:names``); it returns the event's and the action's ids, or no row without an action."""

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -25,17 +25,22 @@ async def read_body(receive: Any) -> bytes:
 
 
 @contextmanager
-def serving_in_thread(app: Any, http: Any, loop: str) -> Iterator[int]:
+def serving_in_thread(
+    app: Any, http: Any, loop: str = "auto", lifespan: Literal["auto", "on", "off"] = "auto"
+) -> Iterator[int]:
     """Serve ``app`` with the HTTP protocol class ``http`` on event loop ``loop`` (uvicorn's
-    "uvloop", "asyncio" or "auto"); the port, once the server accepts. Stopped on exit."""
+    "uvloop", "asyncio" or "auto"; ``lifespan`` "off" for an app whose runtime the test has
+    started itself); the port, once the server accepts. Stopped on exit."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=http, loop=loop, log_config=None)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=http, loop=loop, lifespan=lifespan, log_config=None)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
     try:
         yield port
     finally:
