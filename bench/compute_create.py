@@ -48,7 +48,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from overcast.testing.cloud import start_running_cloud, stop_running_cloud
+import sys
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.procmem import tree_cpu_seconds  # noqa: E402
+from overcast.testing.cloud import start_running_cloud, stop_running_cloud  # noqa: E402
 
 COMPUTE = "/compute/v2.1"
 
@@ -232,18 +237,6 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of the server process and its descendants (API workers) so far
-    (load-independent cost per create); a worker that exited is not counted."""
-    total = 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except OSError:
-        pass
-    return total + sum(cpu_seconds(child) for child in _children(pid))
-
-
 def floor(client: httpx.Client, flavor: str, n: int) -> list[float]:
     out = []
     for _ in range(n):
@@ -302,27 +295,27 @@ def run(args: argparse.Namespace, workers: int) -> list[tuple[str, str]]:
             body = {"flavorRef": flavor, "imageRef": image, "networks": "none"}
             pid = cloud.process.pid
             floor(client, flavor, 20 * workers)  # warm up (each process)
-            c0 = cpu_seconds(pid)
+            c0 = tree_cpu_seconds(pid)
             peer = floor(client, flavor, 100)
-            peer_cpu = (cpu_seconds(pid) - c0) / 100
+            peer_cpu = (tree_cpu_seconds(pid) - c0) / 100
             # first-use costs (imports, statement compilation) paid in every API process: 4 creates
             # per process, each on its own connection (the kernel spreads them over the processes)
             warm, _, _ = asyncio.run(lean_concurrent(cloud.url, headers, {**body, "name": "warm"}, 4 * workers))
             asyncio.run(wait_built(cloud.url, headers, "warm", warm))
             time.sleep(0.5)
-            c0 = cpu_seconds(pid)
+            c0 = tree_cpu_seconds(pid)
             seq_uuids, seq_post, seq_observed, seq_errors = sequential(client, body, args.sequential)
-            seq_cpu = cpu_seconds(pid) - c0
+            seq_cpu = tree_cpu_seconds(pid) - c0
         db = data_dir / "overcast.db"
-        c0 = cpu_seconds(pid)
+        c0 = tree_cpu_seconds(pid)
         c_uuids, c_post, c_errors, _start, wall = asyncio.run(concurrent(cloud.url, headers, body, args.concurrent))
-        con_cpu = cpu_seconds(pid) - c0
+        con_cpu = tree_cpu_seconds(pid) - c0
         httpx_rows = burst_rows(f"concurrent x{args.concurrent}, httpx", db, c_uuids, c_post, c_errors, con_cpu)
         time.sleep(1.0)  # the burst's builds and their commits are over
-        c0 = cpu_seconds(pid)
+        c0 = tree_cpu_seconds(pid)
         l_uuids, l_post, l_errors = asyncio.run(lean_concurrent(cloud.url, headers, body, args.concurrent))
         asyncio.run(wait_built(cloud.url, headers, "l", l_uuids))
-        lean_cpu = cpu_seconds(pid) - c0
+        lean_cpu = tree_cpu_seconds(pid) - c0
         lean_rows = burst_rows(f"concurrent x{args.concurrent}, lean client", db, l_uuids, l_post, l_errors, lean_cpu)
         seq = server_side(db, seq_uuids)
         seq_lat = [(la - cr).total_seconds() for cr, la, _ in seq.values() if la]

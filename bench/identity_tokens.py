@@ -45,8 +45,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
-from overcast.config import IdentitySection
-from overcast.testing.cloud import start_running_cloud, stop_running_cloud
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.procmem import tree_cpu_seconds  # noqa: E402
+from overcast.config import IdentitySection  # noqa: E402
+from overcast.testing.cloud import start_running_cloud, stop_running_cloud  # noqa: E402
 
 AUTH = "/v3/auth/tokens"
 
@@ -67,26 +70,6 @@ end
 
 def _lua_string(text: str) -> str:
     return "[==[" + text + "]==]"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` and its children (gunicorn's workers)."""
-    pids = [pid]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    pids.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    total = 0
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def load(
@@ -110,14 +93,14 @@ def load(
             headers="\n".join(f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()),
         )
     )
-    cpu_before = cpu_seconds(server_pid)
+    cpu_before = tree_cpu_seconds(server_pid)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "30s", "-s", str(script), url + path],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    cpu = cpu_seconds(server_pid) - cpu_before
+    cpu = tree_cpu_seconds(server_pid) - cpu_before
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     requests, duration_us, io_errors, status_errors, p50_us, p95_us = (float(x) for x in line.split()[1:])
     ok = requests - status_errors

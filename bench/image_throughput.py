@@ -50,6 +50,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine_ceilings import hash_rates  # noqa: E402
+from bench.procmem import cpu_of, cpu_seconds, stat  # noqa: E402
 
 CHUNK = 1024 * 1024
 #: the upload's share of one core's MD5 rate it should reach
@@ -126,18 +127,16 @@ class ThreadCpu:
         out = {}
         for tid in os.listdir(f"/proc/{self._pid}/task"):
             try:
-                stat = Path(f"/proc/{self._pid}/task/{tid}/stat").read_text()
+                name, fields = stat(f"/proc/{self._pid}/task/{tid}/stat")
             except FileNotFoundError:
                 continue
-            name = stat[stat.index("(") + 1 : stat.rindex(")")]
-            fields = stat.rsplit(")", 1)[1].split()
             if tid == str(self._pid):
                 name = self.MAIN
             elif name.startswith("AnyIO worker"):
                 name = "worker"  # the upload's: the store's writes are submitted from it
             else:
                 name = re.sub(r"_\d+$", "", name)
-            out[tid] = (name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+            out[tid] = (name, cpu_of(fields))
         return out
 
     def _sample(self) -> None:
@@ -145,7 +144,7 @@ class ThreadCpu:
             self._seen.update(self._read())
 
     def __enter__(self) -> ThreadCpu:
-        self._before = self._seen = self._read()
+        self._before = self._read()
         self._seen = dict(self._before)
         self._sampler.start()
         return self
@@ -219,12 +218,6 @@ def _client_cpu_seconds() -> float:
 UPLOADERS: dict[str, Callable[[str, str, Path], str]] = {"curl -T": _put_curl, "sendfile": _put_sendfile}
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _make_source(path: Path, size_mib: int) -> None:
     block = os.urandom(16 * CHUNK)
     with open(path, "wb") as f:
@@ -291,11 +284,11 @@ def main() -> None:
                     f"{base}/images", json={"name": f"bench-{n}", "disk_format": "raw", "container_format": "bare"}
                 ).json()
                 url = f"{base}/images/{image['id']}/file"
-                cpu0, mine0, started = _cpu_seconds(pid), _client_cpu_seconds(), time.perf_counter()
+                cpu0, mine0, started = cpu_seconds(pid), _client_cpu_seconds(), time.perf_counter()
                 with ThreadCpu(pid) as threads:
                     status = put(url, token, source)
                     upload_s = time.perf_counter() - started
-                upload_cpu, client_cpu = _cpu_seconds(pid) - cpu0, _client_cpu_seconds() - mine0
+                upload_cpu, client_cpu = cpu_seconds(pid) - cpu0, _client_cpu_seconds() - mine0
                 assert status == "204", status
                 rate = size / upload_s / 2**20
                 disk_rows.append(
@@ -316,9 +309,9 @@ def main() -> None:
             ddfile.unlink()
             _drop_cache(work / "cloud" / "images" / str(kept))
             load = _loadavg()
-            cpu0, started = _cpu_seconds(pid), time.perf_counter()
+            cpu0, started = cpu_seconds(pid), time.perf_counter()
             status = _curl([*auth, "-o", "/dev/null", url])
-            download_s, download_cpu = time.perf_counter() - started, _cpu_seconds(pid) - cpu0
+            download_s, download_cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu0
             assert status == "200", status
             client.delete(f"{base}/images/{kept}")
             disk_rows.append(

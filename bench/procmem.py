@@ -1,8 +1,40 @@
-"""A process's memory as the kernel accounts it: PSS and USS from ``/proc/PID/smaps_rollup``."""
+"""A process's memory and CPU time as the kernel accounts them: PSS and USS from
+``/proc/PID/smaps_rollup``, user + system time from ``/proc/PID/stat`` (or a thread's
+``/proc/PID/task/TID/stat``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def stat(path: str | Path) -> tuple[str, list[str]]:
+    """A ``stat`` file: the command name and the fields after it (``state`` first, so the
+    ppid is ``[1]``, the session ``[3]``, utime and stime ``[11]`` and ``[12]``). ``OSError``
+    once the process is gone."""
+    raw = Path(path).read_text()
+    return raw[raw.index("(") + 1 : raw.rindex(")")], raw[raw.rindex(")") + 2 :].split()
+
+
+def cpu_of(fields: list[str]) -> float:
+    """User + system CPU seconds of a ``stat`` file's fields (as :func:`stat` gives them)."""
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (all its threads); 0 once it is gone."""
+    try:
+        return cpu_of(stat(f"/proc/{pid}/stat")[1])
+    except OSError:
+        return 0.0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """:func:`cpu_seconds` of ``pid`` and every process under it (a process that exited is
+    not counted)."""
+    return sum(cpu_seconds(p) for p in descendants(pid))
 
 
 def memory_mib(pid: int) -> tuple[float, float]:

@@ -68,7 +68,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bus_rpc import scheduling_decisions, table  # noqa: E402
-from bench.compute_create import cpu_seconds, setup  # noqa: E402
+from bench.compute_create import setup  # noqa: E402
+from bench.procmem import tree_cpu_seconds  # noqa: E402
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"
 COMPUTE = "/compute/v2.1"
@@ -368,7 +369,7 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             # creates
             n = int(args.fill * args.capacity * len(cloud.hosts))
             posts = [("POST", f"{COMPUTE}/servers", {"server": {**body, "name": f"s{i}"}}) for i in range(n)]
-            cpu0 = [cpu_seconds(c.process.pid) for c in cloud.controllers]
+            cpu0 = [tree_cpu_seconds(c.process.pid) for c in cloud.controllers]
             t0 = time.perf_counter()
             answers = asyncio.run(fire(urls, headers, posts, args.concurrency))
             uuids = [
@@ -377,7 +378,7 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             refused = n - len(uuids)
             rows = wait_settled(rt, uuids, lambda r: r.vm_state != "building", args.timeout)
             wall = time.perf_counter() - t0
-            cpu = sum(cpu_seconds(c.process.pid) for c in cloud.controllers) - sum(cpu0)
+            cpu = sum(tree_cpu_seconds(c.process.pid) for c in cloud.controllers) - sum(cpu0)
             active = [r for r in rows if r.vm_state == "active"]
             span = (
                 (max(r.launched_at for r in active) - min(r.created_at for r in rows)).total_seconds() if active else 0

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,6 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.procmem import cpu_of, stat  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -157,14 +162,13 @@ def session_cpu(session: int) -> float:
         if not entry.name.isdigit():
             continue
         try:
-            raw = Path(entry.path, "stat").read_text()
+            fields = stat(Path(entry.path, "stat"))[1]
         except OSError:  # gone meanwhile
             continue
-        fields = raw[raw.rindex(")") + 2 :].split()
         if int(fields[3]) == session:
-            total += int(fields[11]) + int(fields[12])
+            total += cpu_of(fields)
     own = os.times()
-    return total / os.sysconf("SC_CLK_TCK") + own.user + own.system + own.children_user + own.children_system
+    return total + own.user + own.system + own.children_user + own.children_system
 
 
 def run(
