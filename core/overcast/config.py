@@ -45,7 +45,12 @@ class _Section(BaseModel):
 class DatabaseSection(_Section):
     url: str = ""  # empty: SQLite file overcast.db in the data dir
     echo: bool = False
-    pool_size: int = Field(default=10, ge=1)
+    pool_size: int = Field(default=10, ge=1)  # connections each process keeps open
+    # more opened in a burst and closed after it: each process holds at most pool_size +
+    # max_overflow (on PostgreSQL every process's share counts against its max_connections)
+    max_overflow: int = Field(default=20, ge=0)
+    # seconds a new PostgreSQL connection waits while the server is full or starting up
+    connect_wait: float = Field(default=30.0, ge=0)
 
 
 def _needs(info: ValidationInfo, value: Any, other: str, why: str = "") -> None:

@@ -166,7 +166,14 @@ def build_runtime(
     pm = pm or load_plugin_manager()
     drivers = resolve_drivers(config, pm, role=role)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(config.database_url, echo=config.database.echo, pool_size=config.database.pool_size)
+    section = config.database
+    db = Database(
+        config.database_url,
+        echo=section.echo,
+        pool_size=section.pool_size,
+        max_overflow=section.max_overflow,
+        connect_wait=section.connect_wait,
+    )
     if migrate:
         upgrade(db)
     return Runtime(

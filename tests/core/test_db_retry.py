@@ -1,5 +1,6 @@
 """A lost PostgreSQL connection: the pool replaces dead connections before use (pre-ping),
-and an idempotent read that loses its connection mid-way is run again on a new one."""
+an idempotent read that loses its connection mid-way is run again on a new one, and so is a
+task's last write (``retry_while_lost``), for a bounded time."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ def terminate_all(url: str) -> int:
         with admin.connect() as conn:
             return len(
                 conn.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"), {"d": name}
+                    # with a timeout, each call returns once its backend has exited (not once it
+                    # was signalled): the test's next checkout must find the connection closed
+                    text("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = :d"),
+                    {"d": name},
                 ).all()
             )
     finally:
@@ -63,5 +67,35 @@ def test_a_read_that_loses_its_connection_is_retried() -> None:
 
             with pytest.raises(OperationalError):  # gives up after a few attempts
                 db.read(always_lost, attempts=2)
+        finally:
+            db.dispose()
+
+
+def test_a_write_that_loses_its_connection_is_run_again_once_it_is_back() -> None:
+    from overcast.db import retry_while_lost
+
+    with fresh_database("overcast_retry") as url:
+        db = Database(url, pool_size=2)
+        attempts: list[int] = []
+
+        def write() -> int:
+            attempts.append(1)
+            with db.session() as s:
+                if len(attempts) == 1:  # the server goes away before the commit
+                    s.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+                return s.execute(text("SELECT 5")).scalar()
+
+        try:
+            assert retry_while_lost(write, "a test row") == 5
+            assert len(attempts) == 2
+            with pytest.raises(ProgrammingError):  # a query error is not waited out
+                retry_while_lost(lambda: db.read(lambda s: s.execute(text("SELECT * FROM nope")).all()), "x")
+
+            def always_lost() -> None:
+                with db.session() as s:
+                    s.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+            with pytest.raises(OperationalError):  # the wait is bounded
+                retry_while_lost(always_lost, "a test row", wait=0.5)
         finally:
             db.dispose()

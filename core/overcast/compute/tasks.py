@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import OperationalError
 
 from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
@@ -27,6 +28,7 @@ from overcast.compute.moved_volumes import MovedVolumes
 from overcast.compute.peers import allocate_network, deallocate_network, discard_image
 from overcast.compute.records import configured_host, flavor_snapshot, image_snapshot, instance_of
 from overcast.context import RequestContext, system_context
+from overcast.db import retry_while_lost
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
 from overcast.errors import NotFound, ServiceUnavailable
@@ -214,8 +216,14 @@ class ServerTasks:
             info = self.spawn(self.host(host), instance, vifs, devices)
             self.svc.boot_volumes.complete(ctx, rec, host)
         except Exception as exc:  # noqa: BLE001 - becomes the server's fault
-            self.svc.events.finish(event_id, exc)
-            self._build_failed(uuid, host, exc, ctx)
+            failure = exc
+            try:
+                self.svc.events.finish(event_id, failure)
+                self._build_failed(uuid, host, failure, ctx)
+            except OperationalError as lost:  # the database went away too: the fault, once it is back
+                # (a host claim not given back yet stays counted until a restart recounts usage)
+                log.warning("build of %s failed (%s) and so did its clean-up: %s", uuid, failure, lost)
+                retry_while_lost(lambda: self._record_build_failure(uuid, failure), f"the fault of server {uuid}")
             return
         values = {
             "vm_state": st.ACTIVE,
@@ -229,9 +237,14 @@ class ServerTasks:
             self.svc.events.finish_in(s, event_id)  # the event's end and ACTIVE in one transaction
             return self.t.advance_in(s, uuid, st.SPAWNING, None, rec, values)
 
-        moved = self.svc.writes.run(activate)
-        done = self.t.advanced(*moved) if moved is not None else None
-        if done is None:  # deleted while spawning
+        moved = retry_while_lost(lambda: self.svc.writes.run(activate), f"server {uuid} ACTIVE")
+        if moved is not None:
+            self.t.advanced(*moved)
+            return
+        now = self._load(uuid)
+        # deleted while spawning (a retried write also finds nothing to move when its first
+        # commit went through but its answer was lost: the server is ACTIVE then)
+        if now is not None and now.vm_state == st.BUILDING and now.task_state == st.DELETING:
             self.delete(uuid)
 
     def _allocate_network(self, ctx: RequestContext, rec: InstanceRecord, host: str) -> list[VifDetails]:
@@ -260,6 +273,13 @@ class ServerTasks:
         if host:
             self.release_host(host, rec)
         self._deallocate_network(uuid)
+        self._record_build_failure(uuid, exc, rec)
+
+    def _record_build_failure(self, uuid: str, exc: BaseException, rec: InstanceRecord | None = None) -> None:
+        """The failed build's fault and ERROR (a server deleted meanwhile is deleted now)."""
+        rec = rec or self._load(uuid)
+        if rec is None:
+            return
         deleting = rec.task_state == st.DELETING
         self.t.fault(
             uuid, exc, vm_state=st.ERROR, task_state=st.DELETING if deleting else None, host=None, power_state="nostate"

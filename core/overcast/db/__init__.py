@@ -3,7 +3,7 @@
 SQLite (WAL) in the data dir is the default; a PostgreSQL URL works the same way.
 """
 
-from overcast.db.engine import Database
+from overcast.db.engine import Database, retry_while_lost
 from overcast.db.migrate import upgrade
 
-__all__ = ["Database", "upgrade"]
+__all__ = ["Database", "retry_while_lost", "upgrade"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
+import random
 import select
 import threading
 import time
@@ -127,17 +129,71 @@ def sqlite_write_lock(engine: Engine) -> threading.Lock | None:
     return queue.lock if queue else None
 
 
-def make_engine(url: str, echo: bool = False, pool_size: int = 10) -> Engine:
-    """An engine for ``url``. SQLite gets WAL, a busy timeout and an in-process write queue;
+#: seconds a new PostgreSQL connection waits for the server to admit it (see below)
+CONNECT_WAIT = 30.0
+#: what PostgreSQL says when it is there but cannot take one more connection yet: all its
+#: ``max_connections`` are used (53300, also for a role's or database's CONNECTION LIMIT), or
+#: it is starting up or shutting down (57P03). psycopg gives no SQLSTATE for an error in the
+#: connection's start-up, only the server's message (in English unless ``lc_messages`` says otherwise).
+_NOT_ADMITTED = (
+    "too many clients already",
+    "remaining connection slots are reserved",
+    "too many connections for",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "not yet accepting connections",
+)
+
+
+def _not_admitted(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(m in text for m in _NOT_ADMITTED)
+
+
+def _connect_when_admitted(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any, wait: float) -> Any:
+    """Connect, waiting (with backoff, at most ``wait`` seconds) while the server refuses the
+    connection for want of room: several processes each with its own pool (two controllers,
+    their API workers, a bench) can together ask for more than ``max_connections`` in a burst,
+    and a request then waits a moment for a connection another process gives back, as it waits
+    for one of its own pool's, instead of failing with "too many clients already". Any other
+    failure (refused, bad password) is raised at once."""
+    deadline = time.monotonic() + wait
+    delay = 0.02
+    waited = False
+    while True:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless the server is only full
+            remaining = deadline - time.monotonic()
+            if not _not_admitted(exc) or remaining <= 0:
+                raise
+            if not waited:
+                waited = True
+                log.info("database has no room for another connection yet; waiting up to %.0f s: %s", wait, exc)
+            time.sleep(min(remaining, delay * random.uniform(0.5, 1.5)))  # spread: waiters do not retry in step
+            delay = min(delay * 2, 1.0)
+
+
+def make_engine(
+    url: str,
+    echo: bool = False,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    connect_wait: float = CONNECT_WAIT,
+) -> Engine:
+    """An engine for ``url`` holding at most ``pool_size + max_overflow`` connections (default
+    overflow: twice the pool). SQLite gets WAL, a busy timeout and an in-process write queue;
     PostgreSQL gets a check on checkout so a dropped connection (database restart) is replaced,
-    not reported (see :func:`_checkout_ping`)."""
+    not reported (see :func:`_checkout_ping`), and a new connection the server has no room for
+    yet waits up to ``connect_wait`` seconds for one (see :func:`_connect_when_admitted`)."""
+    overflow = 2 * pool_size if max_overflow is None else max_overflow
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
-            max_overflow=2 * pool_size,
+            max_overflow=overflow,
             pool_pre_ping=False,  # a file cannot drop the connection; the ping was a query per checkout
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -152,10 +208,11 @@ def make_engine(url: str, echo: bool = False, pool_size: int = 10) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=2 * pool_size)
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=overflow)
     if engine.dialect.name == "postgresql":
         event.listen(engine, "checkin", _note_idle)
         event.listen(engine, "checkout", _checkout_ping)
+        event.listen(engine, "do_connect", functools.partial(_connect_when_admitted, wait=connect_wait))
     return engine
 
 
@@ -212,9 +269,18 @@ class Database:
     """An engine plus a session factory. ``with db.session() as s:`` commits on success and
     rolls back on any exception, so a failed request leaves nothing half-written."""
 
-    def __init__(self, url: str, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        echo: bool = False,
+        pool_size: int = 10,
+        max_overflow: int | None = None,
+        connect_wait: float = CONNECT_WAIT,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo, pool_size=pool_size)
+        self.engine = make_engine(
+            url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, connect_wait=connect_wait
+        )
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         # reads on a server database run without BEGIN and COMMIT: at READ COMMITTED every
         # statement sees its own snapshot anyway, so a read-only transaction only added two
@@ -259,7 +325,7 @@ class Database:
                 with self._read_session() as s:
                     return fn(s)
             except OperationalError as exc:
-                if attempt == attempts or not _is_disconnect(exc):
+                if attempt == attempts or not is_disconnect(exc):
                     raise
                 log.warning("database connection lost (%s); retrying the read (%d/%d)", exc.orig, attempt, attempts - 1)
                 time.sleep(0.05 * attempt)
@@ -269,7 +335,31 @@ class Database:
         self.engine.dispose()
 
 
-def _is_disconnect(exc: DBAPIError) -> bool:
+#: seconds a task's last write waits for a lost database to come back (see :func:`retry_while_lost`)
+OUTCOME_WAIT = 120.0
+
+
+def retry_while_lost(fn: Callable[[], T], what: str, wait: float = OUTCOME_WAIT) -> T:
+    """``fn()``, run again (with backoff, for at most ``wait`` seconds) while it fails because
+    the database connection was lost: a PostgreSQL restart or failover must not lose a task's
+    outcome, which would leave its server in a task state nobody finishes. Only for writes that
+    may run twice: conditional on the state they move from, so a second run after a commit
+    whose acknowledgement was lost finds nothing left to do. ``what`` names it in the log."""
+    deadline = time.monotonic() + wait
+    delay = 0.25
+    while True:
+        try:
+            return fn()
+        except OperationalError as exc:
+            remaining = deadline - time.monotonic()
+            if not is_disconnect(exc) or remaining <= 0:
+                raise
+            log.warning("database connection lost writing %s (%s); trying again", what, exc.orig)
+            time.sleep(min(remaining, delay))
+            delay = min(delay * 2, 5.0)
+
+
+def is_disconnect(exc: DBAPIError) -> bool:
     """A lost connection (retry on a new one), not a query error such as a lock timeout."""
     if exc.connection_invalidated:
         return True
