@@ -65,6 +65,7 @@ class ComputeAgent:
         self.driver: HypervisorDriver = runtime.plugins.driver("hypervisor", self.host.driver)
         self.init_error: str | None = None
         self.agent_id = uuid.uuid4().hex  # a new agent process (restart) reconciles the host
+        self._cache_path: str | None = None  # see _cache_dir
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -99,12 +100,20 @@ class ComputeAgent:
         return cast("ImageFile | None", svc.fetch_to_cache(image, self._cache_dir(), sorted(caps.image_types)))
 
     def _cache_dir(self) -> str:
+        """This host's image cache directory, made (and its modes set) the first time and
+        again only if it has gone: every spawn asks, and setting it up reads the system's
+        user and group databases."""
+        path = self._cache_path
+        if path is not None and os.path.isdir(path):
+            return path
         config = self.runtime.config
         base = config.resolve_path(config.compute.image_cache_dir, "image-cache")
         path = os.path.join(str(base), self.host.name)
         # QEMU opens cached images as backing files: its group passes through, no one else
-        private_dir(base, qemu_group())
-        private_dir(path, qemu_group())
+        group = qemu_group()
+        private_dir(base, group)
+        private_dir(path, group)
+        self._cache_path = path
         return path
 
     # --- what only the agent does -------------------------------------------------------------
