@@ -10,82 +10,56 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from overcast.db import Database
-from overcast.testing.postgres import PG_ADMIN_URL, fresh_database
+from overcast.testing.postgres import fresh_database, limited_role
 
 pytestmark = pytest.mark.postgres
 
 
 @contextmanager
-def limited_role(url: str, limit: int) -> Iterator[str]:
-    """``url`` as a new role allowed ``limit`` connections at a time."""
-    role = f"oc_limited_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT {limit}'))
+def one_connection_taken(wait: float) -> Iterator[tuple[Any, Database]]:
+    """A role allowed one connection, that connection taken (by the first database's
+    engine), and a second database of the role whose connections wait ``wait`` seconds."""
+    with fresh_database("overcast_connwait") as url, limited_role(url, 1) as limited:
+        holder = Database(limited, pool_size=1, max_overflow=0)
+        waiter = Database(limited, pool_size=1, max_overflow=0, connect_wait=wait)
         try:
-            yield url.replace("postgres@", f"{role}@", 1)
+            with holder.engine.connect() as held:
+                yield held, waiter
         finally:
-            with admin.connect() as conn:
-                name = url.rsplit("/", 1)[1]
-                conn.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :r AND datname = :d"),
-                    {"r": role, "d": name},
-                )
-                conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
-    finally:
-        admin.dispose()
+            waiter.dispose()
+            holder.dispose()
 
 
 def test_a_connection_waits_for_room_and_gets_it() -> None:
-    with fresh_database("overcast_connwait") as url, limited_role(url, 1) as limited:
-        holder = Database(limited, pool_size=1, max_overflow=0)
-        waiter = Database(limited, pool_size=1, max_overflow=0, connect_wait=20)
-        try:
-            held = holder.engine.connect()  # the role's one connection
-            released_at: list[float] = []
+    with one_connection_taken(wait=20) as (held, waiter):
 
-            def give_back() -> None:
-                time.sleep(0.6)
-                released_at.append(time.monotonic())
-                held.close()
-                holder.dispose()  # closes the pooled connection: the server has room again
+        def give_back() -> None:
+            time.sleep(0.6)
+            held.invalidate()  # closes the role's one connection: the server has room again
 
-            threading.Thread(target=give_back).start()
-            t0 = time.monotonic()
-            with waiter.session() as s:
-                assert s.execute(text("SELECT 7")).scalar() == 7
-            assert time.monotonic() - t0 >= 0.5  # it waited for the holder, then got in
-            assert released_at and released_at[0] <= time.monotonic()
-        finally:
-            waiter.dispose()
-            holder.dispose()
+        threading.Thread(target=give_back).start()
+        t0 = time.monotonic()
+        with waiter.session() as s:
+            assert s.execute(text("SELECT 7")).scalar() == 7
+        assert time.monotonic() - t0 >= 0.5  # it waited for the holder, then got in
 
 
 def test_the_wait_is_bounded_and_says_why() -> None:
-    with fresh_database("overcast_connwait") as url, limited_role(url, 1) as limited:
-        holder = Database(limited, pool_size=1, max_overflow=0)
-        waiter = Database(limited, pool_size=1, max_overflow=0, connect_wait=0.5)
-        try:
-            with holder.engine.connect():
-                t0 = time.monotonic()
-                with pytest.raises(OperationalError, match="too many connections for role"):
-                    with waiter.session() as s:
-                        s.execute(text("SELECT 1"))
-                waited = time.monotonic() - t0
-                assert 0.3 <= waited < 5
-        finally:
-            waiter.dispose()
-            holder.dispose()
+    with one_connection_taken(wait=0.5) as (_held, waiter):
+        t0 = time.monotonic()
+        with pytest.raises(OperationalError, match="too many connections for role"):
+            with waiter.session() as s:
+                s.execute(text("SELECT 1"))
+        assert 0.3 <= time.monotonic() - t0 < 5
 
 
 def test_other_connection_failures_are_not_waited_for() -> None:

@@ -27,24 +27,47 @@ from overcast.pki import TlsFiles
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
+def _as_admin(*statements: str, **params: str) -> None:
+    """Run ``statements`` as the superuser, each in its own transaction (``CREATE DATABASE``
+    may not run in one)."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement), params)
+    finally:
+        admin.dispose()
+
+
 @contextmanager
 def fresh_database(prefix: str = "overcast_test") -> Iterator[str]:
     """Create an empty database, yield its ``postgresql://`` url, drop it (forcing out
     connections a failed test left open)."""
-    from sqlalchemy import create_engine, text
-
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    _as_admin(f'CREATE DATABASE "{name}"')
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
-        admin.dispose()
+        _as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def limited_role(url: str, limit: int) -> Iterator[str]:
+    """``url`` (of :func:`fresh_database`) as a new role allowed ``limit`` connections at a
+    time: PostgreSQL refuses one more as it does when all its ``max_connections`` are taken
+    (SQLSTATE 53300), without taking the server's connections from everyone else."""
+    role = f"oc_limited_{uuid.uuid4().hex[:8]}"
+    _as_admin(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT {int(limit)}')
+    try:
+        yield url.replace("postgres@", f"{role}@", 1)
+    finally:
+        _as_admin(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = :role",
+            f'DROP ROLE IF EXISTS "{role}"',
+            role=role,
+        )
 
 
 class PrivatePostgres:
