@@ -70,6 +70,9 @@ class Runtime:
     _services: dict[str, Any] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _notifier: Notifier | None = None
+    #: host -> the agent RPC version its agent last reported: kept here, as every access to
+    #: :attr:`agents` makes a new client over the (replaceable) bus
+    _agent_versions: dict[str, str] = field(default_factory=dict)
 
     def service(self, name: str) -> Any:
         svc = self._services.get(name)
@@ -134,7 +137,7 @@ class Runtime:
     @property
     def agents(self) -> Agents:
         """Typed clients of the host agents over this runtime's bus."""
-        return Agents(self.bus)
+        return Agents(self.bus, self._agent_versions)
 
     def close(self) -> None:
         for svc in list(self._services.values()):

@@ -287,3 +287,18 @@ def test_conditional_advance_matches_expected_values_and_none(compute, ctx, flav
     assert moved is not None and moved.power_state == "paused"
     assert t.advance(rec.uuid, st.SPAWNING, power_state="running") is None  # no task is running
     assert compute.get_server(ctx, rec.uuid).power_state == "paused"
+
+
+def test_the_agent_version_a_heartbeat_records_reaches_the_hypervisor_client(compute, ctx, flavor, monkeypatch):
+    """``runtime.agents`` is a new client on every access; the versions the heartbeat
+    records must outlive it, or an agent too old for hypervisor operations is never refused."""
+    import overcast.agent
+    from overcast.errors import DriverError
+
+    runtime = compute.runtime
+    host = next(iter(runtime.drivers.hosts))
+    monkeypatch.setattr(overcast.agent, "AGENT_RPC_VERSION", "1.2")  # an agent of the previous release
+    compute.hosts.refresh(host)
+    assert runtime.agents.versions[host] == "1.2"
+    with pytest.raises(DriverError, match=r"agent RPC 1.2; this controller needs 2.0 .*upgrade Overcast on"):
+        runtime.agents.hypervisor().list_instances(host=runtime.drivers.hosts[host])

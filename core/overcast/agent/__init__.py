@@ -114,10 +114,11 @@ class Agents:
     ``agents.hypervisor().spawn(host=host, instance=...)``, ``agents.network(host).setup_port(...)``.
     ``timeout`` defaults to ``[bus] rpc_timeout``."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, versions: dict[str, str] | None = None) -> None:
         self.bus = bus
-        #: host -> the agent RPC version its agent last reported (the heartbeat records it)
-        self.versions: dict[str, str] = {}
+        #: host -> the agent RPC version its agent last reported (the heartbeat records it;
+        #: the runtime passes its own, so that it outlives this client)
+        self.versions: dict[str, str] = {} if versions is None else versions
 
     def hypervisor(self, timeout: float | None = None) -> HypervisorHooks:
         """Every ``HypervisorHooks`` operation, run by the agent of the call's ``host``."""
