@@ -470,6 +470,15 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             if "did not report" in line and f"host {cloud.victim.host} " not in line
         )
         v["heartbeats missed"] = str(missed)
+        # agent processes that did not answer for all their hosts (logged once until they do)
+        v["process asks missed"] = str(
+            sum(
+                1
+                for c in cloud.controllers
+                for line in c.log_path.read_text(errors="replace").splitlines()
+                if "agent process" in line and "did not answer for" in line
+            )
+        )
         interval = args.heartbeat_interval
         v["heartbeat age p50/max s"] = f"{statistics.median(ages.p50):.1f}/{max(ages.max):.1f}" if ages.max else "n/a"
         v["heartbeat lag s"] = f"{max(0.0, max(ages.max, default=0) - interval):.1f}"
