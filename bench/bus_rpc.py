@@ -117,7 +117,8 @@ def bench_hosts(kind: str, hosts: int, decisions: int, creates: int) -> dict[str
     from compute.conftest import IMAGE_ID, make_ctx
     from compute.fake_peers import FakeImageService, FakeVolumeService
 
-    from overcast.agent import agent_topic, start_local_agents
+    from overcast.agent import start_local_agents
+    from overcast.testing.agents import cloud_topics
     from overcast.config import parse_config
     from overcast.plugins import PluginManager
     from overcast.runtime import build_agent_runtime, build_runtime
@@ -196,7 +197,7 @@ def bench_hosts(kind: str, hosts: int, decisions: int, creates: int) -> dict[str
             agents.close()
             if kind == "amqp":
                 agent_bus.close()
-                delete_amqp_names(prefix, [agent_topic(n) for n in names] + ["image", "network"])
+                delete_amqp_names(prefix, cloud_topics(names, [names]))
     return out
 
 

@@ -15,6 +15,9 @@ What runs, per row, all on loopback and thrown away afterwards:
 
 Then it measures, in this order:
 
+* idle CPU: what both controllers (and, apart, the agent processes) burn over ``--idle-window``
+  seconds with nothing to do but heartbeats, in % of one core, one heartbeat interval after
+  the start; the load average at its end;
 * scheduling decisions/s: select + atomic claim against the real ``hosts`` table, from a
   controller runtime in this process (16 threads), claims released afterwards;
 * creates: ``--fill`` of the cloud's capacity (each host holds ``--capacity`` one-vCPU
@@ -80,7 +83,7 @@ HEADERS = {"OpenStack-API-Version": "compute 2.37"}
 
 
 @contextlib.contextmanager
-def throwaway_bus(hosts: list[str]) -> Iterator[tuple[str, str]]:
+def throwaway_bus(hosts: list[str], processes: list[list[str]]) -> Iterator[tuple[str, str]]:
     """(amqp url, [bus] prefix): a vhost of our own if rabbitmqctl can make one, else a unique
     prefix on ``/`` whose durable queues and exchanges are deleted afterwards."""
     prefix = f"scale-{uuid.uuid4().hex[:8]}"
@@ -106,7 +109,7 @@ def throwaway_bus(hosts: list[str]) -> Iterator[tuple[str, str]]:
     try:
         yield url, prefix
     finally:
-        delete_amqp_names(url, prefix, cloud_topics(hosts))
+        delete_amqp_names(url, prefix, cloud_topics(hosts, processes))
 
 
 # --- the cloud --------------------------------------------------------------------------------------
@@ -142,10 +145,13 @@ def cloud_of(n_hosts: int, args: argparse.Namespace) -> Iterator[Cloud]:
     from overcast.testing.postgres import fresh_database
 
     names = [f"s{i:04d}" for i in range(n_hosts)]
+    shared = names[:-1]
+    k = max(1, min(args.agents, len(shared)))
+    processes = [shared[i::k] for i in range(k)] + [names[-1:]]  # the hosts of each agent process
     cap = args.capacity
     with contextlib.ExitStack() as stack:
         db_url = stack.enter_context(fresh_database("overcast_scale"))
-        amqp, prefix = stack.enter_context(throwaway_bus(names))
+        amqp, prefix = stack.enter_context(throwaway_bus(names, processes))
         data_dir = Path(tempfile.mkdtemp(prefix="oc-scale-"))
         stack.callback(shutil.rmtree, data_dir, True)
         extra = {
@@ -178,11 +184,8 @@ def cloud_of(n_hosts: int, args: argparse.Namespace) -> Iterator[Cloud]:
         stack.callback(stop_agents)
 
         def start_agents(config_path: Path, env: dict[str, str]) -> None:
-            shared = names[:-1]
-            k = max(1, min(args.agents, len(shared)))
-            for i in range(k):
-                agents.append(start_agent_process(config_path, shared[i::k], env=env))
-            agents.append(start_agent_process(config_path, names[-1], env=env))
+            for hosts in processes:
+                agents.append(start_agent_process(config_path, hosts if len(hosts) > 1 else hosts[0], env=env))
             wait_agents_serving(agents, 300)
 
         t0 = time.perf_counter()
@@ -336,6 +339,25 @@ def service_state(client: httpx.Client, host: str) -> str:
     return str(r.json()["services"][0]["state"])
 
 
+def idle_cpu(cloud: Cloud, settle: float, window: float) -> dict[str, str]:
+    """The CPU the controllers (both, with their API workers) and the agent processes burn with
+    nothing to do but heartbeats, in % of one core over ``window`` seconds, once ``settle``
+    seconds have passed after the start (its first heartbeat rounds, the reconciles)."""
+    time.sleep(settle)
+    ctl0 = sum(tree_cpu_seconds(c.process.pid) for c in cloud.controllers)
+    agents0 = sum(tree_cpu_seconds(a.process.pid) for a in cloud.agents)
+    t0 = time.perf_counter()
+    time.sleep(window)
+    elapsed = time.perf_counter() - t0
+    ctl = sum(tree_cpu_seconds(c.process.pid) for c in cloud.controllers) - ctl0
+    agents = sum(tree_cpu_seconds(a.process.pid) for a in cloud.agents) - agents0
+    return {
+        "idle ctl CPU %": f"{ctl / elapsed * 100:.1f}",
+        "idle agents CPU %": f"{agents / elapsed * 100:.1f}",
+        "idle load avg": f"{os.getloadavg()[0]:.1f}",
+    }
+
+
 def measure(n_hosts: int, args: argparse.Namespace) -> Row:
     from overcast.types import Flavor, ImageRef
 
@@ -345,6 +367,8 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
     with cloud_of(n_hosts, args) as cloud:
         rt = cloud.runtime
         v["start s"] = f"{cloud.start_s:.0f}"
+        if args.idle_window > 0:
+            v.update(idle_cpu(cloud, args.heartbeat_interval, args.idle_window))
         token, _ = cloud.controllers[0].admin_token()
         headers = {"X-Auth-Token": token, **HEADERS}
         urls = [c.url for c in cloud.controllers]
@@ -446,6 +470,15 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             if "did not report" in line and f"host {cloud.victim.host} " not in line
         )
         v["heartbeats missed"] = str(missed)
+        # agent processes that did not answer for all their hosts (logged once until they do)
+        v["process asks missed"] = str(
+            sum(
+                1
+                for c in cloud.controllers
+                for line in c.log_path.read_text(errors="replace").splitlines()
+                if "agent process" in line and "did not answer for" in line
+            )
+        )
         interval = args.heartbeat_interval
         v["heartbeat age p50/max s"] = f"{statistics.median(ages.p50):.1f}/{max(ages.max):.1f}" if ages.max else "n/a"
         v["heartbeat lag s"] = f"{max(0.0, max(ages.max, default=0) - interval):.1f}"
@@ -463,6 +496,9 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=2000)
     parser.add_argument("--heartbeat-interval", type=float, default=10.0, help="[bus] heartbeat_interval")
     parser.add_argument("--down-after", type=float, default=30.0, help="[bus] host_down_after")
+    parser.add_argument(
+        "--idle-window", type=float, default=30.0, help="seconds of idle CPU measured after the start (0: none)"
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="longest wait for creates or deletes to settle")
     args = parser.parse_args()
     if not 0 < args.fill <= 1:

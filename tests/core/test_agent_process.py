@@ -39,7 +39,8 @@ def controller(tmp_path):
         yield cloud
     finally:
         stop_running_cloud(cloud)
-        delete_amqp_names(AMQP, extra["bus"]["prefix"], cloud_topics(list(extra["hosts"])))
+        hosts = list(extra["hosts"])
+        delete_amqp_names(AMQP, extra["bus"]["prefix"], cloud_topics(hosts, [hosts]))  # [hosts]: one process
 
 
 def states(cloud) -> dict[str, str]:

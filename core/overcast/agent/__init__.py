@@ -12,15 +12,17 @@ Agents never touch the database; the controller owns state.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from overcast.bus.rpc import Method, client, declared
 
 if TYPE_CHECKING:
-    from overcast.agent.compute import ComputeAgent
+    from overcast.agent.compute import AgentProcessCompute, ComputeAgent
     from overcast.agent.loadbalancer import LoadBalancerAgent
     from overcast.agent.network import NetworkAgent
     from overcast.agent.volume import VolumeAgent
@@ -49,11 +51,27 @@ AGENT_HANDLERS: dict[str, str] = {
 #: forwarders. A 2.0 controller still registers an older agent (its heartbeat and
 #: ``compute_list_instances`` are unchanged) but refuses to send it hypervisor operations, with
 #: an error that says to upgrade that host; network, volume and load-balancer calls are as in 1.2.
-AGENT_RPC_VERSION = "2.0"
+#: 2.1: an agent process serving several hosts also answers ``compute_report_all`` for all of
+#: them on its own topic (:func:`process_topic`, named in each report's ``agent.topic``; every
+#: host of one process reports the same ``agent.id``), so a heartbeat round asks each process
+#: once; a controller asks a 2.0 agent, which names no topic, host by host as before.
+AGENT_RPC_VERSION = "2.1"
 
 
 def agent_topic(host: str) -> str:
     return f"agent.{host}"
+
+
+def process_topic(hosts: Sequence[str]) -> str | None:
+    """The topic on which the agent process serving ``hosts`` answers for all of them
+    (``compute_report_all``), or None for a single host (its own topic is as cheap).
+
+    Named after the set of hosts, not the process: the amqp bus keeps a durable queue per
+    topic, so a name per process start would leave a queue behind at every restart."""
+    if len(hosts) < 2:
+        return None
+    digest = hashlib.sha1("\n".join(sorted(hosts)).encode(), usedforsecurity=False).hexdigest()[:12]
+    return f"agents.{min(hosts)}.{digest}"
 
 
 def _load_handler_classes() -> dict[str, type]:
@@ -131,6 +149,12 @@ class Agents:
 
         return client(self.bus, agent_topic(host), ComputeAgent, timeout)
 
+    def process(self, topic: str, timeout: float | None = None) -> AgentProcessCompute:
+        """The agent process that answers on ``topic`` (a report's ``agent.topic``), for all its hosts."""
+        from overcast.agent.compute import AgentProcessCompute
+
+        return client(self.bus, topic, AgentProcessCompute, timeout)
+
     def network(self, host: str, timeout: float | None = None) -> NetworkAgent:
         from overcast.agent.network import NetworkAgent
 
@@ -148,14 +172,27 @@ class Agents:
 
 
 def start_local_agents(runtime: Any, hosts: list[str] | None = None) -> list[HostAgent]:
-    """Serve ``agent.<host>`` for each named (default: every configured) host in this process."""
+    """Serve ``agent.<host>`` for each named (default: every configured) host in this process,
+    as one agent process: one agent id for all of them (a new one at each call, as at a
+    restart) and, for several hosts, :func:`process_topic` answering for them all."""
+    from overcast.agent.compute import AgentProcessCompute
+
+    names = list(hosts if hosts is not None else runtime.drivers.hosts)
+    agent_id = uuid.uuid4().hex
+    topic = process_topic(names)
     agents = []
-    for name in hosts if hosts is not None else list(runtime.drivers.hosts):
+    for name in names:
         agent = HostAgent(runtime, name)
+        if "compute" in agent.services:
+            agent.compute.agent_id = agent_id
+            agent.compute.process_topic = topic
         for handler in agent.handlers:
             start = getattr(handler, "start", None)
             if start is not None:
                 start()
         runtime.bus.serve(agent_topic(name), agent)
         agents.append(agent)
+    if topic is not None:
+        served = {a.host_name: a for a in agents if "compute" in a.services}
+        runtime.bus.serve(topic, AgentProcessCompute(runtime.bus, served))
     return agents

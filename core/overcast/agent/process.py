@@ -9,8 +9,9 @@ Hyper-V) reach their endpoint from the options in the host table, so their agent
 any machine that reaches the endpoint and the broker.
 
 One process may serve several hosts (``--host`` repeated, or a pattern such as ``esx-*``
-matched against the configured ``[hosts.*]`` tables): each keeps its own topic, handlers and
-heartbeat, over one broker connection. That is what remote-endpoint hosts need (one agent
+matched against the configured ``[hosts.*]`` tables): each keeps its own topic and handlers,
+over one broker connection, and the process answers the heartbeats of all of them at once on
+:func:`overcast.agent.process_topic`. That is what remote-endpoint hosts need (one agent
 for a whole vCenter's hosts) and what ``bench/scale.py`` runs a thousand fake hosts with.
 """
 
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from overcast.agent import agent_topic, start_local_agents
+from overcast.agent import agent_topic, process_topic, start_local_agents
 from overcast.config import Config
 from overcast.errors import ConfigError
 from overcast.runtime import Runtime, build_agent_runtime
@@ -49,6 +50,9 @@ class AgentProcess:
 
     def stop(self) -> None:
         try:
+            topic = process_topic(self.hosts)
+            if topic is not None:
+                self.runtime.bus.stop_serving(topic)
             for host in self.hosts:
                 self.runtime.bus.stop_serving(agent_topic(host))
         finally:

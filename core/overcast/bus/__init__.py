@@ -115,6 +115,9 @@ class Bus(Protocol):
 
     def stop_serving(self, topic: str) -> None: ...
 
+    def serving(self, topic: str) -> object | None:
+        """The handler this process answers ``topic`` with (None: not served here)."""
+
     def call(self, topic: str, method: str, timeout: float | None = None, **args: Any) -> Any: ...
 
     def request(self, topic: str, method: str, args: Mapping[str, Any], timeout: float | None = None) -> Any:

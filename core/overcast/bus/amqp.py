@@ -109,6 +109,10 @@ class AmqpBus:
             self._handlers.pop(topic, None)
         self._queues_changed()
 
+    def serving(self, topic: str) -> object | None:
+        with self._lock:
+            return self._handlers.get(topic)
+
     def call(self, topic: str, method: str, timeout: float | None = None, **args: Any) -> Any:
         return self.request(topic, method, args, timeout)
 

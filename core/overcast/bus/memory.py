@@ -34,6 +34,10 @@ class InProcessBus:
         with self._lock:
             self._handlers.pop(topic, None)
 
+    def serving(self, topic: str) -> object | None:
+        with self._lock:
+            return self._handlers.get(topic)
+
     def _dispatch(self, topic: str, message: str) -> str:
         return handle_request(self._handlers.get(topic), topic, message)
 

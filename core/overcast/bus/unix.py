@@ -426,6 +426,10 @@ class UnixBus:
             with contextlib.suppress(ServiceUnavailable):
                 conn.send({"op": "unserve", "topic": topic})
 
+    def serving(self, topic: str) -> object | None:
+        with self._lock:
+            return self._handlers.get(topic)
+
     def call(self, topic: str, method: str, timeout: float | None = None, **args: Any) -> Any:
         return self.request(topic, method, args, timeout)
 

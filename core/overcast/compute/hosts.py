@@ -6,7 +6,9 @@ claims (the sum of the flavors placed on the host), which :meth:`HostRegistry.re
 rebuilds from the instances table at start-up.
 
 Hosts are asked in parallel, each with ``[bus] probe_timeout`` (a fraction of
-``host_down_after``), so a dead agent never delays the verdict on the others. A host whose
+``host_down_after``), so a dead agent never delays the verdict on the others. An agent
+process serving many hosts (2.1) is asked once for all of them, its hosts on their own only
+when it does not answer for them (:meth:`HostRegistry._ask_round`). A host whose
 agent answers again after being down (or whose agent process changed) is handed to
 ``on_return`` (the compute service reconciles its servers with what its hypervisor runs).
 A round's answers are written in a few transactions (``WRITE_BATCH`` hosts each), not one per
@@ -20,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +56,8 @@ class HostRegistry:
         self._thread: threading.Thread | None = None
         self._agent_ids: dict[str, str | None] = {}  # host -> agent process id of its last answer (None: no answer)
         self._written: dict[str, datetime] = {}  # host -> the last heartbeat this controller wrote
+        self._topics: dict[str, str] = {}  # host -> the topic its agent process answers for all its hosts on
+        self._process_retry: dict[str, float] = {}  # process topic -> when to ask it again (monotonic)
         self.on_return: Callable[[str], None] | None = None
 
     def register_configured(self) -> None:
@@ -144,9 +148,19 @@ class HostRegistry:
             if self._agent_ids.get(name, "") is not None:
                 log.warning("host %s did not report: %s", name, exc)
             self._agent_ids[name] = None
+            self._topics.pop(name, None)
             return None
-        self._record_version(name, report.agent.version if report.agent is not None else "1.0")
+        self._received(name, report)
         return report
+
+    def _received(self, name: str, report: HostReport) -> None:
+        """Note the agent RPC version of host ``name``'s agent and where its process answers for all its hosts."""
+        self._record_version(name, report.agent.version if report.agent is not None else "1.0")
+        topic = report.agent.topic if report.agent is not None else None
+        if topic is None:
+            self._topics.pop(name, None)
+        else:
+            self._topics[name] = topic
 
     def _record(self, rec: HostRecord, svc: ServiceRecord, report: HostReport, now: datetime) -> bool:
         """Write ``report`` into host ``rec``'s row and its service row; True if the host is
@@ -207,10 +221,11 @@ class HostRegistry:
         versions[name] = version
 
     def refresh_all(self, skip_fresh: float = 0.0) -> None:
-        """One heartbeat round: every configured host's agent asked in parallel, then every
-        answer written in one transaction (at a thousand hosts, a transaction per host was
-        most of a controller's idle CPU). ``skip_fresh``: hosts whose last heartbeat is
-        younger than this many seconds are not asked (another controller just did)."""
+        """One heartbeat round: every configured host's agent asked (each agent process once
+        for the hosts it serves, see :meth:`_ask_round`), then the answers written in batches
+        of ``WRITE_BATCH`` (at a thousand hosts, a transaction per host was most of a
+        controller's idle CPU). ``skip_fresh``: hosts whose last heartbeat is younger than
+        this many seconds are not asked (another controller just did)."""
         names = list(self.runtime.drivers.hosts)
         if skip_fresh > 0 and names:
             fresh_since = utcnow() - timedelta(seconds=skip_fresh)
@@ -221,20 +236,92 @@ class HostRegistry:
             # round writes late, and skipping our own hosts would double their heartbeat age)
             fresh = {n for n, seen in self.db.read(lambda s: s.execute(stmt).all()) if seen != self._written.get(n)}
             names = [n for n in names if n not in fresh]
-        if len(names) <= 1:
-            reports = [self._ask(name) for name in names]
-        else:
-            with ThreadPoolExecutor(max_workers=min(16, len(names)), thread_name_prefix="heartbeat") as pool:
-                reports = list(pool.map(self._ask, names))
-        answered = {name: r for name, r in zip(names, reports) if r is not None}
-        returned = []
-        ordered = sorted(answered)
-        for i in range(0, len(ordered), WRITE_BATCH):
-            returned += self._record_batch({name: answered[name] for name in ordered[i : i + WRITE_BATCH]})
+        returned = self._ask_round(names)
         with self.db.session() as s:
             self._service_row(s, SCHEDULER_BINARY, "controller", "internal").last_seen_at = utcnow()
         for name in returned:
             self._returned(name)
+
+    def _write(self, answered: dict[str, HostReport]) -> list[str]:
+        """Write ``answered`` in transactions of ``WRITE_BATCH`` hosts; the hosts that are back."""
+        returned = []
+        ordered = sorted(answered)
+        for i in range(0, len(ordered), WRITE_BATCH):
+            returned += self._record_batch({name: answered[name] for name in ordered[i : i + WRITE_BATCH]})
+        return returned
+
+    def _ask_round(self, names: list[str]) -> list[str]:
+        """Ask ``names`` for their reports and write them (:meth:`_write`); the hosts that are back.
+
+        The hosts whose last answers came from one agent process serving several of them
+        (one agent id, and its :func:`~overcast.agent.process_topic`) are asked in one
+        ``compute_report_all`` to that process; every other host, and each host its process
+        did not answer for (no answer in time, a host it no longer serves), is asked on its
+        own topic as before, as are the hosts of agents of 2.0 (which name no such topic).
+        Each process's answer is written as soon as it is in, and the hosts it left out are
+        asked then, so no process waits for another; they are heard at most
+        ``_process_timeout`` later than on their own."""
+        groups = self._by_process(names)
+        grouped = {name for hosts in groups.values() for name in hosts}
+        alone = [name for name in names if name not in grouped]
+        if not groups and len(alone) <= 1:
+            return self._write({name: r for name in alone if (r := self._ask(name)) is not None})
+        returned: list[str] = []
+        # threads start as asks are queued, up to 16
+        with ThreadPoolExecutor(max_workers=16, thread_name_prefix="heartbeat") as pool:
+            by_process = {pool.submit(self._ask_process, topic, hosts): hosts for topic, hosts in groups.items()}
+            singles = {name: pool.submit(self._ask, name) for name in alone}
+            for future in as_completed(by_process):
+                answered = future.result()
+                singles.update(
+                    {name: pool.submit(self._ask, name) for name in by_process[future] if name not in answered}
+                )
+                returned += self._write(answered)
+            returned += self._write({name: r for name, future in singles.items() if (r := future.result()) is not None})
+        return returned
+
+    def _by_process(self, names: list[str]) -> dict[str, list[str]]:
+        """``names`` by the topic of the agent process that last answered for them, for the
+        processes with at least two of them to ask (one host is as cheap on its own topic) and
+        not waiting out an unanswered ask (:meth:`_ask_process`)."""
+        now = time.monotonic()
+        groups: dict[str, list[str]] = {}
+        for name in names:
+            topic = self._topics.get(name)
+            if topic is not None and self._process_retry.get(topic, 0.0) <= now:
+                groups.setdefault(topic, []).append(name)
+        return {topic: hosts for topic, hosts in groups.items() if len(hosts) > 1}
+
+    def _process_timeout(self) -> float:
+        """How long an agent process has to answer for all its hosts: half a host's
+        ``probe_timeout``, so that its hosts, asked on their own after it, are still heard
+        within ``probe_timeout`` and a half (an ask that waits longer than today's by half)."""
+        probe: float = self.runtime.config.bus.probe_timeout
+        return min(probe, max(1.0, probe / 2))
+
+    def _ask_process(self, topic: str, hosts: list[str]) -> dict[str, HostReport]:
+        """The reports of ``hosts`` from the agent process on ``topic`` (those it answered
+        for); {} if it did not answer, and then it is not asked again for ``host_down_after``
+        seconds (its hosts are asked on their own meanwhile), logged once until it answers."""
+        try:
+            reports = self.runtime.agents.process(topic, timeout=self._process_timeout()).report_all(hosts=hosts)
+        except OvercastError as exc:
+            level = logging.DEBUG if topic in self._process_retry else logging.WARNING
+            log.log(
+                level,
+                "agent process %s did not answer for %d hosts (%s); asking them one by one",
+                topic,
+                len(hosts),
+                exc,
+            )
+            self._process_retry[topic] = time.monotonic() + self.runtime.config.bus.host_down_after
+            return {}
+        self._process_retry.pop(topic, None)
+        wanted = set(hosts)
+        answered = {name: report for name, report in reports.items() if name in wanted}
+        for name, report in answered.items():
+            self._received(name, report)
+        return answered
 
     def _record_batch(self, answered: dict[str, HostReport]) -> list[str]:
         """Write these reports in one transaction; the hosts that are back."""

@@ -87,9 +87,13 @@ def stop_agent_process(agent: AgentProcess, sig: int = signal.SIGTERM, timeout: 
     return proc.returncode
 
 
-def cloud_topics(hosts: list[str]) -> list[str]:
-    """The durable bus topics of a cloud with these hosts: each agent's and the controller's."""
-    return [f"agent.{h}" for h in hosts] + ["image", "network"]
+def cloud_topics(hosts: list[str], processes: Sequence[Sequence[str]] = ()) -> list[str]:
+    """The durable bus topics of a cloud with these hosts: each agent's, the controller's, and
+    the topic of each agent process serving several hosts (``processes``: the hosts of each)."""
+    from overcast.agent import agent_topic, process_topic
+
+    served = [t for group in processes if (t := process_topic(list(group))) is not None]
+    return [agent_topic(h) for h in hosts] + served + ["image", "network"]
 
 
 def delete_amqp_names(url: str, prefix: str, topics: list[str]) -> None:
