@@ -67,3 +67,28 @@ def title(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()[:70]
     except OSError:
         return "?"
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every CPU, everything but idle and
+    iowait), from ``/proc/stat``: with :func:`by_command`, where a benchmark's CPU went beyond
+    the processes it started (the database server, the broker)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
+
+
+def by_command(*names: str) -> float:
+    """CPU seconds of every process whose command name is one of ``names``, with what their
+    exited children used (a server's short-lived backends, once it reaped them)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm, fields = stat(entry / "stat")
+        except OSError:
+            continue
+        if comm in names:
+            total += cpu_of(fields) + (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+    return total

@@ -24,6 +24,8 @@ Then it measures, in this order:
   servers; allocation ratios 1.0) as ``POST /servers`` over HTTP, ``--concurrency`` in flight,
   alternating between the controllers. creates/s = ACTIVE servers / (first ``created_at`` ->
   last ``launched_at``, from the database); errors = non-202 answers + servers not ACTIVE;
+  CPU per create: the controllers', and the whole machine's split into the agents', RabbitMQ's,
+  PostgreSQL's and this process's (on two cores the machine's bounds the rate);
 * oversubscription: hosts holding more than their capacity, by the database (live servers per
   host, and the claimed ``vcpus_used``) and by each host's own hypervisor (a ``compute_report``
   RPC to every agent: its ``vcpus_used`` against its ``vcpus``); the hypervisors' guests are
@@ -72,7 +74,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bus_rpc import scheduling_decisions, table  # noqa: E402
 from bench.compute_create import setup  # noqa: E402
-from bench.procmem import tree_cpu_seconds  # noqa: E402
+from bench.procmem import by_command, cpu_seconds, machine_busy_seconds, tree_cpu_seconds  # noqa: E402
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"
 COMPUTE = "/compute/v2.1"
@@ -320,6 +322,19 @@ def oversubscription(runtime: Any, hosts: list[str], capacity: int) -> tuple[int
     return by_servers, by_claims, by_hypervisor, sum(r.running_vms for r in reports if r is not None)
 
 
+def cpu_split(cloud: Cloud) -> dict[str, float]:
+    """CPU seconds so far: the whole machine's, and the agents', RabbitMQ's, PostgreSQL's
+    (its backends included) and this process's (the HTTP client and the runtime it reads
+    with). On two cores, creates/s cannot exceed 2 / (the machine's CPU per create)."""
+    return {
+        "machine": machine_busy_seconds(),
+        "agents": sum(tree_cpu_seconds(a.process.pid) for a in cloud.agents),
+        "broker": by_command("beam.smp"),
+        "db": by_command("postgres"),
+        "bench": cpu_seconds(os.getpid()),
+    }
+
+
 def heartbeat_age(runtime: Any, host: str) -> float:
     """Seconds since ``host``'s last heartbeat (its ``nova-compute`` service row)."""
     from sqlalchemy import select
@@ -394,6 +409,7 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             n = int(args.fill * args.capacity * len(cloud.hosts))
             posts = [("POST", f"{COMPUTE}/servers", {"server": {**body, "name": f"s{i}"}}) for i in range(n)]
             cpu0 = [tree_cpu_seconds(c.process.pid) for c in cloud.controllers]
+            where0 = cpu_split(cloud)
             t0 = time.perf_counter()
             answers = asyncio.run(fire(urls, headers, posts, args.concurrency))
             uuids = [
@@ -403,6 +419,7 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             rows = wait_settled(rt, uuids, lambda r: r.vm_state != "building", args.timeout)
             wall = time.perf_counter() - t0
             cpu = sum(tree_cpu_seconds(c.process.pid) for c in cloud.controllers) - sum(cpu0)
+            where = {k: x - where0[k] for k, x in cpu_split(cloud).items()}
             active = [r for r in rows if r.vm_state == "active"]
             span = (
                 (max(r.launched_at for r in active) - min(r.created_at for r in rows)).total_seconds() if active else 0
@@ -411,6 +428,10 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             v["creates/s"] = f"{len(active) / span:,.1f}" if span else "n/a"
             v["client wall s"] = f"{wall:.1f}"
             v["ctl CPU ms/create"] = f"{cpu / max(1, n) * 1000:.1f}"
+            per = {k: f"{x / max(1, n) * 1000:.1f}" for k, x in where.items()}
+            v["machine CPU ms/create (agents/broker/db/bench)"] = (
+                f"{per['machine']} ({per['agents']}/{per['broker']}/{per['db']}/{per['bench']})"
+            )
             v["create errors"] = str(refused + len(rows) - len(active))
             if refused:
                 bad = next(r for r in answers if not (isinstance(r, httpx.Response) and r.status_code == 202))
