@@ -74,6 +74,8 @@ from bench.procmem import tree_cpu_seconds  # noqa: E402
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"
 COMPUTE = "/compute/v2.1"
 HEADERS = {"OpenStack-API-Version": "compute 2.37"}
+#: warm-up creates (then deleted) through each controller before the clock starts
+WARM_UP_PER_CONTROLLER = 8
 
 
 # --- throwaway broker namespace ------------------------------------------------------------------
@@ -357,13 +359,16 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             v["decisions/s"] = f"{rate:,.0f}"
             body = {"flavorRef": flavor_id, "imageRef": image_id, "networks": "none"}
 
-            # warm-up: one create and delete through each controller (first-use imports, caches)
-            warm = asyncio.run(fire(urls, headers, [("POST", f"{COMPUTE}/servers", {"server": body})] * 2, 2))
+            # warm-up: creates and deletes through every API process of each controller (first-use
+            # imports, statement compilation, caches; each controller serves on 2 processes here, and
+            # a connection reaches whichever accepts it: 8 at once per controller reach both)
+            warm_n = WARM_UP_PER_CONTROLLER * len(urls)
+            warm = asyncio.run(fire(urls, headers, [("POST", f"{COMPUTE}/servers", {"server": body})] * warm_n, warm_n))
             warm_ids = [
                 r.json()["server"]["id"] for r in warm if isinstance(r, httpx.Response) and r.status_code == 202
             ]
             wait_settled(rt, warm_ids, lambda r: r.vm_state != "building", 120)
-            asyncio.run(fire(urls, headers, [("DELETE", f"{COMPUTE}/servers/{u}", None) for u in warm_ids], 2))
+            asyncio.run(fire(urls, headers, [("DELETE", f"{COMPUTE}/servers/{u}", None) for u in warm_ids], warm_n))
             wait_settled(rt, warm_ids, lambda r: r.deleted, 120)
 
             # creates
