@@ -12,16 +12,18 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from overcast.db.engine import READ_ATTEMPTS
+from overcast.db.engine import _is_disconnect as is_disconnect
 from overcast.db.models.base import utcnow
 from overcast.db.models.identity import IdentityState, RevocationEvent
 from overcast.identity.tokens import TokenPayload
@@ -167,34 +169,50 @@ class GenerationWatch:
         """The generation read on a pooled PostgreSQL connection, straight through the driver
         in autocommit: one round trip, as :meth:`Database.read` sends, for about a quarter of its
         CPU (no ORM session, no statement compilation or result machinery: 55 against 230 us a
-        read). This read runs on every validation of every API request. A lost connection is
-        replaced and the read tried again, as :meth:`Database.read` does; any other failure is
-        raised as SQLAlchemy's error of it."""
+        read). This read runs on every validation of every API request. As with
+        :meth:`Database.read`, a lost connection (or one refused while the server restarts) is
+        replaced and the read tried again; any other failure is raised as SQLAlchemy's error."""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                return self._read_pooled_once()
+            except OperationalError as exc:
+                if attempt == READ_ATTEMPTS or not is_disconnect(exc):
+                    raise
+                log.warning(
+                    "database connection lost (%s); retrying the read (%d/%d)", exc.orig, attempt, READ_ATTEMPTS - 1
+                )
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    def _read_pooled_once(self) -> int:
         engine = self.db.engine
         dialect = engine.dialect
-        for attempt in range(1, READ_ATTEMPTS + 1):
-            conn = engine.raw_connection()  # the pool's checkout check replaces a dropped one
+        conn = engine.raw_connection()  # the pool's checkout check replaces a dropped one
+        try:
+            driver = conn.driver_connection
             try:
-                driver = conn.driver_connection
-                try:
-                    driver.autocommit = True
-                    row = driver.execute(_GENERATION_SQL).fetchone()
-                finally:
-                    if not driver.closed:
-                        driver.autocommit = False
-                return row[0] if row else 0
-            except dialect.loaded_dbapi.Error as exc:
-                disconnect = dialect.is_disconnect(exc, driver, None)
-                if disconnect:
-                    conn.invalidate(exc)
-                if attempt == READ_ATTEMPTS or not disconnect:
-                    raise DBAPIError.instance(
-                        _GENERATION_SQL, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
-                    ) from exc
-                log.warning("database connection lost (%s); retrying the read (%d/%d)", exc, attempt, READ_ATTEMPTS - 1)
+                driver.autocommit = True
+                row = driver.execute(_GENERATION_SQL).fetchone()
             finally:
-                conn.close()
-        raise AssertionError("unreachable")
+                if not driver.closed:
+                    driver.autocommit = False
+            return row[0] if row else 0
+        except dialect.loaded_dbapi.Error as exc:
+            invalidated = dialect.is_disconnect(exc, conn.dbapi_connection, None)
+            if invalidated:
+                # as SQLAlchemy does on a disconnect: this connection and every one the pool made
+                # before it are replaced (a server restart dropped them all)
+                engine.pool._invalidate(conn, exc)
+            raise DBAPIError.instance(
+                _GENERATION_SQL,
+                None,
+                exc,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=invalidated,
+                dialect=dialect,
+            ) from exc
+        finally:
+            conn.close()
 
     def check(self) -> None:
         """Read the generation; reload revocations and clear caches if it moved."""
