@@ -21,6 +21,11 @@ Then it measures, in this order:
   servers; allocation ratios 1.0) as ``POST /servers`` over HTTP, ``--concurrency`` in flight,
   alternating between the controllers. creates/s = ACTIVE servers / (first ``created_at`` ->
   last ``launched_at``, from the database); errors = non-202 answers + servers not ACTIVE;
+  controller CPU per create = the two controllers' CPU (every process of theirs) from the first
+  POST until every server settled, over the creates; "idle" is their CPU in the
+  ``--idle-seconds`` just before, as a share of one core (heartbeats, host-state refreshes:
+  work that grows with the hosts, not the creates), and "net of idle" takes that rate over the
+  create window off the per-create figure;
 * oversubscription: hosts holding more than their capacity, by the database (live servers per
   host, and the claimed ``vcpus_used``) and by each host's own hypervisor (a ``compute_report``
   RPC to every agent: its ``vcpus_used`` against its ``vcpus``); the hypervisors' guests are
@@ -374,6 +379,12 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             # creates
             n = int(args.fill * args.capacity * len(cloud.hosts))
             posts = [("POST", f"{COMPUTE}/servers", {"server": {**body, "name": f"s{i}"}}) for i in range(n)]
+            idle0 = sum(tree_cpu_seconds(c.process.pid) for c in cloud.controllers)
+            idle_t0 = time.perf_counter()
+            time.sleep(args.idle_seconds)
+            idle_rate = (sum(tree_cpu_seconds(c.process.pid) for c in cloud.controllers) - idle0) / (
+                time.perf_counter() - idle_t0
+            )
             cpu0 = [tree_cpu_seconds(c.process.pid) for c in cloud.controllers]
             t0 = time.perf_counter()
             answers = asyncio.run(fire(urls, headers, posts, args.concurrency))
@@ -392,6 +403,8 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             v["creates/s"] = f"{len(active) / span:,.1f}" if span else "n/a"
             v["client wall s"] = f"{wall:.1f}"
             v["ctl CPU ms/create"] = f"{cpu / max(1, n) * 1000:.1f}"
+            v["ctl idle % core"] = f"{idle_rate * 100:.1f}"
+            v["ctl CPU ms/create net of idle"] = f"{(cpu - idle_rate * wall) / max(1, n) * 1000:.1f}"
             v["create errors"] = str(refused + len(rows) - len(active))
             if refused:
                 bad = next(r for r in answers if not (isinstance(r, httpx.Response) and r.status_code == 202))
@@ -469,6 +482,9 @@ def main() -> None:
     parser.add_argument("--heartbeat-interval", type=float, default=10.0, help="[bus] heartbeat_interval")
     parser.add_argument("--down-after", type=float, default=30.0, help="[bus] host_down_after")
     parser.add_argument("--timeout", type=float, default=600.0, help="longest wait for creates or deletes to settle")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=5.0, help="controllers' idle CPU measured this long before the creates"
+    )
     args = parser.parse_args()
     if not 0 < args.fill <= 1:
         parser.error("--fill must be in (0, 1]")
