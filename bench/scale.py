@@ -24,8 +24,11 @@ Then it measures, in this order:
   servers; allocation ratios 1.0) as ``POST /servers`` over HTTP, ``--concurrency`` in flight,
   alternating between the controllers. creates/s = ACTIVE servers / (first ``created_at`` ->
   last ``launched_at``, from the database); errors = non-202 answers + servers not ACTIVE;
-  CPU per create: the controllers', and the whole machine's split into the agents', RabbitMQ's,
-  PostgreSQL's and this process's (on two cores the machine's bounds the rate);
+  controller CPU per create = the two controllers' CPU (every process of theirs) from the first
+  POST until every server settled, over the creates, and "net of idle" with their idle rate
+  (above: heartbeats, host-state refreshes, work that grows with the hosts, not the creates)
+  over the create window taken off; the whole machine's CPU per create, split into the
+  agents', RabbitMQ's, PostgreSQL's and this process's (on two cores the machine's bounds the rate);
 * oversubscription: hosts holding more than their capacity, by the database (live servers per
   host, and the claimed ``vcpus_used``) and by each host's own hypervisor (a ``compute_report``
   RPC to every agent: its ``vcpus_used`` against its ``vcpus``); the hypervisors' guests are
@@ -79,6 +82,8 @@ from bench.procmem import by_command, cpu_seconds, machine_busy_seconds, tree_cp
 BROKER = "amqp://guest:guest@127.0.0.1:5672/"
 COMPUTE = "/compute/v2.1"
 HEADERS = {"OpenStack-API-Version": "compute 2.37"}
+#: warm-up creates (then deleted) through each controller before the clock starts
+WARM_UP_PER_CONTROLLER = 8
 
 
 # --- throwaway broker namespace ------------------------------------------------------------------
@@ -354,10 +359,10 @@ def service_state(client: httpx.Client, host: str) -> str:
     return str(r.json()["services"][0]["state"])
 
 
-def idle_cpu(cloud: Cloud, settle: float, window: float) -> dict[str, str]:
+def idle_cpu(cloud: Cloud, settle: float, window: float) -> tuple[float, float]:
     """The CPU the controllers (both, with their API workers) and the agent processes burn with
-    nothing to do but heartbeats, in % of one core over ``window`` seconds, once ``settle``
-    seconds have passed after the start (its first heartbeat rounds, the reconciles)."""
+    nothing to do but heartbeats, in cores (CPU seconds a second) over ``window`` seconds, once
+    ``settle`` seconds have passed after the start (its first heartbeat rounds, the reconciles)."""
     time.sleep(settle)
     ctl0 = sum(tree_cpu_seconds(c.process.pid) for c in cloud.controllers)
     agents0 = sum(tree_cpu_seconds(a.process.pid) for a in cloud.agents)
@@ -366,11 +371,7 @@ def idle_cpu(cloud: Cloud, settle: float, window: float) -> dict[str, str]:
     elapsed = time.perf_counter() - t0
     ctl = sum(tree_cpu_seconds(c.process.pid) for c in cloud.controllers) - ctl0
     agents = sum(tree_cpu_seconds(a.process.pid) for a in cloud.agents) - agents0
-    return {
-        "idle ctl CPU %": f"{ctl / elapsed * 100:.1f}",
-        "idle agents CPU %": f"{agents / elapsed * 100:.1f}",
-        "idle load avg": f"{os.getloadavg()[0]:.1f}",
-    }
+    return ctl / elapsed, agents / elapsed
 
 
 def measure(n_hosts: int, args: argparse.Namespace) -> Row:
@@ -382,8 +383,11 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
     with cloud_of(n_hosts, args) as cloud:
         rt = cloud.runtime
         v["start s"] = f"{cloud.start_s:.0f}"
-        if args.idle_window > 0:
-            v.update(idle_cpu(cloud, args.heartbeat_interval, args.idle_window))
+        idle = idle_cpu(cloud, args.heartbeat_interval, args.idle_window) if args.idle_window > 0 else None
+        if idle is not None:
+            v["idle ctl CPU %"] = f"{idle[0] * 100:.1f}"
+            v["idle agents CPU %"] = f"{idle[1] * 100:.1f}"
+            v["idle load avg"] = f"{os.getloadavg()[0]:.1f}"
         token, _ = cloud.controllers[0].admin_token()
         headers = {"X-Auth-Token": token, **HEADERS}
         urls = [c.url for c in cloud.controllers]
@@ -396,13 +400,16 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             v["decisions/s"] = f"{rate:,.0f}"
             body = {"flavorRef": flavor_id, "imageRef": image_id, "networks": "none"}
 
-            # warm-up: one create and delete through each controller (first-use imports, caches)
-            warm = asyncio.run(fire(urls, headers, [("POST", f"{COMPUTE}/servers", {"server": body})] * 2, 2))
+            # warm-up: creates and deletes through every API process of each controller (first-use
+            # imports, statement compilation, caches; each controller serves on 2 processes here, and
+            # a connection reaches whichever accepts it: 8 at once per controller reach both)
+            warm_n = WARM_UP_PER_CONTROLLER * len(urls)
+            warm = asyncio.run(fire(urls, headers, [("POST", f"{COMPUTE}/servers", {"server": body})] * warm_n, warm_n))
             warm_ids = [
                 r.json()["server"]["id"] for r in warm if isinstance(r, httpx.Response) and r.status_code == 202
             ]
             wait_settled(rt, warm_ids, lambda r: r.vm_state != "building", 120)
-            asyncio.run(fire(urls, headers, [("DELETE", f"{COMPUTE}/servers/{u}", None) for u in warm_ids], 2))
+            asyncio.run(fire(urls, headers, [("DELETE", f"{COMPUTE}/servers/{u}", None) for u in warm_ids], warm_n))
             wait_settled(rt, warm_ids, lambda r: r.deleted, 120)
 
             # creates
@@ -428,6 +435,8 @@ def measure(n_hosts: int, args: argparse.Namespace) -> Row:
             v["creates/s"] = f"{len(active) / span:,.1f}" if span else "n/a"
             v["client wall s"] = f"{wall:.1f}"
             v["ctl CPU ms/create"] = f"{cpu / max(1, n) * 1000:.1f}"
+            if idle is not None:
+                v["ctl CPU ms/create net of idle"] = f"{(cpu - idle[0] * wall) / max(1, n) * 1000:.1f}"
             per = {k: f"{x / max(1, n) * 1000:.1f}" for k, x in where.items()}
             v["machine CPU ms/create (agents/broker/db/bench)"] = (
                 f"{per['machine']} ({per['agents']}/{per['broker']}/{per['db']}/{per['bench']})"

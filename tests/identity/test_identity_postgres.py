@@ -75,3 +75,57 @@ def test_identity_on_postgres(pg_runtime) -> None:
     ident.revoke_token(token)
     with pytest.raises(Unauthorized):
         other.context_from_token(token)
+
+
+def test_generation_read_on_postgres_follows_bumps(pg_runtime) -> None:
+    """The validation's generation read (straight through the driver on a pooled connection)
+    sees each bump at once and leaves no transaction open on the connection it gives back."""
+    from overcast.identity.revocation import GenerationWatch, bump_generation
+
+    db = pg_runtime.db
+    watch = GenerationWatch(db)
+    before = watch.read_generation()
+    for n in (1, 2):
+        with db.session() as s:
+            bump_generation(s)
+        assert watch.read_generation() == before + n
+    admin = Database(db.url)
+    try:
+        with admin.engine.connect() as conn:
+            states = conn.execute(
+                text(
+                    "SELECT state FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalars()
+            assert "idle in transaction" not in set(states)
+    finally:
+        admin.dispose()
+
+
+def test_generation_read_retries_on_a_connection_dropped_unnoticed(pg_runtime, monkeypatch, caplog) -> None:
+    """A pooled connection that the server dropped but the checkout check let through (its
+    socket said nothing yet) fails the read once; the read is tried again on a new connection."""
+    import overcast.db.engine as engine_module
+    from overcast.identity.revocation import GenerationWatch, bump_generation
+
+    db = pg_runtime.db
+    watch = GenerationWatch(db)
+    with db.session() as s:
+        bump_generation(s)
+    generation = watch.read_generation()
+    admin = Database(db.url)  # its own pool: every connection of the runtime's is dropped
+    try:
+        with admin.engine.connect() as conn:
+            dropped = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
+        assert dropped
+    finally:
+        admin.dispose()
+    monkeypatch.setattr(engine_module, "_has_news", lambda _conn: False)  # the check sees nothing
+    with caplog.at_level("WARNING", logger="overcast.identity.revocation"):
+        assert watch.read_generation() == generation
+    assert "retrying the read (1/2)" in caplog.text  # the dead connection was tried, and replaced

@@ -281,7 +281,9 @@ class AmqpBus:
                 generation = self._wanted
             channel = conn.channel()
             channel.basic_qos(0, 32, False)
-            consumer = Consumer(channel, queues=self._queues(), callbacks=[self._on_message], no_ack=False, accept=None)
+            # on_message, not callbacks: kombu would decode every body's JSON for a callback,
+            # and the raw text is what is handled (decoded once, where it is used)
+            consumer = Consumer(channel, queues=self._queues(), on_message=self._on_message, no_ack=False, accept=None)
             with consumer:
                 with self._generation:
                     self._consuming = generation
@@ -307,8 +309,8 @@ class AmqpBus:
     def _log_retry(self, exc: Exception, interval: float) -> None:
         log.warning("message broker unreachable (%s); retrying in %.1f s", exc, interval)
 
-    def _on_message(self, body: Any, message: Any) -> None:
-        raw = message.body  # the raw envelope: kombu would otherwise decode JSON for us
+    def _on_message(self, message: Any) -> None:
+        raw = message.body  # the raw envelope, undecoded
         text = raw.decode() if isinstance(raw, bytes) else raw
         routing_key = message.delivery_info.get("routing_key", "")
         exchange = message.delivery_info.get("exchange", "")

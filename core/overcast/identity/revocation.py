@@ -128,7 +128,6 @@ class GenerationWatch:
         self._generation: int | None = None
         self.revocations = RevocationList([])
         self._listeners: list[Any] = []
-        self._stmt = select(IdentityState.generation).where(IdentityState.id == _STATE_ROW)
         self._local = threading.local()
         self._raw: list[sqlite3.Connection] = []
         self._sqlite_path: str | None = None  # "" when not an SQLite file
@@ -153,8 +152,8 @@ class GenerationWatch:
                     self._raw.append(conn)
             row = conn.execute(_GENERATION_SQL).fetchone()
             return row[0] if row else 0
-        # a server database: one statement, outside a transaction (see Database.read)
-        return self.db.read(lambda s: s.scalar(self._stmt)) or 0
+        # a server database: one statement, outside a transaction, straight through the driver
+        return int(self.db.value(_GENERATION_SQL) or 0)
 
     def check(self) -> None:
         """Read the generation; reload revocations and clear caches if it moved."""
