@@ -118,7 +118,8 @@ def test_generation_read_retries_on_a_connection_dropped_unnoticed(pg_runtime, m
         with admin.engine.connect() as conn:
             dropped = conn.execute(
                 text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    # with a timeout, each returns once its backend has exited, not once signalled
+                    "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
             ).scalar()
@@ -126,6 +127,6 @@ def test_generation_read_retries_on_a_connection_dropped_unnoticed(pg_runtime, m
     finally:
         admin.dispose()
     monkeypatch.setattr(engine_module, "_has_news", lambda _conn: False)  # the check sees nothing
-    with caplog.at_level("WARNING", logger="overcast.identity.revocation"):
+    with caplog.at_level("WARNING", logger="overcast.db.engine"):
         assert watch.read_generation() == generation
     assert "retrying the read (1/2)" in caplog.text  # the dead connection was tried, and replaced
