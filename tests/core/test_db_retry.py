@@ -5,31 +5,13 @@ task's last write (``retry_while_lost``), for a bounded time."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from overcast.db import Database
-from overcast.testing.postgres import PG_ADMIN_URL, fresh_database
+from overcast.testing.postgres import fresh_database, terminate_connections
 
 pytestmark = pytest.mark.postgres
-
-
-def terminate_all(url: str) -> int:
-    """Kill every server process serving the database of ``url`` (a restart, as clients see it)."""
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            return len(
-                conn.execute(
-                    # with a timeout, each call returns once its backend has exited (not once it
-                    # was signalled): the test's next checkout must find the connection closed
-                    text("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = :d"),
-                    {"d": name},
-                ).all()
-            )
-    finally:
-        admin.dispose()
 
 
 def test_pooled_connections_killed_between_uses_are_replaced() -> None:
@@ -38,7 +20,7 @@ def test_pooled_connections_killed_between_uses_are_replaced() -> None:
         try:
             with db.session() as s:
                 assert s.execute(text("SELECT 1")).scalar() == 1
-            assert terminate_all(url) >= 1  # the pooled connection is now dead
+            assert terminate_connections(url) >= 1  # the pooled connection is now dead
             with db.session() as s:
                 assert s.execute(text("SELECT 2")).scalar() == 2
         finally:

@@ -13,6 +13,7 @@ from overcast.db import Database, upgrade
 from overcast.errors import Conflict, Unauthorized
 from overcast.runtime import build_runtime
 from overcast.testing.fixtures import fake_config_data
+from overcast.testing.postgres import terminate_connections
 
 pytestmark = pytest.mark.postgres
 
@@ -113,19 +114,7 @@ def test_generation_read_retries_on_a_connection_dropped_unnoticed(pg_runtime, m
     with db.session() as s:
         bump_generation(s)
     generation = watch.read_generation()
-    admin = Database(db.url)  # its own pool: every connection of the runtime's is dropped
-    try:
-        with admin.engine.connect() as conn:
-            dropped = conn.execute(
-                text(
-                    # with a timeout, each returns once its backend has exited, not once signalled
-                    "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            ).scalar()
-        assert dropped
-    finally:
-        admin.dispose()
+    assert terminate_connections(db.url)  # every connection of the runtime's pool is dropped
     monkeypatch.setattr(engine_module, "_has_news", lambda _conn: False)  # the check sees nothing
     with caplog.at_level("WARNING", logger="overcast.db.engine"):
         assert watch.read_generation() == generation

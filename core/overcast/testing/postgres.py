@@ -21,24 +21,36 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from overcast.pki import TlsFiles
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
-def _as_admin(*statements: str, **params: str) -> None:
+def _as_admin(*statements: str, **params: str) -> list[Any]:
     """Run ``statements`` as the superuser, each in its own transaction (``CREATE DATABASE``
-    may not run in one)."""
+    may not run in one); the rows of the last (none for a statement that returns none)."""
     from sqlalchemy import create_engine, text
 
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    rows: list[Any] = []
     try:
         with admin.connect() as conn:
             for statement in statements:
-                conn.execute(text(statement), params)
+                result = conn.execute(text(statement), params)
+                rows = list(result.all()) if result.returns_rows else []
     finally:
         admin.dispose()
+    return rows
+
+
+def terminate_connections(url: str) -> int:
+    """End every server process serving the database of ``url`` (a server restart, as its
+    clients see it); how many. Each is waited for until it has exited, not only signalled:
+    a client's next use must find its connection closed."""
+    name = url.rsplit("/", 1)[1]
+    return len(_as_admin("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = :db", db=name))
 
 
 @contextmanager
