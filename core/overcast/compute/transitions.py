@@ -45,6 +45,28 @@ def _conditional_update(no_task: bool, expected: tuple[tuple[str, bool], ...]) -
     return _TABLE.update().where(c.uuid == bindparam("uuid_key"), cond, *extra)
 
 
+@functools.cache
+def _guarded_update(expected: tuple[tuple[str, bool], ...]) -> Update:
+    """The UPDATE of server ``:uuid_key`` whose ``expected`` attributes have the values
+    ``:expect_<column>`` (or, where the flag beside the attribute is set, none), whatever its
+    task; its SET comes from the parameters named after columns."""
+    c = _TABLE.c
+    extra = [
+        c[_COLUMNS[k]].is_(None) if none else c[_COLUMNS[k]] == bindparam(f"expect_{_COLUMNS[k]}")
+        for k, none in expected
+    ]
+    return _TABLE.update().where(c.uuid == bindparam("uuid_key"), *extra)
+
+
+def fault_record(uuid: str, exc: BaseException) -> InstanceFault:
+    """The fault row saying why something failed on server ``uuid`` (Nova's code, message and,
+    for an unexpected error, the traceback)."""
+    code = exc.status if isinstance(exc, OvercastError) else 500
+    message = str(exc) or type(exc).__name__
+    details = "" if isinstance(exc, OvercastError) else "".join(traceback.format_exception(exc))[-4000:]
+    return InstanceFault(instance_uuid=uuid, code=code, message=message[:255], details=details)
+
+
 class Transitions:
     def __init__(self, runtime: Any, writes: GroupCommit | None = None) -> None:
         self.runtime = runtime
@@ -171,24 +193,29 @@ class Transitions:
             s.expunge(rec)
         return rec, old, values
 
-    def set_in(self, s: Any, rec: InstanceRecord, values: dict[str, Any]) -> tuple[InstanceRecord, str, dict[str, Any]]:
-        """:meth:`finish`'s write in the caller's session ``s``, whatever the row's state, for
-        the caller's detached ``rec`` (read by the task that holds the server): the record, its
-        status before and the values written, for :meth:`advanced` once committed."""
+    def set_in(
+        self, s: Any, rec: InstanceRecord, values: dict[str, Any], expect: dict[str, Any] | None = None
+    ) -> tuple[InstanceRecord, str, dict[str, Any]] | None:
+        """:meth:`finish`'s write in the caller's session ``s``, whatever the row's task, for
+        the caller's detached ``rec`` (read by the task that holds the server), if every column
+        in ``expect`` still has its value (``None``: none): the record, its status before and
+        the values written, for :meth:`advanced` once committed; ``None`` if nothing was written."""
+        expect = expect or {}
         values = {**values, "updated_at": utcnow()}
-        s.execute(_TABLE.update().where(_TABLE.c.uuid == rec.uuid), {_COLUMNS[k]: v for k, v in values.items()})
+        params = {_COLUMNS[k]: v for k, v in values.items()}
+        params.update({f"expect_{_COLUMNS[k]}": v for k, v in expect.items() if v is not None}, uuid_key=rec.uuid)
+        if s.execute(_guarded_update(tuple((k, v is None) for k, v in expect.items())), params).rowcount != 1:
+            return None
         return rec, status_of(rec.vm_state, rec.task_state), values
 
     def fault(self, uuid: str, exc: BaseException, **values: Any) -> None:
         """Record why something failed, and apply ``values`` (e.g. ``vm_state="error"``)."""
-        code = exc.status if isinstance(exc, OvercastError) else 500
-        message = str(exc) or type(exc).__name__
-        details = "" if isinstance(exc, OvercastError) else "".join(traceback.format_exception(exc))[-4000:]
-        log.warning("server %s: %s", uuid, message)
+        fault = fault_record(uuid, exc)
+        log.warning("server %s: %s", uuid, str(exc) or type(exc).__name__)
         with self.db.session() as s:
             if s.get(InstanceRecord, uuid) is None:
                 return
-            s.add(InstanceFault(instance_uuid=uuid, code=code, message=message[:255], details=details))
+            s.add(fault)
         if values:
             self.finish(uuid, **values)
 
