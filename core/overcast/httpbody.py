@@ -28,7 +28,7 @@ import mmap
 import queue
 from collections.abc import Callable, Iterator
 
-from overcast.buffers import BufferPool
+from overcast.buffers import IDLE_RELEASE, BufferPool, anonymous
 
 #: the scope extension that holds the callable starting a request's :class:`BodyBlocks`
 EXTENSION = "overcast.body_blocks"
@@ -39,7 +39,9 @@ QUEUED = 3
 #: bodies of at least this many bytes still to come may be taken as blocks
 MIN_BODY = 4 * BLOCK
 
-_pool: BufferPool[mmap.mmap] = BufferPool(lambda: mmap.mmap(-1, BLOCK), keep=4 * (QUEUED + 2))
+#: the blocks, kept for the next body while bodies come; dropped once none was taken for
+#: :data:`~overcast.buffers.IDLE_RELEASE` seconds, so an idle server holds none of them
+_pool: BufferPool[mmap.mmap] = BufferPool(lambda: anonymous(BLOCK), keep=4 * (QUEUED + 2), idle_release=IDLE_RELEASE)
 _END = object()
 
 

@@ -20,7 +20,6 @@ socket is read into one reused 4 MiB buffer per event-loop thread
 from __future__ import annotations
 
 import asyncio
-import mmap
 import threading
 from typing import Any
 
@@ -28,6 +27,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from overcast import httpbody
+from overcast.buffers import anonymous
 
 
 class _HeadWithBody:
@@ -121,7 +121,7 @@ def _read_buffer() -> memoryview:
     every API process): a page costs memory only once a read has reached it."""
     view: memoryview | None = getattr(_buffers, "view", None)
     if view is None:
-        view = _buffers.view = memoryview(mmap.mmap(-1, READ_BUFFER))
+        view = _buffers.view = memoryview(anonymous(READ_BUFFER))
     return view
 
 

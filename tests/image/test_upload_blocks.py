@@ -4,7 +4,7 @@
 sizes that are no multiple of a block, staging too; a client that goes away mid-upload leaves
 the image ``queued``, nothing stored and every block back in the pool; a body over the size
 limit (413) or refused before it is read (409) is dropped as it comes, and the connection
-serves the next request."""
+serves the next request; once uploads stop, the blocks' memory goes back to the system."""
 
 from __future__ import annotations
 
@@ -12,18 +12,22 @@ import gc
 import hashlib
 import http.client
 import json
+import mmap
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from overcast_storage_fs import durable
 
 from overcast import httpbody
+from overcast.buffers import BufferPool, anonymous
 from overcast.httpwire import BufferedReadsHttpProtocol
 from overcast.testing.asgi_server import serving_in_thread
+from overcast.testing.memory import address, resident_pages
 
 from .conftest import stored_files, use_fs_store
 
@@ -168,3 +172,42 @@ def test_refused_before_reading_and_the_connection_kept(api: Any, served: int, o
     assert len(offered) == 2  # offered, never read: dropped as it came
     assert conn.show(image_id)["checksum"] == hashlib.md5(data).hexdigest()
     _blocks_back_in_the_pool()
+
+
+def test_an_idle_server_gives_the_blocks_memory_back(
+    api: Any, served: int, offered: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload's blocks and the store's staging buffer (for the unaligned tail) are kept for
+    the next upload while uploads come, and unmapped once their pools sit idle."""
+    made: dict[str, list[int]] = {"blocks": [], "stages": []}
+
+    def recorded(kind: str, size: int) -> Callable[[], mmap.mmap]:
+        def make() -> mmap.mmap:
+            buffer = anonymous(size)
+            made[kind].append(address(buffer))
+            return buffer
+
+        return make
+
+    blocks = BufferPool(recorded("blocks", httpbody.BLOCK), keep=20, idle_release=0.3)
+    stages = BufferPool(recorded("stages", durable.DIRECT_BLOCK), keep=4, idle_release=0.3)
+    monkeypatch.setattr(httpbody, "_pool", blocks)
+    monkeypatch.setattr(durable, "_stages", stages)
+    for starts in made.values():
+        starts.clear()  # the probe each pool made and dropped
+    conn = Conn(served, api.a.token)
+    image_id = conn.new_image()
+    data = os.urandom(9 * MiB + 12345)
+    assert conn.call("PUT", f"/images/{image_id}/file", data)[0] == 204
+    assert len(offered) == 1
+    assert conn.show(image_id)["checksum"] == hashlib.md5(data).hexdigest()
+    assert len(made["blocks"]) >= 2 and len(made["stages"]) >= 1
+    deadline = time.monotonic() + 10
+    while blocks.kept() or stages.kept():
+        assert time.monotonic() < deadline, f"{len(blocks.kept())} blocks, {len(stages.kept())} stages kept"
+        time.sleep(0.05)
+    assert blocks.released == len(made["blocks"]) and stages.released == len(made["stages"])
+    size = {"blocks": httpbody.BLOCK, "stages": durable.DIRECT_BLOCK}
+    assert {kind: [resident_pages(at, size[kind]) for at in starts] for kind, starts in made.items()} == {
+        kind: [None] * len(starts) for kind, starts in made.items()
+    }  # unmapped: none of their pages is the process's any more

@@ -13,7 +13,6 @@ delivers into blocks on the event loop.
 from __future__ import annotations
 
 import asyncio
-import mmap
 from collections.abc import Callable, Iterable, Iterator
 from typing import cast
 
@@ -23,7 +22,7 @@ import anyio.to_thread
 from fastapi import Request
 from starlette.requests import ClientDisconnect
 
-from overcast.buffers import BufferPool
+from overcast.buffers import BufferPool, anonymous
 from overcast.httpbody import EXTENSION, BodyBlocks, ClientGone
 from overcast.image.streaming import UploadAborted
 
@@ -82,7 +81,7 @@ class RequestBodyBlocks:
         """Never raises: what goes wrong is handed to the worker. Full blocks are exactly
         :data:`BLOCK` bytes, gathered in pooled page-aligned buffers (anonymous maps, which
         a store may write with ``O_DIRECT`` as they are); the last one is a copy of its part."""
-        pool = BufferPool(lambda: mmap.mmap(-1, BLOCK), keep=2 * READ_AHEAD + 4)
+        pool = BufferPool(lambda: anonymous(BLOCK), keep=2 * READ_AHEAD + 4)
         block = pool.take()
         view, filled = memoryview(block), 0
         try:
