@@ -71,6 +71,15 @@ class Conn:
         resp = self.http.getresponse()
         return resp.status, resp.read()
 
+    def put_chunked(self, path: str, data: bytes, size: int = 65536) -> tuple[int, bytes]:
+        """``data`` as a chunked body of ``size``-byte chunks, as glanceclient sends an image."""
+        parts = (data[at : at + size] for at in range(0, len(data), size))
+        headers = {"X-Auth-Token": self.token, "Content-Type": "application/octet-stream"}
+        headers["Transfer-Encoding"] = "chunked"
+        self.http.request("PUT", f"/image/v2{path}", body=parts, headers=headers, encode_chunked=True)
+        resp = self.http.getresponse()
+        return resp.status, resp.read()
+
     def new_image(self) -> str:
         body = json.dumps({"name": "blocks", "disk_format": "raw", "container_format": "bare"}).encode()
         status, answer = self.call("POST", "/images", body, **{"Content-Type": "application/json"})
@@ -211,3 +220,77 @@ def test_an_idle_server_gives_the_blocks_memory_back(
     assert {kind: [resident_pages(at, size[kind]) for at in starts] for kind, starts in made.items()} == {
         kind: [None] * len(starts) for kind, starts in made.items()
     }  # unmapped: none of their pages is the process's any more
+
+
+@pytest.mark.parametrize(("size", "chunk"), [(8 * MiB, 65536), (9 * MiB + 12345, 65536 + 7), (5 * MiB - 1, 3 * MiB)])
+def test_chunked_upload_in_blocks(api: Any, served: int, offered: list[Any], size: int, chunk: int) -> None:
+    conn = Conn(served, api.a.token)
+    image_id = conn.new_image()
+    data = os.urandom(size)
+    assert conn.put_chunked(f"/images/{image_id}/file", data, chunk)[0] == 204
+    assert len(offered) == 1 and offered[0].chunked  # the body (most of it) came as blocks
+    shown = conn.show(image_id)  # on the same connection
+    assert shown["status"] == "active" and shown["size"] == size
+    assert shown["checksum"] == hashlib.md5(data).hexdigest()
+    assert shown["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    _blocks_back_in_the_pool()
+
+
+def _chunked_head(image_id: str, token: str) -> bytes:
+    return (
+        f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\n"
+        "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+
+
+def _chunks(data: bytes, size: int = 65536) -> bytes:
+    return b"".join(
+        b"%x\r\n" % len(data[at : at + size]) + data[at : at + size] + b"\r\n" for at in range(0, len(data), size)
+    )
+
+
+@pytest.mark.parametrize("ending", ["gone", "bad framing"])
+def test_chunked_upload_cut_short_leaves_nothing(
+    api: Any, served: int, offered: list[Any], tmp_path: Path, ending: str
+) -> None:
+    conn = Conn(served, api.a.token)
+    image_id = conn.new_image()
+    with socket.create_connection(("127.0.0.1", served)) as sock:
+        sock.sendall(_chunked_head(image_id, api.a.token) + _chunks(os.urandom(9 * MiB)))
+        deadline = time.monotonic() + 10
+        while not offered:
+            assert time.monotonic() < deadline, "the body was not offered as blocks"
+            time.sleep(0.01)
+        if ending == "bad framing":
+            sock.sendall(b"not-hex\r\n")
+            answer = b""
+            while more := sock.recv(65536):  # answered, and the connection closed
+                answer += more
+            assert answer.startswith(b"HTTP/1.1 400 ")
+    deadline = time.monotonic() + 10
+    while (status := conn.show(image_id)["status"]) != "queued":
+        assert status == "saving" and time.monotonic() < deadline, status
+        time.sleep(0.05)
+    assert stored_files(tmp_path / "images") == []
+    _blocks_back_in_the_pool()
+    data = os.urandom(5 * MiB)  # the client may try again
+    assert conn.put_chunked(f"/images/{image_id}/file", data)[0] == 204
+    assert conn.show(image_id)["checksum"] == hashlib.md5(data).hexdigest()
+
+
+@pytest.mark.parametrize("target", ["file", "stage"])
+def test_chunked_over_the_size_limit_refused_and_the_connection_kept(
+    api: Any, served: int, offered: list[Any], tmp_path: Path, target: str
+) -> None:
+    """A chunked body in blocks is not counted by the request-body limit: the service's own
+    ``max_image_size`` stops it."""
+    api.runtime.config.image.max_image_size = 6 * MiB
+    conn = Conn(served, api.a.token)
+    image_id = conn.new_image()
+    status, answer = conn.put_chunked(f"/images/{image_id}/{target}", os.urandom(10 * MiB))
+    assert status == 413 and b"6291456 bytes" in answer  # the service's limit, not the request-body limit's
+    assert len(offered) == 1 and offered[0].chunked
+    assert conn.show(image_id)["status"] == "queued"  # on the same connection: the rest was dropped
+    assert stored_files(tmp_path / "images") == []
+    assert not api.runtime.image.importer.staged_path(image_id).exists()
+    _blocks_back_in_the_pool()
