@@ -10,7 +10,8 @@ one stream's MD5 cannot be split, so an upload is bound by one core's MD5 rate
 (``bench/machine_ceilings.py``'s, measured right before each upload, with SHA-512's beside
 it); target >= 85%. Uploads are sent by ``curl -T`` and by a client that hands the file to
 the socket with ``sendfile`` (no copy in the client: on a small machine the client's CPU is
-taken from the server's). The upload's source file stays in the page cache (like dd's
+taken from the server's); ``--clients`` adds ``chunked``, ``curl -T`` with ``Transfer-Encoding:
+chunked`` (64 KiB chunks, as glanceclient sends). The upload's source file stays in the page cache (like dd's
 ``/dev/zero``, it costs the disk nothing); the stored image is dropped from the cache before
 its download.
 
@@ -22,7 +23,7 @@ the server's split by thread (hashes, event loop, the upload's worker, the direc
 CPU bound those imply (all cores' time divided by the CPU an upload costs: what an idle machine
 of this size would allow), and the load average.
 
-    .venv/bin/python bench/image_throughput.py [--size-mib 1024] [--rounds 2] [--dir DIR]
+    .venv/bin/python bench/image_throughput.py [--size-mib 1024] [--rounds 2] [--dir DIR] [--clients curl -T,sendfile,chunked]
 
 The server runs in its own process: the real API, identity and image service (bootstrapped
 in a scratch data dir).
@@ -189,6 +190,14 @@ def _put_curl(url: str, token: str, source: Path) -> str:
     )
 
 
+def _put_curl_chunked(url: str, token: str, source: Path) -> str:
+    """``curl -T`` with ``Transfer-Encoding: chunked``: 64 KiB chunks, as glanceclient sends."""
+    return _curl(
+        ["-H", f"X-Auth-Token: {token}", "-H", "Content-Type: application/octet-stream"]
+        + ["-H", "Transfer-Encoding: chunked", "-T", str(source), url]
+    )
+
+
 def _put_sendfile(url: str, token: str, source: Path) -> str:
     """PUT ``source`` with ``sendfile``: the kernel moves the page-cached file to the socket,
     the client copies nothing. Returns the HTTP status."""
@@ -215,7 +224,11 @@ def _client_cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-UPLOADERS: dict[str, Callable[[str, str, Path], str]] = {"curl -T": _put_curl, "sendfile": _put_sendfile}
+UPLOADERS: dict[str, Callable[[str, str, Path], str]] = {
+    "curl -T": _put_curl,
+    "sendfile": _put_sendfile,
+    "chunked": _put_curl_chunked,
+}
 
 
 def _make_source(path: Path, size_mib: int) -> None:
@@ -244,7 +257,14 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=2, help="dd/transfer pairs, interleaved (default 2)")
     parser.add_argument("--dir", default=None, help="scratch directory on the disk to measure (default: a temp dir)")
+    parser.add_argument(
+        "--clients",
+        default="curl -T,sendfile",
+        help=f"uploaders, comma-separated, of: {', '.join(UPLOADERS)} (chunked: curl -T with Transfer-Encoding: "
+        "chunked, as glanceclient sends; default: curl -T,sendfile)",
+    )
     args = parser.parse_args()
+    uploaders = {name: UPLOADERS[name] for name in args.clients.split(",")}
     work = Path(tempfile.mkdtemp(prefix="oc-bench-img-", dir=args.dir))
     size = args.size_mib * CHUNK
     cores = os.cpu_count() or 1
@@ -277,7 +297,7 @@ def main() -> None:
             ddfile = work / "dd.raw"
             disk_write = _dd(["if=/dev/zero", f"of={ddfile}", "bs=1M", f"count={args.size_mib}", "conv=fdatasync"])
             kept = None
-            for name, put in UPLOADERS.items():
+            for name, put in uploaders.items():
                 (md5, md5_cpu), (sha512, _) = hash_rates("md5"), hash_rates("sha512")
                 load = _loadavg()
                 image = client.post(

@@ -9,7 +9,11 @@ aligned buffer: two copies of every byte in user space, the first of them in the
 :data:`BLOCK` bytes from a pool of anonymous (page-aligned) memory, so the kernel's copy out
 of the socket is the only one, and each full block is handed to the consumer as a
 ``memoryview`` that an ``O_DIRECT`` write takes as it is. Measured in the object-API workers
-during a volume backup (32 MiB objects): see the commit that added this module.
+during a volume backup (32 MiB objects): see the commit that added this module. A chunked body
+(``Transfer-Encoding: chunked``) cannot be read past the HTTP parser, which alone knows where
+its chunks' framing is: the parser decodes it and each part it hands on is copied into the
+blocks (:meth:`BodyBlocks.feed`), with no ASGI message per part; a framing error is answered
+400 by the server and ends the consumer's iteration with :class:`ClientGone`.
 
 A block goes back to the pool once nothing refers to it (:class:`~overcast.buffers.BufferPool`
 counts references), so a consumer that keeps a part (a store that joins them at the end) keeps
@@ -28,9 +32,11 @@ import mmap
 import queue
 from collections.abc import Callable, Iterator
 
-from overcast.buffers import BufferPool
+from overcast.buffers import IDLE_RELEASE, BufferPool, anonymous
 
 #: the scope extension that holds the callable starting a request's :class:`BodyBlocks`
+#: (``start(chunked=False)``: pass ``chunked=True`` to take a chunked body too, counting it
+#: against a limit of one's own, see :meth:`overcast.httpwire.BufferedReadsHttpProtocol.body_blocks`)
 EXTENSION = "overcast.body_blocks"
 #: bytes per block: a multiple of any O_DIRECT alignment
 BLOCK = 1024 * 1024
@@ -39,7 +45,9 @@ QUEUED = 3
 #: bodies of at least this many bytes still to come may be taken as blocks
 MIN_BODY = 4 * BLOCK
 
-_pool: BufferPool[mmap.mmap] = BufferPool(lambda: mmap.mmap(-1, BLOCK), keep=4 * (QUEUED + 2))
+#: the blocks, kept for the next body while bodies come; dropped once none was taken for
+#: :data:`~overcast.buffers.IDLE_RELEASE` seconds, so an idle server holds none of them
+_pool: BufferPool[mmap.mmap] = BufferPool(lambda: anonymous(BLOCK), keep=4 * (QUEUED + 2), idle_release=IDLE_RELEASE)
 _END = object()
 
 
@@ -48,9 +56,11 @@ class ClientGone(Exception):
 
 
 class BodyBlocks:
-    """The rest of one request's body (``remaining`` bytes after ``first``). The event loop
-    calls :meth:`buffer` and :meth:`filled` as it reads, :meth:`lost` if the connection goes;
-    one consumer thread iterates over the blocks."""
+    """The rest of one request's body (``remaining`` bytes after ``first``; ``remaining``
+    None for a chunked body, whose length is known at its end). The event loop calls
+    :meth:`buffer` and :meth:`filled` as it reads a body of known length off the socket, or
+    :meth:`feed` with each decoded part of a chunked one and :meth:`end` at its end, and
+    :meth:`lost` if the connection goes; one consumer thread iterates over the blocks."""
 
     def __init__(
         self,
@@ -58,18 +68,22 @@ class BodyBlocks:
         pause: Callable[[], None],
         resume: Callable[[], None],
         first: bytes,
-        remaining: int,
+        remaining: int | None,
     ) -> None:
         self._loop = loop
         self._pause, self._resume = pause, resume
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._block: mmap.mmap | None = None
         self._fill = 0
-        self.remaining = len(first) + remaining
+        self.chunked = remaining is None
+        self.remaining = 0 if remaining is None else len(first) + remaining  # bytes still to read
         self._queued = 0
         self._paused = False
         self._dropping = False
         self._consumed = False  # the consumer reached the end (or ClientGone), or stopped
+        if self.chunked:
+            self.feed(first)
+            return
         view = memoryview(first)
         while view:  # what the parser had already taken goes first, copied once
             room = self.buffer()
@@ -92,20 +106,46 @@ class BodyBlocks:
         self._fill += nbytes
         self.remaining -= nbytes
         if self._block is not None and (self._fill == BLOCK or not self.remaining):
-            if self._dropping:
-                self._fill = 0
-            else:
-                self._queue.put(memoryview(self._block)[: self._fill])
-                self._block = None
-                self._queued += 1
-                if self._queued >= QUEUED and not self._paused:
-                    self._paused = True
-                    self._pause()
+            self._hand_on()
         if self.remaining:
             return False
         self._block = None
         self._queue.put(_END)
         return True
+
+    def feed(self, data: bytes) -> None:
+        """A chunked body's next decoded part (as the HTTP parser hands it on): copied into
+        the blocks, each handed on once full."""
+        view = memoryview(data)
+        while view:
+            if self._block is None:
+                self._block, self._fill = _pool.take(), 0
+            n = min(BLOCK - self._fill, len(view))
+            self._block[self._fill : self._fill + n] = view[:n]
+            self._fill += n
+            view = view[n:]
+            if self._fill == BLOCK:
+                self._hand_on()
+
+    def end(self) -> None:
+        """A chunked body's end (its last chunk and trailers were read)."""
+        if self._block is not None and self._fill:
+            self._hand_on()
+        self._block = None
+        self._queue.put(_END)
+
+    def _hand_on(self) -> None:
+        """The current block (``_fill`` bytes of it) to the consumer, unless it stopped."""
+        if self._dropping:
+            self._fill = 0  # the same block is read into again
+            return
+        assert self._block is not None
+        self._queue.put(memoryview(self._block)[: self._fill])
+        self._block = None
+        self._queued += 1
+        if self._queued >= QUEUED and not self._paused:
+            self._paused = True
+            self._pause()
 
     def lost(self) -> None:
         """The connection went before the body's end."""

@@ -44,7 +44,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     start = scope.get("extensions", {}).get(httpbody.EXTENSION)
-    blocks = start() if start is not None else None
+    blocks = (start() if scope["path"] == "/plain" else start(chunked=True)) if start is not None else None
     stop_after = 2 if scope["path"] == "/stop" else None
     if blocks is not None and scope["path"] == "/refuse":
         blocks.close()  # answered without reading: the body is dropped as it comes
@@ -162,3 +162,86 @@ def test_expect_100_continue(server: int) -> None:
         assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue")
         sock.sendall(body)
         assert answers(sock, 1) == [expect(big)]
+
+
+def chunked(path: str, body: bytes, size: int, extra: str = "", trailer: bytes = b"") -> bytes:
+    """A PUT whose body is sent in chunks of ``size`` bytes (the last one shorter), with a
+    chunk extension on every other chunk and ``trailer`` fields after the last chunk."""
+    framed = [f"PUT {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n{extra}\r\n".encode()]
+    for n, at in enumerate(range(0, len(body), size)):
+        part = body[at : at + size]
+        framed.append(f"{len(part):x}{';ext=1' if n % 2 else ''}\r\n".encode() + part + b"\r\n")
+    framed.append(b"0\r\n" + trailer + b"\r\n")
+    return b"".join(framed)
+
+
+@pytest.mark.parametrize(
+    ("length", "size"),
+    [
+        (9 * httpbody.BLOCK + 12345, 65536),  # glanceclient's chunks: every block boundary inside none
+        (6 * httpbody.BLOCK, 65536 + 7),  # chunks that straddle the blocks' boundaries
+        (5 * httpbody.BLOCK + 1, 3 * httpbody.BLOCK + 5),  # a chunk longer than a block
+        (httpbody.BLOCK + 3, 1000),  # many small chunks into a block
+        (4 * httpbody.BLOCK, httpbody.BLOCK),  # exactly a block each
+    ],
+)
+def test_chunked_bodies_in_blocks_then_kept_alive(server: int, length: int, size: int) -> None:
+    body = os.urandom(length)
+    with socket.create_connection(("127.0.0.1", server)) as sock:
+        sock.sendall(chunked("/a", body, size, trailer=b"X-Trailer: 1\r\n"))
+        assert answers(sock, 1) == [expect(body)]
+        sock.sendall(put("/b", b"next"))
+        assert answers(sock, 1) == [expect(b"next", "parts")]
+
+
+def test_chunked_body_offered_only_to_an_app_that_takes_it(server: int) -> None:
+    body = os.urandom(6 * httpbody.BLOCK)
+    with socket.create_connection(("127.0.0.1", server)) as sock:
+        sock.sendall(chunked("/plain", body, 65536))  # as the object API asks: not chunked ones
+        assert answers(sock, 1) == [expect(body, "parts")]
+
+
+def test_chunked_then_pipelined(server: int) -> None:
+    body = os.urandom(7 * httpbody.BLOCK + 99)
+    with socket.create_connection(("127.0.0.1", server)) as sock:
+        sock.sendall(chunked("/a", body, 65536) + put("/b", b"next") + chunked("/c", b"tiny", 2))
+        assert answers(sock, 3) == [expect(body), expect(b"next", "parts"), expect(b"tiny", "parts")]
+
+
+def test_chunked_consumer_that_stops_early_leaves_the_connection_usable(server: int) -> None:
+    body = os.urandom(10 * httpbody.BLOCK)
+    with socket.create_connection(("127.0.0.1", server)) as sock:
+        sock.sendall(chunked("/stop", body, 65536 + 7))
+        total, digest = answers(sock, 1)[0].split()[1:]
+        assert int(total) == 2 * httpbody.BLOCK
+        assert digest == hashlib.sha256(body[: 2 * httpbody.BLOCK]).hexdigest()
+        sock.sendall(put("/d", b"after"))
+        assert answers(sock, 1) == [expect(b"after", "parts")]
+
+
+def _gone_seen() -> None:
+    deadline = time.monotonic() + 10
+    while "gone" not in seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert seen == {"gone": True}
+
+
+def test_chunked_lost_connection_ends_the_consumer(server: int) -> None:
+    seen.clear()
+    with socket.create_connection(("127.0.0.1", server)) as sock:
+        sock.sendall(chunked("/gone", os.urandom(10 * httpbody.BLOCK), 65536)[: 6 * httpbody.BLOCK])
+        time.sleep(0.2)
+    _gone_seen()
+
+
+@pytest.mark.parametrize("bad", [b"zz\r\n", b"10000\r\n" + b"x" * 65536 + b"XX", b"-1\r\n"])
+def test_bad_chunk_framing_is_refused_and_ends_the_consumer(server: int, bad: bytes) -> None:
+    seen.clear()
+    good = chunked("/gone", os.urandom(6 * httpbody.BLOCK), 65536)[: -len(b"0\r\n\r\n")]
+    with socket.create_connection(("127.0.0.1", server)) as sock:
+        sock.sendall(good + bad)
+        answer = b""
+        while more := sock.recv(65536):  # the server answers and closes the connection
+            answer += more
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Invalid HTTP request received." in answer
+    _gone_seen()

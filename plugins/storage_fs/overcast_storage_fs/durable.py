@@ -10,7 +10,7 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from overcast.buffers import BufferPool
+from overcast.buffers import IDLE_RELEASE, BufferPool, anonymous
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -28,7 +28,7 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
 DIRECT_BLOCK = 4 * 1024 * 1024
 #: offsets and lengths O_DIRECT accepts (any logical block size divides it)
 DIRECT_ALIGN = 4096
-_stages: BufferPool[mmap.mmap] = BufferPool(lambda: mmap.mmap(-1, DIRECT_BLOCK), keep=4)
+_stages: BufferPool[mmap.mmap] = BufferPool(lambda: anonymous(DIRECT_BLOCK), keep=4, idle_release=IDLE_RELEASE)
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from overcast.buffers import BufferPool
+from overcast.buffers import BufferPool, anonymous
 from overcast.errors import BadRequest, DriverError, NotFound
 from overcast.hookspecs import hookimpl
 from overcast.types import Backend, ConfigOption, DriverKind, StoredImage
@@ -307,7 +307,7 @@ def _read_direct(handle: io.FileIO, offset: int, length: int | None) -> Iterator
     buffer is read into again only once nothing refers to its view (see ``BufferPool``)."""
     fd = handle.fileno()
     end = None if length is None else offset + length
-    pool = BufferPool(lambda: mmap.mmap(-1, READ_CHUNK), keep=2 * DIRECT_READS + 2)
+    pool = BufferPool(lambda: anonymous(READ_CHUNK), keep=2 * DIRECT_READS + 2)
     readers = ThreadPoolExecutor(max_workers=DIRECT_READS, thread_name_prefix="fs-image-read")
     inflight: deque[tuple[Future[int], mmap.mmap, int]] = deque()  # (read, buffer, position)
     next_position = offset

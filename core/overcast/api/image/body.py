@@ -1,19 +1,20 @@
 """An image upload's request body (``PUT .../file`` and ``PUT .../stage``), handed to the
 service's blocking consumer in a worker thread.
 
-Where the server offers it (the API's own HTTP protocol, :mod:`overcast.httpwire`, for a body
-with a ``Content-Length`` of 4 MiB or more), the body is read straight off the socket into
-pooled page-aligned 1 MiB blocks (:class:`~overcast.httpbody.BodyBlocks`): the kernel's copy
-out of the socket is the only one, the event loop does no per-byte work, and each block
-reaches the hashes and the store's ``O_DIRECT`` write as it is. Otherwise (a chunked body, a
-small one, another server) :class:`RequestBodyBlocks` gathers the parts the ASGI server
-delivers into blocks on the event loop.
+Where the server offers it (the API's own HTTP protocol, :mod:`overcast.httpwire`), the body
+comes in pooled page-aligned 1 MiB blocks (:class:`~overcast.httpbody.BodyBlocks`), each of
+which reaches the hashes and the store's ``O_DIRECT`` write as it is: a body with a
+``Content-Length`` of 4 MiB or more is read straight off the socket into them (the kernel's
+copy out of the socket is the only one, the event loop does no per-byte work), a chunked one
+(``Transfer-Encoding: chunked``, as glanceclient sends) is decoded by the HTTP parser and each
+part it hands on copied into them. Otherwise (a small body, one already in, another server)
+:class:`RequestBodyBlocks` gathers the parts the ASGI server delivers into blocks on the
+event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import mmap
 from collections.abc import Callable, Iterable, Iterator
 from typing import cast
 
@@ -23,7 +24,7 @@ import anyio.to_thread
 from fastapi import Request
 from starlette.requests import ClientDisconnect
 
-from overcast.buffers import BufferPool
+from overcast.buffers import BufferPool, anonymous
 from overcast.httpbody import EXTENSION, BodyBlocks, ClientGone
 from overcast.image.streaming import UploadAborted
 
@@ -40,7 +41,7 @@ async def consume_body(request: Request, consume: Callable[[Iterable[bytes]], No
     to be read and dropped, so the connection stays usable; a client that goes away
     surfaces in the consumer as :class:`~overcast.image.streaming.UploadAborted`."""
     start = request.scope.get("extensions", {}).get(EXTENSION)
-    blocks = start() if start is not None else None
+    blocks = start(chunked=True) if start is not None else None  # the service counts max_image_size
     if blocks is not None:
         await anyio.to_thread.run_sync(_consume_blocks, blocks, consume)
         return
@@ -82,7 +83,7 @@ class RequestBodyBlocks:
         """Never raises: what goes wrong is handed to the worker. Full blocks are exactly
         :data:`BLOCK` bytes, gathered in pooled page-aligned buffers (anonymous maps, which
         a store may write with ``O_DIRECT`` as they are); the last one is a copy of its part."""
-        pool = BufferPool(lambda: mmap.mmap(-1, BLOCK), keep=2 * READ_AHEAD + 4)
+        pool = BufferPool(lambda: anonymous(BLOCK), keep=2 * READ_AHEAD + 4)
         block = pool.take()
         view, filled = memoryview(block), 0
         try:
