@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import uuid
+from datetime import timedelta
+
 import pytest
 
 from overcast.compute import states as st
+from overcast.db.models.base import utcnow
+from overcast.db.models.hosts import TaskRunnerRecord
 from overcast.errors import BadRequest, DriverError, NotFound
 from overcast.db.values import load
 from overcast.types import ConnectionInfo, PowerState
@@ -27,15 +34,36 @@ def test_driver_failure_records_fault_and_frees_claim(compute, ctx, flavor, fake
         assert all(h.vcpus_used == 0 for h in s.query(HostRecord))
 
 
+def crashed_task_owner(db) -> str:
+    """The task owner id of a process of this machine that died a moment ago (its row not
+    expired yet, as right after a crash of the only process of an all-in-one cloud)."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    owner = str(uuid.uuid4())
+    now = utcnow()
+    with db.session() as s:
+        s.add(
+            TaskRunnerRecord(
+                id=owner,
+                hostname=socket.gethostname(),
+                pid=dead.pid,
+                started_at=now,
+                expires_at=now + timedelta(hours=1),
+            )
+        )
+    return owner
+
+
 def test_reconcile_after_restart(compute, ctx, flavor, fake_drivers):
     done = boot(compute, ctx, flavor, "done")
     stuck = boot(compute, ctx, flavor, "stuck")
     lost = boot(compute, ctx, flavor, "lost")
     # simulate a crash: rows left in transitional states the old process never finished
-    compute.transitions.finish(stuck.uuid, vm_state=st.BUILDING, task_state=st.SPAWNING)
-    compute.transitions.finish(done.uuid, task_state=st.POWERING_OFF)
+    gone = crashed_task_owner(compute.runtime.db)
+    compute.transitions.finish(stuck.uuid, vm_state=st.BUILDING, task_state=st.SPAWNING, task_owner=gone)
+    compute.transitions.finish(done.uuid, task_state=st.POWERING_OFF, task_owner=gone)
     fake_drivers.hypervisor.guests[done.host][done.hv_name]["state"] = PowerState.SHUTDOWN
-    compute.transitions.finish(lost.uuid, vm_state=st.BUILDING, task_state=st.SPAWNING)
+    compute.transitions.finish(lost.uuid, vm_state=st.BUILDING, task_state=st.SPAWNING, task_owner=gone)
     fake_drivers.hypervisor.guests[lost.host].pop(lost.hv_name)
     counts = compute.reconciler.run()
     assert counts["active"] == 1 and counts["error"] == 1 and counts["synced"] == 1

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
 from overcast.compute.claims import Usage
 from overcast.db.models.base import utcnow
@@ -59,6 +59,8 @@ class HostRegistry:
         self._topics: dict[str, str] = {}  # host -> the topic its agent process answers for all its hosts on
         self._process_retry: dict[str, float] = {}  # process topic -> when to ask it again (monotonic)
         self.on_return: Callable[[str], None] | None = None
+        #: run after each periodic round (the compute service takes over gone task runners' servers)
+        self.after_round: Callable[[], None] | None = None
 
     def register_configured(self) -> None:
         """Make sure every configured host has a ``hosts`` row and a service row."""
@@ -388,7 +390,9 @@ class HostRegistry:
 
     def recompute_usage(self) -> None:
         """Rebuild every host's claimed usage from the live instances (and in-flight
-        migrations' destinations), healing anything a crash left behind."""
+        migrations' destinations), healing anything a crash left behind, in one transaction
+        that locks the hosts' rows before it reads the servers (several controllers claim
+        concurrently: a total read before a claim and written after it would erase it)."""
         totals: dict[str, list[int]] = {}
 
         def add(host: str | None, flavor: dict) -> None:
@@ -401,6 +405,15 @@ class HostRegistry:
             t[2] += u.disk_gb
 
         with self.db.session() as s:
+            # the hosts first, held to the commit: a claim (an UPDATE of its host's row, with
+            # its server's row in the same transaction) committed before is in the reads below,
+            # one after waits and adds to what is written here. On PostgreSQL a table lock that
+            # waits for the transactions that updated hosts and holds off new updates (row locks
+            # taken one by one could deadlock with a group commit claiming several hosts)
+            if self.db.is_sqlite:  # a write takes SQLite's (one) write lock
+                s.execute(update(HostRecord).values(updated_at=utcnow()))
+            else:
+                s.execute(text("LOCK TABLE hosts IN SHARE ROW EXCLUSIVE MODE"))
             live = select(InstanceRecord.host, InstanceRecord.flavor).where(InstanceRecord.deleted.is_(False))
             for host, flavor in s.execute(live):
                 add(host, flavor)
@@ -445,6 +458,11 @@ class HostRegistry:
                     self.refresh_all(skip_fresh=interval / 2)
                 except Exception:  # noqa: BLE001 - the heartbeat must keep going
                     log.exception("host heartbeat failed")
+                if self.after_round is not None:
+                    try:
+                        self.after_round()
+                    except Exception:  # noqa: BLE001 - the heartbeat must keep going
+                        log.exception("taking over the servers of gone task runners failed")
 
         self._thread = threading.Thread(target=loop, name="compute-heartbeat", daemon=True)
         self._thread.start()

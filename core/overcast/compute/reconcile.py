@@ -1,12 +1,19 @@
-"""After a restart: finish what the previous process left in a transitional state, using
+"""After a restart: finish what a process that is gone left in a transitional state, using
 what each host's hypervisor reports (``hv_list_instances`` / ``hv_get_info``).
+
+Only servers whose task's runner is gone are touched (:mod:`overcast.compute.owners`): at
+start-up, those whose ``task_owner`` has no live row (or none at all: rows written before
+owners were recorded); then, every heartbeat round, those of an owner whose row expires
+while this controller runs. Another live controller's builds and tasks go on undisturbed.
 
 * BUILD (scheduling/spawning): a guest that exists and runs becomes ACTIVE; otherwise the
   server goes to ERROR with a fault saying the build was interrupted, and its claim is freed.
 * deleting: the delete is run again (it is idempotent).
 * any other task (powering-off, rebooting, migrating...): the task is cleared and the
   vm_state set from the guest's power state.
-* Host usage is rebuilt from the instances table, healing claims lost in the crash.
+* Host usage is rebuilt from the instances table, healing claims lost in the crash (in one
+  transaction that holds the hosts' rows first, so a claim another controller commits
+  meanwhile is counted, not overwritten: :meth:`HostRegistry.recompute_usage`).
 
 :meth:`Reconciler.reconcile_host` does the same for one host whose agent answers again
 after being down (see :class:`overcast.compute.hosts.HostRegistry`): its servers without a
@@ -22,12 +29,13 @@ import dataclasses
 import logging
 from typing import Any, cast
 
-from sqlalchemy import Table, or_, select
+from sqlalchemy import ColumnElement, Table, exists, or_, select
 
 from overcast.compute import states as st
 from overcast.compute.records import configured_host, instance_of
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import InstanceRecord, MigrationRecord
+from overcast.db.models.hosts import TaskRunnerRecord
 from overcast.errors import Conflict, NotFound, OvercastError
 from overcast.types import PowerState
 
@@ -52,7 +60,23 @@ class Reconciler:
             return None
 
     def run(self) -> dict[str, int]:
-        """Reconcile every server in a transitional state; returns counts per outcome."""
+        """At start-up: reconcile every server in a transitional state whose task's runner is
+        gone (its owner has no row once the gone ones are taken over, or it has no owner);
+        returns counts per outcome."""
+        self.svc.owners.take_over()
+        runner = select(TaskRunnerRecord.id).where(TaskRunnerRecord.id == InstanceRecord.task_owner)
+        return self._reconcile(or_(InstanceRecord.task_owner.is_(None), ~exists(runner)))
+
+    def take_over(self) -> dict[str, int]:
+        """Every heartbeat round: reconcile the servers of the owners gone since (each owner's
+        by the one controller whose delete of its row went through)."""
+        taken = self.svc.owners.take_over()
+        if not taken:
+            return {}
+        log.info("task runners %s are gone; taking over their servers", ", ".join(taken))
+        return self._reconcile(InstanceRecord.task_owner.in_(taken))
+
+    def _reconcile(self, orphaned: ColumnElement[bool]) -> dict[str, int]:
         counts = {"active": 0, "error": 0, "deleted": 0, "synced": 0}
         with self.db.session() as s:
             stuck = list(
@@ -60,15 +84,20 @@ class Reconciler:
                     select(InstanceRecord).where(
                         InstanceRecord.deleted.is_(False),
                         or_(InstanceRecord.task_state.is_not(None), InstanceRecord.vm_state == st.BUILDING),
+                        orphaned,
                     )
                 )
             )
-            s.execute(
-                cast(Table, MigrationRecord.__table__)
-                .update()
-                .where(MigrationRecord.status.in_(("migrating", "running", "preparing")))
-                .values(status="error", updated_at=utcnow())
-            )
+            if stuck:  # their migrations stopped with them (another controller's go on)
+                s.execute(
+                    cast(Table, MigrationRecord.__table__)
+                    .update()
+                    .where(
+                        MigrationRecord.status.in_(("migrating", "running", "preparing")),
+                        MigrationRecord.instance_uuid.in_([rec.uuid for rec in stuck]),
+                    )
+                    .values(status="error", updated_at=utcnow())
+                )
         guests_by_host: dict[str, set[str] | None] = {}
         for rec in stuck:
             if rec.host and rec.host not in guests_by_host:

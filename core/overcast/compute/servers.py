@@ -134,6 +134,7 @@ class ServerManager:
             description=body.get("description"),
             vm_state=st.BUILDING,
             task_state=st.SCHEDULING,
+            task_owner=self.svc.owners.id,  # this process runs the build
             power_state="nostate",
             requested_zone=zone,
             flavor_id=flavor.id,
@@ -466,6 +467,7 @@ class ServerManager:
         """Mark the server ``deleting`` and start the delete task (a build in progress
         notices and deletes instead of finishing)."""
         c = InstanceRecord
+        me = self.svc.owners.id  # its row is written first
         for _ in range(5):  # compare-and-set on the task_state we saw, so no build slips by
             with self.db.session() as s:
                 rec = get_instance(s, ctx, uuid)
@@ -475,10 +477,15 @@ class ServerManager:
                 if seen == st.DELETING:
                     return
                 same = c.task_state.is_(None) if seen is None else c.task_state == seen
+                # a build under way deletes the server itself (its owner stays); otherwise this process does
+                owned = {} if seen in (st.SCHEDULING, st.SPAWNING) else {"task_owner": me}
                 updated = cast(
                     "CursorResult[Any]",
                     s.execute(
-                        cast(Table, c.__table__).update().where(c.uuid == uuid, same).values(task_state=st.DELETING)
+                        cast(Table, c.__table__)
+                        .update()
+                        .where(c.uuid == uuid, same)
+                        .values(task_state=st.DELETING, **owned)
                     ),
                 ).rowcount
                 if updated == 1:  # the action is recorded with the state change, in its transaction

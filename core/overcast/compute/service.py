@@ -26,6 +26,7 @@ from overcast.compute.hosts import HostRegistry
 from overcast.compute.hoststate import reported_capabilities
 from overcast.compute.keypairs import KeyPairManager
 from overcast.compute.migrations import MigrationTasks, resize_deltas
+from overcast.compute.owners import TaskOwners
 from overcast.compute.peers import create_snapshot_image, require
 from overcast.compute.quotas import QuotaManager
 from overcast.compute.reconcile import Reconciler
@@ -108,7 +109,12 @@ class ComputeService:
             section.scheduler_cache_seconds,
             self.writes,
         )
-        self.transitions = Transitions(runtime, self.writes)
+        bus = runtime.config.bus
+        #: this process as the owner of the tasks it runs; alive for others while it beats
+        self.owners = TaskOwners(
+            runtime.db, bus.heartbeat_interval, max(3 * bus.heartbeat_interval, bus.host_down_after)
+        )
+        self.transitions = Transitions(runtime, self.writes, self.owners)
         self.events = ActionEvents(runtime.db, self.writes)
         self.runner = TaskRunner(section.task_workers)
         self.tasks = ServerTasks(self)
@@ -130,6 +136,7 @@ class ComputeService:
         self.reconciler = Reconciler(self)
         self.evacuations = Evacuations(self)
         self.hosts.on_return = self._host_returned
+        self.hosts.after_round = self._take_over
         self._started = False
 
     # --- life cycle ---------------------------------------------------------------------------------
@@ -163,9 +170,14 @@ class ComputeService:
         """A host's agent answers again after being down: reconcile its servers (in the background)."""
         self.runner.submit(f"reconcile host {host}", self.reconciler.reconcile_host, host)
 
+    def _take_over(self) -> None:
+        """After each heartbeat round: reconcile the servers of task runners gone since."""
+        self.reconciler.take_over()
+
     def close(self) -> None:
         self.hosts.stop()
         self.runner.close()
+        self.owners.close()
 
     # --- helpers ------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, cast
 
 from sqlalchemy import Table, Update, bindparam, update
 
+from overcast.compute.owners import TaskOwners
 from overcast.compute.records import get_instance
 from overcast.compute.states import status_of
 from overcast.context import RequestContext
@@ -68,8 +69,10 @@ def fault_record(uuid: str, exc: BaseException) -> InstanceFault:
 
 
 class Transitions:
-    def __init__(self, runtime: Any, writes: GroupCommit | None = None) -> None:
+    def __init__(self, runtime: Any, writes: GroupCommit | None = None, owners: TaskOwners | None = None) -> None:
         self.runtime = runtime
+        #: this process as the owner of the tasks whose state :meth:`begin` sets
+        self.owners = owners
         self.db = runtime.db
         self.writes = writes if writes is not None else GroupCommit(runtime.db)
 
@@ -85,6 +88,7 @@ class Transitions:
         """Start ``action`` on the caller's server: set ``task_state`` or raise 404/409.
         ``within(session, rec)`` runs in the same transaction once the gate passed (a quota
         claim): if it raises, nothing is changed."""
+        owner = self.owners.id if self.owners is not None else None  # its row is written first
         with self.db.session() as s:
             rec = get_instance(s, ctx, uuid)
             if rec.locked and not ctx.is_admin:
@@ -93,7 +97,7 @@ class Transitions:
             stmt = (
                 update(InstanceRecord)
                 .where(c.uuid == uuid, c.deleted.is_(False), c.vm_state.in_(vm_states), c.task_state.is_(None))
-                .values(task_state=task_state, updated_at=utcnow())
+                .values(task_state=task_state, task_owner=owner, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
             if s.execute(stmt).rowcount != 1:

@@ -69,6 +69,8 @@ class InstanceRecord(Base):
     description: Mapped[str | None] = mapped_column(String(255))
     vm_state: Mapped[str] = mapped_column(String(32), nullable=False)
     task_state: Mapped[str | None] = mapped_column(String(32))
+    # the process running the server's task (a ``compute_task_runners`` id), set with the task state
+    task_owner: Mapped[str | None] = mapped_column(String(36))
     power_state: Mapped[str] = mapped_column(String(32), default="nostate", nullable=False)
     host: Mapped[str | None] = mapped_column(String(255))
     availability_zone: Mapped[str | None] = mapped_column(String(255))

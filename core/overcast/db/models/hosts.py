@@ -57,3 +57,17 @@ class ServiceRecord(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+class TaskRunnerRecord(Base):
+    """A process that runs server tasks (a controller, ``overcast up`` or one of its API
+    workers), alive while ``expires_at`` is ahead (it moves it on every heartbeat interval):
+    :mod:`overcast.compute.owners`."""
+
+    __tablename__ = "compute_task_runners"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
