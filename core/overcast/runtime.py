@@ -24,6 +24,7 @@ from overcast.bus import Bus, make_bus
 from overcast.config import Config, ResolvedDrivers, resolve_drivers
 from overcast.db import Database
 from overcast.errors import OvercastError
+from overcast.foreground import Foreground
 from overcast.notifications import Notifier
 from overcast.plugins import PluginManager, load_plugin_manager
 
@@ -73,6 +74,8 @@ class Runtime:
     #: host -> the agent RPC version its agent last reported: kept here, as every access to
     #: :attr:`agents` makes a new client over the (replaceable) bus
     _agent_versions: dict[str, str] = field(default_factory=dict)
+    #: the requests this process is serving, which its background tasks let go first
+    foreground: Foreground = field(default_factory=Foreground)
 
     def service(self, name: str) -> Any:
         svc = self._services.get(name)

@@ -183,3 +183,37 @@ def test_a_client_gone_while_queued_leaves_no_slot_lost() -> None:
 def test_slots_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Admission(Recorder(), slots=0)
+
+
+def test_every_request_is_counted_from_arrival_to_end() -> None:
+    """Queued or running, a request counts as served (the background tasks wait for none);
+    with ``slots=None`` none is queued and each is still counted."""
+
+    async def scenario(slots: int | None) -> None:
+        inner = Recorder()
+        app = Admission(inner, slots=slots, lease=60)
+        tasks = [_run(app, f"/r{i}") for i in range(3)]
+        await _settle()
+        assert app.foreground.serving == 3
+        assert inner.started == (["/r0"] if slots == 1 else ["/r0", "/r1", "/r2"])
+        for i in range(3):
+            inner.gates.setdefault(f"/r{i}", asyncio.Event()).set()
+            await _settle()
+        await asyncio.gather(*tasks)
+        assert app.foreground.serving == 0
+
+    asyncio.run(scenario(1))
+    asyncio.run(scenario(None))
+
+
+def test_a_request_that_fails_is_no_longer_counted() -> None:
+    async def failing(scope: dict, receive: Any, send: Any) -> None:
+        raise RuntimeError("the app failed")
+
+    async def scenario() -> None:
+        app = Admission(failing, slots=None)
+        with pytest.raises(RuntimeError):
+            await app(_scope("/x"), _receive(), _noop_send)
+        assert app.foreground.serving == 0
+
+    asyncio.run(scenario())

@@ -27,7 +27,8 @@ from overcast.testing.fixtures import fake_config_data
 from overcast.api.app import LAZY_APIS, create_app
 from overcast.server_workers import _preloaded
 tmp = Path(sys.argv[1])
-create_app(types.SimpleNamespace(config=parse_config(fake_config_data(tmp), tmp / "overcast.toml")))
+from overcast.foreground import Foreground
+create_app(types.SimpleNamespace(config=parse_config(fake_config_data(tmp), tmp / "overcast.toml"), foreground=Foreground()))
 print(sorted(m for m in LAZY_APIS if m in sys.modules), sorted(m for m in LAZY_APIS if m in _preloaded("api")))
 """
 

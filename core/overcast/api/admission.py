@@ -15,6 +15,9 @@ a slot briefly, never for its whole length, so none can keep the others out. A s
 (a declared length up to :data:`PREREAD`, every API's JSON) is received before the request
 queues, so a slot never waits on a client still sending. WebSockets (the consoles) and
 lifespan events are not queued.
+
+It also counts the requests being served for :class:`overcast.foreground.Foreground`, so the
+process's background tasks wait for a moment with none (``slots=None``: counted, not queued).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from typing import Any
+
+from overcast.foreground import Foreground
 
 #: requests run at once by one API process (``[api] request_slots``): enough to overlap their
 #: waits on the database and the bus and to fill a group commit, few enough that each runs
@@ -34,14 +39,18 @@ PREREAD = 64 * 1024
 
 
 class Admission:
-    """ASGI middleware running at most ``slots`` HTTP requests at once, in arrival order."""
+    """ASGI middleware running at most ``slots`` HTTP requests at once (None: any number), in
+    arrival order, each counted in ``foreground`` from its arrival to its end."""
 
-    def __init__(self, app: Any, slots: int = SLOTS, lease: float = LEASE) -> None:
-        if slots < 1:
+    def __init__(
+        self, app: Any, slots: int | None = SLOTS, lease: float = LEASE, foreground: Foreground | None = None
+    ) -> None:
+        if slots is not None and slots < 1:
             raise ValueError("slots must be at least 1")
         self.app = app
         self.slots = slots
         self.lease = lease
+        self.foreground = foreground or Foreground()
         self._free = slots
         self._waiting: deque[asyncio.Future[None]] = deque()
 
@@ -49,6 +58,16 @@ class Admission:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.foreground.enter()
+        try:
+            if self._free is None:
+                await self.app(scope, receive, send)
+            else:
+                await self._admitted(scope, receive, send)
+        finally:
+            self.foreground.leave()
+
+    async def _admitted(self, scope: dict, receive: Any, send: Any) -> None:
         receive = await _received(scope, receive)
         await self._acquire()
         held = True
@@ -89,6 +108,7 @@ class Admission:
             raise
 
     def _release(self) -> None:
+        assert self._free is not None
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():

@@ -36,6 +36,7 @@ from overcast.api.errors import error_response, overcast_error_response
 from overcast.api.lazy import LazyRouter
 from overcast.api.middleware import BodyLimitMiddleware, FastPathMiddleware, RequestIdAndLogMiddleware, RouteLimit
 from overcast.errors import OvercastError
+from overcast.foreground import Foreground
 from overcast.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class OvercastAPI(FastAPI):
         route_limits: list[RouteLimit] | None = None,
         wrappers: list[Any] | None = None,
         request_slots: int = 0,
+        foreground: Foreground | None = None,
     ) -> None:
         inner: Any = super().__call__
         for wrapper in wrappers or ():  # a module's own ASGI layer (the dashboard's headers)
@@ -88,8 +90,7 @@ class OvercastAPI(FastAPI):
         if fast_paths or fast_routes:
             inner = FastPathMiddleware(inner, routes=fast_paths, exact=fast_routes)
         inner = BodyLimitMiddleware(inner, limit=body_limit, routes=route_limits or ())
-        if request_slots:
-            inner = Admission(inner, slots=request_slots)
+        inner = Admission(inner, slots=request_slots or None, foreground=foreground)
         self._outer = RequestIdAndLogMiddleware(inner)
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
@@ -186,5 +187,6 @@ def create_app(runtime: Runtime, apis: tuple[str, ...] = SERVICE_APIS) -> FastAP
         route_limits,
         wrappers,
         request_slots=runtime.config.api.request_slots,
+        foreground=runtime.foreground,
     )
     return app

@@ -116,7 +116,7 @@ class ComputeService:
         )
         self.transitions = Transitions(runtime, self.writes, self.owners)
         self.events = ActionEvents(runtime.db, self.writes)
-        self.runner = TaskRunner(section.task_workers)
+        self.runner = TaskRunner(section.task_workers, runtime.foreground)
         self.tasks = ServerTasks(self)
         self.migrations = MigrationTasks(self.tasks)
         self.volumes = VolumeAttachments(runtime)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
 from overcast.compute.transitions import fault_record
 from overcast.errors import Conflict, NotFound, ServiceUnavailable
+from overcast.foreground import PATIENCE, Foreground
 from overcast.hookspecs import HypervisorHooks
 from overcast.db.values import load, store
 from overcast.types import BlockDevice, Flavor, Host, Instance, InstanceInfo, ScheduleRequest, VifDetails
@@ -47,16 +49,24 @@ SHUTDOWN_RETRY_INTERVAL = 5  # seconds between a stop's clean-shutdown requests
 
 
 class TaskRunner:
-    """A thread pool for server tasks; ``wait_idle`` lets tests and shutdown drain it."""
+    """A thread pool for server tasks; ``wait_idle`` lets tests and shutdown drain it. A task
+    starts when the process serves no request, or :data:`~overcast.foreground.PATIENCE`
+    seconds after it was submitted (:mod:`overcast.foreground`)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, foreground: Foreground | None = None, patience: float = PATIENCE) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compute-task")
+        self._foreground = foreground
+        self._patience = patience
         self._pending: set[Future] = set()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
 
     def submit(self, name: str, fn: Callable[..., Any], *args: Any) -> Future:
+        start_by = time.monotonic() + self._patience
+
         def run() -> None:
+            if self._foreground is not None:
+                self._foreground.wait_quiet(start_by)
             try:
                 # the kind of task ("build", "delete"...), not its subject: labels stay bounded
                 with metrics.timed_task("compute", name.split(" ", 1)[0]):
