@@ -27,9 +27,9 @@ from sqlalchemy import select
 from overcast.db.models.base import Base
 from overcast.testing.waiting import wait_until
 
-#: written by the controller's periodic work (heartbeats, the scheduler's and services' rows),
-#: not by requests
-BACKGROUND_TABLES = {"hosts", "services"}
+#: written by the controller's periodic work (heartbeats, the scheduler's and services' rows, the
+#: task runners' liveness rows), not by requests
+BACKGROUND_TABLES = {"hosts", "services", "compute_task_runners"}
 
 #: the path segment before an id slot -> the resource whose id fills it
 Ids = dict[str, str]
