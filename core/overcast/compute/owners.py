@@ -126,12 +126,6 @@ class TaskOwners:
                     taken.append(row.id)
         return taken
 
-    def live(self) -> set[str]:
-        """The ids of the owners not gone (this process among them once it has run a task)."""
-        now = utcnow()
-        rows = self.db.read(lambda s: list(s.scalars(select(TaskRunnerRecord))))
-        return {row.id for row in rows if not self.gone(row, now)}
-
     def close(self) -> None:
         """Stop the heartbeat and expire this process's row: its unfinished tasks are taken
         over by the next controller that looks (or that starts)."""

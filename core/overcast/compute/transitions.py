@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import traceback
-from typing import Any, Callable, cast
+from typing import Any, Callable, Literal, cast
 
 from sqlalchemy import Table, Update, bindparam, update
 
@@ -31,32 +31,39 @@ _COLUMNS = {a.key: a.columns[0].key for a in InstanceRecord.__mapper__.column_at
 
 
 @functools.cache
-def _conditional_update(no_task: bool, expected: tuple[tuple[str, bool], ...]) -> Update:
-    """The UPDATE of server ``:uuid_key`` whose task state is ``:task_key`` (or none) and whose
-    ``expected`` attributes have the values ``:expect_<column>`` (or, where the flag beside
-    the attribute is set, none); its SET comes from the parameters named after columns.
-    Built once per shape: building the expression on every state change cost more than
-    running it."""
+def _conditional_update(task: Literal["none", "given", "any"], expected: tuple[tuple[str, bool], ...]) -> Update:
+    """The UPDATE of server ``:uuid_key`` whose task state is none, ``:task_key`` or anything
+    (``task``) and whose ``expected`` attributes have the values ``:expect_<column>`` (or, where
+    the flag beside the attribute is set, none); its SET comes from the parameters named after
+    columns. Built once per shape: building the expression on every state change cost more
+    than running it."""
     c = _TABLE.c
-    cond = c.task_state.is_(None) if no_task else c.task_state == bindparam("task_key")
-    extra = [
+    cond = [c.uuid == bindparam("uuid_key")]
+    if task == "none":
+        cond.append(c.task_state.is_(None))
+    elif task == "given":
+        cond.append(c.task_state == bindparam("task_key"))
+    cond += [
         c[_COLUMNS[k]].is_(None) if none else c[_COLUMNS[k]] == bindparam(f"expect_{_COLUMNS[k]}")
         for k, none in expected
     ]
-    return _TABLE.update().where(c.uuid == bindparam("uuid_key"), cond, *extra)
+    return _TABLE.update().where(*cond)
 
 
-@functools.cache
-def _guarded_update(expected: tuple[tuple[str, bool], ...]) -> Update:
-    """The UPDATE of server ``:uuid_key`` whose ``expected`` attributes have the values
-    ``:expect_<column>`` (or, where the flag beside the attribute is set, none), whatever its
-    task; its SET comes from the parameters named after columns."""
-    c = _TABLE.c
-    extra = [
-        c[_COLUMNS[k]].is_(None) if none else c[_COLUMNS[k]] == bindparam(f"expect_{_COLUMNS[k]}")
-        for k, none in expected
-    ]
-    return _TABLE.update().where(c.uuid == bindparam("uuid_key"), *extra)
+def _write_if(
+    s: Any, uuid: str, values: dict[str, Any], expect: dict[str, Any], task: str | None, any_task: bool = False
+) -> dict[str, Any] | None:
+    """Write ``values`` (and ``updated_at``) to server ``uuid`` in session ``s`` if its task
+    state is ``task`` (``None``: none; whatever it is with ``any_task``) and every attribute in
+    ``expect`` has its value (``None``: none): the values written, or ``None`` if nothing was."""
+    values = {**values, "updated_at": utcnow()}
+    params = {_COLUMNS[k]: v for k, v in values.items()}
+    params.update({f"expect_{_COLUMNS[k]}": v for k, v in expect.items() if v is not None}, uuid_key=uuid)
+    if task is not None:
+        params["task_key"] = task
+    rule: Literal["none", "given", "any"] = "any" if any_task else "none" if task is None else "given"
+    stmt = _conditional_update(rule, tuple((k, v is None) for k, v in expect.items()))
+    return values if s.execute(stmt, params).rowcount == 1 else None
 
 
 def fault_record(uuid: str, exc: BaseException) -> InstanceFault:
@@ -180,22 +187,12 @@ class Transitions:
         if rec is None:
             return None
         old = status_of(rec.vm_state, expect_task if seen is not None else rec.task_state)
-        expect = expect or {}
-        values = {**values, "updated_at": utcnow()}
-        params = {_COLUMNS[k]: v for k, v in values.items()}
-        params.update({f"expect_{_COLUMNS[k]}": v for k, v in expect.items() if v is not None}, uuid_key=uuid)
-        if expect_task is not None:
-            params["task_key"] = expect_task
-        if (
-            s.execute(
-                _conditional_update(expect_task is None, tuple((k, v is None) for k, v in expect.items())), params
-            ).rowcount
-            != 1
-        ):
+        written = _write_if(s, uuid, values, expect or {}, expect_task)
+        if written is None:
             return None
         if seen is None:
             s.expunge(rec)
-        return rec, old, values
+        return rec, old, written
 
     def set_in(
         self, s: Any, rec: InstanceRecord, values: dict[str, Any], expect: dict[str, Any] | None = None
@@ -204,13 +201,10 @@ class Transitions:
         the caller's detached ``rec`` (read by the task that holds the server), if every column
         in ``expect`` still has its value (``None``: none): the record, its status before and
         the values written, for :meth:`advanced` once committed; ``None`` if nothing was written."""
-        expect = expect or {}
-        values = {**values, "updated_at": utcnow()}
-        params = {_COLUMNS[k]: v for k, v in values.items()}
-        params.update({f"expect_{_COLUMNS[k]}": v for k, v in expect.items() if v is not None}, uuid_key=rec.uuid)
-        if s.execute(_guarded_update(tuple((k, v is None) for k, v in expect.items())), params).rowcount != 1:
+        written = _write_if(s, rec.uuid, values, expect or {}, None, any_task=True)
+        if written is None:
             return None
-        return rec, status_of(rec.vm_state, rec.task_state), values
+        return rec, status_of(rec.vm_state, rec.task_state), written
 
     def fault(self, uuid: str, exc: BaseException, **values: Any) -> None:
         """Record why something failed, and apply ``values`` (e.g. ``vm_state="error"``)."""
