@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, text, update
 
 from overcast.compute.claims import Usage
+from overcast.compute.migration_records import IN_FLIGHT
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import InstanceRecord, MigrationRecord
 from overcast.db.models.hosts import HostRecord, ServiceRecord
@@ -428,7 +429,7 @@ class HostRegistry:
                 )
                 .join(InstanceRecord, InstanceRecord.uuid == MigrationRecord.instance_uuid)
                 .where(
-                    MigrationRecord.status.in_(("migrating", "finished", "running", "preparing")),
+                    MigrationRecord.status.in_(IN_FLIGHT),
                     InstanceRecord.deleted.is_(False),
                 )
             )
