@@ -21,6 +21,7 @@ from overcast.compute import scheduler as scheduler_module
 from overcast.config import Config, parse_config
 from overcast.db.models.compute import MigrationRecord
 from overcast.db.models.hosts import HostRecord
+from overcast.errors import DriverError
 from overcast.testing.fixtures import fake_config_data
 from overcast.testing.postgres import fresh_database
 
@@ -170,3 +171,57 @@ def test_a_usage_recount_right_after_a_destination_claim_keeps_it(compute, ctx, 
     both_ends = (2 + 2 + 4, 2048 + 2048 + 4096, 10 + 10 + 20)
     assert tuple(sum(c) for c in zip(*recounts[0].values())) == both_ends
     assert total(compute) == both_ends
+
+
+@pytest.mark.parametrize("mode", ["before", "after"])
+def test_a_failed_cold_migration_gives_the_destination_claim_back_once_whatever_the_connection_does(
+    compute, ctx, admin_ctx, flavor, monkeypatch, mode
+):
+    boot(compute, ctx, flavor, "keeps-a-claim")
+    rec = boot(compute, ctx, flavor, "stays")
+    before = usage(compute)
+
+    def broken(*args: Any) -> None:
+        assert total(compute) == (6, 6144, 30)  # the destination is claimed
+        raise DriverError("the destination cannot reach the volume backend")
+
+    monkeypatch.setattr(compute.migrations.volumes, "to", broken)
+    hook = LoseConnection(compute, monkeypatch, outcomes_module, "release", mode)
+
+    compute.migrate(admin_ctx, rec.uuid)
+    back = wait_status(compute, ctx, rec.uuid, "SHUTOFF")  # powered off on the source for the move
+    assert back.host == rec.host and back.task_state is None
+    assert "volume backend" in compute.faults([rec.uuid])[rec.uuid].message
+    assert usage(compute) == before
+    assert hook.calls == (2 if mode == "before" else 1)
+    assert hook.lost_answers == (0 if mode == "before" else 1)
+    with compute.runtime.db.session() as s:
+        statuses = list(s.scalars(select(MigrationRecord.status).where(MigrationRecord.instance_uuid == rec.uuid)))
+    assert statuses == ["error"]
+
+
+@pytest.mark.parametrize("mode", ["before", "after"])
+def test_a_failed_unshelve_gives_its_claim_back_once_whatever_the_connection_does(
+    compute, ctx, flavor, monkeypatch, mode
+):
+    boot(compute, ctx, flavor, "keeps-a-claim")
+    before = total(compute)
+    rec = boot(compute, ctx, flavor, "shelved")
+    compute.shelving.shelve(ctx, rec.uuid)
+    wait_status(compute, ctx, rec.uuid, "SHELVED_OFFLOADED")
+    assert total(compute) == before
+
+    def broken(*args: Any) -> None:
+        assert total(compute) == (4, 4096, 20)  # its new host is claimed
+        raise DriverError("disk image is corrupt")
+
+    monkeypatch.setattr(compute.tasks, "spawn", broken)
+    hook = LoseConnection(compute, monkeypatch, outcomes_module, "release", mode)
+
+    compute.shelving.unshelve(ctx, rec.uuid, None)
+    after = wait_status(compute, ctx, rec.uuid, "SHELVED_OFFLOADED")
+    assert after.host is None and after.task_state is None
+    assert "disk image is corrupt" in compute.faults([rec.uuid])[rec.uuid].message
+    assert total(compute) == before
+    assert hook.calls == (2 if mode == "before" else 1)
+    assert hook.lost_answers == (0 if mode == "before" else 1)
