@@ -36,6 +36,8 @@ def overcast_config(tmp_path: Path) -> Iterator[Config]:
     """Two fake hosts (a move's two ends) on a fresh PostgreSQL database."""
     with fresh_database("overcast_move_lost") as url:
         data = fake_config_data(tmp_path, hosts=2)
+        for host in data["hosts"].values():  # an evacuation keeps the disk
+            host["shared_storage"] = True
         data["database"] = {"url": url}
         data["compute"] = {"scheduler_cache_seconds": 0}
         data["bus"] = {"heartbeat_interval": 3600}
@@ -225,3 +227,31 @@ def test_a_failed_unshelve_gives_its_claim_back_once_whatever_the_connection_doe
     assert total(compute) == before
     assert hook.calls == (2 if mode == "before" else 1)
     assert hook.lost_answers == (0 if mode == "before" else 1)
+
+
+@pytest.mark.parametrize("mode", ["before", "after"])
+def test_an_evacuation_moves_its_claim_once_whatever_the_connection_does(
+    compute, ctx, admin_ctx, flavor, monkeypatch, mode
+):
+    boot(compute, ctx, flavor, "keeps-a-claim")
+    rec = boot(compute, ctx, flavor, "evacuated")
+    source = rec.host
+    before = usage(compute)
+    compute.hosts.set_service(source, "nova-compute", forced_down=True)
+    hook = LoseConnection(compute, monkeypatch, outcomes_module, "release", mode)
+
+    compute.evacuate(admin_ctx, rec.uuid)
+    moved = wait_status(compute, ctx, rec.uuid, "ACTIVE")
+    assert moved.host not in (None, source) and moved.task_state is None
+    one = (2, 2048, 10)
+    expected = {
+        **before,
+        source: tuple(a - b for a, b in zip(before[source], one)),
+        moved.host: tuple(a + b for a, b in zip(before[moved.host], one)),
+    }
+    assert usage(compute) == expected
+    assert hook.calls == (2 if mode == "before" else 1)
+    assert hook.lost_answers == (0 if mode == "before" else 1)
+    with compute.runtime.db.session() as s:
+        statuses = list(s.scalars(select(MigrationRecord.status).where(MigrationRecord.instance_uuid == rec.uuid)))
+    assert statuses == ["done"]
