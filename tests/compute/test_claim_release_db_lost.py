@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import psycopg
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from overcast.compute import scheduler as scheduler_module
-from overcast.compute import tasks as tasks_module
+from overcast.compute import outcomes as outcomes_module
 from overcast.config import Config, parse_config
 from overcast.db.models.hosts import HostRecord
 from overcast.errors import DriverError
@@ -28,6 +27,7 @@ from overcast.testing.fixtures import fake_config_data
 from overcast.testing.postgres import fresh_database
 
 from .conftest import IMAGE_ID, boot, wait_status
+from .lose_connection import LoseConnection
 
 pytestmark = pytest.mark.postgres
 HOST = "fake1"
@@ -55,45 +55,6 @@ def quota_usage(compute: Any, project_id: str) -> dict[str, int]:
         return compute.quotas.usage(s, project_id)
 
 
-class LoseConnection:
-    """Wraps ``module.name`` (a statement of a claim's or a give-back's transaction, called with
-    the session first) to lose the connection on its first call: ``mode`` ``"before"`` ends the
-    transaction's server process before it commits, ``"after"`` lets the COMMIT go through,
-    then closes the connection and raises what psycopg raises for a broken one, as if the
-    server's answer had been lost on the way."""
-
-    def __init__(self, compute: Any, monkeypatch: pytest.MonkeyPatch, module: Any, name: str, mode: str) -> None:
-        self.mode = mode
-        self.calls = 0
-        self.lost_answers = 0
-        self.real = getattr(module, name)
-        self._armed: list[Any] = []
-        dialect = compute.runtime.db.engine.dialect
-        real_commit = dialect.do_commit
-
-        def do_commit(connection: Any) -> None:  # the pool's proxy of psycopg's connection
-            real_commit(connection)
-            if connection.dbapi_connection in self._armed:
-                self._armed.remove(connection.dbapi_connection)
-                self.lost_answers += 1
-                connection.dbapi_connection.close()
-                raise psycopg.OperationalError("server closed the connection unexpectedly")
-
-        monkeypatch.setattr(dialect, "do_commit", do_commit)
-        monkeypatch.setattr(module, name, self)
-
-    def __call__(self, session: Any, *args: Any) -> Any:
-        result = self.real(session, *args)
-        self.calls += 1
-        if self.calls > 1:
-            return result
-        if self.mode == "before":
-            session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
-            raise AssertionError("the terminated connection answered")
-        self._armed.append(session.connection().connection.dbapi_connection)
-        return result
-
-
 def fail_spawn(compute: Any, monkeypatch: pytest.MonkeyPatch, seen: list[tuple[int, int, int]]) -> None:
     """The build fails on the host (its image cannot be fetched), after its claim; ``seen``
     gets the host's usage at that moment."""
@@ -116,7 +77,7 @@ def test_a_failed_build_gives_its_claim_back_once_whatever_the_connection_does(c
     assert host_before == (2, 2048, 10)
     at_spawn: list[tuple[int, int, int]] = []
     fail_spawn(compute, monkeypatch, at_spawn)
-    hook = LoseConnection(compute, monkeypatch, tasks_module, "release", mode)
+    hook = LoseConnection(compute, monkeypatch, outcomes_module, "release", mode)
 
     rec = wait_status(compute, ctx, create(compute, ctx, flavor, "bad").uuid, "ERROR")
     assert at_spawn == [(4, 4096, 20)]  # claimed when it failed
@@ -142,7 +103,7 @@ def test_a_delete_gives_the_claim_and_quota_back_once_whatever_the_connection_do
     host_before, quota_before = host_usage(compute), quota_usage(compute, ctx.project_id)
     rec = boot(compute, ctx, flavor, "doomed")
     assert host_usage(compute) == (4, 4096, 20)
-    hook = LoseConnection(compute, monkeypatch, tasks_module, "release", mode)
+    hook = LoseConnection(compute, monkeypatch, outcomes_module, "release", mode)
 
     compute.delete_server(ctx, rec.uuid)
     gone = wait_status(compute, ctx, rec.uuid, "DELETED")

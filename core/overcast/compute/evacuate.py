@@ -20,15 +20,20 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from overcast.compute import states as st
 from overcast.compute.action_events import compute_event
+from overcast.compute.claims import Usage
 from overcast.compute.hoststate import reported_capabilities
+from overcast.compute.migration_records import UNFINISHED, add_migration, set_status_if
 from overcast.compute.moved_volumes import MovedVolumes, VolumeMove
-from overcast.compute.records import get_instance, instance_of
+from overcast.compute.outcomes import Outcome
+from overcast.compute.records import flavor_snapshot, get_instance, instance_of
 from overcast.context import RequestContext
-from overcast.db.models.compute import BlockDeviceMapping, MigrationRecord
+from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
 from overcast.errors import BadRequest, NotFound
+from overcast.types import InstanceInfo, ScheduleRequest
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +107,52 @@ class Evacuations:
             bypass_filters=force and target is not None,
             same_driver_as=hosts[source].driver if source in hosts else None,
         )
-        try:
-            dest = self.svc.scheduler.select_and_claim(request)
-        except Exception as exc:  # noqa: BLE001 - nowhere to go: nothing changed
-            self.t.fault(uuid, exc, task_state=None)
+        rebuilt = self._claim_and_rebuild(rec, request)
+        if rebuilt is None:
             return
-        mig_id = self._migration(uuid, source, dest)
+        dest, mig_id, info = rebuilt
+        values = {
+            "host": dest,
+            "availability_zone": self.svc.migrations.zone_of(dest),
+            "task_state": None,
+            "vm_state": st.vm_state_for_power(info.state.value),
+            "power_state": info.state.value,
+        }
+        usage = Usage.of(flavor_snapshot(rec))
+
+        def evacuated(s: Session, out: Outcome) -> None:
+            """The server on ``dest`` (the destination's claim now the row's), the source's
+            claim given back and the evacuation done, in one transaction, if it is still
+            being rebuilt from the source; if it was deleted meanwhile (the delete gave the
+            source's claim back), the destination's claim back."""
+            out.moved = self.t.advance_in(s, uuid, st.REBUILDING, {"host": source, "deleted": False}, rec, values)
+            if out.moved is None:
+                self.svc.migrations.end_move_in(s, out, uuid)
+                return
+            out.give_back(s, source, usage)
+            set_status_if(s, mig_id, UNFINISHED, "done")
+
+        done = self.svc.outcomes.write(evacuated, f"the evacuation of server {uuid}")
+        if done is not None and done.moved is None:  # deleted while rebuilding
+            self.svc.migrations.destroy_left(dest, dataclasses.replace(instance_of(rec), host=dest))
+        elif done is not None:
+            log.info("server %s evacuated from %s to %s", uuid, source, dest)
+
+    def _claim_and_rebuild(self, rec: InstanceRecord, request: ScheduleRequest) -> tuple[str, int, InstanceInfo] | None:
+        """Claim a destination (with the evacuation's migration row, in one transaction) and
+        spawn the server there: the host, the row and the guest's state; ``None`` if that
+        failed (the claim given back, the fault recorded)."""
+        uuid, source = rec.uuid, str(rec.host)
+
+        def add(s: Session, dest: str) -> int:
+            return add_migration(s, uuid, "evacuation", source, dest, "accepted")
+
+        try:
+            dest, mig_id = self.svc.scheduler.claim_and(request, add)
+        except Exception as exc:  # noqa: BLE001 - nowhere to go: nothing changed
+            self.svc.migrations.abandon(uuid, exc, st.REBUILDING)
+            return None
+        assert mig_id is not None  # ``add`` always answers
         instance = dataclasses.replace(instance_of(rec), host=dest)
         move: VolumeMove | None = None
         try:  # Nova rebuilds an evacuated server on the destination (its rebuild_instance)
@@ -122,43 +167,12 @@ class Evacuations:
         except Exception as exc:  # noqa: BLE001 - the server stays on its (dead) host
             if move is not None:
                 self.volumes.back(uuid, move)
-            self._set_status(mig_id, "error")
             try:
                 self.tasks.hv().destroy(host=self.tasks.host(dest), instance=instance, destroy_disks=False)
             except Exception:  # noqa: BLE001 - best effort
                 log.debug("cleanup after failed evacuation of %s", uuid, exc_info=True)
-            self.tasks.release_host(dest, rec)
             self.svc.migrations.vifs_on(uuid, source)
-            self.t.fault(uuid, exc, task_state=None)
-            return
+            self.svc.migrations.abandon(uuid, exc, st.REBUILDING)
+            return None
         self.volumes.finish(uuid, move)
-        self.tasks.release_host(source, rec)
-        self._set_status(mig_id, "done")
-        power = info.state.value
-        self.t.finish(
-            uuid,
-            host=dest,
-            availability_zone=self.svc.migrations.zone_of(dest),
-            task_state=None,
-            vm_state=st.vm_state_for_power(power),
-            power_state=power,
-        )
-        log.info("server %s evacuated from %s to %s", uuid, source, dest)
-
-    def _migration(self, uuid: str, source: str, dest: str) -> int:
-        with self.db.session() as s:
-            m = MigrationRecord(
-                instance_uuid=uuid,
-                migration_type="evacuation",
-                source_host=source,
-                dest_host=dest,
-                status="accepted",
-                data={},
-            )
-            s.add(m)
-            s.flush()
-            return m.id
-
-    def _set_status(self, mig_id: int, status: str) -> None:
-        with self.db.session() as s:
-            s.get(MigrationRecord, mig_id).status = status
+        return dest, mig_id, info

@@ -26,9 +26,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 
 from overcast.compute.claims import Usage
+from overcast.compute.migration_records import IN_FLIGHT
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import InstanceRecord, MigrationRecord
 from overcast.db.models.hosts import HostRecord, ServiceRecord
@@ -428,8 +429,11 @@ class HostRegistry:
                 )
                 .join(InstanceRecord, InstanceRecord.uuid == MigrationRecord.instance_uuid)
                 .where(
-                    MigrationRecord.status.in_(("migrating", "finished", "running", "preparing")),
+                    MigrationRecord.status.in_(IN_FLIGHT),
                     InstanceRecord.deleted.is_(False),
+                    # an evacuation is counted only while it runs: one a crash left 'accepted'
+                    # before reconciliation ended such rows would otherwise count for ever
+                    or_(MigrationRecord.status != "accepted", InstanceRecord.task_state.is_not(None)),
                 )
             )
             for dest, source, current, flavor, old, new in s.execute(pending):

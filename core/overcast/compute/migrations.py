@@ -16,17 +16,22 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
 from overcast.compute.action_events import API_HOST, compute_event
+from overcast.compute.claims import Usage
+from overcast.compute.migration_records import UNFINISHED, add_migration, set_status_if
 from overcast.compute.moved_volumes import MovedVolumes, VolumeMove
+from overcast.compute.outcomes import Outcome
 from overcast.compute.peers import rebind_ports
 from overcast.compute.records import flavor_from, flavor_snapshot, instance_of
 from overcast.compute.tasks import LONG_RPC, ServerTasks
-from overcast.db.models.compute import MigrationRecord
+from overcast.compute.transitions import fault_record
+from overcast.db.models.compute import InstanceRecord, MigrationRecord
 from overcast.db.values import load, store
-from overcast.types import Flavor, MigrationData
+from overcast.types import Flavor, Instance, MigrationData
 
 log = logging.getLogger(__name__)
 
@@ -58,39 +63,31 @@ class MigrationTasks:
         self.volumes = MovedVolumes(tasks.svc.runtime)
         self.events = tasks.svc.events
 
-    def _claim_destination(self, rec, target: str | None, flavor: Flavor | None = None, same_host: bool = False) -> str:
-        """Schedule and claim a host of the source's driver for ``flavor`` (the server's own
-        by default); the current host is a candidate only if ``same_host``."""
-        source_driver = (
-            self.svc.runtime.drivers.hosts[rec.host].driver if rec.host in self.svc.runtime.drivers.hosts else None
-        )
+    def _claim_destination(
+        self, rec, target: str | None, kind: str, old: Flavor | None = None, new: Flavor | None = None
+    ) -> tuple[str, int]:
+        """Schedule and claim a host of the source's driver for ``new`` (the server's own flavor
+        by default), with the move's migration row (of type ``kind``) in the claim's
+        transaction: a usage recount (:meth:`HostRegistry.recompute_usage`) never sees the
+        claim without the row that holds it. The current host is a candidate only for a
+        resize with ``allow_resize_to_same_host``. The host and the row's id."""
+        hosts = self.svc.runtime.drivers.hosts
+        same_host = kind == "resize" and self.svc.runtime.config.compute.allow_resize_to_same_host
         request = self.tasks.schedule_request(
             rec,
             ignore_hosts=() if same_host else (rec.host,),
             force_hosts=(target,) if target else (),
-            same_driver_as=source_driver,
+            same_driver_as=hosts[rec.host].driver if rec.host in hosts else None,
         )
-        if flavor is not None:
-            request = dataclasses.replace(request, flavor=flavor)
-        return self.svc.scheduler.select_and_claim(request)
+        if new is not None:
+            request = dataclasses.replace(request, flavor=new)
 
-    def _migration(
-        self, uuid: str, kind: str, source: str, dest: str, old: Flavor | None = None, new: Flavor | None = None
-    ) -> int:
-        with self.db.session() as s:
-            m = MigrationRecord(
-                instance_uuid=uuid,
-                migration_type=kind,
-                source_host=source,
-                dest_host=dest,
-                status="migrating",
-                data={},
-                old_flavor=store(old) if old else None,
-                new_flavor=store(new) if new else None,
-            )
-            s.add(m)
-            s.flush()
-            return m.id
+        def add(s: Session, dest: str) -> int:
+            return add_migration(s, rec.uuid, kind, rec.host, dest, "migrating", old, new)
+
+        dest, mig_id = self.svc.scheduler.claim_and(request, add)
+        assert mig_id is not None  # ``add`` always answers
+        return dest, mig_id
 
     def vifs_on(self, uuid: str, host: str) -> list:
         """The server's ports bound on ``host`` (the stored vifs if there is no network service)."""
@@ -101,11 +98,57 @@ class MigrationTasks:
         return self.tasks.vifs_of(uuid)
 
     def _set_migration(self, mig_id: int, status: str, data: MigrationData | None = None) -> None:
+        """Record a step of an unfinished move (never one that ended meanwhile)."""
         with self.db.session() as s:
-            m = s.get(MigrationRecord, mig_id)
-            m.status = status
-            if data is not None:
-                m.data = store(data)
+            set_status_if(s, mig_id, UNFINISHED, status, data)
+
+    def end_move_in(self, s: Session, out: Outcome, uuid: str, status: str = "error") -> bool:
+        """In ``out``'s transaction: end server ``uuid``'s unfinished move (its migration row
+        to ``status``), giving back its destination's claim and, for a resize, the quota its
+        request claimed; whether there was one. Only a row still unfinished is ended: whoever
+        ends it gives its claim back once."""
+        rows = list(
+            s.scalars(
+                select(MigrationRecord).where(
+                    MigrationRecord.instance_uuid == uuid, MigrationRecord.status.in_(UNFINISHED)
+                )
+            )
+        )
+        server = s.get(InstanceRecord, uuid)
+        ended = False
+        for m in rows:
+            if server is None or not set_status_if(s, m.id, UNFINISHED, status):
+                continue
+            ended = True
+            new = flavor_from(m.new_flavor) if m.new_flavor else flavor_snapshot(server)
+            out.give_back(s, m.dest_host, Usage.of(new))
+            if m.old_flavor and m.new_flavor:
+                deltas = resize_deltas(flavor_from(m.old_flavor), new)
+                if any(deltas.values()):
+                    self.svc.quotas.release(s, server.project_id, deltas)
+        return ended
+
+    def abandon(
+        self, uuid: str, exc: BaseException | None, task: str | None = None, quota: dict[str, int] | None = None
+    ) -> Outcome | None:
+        """One outcome transaction: server ``uuid``'s unfinished move ended in error
+        (:meth:`end_move_in`; one whose claim committed with its answer lost included), its
+        task ``task`` cleared if the server is still in it, and the fault of ``exc`` if either
+        was written. ``quota``: what a resize request claimed, given back with the task's end
+        when no move row carried it (its claim failed)."""
+
+        def job(s: Session, out: Outcome) -> None:
+            ended = self.end_move_in(s, out, uuid)
+            if task is not None:
+                out.moved = self.t.advance_in(s, uuid, task, {"deleted": False}, None, {"task_state": None})
+                if out.moved is not None and not ended and quota:
+                    self.svc.quotas.release(s, out.moved[0].project_id, quota)
+            if exc is not None and out:
+                s.add(fault_record(uuid, exc))
+
+        if exc is not None:
+            log.warning("server %s: %s", uuid, str(exc) or type(exc).__name__)
+        return self.svc.outcomes.write(job, f"the end of the move of server {uuid}")
 
     # --- cold migration and resize ---------------------------------------------------------------
 
@@ -129,15 +172,14 @@ class MigrationTasks:
         new = new_flavor or old
         resize = new_flavor is not None
         was_running = rec.vm_state == st.ACTIVE
-        same_host = resize and self.svc.runtime.config.compute.allow_resize_to_same_host
+        kind = "resize" if resize else "migration"
         try:
             with self.events.event(uuid, "conductor_migrate_server", API_HOST, actions=MOVES):
-                dest = self._claim_destination(rec, target, new, same_host=same_host)
+                dest, mig_id = self._claim_destination(rec, target, kind, old, new)
         except Exception as exc:  # noqa: BLE001 - no destination: nothing changed
-            self._undo_quota(rec, old, new)
-            self.t.fault(uuid, exc, task_state=None)
+            if self.abandon(uuid, exc, st.RESIZE_PREP, resize_deltas(old, new)) is None:  # deleted meanwhile
+                self._undo_quota(rec, old, new)
             return
-        mig_id = self._migration(uuid, "resize" if resize else "migration", source, dest, old, new)
         instance = instance_of(rec)
         moved = dataclasses.replace(instance, flavor=new, host=dest)
         data = None
@@ -164,39 +206,38 @@ class MigrationTasks:
         except _Superseded:  # deleted meanwhile: the delete task owns the server now
             if move is not None:
                 self.volumes.back(uuid, move)
-            self._set_migration(mig_id, "error")
-            self.tasks.release_host(dest, rec, new)
-            self._undo_quota(rec, old, new)
+            self.abandon(uuid, None)
             return
         except Exception as exc:  # noqa: BLE001 - roll back to the source
             if move is not None:
                 self.volumes.back(uuid, move)
-            self._set_migration(mig_id, "error")
-            self.tasks.release_host(dest, rec, new)
-            self._undo_quota(rec, old, new)
-            self.t.fault(uuid, exc)
+            self.abandon(uuid, exc)
             self.tasks.sync_power_state(uuid)
             return
-        self._set_migration(mig_id, "finished", data)
         self.volumes.finish(uuid, move, end_source=False)  # the source keeps its exports until confirm
-        done = self.t.advance(
-            uuid,
-            st.RESIZE_FINISH,
-            host=dest,
-            vm_state=st.RESIZED,
-            task_state=None,
-            power_state=info.state.value,
-            availability_zone=self.zone_of(dest),
-            flavor=store(new),
-            flavor_id=new.id,
-        )
-        if done is None:  # deleted while finishing: the delete only knows the source and the old flavor
-            try:
-                if dest != source:
-                    self.tasks.hv(LONG_RPC).destroy(host=self.tasks.host(dest), instance=moved, destroy_disks=True)
-            finally:
-                self.tasks.release_host(dest, rec, new)
-                self._undo_quota(rec, old, new)
+        values = {
+            "host": dest,
+            "vm_state": st.RESIZED,
+            "task_state": None,
+            "power_state": info.state.value,
+            "availability_zone": self.zone_of(dest),
+            "flavor": store(new),
+            "flavor_id": new.id,
+        }
+
+        def finished(s: Session, out: Outcome) -> None:
+            """The server on the destination with the new flavor (the destination's claim now
+            the row's, the source's the finished migration's); if it was deleted meanwhile
+            (the delete gave the source's claim back), the destination's claim back."""
+            out.moved = self.t.advance_in(s, uuid, st.RESIZE_FINISH, {"host": source, "deleted": False}, rec, values)
+            if out.moved is not None:
+                out.wrote = set_status_if(s, mig_id, UNFINISHED, "finished", data)
+            else:
+                self.end_move_in(s, out, uuid)
+
+        done = self.svc.outcomes.write(finished, f"the move of server {uuid}")
+        if done is not None and done.moved is None and dest != source:  # deleted while finishing
+            self.destroy_left(dest, moved)
 
     def _step(self, uuid: str, current: str, nxt: str) -> None:
         """Move the task state on, unless something else (a delete) took the server over."""
@@ -244,19 +285,31 @@ class MigrationTasks:
                 step.failed(exc)
                 self.t.fault(uuid, exc, task_state=None)
                 return
-        vm_state = st.ACTIVE if rec.power_state == "running" else st.STOPPED
-        self.t.finish(uuid, vm_state=vm_state, task_state=None)
+        old, _new = self._flavors(rec, mig)
+        values = {"vm_state": st.ACTIVE if rec.power_state == "running" else st.STOPPED, "task_state": None}
+
+        def confirmed(s: Session, out: Outcome) -> None:
+            out.moved = self.t.advance_in(s, uuid, st.RESIZE_CONFIRMING, {"deleted": False}, rec, values)
+            if out.moved is not None:
+                self._source_dropped_in(s, out, mig, old)
+
+        self.svc.outcomes.write(confirmed, f"the confirm of server {uuid}")
 
     def _drop_source(self, rec, mig: MigrationRecord) -> None:
-        """Have the source remove what it kept for a revert, and give back its claim."""
+        """Have the source remove what it kept for a revert (its claim is given back with the
+        migration's end: :meth:`_source_dropped_in`)."""
         data = _migration_data(mig)
-        old, _new = self._flavors(rec, mig)
         self.tasks.hv(LONG_RPC).confirm_migration(
             host=self.tasks.host(mig.source_host), instance=instance_of(rec), migration=data
         )
         self.volumes.confirm(rec.uuid, mig.source_host, mig.dest_host)
-        self.tasks.release_host(mig.source_host, rec, old)
-        self._set_migration(mig.id, "confirmed")
+
+    @staticmethod
+    def _source_dropped_in(s: Session, out: Outcome, mig: MigrationRecord, old: Flavor) -> None:
+        """The finished move confirmed and its source's claim (for the ``old`` flavor) given
+        back, in ``out``'s transaction, if it is still finished."""
+        if set_status_if(s, mig.id, ("finished",), "confirmed"):
+            out.give_back(s, mig.source_host, Usage.of(old))
 
     def confirm_before_delete(self, rec) -> None:
         """A server deleted in ``VERIFY_RESIZE`` is confirmed first (as in Nova), so the
@@ -270,6 +323,10 @@ class MigrationTasks:
             log.warning(
                 "server %s: deleting without cleaning the migration source %s: %s", rec.uuid, mig.source_host, exc
             )
+        old, _new = self._flavors(rec, mig)
+        self.svc.outcomes.write(
+            lambda s, out: self._source_dropped_in(s, out, mig, old), f"the confirm of server {rec.uuid}"
+        )
 
     def revert(self, uuid: str) -> None:
         """Destroy the guest on a distinct destination, then have the source restore it with
@@ -305,17 +362,27 @@ class MigrationTasks:
         except Exception as exc:  # noqa: BLE001
             self.t.fault(uuid, exc, task_state=None)
             return
-        self.tasks.release_host(mig.dest_host, rec, new)
-        self._undo_quota(rec, old, new)
-        self._set_migration(mig.id, "reverted")
-        self.t.finish(
-            uuid,
-            host=mig.source_host,
-            availability_zone=self.zone_of(mig.source_host),
-            task_state=None,
-            flavor=store(old),
-            flavor_id=old.id,
-        )
+        values = {
+            "host": mig.source_host,
+            "availability_zone": self.zone_of(mig.source_host),
+            "task_state": None,
+            "flavor": store(old),
+            "flavor_id": old.id,
+        }
+
+        def back_on_source(s: Session, out: Outcome) -> None:
+            """Back on the source with the old flavor (the source's claim the row's again), the
+            destination's claim and a resize's quota given back, if still reverting."""
+            expect = {"host": mig.dest_host, "deleted": False}
+            out.moved = self.t.advance_in(s, uuid, st.RESIZE_REVERTING, expect, rec, values)
+            if out.moved is None or not set_status_if(s, mig.id, ("finished",), "reverted"):
+                return
+            out.give_back(s, mig.dest_host, Usage.of(new))
+            deltas = resize_deltas(old, new)
+            if any(deltas.values()):
+                self.svc.quotas.release(s, rec.project_id, deltas)
+
+        self.svc.outcomes.write(back_on_source, f"the revert of server {uuid}")
         self.tasks.sync_power_state(uuid)
 
     # --- live -----------------------------------------------------------------------------------
@@ -328,11 +395,10 @@ class MigrationTasks:
         lives = ("live-migration",)
         try:
             with self.events.event(uuid, "conductor_live_migrate_instance", API_HOST, actions=lives):
-                dest = self._claim_destination(rec, target)
-        except Exception as exc:  # noqa: BLE001
-            self.t.fault(uuid, exc, task_state=None)
+                dest, mig_id = self._claim_destination(rec, target, "live-migration")
+        except Exception as exc:  # noqa: BLE001 - no destination: nothing changed
+            self.abandon(uuid, exc, st.MIGRATING)
             return
-        mig_id = self._migration(uuid, "live-migration", source, dest)
         instance = instance_of(rec)
         moved = False
         move: VolumeMove | None = None
@@ -355,18 +421,43 @@ class MigrationTasks:
                 hv.live_migration(host=on_source, instance=instance, dest=on_dest, migration=data)
                 moved = True
                 self.volumes.finish(uuid, move)
-                self.t.finish(uuid, host=dest, availability_zone=self.zone_of(dest))
+                self._live_moved(rec, mig_id, dest, instance)
                 hv.post_live_migration(host=on_source, instance=instance, migration=data)
         except Exception as exc:  # noqa: BLE001
             if not moved:
                 if move is not None:
                     self.volumes.back(uuid, move)
-                self._set_migration(mig_id, "error")
-                self.tasks.release_host(dest, rec)
-                self.t.fault(uuid, exc)
+                self.abandon(uuid, exc)
                 self.tasks.sync_power_state(uuid)
                 return
             log.warning("server %s moved to %s but source clean-up failed: %s", uuid, dest, exc)
-        self.tasks.release_host(source, rec)
-        self._set_migration(mig_id, "completed")
         self.tasks.sync_power_state(uuid)
+
+    def _live_moved(self, rec, mig_id: int, dest: str, instance: Instance) -> None:
+        """The guest runs on ``dest`` now: the server's row moves there (the destination's
+        claim becomes the row's), the source's claim is given back and the migration
+        completed, in one transaction, if the row still names the source. If it was deleted
+        meanwhile (the delete gave the source's claim back): the destination's claim back
+        too, and the guest destroyed there."""
+        uuid, source = rec.uuid, rec.host
+        values = {"host": dest, "availability_zone": self.zone_of(dest)}
+
+        def arrived(s: Session, out: Outcome) -> None:
+            out.moved = self.t.set_in(s, rec, values, {"host": source, "deleted": False})
+            if out.moved is None:
+                self.end_move_in(s, out, uuid)
+                return
+            out.give_back(s, source, Usage.of(flavor_snapshot(rec)))
+            set_status_if(s, mig_id, UNFINISHED, "completed")
+
+        done = self.svc.outcomes.write(arrived, f"the live migration of server {uuid}")
+        if done is not None and done.moved is None:
+            self.destroy_left(dest, instance)
+
+    def destroy_left(self, host: str, instance: Instance) -> None:
+        """Destroy the guest a move left on ``host`` for a server deleted meanwhile (the
+        delete only knew the host its row named)."""
+        try:
+            self.tasks.hv(LONG_RPC).destroy(host=self.tasks.host(host), instance=instance, destroy_disks=True)
+        except Exception:  # noqa: BLE001 - best effort, as the delete's own
+            log.warning("could not destroy the guest of deleted server %s on %s", instance.uuid, host, exc_info=True)

@@ -32,6 +32,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, exists, or_, select
 
 from overcast.compute import states as st
+from overcast.compute.migration_records import UNFINISHED
 from overcast.compute.records import configured_host, instance_of
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import InstanceRecord, MigrationRecord
@@ -93,7 +94,7 @@ class Reconciler:
                     cast(Table, MigrationRecord.__table__)
                     .update()
                     .where(
-                        MigrationRecord.status.in_(("migrating", "running", "preparing")),
+                        MigrationRecord.status.in_(UNFINISHED),
                         MigrationRecord.instance_uuid.in_([rec.uuid for rec in stuck]),
                     )
                     .values(status="error", updated_at=utcnow())

@@ -26,6 +26,7 @@ from overcast.compute.hosts import HostRegistry
 from overcast.compute.hoststate import reported_capabilities
 from overcast.compute.keypairs import KeyPairManager
 from overcast.compute.migrations import MigrationTasks, resize_deltas
+from overcast.compute.outcomes import Outcomes
 from overcast.compute.owners import TaskOwners
 from overcast.compute.peers import create_snapshot_image, require
 from overcast.compute.quotas import QuotaManager
@@ -115,6 +116,7 @@ class ComputeService:
             runtime.db, bus.heartbeat_interval, max(3 * bus.heartbeat_interval, bus.host_down_after)
         )
         self.transitions = Transitions(runtime, self.writes, self.owners)
+        self.outcomes = Outcomes(self.writes, self.scheduler, self.transitions)
         self.events = ActionEvents(runtime.db, self.writes)
         self.runner = TaskRunner(section.task_workers, runtime.foreground)
         self.tasks = ServerTasks(self)

@@ -17,16 +17,22 @@ import dataclasses
 import logging
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from overcast.compute.action_events import Step, compute_event
 from overcast.compute import states as st
+from overcast.compute.claims import Usage
 from overcast.compute.tasks import LONG_RPC
 from overcast.compute.moved_volumes import MovedVolumes
+from overcast.compute.outcomes import Moved, Outcome
 from overcast.compute.peers import create_snapshot_image, discard_image, lookup_image, optional_service
-from overcast.compute.records import instance_of
+from overcast.compute.records import flavor_snapshot, instance_of
+from overcast.compute.transitions import fault_record
 from overcast.context import RequestContext, system_context
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
 from overcast.db.values import store
+from overcast.errors import Conflict
 from overcast.types import BlockDevice
 
 log = logging.getLogger(__name__)
@@ -137,15 +143,17 @@ class Shelving:
                 step.failed(exc)
                 t.fault(uuid, exc, task_state=None)
                 return
-            tasks.release_host(host, rec)
-        t.advance(
-            uuid,
-            st.SHELVING_OFFLOADING,
-            vm_state=st.SHELVED_OFFLOADED,
-            task_state=None,
-            host=None,
-            power_state="nostate",
-        )
+        usage = Usage.of(flavor_snapshot(rec))
+        values = {"vm_state": st.SHELVED_OFFLOADED, "task_state": None, "host": None, "power_state": "nostate"}
+
+        def offloaded(s: Session, out: Outcome) -> None:
+            """Off its host and the host's claim given back, in one transaction, if still
+            offloading from that host (a delete meanwhile gives the claim back with the row)."""
+            out.moved = t.advance_in(s, uuid, st.SHELVING_OFFLOADING, {"host": host, "deleted": False}, rec, values)
+            if out.moved is not None and host:
+                out.give_back(s, host, usage)
+
+        self.svc.outcomes.write(offloaded, f"the offload of server {uuid}")
 
     def _unexport_volumes(self, uuid: str, host: str) -> None:
         rows = MovedVolumes(self.runtime).attached(uuid)
@@ -177,9 +185,19 @@ class Shelving:
             return
         host = None
         try:
-            host = self.svc.scheduler.select_and_claim(tasks.schedule_request(rec))
-            zone = self.runtime.drivers.hosts[host].availability_zone if host in self.runtime.drivers.hosts else None
-            rec = t.advance(uuid, st.UNSHELVING, host=host, availability_zone=zone) or rec
+            zones = self.runtime.drivers.hosts
+
+            def place(s: Session, chosen: str) -> Moved | None:
+                zone = zones[chosen].availability_zone if chosen in zones else None
+                values = {"host": chosen, "availability_zone": zone}
+                return t.advance_in(s, uuid, st.UNSHELVING, {"host": None, "deleted": False}, rec, values)
+
+            # the host's claim and the server's move to it in one transaction
+            chosen, placed = self.svc.scheduler.claim_and(tasks.schedule_request(rec), place)
+            if placed is None:  # deleted meanwhile (its own task runs): the claim was given back
+                return
+            host = chosen
+            rec = t.advanced(*placed)
             with self.svc.events.event(uuid, compute_event("unshelve_instance"), host, actions=("unshelve",)):
                 vifs = self.svc.migrations.vifs_on(uuid, host)
                 devices = self._export_volumes(ctx, uuid, host)
@@ -194,14 +212,44 @@ class Shelving:
                     tasks.hv().destroy(host=tasks.host(host), instance=instance_of(rec), destroy_disks=True)
                 except Exception:  # noqa: BLE001
                     log.debug("cleanup after failed unshelve of %s", uuid, exc_info=True)
-                tasks.release_host(host, rec)
-            t.fault(uuid, exc, task_state=None, host=None)
+            self._unshelve_failed(uuid, exc)
             return
-        done = t.advance(
-            uuid, st.UNSHELVING, vm_state=st.ACTIVE, task_state=None, power_state=info.state.value, launched_at=utcnow()
-        )
-        if done is not None:
+        values = {
+            "vm_state": st.ACTIVE,
+            "task_state": None,
+            "power_state": info.state.value,
+            "launched_at": utcnow(),
+        }
+
+        def active(s: Session, out: Outcome) -> None:
+            out.moved = t.advance_in(s, uuid, st.UNSHELVING, {"host": host}, rec, values)
+
+        if self.svc.outcomes.write(active, f"server {uuid} ACTIVE") is not None:
             self._drop_image(rec.shelved_image_id, uuid)
+
+    def _unshelve_failed(self, uuid: str, exc: BaseException) -> None:
+        """A failed unshelve's fault, the server back off the host it was given (still
+        SHELVED_OFFLOADED) and that host's claim given back: one outcome transaction, unless a
+        delete took the server over. The host is the one the row names: the claim's
+        transaction may have committed with its answer lost."""
+        log.warning("server %s: %s", uuid, str(exc) or type(exc).__name__)
+        self.svc.outcomes.write(lambda s, out: self._unshelve_failed_in(s, out, uuid, exc), f"the fault of {uuid}")
+
+    def _unshelve_failed_in(self, s: Session, out: Outcome, uuid: str, exc: BaseException) -> None:
+        for _ in range(3):  # a second read only where the first did not lock the row (SQLite)
+            rec = s.get(InstanceRecord, uuid, with_for_update=True, populate_existing=True)
+            if rec is None or rec.deleted or rec.task_state != st.UNSHELVING:
+                return
+            host = rec.host
+            values = {"task_state": None, "host": None}
+            out.moved = self.svc.transitions.advance_in(s, uuid, st.UNSHELVING, {"host": host}, None, values)
+            if out.moved is None:  # changed between the read and the write
+                continue
+            s.add(fault_record(uuid, exc))
+            if host:
+                out.give_back(s, host, Usage.of(flavor_snapshot(rec)))
+            return
+        raise Conflict(f"Server {uuid} is changing state too fast to record its failed unshelve.")
 
     def _export_volumes(self, ctx: RequestContext, uuid: str, host: str) -> list[BlockDevice]:
         """The server's volumes exported to the new host, as ``hv_spawn`` takes them."""

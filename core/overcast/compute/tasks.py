@@ -15,7 +15,7 @@ import time
 from contextlib import nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Sequence
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
@@ -23,26 +23,25 @@ from sqlalchemy.exc import OperationalError
 from overcast.agent.hypervisor import image_to_fetch
 from overcast.compute import states as st
 from overcast.compute.action_events import Step, compute_event
-from overcast.compute.claims import Usage, release
+from overcast.compute.build_failure import record_build_failure
+from overcast.compute.claims import Usage
 from overcast.compute.metadata import drive as config_drive
 from overcast.compute.moved_volumes import MovedVolumes
+from overcast.compute.outcomes import Outcome
 from overcast.compute.peers import allocate_network, deallocate_network, discard_image
 from overcast.compute.records import configured_host, flavor_snapshot, image_snapshot, instance_of
 from overcast.context import RequestContext, system_context
 from overcast.db import retry_while_lost
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstancePort, InstanceRecord, ServerGroupMember
-from overcast.compute.transitions import fault_record
 from overcast.errors import Conflict, NotFound, ServiceUnavailable
 from overcast.foreground import PATIENCE, Foreground
 from overcast.hookspecs import HypervisorHooks
 from overcast.db.values import load, store
-from overcast.types import BlockDevice, Flavor, Host, Instance, InstanceInfo, ScheduleRequest, VifDetails
+from overcast.types import BlockDevice, Host, Instance, InstanceInfo, ScheduleRequest, VifDetails
 from overcast import metrics
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 LONG_RPC = 900.0  # spawn, snapshot and migrations may copy whole disks
 SHUTDOWN_RETRY_INTERVAL = 5  # seconds between a stop's clean-shutdown requests
@@ -135,15 +134,6 @@ class ServerTasks:
 
     def _load(self, uuid: str) -> InstanceRecord | None:
         return self.db.read(lambda s: s.get(InstanceRecord, uuid))
-
-    def release_host(self, host: str | None, rec: InstanceRecord, flavor: Flavor | None = None) -> None:
-        """Give back ``host``'s claim for the server (for ``flavor`` if not its current one)."""
-        if not host:
-            return
-        usage = Usage.of(flavor or flavor_snapshot(rec))
-        with self.db.session() as s:
-            release(s, host, usage)
-        self.svc.scheduler.release(host, usage)
 
     # --- build ---------------------------------------------------------------------------------
 
@@ -238,7 +228,7 @@ class ServerTasks:
                 self._clean_up_failed_build(uuid, host, ctx)
             except OperationalError as lost:  # its ports or volumes may stay allocated
                 log.warning("build of %s failed (%s) and so did its clean-up: %s", uuid, exc, lost)
-            self._record_build_failure(uuid, exc)
+            record_build_failure(self.svc.outcomes, uuid, exc, self.delete)
             return
         values = {
             "vm_state": st.ACTIVE,
@@ -277,7 +267,7 @@ class ServerTasks:
 
     def _clean_up_failed_build(self, uuid: str, host: str | None, ctx: RequestContext | None = None) -> None:
         """Destroy what a failed build made on ``host`` and give back its volumes and ports
-        (its claim goes with its fault: :meth:`_record_build_failure`)."""
+        (its claim goes with its fault: :func:`~overcast.compute.build_failure.record_build_failure`)."""
         rec = self._load(uuid)
         if rec is None:
             return
@@ -288,80 +278,6 @@ class ServerTasks:
                 log.debug("cleanup after failed build of %s", uuid, exc_info=True)
         self.svc.boot_volumes.release(ctx or system_context(), rec, host)
         self._deallocate_network(uuid)
-
-    def _record_build_failure(self, uuid: str, exc: BaseException) -> None:
-        """The failed build's fault, ERROR, and its host's claim given back: one transaction,
-        written again while the database connection is lost (a server deleted meanwhile is
-        deleted now). The claim given back is the one the row's ``host`` names, which the
-        claim's own transaction set and this one clears: a write run again after a commit whose
-        answer was lost finds no host and gives nothing back a second time, and a claim whose
-        own commit's answer was lost (the build never learnt its host) is given back too."""
-        log.warning("server %s: %s", uuid, str(exc) or type(exc).__name__)
-        ended = self._write_outcome(lambda s: self._end_failed_build(s, uuid, exc), f"the fault of server {uuid}")
-        if ended is None:  # deleted, or its build ended already (a restart's reconciliation)
-            return
-        moved, host, usage = ended
-        if host:
-            self.svc.scheduler.release(host, usage)
-        self.t.advanced(*moved)
-        if moved[2]["task_state"] == st.DELETING:
-            self.delete(uuid)
-
-    def _end_failed_build(
-        self, s: Any, uuid: str, exc: BaseException
-    ) -> tuple[tuple[InstanceRecord, str, dict[str, Any]], str | None, Usage] | None:
-        """:meth:`_record_build_failure`'s write in session ``s``: the state change (for
-        :meth:`Transitions.advanced`), the host whose claim was given back and the usage; ``None``
-        if the server is gone or no longer building."""
-        for _ in range(3):  # a second read only where the first did not lock the row (SQLite)
-            rec = s.get(InstanceRecord, uuid, with_for_update=True, populate_existing=True)
-            if rec is None or rec.deleted or rec.vm_state != st.BUILDING:
-                return None
-            host, usage = rec.host, Usage.of(flavor_snapshot(rec))
-            values = {
-                "vm_state": st.ERROR,
-                "task_state": st.DELETING if rec.task_state == st.DELETING else None,
-                "host": None,
-                "power_state": "nostate",
-            }
-            expect = {"vm_state": st.BUILDING, "host": host, "deleted": False}
-            moved = self.t.advance_in(s, uuid, rec.task_state, expect, None, values)
-            if moved is None:  # changed between the read and the write
-                continue
-            s.add(fault_record(uuid, exc))
-            if host:
-                release(s, host, usage)
-            return moved, host, usage
-        raise Conflict(f"Server {uuid} is changing state too fast to record its failed build.")
-
-    def _write_outcome(self, job: Callable[[Any], T | None], what: str) -> T | None:
-        """``job(session)`` written as one job of :attr:`writes`, again while the database
-        connection is lost (:func:`retry_while_lost`); ``job`` writes only conditionally on the
-        state it moves from, and answers ``None`` when it finds nothing to do. When it finds
-        so after an attempt that got as far as its commit and lost the answer, that attempt's
-        answer: its commit went through, and what follows it (events, the scheduler's view of
-        the host) is still owed, once."""
-        unanswered: list[T] = []
-
-        def attempt() -> T | None:
-            answers: list[T | None] = []
-
-            def run(s: Any) -> T | None:
-                answers.append(job(s))
-                return answers[-1]
-
-            try:
-                return self.svc.writes.run(run)
-            except OperationalError:
-                last = answers[-1] if answers else None
-                if last is not None:
-                    unanswered[:] = [last]
-                raise
-
-        answer = retry_while_lost(attempt, what)
-        if answer is None and unanswered:
-            return unanswered[0]
-        return answer
 
     def vifs_of(self, uuid: str) -> list[VifDetails]:
         with self.db.session() as s:
@@ -417,36 +333,29 @@ class ServerTasks:
         )
         usage = Usage.of(flavor_snapshot(rec))
 
-        def gone(s: Any) -> tuple[tuple[InstanceRecord, str, dict[str, Any]], str | None] | None:
+        def gone(s: Any, out: Outcome) -> None:
             """The row deleted, its group membership, host claim and quota given back: one
             transaction, written only if the row is not deleted yet (a write run again after a
             commit whose answer was lost gives nothing back twice), the claim of the host the
             row names when it is deleted (the quota last: the project's usage rows are locked
-            until the commit). The state change and the host; ``None`` if deleted already."""
+            until the commit). Nothing if deleted already."""
             host = rec.host
             for _ in range(3):  # a second read only where the first did not lock the row (SQLite)
-                done = self.t.set_in(s, rec, values, {"deleted": False, "host": host})
-                if done is not None:
+                out.moved = self.t.set_in(s, rec, values, {"deleted": False, "host": host})
+                if out.moved is not None:
                     break
                 row = s.get(InstanceRecord, uuid, with_for_update=True, populate_existing=True)
                 if row is None or row.deleted:
-                    return None
+                    return
                 host = row.host  # a failed build gave its claim back since ``rec`` was read
             else:
                 raise Conflict(f"Server {uuid} is changing state too fast to delete.")
             s.execute(delete(ServerGroupMember).where(ServerGroupMember.instance_uuid == uuid))
             if host:
-                release(s, host, usage)
+                out.give_back(s, host, usage)
             self.svc.quotas.release(s, rec.project_id, self.svc.quota_deltas(flavor_snapshot(rec)))
-            return done, host
 
-        ended = self._write_outcome(gone, f"the delete of server {uuid}")
-        if ended is None:  # deleted by another task meanwhile
-            return
-        done, host = ended
-        if host:
-            self.svc.scheduler.release(host, usage)
-        self.t.advanced(*done)
+        self.svc.outcomes.write(gone, f"the delete of server {uuid}")
 
     def _terminate(self, rec: InstanceRecord, step: Step) -> bool:
         """Destroy the guest and give back its volumes, image and ports; whether it is gone
