@@ -58,6 +58,17 @@ def quota_usage(compute: Any, project_id: str) -> dict[str, int]:
         return compute.quotas.usage(s, project_id)
 
 
+def migration_statuses(compute: Any, uuid: str) -> list[str]:
+    with compute.runtime.db.session() as s:
+        return list(s.scalars(select(MigrationRecord.status).where(MigrationRecord.instance_uuid == uuid)))
+
+
+def assert_written_once(hook: LoseConnection, mode: str) -> None:
+    """The give-back was written again only if its first attempt had not committed."""
+    assert hook.calls == (2 if mode == "before" else 1)
+    assert hook.lost_answers == (0 if mode == "before" else 1)
+
+
 @pytest.fixture
 def bigger(compute, admin_ctx):
     return compute.flavors.create(admin_ctx, {"name": "m1.bigger", "vcpus": 4, "ram": 4096, "disk": 20})
@@ -77,8 +88,7 @@ def test_a_shelve_offload_gives_its_claim_back_once_whatever_the_connection_does
     offloaded = wait_status(compute, ctx, rec.uuid, "SHELVED_OFFLOADED")
     assert offloaded.host is None and offloaded.task_state is None
     assert total(compute) == before
-    assert hook.calls == (2 if mode == "before" else 1)  # written again only if it had not committed
-    assert hook.lost_answers == (0 if mode == "before" else 1)
+    assert_written_once(hook, mode)
 
     compute.delete_server(ctx, rec.uuid)  # nothing left to give back
     wait_status(compute, ctx, rec.uuid, "DELETED")
@@ -103,29 +113,29 @@ def test_a_confirmed_resize_gives_the_source_claim_back_once_whatever_the_connec
     confirmed = wait_status(compute, ctx, rec.uuid, "ACTIVE")
     assert confirmed.host == resized.host and confirmed.flavor_id == bigger.id
     assert total(compute) == (2 + 4, 2048 + 4096, 10 + 20)
-    assert hook.calls == (2 if mode == "before" else 1)
-    assert hook.lost_answers == (0 if mode == "before" else 1)
+    assert_written_once(hook, mode)
     assert quota_usage(compute, ctx.project_id) == quota_before
-    with compute.runtime.db.session() as s:
-        statuses = list(s.scalars(select(MigrationRecord.status).where(MigrationRecord.instance_uuid == rec.uuid)))
-    assert statuses == ["confirmed"]
+    assert migration_statuses(compute, rec.uuid) == ["confirmed"]
     if resized.host != source:
         assert usage(compute)[resized.host][0] >= 4
 
 
 @pytest.mark.parametrize("mode", ["before", "after"])
-def test_a_live_migration_moves_its_claim_once_whatever_the_connection_does(
-    compute, ctx, admin_ctx, flavor, monkeypatch, mode
+@pytest.mark.parametrize(("move", "status"), [("live_migrate", "completed"), ("evacuate", "done")])
+def test_a_move_hands_its_claim_over_once_whatever_the_connection_does(
+    compute, ctx, admin_ctx, flavor, monkeypatch, mode, move, status
 ):
     boot(compute, ctx, flavor, "keeps-a-claim")
     rec = boot(compute, ctx, flavor, "moving")
     source = rec.host
     before = usage(compute)
+    if move == "evacuate":  # only off a host that is down
+        compute.hosts.set_service(source, "nova-compute", forced_down=True)
     hook = LoseConnection(compute, monkeypatch, outcomes_module, "release", mode)
 
-    compute.live_migrate(admin_ctx, rec.uuid)
+    getattr(compute, move)(admin_ctx, rec.uuid)
     moved = wait_status(compute, ctx, rec.uuid, "ACTIVE")
-    assert moved.host not in (None, source)
+    assert moved.host not in (None, source) and moved.task_state is None
     one = (2, 2048, 10)
     expected = {
         **before,
@@ -133,11 +143,8 @@ def test_a_live_migration_moves_its_claim_once_whatever_the_connection_does(
         moved.host: tuple(a + b for a, b in zip(before[moved.host], one)),
     }
     assert usage(compute) == expected
-    assert hook.calls == (2 if mode == "before" else 1)
-    assert hook.lost_answers == (0 if mode == "before" else 1)
-    with compute.runtime.db.session() as s:
-        statuses = list(s.scalars(select(MigrationRecord.status).where(MigrationRecord.instance_uuid == rec.uuid)))
-    assert statuses == ["completed"]
+    assert_written_once(hook, mode)
+    assert migration_statuses(compute, rec.uuid) == [status]
 
 
 def test_a_usage_recount_right_after_a_destination_claim_keeps_it(compute, ctx, flavor, bigger, monkeypatch):
@@ -195,11 +202,8 @@ def test_a_failed_cold_migration_gives_the_destination_claim_back_once_whatever_
     assert back.host == rec.host and back.task_state is None
     assert "volume backend" in compute.faults([rec.uuid])[rec.uuid].message
     assert usage(compute) == before
-    assert hook.calls == (2 if mode == "before" else 1)
-    assert hook.lost_answers == (0 if mode == "before" else 1)
-    with compute.runtime.db.session() as s:
-        statuses = list(s.scalars(select(MigrationRecord.status).where(MigrationRecord.instance_uuid == rec.uuid)))
-    assert statuses == ["error"]
+    assert_written_once(hook, mode)
+    assert migration_statuses(compute, rec.uuid) == ["error"]
 
 
 @pytest.mark.parametrize("mode", ["before", "after"])
@@ -225,33 +229,4 @@ def test_a_failed_unshelve_gives_its_claim_back_once_whatever_the_connection_doe
     assert after.host is None and after.task_state is None
     assert "disk image is corrupt" in compute.faults([rec.uuid])[rec.uuid].message
     assert total(compute) == before
-    assert hook.calls == (2 if mode == "before" else 1)
-    assert hook.lost_answers == (0 if mode == "before" else 1)
-
-
-@pytest.mark.parametrize("mode", ["before", "after"])
-def test_an_evacuation_moves_its_claim_once_whatever_the_connection_does(
-    compute, ctx, admin_ctx, flavor, monkeypatch, mode
-):
-    boot(compute, ctx, flavor, "keeps-a-claim")
-    rec = boot(compute, ctx, flavor, "evacuated")
-    source = rec.host
-    before = usage(compute)
-    compute.hosts.set_service(source, "nova-compute", forced_down=True)
-    hook = LoseConnection(compute, monkeypatch, outcomes_module, "release", mode)
-
-    compute.evacuate(admin_ctx, rec.uuid)
-    moved = wait_status(compute, ctx, rec.uuid, "ACTIVE")
-    assert moved.host not in (None, source) and moved.task_state is None
-    one = (2, 2048, 10)
-    expected = {
-        **before,
-        source: tuple(a - b for a, b in zip(before[source], one)),
-        moved.host: tuple(a + b for a, b in zip(before[moved.host], one)),
-    }
-    assert usage(compute) == expected
-    assert hook.calls == (2 if mode == "before" else 1)
-    assert hook.lost_answers == (0 if mode == "before" else 1)
-    with compute.runtime.db.session() as s:
-        statuses = list(s.scalars(select(MigrationRecord.status).where(MigrationRecord.instance_uuid == rec.uuid)))
-    assert statuses == ["done"]
+    assert_written_once(hook, mode)
