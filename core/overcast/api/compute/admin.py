@@ -7,19 +7,20 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from sqlalchemy import select
 
 from overcast.api.compute.common import iso_micro, json_body, reply, wrapped
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.compute.hosts import COMPUTE_BINARY
 from overcast.context import RequestContext
 from overcast.db.models.base import utcnow
 from overcast.db.models.hosts import HostRecord, ServiceRecord
 from overcast.errors import BadRequest, NotFound
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 
 def _rows(runtime):

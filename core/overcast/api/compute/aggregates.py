@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from overcast.api.compute.common import iso_micro, json_body, reply
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.db.models.aggregates import AggregateRecord
 from overcast.errors import BadRequest
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 
 def _view(row: AggregateRecord, version: tuple[int, int], full: bool = True) -> dict[str, Any]:

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi import Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.compute.common import base_url, json_body, reply
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.bus.rpc import client
 from overcast.compute.consoles import CONSOLE_TOKENS_TOPIC, ConsoleTokens, console_endpoint
 from overcast.context import RequestContext
@@ -28,7 +29,7 @@ from overcast.errors import BadRequest, NotFound
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 #: Nova's schema enums (os-remote-consoles, 2.6 … 2.8)
 _PROTOCOLS = ("vnc", "spice", "rdp", "serial", "mks")

@@ -9,15 +9,16 @@ truth."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from overcast.api.compute.common import reply
 from overcast.api.compute.microversion import MicroversionRoute
 from overcast.api.deps import authorize
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.errors import NotFound
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 #: (alias, name, description), Nova's texts, sorted by alias as Nova's list is
 EXTENSIONS: tuple[tuple[str, str, str], ...] = (

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.compute.common import json_body, reply
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.compute import external_events
 from overcast.context import RequestContext
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 
 @router.post("/v2.1/os-server-external-events")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from overcast.api.compute.common import base_url, json_body, query_params, reply, wrapped
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.compute.views import flavor_view
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 
 def _list(request: Request, ctx: RequestContext, runtime, detail: bool):

@@ -7,17 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from overcast.api.compute.common import base_url, json_body, reply
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, NotFound
 from overcast.image.constants import VIEW_FIELDS
 from overcast.image.listing import MAX_LIMIT
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 #: Glance status -> (Nova status, progress)
 _STATUS = {

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from overcast.api.compute.common import json_body, reply, wrapped
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.compute.views import keypair_view, server_group_view
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 
 @router.get("/v2.1/os-keypairs")

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from overcast.api.compute.common import base_url, changes_page, iso_micro, reply
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.compute.migration_list import list_migrations
 from overcast.context import RequestContext
 from overcast.db.models.compute import MigrationRecord
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 IN_PROGRESS = ("queued", "preparing", "running", "migrating", "post-migrating", "accepted", "pre-migrating")
 

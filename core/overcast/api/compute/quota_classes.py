@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from overcast.api.compute.common import json_body, reply, wrapped
 from overcast.api.compute.microversion import MicroversionRoute, version_of
 from overcast.api.compute.server_requests import unexpected
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.compute.quotas import LIMITS_ONLY, RESOURCES, parse_limit
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 #: Nova's network keys of a quota class before 2.50, and the network service's names
 NETWORK_KEYS = {

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from overcast.api.compute.common import base_url, changes_page, json_body, reply
 from overcast.api.compute.microversion import MicroversionRoute, version_of
-from overcast.api.compute.servers import render_servers
 from overcast.api.compute.server_requests import unexpected
+from overcast.api.compute.servers import render_servers
 from overcast.api.compute.views import (
     action_updated,
     instance_action_event_view,
     instance_action_view,
 )
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.compute.server_fields import no_arguments
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Conflict
@@ -25,7 +26,7 @@ from overcast.passwords import new_password
 #: where clients put scheduler hints: the openstack CLI and openstacksdk send the second
 HINT_KEYS = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 # --- actions -------------------------------------------------------------------------------------
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from overcast.api.compute.common import reply
 from overcast.api.compute.microversion import MicroversionRoute
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.compute.network_proxy import group_view
 from overcast.compute.secgroups import server_groups
 from overcast.context import RequestContext
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 
 @router.get("/v2.1/servers/{server_id}/os-security-groups")

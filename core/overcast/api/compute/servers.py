@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from overcast.api.compute.common import base_url, json_body, query_params, reply, wrapped
 from overcast.api.compute.microversion import MicroversionRoute, version_of
@@ -18,13 +18,14 @@ from overcast.api.compute.views import (
     server_view,
 )
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
 
 #: where clients put scheduler hints: the openstack CLI and openstacksdk send the second
 HINT_KEYS = ("os:scheduler_hints", "OS-SCH-HNT:scheduler_hints")
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 
 def render_servers(

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.compute.common import reply
 from overcast.api.compute.microversion import MicroversionRoute
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.compute import usage_audit
 from overcast.context import RequestContext
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 
 @router.get("/v2.1/os-instance_usage_audit_log")

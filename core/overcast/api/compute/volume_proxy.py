@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from overcast.api.compute.common import json_body, reply, wrapped
 from overcast.api.compute.microversion import MicroversionRoute
 from overcast.api.compute.network_proxy import _call, _served
 from overcast.api.compute.server_requests import unexpected
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.compute import volume_proxy as proxy
 from overcast.context import RequestContext
 
-router = APIRouter(route_class=MicroversionRoute)
+router = ResourceRouter(route_class=MicroversionRoute)
 
 
 @router.get("/v2.1/os-volumes")

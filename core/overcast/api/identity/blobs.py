@@ -11,12 +11,13 @@ import json
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.identity import body as b
 from overcast.api.identity import render
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.db.models.identity import Credential, Project, User
 from overcast.errors import Forbidden, NotFound
@@ -24,7 +25,7 @@ from overcast.identity.blobs import credential_not_found, ec2_blob
 from overcast.identity.directory import not_found
 from overcast.runtime import Runtime
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def _extra(obj: dict[str, Any], known: set[str]) -> dict[str, Any]:

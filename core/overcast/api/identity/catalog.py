@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.identity import body as b
 from overcast.api.identity import render
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.identity.catalog import endpoint_records, service_records
 from overcast.identity.catalog_store import INTERFACES, builtin_refused
 from overcast.runtime import Runtime
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def _extra(obj: dict[str, Any], known: set[str]) -> dict[str, Any]:

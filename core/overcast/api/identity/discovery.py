@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from overcast.api.identity import render
+from overcast.api.routing import ResourceRouter
 
-router = APIRouter()
+router = ResourceRouter()
 
 API_VERSION = "v3.14"
 UPDATED = "2020-04-07T00:00:00Z"

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime, runtime_of
 from overcast.api.errors import overcast_error_response
 from overcast.api.identity import render
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.errors import Forbidden, NotFound, OvercastError
 from overcast.runtime import Runtime
 
-router = APIRouter()
+router = ResourceRouter()
 
 # GET and HEAD are async: validation is a cache hit plus one indexed read, cheaper than
 # a hop to the thread pool. Issuing hashes a password, so it runs in the pool.

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.identity import body as b
 from overcast.api.identity import render
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.db.models.identity import User
 from overcast.errors import Unauthorized
@@ -18,7 +19,7 @@ from overcast.identity.directory import not_found
 from overcast.identity.passwords import MAX_PASSWORD_BYTES
 from overcast.runtime import Runtime
 
-router = APIRouter()
+router = ResourceRouter()
 
 _FIELDS = {"name": "name", "description": "str", "enabled": "bool", "default_project_id": "str"}
 _RESERVED = {"id", "links", "options", "password_expires_at", "domain_id", "password"} | set(_FIELDS)

@@ -14,18 +14,19 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.image.body import consume_body
 from overcast.api.image.common import UnsupportedMediaType, no_content
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
 from overcast.runtime import Runtime
 
-router = APIRouter(prefix="/v2/images/{image_id}/file")
+router = ResourceRouter(prefix="/v2/images/{image_id}/file")
 
 #: download chunks read ahead of the one being sent
 SEND_AHEAD = 2

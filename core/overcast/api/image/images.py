@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -18,11 +18,12 @@ from overcast.api.image.common import (
     no_content,
     patch_operations,
 )
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.runtime import Runtime
 from overcast.validation import check_name
 
-router = APIRouter(prefix="/v2")
+router = ResourceRouter(prefix="/v2")
 
 
 @router.post("/images")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.image.common import json_body, json_response, no_content
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
 from overcast.runtime import Runtime
 
-router = APIRouter(prefix="/v2/images/{image_id}/members")
+router = ResourceRouter(prefix="/v2/images/{image_id}/members")
 
 
 async def _field(request: Request, name: str) -> object:

@@ -6,17 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.deps import authorize, get_runtime
 from overcast.api.image.common import json_body, json_response, no_content
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.image import metadefs as md
 from overcast.runtime import Runtime
 
-router = APIRouter(prefix="/v2/metadefs")
+router = ResourceRouter(prefix="/v2/metadefs")
 NS = "/namespaces/{namespace}"
 
 READ = authorize("image:metadefs:show")

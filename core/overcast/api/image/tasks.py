@@ -3,18 +3,18 @@ and the tasks that record imports (``/v2/images/{id}/tasks``, ``/v2/tasks``)."""
 
 from __future__ import annotations
 
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.deps import authorize, get_runtime
-from overcast.api.image.common import UnsupportedMediaType, json_body, json_response, no_content
 from overcast.api.image.body import consume_body
+from overcast.api.image.common import UnsupportedMediaType, json_body, json_response, no_content
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.runtime import Runtime
 
-router = APIRouter(prefix="/v2")
+router = ResourceRouter(prefix="/v2")
 
 
 @router.get("/info/import")

@@ -3,14 +3,15 @@ refuse an image endpoint without it; the ``self`` link becomes their base URL.""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import get_runtime
 from overcast.api.image.common import base_url, json_response
+from overcast.api.routing import ResourceRouter
 from overcast.runtime import Runtime
 
-router = APIRouter(prefix="/image")
+router = ResourceRouter(prefix="/image")
 
 #: newest first; v2.16 is the current Glance API (2024.x); 2.12 adds an image's import tasks
 VERSIONS = ("2.16", "2.15", "2.12", "2.9", "2.7", "2.6", "2.5", "2.4", "2.3", "2.2", "2.1", "2.0")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from overcast.api.deps import authorize, get_runtime, runtime_of
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.errors import BadRequest
 from overcast.loadbalancer.children import TopLevelEditor
@@ -113,7 +114,7 @@ Handler = Callable[..., Any]
 
 
 def build() -> APIRouter:
-    r = APIRouter()
+    r = ResourceRouter()
 
     # --- load balancers -------------------------------------------------------------------
 

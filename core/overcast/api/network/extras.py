@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import Body, Depends, Request, Response
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, Forbidden, NotFound
 
-router = APIRouter()
+router = ResourceRouter()
 
 EXTENSIONS = {
     "router": "Neutron L3 Router",

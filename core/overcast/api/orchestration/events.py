@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, runtime_of
 from overcast.api.orchestration.common import HTTPBadRequest, check_project, link, reply, stack_url
 from overcast.api.orchestration.views import event_view
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.orchestration.errors import EntityNotFound
 
-router = APIRouter()
+router = ResourceRouter()
 PREFIX = "/stacks/{stack_name}/{stack_id}"
 
 

@@ -6,17 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
+from overcast.api.deps import authorize
 from overcast.api.orchestration.common import json_body, reply
 from overcast.api.orchestration.instantiation import args_of, environments_of, files_of, parameters_of, template_of
 from overcast.api.orchestration.stacks import _stack, _svc
-from overcast.api.deps import authorize
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.orchestration.template.hot import Template
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 async def _preview_update(

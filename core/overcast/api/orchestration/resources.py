@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, runtime_of
 from overcast.api.orchestration.common import HTTPBadRequest, bool_param, check_project, json_body, reply
 from overcast.api.orchestration.views import resource_view
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 
-router = APIRouter()
+router = ResourceRouter()
 PREFIX = "/stacks/{stack_name}/{stack_id}/resources"
 FILTERS = ("type", "status", "name", "action", "id", "physical_resource_id")
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from overcast.api.deps import runtime_of
 from overcast.api.orchestration.common import HTTPBadRequest, reply
+from overcast.api.routing import ResourceRouter
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 @router.post("/orchestration/v1/waitcondition/{stack_id}/{resource_name}/{secret}")

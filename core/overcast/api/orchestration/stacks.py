@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, runtime_of
@@ -24,10 +24,11 @@ from overcast.api.orchestration.common import (
 )
 from overcast.api.orchestration.instantiation import args_of, environments_of, files_of, parameters_of, template_of
 from overcast.api.orchestration.views import resource_view, stack_detail, stack_summary
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.orchestration.errors import EntityNotFound, NotSupported
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def _svc(request: Request) -> Any:

@@ -6,18 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, runtime_of
 from overcast.api.orchestration.common import HTTPBadRequest, bool_param, check_project, json_body, reply
 from overcast.api.orchestration.instantiation import environments_of, files_of, parameters_of, template_of
+from overcast.api.routing import ResourceRouter
 from overcast.context import RequestContext
 from overcast.orchestration.custom import checker
 from overcast.orchestration.errors import EntityNotFound, HeatError
 from overcast.orchestration.template.format import VERSIONS
 
-router = APIRouter()
+router = ResourceRouter()
 
 FUNCTIONS = {
     "get_attr": "A function for resolving resource attributes.",

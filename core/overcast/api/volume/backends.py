@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume import views
 from overcast.api.volume.common import ApiVersion, Version, check_project, reply, truthy
 from overcast.context import RequestContext
@@ -20,7 +21,7 @@ from overcast.runtime import Runtime
 from overcast.types import BackendStats
 from overcast.volume.scheduler import VENDOR, capabilities
 
-router = APIRouter()
+router = ResourceRouter()
 
 HOST = "overcast"  # the controller, which runs the scheduler and drives non-host-local backends
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume.common import (
     ApiVersion,
     Version,
@@ -28,7 +29,7 @@ from overcast.db.models.volume_backups import VolumeBackup
 from overcast.errors import BadRequest
 from overcast.runtime import Runtime
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def _iso(value: Any) -> str | None:

@@ -3,14 +3,15 @@ attributes its views carry and the actions and resources it serves), by Cinder's
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume.common import ApiVersion, Version, check_project, reply
 from overcast.context import RequestContext
 
-router = APIRouter()
+router = ResourceRouter()
 
 #: (alias, name, description) of each extension served; keep in step with the routes and views.
 EXTENSIONS = (

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume import views
 from overcast.api.volume.common import (
     ApiVersion,
@@ -26,7 +27,7 @@ from overcast.db.models.volume import VolumeGroup, VolumeGroupSnapshot, VolumeGr
 from overcast.errors import BadRequest, NotFound
 from overcast.runtime import Runtime
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def need(version: ApiVersion, minor: int) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume import views
 from overcast.api.volume.common import ApiVersion, Version, base_url, check_project, reply
 from overcast.api.volume.groups import need
@@ -15,7 +16,7 @@ from overcast.context import RequestContext
 from overcast.db.models.volume import VolumeMessage
 from overcast.runtime import Runtime
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def _view(row: VolumeMessage, request: Request) -> dict[str, Any]:

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume.common import ApiVersion, Version, check_project, json_body, reply
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, NotFound
 from overcast.runtime import Runtime
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def _wrapped(body: Any, key: str) -> dict:

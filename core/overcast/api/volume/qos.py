@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume.common import ApiVersion, Version, base_url, body_of, check_project, json_body, reply, truthy
 from overcast.context import RequestContext
 from overcast.db.models.volume import VolumeQosSpecs
@@ -15,7 +16,7 @@ from overcast.errors import BadRequest
 from overcast.runtime import Runtime
 from overcast.volume.qos import QosSpecs
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def _qos(runtime: Runtime) -> QosSpecs:

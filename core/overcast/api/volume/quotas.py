@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume import views
 from overcast.api.volume.common import ApiVersion, Version, body_of, check_project, json_body, reply, truthy
 from overcast.context import RequestContext
@@ -15,7 +16,7 @@ from overcast.errors import BadRequest, Forbidden, NotFound
 from overcast.runtime import Runtime
 from overcast.volume.quotas import LIMITS_ONLY, RESOURCES
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def _quota_set(runtime: Runtime, project: str, usage: bool) -> dict[str, Any]:

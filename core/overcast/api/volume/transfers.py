@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume.common import (
     ApiVersion,
     Version,
@@ -24,7 +25,7 @@ from overcast.db.models.volume_transfers import VolumeTransfer
 from overcast.errors import BadRequest, NotFound
 from overcast.runtime import Runtime
 
-router = APIRouter()
+router = ResourceRouter()
 
 #: Cinder 3.55: ``/volume-transfers`` with ``no_snapshots``; 3.57: project ids and ``accepted``
 NEW_PATH, PROJECT_FIELDS = 55, 57

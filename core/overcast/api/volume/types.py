@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume import views
 from overcast.api.volume.common import ApiVersion, Version, body_of, check_project, json_body, reply, truthy
 from overcast.context import RequestContext
 from overcast.errors import BadRequest, NotFound
 from overcast.runtime import Runtime
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def _types(runtime: Runtime):  # noqa: ANN202

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume.common import MAX_VERSION, MIN_VERSION, base_url, reply
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def version_entry(request: Request) -> dict:

@@ -6,10 +6,11 @@ import ast
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from overcast.api.deps import authorize, get_runtime
+from overcast.api.routing import ResourceRouter
 from overcast.api.volume import views
 from overcast.api.volume.common import (
     ApiVersion,
@@ -31,7 +32,7 @@ from overcast.runtime import Runtime
 from overcast.volume.attachments import connector_from_api
 from overcast.volume.parts import check_ref
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 def render(
