@@ -114,8 +114,8 @@ class OneWriteHttpToolsProtocol(HttpToolsProtocol):
         self.body_seen = 0
         reads = self.reads
         if reads is not None:
-            cycle.scope.setdefault("extensions", {})[httpbody.EXTENSION] = lambda chunked=False: reads.body_blocks(
-                cycle, chunked
+            cycle.scope.setdefault("extensions", {})[httpbody.EXTENSION] = lambda chunked=False, block=httpbody.BLOCK: (
+                reads.body_blocks(cycle, chunked, block)
             )
 
         def on_response() -> None:
@@ -193,7 +193,7 @@ class BufferedReadsHttpProtocol(asyncio.BufferedProtocol):
             inner.parser.set_dangerous_leniencies(lenient_data_after_close=True)
             inner.on_message_complete()
 
-    def body_blocks(self, cycle: Any, chunked: bool = False) -> httpbody.BodyBlocks | None:
+    def body_blocks(self, cycle: Any, chunked: bool = False, block: int = httpbody.BLOCK) -> httpbody.BodyBlocks | None:
         """The rest of ``cycle``'s body as blocks, from now on; None unless it is the request
         being read, still coming, and either with a ``Content-Length`` and at least
         :data:`~overcast.httpbody.MIN_BODY` bytes still to come (read off the socket into the
@@ -203,7 +203,8 @@ class BufferedReadsHttpProtocol(asyncio.BufferedProtocol):
         A chunked body's size is known only as it comes, and the request-body limit
         (:class:`overcast.api.middleware.BodyLimitMiddleware`) counts it as the app receives
         it: one taken in blocks is not seen there, so only an app that enforces its own limit
-        as it reads (the image service's ``max_image_size``) takes it."""
+        as it reads (the image service's ``max_image_size``) takes it. ``block``: the
+        blocks' size, :data:`~overcast.httpbody.BLOCK` or :data:`~overcast.httpbody.LARGE_BLOCK`."""
         inner = self.inner
         if cycle is not inner.cycle or self.blocks is not None or inner.feeding is not None:
             return None
@@ -227,7 +228,7 @@ class BufferedReadsHttpProtocol(asyncio.BufferedProtocol):
             cycle.waiting_for_100_continue = False
         first, cycle.body = bytes(cycle.body), bytearray()
         flow = inner.flow
-        blocks = httpbody.BodyBlocks(inner.loop, flow.pause_reading, flow.resume_reading, first, remaining)
+        blocks = httpbody.BodyBlocks(inner.loop, flow.pause_reading, flow.resume_reading, first, remaining, block)
         if remaining is None:
             inner.feeding = blocks
         else:

@@ -94,8 +94,9 @@ class Conn:
 
 def _blocks_back_in_the_pool() -> None:
     deadline = time.monotonic() + 10
-    while httpbody._pool.in_use():  # noqa: SLF001 - the blocks the server reads bodies into
-        assert time.monotonic() < deadline, f"{httpbody._pool.in_use()} blocks still referred to"  # noqa: SLF001
+    pool = httpbody._pools[httpbody.LARGE_BLOCK]  # noqa: SLF001 - the blocks the server reads image bodies into
+    while pool.in_use():
+        assert time.monotonic() < deadline, f"{pool.in_use()} blocks still referred to"
         gc.collect()
         time.sleep(0.05)
 
@@ -107,6 +108,7 @@ def test_digests_exact_in_blocks(api: Any, served: int, offered: list[Any], size
     data = os.urandom(size)
     assert conn.call("PUT", f"/images/{image_id}/file", data)[0] == 204
     assert len(offered) == 1  # the body (most of it) came as blocks
+    assert offered[0].block == httpbody.LARGE_BLOCK  # of 4 MiB, for the hashes' threads
     shown = conn.show(image_id)
     assert shown["status"] == "active" and shown["size"] == size
     assert shown["checksum"] == hashlib.md5(data).hexdigest()
@@ -198,9 +200,9 @@ def test_an_idle_server_gives_the_blocks_memory_back(
 
         return make
 
-    blocks = BufferPool(recorded("blocks", httpbody.BLOCK), keep=20, idle_release=0.3)
+    blocks = BufferPool(recorded("blocks", httpbody.LARGE_BLOCK), keep=20, idle_release=0.3)
     stages = BufferPool(recorded("stages", durable.DIRECT_BLOCK), keep=4, idle_release=0.3)
-    monkeypatch.setattr(httpbody, "_pool", blocks)
+    monkeypatch.setitem(httpbody._pools, httpbody.LARGE_BLOCK, blocks)  # noqa: SLF001
     monkeypatch.setattr(durable, "_stages", stages)
     for starts in made.values():
         starts.clear()  # the probe each pool made and dropped
@@ -216,7 +218,7 @@ def test_an_idle_server_gives_the_blocks_memory_back(
         assert time.monotonic() < deadline, f"{len(blocks.kept())} blocks, {len(stages.kept())} stages kept"
         time.sleep(0.05)
     assert blocks.released == len(made["blocks"]) and stages.released == len(made["stages"])
-    size = {"blocks": httpbody.BLOCK, "stages": durable.DIRECT_BLOCK}
+    size = {"blocks": httpbody.LARGE_BLOCK, "stages": durable.DIRECT_BLOCK}
     assert {kind: [resident_pages(at, size[kind]) for at in starts] for kind, starts in made.items()} == {
         kind: [None] * len(starts) for kind, starts in made.items()
     }  # unmapped: none of their pages is the process's any more

@@ -2,7 +2,8 @@
 service's blocking consumer in a worker thread.
 
 Where the server offers it (the API's own HTTP protocol, :mod:`overcast.httpwire`), the body
-comes in pooled page-aligned 1 MiB blocks (:class:`~overcast.httpbody.BodyBlocks`), each of
+comes in pooled page-aligned 4 MiB blocks (:class:`~overcast.httpbody.BodyBlocks`, in huge
+pages), each of
 which reaches the hashes and the store's ``O_DIRECT`` write as it is: a body with a
 ``Content-Length`` of 4 MiB or more is read straight off the socket into them (the kernel's
 copy out of the socket is the only one, the event loop does no per-byte work), a chunked one
@@ -25,7 +26,7 @@ from fastapi import Request
 from starlette.requests import ClientDisconnect
 
 from overcast.buffers import BufferPool, anonymous
-from overcast.httpbody import EXTENSION, BodyBlocks, ClientGone
+from overcast.httpbody import EXTENSION, LARGE_BLOCK, BodyBlocks, ClientGone
 from overcast.image.streaming import UploadAborted
 
 BLOCK = 4 * 1024 * 1024
@@ -41,7 +42,8 @@ async def consume_body(request: Request, consume: Callable[[Iterable[bytes]], No
     to be read and dropped, so the connection stays usable; a client that goes away
     surfaces in the consumer as :class:`~overcast.image.streaming.UploadAborted`."""
     start = request.scope.get("extensions", {}).get(EXTENSION)
-    blocks = start(chunked=True) if start is not None else None  # the service counts max_image_size
+    # the service counts max_image_size; large blocks: the hashes' threads take a quarter as many
+    blocks = start(chunked=True, block=LARGE_BLOCK) if start is not None else None
     if blocks is not None:
         await anyio.to_thread.run_sync(_consume_blocks, blocks, consume)
         return
