@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from overcast.compute.claims import Usage
 from overcast.db.models.base import utcnow
@@ -139,7 +140,7 @@ class HostRegistry:
             svc = self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
             now, renewed = utcnow(), list[str]()
             returned = self._record(rec, svc, report, now, renewed)
-            _renew(s, renewed, now)
+        self._renew(renewed, now)
         if returned:
             self._returned(name)
         return True
@@ -177,7 +178,7 @@ class HostRegistry:
         """Write ``report`` into host ``rec``'s row and its service row; True if the host is
         back (it was down, or its agent process changed): its servers are to be reconciled.
         With ``renewed``, a report that changes nothing but the heartbeat's time leaves ``rec``
-        as it is and adds its name there, for the caller's :func:`_renew`."""
+        as it is and adds its name there, for the caller's :meth:`_renew`."""
         name = rec.name
         agent_id = report.agent.id if report.agent is not None else ""  # older agents send none
         down_after = timedelta(seconds=self.runtime.config.bus.host_down_after)
@@ -369,8 +370,33 @@ class HostRegistry:
                 svc = svcs.get(name) or self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
                 if self._record(rec, svc, answered[name], now, renewed):
                     returned.append(name)
-            _renew(s, renewed, now)
+        self._renew(renewed, now)
         return returned
+
+    def _renew(self, names: list[str], now: datetime) -> None:
+        """The heartbeat time of hosts ``names``, whose reports changed nothing else, in one
+        statement that keeps their rows' ``updated_at``: the schedulers' host caches re-read the
+        rows changed since their last refresh (:mod:`overcast.compute.hoststate`) and learn
+        liveness apart, so a thousand hosts' heartbeats are not a thousand rows for each cache.
+
+        Its own transaction, after the report's: the rows are locked in ``id`` order, as the
+        ORM's flush of the other heartbeat writes locks them (several controllers write
+        overlapping batches; a lock taken out of that order beside them could deadlock). A
+        deadlock with some other transaction is tried again, twice."""
+        if not names:
+            return
+        h = HostRecord.__table__.c
+        table = cast(Table, HostRecord.__table__)
+        locked = select(h.id).where(h.name.in_(names)).order_by(h.id).with_for_update().cte("locked")
+        stmt = update(table).where(h.id.in_(select(locked.c.id))).values(last_heartbeat=now, updated_at=h.updated_at)
+        for attempt in range(3):
+            try:
+                with self.db.session() as s:
+                    s.execute(stmt)
+                return
+            except OperationalError as exc:
+                if attempt == 2 or "deadlock" not in str(exc).lower():
+                    raise
 
     def is_up(self, name: str) -> bool:
         """Whether host ``name``'s agent answered within ``host_down_after`` and it is not forced down."""
@@ -499,20 +525,6 @@ class HostRegistry:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-
-def _renew(session, names: list[str], now: datetime) -> None:
-    """The heartbeat time of hosts ``names``, whose reports changed nothing else, in one
-    statement that keeps their rows' ``updated_at``: the schedulers' host caches re-read the
-    rows changed since their last refresh (:mod:`overcast.compute.hoststate`) and learn
-    liveness apart, so a thousand hosts' heartbeats are not a thousand rows for each cache."""
-    if names:
-        h = HostRecord.__table__.c
-        session.execute(
-            update(cast(Table, HostRecord.__table__))
-            .where(h.name.in_(names))
-            .values(last_heartbeat=now, updated_at=h.updated_at)
-        )
 
 
 def _facts(rec: HostRecord) -> tuple[Any, ...]:
