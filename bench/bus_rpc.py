@@ -22,6 +22,7 @@ exchanges afterwards.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import os
 import statistics
 import sys
@@ -228,9 +229,12 @@ def scheduling_decisions(controller: Any, flavor: Flavor, image: ImageRef, decis
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(decide, range(threads)))
     rate = len(claimed) / (time.perf_counter() - t0)
-    with controller.db.session() as s:
-        for host in claimed:
-            release(s, host, Usage.of(flavor))
+    # a transaction per host: one that held a thousand rows' locks for a second, taken in the
+    # claims' random order, could deadlock with a heartbeat batch writing the same rows
+    for host, n in Counter(claimed).items():
+        usage = Usage.of(flavor)
+        with controller.db.session() as s:
+            release(s, host, Usage(usage.vcpus * n, usage.memory_mb * n, usage.disk_gb * n))
     scheduler.cache.invalidate(full=True)
     return rate
 

@@ -280,3 +280,43 @@ def test_a_dead_process_has_its_hosts_down_within_host_down_after_and_back(runti
     wait_until(lambda: sorted(set(returned)) == SECOND, "fake4 and fake5 reconciled", timeout=15, every=0.05)
     wait_until(lambda: hosts.statuses(set(HOSTS)) == dict.fromkeys(HOSTS, "UP"), "all up again", timeout=10, every=0.05)
     assert sorted(returned) == SECOND  # once each
+
+
+def test_liveness_only_heartbeats_keep_updated_at_and_the_scheduler_still_sees_hosts_go_and_come(runtime):
+    """A heartbeat that reports nothing new renews ``last_heartbeat`` alone (the schedulers'
+    caches re-read only rows whose ``updated_at`` moved); their incremental refreshes still
+    call a silent host down after ``host_down_after``, and up once it answers again."""
+    from overcast.db.models.hosts import HostRecord
+
+    def rows() -> dict[str, tuple[Any, Any]]:
+        stmt = select(HostRecord.name, HostRecord.updated_at, HostRecord.last_heartbeat)
+        return {n: (u, h) for n, u, h in runtime.db.read(lambda s: s.execute(stmt).all())}
+
+    hosts, cache = runtime.compute.hosts, runtime.compute.scheduler.cache
+    hosts.stop()
+    hosts.refresh_all()
+    before = rows()
+    time.sleep(0.01)
+    hosts.refresh_all()
+    after = rows()
+    assert all(after[n][0] == before[n][0] and after[n][1] > before[n][1] for n in HOSTS)
+
+    def up() -> dict[str, bool]:
+        cache.invalidate()  # an incremental refresh: the full one was the first view
+        with cache.lock:
+            entries, _ = cache.view()
+            return {n: entries[n].up for n in HOSTS}
+
+    assert up() == dict.fromkeys(HOSTS, True)
+    full_at = cache._full_at
+    for topic in [str(process_topic(SECOND)), *map(agent_topic, SECOND)]:  # the process dies
+        runtime.bus.stop_serving(topic)
+    deadline = time.monotonic() + DOWN_AFTER + 0.5
+    while time.monotonic() < deadline:
+        hosts.refresh_all()
+        time.sleep(0.2)
+    assert up() == {n: n not in SECOND for n in HOSTS}
+    start_local_agents(runtime, SECOND)  # it comes back
+    hosts.refresh_all()
+    assert up() == dict.fromkeys(HOSTS, True)
+    assert cache._full_at == full_at  # every refresh above was incremental

@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import Table, func, or_, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from overcast.compute.claims import Usage
 from overcast.compute.migration_records import IN_FLIGHT
@@ -138,7 +139,9 @@ class HostRegistry:
             if rec is None:
                 return True
             svc = self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
-            returned = self._record(rec, svc, report, utcnow())
+            now, renewed = utcnow(), list[str]()
+            returned = self._record(rec, svc, report, now, renewed)
+        self._renew(renewed, now)
         if returned:
             self._returned(name)
         return True
@@ -165,9 +168,18 @@ class HostRegistry:
         else:
             self._topics[name] = topic
 
-    def _record(self, rec: HostRecord, svc: ServiceRecord, report: HostReport, now: datetime) -> bool:
+    def _record(
+        self,
+        rec: HostRecord,
+        svc: ServiceRecord,
+        report: HostReport,
+        now: datetime,
+        renewed: list[str] | None = None,
+    ) -> bool:
         """Write ``report`` into host ``rec``'s row and its service row; True if the host is
-        back (it was down, or its agent process changed): its servers are to be reconciled."""
+        back (it was down, or its agent process changed): its servers are to be reconciled.
+        With ``renewed``, a report that changes nothing but the heartbeat's time leaves ``rec``
+        as it is and adds its name there, for the caller's :meth:`_renew`."""
         name = rec.name
         agent_id = report.agent.id if report.agent is not None else ""  # older agents send none
         down_after = timedelta(seconds=self.runtime.config.bus.host_down_after)
@@ -181,17 +193,31 @@ class HostRegistry:
             self._agent_ids[name] = None  # reconciled once its hypervisor works again
             return False
         caps, res = report.capabilities, report.resources
-        rec.error = FORCED_DOWN if svc.forced_down else None
+        facts = (
+            FORCED_DOWN if svc.forced_down else None,
+            res.hypervisor_type or caps.hypervisor_type,
+            res.hypervisor_version,
+            res.vcpus,
+            res.memory_mb,
+            res.local_gb,
+            res.running_vms,
+        )
         stored = store(caps)
-        if rec.capabilities != stored:  # unchanged: no write (the column is JSON: an assignment always writes)
-            rec.capabilities = stored
-        rec.hypervisor_type = res.hypervisor_type or caps.hypervisor_type
-        rec.hypervisor_version = res.hypervisor_version
-        rec.vcpus = res.vcpus
-        rec.memory_mb = res.memory_mb
-        rec.local_gb = res.local_gb
-        rec.running_vms = res.running_vms
-        rec.last_heartbeat = now
+        if rec.capabilities == stored and facts == _facts(rec) and renewed is not None:
+            renewed.append(name)  # only alive: written apart, the row's updated_at kept (_renew)
+        else:
+            if rec.capabilities != stored:  # unchanged: no write (the column is JSON: an assignment always writes)
+                rec.capabilities = stored
+            (
+                rec.error,
+                rec.hypervisor_type,
+                rec.hypervisor_version,
+                rec.vcpus,
+                rec.memory_mb,
+                rec.local_gb,
+                rec.running_vms,
+            ) = facts
+            rec.last_heartbeat = now
         svc.last_seen_at = now
         svc.report_count += 1
         self._written[name] = now
@@ -340,11 +366,38 @@ class HostRegistry:
                     )
                 )
             }
+            renewed: list[str] = []
             for name, rec in recs.items():
                 svc = svcs.get(name) or self._service_row(s, COMPUTE_BINARY, name, rec.availability_zone)
-                if self._record(rec, svc, answered[name], now):
+                if self._record(rec, svc, answered[name], now, renewed):
                     returned.append(name)
+        self._renew(renewed, now)
         return returned
+
+    def _renew(self, names: list[str], now: datetime) -> None:
+        """The heartbeat time of hosts ``names``, whose reports changed nothing else, in one
+        statement that keeps their rows' ``updated_at``: the schedulers' host caches re-read the
+        rows changed since their last refresh (:mod:`overcast.compute.hoststate`) and learn
+        liveness apart, so a thousand hosts' heartbeats are not a thousand rows for each cache.
+
+        Its own transaction, after the report's: the rows are locked in ``id`` order, as the
+        ORM's flush of the other heartbeat writes locks them (several controllers write
+        overlapping batches; a lock taken out of that order beside them could deadlock). A
+        deadlock with some other transaction is tried again, twice."""
+        if not names:
+            return
+        h = HostRecord.__table__.c
+        table = cast(Table, HostRecord.__table__)
+        locked = select(h.id).where(h.name.in_(names)).order_by(h.id).with_for_update().cte("locked")
+        stmt = update(table).where(h.id.in_(select(locked.c.id))).values(last_heartbeat=now, updated_at=h.updated_at)
+        for attempt in range(3):
+            try:
+                with self.db.session() as s:
+                    s.execute(stmt)
+                return
+            except OperationalError as exc:
+                if attempt == 2 or "deadlock" not in str(exc).lower():
+                    raise
 
     def is_up(self, name: str) -> bool:
         """Whether host ``name``'s agent answered within ``host_down_after`` and it is not forced down."""
@@ -476,6 +529,19 @@ class HostRegistry:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+
+def _facts(rec: HostRecord) -> tuple[Any, ...]:
+    """What a heartbeat writes into host ``rec``'s row besides the capabilities and the time."""
+    return (
+        rec.error,
+        rec.hypervisor_type,
+        rec.hypervisor_version,
+        rec.vcpus,
+        rec.memory_mb,
+        rec.local_gb,
+        rec.running_vms,
+    )
 
 
 def instance_counts(session) -> dict[str, int]:

@@ -9,13 +9,15 @@ can stop at the first host that passes the filters instead of weighing them all.
 from __future__ import annotations
 
 import bisect
+import json
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Text, or_, select
+from sqlalchemy import cast as sa_cast
 
 from overcast.compute.claims import Ratios, Usage
 from overcast.db.models.base import utcnow
@@ -43,7 +45,7 @@ class HostEntry:
     running_vms: int
     static_key: tuple = field(default=())
     error: str | None = None
-    last_heartbeat: datetime | None = None
+    updated_at: datetime | None = None  # of its row when read: a row read again unchanged is skipped
 
     def free_vcpus(self, r: Ratios) -> float:
         return self.vcpus * r.cpu - self.vcpus_used
@@ -88,6 +90,14 @@ def _capabilities(data: dict | None) -> HvCapabilities:
         return _EMPTY_CAPS
 
 
+def _capabilities_of_text(text: str | None) -> HvCapabilities:
+    """:func:`_capabilities` of a ``capabilities`` column read as its JSON text."""
+    try:
+        return _capabilities(json.loads(text) if text else None)
+    except ValueError:  # not JSON
+        return _EMPTY_CAPS
+
+
 def reported_capabilities(session, host: str | None) -> HvCapabilities | None:
     """What ``host`` last reported it can do, or None if it never reported (or is unknown)."""
     data = session.scalars(select(HostRecord.capabilities).where(HostRecord.name == host)).first() if host else None
@@ -112,6 +122,7 @@ class HostStateCache:
         self._caps_memo: dict[str, HvCapabilities] = {}
         self._full_at = 0.0
         self._max_updated: datetime | None = None
+        self._stale: set[str] = set()  # hosts silent for longer than down_after at the last refresh
 
     _COLUMNS = (
         "name",
@@ -119,7 +130,6 @@ class HostStateCache:
         "availability_zone",
         "enabled",
         "error",
-        "last_heartbeat",
         "capabilities",
         "vcpus",
         "memory_mb",
@@ -132,27 +142,40 @@ class HostStateCache:
     )
 
     def _load(self) -> None:
-        """Full load every ``FULL_RELOAD`` seconds; otherwise only rows changed since the last
-        load (claims and heartbeats bump ``updated_at``), so a refresh at 10,000 hosts reads
-        what changed, not everything."""
+        """Full load every ``FULL_RELOAD`` seconds; otherwise only rows whose scheduling facts
+        changed since the last load (claims, and heartbeats that report new facts, bump
+        ``updated_at``; a heartbeat that only renews ``last_heartbeat`` does not), so a refresh
+        at 10,000 hosts reads what changed, not everything. A row read again unchanged (the
+        clock margin re-reads the last seconds' rows on every refresh) is skipped by its
+        ``updated_at``; capabilities come as their JSON text, decoded once per distinct text (a
+        thousand hosts share a few). Liveness is read apart on every refresh: the names of the
+        hosts whose last heartbeat is older than ``down_after`` (a few, not every host)."""
         h = HostRecord.__table__.c
         full = not self._entries or time.monotonic() - self._full_at > self.FULL_RELOAD
-        stmt = select(*(getattr(h, c) for c in self._COLUMNS))
+        columns = [sa_cast(h.capabilities, Text).label(c) if c == "capabilities" else h[c] for c in self._COLUMNS]
+        stmt = select(*columns)
         if not full:
             # a margin for other processes' clocks; the claim in the database stays the authority
             stmt = stmt.where(h.updated_at >= cast(datetime, self._max_updated) - self.CLOCK_MARGIN)
-        rows = self.db.read(lambda s: s.execute(stmt).all())  # retried if the connection was lost
-        now = utcnow()
+        cutoff = utcnow() - self.down_after
+        silent = select(h.name).where(or_(h.last_heartbeat.is_(None), h.last_heartbeat < cutoff))
+
+        def read(s: Any) -> tuple[list[Any], set[str]]:
+            return list(s.execute(stmt).all()), set(s.scalars(silent).all())
+
+        rows, stale = self.db.read(read)  # retried if the connection was lost
         entries = {} if full else self._entries
-        changed = []
+        changed = []  # (old free RAM, name) of the entries replaced
+        fresh = []  # names of the entries (re)made
         for r in rows:
-            key = repr(r.capabilities)
-            caps = self._caps_memo.get(key)
-            if caps is None:
-                caps = self._caps_memo[key] = _capabilities(r.capabilities)
             old = entries.get(r.name)
             if old is not None:
+                if old.updated_at == r.updated_at:
+                    continue  # read again within the clock margin: nothing new
                 changed.append((old.free_ram(self.ratios), r.name))
+            caps = self._caps_memo.get(r.capabilities or "")
+            if caps is None:
+                caps = self._caps_memo[r.capabilities or ""] = _capabilities_of_text(r.capabilities)
             entry = HostEntry(
                 r.name,
                 r.driver,
@@ -169,28 +192,38 @@ class HostStateCache:
                 r.running_vms,
             )
             entry.error = r.error
-            entry.last_heartbeat = r.last_heartbeat
+            entry.updated_at = r.updated_at
             entries[r.name] = entry
+            fresh.append(r.name)
             if self._max_updated is None or r.updated_at > self._max_updated:
                 self._max_updated = r.updated_at
-        for entry in entries.values():  # "up" ages with the clock even when no row changes
-            up = (
-                entry.error is None
-                and entry.last_heartbeat is not None
-                and now - entry.last_heartbeat <= self.down_after
-            )
-            if up != entry.up or not entry.static_key:
-                entry.up = up
-                entry.static_key = (entry.driver, entry.availability_zone, entry.enabled, up, id(entry.capabilities))
-        if full or len(rows) > len(entries) // 8:
+        # "up" ages with the clock even when no row changes: the entries made now, and those
+        # that are silent now or were at the last refresh, are (re)judged
+        judged = entries.keys() if full else {*fresh, *stale, *self._stale}
+        for name in judged:
+            judging = entries.get(name)
+            if judging is None:
+                continue  # a host row made since the last full load: read at the next
+            up = judging.error is None and name not in stale
+            if up != judging.up or not judging.static_key:
+                judging.up = up
+                judging.static_key = (
+                    judging.driver,
+                    judging.availability_zone,
+                    judging.enabled,
+                    up,
+                    id(judging.capabilities),
+                )
+        self._stale = stale
+        if full or len(fresh) > len(entries) // 8:
             self._by_ram = sorted((e.free_ram(self.ratios), e.name) for e in entries.values())
         else:
             for item in changed:
                 i = bisect.bisect_left(self._by_ram, item)
                 if i < len(self._by_ram) and self._by_ram[i] == item:
                     del self._by_ram[i]
-            for r in rows:
-                bisect.insort(self._by_ram, (entries[r.name].free_ram(self.ratios), r.name))
+            for name in fresh:
+                bisect.insort(self._by_ram, (entries[name].free_ram(self.ratios), name))
         self._entries = entries
         if full:
             self._full_at = time.monotonic()
