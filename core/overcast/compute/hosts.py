@@ -208,15 +208,8 @@ class HostRegistry:
         else:
             if rec.capabilities != stored:  # unchanged: no write (the column is JSON: an assignment always writes)
                 rec.capabilities = stored
-            (
-                rec.error,
-                rec.hypervisor_type,
-                rec.hypervisor_version,
-                rec.vcpus,
-                rec.memory_mb,
-                rec.local_gb,
-                rec.running_vms,
-            ) = facts
+            for column, value in zip(_FACT_COLUMNS, facts):
+                setattr(rec, column, value)
             rec.last_heartbeat = now
         svc.last_seen_at = now
         svc.report_count += 1
@@ -531,17 +524,14 @@ class HostRegistry:
             self._thread = None
 
 
+#: what a heartbeat writes into a host's row besides the capabilities and the time, in the
+#: order of the facts :meth:`HostRegistry._record` builds from a report
+_FACT_COLUMNS = ("error", "hypervisor_type", "hypervisor_version", "vcpus", "memory_mb", "local_gb", "running_vms")
+
+
 def _facts(rec: HostRecord) -> tuple[Any, ...]:
-    """What a heartbeat writes into host ``rec``'s row besides the capabilities and the time."""
-    return (
-        rec.error,
-        rec.hypervisor_type,
-        rec.hypervisor_version,
-        rec.vcpus,
-        rec.memory_mb,
-        rec.local_gb,
-        rec.running_vms,
-    )
+    """Host ``rec``'s row's :data:`_FACT_COLUMNS`."""
+    return tuple(getattr(rec, column) for column in _FACT_COLUMNS)
 
 
 def instance_counts(session) -> dict[str, int]:
