@@ -14,12 +14,9 @@ from typing import Any, Callable
 from sqlalchemy.orm import Session
 
 from overcast.compute import states as st
-from overcast.compute.claims import Usage
-from overcast.compute.outcomes import Outcome, Outcomes
-from overcast.compute.records import flavor_snapshot
-from overcast.compute.transitions import Transitions, fault_record
+from overcast.compute.outcomes import Failure, Outcome, Outcomes, fail_in
+from overcast.compute.transitions import Transitions
 from overcast.db.models.compute import InstanceRecord
-from overcast.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +37,16 @@ def record_build_failure(outcomes: Outcomes, uuid: str, exc: BaseException, dele
 def end_failed_build(s: Session, out: Outcome, t: Transitions, uuid: str, exc: BaseException) -> None:
     """:func:`record_build_failure`'s write in session ``s``, unless the server is gone or no
     longer building."""
-    for _ in range(3):  # a second read only where the first did not lock the row (SQLite)
-        rec = s.get(InstanceRecord, uuid, with_for_update=True, populate_existing=True)
-        if rec is None or rec.deleted or rec.vm_state != st.BUILDING:
-            return
-        host, usage = rec.host, Usage.of(flavor_snapshot(rec))
+
+    def failure(rec: InstanceRecord) -> Failure | None:
+        if rec.vm_state != st.BUILDING:
+            return None
         values = {
             "vm_state": st.ERROR,
             "task_state": st.DELETING if rec.task_state == st.DELETING else None,
             "host": None,
             "power_state": "nostate",
         }
-        expect = {"vm_state": st.BUILDING, "host": host, "deleted": False}
-        out.moved = t.advance_in(s, uuid, rec.task_state, expect, None, values)
-        if out.moved is None:  # changed between the read and the write
-            continue
-        s.add(fault_record(uuid, exc))
-        if host:
-            out.give_back(s, host, usage)
-        return
-    raise Conflict(f"Server {uuid} is changing state too fast to record its failed build.")
+        return rec.task_state, {"vm_state": st.BUILDING, "deleted": False}, values
+
+    fail_in(s, out, t, uuid, exc, "failed build", failure)

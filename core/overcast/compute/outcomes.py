@@ -22,9 +22,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from overcast.compute.claims import Usage, release
+from overcast.compute.records import flavor_snapshot
+from overcast.compute.transitions import Transitions, fault_record
 from overcast.db import retry_while_lost
 from overcast.db.group import GroupCommit
 from overcast.db.models.compute import InstanceRecord
+from overcast.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +111,41 @@ class Outcomes:
         if done.moved is not None:
             self.t.advanced(*done.moved)
         return done
+
+
+#: how a failed task's outcome moves a server: the task it is in, what else its row must
+#: still hold (besides the host it was read with), and the values written
+Failure = tuple[str | None, dict[str, Any], dict[str, Any]]
+
+
+def fail_in(
+    s: Session,
+    out: Outcome,
+    t: Transitions,
+    uuid: str,
+    exc: BaseException,
+    what: str,
+    failure: Callable[[InstanceRecord], Failure | None],
+) -> None:
+    """In ``out``'s transaction, a failed task's outcome for server ``uuid``: its row moved as
+    ``failure(row)`` says (None: the server is no longer in that task, nothing to do), if it
+    still names the host it was read with; the fault of ``exc``; that host's claim given back.
+    The claim is the one the row names, so a claim whose own commit's answer was lost is given
+    back too, and a write run again after a commit whose answer was lost finds the row moved
+    and gives nothing back twice. A row that changed between the read and the write is read
+    again (where the read does not lock it: SQLite), three times at most."""
+    for _ in range(3):
+        rec = s.get(InstanceRecord, uuid, with_for_update=True, populate_existing=True)
+        moving = failure(rec) if rec is not None and not rec.deleted else None
+        if rec is None or moving is None:
+            return
+        task, expect, values = moving
+        host = rec.host
+        out.moved = t.advance_in(s, uuid, task, {**expect, "host": host}, None, values)
+        if out.moved is None:  # changed between the read and the write
+            continue
+        s.add(fault_record(uuid, exc))
+        if host:
+            out.give_back(s, host, Usage.of(flavor_snapshot(rec)))
+        return
+    raise Conflict(f"Server {uuid} is changing state too fast to record its {what}.")

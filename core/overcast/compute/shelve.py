@@ -24,15 +24,13 @@ from overcast.compute import states as st
 from overcast.compute.claims import Usage
 from overcast.compute.tasks import LONG_RPC
 from overcast.compute.moved_volumes import MovedVolumes
-from overcast.compute.outcomes import Moved, Outcome
+from overcast.compute.outcomes import Failure, Moved, Outcome, fail_in
 from overcast.compute.peers import create_snapshot_image, discard_image, lookup_image, optional_service
 from overcast.compute.records import flavor_snapshot, instance_of
-from overcast.compute.transitions import fault_record
 from overcast.context import RequestContext, system_context
 from overcast.db.models.base import utcnow
 from overcast.db.models.compute import BlockDeviceMapping, InstanceRecord
 from overcast.db.values import store
-from overcast.errors import Conflict
 from overcast.types import BlockDevice
 
 log = logging.getLogger(__name__)
@@ -236,20 +234,12 @@ class Shelving:
         self.svc.outcomes.write(lambda s, out: self._unshelve_failed_in(s, out, uuid, exc), f"the fault of {uuid}")
 
     def _unshelve_failed_in(self, s: Session, out: Outcome, uuid: str, exc: BaseException) -> None:
-        for _ in range(3):  # a second read only where the first did not lock the row (SQLite)
-            rec = s.get(InstanceRecord, uuid, with_for_update=True, populate_existing=True)
-            if rec is None or rec.deleted or rec.task_state != st.UNSHELVING:
-                return
-            host = rec.host
-            values = {"task_state": None, "host": None}
-            out.moved = self.svc.transitions.advance_in(s, uuid, st.UNSHELVING, {"host": host}, None, values)
-            if out.moved is None:  # changed between the read and the write
-                continue
-            s.add(fault_record(uuid, exc))
-            if host:
-                out.give_back(s, host, Usage.of(flavor_snapshot(rec)))
-            return
-        raise Conflict(f"Server {uuid} is changing state too fast to record its failed unshelve.")
+        def failure(rec: InstanceRecord) -> Failure | None:
+            if rec.task_state != st.UNSHELVING:
+                return None
+            return st.UNSHELVING, {}, {"task_state": None, "host": None}
+
+        fail_in(s, out, self.svc.transitions, uuid, exc, "failed unshelve", failure)
 
     def _export_volumes(self, ctx: RequestContext, uuid: str, host: str) -> list[BlockDevice]:
         """The server's volumes exported to the new host, as ``hv_spawn`` takes them."""
