@@ -29,7 +29,8 @@ from overcast.buffers import BufferPool, anonymous
 from overcast.httpbody import EXTENSION, LARGE_BLOCK, BodyBlocks, ClientGone
 from overcast.image.streaming import UploadAborted
 
-BLOCK = 4 * 1024 * 1024
+#: the blocks the other path (a server without body blocks) gathers: the same size as those
+BLOCK = LARGE_BLOCK
 #: blocks read ahead of the worker, so receiving overlaps writing and hashing
 READ_AHEAD = 2
 
